@@ -1,0 +1,4 @@
+//! stackfix: analyse docker-compose stacks the way infrastructure audits do, and point at the exact
+//! place each fix belongs.
+
+pub mod yaml;

@@ -1,0 +1,8 @@
+//! The YAML engine: located trees over yaml-rust2 events, with exact byte spans for every node.
+//! It knows nothing about compose, Prometheus or any other consumer of the files.
+
+pub mod source;
+pub mod tree;
+
+pub use source::{LineEnding, Source};
+pub use tree::{Entry, Node, NodeId, NodeKind, ParseError, ScalarStyle, Span, Tree};
