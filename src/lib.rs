@@ -1,4 +1,5 @@
 //! stackfix: analyse docker-compose stacks the way infrastructure audits do, and point at the exact
 //! place each fix belongs.
 
+pub mod stack;
 pub mod yaml;

@@ -1,0 +1,533 @@
+//! Loading a stack like `docker compose` does: file discovery (base, `.override`, production files),
+//! `-f` lists, `include:`, `extends`, merging, and which configurations the rules judge.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+
+use super::interpolate;
+use super::merge::{merge_documents, normalize_service};
+use super::service::Service;
+use super::value::{FileId, Value, ValueKind};
+use super::{side, Config, FileRole, LoadError, Note, Profiles, Role, SourceFile, Stack};
+use crate::yaml::{Source, Tree};
+
+/// Files larger than this are refused rather than parsed.
+pub const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
+const MAX_INCLUDE_DEPTH: usize = 16;
+
+const BASE_NAMES: &[&str] = &["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"];
+
+/// What to load.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Project directory.
+    pub dir: PathBuf,
+    /// Explicit compose files (`-f`), in order; empty to discover them.
+    pub files: Vec<PathBuf>,
+    pub profiles: Profiles,
+}
+
+pub fn load(options: &LoadOptions) -> Stack {
+    let mut loader = Loader::new(options);
+    let plans = match loader.plans(options) {
+        Ok(plans) => plans,
+        Err(err) => {
+            loader.errors.push(err);
+            Vec::new()
+        }
+    };
+    let mut configs = Vec::new();
+    for (paths, role) in plans {
+        if let Some(config) = loader.config(&paths, role) {
+            configs.push(config);
+        }
+    }
+    Stack {
+        root: loader.root,
+        files: loader.files,
+        configs,
+        notes: loader.notes,
+        errors: loader.errors,
+        env: loader.env,
+        profiles: options.profiles.clone(),
+    }
+}
+
+/// A compose file after `include:`, `extends` and normalisation.
+#[derive(Clone)]
+struct ComposeDoc {
+    file: FileId,
+    doc: Value,
+    /// Files whose services this document holds (itself and what it includes).
+    files: Vec<FileId>,
+}
+
+pub(crate) struct Loader {
+    pub(crate) root: PathBuf,
+    pub(crate) files: Vec<SourceFile>,
+    by_path: HashMap<PathBuf, FileId>,
+    docs: HashMap<FileId, Option<ComposeDoc>>,
+    loading: Vec<PathBuf>,
+    pub(crate) notes: Vec<Note>,
+    pub(crate) errors: Vec<LoadError>,
+    pub(crate) env: HashMap<String, String>,
+    pub(crate) profiles: Profiles,
+    display_base: PathBuf,
+    root_abs: PathBuf,
+}
+
+impl Loader {
+    fn new(options: &LoadOptions) -> Loader {
+        let root = options.dir.clone();
+        let env = std::fs::read_to_string(root.join(".env")).map(|t| interpolate::parse_dotenv(&t)).unwrap_or_default();
+        let root_abs = root.canonicalize().unwrap_or_else(|_| normalize(&std::path::absolute(&root).unwrap_or(root.clone())));
+        Loader {
+            root_abs,
+            display_base: root.clone(),
+            root,
+            files: Vec::new(),
+            by_path: HashMap::new(),
+            docs: HashMap::new(),
+            loading: Vec::new(),
+            notes: Vec::new(),
+            errors: Vec::new(),
+            env,
+            profiles: options.profiles.clone(),
+        }
+    }
+
+    fn display(&self, path: &Path) -> String {
+        let shown = if self.display_base.as_os_str() == "." { path.strip_prefix(".").unwrap_or(path) } else { path };
+        shown.to_string_lossy().into_owned()
+    }
+
+    /// The compose files of each configuration and its role.
+    fn plans(&mut self, options: &LoadOptions) -> Result<Vec<(Vec<PathBuf>, Role)>, LoadError> {
+        if !options.files.is_empty() {
+            return Ok(vec![(options.files.clone(), Role::Production)]);
+        }
+        let dir = &options.dir;
+        let entries = std::fs::read_dir(dir).map_err(|e| LoadError {
+            path: self.display(dir),
+            position: None,
+            message: format!("cannot read directory: {e}"),
+            hint: None,
+        })?;
+        let mut names: Vec<String> = entries.filter_map(|e| e.ok()).filter(|e| e.path().is_file()).filter_map(|e| e.file_name().into_string().ok()).collect();
+        names.sort();
+        let base = BASE_NAMES.iter().find(|n| names.iter().any(|x| x == *n)).map(|n| dir.join(n));
+        let mut dev = Vec::new();
+        if let Some(base) = &base {
+            dev.push(base.clone());
+            let name = base.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let (stem, _) = name.rsplit_once('.').unwrap_or((name, ""));
+            for ext in ["yaml", "yml"] {
+                let candidate = format!("{stem}.override.{ext}");
+                if names.contains(&candidate) {
+                    dev.push(dir.join(candidate));
+                    break;
+                }
+            }
+        }
+        let prods: Vec<PathBuf> = names.iter().filter(|n| is_production_name(n)).map(|n| dir.join(n)).collect();
+        let mut plans = Vec::new();
+        if prods.is_empty() {
+            if base.is_some() {
+                plans.push((dev, Role::Production));
+            } else {
+                for name in &names {
+                    let path = dir.join(name);
+                    if is_yaml_name(name) && self.looks_like_compose(&path) {
+                        plans.push((vec![path], Role::Production));
+                    }
+                }
+            }
+        } else {
+            if base.is_some() {
+                plans.push((dev, Role::Development));
+            }
+            for prod in prods {
+                let is_overlay = base.is_some() && self.is_overlay(&prod);
+                match (&base, is_overlay) {
+                    (Some(base), true) => plans.push((vec![base.clone(), prod], Role::Production)),
+                    _ => plans.push((vec![prod], Role::Production)),
+                }
+            }
+        }
+        if plans.is_empty() {
+            return Err(LoadError {
+                path: self.display(dir),
+                position: None,
+                message: "no compose file found (compose.yaml, docker-compose.yml, a production file, or a YAML file with `services:`)".into(),
+                hint: Some("pass the files with -f FILE".into()),
+            });
+        }
+        Ok(plans)
+    }
+
+    /// A production file only partially defines some service (no image, build or extends).
+    fn is_overlay(&mut self, path: &Path) -> bool {
+        let Some(doc) = self.compose_doc(path) else { return false };
+        let services = doc.doc.get("services").map(Value::entries).unwrap_or_default();
+        services.is_empty() || services.iter().any(|(_, s)| s.get("image").is_none() && s.get("build").is_none() && s.get("extends").is_none())
+    }
+
+    fn looks_like_compose(&mut self, path: &Path) -> bool {
+        let Ok(text) = std::fs::read_to_string(path) else { return false };
+        let Ok(tree) = Tree::parse(text) else { return false };
+        let Some(root) = tree.root() else { return false };
+        tree.entry(root, "services").is_some_and(|e| matches!(tree.node(e.value).kind, crate::yaml::NodeKind::Mapping { .. }))
+    }
+
+    /// Reads a file into the stack (once). YAML files get a tree; errors are recorded.
+    pub(crate) fn read(&mut self, path: &Path, role: FileRole, yaml: bool) -> Option<FileId> {
+        let key = normalize(path);
+        if let Some(&id) = self.by_path.get(&key) {
+            return self.files[id].tree.is_some().then_some(id).or((!yaml).then_some(id));
+        }
+        let display = self.display(path);
+        let fail = |this: &mut Loader, position, message: String, hint| {
+            this.errors.push(LoadError { path: display.clone(), position, message, hint });
+            None
+        };
+        match std::fs::metadata(path) {
+            Ok(m) if m.len() > MAX_FILE_BYTES => {
+                return fail(self, None, format!("file is {} bytes; stackfix reads files up to {MAX_FILE_BYTES} bytes", m.len()), None);
+            }
+            Ok(_) => {}
+            Err(e) => return fail(self, None, format!("cannot read: {e}"), None),
+        }
+        let text = match std::fs::read(path) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(t) => t,
+                Err(_) => return fail(self, None, "not UTF-8 text".into(), None),
+            },
+            Err(e) => return fail(self, None, format!("cannot read: {e}"), None),
+        };
+        let (tree, source) = if yaml {
+            match Tree::parse(text) {
+                Ok(tree) => (Some(tree), Source::new(String::new())),
+                Err(e) => return fail(self, Some((e.line, e.col)), e.message, e.hint),
+            }
+        } else {
+            (None, Source::new(text))
+        };
+        let id = self.files.len();
+        self.files.push(SourceFile { path: path.to_path_buf(), display, role, tree, text: source });
+        self.by_path.insert(key, id);
+        Some(id)
+    }
+
+    fn error_at(&mut self, file: FileId, offset: usize, message: String) {
+        let f = &self.files[file];
+        self.errors.push(LoadError {
+            path: f.display.clone(),
+            position: Some(f.source().line_col(offset)),
+            message,
+            hint: None,
+        });
+    }
+
+    /// A compose file with `include:` and `extends` applied and its services normalised.
+    fn compose_doc(&mut self, path: &Path) -> Option<ComposeDoc> {
+        let key = normalize(path);
+        if self.loading.contains(&key) {
+            self.errors.push(LoadError {
+                path: self.display(path),
+                position: None,
+                message: "include cycle: this file includes itself (directly or through others)".into(),
+                hint: None,
+            });
+            return None;
+        }
+        if self.loading.len() > MAX_INCLUDE_DEPTH {
+            self.errors.push(LoadError { path: self.display(path), position: None, message: format!("includes nest deeper than {MAX_INCLUDE_DEPTH} files"), hint: None });
+            return None;
+        }
+        let id = self.read(path, FileRole::Compose, true)?;
+        if let Some(doc) = self.docs.get(&id) {
+            return doc.clone();
+        }
+        self.loading.push(key);
+        let doc = self.build_compose_doc(id, path);
+        self.loading.pop();
+        self.docs.insert(id, doc.clone());
+        doc
+    }
+
+    fn build_compose_doc(&mut self, id: FileId, path: &Path) -> Option<ComposeDoc> {
+        let tree = self.files[id].tree.as_ref()?;
+        let Some(root) = tree.root() else {
+            let empty = Value { kind: ValueKind::Map(Vec::new()), loc: super::Loc { file: id, span: Default::default(), key: None, via_alias: false }, tag: None };
+            return Some(ComposeDoc { file: id, doc: empty, files: vec![id] });
+        };
+        let mut doc = match Value::from_tree(tree, root, id) {
+            Ok(v) => v,
+            Err(e) => {
+                self.error_at(id, e.span.start, e.message);
+                return None;
+            }
+        };
+        if !doc.is_map() {
+            self.error_at(id, doc.loc.span.start, "not a compose file: the top level is not a mapping".into());
+            return None;
+        }
+        if let Some(services) = doc.get("services") {
+            if !services.is_map() && !services.is_null() {
+                self.error_at(id, services.loc.span.start, "`services` must be a mapping of service names to definitions".into());
+                return None;
+            }
+        }
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut files = vec![id];
+        for included in self.includes(&doc, &dir) {
+            if let Some(inc) = self.compose_doc(&included) {
+                files.extend(inc.files.iter().copied());
+                add_missing(&mut doc, &inc.doc);
+            }
+        }
+        self.apply_extends(&mut doc, &dir);
+        if let ValueKind::Map(entries) = &mut doc.kind {
+            for (key, value) in entries.iter_mut() {
+                if key == "services" {
+                    if let ValueKind::Map(services) = &mut value.kind {
+                        for (_, service) in services.iter_mut() {
+                            let s = std::mem::replace(service, Value::null(service.loc));
+                            *service = normalize_service(s);
+                        }
+                    }
+                }
+            }
+        }
+        Some(ComposeDoc { file: id, doc, files })
+    }
+
+    fn includes(&self, doc: &Value, dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for item in doc.get("include").map(Value::items).unwrap_or_default() {
+            let paths: Vec<&Value> = match item.get("path") {
+                Some(p) if p.as_str().is_some() => vec![p],
+                Some(p) => p.items().iter().collect(),
+                None => vec![item],
+            };
+            for p in paths {
+                if let Some(text) = p.as_str() {
+                    out.push(dir.join(interpolate::resolve(text, &self.env)));
+                }
+            }
+        }
+        out
+    }
+
+    /// Resolves `extends` in every service of a document (bounded; cycles are errors).
+    fn apply_extends(&mut self, doc: &mut Value, dir: &Path) {
+        let Some(services) = doc.get("services") else { return };
+        let names: Vec<String> = services.entries().iter().filter(|(_, s)| s.get("extends").is_some()).map(|(n, _)| n.clone()).collect();
+        for name in names {
+            let mut chain = Vec::new();
+            if let Some(resolved) = self.extended(doc, &name, dir, &mut chain) {
+                if let Some(ValueKind::Map(services)) = doc_services_mut(doc) {
+                    if let Some((_, slot)) = services.iter_mut().find(|(n, _)| *n == name) {
+                        let key = slot.loc.key;
+                        *slot = resolved;
+                        slot.loc.key = key;
+                    }
+                }
+            }
+        }
+    }
+
+    fn extended(&mut self, doc: &Value, name: &str, dir: &Path, chain: &mut Vec<String>) -> Option<Value> {
+        let service = doc.path(&["services", name])?.clone();
+        let Some(ext) = service.get("extends") else { return Some(service) };
+        if chain.len() > MAX_INCLUDE_DEPTH || chain.iter().any(|c| c == name) {
+            self.error_at(ext.loc.file, ext.loc.span.start, format!("`extends` cycle through service `{name}`"));
+            return None;
+        }
+        chain.push(name.to_string());
+        let (base_name, file) = match ext.as_str() {
+            Some(s) => (s.to_string(), None),
+            None => (ext.str_at("service").unwrap_or("").to_string(), ext.str_at("file").map(str::to_string)),
+        };
+        let base = match file {
+            Some(f) => {
+                let path = dir.join(interpolate::resolve(&f, &self.env));
+                let other = self.compose_doc(&path)?;
+                other.doc.path(&["services", &base_name]).cloned()
+            }
+            None => self.extended(doc, &base_name, dir, chain),
+        };
+        let Some(base) = base else {
+            self.error_at(ext.loc.file, ext.loc.span.start, format!("`extends` names service `{base_name}`, which does not exist"));
+            return None;
+        };
+        let mut own = service;
+        if let ValueKind::Map(entries) = &mut own.kind {
+            entries.retain(|(k, _)| k != "extends");
+        }
+        let mut merged = merge_documents(normalize_service(base), normalize_service(own.clone()));
+        merged.loc = own.loc;
+        Some(merged)
+    }
+
+    /// Loads, merges and analyses one configuration.
+    fn config(&mut self, paths: &[PathBuf], role: Role) -> Option<Config> {
+        let mut docs = Vec::new();
+        for path in paths {
+            docs.push(self.compose_doc(path)?);
+        }
+        let mut merged: Option<Value> = None;
+        for d in &docs {
+            merged = Some(match merged {
+                None => d.doc.clone(),
+                Some(base) => merge_documents(base, d.doc.clone()),
+            });
+        }
+        let doc = merged?;
+        let files: Vec<FileId> = docs.iter().flat_map(|d| d.files.iter().copied()).collect();
+        let mut services = Vec::new();
+        for (name, value) in doc.get("services").map(Value::entries).unwrap_or_default() {
+            if !value.is_map() {
+                if !value.is_null() {
+                    self.error_at(value.loc.file, value.loc.span.start, format!("service `{name}` must be a mapping"));
+                }
+                continue;
+            }
+            let sites = docs
+                .iter()
+                .filter_map(|d| d.doc.path(&["services", name]))
+                .map(|v| super::Loc { span: v.loc.span, key: v.loc.key, file: v.loc.file, via_alias: false })
+                .collect();
+            let mut service = Service::from_value(name, value.clone(), sites, &self.env);
+            service.kind = self.classify(&service);
+            services.push(service);
+        }
+        let mut config = Config {
+            files: docs.iter().map(|d| d.file).collect(),
+            role,
+            doc,
+            services,
+            prometheus: Vec::new(),
+            traefik: Vec::new(),
+            redis_confs: Vec::new(),
+            alertmanager_files: Vec::new(),
+        };
+        let _ = files;
+        side::attach(self, &mut config);
+        Some(config)
+    }
+
+    fn classify(&self, service: &Service) -> String {
+        let dockerfile = service.build.as_ref().and_then(|b| b.dockerfile.as_ref()).map(|d| d.value.as_str());
+        let command = service.command_line();
+        let sig = super::profiles::ServiceSignature {
+            name: &service.name,
+            image: service.image.as_ref().map(|i| i.value.as_str()),
+            command: &command,
+            dockerfile,
+            is_built: service.build.is_some(),
+        };
+        self.profiles.classify(&sig).name.clone()
+    }
+
+    /// Host path of a path written in file `file` (relative to that file's directory), or `None`
+    /// with a note when it leaves the project root.
+    pub(crate) fn host_path(&mut self, file: FileId, written: &str, at: super::Loc) -> Option<PathBuf> {
+        let written = interpolate::resolve(written, &self.env);
+        let base = self.files[file].path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let path = if Path::new(&written).is_absolute() || written.starts_with('~') {
+            PathBuf::from(&written)
+        } else {
+            base.join(&written)
+        };
+        let mut norm = normalize(&std::path::absolute(&path).unwrap_or(path));
+        if let Ok(real) = norm.canonicalize() {
+            norm = real;
+        }
+        if !norm.starts_with(&self.root_abs) {
+            self.notes.push(Note { at: Some(at), message: format!("`{written}` is outside the project directory; stackfix does not read it") });
+            return None;
+        }
+        Some(norm)
+    }
+}
+
+fn doc_services_mut(doc: &mut Value) -> Option<&mut ValueKind> {
+    match &mut doc.kind {
+        ValueKind::Map(entries) => entries.iter_mut().find(|(k, _)| k == "services").map(|(_, v)| &mut v.kind),
+        _ => None,
+    }
+}
+
+/// Adds an included document's services, volumes, networks, secrets and configs that the
+/// including document does not define itself.
+fn add_missing(doc: &mut Value, included: &Value) {
+    let ValueKind::Map(entries) = &mut doc.kind else { return };
+    for section in ["services", "volumes", "networks", "secrets", "configs"] {
+        let Some(inc) = included.get(section) else { continue };
+        match entries.iter_mut().find(|(k, _)| k == section) {
+            Some((_, own)) => {
+                if let ValueKind::Map(own_entries) = &mut own.kind {
+                    for (k, v) in inc.entries() {
+                        if !own_entries.iter().any(|(ok, _)| ok == k) {
+                            own_entries.push((k.clone(), v.clone()));
+                        }
+                    }
+                } else if own.is_null() {
+                    *own = inc.clone();
+                }
+            }
+            None => entries.push((section.to_string(), inc.clone())),
+        }
+    }
+}
+
+/// `docker-compose.prod.yml`, `compose.production.yaml`, `docker-compose-prod.yml`, …
+pub fn is_production_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let Some(stem) = lower.strip_suffix(".yml").or_else(|| lower.strip_suffix(".yaml")) else { return false };
+    let Some(rest) = stem.strip_prefix("docker-compose").or_else(|| stem.strip_prefix("compose")) else { return false };
+    matches!(rest, ".prod" | ".production" | "-prod" | "-production" | "_prod" | "_production")
+}
+
+fn is_yaml_name(name: &str) -> bool {
+    name.ends_with(".yml") || name.ends_with(".yaml")
+}
+
+/// Lexical normalisation (`a/./b/../c` → `a/c`), without touching the file system.
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_names() {
+        for n in ["docker-compose.prod.yml", "compose.production.yaml", "docker-compose-prod.yml"] {
+            assert!(is_production_name(n), "{n}");
+        }
+        for n in ["docker-compose.yml", "docker-compose.product.yml", "prod.yml"] {
+            assert!(!is_production_name(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn normalize_paths() {
+        assert_eq!(normalize(Path::new("a/./b/../c")), PathBuf::from("a/c"));
+        assert_eq!(normalize(Path::new("./x/../../y")), PathBuf::from("../y"));
+    }
+}

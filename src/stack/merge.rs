@@ -1,0 +1,180 @@
+//! Compose merge semantics (compose-spec `merge.md`): how an override or production file changes the
+//! base. Mappings merge recursively; shell commands are replaced; ports, volumes, secrets and configs
+//! merge by their unique key; other sequences append; `!reset` removes and `!override` replaces.
+//! List spellings (environment, labels, depends_on, networks, …) are normalised to mappings first,
+//! keeping each item's location.
+
+use super::value::{Value, ValueKind};
+
+/// Sequences that replace rather than append (compose-spec: shell commands).
+const REPLACED_SEQUENCES: &[&str] = &["command", "entrypoint", "healthcheck.test"];
+
+/// Service fields that are written as a list or a mapping and mean the same either way.
+const LIST_OR_MAP: &[&str] = &["environment", "labels", "annotations", "sysctls", "extra_hosts", "depends_on", "networks"];
+
+/// Turns list spellings of a service's mapping fields into mappings.
+pub fn normalize_service(mut service: Value) -> Value {
+    if let ValueKind::Map(entries) = &mut service.kind {
+        for (key, value) in entries.iter_mut() {
+            if LIST_OR_MAP.contains(&key.as_str()) {
+                list_to_map(key, value);
+            }
+        }
+    }
+    service
+}
+
+fn list_to_map(field: &str, value: &mut Value) {
+    let ValueKind::Seq(items) = &value.kind else { return };
+    let mut entries: Vec<(String, Value)> = Vec::with_capacity(items.len());
+    for item in items {
+        let Some(text) = item.as_str() else { continue };
+        let separator = match field {
+            "extra_hosts" => text.find(['=', ':']),
+            "depends_on" | "networks" => None,
+            _ => text.find('='),
+        };
+        let (name, val) = match separator {
+            Some(i) => (text[..i].trim().to_string(), Some(text[i + 1..].to_string())),
+            None => (text.trim().to_string(), None),
+        };
+        let mut loc = item.loc;
+        loc.key = Some(item.loc.span);
+        let v = match val {
+            Some(v) => Value { kind: ValueKind::Scalar { text: v, quoted: false }, loc, tag: None },
+            None => Value::null(loc),
+        };
+        entries.retain(|(k, _)| *k != name);
+        entries.push((name, v));
+    }
+    value.kind = ValueKind::Map(entries);
+}
+
+/// Merges a whole compose document `over` onto `base`.
+pub fn merge_documents(base: Value, over: Value) -> Value {
+    merge(base, over, "")
+}
+
+fn merge(base: Value, over: Value, path: &str) -> Value {
+    if over.is_override() {
+        return Value { tag: None, ..over };
+    }
+    match (base.kind, over.kind) {
+        (ValueKind::Map(base_entries), ValueKind::Map(over_entries)) => {
+            let mut out = base_entries;
+            for (key, value) in over_entries {
+                let child_path = child_path(path, &key);
+                let existing = out.iter().position(|(k, _)| *k == key);
+                match (existing, value.is_reset()) {
+                    (Some(i), true) => {
+                        out.remove(i);
+                    }
+                    (None, true) => {}
+                    (Some(i), false) => {
+                        let old = std::mem::replace(&mut out[i].1, Value::null(value.loc));
+                        out[i].1 = merge(old, value, &child_path);
+                    }
+                    (None, false) => out.push((key, value)),
+                }
+            }
+            Value { kind: ValueKind::Map(out), loc: over.loc, tag: None }
+        }
+        (ValueKind::Seq(base_items), ValueKind::Seq(over_items)) => {
+            let field = service_field(path);
+            let items = if REPLACED_SEQUENCES.contains(&field) {
+                over_items
+            } else {
+                merge_sequences(field, base_items, over_items)
+            };
+            Value { kind: ValueKind::Seq(items), loc: over.loc, tag: None }
+        }
+        (_, kind) => Value { kind, loc: over.loc, tag: None },
+    }
+}
+
+fn child_path(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// The field path inside a service (`services.web.healthcheck.test` → `healthcheck.test`).
+fn service_field(path: &str) -> &str {
+    let Some(rest) = path.strip_prefix("services.") else { return path };
+    rest.split_once('.').map_or("", |(_, field)| field)
+}
+
+fn merge_sequences(field: &str, base: Vec<Value>, over: Vec<Value>) -> Vec<Value> {
+    let unique_key: fn(&Value) -> Option<String> = match field {
+        "volumes" => volume_target,
+        "secrets" | "configs" => |v: &Value| v.as_str().map(str::to_string).or_else(|| v.str_at("source").map(str::to_string)),
+        _ => |v: &Value| v.as_str().map(str::to_string),
+    };
+    let mut out = base;
+    for item in over {
+        let key = unique_key(&item);
+        match key.and_then(|k| out.iter().position(|o| unique_key(o).as_deref() == Some(k.as_str()))) {
+            Some(i) => out[i] = item,
+            None => out.push(item),
+        }
+    }
+    out
+}
+
+/// The container path of a volume entry (short `src:dst[:mode]` or long `target:`).
+pub fn volume_target(v: &Value) -> Option<String> {
+    if let Some(t) = v.str_at("target") {
+        return Some(t.to_string());
+    }
+    let text = v.as_str()?;
+    let parts: Vec<&str> = text.split(':').collect();
+    Some(match parts.len() {
+        1 => parts[0].to_string(),
+        _ => parts[1].to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml::Tree;
+
+    fn doc(yaml: &str, file: usize) -> Value {
+        let tree = Tree::parse(yaml.to_string()).unwrap();
+        Value::from_tree(&tree, tree.root().unwrap(), file).unwrap()
+    }
+
+    #[test]
+    fn compose_merge_rules() {
+        let base = doc(
+            "services:\n  web:\n    image: a\n    command: [x, y]\n    ports: ['80:80']\n    volumes: ['./src:/app', 'data:/data']\n    environment: {A: '1'}\n    build: .\n",
+            0,
+        );
+        let over = doc(
+            "services:\n  web:\n    command: [z]\n    ports: ['443:443']\n    volumes: ['other:/data']\n    environment: {B: '2'}\n    build: !reset null\n    image: !override b\n",
+            1,
+        );
+        let merged = merge_documents(base, over);
+        let web = merged.path(&["services", "web"]).unwrap();
+        assert_eq!(web.get("command").unwrap().items().len(), 1);
+        assert_eq!(web.get("ports").unwrap().items().len(), 2);
+        let volumes: Vec<_> = web.get("volumes").unwrap().items().iter().filter_map(Value::as_str).collect();
+        assert_eq!(volumes, ["./src:/app", "other:/data"]);
+        assert_eq!(web.get("environment").unwrap().entries().len(), 2);
+        assert!(web.get("build").is_none());
+        assert_eq!(web.str_at("image"), Some("b"));
+        assert_eq!(web.get("image").unwrap().loc.file, 1);
+    }
+
+    #[test]
+    fn list_spellings_become_maps_with_item_locations() {
+        let v = normalize_service(doc("environment:\n  - A=1\n  - B\ndepends_on: [db]\n", 0));
+        let env = v.get("environment").unwrap();
+        assert_eq!(env.str_at("A"), Some("1"));
+        assert!(env.get("B").unwrap().is_null());
+        assert!(env.get("A").unwrap().loc.key.is_some());
+        assert!(v.path(&["depends_on", "db"]).unwrap().is_null());
+    }
+}

@@ -1,0 +1,151 @@
+//! The compose model: which files make a stack, how they merge, the normalised services of each
+//! effective configuration, and the side files mounted into known images. It knows YAML (through
+//! `crate::yaml`) and compose, never rules.
+
+pub mod interpolate;
+pub mod load;
+pub mod merge;
+pub mod profiles;
+pub mod service;
+pub mod side;
+pub mod value;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::yaml::{Source, Span, Tree};
+pub use load::{load, LoadOptions};
+pub use profiles::Profiles;
+pub use service::Service;
+pub use side::{PrometheusConfig, RedisConf, TraefikConfig};
+pub use value::{FileId, Loc, Value};
+
+/// What a file is to the stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileRole {
+    Compose,
+    Prometheus,
+    PrometheusRules,
+    Alertmanager,
+    TraefikStatic,
+    TraefikDynamic,
+    RedisConf,
+}
+
+/// A file read while loading, YAML or not.
+#[derive(Debug)]
+pub struct SourceFile {
+    /// Path on disk.
+    pub path: PathBuf,
+    /// Path as shown to the user.
+    pub display: String,
+    pub role: FileRole,
+    /// Parsed tree (YAML files only).
+    pub tree: Option<Tree>,
+    text: Source,
+}
+
+impl SourceFile {
+    pub fn source(&self) -> &Source {
+        self.tree.as_ref().map_or(&self.text, |t| &t.source)
+    }
+}
+
+/// An input that stops a file from being analysed (exit code 2); other files still are.
+#[derive(Debug, Clone)]
+pub struct LoadError {
+    pub path: String,
+    /// 1-based line and column, when the error has a position.
+    pub position: Option<(usize, usize)>,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((line, col)) => write!(f, "{}:{}:{}: {}", self.path, line, col, self.message),
+            None => write!(f, "{}: {}", self.path, self.message),
+        }
+    }
+}
+
+/// Something the user should know that is not a finding (a side file that could not be read…).
+#[derive(Debug, Clone)]
+pub struct Note {
+    pub at: Option<Loc>,
+    pub message: String,
+}
+
+/// Which rules judge a configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Development configuration next to a production one: production rules do not apply.
+    Development,
+    /// A production configuration, or the only configuration of a stack without one.
+    Production,
+}
+
+/// One effective configuration: compose files merged in order, with their services and side files.
+#[derive(Debug)]
+pub struct Config {
+    pub files: Vec<FileId>,
+    pub role: Role,
+    /// The merged document.
+    pub doc: Value,
+    pub services: Vec<Service>,
+    pub prometheus: Vec<PrometheusConfig>,
+    pub traefik: Vec<TraefikConfig>,
+    pub redis_confs: Vec<RedisConf>,
+    /// Side files of alertmanager services.
+    pub alertmanager_files: Vec<FileId>,
+}
+
+impl Config {
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.role == Role::Production
+    }
+
+    /// A service answering to `host` (service name, container_name, hostname or network alias).
+    pub fn service_by_host(&self, host: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.hostnames.iter().any(|h| h == host))
+    }
+
+    pub fn services_of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Service> + 'a {
+        self.services.iter().filter(move |s| s.kind == kind)
+    }
+}
+
+/// A loaded stack: every file read, the configurations they make, notes and per-file errors.
+#[derive(Debug)]
+pub struct Stack {
+    pub root: PathBuf,
+    pub files: Vec<SourceFile>,
+    pub configs: Vec<Config>,
+    pub notes: Vec<Note>,
+    pub errors: Vec<LoadError>,
+    pub env: HashMap<String, String>,
+    pub profiles: Profiles,
+}
+
+impl Stack {
+    pub fn file(&self, id: FileId) -> &SourceFile {
+        &self.files[id]
+    }
+
+    /// 1-based line and column of a byte offset in a file.
+    pub fn line_col(&self, file: FileId, offset: usize) -> (usize, usize) {
+        self.files[file].source().line_col(offset)
+    }
+
+    /// The text of a span.
+    pub fn text(&self, file: FileId, span: Span) -> &str {
+        &self.files[file].source().text()[span.start..span.end]
+    }
+}

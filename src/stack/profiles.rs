@@ -1,0 +1,247 @@
+//! Service profiles: image → kind (postgres, redis, traefik, celery worker, …) with the health probe,
+//! production limits and exporter of each kind. The data lives in `templates/profiles.yml`, embedded
+//! in the binary and overridable by kind name from a user file.
+
+use super::value::{Value, ValueKind};
+use crate::yaml::Tree;
+
+const BUILTIN: &str = include_str!("../../templates/profiles.yml");
+
+static GENERIC: std::sync::LazyLock<Kind> =
+    std::sync::LazyLock::new(|| Kind { name: "generic".into(), category: "app".into(), ..Kind::default() });
+
+/// Memory and CPU figures, as compose writes them (`512M`, `"0.5"`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Resources {
+    pub memory: Option<String>,
+    pub cpus: Option<String>,
+}
+
+/// One kind of service.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Kind {
+    pub name: String,
+    /// database, cache, search, broker, proxy, monitoring, exporter, worker, scheduler, backup, app.
+    pub category: String,
+    pub images: Vec<String>,
+    pub keywords: Vec<String>,
+    pub commands: Vec<String>,
+    /// For exporters: the kind they export metrics for.
+    pub exports: Option<String>,
+    /// For data stores: the exporter kind that watches them.
+    pub exporter: Option<String>,
+    /// A pinned image to use when stackfix adds a service of this kind.
+    pub image: Option<String>,
+    pub port: Option<u16>,
+    /// Where the kind keeps its data inside the container.
+    pub data: Option<String>,
+    /// Its data needs backups.
+    pub backup: bool,
+    /// Its image declares a HEALTHCHECK.
+    pub builtin_healthcheck: bool,
+    pub healthcheck: Option<Vec<String>>,
+    pub limits: Resources,
+    pub reservations: Resources,
+}
+
+impl Kind {
+    pub fn is_data_store(&self) -> bool {
+        matches!(self.category.as_str(), "database" | "cache" | "search" | "broker")
+    }
+}
+
+/// The ordered list of kinds.
+#[derive(Debug, Clone)]
+pub struct Profiles {
+    kinds: Vec<Kind>,
+}
+
+/// What is known about a service when classifying it.
+pub struct ServiceSignature<'a> {
+    pub name: &'a str,
+    pub image: Option<&'a str>,
+    pub command: &'a str,
+    pub dockerfile: Option<&'a str>,
+    pub is_built: bool,
+}
+
+impl Profiles {
+    pub fn builtin() -> Profiles {
+        // The embedded file is tested; failing here is an internal error, not an input error.
+        Profiles::parse(BUILTIN).unwrap_or_else(|e| panic!("internal error: built-in profiles: {e}"))
+    }
+
+    /// Built-in kinds, with kinds from `text` replacing those of the same name (new ones go first).
+    pub fn with_overrides(text: &str) -> Result<Profiles, String> {
+        let user = Profiles::parse(text)?;
+        let mut kinds = Vec::new();
+        let mut builtin = Profiles::builtin().kinds;
+        for kind in user.kinds {
+            match builtin.iter().position(|k| k.name == kind.name) {
+                Some(i) => builtin[i] = kind,
+                None => kinds.push(kind),
+            }
+        }
+        kinds.extend(builtin);
+        Ok(Profiles { kinds })
+    }
+
+    fn parse(text: &str) -> Result<Profiles, String> {
+        let tree = Tree::parse(text.to_string()).map_err(|e| e.to_string())?;
+        let root = tree.root().ok_or("empty profiles file")?;
+        let value = Value::from_tree(&tree, root, 0).map_err(|e| e.message)?;
+        let kinds = value.get("kinds").ok_or("profiles file has no `kinds:` mapping")?;
+        let mut out = Vec::new();
+        for (name, spec) in kinds.entries() {
+            out.push(Kind {
+                name: name.clone(),
+                category: spec.str_at("category").unwrap_or("app").to_string(),
+                images: strings(spec.get("images")),
+                keywords: strings(spec.get("keywords")),
+                commands: strings(spec.get("commands")),
+                exports: spec.str_at("exports").map(str::to_string),
+                exporter: spec.str_at("exporter").map(str::to_string),
+                image: spec.str_at("image").map(str::to_string),
+                port: spec.str_at("port").and_then(|p| p.parse().ok()),
+                data: spec.str_at("data").map(str::to_string),
+                backup: spec.str_at("backup") == Some("true"),
+                builtin_healthcheck: spec.str_at("builtin_healthcheck") == Some("true"),
+                healthcheck: spec.get("healthcheck").map(|h| strings(Some(h))),
+                limits: resources(spec.get("limits")),
+                reservations: resources(spec.get("reservations")),
+            });
+        }
+        Ok(Profiles { kinds: out })
+    }
+
+    pub fn kind(&self, name: &str) -> Option<&Kind> {
+        self.kinds.iter().find(|k| k.name == name)
+    }
+
+    pub fn kinds(&self) -> &[Kind] {
+        &self.kinds
+    }
+
+    /// The kind of a service: exact image first, then command words, then keywords, then `app` for
+    /// built services and `generic` for the rest.
+    pub fn classify(&self, sig: &ServiceSignature) -> &Kind {
+        if let Some(image) = sig.image {
+            let (full, short) = image_repository(image);
+            if let Some(k) = self.kinds.iter().find(|k| k.images.iter().any(|i| *i == full || *i == short)) {
+                return k;
+            }
+        }
+        let command: Vec<&str> = sig.command.split_whitespace().collect();
+        if let Some(k) = self.kinds.iter().find(|k| k.commands.iter().any(|c| words_in_order(&command, c))) {
+            return k;
+        }
+        let image_name = sig.image.map(|i| {
+            let (_, short) = image_repository(i);
+            short.rsplit('/').next().unwrap_or("").to_string()
+        });
+        let candidates = [image_name.as_deref(), Some(sig.name), sig.dockerfile];
+        for k in &self.kinds {
+            if candidates.iter().flatten().any(|c| k.keywords.iter().any(|kw| keyword_matches(c, kw))) {
+                if k.name == "app" && !sig.is_built {
+                    continue;
+                }
+                return k;
+            }
+        }
+        let fallback = if sig.is_built { "app" } else { "generic" };
+        self.kind(fallback).or_else(|| self.kind("generic")).unwrap_or(&GENERIC)
+    }
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    match v.map(|v| &v.kind) {
+        Some(ValueKind::Seq(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+        Some(ValueKind::Scalar { text, .. }) => vec![text.clone()],
+        _ => Vec::new(),
+    }
+}
+
+fn resources(v: Option<&Value>) -> Resources {
+    Resources {
+        memory: v.and_then(|v| v.str_at("memory")).map(str::to_string),
+        cpus: v.and_then(|v| v.str_at("cpus")).map(str::to_string),
+    }
+}
+
+/// An image reference without tag or digest: (as written, without registry and `library/`).
+pub fn image_repository(image: &str) -> (String, String) {
+    let no_digest = image.split('@').next().unwrap_or(image);
+    let last_slash = no_digest.rfind('/').map_or(0, |i| i + 1);
+    let repo = match no_digest[last_slash..].find(':') {
+        Some(i) => &no_digest[..last_slash + i],
+        None => no_digest,
+    };
+    let mut short = repo;
+    if let Some((first, rest)) = short.split_once('/') {
+        if first.contains('.') || first.contains(':') || first == "localhost" {
+            short = rest;
+        }
+    }
+    let short = short.strip_prefix("library/").unwrap_or(short);
+    (repo.to_string(), short.to_string())
+}
+
+/// The tag of an image reference (`None` without one); the digest is returned as `@sha256:…`.
+pub fn image_tag(image: &str) -> Option<&str> {
+    if let Some(i) = image.find('@') {
+        return Some(&image[i..]);
+    }
+    let last_slash = image.rfind('/').map_or(0, |i| i + 1);
+    image[last_slash..].find(':').map(|i| &image[last_slash + i + 1..])
+}
+
+fn words_in_order(command: &[&str], pattern: &str) -> bool {
+    let mut words = command.iter();
+    pattern.split_whitespace().all(|p| words.any(|w| w.trim_matches(|c| c == '"' || c == '\'') == p || w.ends_with(&format!("/{p}"))))
+}
+
+fn keyword_matches(candidate: &str, keyword: &str) -> bool {
+    let candidate = candidate.to_ascii_lowercase();
+    if keyword.contains(['-', '_']) {
+        return candidate.contains(keyword);
+    }
+    candidate.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w == keyword)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind_of(image: Option<&str>, name: &str, command: &str, built: bool) -> String {
+        let p = Profiles::builtin();
+        p.classify(&ServiceSignature { name, image, command, dockerfile: None, is_built: built }).name.clone()
+    }
+
+    #[test]
+    fn classification() {
+        assert_eq!(kind_of(Some("postgres:15-alpine"), "db", "", false), "postgres");
+        assert_eq!(kind_of(Some("docker.io/library/redis:7"), "cache", "", false), "redis");
+        assert_eq!(kind_of(Some("prometheuscommunity/postgres-exporter"), "x", "", false), "postgres-exporter");
+        assert_eq!(kind_of(Some("commandcenter-postgres:latest"), "postgres", "", true), "postgres");
+        assert_eq!(kind_of(None, "worker", "celery -A app worker -l info", true), "celery-worker");
+        assert_eq!(kind_of(None, "celery-beat", "celery -A app beat", true), "celery-beat");
+        assert_eq!(kind_of(None, "backend", "uvicorn main:app", true), "app");
+        assert_eq!(kind_of(Some("mailhog/mailhog"), "mail", "", false), "generic");
+        assert_eq!(kind_of(Some("gcr.io/cadvisor/cadvisor:v0.47.0"), "c", "", false), "cadvisor");
+    }
+
+    #[test]
+    fn image_parts() {
+        assert_eq!(image_repository("localhost:5000/a/b:1").1, "a/b");
+        assert_eq!(image_tag("redis:7-alpine"), Some("7-alpine"));
+        assert_eq!(image_tag("localhost:5000/redis"), None);
+        assert_eq!(image_tag("redis@sha256:abc"), Some("@sha256:abc"));
+    }
+
+    #[test]
+    fn user_overrides_replace_by_name() {
+        let p = Profiles::with_overrides("kinds:\n  redis:\n    category: cache\n    images: [my/redis]\n    limits: {memory: 1G}\n").unwrap();
+        assert_eq!(p.kind("redis").unwrap().limits.memory.as_deref(), Some("1G"));
+        assert!(p.kind("postgres").is_some());
+    }
+}

@@ -1,0 +1,455 @@
+//! The normalised service view. Compose spells many things several ways (short and long ports and
+//! volumes, list and map environment/labels/depends_on, string and list commands, four healthcheck
+//! test forms, `deploy.resources` and legacy `mem_limit`/`cpus`); rules see one spelling, and every
+//! field keeps the location it was written at.
+
+use std::collections::HashMap;
+
+use super::interpolate;
+use super::value::{Loc, Value, ValueKind};
+
+/// A scalar and where it is written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Located<T> {
+    pub value: T,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone)]
+pub struct EnvVar {
+    pub name: String,
+    /// As written (before interpolation); `None` for a bare `NAME` taken from the shell.
+    pub value: Option<String>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone)]
+pub struct Port {
+    pub host_ip: Option<String>,
+    pub published: Option<String>,
+    pub target: String,
+    pub loc: Loc,
+}
+
+impl Port {
+    /// Published on every host interface (no `127.0.0.1:` in front).
+    pub fn is_public(&self) -> bool {
+        self.published.is_some()
+            && !matches!(self.host_ip.as_deref(), Some(ip) if ip.starts_with("127.") || ip == "::1" || ip == "[::1]" || ip == "localhost")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MountKind {
+    Bind,
+    Volume,
+    Tmpfs,
+    Other,
+}
+
+#[derive(Debug, Clone)]
+pub struct Mount {
+    pub kind: MountKind,
+    pub source: Option<String>,
+    pub target: String,
+    pub read_only: bool,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone)]
+pub struct Dependency {
+    pub service: String,
+    /// `None` for the short (list) form, which means `service_started`.
+    pub condition: Option<Located<String>>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthTest {
+    /// `["CMD", ...]`
+    Exec(Vec<String>),
+    /// A string or `["CMD-SHELL", "..."]`
+    Shell(String),
+    /// `["NONE"]` or `disable: true`
+    Disabled,
+    /// A healthcheck without `test:` (inherits the image's).
+    Inherit,
+}
+
+#[derive(Debug, Clone)]
+pub struct Build {
+    pub context: Option<String>,
+    pub dockerfile: Option<Located<String>>,
+    pub target: Option<Located<String>>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone)]
+pub struct Logging {
+    pub driver: Option<String>,
+    pub options: HashMap<String, String>,
+    pub loc: Loc,
+}
+
+/// One service of an effective (merged) configuration.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    /// The merged, normalised mapping.
+    pub value: Value,
+    /// The service's key in every file that defines it, in load order.
+    pub sites: Vec<Loc>,
+    /// Profile kind name (see `templates/profiles.yml`).
+    pub kind: String,
+    /// Image after interpolation.
+    pub image: Option<Located<String>>,
+    pub build: Option<Build>,
+    /// Command words (a string command is split like a shell would).
+    pub command: Vec<String>,
+    pub entrypoint: Vec<String>,
+    pub environment: Vec<EnvVar>,
+    pub labels: Vec<(String, Located<String>)>,
+    pub ports: Vec<Port>,
+    pub volumes: Vec<Mount>,
+    pub depends_on: Vec<Dependency>,
+    pub healthcheck: Option<Located<HealthTest>>,
+    pub restart: Option<Located<String>>,
+    /// `deploy.restart_policy` (swarm spelling).
+    pub restart_policy: Option<Loc>,
+    pub memory_limit: Option<Located<String>>,
+    pub cpu_limit: Option<Located<String>>,
+    pub memory_reservation: Option<Located<String>>,
+    pub logging: Option<Logging>,
+    pub hostnames: Vec<String>,
+    pub profiles: Vec<String>,
+}
+
+impl Service {
+    pub fn from_value(name: &str, value: Value, sites: Vec<Loc>, env: &HashMap<String, String>) -> Service {
+        let scalar = |key: &str| value.get(key).and_then(|v| v.as_str().map(|s| Located { value: s.to_string(), loc: v.loc }));
+        let image = scalar("image").map(|l| Located { value: interpolate::resolve(&l.value, env), loc: l.loc });
+        let mut hostnames = vec![name.to_string()];
+        hostnames.extend(scalar("container_name").map(|c| interpolate::resolve(&c.value, env)));
+        hostnames.extend(scalar("hostname").map(|c| interpolate::resolve(&c.value, env)));
+        for (_, net) in value.get("networks").map(Value::entries).unwrap_or_default() {
+            for alias in net.get("aliases").map(Value::items).unwrap_or_default() {
+                hostnames.extend(alias.as_str().map(str::to_string));
+            }
+        }
+        Service {
+            name: name.to_string(),
+            image,
+            build: build(&value),
+            command: words(value.get("command")),
+            entrypoint: words(value.get("entrypoint")),
+            environment: environment(&value),
+            labels: value
+                .get("labels")
+                .map(Value::entries)
+                .unwrap_or_default()
+                .iter()
+                .map(|(k, v)| (k.clone(), Located { value: v.as_str().unwrap_or("").to_string(), loc: v.loc }))
+                .collect(),
+            ports: value.get("ports").map(Value::items).unwrap_or_default().iter().filter_map(port).collect(),
+            volumes: value.get("volumes").map(Value::items).unwrap_or_default().iter().filter_map(mount).collect(),
+            depends_on: value
+                .get("depends_on")
+                .map(Value::entries)
+                .unwrap_or_default()
+                .iter()
+                .map(|(name, v)| Dependency {
+                    service: name.clone(),
+                    condition: v.get("condition").and_then(|c| c.as_str().map(|s| Located { value: s.to_string(), loc: c.loc })),
+                    loc: v.loc,
+                })
+                .collect(),
+            healthcheck: value.get("healthcheck").map(|h| Located { value: health_test(h), loc: h.loc }),
+            restart: scalar("restart"),
+            restart_policy: value.path(&["deploy", "restart_policy"]).map(|v| v.loc),
+            memory_limit: resource(&value, &["deploy", "resources", "limits", "memory"]).or_else(|| scalar("mem_limit")),
+            cpu_limit: resource(&value, &["deploy", "resources", "limits", "cpus"]).or_else(|| scalar("cpus")),
+            memory_reservation: resource(&value, &["deploy", "resources", "reservations", "memory"])
+                .or_else(|| scalar("mem_reservation")),
+            logging: value.get("logging").map(|l| Logging {
+                driver: l.str_at("driver").map(str::to_string),
+                options: l
+                    .get("options")
+                    .map(Value::entries)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                    .collect(),
+                loc: l.loc,
+            }),
+            hostnames,
+            profiles: value.get("profiles").map(Value::items).unwrap_or_default().iter().filter_map(|p| p.as_str().map(str::to_string)).collect(),
+            kind: String::new(),
+            value,
+            sites,
+        }
+    }
+
+    /// Where a setting that belongs to the service's definition goes: the first file defining it.
+    pub fn definition_site(&self) -> Loc {
+        self.sites.first().copied().unwrap_or(self.value.loc)
+    }
+
+    /// Where a production setting goes: the last file defining the service (the overlay, if any).
+    pub fn production_site(&self) -> Loc {
+        self.sites.last().copied().unwrap_or(self.value.loc)
+    }
+
+    /// Command and entrypoint as one line, for matching.
+    pub fn command_line(&self) -> String {
+        let mut all = self.entrypoint.clone();
+        all.extend(self.command.iter().cloned());
+        all.join(" ")
+    }
+
+    pub fn env(&self, name: &str) -> Option<&EnvVar> {
+        self.environment.iter().find(|e| e.name == name)
+    }
+
+    pub fn label(&self, key: &str) -> Option<&Located<String>> {
+        self.labels.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// A one-shot job: `restart: "no"`/`on-failure` with a migration-like command or name, or
+    /// something another service waits on with `service_completed_successfully`.
+    pub fn looks_one_shot(&self) -> bool {
+        let text = format!("{} {}", self.name, self.command_line()).to_ascii_lowercase();
+        ["migrat", "alembic upgrade", "init", "setup", "seed", "createbuckets", "bootstrap", "collectstatic"]
+            .iter()
+            .any(|w| text.contains(w))
+    }
+
+    /// Whether the service runs a health probe (its own or the image's).
+    pub fn has_healthcheck(&self) -> bool {
+        matches!(&self.healthcheck, Some(h) if !matches!(h.value, HealthTest::Disabled))
+    }
+}
+
+fn resource(value: &Value, path: &[&str]) -> Option<Located<String>> {
+    value.path(path).and_then(|v| v.as_str().map(|s| Located { value: s.to_string(), loc: v.loc }))
+}
+
+fn environment(value: &Value) -> Vec<EnvVar> {
+    value
+        .get("environment")
+        .map(Value::entries)
+        .unwrap_or_default()
+        .iter()
+        .map(|(k, v)| EnvVar { name: k.clone(), value: v.as_str().map(str::to_string), loc: v.loc })
+        .collect()
+}
+
+fn build(value: &Value) -> Option<Build> {
+    let b = value.get("build")?;
+    let located = |key: &str| b.get(key).and_then(|v| v.as_str().map(|s| Located { value: s.to_string(), loc: v.loc }));
+    Some(match &b.kind {
+        ValueKind::Scalar { text, .. } => Build { context: Some(text.clone()), dockerfile: None, target: None, loc: b.loc },
+        _ => Build {
+            context: b.str_at("context").map(str::to_string),
+            dockerfile: located("dockerfile"),
+            target: located("target"),
+            loc: b.loc,
+        },
+    })
+}
+
+/// Words of a command written as a list or as a string (split like `sh` would, quotes removed).
+pub fn words(v: Option<&Value>) -> Vec<String> {
+    match v.map(|v| &v.kind) {
+        Some(ValueKind::Seq(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+        Some(ValueKind::Scalar { text, .. }) => shell_split(text),
+        _ => Vec::new(),
+    }
+}
+
+/// Splits a command line into words, honouring single and double quotes and backslashes.
+pub fn shell_split(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some('"'), '\\') => {
+                if let Some(n) = chars.next() {
+                    word.push(n);
+                }
+            }
+            (Some(_), c) => word.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, '\\') => {
+                if let Some(n) = chars.next() {
+                    if n != '\n' {
+                        word.push(n);
+                        in_word = true;
+                    }
+                }
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    out.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        out.push(word);
+    }
+    out
+}
+
+fn health_test(h: &Value) -> HealthTest {
+    if h.str_at("disable") == Some("true") {
+        return HealthTest::Disabled;
+    }
+    let Some(test) = h.get("test") else { return HealthTest::Inherit };
+    match &test.kind {
+        ValueKind::Scalar { text, .. } => HealthTest::Shell(text.clone()),
+        ValueKind::Seq(items) => {
+            let words: Vec<String> = items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect();
+            match words.first().map(String::as_str) {
+                Some("NONE") => HealthTest::Disabled,
+                Some("CMD-SHELL") => HealthTest::Shell(words[1..].join(" ")),
+                Some("CMD") => HealthTest::Exec(words[1..].to_vec()),
+                _ => HealthTest::Exec(words),
+            }
+        }
+        _ => HealthTest::Inherit,
+    }
+}
+
+fn port(item: &Value) -> Option<Port> {
+    if item.is_map() {
+        return Some(Port {
+            host_ip: item.str_at("host_ip").map(str::to_string),
+            published: item.str_at("published").map(str::to_string),
+            target: item.str_at("target").unwrap_or("").to_string(),
+            loc: item.loc,
+        });
+    }
+    let text = item.as_str()?;
+    let text = text.split('/').next().unwrap_or(text);
+    // An IPv6 host address is bracketed: `[::1]:5432:5432`.
+    let (host_ip, rest) = if let Some(stripped) = text.strip_prefix('[') {
+        let close = stripped.find(']')?;
+        (Some(stripped[..close].to_string()), stripped[close + 1..].trim_start_matches(':'))
+    } else {
+        (None, text)
+    };
+    let parts: Vec<&str> = rest.split(':').collect();
+    let (host_ip, published, target) = match (host_ip, parts.as_slice()) {
+        (Some(ip), [p, t]) => (Some(ip), Some(p.to_string()), t.to_string()),
+        (None, [t]) => (None, None, t.to_string()),
+        (None, [p, t]) => (None, Some(p.to_string()), t.to_string()),
+        (None, [ip, p, t]) => (Some(ip.to_string()), Some(p.to_string()), t.to_string()),
+        _ => return None,
+    };
+    let published = published.filter(|p| !p.is_empty());
+    Some(Port { host_ip, published, target, loc: item.loc })
+}
+
+/// Whether a short-syntax volume source is a host path (otherwise it names a volume).
+pub fn is_host_path(source: &str) -> bool {
+    source.starts_with(['.', '/', '~', '$']) || source.as_bytes().get(1) == Some(&b':')
+}
+
+fn mount(item: &Value) -> Option<Mount> {
+    if item.is_map() {
+        let kind = match item.str_at("type") {
+            Some("bind") => MountKind::Bind,
+            Some("volume") | None => MountKind::Volume,
+            Some("tmpfs") => MountKind::Tmpfs,
+            Some(_) => MountKind::Other,
+        };
+        return Some(Mount {
+            kind,
+            source: item.str_at("source").map(str::to_string),
+            target: item.str_at("target").unwrap_or("").to_string(),
+            read_only: item.str_at("read_only") == Some("true"),
+            loc: item.loc,
+        });
+    }
+    let text = item.as_str()?;
+    let parts: Vec<&str> = split_volume(text);
+    let (source, target, mode) = match parts.as_slice() {
+        [t] => (None, t.to_string(), ""),
+        [s, t] => (Some(s.to_string()), t.to_string(), ""),
+        [s, t, m, ..] => (Some(s.to_string()), t.to_string(), *m),
+        [] => return None,
+    };
+    let kind = match &source {
+        Some(s) if is_host_path(s) => MountKind::Bind,
+        _ => MountKind::Volume,
+    };
+    Some(Mount { kind, source, target, read_only: mode.split(',').any(|m| m == "ro"), loc: item.loc })
+}
+
+/// Splits `src:dst:mode`, keeping a Windows drive letter (`C:\x`) in the source.
+fn split_volume(text: &str) -> Vec<&str> {
+    let bytes = text.as_bytes();
+    if bytes.len() > 2 && bytes[1] == b':' && bytes[0].is_ascii_alphabetic() && matches!(bytes[2], b'\\' | b'/') {
+        let mut rest = text[2..].splitn(3, ':');
+        let first = rest.next().unwrap_or("");
+        let mut out = vec![&text[..2 + first.len()]];
+        out.extend(rest);
+        return out;
+    }
+    text.splitn(3, ':').collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::merge::normalize_service;
+    use crate::yaml::Tree;
+
+    fn service(yaml: &str) -> Service {
+        let tree = Tree::parse(yaml.to_string()).unwrap();
+        let v = normalize_service(Value::from_tree(&tree, tree.root().unwrap(), 0).unwrap());
+        Service::from_value("s", v, vec![], &HashMap::new())
+    }
+
+    #[test]
+    fn spellings_are_normalised() {
+        let s = service(
+            "image: ${REG:-docker.io}/app:1\ncommand: sh -c 'redis-server --port 1'\nports:\n  - 127.0.0.1:5432:5432\n  - 80\n  - target: 443\n    published: 8443\n  - \"[::1]:6379:6379/tcp\"\nvolumes:\n  - ./src:/app:ro,z\n  - data:/data\n  - type: bind\n    source: /var/run/docker.sock\n    target: /var/run/docker.sock\nhealthcheck:\n  test: [\"CMD-SHELL\", \"pg_isready\"]\nmem_limit: 1g\ndepends_on: [db]\n",
+        );
+        assert_eq!(s.image.unwrap().value, "docker.io/app:1");
+        assert_eq!(s.command, ["sh", "-c", "redis-server --port 1"]);
+        assert!(!s.ports[0].is_public());
+        assert!(s.ports[1].published.is_none());
+        assert_eq!(s.ports[2].published.as_deref(), Some("8443"));
+        assert_eq!(s.ports[3].host_ip.as_deref(), Some("::1"));
+        assert!(s.volumes[0].read_only && s.volumes[0].kind == MountKind::Bind);
+        assert_eq!(s.volumes[1].kind, MountKind::Volume);
+        assert_eq!(s.volumes[2].source.as_deref(), Some("/var/run/docker.sock"));
+        assert_eq!(s.healthcheck.unwrap().value, HealthTest::Shell("pg_isready".into()));
+        assert_eq!(s.memory_limit.unwrap().value, "1g");
+        assert!(s.depends_on[0].condition.is_none());
+    }
+
+    #[test]
+    fn healthcheck_forms() {
+        assert_eq!(service("healthcheck:\n  test: [NONE]\n").healthcheck.unwrap().value, HealthTest::Disabled);
+        assert_eq!(service("healthcheck:\n  disable: true\n").healthcheck.unwrap().value, HealthTest::Disabled);
+        assert_eq!(service("healthcheck:\n  test: curl x\n").healthcheck.unwrap().value, HealthTest::Shell("curl x".into()));
+        assert_eq!(
+            service("healthcheck:\n  test: [CMD, redis-cli, ping]\n").healthcheck.unwrap().value,
+            HealthTest::Exec(vec!["redis-cli".into(), "ping".into()])
+        );
+    }
+}

@@ -1,0 +1,374 @@
+//! Files mounted into known images, resolved through the compose volume mounts (container path →
+//! host path): prometheus.yml with its rule files and targets, alertmanager.yml, Traefik static and
+//! dynamic configuration, redis.conf. A side file that is missing or unreadable becomes a note.
+
+use std::path::{Path, PathBuf};
+
+use super::load::Loader;
+use super::service::{shell_split, MountKind, Service};
+use super::value::{FileId, Loc, Value};
+use super::{Config, FileRole, Note};
+
+/// A `host:port` target written in prometheus.yml.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub job: Option<String>,
+    pub host: String,
+    pub port: Option<String>,
+    pub loc: Loc,
+}
+
+/// A `rule_files` entry and the files it matched.
+#[derive(Debug, Clone)]
+pub struct RuleFiles {
+    pub pattern: String,
+    pub loc: Loc,
+    pub files: Vec<FileId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PrometheusConfig {
+    pub service: String,
+    pub file: FileId,
+    pub doc: Value,
+    pub rule_files: Vec<RuleFiles>,
+    /// The `rule_files:` key.
+    pub rule_files_key: Option<Loc>,
+    pub alertmanager_targets: Vec<Target>,
+    pub scrape_targets: Vec<Target>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TraefikConfig {
+    pub service: String,
+    /// `--flag=value` arguments, flag lowercased without dashes.
+    pub args: Vec<(String, String)>,
+    pub static_file: Option<FileId>,
+    pub static_doc: Option<Value>,
+    pub dynamic: Vec<(FileId, Value)>,
+}
+
+impl TraefikConfig {
+    pub fn arg(&self, name: &str) -> Option<&str> {
+        self.args.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// One directive of redis.conf.
+#[derive(Debug, Clone)]
+pub struct Directive {
+    pub name: String,
+    pub args: String,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisConf {
+    pub service: String,
+    pub file: FileId,
+    pub directives: Vec<Directive>,
+}
+
+impl RedisConf {
+    pub fn get(&self, name: &str) -> Option<&Directive> {
+        self.directives.iter().rev().find(|d| d.name.eq_ignore_ascii_case(name))
+    }
+}
+
+/// Finds and reads the side files of a configuration's services.
+pub(crate) fn attach(loader: &mut Loader, config: &mut Config) {
+    let services = config.services.clone();
+    for service in &services {
+        match service.kind.as_str() {
+            "prometheus" => {
+                if let Some(p) = prometheus(loader, service) {
+                    config.prometheus.push(p);
+                }
+            }
+            "alertmanager" => {
+                let path = flag(&service.command, "config.file").unwrap_or_else(|| "/etc/alertmanager/alertmanager.yml".into());
+                if let Some(host) = mounted(loader, service, &path, true) {
+                    if let Some(id) = loader.read(&host, FileRole::Alertmanager, true) {
+                        config.alertmanager_files.push(id);
+                    }
+                }
+            }
+            "traefik" => config.traefik.push(traefik(loader, service)),
+            "redis" => {
+                if let Some(conf) = redis_conf(loader, service) {
+                    config.redis_confs.push(conf);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `--name=value` or `--name value` among command words.
+fn flag(words: &[String], name: &str) -> Option<String> {
+    let long = format!("--{name}");
+    let prefix = format!("--{name}=");
+    words.iter().enumerate().find_map(|(i, w)| {
+        if let Some(v) = w.strip_prefix(&prefix) {
+            Some(v.to_string())
+        } else if *w == long {
+            words.get(i + 1).cloned()
+        } else {
+            None
+        }
+    })
+}
+
+/// The host path of a container path, through the service's bind mounts (longest target wins).
+/// `required` adds a note when no mount provides it or the file is missing.
+fn mounted(loader: &mut Loader, service: &Service, container_path: &str, required: bool) -> Option<PathBuf> {
+    let best = service
+        .volumes
+        .iter()
+        .filter(|m| m.kind == MountKind::Bind && m.source.is_some())
+        .filter(|m| {
+            let t = m.target.trim_end_matches('/');
+            container_path == t || container_path.strip_prefix(t).is_some_and(|r| r.starts_with('/'))
+        })
+        .max_by_key(|m| m.target.len())?
+        .clone();
+    let rest = container_path[best.target.trim_end_matches('/').len()..].trim_start_matches('/');
+    let source = best.source.as_deref().unwrap_or("");
+    let host = loader.host_path(best.loc.file, source, best.loc)?;
+    let host = if rest.is_empty() { host } else { host.join(rest) };
+    if required && !host.exists() {
+        loader.notes.push(Note {
+            at: Some(best.loc),
+            message: format!("service `{}` mounts `{}`, which does not exist", service.name, host.display()),
+        });
+        return None;
+    }
+    Some(host)
+}
+
+fn prometheus(loader: &mut Loader, service: &Service) -> Option<PrometheusConfig> {
+    let container = flag(&service.command, "config.file").unwrap_or_else(|| "/etc/prometheus/prometheus.yml".into());
+    let host = mounted(loader, service, &container, true)?;
+    let file = loader.read(&host, FileRole::Prometheus, true)?;
+    let tree = loader.files[file].tree.as_ref()?;
+    let root = tree.root()?;
+    let doc = match Value::from_tree(tree, root, file) {
+        Ok(v) => v,
+        Err(e) => {
+            loader.notes.push(Note { at: None, message: format!("{}: {}", loader.files[file].display, e.message) });
+            return None;
+        }
+    };
+    if doc.get("services").is_some() {
+        loader.notes.push(Note {
+            at: Some(doc.loc),
+            message: format!("`{}` is mounted as Prometheus's config but is a compose file", loader.files[file].display),
+        });
+        return None;
+    }
+    let config_dir = Path::new(&container).parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut rule_files = Vec::new();
+    for item in doc.get("rule_files").map(Value::items).unwrap_or_default() {
+        let Some(pattern) = item.as_str() else { continue };
+        let container_rule = if pattern.starts_with('/') { pattern.to_string() } else { format!("{config_dir}/{pattern}") };
+        let mut files = Vec::new();
+        for path in glob(loader, service, &container_rule) {
+            files.extend(loader.read(&path, FileRole::PrometheusRules, true));
+        }
+        if files.is_empty() {
+            loader.notes.push(Note { at: Some(item.loc), message: format!("rule file `{pattern}` not found through the mounts of `{}`", service.name) });
+        }
+        rule_files.push(RuleFiles { pattern: pattern.to_string(), loc: item.loc, files });
+    }
+    let targets = |configs: &[Value], job: Option<String>| -> Vec<Target> {
+        configs
+            .iter()
+            .flat_map(|sc| sc.get("targets").map(Value::items).unwrap_or_default())
+            .filter_map(|t| {
+                let text = t.as_str()?;
+                let (host, port) = match text.rsplit_once(':') {
+                    Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h.to_string(), Some(p.to_string())),
+                    _ => (text.to_string(), None),
+                };
+                Some(Target { job: job.clone(), host, port, loc: t.loc })
+            })
+            .collect()
+    };
+    let mut alertmanager_targets = Vec::new();
+    for am in doc.path(&["alerting", "alertmanagers"]).map(Value::items).unwrap_or_default() {
+        alertmanager_targets.extend(targets(am.get("static_configs").map(Value::items).unwrap_or_default(), None));
+    }
+    let mut scrape_targets = Vec::new();
+    for job in doc.get("scrape_configs").map(Value::items).unwrap_or_default() {
+        let name = job.str_at("job_name").map(str::to_string);
+        scrape_targets.extend(targets(job.get("static_configs").map(Value::items).unwrap_or_default(), name));
+    }
+    Some(PrometheusConfig {
+        service: service.name.clone(),
+        file,
+        rule_files_key: doc.get("rule_files").map(|v| v.loc),
+        doc,
+        rule_files,
+        alertmanager_targets,
+        scrape_targets,
+    })
+}
+
+/// Host files matching a container path whose last component may hold `*` and `?`.
+fn glob(loader: &mut Loader, service: &Service, container: &str) -> Vec<PathBuf> {
+    let (dir, name) = container.rsplit_once('/').unwrap_or(("", container));
+    if !name.contains(['*', '?']) {
+        return mounted(loader, service, container, false).filter(|p| p.is_file()).into_iter().collect();
+    }
+    let Some(host_dir) = mounted(loader, service, dir, false) else { return Vec::new() };
+    let mut out: Vec<PathBuf> = std::fs::read_dir(&host_dir)
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_file()).filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| wildcard(name, n))).collect())
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+fn wildcard(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+fn traefik(loader: &mut Loader, service: &Service) -> TraefikConfig {
+    let args: Vec<(String, String)> = service
+        .command
+        .iter()
+        .filter_map(|w| w.strip_prefix("--"))
+        .map(|w| match w.split_once('=') {
+            Some((k, v)) => (k.to_ascii_lowercase(), v.to_string()),
+            None => (w.to_ascii_lowercase(), "true".to_string()),
+        })
+        .collect();
+    let mut config = TraefikConfig { service: service.name.clone(), args, static_file: None, static_doc: None, dynamic: Vec::new() };
+    let static_path = config.arg("configfile").map(str::to_string);
+    let candidates: Vec<String> = match static_path {
+        Some(p) => vec![p],
+        None if config.args.iter().any(|(k, _)| k.starts_with("providers") || k.starts_with("entrypoints")) => Vec::new(),
+        None => vec!["/etc/traefik/traefik.yml".into(), "/etc/traefik/traefik.yaml".into(), "/traefik.yml".into(), "/traefik.yaml".into()],
+    };
+    for candidate in candidates {
+        if candidate.ends_with(".toml") {
+            loader.notes.push(Note { at: None, message: format!("`{}`: Traefik TOML configuration is not analysed", service.name) });
+            continue;
+        }
+        if let Some(host) = mounted(loader, service, &candidate, false).filter(|p| p.is_file()) {
+            if let Some(id) = loader.read(&host, FileRole::TraefikStatic, true) {
+                config.static_doc = yaml_value(loader, id);
+                config.static_file = Some(id);
+                break;
+            }
+        }
+    }
+    let from_static = |key: &str| config.static_doc.as_ref().and_then(|d| d.path(&["providers", "file", key])).and_then(Value::as_str).map(str::to_string);
+    let directory = config.arg("providers.file.directory").map(str::to_string).or_else(|| from_static("directory"));
+    let filename = config.arg("providers.file.filename").map(str::to_string).or_else(|| from_static("filename"));
+    let mut dynamic_paths = Vec::new();
+    if let Some(dir) = directory {
+        if let Some(host) = mounted(loader, service, &dir, true) {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&host)
+                .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml")).collect())
+                .unwrap_or_default();
+            files.sort();
+            dynamic_paths.extend(files);
+        }
+    }
+    if let Some(file) = filename {
+        dynamic_paths.extend(mounted(loader, service, &file, true));
+    }
+    for path in dynamic_paths {
+        if let Some(id) = loader.read(&path, FileRole::TraefikDynamic, true) {
+            if let Some(doc) = yaml_value(loader, id) {
+                config.dynamic.push((id, doc));
+            }
+        }
+    }
+    config
+}
+
+fn yaml_value(loader: &mut Loader, id: FileId) -> Option<Value> {
+    let tree = loader.files[id].tree.as_ref()?;
+    let root = tree.root()?;
+    match Value::from_tree(tree, root, id) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            loader.notes.push(Note { at: None, message: format!("{}: {}", loader.files[id].display, e.message) });
+            None
+        }
+    }
+}
+
+/// The server command words of a redis service (looking inside `sh -c "…"`).
+pub fn redis_server_words(service: &Service) -> Vec<String> {
+    let mut words = service.entrypoint.clone();
+    words.extend(service.command.iter().cloned());
+    if let Some(i) = words.iter().position(|w| w == "-c") {
+        if let Some(script) = words.get(i + 1) {
+            return shell_split(script);
+        }
+    }
+    words
+}
+
+fn redis_conf(loader: &mut Loader, service: &Service) -> Option<RedisConf> {
+    let words = redis_server_words(service);
+    let server = words.iter().position(|w| ["redis-server", "valkey-server", "keydb-server"].iter().any(|s| w.ends_with(s)))?;
+    let conf = words.get(server + 1).filter(|w| !w.starts_with("--"))?;
+    let host = mounted(loader, service, conf, true)?;
+    let file = loader.read(&host, FileRole::RedisConf, false)?;
+    let directives = loader.files[file]
+        .source()
+        .text()
+        .lines()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                return None;
+            }
+            let (name, args) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+            Some(Directive { name: name.to_string(), args: args.trim().to_string(), line: i + 1 })
+        })
+        .collect();
+    Some(RedisConf { service: service.name.clone(), file, directives })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard("*.yml", "alerts.yml"));
+        assert!(wildcard("alert?.rules", "alert1.rules"));
+        assert!(!wildcard("*.yml", "alerts.yaml"));
+    }
+
+    #[test]
+    fn flags() {
+        let w: Vec<String> = ["--config.file=/x.yml", "--web.enable-lifecycle"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(flag(&w, "config.file").as_deref(), Some("/x.yml"));
+        let w: Vec<String> = ["--config.file", "/y.yml"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(flag(&w, "config.file").as_deref(), Some("/y.yml"));
+    }
+}

@@ -1,0 +1,256 @@
+//! Located values: a YAML tree with aliases and `<<` merge keys applied, where every value still knows
+//! the file and span it came from. Compose merging and normalisation work on these; rules read them.
+//! Expansion is bounded, so an alias bomb ends in an error instead of exhausting memory.
+
+use crate::yaml::{NodeId, NodeKind, ScalarStyle, Span, Tree};
+
+/// Index of a file in [`super::Stack::files`].
+pub type FileId = usize;
+
+/// Where a value is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Loc {
+    pub file: FileId,
+    /// The value's own text.
+    pub span: Span,
+    /// The key this value is written under, when it is a mapping value (or a normalised list item).
+    pub key: Option<Span>,
+    /// The value reached this place through an alias or a merge key: editing it here would change
+    /// every user of the anchor.
+    pub via_alias: bool,
+}
+
+impl Loc {
+    /// The span a user would look at: the key when there is one, else the value.
+    pub fn primary(&self) -> Span {
+        self.key.unwrap_or(self.span)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueKind {
+    Null,
+    Scalar { text: String, quoted: bool },
+    Seq(Vec<Value>),
+    Map(Vec<(String, Value)>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Value {
+    pub kind: ValueKind,
+    pub loc: Loc,
+    /// Short tag as written (`!reset`, `!override`).
+    pub tag: Option<String>,
+}
+
+/// Maximum number of values one file may expand to through aliases.
+pub const EXPANSION_BUDGET: usize = 1_000_000;
+const MAX_ALIAS_DEPTH: usize = 64;
+
+/// Why a tree could not become values.
+#[derive(Debug, Clone)]
+pub struct ValueError {
+    pub span: Span,
+    pub message: String,
+}
+
+impl Value {
+    pub fn null(loc: Loc) -> Value {
+        Value { kind: ValueKind::Null, loc, tag: None }
+    }
+
+    pub fn scalar(text: impl Into<String>, loc: Loc) -> Value {
+        Value { kind: ValueKind::Scalar { text: text.into(), quoted: false }, loc, tag: None }
+    }
+
+    /// Converts the node `id` of `tree` (from file `file`), applying aliases and merge keys.
+    pub fn from_tree(tree: &Tree, id: NodeId, file: FileId) -> Result<Value, ValueError> {
+        let mut budget = EXPANSION_BUDGET;
+        convert(tree, id, file, None, false, 0, &mut budget)
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.kind {
+            ValueKind::Scalar { text, .. } => Some(text),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.kind, ValueKind::Null)
+    }
+
+    pub fn entries(&self) -> &[(String, Value)] {
+        match &self.kind {
+            ValueKind::Map(entries) => entries,
+            _ => &[],
+        }
+    }
+
+    pub fn items(&self) -> &[Value] {
+        match &self.kind {
+            ValueKind::Seq(items) => items,
+            _ => &[],
+        }
+    }
+
+    pub fn is_map(&self) -> bool {
+        matches!(self.kind, ValueKind::Map(_))
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.entries().iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// Follows a dotted path of mapping keys.
+    pub fn path(&self, path: &[&str]) -> Option<&Value> {
+        path.iter().try_fold(self, |v, key| v.get(key))
+    }
+
+    /// The scalar at `key` as text (numbers and booleans too).
+    pub fn str_at(&self, key: &str) -> Option<&str> {
+        self.get(key).and_then(Value::as_str)
+    }
+
+    /// Whether the value was tagged `!reset`.
+    pub fn is_reset(&self) -> bool {
+        self.tag.as_deref() == Some("!reset")
+    }
+
+    pub fn is_override(&self) -> bool {
+        self.tag.as_deref() == Some("!override")
+    }
+}
+
+fn convert(
+    tree: &Tree,
+    id: NodeId,
+    file: FileId,
+    key: Option<Span>,
+    via_alias: bool,
+    depth: usize,
+    budget: &mut usize,
+) -> Result<Value, ValueError> {
+    let node = tree.node(id);
+    if *budget == 0 {
+        return Err(ValueError {
+            span: node.span,
+            message: format!(
+                "aliases expand to more than {EXPANSION_BUDGET} values (an alias bomb?); refusing to expand"
+            ),
+        });
+    }
+    *budget -= 1;
+    if depth > crate::yaml::tree::MAX_DEPTH + MAX_ALIAS_DEPTH {
+        return Err(ValueError { span: node.span, message: "aliases nest too deeply (an alias cycle?)".into() });
+    }
+    let loc = Loc { file, span: node.span, key, via_alias };
+    let tag = node.tag.clone();
+    let kind = match &node.kind {
+        NodeKind::Alias { target, name } => {
+            let Some(target) = target else {
+                return Err(ValueError { span: node.span, message: format!("alias `*{name}` has no anchor") });
+            };
+            let mut value = convert(tree, *target, file, key, true, depth + 1, budget)?;
+            value.loc.span = node.span;
+            return Ok(value);
+        }
+        NodeKind::Scalar { value, style } => {
+            if node.is_null() {
+                ValueKind::Null
+            } else {
+                ValueKind::Scalar { text: value.clone(), quoted: *style != ScalarStyle::Plain }
+            }
+        }
+        NodeKind::Sequence { items, .. } => {
+            let mut out = Vec::with_capacity(items.len());
+            for &item in items {
+                out.push(convert(tree, item, file, None, via_alias, depth + 1, budget)?);
+            }
+            ValueKind::Seq(out)
+        }
+        NodeKind::Mapping { entries, .. } => {
+            let mut explicit: Vec<(String, Value)> = Vec::with_capacity(entries.len());
+            let mut merged: Vec<(String, Value)> = Vec::new();
+            for entry in entries {
+                let key_node = tree.node(entry.key);
+                if tree.is_merge_key(entry.key) {
+                    let source = convert(tree, entry.value, file, None, true, depth + 1, budget)?;
+                    let sources: Vec<Value> = match source.kind {
+                        ValueKind::Seq(items) => items,
+                        _ => vec![source],
+                    };
+                    for src in sources {
+                        for (k, mut v) in match src.kind {
+                            ValueKind::Map(e) => e,
+                            _ => continue,
+                        } {
+                            if !merged.iter().any(|(mk, _)| *mk == k) {
+                                v.loc.via_alias = true;
+                                merged.push((k, v));
+                            }
+                        }
+                    }
+                    continue;
+                }
+                let Some(name) = key_node.as_str().map(str::to_string).or_else(|| {
+                    // A key written as an alias or collection: use its text.
+                    Some(tree.text_of(entry.key).to_string())
+                }) else {
+                    continue;
+                };
+                if explicit.iter().any(|(k, _)| *k == name) {
+                    return Err(ValueError {
+                        span: key_node.span,
+                        message: format!("duplicate key `{name}` in this mapping"),
+                    });
+                }
+                let value = convert(tree, entry.value, file, Some(key_node.span), via_alias, depth + 1, budget)?;
+                explicit.push((name, value));
+            }
+            for (k, v) in merged {
+                if !explicit.iter().any(|(ek, _)| *ek == k) {
+                    explicit.push((k, v));
+                }
+            }
+            ValueKind::Map(explicit)
+        }
+    };
+    Ok(Value { kind, loc, tag })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(yaml: &str) -> Result<Value, ValueError> {
+        let tree = Tree::parse(yaml.to_string()).unwrap();
+        Value::from_tree(&tree, tree.root().unwrap(), 0)
+    }
+
+    #[test]
+    fn merge_keys_apply_with_explicit_keys_winning() {
+        let v = value("x: &d {restart: always, image: a}\ny: &e {init: true}\ns:\n  <<: [*d, *e]\n  image: b\n").unwrap();
+        let s = v.get("s").unwrap();
+        assert_eq!(s.str_at("image"), Some("b"));
+        assert_eq!(s.str_at("restart"), Some("always"));
+        assert!(s.get("restart").unwrap().loc.via_alias);
+        assert_eq!(s.str_at("init"), Some("true"));
+    }
+
+    #[test]
+    fn alias_bomb_is_bounded() {
+        let mut yaml = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let prev = i - 1;
+            yaml.push_str(&format!("a{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"));
+        }
+        let err = value(&yaml).unwrap_err();
+        assert!(err.message.contains("alias bomb"));
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        assert!(value("a: 1\na: 2\n").unwrap_err().message.contains("duplicate key `a`"));
+    }
+}
