@@ -80,7 +80,7 @@ impl Loader {
     fn new(options: &LoadOptions) -> Loader {
         let root = options.dir.clone();
         let env = std::fs::read_to_string(root.join(".env")).map(|t| interpolate::parse_dotenv(&t)).unwrap_or_default();
-        let root_abs = root.canonicalize().unwrap_or_else(|_| normalize(&std::path::absolute(&root).unwrap_or(root.clone())));
+        let root_abs = project_root(&root);
         Loader {
             root_abs,
             display_base: root.clone(),
@@ -96,8 +96,16 @@ impl Loader {
         }
     }
 
+    /// A path as the user should see it: under the directory they named when it is inside.
     fn display(&self, path: &Path) -> String {
-        let shown = if self.display_base.as_os_str() == "." { path.strip_prefix(".").unwrap_or(path) } else { path };
+        let mut shown = path.to_path_buf();
+        if path.is_absolute() {
+            let dir = self.display_base.canonicalize().unwrap_or_else(|_| self.display_base.clone());
+            if let Ok(rest) = path.strip_prefix(&dir) {
+                shown = self.display_base.join(rest);
+            }
+        }
+        let shown = shown.strip_prefix(".").map(Path::to_path_buf).unwrap_or(shown);
         shown.to_string_lossy().into_owned()
     }
 
@@ -400,6 +408,8 @@ impl Loader {
                 .collect();
             let mut service = Service::from_value(name, value.clone(), sites, &self.env);
             service.kind = self.classify(&service);
+            service.image_healthcheck =
+                self.profiles.kind(&service.kind).is_some_and(|k| k.builtin_healthcheck) || self.dockerfile_healthcheck(&service);
             services.push(service);
         }
         let mut config = Config {
@@ -415,6 +425,24 @@ impl Loader {
         let _ = files;
         side::attach(self, &mut config);
         Some(config)
+    }
+
+    /// Whether the Dockerfile a service builds from declares a HEALTHCHECK.
+    fn dockerfile_healthcheck(&mut self, service: &Service) -> bool {
+        let Some(build) = &service.build else { return false };
+        let context = build.context.clone().unwrap_or_else(|| ".".into());
+        if context.contains("://") || context.starts_with("git@") {
+            return false;
+        }
+        let dockerfile = build.dockerfile.as_ref().map_or("Dockerfile".to_string(), |d| d.value.clone());
+        let Some(dir) = self.host_path(build.loc.file, &context, build.loc) else { return false };
+        let path = if Path::new(&dockerfile).is_absolute() { PathBuf::from(&dockerfile) } else { dir.join(&dockerfile) };
+        std::fs::read_to_string(path).is_ok_and(|text| {
+            text.lines().any(|l| {
+                let l = l.trim_start().to_ascii_uppercase();
+                l.starts_with("HEALTHCHECK") && !l.starts_with("HEALTHCHECK NONE")
+            })
+        })
     }
 
     fn classify(&self, service: &Service) -> String {
@@ -450,6 +478,12 @@ impl Loader {
         }
         Some(norm)
     }
+}
+
+/// The directory side files may be read from: the enclosing git work tree, else `dir` itself.
+fn project_root(dir: &Path) -> PathBuf {
+    let dir = dir.canonicalize().unwrap_or_else(|_| normalize(&std::path::absolute(dir).unwrap_or(dir.to_path_buf())));
+    dir.ancestors().find(|a| a.join(".git").exists()).map(Path::to_path_buf).unwrap_or(dir)
 }
 
 fn doc_services_mut(doc: &mut Value) -> Option<&mut ValueKind> {

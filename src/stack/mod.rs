@@ -117,9 +117,66 @@ impl Config {
         self.services.iter().find(|s| s.hostnames.iter().any(|h| h == host))
     }
 
+    /// A one-shot job: another service waits for it with `service_completed_successfully`, its
+    /// restart policy is `no`/`on-failure`, or its name or command is a migration, init, seed….
+    pub fn is_one_shot(&self, service: &Service) -> bool {
+        let awaited = self.services.iter().any(|o| {
+            o.depends_on.iter().any(|d| {
+                d.service == service.name && d.condition.as_ref().is_some_and(|c| c.value == "service_completed_successfully")
+            })
+        });
+        let runs_once = service.restart.as_ref().is_some_and(|r| r.value == "no" || r.value.starts_with("on-failure"));
+        awaited || runs_once || service.looks_one_shot()
+    }
+
+    /// Environment variables of other services that point at `target` (by any of its host names).
+    pub fn clients_of<'a>(&'a self, target: &'a Service) -> impl Iterator<Item = (&'a Service, &'a service::EnvVar)> + 'a {
+        self.services.iter().filter(move |s| s.name != target.name).flat_map(move |s| {
+            s.environment
+                .iter()
+                .filter(move |e| e.value.as_deref().is_some_and(|v| target.hostnames.iter().any(|h| references_host(v, h))))
+                .map(move |e| (s, e))
+        })
+    }
+
+    /// Why a redis looks like a job queue or broker (Celery, RQ, Sidekiq, BullMQ…), if it does.
+    pub fn broker_evidence(&self, redis: &Service) -> Option<String> {
+        const QUEUE_WORDS: &[&str] = &["BROKER", "CELERY", "QUEUE", "RQ", "SIDEKIQ", "BULL", "BULLMQ", "JOBS", "WORKER", "DRAMATIQ", "ARQ"];
+        for (client, var) in self.clients_of(redis) {
+            let upper = var.name.to_ascii_uppercase();
+            if upper.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| QUEUE_WORDS.contains(&w)) {
+                return Some(format!("`{}` sets `{}` to it", client.name, var.name));
+            }
+            if matches!(client.kind.as_str(), "celery-worker" | "celery-beat") {
+                return Some(format!("`{}` is a queue worker using it", client.name));
+            }
+        }
+        None
+    }
+
     pub fn services_of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Service> + 'a {
         self.services.iter().filter(move |s| s.kind == kind)
     }
+}
+
+/// Whether a connection string or host setting names `host` (`redis://host:6379/0`, `host:5432`,
+/// `user:pass@host`, or exactly `host`).
+pub fn references_host(value: &str, host: &str) -> bool {
+    if value == host {
+        return true;
+    }
+    let mut rest = value;
+    while let Some(i) = rest.find(host) {
+        let before = rest[..i].chars().last();
+        let after = rest[i + host.len()..].chars().next();
+        let starts = matches!(before, None | Some('/' | '@' | ',' | ' ' | '='));
+        let ends = matches!(after, None | Some(':' | '/' | ',' | ' ' | '?'));
+        if starts && ends && (before.is_some() || after == Some(':')) {
+            return true;
+        }
+        rest = &rest[i + host.len()..];
+    }
+    false
 }
 
 /// A loaded stack: every file read, the configurations they make, notes and per-file errors.

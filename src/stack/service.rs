@@ -122,6 +122,8 @@ pub struct Service {
     pub logging: Option<Logging>,
     pub hostnames: Vec<String>,
     pub profiles: Vec<String>,
+    /// The image (by profile) or the service's Dockerfile declares a HEALTHCHECK.
+    pub image_healthcheck: bool,
 }
 
 impl Service {
@@ -184,6 +186,7 @@ impl Service {
             hostnames,
             profiles: value.get("profiles").map(Value::items).unwrap_or_default().iter().filter_map(|p| p.as_str().map(str::to_string)).collect(),
             kind: String::new(),
+            image_healthcheck: false,
             value,
             sites,
         }
@@ -214,13 +217,14 @@ impl Service {
         self.labels.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
-    /// A one-shot job: `restart: "no"`/`on-failure` with a migration-like command or name, or
-    /// something another service waits on with `service_completed_successfully`.
+    /// Name or command words of a one-shot job (migrations, init, seed, setup…).
     pub fn looks_one_shot(&self) -> bool {
+        const JOB_WORDS: &[&str] = &[
+            "migrate", "migrations", "migration", "migrator", "init", "setup", "seed", "seeder", "bootstrap",
+            "createbuckets", "collectstatic", "upgrade",
+        ];
         let text = format!("{} {}", self.name, self.command_line()).to_ascii_lowercase();
-        ["migrat", "alembic upgrade", "init", "setup", "seed", "createbuckets", "bootstrap", "collectstatic"]
-            .iter()
-            .any(|w| text.contains(w))
+        text.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| JOB_WORDS.contains(&w))
     }
 
     /// Whether the service runs a health probe (its own or the image's).

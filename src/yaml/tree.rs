@@ -137,18 +137,25 @@ impl Tree {
     /// Parses one YAML document. An empty file (or one holding only comments) has no root.
     pub fn parse(text: String) -> Result<Tree, ParseError> {
         let source = Source::new(text);
-        let nodes = {
-            let mut builder = Builder::new(&source);
-            let mut parser = Parser::new_from_str(source.body());
-            if let Err(err) = parser.load(&mut builder, true) {
-                return Err(scan_error(&source, err.marker(), err.info()));
+        match build(&source) {
+            Ok((nodes, root)) => Ok(Tree { source, nodes, root }),
+            Err(err) => {
+                // yaml-rust2 rejects a flow collection closed at its key's indentation, which Go's
+                // YAML (and so docker compose) accepts. Joining such a closing line onto the previous
+                // one turns a newline into a space: every byte offset stays valid for the original.
+                let Some((repaired, joined)) = join_flow_closers(source.text()) else { return Err(err) };
+                let repaired = Source::new(repaired);
+                let Ok((nodes, root)) = build(&repaired) else { return Err(err) };
+                let touches_block_scalar = nodes.iter().any(|n| {
+                    matches!(n.kind, NodeKind::Scalar { style: ScalarStyle::Literal | ScalarStyle::Folded, .. })
+                        && joined.iter().any(|&j| n.span.start <= j && j < n.span.end)
+                });
+                if touches_block_scalar {
+                    return Err(err);
+                }
+                Ok(Tree { source, nodes, root })
             }
-            if let Some(err) = builder.error {
-                return Err(err);
-            }
-            (builder.nodes, builder.root)
-        };
-        Ok(Tree { source, nodes: nodes.0, root: nodes.1 })
+        }
     }
 
     pub fn root(&self) -> Option<NodeId> {
@@ -209,6 +216,48 @@ impl Tree {
         let node = &self.nodes[key];
         matches!(&node.kind, NodeKind::Scalar { value, style: ScalarStyle::Plain } if value == "<<")
     }
+}
+
+fn build(source: &Source) -> Result<(Vec<Node>, Option<NodeId>), ParseError> {
+    let mut builder = Builder::new(source);
+    let mut parser = Parser::new_from_str(source.body());
+    if let Err(err) = parser.load(&mut builder, true) {
+        return Err(scan_error(source, err.marker(), err.info()));
+    }
+    match builder.error {
+        Some(err) => Err(err),
+        None => Ok((builder.nodes, builder.root)),
+    }
+}
+
+/// Replaces the line break before each line that starts with `]` or `}` by spaces, unless the
+/// previous line ends in a comment. Returns the new text and the replaced offsets.
+fn join_flow_closers(text: &str) -> Option<(String, Vec<usize>)> {
+    let mut bytes = text.as_bytes().to_vec();
+    let mut joined = Vec::new();
+    let mut line_start = 0;
+    while line_start < text.len() {
+        let line_end = text[line_start..].find('\n').map_or(text.len(), |i| line_start + i);
+        let first = text[line_start..line_end].trim_start_matches([' ', '\t']).as_bytes().first().copied();
+        if line_start > 0 && matches!(first, Some(b']' | b'}')) {
+            let mut brk = line_start - 1;
+            if brk > 0 && bytes[brk - 1] == b'\r' {
+                brk -= 1;
+            }
+            let prev_start = text[..brk].rfind('\n').map_or(0, |i| i + 1);
+            if code_end(text.as_bytes(), prev_start) == brk {
+                for b in &mut bytes[brk..line_start] {
+                    *b = b' ';
+                }
+                joined.push(brk);
+            }
+        }
+        line_start = line_end + 1;
+    }
+    if joined.is_empty() {
+        return None;
+    }
+    String::from_utf8(bytes).ok().map(|t| (t, joined))
 }
 
 fn scan_error(source: &Source, marker: &Marker, info: &str) -> ParseError {
@@ -767,6 +816,15 @@ mod tests {
         let err = Tree::parse("a:\t1\n".to_string()).unwrap_err();
         assert_eq!((err.line, err.col), (1, 4));
         assert!(err.hint.unwrap().contains("tab"));
+    }
+
+    #[test]
+    fn flow_closer_at_key_indentation_is_accepted() {
+        let yaml = "a:\n  command: [\n    \"run\",\n    \"x\",\n  ]\n  b: 1\n";
+        let tree = Tree::parse(yaml.to_string()).unwrap();
+        assert_eq!(text_at(&tree, &["a", "command"]), "[\n    \"run\",\n    \"x\",\n  ]");
+        assert_eq!(tree.source.text(), yaml);
+        assert_eq!(text_at(&tree, &["a", "b"]), "1");
     }
 
     #[test]

@@ -1,0 +1,73 @@
+//! `stackfix.toml`: rule selection, severities, per-service ignores and the profiles file.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use stackfix::rules::{self, RuleSettings, Severity};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub select: Vec<String>,
+    #[serde(default)]
+    pub ignore: Vec<String>,
+    #[serde(default)]
+    pub severity: HashMap<String, Severity>,
+    #[serde(default)]
+    pub services: HashMap<String, ServiceConfig>,
+    /// Service profiles overriding the built-in ones (relative to the config file).
+    pub profiles: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    #[serde(default)]
+    pub ignore: Vec<String>,
+}
+
+/// Reads the configuration: the explicit file, else `stackfix.toml` in `dir` if it exists.
+pub fn load(explicit: Option<&Path>, dir: &Path) -> Result<(ConfigFile, Option<PathBuf>), String> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let default = dir.join("stackfix.toml");
+            if !default.is_file() {
+                return Ok((ConfigFile::default(), None));
+            }
+            default
+        }
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let config: ConfigFile = toml::from_str(&text).map_err(|e| {
+        let position = e.span().map(|s| {
+            let line = text[..s.start].matches('\n').count() + 1;
+            let col = text[..s.start].rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("{line}:{col}: ")
+        });
+        format!("{}:{}{}", path.display(), position.unwrap_or_default(), e.message())
+    })?;
+    Ok((config, Some(path)))
+}
+
+/// Command line and file settings combined, every rule name checked.
+pub fn settings(file: &ConfigFile, select: &[String], ignore: &[String]) -> Result<RuleSettings, String> {
+    let select = if select.is_empty() { file.select.clone() } else { select.to_vec() };
+    let mut all_ignore = file.ignore.clone();
+    all_ignore.extend(ignore.iter().cloned());
+    let names = select.iter().chain(&all_ignore).chain(file.severity.keys()).chain(file.services.values().flat_map(|s| &s.ignore));
+    for name in names {
+        if name != "all" && rules::by_id(name).is_none() {
+            return Err(format!("unknown rule `{name}` (see `stackfix rules`)"));
+        }
+    }
+    Ok(RuleSettings {
+        select,
+        ignore: all_ignore,
+        severity: file.severity.clone(),
+        service_ignore: file.services.iter().map(|(k, v)| (k.clone(), v.ignore.clone())).collect(),
+    })
+}

@@ -1,0 +1,43 @@
+use std::fmt::Write;
+
+use super::finding_position;
+use crate::rules::{Finding, Severity};
+use crate::stack::Stack;
+
+/// GitHub Actions workflow commands (`::error file=…,line=…::message`).
+pub fn github(stack: &Stack, findings: &[Finding]) -> String {
+    let mut out = String::new();
+    for f in findings {
+        let p = finding_position(stack, f);
+        let command = match f.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "notice",
+        };
+        let mut message = f.message.clone();
+        if let Some(help) = &f.help {
+            message.push_str("\nhelp: ");
+            message.push_str(help);
+        }
+        let _ = writeln!(
+            out,
+            "::{command} title={},file={},line={},col={},endLine={},endColumn={}::{}",
+            property(f.rule),
+            property(&p.path),
+            p.line,
+            p.column,
+            p.end_line,
+            p.end_column,
+            data(&message)
+        );
+    }
+    out
+}
+
+fn data(text: &str) -> String {
+    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+fn property(text: &str) -> String {
+    data(text).replace(':', "%3A").replace(',', "%2C")
+}

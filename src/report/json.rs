@@ -1,0 +1,63 @@
+use serde_json::{json as value, Value};
+
+use super::{finding_position, position};
+use crate::rules::{self, Finding};
+use crate::stack::Stack;
+
+/// An object with a `findings` array (and `errors`, `notes`), stable for scripts.
+pub fn json(stack: &Stack, findings: &[Finding]) -> String {
+    let findings: Vec<Value> = findings
+        .iter()
+        .map(|f| {
+            let p = finding_position(stack, f);
+            let meta = rules::by_id(f.rule).map(|r| r.meta());
+            value!({
+                "rule": f.rule,
+                "severity": f.severity.as_str(),
+                "file": p.path,
+                "line": p.line,
+                "column": p.column,
+                "end_line": p.end_line,
+                "end_column": p.end_column,
+                "service": f.service,
+                "message": f.message,
+                "help": f.help,
+                "related": f.related.iter().map(|r| {
+                    let rp = position(stack, r.file, r.span);
+                    value!({"file": rp.path, "line": rp.line, "column": rp.column, "message": r.message})
+                }).collect::<Vec<_>>(),
+                "fix": {
+                    // TODO(#3): fixes are applied by the fix engine; until then none is available.
+                    "available": false,
+                    "applicability": f.fix.as_ref().map(|t| t.applicability.as_str()).or(meta.filter(|m| m.fix != rules::FixAvailability::Never).map(|m| m.applicability.as_str())),
+                    "target": f.fix.as_ref().map(|t| value!({"file": stack.file(t.file).display, "route": t.route})),
+                },
+            })
+        })
+        .collect();
+    let errors: Vec<Value> = stack
+        .errors
+        .iter()
+        .map(|e| value!({"file": e.path, "line": e.position.map(|p| p.0), "column": e.position.map(|p| p.1), "message": e.message, "hint": e.hint}))
+        .collect();
+    let notes: Vec<Value> = stack
+        .notes
+        .iter()
+        .map(|n| match n.at {
+            Some(loc) => {
+                let p = position(stack, loc.file, loc.primary());
+                value!({"file": p.path, "line": p.line, "column": p.column, "message": n.message})
+            }
+            None => value!({"file": null, "line": null, "column": null, "message": n.message}),
+        })
+        .collect();
+    let doc = value!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "findings": findings,
+        "errors": errors,
+        "notes": notes,
+    });
+    let mut out = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    out.push('\n');
+    out
+}

@@ -1,0 +1,62 @@
+use std::fmt::Write;
+
+use super::finding_position;
+use crate::rules::{Finding, Severity};
+use crate::stack::Stack;
+
+const RESET: &str = "\x1b[0m";
+const BOLD: &str = "\x1b[1m";
+const CYAN: &str = "\x1b[36m";
+
+fn severity_color(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "\x1b[1;31m",
+        Severity::Warning => "\x1b[1;33m",
+        Severity::Info => "\x1b[1;34m",
+    }
+}
+
+/// `path:line:col: rule-name: message`, like rustc and ruff, with help lines and a summary.
+pub fn text(stack: &Stack, findings: &[Finding], color: bool) -> String {
+    let paint = |code: &'static str| if color { code } else { "" };
+    let mut out = String::new();
+    for f in findings {
+        let p = finding_position(stack, f);
+        let _ = writeln!(
+            out,
+            "{}{}:{}:{}:{} {}{}{}: {} {}[{}]{}",
+            paint(BOLD),
+            p.path,
+            p.line,
+            p.column,
+            paint(RESET),
+            paint(severity_color(f.severity)),
+            f.rule,
+            paint(RESET),
+            f.message,
+            paint(CYAN),
+            f.severity.as_str(),
+            paint(RESET),
+        );
+        if let Some(help) = &f.help {
+            let _ = writeln!(out, "  {}help{}: {help}", paint(CYAN), paint(RESET));
+        }
+        for r in &f.related {
+            let rp = super::position(stack, r.file, r.span);
+            let _ = writeln!(out, "  {}note{}: {}:{}:{}: {}", paint(CYAN), paint(RESET), rp.path, rp.line, rp.column, r.message);
+        }
+    }
+    if !findings.is_empty() {
+        let count = |s| findings.iter().filter(|f| f.severity == s).count();
+        let _ = writeln!(
+            out,
+            "Found {} finding{} ({} error, {} warning, {} info).",
+            findings.len(),
+            if findings.len() == 1 { "" } else { "s" },
+            count(Severity::Error),
+            count(Severity::Warning),
+            count(Severity::Info)
+        );
+    }
+    out
+}

@@ -1,0 +1,77 @@
+use super::{Applicability, Context, Finding, Rule, RuleMeta};
+
+declare_rule! {
+    /// ## What it does
+    /// Reports `depends_on` entries that only wait for a dependency to *start* (the short list form,
+    /// or `condition: service_started`) when the dependency has, or can get, a health check.
+    ///
+    /// ## Why it matters
+    /// A started database is not a ready one: the dependent service races it and crashes or logs
+    /// connection errors on every deploy. Seed 002 asks for `condition: service_healthy` on every
+    /// dependency; seeds 001 and 003 count "`depends_on` with `service_healthy` conditions" as
+    /// strengths.
+    ///
+    /// ## When it does not apply
+    /// Dependencies that are one-shot jobs (they need `service_completed_successfully`), and
+    /// dependencies with no health check and no known probe.
+    ///
+    /// ## Example
+    /// ```yaml
+    ///   api:
+    ///     depends_on: [postgres]
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    ///     depends_on:
+    ///       postgres:
+    ///         condition: service_healthy
+    /// ```
+    ///
+    /// ## Fix safety
+    /// Safe: the long form restates the dependency and adds the condition.
+    pub struct DependsOnWithoutHealthCondition => "depends-on-without-health-condition" {
+        summary: "depends_on waits for start, not health",
+        severity: Warning,
+        scope: Any,
+        fix: Always,
+        applicability: Safe,
+        seeds: ["001", "002", "003"],
+    }
+}
+
+impl Rule for DependsOnWithoutHealthCondition {
+    fn meta(&self) -> &'static RuleMeta {
+        &Self::META
+    }
+
+    fn check(&self, ctx: &Context) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for service in &ctx.config.services {
+            for dep in &service.depends_on {
+                if dep.condition.as_ref().is_some_and(|c| c.value != "service_started") {
+                    continue;
+                }
+                let Some(target) = ctx.config.service(&dep.service) else { continue };
+                let can_probe = target.has_healthcheck()
+                    || target.image_healthcheck
+                    || ctx.stack.profiles.kind(&target.kind).is_some_and(|k| k.healthcheck.is_some());
+                if !can_probe || ctx.config.is_one_shot(target) {
+                    continue;
+                }
+                let loc = dep.condition.as_ref().map_or(dep.loc, |c| c.loc);
+                let wording = if dep.condition.is_some() { "`condition: service_started`" } else { "the short form" };
+                out.push(
+                    Finding::new(
+                        &Self::META,
+                        loc,
+                        format!("service `{}` waits only for `{}` to start ({wording}); use `condition: service_healthy`", service.name, dep.service),
+                    )
+                    .service(&service.name)
+                    .fix_at(dep.loc, format!("services.{}.depends_on", service.name), Applicability::Safe),
+                );
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,174 @@
+use super::{Applicability, Context, Finding, Rule, RuleMeta};
+use crate::stack::interpolate;
+
+/// Name words that make a variable a secret.
+const SECRET_WORDS: &[&str] = &["PASSWORD", "PASSWD", "PASS", "SECRET", "TOKEN", "APIKEY", "CREDENTIALS", "SALT", "PRIVATEKEY"];
+/// `<word>_KEY` pairs that name a secret.
+const KEY_PREFIXES: &[&str] = &["API", "ACCESS", "PRIVATE", "ENCRYPTION", "SIGNING", "MASTER", "AUTH", "SECRET", "APP", "JWT", "SESSION", "CLIENT"];
+/// Last words that make a secret-looking name a setting about the secret, not the secret.
+const NOT_SECRET_SUFFIXES: &[&str] = &[
+    "FILE", "PATH", "DIR", "LENGTH", "MIN", "MAX", "EXPIRE", "EXPIRES", "EXPIRY", "TTL", "TIMEOUT", "ROUNDS", "ALGORITHM", "ALG",
+    "ENABLED", "HOST", "PORT", "USER", "USERNAME", "TYPE", "METHOD", "NAME", "ID", "MINUTES", "SECONDS", "HOURS", "DAYS",
+    "LIFETIME", "HEADER", "PREFIX", "LOCATION", "URL", "URI", "ENDPOINT", "POLICY", "REQUIRED", "RESET", "HASH",
+];
+
+declare_rule! {
+    /// ## What it does
+    /// Reports secrets written into compose files: environment variables named like secrets
+    /// (`*_PASSWORD`, `SECRET_KEY`, `*_TOKEN`, `API_KEY`, …) with a literal value or a literal
+    /// `${VAR:-default}`, connection strings with an embedded password, and `--requirepass` /
+    /// `--password` arguments. The value is never printed.
+    ///
+    /// ## Why it matters
+    /// Anything in the compose file is in git history and in every clone. Seed 001: "Hardcoded
+    /// secrets in docker-compose.yml: SECRET_KEY=your-secret-key-change-in-production,
+    /// POSTGRES_PASSWORD=postgres"; seed 000: "Development secrets hardcoded in compose file".
+    ///
+    /// ## When it does not apply
+    /// `${VAR}` and `${VAR:?error}` references, `*_FILE` variables and Docker secrets, empty values,
+    /// numbers and booleans.
+    ///
+    /// ## Example
+    /// ```yaml
+    ///     environment:
+    ///       POSTGRES_PASSWORD: postgres
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    ///     environment:
+    ///       POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}
+    /// ```
+    /// and the name (never the value) added to `.env.example`.
+    ///
+    /// ## Fix safety
+    /// Unsafe: the stack no longer starts until the variable is set.
+    pub struct HardcodedSecret => "hardcoded-secret" {
+        summary: "secret written in the compose file",
+        severity: Error,
+        scope: Any,
+        fix: Always,
+        applicability: Unsafe,
+        seeds: ["000", "001", "002"],
+    }
+}
+
+/// Whether a variable name denotes a secret value.
+pub fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    let words: Vec<&str> = upper.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    let Some(last) = words.last() else { return false };
+    if NOT_SECRET_SUFFIXES.contains(last) {
+        return false;
+    }
+    words.iter().any(|w| SECRET_WORDS.contains(w))
+        || words.windows(2).any(|p| p[1] == "KEY" && KEY_PREFIXES.contains(&p[0]))
+        || (words.len() == 1 && words[0].ends_with("PASSWORD"))
+}
+
+/// Why a written value holds a literal secret, if it does.
+fn literal_secret(value: &str) -> Option<&'static str> {
+    // `$$NAME` passes `$NAME` to the container's shell: a reference, not a literal.
+    let unescaped = value.replace("$$", "$");
+    let trimmed = unescaped.trim();
+    if trimmed.is_empty() || trimmed.parse::<f64>().is_ok() || matches!(trimmed.to_ascii_lowercase().as_str(), "true" | "false" | "yes" | "no" | "null") {
+        return None;
+    }
+    // A path names where the secret is (a mounted file), not the secret itself.
+    if trimmed.starts_with('/') && !trimmed.contains(char::is_whitespace) {
+        return None;
+    }
+    if interpolate::has_literal(trimmed) {
+        return Some("a literal value");
+    }
+    let defaults = interpolate::references(trimmed).into_iter().any(|r| r.default.is_some_and(|d| !d.trim().is_empty() && !d.contains('$')));
+    defaults.then_some("a literal fallback (`${VAR:-…}`)")
+}
+
+/// `scheme://user:password@host` with a literal password.
+fn url_with_password(value: &str) -> bool {
+    let Some((_, rest)) = value.split_once("://") else { return false };
+    let Some((userinfo, _)) = rest.split_once('@') else { return false };
+    let Some((_, password)) = userinfo.split_once(':') else { return false };
+    !password.is_empty() && literal_secret(password).is_some()
+}
+
+impl Rule for HardcodedSecret {
+    fn meta(&self) -> &'static RuleMeta {
+        &Self::META
+    }
+
+    fn check(&self, ctx: &Context) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for service in &ctx.config.services {
+            for var in &service.environment {
+                let Some(value) = var.value.as_deref() else { continue };
+                let what = if is_secret_name(&var.name) {
+                    literal_secret(value)
+                } else if url_with_password(value) {
+                    Some("a connection string with a literal password")
+                } else {
+                    None
+                };
+                let Some(what) = what else { continue };
+                out.push(
+                    Finding::new(
+                        &Self::META,
+                        var.loc,
+                        format!("`{}` of service `{}` holds {what} (value redacted)", var.name, service.name),
+                    )
+                    .service(&service.name)
+                    .help(format!("reference a variable instead: `${{{}:?set {}}}`", var.name, var.name))
+                    .fix_at(var.loc, format!("services.{}.environment.{}", service.name, var.name), Applicability::Unsafe),
+                );
+            }
+            let words = crate::stack::side::redis_server_words(service);
+            for (i, word) in words.iter().enumerate() {
+                let (flag, value) = match word.split_once('=') {
+                    Some((f, v)) => (f, Some(v.to_string())),
+                    None => (word.as_str(), words.get(i + 1).cloned()),
+                };
+                if !matches!(flag, "--requirepass" | "--password" | "--masterauth") {
+                    continue;
+                }
+                if value.as_deref().and_then(literal_secret).is_none() {
+                    continue;
+                }
+                let loc = service.value.get("command").map_or(service.definition_site(), |c| c.loc);
+                out.push(
+                    Finding::new(&Self::META, loc, format!("`{flag}` of service `{}` is a literal secret (value redacted)", service.name))
+                        .service(&service.name)
+                        .fix_at(loc, format!("services.{}.command", service.name), Applicability::Unsafe),
+                );
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_names() {
+        for n in ["POSTGRES_PASSWORD", "SECRET_KEY", "GITHUB_TOKEN", "OPENAI_API_KEY", "DB_PASS", "JWT_SECRET", "AWS_SECRET_ACCESS_KEY"] {
+            assert!(is_secret_name(n), "{n}");
+        }
+        for n in ["POSTGRES_PASSWORD_FILE", "ACCESS_TOKEN_EXPIRE_MINUTES", "POSTGRES_USER", "PWD", "PASSWORD_MIN_LENGTH", "POSTGRES_HOST_AUTH_METHOD"] {
+            assert!(!is_secret_name(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn literal_values() {
+        assert!(literal_secret("postgres").is_some());
+        assert!(literal_secret("${DB_PASSWORD:-postgres}").is_some());
+        assert!(literal_secret("${DB_PASSWORD:?set it}").is_none());
+        assert!(literal_secret("${DB_PASSWORD}").is_none());
+        assert!(literal_secret("").is_none());
+        assert!(literal_secret("$$REDIS_PASSWORD").is_none());
+        assert!(url_with_password("postgresql://app:hunter2@db:5432/app"));
+        assert!(!url_with_password("postgresql://app:${DB_PASSWORD}@db:5432/app"));
+    }
+}

@@ -1,0 +1,74 @@
+use super::{Applicability, Context, Finding, Rule, RuleMeta};
+
+declare_rule! {
+    /// ## What it does
+    /// In a stack that runs Prometheus, reports databases and caches (postgres, redis, mysql, mongo,
+    /// elasticsearch, memcached) that no exporter watches.
+    ///
+    /// ## Why it matters
+    /// The database is the part most likely to fail and the one without metrics: no connection,
+    /// memory or replication alerts. Seed 004: "Add Redis Exporter — No Redis metrics in
+    /// Prometheus/Grafana"; seed 002: "Missing monitoring: No database performance monitoring".
+    ///
+    /// ## When it does not apply
+    /// Stacks without Prometheus; data stores with an exporter service of their kind, or whose
+    /// exporter is already a (missing) scrape target (`scrape-target-missing` reports that).
+    ///
+    /// ## Example
+    /// ```yaml
+    ///   redis:
+    ///     image: redis:7-alpine
+    ///   prometheus:
+    ///     image: prom/prometheus:v2.48.0
+    /// ```
+    ///
+    /// ## Fix
+    /// The exporter service (`oliver006/redis_exporter`, `prometheuscommunity/postgres-exporter`, …)
+    /// wired to the database with credentials by reference, its scrape job in prometheus.yml, and a
+    /// small alert-rules file (RedisDown, PostgresqlDown).
+    ///
+    /// ## Fix safety
+    /// Unsafe: it adds a service and edits prometheus.yml.
+    pub struct MissingExporter => "missing-exporter" {
+        summary: "data store without a Prometheus exporter",
+        severity: Warning,
+        scope: Any,
+        fix: Always,
+        applicability: Unsafe,
+        seeds: ["002", "004"],
+    }
+}
+
+impl Rule for MissingExporter {
+    fn meta(&self) -> &'static RuleMeta {
+        &Self::META
+    }
+
+    fn check(&self, ctx: &Context) -> Vec<Finding> {
+        if ctx.config.services_of_kind("prometheus").next().is_none() {
+            return Vec::new();
+        }
+        let profiles = &ctx.stack.profiles;
+        let mut out = Vec::new();
+        for service in &ctx.config.services {
+            let Some(exporter_name) = profiles.kind(&service.kind).and_then(|k| k.exporter.as_deref()) else { continue };
+            let Some(exporter) = profiles.kind(exporter_name) else { continue };
+            let has_service = ctx.config.services.iter().any(|s| profiles.kind(&s.kind).is_some_and(|k| k.exports.as_deref() == Some(service.kind.as_str())));
+            let scraped = ctx.config.prometheus.iter().flat_map(|p| &p.scrape_targets).any(|t| {
+                let host = t.host.to_ascii_lowercase();
+                exporter.keywords.iter().any(|kw| host.contains(kw.as_str())) || service.hostnames.iter().any(|h| *h == t.host && t.port.as_deref() != exporter.port.map(|p| p.to_string()).as_deref() && t.port.is_some())
+            });
+            if has_service || scraped {
+                continue;
+            }
+            let site = service.definition_site();
+            out.push(
+                Finding::new(&Self::META, site, format!("{} `{}` has no Prometheus exporter", service.kind, service.name))
+                    .service(&service.name)
+                    .help(format!("add a `{}` service and a scrape job for it", exporter.name))
+                    .fix_at(site, "services".to_string(), Applicability::Unsafe),
+            );
+        }
+        out
+    }
+}

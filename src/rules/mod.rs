@@ -1,0 +1,320 @@
+//! Rules: each one reads a loaded stack and reports findings, with the place a fix would go. The
+//! registry below is the only list of rules; a rule touches nothing else outside its own file, its
+//! template and its fixtures.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::stack::{Config, FileId, Loc, Service, Stack};
+use crate::yaml::Span;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// Whether a rule's findings come with a fix (as ruff's `FixAvailability`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FixAvailability {
+    Never,
+    Sometimes,
+    Always,
+}
+
+/// How far a fix can be trusted (as ruff's `Applicability`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Applicability {
+    DisplayOnly,
+    Unsafe,
+    Safe,
+}
+
+impl Applicability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Applicability::DisplayOnly => "display-only",
+            Applicability::Unsafe => "unsafe",
+            Applicability::Safe => "safe",
+        }
+    }
+}
+
+/// Which configurations a rule judges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Production files, or a stack without one.
+    Production,
+    /// Every configuration.
+    Any,
+}
+
+/// Static facts about a rule.
+#[derive(Debug)]
+pub struct RuleMeta {
+    pub id: &'static str,
+    pub summary: &'static str,
+    pub severity: Severity,
+    pub scope: Scope,
+    pub fix: FixAvailability,
+    /// Applicability of the rule's fix when it has one.
+    pub applicability: Applicability,
+    /// Seed audit reports the rule comes from.
+    pub seeds: &'static [&'static str],
+    /// User documentation (the doc comment on the rule's struct).
+    pub docs: &'static str,
+}
+
+/// Declares a rule: its doc comment becomes `RuleMeta::docs`, so `stackfix rules ID`, rustdoc and the
+/// README read one text.
+macro_rules! declare_rule {
+    (
+        $(#[doc = $doc:literal])*
+        pub struct $name:ident => $id:literal {
+            summary: $summary:literal,
+            severity: $severity:ident,
+            scope: $scope:ident,
+            fix: $fix:ident,
+            applicability: $applicability:ident,
+            seeds: [$($seed:literal),* $(,)?] $(,)?
+        }
+    ) => {
+        $(#[doc = $doc])*
+        pub struct $name;
+
+        impl $name {
+            pub const META: $crate::rules::RuleMeta = $crate::rules::RuleMeta {
+                id: $id,
+                summary: $summary,
+                severity: $crate::rules::Severity::$severity,
+                scope: $crate::rules::Scope::$scope,
+                fix: $crate::rules::FixAvailability::$fix,
+                applicability: $crate::rules::Applicability::$applicability,
+                seeds: &[$($seed),*],
+                docs: concat!($($doc, "\n"),*),
+            };
+        }
+    };
+}
+
+mod alerts_without_alertmanager;
+mod database_port_published;
+mod depends_on_without_health_condition;
+mod dev_build_target;
+mod docker_socket_mount;
+mod elasticsearch_security_disabled;
+mod hardcoded_secret;
+mod missing_exporter;
+mod no_backup;
+mod no_healthcheck;
+mod no_log_rotation;
+mod no_resource_limits;
+mod no_restart_policy;
+mod redis_no_maxmemory;
+mod scrape_target_missing;
+mod source_bind_mount;
+mod traefik_no_rate_limit;
+mod unpinned_image;
+
+/// A rule: static metadata and one check over a configuration.
+pub trait Rule: Sync {
+    fn meta(&self) -> &'static RuleMeta;
+    fn check(&self, ctx: &Context) -> Vec<Finding>;
+}
+
+/// Every rule, in the order `stackfix rules` lists them.
+pub static REGISTRY: &[&dyn Rule] = &[
+    &no_resource_limits::NoResourceLimits,
+    &no_healthcheck::NoHealthcheck,
+    &depends_on_without_health_condition::DependsOnWithoutHealthCondition,
+    &no_restart_policy::NoRestartPolicy,
+    &no_log_rotation::NoLogRotation,
+    &redis_no_maxmemory::RedisNoMaxmemory,
+    &hardcoded_secret::HardcodedSecret,
+    &database_port_published::DatabasePortPublished,
+    &docker_socket_mount::DockerSocketMount,
+    &elasticsearch_security_disabled::ElasticsearchSecurityDisabled,
+    &unpinned_image::UnpinnedImage,
+    &source_bind_mount::SourceBindMount,
+    &dev_build_target::DevBuildTarget,
+    &traefik_no_rate_limit::TraefikNoRateLimit,
+    &alerts_without_alertmanager::AlertsWithoutAlertmanager,
+    &scrape_target_missing::ScrapeTargetMissing,
+    &missing_exporter::MissingExporter,
+    &no_backup::NoBackup,
+];
+
+pub fn by_id(id: &str) -> Option<&'static dyn Rule> {
+    REGISTRY.iter().copied().find(|r| r.meta().id == id)
+}
+
+/// What a rule sees: the whole stack (for side files and sources) and the configuration it judges.
+pub struct Context<'a> {
+    pub stack: &'a Stack,
+    pub config: &'a Config,
+}
+
+impl Context<'_> {
+    /// Symbolic route of a service in the file of `site`.
+    pub fn service_route(&self, service: &Service) -> String {
+        format!("services.{}", service.name)
+    }
+}
+
+/// Where the fix for a finding would go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixTarget {
+    pub file: FileId,
+    /// Symbolic route of the node the fix edits (e.g. `services.web`).
+    pub route: String,
+    pub applicability: Applicability,
+}
+
+/// A second place that explains a finding (e.g. the rule file that has no Alertmanager).
+#[derive(Debug, Clone)]
+pub struct Related {
+    pub file: FileId,
+    pub span: Span,
+    pub message: String,
+}
+
+/// One problem found.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub rule: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    pub file: FileId,
+    pub span: Span,
+    pub service: Option<String>,
+    pub help: Option<String>,
+    pub related: Vec<Related>,
+    pub fix: Option<FixTarget>,
+}
+
+impl Finding {
+    /// A finding of `meta` at the key (or value) of `loc`.
+    pub fn new(meta: &'static RuleMeta, loc: Loc, message: String) -> Finding {
+        Finding {
+            rule: meta.id,
+            severity: meta.severity,
+            message,
+            file: loc.file,
+            span: loc.primary(),
+            service: None,
+            help: None,
+            related: Vec::new(),
+            fix: None,
+        }
+    }
+
+    pub fn service(mut self, name: &str) -> Finding {
+        self.service = Some(name.to_string());
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Finding {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn related(mut self, loc: Loc, message: impl Into<String>) -> Finding {
+        self.related.push(Related { file: loc.file, span: loc.primary(), message: message.into() });
+        self
+    }
+
+    /// Records where the fix goes: `route` in the file of `loc`.
+    pub fn fix_at(mut self, loc: Loc, route: String, applicability: Applicability) -> Finding {
+        self.fix = Some(FixTarget { file: loc.file, route, applicability });
+        self
+    }
+}
+
+/// Which rules run and how they are reported (from stackfix.toml and the command line).
+#[derive(Debug, Clone, Default)]
+pub struct RuleSettings {
+    /// Only these rules (all when empty).
+    pub select: Vec<String>,
+    pub ignore: Vec<String>,
+    pub severity: HashMap<String, Severity>,
+    /// Rules ignored for one service.
+    pub service_ignore: HashMap<String, Vec<String>>,
+}
+
+impl RuleSettings {
+    pub fn is_enabled(&self, id: &str) -> bool {
+        (self.select.is_empty() || self.select.iter().any(|s| s == id)) && !self.ignore.iter().any(|s| s == id)
+    }
+}
+
+/// Runs the enabled rules over every configuration of the stack: findings deduplicated (a base file
+/// is judged in more than one configuration), inline and configured ignores applied, sorted by file
+/// and position.
+pub fn check(stack: &Stack, settings: &RuleSettings) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut seen = HashSet::new();
+    for config in &stack.configs {
+        let ctx = Context { stack, config };
+        for rule in REGISTRY {
+            let meta = rule.meta();
+            if !settings.is_enabled(meta.id) || (meta.scope == Scope::Production && !config.is_production()) {
+                continue;
+            }
+            for mut finding in rule.check(&ctx) {
+                if !seen.insert((finding.rule, finding.file, finding.span.start, finding.message.clone())) {
+                    continue;
+                }
+                if is_ignored(stack, config, &finding, settings) {
+                    continue;
+                }
+                if let Some(sev) = settings.severity.get(finding.rule) {
+                    finding.severity = *sev;
+                }
+                findings.push(finding);
+            }
+        }
+    }
+    findings.sort_by(|a, b| {
+        (stack.file(a.file).display.as_str(), a.span.start, a.rule).cmp(&(stack.file(b.file).display.as_str(), b.span.start, b.rule))
+    });
+    findings
+}
+
+fn is_ignored(stack: &Stack, config: &Config, finding: &Finding, settings: &RuleSettings) -> bool {
+    if let Some(name) = &finding.service {
+        if settings.service_ignore.get(name).is_some_and(|rules| rules.iter().any(|r| r == finding.rule || r == "all")) {
+            return true;
+        }
+        if let Some(service) = config.service(name) {
+            if service.sites.iter().any(|site| line_ignores(stack, site.file, site.primary().start, finding.rule)) {
+                return true;
+            }
+        }
+    }
+    line_ignores(stack, finding.file, finding.span.start, finding.rule)
+}
+
+/// Whether the line holding `offset` carries `# stackfix: ignore[rule]` (or `ignore[all]`).
+fn line_ignores(stack: &Stack, file: FileId, offset: usize, rule: &str) -> bool {
+    let source = stack.file(file).source();
+    let line = source.line_text(source.line_index(offset));
+    let Some(i) = line.find("# stackfix: ignore[") else { return false };
+    let rest = &line[i + "# stackfix: ignore[".len()..];
+    let Some(end) = rest.find(']') else { return false };
+    rest[..end].split(',').map(str::trim).any(|r| r == rule || r == "all")
+}

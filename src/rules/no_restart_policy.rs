@@ -1,0 +1,56 @@
+use super::{Applicability, Context, Finding, Rule, RuleMeta};
+
+declare_rule! {
+    /// ## What it does
+    /// Reports production services with neither `restart:` nor `deploy.restart_policy`.
+    ///
+    /// ## Why it matters
+    /// Without a restart policy a crashed container stays down until someone notices. Seed 001:
+    /// "No restart policies for failures: Should use `restart: always` for production".
+    ///
+    /// ## When it does not apply
+    /// Development configurations next to a production file, and one-shot jobs.
+    ///
+    /// ## Example
+    /// ```yaml
+    ///   api:
+    ///     image: ghcr.io/acme/api:1.4.2
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    ///     restart: unless-stopped
+    /// ```
+    ///
+    /// ## Fix safety
+    /// Safe: it adds a missing setting.
+    pub struct NoRestartPolicy => "no-restart-policy" {
+        summary: "service has no restart policy",
+        severity: Warning,
+        scope: Production,
+        fix: Always,
+        applicability: Safe,
+        seeds: ["001", "003"],
+    }
+}
+
+impl Rule for NoRestartPolicy {
+    fn meta(&self) -> &'static RuleMeta {
+        &Self::META
+    }
+
+    fn check(&self, ctx: &Context) -> Vec<Finding> {
+        ctx.config
+            .services
+            .iter()
+            .filter(|s| s.restart.is_none() && s.restart_policy.is_none() && !ctx.config.is_one_shot(s))
+            .map(|s| {
+                let site = s.production_site();
+                Finding::new(&Self::META, site, format!("service `{}` has no restart policy", s.name))
+                    .service(&s.name)
+                    .help("a crashed container stays down; production services usually use `restart: unless-stopped`")
+                    .fix_at(site, ctx.service_route(s), Applicability::Safe)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,184 @@
+use std::collections::HashMap;
+
+use super::{Applicability, Context, Finding, Rule, RuleMeta};
+use crate::stack::{Loc, Value};
+
+declare_rule! {
+    /// ## What it does
+    /// Reports Traefik HTTP routers (from docker labels or file-provider dynamic configuration) with
+    /// no rate-limit middleware: none on the router, none in a chain it uses, none on its
+    /// entrypoint.
+    ///
+    /// ## Why it matters
+    /// Without a rate limit one client can exhaust the backend. Seed 004: "No rate limiting in
+    /// Traefik — DDoS vulnerability — Add Traefik rate limit middleware"; seed 000: "Missing rate
+    /// limiting at infrastructure level".
+    ///
+    /// ## When it does not apply
+    /// Stacks without Traefik, routers on containers with `traefik.enable=false`, and routers
+    /// covered by an entrypoint-level rate limit.
+    ///
+    /// ## Example
+    /// ```yaml
+    ///     labels:
+    ///       - "traefik.http.routers.api.rule=Host(`api.example.com`)"
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    ///       - "traefik.http.middlewares.api-ratelimit.ratelimit.average=100"
+    ///       - "traefik.http.middlewares.api-ratelimit.ratelimit.burst=200"
+    ///       - "traefik.http.routers.api.middlewares=api-ratelimit"
+    /// ```
+    /// appended to the router's existing middlewares, in their order.
+    ///
+    /// ## Fix safety
+    /// Safe: it adds a middleware and keeps the existing ones.
+    pub struct TraefikNoRateLimit => "traefik-no-rate-limit" {
+        summary: "Traefik router without rate limiting",
+        severity: Warning,
+        scope: Any,
+        fix: Always,
+        applicability: Safe,
+        seeds: ["000", "004"],
+    }
+}
+
+/// What a middleware does, as far as rate limiting goes.
+#[derive(Debug, Clone)]
+enum Middleware {
+    RateLimit,
+    Chain(Vec<String>),
+    Other,
+}
+
+struct Router {
+    name: String,
+    service: Option<String>,
+    middlewares: Vec<String>,
+    loc: Loc,
+    route: String,
+}
+
+fn split_list(text: &str) -> Vec<String> {
+    text.split(',').map(|m| m.trim().split('@').next().unwrap_or("").to_ascii_lowercase()).filter(|m| !m.is_empty()).collect()
+}
+
+fn list_of(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(v) if v.as_str().is_some() => split_list(v.as_str().unwrap_or("")),
+        Some(v) => v.items().iter().filter_map(Value::as_str).flat_map(split_list).collect(),
+        None => Vec::new(),
+    }
+}
+
+fn middleware_of(spec: &Value) -> Middleware {
+    for (key, value) in spec.entries() {
+        match key.to_ascii_lowercase().as_str() {
+            "ratelimit" => return Middleware::RateLimit,
+            "chain" => return Middleware::Chain(list_of(value.get("middlewares"))),
+            _ => {}
+        }
+    }
+    Middleware::Other
+}
+
+fn limits(name: &str, middlewares: &HashMap<String, Middleware>, depth: usize) -> bool {
+    match middlewares.get(name) {
+        Some(Middleware::RateLimit) => true,
+        Some(Middleware::Chain(inner)) if depth < 8 => inner.iter().any(|m| limits(m, middlewares, depth + 1)),
+        _ => false,
+    }
+}
+
+impl Rule for TraefikNoRateLimit {
+    fn meta(&self) -> &'static RuleMeta {
+        &Self::META
+    }
+
+    fn check(&self, ctx: &Context) -> Vec<Finding> {
+        if ctx.config.traefik.is_empty() {
+            return Vec::new();
+        }
+        let mut middlewares: HashMap<String, Middleware> = HashMap::new();
+        let mut routers: Vec<Router> = Vec::new();
+        for service in &ctx.config.services {
+            let disabled = service.label("traefik.enable").is_some_and(|v| v.value.eq_ignore_ascii_case("false"));
+            let mut own_routers: HashMap<String, Router> = HashMap::new();
+            for (key, value) in &service.labels {
+                let lower = key.to_ascii_lowercase();
+                let parts: Vec<&str> = lower.split('.').collect();
+                match parts.as_slice() {
+                    ["traefik", "http", "middlewares", name, kind, ..] => {
+                        let entry = middlewares.entry(name.to_string()).or_insert(Middleware::Other);
+                        match *kind {
+                            "ratelimit" => *entry = Middleware::RateLimit,
+                            "chain" if parts.get(5) == Some(&"middlewares") => *entry = Middleware::Chain(split_list(&value.value)),
+                            _ => {}
+                        }
+                    }
+                    ["traefik", "http", "routers", name, field] if !disabled => {
+                        let router = own_routers.entry(name.to_string()).or_insert_with(|| Router {
+                            name: name.to_string(),
+                            service: Some(service.name.clone()),
+                            middlewares: Vec::new(),
+                            loc: value.loc,
+                            route: format!("services.{}.labels", service.name),
+                        });
+                        match *field {
+                            "rule" => router.loc = value.loc,
+                            "middlewares" => router.middlewares = split_list(&value.value),
+                            _ => {}
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            routers.extend(own_routers.into_values());
+        }
+        let mut entrypoint_middlewares = Vec::new();
+        for traefik in &ctx.config.traefik {
+            for (key, value) in &traefik.args {
+                if key.starts_with("entrypoints.") && key.ends_with(".http.middlewares") {
+                    entrypoint_middlewares.extend(split_list(value));
+                }
+            }
+            if let Some(doc) = &traefik.static_doc {
+                for (_, ep) in doc.get("entryPoints").map(Value::entries).unwrap_or_default() {
+                    entrypoint_middlewares.extend(list_of(ep.path(&["http", "middlewares"])));
+                }
+            }
+            for (_, doc) in &traefik.dynamic {
+                for (name, spec) in doc.path(&["http", "middlewares"]).map(Value::entries).unwrap_or_default() {
+                    middlewares.insert(name.to_ascii_lowercase(), middleware_of(spec));
+                }
+                for (name, spec) in doc.path(&["http", "routers"]).map(Value::entries).unwrap_or_default() {
+                    routers.push(Router {
+                        name: name.clone(),
+                        service: None,
+                        middlewares: list_of(spec.get("middlewares")),
+                        loc: spec.loc,
+                        route: format!("http.routers.{name}"),
+                    });
+                }
+            }
+        }
+        if entrypoint_middlewares.iter().any(|m| limits(m, &middlewares, 0)) {
+            return Vec::new();
+        }
+        routers.sort_by_key(|r| (r.loc.file, r.loc.span.start));
+        routers
+            .into_iter()
+            .filter(|r| !r.middlewares.iter().any(|m| limits(m, &middlewares, 0)))
+            .map(|r| {
+                let mut f = Finding::new(&Self::META, r.loc, format!("Traefik router `{}` has no rate-limit middleware", r.name))
+                    .help("add a `ratelimit` middleware (average/burst) to the router's middlewares")
+                    .fix_at(r.loc, r.route.clone(), Applicability::Safe);
+                if let Some(s) = &r.service {
+                    f = f.service(s);
+                }
+                f
+            })
+            .collect()
+    }
+}
