@@ -35,13 +35,15 @@ pub fn run(args: &CheckArgs) -> io::Result<u8> {
     });
     let profiles = match profiles_path {
         None => Profiles::builtin(),
-        Some(p) => match std::fs::read_to_string(&p).map_err(|e| e.to_string()).and_then(|t| Profiles::with_overrides(&t)) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("error: {}: {e}", p.display());
-                return Ok(EXIT_ERROR);
+        Some(p) => {
+            match std::fs::read_to_string(&p).map_err(|e| e.to_string()).and_then(|t| Profiles::with_overrides(&t)) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: {}: {e}", p.display());
+                    return Ok(EXIT_ERROR);
+                }
             }
-        },
+        }
     };
     let stack = stack::load(&LoadOptions { dir, files: args.files.clone(), profiles });
     let findings = rules::check(&stack, &settings);

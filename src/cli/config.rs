@@ -58,7 +58,11 @@ pub fn settings(file: &ConfigFile, select: &[String], ignore: &[String]) -> Resu
     let select = if select.is_empty() { file.select.clone() } else { select.to_vec() };
     let mut all_ignore = file.ignore.clone();
     all_ignore.extend(ignore.iter().cloned());
-    let names = select.iter().chain(&all_ignore).chain(file.severity.keys()).chain(file.services.values().flat_map(|s| &s.ignore));
+    let names = select
+        .iter()
+        .chain(&all_ignore)
+        .chain(file.severity.keys())
+        .chain(file.services.values().flat_map(|s| &s.ignore));
     for name in names {
         if name != "all" && rules::by_id(name).is_none() {
             return Err(format!("unknown rule `{name}` (see `stackfix rules`)"));

@@ -82,7 +82,8 @@ pub fn sarif(stack: &Stack, findings: &[Finding]) -> String {
 }
 
 fn physical(path: &str, line: usize, column: usize, end_line: usize, end_column: usize) -> Value {
-    let (end_line, end_column) = if (end_line, end_column) > (line, column) { (end_line, end_column) } else { (line, column + 1) };
+    let (end_line, end_column) =
+        if (end_line, end_column) > (line, column) { (end_line, end_column) } else { (line, column + 1) };
     value!({
         "artifactLocation": {"uri": path.replace('\\', "/"), "uriBaseId": "%SRCROOT%"},
         "region": {"startLine": line, "startColumn": column, "endLine": end_line, "endColumn": end_column},

@@ -43,7 +43,16 @@ pub fn text(stack: &Stack, findings: &[Finding], color: bool) -> String {
         }
         for r in &f.related {
             let rp = super::position(stack, r.file, r.span);
-            let _ = writeln!(out, "  {}note{}: {}:{}:{}: {}", paint(CYAN), paint(RESET), rp.path, rp.line, rp.column, r.message);
+            let _ = writeln!(
+                out,
+                "  {}note{}: {}:{}:{}: {}",
+                paint(CYAN),
+                paint(RESET),
+                rp.path,
+                rp.line,
+                rp.column,
+                r.message
+            );
         }
     }
     if !findings.is_empty() {

@@ -40,10 +40,20 @@ declare_rule! {
 
 /// Whether a rules file holds at least one `alert:` rule.
 fn has_alert_rule(ctx: &Context, file: FileId) -> bool {
-    let Some(tree) = ctx.stack.file(file).tree.as_ref() else { return false };
-    let Some(root) = tree.root() else { return false };
-    let Ok(doc) = Value::from_tree(tree, root, file) else { return false };
-    doc.get("groups").map(Value::items).unwrap_or_default().iter().any(|g| g.get("rules").map(Value::items).unwrap_or_default().iter().any(|r| r.get("alert").is_some()))
+    let Some(tree) = ctx.stack.file(file).tree.as_ref() else {
+        return false;
+    };
+    let Some(root) = tree.root() else {
+        return false;
+    };
+    let Ok(doc) = Value::from_tree(tree, root, file) else {
+        return false;
+    };
+    doc.get("groups")
+        .map(Value::items)
+        .unwrap_or_default()
+        .iter()
+        .any(|g| g.get("rules").map(Value::items).unwrap_or_default().iter().any(|r| r.get("alert").is_some()))
 }
 
 impl Rule for AlertsWithoutAlertmanager {
@@ -55,13 +65,22 @@ impl Rule for AlertsWithoutAlertmanager {
         let mut out = Vec::new();
         let has_alertmanager = ctx.config.services_of_kind("alertmanager").next().is_some();
         for prom in &ctx.config.prometheus {
-            let alerting_files: Vec<FileId> = prom.rule_files.iter().flat_map(|r| r.files.iter().copied()).filter(|f| has_alert_rule(ctx, *f)).collect();
+            let alerting_files: Vec<FileId> = prom
+                .rule_files
+                .iter()
+                .flat_map(|r| r.files.iter().copied())
+                .filter(|f| has_alert_rule(ctx, *f))
+                .collect();
             let unresolved = prom.rule_files.iter().any(|r| r.files.is_empty());
             let has_alerts = !alerting_files.is_empty() || unresolved;
             let key = prom.rule_files_key.unwrap_or(prom.doc.loc);
             let compose_site = ctx.config.service(&prom.service).map_or(key, |s| s.definition_site());
             if !has_alertmanager {
-                let missing_targets: Vec<_> = prom.alertmanager_targets.iter().filter(|t| ctx.config.service_by_host(&t.host).is_none()).collect();
+                let missing_targets: Vec<_> = prom
+                    .alertmanager_targets
+                    .iter()
+                    .filter(|t| ctx.config.service_by_host(&t.host).is_none())
+                    .collect();
                 if has_alerts {
                     let mut f = Finding::new(
                         &Self::META,
@@ -71,7 +90,8 @@ impl Rule for AlertsWithoutAlertmanager {
                     .service(&prom.service)
                     .fix_at(compose_site, "services".to_string(), Applicability::Unsafe);
                     for file in &alerting_files {
-                        let doc_loc = crate::stack::Loc { file: *file, span: Default::default(), key: None, via_alias: false };
+                        let doc_loc =
+                            crate::stack::Loc { file: *file, span: Default::default(), key: None, via_alias: false };
                         f = f.related(doc_loc, "alert rules defined here");
                     }
                     for t in missing_targets {
@@ -80,12 +100,22 @@ impl Rule for AlertsWithoutAlertmanager {
                     out.push(f);
                 } else if let Some(t) = missing_targets.first() {
                     out.push(
-                        Finding::new(&Self::META, t.loc, format!("Prometheus `{}` sends alerts to `{}`, which no service provides", prom.service, t.host))
-                            .service(&prom.service)
-                            .fix_at(compose_site, "services".to_string(), Applicability::Unsafe),
+                        Finding::new(
+                            &Self::META,
+                            t.loc,
+                            format!(
+                                "Prometheus `{}` sends alerts to `{}`, which no service provides",
+                                prom.service, t.host
+                            ),
+                        )
+                        .service(&prom.service)
+                        .fix_at(compose_site, "services".to_string(), Applicability::Unsafe),
                     );
                 }
-            } else if has_alerts && prom.alertmanager_targets.is_empty() && prom.doc.path(&["alerting", "alertmanagers"]).is_none() {
+            } else if has_alerts
+                && prom.alertmanager_targets.is_empty()
+                && prom.doc.path(&["alerting", "alertmanagers"]).is_none()
+            {
                 out.push(
                     Finding::new(
                         &Self::META,

@@ -52,11 +52,18 @@ impl Rule for DatabasePortPublished {
                     Finding::new(
                         &Self::META,
                         port.loc,
-                        format!("{} `{}` publishes port {published} on all host interfaces", service.kind, service.name),
+                        format!(
+                            "{} `{}` publishes port {published} on all host interfaces",
+                            service.kind, service.name
+                        ),
                     )
                     .service(&service.name)
                     .help("bind it to 127.0.0.1, or drop the port and reach it over the compose network")
-                    .fix_at(port.loc, format!("services.{}.ports", service.name), Applicability::Unsafe),
+                    .fix_at(
+                        port.loc,
+                        format!("services.{}.ports", service.name),
+                        Applicability::Unsafe,
+                    ),
                 );
             }
         }

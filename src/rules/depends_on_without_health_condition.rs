@@ -52,7 +52,9 @@ impl Rule for DependsOnWithoutHealthCondition {
                 if dep.condition.as_ref().is_some_and(|c| c.value != "service_started") {
                     continue;
                 }
-                let Some(target) = ctx.config.service(&dep.service) else { continue };
+                let Some(target) = ctx.config.service(&dep.service) else {
+                    continue;
+                };
                 let can_probe = target.has_healthcheck()
                     || target.image_healthcheck
                     || ctx.stack.profiles.kind(&target.kind).is_some_and(|k| k.healthcheck.is_some());
@@ -65,10 +67,17 @@ impl Rule for DependsOnWithoutHealthCondition {
                     Finding::new(
                         &Self::META,
                         loc,
-                        format!("service `{}` waits only for `{}` to start ({wording}); use `condition: service_healthy`", service.name, dep.service),
+                        format!(
+                            "service `{}` waits only for `{}` to start ({wording}); use `condition: service_healthy`",
+                            service.name, dep.service
+                        ),
                     )
                     .service(&service.name)
-                    .fix_at(dep.loc, format!("services.{}.depends_on", service.name), Applicability::Safe),
+                    .fix_at(
+                        dep.loc,
+                        format!("services.{}.depends_on", service.name),
+                        Applicability::Safe,
+                    ),
                 );
             }
         }

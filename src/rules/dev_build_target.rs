@@ -51,21 +51,39 @@ impl Rule for DevBuildTarget {
     fn check(&self, ctx: &Context) -> Vec<Finding> {
         let mut out = Vec::new();
         for service in &ctx.config.services {
-            let Some(build) = &service.build else { continue };
+            let Some(build) = &service.build else {
+                continue;
+            };
             if let Some(target) = build.target.as_ref().filter(|t| is_dev_name(&t.value)) {
                 out.push(
-                    Finding::new(&Self::META, target.loc, format!("service `{}` builds the `{}` stage in production", service.name, target.value))
-                        .service(&service.name)
-                        .fix_at(target.loc, format!("services.{}.build.target", service.name), Applicability::Unsafe),
+                    Finding::new(
+                        &Self::META,
+                        target.loc,
+                        format!("service `{}` builds the `{}` stage in production", service.name, target.value),
+                    )
+                    .service(&service.name)
+                    .fix_at(
+                        target.loc,
+                        format!("services.{}.build.target", service.name),
+                        Applicability::Unsafe,
+                    ),
                 );
             }
             if let Some(dockerfile) = build.dockerfile.as_ref() {
                 let file_name = dockerfile.value.rsplit('/').next().unwrap_or(&dockerfile.value);
                 if is_dev_name(file_name) {
                     out.push(
-                        Finding::new(&Self::META, dockerfile.loc, format!("service `{}` builds from `{}` in production", service.name, dockerfile.value))
-                            .service(&service.name)
-                            .fix_at(dockerfile.loc, format!("services.{}.build.dockerfile", service.name), Applicability::Unsafe),
+                        Finding::new(
+                            &Self::META,
+                            dockerfile.loc,
+                            format!("service `{}` builds from `{}` in production", service.name, dockerfile.value),
+                        )
+                        .service(&service.name)
+                        .fix_at(
+                            dockerfile.loc,
+                            format!("services.{}.build.dockerfile", service.name),
+                            Applicability::Unsafe,
+                        ),
                     );
                 }
             }

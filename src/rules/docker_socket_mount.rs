@@ -47,11 +47,16 @@ impl Rule for DockerSocketMount {
         let mut out = Vec::new();
         for service in &ctx.config.services {
             for mount in &service.volumes {
-                let is_socket = mount.kind == MountKind::Bind && mount.source.as_deref().is_some_and(|s| s.trim_start_matches('/').ends_with("docker.sock"));
+                let is_socket = mount.kind == MountKind::Bind
+                    && mount.source.as_deref().is_some_and(|s| s.trim_start_matches('/').ends_with("docker.sock"));
                 if !is_socket || mount.read_only {
                     continue;
                 }
-                let reads_only = ctx.stack.profiles.kind(&service.kind).is_some_and(|k| READ_ONLY_CATEGORIES.contains(&k.category.as_str()));
+                let reads_only = ctx
+                    .stack
+                    .profiles
+                    .kind(&service.kind)
+                    .is_some_and(|k| READ_ONLY_CATEGORIES.contains(&k.category.as_str()));
                 let mut finding = Finding::new(
                     &Self::META,
                     mount.loc,
@@ -59,11 +64,15 @@ impl Rule for DockerSocketMount {
                 )
                 .service(&service.name);
                 if reads_only {
-                    finding = finding
-                        .help("it only reads the Docker API: mount it `:ro`")
-                        .fix_at(mount.loc, format!("services.{}.volumes", service.name), Applicability::Unsafe);
+                    finding = finding.help("it only reads the Docker API: mount it `:ro`").fix_at(
+                        mount.loc,
+                        format!("services.{}.volumes", service.name),
+                        Applicability::Unsafe,
+                    );
                 } else {
-                    finding = finding.help("if it manages containers, put a Docker socket proxy with a minimal API allow-list in front");
+                    finding = finding.help(
+                        "if it manages containers, put a Docker socket proxy with a minimal API allow-list in front",
+                    );
                 }
                 out.push(finding);
             }

@@ -34,11 +34,8 @@ declare_rule! {
 }
 
 /// (variable, value meaning "off")
-const SWITCHES: &[(&str, &str)] = &[
-    ("xpack.security.enabled", "false"),
-    ("DISABLE_SECURITY_PLUGIN", "true"),
-    ("plugins.security.disabled", "true"),
-];
+const SWITCHES: &[(&str, &str)] =
+    &[("xpack.security.enabled", "false"), ("DISABLE_SECURITY_PLUGIN", "true"), ("plugins.security.disabled", "true")];
 
 impl Rule for ElasticsearchSecurityDisabled {
     fn meta(&self) -> &'static RuleMeta {
@@ -49,15 +46,25 @@ impl Rule for ElasticsearchSecurityDisabled {
         let mut out = Vec::new();
         for service in ctx.config.services_of_kind("elasticsearch") {
             for (name, off) in SWITCHES {
-                let Some(var) = service.env(name) else { continue };
+                let Some(var) = service.env(name) else {
+                    continue;
+                };
                 if !var.value.as_deref().is_some_and(|v| v.trim().eq_ignore_ascii_case(off)) {
                     continue;
                 }
                 out.push(
-                    Finding::new(&Self::META, var.loc, format!("service `{}` disables security (`{name}={off}`)", service.name))
-                        .service(&service.name)
-                        .help("anyone who reaches the HTTP port can read and delete every index")
-                        .fix_at(var.loc, format!("services.{}.environment", service.name), Applicability::Unsafe),
+                    Finding::new(
+                        &Self::META,
+                        var.loc,
+                        format!("service `{}` disables security (`{name}={off}`)", service.name),
+                    )
+                    .service(&service.name)
+                    .help("anyone who reaches the HTTP port can read and delete every index")
+                    .fix_at(
+                        var.loc,
+                        format!("services.{}.environment", service.name),
+                        Applicability::Unsafe,
+                    ),
                 );
             }
         }

@@ -2,14 +2,63 @@ use super::{Applicability, Context, Finding, Rule, RuleMeta};
 use crate::stack::interpolate;
 
 /// Name words that make a variable a secret.
-const SECRET_WORDS: &[&str] = &["PASSWORD", "PASSWD", "PASS", "SECRET", "TOKEN", "APIKEY", "CREDENTIALS", "SALT", "PRIVATEKEY"];
+const SECRET_WORDS: &[&str] =
+    &["PASSWORD", "PASSWD", "PASS", "SECRET", "TOKEN", "APIKEY", "CREDENTIALS", "SALT", "PRIVATEKEY"];
 /// `<word>_KEY` pairs that name a secret.
-const KEY_PREFIXES: &[&str] = &["API", "ACCESS", "PRIVATE", "ENCRYPTION", "SIGNING", "MASTER", "AUTH", "SECRET", "APP", "JWT", "SESSION", "CLIENT"];
+const KEY_PREFIXES: &[&str] = &[
+    "API",
+    "ACCESS",
+    "PRIVATE",
+    "ENCRYPTION",
+    "SIGNING",
+    "MASTER",
+    "AUTH",
+    "SECRET",
+    "APP",
+    "JWT",
+    "SESSION",
+    "CLIENT",
+];
 /// Last words that make a secret-looking name a setting about the secret, not the secret.
 const NOT_SECRET_SUFFIXES: &[&str] = &[
-    "FILE", "PATH", "DIR", "LENGTH", "MIN", "MAX", "EXPIRE", "EXPIRES", "EXPIRY", "TTL", "TIMEOUT", "ROUNDS", "ALGORITHM", "ALG",
-    "ENABLED", "HOST", "PORT", "USER", "USERNAME", "TYPE", "METHOD", "NAME", "ID", "MINUTES", "SECONDS", "HOURS", "DAYS",
-    "LIFETIME", "HEADER", "PREFIX", "LOCATION", "URL", "URI", "ENDPOINT", "POLICY", "REQUIRED", "RESET", "HASH",
+    "FILE",
+    "PATH",
+    "DIR",
+    "LENGTH",
+    "MIN",
+    "MAX",
+    "EXPIRE",
+    "EXPIRES",
+    "EXPIRY",
+    "TTL",
+    "TIMEOUT",
+    "ROUNDS",
+    "ALGORITHM",
+    "ALG",
+    "ENABLED",
+    "HOST",
+    "PORT",
+    "USER",
+    "USERNAME",
+    "TYPE",
+    "METHOD",
+    "NAME",
+    "ID",
+    "MINUTES",
+    "SECONDS",
+    "HOURS",
+    "DAYS",
+    "LIFETIME",
+    "HEADER",
+    "PREFIX",
+    "LOCATION",
+    "URL",
+    "URI",
+    "ENDPOINT",
+    "POLICY",
+    "REQUIRED",
+    "RESET",
+    "HASH",
 ];
 
 declare_rule! {
@@ -21,8 +70,8 @@ declare_rule! {
     ///
     /// ## Why it matters
     /// Anything in the compose file is in git history and in every clone. Seed 001: "Hardcoded
-    /// secrets in docker-compose.yml: SECRET_KEY=your-secret-key-change-in-production,
-    /// POSTGRES_PASSWORD=postgres"; seed 000: "Development secrets hardcoded in compose file".
+    /// secrets in docker-compose.yml: SECRET_KEY=your-secret-key-…, POSTGRES_PASSWORD=postgres";
+    /// seed 000: "Development secrets hardcoded in compose file".
     ///
     /// ## When it does not apply
     /// `${VAR}` and `${VAR:?error}` references, `*_FILE` variables and Docker secrets, empty values,
@@ -57,7 +106,9 @@ declare_rule! {
 pub fn is_secret_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     let words: Vec<&str> = upper.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
-    let Some(last) = words.last() else { return false };
+    let Some(last) = words.last() else {
+        return false;
+    };
     if NOT_SECRET_SUFFIXES.contains(last) {
         return false;
     }
@@ -71,7 +122,10 @@ fn literal_secret(value: &str) -> Option<&'static str> {
     // `$$NAME` passes `$NAME` to the container's shell: a reference, not a literal.
     let unescaped = value.replace("$$", "$");
     let trimmed = unescaped.trim();
-    if trimmed.is_empty() || trimmed.parse::<f64>().is_ok() || matches!(trimmed.to_ascii_lowercase().as_str(), "true" | "false" | "yes" | "no" | "null") {
+    if trimmed.is_empty()
+        || trimmed.parse::<f64>().is_ok()
+        || matches!(trimmed.to_ascii_lowercase().as_str(), "true" | "false" | "yes" | "no" | "null")
+    {
         return None;
     }
     // A path names where the secret is (a mounted file), not the secret itself.
@@ -81,15 +135,33 @@ fn literal_secret(value: &str) -> Option<&'static str> {
     if interpolate::has_literal(trimmed) {
         return Some("a literal value");
     }
-    let defaults = interpolate::references(trimmed).into_iter().any(|r| r.default.is_some_and(|d| !d.trim().is_empty() && !d.contains('$')));
+    let defaults = interpolate::references(trimmed)
+        .into_iter()
+        .any(|r| r.default.is_some_and(|d| !d.trim().is_empty() && !d.contains('$')));
     defaults.then_some("a literal fallback (`${VAR:-…}`)")
 }
 
 /// `scheme://user:password@host` with a literal password.
 fn url_with_password(value: &str) -> bool {
-    let Some((_, rest)) = value.split_once("://") else { return false };
-    let Some((userinfo, _)) = rest.split_once('@') else { return false };
-    let Some((_, password)) = userinfo.split_once(':') else { return false };
+    let Some((_, rest)) = value.split_once("://") else {
+        return false;
+    };
+    let Some(userinfo) = rest.rsplit_once('@').map(|(u, _)| u) else {
+        return false;
+    };
+    // The separator is the first `:` outside `${…}` (a default such as `${USER:-app}` has its own).
+    let mut depth = 0usize;
+    let colon = userinfo.char_indices().find(|&(_, c)| {
+        match c {
+            '{' => depth += 1,
+            '}' => depth = depth.saturating_sub(1),
+            ':' if depth == 0 => return true,
+            _ => {}
+        }
+        false
+    });
+    let Some((i, _)) = colon else { return false };
+    let password = &userinfo[i + 1..];
     !password.is_empty() && literal_secret(password).is_some()
 }
 
@@ -102,7 +174,9 @@ impl Rule for HardcodedSecret {
         let mut out = Vec::new();
         for service in &ctx.config.services {
             for var in &service.environment {
-                let Some(value) = var.value.as_deref() else { continue };
+                let Some(value) = var.value.as_deref() else {
+                    continue;
+                };
                 let what = if is_secret_name(&var.name) {
                     literal_secret(value)
                 } else if url_with_password(value) {
@@ -119,7 +193,11 @@ impl Rule for HardcodedSecret {
                     )
                     .service(&service.name)
                     .help(format!("reference a variable instead: `${{{}:?set {}}}`", var.name, var.name))
-                    .fix_at(var.loc, format!("services.{}.environment.{}", service.name, var.name), Applicability::Unsafe),
+                    .fix_at(
+                        var.loc,
+                        format!("services.{}.environment.{}", service.name, var.name),
+                        Applicability::Unsafe,
+                    ),
                 );
             }
             let words = crate::stack::side::redis_server_words(service);
@@ -136,9 +214,17 @@ impl Rule for HardcodedSecret {
                 }
                 let loc = service.value.get("command").map_or(service.definition_site(), |c| c.loc);
                 out.push(
-                    Finding::new(&Self::META, loc, format!("`{flag}` of service `{}` is a literal secret (value redacted)", service.name))
-                        .service(&service.name)
-                        .fix_at(loc, format!("services.{}.command", service.name), Applicability::Unsafe),
+                    Finding::new(
+                        &Self::META,
+                        loc,
+                        format!("`{flag}` of service `{}` is a literal secret (value redacted)", service.name),
+                    )
+                    .service(&service.name)
+                    .fix_at(
+                        loc,
+                        format!("services.{}.command", service.name),
+                        Applicability::Unsafe,
+                    ),
                 );
             }
         }
@@ -152,10 +238,25 @@ mod tests {
 
     #[test]
     fn secret_names() {
-        for n in ["POSTGRES_PASSWORD", "SECRET_KEY", "GITHUB_TOKEN", "OPENAI_API_KEY", "DB_PASS", "JWT_SECRET", "AWS_SECRET_ACCESS_KEY"] {
+        for n in [
+            "POSTGRES_PASSWORD",
+            "SECRET_KEY",
+            "GITHUB_TOKEN",
+            "OPENAI_API_KEY",
+            "DB_PASS",
+            "JWT_SECRET",
+            "AWS_SECRET_ACCESS_KEY",
+        ] {
             assert!(is_secret_name(n), "{n}");
         }
-        for n in ["POSTGRES_PASSWORD_FILE", "ACCESS_TOKEN_EXPIRE_MINUTES", "POSTGRES_USER", "PWD", "PASSWORD_MIN_LENGTH", "POSTGRES_HOST_AUTH_METHOD"] {
+        for n in [
+            "POSTGRES_PASSWORD_FILE",
+            "ACCESS_TOKEN_EXPIRE_MINUTES",
+            "POSTGRES_USER",
+            "PWD",
+            "PASSWORD_MIN_LENGTH",
+            "POSTGRES_HOST_AUTH_METHOD",
+        ] {
             assert!(!is_secret_name(n), "{n}");
         }
     }
@@ -170,5 +271,7 @@ mod tests {
         assert!(literal_secret("$$REDIS_PASSWORD").is_none());
         assert!(url_with_password("postgresql://app:hunter2@db:5432/app"));
         assert!(!url_with_password("postgresql://app:${DB_PASSWORD}@db:5432/app"));
+        assert!(!url_with_password("postgresql://${USER:-app}:${DB_PASSWORD}@db/app"));
+        assert!(url_with_password("redis://:redis123@redis:6379/0"));
     }
 }

@@ -51,22 +51,38 @@ impl Rule for MissingExporter {
         let profiles = &ctx.stack.profiles;
         let mut out = Vec::new();
         for service in &ctx.config.services {
-            let Some(exporter_name) = profiles.kind(&service.kind).and_then(|k| k.exporter.as_deref()) else { continue };
-            let Some(exporter) = profiles.kind(exporter_name) else { continue };
-            let has_service = ctx.config.services.iter().any(|s| profiles.kind(&s.kind).is_some_and(|k| k.exports.as_deref() == Some(service.kind.as_str())));
+            let Some(exporter_name) = profiles.kind(&service.kind).and_then(|k| k.exporter.as_deref()) else {
+                continue;
+            };
+            let Some(exporter) = profiles.kind(exporter_name) else {
+                continue;
+            };
+            let has_service =
+                ctx.config.services.iter().any(|s| {
+                    profiles.kind(&s.kind).is_some_and(|k| k.exports.as_deref() == Some(service.kind.as_str()))
+                });
             let scraped = ctx.config.prometheus.iter().flat_map(|p| &p.scrape_targets).any(|t| {
                 let host = t.host.to_ascii_lowercase();
-                exporter.keywords.iter().any(|kw| host.contains(kw.as_str())) || service.hostnames.iter().any(|h| *h == t.host && t.port.as_deref() != exporter.port.map(|p| p.to_string()).as_deref() && t.port.is_some())
+                exporter.keywords.iter().any(|kw| host.contains(kw.as_str()))
+                    || service.hostnames.iter().any(|h| {
+                        *h == t.host
+                            && t.port.as_deref() != exporter.port.map(|p| p.to_string()).as_deref()
+                            && t.port.is_some()
+                    })
             });
             if has_service || scraped {
                 continue;
             }
             let site = service.definition_site();
             out.push(
-                Finding::new(&Self::META, site, format!("{} `{}` has no Prometheus exporter", service.kind, service.name))
-                    .service(&service.name)
-                    .help(format!("add a `{}` service and a scrape job for it", exporter.name))
-                    .fix_at(site, "services".to_string(), Applicability::Unsafe),
+                Finding::new(
+                    &Self::META,
+                    site,
+                    format!("{} `{}` has no Prometheus exporter", service.kind, service.name),
+                )
+                .service(&service.name)
+                .help(format!("add a `{}` service and a scrape job for it", exporter.name))
+                .fix_at(site, "services".to_string(), Applicability::Unsafe),
             );
         }
         out

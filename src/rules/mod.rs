@@ -268,6 +268,7 @@ impl RuleSettings {
 pub fn check(stack: &Stack, settings: &RuleSettings) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut seen = HashSet::new();
+    let has_markers: Vec<bool> = stack.files.iter().map(|f| f.source().text().contains(IGNORE_MARKER)).collect();
     for config in &stack.configs {
         let ctx = Context { stack, config };
         for rule in REGISTRY {
@@ -279,7 +280,7 @@ pub fn check(stack: &Stack, settings: &RuleSettings) -> Vec<Finding> {
                 if !seen.insert((finding.rule, finding.file, finding.span.start, finding.message.clone())) {
                     continue;
                 }
-                if is_ignored(stack, config, &finding, settings) {
+                if is_ignored(stack, config, &finding, settings, &has_markers) {
                     continue;
                 }
                 if let Some(sev) = settings.severity.get(finding.rule) {
@@ -290,31 +291,50 @@ pub fn check(stack: &Stack, settings: &RuleSettings) -> Vec<Finding> {
         }
     }
     findings.sort_by(|a, b| {
-        (stack.file(a.file).display.as_str(), a.span.start, a.rule).cmp(&(stack.file(b.file).display.as_str(), b.span.start, b.rule))
+        (stack.file(a.file).display.as_str(), a.span.start, a.rule).cmp(&(
+            stack.file(b.file).display.as_str(),
+            b.span.start,
+            b.rule,
+        ))
     });
     findings
 }
 
-fn is_ignored(stack: &Stack, config: &Config, finding: &Finding, settings: &RuleSettings) -> bool {
+const IGNORE_MARKER: &str = "# stackfix: ignore[";
+
+fn is_ignored(
+    stack: &Stack,
+    config: &Config,
+    finding: &Finding,
+    settings: &RuleSettings,
+    has_markers: &[bool],
+) -> bool {
     if let Some(name) = &finding.service {
-        if settings.service_ignore.get(name).is_some_and(|rules| rules.iter().any(|r| r == finding.rule || r == "all")) {
+        if settings.service_ignore.get(name).is_some_and(|rules| rules.iter().any(|r| r == finding.rule || r == "all"))
+        {
             return true;
         }
         if let Some(service) = config.service(name) {
-            if service.sites.iter().any(|site| line_ignores(stack, site.file, site.primary().start, finding.rule)) {
+            if service.sites.iter().any(|site| {
+                has_markers[site.file] && line_ignores(stack, site.file, site.primary().start, finding.rule)
+            }) {
                 return true;
             }
         }
     }
-    line_ignores(stack, finding.file, finding.span.start, finding.rule)
+    has_markers[finding.file] && line_ignores(stack, finding.file, finding.span.start, finding.rule)
 }
 
 /// Whether the line holding `offset` carries `# stackfix: ignore[rule]` (or `ignore[all]`).
 fn line_ignores(stack: &Stack, file: FileId, offset: usize, rule: &str) -> bool {
     let source = stack.file(file).source();
     let line = source.line_text(source.line_index(offset));
-    let Some(i) = line.find("# stackfix: ignore[") else { return false };
+    let Some(i) = line.find("# stackfix: ignore[") else {
+        return false;
+    };
     let rest = &line[i + "# stackfix: ignore[".len()..];
-    let Some(end) = rest.find(']') else { return false };
+    let Some(end) = rest.find(']') else {
+        return false;
+    };
     rest[..end].split(',').map(str::trim).any(|r| r == rule || r == "all")
 }

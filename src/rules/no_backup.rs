@@ -1,7 +1,18 @@
 use super::{Applicability, Context, Finding, Rule, RuleMeta};
 
 /// Command words of a backup job.
-const BACKUP_COMMANDS: &[&str] = &["pg_dump", "pg_dumpall", "pg_basebackup", "mysqldump", "mariadb-dump", "mongodump", "wal-g", "pgbackrest", "restic", "borg"];
+const BACKUP_COMMANDS: &[&str] = &[
+    "pg_dump",
+    "pg_dumpall",
+    "pg_basebackup",
+    "mysqldump",
+    "mariadb-dump",
+    "mongodump",
+    "wal-g",
+    "pgbackrest",
+    "restic",
+    "borg",
+];
 
 declare_rule! {
     /// ## What it does
@@ -51,7 +62,9 @@ impl Rule for NoBackup {
         let backed_up = ctx.config.services.iter().any(|s| {
             let command = s.command_line();
             s.kind == "backup"
-                || command.split(|c: char| c.is_whitespace() || c == ';' || c == '&' || c == '|').any(|w| BACKUP_COMMANDS.iter().any(|b| w.ends_with(b)))
+                || command
+                    .split(|c: char| c.is_whitespace() || c == ';' || c == '&' || c == '|')
+                    .any(|w| BACKUP_COMMANDS.iter().any(|b| w.ends_with(b)))
                 || command.contains("archive_command")
                 || s.labels.iter().any(|(k, _)| k.starts_with("docker-volume-backup."))
         });

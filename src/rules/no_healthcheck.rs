@@ -55,15 +55,21 @@ impl Rule for NoHealthcheck {
         for service in &ctx.config.services {
             let has_own = matches!(&service.healthcheck, Some(h) if h.value != HealthTest::Inherit);
             let disabled = matches!(&service.healthcheck, Some(h) if h.value == HealthTest::Disabled);
-            let inherits = matches!(&service.healthcheck, Some(h) if h.value == HealthTest::Inherit) && service.image_healthcheck;
+            let inherits =
+                matches!(&service.healthcheck, Some(h) if h.value == HealthTest::Inherit) && service.image_healthcheck;
             if has_own || disabled || inherits || service.image_healthcheck || ctx.config.is_one_shot(service) {
                 continue;
             }
             let site = service.definition_site();
             let probe = ctx.stack.profiles.kind(&service.kind).and_then(|k| k.healthcheck.clone());
             let (applicability, help) = match probe {
-                Some(test) => (Applicability::Safe, format!("the `{}` profile probes with `{}`", service.kind, test.join(" "))),
-                None => (Applicability::Unsafe, "no known probe for this image; an HTTP probe on its port would be a guess".to_string()),
+                Some(test) => {
+                    (Applicability::Safe, format!("the `{}` profile probes with `{}`", service.kind, test.join(" ")))
+                }
+                None => (
+                    Applicability::Unsafe,
+                    "no known probe for this image; an HTTP probe on its port would be a guess".to_string(),
+                ),
             };
             out.push(
                 Finding::new(&Self::META, site, format!("service `{}` has no health check", service.name))

@@ -2,7 +2,18 @@ use super::{Applicability, Context, Finding, Rule, RuleMeta};
 
 /// Drivers that do not grow a file without bound (`local` rotates by default).
 const BOUNDED_DRIVERS: &[&str] = &[
-    "local", "none", "syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "etwlogs", "gcplogs", "logentries", "loki",
+    "local",
+    "none",
+    "syslog",
+    "journald",
+    "gelf",
+    "fluentd",
+    "awslogs",
+    "splunk",
+    "etwlogs",
+    "gcplogs",
+    "logentries",
+    "loki",
 ];
 
 declare_rule! {
@@ -52,16 +63,21 @@ impl Rule for NoLogRotation {
         let mut out = Vec::new();
         for service in &ctx.config.services {
             let (loc, message) = match &service.logging {
-                None => (service.production_site(), format!("service `{}` logs to json-file without `max-size`", service.name)),
-                Some(l) if l.driver.as_deref().is_some_and(|d| BOUNDED_DRIVERS.contains(&d) || d.contains('$')) => continue,
+                None => (
+                    service.production_site(),
+                    format!("service `{}` logs to json-file without `max-size`", service.name),
+                ),
+                Some(l) if l.driver.as_deref().is_some_and(|d| BOUNDED_DRIVERS.contains(&d) || d.contains('$')) => {
+                    continue
+                }
                 Some(l) if l.options.contains_key("max-size") => continue,
                 Some(l) => (l.loc, format!("service `{}` logs to json-file without `max-size`", service.name)),
             };
-            out.push(
-                Finding::new(&Self::META, loc, message)
-                    .service(&service.name)
-                    .fix_at(service.production_site(), ctx.service_route(service), Applicability::Safe),
-            );
+            out.push(Finding::new(&Self::META, loc, message).service(&service.name).fix_at(
+                service.production_site(),
+                ctx.service_route(service),
+                Applicability::Safe,
+            ));
         }
         out
     }

@@ -57,7 +57,11 @@ fn setting(ctx: &Context, service: &Service, name: &str) -> Option<String> {
     }) {
         return Some(v);
     }
-    ctx.config.redis_confs.iter().filter(|c| c.service == service.name).find_map(|c| c.get(name).map(|d| d.args.clone()))
+    ctx.config
+        .redis_confs
+        .iter()
+        .filter(|c| c.service == service.name)
+        .find_map(|c| c.get(name).map(|d| d.args.clone()))
 }
 
 impl Rule for RedisNoMaxmemory {
@@ -80,7 +84,10 @@ impl Rule for RedisNoMaxmemory {
             let (message, applicability) = match (&maxmemory, &policy) {
                 (None, _) => (format!("redis `{}` has no `maxmemory` limit", service.name), Applicability::Safe),
                 (Some(_), None) if broker.is_none() => (
-                    format!("redis `{}` sets `maxmemory` without `maxmemory-policy` (writes fail when full)", service.name),
+                    format!(
+                        "redis `{}` sets `maxmemory` without `maxmemory-policy` (writes fail when full)",
+                        service.name
+                    ),
                     Applicability::Safe,
                 ),
                 (Some(_), Some(p)) if broker.is_some() && p != "noeviction" => (

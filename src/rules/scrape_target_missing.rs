@@ -67,7 +67,12 @@ impl Rule for ScrapeTargetMissing {
             .collect();
         for prom in &ctx.config.prometheus {
             let on_external = ctx.config.service(&prom.service).is_some_and(|s| {
-                s.value.get("networks").map(|n| n.entries()).unwrap_or_default().iter().any(|(n, _)| external_networks.contains(&n.as_str()))
+                s.value
+                    .get("networks")
+                    .map(|n| n.entries())
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|(n, _)| external_networks.contains(&n.as_str()))
                     || s.value.str_at("network_mode").is_some_and(|m| m == "host")
             });
             if on_external {
@@ -77,12 +82,9 @@ impl Rule for ScrapeTargetMissing {
                 if is_external_host(&target.host) || ctx.config.service_by_host(&target.host).is_some() {
                     continue;
                 }
-                let exporter = ctx
-                    .stack
-                    .profiles
-                    .kinds()
-                    .iter()
-                    .find(|k| k.category == "exporter" && k.keywords.iter().any(|kw| target.host.to_ascii_lowercase() == *kw));
+                let exporter = ctx.stack.profiles.kinds().iter().find(|k| {
+                    k.category == "exporter" && k.keywords.iter().any(|kw| target.host.to_ascii_lowercase() == *kw)
+                });
                 let job = target.job.as_deref().map(|j| format!(" (job `{j}`)")).unwrap_or_default();
                 let mut f = Finding::new(
                     &Self::META,
@@ -91,7 +93,11 @@ impl Rule for ScrapeTargetMissing {
                 )
                 .service(&prom.service);
                 if let (Some(kind), Some(service)) = (exporter, ctx.config.service(&prom.service)) {
-                    f = f.help(format!("add a `{}` service", kind.name)).fix_at(service.definition_site(), "services".to_string(), Applicability::Unsafe);
+                    f = f.help(format!("add a `{}` service", kind.name)).fix_at(
+                        service.definition_site(),
+                        "services".to_string(),
+                        Applicability::Unsafe,
+                    );
                 }
                 out.push(f);
             }

@@ -7,7 +7,18 @@ use crate::stack::service::MountKind;
 use crate::stack::FileId;
 
 /// Where images usually keep their application code.
-const CODE_DIRS: &[&str] = &["/app", "/code", "/src", "/usr/src/app", "/var/www", "/var/www/html", "/srv/app", "/home/node/app", "/opt/app", "/workspace"];
+const CODE_DIRS: &[&str] = &[
+    "/app",
+    "/code",
+    "/src",
+    "/usr/src/app",
+    "/var/www",
+    "/var/www/html",
+    "/srv/app",
+    "/home/node/app",
+    "/opt/app",
+    "/workspace",
+];
 
 declare_rule! {
     /// ## What it does
@@ -69,12 +80,13 @@ impl Rule for SourceBindMount {
         let mut out = Vec::new();
         for service in &ctx.config.services {
             let serves_files = ctx.stack.profiles.kind(&service.kind).is_some_and(|k| k.category == "proxy");
-            let context = service
-                .build
-                .as_ref()
-                .and_then(|b| b.context.as_deref().filter(|c| !c.contains("://")).map(|c| host_path(ctx, b.loc.file, c)));
+            let context = service.build.as_ref().and_then(|b| {
+                b.context.as_deref().filter(|c| !c.contains("://")).map(|c| host_path(ctx, b.loc.file, c))
+            });
             for mount in &service.volumes {
-                let Some(source) = mount.source.as_deref() else { continue };
+                let Some(source) = mount.source.as_deref() else {
+                    continue;
+                };
                 if mount.kind != MountKind::Bind || !source.starts_with('.') {
                     continue;
                 }
@@ -91,11 +103,18 @@ impl Rule for SourceBindMount {
                     Finding::new(
                         &Self::META,
                         mount.loc,
-                        format!("service `{}` mounts source `{source}` over `{}` in production", service.name, mount.target),
+                        format!(
+                            "service `{}` mounts source `{source}` over `{}` in production",
+                            service.name, mount.target
+                        ),
                     )
                     .service(&service.name)
                     .help("the container runs the checked-out files instead of the built image")
-                    .fix_at(service.production_site(), format!("services.{}.volumes", service.name), Applicability::Unsafe),
+                    .fix_at(
+                        service.production_site(),
+                        format!("services.{}.volumes", service.name),
+                        Applicability::Unsafe,
+                    ),
                 );
             }
         }

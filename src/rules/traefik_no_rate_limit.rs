@@ -61,7 +61,10 @@ struct Router {
 }
 
 fn split_list(text: &str) -> Vec<String> {
-    text.split(',').map(|m| m.trim().split('@').next().unwrap_or("").to_ascii_lowercase()).filter(|m| !m.is_empty()).collect()
+    text.split(',')
+        .map(|m| m.trim().split('@').next().unwrap_or("").to_ascii_lowercase())
+        .filter(|m| !m.is_empty())
+        .collect()
 }
 
 fn list_of(v: Option<&Value>) -> Vec<String> {
@@ -113,7 +116,9 @@ impl Rule for TraefikNoRateLimit {
                         let entry = middlewares.entry(name.to_string()).or_insert(Middleware::Other);
                         match *kind {
                             "ratelimit" => *entry = Middleware::RateLimit,
-                            "chain" if parts.get(5) == Some(&"middlewares") => *entry = Middleware::Chain(split_list(&value.value)),
+                            "chain" if parts.get(5) == Some(&"middlewares") => {
+                                *entry = Middleware::Chain(split_list(&value.value))
+                            }
                             _ => {}
                         }
                     }
@@ -171,9 +176,13 @@ impl Rule for TraefikNoRateLimit {
             .into_iter()
             .filter(|r| !r.middlewares.iter().any(|m| limits(m, &middlewares, 0)))
             .map(|r| {
-                let mut f = Finding::new(&Self::META, r.loc, format!("Traefik router `{}` has no rate-limit middleware", r.name))
-                    .help("add a `ratelimit` middleware (average/burst) to the router's middlewares")
-                    .fix_at(r.loc, r.route.clone(), Applicability::Safe);
+                let mut f = Finding::new(
+                    &Self::META,
+                    r.loc,
+                    format!("Traefik router `{}` has no rate-limit middleware", r.name),
+                )
+                .help("add a `ratelimit` middleware (average/burst) to the router's middlewares")
+                .fix_at(r.loc, r.route.clone(), Applicability::Safe);
                 if let Some(s) = &r.service {
                     f = f.service(s);
                 }

@@ -44,7 +44,9 @@ impl Rule for UnpinnedImage {
     fn check(&self, ctx: &Context) -> Vec<Finding> {
         let mut out = Vec::new();
         for service in &ctx.config.services {
-            let Some(image) = &service.image else { continue };
+            let Some(image) = &service.image else {
+                continue;
+            };
             if service.build.is_some() || image.value.is_empty() {
                 continue;
             }
@@ -54,9 +56,13 @@ impl Rule for UnpinnedImage {
                 Some(_) => continue,
             };
             out.push(
-                Finding::new(&Self::META, image.loc, format!("image `{}` of service `{}` {problem}", image.value, service.name))
-                    .service(&service.name)
-                    .help("pin the version you deploy, or a digest"),
+                Finding::new(
+                    &Self::META,
+                    image.loc,
+                    format!("image `{}` of service `{}` {problem}", image.value, service.name),
+                )
+                .service(&service.name)
+                .help("pin the version you deploy, or a digest"),
             );
         }
         out

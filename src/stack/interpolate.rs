@@ -148,7 +148,9 @@ pub fn parse_dotenv(text: &str) -> HashMap<String, String> {
             continue;
         }
         let line = line.strip_prefix("export ").unwrap_or(line);
-        let Some((key, value)) = line.split_once('=') else { continue };
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
         let value = value.trim();
         let value = if let Some(v) = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
             v.to_string()

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
 
 use super::interpolate;
 use super::merge::{merge_documents, normalize_service};
@@ -66,7 +67,9 @@ pub(crate) struct Loader {
     pub(crate) root: PathBuf,
     pub(crate) files: Vec<SourceFile>,
     by_path: HashMap<PathBuf, FileId>,
-    docs: HashMap<FileId, Option<ComposeDoc>>,
+    docs: HashMap<FileId, Option<Rc<ComposeDoc>>>,
+    /// Dockerfile path → whether it declares a HEALTHCHECK.
+    dockerfiles: HashMap<PathBuf, bool>,
     loading: Vec<PathBuf>,
     pub(crate) notes: Vec<Note>,
     pub(crate) errors: Vec<LoadError>,
@@ -88,6 +91,7 @@ impl Loader {
             files: Vec::new(),
             by_path: HashMap::new(),
             docs: HashMap::new(),
+            dockerfiles: HashMap::new(),
             loading: Vec::new(),
             notes: Vec::new(),
             errors: Vec::new(),
@@ -121,7 +125,11 @@ impl Loader {
             message: format!("cannot read directory: {e}"),
             hint: None,
         })?;
-        let mut names: Vec<String> = entries.filter_map(|e| e.ok()).filter(|e| e.path().is_file()).filter_map(|e| e.file_name().into_string().ok()).collect();
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_file())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
         names.sort();
         let base = BASE_NAMES.iter().find(|n| names.iter().any(|x| x == *n)).map(|n| dir.join(n));
         let mut dev = Vec::new();
@@ -175,16 +183,28 @@ impl Loader {
 
     /// A production file only partially defines some service (no image, build or extends).
     fn is_overlay(&mut self, path: &Path) -> bool {
-        let Some(doc) = self.compose_doc(path) else { return false };
+        let Some(doc) = self.compose_doc(path) else {
+            return false;
+        };
         let services = doc.doc.get("services").map(Value::entries).unwrap_or_default();
-        services.is_empty() || services.iter().any(|(_, s)| s.get("image").is_none() && s.get("build").is_none() && s.get("extends").is_none())
+        services.is_empty()
+            || services
+                .iter()
+                .any(|(_, s)| s.get("image").is_none() && s.get("build").is_none() && s.get("extends").is_none())
     }
 
     fn looks_like_compose(&mut self, path: &Path) -> bool {
-        let Ok(text) = std::fs::read_to_string(path) else { return false };
-        let Ok(tree) = Tree::parse(text) else { return false };
-        let Some(root) = tree.root() else { return false };
-        tree.entry(root, "services").is_some_and(|e| matches!(tree.node(e.value).kind, crate::yaml::NodeKind::Mapping { .. }))
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return false;
+        };
+        let Ok(tree) = Tree::parse(text) else {
+            return false;
+        };
+        let Some(root) = tree.root() else {
+            return false;
+        };
+        tree.entry(root, "services")
+            .is_some_and(|e| matches!(tree.node(e.value).kind, crate::yaml::NodeKind::Mapping { .. }))
     }
 
     /// Reads a file into the stack (once). YAML files get a tree; errors are recorded.
@@ -200,7 +220,12 @@ impl Loader {
         };
         match std::fs::metadata(path) {
             Ok(m) if m.len() > MAX_FILE_BYTES => {
-                return fail(self, None, format!("file is {} bytes; stackfix reads files up to {MAX_FILE_BYTES} bytes", m.len()), None);
+                return fail(
+                    self,
+                    None,
+                    format!("file is {} bytes; stackfix reads files up to {MAX_FILE_BYTES} bytes", m.len()),
+                    None,
+                );
             }
             Ok(_) => {}
             Err(e) => return fail(self, None, format!("cannot read: {e}"), None),
@@ -237,7 +262,7 @@ impl Loader {
     }
 
     /// A compose file with `include:` and `extends` applied and its services normalised.
-    fn compose_doc(&mut self, path: &Path) -> Option<ComposeDoc> {
+    fn compose_doc(&mut self, path: &Path) -> Option<Rc<ComposeDoc>> {
         let key = normalize(path);
         if self.loading.contains(&key) {
             self.errors.push(LoadError {
@@ -249,7 +274,12 @@ impl Loader {
             return None;
         }
         if self.loading.len() > MAX_INCLUDE_DEPTH {
-            self.errors.push(LoadError { path: self.display(path), position: None, message: format!("includes nest deeper than {MAX_INCLUDE_DEPTH} files"), hint: None });
+            self.errors.push(LoadError {
+                path: self.display(path),
+                position: None,
+                message: format!("includes nest deeper than {MAX_INCLUDE_DEPTH} files"),
+                hint: None,
+            });
             return None;
         }
         let id = self.read(path, FileRole::Compose, true)?;
@@ -257,7 +287,7 @@ impl Loader {
             return doc.clone();
         }
         self.loading.push(key);
-        let doc = self.build_compose_doc(id, path);
+        let doc = self.build_compose_doc(id, path).map(Rc::new);
         self.loading.pop();
         self.docs.insert(id, doc.clone());
         doc
@@ -266,7 +296,11 @@ impl Loader {
     fn build_compose_doc(&mut self, id: FileId, path: &Path) -> Option<ComposeDoc> {
         let tree = self.files[id].tree.as_ref()?;
         let Some(root) = tree.root() else {
-            let empty = Value { kind: ValueKind::Map(Vec::new()), loc: super::Loc { file: id, span: Default::default(), key: None, via_alias: false }, tag: None };
+            let empty = Value {
+                kind: ValueKind::Map(Vec::new()),
+                loc: super::Loc { file: id, span: Default::default(), key: None, via_alias: false },
+                tag: None,
+            };
             return Some(ComposeDoc { file: id, doc: empty, files: vec![id] });
         };
         let mut doc = match Value::from_tree(tree, root, id) {
@@ -282,7 +316,11 @@ impl Loader {
         }
         if let Some(services) = doc.get("services") {
             if !services.is_map() && !services.is_null() {
-                self.error_at(id, services.loc.span.start, "`services` must be a mapping of service names to definitions".into());
+                self.error_at(
+                    id,
+                    services.loc.span.start,
+                    "`services` must be a mapping of service names to definitions".into(),
+                );
                 return None;
             }
         }
@@ -329,8 +367,11 @@ impl Loader {
 
     /// Resolves `extends` in every service of a document (bounded; cycles are errors).
     fn apply_extends(&mut self, doc: &mut Value, dir: &Path) {
-        let Some(services) = doc.get("services") else { return };
-        let names: Vec<String> = services.entries().iter().filter(|(_, s)| s.get("extends").is_some()).map(|(n, _)| n.clone()).collect();
+        let Some(services) = doc.get("services") else {
+            return;
+        };
+        let names: Vec<String> =
+            services.entries().iter().filter(|(_, s)| s.get("extends").is_some()).map(|(n, _)| n.clone()).collect();
         for name in names {
             let mut chain = Vec::new();
             if let Some(resolved) = self.extended(doc, &name, dir, &mut chain) {
@@ -347,7 +388,9 @@ impl Loader {
 
     fn extended(&mut self, doc: &Value, name: &str, dir: &Path, chain: &mut Vec<String>) -> Option<Value> {
         let service = doc.path(&["services", name])?.clone();
-        let Some(ext) = service.get("extends") else { return Some(service) };
+        let Some(ext) = service.get("extends") else {
+            return Some(service);
+        };
         if chain.len() > MAX_INCLUDE_DEPTH || chain.iter().any(|c| c == name) {
             self.error_at(ext.loc.file, ext.loc.span.start, format!("`extends` cycle through service `{name}`"));
             return None;
@@ -366,7 +409,11 @@ impl Loader {
             None => self.extended(doc, &base_name, dir, chain),
         };
         let Some(base) = base else {
-            self.error_at(ext.loc.file, ext.loc.span.start, format!("`extends` names service `{base_name}`, which does not exist"));
+            self.error_at(
+                ext.loc.file,
+                ext.loc.span.start,
+                format!("`extends` names service `{base_name}`, which does not exist"),
+            );
             return None;
         };
         let mut own = service;
@@ -384,65 +431,78 @@ impl Loader {
         for path in paths {
             docs.push(self.compose_doc(path)?);
         }
-        let mut merged: Option<Value> = None;
+        // Where each file defines each service, for findings that point at the file to edit.
+        let mut sites: HashMap<String, Vec<super::Loc>> = HashMap::new();
         for d in &docs {
+            for (name, v) in d.doc.get("services").map(Value::entries).unwrap_or_default() {
+                sites.entry(name.clone()).or_default().push(super::Loc { via_alias: false, ..v.loc });
+            }
+        }
+        let mut merged: Option<Value> = None;
+        for d in docs.iter() {
             merged = Some(match merged {
                 None => d.doc.clone(),
                 Some(base) => merge_documents(base, d.doc.clone()),
             });
         }
-        let doc = merged?;
-        let files: Vec<FileId> = docs.iter().flat_map(|d| d.files.iter().copied()).collect();
+        let mut doc = merged?;
+        let service_values = match &mut doc.kind {
+            ValueKind::Map(entries) => match entries.iter().position(|(k, _)| k == "services") {
+                Some(i) => entries.remove(i).1,
+                None => Value::null(doc.loc),
+            },
+            _ => Value::null(doc.loc),
+        };
         let mut services = Vec::new();
-        for (name, value) in doc.get("services").map(Value::entries).unwrap_or_default() {
+        let ValueKind::Map(service_entries) = service_values.kind else {
+            return Some(Config::new(docs.iter().map(|d| d.file).collect(), role, doc, services));
+        };
+        for (name, value) in service_entries {
             if !value.is_map() {
                 if !value.is_null() {
                     self.error_at(value.loc.file, value.loc.span.start, format!("service `{name}` must be a mapping"));
                 }
                 continue;
             }
-            let sites = docs
-                .iter()
-                .filter_map(|d| d.doc.path(&["services", name]))
-                .map(|v| super::Loc { span: v.loc.span, key: v.loc.key, file: v.loc.file, via_alias: false })
-                .collect();
-            let mut service = Service::from_value(name, value.clone(), sites, &self.env);
+            let service_sites = sites.remove(&name).unwrap_or_default();
+            let mut service = Service::from_value(&name, value, service_sites, &self.env);
             service.kind = self.classify(&service);
-            service.image_healthcheck =
-                self.profiles.kind(&service.kind).is_some_and(|k| k.builtin_healthcheck) || self.dockerfile_healthcheck(&service);
+            service.image_healthcheck = self.profiles.kind(&service.kind).is_some_and(|k| k.builtin_healthcheck)
+                || self.dockerfile_healthcheck(&service);
             services.push(service);
         }
-        let mut config = Config {
-            files: docs.iter().map(|d| d.file).collect(),
-            role,
-            doc,
-            services,
-            prometheus: Vec::new(),
-            traefik: Vec::new(),
-            redis_confs: Vec::new(),
-            alertmanager_files: Vec::new(),
-        };
-        let _ = files;
+        let mut config = Config::new(docs.iter().map(|d| d.file).collect(), role, doc, services);
         side::attach(self, &mut config);
         Some(config)
     }
 
     /// Whether the Dockerfile a service builds from declares a HEALTHCHECK.
     fn dockerfile_healthcheck(&mut self, service: &Service) -> bool {
-        let Some(build) = &service.build else { return false };
+        let Some(build) = &service.build else {
+            return false;
+        };
         let context = build.context.clone().unwrap_or_else(|| ".".into());
         if context.contains("://") || context.starts_with("git@") {
             return false;
         }
         let dockerfile = build.dockerfile.as_ref().map_or("Dockerfile".to_string(), |d| d.value.clone());
-        let Some(dir) = self.host_path(build.loc.file, &context, build.loc) else { return false };
-        let path = if Path::new(&dockerfile).is_absolute() { PathBuf::from(&dockerfile) } else { dir.join(&dockerfile) };
-        std::fs::read_to_string(path).is_ok_and(|text| {
-            text.lines().any(|l| {
-                let l = l.trim_start().to_ascii_uppercase();
-                l.starts_with("HEALTHCHECK") && !l.starts_with("HEALTHCHECK NONE")
+        let written_in = self.files[build.loc.file].path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let key = written_in.join(&context).join(&dockerfile);
+        if let Some(&known) = self.dockerfiles.get(&key) {
+            return known;
+        }
+        let declares = self.host_path(build.loc.file, &context, build.loc).is_some_and(|dir| {
+            let path =
+                if Path::new(&dockerfile).is_absolute() { PathBuf::from(&dockerfile) } else { dir.join(&dockerfile) };
+            std::fs::read_to_string(path).is_ok_and(|text| {
+                text.lines().any(|l| {
+                    let l = l.trim_start().to_ascii_uppercase();
+                    l.starts_with("HEALTHCHECK") && !l.starts_with("HEALTHCHECK NONE")
+                })
             })
-        })
+        });
+        self.dockerfiles.insert(key, declares);
+        declares
     }
 
     fn classify(&self, service: &Service) -> String {
@@ -473,7 +533,10 @@ impl Loader {
             norm = real;
         }
         if !norm.starts_with(&self.root_abs) {
-            self.notes.push(Note { at: Some(at), message: format!("`{written}` is outside the project directory; stackfix does not read it") });
+            self.notes.push(Note {
+                at: Some(at),
+                message: format!("`{written}` is outside the project directory; stackfix does not read it"),
+            });
             return None;
         }
         Some(norm)
@@ -496,9 +559,13 @@ fn doc_services_mut(doc: &mut Value) -> Option<&mut ValueKind> {
 /// Adds an included document's services, volumes, networks, secrets and configs that the
 /// including document does not define itself.
 fn add_missing(doc: &mut Value, included: &Value) {
-    let ValueKind::Map(entries) = &mut doc.kind else { return };
+    let ValueKind::Map(entries) = &mut doc.kind else {
+        return;
+    };
     for section in ["services", "volumes", "networks", "secrets", "configs"] {
-        let Some(inc) = included.get(section) else { continue };
+        let Some(inc) = included.get(section) else {
+            continue;
+        };
         match entries.iter_mut().find(|(k, _)| k == section) {
             Some((_, own)) => {
                 if let ValueKind::Map(own_entries) = &mut own.kind {
@@ -519,8 +586,12 @@ fn add_missing(doc: &mut Value, included: &Value) {
 /// `docker-compose.prod.yml`, `compose.production.yaml`, `docker-compose-prod.yml`, …
 pub fn is_production_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    let Some(stem) = lower.strip_suffix(".yml").or_else(|| lower.strip_suffix(".yaml")) else { return false };
-    let Some(rest) = stem.strip_prefix("docker-compose").or_else(|| stem.strip_prefix("compose")) else { return false };
+    let Some(stem) = lower.strip_suffix(".yml").or_else(|| lower.strip_suffix(".yaml")) else {
+        return false;
+    };
+    let Some(rest) = stem.strip_prefix("docker-compose").or_else(|| stem.strip_prefix("compose")) else {
+        return false;
+    };
     matches!(rest, ".prod" | ".production" | "-prod" | "-production" | "_prod" | "_production")
 }
 

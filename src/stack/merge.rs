@@ -4,13 +4,16 @@
 //! List spellings (environment, labels, depends_on, networks, …) are normalised to mappings first,
 //! keeping each item's location.
 
+use std::collections::HashMap;
+
 use super::value::{Value, ValueKind};
 
 /// Sequences that replace rather than append (compose-spec: shell commands).
 const REPLACED_SEQUENCES: &[&str] = &["command", "entrypoint", "healthcheck.test"];
 
 /// Service fields that are written as a list or a mapping and mean the same either way.
-const LIST_OR_MAP: &[&str] = &["environment", "labels", "annotations", "sysctls", "extra_hosts", "depends_on", "networks"];
+const LIST_OR_MAP: &[&str] =
+    &["environment", "labels", "annotations", "sysctls", "extra_hosts", "depends_on", "networks"];
 
 /// Turns list spellings of a service's mapping fields into mappings.
 pub fn normalize_service(mut service: Value) -> Value {
@@ -25,7 +28,9 @@ pub fn normalize_service(mut service: Value) -> Value {
 }
 
 fn list_to_map(field: &str, value: &mut Value) {
-    let ValueKind::Seq(items) = &value.kind else { return };
+    let ValueKind::Seq(items) = &value.kind else {
+        return;
+    };
     let mut entries: Vec<(String, Value)> = Vec::with_capacity(items.len());
     for item in items {
         let Some(text) = item.as_str() else { continue };
@@ -61,23 +66,29 @@ fn merge(base: Value, over: Value, path: &str) -> Value {
     }
     match (base.kind, over.kind) {
         (ValueKind::Map(base_entries), ValueKind::Map(over_entries)) => {
-            let mut out = base_entries;
+            let mut out: Vec<Option<(String, Value)>> = base_entries.into_iter().map(Some).collect();
+            let mut position: HashMap<String, usize> =
+                out.iter().enumerate().filter_map(|(i, e)| e.as_ref().map(|(k, _)| (k.clone(), i))).collect();
             for (key, value) in over_entries {
                 let child_path = child_path(path, &key);
-                let existing = out.iter().position(|(k, _)| *k == key);
-                match (existing, value.is_reset()) {
+                match (position.get(&key).copied(), value.is_reset()) {
                     (Some(i), true) => {
-                        out.remove(i);
+                        out[i] = None;
+                        position.remove(&key);
                     }
                     (None, true) => {}
                     (Some(i), false) => {
-                        let old = std::mem::replace(&mut out[i].1, Value::null(value.loc));
-                        out[i].1 = merge(old, value, &child_path);
+                        if let Some((_, old)) = out[i].take() {
+                            out[i] = Some((key, merge(old, value, &child_path)));
+                        }
                     }
-                    (None, false) => out.push((key, value)),
+                    (None, false) => {
+                        position.insert(key.clone(), out.len());
+                        out.push(Some((key, value)));
+                    }
                 }
             }
-            Value { kind: ValueKind::Map(out), loc: over.loc, tag: None }
+            Value { kind: ValueKind::Map(out.into_iter().flatten().collect()), loc: over.loc, tag: None }
         }
         (ValueKind::Seq(base_items), ValueKind::Seq(over_items)) => {
             let field = service_field(path);
@@ -102,14 +113,18 @@ fn child_path(path: &str, key: &str) -> String {
 
 /// The field path inside a service (`services.web.healthcheck.test` → `healthcheck.test`).
 fn service_field(path: &str) -> &str {
-    let Some(rest) = path.strip_prefix("services.") else { return path };
+    let Some(rest) = path.strip_prefix("services.") else {
+        return path;
+    };
     rest.split_once('.').map_or("", |(_, field)| field)
 }
 
 fn merge_sequences(field: &str, base: Vec<Value>, over: Vec<Value>) -> Vec<Value> {
     let unique_key: fn(&Value) -> Option<String> = match field {
         "volumes" => volume_target,
-        "secrets" | "configs" => |v: &Value| v.as_str().map(str::to_string).or_else(|| v.str_at("source").map(str::to_string)),
+        "secrets" | "configs" => {
+            |v: &Value| v.as_str().map(str::to_string).or_else(|| v.str_at("source").map(str::to_string))
+        }
         _ => |v: &Value| v.as_str().map(str::to_string),
     };
     let mut out = base;

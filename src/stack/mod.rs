@@ -10,7 +10,7 @@ pub mod service;
 pub mod side;
 pub mod value;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -93,7 +93,7 @@ pub enum Role {
 pub struct Config {
     pub files: Vec<FileId>,
     pub role: Role,
-    /// The merged document.
+    /// The merged document without `services` (they are in [`Config::services`]).
     pub doc: Value,
     pub services: Vec<Service>,
     pub prometheus: Vec<PrometheusConfig>,
@@ -101,11 +101,74 @@ pub struct Config {
     pub redis_confs: Vec<RedisConf>,
     /// Side files of alertmanager services.
     pub alertmanager_files: Vec<FileId>,
+    index: Index,
+}
+
+/// Lookups rules make for every service, computed once so checks stay linear in stack size.
+#[derive(Debug, Default)]
+struct Index {
+    by_name: HashMap<String, usize>,
+    by_host: HashMap<String, usize>,
+    /// Services another one waits for with `service_completed_successfully`.
+    awaited: HashSet<String>,
+    /// Service index → (client service index, environment variable index) naming one of its hosts.
+    clients: HashMap<usize, Vec<(usize, usize)>>,
+}
+
+impl Index {
+    fn build(services: &[Service]) -> Index {
+        let mut index = Index::default();
+        for (i, s) in services.iter().enumerate() {
+            index.by_name.insert(s.name.clone(), i);
+            for host in &s.hostnames {
+                index.by_host.entry(host.clone()).or_insert(i);
+            }
+        }
+        for (i, s) in services.iter().enumerate() {
+            for d in &s.depends_on {
+                if d.condition.as_ref().is_some_and(|c| c.value == "service_completed_successfully") {
+                    index.awaited.insert(d.service.clone());
+                }
+            }
+            for (e, var) in s.environment.iter().enumerate() {
+                let Some(value) = var.value.as_deref() else { continue };
+                let mut targets: Vec<usize> = host_words(value)
+                    .filter_map(|w| index.by_host.get(w).copied())
+                    .filter(|&t| t != i && services[t].hostnames.iter().any(|h| references_host(value, h)))
+                    .collect();
+                targets.dedup();
+                for t in targets {
+                    index.clients.entry(t).or_default().push((i, e));
+                }
+            }
+        }
+        index
+    }
+}
+
+/// The words of a value that could be host names.
+fn host_words(value: &str) -> impl Iterator<Item = &str> {
+    value.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))).filter(|w| !w.is_empty())
 }
 
 impl Config {
+    pub(crate) fn new(files: Vec<FileId>, role: Role, doc: Value, services: Vec<Service>) -> Config {
+        let index = Index::build(&services);
+        Config {
+            files,
+            role,
+            doc,
+            services,
+            prometheus: Vec::new(),
+            traefik: Vec::new(),
+            redis_confs: Vec::new(),
+            alertmanager_files: Vec::new(),
+            index,
+        }
+    }
+
     pub fn service(&self, name: &str) -> Option<&Service> {
-        self.services.iter().find(|s| s.name == name)
+        self.index.by_name.get(name).map(|&i| &self.services[i])
     }
 
     pub fn is_production(&self) -> bool {
@@ -114,34 +177,29 @@ impl Config {
 
     /// A service answering to `host` (service name, container_name, hostname or network alias).
     pub fn service_by_host(&self, host: &str) -> Option<&Service> {
-        self.services.iter().find(|s| s.hostnames.iter().any(|h| h == host))
+        self.index.by_host.get(host).map(|&i| &self.services[i])
     }
 
     /// A one-shot job: another service waits for it with `service_completed_successfully`, its
     /// restart policy is `no`/`on-failure`, or its name or command is a migration, init, seed….
     pub fn is_one_shot(&self, service: &Service) -> bool {
-        let awaited = self.services.iter().any(|o| {
-            o.depends_on.iter().any(|d| {
-                d.service == service.name && d.condition.as_ref().is_some_and(|c| c.value == "service_completed_successfully")
-            })
-        });
         let runs_once = service.restart.as_ref().is_some_and(|r| r.value == "no" || r.value.starts_with("on-failure"));
-        awaited || runs_once || service.looks_one_shot()
+        self.index.awaited.contains(&service.name) || runs_once || service.looks_one_shot()
     }
 
     /// Environment variables of other services that point at `target` (by any of its host names).
-    pub fn clients_of<'a>(&'a self, target: &'a Service) -> impl Iterator<Item = (&'a Service, &'a service::EnvVar)> + 'a {
-        self.services.iter().filter(move |s| s.name != target.name).flat_map(move |s| {
-            s.environment
-                .iter()
-                .filter(move |e| e.value.as_deref().is_some_and(|v| target.hostnames.iter().any(|h| references_host(v, h))))
-                .map(move |e| (s, e))
-        })
+    pub fn clients_of<'a>(
+        &'a self,
+        target: &'a Service,
+    ) -> impl Iterator<Item = (&'a Service, &'a service::EnvVar)> + 'a {
+        let slots = self.index.by_name.get(&target.name).and_then(|i| self.index.clients.get(i));
+        slots.into_iter().flatten().map(|&(s, e)| (&self.services[s], &self.services[s].environment[e]))
     }
 
     /// Why a redis looks like a job queue or broker (Celery, RQ, Sidekiq, BullMQ…), if it does.
     pub fn broker_evidence(&self, redis: &Service) -> Option<String> {
-        const QUEUE_WORDS: &[&str] = &["BROKER", "CELERY", "QUEUE", "RQ", "SIDEKIQ", "BULL", "BULLMQ", "JOBS", "WORKER", "DRAMATIQ", "ARQ"];
+        const QUEUE_WORDS: &[&str] =
+            &["BROKER", "CELERY", "QUEUE", "RQ", "SIDEKIQ", "BULL", "BULLMQ", "JOBS", "WORKER", "DRAMATIQ", "ARQ"];
         for (client, var) in self.clients_of(redis) {
             let upper = var.name.to_ascii_uppercase();
             if upper.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| QUEUE_WORDS.contains(&w)) {

@@ -139,9 +139,13 @@ impl Profiles {
             let (_, short) = image_repository(i);
             short.rsplit('/').next().unwrap_or("").to_string()
         });
-        let candidates = [image_name.as_deref(), Some(sig.name), sig.dockerfile];
+        let candidates: Vec<String> = [image_name.as_deref(), Some(sig.name), sig.dockerfile]
+            .into_iter()
+            .flatten()
+            .map(str::to_ascii_lowercase)
+            .collect();
         for k in &self.kinds {
-            if candidates.iter().flatten().any(|c| k.keywords.iter().any(|kw| keyword_matches(c, kw))) {
+            if candidates.iter().any(|c| k.keywords.iter().any(|kw| keyword_matches(c, kw))) {
                 if k.name == "app" && !sig.is_built {
                     continue;
                 }
@@ -197,11 +201,13 @@ pub fn image_tag(image: &str) -> Option<&str> {
 
 fn words_in_order(command: &[&str], pattern: &str) -> bool {
     let mut words = command.iter();
-    pattern.split_whitespace().all(|p| words.any(|w| w.trim_matches(|c| c == '"' || c == '\'') == p || w.ends_with(&format!("/{p}"))))
+    pattern
+        .split_whitespace()
+        .all(|p| words.any(|w| w.trim_matches(|c| c == '"' || c == '\'') == p || w.ends_with(&format!("/{p}"))))
 }
 
+/// Whether a lowercase candidate holds the keyword (as a word, or anywhere for `a-b` keywords).
 fn keyword_matches(candidate: &str, keyword: &str) -> bool {
-    let candidate = candidate.to_ascii_lowercase();
     if keyword.contains(['-', '_']) {
         return candidate.contains(keyword);
     }
@@ -240,7 +246,10 @@ mod tests {
 
     #[test]
     fn user_overrides_replace_by_name() {
-        let p = Profiles::with_overrides("kinds:\n  redis:\n    category: cache\n    images: [my/redis]\n    limits: {memory: 1G}\n").unwrap();
+        let p = Profiles::with_overrides(
+            "kinds:\n  redis:\n    category: cache\n    images: [my/redis]\n    limits: {memory: 1G}\n",
+        )
+        .unwrap();
         assert_eq!(p.kind("redis").unwrap().limits.memory.as_deref(), Some("1G"));
         assert!(p.kind("postgres").is_some());
     }

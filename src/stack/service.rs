@@ -128,7 +128,8 @@ pub struct Service {
 
 impl Service {
     pub fn from_value(name: &str, value: Value, sites: Vec<Loc>, env: &HashMap<String, String>) -> Service {
-        let scalar = |key: &str| value.get(key).and_then(|v| v.as_str().map(|s| Located { value: s.to_string(), loc: v.loc }));
+        let scalar =
+            |key: &str| value.get(key).and_then(|v| v.as_str().map(|s| Located { value: s.to_string(), loc: v.loc }));
         let image = scalar("image").map(|l| Located { value: interpolate::resolve(&l.value, env), loc: l.loc });
         let mut hostnames = vec![name.to_string()];
         hostnames.extend(scalar("container_name").map(|c| interpolate::resolve(&c.value, env)));
@@ -161,14 +162,17 @@ impl Service {
                 .iter()
                 .map(|(name, v)| Dependency {
                     service: name.clone(),
-                    condition: v.get("condition").and_then(|c| c.as_str().map(|s| Located { value: s.to_string(), loc: c.loc })),
+                    condition: v
+                        .get("condition")
+                        .and_then(|c| c.as_str().map(|s| Located { value: s.to_string(), loc: c.loc })),
                     loc: v.loc,
                 })
                 .collect(),
             healthcheck: value.get("healthcheck").map(|h| Located { value: health_test(h), loc: h.loc }),
             restart: scalar("restart"),
             restart_policy: value.path(&["deploy", "restart_policy"]).map(|v| v.loc),
-            memory_limit: resource(&value, &["deploy", "resources", "limits", "memory"]).or_else(|| scalar("mem_limit")),
+            memory_limit: resource(&value, &["deploy", "resources", "limits", "memory"])
+                .or_else(|| scalar("mem_limit")),
             cpu_limit: resource(&value, &["deploy", "resources", "limits", "cpus"]).or_else(|| scalar("cpus")),
             memory_reservation: resource(&value, &["deploy", "resources", "reservations", "memory"])
                 .or_else(|| scalar("mem_reservation")),
@@ -184,7 +188,13 @@ impl Service {
                 loc: l.loc,
             }),
             hostnames,
-            profiles: value.get("profiles").map(Value::items).unwrap_or_default().iter().filter_map(|p| p.as_str().map(str::to_string)).collect(),
+            profiles: value
+                .get("profiles")
+                .map(Value::items)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|p| p.as_str().map(str::to_string))
+                .collect(),
             kind: String::new(),
             image_healthcheck: false,
             value,
@@ -220,8 +230,18 @@ impl Service {
     /// Name or command words of a one-shot job (migrations, init, seed, setup…).
     pub fn looks_one_shot(&self) -> bool {
         const JOB_WORDS: &[&str] = &[
-            "migrate", "migrations", "migration", "migrator", "init", "setup", "seed", "seeder", "bootstrap",
-            "createbuckets", "collectstatic", "upgrade",
+            "migrate",
+            "migrations",
+            "migration",
+            "migrator",
+            "init",
+            "setup",
+            "seed",
+            "seeder",
+            "bootstrap",
+            "createbuckets",
+            "collectstatic",
+            "upgrade",
         ];
         let text = format!("{} {}", self.name, self.command_line()).to_ascii_lowercase();
         text.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| JOB_WORDS.contains(&w))
@@ -251,7 +271,9 @@ fn build(value: &Value) -> Option<Build> {
     let b = value.get("build")?;
     let located = |key: &str| b.get(key).and_then(|v| v.as_str().map(|s| Located { value: s.to_string(), loc: v.loc }));
     Some(match &b.kind {
-        ValueKind::Scalar { text, .. } => Build { context: Some(text.clone()), dockerfile: None, target: None, loc: b.loc },
+        ValueKind::Scalar { text, .. } => {
+            Build { context: Some(text.clone()), dockerfile: None, target: None, loc: b.loc }
+        }
         _ => Build {
             context: b.str_at("context").map(str::to_string),
             dockerfile: located("dockerfile"),
@@ -290,6 +312,25 @@ pub fn shell_split(text: &str) -> Vec<String> {
                 quote = Some(c);
                 in_word = true;
             }
+            // `${VAR:?message with spaces}` is interpolated by compose before any shell sees it.
+            (None, '$') if chars.clone().next() == Some('{') => {
+                word.push('$');
+                in_word = true;
+                let mut depth = 0;
+                for n in chars.by_ref() {
+                    word.push(n);
+                    match n {
+                        '{' => depth += 1,
+                        '}' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
             (None, '\\') => {
                 if let Some(n) = chars.next() {
                     if n != '\n' {
@@ -320,7 +361,9 @@ fn health_test(h: &Value) -> HealthTest {
     if h.str_at("disable") == Some("true") {
         return HealthTest::Disabled;
     }
-    let Some(test) = h.get("test") else { return HealthTest::Inherit };
+    let Some(test) = h.get("test") else {
+        return HealthTest::Inherit;
+    };
     match &test.kind {
         ValueKind::Scalar { text, .. } => HealthTest::Shell(text.clone()),
         ValueKind::Seq(items) => {
@@ -434,6 +477,7 @@ mod tests {
         );
         assert_eq!(s.image.unwrap().value, "docker.io/app:1");
         assert_eq!(s.command, ["sh", "-c", "redis-server --port 1"]);
+        assert_eq!(shell_split("a --x ${V:?set V} 'b c'"), ["a", "--x", "${V:?set V}", "b c"]);
         assert!(!s.ports[0].is_public());
         assert!(s.ports[1].published.is_none());
         assert_eq!(s.ports[2].published.as_deref(), Some("8443"));
@@ -450,7 +494,10 @@ mod tests {
     fn healthcheck_forms() {
         assert_eq!(service("healthcheck:\n  test: [NONE]\n").healthcheck.unwrap().value, HealthTest::Disabled);
         assert_eq!(service("healthcheck:\n  disable: true\n").healthcheck.unwrap().value, HealthTest::Disabled);
-        assert_eq!(service("healthcheck:\n  test: curl x\n").healthcheck.unwrap().value, HealthTest::Shell("curl x".into()));
+        assert_eq!(
+            service("healthcheck:\n  test: curl x\n").healthcheck.unwrap().value,
+            HealthTest::Shell("curl x".into())
+        );
         assert_eq!(
             service("healthcheck:\n  test: [CMD, redis-cli, ping]\n").healthcheck.unwrap().value,
             HealthTest::Exec(vec!["redis-cli".into(), "ping".into()])

@@ -77,8 +77,8 @@ impl RedisConf {
 
 /// Finds and reads the side files of a configuration's services.
 pub(crate) fn attach(loader: &mut Loader, config: &mut Config) {
-    let services = config.services.clone();
-    for service in &services {
+    for i in 0..config.services.len() {
+        let service = &config.services[i];
         match service.kind.as_str() {
             "prometheus" => {
                 if let Some(p) = prometheus(loader, service) {
@@ -86,7 +86,8 @@ pub(crate) fn attach(loader: &mut Loader, config: &mut Config) {
                 }
             }
             "alertmanager" => {
-                let path = flag(&service.command, "config.file").unwrap_or_else(|| "/etc/alertmanager/alertmanager.yml".into());
+                let path = flag(&service.command, "config.file")
+                    .unwrap_or_else(|| "/etc/alertmanager/alertmanager.yml".into());
                 if let Some(host) = mounted(loader, service, &path, true) {
                     if let Some(id) = loader.read(&host, FileRole::Alertmanager, true) {
                         config.alertmanager_files.push(id);
@@ -162,21 +163,30 @@ fn prometheus(loader: &mut Loader, service: &Service) -> Option<PrometheusConfig
     if doc.get("services").is_some() {
         loader.notes.push(Note {
             at: Some(doc.loc),
-            message: format!("`{}` is mounted as Prometheus's config but is a compose file", loader.files[file].display),
+            message: format!(
+                "`{}` is mounted as Prometheus's config but is a compose file",
+                loader.files[file].display
+            ),
         });
         return None;
     }
     let config_dir = Path::new(&container).parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
     let mut rule_files = Vec::new();
     for item in doc.get("rule_files").map(Value::items).unwrap_or_default() {
-        let Some(pattern) = item.as_str() else { continue };
-        let container_rule = if pattern.starts_with('/') { pattern.to_string() } else { format!("{config_dir}/{pattern}") };
+        let Some(pattern) = item.as_str() else {
+            continue;
+        };
+        let container_rule =
+            if pattern.starts_with('/') { pattern.to_string() } else { format!("{config_dir}/{pattern}") };
         let mut files = Vec::new();
         for path in glob(loader, service, &container_rule) {
             files.extend(loader.read(&path, FileRole::PrometheusRules, true));
         }
         if files.is_empty() {
-            loader.notes.push(Note { at: Some(item.loc), message: format!("rule file `{pattern}` not found through the mounts of `{}`", service.name) });
+            loader.notes.push(Note {
+                at: Some(item.loc),
+                message: format!("rule file `{pattern}` not found through the mounts of `{}`", service.name),
+            });
         }
         rule_files.push(RuleFiles { pattern: pattern.to_string(), loc: item.loc, files });
     }
@@ -220,9 +230,17 @@ fn glob(loader: &mut Loader, service: &Service, container: &str) -> Vec<PathBuf>
     if !name.contains(['*', '?']) {
         return mounted(loader, service, container, false).filter(|p| p.is_file()).into_iter().collect();
     }
-    let Some(host_dir) = mounted(loader, service, dir, false) else { return Vec::new() };
+    let Some(host_dir) = mounted(loader, service, dir, false) else {
+        return Vec::new();
+    };
     let mut out: Vec<PathBuf> = std::fs::read_dir(&host_dir)
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_file()).filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| wildcard(name, n))).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| wildcard(name, n)))
+                .collect()
+        })
         .unwrap_or_default();
     out.sort();
     out
@@ -260,16 +278,27 @@ fn traefik(loader: &mut Loader, service: &Service) -> TraefikConfig {
             None => (w.to_ascii_lowercase(), "true".to_string()),
         })
         .collect();
-    let mut config = TraefikConfig { service: service.name.clone(), args, static_file: None, static_doc: None, dynamic: Vec::new() };
+    let mut config =
+        TraefikConfig { service: service.name.clone(), args, static_file: None, static_doc: None, dynamic: Vec::new() };
     let static_path = config.arg("configfile").map(str::to_string);
     let candidates: Vec<String> = match static_path {
         Some(p) => vec![p],
-        None if config.args.iter().any(|(k, _)| k.starts_with("providers") || k.starts_with("entrypoints")) => Vec::new(),
-        None => vec!["/etc/traefik/traefik.yml".into(), "/etc/traefik/traefik.yaml".into(), "/traefik.yml".into(), "/traefik.yaml".into()],
+        None if config.args.iter().any(|(k, _)| k.starts_with("providers") || k.starts_with("entrypoints")) => {
+            Vec::new()
+        }
+        None => vec![
+            "/etc/traefik/traefik.yml".into(),
+            "/etc/traefik/traefik.yaml".into(),
+            "/traefik.yml".into(),
+            "/traefik.yaml".into(),
+        ],
     };
     for candidate in candidates {
         if candidate.ends_with(".toml") {
-            loader.notes.push(Note { at: None, message: format!("`{}`: Traefik TOML configuration is not analysed", service.name) });
+            loader.notes.push(Note {
+                at: None,
+                message: format!("`{}`: Traefik TOML configuration is not analysed", service.name),
+            });
             continue;
         }
         if let Some(host) = mounted(loader, service, &candidate, false).filter(|p| p.is_file()) {
@@ -280,14 +309,26 @@ fn traefik(loader: &mut Loader, service: &Service) -> TraefikConfig {
             }
         }
     }
-    let from_static = |key: &str| config.static_doc.as_ref().and_then(|d| d.path(&["providers", "file", key])).and_then(Value::as_str).map(str::to_string);
+    let from_static = |key: &str| {
+        config
+            .static_doc
+            .as_ref()
+            .and_then(|d| d.path(&["providers", "file", key]))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
     let directory = config.arg("providers.file.directory").map(str::to_string).or_else(|| from_static("directory"));
     let filename = config.arg("providers.file.filename").map(str::to_string).or_else(|| from_static("filename"));
     let mut dynamic_paths = Vec::new();
     if let Some(dir) = directory {
         if let Some(host) = mounted(loader, service, &dir, true) {
             let mut files: Vec<PathBuf> = std::fs::read_dir(&host)
-                .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml")).collect())
+                .map(|rd| {
+                    rd.filter_map(|e| e.ok())
+                        .map(|e| e.path())
+                        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+                        .collect()
+                })
                 .unwrap_or_default();
             files.sort();
             dynamic_paths.extend(files);
@@ -332,7 +373,8 @@ pub fn redis_server_words(service: &Service) -> Vec<String> {
 
 fn redis_conf(loader: &mut Loader, service: &Service) -> Option<RedisConf> {
     let words = redis_server_words(service);
-    let server = words.iter().position(|w| ["redis-server", "valkey-server", "keydb-server"].iter().any(|s| w.ends_with(s)))?;
+    let server =
+        words.iter().position(|w| ["redis-server", "valkey-server", "keydb-server"].iter().any(|s| w.ends_with(s)))?;
     let conf = words.get(server + 1).filter(|w| !w.starts_with("--"))?;
     let host = mounted(loader, service, conf, true)?;
     let file = loader.read(&host, FileRole::RedisConf, false)?;

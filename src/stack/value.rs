@@ -2,6 +2,8 @@
 //! the file and span it came from. Compose merging and normalisation work on these; rules read them.
 //! Expansion is bounded, so an alias bomb ends in an error instead of exhausting memory.
 
+use std::collections::HashSet;
+
 use crate::yaml::{NodeId, NodeKind, ScalarStyle, Span, Tree};
 
 /// Index of a file in [`super::Stack::files`].
@@ -171,6 +173,7 @@ fn convert(
         }
         NodeKind::Mapping { entries, .. } => {
             let mut explicit: Vec<(String, Value)> = Vec::with_capacity(entries.len());
+            let mut seen: HashSet<String> = HashSet::with_capacity(entries.len());
             let mut merged: Vec<(String, Value)> = Vec::new();
             for entry in entries {
                 let key_node = tree.node(entry.key);
@@ -199,7 +202,7 @@ fn convert(
                 }) else {
                     continue;
                 };
-                if explicit.iter().any(|(k, _)| *k == name) {
+                if !seen.insert(name.clone()) {
                     return Err(ValueError {
                         span: key_node.span,
                         message: format!("duplicate key `{name}` in this mapping"),
@@ -209,7 +212,7 @@ fn convert(
                 explicit.push((name, value));
             }
             for (k, v) in merged {
-                if !explicit.iter().any(|(ek, _)| *ek == k) {
+                if !seen.contains(&k) {
                     explicit.push((k, v));
                 }
             }
@@ -230,7 +233,8 @@ mod tests {
 
     #[test]
     fn merge_keys_apply_with_explicit_keys_winning() {
-        let v = value("x: &d {restart: always, image: a}\ny: &e {init: true}\ns:\n  <<: [*d, *e]\n  image: b\n").unwrap();
+        let v =
+            value("x: &d {restart: always, image: a}\ny: &e {init: true}\ns:\n  <<: [*d, *e]\n  image: b\n").unwrap();
         let s = v.get("s").unwrap();
         assert_eq!(s.str_at("image"), Some("b"));
         assert_eq!(s.str_at("restart"), Some("always"));

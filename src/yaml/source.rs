@@ -122,11 +122,7 @@ impl Source {
     /// Byte offset where line `idx` ends, before its line break.
     pub fn line_content_end(&self, idx: usize) -> usize {
         let bytes = self.text.as_bytes();
-        let mut end = if idx + 1 < self.line_starts.len() {
-            self.line_starts[idx + 1]
-        } else {
-            bytes.len()
-        };
+        let mut end = if idx + 1 < self.line_starts.len() { self.line_starts[idx + 1] } else { bytes.len() };
         if end > self.line_starts[idx] && bytes.get(end - 1) == Some(&b'\n') {
             end -= 1;
         }

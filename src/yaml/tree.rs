@@ -143,9 +143,13 @@ impl Tree {
                 // yaml-rust2 rejects a flow collection closed at its key's indentation, which Go's
                 // YAML (and so docker compose) accepts. Joining such a closing line onto the previous
                 // one turns a newline into a space: every byte offset stays valid for the original.
-                let Some((repaired, joined)) = join_flow_closers(source.text()) else { return Err(err) };
+                let Some((repaired, joined)) = join_flow_closers(source.text()) else {
+                    return Err(err);
+                };
                 let repaired = Source::new(repaired);
-                let Ok((nodes, root)) = build(&repaired) else { return Err(err) };
+                let Ok((nodes, root)) = build(&repaired) else {
+                    return Err(err);
+                };
                 let touches_block_scalar = nodes.iter().any(|n| {
                     matches!(n.kind, NodeKind::Scalar { style: ScalarStyle::Literal | ScalarStyle::Folded, .. })
                         && joined.iter().any(|&j| n.span.start <= j && j < n.span.end)
@@ -261,7 +265,11 @@ fn join_flow_closers(text: &str) -> Option<(String, Vec<usize>)> {
 }
 
 fn scan_error(source: &Source, marker: &Marker, info: &str) -> ParseError {
-    let offset = source.offset_of_marker(marker.line(), marker.col());
+    let mut offset = source.offset_of_marker(marker.line(), marker.col());
+    // yaml-rust2 reports the character after a tab that follows `:`; point at the tab.
+    if offset > 0 && source.text().as_bytes().get(offset - 1) == Some(&b'\t') {
+        offset -= 1;
+    }
     let (line, col) = source.line_col(offset);
     let line_text = source.line_text(line - 1);
     let hint = if line_text.contains('\t') {
@@ -427,7 +435,15 @@ impl<'s> Builder<'s> {
         }
     }
 
-    fn on_scalar(&mut self, value: String, style: TScalarStyle, anchor_id: usize, has_tag: bool, tag: Option<String>, mark: &Marker) {
+    fn on_scalar(
+        &mut self,
+        value: String,
+        style: TScalarStyle,
+        anchor_id: usize,
+        has_tag: bool,
+        tag: Option<String>,
+        mark: &Marker,
+    ) {
         let context = self.context();
         let style = ScalarStyle::from(style);
         let marker_pos = self.offset(mark);
@@ -452,10 +468,8 @@ impl<'s> Builder<'s> {
             }
         };
         let props_start = if anchor_id != 0 || has_tag { props_start } else { span.start };
-        let id = self.push_node(
-            Node { kind: NodeKind::Scalar { value, style }, span, props_start, anchor, tag },
-            anchor_id,
-        );
+        let id =
+            self.push_node(Node { kind: NodeKind::Scalar { value, style }, span, props_start, anchor, tag }, anchor_id);
         self.attach(id);
     }
 
@@ -488,7 +502,9 @@ impl<'s> Builder<'s> {
     }
 
     fn on_collection_end(&mut self, mark: &Marker) {
-        let Some(frame) = self.stack.pop() else { return };
+        let Some(frame) = self.stack.pop() else {
+            return;
+        };
         let marker_pos = self.offset(mark);
         let node = &self.nodes[frame.node];
         let end = if node.is_flow() {
@@ -814,7 +830,7 @@ mod tests {
     #[test]
     fn tab_after_colon_gets_a_hint() {
         let err = Tree::parse("a:\t1\n".to_string()).unwrap_err();
-        assert_eq!((err.line, err.col), (1, 4));
+        assert_eq!((err.line, err.col), (1, 3));
         assert!(err.hint.unwrap().contains("tab"));
     }
 

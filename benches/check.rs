@@ -1,0 +1,137 @@
+//! `cargo bench`: times `check` (load + every rule) over ../shared/corpus and over generated
+//! 2,000- and 20,000-service files, next to the bare yaml-rust2 parse of the same bytes and
+//! stackfix's located tree alone. Reference (issue #2): dclint takes 38.9 s on a 540-file corpus
+//! and 3.76 s on 2,000 services on this machine class; the target is two orders of magnitude less.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use stackfix::rules::{self, RuleSettings};
+use stackfix::stack::{self, LoadOptions, Profiles};
+use stackfix::yaml::Tree;
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::Marker;
+
+struct Discard;
+impl MarkedEventReceiver for Discard {
+    fn on_event(&mut self, _: Event, _: Marker) {}
+}
+
+/// Runs `f` `runs` times; returns the median.
+fn time(runs: usize, mut f: impl FnMut()) -> Duration {
+    let mut samples: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed()
+        })
+        .collect();
+    samples.sort();
+    samples[runs / 2]
+}
+
+fn check(dir: &Path, files: Vec<PathBuf>) -> usize {
+    let stack = stack::load(&LoadOptions { dir: dir.to_path_buf(), files, profiles: Profiles::builtin() });
+    rules::check(&stack, &RuleSettings::default()).len()
+}
+
+fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().filter_map(|e| e.ok()) {
+        let path = entry.path();
+        if path.is_dir() {
+            yaml_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+            out.push(path);
+        }
+    }
+}
+
+/// A compose file with `n` services of varied shapes (databases, apps with depends_on, env, ports,
+/// healthchecks, labels).
+fn generated(n: usize) -> String {
+    let mut out =
+        String::from("x-logging: &logging\n  driver: json-file\n  options:\n    max-size: \"10m\"\n\nservices:\n");
+    for i in 0..n {
+        match i % 4 {
+            0 => out.push_str(&format!(
+                "  db{i}:\n    image: postgres:16.4-alpine\n    environment:\n      POSTGRES_PASSWORD: ${{DB{i}_PASSWORD:?set it}}\n    volumes:\n      - db{i}:/var/lib/postgresql/data\n    healthcheck:\n      test: [\"CMD-SHELL\", \"pg_isready -U postgres\"]\n      interval: 10s\n"
+            )),
+            1 => out.push_str(&format!(
+                "  cache{i}:\n    image: redis:7.4-alpine\n    command: redis-server --maxmemory 256mb --maxmemory-policy allkeys-lru\n    logging: *logging\n"
+            )),
+            2 => out.push_str(&format!(
+                "  api{i}:\n    image: ghcr.io/acme/api:1.{i}\n    restart: unless-stopped\n    ports:\n      - \"{}:8000\"\n    environment:\n      - DATABASE_URL=postgresql://app:${{DB_PASSWORD}}@db{}:5432/app\n      - REDIS_URL=redis://cache{}:6379/0\n    depends_on:\n      - db{}\n      - cache{}\n    labels:\n      traefik.http.routers.api{i}.rule: Host(`api{i}.example.com`)\n",
+                10000 + i,
+                i - 2,
+                i - 1,
+                i - 2,
+                i - 1
+            )),
+            _ => out.push_str(&format!(
+                "  worker{i}:\n    build:\n      context: ./worker\n      target: production\n    command: [\"celery\", \"-A\", \"app\", \"worker\"]\n    deploy:\n      resources:\n        limits: {{memory: 2G}}\n"
+            )),
+        }
+    }
+    out.push_str("volumes:\n");
+    for i in (0..n).step_by(4) {
+        out.push_str(&format!("  db{i}:\n"));
+    }
+    out
+}
+
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn main() {
+    println!("{:<34} {:>12} {:>12} {:>12} {:>9}", "input", "check", "tree only", "yaml-rust2", "findings");
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    if corpus.is_dir() {
+        let mut files = Vec::new();
+        yaml_files(&corpus, &mut files);
+        let mut dirs: Vec<PathBuf> = files.iter().filter_map(|f| f.parent().map(Path::to_path_buf)).collect();
+        dirs.sort();
+        dirs.dedup();
+        let texts: Vec<String> = files.iter().filter_map(|f| std::fs::read_to_string(f).ok()).collect();
+        let mut findings = 0;
+        let check_time = time(5, || findings = dirs.iter().map(|d| check(d, Vec::new())).sum());
+        let tree_time = time(5, || {
+            for t in &texts {
+                let _ = Tree::parse(t.clone());
+            }
+        });
+        let bare = time(5, || {
+            for t in &texts {
+                let _ = Parser::new_from_str(t).load(&mut Discard, true);
+            }
+        });
+        let label = format!("corpus ({} dirs, {} files)", dirs.len(), files.len());
+        println!("{label:<34} {:>12.2?} {:>12.2?} {:>12.2?} {findings:>9}", check_time, tree_time, bare);
+    } else {
+        println!("corpus: ../shared/corpus not found, skipped");
+    }
+    for n in [2_000, 20_000] {
+        let dir = std::env::temp_dir().join(format!("stackfix-bench-{n}-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("worker")).unwrap_or_default();
+        let text = generated(n);
+        std::fs::write(dir.join("docker-compose.yml"), &text).unwrap_or_default();
+        let mut findings = 0;
+        let runs = if n > 10_000 { 3 } else { 7 };
+        let check_time = time(runs, || findings = check(&dir, Vec::new()));
+        let tree_time = time(runs, || {
+            let _ = Tree::parse(text.clone());
+        });
+        let bare = time(runs, || {
+            let _ = Parser::new_from_str(&text).load(&mut Discard, true);
+        });
+        let label = format!("{n} services ({} KiB)", text.len() / 1024);
+        println!("{label:<34} {:>12.2?} {:>12.2?} {:>12.2?} {findings:>9}", check_time, tree_time, bare);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    if let Some(mb) = peak_rss_mb() {
+        println!("peak resident memory: {mb:.1} MiB");
+    }
+}

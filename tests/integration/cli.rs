@@ -1,0 +1,240 @@
+//! Command-line behaviour: exit codes, formats, errors with positions, configuration, ignores.
+
+use std::fs;
+use std::path::Path;
+
+use crate::common::{check_json, fixtures, stackfix, stderr, stdout};
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let path = dir.join(name);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+#[test]
+fn exit_codes() {
+    let clean = fixtures().join("no-restart-policy/good/policies");
+    assert_eq!(stackfix(&clean, &["check", ".", "--select", "no-restart-policy"]).status.code(), Some(0));
+    let bad = fixtures().join("no-restart-policy/bad/basic");
+    assert_eq!(stackfix(&bad, &["check"]).status.code(), Some(1));
+    let out = stackfix(&bad, &["check", "does-not-exist"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not a directory"));
+    let out = stackfix(&bad, &["check", "--select", "no-such-rule"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown rule `no-such-rule`"));
+    assert_eq!(stackfix(&bad, &["check", "--format", "yaml"]).status.code(), Some(2));
+}
+
+#[test]
+fn bad_yaml_is_exit_2_with_file_line_col() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "docker-compose.yml", "services:\n  web:\n    image:\tnginx\n");
+    let out = stackfix(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("docker-compose.yml:3:11:"), "{err}");
+    assert!(err.contains("help:") && err.contains("tab"), "{err}");
+
+    write(dir.path(), "docker-compose.yml", "services:\n  web: [unclosed\n");
+    let out = stackfix(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("docker-compose.yml:"), "{}", stderr(&out));
+
+    write(dir.path(), "docker-compose.yml", "services:\n  web:\n    image: a\n    image: b\n");
+    let out = stackfix(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("docker-compose.yml:4:5: duplicate key `image`"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_bad_file_does_not_stop_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "docker-compose.yml", "services:\n  api:\n    image: ghcr.io/acme/api:1\n");
+    write(dir.path(), "docker-compose.prod.yml", "services:\n  api: {image: [\n");
+    let out = stackfix(dir.path(), &["check", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["errors"][0]["file"], "docker-compose.prod.yml");
+    assert!(json["errors"][0]["line"].as_u64().is_some());
+    assert!(json["findings"].as_array().unwrap().iter().any(|f| f["rule"] == "no-healthcheck"));
+}
+
+#[test]
+fn json_has_the_documented_fields() {
+    let (_, json) = check_json(&fixtures().join("no-resource-limits/bad/overlay"), &[]);
+    let f = json["findings"].as_array().unwrap().iter().find(|f| f["rule"] == "no-resource-limits").unwrap();
+    for key in ["rule", "severity", "file", "line", "column", "service", "message", "fix"] {
+        assert!(f.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(f["file"], "docker-compose.prod.yml", "production rules point at the overlay");
+    assert_eq!((f["line"].as_u64(), f["column"].as_u64()), (Some(2), Some(3)));
+    assert_eq!(f["service"], "api");
+    assert_eq!(f["fix"]["applicability"], "safe");
+    assert_eq!(f["fix"]["available"], false);
+    assert_eq!(f["fix"]["target"]["route"], "services.api");
+}
+
+#[test]
+fn sarif_is_2_1_0_with_located_results() {
+    let dir = fixtures().join("hardcoded-secret/bad/literals");
+    let out = stackfix(&dir, &["check", ".", "--format", "sarif"]);
+    assert_eq!(out.status.code(), Some(1));
+    let sarif: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    let run = &sarif["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "stackfix");
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    let results = run["results"].as_array().unwrap();
+    assert!(!results.is_empty());
+    for r in results {
+        let index = r["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[index]["id"], r["ruleId"]);
+        assert!(matches!(r["level"].as_str(), Some("error" | "warning" | "note")));
+        let region = &r["locations"][0]["physicalLocation"]["region"];
+        assert!(region["startLine"].as_u64().unwrap() >= 1 && region["startColumn"].as_u64().unwrap() >= 1);
+        assert_eq!(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "docker-compose.yml");
+    }
+}
+
+#[test]
+fn github_annotations() {
+    let dir = fixtures().join("no-restart-policy/bad/basic");
+    let text = stdout(&stackfix(&dir, &["check", ".", "--format", "github"]));
+    let line = text.lines().find(|l| l.contains("no-restart-policy")).unwrap();
+    assert!(line.starts_with("::warning title=no-restart-policy,file=docker-compose.yml,line=3,col=3,"), "{line}");
+}
+
+#[test]
+fn secrets_are_never_printed() {
+    let dir = fixtures().join("hardcoded-secret/bad/literals");
+    for format in ["text", "json", "sarif", "github"] {
+        let out = stackfix(&dir, &["check", ".", "--format", format]);
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        for secret in ["your-secret-key-change-in-production", "hunter2", "dev-secret", "redis123"] {
+            assert!(!all.contains(secret), "{format} output shows a secret");
+        }
+        assert!(all.contains("hardcoded-secret"));
+    }
+}
+
+#[test]
+fn text_is_uncolored_off_a_terminal_and_colored_on_request() {
+    let dir = fixtures().join("no-restart-policy/bad/basic");
+    let plain = stdout(&stackfix(&dir, &["check"]));
+    assert!(!plain.contains('\x1b'));
+    assert!(
+        plain
+            .lines()
+            .any(|l| l == "docker-compose.yml:3:3: no-restart-policy: service `api` has no restart policy [warning]"),
+        "{plain}"
+    );
+    let colored = stdout(&stackfix(&dir, &["check", "--color", "always"]));
+    assert!(colored.contains("\x1b["));
+}
+
+#[test]
+fn inline_ignore_comments() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "docker-compose.yml",
+        "services:\n  api: # stackfix: ignore[no-healthcheck, no-restart-policy]\n    image: ghcr.io/acme/api:1\n    environment:\n      API_TOKEN: abc123 # stackfix: ignore[hardcoded-secret]\n",
+    );
+    let (_, json) = check_json(dir.path(), &[]);
+    let rules: Vec<&str> = json["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect();
+    assert!(
+        !rules.contains(&"no-healthcheck")
+            && !rules.contains(&"no-restart-policy")
+            && !rules.contains(&"hardcoded-secret"),
+        "{rules:?}"
+    );
+    assert!(rules.contains(&"no-resource-limits"));
+}
+
+#[test]
+fn config_file_selects_ignores_and_sets_severity() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "docker-compose.yml",
+        "services:\n  api:\n    image: ghcr.io/acme/api:1\n  db:\n    image: postgres:16\n",
+    );
+    write(
+        dir.path(),
+        "stackfix.toml",
+        "ignore = [\"no-log-rotation\"]\n[severity]\nno-restart-policy = \"error\"\n[services.db]\nignore = [\"no-backup\", \"no-healthcheck\"]\n",
+    );
+    let (_, json) = check_json(dir.path(), &[]);
+    let findings = json["findings"].as_array().unwrap();
+    assert!(!findings.iter().any(|f| f["rule"] == "no-log-rotation"));
+    assert!(!findings
+        .iter()
+        .any(|f| f["service"] == "db" && (f["rule"] == "no-backup" || f["rule"] == "no-healthcheck")));
+    assert!(findings.iter().any(|f| f["service"] == "api" && f["rule"] == "no-healthcheck"));
+    assert!(findings.iter().filter(|f| f["rule"] == "no-restart-policy").all(|f| f["severity"] == "error"));
+
+    write(dir.path(), "stackfix.toml", "ignore = [\"not-a-rule\"]\n");
+    let out = stackfix(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    write(dir.path(), "stackfix.toml", "selct = []\n");
+    let out = stackfix(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("stackfix.toml:1:1"), "{}", stderr(&out));
+}
+
+#[test]
+fn explicit_files_include_and_extends() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "base.yml", "services:\n  common:\n    image: ghcr.io/acme/api:1\n    restart: always\n");
+    write(dir.path(), "db/compose.yml", "services:\n  db:\n    image: postgres:16\n    restart: always\n");
+    write(
+        dir.path(),
+        "stack.yml",
+        "include:\n  - db/compose.yml\nservices:\n  api:\n    extends:\n      file: base.yml\n      service: common\n",
+    );
+    let (_, json) = check_json(dir.path(), &["-f", "stack.yml", "--select", "no-restart-policy,no-backup"]);
+    let findings = json["findings"].as_array().unwrap();
+    assert!(!findings.iter().any(|f| f["rule"] == "no-restart-policy"), "extends brought restart: {findings:#?}");
+    let backup = findings.iter().find(|f| f["rule"] == "no-backup").expect("included db is analysed");
+    assert_eq!(backup["file"], "db/compose.yml");
+}
+
+#[test]
+fn include_cycles_are_errors_not_hangs() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "docker-compose.yml", "include: [a.yml]\nservices: {}\n");
+    write(dir.path(), "a.yml", "include: [docker-compose.yml]\nservices: {}\n");
+    let out = stackfix(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("include cycle"), "{}", stderr(&out));
+}
+
+#[test]
+fn rules_command_lists_and_explains() {
+    let dir = fixtures();
+    let list = stdout(&stackfix(&dir, &["rules"]));
+    for rule in stackfix::rules::REGISTRY {
+        assert!(list.contains(rule.meta().id));
+    }
+    let one = stdout(&stackfix(&dir, &["rules", "redis-no-maxmemory"]));
+    assert!(one.contains("## Why it matters") && one.contains("noeviction"));
+    assert_eq!(stackfix(&dir, &["rules", "nope"]).status.code(), Some(2));
+    let help = stdout(&stackfix(&dir, &["check", "--help"]));
+    assert!(help.contains("--format") && help.contains("--select"));
+}
+
+#[test]
+fn broken_pipe_exits_cleanly() {
+    let dir = fixtures().join("stacks/002-roi-systems-poc");
+    let bin = env!("CARGO_BIN_EXE_stackfix");
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("'{bin}' check . | head -c 1 >/dev/null; echo ${{PIPESTATUS[0]}}"))
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let status = stdout(&out).trim().to_string();
+    assert!(status == "0" || status == "1", "exit {status}: {}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"));
+}

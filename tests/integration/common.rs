@@ -1,0 +1,77 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixtures() -> PathBuf {
+    repo().join("fixtures")
+}
+
+/// `../shared/<name>`, next to the repository (where CI provides it).
+pub fn shared(name: &str) -> Option<PathBuf> {
+    let path = repo().join("..").join("shared").join(name);
+    if path.is_dir() {
+        return Some(path);
+    }
+    assert!(!is_ci(), "CI=true but {} is missing", path.display());
+    eprintln!("skipping: {} not found", path.display());
+    None
+}
+
+pub fn is_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Runs the stackfix binary in `cwd`.
+pub fn stackfix(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stackfix"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("run stackfix")
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `check --format json` in `dir` (relative paths in the output), parsed.
+pub fn check_json(dir: &Path, extra: &[&str]) -> (i32, serde_json::Value) {
+    let mut args = vec!["check", ".", "--format", "json"];
+    args.extend_from_slice(extra);
+    let out = stackfix(dir, &args);
+    let json = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("invalid JSON from {}: {e}\n{}", dir.display(), stderr(&out)));
+    (out.status.code().unwrap_or(-1), json)
+}
+
+/// Sub-directories of `dir`, sorted.
+pub fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect())
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// Compares `actual` with the snapshot file; `UPDATE_SNAPSHOTS=1` (never set in CI) rewrites it.
+pub fn assert_snapshot(path: &Path, actual: &str) {
+    if std::env::var("UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1") && !is_ci() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(path).unwrap_or_else(|_| {
+        panic!("snapshot {} is missing; run with UPDATE_SNAPSHOTS=1 and review it", path.display())
+    });
+    assert_eq!(expected, actual, "snapshot {} differs (UPDATE_SNAPSHOTS=1 to accept after review)", path.display());
+}

@@ -1,0 +1,110 @@
+//! Every stack and every compose file in ../shared/corpus: loading and checking never panics, every
+//! finding points inside its file at the start of a YAML node (the key or value a user edits), and
+//! files that do not parse are reported with a position.
+
+use std::collections::HashSet;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use stackfix::rules::{self, RuleSettings};
+use stackfix::stack::{self, LoadOptions, Profiles, Stack};
+use stackfix::yaml::{NodeKind, Tree};
+
+use crate::common::{shared, stackfix, stderr};
+
+fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()) {
+        let path = entry.path();
+        if path.is_dir() {
+            yaml_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+            out.push(path);
+        }
+    }
+}
+
+fn is_compose(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    let Ok(tree) = Tree::parse(text) else {
+        return false;
+    };
+    tree.root()
+        .and_then(|r| tree.entry(r, "services"))
+        .is_some_and(|e| matches!(tree.node(e.value).kind, NodeKind::Mapping { .. }))
+}
+
+/// Checks every finding's location; returns how many findings there were.
+fn verify(stack: &Stack, label: &str) -> usize {
+    let findings = rules::check(stack, &RuleSettings::default());
+    for f in &findings {
+        let file = stack.file(f.file);
+        let text = file.source().text();
+        assert!(f.span.start <= f.span.end && f.span.end <= text.len(), "{label}: {} span out of range", f.rule);
+        let (line, col) = stack.line_col(f.file, f.span.start);
+        assert!(line >= 1 && line <= file.source().line_count() && col >= 1, "{label}: {} at {line}:{col}", f.rule);
+        if let Some(tree) = &file.tree {
+            let starts: HashSet<usize> = (0..tree.len()).map(|i| tree.node(i).span.start).collect();
+            assert!(
+                starts.contains(&f.span.start),
+                "{label}: {} at {}:{line}:{col} is not on a key or value",
+                f.rule,
+                file.display
+            );
+        }
+    }
+    for err in &stack.errors {
+        if err.message.contains("cannot read") || err.message.contains("no compose file") {
+            continue;
+        }
+        assert!(err.position.is_some(), "{label}: error without a position: {err}");
+    }
+    findings.len()
+}
+
+fn load(dir: &Path, files: Vec<PathBuf>) -> Stack {
+    let options = LoadOptions { dir: dir.to_path_buf(), files, profiles: Profiles::builtin() };
+    catch_unwind(AssertUnwindSafe(|| stack::load(&options)))
+        .unwrap_or_else(|_| panic!("panic loading {}", dir.display()))
+}
+
+#[test]
+fn corpus_stacks_and_files() {
+    let Some(corpus) = shared("corpus") else {
+        return;
+    };
+    let mut dirs = vec![corpus.clone()];
+    let mut files = Vec::new();
+    yaml_files(&corpus, &mut files);
+    dirs.extend(files.iter().filter_map(|f| f.parent().map(Path::to_path_buf)));
+    dirs.sort();
+    dirs.dedup();
+    let mut configs = 0;
+    let mut findings = 0;
+    for dir in &dirs {
+        let stack = load(dir, Vec::new());
+        configs += stack.configs.len();
+        findings += catch_unwind(AssertUnwindSafe(|| verify(&stack, &dir.display().to_string())))
+            .unwrap_or_else(|_| panic!("panic checking {}", dir.display()));
+    }
+    let compose_files: Vec<&PathBuf> = files.iter().filter(|f| is_compose(f)).collect();
+    for file in &compose_files {
+        let stack = load(file.parent().unwrap(), vec![(*file).clone()]);
+        assert!(stack.configs.len() == 1 || !stack.errors.is_empty(), "{}: not loaded", file.display());
+        findings += verify(&stack, &file.display().to_string());
+    }
+    assert!(compose_files.len() > 100, "corpus has {} compose files", compose_files.len());
+    assert!(configs > 40 && findings > 1000, "{configs} configurations, {findings} findings");
+}
+
+#[test]
+fn a_file_that_is_not_yaml_is_exit_2_with_a_position() {
+    let Some(corpus) = shared("corpus") else {
+        return;
+    };
+    let dir = corpus.join("dimzrio__docker-compose/prometheus-grafana-alertmanager/prometheusdata");
+    let out = stackfix(&dir, &["check", ".", "-f", "prometheus.rules"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("prometheus.rules:17:1:"), "{}", stderr(&out));
+}

