@@ -14,7 +14,7 @@ pub fn compose() -> Option<PathBuf> {
         std::env::var_os("STACKFIX_COMPOSE").map(PathBuf::from),
         std::env::var_os("PATH")
             .and_then(|p| std::env::split_paths(&p).map(|d| d.join("compose")).find(|c| c.is_file())),
-        Some(PathBuf::from("/opt/stackfix-validators/bin/compose")),
+        Some(PathBuf::from(std::env::var("VALIDATORS_HOME").unwrap_or_else(|_| "/opt/stackfix-validators".into())).join("bin/compose")),
     ];
     let found = candidates.into_iter().flatten().find(|c| c.is_file());
     if found.is_none() {
