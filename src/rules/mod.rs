@@ -2,6 +2,8 @@
 //! registry below is the only list of rules; a rule touches nothing else outside its own file, its
 //! template and its fixtures.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use std::collections::{HashMap, HashSet};
 
 use crate::stack::{Config, FileId, Loc, Service, Stack};

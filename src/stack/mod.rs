@@ -2,6 +2,8 @@
 //! effective configuration, and the side files mounted into known images. It knows YAML (through
 //! `crate::yaml`) and compose, never rules.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod interpolate;
 pub mod load;
 pub mod merge;

@@ -1,6 +1,8 @@
 //! The YAML engine: located trees over yaml-rust2 events, with exact byte spans for every node.
 //! It knows nothing about compose, Prometheus or any other consumer of the files.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod source;
 pub mod tree;
 

@@ -98,6 +98,42 @@ fn corpus_stacks_and_files() {
     assert!(configs > 40 && findings > 1000, "{configs} configurations, {findings} findings");
 }
 
+/// The located tree on every corpus YAML file: each plain or quoted scalar's span, parsed alone,
+/// gives back the same value (block scalars depend on their indentation and are covered by unit
+/// tests), and every span lies inside the text.
+#[test]
+fn corpus_spans_reparse_to_their_values() {
+    use stackfix::yaml::ScalarStyle;
+    let Some(corpus) = shared("corpus") else { return };
+    let mut files = Vec::new();
+    yaml_files(&corpus, &mut files);
+    let mut scalars = 0;
+    for path in files {
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let Ok(tree) = Tree::parse(text.clone()) else { continue };
+        for id in 0..tree.len() {
+            let node = tree.node(id);
+            assert!(node.props_start <= node.span.start && node.span.end <= text.len(), "{}: span", path.display());
+            let NodeKind::Scalar { value, style } = &node.kind else { continue };
+            if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) || value.is_empty() {
+                continue;
+            }
+            let alone = Tree::parse(format!("{}\n", tree.text_of(id)))
+                .unwrap_or_else(|e| panic!("{}: `{}`: {e}", path.display(), tree.text_of(id)));
+            let reparsed = alone.root().and_then(|r| alone.node(r).as_str().map(str::to_string));
+            assert_eq!(
+                reparsed.as_deref(),
+                Some(value.as_str()),
+                "{}: span text `{}`",
+                path.display(),
+                tree.text_of(id)
+            );
+            scalars += 1;
+        }
+    }
+    assert!(scalars > 10_000, "{scalars} scalars checked");
+}
+
 #[test]
 fn a_file_that_is_not_yaml_is_exit_2_with_a_position() {
     let Some(corpus) = shared("corpus") else {

@@ -6,6 +6,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use stackfix::stack::{self, LoadOptions, Profiles};
+
 use crate::common::{fixtures, is_ci, subdirs};
 
 /// The `compose` binary: $STACKFIX_COMPOSE, `compose` on PATH, or the one `.ci/run` installs.
@@ -14,7 +16,10 @@ pub fn compose() -> Option<PathBuf> {
         std::env::var_os("STACKFIX_COMPOSE").map(PathBuf::from),
         std::env::var_os("PATH")
             .and_then(|p| std::env::split_paths(&p).map(|d| d.join("compose")).find(|c| c.is_file())),
-        Some(PathBuf::from(std::env::var("VALIDATORS_HOME").unwrap_or_else(|_| "/opt/stackfix-validators".into())).join("bin/compose")),
+        Some(
+            PathBuf::from(std::env::var("VALIDATORS_HOME").unwrap_or_else(|_| "/opt/stackfix-validators".into()))
+                .join("bin/compose"),
+        ),
     ];
     let found = candidates.into_iter().flatten().find(|c| c.is_file());
     if found.is_none() {
@@ -73,14 +78,17 @@ fn fixtures_pass_compose_config() {
         });
     }
     assert!(cases.len() > 40);
+    let mut validated = 0;
     for dir in cases {
-        let base = dir.join("docker-compose.yml");
-        compose_config(&compose, &dir, &[base.clone()]);
-        for prod in ["docker-compose.prod.yml", "docker-compose.production.yml"] {
-            if dir.join(prod).is_file() {
-                compose_config(&compose, &dir, &[dir.join(prod)]);
-                compose_config(&compose, &dir, &[base.clone(), dir.join(prod)]);
-            }
+        // Exactly the configurations stackfix analyses: base + override, base + overlay, or a
+        // production file alone.
+        let stack = stack::load(&LoadOptions { dir: dir.clone(), files: Vec::new(), profiles: Profiles::builtin() });
+        assert!(stack.errors.is_empty(), "{}: {:?}", dir.display(), stack.errors);
+        for config in &stack.configs {
+            let files: Vec<PathBuf> = config.files.iter().map(|&f| stack.file(f).path.clone()).collect();
+            compose_config(&compose, &dir, &files);
+            validated += 1;
         }
     }
+    assert!(validated > 45, "{validated} configurations validated");
 }
