@@ -148,8 +148,14 @@ impl Loader {
         let prods: Vec<PathBuf> = names.iter().filter(|n| is_production_name(n)).map(|n| dir.join(n)).collect();
         let mut plans = Vec::new();
         if prods.is_empty() {
-            if base.is_some() {
-                plans.push((dev, Role::Production));
+            if let Some(base) = &base {
+                // `.override` files customise a developer's machine; production is the base alone.
+                if dev.len() > 1 {
+                    plans.push((dev, Role::Development));
+                    plans.push((vec![base.clone()], Role::Production));
+                } else {
+                    plans.push((dev, Role::Production));
+                }
             } else {
                 for name in &names {
                     let path = dir.join(name);

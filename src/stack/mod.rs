@@ -202,6 +202,10 @@ impl Config {
     pub fn broker_evidence(&self, redis: &Service) -> Option<String> {
         const QUEUE_WORDS: &[&str] =
             &["BROKER", "CELERY", "QUEUE", "RQ", "SIDEKIQ", "BULL", "BULLMQ", "JOBS", "WORKER", "DRAMATIQ", "ARQ"];
+        let is_queue_word = |w: &str| QUEUE_WORDS.contains(&w.to_ascii_uppercase().as_str());
+        if redis.name.split(|c: char| !c.is_ascii_alphanumeric()).any(is_queue_word) {
+            return Some(format!("its name `{}` says so", redis.name));
+        }
         for (client, var) in self.clients_of(redis) {
             let upper = var.name.to_ascii_uppercase();
             if upper.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| QUEUE_WORDS.contains(&w)) {

@@ -139,11 +139,15 @@ impl Profiles {
             let (_, short) = image_repository(i);
             short.rsplit('/').next().unwrap_or("").to_string()
         });
-        let candidates: Vec<String> = [image_name.as_deref(), Some(sig.name), sig.dockerfile]
-            .into_iter()
-            .flatten()
-            .map(str::to_ascii_lowercase)
-            .collect();
+        // A pulled image is known by its name; the service name only speaks for what is built here
+        // (or an image chosen by a variable): `redis-webui` running phpredisadmin is no redis.
+        let image_decides = sig.image.is_some_and(|i| !i.contains('$')) && !sig.is_built;
+        let names = if image_decides {
+            [image_name.as_deref(), None, None]
+        } else {
+            [image_name.as_deref(), Some(sig.name), sig.dockerfile]
+        };
+        let candidates: Vec<String> = names.into_iter().flatten().map(str::to_ascii_lowercase).collect();
         for k in &self.kinds {
             if candidates.iter().any(|c| k.keywords.iter().any(|kw| keyword_matches(c, kw))) {
                 if k.name == "app" && !sig.is_built {
@@ -234,6 +238,10 @@ mod tests {
         assert_eq!(kind_of(None, "backend", "uvicorn main:app", true), "app");
         assert_eq!(kind_of(Some("mailhog/mailhog"), "mail", "", false), "generic");
         assert_eq!(kind_of(Some("gcr.io/cadvisor/cadvisor:v0.47.0"), "c", "", false), "cadvisor");
+        assert_eq!(kind_of(Some("mongo-express:1.0"), "mongo-express", "", false), "db-admin");
+        assert_eq!(kind_of(Some("erikdubbelboer/phpredisadmin"), "redis-webui", "", false), "db-admin");
+        assert_eq!(kind_of(Some("mailhog/mailhog"), "redis-mail", "", false), "generic");
+        assert_eq!(kind_of(Some("registry.example.com/infra/postgres:15"), "db", "", false), "postgres");
     }
 
     #[test]

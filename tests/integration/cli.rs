@@ -238,3 +238,21 @@ fn broken_pipe_exits_cleanly() {
     assert!(status == "0" || status == "1", "exit {status}: {}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"));
 }
+
+#[test]
+fn override_files_are_development_when_there_is_no_production_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "docker-compose.yml", "services:\n  api:\n    build: ./api\n    restart: always\n");
+    write(
+        dir.path(),
+        "docker-compose.override.yml",
+        "services:\n  api:\n    volumes:\n      - ./api:/app\n  mail:\n    image: mailhog/mailhog:v1.0.1\n",
+    );
+    std::fs::create_dir_all(dir.path().join("api")).unwrap();
+    let (_, json) = check_json(dir.path(), &[]);
+    let findings = json["findings"].as_array().unwrap();
+    assert!(!findings.iter().any(|f| f["rule"] == "source-bind-mount"), "the override is not production: {findings:#?}");
+    assert!(!findings.iter().any(|f| f["service"] == "mail" && f["rule"] == "no-resource-limits"));
+    assert!(findings.iter().any(|f| f["service"] == "mail" && f["rule"] == "no-healthcheck"));
+    assert!(findings.iter().any(|f| f["service"] == "api" && f["rule"] == "no-resource-limits"));
+}
