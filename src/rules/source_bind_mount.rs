@@ -6,6 +6,24 @@ use crate::stack::load::normalize;
 use crate::stack::service::MountKind;
 use crate::stack::FileId;
 
+/// Directories under a code path that hold data or configuration, not code.
+const DATA_DIRS: &[&str] = &[
+    "data",
+    "uploads",
+    "media",
+    "logs",
+    "log",
+    "storage",
+    "cache",
+    "tmp",
+    "backups",
+    "certs",
+    "ssl",
+    "config",
+    "letsencrypt",
+    "acme",
+];
+
 /// Where images usually keep their application code.
 const CODE_DIRS: &[&str] = &[
     "/app",
@@ -22,9 +40,9 @@ const CODE_DIRS: &[&str] = &[
 
 declare_rule! {
     /// ## What it does
-    /// Reports production services that bind-mount source code from the repository over the image:
-    /// a directory inside the service's build context, or a repository directory mounted on a usual
-    /// code path (`/app`, `/code`, `/usr/src/app`, `/var/www/html`, …).
+    /// Reports production services that bind-mount a repository directory over the image's code:
+    /// on the WORKDIR of the Dockerfile the service builds from, or on a usual code path (`/app`,
+    /// `/code`, `/usr/src/app`, `/var/www/html`, …) or below it.
     ///
     /// ## Why it matters
     /// The container then runs whatever is checked out on the host, not the image that was built and
@@ -32,8 +50,9 @@ declare_rule! {
     /// changes".
     ///
     /// ## When it does not apply
-    /// Single configuration files (`./nginx.conf:/etc/nginx/nginx.conf:ro`), data directories, named
-    /// volumes, and development configurations next to a production file.
+    /// Single configuration files (`./nginx.conf:/etc/nginx/nginx.conf:ro`), configuration and data
+    /// directories elsewhere (`./logstash/pipeline:/usr/share/logstash/pipeline`), named volumes,
+    /// proxies serving static files, and development configurations next to a production file.
     ///
     /// ## Example
     /// ```yaml
@@ -79,24 +98,25 @@ impl Rule for SourceBindMount {
     fn check(&self, ctx: &Context) -> Vec<Finding> {
         let mut out = Vec::new();
         for service in &ctx.config.services {
-            let serves_files = ctx.stack.profiles.kind(&service.kind).is_some_and(|k| k.category == "proxy");
-            let context = service.build.as_ref().and_then(|b| {
-                b.context.as_deref().filter(|c| !c.contains("://")).map(|c| host_path(ctx, b.loc.file, c))
-            });
+            if ctx.stack.profiles.kind(&service.kind).is_some_and(|k| k.category == "proxy") {
+                continue;
+            }
+            let code_dirs: Vec<&str> = CODE_DIRS.iter().copied().chain(service.workdir.as_deref()).collect();
             for mount in &service.volumes {
-                let Some(source) = mount.source.as_deref() else {
-                    continue;
-                };
-                if mount.kind != MountKind::Bind || !source.starts_with('.') {
-                    continue;
-                }
-                let host = host_path(ctx, mount.loc.file, source);
-                if !is_directory(&host) {
+                let Some(source) = mount.source.as_deref() else { continue };
+                if mount.kind != MountKind::Bind
+                    || !source.starts_with('.')
+                    || !is_directory(&host_path(ctx, mount.loc.file, source))
+                {
                     continue;
                 }
-                let in_context = context.as_ref().is_some_and(|c| host.starts_with(c));
-                let on_code_path = !serves_files && CODE_DIRS.iter().any(|d| mount.target.trim_end_matches('/') == *d);
-                if !in_context && !on_code_path {
+                let target = mount.target.trim_end_matches('/');
+                let over_code = code_dirs
+                    .iter()
+                    .map(|d| d.trim_end_matches('/'))
+                    .any(|d| !d.is_empty() && (target == d || target.starts_with(&format!("{d}/"))));
+                let holds_data = target.rsplit('/').next().is_some_and(|last| DATA_DIRS.contains(&last));
+                if !over_code || holds_data {
                     continue;
                 }
                 out.push(

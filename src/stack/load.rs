@@ -68,8 +68,8 @@ pub(crate) struct Loader {
     pub(crate) files: Vec<SourceFile>,
     by_path: HashMap<PathBuf, FileId>,
     docs: HashMap<FileId, Option<Rc<ComposeDoc>>>,
-    /// Dockerfile path → whether it declares a HEALTHCHECK.
-    dockerfiles: HashMap<PathBuf, bool>,
+    /// Dockerfiles already read, by the path they were named with.
+    dockerfiles: HashMap<PathBuf, DockerfileFacts>,
     loading: Vec<PathBuf>,
     pub(crate) notes: Vec<Note>,
     pub(crate) errors: Vec<LoadError>,
@@ -473,8 +473,10 @@ impl Loader {
             let service_sites = sites.remove(&name).unwrap_or_default();
             let mut service = Service::from_value(&name, value, service_sites, &self.env);
             service.kind = self.classify(&service);
-            service.image_healthcheck = self.profiles.kind(&service.kind).is_some_and(|k| k.builtin_healthcheck)
-                || self.dockerfile_healthcheck(&service);
+            let dockerfile = self.dockerfile(&service);
+            service.image_healthcheck =
+                self.profiles.kind(&service.kind).is_some_and(|k| k.builtin_healthcheck) || dockerfile.healthcheck;
+            service.workdir = dockerfile.workdir;
             services.push(service);
         }
         let mut config = Config::new(docs.iter().map(|d| d.file).collect(), role, doc, services);
@@ -482,33 +484,33 @@ impl Loader {
         Some(config)
     }
 
-    /// Whether the Dockerfile a service builds from declares a HEALTHCHECK.
-    fn dockerfile_healthcheck(&mut self, service: &Service) -> bool {
-        let Some(build) = &service.build else {
-            return false;
-        };
+    /// What the Dockerfile a service builds from declares (read once per file).
+    fn dockerfile(&mut self, service: &Service) -> DockerfileFacts {
+        let Some(build) = &service.build else { return DockerfileFacts::default() };
         let context = build.context.clone().unwrap_or_else(|| ".".into());
         if context.contains("://") || context.starts_with("git@") {
-            return false;
+            return DockerfileFacts::default();
         }
         let dockerfile = build.dockerfile.as_ref().map_or("Dockerfile".to_string(), |d| d.value.clone());
         let written_in = self.files[build.loc.file].path.parent().map(Path::to_path_buf).unwrap_or_default();
         let key = written_in.join(&context).join(&dockerfile);
-        if let Some(&known) = self.dockerfiles.get(&key) {
-            return known;
+        if let Some(known) = self.dockerfiles.get(&key) {
+            return known.clone();
         }
-        let declares = self.host_path(build.loc.file, &context, build.loc).is_some_and(|dir| {
-            let path =
-                if Path::new(&dockerfile).is_absolute() { PathBuf::from(&dockerfile) } else { dir.join(&dockerfile) };
-            std::fs::read_to_string(path).is_ok_and(|text| {
-                text.lines().any(|l| {
-                    let l = l.trim_start().to_ascii_uppercase();
-                    l.starts_with("HEALTHCHECK") && !l.starts_with("HEALTHCHECK NONE")
-                })
+        let facts = self
+            .host_path(build.loc.file, &context, build.loc)
+            .and_then(|dir| {
+                let path = if Path::new(&dockerfile).is_absolute() {
+                    PathBuf::from(&dockerfile)
+                } else {
+                    dir.join(&dockerfile)
+                };
+                std::fs::read_to_string(path).ok()
             })
-        });
-        self.dockerfiles.insert(key, declares);
-        declares
+            .map(|text| DockerfileFacts::parse(&text))
+            .unwrap_or_default();
+        self.dockerfiles.insert(key, facts.clone());
+        facts
     }
 
     fn classify(&self, service: &Service) -> String {
@@ -553,6 +555,33 @@ impl Loader {
 fn project_root(dir: &Path) -> PathBuf {
     let dir = dir.canonicalize().unwrap_or_else(|_| normalize(&std::path::absolute(dir).unwrap_or(dir.to_path_buf())));
     dir.ancestors().find(|a| a.join(".git").exists()).map(Path::to_path_buf).unwrap_or(dir)
+}
+
+/// What stackfix reads from a Dockerfile.
+#[derive(Debug, Clone, Default)]
+struct DockerfileFacts {
+    /// A HEALTHCHECK other than `HEALTHCHECK NONE`.
+    healthcheck: bool,
+    /// The last WORKDIR (the final stage's, in the usual layout).
+    workdir: Option<String>,
+}
+
+impl DockerfileFacts {
+    fn parse(text: &str) -> DockerfileFacts {
+        let mut facts = DockerfileFacts::default();
+        for line in text.lines() {
+            let line = line.trim_start();
+            let mut words = line.split_whitespace();
+            match words.next().map(str::to_ascii_uppercase).as_deref() {
+                Some("HEALTHCHECK") => {
+                    facts.healthcheck = !words.next().is_some_and(|w| w.eq_ignore_ascii_case("NONE"))
+                }
+                Some("WORKDIR") => facts.workdir = words.next().map(str::to_string),
+                _ => {}
+            }
+        }
+        facts
+    }
 }
 
 fn doc_services_mut(doc: &mut Value) -> Option<&mut ValueKind> {

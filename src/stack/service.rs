@@ -124,6 +124,8 @@ pub struct Service {
     pub profiles: Vec<String>,
     /// The image (by profile) or the service's Dockerfile declares a HEALTHCHECK.
     pub image_healthcheck: bool,
+    /// The WORKDIR of the Dockerfile the service builds from.
+    pub workdir: Option<String>,
 }
 
 impl Service {
@@ -197,6 +199,7 @@ impl Service {
                 .collect(),
             kind: String::new(),
             image_healthcheck: false,
+            workdir: None,
             value,
             sites,
         }

@@ -251,7 +251,10 @@ fn override_files_are_development_when_there_is_no_production_file() {
     std::fs::create_dir_all(dir.path().join("api")).unwrap();
     let (_, json) = check_json(dir.path(), &[]);
     let findings = json["findings"].as_array().unwrap();
-    assert!(!findings.iter().any(|f| f["rule"] == "source-bind-mount"), "the override is not production: {findings:#?}");
+    assert!(
+        !findings.iter().any(|f| f["rule"] == "source-bind-mount"),
+        "the override is not production: {findings:#?}"
+    );
     assert!(!findings.iter().any(|f| f["service"] == "mail" && f["rule"] == "no-resource-limits"));
     assert!(findings.iter().any(|f| f["service"] == "mail" && f["rule"] == "no-healthcheck"));
     assert!(findings.iter().any(|f| f["service"] == "api" && f["rule"] == "no-resource-limits"));
