@@ -259,3 +259,15 @@ fn override_files_are_development_when_there_is_no_production_file() {
     assert!(findings.iter().any(|f| f["service"] == "mail" && f["rule"] == "no-healthcheck"));
     assert!(findings.iter().any(|f| f["service"] == "api" && f["rule"] == "no-resource-limits"));
 }
+
+#[test]
+fn crlf_and_bom_files_report_exact_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "docker-compose.yml", "\u{feff}services:\r\n  # the database\r\n  db:\r\n    image: postgres:16\r\n    ports: [\"5432:5432\"]");
+    let (_, json) = check_json(dir.path(), &["--select", "database-port-published,no-healthcheck"]);
+    let findings = json["findings"].as_array().unwrap();
+    let port = findings.iter().find(|f| f["rule"] == "database-port-published").unwrap();
+    assert_eq!((port["line"].as_u64(), port["column"].as_u64()), (Some(5), Some(13)));
+    let health = findings.iter().find(|f| f["rule"] == "no-healthcheck").unwrap();
+    assert_eq!((health["line"].as_u64(), health["column"].as_u64()), (Some(3), Some(3)));
+}
