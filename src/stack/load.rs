@@ -16,6 +16,10 @@ use crate::yaml::{Source, Tree};
 pub const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
 const MAX_INCLUDE_DEPTH: usize = 16;
 
+/// Top-level keys the compose specification allows (besides `x-*` extensions).
+const TOP_LEVEL_KEYS: &[&str] =
+    &["version", "name", "include", "services", "networks", "volumes", "secrets", "configs", "models"];
+
 const BASE_NAMES: &[&str] = &["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"];
 
 /// What to load.
@@ -318,6 +322,17 @@ impl Loader {
         };
         if !doc.is_map() {
             self.error_at(id, doc.loc.span.start, "not a compose file: the top level is not a mapping".into());
+            return None;
+        }
+        if let Some((key, value)) =
+            doc.entries().iter().find(|(k, _)| !TOP_LEVEL_KEYS.contains(&k.as_str()) && !k.starts_with("x-"))
+        {
+            let at = value.loc.key.unwrap_or(value.loc.span).start;
+            self.error_at(
+                id,
+                at,
+                format!("not a compose file: top-level key `{key}` is not part of the compose specification"),
+            );
             return None;
         }
         if let Some(services) = doc.get("services") {

@@ -263,11 +263,28 @@ fn override_files_are_development_when_there_is_no_production_file() {
 #[test]
 fn crlf_and_bom_files_report_exact_positions() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "docker-compose.yml", "\u{feff}services:\r\n  # the database\r\n  db:\r\n    image: postgres:16\r\n    ports: [\"5432:5432\"]");
+    write(
+        dir.path(),
+        "docker-compose.yml",
+        "\u{feff}services:\r\n  # the database\r\n  db:\r\n    image: postgres:16\r\n    ports: [\"5432:5432\"]",
+    );
     let (_, json) = check_json(dir.path(), &["--select", "database-port-published,no-healthcheck"]);
     let findings = json["findings"].as_array().unwrap();
     let port = findings.iter().find(|f| f["rule"] == "database-port-published").unwrap();
     assert_eq!((port["line"].as_u64(), port["column"].as_u64()), (Some(5), Some(13)));
     let health = findings.iter().find(|f| f["rule"] == "no-healthcheck").unwrap();
     assert_eq!((health["line"].as_u64(), health["column"].as_u64()), (Some(3), Some(3)));
+}
+
+#[test]
+fn a_file_that_is_not_compose_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "prometheus.yml", "global:\n  scrape_interval: 15s\nscrape_configs: []\n");
+    let out = stackfix(dir.path(), &["check", "-f", "prometheus.yml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("prometheus.yml:1:1: not a compose file: top-level key `global`"),
+        "{}",
+        stderr(&out)
+    );
 }
