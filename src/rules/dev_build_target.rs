@@ -51,41 +51,27 @@ impl Rule for DevBuildTarget {
     fn check(&self, ctx: &Context) -> Vec<Finding> {
         let mut out = Vec::new();
         for service in &ctx.config.services {
-            let Some(build) = &service.build else {
-                continue;
-            };
-            if let Some(target) = build.target.as_ref().filter(|t| is_dev_name(&t.value)) {
+            let Some(build) = &service.build else { continue };
+            let stage = build.target.as_ref().filter(|t| is_dev_name(&t.value)).map(|t| (t, "target", "the stage"));
+            let dockerfile = build
+                .dockerfile
+                .as_ref()
+                .filter(|d| is_dev_name(d.value.rsplit('/').next().unwrap_or(&d.value)))
+                .map(|d| (d, "dockerfile", "the Dockerfile"));
+            for (written, field, what) in stage.into_iter().chain(dockerfile) {
                 out.push(
                     Finding::new(
                         &Self::META,
-                        target.loc,
-                        format!("service `{}` builds the `{}` stage in production", service.name, target.value),
+                        written.loc,
+                        format!("service `{}` builds {what} `{}` in production", service.name, written.value),
                     )
                     .service(&service.name)
                     .fix_at(
-                        target.loc,
-                        format!("services.{}.build.target", service.name),
+                        written.loc,
+                        format!("services.{}.build.{field}", service.name),
                         Applicability::Unsafe,
                     ),
                 );
-            }
-            if let Some(dockerfile) = build.dockerfile.as_ref() {
-                let file_name = dockerfile.value.rsplit('/').next().unwrap_or(&dockerfile.value);
-                if is_dev_name(file_name) {
-                    out.push(
-                        Finding::new(
-                            &Self::META,
-                            dockerfile.loc,
-                            format!("service `{}` builds from `{}` in production", service.name, dockerfile.value),
-                        )
-                        .service(&service.name)
-                        .fix_at(
-                            dockerfile.loc,
-                            format!("services.{}.build.dockerfile", service.name),
-                            Applicability::Unsafe,
-                        ),
-                    );
-                }
             }
         }
         out
