@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::stack::{Config, FileId, Loc, Service, Stack};
+use crate::stack::{Config, FileId, Loc, Stack};
 use crate::yaml::Span;
 
 /// How bad a finding is.
@@ -169,13 +169,6 @@ pub fn by_id(id: &str) -> Option<&'static dyn Rule> {
 pub struct Context<'a> {
     pub stack: &'a Stack,
     pub config: &'a Config,
-}
-
-impl Context<'_> {
-    /// Symbolic route of a service in the file of `site`.
-    pub fn service_route(&self, service: &Service) -> String {
-        format!("services.{}", service.name)
-    }
 }
 
 /// Where the fix for a finding would go.

@@ -75,7 +75,7 @@ impl Rule for NoHealthcheck {
                 Finding::new(&Self::META, site, format!("service `{}` has no health check", service.name))
                     .service(&service.name)
                     .help(help)
-                    .fix_at(site, ctx.service_route(service), applicability),
+                    .fix_at(site, service.route(), applicability),
             );
         }
         out

@@ -75,7 +75,7 @@ impl Rule for NoLogRotation {
             };
             out.push(Finding::new(&Self::META, loc, message).service(&service.name).fix_at(
                 service.production_site(),
-                ctx.service_route(service),
+                service.route(),
                 Applicability::Safe,
             ));
         }

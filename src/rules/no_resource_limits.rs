@@ -63,7 +63,7 @@ impl Rule for NoResourceLimits {
                 format!("service `{}` has no memory limit (`deploy.resources.limits.memory`)", service.name),
             )
             .service(&service.name)
-            .fix_at(site, ctx.service_route(service), Applicability::Safe);
+            .fix_at(site, service.route(), Applicability::Safe);
             if let Some(memory) = figures {
                 finding = finding.help(format!("the `{}` profile suggests a {memory} limit", service.kind));
             }

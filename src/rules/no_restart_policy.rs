@@ -49,7 +49,7 @@ impl Rule for NoRestartPolicy {
                 Finding::new(&Self::META, site, format!("service `{}` has no restart policy", s.name))
                     .service(&s.name)
                     .help("a crashed container stays down; production services usually use `restart: unless-stopped`")
-                    .fix_at(site, ctx.service_route(s), Applicability::Safe)
+                    .fix_at(site, s.route(), Applicability::Safe)
             })
             .collect()
     }

@@ -100,7 +100,7 @@ impl Rule for RedisNoMaxmemory {
                 Finding::new(&Self::META, loc, message)
                     .service(&service.name)
                     .help(format!("use `maxmemory-policy {wanted}`: {why}"))
-                    .fix_at(loc, format!("services.{}", service.name), applicability),
+                    .fix_at(loc, service.route(), applicability),
             );
         }
         out

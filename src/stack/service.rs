@@ -205,6 +205,11 @@ impl Service {
         }
     }
 
+    /// The symbolic route of the service in a compose file (`services.web`).
+    pub fn route(&self) -> String {
+        format!("services.{}", self.name)
+    }
+
     /// Where a setting that belongs to the service's definition goes: the first file defining it.
     pub fn definition_site(&self) -> Loc {
         self.sites.first().copied().unwrap_or(self.value.loc)
