@@ -243,6 +243,13 @@ mod tests {
     }
 
     #[test]
+    fn tagged_merge_keys_apply() {
+        let v = value("x: &d {restart: always}\ns:\n  !!merge <<: *d\n  image: b\n").unwrap();
+        assert_eq!(v.get("s").unwrap().str_at("restart"), Some("always"));
+        assert!(v.get("s").unwrap().get("<<").is_none());
+    }
+
+    #[test]
     fn alias_bomb_is_bounded() {
         let mut yaml = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..10 {
