@@ -3,8 +3,13 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod emit;
+pub mod patch;
+pub mod route;
 pub mod source;
 pub mod tree;
 
+pub use patch::{apply, apply_all, Op, Patch, PatchError};
+pub use route::{Route, Segment};
 pub use source::{LineEnding, Source};
 pub use tree::{Entry, Node, NodeId, NodeKind, ParseError, ScalarStyle, Span, Tree};

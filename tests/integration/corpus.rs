@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use stackfix::rules::{self, RuleSettings};
 use stackfix::stack::{self, LoadOptions, Profiles, Stack};
-use stackfix::yaml::{NodeKind, Tree};
+use stackfix::yaml::{NodeKind, Segment, Tree};
 
 use crate::common::{shared, stackfix, stderr};
 
@@ -143,4 +143,93 @@ fn a_file_that_is_not_yaml_is_exit_2_with_a_position() {
     let out = stackfix(&dir, &["check", ".", "-f", "prometheus.rules"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("prometheus.rules:17:1:"), "{}", stderr(&out));
+}
+
+/// Every route to a block mapping or sequence, not passing through aliases (bounded per file).
+fn collection_routes(tree: &Tree, id: usize, route: Vec<Segment>, out: &mut Vec<(Vec<Segment>, bool)>) {
+    if out.len() >= 16 {
+        return;
+    }
+    match &tree.node(id).kind {
+        NodeKind::Mapping { entries, flow } => {
+            if !flow && !entries.is_empty() {
+                out.push((route.clone(), true));
+            }
+            for e in entries {
+                if let Some(k) = tree.node(e.key).as_str() {
+                    if k != "<<" {
+                        let mut r = route.clone();
+                        r.push(Segment::Key(k.to_string()));
+                        collection_routes(tree, e.value, r, out);
+                    }
+                }
+            }
+        }
+        NodeKind::Sequence { items, flow } => {
+            if !flow && !items.is_empty() {
+                out.push((route.clone(), false));
+            }
+            for (i, &item) in items.iter().enumerate() {
+                let mut r = route.clone();
+                r.push(Segment::Index(i));
+                collection_routes(tree, item, r, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `output` is `input` with one block of whole lines inserted.
+fn only_lines_inserted(input: &str, output: &str) -> bool {
+    // A last line without a line break gains one when lines follow it.
+    let a: Vec<&str> = input.split('\n').map(|l| l.trim_end_matches('\r')).collect();
+    let b: Vec<&str> = output.split('\n').map(|l| l.trim_end_matches('\r')).collect();
+    if b.len() < a.len() {
+        return false;
+    }
+    let added = b.len() - a.len();
+    let first = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    b[first + added..] == a[first..]
+}
+
+#[test]
+fn patches_on_corpus_files_keep_them_valid_and_untouched_lines_identical() {
+    use stackfix::yaml::{apply, Op, Patch, Route, Segment};
+    let Some(corpus) = shared("corpus") else { return };
+    let mut files = Vec::new();
+    yaml_files(&corpus, &mut files);
+    let mut applied = 0;
+    for path in files {
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let Ok(tree) = Tree::parse(text.clone()) else { continue };
+        let Some(root) = tree.root() else { continue };
+        let mut routes = Vec::new();
+        collection_routes(&tree, root, Vec::new(), &mut routes);
+        for (segments, is_mapping) in routes {
+            let route = Route(segments);
+            let op = if is_mapping {
+                Op::InsertKey {
+                    key: "stackfix-probe".into(),
+                    value: "probe: \"a: #b\"\nlist:\n  - 1\n".into(),
+                    after: None,
+                }
+            } else {
+                Op::AppendItem { value: "stackfix-probe".into() }
+            };
+            let Ok(out) = apply(&text, &Patch { route: route.clone(), op }) else { continue };
+            let label = format!("{}: {route}", path.display());
+            let reparsed = Tree::parse(out.clone()).unwrap_or_else(|e| panic!("{label}: {e}"));
+            assert!(only_lines_inserted(&text, &out), "{label}: lines other than the inserted ones changed");
+            let probe = if is_mapping { route.clone().key("stackfix-probe").key("probe") } else { route.clone() };
+            let found = stackfix::yaml::route::resolve(&reparsed, &probe).unwrap_or_else(|e| panic!("{label}: {e}"));
+            if is_mapping {
+                assert_eq!(reparsed.node(found.node).as_str(), Some("a: #b"), "{label}");
+            } else {
+                let last = *reparsed.items(found.node).last().unwrap();
+                assert_eq!(reparsed.node(last).as_str(), Some("stackfix-probe"), "{label}");
+            }
+            applied += 1;
+        }
+    }
+    assert!(applied > 1500, "{applied} patches applied");
 }

@@ -1,0 +1,338 @@
+//! Lays out a YAML fragment (written at column 0 in block style) at any indentation, in the target
+//! file's style: its indentation unit, its sequence style (`- ` indented under the key or not) and
+//! its line ending. Scalars, flow collections, keys, anchors and tags keep their exact text;
+//! comment lines of the fragment stay with the entry they precede.
+
+use super::source::Source;
+use super::tree::{NodeId, NodeKind, ParseError, ScalarStyle, Tree};
+
+/// How a file writes its blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    /// Columns per nesting level of mappings.
+    pub unit: usize,
+    /// Whether a block sequence under a key is indented (`key:\n  - a`) or not (`key:\n- a`).
+    pub indent_sequences: bool,
+    pub eol: &'static str,
+}
+
+impl Style {
+    /// The style of an existing file; a file with no nested mapping or no block sequence to learn
+    /// from gets two-space units and indented sequences.
+    pub fn of(tree: &Tree) -> Style {
+        let mut unit = None;
+        let mut indent_sequences = None;
+        for id in 0..tree.len() {
+            for entry in tree.entries(id) {
+                let key_col = column(&tree.source, tree.node(entry.key).props_start);
+                let value = tree.node(entry.value);
+                let starts_below =
+                    tree.source.line_index(value.span.start) > tree.source.line_index(tree.node(entry.key).span.start);
+                if !starts_below || value.is_flow() {
+                    continue;
+                }
+                let value_col = column(&tree.source, value.span.start);
+                match &value.kind {
+                    NodeKind::Mapping { .. } if unit.is_none() && value_col > key_col => {
+                        unit = Some(value_col - key_col)
+                    }
+                    NodeKind::Sequence { .. } if indent_sequences.is_none() => {
+                        indent_sequences = Some(value_col > key_col)
+                    }
+                    _ => {}
+                }
+            }
+            if unit.is_some() && indent_sequences.is_some() {
+                break;
+            }
+        }
+        Style {
+            unit: unit.unwrap_or(2),
+            indent_sequences: indent_sequences.unwrap_or(true),
+            eol: tree.source.line_ending().as_str(),
+        }
+    }
+}
+
+/// Column (in bytes, after a BOM) of an offset.
+pub fn column(source: &Source, offset: usize) -> usize {
+    let line = source.line_index(offset);
+    let start = source.line_start(line) + if line == 0 { source.bom_len() } else { 0 };
+    offset.saturating_sub(start)
+}
+
+/// A parsed fragment.
+#[derive(Debug)]
+pub struct Fragment {
+    tree: Tree,
+}
+
+impl Fragment {
+    pub fn parse(text: &str) -> Result<Fragment, ParseError> {
+        Ok(Fragment { tree: Tree::parse(text.to_string())? })
+    }
+
+    fn root(&self) -> Option<NodeId> {
+        self.tree.root()
+    }
+
+    /// The fragment fits on one line inside another (a scalar, alias or one-line flow collection).
+    pub fn is_inline(&self) -> bool {
+        match self.root() {
+            None => true,
+            Some(root) => {
+                let node = self.tree.node(root);
+                let one_line = !self.tree.source.text()[node.props_start..node.span.end].contains('\n');
+                one_line
+                    && (node.is_flow()
+                        || matches!(node.kind, NodeKind::Alias { .. })
+                        || is_inline_scalar(&self.tree, root))
+            }
+        }
+    }
+
+    /// The fragment's text when it is inline (properties included).
+    pub fn inline_text(&self) -> &str {
+        match self.root() {
+            None => "",
+            Some(root) => {
+                let node = self.tree.node(root);
+                &self.tree.source.text()[node.props_start..node.span.end]
+            }
+        }
+    }
+
+    pub fn is_sequence(&self) -> bool {
+        self.root().is_some_and(|r| matches!(self.tree.node(r).kind, NodeKind::Sequence { .. }))
+    }
+
+    /// The lines of `key: <fragment>` at column `indent`.
+    pub fn entry_lines(&self, key: &str, indent: usize, style: &Style) -> Vec<String> {
+        let mut out = Vec::new();
+        match self.root() {
+            None => out.push(format!("{}{key}:", pad(indent))),
+            Some(root) => {
+                let mut cursor = 0;
+                self.entry(key, root, indent, style, &mut out, &mut cursor);
+            }
+        }
+        out
+    }
+
+    /// The lines of `- <fragment>` at column `indent`.
+    pub fn item_lines(&self, indent: usize, style: &Style) -> Vec<String> {
+        let mut out = Vec::new();
+        match self.root() {
+            None => out.push(format!("{}-", pad(indent))),
+            Some(root) => {
+                let mut cursor = 0;
+                self.item(root, indent, style, &mut out, &mut cursor);
+            }
+        }
+        out
+    }
+
+    /// The lines of a block fragment whose first line starts at column `indent`.
+    pub fn block_lines(&self, indent: usize, style: &Style) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(root) = self.root() {
+            let mut cursor = 0;
+            self.block(root, indent, style, &mut out, &mut cursor);
+        }
+        out
+    }
+
+    fn text(&self, from: usize, to: usize) -> &str {
+        &self.tree.source.text()[from..to]
+    }
+
+    /// Comment-only lines of the fragment before `line`, laid out at `indent`.
+    fn comments(&self, line: usize, indent: usize, out: &mut Vec<String>, cursor: &mut usize) {
+        for idx in *cursor..line {
+            let text = self.tree.source.line_text(idx).trim();
+            if text.starts_with('#') {
+                out.push(format!("{}{text}", pad(indent)));
+            }
+        }
+        *cursor = (*cursor).max(line);
+    }
+
+    /// A comment written after a node on its last line.
+    fn trailing_comment(&self, id: NodeId) -> &str {
+        let source = &self.tree.source;
+        let end = self.tree.node(id).span.end;
+        let rest = &source.text()[end..source.line_content_end(source.line_index(end))];
+        if rest.trim_start().starts_with('#') {
+            rest
+        } else {
+            ""
+        }
+    }
+
+    fn block(&self, id: NodeId, indent: usize, style: &Style, out: &mut Vec<String>, cursor: &mut usize) {
+        match &self.tree.node(id).kind {
+            NodeKind::Mapping { entries, flow: false } => {
+                for entry in entries {
+                    let key = self.tree.node(entry.key);
+                    let key_text = self.text(key.props_start, key.span.end).to_string();
+                    self.comments(self.tree.source.line_index(key.props_start), indent, out, cursor);
+                    self.entry(&key_text, entry.value, indent, style, out, cursor);
+                }
+            }
+            NodeKind::Sequence { items, flow: false } => {
+                for &item in items {
+                    self.item(item, indent, style, out, cursor);
+                }
+            }
+            _ => {
+                let node = self.tree.node(id);
+                out.push(format!(
+                    "{}{}{}",
+                    pad(indent),
+                    self.text(node.props_start, node.span.end),
+                    self.trailing_comment(id)
+                ));
+                *cursor = self.tree.source.line_index(node.span.end) + 1;
+            }
+        }
+    }
+
+    fn entry(&self, key: &str, value: NodeId, indent: usize, style: &Style, out: &mut Vec<String>, cursor: &mut usize) {
+        let node = self.tree.node(value);
+        let props = self.text(node.props_start, node.span.start).trim_end();
+        let props = if props.is_empty() { String::new() } else { format!(" {props}") };
+        match &node.kind {
+            NodeKind::Mapping { flow: false, .. } => {
+                out.push(format!("{}{key}:{props}", pad(indent)));
+                self.block(value, indent + style.unit, style, out, cursor);
+            }
+            NodeKind::Sequence { flow: false, .. } => {
+                out.push(format!("{}{key}:{props}", pad(indent)));
+                let nested = if style.indent_sequences { indent + style.unit } else { indent };
+                self.block(value, nested, style, out, cursor);
+            }
+            NodeKind::Scalar { style: ScalarStyle::Literal | ScalarStyle::Folded, .. } => {
+                self.block_scalar(&format!("{}{key}:{props} ", pad(indent)), value, indent + style.unit, out, cursor);
+            }
+            _ => {
+                let text = self.text(node.props_start, node.span.end);
+                let sep = if text.is_empty() { "" } else { " " };
+                out.push(format!("{}{key}:{sep}{text}{}", pad(indent), self.trailing_comment(value)));
+                *cursor = self.tree.source.line_index(node.span.end) + 1;
+            }
+        }
+    }
+
+    fn item(&self, id: NodeId, indent: usize, style: &Style, out: &mut Vec<String>, cursor: &mut usize) {
+        let node = self.tree.node(id);
+        self.comments(self.tree.source.line_index(node.props_start), indent, out, cursor);
+        match &node.kind {
+            NodeKind::Mapping { flow: false, .. } | NodeKind::Sequence { flow: false, .. } => {
+                let mut nested = Vec::new();
+                self.block(id, indent + 2, style, &mut nested, cursor);
+                let first = nested.iter().position(|l| !l.trim_start().starts_with('#')).unwrap_or(0);
+                for (i, line) in nested.into_iter().enumerate() {
+                    if i == first {
+                        out.push(format!("{}- {}", pad(indent), &line[(indent + 2).min(line.len())..]));
+                    } else {
+                        out.push(line);
+                    }
+                }
+            }
+            NodeKind::Scalar { style: ScalarStyle::Literal | ScalarStyle::Folded, .. } => {
+                self.block_scalar(&format!("{}- ", pad(indent)), id, indent + 2, out, cursor);
+            }
+            _ => {
+                out.push(format!(
+                    "{}- {}{}",
+                    pad(indent),
+                    self.text(node.props_start, node.span.end),
+                    self.trailing_comment(id)
+                ));
+                *cursor = self.tree.source.line_index(node.span.end) + 1;
+            }
+        }
+    }
+
+    /// A block scalar: its header after `lead`, its content re-indented to `indent`.
+    fn block_scalar(&self, lead: &str, id: NodeId, indent: usize, out: &mut Vec<String>, cursor: &mut usize) {
+        let source = &self.tree.source;
+        let node = self.tree.node(id);
+        let header_line = source.line_index(node.span.start);
+        let header = source.line_text(header_line)[column(source, node.props_start)..].trim_end();
+        out.push(format!("{lead}{header}").trim_end().to_string());
+        let last = source.line_index(node.span.end);
+        let lines: Vec<&str> = (header_line + 1..=last).map(|i| source.line_text(i)).collect();
+        let strip = lines
+            .iter()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| l.len() - l.trim_start_matches(' ').len())
+            .min()
+            .unwrap_or(0);
+        for line in lines {
+            if line.trim().is_empty() {
+                out.push(String::new());
+            } else {
+                out.push(format!("{}{}", pad(indent), &line[strip..]));
+            }
+        }
+        *cursor = last + 1;
+    }
+}
+
+fn is_inline_scalar(tree: &Tree, id: NodeId) -> bool {
+    matches!(&tree.node(id).kind, NodeKind::Scalar { style, .. } if !matches!(style, ScalarStyle::Literal | ScalarStyle::Folded))
+}
+
+fn pad(n: usize) -> String {
+    " ".repeat(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TWO: Style = Style { unit: 2, indent_sequences: true, eol: "\n" };
+
+    #[test]
+    fn re_indents_to_four_spaces_and_unindented_sequences() {
+        let f = Fragment::parse("resources:\n  limits:\n    memory: 2G\nports:\n  - \"80:80\"\n").unwrap();
+        let style = Style { unit: 4, indent_sequences: false, eol: "\n" };
+        assert_eq!(
+            f.entry_lines("deploy", 8, &style),
+            [
+                "        deploy:",
+                "            resources:",
+                "                limits:",
+                "                    memory: 2G",
+                "            ports:",
+                "            - \"80:80\""
+            ]
+        );
+    }
+
+    #[test]
+    fn mapping_items_continue_after_the_dash() {
+        let f = Fragment::parse("job_name: redis\nstatic_configs:\n  - targets: [\"r:9121\"]\n").unwrap();
+        assert_eq!(
+            f.item_lines(2, &TWO),
+            ["  - job_name: redis", "    static_configs:", "      - targets: [\"r:9121\"]"]
+        );
+    }
+
+    #[test]
+    fn comments_tags_and_block_scalars_survive() {
+        let f = Fragment::parse("# why\nports: !reset []\ncommand: |\n  a\n    b\n").unwrap();
+        assert_eq!(
+            f.entry_lines("web", 2, &TWO),
+            ["  web:", "    # why", "    ports: !reset []", "    command: |", "      a", "        b"]
+        );
+    }
+
+    #[test]
+    fn style_is_learned_from_the_file() {
+        let tree = Tree::parse("a:\n    b:\n    - x\n".to_string()).unwrap();
+        let style = Style::of(&tree);
+        assert_eq!((style.unit, style.indent_sequences), (4, false));
+    }
+}

@@ -1,0 +1,321 @@
+//! Comment-preserving edits: symbolic operations (insert a key, replace a scalar or a node, append
+//! an item) resolved on the current text, lowered to one byte-range splice, re-parsed before the
+//! next. New lines are whole lines in the file's own style; every byte outside the splice stays.
+
+use std::fmt;
+
+use super::emit::{column, Fragment, Style};
+use super::route::{resolve, Route};
+use super::tree::{NodeKind, Tree};
+
+/// What to do at a route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Add `key: value` to the mapping at the route (after the entry `after`, or at the end).
+    InsertKey { key: String, value: String, after: Option<String> },
+    /// Replace the scalar at the route with `value`, written exactly as given.
+    ReplaceScalar { value: String },
+    /// Add `value` as the last item of the sequence at the route.
+    AppendItem { value: String },
+    /// Replace the whole value at the route.
+    ReplaceNode { value: String },
+}
+
+/// An operation at a route. Values are YAML text written at column 0 in block style.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Patch {
+    pub route: Route,
+    pub op: Op,
+}
+
+/// Why a patch was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatchError {
+    pub route: String,
+    pub message: String,
+}
+
+impl fmt::Display for PatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.route.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "at `{}`: {}", self.route, self.message)
+        }
+    }
+}
+
+/// One splice of the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Splice {
+    start: usize,
+    end: usize,
+    text: String,
+}
+
+/// Applies patches one after the other, each on the result of the previous.
+pub fn apply_all(text: &str, patches: &[Patch]) -> Result<String, PatchError> {
+    patches.iter().try_fold(text.to_string(), |current, patch| apply(&current, patch))
+}
+
+/// Applies one patch; the result is re-parsed before it is returned.
+pub fn apply(text: &str, patch: &Patch) -> Result<String, PatchError> {
+    let fail = |message: String| PatchError { route: patch.route.to_string(), message };
+    let tree = Tree::parse(text.to_string()).map_err(|e| fail(format!("the file does not parse: {e}")))?;
+    let target = resolve(&tree, &patch.route).map_err(|e| fail(e.to_string()))?;
+    let style = Style::of(&tree);
+    let splice = match &patch.op {
+        Op::InsertKey { key, value, after } => insert_key(&tree, target, key, value, after.as_deref(), &style),
+        Op::ReplaceScalar { value } => replace_scalar(&tree, target, value),
+        Op::AppendItem { value } => append_item(&tree, target, value, &style),
+        Op::ReplaceNode { value } => replace_node(&tree, target, value, &style),
+    }
+    .map_err(fail)?;
+    let mut out = String::with_capacity(text.len() + splice.text.len());
+    out.push_str(&text[..splice.start]);
+    out.push_str(&splice.text);
+    out.push_str(&text[splice.end..]);
+    Tree::parse(out.clone()).map_err(|e| fail(format!("internal error: the edit produced invalid YAML ({e})")))?;
+    Ok(out)
+}
+
+fn fragment(value: &str) -> Result<Fragment, String> {
+    Fragment::parse(value).map_err(|e| format!("the value is not valid YAML: {e}"))
+}
+
+/// Offset where the line holding `offset` ends (before its line break).
+fn line_end(tree: &Tree, offset: usize) -> usize {
+    tree.source.line_content_end(tree.source.line_index(offset))
+}
+
+/// Whole lines inserted after the line holding `offset`.
+fn lines_after(tree: &Tree, offset: usize, lines: &[String], style: &Style) -> Splice {
+    let at = line_end(tree, offset);
+    let mut text = String::new();
+    for line in lines {
+        text.push_str(style.eol);
+        text.push_str(line);
+    }
+    Splice { start: at, end: at, text }
+}
+
+/// The key as it must be written: plain when YAML reads it back unchanged, else single-quoted.
+fn key_text(key: &str) -> String {
+    let plain = !key.is_empty()
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
+        && !key.starts_with(['-', '.'])
+        && !matches!(key, "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "~");
+    if plain {
+        key.to_string()
+    } else {
+        format!("'{}'", key.replace('\'', "''"))
+    }
+}
+
+fn insert_key(
+    tree: &Tree,
+    target: super::route::Located,
+    key: &str,
+    value: &str,
+    after: Option<&str>,
+    style: &Style,
+) -> Result<Splice, String> {
+    let node = tree.node(target.node);
+    let value = fragment(value)?;
+    let key = key_text(key);
+    let entries = tree.entries(target.node);
+    if entries.iter().any(|e| tree.node(e.key).as_str() == Some(key.trim_matches('\''))) {
+        return Err(format!("the key `{key}` already exists"));
+    }
+    let anchor = match after {
+        Some(name) => Some(tree.entry(target.node, name).ok_or_else(|| format!("no key `{name}` to insert after"))?),
+        None => entries.last().copied(),
+    };
+    match &node.kind {
+        NodeKind::Mapping { flow: true, .. } => {
+            if !value.is_inline() {
+                return Err("the mapping is written in flow style (`{…}`) and the value is a block; refusing to rewrite the flow mapping".into());
+            }
+            let entry = format!("{key}: {}", value.inline_text());
+            Ok(match anchor {
+                Some(e) => {
+                    let at = tree.node(e.value).span.end;
+                    Splice { start: at, end: at, text: format!(", {entry}") }
+                }
+                None => Splice { start: node.span.start + 1, end: node.span.start + 1, text: entry },
+            })
+        }
+        NodeKind::Mapping { flow: false, .. } => {
+            let first = entries.first().ok_or("empty block mapping")?;
+            let indent = column(&tree.source, tree.node(first.key).props_start);
+            let at = anchor.map_or(node.span.end, |e| tree.node(e.value).span.end);
+            Ok(lines_after(tree, at, &value.entry_lines(&key, indent, style), style))
+        }
+        _ if node.is_null() && node.span.start == node.span.end => {
+            let parent_key = target.key.ok_or("the document is empty")?;
+            let indent = column(&tree.source, tree.node(parent_key).props_start) + style.unit;
+            Ok(lines_after(tree, node.span.end, &value.entry_lines(&key, indent, style), style))
+        }
+        _ => Err("not a mapping".into()),
+    }
+}
+
+fn replace_scalar(tree: &Tree, target: super::route::Located, value: &str) -> Result<Splice, String> {
+    let node = tree.node(target.node);
+    if !matches!(node.kind, NodeKind::Scalar { .. }) {
+        return Err("not a scalar".into());
+    }
+    let parsed = fragment(value)?;
+    if !parsed.is_inline() || parsed.is_sequence() {
+        return Err("the new value must be a single-line scalar".into());
+    }
+    let lead = if node.span.start == node.span.end { " " } else { "" };
+    Ok(Splice { start: node.span.start, end: node.span.end, text: format!("{lead}{value}") })
+}
+
+fn append_item(tree: &Tree, target: super::route::Located, value: &str, style: &Style) -> Result<Splice, String> {
+    let node = tree.node(target.node);
+    let value = fragment(value)?;
+    match &node.kind {
+        NodeKind::Sequence { flow: true, items } => {
+            if !value.is_inline() {
+                return Err("the sequence is written in flow style (`[…]`) and the value is a block; refusing to rewrite the flow sequence".into());
+            }
+            Ok(match items.last() {
+                Some(&last) => {
+                    let at = tree.node(last).span.end;
+                    Splice { start: at, end: at, text: format!(", {}", value.inline_text()) }
+                }
+                None => Splice {
+                    start: node.span.start + 1,
+                    end: node.span.start + 1,
+                    text: value.inline_text().to_string(),
+                },
+            })
+        }
+        NodeKind::Sequence { flow: false, .. } => {
+            let indent = column(&tree.source, node.span.start);
+            Ok(lines_after(tree, node.span.end, &value.item_lines(indent, style), style))
+        }
+        _ if node.is_null() && node.span.start == node.span.end => {
+            let parent_key = target.key.ok_or("the document is empty")?;
+            let key_col = column(&tree.source, tree.node(parent_key).props_start);
+            let indent = if style.indent_sequences { key_col + style.unit } else { key_col };
+            Ok(lines_after(tree, node.span.end, &value.item_lines(indent, style), style))
+        }
+        _ => Err("not a sequence".into()),
+    }
+}
+
+fn replace_node(tree: &Tree, target: super::route::Located, value: &str, style: &Style) -> Result<Splice, String> {
+    let node = tree.node(target.node);
+    let value = fragment(value)?;
+    if value.is_inline() {
+        let lead = if node.span.start == node.span.end { " " } else { "" };
+        return Ok(Splice {
+            start: node.props_start,
+            end: node.span.end,
+            text: format!("{lead}{}", value.inline_text()),
+        });
+    }
+    let Some(key) = target.key else {
+        // A sequence item: the block continues at the item's column, after its `- `.
+        let indent = column(&tree.source, node.props_start);
+        let lines = value.block_lines(indent, style);
+        let text = lines.join(style.eol);
+        return Ok(Splice {
+            start: node.props_start,
+            end: node.span.end,
+            text: text[indent.min(text.len())..].to_string(),
+        });
+    };
+    let key_node = tree.node(key);
+    let key_col = column(&tree.source, key_node.props_start);
+    let indent = if value.is_sequence() && !style.indent_sequences { key_col } else { key_col + style.unit };
+    let key_line = tree.source.line_index(key_node.span.end);
+    let start = if tree.source.line_index(node.props_start) == key_line {
+        let colon =
+            tree.source.text()[key_node.span.end..].find(':').map_or(key_node.span.end, |i| key_node.span.end + i + 1);
+        colon
+    } else {
+        line_end(tree, key_node.span.end)
+    };
+    let replaced = &tree.source.text()[start..node.span.end];
+    if replaced.lines().skip(1).any(|l| l.trim_start().starts_with('#')) {
+        return Err("a comment sits inside the value; refusing to drop it".into());
+    }
+    let mut text = String::new();
+    for line in value.block_lines(indent, style) {
+        text.push_str(style.eol);
+        text.push_str(&line);
+    }
+    Ok(Splice { start, end: node.span.end, text })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(text: &str, route: &str, op: Op) -> Result<String, PatchError> {
+        apply(text, &Patch { route: Route::parse(route), op })
+    }
+
+    fn insert(key: &str, value: &str) -> Op {
+        Op::InsertKey { key: key.into(), value: value.into(), after: None }
+    }
+
+    #[test]
+    fn tabs_inside_values_and_comments_between_keys_stay() {
+        let text = "a:\n  b: \"x\\ty\"   # tab in a value\n  # between keys\n  c: 1\n";
+        let out = run(text, "a", insert("d", "2")).unwrap();
+        assert_eq!(out, "a:\n  b: \"x\\ty\"   # tab in a value\n  # between keys\n  c: 1\n  d: 2\n");
+    }
+
+    #[test]
+    fn crlf_flow_sequence_append() {
+        let out = run("x:\r\n  cmd: [a, b]\r\n", "x.cmd", Op::AppendItem { value: "c".into() }).unwrap();
+        assert_eq!(out, "x:\r\n  cmd: [a, b, c]\r\n");
+    }
+
+    #[test]
+    fn mapping_inside_a_sequence_item() {
+        let text = "jobs:\n  - name: a\n    x: 1\n";
+        assert_eq!(run(text, "jobs.0", insert("y", "2")).unwrap(), "jobs:\n  - name: a\n    x: 1\n    y: 2\n");
+        let out = run(text, "jobs", Op::AppendItem { value: "name: b\nx: 2\n".into() }).unwrap();
+        assert_eq!(out, "jobs:\n  - name: a\n    x: 1\n  - name: b\n    x: 2\n");
+    }
+
+    #[test]
+    fn refusals() {
+        assert!(run("a:\n  b: 1\n", "a", insert("b", "2")).unwrap_err().message.contains("already exists"));
+        assert!(run("a: x\n", "a", insert("b", "2")).unwrap_err().message.contains("not a mapping"));
+        assert!(run("a: [1]\n", "a", Op::AppendItem { value: "k: v\nj: w\n".into() })
+            .unwrap_err()
+            .message
+            .contains("flow"));
+        let text = "a:\n  # keep\n  - x\n";
+        assert!(run(text, "a", Op::ReplaceNode { value: "k: v\nj: w\n".into() })
+            .unwrap_err()
+            .message
+            .contains("comment"));
+        assert!(run("a: 1\n", "b", insert("c", "2")).unwrap_err().message.contains("does not exist"));
+    }
+
+    #[test]
+    fn null_values_become_collections() {
+        assert_eq!(run("a:\nb: 1\n", "a", Op::AppendItem { value: "x".into() }).unwrap(), "a:\n  - x\nb: 1\n");
+        assert_eq!(run("a:\n", "a", Op::ReplaceScalar { value: "v".into() }).unwrap(), "a: v\n");
+    }
+
+    #[test]
+    fn keys_that_yaml_would_misread_are_quoted() {
+        assert_eq!(run("a:\n  b: 1\n", "a", insert("on", "x")).unwrap(), "a:\n  b: 1\n  'on': x\n");
+        assert_eq!(run("a:\n  b: 1\n", "a", insert("k: v", "x")).unwrap(), "a:\n  b: 1\n  'k: v': x\n");
+    }
+
+    #[test]
+    fn non_ascii_block_scalar_then_insert() {
+        let text = "s:\n  w:\n    e: |\n      ünï ✓\n  z: 1\n";
+        assert_eq!(run(text, "s.w", insert("r", "x")).unwrap(), "s:\n  w:\n    e: |\n      ünï ✓\n    r: x\n  z: 1\n");
+    }
+}

@@ -1,0 +1,105 @@
+//! Symbolic routes (`services.web.ports.0`) resolved to nodes of a located tree. A route never
+//! passes through an alias: editing there would change every user of the anchor.
+
+use std::fmt;
+
+use super::tree::{NodeId, NodeKind, Tree};
+
+/// One step of a route: a mapping key or a sequence index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+/// A path from the document root.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Route(pub Vec<Segment>);
+
+impl Route {
+    /// Parses `a.b.0.c`; numbers select sequence items. Keys containing dots need [`Route::key`].
+    pub fn parse(text: &str) -> Route {
+        Route(
+            text.split('.')
+                .filter(|s| !s.is_empty())
+                .map(|s| match s.parse::<usize>() {
+                    Ok(i) => Segment::Index(i),
+                    Err(_) => Segment::Key(s.to_string()),
+                })
+                .collect(),
+        )
+    }
+
+    /// This route extended by a mapping key (which may contain dots).
+    pub fn key(mut self, key: &str) -> Route {
+        self.0.push(Segment::Key(key.to_string()));
+        self
+    }
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|s| match s {
+                Segment::Key(k) => k.clone(),
+                Segment::Index(i) => i.to_string(),
+            })
+            .collect();
+        write!(f, "{}", parts.join("."))
+    }
+}
+
+/// Where a route ends: the node, and the key it is written under (if it is a mapping value).
+#[derive(Debug, Clone, Copy)]
+pub struct Located {
+    pub node: NodeId,
+    pub key: Option<NodeId>,
+}
+
+/// Why a route does not lead to an editable node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteError {
+    Missing(String),
+    ThroughAlias(String),
+    Empty,
+}
+
+impl fmt::Display for RouteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RouteError::Missing(at) => write!(f, "`{at}` does not exist"),
+            RouteError::ThroughAlias(at) => {
+                write!(f, "`{at}` is an alias: editing it would change every user of the anchor")
+            }
+            RouteError::Empty => write!(f, "the document is empty"),
+        }
+    }
+}
+
+/// Resolves a route; refuses to pass through or end at an alias.
+pub fn resolve(tree: &Tree, route: &Route) -> Result<Located, RouteError> {
+    let mut node = tree.root().ok_or(RouteError::Empty)?;
+    let mut key = None;
+    let mut walked = Route::default();
+    for segment in &route.0 {
+        if matches!(tree.node(node).kind, NodeKind::Alias { .. }) {
+            return Err(RouteError::ThroughAlias(walked.to_string()));
+        }
+        walked.0.push(segment.clone());
+        (node, key) = match segment {
+            Segment::Key(k) => {
+                let entry = tree.entry(node, k).ok_or_else(|| RouteError::Missing(walked.to_string()))?;
+                (entry.value, Some(entry.key))
+            }
+            Segment::Index(i) => {
+                (*tree.items(node).get(*i).ok_or_else(|| RouteError::Missing(walked.to_string()))?, None)
+            }
+        };
+    }
+    if matches!(tree.node(node).kind, NodeKind::Alias { .. }) {
+        return Err(RouteError::ThroughAlias(walked.to_string()));
+    }
+    Ok(Located { node, key })
+}
