@@ -194,7 +194,7 @@ fn only_lines_inserted(input: &str, output: &str) -> bool {
 
 #[test]
 fn patches_on_corpus_files_keep_them_valid_and_untouched_lines_identical() {
-    use stackfix::yaml::{apply, Op, Patch, Route, Segment};
+    use stackfix::yaml::{apply, Op, Patch, Route};
     let Some(corpus) = shared("corpus") else { return };
     let mut files = Vec::new();
     yaml_files(&corpus, &mut files);
