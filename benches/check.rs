@@ -31,7 +31,7 @@ fn time(runs: usize, mut f: impl FnMut()) -> Duration {
 }
 
 fn check(dir: &Path, files: Vec<PathBuf>) -> usize {
-    let stack = stack::load(&LoadOptions { dir: dir.to_path_buf(), files, profiles: Profiles::builtin() });
+    let stack = stack::load(&LoadOptions::new(dir.to_path_buf(), files, Profiles::builtin()));
     rules::check(&stack, &RuleSettings::default()).len()
 }
 

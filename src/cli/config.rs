@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use stackfix::rules::{self, RuleSettings, Severity};
+use stackfix::stack::{LoadOptions, Profiles};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,6 +21,8 @@ pub struct ConfigFile {
     pub services: HashMap<String, ServiceConfig>,
     /// Service profiles overriding the built-in ones (relative to the config file).
     pub profiles: Option<PathBuf>,
+    /// Fix templates overriding the built-in ones by name (relative to the config file).
+    pub templates: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -74,4 +77,32 @@ pub fn settings(file: &ConfigFile, select: &[String], ignore: &[String]) -> Resu
         severity: file.severity.clone(),
         service_ignore: file.services.iter().map(|(k, v)| (k.clone(), v.ignore.clone())).collect(),
     })
+}
+
+/// Everything `check` and `fix` need before loading: the project directory, rule settings,
+/// profiles and the configuration file's directory (for its relative paths).
+pub struct Prepared {
+    pub load: LoadOptions,
+    pub settings: RuleSettings,
+    pub file: ConfigFile,
+    pub config_dir: PathBuf,
+}
+
+pub fn prepare(args: &super::CommonArgs) -> Result<Prepared, String> {
+    let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    if !dir.is_dir() {
+        return Err(format!("{}: not a directory", dir.display()));
+    }
+    let (file, path) = load(args.config.as_deref(), &dir)?;
+    let settings = settings(&file, &args.select, &args.ignore)?;
+    let config_dir = path.as_deref().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_else(|| dir.clone());
+    let profiles_path = args.profiles.clone().or_else(|| file.profiles.as_ref().map(|p| config_dir.join(p)));
+    let profiles = match profiles_path {
+        None => Profiles::builtin(),
+        Some(p) => std::fs::read_to_string(&p)
+            .map_err(|e| e.to_string())
+            .and_then(|t| Profiles::with_overrides(&t))
+            .map_err(|e| format!("{}: {e}", p.display()))?,
+    };
+    Ok(Prepared { load: LoadOptions::new(dir, args.files.clone(), profiles), settings, file, config_dir })
 }

@@ -3,7 +3,9 @@
 
 mod check;
 mod config;
+mod fix;
 mod rules;
+mod templates;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
@@ -35,8 +37,58 @@ pub struct Cli {
 pub enum Command {
     /// Analyse a stack and report findings
     Check(CheckArgs),
+    /// Fix findings: preview them as a diff, or apply them
+    Fix(FixArgs),
     /// List the rules, or explain one
     Rules(RulesArgs),
+    /// Work with the fix templates
+    #[command(subcommand)]
+    Templates(TemplatesCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TemplatesCommand {
+    /// Write the built-in templates to DIR, to edit and pass back with --templates DIR
+    Export {
+        /// Directory to write into (created if missing; existing files are not overwritten)
+        dir: PathBuf,
+    },
+}
+
+/// Where production-only settings go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IntoArg {
+    /// The production overlay when the stack has one, else where the service is defined
+    Overlay,
+    /// Where the service is defined, even when there is an overlay
+    Base,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct FixArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Print the changes as a unified diff instead of writing them (exit 1 when there are any)
+    #[arg(long)]
+    pub diff: bool,
+    /// Also apply fixes that change behaviour (secrets to variables, guessed health endpoints, …)
+    #[arg(long)]
+    pub unsafe_fixes: bool,
+    /// Only fix this service (repeatable)
+    #[arg(long = "service", value_name = "NAME")]
+    pub services: Vec<String>,
+    /// Template parameter: KEY=VALUE for every service, or SERVICE.KEY=VALUE for one (repeatable)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Where production-only settings go
+    #[arg(long, value_enum, default_value_t = IntoArg::Overlay)]
+    pub into: IntoArg,
+    /// Directory of templates replacing the built-in ones by name (see `stackfix templates export`)
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+    /// Output format: text, or json (what changed, what was skipped and why, what is left)
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -58,20 +110,18 @@ pub enum ColorChoice {
     Never,
 }
 
+/// Options `check` and `fix` share: what to load and which rules run.
 #[derive(clap::Args, Debug)]
-pub struct CheckArgs {
+pub struct CommonArgs {
     /// Project directory (default: the current directory)
     pub dir: Option<PathBuf>,
     /// Compose file to load, in order, like `docker compose -f` (repeatable)
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-    /// Only run these rules (comma-separated or repeated)
+    /// Only these rules (comma-separated or repeated)
     #[arg(long, value_delimiter = ',', value_name = "RULE")]
     pub select: Vec<String>,
-    /// Do not run these rules (comma-separated or repeated)
+    /// Not these rules (comma-separated or repeated)
     #[arg(long, value_delimiter = ',', value_name = "RULE")]
     pub ignore: Vec<String>,
     /// Configuration file (default: stackfix.toml in the project directory, if present)
@@ -80,9 +130,18 @@ pub struct CheckArgs {
     /// Service profiles that override the built-in ones by kind name
     #[arg(long, value_name = "FILE")]
     pub profiles: Option<PathBuf>,
-    /// When to color text output (auto: on a terminal, unless NO_COLOR is set)
+    /// When to color output (auto: on a terminal, unless NO_COLOR is set)
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(clap::Args, Debug)]
@@ -98,7 +157,9 @@ pub struct RulesArgs {
 pub fn run(cli: Cli) -> u8 {
     let result = match cli.command {
         Command::Check(args) => check::run(&args),
+        Command::Fix(args) => fix::run(&args),
         Command::Rules(args) => rules::run(&args),
+        Command::Templates(TemplatesCommand::Export { dir }) => templates::export(&dir),
     };
     match result {
         Ok(code) => code,

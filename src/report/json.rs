@@ -27,10 +27,10 @@ pub fn json(stack: &Stack, findings: &[Finding]) -> String {
                     value!({"file": rp.path, "line": rp.line, "column": rp.column, "message": r.message})
                 }).collect::<Vec<_>>(),
                 "fix": {
-                    // TODO(#3): fixes are applied by the fix engine; until then none is available.
-                    "available": false,
+                    "available": f.fix.is_some(),
                     "applicability": f.fix.as_ref().map(|t| t.applicability.as_str()).or(meta.filter(|m| m.fix != rules::FixAvailability::Never).map(|m| m.applicability.as_str())),
-                    "target": f.fix.as_ref().map(|t| value!({"file": stack.file(t.file).display, "route": t.route})),
+                    "title": f.fix.as_ref().map(|t| t.title.as_str()),
+                    "file": f.fix.as_ref().and_then(|t| t.file()).map(|file| stack.file(file).display.as_str()),
                 },
             })
         })

@@ -1,7 +1,7 @@
 use std::fmt::Write;
 
 use super::finding_position;
-use crate::rules::{Finding, Severity};
+use crate::rules::{Applicability, Finding, Severity};
 use crate::stack::Stack;
 
 const RESET: &str = "\x1b[0m";
@@ -41,6 +41,14 @@ pub fn text(stack: &Stack, findings: &[Finding], color: bool) -> String {
         if let Some(help) = &f.help {
             let _ = writeln!(out, "  {}help{}: {help}", paint(CYAN), paint(RESET));
         }
+        if let Some(fix) = &f.fix {
+            let how = match fix.applicability {
+                Applicability::Safe => "safe, `stackfix fix`",
+                Applicability::Unsafe => "unsafe, `stackfix fix --unsafe-fixes`",
+                Applicability::DisplayOnly => "shown by `stackfix fix --diff` only",
+            };
+            let _ = writeln!(out, "  {}fix{}: {} ({how})", paint(CYAN), paint(RESET), fix.title);
+        }
         for r in &f.related {
             let rp = super::position(stack, r.file, r.span);
             let _ = writeln!(
@@ -57,6 +65,7 @@ pub fn text(stack: &Stack, findings: &[Finding], color: bool) -> String {
     }
     if !findings.is_empty() {
         let count = |s| findings.iter().filter(|f| f.severity == s).count();
+        let fixable = |a| findings.iter().filter(|f| f.fix.as_ref().is_some_and(|x| x.applicability == a)).count();
         let _ = writeln!(
             out,
             "Found {} finding{} ({} error, {} warning, {} info).",
@@ -66,6 +75,10 @@ pub fn text(stack: &Stack, findings: &[Finding], color: bool) -> String {
             count(Severity::Warning),
             count(Severity::Info)
         );
+        let (safe, unsafe_) = (fixable(Applicability::Safe), fixable(Applicability::Unsafe));
+        if safe + unsafe_ > 0 {
+            let _ = writeln!(out, "{safe} fixable with `stackfix fix`, {unsafe_} more with `--unsafe-fixes`.");
+        }
     }
     out
 }

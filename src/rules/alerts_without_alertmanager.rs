@@ -1,4 +1,4 @@
-use super::{Applicability, Context, Finding, Rule, RuleMeta};
+use super::{Context, Finding, Rule, RuleMeta};
 use crate::stack::{FileId, Value};
 
 declare_rule! {
@@ -27,13 +27,13 @@ declare_rule! {
     /// `alerting.alertmanagers` pointing at it.
     ///
     /// ## Fix safety
-    /// Unsafe: it adds a service and files.
+    /// Not automated yet (the fix above is what to do by hand); stackfix reports only.
     pub struct AlertsWithoutAlertmanager => "alerts-without-alertmanager" {
         summary: "alert rules but no Alertmanager",
         severity: Error,
         scope: Any,
-        fix: Always,
-        applicability: Unsafe,
+        fix: Never,
+        applicability: DisplayOnly,
         seeds: ["004"],
     }
 }
@@ -74,7 +74,6 @@ impl Rule for AlertsWithoutAlertmanager {
             let unresolved = prom.rule_files.iter().any(|r| r.files.is_empty());
             let has_alerts = !alerting_files.is_empty() || unresolved;
             let key = prom.rule_files_key.unwrap_or(prom.doc.loc);
-            let compose_site = ctx.config.service(&prom.service).map_or(key, |s| s.definition_site());
             if !has_alertmanager {
                 let missing_targets: Vec<_> = prom
                     .alertmanager_targets
@@ -87,8 +86,7 @@ impl Rule for AlertsWithoutAlertmanager {
                         key,
                         format!("Prometheus `{}` loads alert rules but the stack has no Alertmanager: alerts are never delivered", prom.service),
                     )
-                    .service(&prom.service)
-                    .fix_at(compose_site, "services".to_string(), Applicability::Unsafe);
+                    .service(&prom.service);
                     for file in &alerting_files {
                         let doc_loc =
                             crate::stack::Loc { file: *file, span: Default::default(), key: None, via_alias: false };
@@ -108,8 +106,7 @@ impl Rule for AlertsWithoutAlertmanager {
                                 prom.service, t.host
                             ),
                         )
-                        .service(&prom.service)
-                        .fix_at(compose_site, "services".to_string(), Applicability::Unsafe),
+                        .service(&prom.service),
                     );
                 }
             } else if has_alerts
@@ -122,8 +119,7 @@ impl Rule for AlertsWithoutAlertmanager {
                         key,
                         format!("Prometheus `{}` has alert rules but no `alerting.alertmanagers`: the Alertmanager never receives them", prom.service),
                     )
-                    .service(&prom.service)
-                    .fix_at(prom.doc.loc, "alerting".to_string(), Applicability::Unsafe),
+                    .service(&prom.service),
                 );
             }
         }

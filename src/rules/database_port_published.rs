@@ -1,4 +1,40 @@
-use super::{Applicability, Context, Finding, Rule, RuleMeta};
+use serde_json::json;
+
+use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use crate::stack::service::Port;
+use crate::stack::Service;
+
+/// In a production overlay the ports go (`ports: !reset []`); without one the port is bound to
+/// 127.0.0.1 where it is written.
+fn fix(ctx: &Context, service: &Service, port: &Port) -> Option<Fix> {
+    if ctx.has_overlay() {
+        let edit = FixEdit::MergeService { site: ctx.production_site(service), template: "database-port-published.reset", context: json!({}) };
+        return Some(Fix::new("drop the published ports in production (`ports: !reset []`)", Applicability::Unsafe, vec![edit]));
+    }
+    let title = format!("bind port {} to 127.0.0.1", port.published.as_deref().unwrap_or(""));
+    if port.loc.key.is_some() || ctx.stack.text(port.loc.file, port.loc.span).trim_start().starts_with(['{', '[']) {
+        return None;
+    }
+    let written = ctx.stack.text(port.loc.file, port.loc.span);
+    if written.contains("target") {
+        let edit = FixEdit::MergeAt { file: port.loc.file, at: port.loc.span, template: "database-port-published.host-ip", context: json!({}) };
+        return Some(Fix::new(title, Applicability::Unsafe, vec![edit]));
+    }
+    let quote = written.chars().next().filter(|c| *c == '"' || *c == '\'').map(String::from).unwrap_or_default();
+    let inner = written.trim_matches(|c| c == '"' || c == '\'');
+    let bound = match inner.strip_prefix("0.0.0.0:") {
+        Some(rest) => format!("127.0.0.1:{rest}"),
+        None if port.host_ip.is_none() => format!("127.0.0.1:{inner}"),
+        None => return None,
+    };
+    let edit = FixEdit::ReplaceAt {
+        file: port.loc.file,
+        at: port.loc.span,
+        template: "database-port-published.loopback",
+        context: json!({ "text": format!("{quote}{bound}{quote}") }),
+    };
+    Some(Fix::new(title, Applicability::Unsafe, vec![edit]))
+}
 
 declare_rule! {
     /// ## What it does
@@ -29,7 +65,7 @@ declare_rule! {
         summary: "database port published on all interfaces",
         severity: Error,
         scope: Production,
-        fix: Always,
+        fix: Sometimes,
         applicability: Unsafe,
         seeds: ["002", "004"],
     }
@@ -59,11 +95,7 @@ impl Rule for DatabasePortPublished {
                     )
                     .service(&service.name)
                     .help("bind it to 127.0.0.1, or drop the port and reach it over the compose network")
-                    .fix_at(
-                        port.loc,
-                        format!("services.{}.ports", service.name),
-                        Applicability::Unsafe,
-                    ),
+                    .with_fix_opt(fix(ctx, service, port)),
                 );
             }
         }

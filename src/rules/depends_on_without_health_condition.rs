@@ -1,4 +1,49 @@
-use super::{Applicability, Context, Finding, Rule, RuleMeta};
+use serde_json::json;
+
+use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use crate::stack::service::Dependency;
+use crate::stack::Service;
+
+/// Whether waiting for `service_healthy` on `target` works today.
+fn reports_health(ctx: &Context, target: &Service) -> bool {
+    (target.has_healthcheck() || target.image_healthcheck) && !ctx.config.is_one_shot(target)
+}
+
+/// The long form with a health condition, once the dependency has a health check (a dependency
+/// that gets one from `no-healthcheck` is fixed in the next pass).
+fn fix(ctx: &Context, service: &Service, dep: &Dependency, target: &Service) -> Option<Fix> {
+    if !reports_health(ctx, target) {
+        return None;
+    }
+    let title = format!("wait for `{}` to be healthy", dep.service);
+    if let Some(condition) = &dep.condition {
+        let edit = FixEdit::ReplaceAt {
+            file: condition.loc.file,
+            at: condition.loc.span,
+            template: "depends-on-without-health-condition.condition",
+            context: json!({ "condition": "service_healthy" }),
+        };
+        return Some(Fix::new(title, Applicability::Safe, vec![edit]));
+    }
+    // The short form: rewrite the whole list, written in this file, in the long form.
+    let list = service.value.get("depends_on").filter(|l| l.loc.file == dep.loc.file)?;
+    let deps: Vec<_> = service
+        .depends_on
+        .iter()
+        .filter(|d| d.loc.file == list.loc.file && d.condition.is_none())
+        .map(|d| {
+            let healthy = ctx.config.service(&d.service).is_some_and(|t| reports_health(ctx, t));
+            json!({ "name": d.service, "condition": if healthy { "service_healthy" } else { "service_started" } })
+        })
+        .collect();
+    let edit = FixEdit::ReplaceAt {
+        file: list.loc.file,
+        at: list.loc.span,
+        template: "depends-on-without-health-condition",
+        context: json!({ "dependencies": deps }),
+    };
+    Some(Fix::new(title, Applicability::Safe, vec![edit]))
+}
 
 declare_rule! {
     /// ## What it does
@@ -34,7 +79,7 @@ declare_rule! {
         summary: "depends_on waits for start, not health",
         severity: Warning,
         scope: Any,
-        fix: Always,
+        fix: Sometimes,
         applicability: Safe,
         seeds: ["001", "002", "003"],
     }
@@ -73,11 +118,7 @@ impl Rule for DependsOnWithoutHealthCondition {
                         ),
                     )
                     .service(&service.name)
-                    .fix_at(
-                        dep.loc,
-                        format!("services.{}.depends_on", service.name),
-                        Applicability::Safe,
-                    ),
+                    .with_fix_opt(fix(ctx, service, dep, target)),
                 );
             }
         }

@@ -1,4 +1,4 @@
-use super::{Applicability, Context, Finding, Rule, RuleMeta};
+use super::{Context, Finding, Rule, RuleMeta};
 
 const DEV_WORDS: &[&str] = &["dev", "development", "develop", "debug", "test", "testing", "local"];
 
@@ -28,13 +28,13 @@ declare_rule! {
     /// `target: production`); when none exists stackfix says so rather than invent one.
     ///
     /// ## Fix safety
-    /// Unsafe: the built image changes.
+    /// Not automated yet (the fix above is what to do by hand); stackfix reports only.
     pub struct DevBuildTarget => "dev-build-target" {
         summary: "production builds a development stage or Dockerfile",
         severity: Warning,
         scope: Production,
-        fix: Sometimes,
-        applicability: Unsafe,
+        fix: Never,
+        applicability: DisplayOnly,
         seeds: ["001", "002"],
     }
 }
@@ -52,25 +52,20 @@ impl Rule for DevBuildTarget {
         let mut out = Vec::new();
         for service in &ctx.config.services {
             let Some(build) = &service.build else { continue };
-            let stage = build.target.as_ref().filter(|t| is_dev_name(&t.value)).map(|t| (t, "target", "the stage"));
+            let stage = build.target.as_ref().filter(|t| is_dev_name(&t.value)).map(|t| (t, "the stage"));
             let dockerfile = build
                 .dockerfile
                 .as_ref()
                 .filter(|d| is_dev_name(d.value.rsplit('/').next().unwrap_or(&d.value)))
-                .map(|d| (d, "dockerfile", "the Dockerfile"));
-            for (written, field, what) in stage.into_iter().chain(dockerfile) {
+                .map(|d| (d, "the Dockerfile"));
+            for (written, what) in stage.into_iter().chain(dockerfile) {
                 out.push(
                     Finding::new(
                         &Self::META,
                         written.loc,
                         format!("service `{}` builds {what} `{}` in production", service.name, written.value),
                     )
-                    .service(&service.name)
-                    .fix_at(
-                        written.loc,
-                        format!("services.{}.build.{field}", service.name),
-                        Applicability::Unsafe,
-                    ),
+                    .service(&service.name),
                 );
             }
         }

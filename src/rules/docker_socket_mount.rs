@@ -1,4 +1,35 @@
-use super::{Applicability, Context, Finding, Rule, RuleMeta};
+use serde_json::json;
+
+use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use crate::stack::service::Mount;
+
+/// `:ro` on a short-syntax mount (replacing `:rw`), `read_only: true` on a long one.
+fn fix(ctx: &Context, mount: &Mount) -> Option<Fix> {
+    let written = ctx.stack.text(mount.loc.file, mount.loc.span);
+    let edit = if written.contains("target") {
+        FixEdit::MergeAt { file: mount.loc.file, at: mount.loc.span, template: "docker-socket-mount.long", context: json!({}) }
+    } else {
+        let quote = written.chars().next().filter(|c| *c == '"' || *c == '\'').map(String::from).unwrap_or_default();
+        let inner = written.trim_matches(|c| c == '"' || c == '\'');
+        let parts: Vec<&str> = inner.splitn(3, ':').collect();
+        let read_only = match parts.as_slice() {
+            [source, target] => format!("{source}:{target}:ro"),
+            [source, target, mode] => {
+                let mut modes: Vec<&str> = mode.split(',').filter(|m| *m != "rw").collect();
+                modes.insert(0, "ro");
+                format!("{source}:{target}:{}", modes.join(","))
+            }
+            _ => return None,
+        };
+        FixEdit::ReplaceAt {
+            file: mount.loc.file,
+            at: mount.loc.span,
+            template: "docker-socket-mount",
+            context: json!({ "text": format!("{quote}{read_only}{quote}") }),
+        }
+    };
+    Some(Fix::new("mount the Docker socket read-only", Applicability::Unsafe, vec![edit]))
+}
 use crate::stack::service::MountKind;
 
 declare_rule! {
@@ -64,11 +95,7 @@ impl Rule for DockerSocketMount {
                 )
                 .service(&service.name);
                 if reads_only {
-                    finding = finding.help("it only reads the Docker API: mount it `:ro`").fix_at(
-                        mount.loc,
-                        format!("services.{}.volumes", service.name),
-                        Applicability::Unsafe,
-                    );
+                    finding = finding.help("it only reads the Docker API: mount it `:ro`").with_fix_opt(fix(ctx, mount));
                 } else {
                     finding = finding.help(
                         "if it manages containers, put a Docker socket proxy with a minimal API allow-list in front",

@@ -1,4 +1,4 @@
-use super::{Applicability, Context, Finding, Rule, RuleMeta};
+use super::{Context, Finding, Rule, RuleMeta};
 
 declare_rule! {
     /// ## What it does
@@ -22,13 +22,13 @@ declare_rule! {
     /// `xpack.security.enabled=true` with `ELASTIC_PASSWORD: ${ELASTIC_PASSWORD:?set ELASTIC_PASSWORD}`.
     ///
     /// ## Fix safety
-    /// Unsafe: clients must authenticate afterwards.
+    /// Not automated yet (the fix above is what to do by hand); stackfix reports only.
     pub struct ElasticsearchSecurityDisabled => "elasticsearch-security-disabled" {
         summary: "Elasticsearch/OpenSearch security disabled",
         severity: Error,
         scope: Production,
-        fix: Always,
-        applicability: Unsafe,
+        fix: Never,
+        applicability: DisplayOnly,
         seeds: ["002"],
     }
 }
@@ -59,12 +59,7 @@ impl Rule for ElasticsearchSecurityDisabled {
                         format!("service `{}` disables security (`{name}={off}`)", service.name),
                     )
                     .service(&service.name)
-                    .help("anyone who reaches the HTTP port can read and delete every index")
-                    .fix_at(
-                        var.loc,
-                        format!("services.{}.environment", service.name),
-                        Applicability::Unsafe,
-                    ),
+                    .help("anyone who reaches the HTTP port can read and delete every index"),
                 );
             }
         }

@@ -1,4 +1,7 @@
-use super::{Applicability, Context, Finding, Rule, RuleMeta};
+use serde_json::json;
+
+use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use crate::stack::service::EnvVar;
 use crate::stack::interpolate;
 
 /// Name words that make a variable a secret.
@@ -96,10 +99,33 @@ declare_rule! {
         summary: "secret written in the compose file",
         severity: Error,
         scope: Any,
-        fix: Always,
+        fix: Sometimes,
         applicability: Unsafe,
         seeds: ["000", "001", "002"],
     }
+}
+
+/// `${NAME:?set NAME}` where the value was, its name in `.env.example`. The value goes nowhere.
+fn fix(ctx: &Context, var: &EnvVar) -> Option<Fix> {
+    let mut chars = var.name.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return None;
+    }
+    let written = ctx.stack.text(var.loc.file, var.loc.span);
+    let quote = written.chars().next().filter(|c| *c == '"' || *c == '\'').map(String::from).unwrap_or_default();
+    // A list item (`- NAME=value`) is replaced whole; a mapping value only after its key.
+    let prefix = if var.loc.key == Some(var.loc.span) { format!("{}=", var.name) } else { String::new() };
+    let edits = vec![
+        FixEdit::ReplaceAt {
+            file: var.loc.file,
+            at: var.loc.span,
+            template: "hardcoded-secret",
+            context: json!({ "name": var.name, "quote": quote, "prefix": prefix }),
+        },
+        FixEdit::EnvExample { name: var.name.clone() },
+    ];
+    Some(Fix::new(format!("read `{}` from the environment", var.name), Applicability::Unsafe, edits))
 }
 
 /// Whether a variable name denotes a secret value.
@@ -193,11 +219,7 @@ impl Rule for HardcodedSecret {
                     )
                     .service(&service.name)
                     .help(format!("reference a variable instead: `${{{}:?set {}}}`", var.name, var.name))
-                    .fix_at(
-                        var.loc,
-                        format!("services.{}.environment.{}", service.name, var.name),
-                        Applicability::Unsafe,
-                    ),
+                    .with_fix_opt(fix(ctx, var)),
                 );
             }
             let words = crate::stack::side::redis_server_words(service);
@@ -219,12 +241,7 @@ impl Rule for HardcodedSecret {
                         loc,
                         format!("`{flag}` of service `{}` is a literal secret (value redacted)", service.name),
                     )
-                    .service(&service.name)
-                    .fix_at(
-                        loc,
-                        format!("services.{}.command", service.name),
-                        Applicability::Unsafe,
-                    ),
+                    .service(&service.name),
                 );
             }
         }

@@ -1,4 +1,4 @@
-use super::{Applicability, Context, Finding, Rule, RuleMeta};
+use super::{Context, Finding, Rule, RuleMeta};
 
 declare_rule! {
     /// ## What it does
@@ -28,13 +28,13 @@ declare_rule! {
     /// small alert-rules file (RedisDown, PostgresqlDown).
     ///
     /// ## Fix safety
-    /// Unsafe: it adds a service and edits prometheus.yml.
+    /// Not automated yet (the fix above is what to do by hand); stackfix reports only.
     pub struct MissingExporter => "missing-exporter" {
         summary: "data store without a Prometheus exporter",
         severity: Warning,
         scope: Any,
-        fix: Always,
-        applicability: Unsafe,
+        fix: Never,
+        applicability: DisplayOnly,
         seeds: ["002", "004"],
     }
 }
@@ -81,8 +81,7 @@ impl Rule for MissingExporter {
                     format!("{} `{}` has no Prometheus exporter", service.kind, service.name),
                 )
                 .service(&service.name)
-                .help(format!("add a `{}` service and a scrape job for it", exporter.name))
-                .fix_at(site, "services".to_string(), Applicability::Unsafe),
+                .help(format!("add a `{}` service and a scrape job for it", exporter.name)),
             );
         }
         out

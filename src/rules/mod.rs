@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::stack::{Config, FileId, Loc, Stack};
+use crate::stack::{Config, FileId, Loc, Service, Stack};
 use crate::yaml::Span;
 
 /// How bad a finding is.
@@ -171,13 +171,70 @@ pub struct Context<'a> {
     pub config: &'a Config,
 }
 
-/// Where the fix for a finding would go.
+impl Context<'_> {
+    /// Where a production-only setting of `service` goes.
+    pub fn production_site(&self, service: &Service) -> Site {
+        let overlay = self.has_overlay().then(|| self.config.files.last().copied()).flatten();
+        Site::Production { service: service.name.clone(), definition: service.definition_site().file, overlay }
+    }
+
+    /// Where a setting that belongs to the service's definition goes.
+    pub fn definition_site(&self, service: &Service) -> Site {
+        Site::Definition { service: service.name.clone(), file: service.definition_site().file }
+    }
+
+    /// This configuration is a production overlay merged over a base.
+    pub fn has_overlay(&self) -> bool {
+        self.config.is_production() && self.config.files.len() > 1
+    }
+}
+
+/// The file a service setting goes into.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FixTarget {
-    pub file: FileId,
-    /// Symbolic route of the node the fix edits (e.g. `services.web`).
-    pub route: String,
+pub enum Site {
+    /// Where the service is defined first: settings that belong to its definition.
+    Definition { service: String, file: FileId },
+    /// A production-only setting: the configuration's production overlay when it has one (unless
+    /// the user asks for `--into base`), else where the service is defined.
+    Production { service: String, definition: FileId, overlay: Option<FileId> },
+}
+
+/// One edit of a fix, symbolic: the planner renders templates and finds routes on the current text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FixEdit {
+    /// Render `template` with `context` and merge it into `services.<service>` at `site`.
+    MergeService { site: Site, template: &'static str, context: serde_json::Value },
+    /// Render `template` and merge it into the mapping written at `at` in `file`.
+    MergeAt { file: FileId, at: Span, template: &'static str, context: serde_json::Value },
+    /// Render `template` and replace the node written at `at` in `file` with it.
+    ReplaceAt { file: FileId, at: Span, template: &'static str, context: serde_json::Value },
+    /// Add `NAME=` (never a value) to the project's `.env.example`.
+    EnvExample { name: String },
+}
+
+/// What a finding's fix does, before anything is rendered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fix {
+    /// Says what the fix does ("add healthcheck: pg_isready").
+    pub title: String,
     pub applicability: Applicability,
+    pub edits: Vec<FixEdit>,
+}
+
+impl Fix {
+    pub fn new(title: impl Into<String>, applicability: Applicability, edits: Vec<FixEdit>) -> Fix {
+        Fix { title: title.into(), applicability, edits }
+    }
+
+    /// The file the fix edits first.
+    pub fn file(&self) -> Option<FileId> {
+        self.edits.iter().find_map(|e| match e {
+            FixEdit::MergeService { site: Site::Definition { file, .. }, .. } => Some(*file),
+            FixEdit::MergeService { site: Site::Production { definition, overlay, .. }, .. } => Some(overlay.unwrap_or(*definition)),
+            FixEdit::MergeAt { file, .. } | FixEdit::ReplaceAt { file, .. } => Some(*file),
+            FixEdit::EnvExample { .. } => None,
+        })
+    }
 }
 
 /// A second place that explains a finding (e.g. the rule file that has no Alertmanager).
@@ -199,7 +256,7 @@ pub struct Finding {
     pub service: Option<String>,
     pub help: Option<String>,
     pub related: Vec<Related>,
-    pub fix: Option<FixTarget>,
+    pub fix: Option<Fix>,
 }
 
 impl Finding {
@@ -233,9 +290,13 @@ impl Finding {
         self
     }
 
-    /// Records where the fix goes: `route` in the file of `loc`.
-    pub fn fix_at(mut self, loc: Loc, route: String, applicability: Applicability) -> Finding {
-        self.fix = Some(FixTarget { file: loc.file, route, applicability });
+    pub fn with_fix(mut self, fix: Fix) -> Finding {
+        self.fix = Some(fix);
+        self
+    }
+
+    pub fn with_fix_opt(mut self, fix: Option<Fix>) -> Finding {
+        self.fix = fix;
         self
     }
 }
@@ -324,10 +385,10 @@ fn is_ignored(
 fn line_ignores(stack: &Stack, file: FileId, offset: usize, rule: &str) -> bool {
     let source = stack.file(file).source();
     let line = source.line_text(source.line_index(offset));
-    let Some(i) = line.find("# stackfix: ignore[") else {
+    let Some(i) = line.find(IGNORE_MARKER) else {
         return false;
     };
-    let rest = &line[i + "# stackfix: ignore[".len()..];
+    let rest = &line[i + IGNORE_MARKER.len()..];
     let Some(end) = rest.find(']') else {
         return false;
     };

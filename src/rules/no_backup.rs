@@ -1,4 +1,4 @@
-use super::{Applicability, Context, Finding, Rule, RuleMeta};
+use super::{Context, Finding, Rule, RuleMeta};
 
 /// Command words of a backup job.
 const BACKUP_COMMANDS: &[&str] = &[
@@ -41,13 +41,13 @@ declare_rule! {
     /// retention) writing to its own volume, credentials by reference.
     ///
     /// ## Fix safety
-    /// Unsafe: it adds a service.
+    /// Not automated yet (the fix above is what to do by hand); stackfix reports only.
     pub struct NoBackup => "no-backup" {
         summary: "database without a backup job",
         severity: Error,
         scope: Production,
-        fix: Always,
-        applicability: Unsafe,
+        fix: Never,
+        applicability: DisplayOnly,
         seeds: ["000", "001", "002", "004"],
     }
 }
@@ -80,7 +80,6 @@ impl Rule for NoBackup {
                 Finding::new(&Self::META, site, format!("{} `{}` has no backup job in this stack", s.kind, s.name))
                     .service(&s.name)
                     .help("add a scheduled dump (e.g. prodrigestivill/postgres-backup-local) writing to its own volume")
-                    .fix_at(site, "services".to_string(), Applicability::Unsafe)
             })
             .collect()
     }

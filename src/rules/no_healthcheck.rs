@@ -1,5 +1,39 @@
-use super::{Applicability, Context, Finding, Rule, RuleMeta};
+use serde_json::json;
+
+use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
 use crate::stack::service::HealthTest;
+use crate::stack::Service;
+
+/// Ports of well-known protocols that are not HTTP.
+const NOT_HTTP_PORTS: &[&str] = &[
+    "21", "22", "25", "53", "110", "143", "389", "1883", "2181", "3306", "4222", "5432", "5671", "5672", "6222", "6379",
+    "7000", "7001", "8883", "9042", "9092", "11211", "27017", "61616",
+];
+
+/// An HTTP probe with a tool the image has: its language runtime when the Dockerfile says which,
+/// busybox `wget` on Alpine, else `curl`.
+fn http_probe(service: &Service, port: &str) -> Vec<String> {
+    let url = format!("http://127.0.0.1:{port}/");
+    let base = service.base_image.as_deref().or(service.image.as_ref().map(|i| i.value.as_str())).unwrap_or("").to_ascii_lowercase();
+    let name = base.rsplit('/').next().unwrap_or("");
+    if name.starts_with("python") {
+        vec!["CMD".into(), "python".into(), "-c".into(), format!("import urllib.request; urllib.request.urlopen('{url}', timeout=4)")]
+    } else if name.starts_with("node") {
+        vec!["CMD".into(), "node".into(), "-e".into(), format!("fetch('{url}').then(r => process.exit(r.status < 500 ? 0 : 1), () => process.exit(1))")]
+    } else if name.contains("alpine") {
+        vec!["CMD-SHELL".into(), format!("wget -q --spider {url} || exit 1")]
+    } else {
+        vec!["CMD-SHELL".into(), format!("curl -fsS {url} || exit 1")]
+    }
+}
+
+/// The container port a service listens on: its first `expose`, else its first published target.
+fn service_port(service: &Service) -> Option<String> {
+    let exposed = service.value.get("expose").and_then(|e| e.items().first()).and_then(|p| p.as_str());
+    let port = exposed.map(str::to_string).or_else(|| service.ports.first().map(|p| p.target.clone()))?;
+    let port = port.split(['/', '-']).next()?.to_string();
+    port.parse::<u16>().is_ok().then_some(port)
+}
 
 declare_rule! {
     /// ## What it does
@@ -39,7 +73,7 @@ declare_rule! {
         summary: "service has no health check",
         severity: Warning,
         scope: Any,
-        fix: Always,
+        fix: Sometimes,
         applicability: Safe,
         seeds: ["001", "002", "003"],
     }
@@ -61,22 +95,46 @@ impl Rule for NoHealthcheck {
                 continue;
             }
             let site = service.definition_site();
-            let probe = ctx.stack.profiles.kind(&service.kind).and_then(|k| k.healthcheck.clone());
-            let (applicability, help) = match probe {
-                Some(test) => {
-                    (Applicability::Safe, format!("the `{}` profile probes with `{}`", service.kind, test.join(" ")))
+            let kind = ctx.stack.profiles.kind(&service.kind);
+            let probe = kind.and_then(|k| k.healthcheck.clone());
+            // Only an application's own HTTP port is worth a guess; an unknown image on an unknown
+            // protocol (NATS on 4222, say) would get a probe that always fails.
+            let is_app = kind.is_some_and(|k| k.category == "app" && k.name != "generic");
+            let port = service_port(service).filter(|p| is_app && !NOT_HTTP_PORTS.contains(&p.as_str()));
+            let (test, applicability, help) = match (probe, port) {
+                (Some(test), _) => {
+                    let help = format!("the `{}` profile probes with `{}`", service.kind, test.join(" "));
+                    (Some(test), Applicability::Safe, help)
                 }
-                None => (
+                (None, Some(port)) => (
+                    Some(http_probe(service, &port)),
                     Applicability::Unsafe,
-                    "no known probe for this image; an HTTP probe on its port would be a guess".to_string(),
+                    format!("no known probe for this image; an HTTP probe on port {port} is a guess"),
                 ),
+                (None, None) => (None, Applicability::Unsafe, "no known probe for this image and no port to probe".to_string()),
             };
-            out.push(
-                Finding::new(&Self::META, site, format!("service `{}` has no health check", service.name))
-                    .service(&service.name)
-                    .help(help)
-                    .fix_at(site, service.route(), applicability),
-            );
+            let mut finding = Finding::new(&Self::META, site, format!("service `{}` has no health check", service.name))
+                .service(&service.name)
+                .help(help);
+            if let Some(test) = test {
+                let title = format!("add a health check: {}", test.iter().skip(1).cloned().collect::<Vec<_>>().join(" "));
+                finding = finding.with_fix(Fix::new(
+                    title,
+                    applicability,
+                    vec![FixEdit::MergeService {
+                        site: ctx.definition_site(service),
+                        template: "no-healthcheck",
+                        context: json!({
+                            "test": test,
+                            "interval": "30s",
+                            "timeout": "5s",
+                            "retries": 5,
+                            "start_period": "30s",
+                        }),
+                    }],
+                ));
+            }
+            out.push(finding);
         }
         out
     }

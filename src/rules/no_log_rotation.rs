@@ -1,4 +1,6 @@
-use super::{Applicability, Context, Finding, Rule, RuleMeta};
+use serde_json::json;
+
+use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
 
 /// Drivers that do not grow a file without bound (`local` rotates by default).
 const BOUNDED_DRIVERS: &[&str] = &[
@@ -73,11 +75,15 @@ impl Rule for NoLogRotation {
                 Some(l) if l.options.contains_key("max-size") => continue,
                 Some(l) => (l.loc, format!("service `{}` logs to json-file without `max-size`", service.name)),
             };
-            out.push(Finding::new(&Self::META, loc, message).service(&service.name).fix_at(
-                service.production_site(),
-                service.route(),
+            out.push(Finding::new(&Self::META, loc, message).service(&service.name).with_fix(Fix::new(
+                "rotate json-file logs (max-size 10m, max-file 3)",
                 Applicability::Safe,
-            ));
+                vec![FixEdit::MergeService {
+                    site: ctx.production_site(service),
+                    template: "no-log-rotation",
+                    context: json!({ "max_size": "10m", "max_file": "3" }),
+                }],
+            )));
         }
         out
     }

@@ -1,4 +1,6 @@
-use super::{Applicability, Context, Finding, Rule, RuleMeta};
+use serde_json::json;
+
+use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
 
 declare_rule! {
     /// ## What it does
@@ -56,16 +58,30 @@ impl Rule for NoResourceLimits {
                 continue;
             }
             let site = service.production_site();
-            let figures = ctx.stack.profiles.kind(&service.kind).and_then(|k| k.limits.memory.clone());
+            let kind = ctx.stack.profiles.kind(&service.kind);
+            let limits = kind.map(|k| k.limits.clone()).unwrap_or_default();
+            let reservations = kind.map(|k| k.reservations.clone()).unwrap_or_default();
             let mut finding = Finding::new(
                 &Self::META,
                 site,
                 format!("service `{}` has no memory limit (`deploy.resources.limits.memory`)", service.name),
             )
-            .service(&service.name)
-            .fix_at(site, service.route(), Applicability::Safe);
-            if let Some(memory) = figures {
-                finding = finding.help(format!("the `{}` profile suggests a {memory} limit", service.kind));
+            .service(&service.name);
+            if let Some(memory) = &limits.memory {
+                finding = finding.help(format!("the `{}` profile suggests a {memory} limit", service.kind)).with_fix(Fix::new(
+                    format!("add resource limits ({memory}) and reservations"),
+                    Applicability::Safe,
+                    vec![FixEdit::MergeService {
+                        site: ctx.production_site(service),
+                        template: "no-resource-limits",
+                        context: json!({
+                            "memory": memory,
+                            "cpus": limits.cpus,
+                            "reservation_memory": reservations.memory,
+                            "reservation_cpus": reservations.cpus,
+                        }),
+                    }],
+                ));
             }
             out.push(finding);
         }

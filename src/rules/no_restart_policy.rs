@@ -1,4 +1,6 @@
-use super::{Applicability, Context, Finding, Rule, RuleMeta};
+use serde_json::json;
+
+use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
 
 declare_rule! {
     /// ## What it does
@@ -49,7 +51,15 @@ impl Rule for NoRestartPolicy {
                 Finding::new(&Self::META, site, format!("service `{}` has no restart policy", s.name))
                     .service(&s.name)
                     .help("a crashed container stays down; production services usually use `restart: unless-stopped`")
-                    .fix_at(site, s.route(), Applicability::Safe)
+                    .with_fix(Fix::new(
+                        "add `restart: unless-stopped`",
+                        Applicability::Safe,
+                        vec![FixEdit::MergeService {
+                            site: ctx.production_site(s),
+                            template: "no-restart-policy",
+                            context: json!({ "policy": "unless-stopped" }),
+                        }],
+                    ))
             })
             .collect()
     }

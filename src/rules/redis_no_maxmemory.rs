@@ -1,4 +1,4 @@
-use super::{Applicability, Context, Finding, Rule, RuleMeta};
+use super::{Context, Finding, Rule, RuleMeta};
 use crate::stack::side::redis_server_words;
 use crate::stack::Service;
 
@@ -33,13 +33,13 @@ declare_rule! {
     /// brokers.
     ///
     /// ## Fix safety
-    /// Safe when it adds the settings; unsafe when it changes an existing policy.
+    /// Not automated yet (the fix above is what to do by hand); stackfix reports only.
     pub struct RedisNoMaxmemory => "redis-no-maxmemory" {
         summary: "redis has no maxmemory or a policy unfit for its use",
         severity: Warning,
         scope: Production,
-        fix: Always,
-        applicability: Safe,
+        fix: Never,
+        applicability: DisplayOnly,
         seeds: ["002", "004"],
     }
 }
@@ -81,26 +81,20 @@ impl Rule for RedisNoMaxmemory {
             let loc = service.value.get("command").map_or(service.production_site(), |c| c.loc);
             let maxmemory = setting(ctx, service, "maxmemory");
             let policy = setting(ctx, service, "maxmemory-policy");
-            let (message, applicability) = match (&maxmemory, &policy) {
-                (None, _) => (format!("redis `{}` has no `maxmemory` limit", service.name), Applicability::Safe),
-                (Some(_), None) if broker.is_none() => (
-                    format!(
-                        "redis `{}` sets `maxmemory` without `maxmemory-policy` (writes fail when full)",
-                        service.name
-                    ),
-                    Applicability::Safe,
-                ),
-                (Some(_), Some(p)) if broker.is_some() && p != "noeviction" => (
-                    format!("redis `{}` evicts keys (`maxmemory-policy {p}`) but is a queue/broker", service.name),
-                    Applicability::Unsafe,
-                ),
+            let message = match (&maxmemory, &policy) {
+                (None, _) => format!("redis `{}` has no `maxmemory` limit", service.name),
+                (Some(_), None) if broker.is_none() => {
+                    format!("redis `{}` sets `maxmemory` without `maxmemory-policy` (writes fail when full)", service.name)
+                }
+                (Some(_), Some(p)) if broker.is_some() && p != "noeviction" => {
+                    format!("redis `{}` evicts keys (`maxmemory-policy {p}`) but is a queue/broker", service.name)
+                }
                 _ => continue,
             };
             out.push(
                 Finding::new(&Self::META, loc, message)
                     .service(&service.name)
-                    .help(format!("use `maxmemory-policy {wanted}`: {why}"))
-                    .fix_at(loc, service.route(), applicability),
+                    .help(format!("use `maxmemory-policy {wanted}`: {why}")),
             );
         }
         out

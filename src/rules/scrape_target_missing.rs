@@ -1,4 +1,4 @@
-use super::{Applicability, Context, Finding, Rule, RuleMeta};
+use super::{Context, Finding, Rule, RuleMeta};
 
 declare_rule! {
     /// ## What it does
@@ -27,13 +27,13 @@ declare_rule! {
     /// node-exporter, cadvisor, …), add that exporter service wired to its database.
     ///
     /// ## Fix safety
-    /// Unsafe: it adds a service.
+    /// Not automated yet (the fix above is what to do by hand); stackfix reports only.
     pub struct ScrapeTargetMissing => "scrape-target-missing" {
         summary: "Prometheus scrapes a host no service provides",
         severity: Warning,
         scope: Any,
-        fix: Sometimes,
-        applicability: Unsafe,
+        fix: Never,
+        applicability: DisplayOnly,
         seeds: ["004"],
     }
 }
@@ -92,12 +92,8 @@ impl Rule for ScrapeTargetMissing {
                     format!("scrape target `{}`{job} names no service in this stack", target.host),
                 )
                 .service(&prom.service);
-                if let (Some(kind), Some(service)) = (exporter, ctx.config.service(&prom.service)) {
-                    f = f.help(format!("add a `{}` service", kind.name)).fix_at(
-                        service.definition_site(),
-                        "services".to_string(),
-                        Applicability::Unsafe,
-                    );
+                if let Some(kind) = exporter {
+                    f = f.help(format!("add a `{}` service", kind.name));
                 }
                 out.push(f);
             }

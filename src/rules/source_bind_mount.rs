@@ -1,9 +1,12 @@
 use std::path::{Path, PathBuf};
 
-use super::{Applicability, Context, Finding, Rule, RuleMeta};
+use serde_json::json;
+
+use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
 use crate::stack::interpolate;
 use crate::stack::load::normalize;
-use crate::stack::service::MountKind;
+use crate::stack::service::{Mount, MountKind};
+use crate::stack::Service;
 use crate::stack::FileId;
 
 /// Directories under a code path that hold data or configuration, not code.
@@ -71,10 +74,25 @@ declare_rule! {
         summary: "source code bind-mounted in production",
         severity: Warning,
         scope: Production,
-        fix: Always,
+        fix: Sometimes,
         applicability: Unsafe,
         seeds: ["001"],
     }
+}
+
+/// In the production overlay, the service's volumes without the source mounts
+/// (`volumes: !override [...]`). Without an overlay the mount is also what development uses, so
+/// stackfix does not remove it.
+fn fix(ctx: &Context, service: &Service, kept: &[&Mount]) -> Option<Fix> {
+    if !ctx.has_overlay() {
+        return None;
+    }
+    let texts: Vec<&str> = kept.iter().map(|m| ctx.stack.text(m.loc.file, m.loc.span)).collect();
+    if texts.iter().any(|t| t.contains('\n')) {
+        return None;
+    }
+    let edit = FixEdit::MergeService { site: ctx.production_site(service), template: "source-bind-mount", context: json!({ "volumes": texts }) };
+    Some(Fix::new("drop the source mounts in production (`volumes: !override`)", Applicability::Unsafe, vec![edit]))
 }
 
 fn host_path(ctx: &Context, file: FileId, written: &str) -> PathBuf {
@@ -102,13 +120,10 @@ impl Rule for SourceBindMount {
                 continue;
             }
             let code_dirs: Vec<&str> = CODE_DIRS.iter().copied().chain(service.workdir.as_deref()).collect();
-            for mount in &service.volumes {
-                let Some(source) = mount.source.as_deref() else { continue };
-                if mount.kind != MountKind::Bind
-                    || !source.starts_with('.')
-                    || !is_directory(&host_path(ctx, mount.loc.file, source))
-                {
-                    continue;
+            let is_source = |mount: &Mount| {
+                let Some(source) = mount.source.as_deref() else { return false };
+                if mount.kind != MountKind::Bind || !source.starts_with('.') || !is_directory(&host_path(ctx, mount.loc.file, source)) {
+                    return false;
                 }
                 let target = mount.target.trim_end_matches('/');
                 let over_code = code_dirs
@@ -116,25 +131,25 @@ impl Rule for SourceBindMount {
                     .map(|d| d.trim_end_matches('/'))
                     .any(|d| !d.is_empty() && (target == d || target.starts_with(&format!("{d}/"))));
                 let holds_data = target.rsplit('/').next().is_some_and(|last| DATA_DIRS.contains(&last));
-                if !over_code || holds_data {
-                    continue;
-                }
+                over_code && !holds_data
+            };
+            let (sources, kept): (Vec<&Mount>, Vec<&Mount>) = service.volumes.iter().partition(|m| is_source(m));
+            let fix = fix(ctx, service, &kept);
+            for mount in sources {
                 out.push(
                     Finding::new(
                         &Self::META,
                         mount.loc,
                         format!(
-                            "service `{}` mounts source `{source}` over `{}` in production",
-                            service.name, mount.target
+                            "service `{}` mounts source `{}` over `{}` in production",
+                            service.name,
+                            mount.source.as_deref().unwrap_or(""),
+                            mount.target
                         ),
                     )
                     .service(&service.name)
                     .help("the container runs the checked-out files instead of the built image")
-                    .fix_at(
-                        service.production_site(),
-                        format!("services.{}.volumes", service.name),
-                        Applicability::Unsafe,
-                    ),
+                    .with_fix_opt(fix.clone()),
                 );
             }
         }

@@ -1,6 +1,6 @@
 use std::collections::HashMap;
 
-use super::{Applicability, Context, Finding, Rule, RuleMeta};
+use super::{Context, Finding, Rule, RuleMeta};
 use crate::stack::{Loc, Value};
 
 declare_rule! {
@@ -33,13 +33,13 @@ declare_rule! {
     /// appended to the router's existing middlewares, in their order.
     ///
     /// ## Fix safety
-    /// Safe: it adds a middleware and keeps the existing ones.
+    /// Not automated yet (the fix above is what to do by hand); stackfix reports only.
     pub struct TraefikNoRateLimit => "traefik-no-rate-limit" {
         summary: "Traefik router without rate limiting",
         severity: Warning,
         scope: Any,
-        fix: Always,
-        applicability: Safe,
+        fix: Never,
+        applicability: DisplayOnly,
         seeds: ["000", "004"],
     }
 }
@@ -57,7 +57,6 @@ struct Router {
     service: Option<String>,
     middlewares: Vec<String>,
     loc: Loc,
-    route: String,
 }
 
 fn split_list(text: &str) -> Vec<String> {
@@ -128,7 +127,6 @@ impl Rule for TraefikNoRateLimit {
                             service: Some(service.name.clone()),
                             middlewares: Vec::new(),
                             loc: value.loc,
-                            route: format!("services.{}.labels", service.name),
                         });
                         match *field {
                             "rule" => router.loc = value.loc,
@@ -163,7 +161,6 @@ impl Rule for TraefikNoRateLimit {
                         service: None,
                         middlewares: list_of(spec.get("middlewares")),
                         loc: spec.loc,
-                        route: format!("http.routers.{name}"),
                     });
                 }
             }
@@ -181,8 +178,7 @@ impl Rule for TraefikNoRateLimit {
                     r.loc,
                     format!("Traefik router `{}` has no rate-limit middleware", r.name),
                 )
-                .help("add a `ratelimit` middleware (average/burst) to the router's middlewares")
-                .fix_at(r.loc, r.route.clone(), Applicability::Safe);
+                .help("add a `ratelimit` middleware (average/burst) to the router's middlewares");
                 if let Some(s) = &r.service {
                     f = f.service(s);
                 }

@@ -30,6 +30,15 @@ pub struct LoadOptions {
     /// Explicit compose files (`-f`), in order; empty to discover them.
     pub files: Vec<PathBuf>,
     pub profiles: Profiles,
+    /// File contents to use instead of what is on disk (by path), so a fix can be checked before
+    /// anything is written.
+    pub overrides: HashMap<PathBuf, String>,
+}
+
+impl LoadOptions {
+    pub fn new(dir: PathBuf, files: Vec<PathBuf>, profiles: Profiles) -> LoadOptions {
+        LoadOptions { dir, files, profiles, overrides: HashMap::new() }
+    }
 }
 
 pub fn load(options: &LoadOptions) -> Stack {
@@ -79,6 +88,7 @@ pub(crate) struct Loader {
     pub(crate) errors: Vec<LoadError>,
     pub(crate) env: HashMap<String, String>,
     pub(crate) profiles: Profiles,
+    overrides: HashMap<PathBuf, String>,
     display_base: PathBuf,
     root_abs: PathBuf,
 }
@@ -101,6 +111,7 @@ impl Loader {
             errors: Vec::new(),
             env,
             profiles: options.profiles.clone(),
+            overrides: options.overrides.iter().map(|(p, t)| (normalize(p), t.clone())).collect(),
         }
     }
 
@@ -224,6 +235,9 @@ impl Loader {
             return self.files[id].tree.is_some().then_some(id).or((!yaml).then_some(id));
         }
         let display = self.display(path);
+        if let Some(text) = self.overrides.get(&key).cloned() {
+            return self.add_file(path, key, display, role, yaml, text);
+        }
         let fail = |this: &mut Loader, position, message: String, hint| {
             this.errors.push(LoadError { path: display.clone(), position, message, hint });
             None
@@ -247,10 +261,17 @@ impl Loader {
             },
             Err(e) => return fail(self, None, format!("cannot read: {e}"), None),
         };
+        self.add_file(path, key, display, role, yaml, text)
+    }
+
+    fn add_file(&mut self, path: &Path, key: PathBuf, display: String, role: FileRole, yaml: bool, text: String) -> Option<FileId> {
         let (tree, source) = if yaml {
             match Tree::parse(text) {
                 Ok(tree) => (Some(tree), Source::new(String::new())),
-                Err(e) => return fail(self, Some((e.line, e.col)), e.message, e.hint),
+                Err(e) => {
+                    self.errors.push(LoadError { path: display, position: Some((e.line, e.col)), message: e.message, hint: e.hint });
+                    return None;
+                }
             }
         } else {
             (None, Source::new(text))
@@ -492,6 +513,7 @@ impl Loader {
             service.image_healthcheck =
                 self.profiles.kind(&service.kind).is_some_and(|k| k.builtin_healthcheck) || dockerfile.healthcheck;
             service.workdir = dockerfile.workdir;
+            service.base_image = dockerfile.base_image;
             services.push(service);
         }
         let mut config = Config::new(docs.iter().map(|d| d.file).collect(), role, doc, services);
@@ -579,6 +601,8 @@ struct DockerfileFacts {
     healthcheck: bool,
     /// The last WORKDIR (the final stage's, in the usual layout).
     workdir: Option<String>,
+    /// The image of the last FROM (the final stage).
+    base_image: Option<String>,
 }
 
 impl DockerfileFacts {
@@ -592,6 +616,7 @@ impl DockerfileFacts {
                     facts.healthcheck = !words.next().is_some_and(|w| w.eq_ignore_ascii_case("NONE"))
                 }
                 Some("WORKDIR") => facts.workdir = words.next().map(str::to_string),
+                Some("FROM") => facts.base_image = words.find(|w| !w.starts_with("--")).map(str::to_string),
                 _ => {}
             }
         }

@@ -21,7 +21,7 @@ pub use load::{load, LoadOptions};
 pub use profiles::Profiles;
 pub use service::Service;
 pub use side::{PrometheusConfig, RedisConf, TraefikConfig};
-pub use value::{FileId, Loc, Value};
+pub use value::{FileId, Loc, Value, ValueKind};
 
 /// What a file is to the stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -126,6 +126,8 @@ pub struct Service {
     pub image_healthcheck: bool,
     /// The WORKDIR of the Dockerfile the service builds from.
     pub workdir: Option<String>,
+    /// The final `FROM` image of that Dockerfile.
+    pub base_image: Option<String>,
 }
 
 impl Service {
@@ -200,6 +202,7 @@ impl Service {
             kind: String::new(),
             image_healthcheck: false,
             workdir: None,
+            base_image: None,
             value,
             sites,
         }

@@ -76,6 +76,53 @@ impl Fragment {
         self.tree.root()
     }
 
+    /// The root node (none for an empty fragment).
+    pub fn root_node(&self) -> Option<NodeId> {
+        self.tree.root()
+    }
+
+    /// Whether `id` is a block mapping.
+    pub fn is_block_mapping(&self, id: NodeId) -> bool {
+        matches!(self.tree.node(id).kind, NodeKind::Mapping { flow: false, .. })
+    }
+
+    /// The (key, value) entries of a block mapping node.
+    pub fn entries(&self, id: NodeId) -> Result<Vec<(String, NodeId)>, String> {
+        if !self.is_block_mapping(id) && !self.tree.node(id).is_null() {
+            return Err("the value to merge must be a block mapping".into());
+        }
+        Ok(self
+            .tree
+            .entries(id)
+            .iter()
+            .map(|e| (self.tree.node(e.key).as_str().unwrap_or_else(|| self.tree.text_of(e.key)).to_string(), e.value))
+            .collect())
+    }
+
+    /// The node laid out on its own at column 0, as text another operation can take.
+    pub fn text_at_zero(&self, id: NodeId) -> String {
+        let node = self.tree.node(id);
+        let inline = node.is_flow() || matches!(node.kind, NodeKind::Alias { .. }) || is_inline_scalar(&self.tree, id);
+        if inline {
+            return self.text(node.props_start, node.span.end).to_string();
+        }
+        let style = Style { unit: 2, indent_sequences: true, eol: "\n" };
+        let props = self.text(node.props_start, node.span.start).trim_end();
+        let mut out = Vec::new();
+        let mut cursor = self.tree.source.line_index(node.props_start);
+        if matches!(&node.kind, NodeKind::Scalar { .. }) {
+            self.block_scalar("", id, 2, &mut out, &mut cursor);
+            return out.join("\n");
+        }
+        self.block(id, 0, &style, &mut out, &mut cursor);
+        let body = out.join("\n");
+        if props.is_empty() {
+            body
+        } else {
+            format!("{props}\n{body}")
+        }
+    }
+
     /// The fragment fits on one line inside another (a scalar, alias or one-line flow collection).
     pub fn is_inline(&self) -> bool {
         match self.root() {

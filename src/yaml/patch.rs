@@ -6,7 +6,7 @@ use std::fmt;
 
 use super::emit::{column, Fragment, Style};
 use super::route::{resolve, Route};
-use super::tree::{NodeKind, Tree};
+use super::tree::{NodeId, NodeKind, Tree};
 
 /// What to do at a route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +19,10 @@ pub enum Op {
     AppendItem { value: String },
     /// Replace the whole value at the route.
     ReplaceNode { value: String },
+    /// Merge a mapping into the mapping at the route: keys that exist are descended into when
+    /// both sides are mappings and skipped when they already hold the same text; missing keys are
+    /// inserted. A different existing value is a conflict.
+    Merge { value: String },
 }
 
 /// An operation at a route. Values are YAML text written at column 0 in block style.
@@ -60,6 +64,10 @@ pub fn apply_all(text: &str, patches: &[Patch]) -> Result<String, PatchError> {
 
 /// Applies one patch; the result is re-parsed before it is returned.
 pub fn apply(text: &str, patch: &Patch) -> Result<String, PatchError> {
+    if let Op::Merge { value } = &patch.op {
+        let fragment = fragment(value).map_err(|message| PatchError { route: patch.route.to_string(), message })?;
+        return merge(text, &patch.route, &fragment, fragment.root_node());
+    }
     let fail = |message: String| PatchError { route: patch.route.to_string(), message };
     let tree = Tree::parse(text.to_string()).map_err(|e| fail(format!("the file does not parse: {e}")))?;
     let target = resolve(&tree, &patch.route).map_err(|e| fail(e.to_string()))?;
@@ -69,6 +77,7 @@ pub fn apply(text: &str, patch: &Patch) -> Result<String, PatchError> {
         Op::ReplaceScalar { value } => replace_scalar(&tree, target, value),
         Op::AppendItem { value } => append_item(&tree, target, value, &style),
         Op::ReplaceNode { value } => replace_node(&tree, target, value, &style),
+        Op::Merge { .. } => unreachable!("handled above"),
     }
     .map_err(fail)?;
     let mut out = String::with_capacity(text.len() + splice.text.len());
@@ -77,6 +86,39 @@ pub fn apply(text: &str, patch: &Patch) -> Result<String, PatchError> {
     out.push_str(&text[splice.end..]);
     Tree::parse(out.clone()).map_err(|e| fail(format!("internal error: the edit produced invalid YAML ({e})")))?;
     Ok(out)
+}
+
+/// Merges the fragment mapping `node` into the mapping at `route`, one key at a time.
+fn merge(text: &str, route: &Route, fragment: &Fragment, node: Option<NodeId>) -> Result<String, PatchError> {
+    let fail = |message: String| PatchError { route: route.to_string(), message };
+    let Some(node) = node else { return Ok(text.to_string()) };
+    let mut current = text.to_string();
+    for (key, value) in fragment.entries(node).map_err(fail)? {
+        let tree = Tree::parse(current.clone()).map_err(|e| fail(format!("the file does not parse: {e}")))?;
+        let target = resolve(&tree, route).map_err(|e| fail(e.to_string()))?;
+        match tree.entry(target.node, &key) {
+            None => {
+                let op = Op::InsertKey { key: key.clone(), value: fragment.text_at_zero(value), after: None };
+                current = apply(&current, &Patch { route: route.clone(), op })?;
+            }
+            Some(existing) => {
+                let existing_node = tree.node(existing.value);
+                let here = route.clone().key(&key);
+                if matches!(existing_node.kind, NodeKind::Alias { .. }) {
+                    return Err(PatchError {
+                        route: here.to_string(),
+                        message: "is an alias: editing it would change every user of the anchor".into(),
+                    });
+                }
+                if fragment.is_block_mapping(value) && (matches!(existing_node.kind, NodeKind::Mapping { .. }) || existing_node.is_null()) {
+                    current = merge(&current, &here, fragment, Some(value))?;
+                } else if fragment.text_at_zero(value).trim() != tree.text_of(existing.value).trim() {
+                    return Err(PatchError { route: here.to_string(), message: "already has a different value; not overwriting it".into() });
+                }
+            }
+        }
+    }
+    Ok(current)
 }
 
 fn fragment(value: &str) -> Result<Fragment, String> {
@@ -100,7 +142,7 @@ fn lines_after(tree: &Tree, offset: usize, lines: &[String], style: &Style) -> S
 }
 
 /// The key as it must be written: plain when YAML reads it back unchanged, else single-quoted.
-fn key_text(key: &str) -> String {
+pub fn key_text(key: &str) -> String {
     let plain = !key.is_empty()
         && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
         && !key.starts_with(['-', '.'])
@@ -283,6 +325,22 @@ mod tests {
         assert_eq!(run(text, "jobs.0", insert("y", "2")).unwrap(), "jobs:\n  - name: a\n    x: 1\n    y: 2\n");
         let out = run(text, "jobs", Op::AppendItem { value: "name: b\nx: 2\n".into() }).unwrap();
         assert_eq!(out, "jobs:\n  - name: a\n    x: 1\n  - name: b\n    x: 2\n");
+    }
+
+    #[test]
+    fn merge_descends_existing_keys_and_inserts_missing_ones() {
+        let text = "services:\n  web:\n    image: x\n    deploy:\n      replicas: 2 # keep\n";
+        let value = "services:\n  web:\n    deploy:\n      resources:\n        limits: {memory: 1G}\n    restart: always\n  db:\n    restart: always\n";
+        let out = run(text, "", Op::Merge { value: value.into() }).unwrap();
+        assert_eq!(
+            out,
+            "services:\n  web:\n    image: x\n    deploy:\n      replicas: 2 # keep\n      resources:\n        limits: {memory: 1G}\n    restart: always\n  db:\n    restart: always\n"
+        );
+        assert_eq!(run(&out, "", Op::Merge { value: value.into() }).unwrap(), out, "merging twice changes nothing");
+        let conflict = run(text, "", Op::Merge { value: "services:\n  web:\n    image: y\n".into() }).unwrap_err();
+        assert_eq!(conflict.route, "services.web.image");
+        let alias = "x: &d {a: 1}\ns:\n  l: *d\n";
+        assert!(run(alias, "", Op::Merge { value: "s:\n  l:\n    b: 2\n".into() }).unwrap_err().message.contains("alias"));
     }
 
     #[test]

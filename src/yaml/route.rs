@@ -103,3 +103,57 @@ pub fn resolve(tree: &Tree, route: &Route) -> Result<Located, RouteError> {
     }
     Ok(Located { node, key })
 }
+
+/// The route of the node written at `start` (its properties or its text), found without passing
+/// through an alias.
+pub fn route_to(tree: &Tree, start: usize) -> Option<Route> {
+    fn walk(tree: &Tree, id: NodeId, start: usize, route: &mut Route) -> bool {
+        let node = tree.node(id);
+        if node.span.start == start || node.props_start == start {
+            return true;
+        }
+        if start < node.props_start || start > node.span.end {
+            return false;
+        }
+        match &node.kind {
+            NodeKind::Mapping { entries, .. } => {
+                for entry in entries {
+                    let Some(key) = tree.node(entry.key).as_str() else { continue };
+                    route.0.push(Segment::Key(key.to_string()));
+                    if walk(tree, entry.value, start, route) {
+                        return true;
+                    }
+                    route.0.pop();
+                }
+                false
+            }
+            NodeKind::Sequence { items, .. } => {
+                for (i, &item) in items.iter().enumerate() {
+                    route.0.push(Segment::Index(i));
+                    if walk(tree, item, start, route) {
+                        return true;
+                    }
+                    route.0.pop();
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+    let mut route = Route::default();
+    walk(tree, tree.root()?, start, &mut route).then_some(route)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_to_offsets() {
+        let text = "a:\n  b: [x, y]\n  c:\n    - k: v\n";
+        let tree = Tree::parse(text.to_string()).unwrap();
+        assert_eq!(route_to(&tree, text.find('y').unwrap()), Some(Route::parse("a.b.1")));
+        assert_eq!(route_to(&tree, text.find("v\n").unwrap()), Some(Route::parse("a.c.0.k")));
+        assert_eq!(route_to(&tree, text.find("- k").unwrap()), Some(Route::parse("a.c")));
+    }
+}

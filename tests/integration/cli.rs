@@ -71,8 +71,9 @@ fn json_has_the_documented_fields() {
     assert_eq!((f["line"].as_u64(), f["column"].as_u64()), (Some(2), Some(3)));
     assert_eq!(f["service"], "api");
     assert_eq!(f["fix"]["applicability"], "safe");
-    assert_eq!(f["fix"]["available"], false);
-    assert_eq!(f["fix"]["target"]["route"], "services.api");
+    assert_eq!(f["fix"]["available"], true);
+    assert_eq!(f["fix"]["file"], "docker-compose.prod.yml");
+    assert!(f["fix"]["title"].as_str().unwrap().starts_with("add resource limits"));
 }
 
 #[test]

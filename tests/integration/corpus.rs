@@ -64,7 +64,7 @@ fn verify(stack: &Stack, label: &str) -> usize {
 }
 
 fn load(dir: &Path, files: Vec<PathBuf>) -> Stack {
-    let options = LoadOptions { dir: dir.to_path_buf(), files, profiles: Profiles::builtin() };
+    let options = LoadOptions::new(dir.to_path_buf(), files, Profiles::builtin());
     catch_unwind(AssertUnwindSafe(|| stack::load(&options)))
         .unwrap_or_else(|_| panic!("panic loading {}", dir.display()))
 }

@@ -4,6 +4,7 @@ mod cli;
 mod common;
 mod corpus;
 mod edit_vectors;
+mod fix;
 mod registry;
 mod rules;
 mod stacks;

@@ -2,7 +2,7 @@
 //! and type named after its id; every fixture directory belongs to a rule.
 
 use crate::common::{fixtures, repo, subdirs};
-use stackfix::rules::{by_id, REGISTRY};
+use stackfix::rules::{by_id, FixAvailability, REGISTRY};
 
 const SECTIONS: &[&str] =
     &["## What it does", "## Why it matters", "## When it does not apply", "## Example", "## Fix", "## Fix safety"];
@@ -26,6 +26,21 @@ fn every_rule_is_complete_and_consistently_named() {
         let source = std::fs::read_to_string(&module).unwrap_or_else(|_| panic!("{} missing", module.display()));
         assert!(source.contains(&format!("pub struct {} => \"{}\"", camel(m.id), m.id)), "{}: type name", m.id);
         assert!(!m.seeds.is_empty() && !m.summary.is_empty());
+        let has_template = std::fs::read_dir(repo().join("templates/fixes"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().starts_with(&format!("{}.", m.id)) || e.file_name().to_string_lossy().starts_with(&format!("{}.yml", m.id)));
+        assert_eq!(has_template, m.fix != FixAvailability::Never, "{}: a template exists exactly when the rule has a fix", m.id);
+    }
+}
+
+#[test]
+fn every_template_belongs_to_a_rule_and_is_embedded() {
+    for entry in std::fs::read_dir(repo().join("templates/fixes")).unwrap().filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().trim_end_matches(".yml.tera").to_string();
+        let id = name.split('.').next().unwrap();
+        assert!(by_id(id).is_some(), "templates/fixes/{name} belongs to no rule");
+        assert!(stackfix::fix::render::BUILTIN.iter().any(|(n, _)| *n == name), "{name} is not embedded");
     }
 }
 

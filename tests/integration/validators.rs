@@ -44,6 +44,24 @@ fn variables(files: &[PathBuf]) -> BTreeSet<String> {
     out
 }
 
+/// `compose config -q` on files, with every referenced variable set; the error text on failure.
+pub fn compose_config_ok(compose: &Path, dir: &Path, files: &[PathBuf]) -> Result<(), String> {
+    let mut cmd = Command::new(compose);
+    cmd.current_dir(dir).env_remove("DOCKER_HOST").env_remove("COMPOSE_FILE");
+    for name in variables(files) {
+        cmd.env(name, "x");
+    }
+    for f in files {
+        cmd.arg("-f").arg(f);
+    }
+    let out = cmd.args(["--profile", "*", "config", "-q"]).output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
 fn compose_config(compose: &Path, dir: &Path, files: &[PathBuf]) {
     let mut cmd = Command::new(compose);
     cmd.current_dir(dir).env_remove("DOCKER_HOST").env_remove("COMPOSE_FILE");
@@ -82,7 +100,7 @@ fn fixtures_pass_compose_config() {
     for dir in cases {
         // Exactly the configurations stackfix analyses: base + override, base + overlay, or a
         // production file alone.
-        let stack = stack::load(&LoadOptions { dir: dir.clone(), files: Vec::new(), profiles: Profiles::builtin() });
+        let stack = stack::load(&LoadOptions::new(dir.clone(), Vec::new(), Profiles::builtin()));
         assert!(stack.errors.is_empty(), "{}: {:?}", dir.display(), stack.errors);
         for config in &stack.configs {
             let files: Vec<PathBuf> = config.files.iter().map(|&f| stack.file(f).path.clone()).collect();

@@ -1,0 +1,124 @@
+//! `stackfix fix`: plan and verify fixes, then print them as a diff or write them.
+
+use std::collections::BTreeMap;
+use std::io;
+
+use stackfix::fix::{self, diff, write::write_atomic, FixOptions, Into, Outcome};
+use stackfix::report;
+
+use super::check::print_notes;
+use super::{config, print, use_color, FixArgs, Format, IntoArg, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
+
+pub fn run(args: &FixArgs) -> io::Result<u8> {
+    let prepared = match config::prepare(&args.common) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_ERROR);
+        }
+    };
+    let mut sets = Vec::new();
+    for set in &args.sets {
+        let Some((key, value)) = set.split_once('=') else {
+            eprintln!("error: --set `{set}`: expected KEY=VALUE or SERVICE.KEY=VALUE");
+            return Ok(EXIT_ERROR);
+        };
+        match key.rsplit_once('.') {
+            Some((service, key)) => sets.push((Some(service.to_string()), key.to_string(), value.to_string())),
+            None => sets.push((None, key.to_string(), value.to_string())),
+        }
+    }
+    let options = FixOptions {
+        unsafe_fixes: args.unsafe_fixes,
+        services: args.services.clone(),
+        sets,
+        into: match args.into {
+            IntoArg::Overlay => Into::Auto,
+            IntoArg::Base => Into::Base,
+        },
+        templates: args.templates.clone().or_else(|| prepared.file.templates.as_ref().map(|t| prepared.config_dir.join(t))),
+    };
+    let outcome = match fix::run(&prepared.load, &prepared.settings, &options) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_ERROR);
+        }
+    };
+    let color = use_color(args.common.color);
+    if args.diff {
+        let text: String = outcome.changes.iter().map(diff::unified).collect();
+        if args.format == Format::Json {
+            print(&json(&outcome, false))?;
+        } else {
+            print(&if color { diff::colorize(&text) } else { text })?;
+            eprint!("{}", summary(&outcome, false));
+        }
+        return Ok(if outcome.changes.is_empty() { EXIT_CLEAN } else { EXIT_FINDINGS });
+    }
+    for change in &outcome.changes {
+        if let Err(e) = write_atomic(&change.path, &change.after) {
+            eprintln!("error: {}: {e} (files listed before it were written)", change.display);
+            return Ok(EXIT_ERROR);
+        }
+    }
+    if args.format == Format::Json {
+        print(&json(&outcome, true))?;
+    } else {
+        print_notes(&outcome.stack);
+        print(&summary(&outcome, true))?;
+        if !outcome.remaining.is_empty() {
+            print(&report::text(&outcome.stack, &outcome.remaining, color))?;
+        }
+    }
+    Ok(if outcome.remaining.is_empty() { EXIT_CLEAN } else { EXIT_FINDINGS })
+}
+
+/// Fixes per rule, files, what was skipped and why, how much is left.
+fn summary(outcome: &Outcome, written: bool) -> String {
+    let mut per_rule: BTreeMap<&str, usize> = BTreeMap::new();
+    for a in &outcome.applied {
+        *per_rule.entry(a.rule).or_default() += 1;
+    }
+    let verb = if written { "Fixed" } else { "Would fix" };
+    let mut out = format!("{verb} {} finding{}", outcome.applied.len(), if outcome.applied.len() == 1 { "" } else { "s" });
+    if !per_rule.is_empty() {
+        let rules: Vec<String> = per_rule.iter().map(|(r, n)| format!("{r} ×{n}")).collect();
+        out.push_str(&format!(" ({})", rules.join(", ")));
+    }
+    out.push_str(".\n");
+    for change in &outcome.changes {
+        let state = match (written, change.before.is_none()) {
+            (true, true) => "created",
+            (true, false) => "written",
+            (false, true) => "would create",
+            (false, false) => "would change",
+        };
+        out.push_str(&format!("  {state} {}\n", change.display));
+    }
+    for s in &outcome.skipped {
+        out.push_str(&format!("  skipped {} ({}): {}\n", s.rule, s.service.as_deref().unwrap_or("-"), s.reason));
+    }
+    let unsafe_left = outcome.remaining.iter().filter(|f| f.fix.as_ref().is_some_and(|x| x.applicability == stackfix::rules::Applicability::Unsafe)).count();
+    if !outcome.remaining.is_empty() {
+        out.push_str(&format!("{} finding{} left for a person", outcome.remaining.len(), if outcome.remaining.len() == 1 { "" } else { "s" }));
+        if unsafe_left > 0 {
+            out.push_str(&format!(" ({unsafe_left} with an unsafe fix: --unsafe-fixes)"));
+        }
+        out.push_str(".\n");
+    }
+    out
+}
+
+fn json(outcome: &Outcome, written: bool) -> String {
+    let stack = &outcome.stack;
+    let doc = serde_json::json!({
+        "written": written,
+        "changes": outcome.changes.iter().map(|c| serde_json::json!({"file": c.display, "created": c.before.is_none(), "diff": diff::unified(c)})).collect::<Vec<_>>(),
+        "applied": outcome.applied.iter().map(|a| serde_json::json!({"rule": a.rule, "service": a.service, "title": a.title, "applicability": a.applicability.as_str()})).collect::<Vec<_>>(),
+        "skipped": outcome.skipped.iter().map(|s| serde_json::json!({"rule": s.rule, "service": s.service, "message": s.message, "reason": s.reason})).collect::<Vec<_>>(),
+        "remaining": serde_json::from_str::<serde_json::Value>(&report::json(stack, &outcome.remaining)).map(|v| v["findings"].clone()).unwrap_or_default(),
+        "passes": outcome.passes,
+    });
+    format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default())
+}

@@ -1,0 +1,138 @@
+//! The checks a fixed stack passes before anything is written: every fixed finding is gone, every
+//! comment of every file survives, and each file's meaning changed only under the routes the
+//! fixes aimed at. A fix that fails is excluded and the run starts again without it.
+
+use std::collections::HashMap;
+
+use super::{Attempt, FindingKey};
+use crate::rules::Finding;
+use crate::stack::load::normalize;
+use crate::stack::{Stack, Value, ValueKind};
+use crate::yaml::tree::code_end;
+use crate::yaml::{Route, Segment, Tree};
+
+/// Fixes that failed, with why.
+pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) -> HashMap<FindingKey, String> {
+    let mut failures = HashMap::new();
+    for applied in &attempt.applied {
+        let key: FindingKey = (applied.rule, applied.service.clone(), applied.message.clone());
+        if remaining.iter().any(|f| (f.rule, f.service.clone(), f.message.clone()) == key) {
+            failures.insert(key, "the fix did not close the finding (another file or a merge still sets it)".to_string());
+        }
+    }
+    for (path, after) in &attempt.texts {
+        let Some(before) = original.files.iter().find(|f| normalize(&f.path) == *path).map(|f| f.source().text().to_string()) else {
+            continue;
+        };
+        let aimed = attempt.intended.get(path).map(Vec::as_slice).unwrap_or_default();
+        let blame = |reason: String, failures: &mut HashMap<FindingKey, String>| {
+            for (_, key) in aimed {
+                failures.entry(key.clone()).or_insert_with(|| reason.clone());
+            }
+        };
+        if let Some(lost) = lost_comment(&before, after) {
+            blame(format!("a comment would be lost: `{lost}`"), &mut failures);
+        }
+        for changed in changed_paths(&before, after) {
+            if !aimed.iter().any(|(route, _)| starts_with(&changed, route)) {
+                blame(format!("the edit changed `{changed}`, which the fix did not aim at"), &mut failures);
+            }
+        }
+    }
+    failures
+}
+
+fn starts_with(path: &Route, prefix: &Route) -> bool {
+    path.0.len() >= prefix.0.len() && path.0[..prefix.0.len()] == prefix.0[..]
+}
+
+/// Every comment of `before`, as many times as it occurs, must still be in `after`.
+fn lost_comment(before: &str, after: &str) -> Option<String> {
+    let mut available: HashMap<&str, usize> = HashMap::new();
+    for c in comments(after) {
+        *available.entry(c).or_default() += 1;
+    }
+    for c in comments(before) {
+        match available.get_mut(c) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => return Some(c.to_string()),
+        }
+    }
+    None
+}
+
+fn comments(text: &str) -> Vec<&str> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut start = 0;
+    for line in text.split_inclusive('\n') {
+        let end = code_end(bytes, start);
+        let comment = text[end..start + line.len()].trim_end();
+        if comment.starts_with('#') {
+            out.push(comment);
+        }
+        start += line.len();
+    }
+    out
+}
+
+/// Routes where the documents' values differ (aliases and merge keys applied).
+fn changed_paths(before: &str, after: &str) -> Vec<Route> {
+    let value = |text: &str| -> Option<Value> {
+        let tree = Tree::parse(text.to_string()).ok()?;
+        Value::from_tree(&tree, tree.root()?, 0).ok()
+    };
+    let mut out = Vec::new();
+    match (value(before), value(after)) {
+        (Some(a), Some(b)) => diff(&a, &b, &mut Route::default(), &mut out),
+        (None, None) => {}
+        _ => out.push(Route::default()),
+    }
+    out
+}
+
+fn diff(a: &Value, b: &Value, at: &mut Route, out: &mut Vec<Route>) {
+    match (&a.kind, &b.kind) {
+        (ValueKind::Map(x), ValueKind::Map(y)) if a.tag == b.tag => {
+            for (k, va) in x {
+                at.0.push(Segment::Key(k.clone()));
+                match b.get(k) {
+                    Some(vb) => diff(va, vb, at, out),
+                    None => out.push(at.clone()),
+                }
+                at.0.pop();
+            }
+            for (k, _) in y.iter().filter(|(k, _)| a.get(k).is_none()) {
+                out.push(at.clone().key(k));
+            }
+        }
+        (ValueKind::Seq(x), ValueKind::Seq(y)) if x.len() == y.len() && a.tag == b.tag => {
+            for (i, (va, vb)) in x.iter().zip(y).enumerate() {
+                at.0.push(Segment::Index(i));
+                diff(va, vb, at, out);
+                at.0.pop();
+            }
+        }
+        _ if a.kind == b.kind && a.tag == b.tag => {}
+        _ => out.push(at.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comments_must_survive() {
+        assert_eq!(lost_comment("a: 1 # one\n# two\n", "# two\na: 2 # one\n"), None);
+        assert_eq!(lost_comment("a: 1 # one\n", "a: 1\n").as_deref(), Some("# one"));
+        assert_eq!(lost_comment("a: \"#no\"\n", "a: 2\n"), None);
+    }
+
+    #[test]
+    fn changed_paths_are_exact() {
+        let paths = changed_paths("s:\n  a: {x: 1}\n  b: [1, 2]\n", "s:\n  a: {x: 1, y: 2}\n  b: [1, 3]\n  c: 1\n");
+        let shown: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+        assert_eq!(shown, ["s.a.y", "s.b.1", "s.c"]);
+    }
+}

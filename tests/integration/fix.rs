@@ -1,0 +1,207 @@
+//! `stackfix fix` on every bad fixture, every seed stack and the CLI options. Each fixed stack is
+//! accepted by Docker Compose v2 whenever the original was, keeps every comment, closes the
+//! findings whose rule always has a fix, and a second run changes nothing. The diffs are
+//! snapshotted (`<rule>__<case>.fix.snap`).
+
+use std::path::{Path, PathBuf};
+
+use stackfix::rules::{FixAvailability, REGISTRY};
+use stackfix::stack::{self, LoadOptions, Profiles};
+
+use crate::common::{assert_snapshot, check_json, fixtures, repo, stackfix, stderr, stdout, subdirs};
+use crate::validators::{compose, compose_config_ok};
+
+/// A copy of a fixture directory to fix in place.
+fn copy(dir: &Path) -> tempfile::TempDir {
+    let temp = tempfile::tempdir().unwrap();
+    copy_into(dir, temp.path());
+    temp
+}
+
+fn copy_into(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap().filter_map(|e| e.ok()) {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_into(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Every compose configuration stackfix builds for `dir`, as file lists.
+fn configurations(dir: &Path) -> Vec<Vec<PathBuf>> {
+    let stack = stack::load(&LoadOptions::new(dir.to_path_buf(), Vec::new(), Profiles::builtin()));
+    stack.configs.iter().map(|c| c.files.iter().map(|&f| stack.file(f).path.clone()).collect()).collect()
+}
+
+fn comment_lines(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    for entry in walk(dir) {
+        if entry.extension().is_some_and(|e| e == "yml" || e == "yaml" || e == "conf") {
+            let text = std::fs::read_to_string(&entry).unwrap_or_default();
+            for line in text.lines().filter(|l| l.contains('#')) {
+                out.push((entry.strip_prefix(dir).unwrap().to_path_buf(), line.trim().to_string()));
+            }
+        }
+    }
+    out
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()) {
+        if entry.path().is_dir() {
+            out.extend(walk(&entry.path()));
+        } else {
+            out.push(entry.path());
+        }
+    }
+    out
+}
+
+/// Fixes a copy of `case` and checks what every fix must satisfy; returns the diff.
+fn fix_and_verify(case: &Path, select: Option<&str>) -> String {
+    let work = copy(case);
+    let dir = work.path();
+    let mut args = vec!["fix", ".", "--unsafe-fixes", "--color", "never"];
+    if let Some(rule) = select {
+        args.extend(["--select", rule]);
+    }
+    let mut diff_args = args.clone();
+    diff_args.push("--diff");
+    let diff = stdout(&stackfix(dir, &diff_args));
+    let validator = compose();
+    let before: Vec<(Vec<PathBuf>, bool)> = configurations(dir)
+        .into_iter()
+        .map(|files| {
+            let ok = validator.as_ref().is_some_and(|c| compose_config_ok(c, dir, &files).is_ok());
+            (files, ok)
+        })
+        .collect();
+    let comments = comment_lines(dir);
+    let out = stackfix(dir, &args);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}: {}", case.display(), stderr(&out));
+    if let Some(c) = &validator {
+        for (files, ok) in before.iter().filter(|(_, ok)| *ok) {
+            let _ = ok;
+            compose_config_ok(c, dir, files).unwrap_or_else(|e| panic!("{}: fixed stack rejected by compose: {e}\n{diff}", case.display()));
+        }
+    }
+    let after = comment_lines(dir);
+    for c in &comments {
+        assert!(after.iter().any(|a| a.0 == c.0 && a.1.contains(c.1.split('#').next_back().unwrap_or(""))), "{}: lost comment {c:?}", case.display());
+    }
+    let again = stackfix(dir, &diff_args);
+    assert_eq!(stdout(&again), "", "{}: a second run changes something", case.display());
+    assert_eq!(again.status.code(), Some(0));
+    if let Some(rule) = select.and_then(stackfix::rules::by_id) {
+        if rule.meta().fix == FixAvailability::Always {
+            let (_, json) = check_json(dir, &["--select", rule.meta().id]);
+            assert_eq!(json["findings"].as_array().unwrap().len(), 0, "{}: findings left after the fix: {json:#}", case.display());
+        }
+    }
+    diff
+}
+
+#[test]
+fn every_bad_fixture_is_fixed_validly_and_idempotently() {
+    for rule in REGISTRY {
+        let id = rule.meta().id;
+        for case in subdirs(&fixtures().join(id).join("bad")) {
+            let diff = fix_and_verify(&case, Some(id));
+            if rule.meta().fix == FixAvailability::Never {
+                assert_eq!(diff, "", "{}: a rule without fixes changed something", case.display());
+            }
+            if rule.meta().fix == FixAvailability::Always {
+                assert!(!diff.is_empty(), "{}: no fix", case.display());
+            }
+            let name = case.file_name().unwrap().to_string_lossy();
+            assert_snapshot(&repo().join("tests/integration/snapshots").join(format!("{id}__{name}.fix.snap")), &diff);
+        }
+    }
+}
+
+#[test]
+fn seed_stacks_are_fixed_validly_and_idempotently() {
+    for stack in subdirs(&fixtures().join("stacks")) {
+        let dir = match std::fs::read_to_string(stack.join("args")) {
+            Ok(sub) => stack.join(sub.trim()),
+            Err(_) => stack.clone(),
+        };
+        let diff = fix_and_verify(&dir, None);
+        let name = stack.file_name().unwrap().to_string_lossy();
+        assert_snapshot(&repo().join("tests/integration/snapshots").join(format!("stacks__{name}.fix.snap")), &diff);
+    }
+}
+
+#[test]
+fn diff_exit_codes_and_safe_only_by_default() {
+    let dir = fixtures().join("hardcoded-secret/bad/literals");
+    let out = stackfix(&dir, &["fix", "--diff", "--select", "hardcoded-secret"]);
+    assert_eq!(out.status.code(), Some(0), "unsafe fixes need --unsafe-fixes");
+    assert!(stderr(&out).contains("with an unsafe fix: --unsafe-fixes"), "{}", stderr(&out));
+    let out = stackfix(&dir, &["fix", "--diff", "--unsafe-fixes", "--select", "hardcoded-secret"]);
+    assert_eq!(out.status.code(), Some(1));
+    let diff = stdout(&out);
+    assert!(diff.contains("--- /dev/null\n+++ b/.env.example") && diff.contains("+POSTGRES_PASSWORD=\n"), "{diff}");
+    for secret in ["hunter2", "your-secret-key", "redis123", "dev-secret"] {
+        assert!(!diff.contains(&format!("+{secret}")) && !diff.lines().any(|l| l.starts_with('+') && l.contains(secret)), "a secret was copied");
+    }
+    assert!(!Path::new(&dir.join(".env.example")).exists(), "--diff writes nothing");
+}
+
+#[test]
+fn service_set_and_into_options() {
+    let base = fixtures().join("no-resource-limits/bad/overlay");
+    let out = stdout(&stackfix(&base, &["fix", "--diff", "--select", "no-resource-limits", "--set", "api.memory=3G", "--into", "base"]));
+    assert!(out.contains("+++ b/docker-compose.yml") && out.contains("memory: 3G"), "{out}");
+    assert!(!out.contains("docker-compose.prod.yml"));
+    let both = fixtures().join("no-resource-limits/bad/basic");
+    let out = stdout(&stackfix(&both, &["fix", "--diff", "--select", "no-resource-limits", "--service", "postgres"]));
+    assert!(out.contains("memory: 2G") && !out.contains("memory: 4G"), "only postgres: {out}");
+}
+
+#[test]
+fn templates_export_and_override() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = stackfix(dir.path(), &["templates", "export", "tpl"]);
+    assert_eq!(out.status.code(), Some(0));
+    let restart = dir.path().join("tpl/fixes/no-restart-policy.yml.tera");
+    assert!(restart.is_file());
+    std::fs::write(&restart, "restart: always\n").unwrap();
+    let case = fixtures().join("no-restart-policy/bad/basic");
+    let tpl = dir.path().join("tpl");
+    let out = stdout(&stackfix(&case, &["fix", "--diff", "--select", "no-restart-policy", "--templates", tpl.to_str().unwrap()]));
+    assert!(out.contains("+    restart: always"), "{out}");
+    std::fs::write(&restart, "restart: [unclosed\n").unwrap();
+    let out = stackfix(&case, &["fix", "--diff", "--select", "no-restart-policy", "--templates", tpl.to_str().unwrap()]);
+    assert!(stderr(&out).contains("skipped no-restart-policy") && stderr(&out).contains("invalid YAML"), "{}", stderr(&out));
+}
+
+#[test]
+fn values_from_files_cannot_change_the_shape_of_generated_yaml() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("docker-compose.yml"),
+        "services:\n  \"we: b\":\n    image: ghcr.io/acme/api:1\n    environment:\n      API_TOKEN: \"a: #b &c *d !e\"\n",
+    )
+    .unwrap();
+    let out = stackfix(dir.path(), &["fix", "--unsafe-fixes"]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    let text = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
+    assert!(text.contains("  \"we: b\":\n") && text.contains("API_TOKEN: \"${API_TOKEN:?set API_TOKEN}\""), "{text}");
+    let (_, json) = check_json(dir.path(), &["--select", "no-restart-policy,hardcoded-secret"]);
+    assert_eq!(json["findings"].as_array().unwrap().len(), 0, "{json:#}");
+}
+
+#[test]
+fn a_stack_that_does_not_load_is_not_fixed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("docker-compose.yml"), "services:\n  api:\n    image:\tx\n").unwrap();
+    let out = stackfix(dir.path(), &["fix"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("does not load"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), "services:\n  api:\n    image:\tx\n");
+}
