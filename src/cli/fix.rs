@@ -36,7 +36,10 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
             IntoArg::Overlay => Into::Auto,
             IntoArg::Base => Into::Base,
         },
-        templates: args.templates.clone().or_else(|| prepared.file.templates.as_ref().map(|t| prepared.config_dir.join(t))),
+        templates: args
+            .templates
+            .clone()
+            .or_else(|| prepared.file.templates.as_ref().map(|t| prepared.config_dir.join(t))),
     };
     let outcome = match fix::run(&prepared.load, &prepared.settings, &options) {
         Ok(o) => o,
@@ -81,7 +84,8 @@ fn summary(outcome: &Outcome, written: bool) -> String {
         *per_rule.entry(a.rule).or_default() += 1;
     }
     let verb = if written { "Fixed" } else { "Would fix" };
-    let mut out = format!("{verb} {} finding{}", outcome.applied.len(), if outcome.applied.len() == 1 { "" } else { "s" });
+    let mut out =
+        format!("{verb} {} finding{}", outcome.applied.len(), if outcome.applied.len() == 1 { "" } else { "s" });
     if !per_rule.is_empty() {
         let rules: Vec<String> = per_rule.iter().map(|(r, n)| format!("{r} ×{n}")).collect();
         out.push_str(&format!(" ({})", rules.join(", ")));
@@ -99,9 +103,17 @@ fn summary(outcome: &Outcome, written: bool) -> String {
     for s in &outcome.skipped {
         out.push_str(&format!("  skipped {} ({}): {}\n", s.rule, s.service.as_deref().unwrap_or("-"), s.reason));
     }
-    let unsafe_left = outcome.remaining.iter().filter(|f| f.fix.as_ref().is_some_and(|x| x.applicability == stackfix::rules::Applicability::Unsafe)).count();
+    let unsafe_left = outcome
+        .remaining
+        .iter()
+        .filter(|f| f.fix.as_ref().is_some_and(|x| x.applicability == stackfix::rules::Applicability::Unsafe))
+        .count();
     if !outcome.remaining.is_empty() {
-        out.push_str(&format!("{} finding{} left for a person", outcome.remaining.len(), if outcome.remaining.len() == 1 { "" } else { "s" }));
+        out.push_str(&format!(
+            "{} finding{} left for a person",
+            outcome.remaining.len(),
+            if outcome.remaining.len() == 1 { "" } else { "s" }
+        ));
         if unsafe_left > 0 {
             out.push_str(&format!(" ({unsafe_left} with an unsafe fix: --unsafe-fixes)"));
         }

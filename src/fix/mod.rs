@@ -61,6 +61,7 @@ pub struct FileChange {
 /// A fix that was applied.
 #[derive(Debug, Clone)]
 pub struct Applied {
+    key: FindingKey,
     pub rule: &'static str,
     pub service: Option<String>,
     /// The message of the finding it fixes.
@@ -110,16 +111,19 @@ impl fmt::Display for FixError {
                 Ok(())
             }
             FixError::Template(e) => write!(f, "{e}"),
-            FixError::NoConvergence(n) => write!(f, "internal error: fixes did not converge after {n} passes; nothing was written"),
+            FixError::NoConvergence(n) => {
+                write!(f, "internal error: fixes did not converge after {n} passes; nothing was written")
+            }
         }
     }
 }
 
-/// Identifies a finding across passes (its position moves as lines are inserted).
-type FindingKey = (&'static str, Option<String>, String);
+/// Identifies a finding across passes (its position moves as lines are inserted, its file does
+/// not): rule, file, service, message.
+type FindingKey = (&'static str, String, Option<String>, String);
 
-fn key(f: &Finding) -> FindingKey {
-    (f.rule, f.service.clone(), f.message.clone())
+fn key(stack: &Stack, f: &Finding) -> FindingKey {
+    (f.rule, stack.file(f.file).display.clone(), f.service.clone(), f.message.clone())
 }
 
 /// Plans, applies in memory and verifies the fixes for a stack.
@@ -138,7 +142,7 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) ->
         if failures.is_empty() {
             let Attempt { texts, applied, mut skipped, stack: fixed_stack, passes, .. } = attempt;
             for (k, reason) in excluded {
-                skipped.push(Skipped { rule: k.0, service: k.1, message: k.2, reason });
+                skipped.push(Skipped { rule: k.0, service: k.2, message: k.3, reason });
             }
             let changes = changes(&original, load, texts);
             return Ok(Outcome { changes, applied, skipped, stack: fixed_stack, remaining, passes });
@@ -179,18 +183,20 @@ fn attempt(
         let mut progress = false;
         for finding in findings.iter().filter(|f| wanted(f, options)) {
             let Some(fix) = &finding.fix else { continue };
-            if given_up.contains(&key(finding)) {
+            if given_up.contains(&key(&current, finding)) {
                 continue;
             }
             let before = texts.clone();
             let mut aimed = Vec::new();
-            match apply_fix(&current, load, fix, finding, options, renderer, &mut texts, &mut aimed) {
+            let env = Env { load, options, renderer };
+            match apply_fix(&env, &current, finding, fix, &mut texts, &mut aimed) {
                 Ok(true) => {
                     for (path, route) in aimed {
-                        intended.entry(path).or_default().push((route, key(finding)));
+                        intended.entry(path).or_default().push((route, key(&current, finding)));
                     }
                     progress = true;
                     applied.push(Applied {
+                        key: key(&current, finding),
                         rule: finding.rule,
                         service: finding.service.clone(),
                         message: finding.message.clone(),
@@ -200,12 +206,15 @@ fn attempt(
                 }
                 Ok(false) => {
                     texts = before;
-                    given_up.insert(key(finding));
-                    skipped.push(skip(finding, "nothing to change where the fix goes (a value there differs); left as is".into()));
+                    given_up.insert(key(&current, finding));
+                    skipped.push(skip(
+                        finding,
+                        "nothing to change where the fix goes (a value there differs); left as is".into(),
+                    ));
                 }
                 Err(reason) => {
                     texts = before;
-                    given_up.insert(key(finding));
+                    given_up.insert(key(&current, finding));
                     skipped.push(skip(finding, reason));
                 }
             }
@@ -229,7 +238,8 @@ fn wanted(finding: &Finding, options: &FixOptions) -> bool {
         Applicability::Unsafe => options.unsafe_fixes,
         Applicability::DisplayOnly => false,
     };
-    let in_scope = options.services.is_empty() || finding.service.as_ref().is_some_and(|s| options.services.contains(s));
+    let in_scope =
+        options.services.is_empty() || finding.service.as_ref().is_some_and(|s| options.services.contains(s));
     allowed && in_scope
 }
 
@@ -244,24 +254,35 @@ fn text_of(texts: &HashMap<PathBuf, String>, path: &Path) -> Option<String> {
     texts.get(&normalize(path)).cloned().or_else(|| std::fs::read_to_string(path).ok())
 }
 
-/// Applies every edit of a fix to the in-memory texts; `Ok(false)` when nothing changed.
+/// What every fix of a run shares.
+struct Env<'a> {
+    load: &'a LoadOptions,
+    options: &'a FixOptions,
+    renderer: &'a Renderer,
+}
+
+/// Applies every edit of a fix to the in-memory texts, noting the routes it aims at;
+/// `Ok(false)` when nothing changed.
 fn apply_fix(
+    env: &Env,
     stack: &Stack,
-    load: &LoadOptions,
-    fix: &Fix,
     finding: &Finding,
-    options: &FixOptions,
-    renderer: &Renderer,
+    fix: &Fix,
     texts: &mut HashMap<PathBuf, String>,
     aimed: &mut Vec<(PathBuf, Route)>,
 ) -> Result<bool, String> {
+    let Env { load, options, renderer } = *env;
     let mut changed = false;
     for edit in &fix.edits {
         let (path, new_text) = match edit {
             FixEdit::EnvExample { name } => {
                 let path = load.dir.join(".env.example");
                 let current = text_of(texts, &path);
-                if current.as_deref().is_some_and(|t| t.lines().any(|l| l.trim_start().strip_prefix(name.as_str()).is_some_and(|r| r.trim_start().starts_with('=')))) {
+                if current.as_deref().is_some_and(|t| {
+                    t.lines().any(|l| {
+                        l.trim_start().strip_prefix(name.as_str()).is_some_and(|r| r.trim_start().starts_with('='))
+                    })
+                }) {
                     continue;
                 }
                 let mut text = match current {
@@ -286,11 +307,15 @@ fn apply_fix(
                     }
                 };
                 let rendered = render(renderer, template, context, Some(service), options)?;
-                let indented: String = rendered.lines().map(|l| if l.is_empty() { "\n".to_string() } else { format!("    {l}\n") }).collect();
+                let indented: String = rendered
+                    .lines()
+                    .map(|l| if l.is_empty() { "\n".to_string() } else { format!("    {l}\n") })
+                    .collect();
                 let fragment = format!("services:\n  {}:\n{indented}", key_text(service));
                 let path = stack.file(file).path.clone();
                 let current = text_of(texts, &path).ok_or("cannot read the file")?;
-                let out = apply(&current, &Patch { route: Route::default(), op: Op::Merge { value: fragment } }).map_err(|e| e.to_string())?;
+                let out = apply(&current, &Patch { route: Route::default(), op: Op::Merge { value: fragment } })
+                    .map_err(|e| e.to_string())?;
                 aimed.push((normalize(&path), Route::default().key("services").key(service)));
                 (path, out)
             }

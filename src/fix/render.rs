@@ -13,14 +13,20 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("no-restart-policy", include_str!("../../templates/fixes/no-restart-policy.yml.tera")),
     ("no-log-rotation", include_str!("../../templates/fixes/no-log-rotation.yml.tera")),
     ("no-healthcheck", include_str!("../../templates/fixes/no-healthcheck.yml.tera")),
-    ("depends-on-without-health-condition", include_str!("../../templates/fixes/depends-on-without-health-condition.yml.tera")),
+    (
+        "depends-on-without-health-condition",
+        include_str!("../../templates/fixes/depends-on-without-health-condition.yml.tera"),
+    ),
     (
         "depends-on-without-health-condition.condition",
         include_str!("../../templates/fixes/depends-on-without-health-condition.condition.yml.tera"),
     ),
     ("database-port-published.reset", include_str!("../../templates/fixes/database-port-published.reset.yml.tera")),
     ("database-port-published.host-ip", include_str!("../../templates/fixes/database-port-published.host-ip.yml.tera")),
-    ("database-port-published.loopback", include_str!("../../templates/fixes/database-port-published.loopback.yml.tera")),
+    (
+        "database-port-published.loopback",
+        include_str!("../../templates/fixes/database-port-published.loopback.yml.tera"),
+    ),
     ("docker-socket-mount", include_str!("../../templates/fixes/docker-socket-mount.yml.tera")),
     ("docker-socket-mount.long", include_str!("../../templates/fixes/docker-socket-mount.long.yml.tera")),
     ("source-bind-mount", include_str!("../../templates/fixes/source-bind-mount.yml.tera")),
@@ -89,7 +95,10 @@ pub fn to_yaml(value: &Value) -> String {
         Value::String(s) => yaml_string(s),
         Value::Array(items) => format!("[{}]", items.iter().map(to_yaml).collect::<Vec<_>>().join(", ")),
         Value::Object(map) => {
-            format!("{{{}}}", map.iter().map(|(k, v)| format!("{}: {}", yaml_string(k), to_yaml(v))).collect::<Vec<_>>().join(", "))
+            format!(
+                "{{{}}}",
+                map.iter().map(|(k, v)| format!("{}: {}", yaml_string(k), to_yaml(v))).collect::<Vec<_>>().join(", ")
+            )
         }
     }
 }
@@ -97,11 +106,16 @@ pub fn to_yaml(value: &Value) -> String {
 /// A string as a YAML scalar that reads back as exactly this string.
 pub fn yaml_string(s: &str) -> String {
     let reads_as_other_type = s.parse::<f64>().is_ok()
-        || matches!(s.to_ascii_lowercase().as_str(), "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "~" | "y" | "n");
+        || matches!(
+            s.to_ascii_lowercase().as_str(),
+            "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "~" | "y" | "n"
+        );
     let plain = !s.is_empty()
         && !reads_as_other_type
         && s.trim() == s
-        && !s.starts_with(['-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`'])
+        && !s.starts_with([
+            '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`',
+        ])
         && !s.contains(": ")
         && !s.contains(" #")
         && !s.ends_with(':')
@@ -120,7 +134,9 @@ mod tests {
 
     #[test]
     fn values_read_back_unchanged() {
-        for s in ["p@ss: #word", "3", "yes", "", " padded", "-dash", "a,b", "${VAR:?set VAR}", "2G", "line\nbreak", "ünï"] {
+        for s in
+            ["p@ss: #word", "3", "yes", "", " padded", "-dash", "a,b", "${VAR:?set VAR}", "2G", "line\nbreak", "ünï"]
+        {
             let text = format!("k: {}\n", yaml_string(s));
             let tree = Tree::parse(text.clone()).unwrap_or_else(|e| panic!("{text}: {e}"));
             let v = tree.entry(tree.root().unwrap(), "k").unwrap().value;
@@ -131,9 +147,16 @@ mod tests {
     #[test]
     fn builtins_render() {
         let r = Renderer::new(None).unwrap();
-        let out = r.render("no-resource-limits", &serde_json::json!({"memory": "2G", "cpus": "2.0", "reservation_memory": "1G"})).unwrap();
+        let out = r
+            .render(
+                "no-resource-limits",
+                &serde_json::json!({"memory": "2G", "cpus": "2.0", "reservation_memory": "1G"}),
+            )
+            .unwrap();
         assert_eq!(out, "deploy:\n  resources:\n    limits:\n      memory: 2G\n      cpus: \"2.0\"\n    reservations:\n      memory: 1G\n");
-        let out = r.render("hardcoded-secret", &serde_json::json!({"name": "DB_PASSWORD", "quote": "", "prefix": ""})).unwrap();
+        let out = r
+            .render("hardcoded-secret", &serde_json::json!({"name": "DB_PASSWORD", "quote": "", "prefix": ""}))
+            .unwrap();
         assert_eq!(out.trim(), "${DB_PASSWORD:?set DB_PASSWORD}");
         let out = r.render("no-healthcheck", &serde_json::json!({"test": ["CMD", "pg_isready"], "interval": "30s", "timeout": "5s", "retries": 5, "start_period": "30s"})).unwrap();
         assert!(out.contains("test: [CMD, pg_isready]"), "{out}");

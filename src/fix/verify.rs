@@ -15,13 +15,17 @@ use crate::yaml::{Route, Segment, Tree};
 pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) -> HashMap<FindingKey, String> {
     let mut failures = HashMap::new();
     for applied in &attempt.applied {
-        let key: FindingKey = (applied.rule, applied.service.clone(), applied.message.clone());
-        if remaining.iter().any(|f| (f.rule, f.service.clone(), f.message.clone()) == key) {
-            failures.insert(key, "the fix did not close the finding (another file or a merge still sets it)".to_string());
+        if remaining.iter().any(|f| super::key(&attempt.stack, f) == applied.key) {
+            failures.insert(
+                applied.key.clone(),
+                "the fix did not close the finding (another file or a merge still sets it)".to_string(),
+            );
         }
     }
     for (path, after) in &attempt.texts {
-        let Some(before) = original.files.iter().find(|f| normalize(&f.path) == *path).map(|f| f.source().text().to_string()) else {
+        let Some(before) =
+            original.files.iter().find(|f| normalize(&f.path) == *path).map(|f| f.source().text().to_string())
+        else {
             continue;
         };
         let aimed = attempt.intended.get(path).map(Vec::as_slice).unwrap_or_default();

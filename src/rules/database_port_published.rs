@@ -8,8 +8,16 @@ use crate::stack::Service;
 /// 127.0.0.1 where it is written.
 fn fix(ctx: &Context, service: &Service, port: &Port) -> Option<Fix> {
     if ctx.has_overlay() {
-        let edit = FixEdit::MergeService { site: ctx.production_site(service), template: "database-port-published.reset", context: json!({}) };
-        return Some(Fix::new("drop the published ports in production (`ports: !reset []`)", Applicability::Unsafe, vec![edit]));
+        let edit = FixEdit::MergeService {
+            site: ctx.production_site(service),
+            template: "database-port-published.reset",
+            context: json!({}),
+        };
+        return Some(Fix::new(
+            "drop the published ports in production (`ports: !reset []`)",
+            Applicability::Unsafe,
+            vec![edit],
+        ));
     }
     let title = format!("bind port {} to 127.0.0.1", port.published.as_deref().unwrap_or(""));
     if port.loc.key.is_some() || ctx.stack.text(port.loc.file, port.loc.span).trim_start().starts_with(['{', '[']) {
@@ -17,7 +25,12 @@ fn fix(ctx: &Context, service: &Service, port: &Port) -> Option<Fix> {
     }
     let written = ctx.stack.text(port.loc.file, port.loc.span);
     if written.contains("target") {
-        let edit = FixEdit::MergeAt { file: port.loc.file, at: port.loc.span, template: "database-port-published.host-ip", context: json!({}) };
+        let edit = FixEdit::MergeAt {
+            file: port.loc.file,
+            at: port.loc.span,
+            template: "database-port-published.host-ip",
+            context: json!({}),
+        };
         return Some(Fix::new(title, Applicability::Unsafe, vec![edit]));
     }
     let quote = written.chars().next().filter(|c| *c == '"' || *c == '\'').map(String::from).unwrap_or_default();

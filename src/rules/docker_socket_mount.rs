@@ -7,7 +7,12 @@ use crate::stack::service::Mount;
 fn fix(ctx: &Context, mount: &Mount) -> Option<Fix> {
     let written = ctx.stack.text(mount.loc.file, mount.loc.span);
     let edit = if written.contains("target") {
-        FixEdit::MergeAt { file: mount.loc.file, at: mount.loc.span, template: "docker-socket-mount.long", context: json!({}) }
+        FixEdit::MergeAt {
+            file: mount.loc.file,
+            at: mount.loc.span,
+            template: "docker-socket-mount.long",
+            context: json!({}),
+        }
     } else {
         let quote = written.chars().next().filter(|c| *c == '"' || *c == '\'').map(String::from).unwrap_or_default();
         let inner = written.trim_matches(|c| c == '"' || c == '\'');
@@ -95,7 +100,8 @@ impl Rule for DockerSocketMount {
                 )
                 .service(&service.name);
                 if reads_only {
-                    finding = finding.help("it only reads the Docker API: mount it `:ro`").with_fix_opt(fix(ctx, mount));
+                    finding =
+                        finding.help("it only reads the Docker API: mount it `:ro`").with_fix_opt(fix(ctx, mount));
                 } else {
                     finding = finding.help(
                         "if it manages containers, put a Docker socket proxy with a minimal API allow-list in front",

@@ -1,8 +1,8 @@
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
-use crate::stack::service::EnvVar;
 use crate::stack::interpolate;
+use crate::stack::service::EnvVar;
 
 /// Name words that make a variable a secret.
 const SECRET_WORDS: &[&str] =
@@ -108,7 +108,8 @@ declare_rule! {
 /// `${NAME:?set NAME}` where the value was, its name in `.env.example`. The value goes nowhere.
 fn fix(ctx: &Context, var: &EnvVar) -> Option<Fix> {
     let mut chars = var.name.chars();
-    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
         return None;
     }

@@ -230,7 +230,9 @@ impl Fix {
     pub fn file(&self) -> Option<FileId> {
         self.edits.iter().find_map(|e| match e {
             FixEdit::MergeService { site: Site::Definition { file, .. }, .. } => Some(*file),
-            FixEdit::MergeService { site: Site::Production { definition, overlay, .. }, .. } => Some(overlay.unwrap_or(*definition)),
+            FixEdit::MergeService { site: Site::Production { definition, overlay, .. }, .. } => {
+                Some(overlay.unwrap_or(*definition))
+            }
             FixEdit::MergeAt { file, .. } | FixEdit::ReplaceAt { file, .. } => Some(*file),
             FixEdit::EnvExample { .. } => None,
         })

@@ -6,20 +6,35 @@ use crate::stack::Service;
 
 /// Ports of well-known protocols that are not HTTP.
 const NOT_HTTP_PORTS: &[&str] = &[
-    "21", "22", "25", "53", "110", "143", "389", "1883", "2181", "3306", "4222", "5432", "5671", "5672", "6222", "6379",
-    "7000", "7001", "8883", "9042", "9092", "11211", "27017", "61616",
+    "21", "22", "25", "53", "110", "143", "389", "1883", "2181", "3306", "4222", "5432", "5671", "5672", "6222",
+    "6379", "7000", "7001", "8883", "9042", "9092", "11211", "27017", "61616",
 ];
 
 /// An HTTP probe with a tool the image has: its language runtime when the Dockerfile says which,
 /// busybox `wget` on Alpine, else `curl`.
 fn http_probe(service: &Service, port: &str) -> Vec<String> {
     let url = format!("http://127.0.0.1:{port}/");
-    let base = service.base_image.as_deref().or(service.image.as_ref().map(|i| i.value.as_str())).unwrap_or("").to_ascii_lowercase();
+    let base = service
+        .base_image
+        .as_deref()
+        .or(service.image.as_ref().map(|i| i.value.as_str()))
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let name = base.rsplit('/').next().unwrap_or("");
     if name.starts_with("python") {
-        vec!["CMD".into(), "python".into(), "-c".into(), format!("import urllib.request; urllib.request.urlopen('{url}', timeout=4)")]
+        vec![
+            "CMD".into(),
+            "python".into(),
+            "-c".into(),
+            format!("import urllib.request; urllib.request.urlopen('{url}', timeout=4)"),
+        ]
     } else if name.starts_with("node") {
-        vec!["CMD".into(), "node".into(), "-e".into(), format!("fetch('{url}').then(r => process.exit(r.status < 500 ? 0 : 1), () => process.exit(1))")]
+        vec![
+            "CMD".into(),
+            "node".into(),
+            "-e".into(),
+            format!("fetch('{url}').then(r => process.exit(r.status < 500 ? 0 : 1), () => process.exit(1))"),
+        ]
     } else if name.contains("alpine") {
         vec!["CMD-SHELL".into(), format!("wget -q --spider {url} || exit 1")]
     } else {
@@ -111,13 +126,17 @@ impl Rule for NoHealthcheck {
                     Applicability::Unsafe,
                     format!("no known probe for this image; an HTTP probe on port {port} is a guess"),
                 ),
-                (None, None) => (None, Applicability::Unsafe, "no known probe for this image and no port to probe".to_string()),
+                (None, None) => {
+                    (None, Applicability::Unsafe, "no known probe for this image and no port to probe".to_string())
+                }
             };
-            let mut finding = Finding::new(&Self::META, site, format!("service `{}` has no health check", service.name))
-                .service(&service.name)
-                .help(help);
+            let mut finding =
+                Finding::new(&Self::META, site, format!("service `{}` has no health check", service.name))
+                    .service(&service.name)
+                    .help(help);
             if let Some(test) = test {
-                let title = format!("add a health check: {}", test.iter().skip(1).cloned().collect::<Vec<_>>().join(" "));
+                let title =
+                    format!("add a health check: {}", test.iter().skip(1).cloned().collect::<Vec<_>>().join(" "));
                 finding = finding.with_fix(Fix::new(
                     title,
                     applicability,

@@ -68,20 +68,22 @@ impl Rule for NoResourceLimits {
             )
             .service(&service.name);
             if let Some(memory) = &limits.memory {
-                finding = finding.help(format!("the `{}` profile suggests a {memory} limit", service.kind)).with_fix(Fix::new(
-                    format!("add resource limits ({memory}) and reservations"),
-                    Applicability::Safe,
-                    vec![FixEdit::MergeService {
-                        site: ctx.production_site(service),
-                        template: "no-resource-limits",
-                        context: json!({
-                            "memory": memory,
-                            "cpus": limits.cpus,
-                            "reservation_memory": reservations.memory,
-                            "reservation_cpus": reservations.cpus,
-                        }),
-                    }],
-                ));
+                finding = finding.help(format!("the `{}` profile suggests a {memory} limit", service.kind)).with_fix(
+                    Fix::new(
+                        format!("add resource limits ({memory}) and reservations"),
+                        Applicability::Safe,
+                        vec![FixEdit::MergeService {
+                            site: ctx.production_site(service),
+                            template: "no-resource-limits",
+                            context: json!({
+                                "memory": memory,
+                                "cpus": limits.cpus,
+                                "reservation_memory": reservations.memory,
+                                "reservation_cpus": reservations.cpus,
+                            }),
+                        }],
+                    ),
+                );
             }
             out.push(finding);
         }

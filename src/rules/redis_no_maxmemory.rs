@@ -84,7 +84,10 @@ impl Rule for RedisNoMaxmemory {
             let message = match (&maxmemory, &policy) {
                 (None, _) => format!("redis `{}` has no `maxmemory` limit", service.name),
                 (Some(_), None) if broker.is_none() => {
-                    format!("redis `{}` sets `maxmemory` without `maxmemory-policy` (writes fail when full)", service.name)
+                    format!(
+                        "redis `{}` sets `maxmemory` without `maxmemory-policy` (writes fail when full)",
+                        service.name
+                    )
                 }
                 (Some(_), Some(p)) if broker.is_some() && p != "noeviction" => {
                     format!("redis `{}` evicts keys (`maxmemory-policy {p}`) but is a queue/broker", service.name)

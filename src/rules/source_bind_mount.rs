@@ -6,8 +6,8 @@ use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
 use crate::stack::interpolate;
 use crate::stack::load::normalize;
 use crate::stack::service::{Mount, MountKind};
-use crate::stack::Service;
 use crate::stack::FileId;
+use crate::stack::Service;
 
 /// Directories under a code path that hold data or configuration, not code.
 const DATA_DIRS: &[&str] = &[
@@ -91,7 +91,11 @@ fn fix(ctx: &Context, service: &Service, kept: &[&Mount]) -> Option<Fix> {
     if texts.iter().any(|t| t.contains('\n')) {
         return None;
     }
-    let edit = FixEdit::MergeService { site: ctx.production_site(service), template: "source-bind-mount", context: json!({ "volumes": texts }) };
+    let edit = FixEdit::MergeService {
+        site: ctx.production_site(service),
+        template: "source-bind-mount",
+        context: json!({ "volumes": texts }),
+    };
     Some(Fix::new("drop the source mounts in production (`volumes: !override`)", Applicability::Unsafe, vec![edit]))
 }
 
@@ -122,7 +126,10 @@ impl Rule for SourceBindMount {
             let code_dirs: Vec<&str> = CODE_DIRS.iter().copied().chain(service.workdir.as_deref()).collect();
             let is_source = |mount: &Mount| {
                 let Some(source) = mount.source.as_deref() else { return false };
-                if mount.kind != MountKind::Bind || !source.starts_with('.') || !is_directory(&host_path(ctx, mount.loc.file, source)) {
+                if mount.kind != MountKind::Bind
+                    || !source.starts_with('.')
+                    || !is_directory(&host_path(ctx, mount.loc.file, source))
+                {
                     return false;
                 }
                 let target = mount.target.trim_end_matches('/');

@@ -264,12 +264,25 @@ impl Loader {
         self.add_file(path, key, display, role, yaml, text)
     }
 
-    fn add_file(&mut self, path: &Path, key: PathBuf, display: String, role: FileRole, yaml: bool, text: String) -> Option<FileId> {
+    fn add_file(
+        &mut self,
+        path: &Path,
+        key: PathBuf,
+        display: String,
+        role: FileRole,
+        yaml: bool,
+        text: String,
+    ) -> Option<FileId> {
         let (tree, source) = if yaml {
             match Tree::parse(text) {
                 Ok(tree) => (Some(tree), Source::new(String::new())),
                 Err(e) => {
-                    self.errors.push(LoadError { path: display, position: Some((e.line, e.col)), message: e.message, hint: e.hint });
+                    self.errors.push(LoadError {
+                        path: display,
+                        position: Some((e.line, e.col)),
+                        message: e.message,
+                        hint: e.hint,
+                    });
                     return None;
                 }
             }

@@ -110,10 +110,15 @@ fn merge(text: &str, route: &Route, fragment: &Fragment, node: Option<NodeId>) -
                         message: "is an alias: editing it would change every user of the anchor".into(),
                     });
                 }
-                if fragment.is_block_mapping(value) && (matches!(existing_node.kind, NodeKind::Mapping { .. }) || existing_node.is_null()) {
+                if fragment.is_block_mapping(value)
+                    && (matches!(existing_node.kind, NodeKind::Mapping { .. }) || existing_node.is_null())
+                {
                     current = merge(&current, &here, fragment, Some(value))?;
                 } else if fragment.text_at_zero(value).trim() != tree.text_of(existing.value).trim() {
-                    return Err(PatchError { route: here.to_string(), message: "already has a different value; not overwriting it".into() });
+                    return Err(PatchError {
+                        route: here.to_string(),
+                        message: "already has a different value; not overwriting it".into(),
+                    });
                 }
             }
         }
@@ -340,7 +345,10 @@ mod tests {
         let conflict = run(text, "", Op::Merge { value: "services:\n  web:\n    image: y\n".into() }).unwrap_err();
         assert_eq!(conflict.route, "services.web.image");
         let alias = "x: &d {a: 1}\ns:\n  l: *d\n";
-        assert!(run(alias, "", Op::Merge { value: "s:\n  l:\n    b: 2\n".into() }).unwrap_err().message.contains("alias"));
+        assert!(run(alias, "", Op::Merge { value: "s:\n  l:\n    b: 2\n".into() })
+            .unwrap_err()
+            .message
+            .contains("alias"));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use stackfix::rules::{self, RuleSettings};
 use stackfix::stack::{self, LoadOptions, Profiles, Stack};
 use stackfix::yaml::{NodeKind, Segment, Tree};
 
-use crate::common::{shared, stackfix, stderr};
+use crate::common::{shared, stackfix, stderr, stdout};
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()) {
@@ -232,4 +232,77 @@ fn patches_on_corpus_files_keep_them_valid_and_untouched_lines_identical() {
         }
     }
     assert!(applied > 1500, "{applied} patches applied");
+}
+
+/// Copies `from` into `to` recursively.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().filter_map(|e| e.ok()) {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn fixes_on_corpus_stacks_stay_valid_idempotent_and_keep_comments() {
+    use crate::validators::{compose, compose_config_ok};
+    let Some(corpus) = shared("corpus") else { return };
+    let Some(compose) = compose() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    yaml_files(&corpus, &mut files);
+    let mut dirs: Vec<PathBuf> = files.iter().filter_map(|f| f.parent().map(Path::to_path_buf)).collect();
+    dirs.sort();
+    dirs.dedup();
+    let (mut fixed_dirs, mut validated) = (0, 0);
+    for dir in dirs {
+        let relative = dir.strip_prefix(&corpus).unwrap();
+        let Some(top) = relative.components().next() else { continue };
+        let copy_root = work.path().join(top);
+        if !copy_root.exists() {
+            copy_tree(&corpus.join(top), &copy_root);
+        }
+        let here = work.path().join(relative);
+        let stack = load(&here, Vec::new());
+        if stack.configs.is_empty() || !stack.errors.is_empty() {
+            continue;
+        }
+        let configs: Vec<Vec<PathBuf>> =
+            stack.configs.iter().map(|c| c.files.iter().map(|&f| stack.file(f).path.clone()).collect()).collect();
+        let valid_before: Vec<bool> =
+            configs.iter().map(|files| compose_config_ok(&compose, &here, files).is_ok()).collect();
+        let texts_before: Vec<(PathBuf, String)> =
+            stack.files.iter().map(|f| (f.path.clone(), f.source().text().to_string())).collect();
+        let out = stackfix(&here, &["fix", ".", "--unsafe-fixes", "--color", "never"]);
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{}: {}", here.display(), stderr(&out));
+        let mut changed = false;
+        for (path, before) in &texts_before {
+            let after = std::fs::read_to_string(here.join(path.strip_prefix(".").unwrap_or(path)))
+                .or_else(|_| std::fs::read_to_string(path))
+                .unwrap();
+            if after == *before {
+                continue;
+            }
+            changed = true;
+            for line in before.lines().filter(|l| l.trim_start().starts_with('#')) {
+                assert!(after.contains(line.trim()), "{}: comment `{}` lost", path.display(), line.trim());
+            }
+        }
+        for (files, ok) in configs.iter().zip(&valid_before) {
+            if *ok {
+                compose_config_ok(&compose, &here, files).unwrap_or_else(|e| {
+                    panic!("{}: the fixed stack no longer passes compose config: {e}", here.display())
+                });
+                validated += 1;
+            }
+        }
+        let again = stackfix(&here, &["fix", ".", "--unsafe-fixes", "--diff", "--color", "never"]);
+        assert_eq!(stdout(&again), "", "{}: a second run changes something", here.display());
+        fixed_dirs += usize::from(changed);
+    }
+    assert!(fixed_dirs > 60 && validated > 40, "{fixed_dirs} stacks fixed, {validated} configurations validated");
 }

@@ -86,12 +86,17 @@ fn fix_and_verify(case: &Path, select: Option<&str>) -> String {
     if let Some(c) = &validator {
         for (files, ok) in before.iter().filter(|(_, ok)| *ok) {
             let _ = ok;
-            compose_config_ok(c, dir, files).unwrap_or_else(|e| panic!("{}: fixed stack rejected by compose: {e}\n{diff}", case.display()));
+            compose_config_ok(c, dir, files)
+                .unwrap_or_else(|e| panic!("{}: fixed stack rejected by compose: {e}\n{diff}", case.display()));
         }
     }
     let after = comment_lines(dir);
     for c in &comments {
-        assert!(after.iter().any(|a| a.0 == c.0 && a.1.contains(c.1.split('#').next_back().unwrap_or(""))), "{}: lost comment {c:?}", case.display());
+        assert!(
+            after.iter().any(|a| a.0 == c.0 && a.1.contains(c.1.split('#').next_back().unwrap_or(""))),
+            "{}: lost comment {c:?}",
+            case.display()
+        );
     }
     let again = stackfix(dir, &diff_args);
     assert_eq!(stdout(&again), "", "{}: a second run changes something", case.display());
@@ -99,7 +104,12 @@ fn fix_and_verify(case: &Path, select: Option<&str>) -> String {
     if let Some(rule) = select.and_then(stackfix::rules::by_id) {
         if rule.meta().fix == FixAvailability::Always {
             let (_, json) = check_json(dir, &["--select", rule.meta().id]);
-            assert_eq!(json["findings"].as_array().unwrap().len(), 0, "{}: findings left after the fix: {json:#}", case.display());
+            assert_eq!(
+                json["findings"].as_array().unwrap().len(),
+                0,
+                "{}: findings left after the fix: {json:#}",
+                case.display()
+            );
         }
     }
     diff
@@ -147,7 +157,10 @@ fn diff_exit_codes_and_safe_only_by_default() {
     let diff = stdout(&out);
     assert!(diff.contains("--- /dev/null\n+++ b/.env.example") && diff.contains("+POSTGRES_PASSWORD=\n"), "{diff}");
     for secret in ["hunter2", "your-secret-key", "redis123", "dev-secret"] {
-        assert!(!diff.contains(&format!("+{secret}")) && !diff.lines().any(|l| l.starts_with('+') && l.contains(secret)), "a secret was copied");
+        assert!(
+            !diff.contains(&format!("+{secret}")) && !diff.lines().any(|l| l.starts_with('+') && l.contains(secret)),
+            "a secret was copied"
+        );
     }
     assert!(!Path::new(&dir.join(".env.example")).exists(), "--diff writes nothing");
 }
@@ -155,7 +168,10 @@ fn diff_exit_codes_and_safe_only_by_default() {
 #[test]
 fn service_set_and_into_options() {
     let base = fixtures().join("no-resource-limits/bad/overlay");
-    let out = stdout(&stackfix(&base, &["fix", "--diff", "--select", "no-resource-limits", "--set", "api.memory=3G", "--into", "base"]));
+    let out = stdout(&stackfix(
+        &base,
+        &["fix", "--diff", "--select", "no-resource-limits", "--set", "api.memory=3G", "--into", "base"],
+    ));
     assert!(out.contains("+++ b/docker-compose.yml") && out.contains("memory: 3G"), "{out}");
     assert!(!out.contains("docker-compose.prod.yml"));
     let both = fixtures().join("no-resource-limits/bad/basic");
@@ -173,11 +189,19 @@ fn templates_export_and_override() {
     std::fs::write(&restart, "restart: always\n").unwrap();
     let case = fixtures().join("no-restart-policy/bad/basic");
     let tpl = dir.path().join("tpl");
-    let out = stdout(&stackfix(&case, &["fix", "--diff", "--select", "no-restart-policy", "--templates", tpl.to_str().unwrap()]));
+    let out = stdout(&stackfix(
+        &case,
+        &["fix", "--diff", "--select", "no-restart-policy", "--templates", tpl.to_str().unwrap()],
+    ));
     assert!(out.contains("+    restart: always"), "{out}");
     std::fs::write(&restart, "restart: [unclosed\n").unwrap();
-    let out = stackfix(&case, &["fix", "--diff", "--select", "no-restart-policy", "--templates", tpl.to_str().unwrap()]);
-    assert!(stderr(&out).contains("skipped no-restart-policy") && stderr(&out).contains("invalid YAML"), "{}", stderr(&out));
+    let out =
+        stackfix(&case, &["fix", "--diff", "--select", "no-restart-policy", "--templates", tpl.to_str().unwrap()]);
+    assert!(
+        stderr(&out).contains("skipped no-restart-policy") && stderr(&out).contains("invalid YAML"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -203,5 +227,8 @@ fn a_stack_that_does_not_load_is_not_fixed() {
     let out = stackfix(dir.path(), &["fix"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("does not load"), "{}", stderr(&out));
-    assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), "services:\n  api:\n    image:\tx\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(),
+        "services:\n  api:\n    image:\tx\n"
+    );
 }

@@ -26,11 +26,16 @@ fn every_rule_is_complete_and_consistently_named() {
         let source = std::fs::read_to_string(&module).unwrap_or_else(|_| panic!("{} missing", module.display()));
         assert!(source.contains(&format!("pub struct {} => \"{}\"", camel(m.id), m.id)), "{}: type name", m.id);
         assert!(!m.seeds.is_empty() && !m.summary.is_empty());
-        let has_template = std::fs::read_dir(repo().join("templates/fixes"))
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .any(|e| e.file_name().to_string_lossy().starts_with(&format!("{}.", m.id)) || e.file_name().to_string_lossy().starts_with(&format!("{}.yml", m.id)));
-        assert_eq!(has_template, m.fix != FixAvailability::Never, "{}: a template exists exactly when the rule has a fix", m.id);
+        let has_template = std::fs::read_dir(repo().join("templates/fixes")).unwrap().filter_map(|e| e.ok()).any(|e| {
+            e.file_name().to_string_lossy().starts_with(&format!("{}.", m.id))
+                || e.file_name().to_string_lossy().starts_with(&format!("{}.yml", m.id))
+        });
+        assert_eq!(
+            has_template,
+            m.fix != FixAvailability::Never,
+            "{}: a template exists exactly when the rule has a fix",
+            m.id
+        );
     }
 }
 
