@@ -17,7 +17,7 @@ use crate::stack::load::normalize;
 use crate::stack::{self, LoadOptions, Stack};
 use crate::yaml::patch::key_text;
 use crate::yaml::route::route_to;
-use crate::yaml::{apply, Op, Patch, Route};
+use crate::yaml::{splice_text, splices, Op, Patch, Route, Splice};
 use render::Renderer;
 
 /// Passes before the engine gives up: fixes enable each other (a health check, then the
@@ -172,6 +172,7 @@ fn attempt(
     renderer: &Renderer,
     excluded: &HashMap<FindingKey, String>,
 ) -> Result<Attempt, FixError> {
+    let env = Env { options, renderer };
     let mut texts: HashMap<PathBuf, String> = HashMap::new();
     let mut intended: HashMap<PathBuf, Vec<(Route, FindingKey)>> = HashMap::new();
     let mut applied = Vec::new();
@@ -180,50 +181,145 @@ fn attempt(
     for pass in 1..=MAX_PASSES {
         let current = stack::load(&with_overrides(load, &texts));
         let findings = rules::check(&current, settings);
-        let mut progress = false;
+        // Every fix of a pass is computed on the same texts; those that conflict with one
+        // already taken wait for the next pass, as ruff does.
+        let mut batch: HashMap<PathBuf, Batch> = HashMap::new();
+        let mut env_names: Vec<String> = Vec::new();
+        let mut taken: Vec<Taken> = Vec::new();
         for finding in findings.iter().filter(|f| wanted(f, options)) {
             let Some(fix) = &finding.fix else { continue };
-            if given_up.contains(&key(&current, finding)) {
+            let key = key(&current, finding);
+            if given_up.contains(&key) {
                 continue;
             }
-            let before = texts.clone();
-            let mut aimed = Vec::new();
-            let env = Env { load, options, renderer };
-            match apply_fix(&env, &current, finding, fix, &mut texts, &mut aimed) {
-                Ok(true) => {
-                    for (path, route) in aimed {
-                        intended.entry(path).or_default().push((route, key(&current, finding)));
-                    }
-                    progress = true;
-                    applied.push(Applied {
-                        key: key(&current, finding),
-                        rule: finding.rule,
-                        service: finding.service.clone(),
-                        message: finding.message.clone(),
-                        title: fix.title.clone(),
-                        applicability: fix.applicability,
-                    });
+            match plan_fix(&env, &current, finding, fix) {
+                Ok(plan) if plan.is_empty() => {
+                    given_up.insert(key);
+                    skipped.push(skip(finding, "nothing to change where the fix goes; left as is".into()));
                 }
-                Ok(false) => {
-                    texts = before;
-                    given_up.insert(key(&current, finding));
-                    skipped.push(skip(
-                        finding,
-                        "nothing to change where the fix goes (a value there differs); left as is".into(),
-                    ));
+                Ok(plan) => {
+                    let conflict = plan
+                        .edits
+                        .iter()
+                        .any(|(path, splices)| batch.get(path).is_some_and(|b| splices.iter().any(|s| b.conflicts(s))));
+                    if conflict {
+                        continue;
+                    }
+                    for (path, splices) in plan.edits {
+                        let b = batch.entry(path).or_default();
+                        for s in splices {
+                            b.add(s);
+                        }
+                    }
+                    let aimed = plan.aimed;
+                    env_names.extend(plan.env_names);
+                    taken.push(Taken { key, finding, fix, aimed });
                 }
                 Err(reason) => {
-                    texts = before;
-                    given_up.insert(key(&current, finding));
+                    given_up.insert(key);
                     skipped.push(skip(finding, reason));
                 }
             }
         }
-        if !progress {
+        if taken.is_empty() {
             return Ok(Attempt { texts, intended, applied, skipped, stack: current, passes: pass });
+        }
+        for (path, Batch { splices, .. }) in batch {
+            let before =
+                current.files.iter().find(|f| normalize(&f.path) == path).map(|f| f.source().text().to_string());
+            let before = before.or_else(|| text_of(&texts, &path)).unwrap_or_default();
+            let after = splice_text(&before, &splices);
+            if let Err(e) = crate::yaml::Tree::parse(after.clone()) {
+                // Splices are checked one by one; together they should not break the file.
+                for t in taken.iter().filter(|t| t.aimed.iter().any(|(p, _)| *p == path)) {
+                    given_up.insert(t.key.clone());
+                    skipped.push(skip(t.finding, format!("internal error: the combined edits broke the YAML ({e})")));
+                }
+                continue;
+            }
+            texts.insert(path, after);
+        }
+        if !env_names.is_empty() {
+            let path = normalize(&load.dir.join(".env.example"));
+            let text = env_example(renderer, text_of(&texts, &path), &env_names).map_err(FixError::Template)?;
+            texts.insert(path, text);
+        }
+        for Taken { key, finding, fix, aimed } in taken {
+            if given_up.contains(&key) {
+                continue;
+            }
+            for (path, route) in aimed {
+                intended.entry(path).or_default().push((route, key.clone()));
+            }
+            applied.push(Applied {
+                key,
+                rule: finding.rule,
+                service: finding.service.clone(),
+                message: finding.message.clone(),
+                title: fix.title.clone(),
+                applicability: fix.applicability,
+            });
         }
     }
     Err(FixError::NoConvergence(MAX_PASSES))
+}
+
+/// The splices one pass makes in one file, indexed to find conflicts quickly: two splices
+/// conflict when their ranges overlap, an insertion falls inside a replaced range, they add the
+/// same key to the same mapping, or one adds to an empty flow collection another adds to.
+#[derive(Default)]
+struct Batch {
+    splices: Vec<Splice>,
+    /// Replaced (non-empty) ranges.
+    ranges: Vec<(usize, usize)>,
+    /// Offsets of insertions.
+    points: std::collections::BTreeSet<usize>,
+    keys: HashSet<(crate::yaml::NodeId, String)>,
+    adding: HashSet<crate::yaml::NodeId>,
+    exclusive: HashSet<crate::yaml::NodeId>,
+}
+
+impl Batch {
+    fn conflicts(&self, s: &Splice) -> bool {
+        let in_range = if s.start < s.end {
+            self.ranges.iter().any(|&(a, b)| s.start < b && a < s.end)
+                || self.points.range(s.start + 1..s.end).next().is_some()
+        } else {
+            self.ranges.iter().any(|&(a, b)| a < s.start && s.start < b)
+        };
+        let same_entry = s.adds_to.as_ref().is_some_and(|(node, key)| {
+            (!key.is_empty() && self.keys.contains(&(*node, key.clone())))
+                || self.exclusive.contains(node)
+                || (s.exclusive && self.adding.contains(node))
+        });
+        in_range || same_entry
+    }
+
+    fn add(&mut self, s: Splice) {
+        if s.start < s.end {
+            self.ranges.push((s.start, s.end));
+        } else {
+            self.points.insert(s.start);
+        }
+        if let Some((node, key)) = &s.adds_to {
+            self.adding.insert(*node);
+            if !key.is_empty() {
+                self.keys.insert((*node, key.clone()));
+            }
+            if s.exclusive {
+                self.exclusive.insert(*node);
+            }
+        }
+        self.splices.push(s);
+    }
+}
+
+/// A fix taken into a pass's batch.
+struct Taken<'a> {
+    key: FindingKey,
+    finding: &'a Finding,
+    fix: &'a Fix,
+    aimed: Vec<(PathBuf, Route)>,
 }
 
 fn skip(finding: &Finding, reason: String) -> Skipped {
@@ -254,46 +350,58 @@ fn text_of(texts: &HashMap<PathBuf, String>, path: &Path) -> Option<String> {
     texts.get(&normalize(path)).cloned().or_else(|| std::fs::read_to_string(path).ok())
 }
 
+/// `.env.example` with `NAME=` lines for the names it lacks (created from its template).
+fn env_example(renderer: &Renderer, current: Option<String>, names: &[String]) -> Result<String, String> {
+    let mut text = match current {
+        Some(t) => t,
+        None => renderer.render("env-example", &serde_json::json!({}))?,
+    };
+    for name in names {
+        let present = text
+            .lines()
+            .any(|l| l.trim_start().strip_prefix(name.as_str()).is_some_and(|r| r.trim_start().starts_with('=')));
+        if !present {
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&format!("{name}=\n"));
+        }
+    }
+    Ok(text)
+}
+
 /// What every fix of a run shares.
 struct Env<'a> {
-    load: &'a LoadOptions,
     options: &'a FixOptions,
     renderer: &'a Renderer,
 }
 
-/// Applies every edit of a fix to the in-memory texts, noting the routes it aims at;
-/// `Ok(false)` when nothing changed.
-fn apply_fix(
-    env: &Env,
-    stack: &Stack,
-    finding: &Finding,
-    fix: &Fix,
-    texts: &mut HashMap<PathBuf, String>,
-    aimed: &mut Vec<(PathBuf, Route)>,
-) -> Result<bool, String> {
-    let Env { load, options, renderer } = *env;
-    let mut changed = false;
+/// A fix lowered to splices on the current texts.
+#[derive(Default)]
+struct FixPlan {
+    /// Splices per file (normalised path).
+    edits: Vec<(PathBuf, Vec<Splice>)>,
+    /// The routes the splices aim at, per file.
+    aimed: Vec<(PathBuf, Route)>,
+    /// Names for `.env.example`.
+    env_names: Vec<String>,
+}
+
+impl FixPlan {
+    fn is_empty(&self) -> bool {
+        self.edits.iter().all(|(_, s)| s.is_empty()) && self.env_names.is_empty()
+    }
+}
+
+/// Lowers every edit of a fix to splices on the stack's current texts.
+fn plan_fix(env: &Env, stack: &Stack, finding: &Finding, fix: &Fix) -> Result<FixPlan, String> {
+    let Env { options, renderer, .. } = *env;
+    let mut plan = FixPlan::default();
     for edit in &fix.edits {
-        let (path, new_text) = match edit {
+        let (file, patch) = match edit {
             FixEdit::EnvExample { name } => {
-                let path = load.dir.join(".env.example");
-                let current = text_of(texts, &path);
-                if current.as_deref().is_some_and(|t| {
-                    t.lines().any(|l| {
-                        l.trim_start().strip_prefix(name.as_str()).is_some_and(|r| r.trim_start().starts_with('='))
-                    })
-                }) {
-                    continue;
-                }
-                let mut text = match current {
-                    Some(t) => t,
-                    None => renderer.render("env-example", &serde_json::json!({}))?,
-                };
-                if !text.is_empty() && !text.ends_with('\n') {
-                    text.push('\n');
-                }
-                text.push_str(&format!("{name}=\n"));
-                (path, text)
+                plan.env_names.push(name.clone());
+                continue;
             }
             FixEdit::MergeService { site, template, context } => {
                 let (service, file) = match site {
@@ -312,35 +420,38 @@ fn apply_fix(
                     .map(|l| if l.is_empty() { "\n".to_string() } else { format!("    {l}\n") })
                     .collect();
                 let fragment = format!("services:\n  {}:\n{indented}", key_text(service));
-                let path = stack.file(file).path.clone();
-                let current = text_of(texts, &path).ok_or("cannot read the file")?;
-                let out = apply(&current, &Patch { route: Route::default(), op: Op::Merge { value: fragment } })
-                    .map_err(|e| e.to_string())?;
-                aimed.push((normalize(&path), Route::default().key("services").key(service)));
-                (path, out)
+                let path = normalize(&stack.file(file).path);
+                plan.aimed.push((path, Route::default().key("services").key(service)));
+                (file, Patch { route: Route::default(), op: Op::Merge { value: fragment } })
             }
             FixEdit::MergeAt { file, at, template, context } | FixEdit::ReplaceAt { file, at, template, context } => {
-                let source = stack.file(*file);
-                let tree = source.tree.as_ref().ok_or("not a YAML file")?;
+                let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
                 let route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;
                 let rendered = render(renderer, template, context, finding.service.as_deref(), options)?;
                 let op = match edit {
                     FixEdit::MergeAt { .. } => Op::Merge { value: rendered },
                     _ => Op::ReplaceNode { value: rendered },
                 };
-                let current = text_of(texts, &source.path).ok_or("cannot read the file")?;
-                let out = apply(&current, &Patch { route: route.clone(), op }).map_err(|e| e.to_string())?;
-                aimed.push((normalize(&source.path), route));
-                (source.path.clone(), out)
+                plan.aimed.push((normalize(&stack.file(*file).path), route.clone()));
+                (*file, Patch { route, op })
             }
         };
-        let key = normalize(&path);
-        if text_of(texts, &path).as_deref() != Some(new_text.as_str()) {
-            changed = true;
-            texts.insert(key, new_text);
+        let tree = stack.file(file).tree.as_ref().ok_or("not a YAML file")?;
+        let splices = splices(tree, &patch).map_err(|e| e.to_string())?;
+        let path = normalize(&stack.file(file).path);
+        match plan.edits.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, existing)) => existing.extend(splices),
+            None => plan.edits.push((path, splices)),
         }
     }
-    Ok(changed)
+    // A replacement with the text already there changes nothing.
+    for (path, splices) in &mut plan.edits {
+        if let Some(file) = stack.files.iter().find(|f| normalize(&f.path) == *path) {
+            let text = file.source().text();
+            splices.retain(|s| text[s.start..s.end] != s.text);
+        }
+    }
+    Ok(plan)
 }
 
 /// Renders a template with the rule's context and the user's `--set` values; the result must

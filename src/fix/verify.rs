@@ -2,7 +2,7 @@
 //! comment of every file survives, and each file's meaning changed only under the routes the
 //! fixes aimed at. A fix that fails is excluded and the run starts again without it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::{Attempt, FindingKey};
 use crate::rules::Finding;
@@ -14,8 +14,9 @@ use crate::yaml::{Route, Segment, Tree};
 /// Fixes that failed, with why.
 pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) -> HashMap<FindingKey, String> {
     let mut failures = HashMap::new();
+    let left: HashSet<FindingKey> = remaining.iter().map(|f| super::key(&attempt.stack, f)).collect();
     for applied in &attempt.applied {
-        if remaining.iter().any(|f| super::key(&attempt.stack, f) == applied.key) {
+        if left.contains(&applied.key) {
             failures.insert(
                 applied.key.clone(),
                 "the fix did not close the finding (another file or a merge still sets it)".to_string(),

@@ -9,7 +9,7 @@ pub mod route;
 pub mod source;
 pub mod tree;
 
-pub use patch::{apply, apply_all, Op, Patch, PatchError};
+pub use patch::{apply, apply_all, splice_text, splices, Op, Patch, PatchError, Splice};
 pub use route::{Route, Segment};
 pub use source::{LineEnding, Source};
 pub use tree::{Entry, Node, NodeId, NodeKind, ParseError, ScalarStyle, Span, Tree};

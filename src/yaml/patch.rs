@@ -49,12 +49,39 @@ impl fmt::Display for PatchError {
     }
 }
 
-/// One splice of the text.
+/// One splice of the text, computed on a parsed tree, and what it adds (so that splices of
+/// different patches on the same tree can be checked for conflicts and applied together).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Splice {
-    start: usize,
-    end: usize,
-    text: String,
+pub struct Splice {
+    pub start: usize,
+    pub end: usize,
+    pub text: String,
+    /// The collection node an entry is added to, and the key added (empty for an item).
+    pub adds_to: Option<(NodeId, String)>,
+    /// Nothing else may add to the same collection in the same batch (an empty flow collection).
+    pub exclusive: bool,
+}
+
+impl Splice {
+    fn new(start: usize, end: usize, text: String) -> Splice {
+        Splice { start, end, text, adds_to: None, exclusive: false }
+    }
+
+    fn adding(mut self, node: NodeId, key: &str, exclusive: bool) -> Splice {
+        self.adds_to = Some((node, key.to_string()));
+        self.exclusive = exclusive;
+        self
+    }
+}
+
+/// Applies one patch to a text; the result is re-parsed before it is returned.
+pub fn apply(text: &str, patch: &Patch) -> Result<String, PatchError> {
+    let fail = |message: String| PatchError { route: patch.route.to_string(), message };
+    let tree = Tree::parse(text.to_string()).map_err(|e| fail(format!("the file does not parse: {e}")))?;
+    let splices = splices(&tree, patch)?;
+    let out = splice_text(text, &splices);
+    Tree::parse(out.clone()).map_err(|e| fail(format!("internal error: the edit produced invalid YAML ({e})")))?;
+    Ok(out)
 }
 
 /// Applies patches one after the other, each on the result of the previous.
@@ -62,48 +89,65 @@ pub fn apply_all(text: &str, patches: &[Patch]) -> Result<String, PatchError> {
     patches.iter().try_fold(text.to_string(), |current, patch| apply(&current, patch))
 }
 
-/// Applies one patch; the result is re-parsed before it is returned.
-pub fn apply(text: &str, patch: &Patch) -> Result<String, PatchError> {
-    if let Op::Merge { value } = &patch.op {
-        let fragment = fragment(value).map_err(|message| PatchError { route: patch.route.to_string(), message })?;
-        return merge(text, &patch.route, &fragment, fragment.root_node());
-    }
+/// The splices a patch makes on the text `tree` was parsed from; the text is not changed.
+pub fn splices(tree: &Tree, patch: &Patch) -> Result<Vec<Splice>, PatchError> {
     let fail = |message: String| PatchError { route: patch.route.to_string(), message };
-    let tree = Tree::parse(text.to_string()).map_err(|e| fail(format!("the file does not parse: {e}")))?;
-    let target = resolve(&tree, &patch.route).map_err(|e| fail(e.to_string()))?;
-    let style = Style::of(&tree);
+    if let Op::Merge { value } = &patch.op {
+        let fragment = fragment(value).map_err(fail)?;
+        let mut out = Vec::new();
+        merge(tree, &patch.route, &fragment, fragment.root_node(), &mut out)?;
+        return Ok(out);
+    }
+    let target = resolve(tree, &patch.route).map_err(|e| fail(e.to_string()))?;
+    let style = tree.style();
     let splice = match &patch.op {
-        Op::InsertKey { key, value, after } => insert_key(&tree, target, key, value, after.as_deref(), &style),
-        Op::ReplaceScalar { value } => replace_scalar(&tree, target, value),
-        Op::AppendItem { value } => append_item(&tree, target, value, &style),
-        Op::ReplaceNode { value } => replace_node(&tree, target, value, &style),
+        Op::InsertKey { key, value, after } => insert_key(tree, target, key, value, after.as_deref(), &style),
+        Op::ReplaceScalar { value } => replace_scalar(tree, target, value),
+        Op::AppendItem { value } => append_item(tree, target, value, &style),
+        Op::ReplaceNode { value } => replace_node(tree, target, value, &style),
         Op::Merge { .. } => unreachable!("handled above"),
     }
     .map_err(fail)?;
-    let mut out = String::with_capacity(text.len() + splice.text.len());
-    out.push_str(&text[..splice.start]);
-    out.push_str(&splice.text);
-    out.push_str(&text[splice.end..]);
-    Tree::parse(out.clone()).map_err(|e| fail(format!("internal error: the edit produced invalid YAML ({e})")))?;
-    Ok(out)
+    Ok(vec![splice])
 }
 
-/// Merges the fragment mapping `node` into the mapping at `route`, one key at a time.
-fn merge(text: &str, route: &Route, fragment: &Fragment, node: Option<NodeId>) -> Result<String, PatchError> {
+/// Applies splices that do not conflict; insertions at one offset keep their order.
+pub fn splice_text(text: &str, splices: &[Splice]) -> String {
+    let mut order: Vec<&Splice> = splices.iter().collect();
+    order.sort_by_key(|s| s.start);
+    let mut out = String::with_capacity(text.len() + splices.iter().map(|s| s.text.len()).sum::<usize>());
+    let mut at = 0;
+    for s in order {
+        out.push_str(&text[at..s.start.max(at)]);
+        out.push_str(&s.text);
+        at = at.max(s.end);
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+/// Splices merging the fragment mapping `node` into the mapping at `route`: missing keys are
+/// inserted whole, mappings on both sides are descended into, equal values are left alone.
+fn merge(
+    tree: &Tree,
+    route: &Route,
+    fragment: &Fragment,
+    node: Option<NodeId>,
+    out: &mut Vec<Splice>,
+) -> Result<(), PatchError> {
     let fail = |message: String| PatchError { route: route.to_string(), message };
-    let Some(node) = node else { return Ok(text.to_string()) };
-    let mut current = text.to_string();
+    let Some(node) = node else { return Ok(()) };
+    let target = resolve(tree, route).map_err(|e| fail(e.to_string()))?;
+    let style = tree.style();
     for (key, value) in fragment.entries(node).map_err(fail)? {
-        let tree = Tree::parse(current.clone()).map_err(|e| fail(format!("the file does not parse: {e}")))?;
-        let target = resolve(&tree, route).map_err(|e| fail(e.to_string()))?;
+        let here = route.clone().key(&key);
         match tree.entry(target.node, &key) {
             None => {
-                let op = Op::InsertKey { key: key.clone(), value: fragment.text_at_zero(value), after: None };
-                current = apply(&current, &Patch { route: route.clone(), op })?;
+                let text = fragment.text_at_zero(value);
+                out.push(insert_key(tree, target, &key, &text, None, &style).map_err(fail)?);
             }
             Some(existing) => {
                 let existing_node = tree.node(existing.value);
-                let here = route.clone().key(&key);
                 if matches!(existing_node.kind, NodeKind::Alias { .. }) {
                     return Err(PatchError {
                         route: here.to_string(),
@@ -113,7 +157,7 @@ fn merge(text: &str, route: &Route, fragment: &Fragment, node: Option<NodeId>) -
                 if fragment.is_block_mapping(value)
                     && (matches!(existing_node.kind, NodeKind::Mapping { .. }) || existing_node.is_null())
                 {
-                    current = merge(&current, &here, fragment, Some(value))?;
+                    merge(tree, &here, fragment, Some(value), out)?;
                 } else if fragment.text_at_zero(value).trim() != tree.text_of(existing.value).trim() {
                     return Err(PatchError {
                         route: here.to_string(),
@@ -123,7 +167,7 @@ fn merge(text: &str, route: &Route, fragment: &Fragment, node: Option<NodeId>) -
             }
         }
     }
-    Ok(current)
+    Ok(())
 }
 
 fn fragment(value: &str) -> Result<Fragment, String> {
@@ -143,7 +187,7 @@ fn lines_after(tree: &Tree, offset: usize, lines: &[String], style: &Style) -> S
         text.push_str(style.eol);
         text.push_str(line);
     }
-    Splice { start: at, end: at, text }
+    Splice::new(at, at, text)
 }
 
 /// The key as it must be written: plain when YAML reads it back unchanged, else single-quoted.
@@ -187,21 +231,25 @@ fn insert_key(
             Ok(match anchor {
                 Some(e) => {
                     let at = tree.node(e.value).span.end;
-                    Splice { start: at, end: at, text: format!(", {entry}") }
+                    Splice::new(at, at, format!(", {entry}")).adding(target.node, &key, false)
                 }
-                None => Splice { start: node.span.start + 1, end: node.span.start + 1, text: entry },
+                None => Splice::new(node.span.start + 1, node.span.start + 1, entry).adding(target.node, &key, true),
             })
         }
         NodeKind::Mapping { flow: false, .. } => {
             let first = entries.first().ok_or("empty block mapping")?;
             let indent = column(&tree.source, tree.node(first.key).props_start);
             let at = anchor.map_or(node.span.end, |e| tree.node(e.value).span.end);
-            Ok(lines_after(tree, at, &value.entry_lines(&key, indent, style), style))
+            Ok(lines_after(tree, at, &value.entry_lines(&key, indent, style), style).adding(target.node, &key, false))
         }
         _ if node.is_null() && node.span.start == node.span.end => {
             let parent_key = target.key.ok_or("the document is empty")?;
             let indent = column(&tree.source, tree.node(parent_key).props_start) + style.unit;
-            Ok(lines_after(tree, node.span.end, &value.entry_lines(&key, indent, style), style))
+            Ok(lines_after(tree, node.span.end, &value.entry_lines(&key, indent, style), style).adding(
+                target.node,
+                &key,
+                false,
+            ))
         }
         _ => Err("not a mapping".into()),
     }
@@ -217,7 +265,7 @@ fn replace_scalar(tree: &Tree, target: super::route::Located, value: &str) -> Re
         return Err("the new value must be a single-line scalar".into());
     }
     let lead = if node.span.start == node.span.end { " " } else { "" };
-    Ok(Splice { start: node.span.start, end: node.span.end, text: format!("{lead}{value}") })
+    Ok(Splice::new(node.span.start, node.span.end, format!("{lead}{value}")))
 }
 
 fn append_item(tree: &Tree, target: super::route::Located, value: &str, style: &Style) -> Result<Splice, String> {
@@ -231,24 +279,24 @@ fn append_item(tree: &Tree, target: super::route::Located, value: &str, style: &
             Ok(match items.last() {
                 Some(&last) => {
                     let at = tree.node(last).span.end;
-                    Splice { start: at, end: at, text: format!(", {}", value.inline_text()) }
+                    Splice::new(at, at, format!(", {}", value.inline_text())).adding(target.node, "", false)
                 }
-                None => Splice {
-                    start: node.span.start + 1,
-                    end: node.span.start + 1,
-                    text: value.inline_text().to_string(),
-                },
+                None => Splice::new(node.span.start + 1, node.span.start + 1, value.inline_text().to_string()).adding(
+                    target.node,
+                    "",
+                    true,
+                ),
             })
         }
         NodeKind::Sequence { flow: false, .. } => {
             let indent = column(&tree.source, node.span.start);
-            Ok(lines_after(tree, node.span.end, &value.item_lines(indent, style), style))
+            Ok(lines_after(tree, node.span.end, &value.item_lines(indent, style), style).adding(target.node, "", false))
         }
         _ if node.is_null() && node.span.start == node.span.end => {
             let parent_key = target.key.ok_or("the document is empty")?;
             let key_col = column(&tree.source, tree.node(parent_key).props_start);
             let indent = if style.indent_sequences { key_col + style.unit } else { key_col };
-            Ok(lines_after(tree, node.span.end, &value.item_lines(indent, style), style))
+            Ok(lines_after(tree, node.span.end, &value.item_lines(indent, style), style).adding(target.node, "", false))
         }
         _ => Err("not a sequence".into()),
     }
@@ -259,22 +307,14 @@ fn replace_node(tree: &Tree, target: super::route::Located, value: &str, style: 
     let value = fragment(value)?;
     if value.is_inline() {
         let lead = if node.span.start == node.span.end { " " } else { "" };
-        return Ok(Splice {
-            start: node.props_start,
-            end: node.span.end,
-            text: format!("{lead}{}", value.inline_text()),
-        });
+        return Ok(Splice::new(node.props_start, node.span.end, format!("{lead}{}", value.inline_text())));
     }
     let Some(key) = target.key else {
         // A sequence item: the block continues at the item's column, after its `- `.
         let indent = column(&tree.source, node.props_start);
         let lines = value.block_lines(indent, style);
         let text = lines.join(style.eol);
-        return Ok(Splice {
-            start: node.props_start,
-            end: node.span.end,
-            text: text[indent.min(text.len())..].to_string(),
-        });
+        return Ok(Splice::new(node.props_start, node.span.end, text[indent.min(text.len())..].to_string()));
     };
     let key_node = tree.node(key);
     let key_col = column(&tree.source, key_node.props_start);
@@ -296,7 +336,7 @@ fn replace_node(tree: &Tree, target: super::route::Located, value: &str, style: 
         text.push_str(style.eol);
         text.push_str(&line);
     }
-    Ok(Splice { start, end: node.span.end, text })
+    Ok(Splice::new(start, node.span.end, text))
 }
 
 #[cfg(test)]

@@ -131,14 +131,23 @@ pub struct Tree {
     pub source: Source,
     nodes: Vec<Node>,
     root: Option<NodeId>,
+    /// The file's writing style, learned once (see [`Tree::style`]).
+    style: std::sync::OnceLock<super::emit::Style>,
+    /// Key → entry position for large mappings, built on first lookup.
+    key_index: std::sync::OnceLock<HashMap<NodeId, HashMap<String, usize>>>,
 }
+
+/// Mappings with more entries than this get a key index.
+const INDEXED_MAPPING: usize = 32;
 
 impl Tree {
     /// Parses one YAML document. An empty file (or one holding only comments) has no root.
     pub fn parse(text: String) -> Result<Tree, ParseError> {
         let source = Source::new(text);
         match build(&source) {
-            Ok((nodes, root)) => Ok(Tree { source, nodes, root }),
+            Ok((nodes, root)) => {
+                Ok(Tree { source, nodes, root, style: Default::default(), key_index: Default::default() })
+            }
             Err(err) => {
                 // yaml-rust2 rejects a flow collection closed at its key's indentation, which Go's
                 // YAML (and so docker compose) accepts. Joining such a closing line onto the previous
@@ -157,13 +166,18 @@ impl Tree {
                 if touches_block_scalar {
                     return Err(err);
                 }
-                Ok(Tree { source, nodes, root })
+                Ok(Tree { source, nodes, root, style: Default::default(), key_index: Default::default() })
             }
         }
     }
 
     pub fn root(&self) -> Option<NodeId> {
         self.root
+    }
+
+    /// How the file writes its blocks (indentation unit, sequence style, line ending).
+    pub fn style(&self) -> super::emit::Style {
+        *self.style.get_or_init(|| super::emit::Style::of(self))
     }
 
     pub fn node(&self, id: NodeId) -> &Node {
@@ -212,7 +226,30 @@ impl Tree {
 
     /// The entry written under `key` in a mapping (no alias or merge resolution).
     pub fn entry(&self, map: NodeId, key: &str) -> Option<Entry> {
-        self.entries(map).iter().copied().find(|e| self.nodes[e.key].as_str() == Some(key))
+        let entries = self.entries(map);
+        if entries.len() > INDEXED_MAPPING {
+            let index = self.key_index.get_or_init(|| self.build_key_index());
+            return index.get(&map).and_then(|keys| keys.get(key)).map(|&i| entries[i]);
+        }
+        entries.iter().copied().find(|e| self.nodes[e.key].as_str() == Some(key))
+    }
+
+    fn build_key_index(&self) -> HashMap<NodeId, HashMap<String, usize>> {
+        let mut index = HashMap::new();
+        for (id, node) in self.nodes.iter().enumerate() {
+            if let NodeKind::Mapping { entries, .. } = &node.kind {
+                if entries.len() > INDEXED_MAPPING {
+                    let mut keys = HashMap::with_capacity(entries.len());
+                    for (i, e) in entries.iter().enumerate() {
+                        if let Some(k) = self.nodes[e.key].as_str() {
+                            keys.entry(k.to_string()).or_insert(i);
+                        }
+                    }
+                    index.insert(id, keys);
+                }
+            }
+        }
+        index
     }
 
     /// Whether a key node is a YAML merge key (`<<` or `!!merge <<`).
