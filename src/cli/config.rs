@@ -23,6 +23,9 @@ pub struct ConfigFile {
     pub profiles: Option<PathBuf>,
     /// Fix templates overriding the built-in ones by name (relative to the config file).
     pub templates: Option<PathBuf>,
+    /// Fix template parameters for every service (`memory = "1G"`).
+    #[serde(default)]
+    pub set: HashMap<String, toml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -30,6 +33,21 @@ pub struct ConfigFile {
 pub struct ServiceConfig {
     #[serde(default)]
     pub ignore: Vec<String>,
+    /// Fix template parameters for this service.
+    #[serde(default)]
+    pub set: HashMap<String, toml::Value>,
+}
+
+impl ConfigFile {
+    /// Template parameters from the file: (service or none for all, key, value), global first.
+    pub fn sets(&self) -> Vec<(Option<String>, String, String)> {
+        let text = |v: &toml::Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+        let mut out: Vec<_> = self.set.iter().map(|(k, v)| (None, k.clone(), text(v))).collect();
+        for (service, config) in &self.services {
+            out.extend(config.set.iter().map(|(k, v)| (Some(service.clone()), k.clone(), text(v))));
+        }
+        out
+    }
 }
 
 /// Reads the configuration: the explicit file, else `stackfix.toml` in `dir` if it exists.

@@ -17,7 +17,7 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
             return Ok(EXIT_ERROR);
         }
     };
-    let mut sets = Vec::new();
+    let mut sets = prepared.file.sets();
     for set in &args.sets {
         let Some((key, value)) = set.split_once('=') else {
             eprintln!("error: --set `{set}`: expected KEY=VALUE or SERVICE.KEY=VALUE");

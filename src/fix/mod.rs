@@ -421,7 +421,11 @@ fn plan_fix(env: &Env, stack: &Stack, finding: &Finding, fix: &Fix) -> Result<Fi
                     .collect();
                 let fragment = format!("services:\n  {}:\n{indented}", key_text(service));
                 let path = normalize(&stack.file(file).path);
-                plan.aimed.push((path, Route::default().key("services").key(service)));
+                let route = Route::default().key("services").key(service);
+                if let Some(tree) = stack.file(file).tree.as_ref() {
+                    refuse_shared_anchor(tree, &route)?;
+                }
+                plan.aimed.push((path, route));
                 (file, Patch { route: Route::default(), op: Op::Merge { value: fragment } })
             }
             FixEdit::MergeAt { file, at, template, context } | FixEdit::ReplaceAt { file, at, template, context } => {
@@ -452,6 +456,21 @@ fn plan_fix(env: &Env, stack: &Stack, finding: &Finding, fix: &Fix) -> Result<Fi
         }
     }
     Ok(plan)
+}
+
+/// A service whose mapping is an anchor other services alias would change them all: refuse, and
+/// say so, rather than edit a shared definition.
+fn refuse_shared_anchor(tree: &crate::yaml::Tree, route: &Route) -> Result<(), String> {
+    let Ok(found) = crate::yaml::route::resolve(tree, route) else { return Ok(()) };
+    let node = tree.node(found.node);
+    let Some(anchor) = &node.anchor else { return Ok(()) };
+    let shared = (0..tree.len()).any(
+        |id| matches!(&tree.node(id).kind, crate::yaml::NodeKind::Alias { target: Some(t), .. } if *t == found.node),
+    );
+    if shared {
+        return Err(format!("`{route}` is anchored as `&{anchor}` and aliased by other services; adding settings there would change them too"));
+    }
+    Ok(())
 }
 
 /// Renders a template with the rule's context and the user's `--set` values; the result must

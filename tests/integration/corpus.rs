@@ -306,3 +306,58 @@ fn fixes_on_corpus_stacks_stay_valid_idempotent_and_keep_comments() {
     }
     assert!(fixed_dirs > 60 && validated > 40, "{fixed_dirs} stacks fixed, {validated} configurations validated");
 }
+
+/// A small deterministic generator (xorshift), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n.max(1) as u64) as usize
+    }
+}
+
+#[test]
+fn random_edit_sequences_keep_files_parseable_and_untouched_lines_intact() {
+    use stackfix::yaml::{apply, Op, Patch, Route};
+    let Some(corpus) = shared("corpus") else { return };
+    let mut files = Vec::new();
+    yaml_files(&corpus, &mut files);
+    files.sort();
+    let values =
+        ["x", "\"quoted: #x\"", "a: 1\nb: [1, 2]\n", "- one\n- two\n", "k: |\n  block ü\n", "{flow: 1}", "&a anchored"];
+    let mut steps = 0;
+    for (n, path) in files.iter().enumerate() {
+        let Ok(mut text) = std::fs::read_to_string(path) else { continue };
+        if Tree::parse(text.clone()).is_err() {
+            continue;
+        }
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (n as u64 + 1));
+        for step in 0..8 {
+            let tree = Tree::parse(text.clone()).unwrap();
+            let Some(root) = tree.root() else { break };
+            let mut routes = Vec::new();
+            collection_routes(&tree, root, Vec::new(), &mut routes);
+            if routes.is_empty() {
+                break;
+            }
+            let (segments, is_mapping) = routes[rng.next(routes.len())].clone();
+            let value = values[rng.next(values.len())].to_string();
+            let op = if is_mapping {
+                Op::InsertKey { key: format!("probe-{step}"), value, after: None }
+            } else {
+                Op::AppendItem { value }
+            };
+            let route = Route(segments);
+            let Ok(out) = apply(&text, &Patch { route: route.clone(), op }) else { continue };
+            let label = format!("{} step {step} at `{route}`", path.display());
+            Tree::parse(out.clone()).unwrap_or_else(|e| panic!("{label}: {e}"));
+            assert!(only_lines_inserted(&text, &out), "{label}: lines other than the inserted ones changed");
+            text = out;
+            steps += 1;
+        }
+    }
+    assert!(steps > 1000, "{steps} random edits applied");
+}

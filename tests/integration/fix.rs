@@ -232,3 +232,30 @@ fn a_stack_that_does_not_load_is_not_fixed() {
         "services:\n  api:\n    image:\tx\n"
     );
 }
+
+#[test]
+fn shared_anchored_services_are_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "services:\n  api: &app\n    image: ghcr.io/acme/api:1\n  worker: *app\n";
+    std::fs::write(dir.path().join("docker-compose.yml"), text).unwrap();
+    let out = stackfix(dir.path(), &["fix", "--select", "no-restart-policy"]);
+    assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), text);
+    assert!(stdout(&out).contains("anchored as `&app`"), "{}", stdout(&out));
+}
+
+#[test]
+fn parameters_from_the_config_file() {
+    let work = copy(&fixtures().join("no-resource-limits/bad/basic"));
+    std::fs::write(
+        work.path().join("stackfix.toml"),
+        "[set]\ncpus = \"1.5\"\n[services.postgres]\nset = { memory = \"3G\" }\n",
+    )
+    .unwrap();
+    let out = stdout(&stackfix(work.path(), &["fix", "--diff", "--select", "no-resource-limits"]));
+    assert!(out.contains("memory: 3G") && out.matches("cpus: \"1.5\"").count() == 2, "{out}");
+    let out = stdout(&stackfix(
+        work.path(),
+        &["fix", "--diff", "--select", "no-resource-limits", "--set", "postgres.memory=5G"],
+    ));
+    assert!(out.contains("memory: 5G") && !out.contains("memory: 3G"), "the command line wins: {out}");
+}
