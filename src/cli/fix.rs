@@ -59,6 +59,12 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
         }
         return Ok(if outcome.changes.is_empty() { EXIT_CLEAN } else { EXIT_FINDINGS });
     }
+    let root = stackfix::stack::load::project_root(&prepared.load.dir);
+    // Checked again at write time: a symlink may have changed since the plan.
+    if let Some(outside) = outcome.changes.iter().find(|c| !fix::is_inside(&root, &c.path)) {
+        eprintln!("error: {} resolves outside the project; nothing was written", outside.display);
+        return Ok(EXIT_ERROR);
+    }
     for change in &outcome.changes {
         if let Err(e) = write_atomic(&change.path, &change.after) {
             eprintln!("error: {}: {e} (files listed before it were written)", change.display);

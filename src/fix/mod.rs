@@ -13,7 +13,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::rules::{self, Applicability, Finding, Fix, FixEdit, RuleSettings, Site};
-use crate::stack::load::normalize;
+use crate::stack::load::{normalize, project_root};
 use crate::stack::{self, LoadOptions, Stack};
 use crate::yaml::patch::key_text;
 use crate::yaml::route::route_to;
@@ -172,7 +172,7 @@ fn attempt(
     renderer: &Renderer,
     excluded: &HashMap<FindingKey, String>,
 ) -> Result<Attempt, FixError> {
-    let env = Env { options, renderer };
+    let env = Env { dir: &load.dir, options, renderer };
     let mut texts: HashMap<PathBuf, String> = HashMap::new();
     let mut intended: HashMap<PathBuf, Vec<(Route, FindingKey)>> = HashMap::new();
     let mut applied = Vec::new();
@@ -372,6 +372,7 @@ fn env_example(renderer: &Renderer, current: Option<String>, names: &[String]) -
 
 /// What every fix of a run shares.
 struct Env<'a> {
+    dir: &'a Path,
     options: &'a FixOptions,
     renderer: &'a Renderer,
 }
@@ -440,6 +441,9 @@ fn plan_fix(env: &Env, stack: &Stack, finding: &Finding, fix: &Fix) -> Result<Fi
                 (*file, Patch { route, op })
             }
         };
+        if !is_inside(&project_root(&env.dir), &stack.file(file).path) {
+            return Err(format!("{} is outside the project; stackfix does not write there", stack.file(file).display));
+        }
         let tree = stack.file(file).tree.as_ref().ok_or("not a YAML file")?;
         let splices = splices(tree, &patch).map_err(|e| e.to_string())?;
         let path = normalize(&stack.file(file).path);
@@ -456,6 +460,15 @@ fn plan_fix(env: &Env, stack: &Stack, finding: &Finding, fix: &Fix) -> Result<Fi
         }
     }
     Ok(plan)
+}
+
+/// Whether `path`, with every symlink resolved (or its parent's, for a new file), lies in `root`.
+pub fn is_inside(root: &Path, path: &Path) -> bool {
+    let resolved = path.canonicalize().or_else(|_| {
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        parent.canonicalize().map(|p| p.join(path.file_name().unwrap_or_default()))
+    });
+    resolved.is_ok_and(|p| p.starts_with(root))
 }
 
 /// A service whose mapping is an anchor other services alias would change them all: refuse, and

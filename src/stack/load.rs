@@ -601,8 +601,9 @@ impl Loader {
     }
 }
 
-/// The directory side files may be read from: the enclosing git work tree, else `dir` itself.
-fn project_root(dir: &Path) -> PathBuf {
+/// The project: the enclosing git work tree, else `dir` itself. Side files are read and fixes
+/// written only inside it.
+pub fn project_root(dir: &Path) -> PathBuf {
     let dir = dir.canonicalize().unwrap_or_else(|_| normalize(&std::path::absolute(dir).unwrap_or(dir.to_path_buf())));
     dir.ancestors().find(|a| a.join(".git").exists()).map(Path::to_path_buf).unwrap_or(dir)
 }

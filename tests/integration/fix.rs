@@ -259,3 +259,28 @@ fn parameters_from_the_config_file() {
     ));
     assert!(out.contains("memory: 5G") && !out.contains("memory: 3G"), "the command line wins: {out}");
 }
+
+#[test]
+fn fixes_never_write_outside_the_project() {
+    let outer = tempfile::tempdir().unwrap();
+    let project = outer.path().join("project");
+    std::fs::create_dir_all(project.join(".git")).unwrap();
+    std::fs::write(outer.path().join("shared.yml"), "services:\n  api:\n    image: ghcr.io/acme/api:1\n").unwrap();
+    std::fs::write(project.join("docker-compose.yml"), "include:\n  - ../shared.yml\nservices: {}\n").unwrap();
+    let out = stackfix(&project, &["fix", "--select", "no-restart-policy"]);
+    assert_eq!(
+        std::fs::read_to_string(outer.path().join("shared.yml")).unwrap(),
+        "services:\n  api:\n    image: ghcr.io/acme/api:1\n"
+    );
+    assert!(stdout(&out).contains("outside the project"), "{}", stdout(&out));
+    #[cfg(unix)]
+    {
+        std::fs::remove_file(project.join("docker-compose.yml")).unwrap();
+        std::os::unix::fs::symlink(outer.path().join("shared.yml"), project.join("docker-compose.yml")).unwrap();
+        stackfix(&project, &["fix", "--select", "no-restart-policy"]);
+        assert!(
+            !std::fs::read_to_string(outer.path().join("shared.yml")).unwrap().contains("restart"),
+            "wrote through a symlink"
+        );
+    }
+}
