@@ -172,7 +172,8 @@ fn attempt(
     renderer: &Renderer,
     excluded: &HashMap<FindingKey, String>,
 ) -> Result<Attempt, FixError> {
-    let env = Env { dir: &load.dir, options, renderer };
+    let root = project_root(&load.dir);
+    let env = Env { root: &root, options, renderer };
     let mut texts: HashMap<PathBuf, String> = HashMap::new();
     let mut intended: HashMap<PathBuf, Vec<(Route, FindingKey)>> = HashMap::new();
     let mut applied = Vec::new();
@@ -372,7 +373,8 @@ fn env_example(renderer: &Renderer, current: Option<String>, names: &[String]) -
 
 /// What every fix of a run shares.
 struct Env<'a> {
-    dir: &'a Path,
+    /// The project root: nothing outside it is written.
+    root: &'a Path,
     options: &'a FixOptions,
     renderer: &'a Renderer,
 }
@@ -441,7 +443,7 @@ fn plan_fix(env: &Env, stack: &Stack, finding: &Finding, fix: &Fix) -> Result<Fi
                 (*file, Patch { route, op })
             }
         };
-        if !is_inside(&project_root(&env.dir), &stack.file(file).path) {
+        if !is_inside(env.root, &stack.file(file).path) {
             return Err(format!("{} is outside the project; stackfix does not write there", stack.file(file).display));
         }
         let tree = stack.file(file).tree.as_ref().ok_or("not a YAML file")?;
