@@ -136,8 +136,8 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) ->
     let mut excluded: HashMap<FindingKey, String> = HashMap::new();
     // A fix that fails verification is excluded and the run starts over from the original text.
     for _ in 0..4 {
-        let attempt = attempt(load, settings, options, &renderer, &excluded)?;
-        let remaining = rules::check(&attempt.stack, settings);
+        let mut attempt = attempt(load, settings, options, &renderer, &excluded)?;
+        let remaining = std::mem::take(&mut attempt.findings);
         let failures = verify::check(&original, &attempt, &remaining);
         if failures.is_empty() {
             let Attempt { texts, applied, mut skipped, stack: fixed_stack, passes, .. } = attempt;
@@ -160,8 +160,9 @@ pub(crate) struct Attempt {
     intended: HashMap<PathBuf, Vec<(Route, FindingKey)>>,
     applied: Vec<Applied>,
     skipped: Vec<Skipped>,
-    /// The stack as fixed, loaded from the new texts.
+    /// The stack as fixed, loaded from the new texts, and its findings.
     stack: Stack,
+    findings: Vec<Finding>,
     passes: usize,
 }
 
@@ -223,7 +224,7 @@ fn attempt(
             }
         }
         if taken.is_empty() {
-            return Ok(Attempt { texts, intended, applied, skipped, stack: current, passes: pass });
+            return Ok(Attempt { texts, intended, applied, skipped, findings, stack: current, passes: pass });
         }
         for (path, Batch { splices, .. }) in batch {
             let before =

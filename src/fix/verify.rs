@@ -24,21 +24,20 @@ pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) 
         }
     }
     for (path, after) in &attempt.texts {
-        let Some(before) =
-            original.files.iter().find(|f| normalize(&f.path) == *path).map(|f| f.source().text().to_string())
-        else {
-            continue;
-        };
+        let Some(before_file) = original.files.iter().find(|f| normalize(&f.path) == *path) else { continue };
+        let before = before_file.source().text();
+        // The trees of both sides are already parsed: the original stack's and the last pass's.
+        let after_tree = attempt.stack.files.iter().find(|f| normalize(&f.path) == *path).and_then(|f| f.tree.as_ref());
         let aimed = attempt.intended.get(path).map(Vec::as_slice).unwrap_or_default();
         let blame = |reason: String, failures: &mut HashMap<FindingKey, String>| {
             for (_, key) in aimed {
                 failures.entry(key.clone()).or_insert_with(|| reason.clone());
             }
         };
-        if let Some(lost) = lost_comment(&before, after) {
+        if let Some(lost) = lost_comment(before, after) {
             blame(format!("a comment would be lost: `{lost}`"), &mut failures);
         }
-        for changed in changed_paths(&before, after) {
+        for changed in changed_paths(before_file.tree.as_ref(), after_tree) {
             if !aimed.iter().any(|(route, _)| starts_with(&changed, route)) {
                 blame(format!("the edit changed `{changed}`, which the fix did not aim at"), &mut failures);
             }
@@ -82,10 +81,10 @@ fn comments(text: &str) -> Vec<&str> {
 }
 
 /// Routes where the documents' values differ (aliases and merge keys applied).
-fn changed_paths(before: &str, after: &str) -> Vec<Route> {
-    let value = |text: &str| -> Option<Value> {
-        let tree = Tree::parse(text.to_string()).ok()?;
-        Value::from_tree(&tree, tree.root()?, 0).ok()
+fn changed_paths(before: Option<&Tree>, after: Option<&Tree>) -> Vec<Route> {
+    let value = |tree: Option<&Tree>| -> Option<Value> {
+        let tree = tree?;
+        Value::from_tree(tree, tree.root()?, 0).ok()
     };
     let mut out = Vec::new();
     match (value(before), value(after)) {
@@ -136,7 +135,9 @@ mod tests {
 
     #[test]
     fn changed_paths_are_exact() {
-        let paths = changed_paths("s:\n  a: {x: 1}\n  b: [1, 2]\n", "s:\n  a: {x: 1, y: 2}\n  b: [1, 3]\n  c: 1\n");
+        let before = Tree::parse("s:\n  a: {x: 1}\n  b: [1, 2]\n".to_string()).unwrap();
+        let after = Tree::parse("s:\n  a: {x: 1, y: 2}\n  b: [1, 3]\n  c: 1\n".to_string()).unwrap();
+        let paths = changed_paths(Some(&before), Some(&after));
         let shown: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
         assert_eq!(shown, ["s.a.y", "s.b.1", "s.c"]);
     }
