@@ -75,3 +75,16 @@ pub fn assert_snapshot(path: &Path, actual: &str) {
     });
     assert_eq!(expected, actual, "snapshot {} differs (UPDATE_SNAPSHOTS=1 to accept after review)", path.display());
 }
+
+/// Copies the directory `from` into `to` (created if missing), recursively.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().filter_map(|e| e.ok()) {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}

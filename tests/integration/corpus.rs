@@ -10,7 +10,7 @@ use stackfix::rules::{self, RuleSettings};
 use stackfix::stack::{self, LoadOptions, Profiles, Stack};
 use stackfix::yaml::{NodeKind, Segment, Tree};
 
-use crate::common::{shared, stackfix, stderr, stdout};
+use crate::common::{copy_tree, shared, stackfix, stderr, stdout};
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()) {
@@ -232,19 +232,6 @@ fn patches_on_corpus_files_keep_them_valid_and_untouched_lines_identical() {
         }
     }
     assert!(applied > 1500, "{applied} patches applied");
-}
-
-/// Copies `from` into `to` recursively.
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().filter_map(|e| e.ok()) {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 #[test]

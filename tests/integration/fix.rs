@@ -8,26 +8,14 @@ use std::path::{Path, PathBuf};
 use stackfix::rules::{FixAvailability, REGISTRY};
 use stackfix::stack::{self, LoadOptions, Profiles};
 
-use crate::common::{assert_snapshot, check_json, fixtures, repo, stackfix, stderr, stdout, subdirs};
+use crate::common::{assert_snapshot, check_json, copy_tree, fixtures, repo, stackfix, stderr, stdout, subdirs};
 use crate::validators::{compose, compose_config_ok};
 
 /// A copy of a fixture directory to fix in place.
 fn copy(dir: &Path) -> tempfile::TempDir {
     let temp = tempfile::tempdir().unwrap();
-    copy_into(dir, temp.path());
+    copy_tree(dir, temp.path());
     temp
-}
-
-fn copy_into(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap().filter_map(|e| e.ok()) {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_into(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// Every compose configuration stackfix builds for `dir`, as file lists.

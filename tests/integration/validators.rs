@@ -63,21 +63,9 @@ pub fn compose_config_ok(compose: &Path, dir: &Path, files: &[PathBuf]) -> Resul
 }
 
 fn compose_config(compose: &Path, dir: &Path, files: &[PathBuf]) {
-    let mut cmd = Command::new(compose);
-    cmd.current_dir(dir).env_remove("DOCKER_HOST").env_remove("COMPOSE_FILE");
-    for name in variables(files) {
-        cmd.env(name, "x");
+    if let Err(e) = compose_config_ok(compose, dir, files) {
+        panic!("compose config {files:?} in {}:\n{e}", dir.display());
     }
-    for f in files {
-        cmd.arg("-f").arg(f);
-    }
-    let out = cmd.args(["--profile", "*", "config", "-q"]).output().expect("run compose");
-    assert!(
-        out.status.success(),
-        "compose config {files:?} in {}:\n{}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]
