@@ -68,12 +68,9 @@ pub fn load(options: &LoadOptions) -> Stack {
 }
 
 /// A compose file after `include:`, `extends` and normalisation.
-#[derive(Clone)]
 struct ComposeDoc {
     file: FileId,
     doc: Value,
-    /// Files whose services this document holds (itself and what it includes).
-    files: Vec<FileId>,
 }
 
 pub(crate) struct Loader {
@@ -345,7 +342,7 @@ impl Loader {
                 loc: super::Loc { file: id, span: Default::default(), key: None, via_alias: false },
                 tag: None,
             };
-            return Some(ComposeDoc { file: id, doc: empty, files: vec![id] });
+            return Some(ComposeDoc { file: id, doc: empty });
         };
         let mut doc = match Value::from_tree(tree, root, id) {
             Ok(v) => v,
@@ -380,10 +377,8 @@ impl Loader {
             }
         }
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut files = vec![id];
         for included in self.includes(&doc, &dir) {
             if let Some(inc) = self.compose_doc(&included) {
-                files.extend(inc.files.iter().copied());
                 add_missing(&mut doc, &inc.doc);
             }
         }
@@ -400,7 +395,7 @@ impl Loader {
                 }
             }
         }
-        Some(ComposeDoc { file: id, doc, files })
+        Some(ComposeDoc { file: id, doc })
     }
 
     fn includes(&self, doc: &Value, dir: &Path) -> Vec<PathBuf> {
