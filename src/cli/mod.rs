@@ -25,8 +25,9 @@ pub const EXIT_ERROR: u8 = 2;
     long_about = "stackfix loads a docker-compose stack the way `docker compose` does (base, override and \
 production files, include, extends, the files mounted into Prometheus, Alertmanager, Traefik and Redis) and \
 reports what audit reports flag: missing limits and health checks, redis without maxmemory, alerts without \
-Alertmanager, Traefik without rate limits, missing exporters and backups, secrets in compose files.\n\n\
-Exit codes: 0 no findings, 1 findings, 2 usage or input error."
+Alertmanager, Traefik without rate limits, missing exporters and backups, secrets in compose files. \
+`stackfix fix` writes the fixes a person would make, verified before any byte is written.\n\n\
+Exit codes: 0 nothing to report (or to change), 1 findings (or changes with --diff), 2 usage or input error."
 )]
 pub struct Cli {
     #[command(subcommand)]
