@@ -5,6 +5,7 @@ mod common;
 mod corpus;
 mod edit_vectors;
 mod fix;
+mod hostile;
 mod registry;
 mod rules;
 mod stacks;
