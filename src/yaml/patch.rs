@@ -198,9 +198,29 @@ pub fn key_text(key: &str) -> String {
         && !matches!(key, "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "~");
     if plain {
         key.to_string()
+    } else if key.chars().any(char::is_control) {
+        double_quoted(key)
     } else {
         format!("'{}'", key.replace('\'', "''"))
     }
+}
+
+/// A double-quoted YAML scalar that reads back as exactly `text`.
+fn double_quoted(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn insert_key(
@@ -417,6 +437,11 @@ mod tests {
     fn keys_that_yaml_would_misread_are_quoted() {
         assert_eq!(run("a:\n  b: 1\n", "a", insert("on", "x")).unwrap(), "a:\n  b: 1\n  'on': x\n");
         assert_eq!(run("a:\n  b: 1\n", "a", insert("k: v", "x")).unwrap(), "a:\n  b: 1\n  'k: v': x\n");
+        let out = run("a:\n  b: 1\n", "a", insert("x\n\"y\"\t", "1")).unwrap();
+        assert_eq!(out, "a:\n  b: 1\n  \"x\\n\\\"y\\\"\\t\": 1\n");
+        let tree = Tree::parse(out).unwrap();
+        let a = tree.entry(tree.root().unwrap(), "a").unwrap().value;
+        assert!(tree.entry(a, "x\n\"y\"\t").is_some());
     }
 
     #[test]

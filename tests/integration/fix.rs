@@ -197,13 +197,14 @@ fn values_from_files_cannot_change_the_shape_of_generated_yaml() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("docker-compose.yml"),
-        "services:\n  \"we: b\":\n    image: ghcr.io/acme/api:1\n    environment:\n      API_TOKEN: \"a: #b &c *d !e\"\n",
+        "services:\n  \"we: b\":\n    image: ghcr.io/acme/api:1\n    environment:\n      API_TOKEN: \"a: #b &c *d !e\"\n  \"x\\n{{ y }}\":\n    image: ghcr.io/acme/api:1\n",
     )
     .unwrap();
     let out = stackfix(dir.path(), &["fix", "--unsafe-fixes"]);
     assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
     let text = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
     assert!(text.contains("  \"we: b\":\n") && text.contains("API_TOKEN: \"${API_TOKEN:?set API_TOKEN}\""), "{text}");
+    assert!(text.contains("  \"x\\n{{ y }}\":\n    image: ghcr.io/acme/api:1\n    logging:"), "{text}");
     let (_, json) = check_json(dir.path(), &["--select", "no-restart-policy,hardcoded-secret"]);
     assert_eq!(json["findings"].as_array().unwrap().len(), 0, "{json:#}");
 }
