@@ -2,6 +2,8 @@
 //! place each fix belongs.
 
 pub mod fix;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod report;
 pub mod rules;
 pub mod stack;

@@ -6,6 +6,7 @@ mod corpus;
 mod edit_vectors;
 mod fix;
 mod hostile;
+mod regression;
 mod registry;
 mod rules;
 mod stacks;

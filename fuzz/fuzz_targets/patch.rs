@@ -1,0 +1,4 @@
+#![no_main]
+//! Fuzz target: see `stackfix::fuzzing::patch` for the invariants.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| stackfix::fuzzing::patch(data));

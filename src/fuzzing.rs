@@ -1,0 +1,124 @@
+//! Invariant checks shared by the cargo-fuzz targets (`fuzz/`) and the regression test that replays
+//! their saved inputs (`fuzz/regressions/`). Each function panics when an invariant breaks; any
+//! other outcome (including a refused input) is fine.
+
+use crate::fix::{self, FixOptions};
+use crate::rules::{self, RuleSettings};
+use crate::stack::{self, LoadOptions, Profiles};
+use crate::yaml::route::Segment;
+use crate::yaml::{apply, NodeKind, Op, Patch, Route, ScalarStyle, Tree};
+
+/// The located tree on any text: spans inside the input, and every plain or quoted scalar's text
+/// parses on its own to the same value.
+pub fn tree(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(tree) = Tree::parse(text.to_string()) else { return };
+    for id in 0..tree.len() {
+        let node = tree.node(id);
+        assert!(node.props_start <= node.span.start && node.span.start <= node.span.end && node.span.end <= text.len());
+        assert!(text.is_char_boundary(node.span.start) && text.is_char_boundary(node.span.end));
+        if let NodeKind::Scalar { value, style } = &node.kind {
+            if value.is_empty() || matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
+                continue;
+            }
+            // A key or value parsed alone may read differently only if it was a multi-line plain
+            // scalar inside a flow collection; skip those.
+            let own = tree.text_of(id);
+            if own.contains('\n') {
+                continue;
+            }
+            // Re-read as a mapping value: at the document level `--- x` would start a document.
+            if let Ok(alone) = Tree::parse(format!("k: {own}\n")) {
+                let root = alone.root().expect("a mapping");
+                let reread = alone.entry(root, "k").and_then(|e| alone.node(e.value).as_str().map(str::to_string));
+                assert_eq!(reread.as_deref(), Some(value.as_str()), "span text {own:?}");
+            }
+        }
+    }
+}
+
+/// Patch operations chosen by the input's first bytes on the YAML text that follows: the result
+/// parses, and an insertion changes no line besides the inserted ones.
+pub fn patch(data: &[u8]) {
+    let (choices, rest) = data.split_at(data.len().min(4));
+    let Ok(text) = std::str::from_utf8(rest) else { return };
+    let Ok(tree) = Tree::parse(text.to_string()) else { return };
+    let Some(root) = tree.root() else { return };
+    let mut targets = Vec::new();
+    collections(&tree, root, Vec::new(), &mut targets);
+    if targets.is_empty() {
+        return;
+    }
+    let pick = |i: usize| choices.get(i).copied().unwrap_or(0) as usize;
+    let (route, is_mapping) = targets[pick(0) % targets.len()].clone();
+    let values = ["x", "\"a: #b\"", "k: v\nl: [1]\n", "- 1\n- 2\n", "t: |\n  ü\n", "{f: 1}"];
+    let value = values[pick(1) % values.len()].to_string();
+    let op = if is_mapping {
+        Op::InsertKey { key: format!("fuzz-{}", pick(2)), value, after: None }
+    } else {
+        Op::AppendItem { value }
+    };
+    let Ok(out) = apply(text, &Patch { route: Route(route), op }) else { return };
+    Tree::parse(out.clone()).expect("a patch produced invalid YAML");
+    if !tree.node(root).is_flow() {
+        let before: Vec<&str> = text.split('\n').map(|l| l.trim_end_matches('\r')).collect();
+        let after: Vec<&str> = out.split('\n').map(|l| l.trim_end_matches('\r')).collect();
+        let first = before.iter().zip(&after).take_while(|(a, b)| a == b).count();
+        let added = after.len().saturating_sub(before.len());
+        let flow_edit = before.get(first).is_some_and(|l| l.contains(['{', '[']));
+        assert!(flow_edit || after[first + added..] == before[first..], "a line outside the insertion changed");
+    }
+}
+
+fn collections(tree: &Tree, id: usize, route: Vec<Segment>, out: &mut Vec<(Vec<Segment>, bool)>) {
+    match &tree.node(id).kind {
+        NodeKind::Mapping { entries, .. } => {
+            out.push((route.clone(), true));
+            for e in entries {
+                if let Some(k) = tree.node(e.key).as_str() {
+                    let mut r = route.clone();
+                    r.push(Segment::Key(k.to_string()));
+                    collections(tree, e.value, r, out);
+                }
+            }
+        }
+        NodeKind::Sequence { items, .. } => {
+            out.push((route.clone(), false));
+            for (i, &item) in items.iter().enumerate() {
+                let mut r = route.clone();
+                r.push(Segment::Index(i));
+                collections(tree, item, r, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The whole pipeline on a project holding the input as its compose file: load, check, and fix
+/// with every fix allowed, without panicking; a fix run that succeeds is idempotent.
+pub fn pipeline(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let dir = std::env::temp_dir().join(format!("stackfix-fuzz-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let compose = dir.join("docker-compose.yml");
+    if std::fs::write(&compose, text).is_err() {
+        return;
+    }
+    let load = LoadOptions::new(dir.clone(), Vec::new(), Profiles::builtin());
+    let loaded = stack::load(&load);
+    let _ = rules::check(&loaded, &RuleSettings::default());
+    let options = FixOptions { unsafe_fixes: true, ..FixOptions::default() };
+    if let Ok(outcome) = fix::run(&load, &RuleSettings::default(), &options) {
+        let mut again = load.clone();
+        again.overrides.extend(outcome.changes.iter().map(|c| (c.path.clone(), c.after.clone())));
+        if let Ok(second) = fix::run(&again, &RuleSettings::default(), &options) {
+            let changed: Vec<_> = second
+                .changes
+                .iter()
+                .filter(|c| outcome.changes.iter().find(|o| o.path == c.path).map(|o| &o.after) != Some(&c.after))
+                .collect();
+            assert!(changed.is_empty(), "a second fix run changed {:?}", changed.iter().map(|c| &c.display).collect::<Vec<_>>());
+        }
+    }
+    let _ = std::fs::remove_file(compose);
+}
