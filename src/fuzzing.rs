@@ -61,13 +61,18 @@ pub fn patch(data: &[u8]) {
     let Ok(out) = apply(text, &Patch { route: Route(route), op }) else { return };
     Tree::parse(out.clone()).expect("a patch produced invalid YAML");
     if !tree.node(root).is_flow() {
-        let before: Vec<&str> = text.split('\n').map(|l| l.trim_end_matches('\r')).collect();
-        let after: Vec<&str> = out.split('\n').map(|l| l.trim_end_matches('\r')).collect();
+        let before = yaml_lines(text);
+        let after = yaml_lines(&out);
         let first = before.iter().zip(&after).take_while(|(a, b)| a == b).count();
         let added = after.len().saturating_sub(before.len());
         let flow_edit = before.get(first).is_some_and(|l| l.contains(['{', '[']));
         assert!(flow_edit || after[first + added..] == before[first..], "a line outside the insertion changed");
     }
+}
+
+/// Lines as YAML reads them: split at LF, CRLF or a lone CR.
+fn yaml_lines(text: &str) -> Vec<&str> {
+    text.split('\n').flat_map(|l| l.strip_suffix('\r').unwrap_or(l).split('\r')).collect()
 }
 
 fn collections(tree: &Tree, id: usize, route: Vec<Segment>, out: &mut Vec<(Vec<Segment>, bool)>) {
@@ -117,7 +122,11 @@ pub fn pipeline(data: &[u8]) {
                 .iter()
                 .filter(|c| outcome.changes.iter().find(|o| o.path == c.path).map(|o| &o.after) != Some(&c.after))
                 .collect();
-            assert!(changed.is_empty(), "a second fix run changed {:?}", changed.iter().map(|c| &c.display).collect::<Vec<_>>());
+            assert!(
+                changed.is_empty(),
+                "a second fix run changed {:?}",
+                changed.iter().map(|c| &c.display).collect::<Vec<_>>()
+            );
         }
     }
     let _ = std::fs::remove_file(compose);

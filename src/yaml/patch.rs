@@ -412,6 +412,11 @@ mod tests {
     }
 
     #[test]
+    fn lone_cr_files_get_cr_lines() {
+        assert_eq!(run("a:\r  b: 1\r", "a", insert("c", "2")).unwrap(), "a:\r  b: 1\r  c: 2\r");
+    }
+
+    #[test]
     fn refusals() {
         assert!(run("a:\n  b: 1\n", "a", insert("b", "2")).unwrap_err().message.contains("already exists"));
         assert!(run("a: x\n", "a", insert("b", "2")).unwrap_err().message.contains("not a mapping"));

@@ -7,6 +7,8 @@
 pub enum LineEnding {
     Lf,
     CrLf,
+    /// A lone CR (classic Mac OS), which YAML also reads as a line break.
+    Cr,
 }
 
 impl LineEnding {
@@ -14,6 +16,7 @@ impl LineEnding {
         match self {
             LineEnding::Lf => "\n",
             LineEnding::CrLf => "\r\n",
+            LineEnding::Cr => "\r",
         }
     }
 }
@@ -139,8 +142,10 @@ impl Source {
 
     /// The line ending of the first line break (LF for a file without one).
     pub fn line_ending(&self) -> LineEnding {
-        match self.text.find('\n') {
-            Some(i) if i > 0 && self.text.as_bytes()[i - 1] == b'\r' => LineEnding::CrLf,
+        let bytes = self.text.as_bytes();
+        match bytes.iter().position(|&b| b == b'\n' || b == b'\r') {
+            Some(i) if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') => LineEnding::CrLf,
+            Some(i) if bytes[i] == b'\r' => LineEnding::Cr,
             _ => LineEnding::Lf,
         }
     }
@@ -197,6 +202,7 @@ mod tests {
         assert_eq!(src.line_text(0), "a: 1");
         assert_eq!(src.line_text(1), "b: 2");
         assert!(!src.has_final_newline());
+        assert_eq!(Source::new("a: 1\rb: 2\r".to_string()).line_ending(), LineEnding::Cr);
     }
 
     #[test]
