@@ -98,6 +98,8 @@ pub enum FixError {
     Template(String),
     /// The fixes kept changing the stack: a bug, and nothing is written.
     NoConvergence(usize),
+    /// Verification kept rejecting fixes after several rounds: a bug, and nothing is written.
+    Unverified(Vec<String>),
 }
 
 impl fmt::Display for FixError {
