@@ -116,6 +116,13 @@ impl fmt::Display for FixError {
             FixError::NoConvergence(n) => {
                 write!(f, "internal error: fixes did not converge after {n} passes; nothing was written")
             }
+            FixError::Unverified(reasons) => {
+                write!(f, "internal error: fixes kept failing verification; nothing was written")?;
+                for r in reasons {
+                    write!(f, "\n  {r}")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -137,6 +144,7 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) ->
     }
     let mut excluded: HashMap<FindingKey, String> = HashMap::new();
     // A fix that fails verification is excluded and the run starts over from the original text.
+    let mut last = Vec::new();
     for _ in 0..4 {
         let mut attempt = attempt(load, settings, options, &renderer, &excluded)?;
         let remaining = std::mem::take(&mut attempt.findings);
@@ -149,9 +157,10 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) ->
             let changes = changes(&original, load, texts);
             return Ok(Outcome { changes, applied, skipped, stack: fixed_stack, remaining, passes });
         }
+        last = failures.iter().map(|(k, reason)| format!("{} ({}): {reason}", k.0, k.1)).collect();
         excluded.extend(failures);
     }
-    Err(FixError::NoConvergence(MAX_PASSES))
+    Err(FixError::Unverified(last))
 }
 
 /// What one run of the passes produced.
