@@ -145,7 +145,8 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) ->
     let mut excluded: HashMap<FindingKey, String> = HashMap::new();
     // A fix that fails verification is excluded and the run starts over from the original text.
     let mut last = Vec::new();
-    for _ in 0..4 {
+    // Each round excludes at least one fix, so this ends; the cap only guards against a bug.
+    for _ in 0..64 {
         let mut attempt = attempt(load, settings, options, &renderer, &excluded)?;
         let remaining = std::mem::take(&mut attempt.findings);
         let failures = verify::check(&original, &attempt, &remaining);
@@ -435,23 +436,21 @@ fn plan_fix(env: &Env, stack: &Stack, finding: &Finding, fix: &Fix) -> Result<Fi
                     .map(|l| if l.is_empty() { "\n".to_string() } else { format!("    {l}\n") })
                     .collect();
                 let fragment = format!("services:\n  {}:\n{indented}", key_text(service));
-                let path = normalize(&stack.file(file).path);
                 let route = Route::default().key("services").key(service);
                 if let Some(tree) = stack.file(file).tree.as_ref() {
                     refuse_shared_anchor(tree, &route)?;
                 }
-                plan.aimed.push((path, route));
                 (file, Patch { route: Route::default(), op: Op::Merge { value: fragment } })
             }
             FixEdit::MergeAt { file, at, template, context } | FixEdit::ReplaceAt { file, at, template, context } => {
                 let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
                 let route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;
+                refuse_shared_anchor(tree, &route)?;
                 let rendered = render(renderer, template, context, finding.service.as_deref(), options)?;
                 let op = match edit {
                     FixEdit::MergeAt { .. } => Op::Merge { value: rendered },
                     _ => Op::ReplaceNode { value: rendered },
                 };
-                plan.aimed.push((normalize(&stack.file(*file).path), route.clone()));
                 (*file, Patch { route, op })
             }
         };
@@ -461,6 +460,7 @@ fn plan_fix(env: &Env, stack: &Stack, finding: &Finding, fix: &Fix) -> Result<Fi
         let tree = stack.file(file).tree.as_ref().ok_or("not a YAML file")?;
         let splices = splices(tree, &patch).map_err(|e| e.to_string())?;
         let path = normalize(&stack.file(file).path);
+        plan.aimed.extend(splices.iter().map(|s| (path.clone(), s.aims.clone())));
         match plan.edits.iter_mut().find(|(p, _)| *p == path) {
             Some((_, existing)) => existing.extend(splices),
             None => plan.edits.push((path, splices)),
@@ -485,17 +485,21 @@ pub fn is_inside(root: &Path, path: &Path) -> bool {
     resolved.is_ok_and(|p| p.starts_with(root))
 }
 
-/// A service whose mapping is an anchor other services alias would change them all: refuse, and
-/// say so, rather than edit a shared definition.
+/// Editing a node that is (or lies inside) an anchor other nodes alias would change them all:
+/// refuse, and say so, rather than edit a shared definition.
 fn refuse_shared_anchor(tree: &crate::yaml::Tree, route: &Route) -> Result<(), String> {
-    let Ok(found) = crate::yaml::route::resolve(tree, route) else { return Ok(()) };
-    let node = tree.node(found.node);
-    let Some(anchor) = &node.anchor else { return Ok(()) };
-    let shared = (0..tree.len()).any(
-        |id| matches!(&tree.node(id).kind, crate::yaml::NodeKind::Alias { target: Some(t), .. } if *t == found.node),
-    );
-    if shared {
-        return Err(format!("`{route}` is anchored as `&{anchor}` and aliased by other services; adding settings there would change them too"));
+    for len in 1..=route.0.len() {
+        let prefix = Route(route.0[..len].to_vec());
+        let Ok(found) = crate::yaml::route::resolve(tree, &prefix) else { return Ok(()) };
+        let Some(anchor) = &tree.node(found.node).anchor else { continue };
+        let shared = (0..tree.len()).any(
+            |id| matches!(&tree.node(id).kind, crate::yaml::NodeKind::Alias { target: Some(t), .. } if *t == found.node),
+        );
+        if shared {
+            return Err(format!(
+                "`{prefix}` is anchored as `&{anchor}` and aliased elsewhere; editing it would change every user, so it is left for a person"
+            ));
+        }
     }
     Ok(())
 }

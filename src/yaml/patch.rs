@@ -60,11 +60,16 @@ pub struct Splice {
     pub adds_to: Option<(NodeId, String)>,
     /// Nothing else may add to the same collection in the same batch (an empty flow collection).
     pub exclusive: bool,
+    /// Column of the lines it inserts: of two insertions at one offset, the deeper goes first, so
+    /// that a key added to an inner mapping stays inside it.
+    pub depth: usize,
+    /// The route whose value the splice creates or changes (set by [`splices`]).
+    pub aims: Route,
 }
 
 impl Splice {
     fn new(start: usize, end: usize, text: String) -> Splice {
-        Splice { start, end, text, adds_to: None, exclusive: false }
+        Splice { start, end, text, adds_to: None, exclusive: false, depth: 0, aims: Route::default() }
     }
 
     fn adding(mut self, node: NodeId, key: &str, exclusive: bool) -> Splice {
@@ -108,13 +113,17 @@ pub fn splices(tree: &Tree, patch: &Patch) -> Result<Vec<Splice>, PatchError> {
         Op::Merge { .. } => unreachable!("handled above"),
     }
     .map_err(fail)?;
-    Ok(vec![splice])
+    let aims = match &patch.op {
+        Op::InsertKey { key, .. } => patch.route.clone().key(key),
+        _ => patch.route.clone(),
+    };
+    Ok(vec![Splice { aims, ..splice }])
 }
 
 /// Applies splices that do not conflict; insertions at one offset keep their order.
 pub fn splice_text(text: &str, splices: &[Splice]) -> String {
     let mut order: Vec<&Splice> = splices.iter().collect();
-    order.sort_by_key(|s| s.start);
+    order.sort_by_key(|s| (s.start, std::cmp::Reverse(s.depth)));
     let mut out = String::with_capacity(text.len() + splices.iter().map(|s| s.text.len()).sum::<usize>());
     let mut at = 0;
     for s in order {
@@ -144,7 +153,8 @@ fn merge(
         match tree.entry(target.node, &key) {
             None => {
                 let text = fragment.text_at_zero(value);
-                out.push(insert_key(tree, target, &key, &text, None, &style).map_err(fail)?);
+                let splice = insert_key(tree, target, &key, &text, None, &style).map_err(fail)?;
+                out.push(Splice { aims: here, ..splice });
             }
             Some(existing) => {
                 let existing_node = tree.node(existing.value);
@@ -187,7 +197,8 @@ fn lines_after(tree: &Tree, offset: usize, lines: &[String], style: &Style) -> S
         text.push_str(style.eol);
         text.push_str(line);
     }
-    Splice::new(at, at, text)
+    let depth = lines.first().map_or(0, |l| l.len() - l.trim_start_matches(' ').len());
+    Splice { depth, ..Splice::new(at, at, text) }
 }
 
 /// The key as it must be written: plain when YAML reads it back unchanged, else single-quoted.
@@ -409,6 +420,25 @@ mod tests {
             .unwrap_err()
             .message
             .contains("alias"));
+    }
+
+    #[test]
+    fn insertions_at_one_offset_nest_correctly() {
+        // `resources` goes into `deploy`, `logging` after it into the service: both at the end of
+        // the same line.
+        let text = "s:\n  w:\n    deploy:\n      mode: replicated\n";
+        let tree = Tree::parse(text.to_string()).unwrap();
+        let insert = |route: &str, key: &str, value: &str| {
+            let op = Op::InsertKey { key: key.into(), value: value.into(), after: None };
+            splices(&tree, &Patch { route: Route::parse(route), op }).unwrap()
+        };
+        let mut all = insert("s.w", "logging", "driver: local");
+        all.extend(insert("s.w.deploy", "resources", "limits: {memory: 1G}"));
+        assert_eq!(
+            splice_text(text, &all),
+            "s:\n  w:\n    deploy:\n      mode: replicated\n      resources:\n        limits: {memory: 1G}\n    logging:\n      driver: local\n"
+        );
+        assert_eq!(all[1].aims, Route::parse("s.w.deploy.resources"));
     }
 
     #[test]

@@ -273,3 +273,26 @@ fn fixes_never_write_outside_the_project() {
         );
     }
 }
+
+/// Every fixture, good cases included, fixed with every rule at once: fixes for different rules
+/// on one service must nest correctly and pass the same checks.
+#[test]
+fn every_fixture_is_fixed_with_all_rules_at_once() {
+    for rule in REGISTRY {
+        for kind in ["bad", "good"] {
+            for case in subdirs(&fixtures().join(rule.meta().id).join(kind)) {
+                fix_and_verify(&case, None);
+            }
+        }
+    }
+}
+
+#[test]
+fn values_inherited_from_a_shared_anchor_are_left_for_a_person() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "x-db: &db\n  image: postgres:16\n  environment:\n    - POSTGRES_PASSWORD=postgres\nservices:\n  a:\n    <<: *db\n  b:\n    <<: *db\n";
+    std::fs::write(dir.path().join("docker-compose.yml"), text).unwrap();
+    let out = stackfix(dir.path(), &["fix", "--unsafe-fixes", "--select", "hardcoded-secret"]);
+    assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), text);
+    assert!(stdout(&out).contains("anchored as `&db` and aliased elsewhere"), "{}", stdout(&out));
+}
