@@ -58,15 +58,17 @@ pub fn patch(data: &[u8]) {
     } else {
         Op::AppendItem { value }
     };
-    let Ok(out) = apply(text, &Patch { route: Route(route), op }) else { return };
+    let route = Route(route);
+    // A flow collection is edited inside its own lines; a block one only gains whole lines.
+    let is_flow = crate::yaml::route::resolve(&tree, &route).is_ok_and(|t| tree.node(t.node).is_flow());
+    let Ok(out) = apply(text, &Patch { route, op }) else { return };
     Tree::parse(out.clone()).expect("a patch produced invalid YAML");
-    if !tree.node(root).is_flow() {
+    if !is_flow {
         let before = yaml_lines(text);
         let after = yaml_lines(&out);
         let first = before.iter().zip(&after).take_while(|(a, b)| a == b).count();
         let added = after.len().saturating_sub(before.len());
-        let flow_edit = before.get(first).is_some_and(|l| l.contains(['{', '[']));
-        assert!(flow_edit || after[first + added..] == before[first..], "a line outside the insertion changed");
+        assert!(after[first + added..] == before[first..], "a line outside the insertion changed");
     }
 }
 
