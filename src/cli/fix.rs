@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::io;
 
-use stackfix::fix::{self, diff, write::write_atomic, FixOptions, Into, Outcome};
+use stackfix::fix::{self, diff, write::write_atomic, FixOptions, Outcome, Placement};
 use stackfix::report;
 
 use super::check::print_notes;
@@ -33,8 +33,8 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
         services: args.services.clone(),
         sets,
         into: match args.into {
-            IntoArg::Overlay => Into::Auto,
-            IntoArg::Base => Into::Base,
+            IntoArg::Overlay => Placement::Auto,
+            IntoArg::Base => Placement::Base,
         },
         templates: args
             .templates

@@ -26,7 +26,7 @@ const MAX_PASSES: usize = 6;
 
 /// Where production-only settings go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Into {
+pub enum Placement {
     /// The production overlay when the configuration has one, else the base.
     #[default]
     Auto,
@@ -43,7 +43,7 @@ pub struct FixOptions {
     pub services: Vec<String>,
     /// Template parameters: (service or none for all, key, value).
     pub sets: Vec<(Option<String>, String, String)>,
-    pub into: Into,
+    pub into: Placement,
     /// A directory whose templates replace the built-in ones by name.
     pub templates: Option<PathBuf>,
 }
@@ -424,8 +424,8 @@ fn plan_fix(env: &Env, stack: &Stack, finding: &Finding, fix: &Fix) -> Result<Fi
                     Site::Definition { service, file } => (service, *file),
                     Site::Production { service, definition, overlay } => {
                         let file = match options.into {
-                            Into::Base => *definition,
-                            Into::Auto => overlay.unwrap_or(*definition),
+                            Placement::Base => *definition,
+                            Placement::Auto => overlay.unwrap_or(*definition),
                         };
                         (service, file)
                     }
