@@ -24,7 +24,7 @@ pub fn tree(data: &[u8]) {
             // A key or value parsed alone may read differently only if it was a multi-line plain
             // scalar inside a flow collection; skip those.
             let own = tree.text_of(id);
-            if own.contains('\n') {
+            if own.contains(['\n', '\r']) {
                 continue;
             }
             // Re-read as a mapping value: at the document level `--- x` would start a document.
