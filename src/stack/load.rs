@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
-use std::rc::Rc;
 
 use super::interpolate;
 use super::merge::{merge_documents, normalize_service};
@@ -77,7 +76,10 @@ pub(crate) struct Loader {
     pub(crate) root: PathBuf,
     pub(crate) files: Vec<SourceFile>,
     by_path: HashMap<PathBuf, FileId>,
-    docs: HashMap<FileId, Option<Rc<ComposeDoc>>>,
+    /// Compose files whose document could not be built (already reported). Documents that can
+    /// be are rebuilt from the cached tree when needed again rather than kept: a large stack
+    /// would otherwise hold two copies of every value.
+    failed_docs: std::collections::HashSet<FileId>,
     /// Dockerfiles already read, by the path they were named with.
     dockerfiles: HashMap<PathBuf, DockerfileFacts>,
     loading: Vec<PathBuf>,
@@ -101,7 +103,7 @@ impl Loader {
             root,
             files: Vec::new(),
             by_path: HashMap::new(),
-            docs: HashMap::new(),
+            failed_docs: Default::default(),
             dockerfiles: HashMap::new(),
             loading: Vec::new(),
             notes: Vec::new(),
@@ -303,7 +305,7 @@ impl Loader {
     }
 
     /// A compose file with `include:` and `extends` applied and its services normalised.
-    fn compose_doc(&mut self, path: &Path) -> Option<Rc<ComposeDoc>> {
+    fn compose_doc(&mut self, path: &Path) -> Option<ComposeDoc> {
         let key = normalize(path);
         if self.loading.contains(&key) {
             self.errors.push(LoadError {
@@ -324,13 +326,15 @@ impl Loader {
             return None;
         }
         let id = self.read(path, FileRole::Compose, true)?;
-        if let Some(doc) = self.docs.get(&id) {
-            return doc.clone();
+        if self.failed_docs.contains(&id) {
+            return None;
         }
         self.loading.push(key);
-        let doc = self.build_compose_doc(id, path).map(Rc::new);
+        let doc = self.build_compose_doc(id, path);
         self.loading.pop();
-        self.docs.insert(id, doc.clone());
+        if doc.is_none() {
+            self.failed_docs.insert(id);
+        }
         doc
     }
 
@@ -488,11 +492,12 @@ impl Loader {
                 sites.entry(name.clone()).or_default().push(super::Loc { via_alias: false, ..v.loc });
             }
         }
+        let files: Vec<FileId> = docs.iter().map(|d| d.file).collect();
         let mut merged: Option<Value> = None;
-        for d in docs.iter() {
+        for d in docs {
             merged = Some(match merged {
-                None => d.doc.clone(),
-                Some(base) => merge_documents(base, d.doc.clone()),
+                None => d.doc,
+                Some(base) => merge_documents(base, d.doc),
             });
         }
         let mut doc = merged?;
@@ -505,7 +510,7 @@ impl Loader {
         };
         let mut services = Vec::new();
         let ValueKind::Map(service_entries) = service_values.kind else {
-            return Some(Config::new(docs.iter().map(|d| d.file).collect(), role, doc, services));
+            return Some(Config::new(files, role, doc, services));
         };
         for (name, value) in service_entries {
             if !value.is_map() {
@@ -524,7 +529,7 @@ impl Loader {
             service.base_image = dockerfile.base_image;
             services.push(service);
         }
-        let mut config = Config::new(docs.iter().map(|d| d.file).collect(), role, doc, services);
+        let mut config = Config::new(files, role, doc, services);
         side::attach(self, &mut config);
         Some(config)
     }
