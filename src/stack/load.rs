@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
 
 use super::interpolate;
 use super::merge::{merge_documents, normalize_service};
@@ -76,10 +77,7 @@ pub(crate) struct Loader {
     pub(crate) root: PathBuf,
     pub(crate) files: Vec<SourceFile>,
     by_path: HashMap<PathBuf, FileId>,
-    /// Compose files whose document could not be built (already reported). Documents that can
-    /// be are rebuilt from the cached tree when needed again rather than kept: a large stack
-    /// would otherwise hold two copies of every value.
-    failed_docs: std::collections::HashSet<FileId>,
+    docs: HashMap<FileId, Option<Rc<ComposeDoc>>>,
     /// Dockerfiles already read, by the path they were named with.
     dockerfiles: HashMap<PathBuf, DockerfileFacts>,
     loading: Vec<PathBuf>,
@@ -103,7 +101,7 @@ impl Loader {
             root,
             files: Vec::new(),
             by_path: HashMap::new(),
-            failed_docs: Default::default(),
+            docs: HashMap::new(),
             dockerfiles: HashMap::new(),
             loading: Vec::new(),
             notes: Vec::new(),
@@ -305,7 +303,7 @@ impl Loader {
     }
 
     /// A compose file with `include:` and `extends` applied and its services normalised.
-    fn compose_doc(&mut self, path: &Path) -> Option<ComposeDoc> {
+    fn compose_doc(&mut self, path: &Path) -> Option<Rc<ComposeDoc>> {
         let key = normalize(path);
         if self.loading.contains(&key) {
             self.errors.push(LoadError {
@@ -326,15 +324,13 @@ impl Loader {
             return None;
         }
         let id = self.read(path, FileRole::Compose, true)?;
-        if self.failed_docs.contains(&id) {
-            return None;
+        if let Some(doc) = self.docs.get(&id) {
+            return doc.clone();
         }
         self.loading.push(key);
-        let doc = self.build_compose_doc(id, path);
+        let doc = self.build_compose_doc(id, path).map(Rc::new);
         self.loading.pop();
-        if doc.is_none() {
-            self.failed_docs.insert(id);
-        }
+        self.docs.insert(id, doc.clone());
         doc
     }
 
@@ -492,12 +488,11 @@ impl Loader {
                 sites.entry(name.clone()).or_default().push(super::Loc { via_alias: false, ..v.loc });
             }
         }
-        let files: Vec<FileId> = docs.iter().map(|d| d.file).collect();
         let mut merged: Option<Value> = None;
-        for d in docs {
+        for d in docs.iter() {
             merged = Some(match merged {
-                None => d.doc,
-                Some(base) => merge_documents(base, d.doc),
+                None => d.doc.clone(),
+                Some(base) => merge_documents(base, d.doc.clone()),
             });
         }
         let mut doc = merged?;
@@ -510,7 +505,7 @@ impl Loader {
         };
         let mut services = Vec::new();
         let ValueKind::Map(service_entries) = service_values.kind else {
-            return Some(Config::new(files, role, doc, services));
+            return Some(Config::new(docs.iter().map(|d| d.file).collect(), role, doc, services));
         };
         for (name, value) in service_entries {
             if !value.is_map() {
@@ -529,7 +524,7 @@ impl Loader {
             service.base_image = dockerfile.base_image;
             services.push(service);
         }
-        let mut config = Config::new(files, role, doc, services);
+        let mut config = Config::new(docs.iter().map(|d| d.file).collect(), role, doc, services);
         side::attach(self, &mut config);
         Some(config)
     }
