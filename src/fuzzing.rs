@@ -9,10 +9,11 @@ use crate::yaml::route::Segment;
 use crate::yaml::{apply, NodeKind, Op, Patch, Route, ScalarStyle, Tree};
 
 /// The located tree on any text: spans inside the input, and every plain or quoted scalar's text
-/// parses on its own to the same value.
-pub fn tree(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(tree) = Tree::parse(text.to_string()) else { return };
+/// parses on its own to the same value. Returns how many scalars were re-read.
+pub fn tree(data: &[u8]) -> usize {
+    let Ok(text) = std::str::from_utf8(data) else { return 0 };
+    let Ok(tree) = Tree::parse(text.to_string()) else { return 0 };
+    let mut reread_count = 0;
     for id in 0..tree.len() {
         let node = tree.node(id);
         assert!(node.props_start <= node.span.start && node.span.start <= node.span.end && node.span.end <= text.len());
@@ -32,9 +33,11 @@ pub fn tree(data: &[u8]) {
                 let root = alone.root().expect("a mapping");
                 let reread = alone.entry(root, "k").and_then(|e| alone.node(e.value).as_str().map(str::to_string));
                 assert_eq!(reread.as_deref(), Some(value.as_str()), "span text {own:?}");
+                reread_count += 1;
             }
         }
     }
+    reread_count
 }
 
 /// Patch operations chosen by the input's first bytes on the YAML text that follows: the result
@@ -44,8 +47,7 @@ pub fn patch(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(rest) else { return };
     let Ok(tree) = Tree::parse(text.to_string()) else { return };
     let Some(root) = tree.root() else { return };
-    let mut targets = Vec::new();
-    collections(&tree, root, Vec::new(), &mut targets);
+    let targets = collections(&tree, root, usize::MAX);
     if targets.is_empty() {
         return;
     }
@@ -63,13 +65,7 @@ pub fn patch(data: &[u8]) {
     let is_flow = crate::yaml::route::resolve(&tree, &route).is_ok_and(|t| tree.node(t.node).is_flow());
     let Ok(out) = apply(text, &Patch { route, op }) else { return };
     Tree::parse(out.clone()).expect("a patch produced invalid YAML");
-    if !is_flow {
-        let before = yaml_lines(text);
-        let after = yaml_lines(&out);
-        let first = before.iter().zip(&after).take_while(|(a, b)| a == b).count();
-        let added = after.len().saturating_sub(before.len());
-        assert!(after[first + added..] == before[first..], "a line outside the insertion changed");
-    }
+    assert!(is_flow || only_lines_inserted(text, &out), "a line outside the insertion changed");
 }
 
 /// Lines as YAML reads them: split at LF, CRLF or a lone CR.
@@ -77,15 +73,37 @@ fn yaml_lines(text: &str) -> Vec<&str> {
     text.split('\n').flat_map(|l| l.strip_suffix('\r').unwrap_or(l).split('\r')).collect()
 }
 
-fn collections(tree: &Tree, id: usize, route: Vec<Segment>, out: &mut Vec<(Vec<Segment>, bool)>) {
+/// Whether `after` is `before` with one block of whole lines inserted (a last line without a
+/// line break may gain one).
+pub fn only_lines_inserted(before: &str, after: &str) -> bool {
+    let (a, b) = (yaml_lines(before), yaml_lines(after));
+    if b.len() < a.len() {
+        return false;
+    }
+    let first = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    b[first + b.len() - a.len()..] == a[first..]
+}
+
+/// Routes to the mappings (`true`) and sequences (`false`) of a tree, not through aliases, at
+/// most `limit` of them.
+pub fn collections(tree: &Tree, root: usize, limit: usize) -> Vec<(Vec<Segment>, bool)> {
+    let mut out = Vec::new();
+    walk_collections(tree, root, Vec::new(), limit, &mut out);
+    out
+}
+
+fn walk_collections(tree: &Tree, id: usize, route: Vec<Segment>, limit: usize, out: &mut Vec<(Vec<Segment>, bool)>) {
+    if out.len() >= limit {
+        return;
+    }
     match &tree.node(id).kind {
         NodeKind::Mapping { entries, .. } => {
             out.push((route.clone(), true));
             for e in entries {
-                if let Some(k) = tree.node(e.key).as_str() {
+                if let Some(k) = tree.node(e.key).as_str().filter(|k| *k != "<<") {
                     let mut r = route.clone();
                     r.push(Segment::Key(k.to_string()));
-                    collections(tree, e.value, r, out);
+                    walk_collections(tree, e.value, r, limit, out);
                 }
             }
         }
@@ -94,7 +112,7 @@ fn collections(tree: &Tree, id: usize, route: Vec<Segment>, out: &mut Vec<(Vec<S
             for (i, &item) in items.iter().enumerate() {
                 let mut r = route.clone();
                 r.push(Segment::Index(i));
-                collections(tree, item, r, out);
+                walk_collections(tree, item, r, limit, out);
             }
         }
         _ => {}

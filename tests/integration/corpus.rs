@@ -98,38 +98,18 @@ fn corpus_stacks_and_files() {
     assert!(configs > 40 && findings > 1000, "{configs} configurations, {findings} findings");
 }
 
-/// The located tree on every corpus YAML file: each plain or quoted scalar's span, parsed alone,
-/// gives back the same value (block scalars depend on their indentation and are covered by unit
-/// tests), and every span lies inside the text.
+/// The located tree on every corpus YAML file, through the fuzz target's checks: spans inside the
+/// text, and each plain or quoted scalar's span re-reads to the same value.
 #[test]
 fn corpus_spans_reparse_to_their_values() {
-    use stackfix::yaml::ScalarStyle;
     let Some(corpus) = shared("corpus") else { return };
     let mut files = Vec::new();
     yaml_files(&corpus, &mut files);
     let mut scalars = 0;
     for path in files {
-        let Ok(text) = std::fs::read_to_string(&path) else { continue };
-        let Ok(tree) = Tree::parse(text.clone()) else { continue };
-        for id in 0..tree.len() {
-            let node = tree.node(id);
-            assert!(node.props_start <= node.span.start && node.span.end <= text.len(), "{}: span", path.display());
-            let NodeKind::Scalar { value, style } = &node.kind else { continue };
-            if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) || value.is_empty() {
-                continue;
-            }
-            let alone = Tree::parse(format!("{}\n", tree.text_of(id)))
-                .unwrap_or_else(|e| panic!("{}: `{}`: {e}", path.display(), tree.text_of(id)));
-            let reparsed = alone.root().and_then(|r| alone.node(r).as_str().map(str::to_string));
-            assert_eq!(
-                reparsed.as_deref(),
-                Some(value.as_str()),
-                "{}: span text `{}`",
-                path.display(),
-                tree.text_of(id)
-            );
-            scalars += 1;
-        }
+        let data = std::fs::read(&path).unwrap();
+        scalars += std::panic::catch_unwind(|| stackfix::fuzzing::tree(&data))
+            .unwrap_or_else(|_| panic!("{}", path.display()));
     }
     assert!(scalars > 10_000, "{scalars} scalars checked");
 }
@@ -145,51 +125,20 @@ fn a_file_that_is_not_yaml_is_exit_2_with_a_position() {
     assert!(stderr(&out).contains("prometheus.rules:17:1:"), "{}", stderr(&out));
 }
 
-/// Every route to a block mapping or sequence, not passing through aliases (bounded per file).
-fn collection_routes(tree: &Tree, id: usize, route: Vec<Segment>, out: &mut Vec<(Vec<Segment>, bool)>) {
-    if out.len() >= 16 {
-        return;
-    }
-    match &tree.node(id).kind {
-        NodeKind::Mapping { entries, flow } => {
-            if !flow && !entries.is_empty() {
-                out.push((route.clone(), true));
-            }
-            for e in entries {
-                if let Some(k) = tree.node(e.key).as_str() {
-                    if k != "<<" {
-                        let mut r = route.clone();
-                        r.push(Segment::Key(k.to_string()));
-                        collection_routes(tree, e.value, r, out);
-                    }
-                }
-            }
-        }
-        NodeKind::Sequence { items, flow } => {
-            if !flow && !items.is_empty() {
-                out.push((route.clone(), false));
-            }
-            for (i, &item) in items.iter().enumerate() {
-                let mut r = route.clone();
-                r.push(Segment::Index(i));
-                collection_routes(tree, item, r, out);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// `output` is `input` with one block of whole lines inserted.
-fn only_lines_inserted(input: &str, output: &str) -> bool {
-    // A last line without a line break gains one when lines follow it.
-    let a: Vec<&str> = input.split('\n').map(|l| l.trim_end_matches('\r')).collect();
-    let b: Vec<&str> = output.split('\n').map(|l| l.trim_end_matches('\r')).collect();
-    if b.len() < a.len() {
-        return false;
-    }
-    let added = b.len() - a.len();
-    let first = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    b[first + added..] == a[first..]
+/// Routes to the non-empty block collections of a tree (at most `limit`): where an edit inserts
+/// whole lines only.
+fn block_collections(tree: &Tree, limit: usize) -> Vec<(Vec<Segment>, bool)> {
+    let Some(root) = tree.root() else { return Vec::new() };
+    stackfix::fuzzing::collections(tree, root, usize::MAX)
+        .into_iter()
+        .filter(|(route, _)| {
+            stackfix::yaml::route::resolve(tree, &stackfix::yaml::Route(route.clone())).is_ok_and(|t| {
+                let node = tree.node(t.node);
+                !node.is_flow() && !(tree.entries(t.node).is_empty() && tree.items(t.node).is_empty())
+            })
+        })
+        .take(limit)
+        .collect()
 }
 
 #[test]
@@ -202,10 +151,7 @@ fn patches_on_corpus_files_keep_them_valid_and_untouched_lines_identical() {
     for path in files {
         let Ok(text) = std::fs::read_to_string(&path) else { continue };
         let Ok(tree) = Tree::parse(text.clone()) else { continue };
-        let Some(root) = tree.root() else { continue };
-        let mut routes = Vec::new();
-        collection_routes(&tree, root, Vec::new(), &mut routes);
-        for (segments, is_mapping) in routes {
+        for (segments, is_mapping) in block_collections(&tree, 16) {
             let route = Route(segments);
             let op = if is_mapping {
                 Op::InsertKey {
@@ -219,7 +165,10 @@ fn patches_on_corpus_files_keep_them_valid_and_untouched_lines_identical() {
             let Ok(out) = apply(&text, &Patch { route: route.clone(), op }) else { continue };
             let label = format!("{}: {route}", path.display());
             let reparsed = Tree::parse(out.clone()).unwrap_or_else(|e| panic!("{label}: {e}"));
-            assert!(only_lines_inserted(&text, &out), "{label}: lines other than the inserted ones changed");
+            assert!(
+                stackfix::fuzzing::only_lines_inserted(&text, &out),
+                "{label}: lines other than the inserted ones changed"
+            );
             let probe = if is_mapping { route.clone().key("stackfix-probe").key("probe") } else { route.clone() };
             let found = stackfix::yaml::route::resolve(&reparsed, &probe).unwrap_or_else(|e| panic!("{label}: {e}"));
             if is_mapping {
@@ -324,9 +273,7 @@ fn random_edit_sequences_keep_files_parseable_and_untouched_lines_intact() {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (n as u64 + 1));
         for step in 0..8 {
             let tree = Tree::parse(text.clone()).unwrap();
-            let Some(root) = tree.root() else { break };
-            let mut routes = Vec::new();
-            collection_routes(&tree, root, Vec::new(), &mut routes);
+            let routes = block_collections(&tree, usize::MAX);
             if routes.is_empty() {
                 break;
             }
@@ -341,7 +288,10 @@ fn random_edit_sequences_keep_files_parseable_and_untouched_lines_intact() {
             let Ok(out) = apply(&text, &Patch { route: route.clone(), op }) else { continue };
             let label = format!("{} step {step} at `{route}`", path.display());
             Tree::parse(out.clone()).unwrap_or_else(|e| panic!("{label}: {e}"));
-            assert!(only_lines_inserted(&text, &out), "{label}: lines other than the inserted ones changed");
+            assert!(
+                stackfix::fuzzing::only_lines_inserted(&text, &out),
+                "{label}: lines other than the inserted ones changed"
+            );
             text = out;
             steps += 1;
         }
