@@ -134,7 +134,8 @@ fn block_collections(tree: &Tree, limit: usize) -> Vec<(Vec<Segment>, bool)> {
         .filter(|(route, _)| {
             stackfix::yaml::route::resolve(tree, &stackfix::yaml::Route(route.clone())).is_ok_and(|t| {
                 let node = tree.node(t.node);
-                !node.is_flow() && !(tree.entries(t.node).is_empty() && tree.items(t.node).is_empty())
+                let empty = tree.entries(t.node).is_empty() && tree.items(t.node).is_empty();
+                !node.is_flow() && !empty
             })
         })
         .take(limit)
