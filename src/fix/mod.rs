@@ -147,7 +147,14 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) ->
     let mut last = Vec::new();
     // Each round excludes at least one fix, so this ends; the cap only guards against a bug.
     for _ in 0..64 {
-        let mut attempt = attempt(load, settings, options, &renderer, &excluded)?;
+        let mut attempt = match attempt(load, settings, options, &renderer, &excluded)? {
+            Ok(attempt) => attempt,
+            Err(broken) => {
+                last = broken.iter().map(|(k, reason)| format!("{} ({}): {reason}", k.0, k.1)).collect();
+                excluded.extend(broken);
+                continue;
+            }
+        };
         let remaining = std::mem::take(&mut attempt.findings);
         let failures = verify::check(&original, &attempt, &remaining);
         if failures.is_empty() {
@@ -178,22 +185,32 @@ pub(crate) struct Attempt {
     passes: usize,
 }
 
+/// Runs the passes; `Ok(Err(..))` names the fixes whose combined edits broke a file (each
+/// splice parses alone, so this is a bug), to be excluded from the next attempt.
 fn attempt(
     load: &LoadOptions,
     settings: &RuleSettings,
     options: &FixOptions,
     renderer: &Renderer,
     excluded: &HashMap<FindingKey, String>,
-) -> Result<Attempt, FixError> {
+) -> Result<Result<Attempt, HashMap<FindingKey, String>>, FixError> {
     let root = project_root(&load.dir);
-    let env = Env { root: &root, options, renderer };
+    let env = Env { root: &root, options, renderer, rendered: Default::default() };
     let mut texts: HashMap<PathBuf, String> = HashMap::new();
     let mut intended: HashMap<PathBuf, Vec<(Route, FindingKey)>> = HashMap::new();
     let mut applied = Vec::new();
     let mut skipped: Vec<Skipped> = Vec::new();
     let mut given_up: HashSet<FindingKey> = excluded.keys().cloned().collect();
+    // The fixes of the previous pass and the files they edited.
+    let mut previous: Vec<(FindingKey, Vec<String>)> = Vec::new();
     for pass in 1..=MAX_PASSES {
         let current = stack::load(&with_overrides(load, &texts));
+        if !current.errors.is_empty() {
+            if previous.is_empty() {
+                return Err(FixError::Input(current.errors));
+            }
+            return Ok(Err(broken_by(&previous, &current.errors)));
+        }
         let findings = rules::check(&current, settings);
         // Every fix of a pass is computed on the same texts; those that conflict with one
         // already taken wait for the next pass, as ruff does.
@@ -236,22 +253,23 @@ fn attempt(
             }
         }
         if taken.is_empty() {
-            return Ok(Attempt { texts, intended, applied, skipped, findings, stack: current, passes: pass });
+            return Ok(Ok(Attempt { texts, intended, applied, skipped, findings, stack: current, passes: pass }));
         }
+        let display = |path: &PathBuf| {
+            current.files.iter().find(|f| normalize(&f.path) == *path).map_or_else(
+                || path.to_string_lossy().into_owned(),
+                |f| f.display.clone(),
+            )
+        };
+        previous = taken
+            .iter()
+            .map(|t| (t.key.clone(), t.aimed.iter().map(|(path, _)| display(path)).collect()))
+            .collect();
         for (path, Batch { splices, .. }) in batch {
             let before =
                 current.files.iter().find(|f| normalize(&f.path) == path).map(|f| f.source().text().to_string());
             let before = before.or_else(|| text_of(&texts, &path)).unwrap_or_default();
-            let after = splice_text(&before, &splices);
-            if let Err(e) = crate::yaml::Tree::parse(after.clone()) {
-                // Splices are checked one by one; together they should not break the file.
-                for t in taken.iter().filter(|t| t.aimed.iter().any(|(p, _)| *p == path)) {
-                    given_up.insert(t.key.clone());
-                    skipped.push(skip(t.finding, format!("internal error: the combined edits broke the YAML ({e})")));
-                }
-                continue;
-            }
-            texts.insert(path, after);
+            texts.insert(path, splice_text(&before, &splices));
         }
         if !env_names.is_empty() {
             let path = normalize(&load.dir.join(".env.example"));
@@ -259,9 +277,6 @@ fn attempt(
             texts.insert(path, text);
         }
         for Taken { key, finding, fix, aimed } in taken {
-            if given_up.contains(&key) {
-                continue;
-            }
             for (path, route) in aimed {
                 intended.entry(path).or_default().push((route, key.clone()));
             }
@@ -276,6 +291,20 @@ fn attempt(
         }
     }
     Err(FixError::NoConvergence(MAX_PASSES))
+}
+
+/// The fixes of the last pass that edited a file that no longer loads (all of them when the
+/// error names no file they edited), with the error.
+fn broken_by(previous: &[(FindingKey, Vec<String>)], errors: &[stack::LoadError]) -> HashMap<FindingKey, String> {
+    let blamed = |files: &[String]| errors.iter().find(|e| files.contains(&e.path));
+    let any_named = previous.iter().any(|(_, files)| blamed(files).is_some());
+    previous
+        .iter()
+        .filter_map(|(key, files)| {
+            let error = blamed(files).or_else(|| (!any_named).then(|| &errors[0]))?;
+            Some((key.clone(), format!("internal error: the combined edits broke the YAML ({error})")))
+        })
+        .collect()
 }
 
 /// The splices one pass makes in one file, indexed to find conflicts quickly: two splices
@@ -390,6 +419,8 @@ struct Env<'a> {
     root: &'a Path,
     options: &'a FixOptions,
     renderer: &'a Renderer,
+    /// Rendered and parsed fragments by template and context: services of one kind share them.
+    rendered: std::cell::RefCell<HashMap<(&'static str, String), Result<String, String>>>,
 }
 
 /// A fix lowered to splices on the current texts.
@@ -411,7 +442,7 @@ impl FixPlan {
 
 /// Lowers every edit of a fix to splices on the stack's current texts.
 fn plan_fix(env: &Env, stack: &Stack, finding: &Finding, fix: &Fix) -> Result<FixPlan, String> {
-    let Env { options, renderer, .. } = *env;
+    let options = env.options;
     let mut plan = FixPlan::default();
     for edit in &fix.edits {
         let (file, patch) = match edit {
@@ -430,7 +461,7 @@ fn plan_fix(env: &Env, stack: &Stack, finding: &Finding, fix: &Fix) -> Result<Fi
                         (service, file)
                     }
                 };
-                let rendered = render(renderer, template, context, Some(service), options)?;
+                let rendered = env.render(template, context, Some(service))?;
                 let indented: String = rendered
                     .lines()
                     .map(|l| if l.is_empty() { "\n".to_string() } else { format!("    {l}\n") })
@@ -446,7 +477,7 @@ fn plan_fix(env: &Env, stack: &Stack, finding: &Finding, fix: &Fix) -> Result<Fi
                 let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
                 let route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;
                 refuse_shared_anchor(tree, &route)?;
-                let rendered = render(renderer, template, context, finding.service.as_deref(), options)?;
+                let rendered = env.render(template, context, finding.service.as_deref())?;
                 let op = match edit {
                     FixEdit::MergeAt { .. } => Op::Merge { value: rendered },
                     _ => Op::ReplaceNode { value: rendered },
@@ -504,26 +535,30 @@ fn refuse_shared_anchor(tree: &crate::yaml::Tree, route: &Route) -> Result<(), S
     Ok(())
 }
 
-/// Renders a template with the rule's context and the user's `--set` values; the result must
-/// parse on its own.
-fn render(
-    renderer: &Renderer,
-    template: &str,
-    context: &serde_json::Value,
-    service: Option<&str>,
-    options: &FixOptions,
-) -> Result<String, String> {
-    let mut context = context.clone();
-    if let Some(map) = context.as_object_mut() {
-        for (only, key, value) in &options.sets {
-            if only.is_none() || only.as_deref() == service {
-                map.insert(key.clone(), serde_json::Value::String(value.clone()));
+impl Env<'_> {
+    /// Renders a template with the rule's context and the user's `--set` values; the result must
+    /// parse on its own.
+    fn render(&self, template: &'static str, context: &serde_json::Value, service: Option<&str>) -> Result<String, String> {
+        let mut context = context.clone();
+        if let Some(map) = context.as_object_mut() {
+            for (only, key, value) in &self.options.sets {
+                if only.is_none() || only.as_deref() == service {
+                    map.insert(key.clone(), serde_json::Value::String(value.clone()));
+                }
             }
         }
+        let cache_key = (template, context.to_string());
+        if let Some(done) = self.rendered.borrow().get(&cache_key) {
+            return done.clone();
+        }
+        let result = self.renderer.render(template, &context).and_then(|text| {
+            crate::yaml::Tree::parse(text.clone())
+                .map(|_| text)
+                .map_err(|e| format!("template `{template}` rendered invalid YAML ({e})"))
+        });
+        self.rendered.borrow_mut().insert(cache_key, result.clone());
+        result
     }
-    let text = renderer.render(template, &context)?;
-    crate::yaml::Tree::parse(text.clone()).map_err(|e| format!("template `{template}` rendered invalid YAML ({e})"))?;
-    Ok(text)
 }
 
 fn changes(original: &Stack, load: &LoadOptions, texts: HashMap<PathBuf, String>) -> Vec<FileChange> {

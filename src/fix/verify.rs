@@ -37,17 +37,14 @@ pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) 
         if let Some(lost) = lost_comment(before, after) {
             blame(format!("a comment would be lost: `{lost}`"), &mut failures);
         }
+        let aimed_at: HashSet<&[Segment]> = aimed.iter().map(|(route, _)| route.0.as_slice()).collect();
         for changed in changed_paths(before_file.tree.as_ref(), after_tree) {
-            if !aimed.iter().any(|(route, _)| starts_with(&changed, route)) {
+            if !(0..=changed.0.len()).any(|len| aimed_at.contains(&changed.0[..len])) {
                 blame(format!("the edit changed `{changed}`, which the fix did not aim at"), &mut failures);
             }
         }
     }
     failures
-}
-
-fn starts_with(path: &Route, prefix: &Route) -> bool {
-    path.0.len() >= prefix.0.len() && path.0[..prefix.0.len()] == prefix.0[..]
 }
 
 /// Every comment of `before`, as many times as it occurs, must still be in `after`.
@@ -98,15 +95,17 @@ fn changed_paths(before: Option<&Tree>, after: Option<&Tree>) -> Vec<Route> {
 fn diff(a: &Value, b: &Value, at: &mut Route, out: &mut Vec<Route>) {
     match (&a.kind, &b.kind) {
         (ValueKind::Map(x), ValueKind::Map(y)) if a.tag == b.tag => {
+            let in_b: HashMap<&str, &Value> = y.iter().map(|(k, v)| (k.as_str(), v)).collect();
             for (k, va) in x {
                 at.0.push(Segment::Key(k.clone()));
-                match b.get(k) {
+                match in_b.get(k.as_str()) {
                     Some(vb) => diff(va, vb, at, out),
                     None => out.push(at.clone()),
                 }
                 at.0.pop();
             }
-            for (k, _) in y.iter().filter(|(k, _)| a.get(k).is_none()) {
+            let in_a: HashSet<&str> = x.iter().map(|(k, _)| k.as_str()).collect();
+            for (k, _) in y.iter().filter(|(k, _)| !in_a.contains(k.as_str())) {
                 out.push(at.clone().key(k));
             }
         }

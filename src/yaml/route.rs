@@ -6,14 +6,14 @@ use std::fmt;
 use super::tree::{NodeId, NodeKind, Tree};
 
 /// One step of a route: a mapping key or a sequence index.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Segment {
     Key(String),
     Index(usize),
 }
 
 /// A path from the document root.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Route(pub Vec<Segment>);
 
 impl Route {
@@ -115,9 +115,14 @@ pub fn route_to(tree: &Tree, start: usize) -> Option<Route> {
         if start < node.props_start || start > node.span.end {
             return false;
         }
+        // Children are in document order and do not overlap: skip to the first that can hold
+        // `start`, and stop at the first that begins after it.
+        let holds = |child: NodeId| tree.node(child).props_start <= start;
+        let ends_before = |child: NodeId| tree.node(child).span.end < start;
         match &node.kind {
             NodeKind::Mapping { entries, .. } => {
-                for entry in entries {
+                let first = entries.partition_point(|e| ends_before(e.value));
+                for entry in entries[first..].iter().take_while(|e| holds(e.value)) {
                     let Some(key) = tree.node(entry.key).as_str() else { continue };
                     route.0.push(Segment::Key(key.to_string()));
                     if walk(tree, entry.value, start, route) {
@@ -128,7 +133,8 @@ pub fn route_to(tree: &Tree, start: usize) -> Option<Route> {
                 false
             }
             NodeKind::Sequence { items, .. } => {
-                for (i, &item) in items.iter().enumerate() {
+                let first = items.partition_point(|&item| ends_before(item));
+                for (i, &item) in items.iter().enumerate().skip(first).take_while(|(_, &item)| holds(item)) {
                     route.0.push(Segment::Index(i));
                     if walk(tree, item, start, route) {
                         return true;
