@@ -9,7 +9,7 @@ pub fn unified(change: &FileChange) -> String {
     let before = change.before.as_deref().unwrap_or("");
     let old_header = if change.before.is_some() { format!("a/{}", change.display) } else { "/dev/null".to_string() };
     let new_header = format!("b/{}", change.display);
-    let diff = TextDiff::from_lines(before, change.after.as_str());
+    let diff = TextDiff::configure().algorithm(similar::Algorithm::Patience).diff_lines(before, change.after.as_str());
     let body =
         diff.unified_diff().context_radius(3).missing_newline_hint(true).header(&old_header, &new_header).to_string();
     if body.is_empty() {

@@ -8,14 +8,18 @@ pub mod render;
 mod verify;
 pub mod write;
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use crate::rules::{self, Applicability, Finding, Fix, FixEdit, RuleSettings, Site};
 use crate::stack::load::{normalize, project_root};
 use crate::stack::{self, LoadOptions, Stack};
+use crate::yaml::emit::Fragment;
 use crate::yaml::patch::key_text;
+use crate::yaml::patch::merge_splices;
 use crate::yaml::route::route_to;
 use crate::yaml::{splice_text, splices, Op, Patch, Route, Splice};
 use render::Renderer;
@@ -142,12 +146,15 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) ->
     if !original.errors.is_empty() {
         return Err(FixError::Input(original.errors.clone()));
     }
+    let root = project_root(&load.dir);
+    let env =
+        Env { root: &root, options, renderer: &renderer, rendered: Default::default(), inside: Default::default() };
     let mut excluded: HashMap<FindingKey, String> = HashMap::new();
     // A fix that fails verification is excluded and the run starts over from the original text.
     let mut last = Vec::new();
     // Each round excludes at least one fix, so this ends; the cap only guards against a bug.
     for _ in 0..64 {
-        let mut attempt = match attempt(load, settings, options, &renderer, &excluded)? {
+        let mut attempt = match attempt(load, settings, &env, &original, &excluded)? {
             Ok(attempt) => attempt,
             Err(broken) => {
                 last = broken.iter().map(|(k, reason)| format!("{} ({}): {reason}", k.0, k.1)).collect();
@@ -159,10 +166,11 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) ->
         let failures = verify::check(&original, &attempt, &remaining);
         if failures.is_empty() {
             let Attempt { texts, applied, mut skipped, stack: fixed_stack, passes, .. } = attempt;
+            let changes = changes(&original, load, texts);
+            let fixed_stack = fixed_stack.unwrap_or(original);
             for (k, reason) in excluded {
                 skipped.push(Skipped { rule: k.0, service: k.2, message: k.3, reason });
             }
-            let changes = changes(&original, load, texts);
             return Ok(Outcome { changes, applied, skipped, stack: fixed_stack, remaining, passes });
         }
         last = failures.iter().map(|(k, reason)| format!("{} ({}): {reason}", k.0, k.1)).collect();
@@ -179,8 +187,9 @@ pub(crate) struct Attempt {
     intended: HashMap<PathBuf, Vec<(Route, FindingKey)>>,
     applied: Vec<Applied>,
     skipped: Vec<Skipped>,
-    /// The stack as fixed, loaded from the new texts, and its findings.
-    stack: Stack,
+    /// The stack as fixed, loaded from the new texts (none when nothing changed), and its
+    /// findings.
+    stack: Option<Stack>,
     findings: Vec<Finding>,
     passes: usize,
 }
@@ -190,12 +199,11 @@ pub(crate) struct Attempt {
 fn attempt(
     load: &LoadOptions,
     settings: &RuleSettings,
-    options: &FixOptions,
-    renderer: &Renderer,
+    env: &Env,
+    original: &Stack,
     excluded: &HashMap<FindingKey, String>,
 ) -> Result<Result<Attempt, HashMap<FindingKey, String>>, FixError> {
-    let root = project_root(&load.dir);
-    let env = Env { root: &root, options, renderer, rendered: Default::default() };
+    let options = env.options;
     let mut texts: HashMap<PathBuf, String> = HashMap::new();
     let mut intended: HashMap<PathBuf, Vec<(Route, FindingKey)>> = HashMap::new();
     let mut applied = Vec::new();
@@ -204,29 +212,50 @@ fn attempt(
     // The fixes of the previous pass and the files they edited.
     let mut previous: Vec<(FindingKey, Vec<String>)> = Vec::new();
     for pass in 1..=MAX_PASSES {
-        let current = stack::load(&with_overrides(load, &texts));
+        let loaded = (!texts.is_empty()).then(|| stack::load(&with_overrides(load, &texts)));
+        let current = loaded.as_ref().unwrap_or(original);
         if !current.errors.is_empty() {
             if previous.is_empty() {
-                return Err(FixError::Input(current.errors));
+                return Err(FixError::Input(current.errors.clone()));
             }
             return Ok(Err(broken_by(&previous, &current.errors)));
         }
-        let findings = rules::check(&current, settings);
+        let findings = rules::check(current, settings);
         // Every fix of a pass is computed on the same texts; those that conflict with one
         // already taken wait for the next pass, as ruff does.
         let mut batch: HashMap<PathBuf, Batch> = HashMap::new();
         let mut env_names: Vec<String> = Vec::new();
         let mut taken: Vec<Taken> = Vec::new();
-        for finding in findings.iter().filter(|f| wanted(f, options)) {
+        // Fixes that require others come after them, and wait when those are not taken.
+        let (independent, dependent): (Vec<&Finding>, Vec<&Finding>) = findings
+            .iter()
+            .filter(|f| wanted(f, options))
+            .partition(|f| f.fix.as_ref().is_none_or(|fix| fix.requires.is_empty()));
+        let mut unmet: Vec<(&Finding, String)> = Vec::new();
+        for finding in independent.into_iter().chain(dependent) {
             let Some(fix) = &finding.fix else { continue };
-            let key = key(&current, finding);
+            let key = key(current, finding);
             if given_up.contains(&key) {
                 continue;
             }
-            match plan_fix(&env, &current, finding, fix) {
+            let missing = fix.requires.iter().find(|(rule, service)| {
+                !taken.iter().any(|t| t.finding.rule == *rule && t.finding.service.as_deref() == Some(service))
+            });
+            if let Some((rule, service)) = missing {
+                unmet.push((finding, format!("needs the `{rule}` fix on `{service}`, which this run does not apply")));
+                continue;
+            }
+            match plan_fix(env, current, finding, fix) {
                 Ok(plan) if plan.is_empty() => {
                     given_up.insert(key);
                     skipped.push(skip(finding, "nothing to change where the fix goes; left as is".into()));
+                }
+                Ok(plan)
+                    if plan.edits.iter().all(|(path, splices)| batch.get(path).is_some_and(|b| b.has_all(splices))) =>
+                {
+                    // Another finding's fix makes exactly these edits (one rewrite closes both).
+                    env_names.extend(plan.env_names);
+                    taken.push(Taken { key, finding, fix, aimed: plan.aimed });
                 }
                 Ok(plan) => {
                     let conflict = plan
@@ -253,18 +282,18 @@ fn attempt(
             }
         }
         if taken.is_empty() {
-            return Ok(Ok(Attempt { texts, intended, applied, skipped, findings, stack: current, passes: pass }));
+            skipped.extend(unmet.into_iter().map(|(finding, reason)| skip(finding, reason)));
+            return Ok(Ok(Attempt { texts, intended, applied, skipped, findings, stack: loaded, passes: pass }));
         }
         let display = |path: &PathBuf| {
-            current.files.iter().find(|f| normalize(&f.path) == *path).map_or_else(
-                || path.to_string_lossy().into_owned(),
-                |f| f.display.clone(),
-            )
+            current
+                .files
+                .iter()
+                .find(|f| normalize(&f.path) == *path)
+                .map_or_else(|| path.to_string_lossy().into_owned(), |f| f.display.clone())
         };
-        previous = taken
-            .iter()
-            .map(|t| (t.key.clone(), t.aimed.iter().map(|(path, _)| display(path)).collect()))
-            .collect();
+        previous =
+            taken.iter().map(|t| (t.key.clone(), t.aimed.iter().map(|(path, _)| display(path)).collect())).collect();
         for (path, Batch { splices, .. }) in batch {
             let before =
                 current.files.iter().find(|f| normalize(&f.path) == path).map(|f| f.source().text().to_string());
@@ -273,7 +302,7 @@ fn attempt(
         }
         if !env_names.is_empty() {
             let path = normalize(&load.dir.join(".env.example"));
-            let text = env_example(renderer, text_of(&texts, &path), &env_names).map_err(FixError::Template)?;
+            let text = env_example(env.renderer, text_of(&texts, &path), &env_names).map_err(FixError::Template)?;
             texts.insert(path, text);
         }
         for Taken { key, finding, fix, aimed } in taken {
@@ -318,6 +347,8 @@ struct Batch {
     /// Offsets of insertions.
     points: std::collections::BTreeSet<usize>,
     keys: HashSet<(crate::yaml::NodeId, String)>,
+    /// Every splice as (start, end, text).
+    placed: HashSet<(usize, usize, String)>,
     adding: HashSet<crate::yaml::NodeId>,
     exclusive: HashSet<crate::yaml::NodeId>,
 }
@@ -338,7 +369,12 @@ impl Batch {
         in_range || same_entry
     }
 
+    fn has_all(&self, splices: &[Splice]) -> bool {
+        splices.iter().all(|s| self.placed.contains(&(s.start, s.end, s.text.clone())))
+    }
+
     fn add(&mut self, s: Splice) {
+        self.placed.insert((s.start, s.end, s.text.clone()));
         if s.start < s.end {
             self.ranges.push((s.start, s.end));
         } else {
@@ -413,6 +449,9 @@ fn env_example(renderer: &Renderer, current: Option<String>, names: &[String]) -
     Ok(text)
 }
 
+/// A template rendered and parsed, or why it could not be.
+type Rendered = Result<Rc<Fragment>, String>;
+
 /// What every fix of a run shares.
 struct Env<'a> {
     /// The project root: nothing outside it is written.
@@ -420,7 +459,9 @@ struct Env<'a> {
     options: &'a FixOptions,
     renderer: &'a Renderer,
     /// Rendered and parsed fragments by template and context: services of one kind share them.
-    rendered: std::cell::RefCell<HashMap<(&'static str, String), Result<String, String>>>,
+    rendered: RefCell<HashMap<(&'static str, String), Rendered>>,
+    /// Files already known to be inside the project root.
+    inside: RefCell<HashMap<PathBuf, bool>>,
 }
 
 /// A fix lowered to splices on the current texts.
@@ -445,7 +486,7 @@ fn plan_fix(env: &Env, stack: &Stack, finding: &Finding, fix: &Fix) -> Result<Fi
     let options = env.options;
     let mut plan = FixPlan::default();
     for edit in &fix.edits {
-        let (file, patch) = match edit {
+        let (file, lowered) = match edit {
             FixEdit::EnvExample { name } => {
                 plan.env_names.push(name.clone());
                 continue;
@@ -462,34 +503,45 @@ fn plan_fix(env: &Env, stack: &Stack, finding: &Finding, fix: &Fix) -> Result<Fi
                     }
                 };
                 let rendered = env.render(template, context, Some(service))?;
-                let indented: String = rendered
-                    .lines()
-                    .map(|l| if l.is_empty() { "\n".to_string() } else { format!("    {l}\n") })
-                    .collect();
-                let fragment = format!("services:\n  {}:\n{indented}", key_text(service));
                 let route = Route::default().key("services").key(service);
-                if let Some(tree) = stack.file(file).tree.as_ref() {
-                    refuse_shared_anchor(tree, &route)?;
+                let tree = stack.file(file).tree.as_ref().ok_or("not a YAML file")?;
+                refuse_shared_anchor(tree, &route)?;
+                if crate::yaml::route::resolve(tree, &route).is_ok() {
+                    (file, Lowered::Merge(route, rendered))
+                } else {
+                    // The service is not in this file yet (an overlay): add it with the fragment.
+                    let indented: String = rendered
+                        .source_text()
+                        .lines()
+                        .map(|l| if l.is_empty() { "\n".to_string() } else { format!("    {l}\n") })
+                        .collect();
+                    let value = format!("services:\n  {}:\n{indented}", key_text(service));
+                    (file, Lowered::Patch(Patch { route: Route::default(), op: Op::Merge { value } }))
                 }
-                (file, Patch { route: Route::default(), op: Op::Merge { value: fragment } })
             }
             FixEdit::MergeAt { file, at, template, context } | FixEdit::ReplaceAt { file, at, template, context } => {
                 let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
                 let route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;
                 refuse_shared_anchor(tree, &route)?;
                 let rendered = env.render(template, context, finding.service.as_deref())?;
-                let op = match edit {
-                    FixEdit::MergeAt { .. } => Op::Merge { value: rendered },
-                    _ => Op::ReplaceNode { value: rendered },
-                };
-                (*file, Patch { route, op })
+                match edit {
+                    FixEdit::MergeAt { .. } => (*file, Lowered::Merge(route, rendered)),
+                    _ => {
+                        let value = rendered.source_text().to_string();
+                        (*file, Lowered::Patch(Patch { route, op: Op::ReplaceNode { value } }))
+                    }
+                }
             }
         };
-        if !is_inside(env.root, &stack.file(file).path) {
+        if !env.inside(&stack.file(file).path) {
             return Err(format!("{} is outside the project; stackfix does not write there", stack.file(file).display));
         }
         let tree = stack.file(file).tree.as_ref().ok_or("not a YAML file")?;
-        let splices = splices(tree, &patch).map_err(|e| e.to_string())?;
+        let splices = match lowered {
+            Lowered::Patch(patch) => splices(tree, &patch),
+            Lowered::Merge(route, fragment) => merge_splices(tree, &route, &fragment),
+        }
+        .map_err(|e| e.to_string())?;
         let path = normalize(&stack.file(file).path);
         plan.aimed.extend(splices.iter().map(|s| (path.clone(), s.aims.clone())));
         match plan.edits.iter_mut().find(|(p, _)| *p == path) {
@@ -505,6 +557,13 @@ fn plan_fix(env: &Env, stack: &Stack, finding: &Finding, fix: &Fix) -> Result<Fi
         }
     }
     Ok(plan)
+}
+
+/// An edit of a fix as the patch engine takes it.
+enum Lowered {
+    Patch(Patch),
+    /// A parsed fragment merged at a route.
+    Merge(Route, Rc<Fragment>),
 }
 
 /// Whether `path`, with every symlink resolved (or its parent's, for a new file), lies in `root`.
@@ -538,7 +597,12 @@ fn refuse_shared_anchor(tree: &crate::yaml::Tree, route: &Route) -> Result<(), S
 impl Env<'_> {
     /// Renders a template with the rule's context and the user's `--set` values; the result must
     /// parse on its own.
-    fn render(&self, template: &'static str, context: &serde_json::Value, service: Option<&str>) -> Result<String, String> {
+    fn render(
+        &self,
+        template: &'static str,
+        context: &serde_json::Value,
+        service: Option<&str>,
+    ) -> Result<Rc<Fragment>, String> {
         let mut context = context.clone();
         if let Some(map) = context.as_object_mut() {
             for (only, key, value) in &self.options.sets {
@@ -552,12 +616,17 @@ impl Env<'_> {
             return done.clone();
         }
         let result = self.renderer.render(template, &context).and_then(|text| {
-            crate::yaml::Tree::parse(text.clone())
-                .map(|_| text)
+            Fragment::parse(&text)
+                .map(Rc::new)
                 .map_err(|e| format!("template `{template}` rendered invalid YAML ({e})"))
         });
         self.rendered.borrow_mut().insert(cache_key, result.clone());
         result
+    }
+
+    /// [`is_inside`] the project root, resolved once per file and run.
+    fn inside(&self, path: &Path) -> bool {
+        *self.inside.borrow_mut().entry(path.to_path_buf()).or_insert_with(|| is_inside(self.root, path))
     }
 }
 

@@ -14,7 +14,8 @@ use crate::yaml::{Route, Segment, Tree};
 /// Fixes that failed, with why.
 pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) -> HashMap<FindingKey, String> {
     let mut failures = HashMap::new();
-    let left: HashSet<FindingKey> = remaining.iter().map(|f| super::key(&attempt.stack, f)).collect();
+    let fixed = attempt.stack.as_ref().unwrap_or(original);
+    let left: HashSet<FindingKey> = remaining.iter().map(|f| super::key(fixed, f)).collect();
     for applied in &attempt.applied {
         if left.contains(&applied.key) {
             failures.insert(
@@ -27,7 +28,7 @@ pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) 
         let Some(before_file) = original.files.iter().find(|f| normalize(&f.path) == *path) else { continue };
         let before = before_file.source().text();
         // The trees of both sides are already parsed: the original stack's and the last pass's.
-        let after_tree = attempt.stack.files.iter().find(|f| normalize(&f.path) == *path).and_then(|f| f.tree.as_ref());
+        let after_tree = fixed.files.iter().find(|f| normalize(&f.path) == *path).and_then(|f| f.tree.as_ref());
         let aimed = attempt.intended.get(path).map(Vec::as_slice).unwrap_or_default();
         let blame = |reason: String, failures: &mut HashMap<FindingKey, String>| {
             for (_, key) in aimed {

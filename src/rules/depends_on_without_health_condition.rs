@@ -4,45 +4,76 @@ use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
 use crate::stack::service::Dependency;
 use crate::stack::Service;
 
-/// Whether waiting for `service_healthy` on `target` works today.
-fn reports_health(ctx: &Context, target: &Service) -> bool {
-    (target.has_healthcheck() || target.image_healthcheck) && !ctx.config.is_one_shot(target)
+/// Whether a dependency can be waited on with `service_healthy`.
+#[derive(PartialEq)]
+enum Health {
+    /// It has a health check (its own or its image's).
+    Reports,
+    /// It will once `no-healthcheck` adds its profile's probe.
+    Gets,
+    No,
 }
 
-/// The long form with a health condition, once the dependency has a health check (a dependency
-/// that gets one from `no-healthcheck` is fixed in the next pass).
-fn fix(ctx: &Context, service: &Service, dep: &Dependency, target: &Service) -> Option<Fix> {
-    if !reports_health(ctx, target) {
-        return None;
+fn health(ctx: &Context, target: &Service) -> Health {
+    if ctx.config.is_one_shot(target) {
+        Health::No
+    } else if target.has_healthcheck() || target.image_healthcheck {
+        Health::Reports
+    } else if ctx.stack.profiles.kind(&target.kind).is_some_and(|k| k.healthcheck.is_some()) {
+        Health::Gets
+    } else {
+        Health::No
     }
+}
+
+/// The long form with a health condition; a dependency that gets its health check from
+/// `no-healthcheck` makes the fix require that one.
+fn fix(ctx: &Context, service: &Service, dep: &Dependency) -> Option<Fix> {
     let title = format!("wait for `{}` to be healthy", dep.service);
-    if let Some(condition) = &dep.condition {
-        let edit = FixEdit::ReplaceAt {
+    let mut requires = Vec::new();
+    let mut healthy = |name: &str| {
+        let target = ctx.config.service(name)?;
+        match health(ctx, target) {
+            Health::Reports => Some(true),
+            Health::Gets => {
+                requires.push((super::no_healthcheck::NoHealthcheck::META.id, name.to_string()));
+                Some(true)
+            }
+            Health::No => Some(false),
+        }
+    };
+    let edit = if let Some(condition) = &dep.condition {
+        if healthy(&dep.service) != Some(true) {
+            return None;
+        }
+        FixEdit::ReplaceAt {
             file: condition.loc.file,
             at: condition.loc.span,
             template: "depends-on-without-health-condition.condition",
             context: json!({ "condition": "service_healthy" }),
-        };
-        return Some(Fix::new(title, Applicability::Safe, vec![edit]));
-    }
-    // The short form: rewrite the whole list, written in this file, in the long form.
-    let list = service.value.get("depends_on").filter(|l| l.loc.file == dep.loc.file)?;
-    let deps: Vec<_> = service
-        .depends_on
-        .iter()
-        .filter(|d| d.loc.file == list.loc.file && d.condition.is_none())
-        .map(|d| {
-            let healthy = ctx.config.service(&d.service).is_some_and(|t| reports_health(ctx, t));
-            json!({ "name": d.service, "condition": if healthy { "service_healthy" } else { "service_started" } })
-        })
-        .collect();
-    let edit = FixEdit::ReplaceAt {
-        file: list.loc.file,
-        at: list.loc.span,
-        template: "depends-on-without-health-condition",
-        context: json!({ "dependencies": deps }),
+        }
+    } else {
+        // The short form: rewrite the whole list, written in this file, in the long form.
+        let list = service.value.get("depends_on").filter(|l| l.loc.file == dep.loc.file)?;
+        let deps: Vec<_> = service
+            .depends_on
+            .iter()
+            .filter(|d| d.loc.file == list.loc.file && d.condition.is_none())
+            .map(|d| {
+                let condition = if healthy(&d.service) == Some(true) { "service_healthy" } else { "service_started" };
+                json!({ "name": d.service, "condition": condition })
+            })
+            .collect();
+        FixEdit::ReplaceAt {
+            file: list.loc.file,
+            at: list.loc.span,
+            template: "depends-on-without-health-condition",
+            context: json!({ "dependencies": deps }),
+        }
     };
-    Some(Fix::new(title, Applicability::Safe, vec![edit]))
+    let mut fix = Fix::new(title, Applicability::Safe, vec![edit]);
+    fix.requires = requires;
+    Some(fix)
 }
 
 declare_rule! {
@@ -100,10 +131,7 @@ impl Rule for DependsOnWithoutHealthCondition {
                 let Some(target) = ctx.config.service(&dep.service) else {
                     continue;
                 };
-                let can_probe = target.has_healthcheck()
-                    || target.image_healthcheck
-                    || ctx.stack.profiles.kind(&target.kind).is_some_and(|k| k.healthcheck.is_some());
-                if !can_probe || ctx.config.is_one_shot(target) {
+                if health(ctx, target) == Health::No {
                     continue;
                 }
                 let loc = dep.condition.as_ref().map_or(dep.loc, |c| c.loc);
@@ -118,7 +146,7 @@ impl Rule for DependsOnWithoutHealthCondition {
                         ),
                     )
                     .service(&service.name)
-                    .with_fix_opt(fix(ctx, service, dep, target)),
+                    .with_fix_opt(fix(ctx, service, dep)),
                 );
             }
         }

@@ -219,11 +219,14 @@ pub struct Fix {
     pub title: String,
     pub applicability: Applicability,
     pub edits: Vec<FixEdit>,
+    /// Fixes of other findings, as (rule, service), that this one is only right together with
+    /// (a `service_healthy` condition on a dependency that gets its health check in the same run).
+    pub requires: Vec<(&'static str, String)>,
 }
 
 impl Fix {
     pub fn new(title: impl Into<String>, applicability: Applicability, edits: Vec<FixEdit>) -> Fix {
-        Fix { title: title.into(), applicability, edits }
+        Fix { title: title.into(), applicability, edits, requires: Vec::new() }
     }
 
     /// The file the fix edits first.

@@ -173,8 +173,11 @@ fn convert(
         }
         NodeKind::Mapping { entries, .. } => {
             let mut explicit: Vec<(String, Value)> = Vec::with_capacity(entries.len());
-            let mut seen: HashSet<String> = HashSet::with_capacity(entries.len());
+            // Keys seen so far; hashed only for large mappings, where a scan would be quadratic.
+            let mut seen: HashSet<&str> = HashSet::new();
+            let large = entries.len() > 16;
             let mut merged: Vec<(String, Value)> = Vec::new();
+            let mut merged_keys: HashSet<String> = HashSet::new();
             for entry in entries {
                 let key_node = tree.node(entry.key);
                 if tree.is_merge_key(entry.key) {
@@ -188,7 +191,7 @@ fn convert(
                             ValueKind::Map(e) => e,
                             _ => continue,
                         } {
-                            if !merged.iter().any(|(mk, _)| *mk == k) {
+                            if merged_keys.insert(k.clone()) {
                                 v.loc.via_alias = true;
                                 merged.push((k, v));
                             }
@@ -196,25 +199,21 @@ fn convert(
                     }
                     continue;
                 }
-                let Some(name) = key_node.as_str().map(str::to_string).or_else(|| {
-                    // A key written as an alias or collection: use its text.
-                    Some(tree.text_of(entry.key).to_string())
-                }) else {
-                    continue;
-                };
-                if !seen.insert(name.clone()) {
+                // A key written as an alias or collection: use its text.
+                let name = key_node.as_str().unwrap_or_else(|| tree.text_of(entry.key));
+                let duplicate = if large { !seen.insert(name) } else { explicit.iter().any(|(k, _)| k == name) };
+                if duplicate {
                     return Err(ValueError {
                         span: key_node.span,
                         message: format!("duplicate key `{name}` in this mapping"),
                     });
                 }
                 let value = convert(tree, entry.value, file, Some(key_node.span), via_alias, depth + 1, budget)?;
-                explicit.push((name, value));
+                explicit.push((name.to_string(), value));
             }
-            for (k, v) in merged {
-                if !seen.contains(&k) {
-                    explicit.push((k, v));
-                }
+            if !merged.is_empty() {
+                let written: HashSet<String> = explicit.iter().map(|(k, _)| k.clone()).collect();
+                explicit.extend(merged.into_iter().filter(|(k, _)| !written.contains(k)));
             }
             ValueKind::Map(explicit)
         }

@@ -3,6 +3,8 @@
 //! its line ending. Scalars, flow collections, keys, anchors and tags keep their exact text;
 //! comment lines of the fragment stay with the entry they precede.
 
+use std::rc::Rc;
+
 use super::source::Source;
 use super::tree::{NodeId, NodeKind, ParseError, ScalarStyle, Tree};
 
@@ -64,21 +66,37 @@ pub fn column(source: &Source, offset: usize) -> usize {
 /// A parsed fragment.
 #[derive(Debug)]
 pub struct Fragment {
-    tree: Tree,
+    tree: Rc<Tree>,
+    root: Option<NodeId>,
+    /// The first line whose comments belong to the fragment.
+    first_line: usize,
 }
 
 impl Fragment {
     pub fn parse(text: &str) -> Result<Fragment, ParseError> {
-        Ok(Fragment { tree: Tree::parse(text.to_string())? })
+        let tree = Tree::parse(text.to_string())?;
+        Ok(Fragment { root: tree.root(), tree: Rc::new(tree), first_line: 0 })
+    }
+
+    /// The node `id` of this fragment as a fragment of its own (sharing the parsed text), as
+    /// if its text laid out at column 0 had been parsed.
+    pub fn child(&self, id: NodeId) -> Fragment {
+        let first_line = self.tree.source.line_index(self.tree.node(id).props_start);
+        Fragment { tree: Rc::clone(&self.tree), root: Some(id), first_line }
+    }
+
+    /// The text the fragment was parsed from.
+    pub fn source_text(&self) -> &str {
+        self.tree.source.text()
     }
 
     fn root(&self) -> Option<NodeId> {
-        self.tree.root()
+        self.root
     }
 
     /// The root node (none for an empty fragment).
     pub fn root_node(&self) -> Option<NodeId> {
-        self.tree.root()
+        self.root
     }
 
     /// Whether `id` is a block mapping.
@@ -159,7 +177,7 @@ impl Fragment {
         match self.root() {
             None => out.push(format!("{}{key}:", pad(indent))),
             Some(root) => {
-                let mut cursor = 0;
+                let mut cursor = self.first_line;
                 self.entry(key, root, indent, style, &mut out, &mut cursor);
             }
         }
@@ -172,7 +190,7 @@ impl Fragment {
         match self.root() {
             None => out.push(format!("{}-", pad(indent))),
             Some(root) => {
-                let mut cursor = 0;
+                let mut cursor = self.first_line;
                 self.item(root, indent, style, &mut out, &mut cursor);
             }
         }
@@ -183,7 +201,7 @@ impl Fragment {
     pub fn block_lines(&self, indent: usize, style: &Style) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(root) = self.root() {
-            let mut cursor = 0;
+            let mut cursor = self.first_line;
             self.block(root, indent, style, &mut out, &mut cursor);
         }
         out

@@ -98,15 +98,14 @@ pub fn apply_all(text: &str, patches: &[Patch]) -> Result<String, PatchError> {
 pub fn splices(tree: &Tree, patch: &Patch) -> Result<Vec<Splice>, PatchError> {
     let fail = |message: String| PatchError { route: patch.route.to_string(), message };
     if let Op::Merge { value } = &patch.op {
-        let fragment = fragment(value).map_err(fail)?;
-        let mut out = Vec::new();
-        merge(tree, &patch.route, &fragment, fragment.root_node(), &mut out)?;
-        return Ok(out);
+        return merge_splices(tree, &patch.route, &fragment(value).map_err(fail)?);
     }
     let target = resolve(tree, &patch.route).map_err(|e| fail(e.to_string()))?;
     let style = tree.style();
     let splice = match &patch.op {
-        Op::InsertKey { key, value, after } => insert_key(tree, target, key, value, after.as_deref(), &style),
+        Op::InsertKey { key, value, after } => {
+            fragment(value).and_then(|value| insert_key(tree, target, key, &value, after.as_deref(), &style))
+        }
         Op::ReplaceScalar { value } => replace_scalar(tree, target, value),
         Op::AppendItem { value } => append_item(tree, target, value, &style),
         Op::ReplaceNode { value } => replace_node(tree, target, value, &style),
@@ -135,6 +134,14 @@ pub fn splice_text(text: &str, splices: &[Splice]) -> String {
     out
 }
 
+/// The splices of [`Op::Merge`] with a fragment already parsed (one fragment can be merged
+/// into many places).
+pub fn merge_splices(tree: &Tree, route: &Route, fragment: &Fragment) -> Result<Vec<Splice>, PatchError> {
+    let mut out = Vec::new();
+    merge(tree, route, fragment, fragment.root_node(), &mut out)?;
+    Ok(out)
+}
+
 /// Splices merging the fragment mapping `node` into the mapping at `route`: missing keys are
 /// inserted whole, mappings on both sides are descended into, equal values are left alone.
 fn merge(
@@ -152,8 +159,7 @@ fn merge(
         let here = route.clone().key(&key);
         match tree.entry(target.node, &key) {
             None => {
-                let text = fragment.text_at_zero(value);
-                let splice = insert_key(tree, target, &key, &text, None, &style).map_err(fail)?;
+                let splice = insert_key(tree, target, &key, &fragment.child(value), None, &style).map_err(fail)?;
                 out.push(Splice { aims: here, ..splice });
             }
             Some(existing) => {
@@ -238,12 +244,11 @@ fn insert_key(
     tree: &Tree,
     target: super::route::Located,
     key: &str,
-    value: &str,
+    value: &Fragment,
     after: Option<&str>,
     style: &Style,
 ) -> Result<Splice, String> {
     let node = tree.node(target.node);
-    let value = fragment(value)?;
     let key = key_text(key);
     let entries = tree.entries(target.node);
     if entries.iter().any(|e| tree.node(e.key).as_str() == Some(key.trim_matches('\''))) {

@@ -296,3 +296,26 @@ fn values_inherited_from_a_shared_anchor_are_left_for_a_person() {
     assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), text);
     assert!(stdout(&out).contains("anchored as `&db` and aliased elsewhere"), "{}", stdout(&out));
 }
+
+#[test]
+fn a_health_condition_waits_for_the_health_check_it_needs() {
+    let case = repo().join("fixtures/depends-on-without-health-condition/bad/short-form");
+    // Alone, the condition on `cache` (which has no health check yet) is skipped with a reason.
+    let alone = copy(&case);
+    let out = stackfix(alone.path(), &["fix", "--select", "depends-on-without-health-condition"]);
+    let text = std::fs::read_to_string(alone.path().join("docker-compose.yml")).unwrap();
+    assert!(text.contains("      db:\n        condition: service_healthy"), "{text}");
+    assert!(text.contains("      cache:\n        condition: service_started"), "{text}");
+    assert!(stdout(&out).contains("needs the `no-healthcheck` fix on `cache`"), "{}", stdout(&out));
+    // With the health check fix, both land in one pass.
+    let both = copy(&case);
+    let out = stackfix(
+        both.path(),
+        &["fix", "--select", "depends-on-without-health-condition,no-healthcheck", "--format", "json"],
+    );
+    let text = std::fs::read_to_string(both.path().join("docker-compose.yml")).unwrap();
+    assert!(text.contains("      cache:\n        condition: service_healthy"), "{text}");
+    assert!(text.contains("redis-cli"), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["passes"], 2, "{json:#}");
+}
