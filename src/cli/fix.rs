@@ -83,7 +83,10 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
     Ok(if outcome.remaining.is_empty() { EXIT_CLEAN } else { EXIT_FINDINGS })
 }
 
-/// Fixes per rule, files, what was skipped and why, how much is left.
+/// Applied fixes listed one by one (what each does and why) before the rest are only counted.
+const SHOWN_FIXES: usize = 20;
+
+/// Fixes per rule and what each does, files, what was skipped and why, how much is left.
 fn summary(outcome: &Outcome, written: bool) -> String {
     let mut per_rule: BTreeMap<&str, usize> = BTreeMap::new();
     for a in &outcome.applied {
@@ -97,6 +100,15 @@ fn summary(outcome: &Outcome, written: bool) -> String {
         out.push_str(&format!(" ({})", rules.join(", ")));
     }
     out.push_str(".\n");
+    for a in outcome.applied.iter().take(SHOWN_FIXES) {
+        out.push_str(&format!("  {} ({}): {}\n", a.rule, a.service.as_deref().unwrap_or("-"), a.title));
+    }
+    if outcome.applied.len() > SHOWN_FIXES {
+        out.push_str(&format!(
+            "  … and {} more (`--format json` lists every fix)\n",
+            outcome.applied.len() - SHOWN_FIXES
+        ));
+    }
     for change in &outcome.changes {
         let state = match (written, change.before.is_none()) {
             (true, true) => "created",

@@ -519,6 +519,38 @@ fn plan_fix(env: &Env, stack: &Stack, finding: &Finding, fix: &Fix) -> Result<Fi
                     (file, Lowered::Patch(Patch { route: Route::default(), op: Op::Merge { value } }))
                 }
             }
+            FixEdit::AppendAt { file, at, template, context } => {
+                let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
+                let route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;
+                refuse_shared_anchor(tree, &route)?;
+                let rendered = env.render(template, context, finding.service.as_deref())?;
+                let items = rendered.items().ok_or_else(|| format!("template `{template}` must render a sequence"))?;
+                let patches = items
+                    .into_iter()
+                    .map(|value| Patch { route: route.clone(), op: Op::AppendItem { value } })
+                    .collect();
+                (*file, Lowered::Patches(patches))
+            }
+            FixEdit::SetDirectives { file, directives, template, context } => {
+                let text = stack.file(*file).source().text();
+                let eol = stack.file(*file).source().line_ending().as_str();
+                let (mut splices, missing) = set_directives(text, directives);
+                if !missing.is_empty() {
+                    let mut context = context.clone();
+                    let listed: Vec<_> = missing
+                        .iter()
+                        .map(|(name, value)| serde_json::json!({ "name": name, "value": value }))
+                        .collect();
+                    if let Some(map) = context.as_object_mut() {
+                        map.insert("directives".into(), listed.into());
+                    }
+                    let block = env.render_text(template, &context, finding.service.as_deref())?;
+                    let lead = if text.is_empty() || text.ends_with('\n') || text.ends_with('\r') { "" } else { eol };
+                    let block: String = block.lines().map(|l| format!("{l}{eol}")).collect();
+                    splices.push(Splice::new(text.len(), text.len(), format!("{lead}{block}")));
+                }
+                (*file, Lowered::Text(splices))
+            }
             FixEdit::MergeAt { file, at, template, context } | FixEdit::ReplaceAt { file, at, template, context } => {
                 let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
                 let route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;
@@ -536,12 +568,21 @@ fn plan_fix(env: &Env, stack: &Stack, finding: &Finding, fix: &Fix) -> Result<Fi
         if !env.inside(&stack.file(file).path) {
             return Err(format!("{} is outside the project; stackfix does not write there", stack.file(file).display));
         }
-        let tree = stack.file(file).tree.as_ref().ok_or("not a YAML file")?;
         let splices = match lowered {
-            Lowered::Patch(patch) => splices(tree, &patch),
-            Lowered::Merge(route, fragment) => merge_splices(tree, &route, &fragment),
-        }
-        .map_err(|e| e.to_string())?;
+            Lowered::Text(splices) => splices,
+            lowered => {
+                let tree = stack.file(file).tree.as_ref().ok_or("not a YAML file")?;
+                match lowered {
+                    Lowered::Patch(patch) => splices(tree, &patch),
+                    Lowered::Patches(patches) => {
+                        patches.iter().map(|p| splices(tree, p)).collect::<Result<Vec<_>, _>>().map(|s| s.concat())
+                    }
+                    Lowered::Merge(route, fragment) => merge_splices(tree, &route, &fragment),
+                    Lowered::Text(_) => unreachable!("handled above"),
+                }
+                .map_err(|e| e.to_string())?
+            }
+        };
         let path = normalize(&stack.file(file).path);
         plan.aimed.extend(splices.iter().map(|s| (path.clone(), s.aims.clone())));
         match plan.edits.iter_mut().find(|(p, _)| *p == path) {
@@ -562,8 +603,38 @@ fn plan_fix(env: &Env, stack: &Stack, finding: &Finding, fix: &Fix) -> Result<Fi
 /// An edit of a fix as the patch engine takes it.
 enum Lowered {
     Patch(Patch),
+    /// Patches made together on the same text (items appended in order).
+    Patches(Vec<Patch>),
+    /// Splices on a file that is not YAML.
+    Text(Vec<Splice>),
     /// A parsed fragment merged at a route.
     Merge(Route, Rc<Fragment>),
+}
+
+/// Splices giving the last `name args` line of each directive its new value, and the
+/// directives no line sets yet.
+fn set_directives(text: &str, directives: &[(String, String)]) -> (Vec<Splice>, Vec<(String, String)>) {
+    let mut splices = Vec::new();
+    let mut missing = Vec::new();
+    for (name, value) in directives {
+        let mut last = None;
+        let mut start = 0;
+        for line in text.split_inclusive('\n') {
+            let content = line.trim_end_matches(['\n', '\r']);
+            let indent = content.len() - content.trim_start().len();
+            let mut words = content[indent..].splitn(2, char::is_whitespace);
+            if words.next().is_some_and(|w| w.eq_ignore_ascii_case(name)) {
+                let args_start = start + indent + name.len();
+                last = Some((args_start, start + content.len()));
+            }
+            start += line.len();
+        }
+        match last {
+            Some((from, to)) => splices.push(Splice::new(from, to, format!(" {value}"))),
+            None => missing.push((name.clone(), value.clone())),
+        }
+    }
+    (splices, missing)
 }
 
 /// Whether `path`, with every symlink resolved (or its parent's, for a new file), lies in `root`.
@@ -597,12 +668,17 @@ fn refuse_shared_anchor(tree: &crate::yaml::Tree, route: &Route) -> Result<(), S
 impl Env<'_> {
     /// Renders a template with the rule's context and the user's `--set` values; the result must
     /// parse on its own.
-    fn render(
+    /// Renders a template with the rule's context and the user's `--set` values.
+    fn render_text(
         &self,
-        template: &'static str,
+        template: &str,
         context: &serde_json::Value,
         service: Option<&str>,
-    ) -> Result<Rc<Fragment>, String> {
+    ) -> Result<String, String> {
+        self.renderer.render(template, &self.with_sets(context, service))
+    }
+
+    fn with_sets(&self, context: &serde_json::Value, service: Option<&str>) -> serde_json::Value {
         let mut context = context.clone();
         if let Some(map) = context.as_object_mut() {
             for (only, key, value) in &self.options.sets {
@@ -611,6 +687,16 @@ impl Env<'_> {
                 }
             }
         }
+        context
+    }
+
+    fn render(
+        &self,
+        template: &'static str,
+        context: &serde_json::Value,
+        service: Option<&str>,
+    ) -> Result<Rc<Fragment>, String> {
+        let context = self.with_sets(context, service);
         let cache_key = (template, context.to_string());
         if let Some(done) = self.rendered.borrow().get(&cache_key) {
             return done.clone();

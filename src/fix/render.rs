@@ -31,6 +31,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("docker-socket-mount.long", include_str!("../../templates/fixes/docker-socket-mount.long.yml.tera")),
     ("source-bind-mount", include_str!("../../templates/fixes/source-bind-mount.yml.tera")),
     ("hardcoded-secret", include_str!("../../templates/fixes/hardcoded-secret.yml.tera")),
+    ("redis-no-maxmemory.command", include_str!("../../templates/fixes/redis-no-maxmemory.command.yml.tera")),
+    ("redis-no-maxmemory.text", include_str!("../../templates/fixes/redis-no-maxmemory.text.yml.tera")),
+    ("redis-no-maxmemory.words", include_str!("../../templates/fixes/redis-no-maxmemory.words.yml.tera")),
+    ("redis-no-maxmemory.conf", include_str!("../../templates/files/redis-conf.tera")),
     ("env-example", include_str!("../../templates/files/env-example.tera")),
 ];
 
@@ -38,6 +42,8 @@ pub const BUILTIN: &[(&str, &str)] = &[
 pub fn file_name(name: &str) -> String {
     if name == "env-example" {
         "files/env-example.tera".to_string()
+    } else if name == "redis-no-maxmemory.conf" {
+        "files/redis-conf.tera".to_string()
     } else {
         format!("fixes/{name}.yml.tera")
     }
@@ -108,14 +114,29 @@ pub fn yaml_string(s: &str) -> String {
     let reads_as_other_type = s.parse::<f64>().is_ok()
         || matches!(
             s.to_ascii_lowercase().as_str(),
-            "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "~" | "y" | "n"
+            "true"
+                | "false"
+                | "yes"
+                | "no"
+                | "on"
+                | "off"
+                | "null"
+                | "~"
+                | "y"
+                | "n"
+                | ".inf"
+                | "-.inf"
+                | "+.inf"
+                | ".nan"
         );
+    // `--flag` is a plain scalar: a `-` followed by anything but a space does not start an item.
+    let dash_word =
+        s.len() > 1 && s.starts_with('-') && !s.starts_with("---") && !s[1..].starts_with(char::is_whitespace);
     let plain = !s.is_empty()
         && !reads_as_other_type
         && s.trim() == s
-        && !s.starts_with([
-            '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`',
-        ])
+        && (dash_word || !s.starts_with('-'))
+        && !s.starts_with(['?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`'])
         && !s.contains(": ")
         && !s.contains(" #")
         && !s.ends_with(':')
@@ -134,14 +155,36 @@ mod tests {
 
     #[test]
     fn values_read_back_unchanged() {
-        for s in
-            ["p@ss: #word", "3", "yes", "", " padded", "-dash", "a,b", "${VAR:?set VAR}", "2G", "line\nbreak", "ünï"]
-        {
+        let strings = [
+            "p@ss: #word",
+            "3",
+            "yes",
+            "",
+            " padded",
+            "-dash",
+            "a,b",
+            "${VAR:?set VAR}",
+            "2G",
+            "line\nbreak",
+            "ünï",
+            "--maxmemory",
+            "---",
+            "- x",
+            "-",
+            "-.inf",
+            "-1",
+        ];
+        for s in strings {
             let text = format!("k: {}\n", yaml_string(s));
             let tree = Tree::parse(text.clone()).unwrap_or_else(|e| panic!("{text}: {e}"));
             let v = tree.entry(tree.root().unwrap(), "k").unwrap().value;
             assert_eq!(tree.node(v).as_str(), Some(s), "{text}");
+            let item = format!("- {}\n", yaml_string(s));
+            let tree = Tree::parse(item.clone()).unwrap_or_else(|e| panic!("{item}: {e}"));
+            assert_eq!(tree.node(tree.items(tree.root().unwrap())[0]).as_str(), Some(s), "{item}");
         }
+        assert_eq!(yaml_string("--maxmemory"), "--maxmemory");
+        assert_eq!(yaml_string("-.inf"), "\"-.inf\"");
     }
 
     #[test]

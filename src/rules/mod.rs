@@ -208,6 +208,17 @@ pub enum FixEdit {
     MergeAt { file: FileId, at: Span, template: &'static str, context: serde_json::Value },
     /// Render `template` and replace the node written at `at` in `file` with it.
     ReplaceAt { file: FileId, at: Span, template: &'static str, context: serde_json::Value },
+    /// Render `template` (a sequence) and append its items to the sequence written at `at`.
+    AppendAt { file: FileId, at: Span, template: &'static str, context: serde_json::Value },
+    /// Set `name value` directives in a redis.conf-style file (`name args` per line, `#`
+    /// comments): the last line setting a name gets the new value; names not set yet are
+    /// appended, rendered by `template` from `context` plus `directives: [{name, value}]`.
+    SetDirectives {
+        file: FileId,
+        directives: Vec<(String, String)>,
+        template: &'static str,
+        context: serde_json::Value,
+    },
     /// Add `NAME=` (never a value) to the project's `.env.example`.
     EnvExample { name: String },
 }
@@ -236,7 +247,10 @@ impl Fix {
             FixEdit::MergeService { site: Site::Production { definition, overlay, .. }, .. } => {
                 Some(overlay.unwrap_or(*definition))
             }
-            FixEdit::MergeAt { file, .. } | FixEdit::ReplaceAt { file, .. } => Some(*file),
+            FixEdit::MergeAt { file, .. }
+            | FixEdit::ReplaceAt { file, .. }
+            | FixEdit::AppendAt { file, .. }
+            | FixEdit::SetDirectives { file, .. } => Some(*file),
             FixEdit::EnvExample { .. } => None,
         })
     }

@@ -1,6 +1,16 @@
-use super::{Context, Finding, Rule, RuleMeta};
+use serde_json::json;
+
+use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use crate::stack::profiles::image_repository;
+use crate::stack::service::shell_split;
 use crate::stack::side::redis_server_words;
-use crate::stack::Service;
+use crate::stack::{Service, Value, ValueKind};
+
+/// The server programs whose flags and directives this rule knows.
+const SERVERS: &[&str] = &["redis-server", "valkey-server", "keydb-server"];
+
+/// Images whose default command is the bare server, so adding `command:` changes nothing else.
+const PLAIN_SERVER_IMAGES: &[(&str, &str)] = &[("redis", "redis-server"), ("valkey/valkey", "valkey-server")];
 
 declare_rule! {
     /// ## What it does
@@ -29,17 +39,24 @@ declare_rule! {
     /// ```yaml
     ///     command: redis-server --appendonly yes --maxmemory 384mb --maxmemory-policy allkeys-lru
     /// ```
-    /// `maxmemory` is 75% of the memory limit (or of the profile's); the policy is `noeviction` for
-    /// brokers.
+    /// `maxmemory` is 75% of the memory limit (or of the profile's), leaving headroom for
+    /// fragmentation and forks; the policy is `noeviction` for brokers, which also get
+    /// `appendonly yes` with `appendfsync everysec` so queued jobs survive a restart. Settings go
+    /// where the server is configured: a flag already on the command line is changed in place,
+    /// otherwise a mounted redis.conf gets the directives (comments kept), otherwise the flags are
+    /// appended to `command:` (a string, a list, or the script of `sh -c`), or a `command:` is
+    /// added for the official redis and valkey images.
     ///
     /// ## Fix safety
-    /// Not automated yet (the fix above is what to do by hand); stackfix reports only.
+    /// Safe: it bounds memory the container limit bounds anyway, and picks the policy that loses
+    /// nothing for queues. A command stackfix cannot edit safely (a block scalar, a shell string, a
+    /// third-party image's own entrypoint) is left for a person.
     pub struct RedisNoMaxmemory => "redis-no-maxmemory" {
         summary: "redis has no maxmemory or a policy unfit for its use",
         severity: Warning,
         scope: Production,
-        fix: Never,
-        applicability: DisplayOnly,
+        fix: Sometimes,
+        applicability: Safe,
         seeds: ["002", "004"],
     }
 }
@@ -94,12 +111,273 @@ impl Rule for RedisNoMaxmemory {
                 }
                 _ => continue,
             };
+            let mut wanted_settings = Vec::new();
+            let mut reasons = Vec::new();
+            if maxmemory.is_none() {
+                let (size, basis) = maxmemory_for(ctx, service);
+                reasons.push(format!("maxmemory {size} ({basis})"));
+                wanted_settings.push(("maxmemory", size));
+            }
+            // A cache's own policy choice stands; a broker's evicting one does not.
+            let set_policy = match &policy {
+                None => broker.is_none() || maxmemory.is_none(),
+                Some(p) => broker.is_some() && p != "noeviction",
+            };
+            if set_policy {
+                reasons.push(format!("maxmemory-policy {wanted} ({why})"));
+                wanted_settings.push(("maxmemory-policy", wanted.to_string()));
+            }
+            if broker.is_some() && setting(ctx, service, "appendonly").as_deref() != Some("yes") {
+                reasons.push("appendonly yes with appendfsync everysec (queued jobs survive a restart)".to_string());
+                wanted_settings.push(("appendonly", "yes".to_string()));
+                wanted_settings.push(("appendfsync", "everysec".to_string()));
+            }
+            let title = format!("set {}", reasons.join(", "));
             out.push(
                 Finding::new(&Self::META, loc, message)
                     .service(&service.name)
-                    .help(format!("use `maxmemory-policy {wanted}`: {why}")),
+                    .help(format!("use `maxmemory-policy {wanted}`: {why}"))
+                    .with_fix_opt(fix(ctx, service, &wanted_settings, title)),
             );
         }
         out
+    }
+}
+
+/// 75% of the service's memory limit (or its profile's), in megabytes, and what it is based on.
+fn maxmemory_for(ctx: &Context, service: &Service) -> (String, String) {
+    let own = service.memory_limit.as_ref().map(|m| (m.value.clone(), "the memory limit"));
+    let profile = || {
+        let kind = ctx.stack.profiles.kind(&service.kind)?;
+        kind.limits.memory.clone().map(|m| (m, "the profile's memory limit"))
+    };
+    match own.or_else(profile).and_then(|(limit, what)| Some((bytes(&limit)?, limit, what))) {
+        Some((limit_bytes, limit, what)) => {
+            let mb = (limit_bytes / 4 * 3 / (1 << 20)).max(1);
+            (format!("{mb}mb"), format!("75% of {what} {limit}"))
+        }
+        None => ("256mb".to_string(), "no memory limit to size it from".to_string()),
+    }
+}
+
+/// A compose memory size (`512M`, `1g`, `1.5GB`, `1073741824`) in bytes.
+fn bytes(size: &str) -> Option<u64> {
+    let size = size.trim().to_ascii_lowercase();
+    let digits = size.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(size.len());
+    let number: f64 = size[..digits].parse().ok()?;
+    let unit: u64 = match size[digits..].trim_end_matches('b') {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        "t" => 1 << 40,
+        _ => return None,
+    };
+    Some((number * unit as f64) as u64)
+}
+
+/// Lowers the settings to edits where the server is configured; `None` when that place cannot
+/// be edited safely.
+fn fix(ctx: &Context, service: &Service, settings: &[(&str, String)], title: String) -> Option<Fix> {
+    if settings.is_empty() {
+        return None;
+    }
+    let words = redis_server_words(service);
+    let on_command_line = |name: &str| words.iter().any(|w| w.eq_ignore_ascii_case(&format!("--{name}")));
+    let conf = ctx.config.redis_confs.iter().find(|c| c.service == service.name);
+    let mut replace = Vec::new();
+    let mut append = Vec::new();
+    let mut directives = Vec::new();
+    for (name, value) in settings {
+        if on_command_line(name) {
+            replace.push((name.to_string(), value.clone()));
+        } else if conf.is_some() {
+            directives.push((name.to_string(), value.clone()));
+        } else {
+            append.push((name.to_string(), value.clone()));
+        }
+    }
+    let mut edits = Vec::new();
+    if let Some(conf) = conf.filter(|_| !directives.is_empty()) {
+        edits.push(FixEdit::SetDirectives {
+            file: conf.file,
+            directives,
+            template: "redis-no-maxmemory.conf",
+            context: json!({ "service": service.name }),
+        });
+    }
+    if !replace.is_empty() || !append.is_empty() {
+        edits.extend(command_edits(ctx, service, &replace, &append)?);
+    }
+    Some(Fix::new(title, Applicability::Safe, edits))
+}
+
+/// Edits of `command:` that change the flags in `replace` and add those in `append`.
+fn command_edits(
+    ctx: &Context,
+    service: &Service,
+    replace: &[(String, String)],
+    append: &[(String, String)],
+) -> Option<Vec<FixEdit>> {
+    let Some(command) = service.value.get("command") else {
+        // No command: the official images run the bare server, which the flags can follow.
+        if !replace.is_empty() || !service.entrypoint.is_empty() {
+            return None;
+        }
+        let image = service.image.as_ref().map(|i| i.value.as_str()).or(service.base_image.as_deref())?;
+        let (_, repository) = image_repository(image);
+        let server = PLAIN_SERVER_IMAGES.iter().find(|(r, _)| *r == repository).map(|(_, s)| *s)?;
+        let flags: Vec<String> = append.iter().map(|(n, v)| format!("--{n} {v}")).collect();
+        return Some(vec![FixEdit::MergeService {
+            site: ctx.definition_site(service),
+            template: "redis-no-maxmemory.command",
+            context: json!({ "command": format!("{server} {}", flags.join(" ")) }),
+        }]);
+    };
+    if command.loc.via_alias {
+        return None;
+    }
+    let raw_edit = |value: &Value| -> Option<FixEdit> {
+        let raw = source_text(ctx, value);
+        Some(FixEdit::ReplaceAt {
+            file: value.loc.file,
+            at: value.loc.span,
+            template: "redis-no-maxmemory.text",
+            context: json!({ "text": edit_flags(raw, replace, append)? }),
+        })
+    };
+    match &command.kind {
+        ValueKind::Scalar { text, .. } => {
+            let words = shell_split(text);
+            let starts_server = words.first().is_some_and(|w| is_server(w) || w.starts_with('-'));
+            (starts_server || (words.iter().any(|w| is_server(w)) && !words.iter().any(|w| w == "-c")))
+                .then(|| raw_edit(command))?
+                .map(|e| vec![e])
+        }
+        ValueKind::Seq(items) => {
+            let word = |i: &Value| i.as_str().unwrap_or_default().to_string();
+            if let Some(dash_c) = items.iter().position(|i| word(i) == "-c") {
+                // `sh -c "redis-server …"`: the flags go into the script.
+                let script = items.get(dash_c + 1)?;
+                let text = word(script);
+                // Flags appended to a script with several commands would land on the wrong one.
+                let one_command = !text.contains([';', '&', '|', '\n', '`']) && !text.contains("$(");
+                let words = shell_split(&text);
+                let server = words.iter().find(|w| *w != "exec").is_some_and(|w| is_server(w));
+                return (one_command && server).then(|| raw_edit(script))?.map(|e| vec![e]);
+            }
+            if !items.iter().any(|i| is_server(&word(i)) || word(i).starts_with('-')) {
+                return None;
+            }
+            let quoted = items.iter().all(|i| matches!(i.kind, ValueKind::Scalar { quoted: true, .. }));
+            let mut edits = Vec::new();
+            for (name, value) in replace {
+                let flag = items.iter().position(|i| word(i).eq_ignore_ascii_case(&format!("--{name}")))?;
+                let target = items.get(flag + 1).filter(|i| !i.loc.via_alias)?;
+                edits.push(FixEdit::ReplaceAt {
+                    file: target.loc.file,
+                    at: target.loc.span,
+                    template: "redis-no-maxmemory.words",
+                    context: json!({ "words": [value], "quoted": quoted, "inline": true }),
+                });
+            }
+            if !append.is_empty() {
+                let words: Vec<&str> = append.iter().flat_map(|(n, v)| [n.as_str(), v.as_str()]).collect();
+                let words: Vec<String> =
+                    words.chunks(2).flat_map(|p| [format!("--{}", p[0]), p[1].to_string()]).collect();
+                edits.push(FixEdit::AppendAt {
+                    file: command.loc.file,
+                    at: command.loc.span,
+                    template: "redis-no-maxmemory.words",
+                    context: json!({ "words": words, "quoted": quoted, "inline": false }),
+                });
+            }
+            Some(edits)
+        }
+        _ => None,
+    }
+}
+
+fn is_server(word: &str) -> bool {
+    SERVERS.iter().any(|s| word.rsplit('/').next() == Some(*s))
+}
+
+/// The text a value is written with in its file.
+fn source_text<'a>(ctx: &'a Context, value: &Value) -> &'a str {
+    let text = ctx.stack.file(value.loc.file).source().text();
+    text.get(value.loc.span.start..value.loc.span.end).unwrap_or_default()
+}
+
+/// A command line written as a plain or one-line quoted scalar, with the value after each
+/// `--name` in `replace` changed and `--name value` added for each in `append`; `None` for
+/// block scalars and anything else it cannot edit by words.
+fn edit_flags(raw: &str, replace: &[(String, String)], append: &[(String, String)]) -> Option<String> {
+    let (open, inner, close) = match raw.chars().next()? {
+        q @ ('"' | '\'') if raw.len() >= 2 && raw.ends_with(q) && !raw.contains('\n') => {
+            (&raw[..1], &raw[1..raw.len() - 1], &raw[raw.len() - 1..])
+        }
+        '|' | '>' | '"' | '\'' => return None,
+        _ => ("", raw, ""),
+    };
+    let mut inner = inner.to_string();
+    for (name, value) in replace {
+        let tokens = tokens(&inner);
+        let flag = tokens.iter().position(|&(s, e)| inner[s..e].eq_ignore_ascii_case(&format!("--{name}")))?;
+        let &(s, e) = tokens.get(flag + 1)?;
+        inner.replace_range(s..e, value);
+    }
+    for (name, value) in append {
+        inner.push_str(&format!(" --{name} {value}"));
+    }
+    Some(format!("{open}{inner}{close}"))
+}
+
+/// Byte ranges of the whitespace-separated tokens of a text.
+fn tokens(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        match (c.is_whitespace(), start) {
+            (true, Some(s)) => {
+                out.push((s, i));
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        out.push((s, text.len()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(bytes("512M"), Some(512 << 20));
+        assert_eq!(bytes("1.5g"), Some(3 << 29));
+        assert_eq!(bytes("2GB"), Some(2 << 30));
+        assert_eq!(bytes("1048576"), Some(1 << 20));
+        assert_eq!(bytes("lots"), None);
+    }
+
+    #[test]
+    fn flags_are_edited_by_words() {
+        let set = |n: &str, v: &str| vec![(n.to_string(), v.to_string())];
+        assert_eq!(
+            edit_flags("redis-server --appendonly yes", &[], &set("maxmemory", "384mb")).as_deref(),
+            Some("redis-server --appendonly yes --maxmemory 384mb")
+        );
+        assert_eq!(
+            edit_flags("\"redis-server --maxmemory-policy allkeys-lru\"", &set("maxmemory-policy", "noeviction"), &[])
+                .as_deref(),
+            Some("\"redis-server --maxmemory-policy noeviction\"")
+        );
+        assert_eq!(edit_flags(">\n  redis-server\n", &[], &set("maxmemory", "1mb")), None);
+        assert_eq!(edit_flags("redis-server", &set("maxmemory", "1mb"), &[]), None);
     }
 }

@@ -167,6 +167,14 @@ impl Fragment {
         }
     }
 
+    /// The items of a sequence fragment, each laid out at column 0.
+    pub fn items(&self) -> Option<Vec<String>> {
+        match &self.tree.node(self.root?).kind {
+            NodeKind::Sequence { items, .. } => Some(items.iter().map(|&item| self.text_at_zero(item)).collect()),
+            _ => None,
+        }
+    }
+
     pub fn is_sequence(&self) -> bool {
         self.root().is_some_and(|r| matches!(self.tree.node(r).kind, NodeKind::Sequence { .. }))
     }

@@ -68,7 +68,8 @@ pub struct Splice {
 }
 
 impl Splice {
-    fn new(start: usize, end: usize, text: String) -> Splice {
+    /// Replaces `start..end` with `text` (an insertion when they are equal).
+    pub fn new(start: usize, end: usize, text: String) -> Splice {
         Splice { start, end, text, adds_to: None, exclusive: false, depth: 0, aims: Route::default() }
     }
 

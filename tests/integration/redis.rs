@@ -1,0 +1,146 @@
+//! The redis fixes, checked by a real redis-server on a private unix socket: the fixed command
+//! line (or mounted conf) starts it, and `CONFIG GET` returns what the fix set. Under CI=true a
+//! missing redis-server fails the test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use stackfix::stack::side::redis_server_words;
+use stackfix::stack::{self, LoadOptions, Profiles};
+
+use crate::common::{copy_tree, fixtures, is_ci, stackfix, stdout, subdirs};
+
+/// `redis-server` and `redis-cli`: on PATH or where `.ci/run` installs them.
+fn redis_tools() -> Option<(PathBuf, PathBuf)> {
+    let home = PathBuf::from(std::env::var("VALIDATORS_HOME").unwrap_or_else(|_| "/opt/stackfix-validators".into()));
+    let find = |name: &str| {
+        std::env::var_os("PATH")
+            .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|c| c.is_file()))
+            .or_else(|| Some(home.join("bin").join(name)).filter(|c| c.is_file()))
+    };
+    let found = find("redis-server").zip(find("redis-cli"));
+    if found.is_none() {
+        assert!(!is_ci(), "CI=true but redis-server/redis-cli are missing (run .ci/run)");
+        eprintln!("skipping: redis-server not found");
+    }
+    found
+}
+
+/// A redis-server with the given arguments, reachable only through a socket in `dir`.
+struct Server {
+    child: Child,
+    socket: PathBuf,
+    cli: PathBuf,
+}
+
+impl Server {
+    fn start(server: &Path, cli: &Path, args: &[String], dir: &Path) -> Result<Server, String> {
+        let socket = dir.join("redis.sock");
+        // Ours come last so they win: no TCP, a private directory, no snapshots written.
+        let dir_arg = dir.to_string_lossy().into_owned();
+        let socket_arg = socket.to_string_lossy().into_owned();
+        let safety = ["--port", "0", "--unixsocket", &socket_arg, "--dir", &dir_arg, "--daemonize", "no", "--save", ""];
+        let mut child = Command::new(server)
+            .args(args)
+            .args(safety)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !socket.exists() {
+            if Instant::now() > deadline || child.try_wait().map_err(|e| e.to_string())?.is_some() {
+                let _ = child.kill();
+                let out = child.wait_with_output().map_err(|e| e.to_string())?;
+                return Err(format!(
+                    "redis-server {args:?} did not start:\n{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Server { child, socket, cli: cli.to_path_buf() })
+    }
+
+    fn config_get(&self, name: &str) -> String {
+        let out = Command::new(&self.cli)
+            .arg("-s")
+            .arg(&self.socket)
+            .args(["--raw", "CONFIG", "GET", name])
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&out.stdout).lines().nth(1).unwrap_or_default().to_string()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The server arguments of each redis service of a stack, with a mounted conf's path on the host.
+fn server_args(dir: &Path) -> Vec<(String, Vec<String>, bool)> {
+    let stack = stack::load(&LoadOptions::new(dir.to_path_buf(), Vec::new(), Profiles::builtin()));
+    let mut out = Vec::new();
+    for config in &stack.configs {
+        for service in config.services.iter().filter(|s| s.kind == "redis") {
+            let words = redis_server_words(service);
+            let Some(server) = words.iter().position(|w| w.ends_with("redis-server") || w.ends_with("valkey-server"))
+            else {
+                continue;
+            };
+            let mut args: Vec<String> = words[server + 1..].to_vec();
+            if args.first().is_some_and(|a| !a.starts_with('-')) {
+                let conf = config.redis_confs.iter().find(|c| c.service == service.name).expect("a mounted conf");
+                args[0] = stack.file(conf.file).path.to_string_lossy().into_owned();
+            }
+            out.push((service.name.clone(), args, config.broker_evidence(service).is_some()));
+        }
+    }
+    out
+}
+
+#[test]
+fn fixed_redis_settings_are_what_a_real_server_reports() {
+    let Some((server, cli)) = redis_tools() else { return };
+    let mut checked = 0;
+    for case in subdirs(&fixtures().join("redis-no-maxmemory/bad")) {
+        let work = tempfile::tempdir().unwrap();
+        copy_tree(&case, work.path());
+        let out = stackfix(work.path(), &["fix", ".", "--select", "redis-no-maxmemory"]);
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{}: {}", case.display(), stdout(&out));
+        for (service, args, broker) in server_args(work.path()) {
+            let run = tempfile::tempdir().unwrap();
+            let redis = Server::start(&server, &cli, &args, run.path())
+                .unwrap_or_else(|e| panic!("{} ({service}): {e}", case.display()));
+            let maxmemory: u64 = redis.config_get("maxmemory").parse().unwrap_or_default();
+            assert!(maxmemory > 0, "{} ({service}): maxmemory not set by {args:?}", case.display());
+            let policy = redis.config_get("maxmemory-policy");
+            let wanted = if broker { "noeviction" } else { "allkeys-lru" };
+            assert_eq!(policy, wanted, "{} ({service}): {args:?}", case.display());
+            if broker {
+                assert_eq!(redis.config_get("appendonly"), "yes", "{} ({service})", case.display());
+                assert_eq!(redis.config_get("appendfsync"), "everysec", "{} ({service})", case.display());
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "only {checked} redis services were started");
+}
+
+#[test]
+fn maxmemory_follows_the_memory_limit() {
+    let Some((server, cli)) = redis_tools() else { return };
+    let work = tempfile::tempdir().unwrap();
+    copy_tree(&fixtures().join("redis-no-maxmemory/bad/no-command"), work.path());
+    stackfix(work.path(), &["fix", ".", "--select", "redis-no-maxmemory"]);
+    let (_, args, _) = server_args(work.path()).into_iter().next().expect("the queue service");
+    let run = tempfile::tempdir().unwrap();
+    let redis = Server::start(&server, &cli, &args, run.path()).unwrap();
+    // 75% of the 1G limit.
+    assert_eq!(redis.config_get("maxmemory"), (768u64 << 20).to_string());
+}
