@@ -312,12 +312,22 @@ fn source_text<'a>(ctx: &'a Context, value: &Value) -> &'a str {
 /// `--name` in `replace` changed and `--name value` added for each in `append`; `None` for
 /// block scalars and anything else it cannot edit by words.
 fn edit_flags(raw: &str, replace: &[(String, String)], append: &[(String, String)]) -> Option<String> {
+    let body = raw.trim_end();
     let (open, inner, close) = match raw.chars().next()? {
-        q @ ('"' | '\'') if raw.len() >= 2 && raw.ends_with(q) && !raw.contains('\n') => {
-            (&raw[..1], &raw[1..raw.len() - 1], &raw[raw.len() - 1..])
+        q @ ('"' | '\'') if body.len() >= 2 && body.ends_with(q) && !body.contains('\n') => {
+            (&body[..1], &body[1..body.len() - 1], &raw[body.len() - 1..])
         }
-        '|' | '>' | '"' | '\'' => return None,
-        _ => ("", raw, ""),
+        '"' | '\'' => return None,
+        _ => ("", body, &raw[body.len()..]),
+    };
+    // A block scalar (`>` or `|`): compose splits its lines like spaces, so a flag can go on a
+    // line of its own at the block's indentation.
+    let block_indent = match raw.chars().next()? {
+        '|' | '>' => {
+            let first = inner.lines().nth(1)?;
+            Some(first.len() - first.trim_start().len())
+        }
+        _ => None,
     };
     let mut inner = inner.to_string();
     for (name, value) in replace {
@@ -327,7 +337,10 @@ fn edit_flags(raw: &str, replace: &[(String, String)], append: &[(String, String
         inner.replace_range(s..e, value);
     }
     for (name, value) in append {
-        inner.push_str(&format!(" --{name} {value}"));
+        match block_indent {
+            Some(indent) => inner.push_str(&format!("\n{}--{name} {value}", " ".repeat(indent))),
+            None => inner.push_str(&format!(" --{name} {value}")),
+        }
     }
     Some(format!("{open}{inner}{close}"))
 }
@@ -377,7 +390,12 @@ mod tests {
                 .as_deref(),
             Some("\"redis-server --maxmemory-policy noeviction\"")
         );
-        assert_eq!(edit_flags(">\n  redis-server\n", &[], &set("maxmemory", "1mb")), None);
+        assert_eq!(
+            edit_flags(">\n  --requirepass x\n  --maxmemory-policy noeviction\n", &[], &set("maxmemory", "1mb"))
+                .as_deref(),
+            Some(">\n  --requirepass x\n  --maxmemory-policy noeviction\n  --maxmemory 1mb\n")
+        );
+        assert_eq!(edit_flags("'unterminated\n  x'", &[], &set("maxmemory", "1mb")), None);
         assert_eq!(edit_flags("redis-server", &set("maxmemory", "1mb"), &[]), None);
     }
 }

@@ -175,6 +175,13 @@ impl Fragment {
         }
     }
 
+    /// The fragment is a `|` or `>` block scalar.
+    pub fn is_block_scalar(&self) -> bool {
+        self.root().is_some_and(|r| {
+            matches!(self.tree.node(r).kind, NodeKind::Scalar { style: ScalarStyle::Literal | ScalarStyle::Folded, .. })
+        })
+    }
+
     pub fn is_sequence(&self) -> bool {
         self.root().is_some_and(|r| matches!(self.tree.node(r).kind, NodeKind::Sequence { .. }))
     }

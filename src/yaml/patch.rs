@@ -191,6 +191,12 @@ fn fragment(value: &str) -> Result<Fragment, String> {
     Fragment::parse(value).map_err(|e| format!("the value is not valid YAML: {e}"))
 }
 
+/// `offset` moved back over trailing line breaks and spaces (a block scalar's span can end on
+/// the line after its content).
+fn trim_back_to_content(tree: &Tree, offset: usize) -> usize {
+    tree.source.text()[..offset].trim_end().len()
+}
+
 /// Offset where the line holding `offset` ends (before its line break).
 fn line_end(tree: &Tree, offset: usize) -> usize {
     tree.source.line_content_end(tree.source.line_index(offset))
@@ -364,6 +370,17 @@ fn replace_node(tree: &Tree, target: super::route::Located, value: &str, style: 
     } else {
         line_end(tree, key_node.span.end)
     };
+    if value.is_block_scalar() && tree.source.line_index(node.props_start) == key_line {
+        // `key: >` stays on the key's line, the content below it at the mapping's indentation.
+        let lines = value.entry_lines("k", key_col, style);
+        let mut text = lines[0].trim_start().strip_prefix("k:").unwrap_or_default().to_string();
+        for line in &lines[1..] {
+            text.push_str(style.eol);
+            text.push_str(line);
+        }
+        let end = trim_back_to_content(tree, node.span.end);
+        return Ok(Splice::new(start, end, text));
+    }
     let replaced = &tree.source.text()[start..node.span.end];
     if replaced.lines().skip(1).any(|l| l.trim_start().starts_with('#')) {
         return Err("a comment sits inside the value; refusing to drop it".into());
@@ -382,6 +399,13 @@ mod tests {
 
     fn run(text: &str, route: &str, op: Op) -> Result<String, PatchError> {
         apply(text, &Patch { route: Route::parse(route), op })
+    }
+
+    #[test]
+    fn block_scalars_are_replaced_in_place() {
+        let text = "s:\n  c: >\n    a\n    b\n  d: 1\n";
+        let out = run(text, "s.c", Op::ReplaceNode { value: ">\n  a\n  b\n  x\n".into() }).unwrap();
+        assert_eq!(out, "s:\n  c: >\n    a\n    b\n    x\n  d: 1\n");
     }
 
     fn insert(key: &str, value: &str) -> Op {
