@@ -531,6 +531,27 @@ fn plan_fix(env: &Env, stack: &Stack, finding: &Finding, fix: &Fix) -> Result<Fi
                     .collect();
                 (*file, Lowered::Patches(patches))
             }
+            FixEdit::ExtendParent { file, at, template, context } => {
+                let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
+                let mut route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;
+                route.0.pop().ok_or("the place to edit has no parent")?;
+                refuse_shared_anchor(tree, &route)?;
+                let parent = crate::yaml::route::resolve(tree, &route).map_err(|e| e.to_string())?;
+                let rendered = env.render(template, context, finding.service.as_deref())?;
+                match tree.node(parent.node).kind {
+                    crate::yaml::NodeKind::Sequence { .. } => {
+                        let items = rendered
+                            .items()
+                            .ok_or_else(|| format!("template `{template}` must render a sequence here"))?;
+                        let patches = items
+                            .into_iter()
+                            .map(|value| Patch { route: route.clone(), op: Op::AppendItem { value } })
+                            .collect();
+                        (*file, Lowered::Patches(patches))
+                    }
+                    _ => (*file, Lowered::Merge(route, rendered)),
+                }
+            }
             FixEdit::SetDirectives { file, directives, template, context } => {
                 let text = stack.file(*file).source().text();
                 let eol = stack.file(*file).source().line_ending().as_str();

@@ -35,6 +35,16 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("redis-no-maxmemory.text", include_str!("../../templates/fixes/redis-no-maxmemory.text.yml.tera")),
     ("redis-no-maxmemory.words", include_str!("../../templates/fixes/redis-no-maxmemory.words.yml.tera")),
     ("redis-no-maxmemory.conf", include_str!("../../templates/files/redis-conf.tera")),
+    ("traefik-no-rate-limit.labels", include_str!("../../templates/fixes/traefik-no-rate-limit.labels.yml.tera")),
+    ("traefik-no-rate-limit.value", include_str!("../../templates/fixes/traefik-no-rate-limit.value.yml.tera")),
+    (
+        "traefik-no-rate-limit.file-middleware",
+        include_str!("../../templates/fixes/traefik-no-rate-limit.file-middleware.yml.tera"),
+    ),
+    (
+        "traefik-no-rate-limit.file-router",
+        include_str!("../../templates/fixes/traefik-no-rate-limit.file-router.yml.tera"),
+    ),
     ("env-example", include_str!("../../templates/files/env-example.tera")),
 ];
 

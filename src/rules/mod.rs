@@ -210,6 +210,10 @@ pub enum FixEdit {
     ReplaceAt { file: FileId, at: Span, template: &'static str, context: serde_json::Value },
     /// Render `template` (a sequence) and append its items to the sequence written at `at`.
     AppendAt { file: FileId, at: Span, template: &'static str, context: serde_json::Value },
+    /// Render `template` and add it to the collection that holds the node written at `at`: its
+    /// items appended when that is a sequence, merged when it is a mapping (`labels` in either
+    /// spelling).
+    ExtendParent { file: FileId, at: Span, template: &'static str, context: serde_json::Value },
     /// Set `name value` directives in a redis.conf-style file (`name args` per line, `#`
     /// comments): the last line setting a name gets the new value; names not set yet are
     /// appended, rendered by `template` from `context` plus `directives: [{name, value}]`.
@@ -250,6 +254,7 @@ impl Fix {
             FixEdit::MergeAt { file, .. }
             | FixEdit::ReplaceAt { file, .. }
             | FixEdit::AppendAt { file, .. }
+            | FixEdit::ExtendParent { file, .. }
             | FixEdit::SetDirectives { file, .. } => Some(*file),
             FixEdit::EnvExample { .. } => None,
         })

