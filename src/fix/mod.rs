@@ -531,6 +531,25 @@ fn plan_fix(env: &Env, stack: &Stack, finding: &Finding, fix: &Fix) -> Result<Fi
                     .collect();
                 (*file, Lowered::Patches(patches))
             }
+            FixEdit::CreateFile { path, template, context } => {
+                let key = normalize(path);
+                let known = stack.files.iter().any(|f| normalize(&f.path) == key);
+                if path.exists() || known || plan.edits.iter().any(|(p, _)| *p == key) {
+                    return Err(format!("{} already exists; not overwriting it", path.display()));
+                }
+                if !env.inside(path) {
+                    return Err(format!("{} is outside the project; stackfix does not write there", path.display()));
+                }
+                let text = env.render_text(template, context, finding.service.as_deref())?;
+                crate::yaml::Tree::parse(text.clone())
+                    .map_err(|e| format!("template `{template}` rendered invalid YAML ({e})"))?;
+                plan.edits.push((key, vec![Splice::new_file(text)]));
+                continue;
+            }
+            FixEdit::MergeRoot { file, template, context } => {
+                let rendered = env.render(template, context, finding.service.as_deref())?;
+                (*file, Lowered::Merge(Route::default(), rendered))
+            }
             FixEdit::ExtendParent { file, at, template, context } => {
                 let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
                 let mut route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;
@@ -758,7 +777,14 @@ fn changes(original: &Stack, load: &LoadOptions, texts: HashMap<PathBuf, String>
     out
 }
 
+/// A new file's path as the user should see it: under the directory they named when it is inside.
 fn display_new(load: &LoadOptions, path: &Path) -> String {
-    let shown = if load.dir.as_os_str() == "." { path.strip_prefix(".").unwrap_or(path) } else { path };
+    let under_dir = load
+        .dir
+        .canonicalize()
+        .ok()
+        .and_then(|dir| path.strip_prefix(dir).ok().map(|rest| load.dir.join(rest)))
+        .unwrap_or_else(|| path.to_path_buf());
+    let shown = under_dir.strip_prefix(".").map(Path::to_path_buf).unwrap_or(under_dir);
     shown.to_string_lossy().into_owned()
 }

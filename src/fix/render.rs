@@ -45,6 +45,19 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "traefik-no-rate-limit.file-router",
         include_str!("../../templates/fixes/traefik-no-rate-limit.file-router.yml.tera"),
     ),
+    (
+        "alerts-without-alertmanager.service",
+        include_str!("../../templates/fixes/alerts-without-alertmanager.service.yml.tera"),
+    ),
+    (
+        "alerts-without-alertmanager.secret",
+        include_str!("../../templates/fixes/alerts-without-alertmanager.secret.yml.tera"),
+    ),
+    (
+        "alerts-without-alertmanager.prometheus",
+        include_str!("../../templates/fixes/alerts-without-alertmanager.prometheus.yml.tera"),
+    ),
+    ("alerts-without-alertmanager.config", include_str!("../../templates/files/alertmanager.yml.tera")),
     ("env-example", include_str!("../../templates/files/env-example.tera")),
 ];
 
@@ -54,6 +67,8 @@ pub fn file_name(name: &str) -> String {
         "files/env-example.tera".to_string()
     } else if name == "redis-no-maxmemory.conf" {
         "files/redis-conf.tera".to_string()
+    } else if name == "alerts-without-alertmanager.config" {
+        "files/alertmanager.yml.tera".to_string()
     } else {
         format!("fixes/{name}.yml.tera")
     }

@@ -1,5 +1,14 @@
-use super::{Context, Finding, Rule, RuleMeta};
+use std::path::Path;
+
+use serde_json::json;
+
+use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use crate::stack::side::PrometheusConfig;
 use crate::stack::{FileId, Value};
+
+/// The compose secret and environment variable that carry the receiver's webhook URL.
+const SECRET: &str = "alertmanager_slack_webhook";
+const WEBHOOK_VARIABLE: &str = "ALERTMANAGER_SLACK_WEBHOOK_URL";
 
 declare_rule! {
     /// ## What it does
@@ -32,8 +41,8 @@ declare_rule! {
         summary: "alert rules but no Alertmanager",
         severity: Error,
         scope: Any,
-        fix: Never,
-        applicability: DisplayOnly,
+        fix: Sometimes,
+        applicability: Safe,
         seeds: ["004"],
     }
 }
@@ -92,10 +101,11 @@ impl Rule for AlertsWithoutAlertmanager {
                             crate::stack::Loc { file: *file, span: Default::default(), key: None, via_alias: false };
                         f = f.related(doc_loc, "alert rules defined here");
                     }
+                    let target = missing_targets.first().map(|t| (t.host.clone(), t.port.clone()));
                     for t in missing_targets {
                         f = f.related(t.loc, format!("alerts are sent to `{}`, which no service provides", t.host));
                     }
-                    out.push(f);
+                    out.push(f.with_fix_opt(fix(ctx, prom, target)));
                 } else if let Some(t) = missing_targets.first() {
                     out.push(
                         Finding::new(
@@ -125,4 +135,74 @@ impl Rule for AlertsWithoutAlertmanager {
         }
         out
     }
+}
+
+/// An Alertmanager service (named after the host Prometheus already sends to, if any), its
+/// alertmanager.yml next to prometheus.yml with a Slack receiver whose webhook URL comes from the
+/// environment through a compose secret, and `alerting.alertmanagers` in prometheus.yml when it
+/// has none. `None` when the files are not where stackfix can reason about them.
+fn fix(ctx: &Context, prom: &PrometheusConfig, target: Option<(String, Option<String>)>) -> Option<Fix> {
+    let (name, port) = match target {
+        Some((host, port)) => (host, port.unwrap_or_else(|| "9093".into())),
+        None => ("alertmanager".to_string(), "9093".to_string()),
+    };
+    if ctx.config.service(&name).is_some() || !port.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let prometheus = ctx.config.service(&prom.service)?;
+    let compose = ctx.stack.file(prometheus.definition_site().file);
+    let config = ctx.stack.file(prom.file).path.with_file_name("alertmanager.yml");
+    let mount = relative_mount(&compose.path, &config)?;
+    let kind = ctx.stack.profiles.kind("alertmanager")?;
+    let networks: Vec<String> = prometheus
+        .value
+        .get("networks")
+        .map(|n| n.entries().iter().map(|(k, _)| k.clone()).collect())
+        .unwrap_or_default();
+    let mut edits = vec![FixEdit::MergeService {
+        site: super::Site::Definition { service: name.clone(), file: prometheus.definition_site().file },
+        template: "alerts-without-alertmanager.service",
+        context: json!({
+            "image": kind.image,
+            "port": port,
+            "config": mount,
+            "secret": SECRET,
+            "networks": networks,
+            "limits": kind.limits,
+            "reservations": kind.reservations,
+        }),
+    }];
+    edits.push(FixEdit::MergeRoot {
+        file: prometheus.definition_site().file,
+        template: "alerts-without-alertmanager.secret",
+        context: json!({ "secret": SECRET, "variable": WEBHOOK_VARIABLE }),
+    });
+    if !config.exists() {
+        edits.push(FixEdit::CreateFile {
+            path: config,
+            template: "alerts-without-alertmanager.config",
+            context: json!({ "secret": SECRET }),
+        });
+    }
+    if prom.alertmanager_targets.is_empty() && prom.doc.path(&["alerting", "alertmanagers"]).is_none() {
+        edits.push(FixEdit::MergeRoot {
+            file: prom.file,
+            template: "alerts-without-alertmanager.prometheus",
+            context: json!({ "target": format!("{name}:{port}") }),
+        });
+    }
+    edits.push(FixEdit::EnvExample { name: WEBHOOK_VARIABLE.to_string() });
+    Some(Fix::new(
+        format!("add an `{name}` service, its alertmanager.yml (Slack webhook from `{WEBHOOK_VARIABLE}`) and Prometheus' alerting target"),
+        Applicability::Safe,
+        edits,
+    ))
+}
+
+/// `./relative/path` of `file` from the compose file's directory, when it lies below it.
+fn relative_mount(compose: &Path, file: &Path) -> Option<String> {
+    let base = compose.parent()?.canonicalize().ok()?;
+    let dir = file.parent()?.canonicalize().ok()?;
+    let rest = dir.strip_prefix(&base).ok()?.join(file.file_name()?);
+    Some(format!("./{}", rest.to_str()?))
 }

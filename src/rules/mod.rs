@@ -214,6 +214,10 @@ pub enum FixEdit {
     /// items appended when that is a sequence, merged when it is a mapping (`labels` in either
     /// spelling).
     ExtendParent { file: FileId, at: Span, template: &'static str, context: serde_json::Value },
+    /// Render `template` and merge it into the top-level mapping of `file`.
+    MergeRoot { file: FileId, template: &'static str, context: serde_json::Value },
+    /// Create `path` (which must not exist) from `template`.
+    CreateFile { path: std::path::PathBuf, template: &'static str, context: serde_json::Value },
     /// Set `name value` directives in a redis.conf-style file (`name args` per line, `#`
     /// comments): the last line setting a name gets the new value; names not set yet are
     /// appended, rendered by `template` from `context` plus `directives: [{name, value}]`.
@@ -255,8 +259,9 @@ impl Fix {
             | FixEdit::ReplaceAt { file, .. }
             | FixEdit::AppendAt { file, .. }
             | FixEdit::ExtendParent { file, .. }
+            | FixEdit::MergeRoot { file, .. }
             | FixEdit::SetDirectives { file, .. } => Some(*file),
-            FixEdit::EnvExample { .. } => None,
+            FixEdit::EnvExample { .. } | FixEdit::CreateFile { .. } => None,
         })
     }
 }

@@ -73,6 +73,11 @@ impl Splice {
         Splice { start, end, text, adds_to: None, exclusive: false, depth: 0, aims: Route::default() }
     }
 
+    /// The whole text of a new file: it conflicts with any other creation of the same file.
+    pub fn new_file(text: String) -> Splice {
+        Splice::new(0, 0, text).adding(NodeId::MAX, "", true)
+    }
+
     fn adding(mut self, node: NodeId, key: &str, exclusive: bool) -> Splice {
         self.adds_to = Some((node, key.to_string()));
         self.exclusive = exclusive;

@@ -6,6 +6,7 @@ mod corpus;
 mod edit_vectors;
 mod fix;
 mod hostile;
+mod monitoring;
 mod redis;
 mod registry;
 mod regression;

@@ -1,0 +1,95 @@
+//! Monitoring files stackfix writes or edits, checked by the real tools: `promtool check config`
+//! and `promtool check rules` (Debian prometheus) and `amtool check-config` (Debian
+//! prometheus-alertmanager), on every bad fixture of the monitoring rules and every seed stack
+//! after `stackfix fix --unsafe-fixes`. Under CI=true a missing tool fails the test.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use stackfix::stack::{self, LoadOptions, Profiles};
+
+use crate::common::{copy_tree, fixtures, is_ci, stackfix, stdout, subdirs};
+
+fn tool(name: &str) -> Option<PathBuf> {
+    let home = PathBuf::from(std::env::var("VALIDATORS_HOME").unwrap_or_else(|_| "/opt/stackfix-validators".into()));
+    let found = std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|c| c.is_file()))
+        .or_else(|| Some(home.join("bin").join(name)).filter(|c| c.is_file()));
+    if found.is_none() {
+        assert!(!is_ci(), "CI=true but {name} is missing (run .ci/run)");
+        eprintln!("skipping: {name} not found");
+    }
+    found
+}
+
+fn run(tool: &Path, args: &[&str], file: &Path) -> Result<(), String> {
+    let out = Command::new(tool).args(args).arg(file).output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} {args:?} {}:\n{}{}",
+            tool.display(),
+            file.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// The Prometheus configs, rule files and Alertmanager configs of a stack.
+fn monitoring_files(dir: &Path) -> (Vec<PathBuf>, Vec<PathBuf>, Vec<PathBuf>) {
+    let stack = stack::load(&LoadOptions::new(dir.to_path_buf(), Vec::new(), Profiles::builtin()));
+    let (mut prometheus, mut rules, mut alertmanager) = (Vec::new(), Vec::new(), Vec::new());
+    for config in &stack.configs {
+        for prom in &config.prometheus {
+            prometheus.push(stack.file(prom.file).path.clone());
+            for rule_files in &prom.rule_files {
+                rules.extend(rule_files.files.iter().map(|&f| stack.file(f).path.clone()));
+            }
+        }
+        alertmanager.extend(config.alertmanager_files.iter().map(|&f| stack.file(f).path.clone()));
+    }
+    for list in [&mut prometheus, &mut rules, &mut alertmanager] {
+        list.sort();
+        list.dedup();
+    }
+    (prometheus, rules, alertmanager)
+}
+
+/// Every case whose fix writes monitoring files, and every seed stack.
+fn cases() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for rule in ["alerts-without-alertmanager", "missing-exporter", "scrape-target-missing"] {
+        out.extend(subdirs(&fixtures().join(rule).join("bad")));
+    }
+    out.extend(subdirs(&fixtures().join("stacks")));
+    out
+}
+
+#[test]
+fn fixed_monitoring_files_pass_promtool_and_amtool() {
+    let (Some(promtool), Some(amtool)) = (tool("promtool"), tool("amtool")) else { return };
+    let mut alertmanagers = 0;
+    for case in cases() {
+        let work = tempfile::tempdir().unwrap();
+        copy_tree(&case, work.path());
+        // A seed stack may live in a subdirectory named by its `args` file.
+        let sub = std::fs::read_to_string(case.join("args")).unwrap_or_default();
+        let dir = work.path().join(sub.trim());
+        let out = stackfix(&dir, &["fix", ".", "--unsafe-fixes"]);
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{}: {}", case.display(), stdout(&out));
+        let (prometheus, rules, alertmanager) = monitoring_files(&dir);
+        for file in &prometheus {
+            run(&promtool, &["check", "config"], file).unwrap_or_else(|e| panic!("{}: {e}", case.display()));
+        }
+        for file in &rules {
+            run(&promtool, &["check", "rules"], file).unwrap_or_else(|e| panic!("{}: {e}", case.display()));
+        }
+        for file in &alertmanager {
+            run(&amtool, &["check-config"], file).unwrap_or_else(|e| panic!("{}: {e}", case.display()));
+        }
+        alertmanagers += alertmanager.len();
+    }
+    assert!(alertmanagers > 0, "no Alertmanager configuration was checked");
+}
