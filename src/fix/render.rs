@@ -58,6 +58,11 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../templates/fixes/alerts-without-alertmanager.prometheus.yml.tera"),
     ),
     ("alerts-without-alertmanager.config", include_str!("../../templates/files/alertmanager.yml.tera")),
+    ("missing-exporter.service", include_str!("../../templates/fixes/missing-exporter.service.yml.tera")),
+    ("missing-exporter.scrape-job", include_str!("../../templates/fixes/missing-exporter.scrape-job.yml.tera")),
+    ("missing-exporter.rule-file", include_str!("../../templates/fixes/missing-exporter.rule-file.yml.tera")),
+    ("missing-exporter.rules-mount", include_str!("../../templates/fixes/missing-exporter.rules-mount.yml.tera")),
+    ("missing-exporter.rules", include_str!("../../templates/files/exporter-rules.yml.tera")),
     ("env-example", include_str!("../../templates/files/env-example.tera")),
 ];
 
@@ -69,6 +74,8 @@ pub fn file_name(name: &str) -> String {
         "files/redis-conf.tera".to_string()
     } else if name == "alerts-without-alertmanager.config" {
         "files/alertmanager.yml.tera".to_string()
+    } else if name == "missing-exporter.rules" {
+        "files/exporter-rules.yml.tera".to_string()
     } else {
         format!("fixes/{name}.yml.tera")
     }

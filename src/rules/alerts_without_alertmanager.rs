@@ -1,5 +1,3 @@
-use std::path::Path;
-
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
@@ -152,7 +150,7 @@ fn fix(ctx: &Context, prom: &PrometheusConfig, target: Option<(String, Option<St
     let prometheus = ctx.config.service(&prom.service)?;
     let compose = ctx.stack.file(prometheus.definition_site().file);
     let config = ctx.stack.file(prom.file).path.with_file_name("alertmanager.yml");
-    let mount = relative_mount(&compose.path, &config)?;
+    let mount = super::exporters::relative_source(&compose.path, &config)?;
     let kind = ctx.stack.profiles.kind("alertmanager")?;
     let networks: Vec<String> = prometheus
         .value
@@ -197,12 +195,4 @@ fn fix(ctx: &Context, prom: &PrometheusConfig, target: Option<(String, Option<St
         Applicability::Safe,
         edits,
     ))
-}
-
-/// `./relative/path` of `file` from the compose file's directory, when it lies below it.
-fn relative_mount(compose: &Path, file: &Path) -> Option<String> {
-    let base = compose.parent()?.canonicalize().ok()?;
-    let dir = file.parent()?.canonicalize().ok()?;
-    let rest = dir.strip_prefix(&base).ok()?.join(file.file_name()?);
-    Some(format!("./{}", rest.to_str()?))
 }

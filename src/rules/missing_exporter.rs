@@ -1,3 +1,4 @@
+use super::exporters::{add_exporter, Extras};
 use super::{Context, Finding, Rule, RuleMeta};
 
 declare_rule! {
@@ -33,8 +34,8 @@ declare_rule! {
         summary: "data store without a Prometheus exporter",
         severity: Warning,
         scope: Any,
-        fix: Never,
-        applicability: DisplayOnly,
+        fix: Sometimes,
+        applicability: Safe,
         seeds: ["002", "004"],
     }
 }
@@ -81,7 +82,11 @@ impl Rule for MissingExporter {
                     format!("{} `{}` has no Prometheus exporter", service.kind, service.name),
                 )
                 .service(&service.name)
-                .help(format!("add a `{}` service and a scrape job for it", exporter.name)),
+                .help(format!("add a `{}` service and a scrape job for it", exporter.name))
+                .with_fix_opt(ctx.config.prometheus.first().and_then(|prom| {
+                    let extras = Extras { scrape_job: true, alert_rules: true };
+                    add_exporter(ctx, prom, service, exporter, &format!("{}-exporter", service.name), extras)
+                })),
             );
         }
         out

@@ -120,6 +120,7 @@ mod depends_on_without_health_condition;
 mod dev_build_target;
 mod docker_socket_mount;
 mod elasticsearch_security_disabled;
+mod exporters;
 mod hardcoded_secret;
 mod missing_exporter;
 mod no_backup;

@@ -1,3 +1,4 @@
+use super::exporters::{add_exporter, Extras};
 use super::{Context, Finding, Rule, RuleMeta};
 
 declare_rule! {
@@ -32,8 +33,8 @@ declare_rule! {
         summary: "Prometheus scrapes a host no service provides",
         severity: Warning,
         scope: Any,
-        fix: Never,
-        applicability: DisplayOnly,
+        fix: Sometimes,
+        applicability: Safe,
         seeds: ["004"],
     }
 }
@@ -94,6 +95,13 @@ impl Rule for ScrapeTargetMissing {
                 .service(&prom.service);
                 if let Some(kind) = exporter {
                     f = f.help(format!("add a `{}` service", kind.name));
+                    let port_matches =
+                        target.port.as_deref().is_none_or(|p| Some(p) == kind.port.map(|k| k.to_string()).as_deref());
+                    let store = kind.exports.as_deref().and_then(|exports| ctx.config.services_of_kind(exports).next());
+                    if let Some(store) = store.filter(|_| port_matches) {
+                        let extras = Extras { scrape_job: false, alert_rules: false };
+                        f = f.with_fix_opt(add_exporter(ctx, prom, store, kind, &target.host, extras));
+                    }
                 }
                 out.push(f);
             }

@@ -1,0 +1,231 @@
+//! Adding a Prometheus exporter for a data store: the exporter service (from
+//! `templates/fixes/missing-exporter.service.yml.tera`), wired to the store with its credentials taken by
+//! reference from the store's own environment, on the networks of both the store and
+//! Prometheus; optionally its scrape job, and an alert-rules file registered in `rule_files`
+//! (and mounted into Prometheus when its configuration is mounted as a single file).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::{Applicability, Context, Fix, FixEdit, Site};
+use crate::stack::profiles::Kind;
+use crate::stack::service::MountKind;
+use crate::stack::side::PrometheusConfig;
+use crate::stack::Service;
+
+/// The alert that fires when an exporter reports its store down: (exporter kind, alert, metric).
+const DOWN_ALERTS: &[(&str, &str, &str)] = &[
+    ("postgres-exporter", "PostgresqlDown", "pg_up"),
+    ("redis-exporter", "RedisDown", "redis_up"),
+    ("mysqld-exporter", "MysqlDown", "mysql_up"),
+    ("mongodb-exporter", "MongodbDown", "mongodb_up"),
+    ("elasticsearch-exporter", "ElasticsearchDown", "elasticsearch_cluster_health_up"),
+    ("memcached-exporter", "MemcachedDown", "memcached_up"),
+];
+
+/// What to add besides the service.
+pub struct Extras {
+    /// A scrape job in prometheus.yml.
+    pub scrape_job: bool,
+    /// An alert-rules file for the store, registered in `rule_files`.
+    pub alert_rules: bool,
+}
+
+/// The fix adding exporter `name` (of `exporter` kind) for `store`; `None` when the exporter has
+/// no template, or a file it needs is not where stackfix can reason about it.
+pub fn add_exporter(
+    ctx: &Context,
+    prom: &PrometheusConfig,
+    store: &Service,
+    exporter: &Kind,
+    name: &str,
+    extras: Extras,
+) -> Option<Fix> {
+    let &(_, alert, metric) = DOWN_ALERTS.iter().find(|(kind, _, _)| *kind == exporter.name)?;
+    let port = exporter.port?;
+    if ctx.config.service(name).is_some() {
+        return None;
+    }
+    let prometheus = ctx.config.service(&prom.service)?;
+    let compose_file = prometheus.definition_site().file;
+    let mut new_variables = Vec::new();
+    let credentials = credentials(ctx, store, &mut new_variables)?;
+    let mut networks = network_names(store);
+    for n in network_names(prometheus) {
+        if !networks.contains(&n) {
+            networks.push(n);
+        }
+    }
+    let store_port = ctx.stack.profiles.kind(&store.kind).and_then(|k| k.port).unwrap_or_default();
+    let mut edits = vec![FixEdit::MergeService {
+        site: Site::Definition { service: name.to_string(), file: compose_file },
+        template: "missing-exporter.service",
+        context: json!({
+            "kind": exporter.name,
+            "image": exporter.image,
+            "store": store.name,
+            "store_port": store_port,
+            "credentials": credentials,
+            "networks": networks,
+            "port": port,
+            "limits": exporter.limits,
+            "reservations": exporter.reservations,
+        }),
+    }];
+    let target = format!("{name}:{port}");
+    if extras.scrape_job {
+        edits.push(match prom.doc.get("scrape_configs").filter(|s| !s.items().is_empty()) {
+            Some(jobs) => FixEdit::AppendAt {
+                file: jobs.loc.file,
+                at: jobs.loc.span,
+                template: "missing-exporter.scrape-job",
+                context: json!({ "job": name, "target": target, "list": false }),
+            },
+            None => FixEdit::MergeRoot {
+                file: prom.file,
+                template: "missing-exporter.scrape-job",
+                context: json!({ "job": name, "target": target, "list": true }),
+            },
+        });
+    }
+    if extras.alert_rules {
+        let rules_name = format!("{name}.rules.yml");
+        let host_path = ctx.stack.file(prom.file).path.with_file_name(&rules_name);
+        if host_path.exists() {
+            return None;
+        }
+        let (container_dir, directory_mounted) = config_mount(ctx, prometheus, &ctx.stack.file(prom.file).path)?;
+        edits.push(FixEdit::CreateFile {
+            path: host_path.clone(),
+            template: "missing-exporter.rules",
+            context: json!({ "group": name, "alert": alert, "metric": metric, "store": store.name, "job": name }),
+        });
+        edits.push(match prom.doc.get("rule_files").filter(|r| !r.items().is_empty()) {
+            Some(list) => FixEdit::AppendAt {
+                file: list.loc.file,
+                at: list.loc.span,
+                template: "missing-exporter.rule-file",
+                context: json!({ "file": rules_name, "list": false }),
+            },
+            None => FixEdit::MergeRoot {
+                file: prom.file,
+                template: "missing-exporter.rule-file",
+                context: json!({ "file": rules_name, "list": true }),
+            },
+        });
+        if !directory_mounted {
+            let volumes = prometheus.value.get("volumes").filter(|v| !v.loc.via_alias)?;
+            let source = relative_source(&ctx.stack.file(volumes.loc.file).path, &host_path)?;
+            edits.push(FixEdit::AppendAt {
+                file: volumes.loc.file,
+                at: volumes.loc.span,
+                template: "missing-exporter.rules-mount",
+                context: json!({ "mount": format!("{source}:{container_dir}/{rules_name}:ro") }),
+            });
+        }
+    }
+    let applicability = if new_variables.is_empty() { Applicability::Safe } else { Applicability::Unsafe };
+    edits.extend(new_variables.iter().map(|name| FixEdit::EnvExample { name: name.clone() }));
+    let mut title = format!("add `{name}` ({}) for `{}`", exporter.name, store.name);
+    if !new_variables.is_empty() {
+        title.push_str(&format!(
+            ", with its password from `{}` (set it: the store's is a literal)",
+            new_variables.join("`, `")
+        ));
+    }
+    Some(Fix::new(title, applicability, edits))
+}
+
+fn network_names(service: &Service) -> Vec<String> {
+    service.value.get("networks").map(|n| n.entries().iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default()
+}
+
+/// The store's user, password and database as the exporter should write them: a variable
+/// reference as the store writes it, a non-secret literal as is, or, for a literal secret, a new
+/// required variable (`${NAME:?…}`) added to `new_variables`.
+fn credentials(ctx: &Context, store: &Service, new_variables: &mut Vec<String>) -> Option<serde_json::Value> {
+    let mut reference = |names: &[&str], secret: bool| -> Option<String> {
+        let var = store.environment.iter().find(|e| names.contains(&e.name.as_str()))?;
+        Some(match &var.value {
+            Some(v) if v.contains('$') => v.clone(),
+            Some(v) if !secret => v.clone(),
+            Some(_) => {
+                new_variables.push(var.name.clone());
+                format!("${{{0}:?set {0}}}", var.name)
+            }
+            None => format!("${{{}}}", var.name),
+        })
+    };
+    Some(match ctx.stack.profiles.kind(&store.kind)?.name.as_str() {
+        "postgres" => {
+            let user = reference(&["POSTGRES_USER"], false).unwrap_or_else(|| "postgres".into());
+            let database = reference(&["POSTGRES_DB"], false).unwrap_or_else(|| user.clone());
+            json!({ "user": user, "password": reference(&["POSTGRES_PASSWORD"], true), "database": database })
+        }
+        "mysql" => json!({
+            "user": "root",
+            "password": reference(&["MYSQL_ROOT_PASSWORD", "MARIADB_ROOT_PASSWORD"], true),
+        }),
+        "mongo" => json!({
+            "user": reference(&["MONGO_INITDB_ROOT_USERNAME"], false),
+            "password": reference(&["MONGO_INITDB_ROOT_PASSWORD"], true),
+        }),
+        "redis" => json!({ "password": redis_password(ctx, store, new_variables) }),
+        "elasticsearch" => json!({ "password": reference(&["ELASTIC_PASSWORD"], true) }),
+        _ => json!({}),
+    })
+}
+
+/// `--requirepass` from the command (a reference kept as written) or `REDIS_PASSWORD`.
+fn redis_password(ctx: &Context, store: &Service, new_variables: &mut Vec<String>) -> Option<String> {
+    if let Some(var) = store.environment.iter().find(|e| e.name == "REDIS_PASSWORD") {
+        return Some(match &var.value {
+            Some(v) if v.contains('$') => v.clone(),
+            _ => "${REDIS_PASSWORD}".to_string(),
+        });
+    }
+    let command = store.value.get("command")?;
+    let raw = ctx.stack.file(command.loc.file).source().text().get(command.loc.span.start..command.loc.span.end)?;
+    let after = raw.split("--requirepass").nth(1)?;
+    let word = after.trim_start_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '\n'));
+    // A compose reference (`${NAME…}`, `$NAME`) is kept as written; `$$NAME` is the container
+    // shell's, and a literal is a secret not to copy.
+    if word.starts_with("${") {
+        return word.find('}').map(|end| word[..=end].to_string());
+    }
+    if word.starts_with('$') && !word.starts_with("$$") {
+        let name: String = word[1..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        return Some(format!("${{{name}}}"));
+    }
+    new_variables.push("REDIS_PASSWORD".into());
+    Some("${REDIS_PASSWORD:?set REDIS_PASSWORD}".into())
+}
+
+/// Where Prometheus sees its configuration's directory, and whether that whole directory is
+/// mounted (so a new file next to prometheus.yml is visible without another mount).
+fn config_mount(ctx: &Context, prometheus: &Service, config: &Path) -> Option<(String, bool)> {
+    let config = config.canonicalize().ok()?;
+    for mount in prometheus.volumes.iter().filter(|m| m.kind == MountKind::Bind) {
+        let base = ctx.stack.file(mount.loc.file).path.parent()?.to_path_buf();
+        let Some(host) = mount.source.as_deref().map(|s| base.join(s)).and_then(|p| p.canonicalize().ok()) else {
+            continue;
+        };
+        let target = mount.target.trim_end_matches('/');
+        if host == config {
+            return Some((Path::new(target).parent()?.to_str()?.to_string(), false));
+        }
+        if Some(host.as_path()) == config.parent() {
+            return Some((target.to_string(), true));
+        }
+    }
+    None
+}
+
+/// `./relative/path` of `file` from the compose file's directory, when it lies below it.
+pub fn relative_source(compose: &Path, file: &Path) -> Option<String> {
+    let base = compose.parent()?.canonicalize().ok()?;
+    let dir: PathBuf = file.parent()?.canonicalize().ok()?;
+    let rest = dir.strip_prefix(&base).ok()?.join(file.file_name()?);
+    Some(format!("./{}", rest.to_str()?))
+}
