@@ -144,7 +144,7 @@ fn network_names(service: &Service) -> Vec<String> {
 /// The store's user, password and database as the exporter should write them: a variable
 /// reference as the store writes it, a non-secret literal as is, or, for a literal secret, a new
 /// required variable (`${NAME:?…}`) added to `new_variables`.
-fn credentials(ctx: &Context, store: &Service, new_variables: &mut Vec<String>) -> Option<serde_json::Value> {
+pub fn credentials(ctx: &Context, store: &Service, new_variables: &mut Vec<String>) -> Option<serde_json::Value> {
     let mut reference = |names: &[&str], secret: bool| -> Option<String> {
         let var = store.environment.iter().find(|e| names.contains(&e.name.as_str()))?;
         Some(match &var.value {

@@ -1,4 +1,10 @@
-use super::{Context, Finding, Rule, RuleMeta};
+use serde_json::json;
+
+use super::exporters::credentials;
+use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta, Site};
+use crate::stack::profiles::image_tag;
+use crate::stack::service::MountKind;
+use crate::stack::Service;
 
 /// Command words of a backup job.
 const BACKUP_COMMANDS: &[&str] = &[
@@ -46,8 +52,8 @@ declare_rule! {
         summary: "database without a backup job",
         severity: Error,
         scope: Production,
-        fix: Never,
-        applicability: DisplayOnly,
+        fix: Sometimes,
+        applicability: Safe,
         seeds: ["000", "001", "002", "004"],
     }
 }
@@ -80,7 +86,55 @@ impl Rule for NoBackup {
                 Finding::new(&Self::META, site, format!("{} `{}` has no backup job in this stack", s.kind, s.name))
                     .service(&s.name)
                     .help("add a scheduled dump (e.g. prodrigestivill/postgres-backup-local) writing to its own volume")
+                    .with_fix_opt(fix(ctx, s))
             })
             .collect()
     }
+}
+
+/// A `<store>-backup` service dumping a postgres with a named data volume on a schedule
+/// (`schedule`, default daily) and keeping `keep_days` (default 7) of daily dumps in its own
+/// volume, credentials by reference. Other stores are left for a person.
+fn fix(ctx: &Context, store: &Service) -> Option<Fix> {
+    if store.kind != "postgres" || !store.volumes.iter().any(|m| m.kind == MountKind::Volume) {
+        return None;
+    }
+    let name = format!("{}-backup", store.name);
+    let volume = format!("{}-backups", store.name);
+    let declared = ctx.config.doc.get("volumes").is_some_and(|v| v.get(&volume).is_some());
+    if ctx.config.service(&name).is_some() || declared {
+        return None;
+    }
+    let major = store
+        .image
+        .as_ref()
+        .and_then(|i| image_tag(&i.value))
+        .and_then(|t| t.split(['.', '-']).next())
+        .filter(|m| m.parse::<u32>().is_ok_and(|m| (10..=17).contains(&m)))
+        .unwrap_or("16")
+        .to_string();
+    let mut new_variables = Vec::new();
+    let credentials = credentials(ctx, store, &mut new_variables)?;
+    let file = store.definition_site().file;
+    let mut edits = vec![
+        FixEdit::MergeService {
+            site: Site::Definition { service: name.clone(), file },
+            template: "no-backup",
+            context: json!({
+                "image": format!("prodrigestivill/postgres-backup-local:{major}"),
+                "store": store.name,
+                "credentials": credentials,
+                "volume": volume,
+                "networks": store.value.get("networks").map(|n| n.entries().iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()).unwrap_or_default(),
+            }),
+        },
+        FixEdit::MergeRoot { file, template: "no-backup.volume", context: json!({ "volume": volume }) },
+    ];
+    let applicability = if new_variables.is_empty() { Applicability::Safe } else { Applicability::Unsafe };
+    edits.extend(new_variables.into_iter().map(|name| FixEdit::EnvExample { name }));
+    Some(Fix::new(
+        format!("add `{name}`: daily pg_dump of `{}` into volume `{volume}`", store.name),
+        applicability,
+        edits,
+    ))
 }
