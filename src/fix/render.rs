@@ -63,6 +63,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("missing-exporter.rule-file", include_str!("../../templates/fixes/missing-exporter.rule-file.yml.tera")),
     ("missing-exporter.rules-mount", include_str!("../../templates/fixes/missing-exporter.rules-mount.yml.tera")),
     ("missing-exporter.rules", include_str!("../../templates/files/exporter-rules.yml.tera")),
+    (
+        "scrape-target-missing.node-exporter",
+        include_str!("../../templates/fixes/scrape-target-missing.node-exporter.yml.tera"),
+    ),
     ("no-backup", include_str!("../../templates/fixes/no-backup.yml.tera")),
     ("no-backup.volume", include_str!("../../templates/fixes/no-backup.volume.yml.tera")),
     ("env-example", include_str!("../../templates/files/env-example.tera")),

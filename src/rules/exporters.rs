@@ -137,6 +137,30 @@ pub fn add_exporter(
     Some(Fix::new(title, applicability, edits))
 }
 
+/// A node-exporter named `name` reading the host's /proc, /sys and root file system read-only,
+/// on Prometheus' networks.
+pub fn add_node_exporter(ctx: &Context, prom: &PrometheusConfig, kind: &Kind, name: &str) -> Option<Fix> {
+    if kind.name != "node-exporter" || ctx.config.service(name).is_some() {
+        return None;
+    }
+    let prometheus = ctx.config.service(&prom.service)?;
+    let edit = FixEdit::MergeService {
+        site: Site::Definition { service: name.to_string(), file: prometheus.definition_site().file },
+        template: "scrape-target-missing.node-exporter",
+        context: json!({
+            "image": kind.image,
+            "networks": network_names(prometheus),
+            "limits": kind.limits,
+            "reservations": kind.reservations,
+        }),
+    };
+    Some(Fix::new(
+        format!("add `{name}` (node-exporter, host file systems read-only)"),
+        Applicability::Safe,
+        vec![edit],
+    ))
+}
+
 fn network_names(service: &Service) -> Vec<String> {
     service.value.get("networks").map(|n| n.entries().iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default()
 }

@@ -92,8 +92,9 @@ impl Rule for NoBackup {
     }
 }
 
-/// A `<store>-backup` service dumping a postgres with a named data volume on a schedule
-/// (`schedule`, default daily) and keeping `keep_days` (default 7) of daily dumps in its own
+/// A `<store>-backup` service dumping a postgres with a named data volume on a schedule (its
+/// image tagged with the server's major version: pg_dump cannot dump a newer server)
+/// (`schedule`, default daily), keeping `keep_days` (default 7) of daily dumps in its own
 /// volume, credentials by reference. Other stores are left for a person.
 fn fix(ctx: &Context, store: &Service) -> Option<Fix> {
     if store.kind != "postgres" || !store.volumes.iter().any(|m| m.kind == MountKind::Volume) {
@@ -110,7 +111,7 @@ fn fix(ctx: &Context, store: &Service) -> Option<Fix> {
         .as_ref()
         .and_then(|i| image_tag(&i.value))
         .and_then(|t| t.split(['.', '-']).next())
-        .filter(|m| m.parse::<u32>().is_ok_and(|m| (10..=17).contains(&m)))
+        .filter(|m| m.parse::<u32>().is_ok_and(|m| m >= 10))
         .unwrap_or("16")
         .to_string();
     let mut new_variables = Vec::new();
