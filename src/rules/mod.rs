@@ -131,6 +131,8 @@ mod no_restart_policy;
 mod redis_no_maxmemory;
 mod scrape_target_missing;
 mod source_bind_mount;
+mod traefik_insecure_api;
+mod traefik_no_https_redirect;
 mod traefik_no_rate_limit;
 mod unpinned_image;
 
@@ -156,6 +158,8 @@ pub static REGISTRY: &[&dyn Rule] = &[
     &source_bind_mount::SourceBindMount,
     &dev_build_target::DevBuildTarget,
     &traefik_no_rate_limit::TraefikNoRateLimit,
+    &traefik_insecure_api::TraefikInsecureApi,
+    &traefik_no_https_redirect::TraefikNoHttpsRedirect,
     &alerts_without_alertmanager::AlertsWithoutAlertmanager,
     &scrape_target_missing::ScrapeTargetMissing,
     &missing_exporter::MissingExporter,

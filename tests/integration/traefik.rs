@@ -224,3 +224,100 @@ fn fixed_dynamic_files_are_loaded_by_real_traefik() {
     let traefik = Traefik::start(&binary, &[format!("--providers.file.directory={}", dynamic.display())]);
     assert_rate_limited(&traefik.rawdata(1), "@file");
 }
+
+/// A fixed copy of a hygiene fixture.
+fn fixed_hygiene(rule: &str, case: &str) -> tempfile::TempDir {
+    let work = tempfile::tempdir().unwrap();
+    copy_tree(&fixtures().join(rule).join("bad").join(case), work.path());
+    let out = stackfix(work.path(), &["fix", ".", "--unsafe-fixes", "--select", rule]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    work
+}
+
+/// The Traefik service's fixed command, with every entrypoint moved to a free local port and
+/// the providers and certificate resolvers (which need Docker or the network) left out.
+fn local_args(dir: &Path) -> Vec<String> {
+    let stack = stack::load(&LoadOptions::new(dir.to_path_buf(), Vec::new(), Profiles::builtin()));
+    let traefik = stack.configs[0].services.iter().find(|s| s.kind == "traefik").expect("a traefik service");
+    traefik
+        .command
+        .iter()
+        .filter(|a| !a.starts_with("--providers.") && !a.starts_with("--certificatesresolvers."))
+        .map(|a| match a.split_once(".address=") {
+            Some((name, _)) => format!("{name}.address=127.0.0.1:{}", free_port()),
+            None => a.clone(),
+        })
+        .collect()
+}
+
+/// The static file with its entrypoints on free local ports, no providers, and the API on a
+/// local entrypoint so the test can read what Traefik loaded.
+fn local_static_file(file: &Path, api: u16) -> PathBuf {
+    let text = std::fs::read_to_string(file).unwrap();
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        if !line.starts_with(' ') {
+            skipping = line.starts_with("providers:") || line.starts_with("api:");
+        }
+        if skipping {
+            continue;
+        }
+        if let Some((indent, _)) = line.split_once("address:") {
+            out.push_str(&format!("{indent}address: \"127.0.0.1:{}\"\n", free_port()));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out.push_str(&format!("  traefik:\n    address: \"127.0.0.1:{api}\"\napi:\n  insecure: true\n"));
+    let local = file.with_file_name("local-traefik.yml");
+    std::fs::write(&local, out).unwrap();
+    local
+}
+
+fn internal_redirect_loaded(raw: &Value) -> bool {
+    raw["routers"]
+        .as_object()
+        .is_some_and(|r| r.keys().any(|k| k.starts_with("web-to-websecure") && k.ends_with("@internal")))
+}
+
+#[test]
+fn the_api_stays_off_after_the_fix_and_traefik_accepts_the_flags() {
+    let Some(binary) = traefik_binary() else { return };
+    let work = fixed_hygiene("traefik-insecure-api", "args");
+    let args = local_args(work.path());
+    assert!(args.contains(&"--api.insecure=false".to_string()), "{args:?}");
+    let mut child = Command::new(&binary).args(&args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert!(running, "traefik rejected {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn http_redirects_added_by_the_fix_are_loaded_by_real_traefik() {
+    let Some(binary) = traefik_binary() else { return };
+    // Flags on the command line.
+    let work = fixed_hygiene("traefik-no-https-redirect", "args");
+    let api = free_port();
+    let mut args = local_args(work.path());
+    args.extend(["--api.insecure=true".to_string(), format!("--entrypoints.traefik.address=127.0.0.1:{api}")]);
+    let child = Command::new(&binary).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let traefik = Traefik { child, api };
+    assert!(internal_redirect_loaded(&traefik.rawdata(1)), "{args:?}");
+    drop(traefik);
+    // A static configuration file.
+    let work = fixed_hygiene("traefik-no-https-redirect", "static-file");
+    let api = free_port();
+    let file = local_static_file(&work.path().join("traefik/traefik.yml"), api);
+    let child = Command::new(&binary)
+        .arg(format!("--configfile={}", file.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let traefik = Traefik { child, api };
+    assert!(internal_redirect_loaded(&traefik.rawdata(1)), "{}", std::fs::read_to_string(&file).unwrap());
+}

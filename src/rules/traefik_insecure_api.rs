@@ -1,0 +1,103 @@
+use serde_json::json;
+
+use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use crate::stack::{Loc, Value};
+
+declare_rule! {
+    /// ## What it does
+    /// Reports Traefik started with `--api.insecure=true` (or `api: {insecure: true}` in its
+    /// static configuration).
+    ///
+    /// ## Why it matters
+    /// The insecure API serves the dashboard and the whole routing configuration on port 8080 with
+    /// no authentication. Seed 004 puts the dashboard behind a router with basic auth instead
+    /// ("Basic auth for dashboards").
+    ///
+    /// ## When it does not apply
+    /// A dashboard exposed through a router on `api@internal` (with its own middlewares), and
+    /// development configurations next to a production file.
+    ///
+    /// ## Example
+    /// ```yaml
+    ///     command:
+    ///       - --api.insecure=true
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    ///       - --api.insecure=false
+    /// ```
+    /// (`insecure: false` in a static file). The same flag in Traefik v2 and v3.
+    ///
+    /// ## Fix safety
+    /// Unsafe: the dashboard on port 8080 goes away; expose it through an authenticated router if
+    /// you need it.
+    pub struct TraefikInsecureApi => "traefik-insecure-api" {
+        summary: "Traefik API and dashboard served without authentication",
+        severity: Error,
+        scope: Production,
+        fix: Sometimes,
+        applicability: Unsafe,
+        seeds: ["004"],
+    }
+}
+
+impl Rule for TraefikInsecureApi {
+    fn meta(&self) -> &'static RuleMeta {
+        &Self::META
+    }
+
+    fn check(&self, ctx: &Context) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for traefik in &ctx.config.traefik {
+            let Some(service) = ctx.config.service(&traefik.service) else { continue };
+            let from_args = traefik.arg("api.insecure").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            let in_file = traefik
+                .static_doc
+                .as_ref()
+                .and_then(|d| d.path(&["api", "insecure"]))
+                .filter(|v| v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true")));
+            let (loc, fix) = if from_args {
+                let item = command_item(service.value.get("command"), "--api.insecure");
+                let fix = item.filter(|i| !i.via_alias).map(|i| FixEdit::ReplaceAt {
+                    file: i.file,
+                    at: i.span,
+                    template: "traefik-insecure-api",
+                    context: json!({ "text": "--api.insecure=false" }),
+                });
+                (item.unwrap_or(service.definition_site()), fix)
+            } else if let Some(value) = in_file {
+                let fix = FixEdit::ReplaceAt {
+                    file: value.loc.file,
+                    at: value.loc.span,
+                    template: "traefik-insecure-api",
+                    context: json!({ "text": false }),
+                };
+                (value.loc, Some(fix))
+            } else {
+                continue;
+            };
+            out.push(
+                Finding::new(
+                    &Self::META,
+                    loc,
+                    format!("Traefik `{}` serves its API and dashboard without authentication", traefik.service),
+                )
+                .service(&traefik.service)
+                .help("turn `api.insecure` off; expose the dashboard through a router on `api@internal` with auth")
+                .with_fix_opt(fix.map(|e| {
+                    Fix::new("turn off the insecure API (`--api.insecure=false`)", Applicability::Unsafe, vec![e])
+                })),
+            );
+        }
+        out
+    }
+}
+
+/// The command list item that sets `flag` (`--flag` or `--flag=value`).
+pub fn command_item(command: Option<&Value>, flag: &str) -> Option<Loc> {
+    command?.items().iter().find_map(|item| {
+        let text = item.as_str()?;
+        (text == flag || text.strip_prefix(flag).is_some_and(|r| r.starts_with('='))).then_some(item.loc)
+    })
+}

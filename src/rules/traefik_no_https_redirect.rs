@@ -1,0 +1,144 @@
+use serde_json::json;
+
+use super::traefik_insecure_api::command_item;
+use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use crate::stack::side::TraefikConfig;
+use crate::stack::{Loc, Value};
+
+declare_rule! {
+    /// ## What it does
+    /// Reports a Traefik whose plain-HTTP entrypoint (`:80`) serves requests as they come while
+    /// TLS is set up (an entrypoint on `:443` or a certificate resolver), with no redirection to
+    /// HTTPS on the entrypoint and no `redirectscheme` middleware anywhere.
+    ///
+    /// ## Why it matters
+    /// Clients that type `http://` keep talking in clear text, cookies included. Seed 004 counts
+    /// "HTTP → HTTPS redirect" on the `web` entrypoint as part of a production-ready Traefik.
+    ///
+    /// ## When it does not apply
+    /// Stacks without TLS, and stacks that redirect with a `redirectscheme` middleware.
+    ///
+    /// ## Example
+    /// ```yaml
+    ///     command:
+    ///       - --entrypoints.web.address=:80
+    ///       - --entrypoints.websecure.address=:443
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    ///       - --entrypoints.web.http.redirections.entrypoint.to=websecure
+    ///       - --entrypoints.web.http.redirections.entrypoint.scheme=https
+    /// ```
+    /// appended to the command list, or `http.redirections.entryPoint` under the entrypoint in a
+    /// static file. The same keys in Traefik v2 and v3.
+    ///
+    /// ## Fix safety
+    /// Unsafe: plain-HTTP clients (a load balancer's health check, say) now get a redirect.
+    pub struct TraefikNoHttpsRedirect => "traefik-no-https-redirect" {
+        summary: "HTTP entrypoint not redirected to HTTPS",
+        severity: Warning,
+        scope: Production,
+        fix: Sometimes,
+        applicability: Unsafe,
+        seeds: ["004"],
+    }
+}
+
+/// Entrypoints as (name, address, where the address is written, from a static file).
+fn entrypoints(traefik: &TraefikConfig, command: Option<&Value>) -> Vec<(String, String, Option<Loc>, bool)> {
+    let mut out = Vec::new();
+    for (key, value) in &traefik.args {
+        if let Some(name) = key.strip_prefix("entrypoints.").and_then(|k| k.strip_suffix(".address")) {
+            let loc = command_item(command, &format!("--entrypoints.{name}.address"));
+            out.push((name.to_string(), value.clone(), loc, false));
+        }
+    }
+    if let Some(doc) = &traefik.static_doc {
+        for (name, spec) in doc.get("entryPoints").map(Value::entries).unwrap_or_default() {
+            if let Some(address) = spec.get("address") {
+                out.push((name.clone(), address.as_str().unwrap_or_default().to_string(), Some(spec.loc), true));
+            }
+        }
+    }
+    out
+}
+
+fn redirects_somewhere(ctx: &Context, traefik: &TraefikConfig) -> bool {
+    let in_args = traefik.args.iter().any(|(k, _)| k.contains(".http.redirections."));
+    let in_file = traefik.static_doc.as_ref().is_some_and(|d| {
+        d.get("entryPoints")
+            .map(Value::entries)
+            .unwrap_or_default()
+            .iter()
+            .any(|(_, s)| s.path(&["http", "redirections"]).is_some())
+    });
+    let middleware = ctx
+        .config
+        .services
+        .iter()
+        .flat_map(|s| &s.labels)
+        .any(|(k, _)| k.to_ascii_lowercase().contains(".redirectscheme."))
+        || traefik.dynamic.iter().any(|(_, doc)| {
+            doc.path(&["http", "middlewares"])
+                .map(Value::entries)
+                .unwrap_or_default()
+                .iter()
+                .any(|(_, m)| m.entries().iter().any(|(k, _)| k.eq_ignore_ascii_case("redirectScheme")))
+        });
+    in_args || in_file || middleware
+}
+
+impl Rule for TraefikNoHttpsRedirect {
+    fn meta(&self) -> &'static RuleMeta {
+        &Self::META
+    }
+
+    fn check(&self, ctx: &Context) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for traefik in &ctx.config.traefik {
+            let Some(service) = ctx.config.service(&traefik.service) else { continue };
+            let command = service.value.get("command");
+            let points = entrypoints(traefik, command);
+            let port_of = |address: &str| address.rsplit(':').next().unwrap_or_default().to_string();
+            let Some(secure) = points.iter().find(|p| port_of(&p.1) == "443") else { continue };
+            let Some(web) = points.iter().find(|p| port_of(&p.1) == "80") else { continue };
+            if redirects_somewhere(ctx, traefik) {
+                continue;
+            }
+            let (web_name, _, loc, in_file) = web;
+            let edit = match (loc, in_file) {
+                (Some(loc), true) => Some(FixEdit::MergeAt {
+                    file: loc.file,
+                    at: loc.span,
+                    template: "traefik-no-https-redirect.static",
+                    context: json!({ "to": secure.0 }),
+                }),
+                (Some(_), false) => {
+                    command.filter(|c| !c.loc.via_alias && !c.items().is_empty()).map(|c| FixEdit::AppendAt {
+                        file: c.loc.file,
+                        at: c.loc.span,
+                        template: "traefik-no-https-redirect.args",
+                        context: json!({ "entrypoint": web_name, "to": secure.0 }),
+                    })
+                }
+                (None, _) => None,
+            };
+            let title = format!("redirect entrypoint `{web_name}` to `{}` (https)", secure.0);
+            out.push(
+                Finding::new(
+                    &Self::META,
+                    loc.unwrap_or(service.definition_site()),
+                    format!(
+                        "Traefik `{}` serves plain HTTP on `{web_name}` although `{}` has TLS; it does not redirect",
+                        traefik.service, secure.0
+                    ),
+                )
+                .service(&traefik.service)
+                .help("redirect the HTTP entrypoint to the HTTPS one (`http.redirections.entryPoint`)")
+                .with_fix_opt(edit.map(|e| Fix::new(title, Applicability::Unsafe, vec![e]))),
+            );
+        }
+        out
+    }
+}
