@@ -245,7 +245,7 @@ fn attempt(
                 unmet.push((finding, format!("needs the `{rule}` fix on `{service}`, which this run does not apply")));
                 continue;
             }
-            match plan_fix(env, current, finding, fix) {
+            match plan_fix(env, current, &texts, finding, fix) {
                 Ok(plan) if plan.is_empty() => {
                     given_up.insert(key);
                     skipped.push(skip(finding, "nothing to change where the fix goes; left as is".into()));
@@ -482,7 +482,14 @@ impl FixPlan {
 }
 
 /// Lowers every edit of a fix to splices on the stack's current texts.
-fn plan_fix(env: &Env, stack: &Stack, finding: &Finding, fix: &Fix) -> Result<FixPlan, String> {
+/// `texts` are the files edited or created by earlier passes (a file created there exists).
+fn plan_fix(
+    env: &Env,
+    stack: &Stack,
+    texts: &HashMap<PathBuf, String>,
+    finding: &Finding,
+    fix: &Fix,
+) -> Result<FixPlan, String> {
     let options = env.options;
     let mut plan = FixPlan::default();
     for edit in &fix.edits {
@@ -533,16 +540,29 @@ fn plan_fix(env: &Env, stack: &Stack, finding: &Finding, fix: &Fix) -> Result<Fi
             }
             FixEdit::CreateFile { path, template, context } => {
                 let key = normalize(path);
-                let known = stack.files.iter().any(|f| normalize(&f.path) == key);
-                if path.exists() || known || plan.edits.iter().any(|(p, _)| *p == key) {
-                    return Err(format!("{} already exists; not overwriting it", path.display()));
+                let text = env.render_text(template, context, finding.service.as_deref())?;
+                crate::yaml::Tree::parse(text.clone())
+                    .map_err(|e| format!("template `{template}` rendered invalid YAML ({e})"))?;
+                // The file may exist already: created by an earlier pass (for another
+                // configuration of the stack), or by a person.
+                let existing = texts
+                    .get(&key)
+                    .cloned()
+                    .or_else(|| {
+                        stack.files.iter().find(|f| normalize(&f.path) == key).map(|f| f.source().text().to_string())
+                    })
+                    .or_else(|| std::fs::read_to_string(path).ok());
+                match existing {
+                    Some(existing) if existing == text => continue,
+                    Some(_) => return Err(format!("{} already exists; not overwriting it", path.display())),
+                    None if path.exists() || plan.edits.iter().any(|(p, _)| *p == key) => {
+                        return Err(format!("{} already exists; not overwriting it", path.display()))
+                    }
+                    None => {}
                 }
                 if !env.inside(path) {
                     return Err(format!("{} is outside the project; stackfix does not write there", path.display()));
                 }
-                let text = env.render_text(template, context, finding.service.as_deref())?;
-                crate::yaml::Tree::parse(text.clone())
-                    .map_err(|e| format!("template `{template}` rendered invalid YAML ({e})"))?;
                 plan.edits.push((key, vec![Splice::new_file(text)]));
                 continue;
             }

@@ -215,7 +215,12 @@ fn lines_after(tree: &Tree, offset: usize, lines: &[String], style: &Style) -> S
         text.push_str(style.eol);
         text.push_str(line);
     }
-    let depth = lines.first().map_or(0, |l| l.len() - l.trim_start_matches(' ').len());
+    // Nesting decides the order of insertions at one offset: deeper first. A sequence item is
+    // inside its key even when written at the key's column (`key:\n- item`).
+    let depth = lines.first().map_or(0, |l| {
+        let content = l.trim_start_matches(' ');
+        2 * (l.len() - content.len()) + usize::from(content == "-" || content.starts_with("- "))
+    });
     Splice { depth, ..Splice::new(at, at, text) }
 }
 
@@ -404,6 +409,17 @@ mod tests {
 
     fn run(text: &str, route: &str, op: Op) -> Result<String, PatchError> {
         apply(text, &Patch { route: Route::parse(route), op })
+    }
+
+    #[test]
+    fn an_item_appended_at_its_key_column_stays_in_its_sequence() {
+        let text = "s:\n  a:\n  - x\n";
+        let tree = Tree::parse(text.to_string()).unwrap();
+        let mut all =
+            splices(&tree, &Patch { route: Route::parse("s.a"), op: Op::AppendItem { value: "y".into() } }).unwrap();
+        all.extend(splices(&tree, &Patch { route: Route::parse("s"), op: insert("b", "1") }).unwrap());
+        all.reverse();
+        assert_eq!(splice_text(text, &all), "s:\n  a:\n  - x\n  - y\n  b: 1\n");
     }
 
     #[test]

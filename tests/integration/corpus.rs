@@ -10,7 +10,7 @@ use stackfix::rules::{self, RuleSettings};
 use stackfix::stack::{self, LoadOptions, Profiles, Stack};
 use stackfix::yaml::{NodeKind, Segment, Tree};
 
-use crate::common::{copy_tree, shared, stackfix, stderr, stdout};
+use crate::common::{check_json, copy_tree, shared, stackfix, stderr, stdout};
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()) {
@@ -186,9 +186,12 @@ fn patches_on_corpus_files_keep_them_valid_and_untouched_lines_identical() {
 
 #[test]
 fn fixes_on_corpus_stacks_stay_valid_idempotent_and_keep_comments() {
+    use crate::monitoring::{tool, validated_monitoring_files};
     use crate::validators::{compose, compose_config_ok};
     let Some(corpus) = shared("corpus") else { return };
     let Some(compose) = compose() else { return };
+    let (Some(promtool), Some(amtool)) = (tool("promtool"), tool("amtool")) else { return };
+    let mut monitoring_checked = 0;
     let work = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
     yaml_files(&corpus, &mut files);
@@ -214,8 +217,22 @@ fn fixes_on_corpus_stacks_stay_valid_idempotent_and_keep_comments() {
             configs.iter().map(|files| compose_config_ok(&compose, &here, files).is_ok()).collect();
         let texts_before: Vec<(PathBuf, String)> =
             stack.files.iter().map(|f| (f.path.clone(), f.source().text().to_string())).collect();
+        let monitoring_before = validated_monitoring_files(&here, &promtool, &amtool);
         let out = stackfix(&here, &["fix", ".", "--unsafe-fixes", "--color", "never"]);
         assert!(matches!(out.status.code(), Some(0 | 1)), "{}: {}", here.display(), stderr(&out));
+        // Monitoring files the real tools accepted stay accepted; files stackfix created must be.
+        for (file, result) in validated_monitoring_files(&here, &promtool, &amtool) {
+            let before = monitoring_before.iter().find(|(f, _)| *f == file).map(|(_, r)| r.is_ok());
+            if before != Some(false) {
+                result.unwrap_or_else(|e| panic!("{}: {e}", here.display()));
+                monitoring_checked += 1;
+            }
+        }
+        // What the redis, Traefik, monitoring and backup fixes can do, they did.
+        let (_, left) = check_json(&here, &["--select", ISSUE_4_RULES]);
+        for finding in left["findings"].as_array().into_iter().flatten() {
+            assert_ne!(finding["fix"]["available"], true, "{}: fixable finding left: {finding:#}", here.display());
+        }
         let mut changed = false;
         for (path, before) in &texts_before {
             let after = std::fs::read_to_string(here.join(path.strip_prefix(".").unwrap_or(path)))
@@ -242,7 +259,12 @@ fn fixes_on_corpus_stacks_stay_valid_idempotent_and_keep_comments() {
         fixed_dirs += usize::from(changed);
     }
     assert!(fixed_dirs > 60 && validated > 40, "{fixed_dirs} stacks fixed, {validated} configurations validated");
+    assert!(monitoring_checked > 10, "only {monitoring_checked} monitoring files validated");
 }
+
+/// The rules whose fixes touch redis, Traefik, monitoring and backups.
+const ISSUE_4_RULES: &str = "redis-no-maxmemory,traefik-no-rate-limit,traefik-insecure-api,traefik-no-https-redirect,\
+alerts-without-alertmanager,scrape-target-missing,missing-exporter,no-backup";
 
 /// A small deterministic generator (xorshift), so failures reproduce.
 struct Rng(u64);

@@ -10,7 +10,7 @@ use stackfix::stack::{self, LoadOptions, Profiles};
 
 use crate::common::{copy_tree, fixtures, is_ci, stackfix, stdout, subdirs};
 
-fn tool(name: &str) -> Option<PathBuf> {
+pub fn tool(name: &str) -> Option<PathBuf> {
     let home = PathBuf::from(std::env::var("VALIDATORS_HOME").unwrap_or_else(|_| "/opt/stackfix-validators".into()));
     let found = std::env::var_os("PATH")
         .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|c| c.is_file()))
@@ -22,7 +22,7 @@ fn tool(name: &str) -> Option<PathBuf> {
     found
 }
 
-fn run(tool: &Path, args: &[&str], file: &Path) -> Result<(), String> {
+pub fn run(tool: &Path, args: &[&str], file: &Path) -> Result<(), String> {
     let out = Command::new(tool).args(args).arg(file).output().map_err(|e| e.to_string())?;
     if out.status.success() {
         Ok(())
@@ -38,7 +38,7 @@ fn run(tool: &Path, args: &[&str], file: &Path) -> Result<(), String> {
 }
 
 /// The Prometheus configs, rule files and Alertmanager configs of a stack.
-fn monitoring_files(dir: &Path) -> (Vec<PathBuf>, Vec<PathBuf>, Vec<PathBuf>) {
+pub fn monitoring_files(dir: &Path) -> (Vec<PathBuf>, Vec<PathBuf>, Vec<PathBuf>) {
     let stack = stack::load(&LoadOptions::new(dir.to_path_buf(), Vec::new(), Profiles::builtin()));
     let (mut prometheus, mut rules, mut alertmanager) = (Vec::new(), Vec::new(), Vec::new());
     for config in &stack.configs {
@@ -55,6 +55,16 @@ fn monitoring_files(dir: &Path) -> (Vec<PathBuf>, Vec<PathBuf>, Vec<PathBuf>) {
         list.dedup();
     }
     (prometheus, rules, alertmanager)
+}
+
+/// Each monitoring file of a stack with whether its validator accepts it.
+pub fn validated_monitoring_files(dir: &Path, promtool: &Path, amtool: &Path) -> Vec<(PathBuf, Result<(), String>)> {
+    let (prometheus, rules, alertmanager) = monitoring_files(dir);
+    let mut out = Vec::new();
+    out.extend(prometheus.into_iter().map(|f| (f.clone(), run(promtool, &["check", "config"], &f))));
+    out.extend(rules.into_iter().map(|f| (f.clone(), run(promtool, &["check", "rules"], &f))));
+    out.extend(alertmanager.into_iter().map(|f| (f.clone(), run(amtool, &["check-config"], &f))));
+    out
 }
 
 /// Every case whose fix writes monitoring files, and every seed stack.
