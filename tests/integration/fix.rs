@@ -319,3 +319,23 @@ fn a_health_condition_waits_for_the_health_check_it_needs() {
     let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(json["passes"], 2, "{json:#}");
 }
+
+#[test]
+fn seed_stacks_end_with_no_redis_traefik_monitoring_or_backup_findings() {
+    let rules = "redis-no-maxmemory,traefik-no-rate-limit,traefik-insecure-api,traefik-no-https-redirect,\
+                 alerts-without-alertmanager,scrape-target-missing,missing-exporter,no-backup";
+    for stack in subdirs(&fixtures().join("stacks")) {
+        let work = copy(&stack);
+        let sub = std::fs::read_to_string(stack.join("args")).unwrap_or_default();
+        let dir = work.path().join(sub.trim());
+        let (_, before) = check_json(&dir, &["--select", rules]);
+        let out = stackfix(&dir, &["fix", ".", "--unsafe-fixes"]);
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{}: {}", stack.display(), stderr(&out));
+        let (_, after) = check_json(&dir, &["--select", rules]);
+        assert_eq!(after["findings"].as_array().map(Vec::len), Some(0), "{}: {after:#}", stack.display());
+        let name = stack.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("002") || name.starts_with("004") {
+            assert!(!before["findings"].as_array().unwrap().is_empty(), "{name}: the audit's findings are gone already");
+        }
+    }
+}
