@@ -2,7 +2,7 @@ use serde_json::json;
 
 use super::exporters::credentials;
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta, Site};
-use crate::stack::profiles::image_tag;
+use crate::stack::profiles::{image_repository, image_tag};
 use crate::stack::service::MountKind;
 use crate::stack::Service;
 
@@ -92,12 +92,15 @@ impl Rule for NoBackup {
     }
 }
 
-/// A `<store>-backup` service dumping a postgres with a named data volume on a schedule (its
-/// image tagged with the server's major version: pg_dump cannot dump a newer server)
-/// (`schedule`, default daily), keeping `keep_days` (default 7) of daily dumps in its own
-/// volume, credentials by reference. Other stores are left for a person.
+/// A `<store>-backup` service with its own named volume, for a store with a named data
+/// volume: for postgres, prodrigestivill/postgres-backup-local tagged with the server's major
+/// version (pg_dump cannot dump a newer server), on a cron `schedule` (default daily) keeping
+/// `keep_days`/`keep_weeks`/`keep_months` (7/4/6); for mysql/mariadb and mongo, the store's own
+/// pinned image (the dump tool matches the server) running `mysqldump`/`mariadb-dump`/`mongodump`
+/// every `interval` seconds (default a day) and deleting dumps older than `keep_days`.
+/// Credentials by reference.
 fn fix(ctx: &Context, store: &Service) -> Option<Fix> {
-    if store.kind != "postgres" || !store.volumes.iter().any(|m| m.kind == MountKind::Volume) {
+    if !store.volumes.iter().any(|m| m.kind == MountKind::Volume) {
         return None;
     }
     let name = format!("{}-backup", store.name);
@@ -106,27 +109,43 @@ fn fix(ctx: &Context, store: &Service) -> Option<Fix> {
     if ctx.config.service(&name).is_some() || declared {
         return None;
     }
-    let major = store
-        .image
-        .as_ref()
-        .and_then(|i| image_tag(&i.value))
-        .and_then(|t| t.split(['.', '-']).next())
-        .filter(|m| m.parse::<u32>().is_ok_and(|m| m >= 10))
-        .unwrap_or("16")
-        .to_string();
+    let store_image =
+        store.image.as_ref().map(|i| i.value.clone()).filter(|i| image_tag(i).is_some_and(|t| t != "latest"));
+    let (image, tool) = match store.kind.as_str() {
+        "postgres" => {
+            let major = store_image
+                .as_deref()
+                .and_then(image_tag)
+                .and_then(|t| t.split(['.', '-']).next())
+                .filter(|m| m.parse::<u32>().is_ok_and(|m| m >= 10))
+                .unwrap_or("16")
+                .to_string();
+            (format!("prodrigestivill/postgres-backup-local:{major}"), "pg_dump")
+        }
+        "mysql" => {
+            let image = store_image?;
+            let tool = if image_repository(&image).1.contains("mariadb") { "mariadb-dump" } else { "mysqldump" };
+            (image, tool)
+        }
+        "mongo" => (store_image?, "mongodump"),
+        _ => return None,
+    };
     let mut new_variables = Vec::new();
     let credentials = credentials(ctx, store, &mut new_variables)?;
     let file = store.definition_site().file;
+    let networks: Vec<String> =
+        store.value.get("networks").map(|n| n.entries().iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default();
     let mut edits = vec![
         FixEdit::MergeService {
             site: Site::Definition { service: name.clone(), file },
             template: "no-backup",
             context: json!({
-                "image": format!("prodrigestivill/postgres-backup-local:{major}"),
+                "image": image,
+                "tool": tool,
                 "store": store.name,
                 "credentials": credentials,
                 "volume": volume,
-                "networks": store.value.get("networks").map(|n| n.entries().iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()).unwrap_or_default(),
+                "networks": networks,
             }),
         },
         FixEdit::MergeRoot { file, template: "no-backup.volume", context: json!({ "volume": volume }) },
@@ -134,7 +153,7 @@ fn fix(ctx: &Context, store: &Service) -> Option<Fix> {
     let applicability = if new_variables.is_empty() { Applicability::Safe } else { Applicability::Unsafe };
     edits.extend(new_variables.into_iter().map(|name| FixEdit::EnvExample { name }));
     Some(Fix::new(
-        format!("add `{name}`: daily pg_dump of `{}` into volume `{volume}`", store.name),
+        format!("add `{name}`: daily {tool} of `{}` into volume `{volume}`", store.name),
         applicability,
         edits,
     ))

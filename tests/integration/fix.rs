@@ -335,7 +335,10 @@ fn seed_stacks_end_with_no_redis_traefik_monitoring_or_backup_findings() {
         assert_eq!(after["findings"].as_array().map(Vec::len), Some(0), "{}: {after:#}", stack.display());
         let name = stack.file_name().unwrap().to_string_lossy().into_owned();
         if name.starts_with("002") || name.starts_with("004") {
-            assert!(!before["findings"].as_array().unwrap().is_empty(), "{name}: the audit's findings are gone already");
+            assert!(
+                !before["findings"].as_array().unwrap().is_empty(),
+                "{name}: the audit's findings are gone already"
+            );
         }
     }
 }
