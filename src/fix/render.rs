@@ -70,6 +70,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("no-backup", include_str!("../../templates/fixes/no-backup.yml.tera")),
     ("no-backup.volume", include_str!("../../templates/fixes/no-backup.volume.yml.tera")),
     ("traefik-insecure-api", include_str!("../../templates/fixes/traefik-insecure-api.yml.tera")),
+    ("traefik-insecure-api.text", include_str!("../../templates/fixes/traefik-insecure-api.text.yml.tera")),
     ("traefik-no-https-redirect.args", include_str!("../../templates/fixes/traefik-no-https-redirect.args.yml.tera")),
     (
         "traefik-no-https-redirect.static",

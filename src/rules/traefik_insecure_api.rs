@@ -58,14 +58,18 @@ impl Rule for TraefikInsecureApi {
                 .and_then(|d| d.path(&["api", "insecure"]))
                 .filter(|v| v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true")));
             let (loc, fix) = if from_args {
-                let item = command_item(service.value.get("command"), "--api.insecure");
-                let fix = item.filter(|i| !i.via_alias).map(|i| FixEdit::ReplaceAt {
-                    file: i.file,
-                    at: i.span,
-                    template: "traefik-insecure-api",
-                    context: json!({ "text": "--api.insecure=false" }),
-                });
-                (item.unwrap_or(service.definition_site()), fix)
+                let command = service.value.get("command");
+                let item = command_item(command, "--api.insecure");
+                let fix = match item {
+                    Some(item) => (!item.via_alias).then(|| FixEdit::ReplaceAt {
+                        file: item.file,
+                        at: item.span,
+                        template: "traefik-insecure-api",
+                        context: json!({ "text": "--api.insecure=false" }),
+                    }),
+                    None => command.and_then(|c| string_command_fix(ctx, c)),
+                };
+                (item.or(command.map(|c| c.loc)).unwrap_or(service.definition_site()), fix)
             } else if let Some(value) = in_file {
                 let fix = FixEdit::ReplaceAt {
                     file: value.loc.file,
@@ -92,6 +96,21 @@ impl Rule for TraefikInsecureApi {
         }
         out
     }
+}
+
+/// A command written as one string: its `--api.insecure=true` word turned to `false`, the rest
+/// as written.
+fn string_command_fix(ctx: &Context, command: &Value) -> Option<FixEdit> {
+    let raw = ctx.stack.file(command.loc.file).source().text().get(command.loc.span.start..command.loc.span.end)?;
+    if command.loc.via_alias || raw.starts_with(['|', '>']) || raw.matches("--api.insecure=true").count() != 1 {
+        return None;
+    }
+    Some(FixEdit::ReplaceAt {
+        file: command.loc.file,
+        at: command.loc.span,
+        template: "traefik-insecure-api.text",
+        context: json!({ "text": raw.replace("--api.insecure=true", "--api.insecure=false") }),
+    })
 }
 
 /// The command list item that sets `flag` (`--flag` or `--flag=value`).
