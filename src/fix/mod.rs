@@ -232,15 +232,15 @@ fn attempt(
             .filter(|f| wanted(f, options))
             .partition(|f| f.fix.as_ref().is_none_or(|fix| fix.requires.is_empty()));
         let mut unmet: Vec<(&Finding, String)> = Vec::new();
+        // (rule, service) of the fixes taken so far in this pass.
+        let mut provided: HashSet<(&str, &str)> = HashSet::new();
         for finding in independent.into_iter().chain(dependent) {
             let Some(fix) = &finding.fix else { continue };
             let key = key(current, finding);
             if given_up.contains(&key) {
                 continue;
             }
-            let missing = fix.requires.iter().find(|(rule, service)| {
-                !taken.iter().any(|t| t.finding.rule == *rule && t.finding.service.as_deref() == Some(service))
-            });
+            let missing = fix.requires.iter().find(|(rule, service)| !provided.contains(&(*rule, service.as_str())));
             if let Some((rule, service)) = missing {
                 unmet.push((finding, format!("needs the `{rule}` fix on `{service}`, which this run does not apply")));
                 continue;
@@ -255,6 +255,7 @@ fn attempt(
                 {
                     // Another finding's fix makes exactly these edits (one rewrite closes both).
                     env_names.extend(plan.env_names);
+                    provided.extend(finding.service.as_deref().map(|s| (finding.rule, s)));
                     taken.push(Taken { key, finding, fix, aimed: plan.aimed });
                 }
                 Ok(plan) => {
@@ -273,6 +274,7 @@ fn attempt(
                     }
                     let aimed = plan.aimed;
                     env_names.extend(plan.env_names);
+                    provided.extend(finding.service.as_deref().map(|s| (finding.rule, s)));
                     taken.push(Taken { key, finding, fix, aimed });
                 }
                 Err(reason) => {
