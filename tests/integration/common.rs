@@ -88,3 +88,16 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A validator binary: on PATH or where `.ci/run` installs it. Under CI=true a missing one fails.
+pub fn validator(name: &str) -> Option<PathBuf> {
+    let home = PathBuf::from(std::env::var("VALIDATORS_HOME").unwrap_or_else(|_| "/opt/stackfix-validators".into()));
+    let found = std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|c| c.is_file()))
+        .or_else(|| Some(home.join("bin").join(name)).filter(|c| c.is_file()));
+    if found.is_none() {
+        assert!(!is_ci(), "CI=true but {name} is missing (run .ci/run)");
+        eprintln!("skipping: {name} not found");
+    }
+    found
+}

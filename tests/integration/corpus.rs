@@ -186,11 +186,12 @@ fn patches_on_corpus_files_keep_them_valid_and_untouched_lines_identical() {
 
 #[test]
 fn fixes_on_corpus_stacks_stay_valid_idempotent_and_keep_comments() {
-    use crate::monitoring::{tool, validated_monitoring_files};
+    use crate::common::validator;
+    use crate::monitoring::validated_monitoring_files;
     use crate::validators::{compose, compose_config_ok};
     let Some(corpus) = shared("corpus") else { return };
     let Some(compose) = compose() else { return };
-    let (Some(promtool), Some(amtool)) = (tool("promtool"), tool("amtool")) else { return };
+    let (Some(promtool), Some(amtool)) = (validator("promtool"), validator("amtool")) else { return };
     let mut monitoring_checked = 0;
     let work = tempfile::tempdir().unwrap();
     let mut files = Vec::new();

@@ -8,19 +8,7 @@ use std::process::Command;
 
 use stackfix::stack::{self, LoadOptions, Profiles};
 
-use crate::common::{copy_tree, fixtures, is_ci, stackfix, stdout, subdirs};
-
-pub fn tool(name: &str) -> Option<PathBuf> {
-    let home = PathBuf::from(std::env::var("VALIDATORS_HOME").unwrap_or_else(|_| "/opt/stackfix-validators".into()));
-    let found = std::env::var_os("PATH")
-        .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|c| c.is_file()))
-        .or_else(|| Some(home.join("bin").join(name)).filter(|c| c.is_file()));
-    if found.is_none() {
-        assert!(!is_ci(), "CI=true but {name} is missing (run .ci/run)");
-        eprintln!("skipping: {name} not found");
-    }
-    found
-}
+use crate::common::{copy_tree, fixtures, stackfix, stdout, subdirs, validator};
 
 pub fn run(tool: &Path, args: &[&str], file: &Path) -> Result<(), String> {
     let out = Command::new(tool).args(args).arg(file).output().map_err(|e| e.to_string())?;
@@ -79,7 +67,7 @@ fn cases() -> Vec<PathBuf> {
 
 #[test]
 fn fixed_monitoring_files_pass_promtool_and_amtool() {
-    let (Some(promtool), Some(amtool)) = (tool("promtool"), tool("amtool")) else { return };
+    let (Some(promtool), Some(amtool)) = (validator("promtool"), validator("amtool")) else { return };
     let mut alertmanagers = 0;
     for case in cases() {
         let work = tempfile::tempdir().unwrap();

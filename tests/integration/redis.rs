@@ -9,22 +9,11 @@ use std::time::{Duration, Instant};
 use stackfix::stack::side::redis_server_words;
 use stackfix::stack::{self, LoadOptions, Profiles};
 
-use crate::common::{copy_tree, fixtures, is_ci, stackfix, stdout, subdirs};
+use crate::common::{copy_tree, fixtures, stackfix, stdout, subdirs, validator};
 
-/// `redis-server` and `redis-cli`: on PATH or where `.ci/run` installs them.
+/// `redis-server` and `redis-cli`.
 fn redis_tools() -> Option<(PathBuf, PathBuf)> {
-    let home = PathBuf::from(std::env::var("VALIDATORS_HOME").unwrap_or_else(|_| "/opt/stackfix-validators".into()));
-    let find = |name: &str| {
-        std::env::var_os("PATH")
-            .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|c| c.is_file()))
-            .or_else(|| Some(home.join("bin").join(name)).filter(|c| c.is_file()))
-    };
-    let found = find("redis-server").zip(find("redis-cli"));
-    if found.is_none() {
-        assert!(!is_ci(), "CI=true but redis-server/redis-cli are missing (run .ci/run)");
-        eprintln!("skipping: redis-server not found");
-    }
-    found
+    validator("redis-server").zip(validator("redis-cli"))
 }
 
 /// A redis-server with the given arguments, reachable only through a socket in `dir`.

@@ -12,18 +12,10 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use stackfix::stack::{self, LoadOptions, Profiles};
 
-use crate::common::{copy_tree, fixtures, is_ci, stackfix, stdout};
+use crate::common::{copy_tree, fixtures, stackfix, stdout, validator};
 
 fn traefik_binary() -> Option<PathBuf> {
-    let home = PathBuf::from(std::env::var("VALIDATORS_HOME").unwrap_or_else(|_| "/opt/stackfix-validators".into()));
-    let found = std::env::var_os("PATH")
-        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("traefik")).find(|c| c.is_file()))
-        .or_else(|| Some(home.join("bin/traefik")).filter(|c| c.is_file()));
-    if found.is_none() {
-        assert!(!is_ci(), "CI=true but the traefik binary is missing (run .ci/run)");
-        eprintln!("skipping: traefik not found");
-    }
-    found
+    validator("traefik")
 }
 
 fn free_port() -> u16 {
