@@ -63,6 +63,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("missing-exporter.rule-file", include_str!("../../templates/fixes/missing-exporter.rule-file.yml.tera")),
     ("missing-exporter.rules-mount", include_str!("../../templates/fixes/missing-exporter.rules-mount.yml.tera")),
     ("missing-exporter.rules", include_str!("../../templates/files/exporter-rules.yml.tera")),
+    ("scrape-target-missing.cadvisor", include_str!("../../templates/fixes/scrape-target-missing.cadvisor.yml.tera")),
     (
         "scrape-target-missing.node-exporter",
         include_str!("../../templates/fixes/scrape-target-missing.node-exporter.yml.tera"),

@@ -137,16 +137,22 @@ pub fn add_exporter(
     Some(Fix::new(title, applicability, edits))
 }
 
-/// A node-exporter named `name` reading the host's /proc, /sys and root file system read-only,
-/// on Prometheus' networks.
-pub fn add_node_exporter(ctx: &Context, prom: &PrometheusConfig, kind: &Kind, name: &str) -> Option<Fix> {
-    if kind.name != "node-exporter" || ctx.config.service(name).is_some() {
+/// A host-level exporter named `name` on Prometheus' networks: node-exporter reading the host's
+/// /proc, /sys and root file system read-only (safe), or cAdvisor, which needs a privileged
+/// container and the host's Docker state read-only (unsafe: it is root on the host).
+pub fn add_host_exporter(ctx: &Context, prom: &PrometheusConfig, kind: &Kind, name: &str) -> Option<Fix> {
+    let (template, applicability, what) = match kind.name.as_str() {
+        "node-exporter" => ("scrape-target-missing.node-exporter", Applicability::Safe, "host file systems read-only"),
+        "cadvisor" => ("scrape-target-missing.cadvisor", Applicability::Unsafe, "privileged, host state read-only"),
+        _ => return None,
+    };
+    if ctx.config.service(name).is_some() {
         return None;
     }
     let prometheus = ctx.config.service(&prom.service)?;
     let edit = FixEdit::MergeService {
         site: Site::Definition { service: name.to_string(), file: prometheus.definition_site().file },
-        template: "scrape-target-missing.node-exporter",
+        template,
         context: json!({
             "image": kind.image,
             "networks": network_names(prometheus),
@@ -154,11 +160,7 @@ pub fn add_node_exporter(ctx: &Context, prom: &PrometheusConfig, kind: &Kind, na
             "reservations": kind.reservations,
         }),
     };
-    Some(Fix::new(
-        format!("add `{name}` (node-exporter, host file systems read-only)"),
-        Applicability::Safe,
-        vec![edit],
-    ))
+    Some(Fix::new(format!("add `{name}` ({}, {what})", kind.name), applicability, vec![edit]))
 }
 
 fn network_names(service: &Service) -> Vec<String> {

@@ -1,4 +1,4 @@
-use super::exporters::{add_exporter, add_node_exporter, Extras};
+use super::exporters::{add_exporter, add_host_exporter, Extras};
 use super::{Context, Finding, Rule, RuleMeta};
 
 declare_rule! {
@@ -102,7 +102,7 @@ impl Rule for ScrapeTargetMissing {
                         let extras = Extras { scrape_job: false, alert_rules: false };
                         f = f.with_fix_opt(add_exporter(ctx, prom, store, kind, &target.host, extras));
                     } else if port_matches {
-                        f = f.with_fix_opt(add_node_exporter(ctx, prom, kind, &target.host));
+                        f = f.with_fix_opt(add_host_exporter(ctx, prom, kind, &target.host));
                     }
                 }
                 out.push(f);
