@@ -169,8 +169,12 @@ fn network_names(service: &Service) -> Vec<String> {
 
 /// The store's user, password and database as the exporter should write them: a variable
 /// reference as the store writes it, a non-secret literal as is, or, for a literal secret, a new
-/// required variable (`${NAME:?…}`) added to `new_variables`.
+/// required variable (`${NAME:?…}`) added to `new_variables`. `None` when the store reads its
+/// credentials from files (`*_FILE`, secrets): a person wires those.
 pub fn credentials(ctx: &Context, store: &Service, new_variables: &mut Vec<String>) -> Option<serde_json::Value> {
+    if store.environment.iter().any(|e| e.name.ends_with("_PASSWORD_FILE")) {
+        return None;
+    }
     let mut reference = |names: &[&str], secret: bool| -> Option<String> {
         let var = store.environment.iter().find(|e| names.contains(&e.name.as_str()))?;
         Some(match &var.value {
@@ -203,7 +207,9 @@ pub fn credentials(ctx: &Context, store: &Service, new_variables: &mut Vec<Strin
     })
 }
 
-/// `--requirepass` from the command (a reference kept as written) or `REDIS_PASSWORD`.
+/// The password of a redis: `REDIS_PASSWORD` or `--requirepass` on the command line (a compose
+/// reference kept as written), else `requirepass` in its mounted redis.conf. A literal is a
+/// secret not to copy: the exporter then reads a new required variable.
 fn redis_password(ctx: &Context, store: &Service, new_variables: &mut Vec<String>) -> Option<String> {
     if let Some(var) = store.environment.iter().find(|e| e.name == "REDIS_PASSWORD") {
         return Some(match &var.value {
@@ -211,12 +217,18 @@ fn redis_password(ctx: &Context, store: &Service, new_variables: &mut Vec<String
             _ => "${REDIS_PASSWORD}".to_string(),
         });
     }
-    let command = store.value.get("command")?;
-    let raw = ctx.stack.file(command.loc.file).source().text().get(command.loc.span.start..command.loc.span.end)?;
-    let after = raw.split("--requirepass").nth(1)?;
+    let mut new_variable = || {
+        new_variables.push("REDIS_PASSWORD".into());
+        Some("${REDIS_PASSWORD:?set REDIS_PASSWORD}".to_string())
+    };
+    let command = store.value.get("command");
+    let raw = command.and_then(|c| ctx.stack.file(c.loc.file).source().text().get(c.loc.span.start..c.loc.span.end));
+    let Some(after) = raw.and_then(|r| r.split("--requirepass").nth(1)) else {
+        let in_conf = ctx.config.redis_confs.iter().any(|c| c.service == store.name && c.get("requirepass").is_some());
+        return if in_conf { new_variable() } else { None };
+    };
     let word = after.trim_start_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '\n'));
-    // A compose reference (`${NAME…}`, `$NAME`) is kept as written; `$$NAME` is the container
-    // shell's, and a literal is a secret not to copy.
+    // `$$NAME` is the container shell's variable, not one compose knows.
     if word.starts_with("${") {
         return word.find('}').map(|end| word[..=end].to_string());
     }
@@ -224,8 +236,7 @@ fn redis_password(ctx: &Context, store: &Service, new_variables: &mut Vec<String
         let name: String = word[1..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
         return Some(format!("${{{name}}}"));
     }
-    new_variables.push("REDIS_PASSWORD".into());
-    Some("${REDIS_PASSWORD:?set REDIS_PASSWORD}".into())
+    new_variable()
 }
 
 /// Where Prometheus sees its configuration's directory, and whether that whole directory is
