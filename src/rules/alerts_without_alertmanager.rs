@@ -144,7 +144,10 @@ fn fix(ctx: &Context, prom: &PrometheusConfig, target: Option<(String, Option<St
         Some((host, port)) => (host, port.unwrap_or_else(|| "9093".into())),
         None => ("alertmanager".to_string(), "9093".to_string()),
     };
-    if ctx.config.service(&name).is_some() || !port.chars().all(|c| c.is_ascii_digit()) {
+    if ctx.config.service(&name).is_some()
+        || !super::is_service_name(&name)
+        || !port.chars().all(|c| c.is_ascii_digit())
+    {
         return None;
     }
     let prometheus = ctx.config.service(&prom.service)?;

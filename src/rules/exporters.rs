@@ -44,7 +44,7 @@ pub fn add_exporter(
 ) -> Option<Fix> {
     let &(_, alert, metric) = DOWN_ALERTS.iter().find(|(kind, _, _)| *kind == exporter.name)?;
     let port = exporter.port?;
-    if ctx.config.service(name).is_some() {
+    if ctx.config.service(name).is_some() || !super::is_service_name(name) || !super::is_service_name(&store.name) {
         return None;
     }
     let prometheus = ctx.config.service(&prom.service)?;
@@ -146,7 +146,7 @@ pub fn add_host_exporter(ctx: &Context, prom: &PrometheusConfig, kind: &Kind, na
         "cadvisor" => ("scrape-target-missing.cadvisor", Applicability::Unsafe, "privileged, host state read-only"),
         _ => return None,
     };
-    if ctx.config.service(name).is_some() {
+    if ctx.config.service(name).is_some() || !super::is_service_name(name) {
         return None;
     }
     let prometheus = ctx.config.service(&prom.service)?;

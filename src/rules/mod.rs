@@ -166,6 +166,13 @@ pub static REGISTRY: &[&dyn Rule] = &[
     &no_backup::NoBackup,
 ];
 
+/// A name compose accepts for a service (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`): fixes that add a service
+/// named after, or pointing at, another one (in URLs, shell scripts) only use such names.
+pub fn is_service_name(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
 pub fn by_id(id: &str) -> Option<&'static dyn Rule> {
     REGISTRY.iter().copied().find(|r| r.meta().id == id)
 }

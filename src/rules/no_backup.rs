@@ -100,7 +100,7 @@ impl Rule for NoBackup {
 /// every `interval` seconds (default a day) and deleting dumps older than `keep_days`.
 /// Credentials by reference.
 fn fix(ctx: &Context, store: &Service) -> Option<Fix> {
-    if !store.volumes.iter().any(|m| m.kind == MountKind::Volume) {
+    if !store.volumes.iter().any(|m| m.kind == MountKind::Volume) || !super::is_service_name(&store.name) {
         return None;
     }
     let name = format!("{}-backup", store.name);

@@ -342,3 +342,16 @@ fn seed_stacks_end_with_no_redis_traefik_monitoring_or_backup_findings() {
         }
     }
 }
+
+#[test]
+fn services_are_never_added_for_names_that_are_not_service_names() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("monitoring")).unwrap();
+    std::fs::write(dir.path().join("monitoring/prometheus.yml"), "scrape_configs: []\n").unwrap();
+    let compose = "services:\n  \"db; touch /tmp/pwned #\":\n    image: postgres:16.4-alpine\n    volumes:\n      - data:/var/lib/postgresql/data\n  \"cache\\nx\":\n    image: redis:7.4-alpine\n  prometheus:\n    image: prom/prometheus:v2.54.1\n    volumes:\n      - ./monitoring:/etc/prometheus:ro\nvolumes:\n  data:\n";
+    std::fs::write(dir.path().join("docker-compose.yml"), compose).unwrap();
+    let out = stackfix(dir.path(), &["fix", "--unsafe-fixes", "--select", "no-backup,missing-exporter"]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), compose);
+    assert_eq!(std::fs::read_to_string(dir.path().join("monitoring/prometheus.yml")).unwrap(), "scrape_configs: []\n");
+}
