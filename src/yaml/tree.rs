@@ -83,9 +83,9 @@ pub struct Node {
     pub span: Span,
     /// Where the node's properties (anchor, tag) start; equals `span.start` without properties.
     pub props_start: usize,
-    pub anchor: Option<String>,
+    pub anchor: Option<Box<str>>,
     /// The tag as written in short form (`!reset`, `!!merge`, `!override`).
-    pub tag: Option<String>,
+    pub tag: Option<Box<str>>,
 }
 
 impl Node {
@@ -259,6 +259,10 @@ impl Tree {
     }
 }
 
+fn boxed(text: Option<String>) -> Option<Box<str>> {
+    text.map(String::into_boxed_str)
+}
+
 fn build(source: &Source) -> Result<(Vec<Node>, Option<NodeId>), ParseError> {
     let mut builder = Builder::new(source);
     let mut parser = Parser::new_from_str(source.body());
@@ -267,7 +271,10 @@ fn build(source: &Source) -> Result<(Vec<Node>, Option<NodeId>), ParseError> {
     }
     match builder.error {
         Some(err) => Err(err),
-        None => Ok((builder.nodes, builder.root)),
+        None => {
+            builder.nodes.shrink_to_fit();
+            Ok((builder.nodes, builder.root))
+        }
     }
 }
 
@@ -342,10 +349,13 @@ struct Builder<'s> {
 
 impl<'s> Builder<'s> {
     fn new(source: &'s Source) -> Self {
+        // Compose files hold one to two nodes per line; reserving that up front spares the copies
+        // (and the doubled peak) of growing a large tree.
+        let expected_nodes = source.text().bytes().filter(|&b| b == b'\n').count() * 5 / 2 + 16;
         Builder {
             source,
             bytes: source.text().as_bytes(),
-            nodes: Vec::new(),
+            nodes: Vec::with_capacity(expected_nodes),
             stack: Vec::new(),
             root: None,
             anchors: HashMap::new(),
@@ -423,7 +433,7 @@ impl<'s> Builder<'s> {
     }
 
     /// Reads properties (`&anchor`, `!tag`) from `pos`; returns (props start, anchor, content scan start).
-    fn properties(&self, pos: usize) -> (usize, Option<String>, usize) {
+    fn properties(&self, pos: usize) -> (usize, Option<Box<str>>, usize) {
         let bytes = self.bytes;
         let mut pos = skip_space_and_comments(bytes, pos);
         let start = pos;
@@ -432,7 +442,7 @@ impl<'s> Builder<'s> {
             match bytes.get(pos) {
                 Some(b'&') => {
                     let end = token_end(bytes, pos + 1);
-                    anchor = Some(self.source.text()[pos + 1..end].to_string());
+                    anchor = Some(self.source.text()[pos + 1..end].into());
                     pos = skip_space_and_comments(bytes, end);
                 }
                 Some(b'!') => {
@@ -505,8 +515,10 @@ impl<'s> Builder<'s> {
             }
         };
         let props_start = if anchor_id != 0 || has_tag { props_start } else { span.start };
-        let id =
-            self.push_node(Node { kind: NodeKind::Scalar { value, style }, span, props_start, anchor, tag }, anchor_id);
+        let id = self.push_node(
+            Node { kind: NodeKind::Scalar { value, style }, span, props_start, anchor, tag: boxed(tag) },
+            anchor_id,
+        );
         self.attach(id);
     }
 
@@ -533,7 +545,8 @@ impl<'s> Builder<'s> {
         } else {
             NodeKind::Sequence { items: Vec::new(), flow }
         };
-        let id = self.push_node(Node { kind, span: Span::new(start, start), props_start, anchor, tag }, anchor_id);
+        let id = self
+            .push_node(Node { kind, span: Span::new(start, start), props_start, anchor, tag: boxed(tag) }, anchor_id);
         let cursor = if flow { start + 1 } else { start };
         self.stack.push(Frame { node: id, pending_key: None, cursor });
     }
