@@ -349,9 +349,11 @@ struct Builder<'s> {
 
 impl<'s> Builder<'s> {
     fn new(source: &'s Source) -> Self {
-        // Compose files hold one to two nodes per line; reserving that up front spares the copies
-        // (and the doubled peak) of growing a large tree.
-        let expected_nodes = source.text().bytes().filter(|&b| b == b'\n').count() * 5 / 2 + 16;
+        // Compose files hold one to two nodes per line and a node takes a dozen bytes or more;
+        // reserving that up front spares the copies (and the doubled peak) of growing a large
+        // tree, and stays small for inputs made of empty lines.
+        let lines = source.text().bytes().filter(|&b| b == b'\n').count();
+        let expected_nodes = (lines * 5 / 2).min(source.text().len() / 8) + 16;
         Builder {
             source,
             bytes: source.text().as_bytes(),
