@@ -238,15 +238,21 @@ fn fix(ctx: &Context, router: &Router, middlewares: &HashMap<String, Middleware>
                 (unquoted.to_ascii_lowercase().starts_with("traefik."), quoted)
             };
             let (list, quoted) = label(&router.loc);
-            let router_key = format!("traefik.http.routers.{}.middlewares", router.name);
             if let Some(existing) = existing {
-                let value = format!("{},{name}", existing.value.trim_end_matches(','));
-                let (item, quoted) = label(&existing.loc);
+                // The label as written (a `${VAR}` in it stays a reference), with the middleware
+                // appended; an escape sequence would have to be re-encoded, so that is left alone.
+                let text = ctx.stack.file(existing.loc.file).source().text();
+                let raw = text.get(existing.loc.span.start..existing.loc.span.end)?;
+                let quoted = raw.starts_with(['"', '\'']);
+                let inner = if quoted { raw.get(1..raw.len().saturating_sub(1))? } else { raw };
+                if (raw.starts_with('"') && inner.contains('\\')) || (raw.starts_with('\'') && inner.contains('\'')) {
+                    return None;
+                }
                 edits.push(FixEdit::ReplaceAt {
                     file: existing.loc.file,
                     at: existing.loc.span,
                     template: "traefik-no-rate-limit.value",
-                    context: json!({ "text": if item { format!("{router_key}={value}") } else { value }, "quoted": quoted }),
+                    context: json!({ "text": format!("{},{name}", inner.trim_end_matches(',')), "quoted": quoted }),
                 });
             }
             edits.push(FixEdit::ExtendParent {
@@ -255,7 +261,9 @@ fn fix(ctx: &Context, router: &Router, middlewares: &HashMap<String, Middleware>
                 template: "traefik-no-rate-limit.labels",
                 context: json!({
                     "middleware": name,
-                    "router_middlewares": if existing.is_none() { Some(router_key) } else { None },
+                    "router_middlewares": existing
+                        .is_none()
+                        .then(|| format!("traefik.http.routers.{}.middlewares", router.name)),
                     "list": list,
                     "quoted": quoted,
                 }),
