@@ -2,7 +2,7 @@ use serde_json::json;
 
 use super::traefik_insecure_api::command_item;
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
-use crate::stack::side::TraefikConfig;
+use crate::stack::side::{traefik_version, TraefikConfig};
 use crate::stack::{Loc, Value};
 
 declare_rule! {
@@ -31,7 +31,8 @@ declare_rule! {
     ///       - --entrypoints.web.http.redirections.entrypoint.scheme=https
     /// ```
     /// appended to the command list, or `http.redirections.entryPoint` under the entrypoint in a
-    /// static file. The same keys in Traefik v2 and v3.
+    /// static file. The same keys in Traefik v2 (from v2.2, read from the image tag) and v3;
+    /// older versions are left for a person.
     ///
     /// ## Fix safety
     /// Unsafe: plain-HTTP clients (a load balancer's health check, say) now get a redirect.
@@ -106,8 +107,10 @@ impl Rule for TraefikNoHttpsRedirect {
             if redirects_somewhere(ctx, traefik) {
                 continue;
             }
+            // Entrypoint redirections exist from Traefik v2.2 on.
+            let supported = traefik_version(service).is_none_or(|v| v >= (2, 2));
             let (web_name, _, loc, in_file) = web;
-            let edit = match (loc, in_file) {
+            let edit = match (loc.filter(|_| supported), in_file) {
                 (Some(loc), true) => Some(FixEdit::MergeAt {
                     file: loc.file,
                     at: loc.span,

@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
 use crate::stack::service::Located;
+use crate::stack::side::traefik_version;
 use crate::stack::{Loc, Value};
 
 declare_rule! {
@@ -37,7 +38,9 @@ declare_rule! {
     /// (a list of `"key=value"` or a mapping). A router defined in a file-provider configuration
     /// gets the middleware under `http.middlewares` of that file and in its `middlewares` list.
     /// `average`, `burst` and `period` come from `--set` or `stackfix.toml` (defaults 100, 200,
-    /// 1s). The labels and keys are the same in Traefik v2 and v3.
+    /// 1s). The version comes from the Traefik image tag: the keys are the same in v2 and v3,
+    /// `period` is left out before v2.2 (which lacks it), and a v1 Traefik (other labels
+    /// altogether) is left for a person.
     ///
     /// ## Fix safety
     /// Safe: clients under the limit see no difference; a router whose middleware name is
@@ -226,6 +229,12 @@ fn fix(ctx: &Context, router: &Router, middlewares: &HashMap<String, Middleware>
     if middlewares.contains_key(&name.to_ascii_lowercase()) {
         return None;
     }
+    // The version from the proxy's image tag: v1 has none of these keys, `period` came in v2.2.
+    let version = ctx.config.traefik.first().and_then(|t| ctx.config.service(&t.service)).and_then(traefik_version);
+    if version.is_some_and(|(major, _)| major < 2) {
+        return None;
+    }
+    let with_period = version.is_none_or(|v| v >= (2, 2));
     let title = format!("add rate-limit middleware `{name}` to router `{}`", router.name);
     let mut edits = Vec::new();
     match &router.source {
@@ -261,6 +270,7 @@ fn fix(ctx: &Context, router: &Router, middlewares: &HashMap<String, Middleware>
                 template: "traefik-no-rate-limit.labels",
                 context: json!({
                     "middleware": name,
+                    "with_period": with_period,
                     "router_middlewares": existing
                         .is_none()
                         .then(|| format!("traefik.http.routers.{}.middlewares", router.name)),
@@ -274,7 +284,7 @@ fn fix(ctx: &Context, router: &Router, middlewares: &HashMap<String, Middleware>
                 file: http.file,
                 at: http.span,
                 template: "traefik-no-rate-limit.file-middleware",
-                context: json!({ "middleware": name }),
+                context: json!({ "middleware": name, "with_period": with_period }),
             });
             match existing {
                 Some(list) => edits.push(FixEdit::AppendAt {

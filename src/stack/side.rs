@@ -54,6 +54,16 @@ impl TraefikConfig {
     }
 }
 
+/// Traefik's (major, minor) version from its image tag (`traefik:v2.11`, `traefik:3.1.4`,
+/// `traefik:v3`); `None` for `latest`, digests and anything else.
+pub fn traefik_version(service: &Service) -> Option<(u32, u32)> {
+    let tag = crate::stack::profiles::image_tag(&service.image.as_ref()?.value)?;
+    let mut parts = tag.trim_start_matches('v').split(['.', '-']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next().and_then(|m| m.parse().ok()).unwrap_or(u32::MAX);
+    Some((major, minor))
+}
+
 /// One directive of redis.conf.
 #[derive(Debug, Clone)]
 pub struct Directive {
@@ -404,6 +414,21 @@ mod tests {
         assert!(wildcard("*.yml", "alerts.yml"));
         assert!(wildcard("alert?.rules", "alert1.rules"));
         assert!(!wildcard("*.yml", "alerts.yaml"));
+    }
+
+    #[test]
+    fn traefik_versions_from_image_tags() {
+        let version = |image: &str| {
+            let yaml = format!("image: {image}\n");
+            let tree = crate::yaml::Tree::parse(yaml).unwrap();
+            let value = Value::from_tree(&tree, tree.root().unwrap(), 0).unwrap();
+            traefik_version(&Service::from_value("traefik", value, Vec::new(), &Default::default()))
+        };
+        assert_eq!(version("traefik:v2.1.9"), Some((2, 1)));
+        assert_eq!(version("traefik:3.1"), Some((3, 1)));
+        assert_eq!(version("traefik:v3"), Some((3, u32::MAX)));
+        assert_eq!(version("traefik:latest"), None);
+        assert_eq!(version("traefik"), None);
     }
 
     #[test]
