@@ -130,7 +130,9 @@ impl Rule for RedisNoMaxmemory {
             if broker.is_some() && setting(ctx, service, "appendonly").as_deref() != Some("yes") {
                 reasons.push("appendonly yes with appendfsync everysec (queued jobs survive a restart)".to_string());
                 wanted_settings.push(("appendonly", "yes".to_string()));
-                wanted_settings.push(("appendfsync", "everysec".to_string()));
+                if setting(ctx, service, "appendfsync").is_none() {
+                    wanted_settings.push(("appendfsync", "everysec".to_string()));
+                }
             }
             let title = format!("set {}", reasons.join(", "));
             out.push(
