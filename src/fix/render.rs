@@ -33,6 +33,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("hardcoded-secret", include_str!("../../templates/fixes/hardcoded-secret.yml.tera")),
     ("redis-no-maxmemory.command", include_str!("../../templates/fixes/redis-no-maxmemory.command.yml.tera")),
     ("redis-no-maxmemory.text", include_str!("../../templates/fixes/redis-no-maxmemory.text.yml.tera")),
+    ("redis-no-maxmemory.variable", include_str!("../../templates/fixes/redis-no-maxmemory.variable.yml.tera")),
     ("redis-no-maxmemory.words", include_str!("../../templates/fixes/redis-no-maxmemory.words.yml.tera")),
     ("redis-no-maxmemory.conf", include_str!("../../templates/files/redis-conf.tera")),
     ("traefik-no-rate-limit.labels", include_str!("../../templates/fixes/traefik-no-rate-limit.labels.yml.tera")),

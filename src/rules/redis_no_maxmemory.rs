@@ -9,6 +9,15 @@ use crate::stack::{Service, Value, ValueKind};
 /// The server programs whose flags and directives this rule knows.
 const SERVERS: &[&str] = &["redis-server", "valkey-server", "keydb-server"];
 
+/// Images that take extra server flags from an environment variable (their entrypoint builds the
+/// command line).
+const FLAG_VARIABLES: &[(&str, &str)] = &[
+    ("bitnami/redis", "REDIS_EXTRA_FLAGS"),
+    ("bitnami/valkey", "VALKEY_EXTRA_FLAGS"),
+    ("redis/redis-stack", "REDIS_ARGS"),
+    ("redis/redis-stack-server", "REDIS_ARGS"),
+];
+
 /// Images whose default command is the bare server, so adding `command:` changes nothing else.
 const PLAIN_SERVER_IMAGES: &[(&str, &str)] = &[("redis", "redis-server"), ("valkey/valkey", "valkey-server")];
 
@@ -45,7 +54,8 @@ declare_rule! {
     /// where the server is configured: a flag already on the command line is changed in place,
     /// otherwise a mounted redis.conf gets the directives (comments kept), otherwise the flags are
     /// appended to `command:` (a string, a list, or the script of `sh -c`), or a `command:` is
-    /// added for the official redis and valkey images.
+    /// added for the official redis and valkey images; Bitnami and redis-stack images get them
+    /// in the variable their entrypoint reads (`REDIS_EXTRA_FLAGS`, `REDIS_ARGS`).
     ///
     /// ## Fix safety
     /// Safe: it bounds memory the container limit bounds anyway, and picks the policy that loses
@@ -209,9 +219,54 @@ fn fix(ctx: &Context, service: &Service, settings: &[(&str, String)], title: Str
         });
     }
     if !replace.is_empty() || !append.is_empty() {
-        edits.extend(command_edits(ctx, service, &replace, &append)?);
+        let flags_variable = flags_variable(service).filter(|_| service.value.get("command").is_none());
+        match flags_variable {
+            Some(variable) => edits.push(variable_edit(ctx, service, variable, settings)?),
+            None => edits.extend(command_edits(ctx, service, &replace, &append)?),
+        }
     }
     Some(Fix::new(title, Applicability::Safe, edits))
+}
+
+/// The environment variable an image reads extra server flags from, for images whose own
+/// entrypoint must not be replaced by a `command:`.
+fn flags_variable(service: &Service) -> Option<&'static str> {
+    let image = service.image.as_ref()?;
+    let (_, repository) = image_repository(&image.value);
+    FLAG_VARIABLES.iter().find(|(r, _)| *r == repository).map(|(_, v)| *v)
+}
+
+/// `settings` written into the image's flags variable: the flags it already holds changed in
+/// place, the others appended, the variable added when the service has none.
+fn variable_edit(ctx: &Context, service: &Service, variable: &str, settings: &[(&str, String)]) -> Option<FixEdit> {
+    let existing = service.environment.iter().find(|e| e.name == variable);
+    let holds = |name: &str| {
+        existing
+            .and_then(|e| e.value.as_deref())
+            .is_some_and(|v| shell_split(v).iter().any(|w| *w == format!("--{name}")))
+    };
+    let (replace, append): (Vec<(String, String)>, Vec<(String, String)>) =
+        settings.iter().map(|(n, v)| (n.to_string(), v.clone())).partition(|(n, _)| holds(n));
+    match existing {
+        Some(var) if !var.loc.via_alias => {
+            let raw = ctx.stack.file(var.loc.file).source().text().get(var.loc.span.start..var.loc.span.end)?;
+            Some(FixEdit::ReplaceAt {
+                file: var.loc.file,
+                at: var.loc.span,
+                template: "redis-no-maxmemory.text",
+                context: json!({ "text": edit_flags(raw, &replace, &append)? }),
+            })
+        }
+        Some(_) => None,
+        None => {
+            let flags: Vec<String> = append.iter().map(|(n, v)| format!("--{n} {v}")).collect();
+            Some(FixEdit::MergeService {
+                site: ctx.definition_site(service),
+                template: "redis-no-maxmemory.variable",
+                context: json!({ "name": variable, "value": flags.join(" ") }),
+            })
+        }
+    }
 }
 
 /// Edits of `command:` that change the flags in `replace` and add those in `append`.
