@@ -9,6 +9,9 @@ use crate::stack::{Service, Value, ValueKind};
 /// The server programs whose flags and directives this rule knows.
 const SERVERS: &[&str] = &["redis-server", "valkey-server", "keydb-server"];
 
+/// A server setting: (name without dashes, value).
+type Setting = (String, String);
+
 /// Images that take extra server flags from an environment variable (their entrypoint builds the
 /// command line).
 const FLAG_VARIABLES: &[(&str, &str)] = &[
@@ -245,7 +248,7 @@ fn variable_edit(ctx: &Context, service: &Service, variable: &str, settings: &[(
             .and_then(|e| e.value.as_deref())
             .is_some_and(|v| shell_split(v).iter().any(|w| *w == format!("--{name}")))
     };
-    let (replace, append): (Vec<(String, String)>, Vec<(String, String)>) =
+    let (replace, append): (Vec<Setting>, Vec<Setting>) =
         settings.iter().map(|(n, v)| (n.to_string(), v.clone())).partition(|(n, _)| holds(n));
     match existing {
         Some(var) if !var.loc.via_alias => {
