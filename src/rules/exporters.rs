@@ -75,12 +75,12 @@ pub fn add_exporter(
     }];
     let target = format!("{name}:{port}");
     if extras.scrape_job {
-        edits.push(match prom.doc.get("scrape_configs").filter(|s| !s.items().is_empty()) {
+        edits.push(match prom.doc.get("scrape_configs") {
             Some(jobs) => FixEdit::AppendAt {
                 file: jobs.loc.file,
                 at: jobs.loc.span,
                 template: "missing-exporter.scrape-job",
-                context: json!({ "job": name, "target": target, "list": false }),
+                context: json!({ "job": name, "target": target, "list": false, "flow": is_flow(ctx, jobs) }),
             },
             None => FixEdit::MergeRoot {
                 file: prom.file,
@@ -101,7 +101,7 @@ pub fn add_exporter(
             template: "missing-exporter.rules",
             context: json!({ "group": name, "alert": alert, "metric": metric, "store": store.name, "job": name }),
         });
-        edits.push(match prom.doc.get("rule_files").filter(|r| !r.items().is_empty()) {
+        edits.push(match prom.doc.get("rule_files") {
             Some(list) => FixEdit::AppendAt {
                 file: list.loc.file,
                 at: list.loc.span,
@@ -161,6 +161,12 @@ pub fn add_host_exporter(ctx: &Context, prom: &PrometheusConfig, kind: &Kind, na
         }),
     };
     Some(Fix::new(format!("add `{name}` ({}, {what})", kind.name), applicability, vec![edit]))
+}
+
+/// The value is written in flow style (`[…]`, `{…}`): what is added to it must be too.
+fn is_flow(ctx: &Context, value: &crate::stack::Value) -> bool {
+    let text = ctx.stack.file(value.loc.file).source().text();
+    text.get(value.loc.span.start..).is_some_and(|t| t.starts_with(['[', '{']))
 }
 
 fn network_names(service: &Service) -> Vec<String> {

@@ -122,16 +122,24 @@ impl Profiles {
         &self.kinds
     }
 
-    /// The kind of a service: exact image first, then command words, then keywords, then `app` for
-    /// built services and `generic` for the rest.
+    /// The kind of a service: a backup command first, then the exact image, then command words,
+    /// then keywords, then `app` for built services and `generic` for the rest.
     pub fn classify(&self, sig: &ServiceSignature) -> &Kind {
+        let command: Vec<&str> = sig.command.split_whitespace().collect();
+        // A dump job often runs on its database's own image: what it runs decides.
+        let backup = self
+            .kinds
+            .iter()
+            .find(|k| k.category == "backup" && k.commands.iter().any(|c| words_in_order(&command, c)));
+        if let Some(k) = backup {
+            return k;
+        }
         if let Some(image) = sig.image {
             let (full, short) = image_repository(image);
             if let Some(k) = self.kinds.iter().find(|k| k.images.iter().any(|i| *i == full || *i == short)) {
                 return k;
             }
         }
-        let command: Vec<&str> = sig.command.split_whitespace().collect();
         if let Some(k) = self.kinds.iter().find(|k| k.commands.iter().any(|c| words_in_order(&command, c))) {
             return k;
         }

@@ -355,3 +355,24 @@ fn services_are_never_added_for_names_that_are_not_service_names() {
     assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), compose);
     assert_eq!(std::fs::read_to_string(dir.path().join("monitoring/prometheus.yml")).unwrap(), "scrape_configs: []\n");
 }
+
+#[test]
+fn literal_secrets_are_never_copied_into_added_services_or_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("monitoring")).unwrap();
+    std::fs::write(dir.path().join("monitoring/prometheus.yml"), "scrape_configs: []\n").unwrap();
+    let compose = "services:\n  redis:\n    image: redis:7.4-alpine\n    command: redis-server --requirepass redis-literal-pw\n  postgres:\n    image: postgres:16.4-alpine\n    environment:\n      POSTGRES_PASSWORD: pg-literal-pw\n    volumes:\n      - pg:/var/lib/postgresql/data\n  mysql:\n    image: mysql:8.4.2\n    environment:\n      MYSQL_ROOT_PASSWORD: mysql-literal-pw\n    volumes:\n      - my:/var/lib/mysql\n  prometheus:\n    image: prom/prometheus:v2.54.1\n    volumes:\n      - ./monitoring:/etc/prometheus:ro\nvolumes:\n  pg:\n  my:\n";
+    std::fs::write(dir.path().join("docker-compose.yml"), compose).unwrap();
+    let out = stackfix(dir.path(), &["fix", "--unsafe-fixes", "--select", "missing-exporter,no-backup"]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    let fixed = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
+    assert!(fixed.contains("postgres-exporter:") && fixed.contains("mysql-backup:"), "{fixed}");
+    // The dump job runs on the mysql image but is no database: no exporter of its own.
+    assert!(!fixed.contains("mysql-backup-exporter"), "{fixed}");
+    let everything: String = walk(dir.path()).iter().filter_map(|f| std::fs::read_to_string(f).ok()).collect();
+    for secret in ["redis-literal-pw", "pg-literal-pw", "mysql-literal-pw"] {
+        assert_eq!(everything.matches(secret).count(), 1, "{secret} was copied:\n{fixed}");
+    }
+    let example = std::fs::read_to_string(dir.path().join(".env.example")).unwrap();
+    assert!(example.contains("POSTGRES_PASSWORD=\n") && example.contains("MYSQL_ROOT_PASSWORD=\n"), "{example}");
+}
