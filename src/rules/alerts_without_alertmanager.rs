@@ -182,7 +182,7 @@ fn fix(ctx: &Context, prom: &PrometheusConfig, target: Option<(String, Option<St
         edits.push(FixEdit::CreateFile {
             path: config,
             template: "alerts-without-alertmanager.config",
-            context: json!({ "secret": SECRET }),
+            context: json!({ "secret": SECRET, "variable": WEBHOOK_VARIABLE }),
         });
     }
     if prom.alertmanager_targets.is_empty() && prom.doc.path(&["alerting", "alertmanagers"]).is_none() {
