@@ -165,8 +165,7 @@ pub fn add_host_exporter(ctx: &Context, prom: &PrometheusConfig, kind: &Kind, na
 
 /// The value is written in flow style (`[…]`, `{…}`): what is added to it must be too.
 fn is_flow(ctx: &Context, value: &crate::stack::Value) -> bool {
-    let text = ctx.stack.file(value.loc.file).source().text();
-    text.get(value.loc.span.start..).is_some_and(|t| t.starts_with(['[', '{']))
+    ctx.stack.text(value.loc.file, value.loc.span).starts_with(['[', '{'])
 }
 
 fn network_names(service: &Service) -> Vec<String> {
@@ -228,7 +227,7 @@ fn redis_password(ctx: &Context, store: &Service, new_variables: &mut Vec<String
         Some("${REDIS_PASSWORD:?set REDIS_PASSWORD}".to_string())
     };
     let command = store.value.get("command");
-    let raw = command.and_then(|c| ctx.stack.file(c.loc.file).source().text().get(c.loc.span.start..c.loc.span.end));
+    let raw = command.map(|c| ctx.stack.text(c.loc.file, c.loc.span));
     let Some(after) = raw.and_then(|r| r.split("--requirepass").nth(1)) else {
         let in_conf = ctx.config.redis_confs.iter().any(|c| c.service == store.name && c.get("requirepass").is_some());
         return if in_conf { new_variable() } else { None };

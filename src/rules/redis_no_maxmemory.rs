@@ -252,7 +252,7 @@ fn variable_edit(ctx: &Context, service: &Service, variable: &str, settings: &[(
         settings.iter().map(|(n, v)| (n.to_string(), v.clone())).partition(|(n, _)| holds(n));
     match existing {
         Some(var) if !var.loc.via_alias => {
-            let raw = ctx.stack.file(var.loc.file).source().text().get(var.loc.span.start..var.loc.span.end)?;
+            let raw = ctx.stack.text(var.loc.file, var.loc.span);
             Some(FixEdit::ReplaceAt {
                 file: var.loc.file,
                 at: var.loc.span,
@@ -298,7 +298,7 @@ fn command_edits(
         return None;
     }
     let raw_edit = |value: &Value| -> Option<FixEdit> {
-        let raw = source_text(ctx, value);
+        let raw = ctx.stack.text(value.loc.file, value.loc.span);
         Some(FixEdit::ReplaceAt {
             file: value.loc.file,
             at: value.loc.span,
@@ -362,11 +362,6 @@ fn is_server(word: &str) -> bool {
     SERVERS.iter().any(|s| word.rsplit('/').next() == Some(*s))
 }
 
-/// The text a value is written with in its file.
-fn source_text<'a>(ctx: &'a Context, value: &Value) -> &'a str {
-    let text = ctx.stack.file(value.loc.file).source().text();
-    text.get(value.loc.span.start..value.loc.span.end).unwrap_or_default()
-}
 
 /// A command line written as a plain or one-line quoted scalar, with the value after each
 /// `--name` in `replace` changed and `--name value` added for each in `append`; `None` for

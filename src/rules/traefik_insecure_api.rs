@@ -101,7 +101,7 @@ impl Rule for TraefikInsecureApi {
 /// A command written as one string: its `--api.insecure=true` word turned to `false`, the rest
 /// as written.
 fn string_command_fix(ctx: &Context, command: &Value) -> Option<FixEdit> {
-    let raw = ctx.stack.file(command.loc.file).source().text().get(command.loc.span.start..command.loc.span.end)?;
+    let raw = ctx.stack.text(command.loc.file, command.loc.span);
     if command.loc.via_alias || raw.starts_with(['|', '>']) || raw.matches("--api.insecure=true").count() != 1 {
         return None;
     }

@@ -240,8 +240,7 @@ fn fix(ctx: &Context, router: &Router, middlewares: &HashMap<String, Middleware>
     match &router.source {
         Source::Labels { middlewares: existing } => {
             let label = |loc: &Loc| {
-                let text = ctx.stack.file(loc.file).source().text();
-                let raw = text.get(loc.span.start..loc.span.end).unwrap_or_default();
+                let raw = ctx.stack.text(loc.file, loc.span);
                 let quoted = raw.starts_with(['"', '\'']);
                 let unquoted = raw.trim_matches(|c| c == '"' || c == '\'');
                 (unquoted.to_ascii_lowercase().starts_with("traefik."), quoted)
@@ -250,8 +249,7 @@ fn fix(ctx: &Context, router: &Router, middlewares: &HashMap<String, Middleware>
             if let Some(existing) = existing {
                 // The label as written (a `${VAR}` in it stays a reference), with the middleware
                 // appended; an escape sequence would have to be re-encoded, so that is left alone.
-                let text = ctx.stack.file(existing.loc.file).source().text();
-                let raw = text.get(existing.loc.span.start..existing.loc.span.end)?;
+                let raw = ctx.stack.text(existing.loc.file, existing.loc.span);
                 let quoted = raw.starts_with(['"', '\'']);
                 let inner = if quoted { raw.get(1..raw.len().saturating_sub(1))? } else { raw };
                 if (raw.starts_with('"') && inner.contains('\\')) || (raw.starts_with('\'') && inner.contains('\'')) {
