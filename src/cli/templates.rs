@@ -4,14 +4,14 @@
 use std::io;
 use std::path::Path;
 
-use stackfix::fix::render::{file_name, BUILTIN};
+use stackfix::fix::render::{Builtin, BUILTIN};
 
 use super::{print, EXIT_CLEAN, EXIT_ERROR};
 
 pub fn export(dir: &Path) -> io::Result<u8> {
     let mut written = Vec::new();
-    for (name, text) in BUILTIN {
-        let path = dir.join(file_name(name));
+    for Builtin { file, text, .. } in BUILTIN {
+        let path = dir.join(file);
         if path.exists() {
             eprintln!("skipped {} (exists)", path.display());
             continue;

@@ -7,94 +7,79 @@ use std::path::Path;
 
 use tera::{Context, Tera, Value};
 
-/// The built-in templates: (name, text). A missing file is a compile error.
-pub const BUILTIN: &[(&str, &str)] = &[
-    ("no-resource-limits", include_str!("../../templates/fixes/no-resource-limits.yml.tera")),
-    ("no-restart-policy", include_str!("../../templates/fixes/no-restart-policy.yml.tera")),
-    ("no-log-rotation", include_str!("../../templates/fixes/no-log-rotation.yml.tera")),
-    ("no-healthcheck", include_str!("../../templates/fixes/no-healthcheck.yml.tera")),
-    (
-        "depends-on-without-health-condition",
-        include_str!("../../templates/fixes/depends-on-without-health-condition.yml.tera"),
-    ),
-    (
-        "depends-on-without-health-condition.condition",
-        include_str!("../../templates/fixes/depends-on-without-health-condition.condition.yml.tera"),
-    ),
-    ("database-port-published.reset", include_str!("../../templates/fixes/database-port-published.reset.yml.tera")),
-    ("database-port-published.host-ip", include_str!("../../templates/fixes/database-port-published.host-ip.yml.tera")),
-    (
-        "database-port-published.loopback",
-        include_str!("../../templates/fixes/database-port-published.loopback.yml.tera"),
-    ),
-    ("docker-socket-mount", include_str!("../../templates/fixes/docker-socket-mount.yml.tera")),
-    ("docker-socket-mount.long", include_str!("../../templates/fixes/docker-socket-mount.long.yml.tera")),
-    ("source-bind-mount", include_str!("../../templates/fixes/source-bind-mount.yml.tera")),
-    ("hardcoded-secret", include_str!("../../templates/fixes/hardcoded-secret.yml.tera")),
-    ("redis-no-maxmemory.command", include_str!("../../templates/fixes/redis-no-maxmemory.command.yml.tera")),
-    ("redis-no-maxmemory.text", include_str!("../../templates/fixes/redis-no-maxmemory.text.yml.tera")),
-    ("redis-no-maxmemory.variable", include_str!("../../templates/fixes/redis-no-maxmemory.variable.yml.tera")),
-    ("redis-no-maxmemory.words", include_str!("../../templates/fixes/redis-no-maxmemory.words.yml.tera")),
-    ("redis-no-maxmemory.conf", include_str!("../../templates/files/redis-conf.tera")),
-    ("traefik-no-rate-limit.labels", include_str!("../../templates/fixes/traefik-no-rate-limit.labels.yml.tera")),
-    ("traefik-no-rate-limit.value", include_str!("../../templates/fixes/traefik-no-rate-limit.value.yml.tera")),
-    (
-        "traefik-no-rate-limit.file-middleware",
-        include_str!("../../templates/fixes/traefik-no-rate-limit.file-middleware.yml.tera"),
-    ),
-    (
-        "traefik-no-rate-limit.file-router",
-        include_str!("../../templates/fixes/traefik-no-rate-limit.file-router.yml.tera"),
-    ),
-    (
-        "alerts-without-alertmanager.service",
-        include_str!("../../templates/fixes/alerts-without-alertmanager.service.yml.tera"),
-    ),
-    (
-        "alerts-without-alertmanager.secret",
-        include_str!("../../templates/fixes/alerts-without-alertmanager.secret.yml.tera"),
-    ),
-    (
-        "alerts-without-alertmanager.prometheus",
-        include_str!("../../templates/fixes/alerts-without-alertmanager.prometheus.yml.tera"),
-    ),
-    ("alerts-without-alertmanager.config", include_str!("../../templates/files/alertmanager.yml.tera")),
-    ("missing-exporter.service", include_str!("../../templates/fixes/missing-exporter.service.yml.tera")),
-    ("missing-exporter.scrape-job", include_str!("../../templates/fixes/missing-exporter.scrape-job.yml.tera")),
-    ("missing-exporter.rule-file", include_str!("../../templates/fixes/missing-exporter.rule-file.yml.tera")),
-    ("missing-exporter.rules-mount", include_str!("../../templates/fixes/missing-exporter.rules-mount.yml.tera")),
-    ("missing-exporter.rules", include_str!("../../templates/files/exporter-rules.yml.tera")),
-    ("scrape-target-missing.cadvisor", include_str!("../../templates/fixes/scrape-target-missing.cadvisor.yml.tera")),
-    (
-        "scrape-target-missing.node-exporter",
-        include_str!("../../templates/fixes/scrape-target-missing.node-exporter.yml.tera"),
-    ),
-    ("no-backup", include_str!("../../templates/fixes/no-backup.yml.tera")),
-    ("no-backup.volume", include_str!("../../templates/fixes/no-backup.volume.yml.tera")),
-    ("traefik-insecure-api", include_str!("../../templates/fixes/traefik-insecure-api.yml.tera")),
-    ("traefik-insecure-api.text", include_str!("../../templates/fixes/traefik-insecure-api.text.yml.tera")),
-    ("traefik-no-https-redirect.args", include_str!("../../templates/fixes/traefik-no-https-redirect.args.yml.tera")),
-    (
-        "traefik-no-https-redirect.static",
-        include_str!("../../templates/fixes/traefik-no-https-redirect.static.yml.tera"),
-    ),
-    ("env-example", include_str!("../../templates/files/env-example.tera")),
-];
-
-/// The file a template is exported to and overridden from.
-pub fn file_name(name: &str) -> String {
-    if name == "env-example" {
-        "files/env-example.tera".to_string()
-    } else if name == "redis-no-maxmemory.conf" {
-        "files/redis-conf.tera".to_string()
-    } else if name == "alerts-without-alertmanager.config" {
-        "files/alertmanager.yml.tera".to_string()
-    } else if name == "missing-exporter.rules" {
-        "files/exporter-rules.yml.tera".to_string()
-    } else {
-        format!("fixes/{name}.yml.tera")
-    }
+/// A built-in template: its name, its file under `templates/` (where `templates export` writes
+/// it and `--templates DIR` overrides it) and its text.
+pub struct Builtin {
+    pub name: &'static str,
+    pub file: &'static str,
+    pub text: &'static str,
 }
+
+/// A fix fragment, `templates/fixes/<name>.yml.tera`.
+macro_rules! fragment {
+    ($name:literal) => {
+        Builtin {
+            name: $name,
+            file: concat!("fixes/", $name, ".yml.tera"),
+            text: include_str!(concat!("../../templates/fixes/", $name, ".yml.tera")),
+        }
+    };
+}
+
+/// A whole file stackfix creates or extends, `templates/files/<file>`.
+macro_rules! whole_file {
+    ($name:literal, $file:literal) => {
+        Builtin {
+            name: $name,
+            file: concat!("files/", $file),
+            text: include_str!(concat!("../../templates/files/", $file)),
+        }
+    };
+}
+
+/// The built-in templates. A missing file is a compile error.
+pub const BUILTIN: &[Builtin] = &[
+    fragment!("no-resource-limits"),
+    fragment!("no-restart-policy"),
+    fragment!("no-log-rotation"),
+    fragment!("no-healthcheck"),
+    fragment!("depends-on-without-health-condition"),
+    fragment!("depends-on-without-health-condition.condition"),
+    fragment!("database-port-published.reset"),
+    fragment!("database-port-published.host-ip"),
+    fragment!("database-port-published.loopback"),
+    fragment!("docker-socket-mount"),
+    fragment!("docker-socket-mount.long"),
+    fragment!("source-bind-mount"),
+    fragment!("hardcoded-secret"),
+    fragment!("redis-no-maxmemory.command"),
+    fragment!("redis-no-maxmemory.text"),
+    fragment!("redis-no-maxmemory.variable"),
+    fragment!("redis-no-maxmemory.words"),
+    whole_file!("redis-no-maxmemory.conf", "redis-conf.tera"),
+    fragment!("traefik-no-rate-limit.labels"),
+    fragment!("traefik-no-rate-limit.value"),
+    fragment!("traefik-no-rate-limit.file-middleware"),
+    fragment!("traefik-no-rate-limit.file-router"),
+    fragment!("alerts-without-alertmanager.service"),
+    fragment!("alerts-without-alertmanager.secret"),
+    fragment!("alerts-without-alertmanager.prometheus"),
+    whole_file!("alerts-without-alertmanager.config", "alertmanager.yml.tera"),
+    fragment!("missing-exporter.service"),
+    fragment!("missing-exporter.scrape-job"),
+    fragment!("missing-exporter.rule-file"),
+    fragment!("missing-exporter.rules-mount"),
+    whole_file!("missing-exporter.rules", "exporter-rules.yml.tera"),
+    fragment!("scrape-target-missing.cadvisor"),
+    fragment!("scrape-target-missing.node-exporter"),
+    fragment!("no-backup"),
+    fragment!("no-backup.volume"),
+    fragment!("traefik-insecure-api"),
+    fragment!("traefik-insecure-api.text"),
+    fragment!("traefik-no-https-redirect.args"),
+    fragment!("traefik-no-https-redirect.static"),
+    whole_file!("env-example", "env-example.tera"),
+];
 
 /// Renders fix templates.
 pub struct Renderer {
@@ -102,13 +87,13 @@ pub struct Renderer {
 }
 
 impl Renderer {
-    /// The built-in templates, each replaced by `<dir>/<file_name>` when that file exists.
+    /// The built-in templates, each replaced by `<dir>/<its file>` when that file exists.
     pub fn new(overrides: Option<&Path>) -> Result<Renderer, String> {
         let mut tera = Tera::default();
         tera.autoescape_on(vec![]);
         tera.register_filter("yaml", yaml_filter);
-        for (name, builtin) in BUILTIN {
-            let text = match overrides.map(|d| d.join(file_name(name))).filter(|p| p.is_file()) {
+        for Builtin { name, file, text: builtin } in BUILTIN {
+            let text = match overrides.map(|d| d.join(file)).filter(|p| p.is_file()) {
                 Some(path) => std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?,
                 None => builtin.to_string(),
             };

@@ -362,7 +362,6 @@ fn is_server(word: &str) -> bool {
     SERVERS.iter().any(|s| word.rsplit('/').next() == Some(*s))
 }
 
-
 /// A command line written as a plain or one-line quoted scalar, with the value after each
 /// `--name` in `replace` changed and `--name value` added for each in `append`; `None` for
 /// block scalars and anything else it cannot edit by words.

@@ -47,7 +47,7 @@ fn every_template_belongs_to_a_rule_and_is_embedded() {
         let name = entry.file_name().to_string_lossy().trim_end_matches(".yml.tera").to_string();
         let id = name.split('.').next().unwrap();
         assert!(by_id(id).is_some(), "templates/fixes/{name} belongs to no rule");
-        assert!(stackfix::fix::render::BUILTIN.iter().any(|(n, _)| *n == name), "{name} is not embedded");
+        assert!(stackfix::fix::render::BUILTIN.iter().any(|b| b.name == name), "{name} is not embedded");
     }
 }
 
