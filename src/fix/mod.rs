@@ -16,7 +16,7 @@ use std::rc::Rc;
 
 use crate::rules::{self, Applicability, Finding, Fix, FixEdit, RuleSettings, Site};
 use crate::stack::load::{normalize, project_root};
-use crate::stack::{self, LoadOptions, Stack};
+use crate::stack::{self, FileId, LoadOptions, Stack};
 use crate::yaml::emit::Fragment;
 use crate::yaml::patch::key_text;
 use crate::yaml::patch::merge_splices;
@@ -494,6 +494,10 @@ fn plan_fix(
 ) -> Result<FixPlan, String> {
     let options = env.options;
     let mut plan = FixPlan::default();
+    let mut lowered_edits: Vec<(FileId, Lowered)> = Vec::new();
+    // Services a fix adds to a file, with every fragment for them: added as one entry, since
+    // each fragment alone would add the service anew.
+    let mut new_services: Vec<(FileId, &str, String)> = Vec::new();
     for edit in &fix.edits {
         let (file, lowered) = match edit {
             FixEdit::EnvExample { name } => {
@@ -518,14 +522,12 @@ fn plan_fix(
                 if crate::yaml::route::resolve(tree, &route).is_ok() {
                     (file, Lowered::Merge(route, rendered))
                 } else {
-                    // The service is not in this file yet (an overlay): add it with the fragment.
-                    let indented: String = rendered
-                        .source_text()
-                        .lines()
-                        .map(|l| if l.is_empty() { "\n".to_string() } else { format!("    {l}\n") })
-                        .collect();
-                    let value = format!("services:\n  {}:\n{indented}", key_text(service));
-                    (file, Lowered::Patch(Patch { route: Route::default(), op: Op::Merge { value } }))
+                    let text = rendered.source_text().trim_end();
+                    match new_services.iter_mut().find(|(f, s, _)| *f == file && s == service) {
+                        Some((_, _, all)) => all.push_str(&format!("\n{text}")),
+                        None => new_services.push((file, service, text.to_string())),
+                    }
+                    continue;
                 }
             }
             FixEdit::AppendAt { file, at, template, context } => {
@@ -627,6 +629,15 @@ fn plan_fix(
                 }
             }
         };
+        lowered_edits.push((file, lowered));
+    }
+    for (file, service, fragments) in new_services {
+        let indented: String =
+            fragments.lines().map(|l| if l.is_empty() { "\n".to_string() } else { format!("    {l}\n") }).collect();
+        let value = format!("services:\n  {}:\n{indented}", key_text(service));
+        lowered_edits.push((file, Lowered::Patch(Patch { route: Route::default(), op: Op::Merge { value } })));
+    }
+    for (file, lowered) in lowered_edits {
         if !env.inside(&stack.file(file).path) {
             return Err(format!("{} is outside the project; stackfix does not write there", stack.file(file).display));
         }

@@ -169,10 +169,9 @@ fn fix(ctx: &Context, prom: &PrometheusConfig, target: Option<(String, Option<St
             "config": mount,
             "secret": SECRET,
             "networks": networks,
-            "limits": kind.limits,
-            "reservations": kind.reservations,
         }),
     }];
+    edits.extend(ctx.production_settings(&name, kind, prometheus.definition_site().file));
     edits.push(FixEdit::MergeRoot {
         file: prometheus.definition_site().file,
         template: "alerts-without-alertmanager.secret",

@@ -69,10 +69,9 @@ pub fn add_exporter(
             "credentials": credentials,
             "networks": networks,
             "port": port,
-            "limits": exporter.limits,
-            "reservations": exporter.reservations,
         }),
     }];
+    edits.extend(ctx.production_settings(name, exporter, compose_file));
     let target = format!("{name}:{port}");
     if extras.scrape_job {
         edits.push(match prom.doc.get("scrape_configs") {
@@ -150,17 +149,14 @@ pub fn add_host_exporter(ctx: &Context, prom: &PrometheusConfig, kind: &Kind, na
         return None;
     }
     let prometheus = ctx.config.service(&prom.service)?;
-    let edit = FixEdit::MergeService {
-        site: Site::Definition { service: name.to_string(), file: prometheus.definition_site().file },
+    let file = prometheus.definition_site().file;
+    let mut edits = vec![FixEdit::MergeService {
+        site: Site::Definition { service: name.to_string(), file },
         template,
-        context: json!({
-            "image": kind.image,
-            "networks": network_names(prometheus),
-            "limits": kind.limits,
-            "reservations": kind.reservations,
-        }),
-    };
-    Some(Fix::new(format!("add `{name}` ({}, {what})", kind.name), applicability, vec![edit]))
+        context: json!({ "image": kind.image, "networks": network_names(prometheus) }),
+    }];
+    edits.extend(ctx.production_settings(name, kind, file));
+    Some(Fix::new(format!("add `{name}` ({}, {what})", kind.name), applicability, edits))
 }
 
 /// The value is written in flow style (`[…]`, `{…}`): what is added to it must be too.

@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::stack::profiles::Kind;
 use crate::stack::{Config, FileId, Loc, Service, Stack};
 use crate::yaml::Span;
 
@@ -193,6 +194,19 @@ impl Context<'_> {
     /// Where a setting that belongs to the service's definition goes.
     pub fn definition_site(&self, service: &Service) -> Site {
         Site::Definition { service: service.name.clone(), file: service.definition_site().file }
+    }
+
+    /// The production settings the rules ask of every service (restart policy, log rotation,
+    /// limits sized by `kind`), for a service named `name` that a fix adds to `file`: made by
+    /// those rules' own fixes, placed as they place them.
+    pub fn production_settings(&self, name: &str, kind: &Kind, file: FileId) -> Vec<FixEdit> {
+        let overlay = self.has_overlay().then(|| self.config.files.last().copied()).flatten();
+        let site = || Site::Production { service: name.to_string(), definition: file, overlay };
+        let mut edits = vec![no_restart_policy::restart_edit(site()), no_log_rotation::rotation_edit(site())];
+        if kind.limits.memory.is_some() {
+            edits.push(no_resource_limits::limits_edit(site(), &kind.limits, &kind.reservations));
+        }
+        edits
     }
 
     /// This configuration is a production overlay merged over a base.

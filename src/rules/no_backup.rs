@@ -150,6 +150,9 @@ fn fix(ctx: &Context, store: &Service) -> Option<Fix> {
         },
         FixEdit::MergeRoot { file, template: "no-backup.volume", context: json!({ "volume": volume }) },
     ];
+    if let Some(kind) = ctx.stack.profiles.kind("backup") {
+        edits.extend(ctx.production_settings(&name, kind, file));
+    }
     let applicability = if new_variables.is_empty() { Applicability::Safe } else { Applicability::Unsafe };
     edits.extend(new_variables.into_iter().map(|name| FixEdit::EnvExample { name }));
     Some(Fix::new(

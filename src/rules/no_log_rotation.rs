@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta, Site};
 
 /// Drivers that do not grow a file without bound (`local` rotates by default).
 const BOUNDED_DRIVERS: &[&str] = &[
@@ -78,13 +78,14 @@ impl Rule for NoLogRotation {
             out.push(Finding::new(&Self::META, loc, message).service(&service.name).with_fix(Fix::new(
                 "rotate json-file logs (max-size 10m, max-file 3)",
                 Applicability::Safe,
-                vec![FixEdit::MergeService {
-                    site: ctx.production_site(service),
-                    template: "no-log-rotation",
-                    context: json!({ "max_size": "10m", "max_file": "3" }),
-                }],
+                vec![rotation_edit(ctx.production_site(service))],
             )));
         }
         out
     }
+}
+
+/// json-file log rotation (10m × 3) at `site`.
+pub(super) fn rotation_edit(site: Site) -> FixEdit {
+    FixEdit::MergeService { site, template: "no-log-rotation", context: json!({ "max_size": "10m", "max_file": "3" }) }
 }

@@ -1,6 +1,7 @@
 use serde_json::json;
 
-use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta, Site};
+use crate::stack::profiles::Resources;
 
 declare_rule! {
     /// ## What it does
@@ -72,21 +73,26 @@ impl Rule for NoResourceLimits {
                     Fix::new(
                         format!("add resource limits ({memory}) and reservations"),
                         Applicability::Safe,
-                        vec![FixEdit::MergeService {
-                            site: ctx.production_site(service),
-                            template: "no-resource-limits",
-                            context: json!({
-                                "memory": memory,
-                                "cpus": limits.cpus,
-                                "reservation_memory": reservations.memory,
-                                "reservation_cpus": reservations.cpus,
-                            }),
-                        }],
+                        vec![limits_edit(ctx.production_site(service), &limits, &reservations)],
                     ),
                 );
             }
             out.push(finding);
         }
         out
+    }
+}
+
+/// Limits and reservations (a profile's figures) at `site`.
+pub(super) fn limits_edit(site: Site, limits: &Resources, reservations: &Resources) -> FixEdit {
+    FixEdit::MergeService {
+        site,
+        template: "no-resource-limits",
+        context: json!({
+            "memory": limits.memory,
+            "cpus": limits.cpus,
+            "reservation_memory": reservations.memory,
+            "reservation_cpus": reservations.cpus,
+        }),
     }
 }

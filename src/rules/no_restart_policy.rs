@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta, Site};
 
 declare_rule! {
     /// ## What it does
@@ -54,13 +54,14 @@ impl Rule for NoRestartPolicy {
                     .with_fix(Fix::new(
                         "add `restart: unless-stopped`",
                         Applicability::Safe,
-                        vec![FixEdit::MergeService {
-                            site: ctx.production_site(s),
-                            template: "no-restart-policy",
-                            context: json!({ "policy": "unless-stopped" }),
-                        }],
+                        vec![restart_edit(ctx.production_site(s))],
                     ))
             })
             .collect()
     }
+}
+
+/// `restart: unless-stopped` at `site`.
+pub(super) fn restart_edit(site: Site) -> FixEdit {
+    FixEdit::MergeService { site, template: "no-restart-policy", context: json!({ "policy": "unless-stopped" }) }
 }
