@@ -17,17 +17,13 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
             return Ok(EXIT_ERROR);
         }
     };
-    let mut sets = prepared.file.sets();
-    for set in &args.sets {
-        let Some((key, value)) = set.split_once('=') else {
-            eprintln!("error: --set `{set}`: expected KEY=VALUE or SERVICE.KEY=VALUE");
+    let sets = match sets(&prepared, &args.sets) {
+        Ok(sets) => sets,
+        Err(e) => {
+            eprintln!("error: {e}");
             return Ok(EXIT_ERROR);
-        };
-        match key.rsplit_once('.') {
-            Some((service, key)) => sets.push((Some(service.to_string()), key.to_string(), value.to_string())),
-            None => sets.push((None, key.to_string(), value.to_string())),
         }
-    }
+    };
     let options = FixOptions {
         unsafe_fixes: args.unsafe_fixes,
         services: args.services.clone(),
@@ -36,10 +32,8 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
             IntoArg::Overlay => Placement::Auto,
             IntoArg::Base => Placement::Base,
         },
-        templates: args
-            .templates
-            .clone()
-            .or_else(|| prepared.file.templates.as_ref().map(|t| prepared.config_dir.join(t))),
+        templates: templates(&prepared, args.templates.as_ref()),
+        ..FixOptions::default()
     };
     let outcome = match fix::run(&prepared.load, &prepared.settings, &options) {
         Ok(o) => o,
@@ -50,26 +44,10 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
     };
     let color = use_color(args.common.color);
     if args.diff {
-        let text: String = outcome.changes.iter().map(diff::unified).collect();
-        if args.format == Format::Json {
-            print(&json(&outcome, false))?;
-        } else {
-            print(&if color { diff::colorize(&text) } else { text })?;
-            eprint!("{}", summary(&outcome, false));
-        }
-        return Ok(if outcome.changes.is_empty() { EXIT_CLEAN } else { EXIT_FINDINGS });
+        return preview(&outcome, args.format, color);
     }
-    let root = stackfix::stack::load::project_root(&prepared.load.dir);
-    // Checked again at write time: a symlink may have changed since the plan.
-    if let Some(outside) = outcome.changes.iter().find(|c| !fix::is_inside(&root, &c.path)) {
-        eprintln!("error: {} resolves outside the project; nothing was written", outside.display);
+    if !write_changes(&prepared.load.dir, &outcome) {
         return Ok(EXIT_ERROR);
-    }
-    for change in &outcome.changes {
-        if let Err(e) = write_atomic(&change.path, &change.after) {
-            eprintln!("error: {}: {e} (files listed before it were written)", change.display);
-            return Ok(EXIT_ERROR);
-        }
     }
     if args.format == Format::Json {
         print(&json(&outcome, true))?;
@@ -83,11 +61,62 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
     Ok(if outcome.remaining.is_empty() { EXIT_CLEAN } else { EXIT_FINDINGS })
 }
 
+/// Prints the changes as a diff (or JSON) and the summary; exit 1 when there are changes.
+pub(super) fn preview(outcome: &Outcome, format: Format, color: bool) -> io::Result<u8> {
+    let text: String = outcome.changes.iter().map(diff::unified).collect();
+    if format == Format::Json {
+        print(&json(outcome, false))?;
+    } else {
+        print(&if color { diff::colorize(&text) } else { text })?;
+        eprint!("{}", summary(outcome, false));
+    }
+    Ok(if outcome.changes.is_empty() { EXIT_CLEAN } else { EXIT_FINDINGS })
+}
+
+/// Writes every change (each atomically); says what went wrong and returns false on failure.
+pub(super) fn write_changes(dir: &std::path::Path, outcome: &Outcome) -> bool {
+    let root = stackfix::stack::load::project_root(dir);
+    // Checked again at write time: a symlink may have changed since the plan.
+    if let Some(outside) = outcome.changes.iter().find(|c| !fix::is_inside(&root, &c.path)) {
+        eprintln!("error: {} resolves outside the project; nothing was written", outside.display);
+        return false;
+    }
+    for change in &outcome.changes {
+        if let Err(e) = write_atomic(&change.path, &change.after) {
+            eprintln!("error: {}: {e} (files listed before it were written)", change.display);
+            return false;
+        }
+    }
+    true
+}
+
+/// Template parameters: the configuration file's, then `--set` values in order.
+pub(super) fn sets(
+    prepared: &config::Prepared,
+    given: &[String],
+) -> Result<Vec<(Option<String>, String, String)>, String> {
+    let mut sets = prepared.file.sets();
+    for set in given {
+        let (key, value) =
+            set.split_once('=').ok_or_else(|| format!("--set `{set}`: expected KEY=VALUE or SERVICE.KEY=VALUE"))?;
+        match key.rsplit_once('.') {
+            Some((service, key)) => sets.push((Some(service.to_string()), key.to_string(), value.to_string())),
+            None => sets.push((None, key.to_string(), value.to_string())),
+        }
+    }
+    Ok(sets)
+}
+
+/// The templates directory: `--templates`, else the configuration file's.
+pub(super) fn templates(prepared: &config::Prepared, given: Option<&std::path::PathBuf>) -> Option<std::path::PathBuf> {
+    given.cloned().or_else(|| prepared.file.templates.as_ref().map(|t| prepared.config_dir.join(t)))
+}
+
 /// Applied fixes listed one by one (what each does and why) before the rest are only counted.
 const SHOWN_FIXES: usize = 20;
 
 /// Fixes per rule and what each does, files, what was skipped and why, how much is left.
-fn summary(outcome: &Outcome, written: bool) -> String {
+pub(super) fn summary(outcome: &Outcome, written: bool) -> String {
     let mut per_rule: BTreeMap<&str, usize> = BTreeMap::new();
     for a in &outcome.applied {
         *per_rule.entry(a.rule).or_default() += 1;
@@ -140,7 +169,7 @@ fn summary(outcome: &Outcome, written: bool) -> String {
     out
 }
 
-fn json(outcome: &Outcome, written: bool) -> String {
+pub(super) fn json(outcome: &Outcome, written: bool) -> String {
     let stack = &outcome.stack;
     let doc = serde_json::json!({
         "written": written,

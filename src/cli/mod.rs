@@ -1,6 +1,7 @@
 //! The command line: clap types hold what was typed; each subcommand turns them into engine options,
 //! runs, prints and returns an exit code. The only module that prints or exits.
 
+mod bootstrap;
 mod check;
 mod config;
 mod fix;
@@ -40,6 +41,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Fix findings: preview them as a diff, or apply them
     Fix(FixArgs),
+    /// Write a production file (docker-compose.prod.yml) for a development stack
+    Bootstrap(BootstrapArgs),
     /// List the rules, or explain one
     Rules(RulesArgs),
     /// Work with the fix templates
@@ -90,6 +93,53 @@ pub struct FixArgs {
     /// Output format: text, or json (what changed, what was skipped and why, what is left)
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(long_about = "Write a production file for a development stack: every production fix stackfix \
+has (limits, restart policy, health checks and the conditions that wait for them, log rotation, redis \
+memory policy, Traefik rate limits, no source mounts, no published database ports, production build \
+stages, development flags switched off, secrets from variables), each under a comment naming its rule. \
+Base files are not changed. Run it again to update the file in place: a person's edits and comments stay.\n\n\
+Exit codes: 0 written (or nothing to change), 1 changes shown with --diff, 2 usage or input error.")]
+pub struct BootstrapArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Production file to write (default: the directory's production file, else docker-compose.prod.yml)
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// overlay: only what production changes, used as `-f base -f prod`; standalone: a complete file
+    #[arg(long, value_enum, default_value_t = ModeArg::Overlay)]
+    pub mode: ModeArg,
+    /// Also add this infrastructure (comma-separated or repeated)
+    #[arg(long = "with", value_enum, value_delimiter = ',', value_name = "EXTRA")]
+    pub extras: Vec<ExtraArg>,
+    /// Print the changes as a unified diff instead of writing them (exit 1 when there are any)
+    #[arg(long)]
+    pub diff: bool,
+    /// Template parameter: KEY=VALUE for every service, or SERVICE.KEY=VALUE for one (repeatable)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Directory of templates replacing the built-in ones by name (see `stackfix templates export`)
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+    /// Output format: text, or json (what changed, what was skipped and why, what is left)
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// Only what production changes, merged over the base (`docker compose -f base -f prod`)
+    Overlay,
+    /// A complete file for teams that deploy it alone
+    Standalone,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExtraArg {
+    /// A backup service with its own volume for each database
+    Backups,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -159,6 +209,7 @@ pub fn run(cli: Cli) -> u8 {
     let result = match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Fix(args) => fix::run(&args),
+        Command::Bootstrap(args) => bootstrap::run(&args),
         Command::Rules(args) => rules::run(&args),
         Command::Templates(TemplatesCommand::Export { dir }) => templates::export(&dir),
     };

@@ -4,6 +4,7 @@
 //! comment survived, each fixed finding is gone, and a further pass changes nothing.
 
 pub mod diff;
+mod lift;
 pub mod render;
 mod verify;
 pub mod write;
@@ -26,7 +27,7 @@ use render::Renderer;
 
 /// Passes before the engine gives up: fixes enable each other (a health check, then the
 /// dependency condition that waits for it), but never this many times.
-const MAX_PASSES: usize = 6;
+const MAX_PASSES: usize = 10;
 
 /// Where production-only settings go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -50,6 +51,15 @@ pub struct FixOptions {
     pub into: Placement,
     /// A directory whose templates replace the built-in ones by name.
     pub templates: Option<PathBuf>,
+    /// Bootstrap: the production overlay every fix goes into. The other compose files are not
+    /// changed: an edit of one of their services is written into the overlay instead, as compose
+    /// merges it.
+    pub production_file: Option<PathBuf>,
+    /// Write a comment naming the rule above what each fix adds (so a person reviewing a
+    /// bootstrapped file knows why each setting is there).
+    pub explain: bool,
+    /// Rules whose findings are reported but not fixed.
+    pub report_only: Vec<String>,
 }
 
 /// A file the fixes change or create.
@@ -417,11 +427,12 @@ fn wanted(finding: &Finding, options: &FixOptions) -> bool {
     };
     let in_scope =
         options.services.is_empty() || finding.service.as_ref().is_some_and(|s| options.services.contains(s));
-    allowed && in_scope
+    allowed && in_scope && !options.report_only.iter().any(|r| r == finding.rule)
 }
 
 fn with_overrides(load: &LoadOptions, texts: &HashMap<PathBuf, String>) -> LoadOptions {
     let mut options = load.clone();
+    options.overrides.retain(|path, _| !texts.contains_key(&normalize(path)));
     options.overrides.extend(texts.iter().map(|(p, t)| (p.clone(), t.clone())));
     options
 }
@@ -497,7 +508,18 @@ fn plan_fix(
     let mut lowered_edits: Vec<(FileId, Lowered)> = Vec::new();
     // Services a fix adds to a file, with every fragment for them: added as one entry, since
     // each fragment alone would add the service anew.
-    let mut new_services: Vec<(FileId, &str, String)> = Vec::new();
+    let mut new_services: Vec<(FileId, String, String)> = Vec::new();
+    // Bootstrap: the overlay, and the compose files it leaves as they are.
+    let overlay = options.production_file.as_ref().and_then(|path| {
+        let path = normalize(path);
+        stack.files.iter().position(|f| normalize(&f.path) == path)
+    });
+    let read_only =
+        |file: FileId| overlay.is_some_and(|o| o != file) && stack.file(file).role == stack::FileRole::Compose;
+    let explained = |text: &str| match options.explain {
+        true => format!("# {}: {}\n{}", finding.rule, fix.title, text.trim_start_matches(['\n', '\r'])),
+        false => text.to_string(),
+    };
     for edit in &fix.edits {
         let (file, lowered) = match edit {
             FixEdit::EnvExample { name } => {
@@ -515,18 +537,15 @@ fn plan_fix(
                         (service, file)
                     }
                 };
+                let file = if read_only(file) { overlay.unwrap_or(file) } else { file };
                 let rendered = env.render(template, context, Some(service))?;
                 let route = Route::default().key("services").key(service);
                 let tree = stack.file(file).tree.as_ref().ok_or("not a YAML file")?;
                 refuse_shared_anchor(tree, &route)?;
                 if crate::yaml::route::resolve(tree, &route).is_ok() {
-                    (file, Lowered::Merge(route, rendered))
+                    (file, Lowered::Merge(route, explain(rendered, &explained)?))
                 } else {
-                    let text = rendered.source_text().trim_end();
-                    match new_services.iter_mut().find(|(f, s, _)| *f == file && s == service) {
-                        Some((_, _, all)) => all.push_str(&format!("\n{text}")),
-                        None => new_services.push((file, service, text.to_string())),
-                    }
+                    add_to_new_service(&mut new_services, file, service, &explained(rendered.source_text()));
                     continue;
                 }
             }
@@ -571,8 +590,9 @@ fn plan_fix(
                 continue;
             }
             FixEdit::MergeRoot { file, template, context } => {
+                let file = if read_only(*file) { overlay.unwrap_or(*file) } else { *file };
                 let rendered = env.render(template, context, finding.service.as_deref())?;
-                (*file, Lowered::Merge(Route::default(), rendered))
+                (file, Lowered::Merge(Route::default(), rendered))
             }
             FixEdit::ExtendParent { file, at, template, context } => {
                 let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
@@ -631,31 +651,51 @@ fn plan_fix(
         };
         lowered_edits.push((file, lowered));
     }
-    for (file, service, fragments) in new_services {
-        let indented: String =
-            fragments.lines().map(|l| if l.is_empty() { "\n".to_string() } else { format!("    {l}\n") }).collect();
-        let value = format!("services:\n  {}:\n{indented}", key_text(service));
+    if let Some(overlay) = overlay {
+        let (based, kept): (Vec<_>, Vec<_>) = lowered_edits.into_iter().partition(|(file, _)| read_only(*file));
+        lowered_edits = kept;
+        let mut per_file: Vec<(FileId, Vec<Splice>)> = Vec::new();
+        for (file, lowered) in based {
+            let splices = lowered_splices(stack, file, lowered)?;
+            match per_file.iter_mut().find(|(f, _)| *f == file) {
+                Some((_, all)) => all.extend(splices),
+                None => per_file.push((file, splices)),
+            }
+        }
+        let overlay_tree = stack.file(overlay).tree.as_ref().ok_or("not a YAML file")?;
+        for (file, splices) in per_file {
+            let tree = stack.file(file).tree.as_ref().ok_or("not a YAML file")?;
+            for (service, text) in lift::lift(tree, &splices)? {
+                let route = Route::default().key("services").key(&service);
+                if crate::yaml::route::resolve(overlay_tree, &route).is_ok() {
+                    let fragment = Fragment::parse(&explained(&text)).map_err(|e| e.to_string())?;
+                    lowered_edits.push((overlay, Lowered::Merge(route, Rc::new(fragment))));
+                } else {
+                    add_to_new_service(&mut new_services, overlay, &service, &explained(&text));
+                }
+            }
+        }
+    }
+    // One `services:` entry per file for all the services added to it: two would be two keys
+    // where the file has no `services` yet.
+    let mut files: Vec<FileId> = new_services.iter().map(|(file, _, _)| *file).collect();
+    files.sort_unstable();
+    files.dedup();
+    for file in files {
+        let mut value = String::from("services:\n");
+        for (_, service, fragments) in new_services.iter().filter(|(f, _, _)| *f == file) {
+            value.push_str(&format!("  {}:\n", key_text(service)));
+            for line in fragments.lines() {
+                value.push_str(&if line.is_empty() { "\n".to_string() } else { format!("    {line}\n") });
+            }
+        }
         lowered_edits.push((file, Lowered::Patch(Patch { route: Route::default(), op: Op::Merge { value } })));
     }
     for (file, lowered) in lowered_edits {
         if !env.inside(&stack.file(file).path) {
             return Err(format!("{} is outside the project; stackfix does not write there", stack.file(file).display));
         }
-        let splices = match lowered {
-            Lowered::Text(splices) => splices,
-            lowered => {
-                let tree = stack.file(file).tree.as_ref().ok_or("not a YAML file")?;
-                match lowered {
-                    Lowered::Patch(patch) => splices(tree, &patch),
-                    Lowered::Patches(patches) => {
-                        patches.iter().map(|p| splices(tree, p)).collect::<Result<Vec<_>, _>>().map(|s| s.concat())
-                    }
-                    Lowered::Merge(route, fragment) => merge_splices(tree, &route, &fragment),
-                    Lowered::Text(_) => unreachable!("handled above"),
-                }
-                .map_err(|e| e.to_string())?
-            }
-        };
+        let splices = lowered_splices(stack, file, lowered)?;
         let path = normalize(&stack.file(file).path);
         plan.aimed.extend(splices.iter().map(|s| (path.clone(), s.aims.clone())));
         match plan.edits.iter_mut().find(|(p, _)| *p == path) {
@@ -671,6 +711,41 @@ fn plan_fix(
         }
     }
     Ok(plan)
+}
+
+/// Adds a fragment to the entry a fix writes for a service the file does not have yet.
+fn add_to_new_service(new_services: &mut Vec<(FileId, String, String)>, file: FileId, service: &str, text: &str) {
+    let text = text.trim_end();
+    match new_services.iter_mut().find(|(f, s, _)| *f == file && s == service) {
+        Some((_, _, all)) => all.push_str(&format!("\n{text}")),
+        None => new_services.push((file, service.to_string(), text.to_string())),
+    }
+}
+
+/// A rendered fragment with the comment that explains it, when the run asks for one.
+fn explain(rendered: Rc<Fragment>, explained: &dyn Fn(&str) -> String) -> Result<Rc<Fragment>, String> {
+    let text = explained(rendered.source_text());
+    if text == rendered.source_text() {
+        return Ok(rendered);
+    }
+    Fragment::parse(&text).map(Rc::new).map_err(|e| e.to_string())
+}
+
+/// The splices of one lowered edit on the current text of `file`.
+fn lowered_splices(stack: &Stack, file: FileId, lowered: Lowered) -> Result<Vec<Splice>, String> {
+    if let Lowered::Text(splices) = lowered {
+        return Ok(splices);
+    }
+    let tree = stack.file(file).tree.as_ref().ok_or("not a YAML file")?;
+    match lowered {
+        Lowered::Patch(patch) => splices(tree, &patch),
+        Lowered::Patches(patches) => {
+            patches.iter().map(|p| splices(tree, p)).collect::<Result<Vec<_>, _>>().map(|s| s.concat())
+        }
+        Lowered::Merge(route, fragment) => merge_splices(tree, &route, &fragment),
+        Lowered::Text(_) => unreachable!("returned above"),
+    }
+    .map_err(|e| e.to_string())
 }
 
 /// An edit of a fix as the patch engine takes it.
@@ -811,7 +886,7 @@ fn changes(original: &Stack, load: &LoadOptions, texts: HashMap<PathBuf, String>
 }
 
 /// A new file's path as the user should see it: under the directory they named when it is inside.
-fn display_new(load: &LoadOptions, path: &Path) -> String {
+pub(crate) fn display_new(load: &LoadOptions, path: &Path) -> String {
     let under_dir = load
         .dir
         .canonicalize()

@@ -72,6 +72,9 @@ pub const BUILTIN: &[Builtin] = &[
     whole_file!("missing-exporter.rules", "exporter-rules.yml.tera"),
     fragment!("scrape-target-missing.cadvisor"),
     fragment!("scrape-target-missing.node-exporter"),
+    fragment!("dev-build-target"),
+    fragment!("development-mode"),
+    fragment!("development-mode.command"),
     fragment!("no-backup"),
     fragment!("no-backup.volume"),
     fragment!("traefik-insecure-api"),
@@ -79,6 +82,8 @@ pub const BUILTIN: &[Builtin] = &[
     fragment!("traefik-no-https-redirect.args"),
     fragment!("traefik-no-https-redirect.static"),
     whole_file!("env-example", "env-example.tera"),
+    whole_file!("bootstrap.overlay", "bootstrap-overlay.yml.tera"),
+    whole_file!("bootstrap.standalone", "bootstrap-standalone.yml.tera"),
 ];
 
 /// Renders fix templates.

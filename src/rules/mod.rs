@@ -119,6 +119,7 @@ mod alerts_without_alertmanager;
 mod database_port_published;
 mod depends_on_without_health_condition;
 mod dev_build_target;
+mod development_mode;
 mod docker_socket_mount;
 mod elasticsearch_security_disabled;
 mod exporters;
@@ -158,6 +159,7 @@ pub static REGISTRY: &[&dyn Rule] = &[
     &unpinned_image::UnpinnedImage,
     &source_bind_mount::SourceBindMount,
     &dev_build_target::DevBuildTarget,
+    &development_mode::DevelopmentMode,
     &traefik_no_rate_limit::TraefikNoRateLimit,
     &traefik_insecure_api::TraefikInsecureApi,
     &traefik_no_https_redirect::TraefikNoHttpsRedirect,

@@ -522,6 +522,8 @@ impl Loader {
                 self.profiles.kind(&service.kind).is_some_and(|k| k.builtin_healthcheck) || dockerfile.healthcheck;
             service.workdir = dockerfile.workdir;
             service.base_image = dockerfile.base_image;
+            service.build_stages = dockerfile.stages;
+            service.build_dir = dockerfile.context_dir;
             services.push(service);
         }
         let mut config = Config::new(docs.iter().map(|d| d.file).collect(), role, doc, services);
@@ -542,8 +544,9 @@ impl Loader {
         if let Some(known) = self.dockerfiles.get(&key) {
             return known.clone();
         }
-        let facts = self
-            .host_path(build.loc.file, &context, build.loc)
+        let context_dir = self.host_path(build.loc.file, &context, build.loc);
+        let mut facts = context_dir
+            .as_ref()
             .and_then(|dir| {
                 let path = if Path::new(&dockerfile).is_absolute() {
                     PathBuf::from(&dockerfile)
@@ -554,6 +557,7 @@ impl Loader {
             })
             .map(|text| DockerfileFacts::parse(&text))
             .unwrap_or_default();
+        facts.context_dir = context_dir;
         self.dockerfiles.insert(key, facts.clone());
         facts
     }
@@ -612,6 +616,10 @@ struct DockerfileFacts {
     workdir: Option<String>,
     /// The image of the last FROM (the final stage).
     base_image: Option<String>,
+    /// Each FROM's stage name (`AS name`), in order.
+    stages: Vec<Option<String>>,
+    /// The build context on the host, inside the project.
+    context_dir: Option<PathBuf>,
 }
 
 impl DockerfileFacts {
@@ -625,7 +633,15 @@ impl DockerfileFacts {
                     facts.healthcheck = !words.next().is_some_and(|w| w.eq_ignore_ascii_case("NONE"))
                 }
                 Some("WORKDIR") => facts.workdir = words.next().map(str::to_string),
-                Some("FROM") => facts.base_image = words.find(|w| !w.starts_with("--")).map(str::to_string),
+                Some("FROM") => {
+                    let words: Vec<&str> = words.filter(|w| !w.starts_with("--")).collect();
+                    facts.base_image = words.first().map(|w| w.to_string());
+                    let stage = match words.as_slice() {
+                        [_, as_word, name, ..] if as_word.eq_ignore_ascii_case("as") => Some(name.to_string()),
+                        _ => None,
+                    };
+                    facts.stages.push(stage);
+                }
                 _ => {}
             }
         }
@@ -665,6 +681,27 @@ fn add_missing(doc: &mut Value, included: &Value) {
             None => entries.push((section.to_string(), inc.clone())),
         }
     }
+}
+
+/// The base compose file of a project directory (`compose.yaml`, …, `docker-compose.yml`), as
+/// `docker compose` picks it.
+pub fn base_file(dir: &Path) -> Option<PathBuf> {
+    BASE_NAMES.iter().map(|n| dir.join(n)).find(|p| p.is_file())
+}
+
+/// The production files of a project directory, by name, sorted.
+pub fn production_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().is_file() && e.file_name().to_str().is_some_and(is_production_name))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
 }
 
 /// `docker-compose.prod.yml`, `compose.production.yaml`, `docker-compose-prod.yml`, …

@@ -128,6 +128,10 @@ pub struct Service {
     pub workdir: Option<String>,
     /// The final `FROM` image of that Dockerfile.
     pub base_image: Option<String>,
+    /// The stage names of that Dockerfile (`FROM … AS name`), one per FROM.
+    pub build_stages: Vec<Option<String>>,
+    /// The build context on the host (inside the project).
+    pub build_dir: Option<std::path::PathBuf>,
 }
 
 impl Service {
@@ -203,6 +207,8 @@ impl Service {
             image_healthcheck: false,
             workdir: None,
             base_image: None,
+            build_stages: Vec::new(),
+            build_dir: None,
             value,
             sites,
         }

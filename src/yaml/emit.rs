@@ -70,19 +70,42 @@ pub struct Fragment {
     root: Option<NodeId>,
     /// The first line whose comments belong to the fragment.
     first_line: usize,
+    /// For the value of a mapping entry: the line of its key, whose comment lines above it are
+    /// written before `key:`.
+    key_line: Option<usize>,
 }
 
 impl Fragment {
     pub fn parse(text: &str) -> Result<Fragment, ParseError> {
         let tree = Tree::parse(text.to_string())?;
-        Ok(Fragment { root: tree.root(), tree: Rc::new(tree), first_line: 0 })
+        Ok(Fragment { root: tree.root(), tree: Rc::new(tree), first_line: 0, key_line: None })
     }
 
     /// The node `id` of this fragment as a fragment of its own (sharing the parsed text), as
     /// if its text laid out at column 0 had been parsed.
     pub fn child(&self, id: NodeId) -> Fragment {
         let first_line = self.tree.source.line_index(self.tree.node(id).props_start);
-        Fragment { tree: Rc::clone(&self.tree), root: Some(id), first_line }
+        Fragment { tree: Rc::clone(&self.tree), root: Some(id), first_line, key_line: None }
+    }
+
+    /// The value `value` of an entry of the mapping `map`, as a fragment that carries the comment
+    /// lines written right above its key.
+    pub fn entry_child(&self, map: NodeId, value: NodeId) -> Fragment {
+        let Some(entry) = self.tree.entries(map).iter().find(|e| e.value == value) else {
+            return self.child(value);
+        };
+        let source = &self.tree.source;
+        let key_line = source.line_index(self.tree.node(entry.key).props_start);
+        let mut first_line = key_line;
+        while first_line > self.first_line && source.line_text(first_line - 1).trim_start().starts_with('#') {
+            first_line -= 1;
+        }
+        Fragment { tree: Rc::clone(&self.tree), root: Some(value), first_line, key_line: Some(key_line) }
+    }
+
+    /// The parsed text.
+    pub fn tree(&self) -> &Tree {
+        &self.tree
     }
 
     /// The text the fragment was parsed from.
@@ -193,6 +216,9 @@ impl Fragment {
             None => out.push(format!("{}{key}:", pad(indent))),
             Some(root) => {
                 let mut cursor = self.first_line;
+                if let Some(line) = self.key_line {
+                    self.comments(line, indent, &mut out, &mut cursor);
+                }
                 self.entry(key, root, indent, style, &mut out, &mut cursor);
             }
         }

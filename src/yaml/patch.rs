@@ -159,13 +159,17 @@ fn merge(
 ) -> Result<(), PatchError> {
     let fail = |message: String| PatchError { route: route.to_string(), message };
     let Some(node) = node else { return Ok(()) };
-    let target = resolve(tree, route).map_err(|e| fail(e.to_string()))?;
     let style = tree.style();
+    if route.0.is_empty() && tree.root().is_none() {
+        return append_document(tree, fragment, node, &style, out).map_err(fail);
+    }
+    let target = resolve(tree, route).map_err(|e| fail(e.to_string()))?;
     for (key, value) in fragment.entries(node).map_err(fail)? {
         let here = route.clone().key(&key);
         match tree.entry(target.node, &key) {
             None => {
-                let splice = insert_key(tree, target, &key, &fragment.child(value), None, &style).map_err(fail)?;
+                let value = fragment.entry_child(node, value);
+                let splice = insert_key(tree, target, &key, &value, None, &style).map_err(fail)?;
                 out.push(Splice { aims: here, ..splice });
             }
             Some(existing) => {
@@ -189,6 +193,31 @@ fn merge(
             }
         }
     }
+    Ok(())
+}
+
+/// A document with no content yet (empty, or only comments) gets the fragment's entries after
+/// its last line; nothing else may add to it in the same batch.
+fn append_document(
+    tree: &Tree,
+    fragment: &Fragment,
+    node: NodeId,
+    style: &Style,
+    out: &mut Vec<Splice>,
+) -> Result<(), String> {
+    let text = tree.source.text();
+    let mut added = String::new();
+    if !text.is_empty() && !text.ends_with('\n') {
+        added.push_str(style.eol);
+    }
+    for (key, value) in fragment.entries(node)? {
+        for line in fragment.entry_child(node, value).entry_lines(&key_text(&key), 0, style) {
+            added.push_str(&line);
+            added.push_str(style.eol);
+        }
+    }
+    let splice = Splice::new(text.len(), text.len(), added).adding(NodeId::MAX, "", true);
+    out.push(Splice { aims: Route::default(), ..splice });
     Ok(())
 }
 

@@ -1,0 +1,141 @@
+//! `stackfix bootstrap`: the production file of a development stack, written by the fix engine.
+//! Every production fix stackfix has is applied to it (unsafe ones included: a production file is
+//! where they belong), each explained by a comment that names its rule. An existing production
+//! file is updated in place, so a second run changes nothing and a person's edits stay.
+
+use std::path::{Path, PathBuf};
+
+use crate::fix::render::Renderer;
+use crate::fix::{self, FileChange, FixError, FixOptions, Outcome};
+use crate::rules::RuleSettings;
+use crate::stack::load::normalize;
+use crate::stack::{LoadError, LoadOptions};
+
+/// The default name of the production file.
+pub const DEFAULT_OUTPUT: &str = "docker-compose.prod.yml";
+
+/// What kind of production file to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Only what production changes, merged over the base files
+    /// (`docker compose -f base -f prod`): `!reset` / `!override` where a base value must go.
+    #[default]
+    Overlay,
+    /// A complete file, deployed alone: a copy of the base file with the fixes made in place.
+    Standalone,
+}
+
+/// Infrastructure a bootstrap may add besides per-service fixes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extra {
+    /// A backup service for each database (the `no-backup` fixes).
+    Backups,
+}
+
+/// How to bootstrap.
+#[derive(Debug, Clone, Default)]
+pub struct BootstrapOptions {
+    /// The compose files production starts from, in order.
+    pub base: Vec<PathBuf>,
+    /// The production file to write or update.
+    pub output: PathBuf,
+    pub mode: Mode,
+    pub extras: Vec<Extra>,
+    /// Template parameters and templates (the rest is set by bootstrap).
+    pub fix: FixOptions,
+}
+
+/// The production file to write when none is named: the directory's existing production file,
+/// else `docker-compose.prod.yml`.
+pub fn default_output(dir: &Path) -> PathBuf {
+    crate::stack::load::production_files(dir).into_iter().next().unwrap_or_else(|| dir.join(DEFAULT_OUTPUT))
+}
+
+/// Plans the production file (and the files its fixes create) without writing anything.
+pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &BootstrapOptions) -> Result<Outcome, FixError> {
+    let refuse = |message: String| {
+        FixError::Input(vec![LoadError {
+            path: options.output.display().to_string(),
+            position: None,
+            message,
+            hint: None,
+        }])
+    };
+    let output = normalize(&options.output);
+    if options.base.is_empty() {
+        return Err(refuse("no base compose file to start from (pass it with -f FILE)".into()));
+    }
+    if options.base.iter().any(|b| normalize(b) == output) {
+        return Err(refuse("the production file would overwrite a base file; name another with -o FILE".into()));
+    }
+    if options.mode == Mode::Standalone {
+        if options.base.len() != 1 {
+            return Err(refuse("--mode standalone starts from one base file; pass one -f FILE".into()));
+        }
+        if output.parent() != normalize(&options.base[0]).parent() {
+            return Err(refuse(
+                "--mode standalone writes next to the base file, so that its relative paths still hold".into(),
+            ));
+        }
+    }
+    let existing = match std::fs::read(&options.output) {
+        Ok(bytes) => Some(String::from_utf8(bytes).map_err(|_| refuse("not UTF-8 text".into()))?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(refuse(format!("cannot read: {e}"))),
+    };
+    let start = match existing {
+        Some(_) => None,
+        None => Some(initial_text(load, options)?),
+    };
+    let mut load = load.clone();
+    load.files = match options.mode {
+        Mode::Overlay => options.base.iter().cloned().chain([options.output.clone()]).collect(),
+        Mode::Standalone => vec![options.output.clone()],
+    };
+    if let Some(text) = &start {
+        load.overrides.insert(options.output.clone(), text.clone());
+    }
+    let mut fix_options = options.fix.clone();
+    fix_options.unsafe_fixes = true;
+    fix_options.explain = true;
+    fix_options.production_file = (options.mode == Mode::Overlay).then(|| options.output.clone());
+    if !options.extras.contains(&Extra::Backups) {
+        fix_options.report_only.push("no-backup".into());
+    }
+    let mut outcome = fix::run(&load, settings, &fix_options)?;
+    if let Some(text) = start {
+        if !outcome.changes.iter().any(|c| normalize(&c.path) == output) {
+            let display = fix::display_new(&load, &output);
+            outcome.changes.push(FileChange { path: output, display, before: None, after: text });
+        }
+    }
+    Ok(outcome)
+}
+
+/// The production file before any fix: an empty overlay, or a copy of the base file; each with
+/// a header saying where it comes from and how to deploy it.
+fn initial_text(load: &LoadOptions, options: &BootstrapOptions) -> Result<String, FixError> {
+    let renderer = Renderer::new(options.fix.templates.as_deref()).map_err(FixError::Template)?;
+    let name = |path: &Path| path.strip_prefix(&load.dir).unwrap_or(path).to_string_lossy().into_owned();
+    let base: Vec<String> = options.base.iter().map(|b| name(b)).collect();
+    let output = name(&options.output);
+    match options.mode {
+        Mode::Overlay => renderer
+            .render("bootstrap.overlay", &serde_json::json!({ "base": base, "output": output }))
+            .map_err(FixError::Template),
+        Mode::Standalone => {
+            let header = renderer
+                .render("bootstrap.standalone", &serde_json::json!({ "base": base[0], "output": output }))
+                .map_err(FixError::Template)?;
+            let text = std::fs::read_to_string(&options.base[0]).map_err(|e| {
+                FixError::Input(vec![LoadError {
+                    path: options.base[0].display().to_string(),
+                    position: None,
+                    message: format!("cannot read: {e}"),
+                    hint: None,
+                }])
+            })?;
+            Ok(format!("{}{text}", header.trim_end_matches('\n').to_string() + "\n"))
+        }
+    }
+}

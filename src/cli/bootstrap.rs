@@ -1,0 +1,90 @@
+//! `stackfix bootstrap`: plan the production file with the fix engine, then preview or write it.
+
+use std::io;
+
+use stackfix::bootstrap::{self, BootstrapOptions, Extra, Mode};
+use stackfix::fix::FixOptions;
+use stackfix::report;
+
+use super::check::print_notes;
+use super::fix::{json, preview, sets, summary, templates, write_changes};
+use super::{config, print, use_color, BootstrapArgs, ExtraArg, Format, ModeArg, EXIT_CLEAN, EXIT_ERROR};
+
+pub fn run(args: &BootstrapArgs) -> io::Result<u8> {
+    let prepared = match config::prepare(&args.common) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_ERROR);
+        }
+    };
+    let sets = match sets(&prepared, &args.sets) {
+        Ok(sets) => sets,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_ERROR);
+        }
+    };
+    let dir = &prepared.load.dir;
+    let base = if args.common.files.is_empty() {
+        match stackfix::stack::load::base_file(dir) {
+            Some(base) => vec![base],
+            None => {
+                eprintln!(
+                    "error: {}: no base compose file (compose.yaml, docker-compose.yml, …); pass it with -f FILE",
+                    dir.display()
+                );
+                return Ok(EXIT_ERROR);
+            }
+        }
+    } else {
+        args.common.files.clone()
+    };
+    let options = BootstrapOptions {
+        base,
+        output: args.output.clone().unwrap_or_else(|| bootstrap::default_output(dir)),
+        mode: match args.mode {
+            ModeArg::Overlay => Mode::Overlay,
+            ModeArg::Standalone => Mode::Standalone,
+        },
+        extras: args
+            .extras
+            .iter()
+            .map(|e| match e {
+                ExtraArg::Backups => Extra::Backups,
+            })
+            .collect(),
+        fix: FixOptions { sets, templates: templates(&prepared, args.templates.as_ref()), ..FixOptions::default() },
+    };
+    let outcome = match bootstrap::run(&prepared.load, &prepared.settings, &options) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_ERROR);
+        }
+    };
+    let color = use_color(args.common.color);
+    if args.diff {
+        return preview(&outcome, args.format, color);
+    }
+    if !write_changes(dir, &outcome) {
+        return Ok(EXIT_ERROR);
+    }
+    if args.format == Format::Json {
+        print(&json(&outcome, true))?;
+        return Ok(EXIT_CLEAN);
+    }
+    print_notes(&outcome.stack);
+    print(&summary(&outcome, true))?;
+    if !outcome.remaining.is_empty() {
+        print(&report::text(&outcome.stack, &outcome.remaining, color))?;
+    }
+    let files: Vec<String> =
+        options.base.iter().chain([&options.output]).map(|f| format!("-f {}", f.display())).collect();
+    let deploy = match options.mode {
+        Mode::Overlay => files.join(" "),
+        Mode::Standalone => format!("-f {}", options.output.display()),
+    };
+    print(&format!("Deploy with: docker compose {deploy} up -d\n"))?;
+    Ok(EXIT_CLEAN)
+}

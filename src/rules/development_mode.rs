@@ -1,0 +1,175 @@
+use serde_json::json;
+
+use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use crate::stack::service::EnvVar;
+use crate::stack::{Service, ValueKind};
+
+/// Variables that turn on a framework's debug mode, and what they read as on.
+const DEBUG_VARIABLES: &[&str] = &["DEBUG", "APP_DEBUG", "FLASK_DEBUG", "DJANGO_DEBUG", "RAILS_DEBUG"];
+
+/// Variables naming the environment an application runs in, the development values they take,
+/// and the production value.
+const ENVIRONMENT_VARIABLES: &[(&str, &[&str], &str)] = &[
+    ("NODE_ENV", &["development", "dev"], "production"),
+    ("FLASK_ENV", &["development"], "production"),
+    ("RAILS_ENV", &["development"], "production"),
+    ("RACK_ENV", &["development"], "production"),
+    ("APP_ENV", &["development", "dev", "local"], "production"),
+    ("ENVIRONMENT", &["development", "dev", "local"], "production"),
+    ("MIX_ENV", &["dev"], "prod"),
+    ("ASPNETCORE_ENVIRONMENT", &["Development"], "Production"),
+    ("GIN_MODE", &["debug"], "release"),
+];
+
+/// Command-line flags of development servers (`uvicorn --reload`, `flask run --debug`).
+const DEV_FLAGS: &[&str] = &["--reload", "--debug"];
+
+declare_rule! {
+    /// ## What it does
+    /// Reports production services that run in development mode: a debug variable switched on
+    /// (`DEBUG=1`, `FLASK_DEBUG=true`, `APP_DEBUG`, `DJANGO_DEBUG`), an environment variable naming
+    /// development (`NODE_ENV=development`, `FLASK_ENV`, `RAILS_ENV`, `APP_ENV`, `MIX_ENV=dev`,
+    /// `ASPNETCORE_ENVIRONMENT=Development`, `GIN_MODE=debug`), or a development server flag in the
+    /// command (`--reload`, `--debug`).
+    ///
+    /// ## Why it matters
+    /// Debug modes print stack traces and settings to anyone who triggers an error, and reloaders
+    /// watch the file system and restart the process. Seed 002: "Debug mode enabled".
+    ///
+    /// ## When it does not apply
+    /// Development configurations next to a production file; variables already set to production
+    /// values or read from the environment (`${DEBUG}`).
+    ///
+    /// ## Example
+    /// ```yaml
+    ///   api:
+    ///     command: uvicorn app.main:app --host 0.0.0.0 --reload
+    ///     environment:
+    ///       - DEBUG=1
+    ///       - NODE_ENV=development
+    /// ```
+    ///
+    /// ## Fix
+    /// The production value (`DEBUG=0`, `NODE_ENV=production`, written as the original was:
+    /// `1`→`0`, `true`→`false`, `yes`→`no`, `on`→`off`) and the command without the flag.
+    ///
+    /// ## Fix safety
+    /// Unsafe: the application behaves differently (that is the point, but check it starts).
+    pub struct DevelopmentMode => "development-mode" {
+        summary: "production runs in development or debug mode",
+        severity: Warning,
+        scope: Production,
+        fix: Sometimes,
+        applicability: Unsafe,
+        seeds: ["002"],
+    }
+}
+
+/// The production value of a development setting, written the way the original was.
+fn production_value(var: &EnvVar) -> Option<&'static str> {
+    let value = var.value.as_deref()?;
+    if DEBUG_VARIABLES.contains(&var.name.as_str()) {
+        return match value {
+            "1" => Some("0"),
+            "true" => Some("false"),
+            "True" => Some("False"),
+            "TRUE" => Some("FALSE"),
+            "yes" => Some("no"),
+            "on" => Some("off"),
+            _ => None,
+        };
+    }
+    ENVIRONMENT_VARIABLES
+        .iter()
+        .find(|(name, dev, _)| *name == var.name && dev.contains(&value))
+        .map(|(_, _, production)| *production)
+}
+
+impl Rule for DevelopmentMode {
+    fn meta(&self) -> &'static RuleMeta {
+        &Self::META
+    }
+
+    fn check(&self, ctx: &Context) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for service in &ctx.config.services {
+            for var in &service.environment {
+                let Some(production) = production_value(var) else { continue };
+                let written = ctx.stack.text(var.loc.file, var.loc.span);
+                let quote = written.chars().next().filter(|c| *c == '"' || *c == '\'').map(String::from);
+                let prefix = if var.loc.key == Some(var.loc.span) { format!("{}=", var.name) } else { String::new() };
+                let edit = FixEdit::ReplaceAt {
+                    file: var.loc.file,
+                    at: var.loc.span,
+                    template: "development-mode",
+                    context: json!({ "quote": quote.unwrap_or_default(), "prefix": prefix, "value": production }),
+                };
+                out.push(
+                    Finding::new(
+                        &Self::META,
+                        var.loc,
+                        format!(
+                            "service `{}` sets `{}={}` in production",
+                            service.name,
+                            var.name,
+                            var.value.as_deref().unwrap_or("")
+                        ),
+                    )
+                    .service(&service.name)
+                    .with_fix(Fix::new(
+                        format!("set `{}={production}`", var.name),
+                        Applicability::Unsafe,
+                        vec![edit],
+                    )),
+                );
+            }
+            if let Some(finding) = dev_flag(ctx, service) {
+                out.push(finding);
+            }
+        }
+        out
+    }
+}
+
+/// A development server flag in the command, and the command without it.
+fn dev_flag(ctx: &Context, service: &Service) -> Option<Finding> {
+    let flag = service.command.iter().find(|w| DEV_FLAGS.contains(&w.as_str()))?;
+    let command = service.value.get("command")?;
+    let finding = Finding::new(
+        &DevelopmentMode::META,
+        command.loc,
+        format!("service `{}` runs its command with `{flag}` in production", service.name),
+    )
+    .service(&service.name)
+    .help("development servers reload on file changes and print debug pages");
+    let context = match &command.kind {
+        ValueKind::Seq(items) => {
+            let kept: Vec<&str> = items
+                .iter()
+                .filter(|item| !matches!(&item.kind, ValueKind::Scalar { text, .. } if text == flag))
+                .map(|item| ctx.stack.text(item.loc.file, item.loc.span))
+                .collect();
+            let written = ctx.stack.text(command.loc.file, command.loc.span);
+            json!({ "items": kept, "flow": written.starts_with('[') })
+        }
+        ValueKind::Scalar { text, .. } => {
+            // Only a flag written once, as its own word, is taken out of a one-string command.
+            let words: Vec<&str> = text.split(' ').collect();
+            if text.matches(flag.as_str()).count() != 1 || words.iter().filter(|w| *w == flag).count() != 1 {
+                return Some(finding);
+            }
+            json!({ "command": words.into_iter().filter(|w| w != flag).collect::<Vec<_>>().join(" ") })
+        }
+        _ => return Some(finding),
+    };
+    if command.loc.via_alias {
+        return Some(finding);
+    }
+    let edit = FixEdit::ReplaceAt {
+        file: command.loc.file,
+        at: command.loc.span,
+        template: "development-mode.command",
+        context,
+    };
+    Some(finding.with_fix(Fix::new(format!("run the command without `{flag}`"), Applicability::Unsafe, vec![edit])))
+}

@@ -1,0 +1,195 @@
+//! `stackfix bootstrap` on the seed stacks and every corpus stack with a base file: the production
+//! file passes `docker compose -f base -f prod config`, monitoring files it creates pass
+//! promtool/amtool, `check` on base + prod reports no production finding that has a fix, the base
+//! files stay byte for byte, and a second run changes nothing.
+
+use std::path::{Path, PathBuf};
+
+use stackfix::rules::{by_id, Scope};
+use stackfix::stack::load::base_file;
+
+use crate::common::{check_json, copy_tree, fixtures, shared, stackfix, stderr, stdout, subdirs, validator};
+use crate::monitoring::validated_monitoring_files;
+use crate::validators::{compose, compose_config_ok};
+
+/// Production findings with a fix that `check -f base -f prod` still reports.
+fn fixable_production_findings(dir: &Path, base: &Path, prod: &Path) -> Vec<serde_json::Value> {
+    let (base, prod) = (base.to_string_lossy(), prod.to_string_lossy());
+    let (_, json) = check_json(dir, &["-f", &base, "-f", &prod]);
+    json["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["fix"]["available"] == true)
+        .filter(|f| by_id(f["rule"].as_str().unwrap_or("")).is_some_and(|r| r.meta().scope == Scope::Production))
+        .cloned()
+        .collect()
+}
+
+/// What one bootstrap of `dir` was checked for.
+struct Checked {
+    validated: bool,
+    monitoring_files: usize,
+}
+
+/// Bootstraps `dir` (its existing production files removed first unless `keep`), checks every
+/// promise, and runs it again.
+fn bootstrap_and_check(dir: &Path, compose: &Path, tools: Option<(&Path, &Path)>, keep: bool) -> Checked {
+    let base = base_file(dir).unwrap_or_else(|| panic!("{}: no base file", dir.display()));
+    if !keep {
+        for prod in stackfix::stack::load::production_files(dir) {
+            std::fs::remove_file(prod).unwrap();
+        }
+    }
+    let prod = stackfix::bootstrap::default_output(dir);
+    let base_before = std::fs::read_to_string(&base).unwrap();
+    let prod_before = std::fs::read_to_string(&prod).ok();
+    let base_valid = compose_config_ok(compose, dir, std::slice::from_ref(&base)).is_ok();
+    let monitoring_before = tools.map(|(p, a)| validated_monitoring_files(dir, p, a)).unwrap_or_default();
+    let out = stackfix(dir, &["bootstrap", ".", "--with", "backups", "--color", "never"]);
+    assert_eq!(out.status.code(), Some(0), "{}: {}{}", dir.display(), stdout(&out), stderr(&out));
+    assert_eq!(std::fs::read_to_string(&base).unwrap(), base_before, "{}: the base file changed", dir.display());
+    let prod_after = std::fs::read_to_string(&prod).unwrap();
+    if let Some(before) = &prod_before {
+        for line in before.lines().filter(|l| l.trim_start().starts_with('#')) {
+            assert!(prod_after.contains(line.trim()), "{}: comment `{}` lost", prod.display(), line.trim());
+        }
+    }
+    let files = [base.clone(), prod.clone()];
+    if base_valid {
+        compose_config_ok(compose, dir, &files)
+            .unwrap_or_else(|e| panic!("{}: base + prod fails compose config: {e}\n{prod_after}", dir.display()));
+    }
+    let mut monitoring_files = 0;
+    if let Some((promtool, amtool)) = tools {
+        for (file, result) in validated_monitoring_files(dir, promtool, amtool) {
+            let before = monitoring_before.iter().find(|(f, _)| *f == file).map(|(_, r)| r.is_ok());
+            if before != Some(false) {
+                result.unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+                monitoring_files += 1;
+            }
+        }
+    }
+    let left = fixable_production_findings(dir, &base, &prod);
+    assert!(left.is_empty(), "{}: fixable production findings left: {left:#?}", dir.display());
+    let again = stackfix(dir, &["bootstrap", ".", "--with", "backups", "--diff", "--color", "never"]);
+    assert_eq!(again.status.code(), Some(0), "{}: a second run changes something:\n{}", dir.display(), stdout(&again));
+    assert_eq!(stdout(&again), "");
+    Checked { validated: base_valid, monitoring_files }
+}
+
+/// The seed stacks, with the directory their compose files are in.
+fn seed_stacks() -> Vec<PathBuf> {
+    subdirs(&fixtures().join("stacks"))
+}
+
+fn stack_dir(copy: &Path, original: &Path) -> PathBuf {
+    match std::fs::read_to_string(original.join("args")) {
+        Ok(sub) => copy.join(sub.trim()),
+        Err(_) => copy.to_path_buf(),
+    }
+}
+
+#[test]
+fn seed_stacks_bootstrap_from_development() {
+    let Some(compose) = compose() else { return };
+    let (Some(promtool), Some(amtool)) = (validator("promtool"), validator("amtool")) else { return };
+    for seed in seed_stacks() {
+        let work = tempfile::tempdir().unwrap();
+        copy_tree(&seed, work.path());
+        let dir = stack_dir(work.path(), &seed);
+        let checked = bootstrap_and_check(&dir, &compose, Some((&promtool, &amtool)), false);
+        assert!(checked.validated, "{}: the seed's base file must pass compose config", seed.display());
+    }
+}
+
+#[test]
+fn existing_production_files_are_updated_in_place() {
+    let Some(compose) = compose() else { return };
+    let mut updated = 0;
+    for seed in seed_stacks() {
+        let work = tempfile::tempdir().unwrap();
+        copy_tree(&seed, work.path());
+        let dir = stack_dir(work.path(), &seed);
+        if stackfix::stack::load::production_files(&dir).is_empty() {
+            continue;
+        }
+        bootstrap_and_check(&dir, &compose, None, true);
+        updated += 1;
+    }
+    assert!(updated >= 2, "only {updated} seed stacks have a production file");
+}
+
+#[test]
+fn each_setting_names_its_rule_and_the_file_says_how_to_deploy() {
+    let work = tempfile::tempdir().unwrap();
+    copy_tree(&fixtures().join("stacks/001-plugin-platform"), work.path());
+    let out = stackfix(work.path(), &["bootstrap", ".", "--color", "never"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Deploy with: docker compose -f ./docker-compose.yml -f ./docker-compose.prod.yml"));
+    let prod = std::fs::read_to_string(work.path().join("docker-compose.prod.yml")).unwrap();
+    assert!(prod.starts_with("# Production overlay for docker-compose.yml"), "{prod}");
+    for rule in ["no-resource-limits", "no-restart-policy", "no-log-rotation", "hardcoded-secret", "source-bind-mount"]
+    {
+        assert!(prod.contains(&format!("# {rule}: ")), "no comment names {rule}:\n{prod}");
+    }
+    // Source mounts go, secrets come from variables listed in .env.example, no literal is copied.
+    assert!(prod.contains("volumes: !reset []"), "{prod}");
+    assert!(prod.contains("${SECRET_KEY:?set SECRET_KEY}"), "{prod}");
+    let example = std::fs::read_to_string(work.path().join(".env.example")).unwrap();
+    assert!(example.lines().any(|l| l == "SECRET_KEY="), "{example}");
+    // Without --with backups the backup rule is reported, not fixed.
+    assert!(!prod.contains("postgres-backup"), "{prod}");
+}
+
+#[test]
+fn diff_previews_without_writing_and_bad_input_is_exit_2() {
+    let work = tempfile::tempdir().unwrap();
+    copy_tree(&fixtures().join("stacks/001-plugin-platform"), work.path());
+    let out = stackfix(work.path(), &["bootstrap", ".", "--diff", "--color", "never"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).contains("+++ b/docker-compose.prod.yml"), "{}", stdout(&out));
+    assert!(!work.path().join("docker-compose.prod.yml").exists());
+    let out = stackfix(work.path(), &["bootstrap", ".", "-o", "docker-compose.yml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("would overwrite a base file"), "{}", stderr(&out));
+    let empty = tempfile::tempdir().unwrap();
+    let out = stackfix(empty.path(), &["bootstrap", "."]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no base compose file"), "{}", stderr(&out));
+}
+
+#[test]
+fn corpus_stacks_bootstrap() {
+    let Some(corpus) = shared("corpus") else { return };
+    let Some(compose) = compose() else { return };
+    let (Some(promtool), Some(amtool)) = (validator("promtool"), validator("amtool")) else { return };
+    let work = tempfile::tempdir().unwrap();
+    copy_tree(&corpus, work.path());
+    let mut dirs = Vec::new();
+    collect_dirs(work.path(), &mut dirs);
+    let (mut bootstrapped, mut validated, mut monitoring) = (0, 0, 0);
+    for dir in dirs.iter().filter(|d| base_file(d).is_some()) {
+        let stack = stackfix::stack::load(&stackfix::stack::LoadOptions::new(
+            dir.clone(),
+            Vec::new(),
+            stackfix::stack::Profiles::builtin(),
+        ));
+        if !stack.errors.is_empty() {
+            continue;
+        }
+        let checked = bootstrap_and_check(dir, &compose, Some((&promtool, &amtool)), false);
+        bootstrapped += 1;
+        validated += usize::from(checked.validated);
+        monitoring += checked.monitoring_files;
+    }
+    assert!(bootstrapped > 40 && validated > 30, "{bootstrapped} bootstrapped, {validated} validated");
+    assert!(monitoring > 5, "only {monitoring} monitoring files validated");
+}
+
+fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
+    out.push(dir.to_path_buf());
+    for sub in subdirs(dir) {
+        collect_dirs(&sub, out);
+    }
+}
