@@ -30,6 +30,9 @@ pub enum Mode {
 pub enum Extra {
     /// A backup service for each database (the `no-backup` fixes).
     Backups,
+    /// Prometheus with alert rules, exporters for the databases and an Alertmanager
+    /// (`no-monitoring`, then the `missing-exporter` and `alerts-without-alertmanager` fixes).
+    Monitoring,
 }
 
 /// How to bootstrap.
@@ -92,8 +95,9 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &BootstrapOptio
         Mode::Overlay => options.base.iter().cloned().chain([options.output.clone()]).collect(),
         Mode::Standalone => vec![options.output.clone()],
     };
+    load.dedicated = true;
     if let Some(text) = &start {
-        load.overrides.insert(options.output.clone(), text.clone());
+        load.overrides.insert(output.clone(), text.clone());
     }
     let mut fix_options = options.fix.clone();
     fix_options.unsafe_fixes = true;
@@ -102,7 +106,11 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &BootstrapOptio
     if !options.extras.contains(&Extra::Backups) {
         fix_options.report_only.push("no-backup".into());
     }
-    let mut outcome = fix::run(&load, settings, &fix_options)?;
+    let mut settings = settings.clone();
+    if options.extras.contains(&Extra::Monitoring) {
+        settings.requested.push("no-monitoring".into());
+    }
+    let mut outcome = fix::run(&load, &settings, &fix_options)?;
     if let Some(text) = start {
         if !outcome.changes.iter().any(|c| normalize(&c.path) == output) {
             let display = fix::display_new(&load, &output);

@@ -52,6 +52,7 @@ pub fn run(args: &BootstrapArgs) -> io::Result<u8> {
             .iter()
             .map(|e| match e {
                 ExtraArg::Backups => Extra::Backups,
+                ExtraArg::Monitoring => Extra::Monitoring,
             })
             .collect(),
         fix: FixOptions { sets, templates: templates(&prepared, args.templates.as_ref()), ..FixOptions::default() },

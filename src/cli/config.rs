@@ -94,6 +94,7 @@ pub fn settings(file: &ConfigFile, select: &[String], ignore: &[String]) -> Resu
         ignore: all_ignore,
         severity: file.severity.clone(),
         service_ignore: file.services.iter().map(|(k, v)| (k.clone(), v.ignore.clone())).collect(),
+        requested: Vec::new(),
     })
 }
 

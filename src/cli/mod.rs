@@ -140,6 +140,8 @@ pub enum ModeArg {
 pub enum ExtraArg {
     /// A backup service with its own volume for each database
     Backups,
+    /// Prometheus, alert rules, Alertmanager and exporters for the databases, with their configs
+    Monitoring,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

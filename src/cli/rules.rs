@@ -26,6 +26,7 @@ pub fn run(args: &RulesArgs) -> io::Result<u8> {
             match m.scope {
                 rules::Scope::Production => "production configurations",
                 rules::Scope::Any => "every configuration",
+                rules::Scope::Requested => "production configurations, when asked for (--select, bootstrap --with)",
             },
             fix_text(m),
             m.seeds.join(", "),

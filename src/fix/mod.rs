@@ -545,7 +545,7 @@ fn plan_fix(
                 if crate::yaml::route::resolve(tree, &route).is_ok() {
                     (file, Lowered::Merge(route, explain(rendered, &explained)?))
                 } else {
-                    add_to_new_service(&mut new_services, file, service, &explained(rendered.source_text()));
+                    add_to_new_service(&mut new_services, file, service, rendered.source_text(), &explained);
                     continue;
                 }
             }
@@ -671,7 +671,7 @@ fn plan_fix(
                     let fragment = Fragment::parse(&explained(&text)).map_err(|e| e.to_string())?;
                     lowered_edits.push((overlay, Lowered::Merge(route, Rc::new(fragment))));
                 } else {
-                    add_to_new_service(&mut new_services, overlay, &service, &explained(&text));
+                    add_to_new_service(&mut new_services, overlay, &service, &text, &explained);
                 }
             }
         }
@@ -689,13 +689,18 @@ fn plan_fix(
                 value.push_str(&if line.is_empty() { "\n".to_string() } else { format!("    {line}\n") });
             }
         }
-        lowered_edits.push((file, Lowered::Patch(Patch { route: Route::default(), op: Op::Merge { value } })));
+        // First, so that a file that is still empty gets `services:` before other sections.
+        lowered_edits.insert(0, (file, Lowered::Patch(Patch { route: Route::default(), op: Op::Merge { value } })));
     }
     for (file, lowered) in lowered_edits {
         if !env.inside(&stack.file(file).path) {
             return Err(format!("{} is outside the project; stackfix does not write there", stack.file(file).display));
         }
-        let splices = lowered_splices(stack, file, lowered)?;
+        let replaces = matches!(&lowered, Lowered::Patch(Patch { op: Op::ReplaceNode { .. }, .. }));
+        let mut splices = lowered_splices(stack, file, lowered)?;
+        if replaces && options.explain {
+            annotate(stack.file(file).source().text(), &mut splices, explained("").trim_end());
+        }
         let path = normalize(&stack.file(file).path);
         plan.aimed.extend(splices.iter().map(|s| (path.clone(), s.aims.clone())));
         match plan.edits.iter_mut().find(|(p, _)| *p == path) {
@@ -713,12 +718,29 @@ fn plan_fix(
     Ok(plan)
 }
 
-/// Adds a fragment to the entry a fix writes for a service the file does not have yet.
-fn add_to_new_service(new_services: &mut Vec<(FileId, String, String)>, file: FileId, service: &str, text: &str) {
-    let text = text.trim_end();
+/// Adds a fragment to the entry a fix writes for a service the file does not have yet; the
+/// first fragment carries the explaining comment.
+fn add_to_new_service(
+    new_services: &mut Vec<(FileId, String, String)>,
+    file: FileId,
+    service: &str,
+    text: &str,
+    explained: &dyn Fn(&str) -> String,
+) {
     match new_services.iter_mut().find(|(f, s, _)| *f == file && s == service) {
-        Some((_, _, all)) => all.push_str(&format!("\n{text}")),
-        None => new_services.push((file, service.to_string(), text.to_string())),
+        Some((_, _, all)) => all.push_str(&format!("\n{}", text.trim_end())),
+        None => new_services.push((file, service.to_string(), explained(text).trim_end().to_string())),
+    }
+}
+
+/// Ends a one-line replacement with `comment` when nothing follows it on its line (a comment
+/// there would end a flow collection or a line that continues).
+fn annotate(text: &str, splices: &mut [Splice], comment: &str) {
+    for splice in splices {
+        let rest = text[splice.end..].split(['\n', '\r']).next().unwrap_or("");
+        if !splice.text.contains('\n') && rest.trim().is_empty() && !splice.text.contains(" #") {
+            splice.text.push_str(&format!("  {comment}"));
+        }
     }
 }
 
@@ -785,13 +807,10 @@ fn set_directives(text: &str, directives: &[(String, String)]) -> (Vec<Splice>, 
     (splices, missing)
 }
 
-/// Whether `path`, with every symlink resolved (or its parent's, for a new file), lies in `root`.
+/// Whether `path`, with every symlink resolved (for a new file: its closest existing directory's),
+/// lies in `root`.
 pub fn is_inside(root: &Path, path: &Path) -> bool {
-    let resolved = path.canonicalize().or_else(|_| {
-        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        parent.canonicalize().map(|p| p.join(path.file_name().unwrap_or_default()))
-    });
-    resolved.is_ok_and(|p| p.starts_with(root))
+    crate::stack::load::resolve(path).is_some_and(|p| p.starts_with(root))
 }
 
 /// Editing a node that is (or lies inside) an anchor other nodes alias would change them all:

@@ -4,9 +4,11 @@
 use std::io::Write;
 use std::path::Path;
 
-/// Replaces (or creates) `path` with `contents` atomically, keeping the old file's permissions.
+/// Replaces (or creates, with its directory) `path` with `contents` atomically, keeping the old
+/// file's permissions.
 pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let temp = dir.join(format!(".{name}.stackfix-{}.tmp", std::process::id()));
     let result = (|| {
@@ -33,6 +35,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("stackfix-write-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("a.yml");
+        write_atomic(&dir.join("new/b.yml"), "new\n").unwrap();
+        std::fs::remove_dir_all(dir.join("new")).unwrap();
         write_atomic(&path, "one\n").unwrap();
         write_atomic(&path, "two\n").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "two\n");

@@ -4,7 +4,8 @@ use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
 use crate::stack::service::Port;
 use crate::stack::Service;
 
-/// In a production overlay the ports go (`ports: !reset []`); without one the port is bound to
+/// In a production overlay the ports go (`ports: !reset []`), in a standalone production file
+/// they are taken out of the list; where development uses the same file the port is bound to
 /// 127.0.0.1 where it is written.
 fn fix(ctx: &Context, service: &Service, port: &Port) -> Option<Fix> {
     if ctx.has_overlay() {
@@ -18,6 +19,18 @@ fn fix(ctx: &Context, service: &Service, port: &Port) -> Option<Fix> {
             Applicability::Unsafe,
             vec![edit],
         ));
+    }
+    if ctx.is_dedicated() {
+        let ports = service.value.get("ports").filter(|v| !v.loc.via_alias)?;
+        let kept: Vec<&str> =
+            service.ports.iter().filter(|p| !p.is_public()).map(|p| ctx.stack.text(p.loc.file, p.loc.span)).collect();
+        let edit = FixEdit::ReplaceAt {
+            file: ports.loc.file,
+            at: ports.loc.span,
+            template: "database-port-published.kept",
+            context: json!({ "ports": kept }),
+        };
+        return Some(Fix::new("drop the published ports", Applicability::Unsafe, vec![edit]));
     }
     let title = format!("bind port {} to 127.0.0.1", port.published.as_deref().unwrap_or(""));
     if port.loc.key.is_some() || ctx.stack.text(port.loc.file, port.loc.span).trim_start().starts_with(['{', '[']) {
@@ -52,12 +65,14 @@ fn fix(ctx: &Context, service: &Service, port: &Port) -> Option<Fix> {
 declare_rule! {
     /// ## What it does
     /// Reports databases, caches, search engines and brokers (postgres, mysql, mongo, redis,
-    /// elasticsearch, rabbitmq, …) that publish a port on every host interface in production.
+    /// elasticsearch, rabbitmq, …) and Prometheus exporters that publish a port on every host
+    /// interface in production.
     ///
     /// ## Why it matters
     /// A published database port is reachable from the internet unless a firewall happens to be in
-    /// front; Docker's iptables rules bypass ufw. Seed 002: "External port exposure for internal
-    /// services"; seed 004 lists PostgreSQL and Redis as "Internal" in production.
+    /// front; Docker's iptables rules bypass ufw. Exporters are scraped over the compose network
+    /// and tell anyone who asks what runs inside. Seed 002: "External port exposure for internal
+    /// services"; seed 004 lists PostgreSQL, Redis and the exporters as "Internal" in production.
     ///
     /// ## When it does not apply
     /// Ports bound to `127.0.0.1`/`::1`, `expose:` entries, and development configurations next to a
@@ -92,7 +107,7 @@ impl Rule for DatabasePortPublished {
     fn check(&self, ctx: &Context) -> Vec<Finding> {
         let mut out = Vec::new();
         for service in &ctx.config.services {
-            if !ctx.stack.profiles.kind(&service.kind).is_some_and(|k| k.is_data_store()) {
+            if !ctx.stack.profiles.kind(&service.kind).is_some_and(|k| k.is_data_store() || k.category == "exporter") {
                 continue;
             }
             for port in service.ports.iter().filter(|p| p.is_public()) {

@@ -243,10 +243,10 @@ fn redis_password(ctx: &Context, store: &Service, new_variables: &mut Vec<String
 /// Where Prometheus sees its configuration's directory, and whether that whole directory is
 /// mounted (so a new file next to prometheus.yml is visible without another mount).
 fn config_mount(ctx: &Context, prometheus: &Service, config: &Path) -> Option<(String, bool)> {
-    let config = config.canonicalize().ok()?;
+    let config = crate::stack::load::resolve(config)?;
     for mount in prometheus.volumes.iter().filter(|m| m.kind == MountKind::Bind) {
         let base = ctx.stack.file(mount.loc.file).path.parent()?.to_path_buf();
-        let Some(host) = mount.source.as_deref().map(|s| base.join(s)).and_then(|p| p.canonicalize().ok()) else {
+        let Some(host) = mount.source.as_deref().and_then(|s| crate::stack::load::resolve(&base.join(s))) else {
             continue;
         };
         let target = mount.target.trim_end_matches('/');
@@ -262,8 +262,8 @@ fn config_mount(ctx: &Context, prometheus: &Service, config: &Path) -> Option<(S
 
 /// `./relative/path` of `file` from the compose file's directory, when it lies below it.
 pub fn relative_source(compose: &Path, file: &Path) -> Option<String> {
-    let base = compose.parent()?.canonicalize().ok()?;
-    let dir: PathBuf = file.parent()?.canonicalize().ok()?;
+    let base = crate::stack::load::resolve(compose.parent()?)?;
+    let dir: PathBuf = crate::stack::load::resolve(file.parent()?)?;
     let rest = dir.strip_prefix(&base).ok()?.join(file.file_name()?);
     Some(format!("./{}", rest.to_str()?))
 }

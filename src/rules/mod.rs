@@ -65,6 +65,9 @@ pub enum Scope {
     Production,
     /// Every configuration.
     Any,
+    /// Production configurations, and only when asked for (`--select RULE`, `bootstrap --with`):
+    /// the rule adds infrastructure a stack may well do without.
+    Requested,
 }
 
 /// Static facts about a rule.
@@ -128,6 +131,7 @@ mod missing_exporter;
 mod no_backup;
 mod no_healthcheck;
 mod no_log_rotation;
+mod no_monitoring;
 mod no_resource_limits;
 mod no_restart_policy;
 mod redis_no_maxmemory;
@@ -167,6 +171,7 @@ pub static REGISTRY: &[&dyn Rule] = &[
     &scrape_target_missing::ScrapeTargetMissing,
     &missing_exporter::MissingExporter,
     &no_backup::NoBackup,
+    &no_monitoring::NoMonitoring,
 ];
 
 /// A name compose accepts for a service (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`): fixes that add a service
@@ -209,6 +214,12 @@ impl Context<'_> {
             edits.push(no_resource_limits::limits_edit(site(), &kind.limits, &kind.reservations));
         }
         edits
+    }
+
+    /// This configuration's files serve production alone (a standalone production file): what
+    /// only development needs can be taken out where it is written.
+    pub fn is_dedicated(&self) -> bool {
+        self.config.dedicated && !self.has_overlay()
     }
 
     /// This configuration is a production overlay merged over a base.
@@ -367,11 +378,19 @@ pub struct RuleSettings {
     pub severity: HashMap<String, Severity>,
     /// Rules ignored for one service.
     pub service_ignore: HashMap<String, Vec<String>>,
+    /// Rules of [`Scope::Requested`] to run besides the selected ones.
+    pub requested: Vec<String>,
 }
 
 impl RuleSettings {
     pub fn is_enabled(&self, id: &str) -> bool {
-        (self.select.is_empty() || self.select.iter().any(|s| s == id)) && !self.ignore.iter().any(|s| s == id)
+        let requested = by_id(id).is_some_and(|r| r.meta().scope == Scope::Requested);
+        let selected = if requested {
+            self.select.iter().chain(&self.requested).any(|s| s == id)
+        } else {
+            self.select.is_empty() || self.select.iter().any(|s| s == id)
+        };
+        selected && !self.ignore.iter().any(|s| s == id)
     }
 }
 
@@ -386,7 +405,7 @@ pub fn check(stack: &Stack, settings: &RuleSettings) -> Vec<Finding> {
         let ctx = Context { stack, config };
         for rule in REGISTRY {
             let meta = rule.meta();
-            if !settings.is_enabled(meta.id) || (meta.scope == Scope::Production && !config.is_production()) {
+            if !settings.is_enabled(meta.id) || (meta.scope != Scope::Any && !config.is_production()) {
                 continue;
             }
             for mut finding in rule.check(&ctx) {

@@ -66,7 +66,9 @@ declare_rule! {
     /// ```
     ///
     /// ## Fix
-    /// In the production overlay, drop the mount (`volumes: !override [...]` without it).
+    /// In the production overlay, drop the mount (`volumes: !override [...]` without it); in a
+    /// production file no development configuration uses (`stackfix bootstrap --mode
+    /// standalone`), take it out of the list.
     ///
     /// ## Fix safety
     /// Unsafe: it removes a mount.
@@ -81,14 +83,24 @@ declare_rule! {
 }
 
 /// In the production overlay, the service's volumes without the source mounts
-/// (`volumes: !override [...]`). Without an overlay the mount is also what development uses, so
-/// stackfix does not remove it.
+/// (`volumes: !override [...]`); in a standalone production file, the list without them. Where
+/// development uses the same file the mount stays.
 fn fix(ctx: &Context, service: &Service, kept: &[&Mount]) -> Option<Fix> {
-    if !ctx.has_overlay() {
-        return None;
-    }
     let texts: Vec<&str> = kept.iter().map(|m| ctx.stack.text(m.loc.file, m.loc.span)).collect();
     if texts.iter().any(|t| t.contains('\n')) {
+        return None;
+    }
+    if ctx.is_dedicated() {
+        let volumes = service.value.get("volumes").filter(|v| !v.loc.via_alias)?;
+        let edit = FixEdit::ReplaceAt {
+            file: volumes.loc.file,
+            at: volumes.loc.span,
+            template: "source-bind-mount.kept",
+            context: json!({ "volumes": texts }),
+        };
+        return Some(Fix::new("drop the source mounts", Applicability::Unsafe, vec![edit]));
+    }
+    if !ctx.has_overlay() {
         return None;
     }
     let edit = FixEdit::MergeService {

@@ -33,11 +33,14 @@ pub struct LoadOptions {
     /// File contents to use instead of what is on disk (by path), so a fix can be checked before
     /// anything is written.
     pub overrides: HashMap<PathBuf, String>,
+    /// The explicit files make a production configuration that no development one shares (a
+    /// standalone production file): fixes may take out what only development needs.
+    pub dedicated: bool,
 }
 
 impl LoadOptions {
     pub fn new(dir: PathBuf, files: Vec<PathBuf>, profiles: Profiles) -> LoadOptions {
-        LoadOptions { dir, files, profiles, overrides: HashMap::new() }
+        LoadOptions { dir, files, profiles, overrides: HashMap::new(), dedicated: false }
     }
 }
 
@@ -52,7 +55,8 @@ pub fn load(options: &LoadOptions) -> Stack {
     };
     let mut configs = Vec::new();
     for (paths, role) in plans {
-        if let Some(config) = loader.config(&paths, role) {
+        if let Some(mut config) = loader.config(&paths, role) {
+            config.dedicated = options.dedicated && !options.files.is_empty();
             configs.push(config);
         }
     }
@@ -108,7 +112,7 @@ impl Loader {
             errors: Vec::new(),
             env,
             profiles: options.profiles.clone(),
-            overrides: options.overrides.iter().map(|(p, t)| (normalize(p), t.clone())).collect(),
+            overrides: options.overrides.iter().map(|(p, t)| (absolute(p), t.clone())).collect(),
         }
     }
 
@@ -232,7 +236,7 @@ impl Loader {
             return self.files[id].tree.is_some().then_some(id).or((!yaml).then_some(id));
         }
         let display = self.display(path);
-        if let Some(text) = self.overrides.get(&key).cloned() {
+        if let Some(text) = self.overrides.get(&absolute(path)).cloned() {
             return self.add_file(path, key, display, role, yaml, text);
         }
         let fail = |this: &mut Loader, position, message: String, hint| {
@@ -597,6 +601,40 @@ impl Loader {
             return None;
         }
         Some(norm)
+    }
+}
+
+/// `path` with every symlink resolved; for a path that does not exist yet, its closest existing
+/// ancestor's, with the rest appended (`None` when the rest climbs with `..`).
+pub fn resolve(path: &Path) -> Option<PathBuf> {
+    let path = if path.as_os_str().is_empty() { Path::new(".") } else { path };
+    if let Ok(resolved) = path.canonicalize() {
+        return Some(resolved);
+    }
+    let mut missing = Vec::new();
+    let mut at = path;
+    loop {
+        match at.file_name() {
+            Some(name) => missing.push(name),
+            None => return None,
+        }
+        at = at.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if let Ok(existing) = at.canonicalize() {
+            return Some(missing.iter().rev().fold(existing, |p, name| p.join(name)));
+        }
+    }
+}
+
+/// `path` made absolute (against the working directory) and normalised, without touching the
+/// file system.
+fn absolute(path: &Path) -> PathBuf {
+    normalize(&std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()))
+}
+
+impl Loader {
+    /// Whether `path` is a file: one given in memory, or one on disk.
+    pub(crate) fn is_file(&self, path: &Path) -> bool {
+        self.overrides.contains_key(&absolute(path)) || path.is_file()
     }
 }
 

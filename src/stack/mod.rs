@@ -95,6 +95,8 @@ pub enum Role {
 pub struct Config {
     pub files: Vec<FileId>,
     pub role: Role,
+    /// Production only, shared with no development configuration (see `LoadOptions::dedicated`).
+    pub dedicated: bool,
     /// The merged document without `services` (they are in [`Config::services`]).
     pub doc: Value,
     pub services: Vec<Service>,
@@ -159,6 +161,7 @@ impl Config {
         Config {
             files,
             role,
+            dedicated: false,
             doc,
             services,
             prometheus: Vec::new(),

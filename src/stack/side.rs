@@ -147,7 +147,7 @@ fn mounted(loader: &mut Loader, service: &Service, container_path: &str, require
     let source = best.source.as_deref().unwrap_or("");
     let host = loader.host_path(best.loc.file, source, best.loc)?;
     let host = if rest.is_empty() { host } else { host.join(rest) };
-    if required && !host.exists() {
+    if required && !host.exists() && !loader.is_file(&host) {
         loader.notes.push(Note {
             at: Some(best.loc),
             message: format!("service `{}` mounts `{}`, which does not exist", service.name, host.display()),
@@ -238,7 +238,7 @@ fn prometheus(loader: &mut Loader, service: &Service) -> Option<PrometheusConfig
 fn glob(loader: &mut Loader, service: &Service, container: &str) -> Vec<PathBuf> {
     let (dir, name) = container.rsplit_once('/').unwrap_or(("", container));
     if !name.contains(['*', '?']) {
-        return mounted(loader, service, container, false).filter(|p| p.is_file()).into_iter().collect();
+        return mounted(loader, service, container, false).filter(|p| loader.is_file(p)).into_iter().collect();
     }
     let Some(host_dir) = mounted(loader, service, dir, false) else {
         return Vec::new();
@@ -311,7 +311,7 @@ fn traefik(loader: &mut Loader, service: &Service) -> TraefikConfig {
             });
             continue;
         }
-        if let Some(host) = mounted(loader, service, &candidate, false).filter(|p| p.is_file()) {
+        if let Some(host) = mounted(loader, service, &candidate, false).filter(|p| loader.is_file(p)) {
             if let Some(id) = loader.read(&host, FileRole::TraefikStatic, true) {
                 config.static_doc = yaml_value(loader, id);
                 config.static_file = Some(id);

@@ -387,7 +387,10 @@ fn append_item(tree: &Tree, target: super::route::Located, value: &str, style: &
 fn replace_node(tree: &Tree, target: super::route::Located, value: &str, style: &Style) -> Result<Splice, String> {
     let node = tree.node(target.node);
     let value = fragment(value)?;
-    if value.is_inline() {
+    let below_key = target
+        .key
+        .is_some_and(|key| tree.source.line_index(node.props_start) > tree.source.line_index(tree.node(key).span.end));
+    if value.is_inline() && !below_key {
         let lead = if node.span.start == node.span.end { " " } else { "" };
         return Ok(Splice::new(node.props_start, node.span.end, format!("{lead}{}", value.inline_text())));
     }
@@ -424,6 +427,11 @@ fn replace_node(tree: &Tree, target: super::route::Located, value: &str, style: 
     if replaced.lines().skip(1).any(|l| l.trim_start().starts_with('#')) {
         return Err("a comment sits inside the value; refusing to drop it".into());
     }
+    if value.is_inline() {
+        // A block value below its key becomes `key: value` on the key's line.
+        let colon = tree.source.text()[key_node.span.end..].find(':').map_or(start, |i| key_node.span.end + i + 1);
+        return Ok(Splice::new(colon, node.span.end, format!(" {}", value.inline_text())));
+    }
     let mut text = String::new();
     for line in value.block_lines(indent, style) {
         text.push_str(style.eol);
@@ -449,6 +457,12 @@ mod tests {
         all.extend(splices(&tree, &Patch { route: Route::parse("s"), op: insert("b", "1") }).unwrap());
         all.reverse();
         assert_eq!(splice_text(text, &all), "s:\n  a:\n  - x\n  - y\n  b: 1\n");
+    }
+
+    #[test]
+    fn a_block_value_replaced_by_an_inline_one_moves_to_its_key_line() {
+        let text = "s:\n  v:\n    - a # one\n  w: 1\n";
+        assert_eq!(run(text, "s.v", Op::ReplaceNode { value: "[]".into() }).unwrap(), "s:\n  v: [] # one\n  w: 1\n");
     }
 
     #[test]

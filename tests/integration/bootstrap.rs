@@ -12,10 +12,14 @@ use crate::common::{check_json, copy_tree, fixtures, shared, stackfix, stderr, s
 use crate::monitoring::validated_monitoring_files;
 use crate::validators::{compose, compose_config_ok};
 
-/// Production findings with a fix that `check -f base -f prod` still reports.
-fn fixable_production_findings(dir: &Path, base: &Path, prod: &Path) -> Vec<serde_json::Value> {
-    let (base, prod) = (base.to_string_lossy(), prod.to_string_lossy());
-    let (_, json) = check_json(dir, &["-f", &base, "-f", &prod]);
+/// Production findings with a fix that `check -f FILE…` still reports.
+fn fixable_production_findings(dir: &Path, files: &[PathBuf]) -> Vec<serde_json::Value> {
+    let names: Vec<String> = files.iter().map(|f| f.to_string_lossy().into_owned()).collect();
+    let mut args = Vec::new();
+    for name in &names {
+        args.extend(["-f", name.as_str()]);
+    }
+    let (_, json) = check_json(dir, &args);
     json["findings"]
         .as_array()
         .into_iter()
@@ -32,9 +36,9 @@ struct Checked {
     monitoring_files: usize,
 }
 
-/// Bootstraps `dir` (its existing production files removed first unless `keep`), checks every
-/// promise, and runs it again.
-fn bootstrap_and_check(dir: &Path, compose: &Path, tools: Option<(&Path, &Path)>, keep: bool) -> Checked {
+/// Bootstraps `dir` in `mode` (its existing production files removed first unless `keep`),
+/// checks every promise, and runs it again.
+fn bootstrap_and_check(dir: &Path, mode: &str, compose: &Path, tools: Option<(&Path, &Path)>, keep: bool) -> Checked {
     let base = base_file(dir).unwrap_or_else(|| panic!("{}: no base file", dir.display()));
     if !keep {
         for prod in stackfix::stack::load::production_files(dir) {
@@ -46,7 +50,7 @@ fn bootstrap_and_check(dir: &Path, compose: &Path, tools: Option<(&Path, &Path)>
     let prod_before = std::fs::read_to_string(&prod).ok();
     let base_valid = compose_config_ok(compose, dir, std::slice::from_ref(&base)).is_ok();
     let monitoring_before = tools.map(|(p, a)| validated_monitoring_files(dir, p, a)).unwrap_or_default();
-    let out = stackfix(dir, &["bootstrap", ".", "--with", "backups", "--color", "never"]);
+    let out = stackfix(dir, &["bootstrap", ".", "--mode", mode, "--with", "backups,monitoring", "--color", "never"]);
     assert_eq!(out.status.code(), Some(0), "{}: {}{}", dir.display(), stdout(&out), stderr(&out));
     assert_eq!(std::fs::read_to_string(&base).unwrap(), base_before, "{}: the base file changed", dir.display());
     let prod_after = std::fs::read_to_string(&prod).unwrap();
@@ -55,10 +59,10 @@ fn bootstrap_and_check(dir: &Path, compose: &Path, tools: Option<(&Path, &Path)>
             assert!(prod_after.contains(line.trim()), "{}: comment `{}` lost", prod.display(), line.trim());
         }
     }
-    let files = [base.clone(), prod.clone()];
+    let files = if mode == "standalone" { vec![prod.clone()] } else { vec![base.clone(), prod.clone()] };
     if base_valid {
         compose_config_ok(compose, dir, &files)
-            .unwrap_or_else(|e| panic!("{}: base + prod fails compose config: {e}\n{prod_after}", dir.display()));
+            .unwrap_or_else(|e| panic!("{}: {files:?} fail compose config: {e}\n{prod_after}", dir.display()));
     }
     let mut monitoring_files = 0;
     if let Some((promtool, amtool)) = tools {
@@ -70,9 +74,12 @@ fn bootstrap_and_check(dir: &Path, compose: &Path, tools: Option<(&Path, &Path)>
             }
         }
     }
-    let left = fixable_production_findings(dir, &base, &prod);
+    let left = fixable_production_findings(dir, &files);
     assert!(left.is_empty(), "{}: fixable production findings left: {left:#?}", dir.display());
-    let again = stackfix(dir, &["bootstrap", ".", "--with", "backups", "--diff", "--color", "never"]);
+    let again = stackfix(
+        dir,
+        &["bootstrap", ".", "--mode", mode, "--with", "backups,monitoring", "--diff", "--color", "never"],
+    );
     assert_eq!(again.status.code(), Some(0), "{}: a second run changes something:\n{}", dir.display(), stdout(&again));
     assert_eq!(stdout(&again), "");
     Checked { validated: base_valid, monitoring_files }
@@ -98,8 +105,22 @@ fn seed_stacks_bootstrap_from_development() {
         let work = tempfile::tempdir().unwrap();
         copy_tree(&seed, work.path());
         let dir = stack_dir(work.path(), &seed);
-        let checked = bootstrap_and_check(&dir, &compose, Some((&promtool, &amtool)), false);
+        let checked = bootstrap_and_check(&dir, "overlay", &compose, Some((&promtool, &amtool)), false);
         assert!(checked.validated, "{}: the seed's base file must pass compose config", seed.display());
+    }
+}
+
+#[test]
+fn seed_stacks_bootstrap_standalone_files() {
+    let Some(compose) = compose() else { return };
+    for seed in seed_stacks() {
+        let work = tempfile::tempdir().unwrap();
+        copy_tree(&seed, work.path());
+        let dir = stack_dir(work.path(), &seed);
+        let checked = bootstrap_and_check(&dir, "standalone", &compose, None, false);
+        assert!(checked.validated, "{}", seed.display());
+        let prod = std::fs::read_to_string(stackfix::bootstrap::default_output(&dir)).unwrap();
+        assert!(prod.starts_with("# Production compose file made from docker-compose.yml"), "{prod}");
     }
 }
 
@@ -114,7 +135,7 @@ fn existing_production_files_are_updated_in_place() {
         if stackfix::stack::load::production_files(&dir).is_empty() {
             continue;
         }
-        bootstrap_and_check(&dir, &compose, None, true);
+        bootstrap_and_check(&dir, "overlay", &compose, None, true);
         updated += 1;
     }
     assert!(updated >= 2, "only {updated} seed stacks have a production file");
@@ -178,7 +199,7 @@ fn corpus_stacks_bootstrap() {
         if !stack.errors.is_empty() {
             continue;
         }
-        let checked = bootstrap_and_check(dir, &compose, Some((&promtool, &amtool)), false);
+        let checked = bootstrap_and_check(dir, "overlay", &compose, Some((&promtool, &amtool)), false);
         bootstrapped += 1;
         validated += usize::from(checked.validated);
         monitoring += checked.monitoring_files;

@@ -1,0 +1,121 @@
+use serde_json::json;
+
+use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta, Site};
+
+/// Where the configuration files go, relative to the compose file that gets the service.
+const MONITORING_DIR: &str = "monitoring";
+
+declare_rule! {
+    /// ## What it does
+    /// Reports a production stack that runs no Prometheus: nothing collects metrics and nothing
+    /// alerts when a service or database goes down. Runs only when asked for
+    /// (`stackfix bootstrap --with monitoring`, or `--select no-monitoring`): small stacks may
+    /// rightly rely on a hosted service instead.
+    ///
+    /// ## Why it matters
+    /// Without metrics an outage is noticed by users first. Seed 002: "Missing monitoring: No
+    /// database performance monitoring"; seed 004 describes the production monitoring it expects
+    /// (Prometheus, Alertmanager, exporters, alert rules).
+    ///
+    /// ## When it does not apply
+    /// Stacks with a Prometheus service; development configurations next to a production file.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// services:
+    ///   api:
+    ///     image: ghcr.io/acme/api:1.4.2
+    ///   postgres:
+    ///     image: postgres:16
+    /// ```
+    ///
+    /// ## Fix
+    /// A pinned `prometheus` service with health check, limits and a data volume, on the networks
+    /// the stack's services use, reading a new `monitoring/prometheus.yml` (scrapes itself, loads
+    /// `monitoring/alert-rules.yml` with a `TargetDown` alert). Once Prometheus runs, the
+    /// `missing-exporter` and `alerts-without-alertmanager` fixes add the exporters for the
+    /// stack's databases and an Alertmanager.
+    ///
+    /// ## Fix safety
+    /// Safe: it only adds a service and files.
+    pub struct NoMonitoring => "no-monitoring" {
+        summary: "production stack without Prometheus",
+        severity: Info,
+        scope: Requested,
+        fix: Sometimes,
+        applicability: Safe,
+        seeds: ["002", "004"],
+    }
+}
+
+impl Rule for NoMonitoring {
+    fn meta(&self) -> &'static RuleMeta {
+        &Self::META
+    }
+
+    fn check(&self, ctx: &Context) -> Vec<Finding> {
+        if ctx.config.services_of_kind("prometheus").next().is_some() {
+            return Vec::new();
+        }
+        let Some(first) = ctx.config.services.first() else {
+            return Vec::new();
+        };
+        let finding = Finding::new(
+            &Self::META,
+            first.definition_site(),
+            "no Prometheus: nothing collects metrics or alerts when a service goes down".to_string(),
+        )
+        .help("run Prometheus with alert rules, exporters for the databases and an Alertmanager");
+        vec![finding.with_fix_opt(fix(ctx, first.definition_site().file))]
+    }
+}
+
+/// The Prometheus service in `file` and its configuration in `monitoring/` beside it.
+fn fix(ctx: &Context, file: crate::stack::FileId) -> Option<Fix> {
+    const NAME: &str = "prometheus";
+    if ctx.config.service(NAME).is_some() {
+        return None;
+    }
+    let kind = ctx.stack.profiles.kind(NAME)?;
+    let dir = crate::stack::load::resolve(ctx.stack.file(file).path.parent()?)?.join(MONITORING_DIR);
+    let mut networks: Vec<String> = Vec::new();
+    for service in &ctx.config.services {
+        for (network, _) in service.value.get("networks").map(|n| n.entries().to_vec()).unwrap_or_default() {
+            if !networks.contains(&network) {
+                networks.push(network);
+            }
+        }
+    }
+    let mut edits = vec![FixEdit::MergeService {
+        site: Site::Definition { service: NAME.to_string(), file },
+        template: "no-monitoring.service",
+        context: json!({
+            "image": kind.image,
+            "config": format!("./{MONITORING_DIR}/prometheus.yml"),
+            "rules": format!("./{MONITORING_DIR}/alert-rules.yml"),
+            "volume": "prometheus-data",
+            "networks": networks,
+        }),
+    }];
+    edits.extend(ctx.production_settings(NAME, kind, file));
+    edits.push(FixEdit::MergeRoot {
+        file,
+        template: "no-monitoring.volume",
+        context: json!({ "volume": "prometheus-data" }),
+    });
+    edits.push(FixEdit::CreateFile {
+        path: dir.join("prometheus.yml"),
+        template: "no-monitoring.config",
+        context: json!({ "rules": "alert-rules.yml" }),
+    });
+    edits.push(FixEdit::CreateFile {
+        path: dir.join("alert-rules.yml"),
+        template: "no-monitoring.rules",
+        context: json!({}),
+    });
+    Some(Fix::new(
+        format!("add a `{NAME}` service with monitoring/prometheus.yml and alert rules"),
+        Applicability::Safe,
+        edits,
+    ))
+}
