@@ -33,6 +33,9 @@ pub enum Extra {
     /// Prometheus with alert rules, exporters for the databases and an Alertmanager
     /// (`no-monitoring`, then the `missing-exporter` and `alerts-without-alertmanager` fixes).
     Monitoring,
+    /// Traefik in front of the web services: TLS, HTTPS redirect, security headers, rate limits
+    /// (`no-reverse-proxy`).
+    Traefik,
 }
 
 /// How to bootstrap.
@@ -109,6 +112,9 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &BootstrapOptio
     let mut settings = settings.clone();
     if options.extras.contains(&Extra::Monitoring) {
         settings.requested.push("no-monitoring".into());
+    }
+    if options.extras.contains(&Extra::Traefik) {
+        settings.requested.push("no-reverse-proxy".into());
     }
     let mut outcome = fix::run(&load, &settings, &fix_options)?;
     if let Some(text) = start {

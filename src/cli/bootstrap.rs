@@ -53,6 +53,7 @@ pub fn run(args: &BootstrapArgs) -> io::Result<u8> {
             .map(|e| match e {
                 ExtraArg::Backups => Extra::Backups,
                 ExtraArg::Monitoring => Extra::Monitoring,
+                ExtraArg::Traefik => Extra::Traefik,
             })
             .collect(),
         fix: FixOptions { sets, templates: templates(&prepared, args.templates.as_ref()), ..FixOptions::default() },

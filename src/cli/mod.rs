@@ -142,6 +142,8 @@ pub enum ExtraArg {
     Backups,
     /// Prometheus, alert rules, Alertmanager and exporters for the databases, with their configs
     Monitoring,
+    /// Traefik in front of the web services: TLS, HTTPS redirect, security headers, rate limits
+    Traefik,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

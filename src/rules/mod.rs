@@ -134,6 +134,7 @@ mod no_log_rotation;
 mod no_monitoring;
 mod no_resource_limits;
 mod no_restart_policy;
+mod no_reverse_proxy;
 mod redis_no_maxmemory;
 mod scrape_target_missing;
 mod source_bind_mount;
@@ -172,6 +173,7 @@ pub static REGISTRY: &[&dyn Rule] = &[
     &missing_exporter::MissingExporter,
     &no_backup::NoBackup,
     &no_monitoring::NoMonitoring,
+    &no_reverse_proxy::NoReverseProxy,
 ];
 
 /// A name compose accepts for a service (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`): fixes that add a service

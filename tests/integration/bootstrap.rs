@@ -50,7 +50,8 @@ fn bootstrap_and_check(dir: &Path, mode: &str, compose: &Path, tools: Option<(&P
     let prod_before = std::fs::read_to_string(&prod).ok();
     let base_valid = compose_config_ok(compose, dir, std::slice::from_ref(&base)).is_ok();
     let monitoring_before = tools.map(|(p, a)| validated_monitoring_files(dir, p, a)).unwrap_or_default();
-    let out = stackfix(dir, &["bootstrap", ".", "--mode", mode, "--with", "backups,monitoring", "--color", "never"]);
+    let out =
+        stackfix(dir, &["bootstrap", ".", "--mode", mode, "--with", "backups,monitoring,traefik", "--color", "never"]);
     assert_eq!(out.status.code(), Some(0), "{}: {}{}", dir.display(), stdout(&out), stderr(&out));
     assert_eq!(std::fs::read_to_string(&base).unwrap(), base_before, "{}: the base file changed", dir.display());
     let prod_after = std::fs::read_to_string(&prod).unwrap();
@@ -78,7 +79,7 @@ fn bootstrap_and_check(dir: &Path, mode: &str, compose: &Path, tools: Option<(&P
     assert!(left.is_empty(), "{}: fixable production findings left: {left:#?}", dir.display());
     let again = stackfix(
         dir,
-        &["bootstrap", ".", "--mode", mode, "--with", "backups,monitoring", "--diff", "--color", "never"],
+        &["bootstrap", ".", "--mode", mode, "--with", "backups,monitoring,traefik", "--diff", "--color", "never"],
     );
     assert_eq!(again.status.code(), Some(0), "{}: a second run changes something:\n{}", dir.display(), stdout(&again));
     assert_eq!(stdout(&again), "");

@@ -313,3 +313,79 @@ fn http_redirects_added_by_the_fix_are_loaded_by_real_traefik() {
     let traefik = Traefik { child, api };
     assert!(internal_redirect_loaded(&traefik.rawdata(1)), "{}", std::fs::read_to_string(&file).unwrap());
 }
+
+#[test]
+fn the_proxy_bootstrap_adds_is_loaded_by_real_traefik() {
+    let Some(binary) = traefik_binary() else { return };
+    let work = tempfile::tempdir().unwrap();
+    copy_tree(&fixtures().join("stacks/001-plugin-platform"), work.path());
+    let out = stackfix(work.path(), &["bootstrap", ".", "--with", "traefik"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let files = vec![work.path().join("docker-compose.yml"), work.path().join("docker-compose.prod.yml")];
+    let stack = stack::load(&LoadOptions::new(work.path().to_path_buf(), files, Profiles::builtin()));
+    let config = &stack.configs[0];
+    // What compose would hand Docker: the variables the files require, set.
+    let env: std::collections::HashMap<String, String> = [
+        ("BACKEND_HOST", "api.example.test"),
+        ("FRONTEND_HOST", "www.example.test"),
+        ("ACME_EMAIL", "ops@example.test"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let routed: Vec<(String, Value)> = config
+        .services
+        .iter()
+        .filter(|s| s.label("traefik.enable").is_some_and(|v| v.value == "true"))
+        .map(|s| {
+            let labels = s.labels.iter().map(|(k, v)| (k.clone(), json!(stack::interpolate::resolve(&v.value, &env))));
+            (s.name.clone(), labels.collect())
+        })
+        .collect();
+    assert_eq!(routed.len(), 2, "backend and frontend are routed");
+    for (name, _) in &routed {
+        let service = config.service(name).unwrap();
+        assert!(service.ports.iter().all(|p| !p.is_public()), "{name} still publishes a port");
+    }
+    let proxy = config.service("traefik").expect("a traefik service");
+    let docker = fake_docker(routed);
+    let api = free_port();
+    let acme = work.path().join("acme.json");
+    let mut args: Vec<String> = proxy
+        .command
+        .iter()
+        .map(|a| stack::interpolate::resolve(a, &env))
+        .map(|a| match a.split_once(".address=") {
+            Some((name, _)) => format!("{name}.address=127.0.0.1:{}", free_port()),
+            None if a.starts_with("--certificatesresolvers.letsencrypt.acme.storage=") => {
+                format!("--certificatesresolvers.letsencrypt.acme.storage={}", acme.display())
+            }
+            None => a,
+        })
+        .collect();
+    args.extend([
+        format!("--providers.docker.endpoint=tcp://127.0.0.1:{docker}"),
+        "--providers.docker.watch=false".to_string(),
+        // No certificate is ever obtained: the resolver points at a closed local port.
+        "--certificatesresolvers.letsencrypt.acme.caserver=http://127.0.0.1:9/directory".to_string(),
+        "--api.insecure=true".to_string(),
+        format!("--entrypoints.traefik.address=127.0.0.1:{api}"),
+        "--global.checknewversion=false".to_string(),
+        "--global.sendanonymoususage=false".to_string(),
+    ]);
+    let child = Command::new(&binary).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let traefik = Traefik { child, api };
+    let raw = traefik.rawdata(3);
+    assert!(internal_redirect_loaded(&raw), "no HTTP→HTTPS redirect: {raw:#}");
+    assert_rate_limited(&raw, "@docker");
+    let middlewares = raw["middlewares"].as_object().cloned().unwrap_or_default();
+    for name in ["backend", "frontend"] {
+        let router = &raw["routers"][format!("{name}@docker")];
+        assert_eq!(router["status"], "enabled", "{router:#}");
+        assert_eq!(router["tls"]["certResolver"], "letsencrypt", "{router:#}");
+        assert_eq!(router["entryPoints"], json!(["websecure"]), "{router:#}");
+        let headers = &middlewares[&format!("{name}-headers@docker")];
+        assert_eq!(headers["headers"]["stsSeconds"], 31536000, "{headers:#}");
+        assert_eq!(headers["headers"]["frameDeny"], true, "{headers:#}");
+    }
+}

@@ -1,0 +1,220 @@
+use serde_json::json;
+
+use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta, Site};
+use crate::stack::Service;
+
+/// The variable holding the e-mail address Let's Encrypt registers.
+const ACME_EMAIL: &str = "ACME_EMAIL";
+const PROXY: &str = "traefik";
+const CERTIFICATES: &str = "traefik-letsencrypt";
+
+/// The flags that make a Traefik like the one this rule adds (the labels it writes rely on them).
+const PROXY_FLAGS: &[&str] = &[
+    "--providers.docker.exposedbydefault=false",
+    "--entrypoints.websecure.address=:443",
+    "--certificatesresolvers.letsencrypt.acme.tlschallenge=true",
+];
+
+declare_rule! {
+    /// ## What it does
+    /// Reports production web services (API, backend, frontend, app servers, and services built
+    /// from the repository) that publish their port straight to the internet with no reverse
+    /// proxy in the stack to terminate TLS. Runs only when asked for
+    /// (`stackfix bootstrap --with traefik`, or `--select no-reverse-proxy`): TLS may well end
+    /// at a load balancer outside the stack.
+    ///
+    /// ## Why it matters
+    /// Plain HTTP exposes sessions and credentials, and each service reimplements (or forgets)
+    /// security headers and rate limits. Seed 000: "SSL/TLS NOT CONFIGURED — No HTTPS termination
+    /// in Docker setup. Recommendation: Add Nginx/Traefik reverse proxy with SSL termination".
+    ///
+    /// ## When it does not apply
+    /// Stacks with a reverse proxy (Traefik, nginx, Caddy), ports bound to 127.0.0.1, databases
+    /// and other internal services (`database-port-published` covers those), development
+    /// configurations next to a production file.
+    ///
+    /// ## Example
+    /// ```yaml
+    ///   web:
+    ///     build: ./web
+    ///     ports:
+    ///       - "3000:3000"
+    /// ```
+    ///
+    /// ## Fix
+    /// A pinned Traefik v3 (docker provider, nothing exposed by default, HTTP redirected to HTTPS,
+    /// Let's Encrypt certificates for `${ACME_EMAIL}`, ping health check, certificates on their own
+    /// volume) and, on each web service, labels routing `Host(${<SERVICE>_HOST})` over HTTPS to
+    /// its port through security headers (HSTS, nosniff, frame deny, referrer policy) and a rate
+    /// limit; in a production overlay or standalone production file the service's own published
+    /// ports go. The host names and the e-mail come from variables listed in `.env.example`.
+    ///
+    /// ## Fix safety
+    /// Unsafe: the services are then reached through Traefik on 80/443 only.
+    pub struct NoReverseProxy => "no-reverse-proxy" {
+        summary: "production web service without a TLS-terminating reverse proxy",
+        severity: Warning,
+        scope: Requested,
+        fix: Sometimes,
+        applicability: Unsafe,
+        seeds: ["000"],
+    }
+}
+
+/// A web service: an application server by profile, a service built from the repository, or an
+/// unknown image whose service or image name says it serves the application (`api`, `web`, …).
+fn is_web(ctx: &Context, service: &Service) -> bool {
+    let app_words = ctx.stack.profiles.kind("app").map(|k| k.keywords.as_slice()).unwrap_or_default();
+    let image =
+        service.image.as_ref().map(|i| i.value.rsplit('/').next().unwrap_or("").split(':').next().unwrap_or(""));
+    let named_app = [Some(service.name.as_str()), image].into_iter().flatten().any(|name| {
+        name.to_ascii_lowercase().split(|c: char| !c.is_ascii_alphanumeric()).any(|w| app_words.iter().any(|k| k == w))
+    });
+    let web = service.kind == "app" || (service.kind == "generic" && (service.build.is_some() || named_app));
+    web && !ctx.config.is_one_shot(service)
+}
+
+/// A Traefik configured like the one this rule adds.
+fn is_stackfix_proxy(service: &Service) -> bool {
+    service.kind == PROXY && PROXY_FLAGS.iter().all(|flag| service.command.iter().any(|w| w == flag))
+}
+
+impl Rule for NoReverseProxy {
+    fn meta(&self) -> &'static RuleMeta {
+        &Self::META
+    }
+
+    fn check(&self, ctx: &Context) -> Vec<Finding> {
+        let proxies: Vec<&Service> = ctx
+            .config
+            .services
+            .iter()
+            .filter(|s| ctx.stack.profiles.kind(&s.kind).is_some_and(|k| k.category == "proxy"))
+            .collect();
+        let ours = proxies.iter().find(|s| is_stackfix_proxy(s)).copied();
+        if !proxies.is_empty() && ours.is_none() {
+            return Vec::new();
+        }
+        let web: Vec<&Service> = ctx
+            .config
+            .services
+            .iter()
+            .filter(|s| is_web(ctx, s) && s.ports.iter().any(|p| p.is_public()))
+            .filter(|s| s.label("traefik.enable").is_none_or(|v| v.value != "true"))
+            .collect();
+        let mut out = Vec::new();
+        for service in &web {
+            let Some(port) = service.ports.iter().find(|p| p.is_public()) else { continue };
+            let finding = Finding::new(
+                &Self::META,
+                port.loc,
+                format!(
+                    "service `{}` publishes port {} straight to the internet: no reverse proxy terminates TLS",
+                    service.name,
+                    port.published.as_deref().unwrap_or("")
+                ),
+            )
+            .service(&service.name)
+            .help("put a reverse proxy with TLS, security headers and rate limits in front of it");
+            out.push(finding.with_fix_opt(fix(ctx, service, &port.target, ours.is_none(), &web)));
+        }
+        out
+    }
+}
+
+/// `web` becomes `WEB_HOST`, `api.v2` `API_V2_HOST`.
+fn host_variable(service: &str) -> String {
+    let upper: String =
+        service.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+    format!("{upper}_HOST")
+}
+
+fn fix(ctx: &Context, service: &Service, port: &str, add_proxy: bool, web: &[&Service]) -> Option<Fix> {
+    let container_port: String = port.split('/').next()?.rsplit(':').next()?.to_string();
+    if !super::is_service_name(&service.name) || !container_port.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let file = service.definition_site().file;
+    let router = service.name.replace('.', "-");
+    let variable = host_variable(&service.name);
+    let mut edits = Vec::new();
+    if add_proxy {
+        if ctx.config.service(PROXY).is_some() {
+            return None;
+        }
+        let kind = ctx.stack.profiles.kind(PROXY)?;
+        // Traefik joins every network a web service is on (`default` for those that name none).
+        let mut networks: Vec<String> = Vec::new();
+        for s in web {
+            let names = s.value.get("networks").map(|n| n.entries().iter().map(|(k, _)| k.clone()).collect());
+            for network in names.unwrap_or_else(|| vec!["default".to_string()]) {
+                if !networks.contains(&network) {
+                    networks.push(network);
+                }
+            }
+        }
+        if networks == ["default"] {
+            networks.clear();
+        }
+        edits.push(FixEdit::MergeService {
+            site: Site::Definition { service: PROXY.to_string(), file },
+            template: "no-reverse-proxy.traefik",
+            context: json!({ "image": kind.image, "email": ACME_EMAIL, "volume": CERTIFICATES, "networks": networks }),
+        });
+        edits.extend(ctx.production_settings(PROXY, kind, file));
+        edits.push(FixEdit::MergeRoot {
+            file,
+            template: "no-reverse-proxy.volume",
+            context: json!({ "volume": CERTIFICATES }),
+        });
+        edits.push(FixEdit::EnvExample { name: ACME_EMAIL.to_string() });
+    }
+    let context = json!({ "router": router, "variable": variable, "port": container_port });
+    // Labels are normalised to a mapping; how they are written decides how to add to them.
+    match service.value.get("labels") {
+        Some(labels) if ctx.stack.text(labels.loc.file, labels.loc.span).trim_start().starts_with(['-', '[']) => {
+            if labels.loc.via_alias {
+                return None;
+            }
+            let mut context = context;
+            context["list"] = json!(true);
+            edits.push(FixEdit::AppendAt {
+                file: labels.loc.file,
+                at: labels.loc.span,
+                template: "no-reverse-proxy.labels",
+                context,
+            });
+        }
+        _ => edits.push(FixEdit::MergeService {
+            site: ctx.definition_site(service),
+            template: "no-reverse-proxy.labels",
+            context: json!({ "labels": true, "router": router, "variable": variable, "port": container_port }),
+        }),
+    }
+    if ctx.has_overlay() {
+        edits.push(FixEdit::MergeService {
+            site: ctx.production_site(service),
+            template: "no-reverse-proxy.ports",
+            context: json!({}),
+        });
+    } else if ctx.is_dedicated() {
+        let ports = service.value.get("ports").filter(|p| !p.loc.via_alias)?;
+        let kept: Vec<&str> =
+            service.ports.iter().filter(|p| !p.is_public()).map(|p| ctx.stack.text(p.loc.file, p.loc.span)).collect();
+        edits.push(FixEdit::ReplaceAt {
+            file: ports.loc.file,
+            at: ports.loc.span,
+            template: "no-reverse-proxy.kept-ports",
+            context: json!({ "ports": kept }),
+        });
+    }
+    edits.push(FixEdit::EnvExample { name: variable.clone() });
+    Some(Fix::new(
+        format!(
+            "route `{}` through Traefik over HTTPS (host from `{variable}`), with security headers and a rate limit",
+            service.name
+        ),
+        Applicability::Unsafe,
+        edits,
+    ))
+}
