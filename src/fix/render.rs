@@ -54,6 +54,7 @@ pub const BUILTIN: &[Builtin] = &[
     fragment!("source-bind-mount"),
     fragment!("source-bind-mount.kept"),
     fragment!("hardcoded-secret"),
+    fragment!("hardcoded-secret.text"),
     fragment!("redis-no-maxmemory.command"),
     fragment!("redis-no-maxmemory.text"),
     fragment!("redis-no-maxmemory.variable"),

@@ -3,6 +3,7 @@ use serde_json::json;
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
 use crate::stack::interpolate;
 use crate::stack::service::EnvVar;
+use crate::stack::{Service, ValueKind};
 
 /// Name words that make a variable a secret.
 const SECRET_WORDS: &[&str] =
@@ -129,6 +130,44 @@ fn fix(ctx: &Context, var: &EnvVar) -> Option<Fix> {
     Some(Fix::new(format!("read `{}` from the environment", var.name), Applicability::Unsafe, edits))
 }
 
+/// A redis password flag's literal value in `command` replaced by a required variable
+/// (`REDIS_PASSWORD`, `REDIS_MASTERAUTH`): the list item that holds it, or the word in a one-line
+/// command string. Scripts (`sh -c`) and values written more than once are left for a person.
+fn command_fix(ctx: &Context, service: &Service, flag: &str, literal: &str) -> Option<Fix> {
+    let name = if flag == "--masterauth" { "REDIS_MASTERAUTH" } else { "REDIS_PASSWORD" };
+    let reference = format!("${{{name}:?set {name}}}");
+    let command = service.value.get("command").filter(|c| !c.loc.via_alias)?;
+    let plain = |text: &str| !text.is_empty() && !text.contains(['\'', '"', '$', ' ', '\\', '#', '\n']);
+    if !plain(literal) {
+        return None;
+    }
+    let (at, text) = match &command.kind {
+        ValueKind::Seq(items) => {
+            let item = items.iter().find(|i| {
+                i.as_str().is_some_and(|t| t == literal || t.strip_prefix(flag).and_then(|r| r.strip_prefix('=')) == Some(literal))
+            })?;
+            let written = ctx.stack.text(item.loc.file, item.loc.span);
+            (item.loc, written.replacen(literal, &reference, 1))
+        }
+        ValueKind::Scalar { .. } => {
+            let written = ctx.stack.text(command.loc.file, command.loc.span);
+            if written.contains('\n') || written.matches(literal).count() != 1 || written.contains("-c ") {
+                return None;
+            }
+            (command.loc, written.replacen(literal, &reference, 1))
+        }
+        _ => return None,
+    };
+    if ctx.stack.text(at.file, at.span).matches(literal).count() != 1 {
+        return None;
+    }
+    let edits = vec![
+        FixEdit::ReplaceAt { file: at.file, at: at.span, template: "hardcoded-secret.text", context: json!({ "text": text }) },
+        FixEdit::EnvExample { name: name.to_string() },
+    ];
+    Some(Fix::new(format!("read `{flag}` from `{name}`"), Applicability::Unsafe, edits))
+}
+
 /// Whether a variable name denotes a secret value.
 pub fn is_secret_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
@@ -236,13 +275,15 @@ impl Rule for HardcodedSecret {
                     continue;
                 }
                 let loc = service.value.get("command").map_or(service.definition_site(), |c| c.loc);
+                let fix = value.as_deref().and_then(|v| command_fix(ctx, service, flag, v));
                 out.push(
                     Finding::new(
                         &Self::META,
                         loc,
                         format!("`{flag}` of service `{}` is a literal secret (value redacted)", service.name),
                     )
-                    .service(&service.name),
+                    .service(&service.name)
+                    .with_fix_opt(fix),
                 );
             }
         }
