@@ -144,7 +144,9 @@ fn command_fix(ctx: &Context, service: &Service, flag: &str, literal: &str) -> O
     let (at, text) = match &command.kind {
         ValueKind::Seq(items) => {
             let item = items.iter().find(|i| {
-                i.as_str().is_some_and(|t| t == literal || t.strip_prefix(flag).and_then(|r| r.strip_prefix('=')) == Some(literal))
+                i.as_str().is_some_and(|t| {
+                    t == literal || t.strip_prefix(flag).and_then(|r| r.strip_prefix('=')) == Some(literal)
+                })
             })?;
             let written = ctx.stack.text(item.loc.file, item.loc.span);
             (item.loc, written.replacen(literal, &reference, 1))
@@ -162,7 +164,12 @@ fn command_fix(ctx: &Context, service: &Service, flag: &str, literal: &str) -> O
         return None;
     }
     let edits = vec![
-        FixEdit::ReplaceAt { file: at.file, at: at.span, template: "hardcoded-secret.text", context: json!({ "text": text }) },
+        FixEdit::ReplaceAt {
+            file: at.file,
+            at: at.span,
+            template: "hardcoded-secret.text",
+            context: json!({ "text": text }),
+        },
         FixEdit::EnvExample { name: name.to_string() },
     ];
     Some(Fix::new(format!("read `{flag}` from `{name}`"), Applicability::Unsafe, edits))

@@ -106,9 +106,47 @@ fn seed_stacks_bootstrap_from_development() {
         let work = tempfile::tempdir().unwrap();
         copy_tree(&seed, work.path());
         let dir = stack_dir(work.path(), &seed);
+        let secrets = literal_secrets(&dir);
         let checked = bootstrap_and_check(&dir, "overlay", &compose, Some((&promtool, &amtool)), false);
         assert!(checked.validated, "{}: the seed's base file must pass compose config", seed.display());
+        let prod = std::fs::read_to_string(stackfix::bootstrap::default_output(&dir)).unwrap();
+        for secret in secrets {
+            assert!(
+                !prod.contains(&secret),
+                "{}: a literal secret of the base file is in the production file",
+                seed.display()
+            );
+        }
     }
+}
+
+/// Literal secrets of the base file as they would be written: `NAME: value`, `NAME=value`,
+/// `--requirepass value`.
+fn literal_secrets(dir: &Path) -> Vec<String> {
+    let base = base_file(dir).unwrap();
+    let stack = stackfix::stack::load(&stackfix::stack::LoadOptions::new(
+        dir.to_path_buf(),
+        vec![base],
+        stackfix::stack::Profiles::builtin(),
+    ));
+    let mut out = Vec::new();
+    for service in &stack.configs[0].services {
+        for var in &service.environment {
+            let secret_name = ["PASSWORD", "SECRET", "TOKEN"].iter().any(|w| var.name.contains(w));
+            match var.value.as_deref() {
+                Some(v) if secret_name && !v.contains('$') && v.len() >= 4 => out.extend([
+                    format!("{}: {v}", var.name),
+                    format!("{}={v}", var.name),
+                    format!("{}: \"{v}\"", var.name),
+                ]),
+                _ => {}
+            }
+        }
+        if let Some(i) = service.command.iter().position(|w| w == "--requirepass") {
+            out.extend(service.command.get(i + 1).filter(|v| !v.contains('$')).map(|v| format!("--requirepass {v}")));
+        }
+    }
+    out
 }
 
 #[test]

@@ -317,22 +317,47 @@ fn http_redirects_added_by_the_fix_are_loaded_by_real_traefik() {
 #[test]
 fn the_proxy_bootstrap_adds_is_loaded_by_real_traefik() {
     let Some(binary) = traefik_binary() else { return };
-    let work = tempfile::tempdir().unwrap();
-    copy_tree(&fixtures().join("stacks/001-plugin-platform"), work.path());
-    let out = stackfix(work.path(), &["bootstrap", ".", "--with", "traefik"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    let files = vec![work.path().join("docker-compose.yml"), work.path().join("docker-compose.prod.yml")];
-    let stack = stack::load(&LoadOptions::new(work.path().to_path_buf(), files, Profiles::builtin()));
+    let mut proxied = 0;
+    for seed in crate::common::subdirs(&fixtures().join("stacks")) {
+        let work = tempfile::tempdir().unwrap();
+        copy_tree(&seed, work.path());
+        let dir = match std::fs::read_to_string(seed.join("args")) {
+            Ok(sub) => work.path().join(sub.trim()),
+            Err(_) => work.path().to_path_buf(),
+        };
+        for prod in stack::load::production_files(&dir) {
+            std::fs::remove_file(prod).unwrap();
+        }
+        let out = stackfix(&dir, &["bootstrap", ".", "--with", "traefik"]);
+        assert_eq!(out.status.code(), Some(0), "{}: {}", seed.display(), stdout(&out));
+        proxied += usize::from(routes_load(&binary, &dir));
+    }
+    assert!(proxied >= 3, "only {proxied} seed stacks got a proxy");
+}
+
+/// Serves the bootstrapped stack's routed services to a real Traefik started with the command
+/// bootstrap wrote (entrypoints on free local ports, no certificate ever obtained) and checks what
+/// it loaded. False when bootstrap added no proxy.
+fn routes_load(binary: &Path, dir: &Path) -> bool {
+    let files = vec![stack::load::base_file(dir).unwrap(), dir.join("docker-compose.prod.yml")];
+    let stack = stack::load(&LoadOptions::new(dir.to_path_buf(), files, Profiles::builtin()));
     let config = &stack.configs[0];
-    // What compose would hand Docker: the variables the files require, set.
-    let env: std::collections::HashMap<String, String> = [
-        ("BACKEND_HOST", "api.example.test"),
-        ("FRONTEND_HOST", "www.example.test"),
-        ("ACME_EMAIL", "ops@example.test"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    let Some(proxy) = config.service("traefik") else { return false };
+    // What compose would hand Docker: every variable the files require, set.
+    let prod = std::fs::read_to_string(dir.join("docker-compose.prod.yml")).unwrap();
+    let env: std::collections::HashMap<String, String> = prod
+        .split("${")
+        .skip(1)
+        .map(|rest| rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>())
+        .map(|name| {
+            let value = if name.ends_with("_HOST") {
+                format!("{}.example.test", name.to_lowercase())
+            } else {
+                "x@example.test".into()
+            };
+            (name, value)
+        })
+        .collect();
     let routed: Vec<(String, Value)> = config
         .services
         .iter()
@@ -342,15 +367,15 @@ fn the_proxy_bootstrap_adds_is_loaded_by_real_traefik() {
             (s.name.clone(), labels.collect())
         })
         .collect();
-    assert_eq!(routed.len(), 2, "backend and frontend are routed");
+    assert!(!routed.is_empty(), "{}: a proxy and nothing routed through it", dir.display());
     for (name, _) in &routed {
         let service = config.service(name).unwrap();
         assert!(service.ports.iter().all(|p| !p.is_public()), "{name} still publishes a port");
     }
-    let proxy = config.service("traefik").expect("a traefik service");
+    let names: Vec<String> = routed.iter().map(|(n, _)| n.replace('.', "-")).collect();
     let docker = fake_docker(routed);
     let api = free_port();
-    let acme = work.path().join("acme.json");
+    let acme = dir.join("acme.json");
     let mut args: Vec<String> = proxy
         .command
         .iter()
@@ -373,19 +398,20 @@ fn the_proxy_bootstrap_adds_is_loaded_by_real_traefik() {
         "--global.checknewversion=false".to_string(),
         "--global.sendanonymoususage=false".to_string(),
     ]);
-    let child = Command::new(&binary).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let child = Command::new(binary).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let traefik = Traefik { child, api };
-    let raw = traefik.rawdata(3);
-    assert!(internal_redirect_loaded(&raw), "no HTTP→HTTPS redirect: {raw:#}");
+    let raw = traefik.rawdata(names.len() + 1);
+    assert!(internal_redirect_loaded(&raw), "{}: no HTTP→HTTPS redirect: {raw:#}", dir.display());
     assert_rate_limited(&raw, "@docker");
     let middlewares = raw["middlewares"].as_object().cloned().unwrap_or_default();
-    for name in ["backend", "frontend"] {
+    for name in names {
         let router = &raw["routers"][format!("{name}@docker")];
-        assert_eq!(router["status"], "enabled", "{router:#}");
+        assert_eq!(router["status"], "enabled", "{}: {router:#}", dir.display());
         assert_eq!(router["tls"]["certResolver"], "letsencrypt", "{router:#}");
         assert_eq!(router["entryPoints"], json!(["websecure"]), "{router:#}");
         let headers = &middlewares[&format!("{name}-headers@docker")];
         assert_eq!(headers["headers"]["stsSeconds"], 31536000, "{headers:#}");
         assert_eq!(headers["headers"]["frameDeny"], true, "{headers:#}");
     }
+    true
 }
