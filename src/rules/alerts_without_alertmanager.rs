@@ -34,7 +34,8 @@ declare_rule! {
     /// `alerting.alertmanagers` pointing at it.
     ///
     /// ## Fix safety
-    /// Not automated yet (the fix above is what to do by hand); stackfix reports only.
+    /// Safe: it adds a service and a file, and sets `alerting` only where Prometheus has none;
+    /// alerts reach Slack once `ALERTMANAGER_SLACK_WEBHOOK_URL` is set.
     pub struct AlertsWithoutAlertmanager => "alerts-without-alertmanager" {
         summary: "alert rules but no Alertmanager",
         severity: Error,

@@ -29,7 +29,9 @@ declare_rule! {
     /// small alert-rules file (RedisDown, PostgresqlDown).
     ///
     /// ## Fix safety
-    /// Not automated yet (the fix above is what to do by hand); stackfix reports only.
+    /// Safe when the store's credentials are references: the exporter only reads. When the store
+    /// writes its password literally, the exporter reads a new required variable and the fix is
+    /// unsafe (the stack needs that variable to start).
     pub struct MissingExporter => "missing-exporter" {
         summary: "data store without a Prometheus exporter",
         severity: Warning,

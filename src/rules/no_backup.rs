@@ -47,7 +47,9 @@ declare_rule! {
     /// retention) writing to its own volume, credentials by reference.
     ///
     /// ## Fix safety
-    /// Not automated yet (the fix above is what to do by hand); stackfix reports only.
+    /// Safe when the database's credentials are references: it adds a service and a volume. When the
+    /// database writes its password literally, the backup reads a new required variable and the fix
+    /// is unsafe (the stack needs that variable to start).
     pub struct NoBackup => "no-backup" {
         summary: "database without a backup job",
         severity: Error,

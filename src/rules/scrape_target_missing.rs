@@ -28,7 +28,7 @@ declare_rule! {
     /// node-exporter, cadvisor, …), add that exporter service wired to its database.
     ///
     /// ## Fix safety
-    /// Not automated yet (the fix above is what to do by hand); stackfix reports only.
+    /// Safe for node-exporter (read-only host mounts); unsafe for cAdvisor, which runs privileged.
     pub struct ScrapeTargetMissing => "scrape-target-missing" {
         summary: "Prometheus scrapes a host no service provides",
         severity: Warning,
