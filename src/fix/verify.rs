@@ -9,7 +9,7 @@ use crate::rules::Finding;
 use crate::stack::load::normalize;
 use crate::stack::{Stack, Value, ValueKind};
 use crate::yaml::tree::code_end;
-use crate::yaml::{Route, Segment, Tree};
+use crate::yaml::{NodeId, NodeKind, Route, Segment, Tree};
 
 /// Fixes that failed, with why.
 pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) -> HashMap<FindingKey, String> {
@@ -36,7 +36,17 @@ pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) 
             }
         };
         if let Some(lost) = lost_comment(before, after) {
-            blame(format!("a comment would be lost: `{lost}`"), &mut failures);
+            // The fixes that edited where the comment was; all of the file's when none did.
+            let near = before.find(&lost).zip(before_file.tree.as_ref()).map(|(at, tree)| route_near(tree, at));
+            let related =
+                |route: &Route| near.as_ref().is_some_and(|n| n.0.starts_with(&route.0) || route.0.starts_with(&n.0));
+            let culprits: Vec<&FindingKey> = match aimed.iter().filter(|(r, _)| related(r)).count() {
+                0 => aimed.iter().map(|(_, k)| k).collect(),
+                _ => aimed.iter().filter(|(r, _)| related(r)).map(|(_, k)| k).collect(),
+            };
+            for key in culprits {
+                failures.entry(key.clone()).or_insert_with(|| format!("a comment would be lost: `{lost}`"));
+            }
         }
         let aimed_at: HashSet<&[Segment]> = aimed.iter().map(|(route, _)| route.0.as_slice()).collect();
         for changed in changed_paths(before_file.tree.as_ref(), after_tree) {
@@ -46,6 +56,32 @@ pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) 
         }
     }
     failures
+}
+
+/// The route of the deepest node whose text, or the rest of the line it ends on, holds `offset`.
+fn route_near(tree: &Tree, offset: usize) -> Route {
+    let mut route = Route::default();
+    let Some(mut id) = tree.root() else { return route };
+    let holds = |child: NodeId| {
+        let node = tree.node(child);
+        let end = tree.source.line_content_end(tree.source.line_index(node.span.end));
+        node.props_start <= offset && offset <= end.max(node.span.end)
+    };
+    loop {
+        let next = match &tree.node(id).kind {
+            NodeKind::Mapping { entries, .. } => entries.iter().find(|e| holds(e.value)).and_then(|e| {
+                let key = tree.node(e.key).as_str()?;
+                Some((Segment::Key(key.to_string()), e.value))
+            }),
+            NodeKind::Sequence { items, .. } => {
+                items.iter().enumerate().find(|(_, &item)| holds(item)).map(|(i, &item)| (Segment::Index(i), item))
+            }
+            _ => None,
+        };
+        let Some((segment, child)) = next else { return route };
+        route.0.push(segment);
+        id = child;
+    }
 }
 
 /// Every comment of `before`, as many times as it occurs, must still be in `after`.
@@ -131,6 +167,14 @@ mod tests {
         assert_eq!(lost_comment("a: 1 # one\n# two\n", "# two\na: 2 # one\n"), None);
         assert_eq!(lost_comment("a: 1 # one\n", "a: 1\n").as_deref(), Some("# one"));
         assert_eq!(lost_comment("a: \"#no\"\n", "a: 2\n"), None);
+    }
+
+    #[test]
+    fn a_lost_comment_is_found_where_it_was() {
+        let text = "s:\n  v:\n    - a # one\n    - b\n  w: 1 # two\n";
+        let tree = Tree::parse(text.to_string()).unwrap();
+        assert_eq!(route_near(&tree, text.find("# one").unwrap()).to_string(), "s.v.0");
+        assert_eq!(route_near(&tree, text.find("# two").unwrap()).to_string(), "s.w");
     }
 
     #[test]

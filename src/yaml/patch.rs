@@ -221,6 +221,26 @@ fn append_document(
     Ok(())
 }
 
+/// Whether a comment starts in `start..end` (a comment line, or one after an item's text).
+fn has_comment(tree: &Tree, start: usize, end: usize) -> bool {
+    let bytes = tree.source.text().as_bytes();
+    let mut line = tree.source.line_index(start);
+    loop {
+        let from = tree.source.line_start(line).max(start);
+        if from >= end {
+            return false;
+        }
+        let code = crate::yaml::tree::code_end(bytes, from);
+        if code < end && bytes.get(code) == Some(&b'#') {
+            return true;
+        }
+        line += 1;
+        if line >= tree.source.line_count() {
+            return false;
+        }
+    }
+}
+
 fn fragment(value: &str) -> Result<Fragment, String> {
     Fragment::parse(value).map_err(|e| format!("the value is not valid YAML: {e}"))
 }
@@ -423,8 +443,7 @@ fn replace_node(tree: &Tree, target: super::route::Located, value: &str, style: 
         let end = trim_back_to_content(tree, node.span.end);
         return Ok(Splice::new(start, end, text));
     }
-    let replaced = &tree.source.text()[start..node.span.end];
-    if replaced.lines().skip(1).any(|l| l.trim_start().starts_with('#')) {
+    if has_comment(tree, start, node.span.end) {
         return Err("a comment sits inside the value; refusing to drop it".into());
     }
     if value.is_inline() {
@@ -457,6 +476,15 @@ mod tests {
         all.extend(splices(&tree, &Patch { route: Route::parse("s"), op: insert("b", "1") }).unwrap());
         all.reverse();
         assert_eq!(splice_text(text, &all), "s:\n  a:\n  - x\n  - y\n  b: 1\n");
+    }
+
+    #[test]
+    fn a_comment_after_an_item_is_not_replaced_away() {
+        let text = "s:\n  v:\n    - a # one\n    - b\n  w: 1\n";
+        let err = run(text, "s.v", Op::ReplaceNode { value: "[]".into() }).unwrap_err();
+        assert!(err.message.contains("comment"), "{err}");
+        let quoted = "s:\n  v:\n    - \"a # not a comment\"\n    - b\n";
+        assert_eq!(run(quoted, "s.v", Op::ReplaceNode { value: "[]".into() }).unwrap(), "s:\n  v: []\n");
     }
 
     #[test]
