@@ -42,6 +42,15 @@ pub enum Command {
     /// Fix findings: preview them as a diff, or apply them
     Fix(FixArgs),
     /// Write a production file (docker-compose.prod.yml) for a development stack
+    ///
+    /// Applies every production fix stackfix has (limits, restart policy, health checks and the
+    /// conditions that wait for them, log rotation, redis memory policy, Traefik rate limits, no
+    /// source mounts, no published database ports, production build stages, development flags
+    /// off, secrets from variables), each under a comment naming its rule. Base files are not
+    /// changed. Run it again to update the file in place: a person's edits and comments stay.
+    ///
+    /// Exit codes: 0 written (or nothing to change), 1 changes shown with --diff, 2 usage or input
+    /// error.
     Bootstrap(BootstrapArgs),
     /// List the rules, or explain one
     Rules(RulesArgs),
@@ -96,12 +105,6 @@ pub struct FixArgs {
 }
 
 #[derive(clap::Args, Debug)]
-#[command(long_about = "Write a production file for a development stack: every production fix stackfix \
-has (limits, restart policy, health checks and the conditions that wait for them, log rotation, redis \
-memory policy, Traefik rate limits, no source mounts, no published database ports, production build \
-stages, development flags switched off, secrets from variables), each under a comment naming its rule. \
-Base files are not changed. Run it again to update the file in place: a person's edits and comments stay.\n\n\
-Exit codes: 0 written (or nothing to change), 1 changes shown with --diff, 2 usage or input error.")]
 pub struct BootstrapArgs {
     #[command(flatten)]
     pub common: CommonArgs,

@@ -281,3 +281,23 @@ fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
         collect_dirs(&sub, out);
     }
 }
+
+#[test]
+fn a_persons_edits_to_the_production_file_survive_a_rerun() {
+    let work = tempfile::tempdir().unwrap();
+    copy_tree(&fixtures().join("stacks/001-plugin-platform"), work.path());
+    assert_eq!(stackfix(work.path(), &["bootstrap", "."]).status.code(), Some(0));
+    let path = work.path().join("docker-compose.prod.yml");
+    let generated = std::fs::read_to_string(&path).unwrap();
+    // A person tunes a limit, drops a setting they do not want and explains it.
+    let edited = generated
+        .replacen("          memory: 4G\n", "          memory: 1536M # measured under load\n", 1)
+        .replacen("    restart: unless-stopped\n", "    restart: always # ops policy\n", 1);
+    assert_ne!(edited, generated);
+    std::fs::write(&path, &edited).unwrap();
+    let out = stackfix(work.path(), &["bootstrap", ".", "--diff", "--color", "never"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(stdout(&out), "");
+    assert_eq!(stackfix(work.path(), &["bootstrap", "."]).status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), edited);
+}
