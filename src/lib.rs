@@ -5,6 +5,7 @@ pub mod bootstrap;
 pub mod fix;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod git;
 pub mod report;
 pub mod rules;
 pub mod stack;

@@ -35,6 +35,9 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
         templates: templates(&prepared, args.templates.as_ref()),
         ..FixOptions::default()
     };
+    if args.branch.is_some() || args.branch_per_rule || args.commit {
+        return super::branch::run(args, &prepared, &options);
+    }
     let outcome = match fix::run(&prepared.load, &prepared.settings, &options) {
         Ok(o) => o,
         Err(e) => {

@@ -2,6 +2,7 @@
 //! runs, prints and returns an exit code. The only module that prints or exits.
 
 mod bootstrap;
+mod branch;
 mod check;
 mod config;
 mod fix;
@@ -102,6 +103,23 @@ pub struct FixArgs {
     /// Output format: text, or json (what changed, what was skipped and why, what is left)
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Commit the fixes to branch NAME made from HEAD (default stackfix/fixes), computed from HEAD's
+    /// files; the working tree and the index are not touched
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "stackfix/fixes", conflicts_with_all = ["diff", "commit"])]
+    pub branch: Option<String>,
+    /// One branch per rule (stackfix/<rule>), each made from HEAD
+    #[arg(long, conflicts_with_all = ["diff", "commit", "branch"])]
+    pub branch_per_rule: bool,
+    /// Write the fixes and commit them on the current branch (refused when a file to fix has
+    /// uncommitted changes)
+    #[arg(long, conflicts_with = "diff")]
+    pub commit: bool,
+    /// Rebuild a fix branch even when someone else committed on it
+    #[arg(long)]
+    pub force: bool,
+    /// Commit author and committer, `Name <email>` (default: git's user.name and user.email)
+    #[arg(long, value_name = "NAME <EMAIL>")]
+    pub author: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]

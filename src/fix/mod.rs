@@ -80,6 +80,8 @@ pub struct Applied {
     pub service: Option<String>,
     /// The message of the finding it fixes.
     pub message: String,
+    /// Where the finding was (`file:line`), in the text the fix was made on.
+    pub location: String,
     pub title: String,
     pub applicability: Applicability,
 }
@@ -321,11 +323,13 @@ fn attempt(
             for (path, route) in aimed {
                 intended.entry(path).or_default().push((route, key.clone()));
             }
+            let (line, _) = current.line_col(finding.file, finding.span.start);
             applied.push(Applied {
                 key,
                 rule: finding.rule,
                 service: finding.service.clone(),
                 message: finding.message.clone(),
+                location: format!("{}:{line}", current.file(finding.file).display),
                 title: fix.title.clone(),
                 applicability: fix.applicability,
             });

@@ -6,6 +6,7 @@ mod common;
 mod corpus;
 mod edit_vectors;
 mod fix;
+mod git;
 mod hostile;
 mod monitoring;
 mod redis;

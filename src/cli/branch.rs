@@ -1,0 +1,205 @@
+//! `stackfix fix --branch` / `--branch-per-rule` / `--commit`: the fixes committed with git2.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use stackfix::fix::{self, FixOptions, Outcome};
+use stackfix::git::{self, NewFile};
+
+use super::config::Prepared;
+use super::fix::write_changes;
+use super::{print, FixArgs, Format, EXIT_CLEAN, EXIT_ERROR};
+
+/// What was committed to one branch.
+struct Committed {
+    branch: String,
+    commit: String,
+    state: &'static str,
+    files: Vec<PathBuf>,
+    outcome: Outcome,
+}
+
+pub fn run(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> io::Result<u8> {
+    let result = if args.commit { commit_here(args, prepared, options) } else { branches(args, prepared, options) };
+    match result {
+        Ok(committed) => report(args, &committed),
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(EXIT_ERROR)
+        }
+    }
+}
+
+/// The fixes computed from HEAD's files and committed to one branch, or one per rule.
+fn branches(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> Result<Vec<Committed>, String> {
+    if let Some(name) = &args.branch {
+        git::check_branch_name(name)?;
+    }
+    let repo = git::open(&prepared.load.dir)?;
+    let head = git::head_commit(&repo)?;
+    let workdir = git::workdir(&repo)?;
+    let signature = git::signature(&repo, args.author.as_deref())?;
+    let temp = tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let root = temp.path().canonicalize().map_err(|e| e.to_string())?;
+    git::export(&repo, &head, &root)?;
+    let mut load = prepared.load.clone();
+    load.dir = root.join(git::relative(&workdir, &prepared.load.dir)?);
+    load.files = prepared
+        .load
+        .files
+        .iter()
+        .map(|f| git::relative(&workdir, f).map(|rel| root.join(rel)))
+        .collect::<Result<_, _>>()?;
+    let all = fix::run(&load, &prepared.settings, options).map_err(|e| e.to_string())?;
+    let mut plans: Vec<(String, Outcome)> = Vec::new();
+    if args.branch_per_rule {
+        let mut rules: Vec<&str> = Vec::new();
+        for applied in &all.applied {
+            if !rules.contains(&applied.rule) {
+                rules.push(applied.rule);
+            }
+        }
+        for rule in rules {
+            let mut settings = prepared.settings.clone();
+            settings.select = vec![rule.to_string()];
+            let outcome = fix::run(&load, &settings, options).map_err(|e| e.to_string())?;
+            plans.push((format!("stackfix/{rule}"), outcome));
+        }
+    } else {
+        plans.push((args.branch.clone().unwrap_or_else(|| "stackfix/fixes".into()), all));
+    }
+    let shown = |path: &str| -> String {
+        let path = Path::new(path);
+        path.strip_prefix(&root).map(|p| p.display().to_string()).unwrap_or_else(|_| path.display().to_string())
+    };
+    let mut out = Vec::new();
+    for (branch, outcome) in plans {
+        if outcome.changes.is_empty() {
+            continue;
+        }
+        let files = new_files(&repo, &root, &outcome)?;
+        let message = git::message(&outcome, &shown);
+        let (oid, state) = git::update_branch(&repo, &branch, &head, &files, &message, &signature, args.force)?;
+        let paths: Vec<PathBuf> = files.into_iter().map(|f| f.path).collect();
+        for path in git::dirty(&repo, &paths) {
+            eprintln!(
+                "note: {} has uncommitted changes; `{branch}` was made from HEAD's version of it",
+                path.display()
+            );
+        }
+        out.push(Committed { branch, commit: oid.to_string(), state: state.as_str(), files: paths, outcome });
+    }
+    Ok(out)
+}
+
+/// The changed files as work-tree paths, without those the repository ignores (`.env`, …).
+fn new_files(repo: &git2::Repository, root: &Path, outcome: &Outcome) -> Result<Vec<NewFile>, String> {
+    let mut files = Vec::new();
+    for change in &outcome.changes {
+        let resolved = stackfix::stack::load::resolve(&change.path).unwrap_or_else(|| change.path.clone());
+        let path = resolved
+            .strip_prefix(root)
+            .map_err(|_| format!("{} is outside the repository; nothing was committed", change.display))?
+            .to_path_buf();
+        if git::is_ignored(repo, &path) {
+            eprintln!("note: {} is ignored by the repository; it is not committed", path.display());
+            continue;
+        }
+        files.push(NewFile { path, content: change.after.clone() });
+    }
+    Ok(files)
+}
+
+/// The fixes written to the working tree and committed on the current branch (or detached HEAD).
+fn commit_here(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> Result<Vec<Committed>, String> {
+    let repo = git::open(&prepared.load.dir)?;
+    let head = git::head_commit(&repo)?;
+    let workdir = git::workdir(&repo)?;
+    let signature = git::signature(&repo, args.author.as_deref())?;
+    let outcome = fix::run(&prepared.load, &prepared.settings, options).map_err(|e| e.to_string())?;
+    if outcome.changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let files = new_files(&repo, &workdir, &outcome)?;
+    let paths: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
+    let dirty = git::dirty(&repo, &paths);
+    if !dirty.is_empty() {
+        let list: Vec<String> = dirty.iter().map(|p| p.display().to_string()).collect();
+        return Err(format!(
+            "{} {} uncommitted changes; commit or stash them first (nothing was written)",
+            list.join(", "),
+            if list.len() == 1 { "has" } else { "have" }
+        ));
+    }
+    if !write_changes(&prepared.load.dir, &outcome) {
+        return Err("the fixes could not be written; nothing was committed".into());
+    }
+    let shown = |path: &str| -> String {
+        git::relative(&workdir, Path::new(path)).map_or_else(|_| path.to_string(), |p| p.display().to_string())
+    };
+    let message = git::message(&outcome, &shown);
+    let oid = git::commit_files(&repo, &head, &files, &message, &signature)?;
+    let branch = match repo.head() {
+        Ok(reference) if reference.is_branch() => {
+            let name = reference.name().unwrap_or("HEAD").to_string();
+            repo.reference_matching(&name, oid, true, head.id(), "stackfix: commit fixes")
+                .map_err(|e| format!("{name}: {} (the fixes are written but not committed)", e.message()))?;
+            reference.shorthand().unwrap_or("HEAD").to_string()
+        }
+        _ => {
+            repo.set_head_detached(oid).map_err(|e| e.message().to_string())?;
+            "HEAD".to_string()
+        }
+    };
+    // The committed files are staged as committed, so they show as unchanged.
+    let mut index = repo.index().map_err(|e| e.message().to_string())?;
+    for path in &paths {
+        index.add_path(path).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
+    }
+    index.write().map_err(|e| e.message().to_string())?;
+    Ok(vec![Committed { branch, commit: oid.to_string(), state: "committed", files: paths, outcome }])
+}
+
+fn report(args: &FixArgs, committed: &[Committed]) -> io::Result<u8> {
+    if args.format == Format::Json {
+        let branches: Vec<serde_json::Value> = committed
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "branch": c.branch,
+                    "commit": c.commit,
+                    "state": c.state,
+                    "files": c.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+                    "fixed": c.outcome.applied.iter().map(|a| serde_json::json!({"rule": a.rule, "service": a.service, "title": a.title})).collect::<Vec<_>>(),
+                    "left": c.outcome.remaining.len(),
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({ "branches": branches });
+        print(&format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default()))?;
+        return Ok(EXIT_CLEAN);
+    }
+    if committed.is_empty() {
+        print("Nothing to fix; no commit made.\n")?;
+        return Ok(EXIT_CLEAN);
+    }
+    for c in committed {
+        let n = c.outcome.applied.len();
+        print(&format!(
+            "{} {n} fix{} on `{}` ({}, {}): {}\n",
+            if c.state == "unchanged" { "Already" } else { "Committed" },
+            if n == 1 { "" } else { "es" },
+            c.branch,
+            &c.commit[..c.commit.len().min(12)],
+            c.state,
+            c.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+        ))?;
+        if !c.outcome.remaining.is_empty() {
+            print(&format!(
+                "  {} finding(s) left for a person (listed in the commit message)\n",
+                c.outcome.remaining.len()
+            ))?;
+        }
+    }
+    Ok(EXIT_CLEAN)
+}
