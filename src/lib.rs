@@ -6,6 +6,7 @@ pub mod fix;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod git;
+pub mod interactive;
 pub mod report;
 pub mod rules;
 pub mod stack;

@@ -35,6 +35,9 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
         templates: templates(&prepared, args.templates.as_ref()),
         ..FixOptions::default()
     };
+    if args.interactive {
+        return super::interactive::run(args, &prepared, &options);
+    }
     if args.branch.is_some() || args.branch_per_rule || args.commit {
         return super::branch::run(args, &prepared, &options);
     }
@@ -99,9 +102,14 @@ pub(super) fn sets(
     given: &[String],
 ) -> Result<Vec<(Option<String>, String, String)>, String> {
     let mut sets = prepared.file.sets();
+    for (_, key, value) in &sets {
+        fix::check_parameter(key, value).map_err(|e| format!("stackfix.toml: set {key}: {e}"))?;
+    }
     for set in given {
         let (key, value) =
             set.split_once('=').ok_or_else(|| format!("--set `{set}`: expected KEY=VALUE or SERVICE.KEY=VALUE"))?;
+        let name = key.rsplit_once('.').map_or(key, |(_, k)| k);
+        fix::check_parameter(name, value).map_err(|e| format!("--set `{set}`: {e}"))?;
         match key.rsplit_once('.') {
             Some((service, key)) => sets.push((Some(service.to_string()), key.to_string(), value.to_string())),
             None => sets.push((None, key.to_string(), value.to_string())),

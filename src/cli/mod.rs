@@ -6,6 +6,7 @@ mod branch;
 mod check;
 mod config;
 mod fix;
+mod interactive;
 mod rules;
 mod templates;
 
@@ -120,6 +121,10 @@ pub struct FixArgs {
     /// Commit author and committer, `Name <email>` (default: git's user.name and user.email)
     #[arg(long, value_name = "NAME <EMAIL>")]
     pub author: Option<String>,
+    /// Walk through the fixes in the terminal: pick, review each diff, edit parameters, then
+    /// write, commit to a branch, or quit without changes
+    #[arg(short = 'i', long, conflicts_with_all = ["diff", "commit", "branch", "branch_per_rule"])]
+    pub interactive: bool,
 }
 
 #[derive(clap::Args, Debug)]

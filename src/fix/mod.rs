@@ -60,6 +60,8 @@ pub struct FixOptions {
     pub explain: bool,
     /// Rules whose findings are reported but not fixed.
     pub report_only: Vec<String>,
+    /// Only the fixes of these (rule, service) pairs (all when `None`): the ones a person picked.
+    pub only: Option<Vec<(String, Option<String>)>>,
 }
 
 /// A file the fixes change or create.
@@ -140,6 +142,39 @@ impl fmt::Display for FixError {
                 Ok(())
             }
         }
+    }
+}
+
+/// Checks a template parameter a person sets (`--set`, the interactive session) whose form
+/// stackfix knows: sizes, CPU counts, counts and durations. Other parameters are free text.
+pub fn check_parameter(key: &str, value: &str) -> Result<(), String> {
+    let number = |s: &str| !s.is_empty() && s.parse::<f64>().is_ok_and(|n| n > 0.0 && n.is_finite());
+    let ok = match key {
+        "memory" | "reservation_memory" => {
+            let digits = value.trim_end_matches(['b', 'k', 'm', 'g', 'B', 'K', 'M', 'G']);
+            value.len() - digits.len() <= 1 && number(digits)
+        }
+        "cpus" | "reservation_cpus" => number(value),
+        "average" | "burst" => value.parse::<u64>().is_ok_and(|n| n > 0),
+        "period" | "interval" | "timeout" | "start_period" => {
+            let digits = value.trim_end_matches(char::is_alphabetic);
+            number(digits) && matches!(&value[digits.len()..], "ms" | "s" | "m" | "h")
+        }
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{value}` is not a valid {key} (e.g. {})", example(key)))
+    }
+}
+
+fn example(key: &str) -> &'static str {
+    match key {
+        "memory" | "reservation_memory" => "512M or 2G",
+        "cpus" | "reservation_cpus" => "0.5 or 2",
+        "average" | "burst" => "100",
+        _ => "30s",
     }
 }
 
@@ -431,7 +466,11 @@ fn wanted(finding: &Finding, options: &FixOptions) -> bool {
     };
     let in_scope =
         options.services.is_empty() || finding.service.as_ref().is_some_and(|s| options.services.contains(s));
-    allowed && in_scope && !options.report_only.iter().any(|r| r == finding.rule)
+    let picked = options
+        .only
+        .as_ref()
+        .is_none_or(|only| only.iter().any(|(rule, service)| rule == finding.rule && *service == finding.service));
+    allowed && in_scope && picked && !options.report_only.iter().any(|r| r == finding.rule)
 }
 
 fn with_overrides(load: &LoadOptions, texts: &HashMap<PathBuf, String>) -> LoadOptions {

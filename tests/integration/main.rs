@@ -8,6 +8,7 @@ mod edit_vectors;
 mod fix;
 mod git;
 mod hostile;
+mod interactive;
 mod monitoring;
 mod redis;
 mod registry;
