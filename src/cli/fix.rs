@@ -35,7 +35,7 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
         templates: templates(&prepared, args.templates.as_ref()),
         ..FixOptions::default()
     };
-    if args.interactive {
+    if args.interactive && !args.yes {
         return super::interactive::run(args, &prepared, &options);
     }
     if args.branch.is_some() || args.branch_per_rule || args.commit {

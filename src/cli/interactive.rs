@@ -20,7 +20,7 @@ const EXIT_INTERRUPTED: u8 = 130;
 pub fn run(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> io::Result<u8> {
     if !(io::stdin().is_terminal() && io::stderr().is_terminal()) {
         eprintln!(
-            "error: --interactive needs a terminal; preview the fixes with `stackfix fix --diff`, or apply them without questions with `stackfix fix`"
+            "error: --interactive needs a terminal; preview the fixes with `stackfix fix --diff`, or accept them all with `--yes`"
         );
         return Ok(EXIT_ERROR);
     }

@@ -125,6 +125,9 @@ pub struct FixArgs {
     /// write, commit to a branch, or quit without changes
     #[arg(short = 'i', long, conflicts_with_all = ["diff", "commit", "branch", "branch_per_rule"])]
     pub interactive: bool,
+    /// With --interactive: accept every fix without asking (for scripts and CI)
+    #[arg(short = 'y', long, requires = "interactive")]
+    pub yes: bool,
 }
 
 #[derive(clap::Args, Debug)]

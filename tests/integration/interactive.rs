@@ -285,4 +285,10 @@ fn without_a_terminal_it_refuses_and_says_what_to_use() {
     let out = stackfix(work.path(), &["fix", "-i", "."]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("needs a terminal") && stderr(&out).contains("--diff"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
+    let before = std::fs::read_to_string(work.path().join("docker-compose.yml")).unwrap();
+    // Like `fix`: 0 when nothing is left for a person, 1 when something is.
+    let out = stackfix(work.path(), &["fix", "-i", "--yes", "."]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    assert_ne!(std::fs::read_to_string(work.path().join("docker-compose.yml")).unwrap(), before);
 }
