@@ -7,23 +7,13 @@ use stackfix::fix::FixOptions;
 use stackfix::report;
 
 use super::check::print_notes;
-use super::fix::{json, preview, sets, summary, templates, write_changes};
-use super::{config, print, use_color, BootstrapArgs, ExtraArg, Format, ModeArg, EXIT_CLEAN, EXIT_ERROR};
+use super::fix::{json, prepare, preview, summary, templates, write_changes};
+use super::{print, use_color, BootstrapArgs, ExtraArg, Format, ModeArg, EXIT_CLEAN, EXIT_ERROR};
 
 pub fn run(args: &BootstrapArgs) -> io::Result<u8> {
-    let prepared = match config::prepare(&args.common) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(EXIT_ERROR);
-        }
-    };
-    let sets = match sets(&prepared, &args.sets) {
-        Ok(sets) => sets,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(EXIT_ERROR);
-        }
+    let (prepared, sets) = match prepare(&args.common, &args.sets) {
+        Ok(ready) => ready,
+        Err(code) => return Ok(code),
     };
     let dir = &prepared.load.dir;
     let base = if args.common.files.is_empty() {

@@ -7,22 +7,12 @@ use stackfix::fix::{self, diff, write::write_atomic, FixOptions, Outcome, Placem
 use stackfix::report;
 
 use super::check::print_notes;
-use super::{config, print, use_color, FixArgs, Format, IntoArg, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
+use super::{config, print, use_color, CommonArgs, FixArgs, Format, IntoArg, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
 
 pub fn run(args: &FixArgs) -> io::Result<u8> {
-    let prepared = match config::prepare(&args.common) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(EXIT_ERROR);
-        }
-    };
-    let sets = match sets(&prepared, &args.sets) {
-        Ok(sets) => sets,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(EXIT_ERROR);
-        }
+    let (prepared, sets) = match prepare(&args.common, &args.sets) {
+        Ok(ready) => ready,
+        Err(code) => return Ok(code),
     };
     let options = FixOptions {
         unsafe_fixes: args.unsafe_fixes,
@@ -96,11 +86,22 @@ pub(super) fn write_changes(dir: &std::path::Path, outcome: &Outcome) -> bool {
     true
 }
 
+/// The configuration and the template parameters, or the exit code after saying what is wrong.
+pub(super) fn prepare(common: &CommonArgs, given: &[String]) -> Result<(config::Prepared, Sets), u8> {
+    let fail = |e: String| {
+        eprintln!("error: {e}");
+        EXIT_ERROR
+    };
+    let prepared = config::prepare(common).map_err(fail)?;
+    let sets = sets(&prepared, given).map_err(fail)?;
+    Ok((prepared, sets))
+}
+
+/// Template parameters as (service or none for all, key, value).
+type Sets = Vec<(Option<String>, String, String)>;
+
 /// Template parameters: the configuration file's, then `--set` values in order.
-pub(super) fn sets(
-    prepared: &config::Prepared,
-    given: &[String],
-) -> Result<Vec<(Option<String>, String, String)>, String> {
+fn sets(prepared: &config::Prepared, given: &[String]) -> Result<Sets, String> {
     let mut sets = prepared.file.sets();
     for (_, key, value) in &sets {
         fix::check_parameter(key, value).map_err(|e| format!("stackfix.toml: set {key}: {e}"))?;

@@ -21,15 +21,7 @@ fn fix(ctx: &Context, service: &Service, port: &Port) -> Option<Fix> {
         ));
     }
     if ctx.is_dedicated() {
-        let ports = service.value.get("ports").filter(|v| !v.loc.via_alias)?;
-        let kept: Vec<&str> =
-            service.ports.iter().filter(|p| !p.is_public()).map(|p| ctx.stack.text(p.loc.file, p.loc.span)).collect();
-        let edit = FixEdit::ReplaceAt {
-            file: ports.loc.file,
-            at: ports.loc.span,
-            template: "database-port-published.kept",
-            context: json!({ "ports": kept }),
-        };
+        let edit = super::keep_private_ports(ctx, service, "database-port-published.kept")?;
         return Some(Fix::new("drop the published ports", Applicability::Unsafe, vec![edit]));
     }
     let title = format!("bind port {} to 127.0.0.1", port.published.as_deref().unwrap_or(""));

@@ -95,15 +95,7 @@ impl Rule for DevelopmentMode {
         for service in &ctx.config.services {
             for var in &service.environment {
                 let Some(production) = production_value(var) else { continue };
-                let written = ctx.stack.text(var.loc.file, var.loc.span);
-                let quote = written.chars().next().filter(|c| *c == '"' || *c == '\'').map(String::from);
-                let prefix = if var.loc.key == Some(var.loc.span) { format!("{}=", var.name) } else { String::new() };
-                let edit = FixEdit::ReplaceAt {
-                    file: var.loc.file,
-                    at: var.loc.span,
-                    template: "development-mode",
-                    context: json!({ "quote": quote.unwrap_or_default(), "prefix": prefix, "value": production }),
-                };
+                let edit = super::env_value_edit(ctx, var, "development-mode", json!({ "value": production }));
                 out.push(
                     Finding::new(
                         &Self::META,

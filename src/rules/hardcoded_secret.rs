@@ -114,17 +114,8 @@ fn fix(ctx: &Context, var: &EnvVar) -> Option<Fix> {
     if !valid {
         return None;
     }
-    let written = ctx.stack.text(var.loc.file, var.loc.span);
-    let quote = written.chars().next().filter(|c| *c == '"' || *c == '\'').map(String::from).unwrap_or_default();
-    // A list item (`- NAME=value`) is replaced whole; a mapping value only after its key.
-    let prefix = if var.loc.key == Some(var.loc.span) { format!("{}=", var.name) } else { String::new() };
     let edits = vec![
-        FixEdit::ReplaceAt {
-            file: var.loc.file,
-            at: var.loc.span,
-            template: "hardcoded-secret",
-            context: json!({ "name": var.name, "quote": quote, "prefix": prefix }),
-        },
+        super::env_value_edit(ctx, var, "hardcoded-secret", json!({ "name": var.name })),
         FixEdit::EnvExample { name: var.name.clone() },
     ];
     Some(Fix::new(format!("read `{}` from the environment", var.name), Applicability::Unsafe, edits))

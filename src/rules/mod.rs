@@ -183,6 +183,39 @@ pub fn is_service_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
+/// An edit giving an environment variable a new value where it is written: `template` renders
+/// the new text from `context` plus `quote` (the quote the old value was written in) and
+/// `prefix` (`NAME=` for a list item, which is replaced whole; empty for a mapping value).
+pub fn env_value_edit(
+    ctx: &Context,
+    var: &crate::stack::service::EnvVar,
+    template: &'static str,
+    mut context: serde_json::Value,
+) -> FixEdit {
+    let written = ctx.stack.text(var.loc.file, var.loc.span);
+    let quote = written.chars().next().filter(|c| *c == '"' || *c == '\'').map(String::from).unwrap_or_default();
+    let prefix = if var.loc.key == Some(var.loc.span) { format!("{}=", var.name) } else { String::new() };
+    if let Some(map) = context.as_object_mut() {
+        map.insert("quote".into(), quote.into());
+        map.insert("prefix".into(), prefix.into());
+    }
+    FixEdit::ReplaceAt { file: var.loc.file, at: var.loc.span, template, context }
+}
+
+/// In a production-only file, an edit replacing the service's `ports` with those bound to a
+/// local address (rendered by `template` from `ports`, their texts as written).
+pub fn keep_private_ports(ctx: &Context, service: &Service, template: &'static str) -> Option<FixEdit> {
+    let ports = service.value.get("ports").filter(|v| !v.loc.via_alias)?;
+    let kept: Vec<&str> =
+        service.ports.iter().filter(|p| !p.is_public()).map(|p| ctx.stack.text(p.loc.file, p.loc.span)).collect();
+    Some(FixEdit::ReplaceAt {
+        file: ports.loc.file,
+        at: ports.loc.span,
+        template,
+        context: serde_json::json!({ "ports": kept }),
+    })
+}
+
 pub fn by_id(id: &str) -> Option<&'static dyn Rule> {
     REGISTRY.iter().copied().find(|r| r.meta().id == id)
 }

@@ -198,15 +198,7 @@ fn fix(ctx: &Context, service: &Service, port: &str, add_proxy: bool, web: &[&Se
             context: json!({}),
         });
     } else if ctx.is_dedicated() {
-        let ports = service.value.get("ports").filter(|p| !p.loc.via_alias)?;
-        let kept: Vec<&str> =
-            service.ports.iter().filter(|p| !p.is_public()).map(|p| ctx.stack.text(p.loc.file, p.loc.span)).collect();
-        edits.push(FixEdit::ReplaceAt {
-            file: ports.loc.file,
-            at: ports.loc.span,
-            template: "no-reverse-proxy.kept-ports",
-            context: json!({ "ports": kept }),
-        });
+        edits.push(super::keep_private_ports(ctx, service, "no-reverse-proxy.kept-ports")?);
     }
     edits.push(FixEdit::EnvExample { name: variable.clone() });
     Some(Fix::new(
