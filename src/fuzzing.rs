@@ -2,6 +2,7 @@
 //! their saved inputs (`fuzz/regressions/`). Each function panics when an invariant breaks; any
 //! other outcome (including a refused input) is fine.
 
+use crate::bootstrap::{self, BootstrapOptions, Extra, Mode};
 use crate::fix::{self, FixOptions};
 use crate::rules::{self, RuleSettings};
 use crate::stack::{self, LoadOptions, Profiles};
@@ -119,8 +120,9 @@ fn walk_collections(tree: &Tree, id: usize, route: Vec<Segment>, limit: usize, o
     }
 }
 
-/// The whole pipeline on a project holding the input as its compose file: load, check, and fix
-/// with every fix allowed, without panicking; a fix run that succeeds is idempotent.
+/// The whole pipeline on a project holding the input as its compose file: load, check, fix with
+/// every fix allowed, and bootstrap in both modes with every extra, without panicking; a run that
+/// succeeds is idempotent.
 pub fn pipeline(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let dir = std::env::temp_dir().join(format!("stackfix-fuzz-{}", std::process::id()));
@@ -149,5 +151,35 @@ pub fn pipeline(data: &[u8]) {
             );
         }
     }
-    let _ = std::fs::remove_file(compose);
+    for mode in [Mode::Overlay, Mode::Standalone] {
+        bootstrap_twice(&load, &compose, mode);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Bootstrap with every extra: the base file is not among the changes, and once its files are
+/// written a second run changes nothing. The files are removed again.
+fn bootstrap_twice(load: &LoadOptions, compose: &std::path::Path, mode: Mode) {
+    let options = BootstrapOptions {
+        base: vec![compose.to_path_buf()],
+        output: load.dir.join("docker-compose.prod.yml"),
+        mode,
+        extras: vec![Extra::Backups, Extra::Monitoring, Extra::Traefik],
+        fix: FixOptions::default(),
+    };
+    let Ok(outcome) = bootstrap::run(load, &RuleSettings::default(), &options) else { return };
+    assert!(outcome.changes.iter().all(|c| c.path != *compose), "bootstrap changed the base file");
+    for change in &outcome.changes {
+        if let Some(parent) = change.path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let _ = std::fs::write(&change.path, &change.after);
+    }
+    if let Ok(second) = bootstrap::run(load, &RuleSettings::default(), &options) {
+        let changed: Vec<&str> = second.changes.iter().map(|c| c.display.as_str()).collect();
+        assert!(changed.is_empty(), "a second bootstrap changed {changed:?}");
+    }
+    for change in &outcome.changes {
+        let _ = std::fs::remove_file(&change.path);
+    }
 }
