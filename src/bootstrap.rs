@@ -78,7 +78,8 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &BootstrapOptio
         if options.base.len() != 1 {
             return Err(refuse("--mode standalone starts from one base file; pass one -f FILE".into()));
         }
-        if output.parent() != normalize(&options.base[0]).parent() {
+        let dir = |path: &Path| crate::stack::load::resolve(path).and_then(|p| p.parent().map(Path::to_path_buf));
+        if dir(&options.output) != dir(&options.base[0]) {
             return Err(refuse(
                 "--mode standalone writes next to the base file, so that its relative paths still hold".into(),
             ));

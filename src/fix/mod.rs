@@ -559,8 +559,10 @@ fn plan_fix(
     });
     let read_only =
         |file: FileId| overlay.is_some_and(|o| o != file) && stack.file(file).role == stack::FileRole::Compose;
+    // A title is one line of a comment, whatever the names in it hold.
+    let comment = format!("# {}: {}", finding.rule, fix.title.replace(|c: char| c.is_control(), " "));
     let explained = |text: &str| match options.explain {
-        true => format!("# {}: {}\n{}", finding.rule, fix.title, text.trim_start_matches(['\n', '\r'])),
+        true => format!("{comment}\n{}", text.trim_start_matches(['\n', '\r'])),
         false => text.to_string(),
     };
     for edit in &fix.edits {
@@ -697,27 +699,7 @@ fn plan_fix(
     if let Some(overlay) = overlay {
         let (based, kept): (Vec<_>, Vec<_>) = lowered_edits.into_iter().partition(|(file, _)| read_only(*file));
         lowered_edits = kept;
-        let mut per_file: Vec<(FileId, Vec<Splice>)> = Vec::new();
-        for (file, lowered) in based {
-            let splices = lowered_splices(stack, file, lowered)?;
-            match per_file.iter_mut().find(|(f, _)| *f == file) {
-                Some((_, all)) => all.extend(splices),
-                None => per_file.push((file, splices)),
-            }
-        }
-        let overlay_tree = stack.file(overlay).tree.as_ref().ok_or("not a YAML file")?;
-        for (file, splices) in per_file {
-            let tree = stack.file(file).tree.as_ref().ok_or("not a YAML file")?;
-            for (service, text) in lift::lift(tree, &splices)? {
-                let route = Route::default().key("services").key(&service);
-                if crate::yaml::route::resolve(overlay_tree, &route).is_ok() {
-                    let fragment = Fragment::parse(&explained(&text)).map_err(|e| e.to_string())?;
-                    lowered_edits.push((overlay, Lowered::Merge(route, Rc::new(fragment))));
-                } else {
-                    add_to_new_service(&mut new_services, overlay, &service, &text, &explained);
-                }
-            }
-        }
+        lowered_edits.extend(lift_into_overlay(stack, overlay, based, &mut new_services, &explained)?);
     }
     // One `services:` entry per file for all the services added to it: two would be two keys
     // where the file has no `services` yet.
@@ -759,6 +741,40 @@ fn plan_fix(
         }
     }
     Ok(plan)
+}
+
+/// Edits of read-only base files made on a scratch copy, and what they changed written into the
+/// overlay instead: merged into services it has, added to `new_services` for those it lacks.
+fn lift_into_overlay(
+    stack: &Stack,
+    overlay: FileId,
+    based: Vec<(FileId, Lowered)>,
+    new_services: &mut Vec<(FileId, String, String)>,
+    explained: &dyn Fn(&str) -> String,
+) -> Result<Vec<(FileId, Lowered)>, String> {
+    let mut per_file: Vec<(FileId, Vec<Splice>)> = Vec::new();
+    for (file, lowered) in based {
+        let splices = lowered_splices(stack, file, lowered)?;
+        match per_file.iter_mut().find(|(f, _)| *f == file) {
+            Some((_, all)) => all.extend(splices),
+            None => per_file.push((file, splices)),
+        }
+    }
+    let overlay_tree = stack.file(overlay).tree.as_ref().ok_or("not a YAML file")?;
+    let mut out = Vec::new();
+    for (file, splices) in per_file {
+        let tree = stack.file(file).tree.as_ref().ok_or("not a YAML file")?;
+        for (service, text) in lift::lift(tree, &splices)? {
+            let route = Route::default().key("services").key(&service);
+            if crate::yaml::route::resolve(overlay_tree, &route).is_ok() {
+                let fragment = Fragment::parse(&explained(&text)).map_err(|e| e.to_string())?;
+                out.push((overlay, Lowered::Merge(route, Rc::new(fragment))));
+            } else {
+                add_to_new_service(new_services, overlay, &service, &text, explained);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Adds a fragment to the entry a fix writes for a service the file does not have yet; the
