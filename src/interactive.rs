@@ -199,6 +199,17 @@ fn parameters(edit: &FixEdit) -> Vec<(String, String)> {
         .filter_map(|(k, v)| match v {
             serde_json::Value::String(s) if !s.contains('\n') => Some((k.clone(), s.clone())),
             serde_json::Value::Number(n) => Some((k.clone(), n.to_string())),
+            // A command (a health check's `test`) is edited as the shell command it runs; the new
+            // value is written in compose's string form, which runs it with the image's shell.
+            serde_json::Value::Array(items) => {
+                let words: Vec<&str> = items.iter().map(serde_json::Value::as_str).collect::<Option<_>>()?;
+                let command = match words.as_slice() {
+                    ["CMD-SHELL", command] => command.to_string(),
+                    ["CMD", rest @ ..] if !rest.is_empty() => rest.join(" "),
+                    _ => return None,
+                };
+                Some((k.clone(), command))
+            }
             _ => None,
         })
         .collect()

@@ -93,6 +93,26 @@ fn the_session_makes_exactly_the_accepted_fixes_with_edited_parameters() {
     assert!(!on_disk.contains("deploy:"));
 }
 
+#[test]
+fn a_health_check_command_is_edited_as_the_command_it_runs() {
+    let work = basic();
+    let load = LoadOptions::new(work.path().to_path_buf(), Vec::new(), Profiles::builtin());
+    let mut prompter = Scripted {
+        picks: vec![0],
+        reviews: vec![Review::Edit, Review::Accept],
+        parameter: Some("test"),
+        value: "pg_isready -U app -d app",
+        finish: Finish::Write,
+        shown: Vec::new(),
+    };
+    let decision = interactive::run(&load, &RuleSettings::default(), &FixOptions::default(), &mut prompter)
+        .unwrap()
+        .expect("fixes to offer");
+    let after = &decision.outcome.changes[0].after;
+    assert!(after.contains("      test: pg_isready -U app -d app\n"), "{after}");
+    assert!(prompter.shown[1].1.contains("+      test: pg_isready -U app -d app"), "{:?}", prompter.shown);
+}
+
 /// The real binary in a pseudo-terminal: output collected as it comes, keys sent when a prompt
 /// appears.
 struct Pty {
