@@ -183,7 +183,7 @@ pub fn update_branch(
         Err(e) => return Err(format!("{refname}: {}", e.message())),
     };
     let Some(tip) = existing else {
-        repo.reference(&refname, commit, false, &log).map_err(|e| ref_error(name, &e))?;
+        move_branch(repo, name, commit, None, &log)?;
         return Ok((commit, BranchState::Created));
     };
     let tip_commit = repo.find_commit(tip).map_err(|e| e.message().to_string())?;
@@ -198,8 +198,19 @@ pub fn update_branch(
             ));
         }
     }
-    repo.reference_matching(&refname, commit, true, tip, &log).map_err(|e| ref_error(name, &e))?;
+    move_branch(repo, name, commit, Some(tip), &log)?;
     Ok((commit, BranchState::Updated))
+}
+
+/// Points branch `name` at `to` only if it still points at `expected` (`None`: only if it does
+/// not exist yet), so a change made meanwhile by someone else is reported, not overwritten.
+pub fn move_branch(repo: &Repository, name: &str, to: Oid, expected: Option<Oid>, log: &str) -> Result<(), String> {
+    let refname = format!("refs/heads/{name}");
+    let result = match expected {
+        None => repo.reference(&refname, to, false, log),
+        Some(old) => repo.reference_matching(&refname, to, true, old, log),
+    };
+    result.map(|_| ()).map_err(|e| ref_error(name, &e))
 }
 
 /// The first commit on `tip` but not on `head` whose message lacks stackfix's trailer.
@@ -305,4 +316,30 @@ pub fn message(outcome: &Outcome, shown: &dyn Fn(&str) -> String) -> String {
         }
     }
     format!("{subject}\n\n{body}\n{TRAILER} {}\n", env!("CARGO_PKG_VERSION"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_branch_moved_meanwhile_is_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let signature = Signature::now("Test", "test@example.test").unwrap();
+        let tree = repo.find_tree(repo.treebuilder(None).unwrap().write().unwrap()).unwrap();
+        let commit = |message: &str| repo.commit(None, &signature, &signature, message, &tree, &[]).unwrap();
+        let (first, theirs, ours) = (commit("first"), commit("someone else's"), commit("stackfix's"));
+        move_branch(&repo, "fixes", first, None, "test").unwrap();
+        // Someone moves the branch after stackfix read it at `first`.
+        repo.reference("refs/heads/fixes", theirs, true, "test").unwrap();
+        let err = move_branch(&repo, "fixes", ours, Some(first), "test").unwrap_err();
+        assert!(err.contains("changed while stackfix ran"), "{err}");
+        assert_eq!(repo.find_reference("refs/heads/fixes").unwrap().target(), Some(theirs));
+        // Created meanwhile: not overwritten either.
+        repo.reference("refs/heads/new", theirs, true, "test").unwrap();
+        assert!(move_branch(&repo, "new", ours, None, "test").unwrap_err().contains("changed while stackfix ran"));
+        move_branch(&repo, "fixes", ours, Some(theirs), "test").unwrap();
+        assert_eq!(repo.find_reference("refs/heads/fixes").unwrap().target(), Some(ours));
+    }
 }

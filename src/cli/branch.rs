@@ -141,10 +141,10 @@ fn commit_here(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> Res
     let oid = git::commit_files(&repo, &head, &files, &message, &signature)?;
     let branch = match repo.head() {
         Ok(reference) if reference.is_branch() => {
-            let name = reference.name().unwrap_or("HEAD").to_string();
-            repo.reference_matching(&name, oid, true, head.id(), "stackfix: commit fixes")
-                .map_err(|e| format!("{name}: {} (the fixes are written but not committed)", e.message()))?;
-            reference.shorthand().unwrap_or("HEAD").to_string()
+            let name = reference.shorthand().unwrap_or("HEAD").to_string();
+            git::move_branch(&repo, &name, oid, Some(head.id()), "stackfix: commit fixes")
+                .map_err(|e| format!("{e} (the fixes are written but not committed)"))?;
+            name
         }
         _ => {
             repo.set_head_detached(oid).map_err(|e| e.message().to_string())?;
