@@ -48,8 +48,9 @@ pub fn relative(workdir: &Path, path: &Path) -> Result<PathBuf, String> {
         .map_err(|_| format!("{} is outside the repository's work tree", path.display()))
 }
 
-/// Writes the files and symlinks of `commit`'s tree under `into` (submodules are skipped), and
-/// marks `into` as a work tree root, so the stack loads from HEAD's content alone.
+/// Writes the files and symlinks of `commit`'s tree under `into` (submodules, and files larger
+/// than stackfix reads, are skipped), and marks `into` as a work tree root, so the stack loads from
+/// HEAD's content alone.
 pub fn export(repo: &Repository, commit: &Commit, into: &Path) -> Result<(), String> {
     let tree = commit.tree().map_err(|e| e.message().to_string())?;
     let mut failure = None;
@@ -58,10 +59,14 @@ pub fn export(repo: &Repository, commit: &Commit, into: &Path) -> Result<(), Str
         let path = into.join(root).join(name);
         let result = match (entry.kind(), entry.filemode()) {
             (Some(ObjectType::Tree), _) => std::fs::create_dir_all(&path).map_err(|e| e.to_string()),
-            (Some(ObjectType::Blob), mode) => repo
-                .find_blob(entry.id())
-                .map_err(|e| e.message().to_string())
-                .and_then(|blob| write_entry(&path, blob.content(), mode == i32::from(FileMode::Link))),
+            (Some(ObjectType::Blob), mode) => {
+                repo.find_blob(entry.id()).map_err(|e| e.message().to_string()).and_then(|blob| {
+                    match blob.size() as u64 > crate::stack::load::MAX_FILE_BYTES {
+                        true => Ok(()),
+                        false => write_entry(&path, blob.content(), mode == i32::from(FileMode::Link)),
+                    }
+                })
+            }
             _ => Ok(()),
         };
         match result {
