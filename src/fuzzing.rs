@@ -29,16 +29,31 @@ pub fn tree(data: &[u8]) -> usize {
             if own.contains(['\n', '\r']) {
                 continue;
             }
-            // Re-read as a mapping value: at the document level `--- x` would start a document.
-            if let Ok(alone) = Tree::parse(format!("k: {own}\n")) {
-                let root = alone.root().expect("a mapping");
-                let reread = alone.entry(root, "k").and_then(|e| alone.node(e.value).as_str().map(str::to_string));
-                assert_eq!(reread.as_deref(), Some(value.as_str()), "span text {own:?}");
+            // Re-read as a mapping value (at the document level `--- x` would start a document),
+            // and as a flow item: the parser takes `>` or `|` as a plain scalar inside `{…}`, where
+            // a block value would start a block scalar.
+            let block = reread(&format!("k: {own}\n"), |t, root| t.entry(root, "k").map(|e| e.value));
+            let flow = reread(&format!("k: [{own}]\n"), |t, root| {
+                t.entry(root, "k").and_then(|e| t.items(e.value).first().copied())
+            });
+            if block.is_some() || flow.is_some() {
+                assert!(
+                    block.as_deref() == Some(value.as_str()) || flow.as_deref() == Some(value.as_str()),
+                    "span text {own:?} reads as {block:?} / {flow:?}"
+                );
                 reread_count += 1;
             }
         }
     }
     reread_count
+}
+
+/// The scalar `pick` finds in `text` parsed alone, if it parses.
+fn reread(text: &str, pick: impl Fn(&Tree, usize) -> Option<usize>) -> Option<String> {
+    let tree = Tree::parse(text.to_string()).ok()?;
+    let root = tree.root()?;
+    let id = pick(&tree, root)?;
+    tree.node(id).as_str().map(str::to_string)
 }
 
 /// Patch operations chosen by the input's first bytes on the YAML text that follows: the result
