@@ -51,12 +51,7 @@ pub fn add_exporter(
     let compose_file = prometheus.definition_site().file;
     let mut new_variables = Vec::new();
     let credentials = credentials(ctx, store, &mut new_variables)?;
-    let mut networks = network_names(store);
-    for n in network_names(prometheus) {
-        if !networks.contains(&n) {
-            networks.push(n);
-        }
-    }
+    let networks = super::shared_networks([store, prometheus]);
     let store_port = ctx.stack.profiles.kind(&store.kind).and_then(|k| k.port).unwrap_or_default();
     let mut edits = vec![FixEdit::MergeService {
         site: Site::Definition { service: name.to_string(), file: compose_file },
@@ -153,7 +148,7 @@ pub fn add_host_exporter(ctx: &Context, prom: &PrometheusConfig, kind: &Kind, na
     let mut edits = vec![FixEdit::MergeService {
         site: Site::Definition { service: name.to_string(), file },
         template,
-        context: json!({ "image": kind.image, "networks": network_names(prometheus) }),
+        context: json!({ "image": kind.image, "networks": super::shared_networks([prometheus]) }),
     }];
     edits.extend(ctx.production_settings(name, kind, file));
     Some(Fix::new(format!("add `{name}` ({}, {what})", kind.name), applicability, edits))
@@ -162,10 +157,6 @@ pub fn add_host_exporter(ctx: &Context, prom: &PrometheusConfig, kind: &Kind, na
 /// The value is written in flow style (`[…]`, `{…}`): what is added to it must be too.
 fn is_flow(ctx: &Context, value: &crate::stack::Value) -> bool {
     ctx.stack.text(value.loc.file, value.loc.span).starts_with(['[', '{'])
-}
-
-fn network_names(service: &Service) -> Vec<String> {
-    service.value.get("networks").map(|n| n.entries().iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default()
 }
 
 /// The store's user, password and database as the exporter should write them: a variable

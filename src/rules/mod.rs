@@ -216,6 +216,26 @@ pub fn keep_private_ports(ctx: &Context, service: &Service, template: &'static s
     })
 }
 
+/// The networks a service must join to reach every one of `services`: their own networks, and
+/// `default` for those that name none; empty when that is `default` alone (compose's implicit
+/// network, joined without saying so).
+pub fn shared_networks<'a>(services: impl IntoIterator<Item = &'a Service>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for service in services {
+        let names: Option<Vec<String>> =
+            service.value.get("networks").map(|n| n.entries().iter().map(|(k, _)| k.clone()).collect());
+        for network in names.unwrap_or_else(|| vec!["default".to_string()]) {
+            if !out.contains(&network) {
+                out.push(network);
+            }
+        }
+    }
+    if out == ["default"] {
+        out.clear();
+    }
+    out
+}
+
 pub fn by_id(id: &str) -> Option<&'static dyn Rule> {
     REGISTRY.iter().copied().find(|r| r.meta().id == id)
 }

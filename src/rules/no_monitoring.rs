@@ -78,14 +78,8 @@ fn fix(ctx: &Context, file: crate::stack::FileId) -> Option<Fix> {
     }
     let kind = ctx.stack.profiles.kind(NAME)?;
     let dir = crate::stack::load::resolve(ctx.stack.file(file).path.parent()?)?.join(MONITORING_DIR);
-    let mut networks: Vec<String> = Vec::new();
-    for service in &ctx.config.services {
-        for (network, _) in service.value.get("networks").map(|n| n.entries().to_vec()).unwrap_or_default() {
-            if !networks.contains(&network) {
-                networks.push(network);
-            }
-        }
-    }
+    // Prometheus reaches every service; the exporters added later join its networks.
+    let networks = super::shared_networks(&ctx.config.services);
     let mut edits = vec![FixEdit::MergeService {
         site: Site::Definition { service: NAME.to_string(), file },
         template: "no-monitoring.service",

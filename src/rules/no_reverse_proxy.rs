@@ -143,19 +143,8 @@ fn fix(ctx: &Context, service: &Service, port: &str, add_proxy: bool, web: &[&Se
             return None;
         }
         let kind = ctx.stack.profiles.kind(PROXY)?;
-        // Traefik joins every network a web service is on (`default` for those that name none).
-        let mut networks: Vec<String> = Vec::new();
-        for s in web {
-            let names = s.value.get("networks").map(|n| n.entries().iter().map(|(k, _)| k.clone()).collect());
-            for network in names.unwrap_or_else(|| vec!["default".to_string()]) {
-                if !networks.contains(&network) {
-                    networks.push(network);
-                }
-            }
-        }
-        if networks == ["default"] {
-            networks.clear();
-        }
+        // Traefik joins every network a web service is on.
+        let networks = super::shared_networks(web.iter().copied());
         edits.push(FixEdit::MergeService {
             site: Site::Definition { service: PROXY.to_string(), file },
             template: "no-reverse-proxy.traefik",

@@ -376,3 +376,17 @@ fn literal_secrets_are_never_copied_into_added_services_or_files() {
     let example = std::fs::read_to_string(dir.path().join(".env.example")).unwrap();
     assert!(example.contains("POSTGRES_PASSWORD=\n") && example.contains("MYSQL_ROOT_PASSWORD=\n"), "{example}");
 }
+
+#[test]
+fn an_added_exporter_reaches_a_store_on_the_default_network_and_prometheus_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("monitoring")).unwrap();
+    std::fs::write(dir.path().join("monitoring/prometheus.yml"), "scrape_configs: []\n").unwrap();
+    let compose = "services:\n  redis:\n    image: redis:7.4-alpine\n  prometheus:\n    image: prom/prometheus:v2.54.1\n    volumes:\n      - ./monitoring:/etc/prometheus:ro\n    networks: [monitoring]\nnetworks:\n  monitoring:\n";
+    std::fs::write(dir.path().join("docker-compose.yml"), compose).unwrap();
+    let out = stackfix(dir.path(), &["fix", "--select", "missing-exporter"]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    let fixed = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
+    let exporter = fixed.split("redis-exporter:").nth(1).expect("an exporter was added");
+    assert!(exporter.contains("- default") && exporter.contains("- monitoring"), "{fixed}");
+}
