@@ -1,7 +1,9 @@
 //! `cargo bench`: times `check` (load + every rule) over ../shared/corpus and over generated
 //! 2,000- and 20,000-service files, next to the bare yaml-rust2 parse of the same bytes and
 //! stackfix's located tree alone, and `fix --diff` (plan, apply in memory, verify, diff) on the
-//! same inputs. Reference: dclint takes 38.9 s on a 540-file corpus and 3.76 s on 2,000 services
+//! same inputs. Then runs the `stackfix check` binary on hostile inputs up to the 10 MB file limit
+//! and prints each one's wall time and peak resident memory (GNU time) against the stated
+//! bounds: 1 s and 200 MB. Reference: dclint takes 38.9 s on a 540-file corpus and 3.76 s on 2,000 services
 //! on this machine class (two orders of magnitude less is the target), and 5.14 s for `--fix` on
 //! 2,000 services (target under 50 ms).
 
@@ -103,6 +105,76 @@ fn generated(n: usize) -> String {
     out
 }
 
+/// Inputs up to the 10 MB file limit that each stress one resource, as (name, compose file).
+fn hostile_inputs() -> Vec<(&'static str, String)> {
+    const LIMIT: usize = 10 * 1024 * 1024 - 4096;
+    let head = "services:\n  a:\n    image: x:1\n";
+    let fill = |unit: &str, sep: &str| vec![unit; (LIMIT - 100) / (unit.len() + sep.len())].join(sep);
+    let nested = format!("{}{}", "[".repeat(250), "]".repeat(250));
+    let mut bomb = String::from("x0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..12 {
+        bomb.push_str(&format!("x{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 10].join(", ")));
+    }
+    bomb.push_str("services:\n  web:\n    image: nginx:1\n    command: *a11\n");
+    let mut secrets = format!("{head}    environment:\n");
+    for i in 0..199_000 {
+        secrets.push_str(&format!("      K{i}_PASSWORD: v{i}\n"));
+    }
+    let dense: String = (0..14_000)
+        .map(|i| format!("  s{i}: {{image: postgres, ports: [\"5432:5432\"], environment: {{POSTGRES_PASSWORD: x{i}, API_TOKEN: z}}, volumes: [./a:/b, /var/run/docker.sock:/var/run/docker.sock], depends_on: [s0]}}\n"))
+        .collect();
+    let mut extends = String::from("services:\n");
+    for i in 0..20_000 {
+        extends.push_str(&format!("  s{i}:\n    image: x:1\n    extends: s{}\n", i + 1));
+    }
+    extends.push_str("  s20000:\n    image: x:1\n");
+    vec![
+        ("25,000 services", generated(25_000)),
+        ("one-character flow items", format!("{head}    command: [{}]\n", fill("a", ","))),
+        ("block sequence items", format!("{head}    command:\n{}", fill("      - a\n", ""))),
+        ("anchors on every item", format!("{head}    command: [{}]\n", fill("&a x", ","))),
+        ("aliases on every item", format!("x: &a [1]\n{head}    command: [{}]\n", fill("*a", ","))),
+        ("nesting 250 deep, repeated", format!("{head}    x-n: [{}]\n", fill(&nested, ","))),
+        ("alias bomb", bomb),
+        ("a 10 MB line", format!("{head}    command: {}\n", "x".repeat(LIMIT - 100))),
+        ("10 MB of line breaks", format!("{}services: {{}}\n", "\n".repeat(LIMIT - 100))),
+        ("199,000 literal secrets", secrets),
+        ("14,000 services, 8 findings each", format!("services:\n{dense}")),
+        ("extends chain of 20,000", extends),
+    ]
+}
+
+/// Runs `stackfix check` on each hostile input under GNU time.
+fn limits() {
+    let time = Path::new("/usr/bin/time");
+    if !time.exists() {
+        println!("hostile inputs: /usr/bin/time (GNU time) not found, skipped");
+        return;
+    }
+    println!("\n{:<36} {:>9} {:>9} {:>9} {:>5}  first error", "hostile input (check)", "size", "wall", "peak", "exit");
+    for (name, text) in hostile_inputs() {
+        let dir = std::env::temp_dir().join(format!("stackfix-limits-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("worker")).unwrap_or_default();
+        std::fs::write(dir.join("docker-compose.yml"), &text).unwrap_or_default();
+        let output = std::process::Command::new(time)
+            .args(["-f", "stackfix-limits %e %M"])
+            .arg(env!("CARGO_BIN_EXE_stackfix"))
+            .args(["check", "--color", "never"])
+            .arg(&dir)
+            .output();
+        let _ = std::fs::remove_dir_all(&dir);
+        let Ok(output) = output else { continue };
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let measured = stderr.lines().rev().find_map(|l| l.strip_prefix("stackfix-limits ")).unwrap_or("? ?");
+        let (wall, kb) = measured.split_once(' ').unwrap_or(("?", "?"));
+        let mb = kb.parse::<f64>().map_or("?".to_string(), |kb| format!("{:.0} MB", kb / 1024.0));
+        let error = stderr.lines().find(|l| l.starts_with("error:")).map_or("", |l| &l[..l.len().min(60)]);
+        let exit = output.status.code().map_or("?".to_string(), |c| c.to_string());
+        println!("{name:<36} {:>6} KB {:>7} s {mb:>9} {exit:>5}  {error}", text.len() / 1024, wall);
+    }
+}
+
 fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -175,4 +247,5 @@ fn main() {
     if let Some(mb) = peak_rss_mb() {
         println!("peak resident memory: {mb:.1} MiB");
     }
+    limits();
 }

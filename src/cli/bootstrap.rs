@@ -69,7 +69,7 @@ pub fn run(args: &BootstrapArgs) -> io::Result<u8> {
     print_notes(&outcome.stack);
     print(&summary(&outcome, true))?;
     if !outcome.remaining.is_empty() {
-        print(&report::text(&outcome.stack, &outcome.remaining, color))?;
+        report::text(&mut io::stdout().lock(), &outcome.stack, &outcome.remaining, color)?;
     }
     let files: Vec<String> =
         options.base.iter().chain([&options.output]).map(|f| format!("-f {}", f.display())).collect();

@@ -1,12 +1,12 @@
 //! `stackfix check`: load, run the rules, report.
 
-use std::io;
+use std::io::{self, Write};
 
 use stackfix::report;
 use stackfix::rules;
 use stackfix::stack::{self, Stack};
 
-use super::{config, print, use_color, CheckArgs, Format, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
+use super::{config, use_color, CheckArgs, Format, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
 
 pub fn run(args: &CheckArgs) -> io::Result<u8> {
     let prepared = match config::prepare(&args.common) {
@@ -16,19 +16,21 @@ pub fn run(args: &CheckArgs) -> io::Result<u8> {
             return Ok(EXIT_ERROR);
         }
     };
-    let stack = stack::load(&prepared.load);
-    let findings = rules::check(&stack, &prepared.settings);
-    let output = match args.format {
-        Format::Text => report::text(&stack, &findings, use_color(args.common.color)),
-        Format::Json => report::json(&stack, &findings),
-        Format::Sarif => report::sarif(&stack, &findings),
-        Format::Github => report::github(&stack, &findings),
-    };
+    let mut stack = stack::load(&prepared.load);
+    stack.drop_compose_nodes();
+    let findings = rules::report(&stack, &prepared.settings);
     if args.format == Format::Text {
         print_notes(&stack);
     }
     print_errors(&stack);
-    print(&output)?;
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    match args.format {
+        Format::Text => report::text(&mut out, &stack, &findings, use_color(args.common.color))?,
+        Format::Json => report::json(&mut out, &stack, &findings)?,
+        Format::Sarif => report::sarif(&mut out, &stack, &findings)?,
+        Format::Github => report::github(&mut out, &stack, &findings)?,
+    }
+    out.flush()?;
     Ok(if !stack.errors.is_empty() {
         EXIT_ERROR
     } else if findings.is_empty() {

@@ -51,7 +51,7 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
         print_notes(&outcome.stack);
         print(&summary(&outcome, true))?;
         if !outcome.remaining.is_empty() {
-            print(&report::text(&outcome.stack, &outcome.remaining, color))?;
+            report::text(&mut io::stdout().lock(), &outcome.stack, &outcome.remaining, color)?;
         }
     }
     Ok(if outcome.remaining.is_empty() { EXIT_CLEAN } else { EXIT_FINDINGS })
@@ -188,7 +188,7 @@ pub(super) fn json(outcome: &Outcome, written: bool) -> String {
         "changes": outcome.changes.iter().map(|c| serde_json::json!({"file": c.display, "created": c.before.is_none(), "diff": diff::unified(c)})).collect::<Vec<_>>(),
         "applied": outcome.applied.iter().map(|a| serde_json::json!({"rule": a.rule, "service": a.service, "title": a.title, "applicability": a.applicability.as_str()})).collect::<Vec<_>>(),
         "skipped": outcome.skipped.iter().map(|s| serde_json::json!({"rule": s.rule, "service": s.service, "message": s.message, "reason": s.reason})).collect::<Vec<_>>(),
-        "remaining": serde_json::from_str::<serde_json::Value>(&report::json(stack, &outcome.remaining)).map(|v| v["findings"].clone()).unwrap_or_default(),
+        "remaining": outcome.remaining.iter().map(|f| report::finding_json(stack, f)).collect::<Vec<_>>(),
         "passes": outcome.passes,
     });
     format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default())

@@ -1,12 +1,11 @@
-use std::fmt::Write;
+use std::io::{self, Write};
 
 use super::finding_position;
 use crate::rules::{Finding, Severity};
 use crate::stack::Stack;
 
 /// GitHub Actions workflow commands (`::error file=…,line=…::message`).
-pub fn github(stack: &Stack, findings: &[Finding]) -> String {
-    let mut out = String::new();
+pub fn github(out: &mut dyn Write, stack: &Stack, findings: &[Finding]) -> io::Result<()> {
     for f in findings {
         let p = finding_position(stack, f);
         let command = match f.severity {
@@ -19,7 +18,7 @@ pub fn github(stack: &Stack, findings: &[Finding]) -> String {
             message.push_str("\nhelp: ");
             message.push_str(help);
         }
-        let _ = writeln!(
+        writeln!(
             out,
             "::{command} title={},file={},line={},col={},endLine={},endColumn={}::{}",
             property(f.rule),
@@ -29,9 +28,9 @@ pub fn github(stack: &Stack, findings: &[Finding]) -> String {
             p.end_line,
             p.end_column,
             data(&message)
-        );
+        )?;
     }
-    out
+    Ok(())
 }
 
 fn data(text: &str) -> String {

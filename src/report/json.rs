@@ -1,40 +1,23 @@
+use std::io::{self, Write};
+
 use serde_json::{json as value, Value};
 
-use super::{finding_position, position};
+use super::{finding_position, position, write_json, Streamed};
 use crate::rules::{self, Finding};
 use crate::stack::Stack;
 
+/// Keys in the order `serde_json::Map` sorts them, as in every other object of the report.
+#[derive(serde::Serialize)]
+#[serde(bound(serialize = "Streamed<F>: serde::Serialize"))]
+struct Report<F> {
+    errors: Vec<Value>,
+    findings: Streamed<F>,
+    notes: Vec<Value>,
+    version: &'static str,
+}
+
 /// An object with a `findings` array (and `errors`, `notes`), stable for scripts.
-pub fn json(stack: &Stack, findings: &[Finding]) -> String {
-    let findings: Vec<Value> = findings
-        .iter()
-        .map(|f| {
-            let p = finding_position(stack, f);
-            let meta = rules::by_id(f.rule).map(|r| r.meta());
-            value!({
-                "rule": f.rule,
-                "severity": f.severity.as_str(),
-                "file": p.path,
-                "line": p.line,
-                "column": p.column,
-                "end_line": p.end_line,
-                "end_column": p.end_column,
-                "service": f.service,
-                "message": f.message,
-                "help": f.help,
-                "related": f.related.iter().map(|r| {
-                    let rp = position(stack, r.file, r.span);
-                    value!({"file": rp.path, "line": rp.line, "column": rp.column, "message": r.message})
-                }).collect::<Vec<_>>(),
-                "fix": {
-                    "available": f.fix.is_some(),
-                    "applicability": f.fix.as_ref().map(|t| t.applicability.as_str()).or(meta.filter(|m| m.fix != rules::FixAvailability::Never).map(|m| m.applicability.as_str())),
-                    "title": f.fix.as_ref().map(|t| t.title.as_str()),
-                    "file": f.fix.as_ref().and_then(|t| t.file()).map(|file| stack.file(file).display.as_str()),
-                },
-            })
-        })
-        .collect();
+pub fn json(out: &mut dyn Write, stack: &Stack, findings: &[Finding]) -> io::Result<()> {
     let errors: Vec<Value> = stack
         .errors
         .iter()
@@ -51,13 +34,39 @@ pub fn json(stack: &Stack, findings: &[Finding]) -> String {
             None => value!({"file": null, "line": null, "column": null, "message": n.message}),
         })
         .collect();
-    let doc = value!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "findings": findings,
-        "errors": errors,
-        "notes": notes,
-    });
-    let mut out = serde_json::to_string_pretty(&doc).unwrap_or_default();
-    out.push('\n');
-    out
+    let report = Report {
+        errors,
+        findings: Streamed(|| findings.iter().map(|f| finding_json(stack, f))),
+        notes,
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    write_json(out, &report)
+}
+
+/// One finding as the JSON report writes it.
+pub fn finding_json(stack: &Stack, f: &Finding) -> Value {
+    let p = finding_position(stack, f);
+    let meta = rules::by_id(f.rule).map(|r| r.meta());
+    value!({
+        "rule": f.rule,
+        "severity": f.severity.as_str(),
+        "file": p.path,
+        "line": p.line,
+        "column": p.column,
+        "end_line": p.end_line,
+        "end_column": p.end_column,
+        "service": f.service,
+        "message": f.message,
+        "help": f.help,
+        "related": f.related.iter().map(|r| {
+            let rp = position(stack, r.file, r.span);
+            value!({"file": rp.path, "line": rp.line, "column": rp.column, "message": r.message})
+        }).collect::<Vec<_>>(),
+        "fix": {
+            "available": f.fix.is_some(),
+            "applicability": f.fix.as_ref().map(|t| t.applicability.as_str()).or(meta.filter(|m| m.fix != rules::FixAvailability::Never).map(|m| m.applicability.as_str())),
+            "title": f.fix.as_ref().map(|t| t.title.as_str()),
+            "file": f.fix.as_ref().and_then(|t| t.file).map(|file| stack.file(file).display.as_str()),
+        },
+    })
 }

@@ -1,6 +1,9 @@
+use std::io::{self, Write};
+
+use serde::Serialize;
 use serde_json::{json as value, Value};
 
-use super::{finding_position, position};
+use super::{finding_position, position, write_json, Streamed};
 use crate::rules::{Finding, Severity, REGISTRY};
 use crate::stack::Stack;
 
@@ -12,9 +15,29 @@ fn level(s: Severity) -> &'static str {
     }
 }
 
+/// Keys in the order `serde_json::Map` sorts them, as in every other object of the log.
+#[derive(Serialize)]
+#[serde(bound(serialize = "Streamed<F>: Serialize"))]
+struct Log<F> {
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    runs: [Run<F>; 1],
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+#[serde(bound(serialize = "Streamed<F>: Serialize"))]
+struct Run<F> {
+    column_kind: &'static str,
+    original_uri_base_ids: Value,
+    results: Streamed<F>,
+    tool: Value,
+}
+
 /// A SARIF 2.1.0 log with one run, for GitHub code scanning. URIs are relative to the directory
 /// stackfix ran in (`%SRCROOT%`); columns count Unicode code points.
-pub fn sarif(stack: &Stack, findings: &[Finding]) -> String {
+pub fn sarif(out: &mut dyn Write, stack: &Stack, findings: &[Finding]) -> io::Result<()> {
     let rules: Vec<Value> = REGISTRY
         .iter()
         .map(|r| {
@@ -30,17 +53,34 @@ pub fn sarif(stack: &Stack, findings: &[Finding]) -> String {
             })
         })
         .collect();
-    let results: Vec<Value> = findings
-        .iter()
-        .map(|f| {
-            let p = finding_position(stack, f);
-            let rule_index = REGISTRY.iter().position(|r| r.meta().id == f.rule).unwrap_or(0);
-            let mut text = f.message.clone();
-            if let Some(help) = &f.help {
-                text.push_str("\nhelp: ");
-                text.push_str(help);
-            }
-            let related: Vec<Value> = f
+    let log = Log {
+        schema: "https://json.schemastore.org/sarif-2.1.0.json",
+        runs: [Run {
+            column_kind: "unicodeCodePoints",
+            original_uri_base_ids: value!({"%SRCROOT%": {"uri": "file:///"}}),
+            results: Streamed(|| findings.iter().map(|f| result(stack, f))),
+            tool: value!({"driver": {
+                "name": "stackfix",
+                "version": env!("CARGO_PKG_VERSION"),
+                "semanticVersion": env!("CARGO_PKG_VERSION"),
+                "informationUri": "https://github.com/stackfix/stackfix",
+                "rules": rules,
+            }}),
+        }],
+        version: "2.1.0",
+    };
+    write_json(out, &log)
+}
+
+fn result(stack: &Stack, f: &Finding) -> Value {
+    let p = finding_position(stack, f);
+    let rule_index = REGISTRY.iter().position(|r| r.meta().id == f.rule).unwrap_or(0);
+    let mut text = f.message.clone();
+    if let Some(help) = &f.help {
+        text.push_str("\nhelp: ");
+        text.push_str(help);
+    }
+    let related: Vec<Value> = f
                 .related
                 .iter()
                 .enumerate()
@@ -49,36 +89,15 @@ pub fn sarif(stack: &Stack, findings: &[Finding]) -> String {
                     value!({"id": i, "message": {"text": r.message}, "physicalLocation": physical(&rp.path, rp.line, rp.column, rp.end_line, rp.end_column)})
                 })
                 .collect();
-            value!({
-                "ruleId": f.rule,
-                "ruleIndex": rule_index,
-                "level": level(f.severity),
-                "message": {"text": text},
-                "locations": [{"physicalLocation": physical(&p.path, p.line, p.column, p.end_line, p.end_column)}],
-                "relatedLocations": related,
-                "partialFingerprints": {"stackfix/v1": format!("{}:{}:{}", f.rule, p.path, f.service.as_deref().unwrap_or(""))},
-            })
-        })
-        .collect();
-    let doc = value!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "stackfix",
-                "version": env!("CARGO_PKG_VERSION"),
-                "semanticVersion": env!("CARGO_PKG_VERSION"),
-                "informationUri": "https://github.com/stackfix/stackfix",
-                "rules": rules,
-            }},
-            "columnKind": "unicodeCodePoints",
-            "originalUriBaseIds": {"%SRCROOT%": {"uri": "file:///"}},
-            "results": results,
-        }],
-    });
-    let mut out = serde_json::to_string_pretty(&doc).unwrap_or_default();
-    out.push('\n');
-    out
+    value!({
+        "ruleId": f.rule,
+        "ruleIndex": rule_index,
+        "level": level(f.severity),
+        "message": {"text": text},
+        "locations": [{"physicalLocation": physical(&p.path, p.line, p.column, p.end_line, p.end_column)}],
+        "relatedLocations": related,
+        "partialFingerprints": {"stackfix/v1": format!("{}:{}:{}", f.rule, p.path, f.service.as_deref().unwrap_or(""))},
+    })
 }
 
 fn physical(path: &str, line: usize, column: usize, end_line: usize, end_column: usize) -> Value {

@@ -1,4 +1,4 @@
-use std::fmt::Write;
+use std::io::{self, Write};
 
 use super::finding_position;
 use crate::rules::{Applicability, Finding, Severity};
@@ -17,12 +17,11 @@ fn severity_color(s: Severity) -> &'static str {
 }
 
 /// `path:line:col: rule-name: message`, like rustc and ruff, with help lines and a summary.
-pub fn text(stack: &Stack, findings: &[Finding], color: bool) -> String {
+pub fn text(out: &mut dyn Write, stack: &Stack, findings: &[Finding], color: bool) -> io::Result<()> {
     let paint = |code: &'static str| if color { code } else { "" };
-    let mut out = String::new();
     for f in findings {
         let p = finding_position(stack, f);
-        let _ = writeln!(
+        writeln!(
             out,
             "{}{}:{}:{}:{} {}{}{}: {} {}[{}]{}",
             paint(BOLD),
@@ -37,9 +36,9 @@ pub fn text(stack: &Stack, findings: &[Finding], color: bool) -> String {
             paint(CYAN),
             f.severity.as_str(),
             paint(RESET),
-        );
+        )?;
         if let Some(help) = &f.help {
-            let _ = writeln!(out, "  {}help{}: {help}", paint(CYAN), paint(RESET));
+            writeln!(out, "  {}help{}: {help}", paint(CYAN), paint(RESET))?;
         }
         if let Some(fix) = &f.fix {
             let how = match fix.applicability {
@@ -47,11 +46,11 @@ pub fn text(stack: &Stack, findings: &[Finding], color: bool) -> String {
                 Applicability::Unsafe => "unsafe, `stackfix fix --unsafe-fixes`",
                 Applicability::DisplayOnly => "shown by `stackfix fix --diff` only",
             };
-            let _ = writeln!(out, "  {}fix{}: {} ({how})", paint(CYAN), paint(RESET), fix.title);
+            writeln!(out, "  {}fix{}: {} ({how})", paint(CYAN), paint(RESET), fix.title)?;
         }
         for r in &f.related {
             let rp = super::position(stack, r.file, r.span);
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  {}note{}: {}:{}:{}: {}",
                 paint(CYAN),
@@ -60,13 +59,13 @@ pub fn text(stack: &Stack, findings: &[Finding], color: bool) -> String {
                 rp.line,
                 rp.column,
                 r.message
-            );
+            )?;
         }
     }
     if !findings.is_empty() {
         let count = |s| findings.iter().filter(|f| f.severity == s).count();
         let fixable = |a| findings.iter().filter(|f| f.fix.as_ref().is_some_and(|x| x.applicability == a)).count();
-        let _ = writeln!(
+        writeln!(
             out,
             "Found {} finding{} ({} error, {} warning, {} info).",
             findings.len(),
@@ -74,11 +73,11 @@ pub fn text(stack: &Stack, findings: &[Finding], color: bool) -> String {
             count(Severity::Error),
             count(Severity::Warning),
             count(Severity::Info)
-        );
+        )?;
         let (safe, unsafe_) = (fixable(Applicability::Safe), fixable(Applicability::Unsafe));
         if safe + unsafe_ > 0 {
-            let _ = writeln!(out, "{safe} fixable with `stackfix fix`, {unsafe_} more with `--unsafe-fixes`.");
+            writeln!(out, "{safe} fixable with `stackfix fix`, {unsafe_} more with `--unsafe-fixes`.")?;
         }
     }
-    out
+    Ok(())
 }

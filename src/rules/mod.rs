@@ -4,7 +4,10 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, DefaultHasher};
 
 use crate::stack::profiles::Kind;
 use crate::stack::{Config, FileId, Loc, Service, Stack};
@@ -335,16 +338,30 @@ pub struct Fix {
     /// Fixes of other findings, as (rule, service), that this one is only right together with
     /// (a `service_healthy` condition on a dependency that gets its health check in the same run).
     pub requires: Vec<(&'static str, String)>,
+    /// The file the fix edits first (kept when a report drops the edits).
+    pub file: Option<FileId>,
+}
+
+thread_local! {
+    /// Set while [`report`] runs. A rule holds all its findings until it returns, and the edits
+    /// (rendering contexts) are most of a finding's memory; a report shows none of them.
+    static DROP_EDITS: Cell<bool> = const { Cell::new(false) };
 }
 
 impl Fix {
-    pub fn new(title: impl Into<String>, applicability: Applicability, edits: Vec<FixEdit>) -> Fix {
-        Fix { title: title.into(), applicability, edits, requires: Vec::new() }
+    pub fn new(title: impl Into<String>, applicability: Applicability, mut edits: Vec<FixEdit>) -> Fix {
+        let file = edits.iter().find_map(FixEdit::file);
+        if DROP_EDITS.get() {
+            edits = Vec::new();
+        }
+        Fix { title: title.into(), applicability, edits, requires: Vec::new(), file }
     }
+}
 
-    /// The file the fix edits first.
-    pub fn file(&self) -> Option<FileId> {
-        self.edits.iter().find_map(|e| match e {
+impl FixEdit {
+    /// The compose or side file the edit changes, if it changes one that exists.
+    fn file(&self) -> Option<FileId> {
+        match self {
             FixEdit::MergeService { site: Site::Definition { file, .. }, .. } => Some(*file),
             FixEdit::MergeService { site: Site::Production { definition, overlay, .. }, .. } => {
                 Some(overlay.unwrap_or(*definition))
@@ -356,7 +373,7 @@ impl Fix {
             | FixEdit::MergeRoot { file, .. }
             | FixEdit::SetDirectives { file, .. } => Some(*file),
             FixEdit::EnvExample { .. } | FixEdit::CreateFile { .. } => None,
-        })
+        }
     }
 }
 
@@ -377,9 +394,11 @@ pub struct Finding {
     pub file: FileId,
     pub span: Span,
     pub service: Option<String>,
-    pub help: Option<String>,
+    /// Most rules' help is a fixed text, not copied into every finding.
+    pub help: Option<Cow<'static, str>>,
     pub related: Vec<Related>,
-    pub fix: Option<Fix>,
+    /// Boxed: most of a large report's findings are held at once, and most have a fix.
+    pub fix: Option<Box<Fix>>,
 }
 
 impl Finding {
@@ -403,7 +422,7 @@ impl Finding {
         self
     }
 
-    pub fn help(mut self, help: impl Into<String>) -> Finding {
+    pub fn help(mut self, help: impl Into<Cow<'static, str>>) -> Finding {
         self.help = Some(help.into());
         self
     }
@@ -414,12 +433,12 @@ impl Finding {
     }
 
     pub fn with_fix(mut self, fix: Fix) -> Finding {
-        self.fix = Some(fix);
+        self.fix = Some(Box::new(fix));
         self
     }
 
     pub fn with_fix_opt(mut self, fix: Option<Fix>) -> Finding {
-        self.fix = fix;
+        self.fix = fix.map(Box::new);
         self
     }
 }
@@ -453,7 +472,24 @@ impl RuleSettings {
 /// is judged in more than one configuration), inline and configured ignores applied, sorted by file
 /// and position.
 pub fn check(stack: &Stack, settings: &RuleSettings) -> Vec<Finding> {
+    let dropping = DROP_EDITS.replace(false);
+    let findings = collect(stack, settings);
+    DROP_EDITS.set(dropping);
+    findings
+}
+
+/// [`check`] for a report: each fix keeps what a report shows (title, applicability, file) but not
+/// its edits, which hold most of a finding's memory.
+pub fn report(stack: &Stack, settings: &RuleSettings) -> Vec<Finding> {
+    let dropping = DROP_EDITS.replace(true);
+    let findings = collect(stack, settings);
+    DROP_EDITS.set(dropping);
+    findings
+}
+
+fn collect(stack: &Stack, settings: &RuleSettings) -> Vec<Finding> {
     let mut findings = Vec::new();
+    // The message is kept as a hash: a copy of every message would double a large report.
     let mut seen = HashSet::new();
     let has_markers: Vec<bool> = stack.files.iter().map(|f| f.source().text().contains(IGNORE_MARKER)).collect();
     for config in &stack.configs {
@@ -464,7 +500,9 @@ pub fn check(stack: &Stack, settings: &RuleSettings) -> Vec<Finding> {
                 continue;
             }
             for mut finding in rule.check(&ctx) {
-                if !seen.insert((finding.rule, finding.file, finding.span.start, finding.message.clone())) {
+                let message =
+                    std::hash::BuildHasher::hash_one(&BuildHasherDefault::<DefaultHasher>::default(), &finding.message);
+                if !seen.insert((finding.rule, finding.file, finding.span.start, message)) {
                     continue;
                 }
                 if is_ignored(stack, config, &finding, settings, &has_markers) {

@@ -15,6 +15,8 @@ use crate::yaml::{Source, Tree};
 /// Files larger than this are refused rather than parsed.
 pub const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
 const MAX_INCLUDE_DEPTH: usize = 16;
+/// Longest `extends` chain followed (compose files use two or three).
+const MAX_EXTENDS_DEPTH: usize = 16;
 
 /// Top-level keys the compose specification allows (besides `x-*` extensions).
 const TOP_LEVEL_KEYS: &[&str] =
@@ -53,6 +55,11 @@ pub fn load(options: &LoadOptions) -> Stack {
             Vec::new()
         }
     };
+    for (paths, _) in &plans {
+        for path in paths {
+            *loader.pending_uses.entry(normalize(path)).or_default() += 1;
+        }
+    }
     let mut configs = Vec::new();
     for (paths, role) in plans {
         if let Some(mut config) = loader.config(&paths, role) {
@@ -82,6 +89,9 @@ pub(crate) struct Loader {
     pub(crate) files: Vec<SourceFile>,
     by_path: HashMap<PathBuf, FileId>,
     docs: HashMap<FileId, Option<Rc<ComposeDoc>>>,
+    /// How many configurations still to load name each compose file: after the last, its cached
+    /// document is moved into the configuration instead of copied.
+    pending_uses: HashMap<PathBuf, usize>,
     /// Dockerfiles already read, by the path they were named with.
     dockerfiles: HashMap<PathBuf, DockerfileFacts>,
     loading: Vec<PathBuf>,
@@ -106,6 +116,7 @@ impl Loader {
             files: Vec::new(),
             by_path: HashMap::new(),
             docs: HashMap::new(),
+            pending_uses: HashMap::new(),
             dockerfiles: HashMap::new(),
             loading: Vec::new(),
             notes: Vec::new(),
@@ -419,35 +430,50 @@ impl Loader {
         out
     }
 
-    /// Resolves `extends` in every service of a document (bounded; cycles are errors).
+    /// Resolves `extends` in every service of a document. Each service is resolved once and
+    /// written back, so a base shared by many services is not merged again for each; chains
+    /// longer than `MAX_EXTENDS_DEPTH` and cycles are errors.
     fn apply_extends(&mut self, doc: &mut Value, dir: &Path) {
         let Some(services) = doc.get("services") else {
             return;
         };
-        let names: Vec<String> =
+        let index: HashMap<String, usize> =
+            services.entries().iter().enumerate().map(|(i, (name, _))| (name.clone(), i)).collect();
+        let extending: Vec<String> =
             services.entries().iter().filter(|(_, s)| s.get("extends").is_some()).map(|(n, _)| n.clone()).collect();
-        for name in names {
+        for name in extending {
             let mut chain = Vec::new();
-            if let Some(resolved) = self.extended(doc, &name, dir, &mut chain) {
-                if let Some(ValueKind::Map(services)) = doc_services_mut(doc) {
-                    if let Some((_, slot)) = services.iter_mut().find(|(n, _)| *n == name) {
-                        let key = slot.loc.key;
-                        *slot = resolved;
-                        slot.loc.key = key;
-                    }
-                }
-            }
+            let _ = self.extended(doc, &index, &name, dir, &mut chain);
         }
     }
 
-    fn extended(&mut self, doc: &Value, name: &str, dir: &Path, chain: &mut Vec<String>) -> Option<Value> {
-        let service = doc.path(&["services", name])?.clone();
-        let Some(ext) = service.get("extends") else {
-            return Some(service);
+    /// The service `name` of `doc` with its `extends` applied (and written back into `doc`);
+    /// `Err` once an error has been reported.
+    fn extended(
+        &mut self,
+        doc: &mut Value,
+        index: &HashMap<String, usize>,
+        name: &str,
+        dir: &Path,
+        chain: &mut Vec<String>,
+    ) -> Result<Option<Value>, ()> {
+        let Some(service) =
+            index.get(name).and_then(|&i| doc.get("services")?.entries().get(i)).map(|(_, s)| s.clone())
+        else {
+            return Ok(None);
         };
-        if chain.len() > MAX_INCLUDE_DEPTH || chain.iter().any(|c| c == name) {
+        let Some(ext) = service.get("extends") else {
+            return Ok(Some(service));
+        };
+        if chain.iter().any(|c| c == name) {
             self.error_at(ext.loc.file, ext.loc.span.start, format!("`extends` cycle through service `{name}`"));
-            return None;
+            return Err(());
+        }
+        if chain.len() >= MAX_EXTENDS_DEPTH {
+            let message =
+                format!("`extends` chain of service `{}` is longer than {MAX_EXTENDS_DEPTH} services", chain[0]);
+            self.error_at(ext.loc.file, ext.loc.span.start, message);
+            return Err(());
         }
         chain.push(name.to_string());
         let (base_name, file) = match ext.as_str() {
@@ -457,10 +483,10 @@ impl Loader {
         let base = match file {
             Some(f) => {
                 let path = dir.join(interpolate::resolve(&f, &self.env));
-                let other = self.compose_doc(&path)?;
+                let Some(other) = self.compose_doc(&path) else { return Err(()) };
                 other.doc.path(&["services", &base_name]).cloned()
             }
-            None => self.extended(doc, &base_name, dir, chain),
+            None => self.extended(doc, index, &base_name, dir, chain)?,
         };
         let Some(base) = base else {
             self.error_at(
@@ -468,7 +494,7 @@ impl Loader {
                 ext.loc.span.start,
                 format!("`extends` names service `{base_name}`, which does not exist"),
             );
-            return None;
+            return Err(());
         };
         let mut own = service;
         if let ValueKind::Map(entries) = &mut own.kind {
@@ -476,7 +502,12 @@ impl Loader {
         }
         let mut merged = merge_documents(normalize_service(base), normalize_service(own.clone()));
         merged.loc = own.loc;
-        Some(merged)
+        if let Some(ValueKind::Map(services)) = doc_services_mut(doc) {
+            if let Some((_, slot)) = index.get(name).and_then(|&i| services.get_mut(i)) {
+                *slot = merged.clone();
+            }
+        }
+        Ok(Some(merged))
     }
 
     /// Loads, merges and analyses one configuration.
@@ -485,6 +516,14 @@ impl Loader {
         for path in paths {
             docs.push(self.compose_doc(path)?);
         }
+        for (path, doc) in paths.iter().zip(&docs) {
+            let uses = self.pending_uses.entry(normalize(path)).or_default();
+            *uses = uses.saturating_sub(1);
+            if *uses == 0 {
+                self.docs.remove(&doc.file);
+            }
+        }
+        let files: Vec<FileId> = docs.iter().map(|d| d.file).collect();
         // Where each file defines each service, for findings that point at the file to edit.
         let mut sites: HashMap<String, Vec<super::Loc>> = HashMap::new();
         for d in &docs {
@@ -493,10 +532,11 @@ impl Loader {
             }
         }
         let mut merged: Option<Value> = None;
-        for d in docs.iter() {
+        for d in docs {
+            let doc = Rc::try_unwrap(d).map_or_else(|shared| shared.doc.clone(), |owned| owned.doc);
             merged = Some(match merged {
-                None => d.doc.clone(),
-                Some(base) => merge_documents(base, d.doc.clone()),
+                None => doc,
+                Some(base) => merge_documents(base, doc),
             });
         }
         let mut doc = merged?;
@@ -507,10 +547,10 @@ impl Loader {
             },
             _ => Value::null(doc.loc),
         };
-        let mut services = Vec::new();
         let ValueKind::Map(service_entries) = service_values.kind else {
-            return Some(Config::new(docs.iter().map(|d| d.file).collect(), role, doc, services));
+            return Some(Config::new(files, role, doc, Vec::new()));
         };
+        let mut services = Vec::with_capacity(service_entries.len());
         for (name, value) in service_entries {
             if !value.is_map() {
                 if !value.is_null() {
@@ -530,7 +570,7 @@ impl Loader {
             service.build_dir = dockerfile.context_dir;
             services.push(service);
         }
-        let mut config = Config::new(docs.iter().map(|d| d.file).collect(), role, doc, services);
+        let mut config = Config::new(files, role, doc, services);
         side::attach(self, &mut config);
         Some(config)
     }

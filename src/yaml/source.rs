@@ -27,15 +27,29 @@ pub struct Source {
     text: String,
     bom_len: usize,
     line_starts: Vec<usize>,
+    /// Empty for ASCII text; otherwise the number of characters before every `CHUNK`-th byte, so
+    /// characters and bytes convert in constant time even on a line of megabytes.
+    char_checkpoints: Vec<usize>,
 }
 
 const BOM: char = '\u{feff}';
+const CHUNK: usize = 64;
+
+fn count_chars(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| !is_continuation(b)).count()
+}
+
+fn is_continuation(byte: u8) -> bool {
+    byte & 0xC0 == 0x80
+}
 
 impl Source {
     pub fn new(text: String) -> Self {
         let bom_len = if text.starts_with(BOM) { BOM.len_utf8() } else { 0 };
         let bytes = text.as_bytes();
-        let mut line_starts = vec![0];
+        let breaks = bytes.iter().filter(|&&b| b == b'\n' || b == b'\r').count();
+        let mut line_starts = Vec::with_capacity(breaks + 1);
+        line_starts.push(0);
         let mut i = 0;
         while i < bytes.len() {
             match bytes[i] {
@@ -46,7 +60,28 @@ impl Source {
             }
             i += 1;
         }
-        Source { text, bom_len, line_starts }
+        let char_checkpoints = if text.is_ascii() {
+            Vec::new()
+        } else {
+            let mut chars = 0;
+            let mut checkpoints = Vec::with_capacity(bytes.len() / CHUNK + 1);
+            for chunk in bytes.chunks(CHUNK) {
+                checkpoints.push(chars);
+                chars += count_chars(chunk);
+            }
+            checkpoints.push(chars);
+            checkpoints
+        };
+        Source { text, bom_len, line_starts, char_checkpoints }
+    }
+
+    /// Characters before byte `offset`.
+    fn chars_before(&self, offset: usize) -> usize {
+        if self.char_checkpoints.is_empty() {
+            return offset;
+        }
+        let chunk = offset / CHUNK;
+        self.char_checkpoints[chunk] + count_chars(&self.text.as_bytes()[chunk * CHUNK..offset])
     }
 
     /// The whole text, BOM included.
@@ -83,14 +118,25 @@ impl Source {
             start += self.bom_len;
         }
         let end = self.line_content_end(idx);
-        let line_text = &self.text[start..end];
-        if line_text.is_ascii() {
+        if self.char_checkpoints.is_empty() {
             return (start + col).min(end);
         }
-        match line_text.char_indices().nth(col) {
-            Some((b, _)) => start + b,
-            None => end,
+        let target = self.chars_before(start) + col;
+        // The character starts in the last chunk that begins with at most `target` characters before it.
+        let chunk = self.char_checkpoints.partition_point(|&c| c <= target).saturating_sub(1);
+        let mut pos = (chunk * CHUNK).max(start).min(end);
+        let mut chars = self.chars_before(pos);
+        let bytes = self.text.as_bytes();
+        while pos < end {
+            if !is_continuation(bytes[pos]) {
+                if chars == target {
+                    return pos;
+                }
+                chars += 1;
+            }
+            pos += 1;
         }
+        end
     }
 
     /// 0-based line index containing byte `offset`.
@@ -105,9 +151,11 @@ impl Source {
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = self.floor_char_boundary(offset.min(self.text.len()));
         let idx = self.line_index(offset);
-        let start = self.line_starts[idx];
-        let col = self.text[start..offset].chars().filter(|&c| c != BOM).count();
-        (idx + 1, col + 1)
+        let mut start = self.line_starts[idx];
+        if idx == 0 {
+            start = (start + self.bom_len).min(offset);
+        }
+        (idx + 1, self.chars_before(offset) - self.chars_before(start) + 1)
     }
 
     fn floor_char_boundary(&self, mut offset: usize) -> usize {
@@ -185,6 +233,19 @@ mod tests {
         let src = Source::new("a: ü\nbé: x\n".to_string());
         assert_eq!(src.offset_of_marker(2, 4), "a: ü\nbé: ".len());
         assert_eq!(src.line_col("a: ü\nbé: ".len()), (2, 5));
+    }
+
+    #[test]
+    fn long_non_ascii_lines_convert_both_ways() {
+        let line: String = (0..500).map(|i| if i % 3 == 0 { 'é' } else { 'a' }).collect();
+        let text = format!("x: 1\n{line}ü{line}\n");
+        let src = Source::new(text.clone());
+        for col in [0, 1, 63, 64, 500, 501, 999, 1000] {
+            let expected = "x: 1\n".len() + format!("{line}ü{line}").char_indices().nth(col).unwrap().0;
+            assert_eq!(src.offset_of_marker(2, col), expected, "column {col}");
+            assert_eq!(src.line_col(expected), (2, col + 1));
+        }
+        assert_eq!(src.offset_of_marker(2, 5000), text.len() - 1, "past the end of the line");
     }
 
     #[test]

@@ -21,6 +21,11 @@ pub type NodeId = usize;
 /// Nesting deeper than this is refused: no compose file needs it, and it bounds every walk.
 pub const MAX_DEPTH: usize = 256;
 
+/// More nodes than this in one file is refused: it bounds the memory of a tree and of everything
+/// built from it (a 10 MB file of one-character items would otherwise hold five million nodes).
+/// The largest real compose files have a few thousand; 20,000 services take about 400,000.
+pub const MAX_NODES: usize = 500_000;
+
 /// A half-open byte range `[start, end)` in the file's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Span {
@@ -148,7 +153,8 @@ impl Tree {
             Ok((nodes, root)) => {
                 Ok(Tree { source, nodes, root, style: Default::default(), key_index: Default::default() })
             }
-            Err(err) => {
+            Err(BuildError::Refused(err)) => Err(err),
+            Err(BuildError::Syntax(err)) => {
                 // yaml-rust2 rejects a flow collection closed at its key's indentation, which Go's
                 // YAML (and so docker compose) accepts. Joining such a closing line onto the previous
                 // one turns a newline into a space: every byte offset stays valid for the original.
@@ -263,19 +269,32 @@ fn boxed(text: Option<String>) -> Option<Box<str>> {
     text.map(String::into_boxed_str)
 }
 
-fn build(source: &Source) -> Result<(Vec<Node>, Option<NodeId>), ParseError> {
+/// Why [`build`] failed.
+enum BuildError {
+    /// yaml-rust2 rejected the text.
+    Syntax(ParseError),
+    /// The text parses, but stackfix refuses what it holds (several documents, too deep, too large).
+    Refused(ParseError),
+}
+
+fn build(source: &Source) -> Result<(Vec<Node>, Option<NodeId>), BuildError> {
     let mut builder = Builder::new(source);
     let mut parser = Parser::new_from_str(source.body());
-    if let Err(err) = parser.load(&mut builder, true) {
-        return Err(scan_error(source, err.marker(), err.info()));
-    }
-    match builder.error {
-        Some(err) => Err(err),
-        None => {
-            builder.nodes.shrink_to_fit();
-            Ok((builder.nodes, builder.root))
+    // Driven event by event (not `Parser::load`) so a refusal stops the parse where it happens.
+    loop {
+        let (event, mark) =
+            parser.next_token().map_err(|err| BuildError::Syntax(scan_error(source, err.marker(), err.info())))?;
+        let end = event == Event::StreamEnd;
+        builder.on_event(event, mark);
+        if let Some(err) = builder.error.take() {
+            return Err(BuildError::Refused(err));
+        }
+        if end {
+            break;
         }
     }
+    builder.nodes.shrink_to_fit();
+    Ok((builder.nodes, builder.root))
 }
 
 /// Replaces the line break before each line that starts with `]` or `}` by spaces, unless the
@@ -353,7 +372,7 @@ impl<'s> Builder<'s> {
         // reserving that up front spares the copies (and the doubled peak) of growing a large
         // tree, and stays small for inputs made of empty lines.
         let lines = source.text().bytes().filter(|&b| b == b'\n').count();
-        let expected_nodes = (lines * 5 / 2).min(source.text().len() / 8) + 16;
+        let expected_nodes = (lines * 5 / 2).min(source.text().len() / 8).min(MAX_NODES) + 16;
         Builder {
             source,
             bytes: source.text().as_bytes(),
@@ -459,6 +478,12 @@ impl<'s> Builder<'s> {
 
     fn push_node(&mut self, node: Node, anchor_id: usize) -> NodeId {
         let id = self.nodes.len();
+        if id == MAX_NODES {
+            self.fail(
+                node.span.start,
+                &format!("more than {MAX_NODES} YAML nodes in this file; refusing to read further"),
+            );
+        }
         self.nodes.push(node);
         if anchor_id != 0 {
             self.anchors.insert(anchor_id, id);

@@ -41,6 +41,29 @@ fn alias_bomb() {
 }
 
 #[test]
+fn too_many_nodes() {
+    // Half a million one-character items: about 1 MB, five million at the 10 MB file limit.
+    let items = vec!["a"; 500_001].join(",");
+    let dir = project(&[("docker-compose.yml", format!("services:\n  a:\n    image: x:1\n    command: [{items}]\n"))]);
+    expect_error(dir.path(), "more than 500000 YAML nodes in this file");
+}
+
+#[test]
+fn long_extends_chains_are_refused_once_per_service_without_cascades() {
+    let mut text = String::from("services:\n");
+    for i in 0..40 {
+        text.push_str(&format!("  s{i}:\n    image: x:1\n    extends: s{}\n", i + 1));
+    }
+    text.push_str("  s40:\n    image: x:1\n");
+    let dir = project(&[("docker-compose.yml", text)]);
+    expect_error(dir.path(), "`extends` chain of service `s0` is longer than 16 services");
+    let err = stderr(&stackfix(dir.path(), &["check"]));
+    assert!(!err.contains("cycle") && !err.contains("does not exist"), "{err}");
+    // s24 … s39 reach s40 within 16 hops and load.
+    assert_eq!(err.matches("is longer than").count(), 24, "{err}");
+}
+
+#[test]
 fn include_chains_and_extends_cycles() {
     let mut files: Vec<(String, String)> =
         (0..40).map(|i| (format!("f{i}.yml"), format!("include: [f{}.yml]\nservices: {{}}\n", i + 1))).collect();
