@@ -169,7 +169,10 @@ fn limits() {
         let measured = stderr.lines().rev().find_map(|l| l.strip_prefix("stackfix-limits ")).unwrap_or("? ?");
         let (wall, kb) = measured.split_once(' ').unwrap_or(("?", "?"));
         let mb = kb.parse::<f64>().map_or("?".to_string(), |kb| format!("{:.0} MB", kb / 1024.0));
-        let error = stderr.lines().find(|l| l.starts_with("error:")).map_or("", |l| &l[..l.len().min(60)]);
+        let error = stderr.lines().find(|l| l.starts_with("error:")).map_or(String::new(), |l| {
+            let message = l.split_once(".yml:").map_or(l, |(_, m)| m);
+            message.chars().take(70).collect()
+        });
         let exit = output.status.code().map_or("?".to_string(), |c| c.to_string());
         println!("{name:<36} {:>6} KB {:>7} s {mb:>9} {exit:>5}  {error}", text.len() / 1024, wall);
     }

@@ -382,6 +382,15 @@ fn broken_by(previous: &[(FindingKey, Vec<String>)], errors: &[stack::LoadError]
         .iter()
         .filter_map(|(key, files)| {
             let error = blamed(files).or_else(|| (!any_named).then(|| &errors[0]))?;
+            if crate::yaml::tree::is_node_limit(&error.message) {
+                let reason = format!(
+                    "the fixed {} would hold more than {} YAML nodes, the most stackfix reads; fix part of the \
+                     stack at a time (--service, --select)",
+                    error.path,
+                    crate::yaml::tree::MAX_NODES
+                );
+                return Some((key.clone(), reason));
+            }
             Some((key.clone(), format!("internal error: the combined edits broke the YAML ({error})")))
         })
         .collect()

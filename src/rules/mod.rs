@@ -472,22 +472,17 @@ impl RuleSettings {
 /// is judged in more than one configuration), inline and configured ignores applied, sorted by file
 /// and position.
 pub fn check(stack: &Stack, settings: &RuleSettings) -> Vec<Finding> {
-    let dropping = DROP_EDITS.replace(false);
-    let findings = collect(stack, settings);
-    DROP_EDITS.set(dropping);
-    findings
+    collect(stack, settings, false)
 }
 
 /// [`check`] for a report: each fix keeps what a report shows (title, applicability, file) but not
 /// its edits, which hold most of a finding's memory.
 pub fn report(stack: &Stack, settings: &RuleSettings) -> Vec<Finding> {
-    let dropping = DROP_EDITS.replace(true);
-    let findings = collect(stack, settings);
-    DROP_EDITS.set(dropping);
-    findings
+    collect(stack, settings, true)
 }
 
-fn collect(stack: &Stack, settings: &RuleSettings) -> Vec<Finding> {
+fn collect(stack: &Stack, settings: &RuleSettings, drop_edits: bool) -> Vec<Finding> {
+    let previous = DROP_EDITS.replace(drop_edits);
     let mut findings = Vec::new();
     // The message is kept as a hash: a copy of every message would double a large report.
     let mut seen = HashSet::new();
@@ -522,6 +517,7 @@ fn collect(stack: &Stack, settings: &RuleSettings) -> Vec<Finding> {
             b.rule,
         ))
     });
+    DROP_EDITS.set(previous);
     findings
 }
 

@@ -45,8 +45,9 @@ pub struct Value {
     pub tag: Option<String>,
 }
 
-/// Maximum number of values one file may expand to through aliases.
-pub const EXPANSION_BUDGET: usize = 1_000_000;
+/// Maximum number of values one file may expand to through aliases: no more than a file without
+/// aliases may hold.
+pub const EXPANSION_BUDGET: usize = crate::yaml::tree::MAX_NODES;
 const MAX_ALIAS_DEPTH: usize = 64;
 
 /// Why a tree could not become values.

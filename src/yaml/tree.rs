@@ -26,6 +26,16 @@ pub const MAX_DEPTH: usize = 256;
 /// The largest real compose files have a few thousand; 20,000 services take about 400,000.
 pub const MAX_NODES: usize = 500_000;
 
+/// The error for a file over [`MAX_NODES`]; [`is_node_limit`] recognises it.
+fn node_limit_message() -> String {
+    format!("more than {MAX_NODES} YAML nodes in this file; refusing to read further")
+}
+
+/// Whether a parse error is the node limit rather than a YAML error.
+pub fn is_node_limit(message: &str) -> bool {
+    message == node_limit_message()
+}
+
 /// A half-open byte range `[start, end)` in the file's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Span {
