@@ -484,7 +484,9 @@ pub fn report(stack: &Stack, settings: &RuleSettings) -> Vec<Finding> {
 fn collect(stack: &Stack, settings: &RuleSettings, drop_edits: bool) -> Vec<Finding> {
     let previous = DROP_EDITS.replace(drop_edits);
     let mut findings = Vec::new();
-    // The message is kept as a hash: a copy of every message would double a large report.
+    // Only a stack judged in several configurations repeats findings. The message is kept as a
+    // hash: a copy of every message would double a large report.
+    let dedupe = stack.configs.len() > 1;
     let mut seen = HashSet::new();
     let has_markers: Vec<bool> = stack.files.iter().map(|f| f.source().text().contains(IGNORE_MARKER)).collect();
     for config in &stack.configs {
@@ -494,27 +496,37 @@ fn collect(stack: &Stack, settings: &RuleSettings, drop_edits: bool) -> Vec<Find
             if !settings.is_enabled(meta.id) || (meta.scope != Scope::Any && !config.is_production()) {
                 continue;
             }
-            for mut finding in rule.check(&ctx) {
-                let message =
-                    std::hash::BuildHasher::hash_one(&BuildHasherDefault::<DefaultHasher>::default(), &finding.message);
-                if !seen.insert((finding.rule, finding.file, finding.span.start, message)) {
-                    continue;
-                }
-                if is_ignored(stack, config, &finding, settings, &has_markers) {
-                    continue;
+            // Filtered in place and moved whole: a rule's findings are never held twice.
+            let mut found = rule.check(&ctx);
+            found.retain_mut(|finding| {
+                let message = || {
+                    std::hash::BuildHasher::hash_one(&BuildHasherDefault::<DefaultHasher>::default(), &finding.message)
+                };
+                if (dedupe && !seen.insert((finding.rule, finding.file, finding.span.start, message())))
+                    || is_ignored(stack, config, finding, settings, &has_markers)
+                {
+                    return false;
                 }
                 if let Some(sev) = settings.severity.get(finding.rule) {
                     finding.severity = *sev;
                 }
-                findings.push(finding);
+                true
+            });
+            if findings.is_empty() {
+                findings = found;
+            } else {
+                findings.append(&mut found);
             }
         }
     }
-    findings.sort_by(|a, b| {
-        (stack.file(a.file).display.as_str(), a.span.start, a.rule).cmp(&(
+    // Unstable (no scratch copy of a large report) but total: findings left are distinct in
+    // (rule, file, position, message).
+    findings.sort_unstable_by(|a, b| {
+        (stack.file(a.file).display.as_str(), a.span.start, a.rule, &a.message).cmp(&(
             stack.file(b.file).display.as_str(),
             b.span.start,
             b.rule,
+            &b.message,
         ))
     });
     DROP_EDITS.set(previous);
