@@ -85,10 +85,10 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &BootstrapOptio
             ));
         }
     }
-    let existing = match std::fs::read(&options.output) {
-        Ok(bytes) => Some(String::from_utf8(bytes).map_err(|_| refuse("not UTF-8 text".into()))?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(refuse(format!("cannot read: {e}"))),
+    let existing = match crate::stack::load::read_text(&options.output) {
+        Ok(text) => Some(text),
+        Err(crate::stack::load::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(refuse(e.to_string())),
     };
     let start = match existing {
         Some(_) => None,
@@ -142,11 +142,11 @@ fn initial_text(load: &LoadOptions, options: &BootstrapOptions) -> Result<String
             let header = renderer
                 .render("bootstrap.standalone", &serde_json::json!({ "base": base[0], "output": output }))
                 .map_err(FixError::Template)?;
-            let text = std::fs::read_to_string(&options.base[0]).map_err(|e| {
+            let text = crate::stack::load::read_text(&options.base[0]).map_err(|e| {
                 FixError::Input(vec![LoadError {
                     path: options.base[0].display().to_string(),
                     position: None,
-                    message: format!("cannot read: {e}"),
+                    message: e.to_string(),
                     hint: None,
                 }])
             })?;

@@ -226,7 +226,7 @@ fn added_diff(before: &Outcome, after: &Outcome) -> String {
     paths.dedup();
     let mut out = String::new();
     for path in paths {
-        let disk = std::fs::read_to_string(path).ok();
+        let disk = crate::stack::load::read_text(path).ok();
         let old = text(before, path);
         let new = text(after, path);
         let display = new.as_ref().or(old.as_ref()).map(|(d, _)| d.clone()).unwrap_or_default();

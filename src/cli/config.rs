@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use stackfix::rules::{self, RuleSettings, Severity};
+use stackfix::stack::load::read_text;
 use stackfix::stack::{LoadOptions, Profiles};
 
 #[derive(Debug, Default, Deserialize)]
@@ -62,7 +63,7 @@ pub fn load(explicit: Option<&Path>, dir: &Path) -> Result<(ConfigFile, Option<P
             default
         }
     };
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let text = read_text(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let config: ConfigFile = toml::from_str(&text).map_err(|e| {
         let position = e.span().map(|s| {
             let line = text[..s.start].matches('\n').count() + 1;
@@ -118,7 +119,7 @@ pub fn prepare(args: &super::CommonArgs) -> Result<Prepared, String> {
     let profiles_path = args.profiles.clone().or_else(|| file.profiles.as_ref().map(|p| config_dir.join(p)));
     let profiles = match profiles_path {
         None => Profiles::builtin(),
-        Some(p) => std::fs::read_to_string(&p)
+        Some(p) => read_text(&p)
             .map_err(|e| e.to_string())
             .and_then(|t| Profiles::with_overrides(&t))
             .map_err(|e| format!("{}: {e}", p.display()))?,

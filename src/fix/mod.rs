@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use crate::rules::{self, Applicability, Finding, Fix, FixEdit, RuleSettings, Site};
-use crate::stack::load::{normalize, project_root};
+use crate::stack::load::{normalize, project_root, read_text};
 use crate::stack::{self, FileId, LoadOptions, Stack};
 use crate::yaml::emit::Fragment;
 use crate::yaml::patch::key_text;
@@ -491,7 +491,7 @@ fn with_overrides(load: &LoadOptions, texts: &HashMap<PathBuf, String>) -> LoadO
 
 /// The current text of a file: edited in memory, or as on disk.
 fn text_of(texts: &HashMap<PathBuf, String>, path: &Path) -> Option<String> {
-    texts.get(&normalize(path)).cloned().or_else(|| std::fs::read_to_string(path).ok())
+    texts.get(&normalize(path)).cloned().or_else(|| read_text(path).ok())
 }
 
 /// `.env.example` with `NAME=` lines for the names it lacks (created from its template).
@@ -628,7 +628,7 @@ fn plan_fix(
                     .or_else(|| {
                         stack.files.iter().find(|f| normalize(&f.path) == key).map(|f| f.source().text().to_string())
                     })
-                    .or_else(|| std::fs::read_to_string(path).ok());
+                    .or_else(|| read_text(path).ok());
                 match existing {
                     Some(existing) if existing == text => continue,
                     Some(_) => return Err(format!("{} already exists; not overwriting it", path.display())),
@@ -955,7 +955,7 @@ fn changes(original: &Stack, load: &LoadOptions, texts: HashMap<PathBuf, String>
     let mut out: Vec<FileChange> = texts
         .into_iter()
         .filter_map(|(path, after)| {
-            let before = std::fs::read_to_string(&path).ok();
+            let before = read_text(&path).ok();
             if before.as_deref() == Some(after.as_str()) {
                 return None;
             }

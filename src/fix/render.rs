@@ -111,7 +111,7 @@ impl Renderer {
         tera.register_filter("yaml", yaml_filter);
         for Builtin { name, file, text: builtin } in BUILTIN {
             let text = match overrides.map(|d| d.join(file)).filter(|p| p.is_file()) {
-                Some(path) => std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?,
+                Some(path) => crate::stack::load::read_text(&path).map_err(|e| format!("{}: {e}", path.display()))?,
                 None => builtin.to_string(),
             };
             tera.add_raw_template(name, &text).map_err(|e| format!("template `{name}`: {}", error_chain(&e)))?;

@@ -14,6 +14,53 @@ use crate::yaml::{Source, Tree};
 
 /// Files larger than this are refused rather than parsed.
 pub const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
+
+/// Why [`read_text`] read nothing.
+#[derive(Debug)]
+pub enum ReadError {
+    Io(std::io::Error),
+    TooLarge(u64),
+    /// A device, FIFO, socket or directory: reading one may never end.
+    NotRegular,
+    NotUtf8,
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Io(e) => write!(f, "cannot read: {e}"),
+            ReadError::TooLarge(len) => {
+                write!(f, "file is {len} bytes; stackfix reads files up to {MAX_FILE_BYTES} bytes")
+            }
+            ReadError::NotRegular => {
+                write!(f, "not a regular file (a device, FIFO or directory); stackfix reads files only")
+            }
+            ReadError::NotUtf8 => write!(f, "not UTF-8 text"),
+        }
+    }
+}
+
+/// Reads a regular file of at most [`MAX_FILE_BYTES`] as text. Every file stackfix reads goes
+/// through here: a compose file, Dockerfile, `.env` or template that names `/dev/zero`, a FIFO
+/// or a file growing while read ends in an error, not in a read without end.
+pub fn read_text(path: &Path) -> Result<String, ReadError> {
+    use std::io::Read;
+    // Checked before opening: opening a FIFO waits for a writer.
+    let meta = std::fs::metadata(path).map_err(ReadError::Io)?;
+    if !meta.is_file() {
+        return Err(ReadError::NotRegular);
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(ReadError::TooLarge(meta.len()));
+    }
+    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(ReadError::Io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(ReadError::TooLarge(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|_| ReadError::NotUtf8)
+}
 const MAX_INCLUDE_DEPTH: usize = 16;
 /// Longest `extends` chain followed (compose files use two or three).
 const MAX_EXTENDS_DEPTH: usize = 16;
@@ -107,7 +154,7 @@ pub(crate) struct Loader {
 impl Loader {
     fn new(options: &LoadOptions) -> Loader {
         let root = options.dir.clone();
-        let env = std::fs::read_to_string(root.join(".env")).map(|t| interpolate::parse_dotenv(&t)).unwrap_or_default();
+        let env = read_text(&root.join(".env")).map(|t| interpolate::parse_dotenv(&t)).unwrap_or_default();
         let root_abs = project_root(&root);
         Loader {
             root_abs,
@@ -137,6 +184,9 @@ impl Loader {
             }
         }
         let shown = shown.strip_prefix(".").map(Path::to_path_buf).unwrap_or(shown);
+        if shown.as_os_str().is_empty() {
+            return ".".into();
+        }
         shown.to_string_lossy().into_owned()
     }
 
@@ -227,7 +277,7 @@ impl Loader {
     }
 
     fn looks_like_compose(&mut self, path: &Path) -> bool {
-        let Ok(text) = std::fs::read_to_string(path) else {
+        let Ok(text) = read_text(path) else {
             return false;
         };
         let Ok(tree) = Tree::parse(text) else {
@@ -254,24 +304,9 @@ impl Loader {
             this.errors.push(LoadError { path: display.clone(), position, message, hint });
             None
         };
-        match std::fs::metadata(path) {
-            Ok(m) if m.len() > MAX_FILE_BYTES => {
-                return fail(
-                    self,
-                    None,
-                    format!("file is {} bytes; stackfix reads files up to {MAX_FILE_BYTES} bytes", m.len()),
-                    None,
-                );
-            }
-            Ok(_) => {}
-            Err(e) => return fail(self, None, format!("cannot read: {e}"), None),
-        }
-        let text = match std::fs::read(path) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(t) => t,
-                Err(_) => return fail(self, None, "not UTF-8 text".into(), None),
-            },
-            Err(e) => return fail(self, None, format!("cannot read: {e}"), None),
+        let text = match read_text(path) {
+            Ok(text) => text,
+            Err(e) => return fail(self, None, e.to_string(), None),
         };
         self.add_file(path, key, display, role, yaml, text)
     }
@@ -589,16 +624,20 @@ impl Loader {
             return known.clone();
         }
         let context_dir = self.host_path(build.loc.file, &context, build.loc);
-        let mut facts = context_dir
-            .as_ref()
-            .and_then(|dir| {
-                let path = if Path::new(&dockerfile).is_absolute() {
-                    PathBuf::from(&dockerfile)
+        let dockerfile_path = match (&context_dir, &build.dockerfile) {
+            (Some(_), Some(written)) => {
+                let path = if context == "." {
+                    PathBuf::from(&written.value)
                 } else {
-                    dir.join(&dockerfile)
+                    Path::new(&context).join(&written.value)
                 };
-                std::fs::read_to_string(path).ok()
-            })
+                self.host_path(build.loc.file, &path.to_string_lossy(), written.loc)
+            }
+            (Some(dir), None) => Some(dir.join("Dockerfile")),
+            (None, _) => None,
+        };
+        let mut facts = dockerfile_path
+            .and_then(|path| read_text(&path).ok())
             .map(|text| DockerfileFacts::parse(&text))
             .unwrap_or_default();
         facts.context_dir = context_dir;

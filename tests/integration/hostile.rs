@@ -107,3 +107,74 @@ fn side_files_outside_the_project_are_not_read() {
         "the outside file was read"
     );
 }
+
+/// Runs `stackfix check` in `dir` for at most 60 s (a read without end must fail the test, not
+/// hang it): its exit code and stderr.
+fn check_within_a_minute(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stackfix"))
+        .arg("check")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("stackfix check {args:?} still ran after 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), stderr(&out))
+}
+
+#[cfg(unix)]
+#[test]
+fn devices_and_fifos_are_not_read() {
+    let dir = project(&[("docker-compose.yml", "services:\n  web:\n    image: nginx:1.27\n".into())]);
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.yml")).unwrap();
+    let (code, err) = check_within_a_minute(dir.path(), &["-f", "zero.yml"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("zero.yml: not a regular file"), "{err}");
+    let fifo = dir.path().join("fifo.yml");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let (code, err) = check_within_a_minute(dir.path(), &["-f", "fifo.yml"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("fifo.yml: not a regular file"), "{err}");
+    // `.env` and a Dockerfile are read by name too.
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join(".env")).unwrap();
+    std::fs::write(
+        dir.path().join("docker-compose.yml"),
+        "services:\n  web:\n    build: {context: ., dockerfile: Dockerfile.dev}\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("Dockerfile.dev")).unwrap();
+    let (code, err) = check_within_a_minute(dir.path(), &[]);
+    assert_eq!(code, Some(1), "{err}");
+}
+
+#[test]
+fn dockerfiles_outside_the_project_are_not_read() {
+    let outer = tempfile::tempdir().unwrap();
+    std::fs::write(outer.path().join("Dockerfile"), "FROM nginx:1.27\nHEALTHCHECK CMD curl -f http://localhost/\n")
+        .unwrap();
+    let project = outer.path().join("p");
+    std::fs::create_dir_all(project.join(".git")).unwrap();
+    std::fs::write(
+        project.join("docker-compose.yml"),
+        "services:\n  web:\n    build:\n      context: .\n      dockerfile: ../Dockerfile\n    restart: unless-stopped\n",
+    )
+    .unwrap();
+    let (_, json) = check_json(&project, &["--select", "no-healthcheck"]);
+    let notes = json["notes"].as_array().unwrap();
+    assert!(
+        notes.iter().any(|n| n["message"].as_str().unwrap().contains("`../Dockerfile` is outside the project")),
+        "{notes:#?}"
+    );
+    // The outside Dockerfile's HEALTHCHECK was not read, so the service has none.
+    assert_eq!(json["findings"].as_array().unwrap().len(), 1, "{json:#}");
+}
