@@ -62,6 +62,9 @@ pub fn read_text(path: &Path) -> Result<String, ReadError> {
     String::from_utf8(bytes).map_err(|_| ReadError::NotUtf8)
 }
 const MAX_INCLUDE_DEPTH: usize = 16;
+/// A stack's files together may hold no more than this (each one at most `MAX_FILE_BYTES`): with
+/// `include:`, a stack could otherwise name any number of large files.
+pub const MAX_STACK_BYTES: u64 = 32 * 1024 * 1024;
 /// Longest `extends` chain followed (compose files use two or three).
 const MAX_EXTENDS_DEPTH: usize = 16;
 
@@ -139,6 +142,9 @@ pub(crate) struct Loader {
     /// How many configurations still to load name each compose file: after the last, its cached
     /// document is moved into the configuration instead of copied.
     pending_uses: HashMap<PathBuf, usize>,
+    /// What the stack may still read: bytes, and YAML nodes.
+    bytes_read: u64,
+    nodes_left: usize,
     /// Dockerfiles already read, by the path they were named with.
     dockerfiles: HashMap<PathBuf, DockerfileFacts>,
     loading: Vec<PathBuf>,
@@ -164,6 +170,8 @@ impl Loader {
             by_path: HashMap::new(),
             docs: HashMap::new(),
             pending_uses: HashMap::new(),
+            bytes_read: 0,
+            nodes_left: crate::yaml::tree::MAX_NODES,
             dockerfiles: HashMap::new(),
             loading: Vec::new(),
             notes: Vec::new(),
@@ -308,6 +316,12 @@ impl Loader {
             Ok(text) => text,
             Err(e) => return fail(self, None, e.to_string(), None),
         };
+        self.bytes_read += text.len() as u64;
+        if self.bytes_read > MAX_STACK_BYTES {
+            let message =
+                format!("with this file the stack's files exceed {MAX_STACK_BYTES} bytes, the most stackfix reads");
+            return fail(self, None, message, None);
+        }
         self.add_file(path, key, display, role, yaml, text)
     }
 
@@ -321,13 +335,25 @@ impl Loader {
         text: String,
     ) -> Option<FileId> {
         let (tree, source) = if yaml {
-            match Tree::parse(text) {
-                Ok(tree) => (Some(tree), Source::new(String::new())),
+            match Tree::parse_within(text, self.nodes_left) {
+                Ok(tree) => {
+                    self.nodes_left -= tree.len();
+                    (Some(tree), Source::new(String::new()))
+                }
                 Err(e) => {
+                    let shared_budget = self.nodes_left < crate::yaml::tree::MAX_NODES;
+                    let message = if shared_budget && e.message.contains("YAML nodes") {
+                        format!(
+                            "with this file the stack's files hold more than {} YAML nodes, the most stackfix reads",
+                            crate::yaml::tree::MAX_NODES
+                        )
+                    } else {
+                        e.message
+                    };
                     self.errors.push(LoadError {
                         path: display,
                         position: Some((e.line, e.col)),
-                        message: e.message,
+                        message,
                         hint: e.hint,
                     });
                     return None;

@@ -21,19 +21,15 @@ pub type NodeId = usize;
 /// Nesting deeper than this is refused: no compose file needs it, and it bounds every walk.
 pub const MAX_DEPTH: usize = 256;
 
-/// More nodes than this in one file is refused: it bounds the memory of a tree and of everything
-/// built from it (a 10 MB file of one-character items would otherwise hold five million nodes).
-/// The largest real compose files have a few thousand; 20,000 services take about 400,000.
+/// More nodes than this in one file (or a stack's files together) is refused: it bounds the memory
+/// of a tree and of everything built from it (a 10 MB file of one-character items would otherwise
+/// hold five million nodes). The largest real compose files have a few thousand; 20,000 services
+/// take about 400,000.
 pub const MAX_NODES: usize = 500_000;
 
-/// The error for a file over [`MAX_NODES`]; [`is_node_limit`] recognises it.
-fn node_limit_message() -> String {
-    format!("more than {MAX_NODES} YAML nodes in this file; refusing to read further")
-}
-
-/// Whether a parse error is the node limit rather than a YAML error.
+/// Whether an error is a node limit's rather than a YAML error.
 pub fn is_node_limit(message: &str) -> bool {
-    message == node_limit_message()
+    message.contains(&format!("{MAX_NODES} YAML nodes"))
 }
 
 /// A half-open byte range `[start, end)` in the file's text.
@@ -158,8 +154,14 @@ const INDEXED_MAPPING: usize = 32;
 impl Tree {
     /// Parses one YAML document. An empty file (or one holding only comments) has no root.
     pub fn parse(text: String) -> Result<Tree, ParseError> {
+        Tree::parse_within(text, MAX_NODES)
+    }
+
+    /// [`Tree::parse`], refusing more than `max_nodes` nodes (at most [`MAX_NODES`]).
+    pub fn parse_within(text: String, max_nodes: usize) -> Result<Tree, ParseError> {
+        let max_nodes = max_nodes.min(MAX_NODES);
         let source = Source::new(text);
-        match build(&source) {
+        match build(&source, max_nodes) {
             Ok((nodes, root)) => {
                 Ok(Tree { source, nodes, root, style: Default::default(), key_index: Default::default() })
             }
@@ -172,7 +174,7 @@ impl Tree {
                     return Err(err);
                 };
                 let repaired = Source::new(repaired);
-                let Ok((nodes, root)) = build(&repaired) else {
+                let Ok((nodes, root)) = build(&repaired, max_nodes) else {
                     return Err(err);
                 };
                 let touches_block_scalar = nodes.iter().any(|n| {
@@ -287,8 +289,8 @@ enum BuildError {
     Refused(ParseError),
 }
 
-fn build(source: &Source) -> Result<(Vec<Node>, Option<NodeId>), BuildError> {
-    let mut builder = Builder::new(source);
+fn build(source: &Source, max_nodes: usize) -> Result<(Vec<Node>, Option<NodeId>), BuildError> {
+    let mut builder = Builder::new(source, max_nodes);
     let mut parser = Parser::new_from_str(source.body());
     // Driven event by event (not `Parser::load`) so a refusal stops the parse where it happens.
     loop {
@@ -373,16 +375,17 @@ struct Builder<'s> {
     root: Option<NodeId>,
     anchors: HashMap<usize, NodeId>,
     documents: usize,
+    max_nodes: usize,
     error: Option<ParseError>,
 }
 
 impl<'s> Builder<'s> {
-    fn new(source: &'s Source) -> Self {
+    fn new(source: &'s Source, max_nodes: usize) -> Self {
         // Compose files hold one to two nodes per line and a node takes a dozen bytes or more;
         // reserving that up front spares the copies (and the doubled peak) of growing a large
         // tree, and stays small for inputs made of empty lines.
         let lines = source.text().bytes().filter(|&b| b == b'\n').count();
-        let expected_nodes = (lines * 5 / 2).min(source.text().len() / 8).min(MAX_NODES) + 16;
+        let expected_nodes = (lines * 5 / 2).min(source.text().len() / 8).min(max_nodes) + 16;
         Builder {
             source,
             bytes: source.text().as_bytes(),
@@ -391,6 +394,7 @@ impl<'s> Builder<'s> {
             root: None,
             anchors: HashMap::new(),
             documents: 0,
+            max_nodes,
             error: None,
         }
     }
@@ -488,11 +492,9 @@ impl<'s> Builder<'s> {
 
     fn push_node(&mut self, node: Node, anchor_id: usize) -> NodeId {
         let id = self.nodes.len();
-        if id == MAX_NODES {
-            self.fail(
-                node.span.start,
-                &format!("more than {MAX_NODES} YAML nodes in this file; refusing to read further"),
-            );
+        if id == self.max_nodes {
+            let message = format!("more than {} YAML nodes in this file; refusing to read further", self.max_nodes);
+            self.fail(node.span.start, &message);
         }
         self.nodes.push(node);
         if anchor_id != 0 {

@@ -49,6 +49,28 @@ fn too_many_nodes() {
 }
 
 #[test]
+fn a_stack_reads_at_most_500000_nodes_and_32_mb_together() {
+    let items = vec!["a"; 300_000].join(",");
+    let dir = project(&[
+        ("docker-compose.yml", format!("services:\n  a:\n    image: x:1\n    command: [{items}]\n")),
+        ("docker-compose.override.yml", format!("services:\n  a:\n    entrypoint: [{items}]\n")),
+    ]);
+    expect_error(dir.path(), "docker-compose.override.yml:3:");
+    expect_error(dir.path(), "with this file the stack's files hold more than 500000 YAML nodes");
+
+    let comment = format!("# {}\n", "x".repeat(9 * 1024 * 1024));
+    let mut files: Vec<(&str, String)> = vec![(
+        "docker-compose.yml",
+        "include: [a.yml, b.yml, c.yml, d.yml]\nservices:\n  web:\n    image: nginx:1.27\n".into(),
+    )];
+    for name in ["a.yml", "b.yml", "c.yml", "d.yml"] {
+        files.push((name, format!("{comment}services: {{}}\n")));
+    }
+    let dir = project(&files);
+    expect_error(dir.path(), "d.yml: with this file the stack's files exceed 33554432 bytes");
+}
+
+#[test]
 fn long_extends_chains_are_refused_once_per_service_without_cascades() {
     let mut text = String::from("services:\n");
     for i in 0..40 {
