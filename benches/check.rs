@@ -129,6 +129,7 @@ fn hostile_inputs() -> Vec<(&'static str, String)> {
     }
     extends.push_str("  s20000:\n    image: x:1\n");
     vec![
+        ("22,000 services", generated(22_000)),
         ("25,000 services", generated(25_000)),
         ("one-character flow items", format!("{head}    command: [{}]\n", fill("a", ","))),
         ("block sequence items", format!("{head}    command:\n{}", fill("      - a\n", ""))),

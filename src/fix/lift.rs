@@ -76,10 +76,10 @@ impl Sides<'_> {
         let node = tree.node(new);
         let old_mapping = old.filter(|&o| {
             let o = self.old.node(o);
-            matches!(o.kind, NodeKind::Mapping { .. }) && o.tag.is_none()
+            matches!(o.kind, NodeKind::Mapping { .. }) && o.tag().is_none()
         });
         match (&node.kind, old_mapping) {
-            (NodeKind::Mapping { .. }, Some(old)) if node.tag.is_none() => {
+            (NodeKind::Mapping { .. }, Some(old)) if node.tag().is_none() => {
                 let mut children = Vec::new();
                 for entry in tree.entries(new) {
                     let name = tree.node(entry.key).as_str().ok_or("a mapping key is not a plain scalar")?;
@@ -99,7 +99,7 @@ impl Sides<'_> {
                 out.extend(children);
             }
             _ => {
-                if node.tag.is_some() {
+                if node.tag().is_some() {
                     return Err(format!("`{key}` carries a tag in the base file; left for a person"));
                 }
                 let sequence = matches!(node.kind, NodeKind::Sequence { .. });
@@ -121,7 +121,7 @@ impl Sides<'_> {
 /// Aliases and anchors belong to the base file: a copy in the overlay would not resolve.
 fn refuse_anchors(tree: &Tree, id: NodeId) -> Result<(), String> {
     let node = tree.node(id);
-    if node.anchor.is_some() || matches!(node.kind, NodeKind::Alias { .. }) {
+    if node.anchor().is_some() || matches!(node.kind, NodeKind::Alias { .. }) {
         return Err("the value uses YAML anchors of the base file; left for `stackfix fix`".into());
     }
     match &node.kind {
@@ -139,7 +139,7 @@ fn refuse_anchors(tree: &Tree, id: NodeId) -> Result<(), String> {
 /// Same value written the same way (scalars compare as written).
 fn same(a: &Tree, x: NodeId, b: &Tree, y: NodeId) -> bool {
     let (n, m) = (a.node(x), b.node(y));
-    if n.tag != m.tag {
+    if n.tag() != m.tag() {
         return false;
     }
     match (&n.kind, &m.kind) {

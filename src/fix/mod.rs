@@ -887,7 +887,7 @@ fn refuse_shared_anchor(tree: &crate::yaml::Tree, route: &Route) -> Result<(), S
     for len in 1..=route.0.len() {
         let prefix = Route(route.0[..len].to_vec());
         let Ok(found) = crate::yaml::route::resolve(tree, &prefix) else { return Ok(()) };
-        let Some(anchor) = &tree.node(found.node).anchor else { continue };
+        let Some(anchor) = tree.node(found.node).anchor() else { continue };
         let shared = (0..tree.len()).any(
             |id| matches!(&tree.node(id).kind, crate::yaml::NodeKind::Alias { target: Some(t), .. } if *t == found.node),
         );

@@ -148,7 +148,7 @@ fn convert(
         return Err(ValueError { span: node.span, message: "aliases nest too deeply (an alias cycle?)".into() });
     }
     let loc = Loc { file, span: node.span, key, via_alias };
-    let tag = node.tag.as_deref().map(str::to_string);
+    let tag = node.tag().map(str::to_string);
     let kind = match &node.kind {
         NodeKind::Alias { target, name } => {
             let Some(target) = target else {

@@ -24,8 +24,8 @@ pub const MAX_DEPTH: usize = 256;
 /// More nodes than this in one file (or a stack's files together) is refused: it bounds the memory
 /// of a tree and of everything built from it (a 10 MB file of one-character items would otherwise
 /// hold five million nodes). The largest real compose files have a few thousand; 20,000 services
-/// take about 400,000.
-pub const MAX_NODES: usize = 500_000;
+/// take about 360,000.
+pub const MAX_NODES: usize = 400_000;
 
 /// Whether an error is a node limit's rather than a YAML error.
 pub fn is_node_limit(message: &str) -> bool {
@@ -94,12 +94,33 @@ pub struct Node {
     pub span: Span,
     /// Where the node's properties (anchor, tag) start; equals `span.start` without properties.
     pub props_start: usize,
-    pub anchor: Option<Box<str>>,
-    /// The tag as written in short form (`!reset`, `!!merge`, `!override`).
-    pub tag: Option<Box<str>>,
+    /// Boxed: few nodes have properties, and a large file holds hundreds of thousands of nodes.
+    props: Option<Box<Properties>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Properties {
+    anchor: Option<Box<str>>,
+    /// As written in short form (`!reset`, `!!merge`, `!override`).
+    tag: Option<Box<str>>,
 }
 
 impl Node {
+    fn new(kind: NodeKind, span: Span, props_start: usize, anchor: Option<Box<str>>, tag: Option<String>) -> Node {
+        let props = (anchor.is_some() || tag.is_some())
+            .then(|| Box::new(Properties { anchor, tag: tag.map(String::into_boxed_str) }));
+        Node { kind, span, props_start, props }
+    }
+
+    pub fn anchor(&self) -> Option<&str> {
+        self.props.as_ref().and_then(|p| p.anchor.as_deref())
+    }
+
+    /// The tag as written in short form (`!reset`, `!!merge`, `!override`).
+    pub fn tag(&self) -> Option<&str> {
+        self.props.as_ref().and_then(|p| p.tag.as_deref())
+    }
+
     pub fn is_null(&self) -> bool {
         match &self.kind {
             NodeKind::Scalar { value, style } => {
@@ -275,10 +296,6 @@ impl Tree {
         let node = &self.nodes[key];
         matches!(&node.kind, NodeKind::Scalar { value, style: ScalarStyle::Plain } if value == "<<")
     }
-}
-
-fn boxed(text: Option<String>) -> Option<Box<str>> {
-    text.map(String::into_boxed_str)
 }
 
 /// Why [`build`] failed.
@@ -554,10 +571,8 @@ impl<'s> Builder<'s> {
             }
         };
         let props_start = if anchor_id != 0 || has_tag { props_start } else { span.start };
-        let id = self.push_node(
-            Node { kind: NodeKind::Scalar { value, style }, span, props_start, anchor, tag: boxed(tag) },
-            anchor_id,
-        );
+        let id =
+            self.push_node(Node::new(NodeKind::Scalar { value, style }, span, props_start, anchor, tag), anchor_id);
         self.attach(id);
     }
 
@@ -584,8 +599,7 @@ impl<'s> Builder<'s> {
         } else {
             NodeKind::Sequence { items: Vec::new(), flow }
         };
-        let id = self
-            .push_node(Node { kind, span: Span::new(start, start), props_start, anchor, tag: boxed(tag) }, anchor_id);
+        let id = self.push_node(Node::new(kind, Span::new(start, start), props_start, anchor, tag), anchor_id);
         let cursor = if flow { start + 1 } else { start };
         self.stack.push(Frame { node: id, pending_key: None, cursor });
     }
@@ -637,10 +651,7 @@ impl MarkedEventReceiver for Builder<'_> {
                 let name = self.source.text()[(start + 1).min(end)..end].to_string();
                 let target = self.anchors.get(&anchor_id).copied();
                 let span = Span::new(start, end);
-                let id = self.push_node(
-                    Node { kind: NodeKind::Alias { name, target }, span, props_start: start, anchor: None, tag: None },
-                    0,
-                );
+                let id = self.push_node(Node::new(NodeKind::Alias { name, target }, span, start, None, None), 0);
                 self.attach(id);
             }
             Event::MappingStart(anchor_id, tag) => {
@@ -882,7 +893,7 @@ mod tests {
         let tree = Tree::parse(yaml.to_string()).unwrap();
         let root = tree.root().unwrap();
         let env = tree.entry(root, "x-env").unwrap().value;
-        assert_eq!(tree.node(env).anchor.as_deref(), Some("env"));
+        assert_eq!(tree.node(env).anchor(), Some("env"));
         assert_eq!(tree.text_of(env), "A: 1");
         let s = tree.entry(root, "s").unwrap().value;
         let merge = tree.entries(s)[0];
@@ -891,10 +902,10 @@ mod tests {
         assert_eq!(tree.resolve(merge.value), b);
         assert_eq!(tree.text_of(merge.value), "*b");
         let p = tree.entry(s, "p").unwrap().value;
-        assert_eq!(tree.node(p).tag.as_deref(), Some("!reset"));
+        assert_eq!(tree.node(p).tag(), Some("!reset"));
         assert_eq!(tree.text_of(p), "[]");
         let q = tree.entry(s, "q").unwrap().value;
-        assert_eq!(tree.node(q).tag.as_deref(), Some("!!merge"));
+        assert_eq!(tree.node(q).tag(), Some("!!merge"));
     }
 
     #[test]
