@@ -160,8 +160,21 @@ pub(crate) struct Loader {
 impl Loader {
     fn new(options: &LoadOptions) -> Loader {
         let root = options.dir.clone();
-        let env = read_text(&root.join(".env")).map(|t| interpolate::parse_dotenv(&t)).unwrap_or_default();
         let root_abs = project_root(&root);
+        let mut notes = Vec::new();
+        // `.env` values reach findings through interpolation: one linked from outside the project
+        // (a CI runner's credentials) must not be read.
+        let env = match root.join(".env").canonicalize() {
+            Ok(real) if real.starts_with(&root_abs) => {
+                read_text(&real).map(|t| interpolate::parse_dotenv(&t)).unwrap_or_default()
+            }
+            Ok(_) => {
+                let message = "`.env` links outside the project directory; stackfix does not read it".to_string();
+                notes.push(Note { at: None, message });
+                HashMap::new()
+            }
+            Err(_) => HashMap::new(),
+        };
         Loader {
             root_abs,
             display_base: root.clone(),
@@ -174,7 +187,7 @@ impl Loader {
             nodes_left: crate::yaml::tree::MAX_NODES,
             dockerfiles: HashMap::new(),
             loading: Vec::new(),
-            notes: Vec::new(),
+            notes,
             errors: Vec::new(),
             env,
             profiles: options.profiles.clone(),
@@ -404,13 +417,13 @@ impl Loader {
             return doc.clone();
         }
         self.loading.push(key);
-        let doc = self.build_compose_doc(id, path).map(Rc::new);
+        let doc = self.build_compose_doc(id).map(Rc::new);
         self.loading.pop();
         self.docs.insert(id, doc.clone());
         doc
     }
 
-    fn build_compose_doc(&mut self, id: FileId, path: &Path) -> Option<ComposeDoc> {
+    fn build_compose_doc(&mut self, id: FileId) -> Option<ComposeDoc> {
         let tree = self.files[id].tree.as_ref()?;
         let Some(root) = tree.root() else {
             let empty = Value {
@@ -452,13 +465,13 @@ impl Loader {
                 return None;
             }
         }
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        for included in self.includes(&doc, &dir) {
+        for (written, at) in includes(&doc) {
+            let Some(included) = self.host_path(id, &written, at) else { continue };
             if let Some(inc) = self.compose_doc(&included) {
                 add_missing(&mut doc, &inc.doc);
             }
         }
-        self.apply_extends(&mut doc, &dir);
+        self.apply_extends(&mut doc);
         if let ValueKind::Map(entries) = &mut doc.kind {
             for (key, value) in entries.iter_mut() {
                 if key == "services" {
@@ -474,27 +487,10 @@ impl Loader {
         Some(ComposeDoc { file: id, doc })
     }
 
-    fn includes(&self, doc: &Value, dir: &Path) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        for item in doc.get("include").map(Value::items).unwrap_or_default() {
-            let paths: Vec<&Value> = match item.get("path") {
-                Some(p) if p.as_str().is_some() => vec![p],
-                Some(p) => p.items().iter().collect(),
-                None => vec![item],
-            };
-            for p in paths {
-                if let Some(text) = p.as_str() {
-                    out.push(dir.join(interpolate::resolve(text, &self.env)));
-                }
-            }
-        }
-        out
-    }
-
     /// Resolves `extends` in every service of a document. Each service is resolved once and
     /// written back, so a base shared by many services is not merged again for each; chains
     /// longer than `MAX_EXTENDS_DEPTH` and cycles are errors.
-    fn apply_extends(&mut self, doc: &mut Value, dir: &Path) {
+    fn apply_extends(&mut self, doc: &mut Value) {
         let Some(services) = doc.get("services") else {
             return;
         };
@@ -504,7 +500,7 @@ impl Loader {
             services.entries().iter().filter(|(_, s)| s.get("extends").is_some()).map(|(n, _)| n.clone()).collect();
         for name in extending {
             let mut chain = Vec::new();
-            let _ = self.extended(doc, &index, &name, dir, &mut chain);
+            let _ = self.extended(doc, &index, &name, &mut chain);
         }
     }
 
@@ -515,7 +511,6 @@ impl Loader {
         doc: &mut Value,
         index: &HashMap<String, usize>,
         name: &str,
-        dir: &Path,
         chain: &mut Vec<String>,
     ) -> Result<Option<Value>, ()> {
         let Some(service) =
@@ -543,11 +538,11 @@ impl Loader {
         };
         let base = match file {
             Some(f) => {
-                let path = dir.join(interpolate::resolve(&f, &self.env));
+                let Some(path) = self.host_path(ext.loc.file, &f, ext.loc) else { return Err(()) };
                 let Some(other) = self.compose_doc(&path) else { return Err(()) };
                 other.doc.path(&["services", &base_name]).cloned()
             }
-            None => self.extended(doc, index, &base_name, dir, chain)?,
+            None => self.extended(doc, index, &base_name, chain)?,
         };
         let Some(base) = base else {
             self.error_at(
@@ -797,6 +792,24 @@ fn doc_services_mut(doc: &mut Value) -> Option<&mut ValueKind> {
         ValueKind::Map(entries) => entries.iter_mut().find(|(k, _)| k == "services").map(|(_, v)| &mut v.kind),
         _ => None,
     }
+}
+
+/// The paths a document's `include:` names (as written), with where each is written.
+fn includes(doc: &Value) -> Vec<(String, super::Loc)> {
+    let mut out = Vec::new();
+    for item in doc.get("include").map(Value::items).unwrap_or_default() {
+        let paths: Vec<&Value> = match item.get("path") {
+            Some(p) if p.as_str().is_some() => vec![p],
+            Some(p) => p.items().iter().collect(),
+            None => vec![item],
+        };
+        for p in paths {
+            if let Some(text) = p.as_str() {
+                out.push((text.to_string(), p.loc));
+            }
+        }
+    }
+    out
 }
 
 /// Adds an included document's services, volumes, networks, secrets and configs that the

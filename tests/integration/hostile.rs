@@ -200,3 +200,45 @@ fn dockerfiles_outside_the_project_are_not_read() {
     // The outside Dockerfile's HEALTHCHECK was not read, so the service has none.
     assert_eq!(json["findings"].as_array().unwrap().len(), 1, "{json:#}");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_dotenv_linked_from_outside_the_project_is_not_read() {
+    let outer = tempfile::tempdir().unwrap();
+    std::fs::write(outer.path().join("credentials"), "LEAKED=s3cr3t-from-the-runner\n").unwrap();
+    let project = outer.path().join("p");
+    std::fs::create_dir_all(project.join(".git")).unwrap();
+    std::fs::write(project.join("docker-compose.yml"), "services:\n  web:\n    image: ${LEAKED:-nginx}\n").unwrap();
+    std::os::unix::fs::symlink(outer.path().join("credentials"), project.join(".env")).unwrap();
+    let out = stackfix(&project, &["check", ".", "--format", "json", "--select", "unpinned-image"]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(!stdout.contains("s3cr3t") && !stderr.contains("s3cr3t"), "{stdout}\n{stderr}");
+    assert!(stdout.contains("`.env` links outside the project directory"), "{stdout}");
+    // Read, the value would be printed as the image name; the default applies instead.
+    assert!(stdout.contains("\"unpinned-image\""), "{stdout}");
+}
+
+#[test]
+fn includes_and_extends_files_outside_the_project_are_not_read() {
+    let outer = tempfile::tempdir().unwrap();
+    std::fs::write(outer.path().join("other.yml"), "services:\n  stolen:\n    image: registry.internal/secret-app\n")
+        .unwrap();
+    let project = outer.path().join("p");
+    std::fs::create_dir_all(project.join(".git")).unwrap();
+    std::fs::write(
+        project.join("docker-compose.yml"),
+        "include: [../other.yml]\nservices:\n  web:\n    image: nginx:1.27\n    extends: {file: ../other.yml, service: stolen}\n",
+    )
+    .unwrap();
+    let out = stackfix(&project, &["check", ".", "--format", "json"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("secret-app") && !stdout.contains("stolen"), "{stdout}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let outside = json["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["message"].as_str().unwrap().contains("`../other.yml` is outside the project directory"))
+        .count();
+    assert_eq!(outside, 2, "{stdout}");
+}
