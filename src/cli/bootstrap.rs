@@ -30,6 +30,13 @@ pub fn run(args: &BootstrapArgs) -> io::Result<u8> {
     } else {
         args.common.files.clone()
     };
+    let templates = match templates(&prepared, args.templates.as_ref()) {
+        Ok(templates) => templates,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_ERROR);
+        }
+    };
     let options = BootstrapOptions {
         base,
         output: args.output.clone().unwrap_or_else(|| bootstrap::default_output(dir)),
@@ -46,7 +53,7 @@ pub fn run(args: &BootstrapArgs) -> io::Result<u8> {
                 ExtraArg::Traefik => Extra::Traefik,
             })
             .collect(),
-        fix: FixOptions { sets, templates: templates(&prepared, args.templates.as_ref()), ..FixOptions::default() },
+        fix: FixOptions { sets, templates, ..FixOptions::default() },
     };
     let outcome = match bootstrap::run(&prepared.load, &prepared.settings, &options) {
         Ok(o) => o,

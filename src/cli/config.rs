@@ -99,6 +99,19 @@ pub fn settings(file: &ConfigFile, select: &[String], ignore: &[String]) -> Resu
     })
 }
 
+/// `path`, named by key `key` of the configuration file, if it resolves inside the project of
+/// `dir`: the configuration file comes with the repository, so it may not point elsewhere.
+pub fn inside_project(dir: &Path, path: PathBuf, key: &str) -> Result<PathBuf, String> {
+    let root = stackfix::stack::load::project_root(dir);
+    match stackfix::stack::load::resolve(&path) {
+        Some(real) if real.starts_with(&root) => Ok(path),
+        _ => Err(format!(
+            "stackfix.toml: `{key}` ({}) is outside the project; pass it with --{key} to use it",
+            path.display()
+        )),
+    }
+}
+
 /// Everything `check` and `fix` need before loading: the project directory, rule settings,
 /// profiles and the configuration file's directory (for its relative paths).
 pub struct Prepared {
@@ -116,7 +129,11 @@ pub fn prepare(args: &super::CommonArgs) -> Result<Prepared, String> {
     let (file, path) = load(args.config.as_deref(), &dir)?;
     let settings = settings(&file, &args.select, &args.ignore)?;
     let config_dir = path.as_deref().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_else(|| dir.clone());
-    let profiles_path = args.profiles.clone().or_else(|| file.profiles.as_ref().map(|p| config_dir.join(p)));
+    let profiles_path = match (&args.profiles, &file.profiles) {
+        (Some(given), _) => Some(given.clone()),
+        (None, Some(configured)) => Some(inside_project(&dir, config_dir.join(configured), "profiles")?),
+        (None, None) => None,
+    };
     let profiles = match profiles_path {
         None => Profiles::builtin(),
         Some(p) => read_text(&p)

@@ -14,6 +14,13 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
         Ok(ready) => ready,
         Err(code) => return Ok(code),
     };
+    let templates = match templates(&prepared, args.templates.as_ref()) {
+        Ok(templates) => templates,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_ERROR);
+        }
+    };
     let options = FixOptions {
         unsafe_fixes: args.unsafe_fixes,
         services: args.services.clone(),
@@ -22,7 +29,7 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
             IntoArg::Overlay => Placement::Auto,
             IntoArg::Base => Placement::Base,
         },
-        templates: templates(&prepared, args.templates.as_ref()),
+        templates,
         ..FixOptions::default()
     };
     if args.interactive && !args.yes {
@@ -119,9 +126,19 @@ fn sets(prepared: &config::Prepared, given: &[String]) -> Result<Sets, String> {
     Ok(sets)
 }
 
-/// The templates directory: `--templates`, else the configuration file's.
-pub(super) fn templates(prepared: &config::Prepared, given: Option<&std::path::PathBuf>) -> Option<std::path::PathBuf> {
-    given.cloned().or_else(|| prepared.file.templates.as_ref().map(|t| prepared.config_dir.join(t)))
+/// The templates directory: `--templates`, else the configuration file's (which must lie inside
+/// the project: the file comes with the repository, and templates end up in fixed files).
+pub(super) fn templates(
+    prepared: &config::Prepared,
+    given: Option<&std::path::PathBuf>,
+) -> Result<Option<std::path::PathBuf>, String> {
+    match (given, &prepared.file.templates) {
+        (Some(given), _) => Ok(Some(given.clone())),
+        (None, Some(configured)) => {
+            config::inside_project(&prepared.load.dir, prepared.config_dir.join(configured), "templates").map(Some)
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 /// Applied fixes listed one by one (what each does and why) before the rest are only counted.

@@ -104,14 +104,22 @@ pub struct Renderer {
 }
 
 impl Renderer {
-    /// The built-in templates, each replaced by `<dir>/<its file>` when that file exists.
+    /// The built-in templates, each replaced by `<dir>/<its file>` when that file exists. A file
+    /// that links outside `dir` is refused: what a template holds ends up in fixed files.
     pub fn new(overrides: Option<&Path>) -> Result<Renderer, String> {
         let mut tera = Tera::default();
         tera.autoescape_on(vec![]);
         tera.register_filter("yaml", yaml_filter);
+        let dir = overrides.map(|d| d.canonicalize().unwrap_or_else(|_| d.to_path_buf()));
         for Builtin { name, file, text: builtin } in BUILTIN {
             let text = match overrides.map(|d| d.join(file)).filter(|p| p.is_file()) {
-                Some(path) => crate::stack::load::read_text(&path).map_err(|e| format!("{}: {e}", path.display()))?,
+                Some(path) => {
+                    let real = path.canonicalize().map_err(|e| format!("{}: {e}", path.display()))?;
+                    if dir.as_ref().is_some_and(|d| !real.starts_with(d)) {
+                        return Err(format!("{}: links outside the templates directory; not read", path.display()));
+                    }
+                    crate::stack::load::read_text(&real).map_err(|e| format!("{}: {e}", path.display()))?
+                }
                 None => builtin.to_string(),
             };
             tera.add_raw_template(name, &text).map_err(|e| format!("template `{name}`: {}", error_chain(&e)))?;

@@ -242,3 +242,39 @@ fn includes_and_extends_files_outside_the_project_are_not_read() {
         .count();
     assert_eq!(outside, 2, "{stdout}");
 }
+
+/// `stackfix.toml` comes with the repository: the templates and profiles it names must lie inside
+/// the project, and no template file may link out of its directory (templates end up in fixed
+/// files, so a linked credentials file would be written into a fix).
+#[cfg(unix)]
+#[test]
+fn configured_templates_and_profiles_stay_inside_the_project() {
+    let outer = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(outer.path().join("elsewhere/fixes")).unwrap();
+    std::fs::write(outer.path().join("elsewhere/fixes/no-restart-policy.yml.tera"), "restart: always # outside\n")
+        .unwrap();
+    std::fs::write(outer.path().join("credentials"), "restart: always # s3cr3t\n").unwrap();
+    let project = outer.path().join("p");
+    std::fs::create_dir_all(project.join(".git")).unwrap();
+    std::fs::write(project.join("docker-compose.yml"), "services:\n  web:\n    image: nginx:1.27\n").unwrap();
+    let fix = |project: &Path| stackfix(project, &["fix", "--diff", "--select", "no-restart-policy"]);
+
+    std::fs::write(project.join("stackfix.toml"), "templates = \"../elsewhere\"\n").unwrap();
+    let out = fix(&project);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("`templates` (") && stderr(&out).contains("is outside the project"));
+
+    std::fs::create_dir_all(project.join("tpl/fixes")).unwrap();
+    std::os::unix::fs::symlink(outer.path().join("credentials"), project.join("tpl/fixes/no-restart-policy.yml.tera"))
+        .unwrap();
+    std::fs::write(project.join("stackfix.toml"), "templates = \"tpl\"\n").unwrap();
+    let out = fix(&project);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("links outside the templates directory"), "{}", stderr(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("s3cr3t"));
+
+    std::fs::write(project.join("stackfix.toml"), "profiles = \"/etc/hostname\"\n").unwrap();
+    let out = stackfix(&project, &["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("`profiles` (/etc/hostname) is outside the project"), "{}", stderr(&out));
+}
