@@ -16,6 +16,13 @@ fn project(files: &[(&str, String)]) -> tempfile::TempDir {
     dir
 }
 
+/// A project `p` (a git work tree) inside `outer`, where files outside the project go.
+fn inner_project(outer: &tempfile::TempDir) -> std::path::PathBuf {
+    let project = outer.path().join("p");
+    std::fs::create_dir_all(project.join(".git")).unwrap();
+    project
+}
+
 fn expect_error(dir: &Path, needle: &str) {
     let out = stackfix(dir, &["check"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
@@ -111,8 +118,7 @@ fn oversized_file() {
 fn side_files_outside_the_project_are_not_read() {
     let outer = tempfile::tempdir().unwrap();
     std::fs::write(outer.path().join("secret.yml"), "rule_files: [x]\n").unwrap();
-    let project = outer.path().join("p");
-    std::fs::create_dir_all(project.join(".git")).unwrap();
+    let project = inner_project(&outer);
     std::fs::write(
         project.join("docker-compose.yml"),
         "services:\n  prometheus:\n    image: prom/prometheus:v2.54.1\n    volumes:\n      - ../secret.yml:/etc/prometheus/prometheus.yml:ro\n",
@@ -184,8 +190,7 @@ fn dockerfiles_outside_the_project_are_not_read() {
     let outer = tempfile::tempdir().unwrap();
     std::fs::write(outer.path().join("Dockerfile"), "FROM nginx:1.27\nHEALTHCHECK CMD curl -f http://localhost/\n")
         .unwrap();
-    let project = outer.path().join("p");
-    std::fs::create_dir_all(project.join(".git")).unwrap();
+    let project = inner_project(&outer);
     std::fs::write(
         project.join("docker-compose.yml"),
         "services:\n  web:\n    build:\n      context: .\n      dockerfile: ../Dockerfile\n    restart: unless-stopped\n",
@@ -206,8 +211,7 @@ fn dockerfiles_outside_the_project_are_not_read() {
 fn a_dotenv_linked_from_outside_the_project_is_not_read() {
     let outer = tempfile::tempdir().unwrap();
     std::fs::write(outer.path().join("credentials"), "LEAKED=s3cr3t-from-the-runner\n").unwrap();
-    let project = outer.path().join("p");
-    std::fs::create_dir_all(project.join(".git")).unwrap();
+    let project = inner_project(&outer);
     std::fs::write(project.join("docker-compose.yml"), "services:\n  web:\n    image: ${LEAKED:-nginx}\n").unwrap();
     std::os::unix::fs::symlink(outer.path().join("credentials"), project.join(".env")).unwrap();
     let out = stackfix(&project, &["check", ".", "--format", "json", "--select", "unpinned-image"]);
@@ -223,8 +227,7 @@ fn includes_and_extends_files_outside_the_project_are_not_read() {
     let outer = tempfile::tempdir().unwrap();
     std::fs::write(outer.path().join("other.yml"), "services:\n  stolen:\n    image: registry.internal/secret-app\n")
         .unwrap();
-    let project = outer.path().join("p");
-    std::fs::create_dir_all(project.join(".git")).unwrap();
+    let project = inner_project(&outer);
     std::fs::write(
         project.join("docker-compose.yml"),
         "include: [../other.yml]\nservices:\n  web:\n    image: nginx:1.27\n    extends: {file: ../other.yml, service: stolen}\n",
@@ -254,8 +257,7 @@ fn configured_templates_and_profiles_stay_inside_the_project() {
     std::fs::write(outer.path().join("elsewhere/fixes/no-restart-policy.yml.tera"), "restart: always # outside\n")
         .unwrap();
     std::fs::write(outer.path().join("credentials"), "restart: always # s3cr3t\n").unwrap();
-    let project = outer.path().join("p");
-    std::fs::create_dir_all(project.join(".git")).unwrap();
+    let project = inner_project(&outer);
     std::fs::write(project.join("docker-compose.yml"), "services:\n  web:\n    image: nginx:1.27\n").unwrap();
     let fix = |project: &Path| stackfix(project, &["fix", "--diff", "--select", "no-restart-policy"]);
 
