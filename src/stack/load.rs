@@ -14,6 +14,12 @@ use crate::yaml::{Source, Tree};
 
 /// Files larger than this are refused rather than parsed.
 pub const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
+const MAX_INCLUDE_DEPTH: usize = 16;
+/// A stack's files together may hold no more than this (each one at most `MAX_FILE_BYTES`): with
+/// `include:`, a stack could otherwise name any number of large files.
+pub const MAX_STACK_BYTES: u64 = 32 * 1024 * 1024;
+/// Longest `extends` chain followed (compose files use two or three).
+const MAX_EXTENDS_DEPTH: usize = 16;
 
 /// Why [`read_text`] read nothing.
 #[derive(Debug)]
@@ -61,12 +67,6 @@ pub fn read_text(path: &Path) -> Result<String, ReadError> {
     }
     String::from_utf8(bytes).map_err(|_| ReadError::NotUtf8)
 }
-const MAX_INCLUDE_DEPTH: usize = 16;
-/// A stack's files together may hold no more than this (each one at most `MAX_FILE_BYTES`): with
-/// `include:`, a stack could otherwise name any number of large files.
-pub const MAX_STACK_BYTES: u64 = 32 * 1024 * 1024;
-/// Longest `extends` chain followed (compose files use two or three).
-const MAX_EXTENDS_DEPTH: usize = 16;
 
 /// Top-level keys the compose specification allows (besides `x-*` extensions).
 const TOP_LEVEL_KEYS: &[&str] =
