@@ -40,9 +40,12 @@ macro_rules! whole_file {
 /// The built-in templates. A missing file is a compile error.
 pub const BUILTIN: &[Builtin] = &[
     fragment!("no-resource-limits"),
+    fragment!("no-resource-limits.legacy"),
     fragment!("no-restart-policy"),
     fragment!("no-log-rotation"),
     fragment!("no-healthcheck"),
+    fragment!("no-healthcheck.traefik-ping"),
+    fragment!("no-healthcheck.traefik-ping-env"),
     fragment!("depends-on-without-health-condition"),
     fragment!("depends-on-without-health-condition.condition"),
     fragment!("database-port-published.reset"),
@@ -64,6 +67,7 @@ pub const BUILTIN: &[Builtin] = &[
     fragment!("traefik-no-rate-limit.value"),
     fragment!("traefik-no-rate-limit.file-middleware"),
     fragment!("traefik-no-rate-limit.file-router"),
+    fragment!("traefik-no-rate-limit.file-list"),
     fragment!("alerts-without-alertmanager.service"),
     fragment!("alerts-without-alertmanager.secret"),
     fragment!("alerts-without-alertmanager.prometheus"),

@@ -99,7 +99,12 @@ impl Rule for DatabasePortPublished {
     fn check(&self, ctx: &Context) -> Vec<Finding> {
         let mut out = Vec::new();
         for service in &ctx.config.services {
-            if !ctx.stack.profiles.kind(&service.kind).is_some_and(|k| k.is_data_store() || k.category == "exporter") {
+            if !ctx
+                .stack
+                .profiles
+                .kind(&service.kind)
+                .is_some_and(|k| k.is_data_store() || k.category == crate::stack::catalog::Category::Exporter)
+            {
                 continue;
             }
             for port in service.ports.iter().filter(|p| p.is_public()) {

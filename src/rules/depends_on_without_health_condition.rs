@@ -1,85 +1,92 @@
 use serde_json::json;
 
+use super::no_healthcheck;
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
-use crate::stack::service::Dependency;
+use crate::stack::probe::{self, ProbeChoice};
+use crate::stack::service::{Dependency, HealthTest};
 use crate::stack::Service;
 
-/// Whether a dependency can be waited on with `service_healthy`.
-#[derive(PartialEq)]
-enum Health {
-    /// It has a health check (its own or its image's).
-    Reports,
-    /// It will once `no-healthcheck` adds its profile's probe.
-    Gets,
-    No,
+/// What a dependency should be waited for with, and how sure that is.
+enum Wait {
+    /// `service_healthy`: it has a health check, or gets the probe `no-healthcheck` adds (whose
+    /// edits the fix takes along, and is no safer than).
+    Healthy { applicability: Applicability, probe: Option<Vec<FixEdit>> },
+    /// `service_completed_successfully`: a one-shot job.
+    Completed { applicability: Applicability, why: &'static str },
+    /// `service_started`: it has no health check and none can be added; the reason says why.
+    Started(String),
+    /// Nothing to say: its health check is disabled on purpose.
+    Chosen,
 }
 
-fn health(ctx: &Context, target: &Service) -> Health {
+fn wait(ctx: &Context, target: &Service) -> Wait {
+    if matches!(&target.healthcheck, Some(h) if h.value == HealthTest::Disabled) {
+        return Wait::Chosen;
+    }
     if ctx.config.is_one_shot(target) {
-        Health::No
-    } else if target.has_healthcheck() || target.image_healthcheck {
-        Health::Reports
-    } else if ctx.stack.profiles.kind(&target.kind).is_some_and(|k| k.healthcheck.is_some()) {
-        Health::Gets
-    } else {
-        Health::No
+        let awaited = ctx.config.is_awaited(&target.name);
+        return if awaited {
+            Wait::Completed { applicability: Applicability::Safe, why: "others wait for it to complete" }
+        } else {
+            Wait::Completed {
+                applicability: Applicability::Unsafe,
+                why: "its name, command or restart policy says it runs once",
+            }
+        };
+    }
+    if target.has_healthcheck() || target.image_healthcheck {
+        return Wait::Healthy { applicability: Applicability::Safe, probe: None };
+    }
+    match probe::choose(target, ctx.config, &ctx.stack.profiles) {
+        ProbeChoice::Probe(p) => match no_healthcheck::fix(ctx, target, &p) {
+            Some(fix) => Wait::Healthy { applicability: fix.applicability, probe: Some(fix.edits) },
+            None => Wait::Started("its probe cannot be added here".to_string()),
+        },
+        ProbeChoice::Nothing(why) => Wait::Started(why),
     }
 }
 
-/// The long form with a health condition; a dependency that gets its health check from
-/// `no-healthcheck` makes the fix require that one.
+/// The short-form list written in this file rewritten in the long form, every dependency with
+/// its condition; as safe as its least certain condition.
 fn fix(ctx: &Context, service: &Service, dep: &Dependency) -> Option<Fix> {
-    let title = format!("wait for `{}` to be healthy", dep.service);
-    let mut requires = Vec::new();
-    let mut healthy = |name: &str| {
-        let target = ctx.config.service(name)?;
-        match health(ctx, target) {
-            Health::Reports => Some(true),
-            Health::Gets => {
-                requires.push((super::no_healthcheck::NoHealthcheck::META.id, name.to_string()));
-                Some(true)
+    let list = service.value.get("depends_on").filter(|l| l.loc.file == dep.loc.file && !l.loc.via_alias)?;
+    let mut probes = Vec::new();
+    let mut applicability = Applicability::Safe;
+    let mut deps = Vec::new();
+    for d in service.depends_on.iter().filter(|d| d.loc.file == list.loc.file && d.condition.is_none()) {
+        let condition = match ctx.config.service(&d.service).map(|t| wait(ctx, t)) {
+            Some(Wait::Healthy { applicability: a, probe }) => {
+                applicability = applicability.min(a);
+                probes.extend(probe.into_iter().flatten());
+                "service_healthy"
             }
-            Health::No => Some(false),
-        }
+            Some(Wait::Completed { applicability: a, .. }) => {
+                applicability = applicability.min(a);
+                "service_completed_successfully"
+            }
+            _ => "service_started",
+        };
+        deps.push(json!({ "name": d.service, "condition": condition }));
+    }
+    let title = format!("wait for `{}` in the long form, each dependency with its condition", dep.service);
+    let edit = FixEdit::ReplaceAt {
+        file: list.loc.file,
+        at: list.loc.span,
+        template: "depends-on-without-health-condition",
+        context: json!({ "dependencies": deps }),
     };
-    let edit = if let Some(condition) = &dep.condition {
-        if healthy(&dep.service) != Some(true) {
-            return None;
-        }
-        FixEdit::ReplaceAt {
-            file: condition.loc.file,
-            at: condition.loc.span,
-            template: "depends-on-without-health-condition.condition",
-            context: json!({ "condition": "service_healthy" }),
-        }
-    } else {
-        // The short form: rewrite the whole list, written in this file, in the long form.
-        let list = service.value.get("depends_on").filter(|l| l.loc.file == dep.loc.file)?;
-        let deps: Vec<_> = service
-            .depends_on
-            .iter()
-            .filter(|d| d.loc.file == list.loc.file && d.condition.is_none())
-            .map(|d| {
-                let condition = if healthy(&d.service) == Some(true) { "service_healthy" } else { "service_started" };
-                json!({ "name": d.service, "condition": condition })
-            })
-            .collect();
-        FixEdit::ReplaceAt {
-            file: list.loc.file,
-            at: list.loc.span,
-            template: "depends-on-without-health-condition",
-            context: json!({ "dependencies": deps }),
-        }
-    };
-    let mut fix = Fix::new(title, Applicability::Safe, vec![edit]);
-    fix.requires = requires;
-    Some(fix)
+    let mut edits = vec![edit];
+    edits.extend(probes);
+    Some(Fix::new(title, applicability, edits))
 }
 
 declare_rule! {
     /// ## What it does
-    /// Reports `depends_on` entries that only wait for a dependency to *start* (the short list form,
-    /// or `condition: service_started`) when the dependency has, or can get, a health check.
+    /// Reports `depends_on` entries in the short (list) form, which only wait for a dependency to
+    /// *start*: a long-running dependency should be waited for with `condition: service_healthy`,
+    /// a one-shot job (a migration, an init container) with `service_completed_successfully`. An
+    /// explicit `condition: service_started` onto a dependency that has a health check is
+    /// reported without a fix: the authors chose it.
     ///
     /// ## Why it matters
     /// A started database is not a ready one: the dependent service races it and crashes or logs
@@ -88,8 +95,8 @@ declare_rule! {
     /// strengths.
     ///
     /// ## When it does not apply
-    /// Dependencies that are one-shot jobs (they need `service_completed_successfully`), and
-    /// dependencies with no health check and no known probe.
+    /// Conditions the authors wrote (`service_healthy`, `service_completed_successfully`), and
+    /// dependencies whose health check is disabled on purpose (`disable: true`, `test: ["NONE"]`).
     ///
     /// ## Example
     /// ```yaml
@@ -105,7 +112,12 @@ declare_rule! {
     /// ```
     ///
     /// ## Fix safety
-    /// Safe: the long form restates the dependency and adds the condition.
+    /// The long form restates every dependency of the list with its condition. Safe when each
+    /// condition stands on known facts: the dependency has a health check, or gets a known probe
+    /// (the fix adds it, as `no-healthcheck` would). Unsafe when a
+    /// probe it needs is a guess, or a job is taken for one-shot from its name or restart policy
+    /// alone. A dependency that can get no probe keeps `service_started`, and is still reported:
+    /// the startup race is the problem.
     pub struct DependsOnWithoutHealthCondition => "depends-on-without-health-condition" {
         summary: "depends_on waits for start, not health",
         severity: Warning,
@@ -125,28 +137,58 @@ impl Rule for DependsOnWithoutHealthCondition {
         let mut out = Vec::new();
         for service in &ctx.config.services {
             for dep in &service.depends_on {
-                if dep.condition.as_ref().is_some_and(|c| c.value != "service_started") {
+                let Some(target) = ctx.config.service(&dep.service) else { continue };
+                let wait = wait(ctx, target);
+                if let Some(condition) = &dep.condition {
+                    // The authors chose: reported only when a health check is already there.
+                    let reportable =
+                        condition.value == "service_started" && matches!(wait, Wait::Healthy { probe: None, .. });
+                    if reportable {
+                        out.push(
+                            Finding::new(
+                                &Self::META,
+                                condition.loc,
+                                format!(
+                                    "service `{}` waits only for `{}` to start (`condition: service_started`), though it has a health check",
+                                    service.name, dep.service
+                                ),
+                            )
+                            .service(&service.name)
+                            .help("the authors chose `service_started`; use `service_healthy` if the service needs it ready"),
+                        );
+                    }
                     continue;
                 }
-                let Some(target) = ctx.config.service(&dep.service) else {
-                    continue;
-                };
-                if health(ctx, target) == Health::No {
-                    continue;
-                }
-                let loc = dep.condition.as_ref().map_or(dep.loc, |c| c.loc);
-                let wording = if dep.condition.is_some() { "`condition: service_started`" } else { "the short form" };
-                out.push(
-                    Finding::new(
-                        &Self::META,
-                        loc,
+                let (message, help) = match &wait {
+                    Wait::Chosen => continue,
+                    Wait::Completed { why, .. } => (
                         format!(
-                            "service `{}` waits only for `{}` to start ({wording}); use `condition: service_healthy`",
+                            "service `{}` waits only for `{}` to start, but it is a one-shot job; use `condition: service_completed_successfully`",
                             service.name, dep.service
                         ),
-                    )
-                    .service(&service.name)
-                    .with_fix_opt(fix(ctx, service, dep)),
+                        format!("`{}` looks one-shot: {why}", dep.service),
+                    ),
+                    Wait::Healthy { .. } => (
+                        format!(
+                            "service `{}` waits only for `{}` to start (the short form); use `condition: service_healthy`",
+                            service.name, dep.service
+                        ),
+                        format!("`{}` has or gets a health check to wait for", dep.service),
+                    ),
+                    Wait::Started(why) => (
+                        format!(
+                            "service `{}` waits only for `{}` to start (the short form), and `{}` has no health check to wait for",
+                            service.name, dep.service, dep.service
+                        ),
+                        format!("add a health check to `{}` by hand ({why}), then `condition: service_healthy`", dep.service),
+                    ),
+                };
+                let fixable = !matches!(wait, Wait::Started(_));
+                out.push(
+                    Finding::new(&Self::META, dep.loc, message)
+                        .service(&service.name)
+                        .help(help)
+                        .with_fix_opt(fix(ctx, service, dep).filter(|_| fixable)),
                 );
             }
         }

@@ -120,11 +120,11 @@ pub fn add_exporter(
         }
     }
     let applicability = if new_variables.is_empty() { Applicability::Safe } else { Applicability::Unsafe };
-    edits.extend(new_variables.iter().map(|name| FixEdit::EnvExample { name: name.clone() }));
+    edits.extend(secret_edits(ctx, store, &new_variables)?);
     let mut title = format!("add `{name}` ({}) for `{}`", exporter.name, store.name);
     if !new_variables.is_empty() {
         title.push_str(&format!(
-            ", with its password from `{}` (set it: the store's is a literal)",
+            ", with its password from `{}`, which the store reads too (set it: it was a literal)",
             new_variables.join("`, `")
         ));
     }
@@ -157,6 +157,17 @@ pub fn add_host_exporter(ctx: &Context, prom: &PrometheusConfig, kind: &Kind, na
 /// The value is written in flow style (`[…]`, `{…}`): what is added to it must be too.
 fn is_flow(ctx: &Context, value: &crate::stack::Value) -> bool {
     ctx.stack.text(value.loc.file, value.loc.span).starts_with(['[', '{'])
+}
+
+/// When an added service reads a store's literal password from a new variable, the store must
+/// read it too, or the two passwords could differ: the edits of the `hardcoded-secret` fix that
+/// moves the store's literal to that variable (every place the credential is written), which the
+/// adding fix takes along. `None` when that cannot be done; an empty list when nothing is needed.
+pub fn secret_edits(ctx: &Context, store: &Service, new_variables: &[String]) -> Option<Vec<FixEdit>> {
+    if new_variables.is_empty() {
+        return Some(Vec::new());
+    }
+    super::hardcoded_secret::store_secret_edits(ctx, store, new_variables)
 }
 
 /// The store's user, password and database as the exporter should write them: a variable

@@ -111,7 +111,9 @@ fn fix(ctx: &Context, var: &EnvVar) -> Option<Fix> {
     let mut chars = var.name.chars();
     let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !valid {
+    // A value an anchor shares with other services is left for a person (the engine would
+    // refuse the edit, and `check` must not promise it).
+    if !valid || var.loc.via_alias {
         return None;
     }
     let edits = vec![
@@ -121,11 +123,26 @@ fn fix(ctx: &Context, var: &EnvVar) -> Option<Fix> {
     Some(Fix::new(format!("read `{}` from the environment", var.name), Applicability::Unsafe, edits))
 }
 
+/// The variable a redis password flag's value moves to.
+fn flag_variable(flag: &str) -> &'static str {
+    if flag == "--masterauth" {
+        "REDIS_MASTERAUTH"
+    } else {
+        "REDIS_PASSWORD"
+    }
+}
+
 /// A redis password flag's literal value in `command` replaced by a required variable
 /// (`REDIS_PASSWORD`, `REDIS_MASTERAUTH`): the list item that holds it, or the word in a one-line
 /// command string. Scripts (`sh -c`) and values written more than once are left for a person.
 fn command_fix(ctx: &Context, service: &Service, flag: &str, literal: &str) -> Option<Fix> {
-    let name = if flag == "--masterauth" { "REDIS_MASTERAUTH" } else { "REDIS_PASSWORD" };
+    let name = flag_variable(flag);
+    let edits = vec![command_edit(ctx, service, flag, literal, name)?, FixEdit::EnvExample { name: name.to_string() }];
+    Some(Fix::new(format!("read `{flag}` from `{name}`"), Applicability::Unsafe, edits))
+}
+
+/// The edit replacing a password flag's literal value with `${name:?set name}`.
+fn command_edit(ctx: &Context, service: &Service, flag: &str, literal: &str, name: &str) -> Option<FixEdit> {
     let reference = format!("${{{name}:?set {name}}}");
     let command = service.value.get("command").filter(|c| !c.loc.via_alias)?;
     let plain = |text: &str| !text.is_empty() && !text.contains(['\'', '"', '$', ' ', '\\', '#', '\n']);
@@ -154,16 +171,12 @@ fn command_fix(ctx: &Context, service: &Service, flag: &str, literal: &str) -> O
     if ctx.stack.text(at.file, at.span).matches(literal).count() != 1 {
         return None;
     }
-    let edits = vec![
-        FixEdit::ReplaceAt {
-            file: at.file,
-            at: at.span,
-            template: "hardcoded-secret.text",
-            context: json!({ "text": text }),
-        },
-        FixEdit::EnvExample { name: name.to_string() },
-    ];
-    Some(Fix::new(format!("read `{flag}` from `{name}`"), Applicability::Unsafe, edits))
+    Some(FixEdit::ReplaceAt {
+        file: at.file,
+        at: at.span,
+        template: "hardcoded-secret.text",
+        context: json!({ "text": text }),
+    })
 }
 
 /// Whether a variable name denotes a secret value.
@@ -229,61 +242,257 @@ fn url_with_password(value: &str) -> bool {
     !password.is_empty() && literal_secret(password).is_some()
 }
 
+/// The edits that make `store` read each of `names` (secret-named variables it writes
+/// literally) from a required variable of that name — the same edits this rule's fix makes,
+/// including every other place the credential is written — for a fix that adds a service reading
+/// those variables. `None` when one of them cannot be moved that way.
+pub(super) fn store_secret_edits(ctx: &Context, store: &Service, names: &[String]) -> Option<Vec<FixEdit>> {
+    let occurrences = occurrences(ctx);
+    let groups = credential_groups(&occurrences);
+    let mut edits = Vec::new();
+    for name in names {
+        let i = occurrences.iter().position(|o| {
+            o.service.name == store.name
+                && match &o.place {
+                    Place::Var(var) => var.name == *name,
+                    Place::Flag(flag) => flag_variable(flag) == name,
+                    Place::Url(_) => false,
+                }
+        })?;
+        match groups.iter().find(|g| g.len() > 1 && g.contains(&i)) {
+            Some(group) => {
+                let (variable, group_edits) = group_edits(ctx, &occurrences, group)?;
+                // The group reads one variable; the added service must read the same.
+                if variable != *name {
+                    return None;
+                }
+                edits.extend(group_edits);
+            }
+            None => edits.extend(single_fix(ctx, &occurrences[i])?.edits),
+        }
+    }
+    Some(edits)
+}
+
+/// Where a literal secret is written.
+enum Place<'a> {
+    /// The value of a secret-named variable.
+    Var(&'a EnvVar),
+    /// The password of a connection string in a variable (the rest of the value stays).
+    Url(&'a EnvVar),
+    /// The value of a redis password flag (`--requirepass`) in the command.
+    Flag(String),
+}
+
+/// One literal secret.
+struct Occurrence<'a> {
+    service: &'a Service,
+    place: Place<'a>,
+    what: &'static str,
+    /// The secret itself when it is written plainly: the whole value of a secret-named variable,
+    /// the password of a connection string, the flag's value. `None` for a `${VAR:-fallback}`.
+    secret: Option<String>,
+}
+
+impl Occurrence<'_> {
+    fn loc(&self) -> crate::stack::Loc {
+        match &self.place {
+            Place::Var(v) | Place::Url(v) => v.loc,
+            Place::Flag(_) => self.service.value.get("command").map_or(self.service.definition_site(), |c| c.loc),
+        }
+    }
+}
+
+fn occurrences<'a>(ctx: &Context<'a>) -> Vec<Occurrence<'a>> {
+    let mut out = Vec::new();
+    for service in &ctx.config.services {
+        for var in &service.environment {
+            let Some(value) = var.value.as_deref() else { continue };
+            if is_secret_name(&var.name) {
+                if let Some(what) = literal_secret(value) {
+                    let plain = (what == "a literal value" && !value.contains('$')).then(|| value.to_string());
+                    out.push(Occurrence { service, place: Place::Var(var), what, secret: plain });
+                }
+            } else if url_with_password(value) {
+                let secret = url_password(value).filter(|p| !p.contains('$')).map(str::to_string);
+                out.push(Occurrence {
+                    service,
+                    place: Place::Url(var),
+                    what: "a connection string with a literal password",
+                    secret,
+                });
+            }
+        }
+        let words = crate::stack::side::redis_server_words(service);
+        for (i, word) in words.iter().enumerate() {
+            let (flag, value) = match word.split_once('=') {
+                Some((f, v)) => (f, Some(v.to_string())),
+                None => (word.as_str(), words.get(i + 1).cloned()),
+            };
+            if !matches!(flag, "--requirepass" | "--password" | "--masterauth") {
+                continue;
+            }
+            let Some(value) = value.filter(|v| literal_secret(v).is_some()) else { continue };
+            let secret = (!value.contains('$')).then_some(value);
+            out.push(Occurrence { service, place: Place::Flag(flag.to_string()), what: "a literal secret", secret });
+        }
+    }
+    out
+}
+
+/// Occurrences of the same literal secret, by index: one credential written in several places
+/// (a database's password and the URL a client connects with), which must become one variable.
+fn credential_groups(occurrences: &[Occurrence]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    for (i, o) in occurrences.iter().enumerate() {
+        let Some(secret) = &o.secret else { continue };
+        match groups.iter_mut().find(|(s, _)| s == secret) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((secret.clone(), vec![i])),
+        }
+    }
+    groups.into_iter().map(|(_, members)| members).collect()
+}
+
+/// The fix of one occurrence alone.
+fn single_fix(ctx: &Context, o: &Occurrence) -> Option<Fix> {
+    match &o.place {
+        Place::Var(var) | Place::Url(var) => fix(ctx, var),
+        Place::Flag(flag) => command_fix(ctx, o.service, flag, o.secret.as_deref()?),
+    }
+}
+
+/// `written` (a variable as written: a value, `KEY=value`, quoted or not) with the password of
+/// its connection string, which must be `secret`, replaced by `reference`.
+fn replace_url_password(written: &str, secret: &str, reference: &str) -> Option<String> {
+    let after = written.find("://")? + 3;
+    let at = after + written[after..].rfind('@')?;
+    let colon = after + written[after..at].find(':')?;
+    (&written[colon + 1..at] == secret).then(|| format!("{}{reference}{}", &written[..=colon], &written[at..]))
+}
+
+/// The password of `scheme://user:password@host`, as written.
+fn url_password(value: &str) -> Option<&str> {
+    let (_, rest) = value.split_once("://")?;
+    let (userinfo, _) = rest.rsplit_once('@')?;
+    let (_, password) = userinfo.split_once(':')?;
+    Some(password)
+}
+
+/// One variable for every place a credential is written: secret-named variables get
+/// `${NAME:?set NAME}`, connection strings keep their user, host and database with the
+/// password replaced by the reference. All places change or none does: `None` when one of them
+/// cannot be edited by words (an escape sequence in a quoted value, the secret twice in it).
+fn group_fix(ctx: &Context, occurrences: &[Occurrence], group: &[usize]) -> Option<Fix> {
+    let (name, edits) = group_edits(ctx, occurrences, group)?;
+    Some(Fix::new(
+        format!("read `{name}` from the environment in all {} places this credential is written", group.len()),
+        Applicability::Unsafe,
+        edits,
+    ))
+}
+
+/// The variable a group of occurrences reads, and the edits of [`group_fix`].
+fn group_edits(ctx: &Context, occurrences: &[Occurrence], group: &[usize]) -> Option<(String, Vec<FixEdit>)> {
+    let members: Vec<&Occurrence> = group.iter().map(|&i| &occurrences[i]).collect();
+    let profiles = &ctx.stack.profiles;
+    let var_name = |o: &&Occurrence| match &o.place {
+        Place::Var(v) => Some(v.name.clone()),
+        _ => None,
+    };
+    // The server's own setting names the credential: a password flag, else a data store's
+    // variable, else the first variable, else one named after the first connection string.
+    let flag = members.iter().find_map(|o| match &o.place {
+        Place::Flag(f) => Some(flag_variable(f).to_string()),
+        _ => None,
+    });
+    let store =
+        members.iter().filter(|o| profiles.kind(&o.service.kind).is_some_and(|k| k.is_data_store())).find_map(var_name);
+    let name = flag.or(store).or_else(|| members.iter().find_map(var_name)).or_else(|| {
+        let url = match &members.first()?.place {
+            Place::Url(v) => v.name.to_ascii_uppercase(),
+            _ => return None,
+        };
+        let stem = ["_URL", "_URI", "_DSN", "_CONNECTION_STRING"].iter().find_map(|s| url.strip_suffix(s));
+        Some(format!("{}_PASSWORD", stem.unwrap_or(&url)))
+    })?;
+    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return None;
+    }
+    let reference = format!("${{{name}:?set {name}}}");
+    let mut edits = Vec::new();
+    let mut seen = Vec::new();
+    for o in &members {
+        // An anchored block shared by several services is written once.
+        let loc = o.loc();
+        if seen.contains(&(loc.file, loc.span)) {
+            continue;
+        }
+        seen.push((loc.file, loc.span));
+        let secret = o.secret.as_deref()?;
+        if loc.via_alias {
+            return None;
+        }
+        edits.push(match &o.place {
+            Place::Var(var) => super::env_value_edit(ctx, var, "hardcoded-secret", json!({ "name": name })),
+            Place::Url(var) => {
+                let written = ctx.stack.text(var.loc.file, var.loc.span);
+                let escapes = written.starts_with('"') && written.contains('\\')
+                    || written.starts_with('\'') && secret.contains('\'');
+                if escapes {
+                    return None;
+                }
+                FixEdit::ReplaceAt {
+                    file: var.loc.file,
+                    at: var.loc.span,
+                    template: "hardcoded-secret.text",
+                    context: json!({ "text": replace_url_password(written, secret, &reference)? }),
+                }
+            }
+            Place::Flag(flag) => command_edit(ctx, o.service, flag, secret, &name)?,
+        });
+    }
+    edits.push(FixEdit::EnvExample { name: name.clone() });
+    Some((name, edits))
+}
+
 impl Rule for HardcodedSecret {
     fn meta(&self) -> &'static RuleMeta {
         &Self::META
     }
 
     fn check(&self, ctx: &Context) -> Vec<Finding> {
+        let occurrences = occurrences(ctx);
+        let groups = credential_groups(&occurrences);
         let mut out = Vec::new();
-        for service in &ctx.config.services {
-            for var in &service.environment {
-                let Some(value) = var.value.as_deref() else {
-                    continue;
-                };
-                let what = if is_secret_name(&var.name) {
-                    literal_secret(value)
-                } else if url_with_password(value) {
-                    Some("a connection string with a literal password")
+        for (i, o) in occurrences.iter().enumerate() {
+            let fix = match groups.iter().find(|g| g.len() > 1 && g.contains(&i)) {
+                Some(group) => group_fix(ctx, &occurrences, group),
+                None => single_fix(ctx, o),
+            };
+            let finding = match &o.place {
+                Place::Var(var) | Place::Url(var) => Finding::new(
+                    &Self::META,
+                    var.loc,
+                    format!("`{}` of service `{}` holds {} (value redacted)", var.name, o.service.name, o.what),
+                )
+                .help(if var.loc.via_alias {
+                    format!(
+                        "its value comes from an anchor other services share: reference a variable there by hand (`${{{}:?set {}}}`)",
+                        var.name, var.name
+                    )
                 } else {
-                    None
-                };
-                let Some(what) = what else { continue };
-                out.push(
-                    Finding::new(
-                        &Self::META,
-                        var.loc,
-                        format!("`{}` of service `{}` holds {what} (value redacted)", var.name, service.name),
-                    )
-                    .service(&service.name)
-                    .help(format!("reference a variable instead: `${{{}:?set {}}}`", var.name, var.name))
-                    .with_fix_opt(fix(ctx, var)),
-                );
-            }
-            let words = crate::stack::side::redis_server_words(service);
-            for (i, word) in words.iter().enumerate() {
-                let (flag, value) = match word.split_once('=') {
-                    Some((f, v)) => (f, Some(v.to_string())),
-                    None => (word.as_str(), words.get(i + 1).cloned()),
-                };
-                if !matches!(flag, "--requirepass" | "--password" | "--masterauth") {
-                    continue;
-                }
-                if value.as_deref().and_then(literal_secret).is_none() {
-                    continue;
-                }
-                let loc = service.value.get("command").map_or(service.definition_site(), |c| c.loc);
-                let fix = value.as_deref().and_then(|v| command_fix(ctx, service, flag, v));
-                out.push(
-                    Finding::new(
-                        &Self::META,
-                        loc,
-                        format!("`{flag}` of service `{}` is a literal secret (value redacted)", service.name),
-                    )
-                    .service(&service.name)
-                    .with_fix_opt(fix),
-                );
-            }
+                    format!("reference a variable instead: `${{{}:?set {}}}`", var.name, var.name)
+                }),
+                Place::Flag(flag) => Finding::new(
+                    &Self::META,
+                    o.loc(),
+                    format!("`{flag}` of service `{}` is {} (value redacted)", o.service.name, o.what),
+                ),
+            };
+            out.push(finding.service(&o.service.name).with_fix_opt(fix));
         }
         out
     }
@@ -316,6 +525,20 @@ mod tests {
         ] {
             assert!(!is_secret_name(n), "{n}");
         }
+    }
+
+    #[test]
+    fn url_passwords_are_replaced_in_place() {
+        let r = "${DB:?set DB}";
+        assert_eq!(
+            replace_url_password("postgresql://postgres:postgres@postgres:5432/postgres", "postgres", r).as_deref(),
+            Some("postgresql://postgres:${DB:?set DB}@postgres:5432/postgres")
+        );
+        assert_eq!(
+            replace_url_password("DATABASE_URL=redis://:pw@redis:6379/0", "pw", r).as_deref(),
+            Some("DATABASE_URL=redis://:${DB:?set DB}@redis:6379/0")
+        );
+        assert_eq!(replace_url_password("\"postgres://u:x@h/d\"", "y", r), None);
     }
 
     #[test]

@@ -358,6 +358,16 @@ impl Fix {
     }
 }
 
+impl Fix {
+    /// Adds edits another rule's fix would make, which this one takes along (a limit a maxmemory
+    /// is sized from, a probe a health condition waits for); dropped like the others in a report.
+    pub fn take_along(&mut self, edits: impl IntoIterator<Item = FixEdit>) {
+        if !DROP_EDITS.get() {
+            self.edits.extend(edits);
+        }
+    }
+}
+
 impl FixEdit {
     /// The compose or side file the edit changes, if it changes one that exists.
     fn file(&self) -> Option<FileId> {

@@ -48,8 +48,9 @@ declare_rule! {
     ///
     /// ## Fix safety
     /// Safe when the database's credentials are references: it adds a service and a volume. When the
-    /// database writes its password literally, the backup reads a new required variable and the fix
-    /// is unsafe (the stack needs that variable to start).
+    /// database writes its password literally, the fix also moves that literal to a required
+    /// variable (as `hardcoded-secret` does, at every place the credential is written) so both
+    /// read the same one; it is then unsafe: the stack needs that variable to start.
     pub struct NoBackup => "no-backup" {
         summary: "database without a backup job",
         severity: Error,
@@ -156,10 +157,10 @@ fn fix(ctx: &Context, store: &Service) -> Option<Fix> {
         edits.extend(ctx.production_settings(&name, kind, file));
     }
     let applicability = if new_variables.is_empty() { Applicability::Safe } else { Applicability::Unsafe };
-    edits.extend(new_variables.into_iter().map(|name| FixEdit::EnvExample { name }));
-    Some(Fix::new(
-        format!("add `{name}`: daily {tool} of `{}` into volume `{volume}`", store.name),
-        applicability,
-        edits,
-    ))
+    edits.extend(super::exporters::secret_edits(ctx, store, &new_variables)?);
+    let mut title = format!("add `{name}`: daily {tool} of `{}` into volume `{volume}`", store.name);
+    if !new_variables.is_empty() {
+        title.push_str(&format!(", both reading `{}` (set it: it was a literal)", new_variables.join("`, `")));
+    }
+    Some(Fix::new(title, applicability, edits))
 }

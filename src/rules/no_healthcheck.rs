@@ -1,54 +1,9 @@
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use crate::stack::probe::{self, Enable, PingSite, Probe};
 use crate::stack::service::HealthTest;
-use crate::stack::Service;
-
-/// Ports of well-known protocols that are not HTTP.
-const NOT_HTTP_PORTS: &[&str] = &[
-    "21", "22", "25", "53", "110", "143", "389", "1883", "2181", "3306", "4222", "5432", "5671", "5672", "6222",
-    "6379", "7000", "7001", "8883", "9042", "9092", "11211", "27017", "61616",
-];
-
-/// An HTTP probe with a tool the image has: its language runtime when the Dockerfile says which,
-/// busybox `wget` on Alpine, else `curl`.
-fn http_probe(service: &Service, port: &str) -> Vec<String> {
-    let url = format!("http://127.0.0.1:{port}/");
-    let base = service
-        .base_image
-        .as_deref()
-        .or(service.image.as_ref().map(|i| i.value.as_str()))
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let name = base.rsplit('/').next().unwrap_or("");
-    if name.starts_with("python") {
-        vec![
-            "CMD".into(),
-            "python".into(),
-            "-c".into(),
-            format!("import urllib.request; urllib.request.urlopen('{url}', timeout=4)"),
-        ]
-    } else if name.starts_with("node") {
-        vec![
-            "CMD".into(),
-            "node".into(),
-            "-e".into(),
-            format!("fetch('{url}').then(r => process.exit(r.status < 500 ? 0 : 1), () => process.exit(1))"),
-        ]
-    } else if name.contains("alpine") {
-        vec!["CMD-SHELL".into(), format!("wget -q --spider {url} || exit 1")]
-    } else {
-        vec!["CMD-SHELL".into(), format!("curl -fsS {url} || exit 1")]
-    }
-}
-
-/// The container port a service listens on: its first `expose`, else its first published target.
-fn service_port(service: &Service) -> Option<String> {
-    let exposed = service.value.get("expose").and_then(|e| e.items().first()).and_then(|p| p.as_str());
-    let port = exposed.map(str::to_string).or_else(|| service.ports.first().map(|p| p.target.clone()))?;
-    let port = port.split(['/', '-']).next()?.to_string();
-    port.parse::<u16>().is_ok().then_some(port)
-}
+use crate::stack::{Service, ValueKind};
 
 declare_rule! {
     /// ## What it does
@@ -72,8 +27,12 @@ declare_rule! {
     /// ```
     ///
     /// ## Fix
-    /// The profile's probe for the image (`pg_isready`, `redis-cli ping`, `mysqladmin ping`,
-    /// `mongosh`), or an HTTP probe on the service's port:
+    /// A probe from the image catalog that calls only programs the image's variant has
+    /// (`pg_isready`, `redis-cli ping`, curl on Debian-based nginx, BusyBox `wget` on Alpine,
+    /// bash's `/dev/tcp` where that is all there is, `traefik healthcheck --ping` together with
+    /// `ping` enabled where Traefik is configured); for an application built here, an HTTP probe on
+    /// its port with a program its base image has (curl, wget, python, node). Where no program
+    /// is known to be there, nothing is written and the finding says what to add:
     /// ```yaml
     ///     healthcheck:
     ///       test: ["CMD-SHELL", "pg_isready -U $${POSTGRES_USER:-postgres}"]
@@ -83,7 +42,9 @@ declare_rule! {
     /// ```
     ///
     /// ## Fix safety
-    /// Safe when the profile knows the probe; unsafe when the HTTP endpoint is a guess.
+    /// Safe when every fact the probe relies on is known: the catalog cites the probe, the image's
+    /// variant has its programs and the service uses its port. Unsafe when the endpoint is a guess
+    /// (an application's HTTP port and path), or the service declares other ports.
     pub struct NoHealthcheck => "no-healthcheck" {
         summary: "service has no health check",
         severity: Warning,
@@ -102,59 +63,77 @@ impl Rule for NoHealthcheck {
     fn check(&self, ctx: &Context) -> Vec<Finding> {
         let mut out = Vec::new();
         for service in &ctx.config.services {
-            let has_own = matches!(&service.healthcheck, Some(h) if h.value != HealthTest::Inherit);
-            let disabled = matches!(&service.healthcheck, Some(h) if h.value == HealthTest::Disabled);
-            let inherits =
-                matches!(&service.healthcheck, Some(h) if h.value == HealthTest::Inherit) && service.image_healthcheck;
-            if has_own || disabled || inherits || service.image_healthcheck || ctx.config.is_one_shot(service) {
+            if !needs_probe(ctx, service) {
                 continue;
             }
             let site = service.definition_site();
-            let kind = ctx.stack.profiles.kind(&service.kind);
-            let probe = kind.and_then(|k| k.healthcheck.clone());
-            // Only an application's own HTTP port is worth a guess; an unknown image on an unknown
-            // protocol (NATS on 4222, say) would get a probe that always fails.
-            let is_app = kind.is_some_and(|k| k.category == "app" && k.name != "generic");
-            let port = service_port(service).filter(|p| is_app && !NOT_HTTP_PORTS.contains(&p.as_str()));
-            let (test, applicability, help) = match (probe, port) {
-                (Some(test), _) => {
-                    let help = format!("the `{}` profile probes with `{}`", service.kind, test.join(" "));
-                    (Some(test), Applicability::Safe, help)
+            let choice = probe::choose(service, ctx.config, &ctx.stack.profiles);
+            let finding = Finding::new(&Self::META, site, format!("service `{}` has no health check", service.name))
+                .service(&service.name);
+            out.push(match choice {
+                probe::ProbeChoice::Probe(probe) => {
+                    let help = probe.basis.clone();
+                    finding.help(help).with_fix_opt(fix(ctx, service, &probe))
                 }
-                (None, Some(port)) => (
-                    Some(http_probe(service, &port)),
-                    Applicability::Unsafe,
-                    format!("no known probe for this image; an HTTP probe on port {port} is a guess"),
-                ),
-                (None, None) => {
-                    (None, Applicability::Unsafe, "no known probe for this image and no port to probe".to_string())
-                }
-            };
-            let mut finding =
-                Finding::new(&Self::META, site, format!("service `{}` has no health check", service.name))
-                    .service(&service.name)
-                    .help(help);
-            if let Some(test) = test {
-                let title =
-                    format!("add a health check: {}", test.iter().skip(1).cloned().collect::<Vec<_>>().join(" "));
-                finding = finding.with_fix(Fix::new(
-                    title,
-                    applicability,
-                    vec![FixEdit::MergeService {
-                        site: ctx.definition_site(service),
-                        template: "no-healthcheck",
-                        context: json!({
-                            "test": test,
-                            "interval": "30s",
-                            "timeout": "5s",
-                            "retries": 5,
-                            "start_period": "30s",
-                        }),
-                    }],
-                ));
-            }
-            out.push(finding);
+                probe::ProbeChoice::Nothing(why) => finding.help(why),
+            });
         }
         out
     }
+}
+
+/// A long-running service without a probe of its own, its image's or its Dockerfile's, and not
+/// disabled on purpose.
+pub(super) fn needs_probe(ctx: &Context, service: &Service) -> bool {
+    let declared = matches!(&service.healthcheck, Some(h) if h.value != HealthTest::Inherit);
+    !(declared || service.image_healthcheck || ctx.config.is_one_shot(service))
+}
+
+/// The fix adding `probe` (and what it needs enabled) to `service`; safe when the probe is known.
+pub(super) fn fix(ctx: &Context, service: &Service, probe: &Probe) -> Option<Fix> {
+    let mut edits = vec![FixEdit::MergeService {
+        site: ctx.definition_site(service),
+        template: "no-healthcheck",
+        context: json!({
+            "test": probe.test,
+            "interval": "30s",
+            "timeout": "5s",
+            "retries": 5,
+            "start_period": "30s",
+        }),
+    }];
+    let mut title = format!("add a health check: {}", probe.test.iter().skip(1).cloned().collect::<Vec<_>>().join(" "));
+    if let Some(Enable::TraefikPing(site)) = &probe.enable {
+        edits.push(match site {
+            PingSite::StaticFile(file) => {
+                FixEdit::MergeRoot { file: *file, template: "no-healthcheck.traefik-ping", context: json!({}) }
+            }
+            PingSite::Command(loc) => {
+                let command = service.value.get("command")?;
+                let quoted = command.items().iter().all(|i| matches!(i.kind, ValueKind::Scalar { quoted: true, .. }));
+                FixEdit::AppendAt {
+                    file: loc.file,
+                    at: loc.span,
+                    template: "redis-no-maxmemory.words",
+                    context: json!({ "words": ["--ping=true"], "quoted": quoted, "inline": false }),
+                }
+            }
+            PingSite::Environment => {
+                let var = service.environment.iter().find(|e| e.name.to_ascii_uppercase().starts_with("TRAEFIK_"))?;
+                if var.loc.via_alias {
+                    return None;
+                }
+                let list = var.loc.key == Some(var.loc.span);
+                FixEdit::ExtendParent {
+                    file: var.loc.file,
+                    at: var.loc.span,
+                    template: "no-healthcheck.traefik-ping-env",
+                    context: json!({ "list": list }),
+                }
+            }
+        });
+        title.push_str(", with Traefik's ping enabled");
+    }
+    let applicability = if probe.known { Applicability::Safe } else { Applicability::Unsafe };
+    Some(Fix::new(title, applicability, edits))
 }

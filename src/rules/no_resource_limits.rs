@@ -1,7 +1,13 @@
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta, Site};
+use crate::stack::facts::{self, memory_bytes, memory_text, HeapFact};
 use crate::stack::profiles::Resources;
+use crate::stack::Service;
+
+/// Top-level resource keys compose reads besides `deploy.resources`; it refuses distinct values
+/// in both spellings, so a service using these gets its limit in this spelling too.
+const LEGACY_KEYS: &[&str] = &["mem_limit", "mem_reservation", "memswap_limit", "cpus"];
 
 declare_rule! {
     /// ## What it does
@@ -27,7 +33,14 @@ declare_rule! {
     ///
     /// ## Fix
     /// Limits and reservations sized by the service's profile (postgres 2G/1G, redis 512M/256M,
-    /// backend 4G/1G, celery worker 2G/1G, beat 512M), in the production overlay when there is one:
+    /// backend 4G/1G, celery worker 2G/1G, beat 512M), in the production overlay when there is one.
+    /// A JVM service's limit is at least its heap plus what the JVM needs besides (the heap from
+    /// `-Xmx` in `ES_JAVA_OPTS`, `KAFKA_HEAP_OPTS`, `JAVA_OPTS`…, else the image's default from the
+    /// catalog: twice the heap for Elasticsearch and OpenSearch, whose documentation keeps the
+    /// heap at most half the memory; one and a half times for other JVMs). It is never below a
+    /// reservation already set, keeps what is set (a `cpus` limit, a reservation) and is written
+    /// in the spelling the service already uses (`mem_limit` next to `cpus` or `mem_reservation`,
+    /// which compose refuses to combine with `deploy.resources`):
     /// ```yaml
     ///     deploy:
     ///       resources:
@@ -36,7 +49,8 @@ declare_rule! {
     /// ```
     ///
     /// ## Fix safety
-    /// Safe: it adds settings that were missing and keeps every comment.
+    /// Safe: it adds settings that were missing and keeps every comment. The figures are policy
+    /// (the profile's), bounded below by the facts that would make a limit kill the service.
     pub struct NoResourceLimits => "no-resource-limits" {
         summary: "service has no memory limit",
         severity: Error,
@@ -68,19 +82,93 @@ impl Rule for NoResourceLimits {
                 format!("service `{}` has no memory limit (`deploy.resources.limits.memory`)", service.name),
             )
             .service(&service.name);
-            if let Some(memory) = &limits.memory {
-                finding = finding.help(format!("the `{}` profile suggests a {memory} limit", service.kind)).with_fix(
-                    Fix::new(
-                        format!("add resource limits ({memory}) and reservations"),
-                        Applicability::Safe,
-                        vec![limits_edit(ctx.production_site(service), &limits, &reservations)],
-                    ),
-                );
+            if let Some(sizing) = size(service, &limits, &reservations) {
+                finding = finding.help(sizing.why.clone()).with_fix(Fix::new(
+                    format!("add resource limits ({}) and reservations", sizing.limits.memory.as_deref().unwrap_or("")),
+                    Applicability::Safe,
+                    vec![service_limits_edit(ctx, service, &sizing)],
+                ));
             }
             out.push(finding);
         }
         out
     }
+}
+
+/// The edit this rule's fix makes for `service` (which has no memory limit), with the limit it
+/// sets: for a fix that needs the limit and takes it along.
+pub(super) fn limits_for(ctx: &Context, service: &Service) -> Option<(FixEdit, String)> {
+    let kind = ctx.stack.profiles.kind(&service.kind)?;
+    let sizing = size(service, &kind.limits, &kind.reservations)?;
+    let memory = sizing.limits.memory.clone()?;
+    Some((service_limits_edit(ctx, service, &sizing), memory))
+}
+
+/// The limits and reservations a service gets, and why.
+struct Sizing {
+    limits: Resources,
+    reservations: Resources,
+    why: String,
+}
+
+/// The profile's figures, raised to fit the JVM heap and any reservation already set, without
+/// the settings the service already has.
+fn size(service: &Service, profile: &Resources, reservations: &Resources) -> Option<Sizing> {
+    let profile_bytes = memory_bytes(profile.memory.as_deref()?)?;
+    let mut limit = profile_bytes;
+    let mut why = format!("the `{}` profile suggests a {} limit", service.kind, profile.memory.as_deref()?);
+    if let Some(HeapFact { bytes, evidence }) = facts::heap(service) {
+        // Elasticsearch and OpenSearch keep the heap at most half the memory; other JVMs need
+        // about half the heap again for metaspace, threads, buffers and the collector.
+        let doubles =
+            service.image_facts.matched.is_some_and(|m| m.entry.heap.as_ref().is_some_and(|h| h.half_of_memory));
+        let needed = if doubles { bytes * 2 } else { bytes + bytes / 2 };
+        if needed > limit {
+            limit = needed;
+            why = format!("{evidence}: the limit leaves the JVM room beyond its heap");
+        }
+    }
+    let set_reservation = service.memory_reservation.as_ref().and_then(|r| memory_bytes(&r.value));
+    if let Some(r) = set_reservation.filter(|r| *r > limit) {
+        limit = r;
+        why = format!("{why}; raised to the reservation already set");
+    }
+    let limit_text = if limit == profile_bytes { profile.memory.clone()? } else { memory_text(limit) };
+    let mut reservation = reservations.memory.clone().filter(|_| service.memory_reservation.is_none());
+    if reservation.as_deref().and_then(memory_bytes).is_some_and(|r| r > limit) {
+        reservation = Some(limit_text.clone());
+    }
+    Some(Sizing {
+        limits: Resources {
+            memory: Some(limit_text),
+            cpus: profile.cpus.clone().filter(|_| service.cpu_limit.is_none()),
+        },
+        reservations: Resources {
+            memory: reservation,
+            cpus: reservations
+                .cpus
+                .clone()
+                .filter(|_| service.value.path(&["deploy", "resources", "reservations", "cpus"]).is_none()),
+        },
+        why,
+    })
+}
+
+/// The edit writing `sizing` into the service, in the spelling it already uses.
+fn service_limits_edit(ctx: &Context, service: &Service, sizing: &Sizing) -> FixEdit {
+    let legacy = LEGACY_KEYS.iter().any(|k| service.value.get(k).is_some());
+    if legacy {
+        return FixEdit::MergeService {
+            site: ctx.production_site(service),
+            template: "no-resource-limits.legacy",
+            context: json!({
+                "memory": sizing.limits.memory,
+                "cpus": sizing.limits.cpus,
+                "reservation_memory": sizing.reservations.memory,
+            }),
+        };
+    }
+    limits_edit(ctx.production_site(service), &sizing.limits, &sizing.reservations)
 }
 
 /// Limits and reservations (a profile's figures) at `site`.

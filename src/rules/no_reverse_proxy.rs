@@ -89,7 +89,9 @@ impl Rule for NoReverseProxy {
             .config
             .services
             .iter()
-            .filter(|s| ctx.stack.profiles.kind(&s.kind).is_some_and(|k| k.category == "proxy"))
+            .filter(|s| {
+                ctx.stack.profiles.kind(&s.kind).is_some_and(|k| k.category == crate::stack::catalog::Category::Proxy)
+            })
             .collect();
         let ours = proxies.iter().find(|s| is_stackfix_proxy(s)).copied();
         if !proxies.is_empty() && ours.is_none() {

@@ -4,7 +4,7 @@ use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
 use crate::stack::profiles::image_repository;
 use crate::stack::service::shell_split;
 use crate::stack::side::redis_server_words;
-use crate::stack::{Service, Value, ValueKind};
+use crate::stack::{RedisRole, Service, Value, ValueKind};
 
 /// The server programs whose flags and directives this rule knows.
 const SERVERS: &[&str] = &["redis-server", "valkey-server", "keydb-server"];
@@ -102,45 +102,62 @@ impl Rule for RedisNoMaxmemory {
     fn check(&self, ctx: &Context) -> Vec<Finding> {
         let mut out = Vec::new();
         for service in ctx.config.services_of_kind("redis") {
-            let broker = ctx.config.broker_evidence(service);
-            let wanted = if broker.is_some() { "noeviction" } else { "allkeys-lru" };
-            let why = match &broker {
-                Some(e) => format!("it is used as a queue/broker ({e}), so it must not evict"),
-                None => "nothing uses it as a queue or broker, so it can evict least-recently-used keys".to_string(),
+            let role = ctx.config.redis_role(service);
+            let (wanted, why) = match &role {
+                RedisRole::Queue(e) => {
+                    ("noeviction", format!("it is used as a queue/broker ({e}), so it must not evict"))
+                }
+                RedisRole::Cache(e) => {
+                    ("allkeys-lru", format!("only caching uses it ({e}), so it can evict least-recently-used keys"))
+                }
+                RedisRole::Unknown => (
+                    "noeviction",
+                    "nothing shows it is only a cache, and an evicting policy would lose queued jobs and sessions"
+                        .to_string(),
+                ),
             };
+            let queue = matches!(role, RedisRole::Queue(_));
             let loc = service.value.get("command").map_or(service.production_site(), |c| c.loc);
             let maxmemory = setting(ctx, service, "maxmemory");
             let policy = setting(ctx, service, "maxmemory-policy");
             let message = match (&maxmemory, &policy) {
                 (None, _) => format!("redis `{}` has no `maxmemory` limit", service.name),
-                (Some(_), None) if broker.is_none() => {
+                (Some(_), None) if matches!(role, RedisRole::Cache(_)) => {
                     format!(
                         "redis `{}` sets `maxmemory` without `maxmemory-policy` (writes fail when full)",
                         service.name
                     )
                 }
-                (Some(_), Some(p)) if broker.is_some() && p != "noeviction" => {
+                (Some(_), Some(p)) if queue && p != "noeviction" => {
                     format!("redis `{}` evicts keys (`maxmemory-policy {p}`) but is a queue/broker", service.name)
                 }
                 _ => continue,
             };
             let mut wanted_settings = Vec::new();
             let mut reasons = Vec::new();
+            let mut limit_edit = None;
+            let mut applicability = Applicability::Safe;
             if maxmemory.is_none() {
-                let (size, basis) = maxmemory_for(ctx, service);
-                reasons.push(format!("maxmemory {size} ({basis})"));
-                wanted_settings.push(("maxmemory", size));
+                let sizing = maxmemory_for(ctx, service);
+                reasons.push(format!("maxmemory {} ({})", sizing.size, sizing.basis));
+                wanted_settings.push(("maxmemory", sizing.size));
+                match sizing.source {
+                    LimitSource::Own => {}
+                    // The container limit it is sized from comes along.
+                    LimitSource::Profile(edit) => limit_edit = Some(edit),
+                    LimitSource::None => applicability = Applicability::Unsafe,
+                }
             }
-            // A cache's own policy choice stands; a broker's evicting one does not.
+            // A policy already chosen stands, unless a queue's evicts.
             let set_policy = match &policy {
-                None => broker.is_none() || maxmemory.is_none(),
-                Some(p) => broker.is_some() && p != "noeviction",
+                None => maxmemory.is_none() || matches!(role, RedisRole::Cache(_)),
+                Some(p) => queue && p != "noeviction",
             };
             if set_policy {
                 reasons.push(format!("maxmemory-policy {wanted} ({why})"));
                 wanted_settings.push(("maxmemory-policy", wanted.to_string()));
             }
-            if broker.is_some() && setting(ctx, service, "appendonly").as_deref() != Some("yes") {
+            if queue && setting(ctx, service, "appendonly").as_deref() != Some("yes") {
                 reasons.push("appendonly yes with appendfsync everysec (queued jobs survive a restart)".to_string());
                 wanted_settings.push(("appendonly", "yes".to_string()));
                 if setting(ctx, service, "appendfsync").is_none() {
@@ -148,30 +165,56 @@ impl Rule for RedisNoMaxmemory {
                 }
             }
             let title = format!("set {}", reasons.join(", "));
+            let fix = fix(ctx, service, &wanted_settings, title).map(|mut f| {
+                f.applicability = applicability;
+                f.take_along(limit_edit);
+                f
+            });
             out.push(
                 Finding::new(&Self::META, loc, message)
                     .service(&service.name)
                     .help(format!("use `maxmemory-policy {wanted}`: {why}"))
-                    .with_fix_opt(fix(ctx, service, &wanted_settings, title)),
+                    .with_fix_opt(fix),
             );
         }
         out
     }
 }
 
-/// 75% of the service's memory limit (or its profile's), in megabytes, and what it is based on.
-fn maxmemory_for(ctx: &Context, service: &Service) -> (String, String) {
-    let own = service.memory_limit.as_ref().map(|m| (m.value.clone(), "the memory limit"));
-    let profile = || {
-        let kind = ctx.stack.profiles.kind(&service.kind)?;
-        kind.limits.memory.clone().map(|m| (m, "the profile's memory limit"))
+/// Where a maxmemory figure comes from.
+enum LimitSource {
+    /// The service's own memory limit.
+    Own,
+    /// The limit `no-resource-limits` adds (its edit, which the fix takes along).
+    Profile(FixEdit),
+    /// Nothing: a fixed guess.
+    None,
+}
+
+struct MaxmemorySizing {
+    size: String,
+    basis: String,
+    source: LimitSource,
+}
+
+/// 75% of the service's memory limit (or of the one `no-resource-limits` gives it, whose edit
+/// the fix then takes along), in megabytes, and what it is based on.
+fn maxmemory_for(ctx: &Context, service: &Service) -> MaxmemorySizing {
+    let own = service.memory_limit.as_ref().map(|m| (m.value.clone(), "the memory limit", LimitSource::Own));
+    let added = || {
+        let (edit, limit) = super::no_resource_limits::limits_for(ctx, service)?;
+        Some((limit, "the memory limit it gets", LimitSource::Profile(edit)))
     };
-    match own.or_else(profile).and_then(|(limit, what)| Some((bytes(&limit)?, limit, what))) {
-        Some((limit_bytes, limit, what)) => {
+    match own.or_else(added).and_then(|(limit, what, source)| Some((bytes(&limit)?, limit, what, source))) {
+        Some((limit_bytes, limit, what, source)) => {
             let mb = (limit_bytes / 4 * 3 / (1 << 20)).max(1);
-            (format!("{mb}mb"), format!("75% of {what} {limit}"))
+            MaxmemorySizing { size: format!("{mb}mb"), basis: format!("75% of {what}, {limit}"), source }
         }
-        None => ("256mb".to_string(), "no memory limit to size it from".to_string()),
+        None => MaxmemorySizing {
+            size: "256mb".to_string(),
+            basis: "a guess: no memory limit to size it from".to_string(),
+            source: LimitSource::None,
+        },
     }
 }
 

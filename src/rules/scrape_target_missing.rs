@@ -84,7 +84,8 @@ impl Rule for ScrapeTargetMissing {
                     continue;
                 }
                 let exporter = ctx.stack.profiles.kinds().iter().find(|k| {
-                    k.category == "exporter" && k.keywords.iter().any(|kw| target.host.to_ascii_lowercase() == *kw)
+                    k.category == crate::stack::catalog::Category::Exporter
+                        && k.keywords.iter().any(|kw| target.host.to_ascii_lowercase() == *kw)
                 });
                 let job = target.job.as_deref().map(|j| format!(" (job `{j}`)")).unwrap_or_default();
                 let mut f = Finding::new(

@@ -132,7 +132,12 @@ impl Rule for SourceBindMount {
     fn check(&self, ctx: &Context) -> Vec<Finding> {
         let mut out = Vec::new();
         for service in &ctx.config.services {
-            if ctx.stack.profiles.kind(&service.kind).is_some_and(|k| k.category == "proxy") {
+            if ctx
+                .stack
+                .profiles
+                .kind(&service.kind)
+                .is_some_and(|k| k.category == crate::stack::catalog::Category::Proxy)
+            {
                 continue;
             }
             let code_dirs: Vec<&str> = CODE_DIRS.iter().copied().chain(service.workdir.as_deref()).collect();

@@ -222,8 +222,23 @@ impl Rule for TraefikNoRateLimit {
     }
 }
 
-/// A `<router>-ratelimit` middleware, defined next to the router and appended to its
-/// middlewares; `None` when that name already means something else.
+/// A `middlewares` label's text (`a,b`, or the whole `key=a,b` of a list item) with `name` put
+/// first: a rate limit after `auth` would let password guessing through.
+fn rate_limit_first(text: &str, name: &str) -> String {
+    let (key, value) = match text.split_once('=') {
+        Some((key, value)) if key.trim_start().to_ascii_lowercase().starts_with("traefik.") => (Some(key), value),
+        _ => (None, text),
+    };
+    let value = value.trim_matches(',');
+    let value = if value.is_empty() { name.to_string() } else { format!("{name},{value}") };
+    match key {
+        Some(key) => format!("{key}={value}"),
+        None => value,
+    }
+}
+
+/// A `<router>-ratelimit` middleware, defined next to the router and put first in its
+/// middlewares (before `auth`, so password guessing is limited too); `None` when that name already means something else.
 fn fix(ctx: &Context, router: &Router, middlewares: &HashMap<String, Middleware>) -> Option<Fix> {
     let name = format!("{}-ratelimit", router.name);
     if middlewares.contains_key(&name.to_ascii_lowercase()) {
@@ -259,7 +274,7 @@ fn fix(ctx: &Context, router: &Router, middlewares: &HashMap<String, Middleware>
                     file: existing.loc.file,
                     at: existing.loc.span,
                     template: "traefik-no-rate-limit.value",
-                    context: json!({ "text": format!("{},{name}", inner.trim_end_matches(',')), "quoted": quoted }),
+                    context: json!({ "text": rate_limit_first(inner, &name), "quoted": quoted }),
                 });
             }
             edits.push(FixEdit::ExtendParent {
@@ -285,12 +300,16 @@ fn fix(ctx: &Context, router: &Router, middlewares: &HashMap<String, Middleware>
                 context: json!({ "middleware": name, "with_period": with_period }),
             });
             match existing {
-                Some(list) => edits.push(FixEdit::AppendAt {
-                    file: list.file,
-                    at: list.span,
-                    template: "traefik-no-rate-limit.file-router",
-                    context: json!({ "middleware": name, "items": true }),
-                }),
+                Some(list) => {
+                    let mut names = vec![name.clone()];
+                    names.extend(router.middlewares.iter().cloned());
+                    edits.push(FixEdit::ReplaceAt {
+                        file: list.file,
+                        at: list.span,
+                        template: "traefik-no-rate-limit.file-list",
+                        context: json!({ "middlewares": names }),
+                    })
+                }
                 None => edits.push(FixEdit::MergeAt {
                     file: spec.file,
                     at: spec.span,
@@ -301,4 +320,19 @@ fn fix(ctx: &Context, router: &Router, middlewares: &HashMap<String, Middleware>
         }
     }
     Some(Fix::new(title, Applicability::Safe, edits))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_limit_goes_first() {
+        assert_eq!(rate_limit_first("auth", "app-ratelimit"), "app-ratelimit,auth");
+        assert_eq!(
+            rate_limit_first("traefik.http.routers.app.middlewares=auth,gzip", "r"),
+            "traefik.http.routers.app.middlewares=r,auth,gzip"
+        );
+        assert_eq!(rate_limit_first("", "r"), "r");
+    }
 }

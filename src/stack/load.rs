@@ -618,11 +618,18 @@ impl Loader {
             let mut service = Service::from_value(&name, value, service_sites, &self.env);
             service.kind = self.classify(&service);
             let dockerfile = self.dockerfile(&service);
-            service.image_healthcheck =
-                self.profiles.kind(&service.kind).is_some_and(|k| k.builtin_healthcheck) || dockerfile.healthcheck;
+            let target = service.build.as_ref().and_then(|b| b.target.as_ref()).map(|t| t.value.as_str());
+            let built = service.build.as_ref().map(|_| match dockerfile.stage(target) {
+                Some(stage) => (stage.base.clone(), stage.installed.clone(), stage.healthcheck == Some(true)),
+                None => (None, Vec::new(), false),
+            });
+            service.image_facts = super::facts::ImageFacts::new(&service, built);
+            service.image_healthcheck = self.profiles.kind(&service.kind).is_some_and(|k| k.builtin_healthcheck)
+                || service.image_facts.declares_healthcheck();
+            service.env_file = self.env_file(&service);
             service.workdir = dockerfile.workdir;
             service.base_image = dockerfile.base_image;
-            service.build_stages = dockerfile.stages;
+            service.build_stages = dockerfile.stages.into_iter().map(|s| s.name).collect();
             service.build_dir = dockerfile.context_dir;
             services.push(service);
         }
@@ -664,6 +671,28 @@ impl Loader {
         facts.context_dir = context_dir;
         self.dockerfiles.insert(key, facts.clone());
         facts
+    }
+
+    /// The variables of a service's `env_file:` files (short or long syntax), read inside the
+    /// project; a file that cannot be read is left out (compose would fail on a required one).
+    fn env_file(&mut self, service: &Service) -> Vec<(String, String)> {
+        let Some(value) = service.value.get("env_file") else { return Vec::new() };
+        let entries: Vec<&Value> = match &value.kind {
+            ValueKind::Seq(items) => items.iter().collect(),
+            _ => vec![value],
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let written = entry.as_str().or_else(|| entry.str_at("path"));
+            let Some(written) = written else { continue };
+            let Some(path) = self.host_path(entry.loc.file, written, entry.loc) else { continue };
+            if let Ok(text) = read_text(&path) {
+                let mut vars: Vec<(String, String)> = interpolate::parse_dotenv(&text).into_iter().collect();
+                vars.sort();
+                out.extend(vars);
+            }
+        }
+        out
     }
 
     fn classify(&self, service: &Service) -> String {
@@ -747,43 +776,175 @@ pub fn project_root(dir: &Path) -> PathBuf {
 
 /// What stackfix reads from a Dockerfile.
 #[derive(Debug, Clone, Default)]
-struct DockerfileFacts {
-    /// A HEALTHCHECK other than `HEALTHCHECK NONE`.
-    healthcheck: bool,
+pub(crate) struct DockerfileFacts {
+    /// A HEALTHCHECK other than `HEALTHCHECK NONE` (in the last stage that says either).
+    pub(crate) healthcheck: bool,
     /// The last WORKDIR (the final stage's, in the usual layout).
-    workdir: Option<String>,
-    /// The image of the last FROM (the final stage).
-    base_image: Option<String>,
+    pub(crate) workdir: Option<String>,
+    /// The image of the last FROM (the final stage), as written.
+    pub(crate) base_image: Option<String>,
     /// Each FROM's stage name (`AS name`), in order.
-    stages: Vec<Option<String>>,
+    pub(crate) stages: Vec<Stage>,
     /// The build context on the host, inside the project.
-    context_dir: Option<PathBuf>,
+    pub(crate) context_dir: Option<PathBuf>,
+}
+
+/// One build stage of a Dockerfile.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Stage {
+    pub(crate) name: Option<String>,
+    /// The image it starts from, with global `ARG` defaults substituted and earlier stages
+    /// followed to the image they start from; `None` when a variable has no default.
+    pub(crate) base: Option<String>,
+    /// Packages its `RUN` lines install and do not remove again (apk, apt-get, yum, dnf,
+    /// microdnf), including those of the stage it starts from.
+    pub(crate) installed: Vec<String>,
+    pub(crate) healthcheck: Option<bool>,
 }
 
 impl DockerfileFacts {
-    fn parse(text: &str) -> DockerfileFacts {
+    pub(crate) fn parse(text: &str) -> DockerfileFacts {
         let mut facts = DockerfileFacts::default();
-        for line in text.lines() {
+        let mut args: HashMap<String, String> = HashMap::new();
+        for line in logical_lines(text) {
             let line = line.trim_start();
             let mut words = line.split_whitespace();
-            match words.next().map(str::to_ascii_uppercase).as_deref() {
-                Some("HEALTHCHECK") => {
-                    facts.healthcheck = !words.next().is_some_and(|w| w.eq_ignore_ascii_case("NONE"))
+            let Some(instruction) = words.next().map(str::to_ascii_uppercase) else { continue };
+            match instruction.as_str() {
+                "HEALTHCHECK" => {
+                    let on = !words.next().is_some_and(|w| w.eq_ignore_ascii_case("NONE"));
+                    facts.healthcheck = on;
+                    if let Some(stage) = facts.stages.last_mut() {
+                        stage.healthcheck = Some(on);
+                    }
                 }
-                Some("WORKDIR") => facts.workdir = words.next().map(str::to_string),
-                Some("FROM") => {
+                "WORKDIR" => facts.workdir = words.next().map(str::to_string),
+                // Only ARGs before the first FROM may be used in FROM lines.
+                "ARG" if facts.stages.is_empty() => {
+                    for word in words {
+                        if let Some((name, value)) = word.split_once('=') {
+                            args.insert(name.to_string(), value.trim_matches(['"', '\'']).to_string());
+                        }
+                    }
+                }
+                "FROM" => {
                     let words: Vec<&str> = words.filter(|w| !w.starts_with("--")).collect();
                     facts.base_image = words.first().map(|w| w.to_string());
-                    let stage = match words.as_slice() {
+                    let name = match words.as_slice() {
                         [_, as_word, name, ..] if as_word.eq_ignore_ascii_case("as") => Some(name.to_string()),
                         _ => None,
                     };
+                    let written = words.first().map(|w| substitute_args(w, &args)).unwrap_or_default();
+                    let earlier = written.as_deref().and_then(|w| {
+                        facts.stages.iter().rev().find(|s| s.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(w)))
+                    });
+                    let stage = match earlier {
+                        Some(from) => Stage {
+                            name,
+                            base: from.base.clone(),
+                            installed: from.installed.clone(),
+                            healthcheck: from.healthcheck,
+                        },
+                        None => Stage { name, base: written, ..Stage::default() },
+                    };
                     facts.stages.push(stage);
+                }
+                "RUN" => {
+                    if let Some(stage) = facts.stages.last_mut() {
+                        packages(line, &mut stage.installed);
+                    }
                 }
                 _ => {}
             }
         }
         facts
+    }
+
+    /// The stage an image is built from: `target`, else the last.
+    pub(crate) fn stage(&self, target: Option<&str>) -> Option<&Stage> {
+        match target {
+            Some(t) => self.stages.iter().find(|s| s.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(t))),
+            None => self.stages.last(),
+        }
+    }
+}
+
+/// Instruction lines with `\` continuations joined and comment lines dropped.
+fn logical_lines(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('#') && !current.is_empty() {
+            continue;
+        }
+        match line.trim_end().strip_suffix('\\') {
+            Some(head) => {
+                current.push_str(head);
+                current.push(' ');
+            }
+            None => {
+                current.push_str(line);
+                out.push(std::mem::take(&mut current));
+            }
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// `$NAME`, `${NAME}` and `${NAME:-default}` in a FROM image replaced from ARG defaults; `None`
+/// when one has no value.
+fn substitute_args(word: &str, args: &HashMap<String, String>) -> Option<String> {
+    if !word.contains('$') {
+        return Some(word.to_string());
+    }
+    let mut out = String::new();
+    let mut rest = word;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i + 1..];
+        let (name, default, len) = if let Some(body) = rest.strip_prefix('{') {
+            let end = body.find('}')?;
+            let inner = &body[..end];
+            match inner.split_once(":-").or_else(|| inner.split_once('-')) {
+                Some((n, d)) => (n, Some(d), end + 2),
+                None => (inner, None, end + 2),
+            }
+        } else {
+            let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+            (&rest[..end], None, end)
+        };
+        let value = args.get(name).filter(|v| !v.is_empty()).map(String::as_str).or(default)?;
+        out.push_str(value);
+        rest = &rest[len..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+/// Updates `installed` with the packages a `RUN` line installs or removes.
+fn packages(line: &str, installed: &mut Vec<String>) {
+    for command in line.split(['&', ';', '|']) {
+        let words: Vec<&str> = command.split_whitespace().collect();
+        let verb_at =
+            words.iter().position(|w| matches!(*w, "add" | "install" | "del" | "remove" | "purge" | "autoremove"));
+        let Some(at) = verb_at else { continue };
+        let manager = words[..at].iter().rev().find(|w| !w.starts_with('-')).copied().unwrap_or("");
+        let manager = manager.rsplit('/').next().unwrap_or(manager);
+        if !matches!(manager, "apk" | "apt-get" | "apt" | "yum" | "dnf" | "microdnf") {
+            continue;
+        }
+        let adds = matches!(words[at], "add" | "install");
+        for name in words[at + 1..].iter().filter(|w| !w.starts_with('-') && !w.contains('$')) {
+            let name = name.split(['=', '>', '<']).next().unwrap_or(name).to_string();
+            installed.retain(|p| *p != name);
+            if adds {
+                installed.push(name);
+            }
+        }
     }
 }
 

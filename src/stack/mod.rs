@@ -4,9 +4,12 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod catalog;
+pub mod facts;
 pub mod interpolate;
 pub mod load;
 pub mod merge;
+pub mod probe;
 pub mod profiles;
 pub mod service;
 pub mod side;
@@ -198,6 +201,11 @@ impl Config {
         self.index.awaited.contains(&service.name) || runs_once || service.looks_one_shot()
     }
 
+    /// Another service waits for `name` with `condition: service_completed_successfully`.
+    pub fn is_awaited(&self, name: &str) -> bool {
+        self.index.awaited.contains(name)
+    }
+
     /// Environment variables of other services that point at `target` (by any of its host names).
     pub fn clients_of<'a>(
         &'a self,
@@ -209,27 +217,112 @@ impl Config {
 
     /// Why a redis looks like a job queue or broker (Celery, RQ, Sidekiq, BullMQ…), if it does.
     pub fn broker_evidence(&self, redis: &Service) -> Option<String> {
-        const QUEUE_WORDS: &[&str] =
-            &["BROKER", "CELERY", "QUEUE", "RQ", "SIDEKIQ", "BULL", "BULLMQ", "JOBS", "WORKER", "DRAMATIQ", "ARQ"];
-        let is_queue_word = |w: &str| QUEUE_WORDS.contains(&w.to_ascii_uppercase().as_str());
-        if redis.name.split(|c: char| !c.is_ascii_alphanumeric()).any(is_queue_word) {
-            return Some(format!("its name `{}` says so", redis.name));
+        match self.redis_role(redis) {
+            RedisRole::Queue(why) => Some(why),
+            _ => None,
         }
-        for (client, var) in self.clients_of(redis) {
-            let upper = var.name.to_ascii_uppercase();
-            if upper.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| QUEUE_WORDS.contains(&w)) {
-                return Some(format!("`{}` sets `{}` to it", client.name, var.name));
+    }
+
+    /// What a redis is used for, from the whole stack: a queue or broker when its name says so,
+    /// a client's variable naming it is about queues (`CELERY_BROKER_URL`, `QUEUE_URL`…), or a
+    /// queue worker (Celery, RQ, Sidekiq, BullMQ, Resque, Dramatiq, Huey, arq…) reaches it
+    /// through `environment`, `env_file` or `depends_on`; a cache when only caching names it
+    /// (`CACHE_URL`, a name with `cache`); otherwise unknown.
+    pub fn redis_role(&self, redis: &Service) -> RedisRole {
+        const QUEUE_WORDS: &[&str] = &[
+            "BROKER", "CELERY", "QUEUE", "QUEUES", "RQ", "SIDEKIQ", "BULL", "BULLMQ", "JOBS", "JOB", "WORKER",
+            "DRAMATIQ", "ARQ", "RESQUE", "HUEY", "KUE", "BEE", "TASKS", "TASK",
+        ];
+        const CACHE_WORDS: &[&str] = &["CACHE", "CACHES", "CACHING"];
+        let words = |text: &str| -> Vec<String> {
+            text.split(|c: char| !c.is_ascii_alphanumeric()).map(str::to_ascii_uppercase).collect()
+        };
+        if words(&redis.name).iter().any(|w| QUEUE_WORDS.contains(&w.as_str())) {
+            return RedisRole::Queue(format!("its name `{}` says so", redis.name));
+        }
+        let mut cache = None;
+        if words(&redis.name).iter().any(|w| CACHE_WORDS.contains(&w.as_str())) {
+            cache = Some(format!("its name `{}` says so", redis.name));
+        }
+        for client in self.services.iter().filter(|s| s.name != redis.name) {
+            let mut linked = client.depends_on.iter().any(|d| d.service == redis.name);
+            let variables = client
+                .environment
+                .iter()
+                .filter_map(|e| e.value.as_deref().map(|v| (e.name.as_str(), v, "")))
+                .chain(client.env_file.iter().map(|(n, v)| (n.as_str(), v.as_str(), " (env_file)")));
+            for (name, value, origin) in variables {
+                if !redis.hostnames.iter().any(|h| references_host(value, h)) {
+                    continue;
+                }
+                linked = true;
+                let name_words = words(name);
+                if name_words.iter().any(|w| QUEUE_WORDS.contains(&w.as_str())) {
+                    return RedisRole::Queue(format!("`{}` sets `{name}`{origin} to it", client.name));
+                }
+                if cache.is_none() && name_words.iter().any(|w| CACHE_WORDS.contains(&w.as_str())) {
+                    cache = Some(format!("`{}` sets `{name}`{origin} to it", client.name));
+                }
             }
-            if matches!(client.kind.as_str(), "celery-worker" | "celery-beat") {
-                return Some(format!("`{}` is a queue worker using it", client.name));
+            if linked {
+                if let Some(worker) = queue_worker(client) {
+                    return RedisRole::Queue(format!("`{}` runs {worker} and uses it", client.name));
+                }
             }
         }
-        None
+        match cache {
+            Some(why) => RedisRole::Cache(why),
+            None => RedisRole::Unknown,
+        }
     }
 
     pub fn services_of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Service> + 'a {
         self.services.iter().filter(move |s| s.kind == kind)
     }
+}
+
+/// What a redis serves as (see [`Config::redis_role`]), with the evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisRole {
+    /// Jobs or messages are queued in it: it must not evict.
+    Queue(String),
+    /// Only caching uses it: it may evict.
+    Cache(String),
+    Unknown,
+}
+
+/// The queue framework a service runs as a worker (from its command, entrypoint or image), if any.
+pub fn queue_worker(service: &Service) -> Option<&'static str> {
+    const WORKERS: &[(&str, &str)] = &[
+        ("sidekiq", "Sidekiq"),
+        ("celery", "Celery"),
+        ("rq", "RQ"),
+        ("rqworker", "RQ"),
+        ("rqscheduler", "RQ"),
+        ("bullmq", "BullMQ"),
+        ("resque", "Resque"),
+        ("dramatiq", "Dramatiq"),
+        ("huey_consumer", "Huey"),
+        ("huey_consumer.py", "Huey"),
+        ("arq", "arq"),
+        ("faktory", "Faktory"),
+        ("good_job", "GoodJob"),
+        ("solid_queue", "Solid Queue"),
+    ];
+    let image = service.image.as_ref().map(|i| i.value.to_ascii_lowercase()).unwrap_or_default();
+    let line = service.command_line().to_ascii_lowercase();
+    for word in line.split(|c: char| c.is_whitespace() || matches!(c, ';' | '&' | '|' | '"' | '\'')) {
+        let word = word.rsplit('/').next().unwrap_or(word);
+        if let Some((_, name)) = WORKERS.iter().find(|(w, _)| *w == word) {
+            return Some(name);
+        }
+    }
+    // `rake resque:work`, `manage.py rqworker`, `npm run worker` with a queue word.
+    if line.contains("resque:work") {
+        return Some("Resque");
+    }
+    let (_, repo) = profiles::image_repository(&image);
+    WORKERS.iter().find(|(w, _)| repo.split(['/', '-', '_']).any(|p| p == *w)).map(|(_, n)| *n)
 }
 
 /// Whether a connection string or host setting names `host` (`redis://host:6379/0`, `host:5432`,

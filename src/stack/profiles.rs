@@ -2,13 +2,14 @@
 //! production limits and exporter of each kind. The data lives in `templates/profiles.yml`, embedded
 //! in the binary and overridable by kind name from a user file.
 
+use super::catalog::{Catalog, Category};
 use super::value::{Value, ValueKind};
 use crate::yaml::Tree;
 
 const BUILTIN: &str = include_str!("../../templates/profiles.yml");
 
 static GENERIC: std::sync::LazyLock<Kind> =
-    std::sync::LazyLock::new(|| Kind { name: "generic".into(), category: "app".into(), ..Kind::default() });
+    std::sync::LazyLock::new(|| Kind { name: "generic".into(), category: Category::App, ..Kind::default() });
 
 /// Memory and CPU figures, as compose writes them (`512M`, `"0.5"`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -21,8 +22,7 @@ pub struct Resources {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Kind {
     pub name: String,
-    /// database, cache, search, broker, proxy, monitoring, exporter, worker, scheduler, backup, app.
-    pub category: String,
+    pub category: Category,
     pub images: Vec<String>,
     pub keywords: Vec<String>,
     pub commands: Vec<String>,
@@ -37,8 +37,10 @@ pub struct Kind {
     pub data: Option<String>,
     /// Its data needs backups.
     pub backup: bool,
-    /// Its image declares a HEALTHCHECK.
+    /// Its image declares a HEALTHCHECK (a user's profile may say so; the built-in knowledge of
+    /// images is in the catalog, `super::catalog`).
     pub builtin_healthcheck: bool,
+    /// A health probe a user's profile gives for the kind (built-in probes are in the catalog).
     pub healthcheck: Option<Vec<String>>,
     pub limits: Resources,
     pub reservations: Resources,
@@ -46,7 +48,7 @@ pub struct Kind {
 
 impl Kind {
     pub fn is_data_store(&self) -> bool {
-        matches!(self.category.as_str(), "database" | "cache" | "search" | "broker")
+        self.category.is_data_store()
     }
 }
 
@@ -95,7 +97,7 @@ impl Profiles {
         for (name, spec) in kinds.entries() {
             out.push(Kind {
                 name: name.clone(),
-                category: spec.str_at("category").unwrap_or("app").to_string(),
+                category: spec.str_at("category").unwrap_or("app").parse()?,
                 images: strings(spec.get("images")),
                 keywords: strings(spec.get("keywords")),
                 commands: strings(spec.get("commands")),
@@ -130,13 +132,21 @@ impl Profiles {
         let backup = self
             .kinds
             .iter()
-            .find(|k| k.category == "backup" && k.commands.iter().any(|c| words_in_order(&command, c)));
+            .find(|k| k.category == Category::Backup && k.commands.iter().any(|c| words_in_order(&command, c)));
         if let Some(k) = backup {
             return k;
         }
         if let Some(image) = sig.image {
             let (full, short) = image_repository(image);
             if let Some(k) = self.kinds.iter().find(|k| k.images.iter().any(|i| *i == full || *i == short)) {
+                return k;
+            }
+        }
+        if let Some(image) = sig.image.filter(|i| !i.contains('$')) {
+            // The catalog knows more repositories of a kind than the profiles list.
+            let (_, short) = image_repository(image);
+            let kind = Catalog::builtin().family(&short).and_then(|e| e.kind.as_deref()).and_then(|k| self.kind(k));
+            if let Some(k) = kind {
                 return k;
             }
         }

@@ -122,8 +122,12 @@ pub struct Service {
     pub logging: Option<Logging>,
     pub hostnames: Vec<String>,
     pub profiles: Vec<String>,
-    /// The image (by profile) or the service's Dockerfile declares a HEALTHCHECK.
+    /// The image (by catalog or profile) or the service's Dockerfile declares a HEALTHCHECK.
     pub image_healthcheck: bool,
+    /// What the image catalog and the Dockerfile say of the image the service runs.
+    pub image_facts: super::facts::ImageFacts,
+    /// Variables of the service's `env_file:` files (read inside the project), as (name, value).
+    pub env_file: Vec<(String, String)>,
     /// The WORKDIR of the Dockerfile the service builds from.
     pub workdir: Option<String>,
     /// The final `FROM` image of that Dockerfile.
@@ -205,6 +209,8 @@ impl Service {
                 .collect(),
             kind: String::new(),
             image_healthcheck: false,
+            image_facts: super::facts::ImageFacts::default(),
+            env_file: Vec::new(),
             workdir: None,
             base_image: None,
             build_stages: Vec::new(),

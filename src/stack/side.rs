@@ -369,7 +369,11 @@ fn yaml_value(loader: &mut Loader, id: FileId) -> Option<Value> {
     }
 }
 
-/// The server command words of a redis service (looking inside `sh -c "…"`).
+/// The server command words of a redis service (looking inside `sh -c "…"`). A command whose
+/// first word is a flag or a `.conf` file gets the server in front, as the official images'
+/// entrypoint does ("first arg is `-f` or `--some-option`, or first arg is `something.conf`":
+/// https://github.com/docker-library/redis/blob/master/docker-entrypoint.sh, and the same in
+/// https://github.com/valkey-io/valkey-container/blob/mainline/docker-entrypoint.sh).
 pub fn redis_server_words(service: &Service) -> Vec<String> {
     let mut words = service.entrypoint.clone();
     words.extend(service.command.iter().cloned());
@@ -377,6 +381,14 @@ pub fn redis_server_words(service: &Service) -> Vec<String> {
         if let Some(script) = words.get(i + 1) {
             return shell_split(script);
         }
+    }
+    if service.entrypoint.is_empty() && words.first().is_some_and(|w| w.starts_with('-') || w.ends_with(".conf")) {
+        let server = if service.image.as_ref().is_some_and(|i| i.value.contains("valkey")) {
+            "valkey-server"
+        } else {
+            "redis-server"
+        };
+        words.insert(0, server.to_string());
     }
     words
 }

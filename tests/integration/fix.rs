@@ -3,13 +3,14 @@
 //! findings whose rule always has a fix, and a second run changes nothing. The diffs are
 //! snapshotted (`<rule>__<case>.fix.snap`).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use stackfix::rules::{FixAvailability, REGISTRY};
 use stackfix::stack::{self, LoadOptions, Profiles};
 
 use crate::common::{assert_snapshot, check_json, copy_tree, fixtures, repo, stackfix, stderr, stdout, subdirs};
-use crate::validators::{compose, compose_config_ok};
+use crate::validators::{compose, compose_config_ok, compose_config_with, variables};
 
 /// A copy of a fixture directory to fix in place.
 fn copy(dir: &Path) -> tempfile::TempDir {
@@ -61,20 +62,26 @@ fn fix_and_verify(case: &Path, select: Option<&str>) -> String {
     diff_args.push("--diff");
     let diff = stdout(&stackfix(dir, &diff_args));
     let validator = compose();
-    let before: Vec<(Vec<PathBuf>, bool)> = configurations(dir)
+    let before: Vec<(Vec<PathBuf>, bool, BTreeSet<String>)> = configurations(dir)
         .into_iter()
         .map(|files| {
             let ok = validator.as_ref().is_some_and(|c| compose_config_ok(c, dir, &files).is_ok());
-            (files, ok)
+            let names = variables(&files);
+            (files, ok, names)
         })
         .collect();
     let comments = comment_lines(dir);
     let out = stackfix(dir, &args);
     assert!(matches!(out.status.code(), Some(0 | 1)), "{}: {}", case.display(), stderr(&out));
     if let Some(c) = &validator {
-        for (files, ok) in before.iter().filter(|(_, ok)| *ok) {
-            let _ = ok;
-            compose_config_ok(c, dir, files)
+        // The variables the stack read before, and those the fix lists in .env.example: a new
+        // `${VAR:?}` nobody is told to set fails here.
+        let example = std::fs::read_to_string(dir.join(".env.example")).unwrap_or_default();
+        let listed: Vec<String> = example.lines().filter_map(|l| l.strip_suffix('=')).map(str::to_string).collect();
+        for (files, _, names) in before.iter().filter(|(_, ok, _)| *ok) {
+            let mut names = names.clone();
+            names.extend(listed.iter().cloned());
+            compose_config_with(c, dir, files, &names)
                 .unwrap_or_else(|e| panic!("{}: fixed stack rejected by compose: {e}\n{diff}", case.display()));
         }
     }
@@ -295,30 +302,34 @@ fn values_inherited_from_a_shared_anchor_are_left_for_a_person() {
     std::fs::write(dir.path().join("docker-compose.yml"), text).unwrap();
     let out = stackfix(dir.path(), &["fix", "--unsafe-fixes", "--select", "hardcoded-secret"]);
     assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), text);
-    assert!(stdout(&out).contains("anchored as `&db` and aliased elsewhere"), "{}", stdout(&out));
+    // `check` offers no fix it cannot apply; the finding says why and what to do.
+    assert!(stdout(&out).contains("an anchor other services share"), "{}", stdout(&out));
+    let (_, json) = check_json(dir.path(), &["--select", "hardcoded-secret"]);
+    assert!(json["findings"].as_array().unwrap().iter().all(|f| f["fix"]["available"] == false), "{json:#}");
 }
 
 #[test]
 fn a_health_condition_waits_for_the_health_check_it_needs() {
-    let case = repo().join("fixtures/depends-on-without-health-condition/bad/short-form");
-    // Alone, the condition on `cache` (which has no health check yet) is skipped with a reason.
-    let alone = copy(&case);
-    let out = stackfix(alone.path(), &["fix", "--select", "depends-on-without-health-condition"]);
-    let text = std::fs::read_to_string(alone.path().join("docker-compose.yml")).unwrap();
-    assert!(text.contains("      db:\n        condition: service_healthy"), "{text}");
-    assert!(text.contains("      cache:\n        condition: service_started"), "{text}");
-    assert!(stdout(&out).contains("needs the `no-healthcheck` fix on `cache`"), "{}", stdout(&out));
-    // With the health check fix, both land in one pass.
-    let both = copy(&case);
-    let out = stackfix(
-        both.path(),
-        &["fix", "--select", "depends-on-without-health-condition,no-healthcheck", "--format", "json"],
-    );
-    let text = std::fs::read_to_string(both.path().join("docker-compose.yml")).unwrap();
-    assert!(text.contains("      cache:\n        condition: service_healthy"), "{text}");
-    assert!(text.contains("redis-cli"), "{text}");
-    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(json["passes"], 2, "{json:#}");
+    let compose = "services:\n  db:\n    image: postgres:16.4-alpine\n    healthcheck:\n      test: [\"CMD-SHELL\", \"pg_isready -U postgres\"]\n  cache:\n    image: redis:7.4-alpine\n  api:\n    image: ghcr.io/acme/api:1.4.2\n    depends_on:\n      - db\n      - cache\n  worker:\n    image: ghcr.io/acme/api:1.4.2\n    depends_on:\n      cache:\n        condition: service_started\n";
+    let run = |select: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("docker-compose.yml"), compose).unwrap();
+        let out = stackfix(dir.path(), &["fix", "--select", select]);
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+        (std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), stdout(&out))
+    };
+    // Alone, the condition on `cache` (which has no health check yet) takes its probe along:
+    // `service_healthy` on a service without a health check would never be met.
+    let (alone, out) = run("depends-on-without-health-condition");
+    assert!(alone.contains("      db:\n        condition: service_healthy"), "{alone}");
+    assert!(alone.contains("      cache:\n        condition: service_healthy"), "{alone}");
+    assert!(alone.contains("redis-cli"), "{alone}\n{out}");
+    // The authors' own `service_started` stays.
+    assert!(alone.contains("    depends_on:\n      cache:\n        condition: service_started"), "{alone}");
+    // With the health check rule too, the result is the same.
+    let (both, _) = run("depends-on-without-health-condition,no-healthcheck");
+    assert_eq!(both.matches("redis-cli").count(), 1, "{both}");
+    assert!(both.contains("      cache:\n        condition: service_healthy"), "{both}");
 }
 
 #[test]
@@ -371,8 +382,13 @@ fn literal_secrets_are_never_copied_into_added_services_or_files() {
     // The dump job runs on the mysql image but is no database: no exporter of its own.
     assert!(!fixed.contains("mysql-backup-exporter"), "{fixed}");
     let everything: String = walk(dir.path()).iter().filter_map(|f| std::fs::read_to_string(f).ok()).collect();
+    // Never copied; and since an added service reads the store's password from a variable, the
+    // store reads the same one (the literal is gone, not left to differ).
     for secret in ["redis-literal-pw", "pg-literal-pw", "mysql-literal-pw"] {
-        assert_eq!(everything.matches(secret).count(), 1, "{secret} was copied:\n{fixed}");
+        assert_eq!(everything.matches(secret).count(), 0, "{secret} was copied or left behind:\n{fixed}");
+    }
+    for reference in ["${REDIS_PASSWORD:?", "${POSTGRES_PASSWORD:?", "${MYSQL_ROOT_PASSWORD:?"] {
+        assert!(fixed.matches(reference).count() >= 2, "{reference} is not read by both:\n{fixed}");
     }
     let example = std::fs::read_to_string(dir.path().join(".env.example")).unwrap();
     assert!(example.contains("POSTGRES_PASSWORD=\n") && example.contains("MYSQL_ROOT_PASSWORD=\n"), "{example}");

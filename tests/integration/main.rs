@@ -14,6 +14,7 @@ mod redis;
 mod registry;
 mod regression;
 mod rules;
+mod runtime;
 mod stacks;
 mod traefik;
 mod validators;

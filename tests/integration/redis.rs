@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use stackfix::stack::service::shell_split;
 use stackfix::stack::side::redis_server_words;
-use stackfix::stack::{self, LoadOptions, Profiles};
+use stackfix::stack::{self, LoadOptions, Profiles, RedisRole};
 
 use crate::common::{copy_tree, fixtures, stackfix, stdout, subdirs, validator};
 
@@ -72,8 +72,9 @@ impl Drop for Server {
     }
 }
 
-/// The server arguments of each redis service of a stack, with a mounted conf's path on the host.
-fn server_args(dir: &Path) -> Vec<(String, Vec<String>, bool)> {
+/// The server arguments of each redis service of a stack, with a mounted conf's path on the host,
+/// and what the stack uses it for.
+fn server_args(dir: &Path) -> Vec<(String, Vec<String>, RedisRole)> {
     let stack = stack::load(&LoadOptions::new(dir.to_path_buf(), Vec::new(), Profiles::builtin()));
     let mut out = Vec::new();
     for config in &stack.configs {
@@ -99,7 +100,7 @@ fn server_args(dir: &Path) -> Vec<(String, Vec<String>, bool)> {
                 let conf = config.redis_confs.iter().find(|c| c.service == service.name).expect("a mounted conf");
                 args[0] = stack.file(conf.file).path.to_string_lossy().into_owned();
             }
-            out.push((service.name.clone(), args, config.broker_evidence(service).is_some()));
+            out.push((service.name.clone(), args, config.redis_role(service)));
         }
     }
     out
@@ -123,7 +124,8 @@ fn fixed_redis_settings_are_what_a_real_server_reports() {
             .collect();
         let out = stackfix(work.path(), &["fix", ".", "--select", "redis-no-maxmemory"]);
         assert!(matches!(out.status.code(), Some(0 | 1)), "{}: {}", case.display(), stdout(&out));
-        for (service, args, broker) in server_args(work.path()) {
+        for (service, args, role) in server_args(work.path()) {
+            let broker = matches!(role, RedisRole::Queue(_));
             let run = tempfile::tempdir().unwrap();
             let redis = Server::start(&server, &cli, &args, run.path())
                 .unwrap_or_else(|e| panic!("{} ({service}): {e}", case.display()));
@@ -131,7 +133,13 @@ fn fixed_redis_settings_are_what_a_real_server_reports() {
             assert!(maxmemory > 0, "{} ({service}): maxmemory not set by {args:?}", case.display());
             let policy = redis.config_get("maxmemory-policy");
             let own = chosen.iter().find(|(s, _)| *s == service).map(|(_, p)| p.as_str());
-            let wanted = if broker { "noeviction" } else { own.unwrap_or("allkeys-lru") };
+            // A queue never evicts; a cache may; a redis whose use is unknown keeps its choice or
+            // does not evict.
+            let wanted = match role {
+                RedisRole::Queue(_) => "noeviction",
+                RedisRole::Cache(_) => own.unwrap_or("allkeys-lru"),
+                RedisRole::Unknown => own.unwrap_or("noeviction"),
+            };
             assert_eq!(policy, wanted, "{} ({service}): {args:?}", case.display());
             if broker {
                 assert_eq!(redis.config_get("appendonly"), "yes", "{} ({service})", case.display());
@@ -154,4 +162,21 @@ fn maxmemory_follows_the_memory_limit() {
     let redis = Server::start(&server, &cli, &args, run.path()).unwrap();
     // 75% of the 1G limit.
     assert_eq!(redis.config_get("maxmemory"), (768u64 << 20).to_string());
+}
+
+/// redis-server's first argument, when it is a path, is its configuration file (the official
+/// images' entrypoint puts `redis-server` in front): the settings there are read, not reported
+/// as missing, and a real server started that way reports the file's values.
+#[test]
+fn a_config_file_given_as_the_first_argument_is_read() {
+    let case = fixtures().join("redis-no-maxmemory/good/config-file-first-arg");
+    let (code, json) = crate::common::check_json(&case, &["--select", "redis-no-maxmemory"]);
+    assert_eq!((code, json["findings"].as_array().unwrap().len()), (0, 0), "{json:#}");
+    let Some((server, cli)) = redis_tools() else { return };
+    let (_, args, _) = server_args(&case).into_iter().next().expect("the redis service");
+    assert!(args[0].ends_with("redis.conf") && Path::new(&args[0]).is_file(), "{args:?}");
+    let run = tempfile::tempdir().unwrap();
+    let redis = Server::start(&server, &cli, &args, run.path()).unwrap();
+    assert_eq!(redis.config_get("maxmemory"), (200u64 << 20).to_string());
+    assert_eq!(redis.config_get("maxmemory-policy"), "noeviction");
 }

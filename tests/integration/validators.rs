@@ -30,7 +30,7 @@ pub fn compose() -> Option<PathBuf> {
 }
 
 /// Every `${NAME` referenced in the files, so `${NAME:?}` variables are set for validation.
-fn variables(files: &[PathBuf]) -> BTreeSet<String> {
+pub fn variables(files: &[PathBuf]) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for f in files {
         let text = std::fs::read_to_string(f).unwrap_or_default();
@@ -46,9 +46,19 @@ fn variables(files: &[PathBuf]) -> BTreeSet<String> {
 
 /// `compose config -q` on files, with every referenced variable set; the error text on failure.
 pub fn compose_config_ok(compose: &Path, dir: &Path, files: &[PathBuf]) -> Result<(), String> {
+    compose_config_with(compose, dir, files, &variables(files))
+}
+
+/// `compose config -q` on files with exactly the variables `names` set (to `x`).
+pub fn compose_config_with(
+    compose: &Path,
+    dir: &Path,
+    files: &[PathBuf],
+    names: &BTreeSet<String>,
+) -> Result<(), String> {
     let mut cmd = Command::new(compose);
     cmd.current_dir(dir).env_remove("DOCKER_HOST").env_remove("COMPOSE_FILE");
-    for name in variables(files) {
+    for name in names {
         cmd.env(name, "x");
     }
     for f in files {

@@ -1,0 +1,446 @@
+//! The image catalog: what is known about container images, each fact with its source.
+//!
+//! `templates/catalog.yml` (embedded in the binary) lists image families — the repositories that
+//! publish them, their variants (selected by tag: Debian, Alpine, distroless, …) with the programs
+//! each variant ships, the image's own `HEALTHCHECK`, its listening ports, working health probes
+//! and what they need enabled first, and the default JVM heap. Every fact names where it comes
+//! from: the upstream Dockerfile (repository and path) or the vendor's documentation page. A fact
+//! without a source is not in the catalog: what is not there is unknown, and stackfix does not
+//! guess it (see `probe` for how choices are made from these facts).
+//!
+//! The types reject unknown keys, so a misspelt fact is an error in the tests, not a silent gap.
+
+use std::sync::LazyLock;
+
+use serde::Deserialize;
+
+use super::value::{Value, ValueKind};
+use crate::yaml::Tree;
+
+const BUILTIN: &str = include_str!("../../templates/catalog.yml");
+
+static CATALOG: LazyLock<Catalog> = LazyLock::new(|| {
+    // The embedded file is checked by the tests; failing here is an internal error.
+    Catalog::parse(BUILTIN).unwrap_or_else(|e| panic!("internal error: built-in image catalog: {e}"))
+});
+
+/// What a service is for. Shared by the catalog and the service profiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    Database,
+    Cache,
+    Search,
+    Broker,
+    Proxy,
+    Monitoring,
+    Exporter,
+    Worker,
+    Scheduler,
+    Backup,
+    Admin,
+    #[default]
+    App,
+    /// A language runtime or base image applications are built from (node, python, debian, …).
+    Runtime,
+    Mail,
+    Storage,
+    Auth,
+    Other,
+}
+
+impl Category {
+    /// Databases, caches, search engines and brokers: services that keep data others rely on.
+    pub fn is_data_store(self) -> bool {
+        matches!(self, Category::Database | Category::Cache | Category::Search | Category::Broker)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Database => "database",
+            Category::Cache => "cache",
+            Category::Search => "search",
+            Category::Broker => "broker",
+            Category::Proxy => "proxy",
+            Category::Monitoring => "monitoring",
+            Category::Exporter => "exporter",
+            Category::Worker => "worker",
+            Category::Scheduler => "scheduler",
+            Category::Backup => "backup",
+            Category::Admin => "admin",
+            Category::App => "app",
+            Category::Runtime => "runtime",
+            Category::Mail => "mail",
+            Category::Storage => "storage",
+            Category::Auth => "auth",
+            Category::Other => "other",
+        }
+    }
+}
+
+impl std::str::FromStr for Category {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| format!("unknown category `{s}`"))
+    }
+}
+
+/// The distribution an image variant is built on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Base {
+    Debian,
+    Ubuntu,
+    Alpine,
+    Busybox,
+    Distroless,
+    Scratch,
+    Rhel,
+    Wolfi,
+    Other,
+}
+
+/// Something a probe needs switched on in the service before it can pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Requirement {
+    /// Traefik answers `traefik healthcheck --ping` only with `ping` enabled (`--ping=true` or
+    /// `ping: {}` in the static configuration).
+    TraefikPing,
+    /// Elasticsearch's HTTP API answers plain, unauthenticated HTTP only with security turned off
+    /// (`xpack.security.enabled=false`); 8.x turns it on by default.
+    ElasticsearchHttp,
+    /// Keycloak serves its health endpoints only with `KC_HEALTH_ENABLED=true`.
+    KeycloakHealth,
+    /// OpenSearch answers plain HTTP only with its security plugin disabled
+    /// (`DISABLE_SECURITY_PLUGIN=true` or `plugins.security.disabled=true`).
+    OpensearchHttp,
+}
+
+/// A list of values and where it is written down.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sourced<T> {
+    pub values: T,
+    pub source: String,
+}
+
+/// One variant of an image family: the images whose tag matches one of `tags`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    /// Globs over the tag (`*` matches any run of characters); an untagged image is `latest`.
+    pub tags: Vec<String>,
+    pub base: Base,
+    /// Programs a health probe may call that this variant has (`sh`, `bash`, `curl`, `wget` (GNU),
+    /// `busybox-wget`, `nc`, `busybox-nc`, `python`, `node`, or the service's own tools).
+    pub programs: Vec<String>,
+    /// The Dockerfile (or documentation) that shows it.
+    pub source: String,
+}
+
+impl Variant {
+    pub fn has(&self, program: &str) -> bool {
+        self.programs.iter().any(|p| p == program)
+    }
+
+    /// Whether `tag` selects this variant.
+    pub fn matches(&self, tag: &str) -> bool {
+        self.tags.iter().any(|glob| glob_matches(glob, tag))
+    }
+}
+
+/// The `HEALTHCHECK` an image's Dockerfile declares.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageHealthcheck {
+    pub test: Vec<String>,
+    pub source: String,
+}
+
+/// A health probe known to work for an image family.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthProbe {
+    /// The compose `healthcheck.test` (`["CMD", …]` or `["CMD-SHELL", "…"]`).
+    pub test: Vec<String>,
+    /// Every program it runs (`sh` for `CMD-SHELL`).
+    pub programs: Vec<String>,
+    /// What must be enabled in the service first.
+    #[serde(default)]
+    pub requires: Option<Requirement>,
+    /// Why it works: the documentation of the endpoint or command.
+    pub source: String,
+}
+
+/// The JVM heap an image runs with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Heap {
+    /// The heap when nothing sets it (`1G`), or `auto` when the start script sizes it from the
+    /// container's memory; absent when unknown.
+    #[serde(default)]
+    pub default: Option<String>,
+    /// Environment variables whose `-Xmx` (or `-Xms`) sets the heap.
+    #[serde(default)]
+    pub variables: Vec<String>,
+    /// The vendor asks for the heap to be at most half the container's memory.
+    #[serde(default)]
+    pub half_of_memory: bool,
+    pub source: String,
+}
+
+/// One image family.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageEntry {
+    pub family: String,
+    /// The stackfix profile kind of its services (`templates/profiles.yml`).
+    #[serde(default)]
+    pub kind: Option<String>,
+    pub category: Category,
+    /// Repositories without registry host and `library/` (`nginx`, `bitnami/redis`).
+    pub repositories: Vec<String>,
+    #[serde(default)]
+    pub ports: Option<Sourced<Vec<u16>>>,
+    /// Tried in order; the first whose tags match wins.
+    #[serde(default)]
+    pub variants: Vec<Variant>,
+    #[serde(default)]
+    pub healthcheck: Option<ImageHealthcheck>,
+    /// Working probes, best first.
+    #[serde(default)]
+    pub probes: Vec<HealthProbe>,
+    /// What every probe of the family needs enabled first (a probe may say so itself).
+    #[serde(default)]
+    pub requires: Option<Requirement>,
+    #[serde(default)]
+    pub heap: Option<Heap>,
+    /// Free-text remarks that are not facts stackfix acts on.
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+impl ImageEntry {
+    /// The variant an image tag selects; `None` when no variant matches (or the tag is unknown).
+    pub fn variant(&self, tag: &str) -> Option<&Variant> {
+        self.variants.iter().find(|v| v.matches(tag))
+    }
+
+    /// Whether every variant has `program` (then the tag does not matter).
+    pub fn all_variants_have(&self, program: &str) -> bool {
+        !self.variants.is_empty() && self.variants.iter().all(|v| v.has(program))
+    }
+
+    pub fn ports(&self) -> &[u16] {
+        self.ports.as_ref().map_or(&[], |p| &p.values)
+    }
+}
+
+/// The whole catalog, in file order.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    pub images: Vec<ImageEntry>,
+}
+
+/// An image reference matched against the catalog.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageMatch {
+    pub entry: &'static ImageEntry,
+    /// `None` when the tag is unknown (a variable, a digest) or no variant matches.
+    pub variant: Option<&'static Variant>,
+}
+
+impl Catalog {
+    /// The built-in catalog.
+    pub fn builtin() -> &'static Catalog {
+        &CATALOG
+    }
+
+    /// Parses a catalog file (YAML), rejecting unknown keys.
+    pub fn parse(text: &str) -> Result<Catalog, String> {
+        let tree = Tree::parse(text.to_string()).map_err(|e| e.to_string())?;
+        let root = tree.root().ok_or("empty catalog")?;
+        let value = Value::from_tree(&tree, root, 0).map_err(|e| e.message)?;
+        serde_json::from_value(to_json(&value)).map_err(|e| e.to_string())
+    }
+
+    /// The family publishing `repository` (as [`super::profiles::image_repository`] shortens it).
+    pub fn family(&self, repository: &str) -> Option<&ImageEntry> {
+        self.images.iter().find(|e| e.repositories.iter().any(|r| r == repository))
+    }
+
+    /// Looks up an image reference (`nginx:1.27-alpine`, `docker.io/library/redis`,
+    /// `quay.io/prometheus/node-exporter:v1.8.2@sha256:…`). An image without a tag is `latest`;
+    /// a reference still holding `$` (an unset variable) or only a digest has no known variant.
+    pub fn lookup(&'static self, image: &str) -> Option<ImageMatch> {
+        let (full, short) = super::profiles::image_repository(image);
+        let entry = self.family(&short).or_else(|| self.family(&full))?;
+        let tag = match super::profiles::image_tag(image) {
+            None => Some("latest"),
+            Some(t) if t.starts_with('@') => None,
+            Some(t) => Some(t.split('@').next().unwrap_or(t)),
+        };
+        // An empty tag is a variable compose left unset (`memcached:${TAG}`).
+        let variant =
+            tag.filter(|t| !t.is_empty() && !t.contains('$') && !image.contains('$')).and_then(|t| entry.variant(t));
+        Some(ImageMatch { entry, variant })
+    }
+}
+
+/// Whether `text` matches `glob`, where `*` matches any run of characters (also empty).
+pub fn glob_matches(glob: &str, text: &str) -> bool {
+    let parts: Vec<&str> = glob.split('*').collect();
+    if parts.len() == 1 {
+        return glob == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// A located value as JSON for serde: plain scalars that read as integers or booleans become
+/// numbers and booleans, `null`/`~` null; quoted scalars stay strings.
+fn to_json(value: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match &value.kind {
+        ValueKind::Null => J::Null,
+        ValueKind::Scalar { text, quoted: true } => J::String(text.clone()),
+        ValueKind::Scalar { text, quoted: false } => match text.as_str() {
+            "true" => J::Bool(true),
+            "false" => J::Bool(false),
+            "null" | "~" => J::Null,
+            t => t.parse::<i64>().map(J::from).unwrap_or_else(|_| J::String(t.to_string())),
+        },
+        ValueKind::Seq(items) => J::Array(items.iter().map(to_json).collect()),
+        ValueKind::Map(entries) => J::Object(entries.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_matches("*", "1.27"));
+        assert!(glob_matches("*alpine*", "1.27-alpine3.20"));
+        assert!(glob_matches("4.*", "4.4.29"));
+        assert!(!glob_matches("4.*", "14.1"));
+        assert!(glob_matches("latest", "latest"));
+        assert!(!glob_matches("*-slim", "1-slim-x"));
+        assert!(glob_matches("a*b*c", "abc"));
+        assert!(!glob_matches("a*a", "a"));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = Catalog::parse("images:\n  - family: x\n    category: app\n    repositories: [x]\n    colour: red\n")
+            .unwrap_err();
+        assert!(err.contains("colour"), "{err}");
+        let err = Catalog::parse("images:\n  - family: x\n    category: blue\n    repositories: [x]\n").unwrap_err();
+        assert!(err.contains("blue"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod builtin_tests {
+    use super::*;
+
+    fn cited(source: &str) -> bool {
+        source.contains("https://")
+    }
+
+    #[test]
+    fn every_fact_has_a_source_and_every_probe_fits_a_variant() {
+        let catalog = Catalog::builtin();
+        assert!(catalog.images.len() > 40, "{} families", catalog.images.len());
+        let mut repositories = std::collections::HashSet::new();
+        for entry in &catalog.images {
+            let id = &entry.family;
+            assert!(!entry.repositories.is_empty(), "{id}: no repositories");
+            for r in &entry.repositories {
+                assert!(repositories.insert(r.clone()), "{id}: repository {r} listed twice");
+                assert!(!r.contains(':') && !r.starts_with("library/"), "{id}: {r} is not a bare repository");
+            }
+            for v in &entry.variants {
+                assert!(cited(&v.source), "{id}: variant {:?} has no source", v.tags);
+                assert!(!v.tags.is_empty(), "{id}: a variant without tags");
+            }
+            if let Some(p) = &entry.ports {
+                assert!(cited(&p.source), "{id}: ports without a source");
+            }
+            if let Some(h) = &entry.healthcheck {
+                assert!(cited(&h.source), "{id}: HEALTHCHECK without a source");
+            }
+            if let Some(h) = &entry.heap {
+                assert!(cited(&h.source), "{id}: heap without a source");
+            }
+            for probe in &entry.probes {
+                assert!(cited(&probe.source), "{id}: probe {:?} has no source", probe.test);
+                assert!(
+                    matches!(probe.test.first().map(String::as_str), Some("CMD" | "CMD-SHELL")),
+                    "{id}: {:?}",
+                    probe.test
+                );
+                let first = probe.test.get(1).and_then(|w| w.split_whitespace().next()).unwrap_or("");
+                let first = first.rsplit('/').next().unwrap_or(first);
+                if probe.test[0] == "CMD-SHELL" {
+                    assert!(probe.programs.iter().any(|p| p == "sh"), "{id}: a CMD-SHELL probe runs sh");
+                } else {
+                    // BusyBox applets are called by their plain names.
+                    let runs = |p: &String| p == first || p.strip_prefix("busybox-") == Some(first);
+                    assert!(probe.programs.iter().any(runs), "{id}: {first} is not among {:?}", probe.programs);
+                }
+                // A probe the catalog offers is usable by at least one variant.
+                assert!(
+                    entry.variants.iter().any(|v| probe.programs.iter().all(|p| v.has(p))),
+                    "{id}: no variant has every program of {:?}",
+                    probe.test
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_profile_image_has_a_catalog_entry() {
+        let catalog = Catalog::builtin();
+        let profiles = crate::stack::Profiles::builtin();
+        let missing: Vec<&str> = profiles
+            .kinds()
+            .iter()
+            .flat_map(|k| k.images.iter())
+            .filter(|image| catalog.family(&crate::stack::profiles::image_repository(image).1).is_none())
+            .map(String::as_str)
+            .collect();
+        assert!(missing.is_empty(), "images of templates/profiles.yml without a catalog entry: {missing:?}");
+    }
+
+    #[test]
+    fn lookups_pick_the_variant_by_tag() {
+        let catalog = Catalog::builtin();
+        let base = |image: &str| catalog.lookup(image).and_then(|m| m.variant).map(|v| v.base);
+        assert_eq!(base("nginx:1.27"), Some(Base::Debian));
+        assert_eq!(base("nginx:1.27-alpine"), Some(Base::Alpine));
+        assert_eq!(base("docker.io/library/nginx"), Some(Base::Debian));
+        assert_eq!(base("nginx:${TAG}"), None);
+        assert_eq!(base("nginx:"), None);
+        assert_eq!(base("nginx@sha256:0123"), None);
+        assert!(catalog.lookup("example.com/unknown/thing:1").is_none());
+        let nginx = catalog.lookup("nginx:1.27").unwrap().variant.unwrap();
+        assert!(nginx.has("curl") && !nginx.has("wget") && !nginx.has("busybox-wget"));
+        let memcached = catalog.lookup("memcached:1.6.29").unwrap().variant.unwrap();
+        assert!(!memcached.has("nc") && !memcached.has("busybox-nc") && memcached.has("bash"));
+    }
+}

@@ -1,0 +1,207 @@
+//! Facts about one service, computed once by the loader from the stack and the image catalog:
+//! which image (or, for a service built here, which final `FROM`) it runs and what the catalog
+//! knows of it, the programs it has, its JVM heap, and how its resources are spelled. Rules read
+//! these instead of guessing from names; what is not known is `None`.
+
+use super::catalog::{Catalog, ImageMatch};
+use super::service::Service;
+
+/// Where the image a service runs comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageOrigin {
+    /// `image:` of a service that is not built.
+    Pulled(String),
+    /// The base of the stage a service is built from (`FROM`, ARG defaults and stages followed).
+    Built(String),
+    /// Neither is known (a Dockerfile stackfix could not read, a variable without a default).
+    Unknown,
+}
+
+/// The image facts of a service.
+#[derive(Debug, Clone)]
+pub struct ImageFacts {
+    pub origin: ImageOrigin,
+    /// The catalog entry and variant of that image.
+    pub matched: Option<ImageMatch>,
+    /// Packages the service's Dockerfile installs in the stage it runs (`curl`, `wget`, …).
+    pub installed: Vec<String>,
+    /// That Dockerfile declares a HEALTHCHECK (other than `NONE`).
+    pub dockerfile_healthcheck: bool,
+}
+
+impl Default for ImageFacts {
+    fn default() -> Self {
+        ImageFacts { origin: ImageOrigin::Unknown, matched: None, installed: Vec::new(), dockerfile_healthcheck: false }
+    }
+}
+
+impl ImageFacts {
+    /// From the service's `image:` or, when it is built, the resolved base of its stage.
+    pub(crate) fn new(service: &Service, built: Option<(Option<String>, Vec<String>, bool)>) -> ImageFacts {
+        let catalog = Catalog::builtin();
+        let (origin, installed, dockerfile_healthcheck) = match built {
+            Some((Some(base), installed, hc)) => (ImageOrigin::Built(base), installed, hc),
+            Some((None, installed, hc)) => (ImageOrigin::Unknown, installed, hc),
+            None => match &service.image {
+                Some(image) => (ImageOrigin::Pulled(image.value.clone()), Vec::new(), false),
+                None => (ImageOrigin::Unknown, Vec::new(), false),
+            },
+        };
+        let matched = match &origin {
+            ImageOrigin::Pulled(i) | ImageOrigin::Built(i) if i != "scratch" => catalog.lookup(i),
+            _ => None,
+        };
+        ImageFacts { origin, matched, installed, dockerfile_healthcheck }
+    }
+
+    /// Whether the service has `program`: `Some(true)` when its variant ships it (or its
+    /// Dockerfile installs it), `Some(false)` when the variant is known and lacks it, `None` when
+    /// the variant is unknown. A service built `FROM scratch` has nothing.
+    pub fn has(&self, program: &str) -> Option<bool> {
+        if self.installed.iter().any(|p| p == program || (program == "python" && p.starts_with("python3"))) {
+            return Some(true);
+        }
+        if self.origin == ImageOrigin::Built("scratch".into()) {
+            return Some(false);
+        }
+        let matched = self.matched?;
+        if let Some(variant) = matched.variant {
+            return Some(variant.has(program));
+        }
+        // Without a known variant, a program every variant has is still known.
+        matched.entry.all_variants_have(program).then_some(true)
+    }
+
+    /// The image named in findings: `nginx:1.27`, or `node:20-alpine (FROM in the Dockerfile)`.
+    pub fn describe(&self) -> String {
+        match &self.origin {
+            ImageOrigin::Pulled(i) => format!("`{i}`"),
+            ImageOrigin::Built(i) => format!("`{i}` (the Dockerfile's FROM)"),
+            ImageOrigin::Unknown => "an unknown image".to_string(),
+        }
+    }
+
+    /// The image declares a HEALTHCHECK (catalog) or the Dockerfile does.
+    pub fn declares_healthcheck(&self) -> bool {
+        self.dockerfile_healthcheck || self.matched.is_some_and(|m| m.entry.healthcheck.is_some())
+    }
+}
+
+/// Environment variables JVM images read heap flags from, besides those the catalog names.
+const JVM_VARIABLES: &[&str] = &["JAVA_OPTS", "_JAVA_OPTIONS", "JAVA_TOOL_OPTIONS", "JVM_OPTS", "HEAP_OPTS"];
+
+/// The JVM heap a service runs with, and what says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeapFact {
+    pub bytes: u64,
+    /// `ES_JAVA_OPTS=-Xmx4g`, or the catalog's default with its source.
+    pub evidence: String,
+}
+
+/// The service's maximum heap: `-Xmx` (else `-Xms`) in a variable its image reads or in its
+/// command, else its image's default from the catalog. `None` when not a known JVM image and no
+/// flag is set, or when the image sizes the heap from the container's memory.
+pub fn heap(service: &Service) -> Option<HeapFact> {
+    let entry = service.image_facts.matched.map(|m| m.entry);
+    let catalog_vars: Vec<&str> = entry
+        .and_then(|e| e.heap.as_ref())
+        .map(|h| h.variables.iter().map(String::as_str).collect())
+        .unwrap_or_default();
+    for var in &service.environment {
+        let known = catalog_vars.contains(&var.name.as_str())
+            || JVM_VARIABLES.contains(&var.name.as_str())
+            || var.name.ends_with("JAVA_OPTS")
+            || var.name.ends_with("HEAP_OPTS");
+        let Some(value) = var.value.as_deref().filter(|_| known) else { continue };
+        if let Some(bytes) = heap_flag(value) {
+            return Some(HeapFact { bytes, evidence: format!("`{}` sets `{}`", var.name, flag_text(value)) });
+        }
+    }
+    let command = service.command_line();
+    if let Some(bytes) = heap_flag(&command) {
+        return Some(HeapFact { bytes, evidence: format!("the command sets `{}`", flag_text(&command)) });
+    }
+    let heap = entry?.heap.as_ref()?;
+    let default = heap.default.as_deref().filter(|d| *d != "auto")?;
+    Some(HeapFact {
+        bytes: memory_bytes(default)?,
+        evidence: format!("the image's default heap is {default} ({})", heap.source),
+    })
+}
+
+/// The `-Xmx` (else `-Xms`) size among JVM flags, in bytes.
+fn heap_flag(text: &str) -> Option<u64> {
+    let find = |prefix: &str| {
+        text.split_whitespace()
+            .filter_map(|w| w.trim_matches(['"', '\'']).strip_prefix(prefix))
+            .filter_map(java_size)
+            .next_back()
+    };
+    find("-Xmx").or_else(|| find("-Xms"))
+}
+
+fn flag_text(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().filter(|w| w.starts_with("-Xmx") || w.starts_with("-Xms")).collect();
+    words.join(" ")
+}
+
+/// A JVM size (`4g`, `512m`, `1024k`, bytes) in bytes.
+fn java_size(text: &str) -> Option<u64> {
+    let text = text.trim().to_ascii_lowercase();
+    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: u64 = digits.parse().ok()?;
+    let unit = match unit {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        "t" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(unit)
+}
+
+/// A compose memory size (`512M`, `1g`, `1.5GB`, `1073741824`, `300mb`) in bytes.
+pub fn memory_bytes(size: &str) -> Option<u64> {
+    let size = size.trim().to_ascii_lowercase();
+    let digits = size.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(size.len());
+    let number: f64 = size[..digits].parse().ok()?;
+    let unit: u64 = match size[digits..].trim_end_matches('b') {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        "t" => 1 << 40,
+        _ => return None,
+    };
+    Some((number * unit as f64) as u64)
+}
+
+/// A size in bytes as compose writes it, rounded up to whole mebibytes (`1536M`, `2G`).
+pub fn memory_text(bytes: u64) -> String {
+    let mib = bytes.div_ceil(1 << 20);
+    if mib % 1024 == 0 {
+        format!("{}G", mib / 1024)
+    } else {
+        format!("{mib}M")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(java_size("4g"), Some(4 << 30));
+        assert_eq!(java_size("512M"), Some(512 << 20));
+        assert_eq!(java_size("1.5g"), None);
+        assert_eq!(heap_flag("-Xms4g -Xmx4g"), Some(4 << 30));
+        assert_eq!(heap_flag("-Xms2g"), Some(2 << 30));
+        assert_eq!(heap_flag("-Dx=1"), None);
+        assert_eq!(memory_bytes("1.5g"), Some(3 << 29));
+        assert_eq!(memory_bytes("lots"), None);
+        assert_eq!(memory_text(6 << 30), "6G");
+        assert_eq!(memory_text(1536 << 20), "1536M");
+    }
+}

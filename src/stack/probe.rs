@@ -1,0 +1,490 @@
+//! Choosing a service's health probe from facts. One function, [`choose`], used by every rule
+//! that adds or relies on a probe (`no-healthcheck`, `depends-on-without-health-condition`) and
+//! so by the interactive session: a probe only calls programs the image is known to have (the
+//! image catalog, or the service's Dockerfile); a probe the catalog cites is *known*, an HTTP
+//! probe on a guessed endpoint is not; where nothing fits, no probe is invented and the reason
+//! says what a person must add.
+
+use super::catalog::{Category, HealthProbe, Requirement};
+use super::facts::ImageFacts;
+use super::service::Service;
+use super::value::{FileId, Loc, ValueKind};
+use super::{Config, Profiles};
+
+/// Ports of well-known protocols that are not HTTP: an application listening there gets no
+/// guessed HTTP probe.
+const NOT_HTTP_PORTS: &[&str] = &[
+    "21", "22", "25", "53", "110", "143", "389", "1883", "2181", "3306", "4222", "5432", "5671", "5672", "6222",
+    "6379", "7000", "7001", "8883", "9042", "9092", "11211", "27017", "61616",
+];
+
+/// Where Traefik's `ping` gets switched on when a probe needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PingSite {
+    /// `ping: {}` merged into the static configuration file.
+    StaticFile(FileId),
+    /// `--ping=true` appended to the command, a list written at this place.
+    Command(Loc),
+    /// `TRAEFIK_PING=true` in the environment (Traefik configured by variables).
+    Environment,
+}
+
+/// A setting a probe needs switched on in the same fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enable {
+    TraefikPing(PingSite),
+}
+
+/// A chosen probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// The compose `healthcheck.test`.
+    pub test: Vec<String>,
+    /// Every fact it relies on is known (a cited probe with programs the image has); `false` for
+    /// a guessed HTTP endpoint, or a cited probe on a port the service does not seem to use.
+    pub known: bool,
+    pub enable: Option<Enable>,
+    /// Why this probe: the facts it stands on.
+    pub basis: String,
+}
+
+/// The outcome of [`choose`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeChoice {
+    Probe(Probe),
+    /// No probe can be written from what is known; the text says why and what to add.
+    Nothing(String),
+}
+
+impl ProbeChoice {
+    pub fn probe(&self) -> Option<&Probe> {
+        match self {
+            ProbeChoice::Probe(p) => Some(p),
+            ProbeChoice::Nothing(_) => None,
+        }
+    }
+}
+
+/// The health probe for `service` (which has none of its own), from the user's profile for its
+/// kind, else the catalog's probes for its image (the first whose programs its variant has and
+/// whose requirement can be met), else, for an application of its own on an HTTP port, a guessed
+/// HTTP probe with a program its image has.
+pub fn choose(service: &Service, config: &Config, profiles: &Profiles) -> ProbeChoice {
+    if let Some(test) = profiles.kind(&service.kind).and_then(|k| k.healthcheck.clone()) {
+        return ProbeChoice::Probe(Probe {
+            test,
+            known: true,
+            enable: None,
+            basis: format!("the `{}` profile's probe", service.kind),
+        });
+    }
+    let facts = &service.image_facts;
+    if let Some(matched) = facts.matched.filter(|m| !m.entry.probes.is_empty()) {
+        let entry = matched.entry;
+        let mut missing: Vec<&str> = Vec::new();
+        let mut unknown = false;
+        let mut blocked = None;
+        for probe in &entry.probes {
+            let has: Vec<Option<bool>> = probe.programs.iter().map(|p| facts.has(p)).collect();
+            if has.contains(&Some(false)) {
+                missing.extend(
+                    probe.programs.iter().zip(&has).filter(|(_, h)| **h == Some(false)).map(|(p, _)| p.as_str()),
+                );
+                continue;
+            }
+            if has.contains(&None) {
+                unknown = true;
+                continue;
+            }
+            let enable = match probe.requires.or(entry.requires) {
+                None => None,
+                Some(requirement) => match requirement_met(service, config, requirement) {
+                    Ok(enable) => enable,
+                    Err(why) => {
+                        blocked = Some(why);
+                        continue;
+                    }
+                },
+            };
+            let variant = matched.variant.map(|v| format!(" ({:?})", v.base).to_lowercase()).unwrap_or_default();
+            let mut basis =
+                format!("{}{variant} has {}; probe per {}", facts.describe(), probe.programs.join(", "), probe.source);
+            let mut known = true;
+            if let Some(port) = probe_port(probe) {
+                let declared = container_ports(service);
+                if !declared.is_empty() && !declared.contains(&port) {
+                    known = false;
+                    basis = format!("{basis}; but the service declares port(s) {} and not {port}", declared.join(", "));
+                }
+            }
+            let test = tailor(probe, probe.requires.or(entry.requires), service, config);
+            return ProbeChoice::Probe(Probe { test, known, enable, basis });
+        }
+        missing.sort_unstable();
+        missing.dedup();
+        let why = if let Some(why) = blocked {
+            why
+        } else if unknown {
+            format!(
+                "which variant of {} runs is unknown (the tag), so whether it has the programs its probes need is too; add a probe by hand",
+                facts.describe()
+            )
+        } else {
+            format!(
+                "{} lacks what its known probes need ({}); add a probe with a program the image has",
+                facts.describe(),
+                missing.join(", ")
+            )
+        };
+        return ProbeChoice::Nothing(why);
+    }
+    let is_app = profiles.kind(&service.kind).is_some_and(|k| k.category == Category::App && k.name != "generic");
+    if !is_app {
+        return ProbeChoice::Nothing(format!("no probe is known for {}; add one by hand", facts.describe()));
+    }
+    let Some(port) = service_port(service).filter(|p| !NOT_HTTP_PORTS.contains(&p.as_str())) else {
+        return ProbeChoice::Nothing("no known probe for this image and no HTTP port to probe".to_string());
+    };
+    match http_probe(facts, &port) {
+        Some((test, program)) => ProbeChoice::Probe(Probe {
+            test,
+            known: false,
+            enable: None,
+            basis: format!(
+                "a guess: HTTP on port {port}, path `/`, with {program}, which {} has",
+                facts.describe()
+            ),
+        }),
+        None => ProbeChoice::Nothing(format!(
+            "no program known to be in {} can probe HTTP on port {port} (curl, wget, python, node); add a probe by hand",
+            facts.describe()
+        )),
+    }
+}
+
+/// The catalog probe's test adjusted to the service: Traefik's health check reads the same
+/// static configuration as the server, so a `--configFile` or the ping entry point's flags go
+/// along.
+fn tailor(probe: &HealthProbe, requires: Option<Requirement>, service: &Service, config: &Config) -> Vec<String> {
+    let mut test = probe.test.clone();
+    if requires == Some(Requirement::TraefikPing) && test.iter().any(|w| w == "healthcheck") {
+        if let Some(traefik) = config.traefik.iter().find(|t| t.service == service.name) {
+            if let Some(file) = traefik.arg("configfile") {
+                test.retain(|w| w != "--ping");
+                test.push(format!("--configFile={file}"));
+            } else if traefik.static_file.is_none() {
+                let entry_point = traefik.arg("ping.entrypoint").unwrap_or("traefik").to_ascii_lowercase();
+                for (flag, value) in &traefik.args {
+                    if flag.starts_with("ping.") || flag.starts_with(&format!("entrypoints.{entry_point}.")) {
+                        test.push(format!("--{flag}={value}"));
+                    }
+                }
+            }
+        }
+    }
+    test
+}
+
+/// Whether a probe's requirement is met, or what enables it in the same fix; `Err` with the
+/// reason when it can be neither.
+fn requirement_met(service: &Service, config: &Config, requirement: Requirement) -> Result<Option<Enable>, String> {
+    let env_is = |name: &str, value: &str| {
+        service.environment.iter().any(|e| {
+            e.name.eq_ignore_ascii_case(name) && e.value.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(value))
+        })
+    };
+    match requirement {
+        Requirement::ElasticsearchHttp => {
+            // Security is on by default from 8.0; before, only when enabled.
+            let major = service
+                .image
+                .as_ref()
+                .and_then(|i| super::profiles::image_tag(&i.value))
+                .and_then(|t| t.split(['.', '-']).next())
+                .and_then(|m| m.parse::<u32>().ok());
+            let before_8 = major.is_some_and(|m| m < 8) && !env_is("xpack.security.enabled", "true");
+            if env_is("xpack.security.enabled", "false") || before_8 {
+                Ok(None)
+            } else {
+                Err("Elasticsearch serves plain, unauthenticated HTTP only with `xpack.security.enabled=false` (on by default since 8.0); a probe must use its TLS certificate and credentials, which a person must choose".to_string())
+            }
+        }
+        Requirement::OpensearchHttp => {
+            if env_is("DISABLE_SECURITY_PLUGIN", "true") || env_is("plugins.security.disabled", "true") {
+                Ok(None)
+            } else {
+                Err("OpenSearch serves plain, unauthenticated HTTP only with its security plugin disabled (`DISABLE_SECURITY_PLUGIN=true`); a probe must use its TLS and admin credentials, which a person must choose".to_string())
+            }
+        }
+        Requirement::KeycloakHealth => {
+            if env_is("KC_HEALTH_ENABLED", "true") {
+                Ok(None)
+            } else {
+                Err("Keycloak serves its health endpoints only with `KC_HEALTH_ENABLED=true`; enable it, then probe the management port".to_string())
+            }
+        }
+        Requirement::TraefikPing => traefik_ping(service, config),
+    }
+}
+
+fn traefik_ping(service: &Service, config: &Config) -> Result<Option<Enable>, String> {
+    let Some(traefik) = config.traefik.iter().find(|t| t.service == service.name) else {
+        return Err("Traefik's configuration was not found".to_string());
+    };
+    let from_env = service.environment.iter().any(|e| e.name.to_ascii_uppercase().starts_with("TRAEFIK_"));
+    let enabled_by_args =
+        traefik.args.iter().any(|(k, v)| (k == "ping" && !v.eq_ignore_ascii_case("false")) || k.starts_with("ping."));
+    let enabled_in_file =
+        traefik.static_doc.as_ref().and_then(|d| d.get("ping")).is_some_and(|p| p.as_str() != Some("false"));
+    let enabled_by_env = service.environment.iter().any(|e| {
+        let name = e.name.to_ascii_uppercase();
+        (name == "TRAEFIK_PING" && !e.value.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("false")))
+            || name.starts_with("TRAEFIK_PING_")
+    });
+    // The ping entry point defaults to `traefik` on :8080; an entry point of another name on
+    // that port would clash with it.
+    let entry_point = traefik.arg("ping.entrypoint").map(str::to_ascii_lowercase);
+    if entry_point.is_none() {
+        let clash = traefik.args.iter().find(|(k, v)| {
+            k.starts_with("entrypoints.")
+                && k.ends_with(".address")
+                && !k.starts_with("entrypoints.traefik.")
+                && v.ends_with(":8080")
+        });
+        if let Some((k, _)) = clash {
+            return Err(format!("Traefik's ping would listen on its `traefik` entry point (:8080), which `--{k}` already uses; set `--ping.entrypoint` by hand"));
+        }
+    }
+    if enabled_by_args || enabled_in_file || enabled_by_env {
+        return Ok(None);
+    }
+    if let Some(file) = traefik.static_file {
+        return Ok(Some(Enable::TraefikPing(PingSite::StaticFile(file))));
+    }
+    if from_env {
+        return Ok(Some(Enable::TraefikPing(PingSite::Environment)));
+    }
+    match service.value.get("command") {
+        Some(command) if matches!(command.kind, ValueKind::Seq(_)) && !command.loc.via_alias && !traefik.args.is_empty() => {
+            Ok(Some(Enable::TraefikPing(PingSite::Command(command.loc))))
+        }
+        Some(_) => Err("Traefik's command is not a list stackfix can add `--ping=true` to; enable ping by hand".to_string()),
+        None => Err("Traefik's static configuration was not found (no flags, no mounted traefik.yml); enable ping where it is configured".to_string()),
+    }
+}
+
+/// The port a catalog probe calls (`127.0.0.1:9090`, `localhost:80`).
+fn probe_port(probe: &HealthProbe) -> Option<String> {
+    let text = probe.test.join(" ");
+    for host in ["127.0.0.1:", "localhost:"] {
+        if let Some(i) = text.find(host) {
+            let digits: String = text[i + host.len()..].chars().take_while(char::is_ascii_digit).collect();
+            if !digits.is_empty() {
+                return Some(digits);
+            }
+        }
+    }
+    None
+}
+
+/// The container ports a service says it uses (`expose` and published targets).
+fn container_ports(service: &Service) -> Vec<String> {
+    let mut out: Vec<String> = service
+        .value
+        .get("expose")
+        .map(|e| e.items().iter().filter_map(|p| p.as_str()).map(str::to_string).collect())
+        .unwrap_or_default();
+    out.extend(service.ports.iter().map(|p| p.target.clone()));
+    out.iter_mut().for_each(|p| *p = p.split(['/', '-']).next().unwrap_or("").to_string());
+    out.retain(|p| p.parse::<u16>().is_ok());
+    out.dedup();
+    out
+}
+
+/// The container port a service listens on: its first `expose`, else its first published target.
+pub fn service_port(service: &Service) -> Option<String> {
+    container_ports(service).into_iter().next()
+}
+
+/// An HTTP probe of `http://127.0.0.1:{port}/` with a program the image is known to have, and
+/// that program's name; `None` when no such program is known to be there.
+pub fn http_probe(facts: &ImageFacts, port: &str) -> Option<(Vec<String>, &'static str)> {
+    let url = format!("http://127.0.0.1:{port}/");
+    let has = |p: &str| facts.has(p) == Some(true);
+    let cmd = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+    if has("curl") {
+        return Some((cmd(&["CMD", "curl", "-fsS", "-o", "/dev/null", &url]), "curl"));
+    }
+    if has("wget") || has("busybox-wget") {
+        let name = if has("wget") { "wget" } else { "BusyBox wget" };
+        return Some((cmd(&["CMD", "wget", "-q", "-O", "/dev/null", &url]), name));
+    }
+    for python in ["python3", "python"] {
+        if has(python) {
+            let code = format!("import urllib.request; urllib.request.urlopen('{url}', timeout=4)");
+            return Some((cmd(&["CMD", python, "-c", &code]), "python"));
+        }
+    }
+    if has("node") {
+        let code = format!(
+            "require('http').get('{url}', r => process.exit(r.statusCode < 500 ? 0 : 1)).on('error', () => process.exit(1))"
+        );
+        return Some((cmd(&["CMD", "node", "-e", &code]), "node"));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::{load, LoadOptions, Stack};
+
+    /// Loads a project made of `files` (path, text) and chooses the probe of `service`.
+    fn choice_with(files: &[(&str, &str)], service: &str, profiles: Profiles) -> ProbeChoice {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let stack: Stack = load(&LoadOptions::new(dir.path().to_path_buf(), Vec::new(), profiles.clone()));
+        let config = &stack.configs[0];
+        choose(config.service(service).unwrap(), config, &profiles)
+    }
+
+    fn choice(compose: &str, service: &str) -> ProbeChoice {
+        choice_with(&[("docker-compose.yml", compose)], service, Profiles::builtin())
+    }
+
+    fn probe(c: &ProbeChoice) -> &Probe {
+        c.probe().unwrap_or_else(|| panic!("no probe: {c:?}"))
+    }
+
+    fn nothing(c: &ProbeChoice) -> &str {
+        match c {
+            ProbeChoice::Nothing(why) => why,
+            ProbeChoice::Probe(p) => panic!("a probe: {p:?}"),
+        }
+    }
+
+    #[test]
+    fn a_users_profile_probe_is_taken_as_given() {
+        let profiles =
+            Profiles::with_overrides("kinds:\n  mine:\n    images: [acme/thing]\n    healthcheck: [CMD, thing, ok]\n")
+                .unwrap();
+        let c = choice_with(&[("docker-compose.yml", "services:\n  t:\n    image: acme/thing:1\n")], "t", profiles);
+        assert_eq!(probe(&c).test, ["CMD", "thing", "ok"]);
+        assert!(probe(&c).known);
+    }
+
+    #[test]
+    fn a_catalog_probe_uses_only_programs_of_the_variant() {
+        let debian = choice("services:\n  web:\n    image: nginx:1.27\n", "web");
+        assert!(probe(&debian).known && probe(&debian).test.contains(&"curl".to_string()));
+        let slim = choice("services:\n  web:\n    image: nginx:1.27-alpine-slim\n", "web");
+        assert!(probe(&slim).known && probe(&slim).test[1].starts_with("wget"), "{slim:?}");
+    }
+
+    #[test]
+    fn a_catalog_probe_on_a_port_the_service_does_not_use_is_not_known() {
+        let c = choice("services:\n  web:\n    image: nginx:1.27\n    expose: [\"8081\"]\n", "web");
+        assert!(!probe(&c).known, "{c:?}");
+    }
+
+    #[test]
+    fn a_variant_without_the_programs_gets_no_probe() {
+        // distroless has no shell and no client: the catalog knows the exporter's own probes do
+        // not fit, so nothing is invented.
+        let c = choice("services:\n  x:\n    image: oliver006/redis_exporter:v1.62.0\n", "x");
+        assert!(c.probe().is_none(), "{c:?}");
+    }
+
+    #[test]
+    fn an_unknown_tag_is_an_unknown_variant_unless_every_variant_agrees() {
+        let memcached = choice("services:\n  c:\n    image: memcached:${TAG}\n", "c");
+        assert!(nothing(&memcached).contains("variant"), "{memcached:?}");
+        let postgres = choice("services:\n  db:\n    image: postgres:${TAG}\n", "db");
+        assert!(probe(&postgres).known && probe(&postgres).test[1].contains("pg_isready"), "{postgres:?}");
+    }
+
+    #[test]
+    fn requirements_are_enabled_in_the_same_fix_or_block_the_probe() {
+        let flags =
+            choice("services:\n  t:\n    image: traefik:v3.1.2\n    command: [--entrypoints.web.address=:80]\n", "t");
+        assert!(matches!(probe(&flags).enable, Some(Enable::TraefikPing(PingSite::Command(_)))), "{flags:?}");
+        let enabled = choice(
+            "services:\n  t:\n    image: traefik:v3.1.2\n    command: [--entrypoints.web.address=:80, --ping=true]\n",
+            "t",
+        );
+        assert_eq!(probe(&enabled).enable, None);
+        let env = choice("services:\n  t:\n    image: traefik:v3.1.2\n    environment:\n      TRAEFIK_ENTRYPOINTS_WEB_ADDRESS: \":80\"\n", "t");
+        assert_eq!(probe(&env).enable, Some(Enable::TraefikPing(PingSite::Environment)), "{env:?}");
+        let file = choice_with(
+            &[
+                ("docker-compose.yml", "services:\n  t:\n    image: traefik:v3.1.2\n    volumes: [./traefik.yml:/etc/traefik/traefik.yml]\n"),
+                ("traefik.yml", "entryPoints:\n  web:\n    address: \":80\"\n"),
+            ],
+            "t",
+            Profiles::builtin(),
+        );
+        assert!(matches!(probe(&file).enable, Some(Enable::TraefikPing(PingSite::StaticFile(_)))), "{file:?}");
+        let clash =
+            choice("services:\n  t:\n    image: traefik:v3.1.2\n    command: [--entrypoints.web.address=:8080]\n", "t");
+        assert!(nothing(&clash).contains("8080"), "{clash:?}");
+        let tailored = choice("services:\n  t:\n    image: traefik:v3.1.2\n    command: [--ping=true, --entrypoints.traefik.address=:9000]\n", "t");
+        assert!(probe(&tailored).test.contains(&"--entrypoints.traefik.address=:9000".to_string()), "{tailored:?}");
+        // Elasticsearch 8 serves plain HTTP only with security off; 7 does by default.
+        let es8 = choice("services:\n  es:\n    image: docker.elastic.co/elasticsearch/elasticsearch:8.14.3\n", "es");
+        assert!(probe(&es8).test[1].contains("https://"), "{es8:?}");
+        let es8_off = choice("services:\n  es:\n    image: docker.elastic.co/elasticsearch/elasticsearch:8.14.3\n    environment: [xpack.security.enabled=false]\n", "es");
+        assert!(probe(&es8_off).test[1].contains("http://127.0.0.1:9200/_cluster/health"), "{es8_off:?}");
+        let es7 = choice("services:\n  es:\n    image: docker.elastic.co/elasticsearch/elasticsearch:7.17.22\n", "es");
+        assert!(probe(&es7).test[1].contains("http://127.0.0.1:9200"), "{es7:?}");
+    }
+
+    #[test]
+    fn an_unknown_image_that_is_no_application_gets_no_probe() {
+        let c = choice("services:\n  n:\n    image: nats:2.10\n    ports: [\"4222:4222\"]\n", "n");
+        assert!(nothing(&c).contains("no probe is known"), "{c:?}");
+    }
+
+    #[test]
+    fn an_application_without_an_http_port_gets_no_probe() {
+        let c = choice_with(
+            &[("docker-compose.yml", "services:\n  api:\n    build: .\n"), ("Dockerfile", "FROM python:3.12-slim\n")],
+            "api",
+            Profiles::builtin(),
+        );
+        assert!(nothing(&c).contains("HTTP port"), "{c:?}");
+    }
+
+    #[test]
+    fn an_application_is_probed_with_what_its_base_image_has() {
+        let app = |dockerfile: &str| {
+            choice_with(
+                &[
+                    ("docker-compose.yml", "services:\n  api:\n    build: .\n    expose: [\"3000\"]\n"),
+                    ("Dockerfile", dockerfile),
+                ],
+                "api",
+                Profiles::builtin(),
+            )
+        };
+        let node = app("ARG NODE=20\nFROM node:${NODE}-alpine AS build\nRUN npm ci\nFROM build\nCMD node server.js\n");
+        assert!(!probe(&node).known && probe(&node).test[1] == "wget", "{node:?}");
+        let python = app("FROM python:3.12-slim\n");
+        assert!(probe(&python).test[1].starts_with("python"), "{python:?}");
+        let curl =
+            app("FROM python:3.12-slim\nRUN apt-get update && apt-get install -y --no-install-recommends curl\n");
+        assert_eq!(probe(&curl).test[1], "curl", "{curl:?}");
+        let purged =
+            app("FROM debian:bookworm-slim\nRUN apt-get install -y curl && do-things && apt-get purge -y curl\n");
+        assert!(purged.probe().is_none(), "{purged:?}");
+        let distroless = app("FROM golang:1.22 AS build\nFROM gcr.io/distroless/static-debian12\n");
+        assert!(distroless.probe().is_none(), "{distroless:?}");
+        let scratch = app("FROM golang:1.22 AS build\nFROM scratch\n");
+        assert!(scratch.probe().is_none(), "{scratch:?}");
+        let unknown = app("ARG BASE\nFROM ${BASE}\n");
+        assert!(unknown.probe().is_none(), "{unknown:?}");
+    }
+}

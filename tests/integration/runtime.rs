@@ -1,0 +1,240 @@
+//! Fixes that hold when the stack runs (issue 13): each input that a fix used to break at run
+//! time, with the right fix or the right refusal asserted, and the real tools where they exist
+//! here (Traefik answering the health check stackfix writes).
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use stackfix::stack::{self, LoadOptions, Profiles};
+
+use crate::common::{check_json, copy_tree, fixtures, stackfix, stdout, validator};
+
+fn fixed(case: &str, args: &[&str]) -> (tempfile::TempDir, String) {
+    let work = tempfile::tempdir().unwrap();
+    copy_tree(&fixtures().join(case), work.path());
+    let mut all = vec!["fix", "."];
+    all.extend_from_slice(args);
+    let out = stackfix(work.path(), &all);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{case}: {}", stdout(&out));
+    let text = std::fs::read_to_string(work.path().join("docker-compose.yml")).unwrap();
+    (work, text)
+}
+
+fn findings(case: &str, select: &str) -> Vec<Value> {
+    let (_, json) = check_json(&fixtures().join(case), &["--select", select]);
+    json["findings"].as_array().unwrap().clone()
+}
+
+/// The service's healthcheck test and command after loading `dir`.
+fn service_words(dir: &Path, name: &str) -> (Vec<String>, Vec<String>) {
+    let loaded = stack::load(&LoadOptions::new(dir.to_path_buf(), Vec::new(), Profiles::builtin()));
+    let service = loaded.configs[0].service(name).expect("service");
+    let test = service
+        .value
+        .path(&["healthcheck", "test"])
+        .map(|t| t.items().iter().filter_map(|i| i.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    (test, service.command.clone())
+}
+
+#[test]
+fn a_debian_nginx_is_probed_with_curl_not_wget() {
+    let found = findings("no-healthcheck/bad/nginx-debian", "no-healthcheck");
+    assert_eq!(found[0]["fix"]["applicability"], "safe", "{found:#?}");
+    let (_, text) = fixed("no-healthcheck/bad/nginx-debian", &["--select", "no-healthcheck"]);
+    let probe = text.lines().find(|l| l.contains("test:")).unwrap_or_default();
+    assert!(probe.contains("[CMD, curl,") && !probe.contains("wget"), "{text}");
+}
+
+#[test]
+fn memcached_without_nc_is_probed_through_bash_and_its_dependant_waits_for_that() {
+    let (_, text) = fixed("no-healthcheck/bad/memcached-debian", &[]);
+    assert!(!text.contains(" nc ") && text.contains("bash, -c, exec 3<>/dev/tcp/127.0.0.1/11211"), "{text}");
+    assert!(text.contains("      cache:\n        condition: service_healthy"), "{text}");
+    // Without the health check rule, the condition still comes with its probe.
+    let (_, alone) = fixed("no-healthcheck/bad/memcached-debian", &["--select", "depends-on-without-health-condition"]);
+    assert!(alone.contains("condition: service_healthy") && alone.contains("/dev/tcp/127.0.0.1/11211"), "{alone}");
+}
+
+/// A Traefik started with `args`, killed on drop.
+struct Traefik(Child);
+
+impl Drop for Traefik {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Runs the health check `test` (`[CMD, traefik, …]`) with `extra` arguments until it passes
+/// or 10 s go by; its last output and whether it passed.
+fn healthcheck(binary: &Path, test: &[String], extra: &[String]) -> (bool, String) {
+    assert_eq!(&test[..3], ["CMD", "traefik", "healthcheck"], "{test:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = Command::new(binary).args(&test[2..]).args(extra).output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        if out.status.success() || Instant::now() > deadline {
+            return (out.status.success(), text);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn traefik_configured_by_flags_answers_the_probe_stackfix_writes() {
+    let Some(binary) = validator("traefik") else { return };
+    let (web, ping) = (free_port(), free_port());
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(
+        work.path().join("docker-compose.yml"),
+        format!(
+            "services:\n  proxy:\n    image: traefik:v3.1.2\n    command:\n      - --entrypoints.web.address=127.0.0.1:{web}\n      - --entrypoints.traefik.address=127.0.0.1:{ping}\n"
+        ),
+    )
+    .unwrap();
+    let (test_before, _) = service_words(work.path(), "proxy");
+    assert!(test_before.is_empty());
+    let out = stackfix(work.path(), &["fix", ".", "--select", "no-healthcheck"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let (test, command) = service_words(work.path(), "proxy");
+    assert!(command.iter().any(|w| w == "--ping=true"), "{command:?}");
+    let _server =
+        Traefik(Command::new(&binary).args(&command).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
+    let (ok, text) = healthcheck(&binary, &test, &[]);
+    assert!(ok && text.contains("OK"), "{test:?}: {text}");
+}
+
+#[test]
+fn traefik_configured_by_a_static_file_answers_the_probe_stackfix_writes() {
+    let Some(binary) = validator("traefik") else { return };
+    let (web, ping) = (free_port(), free_port());
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir(work.path().join("traefik")).unwrap();
+    let file = work.path().join("traefik/traefik.yml");
+    std::fs::write(
+        &file,
+        format!(
+            "entryPoints:\n  web:\n    address: \"127.0.0.1:{web}\"\n  traefik:\n    address: \"127.0.0.1:{ping}\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        work.path().join("docker-compose.yml"),
+        "services:\n  proxy:\n    image: traefik:v3.1.2\n    volumes:\n      - ./traefik/traefik.yml:/etc/traefik/traefik.yml:ro\n",
+    )
+    .unwrap();
+    // The container finds /etc/traefik/traefik.yml by itself; here the file is named.
+    let config = vec![format!("--configFile={}", file.display())];
+    {
+        let _before =
+            Traefik(Command::new(&binary).args(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
+        let test: Vec<String> = ["CMD", "traefik", "healthcheck", "--ping"].map(String::from).to_vec();
+        let out = Command::new(&binary).args(&test[2..]).args(&config).output().unwrap();
+        assert!(!out.status.success() && String::from_utf8_lossy(&out.stdout).contains("enable `ping`"));
+    }
+    let out = stackfix(work.path(), &["fix", ".", "--select", "no-healthcheck"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(std::fs::read_to_string(&file).unwrap().contains("ping: {}"));
+    let (test, _) = service_words(work.path(), "proxy");
+    let _server =
+        Traefik(Command::new(&binary).args(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
+    let (ok, text) = healthcheck(&binary, &test, &config);
+    assert!(ok && text.contains("OK"), "{test:?}: {text}");
+}
+
+#[test]
+fn jvm_limits_leave_room_beyond_the_heap_and_keep_the_spelling_in_use() {
+    let (_, text) = fixed("no-resource-limits/bad/jvm-heap", &["--select", "no-resource-limits"]);
+    let search = &text[text.find("  search:").unwrap()..text.find("  kafka:").unwrap()];
+    let kafka = &text[text.find("  kafka:").unwrap()..text.find("  tuned:").unwrap()];
+    let tuned = &text[text.find("  tuned:").unwrap()..];
+    // -Xmx4g, and Elastic keeps the heap at most half the memory.
+    assert!(search.contains("memory: 8G"), "{search}");
+    // cp-kafka's start script defaults the heap to 1G.
+    assert!(kafka.contains("memory: 1536M"), "{kafka}");
+    // `cpus: "2"` is compose's top-level spelling: the limit follows it, `cpus` stays as it was.
+    assert!(
+        tuned.contains("mem_limit: 2G") && !tuned.contains("deploy:") && tuned.matches("cpus").count() == 1,
+        "{tuned}"
+    );
+}
+
+#[test]
+fn a_redis_used_by_a_sidekiq_worker_never_evicts() {
+    let found = findings("redis-no-maxmemory/bad/sidekiq-env-file", "redis-no-maxmemory");
+    let title = found[0]["fix"]["title"].as_str().unwrap();
+    assert!(title.contains("noeviction") && title.contains("Sidekiq"), "{title}");
+    let (_, text) = fixed("redis-no-maxmemory/bad/sidekiq-env-file", &["--select", "redis-no-maxmemory"]);
+    assert!(text.contains("--maxmemory-policy noeviction") && !text.contains("allkeys"), "{text}");
+}
+
+#[test]
+fn a_backup_and_its_database_read_one_password() {
+    let (work, text) = fixed("no-backup/bad/literal-password", &["--select", "no-backup", "--unsafe-fixes"]);
+    assert!(!text.contains("s3cr3t-shop"), "{text}");
+    assert_eq!(text.matches("${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}").count(), 2, "{text}");
+    let example = std::fs::read_to_string(work.path().join(".env.example")).unwrap();
+    assert_eq!(example.matches("POSTGRES_PASSWORD=").count(), 1, "{example}");
+}
+
+#[test]
+fn a_mongo_without_credentials_gets_a_backup_compose_accepts() {
+    let (_, text) = fixed("no-backup/bad/mongo-no-credentials", &["--select", "no-backup"]);
+    let backup = &text[text.find("  mongo-backup:").unwrap()..];
+    assert!(backup.contains("mongodump") && !backup.contains("environment:"), "{backup}");
+}
+
+#[test]
+fn one_credential_becomes_one_variable_everywhere() {
+    let (_, text) =
+        fixed("hardcoded-secret/bad/shared-credential", &["--select", "hardcoded-secret", "--unsafe-fixes"]);
+    assert!(!text.contains("Sh0pPassw0rd"), "{text}");
+    assert!(text.contains("POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}"), "{text}");
+    assert!(text.contains("postgres://shop:${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}@db:5432/shop"), "{text}");
+}
+
+#[test]
+fn conditions_the_authors_chose_stay_and_jobs_are_awaited_to_completion() {
+    let found =
+        findings("depends-on-without-health-condition/bad/authors-conditions", "depends-on-without-health-condition");
+    // `condition: service_started` onto a service with a health check: reported, no fix.
+    let started: Vec<&Value> = found.iter().filter(|f| f["message"].as_str().unwrap().contains("`db`")).collect();
+    assert_eq!(started.len(), 1);
+    assert_eq!(started[0]["fix"]["available"], false);
+    // Disabled health checks are nobody's `service_healthy`.
+    assert!(found.iter().all(|f| !f["message"].as_str().unwrap().contains("`search`")), "{found:#?}");
+    assert!(found.iter().all(|f| !f["message"].as_str().unwrap().contains("`legacy`")), "{found:#?}");
+    let (_, text) = fixed(
+        "depends-on-without-health-condition/bad/authors-conditions",
+        &["--select", "depends-on-without-health-condition", "--unsafe-fixes"],
+    );
+    assert!(text.contains("      db:\n        condition: service_started"), "{text}");
+    assert!(text.contains("      migrate:\n        condition: service_completed_successfully"), "{text}");
+    assert!(text.contains("      search:\n        condition: service_started"), "{text}");
+    assert!(!text.contains("service_healthy"), "{text}");
+}
+
+#[test]
+fn a_redis_config_file_given_first_is_read_not_overridden() {
+    assert!(findings("redis-no-maxmemory/good/config-file-first-arg", "redis-no-maxmemory").is_empty());
+}
+
+#[test]
+fn the_rate_limit_comes_before_authentication() {
+    let (_, text) = fixed("traefik-no-rate-limit/bad/auth-first", &["--select", "traefik-no-rate-limit"]);
+    assert!(text.contains("traefik.http.routers.app.middlewares=app-ratelimit,auth"), "{text}");
+}
+
+#[test]
+fn the_backup_dumps_the_database_the_application_uses() {
+    let (_, text) = fixed("no-backup/bad/postgres-db-name", &["--select", "no-backup"]);
+    let backup = &text[text.find("  db-backup:").unwrap()..];
+    assert!(backup.contains("POSTGRES_DB: app_prod"), "{backup}");
+}
