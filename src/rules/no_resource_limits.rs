@@ -12,7 +12,8 @@ const LEGACY_KEYS: &[&str] = &["mem_limit", "mem_reservation", "memswap_limit", 
 declare_rule! {
     /// ## What it does
     /// Reports production services without a memory limit (`deploy.resources.limits.memory`, or the
-    /// legacy `mem_limit`).
+    /// legacy `mem_limit`), and JVM services whose limit is at or below their heap (`-Xmx` in
+    /// `ES_JAVA_OPTS`, `KAFKA_HEAP_OPTS`, `JAVA_OPTS`…, or the image's default heap).
     ///
     /// ## Why it matters
     /// One leaking or overloaded container can take the host's memory and kill its neighbours; the
@@ -55,7 +56,7 @@ declare_rule! {
         summary: "service has no memory limit",
         severity: Error,
         scope: Production,
-        fix: Always,
+        fix: Sometimes,
         applicability: Safe,
         seeds: ["000", "001", "002"],
     }
@@ -69,7 +70,30 @@ impl Rule for NoResourceLimits {
     fn check(&self, ctx: &Context) -> Vec<Finding> {
         let mut out = Vec::new();
         for service in &ctx.config.services {
-            if service.memory_limit.is_some() || ctx.config.is_one_shot(service) {
+            if let Some(limit) = &service.memory_limit {
+                // A limit at or under the heap is an OOM kill waiting for the heap to fill.
+                let bytes = memory_bytes(&limit.value);
+                if let (Some(bytes), Some(heap)) = (bytes, facts::heap(service)) {
+                    if bytes <= heap.bytes {
+                        out.push(
+                            Finding::new(
+                                &Self::META,
+                                limit.loc,
+                                format!(
+                                    "service `{}` has a memory limit of {} at or below its JVM heap ({}): the container is killed when the heap fills",
+                                    service.name,
+                                    limit.value,
+                                    memory_text(heap.bytes)
+                                ),
+                            )
+                            .service(&service.name)
+                            .help(format!("{}; raise the limit above the heap or lower the heap", heap.evidence)),
+                        );
+                    }
+                }
+                continue;
+            }
+            if ctx.config.is_one_shot(service) {
                 continue;
             }
             let site = service.production_site();

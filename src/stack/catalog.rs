@@ -113,6 +113,13 @@ pub enum Requirement {
     ElasticsearchHttp,
     /// Keycloak serves its health endpoints only with `KC_HEALTH_ENABLED=true`.
     KeycloakHealth,
+    /// `redis-cli ping` answers `PONG` only without a password: with `requirepass` set, an
+    /// unauthenticated client gets `NOAUTH Authentication required`
+    /// (https://redis.io/docs/latest/commands/auth/).
+    RedisNoPassword,
+    /// memcached's text protocol (`stats`) is refused with SASL on (`-S`), which requires the
+    /// binary protocol (https://github.com/memcached/memcached/wiki/SASLHowto).
+    MemcachedAscii,
     /// OpenSearch answers plain HTTP only with its security plugin disabled
     /// (`DISABLE_SECURITY_PLUGIN=true` or `plugins.security.disabled=true`).
     OpensearchHttp,

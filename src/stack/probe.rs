@@ -224,6 +224,29 @@ fn requirement_met(service: &Service, config: &Config, requirement: Requirement)
             }
         }
         Requirement::TraefikPing => traefik_ping(service, config),
+        Requirement::RedisNoPassword => {
+            let words = super::side::redis_server_words(service);
+            let in_command = words.iter().any(|w| w.starts_with("--requirepass"));
+            let in_conf =
+                config.redis_confs.iter().any(|c| c.service == service.name && c.get("requirepass").is_some());
+            let in_env = service.environment.iter().any(|e| {
+                e.name.ends_with("PASSWORD") || e.value.as_deref().is_some_and(|v| v.contains("--requirepass"))
+            });
+            if in_command || in_conf || in_env {
+                Err("redis requires a password, and an unauthenticated `redis-cli ping` gets NOAUTH and never passes; add a probe that authenticates (REDISCLI_AUTH) by hand".to_string())
+            } else {
+                Ok(None)
+            }
+        }
+        Requirement::MemcachedAscii => {
+            let words: Vec<&str> =
+                service.entrypoint.iter().chain(&service.command).flat_map(|w| w.split_whitespace()).collect();
+            if words.iter().any(|w| *w == "-S" || *w == "--enable-sasl") {
+                Err("memcached runs with SASL (`-S`), which refuses the text protocol's `stats`; add a probe that authenticates by hand".to_string())
+            } else {
+                Ok(None)
+            }
+        }
     }
 }
 
@@ -438,6 +461,14 @@ mod tests {
         assert!(probe(&es8).test[1].contains("https://"), "{es8:?}");
         let es8_off = choice("services:\n  es:\n    image: docker.elastic.co/elasticsearch/elasticsearch:8.14.3\n    environment: [xpack.security.enabled=false]\n", "es");
         assert!(probe(&es8_off).test[1].contains("http://127.0.0.1:9200/_cluster/health"), "{es8_off:?}");
+        // A password or SASL makes the unauthenticated probes fail forever.
+        let redis =
+            choice("services:\n  r:\n    image: redis:7.4\n    command: redis-server --requirepass ${PW}\n", "r");
+        assert!(nothing(&redis).contains("NOAUTH"), "{redis:?}");
+        let open = choice("services:\n  r:\n    image: redis:7.4\n", "r");
+        assert!(probe(&open).known);
+        let sasl = choice("services:\n  m:\n    image: memcached:1.6.29\n    command: memcached -S\n", "m");
+        assert!(nothing(&sasl).contains("SASL"), "{sasl:?}");
         let es7 = choice("services:\n  es:\n    image: docker.elastic.co/elasticsearch/elasticsearch:7.17.22\n", "es");
         assert!(probe(&es7).test[1].contains("http://127.0.0.1:9200"), "{es7:?}");
     }

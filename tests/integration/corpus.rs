@@ -322,3 +322,119 @@ fn random_edit_sequences_keep_files_parseable_and_untouched_lines_intact() {
     }
     assert!(steps > 1000, "{steps} random edits applied");
 }
+
+/// The programs a health check test starts: the exec form's program, or `sh` and the first
+/// command of a shell form. BusyBox applets answer to their plain names.
+fn probe_programs(test: &[String]) -> Vec<String> {
+    let base = |w: &str| w.rsplit('/').next().unwrap_or(w).to_string();
+    match test.first().map(String::as_str) {
+        Some("CMD") => test.get(1).map(|w| vec![base(w)]).unwrap_or_default(),
+        Some("CMD-SHELL") => {
+            // Shell builtins are the shell's own.
+            const BUILTINS: &[&str] = &["printf", "echo", "exec", "test", "[", "true", "false", "set", "cd"];
+            let first = test.get(1).and_then(|s| s.split_whitespace().next()).map(base);
+            std::iter::once("sh".to_string()).chain(first.filter(|w| !BUILTINS.contains(&w.as_str()))).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Whether a service's image has `program`, as the catalog and its Dockerfile say.
+fn image_has(service: &stack::Service, program: &str) -> Option<bool> {
+    let facts = &service.image_facts;
+    let busybox = format!("busybox-{program}");
+    match (facts.has(program), facts.has(&busybox)) {
+        (Some(true), _) | (_, Some(true)) => Some(true),
+        (Some(false), Some(false)) => Some(false),
+        (Some(false), None) | (None, Some(false)) if ["wget", "nc"].contains(&program) => None,
+        (Some(false), _) => Some(false),
+        _ => None,
+    }
+}
+
+/// Across every real stack: no probe calls a program its image lacks, no safe probe relies on a
+/// program not known to be there, no memory limit is below a JVM heap the stack sets or the
+/// image defaults to, and no redis that a queue consumer uses gets an evicting policy.
+#[test]
+fn fixes_rely_only_on_known_facts_across_the_corpus() {
+    use stackfix::rules::{Applicability, FixEdit, Site};
+    let Some(corpus) = shared("corpus") else { return };
+    let mut files = Vec::new();
+    yaml_files(&corpus, &mut files);
+    let mut dirs: Vec<PathBuf> =
+        files.iter().filter(|f| is_compose(f)).filter_map(|f| f.parent().map(Path::to_path_buf)).collect();
+    dirs.sort();
+    dirs.dedup();
+    let (mut probes, mut safe_probes, mut limits, mut redis) = (0, 0, 0, 0);
+    for dir in dirs {
+        let stack = load(&dir, Vec::new());
+        let findings =
+            rules::check(&stack, &RuleSettings { requested: vec!["no-monitoring".into()], ..RuleSettings::default() });
+        // A fix is made in one configuration; the service may look different in another (an
+        // overlay that sets no image), so a fact holds when it holds in one of them.
+        let services = |name: &str| stack.configs.iter().filter_map(|c| c.service(name)).collect::<Vec<_>>();
+        for finding in &findings {
+            let Some(fix) = &finding.fix else { continue };
+            for edit in &fix.edits {
+                let FixEdit::MergeService { site, template, context } = edit else { continue };
+                let name = match site {
+                    Site::Definition { service, .. } | Site::Production { service, .. } => service.as_str(),
+                };
+                let targets = services(name);
+                if targets.is_empty() {
+                    continue;
+                }
+                let label = format!("{}: {} {name}", dir.display(), finding.rule);
+                match *template {
+                    "no-healthcheck" => {
+                        let test: Vec<String> = serde_json::from_value(context["test"].clone()).unwrap();
+                        let programs = probe_programs(&test);
+                        let lacks = |t: &&stack::Service| programs.iter().any(|p| image_has(t, p) == Some(false));
+                        let knows = |t: &&stack::Service| programs.iter().all(|p| image_has(t, p) == Some(true));
+                        assert!(!targets.iter().all(lacks), "{label}: {test:?} calls a program the image lacks");
+                        if fix.applicability == Applicability::Safe {
+                            assert!(
+                                targets.iter().any(knows),
+                                "{label}: a safe probe {test:?} relies on an unknown program"
+                            );
+                        }
+                        probes += 1;
+                        safe_probes += usize::from(fix.applicability == Applicability::Safe);
+                    }
+                    "no-resource-limits" | "no-resource-limits.legacy" => {
+                        let memory = context["memory"].as_str().and_then(stackfix::stack::facts::memory_bytes);
+                        for target in &targets {
+                            if let (Some(memory), Some(heap)) = (memory, stackfix::stack::facts::heap(target)) {
+                                assert!(
+                                    memory > heap.bytes,
+                                    "{label}: limit {memory} under the heap ({})",
+                                    heap.evidence
+                                );
+                                limits += 1;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if finding.rule == "redis-no-maxmemory" {
+                let Some(name) = finding.service.as_deref() else { continue };
+                let queue = stack.configs.iter().any(|c| {
+                    c.service(name).is_some_and(|t| matches!(c.redis_role(t), stackfix::stack::RedisRole::Queue(_)))
+                });
+                if queue {
+                    assert!(
+                        !fix.title.contains("allkeys-") && !fix.title.contains("volatile-"),
+                        "{}: {name}: {}",
+                        dir.display(),
+                        fix.title
+                    );
+                    redis += 1;
+                }
+            }
+        }
+    }
+    eprintln!("corpus facts: {probes} probes ({safe_probes} safe), {limits} limits above a heap, {redis} queue redis");
+    assert!(probes > 50 && safe_probes > 20, "{probes} probes, {safe_probes} safe");
+    assert!(limits > 0 && redis > 0, "{limits} JVM limits, {redis} queue redis");
+}
