@@ -26,19 +26,25 @@ const PLAIN_SERVER_IMAGES: &[(&str, &str)] = &[("redis", "redis-server"), ("valk
 
 declare_rule! {
     /// ## What it does
-    /// Reports redis (valkey, keydb) services without `maxmemory`, without a `maxmemory-policy`, or
-    /// with an evicting policy while they serve as a job queue or broker. It reads the server's
-    /// command line (`--maxmemory`, also inside `sh -c`) and a mounted `redis.conf`.
+    /// Reports redis (valkey, keydb) services without `maxmemory`, a cache with `maxmemory` but no
+    /// `maxmemory-policy`, or an evicting policy on a redis that serves as a job queue or broker.
+    /// It reads the server's command line (`--maxmemory`, also inside `sh -c`, and a `.conf` file
+    /// given as the first argument, as the official images' entrypoint runs it) and a mounted
+    /// `redis.conf`. What the redis is for comes from the whole stack: a queue when its name says
+    /// so, a client's variable naming it is about queues (`CELERY_BROKER_URL`, `QUEUE_URL`…), or a
+    /// queue worker (Celery, RQ, Sidekiq, BullMQ, Resque, Dramatiq, Huey, arq…) reaches it through
+    /// `environment`, `env_file` or `depends_on`; a cache when only caching names it (`CACHE_URL`,
+    /// a `cache` service name).
     ///
     /// ## Why it matters
     /// Without `maxmemory`, redis grows until the kernel kills it or the container limit does. Seed
-    /// 002: "No maxmemory policy defined", "Set up Redis maxmemory policies". A Celery, RQ, Sidekiq or
-    /// BullMQ broker must not evict: an LRU policy silently drops queued jobs, so it needs
-    /// `noeviction`; a cache wants `allkeys-lru`.
+    /// 002: "No maxmemory policy defined", "Set up Redis maxmemory policies". A job queue must not
+    /// evict: an LRU policy silently drops queued jobs, so it needs `noeviction`; a cache wants
+    /// `allkeys-lru`.
     ///
     /// ## When it does not apply
-    /// A redis with `maxmemory` and a policy that suits its use; development configurations next to
-    /// a production file.
+    /// A redis with `maxmemory` and a policy that suits its use (a policy chosen for a redis whose
+    /// use is unknown stands); development configurations next to a production file.
     ///
     /// ## Example
     /// ```yaml
@@ -49,21 +55,25 @@ declare_rule! {
     ///
     /// ## Fix
     /// ```yaml
-    ///     command: redis-server --appendonly yes --maxmemory 384mb --maxmemory-policy allkeys-lru
+    ///     command: redis-server --appendonly yes --maxmemory 384mb --maxmemory-policy noeviction
     /// ```
-    /// `maxmemory` is 75% of the memory limit (or of the profile's), leaving headroom for
-    /// fragmentation and forks; the policy is `noeviction` for brokers, which also get
-    /// `appendonly yes` with `appendfsync everysec` so queued jobs survive a restart. Settings go
-    /// where the server is configured: a flag already on the command line is changed in place,
-    /// otherwise a mounted redis.conf gets the directives (comments kept), otherwise the flags are
-    /// appended to `command:` (a string, a list, or the script of `sh -c`), or a `command:` is
-    /// added for the official redis and valkey images; Bitnami and redis-stack images get them
-    /// in the variable their entrypoint reads (`REDIS_EXTRA_FLAGS`, `REDIS_ARGS`).
+    /// `maxmemory` is 75% of the memory limit, leaving headroom for fragmentation and forks; a
+    /// redis without a limit gets the one `no-resource-limits` would give it in the same fix. The
+    /// policy is `allkeys-lru` only on evidence that caching alone uses it, `noeviction`
+    /// otherwise (the fix title names the evidence); queues also get `appendonly yes` with
+    /// `appendfsync everysec` so queued jobs survive a restart. Settings go where the server is
+    /// configured: a flag already on the command line is changed in place, otherwise a mounted
+    /// redis.conf gets the directives (comments kept), otherwise the flags are appended to
+    /// `command:` (a string, a list, or the script of `sh -c`), or a `command:` is added for the
+    /// official redis and valkey images; Bitnami and redis-stack images get them in the variable
+    /// their entrypoint reads (`REDIS_EXTRA_FLAGS`, `REDIS_ARGS`).
     ///
     /// ## Fix safety
-    /// Safe: it bounds memory the container limit bounds anyway, and picks the policy that loses
-    /// nothing for queues. A command stackfix cannot edit safely (a block scalar, a shell string, a
-    /// third-party image's own entrypoint) is left for a person.
+    /// Safe when `maxmemory` is sized from a memory limit (the service's, or the one the fix adds):
+    /// it bounds memory the limit bounds anyway, with the policy that loses nothing unless only a
+    /// cache is at stake. Unsafe when there is no limit to size from. A command stackfix cannot edit
+    /// safely (a block scalar, a shell string, a third-party image's own entrypoint) is left for a
+    /// person.
     pub struct RedisNoMaxmemory => "redis-no-maxmemory" {
         summary: "redis has no maxmemory or a policy unfit for its use",
         severity: Warning,
