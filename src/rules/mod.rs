@@ -340,9 +340,60 @@ pub struct Fix {
     pub requires: Vec<(&'static str, String)>,
     /// The file the fix edits first (kept when a report drops the edits).
     pub file: Option<FileId>,
+    /// Why the fix cannot be applied (it would edit inside a shared anchor): [`check`] then
+    /// reports the finding without it, so what `check` calls fixable is what `fix` applies.
+    pub refused: Option<String>,
+}
+
+/// Where the stack being checked has anchors other nodes alias, for [`Fix::new`] to refuse
+/// edits inside them (as the fix engine would).
+#[derive(Default)]
+struct SharedAnchors {
+    /// Per file, the spans of shared anchors.
+    spans: Vec<Vec<Span>>,
+    /// (file, service) → the span of the service's mapping in that file.
+    services: HashMap<(FileId, String), Span>,
+}
+
+impl SharedAnchors {
+    fn new(stack: &Stack) -> SharedAnchors {
+        let mut services = HashMap::new();
+        for config in &stack.configs {
+            for service in &config.services {
+                for site in &service.sites {
+                    services.insert((site.file, service.name.clone()), site.span);
+                }
+            }
+        }
+        SharedAnchors { spans: stack.files.iter().map(|f| f.shared_anchors.clone()).collect(), services }
+    }
+
+    /// The reason an edit cannot be made, when it lies inside a shared anchor.
+    fn refuses(&self, edit: &FixEdit) -> Option<String> {
+        let (file, span) = match edit {
+            FixEdit::ReplaceAt { file, at, .. }
+            | FixEdit::MergeAt { file, at, .. }
+            | FixEdit::AppendAt { file, at, .. }
+            | FixEdit::ExtendParent { file, at, .. } => (*file, *at),
+            FixEdit::MergeService { site, .. } => {
+                let (service, file) = match site {
+                    Site::Definition { service, file } => (service, *file),
+                    Site::Production { service, definition, overlay } => (service, overlay.unwrap_or(*definition)),
+                };
+                (file, *self.services.get(&(file, service.clone()))?)
+            }
+            _ => return None,
+        };
+        let inside = self.spans.get(file)?.iter().any(|a| a.start <= span.start && span.end <= a.end);
+        inside.then(|| {
+            "its fix would edit a YAML anchor other places alias, or an alias of one (changing every user of it), so it is left for a person".to_string()
+        })
+    }
 }
 
 thread_local! {
+    /// The shared anchors of the stack [`check`] and [`report`] run on.
+    static ANCHORS: std::cell::RefCell<Option<SharedAnchors>> = const { std::cell::RefCell::new(None) };
     /// Set while [`report`] runs. A rule holds all its findings until it returns, and the edits
     /// (rendering contexts) are most of a finding's memory; a report shows none of them.
     static DROP_EDITS: Cell<bool> = const { Cell::new(false) };
@@ -351,10 +402,11 @@ thread_local! {
 impl Fix {
     pub fn new(title: impl Into<String>, applicability: Applicability, mut edits: Vec<FixEdit>) -> Fix {
         let file = edits.iter().find_map(FixEdit::file);
+        let refused = ANCHORS.with_borrow(|a| a.as_ref().and_then(|a| edits.iter().find_map(|e| a.refuses(e))));
         if DROP_EDITS.get() {
             edits = Vec::new();
         }
-        Fix { title: title.into(), applicability, edits, requires: Vec::new(), file }
+        Fix { title: title.into(), applicability, edits, requires: Vec::new(), file, refused }
     }
 }
 
@@ -362,6 +414,10 @@ impl Fix {
     /// Adds edits another rule's fix would make, which this one takes along (a limit a maxmemory
     /// is sized from, a probe a health condition waits for); dropped like the others in a report.
     pub fn take_along(&mut self, edits: impl IntoIterator<Item = FixEdit>) {
+        let edits: Vec<FixEdit> = edits.into_iter().collect();
+        if self.refused.is_none() {
+            self.refused = ANCHORS.with_borrow(|a| a.as_ref().and_then(|a| edits.iter().find_map(|e| a.refuses(e))));
+        }
         if !DROP_EDITS.get() {
             self.edits.extend(edits);
         }
@@ -493,6 +549,7 @@ pub fn report(stack: &Stack, settings: &RuleSettings) -> Vec<Finding> {
 
 fn collect(stack: &Stack, settings: &RuleSettings, drop_edits: bool) -> Vec<Finding> {
     let previous = DROP_EDITS.replace(drop_edits);
+    let previous_anchors = ANCHORS.replace(Some(SharedAnchors::new(stack)));
     let mut findings = Vec::new();
     // Only a stack judged in several configurations repeats findings. The message is kept as a
     // hash: a copy of every message would double a large report.
@@ -520,6 +577,10 @@ fn collect(stack: &Stack, settings: &RuleSettings, drop_edits: bool) -> Vec<Find
                 if let Some(sev) = settings.severity.get(finding.rule) {
                     finding.severity = *sev;
                 }
+                if let Some(reason) = finding.fix.as_ref().and_then(|f| f.refused.clone()) {
+                    finding.fix = None;
+                    finding.help = Some(reason.into());
+                }
                 true
             });
             if findings.is_empty() {
@@ -540,6 +601,7 @@ fn collect(stack: &Stack, settings: &RuleSettings, drop_edits: bool) -> Vec<Find
         ))
     });
     DROP_EDITS.set(previous);
+    ANCHORS.set(previous_anchors);
     findings
 }
 

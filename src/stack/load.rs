@@ -376,7 +376,8 @@ impl Loader {
             (None, Source::new(text))
         };
         let id = self.files.len();
-        self.files.push(SourceFile { path: path.to_path_buf(), display, role, tree, text: source });
+        let shared_anchors = tree.as_ref().map(shared_anchors).unwrap_or_default();
+        self.files.push(SourceFile { path: path.to_path_buf(), display, role, tree, text: source, shared_anchors });
         self.by_path.insert(key, id);
         Some(id)
     }
@@ -731,6 +732,20 @@ impl Loader {
         }
         Some(norm)
     }
+}
+
+/// The spans of the anchored nodes of `tree` that an alias refers to, and of the aliases: editing
+/// inside one would change every user of the anchor.
+fn shared_anchors(tree: &Tree) -> Vec<crate::yaml::Span> {
+    let mut nodes: Vec<usize> = Vec::new();
+    for id in 0..tree.len() {
+        if let crate::yaml::NodeKind::Alias { target: Some(t), .. } = &tree.node(id).kind {
+            nodes.extend([*t, id]);
+        }
+    }
+    nodes.sort_unstable();
+    nodes.dedup();
+    nodes.into_iter().map(|t| tree.node(t).span).collect()
 }
 
 /// `path` with every symlink resolved; for a path that does not exist yet, its closest existing

@@ -50,6 +50,16 @@ pub struct SourceFile {
     /// Parsed tree (YAML files only).
     pub tree: Option<Tree>,
     text: Source,
+    /// Spans of anchored nodes other nodes alias, and of the aliases (kept when the tree is
+    /// dropped).
+    pub shared_anchors: Vec<Span>,
+}
+
+impl SourceFile {
+    /// The shared anchor that `span` lies in (or is), if any.
+    pub fn shared_anchor_around(&self, span: Span) -> Option<Span> {
+        self.shared_anchors.iter().copied().find(|a| a.start <= span.start && span.end <= a.end)
+    }
 }
 
 impl SourceFile {
