@@ -3,7 +3,7 @@ use std::io::{self, Write};
 use serde_json::{json as value, Value};
 
 use super::{finding_position, position, write_json, Streamed};
-use crate::rules::{self, Finding};
+use crate::rules::Finding;
 use crate::stack::Stack;
 
 /// Keys in the order `serde_json::Map` sorts them, as in every other object of the report.
@@ -46,7 +46,6 @@ pub fn json(out: &mut dyn Write, stack: &Stack, findings: &[Finding]) -> io::Res
 /// One finding as the JSON report writes it.
 pub fn finding_json(stack: &Stack, f: &Finding) -> Value {
     let p = finding_position(stack, f);
-    let meta = rules::by_id(f.rule).map(|r| r.meta());
     value!({
         "rule": f.rule,
         "severity": f.severity.as_str(),
@@ -64,7 +63,8 @@ pub fn finding_json(stack: &Stack, f: &Finding) -> Value {
         }).collect::<Vec<_>>(),
         "fix": {
             "available": f.fix.is_some(),
-            "applicability": f.fix.as_ref().map(|t| t.applicability.as_str()).or(meta.filter(|m| m.fix != rules::FixAvailability::Never).map(|m| m.applicability.as_str())),
+            // Only a fix that exists has an applicability (a rule's usual one says nothing here).
+            "applicability": f.fix.as_ref().map(|t| t.applicability.as_str()),
             "title": f.fix.as_ref().map(|t| t.title.as_str()),
             "file": f.fix.as_ref().and_then(|t| t.file).map(|file| stack.file(file).display.as_str()),
         },

@@ -50,6 +50,10 @@ fn wait(ctx: &Context, target: &Service) -> Wait {
 /// its condition; as safe as its least certain condition.
 fn fix(ctx: &Context, service: &Service, dep: &Dependency) -> Option<Fix> {
     let list = service.value.get("depends_on").filter(|l| l.loc.file == dep.loc.file && !l.loc.via_alias)?;
+    // Compose interpolates list items but not mapping keys: `${DB_HOST:-db}` cannot become a key.
+    if service.depends_on.iter().any(|d| d.service.contains('$')) {
+        return None;
+    }
     let mut probes = Vec::new();
     let mut applicability = Applicability::Safe;
     let mut deps = Vec::new();

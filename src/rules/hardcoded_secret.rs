@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
@@ -248,7 +250,7 @@ fn url_with_password(value: &str) -> bool {
 /// those variables. `None` when one of them cannot be moved that way.
 pub(super) fn store_secret_edits(ctx: &Context, store: &Service, names: &[String]) -> Option<Vec<FixEdit>> {
     let occurrences = occurrences(ctx);
-    let groups = credential_groups(&occurrences);
+    let groups = credential_groups(ctx, &occurrences);
     let mut edits = Vec::new();
     for name in names {
         let i = occurrences.iter().position(|o| {
@@ -340,18 +342,83 @@ fn occurrences<'a>(ctx: &Context<'a>) -> Vec<Occurrence<'a>> {
     out
 }
 
-/// Occurrences of the same literal secret, by index: one credential written in several places
-/// (a database's password and the URL a client connects with), which must become one variable.
-fn credential_groups(occurrences: &[Occurrence]) -> Vec<Vec<usize>> {
-    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+/// Occurrences of one credential, by index: the same literal written under the same variable
+/// name in several services, in several variables of one service, or as the password of a
+/// connection string whose host is a service that holds it. Equal values that are not linked
+/// so are different credentials (two services that both use `changeme`) and stay apart.
+fn credential_groups(ctx: &Context, occurrences: &[Occurrence]) -> Vec<Vec<usize>> {
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let mut parent: Vec<usize> = (0..occurrences.len()).collect();
+    let union = |parent: &mut Vec<usize>, a: usize, b: usize| {
+        let (ra, rb) = (root(parent, a), root(parent, b));
+        if ra != rb {
+            parent[ra] = rb;
+        }
+    };
+    let mut by_secret: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, o) in occurrences.iter().enumerate() {
-        let Some(secret) = &o.secret else { continue };
-        match groups.iter_mut().find(|(s, _)| s == secret) {
-            Some((_, members)) => members.push(i),
-            None => groups.push((secret.clone(), vec![i])),
+        if let Some(secret) = o.secret.as_deref() {
+            by_secret.entry(secret).or_default().push(i);
         }
     }
-    groups.into_iter().map(|(_, members)| members).collect()
+    for members in by_secret.values() {
+        let mut by_name: HashMap<String, usize> = HashMap::new();
+        let mut by_service: HashMap<&str, usize> = HashMap::new();
+        let mut by_loc: HashMap<(crate::stack::FileId, usize), usize> = HashMap::new();
+        for &i in members {
+            let o = &occurrences[i];
+            let loc = o.loc();
+            if let Some(&j) = by_loc.get(&(loc.file, loc.span.start)) {
+                union(&mut parent, i, j);
+            }
+            by_loc.insert((loc.file, loc.span.start), i);
+            let name = match &o.place {
+                Place::Var(var) => var.name.clone(),
+                Place::Flag(flag) => flag_variable(flag).to_string(),
+                Place::Url(_) => continue,
+            };
+            if let Some(&j) = by_name.get(&name) {
+                union(&mut parent, i, j);
+            }
+            by_name.insert(name, i);
+            if let Some(&j) = by_service.get(o.service.name.as_str()) {
+                union(&mut parent, i, j);
+            }
+            by_service.insert(&o.service.name, i);
+        }
+        for &i in members {
+            let Place::Url(var) = &occurrences[i].place else { continue };
+            let host = var.value.as_deref().and_then(url_host);
+            let server = host.and_then(|h| ctx.config.service_by_host(h)).map(|s| s.name.as_str());
+            if let Some(&j) = server.and_then(|s| by_service.get(s)) {
+                union(&mut parent, i, j);
+            }
+        }
+    }
+    let mut groups: HashMap<usize, Vec<usize>> = HashMap::new();
+    for i in 0..occurrences.len() {
+        if occurrences[i].secret.is_some() {
+            let r = root(&mut parent, i);
+            groups.entry(r).or_default().push(i);
+        }
+    }
+    let mut out: Vec<Vec<usize>> = groups.into_values().collect();
+    out.sort();
+    out
+}
+
+/// The host of `scheme://user:password@host:port/…`.
+fn url_host(value: &str) -> Option<&str> {
+    let (_, rest) = value.split_once("://")?;
+    let (_, after) = rest.rsplit_once('@')?;
+    let end = after.find([':', '/', '?', ',']).unwrap_or(after.len());
+    Some(&after[..end])
 }
 
 /// The fix of one occurrence alone.
@@ -423,14 +490,13 @@ fn group_edits(ctx: &Context, occurrences: &[Occurrence], group: &[usize]) -> Op
     }
     let reference = format!("${{{name}:?set {name}}}");
     let mut edits = Vec::new();
-    let mut seen = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for o in &members {
         // An anchored block shared by several services is written once.
         let loc = o.loc();
-        if seen.contains(&(loc.file, loc.span)) {
+        if !seen.insert((loc.file, loc.span.start, loc.span.end)) {
             continue;
         }
-        seen.push((loc.file, loc.span));
         let secret = o.secret.as_deref()?;
         if loc.via_alias {
             return None;
@@ -465,11 +531,20 @@ impl Rule for HardcodedSecret {
 
     fn check(&self, ctx: &Context) -> Vec<Finding> {
         let occurrences = occurrences(ctx);
-        let groups = credential_groups(&occurrences);
+        let groups = credential_groups(ctx, &occurrences);
+        // Each group's fix is built once and shared by its members.
+        let mut group_of = vec![None; occurrences.len()];
+        let mut fixes = Vec::with_capacity(groups.len());
+        for group in groups.iter().filter(|g| g.len() > 1) {
+            for &i in group {
+                group_of[i] = Some(fixes.len());
+            }
+            fixes.push(group_fix(ctx, &occurrences, group));
+        }
         let mut out = Vec::new();
         for (i, o) in occurrences.iter().enumerate() {
-            let fix = match groups.iter().find(|g| g.len() > 1 && g.contains(&i)) {
-                Some(group) => group_fix(ctx, &occurrences, group),
+            let fix = match group_of[i] {
+                Some(g) => fixes[g].clone(),
                 None => single_fix(ctx, o),
             };
             let finding = match &o.place {

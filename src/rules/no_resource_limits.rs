@@ -141,16 +141,26 @@ fn size(service: &Service, profile: &Resources, reservations: &Resources) -> Opt
     let profile_bytes = memory_bytes(profile.memory.as_deref()?)?;
     let mut limit = profile_bytes;
     let mut why = format!("the `{}` profile suggests a {} limit", service.kind, profile.memory.as_deref()?);
+    let mut needed = 0;
     if let Some(HeapFact { bytes, evidence }) = facts::heap(service) {
         // Elasticsearch and OpenSearch keep the heap at most half the memory; other JVMs need
         // about half the heap again for metaspace, threads, buffers and the collector.
         let doubles =
             service.image_facts.matched.is_some_and(|m| m.entry.heap.as_ref().is_some_and(|h| h.half_of_memory));
-        let needed = if doubles { bytes * 2 } else { bytes + bytes / 2 };
+        needed = if doubles { bytes * 2 } else { bytes + bytes / 2 };
         if needed > limit {
             limit = needed;
             why = format!("{evidence}: the limit leaves the JVM room beyond its heap");
         }
+    }
+    // Docker refuses a memory limit above `memswap_limit` (memory plus swap).
+    let memswap = service.value.get("memswap_limit").and_then(|v| v.as_str()).and_then(memory_bytes);
+    if let Some(memswap) = memswap.filter(|m| *m > 0 && *m < limit) {
+        if memswap < needed {
+            return None;
+        }
+        limit = memswap;
+        why = format!("{why}; held to `memswap_limit`");
     }
     let set_reservation = service.memory_reservation.as_ref().and_then(|r| memory_bytes(&r.value));
     if let Some(r) = set_reservation.filter(|r| *r > limit) {

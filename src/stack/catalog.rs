@@ -111,6 +111,9 @@ pub enum Requirement {
     /// Elasticsearch's HTTP API answers plain, unauthenticated HTTP only with security turned off
     /// (`xpack.security.enabled=false`); 8.x turns it on by default.
     ElasticsearchHttp,
+    /// Elasticsearch answers HTTPS only with security and its HTTP TLS on (the 8.x default;
+    /// https://www.elastic.co/guide/en/elasticsearch/reference/8.5/docker.html).
+    ElasticsearchHttps,
     /// Keycloak serves its health endpoints only with `KC_HEALTH_ENABLED=true`.
     KeycloakHealth,
     /// `redis-cli ping` answers `PONG` only without a password: with `requirepass` set, an
@@ -139,6 +142,10 @@ pub struct Sourced<T> {
 pub struct Variant {
     /// Globs over the tag (`*` matches any run of characters); an untagged image is `latest`.
     pub tags: Vec<String>,
+    /// The first versions with these facts, one per release series (see [`version_at_least`]):
+    /// a tag whose version is older does not select the variant. Empty: every version.
+    #[serde(default)]
+    pub min_version: Vec<String>,
     pub base: Base,
     /// Programs a health probe may call that this variant has (`sh`, `bash`, `curl`, `wget` (GNU),
     /// `busybox-wget`, `nc`, `busybox-nc`, `python`, `node`, or the service's own tools).
@@ -154,7 +161,7 @@ impl Variant {
 
     /// Whether `tag` selects this variant.
     pub fn matches(&self, tag: &str) -> bool {
-        self.tags.iter().any(|glob| glob_matches(glob, tag))
+        self.tags.iter().any(|glob| glob_matches(glob, tag)) && version_at_least(tag, &self.min_version)
     }
 }
 
@@ -163,7 +170,48 @@ impl Variant {
 #[serde(deny_unknown_fields)]
 pub struct ImageHealthcheck {
     pub test: Vec<String>,
+    /// The first versions that declare it, as for [`Variant::min_version`].
+    #[serde(default)]
+    pub min_version: Vec<String>,
     pub source: String,
+}
+
+/// The leading version of a tag (`1.27.3-alpine` → [1, 27, 3], `v2.11` → [2, 11]); `None` for
+/// tags that name no version (`latest`, `alpine`, `stable`).
+fn tag_version(tag: &str) -> Option<Vec<u64>> {
+    let tag = tag.strip_prefix('v').unwrap_or(tag);
+    let end = tag.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(tag.len());
+    let parts: Vec<u64> = tag[..end].split('.').take_while(|p| !p.is_empty()).map_while(|p| p.parse().ok()).collect();
+    (!parts.is_empty()).then_some(parts)
+}
+
+/// Whether `tag`'s version is at least the minimum of its release series in `minimums` (each
+/// `major.minor[.patch]`; the series is its first two numbers). A tag that names no version, or
+/// leaves parts out (`1.27`, `10`), is the newest of what it names; a series newer than every
+/// listed one passes, one older than all of them does not.
+pub fn version_at_least(tag: &str, minimums: &[String]) -> bool {
+    if minimums.is_empty() {
+        return true;
+    }
+    let Some(version) = tag_version(tag) else { return true };
+    let mins: Vec<Vec<u64>> = minimums.iter().filter_map(|m| tag_version(m)).collect();
+    // Missing parts of the tag are the newest: compare only what it says.
+    let at_least = |min: &[u64]| {
+        for (v, m) in version.iter().zip(min) {
+            if v != m {
+                return v > m;
+            }
+        }
+        true
+    };
+    let series = |v: &[u64]| (v.first().copied(), v.get(1).copied());
+    if version.len() >= 2 {
+        if let Some(min) = mins.iter().find(|m| series(m) == series(&version)) {
+            return at_least(min);
+        }
+    }
+    // A series not listed: newer than the oldest listed minimum passes.
+    mins.iter().any(|m| at_least(m))
 }
 
 /// A health probe known to work for an image family.
@@ -258,6 +306,9 @@ pub struct ImageMatch {
     pub entry: &'static ImageEntry,
     /// `None` when the tag is unknown (a variable, a digest) or no variant matches.
     pub variant: Option<&'static Variant>,
+    /// The image declares its family's HEALTHCHECK: the family has one and the tag is known to
+    /// be recent enough (every tag when no first version is given).
+    pub healthcheck: bool,
 }
 
 impl Catalog {
@@ -291,9 +342,13 @@ impl Catalog {
             Some(t) => Some(t.split('@').next().unwrap_or(t)),
         };
         // An empty tag is a variable compose left unset (`memcached:${TAG}`).
-        let variant =
-            tag.filter(|t| !t.is_empty() && !t.contains('$') && !image.contains('$')).and_then(|t| entry.variant(t));
-        Some(ImageMatch { entry, variant })
+        let tag = tag.filter(|t| !t.is_empty() && !t.contains('$') && !image.contains('$'));
+        let variant = tag.and_then(|t| entry.variant(t));
+        let healthcheck = entry.healthcheck.as_ref().is_some_and(|h| match tag {
+            Some(t) => version_at_least(t, &h.min_version),
+            None => h.min_version.is_empty(),
+        });
+        Some(ImageMatch { entry, variant, healthcheck })
     }
 }
 
@@ -349,6 +404,27 @@ mod tests {
         assert!(!glob_matches("*-slim", "1-slim-x"));
         assert!(glob_matches("a*b*c", "abc"));
         assert!(!glob_matches("a*a", "a"));
+    }
+
+    #[test]
+    fn versions() {
+        let min = |m: &[&str]| m.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(version_at_least("1.27-alpine", &min(&["1.17.10"])));
+        assert!(version_at_least("1.17.10", &min(&["1.17.10"])));
+        assert!(!version_at_least("1.15-alpine", &min(&["1.17.10"])));
+        assert!(!version_at_least("1.17.9", &min(&["1.17.10"])));
+        assert!(version_at_least("1.17", &min(&["1.17.10"])));
+        assert!(version_at_least("latest", &min(&["1.17.10"])));
+        assert!(version_at_least("mainline-alpine", &min(&["1.17.10"])));
+        let mariadb = min(&["10.2.43", "10.3.34", "10.4.24", "10.5.15", "10.6.7"]);
+        assert!(!version_at_least("10.6.4-focal", &mariadb));
+        assert!(version_at_least("10.6", &mariadb));
+        assert!(version_at_least("10.6.7", &mariadb));
+        assert!(version_at_least("11.4", &mariadb));
+        assert!(version_at_least("10", &mariadb));
+        assert!(!version_at_least("10.1.48", &mariadb));
+        assert!(version_at_least("v1.16.0", &min(&["1.15.0"])));
+        assert!(!version_at_least("v1.13.0", &min(&["1.15.0"])));
     }
 
     #[test]
@@ -447,6 +523,17 @@ mod builtin_tests {
         assert!(catalog.lookup("example.com/unknown/thing:1").is_none());
         let nginx = catalog.lookup("nginx:1.27").unwrap().variant.unwrap();
         assert!(nginx.has("curl") && !nginx.has("wget") && !nginx.has("busybox-wget"));
+        // Facts that hold from a version on.
+        let has = |image: &str, program: &str| catalog.lookup(image).and_then(|m| m.variant).map(|v| v.has(program));
+        assert_eq!(has("nginx:1.15-alpine", "curl"), Some(false));
+        assert_eq!(has("nginx:1.27-alpine", "curl"), Some(true));
+        assert_eq!(has("mongo:4", "mongosh"), Some(false));
+        assert_eq!(has("mongo:3.6", "mongo"), Some(true));
+        assert_eq!(has("mariadb:10.6.4-focal", "healthcheck.sh"), None);
+        assert_eq!(has("mariadb:10.6", "healthcheck.sh"), Some(true));
+        assert!(!catalog.lookup("axllent/mailpit:v1.13.0").unwrap().healthcheck);
+        assert!(catalog.lookup("axllent/mailpit:v1.20.0").unwrap().healthcheck);
+        assert!(catalog.lookup("axllent/mailpit").unwrap().healthcheck);
         let memcached = catalog.lookup("memcached:1.6.29").unwrap().variant.unwrap();
         assert!(!memcached.has("nc") && !memcached.has("busybox-nc") && memcached.has("bash"));
     }

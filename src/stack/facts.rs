@@ -83,12 +83,17 @@ impl ImageFacts {
 
     /// The image declares a HEALTHCHECK (catalog) or the Dockerfile does.
     pub fn declares_healthcheck(&self) -> bool {
-        self.dockerfile_healthcheck || self.matched.is_some_and(|m| m.entry.healthcheck.is_some())
+        self.dockerfile_healthcheck || self.matched.is_some_and(|m| m.healthcheck)
     }
 }
 
-/// Environment variables JVM images read heap flags from, besides those the catalog names.
-const JVM_VARIABLES: &[&str] = &["JAVA_OPTS", "_JAVA_OPTIONS", "JAVA_TOOL_OPTIONS", "JVM_OPTS", "HEAP_OPTS"];
+/// Environment variables the JVM itself reads, whatever the image's scripts do: `_JAVA_OPTIONS`
+/// overrides the command line, `JAVA_TOOL_OPTIONS` is overridden by it
+/// (https://docs.oracle.com/en/java/javase/21/troubleshoot/environment-variables-and-system-properties.html).
+const JVM_OVERRIDE: &str = "_JAVA_OPTIONS";
+const JVM_DEFAULTS: &str = "JAVA_TOOL_OPTIONS";
+/// Variables start scripts commonly read, for images the catalog does not know.
+const SCRIPT_VARIABLES: &[&str] = &["JAVA_OPTS", "JVM_OPTS", "HEAP_OPTS"];
 
 /// The JVM heap a service runs with, and what says so.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,30 +103,47 @@ pub struct HeapFact {
     pub evidence: String,
 }
 
-/// The service's maximum heap: `-Xmx` (else `-Xms`) in a variable its image reads or in its
-/// command, else its image's default from the catalog. `None` when not a known JVM image and no
-/// flag is set, or when the image sizes the heap from the container's memory.
+/// The service's maximum heap: `-Xmx` (else `-Xms`) where the JVM takes it from — `_JAVA_OPTIONS`,
+/// then the variables the image's start script reads (the catalog's, or common ones for an
+/// image it does not know), the command, then `JAVA_TOOL_OPTIONS` — else the image's default
+/// heap from the catalog. `None` when nothing sets it and the image is no known JVM, or sizes the
+/// heap from the container's memory.
 pub fn heap(service: &Service) -> Option<HeapFact> {
-    let entry = service.image_facts.matched.map(|m| m.entry);
-    let catalog_vars: Vec<&str> = entry
-        .and_then(|e| e.heap.as_ref())
-        .map(|h| h.variables.iter().map(String::as_str).collect())
-        .unwrap_or_default();
-    for var in &service.environment {
-        let known = catalog_vars.contains(&var.name.as_str())
-            || JVM_VARIABLES.contains(&var.name.as_str())
-            || var.name.ends_with("JAVA_OPTS")
-            || var.name.ends_with("HEAP_OPTS");
-        let Some(value) = var.value.as_deref().filter(|_| known) else { continue };
-        if let Some(bytes) = heap_flag(value) {
-            return Some(HeapFact { bytes, evidence: format!("`{}` sets `{}`", var.name, flag_text(value)) });
+    let catalog_heap = service.image_facts.matched.and_then(|m| m.entry.heap.as_ref());
+    let script_variables: Vec<&str> = match catalog_heap {
+        Some(h) => h.variables.iter().map(String::as_str).collect(),
+        None => {
+            let mut names: Vec<&str> = SCRIPT_VARIABLES.to_vec();
+            names.extend(
+                service
+                    .environment
+                    .iter()
+                    .map(|e| e.name.as_str())
+                    .filter(|n| n.ends_with("JAVA_OPTS") || n.ends_with("HEAP_OPTS")),
+            );
+            names
         }
+    };
+    let from_variable = |name: &str| {
+        let var = service.environment.iter().find(|e| e.name == name)?;
+        let value = var.value.as_deref()?;
+        let bytes = heap_flag(value)?;
+        Some(HeapFact { bytes, evidence: format!("`{}` sets `{}`", var.name, flag_text(value)) })
+    };
+    if let Some(fact) = from_variable(JVM_OVERRIDE) {
+        return Some(fact);
+    }
+    if let Some(fact) = script_variables.iter().find_map(|n| from_variable(n)) {
+        return Some(fact);
     }
     let command = service.command_line();
     if let Some(bytes) = heap_flag(&command) {
         return Some(HeapFact { bytes, evidence: format!("the command sets `{}`", flag_text(&command)) });
     }
-    let heap = entry?.heap.as_ref()?;
+    if let Some(fact) = from_variable(JVM_DEFAULTS) {
+        return Some(fact);
+    }
+    let heap = catalog_heap?;
     let default = heap.default.as_deref().filter(|d| *d != "auto")?;
     Some(HeapFact {
         bytes: memory_bytes(default)?,

@@ -814,6 +814,8 @@ pub(crate) struct Stage {
     /// Packages its `RUN` lines install and do not remove again (apk, apt-get, yum, dnf,
     /// microdnf), including those of the stage it starts from.
     pub(crate) installed: Vec<String>,
+    /// apk virtual packages: (name, the packages it pulled in).
+    pub(crate) groups: Vec<(String, Vec<String>)>,
     pub(crate) healthcheck: Option<bool>,
 }
 
@@ -858,6 +860,7 @@ impl DockerfileFacts {
                             name,
                             base: from.base.clone(),
                             installed: from.installed.clone(),
+                            groups: from.groups.clone(),
                             healthcheck: from.healthcheck,
                         },
                         None => Stage { name, base: written, ..Stage::default() },
@@ -866,7 +869,7 @@ impl DockerfileFacts {
                 }
                 "RUN" => {
                     if let Some(stage) = facts.stages.last_mut() {
-                        packages(line, &mut stage.installed);
+                        packages(line, &mut stage.installed, &mut stage.groups);
                     }
                 }
                 _ => {}
@@ -940,8 +943,9 @@ fn substitute_args(word: &str, args: &HashMap<String, String>) -> Option<String>
     Some(out)
 }
 
-/// Updates `installed` with the packages a `RUN` line installs or removes.
-fn packages(line: &str, installed: &mut Vec<String>) {
+/// Updates `installed` with the packages a `RUN` line installs or removes. apk's virtual packages
+/// (`apk add --virtual .deps curl`, later `apk del .deps`) are followed through `groups`.
+fn packages(line: &str, installed: &mut Vec<String>, groups: &mut Vec<(String, Vec<String>)>) {
     for command in line.split(['&', ';', '|']) {
         let words: Vec<&str> = command.split_whitespace().collect();
         let verb_at =
@@ -953,11 +957,41 @@ fn packages(line: &str, installed: &mut Vec<String>) {
             continue;
         }
         let adds = matches!(words[at], "add" | "install");
-        for name in words[at + 1..].iter().filter(|w| !w.starts_with('-') && !w.contains('$')) {
-            let name = name.split(['=', '>', '<']).next().unwrap_or(name).to_string();
-            installed.retain(|p| *p != name);
-            if adds {
-                installed.push(name);
+        let mut names = Vec::new();
+        let mut group = None;
+        let mut rest = words[at + 1..].iter();
+        while let Some(word) = rest.next() {
+            if let Some(name) = word.strip_prefix("--virtual=") {
+                group = Some(name.to_string());
+            } else if *word == "--virtual" || *word == "-t" {
+                group = rest.next().map(|n| n.to_string());
+            } else if !word.starts_with('-') && !word.contains('$') {
+                names.push(word.split(['=', '>', '<']).next().unwrap_or(word).to_string());
+            }
+        }
+        if adds {
+            match group {
+                Some(group) => groups.push((group, names)),
+                None => {
+                    installed.retain(|p| !names.contains(p));
+                    installed.extend(names);
+                }
+            }
+        } else {
+            for name in names {
+                // Deleting a virtual package removes what it pulled in.
+                let members: Vec<String> =
+                    groups.iter().filter(|(g, _)| *g == name).flat_map(|(_, m)| m.clone()).collect();
+                groups.retain(|(g, _)| *g != name);
+                installed.retain(|p| *p != name && !members.contains(p));
+            }
+        }
+    }
+    // What a virtual group still holds is installed.
+    for (_, members) in groups.iter() {
+        for m in members {
+            if !installed.contains(m) {
+                installed.push(m.clone());
             }
         }
     }

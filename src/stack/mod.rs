@@ -278,6 +278,10 @@ impl Config {
                 if let Some(worker) = queue_worker(client) {
                     return RedisRole::Queue(format!("`{}` runs {worker} and uses it", client.name));
                 }
+                // A client named for jobs (`worker`, `queue`, `jobs`) most likely queues in it.
+                if words(&client.name).iter().any(|w| QUEUE_WORDS.contains(&w.as_str())) {
+                    return RedisRole::Queue(format!("`{}` uses it, and its name says it runs jobs", client.name));
+                }
             }
         }
         match cache {

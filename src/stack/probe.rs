@@ -110,7 +110,17 @@ pub fn choose(service: &Service, config: &Config, profiles: &Profiles) -> ProbeC
             let mut basis =
                 format!("{}{variant} has {}; probe per {}", facts.describe(), probe.programs.join(", "), probe.source);
             let mut known = true;
-            if let Some(port) = probe_port(probe) {
+            let port = probe_port(probe).or_else(|| entry.ports().first().map(u16::to_string));
+            if let (Some(port), Some(own)) = (&port, command_port(service)) {
+                if *port != own {
+                    blocked = Some(format!(
+                        "{} listens on port {own} (its command says so), and the known probes call {port}; add a probe by hand",
+                        service.name
+                    ));
+                    continue;
+                }
+            }
+            if let Some(port) = port {
                 let declared = container_ports(service);
                 if !declared.is_empty() && !declared.contains(&port) {
                     known = false;
@@ -126,7 +136,7 @@ pub fn choose(service: &Service, config: &Config, profiles: &Profiles) -> ProbeC
             why
         } else if unknown {
             format!(
-                "which variant of {} runs is unknown (the tag), so whether it has the programs its probes need is too; add a probe by hand",
+                "what {} contains is not known (its tag is unknown, or older than the catalog's facts), so neither is whether it has the programs a probe needs; add a probe by hand",
                 facts.describe()
             )
         } else {
@@ -169,16 +179,26 @@ fn tailor(probe: &HealthProbe, requires: Option<Requirement>, service: &Service,
     let mut test = probe.test.clone();
     if requires == Some(Requirement::TraefikPing) && test.iter().any(|w| w == "healthcheck") {
         if let Some(traefik) = config.traefik.iter().find(|t| t.service == service.name) {
-            if let Some(file) = traefik.arg("configfile") {
-                test.retain(|w| w != "--ping");
-                test.push(format!("--configFile={file}"));
-            } else if traefik.static_file.is_none() {
-                let entry_point = traefik.arg("ping.entrypoint").unwrap_or("traefik").to_ascii_lowercase();
-                for (flag, value) in &traefik.args {
-                    if flag.starts_with("ping.") || flag.starts_with(&format!("entrypoints.{entry_point}.")) {
-                        test.push(format!("--{flag}={value}"));
+            match traefik_source(service, traefik) {
+                // The health check finds the same file (named when the server is told where).
+                TraefikSource::File => {
+                    if let Some(file) = traefik.arg("configfile") {
+                        test.retain(|w| w != "--ping");
+                        test.push(format!("--configFile={file}"));
                     }
                 }
+                // Flags are the health check's own: the ping entry point's go along.
+                TraefikSource::Flags => {
+                    let entry_point = traefik.arg("ping.entrypoint").unwrap_or("traefik").to_ascii_lowercase();
+                    for (flag, value) in &traefik.args {
+                        if flag.starts_with("ping.") || flag.starts_with(&format!("entrypoints.{entry_point}.")) {
+                            test.push(format!("--{flag}={value}"));
+                        }
+                    }
+                }
+                // A flag would make it ignore the variables it inherits.
+                TraefikSource::Environment => test.retain(|w| w != "--ping"),
+                TraefikSource::Nothing => {}
             }
         }
     }
@@ -193,17 +213,35 @@ fn requirement_met(service: &Service, config: &Config, requirement: Requirement)
             e.name.eq_ignore_ascii_case(name) && e.value.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(value))
         })
     };
+    // Elasticsearch turns security (and its HTTP TLS) on by default from 8.0; before, only when
+    // enabled.
+    let major = service
+        .image
+        .as_ref()
+        .and_then(|i| super::profiles::image_tag(&i.value))
+        .and_then(|t| t.split(['.', '-']).next())
+        .and_then(|m| m.parse::<u32>().ok());
+    let security = if major.is_some_and(|m| m < 8) {
+        env_is("xpack.security.enabled", "true")
+    } else {
+        !env_is("xpack.security.enabled", "false")
+    };
+    let http_tls = security
+        && if major.is_some_and(|m| m < 8) {
+            env_is("xpack.security.http.ssl.enabled", "true")
+        } else {
+            !env_is("xpack.security.http.ssl.enabled", "false")
+        };
     match requirement {
+        Requirement::ElasticsearchHttps => {
+            if http_tls {
+                Ok(None)
+            } else {
+                Err("Elasticsearch here serves plain HTTP with security on; a probe must authenticate, with credentials a person must choose".to_string())
+            }
+        }
         Requirement::ElasticsearchHttp => {
-            // Security is on by default from 8.0; before, only when enabled.
-            let major = service
-                .image
-                .as_ref()
-                .and_then(|i| super::profiles::image_tag(&i.value))
-                .and_then(|t| t.split(['.', '-']).next())
-                .and_then(|m| m.parse::<u32>().ok());
-            let before_8 = major.is_some_and(|m| m < 8) && !env_is("xpack.security.enabled", "true");
-            if env_is("xpack.security.enabled", "false") || before_8 {
+            if !security {
                 Ok(None)
             } else {
                 Err("Elasticsearch serves plain, unauthenticated HTTP only with `xpack.security.enabled=false` (on by default since 8.0); a probe must use its TLS certificate and credentials, which a person must choose".to_string())
@@ -250,24 +288,52 @@ fn requirement_met(service: &Service, config: &Config, requirement: Requirement)
     }
 }
 
+/// Where Traefik takes its static configuration from: a file when it finds one (flags are then
+/// ignored), else flags, else `TRAEFIK_*` variables
+/// (https://doc.traefik.io/traefik/getting-started/configuration-overview/#the-static-configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TraefikSource {
+    File,
+    Flags,
+    Environment,
+    Nothing,
+}
+
+fn traefik_source(service: &Service, traefik: &super::TraefikConfig) -> TraefikSource {
+    if traefik.static_file.is_some() {
+        TraefikSource::File
+    } else if !traefik.args.is_empty() {
+        TraefikSource::Flags
+    } else if service.environment.iter().any(|e| e.name.to_ascii_uppercase().starts_with("TRAEFIK_")) {
+        TraefikSource::Environment
+    } else {
+        TraefikSource::Nothing
+    }
+}
+
 fn traefik_ping(service: &Service, config: &Config) -> Result<Option<Enable>, String> {
     let Some(traefik) = config.traefik.iter().find(|t| t.service == service.name) else {
         return Err("Traefik's configuration was not found".to_string());
     };
-    let from_env = service.environment.iter().any(|e| e.name.to_ascii_uppercase().starts_with("TRAEFIK_"));
-    let enabled_by_args =
-        traefik.args.iter().any(|(k, v)| (k == "ping" && !v.eq_ignore_ascii_case("false")) || k.starts_with("ping."));
-    let enabled_in_file =
-        traefik.static_doc.as_ref().and_then(|d| d.get("ping")).is_some_and(|p| p.as_str() != Some("false"));
-    let enabled_by_env = service.environment.iter().any(|e| {
-        let name = e.name.to_ascii_uppercase();
-        (name == "TRAEFIK_PING" && !e.value.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("false")))
-            || name.starts_with("TRAEFIK_PING_")
-    });
+    let source = traefik_source(service, traefik);
+    let enabled = match source {
+        TraefikSource::File => {
+            traefik.static_doc.as_ref().and_then(|d| d.get("ping")).is_some_and(|p| p.as_str() != Some("false"))
+        }
+        TraefikSource::Flags => traefik
+            .args
+            .iter()
+            .any(|(k, v)| (k == "ping" && !v.eq_ignore_ascii_case("false")) || k.starts_with("ping.")),
+        TraefikSource::Environment => service.environment.iter().any(|e| {
+            let name = e.name.to_ascii_uppercase();
+            (name == "TRAEFIK_PING" && !e.value.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("false")))
+                || name.starts_with("TRAEFIK_PING_")
+        }),
+        TraefikSource::Nothing => false,
+    };
     // The ping entry point defaults to `traefik` on :8080; an entry point of another name on
     // that port would clash with it.
-    let entry_point = traefik.arg("ping.entrypoint").map(str::to_ascii_lowercase);
-    if entry_point.is_none() {
+    if source == TraefikSource::Flags && traefik.arg("ping.entrypoint").is_none() {
         let clash = traefik.args.iter().find(|(k, v)| {
             k.starts_with("entrypoints.")
                 && k.ends_with(".address")
@@ -275,24 +341,27 @@ fn traefik_ping(service: &Service, config: &Config) -> Result<Option<Enable>, St
                 && v.ends_with(":8080")
         });
         if let Some((k, _)) = clash {
-            return Err(format!("Traefik's ping would listen on its `traefik` entry point (:8080), which `--{k}` already uses; set `--ping.entrypoint` by hand"));
+            return Err(format!(
+                "Traefik's ping would listen on its `traefik` entry point (:8080), which `--{k}` already uses; set `--ping.entrypoint` by hand"
+            ));
         }
     }
-    if enabled_by_args || enabled_in_file || enabled_by_env {
+    if enabled {
         return Ok(None);
     }
-    if let Some(file) = traefik.static_file {
-        return Ok(Some(Enable::TraefikPing(PingSite::StaticFile(file))));
-    }
-    if from_env {
-        return Ok(Some(Enable::TraefikPing(PingSite::Environment)));
-    }
-    match service.value.get("command") {
-        Some(command) if matches!(command.kind, ValueKind::Seq(_)) && !command.loc.via_alias && !traefik.args.is_empty() => {
-            Ok(Some(Enable::TraefikPing(PingSite::Command(command.loc))))
-        }
-        Some(_) => Err("Traefik's command is not a list stackfix can add `--ping=true` to; enable ping by hand".to_string()),
-        None => Err("Traefik's static configuration was not found (no flags, no mounted traefik.yml); enable ping where it is configured".to_string()),
+    match source {
+        TraefikSource::File => Ok(traefik.static_file.map(|f| Enable::TraefikPing(PingSite::StaticFile(f)))),
+        TraefikSource::Environment => Ok(Some(Enable::TraefikPing(PingSite::Environment))),
+        TraefikSource::Flags => match service.value.get("command") {
+            Some(command) if matches!(command.kind, ValueKind::Seq(_)) && !command.loc.via_alias => {
+                Ok(Some(Enable::TraefikPing(PingSite::Command(command.loc))))
+            }
+            _ => Err("Traefik's command is not a list stackfix can add `--ping=true` to; enable ping by hand".to_string()),
+        },
+        TraefikSource::Nothing => Err(
+            "Traefik's static configuration was not found (no flags, no mounted traefik.yml, no TRAEFIK_ variables); enable ping where it is configured"
+                .to_string(),
+        ),
     }
 }
 
@@ -308,6 +377,30 @@ fn probe_port(probe: &HealthProbe) -> Option<String> {
         }
     }
     None
+}
+
+/// The port a server's command line moves it to (`--port 6380`, `--port=6380`, and memcached's
+/// `-p 11311`), read from the words after the server program or an `sh -c` script's.
+fn command_port(service: &Service) -> Option<String> {
+    let words = super::side::redis_server_words(service);
+    let memcached = words.iter().any(|w| w.rsplit('/').next() == Some("memcached"));
+    let mut found = None;
+    for (i, word) in words.iter().enumerate() {
+        let value = if let Some(v) = word.strip_prefix("--port=") {
+            Some(v.to_string())
+        } else if word == "--port" || (memcached && word == "-p") {
+            words.get(i + 1).cloned()
+        } else if memcached && word.starts_with("-p") && word[2..].chars().all(|c| c.is_ascii_digit()) && word.len() > 2
+        {
+            Some(word[2..].to_string())
+        } else {
+            None
+        };
+        if let Some(v) = value.filter(|v| v.parse::<u16>().is_ok()) {
+            found = Some(v);
+        }
+    }
+    found
 }
 
 /// The container ports a service says it uses (`expose` and published targets).
@@ -425,7 +518,7 @@ mod tests {
     #[test]
     fn an_unknown_tag_is_an_unknown_variant_unless_every_variant_agrees() {
         let memcached = choice("services:\n  c:\n    image: memcached:${TAG}\n", "c");
-        assert!(nothing(&memcached).contains("variant"), "{memcached:?}");
+        assert!(nothing(&memcached).contains("not known"), "{memcached:?}");
         let postgres = choice("services:\n  db:\n    image: postgres:${TAG}\n", "db");
         assert!(probe(&postgres).known && probe(&postgres).test[1].contains("pg_isready"), "{postgres:?}");
     }
@@ -451,6 +544,19 @@ mod tests {
             Profiles::builtin(),
         );
         assert!(matches!(probe(&file).enable, Some(Enable::TraefikPing(PingSite::StaticFile(_)))), "{file:?}");
+        // One source counts: a file found beats flags, flags beat variables.
+        let both = choice_with(
+            &[
+                ("docker-compose.yml", "services:\n  t:\n    image: traefik:v3.1.2\n    command: [--providers.docker=true]\n    volumes: [./traefik.yml:/etc/traefik/traefik.yml]\n"),
+                ("traefik.yml", "entryPoints:\n  web:\n    address: \":80\"\n"),
+            ],
+            "t",
+            Profiles::builtin(),
+        );
+        assert!(matches!(probe(&both).enable, Some(Enable::TraefikPing(PingSite::StaticFile(_)))), "{both:?}");
+        let flags_env = choice("services:\n  t:\n    image: traefik:v3.1.2\n    command: [--providers.docker=true]\n    environment: [TRAEFIK_LOG_LEVEL=DEBUG]\n", "t");
+        assert!(matches!(probe(&flags_env).enable, Some(Enable::TraefikPing(PingSite::Command(_)))), "{flags_env:?}");
+        assert!(!probe(&env).test.contains(&"--ping".to_string()), "{env:?}");
         let clash =
             choice("services:\n  t:\n    image: traefik:v3.1.2\n    command: [--entrypoints.web.address=:8080]\n", "t");
         assert!(nothing(&clash).contains("8080"), "{clash:?}");
@@ -467,8 +573,22 @@ mod tests {
         assert!(nothing(&redis).contains("NOAUTH"), "{redis:?}");
         let open = choice("services:\n  r:\n    image: redis:7.4\n", "r");
         assert!(probe(&open).known);
+        // A port moved on the command line is not the one the probes call.
+        let moved =
+            choice("services:\n  r:\n    image: redis:7.2\n    command: [redis-server, --port, \"6380\"]\n", "r");
+        assert!(nothing(&moved).contains("6380"), "{moved:?}");
+        let memcached =
+            choice("services:\n  m:\n    image: memcached:1.6-alpine\n    command: [memcached, -p, \"11311\"]\n", "m");
+        assert!(nothing(&memcached).contains("11311"), "{memcached:?}");
+        let same =
+            choice("services:\n  r:\n    image: redis:7.2\n    command: [redis-server, --port, \"6379\"]\n", "r");
+        assert!(probe(&same).known);
         let sasl = choice("services:\n  m:\n    image: memcached:1.6.29\n    command: memcached -S\n", "m");
         assert!(nothing(&sasl).contains("SASL"), "{sasl:?}");
+        let plain = choice("services:\n  es:\n    image: docker.elastic.co/elasticsearch/elasticsearch:8.14.3\n    environment: [xpack.security.http.ssl.enabled=false]\n", "es");
+        assert!(nothing(&plain).contains("authenticate"), "{plain:?}");
+        let es7_secure = choice("services:\n  es:\n    image: docker.elastic.co/elasticsearch/elasticsearch:7.17.22\n    environment: [xpack.security.enabled=true]\n", "es");
+        assert!(es7_secure.probe().is_none(), "{es7_secure:?}");
         let es7 = choice("services:\n  es:\n    image: docker.elastic.co/elasticsearch/elasticsearch:7.17.22\n", "es");
         assert!(probe(&es7).test[1].contains("http://127.0.0.1:9200"), "{es7:?}");
     }
@@ -511,6 +631,12 @@ mod tests {
         let purged =
             app("FROM debian:bookworm-slim\nRUN apt-get install -y curl && do-things && apt-get purge -y curl\n");
         assert!(purged.probe().is_none(), "{purged:?}");
+        let virtual_deps = app(
+            "FROM nginx:1.27-alpine-slim\nRUN apk add --no-cache --virtual .fetch curl && fetch && apk del .fetch\n",
+        );
+        assert!(probe(&virtual_deps).test.join(" ").contains("wget"), "{virtual_deps:?}");
+        let kept = app("FROM nginx:1.27-alpine-slim\nRUN apk add --no-cache --virtual .tools curl\n");
+        assert!(probe(&kept).test.join(" ").contains("curl"), "{kept:?}");
         let distroless = app("FROM golang:1.22 AS build\nFROM gcr.io/distroless/static-debian12\n");
         assert!(distroless.probe().is_none(), "{distroless:?}");
         let scratch = app("FROM golang:1.22 AS build\nFROM scratch\n");

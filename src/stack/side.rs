@@ -291,11 +291,10 @@ fn traefik(loader: &mut Loader, service: &Service) -> TraefikConfig {
     let mut config =
         TraefikConfig { service: service.name.clone(), args, static_file: None, static_doc: None, dynamic: Vec::new() };
     let static_path = config.arg("configfile").map(str::to_string);
+    // Traefik reads one source of static configuration: a file when it finds one (flags are then
+    // ignored), else flags, else the environment.
     let candidates: Vec<String> = match static_path {
         Some(p) => vec![p],
-        None if config.args.iter().any(|(k, _)| k.starts_with("providers") || k.starts_with("entrypoints")) => {
-            Vec::new()
-        }
         None => vec![
             "/etc/traefik/traefik.yml".into(),
             "/etc/traefik/traefik.yaml".into(),

@@ -238,3 +238,67 @@ fn the_backup_dumps_the_database_the_application_uses() {
     let backup = &text[text.find("  db-backup:").unwrap()..];
     assert!(backup.contains("POSTGRES_DB: app_prod"), "{backup}");
 }
+
+/// A stack written to a temporary directory.
+fn project(compose: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("docker-compose.yml"), compose).unwrap();
+    dir
+}
+
+fn fix_text(dir: &Path, args: &[&str]) -> String {
+    let mut all = vec!["fix", "."];
+    all.extend_from_slice(args);
+    let out = stackfix(dir, &all);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stdout(&out));
+    std::fs::read_to_string(dir.join("docker-compose.yml")).unwrap()
+}
+
+#[test]
+fn a_depends_on_list_with_variables_is_not_turned_into_keys_compose_would_not_interpolate() {
+    let compose = "services:\n  postgresql:\n    image: postgres:16\n  redis:\n    image: redis:7.2\n  app:\n    image: nginx:1.27\n    depends_on: [\"${DB_HOST:-postgresql}\", redis]\n";
+    let dir = project(compose);
+    let text = fix_text(dir.path(), &["--select", "depends-on-without-health-condition"]);
+    assert!(text.contains("depends_on: [\"${DB_HOST:-postgresql}\", redis]"), "{text}");
+}
+
+#[test]
+fn unrelated_credentials_with_equal_values_stay_apart() {
+    let compose = "services:\n  db:\n    image: postgres:16\n    environment:\n      POSTGRES_PASSWORD: changeme\n  mq:\n    image: rabbitmq:3.13\n    environment:\n      RABBITMQ_DEFAULT_PASS: changeme\n  api:\n    image: nginx:1.27\n    environment:\n      DATABASE_URL: postgres://app:changeme@db:5432/app\n";
+    let dir = project(compose);
+    let text = fix_text(dir.path(), &["--select", "hardcoded-secret", "--unsafe-fixes"]);
+    assert!(text.contains("POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?"), "{text}");
+    assert!(text.contains("RABBITMQ_DEFAULT_PASS: ${RABBITMQ_DEFAULT_PASS:?"), "{text}");
+    assert!(text.contains("postgres://app:${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}@db:5432/app"), "{text}");
+}
+
+#[test]
+fn the_heap_is_read_where_the_image_reads_it_and_swap_limits_are_kept() {
+    // Elasticsearch reads ES_JAVA_OPTS, not JAVA_OPTS.
+    let compose = "services:\n  es:\n    image: docker.elastic.co/elasticsearch/elasticsearch:8.14.3\n    environment:\n      JAVA_OPTS: -Xmx256m\n      ES_JAVA_OPTS: -Xms4g -Xmx4g\n  db:\n    image: postgres:16\n    cpus: \"0.5\"\n    memswap_limit: 1G\n";
+    let dir = project(compose);
+    let text = fix_text(dir.path(), &["--select", "no-resource-limits"]);
+    let es = &text[..text.find("  db:").unwrap()];
+    assert!(es.contains("memory: 8G"), "{text}");
+    // Docker refuses a memory limit above memswap_limit.
+    let db = &text[text.find("  db:").unwrap()..];
+    assert!(db.contains("mem_limit: 1G"), "{text}");
+}
+
+#[test]
+fn a_redis_named_cache_that_a_worker_uses_is_a_queue() {
+    let compose = "services:\n  cache:\n    image: redis:7.2\n  worker:\n    image: node:20-alpine\n    command: node dist/worker.js\n    environment:\n      REDIS_URL: redis://cache:6379\n";
+    let dir = project(compose);
+    let (_, json) = check_json(dir.path(), &["--select", "redis-no-maxmemory"]);
+    let title = json["findings"][0]["fix"]["title"].as_str().unwrap().to_string();
+    assert!(title.contains("noeviction") && !title.contains("allkeys"), "{title}");
+}
+
+#[test]
+fn traefik_ignores_flags_when_it_finds_a_file_and_so_does_the_fix() {
+    let dir = project("services:\n  proxy:\n    image: traefik:v3.1.2\n    command: [--providers.docker=true]\n    volumes:\n      - ./traefik.yml:/etc/traefik/traefik.yml:ro\n");
+    std::fs::write(dir.path().join("traefik.yml"), "entryPoints:\n  web:\n    address: \":80\"\n").unwrap();
+    let text = fix_text(dir.path(), &["--select", "no-healthcheck"]);
+    assert!(!text.contains("--ping=true"), "{text}");
+    assert!(std::fs::read_to_string(dir.path().join("traefik.yml")).unwrap().contains("ping: {}"));
+}
