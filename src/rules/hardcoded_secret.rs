@@ -402,8 +402,8 @@ fn credential_groups(ctx: &Context, occurrences: &[Occurrence]) -> Vec<Vec<usize
         }
     }
     let mut groups: HashMap<usize, Vec<usize>> = HashMap::new();
-    for i in 0..occurrences.len() {
-        if occurrences[i].secret.is_some() {
+    for (i, o) in occurrences.iter().enumerate() {
+        if o.secret.is_some() {
             let r = root(&mut parent, i);
             groups.entry(r).or_default().push(i);
         }
