@@ -277,23 +277,25 @@ pub(super) fn store_secret_edits(ctx: &Context, store: &Service, names: &[String
 }
 
 /// Where a literal secret is written.
+#[derive(Clone)]
 enum Place<'a> {
     /// The value of a secret-named variable.
     Var(&'a EnvVar),
     /// The password of a connection string in a variable (the rest of the value stays).
     Url(&'a EnvVar),
     /// The value of a redis password flag (`--requirepass`) in the command.
-    Flag(String),
+    Flag(&'static str),
 }
 
 /// One literal secret.
+#[derive(Clone)]
 struct Occurrence<'a> {
     service: &'a Service,
     place: Place<'a>,
     what: &'static str,
     /// The secret itself when it is written plainly: the whole value of a secret-named variable,
     /// the password of a connection string, the flag's value. `None` for a `${VAR:-fallback}`.
-    secret: Option<String>,
+    secret: Option<std::borrow::Cow<'a, str>>,
 }
 
 impl Occurrence<'_> {
@@ -305,19 +307,20 @@ impl Occurrence<'_> {
     }
 }
 
-fn occurrences<'a>(ctx: &Context<'a>) -> Vec<Occurrence<'a>> {
-    let mut out = Vec::new();
+/// Every literal secret of the configuration, in order, to `visit` (a stack may hold hundreds of
+/// thousands: they are produced, not stored).
+fn each_occurrence<'a>(ctx: &Context<'a>, mut visit: impl FnMut(Occurrence<'a>)) {
     for service in &ctx.config.services {
         for var in &service.environment {
             let Some(value) = var.value.as_deref() else { continue };
             if is_secret_name(&var.name) {
                 if let Some(what) = literal_secret(value) {
-                    let plain = (what == "a literal value" && !value.contains('$')).then(|| value.to_string());
-                    out.push(Occurrence { service, place: Place::Var(var), what, secret: plain });
+                    let plain = (what == "a literal value" && !value.contains('$')).then_some(value.into());
+                    visit(Occurrence { service, place: Place::Var(var), what, secret: plain });
                 }
             } else if url_with_password(value) {
-                let secret = url_password(value).filter(|p| !p.contains('$')).map(str::to_string);
-                out.push(Occurrence {
+                let secret = url_password(value).filter(|p| !p.contains('$')).map(Into::into);
+                visit(Occurrence {
                     service,
                     place: Place::Url(var),
                     what: "a connection string with a literal password",
@@ -335,10 +338,51 @@ fn occurrences<'a>(ctx: &Context<'a>) -> Vec<Occurrence<'a>> {
                 continue;
             }
             let Some(value) = value.filter(|v| literal_secret(v).is_some()) else { continue };
-            let secret = (!value.contains('$')).then_some(value);
-            out.push(Occurrence { service, place: Place::Flag(flag.to_string()), what: "a literal secret", secret });
+            let secret = (!value.contains('$')).then_some(value.into());
+            let flag = match flag {
+                "--requirepass" => "--requirepass",
+                "--masterauth" => "--masterauth",
+                _ => "--password",
+            };
+            visit(Occurrence { service, place: Place::Flag(flag), what: "a literal secret", secret });
         }
     }
+}
+
+/// The occurrences whose secret value is written more than once (the only ones that can share a
+/// credential), as (index among all occurrences, occurrence). Values are compared by hash first,
+/// so only candidates are kept.
+fn repeated_occurrences<'a>(ctx: &Context<'a>) -> Vec<(usize, Occurrence<'a>)> {
+    use std::hash::BuildHasher;
+    let hasher = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+    let mut hashes: Vec<(u64, usize)> = Vec::new();
+    let mut count = 0;
+    each_occurrence(ctx, |o| {
+        if let Some(secret) = o.secret.as_deref() {
+            hashes.push((hasher.hash_one(secret), count));
+        }
+        count += 1;
+    });
+    hashes.sort_unstable();
+    let mut wanted: Vec<usize> =
+        hashes.chunk_by(|a, b| a.0 == b.0).filter(|run| run.len() > 1).flatten().map(|&(_, i)| i).collect();
+    drop(hashes);
+    wanted.sort_unstable();
+    let mut out = Vec::with_capacity(wanted.len());
+    let mut i = 0;
+    each_occurrence(ctx, |o| {
+        if wanted.binary_search(&i).is_ok() {
+            out.push((i, o));
+        }
+        i += 1;
+    });
+    out
+}
+
+/// Every occurrence (for the few callers that need them all at hand).
+fn occurrences<'a>(ctx: &Context<'a>) -> Vec<Occurrence<'a>> {
+    let mut out = Vec::new();
+    each_occurrence(ctx, |o| out.push(o));
     out
 }
 
@@ -361,14 +405,19 @@ fn credential_groups(ctx: &Context, occurrences: &[Occurrence]) -> Vec<Vec<usize
             parent[ra] = rb;
         }
     };
-    let mut by_secret: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, o) in occurrences.iter().enumerate() {
-        if let Some(secret) = o.secret.as_deref() {
-            by_secret.entry(secret).or_default().push(i);
-        }
-    }
-    for members in by_secret.values() {
-        let mut by_name: HashMap<String, usize> = HashMap::new();
+    // Occurrences by secret, sorted: one run per value (no map entry per value).
+    let mut keyed: Vec<(&str, usize)> =
+        occurrences.iter().enumerate().filter_map(|(i, o)| o.secret.as_deref().map(|s| (s, i))).collect();
+    keyed.sort_unstable();
+    // A value written once is nobody else's credential.
+    let buckets: Vec<Vec<usize>> = keyed
+        .chunk_by(|a, b| a.0 == b.0)
+        .filter(|run| run.len() > 1)
+        .map(|run| run.iter().map(|&(_, i)| i).collect())
+        .collect();
+    drop(keyed);
+    for members in &buckets {
+        let mut by_name: HashMap<&str, usize> = HashMap::new();
         let mut by_service: HashMap<&str, usize> = HashMap::new();
         let mut by_loc: HashMap<(crate::stack::FileId, usize), usize> = HashMap::new();
         for &i in members {
@@ -379,11 +428,11 @@ fn credential_groups(ctx: &Context, occurrences: &[Occurrence]) -> Vec<Vec<usize
             }
             by_loc.insert((loc.file, loc.span.start), i);
             let name = match &o.place {
-                Place::Var(var) => var.name.clone(),
-                Place::Flag(flag) => flag_variable(flag).to_string(),
+                Place::Var(var) => var.name.as_str(),
+                Place::Flag(flag) => flag_variable(flag),
                 Place::Url(_) => continue,
             };
-            if let Some(&j) = by_name.get(&name) {
+            if let Some(&j) = by_name.get(name) {
                 union(&mut parent, i, j);
             }
             by_name.insert(name, i);
@@ -402,12 +451,12 @@ fn credential_groups(ctx: &Context, occurrences: &[Occurrence]) -> Vec<Vec<usize
         }
     }
     let mut groups: HashMap<usize, Vec<usize>> = HashMap::new();
-    for (i, o) in occurrences.iter().enumerate() {
-        if o.secret.is_some() {
-            let r = root(&mut parent, i);
-            groups.entry(r).or_default().push(i);
-        }
+    for &i in buckets.iter().flatten() {
+        let r = root(&mut parent, i);
+        groups.entry(r).or_default().push(i);
     }
+    groups.retain(|_, members| members.len() > 1);
+    groups.values_mut().for_each(|members| members.sort_unstable());
     let mut out: Vec<Vec<usize>> = groups.into_values().collect();
     out.sort();
     out
@@ -530,23 +579,29 @@ impl Rule for HardcodedSecret {
     }
 
     fn check(&self, ctx: &Context) -> Vec<Finding> {
-        let occurrences = occurrences(ctx);
-        let groups = credential_groups(ctx, &occurrences);
-        // Each group's fix is built once and shared by its members.
-        let mut group_of = vec![None; occurrences.len()];
+        // Only values written more than once can be one credential in several places.
+        let repeated = repeated_occurrences(ctx);
+        let candidates: Vec<Occurrence> = repeated.iter().map(|(_, o)| o.clone()).collect();
+        let groups = credential_groups(ctx, &candidates);
+        // Each group's fix is built once and shared by its members (by index among all).
+        let mut group_of: HashMap<usize, usize> = HashMap::new();
         let mut fixes = Vec::with_capacity(groups.len());
         for group in groups.iter().filter(|g| g.len() > 1) {
-            for &i in group {
-                group_of[i] = Some(fixes.len());
+            for &c in group {
+                group_of.insert(repeated[c].0, fixes.len());
             }
-            fixes.push(group_fix(ctx, &occurrences, group));
+            fixes.push(group_fix(ctx, &candidates, group));
         }
+        drop(candidates);
+        drop(repeated);
         let mut out = Vec::new();
-        for (i, o) in occurrences.iter().enumerate() {
-            let fix = match group_of[i] {
-                Some(g) => fixes[g].clone(),
-                None => single_fix(ctx, o),
+        let mut i = 0;
+        each_occurrence(ctx, |o| {
+            let fix = match group_of.get(&i) {
+                Some(&g) => fixes[g].clone(),
+                None => single_fix(ctx, &o),
             };
+            i += 1;
             let finding = match &o.place {
                 Place::Var(var) | Place::Url(var) => Finding::new(
                     &Self::META,
@@ -568,7 +623,7 @@ impl Rule for HardcodedSecret {
                 ),
             };
             out.push(finding.service(&o.service.name).with_fix_opt(fix));
-        }
+        });
         out
     }
 }

@@ -342,7 +342,7 @@ pub struct Fix {
     pub file: Option<FileId>,
     /// Why the fix cannot be applied (it would edit inside a shared anchor): [`check`] then
     /// reports the finding without it, so what `check` calls fixable is what `fix` applies.
-    pub refused: Option<String>,
+    pub refused: Option<&'static str>,
 }
 
 /// Where the stack being checked has anchors other nodes alias, for [`Fix::new`] to refuse
@@ -369,7 +369,7 @@ impl SharedAnchors {
     }
 
     /// The reason an edit cannot be made, when it lies inside a shared anchor.
-    fn refuses(&self, edit: &FixEdit) -> Option<String> {
+    fn refuses(&self, edit: &FixEdit) -> Option<&'static str> {
         let (file, span) = match edit {
             FixEdit::ReplaceAt { file, at, .. }
             | FixEdit::MergeAt { file, at, .. }
@@ -385,9 +385,9 @@ impl SharedAnchors {
             _ => return None,
         };
         let inside = self.spans.get(file)?.iter().any(|a| a.start <= span.start && span.end <= a.end);
-        inside.then(|| {
-            "its fix would edit a YAML anchor other places alias, or an alias of one (changing every user of it), so it is left for a person".to_string()
-        })
+        inside.then_some(
+            "its fix would edit a YAML anchor other places alias, or an alias of one (changing every user of it), so it is left for a person",
+        )
     }
 }
 
@@ -577,7 +577,7 @@ fn collect(stack: &Stack, settings: &RuleSettings, drop_edits: bool) -> Vec<Find
                 if let Some(sev) = settings.severity.get(finding.rule) {
                     finding.severity = *sev;
                 }
-                if let Some(reason) = finding.fix.as_ref().and_then(|f| f.refused.clone()) {
+                if let Some(reason) = finding.fix.as_ref().and_then(|f| f.refused) {
                     finding.fix = None;
                     finding.help = Some(reason.into());
                 }

@@ -136,6 +136,10 @@ struct Index {
     awaited: HashSet<String>,
     /// Service index → (client service index, environment variable index) naming one of its hosts.
     clients: HashMap<usize, Vec<(usize, usize)>>,
+    /// The same for variables of `env_file:` files: (client index, index in its `env_file`).
+    env_file_clients: HashMap<usize, Vec<(usize, usize)>>,
+    /// Service name → indexes of the services that list it in `depends_on`.
+    dependents: HashMap<String, Vec<usize>>,
 }
 
 impl Index {
@@ -153,16 +157,29 @@ impl Index {
                     index.awaited.insert(d.service.clone());
                 }
             }
-            for (e, var) in s.environment.iter().enumerate() {
-                let Some(value) = var.value.as_deref() else { continue };
+            for d in &s.depends_on {
+                index.dependents.entry(d.service.clone()).or_default().push(i);
+            }
+            let targets = |value: &str| {
                 let mut targets: Vec<usize> = host_words(value)
                     .filter_map(|w| index.by_host.get(w).copied())
                     .filter(|&t| t != i && services[t].hostnames.iter().any(|h| references_host(value, h)))
                     .collect();
+                targets.sort_unstable();
                 targets.dedup();
-                for t in targets {
-                    index.clients.entry(t).or_default().push((i, e));
-                }
+                targets
+            };
+            let mut found = Vec::new();
+            for (e, var) in s.environment.iter().enumerate() {
+                let Some(value) = var.value.as_deref() else { continue };
+                found.extend(targets(value).into_iter().map(|t| (t, e, false)));
+            }
+            for (e, (_, value)) in s.env_file.iter().enumerate() {
+                found.extend(targets(value).into_iter().map(|t| (t, e, true)));
+            }
+            for (t, e, from_file) in found {
+                let map = if from_file { &mut index.env_file_clients } else { &mut index.clients };
+                map.entry(t).or_default().push((i, e));
             }
         }
         index
@@ -254,34 +271,40 @@ impl Config {
         if words(&redis.name).iter().any(|w| CACHE_WORDS.contains(&w.as_str())) {
             cache = Some(format!("its name `{}` says so", redis.name));
         }
-        for client in self.services.iter().filter(|s| s.name != redis.name) {
-            let mut linked = client.depends_on.iter().any(|d| d.service == redis.name);
-            let variables = client
-                .environment
-                .iter()
-                .filter_map(|e| e.value.as_deref().map(|v| (e.name.as_str(), v, "")))
-                .chain(client.env_file.iter().map(|(n, v)| (n.as_str(), v.as_str(), " (env_file)")));
-            for (name, value, origin) in variables {
-                if !redis.hostnames.iter().any(|h| references_host(value, h)) {
-                    continue;
-                }
-                linked = true;
-                let name_words = words(name);
-                if name_words.iter().any(|w| QUEUE_WORDS.contains(&w.as_str())) {
-                    return RedisRole::Queue(format!("`{}` sets `{name}`{origin} to it", client.name));
-                }
-                if cache.is_none() && name_words.iter().any(|w| CACHE_WORDS.contains(&w.as_str())) {
-                    cache = Some(format!("`{}` sets `{name}`{origin} to it", client.name));
-                }
+        // The services that reach it: through a variable (environment or env_file) or depends_on.
+        let at = self.index.by_name.get(&redis.name).copied();
+        let mut linked: Vec<usize> = Vec::new();
+        let mut variables: Vec<(usize, &str, &'static str)> = Vec::new();
+        if let Some(at) = at {
+            for &(c, e) in self.index.clients.get(&at).into_iter().flatten() {
+                variables.push((c, self.services[c].environment[e].name.as_str(), ""));
             }
-            if linked {
-                if let Some(worker) = queue_worker(client) {
-                    return RedisRole::Queue(format!("`{}` runs {worker} and uses it", client.name));
-                }
-                // A client named for jobs (`worker`, `queue`, `jobs`) most likely queues in it.
-                if words(&client.name).iter().any(|w| QUEUE_WORDS.contains(&w.as_str())) {
-                    return RedisRole::Queue(format!("`{}` uses it, and its name says it runs jobs", client.name));
-                }
+            for &(c, e) in self.index.env_file_clients.get(&at).into_iter().flatten() {
+                variables.push((c, self.services[c].env_file[e].0.as_str(), " (env_file)"));
+            }
+        }
+        for &(c, name, origin) in &variables {
+            let client = &self.services[c];
+            let name_words = words(name);
+            if name_words.iter().any(|w| QUEUE_WORDS.contains(&w.as_str())) {
+                return RedisRole::Queue(format!("`{}` sets `{name}`{origin} to it", client.name));
+            }
+            if cache.is_none() && name_words.iter().any(|w| CACHE_WORDS.contains(&w.as_str())) {
+                cache = Some(format!("`{}` sets `{name}`{origin} to it", client.name));
+            }
+            linked.push(c);
+        }
+        linked.extend(self.index.dependents.get(&redis.name).into_iter().flatten().copied());
+        linked.sort_unstable();
+        linked.dedup();
+        for c in linked {
+            let client = &self.services[c];
+            if let Some(worker) = queue_worker(client) {
+                return RedisRole::Queue(format!("`{}` runs {worker} and uses it", client.name));
+            }
+            // A client named for jobs (`worker`, `queue`, `jobs`) most likely queues in it.
+            if words(&client.name).iter().any(|w| QUEUE_WORDS.contains(&w.as_str())) {
+                return RedisRole::Queue(format!("`{}` uses it, and its name says it runs jobs", client.name));
             }
         }
         match cache {
