@@ -11,6 +11,10 @@ use super::fix::{json, prepare, preview, summary, templates, write_changes};
 use super::{print, use_color, BootstrapArgs, ExtraArg, Format, ModeArg, EXIT_CLEAN, EXIT_ERROR};
 
 pub fn run(args: &BootstrapArgs) -> io::Result<u8> {
+    if matches!(args.format, Format::Sarif | Format::Github) {
+        eprintln!("error: --format: this command writes text or json (sarif and github are for `stackfix check`)");
+        return Ok(EXIT_ERROR);
+    }
     let (prepared, sets) = match prepare(&args.common, &args.sets) {
         Ok(ready) => ready,
         Err(code) => return Ok(code),

@@ -10,6 +10,10 @@ use super::check::print_notes;
 use super::{config, print, use_color, CommonArgs, FixArgs, Format, IntoArg, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
 
 pub fn run(args: &FixArgs) -> io::Result<u8> {
+    if matches!(args.format, Format::Sarif | Format::Github) {
+        eprintln!("error: --format: this command writes text or json (sarif and github are for `stackfix check`)");
+        return Ok(EXIT_ERROR);
+    }
     let (prepared, sets) = match prepare(&args.common, &args.sets) {
         Ok(ready) => ready,
         Err(code) => return Ok(code),

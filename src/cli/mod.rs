@@ -101,7 +101,8 @@ pub struct FixArgs {
     /// Directory of templates replacing the built-in ones by name (see `stackfix templates export`)
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
-    /// Output format: text, or json (what changed, what was skipped and why, what is left)
+    /// Output format: text, or json (what changed, what was skipped and why, what is left); sarif
+    /// and github are refused here (they are `check`'s)
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Commit the fixes to branch NAME made from HEAD (default stackfix/fixes), computed from HEAD's
@@ -152,7 +153,8 @@ pub struct BootstrapArgs {
     /// Directory of templates replacing the built-in ones by name (see `stackfix templates export`)
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
-    /// Output format: text, or json (what changed, what was skipped and why, what is left)
+    /// Output format: text, or json (what changed, what was skipped and why, what is left); sarif
+    /// and github are refused here (they are `check`'s)
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

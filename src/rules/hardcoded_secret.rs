@@ -110,7 +110,15 @@ declare_rule! {
 
 /// `${NAME:?set NAME}` where the value was, its name in `.env.example`. The value goes nowhere.
 fn fix(ctx: &Context, var: &EnvVar) -> Option<Fix> {
-    let mut chars = var.name.chars();
+    // A `${NAME:-fallback}` keeps reading NAME (other services or a `.env` may set it); only the
+    // fallback goes.
+    let written = var.value.as_deref().unwrap_or_default();
+    let refs = interpolate::references(written);
+    let name = match refs.as_slice() {
+        [only] if !interpolate::has_literal(written) => only.name.clone(),
+        _ => var.name.clone(),
+    };
+    let mut chars = name.chars();
     let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
     // A value an anchor shares with other services is left for a person (the engine would
@@ -119,10 +127,10 @@ fn fix(ctx: &Context, var: &EnvVar) -> Option<Fix> {
         return None;
     }
     let edits = vec![
-        super::env_value_edit(ctx, var, "hardcoded-secret", json!({ "name": var.name })),
-        FixEdit::EnvExample { name: var.name.clone() },
+        super::env_value_edit(ctx, var, "hardcoded-secret", json!({ "name": name })),
+        FixEdit::EnvExample { name: name.clone() },
     ];
-    Some(Fix::new(format!("read `{}` from the environment", var.name), Applicability::Unsafe, edits))
+    Some(Fix::new(format!("read `{name}` from the environment"), Applicability::Unsafe, edits))
 }
 
 /// The variable a redis password flag's value moves to.

@@ -88,7 +88,7 @@ impl Rule for NoBackup {
                 let site = s.production_site();
                 Finding::new(&Self::META, site, format!("{} `{}` has no backup job in this stack", s.kind, s.name))
                     .service(&s.name)
-                    .help("add a scheduled dump (e.g. prodrigestivill/postgres-backup-local) writing to its own volume")
+                    .help("add a scheduled dump job (pg_dump, mysqldump, mongodump) writing to its own volume")
                     .with_fix_opt(fix(ctx, s))
             })
             .collect()
@@ -112,17 +112,17 @@ fn fix(ctx: &Context, store: &Service) -> Option<Fix> {
     if ctx.config.service(&name).is_some() || declared {
         return None;
     }
-    let store_image =
-        store.image.as_ref().map(|i| i.value.clone()).filter(|i| image_tag(i).is_some_and(|t| t != "latest"));
+    // A store built here runs what its Dockerfile starts from.
+    let pulled = match &store.image_facts.origin {
+        crate::stack::facts::ImageOrigin::Built(base) => Some(base.clone()),
+        _ => store.image.as_ref().map(|i| i.value.clone()),
+    };
+    let store_image = pulled.filter(|i| image_tag(i).is_some_and(|t| t != "latest"));
     let (image, tool) = match store.kind.as_str() {
         "postgres" => {
-            let major = store_image
-                .as_deref()
-                .and_then(image_tag)
-                .and_then(|t| t.split(['.', '-']).next())
-                .filter(|m| m.parse::<u32>().is_ok_and(|m| m >= 10))
-                .unwrap_or("16")
-                .to_string();
+            // pg_dump refuses a server newer than itself: the backup image's major version must
+            // be the server's, so an unknown one (`latest`, a variable) gets no backup.
+            let major = postgres_major(store_image.as_deref()?)?;
             (format!("prodrigestivill/postgres-backup-local:{major}"), "pg_dump")
         }
         "mysql" => {
@@ -163,4 +163,37 @@ fn fix(ctx: &Context, store: &Service) -> Option<Fix> {
         title.push_str(&format!(", both reading `{}` (set it: it was a literal)", new_variables.join("`, `")));
     }
     Some(Fix::new(title, applicability, edits))
+}
+
+/// The major version of a postgres image from its tag: `16`, `16.4-alpine`, `pg17` (pgvector),
+/// `2.17.2-pg17` (timescaledb); `None` when the tag does not say.
+fn postgres_major(image: &str) -> Option<u32> {
+    let tag = image_tag(image)?;
+    let major = |t: &str| t.split(['.', '-']).next()?.parse::<u32>().ok().filter(|m| (10..100).contains(m));
+    if let Some(i) = tag.find("pg") {
+        return major(&tag[i + 2..]);
+    }
+    let (_, repository) = image_repository(image);
+    // Images whose own version leads the tag name no server version there.
+    if matches!(repository.as_str(), "timescale/timescaledb" | "timescale/timescaledb-ha") {
+        return None;
+    }
+    major(tag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::postgres_major;
+
+    #[test]
+    fn postgres_majors() {
+        assert_eq!(postgres_major("postgres:16.4-alpine"), Some(16));
+        assert_eq!(postgres_major("postgres:16"), Some(16));
+        assert_eq!(postgres_major("pgvector/pgvector:pg17"), Some(17));
+        assert_eq!(postgres_major("timescale/timescaledb:2.17.2-pg17"), Some(17));
+        assert_eq!(postgres_major("timescale/timescaledb:latest-pg17"), Some(17));
+        assert_eq!(postgres_major("timescale/timescaledb:2.17.2"), None);
+        assert_eq!(postgres_major("postgres:latest"), None);
+        assert_eq!(postgres_major("postgres"), None);
+    }
 }

@@ -283,9 +283,12 @@ impl ImageEntry {
         self.variants.iter().find(|v| v.matches(tag))
     }
 
-    /// Whether every variant has `program` (then the tag does not matter).
+    /// Whether every variant has `program` and every tag selects one (then an unknown tag does
+    /// not matter).
     pub fn all_variants_have(&self, program: &str) -> bool {
-        !self.variants.is_empty() && self.variants.iter().all(|v| v.has(program))
+        let covers_every_tag =
+            self.variants.iter().any(|v| v.tags.iter().any(|t| t == "*") && v.min_version.is_empty());
+        covers_every_tag && self.variants.iter().all(|v| v.has(program))
     }
 
     pub fn ports(&self) -> &[u16] {
@@ -309,6 +312,8 @@ pub struct ImageMatch {
     /// The image declares its family's HEALTHCHECK: the family has one and the tag is known to
     /// be recent enough (every tag when no first version is given).
     pub healthcheck: bool,
+    /// The tag is known (not a variable or a digest), though it may select no variant.
+    pub tag_known: bool,
 }
 
 impl Catalog {
@@ -348,7 +353,7 @@ impl Catalog {
             Some(t) => version_at_least(t, &h.min_version),
             None => h.min_version.is_empty(),
         });
-        Some(ImageMatch { entry, variant, healthcheck })
+        Some(ImageMatch { entry, variant, healthcheck, tag_known: tag.is_some() })
     }
 }
 

@@ -68,8 +68,9 @@ impl ImageFacts {
         if let Some(variant) = matched.variant {
             return Some(variant.has(program));
         }
-        // Without a known variant, a program every variant has is still known.
-        matched.entry.all_variants_have(program).then_some(true)
+        // An unknown tag (a variable, a digest) still has what every variant has; a known tag
+        // that selects no variant (older than the catalog's facts) is unknown.
+        (!matched.tag_known && matched.entry.all_variants_have(program)).then_some(true)
     }
 
     /// The image named in findings: `nginx:1.27`, or `node:20-alpine (FROM in the Dockerfile)`.

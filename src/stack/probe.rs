@@ -79,7 +79,21 @@ pub fn choose(service: &Service, config: &Config, profiles: &Profiles) -> ProbeC
         });
     }
     let facts = &service.image_facts;
+    // The image's probes check its own server: a job that runs something else on it (a dump
+    // loop on the database's image) has no such server to ask.
+    let job = profiles
+        .kind(&service.kind)
+        .is_some_and(|k| matches!(k.category, Category::Backup | Category::Worker | Category::Scheduler));
+    let runs_own_server =
+        |m: &super::catalog::ImageMatch| !job || m.entry.kind.as_deref().is_none_or(|k| k == service.kind);
     if let Some(matched) = facts.matched.filter(|m| !m.entry.probes.is_empty()) {
+        if !runs_own_server(&matched) {
+            return ProbeChoice::Nothing(format!(
+                "`{}` runs its own command on {}, not the server its known probes check; add a probe by hand",
+                service.name,
+                facts.describe()
+            ));
+        }
         let entry = matched.entry;
         let mut missing: Vec<&str> = Vec::new();
         let mut unknown = false;
@@ -106,9 +120,10 @@ pub fn choose(service: &Service, config: &Config, profiles: &Profiles) -> ProbeC
                     }
                 },
             };
+            let cited = probe.source.split_whitespace().find(|w| w.starts_with("https://")).unwrap_or(&probe.source);
             let variant = matched.variant.map(|v| format!(" ({:?})", v.base).to_lowercase()).unwrap_or_default();
             let mut basis =
-                format!("{}{variant} has {}; probe per {}", facts.describe(), probe.programs.join(", "), probe.source);
+                format!("{}{variant} has {}; probe per {cited}", facts.describe(), probe.programs.join(", "));
             let mut known = true;
             let port = probe_port(probe).or_else(|| entry.ports().first().map(u16::to_string));
             if let (Some(port), Some(own)) = (&port, command_port(service)) {
@@ -119,6 +134,12 @@ pub fn choose(service: &Service, config: &Config, profiles: &Profiles) -> ProbeC
                     ));
                     continue;
                 }
+            }
+            let http = probe.test.iter().any(|w| w.contains("http://"));
+            if http && entry.category == Category::Proxy && mounts_configuration(service) {
+                known = false;
+                basis =
+                    format!("{basis}; but the service mounts its own configuration, which decides what answers there");
             }
             if let Some(port) = port {
                 let declared = container_ports(service);
@@ -232,6 +253,15 @@ fn requirement_met(service: &Service, config: &Config, requirement: Requirement)
         } else {
             !env_is("xpack.security.http.ssl.enabled", "false")
         };
+    // A mounted elasticsearch.yml may set security either way; only the environment is read.
+    let es_config_mounted = service.volumes.iter().any(|m| m.target.starts_with("/usr/share/elasticsearch/config"));
+    let es_env_says = service.environment.iter().any(|e| e.name.starts_with("xpack.security."));
+    if matches!(requirement, Requirement::ElasticsearchHttp | Requirement::ElasticsearchHttps)
+        && es_config_mounted
+        && !es_env_says
+    {
+        return Err("the mounted Elasticsearch configuration decides whether security and HTTPS are on, and stackfix does not read it; add a probe by hand".to_string());
+    }
     match requirement {
         Requirement::ElasticsearchHttps => {
             if http_tls {
@@ -255,7 +285,20 @@ fn requirement_met(service: &Service, config: &Config, requirement: Requirement)
             }
         }
         Requirement::KeycloakHealth => {
-            if env_is("KC_HEALTH_ENABLED", "true") {
+            // The management interface inherits the relative path and HTTPS of the server
+            // (https://www.keycloak.org/server/management-interface).
+            let moved = service.environment.iter().any(|e| {
+                matches!(
+                    e.name.as_str(),
+                    "KC_HTTP_RELATIVE_PATH"
+                        | "KC_HTTP_MANAGEMENT_RELATIVE_PATH"
+                        | "KC_HTTPS_CERTIFICATE_FILE"
+                        | "KC_HTTP_MANAGEMENT_PORT"
+                )
+            });
+            if moved {
+                Err("Keycloak's management interface is moved (relative path, HTTPS or port) in its environment; add a probe by hand".to_string())
+            } else if env_is("KC_HEALTH_ENABLED", "true") {
                 Ok(None)
             } else {
                 Err("Keycloak serves its health endpoints only with `KC_HEALTH_ENABLED=true`; enable it, then probe the management port".to_string())
@@ -265,8 +308,10 @@ fn requirement_met(service: &Service, config: &Config, requirement: Requirement)
         Requirement::RedisNoPassword => {
             let words = super::side::redis_server_words(service);
             let in_command = words.iter().any(|w| w.starts_with("--requirepass"));
-            let in_conf =
-                config.redis_confs.iter().any(|c| c.service == service.name && c.get("requirepass").is_some());
+            // `requirepass`, or ACL users (`user default on >pw`, `aclfile`) in the mounted file.
+            let in_conf = config.redis_confs.iter().any(|c| {
+                c.service == service.name && ["requirepass", "user", "aclfile"].iter().any(|d| c.get(d).is_some())
+            });
             let in_env = service.environment.iter().any(|e| {
                 e.name.ends_with("PASSWORD") || e.value.as_deref().is_some_and(|v| v.contains("--requirepass"))
             });
@@ -401,6 +446,19 @@ fn command_port(service: &Service) -> Option<String> {
         }
     }
     found
+}
+
+/// Whether the service mounts files into a web server's configuration directory.
+fn mounts_configuration(service: &Service) -> bool {
+    const CONFIG_DIRS: &[&str] = &[
+        "/etc/nginx",
+        "/usr/local/apache2/conf",
+        "/etc/caddy",
+        "/usr/local/etc/haproxy",
+        "/etc/traefik",
+        "/usr/local/openresty",
+    ];
+    service.volumes.iter().any(|m| CONFIG_DIRS.iter().any(|d| m.target == *d || m.target.starts_with(&format!("{d}/"))))
 }
 
 /// The container ports a service says it uses (`expose` and published targets).

@@ -265,6 +265,8 @@ impl Service {
             "createbuckets",
             "collectstatic",
             "upgrade",
+            "genkeys",
+            "keygen",
         ];
         let text = format!("{} {}", self.name, self.command_line()).to_ascii_lowercase();
         text.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| JOB_WORDS.contains(&w))
