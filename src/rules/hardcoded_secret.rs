@@ -616,13 +616,12 @@ impl Rule for HardcodedSecret {
                     var.loc,
                     format!("`{}` of service `{}` holds {} (value redacted)", var.name, o.service.name, o.what),
                 )
+                // Fixed texts: a stack can hold hundreds of thousands of these findings, and the
+                // message names the variable already.
                 .help(if var.loc.via_alias {
-                    format!(
-                        "its value comes from an anchor other services share: reference a variable there by hand (`${{{}:?set {}}}`)",
-                        var.name, var.name
-                    )
+                    "its value comes from an anchor other services share: reference a required variable there by hand (`${NAME:?set NAME}`)"
                 } else {
-                    format!("reference a variable instead: `${{{}:?set {}}}`", var.name, var.name)
+                    "reference a required variable instead (`${NAME:?set NAME}`), its name listed in .env.example"
                 }),
                 Place::Flag(flag) => Finding::new(
                     &Self::META,
