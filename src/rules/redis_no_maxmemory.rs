@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use crate::stack::facts::memory_bytes;
 use crate::stack::profiles::image_repository;
 use crate::stack::service::shell_split;
 use crate::stack::side::redis_server_words;
@@ -215,7 +216,7 @@ fn maxmemory_for(ctx: &Context, service: &Service) -> MaxmemorySizing {
         let (edit, limit) = super::no_resource_limits::limits_for(ctx, service)?;
         Some((limit, "the memory limit it gets", LimitSource::Profile(edit)))
     };
-    match own.or_else(added).and_then(|(limit, what, source)| Some((bytes(&limit)?, limit, what, source))) {
+    match own.or_else(added).and_then(|(limit, what, source)| Some((memory_bytes(&limit)?, limit, what, source))) {
         Some((limit_bytes, limit, what, source)) => {
             let mb = (limit_bytes / 4 * 3 / (1 << 20)).max(1);
             MaxmemorySizing { size: format!("{mb}mb"), basis: format!("75% of {what}, {limit}"), source }
@@ -228,21 +229,6 @@ fn maxmemory_for(ctx: &Context, service: &Service) -> MaxmemorySizing {
     }
 }
 
-/// A compose memory size (`512M`, `1g`, `1.5GB`, `1073741824`) in bytes.
-fn bytes(size: &str) -> Option<u64> {
-    let size = size.trim().to_ascii_lowercase();
-    let digits = size.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(size.len());
-    let number: f64 = size[..digits].parse().ok()?;
-    let unit: u64 = match size[digits..].trim_end_matches('b') {
-        "" => 1,
-        "k" => 1 << 10,
-        "m" => 1 << 20,
-        "g" => 1 << 30,
-        "t" => 1 << 40,
-        _ => return None,
-    };
-    Some((number * unit as f64) as u64)
-}
 
 /// Lowers the settings to edits where the server is configured; `None` when that place cannot
 /// be edited safely.
@@ -476,14 +462,6 @@ fn tokens(text: &str) -> Vec<(usize, usize)> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn sizes() {
-        assert_eq!(bytes("512M"), Some(512 << 20));
-        assert_eq!(bytes("1.5g"), Some(3 << 29));
-        assert_eq!(bytes("2GB"), Some(2 << 30));
-        assert_eq!(bytes("1048576"), Some(1 << 20));
-        assert_eq!(bytes("lots"), None);
-    }
 
     #[test]
     fn flags_are_edited_by_words() {

@@ -168,20 +168,24 @@ fn flag_text(text: &str) -> String {
     words.join(" ")
 }
 
-/// A JVM size (`4g`, `512m`, `1024k`, bytes) in bytes.
-fn java_size(text: &str) -> Option<u64> {
-    let text = text.trim().to_ascii_lowercase();
-    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let n: u64 = digits.parse().ok()?;
-    let unit = match unit {
+/// The multiplier of a size unit (`k`, `m`, `g`, `t`, or none), binary as Docker and the JVM
+/// count.
+fn unit(suffix: &str) -> Option<u64> {
+    Some(match suffix {
         "" => 1,
         "k" => 1 << 10,
         "m" => 1 << 20,
         "g" => 1 << 30,
         "t" => 1 << 40,
         _ => return None,
-    };
-    n.checked_mul(unit)
+    })
+}
+
+/// A JVM size (`4g`, `512m`, `1024k`, bytes) in bytes: whole numbers only, as the JVM takes.
+fn java_size(text: &str) -> Option<u64> {
+    let text = text.trim().to_ascii_lowercase();
+    let (digits, suffix) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    digits.parse::<u64>().ok()?.checked_mul(unit(suffix)?)
 }
 
 /// A compose memory size (`512M`, `1g`, `1.5GB`, `1073741824`, `300mb`) in bytes.
@@ -189,15 +193,7 @@ pub fn memory_bytes(size: &str) -> Option<u64> {
     let size = size.trim().to_ascii_lowercase();
     let digits = size.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(size.len());
     let number: f64 = size[..digits].parse().ok()?;
-    let unit: u64 = match size[digits..].trim_end_matches('b') {
-        "" => 1,
-        "k" => 1 << 10,
-        "m" => 1 << 20,
-        "g" => 1 << 30,
-        "t" => 1 << 40,
-        _ => return None,
-    };
-    Some((number * unit as f64) as u64)
+    Some((number * unit(size[digits..].trim_end_matches('b'))? as f64) as u64)
 }
 
 /// A size in bytes as compose writes it, rounded up to whole mebibytes (`1536M`, `2G`).
