@@ -128,8 +128,13 @@ pub fn heap(service: &Service) -> Option<HeapFact> {
     let from_variable = |name: &str| {
         let var = service.environment.iter().find(|e| e.name == name)?;
         let value = var.value.as_deref()?;
-        let bytes = heap_flag(value)?;
-        Some(HeapFact { bytes, evidence: format!("`{}` sets `{}`", var.name, flag_text(value)) })
+        if let Some(bytes) = heap_flag(value) {
+            return Some(HeapFact { bytes, evidence: format!("`{}` sets `{}`", var.name, flag_text(value)) });
+        }
+        // A variable the image's script turns into -Xmx holds a bare size (`ELASTICSEARCH_HEAP_SIZE=2g`).
+        let listed = catalog_heap.is_some_and(|h| h.variables.iter().any(|v| v == name));
+        let bytes = java_size(value).filter(|_| listed)?;
+        Some(HeapFact { bytes, evidence: format!("`{}` sets the heap to {value}", var.name) })
     };
     if let Some(fact) = from_variable(JVM_OVERRIDE) {
         return Some(fact);
