@@ -229,7 +229,6 @@ fn maxmemory_for(ctx: &Context, service: &Service) -> MaxmemorySizing {
     }
 }
 
-
 /// Lowers the settings to edits where the server is configured; `None` when that place cannot
 /// be edited safely.
 fn fix(ctx: &Context, service: &Service, settings: &[(&str, String)], title: String) -> Option<Fix> {
@@ -461,7 +460,6 @@ fn tokens(text: &str) -> Vec<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
 
     #[test]
     fn flags_are_edited_by_words() {

@@ -1,6 +1,6 @@
-//! Facts about one service, computed once by the loader from the stack and the image catalog:
-//! which image (or, for a service built here, which final `FROM`) it runs and what the catalog
-//! knows of it, the programs it has, its JVM heap, and how its resources are spelled. Rules read
+//! Facts about one service from the stack and the image catalog: which image (or, for a service
+//! built here, which final `FROM`) it runs and what the catalog knows of it — computed once by the
+//! loader ([`ImageFacts`]) — and the programs it has and its JVM heap, read from those. Rules read
 //! these instead of guessing from names; what is not known is `None`.
 
 use super::catalog::{Catalog, ImageMatch};
@@ -58,7 +58,9 @@ impl ImageFacts {
     /// Dockerfile installs it), `Some(false)` when the variant is known and lacks it, `None` when
     /// the variant is unknown. A service built `FROM scratch` has nothing.
     pub fn has(&self, program: &str) -> Option<bool> {
-        if self.installed.iter().any(|p| p == program || (program == "python" && p.starts_with("python3"))) {
+        // A package installs the program of its name (`curl`, `wget`, `python3`); others are not
+        // guessed.
+        if self.installed.iter().any(|p| p == program) {
             return Some(true);
         }
         if self.origin == ImageOrigin::Built("scratch".into()) {
