@@ -5,10 +5,6 @@ use crate::stack::facts::{self, memory_bytes, memory_text, HeapFact};
 use crate::stack::profiles::Resources;
 use crate::stack::Service;
 
-/// Top-level resource keys compose reads besides `deploy.resources`; it refuses distinct values
-/// in both spellings, so a service using these gets its limit in this spelling too.
-const LEGACY_KEYS: &[&str] = &["mem_limit", "mem_reservation", "memswap_limit", "cpus"];
-
 declare_rule! {
     /// ## What it does
     /// Reports production services without a memory limit (`deploy.resources.limits.memory`, or the
@@ -154,7 +150,7 @@ fn size(service: &Service, profile: &Resources, reservations: &Resources) -> Opt
         }
     }
     // Docker refuses a memory limit above `memswap_limit` (memory plus swap).
-    let memswap = service.value.get("memswap_limit").and_then(|v| v.as_str()).and_then(memory_bytes);
+    let memswap = service.memswap_limit.as_ref().and_then(|m| memory_bytes(&m.value));
     if let Some(memswap) = memswap.filter(|m| *m > 0 && *m < limit) {
         if memswap < needed {
             return None;
@@ -190,8 +186,7 @@ fn size(service: &Service, profile: &Resources, reservations: &Resources) -> Opt
 
 /// The edit writing `sizing` into the service, in the spelling it already uses.
 fn service_limits_edit(ctx: &Context, service: &Service, sizing: &Sizing) -> FixEdit {
-    let legacy = LEGACY_KEYS.iter().any(|k| service.value.get(k).is_some());
-    if legacy {
+    if service.legacy_resources {
         return FixEdit::MergeService {
             site: ctx.production_site(service),
             template: "no-resource-limits.legacy",

@@ -125,6 +125,8 @@ pub struct Config {
     /// Side files of alertmanager services.
     pub alertmanager_files: Vec<FileId>,
     index: Index,
+    /// What each redis is used for, found once from the whole configuration.
+    redis_roles: HashMap<String, RedisRole>,
 }
 
 /// Lookups rules make for every service, computed once so checks stay linear in stack size.
@@ -194,7 +196,7 @@ fn host_words(value: &str) -> impl Iterator<Item = &str> {
 impl Config {
     pub(crate) fn new(files: Vec<FileId>, role: Role, doc: Value, services: Vec<Service>) -> Config {
         let index = Index::build(&services);
-        Config {
+        let mut config = Config {
             files,
             role,
             dedicated: false,
@@ -205,7 +207,15 @@ impl Config {
             redis_confs: Vec::new(),
             alertmanager_files: Vec::new(),
             index,
-        }
+            redis_roles: HashMap::new(),
+        };
+        config.redis_roles = config
+            .services
+            .iter()
+            .filter(|s| s.kind == "redis")
+            .map(|s| (s.name.clone(), config.find_redis_role(s)))
+            .collect();
+        config
     }
 
     pub fn service(&self, name: &str) -> Option<&Service> {
@@ -256,6 +266,13 @@ impl Config {
     /// through `environment`, `env_file` or `depends_on`; a cache when only caching names it
     /// (`CACHE_URL`, a name with `cache`); otherwise unknown.
     pub fn redis_role(&self, redis: &Service) -> RedisRole {
+        match self.redis_roles.get(&redis.name) {
+            Some(role) => role.clone(),
+            None => self.find_redis_role(redis),
+        }
+    }
+
+    fn find_redis_role(&self, redis: &Service) -> RedisRole {
         const QUEUE_WORDS: &[&str] = &[
             "BROKER", "CELERY", "QUEUE", "QUEUES", "RQ", "SIDEKIQ", "BULL", "BULLMQ", "JOBS", "JOB", "WORKER",
             "DRAMATIQ", "ARQ", "RESQUE", "HUEY", "KUE", "BEE", "TASKS", "TASK",

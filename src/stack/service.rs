@@ -119,6 +119,12 @@ pub struct Service {
     pub memory_limit: Option<Located<String>>,
     pub cpu_limit: Option<Located<String>>,
     pub memory_reservation: Option<Located<String>>,
+    /// `memswap_limit` (memory plus swap; Docker refuses a memory limit above it).
+    pub memswap_limit: Option<Located<String>>,
+    /// Resources are written in compose's top-level spelling (`mem_limit`, `mem_reservation`,
+    /// `memswap_limit`, `cpus`): compose refuses distinct values there and in
+    /// `deploy.resources`, so settings added to the service use that spelling too.
+    pub legacy_resources: bool,
     pub logging: Option<Logging>,
     pub hostnames: Vec<String>,
     pub profiles: Vec<String>,
@@ -188,6 +194,10 @@ impl Service {
             cpu_limit: resource(&value, &["deploy", "resources", "limits", "cpus"]).or_else(|| scalar("cpus")),
             memory_reservation: resource(&value, &["deploy", "resources", "reservations", "memory"])
                 .or_else(|| scalar("mem_reservation")),
+            memswap_limit: scalar("memswap_limit"),
+            legacy_resources: ["mem_limit", "mem_reservation", "memswap_limit", "cpus"]
+                .iter()
+                .any(|k| value.get(k).is_some()),
             logging: value.get("logging").map(|l| Logging {
                 driver: l.str_at("driver").map(str::to_string),
                 options: l
