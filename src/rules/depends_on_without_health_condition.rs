@@ -34,7 +34,7 @@ fn wait(ctx: &Context, target: &Service) -> Wait {
             }
         };
     }
-    if target.has_healthcheck() || target.image_healthcheck {
+    if target.has_healthcheck() {
         return Wait::Healthy { applicability: Applicability::Safe, probe: None };
     }
     match probe::choose(target, ctx.config, &ctx.stack.profiles) {

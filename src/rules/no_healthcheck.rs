@@ -91,6 +91,12 @@ pub(super) fn needs_probe(ctx: &Context, service: &Service) -> bool {
 
 /// The fix adding `probe` (and what it needs enabled) to `service`; safe when the probe is known.
 pub(super) fn fix(ctx: &Context, service: &Service, probe: &Probe) -> Option<Fix> {
+    // A `healthcheck:` without `test:` keeps the timing it sets.
+    let keep: Vec<&str> = service
+        .value
+        .get("healthcheck")
+        .map(|h| h.entries().iter().map(|(k, _)| k.as_str()).collect())
+        .unwrap_or_default();
     let mut edits = vec![FixEdit::MergeService {
         site: ctx.definition_site(service),
         template: "no-healthcheck",
@@ -100,6 +106,7 @@ pub(super) fn fix(ctx: &Context, service: &Service, probe: &Probe) -> Option<Fix
             "timeout": "5s",
             "retries": 5,
             "start_period": "30s",
+            "keep": keep,
         }),
     }];
     let mut title = format!("add a health check: {}", probe.test.iter().skip(1).cloned().collect::<Vec<_>>().join(" "));

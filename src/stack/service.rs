@@ -282,9 +282,14 @@ impl Service {
         text.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| JOB_WORDS.contains(&w))
     }
 
-    /// Whether the service runs a health probe (its own or the image's).
+    /// Whether the service runs a health probe: a test of its own, or the image's (a
+    /// `healthcheck:` without `test:` only tunes the image's, and there is none without one).
     pub fn has_healthcheck(&self) -> bool {
-        matches!(&self.healthcheck, Some(h) if !matches!(h.value, HealthTest::Disabled))
+        match self.healthcheck.as_ref().map(|h| &h.value) {
+            Some(HealthTest::Exec(_) | HealthTest::Shell(_)) => true,
+            Some(HealthTest::Disabled) => false,
+            Some(HealthTest::Inherit) | None => self.image_healthcheck,
+        }
     }
 }
 

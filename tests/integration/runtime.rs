@@ -302,3 +302,16 @@ fn traefik_ignores_flags_when_it_finds_a_file_and_so_does_the_fix() {
     assert!(!text.contains("--ping=true"), "{text}");
     assert!(std::fs::read_to_string(dir.path().join("traefik.yml")).unwrap().contains("ping: {}"));
 }
+
+#[test]
+fn a_healthcheck_without_a_test_on_an_image_without_one_is_no_health_check() {
+    // `service_healthy` on it would never be met: compose refuses a dependency without a test.
+    let compose = "services:\n  cache:\n    image: memcached:1.6.29\n    healthcheck:\n      interval: 10s\n  app:\n    image: nginx:1.27\n    depends_on: [cache]\n";
+    let dir = project(compose);
+    let (_, json) = check_json(dir.path(), &["--select", "depends-on-without-health-condition"]);
+    let finding = &json["findings"][0];
+    // The fix takes a probe along: the one the catalog knows for memcached.
+    assert_eq!(finding["fix"]["available"], true, "{json:#}");
+    let text = fix_text(dir.path(), &["--select", "depends-on-without-health-condition"]);
+    assert!(text.contains("/dev/tcp/127.0.0.1/11211") && text.contains("condition: service_healthy"), "{text}");
+}
