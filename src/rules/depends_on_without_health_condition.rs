@@ -118,10 +118,10 @@ declare_rule! {
     /// ## Fix safety
     /// The long form restates every dependency of the list with its condition. Safe when each
     /// condition stands on known facts: the dependency has a health check, or gets a known probe
-    /// (the fix adds it, as `no-healthcheck` would). Unsafe when a
-    /// probe it needs is a guess, or a job is taken for one-shot from its name or restart policy
-    /// alone. A dependency that can get no probe keeps `service_started`, and is still reported:
-    /// the startup race is the problem.
+    /// (the fix adds it, as `no-healthcheck` would). Unsafe when a probe it needs is a guess, or
+    /// a job is taken for one-shot from its name or restart policy alone. A dependency that can
+    /// get no probe keeps `service_started`, and is still reported: the startup race is the
+    /// problem.
     pub struct DependsOnWithoutHealthCondition => "depends-on-without-health-condition" {
         summary: "depends_on waits for start, not health",
         severity: Warning,
