@@ -8,8 +8,10 @@ use crate::stack::Service;
 declare_rule! {
     /// ## What it does
     /// Reports production services without a memory limit (`deploy.resources.limits.memory`, or the
-    /// legacy `mem_limit`), and JVM services whose limit is at or below their heap (`-Xmx` in
-    /// `ES_JAVA_OPTS`, `KAFKA_HEAP_OPTS`, `JAVA_OPTS`…, or the image's default heap).
+    /// legacy `mem_limit`), JVM services whose limit is at or below their heap (`-Xmx` in
+    /// `ES_JAVA_OPTS`, `KAFKA_HEAP_OPTS`, `JAVA_OPTS`…, or the image's default heap), and services
+    /// whose limit is under what their settings make them use (redis `maxmemory`, memcached
+    /// `-m`, Node's `--max-old-space-size`, postgres `shared_buffers`).
     ///
     /// ## Why it matters
     /// One leaking or overloaded container can take the host's memory and kill its neighbours; the
@@ -34,7 +36,9 @@ declare_rule! {
     /// A JVM service's limit is at least its heap plus what the JVM needs besides (the heap from
     /// `-Xmx` in `ES_JAVA_OPTS`, `KAFKA_HEAP_OPTS`, `JAVA_OPTS`…, else the image's default from the
     /// catalog: twice the heap for Elasticsearch and OpenSearch, whose documentation keeps the
-    /// heap at most half the memory; one and a half times for other JVMs). It is never below a
+    /// heap at most half the memory; one and a half times for other JVMs), and at least what the
+    /// server is set to use (redis `maxmemory` plus a third, memcached `-m` and Node's
+    /// `--max-old-space-size` plus half, four times postgres's `shared_buffers`). It is never below a
     /// reservation already set, keeps what is set (a `cpus` limit, a reservation) and is written
     /// in the spelling the service already uses (`mem_limit` next to `cpus` or `mem_reservation`,
     /// which compose refuses to combine with `deploy.resources`):
@@ -67,8 +71,28 @@ impl Rule for NoResourceLimits {
         let mut out = Vec::new();
         for service in &ctx.config.services {
             if let Some(limit) = &service.memory_limit {
-                // A limit at or under the heap is an OOM kill waiting for the heap to fill.
+                // A limit at or under the heap is an OOM kill waiting for the heap to fill; so
+                // is one under what the server is set to use.
                 let bytes = memory_bytes(&limit.value);
+                if let (Some(bytes), Some(need)) = (bytes, facts::memory_need(service, redis_conf(ctx, service))) {
+                    if bytes < need.bytes {
+                        out.push(
+                            Finding::new(
+                                &Self::META,
+                                limit.loc,
+                                format!(
+                                    "service `{}` has a memory limit of {} under what it is set to use (about {}): it is killed before it gets there",
+                                    service.name,
+                                    limit.value,
+                                    memory_text(need.bytes)
+                                ),
+                            )
+                            .service(&service.name)
+                            .help(format!("{}; raise the limit or lower the setting", need.evidence)),
+                        );
+                        continue;
+                    }
+                }
                 if let (Some(bytes), Some(heap)) = (bytes, facts::heap(service)) {
                     if bytes <= heap.bytes {
                         out.push(
@@ -102,7 +126,7 @@ impl Rule for NoResourceLimits {
                 format!("service `{}` has no memory limit (`deploy.resources.limits.memory`)", service.name),
             )
             .service(&service.name);
-            if let Some(sizing) = size(service, &limits, &reservations) {
+            if let Some(sizing) = size(service, redis_conf(ctx, service), &limits, &reservations) {
                 finding = finding.help(sizing.why.clone()).with_fix(Fix::new(
                     format!("add resource limits ({}) and reservations", sizing.limits.memory.as_deref().unwrap_or("")),
                     Applicability::Safe,
@@ -119,9 +143,14 @@ impl Rule for NoResourceLimits {
 /// sets: for a fix that needs the limit and takes it along.
 pub(super) fn limits_for(ctx: &Context, service: &Service) -> Option<(FixEdit, String)> {
     let kind = ctx.stack.profiles.kind(&service.kind)?;
-    let sizing = size(service, &kind.limits, &kind.reservations)?;
+    let sizing = size(service, redis_conf(ctx, service), &kind.limits, &kind.reservations)?;
     let memory = sizing.limits.memory.clone()?;
     Some((service_limits_edit(ctx, service, &sizing), memory))
+}
+
+/// The redis.conf mounted into `service`, if any.
+fn redis_conf<'a>(ctx: &'a Context, service: &Service) -> Option<&'a crate::stack::RedisConf> {
+    ctx.config.redis_confs.iter().find(|c| c.service == service.name)
 }
 
 /// The limits and reservations a service gets, and why.
@@ -133,7 +162,12 @@ struct Sizing {
 
 /// The profile's figures, raised to fit the JVM heap and any reservation already set, without
 /// the settings the service already has.
-fn size(service: &Service, profile: &Resources, reservations: &Resources) -> Option<Sizing> {
+fn size(
+    service: &Service,
+    ctx_conf: Option<&crate::stack::RedisConf>,
+    profile: &Resources,
+    reservations: &Resources,
+) -> Option<Sizing> {
     let profile_bytes = memory_bytes(profile.memory.as_deref()?)?;
     let mut limit = profile_bytes;
     let mut why = format!("the `{}` profile suggests a {} limit", service.kind, profile.memory.as_deref()?);
@@ -147,6 +181,14 @@ fn size(service: &Service, profile: &Resources, reservations: &Resources) -> Opt
         if needed > limit {
             limit = needed;
             why = format!("{evidence}: the limit leaves the JVM room beyond its heap");
+        }
+    }
+    let conf = ctx_conf;
+    if let Some(need) = facts::memory_need(service, conf) {
+        needed = needed.max(need.bytes);
+        if need.bytes > limit {
+            limit = need.bytes;
+            why = format!("{}: the limit leaves it room", need.evidence);
         }
     }
     // Docker refuses a memory limit above `memswap_limit` (memory plus swap).

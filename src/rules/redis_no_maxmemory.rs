@@ -354,7 +354,21 @@ fn command_edits(
         }
         ValueKind::Seq(items) => {
             let word = |i: &Value| i.as_str().unwrap_or_default().to_string();
-            if let Some(dash_c) = items.iter().position(|i| word(i) == "-c") {
+            // `sh -c "…"` (or `-ec`, `-euc`) after a shell.
+            let shell = items.iter().position(|i| {
+                let w = word(i);
+                ["sh", "bash", "ash", "dash", "zsh"].contains(&w.rsplit('/').next().unwrap_or(&w))
+            });
+            let script_flag = shell.and_then(|s| {
+                items[s + 1..]
+                    .iter()
+                    .position(|i| {
+                        let w = word(i);
+                        w.starts_with('-') && !w.starts_with("--") && w.contains('c')
+                    })
+                    .map(|i| s + 1 + i)
+            });
+            if let Some(dash_c) = script_flag {
                 // `sh -c "redis-server …"`: the flags go into the script.
                 let script = items.get(dash_c + 1)?;
                 let text = word(script);

@@ -231,3 +231,92 @@ mod tests {
         assert_eq!(memory_text(1536 << 20), "1536M");
     }
 }
+
+/// Memory a server is configured to use and the container limit that needs, with the evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryNeed {
+    /// The smallest container limit that leaves the process room.
+    pub bytes: u64,
+    pub evidence: String,
+}
+
+/// The memory a service's own settings make it use, beyond a JVM heap: redis/valkey `maxmemory`
+/// (the data set; the container needs a third more for fragmentation and forks, as stackfix's
+/// own maxmemory is 75% of the limit), memcached's `-m` (megabytes of cache, plus half again for
+/// connections and the hash table), Node's `--max-old-space-size` (megabytes of heap, plus half
+/// again), and postgres's `shared_buffers` (a quarter of the memory, as the PostgreSQL
+/// documentation suggests: https://www.postgresql.org/docs/current/runtime-config-resource.html).
+pub fn memory_need(service: &Service, redis_conf: Option<&super::RedisConf>) -> Option<MemoryNeed> {
+    let words = super::side::redis_server_words(service);
+    let program = |name: &str| words.iter().any(|w| w.rsplit('/').next() == Some(name));
+    let flag_value = |flags: &[&str]| {
+        words.iter().enumerate().find_map(|(i, w)| {
+            flags.iter().find_map(|f| {
+                w.strip_prefix(&format!("{f}="))
+                    .map(str::to_string)
+                    .or_else(|| (w == f).then(|| words.get(i + 1).cloned()).flatten())
+            })
+        })
+    };
+    let mut needs: Vec<MemoryNeed> = Vec::new();
+    if service.kind == "redis" {
+        let set = flag_value(&["--maxmemory"])
+            .or_else(|| redis_conf.and_then(|c| c.get("maxmemory")).map(|d| d.args.clone()));
+        if let Some(bytes) = set.as_deref().and_then(memory_bytes).filter(|b| *b > 0) {
+            needs.push(MemoryNeed {
+                bytes: bytes / 3 * 4,
+                evidence: format!("redis is set to `maxmemory {}`", set.unwrap_or_default()),
+            });
+        }
+    }
+    if program("memcached") || service.kind == "memcached" {
+        if let Some(mb) = flag_value(&["-m", "--memory-limit"]).and_then(|v| v.parse::<u64>().ok()) {
+            let bytes = mb << 20;
+            needs.push(MemoryNeed { bytes: bytes + bytes / 2, evidence: format!("memcached is set to `-m {mb}`") });
+        }
+    }
+    let node_options = service.environment.iter().filter(|e| e.name == "NODE_OPTIONS").filter_map(|e| e.value.clone());
+    for text in node_options.chain(std::iter::once(service.command_line())) {
+        let mb = text
+            .split_whitespace()
+            .filter_map(|w| w.trim_matches(['"', '\'']).strip_prefix("--max-old-space-size="))
+            .filter_map(|v| v.parse::<u64>().ok())
+            .next_back();
+        if let Some(mb) = mb {
+            let bytes = mb << 20;
+            needs.push(MemoryNeed {
+                bytes: bytes + bytes / 2,
+                evidence: format!("Node is set to `--max-old-space-size={mb}`"),
+            });
+        }
+    }
+    if service.kind == "postgres" {
+        let shared = words.iter().enumerate().find_map(|(i, w)| {
+            let setting = if w == "-c" { words.get(i + 1)?.as_str() } else { w.strip_prefix("-c")? };
+            setting.strip_prefix("shared_buffers=").map(str::to_string)
+        });
+        if let Some(bytes) = shared.as_deref().and_then(postgres_size) {
+            needs.push(MemoryNeed {
+                bytes: bytes * 4,
+                evidence: format!("postgres is set to `shared_buffers={}`", shared.unwrap_or_default()),
+            });
+        }
+    }
+    needs.into_iter().max_by_key(|n| n.bytes)
+}
+
+/// A postgres memory setting (`4GB`, `512MB`, `128kB`, or a number of 8 kB pages) in bytes.
+fn postgres_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let n: u64 = text[..digits].parse().ok()?;
+    let unit: u64 = match &text[digits..] {
+        "" => 8 << 10,
+        "kB" => 1 << 10,
+        "MB" => 1 << 20,
+        "GB" => 1 << 30,
+        "TB" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(unit)
+}

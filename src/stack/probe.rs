@@ -429,12 +429,17 @@ fn probe_port(probe: &HealthProbe) -> Option<String> {
 fn command_port(service: &Service) -> Option<String> {
     let words = super::side::redis_server_words(service);
     let memcached = words.iter().any(|w| w.rsplit('/').next() == Some("memcached"));
+    let postgres = words.iter().any(|w| w.rsplit('/').next() == Some("postgres"));
     let mut found = None;
     for (i, word) in words.iter().enumerate() {
         let value = if let Some(v) = word.strip_prefix("--port=") {
             Some(v.to_string())
-        } else if word == "--port" || (memcached && word == "-p") {
+        } else if word == "--port" || ((memcached || postgres) && word == "-p") {
             words.get(i + 1).cloned()
+        } else if postgres && word == "-c" {
+            words.get(i + 1).and_then(|s| s.strip_prefix("port=")).map(str::to_string)
+        } else if postgres && word.starts_with("-cport=") {
+            Some(word["-cport=".len()..].to_string())
         } else if memcached && word.starts_with("-p") && word[2..].chars().all(|c| c.is_ascii_digit()) && word.len() > 2
         {
             Some(word[2..].to_string())

@@ -376,8 +376,15 @@ fn yaml_value(loader: &mut Loader, id: FileId) -> Option<Value> {
 pub fn redis_server_words(service: &Service) -> Vec<String> {
     let mut words = service.entrypoint.clone();
     words.extend(service.command.iter().cloned());
-    if let Some(i) = words.iter().position(|w| w == "-c") {
-        if let Some(script) = words.get(i + 1) {
+    // `sh -c "…"` (or `-ec`, `-euc`): the server is in the script. A `-c` of the server itself
+    // (postgres's `-c name=value`) is no script.
+    const SHELLS: &[&str] = &["sh", "bash", "ash", "dash", "zsh"];
+    if let Some(shell) = words.iter().position(|w| SHELLS.contains(&w.rsplit('/').next().unwrap_or(w))) {
+        let option = words[shell + 1..]
+            .iter()
+            .position(|w| w.starts_with('-') && !w.starts_with("--") && w.contains('c'))
+            .map(|i| shell + 1 + i);
+        if let Some(script) = option.and_then(|i| words.get(i + 1)) {
             return shell_split(script);
         }
     }

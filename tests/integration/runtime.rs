@@ -315,3 +315,35 @@ fn a_healthcheck_without_a_test_on_an_image_without_one_is_no_health_check() {
     let text = fix_text(dir.path(), &["--select", "depends-on-without-health-condition"]);
     assert!(text.contains("/dev/tcp/127.0.0.1/11211") && text.contains("condition: service_healthy"), "{text}");
 }
+
+#[test]
+fn limits_leave_room_for_what_servers_are_set_to_use() {
+    let compose = "services:\n  cache:\n    image: redis:7.2\n    command: redis-server --maxmemory 2gb --maxmemory-policy allkeys-lru\n  mc:\n    image: memcached:1.6.29\n    command: memcached -m 2048\n  db:\n    image: postgres:16\n    command: postgres -c shared_buffers=1GB\n  web:\n    image: node:20-alpine\n    environment:\n      NODE_OPTIONS: --max-old-space-size=4096\n";
+    let dir = project(compose);
+    let text = fix_text(dir.path(), &["--select", "no-resource-limits"]);
+    let limit = |service: &str| {
+        let at = text.find(&format!("  {service}:")).unwrap();
+        let rest = &text[at..];
+        let line = rest.lines().find(|l| l.trim_start().starts_with("memory:")).unwrap();
+        stackfix::stack::facts::memory_bytes(line.trim_start().trim_start_matches("memory:").trim()).unwrap()
+    };
+    assert!(limit("cache") > 2 << 30, "{text}");
+    assert!(limit("mc") > 2 << 30, "{text}");
+    assert!(limit("db") >= 4 << 30, "{text}");
+    assert!(limit("web") > 4 << 30, "{text}");
+    // A limit already set under what the server is set to use is reported.
+    let dir = project(
+        "services:\n  cache:\n    image: redis:7.2\n    command: redis-server --maxmemory 2gb\n    mem_limit: 1g\n",
+    );
+    let (_, json) = check_json(dir.path(), &["--select", "no-resource-limits"]);
+    assert!(json["findings"][0]["message"].as_str().unwrap().contains("under what it is set to use"), "{json:#}");
+}
+
+#[test]
+fn postgres_on_another_port_gets_no_probe_on_5432() {
+    for command in ["[postgres, -c, port=5433]", "[postgres, -p, \"5434\"]"] {
+        let dir = project(&format!("services:\n  db:\n    image: postgres:16\n    command: {command}\n"));
+        let (_, json) = check_json(dir.path(), &["--select", "no-healthcheck"]);
+        assert_eq!(json["findings"][0]["fix"]["available"], false, "{command}: {json:#}");
+    }
+}
