@@ -273,23 +273,12 @@ fn attempt(
         let mut batch: HashMap<PathBuf, Batch> = HashMap::new();
         let mut env_names: Vec<String> = Vec::new();
         let mut taken: Vec<Taken> = Vec::new();
-        // Fixes that require others come after them, and wait when those are not taken.
-        let (independent, dependent): (Vec<&Finding>, Vec<&Finding>) = findings
-            .iter()
-            .filter(|f| wanted(f, options))
-            .partition(|f| f.fix.as_ref().is_none_or(|fix| fix.requires.is_empty()));
-        let mut unmet: Vec<(&Finding, String)> = Vec::new();
-        // (rule, service) of the fixes taken so far in this pass.
-        let mut provided: HashSet<(&str, &str)> = HashSet::new();
-        for finding in independent.into_iter().chain(dependent) {
+        // A fix that needs another's edits carries them itself (rules take them along), so
+        // every fix stands alone here.
+        for finding in findings.iter().filter(|f| wanted(f, options)) {
             let Some(fix) = &finding.fix else { continue };
             let key = key(current, finding);
             if given_up.contains(&key) {
-                continue;
-            }
-            let missing = fix.requires.iter().find(|(rule, service)| !provided.contains(&(*rule, service.as_str())));
-            if let Some((rule, service)) = missing {
-                unmet.push((finding, format!("needs the `{rule}` fix on `{service}`, which this run does not apply")));
                 continue;
             }
             match plan_fix(env, current, &texts, finding, fix) {
@@ -302,7 +291,6 @@ fn attempt(
                 {
                     // Another finding's fix makes exactly these edits (one rewrite closes both).
                     env_names.extend(plan.env_names);
-                    provided.extend(finding.service.as_deref().map(|s| (finding.rule, s)));
                     taken.push(Taken { key, finding, fix, aimed: plan.aimed });
                 }
                 Ok(plan) => {
@@ -321,7 +309,6 @@ fn attempt(
                     }
                     let aimed = plan.aimed;
                     env_names.extend(plan.env_names);
-                    provided.extend(finding.service.as_deref().map(|s| (finding.rule, s)));
                     taken.push(Taken { key, finding, fix, aimed });
                 }
                 Err(reason) => {
@@ -331,7 +318,6 @@ fn attempt(
             }
         }
         if taken.is_empty() {
-            skipped.extend(unmet.into_iter().map(|(finding, reason)| skip(finding, reason)));
             return Ok(Ok(Attempt { texts, intended, applied, skipped, findings, stack: loaded, passes: pass }));
         }
         let display = |path: &PathBuf| {

@@ -335,9 +335,6 @@ pub struct Fix {
     pub title: String,
     pub applicability: Applicability,
     pub edits: Vec<FixEdit>,
-    /// Fixes of other findings, as (rule, service), that this one is only right together with
-    /// (a `service_healthy` condition on a dependency that gets its health check in the same run).
-    pub requires: Vec<(&'static str, String)>,
     /// The file the fix edits first (kept when a report drops the edits).
     pub file: Option<FileId>,
     /// Why the fix cannot be applied (it would edit inside a shared anchor): [`check`] then
@@ -406,7 +403,7 @@ impl Fix {
         if DROP_EDITS.get() {
             edits = Vec::new();
         }
-        Fix { title: title.into(), applicability, edits, requires: Vec::new(), file, refused }
+        Fix { title: title.into(), applicability, edits, file, refused }
     }
 }
 
