@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta, Site};
-use crate::stack::facts::{self, memory_bytes, memory_text, HeapFact};
+use crate::stack::facts::{self, memory_bytes, memory_text};
 use crate::stack::profiles::Resources;
 use crate::stack::Service;
 
@@ -71,43 +71,24 @@ impl Rule for NoResourceLimits {
         let mut out = Vec::new();
         for service in &ctx.config.services {
             if let Some(limit) = &service.memory_limit {
-                // A limit at or under the heap is an OOM kill waiting for the heap to fill; so
-                // is one under what the server is set to use.
+                // A limit at or under what the process is set to use (a JVM heap, redis
+                // maxmemory, …) is an OOM kill waiting for it to fill.
                 let bytes = memory_bytes(&limit.value);
                 if let (Some(bytes), Some(need)) = (bytes, facts::memory_need(service, redis_conf(ctx, service))) {
-                    if bytes < need.bytes {
+                    if bytes <= need.uses {
                         out.push(
                             Finding::new(
                                 &Self::META,
                                 limit.loc,
                                 format!(
-                                    "service `{}` has a memory limit of {} under what it is set to use (about {}): it is killed before it gets there",
+                                    "service `{}` has a memory limit of {} at or below what it is set to use ({}): it is killed when that fills",
                                     service.name,
                                     limit.value,
-                                    memory_text(need.bytes)
+                                    memory_text(need.uses)
                                 ),
                             )
                             .service(&service.name)
                             .help(format!("{}; raise the limit or lower the setting", need.evidence)),
-                        );
-                        continue;
-                    }
-                }
-                if let (Some(bytes), Some(heap)) = (bytes, facts::heap(service)) {
-                    if bytes <= heap.bytes {
-                        out.push(
-                            Finding::new(
-                                &Self::META,
-                                limit.loc,
-                                format!(
-                                    "service `{}` has a memory limit of {} at or below its JVM heap ({}): the container is killed when the heap fills",
-                                    service.name,
-                                    limit.value,
-                                    memory_text(heap.bytes)
-                                ),
-                            )
-                            .service(&service.name)
-                            .help(format!("{}; raise the limit above the heap or lower the heap", heap.evidence)),
                         );
                     }
                 }
@@ -164,7 +145,7 @@ struct Sizing {
 /// the settings the service already has.
 fn size(
     service: &Service,
-    ctx_conf: Option<&crate::stack::RedisConf>,
+    conf: Option<&crate::stack::RedisConf>,
     profile: &Resources,
     reservations: &Resources,
 ) -> Option<Sizing> {
@@ -172,20 +153,8 @@ fn size(
     let mut limit = profile_bytes;
     let mut why = format!("the `{}` profile suggests a {} limit", service.kind, profile.memory.as_deref()?);
     let mut needed = 0;
-    if let Some(HeapFact { bytes, evidence }) = facts::heap(service) {
-        // Elasticsearch and OpenSearch keep the heap at most half the memory; other JVMs need
-        // about half the heap again for metaspace, threads, buffers and the collector.
-        let doubles =
-            service.image_facts.matched.is_some_and(|m| m.entry.heap.as_ref().is_some_and(|h| h.half_of_memory));
-        needed = if doubles { bytes * 2 } else { bytes + bytes / 2 };
-        if needed > limit {
-            limit = needed;
-            why = format!("{evidence}: the limit leaves the JVM room beyond its heap");
-        }
-    }
-    let conf = ctx_conf;
     if let Some(need) = facts::memory_need(service, conf) {
-        needed = needed.max(need.bytes);
+        needed = need.bytes;
         if need.bytes > limit {
             limit = need.bytes;
             why = format!("{}: the limit leaves it room", need.evidence);

@@ -155,7 +155,10 @@ pub fn heap(service: &Service) -> Option<HeapFact> {
     let default = heap.default.as_deref().filter(|d| *d != "auto")?;
     Some(HeapFact {
         bytes: memory_bytes(default)?,
-        evidence: format!("the image's default heap is {default} ({})", heap.source),
+        evidence: format!(
+            "the image's default heap is {default} ({})",
+            heap.source.split_whitespace().find(|w| w.starts_with("https://")).unwrap_or(&heap.source)
+        ),
     })
 }
 
@@ -235,12 +238,24 @@ mod tests {
 /// Memory a server is configured to use and the container limit that needs, with the evidence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemoryNeed {
+    /// What the process is set to use: a limit at or below it is an OOM kill.
+    pub uses: u64,
     /// The smallest container limit that leaves the process room.
     pub bytes: u64,
     pub evidence: String,
 }
 
-/// The memory a service's own settings make it use, beyond a JVM heap: redis/valkey `maxmemory`
+impl MemoryNeed {
+    /// `uses` plus half again (`half`: the vendor keeps it at most half the memory: twice).
+    fn with_room(uses: u64, half: bool, evidence: String) -> MemoryNeed {
+        let bytes = if half { uses * 2 } else { uses + uses / 2 };
+        MemoryNeed { uses, bytes, evidence }
+    }
+}
+
+/// The memory a service's own settings make it use: its JVM heap (twice it for Elasticsearch and
+/// OpenSearch, whose documentation keeps the heap at most half the memory; half again for other
+/// JVMs, for metaspace, threads, buffers and the collector), redis/valkey `maxmemory`
 /// (the data set; the container needs a third more for fragmentation and forks, as stackfix's
 /// own maxmemory is 75% of the limit), memcached's `-m` (megabytes of cache, plus half again for
 /// connections and the hash table), Node's `--max-old-space-size` (megabytes of heap, plus half
@@ -259,11 +274,16 @@ pub fn memory_need(service: &Service, redis_conf: Option<&super::RedisConf>) -> 
         })
     };
     let mut needs: Vec<MemoryNeed> = Vec::new();
+    if let Some(HeapFact { bytes, evidence }) = heap(service) {
+        let half = service.image_facts.matched.is_some_and(|m| m.entry.heap.as_ref().is_some_and(|h| h.half_of_memory));
+        needs.push(MemoryNeed::with_room(bytes, half, format!("{evidence} (a JVM heap)")));
+    }
     if service.kind == "redis" {
         let set = flag_value(&["--maxmemory"])
             .or_else(|| redis_conf.and_then(|c| c.get("maxmemory")).map(|d| d.args.clone()));
         if let Some(bytes) = set.as_deref().and_then(memory_bytes).filter(|b| *b > 0) {
             needs.push(MemoryNeed {
+                uses: bytes,
                 bytes: bytes / 3 * 4,
                 evidence: format!("redis is set to `maxmemory {}`", set.unwrap_or_default()),
             });
@@ -271,8 +291,7 @@ pub fn memory_need(service: &Service, redis_conf: Option<&super::RedisConf>) -> 
     }
     if program("memcached") || service.kind == "memcached" {
         if let Some(mb) = flag_value(&["-m", "--memory-limit"]).and_then(|v| v.parse::<u64>().ok()) {
-            let bytes = mb << 20;
-            needs.push(MemoryNeed { bytes: bytes + bytes / 2, evidence: format!("memcached is set to `-m {mb}`") });
+            needs.push(MemoryNeed::with_room(mb << 20, false, format!("memcached is set to `-m {mb}`")));
         }
     }
     let node_options = service.environment.iter().filter(|e| e.name == "NODE_OPTIONS").filter_map(|e| e.value.clone());
@@ -283,11 +302,7 @@ pub fn memory_need(service: &Service, redis_conf: Option<&super::RedisConf>) -> 
             .filter_map(|v| v.parse::<u64>().ok())
             .next_back();
         if let Some(mb) = mb {
-            let bytes = mb << 20;
-            needs.push(MemoryNeed {
-                bytes: bytes + bytes / 2,
-                evidence: format!("Node is set to `--max-old-space-size={mb}`"),
-            });
+            needs.push(MemoryNeed::with_room(mb << 20, false, format!("Node is set to `--max-old-space-size={mb}`")));
         }
     }
     if service.kind == "postgres" {
@@ -297,6 +312,7 @@ pub fn memory_need(service: &Service, redis_conf: Option<&super::RedisConf>) -> 
         });
         if let Some(bytes) = shared.as_deref().and_then(postgres_size) {
             needs.push(MemoryNeed {
+                uses: bytes,
                 bytes: bytes * 4,
                 evidence: format!("postgres is set to `shared_buffers={}`", shared.unwrap_or_default()),
             });

@@ -336,7 +336,7 @@ fn limits_leave_room_for_what_servers_are_set_to_use() {
         "services:\n  cache:\n    image: redis:7.2\n    command: redis-server --maxmemory 2gb\n    mem_limit: 1g\n",
     );
     let (_, json) = check_json(dir.path(), &["--select", "no-resource-limits"]);
-    assert!(json["findings"][0]["message"].as_str().unwrap().contains("under what it is set to use"), "{json:#}");
+    assert!(json["findings"][0]["message"].as_str().unwrap().contains("at or below what it is set to use"), "{json:#}");
 }
 
 #[test]
