@@ -121,8 +121,20 @@ pub struct Prepared {
     pub config_dir: PathBuf,
 }
 
+/// The project directory as compose finds it: the one named, else the first compose file's
+/// directory, else the current one.
+pub fn project_directory(args: &super::CommonArgs) -> PathBuf {
+    if let Some(dir) = args.dir.clone().or_else(|| args.project_directory.clone()) {
+        return dir;
+    }
+    match args.files.first().and_then(|f| f.parent()) {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
 pub fn prepare(args: &super::CommonArgs) -> Result<Prepared, String> {
-    let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let dir = project_directory(args);
     if !dir.is_dir() {
         return Err(format!("{}: not a directory", dir.display()));
     }

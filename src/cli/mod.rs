@@ -199,11 +199,14 @@ pub enum ColorChoice {
 /// Options `check` and `fix` share: what to load and which rules run.
 #[derive(clap::Args, Debug)]
 pub struct CommonArgs {
-    /// Project directory (default: the current directory)
+    /// Project directory (default: the first `-f` file's directory, else the current directory)
     pub dir: Option<PathBuf>,
     /// Compose file to load, in order, like `docker compose -f` (repeatable)
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// Project directory, as `docker compose --project-directory` takes it (same as DIR)
+    #[arg(long = "project-directory", value_name = "DIR", conflicts_with = "dir")]
+    pub project_directory: Option<PathBuf>,
     /// Only these rules (comma-separated or repeated)
     #[arg(long, value_delimiter = ',', value_name = "RULE")]
     pub select: Vec<String>,

@@ -226,12 +226,28 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) ->
     Err(FixError::Unverified(last))
 }
 
+/// Where a splice meant to change a file.
+#[derive(Debug, Clone)]
+pub(crate) struct Aim {
+    pub(crate) route: Route,
+    /// The splice adds a key: it means to set the values it writes there, not to replace what a
+    /// merge key or another file gave that key before (the verifier checks the leaves it wrote).
+    pub(crate) inserted: bool,
+}
+
+impl Aim {
+    fn of(splice: &Splice) -> Aim {
+        let inserted = splice.adds_to.as_ref().is_some_and(|(_, key)| !key.is_empty());
+        Aim { route: splice.aims.clone(), inserted }
+    }
+}
+
 /// What one run of the passes produced.
 pub(crate) struct Attempt {
     /// New texts by (normalised) path.
     texts: HashMap<PathBuf, String>,
     /// Per file, the routes the fixes aimed at and the finding each was for.
-    intended: HashMap<PathBuf, Vec<(Route, FindingKey)>>,
+    intended: HashMap<PathBuf, Vec<(Aim, FindingKey)>>,
     applied: Vec<Applied>,
     skipped: Vec<Skipped>,
     /// The stack as fixed, loaded from the new texts (none when nothing changed), and its
@@ -252,7 +268,7 @@ fn attempt(
 ) -> Result<Result<Attempt, HashMap<FindingKey, String>>, FixError> {
     let options = env.options;
     let mut texts: HashMap<PathBuf, String> = HashMap::new();
-    let mut intended: HashMap<PathBuf, Vec<(Route, FindingKey)>> = HashMap::new();
+    let mut intended: HashMap<PathBuf, Vec<(Aim, FindingKey)>> = HashMap::new();
     let mut applied = Vec::new();
     let mut skipped: Vec<Skipped> = Vec::new();
     let mut given_up: HashSet<FindingKey> = excluded.keys().cloned().collect();
@@ -341,8 +357,8 @@ fn attempt(
             texts.insert(path, text);
         }
         for Taken { key, finding, fix, aimed } in taken {
-            for (path, route) in aimed {
-                intended.entry(path).or_default().push((route, key.clone()));
+            for (path, aim) in aimed {
+                intended.entry(path).or_default().push((aim, key.clone()));
             }
             let (line, _) = current.line_col(finding.file, finding.span.start);
             applied.push(Applied {
@@ -444,7 +460,7 @@ struct Taken<'a> {
     key: FindingKey,
     finding: &'a Finding,
     fix: &'a Fix,
-    aimed: Vec<(PathBuf, Route)>,
+    aimed: Vec<(PathBuf, Aim)>,
 }
 
 fn skip(finding: &Finding, reason: String) -> Skipped {
@@ -521,7 +537,7 @@ struct FixPlan {
     /// Splices per file (normalised path).
     edits: Vec<(PathBuf, Vec<Splice>)>,
     /// The routes the splices aim at, per file.
-    aimed: Vec<(PathBuf, Route)>,
+    aimed: Vec<(PathBuf, Aim)>,
     /// Names for `.env.example`.
     env_names: Vec<String>,
 }
@@ -581,7 +597,9 @@ fn plan_fix(
                 let rendered = env.render(template, context, Some(service))?;
                 let route = Route::default().key("services").key(service);
                 let tree = stack.file(file).tree.as_ref().ok_or("not a YAML file")?;
-                refuse_shared_anchor(tree, &route)?;
+                if fix.through_anchor.is_empty() {
+                    refuse_shared_anchor(tree, &route)?;
+                }
                 if crate::yaml::route::resolve(tree, &route).is_ok() {
                     (file, Lowered::Merge(route, explain(rendered, &explained)?))
                 } else {
@@ -592,7 +610,9 @@ fn plan_fix(
             FixEdit::AppendAt { file, at, template, context } => {
                 let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
                 let route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;
-                refuse_shared_anchor(tree, &route)?;
+                if fix.through_anchor.is_empty() {
+                    refuse_shared_anchor(tree, &route)?;
+                }
                 let rendered = env.render(template, context, finding.service.as_deref())?;
                 let items = rendered.items().ok_or_else(|| format!("template `{template}` must render a sequence"))?;
                 let patches = items
@@ -638,7 +658,9 @@ fn plan_fix(
                 let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
                 let mut route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;
                 route.0.pop().ok_or("the place to edit has no parent")?;
-                refuse_shared_anchor(tree, &route)?;
+                if fix.through_anchor.is_empty() {
+                    refuse_shared_anchor(tree, &route)?;
+                }
                 let parent = crate::yaml::route::resolve(tree, &route).map_err(|e| e.to_string())?;
                 let rendered = env.render(template, context, finding.service.as_deref())?;
                 match tree.node(parent.node).kind {
@@ -678,7 +700,9 @@ fn plan_fix(
             FixEdit::MergeAt { file, at, template, context } | FixEdit::ReplaceAt { file, at, template, context } => {
                 let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
                 let route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;
-                refuse_shared_anchor(tree, &route)?;
+                if fix.through_anchor.is_empty() {
+                    refuse_shared_anchor(tree, &route)?;
+                }
                 let rendered = env.render(template, context, finding.service.as_deref())?;
                 match edit {
                     FixEdit::MergeAt { .. } => (*file, Lowered::Merge(route, rendered)),
@@ -722,11 +746,17 @@ fn plan_fix(
             annotate(stack.file(file).source().text(), &mut splices, explained("").trim_end());
         }
         let path = normalize(&stack.file(file).path);
-        plan.aimed.extend(splices.iter().map(|s| (path.clone(), s.aims.clone())));
+        plan.aimed.extend(splices.iter().map(|s| (path.clone(), Aim::of(s))));
         match plan.edits.iter_mut().find(|(p, _)| *p == path) {
             Some((_, existing)) => existing.extend(splices),
             None => plan.edits.push((path, splices)),
         }
+    }
+    // A fix written once in a shared anchor means to change its own service there (the other
+    // users' fixes, taken in the same pass, name theirs); the verifier holds it to these routes.
+    for (file, route) in &fix.through_anchor {
+        let path = normalize(&stack.file(*file).path);
+        plan.aimed.push((path, Aim { route: route.clone(), inserted: false }));
     }
     // A replacement with the text already there changes nothing.
     for (path, splices) in &mut plan.edits {

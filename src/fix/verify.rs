@@ -3,8 +3,9 @@
 //! fixes aimed at. A fix that fails is excluded and the run starts again without it.
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 
-use super::{Attempt, FindingKey};
+use super::{Aim, Attempt, FindingKey};
 use crate::rules::Finding;
 use crate::stack::load::normalize;
 use crate::stack::{Stack, Value, ValueKind};
@@ -24,38 +25,171 @@ pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) 
             );
         }
     }
+    let after_tree =
+        |path: &PathBuf| fixed.files.iter().find(|f| normalize(&f.path) == *path).and_then(|f| f.tree.as_ref());
+    // Every file's aims, inserted keys taken down to the values the fix wrote.
+    let aims: HashMap<&PathBuf, Vec<(Route, &FindingKey)>> =
+        attempt.intended.iter().map(|(path, aimed)| (path, expand(after_tree(path), aimed))).collect();
     for (path, after) in &attempt.texts {
         let Some(before_file) = original.files.iter().find(|f| normalize(&f.path) == *path) else { continue };
         let before = before_file.source().text();
         // The trees of both sides are already parsed: the original stack's and the last pass's.
-        let after_tree = fixed.files.iter().find(|f| normalize(&f.path) == *path).and_then(|f| f.tree.as_ref());
-        let aimed = attempt.intended.get(path).map(Vec::as_slice).unwrap_or_default();
-        let blame = |reason: String, failures: &mut HashMap<FindingKey, String>| {
-            for (_, key) in aimed {
-                failures.entry(key.clone()).or_insert_with(|| reason.clone());
-            }
-        };
+        let after_tree = after_tree(path);
+        let aimed = aims.get(path).map(Vec::as_slice).unwrap_or_default();
         if let Some(lost) = lost_comment(before, after) {
             // The fixes that edited where the comment was; all of the file's when none did.
             let near = before.find(&lost).zip(before_file.tree.as_ref()).map(|(at, tree)| route_near(tree, at));
             let related =
                 |route: &Route| near.as_ref().is_some_and(|n| n.0.starts_with(&route.0) || route.0.starts_with(&n.0));
             let culprits: Vec<&FindingKey> = match aimed.iter().filter(|(r, _)| related(r)).count() {
-                0 => aimed.iter().map(|(_, k)| k).collect(),
-                _ => aimed.iter().filter(|(r, _)| related(r)).map(|(_, k)| k).collect(),
+                0 => aimed.iter().map(|(_, k)| *k).collect(),
+                _ => aimed.iter().filter(|(r, _)| related(r)).map(|(_, k)| *k).collect(),
             };
             for key in culprits {
                 failures.entry(key.clone()).or_insert_with(|| format!("a comment would be lost: `{lost}`"));
             }
         }
-        let aimed_at: HashSet<&[Segment]> = aimed.iter().map(|(route, _)| route.0.as_slice()).collect();
         for changed in changed_paths(before_file.tree.as_ref(), after_tree) {
-            if !(0..=changed.0.len()).any(|len| aimed_at.contains(&changed.0[..len])) {
-                blame(format!("the edit changed `{changed}`, which the fix did not aim at"), &mut failures);
+            if !covered(aimed, &changed) {
+                let reason =
+                    format!("the edit changed `{changed}` in {}, which the fix did not aim at", before_file.display);
+                for key in blamed(aimed, &changed) {
+                    failures.entry(key.clone()).or_insert_with(|| reason.clone());
+                }
             }
         }
     }
+    check_effective(original, fixed, &aims, &mut failures);
     failures
+}
+
+/// The effective model of every configuration (files merged, `<<` expanded, `extends` and
+/// `include` resolved, list spellings normalised) before and after the fixes: a value that
+/// changed where no fix aimed fails the fixes closest to it. This catches a local key that hides
+/// one a merge key or another file gave the service, whichever rule wrote it. Values are compared
+/// as written, before interpolation (the fixes never change `.env`).
+fn check_effective(
+    original: &Stack,
+    fixed: &Stack,
+    aims: &HashMap<&PathBuf, Vec<(Route, &FindingKey)>>,
+    failures: &mut HashMap<FindingKey, String>,
+) {
+    let paths = |stack: &Stack, config: &crate::stack::Config| -> Vec<PathBuf> {
+        config.files.iter().map(|&f| normalize(&stack.file(f).path)).collect()
+    };
+    let compose_files: Vec<PathBuf> =
+        fixed.files.iter().filter(|f| f.role == crate::stack::FileRole::Compose).map(|f| normalize(&f.path)).collect();
+    for after in &fixed.configs {
+        let files = paths(fixed, after);
+        let Some(before) = original.configs.iter().find(|c| paths(original, c) == files) else { continue };
+        // The compose files' aims (included files too), as routes of the merged model.
+        let aimed: Vec<(Route, &FindingKey)> = compose_files
+            .iter()
+            .filter_map(|p| aims.get(p))
+            .flatten()
+            .map(|(route, key)| (route.clone(), *key))
+            .collect();
+        let mut changed = Vec::new();
+        diff(&before.doc, &after.doc, &mut Route::default(), &mut changed);
+        let by_name: HashMap<&str, &crate::stack::Service> =
+            before.services.iter().map(|s| (s.name.as_str(), s)).collect();
+        let mut seen = HashSet::new();
+        for service in &after.services {
+            seen.insert(service.name.as_str());
+            let mut at = Route::default().key("services").key(&service.name);
+            match by_name.get(service.name.as_str()) {
+                Some(old) => diff(&old.value, &service.value, &mut at, &mut changed),
+                None => leaves(&service.value, &mut at, &mut changed),
+            }
+        }
+        for old in before.services.iter().filter(|s| !seen.contains(s.name.as_str())) {
+            leaves(&old.value, &mut Route::default().key("services").key(&old.name), &mut changed);
+        }
+        for route in changed {
+            if covered(&aimed, &route) {
+                continue;
+            }
+            let reason = format!("`{route}` would change in what compose runs, and no fix aimed at it");
+            for key in blamed(&aimed, &route) {
+                failures.entry(key.clone()).or_insert_with(|| reason.clone());
+            }
+        }
+    }
+}
+
+/// Whether an aim's route is, or lies above, `route`. Top-level extension fields (`x-…`) are
+/// not run by compose: what an anchor there gives a service shows in the service.
+fn covered(aimed: &[(Route, &FindingKey)], route: &Route) -> bool {
+    matches!(route.0.first(), Some(Segment::Key(k)) if k.starts_with("x-"))
+        || aimed.iter().any(|(aim, _)| route.0.starts_with(&aim.0))
+}
+
+/// The fixes to blame for an unaimed change at `route`: those that aimed closest to it (sharing
+/// the longest leading part of the route), else all of them.
+fn blamed<'a>(aimed: &[(Route, &'a FindingKey)], route: &Route) -> Vec<&'a FindingKey> {
+    let shared = |aim: &Route| aim.0.iter().zip(&route.0).take_while(|(a, b)| a == b).count();
+    let best = aimed.iter().map(|(aim, _)| shared(aim)).max().unwrap_or(0);
+    let floor = if route.0.first() == Some(&Segment::Key("services".into())) { 2 } else { 1 };
+    if best >= floor {
+        return aimed.iter().filter(|(aim, _)| shared(aim) == best).map(|(_, key)| *key).collect();
+    }
+    // Nothing aimed near it: a change that reached it through an anchor, made by a fix that
+    // edited an extension field, if one did.
+    let in_extension = |aim: &Route| matches!(aim.0.first(), Some(Segment::Key(k)) if k.starts_with("x-"));
+    let anchored: Vec<&FindingKey> = aimed.iter().filter(|(aim, _)| in_extension(aim)).map(|(_, key)| *key).collect();
+    if anchored.is_empty() {
+        aimed.iter().map(|(_, key)| *key).collect()
+    } else {
+        anchored
+    }
+}
+
+/// The aims of a file with every inserted key replaced by the routes of the values under it in
+/// the fixed file (a splice that adds `deploy` means the leaves it wrote, not all of `deploy`).
+fn expand<'a>(tree: Option<&Tree>, aimed: &'a [(Aim, FindingKey)]) -> Vec<(Route, &'a FindingKey)> {
+    let mut out = Vec::new();
+    for (aim, key) in aimed {
+        let node = tree.filter(|_| aim.inserted).and_then(|t| crate::yaml::route::resolve(t, &aim.route).ok());
+        match (tree, node) {
+            (Some(tree), Some(found)) => {
+                let mut leaves = Vec::new();
+                leaf_routes(tree, found.node, &mut aim.route.clone(), &mut leaves);
+                out.extend(leaves.iter().map(|r| (effective_route(r), key)));
+            }
+            _ => out.push((effective_route(&aim.route), key)),
+        }
+    }
+    out
+}
+
+fn leaf_routes(tree: &Tree, id: NodeId, at: &mut Route, out: &mut Vec<Route>) {
+    match &tree.node(id).kind {
+        NodeKind::Mapping { entries, .. } if !entries.is_empty() => {
+            for entry in entries {
+                let Some(key) = tree.node(entry.key).as_str().filter(|_| !tree.is_merge_key(entry.key)) else {
+                    out.push(at.clone());
+                    continue;
+                };
+                at.0.push(Segment::Key(key.to_string()));
+                leaf_routes(tree, entry.value, at, out);
+                at.0.pop();
+            }
+        }
+        _ => out.push(at.clone()),
+    }
+}
+
+/// A compose file's route as a route of the merged model: an item of a list spelling of a field
+/// compose normalises to a mapping (`environment: [A=1]`) is the whole field there.
+fn effective_route(route: &Route) -> Route {
+    match route.0.as_slice() {
+        [Segment::Key(s), Segment::Key(_), Segment::Key(field), Segment::Index(_), ..]
+            if s == "services" && crate::stack::merge::LIST_OR_MAP.contains(&field.as_str()) =>
+        {
+            Route(route.0[..3].to_vec())
+        }
+        _ => route.clone(),
+    }
 }
 
 /// The route of the deepest node whose text, or the rest of the line it ends on, holds `offset`.
@@ -116,9 +250,24 @@ fn comments(text: &str) -> Vec<&str> {
 
 /// Routes where the documents' values differ (aliases and merge keys applied).
 fn changed_paths(before: Option<&Tree>, after: Option<&Tree>) -> Vec<Route> {
+    // Services as compose normalises them (list spellings of mappings become mappings), so a
+    // file's routes compare with the merged model's.
     let value = |tree: Option<&Tree>| -> Option<Value> {
         let tree = tree?;
-        Value::from_tree(tree, tree.root()?, 0).ok()
+        let mut value = Value::from_tree(tree, tree.root()?, 0).ok()?;
+        if let ValueKind::Map(entries) = &mut value.kind {
+            for (_, services) in entries.iter_mut().filter(|(k, _)| k == "services") {
+                if let ValueKind::Map(services) = &mut services.kind {
+                    for (_, service) in services.iter_mut() {
+                        *service = crate::stack::merge::normalize_service(std::mem::replace(
+                            service,
+                            Value::null(service.loc),
+                        ));
+                    }
+                }
+            }
+        }
+        Some(value)
     };
     let mut out = Vec::new();
     match (value(before), value(after)) {
@@ -129,6 +278,8 @@ fn changed_paths(before: Option<&Tree>, after: Option<&Tree>) -> Vec<Route> {
     out
 }
 
+/// Routes where `a` and `b` differ, down to the values: a key one side lacks (or holds null
+/// at) counts at every value the other side holds under it.
 fn diff(a: &Value, b: &Value, at: &mut Route, out: &mut Vec<Route>) {
     match (&a.kind, &b.kind) {
         (ValueKind::Map(x), ValueKind::Map(y)) if a.tag == b.tag => {
@@ -137,13 +288,15 @@ fn diff(a: &Value, b: &Value, at: &mut Route, out: &mut Vec<Route>) {
                 at.0.push(Segment::Key(k.clone()));
                 match in_b.get(k.as_str()) {
                     Some(vb) => diff(va, vb, at, out),
-                    None => out.push(at.clone()),
+                    None => leaves(va, at, out),
                 }
                 at.0.pop();
             }
             let in_a: HashSet<&str> = x.iter().map(|(k, _)| k.as_str()).collect();
-            for (k, _) in y.iter().filter(|(k, _)| !in_a.contains(k.as_str())) {
-                out.push(at.clone().key(k));
+            for (k, vb) in y.iter().filter(|(k, _)| !in_a.contains(k.as_str())) {
+                at.0.push(Segment::Key(k.clone()));
+                leaves(vb, at, out);
+                at.0.pop();
             }
         }
         (ValueKind::Seq(x), ValueKind::Seq(y)) if x.len() == y.len() && a.tag == b.tag => {
@@ -153,7 +306,28 @@ fn diff(a: &Value, b: &Value, at: &mut Route, out: &mut Vec<Route>) {
                 at.0.pop();
             }
         }
-        _ if a.kind == b.kind && a.tag == b.tag => {}
+        (ValueKind::Scalar { text: x, .. }, ValueKind::Scalar { text: y, .. }) if x == y && a.tag == b.tag => {}
+        (ValueKind::Null, ValueKind::Null) if a.tag == b.tag => {}
+        (ValueKind::Null, ValueKind::Map(_)) if a.tag.is_none() && b.tag.is_none() => leaves(b, at, out),
+        (ValueKind::Map(_), ValueKind::Null) if a.tag.is_none() && b.tag.is_none() => leaves(a, at, out),
+        (ValueKind::Map(_), _) | (_, ValueKind::Map(_)) => {
+            leaves(a, at, out);
+            leaves(b, at, out);
+        }
+        _ => out.push(at.clone()),
+    }
+}
+
+/// The routes of the values under `v` (a sequence or scalar is one value).
+fn leaves(v: &Value, at: &mut Route, out: &mut Vec<Route>) {
+    match &v.kind {
+        ValueKind::Map(entries) if !entries.is_empty() => {
+            for (k, child) in entries {
+                at.0.push(Segment::Key(k.clone()));
+                leaves(child, at, out);
+                at.0.pop();
+            }
+        }
         _ => out.push(at.clone()),
     }
 }
@@ -184,5 +358,12 @@ mod tests {
         let paths = changed_paths(Some(&before), Some(&after));
         let shown: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
         assert_eq!(shown, ["s.a.y", "s.b.1", "s.c"]);
+        // A key that hides what a merge key gave it: every value it drops or adds counts.
+        let before = Tree::parse("x: &d {deploy: {replicas: 2}}\ns:\n  <<: *d\n".to_string()).unwrap();
+        let after =
+            Tree::parse("x: &d {deploy: {replicas: 2}}\ns:\n  <<: *d\n  deploy: {resources: {m: 1}}\n".to_string())
+                .unwrap();
+        let shown: Vec<String> = changed_paths(Some(&before), Some(&after)).iter().map(|p| p.to_string()).collect();
+        assert_eq!(shown, ["s.deploy.replicas", "s.deploy.resources.m"]);
     }
 }

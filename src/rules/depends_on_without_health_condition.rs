@@ -49,7 +49,11 @@ fn wait(ctx: &Context, target: &Service) -> Wait {
 /// The short-form list written in this file rewritten in the long form, every dependency with
 /// its condition; as safe as its least certain condition.
 fn fix(ctx: &Context, service: &Service, dep: &Dependency) -> Option<Fix> {
-    let list = service.value.get("depends_on").filter(|l| l.loc.file == dep.loc.file && !l.loc.via_alias)?;
+    // A list an anchor shares is rewritten there when every user's rewrite is the same (settled by
+    // `rules::check`); an alias standing for the whole list is not rewritten.
+    let list = service.value.get("depends_on").filter(|l| {
+        l.loc.file == dep.loc.file && !ctx.stack.text(l.loc.file, l.loc.span).trim_start().starts_with('*')
+    })?;
     // Compose interpolates list items but not mapping keys: `${DB_HOST:-db}` cannot become a key.
     if service.depends_on.iter().any(|d| d.service.contains('$')) {
         return None;

@@ -121,9 +121,9 @@ fn fix(ctx: &Context, var: &EnvVar) -> Option<Fix> {
     let mut chars = name.chars();
     let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    // A value an anchor shares with other services is left for a person (the engine would
-    // refuse the edit, and `check` must not promise it).
-    if !valid || var.loc.via_alias {
+    // A value an anchor shares with other services is fixed there when every user's fix is the
+    // same (settled by `rules::check`), else left for a person.
+    if !valid {
         return None;
     }
     let edits = vec![
@@ -555,9 +555,6 @@ fn group_edits(ctx: &Context, occurrences: &[Occurrence], group: &[usize]) -> Op
             continue;
         }
         let secret = o.secret.as_deref()?;
-        if loc.via_alias {
-            return None;
-        }
         edits.push(match &o.place {
             Place::Var(var) => super::env_value_edit(ctx, var, "hardcoded-secret", json!({ "name": name })),
             Place::Url(var) => {
@@ -618,11 +615,7 @@ impl Rule for HardcodedSecret {
                 )
                 // Fixed texts: a stack can hold hundreds of thousands of these findings, and the
                 // message names the variable already.
-                .help(if var.loc.via_alias {
-                    "its value comes from an anchor other services share: reference a required variable there by hand (`${NAME:?set NAME}`)"
-                } else {
-                    "reference a required variable instead (`${NAME:?set NAME}`), its name listed in .env.example"
-                }),
+                .help("reference a required variable instead (`${NAME:?set NAME}`), its name listed in .env.example"),
                 Place::Flag(flag) => Finding::new(
                     &Self::META,
                     o.loc(),

@@ -340,6 +340,13 @@ pub struct Fix {
     /// Why the fix cannot be applied (it would edit inside a shared anchor): [`check`] then
     /// reports the finding without it, so what `check` calls fixable is what `fix` applies.
     pub refused: Option<&'static str>,
+    /// Edits inside YAML anchors other places alias, as (file, span of the edited node), still
+    /// to be judged by [`check`] once every finding is known.
+    anchored: Vec<(FileId, Span)>,
+    /// The fix edits inside shared anchors, and every service that uses them gets the same edit
+    /// from its own fix: the routes of the merged model (`services.<name>.…`) it means to change
+    /// for its service. The engine writes it in the anchor, once.
+    pub through_anchor: Vec<(FileId, crate::yaml::Route)>,
 }
 
 /// Where the stack being checked has anchors other nodes alias, for [`Fix::new`] to refuse
@@ -365,26 +372,139 @@ impl SharedAnchors {
         SharedAnchors { spans: stack.files.iter().map(|f| f.shared_anchors.clone()).collect(), services }
     }
 
-    /// The reason an edit cannot be made, when it lies inside a shared anchor.
-    fn refuses(&self, edit: &FixEdit) -> Option<&'static str> {
-        let (file, span) = match edit {
+    /// Whether an edit lies inside a shared anchor: `Err` with the reason when it can never be
+    /// made there (a service mapping that is itself shared), `Ok(Some(..))` with the edited node
+    /// when it may be, if every user of the anchor gets the same edit.
+    fn inside(&self, edit: &FixEdit) -> Result<Option<(FileId, Span)>, &'static str> {
+        let (file, span, service_edit) = match edit {
             FixEdit::ReplaceAt { file, at, .. }
             | FixEdit::MergeAt { file, at, .. }
             | FixEdit::AppendAt { file, at, .. }
-            | FixEdit::ExtendParent { file, at, .. } => (*file, *at),
+            | FixEdit::ExtendParent { file, at, .. } => (*file, *at, false),
             FixEdit::MergeService { site, .. } => {
                 let (service, file) = match site {
                     Site::Definition { service, file } => (service, *file),
                     Site::Production { service, definition, overlay } => (service, overlay.unwrap_or(*definition)),
                 };
-                (file, *self.services.get(&(file, service.clone()))?)
+                match self.services.get(&(file, service.clone())) {
+                    Some(span) => (file, *span, true),
+                    None => return Ok(None),
+                }
             }
-            _ => return None,
+            _ => return Ok(None),
         };
-        let inside = self.spans.get(file)?.iter().any(|a| a.start <= span.start && span.end <= a.end);
-        inside.then_some(
-            "its fix would edit a YAML anchor other places alias, or an alias of one (changing every user of it), so it is left for a person",
-        )
+        let Some(spans) = self.spans.get(file) else { return Ok(None) };
+        let inside = spans.iter().any(|a| a.start <= span.start && span.end <= a.end);
+        match (inside, service_edit) {
+            (false, _) => Ok(None),
+            (true, true) => Err(SHARED_SERVICE),
+            (true, false) => Ok(Some((file, span))),
+        }
+    }
+}
+
+const SHARED_SERVICE: &str =
+    "the service's mapping is itself a YAML anchor other places alias (or an alias of one): its fix would change every user of it, so it is left for a person";
+
+/// Settles the fixes that edit inside shared anchors once every finding is known: a fix is kept
+/// when every service using the anchor has a finding of the same rule whose fix makes exactly
+/// the same edits (so the anchor, edited once, gives each what its own fix would), and refused
+/// otherwise, naming a user that differs.
+fn settle_anchored(stack: &Stack, findings: &mut [Finding]) {
+    if !findings.iter().any(|f| f.fix.as_ref().is_some_and(|x| !x.anchored.is_empty())) {
+        return;
+    }
+    // The services whose merged model reads each node, by (file, span): the service that writes
+    // it and those that reach it through an alias or a merge key, with the route each reaches it
+    // at.
+    let mut routes: HashMap<(FileId, Span), Vec<(String, crate::yaml::Route)>> = HashMap::new();
+    let wanted: HashSet<(FileId, Span)> =
+        findings.iter().filter_map(|f| f.fix.as_ref()).flat_map(|x| x.anchored.iter().copied()).collect();
+    fn walk(
+        v: &crate::stack::Value,
+        service: &str,
+        at: &mut crate::yaml::Route,
+        wanted: &HashSet<(FileId, Span)>,
+        out: &mut HashMap<(FileId, Span), Vec<(String, crate::yaml::Route)>>,
+    ) {
+        if wanted.contains(&(v.loc.file, v.loc.span)) {
+            let users = out.entry((v.loc.file, v.loc.span)).or_default();
+            if !users.iter().any(|(s, _)| s == service) {
+                users.push((service.to_string(), at.clone()));
+            }
+        }
+        match &v.kind {
+            crate::stack::ValueKind::Map(entries) => {
+                for (k, child) in entries {
+                    at.0.push(crate::yaml::Segment::Key(k.clone()));
+                    walk(child, service, at, wanted, out);
+                    at.0.pop();
+                }
+            }
+            crate::stack::ValueKind::Seq(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    at.0.push(crate::yaml::Segment::Index(i));
+                    walk(child, service, at, wanted, out);
+                    at.0.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    for config in &stack.configs {
+        for service in &config.services {
+            let mut at = crate::yaml::Route::default().key("services").key(&service.name);
+            walk(&service.value, &service.name, &mut at, &wanted, &mut routes);
+        }
+    }
+    // Which services have a fix making each set of edits.
+    let signature = |rule: &str, fix: &Fix| format!("{rule}\u{0}{:?}", fix.edits);
+    let mut makers: HashMap<String, HashSet<String>> = HashMap::new();
+    for f in findings.iter() {
+        if let (Some(fix), Some(service)) = (&f.fix, &f.service) {
+            if !fix.anchored.is_empty() {
+                makers.entry(signature(f.rule, fix)).or_default().insert(service.clone());
+            }
+        }
+    }
+    for f in findings.iter_mut() {
+        let Some(fix) = f.fix.as_deref_mut() else { continue };
+        if fix.anchored.is_empty() {
+            continue;
+        }
+        let same = makers.get(&signature(f.rule, fix));
+        let mut aims = Vec::new();
+        let mut refusal = None;
+        for node in &fix.anchored {
+            let users = routes.get(node).map(Vec::as_slice).unwrap_or_default();
+            let own = f.service.as_deref().and_then(|s| users.iter().find(|(u, _)| u == s));
+            match (own, users.iter().find(|(u, _)| !same.is_some_and(|m| m.contains(u)))) {
+                (Some((_, route)), None) => aims.push((node.0, route.clone())),
+                (_, Some((other, _))) => {
+                    refusal = Some(other.clone());
+                    break;
+                }
+                (None, None) => {
+                    refusal = Some(String::new());
+                    break;
+                }
+            }
+        }
+        fix.anchored.clear();
+        match refusal {
+            None => fix.through_anchor = aims,
+            Some(other) => {
+                let reason = if other.is_empty() {
+                    "its fix would edit a YAML anchor other places alias, which stackfix cannot trace to this service, so it is left for a person".to_string()
+                } else {
+                    format!(
+                        "its fix would edit a YAML anchor that `{other}` also uses, and `{other}` needs a different edit there (or none): editing the anchor would change it too, so it is left for a person"
+                    )
+                };
+                f.fix = None;
+                f.help = Some(reason.into());
+            }
+        }
     }
 }
 
@@ -397,13 +517,19 @@ thread_local! {
 }
 
 impl Fix {
-    pub fn new(title: impl Into<String>, applicability: Applicability, mut edits: Vec<FixEdit>) -> Fix {
+    pub fn new(title: impl Into<String>, applicability: Applicability, edits: Vec<FixEdit>) -> Fix {
         let file = edits.iter().find_map(FixEdit::file);
-        let refused = ANCHORS.with_borrow(|a| a.as_ref().and_then(|a| edits.iter().find_map(|e| a.refuses(e))));
-        if DROP_EDITS.get() {
-            edits = Vec::new();
-        }
-        Fix { title: title.into(), applicability, edits, file, refused }
+        let mut fix = Fix {
+            title: title.into(),
+            applicability,
+            edits: Vec::new(),
+            file,
+            refused: None,
+            anchored: Vec::new(),
+            through_anchor: Vec::new(),
+        };
+        fix.take_along(edits);
+        fix
     }
 }
 
@@ -412,9 +538,16 @@ impl Fix {
     /// is sized from, a probe a health condition waits for); dropped like the others in a report.
     pub fn take_along(&mut self, edits: impl IntoIterator<Item = FixEdit>) {
         let edits: Vec<FixEdit> = edits.into_iter().collect();
-        if self.refused.is_none() {
-            self.refused = ANCHORS.with_borrow(|a| a.as_ref().and_then(|a| edits.iter().find_map(|e| a.refuses(e))));
-        }
+        ANCHORS.with_borrow(|a| {
+            let Some(a) = a.as_ref() else { return };
+            for edit in &edits {
+                match a.inside(edit) {
+                    Ok(Some(node)) => self.anchored.push(node),
+                    Ok(None) => {}
+                    Err(reason) => self.refused = self.refused.or(Some(reason)),
+                }
+            }
+        });
         if !DROP_EDITS.get() {
             self.edits.extend(edits);
         }
@@ -587,6 +720,7 @@ fn collect(stack: &Stack, settings: &RuleSettings, drop_edits: bool) -> Vec<Find
             }
         }
     }
+    settle_anchored(stack, &mut findings);
     // Unstable (no scratch copy of a large report) but total: findings left are distinct in
     // (rule, file, position, message).
     findings.sort_unstable_by(|a, b| {

@@ -139,29 +139,101 @@ pub fn resolve(text: &str, env: &HashMap<String, String>) -> String {
     out
 }
 
-/// Parses a `.env` file: `KEY=VALUE`, optional `export`, quotes, `#` comments.
+/// Parses a `.env` file as compose does (compose-go's dotenv reader, a fork of joho/godotenv,
+/// checked against `compose config` by the tests): a leading UTF-8 byte order mark is skipped;
+/// `export ` prefixes, blank lines and `#` comment lines are ignored; `KEY=value` and `KEY: value`
+/// both assign; a single-quoted value is taken as written; a double-quoted value may span lines and
+/// has `\n`, `\r`, `\t`, `\\`, `\"` and `\$` escapes; an unquoted value ends at ` #` and is
+/// trimmed; unquoted and double-quoted values interpolate variables set earlier in the file
+/// (defaults and `$$` as in compose files). Lines that assign nothing are skipped. The process
+/// environment is not consulted: stackfix reads the project, not the machine it runs on.
 pub fn parse_dotenv(text: &str) -> HashMap<String, String> {
     let mut env = HashMap::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut rest = text;
+    while !rest.is_empty() {
+        let (line, after) = rest.split_once('\n').unwrap_or((rest, ""));
+        rest = after;
+        let trimmed = line.trim_start();
+        if trimmed.trim_end().is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        let Some((key, value)) = line.split_once('=') else {
+        let assignment = trimmed.strip_prefix("export ").map_or(trimmed, str::trim_start);
+        let Some(split) = assignment.find(['=', ':']) else { continue };
+        let key = assignment[..split].trim();
+        if key.is_empty() || !key.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-')) {
             continue;
+        }
+        let value = assignment[split + 1..].trim_start_matches([' ', '\t']);
+        let parsed = match value.chars().next() {
+            Some(quote @ ('"' | '\'')) => {
+                // The value may continue on the next lines, up to the closing quote.
+                let body_start = &value[1..];
+                let whole = format!("{body_start}\n{rest}");
+                let Some(close) = closing_quote(&whole, quote) else { continue };
+                let body = &whole[..close];
+                let consumed_lines = body.matches('\n').count();
+                for _ in 0..consumed_lines {
+                    rest = rest.split_once('\n').map_or("", |(_, r)| r);
+                }
+                if quote == '\'' {
+                    body.to_string()
+                } else {
+                    resolve(&unescape(body), &env)
+                }
+            }
+            _ => {
+                let value = value.trim_end_matches('\r');
+                let value = match value.find(" #") {
+                    Some(comment) => &value[..comment],
+                    None => value,
+                };
+                resolve(value.trim(), &env)
+            }
         };
-        let value = value.trim();
-        let value = if let Some(v) = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
-            v.to_string()
-        } else if let Some(v) = value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
-            v.to_string()
-        } else {
-            value.split(" #").next().unwrap_or("").trim().to_string()
-        };
-        env.insert(key.trim().to_string(), value);
+        env.insert(key.to_string(), parsed);
     }
     env
+}
+
+/// The offset of the quote that closes a value opened by `quote` (a backslash escapes the next
+/// character inside double quotes).
+fn closing_quote(text: &str, quote: char) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quote == '"' => escaped = true,
+            c if c == quote => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Double-quoted escapes; `\$` stays escaped (as `$$`) so interpolation leaves it a dollar.
+fn unescape(body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('t') => out.push('\t'),
+            Some('$') => out.push_str("$$"),
+            Some(other @ ('"' | '\\')) => out.push(other),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -187,5 +259,22 @@ mod tests {
         assert_eq!(env["A"], "1");
         assert_eq!(env["B"], "two words");
         assert_eq!(env["C"], "x");
+    }
+
+    #[test]
+    fn dotenv_as_compose_reads_it() {
+        let env = parse_dotenv(
+            "\u{feff}A=1\nB=\"x\\ny\" # c\nC='sq $A'\nD=unq # comment\nE=a#b\nexport F=${A}2\nG=\"multi\nline\"\nH= spaced \nI=${UNSET:-def}\nJ: yaml\n",
+        );
+        assert_eq!(env["A"], "1");
+        assert_eq!(env["B"], "x\ny");
+        assert_eq!(env["C"], "sq $A");
+        assert_eq!(env["D"], "unq");
+        assert_eq!(env["E"], "a#b");
+        assert_eq!(env["F"], "12");
+        assert_eq!(env["G"], "multi\nline");
+        assert_eq!(env["H"], "spaced");
+        assert_eq!(env["I"], "def");
+        assert_eq!(env["J"], "yaml");
     }
 }

@@ -1,7 +1,7 @@
 //! Loading a stack like `docker compose` does: file discovery (base, `.override`, production files),
 //! `-f` lists, `include:`, `extends`, merging, and which configurations the rules judge.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
@@ -633,6 +633,30 @@ impl Loader {
             service.build_stages = dockerfile.stages.into_iter().map(|s| s.name).collect();
             service.build_dir = dockerfile.context_dir;
             services.push(service);
+        }
+        // Compose refuses a project whose services wait for one it does not define, even with
+        // `required: false`.
+        let names: HashSet<&str> = services.iter().map(|s| s.name.as_str()).collect();
+        let mut undefined = Vec::new();
+        for s in &services {
+            // A list item is a value, which compose interpolates (`- ${DB_HOST:-db}`).
+            let defined = |d: &&super::service::Dependency| {
+                names.contains(d.service.as_str())
+                    || names.contains(interpolate::resolve(&d.service, &self.env).as_str())
+            };
+            for d in s.depends_on.iter().filter(|d| !defined(d)) {
+                let at = d.loc.key.unwrap_or(d.loc.span).start;
+                undefined.push((
+                    d.loc.file,
+                    at,
+                    format!("service `{}` depends on undefined service `{}`", s.name, d.service),
+                ));
+            }
+        }
+        for (file, at, message) in undefined {
+            if !self.errors.iter().any(|e| e.message == message) {
+                self.error_at(file, at, message);
+            }
         }
         let mut config = Config::new(files, role, doc, services);
         side::attach(self, &mut config);

@@ -12,7 +12,7 @@ use super::value::{Value, ValueKind};
 const REPLACED_SEQUENCES: &[&str] = &["command", "entrypoint", "healthcheck.test"];
 
 /// Service fields that are written as a list or a mapping and mean the same either way.
-const LIST_OR_MAP: &[&str] =
+pub(crate) const LIST_OR_MAP: &[&str] =
     &["environment", "labels", "annotations", "sysctls", "extra_hosts", "depends_on", "networks"];
 
 /// Turns list spellings of a service's mapping fields into mappings.

@@ -171,7 +171,13 @@ impl Service {
                 .iter()
                 .map(|(k, v)| (k.clone(), Located { value: v.as_str().unwrap_or("").to_string(), loc: v.loc }))
                 .collect(),
-            ports: value.get("ports").map(Value::items).unwrap_or_default().iter().filter_map(port).collect(),
+            ports: value
+                .get("ports")
+                .map(Value::items)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|item| port(item, env))
+                .collect(),
             volumes: value.get("volumes").map(Value::items).unwrap_or_default().iter().filter_map(mount).collect(),
             depends_on: value
                 .get("depends_on")
@@ -419,34 +425,63 @@ fn health_test(h: &Value) -> HealthTest {
     }
 }
 
-fn port(item: &Value) -> Option<Port> {
+/// A port entry. The published port stays as written (`${PG_PORT:-5432}`), so findings show it
+/// and fixes keep it; the host address is interpolated, as compose decides with it where the port
+/// is published. Colons inside `${…}` do not separate fields.
+fn port(item: &Value, env: &HashMap<String, String>) -> Option<Port> {
+    let host_ip = |ip: &str| Some(interpolate::resolve(ip, env)).filter(|ip| !ip.is_empty());
     if item.is_map() {
         return Some(Port {
-            host_ip: item.str_at("host_ip").map(str::to_string),
+            host_ip: item.str_at("host_ip").and_then(host_ip),
             published: item.str_at("published").map(str::to_string),
             target: item.str_at("target").unwrap_or("").to_string(),
             loc: item.loc,
         });
     }
     let text = item.as_str()?;
-    let text = text.split('/').next().unwrap_or(text);
-    // An IPv6 host address is bracketed: `[::1]:5432:5432`.
-    let (host_ip, rest) = if let Some(stripped) = text.strip_prefix('[') {
-        let close = stripped.find(']')?;
-        (Some(stripped[..close].to_string()), stripped[close + 1..].trim_start_matches(':'))
-    } else {
-        (None, text)
-    };
-    let parts: Vec<&str> = rest.split(':').collect();
-    let (host_ip, published, target) = match (host_ip, parts.as_slice()) {
-        (Some(ip), [p, t]) => (Some(ip), Some(p.to_string()), t.to_string()),
-        (None, [t]) => (None, None, t.to_string()),
-        (None, [p, t]) => (None, Some(p.to_string()), t.to_string()),
-        (None, [ip, p, t]) => (Some(ip.to_string()), Some(p.to_string()), t.to_string()),
+    let parts = split_outside_braces(text, ':');
+    // The protocol suffix (`/udp`) ends the last part.
+    let last = parts.last()?;
+    let target = last.split('/').next().unwrap_or(last).to_string();
+    let fields: Vec<&str> = parts[..parts.len() - 1].to_vec();
+    let (ip, published) = match fields.as_slice() {
+        [] => (None, None),
+        [p] => (None, Some(p.to_string())),
+        // An IPv6 host address is bracketed: `[::1]:5432:5432`.
+        _ if text.starts_with('[') => {
+            let close = text.find(']')?;
+            let rest = split_outside_braces(text[close + 1..].trim_start_matches(':'), ':');
+            match rest.as_slice() {
+                [p, _] => (Some(text[1..close].to_string()), Some(p.to_string())),
+                _ => return None,
+            }
+        }
+        [ip, p] => (Some(ip.to_string()), Some(p.to_string())),
         _ => return None,
     };
     let published = published.filter(|p| !p.is_empty());
-    Some(Port { host_ip, published, target, loc: item.loc })
+    Some(Port { host_ip: ip.as_deref().and_then(host_ip), published, target, loc: item.loc })
+}
+
+/// `text` split at `separator`, except inside `${…}`.
+fn split_outside_braces(text: &str, separator: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0usize, 0);
+    let mut previous = '\0';
+    for (i, c) in text.char_indices() {
+        match c {
+            '{' if previous == '$' || depth > 0 => depth += 1,
+            '}' if depth > 0 => depth -= 1,
+            c if c == separator && depth == 0 => {
+                parts.push(&text[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+        previous = c;
+    }
+    parts.push(&text[start..]);
+    parts
 }
 
 /// Whether a short-syntax volume source is a host path (otherwise it names a volume).

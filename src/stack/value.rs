@@ -179,9 +179,19 @@ fn convert(
             let large = entries.len() > 16;
             let mut merged: Vec<(String, Value)> = Vec::new();
             let mut merged_keys: HashSet<String> = HashSet::new();
+            let mut merge_seen = false;
             for entry in entries {
                 let key_node = tree.node(entry.key);
                 if tree.is_merge_key(entry.key) {
+                    // Go's YAML (compose) refuses a second merge key in one mapping.
+                    if std::mem::replace(&mut merge_seen, true) {
+                        return Err(ValueError {
+                            span: key_node.span,
+                            message: "mapping key `<<` already defined: write one merge key with a list \
+                                      (`<<: [*a, *b]`)"
+                                .into(),
+                        });
+                    }
                     let source = convert(tree, entry.value, file, None, true, depth + 1, budget)?;
                     let sources: Vec<Value> = match source.kind {
                         ValueKind::Seq(items) => items,
@@ -263,5 +273,7 @@ mod tests {
     #[test]
     fn duplicate_keys_are_errors() {
         assert!(value("a: 1\na: 2\n").unwrap_err().message.contains("duplicate key `a`"));
+        let two_merges = value("x: &x {a: 1}\ny: &y {b: 2}\ns:\n  <<: *x\n  <<: *y\n").unwrap_err();
+        assert!(two_merges.message.contains("`<<` already defined"), "{}", two_merges.message);
     }
 }

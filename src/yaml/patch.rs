@@ -167,11 +167,34 @@ fn merge(
     for (key, value) in fragment.entries(node).map_err(fail)? {
         let here = route.clone().key(&key);
         match tree.entry(target.node, &key) {
-            None => {
-                let value = fragment.entry_child(node, value);
-                let splice = insert_key(tree, target, &key, &value, None, &style).map_err(fail)?;
-                out.push(Splice { aims: here, ..splice });
-            }
+            None => match merged_value(tree, target.node, &key, 0) {
+                // A merge key gives the key a value, and merge keys are shallow: a local key would
+                // replace all of it. The local key starts as a copy of what the merge gave, and
+                // the fragment merges into that.
+                Some(given) => {
+                    let given_node = tree.node(given);
+                    let at = |message: String| PatchError { route: here.to_string(), message };
+                    if fragment.is_block_mapping(value) && matches!(given_node.kind, NodeKind::Mapping { .. }) {
+                        let base = copied(tree, given).map_err(|m| {
+                            at(format!("is given by a merge key (`<<`), and its value cannot be copied here: {m}"))
+                        })?;
+                        let base_tree = Tree::parse(base.clone()).map_err(|e| at(e.to_string()))?;
+                        let mut inner = Vec::new();
+                        merge(&base_tree, &Route::default(), fragment, Some(value), &mut inner)
+                            .map_err(|e| at(format!("its value from a merge key (`<<`) {}", e.message)))?;
+                        let local = Fragment::parse(&splice_text(&base, &inner)).map_err(|e| at(e.to_string()))?;
+                        let splice = insert_key(tree, target, &key, &local, None, &style).map_err(fail)?;
+                        out.push(Splice { aims: here, ..splice });
+                    } else if fragment.text_at_zero(value).trim() != tree.text_of(given).trim() {
+                        return Err(at("is given a different value by a merge key (`<<`); not overriding it".into()));
+                    }
+                }
+                None => {
+                    let value = fragment.entry_child(node, value);
+                    let splice = insert_key(tree, target, &key, &value, None, &style).map_err(fail)?;
+                    out.push(Splice { aims: here, ..splice });
+                }
+            },
             Some(existing) => {
                 let existing_node = tree.node(existing.value);
                 if matches!(existing_node.kind, NodeKind::Alias { .. }) {
@@ -194,6 +217,80 @@ fn merge(
         }
     }
     Ok(())
+}
+
+/// The node a merge key (`<<`) of the mapping `map` gives `key`, as YAML merges: the sources of
+/// a list in order, each with its own keys before those its merge keys give.
+fn merged_value(tree: &Tree, map: NodeId, key: &str, depth: usize) -> Option<NodeId> {
+    if depth > 16 {
+        return None;
+    }
+    for entry in tree.entries(map).iter().filter(|e| tree.is_merge_key(e.key)) {
+        let source = tree.resolve(entry.value);
+        let sources: Vec<NodeId> = match &tree.node(source).kind {
+            NodeKind::Sequence { items, .. } => items.iter().map(|&i| tree.resolve(i)).collect(),
+            _ => vec![source],
+        };
+        for source in sources {
+            if let Some(found) = tree.entry(source, key) {
+                return Some(tree.resolve(found.value));
+            }
+            if let Some(found) = merged_value(tree, source, key, depth + 1) {
+                return Some(found);
+            }
+        }
+    }
+    None
+}
+
+/// The text of a block mapping moved to column 0 (or of a one-line flow one), to start a local
+/// copy from. Refused when it holds anchors, aliases or merge keys (a copy would define an
+/// anchor twice or read a different one) or a line less indented than the mapping.
+fn copied(tree: &Tree, node: NodeId) -> Result<String, String> {
+    fn plain(tree: &Tree, id: NodeId) -> bool {
+        let node = tree.node(id);
+        node.anchor().is_none()
+            && match &node.kind {
+                NodeKind::Alias { .. } => false,
+                NodeKind::Mapping { entries, .. } => {
+                    entries.iter().all(|e| !tree.is_merge_key(e.key) && plain(tree, e.key) && plain(tree, e.value))
+                }
+                NodeKind::Sequence { items, .. } => items.iter().all(|&i| plain(tree, i)),
+                _ => true,
+            }
+    }
+    if !plain(tree, node) {
+        return Err("it holds anchors, aliases or merge keys".into());
+    }
+    let span = tree.node(node).span;
+    let text = tree.source.text();
+    if tree.node(node).is_flow() {
+        let written = &text[span.start..span.end];
+        return match written.contains(['\n', '\r']) {
+            false => Ok(format!("{written}\n")),
+            true => Err("it is a flow mapping written over several lines".into()),
+        };
+    }
+    let line_start = text[..span.start].rfind(['\n', '\r']).map_or(0, |i| i + 1);
+    if !text[line_start..span.start].chars().all(|c| c == ' ') {
+        return Err("it does not start on its own line".into());
+    }
+    let col = span.start - line_start;
+    let mut out = String::new();
+    for line in text[line_start..span.end].split('\n') {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() {
+            out.push('\n');
+            continue;
+        }
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        if indent < col {
+            return Err("a line in it is less indented than the mapping".into());
+        }
+        out.push_str(&line[col..]);
+        out.push('\n');
+    }
+    Ok(out)
 }
 
 /// A document with no content yet (empty, or only comments) gets the fragment's entries after

@@ -33,7 +33,7 @@ pub fn is_node_limit(message: &str) -> bool {
 }
 
 /// A half-open byte range `[start, end)` in the file's text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
 pub struct Span {
     pub start: usize,
     pub end: usize,
@@ -182,6 +182,10 @@ impl Tree {
     pub fn parse_within(text: String, max_nodes: usize) -> Result<Tree, ParseError> {
         let max_nodes = max_nodes.min(MAX_NODES);
         let source = Source::new(text);
+        if let Some((offset, message)) = unreadable_char(source.text()) {
+            let (line, col) = source.line_col(offset);
+            return Err(ParseError { line, col, message, hint: None });
+        }
         match build(&source, max_nodes) {
             Ok((nodes, root)) => {
                 Ok(Tree { source, nodes, root, style: Default::default(), key_index: Default::default() })
@@ -327,6 +331,39 @@ fn build(source: &Source, max_nodes: usize) -> Result<(Vec<Node>, Option<NodeId>
 }
 
 /// Replaces the line break before each line that starts with `]` or `}` by spaces, unless the
+/// The first character Go's YAML reader (and so docker compose) reads differently from
+/// yaml-rust2, with why: control characters it refuses ("control characters are not allowed"),
+/// and NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR, which it takes as line breaks (a comment
+/// would end there, and what follows be read as YAML). Refused with their position, so what
+/// stackfix reads is what compose reads.
+fn unreadable_char(text: &str) -> Option<(usize, String)> {
+    let suspect = |b: u8| b >= 0x7f || (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'));
+    let first = text.bytes().position(suspect)?;
+    for (i, c) in text[first..].char_indices() {
+        let at = first + i;
+        let code = c as u32;
+        let message = match c {
+            '\u{85}' | '\u{2028}' | '\u{2029}' => format!(
+                "U+{code:04X} ({}): compose's YAML reader ends a line here, stackfix would not; replace it with a \
+                 newline or a space",
+                if code == 0x85 {
+                    "next line"
+                } else if code == 0x2028 {
+                    "line separator"
+                } else {
+                    "paragraph separator"
+                }
+            ),
+            '\t' | '\n' | '\r' | ' '..='~' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'.. => {
+                continue
+            }
+            _ => format!("control character U+{code:04X}: compose refuses it (\"control characters are not allowed\")"),
+        };
+        return Some((at, message));
+    }
+    None
+}
+
 /// previous line ends in a comment. Returns the new text and the replaced offsets.
 fn join_flow_closers(text: &str) -> Option<(String, Vec<usize>)> {
     let mut bytes = text.as_bytes().to_vec();

@@ -237,7 +237,7 @@ fn shared_anchored_services_are_refused_with_a_reason() {
     let out = stackfix(dir.path(), &["fix", "--select", "no-restart-policy"]);
     assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), text);
     // `check` promises no fix there, so `fix` has none to skip; the findings say why.
-    assert_eq!(stdout(&out).matches("an alias of one (changing every user of it)").count(), 2, "{}", stdout(&out));
+    assert_eq!(stdout(&out).matches("is itself a YAML anchor other places alias").count(), 2, "{}", stdout(&out));
     let (_, json) = check_json(dir.path(), &["--select", "no-restart-policy"]);
     assert!(json["findings"].as_array().unwrap().iter().all(|f| f["fix"]["available"] == false), "{json:#}");
 }
@@ -299,14 +299,26 @@ fn every_fixture_is_fixed_with_all_rules_at_once() {
 }
 
 #[test]
-fn values_inherited_from_a_shared_anchor_are_left_for_a_person() {
+fn values_an_anchor_gives_every_user_alike_are_fixed_in_the_anchor_once() {
     let dir = tempfile::tempdir().unwrap();
     let text = "x-db: &db\n  image: postgres:16\n  environment:\n    - POSTGRES_PASSWORD=postgres\nservices:\n  a:\n    <<: *db\n  b:\n    <<: *db\n";
     std::fs::write(dir.path().join("docker-compose.yml"), text).unwrap();
     let out = stackfix(dir.path(), &["fix", "--unsafe-fixes", "--select", "hardcoded-secret"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let fixed = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
+    assert_eq!(fixed, text.replace("=postgres", "=${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}"));
+}
+
+#[test]
+fn an_anchor_whose_users_need_different_edits_is_left_for_a_person() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "x-db: &db\n  image: postgres:16\n  environment:\n    - POSTGRES_PASSWORD=postgres\nservices:\n  a:\n    <<: *db\n  b:\n    <<: *db\n";
+    std::fs::write(dir.path().join("docker-compose.yml"), text).unwrap();
+    // `b` keeps its literal (its finding is ignored), so the anchor cannot change for `a` alone.
+    std::fs::write(dir.path().join("stackfix.toml"), "[services.b]\nignore = [\"hardcoded-secret\"]\n").unwrap();
+    let out = stackfix(dir.path(), &["fix", "--unsafe-fixes", "--select", "hardcoded-secret"]);
     assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), text);
-    // `check` offers no fix it cannot apply; the finding says why and what to do.
-    assert!(stdout(&out).contains("an anchor other services share"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("a YAML anchor that `b` also uses"), "{}", stdout(&out));
     let (_, json) = check_json(dir.path(), &["--select", "hardcoded-secret"]);
     assert!(json["findings"].as_array().unwrap().iter().all(|f| f["fix"]["available"] == false), "{json:#}");
 }

@@ -15,6 +15,7 @@ mod registry;
 mod regression;
 mod rules;
 mod runtime;
+mod semantics;
 mod stacks;
 mod traefik;
 mod validators;

@@ -1,0 +1,330 @@
+//! Compose's own semantics (issue 14): stackfix reads `.env`, project directories, merge keys,
+//! interpolation and legacy fields as `docker compose` does, and its fixes change what compose
+//! will run only where they meant to — checked against the real `compose config` output.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::*;
+use crate::validators::compose;
+
+/// `compose config --format json` of the project in `dir` (its default files).
+fn compose_json(compose: &Path, dir: &Path) -> Result<serde_json::Value, String> {
+    let out = Command::new(compose)
+        .current_dir(dir)
+        .env_remove("DOCKER_HOST")
+        .env_remove("COMPOSE_FILE")
+        .args(["--profile", "*", "config", "--format", "json"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
+}
+
+#[test]
+fn dotenv_is_read_as_compose_reads_it() {
+    let lines = [
+        "\u{feff}BOM=first",
+        "PLAIN=1",
+        "DQ=\"x\\ny\" # a comment",
+        "SQ='sq $PLAIN'",
+        "COMMENTED=unq # comment",
+        "HASH=a#b",
+        "export EXPORTED=${PLAIN}2",
+        "MULTI=\"multi",
+        "line\"",
+        "SPACED= spaced ",
+        "DEFAULTED=${UNSET_IN_THIS_TEST:-def}",
+        "ESCAPED=\"a \\\"quote\\\" and \\\\ slash\"",
+        "   # indented comment",
+        "TABBED=v\t# tab comment",
+    ];
+    let text = lines.join("\n") + "\n";
+    let parsed = stackfix::stack::interpolate::parse_dotenv(&text);
+    let names = [
+        "BOM",
+        "PLAIN",
+        "DQ",
+        "SQ",
+        "COMMENTED",
+        "HASH",
+        "EXPORTED",
+        "MULTI",
+        "SPACED",
+        "DEFAULTED",
+        "ESCAPED",
+        "TABBED",
+    ];
+    for name in names {
+        assert!(parsed.contains_key(name), "{name} not parsed: {parsed:?}");
+    }
+    let Some(compose) = compose() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), &text).unwrap();
+    let mut yaml = String::from("services:\n  s:\n    image: busybox:1.37\n    environment:\n");
+    for name in names {
+        yaml.push_str(&format!("      {name}: \"${{{name}}}\"\n"));
+    }
+    std::fs::write(dir.path().join("docker-compose.yml"), yaml).unwrap();
+    let json = compose_json(&compose, dir.path()).unwrap();
+    for name in names {
+        // compose prints a literal `$` as `$$`.
+        let theirs = json["services"]["s"]["environment"][name].as_str().unwrap().replace("$$", "$");
+        assert_eq!(parsed[name], theirs, "{name}");
+    }
+}
+
+/// A stack of one compose file (and, when given, a `.env`) in a temporary directory.
+fn project(compose: &str, env: Option<&[u8]>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("docker-compose.yml"), compose).unwrap();
+    if let Some(env) = env {
+        std::fs::write(dir.path().join(".env"), env).unwrap();
+    }
+    dir
+}
+
+/// Every path where two `compose config` models differ, down to the values.
+fn json_changes(a: &serde_json::Value, b: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+    use serde_json::Value::{Array, Object};
+    match (a, b) {
+        (Object(x), Object(y)) => {
+            for key in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
+                let null = serde_json::Value::Null;
+                let path = format!("{at}.{key}");
+                json_changes(x.get(key).unwrap_or(&null), y.get(key).unwrap_or(&null), &path, out);
+            }
+        }
+        (Array(x), Array(y)) if x.len() == y.len() => {
+            for (i, (va, vb)) in x.iter().zip(y).enumerate() {
+                json_changes(va, vb, &format!("{at}.{i}"), out);
+            }
+        }
+        (Object(x), serde_json::Value::Null) | (serde_json::Value::Null, Object(x)) => {
+            for (key, v) in x {
+                let null = serde_json::Value::Null;
+                json_changes(v, &null, &format!("{at}.{key}"), out);
+            }
+        }
+        _ if a == b => {}
+        _ => out.push(at.to_string()),
+    }
+}
+
+/// Fixes the stack in `dir` with `args`, snapshots the diff, and asserts with the real `compose
+/// config` that what compose runs changed only under `allowed` (paths like `.services.api.deploy`).
+fn fix_changes_only(dir: &Path, args: &[&str], snapshot: &str, allowed: &[&str]) {
+    let mut diff_args = vec!["fix", "--diff", "--color", "never"];
+    diff_args.extend_from_slice(args);
+    let diff = stdout(&stackfix(dir, &diff_args));
+    assert_snapshot(&repo().join("tests/integration/snapshots").join(format!("semantics__{snapshot}.snap")), &diff);
+    let compose = compose();
+    let before = compose.as_ref().map(|c| compose_json(c, dir).unwrap());
+    let mut fix_args = vec!["fix"];
+    fix_args.extend_from_slice(args);
+    let out = stackfix(dir, &fix_args);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}{}", stdout(&out), stderr(&out));
+    let (Some(compose), Some(before)) = (compose, before) else { return };
+    // Variables the fixes now require are set, to anything.
+    let text = std::fs::read_to_string(dir.join("docker-compose.yml")).unwrap();
+    let mut cmd = Command::new(&compose);
+    for name in crate::validators::variables(&[dir.join("docker-compose.yml")]) {
+        if text.contains(&format!("${{{name}:?")) {
+            cmd.env(&name, "set-by-test");
+        }
+    }
+    let out = cmd
+        .current_dir(dir)
+        .env_remove("DOCKER_HOST")
+        .args(["--profile", "*", "config", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "compose refuses the fixed stack: {}", String::from_utf8_lossy(&out.stderr));
+    let after: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut changed = Vec::new();
+    json_changes(&before, &after, "", &mut changed);
+    assert!(!changed.is_empty(), "the fix changed nothing compose runs");
+    // Extension fields (`x-…`) are not run; what their anchors give a service shows in it.
+    for path in changed.iter().filter(|p| !p.starts_with(".x-")) {
+        assert!(
+            allowed.iter().any(|a| path.starts_with(a)),
+            "`{path}` changed in what compose runs; only {allowed:?} were to change (all: {changed:?})"
+        );
+    }
+}
+
+/// Input 1: a merge key gives `deploy`; the limits go into a local copy, so `replicas` and the
+/// merged CPU limit stay what compose ran before.
+#[test]
+fn limits_keep_what_a_merge_key_gave_deploy() {
+    let dir = project(
+        "x-defaults: &defaults\n  deploy:\n    replicas: 2\n    resources:\n      limits:\n        cpus: \"2\"\nservices:\n  api:\n    <<: *defaults\n    image: nginx:1.27\n",
+        None,
+    );
+    fix_changes_only(
+        dir.path(),
+        &["--select", "no-resource-limits"],
+        "merge-key-deploy",
+        &[".services.api.deploy.resources.limits.memory", ".services.api.deploy.resources.reservations"],
+    );
+    let text = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
+    assert!(text.contains("    deploy:\n      replicas: 2\n"), "{text}");
+}
+
+/// Input 2: two merge keys in one mapping are refused, as compose refuses them.
+#[test]
+fn two_merge_keys_in_one_mapping_are_a_located_error() {
+    let dir = project(
+        "x-a: &a\n  restart: always\nx-b: &b\n  image: nginx:1.27\nservices:\n  api:\n    <<: *a\n    <<: *b\n",
+        None,
+    );
+    let out = stackfix(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("docker-compose.yml:8:5: mapping key `<<` already defined"), "{}", stderr(&out));
+}
+
+/// Input 3: legacy resource fields on the service: the limit goes there too (compose refuses
+/// distinct values in both spellings).
+#[test]
+fn legacy_resource_fields_get_legacy_limits() {
+    let dir = project("services:\n  api:\n    image: nginx:1.27\n    cpus: 2\n    mem_reservation: 1g\n", None);
+    fix_changes_only(dir.path(), &["--select", "no-resource-limits"], "legacy-resources", &[".services.api.mem_limit"]);
+    let text = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
+    assert!(!text.contains("deploy"), "{text}");
+}
+
+/// Input 4: a published port written with a variable and a default is read as compose reads it,
+/// shown as written, and bound to the loopback with the variable kept.
+#[test]
+fn ports_with_variables_are_read_and_fixed_as_written() {
+    let dir = project(
+        "services:\n  db:\n    image: postgres:16\n    environment:\n      POSTGRES_PASSWORD_FILE: /run/secrets/pg\n    ports: [\"${PG_PORT:-5432}:5432\"]\n",
+        None,
+    );
+    let (_, json) = check_json(dir.path(), &["--select", "database-port-published"]);
+    let message = json["findings"][0]["message"].as_str().unwrap().to_string();
+    assert!(message.contains("publishes port ${PG_PORT:-5432} on all host interfaces"), "{message}");
+    fix_changes_only(
+        dir.path(),
+        &["--select", "database-port-published", "--unsafe-fixes"],
+        "port-variable",
+        &[".services.db.ports.0.host_ip"],
+    );
+    let text = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
+    assert!(text.contains("\"127.0.0.1:${PG_PORT:-5432}:5432\""), "{text}");
+}
+
+/// Input 5: a `.env` with a byte order mark keeps its first variable.
+#[test]
+fn a_dotenv_byte_order_mark_does_not_hide_the_first_variable() {
+    let dir = project(
+        "services:\n  web:\n    image: \"nginx:${NGINX_TAG:?set NGINX_TAG}\"\n",
+        Some(b"\xef\xbb\xbfNGINX_TAG=latest\n"),
+    );
+    let (_, json) = check_json(dir.path(), &["--select", "unpinned-image"]);
+    let messages: Vec<&str> =
+        json["findings"].as_array().unwrap().iter().filter_map(|f| f["message"].as_str()).collect();
+    assert!(messages.iter().any(|m| m.contains("`nginx:latest`")), "{messages:?}");
+}
+
+/// Input 6: characters Go's YAML reads differently (line separators) or refuses (controls) are
+/// located errors, not silently read otherwise.
+#[test]
+fn line_separators_and_control_characters_are_located_errors() {
+    for (text, expected) in [
+        (
+            "services:\n  web:\n    image: nginx:1.27\n    # note\u{2028}restart: \"no\"\n",
+            "docker-compose.yml:4:11: U+2028",
+        ),
+        (
+            "services:\n  web:\n    image: nginx:1.27\n    # note\u{85}restart: \"no\"\n",
+            "docker-compose.yml:4:11: U+0085",
+        ),
+        ("services:\n  web:\n    image: nginx:1.27 # a\0b\n", "docker-compose.yml:3:26: control character U+0000"),
+    ] {
+        let dir = project(text, None);
+        for command in ["check", "fix"] {
+            let out = stackfix(dir.path(), &[command]);
+            assert_eq!(out.status.code(), Some(2), "{command}: {}", stdout(&out));
+            assert!(stderr(&out).contains(expected), "{command}: {}", stderr(&out));
+        }
+        assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), text);
+    }
+}
+
+/// Input 7: a dependency on a service the project does not define is refused, as compose does.
+#[test]
+fn a_dependency_on_an_undefined_service_is_a_located_error() {
+    let dir = project(
+        "services:\n  web:\n    image: nginx:1.27\n    depends_on:\n      ghost:\n        condition: service_started\n        required: false\n",
+        None,
+    );
+    let out = stackfix(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("docker-compose.yml:5:7: service `web` depends on undefined service `ghost`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Input 8: `-f` names the project directory (the first file's), as compose takes it; so does
+/// `--project-directory`.
+#[test]
+fn the_first_compose_file_names_the_project_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = dir.path().join("stack");
+    std::fs::create_dir_all(stack.join("monitoring")).unwrap();
+    std::fs::write(
+        stack.join("docker-compose.prod.yml"),
+        "services:\n  prometheus:\n    image: prom/prometheus:v2.53.0\n    volumes:\n      - ./monitoring/prometheus.yml:/etc/prometheus/prometheus.yml:ro\n",
+    )
+    .unwrap();
+    std::fs::write(
+        stack.join("monitoring/prometheus.yml"),
+        "scrape_configs:\n  - job_name: redis\n    static_configs: [{targets: [\"redis-exporter:9121\"]}]\n",
+    )
+    .unwrap();
+    let file = stack.join("docker-compose.prod.yml");
+    let file = file.to_str().unwrap();
+    for extra in [&[][..], &["--project-directory", stack.to_str().unwrap()][..]] {
+        let mut args = vec!["check", "--select", "scrape-target-missing", "-f", file];
+        args.extend_from_slice(extra);
+        let out = stackfix(dir.path(), &args);
+        assert!(stdout(&out).contains("scrape target `redis-exporter`"), "{}{}", stdout(&out), stderr(&out));
+        assert!(!stderr(&out).contains("outside the project"), "{}", stderr(&out));
+    }
+}
+
+/// Input 9: an anchored environment with a literal password and an anchored short-form
+/// `depends_on`, shared alike by their users, are fixed once in the anchors.
+#[test]
+fn anchored_blocks_every_user_needs_alike_are_fixed_in_the_anchor() {
+    let dir = project(
+        "x-common-env: &common-env\n  DATABASE_URL: postgres://app:hunter2secret@postgres:5432/app\n  POSTGRES_PASSWORD: hunter2secret\nx-app: &app\n  image: myorg/app:1.2.3\n  environment: *common-env\n  depends_on: [postgres, redis]\nservices:\n  web:\n    <<: *app\n  worker:\n    <<: *app\n    command: worker\n  postgres:\n    image: postgres:16\n    environment: *common-env\n  redis:\n    image: redis:7.2\n",
+        None,
+    );
+    let mut allowed = Vec::new();
+    for service in ["web", "worker", "postgres"] {
+        allowed.push(format!(".services.{service}.environment.DATABASE_URL"));
+        allowed.push(format!(".services.{service}.environment.POSTGRES_PASSWORD"));
+    }
+    for service in ["web", "worker"] {
+        allowed.push(format!(".services.{service}.depends_on"));
+    }
+    // The health checks the conditions wait for come along.
+    allowed.push(".services.postgres.healthcheck".into());
+    allowed.push(".services.redis.healthcheck".into());
+    let allowed: Vec<&str> = allowed.iter().map(String::as_str).collect();
+    fix_changes_only(
+        dir.path(),
+        &["--unsafe-fixes", "--select", "hardcoded-secret,depends-on-without-health-condition"],
+        "anchored-blocks",
+        &allowed,
+    );
+    let text = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
+    assert_eq!(text.matches("${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}").count(), 2, "{text}");
+    assert!(!text.contains("hunter2secret"), "{text}");
+}
