@@ -180,8 +180,12 @@ fn merge(
                         })?;
                         let base_tree = Tree::parse(base.clone()).map_err(|e| at(e.to_string()))?;
                         let mut inner = Vec::new();
-                        merge(&base_tree, &Route::default(), fragment, Some(value), &mut inner)
-                            .map_err(|e| at(format!("its value from a merge key (`<<`) {}", e.message)))?;
+                        merge(&base_tree, &Route::default(), fragment, Some(value), &mut inner).map_err(|e| {
+                            at(format!(
+                                "is given by a merge key (`<<`), and the fix does not merge into a copy of it: {}",
+                                e.message
+                            ))
+                        })?;
                         let local = Fragment::parse(&splice_text(&base, &inner)).map_err(|e| at(e.to_string()))?;
                         let splice = insert_key(tree, target, &key, &local, None, &style).map_err(fail)?;
                         out.push(Splice { aims: here, ..splice });

@@ -328,3 +328,42 @@ fn anchored_blocks_every_user_needs_alike_are_fixed_in_the_anchor() {
     assert_eq!(text.matches("${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}").count(), 2, "{text}");
     assert!(!text.contains("hunter2secret"), "{text}");
 }
+
+/// Inputs 1 and 3 through `bootstrap`: the overlay merges deeply onto the base, so what a merge
+/// key gave the service stays, and a service using legacy fields gets legacy limits there too.
+#[test]
+fn bootstrapped_overlays_keep_merged_and_legacy_resources() {
+    let Some(compose) = compose() else { return };
+    for (text, expect) in [
+        (
+            "x-defaults: &defaults\n  deploy:\n    replicas: 2\n    resources:\n      limits:\n        cpus: \"2\"\nservices:\n  api:\n    <<: *defaults\n    image: nginx:1.27\n",
+            &[("deploy", "replicas", "2"), ("deploy", "cpus", "2")][..],
+        ),
+        ("services:\n  api:\n    image: nginx:1.27\n    cpus: 2\n    mem_reservation: 1g\n", &[("", "cpus", "2")][..]),
+    ] {
+        let dir = project(text, None);
+        let out = stackfix(dir.path(), &["bootstrap", "."]);
+        assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+        let out = Command::new(&compose)
+            .current_dir(dir.path())
+            .env_remove("DOCKER_HOST")
+            .args(["-f", "docker-compose.yml", "-f", "docker-compose.prod.yml", "config", "--format", "json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let api = &json["services"]["api"];
+        assert!(api["mem_limit"].is_string() || api["deploy"]["resources"]["limits"]["memory"].is_string(), "{api:#}");
+        for (section, key, value) in expect {
+            let found = match (*section, *key) {
+                ("deploy", "replicas") => api["deploy"]["replicas"].to_string(),
+                ("deploy", "cpus") => api["deploy"]["resources"]["limits"]["cpus"].to_string(),
+                _ => api[*key].to_string(),
+            };
+            assert_eq!(found.trim_matches('"'), *value, "{key} in {api:#}");
+        }
+        if expect.iter().any(|(section, _, _)| section.is_empty()) {
+            assert!(api["deploy"].is_null(), "legacy fields and deploy.resources together: {api:#}");
+        }
+    }
+}
