@@ -49,8 +49,9 @@ pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) 
                 failures.entry(key.clone()).or_insert_with(|| format!("a comment would be lost: `{lost}`"));
             }
         }
+        let index = index(aimed);
         for changed in changed_paths(before_file.tree.as_ref(), after_tree) {
-            if !covered(aimed, &changed) {
+            if !covered(&index, &changed) {
                 let reason =
                     format!("the edit changed `{changed}` in {}, which the fix did not aim at", before_file.display);
                 for key in blamed(aimed, &changed) {
@@ -105,8 +106,9 @@ fn check_effective(
         for old in before.services.iter().filter(|s| !seen.contains(s.name.as_str())) {
             leaves(&old.value, &mut Route::default().key("services").key(&old.name), &mut changed);
         }
+        let index = index(&aimed);
         for route in changed {
-            if covered(&aimed, &route) {
+            if covered(&index, &route) || written_where_aimed(fixed, after, &route, aims) {
                 continue;
             }
             let reason = format!("`{route}` would change in what compose runs, and no fix aimed at it");
@@ -117,11 +119,47 @@ fn check_effective(
     }
 }
 
+/// Whether the value now at `route` of the merged model is written (through `extends`, an
+/// anchor or another file) at a place of its file a fix aimed at.
+fn written_where_aimed(
+    fixed: &Stack,
+    config: &crate::stack::Config,
+    route: &Route,
+    aims: &HashMap<&PathBuf, Vec<(Route, &FindingKey)>>,
+) -> bool {
+    let [Segment::Key(services), Segment::Key(name), rest @ ..] = route.0.as_slice() else { return false };
+    if services != "services" {
+        return false;
+    }
+    let Some(service) = config.services.iter().find(|s| s.name == *name) else { return false };
+    let mut value = &service.value;
+    for segment in rest {
+        let next = match segment {
+            Segment::Key(k) => value.get(k),
+            Segment::Index(i) => value.items().get(*i),
+        };
+        match next {
+            Some(v) => value = v,
+            None => return false,
+        }
+    }
+    let file = fixed.file(value.loc.file);
+    let Some(tree) = file.tree.as_ref() else { return false };
+    let Some(at) = crate::yaml::route::route_to(tree, value.loc.span.start) else { return false };
+    let Some(aimed) = aims.get(&normalize(&file.path)) else { return false };
+    covered(&index(aimed), &effective_route(&at))
+}
+
+/// The aimed routes, for lookups by prefix (a stack's fixes aim at tens of thousands).
+fn index<'a>(aimed: &'a [(Route, &FindingKey)]) -> HashSet<&'a [Segment]> {
+    aimed.iter().map(|(route, _)| route.0.as_slice()).collect()
+}
+
 /// Whether an aim's route is, or lies above, `route`. Top-level extension fields (`x-…`) are
 /// not run by compose: what an anchor there gives a service shows in the service.
-fn covered(aimed: &[(Route, &FindingKey)], route: &Route) -> bool {
+fn covered(index: &HashSet<&[Segment]>, route: &Route) -> bool {
     matches!(route.0.first(), Some(Segment::Key(k)) if k.starts_with("x-"))
-        || aimed.iter().any(|(aim, _)| route.0.starts_with(&aim.0))
+        || (0..=route.0.len()).any(|len| index.contains(&route.0[..len]))
 }
 
 /// The fixes to blame for an unaimed change at `route`: those that aimed closest to it (sharing

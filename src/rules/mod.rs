@@ -347,6 +347,9 @@ pub struct Fix {
     /// from its own fix: the routes of the merged model (`services.<name>.…`) it means to change
     /// for its service. The engine writes it in the anchor, once.
     pub through_anchor: Vec<(FileId, crate::yaml::Route)>,
+    /// A hash of every edit, kept when a report drops the edits: two fixes with equal
+    /// signatures make the same edits (how anchored fixes are compared).
+    signature: u64,
 }
 
 /// Where the stack being checked has anchors other nodes alias, for [`Fix::new`] to refuse
@@ -417,7 +420,7 @@ fn settle_anchored(stack: &Stack, findings: &mut [Finding]) {
     // The services whose merged model reads each node, by (file, span): the service that writes
     // it and those that reach it through an alias or a merge key, with the route each reaches it
     // at.
-    let mut routes: HashMap<(FileId, Span), Vec<(String, crate::yaml::Route)>> = HashMap::new();
+    let mut routes: HashMap<(FileId, Span), HashMap<String, crate::yaml::Route>> = HashMap::new();
     let wanted: HashSet<(FileId, Span)> =
         findings.iter().filter_map(|f| f.fix.as_ref()).flat_map(|x| x.anchored.iter().copied()).collect();
     fn walk(
@@ -425,13 +428,10 @@ fn settle_anchored(stack: &Stack, findings: &mut [Finding]) {
         service: &str,
         at: &mut crate::yaml::Route,
         wanted: &HashSet<(FileId, Span)>,
-        out: &mut HashMap<(FileId, Span), Vec<(String, crate::yaml::Route)>>,
+        out: &mut HashMap<(FileId, Span), HashMap<String, crate::yaml::Route>>,
     ) {
         if wanted.contains(&(v.loc.file, v.loc.span)) {
-            let users = out.entry((v.loc.file, v.loc.span)).or_default();
-            if !users.iter().any(|(s, _)| s == service) {
-                users.push((service.to_string(), at.clone()));
-            }
+            out.entry((v.loc.file, v.loc.span)).or_default().entry(service.to_string()).or_insert_with(|| at.clone());
         }
         match &v.kind {
             crate::stack::ValueKind::Map(entries) => {
@@ -458,7 +458,7 @@ fn settle_anchored(stack: &Stack, findings: &mut [Finding]) {
         }
     }
     // Which services have a fix making each set of edits.
-    let signature = |rule: &str, fix: &Fix| format!("{rule}\u{0}{:?}", fix.edits);
+    let signature = |rule: &str, fix: &Fix| format!("{rule}\u{0}{}", fix.signature);
     let mut makers: HashMap<String, HashSet<String>> = HashMap::new();
     for f in findings.iter() {
         if let (Some(fix), Some(service)) = (&f.fix, &f.service) {
@@ -467,20 +467,35 @@ fn settle_anchored(stack: &Stack, findings: &mut [Finding]) {
             }
         }
     }
+    let mut differs: HashMap<((FileId, Span), String), Option<String>> = HashMap::new();
     for f in findings.iter_mut() {
         let Some(fix) = f.fix.as_deref_mut() else { continue };
         if fix.anchored.is_empty() {
             continue;
         }
-        let same = makers.get(&signature(f.rule, fix));
+        let sig = signature(f.rule, fix);
+        let same = makers.get(&sig);
         let mut aims = Vec::new();
         let mut refusal = None;
         for node in &fix.anchored {
-            let users = routes.get(node).map(Vec::as_slice).unwrap_or_default();
-            let own = f.service.as_deref().and_then(|s| users.iter().find(|(u, _)| u == s));
-            match (own, users.iter().find(|(u, _)| !same.is_some_and(|m| m.contains(u)))) {
-                (Some((_, route)), None) => aims.push((node.0, route.clone())),
-                (_, Some((other, _))) => {
+            let users = routes.get(node);
+            let own = f.service.as_deref().and_then(|s| users.and_then(|u| u.get(s)));
+            // The first user without the same fix, found once per anchor and set of edits.
+            let differing = differs
+                .entry((*node, sig.clone()))
+                .or_insert_with(|| {
+                    let mut names: Vec<&String> = users
+                        .into_iter()
+                        .flat_map(HashMap::keys)
+                        .filter(|u| !same.is_some_and(|m| m.contains(*u)))
+                        .collect();
+                    names.sort();
+                    names.first().map(|n| (*n).clone())
+                })
+                .clone();
+            match (own, differing) {
+                (Some(route), None) => aims.push((node.0, route.clone())),
+                (_, Some(other)) => {
                     refusal = Some(other.clone());
                     break;
                 }
@@ -527,6 +542,7 @@ impl Fix {
             refused: None,
             anchored: Vec::new(),
             through_anchor: Vec::new(),
+            signature: 0,
         };
         fix.take_along(edits);
         fix
@@ -540,6 +556,12 @@ impl Fix {
         let edits: Vec<FixEdit> = edits.into_iter().collect();
         ANCHORS.with_borrow(|a| {
             let Some(a) = a.as_ref() else { return };
+            // Only a stack with shared anchors compares fixes' edits.
+            if a.spans.iter().any(|s| !s.is_empty()) {
+                let text = format!("{}\u{0}{:?}", self.signature, edits);
+                self.signature =
+                    std::hash::BuildHasher::hash_one(&BuildHasherDefault::<DefaultHasher>::default(), text);
+            }
             for edit in &edits {
                 match a.inside(edit) {
                     Ok(Some(node)) => self.anchored.push(node),

@@ -150,39 +150,46 @@ pub fn resolve(text: &str, env: &HashMap<String, String>) -> String {
 pub fn parse_dotenv(text: &str) -> HashMap<String, String> {
     let mut env = HashMap::new();
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut rest = text;
-    while !rest.is_empty() {
-        let (line, after) = rest.split_once('\n').unwrap_or((rest, ""));
-        rest = after;
+    let mut pos = 0;
+    while pos < text.len() {
+        let line_end = text[pos..].find('\n').map_or(text.len(), |i| pos + i);
+        let line = &text[pos..line_end];
+        let next = (line_end + 1).min(text.len());
         let trimmed = line.trim_start();
         if trimmed.trim_end().is_empty() || trimmed.starts_with('#') {
+            pos = next;
             continue;
         }
-        let assignment = trimmed.strip_prefix("export ").map_or(trimmed, str::trim_start);
-        let Some(split) = assignment.find(['=', ':']) else { continue };
+        let assignment =
+            trimmed.strip_prefix("export").filter(|r| r.starts_with([' ', '\t'])).map_or(trimmed, str::trim_start);
+        let Some(split) = assignment.find(['=', ':']) else {
+            pos = next;
+            continue;
+        };
         let key = assignment[..split].trim();
-        if key.is_empty() || !key.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-')) {
+        if key.is_empty() || !key.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-' | '[' | ']')) {
+            pos = next;
             continue;
         }
         let value = assignment[split + 1..].trim_start_matches([' ', '\t']);
+        // Where the value starts in `text` (it is a slice of it).
+        let value_at = value.as_ptr() as usize - text.as_ptr() as usize;
         let parsed = match value.chars().next() {
             Some(quote @ ('"' | '\'')) => {
                 // The value may continue on the next lines, up to the closing quote.
-                let body_start = &value[1..];
-                let whole = format!("{body_start}\n{rest}");
-                let Some(close) = closing_quote(&whole, quote) else { continue };
-                let body = &whole[..close];
-                let consumed_lines = body.matches('\n').count();
-                for _ in 0..consumed_lines {
-                    rest = rest.split_once('\n').map_or("", |(_, r)| r);
-                }
+                let body_start = value_at + 1;
+                let Some(close) = closing_quote(&text[body_start..], quote) else { break };
+                let body = &text[body_start..body_start + close];
+                let after = body_start + close + 1;
+                pos = text[after..].find('\n').map_or(text.len(), |i| after + i + 1);
                 if quote == '\'' {
-                    body.to_string()
+                    body.replace("\\'", "'")
                 } else {
                     resolve(&unescape(body), &env)
                 }
             }
             _ => {
+                pos = next;
                 let value = value.trim_end_matches('\r');
                 let value = match value.find(" #") {
                     Some(comment) => &value[..comment],
@@ -203,7 +210,7 @@ fn closing_quote(text: &str, quote: char) -> Option<usize> {
     for (i, c) in text.char_indices() {
         match c {
             _ if escaped => escaped = false,
-            '\\' if quote == '"' => escaped = true,
+            '\\' => escaped = true,
             c if c == quote => return Some(i),
             _ => {}
         }

@@ -638,7 +638,10 @@ impl Loader {
         // `required: false`.
         let names: HashSet<&str> = services.iter().map(|s| s.name.as_str()).collect();
         let mut undefined = Vec::new();
-        for s in &services {
+        let mut reported: HashSet<String> = self.errors.iter().map(|e| e.message.clone()).collect();
+        // A service in a profile is checked only when its profile is enabled (compose's default
+        // enables none), so it is not judged here.
+        for s in services.iter().filter(|s| s.profiles.is_empty()) {
             // A list item is a value, which compose interpolates (`- ${DB_HOST:-db}`).
             let defined = |d: &&super::service::Dependency| {
                 names.contains(d.service.as_str())
@@ -654,7 +657,7 @@ impl Loader {
             }
         }
         for (file, at, message) in undefined {
-            if !self.errors.iter().any(|e| e.message == message) {
+            if reported.insert(message.clone()) {
                 self.error_at(file, at, message);
             }
         }
