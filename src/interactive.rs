@@ -183,19 +183,23 @@ fn items(load: &LoadOptions, settings: &RuleSettings, plan: &Outcome) -> Vec<Ite
 
 /// The scalar values a fix's template is rendered with.
 fn parameters(edit: &FixEdit) -> Vec<(String, String)> {
-    let context = match edit {
-        FixEdit::MergeService { context, .. }
-        | FixEdit::MergeAt { context, .. }
-        | FixEdit::ReplaceAt { context, .. }
-        | FixEdit::AppendAt { context, .. }
-        | FixEdit::ExtendParent { context, .. }
-        | FixEdit::MergeRoot { context, .. }
-        | FixEdit::CreateFile { context, .. }
-        | FixEdit::SetDirectives { context, .. } => context,
+    let (template, context) = match edit {
+        FixEdit::MergeService { template, context, .. }
+        | FixEdit::MergeAt { template, context, .. }
+        | FixEdit::ReplaceAt { template, context, .. }
+        | FixEdit::AppendAt { template, context, .. }
+        | FixEdit::ExtendParent { template, context, .. }
+        | FixEdit::MergeRoot { template, context, .. }
+        | FixEdit::CreateFile { template, context, .. }
+        | FixEdit::SetDirectives { template, context, .. } => (*template, context),
         FixEdit::EnvExample { .. } => return Vec::new(),
     };
     let Some(map) = context.as_object() else { return Vec::new() };
+    // Only the declared parameters the template's rule reads (a template is named after it).
+    let rule = template.split('.').next().unwrap_or(template);
+    let declared = |key: &str| crate::fix::parameter(key).is_some_and(|p| p.rules.contains(&rule));
     map.iter()
+        .filter(|(k, _)| declared(k))
         .filter_map(|(k, v)| match v {
             serde_json::Value::String(s) if !s.contains('\n') => Some((k.clone(), s.clone())),
             serde_json::Value::Number(n) => Some((k.clone(), n.to_string())),

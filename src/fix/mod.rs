@@ -20,7 +20,6 @@ use crate::stack::load::{normalize, project_root, read_text};
 use crate::stack::{self, FileId, LoadOptions, Stack};
 use crate::yaml::emit::Fragment;
 use crate::yaml::patch::key_text;
-use crate::yaml::patch::merge_splices;
 use crate::yaml::route::route_to;
 use crate::yaml::{splice_text, splices, Op, Patch, Route, Splice};
 use render::Renderer;
@@ -114,6 +113,8 @@ pub enum FixError {
     /// The stack does not load cleanly; nothing is fixed in files that do not parse.
     Input(Vec<stack::LoadError>),
     Template(String),
+    /// A parameter names a service the stack does not have.
+    Parameter(String),
     /// The fixes kept changing the stack: a bug, and nothing is written.
     NoConvergence(usize),
     /// Verification kept rejecting fixes after several rounds: a bug, and nothing is written.
@@ -130,7 +131,7 @@ impl fmt::Display for FixError {
                 }
                 Ok(())
             }
-            FixError::Template(e) => write!(f, "{e}"),
+            FixError::Template(e) | FixError::Parameter(e) => write!(f, "{e}"),
             FixError::NoConvergence(n) => {
                 write!(f, "internal error: fixes did not converge after {n} passes; nothing was written")
             }
@@ -145,36 +146,130 @@ impl fmt::Display for FixError {
     }
 }
 
-/// Checks a template parameter a person sets (`--set`, the interactive session) whose form
-/// stackfix knows: sizes, CPU counts, counts and durations. Other parameters are free text.
+/// The form of a template parameter's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// Bytes with an optional unit (`512M`, `2g`), as compose takes memory sizes.
+    Size,
+    /// A positive number of CPUs (`0.5`, `2`).
+    Cpus,
+    /// A positive whole number.
+    Count,
+    /// A Go duration of one unit (`30s`, `500ms`, `5m`, `1h`), as compose and Traefik take them.
+    Duration,
+    /// One of a fixed set of words.
+    OneOf(&'static [&'static str]),
+    /// Any one-line text (a cron schedule).
+    Text,
+}
+
+/// A template parameter a person may set (`--set`, `stackfix.toml`, the interactive session):
+/// its name, the rules whose templates read it, its form, what it is.
+#[derive(Debug)]
+pub struct Parameter {
+    pub name: &'static str,
+    pub rules: &'static [&'static str],
+    pub form: Form,
+    pub about: &'static str,
+}
+
+/// Every parameter a person may set; any other key is refused, so a value never reaches a
+/// template that happens to use the same name for something else.
+pub const PARAMETERS: &[Parameter] = &[
+    Parameter { name: "memory", rules: &["no-resource-limits"], form: Form::Size, about: "memory limit" },
+    Parameter { name: "cpus", rules: &["no-resource-limits"], form: Form::Cpus, about: "CPU limit" },
+    Parameter {
+        name: "reservation_memory",
+        rules: &["no-resource-limits"],
+        form: Form::Size,
+        about: "memory reservation",
+    },
+    Parameter { name: "reservation_cpus", rules: &["no-resource-limits"], form: Form::Cpus, about: "CPU reservation" },
+    Parameter {
+        name: "average",
+        rules: &["traefik-no-rate-limit", "no-reverse-proxy"],
+        form: Form::Count,
+        about: "Traefik rate limit: requests per period",
+    },
+    Parameter {
+        name: "burst",
+        rules: &["traefik-no-rate-limit", "no-reverse-proxy"],
+        form: Form::Count,
+        about: "Traefik rate limit: burst",
+    },
+    Parameter {
+        name: "period",
+        rules: &["traefik-no-rate-limit", "no-reverse-proxy"],
+        form: Form::Duration,
+        about: "Traefik rate limit: period",
+    },
+    Parameter { name: "interval", rules: &["no-healthcheck"], form: Form::Duration, about: "health check interval" },
+    Parameter { name: "timeout", rules: &["no-healthcheck"], form: Form::Duration, about: "health check timeout" },
+    Parameter {
+        name: "start_period",
+        rules: &["no-healthcheck"],
+        form: Form::Duration,
+        about: "health check start period",
+    },
+    Parameter { name: "retries", rules: &["no-healthcheck"], form: Form::Count, about: "health check retries" },
+    Parameter {
+        name: "test",
+        rules: &["no-healthcheck"],
+        form: Form::Text,
+        about: "health check command, run with the image's shell",
+    },
+    Parameter { name: "schedule", rules: &["no-backup"], form: Form::Text, about: "backup schedule (cron)" },
+    Parameter { name: "keep_days", rules: &["no-backup"], form: Form::Count, about: "daily backups kept" },
+    Parameter { name: "keep_weeks", rules: &["no-backup"], form: Form::Count, about: "weekly backups kept" },
+    Parameter { name: "keep_months", rules: &["no-backup"], form: Form::Count, about: "monthly backups kept" },
+    Parameter { name: "max_size", rules: &["no-log-rotation"], form: Form::Size, about: "json-file log size" },
+    Parameter { name: "max_file", rules: &["no-log-rotation"], form: Form::Count, about: "json-file logs kept" },
+    Parameter {
+        name: "policy",
+        rules: &["no-restart-policy"],
+        form: Form::OneOf(&["no", "always", "on-failure", "unless-stopped"]),
+        about: "restart policy",
+    },
+];
+
+/// The declared parameter `key`.
+pub fn parameter(key: &str) -> Option<&'static Parameter> {
+    PARAMETERS.iter().find(|p| p.name == key)
+}
+
+/// Checks a template parameter a person sets (`--set`, the interactive session): the key must be
+/// a declared [`Parameter`] (else the error names the closest one) and the value of its form.
 pub fn check_parameter(key: &str, value: &str) -> Result<(), String> {
+    let Some(parameter) = parameter(key) else {
+        let names: Vec<&str> = PARAMETERS.iter().map(|p| p.name).collect();
+        let closest = names
+            .iter()
+            .map(|n| (strsim::jaro_winkler(n, key), n))
+            .filter(|(score, _)| *score > 0.8)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, n)| format!(" (did you mean `{n}`?)"))
+            .unwrap_or_default();
+        return Err(format!("unknown parameter `{key}`{closest}; the fixes take {}", names.join(", ")));
+    };
     let number = |s: &str| !s.is_empty() && s.parse::<f64>().is_ok_and(|n| n > 0.0 && n.is_finite());
-    let ok = match key {
-        "memory" | "reservation_memory" => {
+    let (ok, example) = match parameter.form {
+        Form::Size => {
             let digits = value.trim_end_matches(['b', 'k', 'm', 'g', 'B', 'K', 'M', 'G']);
-            value.len() - digits.len() <= 1 && number(digits)
+            (value.len() - digits.len() <= 1 && number(digits), "512M or 2G".to_string())
         }
-        "cpus" | "reservation_cpus" => number(value),
-        "average" | "burst" => value.parse::<u64>().is_ok_and(|n| n > 0),
-        "period" | "interval" | "timeout" | "start_period" => {
+        Form::Cpus => (number(value), "0.5 or 2".to_string()),
+        Form::Count => (value.parse::<u64>().is_ok_and(|n| n > 0), "100".to_string()),
+        Form::Duration => {
             let digits = value.trim_end_matches(char::is_alphabetic);
-            number(digits) && matches!(&value[digits.len()..], "ms" | "s" | "m" | "h")
+            (number(digits) && matches!(&value[digits.len()..], "ms" | "s" | "m" | "h"), "30s".to_string())
         }
-        _ => true,
+        Form::OneOf(words) => (words.contains(&value), words.join(", ")),
+        Form::Text => (!value.is_empty() && !value.contains(['\n', '\r']), "@daily".to_string()),
     };
     if ok {
         Ok(())
     } else {
-        Err(format!("`{value}` is not a valid {key} (e.g. {})", example(key)))
-    }
-}
-
-fn example(key: &str) -> &'static str {
-    match key {
-        "memory" | "reservation_memory" => "512M or 2G",
-        "cpus" | "reservation_cpus" => "0.5 or 2",
-        "average" | "burst" => "100",
-        _ => "30s",
+        Err(format!("`{value}` is not a valid {key} ({}; e.g. {example})", parameter.about))
     }
 }
 
@@ -193,6 +288,7 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) ->
     if !original.errors.is_empty() {
         return Err(FixError::Input(original.errors.clone()));
     }
+    check_set_services(&original, &options.sets)?;
     let root = project_root(&load.dir);
     let env =
         Env { root: &root, options, renderer: &renderer, rendered: Default::default(), inside: Default::default() };
@@ -242,6 +338,25 @@ impl Aim {
     }
 }
 
+/// Every service a parameter names (`--set api.memory=1G`) is one of the stack's.
+fn check_set_services(stack: &Stack, sets: &[(Option<String>, String, String)]) -> Result<(), FixError> {
+    let names: HashSet<&str> = stack.configs.iter().flat_map(|c| &c.services).map(|s| s.name.as_str()).collect();
+    for (service, key, _) in sets {
+        let Some(service) = service.as_deref().filter(|s| !names.contains(s)) else { continue };
+        let closest = names
+            .iter()
+            .map(|n| (strsim::jaro_winkler(n, service), *n))
+            .filter(|(score, _)| *score > 0.8)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, n)| format!(" (did you mean `{n}`?)"))
+            .unwrap_or_default();
+        return Err(FixError::Parameter(format!(
+            "parameter `{service}.{key}` names service `{service}`, which the stack does not have{closest}"
+        )));
+    }
+    Ok(())
+}
+
 /// What one run of the passes produced.
 pub(crate) struct Attempt {
     /// New texts by (normalised) path.
@@ -289,6 +404,12 @@ fn attempt(
         let mut batch: HashMap<PathBuf, Batch> = HashMap::new();
         let mut env_names: Vec<String> = Vec::new();
         let mut taken: Vec<Taken> = Vec::new();
+        // Each service's fix of each rule, for a fix that would edit an anchor its users share.
+        let peers: Peers = findings
+            .iter()
+            .filter(|f| wanted(f, options))
+            .filter_map(|f| Some(((f.rule, f.service.clone()?), f)))
+            .collect();
         // A fix that needs another's edits carries them itself (rules take them along), so
         // every fix stands alone here.
         for finding in findings.iter().filter(|f| wanted(f, options)) {
@@ -297,7 +418,7 @@ fn attempt(
             if given_up.contains(&key) {
                 continue;
             }
-            match plan_fix(env, current, &texts, finding, fix) {
+            match plan_fix(env, current, &texts, finding, fix, &peers) {
                 Ok(plan) if plan.is_empty() => {
                     given_up.insert(key);
                     skipped.push(skip(finding, "nothing to change where the fix goes; left as is".into()));
@@ -310,17 +431,20 @@ fn attempt(
                     taken.push(Taken { key, finding, fix, aimed: plan.aimed });
                 }
                 Ok(plan) => {
-                    let conflict = plan
-                        .edits
-                        .iter()
-                        .any(|(path, splices)| batch.get(path).is_some_and(|b| splices.iter().any(|s| b.conflicts(s))));
+                    // A splice another fix already placed (a health check a condition takes
+                    // along, made by the finding of its own) is shared, not a conflict.
+                    let conflict = plan.edits.iter().any(|(path, splices)| {
+                        batch.get(path).is_some_and(|b| splices.iter().any(|s| !b.has(s) && b.conflicts(s)))
+                    });
                     if conflict {
                         continue;
                     }
                     for (path, splices) in plan.edits {
                         let b = batch.entry(path).or_default();
                         for s in splices {
-                            b.add(s);
+                            if !b.has(&s) {
+                                b.add(s);
+                            }
                         }
                     }
                     let aimed = plan.aimed;
@@ -432,7 +556,11 @@ impl Batch {
     }
 
     fn has_all(&self, splices: &[Splice]) -> bool {
-        splices.iter().all(|s| self.placed.contains(&(s.start, s.end, s.text.clone())))
+        splices.iter().all(|s| self.has(s))
+    }
+
+    fn has(&self, s: &Splice) -> bool {
+        self.placed.contains(&(s.start, s.end, s.text.clone()))
     }
 
     fn add(&mut self, s: Splice) {
@@ -556,6 +684,7 @@ fn plan_fix(
     texts: &HashMap<PathBuf, String>,
     finding: &Finding,
     fix: &Fix,
+    peers: &Peers,
 ) -> Result<FixPlan, String> {
     let options = env.options;
     let mut plan = FixPlan::default();
@@ -597,11 +726,15 @@ fn plan_fix(
                 let rendered = env.render(template, context, Some(service))?;
                 let route = Route::default().key("services").key(service);
                 let tree = stack.file(file).tree.as_ref().ok_or("not a YAML file")?;
-                if fix.through_anchor.is_empty() {
+                if !fix.edits_anchors {
                     refuse_shared_anchor(tree, &route)?;
                 }
                 if crate::yaml::route::resolve(tree, &route).is_ok() {
-                    (file, Lowered::Merge(route, explain(rendered, &explained)?))
+                    let in_place = match options.production_file {
+                        None => anchor_in_place(env, stack, file, &route, &rendered, finding, fix, peers),
+                        Some(_) => HashSet::new(),
+                    };
+                    (file, Lowered::Merge(route, explain(rendered, &explained)?, in_place))
                 } else {
                     add_to_new_service(&mut new_services, file, service, rendered.source_text(), &explained);
                     continue;
@@ -610,7 +743,7 @@ fn plan_fix(
             FixEdit::AppendAt { file, at, template, context } => {
                 let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
                 let route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;
-                if fix.through_anchor.is_empty() {
+                if !fix.edits_anchors {
                     refuse_shared_anchor(tree, &route)?;
                 }
                 let rendered = env.render(template, context, finding.service.as_deref())?;
@@ -652,13 +785,13 @@ fn plan_fix(
             FixEdit::MergeRoot { file, template, context } => {
                 let file = if read_only(*file) { overlay.unwrap_or(*file) } else { *file };
                 let rendered = env.render(template, context, finding.service.as_deref())?;
-                (file, Lowered::Merge(Route::default(), rendered))
+                (file, Lowered::Merge(Route::default(), rendered, HashSet::new()))
             }
             FixEdit::ExtendParent { file, at, template, context } => {
                 let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
                 let mut route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;
                 route.0.pop().ok_or("the place to edit has no parent")?;
-                if fix.through_anchor.is_empty() {
+                if !fix.edits_anchors {
                     refuse_shared_anchor(tree, &route)?;
                 }
                 let parent = crate::yaml::route::resolve(tree, &route).map_err(|e| e.to_string())?;
@@ -674,7 +807,7 @@ fn plan_fix(
                             .collect();
                         (*file, Lowered::Patches(patches))
                     }
-                    _ => (*file, Lowered::Merge(route, rendered)),
+                    _ => (*file, Lowered::Merge(route, rendered, HashSet::new())),
                 }
             }
             FixEdit::SetDirectives { file, directives, template, context } => {
@@ -700,12 +833,12 @@ fn plan_fix(
             FixEdit::MergeAt { file, at, template, context } | FixEdit::ReplaceAt { file, at, template, context } => {
                 let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
                 let route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;
-                if fix.through_anchor.is_empty() {
+                if !fix.edits_anchors {
                     refuse_shared_anchor(tree, &route)?;
                 }
                 let rendered = env.render(template, context, finding.service.as_deref())?;
                 match edit {
-                    FixEdit::MergeAt { .. } => (*file, Lowered::Merge(route, rendered)),
+                    FixEdit::MergeAt { .. } => (*file, Lowered::Merge(route, rendered, HashSet::new())),
                     _ => {
                         let value = rendered.source_text().to_string();
                         (*file, Lowered::Patch(Patch { route, op: Op::ReplaceNode { value } }))
@@ -768,6 +901,71 @@ fn plan_fix(
     Ok(plan)
 }
 
+/// Each service's finding of each rule in a pass: (rule, service) → finding.
+type Peers<'a> = HashMap<(&'static str, String), &'a Finding>;
+
+/// The nodes a merge key (`<<`) gives the service at `route` that a fix's fragment may be merged
+/// into in place: when every key of the fragment is given by a merge key, and every other service
+/// reading each of those nodes has a fix of the same rule rendering the very same fragment (so the
+/// anchor, edited once, gives each what its own fix would). Empty otherwise: the service then gets
+/// a local copy of what the merge gave it.
+#[allow(clippy::too_many_arguments)]
+fn anchor_in_place(
+    env: &Env,
+    stack: &Stack,
+    file: FileId,
+    route: &Route,
+    rendered: &Fragment,
+    finding: &Finding,
+    fix: &Fix,
+    peers: &Peers,
+) -> HashSet<crate::yaml::NodeId> {
+    let none = HashSet::new();
+    let (Some(own), [FixEdit::MergeService { template, .. }]) = (finding.service.as_deref(), fix.edits.as_slice())
+    else {
+        return none;
+    };
+    let Some(tree) = stack.file(file).tree.as_ref() else { return none };
+    let Ok(target) = crate::yaml::route::resolve(tree, route) else { return none };
+    let Some(Ok(entries)) = rendered.root_node().map(|root| rendered.entries(root)) else { return none };
+    let mut allowed = HashSet::new();
+    for (key, _) in entries {
+        if tree.entry(target.node, &key).is_some() {
+            return none;
+        }
+        let Some(given) = crate::yaml::patch::merged_value(tree, target.node, &key, 0) else { return none };
+        let span = tree.node(given).span;
+        let mut users: Vec<&str> = stack
+            .configs
+            .iter()
+            .flat_map(|c| &c.services)
+            .filter(|s| s.value.get(&key).is_some_and(|v| v.loc.file == file && v.loc.span == span))
+            .map(|s| s.name.as_str())
+            .collect();
+        users.sort_unstable();
+        users.dedup();
+        if !users.contains(&own) {
+            return none;
+        }
+        for user in users.into_iter().filter(|u| *u != own) {
+            let same = peers.get(&(finding.rule, user.to_string())).and_then(|peer| match peer.fix.as_deref() {
+                Some(Fix { edits, .. }) => match edits.as_slice() {
+                    [FixEdit::MergeService { template: theirs, context, .. }] if theirs == template => {
+                        env.render(theirs, context, Some(user)).ok()
+                    }
+                    _ => None,
+                },
+                None => None,
+            });
+            if same.is_none_or(|theirs| theirs.source_text() != rendered.source_text()) {
+                return none;
+            }
+        }
+        allowed.insert(given);
+    }
+    allowed
+}
+
 /// Edits of read-only base files made on a scratch copy, and what they changed written into the
 /// overlay instead: merged into services it has, added to `new_services` for those it lacks.
 fn lift_into_overlay(
@@ -793,7 +991,7 @@ fn lift_into_overlay(
             let route = Route::default().key("services").key(&service);
             if crate::yaml::route::resolve(overlay_tree, &route).is_ok() {
                 let fragment = Fragment::parse(&explained(&text)).map_err(|e| e.to_string())?;
-                out.push((overlay, Lowered::Merge(route, Rc::new(fragment))));
+                out.push((overlay, Lowered::Merge(route, Rc::new(fragment), HashSet::new())));
             } else {
                 add_to_new_service(new_services, overlay, &service, &text, explained);
             }
@@ -848,7 +1046,9 @@ fn lowered_splices(stack: &Stack, file: FileId, lowered: Lowered) -> Result<Vec<
         Lowered::Patches(patches) => {
             patches.iter().map(|p| splices(tree, p)).collect::<Result<Vec<_>, _>>().map(|s| s.concat())
         }
-        Lowered::Merge(route, fragment) => merge_splices(tree, &route, &fragment),
+        Lowered::Merge(route, fragment, in_place) => {
+            crate::yaml::patch::merge_splices_with(tree, &route, &fragment, &|n| in_place.contains(&n))
+        }
         Lowered::Text(_) => unreachable!("returned above"),
     }
     .map_err(|e| e.to_string())
@@ -862,7 +1062,9 @@ enum Lowered {
     /// Splices on a file that is not YAML.
     Text(Vec<Splice>),
     /// A parsed fragment merged at a route.
-    Merge(Route, Rc<Fragment>),
+    /// The nodes a merge key gives that the fragment is merged into in place (see
+    /// [`anchor_in_place`]).
+    Merge(Route, Rc<Fragment>, HashSet<crate::yaml::NodeId>),
 }
 
 /// Splices giving the last `name args` line of each directive its new value, and the
@@ -926,14 +1128,18 @@ impl Env<'_> {
         context: &serde_json::Value,
         service: Option<&str>,
     ) -> Result<String, String> {
-        self.renderer.render(template, &self.with_sets(context, service))
+        self.renderer.render(template, &self.with_sets(template, context, service))
     }
 
-    fn with_sets(&self, context: &serde_json::Value, service: Option<&str>) -> serde_json::Value {
+    /// The context with the person's parameters for `service` that the template's rule reads
+    /// (a template is named after its rule: `no-backup.mysql`).
+    fn with_sets(&self, template: &str, context: &serde_json::Value, service: Option<&str>) -> serde_json::Value {
         let mut context = context.clone();
+        let rule = template.split('.').next().unwrap_or(template);
         if let Some(map) = context.as_object_mut() {
             for (only, key, value) in &self.options.sets {
-                if only.is_none() || only.as_deref() == service {
+                let reads = parameter(key).is_some_and(|p| p.rules.contains(&rule));
+                if reads && (only.is_none() || only.as_deref() == service) {
                     map.insert(key.clone(), serde_json::Value::String(value.clone()));
                 }
             }
@@ -947,7 +1153,7 @@ impl Env<'_> {
         context: &serde_json::Value,
         service: Option<&str>,
     ) -> Result<Rc<Fragment>, String> {
-        let context = self.with_sets(context, service);
+        let context = self.with_sets(template, context, service);
         let cache_key = (template, context.to_string());
         if let Some(done) = self.rendered.borrow().get(&cache_key) {
             return done.clone();

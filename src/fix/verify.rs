@@ -30,6 +30,18 @@ pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) 
     // Every file's aims, inserted keys taken down to the values the fix wrote.
     let aims: HashMap<&PathBuf, Vec<(Route, &FindingKey)>> =
         attempt.intended.iter().map(|(path, aimed)| (path, expand(after_tree(path), aimed))).collect();
+    // The files of configurations found on both sides, which `check_effective` compares whole.
+    let files_of = |stack: &Stack, config: &crate::stack::Config| -> Vec<PathBuf> {
+        config.files.iter().map(|&f| normalize(&stack.file(f).path)).collect()
+    };
+    let before_configs: HashSet<Vec<PathBuf>> = original.configs.iter().map(|c| files_of(original, c)).collect();
+    let judged_whole: HashSet<PathBuf> = fixed
+        .configs
+        .iter()
+        .map(|c| files_of(fixed, c))
+        .filter(|files| before_configs.contains(files))
+        .flatten()
+        .collect();
     for (path, after) in &attempt.texts {
         let Some(before_file) = original.files.iter().find(|f| normalize(&f.path) == *path) else { continue };
         let before = before_file.source().text();
@@ -48,6 +60,11 @@ pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) 
             for key in culprits {
                 failures.entry(key.clone()).or_insert_with(|| format!("a comment would be lost: `{lost}`"));
             }
+        }
+        // A compose file of a configuration is judged by what compose runs (below); other
+        // files (Prometheus, Traefik, Alertmanager…) by their own documents.
+        if judged_whole.contains(path) {
+            continue;
         }
         let index = index(aimed);
         for changed in changed_paths(before_file.tree.as_ref(), after_tree) {

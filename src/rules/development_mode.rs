@@ -154,9 +154,6 @@ fn dev_flag(ctx: &Context, service: &Service) -> Option<Finding> {
         }
         _ => return Some(finding),
     };
-    if command.loc.via_alias {
-        return Some(finding);
-    }
     let edit = FixEdit::ReplaceAt {
         file: command.loc.file,
         at: command.loc.span,

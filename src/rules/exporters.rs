@@ -109,7 +109,7 @@ pub fn add_exporter(
             },
         });
         if !directory_mounted {
-            let volumes = prometheus.value.get("volumes").filter(|v| !v.loc.via_alias)?;
+            let volumes = prometheus.value.get("volumes")?;
             let source = relative_source(&ctx.stack.file(volumes.loc.file).path, &host_path)?;
             edits.push(FixEdit::AppendAt {
                 file: volumes.loc.file,

@@ -196,7 +196,11 @@ pub fn env_value_edit(
     mut context: serde_json::Value,
 ) -> FixEdit {
     let written = ctx.stack.text(var.loc.file, var.loc.span);
-    let quote = written.chars().next().filter(|c| *c == '"' || *c == '\'').map(String::from).unwrap_or_default();
+    let mut quote = written.chars().next().filter(|c| *c == '"' || *c == '\'').map(String::from).unwrap_or_default();
+    // `${…}` unquoted inside `{…}` or `[…]` would end the flow collection.
+    if quote.is_empty() && in_flow(ctx.stack, var.loc.file, var.loc.span.start) {
+        quote = "\"".into();
+    }
     let prefix = if var.loc.key == Some(var.loc.span) { format!("{}=", var.name) } else { String::new() };
     if let Some(map) = context.as_object_mut() {
         map.insert("quote".into(), quote.into());
@@ -205,10 +209,35 @@ pub fn env_value_edit(
     FixEdit::ReplaceAt { file: var.loc.file, at: var.loc.span, template, context }
 }
 
+/// Whether the node written at `offset` is an item or value of a flow collection: read from the
+/// tree when the file keeps it, else from the brackets left open on the text before it.
+fn in_flow(stack: &Stack, file: FileId, offset: usize) -> bool {
+    let source = stack.file(file);
+    if let Some(tree) = source.tree.as_ref() {
+        let Some(mut route) = crate::yaml::route::route_to(tree, offset) else { return false };
+        route.0.pop();
+        return crate::yaml::route::resolve(tree, &route).is_ok_and(|parent| tree.node(parent.node).is_flow());
+    }
+    let text = source.source().text();
+    let mut depth = 0usize;
+    for b in text[..offset].bytes().rev() {
+        match b {
+            b'}' | b']' => depth += 1,
+            b'{' | b'[' if depth == 0 => return true,
+            b'{' | b'[' => depth -= 1,
+            // A multi-line flow collection is not followed back past a line break (nodes are
+            // kept whenever a fix is planned, so this only decides what `check` shows).
+            b'\n' if depth == 0 => return false,
+            _ => {}
+        }
+    }
+    false
+}
+
 /// In a production-only file, an edit replacing the service's `ports` with those bound to a
 /// local address (rendered by `template` from `ports`, their texts as written).
 pub fn keep_private_ports(ctx: &Context, service: &Service, template: &'static str) -> Option<FixEdit> {
-    let ports = service.value.get("ports").filter(|v| !v.loc.via_alias)?;
+    let ports = service.value.get("ports")?;
     let kept: Vec<&str> =
         service.ports.iter().filter(|p| !p.is_public()).map(|p| ctx.stack.text(p.loc.file, p.loc.span)).collect();
     Some(FixEdit::ReplaceAt {
@@ -347,6 +376,8 @@ pub struct Fix {
     /// from its own fix: the routes of the merged model (`services.<name>.…`) it means to change
     /// for its service. The engine writes it in the anchor, once.
     pub through_anchor: Vec<(FileId, crate::yaml::Route)>,
+    /// The fix was judged to edit inside shared anchors, every user agreeing.
+    pub edits_anchors: bool,
     /// A hash of every edit, kept when a report drops the edits: two fixes with equal
     /// signatures make the same edits (how anchored fixes are compared).
     signature: u64,
@@ -358,6 +389,9 @@ pub struct Fix {
 struct SharedAnchors {
     /// Per file, the spans of shared anchors.
     spans: Vec<Vec<Span>>,
+    /// Per file, the spans of the aliases among them (`*name`): a value written as an alias
+    /// cannot be edited where the service reads it.
+    aliases: Vec<Vec<Span>>,
     /// (file, service) → the span of the service's mapping in that file.
     services: HashMap<(FileId, String), Span>,
 }
@@ -372,7 +406,14 @@ impl SharedAnchors {
                 }
             }
         }
-        SharedAnchors { spans: stack.files.iter().map(|f| f.shared_anchors.clone()).collect(), services }
+        let aliases = stack
+            .files
+            .iter()
+            .map(|f| {
+                f.shared_anchors.iter().copied().filter(|s| f.source().text()[s.start..].starts_with('*')).collect()
+            })
+            .collect();
+        SharedAnchors { spans: stack.files.iter().map(|f| f.shared_anchors.clone()).collect(), aliases, services }
     }
 
     /// Whether an edit lies inside a shared anchor: `Err` with the reason when it can never be
@@ -396,6 +437,11 @@ impl SharedAnchors {
             }
             _ => return Ok(None),
         };
+        if !service_edit
+            && self.aliases.get(file).is_some_and(|a| a.iter().any(|a| a.start <= span.start && span.end <= a.end))
+        {
+            return Err(ALIAS_VALUE);
+        }
         let Some(spans) = self.spans.get(file) else { return Ok(None) };
         let inside = spans.iter().any(|a| a.start <= span.start && span.end <= a.end);
         match (inside, service_edit) {
@@ -405,6 +451,9 @@ impl SharedAnchors {
         }
     }
 }
+
+const ALIAS_VALUE: &str =
+    "the value is written as an alias of a YAML anchor (`*name`): its fix would change the anchor for every user of it, so it is left for a person";
 
 const SHARED_SERVICE: &str =
     "the service's mapping is itself a YAML anchor other places alias (or an alias of one): its fix would change every user of it, so it is left for a person";
@@ -499,6 +548,10 @@ fn settle_anchored(stack: &Stack, findings: &mut [Finding]) {
                     refusal = Some(other.clone());
                     break;
                 }
+                // The service does not read the anchor itself (a credential written there for
+                // the services that do, all of which make the same edit): nothing of its own to aim
+                // at there; their fixes name theirs.
+                (None, None) if users.is_some_and(|u| !u.is_empty()) => {}
                 (None, None) => {
                     refusal = Some(String::new());
                     break;
@@ -507,7 +560,10 @@ fn settle_anchored(stack: &Stack, findings: &mut [Finding]) {
         }
         fix.anchored.clear();
         match refusal {
-            None => fix.through_anchor = aims,
+            None => {
+                fix.through_anchor = aims;
+                fix.edits_anchors = true;
+            }
             Some(other) => {
                 let reason = if other.is_empty() {
                     "its fix would edit a YAML anchor other places alias, which stackfix cannot trace to this service, so it is left for a person".to_string()
@@ -542,6 +598,7 @@ impl Fix {
             refused: None,
             anchored: Vec::new(),
             through_anchor: Vec::new(),
+            edits_anchors: false,
             signature: 0,
         };
         fix.take_along(edits);

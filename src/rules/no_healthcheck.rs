@@ -127,9 +127,6 @@ pub(super) fn fix(ctx: &Context, service: &Service, probe: &Probe) -> Option<Fix
             }
             PingSite::Environment => {
                 let var = service.environment.iter().find(|e| e.name.to_ascii_uppercase().starts_with("TRAEFIK_"))?;
-                if var.loc.via_alias {
-                    return None;
-                }
                 let list = var.loc.key == Some(var.loc.span);
                 FixEdit::ExtendParent {
                     file: var.loc.file,

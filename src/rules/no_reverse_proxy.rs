@@ -164,9 +164,6 @@ fn fix(ctx: &Context, service: &Service, port: &str, add_proxy: bool, web: &[&Se
     // Labels are normalised to a mapping; how they are written decides how to add to them.
     match service.value.get("labels") {
         Some(labels) if ctx.stack.text(labels.loc.file, labels.loc.span).trim_start().starts_with(['-', '[']) => {
-            if labels.loc.via_alias {
-                return None;
-            }
             let mut context = context;
             context["list"] = json!(true);
             edits.push(FixEdit::AppendAt {

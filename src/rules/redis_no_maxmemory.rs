@@ -289,7 +289,7 @@ fn variable_edit(ctx: &Context, service: &Service, variable: &str, settings: &[(
     let (replace, append): (Vec<Setting>, Vec<Setting>) =
         settings.iter().map(|(n, v)| (n.to_string(), v.clone())).partition(|(n, _)| holds(n));
     match existing {
-        Some(var) if !var.loc.via_alias => {
+        Some(var) => {
             let raw = ctx.stack.text(var.loc.file, var.loc.span);
             Some(FixEdit::ReplaceAt {
                 file: var.loc.file,
@@ -298,7 +298,6 @@ fn variable_edit(ctx: &Context, service: &Service, variable: &str, settings: &[(
                 context: json!({ "text": edit_flags(raw, &replace, &append)? }),
             })
         }
-        Some(_) => None,
         None => {
             let flags: Vec<String> = append.iter().map(|(n, v)| format!("--{n} {v}")).collect();
             Some(FixEdit::MergeService {
@@ -332,9 +331,6 @@ fn command_edits(
             context: json!({ "command": format!("{server} {}", flags.join(" ")) }),
         }]);
     };
-    if command.loc.via_alias {
-        return None;
-    }
     let raw_edit = |value: &Value| -> Option<FixEdit> {
         let raw = ctx.stack.text(value.loc.file, value.loc.span);
         Some(FixEdit::ReplaceAt {
@@ -385,7 +381,7 @@ fn command_edits(
             let mut edits = Vec::new();
             for (name, value) in replace {
                 let flag = items.iter().position(|i| word(i).eq_ignore_ascii_case(&format!("--{name}")))?;
-                let target = items.get(flag + 1).filter(|i| !i.loc.via_alias)?;
+                let target = items.get(flag + 1)?;
                 edits.push(FixEdit::ReplaceAt {
                     file: target.loc.file,
                     at: target.loc.span,

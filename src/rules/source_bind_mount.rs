@@ -91,7 +91,7 @@ fn fix(ctx: &Context, service: &Service, kept: &[&Mount]) -> Option<Fix> {
         return None;
     }
     if ctx.is_dedicated() {
-        let volumes = service.value.get("volumes").filter(|v| !v.loc.via_alias)?;
+        let volumes = service.value.get("volumes")?;
         let edit = FixEdit::ReplaceAt {
             file: volumes.loc.file,
             at: volumes.loc.span,

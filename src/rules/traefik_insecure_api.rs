@@ -61,7 +61,7 @@ impl Rule for TraefikInsecureApi {
                 let command = service.value.get("command");
                 let item = command_item(command, "--api.insecure");
                 let fix = match item {
-                    Some(item) => (!item.via_alias).then(|| FixEdit::ReplaceAt {
+                    Some(item) => Some(FixEdit::ReplaceAt {
                         file: item.file,
                         at: item.span,
                         template: "traefik-insecure-api",
@@ -102,7 +102,7 @@ impl Rule for TraefikInsecureApi {
 /// as written.
 fn string_command_fix(ctx: &Context, command: &Value) -> Option<FixEdit> {
     let raw = ctx.stack.text(command.loc.file, command.loc.span);
-    if command.loc.via_alias || raw.starts_with(['|', '>']) || raw.matches("--api.insecure=true").count() != 1 {
+    if raw.starts_with(['|', '>']) || raw.matches("--api.insecure=true").count() != 1 {
         return None;
     }
     Some(FixEdit::ReplaceAt {

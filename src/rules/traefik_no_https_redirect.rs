@@ -117,14 +117,12 @@ impl Rule for TraefikNoHttpsRedirect {
                     template: "traefik-no-https-redirect.static",
                     context: json!({ "to": secure.0 }),
                 }),
-                (Some(_), false) => {
-                    command.filter(|c| !c.loc.via_alias && !c.items().is_empty()).map(|c| FixEdit::AppendAt {
-                        file: c.loc.file,
-                        at: c.loc.span,
-                        template: "traefik-no-https-redirect.args",
-                        context: json!({ "entrypoint": web_name, "to": secure.0 }),
-                    })
-                }
+                (Some(_), false) => command.filter(|c| !c.items().is_empty()).map(|c| FixEdit::AppendAt {
+                    file: c.loc.file,
+                    at: c.loc.span,
+                    template: "traefik-no-https-redirect.args",
+                    context: json!({ "entrypoint": web_name, "to": secure.0 }),
+                }),
                 (None, _) => None,
             };
             let title = format!("redirect entrypoint `{web_name}` to `{}` (https)", secure.0);

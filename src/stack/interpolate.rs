@@ -180,8 +180,9 @@ pub fn parse_dotenv(text: &str) -> HashMap<String, String> {
                 let body_start = value_at + 1;
                 let Some(close) = closing_quote(&text[body_start..], quote) else { break };
                 let body = &text[body_start..body_start + close];
-                let after = body_start + close + 1;
-                pos = text[after..].find('\n').map_or(text.len(), |i| after + i + 1);
+                // What follows the closing quote on its line is read as more of the file, as
+                // compose reads it (`A="x" B=2` sets both; a comment is skipped).
+                pos = body_start + close + 1;
                 if quote == '\'' {
                     body.replace("\\'", "'")
                 } else {
@@ -283,5 +284,8 @@ mod tests {
         assert_eq!(env["H"], "spaced");
         assert_eq!(env["I"], "def");
         assert_eq!(env["J"], "yaml");
+        let env = parse_dotenv("A=\"x\" B=2\nC='it\\'s'\nexport\tD=4\nE[1]=5\n");
+        assert_eq!((env["A"].as_str(), env["B"].as_str(), env["C"].as_str()), ("x", "2", "it's"));
+        assert_eq!((env["D"].as_str(), env["E[1]"].as_str()), ("4", "5"));
     }
 }

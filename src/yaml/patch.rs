@@ -143,8 +143,21 @@ pub fn splice_text(text: &str, splices: &[Splice]) -> String {
 /// The splices of [`Op::Merge`] with a fragment already parsed (one fragment can be merged
 /// into many places).
 pub fn merge_splices(tree: &Tree, route: &Route, fragment: &Fragment) -> Result<Vec<Splice>, PatchError> {
+    merge_splices_with(tree, route, fragment, &|_| false)
+}
+
+/// [`merge_splices`], where a key a merge key (`<<`) gives the mapping is edited in the node that
+/// gives it when `in_place` allows that node (every user of the anchor needs the same edit);
+/// otherwise the mapping gets a local copy of it. Splices made in place aim at the route the key
+/// has in the mapping merged into (`services.api.deploy…`), not at the anchor's own route.
+pub fn merge_splices_with(
+    tree: &Tree,
+    route: &Route,
+    fragment: &Fragment,
+    in_place: &dyn Fn(NodeId) -> bool,
+) -> Result<Vec<Splice>, PatchError> {
     let mut out = Vec::new();
-    merge(tree, route, fragment, fragment.root_node(), &mut out)?;
+    merge(tree, route, fragment, fragment.root_node(), &mut out, in_place)?;
     Ok(out)
 }
 
@@ -156,6 +169,7 @@ fn merge(
     fragment: &Fragment,
     node: Option<NodeId>,
     out: &mut Vec<Splice>,
+    in_place: &dyn Fn(NodeId) -> bool,
 ) -> Result<(), PatchError> {
     let fail = |message: String| PatchError { route: route.to_string(), message };
     let Some(node) = node else { return Ok(()) };
@@ -174,18 +188,35 @@ fn merge(
                 Some(given) => {
                     let given_node = tree.node(given);
                     let at = |message: String| PatchError { route: here.to_string(), message };
+                    let block_mapping = matches!(given_node.kind, NodeKind::Mapping { .. }) && !given_node.is_flow();
+                    if fragment.is_block_mapping(value) && block_mapping && in_place(given) {
+                        if let Some(anchored) = super::route::route_to(tree, given_node.span.start) {
+                            let mut inner = Vec::new();
+                            if merge(tree, &anchored, fragment, Some(value), &mut inner, in_place).is_ok() {
+                                for splice in inner {
+                                    let rest = splice.aims.0.get(anchored.0.len()..).unwrap_or_default().to_vec();
+                                    let mut aims = here.clone();
+                                    aims.0.extend(rest);
+                                    out.push(Splice { aims, ..splice });
+                                }
+                                continue;
+                            }
+                        }
+                    }
                     if fragment.is_block_mapping(value) && matches!(given_node.kind, NodeKind::Mapping { .. }) {
                         let base = copied(tree, given).map_err(|m| {
                             at(format!("is given by a merge key (`<<`), and its value cannot be copied here: {m}"))
                         })?;
                         let base_tree = Tree::parse(base.clone()).map_err(|e| at(e.to_string()))?;
                         let mut inner = Vec::new();
-                        merge(&base_tree, &Route::default(), fragment, Some(value), &mut inner).map_err(|e| {
-                            at(format!(
-                                "is given by a merge key (`<<`), and the fix does not merge into a copy of it: {}",
-                                e.message
-                            ))
-                        })?;
+                        merge(&base_tree, &Route::default(), fragment, Some(value), &mut inner, &|_| false).map_err(
+                            |e| {
+                                at(format!(
+                                    "is given by a merge key (`<<`), and the fix does not merge into a copy of it: {}",
+                                    e.message
+                                ))
+                            },
+                        )?;
                         let local = Fragment::parse(&splice_text(&base, &inner)).map_err(|e| at(e.to_string()))?;
                         let splice = insert_key(tree, target, &key, &local, None, &style).map_err(fail)?;
                         out.push(Splice { aims: here, ..splice });
@@ -210,7 +241,7 @@ fn merge(
                 if fragment.is_block_mapping(value)
                     && (matches!(existing_node.kind, NodeKind::Mapping { .. }) || existing_node.is_null())
                 {
-                    merge(tree, &here, fragment, Some(value), out)?;
+                    merge(tree, &here, fragment, Some(value), out, in_place)?;
                 } else if fragment.text_at_zero(value).trim() != tree.text_of(existing.value).trim() {
                     return Err(PatchError {
                         route: here.to_string(),
@@ -225,7 +256,7 @@ fn merge(
 
 /// The node a merge key (`<<`) of the mapping `map` gives `key`, as YAML merges: the sources of
 /// a list in order, each with its own keys before those its merge keys give.
-fn merged_value(tree: &Tree, map: NodeId, key: &str, depth: usize) -> Option<NodeId> {
+pub fn merged_value(tree: &Tree, map: NodeId, key: &str, depth: usize) -> Option<NodeId> {
     if depth > 16 {
         return None;
     }

@@ -182,12 +182,23 @@ impl Tree {
     pub fn parse_within(text: String, max_nodes: usize) -> Result<Tree, ParseError> {
         let max_nodes = max_nodes.min(MAX_NODES);
         let source = Source::new(text);
-        if let Some((offset, message)) = unreadable_char(source.text()) {
-            let (line, col) = source.line_col(offset);
-            return Err(ParseError { line, col, message, hint: None });
-        }
+        let breaks = match unusual_chars(source.text()) {
+            Ok(breaks) => breaks,
+            Err((offset, message)) => {
+                let (line, col) = source.line_col(offset);
+                return Err(ParseError { line, col, message, hint: None });
+            }
+        };
+        let refuse_breaks = |source: &Source, nodes: &[Node]| match misread_break(source.text(), nodes, &breaks) {
+            Some((offset, message)) => {
+                let (line, col) = source.line_col(offset);
+                Err(ParseError { line, col, message, hint: None })
+            }
+            None => Ok(()),
+        };
         match build(&source, max_nodes) {
             Ok((nodes, root)) => {
+                refuse_breaks(&source, &nodes)?;
                 Ok(Tree { source, nodes, root, style: Default::default(), key_index: Default::default() })
             }
             Err(BuildError::Refused(err)) => Err(err),
@@ -209,6 +220,7 @@ impl Tree {
                 if touches_block_scalar {
                     return Err(err);
                 }
+                refuse_breaks(&source, &nodes)?;
                 Ok(Tree { source, nodes, root, style: Default::default(), key_index: Default::default() })
             }
         }
@@ -330,40 +342,63 @@ fn build(source: &Source, max_nodes: usize) -> Result<(Vec<Node>, Option<NodeId>
     Ok((builder.nodes, builder.root))
 }
 
-/// Replaces the line break before each line that starts with `]` or `}` by spaces, unless the
-/// The first character Go's YAML reader (and so docker compose) reads differently from
-/// yaml-rust2, with why: control characters it refuses ("control characters are not allowed"),
-/// and NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR, which it takes as line breaks (a comment
-/// would end there, and what follows be read as YAML). Refused with their position, so what
-/// stackfix reads is what compose reads.
-fn unreadable_char(text: &str) -> Option<(usize, String)> {
+/// Characters Go's YAML reader (and so docker compose) reads differently from yaml-rust2: `Err`
+/// with the first control character, which it refuses ("control characters are not allowed");
+/// else the offsets of NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR, which it takes as line breaks
+/// outside quoted scalars (a comment would end there, and what follows be read as YAML).
+fn unusual_chars(text: &str) -> Result<Vec<usize>, (usize, String)> {
     let suspect = |b: u8| b >= 0x7f || (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'));
-    let first = text.bytes().position(suspect)?;
+    let Some(first) = text.bytes().position(suspect) else { return Ok(Vec::new()) };
+    let mut breaks = Vec::new();
     for (i, c) in text[first..].char_indices() {
-        let at = first + i;
-        let code = c as u32;
-        let message = match c {
-            '\u{85}' | '\u{2028}' | '\u{2029}' => format!(
-                "U+{code:04X} ({}): compose's YAML reader ends a line here, stackfix would not; replace it with a \
-                 newline or a space",
-                if code == 0x85 {
-                    "next line"
-                } else if code == 0x2028 {
-                    "line separator"
-                } else {
-                    "paragraph separator"
-                }
-            ),
-            '\t' | '\n' | '\r' | ' '..='~' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'.. => {
-                continue
+        match c {
+            '\u{85}' | '\u{2028}' | '\u{2029}' => breaks.push(first + i),
+            '\t' | '\n' | '\r' | ' '..='~' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'.. => {}
+            _ => {
+                let message = format!(
+                    "control character U+{:04X}: compose refuses it (\"control characters are not allowed\")",
+                    c as u32
+                );
+                return Err((first + i, message));
             }
-            _ => format!("control character U+{code:04X}: compose refuses it (\"control characters are not allowed\")"),
-        };
-        return Some((at, message));
+        }
     }
-    None
+    Ok(breaks)
 }
 
+/// The first of `breaks` outside every quoted scalar of `nodes` (where compose and stackfix would
+/// read different documents), with why.
+fn misread_break(text: &str, nodes: &[Node], breaks: &[usize]) -> Option<(usize, String)> {
+    let mut quoted: Vec<Span> = nodes
+        .iter()
+        .filter(|n| {
+            matches!(n.kind, NodeKind::Scalar { style: ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted, .. })
+        })
+        .map(|n| n.span)
+        .collect();
+    quoted.sort_unstable_by_key(|s| s.start);
+    let inside = |at: usize| {
+        let i = quoted.partition_point(|s| s.start <= at);
+        i > 0 && at < quoted[i - 1].end
+    };
+    let at = breaks.iter().copied().find(|&at| !inside(at))?;
+    let c = text[at..].chars().next().unwrap_or(' ');
+    let name = match c {
+        '\u{85}' => "next line",
+        '\u{2028}' => "line separator",
+        _ => "paragraph separator",
+    };
+    Some((
+        at,
+        format!(
+            "U+{:04X} ({name}): compose's YAML reader ends a line here, stackfix would not; replace it with a \
+             newline or a space, or quote the text it is in",
+            c as u32
+        ),
+    ))
+}
+
+/// Replaces the line break before each line that starts with `]` or `}` by spaces, unless the
 /// previous line ends in a comment. Returns the new text and the replaced offsets.
 fn join_flow_closers(text: &str) -> Option<(String, Vec<usize>)> {
     let mut bytes = text.as_bytes().to_vec();

@@ -40,10 +40,17 @@ fn dotenv_is_read_as_compose_reads_it() {
         "ESCAPED=\"a \\\"quote\\\" and \\\\ slash\"",
         "   # indented comment",
         "TABBED=v\t# tab comment",
+        "SAME_A=\"x\" SAME_B=2",
+        "SQESC='it\\'s'",
+        "export\tTABEXP=4",
     ];
     let text = lines.join("\n") + "\n";
     let parsed = stackfix::stack::interpolate::parse_dotenv(&text);
     let names = [
+        "SAME_A",
+        "SAME_B",
+        "SQESC",
+        "TABEXP",
         "BOM",
         "PLAIN",
         "DQ",
@@ -113,6 +120,17 @@ fn json_changes(a: &serde_json::Value, b: &serde_json::Value, at: &str, out: &mu
     }
 }
 
+/// The YAML files directly in `dir`.
+fn yaml_files_in(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
 /// Fixes the stack in `dir` with `args`, snapshots the diff, and asserts with the real `compose
 /// config` that what compose runs changed only under `allowed` (paths like `.services.api.deploy`).
 fn fix_changes_only(dir: &Path, args: &[&str], snapshot: &str, allowed: &[&str]) {
@@ -128,9 +146,10 @@ fn fix_changes_only(dir: &Path, args: &[&str], snapshot: &str, allowed: &[&str])
     assert!(matches!(out.status.code(), Some(0 | 1)), "{}{}", stdout(&out), stderr(&out));
     let (Some(compose), Some(before)) = (compose, before) else { return };
     // Variables the fixes now require are set, to anything.
-    let text = std::fs::read_to_string(dir.join("docker-compose.yml")).unwrap();
+    let files: Vec<std::path::PathBuf> = yaml_files_in(dir);
+    let text: String = files.iter().map(|f| std::fs::read_to_string(f).unwrap_or_default()).collect();
     let mut cmd = Command::new(&compose);
-    for name in crate::validators::variables(&[dir.join("docker-compose.yml")]) {
+    for name in crate::validators::variables(&files) {
         if text.contains(&format!("${{{name}:?")) {
             cmd.env(&name, "set-by-test");
         }
@@ -169,8 +188,32 @@ fn limits_keep_what_a_merge_key_gave_deploy() {
         "merge-key-deploy",
         &[".services.api.deploy.resources.limits.memory", ".services.api.deploy.resources.reservations"],
     );
+    // `api` is the anchor's only user: the anchor itself gets the limit.
     let text = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
-    assert!(text.contains("    deploy:\n      replicas: 2\n"), "{text}");
+    assert!(text.starts_with("x-defaults: &defaults\n  deploy:\n    replicas: 2\n"), "{text}");
+    assert_eq!(text.matches("memory: 256M").count(), 1, "{text}");
+}
+
+/// Input 1 with several users of the anchor: what every user needs alike (log rotation) is
+/// written once in the anchor; what they need differently (limits by image) goes into local
+/// copies that keep what the merge gave.
+#[test]
+fn an_anchor_is_edited_once_where_its_users_agree_and_copied_where_they_differ() {
+    let dir = project(
+        "x-defaults: &defaults\n  deploy:\n    replicas: 2\n    resources:\n      limits:\n        cpus: \"2\"\n  logging:\n    driver: json-file\nservices:\n  api:\n    <<: *defaults\n    image: nginx:1.27\n  web:\n    <<: *defaults\n    image: nginx:1.27\n  app:\n    <<: *defaults\n    image: myorg/app:1.0\n",
+        None,
+    );
+    let mut allowed = Vec::new();
+    for service in ["api", "web", "app"] {
+        allowed.push(format!(".services.{service}.logging.options"));
+        allowed.push(format!(".services.{service}.deploy.resources.limits.memory"));
+        allowed.push(format!(".services.{service}.deploy.resources.reservations"));
+    }
+    let allowed: Vec<&str> = allowed.iter().map(String::as_str).collect();
+    fix_changes_only(dir.path(), &["--select", "no-resource-limits,no-log-rotation"], "anchor-users-differ", &allowed);
+    let text = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
+    assert_eq!(text.matches("max-size: 10m").count(), 1, "written once, in the anchor: {text}");
+    assert_eq!(text.matches("replicas: 2").count(), 4, "each copy keeps the replicas: {text}");
 }
 
 /// Input 2: two merge keys in one mapping are refused, as compose refuses them.
@@ -252,6 +295,10 @@ fn line_separators_and_control_characters_are_located_errors() {
         }
         assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), text);
     }
+    // Inside quotes compose keeps the character as text, and so does stackfix.
+    let dir = project("services:\n  web:\n    image: nginx:1.27\n    labels: {a: \"x\u{2028}y\"}\n", None);
+    let out = stackfix(dir.path(), &["check"]);
+    assert_ne!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
 /// Input 7: a dependency on a service the project does not define is refused, as compose does.
@@ -366,4 +413,54 @@ fn bootstrapped_overlays_keep_merged_and_legacy_resources() {
             assert!(api["deploy"].is_null(), "legacy fields and deploy.resources together: {api:#}");
         }
     }
+}
+
+/// A value a service gets through `extends` is fixed where it is written, and the verifier takes
+/// the change in the extending service as the one aimed at; a `${…}` written into a flow mapping is
+/// quoted (unquoted it would end the mapping).
+#[test]
+fn values_from_extends_are_fixed_where_written() {
+    let dir = project("services:\n  api:\n    extends: {file: common.yml, service: base}\n", None);
+    std::fs::write(
+        dir.path().join("common.yml"),
+        "services:\n  base:\n    image: nginx:1.27\n    environment: {POSTGRES_PASSWORD: hunter2secretvalue}\n",
+    )
+    .unwrap();
+    fix_changes_only(
+        dir.path(),
+        &["--unsafe-fixes", "--select", "hardcoded-secret"],
+        "extends-flow-secret",
+        &[".services.api.environment.POSTGRES_PASSWORD"],
+    );
+    let common = std::fs::read_to_string(dir.path().join("common.yml")).unwrap();
+    assert!(common.contains("{POSTGRES_PASSWORD: \"${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}\"}"), "{common}");
+}
+
+/// `--set` takes only the declared parameters, each reaching only the templates of the rules that
+/// read it, and only services the stack has; a typo gets a suggestion, exit 2 and no change.
+#[test]
+fn parameters_are_declared_scoped_and_checked() {
+    let text =
+        "services:\n  db:\n    image: postgres:16\n    environment:\n      POSTGRES_PASSWORD_FILE: /run/secrets/pg\n";
+    let dir = project(text, None);
+    for (args, expected) in [
+        (&["--set", "memroy=1G"][..], "unknown parameter `memroy` (did you mean `memory`?)"),
+        (&["--set", "image=evil:latest"][..], "unknown parameter `image`"),
+        (&["--set", "dbx.memory=1G"][..], "names service `dbx`, which the stack does not have (did you mean `db`?)"),
+        (&["--set", "policy=sometimes"][..], "`sometimes` is not a valid policy"),
+    ] {
+        let mut all = vec!["fix"];
+        all.extend_from_slice(args);
+        let out = stackfix(dir.path(), &all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stdout(&out));
+        assert!(stderr(&out).contains(expected), "{args:?}: {}", stderr(&out));
+        assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), text);
+    }
+    // The health check's interval (a duration) does not reach the backup job's (seconds).
+    let out = stdout(&stackfix(
+        dir.path(),
+        &["fix", "--diff", "--unsafe-fixes", "--select", "no-healthcheck,no-backup", "--set", "interval=10s"],
+    ));
+    assert!(out.contains("      interval: 10s"), "{out}");
+    assert_eq!(out.matches("10s").count(), 1, "{out}");
 }
