@@ -193,6 +193,7 @@ fn fixes_on_corpus_stacks_stay_valid_idempotent_and_keep_comments() {
     let Some(compose) = compose() else { return };
     let (Some(promtool), Some(amtool)) = (validator("promtool"), validator("amtool")) else { return };
     let mut monitoring_checked = 0;
+    let mut drift_checked = 0;
     let work = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
     yaml_files(&corpus, &mut files);
@@ -216,11 +217,37 @@ fn fixes_on_corpus_stacks_stay_valid_idempotent_and_keep_comments() {
             stack.configs.iter().map(|c| c.files.iter().map(|&f| stack.file(f).path.clone()).collect()).collect();
         let valid_before: Vec<bool> =
             configs.iter().map(|files| compose_config_ok(&compose, &here, files).is_ok()).collect();
+        let models_before: Vec<Option<serde_json::Value>> =
+            configs.iter().map(|files| crate::validators::compose_json(&compose, &here, files).ok()).collect();
         let texts_before: Vec<(PathBuf, String)> =
             stack.files.iter().map(|f| (f.path.clone(), f.source().text().to_string())).collect();
         let monitoring_before = validated_monitoring_files(&here, &promtool, &amtool);
-        let out = stackfix(&here, &["fix", ".", "--unsafe-fixes", "--color", "never"]);
+        let out = stackfix(&here, &["fix", ".", "--unsafe-fixes", "--color", "never", "--format", "json"]);
         assert!(matches!(out.status.code(), Some(0 | 1)), "{}: {}", here.display(), stderr(&out));
+        let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let rules_applied: HashSet<String> = report["applied"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a["rule"].as_str().map(str::to_string))
+            .collect();
+        // What compose runs changed only in the fields the applied rules write (no value of
+        // another kind drifted: a merged `replicas`, an image, a port).
+        for (files, before) in configs.iter().zip(&models_before) {
+            let (Some(before), Ok(after)) = (before, crate::validators::compose_json(&compose, &here, files)) else {
+                continue;
+            };
+            let mut changed = Vec::new();
+            json_changes(before, &after, "", &mut changed);
+            for path in changed {
+                assert!(
+                    drift_allowed(&path, before, &rules_applied),
+                    "{}: `{path}` changed in what compose runs, which no applied rule ({rules_applied:?}) writes",
+                    here.display()
+                );
+                drift_checked += 1;
+            }
+        }
         // Monitoring files the real tools accepted stay accepted; files stackfix created must be.
         for (file, result) in validated_monitoring_files(&here, &promtool, &amtool) {
             let before = monitoring_before.iter().find(|(f, _)| *f == file).map(|(_, r)| r.is_ok());
@@ -261,6 +288,78 @@ fn fixes_on_corpus_stacks_stay_valid_idempotent_and_keep_comments() {
     }
     assert!(fixed_dirs > 60 && validated > 40, "{fixed_dirs} stacks fixed, {validated} configurations validated");
     assert!(monitoring_checked > 10, "only {monitoring_checked} monitoring files validated");
+    assert!(drift_checked > 1000, "only {drift_checked} changed values checked against compose config");
+}
+
+/// Every path where two `compose config` models differ, down to the values.
+fn json_changes(a: &serde_json::Value, b: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+    use serde_json::Value::{Array, Null, Object};
+    match (a, b) {
+        (Object(x), Object(y)) => {
+            for key in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
+                json_changes(x.get(key).unwrap_or(&Null), y.get(key).unwrap_or(&Null), &format!("{at}.{key}"), out);
+            }
+        }
+        (Array(x), Array(y)) if x.len() == y.len() => {
+            for (i, (va, vb)) in x.iter().zip(y).enumerate() {
+                json_changes(va, vb, &format!("{at}.{i}"), out);
+            }
+        }
+        (Object(x), Null) | (Null, Object(x)) => {
+            for (key, v) in x {
+                json_changes(v, &Null, &format!("{at}.{key}"), out);
+            }
+        }
+        _ if a == b => {}
+        _ => out.push(at.to_string()),
+    }
+}
+
+/// The service fields each rule's fixes write (their own service's, or those of the services a
+/// fix takes along: a probe, a moved secret).
+fn fields_written(rule: &str) -> &'static [&'static str] {
+    match rule {
+        "no-resource-limits" => &["deploy.resources", "mem_limit", "mem_reservation", "cpus", "memswap_limit"],
+        "no-healthcheck" => &["healthcheck", "command", "environment"],
+        "depends-on-without-health-condition" => &["depends_on", "healthcheck", "command", "environment"],
+        "no-restart-policy" => &["restart"],
+        "no-log-rotation" => &["logging"],
+        "redis-no-maxmemory" => &["command", "deploy.resources", "mem_limit", "mem_reservation", "cpus", "volumes"],
+        "hardcoded-secret" => &["environment", "command", "healthcheck", "entrypoint", "secrets"],
+        "database-port-published" => &["ports"],
+        "docker-socket-mount" => &["volumes", "environment", "command", "labels", "depends_on", "networks"],
+        "elasticsearch-security-disabled" => &["environment"],
+        "source-bind-mount" | "dev-build-target" => &["volumes", "build"],
+        "development-mode" => &["environment", "command"],
+        "traefik-no-rate-limit" | "traefik-insecure-api" | "traefik-no-https-redirect" | "no-reverse-proxy" => {
+            &["labels", "command", "environment", "volumes", "ports"]
+        }
+        "alerts-without-alertmanager"
+        | "missing-exporter"
+        | "scrape-target-missing"
+        | "no-backup"
+        | "no-monitoring" => &["volumes", "environment", "secrets", "depends_on", "networks"],
+        _ => &[],
+    }
+}
+
+/// A change is one an applied fix makes: a service that is new, a top-level volume, secret, config
+/// or network, or a field of a service that an applied rule writes.
+fn drift_allowed(path: &str, before: &serde_json::Value, rules: &HashSet<String>) -> bool {
+    let parts: Vec<&str> = path.trim_start_matches('.').splitn(3, '.').collect();
+    match parts.as_slice() {
+        ["volumes" | "secrets" | "configs" | "networks", ..] => true,
+        // Extension fields are not run; what their anchors give a service shows in it.
+        [extension, ..] if extension.starts_with("x-") => true,
+        ["services", service, rest] => {
+            before["services"].get(*service).is_none()
+                || rules
+                    .iter()
+                    .any(|r| fields_written(r).iter().any(|f| *rest == *f || rest.starts_with(&format!("{f}."))))
+        }
+        ["services", service] => before["services"].get(*service).is_none(),
+        _ => false,
+    }
 }
 
 /// Every rule `fix` runs unless asked for more.
@@ -447,7 +546,7 @@ fn fixes_rely_only_on_known_facts_across_the_corpus() {
 /// edit). The count is printed and may only go down (issue 14 started from 52 in 7 stacks).
 #[test]
 fn anchored_fixes_left_for_a_person_stay_at_the_floor() {
-    const FLOOR: usize = 5;
+    const FLOOR: usize = 4;
     let Some(corpus) = shared("corpus") else { return };
     let mut files = Vec::new();
     yaml_files(&corpus, &mut files);

@@ -72,6 +72,23 @@ pub fn compose_config_with(
     }
 }
 
+/// `compose config --format json` on files with the variables they reference set (to `x`).
+pub fn compose_json(compose: &Path, dir: &Path, files: &[PathBuf]) -> Result<serde_json::Value, String> {
+    let mut cmd = Command::new(compose);
+    cmd.current_dir(dir).env_remove("DOCKER_HOST").env_remove("COMPOSE_FILE");
+    for name in variables(files) {
+        cmd.env(name, "x");
+    }
+    for f in files {
+        cmd.arg("-f").arg(f);
+    }
+    let out = cmd.args(["--profile", "*", "config", "--format", "json"]).output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
+}
+
 fn compose_config(compose: &Path, dir: &Path, files: &[PathBuf]) {
     if let Err(e) = compose_config_ok(compose, dir, files) {
         panic!("compose config {files:?} in {}:\n{e}", dir.display());
