@@ -244,6 +244,9 @@ fn main() {
                 });
                 let label = format!("  floor: yaml-rust2 in + out ({} KiB)", fixed.len() / 1024);
                 println!("{label:<34} {bare:>12.2?}");
+                let ratio = fix_time.as_secs_f64() / bare.as_secs_f64().max(f64::EPSILON);
+                let verdict = if ratio <= 2.5 { "within" } else { "NOT within" };
+                println!("{:<34} {ratio:>11.1}x   ({verdict} the 2.5x target)", "  fix --diff / floor");
             }
         }
         let _ = std::fs::remove_dir_all(&dir);

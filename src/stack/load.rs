@@ -656,6 +656,35 @@ impl Loader {
                 ));
             }
         }
+        // Compose refuses distinct values in a legacy resource field and its `deploy.resources`
+        // spelling (equal ones, `1g` and `1G`, it accepts).
+        for s in &services {
+            let pairs: [(&str, &[&str], bool); 3] = [
+                ("cpus", &["deploy", "resources", "limits", "cpus"], false),
+                ("mem_limit", &["deploy", "resources", "limits", "memory"], true),
+                ("mem_reservation", &["deploy", "resources", "reservations", "memory"], true),
+            ];
+            for (legacy, path, size) in pairs {
+                let (Some(a), Some(b)) = (s.value.get(legacy), s.value.path(path)) else { continue };
+                let (Some(x), Some(y)) = (a.as_str(), b.as_str()) else { continue };
+                if x.contains('$') || y.contains('$') {
+                    continue;
+                }
+                let same = match size {
+                    true => super::facts::memory_bytes(x).zip(super::facts::memory_bytes(y)).map(|(x, y)| x == y),
+                    false => x.parse::<f64>().ok().zip(y.parse::<f64>().ok()).map(|(x, y)| x == y),
+                };
+                if same == Some(false) {
+                    let at = a.loc.key.unwrap_or(a.loc.span).start;
+                    let message = format!(
+                        "service `{}` sets distinct values on `{legacy}` and `{}`, which compose refuses",
+                        s.name,
+                        path.join(".")
+                    );
+                    undefined.push((a.loc.file, at, message));
+                }
+            }
+        }
         for (file, at, message) in undefined {
             if reported.insert(message.clone()) {
                 self.error_at(file, at, message);

@@ -464,3 +464,28 @@ fn parameters_are_declared_scoped_and_checked() {
     assert!(out.contains("      interval: 10s"), "{out}");
     assert_eq!(out.matches("10s").count(), 1, "{out}");
 }
+
+/// A legacy resource field and its `deploy.resources` spelling with distinct values: compose
+/// refuses the project, so stackfix reports it where it is written (equal values pass).
+#[test]
+fn distinct_legacy_and_deploy_resources_are_a_located_error() {
+    let dir = project(
+        "services:\n  a:\n    image: nginx:1.27\n    mem_limit: 1g\n    deploy:\n      resources:\n        limits:\n          memory: 512M\n",
+        None,
+    );
+    let out = stackfix(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(
+            "docker-compose.yml:4:5: service `a` sets distinct values on `mem_limit` and `deploy.resources.limits.memory`"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let dir = project(
+        "services:\n  a:\n    image: nginx:1.27\n    mem_limit: 1g\n    cpus: 2\n    deploy:\n      resources:\n        limits:\n          memory: 1G\n          cpus: \"2.0\"\n",
+        None,
+    );
+    let out = stackfix(dir.path(), &["check"]);
+    assert_ne!(out.status.code(), Some(2), "{}", stderr(&out));
+}
