@@ -418,6 +418,20 @@ fn attempt(
             if given_up.contains(&key) {
                 continue;
             }
+            // A fix written once in a shared anchor changes every service reading it: all of
+            // them must be in this run.
+            if let Some(left_out) = fix.anchor_users.iter().find(|u| !peers.contains_key(&(finding.rule, (*u).clone())))
+            {
+                given_up.insert(key);
+                skipped.push(skip(
+                    finding,
+                    format!(
+                        "its fix edits a YAML anchor `{left_out}` also reads, and this run does not fix `{left_out}` \
+                         (--service, a pick, or its fix is not applied); fix them together"
+                    ),
+                ));
+                continue;
+            }
             match plan_fix(env, current, &texts, finding, fix, &peers) {
                 Ok(plan) if plan.is_empty() => {
                     given_up.insert(key);
@@ -934,17 +948,16 @@ fn anchor_in_place(
             return none;
         }
         let Some(given) = crate::yaml::patch::merged_value(tree, target.node, &key, 0) else { return none };
-        let span = tree.node(given).span;
-        let mut users: Vec<&str> = stack
-            .configs
-            .iter()
-            .flat_map(|c| &c.services)
-            .filter(|s| s.value.get(&key).is_some_and(|v| v.loc.file == file && v.loc.span == span))
-            .map(|s| s.name.as_str())
-            .collect();
-        users.sort_unstable();
-        users.dedup();
+        // Every service reading the node (or anything in it, through any alias), not only those
+        // merging it at this key.
+        let readers = stack.readers(&[(file, tree.node(given).span)]).pop().unwrap_or_default();
+        let users: Vec<&str> = readers.iter().map(|(name, _)| name.as_str()).collect();
         if !users.contains(&own) {
+            return none;
+        }
+        // Each must read it where this service does (the same key of its own mapping).
+        let own_route = readers.iter().find(|(name, _)| name == own).map(|(_, r)| r.0[2..].to_vec());
+        if readers.iter().any(|(_, r)| Some(r.0[2..].to_vec()) != own_route) {
             return none;
         }
         for user in users.into_iter().filter(|u| *u != own) {

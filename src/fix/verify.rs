@@ -125,30 +125,42 @@ fn check_effective(
         }
         let index = index(&aimed);
         for route in changed {
-            if covered(&index, &route) || written_where_aimed(fixed, after, &route, aims) {
+            if covered(&index, &route) {
                 continue;
             }
-            let reason = format!("`{route}` would change in what compose runs, and no fix aimed at it");
-            for key in blamed(&aimed, &route) {
+            // Written elsewhere (through `extends`, an anchor, another file): aimed at when a fix
+            // for this very service edited it there; otherwise the fixes that edited it there
+            // changed this service without meaning to.
+            let writers = written_where_aimed(fixed, after, &route, aims);
+            let service = match route.0.get(1) {
+                Some(Segment::Key(name)) => Some(name.as_str()),
+                _ => None,
+            };
+            if writers.iter().any(|key| key.2.as_deref() == service) {
+                continue;
+            }
+            let reason = format!("`{route}` would change in what compose runs, and no fix for it aimed there");
+            let culprits = if writers.is_empty() { blamed(&aimed, &route) } else { writers };
+            for key in culprits {
                 failures.entry(key.clone()).or_insert_with(|| reason.clone());
             }
         }
     }
 }
 
-/// Whether the value now at `route` of the merged model is written (through `extends`, an
-/// anchor or another file) at a place of its file a fix aimed at.
-fn written_where_aimed(
+/// The fixes that aimed at the place where the value now at `route` of the merged model is
+/// written (through `extends`, an anchor or another file).
+fn written_where_aimed<'a>(
     fixed: &Stack,
     config: &crate::stack::Config,
     route: &Route,
-    aims: &HashMap<&PathBuf, Vec<(Route, &FindingKey)>>,
-) -> bool {
-    let [Segment::Key(services), Segment::Key(name), rest @ ..] = route.0.as_slice() else { return false };
+    aims: &HashMap<&PathBuf, Vec<(Route, &'a FindingKey)>>,
+) -> Vec<&'a FindingKey> {
+    let [Segment::Key(services), Segment::Key(name), rest @ ..] = route.0.as_slice() else { return Vec::new() };
     if services != "services" {
-        return false;
+        return Vec::new();
     }
-    let Some(service) = config.services.iter().find(|s| s.name == *name) else { return false };
+    let Some(service) = config.services.iter().find(|s| s.name == *name) else { return Vec::new() };
     let mut value = &service.value;
     for segment in rest {
         let next = match segment {
@@ -157,14 +169,17 @@ fn written_where_aimed(
         };
         match next {
             Some(v) => value = v,
-            None => return false,
+            None => return Vec::new(),
         }
     }
     let file = fixed.file(value.loc.file);
-    let Some(tree) = file.tree.as_ref() else { return false };
-    let Some(at) = crate::yaml::route::route_to(tree, value.loc.span.start) else { return false };
-    let Some(aimed) = aims.get(&normalize(&file.path)) else { return false };
-    covered(&index(aimed), &effective_route(&at))
+    let Some(tree) = file.tree.as_ref() else { return Vec::new() };
+    // A value written as an alias is written where its anchor is.
+    let start = value.loc.anchored.unwrap_or(value.loc.span).start;
+    let Some(at) = crate::yaml::route::route_to(tree, start) else { return Vec::new() };
+    let at = effective_route(&at);
+    let Some(aimed) = aims.get(&normalize(&file.path)) else { return Vec::new() };
+    aimed.iter().filter(|(aim, _)| at.0.starts_with(&aim.0)).map(|(_, key)| *key).collect()
 }
 
 /// The aimed routes, for lookups by prefix (a stack's fixes aim at tens of thousands).

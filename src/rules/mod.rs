@@ -378,6 +378,11 @@ pub struct Fix {
     pub through_anchor: Vec<(FileId, crate::yaml::Route)>,
     /// The fix was judged to edit inside shared anchors, every user agreeing.
     pub edits_anchors: bool,
+    /// The services that read those anchors: a run that leaves one of them out (`--service`)
+    /// cannot make the fix.
+    pub anchor_users: Vec<String>,
+    /// The anchored nodes the fix edits, once judged.
+    anchored_nodes: Vec<(FileId, Span)>,
     /// A hash of every edit, kept when a report drops the edits: two fixes with equal
     /// signatures make the same edits (how anchored fixes are compared).
     signature: u64,
@@ -469,43 +474,16 @@ fn settle_anchored(stack: &Stack, findings: &mut [Finding]) {
     // The services whose merged model reads each node, by (file, span): the service that writes
     // it and those that reach it through an alias or a merge key, with the route each reaches it
     // at.
-    let mut routes: HashMap<(FileId, Span), HashMap<String, crate::yaml::Route>> = HashMap::new();
-    let wanted: HashSet<(FileId, Span)> =
+    let mut nodes: Vec<(FileId, Span)> =
         findings.iter().filter_map(|f| f.fix.as_ref()).flat_map(|x| x.anchored.iter().copied()).collect();
-    fn walk(
-        v: &crate::stack::Value,
-        service: &str,
-        at: &mut crate::yaml::Route,
-        wanted: &HashSet<(FileId, Span)>,
-        out: &mut HashMap<(FileId, Span), HashMap<String, crate::yaml::Route>>,
-    ) {
-        if wanted.contains(&(v.loc.file, v.loc.span)) {
-            out.entry((v.loc.file, v.loc.span)).or_default().entry(service.to_string()).or_insert_with(|| at.clone());
-        }
-        match &v.kind {
-            crate::stack::ValueKind::Map(entries) => {
-                for (k, child) in entries {
-                    at.0.push(crate::yaml::Segment::Key(k.clone()));
-                    walk(child, service, at, wanted, out);
-                    at.0.pop();
-                }
-            }
-            crate::stack::ValueKind::Seq(items) => {
-                for (i, child) in items.iter().enumerate() {
-                    at.0.push(crate::yaml::Segment::Index(i));
-                    walk(child, service, at, wanted, out);
-                    at.0.pop();
-                }
-            }
-            _ => {}
-        }
-    }
-    for config in &stack.configs {
-        for service in &config.services {
-            let mut at = crate::yaml::Route::default().key("services").key(&service.name);
-            walk(&service.value, &service.name, &mut at, &wanted, &mut routes);
-        }
-    }
+    nodes.sort_unstable_by_key(|(file, span)| (*file, span.start, span.end));
+    nodes.dedup();
+    let routes: HashMap<(FileId, Span), HashMap<String, crate::yaml::Route>> = nodes
+        .iter()
+        .copied()
+        .zip(stack.readers(&nodes))
+        .map(|(node, readers)| (node, readers.into_iter().collect()))
+        .collect();
     // Which services have a fix making each set of edits.
     let signature = |rule: &str, fix: &Fix| format!("{rule}\u{0}{}", fix.signature);
     let mut makers: HashMap<String, HashSet<String>> = HashMap::new();
@@ -558,11 +536,16 @@ fn settle_anchored(stack: &Stack, findings: &mut [Finding]) {
                 }
             }
         }
-        fix.anchored.clear();
+        fix.anchored_nodes = std::mem::take(&mut fix.anchored);
         match refusal {
             None => {
                 fix.through_anchor = aims;
                 fix.edits_anchors = true;
+                let mut users: Vec<String> =
+                    fix.anchored_nodes.iter().filter_map(|n| routes.get(n)).flat_map(HashMap::keys).cloned().collect();
+                users.sort();
+                users.dedup();
+                fix.anchor_users = users;
             }
             Some(other) => {
                 let reason = if other.is_empty() {
@@ -599,6 +582,8 @@ impl Fix {
             anchored: Vec::new(),
             through_anchor: Vec::new(),
             edits_anchors: false,
+            anchor_users: Vec::new(),
+            anchored_nodes: Vec::new(),
             signature: 0,
         };
         fix.take_along(edits);

@@ -429,7 +429,7 @@ impl Loader {
         let Some(root) = tree.root() else {
             let empty = Value {
                 kind: ValueKind::Map(Vec::new()),
-                loc: super::Loc { file: id, span: Default::default(), key: None, via_alias: false },
+                loc: super::Loc { file: id, span: Default::default(), key: None, via_alias: false, anchored: None },
                 tag: None,
             };
             return Some(ComposeDoc { file: id, doc: empty });

@@ -421,6 +421,57 @@ impl Stack {
         }
     }
 
+    /// The services that read each of `nodes` (file, span) in some configuration, each with the
+    /// route of the merged model where it first reads it: a value written inside the node, or an
+    /// alias of one, in the service's merged mapping (through `<<`, aliases, `extends`).
+    pub fn readers(&self, nodes: &[(FileId, Span)]) -> Vec<Vec<(String, crate::yaml::Route)>> {
+        let mut out: Vec<Vec<(String, crate::yaml::Route)>> = vec![Vec::new(); nodes.len()];
+        if nodes.is_empty() {
+            return out;
+        }
+        struct Walk<'a> {
+            nodes: &'a [(FileId, Span)],
+            out: Vec<Vec<(String, crate::yaml::Route)>>,
+            /// Per node, the services recorded (each once, at the first route it reads the node).
+            recorded: Vec<HashSet<String>>,
+        }
+        fn walk(v: &Value, service: &str, at: &mut crate::yaml::Route, w: &mut Walk) {
+            let inside = |s: Span, n: Span| n.start <= s.start && s.end <= n.end;
+            for (i, (file, span)) in w.nodes.iter().enumerate() {
+                let reads = v.loc.file == *file
+                    && (inside(v.loc.span, *span) || v.loc.anchored.is_some_and(|a| inside(a, *span)));
+                if reads && w.recorded[i].insert(service.to_string()) {
+                    w.out[i].push((service.to_string(), at.clone()));
+                }
+            }
+            match &v.kind {
+                ValueKind::Map(entries) => {
+                    for (k, child) in entries {
+                        at.0.push(crate::yaml::Segment::Key(k.clone()));
+                        walk(child, service, at, w);
+                        at.0.pop();
+                    }
+                }
+                ValueKind::Seq(items) => {
+                    for (i, child) in items.iter().enumerate() {
+                        at.0.push(crate::yaml::Segment::Index(i));
+                        walk(child, service, at, w);
+                        at.0.pop();
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut w = Walk { nodes, out: std::mem::take(&mut out), recorded: vec![HashSet::new(); nodes.len()] };
+        for config in &self.configs {
+            for service in &config.services {
+                let mut at = crate::yaml::Route::default().key("services").key(&service.name);
+                walk(&service.value, &service.name, &mut at, &mut w);
+            }
+        }
+        w.out
+    }
+
     pub fn file(&self, id: FileId) -> &SourceFile {
         &self.files[id]
     }

@@ -20,6 +20,8 @@ pub struct Loc {
     /// The value reached this place through an alias or a merge key: editing it here would change
     /// every user of the anchor.
     pub via_alias: bool,
+    /// For a value written as an alias (`*name`), the span of the anchored node it stands for.
+    pub anchored: Option<Span>,
 }
 
 impl Loc {
@@ -147,7 +149,7 @@ fn convert(
     if depth > crate::yaml::tree::MAX_DEPTH + MAX_ALIAS_DEPTH {
         return Err(ValueError { span: node.span, message: "aliases nest too deeply (an alias cycle?)".into() });
     }
-    let loc = Loc { file, span: node.span, key, via_alias };
+    let loc = Loc { file, span: node.span, key, via_alias, anchored: None };
     let tag = node.tag().map(str::to_string);
     let kind = match &node.kind {
         NodeKind::Alias { target, name } => {
@@ -155,6 +157,7 @@ fn convert(
                 return Err(ValueError { span: node.span, message: format!("alias `*{name}` has no anchor") });
             };
             let mut value = convert(tree, *target, file, key, true, depth + 1, budget)?;
+            value.loc.anchored = Some(value.loc.span);
             value.loc.span = node.span;
             return Ok(value);
         }

@@ -220,7 +220,7 @@ fn merge(
                         let local = Fragment::parse(&splice_text(&base, &inner)).map_err(|e| at(e.to_string()))?;
                         let splice = insert_key(tree, target, &key, &local, None, &style).map_err(fail)?;
                         out.push(Splice { aims: here, ..splice });
-                    } else if fragment.text_at_zero(value).trim() != tree.text_of(given).trim() {
+                    } else if !same_value(tree, given, fragment, value) {
                         return Err(at("is given a different value by a merge key (`<<`); not overriding it".into()));
                     }
                 }
@@ -242,7 +242,7 @@ fn merge(
                     && (matches!(existing_node.kind, NodeKind::Mapping { .. }) || existing_node.is_null())
                 {
                     merge(tree, &here, fragment, Some(value), out, in_place)?;
-                } else if fragment.text_at_zero(value).trim() != tree.text_of(existing.value).trim() {
+                } else if !same_value(tree, existing.value, fragment, value) {
                     return Err(PatchError {
                         route: here.to_string(),
                         message: "already has a different value; not overwriting it".into(),
@@ -252,6 +252,22 @@ fn merge(
         }
     }
     Ok(())
+}
+
+/// Whether a node already holds the fragment's value: the same text, or the same scalar however
+/// it is quoted (`driver: "json-file"` is `driver: json-file`).
+fn same_value(tree: &Tree, existing: NodeId, fragment: &Fragment, value: NodeId) -> bool {
+    if fragment.text_at_zero(value).trim() == tree.text_of(existing).trim() {
+        return true;
+    }
+    let theirs = fragment.tree().node(value);
+    let ours = tree.node(existing);
+    match (&ours.kind, &theirs.kind) {
+        (NodeKind::Scalar { value: a, .. }, NodeKind::Scalar { value: b, .. }) => {
+            a == b && !ours.is_null() && !theirs.is_null()
+        }
+        _ => false,
+    }
 }
 
 /// The node a merge key (`<<`) of the mapping `map` gives `key`, as YAML merges: the sources of
@@ -291,11 +307,16 @@ fn copied(tree: &Tree, node: NodeId) -> Result<String, String> {
                     entries.iter().all(|e| !tree.is_merge_key(e.key) && plain(tree, e.key) && plain(tree, e.value))
                 }
                 NodeKind::Sequence { items, .. } => items.iter().all(|&i| plain(tree, i)),
-                _ => true,
+                // A quoted or plain scalar over several lines is folded by its indentation, which
+                // a copy at another column would change.
+                NodeKind::Scalar { style, .. } => {
+                    matches!(style, super::tree::ScalarStyle::Literal | super::tree::ScalarStyle::Folded)
+                        || !tree.text_of(id).contains(['\n', '\r'])
+                }
             }
     }
     if !plain(tree, node) {
-        return Err("it holds anchors, aliases or merge keys".into());
+        return Err("it holds anchors, aliases, merge keys or scalars over several lines".into());
     }
     let span = tree.node(node).span;
     let text = tree.source.text();
@@ -539,6 +560,16 @@ fn append_item(tree: &Tree, target: super::route::Located, value: &str, style: &
 fn replace_node(tree: &Tree, target: super::route::Located, value: &str, style: &Style) -> Result<Splice, String> {
     let node = tree.node(target.node);
     let value = fragment(value)?;
+    // An anchored node keeps its anchor, so the aliases of it read the new value (the fix was
+    // judged for every user of the anchor).
+    if let Some(anchor) = node.anchor() {
+        if !value.is_inline() {
+            return Err(format!("the value is anchored as `&{anchor}`; refusing to replace it with a block"));
+        }
+        let props = &tree.source.text()[node.props_start..node.span.start];
+        let tag = props.split_whitespace().find(|p| p.starts_with('!')).map(|t| format!("{t} ")).unwrap_or_default();
+        return Ok(Splice::new(node.props_start, node.span.end, format!("&{anchor} {tag}{}", value.inline_text())));
+    }
     let below_key = target
         .key
         .is_some_and(|key| tree.source.line_index(node.props_start) > tree.source.line_index(tree.node(key).span.end));

@@ -489,3 +489,51 @@ fn distinct_legacy_and_deploy_resources_are_a_located_error() {
     let out = stackfix(dir.path(), &["check"]);
     assert_ne!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+/// What a review found (each a stack that once leaked a fix into another service or broke):
+/// an anchor nested in a merged block and aliased by another service, a shared anchor with only
+/// one user in the run, a quoted value equal to the fix's.
+#[test]
+fn fixes_never_leak_through_anchors_to_services_they_were_not_for() {
+    // web merges x-base, whose `deploy` is anchored and aliased whole by db: web's limit must not
+    // land in db (nor db's in web).
+    let dir = project(
+        "x-base: &base\n  restart: always\n  deploy: &deploy\n    replicas: 2\n    resources:\n      limits:\n        cpus: \"1\"\nservices:\n  web:\n    <<: *base\n    image: nginx:1.25\n  db:\n    image: postgres:16\n    restart: always\n    deploy: *deploy\n",
+        None,
+    );
+    fix_changes_only(
+        dir.path(),
+        &["--select", "no-resource-limits,no-log-rotation"],
+        "nested-anchor",
+        &[".services.web.logging", ".services.db.logging"],
+    );
+    // `--service db1` cannot change db2 through their shared anchors.
+    let text = "x-pg-env: &pgenv\n  POSTGRES_PASSWORD: hunter2hunter2\n  POSTGRES_USER: app\nx-ports: &ports\n  - \"5432:5432\"\nservices:\n  db1:\n    image: postgres:16\n    environment: *pgenv\n    ports: *ports\n  db2:\n    image: postgres:16\n    environment: *pgenv\n    ports: *ports\n";
+    let dir = project(text, None);
+    let out = stackfix(
+        dir.path(),
+        &["fix", "--unsafe-fixes", "--select", "hardcoded-secret,database-port-published", "--service", "db1"],
+    );
+    assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), text);
+    assert!(stdout(&out).contains("this run does not fix `db2`"), "{}", stdout(&out));
+    // Without the filter both are fixed, once, in the anchors.
+    fix_changes_only(
+        dir.path(),
+        &["--unsafe-fixes", "--select", "hardcoded-secret,database-port-published"],
+        "shared-anchors-both-users",
+        &[
+            ".services.db1.environment.POSTGRES_PASSWORD",
+            ".services.db2.environment.POSTGRES_PASSWORD",
+            ".services.db1.ports.0.host_ip",
+            ".services.db2.ports.0.host_ip",
+        ],
+    );
+    // A quoted value equal to the fix's is the same value.
+    let dir = project("services:\n  db:\n    image: postgres:16\n    logging:\n      driver: \"json-file\"\n", None);
+    fix_changes_only(
+        dir.path(),
+        &["--select", "no-log-rotation"],
+        "quoted-equal-value",
+        &[".services.db.logging.options"],
+    );
+}
