@@ -175,7 +175,7 @@ fn written_where_aimed<'a>(
     let file = fixed.file(value.loc.file);
     let Some(tree) = file.tree.as_ref() else { return Vec::new() };
     // A value written as an alias is written where its anchor is.
-    let start = value.loc.anchored.unwrap_or(value.loc.span).start;
+    let start = file.written_at(value.loc.span).start;
     let Some(at) = crate::yaml::route::route_to(tree, start) else { return Vec::new() };
     let at = effective_route(&at);
     let Some(aimed) = aims.get(&normalize(&file.path)) else { return Vec::new() };

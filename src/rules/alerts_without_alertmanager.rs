@@ -96,13 +96,8 @@ impl Rule for AlertsWithoutAlertmanager {
                     )
                     .service(&prom.service);
                     for file in &alerting_files {
-                        let doc_loc = crate::stack::Loc {
-                            file: *file,
-                            span: Default::default(),
-                            key: None,
-                            via_alias: false,
-                            anchored: None,
-                        };
+                        let doc_loc =
+                            crate::stack::Loc { file: *file, span: Default::default(), key: None, via_alias: false };
                         f = f.related(doc_loc, "alert rules defined here");
                     }
                     let target = missing_targets.first().map(|t| (t.host.clone(), t.port.clone()));

@@ -377,7 +377,16 @@ impl Loader {
         };
         let id = self.files.len();
         let shared_anchors = tree.as_ref().map(shared_anchors).unwrap_or_default();
-        self.files.push(SourceFile { path: path.to_path_buf(), display, role, tree, text: source, shared_anchors });
+        let alias_targets = tree.as_ref().map(alias_targets).unwrap_or_default();
+        self.files.push(SourceFile {
+            path: path.to_path_buf(),
+            display,
+            role,
+            tree,
+            text: source,
+            shared_anchors,
+            alias_targets,
+        });
         self.by_path.insert(key, id);
         Some(id)
     }
@@ -429,7 +438,7 @@ impl Loader {
         let Some(root) = tree.root() else {
             let empty = Value {
                 kind: ValueKind::Map(Vec::new()),
-                loc: super::Loc { file: id, span: Default::default(), key: None, via_alias: false, anchored: None },
+                loc: super::Loc { file: id, span: Default::default(), key: None, via_alias: false },
                 tag: None,
             };
             return Some(ComposeDoc { file: id, doc: empty });
@@ -802,6 +811,18 @@ fn shared_anchors(tree: &Tree) -> Vec<crate::yaml::Span> {
     nodes.sort_unstable();
     nodes.dedup();
     nodes.into_iter().map(|t| tree.node(t).span).collect()
+}
+
+/// Each alias's start → the span of the node it stands for.
+fn alias_targets(tree: &Tree) -> HashMap<usize, crate::yaml::Span> {
+    (0..tree.len())
+        .filter_map(|id| match &tree.node(id).kind {
+            crate::yaml::NodeKind::Alias { target: Some(t), .. } => {
+                Some((tree.node(id).span.start, tree.node(*t).span))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// `path` with every symlink resolved; for a path that does not exist yet, its closest existing

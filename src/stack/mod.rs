@@ -53,6 +53,15 @@ pub struct SourceFile {
     /// Spans of anchored nodes other nodes alias, and of the aliases (kept when the tree is
     /// dropped).
     pub shared_anchors: Vec<Span>,
+    /// Each alias (by the start of its `*name`) → the span of the anchored node it stands for.
+    pub alias_targets: HashMap<usize, Span>,
+}
+
+impl SourceFile {
+    /// Where a value is written: an alias's anchored node, else its own span.
+    pub fn written_at(&self, span: Span) -> Span {
+        self.alias_targets.get(&span.start).copied().unwrap_or(span)
+    }
 }
 
 impl SourceFile {
@@ -430,6 +439,7 @@ impl Stack {
             return out;
         }
         struct Walk<'a> {
+            files: &'a [SourceFile],
             nodes: &'a [(FileId, Span)],
             out: Vec<Vec<(String, crate::yaml::Route)>>,
             /// Per node, the services recorded (each once, at the first route it reads the node).
@@ -438,8 +448,7 @@ impl Stack {
         fn walk(v: &Value, service: &str, at: &mut crate::yaml::Route, w: &mut Walk) {
             let inside = |s: Span, n: Span| n.start <= s.start && s.end <= n.end;
             for (i, (file, span)) in w.nodes.iter().enumerate() {
-                let reads = v.loc.file == *file
-                    && (inside(v.loc.span, *span) || v.loc.anchored.is_some_and(|a| inside(a, *span)));
+                let reads = v.loc.file == *file && inside(w.files[v.loc.file].written_at(v.loc.span), *span);
                 if reads && w.recorded[i].insert(service.to_string()) {
                     w.out[i].push((service.to_string(), at.clone()));
                 }
@@ -462,7 +471,12 @@ impl Stack {
                 _ => {}
             }
         }
-        let mut w = Walk { nodes, out: std::mem::take(&mut out), recorded: vec![HashSet::new(); nodes.len()] };
+        let mut w = Walk {
+            files: &self.files,
+            nodes,
+            out: std::mem::take(&mut out),
+            recorded: vec![HashSet::new(); nodes.len()],
+        };
         for config in &self.configs {
             for service in &config.services {
                 let mut at = crate::yaml::Route::default().key("services").key(&service.name);

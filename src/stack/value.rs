@@ -20,8 +20,6 @@ pub struct Loc {
     /// The value reached this place through an alias or a merge key: editing it here would change
     /// every user of the anchor.
     pub via_alias: bool,
-    /// For a value written as an alias (`*name`), the span of the anchored node it stands for.
-    pub anchored: Option<Span>,
 }
 
 impl Loc {
@@ -149,7 +147,7 @@ fn convert(
     if depth > crate::yaml::tree::MAX_DEPTH + MAX_ALIAS_DEPTH {
         return Err(ValueError { span: node.span, message: "aliases nest too deeply (an alias cycle?)".into() });
     }
-    let loc = Loc { file, span: node.span, key, via_alias, anchored: None };
+    let loc = Loc { file, span: node.span, key, via_alias };
     let tag = node.tag().map(str::to_string);
     let kind = match &node.kind {
         NodeKind::Alias { target, name } => {
@@ -157,7 +155,6 @@ fn convert(
                 return Err(ValueError { span: node.span, message: format!("alias `*{name}` has no anchor") });
             };
             let mut value = convert(tree, *target, file, key, true, depth + 1, budget)?;
-            value.loc.anchored = Some(value.loc.span);
             value.loc.span = node.span;
             return Ok(value);
         }
