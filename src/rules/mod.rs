@@ -598,18 +598,19 @@ impl Fix {
         let edits: Vec<FixEdit> = edits.into_iter().collect();
         ANCHORS.with_borrow(|a| {
             let Some(a) = a.as_ref() else { return };
-            // Only a stack with shared anchors compares fixes' edits.
-            if a.spans.iter().any(|s| !s.is_empty()) {
-                let text = format!("{}\u{0}{:?}", self.signature, edits);
-                self.signature =
-                    std::hash::BuildHasher::hash_one(&BuildHasherDefault::<DefaultHasher>::default(), text);
-            }
             for edit in &edits {
                 match a.inside(edit) {
                     Ok(Some(node)) => self.anchored.push(node),
                     Ok(None) => {}
                     Err(reason) => self.refused = self.refused.or(Some(reason)),
                 }
+            }
+            // Only fixes that edit inside shared anchors are compared (from the edits that made
+            // them so on), the same way whether a report drops the edits or not.
+            if !self.anchored.is_empty() {
+                let text = format!("{}\u{0}{:?}", self.signature, edits);
+                self.signature =
+                    std::hash::BuildHasher::hash_one(&BuildHasherDefault::<DefaultHasher>::default(), text);
             }
         });
         if !DROP_EDITS.get() {
