@@ -420,7 +420,8 @@ fn attempt(
             }
             // A fix written once in a shared anchor changes every service reading it: all of
             // them must be in this run.
-            if let Some(left_out) = fix.anchor_users.iter().find(|u| !peers.contains_key(&(finding.rule, (*u).clone())))
+            if let Some(left_out) =
+                fix.anchor_users().iter().find(|u| !peers.contains_key(&(finding.rule, (*u).clone())))
             {
                 given_up.insert(key);
                 skipped.push(skip(
@@ -740,7 +741,7 @@ fn plan_fix(
                 let rendered = env.render(template, context, Some(service))?;
                 let route = Route::default().key("services").key(service);
                 let tree = stack.file(file).tree.as_ref().ok_or("not a YAML file")?;
-                if !fix.edits_anchors {
+                if !fix.edits_anchors() {
                     refuse_shared_anchor(tree, &route)?;
                 }
                 if crate::yaml::route::resolve(tree, &route).is_ok() {
@@ -757,7 +758,7 @@ fn plan_fix(
             FixEdit::AppendAt { file, at, template, context } => {
                 let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
                 let route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;
-                if !fix.edits_anchors {
+                if !fix.edits_anchors() {
                     refuse_shared_anchor(tree, &route)?;
                 }
                 let rendered = env.render(template, context, finding.service.as_deref())?;
@@ -805,7 +806,7 @@ fn plan_fix(
                 let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
                 let mut route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;
                 route.0.pop().ok_or("the place to edit has no parent")?;
-                if !fix.edits_anchors {
+                if !fix.edits_anchors() {
                     refuse_shared_anchor(tree, &route)?;
                 }
                 let parent = crate::yaml::route::resolve(tree, &route).map_err(|e| e.to_string())?;
@@ -847,7 +848,7 @@ fn plan_fix(
             FixEdit::MergeAt { file, at, template, context } | FixEdit::ReplaceAt { file, at, template, context } => {
                 let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
                 let route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;
-                if !fix.edits_anchors {
+                if !fix.edits_anchors() {
                     refuse_shared_anchor(tree, &route)?;
                 }
                 let rendered = env.render(template, context, finding.service.as_deref())?;
@@ -901,7 +902,7 @@ fn plan_fix(
     }
     // A fix written once in a shared anchor means to change its own service there (the other
     // users' fixes, taken in the same pass, name theirs); the verifier holds it to these routes.
-    for (file, route) in &fix.through_anchor {
+    for (file, route) in fix.through_anchor() {
         let path = normalize(&stack.file(*file).path);
         plan.aimed.push((path, Aim { route: route.clone(), inserted: false }));
     }

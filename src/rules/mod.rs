@@ -369,23 +369,51 @@ pub struct Fix {
     /// Why the fix cannot be applied (it would edit inside a shared anchor): [`check`] then
     /// reports the finding without it, so what `check` calls fixable is what `fix` applies.
     pub refused: Option<&'static str>,
-    /// Edits inside YAML anchors other places alias, as (file, span of the edited node), still
-    /// to be judged by [`check`] once every finding is known.
-    anchored: Vec<(FileId, Span)>,
+    /// What the fix does inside shared YAML anchors, for the few fixes that edit there (boxed:
+    /// a report may hold hundreds of thousands of fixes).
+    anchors: Option<Box<AnchorEdits>>,
+}
+
+/// A fix's edits inside YAML anchors other places alias.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct AnchorEdits {
+    /// The edited nodes (file, span), still to be judged by [`check`] once every finding is known.
+    pending: Vec<(FileId, Span)>,
+    /// The edited nodes, once judged.
+    nodes: Vec<(FileId, Span)>,
     /// The fix edits inside shared anchors, and every service that uses them gets the same edit
     /// from its own fix: the routes of the merged model (`services.<name>.…`) it means to change
-    /// for its service. The engine writes it in the anchor, once.
-    pub through_anchor: Vec<(FileId, crate::yaml::Route)>,
-    /// The fix was judged to edit inside shared anchors, every user agreeing.
-    pub edits_anchors: bool,
-    /// The services that read those anchors: a run that leaves one of them out (`--service`)
-    /// cannot make the fix.
-    pub anchor_users: Vec<String>,
-    /// The anchored nodes the fix edits, once judged.
-    anchored_nodes: Vec<(FileId, Span)>,
-    /// A hash of every edit, kept when a report drops the edits: two fixes with equal
-    /// signatures make the same edits (how anchored fixes are compared).
+    /// for its service.
+    through: Vec<(FileId, crate::yaml::Route)>,
+    /// Judged so: the engine writes it in the anchor, once.
+    approved: bool,
+    /// The services that read those anchors.
+    users: Vec<String>,
+    /// A hash of the edits (from the first one inside an anchor), kept when a report drops the
+    /// edits: two fixes with equal signatures make the same edits.
     signature: u64,
+}
+
+impl Fix {
+    /// The fix was judged to edit inside shared anchors, every user agreeing.
+    pub fn edits_anchors(&self) -> bool {
+        self.anchors.as_ref().is_some_and(|a| a.approved)
+    }
+
+    /// The routes of the merged model it means to change for its service through the anchors.
+    pub fn through_anchor(&self) -> &[(FileId, crate::yaml::Route)] {
+        self.anchors.as_ref().map_or(&[], |a| a.through.as_slice())
+    }
+
+    /// The services that read the anchors it edits: a run that leaves one of them out
+    /// (`--service`) cannot make the fix.
+    pub fn anchor_users(&self) -> &[String] {
+        self.anchors.as_ref().map_or(&[], |a| a.users.as_slice())
+    }
+
+    fn pending_anchors(&self) -> &[(FileId, Span)] {
+        self.anchors.as_ref().map_or(&[], |a| a.pending.as_slice())
+    }
 }
 
 /// Where the stack being checked has anchors other nodes alias, for [`Fix::new`] to refuse
@@ -468,14 +496,14 @@ const SHARED_SERVICE: &str =
 /// the same edits (so the anchor, edited once, gives each what its own fix would), and refused
 /// otherwise, naming a user that differs.
 fn settle_anchored(stack: &Stack, findings: &mut [Finding]) {
-    if !findings.iter().any(|f| f.fix.as_ref().is_some_and(|x| !x.anchored.is_empty())) {
+    if !findings.iter().any(|f| f.fix.as_ref().is_some_and(|x| !x.pending_anchors().is_empty())) {
         return;
     }
     // The services whose merged model reads each node, by (file, span): the service that writes
     // it and those that reach it through an alias or a merge key, with the route each reaches it
     // at.
     let mut nodes: Vec<(FileId, Span)> =
-        findings.iter().filter_map(|f| f.fix.as_ref()).flat_map(|x| x.anchored.iter().copied()).collect();
+        findings.iter().filter_map(|f| f.fix.as_ref()).flat_map(|x| x.pending_anchors().iter().copied()).collect();
     nodes.sort_unstable_by_key(|(file, span)| (*file, span.start, span.end));
     nodes.dedup();
     let routes: HashMap<(FileId, Span), HashMap<String, crate::yaml::Route>> = nodes
@@ -485,11 +513,11 @@ fn settle_anchored(stack: &Stack, findings: &mut [Finding]) {
         .map(|(node, readers)| (node, readers.into_iter().collect()))
         .collect();
     // Which services have a fix making each set of edits.
-    let signature = |rule: &str, fix: &Fix| format!("{rule}\u{0}{}", fix.signature);
+    let signature = |rule: &str, fix: &Fix| format!("{rule}\u{0}{}", fix.anchors.as_ref().map_or(0, |a| a.signature));
     let mut makers: HashMap<String, HashSet<String>> = HashMap::new();
     for f in findings.iter() {
         if let (Some(fix), Some(service)) = (&f.fix, &f.service) {
-            if !fix.anchored.is_empty() {
+            if !fix.pending_anchors().is_empty() {
                 makers.entry(signature(f.rule, fix)).or_default().insert(service.clone());
             }
         }
@@ -497,14 +525,14 @@ fn settle_anchored(stack: &Stack, findings: &mut [Finding]) {
     let mut differs: HashMap<((FileId, Span), String), Option<String>> = HashMap::new();
     for f in findings.iter_mut() {
         let Some(fix) = f.fix.as_deref_mut() else { continue };
-        if fix.anchored.is_empty() {
+        if fix.pending_anchors().is_empty() {
             continue;
         }
         let sig = signature(f.rule, fix);
         let same = makers.get(&sig);
         let mut aims = Vec::new();
         let mut refusal = None;
-        for node in &fix.anchored {
+        for node in fix.pending_anchors() {
             let users = routes.get(node);
             let own = f.service.as_deref().and_then(|s| users.and_then(|u| u.get(s)));
             // The first user without the same fix, found once per anchor and set of edits.
@@ -536,16 +564,17 @@ fn settle_anchored(stack: &Stack, findings: &mut [Finding]) {
                 }
             }
         }
-        fix.anchored_nodes = std::mem::take(&mut fix.anchored);
+        let Some(anchors) = fix.anchors.as_deref_mut() else { continue };
+        anchors.nodes = std::mem::take(&mut anchors.pending);
         match refusal {
             None => {
-                fix.through_anchor = aims;
-                fix.edits_anchors = true;
+                anchors.through = aims;
+                anchors.approved = true;
                 let mut users: Vec<String> =
-                    fix.anchored_nodes.iter().filter_map(|n| routes.get(n)).flat_map(HashMap::keys).cloned().collect();
+                    anchors.nodes.iter().filter_map(|n| routes.get(n)).flat_map(HashMap::keys).cloned().collect();
                 users.sort();
                 users.dedup();
-                fix.anchor_users = users;
+                anchors.users = users;
             }
             Some(other) => {
                 let reason = if other.is_empty() {
@@ -573,19 +602,7 @@ thread_local! {
 impl Fix {
     pub fn new(title: impl Into<String>, applicability: Applicability, edits: Vec<FixEdit>) -> Fix {
         let file = edits.iter().find_map(FixEdit::file);
-        let mut fix = Fix {
-            title: title.into(),
-            applicability,
-            edits: Vec::new(),
-            file,
-            refused: None,
-            anchored: Vec::new(),
-            through_anchor: Vec::new(),
-            edits_anchors: false,
-            anchor_users: Vec::new(),
-            anchored_nodes: Vec::new(),
-            signature: 0,
-        };
+        let mut fix = Fix { title: title.into(), applicability, edits: Vec::new(), file, refused: None, anchors: None };
         fix.take_along(edits);
         fix
     }
@@ -600,16 +617,16 @@ impl Fix {
             let Some(a) = a.as_ref() else { return };
             for edit in &edits {
                 match a.inside(edit) {
-                    Ok(Some(node)) => self.anchored.push(node),
+                    Ok(Some(node)) => self.anchors.get_or_insert_with(Default::default).pending.push(node),
                     Ok(None) => {}
                     Err(reason) => self.refused = self.refused.or(Some(reason)),
                 }
             }
             // Only fixes that edit inside shared anchors are compared (from the edits that made
             // them so on), the same way whether a report drops the edits or not.
-            if !self.anchored.is_empty() {
-                let text = format!("{}\u{0}{:?}", self.signature, edits);
-                self.signature =
+            if let Some(anchors) = self.anchors.as_deref_mut() {
+                let text = format!("{}\u{0}{:?}", anchors.signature, edits);
+                anchors.signature =
                     std::hash::BuildHasher::hash_one(&BuildHasherDefault::<DefaultHasher>::default(), text);
             }
         });
