@@ -242,13 +242,7 @@ pub fn parameter(key: &str) -> Option<&'static Parameter> {
 pub fn check_parameter(key: &str, value: &str) -> Result<(), String> {
     let Some(parameter) = parameter(key) else {
         let names: Vec<&str> = PARAMETERS.iter().map(|p| p.name).collect();
-        let closest = names
-            .iter()
-            .map(|n| (strsim::jaro_winkler(n, key), n))
-            .filter(|(score, _)| *score > 0.8)
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, n)| format!(" (did you mean `{n}`?)"))
-            .unwrap_or_default();
+        let closest = did_you_mean(names.iter().copied(), key);
         return Err(format!("unknown parameter `{key}`{closest}; the fixes take {}", names.join(", ")));
     };
     let number = |s: &str| !s.is_empty() && s.parse::<f64>().is_ok_and(|n| n > 0.0 && n.is_finite());
@@ -338,18 +332,23 @@ impl Aim {
     }
 }
 
+/// ` (did you mean `x`?)` for the candidate closest to `name`, when one is close (Jaro-Winkler
+/// similarity above 0.8, as clap suggests); empty otherwise.
+fn did_you_mean<'a>(candidates: impl Iterator<Item = &'a str>, name: &str) -> String {
+    candidates
+        .map(|c| (strsim::jaro_winkler(c, name), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| format!(" (did you mean `{c}`?)"))
+        .unwrap_or_default()
+}
+
 /// Every service a parameter names (`--set api.memory=1G`) is one of the stack's.
 fn check_set_services(stack: &Stack, sets: &[(Option<String>, String, String)]) -> Result<(), FixError> {
     let names: HashSet<&str> = stack.configs.iter().flat_map(|c| &c.services).map(|s| s.name.as_str()).collect();
     for (service, key, _) in sets {
         let Some(service) = service.as_deref().filter(|s| !names.contains(s)) else { continue };
-        let closest = names
-            .iter()
-            .map(|n| (strsim::jaro_winkler(n, service), *n))
-            .filter(|(score, _)| *score > 0.8)
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, n)| format!(" (did you mean `{n}`?)"))
-            .unwrap_or_default();
+        let closest = did_you_mean(names.iter().copied(), service);
         return Err(FixError::Parameter(format!(
             "parameter `{service}.{key}` names service `{service}`, which the stack does not have{closest}"
         )));

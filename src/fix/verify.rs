@@ -1,6 +1,9 @@
 //! The checks a fixed stack passes before anything is written: every fixed finding is gone, every
-//! comment of every file survives, and each file's meaning changed only under the routes the
-//! fixes aimed at. A fix that fails is excluded and the run starts again without it.
+//! comment of every file survives, what compose runs (each configuration's merged model: files
+//! merged, `<<` expanded, `extends` and `include` resolved, list spellings normalised) changed only
+//! where the fixes aimed, and every other file's document likewise. A change reached through an
+//! anchor, `extends` or another file counts as aimed only for the service whose fix edited the
+//! place it is written. A fix that fails is excluded and the run starts again without it.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
