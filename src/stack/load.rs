@@ -646,7 +646,7 @@ impl Loader {
         // Compose refuses a project whose services wait for one it does not define, even with
         // `required: false`.
         let names: HashSet<&str> = services.iter().map(|s| s.name.as_str()).collect();
-        let mut undefined = Vec::new();
+        let mut refused = Vec::new();
         let mut reported: HashSet<String> = self.errors.iter().map(|e| e.message.clone()).collect();
         // A service in a profile is checked only when its profile is enabled (compose's default
         // enables none), so it is not judged here.
@@ -658,7 +658,7 @@ impl Loader {
             };
             for d in s.depends_on.iter().filter(|d| !defined(d)) {
                 let at = d.loc.key.unwrap_or(d.loc.span).start;
-                undefined.push((
+                refused.push((
                     d.loc.file,
                     at,
                     format!("service `{}` depends on undefined service `{}`", s.name, d.service),
@@ -690,11 +690,11 @@ impl Loader {
                         s.name,
                         path.join(".")
                     );
-                    undefined.push((a.loc.file, at, message));
+                    refused.push((a.loc.file, at, message));
                 }
             }
         }
-        for (file, at, message) in undefined {
+        for (file, at, message) in refused {
             if reported.insert(message.clone()) {
                 self.error_at(file, at, message);
             }

@@ -241,7 +241,16 @@ fn merge(
                 if fragment.is_block_mapping(value)
                     && (matches!(existing_node.kind, NodeKind::Mapping { .. }) || existing_node.is_null())
                 {
-                    merge(tree, &here, fragment, Some(value), out, in_place)?;
+                    let mut inner = Vec::new();
+                    match merge(tree, &here, fragment, Some(value), &mut inner, in_place) {
+                        Ok(()) => out.extend(inner),
+                        // A one-line flow mapping the block fragment cannot go into is rewritten in
+                        // block style with the fragment merged in, every value as written.
+                        Err(err) if existing_node.is_flow() => {
+                            out.push(reblock(tree, existing, fragment, value, &here, &style).map_err(|_| err)?);
+                        }
+                        Err(err) => return Err(err),
+                    }
                 } else if !same_value(tree, existing.value, fragment, value) {
                     return Err(PatchError {
                         route: here.to_string(),
@@ -322,10 +331,13 @@ fn copied(tree: &Tree, node: NodeId) -> Result<String, String> {
     let text = tree.source.text();
     if tree.node(node).is_flow() {
         let written = &text[span.start..span.end];
-        return match written.contains(['\n', '\r']) {
-            false => Ok(format!("{written}\n")),
-            true => Err("it is a flow mapping written over several lines".into()),
-        };
+        if written.contains(['\n', '\r']) {
+            return Err("it is a flow mapping written over several lines".into());
+        }
+        // Written in block style, so a block fragment can merge into the copy; every scalar and
+        // flow sequence keeps its text.
+        let mut block = String::new();
+        return Ok(if flow_to_block(tree, node, 0, &mut block) { block } else { format!("{written}\n") });
     }
     let line_start = text[..span.start].rfind(['\n', '\r']).map_or(0, |i| i + 1);
     if !text[line_start..span.start].chars().all(|c| c == ' ') {
@@ -347,6 +359,62 @@ fn copied(tree: &Tree, node: NodeId) -> Result<String, String> {
         out.push('\n');
     }
     Ok(out)
+}
+
+/// The splice replacing the one-line flow mapping of `entry` with its block form, the fragment
+/// mapping `value` merged into it.
+fn reblock(
+    tree: &Tree,
+    entry: super::tree::Entry,
+    fragment: &Fragment,
+    value: NodeId,
+    here: &Route,
+    style: &Style,
+) -> Result<Splice, String> {
+    let written = tree.text_of(entry.value);
+    if written.contains(['\n', '\r']) {
+        return Err("written over several lines".into());
+    }
+    let mut base = String::new();
+    if !flow_to_block(tree, entry.value, 0, &mut base) {
+        return Err("not a mapping of plain keys".into());
+    }
+    let base_tree = Tree::parse(base.clone()).map_err(|e| e.to_string())?;
+    let mut inner = Vec::new();
+    merge(&base_tree, &Route::default(), fragment, Some(value), &mut inner, &|_| false).map_err(|e| e.message)?;
+    let merged = splice_text(&base, &inner);
+    let located = super::route::Located { node: entry.value, key: Some(entry.key) };
+    let splice = replace_node(tree, located, &merged, style)?;
+    Ok(Splice { aims: here.clone(), ..splice })
+}
+
+/// A one-line flow mapping as block lines at `indent`: its keys and scalar or flow-sequence
+/// values as written, nested flow mappings as nested blocks. `false` (and `out` unusable) for an
+/// empty mapping, or a key that is not a plain one-line scalar.
+fn flow_to_block(tree: &Tree, id: NodeId, indent: usize, out: &mut String) -> bool {
+    let NodeKind::Mapping { entries, .. } = &tree.node(id).kind else { return false };
+    if entries.is_empty() {
+        return false;
+    }
+    for entry in entries {
+        let key = tree.node(entry.key);
+        if !matches!(key.kind, NodeKind::Scalar { .. }) || key.is_null() {
+            return false;
+        }
+        let pad = " ".repeat(indent);
+        let value = tree.node(entry.value);
+        match &value.kind {
+            NodeKind::Mapping { entries: inner, .. } if !inner.is_empty() => {
+                out.push_str(&format!("{pad}{}:\n", tree.text_of(entry.key)));
+                if !flow_to_block(tree, entry.value, indent + 2, out) {
+                    return false;
+                }
+            }
+            _ if value.is_null() => out.push_str(&format!("{pad}{}:\n", tree.text_of(entry.key))),
+            _ => out.push_str(&format!("{pad}{}: {}\n", tree.text_of(entry.key), tree.text_of(entry.value))),
+        }
+    }
+    true
 }
 
 /// A document with no content yet (empty, or only comments) gets the fragment's entries after

@@ -537,3 +537,29 @@ fn fixes_never_leak_through_anchors_to_services_they_were_not_for() {
         &[".services.db.logging.options"],
     );
 }
+
+/// Flow-style mappings (`deploy: {replicas: 1}`, a flow anchor merged with `<<`) take block
+/// fragments: the mapping is rewritten in block style with every value as written, and nothing
+/// else in what compose runs changes.
+#[test]
+fn flow_mappings_take_block_fixes() {
+    let dir = project(
+        "x-a: &a {restart: always, deploy: {replicas: 2, resources: {limits: {cpus: \"0.5\"}}}}\nservices:\n  web:\n    <<: *a\n    image: nginx:1.25\n  db:\n    image: postgres:16\n    deploy: {replicas: 1}\n    logging: {driver: \"json-file\"}   # kept\n",
+        None,
+    );
+    fix_changes_only(
+        dir.path(),
+        &["--select", "no-resource-limits,no-log-rotation"],
+        "flow-mappings",
+        &[
+            ".services.web.deploy.resources.limits.memory",
+            ".services.web.deploy.resources.reservations",
+            ".services.web.logging",
+            ".services.db.deploy.resources",
+            ".services.db.logging.options",
+        ],
+    );
+    let text = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
+    assert!(text.contains("    deploy:\n      replicas: 1\n"), "{text}");
+    assert!(text.contains("# kept"), "{text}");
+}
