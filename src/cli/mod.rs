@@ -92,7 +92,10 @@ pub struct FixArgs {
     /// Only fix this service (repeatable)
     #[arg(long = "service", value_name = "NAME")]
     pub services: Vec<String>,
-    /// Template parameter: KEY=VALUE for every service, or SERVICE.KEY=VALUE for one (repeatable)
+    /// Template parameter: KEY=VALUE for every service, or SERVICE.KEY=VALUE for one (repeatable;
+    /// keys: memory, cpus, reservation_memory, reservation_cpus, average, burst, period, interval,
+    /// timeout, start_period, retries, test, schedule, keep_days, keep_weeks, keep_months, max_size,
+    /// max_file, policy)
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
     /// Where production-only settings go
@@ -147,7 +150,10 @@ pub struct BootstrapArgs {
     /// Print the changes as a unified diff instead of writing them (exit 1 when there are any)
     #[arg(long)]
     pub diff: bool,
-    /// Template parameter: KEY=VALUE for every service, or SERVICE.KEY=VALUE for one (repeatable)
+    /// Template parameter: KEY=VALUE for every service, or SERVICE.KEY=VALUE for one (repeatable;
+    /// keys: memory, cpus, reservation_memory, reservation_cpus, average, burst, period, interval,
+    /// timeout, start_period, retries, test, schedule, keep_days, keep_weeks, keep_months, max_size,
+    /// max_file, policy)
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
     /// Directory of templates replacing the built-in ones by name (see `stackfix templates export`)

@@ -563,3 +563,13 @@ fn flow_mappings_take_block_fixes() {
     assert!(text.contains("    deploy:\n      replicas: 1\n"), "{text}");
     assert!(text.contains("# kept"), "{text}");
 }
+
+/// `fix --help` names every declared parameter (the list is written there by hand).
+#[test]
+fn help_lists_every_parameter() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = stdout(&stackfix(dir.path(), &["fix", "--help"]));
+    for parameter in stackfix::fix::PARAMETERS {
+        assert!(help.contains(parameter.name), "`fix --help` does not name `{}`", parameter.name);
+    }
+}
