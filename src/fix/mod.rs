@@ -1166,7 +1166,11 @@ impl Env<'_> {
         context: &serde_json::Value,
         service: Option<&str>,
     ) -> Result<Rc<Fragment>, String> {
-        let context = self.with_sets(template, context, service);
+        // Copied only when a parameter applies: most runs set none, and most fixes render once.
+        let context = match self.options.sets.is_empty() {
+            true => std::borrow::Cow::Borrowed(context),
+            false => std::borrow::Cow::Owned(self.with_sets(template, context, service)),
+        };
         let cache_key = (template, context.to_string());
         if let Some(done) = self.rendered.borrow().get(&cache_key) {
             return done.clone();
