@@ -944,10 +944,16 @@ fn anchor_in_place(
     let Some(Ok(entries)) = rendered.root_node().map(|root| rendered.entries(root)) else { return none };
     let mut allowed = HashSet::new();
     for (key, _) in entries {
-        if tree.entry(target.node, &key).is_some() {
-            return none;
-        }
-        let Some(given) = crate::yaml::patch::merged_value(tree, target.node, &key, 0) else { return none };
+        // The node the key's value is written in: an alias's anchor, or what a merge key gives;
+        // a value written in the mapping itself is edited there, not in place.
+        let given = match tree.entry(target.node, &key) {
+            Some(entry) => match tree.node(entry.value).kind {
+                crate::yaml::NodeKind::Alias { target: Some(anchored), .. } => Some(anchored),
+                _ => return none,
+            },
+            None => crate::yaml::patch::merged_value(tree, target.node, &key, 0),
+        };
+        let Some(given) = given else { return none };
         // Every service reading the node (or anything in it, through any alias), not only those
         // merging it at this key.
         let readers = stack.readers(&[(file, tree.node(given).span)]).pop().unwrap_or_default();

@@ -232,6 +232,25 @@ fn merge(
             },
             Some(existing) => {
                 let existing_node = tree.node(existing.value);
+                if let NodeKind::Alias { target: Some(target), .. } = existing_node.kind {
+                    // An alias whose anchor every reader needs the same edit in: edit it there.
+                    let anchored = tree.node(target);
+                    let block = matches!(anchored.kind, NodeKind::Mapping { .. }) && !anchored.is_flow();
+                    if fragment.is_block_mapping(value) && block && in_place(target) {
+                        if let Some(at) = super::route::route_to(tree, anchored.span.start) {
+                            let mut inner = Vec::new();
+                            if merge(tree, &at, fragment, Some(value), &mut inner, in_place).is_ok() {
+                                for splice in inner {
+                                    let rest = splice.aims.0.get(at.0.len()..).unwrap_or_default().to_vec();
+                                    let mut aims = here.clone();
+                                    aims.0.extend(rest);
+                                    out.push(Splice { aims, ..splice });
+                                }
+                                continue;
+                            }
+                        }
+                    }
+                }
                 if matches!(existing_node.kind, NodeKind::Alias { .. }) {
                     return Err(PatchError {
                         route: here.to_string(),
@@ -324,7 +343,15 @@ fn copied(tree: &Tree, node: NodeId) -> Result<String, String> {
                 }
             }
     }
-    if !plain(tree, node) {
+    // The node's own anchor does not matter (its content is copied, the anchor stays where it
+    // is); anything inside it does.
+    let inside_plain = match &tree.node(node).kind {
+        NodeKind::Mapping { entries, .. } => {
+            entries.iter().all(|e| !tree.is_merge_key(e.key) && plain(tree, e.key) && plain(tree, e.value))
+        }
+        _ => plain(tree, node),
+    };
+    if !inside_plain {
         return Err("it holds anchors, aliases, merge keys or scalars over several lines".into());
     }
     let span = tree.node(node).span;

@@ -505,7 +505,13 @@ fn fixes_never_leak_through_anchors_to_services_they_were_not_for() {
         dir.path(),
         &["--select", "no-resource-limits,no-log-rotation"],
         "nested-anchor",
-        &[".services.web.logging", ".services.db.logging"],
+        &[
+            ".services.web.logging",
+            ".services.db.logging",
+            // web's own copy of the merged `deploy`, with its limit; db keeps the anchor's.
+            ".services.web.deploy.resources.limits.memory",
+            ".services.web.deploy.resources.reservations",
+        ],
     );
     // `--service db1` cannot change db2 through their shared anchors.
     let text = "x-pg-env: &pgenv\n  POSTGRES_PASSWORD: hunter2hunter2\n  POSTGRES_USER: app\nx-ports: &ports\n  - \"5432:5432\"\nservices:\n  db1:\n    image: postgres:16\n    environment: *pgenv\n    ports: *ports\n  db2:\n    image: postgres:16\n    environment: *pgenv\n    ports: *ports\n";
@@ -572,4 +578,23 @@ fn help_lists_every_parameter() {
     for parameter in stackfix::fix::PARAMETERS {
         assert!(help.contains(parameter.name), "`fix --help` does not name `{}`", parameter.name);
     }
+}
+
+/// The common `logging: *default-logging` pattern: every service reading the anchor (through an
+/// alias or a merge key) needs the same rotation, so the anchor gets it once.
+#[test]
+fn an_aliased_block_every_reader_needs_alike_is_fixed_in_its_anchor() {
+    let dir = project(
+        "x-logging: &logging\n  driver: json-file\nx-base: &base\n  restart: always\n  logging: *logging\nservices:\n  web:\n    <<: *base\n    image: nginx:1.25\n  db:\n    image: postgres:16\n    logging: *logging\n",
+        None,
+    );
+    fix_changes_only(
+        dir.path(),
+        &["--select", "no-log-rotation"],
+        "aliased-logging",
+        &[".services.web.logging.options", ".services.db.logging.options"],
+    );
+    let text = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
+    assert!(text.starts_with("x-logging: &logging\n  driver: json-file\n  options:\n"), "{text}");
+    assert_eq!(text.matches("max-size").count(), 1, "{text}");
 }
