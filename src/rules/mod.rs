@@ -442,9 +442,7 @@ impl SharedAnchors {
         let aliases = stack
             .files
             .iter()
-            .map(|f| {
-                f.shared_anchors.iter().copied().filter(|s| f.source().text()[s.start..].starts_with('*')).collect()
-            })
+            .map(|f| f.shared_anchors.iter().copied().filter(|s| f.alias_targets.contains_key(&s.start)).collect())
             .collect();
         SharedAnchors { spans: stack.files.iter().map(|f| f.shared_anchors.clone()).collect(), aliases, services }
     }

@@ -188,20 +188,9 @@ fn merge(
                 Some(given) => {
                     let given_node = tree.node(given);
                     let at = |message: String| PatchError { route: here.to_string(), message };
-                    let block_mapping = matches!(given_node.kind, NodeKind::Mapping { .. }) && !given_node.is_flow();
-                    if fragment.is_block_mapping(value) && block_mapping && in_place(given) {
-                        if let Some(anchored) = super::route::route_to(tree, given_node.span.start) {
-                            let mut inner = Vec::new();
-                            if merge(tree, &anchored, fragment, Some(value), &mut inner, in_place).is_ok() {
-                                for splice in inner {
-                                    let rest = splice.aims.0.get(anchored.0.len()..).unwrap_or_default().to_vec();
-                                    let mut aims = here.clone();
-                                    aims.0.extend(rest);
-                                    out.push(Splice { aims, ..splice });
-                                }
-                                continue;
-                            }
-                        }
+                    if let Some(splices) = merge_in_anchor(tree, given, fragment, value, &here, in_place) {
+                        out.extend(splices);
+                        continue;
                     }
                     if fragment.is_block_mapping(value) && matches!(given_node.kind, NodeKind::Mapping { .. }) {
                         let base = copied(tree, given).map_err(|m| {
@@ -234,21 +223,9 @@ fn merge(
                 let existing_node = tree.node(existing.value);
                 if let NodeKind::Alias { target: Some(target), .. } = existing_node.kind {
                     // An alias whose anchor every reader needs the same edit in: edit it there.
-                    let anchored = tree.node(target);
-                    let block = matches!(anchored.kind, NodeKind::Mapping { .. }) && !anchored.is_flow();
-                    if fragment.is_block_mapping(value) && block && in_place(target) {
-                        if let Some(at) = super::route::route_to(tree, anchored.span.start) {
-                            let mut inner = Vec::new();
-                            if merge(tree, &at, fragment, Some(value), &mut inner, in_place).is_ok() {
-                                for splice in inner {
-                                    let rest = splice.aims.0.get(at.0.len()..).unwrap_or_default().to_vec();
-                                    let mut aims = here.clone();
-                                    aims.0.extend(rest);
-                                    out.push(Splice { aims, ..splice });
-                                }
-                                continue;
-                            }
-                        }
+                    if let Some(splices) = merge_in_anchor(tree, target, fragment, value, &here, in_place) {
+                        out.extend(splices);
+                        continue;
                     }
                 }
                 if matches!(existing_node.kind, NodeKind::Alias { .. }) {
@@ -280,6 +257,38 @@ fn merge(
         }
     }
     Ok(())
+}
+
+/// The splices merging the fragment mapping `value` into the anchored block mapping `node` itself
+/// (a merge key gives it, or an alias stands for it), when `in_place` allows that node; they aim
+/// at `here`, the route the key has where it is read. `None` when it is not allowed or fails (the
+/// caller copies instead, or refuses).
+fn merge_in_anchor(
+    tree: &Tree,
+    node: NodeId,
+    fragment: &Fragment,
+    value: NodeId,
+    here: &Route,
+    in_place: &dyn Fn(NodeId) -> bool,
+) -> Option<Vec<Splice>> {
+    let anchored = tree.node(node);
+    let block = matches!(anchored.kind, NodeKind::Mapping { .. }) && !anchored.is_flow();
+    if !(fragment.is_block_mapping(value) && block && in_place(node)) {
+        return None;
+    }
+    let at = super::route::route_to(tree, anchored.span.start)?;
+    let mut inner = Vec::new();
+    merge(tree, &at, fragment, Some(value), &mut inner, in_place).ok()?;
+    Some(
+        inner
+            .into_iter()
+            .map(|splice| {
+                let mut aims = here.clone();
+                aims.0.extend(splice.aims.0.get(at.0.len()..).unwrap_or_default().iter().cloned());
+                Splice { aims, ..splice }
+            })
+            .collect(),
+    )
 }
 
 /// Whether a node already holds the fragment's value: the same text, or the same scalar however
