@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-60}
 shift || true
-targets=("${@:-tree patch pipeline}")
+targets=("${@:-tree patch pipeline anchors}")
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 for target in ${targets[@]}; do
   seeds=corpus/$target

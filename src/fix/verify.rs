@@ -379,7 +379,9 @@ fn diff(a: &Value, b: &Value, at: &mut Route, out: &mut Vec<Route>) {
                 at.0.pop();
             }
         }
-        (ValueKind::Scalar { text: x, .. }, ValueKind::Scalar { text: y, .. }) if x == y && a.tag == b.tag => {}
+        // Equal as written, so equal in any environment compose runs in (and so as interpolated).
+        (ValueKind::Scalar { text: x, .. }, ValueKind::Scalar { text: y, .. })
+            if x == y && a.written() == b.written() && a.tag == b.tag => {}
         (ValueKind::Null, ValueKind::Null) if a.tag == b.tag => {}
         (ValueKind::Null, ValueKind::Map(_)) if a.tag.is_none() && b.tag.is_none() => leaves(b, at, out),
         (ValueKind::Map(_), ValueKind::Null) if a.tag.is_none() && b.tag.is_none() => leaves(a, at, out),

@@ -55,7 +55,7 @@ fn fix(ctx: &Context, service: &Service, dep: &Dependency) -> Option<Fix> {
         l.loc.file == dep.loc.file && !ctx.stack.text(l.loc.file, l.loc.span).trim_start().starts_with('*')
     })?;
     // Compose interpolates list items but not mapping keys: `${DB_HOST:-db}` cannot become a key.
-    if service.depends_on.iter().any(|d| d.service.contains('$')) {
+    if service.depends_on.iter().any(|d| ctx.stack.text(d.loc.file, d.loc.primary()).contains('$')) {
         return None;
     }
     let mut probes = Vec::new();

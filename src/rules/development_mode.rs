@@ -144,8 +144,10 @@ fn dev_flag(ctx: &Context, service: &Service) -> Option<Finding> {
             let written = ctx.stack.text(command.loc.file, command.loc.span);
             json!({ "items": kept, "flow": written.starts_with('[') })
         }
-        ValueKind::Scalar { text, .. } => {
-            // Only a flag written once, as its own word, is taken out of a one-string command.
+        ValueKind::Scalar { .. } => {
+            // Only a flag written once, as its own word, is taken out of a one-string command
+            // (as written: the fix keeps its variables).
+            let text = command.written()?;
             let words: Vec<&str> = text.split(' ').collect();
             if text.matches(flag.as_str()).count() != 1 || words.iter().filter(|w| *w == flag).count() != 1 {
                 return Some(finding);

@@ -180,7 +180,7 @@ pub fn credentials(ctx: &Context, store: &Service, new_variables: &mut Vec<Strin
     }
     let mut reference = |names: &[&str], secret: bool| -> Option<String> {
         let var = store.environment.iter().find(|e| names.contains(&e.name.as_str()))?;
-        Some(match &var.value {
+        Some(match &var.written {
             Some(v) if v.contains('$') => v.clone(),
             Some(v) if !secret => v.clone(),
             Some(_) => {
@@ -215,7 +215,7 @@ pub fn credentials(ctx: &Context, store: &Service, new_variables: &mut Vec<Strin
 /// secret not to copy: the exporter then reads a new required variable.
 fn redis_password(ctx: &Context, store: &Service, new_variables: &mut Vec<String>) -> Option<String> {
     if let Some(var) = store.environment.iter().find(|e| e.name == "REDIS_PASSWORD") {
-        return Some(match &var.value {
+        return Some(match &var.written {
             Some(v) if v.contains('$') => v.clone(),
             _ => "${REDIS_PASSWORD}".to_string(),
         });

@@ -112,7 +112,7 @@ declare_rule! {
 fn fix(ctx: &Context, var: &EnvVar) -> Option<Fix> {
     // A `${NAME:-fallback}` keeps reading NAME (other services or a `.env` may set it); only the
     // fallback goes.
-    let written = var.value.as_deref().unwrap_or_default();
+    let written = var.written.as_deref().unwrap_or_default();
     let refs = interpolate::references(written);
     let name = match refs.as_slice() {
         [only] if !interpolate::has_literal(written) => only.name.clone(),
@@ -162,7 +162,7 @@ fn command_edit(ctx: &Context, service: &Service, flag: &str, literal: &str, nam
     let (at, text) = match &command.kind {
         ValueKind::Seq(items) => {
             let item = items.iter().find(|i| {
-                i.as_str().is_some_and(|t| {
+                i.written().is_some_and(|t| {
                     t == literal || t.strip_prefix(flag).and_then(|r| r.strip_prefix('=')) == Some(literal)
                 })
             })?;
@@ -320,7 +320,7 @@ impl Occurrence<'_> {
 fn each_occurrence<'a>(ctx: &Context<'a>, mut visit: impl FnMut(Occurrence<'a>)) {
     for service in &ctx.config.services {
         for var in &service.environment {
-            let Some(value) = var.value.as_deref() else { continue };
+            let Some(value) = var.written.as_deref() else { continue };
             if is_secret_name(&var.name) {
                 if let Some(what) = literal_secret(value) {
                     let plain = (what == "a literal value" && !value.contains('$')).then_some(value.into());
@@ -336,7 +336,7 @@ fn each_occurrence<'a>(ctx: &Context<'a>, mut visit: impl FnMut(Occurrence<'a>))
                 });
             }
         }
-        let words = crate::stack::side::redis_server_words(service);
+        let words = crate::stack::side::written_redis_server_words(service);
         for (i, word) in words.iter().enumerate() {
             let (flag, value) = match word.split_once('=') {
                 Some((f, v)) => (f, Some(v.to_string())),

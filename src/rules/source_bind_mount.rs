@@ -3,7 +3,6 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
-use crate::stack::interpolate;
 use crate::stack::load::normalize;
 use crate::stack::service::{Mount, MountKind};
 use crate::stack::FileId;
@@ -112,7 +111,6 @@ fn fix(ctx: &Context, service: &Service, kept: &[&Mount]) -> Option<Fix> {
 }
 
 fn host_path(ctx: &Context, file: FileId, written: &str) -> PathBuf {
-    let written = interpolate::resolve(written, &ctx.stack.env);
     let base = ctx.stack.file(file).path.parent().map(Path::to_path_buf).unwrap_or_default();
     normalize(&base.join(written))
 }

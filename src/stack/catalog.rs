@@ -383,8 +383,8 @@ fn to_json(value: &Value) -> serde_json::Value {
     use serde_json::Value as J;
     match &value.kind {
         ValueKind::Null => J::Null,
-        ValueKind::Scalar { text, quoted: true } => J::String(text.clone()),
-        ValueKind::Scalar { text, quoted: false } => match text.as_str() {
+        ValueKind::Scalar { text, quoted: true, .. } => J::String(text.clone()),
+        ValueKind::Scalar { text, quoted: false, .. } => match text.as_str() {
             "true" => J::Bool(true),
             "false" => J::Bool(false),
             "null" | "~" => J::Null,

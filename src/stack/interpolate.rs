@@ -11,6 +11,14 @@ pub struct VarRef {
     pub default: Option<String>,
     /// `:?` / `?`: the variable is required.
     pub required: bool,
+    /// What follows the name: `:-`, `-`, `:?`, `?`, `:+`, `+`, or empty for a bare reference.
+    pub operator: &'static str,
+    /// The text after the operator (the default, the error message, or the alternative).
+    pub argument: String,
+    /// Written in a form compose refuses ("invalid interpolation format"): an empty name or one
+    /// starting with a digit (`${}`, `${1A}`), or an unknown operator (`${A B}`, `${A:=x}`,
+    /// `${A.B}`), or a `${` that is never closed.
+    pub invalid: bool,
 }
 
 /// Splits a value into literal text and variable references, `$$` becoming `$`.
@@ -33,7 +41,12 @@ fn parse(text: &str) -> Vec<Piece> {
             }
             Some(b'{') => {
                 let Some(close) = matching_brace(text, i + 2) else {
-                    literal.push_str(&text[i..]);
+                    if !literal.is_empty() {
+                        pieces.push(Piece::Literal(std::mem::take(&mut literal)));
+                    }
+                    let mut unclosed = parse_braced(&text[i + 2..]);
+                    unclosed.invalid = true;
+                    pieces.push(Piece::Var(unclosed));
                     break;
                 };
                 if !literal.is_empty() {
@@ -51,7 +64,14 @@ fn parse(text: &str) -> Vec<Piece> {
                 if !literal.is_empty() {
                     pieces.push(Piece::Literal(std::mem::take(&mut literal)));
                 }
-                pieces.push(Piece::Var(VarRef { name: text[start..end].to_string(), default: None, required: false }));
+                pieces.push(Piece::Var(VarRef {
+                    name: text[start..end].to_string(),
+                    default: None,
+                    required: false,
+                    operator: "",
+                    argument: String::new(),
+                    invalid: false,
+                }));
                 i = end;
             }
             _ => {
@@ -92,14 +112,99 @@ fn parse_braced(inner: &str) -> VarRef {
     let name_end = inner.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(inner.len());
     let name = inner[..name_end].to_string();
     let rest = &inner[name_end..];
-    let (default, required) = if let Some(d) = rest.strip_prefix(":-").or_else(|| rest.strip_prefix('-')) {
-        (Some(d.to_string()), false)
-    } else if rest.starts_with(":?") || rest.starts_with('?') {
-        (None, true)
-    } else {
-        (None, false)
-    };
-    VarRef { name, default, required }
+    let operator = [":-", ":?", ":+", "-", "?", "+"].into_iter().find(|op| rest.starts_with(op));
+    let argument = operator.map_or(rest, |op| &rest[op.len()..]).to_string();
+    let invalid =
+        name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) || (operator.is_none() && !rest.is_empty());
+    let operator = operator.unwrap_or("");
+    VarRef {
+        default: matches!(operator, ":-" | "-").then(|| argument.clone()),
+        required: matches!(operator, ":?" | "?"),
+        name,
+        operator,
+        argument,
+        invalid,
+    }
+}
+
+/// Why compose refuses to interpolate a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InterpolationError {
+    /// "invalid interpolation format": see [`VarRef::invalid`].
+    Invalid,
+    /// `${NAME:?message}` with NAME unset or empty, or `${NAME?message}` with NAME unset:
+    /// "required variable NAME is missing a value[: message]".
+    Required { name: String, message: String },
+}
+
+impl std::fmt::Display for InterpolationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InterpolationError::Invalid => {
+                write!(f, "invalid interpolation format (compose refuses it; write `$$` for a literal `$`)")
+            }
+            InterpolationError::Required { name, message } if message.is_empty() => {
+                write!(f, "required variable {name} is missing a value")
+            }
+            InterpolationError::Required { name, message } => {
+                write!(f, "required variable {name} is missing a value: {message}")
+            }
+        }
+    }
+}
+
+/// Substitutes variables from `env` exactly as compose does (compose-go's `template` package,
+/// checked against `compose config` by the tests): `${A:-d}` / `${A-d}` fall back when A is
+/// unset or empty / unset; `${A:+x}` / `${A+x}` give `x` when A is set and non-empty / set;
+/// `${A:?m}` / `${A?m}` are errors when A is unset or empty / unset; defaults and messages are
+/// interpolated in turn; `$$` is a literal `$`; an unknown variable is empty.
+///
+/// # Errors
+/// [`InterpolationError::Invalid`] for a reference compose refuses to read (checked before any
+/// variable is looked up, so the answer does not depend on the environment), else the first
+/// required variable that is missing.
+pub fn interpolate(text: &str, env: &HashMap<String, String>) -> Result<String, InterpolationError> {
+    if !text.contains('$') {
+        return Ok(text.to_string());
+    }
+    let pieces = parse(text);
+    if pieces.iter().any(|p| matches!(p, Piece::Var(v) if v.invalid)) {
+        return Err(InterpolationError::Invalid);
+    }
+    let mut out = String::new();
+    for piece in pieces {
+        match piece {
+            Piece::Literal(l) => out.push_str(&l),
+            Piece::Var(v) => {
+                let value = env.get(&v.name);
+                let set = value.is_some();
+                let non_empty = value.is_some_and(|x| !x.is_empty());
+                let own = || value.cloned().unwrap_or_default();
+                out.push_str(&match v.operator {
+                    ":-" if non_empty => own(),
+                    "-" if set => own(),
+                    ":-" | "-" => interpolate(&v.argument, env)?,
+                    ":+" if non_empty => interpolate(&v.argument, env)?,
+                    "+" if set => interpolate(&v.argument, env)?,
+                    ":+" | "+" => String::new(),
+                    ":?" if !non_empty => {
+                        return Err(InterpolationError::Required {
+                            name: v.name,
+                            message: interpolate(&v.argument, env).unwrap_or(v.argument),
+                        })
+                    }
+                    "?" if !set => {
+                        return Err(InterpolationError::Required {
+                            name: v.name,
+                            message: interpolate(&v.argument, env).unwrap_or(v.argument),
+                        })
+                    }
+                    _ => own(),
+                });
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Every variable referenced in `text`.
@@ -118,22 +223,33 @@ pub fn has_literal(text: &str) -> bool {
     parse(text).iter().any(|p| matches!(p, Piece::Literal(l) if !l.trim().is_empty()))
 }
 
-/// Substitutes variables from `env`, falling back to defaults; unknown variables become empty,
-/// as compose does.
+/// [`interpolate`] without errors, for values compose has already accepted and for `.env`
+/// files: a value with an invalid reference stays as written and a missing required variable is
+/// empty.
 pub fn resolve(text: &str, env: &HashMap<String, String>) -> String {
     if !text.contains('$') {
         return text.to_string();
     }
+    let pieces = parse(text);
+    if pieces.iter().any(|p| matches!(p, Piece::Var(v) if v.invalid)) {
+        return text.to_string();
+    }
     let mut out = String::new();
-    for piece in parse(text) {
+    for piece in pieces {
         match piece {
             Piece::Literal(l) => out.push_str(&l),
-            Piece::Var(v) => match (env.get(&v.name), v.default) {
-                (Some(value), _) if !value.is_empty() => out.push_str(value),
-                (_, Some(default)) => out.push_str(&resolve(&default, env)),
-                (Some(value), None) => out.push_str(value),
-                (None, None) => {}
-            },
+            Piece::Var(v) => {
+                let value = env.get(&v.name);
+                let non_empty = value.is_some_and(|x| !x.is_empty());
+                match v.operator {
+                    ":-" if !non_empty => out.push_str(&resolve(&v.argument, env)),
+                    "-" if value.is_none() => out.push_str(&resolve(&v.argument, env)),
+                    ":+" if non_empty => out.push_str(&resolve(&v.argument, env)),
+                    "+" if value.is_some() => out.push_str(&resolve(&v.argument, env)),
+                    ":+" | "+" => {}
+                    _ => out.push_str(value.map_or("", String::as_str)),
+                }
+            }
         }
     }
     out
@@ -259,6 +375,23 @@ mod tests {
         assert_eq!(resolve("${A:-x}-$$D-${E}", &env), "x-$D-e");
         assert!(!has_literal("${A:?x}"));
         assert!(has_literal("postgres://u:${P}@db"));
+    }
+
+    #[test]
+    fn operators_and_refusals() {
+        let env = HashMap::from([("S".to_string(), "v".to_string()), ("E".to_string(), String::new())]);
+        let ok = |t: &str| interpolate(t, &env).unwrap();
+        assert_eq!(ok("${S:+alt}|${E:+alt}|${E+alt}|${U+alt}"), "alt||alt|");
+        assert_eq!(ok("${E:-d}|${E-d}|${U-${S}}|$$S"), "d||v|$S");
+        assert_eq!(interpolate("${A B}", &env), Err(InterpolationError::Invalid));
+        assert_eq!(interpolate("x ${S", &env), Err(InterpolationError::Invalid));
+        assert_eq!(
+            interpolate("${E:?need E}", &env),
+            Err(InterpolationError::Required { name: "E".into(), message: "need E".into() })
+        );
+        assert_eq!(ok("${E?fine}"), "");
+        // The lenient form keeps an invalid value as written.
+        assert_eq!(resolve("${A B} $S", &env), "${A B} $S");
     }
 
     #[test]

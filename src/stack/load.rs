@@ -151,6 +151,8 @@ pub(crate) struct Loader {
     pub(crate) notes: Vec<Note>,
     pub(crate) errors: Vec<LoadError>,
     pub(crate) env: HashMap<String, String>,
+    /// Required variables `.env` does not set, already noted (each once, where first read).
+    missing_required: HashSet<String>,
     pub(crate) profiles: Profiles,
     overrides: HashMap<PathBuf, String>,
     display_base: PathBuf,
@@ -190,6 +192,7 @@ impl Loader {
             notes,
             errors: Vec::new(),
             env,
+            missing_required: HashSet::new(),
             profiles: options.profiles.clone(),
             overrides: options.overrides.iter().map(|(p, t)| (absolute(p), t.clone())).collect(),
         }
@@ -401,6 +404,38 @@ impl Loader {
         });
     }
 
+    /// Interpolates a compose file's values with the project's `.env`, as compose does when it
+    /// reads the file. A reference compose refuses to read is an error (false: the file is not
+    /// used); a required variable `.env` does not set is a note, since the environment compose
+    /// runs in may set it (stackfix does not read the process environment); each such variable is
+    /// noted once, where it is first read.
+    fn interpolate(&mut self, doc: &mut Value) -> bool {
+        let errors = doc.interpolate(&self.env);
+        let mut seen = HashSet::new();
+        let mut usable = true;
+        for (loc, error) in errors {
+            if !seen.insert((loc.file, loc.span.start)) {
+                continue;
+            }
+            match error {
+                interpolate::InterpolationError::Invalid => {
+                    usable = false;
+                    self.error_at(loc.file, loc.span.start, error.to_string());
+                }
+                interpolate::InterpolationError::Required { ref name, .. }
+                    if !self.missing_required.insert(name.clone()) => {}
+                interpolate::InterpolationError::Required { .. } => self.notes.push(Note {
+                    at: Some(loc),
+                    message: format!(
+                        "{error} (not in `.env`: `docker compose` refuses this file unless the environment \
+                         sets it; stackfix reads it as empty)"
+                    ),
+                }),
+            }
+        }
+        usable
+    }
+
     /// A compose file with `include:` and `extends` applied and its services normalised.
     fn compose_doc(&mut self, path: &Path) -> Option<Rc<ComposeDoc>> {
         let key = normalize(path);
@@ -450,6 +485,9 @@ impl Loader {
                 return None;
             }
         };
+        if !self.interpolate(&mut doc) {
+            return None;
+        }
         if !doc.is_map() {
             self.error_at(id, doc.loc.span.start, "not a compose file: the top level is not a mapping".into());
             return None;
@@ -651,11 +689,9 @@ impl Loader {
         // A service in a profile is checked only when its profile is enabled (compose's default
         // enables none), so it is not judged here.
         for s in services.iter().filter(|s| s.profiles.is_empty()) {
-            // A list item is a value, which compose interpolates (`- ${DB_HOST:-db}`).
-            let defined = |d: &&super::service::Dependency| {
-                names.contains(d.service.as_str())
-                    || names.contains(interpolate::resolve(&d.service, &self.env).as_str())
-            };
+            // A list item is a value, which compose interpolates (`- ${DB_HOST:-db}`); the
+            // loader has.
+            let defined = |d: &&super::service::Dependency| names.contains(d.service.as_str());
             for d in s.depends_on.iter().filter(|d| !defined(d)) {
                 let at = d.loc.key.unwrap_or(d.loc.span).start;
                 refused.push((
@@ -774,15 +810,14 @@ impl Loader {
         self.profiles.classify(&sig).name.clone()
     }
 
-    /// Host path of a path written in file `file` (relative to that file's directory), or `None`
-    /// with a note when it leaves the project root.
-    pub(crate) fn host_path(&mut self, file: FileId, written: &str, at: super::Loc) -> Option<PathBuf> {
-        let written = interpolate::resolve(written, &self.env);
+    /// Host path of a path (interpolated) given in file `file` (relative to that file's
+    /// directory), or `None` with a note when it leaves the project root.
+    pub(crate) fn host_path(&mut self, file: FileId, given: &str, at: super::Loc) -> Option<PathBuf> {
         let base = self.files[file].path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let path = if Path::new(&written).is_absolute() || written.starts_with('~') {
-            PathBuf::from(&written)
+        let path = if Path::new(given).is_absolute() || given.starts_with('~') {
+            PathBuf::from(given)
         } else {
-            base.join(&written)
+            base.join(given)
         };
         let mut norm = normalize(&std::path::absolute(&path).unwrap_or(path));
         if let Ok(real) = norm.canonicalize() {
@@ -791,7 +826,7 @@ impl Loader {
         if !norm.starts_with(&self.root_abs) {
             self.notes.push(Note {
                 at: Some(at),
-                message: format!("`{written}` is outside the project directory; stackfix does not read it"),
+                message: format!("`{given}` is outside the project directory; stackfix does not read it"),
             });
             return None;
         }

@@ -45,8 +45,16 @@ fn list_to_map(field: &str, value: &mut Value) {
         };
         let mut loc = item.loc;
         loc.key = Some(item.loc.span);
+        // The value as written: what follows the separator in the item's own text.
+        let written = item.written().filter(|w| *w != text).and_then(|w| {
+            let at = match field {
+                "extra_hosts" => w.find(['=', ':']),
+                _ => w.find('='),
+            }?;
+            Some(w[at + 1..].into())
+        });
         let v = match val {
-            Some(v) => Value { kind: ValueKind::Scalar { text: v, quoted: false }, loc, tag: None },
+            Some(v) => Value { kind: ValueKind::Scalar { text: v, quoted: false, written }, loc, tag: None },
             None => Value::null(loc),
         };
         entries.retain(|(k, _)| *k != name);

@@ -18,8 +18,11 @@ pub struct Located<T> {
 #[derive(Debug, Clone)]
 pub struct EnvVar {
     pub name: String,
-    /// As written (before interpolation); `None` for a bare `NAME` taken from the shell.
+    /// The value compose passes (interpolated with the project's `.env`); `None` for a bare
+    /// `NAME` taken from the shell.
     pub value: Option<String>,
+    /// The value as written in the file (`${DB_PASSWORD:?}`), before interpolation.
+    pub written: Option<String>,
     pub loc: Loc,
 }
 
@@ -148,10 +151,10 @@ impl Service {
     pub fn from_value(name: &str, value: Value, sites: Vec<Loc>, env: &HashMap<String, String>) -> Service {
         let scalar =
             |key: &str| value.get(key).and_then(|v| v.as_str().map(|s| Located { value: s.to_string(), loc: v.loc }));
-        let image = scalar("image").map(|l| Located { value: interpolate::resolve(&l.value, env), loc: l.loc });
+        let image = scalar("image");
         let mut hostnames = vec![name.to_string()];
-        hostnames.extend(scalar("container_name").map(|c| interpolate::resolve(&c.value, env)));
-        hostnames.extend(scalar("hostname").map(|c| interpolate::resolve(&c.value, env)));
+        hostnames.extend(scalar("container_name").map(|c| c.value));
+        hostnames.extend(scalar("hostname").map(|c| c.value));
         for (_, net) in value.get("networks").map(Value::entries).unwrap_or_default() {
             for alias in net.get("aliases").map(Value::items).unwrap_or_default() {
                 hostnames.extend(alias.as_str().map(str::to_string));
@@ -205,7 +208,9 @@ impl Service {
                 .iter()
                 .any(|k| value.get(k).is_some()),
             logging: value.get("logging").map(|l| Logging {
-                driver: l.str_at("driver").map(str::to_string),
+                // As written: a driver chosen by a variable is not known (the environment may
+                // choose one `max-size` does not apply to).
+                driver: l.get("driver").and_then(Value::written).map(str::to_string),
                 options: l
                     .get("options")
                     .map(Value::entries)
@@ -309,7 +314,12 @@ fn environment(value: &Value) -> Vec<EnvVar> {
         .map(Value::entries)
         .unwrap_or_default()
         .iter()
-        .map(|(k, v)| EnvVar { name: k.clone(), value: v.as_str().map(str::to_string), loc: v.loc })
+        .map(|(k, v)| EnvVar {
+            name: k.clone(),
+            value: v.as_str().map(str::to_string),
+            written: v.written().map(str::to_string),
+            loc: v.loc,
+        })
         .collect()
 }
 
@@ -329,11 +339,21 @@ fn build(value: &Value) -> Option<Build> {
     })
 }
 
-/// Words of a command written as a list or as a string (split like `sh` would, quotes removed).
+/// Words of a command written as a list or as a string (split like `sh` would, quotes removed),
+/// interpolated as compose passes them.
 pub fn words(v: Option<&Value>) -> Vec<String> {
     match v.map(|v| &v.kind) {
         Some(ValueKind::Seq(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
         Some(ValueKind::Scalar { text, .. }) => shell_split(text),
+        _ => Vec::new(),
+    }
+}
+
+/// [`words`] as written in the file, before interpolation (`--requirepass ${REDIS_PASSWORD}`).
+pub fn written_words(v: Option<&Value>) -> Vec<String> {
+    match v.map(|v| &v.kind) {
+        Some(ValueKind::Seq(items)) => items.iter().filter_map(|i| i.written().map(str::to_string)).collect(),
+        Some(ValueKind::Scalar { .. }) => v.and_then(Value::written).map(shell_split).unwrap_or_default(),
         _ => Vec::new(),
     }
 }
@@ -425,24 +445,25 @@ fn health_test(h: &Value) -> HealthTest {
     }
 }
 
-/// A port entry. The published port stays as written (`${PG_PORT:-5432}`), so findings show it
-/// and fixes keep it; the host address is interpolated, as compose decides with it where the port
-/// is published. Colons inside `${…}` do not separate fields.
+/// A port entry, split as written so colons inside `${…}` do not separate fields. The published
+/// port stays as written (`${PG_PORT:-5432}`), so findings show it and fixes keep it; the host
+/// address and the target are interpolated, as compose decides with them where the port is
+/// published and to which container port.
 fn port(item: &Value, env: &HashMap<String, String>) -> Option<Port> {
     let host_ip = |ip: &str| Some(interpolate::resolve(ip, env)).filter(|ip| !ip.is_empty());
     if item.is_map() {
         return Some(Port {
-            host_ip: item.str_at("host_ip").and_then(host_ip),
-            published: item.str_at("published").map(str::to_string),
+            host_ip: item.get("host_ip").and_then(Value::written).and_then(host_ip),
+            published: item.get("published").and_then(Value::written).map(str::to_string),
             target: item.str_at("target").unwrap_or("").to_string(),
             loc: item.loc,
         });
     }
-    let text = item.as_str()?;
+    let text = item.written()?;
     let parts = split_outside_braces(text, ':');
     // The protocol suffix (`/udp`) ends the last part.
     let last = parts.last()?;
-    let target = last.split('/').next().unwrap_or(last).to_string();
+    let target = interpolate::resolve(last.split('/').next().unwrap_or(last), env);
     let fields: Vec<&str> = parts[..parts.len() - 1].to_vec();
     let (ip, published) = match fields.as_slice() {
         [] => (None, None),
@@ -541,7 +562,9 @@ mod tests {
 
     fn service(yaml: &str) -> Service {
         let tree = Tree::parse(yaml.to_string()).unwrap();
-        let v = normalize_service(Value::from_tree(&tree, tree.root().unwrap(), 0).unwrap());
+        let mut v = Value::from_tree(&tree, tree.root().unwrap(), 0).unwrap();
+        assert!(v.interpolate(&HashMap::new()).is_empty());
+        let v = normalize_service(v);
         Service::from_value("s", v, vec![], &HashMap::new())
     }
 

@@ -374,8 +374,20 @@ fn yaml_value(loader: &mut Loader, id: FileId) -> Option<Value> {
 /// https://github.com/docker-library/redis/blob/master/docker-entrypoint.sh, and the same in
 /// https://github.com/valkey-io/valkey-container/blob/mainline/docker-entrypoint.sh).
 pub fn redis_server_words(service: &Service) -> Vec<String> {
-    let mut words = service.entrypoint.clone();
-    words.extend(service.command.iter().cloned());
+    server_words(service, service.entrypoint.clone(), service.command.clone())
+}
+
+/// [`redis_server_words`] as written in the file, before interpolation: where a literal secret
+/// is written.
+pub fn written_redis_server_words(service: &Service) -> Vec<String> {
+    let word_list = |key: &str| super::service::written_words(service.value.get(key));
+    server_words(service, word_list("entrypoint"), word_list("command"))
+}
+
+fn server_words(service: &Service, entrypoint: Vec<String>, command: Vec<String>) -> Vec<String> {
+    let entrypoint_empty = entrypoint.is_empty();
+    let mut words = entrypoint;
+    words.extend(command);
     // `sh -c "…"` (or `-ec`, `-euc`): the server is in the script. A `-c` of the server itself
     // (postgres's `-c name=value`) is no script.
     const SHELLS: &[&str] = &["sh", "bash", "ash", "dash", "zsh"];
@@ -388,7 +400,7 @@ pub fn redis_server_words(service: &Service) -> Vec<String> {
             return shell_split(script);
         }
     }
-    if service.entrypoint.is_empty() && words.first().is_some_and(|w| w.starts_with('-') || w.ends_with(".conf")) {
+    if entrypoint_empty && words.first().is_some_and(|w| w.starts_with('-') || w.ends_with(".conf")) {
         let server = if service.image.as_ref().is_some_and(|i| i.value.contains("valkey")) {
             "valkey-server"
         } else {

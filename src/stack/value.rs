@@ -2,7 +2,9 @@
 //! the file and span it came from. Compose merging and normalisation work on these; rules read them.
 //! Expansion is bounded, so an alias bomb ends in an error instead of exhausting memory.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+
+use super::interpolate::InterpolationError;
 
 use crate::yaml::{NodeId, NodeKind, ScalarStyle, Span, Tree};
 
@@ -32,7 +34,14 @@ impl Loc {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ValueKind {
     Null,
-    Scalar { text: String, quoted: bool },
+    /// `text` is the value compose runs (interpolated with the project's `.env` once the loader
+    /// has called [`Value::interpolate`]); `written` is the text in the file when that differs
+    /// (it held a `$`).
+    Scalar {
+        text: String,
+        quoted: bool,
+        written: Option<Box<str>>,
+    },
     Seq(Vec<Value>),
     Map(Vec<(String, Value)>),
 }
@@ -63,7 +72,7 @@ impl Value {
     }
 
     pub fn scalar(text: impl Into<String>, loc: Loc) -> Value {
-        Value { kind: ValueKind::Scalar { text: text.into(), quoted: false }, loc, tag: None }
+        Value { kind: ValueKind::Scalar { text: text.into(), quoted: false, written: None }, loc, tag: None }
     }
 
     /// Converts the node `id` of `tree` (from file `file`), applying aliases and merge keys.
@@ -77,6 +86,23 @@ impl Value {
             ValueKind::Scalar { text, .. } => Some(text),
             _ => None,
         }
+    }
+
+    /// A scalar's text as written in the file, before interpolation (`${PG_PORT:-5432}`).
+    pub fn written(&self) -> Option<&str> {
+        match &self.kind {
+            ValueKind::Scalar { text, written, .. } => Some(written.as_deref().unwrap_or(text)),
+            _ => None,
+        }
+    }
+
+    /// Interpolates every scalar below this value (mapping keys excepted, as in compose) with
+    /// `env`, as compose does when it reads a file; each changed scalar keeps its written text.
+    /// Values compose would refuse are left as written and returned with where they are.
+    pub fn interpolate(&mut self, env: &HashMap<String, String>) -> Vec<(Loc, InterpolationError)> {
+        let mut errors = Vec::new();
+        interpolate_into(self, env, &mut errors);
+        errors
     }
 
     pub fn is_null(&self) -> bool {
@@ -125,6 +151,29 @@ impl Value {
     }
 }
 
+fn interpolate_into(value: &mut Value, env: &HashMap<String, String>, errors: &mut Vec<(Loc, InterpolationError)>) {
+    match &mut value.kind {
+        ValueKind::Scalar { text, written, .. } if written.is_none() && text.contains('$') => {
+            match super::interpolate::interpolate(text, env) {
+                Ok(resolved) if resolved != *text => *written = Some(std::mem::replace(text, resolved).into()),
+                Ok(_) => {}
+                Err(e) => {
+                    // A missing required variable reads as empty, as if the environment set it
+                    // so; an invalid reference stays as written.
+                    if matches!(e, InterpolationError::Required { .. }) {
+                        let resolved = super::interpolate::resolve(text, env);
+                        *written = Some(std::mem::replace(text, resolved).into());
+                    }
+                    errors.push((value.loc, e));
+                }
+            }
+        }
+        ValueKind::Seq(items) => items.iter_mut().for_each(|v| interpolate_into(v, env, errors)),
+        ValueKind::Map(entries) => entries.iter_mut().for_each(|(_, v)| interpolate_into(v, env, errors)),
+        _ => {}
+    }
+}
+
 fn convert(
     tree: &Tree,
     id: NodeId,
@@ -162,7 +211,7 @@ fn convert(
             if node.is_null() {
                 ValueKind::Null
             } else {
-                ValueKind::Scalar { text: value.clone(), quoted: *style != ScalarStyle::Plain }
+                ValueKind::Scalar { text: value.clone(), quoted: *style != ScalarStyle::Plain, written: None }
             }
         }
         NodeKind::Sequence { items, .. } => {

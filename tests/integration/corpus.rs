@@ -238,10 +238,11 @@ fn fixes_on_corpus_stacks_stay_valid_idempotent_and_keep_comments() {
                 continue;
             };
             let mut changed = Vec::new();
-            json_changes(before, &after, "", &mut changed);
+            stackfix::fuzzing::model_changes(before, &after, "", &mut changed);
+            let rules: Vec<&str> = rules_applied.iter().map(String::as_str).collect();
             for path in changed {
                 assert!(
-                    drift_allowed(&path, before, &rules_applied),
+                    stackfix::fuzzing::drift_allowed(&path, before, &rules),
                     "{}: `{path}` changed in what compose runs, which no applied rule ({rules_applied:?}) writes",
                     here.display()
                 );
@@ -289,77 +290,6 @@ fn fixes_on_corpus_stacks_stay_valid_idempotent_and_keep_comments() {
     assert!(fixed_dirs > 60 && validated > 40, "{fixed_dirs} stacks fixed, {validated} configurations validated");
     assert!(monitoring_checked > 10, "only {monitoring_checked} monitoring files validated");
     assert!(drift_checked > 1000, "only {drift_checked} changed values checked against compose config");
-}
-
-/// Every path where two `compose config` models differ, down to the values.
-fn json_changes(a: &serde_json::Value, b: &serde_json::Value, at: &str, out: &mut Vec<String>) {
-    use serde_json::Value::{Array, Null, Object};
-    match (a, b) {
-        (Object(x), Object(y)) => {
-            for key in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
-                json_changes(x.get(key).unwrap_or(&Null), y.get(key).unwrap_or(&Null), &format!("{at}.{key}"), out);
-            }
-        }
-        (Array(x), Array(y)) if x.len() == y.len() => {
-            for (i, (va, vb)) in x.iter().zip(y).enumerate() {
-                json_changes(va, vb, &format!("{at}.{i}"), out);
-            }
-        }
-        (Object(x), Null) | (Null, Object(x)) => {
-            for (key, v) in x {
-                json_changes(v, &Null, &format!("{at}.{key}"), out);
-            }
-        }
-        _ if a == b => {}
-        _ => out.push(at.to_string()),
-    }
-}
-
-/// The service fields each rule's fixes write (their own service's, or those of the services a
-/// fix takes along: a probe, a moved secret).
-fn fields_written(rule: &str) -> &'static [&'static str] {
-    match rule {
-        "no-resource-limits" => &["deploy.resources", "mem_limit", "mem_reservation", "cpus", "memswap_limit"],
-        "no-healthcheck" => &["healthcheck", "command", "environment"],
-        "depends-on-without-health-condition" => &["depends_on", "healthcheck", "command", "environment"],
-        "no-restart-policy" => &["restart"],
-        "no-log-rotation" => &["logging"],
-        "redis-no-maxmemory" => &["command", "deploy.resources", "mem_limit", "mem_reservation", "cpus", "volumes"],
-        "hardcoded-secret" => &["environment", "command", "healthcheck", "entrypoint", "secrets"],
-        "database-port-published" => &["ports"],
-        "docker-socket-mount" => &["volumes", "environment", "command", "labels", "depends_on", "networks"],
-        "elasticsearch-security-disabled" => &["environment"],
-        "source-bind-mount" | "dev-build-target" => &["volumes", "build"],
-        "development-mode" => &["environment", "command"],
-        "traefik-no-rate-limit" | "traefik-insecure-api" | "traefik-no-https-redirect" | "no-reverse-proxy" => {
-            &["labels", "command", "environment", "volumes", "ports"]
-        }
-        "alerts-without-alertmanager"
-        | "missing-exporter"
-        | "scrape-target-missing"
-        | "no-backup"
-        | "no-monitoring" => &["volumes", "environment", "secrets", "depends_on", "networks"],
-        _ => &[],
-    }
-}
-
-/// A change is one an applied fix makes: a service that is new, a top-level volume, secret, config
-/// or network, or a field of a service that an applied rule writes.
-fn drift_allowed(path: &str, before: &serde_json::Value, rules: &HashSet<String>) -> bool {
-    let parts: Vec<&str> = path.trim_start_matches('.').splitn(3, '.').collect();
-    match parts.as_slice() {
-        ["volumes" | "secrets" | "configs" | "networks", ..] => true,
-        // Extension fields are not run; what their anchors give a service shows in it.
-        [extension, ..] if extension.starts_with("x-") => true,
-        ["services", service, rest] => {
-            before["services"].get(*service).is_none()
-                || rules
-                    .iter()
-                    .any(|r| fields_written(r).iter().any(|f| *rest == *f || rest.starts_with(&format!("{f}."))))
-        }
-        ["services", service] => before["services"].get(*service).is_none(),
-        _ => false,
-    }
 }
 
 /// Every rule `fix` runs unless asked for more.

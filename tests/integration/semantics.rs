@@ -93,33 +93,6 @@ fn project(compose: &str, env: Option<&[u8]>) -> tempfile::TempDir {
     dir
 }
 
-/// Every path where two `compose config` models differ, down to the values.
-fn json_changes(a: &serde_json::Value, b: &serde_json::Value, at: &str, out: &mut Vec<String>) {
-    use serde_json::Value::{Array, Object};
-    match (a, b) {
-        (Object(x), Object(y)) => {
-            for key in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
-                let null = serde_json::Value::Null;
-                let path = format!("{at}.{key}");
-                json_changes(x.get(key).unwrap_or(&null), y.get(key).unwrap_or(&null), &path, out);
-            }
-        }
-        (Array(x), Array(y)) if x.len() == y.len() => {
-            for (i, (va, vb)) in x.iter().zip(y).enumerate() {
-                json_changes(va, vb, &format!("{at}.{i}"), out);
-            }
-        }
-        (Object(x), serde_json::Value::Null) | (serde_json::Value::Null, Object(x)) => {
-            for (key, v) in x {
-                let null = serde_json::Value::Null;
-                json_changes(v, &null, &format!("{at}.{key}"), out);
-            }
-        }
-        _ if a == b => {}
-        _ => out.push(at.to_string()),
-    }
-}
-
 /// The YAML files directly in `dir`.
 fn yaml_files_in(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
@@ -163,7 +136,8 @@ fn fix_changes_only(dir: &Path, args: &[&str], snapshot: &str, allowed: &[&str])
     assert!(out.status.success(), "compose refuses the fixed stack: {}", String::from_utf8_lossy(&out.stderr));
     let after: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut changed = Vec::new();
-    json_changes(&before, &after, "", &mut changed);
+    stackfix::fuzzing::model_changes(&before, &after, "", &mut changed);
+    let changed: Vec<String> = changed.into_iter().map(|p| format!(".{p}")).collect();
     assert!(!changed.is_empty(), "the fix changed nothing compose runs");
     // Extension fields (`x-…`) are not run; what their anchors give a service shows in it.
     for path in changed.iter().filter(|p| !p.starts_with(".x-")) {
@@ -597,4 +571,127 @@ fn an_aliased_block_every_reader_needs_alike_is_fixed_in_its_anchor() {
     let text = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
     assert!(text.starts_with("x-logging: &logging\n  driver: json-file\n  options:\n"), "{text}");
     assert_eq!(text.matches("max-size").count(), 1, "{text}");
+}
+
+/// Interpolation as compose does it, expression by expression against `compose config`: the
+/// value, or the same refusal (an invalid reference, a missing required variable).
+#[test]
+fn interpolation_is_read_as_compose_reads_it() {
+    use stackfix::stack::interpolate::{interpolate, InterpolationError};
+    let dotenv = "SFX_SET=v\nSFX_EMPTY=\n";
+    let env = stackfix::stack::interpolate::parse_dotenv(dotenv);
+    let expressions = [
+        "${SFX_SET}",
+        "$SFX_SET.x",
+        "${SFX_UNSET:-d}",
+        "${SFX_EMPTY:-d}",
+        "${SFX_EMPTY-d}",
+        "${SFX_UNSET-d}",
+        "${SFX_SET:+alt}",
+        "${SFX_EMPTY:+alt}",
+        "${SFX_EMPTY+alt}",
+        "${SFX_UNSET+alt}",
+        "${SFX_UNSET:-${SFX_SET}}",
+        "${SFX_UNSET-{a}}",
+        "${SFX_SET-a}}",
+        "${SFX_UNSET:-a:b}",
+        "$$SFX_SET",
+        "a$",
+        "$1",
+        "$ {X}",
+        "${SFX_SET:?m}",
+        "${SFX_EMPTY?m}",
+        "${SFX_EMPTY:?m}",
+        "${SFX_UNSET?}",
+        "${SFX_UNSET:?set ${SFX_SET}}",
+        "${}",
+        "${SFX A}",
+        "${SFX_SET",
+        "${1A}",
+        "${SFX:=x}",
+        "${SFX.B}",
+        "x${SFX_SET}${",
+    ];
+    for text in expressions {
+        let ours = interpolate(text, &env);
+        match &ours {
+            Ok(_) => {}
+            Err(InterpolationError::Invalid) => assert!(!text.contains("SFX_UNSET?") && !text.contains(":?")),
+            Err(InterpolationError::Required { name, .. }) => assert!(name.starts_with("SFX_")),
+        }
+        let Some(compose) = compose() else { continue };
+        let quoted = text.replace('\\', "\\\\").replace('"', "\\\"");
+        let dir = project(
+            &format!("services:\n  s:\n    image: busybox:1.37\n    environment:\n      X: \"{quoted}\"\n"),
+            Some(dotenv.as_bytes()),
+        );
+        match compose_json(&compose, dir.path()) {
+            Ok(json) => {
+                let theirs = json["services"]["s"]["environment"]["X"].as_str().unwrap().replace("$$", "$");
+                assert_eq!(ours, Ok(theirs), "{text}");
+            }
+            Err(e) if e.contains("invalid interpolation format") => {
+                assert_eq!(ours, Err(InterpolationError::Invalid), "{text}: {e}")
+            }
+            Err(e) if e.contains("required variable") => {
+                assert!(matches!(ours, Err(InterpolationError::Required { .. })), "{text}: {ours:?} vs {e}");
+                assert!(e.contains(&ours.unwrap_err().to_string()), "{text}: {e}");
+            }
+            Err(e) => panic!("{text}: {e}"),
+        }
+    }
+}
+
+/// Values are judged as compose runs them: interpolated everywhere they are read, literal
+/// secrets found where they are written, and what compose refuses refused with a location.
+#[test]
+fn values_are_interpolated_wherever_they_are_read() {
+    // Equal once interpolated: compose accepts the legacy and `deploy` limits together.
+    let dir = project(
+        "services:\n  a:\n    image: nginx:1.27\n    mem_limit: ${MEM:-1g}\n    deploy:\n      resources:\n        limits:\n          memory: 1g\n",
+        None,
+    );
+    let out = stackfix(dir.path(), &["check"]);
+    assert_ne!(out.status.code(), Some(2), "{}", stderr(&out));
+    // A reference to `.env` is no literal secret, even though `.env` holds one.
+    let dir = project(
+        "services:\n  cache:\n    image: redis:7.4\n    command: [\"redis-server\", \"--requirepass\", \"${REDIS_PASSWORD}\"]\n    environment:\n      DB_PASSWORD: ${DB_PASSWORD}\n",
+        Some(b"REDIS_PASSWORD=s3cr3t-value\nDB_PASSWORD=hunter2-value\n"),
+    );
+    let (_, json) = check_json(dir.path(), &["--select", "hardcoded-secret"]);
+    assert!(json["findings"].as_array().unwrap().is_empty(), "{json}");
+    let out = stackfix(dir.path(), &["check"]);
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(!all.contains("s3cr3t") && !all.contains("hunter2"), "{all}");
+    // A development flag behind a default is what compose runs.
+    let dir = project(
+        "services:\n  api:\n    image: node:22\n    environment:\n      NODE_ENV: ${NODE_ENV:-development}\n",
+        None,
+    );
+    let (_, json) = check_json(dir.path(), &["--select", "development-mode"]);
+    assert_eq!(json["findings"].as_array().unwrap().len(), 1, "{json}");
+    // An invalid reference: compose refuses the file whatever the environment; so does stackfix.
+    let text = "services:\n  a:\n    image: nginx:1.27\n    environment:\n      X: \"${A B}\"\n";
+    let dir = project(text, None);
+    for command in ["check", "fix"] {
+        let out = stackfix(dir.path(), &[command]);
+        assert_eq!(out.status.code(), Some(2), "{command}: {}", stdout(&out));
+        assert!(
+            stderr(&out).contains("docker-compose.yml:5:10: invalid interpolation format"),
+            "{command}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), text);
+    // A required variable `.env` does not set may come from the environment: a located note,
+    // once per variable.
+    let dir = project(
+        "services:\n  a:\n    image: \"nginx:${TAG:?set TAG}\"\n    restart: always\n    environment:\n      V: ${TAG:?set TAG}\n",
+        None,
+    );
+    let out = stackfix(dir.path(), &["check"]);
+    assert_ne!(out.status.code(), Some(2), "{}", stderr(&out));
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(all.contains("docker-compose.yml:3:5: required variable TAG is missing a value: set TAG"), "{all}");
+    assert_eq!(all.matches("required variable TAG").count(), 1, "{all}");
 }

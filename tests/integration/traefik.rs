@@ -363,7 +363,11 @@ fn routes_load(binary: &Path, dir: &Path) -> bool {
         .iter()
         .filter(|s| s.label("traefik.enable").is_some_and(|v| v.value == "true"))
         .map(|s| {
-            let labels = s.labels.iter().map(|(k, v)| (k.clone(), json!(stack::interpolate::resolve(&v.value, &env))));
+            // As written, interpolated with the environment set above.
+            let written = s.value.get("labels").map(stack::Value::entries).unwrap_or_default();
+            let labels = written
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(stack::interpolate::resolve(v.written().unwrap_or(""), &env))));
             (s.name.clone(), labels.collect())
         })
         .collect();
@@ -376,8 +380,7 @@ fn routes_load(binary: &Path, dir: &Path) -> bool {
     let docker = fake_docker(routed);
     let api = free_port();
     let acme = dir.join("acme.json");
-    let mut args: Vec<String> = proxy
-        .command
+    let mut args: Vec<String> = stack::service::written_words(proxy.value.get("command"))
         .iter()
         .map(|a| stack::interpolate::resolve(a, &env))
         .map(|a| match a.split_once(".address=") {
