@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::fix::render::template as tpl;
 use crate::fix::render::Renderer;
 use crate::fix::{self, FileChange, FixError, FixOptions, Outcome};
 use crate::rules::RuleSettings;
@@ -136,11 +137,11 @@ fn initial_text(load: &LoadOptions, options: &BootstrapOptions) -> Result<String
     let output = name(&options.output);
     match options.mode {
         Mode::Overlay => renderer
-            .render("bootstrap.overlay", &serde_json::json!({ "base": base, "output": output }))
+            .render(tpl::BOOTSTRAP_OVERLAY, &serde_json::json!({ "base": base, "output": output }))
             .map_err(FixError::Template),
         Mode::Standalone => {
             let header = renderer
-                .render("bootstrap.standalone", &serde_json::json!({ "base": base[0], "output": output }))
+                .render(tpl::BOOTSTRAP_STANDALONE, &serde_json::json!({ "base": base[0], "output": output }))
                 .map_err(FixError::Template)?;
             let text = crate::stack::load::read_text(&options.base[0]).map_err(|e| {
                 FixError::Input(vec![LoadError {

@@ -195,8 +195,8 @@ fn parameters(edit: &FixEdit) -> Vec<(String, String)> {
         FixEdit::EnvExample { .. } => return Vec::new(),
     };
     let Some(map) = context.as_object() else { return Vec::new() };
-    // Only the declared parameters the template's rule reads (a template is named after it).
-    let rule = template.split('.').next().unwrap_or(template);
+    // Only the declared parameters the template's rule reads.
+    let rule = template.rule();
     let declared = |key: &str| crate::fix::parameter(key).is_some_and(|p| p.rules.contains(&rule));
     map.iter()
         .filter(|(k, _)| declared(k))

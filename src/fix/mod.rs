@@ -15,6 +15,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use crate::fix::render::template as tpl;
 use crate::rules::{self, Applicability, Finding, Fix, FixEdit, RuleSettings, Site};
 use crate::stack::load::{normalize, project_root, read_text};
 use crate::stack::{self, FileId, LoadOptions, Stack};
@@ -22,7 +23,7 @@ use crate::yaml::emit::Fragment;
 use crate::yaml::patch::key_text;
 use crate::yaml::route::route_to;
 use crate::yaml::{splice_text, splices, Op, Patch, Route, Splice};
-use render::Renderer;
+use render::{Renderer, TemplateId};
 
 /// Passes before the engine gives up: fixes enable each other (a health check, then the
 /// dependency condition that waits for it), but never this many times.
@@ -642,7 +643,7 @@ fn text_of(texts: &HashMap<PathBuf, String>, path: &Path) -> Option<String> {
 fn env_example(renderer: &Renderer, current: Option<String>, names: &[String]) -> Result<String, String> {
     let mut text = match current {
         Some(t) => t,
-        None => renderer.render("env-example", &serde_json::json!({}))?,
+        None => renderer.render(tpl::ENV_EXAMPLE, &serde_json::json!({}))?,
     };
     for name in names {
         let present = text
@@ -668,7 +669,7 @@ struct Env<'a> {
     options: &'a FixOptions,
     renderer: &'a Renderer,
     /// Rendered and parsed fragments by template and context: services of one kind share them.
-    rendered: RefCell<HashMap<(&'static str, String), Rendered>>,
+    rendered: RefCell<HashMap<(TemplateId, String), Rendered>>,
     /// Files already known to be inside the project root.
     inside: RefCell<HashMap<PathBuf, bool>>,
 }
@@ -737,7 +738,7 @@ fn plan_fix(
                     }
                 };
                 let file = if read_only(file) { overlay.unwrap_or(file) } else { file };
-                let rendered = env.render(template, context, Some(service))?;
+                let rendered = env.render(*template, context, Some(service))?;
                 let route = Route::default().key("services").key(service);
                 let tree = stack.file(file).tree.as_ref().ok_or("not a YAML file")?;
                 if !fix.edits_anchors() {
@@ -760,7 +761,7 @@ fn plan_fix(
                 if !fix.edits_anchors() {
                     refuse_shared_anchor(tree, &route)?;
                 }
-                let rendered = env.render(template, context, finding.service.as_deref())?;
+                let rendered = env.render(*template, context, finding.service.as_deref())?;
                 let items = rendered.items().ok_or_else(|| format!("template `{template}` must render a sequence"))?;
                 let patches = items
                     .into_iter()
@@ -770,7 +771,7 @@ fn plan_fix(
             }
             FixEdit::CreateFile { path, template, context } => {
                 let key = normalize(path);
-                let text = env.render_text(template, context, finding.service.as_deref())?;
+                let text = env.render_text(*template, context, finding.service.as_deref())?;
                 crate::yaml::Tree::parse(text.clone())
                     .map_err(|e| format!("template `{template}` rendered invalid YAML ({e})"))?;
                 // The file may exist already: created by an earlier pass (for another
@@ -798,7 +799,7 @@ fn plan_fix(
             }
             FixEdit::MergeRoot { file, template, context } => {
                 let file = if read_only(*file) { overlay.unwrap_or(*file) } else { *file };
-                let rendered = env.render(template, context, finding.service.as_deref())?;
+                let rendered = env.render(*template, context, finding.service.as_deref())?;
                 (file, Lowered::Merge(Route::default(), rendered, HashSet::new()))
             }
             FixEdit::ExtendParent { file, at, template, context } => {
@@ -809,7 +810,7 @@ fn plan_fix(
                     refuse_shared_anchor(tree, &route)?;
                 }
                 let parent = crate::yaml::route::resolve(tree, &route).map_err(|e| e.to_string())?;
-                let rendered = env.render(template, context, finding.service.as_deref())?;
+                let rendered = env.render(*template, context, finding.service.as_deref())?;
                 match tree.node(parent.node).kind {
                     crate::yaml::NodeKind::Sequence { .. } => {
                         let items = rendered
@@ -837,7 +838,7 @@ fn plan_fix(
                     if let Some(map) = context.as_object_mut() {
                         map.insert("directives".into(), listed.into());
                     }
-                    let block = env.render_text(template, &context, finding.service.as_deref())?;
+                    let block = env.render_text(*template, &context, finding.service.as_deref())?;
                     let lead = if text.is_empty() || text.ends_with('\n') || text.ends_with('\r') { "" } else { eol };
                     let block: String = block.lines().map(|l| format!("{l}{eol}")).collect();
                     splices.push(Splice::new(text.len(), text.len(), format!("{lead}{block}")));
@@ -850,7 +851,7 @@ fn plan_fix(
                 if !fix.edits_anchors() {
                     refuse_shared_anchor(tree, &route)?;
                 }
-                let rendered = env.render(template, context, finding.service.as_deref())?;
+                let rendered = env.render(*template, context, finding.service.as_deref())?;
                 match edit {
                     FixEdit::MergeAt { .. } => (*file, Lowered::Merge(route, rendered, HashSet::new())),
                     _ => {
@@ -970,7 +971,7 @@ fn anchor_in_place(
             let same = peers.get(&(finding.rule, user.to_string())).and_then(|peer| match peer.fix.as_deref() {
                 Some(Fix { edits, .. }) => match edits.as_slice() {
                     [FixEdit::MergeService { template: theirs, context, .. }] if theirs == template => {
-                        env.render(theirs, context, Some(user)).ok()
+                        env.render(*theirs, context, Some(user)).ok()
                     }
                     _ => None,
                 },
@@ -1138,23 +1139,20 @@ fn refuse_shared_anchor(tree: &crate::yaml::Tree, route: &Route) -> Result<(), S
 }
 
 impl Env<'_> {
-    /// Renders a template with the rule's context and the user's `--set` values; the result must
-    /// parse on its own.
     /// Renders a template with the rule's context and the user's `--set` values.
     fn render_text(
         &self,
-        template: &str,
+        template: TemplateId,
         context: &serde_json::Value,
         service: Option<&str>,
     ) -> Result<String, String> {
         self.renderer.render(template, &self.with_sets(template, context, service))
     }
 
-    /// The context with the person's parameters for `service` that the template's rule reads
-    /// (a template is named after its rule: `no-backup.mysql`).
-    fn with_sets(&self, template: &str, context: &serde_json::Value, service: Option<&str>) -> serde_json::Value {
+    /// The context with the person's parameters for `service` that the template's rule reads.
+    fn with_sets(&self, template: TemplateId, context: &serde_json::Value, service: Option<&str>) -> serde_json::Value {
         let mut context = context.clone();
-        let rule = template.split('.').next().unwrap_or(template);
+        let rule = template.rule();
         if let Some(map) = context.as_object_mut() {
             for (only, key, value) in &self.options.sets {
                 let reads = parameter(key).is_some_and(|p| p.rules.contains(&rule));
@@ -1166,9 +1164,11 @@ impl Env<'_> {
         context
     }
 
+    /// Renders a template with the rule's context and the user's `--set` values; the result must
+    /// parse on its own.
     fn render(
         &self,
-        template: &'static str,
+        template: TemplateId,
         context: &serde_json::Value,
         service: Option<&str>,
     ) -> Result<Rc<Fragment>, String> {

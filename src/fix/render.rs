@@ -37,70 +37,107 @@ macro_rules! whole_file {
     };
 }
 
-/// The built-in templates. A missing file is a compile error.
-pub const BUILTIN: &[Builtin] = &[
-    fragment!("no-resource-limits"),
-    fragment!("no-resource-limits.legacy"),
-    fragment!("no-restart-policy"),
-    fragment!("no-log-rotation"),
-    fragment!("no-healthcheck"),
-    fragment!("no-healthcheck.traefik-ping"),
-    fragment!("no-healthcheck.traefik-ping-env"),
-    fragment!("depends-on-without-health-condition"),
-    fragment!("depends-on-without-health-condition.condition"),
-    fragment!("database-port-published.reset"),
-    fragment!("database-port-published.host-ip"),
-    fragment!("database-port-published.loopback"),
-    fragment!("database-port-published.kept"),
-    fragment!("docker-socket-mount"),
-    fragment!("docker-socket-mount.long"),
-    fragment!("source-bind-mount"),
-    fragment!("source-bind-mount.kept"),
-    fragment!("hardcoded-secret"),
-    fragment!("hardcoded-secret.text"),
-    fragment!("redis-no-maxmemory.command"),
-    fragment!("redis-no-maxmemory.text"),
-    fragment!("redis-no-maxmemory.variable"),
-    fragment!("redis-no-maxmemory.words"),
-    whole_file!("redis-no-maxmemory.conf", "redis-conf.tera"),
-    fragment!("traefik-no-rate-limit.labels"),
-    fragment!("traefik-no-rate-limit.value"),
-    fragment!("traefik-no-rate-limit.file-middleware"),
-    fragment!("traefik-no-rate-limit.file-router"),
-    fragment!("traefik-no-rate-limit.file-list"),
-    fragment!("alerts-without-alertmanager.service"),
-    fragment!("alerts-without-alertmanager.secret"),
-    fragment!("alerts-without-alertmanager.prometheus"),
-    whole_file!("alerts-without-alertmanager.config", "alertmanager.yml.tera"),
-    fragment!("missing-exporter.service"),
-    fragment!("missing-exporter.scrape-job"),
-    fragment!("missing-exporter.rule-file"),
-    fragment!("missing-exporter.rules-mount"),
-    whole_file!("missing-exporter.rules", "exporter-rules.yml.tera"),
-    fragment!("scrape-target-missing.cadvisor"),
-    fragment!("scrape-target-missing.node-exporter"),
-    fragment!("dev-build-target"),
-    fragment!("development-mode"),
-    fragment!("development-mode.command"),
-    fragment!("no-backup"),
-    fragment!("no-backup.volume"),
-    fragment!("no-reverse-proxy.traefik"),
-    fragment!("no-reverse-proxy.volume"),
-    fragment!("no-reverse-proxy.ports"),
-    fragment!("no-reverse-proxy.kept-ports"),
-    fragment!("no-reverse-proxy.labels"),
-    fragment!("no-monitoring.service"),
-    fragment!("no-monitoring.volume"),
-    whole_file!("no-monitoring.config", "prometheus.yml.tera"),
-    whole_file!("no-monitoring.rules", "alert-rules.yml.tera"),
-    fragment!("traefik-insecure-api"),
-    fragment!("traefik-insecure-api.text"),
-    fragment!("traefik-no-https-redirect.args"),
-    fragment!("traefik-no-https-redirect.static"),
-    whole_file!("env-example", "env-example.tera"),
-    whole_file!("bootstrap.overlay", "bootstrap-overlay.yml.tera"),
-    whole_file!("bootstrap.standalone", "bootstrap-standalone.yml.tera"),
-];
+/// A built-in template's identity. Only the constants of [`template`] exist (the field is
+/// private), so every template a rule or the engine names is checked at compile time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TemplateId(&'static str);
+
+impl TemplateId {
+    /// The template's name (`no-backup.volume`): what `--templates DIR` overrides and errors show.
+    pub fn name(self) -> &'static str {
+        self.0
+    }
+
+    /// The rule whose fixes render it (a template is named after its rule: `no-backup.volume`).
+    pub fn rule(self) -> &'static str {
+        self.0.split('.').next().unwrap_or(self.0)
+    }
+}
+
+impl std::fmt::Display for TemplateId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// Declares the built-in templates: one [`TemplateId`] constant in [`template`] and one
+/// [`Builtin`] (its file embedded; a missing file is a compile error) for each.
+macro_rules! builtins {
+    ($($id:ident: $kind:ident $name:literal $(, $file:literal)?;)*) => {
+        /// The built-in templates' ids.
+        pub mod template {
+            use super::TemplateId;
+            $(pub const $id: TemplateId = TemplateId($name);)*
+        }
+
+        /// The built-in templates.
+        pub const BUILTIN: &[Builtin] = &[$($kind!($name $(, $file)?)),*];
+    };
+}
+
+builtins! {
+    NO_RESOURCE_LIMITS: fragment "no-resource-limits";
+    NO_RESOURCE_LIMITS_LEGACY: fragment "no-resource-limits.legacy";
+    NO_RESTART_POLICY: fragment "no-restart-policy";
+    NO_LOG_ROTATION: fragment "no-log-rotation";
+    NO_HEALTHCHECK: fragment "no-healthcheck";
+    NO_HEALTHCHECK_TRAEFIK_PING: fragment "no-healthcheck.traefik-ping";
+    NO_HEALTHCHECK_TRAEFIK_PING_ENV: fragment "no-healthcheck.traefik-ping-env";
+    DEPENDS_ON_WITHOUT_HEALTH_CONDITION: fragment "depends-on-without-health-condition";
+    DEPENDS_ON_WITHOUT_HEALTH_CONDITION_CONDITION: fragment "depends-on-without-health-condition.condition";
+    DATABASE_PORT_PUBLISHED_RESET: fragment "database-port-published.reset";
+    DATABASE_PORT_PUBLISHED_HOST_IP: fragment "database-port-published.host-ip";
+    DATABASE_PORT_PUBLISHED_LOOPBACK: fragment "database-port-published.loopback";
+    DATABASE_PORT_PUBLISHED_KEPT: fragment "database-port-published.kept";
+    DOCKER_SOCKET_MOUNT: fragment "docker-socket-mount";
+    DOCKER_SOCKET_MOUNT_LONG: fragment "docker-socket-mount.long";
+    SOURCE_BIND_MOUNT: fragment "source-bind-mount";
+    SOURCE_BIND_MOUNT_KEPT: fragment "source-bind-mount.kept";
+    HARDCODED_SECRET: fragment "hardcoded-secret";
+    HARDCODED_SECRET_TEXT: fragment "hardcoded-secret.text";
+    REDIS_NO_MAXMEMORY_COMMAND: fragment "redis-no-maxmemory.command";
+    REDIS_NO_MAXMEMORY_TEXT: fragment "redis-no-maxmemory.text";
+    REDIS_NO_MAXMEMORY_VARIABLE: fragment "redis-no-maxmemory.variable";
+    REDIS_NO_MAXMEMORY_WORDS: fragment "redis-no-maxmemory.words";
+    REDIS_NO_MAXMEMORY_CONF: whole_file "redis-no-maxmemory.conf", "redis-conf.tera";
+    TRAEFIK_NO_RATE_LIMIT_LABELS: fragment "traefik-no-rate-limit.labels";
+    TRAEFIK_NO_RATE_LIMIT_VALUE: fragment "traefik-no-rate-limit.value";
+    TRAEFIK_NO_RATE_LIMIT_FILE_MIDDLEWARE: fragment "traefik-no-rate-limit.file-middleware";
+    TRAEFIK_NO_RATE_LIMIT_FILE_ROUTER: fragment "traefik-no-rate-limit.file-router";
+    TRAEFIK_NO_RATE_LIMIT_FILE_LIST: fragment "traefik-no-rate-limit.file-list";
+    ALERTS_WITHOUT_ALERTMANAGER_SERVICE: fragment "alerts-without-alertmanager.service";
+    ALERTS_WITHOUT_ALERTMANAGER_SECRET: fragment "alerts-without-alertmanager.secret";
+    ALERTS_WITHOUT_ALERTMANAGER_PROMETHEUS: fragment "alerts-without-alertmanager.prometheus";
+    ALERTS_WITHOUT_ALERTMANAGER_CONFIG: whole_file "alerts-without-alertmanager.config", "alertmanager.yml.tera";
+    MISSING_EXPORTER_SERVICE: fragment "missing-exporter.service";
+    MISSING_EXPORTER_SCRAPE_JOB: fragment "missing-exporter.scrape-job";
+    MISSING_EXPORTER_RULE_FILE: fragment "missing-exporter.rule-file";
+    MISSING_EXPORTER_RULES_MOUNT: fragment "missing-exporter.rules-mount";
+    MISSING_EXPORTER_RULES: whole_file "missing-exporter.rules", "exporter-rules.yml.tera";
+    SCRAPE_TARGET_MISSING_CADVISOR: fragment "scrape-target-missing.cadvisor";
+    SCRAPE_TARGET_MISSING_NODE_EXPORTER: fragment "scrape-target-missing.node-exporter";
+    DEV_BUILD_TARGET: fragment "dev-build-target";
+    DEVELOPMENT_MODE: fragment "development-mode";
+    DEVELOPMENT_MODE_COMMAND: fragment "development-mode.command";
+    NO_BACKUP: fragment "no-backup";
+    NO_BACKUP_VOLUME: fragment "no-backup.volume";
+    NO_REVERSE_PROXY_TRAEFIK: fragment "no-reverse-proxy.traefik";
+    NO_REVERSE_PROXY_VOLUME: fragment "no-reverse-proxy.volume";
+    NO_REVERSE_PROXY_PORTS: fragment "no-reverse-proxy.ports";
+    NO_REVERSE_PROXY_KEPT_PORTS: fragment "no-reverse-proxy.kept-ports";
+    NO_REVERSE_PROXY_LABELS: fragment "no-reverse-proxy.labels";
+    NO_MONITORING_SERVICE: fragment "no-monitoring.service";
+    NO_MONITORING_VOLUME: fragment "no-monitoring.volume";
+    NO_MONITORING_CONFIG: whole_file "no-monitoring.config", "prometheus.yml.tera";
+    NO_MONITORING_RULES: whole_file "no-monitoring.rules", "alert-rules.yml.tera";
+    TRAEFIK_INSECURE_API: fragment "traefik-insecure-api";
+    TRAEFIK_INSECURE_API_TEXT: fragment "traefik-insecure-api.text";
+    TRAEFIK_NO_HTTPS_REDIRECT_ARGS: fragment "traefik-no-https-redirect.args";
+    TRAEFIK_NO_HTTPS_REDIRECT_STATIC: fragment "traefik-no-https-redirect.static";
+    ENV_EXAMPLE: whole_file "env-example", "env-example.tera";
+    BOOTSTRAP_OVERLAY: whole_file "bootstrap.overlay", "bootstrap-overlay.yml.tera";
+    BOOTSTRAP_STANDALONE: whole_file "bootstrap.standalone", "bootstrap-standalone.yml.tera";
+}
 
 /// Renders fix templates.
 pub struct Renderer {
@@ -131,7 +168,8 @@ impl Renderer {
         Ok(Renderer { tera })
     }
 
-    pub fn render(&self, name: &str, context: &serde_json::Value) -> Result<String, String> {
+    pub fn render(&self, id: TemplateId, context: &serde_json::Value) -> Result<String, String> {
+        let name = id.name();
         let context = Context::from_serialize(context).map_err(|e| format!("template `{name}`: {e}"))?;
         self.tera.render(name, &context).map_err(|e| format!("template `{name}`: {}", error_chain(&e)))
     }
@@ -214,6 +252,8 @@ mod tests {
     use super::*;
     use crate::yaml::Tree;
 
+    use super::template as tpl;
+
     #[test]
     fn values_read_back_unchanged() {
         let strings = [
@@ -253,16 +293,16 @@ mod tests {
         let r = Renderer::new(None).unwrap();
         let out = r
             .render(
-                "no-resource-limits",
+                tpl::NO_RESOURCE_LIMITS,
                 &serde_json::json!({"memory": "2G", "cpus": "2.0", "reservation_memory": "1G"}),
             )
             .unwrap();
         assert_eq!(out, "deploy:\n  resources:\n    limits:\n      memory: 2G\n      cpus: \"2.0\"\n    reservations:\n      memory: 1G\n");
         let out = r
-            .render("hardcoded-secret", &serde_json::json!({"name": "DB_PASSWORD", "quote": "", "prefix": ""}))
+            .render(tpl::HARDCODED_SECRET, &serde_json::json!({"name": "DB_PASSWORD", "quote": "", "prefix": ""}))
             .unwrap();
         assert_eq!(out.trim(), "${DB_PASSWORD:?set DB_PASSWORD}");
-        let out = r.render("no-healthcheck", &serde_json::json!({"test": ["CMD", "pg_isready"], "interval": "30s", "timeout": "5s", "retries": 5, "start_period": "30s"})).unwrap();
+        let out = r.render(tpl::NO_HEALTHCHECK, &serde_json::json!({"test": ["CMD", "pg_isready"], "interval": "30s", "timeout": "5s", "retries": 5, "start_period": "30s"})).unwrap();
         assert!(out.contains("test: [CMD, pg_isready]"), "{out}");
     }
 }

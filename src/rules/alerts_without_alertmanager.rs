@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use crate::fix::render::template as tpl;
 use crate::stack::side::PrometheusConfig;
 use crate::stack::{FileId, Value};
 
@@ -163,7 +164,7 @@ fn fix(ctx: &Context, prom: &PrometheusConfig, target: Option<(String, Option<St
         .unwrap_or_default();
     let mut edits = vec![FixEdit::MergeService {
         site: super::Site::Definition { service: name.clone(), file: prometheus.definition_site().file },
-        template: "alerts-without-alertmanager.service",
+        template: tpl::ALERTS_WITHOUT_ALERTMANAGER_SERVICE,
         context: json!({
             "image": kind.image,
             "port": port,
@@ -175,25 +176,25 @@ fn fix(ctx: &Context, prom: &PrometheusConfig, target: Option<(String, Option<St
     edits.extend(ctx.production_settings(&name, kind, prometheus.definition_site().file));
     edits.push(FixEdit::MergeRoot {
         file: prometheus.definition_site().file,
-        template: "alerts-without-alertmanager.secret",
+        template: tpl::ALERTS_WITHOUT_ALERTMANAGER_SECRET,
         context: json!({ "secret": SECRET, "variable": WEBHOOK_VARIABLE }),
     });
     if !config.exists() {
         edits.push(FixEdit::CreateFile {
             path: config,
-            template: "alerts-without-alertmanager.config",
+            template: tpl::ALERTS_WITHOUT_ALERTMANAGER_CONFIG,
             context: json!({ "secret": SECRET, "variable": WEBHOOK_VARIABLE }),
         });
     }
     if prom.alertmanager_targets.is_empty() && prom.doc.path(&["alerting", "alertmanagers"]).is_none() {
         edits.push(FixEdit::MergeRoot {
             file: prom.file,
-            template: "alerts-without-alertmanager.prometheus",
+            template: tpl::ALERTS_WITHOUT_ALERTMANAGER_PROMETHEUS,
             context: json!({ "target": format!("{name}:{port}") }),
         });
     }
     edits.push(FixEdit::EnvExample { name: WEBHOOK_VARIABLE.to_string() });
-    Some(Fix::new(
+    Some(ctx.fix(
         format!("add an `{name}` service, its alertmanager.yml (Slack webhook from `{WEBHOOK_VARIABLE}`) and Prometheus' alerting target"),
         Applicability::Safe,
         edits,

@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use crate::fix::render::template as tpl;
 use crate::stack::service::Port;
 use crate::stack::Service;
 
@@ -11,18 +12,18 @@ fn fix(ctx: &Context, service: &Service, port: &Port) -> Option<Fix> {
     if ctx.has_overlay() {
         let edit = FixEdit::MergeService {
             site: ctx.production_site(service),
-            template: "database-port-published.reset",
+            template: tpl::DATABASE_PORT_PUBLISHED_RESET,
             context: json!({}),
         };
-        return Some(Fix::new(
+        return Some(ctx.fix(
             "drop the published ports in production (`ports: !reset []`)",
             Applicability::Unsafe,
             vec![edit],
         ));
     }
     if ctx.is_dedicated() {
-        let edit = super::keep_private_ports(ctx, service, "database-port-published.kept")?;
-        return Some(Fix::new("drop the published ports", Applicability::Unsafe, vec![edit]));
+        let edit = super::keep_private_ports(ctx, service, tpl::DATABASE_PORT_PUBLISHED_KEPT)?;
+        return Some(ctx.fix("drop the published ports", Applicability::Unsafe, vec![edit]));
     }
     let title = format!("bind port {} to 127.0.0.1", port.published.as_deref().unwrap_or(""));
     if port.loc.key.is_some() || ctx.stack.text(port.loc.file, port.loc.span).trim_start().starts_with(['{', '[']) {
@@ -33,10 +34,10 @@ fn fix(ctx: &Context, service: &Service, port: &Port) -> Option<Fix> {
         let edit = FixEdit::MergeAt {
             file: port.loc.file,
             at: port.loc.span,
-            template: "database-port-published.host-ip",
+            template: tpl::DATABASE_PORT_PUBLISHED_HOST_IP,
             context: json!({}),
         };
-        return Some(Fix::new(title, Applicability::Unsafe, vec![edit]));
+        return Some(ctx.fix(title, Applicability::Unsafe, vec![edit]));
     }
     let quote = written.chars().next().filter(|c| *c == '"' || *c == '\'').map(String::from).unwrap_or_default();
     let inner = written.trim_matches(|c| c == '"' || c == '\'');
@@ -48,10 +49,10 @@ fn fix(ctx: &Context, service: &Service, port: &Port) -> Option<Fix> {
     let edit = FixEdit::ReplaceAt {
         file: port.loc.file,
         at: port.loc.span,
-        template: "database-port-published.loopback",
+        template: tpl::DATABASE_PORT_PUBLISHED_LOOPBACK,
         context: json!({ "text": format!("{quote}{bound}{quote}") }),
     };
-    Some(Fix::new(title, Applicability::Unsafe, vec![edit]))
+    Some(ctx.fix(title, Applicability::Unsafe, vec![edit]))
 }
 
 declare_rule! {

@@ -2,6 +2,7 @@ use serde_json::json;
 
 use super::no_healthcheck;
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use crate::fix::render::template as tpl;
 use crate::stack::probe::{self, ProbeChoice};
 use crate::stack::service::{Dependency, HealthTest};
 use crate::stack::Service;
@@ -80,12 +81,12 @@ fn fix(ctx: &Context, service: &Service, dep: &Dependency) -> Option<Fix> {
     let edit = FixEdit::ReplaceAt {
         file: list.loc.file,
         at: list.loc.span,
-        template: "depends-on-without-health-condition",
+        template: tpl::DEPENDS_ON_WITHOUT_HEALTH_CONDITION,
         context: json!({ "dependencies": deps }),
     };
     let mut edits = vec![edit];
     edits.extend(probes);
-    Some(Fix::new(title, applicability, edits))
+    Some(ctx.fix(title, applicability, edits))
 }
 
 declare_rule! {

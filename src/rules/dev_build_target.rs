@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use crate::fix::render::template as tpl;
 use crate::stack::service::Located;
 use crate::stack::Service;
 
@@ -85,7 +86,7 @@ impl Rule for DevBuildTarget {
                 )
                 .service(&service.name);
                 out.push(match replacement {
-                    Ok(replacement) => finding.with_fix(fix(written, what, replacement)),
+                    Ok(replacement) => finding.with_fix(fix(ctx, written, what, replacement)),
                     Err(missing) => finding.help(missing),
                 });
             }
@@ -95,14 +96,14 @@ impl Rule for DevBuildTarget {
 }
 
 /// Builds `replacement` (a stage or Dockerfile name) instead of the development one.
-fn fix(written: &Located<String>, what: &str, replacement: String) -> Fix {
+fn fix(ctx: &Context, written: &Located<String>, what: &str, replacement: String) -> Fix {
     let edit = FixEdit::ReplaceAt {
         file: written.loc.file,
         at: written.loc.span,
-        template: "dev-build-target",
+        template: tpl::DEV_BUILD_TARGET,
         context: json!({ "value": replacement }),
     };
-    Fix::new(format!("build {what} `{replacement}` instead"), Applicability::Unsafe, vec![edit])
+    ctx.fix(format!("build {what} `{replacement}` instead"), Applicability::Unsafe, vec![edit])
 }
 
 /// The production stage of the Dockerfile the service builds.

@@ -1,6 +1,7 @@
 use serde_json::json;
 
-use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use super::{Applicability, Context, Finding, FixEdit, Rule, RuleMeta};
+use crate::fix::render::template as tpl;
 use crate::stack::service::EnvVar;
 use crate::stack::{Service, ValueKind};
 
@@ -95,7 +96,7 @@ impl Rule for DevelopmentMode {
         for service in &ctx.config.services {
             for var in &service.environment {
                 let Some(production) = production_value(var) else { continue };
-                let edit = super::env_value_edit(ctx, var, "development-mode", json!({ "value": production }));
+                let edit = super::env_value_edit(ctx, var, tpl::DEVELOPMENT_MODE, json!({ "value": production }));
                 out.push(
                     Finding::new(
                         &Self::META,
@@ -108,7 +109,7 @@ impl Rule for DevelopmentMode {
                         ),
                     )
                     .service(&service.name)
-                    .with_fix(Fix::new(
+                    .with_fix(ctx.fix(
                         format!("set `{}={production}`", var.name),
                         Applicability::Unsafe,
                         vec![edit],
@@ -159,8 +160,8 @@ fn dev_flag(ctx: &Context, service: &Service) -> Option<Finding> {
     let edit = FixEdit::ReplaceAt {
         file: command.loc.file,
         at: command.loc.span,
-        template: "development-mode.command",
+        template: tpl::DEVELOPMENT_MODE_COMMAND,
         context,
     };
-    Some(finding.with_fix(Fix::new(format!("run the command without `{flag}`"), Applicability::Unsafe, vec![edit])))
+    Some(finding.with_fix(ctx.fix(format!("run the command without `{flag}`"), Applicability::Unsafe, vec![edit])))
 }

@@ -10,7 +10,7 @@ fn fix(ctx: &Context, mount: &Mount) -> Option<Fix> {
         FixEdit::MergeAt {
             file: mount.loc.file,
             at: mount.loc.span,
-            template: "docker-socket-mount.long",
+            template: tpl::DOCKER_SOCKET_MOUNT_LONG,
             context: json!({}),
         }
     } else {
@@ -29,12 +29,13 @@ fn fix(ctx: &Context, mount: &Mount) -> Option<Fix> {
         FixEdit::ReplaceAt {
             file: mount.loc.file,
             at: mount.loc.span,
-            template: "docker-socket-mount",
+            template: tpl::DOCKER_SOCKET_MOUNT,
             context: json!({ "text": format!("{quote}{read_only}{quote}") }),
         }
     };
-    Some(Fix::new("mount the Docker socket read-only", Applicability::Unsafe, vec![edit]))
+    Some(ctx.fix("mount the Docker socket read-only", Applicability::Unsafe, vec![edit]))
 }
+use crate::fix::render::template as tpl;
 use crate::stack::service::MountKind;
 
 declare_rule! {

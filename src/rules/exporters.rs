@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::{Applicability, Context, Fix, FixEdit, Site};
+use crate::fix::render::template as tpl;
 use crate::stack::profiles::Kind;
 use crate::stack::service::MountKind;
 use crate::stack::side::PrometheusConfig;
@@ -55,7 +56,7 @@ pub fn add_exporter(
     let store_port = ctx.stack.profiles.kind(&store.kind).and_then(|k| k.port).unwrap_or_default();
     let mut edits = vec![FixEdit::MergeService {
         site: Site::Definition { service: name.to_string(), file: compose_file },
-        template: "missing-exporter.service",
+        template: tpl::MISSING_EXPORTER_SERVICE,
         context: json!({
             "kind": exporter.name,
             "image": exporter.image,
@@ -73,12 +74,12 @@ pub fn add_exporter(
             Some(jobs) => FixEdit::AppendAt {
                 file: jobs.loc.file,
                 at: jobs.loc.span,
-                template: "missing-exporter.scrape-job",
+                template: tpl::MISSING_EXPORTER_SCRAPE_JOB,
                 context: json!({ "job": name, "target": target, "list": false, "flow": is_flow(ctx, jobs) }),
             },
             None => FixEdit::MergeRoot {
                 file: prom.file,
-                template: "missing-exporter.scrape-job",
+                template: tpl::MISSING_EXPORTER_SCRAPE_JOB,
                 context: json!({ "job": name, "target": target, "list": true }),
             },
         });
@@ -92,19 +93,19 @@ pub fn add_exporter(
         let (container_dir, directory_mounted) = config_mount(ctx, prometheus, &ctx.stack.file(prom.file).path)?;
         edits.push(FixEdit::CreateFile {
             path: host_path.clone(),
-            template: "missing-exporter.rules",
+            template: tpl::MISSING_EXPORTER_RULES,
             context: json!({ "group": name, "alert": alert, "metric": metric, "store": store.name, "job": name }),
         });
         edits.push(match prom.doc.get("rule_files") {
             Some(list) => FixEdit::AppendAt {
                 file: list.loc.file,
                 at: list.loc.span,
-                template: "missing-exporter.rule-file",
+                template: tpl::MISSING_EXPORTER_RULE_FILE,
                 context: json!({ "file": rules_name, "list": false }),
             },
             None => FixEdit::MergeRoot {
                 file: prom.file,
-                template: "missing-exporter.rule-file",
+                template: tpl::MISSING_EXPORTER_RULE_FILE,
                 context: json!({ "file": rules_name, "list": true }),
             },
         });
@@ -114,7 +115,7 @@ pub fn add_exporter(
             edits.push(FixEdit::AppendAt {
                 file: volumes.loc.file,
                 at: volumes.loc.span,
-                template: "missing-exporter.rules-mount",
+                template: tpl::MISSING_EXPORTER_RULES_MOUNT,
                 context: json!({ "mount": format!("{source}:{container_dir}/{rules_name}:ro") }),
             });
         }
@@ -128,7 +129,7 @@ pub fn add_exporter(
             new_variables.join("`, `")
         ));
     }
-    Some(Fix::new(title, applicability, edits))
+    Some(ctx.fix(title, applicability, edits))
 }
 
 /// A host-level exporter named `name` on Prometheus' networks: node-exporter reading the host's
@@ -136,8 +137,10 @@ pub fn add_exporter(
 /// container and the host's Docker state read-only (unsafe: it is root on the host).
 pub fn add_host_exporter(ctx: &Context, prom: &PrometheusConfig, kind: &Kind, name: &str) -> Option<Fix> {
     let (template, applicability, what) = match kind.name.as_str() {
-        "node-exporter" => ("scrape-target-missing.node-exporter", Applicability::Safe, "host file systems read-only"),
-        "cadvisor" => ("scrape-target-missing.cadvisor", Applicability::Unsafe, "privileged, host state read-only"),
+        "node-exporter" => {
+            (tpl::SCRAPE_TARGET_MISSING_NODE_EXPORTER, Applicability::Safe, "host file systems read-only")
+        }
+        "cadvisor" => (tpl::SCRAPE_TARGET_MISSING_CADVISOR, Applicability::Unsafe, "privileged, host state read-only"),
         _ => return None,
     };
     if ctx.config.service(name).is_some() || !super::is_service_name(name) {
@@ -151,7 +154,7 @@ pub fn add_host_exporter(ctx: &Context, prom: &PrometheusConfig, kind: &Kind, na
         context: json!({ "image": kind.image, "networks": super::shared_networks([prometheus]) }),
     }];
     edits.extend(ctx.production_settings(name, kind, file));
-    Some(Fix::new(format!("add `{name}` ({}, {what})", kind.name), applicability, edits))
+    Some(ctx.fix(format!("add `{name}` ({}, {what})", kind.name), applicability, edits))
 }
 
 /// The value is written in flow style (`[…]`, `{…}`): what is added to it must be too.

@@ -3,6 +3,7 @@ use std::collections::HashMap;
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use crate::fix::render::template as tpl;
 use crate::stack::interpolate;
 use crate::stack::service::EnvVar;
 use crate::stack::{Service, ValueKind};
@@ -127,10 +128,10 @@ fn fix(ctx: &Context, var: &EnvVar) -> Option<Fix> {
         return None;
     }
     let edits = vec![
-        super::env_value_edit(ctx, var, "hardcoded-secret", json!({ "name": name })),
+        super::env_value_edit(ctx, var, tpl::HARDCODED_SECRET, json!({ "name": name })),
         FixEdit::EnvExample { name: name.clone() },
     ];
-    Some(Fix::new(format!("read `{name}` from the environment"), Applicability::Unsafe, edits))
+    Some(ctx.fix(format!("read `{name}` from the environment"), Applicability::Unsafe, edits))
 }
 
 /// The variable a redis password flag's value moves to.
@@ -148,7 +149,7 @@ fn flag_variable(flag: &str) -> &'static str {
 fn command_fix(ctx: &Context, service: &Service, flag: &str, literal: &str) -> Option<Fix> {
     let name = flag_variable(flag);
     let edits = vec![command_edit(ctx, service, flag, literal, name)?, FixEdit::EnvExample { name: name.to_string() }];
-    Some(Fix::new(format!("read `{flag}` from `{name}`"), Applicability::Unsafe, edits))
+    Some(ctx.fix(format!("read `{flag}` from `{name}`"), Applicability::Unsafe, edits))
 }
 
 /// The edit replacing a password flag's literal value with `${name:?set name}`.
@@ -184,7 +185,7 @@ fn command_edit(ctx: &Context, service: &Service, flag: &str, literal: &str, nam
     Some(FixEdit::ReplaceAt {
         file: at.file,
         at: at.span,
-        template: "hardcoded-secret.text",
+        template: tpl::HARDCODED_SECRET_TEXT,
         context: json!({ "text": text }),
     })
 }
@@ -509,7 +510,7 @@ fn url_password(value: &str) -> Option<&str> {
 /// cannot be edited by words (an escape sequence in a quoted value, the secret twice in it).
 fn group_fix(ctx: &Context, occurrences: &[Occurrence], group: &[usize]) -> Option<Fix> {
     let (name, edits) = group_edits(ctx, occurrences, group)?;
-    Some(Fix::new(
+    Some(ctx.fix(
         format!("read `{name}` from the environment in all {} places this credential is written", group.len()),
         Applicability::Unsafe,
         edits,
@@ -556,7 +557,7 @@ fn group_edits(ctx: &Context, occurrences: &[Occurrence], group: &[usize]) -> Op
         }
         let secret = o.secret.as_deref()?;
         edits.push(match &o.place {
-            Place::Var(var) => super::env_value_edit(ctx, var, "hardcoded-secret", json!({ "name": name })),
+            Place::Var(var) => super::env_value_edit(ctx, var, tpl::HARDCODED_SECRET, json!({ "name": name })),
             Place::Url(var) => {
                 let written = ctx.stack.text(var.loc.file, var.loc.span);
                 let escapes = written.starts_with('"') && written.contains('\\')
@@ -567,7 +568,7 @@ fn group_edits(ctx: &Context, occurrences: &[Occurrence], group: &[usize]) -> Op
                 FixEdit::ReplaceAt {
                     file: var.loc.file,
                     at: var.loc.span,
-                    template: "hardcoded-secret.text",
+                    template: tpl::HARDCODED_SECRET_TEXT,
                     context: json!({ "text": replace_url_password(written, secret, &reference)? }),
                 }
             }

@@ -5,10 +5,10 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 use std::borrow::Cow;
-use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, DefaultHasher};
 
+pub use crate::fix::render::TemplateId;
 use crate::stack::profiles::Kind;
 use crate::stack::{Config, FileId, Loc, Service, Stack};
 use crate::yaml::Span;
@@ -192,7 +192,7 @@ pub fn is_service_name(name: &str) -> bool {
 pub fn env_value_edit(
     ctx: &Context,
     var: &crate::stack::service::EnvVar,
-    template: &'static str,
+    template: TemplateId,
     mut context: serde_json::Value,
 ) -> FixEdit {
     let written = ctx.stack.text(var.loc.file, var.loc.span);
@@ -236,7 +236,7 @@ fn in_flow(stack: &Stack, file: FileId, offset: usize) -> bool {
 
 /// In a production-only file, an edit replacing the service's `ports` with those bound to a
 /// local address (rendered by `template` from `ports`, their texts as written).
-pub fn keep_private_ports(ctx: &Context, service: &Service, template: &'static str) -> Option<FixEdit> {
+pub fn keep_private_ports(ctx: &Context, service: &Service, template: TemplateId) -> Option<FixEdit> {
     let ports = service.value.get("ports")?;
     let kept: Vec<&str> =
         service.ports.iter().filter(|p| !p.is_public()).map(|p| ctx.stack.text(p.loc.file, p.loc.span)).collect();
@@ -276,6 +276,16 @@ pub fn by_id(id: &str) -> Option<&'static dyn Rule> {
 pub struct Context<'a> {
     pub stack: &'a Stack,
     pub config: &'a Config,
+    /// How fixes are built in this run (see [`Context::fix`]).
+    building: &'a FixBuilding,
+}
+
+/// What every fix of one [`check`] or [`report`] run is built against: the stack's shared
+/// anchors, which decide where an edit may be made, and whether edits are kept (a report shows
+/// none, and they are most of a finding's memory).
+struct FixBuilding {
+    anchors: SharedAnchors,
+    keep_edits: bool,
 }
 
 impl Context<'_> {
@@ -329,30 +339,25 @@ pub enum Site {
 #[derive(Debug, Clone, PartialEq)]
 pub enum FixEdit {
     /// Render `template` with `context` and merge it into `services.<service>` at `site`.
-    MergeService { site: Site, template: &'static str, context: serde_json::Value },
+    MergeService { site: Site, template: TemplateId, context: serde_json::Value },
     /// Render `template` and merge it into the mapping written at `at` in `file`.
-    MergeAt { file: FileId, at: Span, template: &'static str, context: serde_json::Value },
+    MergeAt { file: FileId, at: Span, template: TemplateId, context: serde_json::Value },
     /// Render `template` and replace the node written at `at` in `file` with it.
-    ReplaceAt { file: FileId, at: Span, template: &'static str, context: serde_json::Value },
+    ReplaceAt { file: FileId, at: Span, template: TemplateId, context: serde_json::Value },
     /// Render `template` (a sequence) and append its items to the sequence written at `at`.
-    AppendAt { file: FileId, at: Span, template: &'static str, context: serde_json::Value },
+    AppendAt { file: FileId, at: Span, template: TemplateId, context: serde_json::Value },
     /// Render `template` and add it to the collection that holds the node written at `at`: its
     /// items appended when that is a sequence, merged when it is a mapping (`labels` in either
     /// spelling).
-    ExtendParent { file: FileId, at: Span, template: &'static str, context: serde_json::Value },
+    ExtendParent { file: FileId, at: Span, template: TemplateId, context: serde_json::Value },
     /// Render `template` and merge it into the top-level mapping of `file`.
-    MergeRoot { file: FileId, template: &'static str, context: serde_json::Value },
+    MergeRoot { file: FileId, template: TemplateId, context: serde_json::Value },
     /// Create `path` (which must not exist) from `template`.
-    CreateFile { path: std::path::PathBuf, template: &'static str, context: serde_json::Value },
+    CreateFile { path: std::path::PathBuf, template: TemplateId, context: serde_json::Value },
     /// Set `name value` directives in a redis.conf-style file (`name args` per line, `#`
     /// comments): the last line setting a name gets the new value; names not set yet are
     /// appended, rendered by `template` from `context` plus `directives: [{name, value}]`.
-    SetDirectives {
-        file: FileId,
-        directives: Vec<(String, String)>,
-        template: &'static str,
-        context: serde_json::Value,
-    },
+    SetDirectives { file: FileId, directives: Vec<(String, String)>, template: TemplateId, context: serde_json::Value },
     /// Add `NAME=` (never a value) to the project's `.env.example`.
     EnvExample { name: String },
 }
@@ -416,7 +421,7 @@ impl Fix {
     }
 }
 
-/// Where the stack being checked has anchors other nodes alias, for [`Fix::new`] to refuse
+/// Where the stack being checked has anchors other nodes alias, for [`Context::fix`] to refuse
 /// edits inside them (as the fix engine would).
 #[derive(Default)]
 struct SharedAnchors {
@@ -589,46 +594,38 @@ fn settle_anchored(stack: &Stack, findings: &mut [Finding]) {
     }
 }
 
-thread_local! {
-    /// The shared anchors of the stack [`check`] and [`report`] run on.
-    static ANCHORS: std::cell::RefCell<Option<SharedAnchors>> = const { std::cell::RefCell::new(None) };
-    /// Set while [`report`] runs. A rule holds all its findings until it returns, and the edits
-    /// (rendering contexts) are most of a finding's memory; a report shows none of them.
-    static DROP_EDITS: Cell<bool> = const { Cell::new(false) };
-}
-
-impl Fix {
-    pub fn new(title: impl Into<String>, applicability: Applicability, edits: Vec<FixEdit>) -> Fix {
+impl Context<'_> {
+    /// A finding's fix: `title` says what it does; `edits` are judged against the stack's shared
+    /// anchors (an edit inside one is kept only if every service reading it gets the same edit,
+    /// settled once every finding is known) and dropped in a report.
+    pub fn fix(&self, title: impl Into<String>, applicability: Applicability, edits: Vec<FixEdit>) -> Fix {
         let file = edits.iter().find_map(FixEdit::file);
         let mut fix = Fix { title: title.into(), applicability, edits: Vec::new(), file, refused: None, anchors: None };
-        fix.take_along(edits);
+        fix.take_along(self, edits);
         fix
     }
 }
 
 impl Fix {
     /// Adds edits another rule's fix would make, which this one takes along (a limit a maxmemory
-    /// is sized from, a probe a health condition waits for); dropped like the others in a report.
-    pub fn take_along(&mut self, edits: impl IntoIterator<Item = FixEdit>) {
+    /// is sized from, a probe a health condition waits for), judged as [`Context::fix`] judges
+    /// its own.
+    pub fn take_along(&mut self, ctx: &Context, edits: impl IntoIterator<Item = FixEdit>) {
         let edits: Vec<FixEdit> = edits.into_iter().collect();
-        ANCHORS.with_borrow(|a| {
-            let Some(a) = a.as_ref() else { return };
-            for edit in &edits {
-                match a.inside(edit) {
-                    Ok(Some(node)) => self.anchors.get_or_insert_with(Default::default).pending.push(node),
-                    Ok(None) => {}
-                    Err(reason) => self.refused = self.refused.or(Some(reason)),
-                }
+        for edit in &edits {
+            match ctx.building.anchors.inside(edit) {
+                Ok(Some(node)) => self.anchors.get_or_insert_with(Default::default).pending.push(node),
+                Ok(None) => {}
+                Err(reason) => self.refused = self.refused.or(Some(reason)),
             }
-            // Only fixes that edit inside shared anchors are compared (from the edits that made
-            // them so on), the same way whether a report drops the edits or not.
-            if let Some(anchors) = self.anchors.as_deref_mut() {
-                let text = format!("{}\u{0}{:?}", anchors.signature, edits);
-                anchors.signature =
-                    std::hash::BuildHasher::hash_one(&BuildHasherDefault::<DefaultHasher>::default(), text);
-            }
-        });
-        if !DROP_EDITS.get() {
+        }
+        // Only fixes that edit inside shared anchors are compared (from the edits that made them
+        // so on), the same way whether a report drops the edits or not.
+        if let Some(anchors) = self.anchors.as_deref_mut() {
+            let text = format!("{}\u{0}{:?}", anchors.signature, edits);
+            anchors.signature = std::hash::BuildHasher::hash_one(&BuildHasherDefault::<DefaultHasher>::default(), text);
+        }
+        if ctx.building.keep_edits {
             self.edits.extend(edits);
         }
     }
@@ -758,8 +755,7 @@ pub fn report(stack: &Stack, settings: &RuleSettings) -> Vec<Finding> {
 }
 
 fn collect(stack: &Stack, settings: &RuleSettings, drop_edits: bool) -> Vec<Finding> {
-    let previous = DROP_EDITS.replace(drop_edits);
-    let previous_anchors = ANCHORS.replace(Some(SharedAnchors::new(stack)));
+    let building = FixBuilding { anchors: SharedAnchors::new(stack), keep_edits: !drop_edits };
     let mut findings = Vec::new();
     // Only a stack judged in several configurations repeats findings. The message is kept as a
     // hash: a copy of every message would double a large report.
@@ -767,7 +763,7 @@ fn collect(stack: &Stack, settings: &RuleSettings, drop_edits: bool) -> Vec<Find
     let mut seen = HashSet::new();
     let has_markers: Vec<bool> = stack.files.iter().map(|f| f.source().text().contains(IGNORE_MARKER)).collect();
     for config in &stack.configs {
-        let ctx = Context { stack, config };
+        let ctx = Context { stack, config, building: &building };
         for rule in REGISTRY {
             let meta = rule.meta();
             if !settings.is_enabled(meta.id) || (meta.scope != Scope::Any && !config.is_production()) {
@@ -811,8 +807,6 @@ fn collect(stack: &Stack, settings: &RuleSettings, drop_edits: bool) -> Vec<Find
             &b.message,
         ))
     });
-    DROP_EDITS.set(previous);
-    ANCHORS.set(previous_anchors);
     findings
 }
 

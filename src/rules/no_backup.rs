@@ -2,6 +2,7 @@ use serde_json::json;
 
 use super::exporters::credentials;
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta, Site};
+use crate::fix::render::template as tpl;
 use crate::stack::profiles::{image_repository, image_tag};
 use crate::stack::service::MountKind;
 use crate::stack::Service;
@@ -141,7 +142,7 @@ fn fix(ctx: &Context, store: &Service) -> Option<Fix> {
     let mut edits = vec![
         FixEdit::MergeService {
             site: Site::Definition { service: name.clone(), file },
-            template: "no-backup",
+            template: tpl::NO_BACKUP,
             context: json!({
                 "image": image,
                 "tool": tool,
@@ -151,7 +152,7 @@ fn fix(ctx: &Context, store: &Service) -> Option<Fix> {
                 "networks": networks,
             }),
         },
-        FixEdit::MergeRoot { file, template: "no-backup.volume", context: json!({ "volume": volume }) },
+        FixEdit::MergeRoot { file, template: tpl::NO_BACKUP_VOLUME, context: json!({ "volume": volume }) },
     ];
     if let Some(kind) = ctx.stack.profiles.kind("backup") {
         edits.extend(ctx.production_settings(&name, kind, file));
@@ -162,7 +163,7 @@ fn fix(ctx: &Context, store: &Service) -> Option<Fix> {
     if !new_variables.is_empty() {
         title.push_str(&format!(", both reading `{}` (set it: it was a literal)", new_variables.join("`, `")));
     }
-    Some(Fix::new(title, applicability, edits))
+    Some(ctx.fix(title, applicability, edits))
 }
 
 /// The major version of a postgres image from its tag: `16`, `16.4-alpine`, `pg17` (pgvector),

@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use crate::fix::render::template as tpl;
 use crate::stack::probe::{self, Enable, PingSite, Probe};
 use crate::stack::service::HealthTest;
 use crate::stack::{Service, ValueKind};
@@ -99,7 +100,7 @@ pub(super) fn fix(ctx: &Context, service: &Service, probe: &Probe) -> Option<Fix
         .unwrap_or_default();
     let mut edits = vec![FixEdit::MergeService {
         site: ctx.definition_site(service),
-        template: "no-healthcheck",
+        template: tpl::NO_HEALTHCHECK,
         context: json!({
             "test": probe.test,
             "interval": "30s",
@@ -113,7 +114,7 @@ pub(super) fn fix(ctx: &Context, service: &Service, probe: &Probe) -> Option<Fix
     if let Some(Enable::TraefikPing(site)) = &probe.enable {
         edits.push(match site {
             PingSite::StaticFile(file) => {
-                FixEdit::MergeRoot { file: *file, template: "no-healthcheck.traefik-ping", context: json!({}) }
+                FixEdit::MergeRoot { file: *file, template: tpl::NO_HEALTHCHECK_TRAEFIK_PING, context: json!({}) }
             }
             PingSite::Command(loc) => {
                 let command = service.value.get("command")?;
@@ -121,7 +122,7 @@ pub(super) fn fix(ctx: &Context, service: &Service, probe: &Probe) -> Option<Fix
                 FixEdit::AppendAt {
                     file: loc.file,
                     at: loc.span,
-                    template: "redis-no-maxmemory.words",
+                    template: tpl::REDIS_NO_MAXMEMORY_WORDS,
                     context: json!({ "words": ["--ping=true"], "quoted": quoted, "inline": false }),
                 }
             }
@@ -131,7 +132,7 @@ pub(super) fn fix(ctx: &Context, service: &Service, probe: &Probe) -> Option<Fix
                 FixEdit::ExtendParent {
                     file: var.loc.file,
                     at: var.loc.span,
-                    template: "no-healthcheck.traefik-ping-env",
+                    template: tpl::NO_HEALTHCHECK_TRAEFIK_PING_ENV,
                     context: json!({ "list": list }),
                 }
             }
@@ -139,5 +140,5 @@ pub(super) fn fix(ctx: &Context, service: &Service, probe: &Probe) -> Option<Fix
         title.push_str(", with Traefik's ping enabled");
     }
     let applicability = if probe.known { Applicability::Safe } else { Applicability::Unsafe };
-    Some(Fix::new(title, applicability, edits))
+    Some(ctx.fix(title, applicability, edits))
 }

@@ -1,6 +1,7 @@
 use serde_json::json;
 
-use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta, Site};
+use super::{Applicability, Context, Finding, FixEdit, Rule, RuleMeta, Site};
+use crate::fix::render::template as tpl;
 
 /// Drivers that do not grow a file without bound (`local` rotates by default).
 const BOUNDED_DRIVERS: &[&str] = &[
@@ -75,7 +76,7 @@ impl Rule for NoLogRotation {
                 Some(l) if l.options.contains_key("max-size") => continue,
                 Some(l) => (l.loc, format!("service `{}` logs to json-file without `max-size`", service.name)),
             };
-            out.push(Finding::new(&Self::META, loc, message).service(&service.name).with_fix(Fix::new(
+            out.push(Finding::new(&Self::META, loc, message).service(&service.name).with_fix(ctx.fix(
                 "rotate json-file logs (max-size 10m, max-file 3)",
                 Applicability::Safe,
                 vec![rotation_edit(ctx.production_site(service))],
@@ -87,5 +88,9 @@ impl Rule for NoLogRotation {
 
 /// json-file log rotation (10m × 3) at `site`.
 pub(super) fn rotation_edit(site: Site) -> FixEdit {
-    FixEdit::MergeService { site, template: "no-log-rotation", context: json!({ "max_size": "10m", "max_file": "3" }) }
+    FixEdit::MergeService {
+        site,
+        template: tpl::NO_LOG_ROTATION,
+        context: json!({ "max_size": "10m", "max_file": "3" }),
+    }
 }

@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta, Site};
+use crate::fix::render::template as tpl;
 
 /// Where the configuration files go, relative to the compose file that gets the service.
 const MONITORING_DIR: &str = "monitoring";
@@ -82,7 +83,7 @@ fn fix(ctx: &Context, file: crate::stack::FileId) -> Option<Fix> {
     let networks = super::shared_networks(&ctx.config.services);
     let mut edits = vec![FixEdit::MergeService {
         site: Site::Definition { service: NAME.to_string(), file },
-        template: "no-monitoring.service",
+        template: tpl::NO_MONITORING_SERVICE,
         context: json!({
             "image": kind.image,
             "config": format!("./{MONITORING_DIR}/prometheus.yml"),
@@ -94,20 +95,20 @@ fn fix(ctx: &Context, file: crate::stack::FileId) -> Option<Fix> {
     edits.extend(ctx.production_settings(NAME, kind, file));
     edits.push(FixEdit::MergeRoot {
         file,
-        template: "no-monitoring.volume",
+        template: tpl::NO_MONITORING_VOLUME,
         context: json!({ "volume": "prometheus-data" }),
     });
     edits.push(FixEdit::CreateFile {
         path: dir.join("prometheus.yml"),
-        template: "no-monitoring.config",
+        template: tpl::NO_MONITORING_CONFIG,
         context: json!({ "rules": "alert-rules.yml" }),
     });
     edits.push(FixEdit::CreateFile {
         path: dir.join("alert-rules.yml"),
-        template: "no-monitoring.rules",
+        template: tpl::NO_MONITORING_RULES,
         context: json!({}),
     });
-    Some(Fix::new(
+    Some(ctx.fix(
         format!("add a `{NAME}` service with monitoring/prometheus.yml and alert rules"),
         Applicability::Safe,
         edits,

@@ -1,6 +1,7 @@
 use serde_json::json;
 
-use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta, Site};
+use super::{Applicability, Context, Finding, FixEdit, Rule, RuleMeta, Site};
+use crate::fix::render::template as tpl;
 use crate::stack::facts::{self, memory_bytes, memory_text};
 use crate::stack::profiles::Resources;
 use crate::stack::Service;
@@ -108,7 +109,7 @@ impl Rule for NoResourceLimits {
             )
             .service(&service.name);
             if let Some(sizing) = size(service, redis_conf(ctx, service), &limits, &reservations) {
-                finding = finding.help(sizing.why.clone()).with_fix(Fix::new(
+                finding = finding.help(sizing.why.clone()).with_fix(ctx.fix(
                     format!("add resource limits ({}) and reservations", sizing.limits.memory.as_deref().unwrap_or("")),
                     Applicability::Safe,
                     vec![service_limits_edit(ctx, service, &sizing)],
@@ -200,7 +201,7 @@ fn service_limits_edit(ctx: &Context, service: &Service, sizing: &Sizing) -> Fix
     if service.legacy_resources {
         return FixEdit::MergeService {
             site: ctx.production_site(service),
-            template: "no-resource-limits.legacy",
+            template: tpl::NO_RESOURCE_LIMITS_LEGACY,
             context: json!({
                 "memory": sizing.limits.memory,
                 "cpus": sizing.limits.cpus,
@@ -215,7 +216,7 @@ fn service_limits_edit(ctx: &Context, service: &Service, sizing: &Sizing) -> Fix
 pub(super) fn limits_edit(site: Site, limits: &Resources, reservations: &Resources) -> FixEdit {
     FixEdit::MergeService {
         site,
-        template: "no-resource-limits",
+        template: tpl::NO_RESOURCE_LIMITS,
         context: json!({
             "memory": limits.memory,
             "cpus": limits.cpus,

@@ -1,6 +1,7 @@
 use serde_json::json;
 
-use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta, Site};
+use super::{Applicability, Context, Finding, FixEdit, Rule, RuleMeta, Site};
+use crate::fix::render::template as tpl;
 
 declare_rule! {
     /// ## What it does
@@ -51,7 +52,7 @@ impl Rule for NoRestartPolicy {
                 Finding::new(&Self::META, site, format!("service `{}` has no restart policy", s.name))
                     .service(&s.name)
                     .help("a crashed container stays down; production services usually use `restart: unless-stopped`")
-                    .with_fix(Fix::new(
+                    .with_fix(ctx.fix(
                         "add `restart: unless-stopped`",
                         Applicability::Safe,
                         vec![restart_edit(ctx.production_site(s))],
@@ -63,5 +64,5 @@ impl Rule for NoRestartPolicy {
 
 /// `restart: unless-stopped` at `site`.
 pub(super) fn restart_edit(site: Site) -> FixEdit {
-    FixEdit::MergeService { site, template: "no-restart-policy", context: json!({ "policy": "unless-stopped" }) }
+    FixEdit::MergeService { site, template: tpl::NO_RESTART_POLICY, context: json!({ "policy": "unless-stopped" }) }
 }

@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta, Site};
+use crate::fix::render::template as tpl;
 use crate::stack::Service;
 
 /// The variable holding the e-mail address Let's Encrypt registers.
@@ -149,13 +150,13 @@ fn fix(ctx: &Context, service: &Service, port: &str, add_proxy: bool, web: &[&Se
         let networks = super::shared_networks(web.iter().copied());
         edits.push(FixEdit::MergeService {
             site: Site::Definition { service: PROXY.to_string(), file },
-            template: "no-reverse-proxy.traefik",
+            template: tpl::NO_REVERSE_PROXY_TRAEFIK,
             context: json!({ "image": kind.image, "email": ACME_EMAIL, "volume": CERTIFICATES, "networks": networks }),
         });
         edits.extend(ctx.production_settings(PROXY, kind, file));
         edits.push(FixEdit::MergeRoot {
             file,
-            template: "no-reverse-proxy.volume",
+            template: tpl::NO_REVERSE_PROXY_VOLUME,
             context: json!({ "volume": CERTIFICATES }),
         });
         edits.push(FixEdit::EnvExample { name: ACME_EMAIL.to_string() });
@@ -169,27 +170,27 @@ fn fix(ctx: &Context, service: &Service, port: &str, add_proxy: bool, web: &[&Se
             edits.push(FixEdit::AppendAt {
                 file: labels.loc.file,
                 at: labels.loc.span,
-                template: "no-reverse-proxy.labels",
+                template: tpl::NO_REVERSE_PROXY_LABELS,
                 context,
             });
         }
         _ => edits.push(FixEdit::MergeService {
             site: ctx.definition_site(service),
-            template: "no-reverse-proxy.labels",
+            template: tpl::NO_REVERSE_PROXY_LABELS,
             context: json!({ "labels": true, "router": router, "variable": variable, "port": container_port }),
         }),
     }
     if ctx.has_overlay() {
         edits.push(FixEdit::MergeService {
             site: ctx.production_site(service),
-            template: "no-reverse-proxy.ports",
+            template: tpl::NO_REVERSE_PROXY_PORTS,
             context: json!({}),
         });
     } else if ctx.is_dedicated() {
-        edits.push(super::keep_private_ports(ctx, service, "no-reverse-proxy.kept-ports")?);
+        edits.push(super::keep_private_ports(ctx, service, tpl::NO_REVERSE_PROXY_KEPT_PORTS)?);
     }
     edits.push(FixEdit::EnvExample { name: variable.clone() });
-    Some(Fix::new(
+    Some(ctx.fix(
         format!(
             "route `{}` through Traefik over HTTPS (host from `{variable}`), with security headers and a rate limit",
             service.name

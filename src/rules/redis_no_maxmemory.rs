@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use crate::fix::render::template as tpl;
 use crate::stack::facts::memory_bytes;
 use crate::stack::profiles::image_repository;
 use crate::stack::service::shell_split;
@@ -178,7 +179,7 @@ impl Rule for RedisNoMaxmemory {
             let title = format!("set {}", reasons.join(", "));
             let fix = fix(ctx, service, &wanted_settings, title).map(|mut f| {
                 f.applicability = applicability;
-                f.take_along(limit_edit);
+                f.take_along(ctx, limit_edit);
                 f
             });
             out.push(
@@ -255,7 +256,7 @@ fn fix(ctx: &Context, service: &Service, settings: &[(&str, String)], title: Str
         edits.push(FixEdit::SetDirectives {
             file: conf.file,
             directives,
-            template: "redis-no-maxmemory.conf",
+            template: tpl::REDIS_NO_MAXMEMORY_CONF,
             context: json!({ "service": service.name }),
         });
     }
@@ -266,7 +267,7 @@ fn fix(ctx: &Context, service: &Service, settings: &[(&str, String)], title: Str
             None => edits.extend(command_edits(ctx, service, &replace, &append)?),
         }
     }
-    Some(Fix::new(title, Applicability::Safe, edits))
+    Some(ctx.fix(title, Applicability::Safe, edits))
 }
 
 /// The environment variable an image reads extra server flags from, for images whose own
@@ -294,7 +295,7 @@ fn variable_edit(ctx: &Context, service: &Service, variable: &str, settings: &[(
             Some(FixEdit::ReplaceAt {
                 file: var.loc.file,
                 at: var.loc.span,
-                template: "redis-no-maxmemory.text",
+                template: tpl::REDIS_NO_MAXMEMORY_TEXT,
                 context: json!({ "text": edit_flags(raw, &replace, &append)? }),
             })
         }
@@ -302,7 +303,7 @@ fn variable_edit(ctx: &Context, service: &Service, variable: &str, settings: &[(
             let flags: Vec<String> = append.iter().map(|(n, v)| format!("--{n} {v}")).collect();
             Some(FixEdit::MergeService {
                 site: ctx.definition_site(service),
-                template: "redis-no-maxmemory.variable",
+                template: tpl::REDIS_NO_MAXMEMORY_VARIABLE,
                 context: json!({ "name": variable, "value": flags.join(" ") }),
             })
         }
@@ -327,7 +328,7 @@ fn command_edits(
         let flags: Vec<String> = append.iter().map(|(n, v)| format!("--{n} {v}")).collect();
         return Some(vec![FixEdit::MergeService {
             site: ctx.definition_site(service),
-            template: "redis-no-maxmemory.command",
+            template: tpl::REDIS_NO_MAXMEMORY_COMMAND,
             context: json!({ "command": format!("{server} {}", flags.join(" ")) }),
         }]);
     };
@@ -336,7 +337,7 @@ fn command_edits(
         Some(FixEdit::ReplaceAt {
             file: value.loc.file,
             at: value.loc.span,
-            template: "redis-no-maxmemory.text",
+            template: tpl::REDIS_NO_MAXMEMORY_TEXT,
             context: json!({ "text": edit_flags(raw, replace, append)? }),
         })
     };
@@ -385,7 +386,7 @@ fn command_edits(
                 edits.push(FixEdit::ReplaceAt {
                     file: target.loc.file,
                     at: target.loc.span,
-                    template: "redis-no-maxmemory.words",
+                    template: tpl::REDIS_NO_MAXMEMORY_WORDS,
                     context: json!({ "words": [value], "quoted": quoted, "inline": true }),
                 });
             }
@@ -396,7 +397,7 @@ fn command_edits(
                 edits.push(FixEdit::AppendAt {
                     file: command.loc.file,
                     at: command.loc.span,
-                    template: "redis-no-maxmemory.words",
+                    template: tpl::REDIS_NO_MAXMEMORY_WORDS,
                     context: json!({ "words": words, "quoted": quoted, "inline": false }),
                 });
             }

@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use crate::fix::render::template as tpl;
 use crate::stack::load::normalize;
 use crate::stack::service::{Mount, MountKind};
 use crate::stack::FileId;
@@ -94,20 +95,20 @@ fn fix(ctx: &Context, service: &Service, kept: &[&Mount]) -> Option<Fix> {
         let edit = FixEdit::ReplaceAt {
             file: volumes.loc.file,
             at: volumes.loc.span,
-            template: "source-bind-mount.kept",
+            template: tpl::SOURCE_BIND_MOUNT_KEPT,
             context: json!({ "volumes": texts }),
         };
-        return Some(Fix::new("drop the source mounts", Applicability::Unsafe, vec![edit]));
+        return Some(ctx.fix("drop the source mounts", Applicability::Unsafe, vec![edit]));
     }
     if !ctx.has_overlay() {
         return None;
     }
     let edit = FixEdit::MergeService {
         site: ctx.production_site(service),
-        template: "source-bind-mount",
+        template: tpl::SOURCE_BIND_MOUNT,
         context: json!({ "volumes": texts }),
     };
-    Some(Fix::new("drop the source mounts in production (`volumes: !override`)", Applicability::Unsafe, vec![edit]))
+    Some(ctx.fix("drop the source mounts in production (`volumes: !override`)", Applicability::Unsafe, vec![edit]))
 }
 
 fn host_path(ctx: &Context, file: FileId, written: &str) -> PathBuf {

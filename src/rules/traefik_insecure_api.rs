@@ -1,6 +1,7 @@
 use serde_json::json;
 
-use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use super::{Applicability, Context, Finding, FixEdit, Rule, RuleMeta};
+use crate::fix::render::template as tpl;
 use crate::stack::{Loc, Value};
 
 declare_rule! {
@@ -64,7 +65,7 @@ impl Rule for TraefikInsecureApi {
                     Some(item) => Some(FixEdit::ReplaceAt {
                         file: item.file,
                         at: item.span,
-                        template: "traefik-insecure-api",
+                        template: tpl::TRAEFIK_INSECURE_API,
                         context: json!({ "text": "--api.insecure=false" }),
                     }),
                     None => command.and_then(|c| string_command_fix(ctx, c)),
@@ -74,7 +75,7 @@ impl Rule for TraefikInsecureApi {
                 let fix = FixEdit::ReplaceAt {
                     file: value.loc.file,
                     at: value.loc.span,
-                    template: "traefik-insecure-api",
+                    template: tpl::TRAEFIK_INSECURE_API,
                     context: json!({ "text": false }),
                 };
                 (value.loc, Some(fix))
@@ -90,7 +91,7 @@ impl Rule for TraefikInsecureApi {
                 .service(&traefik.service)
                 .help("turn `api.insecure` off; expose the dashboard through a router on `api@internal` with auth")
                 .with_fix_opt(fix.map(|e| {
-                    Fix::new("turn off the insecure API (`--api.insecure=false`)", Applicability::Unsafe, vec![e])
+                    ctx.fix("turn off the insecure API (`--api.insecure=false`)", Applicability::Unsafe, vec![e])
                 })),
             );
         }
@@ -108,7 +109,7 @@ fn string_command_fix(ctx: &Context, command: &Value) -> Option<FixEdit> {
     Some(FixEdit::ReplaceAt {
         file: command.loc.file,
         at: command.loc.span,
-        template: "traefik-insecure-api.text",
+        template: tpl::TRAEFIK_INSECURE_API_TEXT,
         context: json!({ "text": raw.replace("--api.insecure=true", "--api.insecure=false") }),
     })
 }

@@ -1,7 +1,8 @@
 use serde_json::json;
 
 use super::traefik_insecure_api::command_item;
-use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use super::{Applicability, Context, Finding, FixEdit, Rule, RuleMeta};
+use crate::fix::render::template as tpl;
 use crate::stack::side::{traefik_version, TraefikConfig};
 use crate::stack::{Loc, Value};
 
@@ -114,13 +115,13 @@ impl Rule for TraefikNoHttpsRedirect {
                 (Some(loc), true) => Some(FixEdit::MergeAt {
                     file: loc.file,
                     at: loc.span,
-                    template: "traefik-no-https-redirect.static",
+                    template: tpl::TRAEFIK_NO_HTTPS_REDIRECT_STATIC,
                     context: json!({ "to": secure.0 }),
                 }),
                 (Some(_), false) => command.filter(|c| !c.items().is_empty()).map(|c| FixEdit::AppendAt {
                     file: c.loc.file,
                     at: c.loc.span,
-                    template: "traefik-no-https-redirect.args",
+                    template: tpl::TRAEFIK_NO_HTTPS_REDIRECT_ARGS,
                     context: json!({ "entrypoint": web_name, "to": secure.0 }),
                 }),
                 (None, _) => None,
@@ -137,7 +138,7 @@ impl Rule for TraefikNoHttpsRedirect {
                 )
                 .service(&traefik.service)
                 .help("redirect the HTTP entrypoint to the HTTPS one (`http.redirections.entryPoint`)")
-                .with_fix_opt(edit.map(|e| Fix::new(title, Applicability::Unsafe, vec![e]))),
+                .with_fix_opt(edit.map(|e| ctx.fix(title, Applicability::Unsafe, vec![e]))),
             );
         }
         out

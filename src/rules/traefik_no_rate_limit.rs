@@ -3,6 +3,7 @@ use std::collections::HashMap;
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use crate::fix::render::template as tpl;
 use crate::stack::service::Located;
 use crate::stack::side::traefik_version;
 use crate::stack::{Loc, Value};
@@ -273,14 +274,14 @@ fn fix(ctx: &Context, router: &Router, middlewares: &HashMap<String, Middleware>
                 edits.push(FixEdit::ReplaceAt {
                     file: existing.loc.file,
                     at: existing.loc.span,
-                    template: "traefik-no-rate-limit.value",
+                    template: tpl::TRAEFIK_NO_RATE_LIMIT_VALUE,
                     context: json!({ "text": rate_limit_first(inner, &name), "quoted": quoted }),
                 });
             }
             edits.push(FixEdit::ExtendParent {
                 file: router.loc.file,
                 at: router.loc.span,
-                template: "traefik-no-rate-limit.labels",
+                template: tpl::TRAEFIK_NO_RATE_LIMIT_LABELS,
                 context: json!({
                     "middleware": name,
                     "with_period": with_period,
@@ -296,7 +297,7 @@ fn fix(ctx: &Context, router: &Router, middlewares: &HashMap<String, Middleware>
             edits.push(FixEdit::MergeAt {
                 file: http.file,
                 at: http.span,
-                template: "traefik-no-rate-limit.file-middleware",
+                template: tpl::TRAEFIK_NO_RATE_LIMIT_FILE_MIDDLEWARE,
                 context: json!({ "middleware": name, "with_period": with_period }),
             });
             match existing {
@@ -306,20 +307,20 @@ fn fix(ctx: &Context, router: &Router, middlewares: &HashMap<String, Middleware>
                     edits.push(FixEdit::ReplaceAt {
                         file: list.file,
                         at: list.span,
-                        template: "traefik-no-rate-limit.file-list",
+                        template: tpl::TRAEFIK_NO_RATE_LIMIT_FILE_LIST,
                         context: json!({ "middlewares": names }),
                     })
                 }
                 None => edits.push(FixEdit::MergeAt {
                     file: spec.file,
                     at: spec.span,
-                    template: "traefik-no-rate-limit.file-router",
+                    template: tpl::TRAEFIK_NO_RATE_LIMIT_FILE_ROUTER,
                     context: json!({ "middleware": name, "items": false }),
                 }),
             }
         }
     }
-    Some(Fix::new(title, Applicability::Safe, edits))
+    Some(ctx.fix(title, Applicability::Safe, edits))
 }
 
 #[cfg(test)]

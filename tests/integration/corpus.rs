@@ -417,7 +417,7 @@ fn fixes_rely_only_on_known_facts_across_the_corpus() {
                     continue;
                 }
                 let label = format!("{}: {} {name}", dir.display(), finding.rule);
-                match *template {
+                match template.name() {
                     "no-healthcheck" => {
                         let test: Vec<String> = serde_json::from_value(context["test"].clone()).unwrap();
                         let programs = probe_programs(&test);
