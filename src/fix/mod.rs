@@ -268,12 +268,63 @@ pub fn check_parameter(key: &str, value: &str) -> Result<(), String> {
     }
 }
 
-/// Identifies a finding across passes (its position moves as lines are inserted, its file does
-/// not): rule, file, service, message.
-type FindingKey = (&'static str, String, Option<String>, String);
+/// Identifies a finding across passes and attempts: its rule, file and service, where in the
+/// file it is (the route of the entry it is reported at, which lines inserted elsewhere do not
+/// move), and its rank among the rule's findings at that place. The message only labels it (a
+/// message may change as other fixes apply); in a file that is not YAML it stands for the place.
+#[derive(Debug, Clone)]
+pub(crate) struct FindingKey {
+    pub(crate) rule: &'static str,
+    pub(crate) file: String,
+    pub(crate) service: Option<String>,
+    at: String,
+    rank: usize,
+    pub(crate) message: String,
+}
 
-fn key(stack: &Stack, f: &Finding) -> FindingKey {
-    (f.rule, stack.file(f.file).display.clone(), f.service.clone(), f.message.clone())
+impl PartialEq for FindingKey {
+    fn eq(&self, other: &Self) -> bool {
+        (self.rule, &self.file, &self.service, &self.at, self.rank)
+            == (other.rule, &other.file, &other.service, &other.at, other.rank)
+    }
+}
+
+impl Eq for FindingKey {}
+
+impl std::hash::Hash for FindingKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (self.rule, &self.file, &self.service, &self.at, self.rank).hash(state);
+    }
+}
+
+impl fmt::Display for FindingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.rule, self.file)
+    }
+}
+
+/// The keys of `findings` (in order) on `stack`.
+pub(crate) fn keys(stack: &Stack, findings: &[Finding]) -> Vec<FindingKey> {
+    let mut seen: HashMap<(&'static str, FileId, Option<&str>, String), usize> = HashMap::new();
+    findings
+        .iter()
+        .map(|f| {
+            let at = match stack.file(f.file).tree.as_ref() {
+                Some(tree) => crate::yaml::route::route_at(tree, f.span.start).to_string(),
+                None => format!("~{}", f.message),
+            };
+            let rank = seen.entry((f.rule, f.file, f.service.as_deref(), at.clone())).or_default();
+            *rank += 1;
+            FindingKey {
+                rule: f.rule,
+                file: stack.file(f.file).display.clone(),
+                service: f.service.clone(),
+                at,
+                rank: *rank - 1,
+                message: f.message.clone(),
+            }
+        })
+        .collect()
 }
 
 /// Plans, applies in memory and verifies the fixes for a stack.
@@ -295,7 +346,7 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) ->
         let mut attempt = match attempt(load, settings, &env, &original, &excluded)? {
             Ok(attempt) => attempt,
             Err(broken) => {
-                last = broken.iter().map(|(k, reason)| format!("{} ({}): {reason}", k.0, k.1)).collect();
+                last = broken.iter().map(|(k, reason)| format!("{k}: {reason}")).collect();
                 excluded.extend(broken);
                 continue;
             }
@@ -307,11 +358,11 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) ->
             let changes = changes(&original, load, texts);
             let fixed_stack = fixed_stack.unwrap_or(original);
             for (k, reason) in excluded {
-                skipped.push(Skipped { rule: k.0, service: k.2, message: k.3, reason });
+                skipped.push(Skipped { rule: k.rule, service: k.service, message: k.message, reason });
             }
             return Ok(Outcome { changes, applied, skipped, stack: fixed_stack, remaining, passes });
         }
-        last = failures.iter().map(|(k, reason)| format!("{} ({}): {reason}", k.0, k.1)).collect();
+        last = failures.iter().map(|(k, reason)| format!("{k}: {reason}")).collect();
         excluded.extend(failures);
     }
     Err(FixError::Unverified(last))
@@ -412,9 +463,9 @@ fn attempt(
             .collect();
         // A fix that needs another's edits carries them itself (rules take them along), so
         // every fix stands alone here.
-        for finding in findings.iter().filter(|f| wanted(f, options)) {
+        let finding_keys = keys(current, &findings);
+        for (finding, key) in findings.iter().zip(finding_keys).filter(|(f, _)| wanted(f, options)) {
             let Some(fix) = &finding.fix else { continue };
-            let key = key(current, finding);
             if given_up.contains(&key) {
                 continue;
             }

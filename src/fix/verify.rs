@@ -19,7 +19,7 @@ use crate::yaml::{NodeId, NodeKind, Route, Segment, Tree};
 pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) -> HashMap<FindingKey, String> {
     let mut failures = HashMap::new();
     let fixed = attempt.stack.as_ref().unwrap_or(original);
-    let left: HashSet<FindingKey> = remaining.iter().map(|f| super::key(fixed, f)).collect();
+    let left: HashSet<FindingKey> = super::keys(fixed, remaining).into_iter().collect();
     for applied in &attempt.applied {
         if left.contains(&applied.key) {
             failures.insert(
@@ -139,7 +139,7 @@ fn check_effective(
                 Some(Segment::Key(name)) => Some(name.as_str()),
                 _ => None,
             };
-            if writers.iter().any(|key| key.2.as_deref() == service) {
+            if writers.iter().any(|key| key.service.as_deref() == service) {
                 continue;
             }
             let reason = format!("`{route}` would change in what compose runs, and no fix for it aimed there");

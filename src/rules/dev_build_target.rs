@@ -86,6 +86,10 @@ impl Rule for DevBuildTarget {
                 )
                 .service(&service.name);
                 out.push(match replacement {
+                    // A variable chooses it: set where the variable is set.
+                    _ if ctx.has_reference(written.loc) => finding.help(
+                        "it comes from a variable: set it to the production one where the variable is set (`.env` or the environment)",
+                    ),
                     Ok(replacement) => finding.with_fix(fix(ctx, written, what, replacement)),
                     Err(missing) => finding.help(missing),
                 });

@@ -96,25 +96,31 @@ impl Rule for DevelopmentMode {
         for service in &ctx.config.services {
             for var in &service.environment {
                 let Some(production) = production_value(var) else { continue };
+                let finding = Finding::new(
+                    &Self::META,
+                    var.loc,
+                    format!(
+                        "service `{}` sets `{}={}` in production",
+                        service.name,
+                        var.name,
+                        var.value.as_deref().unwrap_or("")
+                    ),
+                )
+                .service(&service.name);
+                // A value a variable gives (`${NODE_ENV:-development}` with `.env`) is set
+                // where the variable is: the reference stays.
+                if ctx.has_reference(var.loc) || !ctx.env_name_written(var) {
+                    out.push(finding.help(format!(
+                        "the value comes from a variable: set it to `{production}` where the variable is set (`.env` or the environment)"
+                    )));
+                    continue;
+                }
                 let edit = super::env_value_edit(ctx, var, tpl::DEVELOPMENT_MODE, json!({ "value": production }));
-                out.push(
-                    Finding::new(
-                        &Self::META,
-                        var.loc,
-                        format!(
-                            "service `{}` sets `{}={}` in production",
-                            service.name,
-                            var.name,
-                            var.value.as_deref().unwrap_or("")
-                        ),
-                    )
-                    .service(&service.name)
-                    .with_fix(ctx.fix(
-                        format!("set `{}={production}`", var.name),
-                        Applicability::Unsafe,
-                        vec![edit],
-                    )),
-                );
+                out.push(finding.with_fix(ctx.fix(
+                    format!("set `{}={production}`", var.name),
+                    Applicability::Unsafe,
+                    vec![edit],
+                )));
             }
             if let Some(finding) = dev_flag(ctx, service) {
                 out.push(finding);

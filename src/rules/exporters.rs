@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::{Applicability, Context, Fix, FixEdit, Site};
 use crate::fix::render::template as tpl;
+use crate::stack::interpolate;
 use crate::stack::profiles::Kind;
 use crate::stack::service::MountKind;
 use crate::stack::side::PrometheusConfig;
@@ -178,13 +179,32 @@ pub fn secret_edits(ctx: &Context, store: &Service, new_variables: &[String]) ->
 /// required variable (`${NAME:?…}`) added to `new_variables`. `None` when the store reads its
 /// credentials from files (`*_FILE`, secrets): a person wires those.
 pub fn credentials(ctx: &Context, store: &Service, new_variables: &mut Vec<String>) -> Option<serde_json::Value> {
-    if store.environment.iter().any(|e| e.name.ends_with("_PASSWORD_FILE")) {
+    // Credentials read from files, or variables whose names come from interpolation (which may
+    // set any of them), are wired by a person.
+    if store.environment.iter().any(|e| e.name.ends_with("_PASSWORD_FILE") || !ctx.env_name_written(e)) {
+        return None;
+    }
+    // A value is copied only as references alone (`${PG_PASS}`) or as a literal that is no
+    // secret; a literal secret becomes a new required variable; a reference with a literal
+    // fallback (`${PG_PASS:-changeme}`) is left for a person (copying it spreads the fallback).
+    let secret_names =
+        ["POSTGRES_PASSWORD", "MYSQL_ROOT_PASSWORD", "MARIADB_ROOT_PASSWORD", "MONGO_INITDB_ROOT_PASSWORD"];
+    let literal_fallback = |v: &str| {
+        let refs = interpolate::references(v);
+        !refs.is_empty()
+            && (interpolate::has_literal(v)
+                || refs.iter().any(|r| r.default.as_deref().is_some_and(|d| !d.trim().is_empty() && !d.contains('$'))))
+    };
+    if store.environment.iter().any(|e| {
+        (secret_names.contains(&e.name.as_str()) || e.name == "ELASTIC_PASSWORD")
+            && e.written.as_deref().is_some_and(literal_fallback)
+    }) {
         return None;
     }
     let mut reference = |names: &[&str], secret: bool| -> Option<String> {
         let var = store.environment.iter().find(|e| names.contains(&e.name.as_str()))?;
         Some(match &var.written {
-            Some(v) if v.contains('$') => v.clone(),
+            Some(v) if !interpolate::references(v).is_empty() => v.clone(),
             Some(v) if !secret => v.clone(),
             Some(_) => {
                 new_variables.push(var.name.clone());
@@ -219,7 +239,7 @@ pub fn credentials(ctx: &Context, store: &Service, new_variables: &mut Vec<Strin
 fn redis_password(ctx: &Context, store: &Service, new_variables: &mut Vec<String>) -> Option<String> {
     if let Some(var) = store.environment.iter().find(|e| e.name == "REDIS_PASSWORD") {
         return Some(match &var.written {
-            Some(v) if v.contains('$') => v.clone(),
+            Some(v) if !interpolate::references(v).is_empty() && !interpolate::has_literal(v) => v.clone(),
             _ => "${REDIS_PASSWORD}".to_string(),
         });
     }

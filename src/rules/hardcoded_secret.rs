@@ -320,7 +320,8 @@ impl Occurrence<'_> {
 /// thousands: they are produced, not stored).
 fn each_occurrence<'a>(ctx: &Context<'a>, mut visit: impl FnMut(Occurrence<'a>)) {
     for service in &ctx.config.services {
-        for var in &service.environment {
+        // A variable whose name comes from interpolation (`- ${LINE}`) is not written here.
+        for var in service.environment.iter().filter(|v| ctx.env_name_written(v)) {
             let Some(value) = var.written.as_deref() else { continue };
             if is_secret_name(&var.name) {
                 if let Some(what) = literal_secret(value) {

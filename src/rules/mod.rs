@@ -289,6 +289,25 @@ struct FixBuilding {
 }
 
 impl Context<'_> {
+    /// Whether the value written at `loc` holds a variable reference (`${NODE_ENV:-production}`):
+    /// what compose runs then depends on `.env` or the environment, so a fix may neither replace
+    /// the reference with a literal nor size anything from it as a known fact.
+    pub fn has_reference(&self, loc: Loc) -> bool {
+        let text = self.stack.text(loc.file, loc.span);
+        text.contains('$') && !crate::stack::interpolate::references(text).is_empty()
+    }
+
+    /// Whether an environment variable's name is written literally where it is set (a mapping
+    /// key, or a list item's text before `=`), not produced by interpolation (`- ${LINE}`,
+    /// `- ${PREFIX}_PASSWORD=x`): only then does an edit there change that variable.
+    pub fn env_name_written(&self, var: &crate::stack::service::EnvVar) -> bool {
+        if var.loc.key != Some(var.loc.span) {
+            return true;
+        }
+        let item = self.stack.text(var.loc.file, var.loc.span).trim_matches(|c| c == '"' || c == '\'');
+        item.split('=').next().is_some_and(|name| name.trim() == var.name)
+    }
+
     /// Where a production-only setting of `service` goes.
     pub fn production_site(&self, service: &Service) -> Site {
         let overlay = self.has_overlay().then(|| self.config.files.last().copied()).flatten();

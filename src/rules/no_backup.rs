@@ -116,7 +116,8 @@ fn fix(ctx: &Context, store: &Service) -> Option<Fix> {
     // A store built here runs what its Dockerfile starts from.
     let pulled = match &store.image_facts.origin {
         crate::stack::facts::ImageOrigin::Built(base) => Some(base.clone()),
-        _ => store.image.as_ref().map(|i| i.value.clone()),
+        // A tag a variable chooses is not known (the environment may choose another).
+        _ => store.image.as_ref().filter(|i| !ctx.has_reference(i.loc)).map(|i| i.value.clone()),
     };
     let store_image = pulled.filter(|i| image_tag(i).is_some_and(|t| t != "latest"));
     let (image, tool) = match store.kind.as_str() {

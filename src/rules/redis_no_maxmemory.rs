@@ -212,6 +212,14 @@ struct MaxmemorySizing {
 /// 75% of the service's memory limit (or of the one `no-resource-limits` gives it, whose edit
 /// the fix then takes along), in megabytes, and what it is based on.
 fn maxmemory_for(ctx: &Context, service: &Service) -> MaxmemorySizing {
+    if service.memory_limit.as_ref().is_some_and(|m| ctx.has_reference(m.loc)) {
+        return MaxmemorySizing {
+            size: "256mb".to_string(),
+            basis: "a guess: the memory limit comes from a variable, which the environment may set otherwise"
+                .to_string(),
+            source: LimitSource::None,
+        };
+    }
     let own = service.memory_limit.as_ref().map(|m| (m.value.clone(), "the memory limit", LimitSource::Own));
     let added = || {
         let (edit, limit) = super::no_resource_limits::limits_for(ctx, service)?;

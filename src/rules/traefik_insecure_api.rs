@@ -62,6 +62,8 @@ impl Rule for TraefikInsecureApi {
                 let command = service.value.get("command");
                 let item = command_item(command, "--api.insecure");
                 let fix = match item {
+                    // A variable turns it on: it is turned off where the variable is set.
+                    Some(item) if ctx.has_reference(item) => None,
                     Some(item) => Some(FixEdit::ReplaceAt {
                         file: item.file,
                         at: item.span,

@@ -127,6 +127,15 @@ fn parse_braced(inner: &str) -> VarRef {
     }
 }
 
+/// Whether any reference, or any reference inside a default, message or alternative (compose
+/// reads those whether or not they are used), is invalid.
+fn any_invalid(pieces: &[Piece]) -> bool {
+    pieces.iter().any(|p| match p {
+        Piece::Var(v) => v.invalid || (v.argument.contains('$') && any_invalid(&parse(&v.argument))),
+        Piece::Literal(_) => false,
+    })
+}
+
 /// Why compose refuses to interpolate a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InterpolationError {
@@ -168,7 +177,7 @@ pub fn interpolate(text: &str, env: &HashMap<String, String>) -> Result<String, 
         return Ok(text.to_string());
     }
     let pieces = parse(text);
-    if pieces.iter().any(|p| matches!(p, Piece::Var(v) if v.invalid)) {
+    if any_invalid(&pieces) {
         return Err(InterpolationError::Invalid);
     }
     let mut out = String::new();
@@ -231,7 +240,7 @@ pub fn resolve(text: &str, env: &HashMap<String, String>) -> String {
         return text.to_string();
     }
     let pieces = parse(text);
-    if pieces.iter().any(|p| matches!(p, Piece::Var(v) if v.invalid)) {
+    if any_invalid(&pieces) {
         return text.to_string();
     }
     let mut out = String::new();

@@ -151,7 +151,8 @@ pub(crate) struct Loader {
     pub(crate) notes: Vec<Note>,
     pub(crate) errors: Vec<LoadError>,
     pub(crate) env: HashMap<String, String>,
-    /// Required variables `.env` does not set, already noted (each once, where first read).
+    /// Required variables `.env` does not set, already noted (each once, where first read), and
+    /// from the start those `.env.example` names (the environment is documented to set them).
     missing_required: HashSet<String>,
     pub(crate) profiles: Profiles,
     overrides: HashMap<PathBuf, String>,
@@ -177,6 +178,7 @@ impl Loader {
             }
             Err(_) => HashMap::new(),
         };
+        let missing_required = documented_variables(&root, &root_abs);
         Loader {
             root_abs,
             display_base: root.clone(),
@@ -192,7 +194,7 @@ impl Loader {
             notes,
             errors: Vec::new(),
             env,
-            missing_required: HashSet::new(),
+            missing_required,
             profiles: options.profiles.clone(),
             overrides: options.overrides.iter().map(|(p, t)| (absolute(p), t.clone())).collect(),
         }
@@ -404,6 +406,16 @@ impl Loader {
         });
     }
 
+    /// The variables of a `.env` file at `path` other than the project's own, when it exists and
+    /// is inside the project.
+    fn inside_env(&self, path: &Path) -> Option<HashMap<String, String>> {
+        let real = path.canonicalize().ok()?;
+        if !real.starts_with(&self.root_abs) || real == self.root_abs.join(".env") {
+            return None;
+        }
+        read_text(&real).ok().map(|t| interpolate::parse_dotenv(&t))
+    }
+
     /// Interpolates a compose file's values with the project's `.env`, as compose does when it
     /// reads the file. A reference compose refuses to read is an error (false: the file is not
     /// used); a required variable `.env` does not set is a note, since the environment compose
@@ -515,7 +527,18 @@ impl Loader {
         }
         for (written, at) in includes(&doc) {
             let Some(included) = self.host_path(id, &written, at) else { continue };
-            if let Some(inc) = self.compose_doc(&included) {
+            // An included file is interpolated with the `.env` beside it, under the including
+            // project's variables (which win), as compose does.
+            let own_env = included.parent().map(|d| d.join(".env")).and_then(|p| self.inside_env(&p));
+            let outer = own_env.map(|mut env| {
+                env.extend(self.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+                std::mem::replace(&mut self.env, env)
+            });
+            let inc = self.compose_doc(&included);
+            if let Some(outer) = outer {
+                self.env = outer;
+            }
+            if let Some(inc) = inc {
                 add_missing(&mut doc, &inc.doc);
             }
         }
@@ -1114,6 +1137,16 @@ fn doc_services_mut(doc: &mut Value) -> Option<&mut ValueKind> {
         ValueKind::Map(entries) => entries.iter_mut().find(|(k, _)| k == "services").map(|(_, v)| &mut v.kind),
         _ => None,
     }
+}
+
+/// The names `.env.example` (inside the project) lists: variables the project documents as set
+/// by the environment it runs in.
+fn documented_variables(root: &Path, root_abs: &Path) -> HashSet<String> {
+    let Ok(real) = root.join(".env.example").canonicalize() else { return HashSet::new() };
+    if !real.starts_with(root_abs) {
+        return HashSet::new();
+    }
+    read_text(&real).map(|t| interpolate::parse_dotenv(&t).into_keys().collect()).unwrap_or_default()
 }
 
 /// The paths a document's `include:` names (as written), with where each is written.

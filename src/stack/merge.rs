@@ -45,13 +45,18 @@ fn list_to_map(field: &str, value: &mut Value) {
         };
         let mut loc = item.loc;
         loc.key = Some(item.loc.span);
-        // The value as written: what follows the separator in the item's own text.
-        let written = item.written().filter(|w| *w != text).and_then(|w| {
+        // The value as written: what follows the separator (outside `${…}`) in the item's own
+        // text. When the name itself came from a variable (`- ${LINE}`, `- ${P}_KEY=x`), the
+        // whole item as written stands for the value: nothing of it is written literally.
+        let written = item.written().filter(|w| *w != text).map(|w| {
             let at = match field {
-                "extra_hosts" => w.find(['=', ':']),
-                _ => w.find('='),
-            }?;
-            Some(w[at + 1..].into())
+                "extra_hosts" => outside_braces(w, &['=', ':']),
+                _ => outside_braces(w, &['=']),
+            };
+            match at {
+                Some(at) if w[..at].trim() == name => w[at + 1..].into(),
+                _ => w.into(),
+            }
         });
         let v = match val {
             Some(v) => Value { kind: ValueKind::Scalar { text: v, quoted: false, written }, loc, tag: None },
@@ -61,6 +66,22 @@ fn list_to_map(field: &str, value: &mut Value) {
         entries.push((name, v));
     }
     value.kind = ValueKind::Map(entries);
+}
+
+/// The first of `separators` in `text` outside `${…}`.
+fn outside_braces(text: &str, separators: &[char]) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut previous = '\0';
+    for (i, c) in text.char_indices() {
+        match c {
+            '{' if previous == '$' || depth > 0 => depth += 1,
+            '}' if depth > 0 => depth -= 1,
+            c if depth == 0 && separators.contains(&c) => return Some(i),
+            _ => {}
+        }
+        previous = c;
+    }
+    None
 }
 
 /// Merges a whole compose document `over` onto `base`.

@@ -446,16 +446,16 @@ fn health_test(h: &Value) -> HealthTest {
 }
 
 /// A port entry, split as written so colons inside `${…}` do not separate fields. The published
-/// port stays as written (`${PG_PORT:-5432}`), so findings show it and fixes keep it; the host
-/// address and the target are interpolated, as compose decides with them where the port is
-/// published and to which container port.
+/// and target ports stay as written (`${PG_PORT:-5432}`), so findings show them and fixes keep
+/// them (a port a variable chooses is not a known number); the host address is interpolated, as
+/// compose decides with it where the port is published.
 fn port(item: &Value, env: &HashMap<String, String>) -> Option<Port> {
     let host_ip = |ip: &str| Some(interpolate::resolve(ip, env)).filter(|ip| !ip.is_empty());
     if item.is_map() {
         return Some(Port {
             host_ip: item.get("host_ip").and_then(Value::written).and_then(host_ip),
             published: item.get("published").and_then(Value::written).map(str::to_string),
-            target: item.str_at("target").unwrap_or("").to_string(),
+            target: item.get("target").and_then(Value::written).unwrap_or("").to_string(),
             loc: item.loc,
         });
     }
@@ -463,7 +463,7 @@ fn port(item: &Value, env: &HashMap<String, String>) -> Option<Port> {
     let parts = split_outside_braces(text, ':');
     // The protocol suffix (`/udp`) ends the last part.
     let last = parts.last()?;
-    let target = interpolate::resolve(last.split('/').next().unwrap_or(last), env);
+    let target = last.split('/').next().unwrap_or(last).to_string();
     let fields: Vec<&str> = parts[..parts.len() - 1].to_vec();
     let (ip, published) = match fields.as_slice() {
         [] => (None, None),

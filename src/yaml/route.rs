@@ -150,9 +150,57 @@ pub fn route_to(tree: &Tree, start: usize) -> Option<Route> {
     walk(tree, tree.root()?, start, &mut route).then_some(route)
 }
 
+/// The route of the innermost mapping entry or sequence item whose text holds `offset` (a key
+/// counts as its entry's), not through aliases: where something reported at `offset` is, in
+/// terms that survive lines inserted before it. Empty at the top level or outside the document.
+pub fn route_at(tree: &Tree, offset: usize) -> Route {
+    let mut route = Route::default();
+    let Some(mut id) = tree.root() else { return route };
+    loop {
+        let next = match &tree.node(id).kind {
+            NodeKind::Mapping { entries, .. } => {
+                // The last entry starting at or before `offset`, if its value ends after it.
+                let i = entries.partition_point(|e| tree.node(e.key).props_start <= offset);
+                let found = i.checked_sub(1).map(|i| &entries[i]).filter(|e| {
+                    let end = tree.node(e.value).span.end.max(tree.node(e.key).span.end);
+                    offset <= end
+                });
+                found.and_then(|e| Some((Segment::Key(tree.node(e.key).as_str()?.to_string()), e.value)))
+            }
+            NodeKind::Sequence { items, .. } => {
+                let i = items.partition_point(|&item| tree.node(item).props_start <= offset);
+                i.checked_sub(1)
+                    .filter(|&i| offset <= tree.node(items[i]).span.end)
+                    .map(|i| (Segment::Index(i), items[i]))
+            }
+            _ => None,
+        };
+        match next {
+            Some((segment, child)) => {
+                route.0.push(segment);
+                id = child;
+            }
+            None => return route,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn routes_at_offsets() {
+        let text = "a:\n  b: [x, y]\n  c:\n    - k: v\nd: 1\n";
+        let tree = Tree::parse(text.to_string()).unwrap();
+        let at = |needle: &str| route_at(&tree, text.find(needle).unwrap()).to_string();
+        assert_eq!(at("b:"), "a.b");
+        assert_eq!(at("y]"), "a.b.1");
+        assert_eq!(at("k:"), "a.c.0.k");
+        assert_eq!(at("c:"), "a.c");
+        assert_eq!(at("d:"), "d");
+        assert_eq!(route_at(&tree, 0).to_string(), "a");
+    }
 
     #[test]
     fn routes_to_offsets() {

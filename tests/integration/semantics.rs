@@ -611,6 +611,9 @@ fn interpolation_is_read_as_compose_reads_it() {
         "${SFX:=x}",
         "${SFX.B}",
         "x${SFX_SET}${",
+        "${SFX_SET:-${A B}}",
+        "${SFX_UNSET:+${A B}}",
+        "${SFX_SET-${}}",
     ];
     for text in expressions {
         let ours = interpolate(text, &env);
@@ -694,4 +697,77 @@ fn values_are_interpolated_wherever_they_are_read() {
     let all = format!("{}{}", stdout(&out), stderr(&out));
     assert!(all.contains("docker-compose.yml:3:5: required variable TAG is missing a value: set TAG"), "{all}");
     assert_eq!(all.matches("required variable TAG").count(), 1, "{all}");
+}
+
+/// What a review found: values a variable gives (from `.env` here, maybe from the environment
+/// where the stack runs) were copied into files as literals, replaced by literals, or used to
+/// size a safe fix. A fix keeps the reference, or leaves the value to a person.
+#[test]
+fn fixes_never_turn_variables_into_literals() {
+    let run = |compose: &str, env: &str, args: &[&str]| {
+        let dir = project(compose, Some(env.as_bytes()));
+        let out = stackfix(dir.path(), args);
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{args:?}: {}{}", stdout(&out), stderr(&out));
+        let text = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
+        let example = std::fs::read_to_string(dir.path().join(".env.example")).unwrap_or_default();
+        (dir, text, example)
+    };
+    // A whole environment item from `.env`: its password is neither reported as written here
+    // nor copied into the backup service.
+    let compose = "services:\n  db:\n    image: postgres:16\n    environment: [POSTGRES_USER=app, \"${PG_LINE}\"]\n    volumes: [pgdata:/var/lib/postgresql/data]\nvolumes:\n  pgdata:\n";
+    let env = "PG_LINE='POSTGRES_PASSWORD=Pa$$SEKRIT'\n";
+    let (dir, text, _) = run(compose, env, &["fix", "--select", "no-backup,hardcoded-secret", "--unsafe-fixes"]);
+    assert!(!text.contains("SEKRIT"), "{text}");
+    let (_, json) = check_json(dir.path(), &["--select", "hardcoded-secret"]);
+    assert!(json["findings"].as_array().unwrap().is_empty(), "{json}");
+    // A name made by interpolation is not the name to write back.
+    let compose =
+        "services:\n  api:\n    image: nginx:1.27\n    environment:\n      - ${SVC}_DB_PASSWORD=changeme123\n";
+    let (_, text, example) = run(compose, "SVC=billing\n", &["fix", "--select", "hardcoded-secret", "--unsafe-fixes"]);
+    assert!(!text.contains("billing") && !example.contains("billing"), "{text}\n{example}");
+    // A memory limit a variable sets sizes no safe maxmemory.
+    let compose = "services:\n  cache:\n    image: redis:7.4\n    deploy:\n      resources:\n        limits:\n          memory: ${REDIS_MEM:-512m}\n";
+    let (_, text, _) = run(compose, "REDIS_MEM=2g\n", &["fix", "--select", "redis-no-maxmemory"]);
+    assert!(!text.contains("1536mb"), "{text}");
+    // A container port a variable chooses is not written as a number.
+    let compose = "services:\n  app:\n    image: nginx:1.27\n    ports: [\"8080:${APP_PORT}\"]\n";
+    let (_, text, _) =
+        run(compose, "APP_PORT=3000\n", &["fix", "--select", "no-healthcheck,no-reverse-proxy", "--unsafe-fixes"]);
+    assert!(!text.contains("3000"), "{text}");
+    // Development settings a variable gives are reported and left where the variable is set.
+    let compose = "services:\n  api:\n    image: node:22\n    environment:\n      DEBUG: ${DEBUG}\n      NODE_ENV: ${NODE_ENV:-production}\n";
+    let (dir, text, _) =
+        run(compose, "DEBUG=1\nNODE_ENV=development\n", &["fix", "--select", "development-mode", "--unsafe-fixes"]);
+    assert!(text.contains("DEBUG: ${DEBUG}") && text.contains("NODE_ENV: ${NODE_ENV:-production}"), "{text}");
+    let (_, json) = check_json(dir.path(), &["--select", "development-mode"]);
+    assert_eq!(json["findings"].as_array().unwrap().len(), 2, "{json}");
+}
+
+/// An included file reads the `.env` beside it, under the including project's variables; and a
+/// required variable `.env.example` documents is expected from the environment, not noted.
+#[test]
+fn included_files_read_their_own_dotenv() {
+    let dir = project(
+        "include:\n  - sub/compose.yaml\nservices:\n  a:\n    image: nginx:1.27\n",
+        Some(b"BOTH=root\nSECRET_KEY_NAME=x\n"),
+    );
+    std::fs::create_dir_all(dir.path().join("sub")).unwrap();
+    std::fs::write(
+        dir.path().join("sub/compose.yaml"),
+        "services:\n  b:\n    image: \"nginx:${SUB_TAG:?set it}\"\n    environment:\n      Y: ${BOTH:-none}\n      Z: ${DOCUMENTED:?set it}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("sub/.env"), "SUB_TAG=1.27\nBOTH=sub\n").unwrap();
+    std::fs::write(dir.path().join(".env.example"), "DOCUMENTED=\n").unwrap();
+    let out = stackfix(dir.path(), &["check"]);
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(!all.contains("SUB_TAG") && !all.contains("DOCUMENTED"), "{all}");
+    let (_, json) = check_json(dir.path(), &["--select", "unpinned-image"]);
+    assert!(json["findings"].as_array().unwrap().is_empty(), "{json}");
+    let options =
+        stackfix::stack::LoadOptions::new(dir.path().to_path_buf(), Vec::new(), stackfix::stack::Profiles::builtin());
+    let stack = stackfix::stack::load(&options);
+    let b = stack.configs[0].service("b").unwrap();
+    assert_eq!(b.env("Y").and_then(|v| v.value.as_deref()), Some("root"));
+    assert_eq!(b.image.as_ref().unwrap().value, "nginx:1.27");
 }
