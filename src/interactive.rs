@@ -183,17 +183,10 @@ fn items(load: &LoadOptions, settings: &RuleSettings, plan: &Outcome) -> Vec<Ite
 
 /// The scalar values a fix's template is rendered with.
 fn parameters(edit: &FixEdit) -> Vec<(String, String)> {
-    let (template, context) = match edit {
-        FixEdit::MergeService { template, context, .. }
-        | FixEdit::MergeAt { template, context, .. }
-        | FixEdit::ReplaceAt { template, context, .. }
-        | FixEdit::AppendAt { template, context, .. }
-        | FixEdit::ExtendParent { template, context, .. }
-        | FixEdit::MergeRoot { template, context, .. }
-        | FixEdit::CreateFile { template, context, .. }
-        | FixEdit::SetDirectives { template, context, .. } => (*template, context),
-        FixEdit::EnvExample { .. } => return Vec::new(),
-    };
+    if edit.target == crate::rules::Target::EnvExample {
+        return Vec::new();
+    }
+    let (template, context) = (edit.template, &edit.context);
     let Some(map) = context.as_object() else { return Vec::new() };
     // Only the declared parameters the template's rule reads.
     let rule = template.rule();

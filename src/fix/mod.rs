@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use crate::fix::render::template as tpl;
-use crate::rules::{self, Applicability, Finding, Fix, FixEdit, RuleSettings, Site};
+use crate::rules::{self, Applicability, EditOp, Finding, Fix, FixEdit, RuleSettings, Site, Target};
 use crate::stack::load::{normalize, project_root, read_text};
 use crate::stack::{self, FileId, LoadOptions, Stack};
 use crate::yaml::emit::Fragment;
@@ -772,12 +772,13 @@ fn plan_fix(
         false => text.to_string(),
     };
     for edit in &fix.edits {
-        let (file, lowered) = match edit {
-            FixEdit::EnvExample { name } => {
+        let (template, context) = (edit.template, &edit.context);
+        let (file, lowered) = match (&edit.target, &edit.op) {
+            (Target::EnvExample, EditOp::AddName(name)) => {
                 plan.env_names.push(name.clone());
                 continue;
             }
-            FixEdit::MergeService { site, template, context } => {
+            (Target::Service(site), EditOp::Merge) => {
                 let (service, file) = match site {
                     Site::Definition { service, file } => (service, *file),
                     Site::Production { service, definition, overlay } => {
@@ -789,7 +790,7 @@ fn plan_fix(
                     }
                 };
                 let file = if read_only(file) { overlay.unwrap_or(file) } else { file };
-                let rendered = env.render(*template, context, Some(service))?;
+                let rendered = env.render(template, context, Some(service))?;
                 let route = Route::default().key("services").key(service);
                 let tree = stack.file(file).tree.as_ref().ok_or("not a YAML file")?;
                 if !fix.edits_anchors() {
@@ -806,13 +807,13 @@ fn plan_fix(
                     continue;
                 }
             }
-            FixEdit::AppendAt { file, at, template, context } => {
+            (Target::Node { file, at }, EditOp::Append) => {
                 let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
                 let route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;
                 if !fix.edits_anchors() {
                     refuse_shared_anchor(tree, &route)?;
                 }
-                let rendered = env.render(*template, context, finding.service.as_deref())?;
+                let rendered = env.render(template, context, finding.service.as_deref())?;
                 let items = rendered.items().ok_or_else(|| format!("template `{template}` must render a sequence"))?;
                 let patches = items
                     .into_iter()
@@ -820,9 +821,9 @@ fn plan_fix(
                     .collect();
                 (*file, Lowered::Patches(patches))
             }
-            FixEdit::CreateFile { path, template, context } => {
+            (Target::NewFile(path), EditOp::Create) => {
                 let key = normalize(path);
-                let text = env.render_text(*template, context, finding.service.as_deref())?;
+                let text = env.render_text(template, context, finding.service.as_deref())?;
                 crate::yaml::Tree::parse(text.clone())
                     .map_err(|e| format!("template `{template}` rendered invalid YAML ({e})"))?;
                 // The file may exist already: created by an earlier pass (for another
@@ -848,12 +849,12 @@ fn plan_fix(
                 plan.edits.push((key, vec![Splice::new_file(text)]));
                 continue;
             }
-            FixEdit::MergeRoot { file, template, context } => {
+            (Target::Root(file), EditOp::Merge) => {
                 let file = if read_only(*file) { overlay.unwrap_or(*file) } else { *file };
-                let rendered = env.render(*template, context, finding.service.as_deref())?;
+                let rendered = env.render(template, context, finding.service.as_deref())?;
                 (file, Lowered::Merge(Route::default(), rendered, HashSet::new()))
             }
-            FixEdit::ExtendParent { file, at, template, context } => {
+            (Target::Parent { file, at }, EditOp::Extend) => {
                 let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
                 let mut route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;
                 route.0.pop().ok_or("the place to edit has no parent")?;
@@ -861,7 +862,7 @@ fn plan_fix(
                     refuse_shared_anchor(tree, &route)?;
                 }
                 let parent = crate::yaml::route::resolve(tree, &route).map_err(|e| e.to_string())?;
-                let rendered = env.render(*template, context, finding.service.as_deref())?;
+                let rendered = env.render(template, context, finding.service.as_deref())?;
                 match tree.node(parent.node).kind {
                     crate::yaml::NodeKind::Sequence { .. } => {
                         let items = rendered
@@ -876,7 +877,7 @@ fn plan_fix(
                     _ => (*file, Lowered::Merge(route, rendered, HashSet::new())),
                 }
             }
-            FixEdit::SetDirectives { file, directives, template, context } => {
+            (Target::File(file), EditOp::SetDirectives(directives)) => {
                 let text = stack.file(*file).source().text();
                 let eol = stack.file(*file).source().line_ending().as_str();
                 let (mut splices, missing) = set_directives(text, directives);
@@ -889,28 +890,29 @@ fn plan_fix(
                     if let Some(map) = context.as_object_mut() {
                         map.insert("directives".into(), listed.into());
                     }
-                    let block = env.render_text(*template, &context, finding.service.as_deref())?;
+                    let block = env.render_text(template, &context, finding.service.as_deref())?;
                     let lead = if text.is_empty() || text.ends_with('\n') || text.ends_with('\r') { "" } else { eol };
                     let block: String = block.lines().map(|l| format!("{l}{eol}")).collect();
                     splices.push(Splice::new(text.len(), text.len(), format!("{lead}{block}")));
                 }
                 (*file, Lowered::Text(splices))
             }
-            FixEdit::MergeAt { file, at, template, context } | FixEdit::ReplaceAt { file, at, template, context } => {
+            (Target::Node { file, at }, op @ (EditOp::Merge | EditOp::Replace)) => {
                 let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
                 let route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;
                 if !fix.edits_anchors() {
                     refuse_shared_anchor(tree, &route)?;
                 }
-                let rendered = env.render(*template, context, finding.service.as_deref())?;
-                match edit {
-                    FixEdit::MergeAt { .. } => (*file, Lowered::Merge(route, rendered, HashSet::new())),
+                let rendered = env.render(template, context, finding.service.as_deref())?;
+                match op {
+                    EditOp::Merge => (*file, Lowered::Merge(route, rendered, HashSet::new())),
                     _ => {
                         let value = rendered.source_text().to_string();
                         (*file, Lowered::Patch(Patch { route, op: Op::ReplaceNode { value } }))
                     }
                 }
             }
+            (target, op) => return Err(format!("internal error: no fix does {op:?} on {target:?}")),
         };
         lowered_edits.push((file, lowered));
     }
@@ -987,7 +989,8 @@ fn anchor_in_place(
     peers: &Peers,
 ) -> HashSet<crate::yaml::NodeId> {
     let none = HashSet::new();
-    let (Some(own), [FixEdit::MergeService { template, .. }]) = (finding.service.as_deref(), fix.edits.as_slice())
+    let (Some(own), [FixEdit { target: Target::Service(_), op: EditOp::Merge, template, .. }]) =
+        (finding.service.as_deref(), fix.edits.as_slice())
     else {
         return none;
     };
@@ -1021,7 +1024,9 @@ fn anchor_in_place(
         for user in users.into_iter().filter(|u| *u != own) {
             let same = peers.get(&(finding.rule, user.to_string())).and_then(|peer| match peer.fix.as_deref() {
                 Some(Fix { edits, .. }) => match edits.as_slice() {
-                    [FixEdit::MergeService { template: theirs, context, .. }] if theirs == template => {
+                    [FixEdit { target: Target::Service(_), op: EditOp::Merge, template: theirs, context }]
+                        if theirs == template =>
+                    {
                         env.render(*theirs, context, Some(user)).ok()
                     }
                     _ => None,

@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use super::{EditOp, Target};
 use crate::fix::render::template as tpl;
 use crate::stack::side::PrometheusConfig;
 use crate::stack::{FileId, Value};
@@ -162,38 +163,42 @@ fn fix(ctx: &Context, prom: &PrometheusConfig, target: Option<(String, Option<St
         .get("networks")
         .map(|n| n.entries().iter().map(|(k, _)| k.clone()).collect())
         .unwrap_or_default();
-    let mut edits = vec![FixEdit::MergeService {
-        site: super::Site::Definition { service: name.clone(), file: prometheus.definition_site().file },
-        template: tpl::ALERTS_WITHOUT_ALERTMANAGER_SERVICE,
-        context: json!({
+    let mut edits = vec![FixEdit::new(
+        Target::Service(super::Site::Definition { service: name.clone(), file: prometheus.definition_site().file }),
+        EditOp::Merge,
+        tpl::ALERTS_WITHOUT_ALERTMANAGER_SERVICE,
+        json!({
             "image": kind.image,
             "port": port,
             "config": mount,
             "secret": SECRET,
             "networks": networks,
         }),
-    }];
+    )];
     edits.extend(ctx.production_settings(&name, kind, prometheus.definition_site().file));
-    edits.push(FixEdit::MergeRoot {
-        file: prometheus.definition_site().file,
-        template: tpl::ALERTS_WITHOUT_ALERTMANAGER_SECRET,
-        context: json!({ "secret": SECRET, "variable": WEBHOOK_VARIABLE }),
-    });
+    edits.push(FixEdit::new(
+        Target::Root(prometheus.definition_site().file),
+        EditOp::Merge,
+        tpl::ALERTS_WITHOUT_ALERTMANAGER_SECRET,
+        json!({ "secret": SECRET, "variable": WEBHOOK_VARIABLE }),
+    ));
     if !config.exists() {
-        edits.push(FixEdit::CreateFile {
-            path: config,
-            template: tpl::ALERTS_WITHOUT_ALERTMANAGER_CONFIG,
-            context: json!({ "secret": SECRET, "variable": WEBHOOK_VARIABLE }),
-        });
+        edits.push(FixEdit::new(
+            Target::NewFile(config),
+            EditOp::Create,
+            tpl::ALERTS_WITHOUT_ALERTMANAGER_CONFIG,
+            json!({ "secret": SECRET, "variable": WEBHOOK_VARIABLE }),
+        ));
     }
     if prom.alertmanager_targets.is_empty() && prom.doc.path(&["alerting", "alertmanagers"]).is_none() {
-        edits.push(FixEdit::MergeRoot {
-            file: prom.file,
-            template: tpl::ALERTS_WITHOUT_ALERTMANAGER_PROMETHEUS,
-            context: json!({ "target": format!("{name}:{port}") }),
-        });
+        edits.push(FixEdit::new(
+            Target::Root(prom.file),
+            EditOp::Merge,
+            tpl::ALERTS_WITHOUT_ALERTMANAGER_PROMETHEUS,
+            json!({ "target": format!("{name}:{port}") }),
+        ));
     }
-    edits.push(FixEdit::EnvExample { name: WEBHOOK_VARIABLE.to_string() });
+    edits.push(FixEdit::env_example(WEBHOOK_VARIABLE.to_string()));
     Some(ctx.fix(
         format!("add an `{name}` service, its alertmanager.yml (Slack webhook from `{WEBHOOK_VARIABLE}`) and Prometheus' alerting target"),
         Applicability::Safe,

@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use super::{EditOp, Target};
 use crate::fix::render::template as tpl;
 use crate::stack::service::Port;
 use crate::stack::Service;
@@ -10,11 +11,12 @@ use crate::stack::Service;
 /// 127.0.0.1 where it is written.
 fn fix(ctx: &Context, service: &Service, port: &Port) -> Option<Fix> {
     if ctx.has_overlay() {
-        let edit = FixEdit::MergeService {
-            site: ctx.production_site(service),
-            template: tpl::DATABASE_PORT_PUBLISHED_RESET,
-            context: json!({}),
-        };
+        let edit = FixEdit::new(
+            Target::Service(ctx.production_site(service)),
+            EditOp::Merge,
+            tpl::DATABASE_PORT_PUBLISHED_RESET,
+            json!({}),
+        );
         return Some(ctx.fix(
             "drop the published ports in production (`ports: !reset []`)",
             Applicability::Unsafe,
@@ -31,12 +33,12 @@ fn fix(ctx: &Context, service: &Service, port: &Port) -> Option<Fix> {
     }
     let written = ctx.stack.text(port.loc.file, port.loc.span);
     if written.contains("target") {
-        let edit = FixEdit::MergeAt {
-            file: port.loc.file,
-            at: port.loc.span,
-            template: tpl::DATABASE_PORT_PUBLISHED_HOST_IP,
-            context: json!({}),
-        };
+        let edit = FixEdit::new(
+            Target::Node { file: port.loc.file, at: port.loc.span },
+            EditOp::Merge,
+            tpl::DATABASE_PORT_PUBLISHED_HOST_IP,
+            json!({}),
+        );
         return Some(ctx.fix(title, Applicability::Unsafe, vec![edit]));
     }
     let quote = written.chars().next().filter(|c| *c == '"' || *c == '\'').map(String::from).unwrap_or_default();
@@ -46,12 +48,12 @@ fn fix(ctx: &Context, service: &Service, port: &Port) -> Option<Fix> {
         None if port.host_ip.is_none() => format!("127.0.0.1:{inner}"),
         None => return None,
     };
-    let edit = FixEdit::ReplaceAt {
-        file: port.loc.file,
-        at: port.loc.span,
-        template: tpl::DATABASE_PORT_PUBLISHED_LOOPBACK,
-        context: json!({ "text": format!("{quote}{bound}{quote}") }),
-    };
+    let edit = FixEdit::new(
+        Target::Node { file: port.loc.file, at: port.loc.span },
+        EditOp::Replace,
+        tpl::DATABASE_PORT_PUBLISHED_LOOPBACK,
+        json!({ "text": format!("{quote}{bound}{quote}") }),
+    );
     Some(ctx.fix(title, Applicability::Unsafe, vec![edit]))
 }
 

@@ -2,6 +2,7 @@ use serde_json::json;
 
 use super::no_healthcheck;
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use super::{EditOp, Target};
 use crate::fix::render::template as tpl;
 use crate::stack::probe::{self, ProbeChoice};
 use crate::stack::service::{Dependency, HealthTest};
@@ -78,12 +79,12 @@ fn fix(ctx: &Context, service: &Service, dep: &Dependency) -> Option<Fix> {
         deps.push(json!({ "name": d.service, "condition": condition }));
     }
     let title = format!("wait for `{}` in the long form, each dependency with its condition", dep.service);
-    let edit = FixEdit::ReplaceAt {
-        file: list.loc.file,
-        at: list.loc.span,
-        template: tpl::DEPENDS_ON_WITHOUT_HEALTH_CONDITION,
-        context: json!({ "dependencies": deps }),
-    };
+    let edit = FixEdit::new(
+        Target::Node { file: list.loc.file, at: list.loc.span },
+        EditOp::Replace,
+        tpl::DEPENDS_ON_WITHOUT_HEALTH_CONDITION,
+        json!({ "dependencies": deps }),
+    );
     let mut edits = vec![edit];
     edits.extend(probes);
     Some(ctx.fix(title, applicability, edits))

@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use super::{EditOp, Target};
 use crate::fix::render::template as tpl;
 use crate::stack::service::Located;
 use crate::stack::Service;
@@ -101,12 +102,12 @@ impl Rule for DevBuildTarget {
 
 /// Builds `replacement` (a stage or Dockerfile name) instead of the development one.
 fn fix(ctx: &Context, written: &Located<String>, what: &str, replacement: String) -> Fix {
-    let edit = FixEdit::ReplaceAt {
-        file: written.loc.file,
-        at: written.loc.span,
-        template: tpl::DEV_BUILD_TARGET,
-        context: json!({ "value": replacement }),
-    };
+    let edit = FixEdit::new(
+        Target::Node { file: written.loc.file, at: written.loc.span },
+        EditOp::Replace,
+        tpl::DEV_BUILD_TARGET,
+        json!({ "value": replacement }),
+    );
     ctx.fix(format!("build {what} `{replacement}` instead"), Applicability::Unsafe, vec![edit])
 }
 

@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, FixEdit, Rule, RuleMeta};
+use super::{EditOp, Target};
 use crate::fix::render::template as tpl;
 use crate::stack::service::EnvVar;
 use crate::stack::{Service, ValueKind};
@@ -163,11 +164,11 @@ fn dev_flag(ctx: &Context, service: &Service) -> Option<Finding> {
         }
         _ => return Some(finding),
     };
-    let edit = FixEdit::ReplaceAt {
-        file: command.loc.file,
-        at: command.loc.span,
-        template: tpl::DEVELOPMENT_MODE_COMMAND,
+    let edit = FixEdit::new(
+        Target::Node { file: command.loc.file, at: command.loc.span },
+        EditOp::Replace,
+        tpl::DEVELOPMENT_MODE_COMMAND,
         context,
-    };
+    );
     Some(finding.with_fix(ctx.fix(format!("run the command without `{flag}`"), Applicability::Unsafe, vec![edit])))
 }

@@ -7,12 +7,12 @@ use crate::stack::service::Mount;
 fn fix(ctx: &Context, mount: &Mount) -> Option<Fix> {
     let written = ctx.stack.text(mount.loc.file, mount.loc.span);
     let edit = if written.contains("target") {
-        FixEdit::MergeAt {
-            file: mount.loc.file,
-            at: mount.loc.span,
-            template: tpl::DOCKER_SOCKET_MOUNT_LONG,
-            context: json!({}),
-        }
+        FixEdit::new(
+            Target::Node { file: mount.loc.file, at: mount.loc.span },
+            EditOp::Merge,
+            tpl::DOCKER_SOCKET_MOUNT_LONG,
+            json!({}),
+        )
     } else {
         let quote = written.chars().next().filter(|c| *c == '"' || *c == '\'').map(String::from).unwrap_or_default();
         let inner = written.trim_matches(|c| c == '"' || c == '\'');
@@ -26,15 +26,16 @@ fn fix(ctx: &Context, mount: &Mount) -> Option<Fix> {
             }
             _ => return None,
         };
-        FixEdit::ReplaceAt {
-            file: mount.loc.file,
-            at: mount.loc.span,
-            template: tpl::DOCKER_SOCKET_MOUNT,
-            context: json!({ "text": format!("{quote}{read_only}{quote}") }),
-        }
+        FixEdit::new(
+            Target::Node { file: mount.loc.file, at: mount.loc.span },
+            EditOp::Replace,
+            tpl::DOCKER_SOCKET_MOUNT,
+            json!({ "text": format!("{quote}{read_only}{quote}") }),
+        )
     };
     Some(ctx.fix("mount the Docker socket read-only", Applicability::Unsafe, vec![edit]))
 }
+use super::{EditOp, Target};
 use crate::fix::render::template as tpl;
 use crate::stack::service::MountKind;
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::{Applicability, Context, Fix, FixEdit, Site};
+use super::{EditOp, Target};
 use crate::fix::render::template as tpl;
 use crate::stack::interpolate;
 use crate::stack::profiles::Kind;
@@ -55,10 +56,11 @@ pub fn add_exporter(
     let credentials = credentials(ctx, store, &mut new_variables)?;
     let networks = super::shared_networks([store, prometheus]);
     let store_port = ctx.stack.profiles.kind(&store.kind).and_then(|k| k.port).unwrap_or_default();
-    let mut edits = vec![FixEdit::MergeService {
-        site: Site::Definition { service: name.to_string(), file: compose_file },
-        template: tpl::MISSING_EXPORTER_SERVICE,
-        context: json!({
+    let mut edits = vec![FixEdit::new(
+        Target::Service(Site::Definition { service: name.to_string(), file: compose_file }),
+        EditOp::Merge,
+        tpl::MISSING_EXPORTER_SERVICE,
+        json!({
             "kind": exporter.name,
             "image": exporter.image,
             "store": store.name,
@@ -67,22 +69,23 @@ pub fn add_exporter(
             "networks": networks,
             "port": port,
         }),
-    }];
+    )];
     edits.extend(ctx.production_settings(name, exporter, compose_file));
     let target = format!("{name}:{port}");
     if extras.scrape_job {
         edits.push(match prom.doc.get("scrape_configs") {
-            Some(jobs) => FixEdit::AppendAt {
-                file: jobs.loc.file,
-                at: jobs.loc.span,
-                template: tpl::MISSING_EXPORTER_SCRAPE_JOB,
-                context: json!({ "job": name, "target": target, "list": false, "flow": is_flow(ctx, jobs) }),
-            },
-            None => FixEdit::MergeRoot {
-                file: prom.file,
-                template: tpl::MISSING_EXPORTER_SCRAPE_JOB,
-                context: json!({ "job": name, "target": target, "list": true }),
-            },
+            Some(jobs) => FixEdit::new(
+                Target::Node { file: jobs.loc.file, at: jobs.loc.span },
+                EditOp::Append,
+                tpl::MISSING_EXPORTER_SCRAPE_JOB,
+                json!({ "job": name, "target": target, "list": false, "flow": is_flow(ctx, jobs) }),
+            ),
+            None => FixEdit::new(
+                Target::Root(prom.file),
+                EditOp::Merge,
+                tpl::MISSING_EXPORTER_SCRAPE_JOB,
+                json!({ "job": name, "target": target, "list": true }),
+            ),
         });
     }
     if extras.alert_rules {
@@ -92,33 +95,35 @@ pub fn add_exporter(
             return None;
         }
         let (container_dir, directory_mounted) = config_mount(ctx, prometheus, &ctx.stack.file(prom.file).path)?;
-        edits.push(FixEdit::CreateFile {
-            path: host_path.clone(),
-            template: tpl::MISSING_EXPORTER_RULES,
-            context: json!({ "group": name, "alert": alert, "metric": metric, "store": store.name, "job": name }),
-        });
+        edits.push(FixEdit::new(
+            Target::NewFile(host_path.clone()),
+            EditOp::Create,
+            tpl::MISSING_EXPORTER_RULES,
+            json!({ "group": name, "alert": alert, "metric": metric, "store": store.name, "job": name }),
+        ));
         edits.push(match prom.doc.get("rule_files") {
-            Some(list) => FixEdit::AppendAt {
-                file: list.loc.file,
-                at: list.loc.span,
-                template: tpl::MISSING_EXPORTER_RULE_FILE,
-                context: json!({ "file": rules_name, "list": false }),
-            },
-            None => FixEdit::MergeRoot {
-                file: prom.file,
-                template: tpl::MISSING_EXPORTER_RULE_FILE,
-                context: json!({ "file": rules_name, "list": true }),
-            },
+            Some(list) => FixEdit::new(
+                Target::Node { file: list.loc.file, at: list.loc.span },
+                EditOp::Append,
+                tpl::MISSING_EXPORTER_RULE_FILE,
+                json!({ "file": rules_name, "list": false }),
+            ),
+            None => FixEdit::new(
+                Target::Root(prom.file),
+                EditOp::Merge,
+                tpl::MISSING_EXPORTER_RULE_FILE,
+                json!({ "file": rules_name, "list": true }),
+            ),
         });
         if !directory_mounted {
             let volumes = prometheus.value.get("volumes")?;
             let source = relative_source(&ctx.stack.file(volumes.loc.file).path, &host_path)?;
-            edits.push(FixEdit::AppendAt {
-                file: volumes.loc.file,
-                at: volumes.loc.span,
-                template: tpl::MISSING_EXPORTER_RULES_MOUNT,
-                context: json!({ "mount": format!("{source}:{container_dir}/{rules_name}:ro") }),
-            });
+            edits.push(FixEdit::new(
+                Target::Node { file: volumes.loc.file, at: volumes.loc.span },
+                EditOp::Append,
+                tpl::MISSING_EXPORTER_RULES_MOUNT,
+                json!({ "mount": format!("{source}:{container_dir}/{rules_name}:ro") }),
+            ));
         }
     }
     let applicability = if new_variables.is_empty() { Applicability::Safe } else { Applicability::Unsafe };
@@ -149,11 +154,12 @@ pub fn add_host_exporter(ctx: &Context, prom: &PrometheusConfig, kind: &Kind, na
     }
     let prometheus = ctx.config.service(&prom.service)?;
     let file = prometheus.definition_site().file;
-    let mut edits = vec![FixEdit::MergeService {
-        site: Site::Definition { service: name.to_string(), file },
+    let mut edits = vec![FixEdit::new(
+        Target::Service(Site::Definition { service: name.to_string(), file }),
+        EditOp::Merge,
         template,
-        context: json!({ "image": kind.image, "networks": super::shared_networks([prometheus]) }),
-    }];
+        json!({ "image": kind.image, "networks": super::shared_networks([prometheus]) }),
+    )];
     edits.extend(ctx.production_settings(name, kind, file));
     Some(ctx.fix(format!("add `{name}` ({}, {what})", kind.name), applicability, edits))
 }

@@ -3,6 +3,7 @@ use std::collections::HashMap;
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use super::{EditOp, Target};
 use crate::fix::render::template as tpl;
 use crate::stack::interpolate;
 use crate::stack::service::EnvVar;
@@ -129,7 +130,7 @@ fn fix(ctx: &Context, var: &EnvVar) -> Option<Fix> {
     }
     let edits = vec![
         super::env_value_edit(ctx, var, tpl::HARDCODED_SECRET, json!({ "name": name })),
-        FixEdit::EnvExample { name: name.clone() },
+        FixEdit::env_example(name.clone()),
     ];
     Some(ctx.fix(format!("read `{name}` from the environment"), Applicability::Unsafe, edits))
 }
@@ -148,7 +149,7 @@ fn flag_variable(flag: &str) -> &'static str {
 /// command string. Scripts (`sh -c`) and values written more than once are left for a person.
 fn command_fix(ctx: &Context, service: &Service, flag: &str, literal: &str) -> Option<Fix> {
     let name = flag_variable(flag);
-    let edits = vec![command_edit(ctx, service, flag, literal, name)?, FixEdit::EnvExample { name: name.to_string() }];
+    let edits = vec![command_edit(ctx, service, flag, literal, name)?, FixEdit::env_example(name.to_string())];
     Some(ctx.fix(format!("read `{flag}` from `{name}`"), Applicability::Unsafe, edits))
 }
 
@@ -182,12 +183,12 @@ fn command_edit(ctx: &Context, service: &Service, flag: &str, literal: &str, nam
     if ctx.stack.text(at.file, at.span).matches(literal).count() != 1 {
         return None;
     }
-    Some(FixEdit::ReplaceAt {
-        file: at.file,
-        at: at.span,
-        template: tpl::HARDCODED_SECRET_TEXT,
-        context: json!({ "text": text }),
-    })
+    Some(FixEdit::new(
+        Target::Node { file: at.file, at: at.span },
+        EditOp::Replace,
+        tpl::HARDCODED_SECRET_TEXT,
+        json!({ "text": text }),
+    ))
 }
 
 /// Whether a variable name denotes a secret value.
@@ -566,17 +567,17 @@ fn group_edits(ctx: &Context, occurrences: &[Occurrence], group: &[usize]) -> Op
                 if escapes {
                     return None;
                 }
-                FixEdit::ReplaceAt {
-                    file: var.loc.file,
-                    at: var.loc.span,
-                    template: tpl::HARDCODED_SECRET_TEXT,
-                    context: json!({ "text": replace_url_password(written, secret, &reference)? }),
-                }
+                FixEdit::new(
+                    Target::Node { file: var.loc.file, at: var.loc.span },
+                    EditOp::Replace,
+                    tpl::HARDCODED_SECRET_TEXT,
+                    json!({ "text": replace_url_password(written, secret, &reference)? }),
+                )
             }
             Place::Flag(flag) => command_edit(ctx, o.service, flag, secret, &name)?,
         });
     }
-    edits.push(FixEdit::EnvExample { name: name.clone() });
+    edits.push(FixEdit::env_example(name.clone()));
     Some((name, edits))
 }
 

@@ -206,7 +206,7 @@ pub fn env_value_edit(
         map.insert("quote".into(), quote.into());
         map.insert("prefix".into(), prefix.into());
     }
-    FixEdit::ReplaceAt { file: var.loc.file, at: var.loc.span, template, context }
+    FixEdit::new(Target::Node { file: var.loc.file, at: var.loc.span }, EditOp::Replace, template, context)
 }
 
 /// Whether the node written at `offset` is an item or value of a flow collection: read from the
@@ -240,12 +240,12 @@ pub fn keep_private_ports(ctx: &Context, service: &Service, template: TemplateId
     let ports = service.value.get("ports")?;
     let kept: Vec<&str> =
         service.ports.iter().filter(|p| !p.is_public()).map(|p| ctx.stack.text(p.loc.file, p.loc.span)).collect();
-    Some(FixEdit::ReplaceAt {
-        file: ports.loc.file,
-        at: ports.loc.span,
+    Some(FixEdit::new(
+        Target::Node { file: ports.loc.file, at: ports.loc.span },
+        EditOp::Replace,
         template,
-        context: serde_json::json!({ "ports": kept }),
-    })
+        serde_json::json!({ "ports": kept }),
+    ))
 }
 
 /// The networks a service must join to reach every one of `services`: their own networks, and
@@ -354,31 +354,73 @@ pub enum Site {
     Production { service: String, definition: FileId, overlay: Option<FileId> },
 }
 
-/// One edit of a fix, symbolic: the planner renders templates and finds routes on the current text.
+/// Where an edit of a fix goes. Anchors, merge keys, overlays and legacy fields are resolved
+/// from these by the engine, in one place (`fix::plan_fix`).
 #[derive(Debug, Clone, PartialEq)]
-pub enum FixEdit {
-    /// Render `template` with `context` and merge it into `services.<service>` at `site`.
-    MergeService { site: Site, template: TemplateId, context: serde_json::Value },
-    /// Render `template` and merge it into the mapping written at `at` in `file`.
-    MergeAt { file: FileId, at: Span, template: TemplateId, context: serde_json::Value },
-    /// Render `template` and replace the node written at `at` in `file` with it.
-    ReplaceAt { file: FileId, at: Span, template: TemplateId, context: serde_json::Value },
-    /// Render `template` (a sequence) and append its items to the sequence written at `at`.
-    AppendAt { file: FileId, at: Span, template: TemplateId, context: serde_json::Value },
-    /// Render `template` and add it to the collection that holds the node written at `at`: its
-    /// items appended when that is a sequence, merged when it is a mapping (`labels` in either
-    /// spelling).
-    ExtendParent { file: FileId, at: Span, template: TemplateId, context: serde_json::Value },
-    /// Render `template` and merge it into the top-level mapping of `file`.
-    MergeRoot { file: FileId, template: TemplateId, context: serde_json::Value },
-    /// Create `path` (which must not exist) from `template`.
-    CreateFile { path: std::path::PathBuf, template: TemplateId, context: serde_json::Value },
+pub enum Target {
+    /// `services.<service>` in the file `site` names (its definition, or the production
+    /// overlay).
+    Service(Site),
+    /// The node written at `at` in `file`.
+    Node { file: FileId, at: Span },
+    /// The collection that holds the node written at `at` in `file` (`labels` in either spelling).
+    Parent { file: FileId, at: Span },
+    /// The top-level mapping of `file`.
+    Root(FileId),
+    /// A side file that is not YAML (a `redis.conf`).
+    File(FileId),
+    /// A file to create, which must not exist.
+    NewFile(std::path::PathBuf),
+    /// The project's `.env.example`.
+    EnvExample,
+}
+
+/// How an edit changes its [`Target`] with what its template renders.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EditOp {
+    /// Merge a rendered mapping into the target mapping (keys added, nested mappings merged).
+    Merge,
+    /// Replace the target node with the rendered node (keeping its `&anchor`).
+    Replace,
+    /// Append the items of a rendered sequence to the target sequence.
+    Append,
+    /// Append to the target collection when it is a sequence, merge into it when a mapping.
+    Extend,
+    /// Create the target file from the rendered text.
+    Create,
     /// Set `name value` directives in a redis.conf-style file (`name args` per line, `#`
     /// comments): the last line setting a name gets the new value; names not set yet are
-    /// appended, rendered by `template` from `context` plus `directives: [{name, value}]`.
-    SetDirectives { file: FileId, directives: Vec<(String, String)>, template: TemplateId, context: serde_json::Value },
-    /// Add `NAME=` (never a value) to the project's `.env.example`.
-    EnvExample { name: String },
+    /// appended, rendered by the template from its context plus `directives: [{name, value}]`.
+    SetDirectives(Vec<(String, String)>),
+    /// Add `NAME=` (never a value) to `.env.example`.
+    AddName(String),
+}
+
+/// One edit of a fix, symbolic: where it goes, how, and the template (with its context) that
+/// renders what it writes. The planner renders templates and finds routes on the current text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FixEdit {
+    pub target: Target,
+    pub op: EditOp,
+    pub template: TemplateId,
+    /// The template's context: the rule's values plus declared parameters (`fix::PARAMETERS`).
+    pub context: serde_json::Value,
+}
+
+impl FixEdit {
+    pub fn new(target: Target, op: EditOp, template: TemplateId, context: serde_json::Value) -> FixEdit {
+        FixEdit { target, op, template, context }
+    }
+
+    /// `NAME=` added to `.env.example` (the name of a variable a fix makes the stack read).
+    pub fn env_example(name: impl Into<String>) -> FixEdit {
+        FixEdit::new(
+            Target::EnvExample,
+            EditOp::AddName(name.into()),
+            crate::fix::render::template::ENV_EXAMPLE,
+            serde_json::json!({}),
+        )
+    }
 }
 
 /// What a finding's fix does, before anything is rendered.
@@ -475,12 +517,9 @@ impl SharedAnchors {
     /// made there (a service mapping that is itself shared), `Ok(Some(..))` with the edited node
     /// when it may be, if every user of the anchor gets the same edit.
     fn inside(&self, edit: &FixEdit) -> Result<Option<(FileId, Span)>, &'static str> {
-        let (file, span, service_edit) = match edit {
-            FixEdit::ReplaceAt { file, at, .. }
-            | FixEdit::MergeAt { file, at, .. }
-            | FixEdit::AppendAt { file, at, .. }
-            | FixEdit::ExtendParent { file, at, .. } => (*file, *at, false),
-            FixEdit::MergeService { site, .. } => {
+        let (file, span, service_edit) = match &edit.target {
+            Target::Node { file, at } | Target::Parent { file, at } => (*file, *at, false),
+            Target::Service(site) => {
                 let (service, file) = match site {
                     Site::Definition { service, file } => (service, *file),
                     Site::Production { service, definition, overlay } => (service, overlay.unwrap_or(*definition)),
@@ -653,18 +692,13 @@ impl Fix {
 impl FixEdit {
     /// The compose or side file the edit changes, if it changes one that exists.
     fn file(&self) -> Option<FileId> {
-        match self {
-            FixEdit::MergeService { site: Site::Definition { file, .. }, .. } => Some(*file),
-            FixEdit::MergeService { site: Site::Production { definition, overlay, .. }, .. } => {
-                Some(overlay.unwrap_or(*definition))
+        match &self.target {
+            Target::Service(Site::Definition { file, .. }) => Some(*file),
+            Target::Service(Site::Production { definition, overlay, .. }) => Some(overlay.unwrap_or(*definition)),
+            Target::Node { file, .. } | Target::Parent { file, .. } | Target::Root(file) | Target::File(file) => {
+                Some(*file)
             }
-            FixEdit::MergeAt { file, .. }
-            | FixEdit::ReplaceAt { file, .. }
-            | FixEdit::AppendAt { file, .. }
-            | FixEdit::ExtendParent { file, .. }
-            | FixEdit::MergeRoot { file, .. }
-            | FixEdit::SetDirectives { file, .. } => Some(*file),
-            FixEdit::EnvExample { .. } | FixEdit::CreateFile { .. } => None,
+            Target::EnvExample | Target::NewFile(_) => None,
         }
     }
 }

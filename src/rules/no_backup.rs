@@ -2,6 +2,7 @@ use serde_json::json;
 
 use super::exporters::credentials;
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta, Site};
+use super::{EditOp, Target};
 use crate::fix::render::template as tpl;
 use crate::stack::profiles::{image_repository, image_tag};
 use crate::stack::service::MountKind;
@@ -141,10 +142,11 @@ fn fix(ctx: &Context, store: &Service) -> Option<Fix> {
     let networks: Vec<String> =
         store.value.get("networks").map(|n| n.entries().iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default();
     let mut edits = vec![
-        FixEdit::MergeService {
-            site: Site::Definition { service: name.clone(), file },
-            template: tpl::NO_BACKUP,
-            context: json!({
+        FixEdit::new(
+            Target::Service(Site::Definition { service: name.clone(), file }),
+            EditOp::Merge,
+            tpl::NO_BACKUP,
+            json!({
                 "image": image,
                 "tool": tool,
                 "store": store.name,
@@ -152,8 +154,8 @@ fn fix(ctx: &Context, store: &Service) -> Option<Fix> {
                 "volume": volume,
                 "networks": networks,
             }),
-        },
-        FixEdit::MergeRoot { file, template: tpl::NO_BACKUP_VOLUME, context: json!({ "volume": volume }) },
+        ),
+        FixEdit::new(Target::Root(file), EditOp::Merge, tpl::NO_BACKUP_VOLUME, json!({ "volume": volume })),
     ];
     if let Some(kind) = ctx.stack.profiles.kind("backup") {
         edits.extend(ctx.production_settings(&name, kind, file));

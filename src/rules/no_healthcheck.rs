@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use super::{EditOp, Target};
 use crate::fix::render::template as tpl;
 use crate::stack::probe::{self, Enable, PingSite, Probe};
 use crate::stack::service::HealthTest;
@@ -98,10 +99,11 @@ pub(super) fn fix(ctx: &Context, service: &Service, probe: &Probe) -> Option<Fix
         .get("healthcheck")
         .map(|h| h.entries().iter().map(|(k, _)| k.as_str()).collect())
         .unwrap_or_default();
-    let mut edits = vec![FixEdit::MergeService {
-        site: ctx.definition_site(service),
-        template: tpl::NO_HEALTHCHECK,
-        context: json!({
+    let mut edits = vec![FixEdit::new(
+        Target::Service(ctx.definition_site(service)),
+        EditOp::Merge,
+        tpl::NO_HEALTHCHECK,
+        json!({
             "test": probe.test,
             "interval": "30s",
             "timeout": "5s",
@@ -109,32 +111,32 @@ pub(super) fn fix(ctx: &Context, service: &Service, probe: &Probe) -> Option<Fix
             "start_period": "30s",
             "keep": keep,
         }),
-    }];
+    )];
     let mut title = format!("add a health check: {}", probe.test.iter().skip(1).cloned().collect::<Vec<_>>().join(" "));
     if let Some(Enable::TraefikPing(site)) = &probe.enable {
         edits.push(match site {
             PingSite::StaticFile(file) => {
-                FixEdit::MergeRoot { file: *file, template: tpl::NO_HEALTHCHECK_TRAEFIK_PING, context: json!({}) }
+                FixEdit::new(Target::Root(*file), EditOp::Merge, tpl::NO_HEALTHCHECK_TRAEFIK_PING, json!({}))
             }
             PingSite::Command(loc) => {
                 let command = service.value.get("command")?;
                 let quoted = command.items().iter().all(|i| matches!(i.kind, ValueKind::Scalar { quoted: true, .. }));
-                FixEdit::AppendAt {
-                    file: loc.file,
-                    at: loc.span,
-                    template: tpl::REDIS_NO_MAXMEMORY_WORDS,
-                    context: json!({ "words": ["--ping=true"], "quoted": quoted, "inline": false }),
-                }
+                FixEdit::new(
+                    Target::Node { file: loc.file, at: loc.span },
+                    EditOp::Append,
+                    tpl::REDIS_NO_MAXMEMORY_WORDS,
+                    json!({ "words": ["--ping=true"], "quoted": quoted, "inline": false }),
+                )
             }
             PingSite::Environment => {
                 let var = service.environment.iter().find(|e| e.name.to_ascii_uppercase().starts_with("TRAEFIK_"))?;
                 let list = var.loc.key == Some(var.loc.span);
-                FixEdit::ExtendParent {
-                    file: var.loc.file,
-                    at: var.loc.span,
-                    template: tpl::NO_HEALTHCHECK_TRAEFIK_PING_ENV,
-                    context: json!({ "list": list }),
-                }
+                FixEdit::new(
+                    Target::Parent { file: var.loc.file, at: var.loc.span },
+                    EditOp::Extend,
+                    tpl::NO_HEALTHCHECK_TRAEFIK_PING_ENV,
+                    json!({ "list": list }),
+                )
             }
         });
         title.push_str(", with Traefik's ping enabled");

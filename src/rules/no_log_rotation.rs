@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, FixEdit, Rule, RuleMeta, Site};
+use super::{EditOp, Target};
 use crate::fix::render::template as tpl;
 
 /// Drivers that do not grow a file without bound (`local` rotates by default).
@@ -88,9 +89,10 @@ impl Rule for NoLogRotation {
 
 /// json-file log rotation (10m × 3) at `site`.
 pub(super) fn rotation_edit(site: Site) -> FixEdit {
-    FixEdit::MergeService {
-        site,
-        template: tpl::NO_LOG_ROTATION,
-        context: json!({ "max_size": "10m", "max_file": "3" }),
-    }
+    FixEdit::new(
+        Target::Service(site),
+        EditOp::Merge,
+        tpl::NO_LOG_ROTATION,
+        json!({ "max_size": "10m", "max_file": "3" }),
+    )
 }

@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta, Site};
+use super::{EditOp, Target};
 use crate::fix::render::template as tpl;
 
 /// Where the configuration files go, relative to the compose file that gets the service.
@@ -81,33 +82,37 @@ fn fix(ctx: &Context, file: crate::stack::FileId) -> Option<Fix> {
     let dir = crate::stack::load::resolve(ctx.stack.file(file).path.parent()?)?.join(MONITORING_DIR);
     // Prometheus reaches every service; the exporters added later join its networks.
     let networks = super::shared_networks(&ctx.config.services);
-    let mut edits = vec![FixEdit::MergeService {
-        site: Site::Definition { service: NAME.to_string(), file },
-        template: tpl::NO_MONITORING_SERVICE,
-        context: json!({
+    let mut edits = vec![FixEdit::new(
+        Target::Service(Site::Definition { service: NAME.to_string(), file }),
+        EditOp::Merge,
+        tpl::NO_MONITORING_SERVICE,
+        json!({
             "image": kind.image,
             "config": format!("./{MONITORING_DIR}/prometheus.yml"),
             "rules": format!("./{MONITORING_DIR}/alert-rules.yml"),
             "volume": "prometheus-data",
             "networks": networks,
         }),
-    }];
+    )];
     edits.extend(ctx.production_settings(NAME, kind, file));
-    edits.push(FixEdit::MergeRoot {
-        file,
-        template: tpl::NO_MONITORING_VOLUME,
-        context: json!({ "volume": "prometheus-data" }),
-    });
-    edits.push(FixEdit::CreateFile {
-        path: dir.join("prometheus.yml"),
-        template: tpl::NO_MONITORING_CONFIG,
-        context: json!({ "rules": "alert-rules.yml" }),
-    });
-    edits.push(FixEdit::CreateFile {
-        path: dir.join("alert-rules.yml"),
-        template: tpl::NO_MONITORING_RULES,
-        context: json!({}),
-    });
+    edits.push(FixEdit::new(
+        Target::Root(file),
+        EditOp::Merge,
+        tpl::NO_MONITORING_VOLUME,
+        json!({ "volume": "prometheus-data" }),
+    ));
+    edits.push(FixEdit::new(
+        Target::NewFile(dir.join("prometheus.yml")),
+        EditOp::Create,
+        tpl::NO_MONITORING_CONFIG,
+        json!({ "rules": "alert-rules.yml" }),
+    ));
+    edits.push(FixEdit::new(
+        Target::NewFile(dir.join("alert-rules.yml")),
+        EditOp::Create,
+        tpl::NO_MONITORING_RULES,
+        json!({}),
+    ));
     Some(ctx.fix(
         format!("add a `{NAME}` service with monitoring/prometheus.yml and alert rules"),
         Applicability::Safe,

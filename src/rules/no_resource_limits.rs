@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, FixEdit, Rule, RuleMeta, Site};
+use super::{EditOp, Target};
 use crate::fix::render::template as tpl;
 use crate::stack::facts::{self, memory_bytes, memory_text};
 use crate::stack::profiles::Resources;
@@ -199,29 +200,31 @@ fn size(
 /// The edit writing `sizing` into the service, in the spelling it already uses.
 fn service_limits_edit(ctx: &Context, service: &Service, sizing: &Sizing) -> FixEdit {
     if service.legacy_resources {
-        return FixEdit::MergeService {
-            site: ctx.production_site(service),
-            template: tpl::NO_RESOURCE_LIMITS_LEGACY,
-            context: json!({
+        return FixEdit::new(
+            Target::Service(ctx.production_site(service)),
+            EditOp::Merge,
+            tpl::NO_RESOURCE_LIMITS_LEGACY,
+            json!({
                 "memory": sizing.limits.memory,
                 "cpus": sizing.limits.cpus,
                 "reservation_memory": sizing.reservations.memory,
             }),
-        };
+        );
     }
     limits_edit(ctx.production_site(service), &sizing.limits, &sizing.reservations)
 }
 
 /// Limits and reservations (a profile's figures) at `site`.
 pub(super) fn limits_edit(site: Site, limits: &Resources, reservations: &Resources) -> FixEdit {
-    FixEdit::MergeService {
-        site,
-        template: tpl::NO_RESOURCE_LIMITS,
-        context: json!({
+    FixEdit::new(
+        Target::Service(site),
+        EditOp::Merge,
+        tpl::NO_RESOURCE_LIMITS,
+        json!({
             "memory": limits.memory,
             "cpus": limits.cpus,
             "reservation_memory": reservations.memory,
             "reservation_cpus": reservations.cpus,
         }),
-    }
+    )
 }

@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, FixEdit, Rule, RuleMeta, Site};
+use super::{EditOp, Target};
 use crate::fix::render::template as tpl;
 
 declare_rule! {
@@ -64,5 +65,5 @@ impl Rule for NoRestartPolicy {
 
 /// `restart: unless-stopped` at `site`.
 pub(super) fn restart_edit(site: Site) -> FixEdit {
-    FixEdit::MergeService { site, template: tpl::NO_RESTART_POLICY, context: json!({ "policy": "unless-stopped" }) }
+    FixEdit::new(Target::Service(site), EditOp::Merge, tpl::NO_RESTART_POLICY, json!({ "policy": "unless-stopped" }))
 }

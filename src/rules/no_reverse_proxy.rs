@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta, Site};
+use super::{EditOp, Target};
 use crate::fix::render::template as tpl;
 use crate::stack::Service;
 
@@ -148,18 +149,20 @@ fn fix(ctx: &Context, service: &Service, port: &str, add_proxy: bool, web: &[&Se
         let kind = ctx.stack.profiles.kind(PROXY)?;
         // Traefik joins every network a web service is on.
         let networks = super::shared_networks(web.iter().copied());
-        edits.push(FixEdit::MergeService {
-            site: Site::Definition { service: PROXY.to_string(), file },
-            template: tpl::NO_REVERSE_PROXY_TRAEFIK,
-            context: json!({ "image": kind.image, "email": ACME_EMAIL, "volume": CERTIFICATES, "networks": networks }),
-        });
+        edits.push(FixEdit::new(
+            Target::Service(Site::Definition { service: PROXY.to_string(), file }),
+            EditOp::Merge,
+            tpl::NO_REVERSE_PROXY_TRAEFIK,
+            json!({ "image": kind.image, "email": ACME_EMAIL, "volume": CERTIFICATES, "networks": networks }),
+        ));
         edits.extend(ctx.production_settings(PROXY, kind, file));
-        edits.push(FixEdit::MergeRoot {
-            file,
-            template: tpl::NO_REVERSE_PROXY_VOLUME,
-            context: json!({ "volume": CERTIFICATES }),
-        });
-        edits.push(FixEdit::EnvExample { name: ACME_EMAIL.to_string() });
+        edits.push(FixEdit::new(
+            Target::Root(file),
+            EditOp::Merge,
+            tpl::NO_REVERSE_PROXY_VOLUME,
+            json!({ "volume": CERTIFICATES }),
+        ));
+        edits.push(FixEdit::env_example(ACME_EMAIL.to_string()));
     }
     let context = json!({ "router": router, "variable": variable, "port": container_port });
     // Labels are normalised to a mapping; how they are written decides how to add to them.
@@ -167,29 +170,31 @@ fn fix(ctx: &Context, service: &Service, port: &str, add_proxy: bool, web: &[&Se
         Some(labels) if ctx.stack.text(labels.loc.file, labels.loc.span).trim_start().starts_with(['-', '[']) => {
             let mut context = context;
             context["list"] = json!(true);
-            edits.push(FixEdit::AppendAt {
-                file: labels.loc.file,
-                at: labels.loc.span,
-                template: tpl::NO_REVERSE_PROXY_LABELS,
+            edits.push(FixEdit::new(
+                Target::Node { file: labels.loc.file, at: labels.loc.span },
+                EditOp::Append,
+                tpl::NO_REVERSE_PROXY_LABELS,
                 context,
-            });
+            ));
         }
-        _ => edits.push(FixEdit::MergeService {
-            site: ctx.definition_site(service),
-            template: tpl::NO_REVERSE_PROXY_LABELS,
-            context: json!({ "labels": true, "router": router, "variable": variable, "port": container_port }),
-        }),
+        _ => edits.push(FixEdit::new(
+            Target::Service(ctx.definition_site(service)),
+            EditOp::Merge,
+            tpl::NO_REVERSE_PROXY_LABELS,
+            json!({ "labels": true, "router": router, "variable": variable, "port": container_port }),
+        )),
     }
     if ctx.has_overlay() {
-        edits.push(FixEdit::MergeService {
-            site: ctx.production_site(service),
-            template: tpl::NO_REVERSE_PROXY_PORTS,
-            context: json!({}),
-        });
+        edits.push(FixEdit::new(
+            Target::Service(ctx.production_site(service)),
+            EditOp::Merge,
+            tpl::NO_REVERSE_PROXY_PORTS,
+            json!({}),
+        ));
     } else if ctx.is_dedicated() {
         edits.push(super::keep_private_ports(ctx, service, tpl::NO_REVERSE_PROXY_KEPT_PORTS)?);
     }
-    edits.push(FixEdit::EnvExample { name: variable.clone() });
+    edits.push(FixEdit::env_example(variable.clone()));
     Some(ctx.fix(
         format!(
             "route `{}` through Traefik over HTTPS (host from `{variable}`), with security headers and a rate limit",

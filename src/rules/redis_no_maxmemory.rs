@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use super::{EditOp, Target};
 use crate::fix::render::template as tpl;
 use crate::stack::facts::memory_bytes;
 use crate::stack::profiles::image_repository;
@@ -261,12 +262,12 @@ fn fix(ctx: &Context, service: &Service, settings: &[(&str, String)], title: Str
     }
     let mut edits = Vec::new();
     if let Some(conf) = conf.filter(|_| !directives.is_empty()) {
-        edits.push(FixEdit::SetDirectives {
-            file: conf.file,
-            directives,
-            template: tpl::REDIS_NO_MAXMEMORY_CONF,
-            context: json!({ "service": service.name }),
-        });
+        edits.push(FixEdit::new(
+            Target::File(conf.file),
+            EditOp::SetDirectives(directives),
+            tpl::REDIS_NO_MAXMEMORY_CONF,
+            json!({ "service": service.name }),
+        ));
     }
     if !replace.is_empty() || !append.is_empty() {
         let flags_variable = flags_variable(service).filter(|_| service.value.get("command").is_none());
@@ -300,20 +301,21 @@ fn variable_edit(ctx: &Context, service: &Service, variable: &str, settings: &[(
     match existing {
         Some(var) => {
             let raw = ctx.stack.text(var.loc.file, var.loc.span);
-            Some(FixEdit::ReplaceAt {
-                file: var.loc.file,
-                at: var.loc.span,
-                template: tpl::REDIS_NO_MAXMEMORY_TEXT,
-                context: json!({ "text": edit_flags(raw, &replace, &append)? }),
-            })
+            Some(FixEdit::new(
+                Target::Node { file: var.loc.file, at: var.loc.span },
+                EditOp::Replace,
+                tpl::REDIS_NO_MAXMEMORY_TEXT,
+                json!({ "text": edit_flags(raw, &replace, &append)? }),
+            ))
         }
         None => {
             let flags: Vec<String> = append.iter().map(|(n, v)| format!("--{n} {v}")).collect();
-            Some(FixEdit::MergeService {
-                site: ctx.definition_site(service),
-                template: tpl::REDIS_NO_MAXMEMORY_VARIABLE,
-                context: json!({ "name": variable, "value": flags.join(" ") }),
-            })
+            Some(FixEdit::new(
+                Target::Service(ctx.definition_site(service)),
+                EditOp::Merge,
+                tpl::REDIS_NO_MAXMEMORY_VARIABLE,
+                json!({ "name": variable, "value": flags.join(" ") }),
+            ))
         }
     }
 }
@@ -334,20 +336,21 @@ fn command_edits(
         let (_, repository) = image_repository(image);
         let server = PLAIN_SERVER_IMAGES.iter().find(|(r, _)| *r == repository).map(|(_, s)| *s)?;
         let flags: Vec<String> = append.iter().map(|(n, v)| format!("--{n} {v}")).collect();
-        return Some(vec![FixEdit::MergeService {
-            site: ctx.definition_site(service),
-            template: tpl::REDIS_NO_MAXMEMORY_COMMAND,
-            context: json!({ "command": format!("{server} {}", flags.join(" ")) }),
-        }]);
+        return Some(vec![FixEdit::new(
+            Target::Service(ctx.definition_site(service)),
+            EditOp::Merge,
+            tpl::REDIS_NO_MAXMEMORY_COMMAND,
+            json!({ "command": format!("{server} {}", flags.join(" ")) }),
+        )]);
     };
     let raw_edit = |value: &Value| -> Option<FixEdit> {
         let raw = ctx.stack.text(value.loc.file, value.loc.span);
-        Some(FixEdit::ReplaceAt {
-            file: value.loc.file,
-            at: value.loc.span,
-            template: tpl::REDIS_NO_MAXMEMORY_TEXT,
-            context: json!({ "text": edit_flags(raw, replace, append)? }),
-        })
+        Some(FixEdit::new(
+            Target::Node { file: value.loc.file, at: value.loc.span },
+            EditOp::Replace,
+            tpl::REDIS_NO_MAXMEMORY_TEXT,
+            json!({ "text": edit_flags(raw, replace, append)? }),
+        ))
     };
     match &command.kind {
         ValueKind::Scalar { text, .. } => {
@@ -391,23 +394,23 @@ fn command_edits(
             for (name, value) in replace {
                 let flag = items.iter().position(|i| word(i).eq_ignore_ascii_case(&format!("--{name}")))?;
                 let target = items.get(flag + 1)?;
-                edits.push(FixEdit::ReplaceAt {
-                    file: target.loc.file,
-                    at: target.loc.span,
-                    template: tpl::REDIS_NO_MAXMEMORY_WORDS,
-                    context: json!({ "words": [value], "quoted": quoted, "inline": true }),
-                });
+                edits.push(FixEdit::new(
+                    Target::Node { file: target.loc.file, at: target.loc.span },
+                    EditOp::Replace,
+                    tpl::REDIS_NO_MAXMEMORY_WORDS,
+                    json!({ "words": [value], "quoted": quoted, "inline": true }),
+                ));
             }
             if !append.is_empty() {
                 let words: Vec<&str> = append.iter().flat_map(|(n, v)| [n.as_str(), v.as_str()]).collect();
                 let words: Vec<String> =
                     words.chunks(2).flat_map(|p| [format!("--{}", p[0]), p[1].to_string()]).collect();
-                edits.push(FixEdit::AppendAt {
-                    file: command.loc.file,
-                    at: command.loc.span,
-                    template: tpl::REDIS_NO_MAXMEMORY_WORDS,
-                    context: json!({ "words": words, "quoted": quoted, "inline": false }),
-                });
+                edits.push(FixEdit::new(
+                    Target::Node { file: command.loc.file, at: command.loc.span },
+                    EditOp::Append,
+                    tpl::REDIS_NO_MAXMEMORY_WORDS,
+                    json!({ "words": words, "quoted": quoted, "inline": false }),
+                ));
             }
             Some(edits)
         }

@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use super::{EditOp, Target};
 use crate::fix::render::template as tpl;
 use crate::stack::load::normalize;
 use crate::stack::service::{Mount, MountKind};
@@ -92,22 +93,23 @@ fn fix(ctx: &Context, service: &Service, kept: &[&Mount]) -> Option<Fix> {
     }
     if ctx.is_dedicated() {
         let volumes = service.value.get("volumes")?;
-        let edit = FixEdit::ReplaceAt {
-            file: volumes.loc.file,
-            at: volumes.loc.span,
-            template: tpl::SOURCE_BIND_MOUNT_KEPT,
-            context: json!({ "volumes": texts }),
-        };
+        let edit = FixEdit::new(
+            Target::Node { file: volumes.loc.file, at: volumes.loc.span },
+            EditOp::Replace,
+            tpl::SOURCE_BIND_MOUNT_KEPT,
+            json!({ "volumes": texts }),
+        );
         return Some(ctx.fix("drop the source mounts", Applicability::Unsafe, vec![edit]));
     }
     if !ctx.has_overlay() {
         return None;
     }
-    let edit = FixEdit::MergeService {
-        site: ctx.production_site(service),
-        template: tpl::SOURCE_BIND_MOUNT,
-        context: json!({ "volumes": texts }),
-    };
+    let edit = FixEdit::new(
+        Target::Service(ctx.production_site(service)),
+        EditOp::Merge,
+        tpl::SOURCE_BIND_MOUNT,
+        json!({ "volumes": texts }),
+    );
     Some(ctx.fix("drop the source mounts in production (`volumes: !override`)", Applicability::Unsafe, vec![edit]))
 }
 

@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, FixEdit, Rule, RuleMeta};
+use super::{EditOp, Target};
 use crate::fix::render::template as tpl;
 use crate::stack::{Loc, Value};
 
@@ -64,22 +65,22 @@ impl Rule for TraefikInsecureApi {
                 let fix = match item {
                     // A variable turns it on: it is turned off where the variable is set.
                     Some(item) if ctx.has_reference(item) => None,
-                    Some(item) => Some(FixEdit::ReplaceAt {
-                        file: item.file,
-                        at: item.span,
-                        template: tpl::TRAEFIK_INSECURE_API,
-                        context: json!({ "text": "--api.insecure=false" }),
-                    }),
+                    Some(item) => Some(FixEdit::new(
+                        Target::Node { file: item.file, at: item.span },
+                        EditOp::Replace,
+                        tpl::TRAEFIK_INSECURE_API,
+                        json!({ "text": "--api.insecure=false" }),
+                    )),
                     None => command.and_then(|c| string_command_fix(ctx, c)),
                 };
                 (item.or(command.map(|c| c.loc)).unwrap_or(service.definition_site()), fix)
             } else if let Some(value) = in_file {
-                let fix = FixEdit::ReplaceAt {
-                    file: value.loc.file,
-                    at: value.loc.span,
-                    template: tpl::TRAEFIK_INSECURE_API,
-                    context: json!({ "text": false }),
-                };
+                let fix = FixEdit::new(
+                    Target::Node { file: value.loc.file, at: value.loc.span },
+                    EditOp::Replace,
+                    tpl::TRAEFIK_INSECURE_API,
+                    json!({ "text": false }),
+                );
                 (value.loc, Some(fix))
             } else {
                 continue;
@@ -108,12 +109,12 @@ fn string_command_fix(ctx: &Context, command: &Value) -> Option<FixEdit> {
     if raw.starts_with(['|', '>']) || raw.matches("--api.insecure=true").count() != 1 {
         return None;
     }
-    Some(FixEdit::ReplaceAt {
-        file: command.loc.file,
-        at: command.loc.span,
-        template: tpl::TRAEFIK_INSECURE_API_TEXT,
-        context: json!({ "text": raw.replace("--api.insecure=true", "--api.insecure=false") }),
-    })
+    Some(FixEdit::new(
+        Target::Node { file: command.loc.file, at: command.loc.span },
+        EditOp::Replace,
+        tpl::TRAEFIK_INSECURE_API_TEXT,
+        json!({ "text": raw.replace("--api.insecure=true", "--api.insecure=false") }),
+    ))
 }
 
 /// The command list item that sets `flag` (`--flag` or `--flag=value`).

@@ -2,6 +2,7 @@ use serde_json::json;
 
 use super::traefik_insecure_api::command_item;
 use super::{Applicability, Context, Finding, FixEdit, Rule, RuleMeta};
+use super::{EditOp, Target};
 use crate::fix::render::template as tpl;
 use crate::stack::side::{traefik_version, TraefikConfig};
 use crate::stack::{Loc, Value};
@@ -112,17 +113,19 @@ impl Rule for TraefikNoHttpsRedirect {
             let supported = traefik_version(service).is_none_or(|v| v >= (2, 2));
             let (web_name, _, loc, in_file) = web;
             let edit = match (loc.filter(|_| supported), in_file) {
-                (Some(loc), true) => Some(FixEdit::MergeAt {
-                    file: loc.file,
-                    at: loc.span,
-                    template: tpl::TRAEFIK_NO_HTTPS_REDIRECT_STATIC,
-                    context: json!({ "to": secure.0 }),
-                }),
-                (Some(_), false) => command.filter(|c| !c.items().is_empty()).map(|c| FixEdit::AppendAt {
-                    file: c.loc.file,
-                    at: c.loc.span,
-                    template: tpl::TRAEFIK_NO_HTTPS_REDIRECT_ARGS,
-                    context: json!({ "entrypoint": web_name, "to": secure.0 }),
+                (Some(loc), true) => Some(FixEdit::new(
+                    Target::Node { file: loc.file, at: loc.span },
+                    EditOp::Merge,
+                    tpl::TRAEFIK_NO_HTTPS_REDIRECT_STATIC,
+                    json!({ "to": secure.0 }),
+                )),
+                (Some(_), false) => command.filter(|c| !c.items().is_empty()).map(|c| {
+                    FixEdit::new(
+                        Target::Node { file: c.loc.file, at: c.loc.span },
+                        EditOp::Append,
+                        tpl::TRAEFIK_NO_HTTPS_REDIRECT_ARGS,
+                        json!({ "entrypoint": web_name, "to": secure.0 }),
+                    )
                 }),
                 (None, _) => None,
             };

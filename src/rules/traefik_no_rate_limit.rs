@@ -3,6 +3,7 @@ use std::collections::HashMap;
 use serde_json::json;
 
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
+use super::{EditOp, Target};
 use crate::fix::render::template as tpl;
 use crate::stack::service::Located;
 use crate::stack::side::traefik_version;
@@ -271,18 +272,18 @@ fn fix(ctx: &Context, router: &Router, middlewares: &HashMap<String, Middleware>
                 if (raw.starts_with('"') && inner.contains('\\')) || (raw.starts_with('\'') && inner.contains('\'')) {
                     return None;
                 }
-                edits.push(FixEdit::ReplaceAt {
-                    file: existing.loc.file,
-                    at: existing.loc.span,
-                    template: tpl::TRAEFIK_NO_RATE_LIMIT_VALUE,
-                    context: json!({ "text": rate_limit_first(inner, &name), "quoted": quoted }),
-                });
+                edits.push(FixEdit::new(
+                    Target::Node { file: existing.loc.file, at: existing.loc.span },
+                    EditOp::Replace,
+                    tpl::TRAEFIK_NO_RATE_LIMIT_VALUE,
+                    json!({ "text": rate_limit_first(inner, &name), "quoted": quoted }),
+                ));
             }
-            edits.push(FixEdit::ExtendParent {
-                file: router.loc.file,
-                at: router.loc.span,
-                template: tpl::TRAEFIK_NO_RATE_LIMIT_LABELS,
-                context: json!({
+            edits.push(FixEdit::new(
+                Target::Parent { file: router.loc.file, at: router.loc.span },
+                EditOp::Extend,
+                tpl::TRAEFIK_NO_RATE_LIMIT_LABELS,
+                json!({
                     "middleware": name,
                     "with_period": with_period,
                     "router_middlewares": existing
@@ -291,32 +292,32 @@ fn fix(ctx: &Context, router: &Router, middlewares: &HashMap<String, Middleware>
                     "list": list,
                     "quoted": quoted,
                 }),
-            });
+            ));
         }
         Source::File { spec, middlewares: existing, http } => {
-            edits.push(FixEdit::MergeAt {
-                file: http.file,
-                at: http.span,
-                template: tpl::TRAEFIK_NO_RATE_LIMIT_FILE_MIDDLEWARE,
-                context: json!({ "middleware": name, "with_period": with_period }),
-            });
+            edits.push(FixEdit::new(
+                Target::Node { file: http.file, at: http.span },
+                EditOp::Merge,
+                tpl::TRAEFIK_NO_RATE_LIMIT_FILE_MIDDLEWARE,
+                json!({ "middleware": name, "with_period": with_period }),
+            ));
             match existing {
                 Some(list) => {
                     let mut names = vec![name.clone()];
                     names.extend(router.middlewares.iter().cloned());
-                    edits.push(FixEdit::ReplaceAt {
-                        file: list.file,
-                        at: list.span,
-                        template: tpl::TRAEFIK_NO_RATE_LIMIT_FILE_LIST,
-                        context: json!({ "middlewares": names }),
-                    })
+                    edits.push(FixEdit::new(
+                        Target::Node { file: list.file, at: list.span },
+                        EditOp::Replace,
+                        tpl::TRAEFIK_NO_RATE_LIMIT_FILE_LIST,
+                        json!({ "middlewares": names }),
+                    ))
                 }
-                None => edits.push(FixEdit::MergeAt {
-                    file: spec.file,
-                    at: spec.span,
-                    template: tpl::TRAEFIK_NO_RATE_LIMIT_FILE_ROUTER,
-                    context: json!({ "middleware": name, "items": false }),
-                }),
+                None => edits.push(FixEdit::new(
+                    Target::Node { file: spec.file, at: spec.span },
+                    EditOp::Merge,
+                    tpl::TRAEFIK_NO_RATE_LIMIT_FILE_ROUTER,
+                    json!({ "middleware": name, "items": false }),
+                )),
             }
         }
     }

@@ -389,7 +389,7 @@ fn image_has(service: &stack::Service, program: &str) -> Option<bool> {
 /// image defaults to, and no redis that a queue consumer uses gets an evicting policy.
 #[test]
 fn fixes_rely_only_on_known_facts_across_the_corpus() {
-    use stackfix::rules::{Applicability, FixEdit, Site};
+    use stackfix::rules::{Applicability, FixEdit, Site, Target};
     let Some(corpus) = shared("corpus") else { return };
     let mut files = Vec::new();
     yaml_files(&corpus, &mut files);
@@ -408,7 +408,7 @@ fn fixes_rely_only_on_known_facts_across_the_corpus() {
         for finding in &findings {
             let Some(fix) = &finding.fix else { continue };
             for edit in &fix.edits {
-                let FixEdit::MergeService { site, template, context } = edit else { continue };
+                let FixEdit { target: Target::Service(site), template, context, .. } = edit else { continue };
                 let name = match site {
                     Site::Definition { service, .. } | Site::Production { service, .. } => service.as_str(),
                 };
