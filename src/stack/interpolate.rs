@@ -127,6 +127,31 @@ fn parse_braced(inner: &str) -> VarRef {
     }
 }
 
+/// How deeply references may nest in defaults (`${A:-${B:-…}}`): each level is read
+/// recursively, so a hostile value must not exhaust the stack.
+pub const MAX_NESTING: usize = 32;
+
+/// The deepest nesting of `${` in `text` (`$$` escapes a dollar).
+fn nesting(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'$' if bytes.get(i + 1) == Some(&b'$') => i += 1,
+            b'$' if bytes.get(i + 1) == Some(&b'{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+                i += 1;
+            }
+            b'{' if depth > 0 => depth += 1,
+            b'}' if depth > 0 => depth -= 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    deepest
+}
+
 /// Whether any reference, or any reference inside a default, message or alternative (compose
 /// reads those whether or not they are used), is invalid.
 fn any_invalid(pieces: &[Piece]) -> bool {
@@ -141,6 +166,8 @@ fn any_invalid(pieces: &[Piece]) -> bool {
 pub enum InterpolationError {
     /// "invalid interpolation format": see [`VarRef::invalid`].
     Invalid,
+    /// References nested deeper than [`MAX_NESTING`] levels: refused rather than read.
+    TooDeep,
     /// `${NAME:?message}` with NAME unset or empty, or `${NAME?message}` with NAME unset:
     /// "required variable NAME is missing a value[: message]".
     Required { name: String, message: String },
@@ -151,6 +178,9 @@ impl std::fmt::Display for InterpolationError {
         match self {
             InterpolationError::Invalid => {
                 write!(f, "invalid interpolation format (compose refuses it; write `$$` for a literal `$`)")
+            }
+            InterpolationError::TooDeep => {
+                write!(f, "variable references nest more than {MAX_NESTING} levels deep; stackfix does not read them")
             }
             InterpolationError::Required { name, message } if message.is_empty() => {
                 write!(f, "required variable {name} is missing a value")
@@ -175,6 +205,9 @@ impl std::fmt::Display for InterpolationError {
 pub fn interpolate(text: &str, env: &HashMap<String, String>) -> Result<String, InterpolationError> {
     if !text.contains('$') {
         return Ok(text.to_string());
+    }
+    if nesting(text) > MAX_NESTING {
+        return Err(InterpolationError::TooDeep);
     }
     let pieces = parse(text);
     if any_invalid(&pieces) {
@@ -237,6 +270,9 @@ pub fn has_literal(text: &str) -> bool {
 /// empty.
 pub fn resolve(text: &str, env: &HashMap<String, String>) -> String {
     if !text.contains('$') {
+        return text.to_string();
+    }
+    if nesting(text) > MAX_NESTING {
         return text.to_string();
     }
     let pieces = parse(text);

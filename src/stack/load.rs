@@ -430,7 +430,7 @@ impl Loader {
                 continue;
             }
             match error {
-                interpolate::InterpolationError::Invalid => {
+                interpolate::InterpolationError::Invalid | interpolate::InterpolationError::TooDeep => {
                     usable = false;
                     self.error_at(loc.file, loc.span.start, error.to_string());
                 }

@@ -36,6 +36,23 @@ fn deep_nesting() {
     expect_error(dir.path(), "docker-compose.yml:3:");
 }
 
+/// Variable references nested without end (each level read recursively) are refused, in a
+/// compose file and in `.env`, instead of overflowing the stack.
+#[test]
+fn deeply_nested_variable_references() {
+    let n = 50_000;
+    let value = format!("{}x{}", "${A:-".repeat(n), "}".repeat(n));
+    let compose = format!("services:\n  a:\n    image: nginx:1.27\n    environment:\n      X: \"{value}\"\n");
+    let dir = project(&[("docker-compose.yml", compose)]);
+    expect_error(dir.path(), "docker-compose.yml:5:10: variable references nest more than 32 levels deep");
+    let dir = project(&[
+        ("docker-compose.yml", "services:\n  a:\n    image: \"nginx:${TAG}\"\n".to_string()),
+        (".env", format!("TAG={value}\n")),
+    ]);
+    let out = stackfix(dir.path(), &["check"]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+}
+
 #[test]
 fn alias_bomb() {
     let mut text = String::from("x0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");

@@ -621,6 +621,7 @@ fn interpolation_is_read_as_compose_reads_it() {
             Ok(_) => {}
             Err(InterpolationError::Invalid) => assert!(!text.contains("SFX_UNSET?") && !text.contains(":?")),
             Err(InterpolationError::Required { name, .. }) => assert!(name.starts_with("SFX_")),
+            Err(InterpolationError::TooDeep) => panic!("{text}: nests too deeply"),
         }
         let Some(compose) = compose() else { continue };
         let quoted = text.replace('\\', "\\\\").replace('"', "\\\"");
