@@ -193,7 +193,7 @@ fn merge(
                         continue;
                     }
                     if fragment.is_block_mapping(value) && matches!(given_node.kind, NodeKind::Mapping { .. }) {
-                        let base = copied(tree, given).map_err(|m| {
+                        let (base, aliases) = copied(tree, given).map_err(|m| {
                             at(format!("is given by a merge key (`<<`), and its value cannot be copied here: {m}"))
                         })?;
                         let base_tree = Tree::parse(base.clone()).map_err(|e| at(e.to_string()))?;
@@ -207,7 +207,11 @@ fn merge(
                             },
                         )?;
                         let local = Fragment::parse(&splice_text(&base, &inner)).map_err(|e| at(e.to_string()))?;
-                        let splice = insert_key(tree, target, &key, &local, None, &style).map_err(fail)?;
+                        let mut splice = insert_key(tree, target, &key, &local, None, &style).map_err(fail)?;
+                        // Last first: `…-1` is a prefix of `…-10`.
+                        for (placeholder, alias) in aliases.iter().rev() {
+                            splice.text = splice.text.replace(placeholder.as_str(), alias);
+                        }
                         out.push(Splice { aims: here, ..splice });
                     } else if !same_value(tree, given, fragment, value) {
                         return Err(at("is given a different value by a merge key (`<<`); not overriding it".into()));
@@ -332,56 +336,95 @@ pub fn merged_value(tree: &Tree, map: NodeId, key: &str, depth: usize) -> Option
 }
 
 /// The text of a block mapping moved to column 0 (or of a one-line flow one), to start a local
-/// copy from. Refused when it holds anchors, aliases or merge keys (a copy would define an
-/// anchor twice or read a different one) or a line less indented than the mapping.
-fn copied(tree: &Tree, node: NodeId) -> Result<String, String> {
-    fn plain(tree: &Tree, id: NodeId) -> bool {
+/// copy from (placed later in the document, where the merge key that gives it is). Refused when
+/// it defines anchors (a copy would define one again, and later aliases would read the copy), an
+/// alias in it could read a different node from the copy (an anchor of its name is defined again
+/// after it), a merge key is inside (the fix merged into the copy would not see what it gives),
+/// a plain or quoted scalar spans several lines, or a line is less indented than the mapping.
+/// Aliases otherwise read the same node from the copy.
+///
+/// Aliases in the text stand as placeholders (a fragment does not parse with an alias whose
+/// anchor it lacks), returned with the alias each stands for, to be put back in what is written.
+fn copied(tree: &Tree, node: NodeId) -> Result<(String, Vec<(String, String)>), String> {
+    fn copyable(tree: &Tree, id: NodeId) -> bool {
         let node = tree.node(id);
         node.anchor().is_none()
             && match &node.kind {
-                NodeKind::Alias { .. } => false,
-                NodeKind::Mapping { entries, .. } => {
-                    entries.iter().all(|e| !tree.is_merge_key(e.key) && plain(tree, e.key) && plain(tree, e.value))
-                }
-                NodeKind::Sequence { items, .. } => items.iter().all(|&i| plain(tree, i)),
-                // A quoted or plain scalar over several lines is folded by its indentation, which
-                // a copy at another column would change.
+                NodeKind::Alias { name, .. } => !(0..tree.len()).any(|other| {
+                    tree.node(other).anchor() == Some(name.as_str()) && tree.node(other).props_start > node.span.start
+                }),
+                NodeKind::Mapping { entries, .. } => entries.iter().all(|e| copyable_entry(tree, e)),
+                NodeKind::Sequence { items, .. } => items.iter().all(|&i| copyable(tree, i)),
+                // A quoted or plain scalar over several lines is re-read by the fragment engine,
+                // which does not keep its line breaks where they were.
                 NodeKind::Scalar { style, .. } => {
                     matches!(style, super::tree::ScalarStyle::Literal | super::tree::ScalarStyle::Folded)
                         || !tree.text_of(id).contains(['\n', '\r'])
                 }
             }
     }
+    // A merge key inside is not copied: the fix merged into the copy would not see what it
+    // gives, and a local key would hide it.
+    fn copyable_entry(tree: &Tree, e: &super::tree::Entry) -> bool {
+        !tree.is_merge_key(e.key) && copyable(tree, e.key) && copyable(tree, e.value)
+    }
     // The node's own anchor does not matter (its content is copied, the anchor stays where it
     // is); anything inside it does.
-    let inside_plain = match &tree.node(node).kind {
-        NodeKind::Mapping { entries, .. } => {
-            entries.iter().all(|e| !tree.is_merge_key(e.key) && plain(tree, e.key) && plain(tree, e.value))
-        }
-        _ => plain(tree, node),
+    let inside = match &tree.node(node).kind {
+        NodeKind::Mapping { entries, .. } => entries.iter().all(|e| copyable_entry(tree, e)),
+        _ => copyable(tree, node),
     };
-    if !inside_plain {
-        return Err("it holds anchors, aliases, merge keys or scalars over several lines".into());
+    if !inside {
+        return Err(
+            "it defines anchors or merge keys, holds an alias whose anchor is defined again after it, or a plain \
+             or quoted scalar over several lines"
+                .into(),
+        );
     }
     let span = tree.node(node).span;
     let text = tree.source.text();
+    // The aliases inside, in document order.
+    let aliases: Vec<NodeId> = (node..tree.len())
+        .filter(|&id| matches!(tree.node(id).kind, NodeKind::Alias { .. }))
+        .filter(|&id| span.start <= tree.node(id).span.start && tree.node(id).span.end <= span.end)
+        .collect();
     if tree.node(node).is_flow() {
         let written = &text[span.start..span.end];
         if written.contains(['\n', '\r']) {
             return Err("it is a flow mapping written over several lines".into());
         }
+        if !aliases.is_empty() {
+            return Err("it is a flow mapping holding aliases".into());
+        }
         // Written in block style, so a block fragment can merge into the copy; every scalar and
         // flow sequence keeps its text.
         let mut block = String::new();
-        return Ok(if flow_to_block(tree, node, 0, &mut block) { block } else { format!("{written}\n") });
+        let text = if flow_to_block(tree, node, 0, &mut block) { block } else { format!("{written}\n") };
+        return Ok((text, Vec::new()));
     }
     let line_start = text[..span.start].rfind(['\n', '\r']).map_or(0, |i| i + 1);
     if !text[line_start..span.start].chars().all(|c| c == ' ') {
         return Err("it does not start on its own line".into());
     }
+    const PLACEHOLDER: &str = "stackfix-alias-placeholder-";
+    if text.contains(PLACEHOLDER) {
+        return Err("it holds text stackfix uses to copy aliases".into());
+    }
+    let mut substituted = String::new();
+    let mut placeholders = Vec::new();
+    let mut from = line_start;
+    for (i, &alias) in aliases.iter().enumerate() {
+        let alias_span = tree.node(alias).span;
+        let placeholder = format!("{PLACEHOLDER}{i}");
+        substituted.push_str(&text[from..alias_span.start]);
+        substituted.push_str(&placeholder);
+        placeholders.push((placeholder, text[alias_span.start..alias_span.end].to_string()));
+        from = alias_span.end;
+    }
+    substituted.push_str(&text[from..span.end]);
     let col = span.start - line_start;
     let mut out = String::new();
-    for line in text[line_start..span.end].split('\n') {
+    for line in substituted.split('\n') {
         let line = line.trim_end_matches('\r');
         if line.trim().is_empty() {
             out.push('\n');
@@ -394,7 +437,7 @@ fn copied(tree: &Tree, node: NodeId) -> Result<String, String> {
         out.push_str(&line[col..]);
         out.push('\n');
     }
-    Ok(out)
+    Ok((out, placeholders))
 }
 
 /// The splice replacing the one-line flow mapping of `entry` with its block form, the fragment

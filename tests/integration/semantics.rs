@@ -772,3 +772,28 @@ fn included_files_read_their_own_dotenv() {
     assert_eq!(b.env("Y").and_then(|v| v.value.as_deref()), Some("root"));
     assert_eq!(b.image.as_ref().unwrap().value, "nginx:1.27");
 }
+
+/// A merged block holding aliases is copied with them (they read the same anchors from the
+/// copy), so `check`'s fix is the one `fix` makes; one with an alias whose anchor is defined
+/// again later, or with a merge key inside (a local `reservations` would hide the merged one),
+/// is not copied.
+#[test]
+fn merged_blocks_with_aliases_are_copied() {
+    let text = "x-labels: &labels\n  team: core\nx-placement: &placement\n  max_replicas_per_node: 1\nx-defaults: &defaults\n  deploy:\n    replicas: 2\n    labels: *labels\n    placement: *placement\nservices:\n  api:\n    <<: *defaults\n    image: nginx:1.27\n  db:\n    <<: *defaults\n    image: postgres:16\n";
+    let dir = project(text, None);
+    let allowed = [".services.api.deploy.resources", ".services.db.deploy.resources"];
+    fix_changes_only(dir.path(), &["--select", "no-resource-limits"], "merged-block-with-aliases", &allowed);
+    let (_, json) = check_json(dir.path(), &["--select", "no-resource-limits"]);
+    assert!(json["findings"].as_array().unwrap().is_empty(), "{json}");
+    // `&labels` defined again after the alias: a copy would read the second one.
+    let text = "x-labels: &labels\n  team: core\nx-defaults: &defaults\n  deploy:\n    labels: *labels\nx-other: &labels\n  team: other\nservices:\n  api:\n    <<: *defaults\n    image: nginx:1.27\n  db:\n    <<: *defaults\n    image: postgres:16\n";
+    let dir = project(text, None);
+    let out = stackfix(dir.path(), &["fix", "--select", "no-resource-limits"]);
+    assert!(stdout(&out).contains("holds an alias whose anchor is defined again after it"), "{}", stdout(&out));
+    assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), text);
+    let text = "x-res: &res\n  reservations:\n    memory: 64M\nx-defaults: &defaults\n  deploy:\n    resources:\n      <<: *res\nservices:\n  api:\n    <<: *defaults\n    image: nginx:1.27\n  db:\n    <<: *defaults\n    image: postgres:16\n";
+    let dir = project(text, None);
+    let out = stackfix(dir.path(), &["fix", "--select", "no-resource-limits"]);
+    assert!(stdout(&out).contains("defines anchors or merge keys"), "{}", stdout(&out));
+    assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), text);
+}
