@@ -87,7 +87,8 @@ pub fn settings(file: &ConfigFile, select: &[String], ignore: &[String]) -> Resu
         .chain(file.services.values().flat_map(|s| &s.ignore));
     for name in names {
         if name != "all" && rules::by_id(name).is_none() {
-            return Err(format!("unknown rule `{name}` (see `stackfix rules`)"));
+            let hint = stackfix::fix::did_you_mean(rules::REGISTRY.iter().map(|r| r.meta().id), name);
+            return Err(format!("unknown rule `{name}`{hint} (see `stackfix rules`)"));
         }
     }
     Ok(RuleSettings {

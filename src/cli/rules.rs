@@ -9,7 +9,8 @@ use super::{print, Format, RulesArgs, EXIT_CLEAN, EXIT_ERROR};
 pub fn run(args: &RulesArgs) -> io::Result<u8> {
     if let Some(name) = &args.name {
         let Some(rule) = rules::by_id(name) else {
-            eprintln!("error: unknown rule `{name}` (see `stackfix rules`)");
+            let hint = stackfix::fix::did_you_mean(REGISTRY.iter().map(|r| r.meta().id), name);
+            eprintln!("error: unknown rule `{name}`{hint} (see `stackfix rules`)");
             return Ok(EXIT_ERROR);
         };
         let m = rule.meta();

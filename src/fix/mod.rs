@@ -386,7 +386,7 @@ impl Aim {
 
 /// ` (did you mean `x`?)` for the candidate closest to `name`, when one is close (Jaro-Winkler
 /// similarity above 0.8, as clap suggests); empty otherwise.
-fn did_you_mean<'a>(candidates: impl Iterator<Item = &'a str>, name: &str) -> String {
+pub fn did_you_mean<'a>(candidates: impl Iterator<Item = &'a str>, name: &str) -> String {
     candidates
         .map(|c| (strsim::jaro_winkler(c, name), c))
         .filter(|(score, _)| *score > 0.8)
@@ -440,6 +440,8 @@ fn attempt(
     let mut given_up: HashSet<FindingKey> = excluded.keys().cloned().collect();
     // The fixes of the previous pass and the files they edited.
     let mut previous: Vec<(FindingKey, Vec<String>)> = Vec::new();
+    // Findings whose fix waited for the next pass (it conflicted with one taken).
+    let mut deferred: HashSet<FindingKey> = HashSet::new();
     for pass in 1..=MAX_PASSES {
         let loaded = (!texts.is_empty()).then(|| stack::load(&with_overrides(load, &texts)));
         let current = loaded.as_ref().unwrap_or(original);
@@ -464,6 +466,18 @@ fn attempt(
         // A fix that needs another's edits carries them itself (rules take them along), so
         // every fix stands alone here.
         let finding_keys = keys(current, &findings);
+        if pass > 1 {
+            // A fix put off for a conflict that the next pass no longer offers (another fix
+            // changed what it needed): say so rather than leave it without a word.
+            for (finding, key) in findings.iter().zip(&finding_keys) {
+                if finding.fix.is_none() && deferred.remove(key) && given_up.insert(key.clone()) {
+                    skipped.push(skip(
+                        finding,
+                        "another fix of this run changed what its fix needed, and none is offered now".into(),
+                    ));
+                }
+            }
+        }
         for (finding, key) in findings.iter().zip(finding_keys).filter(|(f, _)| wanted(f, options)) {
             let Some(fix) = &finding.fix else { continue };
             if given_up.contains(&key) {
@@ -503,6 +517,7 @@ fn attempt(
                         batch.get(path).is_some_and(|b| splices.iter().any(|s| !b.has(s) && b.conflicts(s)))
                     });
                     if conflict {
+                        deferred.insert(key);
                         continue;
                     }
                     for (path, splices) in plan.edits {

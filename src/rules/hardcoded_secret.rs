@@ -11,7 +11,7 @@ use crate::stack::{Service, ValueKind};
 
 /// Name words that make a variable a secret.
 const SECRET_WORDS: &[&str] =
-    &["PASSWORD", "PASSWD", "PASS", "SECRET", "TOKEN", "APIKEY", "CREDENTIALS", "SALT", "PRIVATEKEY"];
+    &["PASSWORD", "PASSWD", "PASS", "PWD", "SECRET", "TOKEN", "APIKEY", "CREDENTIALS", "SALT", "PRIVATEKEY"];
 /// `<word>_KEY` pairs that name a secret.
 const KEY_PREFIXES: &[&str] = &[
     "API",
@@ -198,7 +198,8 @@ pub fn is_secret_name(name: &str) -> bool {
     let Some(last) = words.last() else {
         return false;
     };
-    if NOT_SECRET_SUFFIXES.contains(last) {
+    // `PWD` alone is the shell's working directory.
+    if NOT_SECRET_SUFFIXES.contains(last) || words == ["PWD"] {
         return false;
     }
     words.iter().any(|w| SECRET_WORDS.contains(w))
@@ -398,8 +399,9 @@ fn occurrences<'a>(ctx: &Context<'a>) -> Vec<Occurrence<'a>> {
 }
 
 /// Occurrences of one credential, by index: the same literal written under the same variable
-/// name in several services, in several variables of one service, or as the password of a
-/// connection string whose host is a service that holds it. Equal values that are not linked
+/// name in several services, in several variables of one service, in a secret-named variable of
+/// a service that `depends_on` one holding it, or as the password of a connection string whose
+/// host is a service that holds it. Equal values that are not linked
 /// so are different credentials (two services that both use `changeme`) and stay apart.
 fn credential_groups(ctx: &Context, occurrences: &[Occurrence]) -> Vec<Vec<usize>> {
     fn root(parent: &mut [usize], mut i: usize) -> usize {
@@ -451,6 +453,19 @@ fn credential_groups(ctx: &Context, occurrences: &[Occurrence]) -> Vec<Vec<usize
                 union(&mut parent, i, j);
             }
             by_service.insert(&o.service.name, i);
+        }
+        // A secret-named variable of a service that waits for another holding the same literal
+        // (`POSTGRES_PWD` of a client started after its database's `POSTGRES_PASSWORD`).
+        for &i in members {
+            let o = &occurrences[i];
+            if !matches!(o.place, Place::Var(_)) {
+                continue;
+            }
+            for dep in &o.service.depends_on {
+                if let Some(&j) = by_service.get(dep.service.as_str()).filter(|_| dep.service != o.service.name) {
+                    union(&mut parent, i, j);
+                }
+            }
         }
         for &i in members {
             let Place::Url(var) = &occurrences[i].place else { continue };
@@ -645,6 +660,8 @@ mod tests {
             "DB_PASS",
             "JWT_SECRET",
             "AWS_SECRET_ACCESS_KEY",
+            "POSTGRES_PWD",
+            "MYSQL_PWD",
         ] {
             assert!(is_secret_name(n), "{n}");
         }

@@ -338,9 +338,17 @@ impl Context<'_> {
         self.config.dedicated && !self.has_overlay()
     }
 
-    /// This configuration is a production overlay merged over a base.
+    /// This configuration is a production overlay merged over a base: its last file is a
+    /// production file (`docker-compose.prod.yml`, …), where production-only settings go. A list
+    /// of `-f` files ending in another (an optional add-on, a redis override) has none: settings
+    /// go where each service is defined.
     pub fn has_overlay(&self) -> bool {
-        self.config.is_production() && self.config.files.len() > 1
+        self.config.is_production()
+            && self.config.files.len() > 1
+            && self.config.files.last().is_some_and(|&f| {
+                let path = &self.stack.file(f).path;
+                path.file_name().and_then(|n| n.to_str()).is_some_and(crate::stack::load::is_production_name)
+            })
     }
 }
 

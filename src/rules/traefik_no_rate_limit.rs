@@ -67,6 +67,9 @@ enum Middleware {
 
 struct Router {
     name: String,
+    /// The provider that defines it (`docker` for labels, `file`): a middleware it names without
+    /// `@provider` is that provider's.
+    provider: &'static str,
     service: Option<String>,
     middlewares: Vec<String>,
     loc: Loc,
@@ -82,10 +85,18 @@ enum Source {
 }
 
 fn split_list(text: &str) -> Vec<String> {
-    text.split(',')
-        .map(|m| m.trim().split('@').next().unwrap_or("").to_ascii_lowercase())
-        .filter(|m| !m.is_empty())
-        .collect()
+    text.split(',').map(|m| m.trim().to_ascii_lowercase()).filter(|m| !m.is_empty()).collect()
+}
+
+/// A middleware reference as `name@provider`, the provider of the one naming it by default
+/// (Traefik keeps each provider's middlewares apart: `api-ratelimit@docker` is not
+/// `api-ratelimit@file`).
+fn qualified(reference: &str, provider: &str) -> String {
+    if reference.contains('@') {
+        reference.to_string()
+    } else {
+        format!("{reference}@{provider}")
+    }
 }
 
 fn list_of(v: Option<&Value>) -> Vec<String> {
@@ -100,7 +111,11 @@ fn middleware_of(spec: &Value) -> Middleware {
     for (key, value) in spec.entries() {
         match key.to_ascii_lowercase().as_str() {
             "ratelimit" => return Middleware::RateLimit,
-            "chain" => return Middleware::Chain(list_of(value.get("middlewares"))),
+            "chain" => {
+                return Middleware::Chain(
+                    list_of(value.get("middlewares")).iter().map(|m| qualified(m, "file")).collect(),
+                )
+            }
             _ => {}
         }
     }
@@ -135,11 +150,13 @@ impl Rule for TraefikNoRateLimit {
                 let original_name = key.split('.').nth(3).unwrap_or_default();
                 match parts.as_slice() {
                     ["traefik", "http", "middlewares", name, kind, ..] => {
-                        let entry = middlewares.entry(name.to_string()).or_insert(Middleware::Other);
+                        let entry = middlewares.entry(qualified(name, "docker")).or_insert(Middleware::Other);
                         match *kind {
                             "ratelimit" => *entry = Middleware::RateLimit,
                             "chain" if parts.get(5) == Some(&"middlewares") => {
-                                *entry = Middleware::Chain(split_list(&value.value))
+                                *entry = Middleware::Chain(
+                                    split_list(&value.value).iter().map(|m| qualified(m, "docker")).collect(),
+                                )
                             }
                             _ => {}
                         }
@@ -147,6 +164,7 @@ impl Rule for TraefikNoRateLimit {
                     ["traefik", "http", "routers", name, field] if !disabled => {
                         let router = own_routers.entry(name.to_string()).or_insert_with(|| Router {
                             name: original_name.to_string(),
+                            provider: "docker",
                             service: Some(service.name.clone()),
                             middlewares: Vec::new(),
                             loc: value.loc,
@@ -155,7 +173,8 @@ impl Rule for TraefikNoRateLimit {
                         match *field {
                             "rule" => router.loc = value.loc,
                             "middlewares" => {
-                                router.middlewares = split_list(&value.value);
+                                router.middlewares =
+                                    split_list(&value.value).iter().map(|m| qualified(m, "docker")).collect();
                                 router.source = Source::Labels { middlewares: Some(value.clone()) };
                             }
                             _ => {}
@@ -180,15 +199,16 @@ impl Rule for TraefikNoRateLimit {
             }
             for (_, doc) in &traefik.dynamic {
                 for (name, spec) in doc.path(&["http", "middlewares"]).map(Value::entries).unwrap_or_default() {
-                    middlewares.insert(name.to_ascii_lowercase(), middleware_of(spec));
+                    middlewares.insert(qualified(&name.to_ascii_lowercase(), "file"), middleware_of(spec));
                 }
                 let http = doc.get("http").map(|h| h.loc);
                 for (name, spec) in doc.path(&["http", "routers"]).map(Value::entries).unwrap_or_default() {
                     let Some(http) = http else { continue };
                     routers.push(Router {
                         name: name.clone(),
+                        provider: "file",
                         service: None,
-                        middlewares: list_of(spec.get("middlewares")),
+                        middlewares: list_of(spec.get("middlewares")).iter().map(|m| qualified(m, "file")).collect(),
                         loc: spec.loc,
                         source: Source::File {
                             spec: spec.loc,
@@ -199,7 +219,16 @@ impl Rule for TraefikNoRateLimit {
                 }
             }
         }
-        if entrypoint_middlewares.iter().any(|m| limits(m, &middlewares, 0)) {
+        // An entry point names its middlewares with their provider; one named without is looked
+        // for in either.
+        let any_provider = |m: &String| {
+            if m.contains('@') {
+                limits(m, &middlewares, 0)
+            } else {
+                ["docker", "file"].iter().any(|p| limits(&qualified(m, p), &middlewares, 0))
+            }
+        };
+        if entrypoint_middlewares.iter().any(any_provider) {
             return Vec::new();
         }
         routers.sort_by_key(|r| (r.loc.file, r.loc.span.start));
@@ -243,7 +272,7 @@ fn rate_limit_first(text: &str, name: &str) -> String {
 /// middlewares (before `auth`, so password guessing is limited too); `None` when that name already means something else.
 fn fix(ctx: &Context, router: &Router, middlewares: &HashMap<String, Middleware>) -> Option<Fix> {
     let name = format!("{}-ratelimit", router.name);
-    if middlewares.contains_key(&name.to_ascii_lowercase()) {
+    if middlewares.contains_key(&qualified(&name.to_ascii_lowercase(), router.provider)) {
         return None;
     }
     // The version from the proxy's image tag: v1 has none of these keys, `period` came in v2.2.

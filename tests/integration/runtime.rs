@@ -347,3 +347,33 @@ fn postgres_on_another_port_gets_no_probe_on_5432() {
         assert_eq!(json["findings"][0]["fix"]["available"], false, "{command}: {json:#}");
     }
 }
+
+#[test]
+fn a_client_password_under_another_name_moves_with_its_database() {
+    let compose = "services:\n  postgresql:\n    image: postgres:16\n    environment:\n      POSTGRES_PASSWORD: temporal\n  temporal:\n    image: temporalio/auto-setup:1.25\n    depends_on: [postgresql]\n    environment:\n      - POSTGRES_PWD=temporal\n      - PWD=/srv\n";
+    let dir = project(compose);
+    let text = fix_text(dir.path(), &["--select", "hardcoded-secret", "--unsafe-fixes"]);
+    assert!(text.contains("POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}"), "{text}");
+    assert!(text.contains("- POSTGRES_PWD=${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}"), "{text}");
+    assert!(text.contains("- PWD=/srv"), "{text}");
+}
+
+/// Traefik keeps each provider's middlewares apart: a router named alike in labels and in a
+/// dynamic file gets a rate limit in each provider, and a middleware of one provider does not
+/// limit the other's router.
+#[test]
+fn routers_of_two_providers_are_limited_each_in_its_own() {
+    let compose = "services:\n  traefik:\n    image: traefik:v3.1\n    command: [\"--providers.docker=true\", \"--providers.file.filename=/etc/traefik/dynamic.yml\"]\n    volumes:\n      - ./dynamic.yml:/etc/traefik/dynamic.yml:ro\n  web:\n    image: nginx:1.27\n    labels:\n      - traefik.http.routers.web.rule=Host(`a.example`)\n";
+    let dir = project(compose);
+    // Two file routers: their fixes both add `http.middlewares`, so one waits a pass, when the
+    // labels' `web-ratelimit` already exists (in the other provider).
+    let dynamic = "http:\n  routers:\n    api:\n      rule: Host(`c.example`)\n      service: web\n    web:\n      rule: Host(`b.example`)\n      service: web\n  services:\n    web:\n      loadBalancer:\n        servers:\n          - url: http://web:80\n";
+    std::fs::write(dir.path().join("dynamic.yml"), dynamic).unwrap();
+    let text = fix_text(dir.path(), &["--select", "traefik-no-rate-limit"]);
+    assert!(text.contains("traefik.http.routers.web.middlewares=web-ratelimit"), "{text}");
+    let file = std::fs::read_to_string(dir.path().join("dynamic.yml")).unwrap();
+    assert!(file.contains("web-ratelimit:") && file.contains("- web-ratelimit"), "{file}");
+    assert!(file.contains("api-ratelimit:") && file.contains("- api-ratelimit"), "{file}");
+    let (_, json) = check_json(dir.path(), &["--select", "traefik-no-rate-limit"]);
+    assert!(json["findings"].as_array().unwrap().is_empty(), "{json}");
+}

@@ -797,3 +797,36 @@ fn merged_blocks_with_aliases_are_copied() {
     assert!(stdout(&out).contains("defines anchors or merge keys"), "{}", stdout(&out));
     assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), text);
 }
+
+/// `-f` files are merged in order, but only a production file (`docker-compose.prod.yml`) is the
+/// overlay production-only settings go into: with an add-on last, each service's settings go
+/// where it is defined.
+#[test]
+fn only_a_production_file_takes_production_settings() {
+    let dir = project("services:\n  api:\n    image: nginx:1.27\n", None);
+    std::fs::write(dir.path().join("addon.yml"), "services:\n  cron:\n    image: alpine:3.20\n").unwrap();
+    let out =
+        stackfix(dir.path(), &["fix", "-f", "docker-compose.yml", "-f", "addon.yml", "--select", "no-restart-policy"]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}{}", stdout(&out), stderr(&out));
+    let base = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
+    let addon = std::fs::read_to_string(dir.path().join("addon.yml")).unwrap();
+    assert!(base.contains("restart: unless-stopped") && !addon.contains("api"), "{base}\n---\n{addon}");
+    assert_eq!(addon.matches("restart:").count(), 1, "{addon}");
+    let dir = project("services:\n  api:\n    image: nginx:1.27\n", None);
+    std::fs::write(dir.path().join("docker-compose.prod.yml"), "services:\n  api:\n    ports: [\"80:80\"]\n").unwrap();
+    let out = stackfix(
+        dir.path(),
+        &["fix", "-f", "docker-compose.yml", "-f", "docker-compose.prod.yml", "--select", "no-restart-policy"],
+    );
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}{}", stdout(&out), stderr(&out));
+    let prod = std::fs::read_to_string(dir.path().join("docker-compose.prod.yml")).unwrap();
+    assert!(prod.contains("restart: unless-stopped"), "{prod}");
+}
+
+#[test]
+fn an_unknown_rule_gets_the_closest_name() {
+    let dir = project("services:\n  a:\n    image: nginx:1.27\n", None);
+    let out = stackfix(dir.path(), &["check", "--select", "no-healthchek"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown rule `no-healthchek` (did you mean `no-healthcheck`?)"), "{}", stderr(&out));
+}
