@@ -359,7 +359,7 @@ fn changed_paths(before: Option<&Tree>, after: Option<&Tree>) -> Vec<Route> {
 /// at) counts at every value the other side holds under it.
 fn diff(a: &Value, b: &Value, at: &mut Route, out: &mut Vec<Route>) {
     match (&a.kind, &b.kind) {
-        (ValueKind::Map(x), ValueKind::Map(y)) if a.tag == b.tag => {
+        (ValueKind::Map(x), ValueKind::Map(y)) if a.tag() == b.tag() => {
             let in_b: HashMap<&str, &Value> = y.iter().map(|(k, v)| (k.as_str(), v)).collect();
             for (k, va) in x {
                 at.0.push(Segment::Key(k.clone()));
@@ -376,7 +376,7 @@ fn diff(a: &Value, b: &Value, at: &mut Route, out: &mut Vec<Route>) {
                 at.0.pop();
             }
         }
-        (ValueKind::Seq(x), ValueKind::Seq(y)) if x.len() == y.len() && a.tag == b.tag => {
+        (ValueKind::Seq(x), ValueKind::Seq(y)) if x.len() == y.len() && a.tag() == b.tag() => {
             for (i, (va, vb)) in x.iter().zip(y).enumerate() {
                 at.0.push(Segment::Index(i));
                 diff(va, vb, at, out);
@@ -385,10 +385,10 @@ fn diff(a: &Value, b: &Value, at: &mut Route, out: &mut Vec<Route>) {
         }
         // Equal as written, so equal in any environment compose runs in (and so as interpolated).
         (ValueKind::Scalar { text: x, .. }, ValueKind::Scalar { text: y, .. })
-            if x == y && a.written() == b.written() && a.tag == b.tag => {}
-        (ValueKind::Null, ValueKind::Null) if a.tag == b.tag => {}
-        (ValueKind::Null, ValueKind::Map(_)) if a.tag.is_none() && b.tag.is_none() => leaves(b, at, out),
-        (ValueKind::Map(_), ValueKind::Null) if a.tag.is_none() && b.tag.is_none() => leaves(a, at, out),
+            if x == y && a.written() == b.written() && a.tag() == b.tag() => {}
+        (ValueKind::Null, ValueKind::Null) if a.tag() == b.tag() => {}
+        (ValueKind::Null, ValueKind::Map(_)) if a.tag().is_none() && b.tag().is_none() => leaves(b, at, out),
+        (ValueKind::Map(_), ValueKind::Null) if a.tag().is_none() && b.tag().is_none() => leaves(a, at, out),
         (ValueKind::Map(_), _) | (_, ValueKind::Map(_)) => {
             leaves(a, at, out);
             leaves(b, at, out);

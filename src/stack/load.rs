@@ -483,11 +483,10 @@ impl Loader {
     fn build_compose_doc(&mut self, id: FileId) -> Option<ComposeDoc> {
         let tree = self.files[id].tree.as_ref()?;
         let Some(root) = tree.root() else {
-            let empty = Value {
-                kind: ValueKind::Map(Vec::new()),
-                loc: super::Loc { file: id, span: Default::default(), key: None, via_alias: false },
-                tag: None,
-            };
+            let empty = Value::new(
+                ValueKind::Map(Vec::new()),
+                super::Loc { file: id, span: Default::default(), key: None, via_alias: false },
+            );
             return Some(ComposeDoc { file: id, doc: empty });
         };
         let mut doc = match Value::from_tree(tree, root, id) {

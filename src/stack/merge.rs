@@ -59,7 +59,7 @@ fn list_to_map(field: &str, value: &mut Value) {
             }
         });
         let v = match val {
-            Some(v) => Value { kind: ValueKind::Scalar { text: v, quoted: false, written }, loc, tag: None },
+            Some(v) => Value::new(ValueKind::Scalar { text: v, quoted: false }, loc).with_written(written),
             None => Value::null(loc),
         };
         entries.retain(|(k, _)| *k != name);
@@ -91,7 +91,7 @@ pub fn merge_documents(base: Value, over: Value) -> Value {
 
 fn merge(base: Value, over: Value, path: &str) -> Value {
     if over.is_override() {
-        return Value { tag: None, ..over };
+        return over.untagged();
     }
     match (base.kind, over.kind) {
         (ValueKind::Map(base_entries), ValueKind::Map(over_entries)) => {
@@ -117,7 +117,7 @@ fn merge(base: Value, over: Value, path: &str) -> Value {
                     }
                 }
             }
-            Value { kind: ValueKind::Map(out.into_iter().flatten().collect()), loc: over.loc, tag: None }
+            Value::new(ValueKind::Map(out.into_iter().flatten().collect()), over.loc)
         }
         (ValueKind::Seq(base_items), ValueKind::Seq(over_items)) => {
             let field = service_field(path);
@@ -126,9 +126,10 @@ fn merge(base: Value, over: Value, path: &str) -> Value {
             } else {
                 merge_sequences(field, base_items, over_items)
             };
-            Value { kind: ValueKind::Seq(items), loc: over.loc, tag: None }
+            Value::new(ValueKind::Seq(items), over.loc)
         }
-        (_, kind) => Value { kind, loc: over.loc, tag: None },
+        // A scalar (or a value replacing another kind) keeps what it was written as.
+        (_, kind) => Value { kind, ..over }.untagged(),
     }
 }
 

@@ -35,12 +35,10 @@ impl Loc {
 pub enum ValueKind {
     Null,
     /// `text` is the value compose runs (interpolated with the project's `.env` once the loader
-    /// has called [`Value::interpolate`]); `written` is the text in the file when that differs
-    /// (it held a `$`).
+    /// has called [`Value::interpolate`]; [`Value::written`] gives the text in the file).
     Scalar {
         text: String,
         quoted: bool,
-        written: Option<Box<str>>,
     },
     Seq(Vec<Value>),
     Map(Vec<(String, Value)>),
@@ -50,8 +48,16 @@ pub enum ValueKind {
 pub struct Value {
     pub kind: ValueKind,
     pub loc: Loc,
+    /// What few values carry, boxed so that the many without cost one pointer.
+    pub(super) extra: Option<Box<Extra>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(super) struct Extra {
     /// Short tag as written (`!reset`, `!override`).
-    pub tag: Option<String>,
+    tag: Option<String>,
+    /// A scalar's text as written, when interpolation changed it.
+    written: Option<String>,
 }
 
 /// Maximum number of values one file may expand to through aliases: no more than a file without
@@ -68,11 +74,40 @@ pub struct ValueError {
 
 impl Value {
     pub fn null(loc: Loc) -> Value {
-        Value { kind: ValueKind::Null, loc, tag: None }
+        Value { kind: ValueKind::Null, loc, extra: None }
     }
 
     pub fn scalar(text: impl Into<String>, loc: Loc) -> Value {
-        Value { kind: ValueKind::Scalar { text: text.into(), quoted: false, written: None }, loc, tag: None }
+        Value { kind: ValueKind::Scalar { text: text.into(), quoted: false }, loc, extra: None }
+    }
+
+    /// A value of `kind` at `loc`, untagged.
+    pub fn new(kind: ValueKind, loc: Loc) -> Value {
+        Value { kind, loc, extra: None }
+    }
+
+    /// The short tag as written (`!reset`, `!override`).
+    pub fn tag(&self) -> Option<&str> {
+        self.extra.as_ref().and_then(|e| e.tag.as_deref())
+    }
+
+    /// The value without its tag (what a merge leaves of an overriding value).
+    pub fn untagged(mut self) -> Value {
+        if let Some(extra) = self.extra.as_deref_mut() {
+            extra.tag = None;
+            if extra.written.is_none() {
+                self.extra = None;
+            }
+        }
+        self
+    }
+
+    /// A scalar with its text as written in the file, when that differs from `text`.
+    pub fn with_written(mut self, written: Option<String>) -> Value {
+        if written.is_some() {
+            self.extra.get_or_insert_with(Default::default).written = written;
+        }
+        self
     }
 
     /// Converts the node `id` of `tree` (from file `file`), applying aliases and merge keys.
@@ -91,7 +126,9 @@ impl Value {
     /// A scalar's text as written in the file, before interpolation (`${PG_PORT:-5432}`).
     pub fn written(&self) -> Option<&str> {
         match &self.kind {
-            ValueKind::Scalar { text, written, .. } => Some(written.as_deref().unwrap_or(text)),
+            ValueKind::Scalar { text, .. } => {
+                Some(self.extra.as_ref().and_then(|e| e.written.as_deref()).unwrap_or(text))
+            }
             _ => None,
         }
     }
@@ -143,29 +180,36 @@ impl Value {
 
     /// Whether the value was tagged `!reset`.
     pub fn is_reset(&self) -> bool {
-        self.tag.as_deref() == Some("!reset")
+        self.tag() == Some("!reset")
     }
 
     pub fn is_override(&self) -> bool {
-        self.tag.as_deref() == Some("!override")
+        self.tag() == Some("!override")
     }
 }
 
 fn interpolate_into(value: &mut Value, env: &HashMap<String, String>, errors: &mut Vec<(Loc, InterpolationError)>) {
     match &mut value.kind {
-        ValueKind::Scalar { text, written, .. } if written.is_none() && text.contains('$') => {
-            match super::interpolate::interpolate(text, env) {
-                Ok(resolved) if resolved != *text => *written = Some(std::mem::replace(text, resolved).into()),
-                Ok(_) => {}
+        ValueKind::Scalar { text, .. }
+            if text.contains('$') && value.extra.as_ref().is_none_or(|e| e.written.is_none()) =>
+        {
+            let resolved = match super::interpolate::interpolate(text, env) {
+                Ok(resolved) => resolved,
                 Err(e) => {
                     // A missing required variable reads as empty, as if the environment set it
                     // so; an invalid reference stays as written.
-                    if matches!(e, InterpolationError::Required { .. }) {
-                        let resolved = super::interpolate::resolve(text, env);
-                        *written = Some(std::mem::replace(text, resolved).into());
-                    }
+                    let resolved = matches!(e, InterpolationError::Required { .. })
+                        .then(|| super::interpolate::resolve(text, env));
                     errors.push((value.loc, e));
+                    match resolved {
+                        Some(resolved) => resolved,
+                        None => return,
+                    }
                 }
+            };
+            if resolved != *text {
+                let written = std::mem::replace(text, resolved);
+                value.extra.get_or_insert_with(Default::default).written = Some(written);
             }
         }
         ValueKind::Seq(items) => items.iter_mut().for_each(|v| interpolate_into(v, env, errors)),
@@ -211,7 +255,7 @@ fn convert(
             if node.is_null() {
                 ValueKind::Null
             } else {
-                ValueKind::Scalar { text: value.clone(), quoted: *style != ScalarStyle::Plain, written: None }
+                ValueKind::Scalar { text: value.clone(), quoted: *style != ScalarStyle::Plain }
             }
         }
         NodeKind::Sequence { items, .. } => {
@@ -278,7 +322,7 @@ fn convert(
             ValueKind::Map(explicit)
         }
     };
-    Ok(Value { kind, loc, tag })
+    Ok(Value { kind, loc, extra: tag.map(|tag| Box::new(Extra { tag: Some(tag), written: None })) })
 }
 
 #[cfg(test)]
