@@ -203,15 +203,15 @@ pub fn credentials(ctx: &Context, store: &Service, new_variables: &mut Vec<Strin
     };
     if store.environment.iter().any(|e| {
         (secret_names.contains(&e.name.as_str()) || e.name == "ELASTIC_PASSWORD")
-            && e.written.as_deref().is_some_and(literal_fallback)
+            && e.written().is_some_and(literal_fallback)
     }) {
         return None;
     }
     let mut reference = |names: &[&str], secret: bool| -> Option<String> {
         let var = store.environment.iter().find(|e| names.contains(&e.name.as_str()))?;
-        Some(match &var.written {
-            Some(v) if !interpolate::references(v).is_empty() => v.clone(),
-            Some(v) if !secret => v.clone(),
+        Some(match var.written() {
+            Some(v) if !interpolate::references(v).is_empty() => v.to_string(),
+            Some(v) if !secret => v.to_string(),
             Some(_) => {
                 new_variables.push(var.name.clone());
                 format!("${{{0}:?set {0}}}", var.name)
@@ -244,8 +244,8 @@ pub fn credentials(ctx: &Context, store: &Service, new_variables: &mut Vec<Strin
 /// secret not to copy: the exporter then reads a new required variable.
 fn redis_password(ctx: &Context, store: &Service, new_variables: &mut Vec<String>) -> Option<String> {
     if let Some(var) = store.environment.iter().find(|e| e.name == "REDIS_PASSWORD") {
-        return Some(match &var.written {
-            Some(v) if !interpolate::references(v).is_empty() && !interpolate::has_literal(v) => v.clone(),
+        return Some(match var.written() {
+            Some(v) if !interpolate::references(v).is_empty() && !interpolate::has_literal(v) => v.to_string(),
             _ => "${REDIS_PASSWORD}".to_string(),
         });
     }

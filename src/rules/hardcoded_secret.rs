@@ -114,7 +114,7 @@ declare_rule! {
 fn fix(ctx: &Context, var: &EnvVar) -> Option<Fix> {
     // A `${NAME:-fallback}` keeps reading NAME (other services or a `.env` may set it); only the
     // fallback goes.
-    let written = var.written.as_deref().unwrap_or_default();
+    let written = var.written().unwrap_or_default();
     let refs = interpolate::references(written);
     let name = match refs.as_slice() {
         [only] if !interpolate::has_literal(written) => only.name.clone(),
@@ -324,7 +324,7 @@ fn each_occurrence<'a>(ctx: &Context<'a>, mut visit: impl FnMut(Occurrence<'a>))
     for service in &ctx.config.services {
         // A variable whose name comes from interpolation (`- ${LINE}`) is not written here.
         for var in service.environment.iter().filter(|v| ctx.env_name_written(v)) {
-            let Some(value) = var.written.as_deref() else { continue };
+            let Some(value) = var.written() else { continue };
             if is_secret_name(&var.name) {
                 if let Some(what) = literal_secret(value) {
                     let plain = (what == "a literal value" && !value.contains('$')).then_some(value.into());

@@ -21,9 +21,18 @@ pub struct EnvVar {
     /// The value compose passes (interpolated with the project's `.env`); `None` for a bare
     /// `NAME` taken from the shell.
     pub value: Option<String>,
-    /// The value as written in the file (`${DB_PASSWORD:?}`), before interpolation.
-    pub written: Option<String>,
+    /// The value as written in the file (`${DB_PASSWORD:?}`), when interpolation changed it
+    /// (see [`EnvVar::written`]; most values are written as they are passed).
+    written_differs: Option<String>,
     pub loc: Loc,
+}
+
+impl EnvVar {
+    /// The value as written in the file (`${DB_PASSWORD:?}`), before interpolation; `None` for a
+    /// bare `NAME` taken from the shell.
+    pub fn written(&self) -> Option<&str> {
+        self.written_differs.as_deref().or(self.value.as_deref())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -317,7 +326,7 @@ fn environment(value: &Value) -> Vec<EnvVar> {
         .map(|(k, v)| EnvVar {
             name: k.clone(),
             value: v.as_str().map(str::to_string),
-            written: v.written().map(str::to_string),
+            written_differs: v.written().filter(|w| Some(*w) != v.as_str()).map(str::to_string),
             loc: v.loc,
         })
         .collect()
