@@ -275,9 +275,11 @@ pub fn check_parameter(key: &str, value: &str) -> Result<(), String> {
 #[derive(Debug, Clone)]
 pub(crate) struct FindingKey {
     pub(crate) rule: &'static str,
-    pub(crate) file: String,
+    pub(crate) file: Rc<str>,
     pub(crate) service: Option<String>,
-    at: String,
+    /// A hash of the route of the entry it is reported at ([`crate::yaml::route::route_hash_at`]),
+    /// or of its message in a file that is not YAML.
+    at: u64,
     rank: usize,
     pub(crate) message: String,
 }
@@ -305,19 +307,23 @@ impl fmt::Display for FindingKey {
 
 /// The keys of `findings` (in order) on `stack`.
 pub(crate) fn keys(stack: &Stack, findings: &[Finding]) -> Vec<FindingKey> {
-    let mut seen: HashMap<(&'static str, FileId, Option<&str>, String), usize> = HashMap::new();
+    let mut seen: HashMap<(&'static str, FileId, Option<&str>, u64), usize> = HashMap::new();
+    let names: Vec<Rc<str>> = stack.files.iter().map(|f| Rc::from(f.display.as_str())).collect();
     findings
         .iter()
         .map(|f| {
             let at = match stack.file(f.file).tree.as_ref() {
-                Some(tree) => crate::yaml::route::route_at(tree, f.span.start).to_string(),
-                None => format!("~{}", f.message),
+                Some(tree) => crate::yaml::route::route_hash_at(tree, f.span.start),
+                None => std::hash::BuildHasher::hash_one(
+                    &std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default(),
+                    &f.message,
+                ),
             };
-            let rank = seen.entry((f.rule, f.file, f.service.as_deref(), at.clone())).or_default();
+            let rank = seen.entry((f.rule, f.file, f.service.as_deref(), at)).or_default();
             *rank += 1;
             FindingKey {
                 rule: f.rule,
-                file: stack.file(f.file).display.clone(),
+                file: names[f.file].clone(),
                 service: f.service.clone(),
                 at,
                 rank: *rank - 1,

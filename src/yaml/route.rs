@@ -155,7 +155,37 @@ pub fn route_to(tree: &Tree, start: usize) -> Option<Route> {
 /// terms that survive lines inserted before it. Empty at the top level or outside the document.
 pub fn route_at(tree: &Tree, offset: usize) -> Route {
     let mut route = Route::default();
-    let Some(mut id) = tree.root() else { return route };
+    walk_at(tree, offset, |key, index| {
+        route.0.push(match key {
+            Some(key) => Segment::Key(key.to_string()),
+            None => Segment::Index(index),
+        })
+    });
+    route
+}
+
+/// A hash of [`route_at`] (equal routes hash alike), without building the route.
+pub fn route_hash_at(tree: &Tree, offset: usize) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher =
+        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().build_hasher();
+    walk_at(tree, offset, |key, index| match key {
+        Some(key) => {
+            hasher.write_u8(0);
+            hasher.write(key.as_bytes());
+            hasher.write_u8(0xff);
+        }
+        None => {
+            hasher.write_u8(1);
+            hasher.write_usize(index);
+        }
+    });
+    hasher.finish()
+}
+
+/// Visits the segments of [`route_at`]: a mapping key, or (`None`) a sequence index.
+fn walk_at(tree: &Tree, offset: usize, mut visit: impl FnMut(Option<&str>, usize)) {
+    let Some(mut id) = tree.root() else { return };
     loop {
         let next = match &tree.node(id).kind {
             NodeKind::Mapping { entries, .. } => {
@@ -165,22 +195,21 @@ pub fn route_at(tree: &Tree, offset: usize) -> Route {
                     let end = tree.node(e.value).span.end.max(tree.node(e.key).span.end);
                     offset <= end
                 });
-                found.and_then(|e| Some((Segment::Key(tree.node(e.key).as_str()?.to_string()), e.value)))
+                found.and_then(|e| Some((tree.node(e.key).as_str()?, 0, e.value)))
             }
             NodeKind::Sequence { items, .. } => {
                 let i = items.partition_point(|&item| tree.node(item).props_start <= offset);
-                i.checked_sub(1)
-                    .filter(|&i| offset <= tree.node(items[i]).span.end)
-                    .map(|i| (Segment::Index(i), items[i]))
+                i.checked_sub(1).filter(|&i| offset <= tree.node(items[i]).span.end).map(|i| ("", i, items[i]))
             }
             _ => None,
         };
         match next {
-            Some((segment, child)) => {
-                route.0.push(segment);
+            Some((key, index, child)) => {
+                let is_item = matches!(tree.node(id).kind, NodeKind::Sequence { .. });
+                visit((!is_item).then_some(key), index);
                 id = child;
             }
-            None => return route,
+            None => return,
         }
     }
 }
@@ -200,6 +229,11 @@ mod tests {
         assert_eq!(at("c:"), "a.c");
         assert_eq!(at("d:"), "d");
         assert_eq!(route_at(&tree, 0).to_string(), "a");
+        // The hash follows the route: equal where the route is, apart where it is not.
+        let hash = |needle: &str| route_hash_at(&tree, text.find(needle).unwrap());
+        assert_eq!(hash("b:"), hash("[x"));
+        assert_ne!(hash("b:"), hash("c:"));
+        assert_ne!(hash("x,"), hash("y]"));
     }
 
     #[test]
