@@ -299,6 +299,13 @@ impl std::hash::Hash for FindingKey {
     }
 }
 
+impl FindingKey {
+    /// What identifies the finding without its rank: where it is, and what it says.
+    pub(crate) fn place_and_message(&self) -> (&'static str, Rc<str>, Option<String>, u64, String) {
+        (self.rule, self.file.clone(), self.service.clone(), self.at, self.message.clone())
+    }
+}
+
 impl fmt::Display for FindingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.rule, self.file)

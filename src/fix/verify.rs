@@ -19,9 +19,11 @@ use crate::yaml::{NodeId, NodeKind, Route, Segment, Tree};
 pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) -> HashMap<FindingKey, String> {
     let mut failures = HashMap::new();
     let fixed = attempt.stack.as_ref().unwrap_or(original);
-    let left: HashSet<FindingKey> = super::keys(fixed, remaining).into_iter().collect();
+    // The same finding is still there: at the same place with the same message (ranks among
+    // findings at one place shift as some of them close).
+    let left: HashSet<_> = super::keys(fixed, remaining).into_iter().map(|k| k.place_and_message()).collect();
     for applied in &attempt.applied {
-        if left.contains(&applied.key) {
+        if left.contains(&applied.key.place_and_message()) {
             failures.insert(
                 applied.key.clone(),
                 "the fix did not close the finding (another file or a merge still sets it)".to_string(),

@@ -377,3 +377,14 @@ fn routers_of_two_providers_are_limited_each_in_its_own() {
     let (_, json) = check_json(dir.path(), &["--select", "traefik-no-rate-limit"]);
     assert!(json["findings"].as_array().unwrap().is_empty(), "{json}");
 }
+
+/// Two findings of one rule at one place (two flags of one command): fixing the first while the
+/// second stays (no safe fix) is not mistaken for the first staying open.
+#[test]
+fn a_finding_fixed_beside_one_left_at_the_same_place_counts_as_fixed() {
+    let compose = "services:\n  cache:\n    image: redis:7.4\n    command: [\"redis-server\", \"--requirepass\", \"pa$$word\", \"--masterauth\", \"s3cret-a\"]\n";
+    let dir = project(compose);
+    let text = fix_text(dir.path(), &["--select", "hardcoded-secret", "--unsafe-fixes"]);
+    assert!(text.contains("\"--masterauth\", \"${REDIS_MASTERAUTH:?set REDIS_MASTERAUTH}\""), "{text}");
+    assert!(text.contains("\"--requirepass\", \"pa$$word\""), "{text}");
+}
