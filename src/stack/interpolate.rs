@@ -203,6 +203,11 @@ impl std::fmt::Display for InterpolationError {
 /// variable is looked up, so the answer does not depend on the environment), else the first
 /// required variable that is missing.
 pub fn interpolate(text: &str, env: &HashMap<String, String>) -> Result<String, InterpolationError> {
+    substitute(text, env, true)
+}
+
+/// [`interpolate`], or with `strict` false, a missing required variable read as empty.
+fn substitute(text: &str, env: &HashMap<String, String>, strict: bool) -> Result<String, InterpolationError> {
     if !text.contains('$') {
         return Ok(text.to_string());
     }
@@ -222,23 +227,22 @@ pub fn interpolate(text: &str, env: &HashMap<String, String>) -> Result<String, 
                 let set = value.is_some();
                 let non_empty = value.is_some_and(|x| !x.is_empty());
                 let own = || value.cloned().unwrap_or_default();
+                let missing = match v.operator {
+                    ":?" => !non_empty,
+                    "?" => !set,
+                    _ => false,
+                };
                 out.push_str(&match v.operator {
                     ":-" if non_empty => own(),
                     "-" if set => own(),
-                    ":-" | "-" => interpolate(&v.argument, env)?,
-                    ":+" if non_empty => interpolate(&v.argument, env)?,
-                    "+" if set => interpolate(&v.argument, env)?,
+                    ":-" | "-" => substitute(&v.argument, env, strict)?,
+                    ":+" if non_empty => substitute(&v.argument, env, strict)?,
+                    "+" if set => substitute(&v.argument, env, strict)?,
                     ":+" | "+" => String::new(),
-                    ":?" if !non_empty => {
+                    _ if missing && strict => {
                         return Err(InterpolationError::Required {
                             name: v.name,
-                            message: interpolate(&v.argument, env).unwrap_or(v.argument),
-                        })
-                    }
-                    "?" if !set => {
-                        return Err(InterpolationError::Required {
-                            name: v.name,
-                            message: interpolate(&v.argument, env).unwrap_or(v.argument),
+                            message: substitute(&v.argument, env, false).unwrap_or(v.argument),
                         })
                     }
                     _ => own(),
@@ -269,35 +273,7 @@ pub fn has_literal(text: &str) -> bool {
 /// files: a value with an invalid reference stays as written and a missing required variable is
 /// empty.
 pub fn resolve(text: &str, env: &HashMap<String, String>) -> String {
-    if !text.contains('$') {
-        return text.to_string();
-    }
-    if nesting(text) > MAX_NESTING {
-        return text.to_string();
-    }
-    let pieces = parse(text);
-    if any_invalid(&pieces) {
-        return text.to_string();
-    }
-    let mut out = String::new();
-    for piece in pieces {
-        match piece {
-            Piece::Literal(l) => out.push_str(&l),
-            Piece::Var(v) => {
-                let value = env.get(&v.name);
-                let non_empty = value.is_some_and(|x| !x.is_empty());
-                match v.operator {
-                    ":-" if !non_empty => out.push_str(&resolve(&v.argument, env)),
-                    "-" if value.is_none() => out.push_str(&resolve(&v.argument, env)),
-                    ":+" if non_empty => out.push_str(&resolve(&v.argument, env)),
-                    "+" if value.is_some() => out.push_str(&resolve(&v.argument, env)),
-                    ":+" | "+" => {}
-                    _ => out.push_str(value.map_or("", String::as_str)),
-                }
-            }
-        }
-    }
-    out
+    substitute(text, env, false).unwrap_or_else(|_| text.to_string())
 }
 
 /// Parses a `.env` file as compose does (compose-go's dotenv reader, a fork of joho/godotenv,
