@@ -454,15 +454,18 @@ fn credential_groups(ctx: &Context, occurrences: &[Occurrence]) -> Vec<Vec<usize
             }
             by_service.insert(&o.service.name, i);
         }
-        // A secret-named variable of a service that waits for another holding the same literal
-        // (`POSTGRES_PWD` of a client started after its database's `POSTGRES_PASSWORD`).
+        // A variable of a service that waits for another, holding the same literal under a name
+        // that says whose it is (`POSTGRES_PWD` of a client started after its database's
+        // `POSTGRES_PASSWORD`, or `DB_PASSWORD`): not `SMTP_PASSWORD` or `ADMIN_PASSWORD`.
         for &i in members {
             let o = &occurrences[i];
-            if !matches!(o.place, Place::Var(_)) {
-                continue;
-            }
-            for dep in &o.service.depends_on {
-                if let Some(&j) = by_service.get(dep.service.as_str()).filter(|_| dep.service != o.service.name) {
+            let Place::Var(var) = &o.place else { continue };
+            for dep in o.service.depends_on.iter().filter(|d| d.service != o.service.name) {
+                let theirs = members.iter().copied().filter(|&j| {
+                    occurrences[j].service.name == dep.service
+                        && matches!(&occurrences[j].place, Place::Var(v) if names_one_credential(&var.name, &v.name))
+                });
+                for j in theirs.collect::<Vec<_>>() {
                     union(&mut parent, i, j);
                 }
             }
@@ -486,6 +489,21 @@ fn credential_groups(ctx: &Context, occurrences: &[Occurrence]) -> Vec<Vec<usize
     let mut out: Vec<Vec<usize>> = groups.into_values().collect();
     out.sort();
     out
+}
+
+/// Whether a client's variable `client` names the credential its server holds as `server`: they
+/// share a word besides the secret words (`POSTGRES_PWD` and `POSTGRES_PASSWORD`), or the client
+/// calls it the database's (`DB_PASSWORD`, `DATABASE_PASS`).
+fn names_one_credential(client: &str, server: &str) -> bool {
+    let words = |name: &str| -> Vec<String> {
+        name.to_ascii_uppercase()
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty() && !SECRET_WORDS.contains(w) && *w != "ROOT" && *w != "USER")
+            .map(str::to_string)
+            .collect()
+    };
+    let (mine, theirs) = (words(client), words(server));
+    mine.iter().any(|w| theirs.contains(w) || w == "DB" || w == "DATABASE")
 }
 
 /// The host of `scheme://user:password@host:port/…`.

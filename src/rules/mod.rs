@@ -310,7 +310,7 @@ impl Context<'_> {
 
     /// Where a production-only setting of `service` goes.
     pub fn production_site(&self, service: &Service) -> Site {
-        let overlay = self.has_overlay().then(|| self.config.files.last().copied()).flatten();
+        let overlay = self.overlay();
         Site::Production { service: service.name.clone(), definition: service.definition_site().file, overlay }
     }
 
@@ -323,7 +323,7 @@ impl Context<'_> {
     /// limits sized by `kind`), for a service named `name` that a fix adds to `file`: made by
     /// those rules' own fixes, placed as they place them.
     pub fn production_settings(&self, name: &str, kind: &Kind, file: FileId) -> Vec<FixEdit> {
-        let overlay = self.has_overlay().then(|| self.config.files.last().copied()).flatten();
+        let overlay = self.overlay();
         let site = || Site::Production { service: name.to_string(), definition: file, overlay };
         let mut edits = vec![no_restart_policy::restart_edit(site()), no_log_rotation::rotation_edit(site())];
         if kind.limits.memory.is_some() {
@@ -338,17 +338,23 @@ impl Context<'_> {
         self.config.dedicated && !self.has_overlay()
     }
 
-    /// This configuration is a production overlay merged over a base: its last file is a
-    /// production file (`docker-compose.prod.yml`, …), where production-only settings go. A list
-    /// of `-f` files ending in another (an optional add-on, a redis override) has none: settings
-    /// go where each service is defined.
+    /// This configuration is a production overlay merged over a base (see [`Context::overlay`]).
     pub fn has_overlay(&self) -> bool {
-        self.config.is_production()
-            && self.config.files.len() > 1
-            && self.config.files.last().is_some_and(|&f| {
-                let path = &self.stack.file(f).path;
-                path.file_name().and_then(|n| n.to_str()).is_some_and(crate::stack::load::is_production_name)
-            })
+        self.overlay().is_some()
+    }
+
+    /// The production overlay of a configuration of several files, where production-only
+    /// settings go: its last production file (`docker-compose.prod.yml`, …) after the first. A
+    /// list of `-f` files without one (a base and an optional add-on, a redis override) has
+    /// none: settings go where each service is defined.
+    pub fn overlay(&self) -> Option<FileId> {
+        if !self.config.is_production() {
+            return None;
+        }
+        self.config.files.iter().skip(1).rev().copied().find(|&f| {
+            let path = &self.stack.file(f).path;
+            path.file_name().and_then(|n| n.to_str()).is_some_and(crate::stack::load::is_production_name)
+        })
     }
 }
 

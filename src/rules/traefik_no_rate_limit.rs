@@ -71,7 +71,10 @@ struct Router {
     /// `@provider` is that provider's.
     provider: &'static str,
     service: Option<String>,
+    /// Its middlewares, lowercased and qualified with their provider, to look them up.
     middlewares: Vec<String>,
+    /// Its middlewares as written (a fix rewriting the list keeps them so).
+    written: Vec<String>,
     loc: Loc,
     source: Source,
 }
@@ -96,6 +99,16 @@ fn qualified(reference: &str, provider: &str) -> String {
         reference.to_string()
     } else {
         format!("{reference}@{provider}")
+    }
+}
+
+/// The items of a middlewares list (a comma-separated string or a sequence) as written.
+fn written_list(v: Option<&Value>) -> Vec<String> {
+    let split = |t: &str| t.split(',').map(str::trim).filter(|m| !m.is_empty()).map(str::to_string).collect::<Vec<_>>();
+    match v {
+        Some(v) if v.as_str().is_some() => split(v.as_str().unwrap_or("")),
+        Some(v) => v.items().iter().filter_map(Value::as_str).flat_map(split).collect(),
+        None => Vec::new(),
     }
 }
 
@@ -167,6 +180,7 @@ impl Rule for TraefikNoRateLimit {
                             provider: "docker",
                             service: Some(service.name.clone()),
                             middlewares: Vec::new(),
+                            written: Vec::new(),
                             loc: value.loc,
                             source: Source::Labels { middlewares: None },
                         });
@@ -209,6 +223,7 @@ impl Rule for TraefikNoRateLimit {
                         provider: "file",
                         service: None,
                         middlewares: list_of(spec.get("middlewares")).iter().map(|m| qualified(m, "file")).collect(),
+                        written: written_list(spec.get("middlewares")),
                         loc: spec.loc,
                         source: Source::File {
                             spec: spec.loc,
@@ -219,22 +234,14 @@ impl Rule for TraefikNoRateLimit {
                 }
             }
         }
-        // An entry point names its middlewares with their provider; one named without is looked
-        // for in either.
-        let any_provider = |m: &String| {
-            if m.contains('@') {
-                limits(m, &middlewares, 0)
-            } else {
-                ["docker", "file"].iter().any(|p| limits(&qualified(m, p), &middlewares, 0))
-            }
-        };
-        if entrypoint_middlewares.iter().any(any_provider) {
-            return Vec::new();
-        }
+        // A middleware an entry point names without `@provider` is, for each router, the one of
+        // that router's provider (as Traefik resolves it).
+        let from_entrypoints =
+            |provider: &str| entrypoint_middlewares.iter().any(|m| limits(&qualified(m, provider), &middlewares, 0));
         routers.sort_by_key(|r| (r.loc.file, r.loc.span.start));
         routers
             .into_iter()
-            .filter(|r| !r.middlewares.iter().any(|m| limits(m, &middlewares, 0)))
+            .filter(|r| !from_entrypoints(r.provider) && !r.middlewares.iter().any(|m| limits(m, &middlewares, 0)))
             .map(|r| {
                 let fix = fix(ctx, &r, &middlewares);
                 let mut f = Finding::new(
@@ -333,7 +340,7 @@ fn fix(ctx: &Context, router: &Router, middlewares: &HashMap<String, Middleware>
             match existing {
                 Some(list) => {
                     let mut names = vec![name.clone()];
-                    names.extend(router.middlewares.iter().cloned());
+                    names.extend(router.written.iter().cloned());
                     edits.push(FixEdit::new(
                         Target::Node { file: list.file, at: list.span },
                         EditOp::Replace,

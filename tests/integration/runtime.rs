@@ -388,3 +388,35 @@ fn a_finding_fixed_beside_one_left_at_the_same_place_counts_as_fixed() {
     assert!(text.contains("\"--masterauth\", \"${REDIS_MASTERAUTH:?set REDIS_MASTERAUTH}\""), "{text}");
     assert!(text.contains("\"--requirepass\", \"pa$$word\""), "{text}");
 }
+
+/// What a review found in the rate-limit fix and the credential groups: a router's middlewares
+/// are rewritten as written (Traefik's names are case-sensitive: `myauth@file` is not `myAuth`);
+/// an entry point's middleware named without a provider is the router's provider's; a client's
+/// password of another purpose (`ADMIN_PASSWORD`) stays apart from its database's.
+#[test]
+fn review_rate_limits_and_credential_groups() {
+    let compose = "services:\n  traefik:\n    image: traefik:v3.1\n    command: [\"--providers.file.filename=/etc/traefik/dynamic.yml\"]\n    volumes:\n      - ./dynamic.yml:/etc/traefik/dynamic.yml:ro\n";
+    let dir = project(compose);
+    let dynamic = "http:\n  routers:\n    r2:\n      rule: Host(`b.example`)\n      service: web\n      middlewares: [myAuth, \"Hdr@docker\"]\n  middlewares:\n    myAuth:\n      basicAuth:\n        users: [\"u:x\"]\n  services:\n    web:\n      loadBalancer:\n        servers:\n          - url: http://web:80\n";
+    std::fs::write(dir.path().join("dynamic.yml"), dynamic).unwrap();
+    fix_text(dir.path(), &["--select", "traefik-no-rate-limit"]);
+    let file = std::fs::read_to_string(dir.path().join("dynamic.yml")).unwrap();
+    assert!(file.contains("- r2-ratelimit\n        - myAuth\n        - Hdr@docker"), "{file}");
+    // `rl` on the entry point exists only in the file provider: a Docker router is not limited.
+    let compose = "services:\n  traefik:\n    image: traefik:v3.1\n    command: [\"--providers.docker=true\", \"--providers.file.filename=/etc/traefik/dynamic.yml\", \"--entrypoints.web.http.middlewares=rl\"]\n    volumes:\n      - ./dynamic.yml:/etc/traefik/dynamic.yml:ro\n  app:\n    image: nginx:1.27\n    labels:\n      - traefik.http.routers.app.rule=Host(`a.example`)\n";
+    let dir = project(compose);
+    std::fs::write(
+        dir.path().join("dynamic.yml"),
+        "http:\n  middlewares:\n    rl:\n      rateLimit:\n        average: 10\n",
+    )
+    .unwrap();
+    let (_, json) = check_json(dir.path(), &["--select", "traefik-no-rate-limit"]);
+    let messages: Vec<&str> =
+        json["findings"].as_array().unwrap().iter().filter_map(|f| f["message"].as_str()).collect();
+    assert_eq!(messages, ["Traefik router `app` has no rate-limit middleware"], "{json}");
+    // Credentials.
+    let compose = "services:\n  db:\n    image: postgres:16\n    environment:\n      POSTGRES_PASSWORD: hunter2secret\n  worker:\n    image: nginx:1.27\n    depends_on: [db]\n    environment:\n      ADMIN_PASSWORD: hunter2secret\n";
+    let dir = project(compose);
+    let text = fix_text(dir.path(), &["--select", "hardcoded-secret", "--unsafe-fixes"]);
+    assert!(text.contains("ADMIN_PASSWORD: ${ADMIN_PASSWORD:?set ADMIN_PASSWORD}"), "{text}");
+}

@@ -821,6 +821,16 @@ fn only_a_production_file_takes_production_settings() {
     assert!(matches!(out.status.code(), Some(0 | 1)), "{}{}", stdout(&out), stderr(&out));
     let prod = std::fs::read_to_string(dir.path().join("docker-compose.prod.yml")).unwrap();
     assert!(prod.contains("restart: unless-stopped"), "{prod}");
+    // The production file in the middle of the list, an add-on after it.
+    std::fs::write(dir.path().join("docker-compose.prod.yml"), "services:\n  api:\n    ports: [\"80:80\"]\n").unwrap();
+    std::fs::write(dir.path().join("addon.yml"), "services:\n  cron:\n    image: alpine:3.20\n    restart: always\n")
+        .unwrap();
+    let args = ["fix", "-f", "docker-compose.yml", "-f", "docker-compose.prod.yml", "-f", "addon.yml"];
+    let out = stackfix(dir.path(), &[&args[..], &["--select", "no-restart-policy"]].concat());
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}{}", stdout(&out), stderr(&out));
+    let prod = std::fs::read_to_string(dir.path().join("docker-compose.prod.yml")).unwrap();
+    let base = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
+    assert!(prod.contains("restart: unless-stopped") && !base.contains("restart"), "{prod}\n---\n{base}");
 }
 
 #[test]
