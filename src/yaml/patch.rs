@@ -2,6 +2,7 @@
 //! an item) resolved on the current text, lowered to one byte-range splice, re-parsed before the
 //! next. New lines are whole lines in the file's own style; every byte outside the splice stays.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use super::emit::{column, Fragment, Style};
@@ -346,15 +347,33 @@ pub fn merged_value(tree: &Tree, map: NodeId, key: &str, depth: usize) -> Option
 /// Aliases in the text stand as placeholders (a fragment does not parse with an alias whose
 /// anchor it lacks), returned with the alias each stands for, to be put back in what is written.
 fn copied(tree: &Tree, node: NodeId) -> Result<(String, Vec<(String, String)>), String> {
-    fn copyable(tree: &Tree, id: NodeId) -> bool {
+    let span = tree.node(node).span;
+    // The aliases inside, in document order (nodes are numbered in document order, so what is
+    // inside follows the node).
+    let aliases: Vec<NodeId> = (node..tree.len())
+        .take_while(|&id| tree.node(id).props_start <= span.end)
+        .filter(|&id| matches!(tree.node(id).kind, NodeKind::Alias { .. }))
+        .filter(|&id| span.start <= tree.node(id).span.start && tree.node(id).span.end <= span.end)
+        .collect();
+    // The last anchor of each name in the document (only needed when aliases are inside): an
+    // alias reads the same node from a copy placed later exactly when the anchor it reads is
+    // still the last of its name.
+    let mut last_anchor: HashMap<&str, NodeId> = HashMap::new();
+    if !aliases.is_empty() {
+        for id in 0..tree.len() {
+            if let Some(name) = tree.node(id).anchor() {
+                last_anchor.insert(name, id);
+            }
+        }
+    }
+    let last = &last_anchor;
+    fn copyable(tree: &Tree, id: NodeId, last: &HashMap<&str, NodeId>) -> bool {
         let node = tree.node(id);
         node.anchor().is_none()
             && match &node.kind {
-                NodeKind::Alias { name, .. } => !(0..tree.len()).any(|other| {
-                    tree.node(other).anchor() == Some(name.as_str()) && tree.node(other).props_start > node.span.start
-                }),
-                NodeKind::Mapping { entries, .. } => entries.iter().all(|e| copyable_entry(tree, e)),
-                NodeKind::Sequence { items, .. } => items.iter().all(|&i| copyable(tree, i)),
+                NodeKind::Alias { name, target } => target.is_some() && last.get(name.as_str()) == target.as_ref(),
+                NodeKind::Mapping { entries, .. } => entries.iter().all(|e| copyable_entry(tree, e, last)),
+                NodeKind::Sequence { items, .. } => items.iter().all(|&i| copyable(tree, i, last)),
                 // A quoted or plain scalar over several lines is re-read by the fragment engine,
                 // which does not keep its line breaks where they were.
                 NodeKind::Scalar { style, .. } => {
@@ -365,14 +384,14 @@ fn copied(tree: &Tree, node: NodeId) -> Result<(String, Vec<(String, String)>), 
     }
     // A merge key inside is not copied: the fix merged into the copy would not see what it
     // gives, and a local key would hide it.
-    fn copyable_entry(tree: &Tree, e: &super::tree::Entry) -> bool {
-        !tree.is_merge_key(e.key) && copyable(tree, e.key) && copyable(tree, e.value)
+    fn copyable_entry(tree: &Tree, e: &super::tree::Entry, last: &HashMap<&str, NodeId>) -> bool {
+        !tree.is_merge_key(e.key) && copyable(tree, e.key, last) && copyable(tree, e.value, last)
     }
     // The node's own anchor does not matter (its content is copied, the anchor stays where it
     // is); anything inside it does.
     let inside = match &tree.node(node).kind {
-        NodeKind::Mapping { entries, .. } => entries.iter().all(|e| copyable_entry(tree, e)),
-        _ => copyable(tree, node),
+        NodeKind::Mapping { entries, .. } => entries.iter().all(|e| copyable_entry(tree, e, last)),
+        _ => copyable(tree, node, last),
     };
     if !inside {
         return Err(
@@ -381,13 +400,7 @@ fn copied(tree: &Tree, node: NodeId) -> Result<(String, Vec<(String, String)>), 
                 .into(),
         );
     }
-    let span = tree.node(node).span;
     let text = tree.source.text();
-    // The aliases inside, in document order.
-    let aliases: Vec<NodeId> = (node..tree.len())
-        .filter(|&id| matches!(tree.node(id).kind, NodeKind::Alias { .. }))
-        .filter(|&id| span.start <= tree.node(id).span.start && tree.node(id).span.end <= span.end)
-        .collect();
     if tree.node(node).is_flow() {
         let written = &text[span.start..span.end];
         if written.contains(['\n', '\r']) {
