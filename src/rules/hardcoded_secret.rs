@@ -231,28 +231,72 @@ fn literal_secret(value: &str) -> Option<&'static str> {
     defaults.then_some("a literal fallback (`${VAR:-…}`)")
 }
 
-/// `scheme://user:password@host` with a literal password.
-fn url_with_password(value: &str) -> bool {
-    let Some((_, rest)) = value.split_once("://") else {
-        return false;
-    };
-    let Some(userinfo) = rest.rsplit_once('@').map(|(u, _)| u) else {
-        return false;
-    };
-    // The separator is the first `:` outside `${…}` (a default such as `${USER:-app}` has its own).
-    let mut depth = 0usize;
-    let colon = userinfo.char_indices().find(|&(_, c)| {
-        match c {
-            '{' => depth += 1,
-            '}' => depth = depth.saturating_sub(1),
-            ':' if depth == 0 => return true,
-            _ => {}
+/// Where the password of a connection string is in `value`, as a byte range: the `password` of
+/// `scheme://user:password@host`, or the value of a `password=` / `pwd=` parameter (PDO
+/// `mysql:host=db;dbname=app;password=…`, libpq `host=db password=…`, ADO.NET
+/// `Server=db;Password=…;`, JDBC `jdbc:postgresql://db/app?user=app&password=…`). A quoted
+/// parameter value (libpq `password='a b'`) is not read.
+fn connection_password(value: &str) -> Option<std::ops::Range<usize>> {
+    if let Some(scheme_end) = value.find("://") {
+        let rest_at = scheme_end + 3;
+        if let Some(at) = value[rest_at..].rfind('@') {
+            let userinfo = &value[rest_at..rest_at + at];
+            // The separator is the first `:` outside `${…}` (a default such as `${USER:-app}`
+            // has its own).
+            let mut depth = 0usize;
+            let colon = userinfo.char_indices().find(|&(_, c)| {
+                match c {
+                    '{' => depth += 1,
+                    '}' => depth = depth.saturating_sub(1),
+                    ':' if depth == 0 => return true,
+                    _ => {}
+                }
+                false
+            });
+            if let Some((i, _)) = colon {
+                return Some(rest_at + i + 1..rest_at + at);
+            }
         }
-        false
-    });
-    let Some((i, _)) = colon else { return false };
-    let password = &userinfo[i + 1..];
-    !password.is_empty() && literal_secret(password).is_some()
+    }
+    let (_, range) = parameters(value).find(|(key, _)| key == "password" || key == "pwd")?;
+    let password = &value[range.clone()];
+    (!password.is_empty() && !password.starts_with(['\'', '"'])).then_some(range)
+}
+
+/// The `key=value` parameters of a connection string, as (key lowercased, value's byte range),
+/// parameters separated by `;`, `&`, `?` or spaces (a key may hold spaces where `;` separates:
+/// `Data Source`). A value that runs into a word without `=` (`Password=my pass;`) ends the
+/// reading: where it ends is not known.
+fn parameters(value: &str) -> impl Iterator<Item = (String, std::ops::Range<usize>)> + '_ {
+    let delimiter = |c: char| matches!(c, ';' | '&' | '?') || c.is_whitespace();
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        let rest = value.get(start..)?;
+        let key_end = rest.find('=')?;
+        let head = rest[..key_end].rsplit([';', '&', '?', ':']).next().unwrap_or_default().trim();
+        let key = match head.to_ascii_lowercase() {
+            k if k == "data source" => k,
+            k => k.rsplit(char::is_whitespace).next().unwrap_or_default().to_string(),
+        };
+        let from = start + key_end + 1;
+        let len = value[from..].find(delimiter).unwrap_or(value.len() - from);
+        let after = &value[from + len..];
+        if after.starts_with(char::is_whitespace) {
+            let next = after.trim_start();
+            let word = &next[..next.find(|c: char| matches!(c, ';' | '&') || c.is_whitespace()).unwrap_or(next.len())];
+            if !word.is_empty() && !word.contains('=') {
+                start = value.len() + 1;
+                return Some((String::new(), from..from));
+            }
+        }
+        start = from;
+        Some((key, from..from + len))
+    })
+}
+
+/// A connection string with a literal password.
+fn url_with_password(value: &str) -> bool {
+    connection_password(value).is_some_and(|r| literal_secret(&value[r]).is_some())
 }
 
 /// The edits that make `store` read each of `names` (secret-named variables it writes
@@ -310,6 +354,16 @@ struct Occurrence<'a> {
 }
 
 impl Occurrence<'_> {
+    /// The variable it is written in (a flag's: the variable a fix names after it); none for a
+    /// connection string.
+    fn variable(&self) -> Option<&str> {
+        match &self.place {
+            Place::Var(var) => Some(&var.name),
+            Place::Flag(flag) => Some(flag_variable(flag)),
+            Place::Url(_) => None,
+        }
+    }
+
     fn loc(&self) -> crate::stack::Loc {
         match &self.place {
             Place::Var(v) | Place::Url(v) => v.loc,
@@ -449,10 +503,23 @@ fn credential_groups(ctx: &Context, occurrences: &[Occurrence]) -> Vec<Vec<usize
                 union(&mut parent, i, j);
             }
             by_name.insert(name, i);
-            if let Some(&j) = by_service.get(o.service.name.as_str()) {
-                union(&mut parent, i, j);
+            by_service.entry(&o.service.name).or_insert(i);
+        }
+        // Two variables of one service holding the same literal are one credential when their
+        // names say so (`POSTGRES_PASSWORD` and `POSTGRES_PWD`, `--requirepass` and
+        // `REDIS_PASSWORD`); `SMTP_PASSWORD` equal to `DB_PASSWORD` is a coincidence, and each
+        // keeps a variable of its own.
+        for (x, &i) in members.iter().enumerate() {
+            for &j in &members[x + 1..] {
+                let (a, b) = (&occurrences[i], &occurrences[j]);
+                if a.service.name != b.service.name {
+                    continue;
+                }
+                let (Some(an), Some(bn)) = (a.variable(), b.variable()) else { continue };
+                if share_a_word(an, bn) {
+                    union(&mut parent, i, j);
+                }
             }
-            by_service.insert(&o.service.name, i);
         }
         // A variable of a service that waits for another, holding the same literal under a name
         // that says whose it is (`POSTGRES_PWD` of a client started after its database's
@@ -491,27 +558,42 @@ fn credential_groups(ctx: &Context, occurrences: &[Occurrence]) -> Vec<Vec<usize
     out
 }
 
+/// The words of a variable name besides the secret words (`POSTGRES_PWD`: `POSTGRES`).
+fn name_words(name: &str) -> Vec<String> {
+    name.to_ascii_uppercase()
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty() && !SECRET_WORDS.contains(w) && *w != "ROOT" && *w != "USER")
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether two variable names share a word besides the secret words.
+fn share_a_word(a: &str, b: &str) -> bool {
+    let theirs = name_words(b);
+    name_words(a).iter().any(|w| theirs.contains(w))
+}
+
 /// Whether a client's variable `client` names the credential its server holds as `server`: they
 /// share a word besides the secret words (`POSTGRES_PWD` and `POSTGRES_PASSWORD`), or the client
 /// calls it the database's (`DB_PASSWORD`, `DATABASE_PASS`).
 fn names_one_credential(client: &str, server: &str) -> bool {
-    let words = |name: &str| -> Vec<String> {
-        name.to_ascii_uppercase()
-            .split(|c: char| !c.is_ascii_alphanumeric())
-            .filter(|w| !w.is_empty() && !SECRET_WORDS.contains(w) && *w != "ROOT" && *w != "USER")
-            .map(str::to_string)
-            .collect()
-    };
-    let (mine, theirs) = (words(client), words(server));
+    let (mine, theirs) = (name_words(client), name_words(server));
     mine.iter().any(|w| theirs.contains(w) || w == "DB" || w == "DATABASE")
 }
 
-/// The host of `scheme://user:password@host:port/…`.
+/// The host a connection string names: `scheme://user:password@host:port/…`,
+/// `jdbc:postgresql://host:port/…`, or a `host=` / `server=` / `data source=` parameter.
 fn url_host(value: &str) -> Option<&str> {
-    let (_, rest) = value.split_once("://")?;
-    let (_, after) = rest.rsplit_once('@')?;
-    let end = after.find([':', '/', '?', ',']).unwrap_or(after.len());
-    Some(&after[..end])
+    let end = |s: &str| s.find([':', '/', '?', ',', ';', '&', ' ']).unwrap_or(s.len());
+    if let Some((_, rest)) = value.split_once("://") {
+        let after = rest.rsplit_once('@').map_or(rest, |(_, a)| a);
+        return Some(&after[..end(after)]).filter(|h| !h.is_empty());
+    }
+    let (_, range) =
+        parameters(value).find(|(key, _)| matches!(key.as_str(), "host" | "hostname" | "server" | "data source"))?;
+    let host = &value[range];
+    let host = host.strip_prefix("tcp:").unwrap_or(host);
+    Some(&host[..end(host)]).filter(|h| !h.is_empty())
 }
 
 /// The fix of one occurrence alone.
@@ -525,18 +607,27 @@ fn single_fix(ctx: &Context, o: &Occurrence) -> Option<Fix> {
 /// `written` (a variable as written: a value, `KEY=value`, quoted or not) with the password of
 /// its connection string, which must be `secret`, replaced by `reference`.
 fn replace_url_password(written: &str, secret: &str, reference: &str) -> Option<String> {
-    let after = written.find("://")? + 3;
-    let at = after + written[after..].rfind('@')?;
-    let colon = after + written[after..at].find(':')?;
-    (&written[colon + 1..at] == secret).then(|| format!("{}{reference}{}", &written[..=colon], &written[at..]))
+    let quote =
+        written.chars().next().filter(|c| matches!(c, '"' | '\'') && written.len() > 1 && written.ends_with(*c));
+    let (inner, offset) = match quote {
+        Some(_) => (&written[1..written.len() - 1], 1),
+        None => (written, 0),
+    };
+    // In the list form `KEY=value`, the connection string starts after the first `=`.
+    let (value, offset) = match inner.split_once('=') {
+        Some((key, value)) if !key.contains(['/', ':', ';', ' ']) && connection_password(value).is_some() => {
+            (value, offset + key.len() + 1)
+        }
+        _ => (inner, offset),
+    };
+    let range = connection_password(value)?;
+    (&value[range.clone()] == secret)
+        .then(|| format!("{}{reference}{}", &written[..offset + range.start], &written[offset + range.end..]))
 }
 
-/// The password of `scheme://user:password@host`, as written.
+/// The password of a connection string ([`connection_password`]), as written.
 fn url_password(value: &str) -> Option<&str> {
-    let (_, rest) = value.split_once("://")?;
-    let (userinfo, _) = rest.rsplit_once('@')?;
-    let (_, password) = userinfo.split_once(':')?;
-    Some(password)
+    connection_password(value).map(|r| &value[r])
 }
 
 /// One variable for every place a credential is written: secret-named variables get
@@ -693,6 +784,33 @@ mod tests {
         ] {
             assert!(!is_secret_name(n), "{n}");
         }
+    }
+
+    #[test]
+    fn connection_strings_without_a_url() {
+        let pw = |v: &str| url_password(v).map(str::to_string);
+        assert_eq!(pw("mysql:host=db;dbname=app;password=hunter2"), Some("hunter2".into()));
+        assert_eq!(pw("host=db port=5432 user=app password=hunter2 dbname=app"), Some("hunter2".into()));
+        assert_eq!(pw("Server=db;Database=app;User Id=sa;Password=Str0ng!;"), Some("Str0ng!".into()));
+        assert_eq!(pw("jdbc:postgresql://db:5432/app?user=app&password=hunter2"), Some("hunter2".into()));
+        // Where a spaced password ends is not known; a quoted libpq value is not read.
+        assert_eq!(pw("Server=db;Password=my pass;"), None);
+        assert_eq!(pw("host=db password='a b'"), None);
+        assert!(!url_with_password("host=db password=${DB_PASSWORD}"));
+        assert!(!url_with_password("--max-connections=10"));
+        assert_eq!(url_host("mysql:host=db;dbname=app;password=x"), Some("db"));
+        assert_eq!(url_host("Data Source=mssql,1433;Password=x"), Some("mssql"));
+        assert_eq!(url_host("Server=tcp:sql;Password=x"), Some("sql"));
+        assert_eq!(url_host("jdbc:postgresql://db:5432/app?password=x"), Some("db"));
+        let r = "${DB_PASSWORD:?set DB_PASSWORD}";
+        assert_eq!(
+            replace_url_password("DSN=mysql:host=db;password=hunter2", "hunter2", r).as_deref(),
+            Some("DSN=mysql:host=db;password=${DB_PASSWORD:?set DB_PASSWORD}")
+        );
+        assert_eq!(
+            replace_url_password("\"host=db password=hunter2 dbname=app\"", "hunter2", r).as_deref(),
+            Some("\"host=db password=${DB_PASSWORD:?set DB_PASSWORD} dbname=app\"")
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
 use super::{EditOp, Target};
 use crate::fix::render::template as tpl;
 use crate::stack::service::Located;
-use crate::stack::side::traefik_version;
+use crate::stack::side::{list_option, option, traefik_version};
 use crate::stack::{Loc, Value};
 
 declare_rule! {
@@ -22,7 +22,8 @@ declare_rule! {
     ///
     /// ## When it does not apply
     /// Stacks without Traefik, routers on containers with `traefik.enable=false`, and routers
-    /// covered by an entrypoint-level rate limit.
+    /// whose every entry point has a rate limit in its `http.middlewares` (a router that names
+    /// none uses the default entry points: those with `asDefault`, else all).
     ///
     /// ## Example
     /// ```yaml
@@ -71,10 +72,13 @@ struct Router {
     /// `@provider` is that provider's.
     provider: &'static str,
     service: Option<String>,
-    /// Its middlewares, lowercased and qualified with their provider, to look them up.
+    /// Its middlewares qualified with their provider, to look them up (names are
+    /// case-sensitive in Traefik: `API-RateLimit` does not name `api-ratelimit`).
     middlewares: Vec<String>,
     /// Its middlewares as written (a fix rewriting the list keeps them so).
     written: Vec<String>,
+    /// The entry points it names (none: the default ones).
+    entry_points: Vec<String>,
     loc: Loc,
     source: Source,
 }
@@ -88,7 +92,7 @@ enum Source {
 }
 
 fn split_list(text: &str) -> Vec<String> {
-    text.split(',').map(|m| m.trim().to_ascii_lowercase()).filter(|m| !m.is_empty()).collect()
+    text.split(',').map(|m| m.trim().to_string()).filter(|m| !m.is_empty()).collect()
 }
 
 /// A middleware reference as `name@provider`, the provider of the one naming it by default
@@ -102,22 +106,9 @@ fn qualified(reference: &str, provider: &str) -> String {
     }
 }
 
-/// The items of a middlewares list (a comma-separated string or a sequence) as written.
-fn written_list(v: Option<&Value>) -> Vec<String> {
-    let split = |t: &str| t.split(',').map(str::trim).filter(|m| !m.is_empty()).map(str::to_string).collect::<Vec<_>>();
-    match v {
-        Some(v) if v.as_str().is_some() => split(v.as_str().unwrap_or("")),
-        Some(v) => v.items().iter().filter_map(Value::as_str).flat_map(split).collect(),
-        None => Vec::new(),
-    }
-}
-
+/// The items of a list option (a comma-separated string or a sequence) as written.
 fn list_of(v: Option<&Value>) -> Vec<String> {
-    match v {
-        Some(v) if v.as_str().is_some() => split_list(v.as_str().unwrap_or("")),
-        Some(v) => v.items().iter().filter_map(Value::as_str).flat_map(split_list).collect(),
-        None => Vec::new(),
-    }
+    list_option(v)
 }
 
 fn middleware_of(spec: &Value) -> Middleware {
@@ -126,7 +117,7 @@ fn middleware_of(spec: &Value) -> Middleware {
             "ratelimit" => return Middleware::RateLimit,
             "chain" => {
                 return Middleware::Chain(
-                    list_of(value.get("middlewares")).iter().map(|m| qualified(m, "file")).collect(),
+                    list_of(option(value, "middlewares")).iter().map(|m| qualified(m, "file")).collect(),
                 )
             }
             _ => {}
@@ -158,9 +149,14 @@ impl Rule for TraefikNoRateLimit {
             let disabled = service.label("traefik.enable").is_some_and(|v| v.value.eq_ignore_ascii_case("false"));
             let mut own_routers: HashMap<String, Router> = HashMap::new();
             for (key, value) in &service.labels {
+                // Traefik reads the option names of a label case-insensitively, and the names
+                // of routers and middlewares as written.
                 let lower = key.to_ascii_lowercase();
-                let parts: Vec<&str> = lower.split('.').collect();
+                let mut parts: Vec<&str> = lower.split('.').collect();
                 let original_name = key.split('.').nth(3).unwrap_or_default();
+                if let Some(name) = parts.get_mut(3) {
+                    *name = original_name;
+                }
                 match parts.as_slice() {
                     ["traefik", "http", "middlewares", name, kind, ..] => {
                         let entry = middlewares.entry(qualified(name, "docker")).or_insert(Middleware::Other);
@@ -181,11 +177,13 @@ impl Rule for TraefikNoRateLimit {
                             service: Some(service.name.clone()),
                             middlewares: Vec::new(),
                             written: Vec::new(),
+                            entry_points: Vec::new(),
                             loc: value.loc,
                             source: Source::Labels { middlewares: None },
                         });
                         match *field {
                             "rule" => router.loc = value.loc,
+                            "entrypoints" => router.entry_points = split_list(&value.value),
                             "middlewares" => {
                                 router.middlewares =
                                     split_list(&value.value).iter().map(|m| qualified(m, "docker")).collect();
@@ -199,49 +197,45 @@ impl Rule for TraefikNoRateLimit {
             }
             routers.extend(own_routers.into_values());
         }
-        let mut entrypoint_middlewares = Vec::new();
         for traefik in &ctx.config.traefik {
-            for (key, value) in &traefik.args {
-                if key.starts_with("entrypoints.") && key.ends_with(".http.middlewares") {
-                    entrypoint_middlewares.extend(split_list(value));
-                }
-            }
-            if let Some(doc) = &traefik.static_doc {
-                for (_, ep) in doc.get("entryPoints").map(Value::entries).unwrap_or_default() {
-                    entrypoint_middlewares.extend(list_of(ep.path(&["http", "middlewares"])));
-                }
-            }
             for (_, doc) in &traefik.dynamic {
-                for (name, spec) in doc.path(&["http", "middlewares"]).map(Value::entries).unwrap_or_default() {
-                    middlewares.insert(qualified(&name.to_ascii_lowercase(), "file"), middleware_of(spec));
+                let http = option(doc, "http");
+                for (name, spec) in http.and_then(|h| option(h, "middlewares")).map(Value::entries).unwrap_or_default()
+                {
+                    middlewares.insert(qualified(name, "file"), middleware_of(spec));
                 }
-                let http = doc.get("http").map(|h| h.loc);
-                for (name, spec) in doc.path(&["http", "routers"]).map(Value::entries).unwrap_or_default() {
-                    let Some(http) = http else { continue };
+                let Some(http) = http else { continue };
+                for (name, spec) in option(http, "routers").map(Value::entries).unwrap_or_default() {
+                    let listed = option(spec, "middlewares");
                     routers.push(Router {
                         name: name.clone(),
                         provider: "file",
                         service: None,
-                        middlewares: list_of(spec.get("middlewares")).iter().map(|m| qualified(m, "file")).collect(),
-                        written: written_list(spec.get("middlewares")),
+                        middlewares: list_of(listed).iter().map(|m| qualified(m, "file")).collect(),
+                        written: list_of(listed),
+                        entry_points: list_of(option(spec, "entryPoints")),
                         loc: spec.loc,
-                        source: Source::File {
-                            spec: spec.loc,
-                            middlewares: spec.get("middlewares").map(|m| m.loc),
-                            http,
-                        },
+                        source: Source::File { spec: spec.loc, middlewares: listed.map(|m| m.loc), http: http.loc },
                     });
                 }
             }
         }
-        // A middleware an entry point names without `@provider` is, for each router, the one of
+        // A router is limited by its entry points when every entry point it uses limits; a
+        // middleware an entry point names without `@provider` is, for each router, the one of
         // that router's provider (as Traefik resolves it).
-        let from_entrypoints =
-            |provider: &str| entrypoint_middlewares.iter().any(|m| limits(&qualified(m, provider), &middlewares, 0));
+        let from_entrypoints = |router: &Router| {
+            ctx.config.traefik.iter().all(|traefik| {
+                traefik.router_entry_points(&router.entry_points).is_some_and(|eps| {
+                    eps.iter().all(|ep| {
+                        ep.middlewares.iter().any(|m| limits(&qualified(m, router.provider), &middlewares, 0))
+                    })
+                })
+            })
+        };
         routers.sort_by_key(|r| (r.loc.file, r.loc.span.start));
         routers
             .into_iter()
-            .filter(|r| !from_entrypoints(r.provider) && !r.middlewares.iter().any(|m| limits(m, &middlewares, 0)))
+            .filter(|r| !from_entrypoints(r) && !r.middlewares.iter().any(|m| limits(m, &middlewares, 0)))
             .map(|r| {
                 let fix = fix(ctx, &r, &middlewares);
                 let mut f = Finding::new(
@@ -279,7 +273,7 @@ fn rate_limit_first(text: &str, name: &str) -> String {
 /// middlewares (before `auth`, so password guessing is limited too); `None` when that name already means something else.
 fn fix(ctx: &Context, router: &Router, middlewares: &HashMap<String, Middleware>) -> Option<Fix> {
     let name = format!("{}-ratelimit", router.name);
-    if middlewares.contains_key(&qualified(&name.to_ascii_lowercase(), router.provider)) {
+    if middlewares.contains_key(&qualified(&name, router.provider)) {
         return None;
     }
     // The version from the proxy's image tag: v1 has none of these keys, `period` came in v2.2.

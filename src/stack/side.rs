@@ -46,6 +46,37 @@ pub struct TraefikConfig {
     pub static_file: Option<FileId>,
     pub static_doc: Option<Value>,
     pub dynamic: Vec<(FileId, Value)>,
+    /// The entry points of the static configuration Traefik reads (the file when it finds one,
+    /// else the flags), in order.
+    pub entry_points: Vec<EntryPoint>,
+}
+
+/// A Traefik entry point (static configuration `entryPoints.<name>`). Traefik reads option names
+/// case-insensitively and entry point names as written: a router naming `web` does not use an
+/// entry point defined as `Web` (Traefik v3.1: "entryPoint \"web\" doesn't exist").
+#[derive(Debug, Clone, Default)]
+pub struct EntryPoint {
+    pub name: String,
+    /// `http.middlewares`, as written (`name` or `name@provider`).
+    pub middlewares: Vec<String>,
+    /// `asDefault`: a router that names no entry point uses the default ones, which are those
+    /// with `asDefault: true`, or every entry point when none has it
+    /// (<https://doc.traefik.io/traefik/routing/entrypoints/#asdefault>).
+    pub as_default: bool,
+}
+
+impl TraefikConfig {
+    /// The entry points a router naming `names` uses (`names` empty: the default ones). `None`
+    /// when Traefik would use one this configuration does not define (then what it applies is
+    /// not known here).
+    pub fn router_entry_points(&self, names: &[String]) -> Option<Vec<&EntryPoint>> {
+        if names.is_empty() {
+            let defaults: Vec<&EntryPoint> = self.entry_points.iter().filter(|e| e.as_default).collect();
+            let chosen = if defaults.is_empty() { self.entry_points.iter().collect() } else { defaults };
+            return (!chosen.is_empty()).then_some(chosen);
+        }
+        names.iter().map(|n| self.entry_points.iter().find(|e| &e.name == n)).collect()
+    }
 }
 
 impl TraefikConfig {
@@ -288,8 +319,14 @@ fn traefik(loader: &mut Loader, service: &Service) -> TraefikConfig {
             None => (w.to_ascii_lowercase(), "true".to_string()),
         })
         .collect();
-    let mut config =
-        TraefikConfig { service: service.name.clone(), args, static_file: None, static_doc: None, dynamic: Vec::new() };
+    let mut config = TraefikConfig {
+        service: service.name.clone(),
+        args,
+        static_file: None,
+        static_doc: None,
+        dynamic: Vec::new(),
+        entry_points: Vec::new(),
+    };
     let static_path = config.arg("configfile").map(str::to_string);
     // Traefik reads one source of static configuration: a file when it finds one (flags are then
     // ignored), else flags, else the environment.
@@ -318,6 +355,10 @@ fn traefik(loader: &mut Loader, service: &Service) -> TraefikConfig {
             }
         }
     }
+    config.entry_points = match &config.static_doc {
+        Some(doc) => static_entry_points(doc),
+        None => flag_entry_points(&service.command),
+    };
     let from_static = |key: &str| {
         config
             .static_doc
@@ -354,6 +395,67 @@ fn traefik(loader: &mut Loader, service: &Service) -> TraefikConfig {
         }
     }
     config
+}
+
+/// A mapping's value under `key`, the key compared as Traefik compares option names
+/// (case-insensitively).
+pub fn option<'a>(map: &'a Value, key: &str) -> Option<&'a Value> {
+    map.entries().iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v)
+}
+
+/// A list option: a sequence of strings or one comma-separated string.
+pub fn list_option(v: Option<&Value>) -> Vec<String> {
+    let split = |t: &str| t.split(',').map(str::trim).filter(|m| !m.is_empty()).map(str::to_string).collect::<Vec<_>>();
+    match v {
+        Some(v) if v.as_str().is_some() => split(v.as_str().unwrap_or("")),
+        Some(v) => v.items().iter().filter_map(Value::as_str).flat_map(split).collect(),
+        None => Vec::new(),
+    }
+}
+
+fn is_true(text: &str) -> bool {
+    text.eq_ignore_ascii_case("true")
+}
+
+fn static_entry_points(doc: &Value) -> Vec<EntryPoint> {
+    let Some(eps) = option(doc, "entryPoints") else { return Vec::new() };
+    eps.entries()
+        .iter()
+        .map(|(name, ep)| EntryPoint {
+            name: name.clone(),
+            middlewares: list_option(option(ep, "http").and_then(|h| option(h, "middlewares"))),
+            as_default: option(ep, "asDefault").and_then(Value::as_str).is_some_and(is_true),
+        })
+        .collect()
+}
+
+/// Entry points from `--entrypoints.<name>.<option>[=value]` flags (a flag without a value is
+/// `true`).
+fn flag_entry_points(command: &[String]) -> Vec<EntryPoint> {
+    let mut out: Vec<EntryPoint> = Vec::new();
+    for word in command.iter().filter_map(|w| w.strip_prefix("--")) {
+        let (key, value) = word.split_once('=').unwrap_or((word, "true"));
+        let mut parts = key.splitn(3, '.');
+        let (Some(head), Some(name), rest) = (parts.next(), parts.next(), parts.next()) else { continue };
+        if !head.eq_ignore_ascii_case("entrypoints") || name.is_empty() {
+            continue;
+        }
+        let at = match out.iter().position(|e| e.name == name) {
+            Some(at) => at,
+            None => {
+                out.push(EntryPoint { name: name.to_string(), ..Default::default() });
+                out.len() - 1
+            }
+        };
+        let option = rest.unwrap_or_default().to_ascii_lowercase();
+        if option == "http.middlewares" {
+            out[at].middlewares =
+                value.split(',').map(str::trim).filter(|m| !m.is_empty()).map(str::to_string).collect();
+        } else if option == "asdefault" {
+            out[at].as_default = is_true(value);
+        }
+    }
+    out
 }
 
 fn yaml_value(loader: &mut Loader, id: FileId) -> Option<Value> {

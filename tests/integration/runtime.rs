@@ -420,3 +420,93 @@ fn review_rate_limits_and_credential_groups() {
     let text = fix_text(dir.path(), &["--select", "hardcoded-secret", "--unsafe-fixes"]);
     assert!(text.contains("ADMIN_PASSWORD: ${ADMIN_PASSWORD:?set ADMIN_PASSWORD}"), "{text}");
 }
+
+/// Traefik reads option names case-insensitively (`RATELIMIT:` is a rate limit) and middleware
+/// names as written: a router naming `mixed-rl` for `Mixed-RL` is refused ("middleware
+/// \"mixed-rl@file\" does not exist", Traefik v3.1, checked by hand), so it is not limited.
+#[test]
+fn middleware_names_are_case_sensitive_and_option_names_are_not() {
+    let compose = "services:\n  traefik:\n    image: traefik:v3.1\n    command: [\"--providers.docker=true\", \"--providers.file.filename=/etc/traefik/dynamic.yml\"]\n    volumes:\n      - ./dynamic.yml:/etc/traefik/dynamic.yml:ro\n  app:\n    image: nginx:1.27\n    labels:\n      - traefik.http.middlewares.Edge-RL.RateLimit.average=5\n      - traefik.http.routers.exact.rule=Host(`a.example`)\n      - traefik.http.routers.exact.middlewares=Edge-RL\n      - traefik.http.routers.lower.rule=Host(`b.example`)\n      - traefik.http.routers.lower.middlewares=edge-rl\n";
+    let dir = project(compose);
+    let dynamic = "http:\n  middlewares:\n    Mixed-RL:\n      RATELIMIT:\n        average: 10\n  routers:\n    fexact:\n      rule: Host(`c.example`)\n      service: web\n      middlewares: [Mixed-RL]\n    flower:\n      rule: Host(`d.example`)\n      service: web\n      middlewares: [mixed-rl]\n  services:\n    web:\n      loadBalancer:\n        servers:\n          - url: http://app:80\n";
+    std::fs::write(dir.path().join("dynamic.yml"), dynamic).unwrap();
+    let (_, json) = check_json(dir.path(), &["--select", "traefik-no-rate-limit"]);
+    let mut messages: Vec<&str> =
+        json["findings"].as_array().unwrap().iter().filter_map(|f| f["message"].as_str()).collect();
+    messages.sort();
+    assert_eq!(
+        messages,
+        ["Traefik router `flower` has no rate-limit middleware", "Traefik router `lower` has no rate-limit middleware"],
+        "{json}"
+    );
+    // The fix keeps the written name: `lower-ratelimit` first, then `edge-rl` as it was.
+    fix_text(dir.path(), &["--select", "traefik-no-rate-limit"]);
+    let file = std::fs::read_to_string(dir.path().join("dynamic.yml")).unwrap();
+    assert!(file.contains("- flower-ratelimit\n        - mixed-rl"), "{file}");
+}
+
+/// An entry point's rate limit covers only the routers on it: a router on another entry point,
+/// or one on the default entry points when one of them has no limit, is reported.
+#[test]
+fn an_entry_point_limit_covers_only_routers_on_it() {
+    let compose = |default: &str| {
+        format!(
+            "services:\n  traefik:\n    image: traefik:v3.1\n    command:\n      - --providers.docker=true\n      - --entrypoints.web.address=:80\n      - --entrypoints.web.http.middlewares=rl@docker\n      - --entrypoints.Secure.address=:443\n{default}  app:\n    image: nginx:1.27\n    labels:\n      - traefik.http.middlewares.rl.ratelimit.average=5\n      - traefik.http.routers.onweb.rule=Host(`a.example`)\n      - traefik.http.routers.onweb.entrypoints=web\n      - traefik.http.routers.onsecure.rule=Host(`b.example`)\n      - traefik.http.routers.onsecure.entrypoints=Secure\n      - traefik.http.routers.wrongcase.rule=Host(`c.example`)\n      - traefik.http.routers.wrongcase.entrypoints=WEB\n      - traefik.http.routers.anywhere.rule=Host(`d.example`)\n"
+        )
+    };
+    let reported = |compose: String| {
+        let dir = project(&compose);
+        let (_, json) = check_json(dir.path(), &["--select", "traefik-no-rate-limit"]);
+        let mut names: Vec<String> = json["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| f["message"].as_str()?.split('`').nth(1).map(str::to_string))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(reported(compose("")), ["anywhere", "onsecure", "wrongcase"]);
+    // `web` alone is the default: a router naming no entry point is on `web` only.
+    assert_eq!(reported(compose("      - --entrypoints.web.asDefault=true\n")), ["onsecure", "wrongcase"]);
+}
+
+/// One literal in two variables of one service is one credential only when the names say so:
+/// `SMTP_PASSWORD` equal to `DB_PASSWORD` keeps a variable of its own, while `REDIS_PASSWORD`
+/// and `--requirepass` (a flag named after `REDIS_PASSWORD`) become one.
+#[test]
+fn one_literal_in_one_service_is_one_credential_only_when_named_so() {
+    let compose = "services:\n  app:\n    image: nginx:1.27\n    environment:\n      DB_PASSWORD: hunter2secret\n      SMTP_PASSWORD: hunter2secret\n      DB_PASS: hunter2secret\n";
+    let dir = project(compose);
+    let text = fix_text(dir.path(), &["--select", "hardcoded-secret", "--unsafe-fixes"]);
+    assert!(text.contains("SMTP_PASSWORD: ${SMTP_PASSWORD:?set SMTP_PASSWORD}"), "{text}");
+    assert!(text.contains("DB_PASSWORD: ${DB_PASSWORD:?set DB_PASSWORD}"), "{text}");
+    assert!(text.contains("DB_PASS: ${DB_PASSWORD:?set DB_PASSWORD}"), "{text}");
+}
+
+/// A credential also written in a connection string that is not a URL (PDO, libpq, ADO.NET) is
+/// moved there too: left literal, a new value would break that login.
+#[test]
+fn a_credential_in_a_key_value_connection_string_moves_with_the_rest() {
+    let compose = "services:\n  db:\n    image: mysql:8.4\n    environment:\n      MYSQL_PASSWORD: hunter2secret\n  app:\n    image: php:8.3-apache\n    depends_on: [db]\n    environment:\n      - DB_DSN=mysql:host=db;dbname=app;password=hunter2secret\n  report:\n    image: nginx:1.27\n    depends_on: [db]\n    environment:\n      PG_CONN: \"host=db user=app password=hunter2secret dbname=app\"\n";
+    let dir = project(compose);
+    let text = fix_text(dir.path(), &["--select", "hardcoded-secret", "--unsafe-fixes"]);
+    assert!(!text.contains("hunter2secret"), "{text}");
+    assert!(
+        text.contains("- DB_DSN=mysql:host=db;dbname=app;password=${MYSQL_PASSWORD:?set MYSQL_PASSWORD}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("PG_CONN: \"host=db user=app password=${MYSQL_PASSWORD:?set MYSQL_PASSWORD} dbname=app\""),
+        "{text}"
+    );
+    if let Some(compose) = validator("compose") {
+        let out = std::process::Command::new(compose)
+            .args(["config", "-q"])
+            .env("MYSQL_PASSWORD", "x")
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
