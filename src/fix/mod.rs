@@ -748,7 +748,9 @@ struct Env<'a> {
     options: &'a FixOptions,
     renderer: &'a Renderer,
     /// Rendered and parsed fragments by template and context: services of one kind share them.
-    rendered: RefCell<HashMap<(TemplateId, String), Rendered>>,
+    /// Keyed by template and a hash of the context ([`json_hash`]), each entry holding the
+    /// contexts of that hash (compared whole: a hash alone never decides).
+    rendered: RefCell<HashMap<(TemplateId, u64), Vec<(serde_json::Value, Rendered)>>>,
     /// Files already known to be inside the project root.
     inside: RefCell<HashMap<PathBuf, bool>>,
 }
@@ -1261,16 +1263,18 @@ impl Env<'_> {
             true => std::borrow::Cow::Borrowed(context),
             false => std::borrow::Cow::Owned(self.with_sets(template, context, service)),
         };
-        let cache_key = (template, context.to_string());
+        let cache_key = (template, json_hash(&context));
         if let Some(done) = self.rendered.borrow().get(&cache_key) {
-            return done.clone();
+            if let Some((_, result)) = done.iter().find(|(c, _)| *c == *context) {
+                return result.clone();
+            }
         }
         let result = self.renderer.render(template, &context).and_then(|text| {
             Fragment::parse(&text)
                 .map(Rc::new)
                 .map_err(|e| format!("template `{template}` rendered invalid YAML ({e})"))
         });
-        self.rendered.borrow_mut().insert(cache_key, result.clone());
+        self.rendered.borrow_mut().entry(cache_key).or_default().push((context.into_owned(), result.clone()));
         result
     }
 
@@ -1278,6 +1282,33 @@ impl Env<'_> {
     fn inside(&self, path: &Path) -> bool {
         *self.inside.borrow_mut().entry(path.to_path_buf()).or_insert_with(|| is_inside(self.root, path))
     }
+}
+
+/// A hash of a JSON value (objects hashed in their keys' order, which serde_json keeps sorted).
+fn json_hash(value: &serde_json::Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    fn walk(value: &serde_json::Value, h: &mut impl Hasher) {
+        match value {
+            serde_json::Value::Null => h.write_u8(0),
+            serde_json::Value::Bool(b) => (1u8, b).hash(h),
+            serde_json::Value::Number(n) => (2u8, n.as_f64().map(f64::to_bits), n.as_i64()).hash(h),
+            serde_json::Value::String(s) => (3u8, s).hash(h),
+            serde_json::Value::Array(items) => {
+                (4u8, items.len()).hash(h);
+                items.iter().for_each(|v| walk(v, h));
+            }
+            serde_json::Value::Object(map) => {
+                (5u8, map.len()).hash(h);
+                for (k, v) in map {
+                    k.hash(h);
+                    walk(v, h);
+                }
+            }
+        }
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    walk(value, &mut hasher);
+    hasher.finish()
 }
 
 fn changes(original: &Stack, load: &LoadOptions, texts: HashMap<PathBuf, String>) -> Vec<FileChange> {

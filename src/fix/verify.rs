@@ -113,20 +113,20 @@ fn check_effective(
             .map(|(route, key)| (route.clone(), *key))
             .collect();
         let mut changed = Vec::new();
-        diff(&before.doc, &after.doc, &mut Route::default(), &mut changed);
+        diff(&before.doc, &after.doc, &Route::default(), &mut changed);
         let by_name: HashMap<&str, &crate::stack::Service> =
             before.services.iter().map(|s| (s.name.as_str(), s)).collect();
         let mut seen = HashSet::new();
         for service in &after.services {
             seen.insert(service.name.as_str());
-            let mut at = Route::default().key("services").key(&service.name);
+            let at = Route::default().key("services").key(&service.name);
             match by_name.get(service.name.as_str()) {
-                Some(old) => diff(&old.value, &service.value, &mut at, &mut changed),
-                None => leaves(&service.value, &mut at, &mut changed),
+                Some(old) => diff(&old.value, &service.value, &at, &mut changed),
+                None => leaves(&service.value, &at, &mut changed),
             }
         }
         for old in before.services.iter().filter(|s| !seen.contains(s.name.as_str())) {
-            leaves(&old.value, &mut Route::default().key("services").key(&old.name), &mut changed);
+            leaves(&old.value, &Route::default().key("services").key(&old.name), &mut changed);
         }
         let index = index(&aimed);
         for route in changed {
@@ -350,66 +350,108 @@ fn changed_paths(before: Option<&Tree>, after: Option<&Tree>) -> Vec<Route> {
     };
     let mut out = Vec::new();
     match (value(before), value(after)) {
-        (Some(a), Some(b)) => diff(&a, &b, &mut Route::default(), &mut out),
+        (Some(a), Some(b)) => diff(&a, &b, &Route::default(), &mut out),
         (None, None) => {}
         _ => out.push(Route::default()),
     }
     out
 }
 
+/// A route segment borrowed from the documents compared (a route is built only for a change).
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// Where a comparison is: the route it started at, then the steps below.
+struct At<'r, 'a> {
+    base: &'r Route,
+    steps: Vec<Step<'a>>,
+}
+
+impl At<'_, '_> {
+    fn route(&self) -> Route {
+        let mut route = self.base.clone();
+        route.0.extend(self.steps.iter().map(|s| match s {
+            Step::Key(k) => Segment::Key((*k).to_string()),
+            Step::Index(i) => Segment::Index(*i),
+        }));
+        route
+    }
+}
+
 /// Routes where `a` and `b` differ, down to the values: a key one side lacks (or holds null
 /// at) counts at every value the other side holds under it.
-fn diff(a: &Value, b: &Value, at: &mut Route, out: &mut Vec<Route>) {
+fn diff(a: &Value, b: &Value, at: &Route, out: &mut Vec<Route>) {
+    diff_at(a, b, &mut At { base: at, steps: Vec::new() }, out);
+}
+
+fn diff_at<'a>(a: &'a Value, b: &'a Value, at: &mut At<'_, 'a>, out: &mut Vec<Route>) {
     match (&a.kind, &b.kind) {
         (ValueKind::Map(x), ValueKind::Map(y)) if a.tag() == b.tag() => {
+            // Most mappings keep their keys in order: compared pairwise without an index.
+            let same_keys = x.len() == y.len() && x.iter().zip(y).all(|((ka, _), (kb, _))| ka == kb);
+            if same_keys {
+                for ((k, va), (_, vb)) in x.iter().zip(y) {
+                    at.steps.push(Step::Key(k));
+                    diff_at(va, vb, at, out);
+                    at.steps.pop();
+                }
+                return;
+            }
             let in_b: HashMap<&str, &Value> = y.iter().map(|(k, v)| (k.as_str(), v)).collect();
             for (k, va) in x {
-                at.0.push(Segment::Key(k.clone()));
+                at.steps.push(Step::Key(k));
                 match in_b.get(k.as_str()) {
-                    Some(vb) => diff(va, vb, at, out),
-                    None => leaves(va, at, out),
+                    Some(vb) => diff_at(va, vb, at, out),
+                    None => leaves_at(va, at, out),
                 }
-                at.0.pop();
+                at.steps.pop();
             }
             let in_a: HashSet<&str> = x.iter().map(|(k, _)| k.as_str()).collect();
             for (k, vb) in y.iter().filter(|(k, _)| !in_a.contains(k.as_str())) {
-                at.0.push(Segment::Key(k.clone()));
-                leaves(vb, at, out);
-                at.0.pop();
+                at.steps.push(Step::Key(k));
+                leaves_at(vb, at, out);
+                at.steps.pop();
             }
         }
         (ValueKind::Seq(x), ValueKind::Seq(y)) if x.len() == y.len() && a.tag() == b.tag() => {
             for (i, (va, vb)) in x.iter().zip(y).enumerate() {
-                at.0.push(Segment::Index(i));
-                diff(va, vb, at, out);
-                at.0.pop();
+                at.steps.push(Step::Index(i));
+                diff_at(va, vb, at, out);
+                at.steps.pop();
             }
         }
         // Equal as written, so equal in any environment compose runs in (and so as interpolated).
         (ValueKind::Scalar { text: x, .. }, ValueKind::Scalar { text: y, .. })
             if x == y && a.written() == b.written() && a.tag() == b.tag() => {}
         (ValueKind::Null, ValueKind::Null) if a.tag() == b.tag() => {}
-        (ValueKind::Null, ValueKind::Map(_)) if a.tag().is_none() && b.tag().is_none() => leaves(b, at, out),
-        (ValueKind::Map(_), ValueKind::Null) if a.tag().is_none() && b.tag().is_none() => leaves(a, at, out),
+        (ValueKind::Null, ValueKind::Map(_)) if a.tag().is_none() && b.tag().is_none() => leaves_at(b, at, out),
+        (ValueKind::Map(_), ValueKind::Null) if a.tag().is_none() && b.tag().is_none() => leaves_at(a, at, out),
         (ValueKind::Map(_), _) | (_, ValueKind::Map(_)) => {
-            leaves(a, at, out);
-            leaves(b, at, out);
+            leaves_at(a, at, out);
+            leaves_at(b, at, out);
         }
-        _ => out.push(at.clone()),
+        _ => out.push(at.route()),
     }
 }
 
 /// The routes of the values under `v` (a sequence or scalar is one value).
-fn leaves(v: &Value, at: &mut Route, out: &mut Vec<Route>) {
+fn leaves(v: &Value, at: &Route, out: &mut Vec<Route>) {
+    leaves_at(v, &mut At { base: at, steps: Vec::new() }, out);
+}
+
+fn leaves_at<'a>(v: &'a Value, at: &mut At<'_, 'a>, out: &mut Vec<Route>) {
     match &v.kind {
         ValueKind::Map(entries) if !entries.is_empty() => {
             for (k, child) in entries {
-                at.0.push(Segment::Key(k.clone()));
-                leaves(child, at, out);
-                at.0.pop();
+                at.steps.push(Step::Key(k));
+                leaves_at(child, at, out);
+                at.steps.pop();
             }
         }
-        _ => out.push(at.clone()),
+        _ => out.push(at.route()),
     }
 }
 

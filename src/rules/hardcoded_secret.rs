@@ -7,7 +7,7 @@ use super::{EditOp, Target};
 use crate::fix::render::template as tpl;
 use crate::stack::interpolate;
 use crate::stack::service::EnvVar;
-use crate::stack::{Service, ValueKind};
+use crate::stack::{Service, Value, ValueKind};
 
 /// Name words that make a variable a secret.
 const SECRET_WORDS: &[&str] =
@@ -393,6 +393,17 @@ fn each_occurrence<'a>(ctx: &Context<'a>, mut visit: impl FnMut(Occurrence<'a>))
                     secret,
                 });
             }
+        }
+        // Every word of the server's command line is in the written text of `command` or
+        // `entrypoint`: most services name no password flag there, and are not split into words.
+        let flags = ["--requirepass", "--password", "--masterauth"];
+        let written = |key: &str| -> bool {
+            let Some(v) = service.value.get(key) else { return false };
+            let has = |v: &Value| v.written().is_some_and(|t| flags.iter().any(|f| t.contains(f)));
+            has(v) || v.items().iter().any(has)
+        };
+        if !written("command") && !written("entrypoint") {
+            continue;
         }
         let words = crate::stack::side::written_redis_server_words(service);
         for (i, word) in words.iter().enumerate() {
