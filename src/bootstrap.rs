@@ -9,7 +9,7 @@ use crate::fix::render::template as tpl;
 use crate::fix::render::Renderer;
 use crate::fix::{self, FileChange, FixError, FixOptions, Outcome};
 use crate::rules::RuleSettings;
-use crate::stack::load::normalize;
+use crate::stack::FileKey;
 use crate::stack::{LoadError, LoadOptions};
 
 /// The default name of the production file.
@@ -68,11 +68,11 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &BootstrapOptio
             hint: None,
         }])
     };
-    let output = normalize(&options.output);
+    let output = FileKey::new(&options.output);
     if options.base.is_empty() {
         return Err(refuse("no base compose file to start from (pass it with -f FILE)".into()));
     }
-    if options.base.iter().any(|b| normalize(b) == output) {
+    if options.base.iter().any(|b| FileKey::new(b) == output) {
         return Err(refuse("the production file would overwrite a base file; name another with -o FILE".into()));
     }
     if options.mode == Mode::Standalone {
@@ -102,7 +102,7 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &BootstrapOptio
     };
     load.dedicated = true;
     if let Some(text) = &start {
-        load.overrides.insert(output.clone(), text.clone());
+        load.overrides.insert(output.path().to_path_buf(), text.clone());
     }
     let mut fix_options = options.fix.clone();
     fix_options.unsafe_fixes = true;
@@ -120,9 +120,9 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &BootstrapOptio
     }
     let mut outcome = fix::run(&load, &settings, &fix_options)?;
     if let Some(text) = start {
-        if !outcome.changes.iter().any(|c| normalize(&c.path) == output) {
-            let display = fix::display_new(&load, &output);
-            outcome.changes.push(FileChange { path: output, display, before: None, after: text });
+        if !outcome.changes.iter().any(|c| FileKey::new(&c.path) == output) {
+            let display = fix::display_new(&load, output.path());
+            outcome.changes.push(FileChange { path: output.path().to_path_buf(), display, before: None, after: text });
         }
     }
     Ok(outcome)

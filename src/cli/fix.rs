@@ -82,9 +82,9 @@ pub(super) fn preview(outcome: &Outcome, format: Format, color: bool) -> io::Res
 
 /// Writes every change (each atomically); says what went wrong and returns false on failure.
 pub(super) fn write_changes(dir: &std::path::Path, outcome: &Outcome) -> bool {
-    let root = stackfix::stack::load::project_root(dir);
+    let project = stackfix::stack::ProjectFs::new(dir);
     // Checked again at write time: a symlink may have changed since the plan.
-    if let Some(outside) = outcome.changes.iter().find(|c| !fix::is_inside(&root, &c.path)) {
+    if let Some(outside) = outcome.changes.iter().find(|c| !project.inside(&c.path)) {
         eprintln!("error: {} resolves outside the project; nothing was written", outside.display);
         return false;
     }

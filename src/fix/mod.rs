@@ -17,8 +17,8 @@ use std::rc::Rc;
 
 use crate::fix::render::template as tpl;
 use crate::rules::{self, Applicability, EditOp, Finding, Fix, FixEdit, RuleSettings, Site, Target};
-use crate::stack::load::{normalize, project_root, read_text};
-use crate::stack::{self, FileId, LoadOptions, Stack};
+use crate::stack::load::read_text;
+use crate::stack::{self, FileId, FileKey, LoadOptions, ProjectFs, Stack};
 use crate::yaml::emit::Fragment;
 use crate::yaml::patch::key_text;
 use crate::yaml::route::route_to;
@@ -348,9 +348,7 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) ->
         return Err(FixError::Input(original.errors.clone()));
     }
     check_set_services(&original, &options.sets)?;
-    let root = project_root(&load.dir);
-    let env =
-        Env { root: &root, options, renderer: &renderer, rendered: Default::default(), inside: Default::default() };
+    let env = Env { dir: &load.dir, options, renderer: &renderer, rendered: Default::default() };
     let mut excluded: HashMap<FindingKey, String> = HashMap::new();
     // A fix that fails verification is excluded and the run starts over from the original text.
     let mut last = Vec::new();
@@ -367,8 +365,8 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) ->
         let remaining = std::mem::take(&mut attempt.findings);
         let failures = verify::check(&original, &attempt, &remaining);
         if failures.is_empty() {
-            let Attempt { texts, applied, mut skipped, stack: fixed_stack, passes, .. } = attempt;
-            let changes = changes(&original, load, texts);
+            let Attempt { fs, applied, mut skipped, stack: fixed_stack, passes, .. } = attempt;
+            let changes = changes(&original, load, fs.into_edits());
             let fixed_stack = fixed_stack.unwrap_or(original);
             for (k, reason) in excluded {
                 skipped.push(Skipped { rule: k.rule, service: k.service, message: k.message, reason });
@@ -423,10 +421,10 @@ fn check_set_services(stack: &Stack, sets: &[(Option<String>, String, String)]) 
 
 /// What one run of the passes produced.
 pub(crate) struct Attempt {
-    /// New texts by (normalised) path.
-    texts: HashMap<PathBuf, String>,
+    /// The project's files, with the new texts.
+    fs: ProjectFs,
     /// Per file, the routes the fixes aimed at and the finding each was for.
-    intended: HashMap<PathBuf, Vec<(Aim, FindingKey)>>,
+    intended: HashMap<FileKey, Vec<(Aim, FindingKey)>>,
     applied: Vec<Applied>,
     skipped: Vec<Skipped>,
     /// The stack as fixed, loaded from the new texts (none when nothing changed), and its
@@ -446,8 +444,8 @@ fn attempt(
     excluded: &HashMap<FindingKey, String>,
 ) -> Result<Result<Attempt, HashMap<FindingKey, String>>, FixError> {
     let options = env.options;
-    let mut texts: HashMap<PathBuf, String> = HashMap::new();
-    let mut intended: HashMap<PathBuf, Vec<(Aim, FindingKey)>> = HashMap::new();
+    let mut fs = ProjectFs::new(env.dir);
+    let mut intended: HashMap<FileKey, Vec<(Aim, FindingKey)>> = HashMap::new();
     let mut applied = Vec::new();
     let mut skipped: Vec<Skipped> = Vec::new();
     let mut given_up: HashSet<FindingKey> = excluded.keys().cloned().collect();
@@ -456,7 +454,7 @@ fn attempt(
     // Findings whose fix waited for the next pass (it conflicted with one taken).
     let mut deferred: HashSet<FindingKey> = HashSet::new();
     for pass in 1..=MAX_PASSES {
-        let loaded = (!texts.is_empty()).then(|| stack::load(&with_overrides(load, &texts)));
+        let loaded = (!fs.edits().is_empty()).then(|| stack::load(&with_overrides(load, fs.edits())));
         let current = loaded.as_ref().unwrap_or(original);
         if !current.errors.is_empty() {
             if previous.is_empty() {
@@ -467,7 +465,7 @@ fn attempt(
         let findings = rules::check(current, settings);
         // Every fix of a pass is computed on the same texts; those that conflict with one
         // already taken wait for the next pass, as ruff does.
-        let mut batch: HashMap<PathBuf, Batch> = HashMap::new();
+        let mut batch: HashMap<FileKey, Batch> = HashMap::new();
         let mut env_names: Vec<String> = Vec::new();
         let mut taken: Vec<Taken> = Vec::new();
         // Each service's fix of each rule, for a fix that would edit an anchor its users share.
@@ -511,7 +509,7 @@ fn attempt(
                 ));
                 continue;
             }
-            match plan_fix(env, current, &texts, finding, fix, &peers) {
+            match plan_fix(env, current, &fs, finding, fix, &peers) {
                 Ok(plan) if plan.is_empty() => {
                     given_up.insert(key);
                     skipped.push(skip(finding, "nothing to change where the fix goes; left as is".into()));
@@ -552,27 +550,21 @@ fn attempt(
             }
         }
         if taken.is_empty() {
-            return Ok(Ok(Attempt { texts, intended, applied, skipped, findings, stack: loaded, passes: pass }));
+            return Ok(Ok(Attempt { fs, intended, applied, skipped, findings, stack: loaded, passes: pass }));
         }
-        let display = |path: &PathBuf| {
-            current
-                .files
-                .iter()
-                .find(|f| normalize(&f.path) == *path)
-                .map_or_else(|| path.to_string_lossy().into_owned(), |f| f.display.clone())
-        };
+        let display = |key: &FileKey| current.file_by_key(key).map_or_else(|| key.to_string(), |f| f.display.clone());
         previous =
             taken.iter().map(|t| (t.key.clone(), t.aimed.iter().map(|(path, _)| display(path)).collect())).collect();
-        for (path, Batch { splices, .. }) in batch {
-            let before =
-                current.files.iter().find(|f| normalize(&f.path) == path).map(|f| f.source().text().to_string());
-            let before = before.or_else(|| text_of(&texts, &path)).unwrap_or_default();
-            texts.insert(path, splice_text(&before, &splices));
+        for (key, Batch { splices, .. }) in batch {
+            let before = current.file_by_key(&key).map(|f| f.source().text().to_string());
+            let before = before.or_else(|| fs.read(key.path()).ok()).unwrap_or_default();
+            let after = splice_text(&before, &splices);
+            fs.edit(key, after);
         }
         if !env_names.is_empty() {
-            let path = normalize(&load.dir.join(".env.example"));
-            let text = env_example(env.renderer, text_of(&texts, &path), &env_names).map_err(FixError::Template)?;
-            texts.insert(path, text);
+            let path = load.dir.join(".env.example");
+            let text = env_example(env.renderer, fs.read(&path).ok(), &env_names).map_err(FixError::Template)?;
+            fs.edit(FileKey::new(&path), text);
         }
         for Taken { key, finding, fix, aimed } in taken {
             for (path, aim) in aimed {
@@ -682,7 +674,7 @@ struct Taken<'a> {
     key: FindingKey,
     finding: &'a Finding,
     fix: &'a Fix,
-    aimed: Vec<(PathBuf, Aim)>,
+    aimed: Vec<(FileKey, Aim)>,
 }
 
 fn skip(finding: &Finding, reason: String) -> Skipped {
@@ -706,16 +698,11 @@ fn wanted(finding: &Finding, options: &FixOptions) -> bool {
     allowed && in_scope && picked && !options.report_only.iter().any(|r| r == finding.rule)
 }
 
-fn with_overrides(load: &LoadOptions, texts: &HashMap<PathBuf, String>) -> LoadOptions {
+fn with_overrides(load: &LoadOptions, texts: &HashMap<FileKey, String>) -> LoadOptions {
     let mut options = load.clone();
-    options.overrides.retain(|path, _| !texts.contains_key(&normalize(path)));
-    options.overrides.extend(texts.iter().map(|(p, t)| (p.clone(), t.clone())));
+    options.overrides.retain(|path, _| !texts.contains_key(&FileKey::new(path)));
+    options.overrides.extend(texts.iter().map(|(k, t)| (k.path().to_path_buf(), t.clone())));
     options
-}
-
-/// The current text of a file: edited in memory, or as on disk.
-fn text_of(texts: &HashMap<PathBuf, String>, path: &Path) -> Option<String> {
-    texts.get(&normalize(path)).cloned().or_else(|| read_text(path).ok())
 }
 
 /// `.env.example` with `NAME=` lines for the names it lacks (created from its template).
@@ -741,27 +728,28 @@ fn env_example(renderer: &Renderer, current: Option<String>, names: &[String]) -
 /// A template rendered and parsed, or why it could not be.
 type Rendered = Result<Rc<Fragment>, String>;
 
+/// Rendered templates by template and context hash: the contexts of that hash with their result.
+type RenderCache = HashMap<(TemplateId, u64), Vec<(serde_json::Value, Rendered)>>;
+
 /// What every fix of a run shares.
 struct Env<'a> {
-    /// The project root: nothing outside it is written.
-    root: &'a Path,
+    /// The project directory.
+    dir: &'a Path,
     options: &'a FixOptions,
     renderer: &'a Renderer,
     /// Rendered and parsed fragments by template and context: services of one kind share them.
     /// Keyed by template and a hash of the context ([`json_hash`]), each entry holding the
     /// contexts of that hash (compared whole: a hash alone never decides).
-    rendered: RefCell<HashMap<(TemplateId, u64), Vec<(serde_json::Value, Rendered)>>>,
-    /// Files already known to be inside the project root.
-    inside: RefCell<HashMap<PathBuf, bool>>,
+    rendered: RefCell<RenderCache>,
 }
 
 /// A fix lowered to splices on the current texts.
 #[derive(Default)]
 struct FixPlan {
-    /// Splices per file (normalised path).
-    edits: Vec<(PathBuf, Vec<Splice>)>,
+    /// Splices per file.
+    edits: Vec<(FileKey, Vec<Splice>)>,
     /// The routes the splices aim at, per file.
-    aimed: Vec<(PathBuf, Aim)>,
+    aimed: Vec<(FileKey, Aim)>,
     /// Names for `.env.example`.
     env_names: Vec<String>,
 }
@@ -773,11 +761,11 @@ impl FixPlan {
 }
 
 /// Lowers every edit of a fix to splices on the stack's current texts.
-/// `texts` are the files edited or created by earlier passes (a file created there exists).
+/// `fs` holds the files edited or created by earlier passes (a file created there exists).
 fn plan_fix(
     env: &Env,
     stack: &Stack,
-    texts: &HashMap<PathBuf, String>,
+    fs: &ProjectFs,
     finding: &Finding,
     fix: &Fix,
     peers: &Peers,
@@ -790,8 +778,8 @@ fn plan_fix(
     let mut new_services: Vec<(FileId, String, String)> = Vec::new();
     // Bootstrap: the overlay, and the compose files it leaves as they are.
     let overlay = options.production_file.as_ref().and_then(|path| {
-        let path = normalize(path);
-        stack.files.iter().position(|f| normalize(&f.path) == path)
+        let key = FileKey::new(path);
+        stack.files.iter().position(|f| f.key == key)
     });
     let read_only =
         |file: FileId| overlay.is_some_and(|o| o != file) && stack.file(file).role == stack::FileRole::Compose;
@@ -852,19 +840,17 @@ fn plan_fix(
                 (*file, Lowered::Patches(patches))
             }
             (Target::NewFile(path), EditOp::Create) => {
-                let key = normalize(path);
+                let key = FileKey::new(path);
                 let text = env.render_text(template, context, finding.service.as_deref())?;
                 crate::yaml::Tree::parse(text.clone())
                     .map_err(|e| format!("template `{template}` rendered invalid YAML ({e})"))?;
                 // The file may exist already: created by an earlier pass (for another
                 // configuration of the stack), or by a person.
-                let existing = texts
-                    .get(&key)
-                    .cloned()
-                    .or_else(|| {
-                        stack.files.iter().find(|f| normalize(&f.path) == key).map(|f| f.source().text().to_string())
-                    })
-                    .or_else(|| read_text(path).ok());
+                let existing = fs
+                    .edited(&key)
+                    .or_else(|| stack.file_by_key(&key).map(|f| f.source().text()))
+                    .map(str::to_string)
+                    .or_else(|| fs.read(path).ok());
                 match existing {
                     Some(existing) if existing == text => continue,
                     Some(_) => return Err(format!("{} already exists; not overwriting it", path.display())),
@@ -873,7 +859,7 @@ fn plan_fix(
                     }
                     None => {}
                 }
-                if !env.inside(path) {
+                if !fs.inside(path) {
                     return Err(format!("{} is outside the project; stackfix does not write there", path.display()));
                 }
                 plan.edits.push((key, vec![Splice::new_file(text)]));
@@ -968,7 +954,7 @@ fn plan_fix(
         lowered_edits.insert(0, (file, Lowered::Patch(Patch { route: Route::default(), op: Op::Merge { value } })));
     }
     for (file, lowered) in lowered_edits {
-        if !env.inside(&stack.file(file).path) {
+        if !fs.inside(&stack.file(file).path) {
             return Err(format!("{} is outside the project; stackfix does not write there", stack.file(file).display));
         }
         let replaces = matches!(&lowered, Lowered::Patch(Patch { op: Op::ReplaceNode { .. }, .. }));
@@ -976,22 +962,21 @@ fn plan_fix(
         if replaces && options.explain {
             annotate(stack.file(file).source().text(), &mut splices, explained("").trim_end());
         }
-        let path = normalize(&stack.file(file).path);
-        plan.aimed.extend(splices.iter().map(|s| (path.clone(), Aim::of(s))));
-        match plan.edits.iter_mut().find(|(p, _)| *p == path) {
+        let key = &stack.file(file).key;
+        plan.aimed.extend(splices.iter().map(|s| (key.clone(), Aim::of(s))));
+        match plan.edits.iter_mut().find(|(k, _)| k == key) {
             Some((_, existing)) => existing.extend(splices),
-            None => plan.edits.push((path, splices)),
+            None => plan.edits.push((key.clone(), splices)),
         }
     }
     // A fix written once in a shared anchor means to change its own service there (the other
     // users' fixes, taken in the same pass, name theirs); the verifier holds it to these routes.
     for (file, route) in fix.through_anchor() {
-        let path = normalize(&stack.file(*file).path);
-        plan.aimed.push((path, Aim { route: route.clone(), inserted: false }));
+        plan.aimed.push((stack.file(*file).key.clone(), Aim { route: route.clone(), inserted: false }));
     }
     // A replacement with the text already there changes nothing.
-    for (path, splices) in &mut plan.edits {
-        if let Some(file) = stack.files.iter().find(|f| normalize(&f.path) == *path) {
+    for (key, splices) in &mut plan.edits {
+        if let Some(file) = stack.file_by_key(key) {
             let text = file.source().text();
             splices.retain(|s| text[s.start..s.end] != s.text);
         }
@@ -1199,12 +1184,6 @@ fn set_directives(text: &str, directives: &[(String, String)]) -> (Vec<Splice>, 
     (splices, missing)
 }
 
-/// Whether `path`, with every symlink resolved (for a new file: its closest existing directory's),
-/// lies in `root`.
-pub fn is_inside(root: &Path, path: &Path) -> bool {
-    crate::stack::load::resolve(path).is_some_and(|p| p.starts_with(root))
-}
-
 /// Editing a node that is (or lies inside) an anchor other nodes alias would change them all:
 /// refuse, and say so, rather than edit a shared definition.
 fn refuse_shared_anchor(tree: &crate::yaml::Tree, route: &Route) -> Result<(), String> {
@@ -1277,11 +1256,6 @@ impl Env<'_> {
         self.rendered.borrow_mut().entry(cache_key).or_default().push((context.into_owned(), result.clone()));
         result
     }
-
-    /// [`is_inside`] the project root, resolved once per file and run.
-    fn inside(&self, path: &Path) -> bool {
-        *self.inside.borrow_mut().entry(path.to_path_buf()).or_insert_with(|| is_inside(self.root, path))
-    }
 }
 
 /// A hash of a JSON value (objects hashed in their keys' order, which serde_json keeps sorted).
@@ -1311,20 +1285,17 @@ fn json_hash(value: &serde_json::Value) -> u64 {
     hasher.finish()
 }
 
-fn changes(original: &Stack, load: &LoadOptions, texts: HashMap<PathBuf, String>) -> Vec<FileChange> {
+fn changes(original: &Stack, load: &LoadOptions, texts: HashMap<FileKey, String>) -> Vec<FileChange> {
     let mut out: Vec<FileChange> = texts
         .into_iter()
-        .filter_map(|(path, after)| {
+        .filter_map(|(key, after)| {
+            let path = key.path().to_path_buf();
             let before = read_text(&path).ok();
             if before.as_deref() == Some(after.as_str()) {
                 return None;
             }
-            let display = original
-                .files
-                .iter()
-                .find(|f| normalize(&f.path) == path)
-                .map(|f| f.display.clone())
-                .unwrap_or_else(|| display_new(load, &path));
+            let display =
+                original.file_by_key(&key).map(|f| f.display.clone()).unwrap_or_else(|| display_new(load, &path));
             Some(FileChange { path, display, before, after })
         })
         .collect();

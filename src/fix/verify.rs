@@ -6,12 +6,10 @@
 //! place it is written. A fix that fails is excluded and the run starts again without it.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 
 use super::{Aim, Attempt, FindingKey};
 use crate::rules::Finding;
-use crate::stack::load::normalize;
-use crate::stack::{Stack, Value, ValueKind};
+use crate::stack::{FileKey, Stack, Value, ValueKind};
 use crate::yaml::tree::code_end;
 use crate::yaml::{NodeId, NodeKind, Route, Segment, Tree};
 
@@ -30,25 +28,24 @@ pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) 
             );
         }
     }
-    let after_tree =
-        |path: &PathBuf| fixed.files.iter().find(|f| normalize(&f.path) == *path).and_then(|f| f.tree.as_ref());
+    let after_tree = |key: &FileKey| fixed.file_by_key(key).and_then(|f| f.tree.as_ref());
     // Every file's aims, inserted keys taken down to the values the fix wrote.
-    let aims: HashMap<&PathBuf, Vec<(Route, &FindingKey)>> =
+    let aims: HashMap<&FileKey, Vec<(Route, &FindingKey)>> =
         attempt.intended.iter().map(|(path, aimed)| (path, expand(after_tree(path), aimed))).collect();
     // The files of configurations found on both sides, which `check_effective` compares whole.
-    let files_of = |stack: &Stack, config: &crate::stack::Config| -> Vec<PathBuf> {
-        config.files.iter().map(|&f| normalize(&stack.file(f).path)).collect()
+    let files_of = |stack: &Stack, config: &crate::stack::Config| -> Vec<FileKey> {
+        config.files.iter().map(|&f| stack.file(f).key.clone()).collect()
     };
-    let before_configs: HashSet<Vec<PathBuf>> = original.configs.iter().map(|c| files_of(original, c)).collect();
-    let judged_whole: HashSet<PathBuf> = fixed
+    let before_configs: HashSet<Vec<FileKey>> = original.configs.iter().map(|c| files_of(original, c)).collect();
+    let judged_whole: HashSet<FileKey> = fixed
         .configs
         .iter()
         .map(|c| files_of(fixed, c))
         .filter(|files| before_configs.contains(files))
         .flatten()
         .collect();
-    for (path, after) in &attempt.texts {
-        let Some(before_file) = original.files.iter().find(|f| normalize(&f.path) == *path) else { continue };
+    for (path, after) in attempt.fs.edits() {
+        let Some(before_file) = original.file_by_key(path) else { continue };
         let before = before_file.source().text();
         // The trees of both sides are already parsed: the original stack's and the last pass's.
         let after_tree = after_tree(path);
@@ -94,21 +91,21 @@ pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) 
 fn check_effective(
     original: &Stack,
     fixed: &Stack,
-    aims: &HashMap<&PathBuf, Vec<(Route, &FindingKey)>>,
+    aims: &HashMap<&FileKey, Vec<(Route, &FindingKey)>>,
     failures: &mut HashMap<FindingKey, String>,
 ) {
-    let paths = |stack: &Stack, config: &crate::stack::Config| -> Vec<PathBuf> {
-        config.files.iter().map(|&f| normalize(&stack.file(f).path)).collect()
+    let paths = |stack: &Stack, config: &crate::stack::Config| -> Vec<FileKey> {
+        config.files.iter().map(|&f| stack.file(f).key.clone()).collect()
     };
-    let compose_files: Vec<PathBuf> =
-        fixed.files.iter().filter(|f| f.role == crate::stack::FileRole::Compose).map(|f| normalize(&f.path)).collect();
+    let compose_files: Vec<&FileKey> =
+        fixed.files.iter().filter(|f| f.role == crate::stack::FileRole::Compose).map(|f| &f.key).collect();
     for after in &fixed.configs {
         let files = paths(fixed, after);
         let Some(before) = original.configs.iter().find(|c| paths(original, c) == files) else { continue };
         // The compose files' aims (included files too), as routes of the merged model.
         let aimed: Vec<(Route, &FindingKey)> = compose_files
             .iter()
-            .filter_map(|p| aims.get(p))
+            .filter_map(|p| aims.get(*p))
             .flatten()
             .map(|(route, key)| (route.clone(), *key))
             .collect();
@@ -159,7 +156,7 @@ fn written_where_aimed<'a>(
     fixed: &Stack,
     config: &crate::stack::Config,
     route: &Route,
-    aims: &HashMap<&PathBuf, Vec<(Route, &'a FindingKey)>>,
+    aims: &HashMap<&FileKey, Vec<(Route, &'a FindingKey)>>,
 ) -> Vec<&'a FindingKey> {
     let [Segment::Key(services), Segment::Key(name), rest @ ..] = route.0.as_slice() else { return Vec::new() };
     if services != "services" {
@@ -183,7 +180,7 @@ fn written_where_aimed<'a>(
     let start = file.written_at(value.loc.span).start;
     let Some(at) = crate::yaml::route::route_to(tree, start) else { return Vec::new() };
     let at = effective_route(&at);
-    let Some(aimed) = aims.get(&normalize(&file.path)) else { return Vec::new() };
+    let Some(aimed) = aims.get(&file.key) else { return Vec::new() };
     aimed.iter().filter(|(aim, _)| at.0.starts_with(&aim.0)).map(|(_, key)| *key).collect()
 }
 

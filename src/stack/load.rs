@@ -9,7 +9,7 @@ use super::interpolate;
 use super::merge::{merge_documents, normalize_service};
 use super::service::Service;
 use super::value::{FileId, Value, ValueKind};
-use super::{side, Config, FileRole, LoadError, Note, Profiles, Role, SourceFile, Stack};
+use super::{side, Config, FileKey, FileRole, LoadError, Note, Profiles, Role, SourceFile, Stack};
 use crate::yaml::{Source, Tree};
 
 /// Files larger than this are refused rather than parsed.
@@ -107,7 +107,7 @@ pub fn load(options: &LoadOptions) -> Stack {
     };
     for (paths, _) in &plans {
         for path in paths {
-            *loader.pending_uses.entry(normalize(path)).or_default() += 1;
+            *loader.pending_uses.entry(FileKey::new(path)).or_default() += 1;
         }
     }
     let mut configs = Vec::new();
@@ -137,17 +137,17 @@ struct ComposeDoc {
 pub(crate) struct Loader {
     pub(crate) root: PathBuf,
     pub(crate) files: Vec<SourceFile>,
-    by_path: HashMap<PathBuf, FileId>,
+    by_path: HashMap<FileKey, FileId>,
     docs: HashMap<FileId, Option<Rc<ComposeDoc>>>,
     /// How many configurations still to load name each compose file: after the last, its cached
     /// document is moved into the configuration instead of copied.
-    pending_uses: HashMap<PathBuf, usize>,
+    pending_uses: HashMap<FileKey, usize>,
     /// What the stack may still read: bytes, and YAML nodes.
     bytes_read: u64,
     nodes_left: usize,
     /// Dockerfiles already read, by the path they were named with.
     dockerfiles: HashMap<PathBuf, DockerfileFacts>,
-    loading: Vec<PathBuf>,
+    loading: Vec<FileKey>,
     pub(crate) notes: Vec<Note>,
     pub(crate) errors: Vec<LoadError>,
     pub(crate) env: HashMap<String, String>,
@@ -318,7 +318,7 @@ impl Loader {
 
     /// Reads a file into the stack (once). YAML files get a tree; errors are recorded.
     pub(crate) fn read(&mut self, path: &Path, role: FileRole, yaml: bool) -> Option<FileId> {
-        let key = normalize(path);
+        let key = FileKey::new(path);
         if let Some(&id) = self.by_path.get(&key) {
             return self.files[id].tree.is_some().then_some(id).or((!yaml).then_some(id));
         }
@@ -346,7 +346,7 @@ impl Loader {
     fn add_file(
         &mut self,
         path: &Path,
-        key: PathBuf,
+        key: FileKey,
         display: String,
         role: FileRole,
         yaml: bool,
@@ -385,6 +385,7 @@ impl Loader {
         let alias_targets = tree.as_ref().map(alias_targets).unwrap_or_default();
         self.files.push(SourceFile {
             path: path.to_path_buf(),
+            key: key.clone(),
             display,
             role,
             tree,
@@ -450,7 +451,7 @@ impl Loader {
 
     /// A compose file with `include:` and `extends` applied and its services normalised.
     fn compose_doc(&mut self, path: &Path) -> Option<Rc<ComposeDoc>> {
-        let key = normalize(path);
+        let key = FileKey::new(path);
         if self.loading.contains(&key) {
             self.errors.push(LoadError {
                 path: self.display(path),
@@ -643,7 +644,7 @@ impl Loader {
             docs.push(self.compose_doc(path)?);
         }
         for (path, doc) in paths.iter().zip(&docs) {
-            let uses = self.pending_uses.entry(normalize(path)).or_default();
+            let uses = self.pending_uses.entry(FileKey::new(path)).or_default();
             *uses = uses.saturating_sub(1);
             if *uses == 0 {
                 self.docs.remove(&doc.file);

@@ -11,6 +11,7 @@ pub mod load;
 pub mod merge;
 pub mod probe;
 pub mod profiles;
+pub mod project;
 pub mod service;
 pub mod side;
 pub mod value;
@@ -22,6 +23,7 @@ use std::path::PathBuf;
 use crate::yaml::{Source, Span, Tree};
 pub use load::{load, LoadOptions};
 pub use profiles::Profiles;
+pub use project::{FileKey, ProjectFs};
 pub use service::Service;
 pub use side::{PrometheusConfig, RedisConf, TraefikConfig};
 pub use value::{FileId, Loc, Value, ValueKind};
@@ -44,6 +46,8 @@ pub enum FileRole {
 pub struct SourceFile {
     /// Path on disk.
     pub path: PathBuf,
+    /// Its identity across loads.
+    pub key: FileKey,
     /// Path as shown to the user.
     pub display: String,
     pub role: FileRole,
@@ -488,6 +492,11 @@ impl Stack {
 
     pub fn file(&self, id: FileId) -> &SourceFile {
         &self.files[id]
+    }
+
+    /// The file read as `key`, if this load read it.
+    pub fn file_by_key(&self, key: &FileKey) -> Option<&SourceFile> {
+        self.files.iter().find(|f| f.key == *key)
     }
 
     /// 1-based line and column of a byte offset in a file.

@@ -1,0 +1,97 @@
+//! The project's files as stackfix identifies and reaches them: one identity per file
+//! ([`FileKey`]), kept across the loads of a fix run (a [`super::FileId`] numbers the files of one
+//! load only), and one place ([`ProjectFs`]) that reads files — the texts a fix run holds in
+//! memory first, else the disk — and says whether a path is inside the project, outside which
+//! nothing is written.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::load::{normalize, project_root, read_text, ReadError};
+
+/// A file's identity: its path as the project names it (the project directory joined with the
+/// relative path), with `.` and `..` resolved lexically, as compose resolves relative paths.
+/// Links are not followed: two keys may name one file through a link, which [`ProjectFs::inside`]
+/// resolves where it matters (writing).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileKey(PathBuf);
+
+impl FileKey {
+    pub fn new(path: &Path) -> FileKey {
+        FileKey(normalize(path))
+    }
+
+    /// The path the key stands for.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for FileKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.display())
+    }
+}
+
+/// Reading and resolving the files of one project for a fix run.
+pub struct ProjectFs {
+    /// The project root: the enclosing git work tree's top, else the project directory
+    /// (canonical).
+    root: PathBuf,
+    /// Texts edited in memory by the run, which reads see instead of the disk.
+    edited: HashMap<FileKey, String>,
+    /// Paths already resolved against the root.
+    inside: RefCell<HashMap<PathBuf, bool>>,
+}
+
+impl ProjectFs {
+    /// The files of the project in directory `dir` (see [`project_root`]).
+    pub fn new(dir: &Path) -> ProjectFs {
+        ProjectFs { root: project_root(dir), edited: HashMap::new(), inside: RefCell::default() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Whether `path`, links resolved (a file that does not exist yet: its directory's), lies
+    /// inside the project root; resolved once per path and run.
+    pub fn inside(&self, path: &Path) -> bool {
+        *self.inside.borrow_mut().entry(path.to_path_buf()).or_insert_with(|| is_inside(&self.root, path))
+    }
+
+    /// A file's text: as edited in memory, else as on disk ([`read_text`]'s limits and errors).
+    pub fn read(&self, path: &Path) -> Result<String, ReadError> {
+        match self.edited.get(&FileKey::new(path)) {
+            Some(text) => Ok(text.clone()),
+            None => read_text(path),
+        }
+    }
+
+    /// The text the run holds for `key`, if it edited it.
+    pub fn edited(&self, key: &FileKey) -> Option<&str> {
+        self.edited.get(key).map(String::as_str)
+    }
+
+    /// Every text the run edited, by file.
+    pub fn edits(&self) -> &HashMap<FileKey, String> {
+        &self.edited
+    }
+
+    /// Records the run's new text of a file.
+    pub fn edit(&mut self, key: FileKey, text: String) {
+        self.edited.insert(key, text);
+    }
+
+    /// The edited texts, the run done.
+    pub fn into_edits(self) -> HashMap<FileKey, String> {
+        self.edited
+    }
+}
+
+/// Whether `path`, with every symlink resolved (for a new file: its closest existing
+/// directory's), lies in `root`.
+pub fn is_inside(root: &Path, path: &Path) -> bool {
+    super::load::resolve(path).is_some_and(|p| p.starts_with(root))
+}
