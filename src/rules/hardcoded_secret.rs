@@ -239,7 +239,11 @@ fn literal_secret(value: &str) -> Option<&'static str> {
 fn connection_password(value: &str) -> Option<std::ops::Range<usize>> {
     if let Some(scheme_end) = value.find("://") {
         let rest_at = scheme_end + 3;
-        if let Some(at) = value[rest_at..].rfind('@') {
+        // The user information ends before the path or query (`jdbc:…://db:5432/app?password=p@ss`
+        // has none).
+        let authority =
+            value[rest_at..].find(['/', '?', ';']).map_or(&value[rest_at..], |end| &value[rest_at..rest_at + end]);
+        if let Some(at) = authority.rfind('@') {
             let userinfo = &value[rest_at..rest_at + at];
             // The separator is the first `:` outside `${…}` (a default such as `${USER:-app}`
             // has its own).
@@ -263,27 +267,41 @@ fn connection_password(value: &str) -> Option<std::ops::Range<usize>> {
     (!password.is_empty() && !password.starts_with(['\'', '"'])).then_some(range)
 }
 
-/// The `key=value` parameters of a connection string, as (key lowercased, value's byte range),
-/// parameters separated by `;`, `&`, `?` or spaces (a key may hold spaces where `;` separates:
-/// `Data Source`). A value that runs into a word without `=` (`Password=my pass;`) ends the
-/// reading: where it ends is not known.
+/// The `key=value` parameters of a connection string, as (key lowercased, value's byte range):
+/// separated by `;` where the string has one (ADO.NET, PDO: values may hold spaces), else by
+/// `&`, `?` or spaces (libpq, a URL's query). A quoted value (libpq `name='a b'`) is stepped
+/// over and yields an empty range. A value that runs into a word without `=` (`x=my pass`) ends
+/// the reading: where it ends is not known.
 fn parameters(value: &str) -> impl Iterator<Item = (String, std::ops::Range<usize>)> + '_ {
-    let delimiter = |c: char| matches!(c, ';' | '&' | '?') || c.is_whitespace();
+    let semicolons = value.contains(';');
+    let delimiter = move |c: char| if semicolons { c == ';' } else { matches!(c, '&' | '?') || c.is_whitespace() };
     let mut start = 0;
     std::iter::from_fn(move || {
         let rest = value.get(start..)?;
         let key_end = rest.find('=')?;
-        let head = rest[..key_end].rsplit([';', '&', '?', ':']).next().unwrap_or_default().trim();
-        let key = match head.to_ascii_lowercase() {
-            k if k == "data source" => k,
-            k => k.rsplit(char::is_whitespace).next().unwrap_or_default().to_string(),
-        };
+        let head = rest[..key_end].rsplit(|c: char| delimiter(c) || c == ':').next().unwrap_or_default().trim();
+        let key = head.to_ascii_lowercase();
         let from = start + key_end + 1;
+        if let Some(quote @ ('\'' | '"')) = value[from..].chars().next().filter(|_| !semicolons) {
+            // The closing quote not escaped by a backslash.
+            let mut escaped = false;
+            let close = value[from + 1..].char_indices().find(|&(_, c)| {
+                let closes = c == quote && !escaped;
+                escaped = c == '\\' && !escaped;
+                closes
+            });
+            let Some((i, _)) = close else {
+                start = value.len() + 1;
+                return Some((key, from..from));
+            };
+            start = from + 1 + i + 1;
+            return Some((key, from..from));
+        }
         let len = value[from..].find(delimiter).unwrap_or(value.len() - from);
         let after = &value[from + len..];
-        if after.starts_with(char::is_whitespace) {
+        if !semicolons && after.starts_with(char::is_whitespace) {
             let next = after.trim_start();
-            let word = &next[..next.find(|c: char| matches!(c, ';' | '&') || c.is_whitespace()).unwrap_or(next.len())];
+            let word = &next[..next.find(|c: char| c == '&' || c.is_whitespace()).unwrap_or(next.len())];
             if !word.is_empty() && !word.contains('=') {
                 start = value.len() + 1;
                 return Some((String::new(), from..from));
@@ -516,19 +534,23 @@ fn credential_groups(ctx: &Context, occurrences: &[Occurrence]) -> Vec<Vec<usize
             by_name.insert(name, i);
             by_service.entry(&o.service.name).or_insert(i);
         }
+        // The places of each service (a value written in thousands of services is a few
+        // places in each): pairs are compared within a service, or with a dependency's.
+        let mut in_service: HashMap<&str, Vec<usize>> = HashMap::new();
+        for &i in members {
+            in_service.entry(occurrences[i].service.name.as_str()).or_default().push(i);
+        }
         // Two variables of one service holding the same literal are one credential when their
         // names say so (`POSTGRES_PASSWORD` and `POSTGRES_PWD`, `--requirepass` and
         // `REDIS_PASSWORD`); `SMTP_PASSWORD` equal to `DB_PASSWORD` is a coincidence, and each
         // keeps a variable of its own.
-        for (x, &i) in members.iter().enumerate() {
-            for &j in &members[x + 1..] {
-                let (a, b) = (&occurrences[i], &occurrences[j]);
-                if a.service.name != b.service.name {
-                    continue;
-                }
-                let (Some(an), Some(bn)) = (a.variable(), b.variable()) else { continue };
-                if share_a_word(an, bn) {
-                    union(&mut parent, i, j);
+        for places in in_service.values().filter(|p| p.len() > 1) {
+            for (x, &i) in places.iter().enumerate() {
+                for &j in &places[x + 1..] {
+                    let (Some(a), Some(b)) = (occurrences[i].variable(), occurrences[j].variable()) else { continue };
+                    if share_a_word(a, b) {
+                        union(&mut parent, i, j);
+                    }
                 }
             }
         }
@@ -539,12 +561,11 @@ fn credential_groups(ctx: &Context, occurrences: &[Occurrence]) -> Vec<Vec<usize
             let o = &occurrences[i];
             let Place::Var(var) = &o.place else { continue };
             for dep in o.service.depends_on.iter().filter(|d| d.service != o.service.name) {
-                let theirs = members.iter().copied().filter(|&j| {
-                    occurrences[j].service.name == dep.service
-                        && matches!(&occurrences[j].place, Place::Var(v) if names_one_credential(&var.name, &v.name))
-                });
-                for j in theirs.collect::<Vec<_>>() {
-                    union(&mut parent, i, j);
+                let Some(places) = in_service.get(dep.service.as_str()) else { continue };
+                for &j in places {
+                    if matches!(&occurrences[j].place, Place::Var(v) if names_one_credential(&var.name, &v.name)) {
+                        union(&mut parent, i, j);
+                    }
                 }
             }
         }
@@ -570,11 +591,14 @@ fn credential_groups(ctx: &Context, occurrences: &[Occurrence]) -> Vec<Vec<usize
 }
 
 /// The words of a variable name besides the secret words (`POSTGRES_PWD`: `POSTGRES`).
+/// A secret word written onto another (`PGPASSWORD`) counts apart, and `PG` and `POSTGRESQL`
+/// are `POSTGRES` (libpq's `PGPASSWORD` is the postgres image's `POSTGRES_PASSWORD`).
 fn name_words(name: &str) -> Vec<String> {
     name.to_ascii_uppercase()
         .split(|c: char| !c.is_ascii_alphanumeric())
+        .map(|w| SECRET_WORDS.iter().find_map(|s| w.strip_suffix(s).filter(|rest| !rest.is_empty())).unwrap_or(w))
         .filter(|w| !w.is_empty() && !SECRET_WORDS.contains(w) && *w != "ROOT" && *w != "USER")
-        .map(str::to_string)
+        .map(|w| if w == "PG" || w == "POSTGRESQL" { "POSTGRES".to_string() } else { w.to_string() })
         .collect()
 }
 
@@ -597,7 +621,8 @@ fn names_one_credential(client: &str, server: &str) -> bool {
 fn url_host(value: &str) -> Option<&str> {
     let end = |s: &str| s.find([':', '/', '?', ',', ';', '&', ' ']).unwrap_or(s.len());
     if let Some((_, rest)) = value.split_once("://") {
-        let after = rest.rsplit_once('@').map_or(rest, |(_, a)| a);
+        let authority = &rest[..rest.find(['/', '?', ';']).unwrap_or(rest.len())];
+        let after = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
         return Some(&after[..end(after)]).filter(|h| !h.is_empty());
     }
     let (_, range) =
@@ -804,9 +829,15 @@ mod tests {
         assert_eq!(pw("host=db port=5432 user=app password=hunter2 dbname=app"), Some("hunter2".into()));
         assert_eq!(pw("Server=db;Database=app;User Id=sa;Password=Str0ng!;"), Some("Str0ng!".into()));
         assert_eq!(pw("jdbc:postgresql://db:5432/app?user=app&password=hunter2"), Some("hunter2".into()));
-        // Where a spaced password ends is not known; a quoted libpq value is not read.
-        assert_eq!(pw("Server=db;Password=my pass;"), None);
+        // `;` separates values that hold spaces; a quoted libpq value is stepped over, not read.
+        assert_eq!(pw("Server=db;Password=my pass;"), Some("my pass".into()));
+        assert_eq!(pw("Server=mssql;Database=My App;User Id=sa;Password=Str0ng;"), Some("Str0ng".into()));
+        assert_eq!(pw("host=db application_name='nightly report' password=hunter2"), Some("hunter2".into()));
         assert_eq!(pw("host=db password='a b'"), None);
+        assert_eq!(pw("host=db x=my pass password=hunter2"), None);
+        // An `@` in the query is no user information.
+        assert_eq!(pw("jdbc:postgresql://db:5432/app?user=app&password=p@ssw0rd"), Some("p@ssw0rd".into()));
+        assert_eq!(url_host("jdbc:postgresql://db/app?user=app&password=p@ss"), Some("db"));
         assert!(!url_with_password("host=db password=${DB_PASSWORD}"));
         assert!(!url_with_password("--max-connections=10"));
         assert_eq!(url_host("mysql:host=db;dbname=app;password=x"), Some("db"));

@@ -1,6 +1,5 @@
 use serde_json::json;
 
-use super::traefik_insecure_api::command_item;
 use super::{Applicability, Context, Finding, FixEdit, Rule, RuleMeta};
 use super::{EditOp, Target};
 use crate::fix::render::template as tpl;
@@ -48,23 +47,40 @@ declare_rule! {
     }
 }
 
-/// Entrypoints as (name, address, where the address is written, from a static file).
+/// Entrypoints as (name, address, where the address is written, from a static file), names as
+/// written (Traefik's are case-sensitive: a redirection to `websecure` does not reach
+/// `WebSecure`).
 fn entrypoints(traefik: &TraefikConfig, command: Option<&Value>) -> Vec<(String, String, Option<Loc>, bool)> {
-    let mut out = Vec::new();
-    for (key, value) in &traefik.args {
-        if let Some(name) = key.strip_prefix("entrypoints.").and_then(|k| k.strip_suffix(".address")) {
-            let loc = command_item(command, &format!("--entrypoints.{name}.address"));
-            out.push((name.to_string(), value.clone(), loc, false));
-        }
-    }
-    if let Some(doc) = &traefik.static_doc {
-        for (name, spec) in doc.get("entryPoints").map(Value::entries).unwrap_or_default() {
-            if let Some(address) = spec.get("address") {
-                out.push((name.clone(), address.as_str().unwrap_or_default().to_string(), Some(spec.loc), true));
-            }
-        }
-    }
-    out
+    traefik
+        .entry_points
+        .iter()
+        .filter_map(|ep| {
+            let address = ep.address.clone()?;
+            let loc = match ep.spec {
+                Some(spec) => Some(spec),
+                None => command_item_ignoring_case(command, &format!("--entrypoints.{}.address", ep.name)),
+            };
+            Some((ep.name.clone(), address, loc, ep.spec.is_some()))
+        })
+        .collect()
+}
+
+/// The command item `--flag=…` (or `--flag`) where the flag's option names may be written in any
+/// case (`--entryPoints.web.address`) and the entry point's name as it is.
+fn command_item_ignoring_case(command: Option<&Value>, flag: &str) -> Option<Loc> {
+    let parts: Vec<&str> = flag.split('.').collect();
+    command?.items().iter().find_map(|item| {
+        let text = item.as_str()?;
+        let written = text.split_once('=').map_or(text, |(k, _)| k);
+        let theirs: Vec<&str> = written.split('.').collect();
+        let same = theirs.len() == parts.len()
+            && theirs
+                .iter()
+                .zip(&parts)
+                .enumerate()
+                .all(|(i, (a, b))| if i == 1 { a == b } else { a.eq_ignore_ascii_case(b) });
+        same.then_some(item.loc)
+    })
 }
 
 fn redirects_somewhere(ctx: &Context, traefik: &TraefikConfig) -> bool {

@@ -148,15 +148,39 @@ impl Rule for TraefikNoRateLimit {
         for service in &ctx.config.services {
             let disabled = service.label("traefik.enable").is_some_and(|v| v.value.eq_ignore_ascii_case("false"));
             let mut own_routers: HashMap<String, Router> = HashMap::new();
+            // Traefik reads a container's labels as it reads flags: option names in any case,
+            // and router or middleware names differing only in case as one (named by the
+            // spelling that sorts first); a reference to a middleware must match that name
+            // exactly. The root is `traefik` as written (`Traefik.…` is refused).
+            let mut spelled: HashMap<(String, String), &str> = HashMap::new();
+            for (key, _) in &service.labels {
+                let parts: Vec<&str> = key.split('.').collect();
+                if let ["traefik", http, kind, name, ..] = parts.as_slice() {
+                    if http.eq_ignore_ascii_case("http") {
+                        let slot =
+                            spelled.entry((kind.to_ascii_lowercase(), name.to_ascii_lowercase())).or_insert(name);
+                        if *name < *slot {
+                            *slot = name;
+                        }
+                    }
+                }
+            }
             for (key, value) in &service.labels {
-                // Traefik reads the option names of a label case-insensitively, and the names
-                // of routers and middlewares as written.
+                if !key.starts_with("traefik.") {
+                    continue;
+                }
                 let lower = key.to_ascii_lowercase();
                 let mut parts: Vec<&str> = lower.split('.').collect();
-                let original_name = key.split('.').nth(3).unwrap_or_default();
+                let canonical = match (parts.get(2), parts.get(3)) {
+                    (Some(kind), Some(name)) => {
+                        spelled.get(&(kind.to_string(), name.to_string())).copied().unwrap_or_default()
+                    }
+                    _ => "",
+                };
                 if let Some(name) = parts.get_mut(3) {
-                    *name = original_name;
+                    *name = canonical;
                 }
+                let original_name = canonical;
                 match parts.as_slice() {
                     ["traefik", "http", "middlewares", name, kind, ..] => {
                         let entry = middlewares.entry(qualified(name, "docker")).or_insert(Middleware::Other);
@@ -273,7 +297,9 @@ fn rate_limit_first(text: &str, name: &str) -> String {
 /// middlewares (before `auth`, so password guessing is limited too); `None` when that name already means something else.
 fn fix(ctx: &Context, router: &Router, middlewares: &HashMap<String, Middleware>) -> Option<Fix> {
     let name = format!("{}-ratelimit", router.name);
-    if middlewares.contains_key(&qualified(&name, router.provider)) {
+    // A name that differs only in case is taken too: labels of one container would merge with it.
+    let taken = qualified(&name, router.provider);
+    if middlewares.keys().any(|k| k.eq_ignore_ascii_case(&taken)) {
         return None;
     }
     // The version from the proxy's image tag: v1 has none of these keys, `period` came in v2.2.

@@ -57,6 +57,10 @@ pub struct TraefikConfig {
 #[derive(Debug, Clone, Default)]
 pub struct EntryPoint {
     pub name: String,
+    /// `address` (`:443`, `0.0.0.0:80/tcp`), as written.
+    pub address: Option<String>,
+    /// The `entryPoints.<name>` mapping of the static file; none for flags.
+    pub spec: Option<Loc>,
     /// `http.middlewares`, as written (`name` or `name@provider`).
     pub middlewares: Vec<String>,
     /// `asDefault`: a router that names no entry point uses the default ones, which are those
@@ -71,8 +75,13 @@ impl TraefikConfig {
     /// not known here).
     pub fn router_entry_points(&self, names: &[String]) -> Option<Vec<&EntryPoint>> {
         if names.is_empty() {
-            let defaults: Vec<&EntryPoint> = self.entry_points.iter().filter(|e| e.as_default).collect();
-            let chosen = if defaults.is_empty() { self.entry_points.iter().collect() } else { defaults };
+            // Never a default: the API's own `traefik` entry point, and UDP entry points
+            // (checked with Traefik v3: a router naming none is not on them).
+            let http = self.entry_points.iter().filter(|e| {
+                e.name != "traefik" && !e.address.as_deref().is_some_and(|a| a.to_ascii_lowercase().ends_with("/udp"))
+            });
+            let defaults: Vec<&EntryPoint> = http.clone().filter(|e| e.as_default).collect();
+            let chosen = if defaults.is_empty() { http.collect() } else { defaults };
             return (!chosen.is_empty()).then_some(chosen);
         }
         names.iter().map(|n| self.entry_points.iter().find(|e| &e.name == n)).collect()
@@ -423,6 +432,8 @@ fn static_entry_points(doc: &Value) -> Vec<EntryPoint> {
         .iter()
         .map(|(name, ep)| EntryPoint {
             name: name.clone(),
+            address: option(ep, "address").and_then(Value::as_str).map(str::to_string),
+            spec: Some(ep.loc),
             middlewares: list_option(option(ep, "http").and_then(|h| option(h, "middlewares"))),
             as_default: option(ep, "asDefault").and_then(Value::as_str).is_some_and(is_true),
         })
@@ -431,6 +442,9 @@ fn static_entry_points(doc: &Value) -> Vec<EntryPoint> {
 
 /// Entry points from `--entrypoints.<name>.<option>[=value]` flags (a flag without a value is
 /// `true`).
+///
+/// Checked with Traefik v3: `--entrypoints.Web.address` with `--entrypoints.web.http.middlewares`
+/// is one entry point `Web`.
 fn flag_entry_points(command: &[String]) -> Vec<EntryPoint> {
     let mut out: Vec<EntryPoint> = Vec::new();
     for word in command.iter().filter_map(|w| w.strip_prefix("--")) {
@@ -440,8 +454,15 @@ fn flag_entry_points(command: &[String]) -> Vec<EntryPoint> {
         if !head.eq_ignore_ascii_case("entrypoints") || name.is_empty() {
             continue;
         }
-        let at = match out.iter().position(|e| e.name == name) {
-            Some(at) => at,
+        // Flags naming `Web` and `web` are one entry point, named by the spelling that sorts
+        // first (as Traefik merges them).
+        let at = match out.iter().position(|e| e.name.eq_ignore_ascii_case(name)) {
+            Some(at) => {
+                if name < out[at].name.as_str() {
+                    out[at].name = name.to_string();
+                }
+                at
+            }
             None => {
                 out.push(EntryPoint { name: name.to_string(), ..Default::default() });
                 out.len() - 1
@@ -453,6 +474,8 @@ fn flag_entry_points(command: &[String]) -> Vec<EntryPoint> {
                 value.split(',').map(str::trim).filter(|m| !m.is_empty()).map(str::to_string).collect();
         } else if option == "asdefault" {
             out[at].as_default = is_true(value);
+        } else if option == "address" {
+            out[at].address = Some(value.to_string());
         }
     }
     out

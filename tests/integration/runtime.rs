@@ -510,3 +510,30 @@ fn a_credential_in_a_key_value_connection_string_moves_with_the_rest() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+/// From a review: labels of one container naming `myapp` and `myApp` are one router to Traefik
+/// (it reads labels as flags), so the fix adds one middleware under one name; the API's
+/// `traefik` entry point and UDP entry points are nobody's default; a `;`-separated connection
+/// string keeps spaces in values; `PGPASSWORD` is the postgres password.
+#[test]
+fn review_label_names_default_entry_points_and_connection_strings() {
+    let compose = "services:\n  traefik:\n    image: traefik:v3.1\n    command: [\"--providers.docker=true\"]\n  app:\n    image: nginx:1.27\n    labels:\n      - traefik.http.routers.myapp.rule=Host(`app.example.com`)\n      - traefik.http.routers.myApp.tls=true\n";
+    let dir = project(compose);
+    let text = fix_text(dir.path(), &["--select", "traefik-no-rate-limit"]);
+    assert_eq!(text.matches("ratelimit.average").count(), 1, "{text}");
+    assert!(text.contains("traefik.http.routers.myApp.middlewares=myApp-ratelimit"), "{text}");
+    let compose = "services:\n  traefik:\n    image: traefik:v3.1\n    command:\n      - --api.insecure=true\n      - --providers.docker=true\n      - --entrypoints.web.address=:80\n      - --entrypoints.web.http.middlewares=rl@docker\n      - --entrypoints.traefik.address=:8080\n      - --entrypoints.dns.address=:53/udp\n  app:\n    image: nginx:1.27\n    labels:\n      - traefik.http.middlewares.rl.ratelimit.average=5\n      - traefik.http.routers.anywhere.rule=Host(`a.example`)\n";
+    let dir = project(compose);
+    let (_, json) = check_json(dir.path(), &["--select", "traefik-no-rate-limit"]);
+    assert_eq!(json["findings"].as_array().unwrap().len(), 0, "{json}");
+    // Flags naming `Web` and `web` are one entry point to Traefik.
+    let dir = project(&compose.replace("--entrypoints.web.address", "--entrypoints.Web.address"));
+    let (_, json) = check_json(dir.path(), &["--select", "traefik-no-rate-limit"]);
+    assert_eq!(json["findings"].as_array().unwrap().len(), 0, "{json}");
+    let compose = "services:\n  mssql:\n    image: mcr.microsoft.com/mssql/server:2022-latest\n    environment:\n      MSSQL_SA_PASSWORD: Str0ngPassw0rd\n  api:\n    image: mcr.microsoft.com/dotnet/aspnet:8.0\n    depends_on: [mssql]\n    environment:\n      ConnectionStrings__Default: \"Server=mssql;Database=My App;User Id=sa;Password=Str0ngPassw0rd;\"\n  db:\n    image: postgres:16\n    environment:\n      POSTGRES_PASSWORD: s3cretpw99\n      PGPASSWORD: s3cretpw99\n";
+    let dir = project(compose);
+    let text = fix_text(dir.path(), &["--select", "hardcoded-secret", "--unsafe-fixes"]);
+    assert!(!text.contains("Str0ngPassw0rd") && !text.contains("s3cretpw99"), "{text}");
+    assert!(text.contains("Password=${MSSQL_SA_PASSWORD:?set MSSQL_SA_PASSWORD};"), "{text}");
+    assert!(text.contains("PGPASSWORD: ${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}"), "{text}");
+}

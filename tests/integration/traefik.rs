@@ -418,3 +418,27 @@ fn routes_load(binary: &Path, dir: &Path) -> bool {
     }
     true
 }
+
+/// Entry point names are case-sensitive in Traefik: a redirection of `Web` must name `WebSecure`
+/// as written (to `websecure`, Traefik has no such entry point and no redirect router loads).
+#[test]
+fn redirects_name_entry_points_as_written_and_traefik_loads_them() {
+    let work = tempfile::tempdir().unwrap();
+    let compose = "services:\n  traefik:\n    image: traefik:v3.1\n    command:\n      - --entryPoints.Web.address=:80\n      - --entryPoints.WebSecure.address=:443\n    ports:\n      - \"80:80\"\n      - \"443:443\"\n  app:\n    image: nginx:1.27\n";
+    std::fs::write(work.path().join("docker-compose.yml"), compose).unwrap();
+    let out = stackfix(work.path(), &["fix", ".", "--unsafe-fixes", "--select", "traefik-no-https-redirect"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let text = std::fs::read_to_string(work.path().join("docker-compose.yml")).unwrap();
+    assert!(text.contains("--entrypoints.Web.http.redirections.entrypoint.to=WebSecure"), "{text}");
+    let Some(binary) = traefik_binary() else { return };
+    let api = free_port();
+    let mut args = local_args(work.path());
+    args.extend(["--api.insecure=true".to_string(), format!("--entrypoints.traefik.address=127.0.0.1:{api}")]);
+    let child = Command::new(&binary).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let traefik = Traefik { child, api };
+    let raw = traefik.rawdata(1);
+    let loaded = raw["routers"].as_object().is_some_and(|r| {
+        r.iter().any(|(k, v)| k.starts_with("Web-to-WebSecure") && k.ends_with("@internal") && v["status"] == "enabled")
+    });
+    assert!(loaded, "{args:?}: {raw}");
+}
