@@ -2,6 +2,7 @@
 
 use std::io::{self, Write};
 
+use stackfix::fix::{self, FixOptions};
 use stackfix::report;
 use stackfix::rules;
 use stackfix::stack::{self, Stack};
@@ -17,8 +18,19 @@ pub fn run(args: &CheckArgs) -> io::Result<u8> {
         }
     };
     let mut stack = stack::load(&prepared.load);
+    let merged = stack.errors.is_empty() && stack.has_merge_keys();
     stack.drop_compose_nodes();
-    let findings = rules::report(&stack, &prepared.settings);
+    let mut findings = rules::report(&stack, &prepared.settings);
+    if merged {
+        let templates = match super::fix::templates(&prepared, None) {
+            Ok(templates) => templates,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(EXIT_ERROR);
+            }
+        };
+        settle_fixes(&prepared, templates, &mut findings);
+    }
     if args.format == Format::Text {
         print_notes(&stack);
     }
@@ -38,6 +50,25 @@ pub fn run(args: &CheckArgs) -> io::Result<u8> {
     } else {
         EXIT_FINDINGS
     })
+}
+
+/// Where merge keys (`<<`) give services blocks, `fix` finds some fixes `check` builds
+/// impossible to write (a merged block it cannot copy, an anchor whose users need different
+/// edits): planned as `fix --unsafe-fixes` would plan them, those findings are reported without
+/// a fix, with the reason. Stacks without merge keys are not planned (it costs what `fix` does).
+fn settle_fixes(prepared: &config::Prepared, templates: Option<std::path::PathBuf>, findings: &mut [rules::Finding]) {
+    let options = FixOptions { unsafe_fixes: true, templates, ..FixOptions::default() };
+    let Ok(outcome) = fix::run(&prepared.load, &prepared.settings, &options) else { return };
+    for skipped in outcome.skipped {
+        let same = |f: &&mut rules::Finding| {
+            f.fix.is_some() && f.rule == skipped.rule && f.service == skipped.service && f.message == skipped.message
+        };
+        for finding in findings.iter_mut().filter(|f| same(f)) {
+            finding.fix = None;
+            let help = finding.help.take().map(|h| format!("{h}; ")).unwrap_or_default();
+            finding.help = Some(format!("{help}no fix: {}", skipped.reason).into());
+        }
+    }
 }
 
 pub fn print_notes(stack: &Stack) {

@@ -97,7 +97,7 @@ fn redirects_somewhere(ctx: &Context, traefik: &TraefikConfig) -> bool {
         .services
         .iter()
         .flat_map(|s| &s.labels)
-        .any(|(k, _)| k.to_ascii_lowercase().contains(".redirectscheme."))
+        .any(|(k, _)| k.starts_with("traefik.") && k.to_ascii_lowercase().contains(".redirectscheme."))
         || traefik.dynamic.iter().any(|(_, doc)| {
             doc.path(&["http", "middlewares"])
                 .map(Value::entries)

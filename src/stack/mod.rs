@@ -425,6 +425,18 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// Whether a compose file holds a merge key (`<<`): there, a fix `check` builds may be one
+    /// `fix` cannot write (a merged block it cannot copy), settled by planning it. False once
+    /// [`Stack::drop_compose_nodes`] ran.
+    pub fn has_merge_keys(&self) -> bool {
+        self.files.iter().filter(|f| f.role == FileRole::Compose).filter_map(|f| f.tree.as_ref()).any(|t| {
+            (0..t.len()).any(|id| {
+                matches!(&t.node(id).kind, crate::yaml::NodeKind::Mapping { entries, .. }
+                    if entries.iter().any(|e| t.is_merge_key(e.key)))
+            })
+        })
+    }
+
     /// Drops the located nodes of compose files, keeping their text: rules read values, which
     /// carry their own spans, and only edits need the nodes. A run that only reports holds a
     /// large stack in far less memory.

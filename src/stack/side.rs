@@ -339,24 +339,35 @@ fn traefik(loader: &mut Loader, service: &Service) -> TraefikConfig {
     let static_path = config.arg("configfile").map(str::to_string);
     // Traefik reads one source of static configuration: a file when it finds one (flags are then
     // ignored), else flags, else the environment.
+    let explicit = static_path.is_some();
     let candidates: Vec<String> = match static_path {
         Some(p) => vec![p],
         None => vec![
+            "/etc/traefik/traefik.toml".into(),
             "/etc/traefik/traefik.yml".into(),
             "/etc/traefik/traefik.yaml".into(),
+            "/traefik.toml".into(),
             "/traefik.yml".into(),
             "/traefik.yaml".into(),
         ],
     };
+    // A static file stackfix does not read (TOML): what it sets, the flags included (Traefik
+    // ignores them then), is not known.
+    let mut unread = false;
     for candidate in candidates {
+        let host = mounted(loader, service, &candidate, false).filter(|p| loader.is_file(p));
         if candidate.ends_with(".toml") {
-            loader.notes.push(Note {
-                at: None,
-                message: format!("`{}`: Traefik TOML configuration is not analysed", service.name),
-            });
+            if explicit || host.is_some() {
+                loader.notes.push(Note {
+                    at: None,
+                    message: format!("`{}`: Traefik TOML configuration is not analysed", service.name),
+                });
+                unread = true;
+                break;
+            }
             continue;
         }
-        if let Some(host) = mounted(loader, service, &candidate, false).filter(|p| loader.is_file(p)) {
+        if let Some(host) = host {
             if let Some(id) = loader.read(&host, FileRole::TraefikStatic, true) {
                 config.static_doc = yaml_value(loader, id);
                 config.static_file = Some(id);
@@ -364,9 +375,10 @@ fn traefik(loader: &mut Loader, service: &Service) -> TraefikConfig {
             }
         }
     }
-    config.entry_points = match &config.static_doc {
-        Some(doc) => static_entry_points(doc),
-        None => flag_entry_points(&service.command),
+    config.entry_points = match (&config.static_doc, unread) {
+        (Some(doc), _) => static_entry_points(doc),
+        (None, false) => flag_entry_points(&service.command),
+        (None, true) => Vec::new(),
     };
     let from_static = |key: &str| {
         config

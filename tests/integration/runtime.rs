@@ -537,3 +537,34 @@ fn review_label_names_default_entry_points_and_connection_strings() {
     assert!(text.contains("Password=${MSSQL_SA_PASSWORD:?set MSSQL_SA_PASSWORD};"), "{text}");
     assert!(text.contains("PGPASSWORD: ${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}"), "{text}");
 }
+
+/// Where merge keys are, `check` offers only the fixes `fix` can write: a block a merge key
+/// gives that cannot be copied (an anchor inside) is reported without a fix, with the reason
+/// `fix` gives for skipping it.
+#[test]
+fn check_offers_only_fixes_fix_can_write_through_merge_keys() {
+    let compose = "x-defaults: &defaults\n  deploy:\n    replicas: 2\n    resources: &res\n      reservations:\n        memory: 64M\nservices:\n  api:\n    <<: *defaults\n    image: nginx:1.27\n  other:\n    image: nginx:1.27\n    deploy:\n      resources: *res\n  web:\n    image: nginx:1.27\n    deploy:\n      replicas: 1\n";
+    let dir = project(compose);
+    let (_, json) = check_json(dir.path(), &["--select", "no-resource-limits"]);
+    let findings = json["findings"].as_array().unwrap();
+    let of = |service: &str| findings.iter().find(|f| f["service"] == service).unwrap();
+    assert_eq!(of("api")["fix"]["available"], false, "{json}");
+    assert!(of("api")["help"].as_str().unwrap().contains("no fix: at `services.api.deploy`"), "{json}");
+    // `web` writes its own `deploy`, with no anchor: its fix is offered.
+    assert_eq!(of("web")["fix"]["available"], true, "{json}");
+    let out = stackfix(dir.path(), &["fix", ".", "--select", "no-resource-limits", "--diff"]);
+    assert!(crate::common::stderr(&out).contains("Would fix 1 finding"), "{}", crate::common::stderr(&out));
+}
+
+/// With a TOML static file (which stackfix does not read), Traefik ignores the flags: an entry
+/// point rate limit given by flags covers nothing, and the router is reported.
+#[test]
+fn flags_beside_a_toml_static_file_do_not_count() {
+    let compose = "services:\n  traefik:\n    image: traefik:v3.1\n    command:\n      - --providers.docker=true\n      - --entrypoints.web.address=:80\n      - --entrypoints.web.http.middlewares=rl@docker\n    volumes:\n      - ./traefik.toml:/etc/traefik/traefik.toml:ro\n  app:\n    image: nginx:1.27\n    labels:\n      - traefik.http.middlewares.rl.ratelimit.average=5\n      - traefik.http.routers.anywhere.rule=Host(`a.example`)\n";
+    let dir = project(compose);
+    let (_, json) = check_json(dir.path(), &["--select", "traefik-no-rate-limit"]);
+    assert_eq!(json["findings"].as_array().unwrap().len(), 0, "without the file, the flags count: {json}");
+    std::fs::write(dir.path().join("traefik.toml"), "[entryPoints.web]\n  address = \":80\"\n").unwrap();
+    let (_, json) = check_json(dir.path(), &["--select", "traefik-no-rate-limit"]);
+    assert_eq!(json["findings"].as_array().unwrap().len(), 1, "{json}");
+}
