@@ -72,6 +72,9 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &BootstrapOptio
     if options.base.is_empty() {
         return Err(refuse("no base compose file to start from (pass it with -f FILE)".into()));
     }
+    if !crate::stack::ProjectFs::new(&load.dir).inside(&options.output) {
+        return Err(refuse("resolves outside the project (through a link?); stackfix writes only inside it".into()));
+    }
     if options.base.iter().any(|b| FileKey::new(b) == output) {
         return Err(refuse("the production file would overwrite a base file; name another with -o FILE".into()));
     }

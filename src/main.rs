@@ -2,6 +2,22 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// Messages to stderr never panic: with stderr closed or full (`2>/dev/full`) a message is lost,
+// not the run (std's `eprintln!` panics, exit 101). The exit code still tells what happened.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+macro_rules! eprint {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod cli;
 
 // Parsing and analysis allocate many small strings and nodes; mimalloc serves them faster than

@@ -7,7 +7,7 @@ use stackfix::fix::FixOptions;
 use stackfix::report;
 
 use super::check::print_notes;
-use super::fix::{json, prepare, preview, summary, templates, write_changes};
+use super::fix::{json, lock_project, prepare, preview, summary, templates, write_changes};
 use super::{print, use_color, BootstrapArgs, ExtraArg, Format, ModeArg, EXIT_CLEAN, EXIT_ERROR};
 
 pub fn run(args: &BootstrapArgs) -> io::Result<u8> {
@@ -59,6 +59,13 @@ pub fn run(args: &BootstrapArgs) -> io::Result<u8> {
             .collect(),
         fix: FixOptions { sets, templates, ..FixOptions::default() },
     };
+    let _lock = match args.diff {
+        true => None,
+        false => match lock_project(dir) {
+            Some(lock) => Some(lock),
+            None => return Ok(EXIT_ERROR),
+        },
+    };
     let outcome = match bootstrap::run(&prepared.load, &prepared.settings, &options) {
         Ok(o) => o,
         Err(e) => {
@@ -73,21 +80,25 @@ pub fn run(args: &BootstrapArgs) -> io::Result<u8> {
     if !write_changes(dir, &outcome) {
         return Ok(EXIT_ERROR);
     }
-    if args.format == Format::Json {
-        print(&json(&outcome, true))?;
-        return Ok(EXIT_CLEAN);
-    }
-    print_notes(&outcome.stack);
-    print(&summary(&outcome, true))?;
-    if !outcome.remaining.is_empty() {
-        report::text(&mut io::stdout().lock(), &outcome.stack, &outcome.remaining, color)?;
-    }
-    let files: Vec<String> =
-        options.base.iter().chain([&options.output]).map(|f| format!("-f {}", f.display())).collect();
-    let deploy = match options.mode {
-        Mode::Overlay => files.join(" "),
-        Mode::Standalone => format!("-f {}", options.output.display()),
+    let report = || -> io::Result<()> {
+        if args.format == Format::Json {
+            return print(&json(&outcome, true));
+        }
+        print_notes(&outcome.stack);
+        print(&summary(&outcome, true))?;
+        if !outcome.remaining.is_empty() {
+            report::text(&mut io::stdout().lock(), &outcome.stack, &outcome.remaining, color)?;
+        }
+        let files: Vec<String> =
+            options.base.iter().chain([&options.output]).map(|f| format!("-f {}", f.display())).collect();
+        let deploy = match options.mode {
+            Mode::Overlay => files.join(" "),
+            Mode::Standalone => format!("-f {}", options.output.display()),
+        };
+        print(&format!("Deploy with: docker compose {deploy} up -d\n"))
     };
-    print(&format!("Deploy with: docker compose {deploy} up -d\n"))?;
+    if let Err(e) = report() {
+        return Ok(super::fix::written_but_unreported(&outcome, e));
+    }
     Ok(EXIT_CLEAN)
 }

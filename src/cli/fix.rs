@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::io;
 
-use stackfix::fix::{self, diff, write::write_atomic, FixOptions, Outcome, Placement};
+use stackfix::fix::{self, diff, FixOptions, Outcome, Placement};
 use stackfix::report;
 
 use super::check::print_notes;
@@ -36,6 +36,15 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
         templates,
         ..FixOptions::default()
     };
+    // A run that writes holds the project's lock from reading to writing: another run waits,
+    // then reads what this one wrote.
+    let _lock = match args.diff {
+        true => None,
+        false => match lock_project(&prepared.load.dir) {
+            Some(lock) => Some(lock),
+            None => return Ok(EXIT_ERROR),
+        },
+    };
     if args.interactive && !args.yes {
         return super::interactive::run(args, &prepared, &options);
     }
@@ -56,16 +65,32 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
     if !write_changes(&prepared.load.dir, &outcome) {
         return Ok(EXIT_ERROR);
     }
-    if args.format == Format::Json {
-        print(&json(&outcome, true))?;
-    } else {
+    let report = || -> io::Result<()> {
+        if args.format == Format::Json {
+            return print(&json(&outcome, true));
+        }
         print_notes(&outcome.stack);
         print(&summary(&outcome, true))?;
         if !outcome.remaining.is_empty() {
             report::text(&mut io::stdout().lock(), &outcome.stack, &outcome.remaining, color)?;
         }
+        Ok(())
+    };
+    if let Err(e) = report() {
+        return Ok(written_but_unreported(&outcome, e));
     }
     Ok(if outcome.remaining.is_empty() { EXIT_CLEAN } else { EXIT_FINDINGS })
+}
+
+/// After the files were written, the report could not be: says so (the files stay written) and
+/// returns exit 2; a closed pipe (`| head`) is no error.
+pub(super) fn written_but_unreported(outcome: &Outcome, error: io::Error) -> u8 {
+    if error.kind() == io::ErrorKind::BrokenPipe {
+        return EXIT_CLEAN;
+    }
+    let files: Vec<&str> = outcome.changes.iter().map(|c| c.display.as_str()).collect();
+    eprintln!("error: the report could not be printed ({error}); these files were written: {}", files.join(", "));
+    EXIT_ERROR
 }
 
 /// Prints the changes as a diff (or JSON) and the summary; exit 1 when there are changes.
@@ -80,21 +105,41 @@ pub(super) fn preview(outcome: &Outcome, format: Format, color: bool) -> io::Res
     Ok(if outcome.changes.is_empty() { EXIT_CLEAN } else { EXIT_FINDINGS })
 }
 
-/// Writes every change (each atomically); says what went wrong and returns false on failure.
+/// Writes every change of a run, all or none (see [`fix::write`]); says what went wrong, and
+/// whether anything stays written, and returns false on failure.
 pub(super) fn write_changes(dir: &std::path::Path, outcome: &Outcome) -> bool {
     let project = stackfix::stack::ProjectFs::new(dir);
-    // Checked again at write time: a symlink may have changed since the plan.
-    if let Some(outside) = outcome.changes.iter().find(|c| !project.inside(&c.path)) {
-        eprintln!("error: {} resolves outside the project; nothing was written", outside.display);
-        return false;
-    }
-    for change in &outcome.changes {
-        if let Err(e) = write_atomic(&change.path, &change.after) {
-            eprintln!("error: {}: {e} (files listed before it were written)", change.display);
-            return false;
+    let planned: Vec<fix::write::Planned> = outcome
+        .changes
+        .iter()
+        .map(|c| fix::write::Planned {
+            path: &c.path,
+            display: &c.display,
+            before: c.before.as_deref(),
+            after: &c.after,
+        })
+        .collect();
+    match fix::write::write_all(project.root(), &planned) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("error: {e}");
+            false
         }
     }
-    true
+}
+
+/// The project's write lock for a run that writes (held until dropped); `None` after saying
+/// why it could not be taken.
+pub(super) fn lock_project(dir: &std::path::Path) -> Option<fix::write::ProjectLock> {
+    let project = stackfix::stack::ProjectFs::new(dir);
+    let waiting = || eprintln!("note: another stackfix run is writing this project; waiting for it to finish");
+    match fix::write::ProjectLock::acquire(project.root(), waiting) {
+        Ok(lock) => Some(lock),
+        Err(e) => {
+            eprintln!("error: cannot lock the project {}: {e}", project.root().display());
+            None
+        }
+    }
 }
 
 /// The configuration and the template parameters, or the exit code after saying what is wrong.

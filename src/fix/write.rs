@@ -1,46 +1,356 @@
-//! Writing fixed files: a temporary file in the same directory, then a rename, so a file is either
-//! as it was or completely fixed.
+//! Writing a run's files: all of them or none, each through a temporary file renamed over it, as
+//! the file was (a link stays a link and its target is written; owner, group and mode are kept),
+//! and only while nothing else changed it since the run read it.
+//!
+//! What this guarantees: a file is never half-written; a run's files are all written or, when
+//! one cannot be, none is (a rename that fails puts back those renamed before it); a file another
+//! program changed after the run read it is not overwritten; two runs that hold the project lock
+//! ([`ProjectLock`]) never interleave; SIGINT, SIGTERM, SIGHUP and SIGQUIT wait until the writes
+//! are done or undone, so no temporary file is left behind; every file and its directory are
+//! `fsync`ed before success is reported. What it does not: survive power loss on filesystems
+//! that do not honour `fsync`, or lock against writers on network filesystems (`flock` may not
+//! reach other hosts); extended attributes and ACLs of a replaced file are not copied.
 
+use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::Path;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 
-/// Replaces (or creates, with its directory) `path` with `contents` atomically, keeping the old
-/// file's permissions.
-pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let temp = dir.join(format!(".{name}.stackfix-{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(contents.as_bytes())?;
-        file.sync_all()?;
-        if let Ok(meta) = std::fs::metadata(path) {
-            std::fs::set_permissions(&temp, meta.permissions())?;
+/// One file a run writes.
+pub struct Planned<'a> {
+    /// The path as the stack names it (a link is followed to the file it names).
+    pub path: &'a Path,
+    /// The path as the user should see it.
+    pub display: &'a str,
+    /// What the run read there (`None`: the file did not exist and must not now).
+    pub before: Option<&'a str>,
+    pub after: &'a str,
+}
+
+/// Why a run's files were not written. `written` names files that stay changed (only when
+/// putting one back failed too); empty means the project is as it was.
+#[derive(Debug)]
+pub struct WriteFailure {
+    pub message: String,
+    pub written: Vec<String>,
+}
+
+impl std::fmt::Display for WriteFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.written.as_slice() {
+            [] => write!(f, "{}; nothing was written", self.message),
+            written => write!(
+                f,
+                "{}; these files stay written and could not be put back: {}",
+                self.message,
+                written.join(", ")
+            ),
         }
-        std::fs::rename(&temp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
     }
-    result
+}
+
+/// An exclusive lock on a project for a run that writes (`flock` on its root directory, held
+/// until dropped): a second run waits for the first to finish, then plans on what it wrote.
+pub struct ProjectLock {
+    _lock: nix::fcntl::Flock<File>,
+}
+
+impl ProjectLock {
+    /// Locks the project whose root is `root`; `waiting` is called once when another run holds
+    /// the lock, before waiting for it.
+    pub fn acquire(root: &Path, waiting: impl FnOnce()) -> std::io::Result<ProjectLock> {
+        use nix::fcntl::{Flock, FlockArg};
+        let dir = File::open(root)?;
+        let lock = match Flock::lock(dir, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => lock,
+            Err((dir, nix::errno::Errno::EWOULDBLOCK)) => {
+                waiting();
+                Flock::lock(dir, FlockArg::LockExclusive).map_err(|(_, e)| std::io::Error::from(e))?
+            }
+            Err((_, e)) => return Err(e.into()),
+        };
+        Ok(ProjectLock { _lock: lock })
+    }
+}
+
+/// A file of the run, checked and ready to be written.
+struct Target<'a> {
+    planned: &'a Planned<'a>,
+    /// The file written: the path, or the file a link there names.
+    file: PathBuf,
+    /// Owner, group and mode of the file replaced (`None`: a new file).
+    kept: Option<(u32, u32, u32)>,
+    temp: Option<PathBuf>,
+}
+
+/// Writes every file of a run, all or none (see the module's guarantees). `root` is the project
+/// root: a file outside it, through links too, is refused.
+///
+/// Refused before anything is written: a path outside the project, a link to a missing file, a
+/// directory or device, a file with several hard links (a new file would split them), a
+/// read-only file (no write bit), a file whose owner cannot be kept, and a file whose text is no
+/// longer what the run read.
+pub fn write_all(root: &Path, planned: &[Planned]) -> Result<(), WriteFailure> {
+    let refuse =
+        |p: &Planned, reason: String| WriteFailure { message: format!("{}: {reason}", p.display), written: Vec::new() };
+    let mut targets: Vec<Target> = Vec::with_capacity(planned.len());
+    for p in planned {
+        let file = match std::fs::symlink_metadata(p.path) {
+            Ok(meta) if meta.file_type().is_symlink() => match std::fs::canonicalize(p.path) {
+                Ok(file) => file,
+                Err(_) => return Err(refuse(p, "is a link to a file that does not exist".into())),
+            },
+            _ => p.path.to_path_buf(),
+        };
+        if !crate::stack::project::is_inside(root, &file) {
+            return Err(refuse(p, "resolves outside the project".into()));
+        }
+        if targets.iter().any(|t| same_file(&t.file, &file)) {
+            return Err(refuse(p, "names the same file as another change of this run (through a link)".into()));
+        }
+        let kept = match std::fs::metadata(&file) {
+            Ok(meta) => {
+                if !meta.is_file() {
+                    return Err(refuse(p, "is not a regular file".into()));
+                }
+                if meta.nlink() > 1 {
+                    return Err(refuse(
+                        p,
+                        format!(
+                            "has {} hard links, and writing it would split them (the other names would keep the old \
+                             text); edit it by hand or make it a single file",
+                            meta.nlink()
+                        ),
+                    ));
+                }
+                if meta.mode() & 0o222 == 0 {
+                    return Err(refuse(p, "is read-only; make it writable to let stackfix fix it".into()));
+                }
+                Some((meta.uid(), meta.gid(), meta.mode() & 0o7777))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(refuse(p, e.to_string())),
+        };
+        unchanged(p, &file).map_err(|reason| refuse(p, reason))?;
+        targets.push(Target { planned: p, file, kept, temp: None });
+    }
+    let _signals = SignalsHeld::hold();
+    // Every temporary file first: a failure here leaves every file as it was.
+    let mut created_dirs: Vec<PathBuf> = Vec::new();
+    for i in 0..targets.len() {
+        if let Err(message) = prepare(&mut targets[i], &mut created_dirs) {
+            discard(&mut targets, &created_dirs);
+            return Err(WriteFailure {
+                message: format!("{}: {message}", targets[i].planned.display),
+                written: Vec::new(),
+            });
+        }
+    }
+    // Then the renames, each just after checking the file is still what the run read.
+    for i in 0..targets.len() {
+        let t = &targets[i];
+        let result = unchanged(t.planned, &t.file).and_then(|()| rename_into_place(t).map_err(|e| e.to_string()));
+        if let Err(message) = result {
+            let message = format!("{}: {message}", t.planned.display);
+            let written = put_back(&targets[..i]);
+            discard(&mut targets, &created_dirs);
+            return Err(WriteFailure { message, written });
+        }
+        targets[i].temp = None;
+    }
+    let mut dirs: Vec<&Path> = targets.iter().filter_map(|t| t.file.parent()).collect();
+    dirs.sort();
+    dirs.dedup();
+    for dir in dirs {
+        // A directory that cannot be opened for `fsync` (some filesystems) is left to the
+        // kernel; the files themselves were synced.
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+/// Whether two paths name the same existing file (or are the same path).
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b
+        || match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+            _ => false,
+        }
+}
+
+/// The file still holds what the run read (or still does not exist).
+fn unchanged(p: &Planned, file: &Path) -> Result<(), String> {
+    match (p.before, std::fs::read(file)) {
+        (Some(before), Ok(now)) if now == before.as_bytes() => Ok(()),
+        (Some(_), Ok(_)) => Err("changed since stackfix read it (another program wrote it); run stackfix again".into()),
+        (Some(_), Err(_)) => Err("was removed or became unreadable since stackfix read it".into()),
+        (None, Err(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        (None, _) => Err("was created by another program since stackfix planned to create it".into()),
+    }
+}
+
+/// Writes the temporary file beside the target: the new text, the target's owner and mode,
+/// synced.
+fn prepare(t: &mut Target, created_dirs: &mut Vec<PathBuf>) -> Result<(), String> {
+    let dir = t.file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    // Directories the run creates for a new file, outermost first, to remove on failure.
+    let mut missing = Vec::new();
+    let mut at = dir.as_path();
+    while !at.as_os_str().is_empty() && !at.exists() {
+        missing.push(at.to_path_buf());
+        at = at.parent().unwrap_or(Path::new(""));
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create its directory: {e}"))?;
+    created_dirs.extend(missing.into_iter().rev());
+    let name = t.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut n = 0;
+    let (temp, mut file) = loop {
+        let temp = dir.join(format!(".{name}.stackfix-{}-{n}.tmp", std::process::id()));
+        // Private until it is complete: the text may be a secret file's.
+        match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp) {
+            Ok(file) => break (temp, file),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
+            Err(e) => return Err(format!("cannot create a temporary file beside it: {e}")),
+        }
+    };
+    t.temp = Some(temp);
+    file.write_all(t.planned.after.as_bytes()).map_err(|e| e.to_string())?;
+    match t.kept {
+        Some((uid, gid, mode)) => {
+            // Owner first: changing it clears set-id bits, which the mode then puts back.
+            let current = file.metadata().map_err(|e| e.to_string())?;
+            if current.uid() != uid || current.gid() != gid {
+                std::os::unix::fs::fchown(&file, Some(uid), Some(gid))
+                    .map_err(|e| format!("cannot keep its owner {uid}:{gid} ({e}); run stackfix as that user"))?;
+            }
+            file.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(|e| e.to_string())?;
+        }
+        None => {
+            // A new file gets the mode a new file gets from this process (0666 less the umask).
+            let umask = current_umask();
+            file.set_permissions(std::fs::Permissions::from_mode(0o666 & !umask)).map_err(|e| e.to_string())?;
+        }
+    }
+    file.sync_all().map_err(|e| e.to_string())
+}
+
+/// The process's umask (read by setting it and setting it back).
+fn current_umask() -> u32 {
+    use nix::sys::stat::{umask, Mode};
+    let old = umask(Mode::from_bits_truncate(0o022));
+    umask(old);
+    old.bits()
+}
+
+/// Renames the temporary file over the target; a new file only where none exists.
+fn rename_into_place(t: &Target) -> std::io::Result<()> {
+    let Some(temp) = &t.temp else { return Ok(()) };
+    match t.kept {
+        Some(_) => std::fs::rename(temp, &t.file),
+        None => {
+            use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
+            renameat2(AT_FDCWD, temp.as_path(), AT_FDCWD, t.file.as_path(), RenameFlags::RENAME_NOREPLACE)
+                .map_err(std::io::Error::from)
+        }
+    }
+}
+
+/// Puts back the files already renamed (their old text, owner and mode; a new file removed);
+/// returns those that could not be.
+fn put_back(done: &[Target]) -> Vec<String> {
+    let mut failed = Vec::new();
+    for t in done.iter().rev() {
+        let ok = match t.planned.before {
+            Some(before) => {
+                let planned = Planned { path: &t.file, display: t.planned.display, before: None, after: before };
+                let mut back = Target { planned: &planned, file: t.file.clone(), kept: t.kept, temp: None };
+                let ok = prepare(&mut back, &mut Vec::new()).is_ok()
+                    && back.temp.as_ref().is_some_and(|temp| std::fs::rename(temp, &t.file).is_ok());
+                if let Some(temp) = back.temp.filter(|_| !ok) {
+                    let _ = std::fs::remove_file(temp);
+                }
+                ok
+            }
+            None => std::fs::remove_file(&t.file).is_ok(),
+        };
+        if !ok {
+            failed.push(t.planned.display.to_string());
+        }
+    }
+    failed
+}
+
+/// Removes the temporary files still there and the directories the run created (innermost
+/// first, only when empty).
+fn discard(targets: &mut [Target], created_dirs: &[PathBuf]) {
+    for t in targets.iter_mut() {
+        if let Some(temp) = t.temp.take() {
+            let _ = std::fs::remove_file(temp);
+        }
+    }
+    for dir in created_dirs.iter().rev() {
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
+/// SIGINT, SIGTERM, SIGHUP and SIGQUIT held (blocked) while it lives: one that arrives meanwhile
+/// is delivered when the writes are done or undone.
+struct SignalsHeld {
+    old: Option<nix::sys::signal::SigSet>,
+}
+
+impl SignalsHeld {
+    fn hold() -> SignalsHeld {
+        use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
+        let mut set = SigSet::empty();
+        for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT] {
+            set.add(s);
+        }
+        let mut old = SigSet::empty();
+        let held = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old)).is_ok();
+        SignalsHeld { old: held.then_some(old) }
+    }
+}
+
+impl Drop for SignalsHeld {
+    fn drop(&mut self) {
+        if let Some(old) = self.old.take() {
+            let _ = nix::sys::signal::pthread_sigmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&old), None);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn planned<'a>(path: &'a Path, before: Option<&'a str>, after: &'a str) -> Planned<'a> {
+        Planned { path, display: "f", before, after }
+    }
+
     #[test]
-    fn replaces_and_creates() {
-        let dir = std::env::temp_dir().join(format!("stackfix-write-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("a.yml");
-        write_atomic(&dir.join("new/b.yml"), "new\n").unwrap();
-        std::fs::remove_dir_all(dir.join("new")).unwrap();
-        write_atomic(&path, "one\n").unwrap();
-        write_atomic(&path, "two\n").unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "two\n");
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temporary file left");
-        std::fs::remove_dir_all(&dir).unwrap();
+    fn writes_all_or_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let a = root.join("a.yml");
+        std::fs::write(&a, "one\n").unwrap();
+        // A new file under a path whose directory is a regular file cannot be prepared: `a` stays.
+        std::fs::write(root.join("blocker"), "").unwrap();
+        let bad = root.join("blocker/b.yml");
+        let result = write_all(&root, &[planned(&a, Some("one\n"), "two\n"), planned(&bad, None, "new\n")]);
+        assert!(result.is_err());
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "one\n");
+        let c = root.join("new/c.yml");
+        write_all(&root, &[planned(&a, Some("one\n"), "two\n"), planned(&c, None, "new\n")]).unwrap();
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "two\n");
+        assert_eq!(std::fs::read_to_string(&c).unwrap(), "new\n");
+        let left: Vec<_> = std::fs::read_dir(&root).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+        assert_eq!(left.len(), 3, "no temporary file left: {left:?}");
+        // What the run read changed meanwhile: refused.
+        let result = write_all(&root, &[planned(&a, Some("one\n"), "three\n")]);
+        assert!(result.unwrap_err().message.contains("changed since"));
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "two\n");
     }
 }

@@ -77,7 +77,10 @@ pub fn assert_snapshot(path: &Path, actual: &str) {
 }
 
 /// Copies the directory `from` into `to` (created if missing), recursively.
+/// A working copy of a stack, its files writable by their owner as in a checkout (the shared
+/// corpus is read-only, and stackfix refuses to replace a file without a write bit).
 pub fn copy_tree(from: &Path, to: &Path) {
+    use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap().filter_map(|e| e.ok()) {
         let target = to.join(entry.file_name());
@@ -85,6 +88,8 @@ pub fn copy_tree(from: &Path, to: &Path) {
             copy_tree(&entry.path(), &target);
         } else {
             std::fs::copy(entry.path(), &target).unwrap();
+            let mode = std::fs::metadata(&target).unwrap().permissions().mode();
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode | 0o200)).unwrap();
         }
     }
 }

@@ -19,3 +19,4 @@ mod semantics;
 mod stacks;
 mod traefik;
 mod validators;
+mod writes;
