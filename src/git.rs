@@ -21,6 +21,18 @@ pub fn open(dir: &Path) -> Result<Repository, String> {
     if repo.is_bare() {
         return Err(format!("{}: a bare repository has no work tree to find the stack in", dir.display()));
     }
+    // The work tree is the directory holding `.git` (a directory, or a file naming a separate git
+    // directory: `git init --separate-git-dir`, submodules, worktrees), as `git rev-parse
+    // --show-toplevel` finds it; libgit2 may take the git directory's parent instead.
+    let top =
+        dir.canonicalize().ok().and_then(|d| d.ancestors().find(|a| a.join(".git").exists()).map(Path::to_path_buf));
+    if let Some(top) = top {
+        let current = repo.workdir().and_then(|w| w.canonicalize().ok());
+        if current.as_deref() != Some(top.as_path()) {
+            repo.set_workdir(&top, false)
+                .map_err(|e| format!("{}: cannot use it as the work tree: {}", top.display(), e.message()))?;
+        }
+    }
     Ok(repo)
 }
 
@@ -115,16 +127,32 @@ pub fn commit_files(
     message: &str,
     signature: &Signature,
 ) -> Result<Oid, String> {
-    let base = parent.tree().map_err(|e| e.message().to_string())?;
-    let mut update = git2::build::TreeUpdateBuilder::new();
+    let mut blobs = Vec::with_capacity(files.len());
     for file in files {
         let blob = repo.blob(file.content.as_bytes()).map_err(|e| e.message().to_string())?;
-        let mode = match base.get_path(&file.path) {
+        blobs.push((file.path.clone(), blob));
+    }
+    commit_blobs(repo, parent, &blobs, message, signature)
+}
+
+/// The commit (not referenced by anything yet) that puts blobs at their work-tree paths on top
+/// of `parent` (an executable file stays executable).
+pub fn commit_blobs(
+    repo: &Repository,
+    parent: &Commit,
+    blobs: &[(PathBuf, Oid)],
+    message: &str,
+    signature: &Signature,
+) -> Result<Oid, String> {
+    let base = parent.tree().map_err(|e| e.message().to_string())?;
+    let mut update = git2::build::TreeUpdateBuilder::new();
+    for (path, blob) in blobs {
+        let mode = match base.get_path(path) {
             Ok(entry) if entry.filemode() == i32::from(FileMode::BlobExecutable) => FileMode::BlobExecutable,
             _ => FileMode::Blob,
         };
-        let path = file.path.to_str().ok_or_else(|| format!("{}: not a UTF-8 path", file.path.display()))?;
-        update.upsert(path, blob, mode);
+        let name = path.to_str().ok_or_else(|| format!("{}: not a UTF-8 path", path.display()))?;
+        update.upsert(name, *blob, mode);
     }
     let tree_id = update.create_updated(repo, &base).map_err(|e| e.message().to_string())?;
     let tree = repo.find_tree(tree_id).map_err(|e| e.message().to_string())?;
@@ -151,12 +179,33 @@ impl BranchState {
     }
 }
 
-/// A name git accepts for a branch (and not one that reads as an option).
+/// A name git accepts for a branch, as `git check-ref-format --branch` does (and not one that
+/// reads as an option): `HEAD` and `@` are refused, and so is anything with `@{`.
 pub fn check_branch_name(name: &str) -> Result<(), String> {
-    if name.starts_with('-') || !git2::Reference::is_valid_name(&format!("refs/heads/{name}")) {
+    let refused = name.starts_with('-')
+        || name == "HEAD"
+        || name == "@"
+        || name.contains("@{")
+        || !git2::Reference::is_valid_name(&format!("refs/heads/{name}"));
+    if refused {
         return Err(format!("`{name}` is not a valid branch name"));
     }
     Ok(())
+}
+
+/// The path of the work tree (this repository's or a linked worktree's) that has `refname`
+/// checked out, if any: git refuses to move such a branch.
+fn checked_out_in(repo: &Repository, refname: &str) -> Option<PathBuf> {
+    let head_of = |r: &Repository| r.head().ok().and_then(|h| h.name().map(str::to_string));
+    if head_of(repo).as_deref() == Some(refname) {
+        return repo.workdir().map(Path::to_path_buf);
+    }
+    let names = repo.worktrees().ok()?;
+    names.iter().flatten().find_map(|name| {
+        let worktree = repo.find_worktree(name).ok()?;
+        let other = Repository::open_from_worktree(&worktree).ok()?;
+        (head_of(&other).as_deref() == Some(refname)).then(|| worktree.path().to_path_buf())
+    })
 }
 
 /// Points branch `name` at a commit of `files` on top of `head`: created when missing, left as it
@@ -177,6 +226,12 @@ pub fn update_branch(
     if repo.head().ok().and_then(|h| h.name().map(str::to_string)).as_deref() == Some(refname.as_str()) {
         return Err(format!(
             "`{name}` is the branch checked out here; moving it would leave the working tree behind (use --commit)"
+        ));
+    }
+    if let Some(elsewhere) = checked_out_in(repo, &refname) {
+        return Err(format!(
+            "`{name}` is checked out in the worktree {}; git does not move a branch checked out elsewhere",
+            elsewhere.display()
         ));
     }
     let commit = commit_files(repo, head, files, message, signature)?;
@@ -218,8 +273,16 @@ pub fn move_branch(repo: &Repository, name: &str, to: Oid, expected: Option<Oid>
     result.map(|_| ()).map_err(|e| ref_error(name, &e))
 }
 
-/// The first commit on `tip` but not on `head` whose message lacks stackfix's trailer.
+/// A commit that makes the branch at `tip` someone else's: its tip when the tip lacks stackfix's
+/// trailer (a branch that is only an ancestor of HEAD, such as `release`, is not stackfix's to
+/// fast-forward), else the first commit on `tip` but not on `head` that lacks it.
 fn foreign_commit(repo: &Repository, tip: Oid, head: Oid) -> Result<Option<String>, String> {
+    let ours = |commit: &Commit| commit.message().is_some_and(|m| m.lines().any(|l| l.starts_with(TRAILER)));
+    let tip_commit = repo.find_commit(tip).map_err(|e| e.message().to_string())?;
+    if !ours(&tip_commit) {
+        let id = tip.to_string();
+        return Ok(Some(format!("{} {}", &id[..7], tip_commit.summary().unwrap_or(""))));
+    }
     let mut walk = repo.revwalk().map_err(|e| e.message().to_string())?;
     walk.push(tip).map_err(|e| e.message().to_string())?;
     walk.hide(head).map_err(|e| e.message().to_string())?;

@@ -39,7 +39,15 @@ fn branches(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> Result
     let head = git::head_commit(&repo)?;
     let workdir = git::workdir(&repo)?;
     let signature = git::signature(&repo, args.author.as_deref())?;
-    let temp = tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    // HEAD's files, private to this user (the directory 0700: the stack may hold secrets).
+    let temp = {
+        use std::os::unix::fs::PermissionsExt;
+        tempfile::Builder::new()
+            .prefix("stackfix-head-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir()
+            .map_err(|e| format!("cannot create a temporary directory: {e}"))?
+    };
     let root = temp.path().canonicalize().map_err(|e| e.to_string())?;
     git::export(&repo, &head, &root)?;
     let mut load = prepared.load.clone();
@@ -138,7 +146,19 @@ fn commit_here(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> Res
         git::relative(&workdir, Path::new(path)).map_or_else(|_| path.to_string(), |p| p.display().to_string())
     };
     let message = git::message(&outcome, &shown);
-    let oid = git::commit_files(&repo, &head, &files, &message, &signature)?;
+    // The written files staged as `git add` stages them (the repository's filters applied:
+    // `core.autocrlf`, `.gitattributes`), and those blobs committed, so the index and the work
+    // tree show no change afterwards.
+    let mut index = repo.index().map_err(|e| e.message().to_string())?;
+    let mut blobs = Vec::with_capacity(paths.len());
+    for path in &paths {
+        index
+            .add_path(path)
+            .map_err(|e| format!("{}: {} (the fixes are written but not committed)", path.display(), e.message()))?;
+        let entry = index.get_path(path, 0).ok_or_else(|| format!("{}: not staged", path.display()))?;
+        blobs.push((path.clone(), entry.id));
+    }
+    let oid = git::commit_blobs(&repo, &head, &blobs, &message, &signature)?;
     let branch = match repo.head() {
         Ok(reference) if reference.is_branch() => {
             let name = reference.shorthand().unwrap_or("HEAD").to_string();
@@ -151,11 +171,6 @@ fn commit_here(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> Res
             "HEAD".to_string()
         }
     };
-    // The committed files are staged as committed, so they show as unchanged.
-    let mut index = repo.index().map_err(|e| e.message().to_string())?;
-    for path in &paths {
-        index.add_path(path).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
-    }
     index.write().map_err(|e| e.message().to_string())?;
     Ok(vec![Committed { branch, commit: oid.to_string(), state: "committed", files: paths, outcome }])
 }

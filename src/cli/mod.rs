@@ -109,8 +109,9 @@ pub struct FixArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Commit the fixes to branch NAME made from HEAD (default stackfix/fixes), computed from HEAD's
-    /// files; the working tree and the index are not touched
-    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "stackfix/fixes", conflicts_with_all = ["diff", "commit"])]
+    /// files; the working tree and the index are not touched. The name goes after `=`
+    /// (`--branch=fixes/prod`): `--branch DIR` is the default branch for the stack in DIR
+    #[arg(long, value_name = "NAME", num_args = 0..=1, require_equals = true, default_missing_value = "stackfix/fixes", conflicts_with_all = ["diff", "commit"])]
     pub branch: Option<String>,
     /// One branch per rule (stackfix/<rule>), each made from HEAD
     #[arg(long, conflicts_with_all = ["diff", "commit", "branch"])]

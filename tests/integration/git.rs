@@ -108,7 +108,7 @@ fn rerunning_is_idempotent_rebuilds_when_head_moves_and_refuses_foreign_commits(
     let work = repo();
     let dir = work.path();
     let run = |extra: &[&str]| {
-        let mut args = vec!["fix", ".", "--unsafe-fixes", "--branch", "fixes/prod", "--format", "json"];
+        let mut args = vec!["fix", ".", "--unsafe-fixes", "--branch=fixes/prod", "--format", "json"];
         args.extend_from_slice(extra);
         let out = stackfix(dir, &args);
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
@@ -226,17 +226,19 @@ fn git_failures_are_clear_errors() {
     expect(bare.path(), &["fix", ".", "--branch"], "bare repository");
     let work = repo();
     let dir = work.path();
-    expect(dir, &["fix", ".", "--branch", "bad..name"], "not a valid branch name");
-    expect(dir, &["fix", ".", "--branch", "main"], "checked out here");
+    expect(dir, &["fix", ".", "--branch=bad..name"], "not a valid branch name");
+    expect(dir, &["fix", ".", "--branch=main"], "checked out here");
     expect(dir, &["fix", ".", "--branch", "--author", "nobody"], "expected `Name <email>`");
     // A locked ref: another git process holds it.
     git(dir, &["branch", "stackfix/fixes"]);
     std::fs::write(dir.join(".git/refs/heads/stackfix/fixes.lock"), "").unwrap();
-    expect(dir, &["fix", ".", "--branch"], "branch `stackfix/fixes` is locked");
+    // (`--force`: a branch made by hand at HEAD is someone else's, refused before the lock.)
+    expect(dir, &["fix", ".", "--branch"], "has a commit stackfix did not make");
+    expect(dir, &["fix", ".", "--branch", "--force"], "branch `stackfix/fixes` is locked");
     std::fs::remove_file(dir.join(".git/refs/heads/stackfix/fixes.lock")).unwrap();
     // A detached HEAD is fine for a branch.
     git(dir, &["checkout", "-q", "--detach"]);
-    let out = stackfix(dir, &["fix", ".", "--branch", "from-detached"]);
+    let out = stackfix(dir, &["fix", ".", "--branch=from-detached"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(rev(dir, "from-detached~1"), rev(dir, "HEAD"));
 }
@@ -266,4 +268,161 @@ fn without_an_identity_the_author_must_be_given() {
     let out = isolated(&["fix", ".", "--branch", "--author", "Bot <bot@example.test>"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(git(dir, &["log", "-1", "--format=%an <%ae>", "stackfix/fixes"]).trim(), "Bot <bot@example.test>");
+}
+
+/// A small stack in a fresh repository made by `init` (extra `git init` arguments), committed.
+fn small_repo(init: &[&str], text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let base = tempfile::tempdir().unwrap();
+    let work = base.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let mut args = vec!["init", "-q"];
+    args.extend_from_slice(init);
+    git(&work, &args);
+    std::fs::write(work.join("docker-compose.yml"), text).unwrap();
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-qm", "stack"]);
+    (base, work)
+}
+
+const SMALL: &str = "services:\n  web:\n    image: nginx:1.27\n";
+
+#[test]
+fn a_separate_git_directory_is_followed_to_the_real_work_tree() {
+    let outside = tempfile::tempdir().unwrap();
+    let gitdir = outside.path().join("repo.git");
+    let (_base, work) = small_repo(&["--separate-git-dir", gitdir.to_str().unwrap()], SMALL);
+    let out = stackfix(&work, &["fix", ".", "--select", "no-restart-policy", "--branch"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(git(&work, &["show", "stackfix/fixes:docker-compose.yml"]).contains("restart: unless-stopped"));
+    let out = stackfix(&work, &["fix", ".", "--select", "no-restart-policy", "--commit"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(git(&work, &["show", "--name-only", "--format=", "HEAD"]).trim(), "docker-compose.yml");
+    assert_eq!(git(&work, &["status", "--porcelain"]), "");
+}
+
+#[test]
+fn commits_go_through_the_repositorys_filters_and_links() {
+    // core.autocrlf: the work tree holds CRLF, the repository LF; `git status` stays clean.
+    let base = tempfile::tempdir().unwrap();
+    let work = base.path().to_path_buf();
+    git(&work, &["init", "-q"]);
+    git(&work, &["config", "core.autocrlf", "true"]);
+    std::fs::write(work.join("docker-compose.yml"), SMALL.replace('\n', "\r\n")).unwrap();
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-qm", "stack"]);
+    assert_eq!(git(&work, &["status", "--porcelain"]), "", "the CRLF copy is what git has");
+    let out = stackfix(&work, &["fix", ".", "--select", "no-restart-policy", "--commit"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(git(&work, &["status", "--porcelain"]), "");
+    assert!(!git(&work, &["show", "HEAD:docker-compose.yml"]).contains('\r'));
+    // A compose file that is a link: the target is fixed and committed, the link stays.
+    let (_base, work) = small_repo(&[], SMALL);
+    std::fs::create_dir(work.join("conf")).unwrap();
+    git(&work, &["mv", "docker-compose.yml", "conf/compose.yml"]);
+    std::os::unix::fs::symlink("conf/compose.yml", work.join("docker-compose.yml")).unwrap();
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-qm", "link"]);
+    let out = stackfix(&work, &["fix", ".", "--select", "no-restart-policy", "--commit"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(std::fs::symlink_metadata(work.join("docker-compose.yml")).unwrap().file_type().is_symlink());
+    assert!(git(&work, &["show", "HEAD:conf/compose.yml"]).contains("restart:"));
+    assert_eq!(git(&work, &["status", "--porcelain"]), "");
+}
+
+#[test]
+fn branches_git_would_not_move_are_refused() {
+    let (_base, work) = small_repo(&["-b", "main"], SMALL);
+    // Checked out in another worktree.
+    let other = work.parent().unwrap().join("other");
+    git(&work, &["worktree", "add", "-q", "-b", "elsewhere", other.to_str().unwrap()]);
+    let out = stackfix(&work, &["fix", ".", "--select", "no-restart-policy", "--branch=elsewhere"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("checked out in the worktree"), "{}", stderr(&out));
+    // Someone else's branch behind HEAD is not fast-forwarded without --force.
+    git(&work, &["branch", "release"]);
+    let release = rev(&work, "release");
+    let out = stackfix(&work, &["fix", ".", "--select", "no-restart-policy", "--branch=release"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(rev(&work, "release"), release);
+    // Names git refuses, as `git check-ref-format --branch` judges them.
+    for name in ["HEAD", "@", "a@{1}", "bad..name", "x.lock", "/lead", "ok/name", "fixes-1"] {
+        // `@` passes `git check-ref-format --branch` (it reads as HEAD) but names no branch.
+        let git_accepts = name != "@"
+            && Command::new("git")
+                .args(["check-ref-format", "--branch", name])
+                .current_dir(&work)
+                .output()
+                .unwrap()
+                .status
+                .success()
+            && name != "HEAD";
+        let out = stackfix(&work, &["fix", ".", "--select", "no-restart-policy", &format!("--branch={name}")]);
+        assert_eq!(out.status.code() == Some(0), git_accepts, "{name}: {}", stderr(&out));
+        if !git_accepts {
+            assert!(Command::new("git")
+                .args(["rev-parse", "--verify", "-q", &format!("refs/heads/{name}")])
+                .current_dir(&work)
+                .output()
+                .unwrap()
+                .stdout
+                .is_empty());
+        }
+    }
+}
+
+/// `--branch` takes its name after `=`: `fix --branch DIR` and `fix DIR --branch` both fix the
+/// stack in DIR on the default branch, from the repository root.
+#[test]
+fn the_stack_directory_is_never_taken_for_a_branch_name() {
+    let base = tempfile::tempdir().unwrap();
+    let work = base.path().to_path_buf();
+    git(&work, &["init", "-q"]);
+    std::fs::create_dir(work.join("sub")).unwrap();
+    std::fs::write(work.join("sub/docker-compose.yml"), SMALL).unwrap();
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-qm", "stack"]);
+    for args in [
+        ["fix", "--select", "no-restart-policy", "--branch", "sub"],
+        ["fix", "sub", "--select", "no-restart-policy", "--branch"],
+    ] {
+        let out = stackfix(&work, &args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert!(git(&work, &["show", "stackfix/fixes:sub/docker-compose.yml"]).contains("restart:"), "{args:?}");
+        assert!(Command::new("git")
+            .args(["rev-parse", "--verify", "-q", "refs/heads/sub"])
+            .current_dir(&work)
+            .output()
+            .unwrap()
+            .stdout
+            .is_empty());
+    }
+}
+
+/// Two `fix --branch` runs at once on one stack: one creates the branch, the other finds it
+/// already holding the fixes (the project lock serialises them); the branch has exactly one
+/// commit on HEAD.
+#[test]
+fn concurrent_branch_runs_tell_the_truth() {
+    let (_base, work) = small_repo(&[], SMALL);
+    let head = rev(&work, "HEAD");
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_stackfix"))
+            .args(["fix", ".", "--select", "no-restart-policy", "--branch", "--format", "json"])
+            .current_dir(&work)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let mut states = Vec::new();
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        states.push(doc["branches"][0]["state"].as_str().unwrap().to_string());
+    }
+    states.sort();
+    assert_eq!(states, ["created", "unchanged"]);
+    assert_eq!(git(&work, &["rev-list", "--count", &format!("{head}..stackfix/fixes")]).trim(), "1");
 }
