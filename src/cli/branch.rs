@@ -109,6 +109,12 @@ fn new_files(repo: &git2::Repository, root: &Path, outcome: &Outcome) -> Result<
             .strip_prefix(root)
             .map_err(|_| format!("{} is outside the repository; nothing was committed", change.display))?
             .to_path_buf();
+        if path.to_str().is_none() {
+            return Err(format!(
+                "{}: not a UTF-8 path, which stackfix does not commit; nothing was written",
+                path.display()
+            ));
+        }
         if git::is_ignored(repo, &path) {
             eprintln!("note: {} is ignored by the repository; it is not committed", path.display());
             continue;
@@ -138,6 +144,11 @@ fn commit_here(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> Res
             list.join(", "),
             if list.len() == 1 { "has" } else { "have" }
         ));
+    }
+    // The index is updated last; one another git process holds (an editor's `git status`) would
+    // leave it staging the old text, which the next `git commit` would put back.
+    if repo.path().join("index.lock").exists() {
+        return Err("the index is locked (another git process is running?); nothing was written, try again".into());
     }
     if !write_changes(&prepared.load.dir, &outcome) {
         return Err("the fixes could not be written; nothing was committed".into());
@@ -171,7 +182,14 @@ fn commit_here(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> Res
             "HEAD".to_string()
         }
     };
-    index.write().map_err(|e| e.message().to_string())?;
+    index.write().map_err(|e| {
+        format!(
+            "the fixes are written and committed as {} on {branch}, but the index could not be updated ({}); run \
+             `git reset -q` to stage them as committed",
+            &oid.to_string()[..12],
+            e.message()
+        )
+    })?;
     Ok(vec![Committed { branch, commit: oid.to_string(), state: "committed", files: paths, outcome }])
 }
 

@@ -366,7 +366,8 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) ->
         let failures = verify::check(&original, &attempt, &remaining);
         if failures.is_empty() {
             let Attempt { fs, applied, mut skipped, stack: fixed_stack, passes, .. } = attempt;
-            let changes = changes(&original, load, fs.into_edits());
+            let (edits, reads) = fs.into_edits_and_reads();
+            let changes = changes(&original, load, edits, &reads);
             let fixed_stack = fixed_stack.unwrap_or(original);
             for (k, reason) in excluded {
                 skipped.push(Skipped { rule: k.rule, service: k.service, message: k.message, reason });
@@ -1285,12 +1286,31 @@ fn json_hash(value: &serde_json::Value) -> u64 {
     hasher.finish()
 }
 
-fn changes(original: &Stack, load: &LoadOptions, texts: HashMap<FileKey, String>) -> Vec<FileChange> {
+/// The run's changes, each with the text its plan was made from (`before`): the original load's
+/// text of a file it read, what the run first read of another (`.env.example`), and none for a
+/// file that did not exist or that the load was given in memory (bootstrap's new production
+/// file). The writer refuses a file that no longer holds `before`, so an edit another program
+/// made while the run planned is never overwritten.
+fn changes(
+    original: &Stack,
+    load: &LoadOptions,
+    texts: HashMap<FileKey, String>,
+    reads: &HashMap<FileKey, Option<String>>,
+) -> Vec<FileChange> {
+    let given: HashSet<FileKey> = load.overrides.keys().map(|p| FileKey::new(p)).collect();
     let mut out: Vec<FileChange> = texts
         .into_iter()
         .filter_map(|(key, after)| {
             let path = key.path().to_path_buf();
-            let before = read_text(&path).ok();
+            let before = if given.contains(&key) {
+                None
+            } else if let Some(file) = original.file_by_key(&key) {
+                Some(file.source().text().to_string())
+            } else if let Some(read) = reads.get(&key) {
+                read.clone()
+            } else {
+                read_text(&path).ok()
+            };
             if before.as_deref() == Some(after.as_str()) {
                 return None;
             }

@@ -9,7 +9,7 @@
 //! are done or undone, so no temporary file is left behind; every file and its directory are
 //! `fsync`ed before success is reported. What it does not: survive power loss on filesystems
 //! that do not honour `fsync`, or lock against writers on network filesystems (`flock` may not
-//! reach other hosts); extended attributes and ACLs of a replaced file are not copied.
+//! reach other hosts). Extended attributes (ACLs, SELinux labels) are copied to the new file.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -138,7 +138,8 @@ pub fn write_all(root: &Path, planned: &[Planned]) -> Result<(), WriteFailure> {
     // Every temporary file first: a failure here leaves every file as it was.
     let mut created_dirs: Vec<PathBuf> = Vec::new();
     for i in 0..targets.len() {
-        if let Err(message) = prepare(&mut targets[i], &mut created_dirs) {
+        let after = targets[i].planned.after;
+        if let Err(message) = prepare(&mut targets[i], after.as_bytes(), &mut created_dirs) {
             discard(&mut targets, &created_dirs);
             return Err(WriteFailure {
                 message: format!("{}: {message}", targets[i].planned.display),
@@ -146,17 +147,30 @@ pub fn write_all(root: &Path, planned: &[Planned]) -> Result<(), WriteFailure> {
             });
         }
     }
-    // Then the renames, each just after checking the file is still what the run read.
-    for i in 0..targets.len() {
+    // Then the renames, each just after checking the file is still what the run read: new
+    // files first, so that a run killed between renames (SIGKILL, power loss) leaves at worst
+    // unused new files, not a changed file naming a file that is not there yet.
+    let order: Vec<usize> = (0..targets.len())
+        .filter(|&i| targets[i].kept.is_none())
+        .chain((0..targets.len()).filter(|&i| targets[i].kept.is_some()))
+        .collect();
+    let mut done: Vec<usize> = Vec::with_capacity(order.len());
+    for &i in &order {
         let t = &targets[i];
-        let result = unchanged(t.planned, &t.file).and_then(|()| rename_into_place(t).map_err(|e| e.to_string()));
-        if let Err(message) = result {
+        let result = rename_checked(t);
+        if let Err((message, theirs)) = result {
             let message = format!("{}: {message}", t.planned.display);
-            let written = put_back(&targets[..i]);
+            let mut back: Vec<(&Target, Option<Vec<u8>>)> = done.iter().map(|&j| (&targets[j], None)).collect();
+            // A file another program wrote during its rename gets that program's text back.
+            if let Some(theirs) = theirs {
+                back.push((t, Some(theirs)));
+            }
+            let written = put_back(&back);
             discard(&mut targets, &created_dirs);
             return Err(WriteFailure { message, written });
         }
         targets[i].temp = None;
+        done.push(i);
     }
     let mut dirs: Vec<&Path> = targets.iter().filter_map(|t| t.file.parent()).collect();
     dirs.sort();
@@ -193,7 +207,7 @@ fn unchanged(p: &Planned, file: &Path) -> Result<(), String> {
 
 /// Writes the temporary file beside the target: the new text, the target's owner and mode,
 /// synced.
-fn prepare(t: &mut Target, created_dirs: &mut Vec<PathBuf>) -> Result<(), String> {
+fn prepare(t: &mut Target, content: &[u8], created_dirs: &mut Vec<PathBuf>) -> Result<(), String> {
     let dir = t.file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
     // Directories the run creates for a new file, outermost first, to remove on failure.
     let mut missing = Vec::new();
@@ -216,7 +230,7 @@ fn prepare(t: &mut Target, created_dirs: &mut Vec<PathBuf>) -> Result<(), String
         }
     };
     t.temp = Some(temp);
-    file.write_all(t.planned.after.as_bytes()).map_err(|e| e.to_string())?;
+    file.write_all(content).map_err(|e| e.to_string())?;
     match t.kept {
         Some((uid, gid, mode)) => {
             // Owner first: changing it clears set-id bits, which the mode then puts back.
@@ -226,6 +240,9 @@ fn prepare(t: &mut Target, created_dirs: &mut Vec<PathBuf>) -> Result<(), String
                     .map_err(|e| format!("cannot keep its owner {uid}:{gid} ({e}); run stackfix as that user"))?;
             }
             file.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(|e| e.to_string())?;
+            // Extended attributes last (POSIX ACLs are among them, and the mode set above
+            // changed their mask).
+            copy_xattrs(&t.file, &file)?;
         }
         None => {
             // A new file gets the mode a new file gets from this process (0666 less the umask).
@@ -234,6 +251,23 @@ fn prepare(t: &mut Target, created_dirs: &mut Vec<PathBuf>) -> Result<(), String
         }
     }
     file.sync_all().map_err(|e| e.to_string())
+}
+
+/// Every extended attribute of `from` (ACLs, SELinux labels, user attributes) set on `to`; a
+/// filesystem without them has none to copy.
+fn copy_xattrs(from: &Path, to: &File) -> Result<(), String> {
+    use xattr::FileExt;
+    let names = match xattr::list(from) {
+        Ok(names) => names,
+        Err(e) if e.raw_os_error() == Some(nix::errno::Errno::ENOTSUP as i32) => return Ok(()),
+        Err(e) => return Err(format!("cannot read its extended attributes: {e}")),
+    };
+    for name in names {
+        let Ok(Some(value)) = xattr::get(from, &name) else { continue };
+        to.set_xattr(&name, &value)
+            .map_err(|e| format!("cannot keep its extended attribute {} ({e})", name.to_string_lossy()))?;
+    }
+    Ok(())
 }
 
 /// The process's umask (read by setting it and setting it back).
@@ -257,16 +291,41 @@ fn rename_into_place(t: &Target) -> std::io::Result<()> {
     }
 }
 
-/// Puts back the files already renamed (their old text, owner and mode; a new file removed);
-/// returns those that could not be.
-fn put_back(done: &[Target]) -> Vec<String> {
+/// Renames a target's temporary file into place after checking the file still holds what the
+/// run read. An existing file is read through a handle kept open across the rename: when another
+/// program wrote to it in between (into the file the rename then replaced), the error carries
+/// what that file holds now, to be put back.
+fn rename_checked(t: &Target) -> Result<(), (String, Option<Vec<u8>>)> {
+    use std::io::{Read, Seek};
+    let Some(before) = t.planned.before else {
+        unchanged(t.planned, &t.file).map_err(|m| (m, None))?;
+        return rename_into_place(t).map_err(|e| (e.to_string(), None));
+    };
+    let mut old = File::open(&t.file)
+        .map_err(|_| ("was removed or became unreadable since stackfix read it".to_string(), None))?;
+    let mut now = Vec::new();
+    old.read_to_end(&mut now).map_err(|e| (e.to_string(), None))?;
+    if now != before.as_bytes() {
+        return Err(("changed since stackfix read it (another program wrote it); run stackfix again".into(), None));
+    }
+    rename_into_place(t).map_err(|e| (e.to_string(), None))?;
+    now.clear();
+    let reread = old.rewind().and_then(|()| old.read_to_end(&mut now));
+    match reread {
+        Ok(_) if now == before.as_bytes() => Ok(()),
+        _ => Err(("another program wrote it while stackfix replaced it; its text is put back".into(), Some(now))),
+    }
+}
+
+/// Puts back the files already renamed (their old text, or the text given, with their owner
+/// and mode; a new file removed); returns those that could not be.
+fn put_back(done: &[(&Target, Option<Vec<u8>>)]) -> Vec<String> {
     let mut failed = Vec::new();
-    for t in done.iter().rev() {
-        let ok = match t.planned.before {
+    for (t, text) in done.iter().rev() {
+        let ok = match text.as_deref().or(t.planned.before.map(str::as_bytes)) {
             Some(before) => {
-                let planned = Planned { path: &t.file, display: t.planned.display, before: None, after: before };
-                let mut back = Target { planned: &planned, file: t.file.clone(), kept: t.kept, temp: None };
-                let ok = prepare(&mut back, &mut Vec::new()).is_ok()
+                let mut back = Target { planned: t.planned, file: t.file.clone(), kept: t.kept, temp: None };
+                let ok = prepare(&mut back, before, &mut Vec::new()).is_ok()
                     && back.temp.as_ref().is_some_and(|temp| std::fs::rename(temp, &t.file).is_ok());
                 if let Some(temp) = back.temp.filter(|_| !ok) {
                     let _ = std::fs::remove_file(temp);

@@ -43,12 +43,20 @@ pub struct ProjectFs {
     edited: HashMap<FileKey, String>,
     /// Paths already resolved against the root.
     inside: RefCell<HashMap<PathBuf, bool>>,
+    /// What the first read of each file found on disk (`None`: no file there): what the run's
+    /// plan was made from, which the file must still hold when it is written.
+    disk: RefCell<HashMap<FileKey, Option<String>>>,
 }
 
 impl ProjectFs {
     /// The files of the project in directory `dir` (see [`project_root`]).
     pub fn new(dir: &Path) -> ProjectFs {
-        ProjectFs { root: project_root(dir), edited: HashMap::new(), inside: RefCell::default() }
+        ProjectFs {
+            root: project_root(dir),
+            edited: HashMap::new(),
+            inside: RefCell::default(),
+            disk: RefCell::default(),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -63,10 +71,26 @@ impl ProjectFs {
 
     /// A file's text: as edited in memory, else as on disk ([`read_text`]'s limits and errors).
     pub fn read(&self, path: &Path) -> Result<String, ReadError> {
-        match self.edited.get(&FileKey::new(path)) {
-            Some(text) => Ok(text.clone()),
-            None => read_text(path),
+        let key = FileKey::new(path);
+        if let Some(text) = self.edited.get(&key) {
+            return Ok(text.clone());
         }
+        let result = read_text(path);
+        let found = match &result {
+            Ok(text) => Some(Some(text.clone())),
+            Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Some(None),
+            Err(_) => None,
+        };
+        if let Some(found) = found {
+            self.disk.borrow_mut().entry(key).or_insert(found);
+        }
+        result
+    }
+
+    /// What the run's first read of `key` found on disk: `Some(None)` when there was no file,
+    /// `None` when the run did not read it through this `ProjectFs`.
+    pub fn read_at_first(&self, key: &FileKey) -> Option<Option<String>> {
+        self.disk.borrow().get(key).cloned()
     }
 
     /// The text the run holds for `key`, if it edited it.
@@ -87,6 +111,11 @@ impl ProjectFs {
     /// The edited texts, the run done.
     pub fn into_edits(self) -> HashMap<FileKey, String> {
         self.edited
+    }
+
+    /// The edited texts and, for each, what the run read there first (see [`ProjectFs::read_at_first`]).
+    pub fn into_edits_and_reads(self) -> (HashMap<FileKey, String>, HashMap<FileKey, Option<String>>) {
+        (self.edited, self.disk.into_inner())
     }
 }
 

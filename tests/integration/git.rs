@@ -426,3 +426,37 @@ fn concurrent_branch_runs_tell_the_truth() {
     assert_eq!(states, ["created", "unchanged"]);
     assert_eq!(git(&work, &["rev-list", "--count", &format!("{head}..stackfix/fixes")]).trim(), "1");
 }
+
+/// `--commit` refuses before writing when git's index is locked (the index would be left
+/// staging the old text) or a file to commit has a name git2 cannot commit (not UTF-8).
+#[test]
+fn commit_refuses_before_writing_what_it_could_not_commit() {
+    let (_base, work) = small_repo(&[], SMALL);
+    std::fs::write(work.join(".git/index.lock"), "").unwrap();
+    let out = stackfix(&work, &["fix", ".", "--select", "no-restart-policy", "--commit"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("index is locked"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(work.join("docker-compose.yml")).unwrap(), SMALL);
+    std::fs::remove_file(work.join(".git/index.lock")).unwrap();
+    use std::os::unix::ffi::OsStrExt;
+    let odd = std::ffi::OsStr::from_bytes(b"c\xff.yml");
+    let (_base, work) = small_repo(&[], SMALL);
+    std::fs::rename(work.join("docker-compose.yml"), work.join(odd)).unwrap();
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-qm", "odd name"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_stackfix"))
+        .arg("fix")
+        .arg("-f")
+        .arg(odd)
+        .args(["--select", "no-restart-policy", "--commit"])
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a UTF-8 path") && stderr(&out).contains("nothing was written"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_to_string(work.join(odd)).unwrap(), SMALL);
+}

@@ -44,12 +44,14 @@ fn a_linked_compose_file_is_written_through_the_link() {
 }
 
 #[test]
-fn owner_group_and_mode_are_kept() {
+fn owner_group_mode_and_extended_attributes_are_kept() {
     let dir = project(STACK);
     let file = dir.path().join("docker-compose.yml");
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
     // As root (CI), the file can belong to another user; otherwise the owner is ours.
     let chowned = std::os::unix::fs::chown(&file, Some(1234), Some(1234)).is_ok();
+    // An extended attribute, where the filesystem has them.
+    let tagged = xattr::set(&file, "user.stackfix-test", b"kept").is_ok();
     let before = std::fs::metadata(&file).unwrap();
     let out = fix(dir.path());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -59,6 +61,9 @@ fn owner_group_and_mode_are_kept() {
     assert_eq!((after.uid(), after.gid()), (before.uid(), before.gid()));
     if chowned {
         assert_eq!(after.uid(), 1234);
+    }
+    if tagged {
+        assert_eq!(xattr::get(&file, "user.stackfix-test").unwrap().as_deref(), Some(&b"kept"[..]));
     }
 }
 
@@ -242,4 +247,40 @@ fn bootstrap_into_a_link_out_of_the_project_is_refused() {
     }
     assert_eq!(std::fs::read_to_string(outside.path().join("prod.yml")).unwrap(), "");
     assert!(!outside.path().join("missing.yml").exists());
+}
+
+/// Another program appends to the compose file while a run plans: the line is never lost (the
+/// run is refused, exit 2, or it read the file after the append). Before, the run compared the
+/// file with a second read made after planning and overwrote the append.
+#[test]
+fn an_edit_made_while_a_run_plans_is_never_overwritten() {
+    use std::io::Write as _;
+    let text = generated(300);
+    let dir = project(&text);
+    let file = dir.path().join("docker-compose.yml");
+    let start = std::time::Instant::now();
+    let out = fix(dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let took = start.elapsed();
+    let mut refused = 0;
+    for i in 0..40u64 {
+        std::fs::write(&file, &text).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_stackfix"))
+            .args(["fix", ".", "--select", "no-restart-policy"])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Spread over the run, from 10% to 90% of an uninterrupted one.
+        std::thread::sleep(took.mul_f64(0.1 + 0.8 * i as f64 / 40.0));
+        std::fs::OpenOptions::new().append(true).open(&file).unwrap().write_all(b"# teammate\n").unwrap();
+        let out = child.wait_with_output().unwrap();
+        let now = std::fs::read_to_string(&file).unwrap();
+        assert!(now.contains("# teammate"), "run {i} (exit {:?}) lost the appended line", out.status.code());
+        if out.status.code() == Some(2) {
+            refused += 1;
+        }
+    }
+    eprintln!("{refused} of 40 runs refused a file changed while they planned");
 }
