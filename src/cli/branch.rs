@@ -39,15 +39,9 @@ fn branches(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> Result
     let head = git::head_commit(&repo)?;
     let workdir = git::workdir(&repo)?;
     let signature = git::signature(&repo, args.author.as_deref())?;
-    // HEAD's files, private to this user (the directory 0700: the stack may hold secrets).
-    let temp = {
-        use std::os::unix::fs::PermissionsExt;
-        tempfile::Builder::new()
-            .prefix("stackfix-head-")
-            .permissions(std::fs::Permissions::from_mode(0o700))
-            .tempdir()
-            .map_err(|e| format!("cannot create a temporary directory: {e}"))?
-    };
+    // From here until the commits start, an interrupt removes HEAD's copy and ends the run.
+    let guard = CopyGuard::new();
+    let temp = guard.private_dir()?;
     let root = temp.path().canonicalize().map_err(|e| e.to_string())?;
     git::export(&repo, &head, &root)?;
     let mut load = prepared.load.clone();
@@ -80,6 +74,7 @@ fn branches(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> Result
         let path = Path::new(path);
         path.strip_prefix(&root).map(|p| p.display().to_string()).unwrap_or_else(|_| path.display().to_string())
     };
+    guard.committing();
     let mut out = Vec::new();
     for (branch, outcome) in plans {
         if outcome.changes.is_empty() {
@@ -98,6 +93,71 @@ fn branches(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> Result
         out.push(Committed { branch, commit: oid.to_string(), state: state.as_str(), files: paths, outcome });
     }
     Ok(out)
+}
+
+/// HEAD's copy removed on SIGINT, SIGTERM, SIGHUP and SIGQUIT while the fixes are planned (the
+/// run then ends with exit 130 and nothing committed); once the commits start, an interrupt
+/// waits for them (a branch is never left half-made).
+struct CopyGuard {
+    handle: Option<signal_hook::iterator::Handle>,
+    /// While planning: where HEAD's copy is (once made); `None` once the commits start.
+    planning: std::sync::Arc<std::sync::Mutex<Option<Option<PathBuf>>>>,
+}
+
+impl CopyGuard {
+    fn new() -> CopyGuard {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+        let planning = std::sync::Arc::new(std::sync::Mutex::new(Some(None)));
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT]) else {
+            return CopyGuard { handle: None, planning };
+        };
+        let handle = signals.handle();
+        let state = planning.clone();
+        std::thread::spawn(move || {
+            for signal in signals.forever() {
+                let Ok(planning) = state.lock() else { continue };
+                if let Some(copy) = planning.as_ref() {
+                    if let Some(copy) = copy {
+                        let _ = std::fs::remove_dir_all(copy);
+                    }
+                    eprintln!("error: interrupted; nothing was committed");
+                    std::process::exit(128 + signal);
+                }
+            }
+        });
+        CopyGuard { handle: Some(handle), planning }
+    }
+
+    /// A directory for HEAD's copy, private to this user (0700: the stack may hold secrets),
+    /// made while interrupts wait, so one always finds it recorded.
+    fn private_dir(&self) -> Result<tempfile::TempDir, String> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut planning = self.planning.lock().map_err(|_| "internal error: a lock was poisoned".to_string())?;
+        let dir = tempfile::Builder::new()
+            .prefix("stackfix-head-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir()
+            .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+        if planning.is_some() {
+            *planning = Some(Some(dir.path().to_path_buf()));
+        }
+        Ok(dir)
+    }
+
+    /// The commits start: interrupts no longer end the run.
+    fn committing(&self) {
+        if let Ok(mut planning) = self.planning.lock() {
+            *planning = None;
+        }
+    }
+}
+
+impl Drop for CopyGuard {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.close();
+        }
+    }
 }
 
 /// The changed files as work-tree paths, without those the repository ignores (`.env`, …).

@@ -460,3 +460,50 @@ fn commit_refuses_before_writing_what_it_could_not_commit() {
     );
     assert_eq!(std::fs::read_to_string(work.join(odd)).unwrap(), SMALL);
 }
+
+/// An interrupt while `--branch` plans removes its copy of HEAD (kept private in TMPDIR) and
+/// commits nothing (exit 130).
+#[test]
+fn an_interrupted_branch_run_leaves_no_copy_of_head() {
+    use nix::sys::signal::{kill, Signal};
+    let mut text = String::from("services:\n");
+    for i in 0..4_000 {
+        text.push_str(&format!("  web{i}:\n    image: nginx:1.27\n"));
+    }
+    let (_base, work) = small_repo(&[], &text);
+    let tmp = tempfile::tempdir().unwrap();
+    let copies = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(tmp.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("stackfix-head-")))
+            .collect()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stackfix"))
+        .args(["fix", ".", "--select", "no-restart-policy", "--branch"])
+        .current_dir(&work)
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while copies().is_empty() && child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    let copy = copies();
+    assert_eq!(copy.len(), 1, "the run made its copy of HEAD");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&copy[0]).unwrap().permissions().mode() & 0o777, 0o700);
+    kill(nix::unistd::Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(copies().is_empty(), "the copy of HEAD stayed behind");
+    let branch = Command::new("git")
+        .args(["rev-parse", "--verify", "-q", "refs/heads/stackfix/fixes"])
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    assert!(branch.stdout.is_empty(), "nothing is committed");
+}
