@@ -77,7 +77,7 @@ pub fn run(args: &BootstrapArgs) -> io::Result<u8> {
     if args.diff {
         return preview(&outcome, args.format, color);
     }
-    if !write_changes(dir, &outcome) {
+    if !write_changes(dir, &outcome, false) {
         return Ok(EXIT_ERROR);
     }
     let report = || -> io::Result<()> {

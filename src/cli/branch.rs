@@ -210,7 +210,7 @@ fn commit_here(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> Res
     if repo.path().join("index.lock").exists() {
         return Err("the index is locked (another git process is running?); nothing was written, try again".into());
     }
-    if !write_changes(&prepared.load.dir, &outcome) {
+    if !write_changes(&prepared.load.dir, &outcome, args.write_read_only) {
         return Err("the fixes could not be written; nothing was committed".into());
     }
     let shown = |path: &str| -> String {

@@ -36,13 +36,18 @@ pub fn run(args: &CheckArgs) -> io::Result<u8> {
     }
     print_errors(&stack);
     let mut out = io::BufWriter::new(io::stdout().lock());
-    match args.format {
-        Format::Text => report::text(&mut out, &stack, &findings, use_color(args.common.color))?,
-        Format::Json => report::json(&mut out, &stack, &findings)?,
-        Format::Sarif => report::sarif(&mut out, &stack, &findings)?,
-        Format::Github => report::github(&mut out, &stack, &findings)?,
+    let written = match args.format {
+        Format::Text => report::text(&mut out, &stack, &findings, use_color(args.common.color)),
+        Format::Json => report::json(&mut out, &stack, &findings),
+        Format::Sarif => report::sarif(&mut out, &stack, &findings),
+        Format::Github => report::github(&mut out, &stack, &findings),
     }
-    out.flush()?;
+    .and_then(|()| out.flush());
+    // A reader that stopped early (`| head`) does not change what the check found.
+    match written {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => return Err(e),
+        _ => {}
+    }
     Ok(if !stack.errors.is_empty() {
         EXIT_ERROR
     } else if findings.is_empty() {

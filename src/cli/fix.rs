@@ -62,7 +62,7 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
     if args.diff {
         return preview(&outcome, args.format, color);
     }
-    if !write_changes(&prepared.load.dir, &outcome) {
+    if !write_changes(&prepared.load.dir, &outcome, args.write_read_only) {
         return Ok(EXIT_ERROR);
     }
     let report = || -> io::Result<()> {
@@ -83,10 +83,10 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
 }
 
 /// After the files were written, the report could not be: says so (the files stay written) and
-/// returns exit 2; a closed pipe (`| head`) is no error.
+/// returns exit 2; a closed pipe (`| head`) is no error, and the exit code is the run's.
 pub(super) fn written_but_unreported(outcome: &Outcome, error: io::Error) -> u8 {
     if error.kind() == io::ErrorKind::BrokenPipe {
-        return EXIT_CLEAN;
+        return if outcome.remaining.is_empty() { EXIT_CLEAN } else { EXIT_FINDINGS };
     }
     let files: Vec<&str> = outcome.changes.iter().map(|c| c.display.as_str()).collect();
     eprintln!("error: the report could not be printed ({error}); these files were written: {}", files.join(", "));
@@ -107,7 +107,7 @@ pub(super) fn preview(outcome: &Outcome, format: Format, color: bool) -> io::Res
 
 /// Writes every change of a run, all or none (see [`fix::write`]); says what went wrong, and
 /// whether anything stays written, and returns false on failure.
-pub(super) fn write_changes(dir: &std::path::Path, outcome: &Outcome) -> bool {
+pub(super) fn write_changes(dir: &std::path::Path, outcome: &Outcome, read_only: bool) -> bool {
     let project = stackfix::stack::ProjectFs::new(dir);
     let planned: Vec<fix::write::Planned> = outcome
         .changes
@@ -119,7 +119,7 @@ pub(super) fn write_changes(dir: &std::path::Path, outcome: &Outcome) -> bool {
             after: &c.after,
         })
         .collect();
-    match fix::write::write_all(project.root(), &planned) {
+    match fix::write::write_all(project.root(), &planned, read_only) {
         Ok(()) => true,
         Err(e) => {
             eprintln!("error: {e}");

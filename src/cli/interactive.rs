@@ -52,7 +52,7 @@ pub fn run(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> io::Res
             Ok(EXIT_CLEAN)
         }
         Finish::Write => {
-            if !write_changes(&prepared.load.dir, &decision.outcome) {
+            if !write_changes(&prepared.load.dir, &decision.outcome, args.write_read_only) {
                 return Ok(EXIT_ERROR);
             }
             for change in &decision.outcome.changes {

@@ -86,6 +86,9 @@ pub struct FixArgs {
     /// Print the changes as a unified diff instead of writing them (exit 1 when there are any)
     #[arg(long)]
     pub diff: bool,
+    /// Replace files that have no write bit too (refused otherwise, exit 2); their mode is kept
+    #[arg(long, conflicts_with = "diff")]
+    pub write_read_only: bool,
     /// Also apply fixes that change behaviour (secrets to variables, guessed health endpoints, …)
     #[arg(long)]
     pub unsafe_fixes: bool,

@@ -88,9 +88,9 @@ struct Target<'a> {
 ///
 /// Refused before anything is written: a path outside the project, a link to a missing file, a
 /// directory or device, a file with several hard links (a new file would split them), a
-/// read-only file (no write bit), a file whose owner cannot be kept, and a file whose text is no
-/// longer what the run read.
-pub fn write_all(root: &Path, planned: &[Planned]) -> Result<(), WriteFailure> {
+/// read-only file (no write bit) unless `read_only` allows it, a file whose owner cannot be
+/// kept, and a file whose text is no longer what the run read.
+pub fn write_all(root: &Path, planned: &[Planned], read_only: bool) -> Result<(), WriteFailure> {
     let refuse =
         |p: &Planned, reason: String| WriteFailure { message: format!("{}: {reason}", p.display), written: Vec::new() };
     let mut targets: Vec<Target> = Vec::with_capacity(planned.len());
@@ -123,8 +123,12 @@ pub fn write_all(root: &Path, planned: &[Planned]) -> Result<(), WriteFailure> {
                         ),
                     ));
                 }
-                if meta.mode() & 0o222 == 0 {
-                    return Err(refuse(p, "is read-only; make it writable to let stackfix fix it".into()));
+                if meta.mode() & 0o222 == 0 && !read_only {
+                    return Err(refuse(
+                        p,
+                        "is read-only; make it writable, or pass --write-read-only to replace it (its mode is kept)"
+                            .into(),
+                    ));
                 }
                 Some((meta.uid(), meta.gid(), meta.mode() & 0o7777))
             }
@@ -385,6 +389,10 @@ impl Drop for SignalsHeld {
 mod tests {
     use super::*;
 
+    fn write_all_rw(root: &Path, planned: &[Planned]) -> Result<(), WriteFailure> {
+        write_all(root, planned, false)
+    }
+
     fn planned<'a>(path: &'a Path, before: Option<&'a str>, after: &'a str) -> Planned<'a> {
         Planned { path, display: "f", before, after }
     }
@@ -398,17 +406,17 @@ mod tests {
         // A new file under a path whose directory is a regular file cannot be prepared: `a` stays.
         std::fs::write(root.join("blocker"), "").unwrap();
         let bad = root.join("blocker/b.yml");
-        let result = write_all(&root, &[planned(&a, Some("one\n"), "two\n"), planned(&bad, None, "new\n")]);
+        let result = write_all_rw(&root, &[planned(&a, Some("one\n"), "two\n"), planned(&bad, None, "new\n")]);
         assert!(result.is_err());
         assert_eq!(std::fs::read_to_string(&a).unwrap(), "one\n");
         let c = root.join("new/c.yml");
-        write_all(&root, &[planned(&a, Some("one\n"), "two\n"), planned(&c, None, "new\n")]).unwrap();
+        write_all_rw(&root, &[planned(&a, Some("one\n"), "two\n"), planned(&c, None, "new\n")]).unwrap();
         assert_eq!(std::fs::read_to_string(&a).unwrap(), "two\n");
         assert_eq!(std::fs::read_to_string(&c).unwrap(), "new\n");
         let left: Vec<_> = std::fs::read_dir(&root).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
         assert_eq!(left.len(), 3, "no temporary file left: {left:?}");
         // What the run read changed meanwhile: refused.
-        let result = write_all(&root, &[planned(&a, Some("one\n"), "three\n")]);
+        let result = write_all_rw(&root, &[planned(&a, Some("one\n"), "three\n")]);
         assert!(result.unwrap_err().message.contains("changed since"));
         assert_eq!(std::fs::read_to_string(&a).unwrap(), "two\n");
     }

@@ -84,6 +84,11 @@ fn a_file_with_two_names_or_no_write_bit_is_refused_and_left_alone() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("read-only"), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&file).unwrap(), STACK);
+    // Asked to, it replaces the file and keeps its mode.
+    let out = stackfix(dir.path(), &["fix", ".", "--select", "no-restart-policy", "--write-read-only"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(std::fs::read_to_string(&file).unwrap().contains("restart:"));
+    assert_eq!(std::fs::metadata(&file).unwrap().mode() & 0o777, 0o444);
 }
 
 /// A fix that writes three files (the compose file, a new Alertmanager configuration and
@@ -283,4 +288,22 @@ fn an_edit_made_while_a_run_plans_is_never_overwritten() {
         }
     }
     eprintln!("{refused} of 40 runs refused a file changed while they planned");
+}
+
+/// A reader that stops early (`check | head -1`) does not change the exit code: findings are
+/// still exit 1.
+#[test]
+fn a_closed_pipe_keeps_the_exit_code() {
+    use std::io::{BufRead, BufReader};
+    let dir = project(&generated(3_000));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stackfix"))
+        .args(["check", "."])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(1), "{first}");
 }
