@@ -73,6 +73,9 @@ impl ProjectLock {
     }
 }
 
+/// Why a rename failed, with the text another program left in the file when it must be put back.
+type RenameError = (String, Option<Vec<u8>>);
+
 /// A file of the run, checked and ready to be written.
 struct Target<'a> {
     planned: &'a Planned<'a>,
@@ -296,12 +299,15 @@ fn rename_into_place(t: &Target) -> std::io::Result<()> {
 }
 
 /// Renames a target's temporary file into place after checking the file still holds what the
-/// run read. An existing file is read through a handle kept open across the rename: when another
-/// program wrote to it in between (into the file the rename then replaced), the error carries
-/// what that file holds now, to be put back.
-fn rename_checked(t: &Target) -> Result<(), (String, Option<Vec<u8>>)> {
+/// run read. An existing file is exchanged with the temporary file (`renameat2`
+/// `RENAME_EXCHANGE`), so what was in place a moment before is then at the temporary path: when
+/// another program wrote or replaced the file meanwhile, the two are exchanged back and its text
+/// stays as it left it. Where the filesystem cannot exchange, a plain rename is checked through a
+/// handle kept open on the old file, whose text is returned to be put back.
+fn rename_checked(t: &Target) -> Result<(), RenameError> {
     use std::io::{Read, Seek};
-    let Some(before) = t.planned.before else {
+    let changed = "changed since stackfix read it (another program wrote it); run stackfix again";
+    let (Some(before), Some(temp)) = (t.planned.before, t.temp.as_deref()) else {
         unchanged(t.planned, &t.file).map_err(|m| (m, None))?;
         return rename_into_place(t).map_err(|e| (e.to_string(), None));
     };
@@ -310,15 +316,51 @@ fn rename_checked(t: &Target) -> Result<(), (String, Option<Vec<u8>>)> {
     let mut now = Vec::new();
     old.read_to_end(&mut now).map_err(|e| (e.to_string(), None))?;
     if now != before.as_bytes() {
-        return Err(("changed since stackfix read it (another program wrote it); run stackfix again".into(), None));
+        return Err((changed.into(), None));
     }
-    rename_into_place(t).map_err(|e| (e.to_string(), None))?;
-    now.clear();
-    let reread = old.rewind().and_then(|()| old.read_to_end(&mut now));
-    match reread {
-        Ok(_) if now == before.as_bytes() => Ok(()),
-        _ => Err(("another program wrote it while stackfix replaced it; its text is put back".into(), Some(now))),
+    match exchange_checked(temp, &t.file, before.as_bytes()) {
+        Some(result) => result,
+        None => {
+            rename_into_place(t).map_err(|e| (e.to_string(), None))?;
+            now.clear();
+            let reread = old.rewind().and_then(|()| old.read_to_end(&mut now));
+            match reread {
+                Ok(_) if now == before.as_bytes() => Ok(()),
+                _ => {
+                    Err(("another program wrote it while stackfix replaced it; its text is put back".into(), Some(now)))
+                }
+            }
+        }
     }
+}
+
+/// Exchanges `temp` and `file` and keeps the exchange only when what was in place is `before`;
+/// otherwise exchanges them back (or, when that fails, returns what was in place to be put
+/// back). `None` when the filesystem cannot exchange.
+fn exchange_checked(temp: &Path, file: &Path, before: &[u8]) -> Option<Result<(), RenameError>> {
+    use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
+    let exchange = RenameFlags::RENAME_EXCHANGE;
+    Some(match renameat2(AT_FDCWD, temp, AT_FDCWD, file, exchange) {
+        Ok(()) => {
+            // What was in place is now at the temporary path.
+            let replaced = std::fs::read(temp).unwrap_or_default();
+            if replaced == before {
+                let _ = std::fs::remove_file(temp);
+                return Some(Ok(()));
+            }
+            let back = renameat2(AT_FDCWD, temp, AT_FDCWD, file, exchange);
+            let message = "another program wrote it while stackfix replaced it; its text is left as it was";
+            match back {
+                Ok(()) => {
+                    let _ = std::fs::remove_file(temp);
+                    Err((message.into(), None))
+                }
+                Err(_) => Err((message.into(), Some(replaced))),
+            }
+        }
+        Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOSYS | nix::errno::Errno::EOPNOTSUPP) => return None,
+        Err(e) => Err((std::io::Error::from(e).to_string(), None)),
+    })
 }
 
 /// Puts back the files already renamed (their old text, or the text given, with their owner
@@ -395,6 +437,25 @@ mod tests {
 
     fn planned<'a>(path: &'a Path, before: Option<&'a str>, after: &'a str) -> Planned<'a> {
         Planned { path, display: "f", before, after }
+    }
+
+    #[test]
+    fn an_exchange_keeps_what_another_program_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, temp) = (dir.path().join("a.yml"), dir.path().join(".a.tmp"));
+        std::fs::write(&file, "theirs\n").unwrap();
+        std::fs::write(&temp, "ours\n").unwrap();
+        let Some(result) = exchange_checked(&temp, &file, b"read\n") else {
+            eprintln!("skipped: the filesystem of the temporary directory cannot exchange files");
+            return;
+        };
+        assert!(result.is_err());
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "theirs\n");
+        assert!(!temp.exists());
+        std::fs::write(&temp, "ours\n").unwrap();
+        assert!(exchange_checked(&temp, &file, b"theirs\n").unwrap().is_ok());
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "ours\n");
+        assert!(!temp.exists());
     }
 
     #[test]
