@@ -183,6 +183,7 @@ impl BranchState {
 /// reads as an option): `HEAD` and `@` are refused, and so is anything with `@{`.
 pub fn check_branch_name(name: &str) -> Result<(), String> {
     let refused = name.starts_with('-')
+        || name.starts_with("refs/")
         || name == "HEAD"
         || name == "@"
         || name.contains("@{")
@@ -199,6 +200,12 @@ fn checked_out_in(repo: &Repository, refname: &str) -> Option<PathBuf> {
     let head_of = |r: &Repository| r.head().ok().and_then(|h| h.name().map(str::to_string));
     if head_of(repo).as_deref() == Some(refname) {
         return repo.workdir().map(Path::to_path_buf);
+    }
+    // The main work tree, seen from a linked one (its HEAD lives in the common directory).
+    if let Ok(main) = Repository::open(repo.commondir()) {
+        if !main.is_bare() && main.path() != repo.path() && head_of(&main).as_deref() == Some(refname) {
+            return main.workdir().map(Path::to_path_buf).or_else(|| Some(repo.commondir().to_path_buf()));
+        }
     }
     let names = repo.worktrees().ok()?;
     names.iter().flatten().find_map(|name| {
@@ -321,6 +328,23 @@ pub fn dirty(repo: &Repository, paths: &[PathBuf]) -> Vec<PathBuf> {
         | Status::INDEX_NEW
         | Status::WT_NEW;
     paths.iter().filter(|p| repo.status_file(p).is_ok_and(|s| s.intersects(changed))).cloned().collect()
+}
+
+/// The `filter` attribute git gives `path` (work-tree relative), if any: a clean/smudge driver
+/// (git-crypt, git-lfs) that libgit2 does not run, so stackfix cannot commit the file as git
+/// would.
+pub fn filter_of(repo: &Repository, path: &Path) -> Option<String> {
+    let value = repo.get_attr(path, "filter", git2::AttrCheckFlags::FILE_THEN_INDEX).ok()??;
+    match git2::AttrValue::from_string(Some(value)) {
+        git2::AttrValue::String(name) => Some(name.to_string()),
+        git2::AttrValue::True => Some("set".to_string()),
+        _ => None,
+    }
+}
+
+/// Whether another git process holds the lock of `refname` (`refs/heads/x.lock`).
+pub fn ref_locked(repo: &Repository, refname: &str) -> bool {
+    repo.commondir().join(format!("{refname}.lock")).exists() || repo.path().join(format!("{refname}.lock")).exists()
 }
 
 /// Whether the repository's ignore rules ignore `path` (work-tree relative).

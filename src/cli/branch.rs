@@ -43,7 +43,7 @@ fn branches(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> Result
     let guard = CopyGuard::new();
     let temp = guard.private_dir()?;
     let root = temp.path().canonicalize().map_err(|e| e.to_string())?;
-    git::export(&repo, &head, &root)?;
+    guard.exporting(|| git::export(&repo, &head, &root))?;
     let mut load = prepared.load.clone();
     load.dir = root.join(git::relative(&workdir, &prepared.load.dir)?);
     load.files = prepared
@@ -144,6 +144,13 @@ impl CopyGuard {
         Ok(dir)
     }
 
+    /// Runs `export` (which writes HEAD's copy) while interrupts wait: removing the copy while it
+    /// is being written would leave part of it behind.
+    fn exporting<T>(&self, export: impl FnOnce() -> T) -> T {
+        let _waiting = self.planning.lock();
+        export()
+    }
+
     /// The commits start: interrupts no longer end the run.
     fn committing(&self) {
         if let Ok(mut planning) = self.planning.lock() {
@@ -172,6 +179,13 @@ fn new_files(repo: &git2::Repository, root: &Path, outcome: &Outcome) -> Result<
         if path.to_str().is_none() {
             return Err(format!(
                 "{}: not a UTF-8 path, which stackfix does not commit; nothing was written",
+                path.display()
+            ));
+        }
+        if let Some(filter) = git::filter_of(repo, &path) {
+            return Err(format!(
+                "{} has a git filter (`filter={filter}`: git-crypt, git-lfs, …) that stackfix cannot apply; fix and \
+                 commit it with git (nothing was written or committed)",
                 path.display()
             ));
         }
@@ -205,11 +219,25 @@ fn commit_here(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> Res
             if list.len() == 1 { "has" } else { "have" }
         ));
     }
+    if files.is_empty() {
+        return Err("every file the fixes change is ignored by the repository; nothing was written or committed".into());
+    }
     // The index is updated last; one another git process holds (an editor's `git status`) would
-    // leave it staging the old text, which the next `git commit` would put back.
+    // leave it staging the old text, which the next `git commit` would put back. So would a
+    // locked branch leave the fixes written but not committed.
     if repo.path().join("index.lock").exists() {
         return Err("the index is locked (another git process is running?); nothing was written, try again".into());
     }
+    if let Some(branch) = repo.head().ok().filter(|h| h.is_branch()).and_then(|h| h.name().map(str::to_string)) {
+        if git::ref_locked(&repo, &branch) {
+            return Err(format!(
+                "{branch} is locked (another git process is running?); nothing was written, try again"
+            ));
+        }
+    }
+    // From the write to the index update, interrupts wait: a stop in between would leave the
+    // fixes written but not committed, or committed with the index staging the old text.
+    let _held = fix::write::hold_signals();
     if !write_changes(&prepared.load.dir, &outcome, args.write_read_only) {
         return Err("the fixes could not be written; nothing was committed".into());
     }

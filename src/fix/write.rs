@@ -129,7 +129,7 @@ pub fn write_all(root: &Path, planned: &[Planned], read_only: bool) -> Result<()
                 if meta.mode() & 0o222 == 0 && !read_only {
                     return Err(refuse(
                         p,
-                        "is read-only; make it writable, or pass --write-read-only to replace it (its mode is kept)"
+                        "is read-only; make it writable (`stackfix fix --write-read-only` replaces it, keeping its mode)"
                             .into(),
                     ));
                 }
@@ -321,6 +321,14 @@ fn rename_checked(t: &Target) -> Result<(), RenameError> {
     match exchange_checked(temp, &t.file, before.as_bytes()) {
         Some(result) => result,
         None => {
+            // Replaced by another program (a save by rename) since the check: not ours to replace.
+            let same = match (old.metadata(), std::fs::metadata(&t.file)) {
+                (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+                _ => false,
+            };
+            if !same {
+                return Err((changed.into(), None));
+            }
             rename_into_place(t).map_err(|e| (e.to_string(), None))?;
             now.clear();
             let reread = old.rewind().and_then(|()| old.read_to_end(&mut now));
@@ -368,17 +376,24 @@ fn exchange_checked(temp: &Path, file: &Path, before: &[u8]) -> Option<Result<()
 fn put_back(done: &[(&Target, Option<Vec<u8>>)]) -> Vec<String> {
     let mut failed = Vec::new();
     for (t, text) in done.iter().rev() {
+        // Only a file that still holds what this run wrote is put back: one another program
+        // changed since is left as it left it (and listed).
+        let ours = t.planned.after.as_bytes();
+        let holds_ours = || std::fs::read(&t.file).is_ok_and(|now| now == ours);
         let ok = match text.as_deref().or(t.planned.before.map(str::as_bytes)) {
-            Some(before) => {
+            Some(restore) => {
                 let mut back = Target { planned: t.planned, file: t.file.clone(), kept: t.kept, temp: None };
-                let ok = prepare(&mut back, before, &mut Vec::new()).is_ok()
-                    && back.temp.as_ref().is_some_and(|temp| std::fs::rename(temp, &t.file).is_ok());
-                if let Some(temp) = back.temp.filter(|_| !ok) {
+                let ok = prepare(&mut back, restore, &mut Vec::new()).is_ok()
+                    && back.temp.as_ref().is_some_and(|temp| match exchange_checked(temp, &t.file, ours) {
+                        Some(result) => result.is_ok(),
+                        None => holds_ours() && std::fs::rename(temp, &t.file).is_ok(),
+                    });
+                if let Some(temp) = back.temp.filter(|temp| !ok && temp.exists()) {
                     let _ = std::fs::remove_file(temp);
                 }
                 ok
             }
-            None => std::fs::remove_file(&t.file).is_ok(),
+            None => holds_ours() && std::fs::remove_file(&t.file).is_ok(),
         };
         if !ok {
             failed.push(t.planned.display.to_string());
@@ -398,6 +413,12 @@ fn discard(targets: &mut [Target], created_dirs: &[PathBuf]) {
     for dir in created_dirs.iter().rev() {
         let _ = std::fs::remove_dir(dir);
     }
+}
+
+/// SIGINT, SIGTERM, SIGHUP and SIGQUIT held while the returned value lives (for steps that must
+/// finish together, such as writing and committing); nested holds are fine.
+pub fn hold_signals() -> impl Drop {
+    SignalsHeld::hold()
 }
 
 /// SIGINT, SIGTERM, SIGHUP and SIGQUIT held (blocked) while it lives: one that arrives meanwhile

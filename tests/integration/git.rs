@@ -338,6 +338,10 @@ fn branches_git_would_not_move_are_refused() {
     let out = stackfix(&work, &["fix", ".", "--select", "no-restart-policy", "--branch=elsewhere"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("checked out in the worktree"), "{}", stderr(&out));
+    // The main work tree's branch, seen from the linked worktree.
+    let out = stackfix(&other, &["fix", ".", "--select", "no-restart-policy", "--branch=main", "--force"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("checked out in the worktree"), "{}", stderr(&out));
     // Someone else's branch behind HEAD is not fast-forwarded without --force.
     git(&work, &["branch", "release"]);
     let release = rev(&work, "release");
@@ -345,9 +349,11 @@ fn branches_git_would_not_move_are_refused() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert_eq!(rev(&work, "release"), release);
     // Names git refuses, as `git check-ref-format --branch` judges them.
-    for name in ["HEAD", "@", "a@{1}", "bad..name", "x.lock", "/lead", "ok/name", "fixes-1"] {
-        // `@` passes `git check-ref-format --branch` (it reads as HEAD) but names no branch.
+    for name in ["HEAD", "@", "a@{1}", "bad..name", "x.lock", "/lead", "ok/name", "fixes-1", "refs/heads/x"] {
+        // `@` passes `git check-ref-format --branch` (it reads as HEAD) but names no branch, and
+        // `refs/heads/x` would make `refs/heads/refs/heads/x`.
         let git_accepts = name != "@"
+            && !name.starts_with("refs/")
             && Command::new("git")
                 .args(["check-ref-format", "--branch", name])
                 .current_dir(&work)
@@ -506,4 +512,31 @@ fn an_interrupted_branch_run_leaves_no_copy_of_head() {
         .output()
         .unwrap();
     assert!(branch.stdout.is_empty(), "nothing is committed");
+}
+
+/// `--commit` refuses before writing: a file with a git filter driver (libgit2 does not run
+/// them: git-crypt would commit a secret in clear), a branch whose ref another git process
+/// holds, and a run whose every changed file is ignored.
+#[test]
+fn commit_refuses_filters_locked_branches_and_ignored_files() {
+    let (_base, work) = small_repo(&["-b", "main"], SMALL);
+    git(&work, &["config", "filter.b64.clean", "base64"]);
+    git(&work, &["config", "filter.b64.smudge", "base64 -d"]);
+    std::fs::write(work.join(".gitattributes"), "docker-compose.yml filter=b64\n").unwrap();
+    let out = stackfix(&work, &["fix", ".", "--select", "no-restart-policy", "--commit"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("git filter"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(work.join("docker-compose.yml")).unwrap(), SMALL);
+    let (_base, work) = small_repo(&["-b", "main"], SMALL);
+    std::fs::write(work.join(".git/refs/heads/main.lock"), "").unwrap();
+    let out = stackfix(&work, &["fix", ".", "--select", "no-restart-policy", "--commit"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is locked"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(work.join("docker-compose.yml")).unwrap(), SMALL);
+    let (_base, work) = small_repo(&["-b", "main"], SMALL);
+    std::fs::write(work.join(".gitignore"), "docker-compose.yml\n").unwrap();
+    let out = stackfix(&work, &["fix", ".", "--select", "no-restart-policy", "--commit"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("ignored by the repository"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(work.join("docker-compose.yml")).unwrap(), SMALL);
 }
