@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use super::load::{normalize, project_root, read_text, ReadError};
 
-/// A file's identity: its path as the project names it (the project directory joined with the
-/// relative path), with `.` and `..` resolved lexically, as compose resolves relative paths.
+/// A file's identity: its path as the stack names it (a relative path joined to the project
+/// directory), with `.` and `..` resolved lexically, as compose resolves relative paths.
 /// Links are not followed: two keys may name one file through a link, which [`ProjectFs::inside`]
 /// resolves where it matters (writing).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -87,12 +87,6 @@ impl ProjectFs {
         result
     }
 
-    /// What the run's first read of `key` found on disk: `Some(None)` when there was no file,
-    /// `None` when the run did not read it through this `ProjectFs`.
-    pub fn read_at_first(&self, key: &FileKey) -> Option<Option<String>> {
-        self.disk.borrow().get(key).cloned()
-    }
-
     /// The text the run holds for `key`, if it edited it.
     pub fn edited(&self, key: &FileKey) -> Option<&str> {
         self.edited.get(key).map(String::as_str)
@@ -108,12 +102,8 @@ impl ProjectFs {
         self.edited.insert(key, text);
     }
 
-    /// The edited texts, the run done.
-    pub fn into_edits(self) -> HashMap<FileKey, String> {
-        self.edited
-    }
-
-    /// The edited texts and, for each, what the run read there first (see [`ProjectFs::read_at_first`]).
+    /// The edited texts and, for each file read from disk, what the first read found there
+    /// (`None`: no file), the run done.
     pub fn into_edits_and_reads(self) -> (HashMap<FileKey, String>, HashMap<FileKey, Option<String>>) {
         (self.edited, self.disk.into_inner())
     }
