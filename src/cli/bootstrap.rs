@@ -4,10 +4,8 @@ use std::io;
 
 use stackfix::bootstrap::{self, BootstrapOptions, Extra, Mode};
 use stackfix::fix::FixOptions;
-use stackfix::report;
 
-use super::check::print_notes;
-use super::fix::{json, lock_project, prepare, preview, summary, templates, write_changes};
+use super::fix::{lock_project, prepare, preview, print_written, templates, write_changes};
 use super::{print, use_color, BootstrapArgs, ExtraArg, Format, ModeArg, EXIT_CLEAN, EXIT_ERROR};
 
 pub fn run(args: &BootstrapArgs) -> io::Result<u8> {
@@ -81,13 +79,9 @@ pub fn run(args: &BootstrapArgs) -> io::Result<u8> {
         return Ok(EXIT_ERROR);
     }
     let report = || -> io::Result<()> {
+        print_written(&outcome, args.format, color)?;
         if args.format == Format::Json {
-            return print(&json(&outcome, true));
-        }
-        print_notes(&outcome.stack);
-        print(&summary(&outcome, true))?;
-        if !outcome.remaining.is_empty() {
-            report::text(&mut io::stdout().lock(), &outcome.stack, &outcome.remaining, color)?;
+            return Ok(());
         }
         let files: Vec<String> =
             options.base.iter().chain([&options.output]).map(|f| format!("-f {}", f.display())).collect();

@@ -65,21 +65,23 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
     if !write_changes(&prepared.load.dir, &outcome, args.write_read_only) {
         return Ok(EXIT_ERROR);
     }
-    let report = || -> io::Result<()> {
-        if args.format == Format::Json {
-            return print(&json(&outcome, true));
-        }
-        print_notes(&outcome.stack);
-        print(&summary(&outcome, true))?;
-        if !outcome.remaining.is_empty() {
-            report::text(&mut io::stdout().lock(), &outcome.stack, &outcome.remaining, color)?;
-        }
-        Ok(())
-    };
-    if let Err(e) = report() {
+    if let Err(e) = print_written(&outcome, args.format, color) {
         return Ok(written_but_unreported(&outcome, e));
     }
     Ok(if outcome.remaining.is_empty() { EXIT_CLEAN } else { EXIT_FINDINGS })
+}
+
+/// What a run that wrote its fixes prints: JSON, or the notes, the summary and the findings left.
+pub(super) fn print_written(outcome: &Outcome, format: Format, color: bool) -> io::Result<()> {
+    if format == Format::Json {
+        return print(&json(outcome, true));
+    }
+    print_notes(&outcome.stack);
+    print(&summary(outcome, true))?;
+    if !outcome.remaining.is_empty() {
+        report::text(&mut io::stdout().lock(), &outcome.stack, &outcome.remaining, color)?;
+    }
+    Ok(())
 }
 
 /// After the files were written, the report could not be: says so (the files stay written) and
