@@ -21,14 +21,9 @@ pub fn run(args: &CheckArgs) -> io::Result<u8> {
     let merged = stack.errors.is_empty() && stack.has_merge_keys();
     stack.drop_compose_nodes();
     let mut findings = rules::report(&stack, &prepared.settings);
-    if merged {
-        let templates = match super::fix::templates(&prepared, None) {
-            Ok(templates) => templates,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Ok(EXIT_ERROR);
-            }
-        };
+    // (A configured template directory `fix` would refuse leaves the fixes unsettled: that is
+    // `fix`'s error to report, not `check`'s.)
+    if let Some(templates) = merged.then(|| super::fix::templates(&prepared, None).ok()).flatten() {
         settle_fixes(&prepared, templates, &mut findings);
     }
     if args.format == Format::Text {
