@@ -6,7 +6,7 @@ use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
 use super::{EditOp, Target};
 use crate::fix::render::template as tpl;
 use crate::stack::service::Located;
-use crate::stack::side::{list_option, option, traefik_version};
+use crate::stack::side::{list_option, option, split_list, traefik_version};
 use crate::stack::{Loc, Value};
 
 declare_rule! {
@@ -72,10 +72,9 @@ struct Router {
     /// `@provider` is that provider's.
     provider: &'static str,
     service: Option<String>,
-    /// Its middlewares qualified with their provider, to look them up (names are
-    /// case-sensitive in Traefik: `API-RateLimit` does not name `api-ratelimit`).
-    middlewares: Vec<String>,
-    /// Its middlewares as written (a fix rewriting the list keeps them so).
+    /// Its middlewares as written (a fix rewriting the list keeps them so), looked up qualified
+    /// with its provider; names are case-sensitive in Traefik (`API-RateLimit` is not
+    /// `api-ratelimit`).
     written: Vec<String>,
     /// The entry points it names (none: the default ones).
     entry_points: Vec<String>,
@@ -91,10 +90,6 @@ enum Source {
     File { spec: Loc, middlewares: Option<Loc>, http: Loc },
 }
 
-fn split_list(text: &str) -> Vec<String> {
-    text.split(',').map(|m| m.trim().to_string()).filter(|m| !m.is_empty()).collect()
-}
-
 /// A middleware reference as `name@provider`, the provider of the one naming it by default
 /// (Traefik keeps each provider's middlewares apart: `api-ratelimit@docker` is not
 /// `api-ratelimit@file`).
@@ -106,18 +101,13 @@ fn qualified(reference: &str, provider: &str) -> String {
     }
 }
 
-/// The items of a list option (a comma-separated string or a sequence) as written.
-fn list_of(v: Option<&Value>) -> Vec<String> {
-    list_option(v)
-}
-
 fn middleware_of(spec: &Value) -> Middleware {
     for (key, value) in spec.entries() {
         match key.to_ascii_lowercase().as_str() {
             "ratelimit" => return Middleware::RateLimit,
             "chain" => {
                 return Middleware::Chain(
-                    list_of(option(value, "middlewares")).iter().map(|m| qualified(m, "file")).collect(),
+                    list_option(option(value, "middlewares")).iter().map(|m| qualified(m, "file")).collect(),
                 )
             }
             _ => {}
@@ -199,7 +189,6 @@ impl Rule for TraefikNoRateLimit {
                             name: original_name.to_string(),
                             provider: "docker",
                             service: Some(service.name.clone()),
-                            middlewares: Vec::new(),
                             written: Vec::new(),
                             entry_points: Vec::new(),
                             loc: value.loc,
@@ -209,8 +198,7 @@ impl Rule for TraefikNoRateLimit {
                             "rule" => router.loc = value.loc,
                             "entrypoints" => router.entry_points = split_list(&value.value),
                             "middlewares" => {
-                                router.middlewares =
-                                    split_list(&value.value).iter().map(|m| qualified(m, "docker")).collect();
+                                router.written = split_list(&value.value);
                                 router.source = Source::Labels { middlewares: Some(value.clone()) };
                             }
                             _ => {}
@@ -235,9 +223,8 @@ impl Rule for TraefikNoRateLimit {
                         name: name.clone(),
                         provider: "file",
                         service: None,
-                        middlewares: list_of(listed).iter().map(|m| qualified(m, "file")).collect(),
-                        written: list_of(listed),
-                        entry_points: list_of(option(spec, "entryPoints")),
+                        written: list_option(listed),
+                        entry_points: list_option(option(spec, "entryPoints")),
                         loc: spec.loc,
                         source: Source::File { spec: spec.loc, middlewares: listed.map(|m| m.loc), http: http.loc },
                     });
@@ -259,7 +246,9 @@ impl Rule for TraefikNoRateLimit {
         routers.sort_by_key(|r| (r.loc.file, r.loc.span.start));
         routers
             .into_iter()
-            .filter(|r| !from_entrypoints(r) && !r.middlewares.iter().any(|m| limits(m, &middlewares, 0)))
+            .filter(|r| {
+                !from_entrypoints(r) && !r.written.iter().any(|m| limits(&qualified(m, r.provider), &middlewares, 0))
+            })
             .map(|r| {
                 let fix = fix(ctx, &r, &middlewares);
                 let mut f = Finding::new(

@@ -426,12 +426,16 @@ pub fn option<'a>(map: &'a Value, key: &str) -> Option<&'a Value> {
 
 /// A list option: a sequence of strings or one comma-separated string.
 pub fn list_option(v: Option<&Value>) -> Vec<String> {
-    let split = |t: &str| t.split(',').map(str::trim).filter(|m| !m.is_empty()).map(str::to_string).collect::<Vec<_>>();
     match v {
-        Some(v) if v.as_str().is_some() => split(v.as_str().unwrap_or("")),
-        Some(v) => v.items().iter().filter_map(Value::as_str).flat_map(split).collect(),
+        Some(v) if v.as_str().is_some() => split_list(v.as_str().unwrap_or("")),
+        Some(v) => v.items().iter().filter_map(Value::as_str).flat_map(split_list).collect(),
         None => Vec::new(),
     }
+}
+
+/// The items of a comma-separated option value (`a, b,`: `a`, `b`), as written.
+pub fn split_list(text: &str) -> Vec<String> {
+    text.split(',').map(str::trim).filter(|m| !m.is_empty()).map(str::to_string).collect()
 }
 
 fn is_true(text: &str) -> bool {
@@ -482,8 +486,7 @@ fn flag_entry_points(command: &[String]) -> Vec<EntryPoint> {
         };
         let option = rest.unwrap_or_default().to_ascii_lowercase();
         if option == "http.middlewares" {
-            out[at].middlewares =
-                value.split(',').map(str::trim).filter(|m| !m.is_empty()).map(str::to_string).collect();
+            out[at].middlewares = split_list(value);
         } else if option == "asdefault" {
             out[at].as_default = is_true(value);
         } else if option == "address" {

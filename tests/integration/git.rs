@@ -54,6 +54,16 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// Whether `refs/heads/NAME` exists in the repository at `dir`.
+fn branch_exists(dir: &Path, name: &str) -> bool {
+    let out = Command::new("git")
+        .args(["rev-parse", "--verify", "-q", &format!("refs/heads/{name}")])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    !out.stdout.is_empty()
+}
+
 fn rev(dir: &Path, name: &str) -> String {
     git(dir, &["rev-parse", name]).trim().to_string()
 }
@@ -365,13 +375,7 @@ fn branches_git_would_not_move_are_refused() {
         let out = stackfix(&work, &["fix", ".", "--select", "no-restart-policy", &format!("--branch={name}")]);
         assert_eq!(out.status.code() == Some(0), git_accepts, "{name}: {}", stderr(&out));
         if !git_accepts {
-            assert!(Command::new("git")
-                .args(["rev-parse", "--verify", "-q", &format!("refs/heads/{name}")])
-                .current_dir(&work)
-                .output()
-                .unwrap()
-                .stdout
-                .is_empty());
+            assert!(!branch_exists(&work, name));
         }
     }
 }
@@ -394,13 +398,7 @@ fn the_stack_directory_is_never_taken_for_a_branch_name() {
         let out = stackfix(&work, &args);
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
         assert!(git(&work, &["show", "stackfix/fixes:sub/docker-compose.yml"]).contains("restart:"), "{args:?}");
-        assert!(Command::new("git")
-            .args(["rev-parse", "--verify", "-q", "refs/heads/sub"])
-            .current_dir(&work)
-            .output()
-            .unwrap()
-            .stdout
-            .is_empty());
+        assert!(!branch_exists(&work, "sub"));
     }
 }
 
@@ -506,12 +504,7 @@ fn an_interrupted_branch_run_leaves_no_copy_of_head() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(copies().is_empty(), "the copy of HEAD stayed behind");
-    let branch = Command::new("git")
-        .args(["rev-parse", "--verify", "-q", "refs/heads/stackfix/fixes"])
-        .current_dir(&work)
-        .output()
-        .unwrap();
-    assert!(branch.stdout.is_empty(), "nothing is committed");
+    assert!(!branch_exists(&work, "stackfix/fixes"), "nothing is committed");
 }
 
 /// `--commit` refuses before writing: a file with a git filter driver (libgit2 does not run

@@ -16,6 +16,17 @@ fn project(text: &str) -> tempfile::TempDir {
     dir
 }
 
+/// `fix --select RULE` started in `dir`, its output discarded.
+fn spawn_fix(dir: &Path, rule: &str) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_stackfix"))
+        .args(["fix", ".", "--select", rule])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn fix(dir: &Path) -> std::process::Output {
     stackfix(dir, &["fix", ".", "--select", "no-restart-policy"])
 }
@@ -170,13 +181,7 @@ fn an_interrupted_run_leaves_the_file_whole_and_no_temporary_files() {
     let tries = 24;
     for i in 0..tries {
         std::fs::write(&file, &text).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_stackfix"))
-            .args(["fix", ".", "--select", "no-restart-policy"])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_fix(dir.path(), "no-restart-policy");
         let pid = Pid::from_raw(child.id() as i32);
         let when = if i % 2 == 0 {
             // From 60% to 110% of an uninterrupted run.
@@ -270,13 +275,7 @@ fn an_edit_made_while_a_run_plans_is_never_overwritten() {
     let mut refused = 0;
     for i in 0..40u64 {
         std::fs::write(&file, &text).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_stackfix"))
-            .args(["fix", ".", "--select", "no-restart-policy"])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let child = spawn_fix(dir.path(), "no-restart-policy");
         // Spread over the run, from 10% to 90% of an uninterrupted one.
         std::thread::sleep(took.mul_f64(0.1 + 0.8 * i as f64 / 40.0));
         std::fs::OpenOptions::new().append(true).open(&file).unwrap().write_all(b"# teammate\n").unwrap();
