@@ -26,5 +26,6 @@ mod cli;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    stackfix::fix::write::start_worker_threads();
     ExitCode::from(cli::run(cli::Cli::parse()))
 }

@@ -9,11 +9,10 @@ pub mod render;
 mod verify;
 pub mod write;
 
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::fix::render::template as tpl;
 use crate::rules::{self, Applicability, EditOp, Finding, Fix, FixEdit, RuleSettings, Site, Target};
@@ -275,7 +274,7 @@ pub fn check_parameter(key: &str, value: &str) -> Result<(), String> {
 #[derive(Debug, Clone)]
 pub(crate) struct FindingKey {
     pub(crate) rule: &'static str,
-    pub(crate) file: Rc<str>,
+    pub(crate) file: Arc<str>,
     pub(crate) service: Option<String>,
     /// A hash of the route of the entry it is reported at ([`crate::yaml::route::route_hash_at`]),
     /// or of its message in a file that is not YAML.
@@ -301,7 +300,7 @@ impl std::hash::Hash for FindingKey {
 
 impl FindingKey {
     /// What identifies the finding without its rank: where it is, and what it says.
-    pub(crate) fn place_and_message(&self) -> (&'static str, Rc<str>, Option<String>, u64, String) {
+    pub(crate) fn place_and_message(&self) -> (&'static str, Arc<str>, Option<String>, u64, String) {
         (self.rule, self.file.clone(), self.service.clone(), self.at, self.message.clone())
     }
 }
@@ -315,7 +314,7 @@ impl fmt::Display for FindingKey {
 /// The keys of `findings` (in order) on `stack`.
 pub(crate) fn keys(stack: &Stack, findings: &[Finding]) -> Vec<FindingKey> {
     let mut seen: HashMap<(&'static str, FileId, Option<&str>, u64), usize> = HashMap::new();
-    let names: Vec<Rc<str>> = stack.files.iter().map(|f| Rc::from(f.display.as_str())).collect();
+    let names: Vec<Arc<str>> = stack.files.iter().map(|f| Arc::from(f.display.as_str())).collect();
     findings
         .iter()
         .map(|f| {
@@ -363,7 +362,7 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) ->
             }
         };
         let remaining = std::mem::take(&mut attempt.findings);
-        let failures = verify::check(&original, &attempt, &remaining);
+            let failures = verify::check(&original, &attempt, &remaining);
         if failures.is_empty() {
             let Attempt { fs, applied, mut skipped, stack: fixed_stack, passes, .. } = attempt;
             let (edits, reads) = fs.into_edits_and_reads();
@@ -455,7 +454,7 @@ fn attempt(
     // Findings whose fix waited for the next pass (it conflicted with one taken).
     let mut deferred: HashSet<FindingKey> = HashSet::new();
     for pass in 1..=MAX_PASSES {
-        let loaded = (!fs.edits().is_empty()).then(|| stack::load(&with_overrides(load, fs.edits())));
+            let loaded = (!fs.edits().is_empty()).then(|| stack::load(&with_overrides(load, fs.edits())));
         let current = loaded.as_ref().unwrap_or(original);
         if !current.errors.is_empty() {
             if previous.is_empty() {
@@ -463,8 +462,8 @@ fn attempt(
             }
             return Ok(Err(broken_by(&previous, &current.errors)));
         }
-        let findings = rules::check(current, settings);
-        // Every fix of a pass is computed on the same texts; those that conflict with one
+            let findings = rules::check(current, settings);
+            // Every fix of a pass is computed on the same texts; those that conflict with one
         // already taken wait for the next pass, as ruff does.
         let mut batch: HashMap<FileKey, Batch> = HashMap::new();
         let mut env_names: Vec<String> = Vec::new();
@@ -490,7 +489,21 @@ fn attempt(
                 }
             }
         }
-        for (finding, key) in findings.iter().zip(finding_keys).filter(|(f, _)| wanted(f, options)) {
+        // Every fix is planned on the same texts, so the plans are made in parallel and taken
+        // in the findings' order below.
+        let mut plans: Vec<Option<Result<FixPlan, String>>> = {
+            use rayon::prelude::*;
+            findings
+                .par_iter()
+                .zip(&finding_keys)
+                .map(|(finding, key)| {
+                    let fix = finding.fix.as_ref().filter(|_| wanted(finding, options) && !given_up.contains(key))?;
+                    let users_fixed = fix.anchor_users().iter().all(|u| peers.contains_key(&(finding.rule, (*u).clone())));
+                    users_fixed.then(|| plan_fix(env, current, &fs, finding, fix, &peers))
+                })
+                .collect()
+        };
+        for ((finding, key), plan) in findings.iter().zip(finding_keys).zip(&mut plans).filter(|((f, _), _)| wanted(f, options)) {
             let Some(fix) = &finding.fix else { continue };
             if given_up.contains(&key) {
                 continue;
@@ -510,7 +523,8 @@ fn attempt(
                 ));
                 continue;
             }
-            match plan_fix(env, current, &fs, finding, fix, &peers) {
+            let plan = plan.take().unwrap_or_else(|| plan_fix(env, current, &fs, finding, fix, &peers));
+            match plan {
                 Ok(plan) if plan.is_empty() => {
                     given_up.insert(key);
                     skipped.push(skip(finding, "nothing to change where the fix goes; left as is".into()));
@@ -727,7 +741,7 @@ fn env_example(renderer: &Renderer, current: Option<String>, names: &[String]) -
 }
 
 /// A template rendered and parsed, or why it could not be.
-type Rendered = Result<Rc<Fragment>, String>;
+type Rendered = Result<Arc<Fragment>, String>;
 
 /// Rendered templates by template and context hash: the contexts of that hash with their result.
 type RenderCache = HashMap<(TemplateId, u64), Vec<(serde_json::Value, Rendered)>>;
@@ -741,7 +755,7 @@ struct Env<'a> {
     /// Rendered and parsed fragments by template and context: services of one kind share them.
     /// Keyed by template and a hash of the context ([`json_hash`]), each entry holding the
     /// contexts of that hash (compared whole: a hash alone never decides).
-    rendered: RefCell<RenderCache>,
+    rendered: std::sync::Mutex<RenderCache>,
 }
 
 /// A fix lowered to splices on the current texts.
@@ -1083,7 +1097,7 @@ fn lift_into_overlay(
             let route = Route::default().key("services").key(&service);
             if crate::yaml::route::resolve(overlay_tree, &route).is_ok() {
                 let fragment = Fragment::parse(&explained(&text)).map_err(|e| e.to_string())?;
-                out.push((overlay, Lowered::Merge(route, Rc::new(fragment), HashSet::new())));
+                out.push((overlay, Lowered::Merge(route, Arc::new(fragment), HashSet::new())));
             } else {
                 add_to_new_service(new_services, overlay, &service, &text, explained);
             }
@@ -1119,12 +1133,12 @@ fn annotate(text: &str, splices: &mut [Splice], comment: &str) {
 }
 
 /// A rendered fragment with the comment that explains it, when the run asks for one.
-fn explain(rendered: Rc<Fragment>, explained: &dyn Fn(&str) -> String) -> Result<Rc<Fragment>, String> {
+fn explain(rendered: Arc<Fragment>, explained: &dyn Fn(&str) -> String) -> Result<Arc<Fragment>, String> {
     let text = explained(rendered.source_text());
     if text == rendered.source_text() {
         return Ok(rendered);
     }
-    Fragment::parse(&text).map(Rc::new).map_err(|e| e.to_string())
+    Fragment::parse(&text).map(Arc::new).map_err(|e| e.to_string())
 }
 
 /// The splices of one lowered edit on the current text of `file`.
@@ -1156,7 +1170,7 @@ enum Lowered {
     /// A parsed fragment merged at a route.
     /// The nodes a merge key gives that the fragment is merged into in place (see
     /// [`anchor_in_place`]).
-    Merge(Route, Rc<Fragment>, HashSet<crate::yaml::NodeId>),
+    Merge(Route, Arc<Fragment>, HashSet<crate::yaml::NodeId>),
 }
 
 /// Splices giving the last `name args` line of each directive its new value, and the
@@ -1237,24 +1251,24 @@ impl Env<'_> {
         template: TemplateId,
         context: &serde_json::Value,
         service: Option<&str>,
-    ) -> Result<Rc<Fragment>, String> {
+    ) -> Result<Arc<Fragment>, String> {
         // Copied only when a parameter applies: most runs set none, and most fixes render once.
         let context = match self.options.sets.is_empty() {
             true => std::borrow::Cow::Borrowed(context),
             false => std::borrow::Cow::Owned(self.with_sets(template, context, service)),
         };
         let cache_key = (template, json_hash(&context));
-        if let Some(done) = self.rendered.borrow().get(&cache_key) {
+        if let Some(done) = crate::stack::project::lock(&self.rendered).get(&cache_key) {
             if let Some((_, result)) = done.iter().find(|(c, _)| *c == *context) {
                 return result.clone();
             }
         }
         let result = self.renderer.render(template, &context).and_then(|text| {
             Fragment::parse(&text)
-                .map(Rc::new)
+                .map(Arc::new)
                 .map_err(|e| format!("template `{template}` rendered invalid YAML ({e})"))
         });
-        self.rendered.borrow_mut().entry(cache_key).or_default().push((context.into_owned(), result.clone()));
+        crate::stack::project::lock(&self.rendered).entry(cache_key).or_default().push((context.into_owned(), result.clone()));
         result
     }
 }

@@ -68,12 +68,12 @@ pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) 
         if judged_whole.contains(path) {
             continue;
         }
-        let index = index(aimed);
-        for changed in changed_paths(before_file.tree.as_ref(), after_tree) {
-            if !covered(&index, &changed) {
+        let trie = AimTrie::new(aimed.iter().map(|(route, _)| route));
+        for changed in changed_paths(before_file.tree.as_ref(), after_tree, &trie) {
+            if !trie.covers(&changed) {
                 let reason =
                     format!("the edit changed `{changed}` in {}, which the fix did not aim at", before_file.display);
-                for key in blamed(aimed, &changed) {
+                for key in blamed(aimed.iter(), &changed) {
                     failures.entry(key.clone()).or_insert_with(|| reason.clone());
                 }
             }
@@ -103,31 +103,28 @@ fn check_effective(
         let files = paths(fixed, after);
         let Some(before) = original.configs.iter().find(|c| paths(original, c) == files) else { continue };
         // The compose files' aims (included files too), as routes of the merged model.
-        let aimed: Vec<(Route, &FindingKey)> = compose_files
-            .iter()
-            .filter_map(|p| aims.get(*p))
-            .flatten()
-            .map(|(route, key)| (route.clone(), *key))
-            .collect();
+        let aimed: Vec<&(Route, &FindingKey)> = compose_files.iter().filter_map(|p| aims.get(*p)).flatten().collect();
         let mut changed = Vec::new();
-        diff(&before.doc, &after.doc, &Route::default(), &mut changed);
+        let trie = AimTrie::new(aimed.iter().map(|(route, _)| route));
+        diff(&before.doc, &after.doc, &Route::default(), Some(&trie), &mut changed);
         let by_name: HashMap<&str, &crate::stack::Service> =
             before.services.iter().map(|s| (s.name.as_str(), s)).collect();
         let mut seen = HashSet::new();
         for service in &after.services {
             seen.insert(service.name.as_str());
             let at = Route::default().key("services").key(&service.name);
+            let aims = trie.child(Step::Key("services")).and_then(|t| t.child(Step::Key(&service.name)));
             match by_name.get(service.name.as_str()) {
-                Some(old) => diff(&old.value, &service.value, &at, &mut changed),
-                None => leaves(&service.value, &at, &mut changed),
+                Some(old) => diff(&old.value, &service.value, &at, aims, &mut changed),
+                None => leaves(&service.value, &at, aims, &mut changed),
             }
         }
         for old in before.services.iter().filter(|s| !seen.contains(s.name.as_str())) {
-            leaves(&old.value, &Route::default().key("services").key(&old.name), &mut changed);
+            let aims = trie.child(Step::Key("services")).and_then(|t| t.child(Step::Key(&old.name)));
+            leaves(&old.value, &Route::default().key("services").key(&old.name), aims, &mut changed);
         }
-        let index = index(&aimed);
         for route in changed {
-            if covered(&index, &route) {
+            if trie.covers(&route) {
                 continue;
             }
             // Written elsewhere (through `extends`, an anchor, another file): aimed at when a fix
@@ -142,7 +139,7 @@ fn check_effective(
                 continue;
             }
             let reason = format!("`{route}` would change in what compose runs, and no fix for it aimed there");
-            let culprits = if writers.is_empty() { blamed(&aimed, &route) } else { writers };
+            let culprits = if writers.is_empty() { blamed(aimed.iter().copied(), &route) } else { writers };
             for key in culprits {
                 failures.entry(key.clone()).or_insert_with(|| reason.clone());
             }
@@ -185,32 +182,83 @@ fn written_where_aimed<'a>(
 }
 
 /// The aimed routes, for lookups by prefix (a stack's fixes aim at tens of thousands).
-fn index<'a>(aimed: &'a [(Route, &FindingKey)]) -> HashSet<&'a [Segment]> {
-    aimed.iter().map(|(route, _)| route.0.as_slice()).collect()
+/// The routes fixes aimed at, as a tree: a comparison walks it alongside the values and skips
+/// what lies at or below an aim, so only unaimed changes are collected.
+#[derive(Default)]
+struct AimTrie<'a> {
+    aimed: bool,
+    keys: rustc_hash::FxHashMap<&'a str, AimTrie<'a>>,
+    items: rustc_hash::FxHashMap<usize, AimTrie<'a>>,
 }
 
-/// Whether an aim's route is, or lies above, `route`. Top-level extension fields (`x-…`) are
-/// not run by compose: what an anchor there gives a service shows in the service.
-fn covered(index: &HashSet<&[Segment]>, route: &Route) -> bool {
-    matches!(route.0.first(), Some(Segment::Key(k)) if k.starts_with("x-"))
-        || (0..=route.0.len()).any(|len| index.contains(&route.0[..len]))
+impl<'a> AimTrie<'a> {
+    fn new(aimed: impl Iterator<Item = &'a Route>) -> AimTrie<'a> {
+        let mut root = AimTrie::default();
+        for route in aimed {
+            let mut node = &mut root;
+            for segment in &route.0 {
+                node = match segment {
+                    Segment::Key(k) => node.keys.entry(k.as_str()).or_default(),
+                    Segment::Index(i) => node.items.entry(*i).or_default(),
+                };
+            }
+            node.aimed = true;
+        }
+        root
+    }
+
+    fn child(&self, step: Step<'_>) -> Option<&AimTrie<'a>> {
+        match step {
+            Step::Key(k) => self.keys.get(k),
+            Step::Index(i) => self.items.get(&i),
+        }
+    }
+
+    /// Whether an aim is `route` or lies above it. Top-level extension fields (`x-…`) are not
+    /// run by compose: what an anchor there gives a service shows in the service.
+    fn covers(&self, route: &Route) -> bool {
+        if matches!(route.0.first(), Some(Segment::Key(k)) if k.starts_with("x-")) {
+            return true;
+        }
+        let mut node = self;
+        for segment in &route.0 {
+            if node.aimed {
+                return true;
+            }
+            let step = match segment {
+                Segment::Key(k) => Step::Key(k),
+                Segment::Index(i) => Step::Index(*i),
+            };
+            match node.child(step) {
+                Some(next) => node = next,
+                None => return false,
+            }
+        }
+        node.aimed
+    }
 }
 
 /// The fixes to blame for an unaimed change at `route`: those that aimed closest to it (sharing
 /// the longest leading part of the route), else all of them.
-fn blamed<'a>(aimed: &[(Route, &'a FindingKey)], route: &Route) -> Vec<&'a FindingKey> {
+fn blamed<'a, 'r>(
+    aimed: impl Iterator<Item = &'r (Route, &'a FindingKey)> + Clone,
+    route: &Route,
+) -> Vec<&'a FindingKey>
+where
+    'a: 'r,
+{
     let shared = |aim: &Route| aim.0.iter().zip(&route.0).take_while(|(a, b)| a == b).count();
-    let best = aimed.iter().map(|(aim, _)| shared(aim)).max().unwrap_or(0);
+    let best = aimed.clone().map(|(aim, _)| shared(aim)).max().unwrap_or(0);
     let floor = if route.0.first() == Some(&Segment::Key("services".into())) { 2 } else { 1 };
     if best >= floor {
-        return aimed.iter().filter(|(aim, _)| shared(aim) == best).map(|(_, key)| *key).collect();
+        return aimed.filter(|(aim, _)| shared(aim) == best).map(|(_, key)| *key).collect();
     }
     // Nothing aimed near it: a change that reached it through an anchor, made by a fix that
     // edited an extension field, if one did.
     let in_extension = |aim: &Route| matches!(aim.0.first(), Some(Segment::Key(k)) if k.starts_with("x-"));
-    let anchored: Vec<&FindingKey> = aimed.iter().filter(|(aim, _)| in_extension(aim)).map(|(_, key)| *key).collect();
+    let anchored: Vec<&FindingKey> = aimed.clone().filter(|(aim, _)| in_extension(aim)).map(|(_, key)| *key).collect();
     if anchored.is_empty() {
-        aimed.iter().map(|(_, key)| *key).collect()
+        aimed.map(|(_, key)| *key).collect()
     } else {
         anchored
     }
@@ -325,7 +373,7 @@ fn comments(text: &str) -> Vec<&str> {
 }
 
 /// Routes where the documents' values differ (aliases and merge keys applied).
-fn changed_paths(before: Option<&Tree>, after: Option<&Tree>) -> Vec<Route> {
+fn changed_paths(before: Option<&Tree>, after: Option<&Tree>, aims: &AimTrie) -> Vec<Route> {
     // Services as compose normalises them (list spellings of mappings become mappings), so a
     // file's routes compare with the merged model's.
     let value = |tree: Option<&Tree>| -> Option<Value> {
@@ -347,7 +395,7 @@ fn changed_paths(before: Option<&Tree>, after: Option<&Tree>) -> Vec<Route> {
     };
     let mut out = Vec::new();
     match (value(before), value(after)) {
-        (Some(a), Some(b)) => diff(&a, &b, &Route::default(), &mut out),
+        (Some(a), Some(b)) => diff(&a, &b, &Route::default(), Some(aims), &mut out),
         (None, None) => {}
         _ => out.push(Route::default()),
     }
@@ -379,12 +427,17 @@ impl At<'_, '_> {
 }
 
 /// Routes where `a` and `b` differ, down to the values: a key one side lacks (or holds null
-/// at) counts at every value the other side holds under it.
-fn diff(a: &Value, b: &Value, at: &Route, out: &mut Vec<Route>) {
-    diff_at(a, b, &mut At { base: at, steps: Vec::new() }, out);
+/// at) counts at every value the other side holds under it. `aims` (the aimed routes below
+/// `at`) prunes: nothing at or below an aim is collected.
+fn diff(a: &Value, b: &Value, at: &Route, aims: Option<&AimTrie>, out: &mut Vec<Route>) {
+    diff_at(a, b, &mut At { base: at, steps: Vec::new() }, aims, out);
 }
 
-fn diff_at<'a>(a: &'a Value, b: &'a Value, at: &mut At<'_, 'a>, out: &mut Vec<Route>) {
+fn diff_at<'a>(a: &'a Value, b: &'a Value, at: &mut At<'_, 'a>, aims: Option<&AimTrie>, out: &mut Vec<Route>) {
+    if aims.is_some_and(|t| t.aimed) {
+        return;
+    }
+    let below = |step: Step<'_>| aims.and_then(|t| t.child(step));
     match (&a.kind, &b.kind) {
         (ValueKind::Map(x), ValueKind::Map(y)) if a.tag() == b.tag() => {
             // Most mappings keep their keys in order: compared pairwise without an index.
@@ -392,7 +445,7 @@ fn diff_at<'a>(a: &'a Value, b: &'a Value, at: &mut At<'_, 'a>, out: &mut Vec<Ro
             if same_keys {
                 for ((k, va), (_, vb)) in x.iter().zip(y) {
                     at.steps.push(Step::Key(k));
-                    diff_at(va, vb, at, out);
+                    diff_at(va, vb, at, below(Step::Key(k)), out);
                     at.steps.pop();
                 }
                 return;
@@ -401,22 +454,22 @@ fn diff_at<'a>(a: &'a Value, b: &'a Value, at: &mut At<'_, 'a>, out: &mut Vec<Ro
             for (k, va) in x {
                 at.steps.push(Step::Key(k));
                 match in_b.get(k.as_str()) {
-                    Some(vb) => diff_at(va, vb, at, out),
-                    None => leaves_at(va, at, out),
+                    Some(vb) => diff_at(va, vb, at, below(Step::Key(k)), out),
+                    None => leaves_at(va, at, below(Step::Key(k)), out),
                 }
                 at.steps.pop();
             }
             let in_a: HashSet<&str> = x.iter().map(|(k, _)| k.as_str()).collect();
             for (k, vb) in y.iter().filter(|(k, _)| !in_a.contains(k.as_str())) {
                 at.steps.push(Step::Key(k));
-                leaves_at(vb, at, out);
+                leaves_at(vb, at, below(Step::Key(k)), out);
                 at.steps.pop();
             }
         }
         (ValueKind::Seq(x), ValueKind::Seq(y)) if x.len() == y.len() && a.tag() == b.tag() => {
             for (i, (va, vb)) in x.iter().zip(y).enumerate() {
                 at.steps.push(Step::Index(i));
-                diff_at(va, vb, at, out);
+                diff_at(va, vb, at, below(Step::Index(i)), out);
                 at.steps.pop();
             }
         }
@@ -424,27 +477,30 @@ fn diff_at<'a>(a: &'a Value, b: &'a Value, at: &mut At<'_, 'a>, out: &mut Vec<Ro
         (ValueKind::Scalar { text: x, .. }, ValueKind::Scalar { text: y, .. })
             if x == y && a.written() == b.written() && a.tag() == b.tag() => {}
         (ValueKind::Null, ValueKind::Null) if a.tag() == b.tag() => {}
-        (ValueKind::Null, ValueKind::Map(_)) if a.tag().is_none() && b.tag().is_none() => leaves_at(b, at, out),
-        (ValueKind::Map(_), ValueKind::Null) if a.tag().is_none() && b.tag().is_none() => leaves_at(a, at, out),
+        (ValueKind::Null, ValueKind::Map(_)) if a.tag().is_none() && b.tag().is_none() => leaves_at(b, at, aims, out),
+        (ValueKind::Map(_), ValueKind::Null) if a.tag().is_none() && b.tag().is_none() => leaves_at(a, at, aims, out),
         (ValueKind::Map(_), _) | (_, ValueKind::Map(_)) => {
-            leaves_at(a, at, out);
-            leaves_at(b, at, out);
+            leaves_at(a, at, aims, out);
+            leaves_at(b, at, aims, out);
         }
         _ => out.push(at.route()),
     }
 }
 
 /// The routes of the values under `v` (a sequence or scalar is one value).
-fn leaves(v: &Value, at: &Route, out: &mut Vec<Route>) {
-    leaves_at(v, &mut At { base: at, steps: Vec::new() }, out);
+fn leaves(v: &Value, at: &Route, aims: Option<&AimTrie>, out: &mut Vec<Route>) {
+    leaves_at(v, &mut At { base: at, steps: Vec::new() }, aims, out);
 }
 
-fn leaves_at<'a>(v: &'a Value, at: &mut At<'_, 'a>, out: &mut Vec<Route>) {
+fn leaves_at<'a>(v: &'a Value, at: &mut At<'_, 'a>, aims: Option<&AimTrie>, out: &mut Vec<Route>) {
+    if aims.is_some_and(|t| t.aimed) {
+        return;
+    }
     match &v.kind {
         ValueKind::Map(entries) if !entries.is_empty() => {
             for (k, child) in entries {
                 at.steps.push(Step::Key(k));
-                leaves_at(child, at, out);
+                leaves_at(child, at, aims.and_then(|t| t.child(Step::Key(k))), out);
                 at.steps.pop();
             }
         }
@@ -475,7 +531,7 @@ mod tests {
     fn changed_paths_are_exact() {
         let before = Tree::parse("s:\n  a: {x: 1}\n  b: [1, 2]\n".to_string()).unwrap();
         let after = Tree::parse("s:\n  a: {x: 1, y: 2}\n  b: [1, 3]\n  c: 1\n".to_string()).unwrap();
-        let paths = changed_paths(Some(&before), Some(&after));
+        let paths = changed_paths(Some(&before), Some(&after), &AimTrie::default());
         let shown: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
         assert_eq!(shown, ["s.a.y", "s.b.1", "s.c"]);
         // A key that hides what a merge key gave it: every value it drops or adds counts.
@@ -483,7 +539,7 @@ mod tests {
         let after =
             Tree::parse("x: &d {deploy: {replicas: 2}}\ns:\n  <<: *d\n  deploy: {resources: {m: 1}}\n".to_string())
                 .unwrap();
-        let shown: Vec<String> = changed_paths(Some(&before), Some(&after)).iter().map(|p| p.to_string()).collect();
+        let shown: Vec<String> = changed_paths(Some(&before), Some(&after), &AimTrie::default()).iter().map(|p| p.to_string()).collect();
         assert_eq!(shown, ["s.deploy.replicas", "s.deploy.resources.m"]);
     }
 }

@@ -416,9 +416,24 @@ fn discard(targets: &mut [Target], created_dirs: &[PathBuf]) {
 }
 
 /// SIGINT, SIGTERM, SIGHUP and SIGQUIT held while the returned value lives (for steps that must
-/// finish together, such as writing and committing); nested holds are fine.
+/// finish together, such as writing and committing); nested holds are fine. Held for the calling
+/// thread: a program that runs other threads must keep them from taking these signals (see
+/// [`start_worker_threads`]), or the kernel delivers them there instead.
 pub fn hold_signals() -> impl Drop {
     SignalsHeld::hold()
+}
+
+/// Starts the worker threads the analysis runs on (rayon's global pool) with SIGINT, SIGTERM,
+/// SIGHUP and SIGQUIT blocked in each, so that those signals reach only the main thread, where
+/// [`hold_signals`] can hold them while files are written. Call it first thing in `main`; when
+/// the pool already exists (a second call), it changes nothing.
+pub fn start_worker_threads() {
+    let _ = rayon::ThreadPoolBuilder::new()
+        .start_handler(|_| {
+            // Held for the thread's whole life: the value is never dropped.
+            std::mem::forget(SignalsHeld::hold());
+        })
+        .build_global();
 }
 
 /// SIGINT, SIGTERM, SIGHUP and SIGQUIT held (blocked) while it lives: one that arrives meanwhile

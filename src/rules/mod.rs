@@ -11,7 +11,7 @@ use std::hash::{BuildHasherDefault, DefaultHasher};
 pub use crate::fix::render::TemplateId;
 use crate::stack::profiles::Kind;
 use crate::stack::{Config, FileId, Loc, Service, Stack};
-use crate::yaml::Span;
+use crate::yaml::{Span, SpanSet};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
@@ -501,10 +501,10 @@ impl Fix {
 #[derive(Default)]
 struct SharedAnchors {
     /// Per file, the spans of shared anchors.
-    spans: Vec<Vec<Span>>,
+    spans: Vec<SpanSet>,
     /// Per file, the spans of the aliases among them (`*name`): a value written as an alias
     /// cannot be edited where the service reads it.
-    aliases: Vec<Vec<Span>>,
+    aliases: Vec<SpanSet>,
     /// (file, service) → the span of the service's mapping in that file.
     services: HashMap<(FileId, String), Span>,
 }
@@ -522,9 +522,10 @@ impl SharedAnchors {
         let aliases = stack
             .files
             .iter()
-            .map(|f| f.shared_anchors.iter().copied().filter(|s| f.alias_targets.contains_key(&s.start)).collect())
+            .map(|f| SpanSet::new(f.shared_anchors.iter().copied().filter(|s| f.alias_targets.contains_key(&s.start))))
             .collect();
-        SharedAnchors { spans: stack.files.iter().map(|f| f.shared_anchors.clone()).collect(), aliases, services }
+        let spans = stack.files.iter().map(|f| SpanSet::new(f.shared_anchors.iter().copied())).collect();
+        SharedAnchors { spans, aliases, services }
     }
 
     /// Whether an edit lies inside a shared anchor: `Err` with the reason when it can never be
@@ -546,12 +547,12 @@ impl SharedAnchors {
             _ => return Ok(None),
         };
         if !service_edit
-            && self.aliases.get(file).is_some_and(|a| a.iter().any(|a| a.start <= span.start && span.end <= a.end))
+            && self.aliases.get(file).is_some_and(|a| a.contains(span))
         {
             return Err(ALIAS_VALUE);
         }
         let Some(spans) = self.spans.get(file) else { return Ok(None) };
-        let inside = spans.iter().any(|a| a.start <= span.start && span.end <= a.end);
+        let inside = spans.contains(span);
         match (inside, service_edit) {
             (false, _) => Ok(None),
             (true, true) => Err(SHARED_SERVICE),
@@ -831,13 +832,17 @@ fn collect(stack: &Stack, settings: &RuleSettings, drop_edits: bool) -> Vec<Find
     let has_markers: Vec<bool> = stack.files.iter().map(|f| f.source().text().contains(IGNORE_MARKER)).collect();
     for config in &stack.configs {
         let ctx = Context { stack, config, building: &building };
-        for rule in REGISTRY {
+        let enabled = |rule: &&&dyn Rule| {
             let meta = rule.meta();
-            if !settings.is_enabled(meta.id) || (meta.scope != Scope::Any && !config.is_production()) {
-                continue;
-            }
+            settings.is_enabled(meta.id) && (meta.scope == Scope::Any || config.is_production())
+        };
+        // The rules run in parallel; their findings are taken in the registry's order.
+        let per_rule: Vec<Vec<Finding>> = {
+            use rayon::prelude::*;
+            REGISTRY.par_iter().filter(|r| enabled(r)).map(|rule| rule.check(&ctx)).collect()
+        };
+        for mut found in per_rule {
             // Filtered in place and moved whole: a rule's findings are never held twice.
-            let mut found = rule.check(&ctx);
             found.retain_mut(|finding| {
                 let message = || {
                     std::hash::BuildHasher::hash_one(&BuildHasherDefault::<DefaultHasher>::default(), &finding.message)

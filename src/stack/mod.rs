@@ -69,13 +69,6 @@ impl SourceFile {
 }
 
 impl SourceFile {
-    /// The shared anchor that `span` lies in (or is), if any.
-    pub fn shared_anchor_around(&self, span: Span) -> Option<Span> {
-        self.shared_anchors.iter().copied().find(|a| a.start <= span.start && span.end <= a.end)
-    }
-}
-
-impl SourceFile {
     pub fn source(&self) -> &Source {
         self.tree.as_ref().map_or(&self.text, |t| &t.source)
     }

@@ -4,9 +4,9 @@
 //! memory first, else the disk — and says whether a path is inside the project, outside which
 //! nothing is written.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::load::{normalize, project_root, read_text, ReadError};
 
@@ -42,10 +42,10 @@ pub struct ProjectFs {
     /// Texts edited in memory by the run, which reads see instead of the disk.
     edited: HashMap<FileKey, String>,
     /// Paths already resolved against the root.
-    inside: RefCell<HashMap<PathBuf, bool>>,
+    inside: Mutex<HashMap<PathBuf, bool>>,
     /// What the first read of each file found on disk (`None`: no file there): what the run's
     /// plan was made from, which the file must still hold when it is written.
-    disk: RefCell<HashMap<FileKey, Option<String>>>,
+    disk: Mutex<HashMap<FileKey, Option<String>>>,
 }
 
 impl ProjectFs {
@@ -54,8 +54,8 @@ impl ProjectFs {
         ProjectFs {
             root: project_root(dir),
             edited: HashMap::new(),
-            inside: RefCell::default(),
-            disk: RefCell::default(),
+            inside: Mutex::default(),
+            disk: Mutex::default(),
         }
     }
 
@@ -66,7 +66,7 @@ impl ProjectFs {
     /// Whether `path`, links resolved (a file that does not exist yet: its directory's), lies
     /// inside the project root; resolved once per path and run.
     pub fn inside(&self, path: &Path) -> bool {
-        *self.inside.borrow_mut().entry(path.to_path_buf()).or_insert_with(|| is_inside(&self.root, path))
+        *lock(&self.inside).entry(path.to_path_buf()).or_insert_with(|| is_inside(&self.root, path))
     }
 
     /// A file's text: as edited in memory, else as on disk ([`read_text`]'s limits and errors).
@@ -82,7 +82,7 @@ impl ProjectFs {
             Err(_) => None,
         };
         if let Some(found) = found {
-            self.disk.borrow_mut().entry(key).or_insert(found);
+            lock(&self.disk).entry(key).or_insert(found);
         }
         result
     }
@@ -105,7 +105,7 @@ impl ProjectFs {
     /// The edited texts and, for each file read from disk, what the first read found there
     /// (`None`: no file), the run done.
     pub fn into_edits_and_reads(self) -> (HashMap<FileKey, String>, HashMap<FileKey, Option<String>>) {
-        (self.edited, self.disk.into_inner())
+        (self.edited, self.disk.into_inner().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
@@ -113,4 +113,10 @@ impl ProjectFs {
 /// directory's), lies in `root`.
 pub fn is_inside(root: &Path, path: &Path) -> bool {
     super::load::resolve(path).is_some_and(|p| p.starts_with(root))
+}
+
+/// Locks a mutex, taking the value of one a panicking holder left (the caches it guards stay
+/// consistent between operations).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

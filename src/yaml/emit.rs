@@ -3,7 +3,7 @@
 //! its line ending. Scalars, flow collections, keys, anchors and tags keep their exact text;
 //! comment lines of the fragment stay with the entry they precede.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use super::source::Source;
 use super::tree::{NodeId, NodeKind, ParseError, ScalarStyle, Tree};
@@ -66,7 +66,7 @@ pub fn column(source: &Source, offset: usize) -> usize {
 /// A parsed fragment.
 #[derive(Debug)]
 pub struct Fragment {
-    tree: Rc<Tree>,
+    tree: Arc<Tree>,
     root: Option<NodeId>,
     /// The first line whose comments belong to the fragment.
     first_line: usize,
@@ -78,14 +78,14 @@ pub struct Fragment {
 impl Fragment {
     pub fn parse(text: &str) -> Result<Fragment, ParseError> {
         let tree = Tree::parse(text.to_string())?;
-        Ok(Fragment { root: tree.root(), tree: Rc::new(tree), first_line: 0, key_line: None })
+        Ok(Fragment { root: tree.root(), tree: Arc::new(tree), first_line: 0, key_line: None })
     }
 
     /// The node `id` of this fragment as a fragment of its own (sharing the parsed text), as
     /// if its text laid out at column 0 had been parsed.
     pub fn child(&self, id: NodeId) -> Fragment {
         let first_line = self.tree.source.line_index(self.tree.node(id).props_start);
-        Fragment { tree: Rc::clone(&self.tree), root: Some(id), first_line, key_line: None }
+        Fragment { tree: Arc::clone(&self.tree), root: Some(id), first_line, key_line: None }
     }
 
     /// The value `value` of an entry of the mapping `map`, as a fragment that carries the comment
@@ -100,7 +100,7 @@ impl Fragment {
         while first_line > self.first_line && source.line_text(first_line - 1).trim_start().starts_with('#') {
             first_line -= 1;
         }
-        Fragment { tree: Rc::clone(&self.tree), root: Some(value), first_line, key_line: Some(key_line) }
+        Fragment { tree: Arc::clone(&self.tree), root: Some(value), first_line, key_line: Some(key_line) }
     }
 
     /// The parsed text.

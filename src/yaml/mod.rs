@@ -12,4 +12,4 @@ pub mod tree;
 pub use patch::{apply, apply_all, splice_text, splices, Op, Patch, PatchError, Splice};
 pub use route::{Route, Segment};
 pub use source::{LineEnding, Source};
-pub use tree::{Entry, Node, NodeId, NodeKind, ParseError, ScalarStyle, Span, Tree};
+pub use tree::{Entry, Node, NodeId, NodeKind, ParseError, ScalarStyle, Span, SpanSet, Tree};

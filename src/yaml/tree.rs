@@ -39,6 +39,35 @@ pub struct Span {
     pub end: usize,
 }
 
+/// A set of spans answering "does one of them contain this span?" in O(log n): the spans
+/// sorted by start, with the greatest end among each prefix (a span `[s, e)` is contained in one
+/// of the set exactly when some span starting at or before `s` ends at or after `e`).
+#[derive(Debug, Clone, Default)]
+pub struct SpanSet {
+    /// (start, greatest end of the spans starting here or before), sorted by start.
+    reach: Vec<(usize, usize)>,
+}
+
+impl SpanSet {
+    pub fn new(spans: impl IntoIterator<Item = Span>) -> SpanSet {
+        let mut spans: Vec<Span> = spans.into_iter().collect();
+        spans.sort_unstable_by_key(|s| s.start);
+        let mut reach = Vec::with_capacity(spans.len());
+        let mut furthest = 0;
+        for span in spans {
+            furthest = furthest.max(span.end);
+            reach.push((span.start, furthest));
+        }
+        SpanSet { reach }
+    }
+
+    /// Whether a span of the set contains `span` (or is it).
+    pub fn contains(&self, span: Span) -> bool {
+        let starting = self.reach.partition_point(|&(start, _)| start <= span.start);
+        starting > 0 && self.reach[starting - 1].1 >= span.end
+    }
+}
+
 impl Span {
     pub fn new(start: usize, end: usize) -> Self {
         Span { start, end }
@@ -914,6 +943,22 @@ pub(crate) fn code_end(bytes: &[u8], pos: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn span_set_answers_containment_as_a_scan_would() {
+        // Nested, disjoint and touching spans, compared with the linear scan on every span of
+        // a small range.
+        let spans = [Span::new(2, 9), Span::new(3, 5), Span::new(12, 14), Span::new(14, 20), Span::new(15, 16)];
+        let set = SpanSet::new(spans);
+        for start in 0..22 {
+            for end in start..22 {
+                let probe = Span::new(start, end);
+                let scan = spans.iter().any(|s| s.contains(probe));
+                assert_eq!(set.contains(probe), scan, "{probe:?}");
+            }
+        }
+        assert!(!SpanSet::default().contains(Span::new(0, 0)));
+    }
 
     fn text_at<'a>(tree: &'a Tree, route: &[&str]) -> &'a str {
         let mut id = tree.root().unwrap();
