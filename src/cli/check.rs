@@ -1,22 +1,83 @@
-//! `stackfix check`: load, run the rules, report.
+//! `stackfix check`: load each stack named, run the rules, report.
 
 use std::io::{self, Write};
+use std::path::Path;
 
 use stackfix::fix::{self, FixOptions};
-use stackfix::report;
-use stackfix::rules;
+use stackfix::report::{self, Checked};
+use stackfix::rules::{self, Finding};
 use stackfix::stack::{self, Stack};
 
-use super::{config, use_color, CheckArgs, Format, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
+use super::config::{self, Target};
+use super::{use_color, CheckArgs, Format, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
+
+/// One stack checked, or why it could not be prepared (its configuration file, say).
+type Outcome = Result<(Stack, Vec<Finding>), String>;
 
 pub fn run(args: &CheckArgs) -> io::Result<u8> {
-    let prepared = match config::prepare(&args.common) {
-        Ok(p) => p,
+    let targets = match config::targets(&args.common, args.recursive, &args.exclude) {
+        Ok(targets) => targets,
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(EXIT_ERROR);
         }
     };
+    if args.statistics && matches!(args.format, Format::Sarif | Format::Github) {
+        eprintln!("error: --statistics prints text or json, not {}", format_name(args.format));
+        return Ok(EXIT_ERROR);
+    }
+    if targets.is_empty() {
+        // Only a walk finds nothing; a directory named without --recursive is always a target.
+        eprintln!("error: no compose file found below the paths walked");
+        return Ok(EXIT_ERROR);
+    }
+    // The stacks are checked in parallel and reported in the order of their directories.
+    let outcomes: Vec<Outcome> = {
+        use rayon::prelude::*;
+        targets.par_iter().map(|target| check(args, target)).collect()
+    };
+    let mut failed = false;
+    let mut checked = Vec::with_capacity(outcomes.len());
+    for outcome in &outcomes {
+        match outcome {
+            Ok((stack, findings)) => {
+                if !args.quiet && !args.statistics && (args.format == Format::Text || args.output_file.is_some()) {
+                    print_notes(stack);
+                }
+                print_errors(stack);
+                failed |= !stack.errors.is_empty();
+                checked.push(Checked { stack, findings });
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed = true;
+            }
+        }
+    }
+    let color = use_color(args.common.color);
+    let written = match &args.output_file {
+        None => print_report(&mut io::stdout().lock(), args, args.format, &checked, color),
+        Some(path) => write_report_file(path, args, &checked)
+            .and_then(|()| print_report(&mut io::stdout().lock(), args, Format::Text, &checked, color)),
+    };
+    // A reader that stopped early (`| head`) does not change what the check found.
+    match written {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => return Err(e),
+        _ => {}
+    }
+    let failing = checked.iter().flat_map(|c| c.findings).any(|f| args.fail_on.fails(f.severity));
+    Ok(if failed {
+        EXIT_ERROR
+    } else if failing && !args.exit_zero {
+        EXIT_FINDINGS
+    } else {
+        EXIT_CLEAN
+    })
+}
+
+/// Loads one stack and runs the rules on it.
+fn check(args: &CheckArgs, target: &Target) -> Outcome {
+    let prepared = config::prepare_target(&args.common, target)?;
     let mut stack = stack::load(&prepared.load);
     let merged = stack.errors.is_empty() && stack.has_merge_keys();
     stack.drop_compose_nodes();
@@ -26,30 +87,49 @@ pub fn run(args: &CheckArgs) -> io::Result<u8> {
     if let Some(templates) = merged.then(|| super::fix::templates(&prepared, None).ok()).flatten() {
         settle_fixes(&prepared, templates, &mut findings);
     }
-    if args.format == Format::Text {
-        print_notes(&stack);
+    Ok((stack, findings))
+}
+
+fn format_name(format: Format) -> &'static str {
+    match format {
+        Format::Text => "text",
+        Format::Json => "json",
+        Format::Sarif => "sarif",
+        Format::Github => "github",
     }
-    print_errors(&stack);
-    let mut out = io::BufWriter::new(io::stdout().lock());
-    let written = match args.format {
-        Format::Text => report::text(&mut out, &stack, &findings, use_color(args.common.color)),
-        Format::Json => report::json(&mut out, &stack, &findings),
-        Format::Sarif => report::sarif(&mut out, &stack, &findings),
-        Format::Github => report::github(&mut out, &stack, &findings),
-    }
-    .and_then(|()| out.flush());
-    // A reader that stopped early (`| head`) does not change what the check found.
-    match written {
-        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => return Err(e),
-        _ => {}
-    }
-    Ok(if !stack.errors.is_empty() {
-        EXIT_ERROR
-    } else if findings.is_empty() {
-        EXIT_CLEAN
-    } else {
-        EXIT_FINDINGS
-    })
+}
+
+/// The report (or the statistics) in `format`.
+fn print_report(out: &mut dyn Write, args: &CheckArgs, format: Format, checked: &[Checked], color: bool) -> io::Result<()> {
+    let mut out = io::BufWriter::new(out);
+    match (format, args.statistics) {
+        (Format::Text, true) => report::statistics(&mut out, checked),
+        (Format::Json, true) => report::statistics_json(&mut out, checked),
+        (Format::Text, false) => report::text(&mut out, checked, color, !args.quiet),
+        (Format::Json, false) => report::json(&mut out, checked),
+        (Format::Sarif, _) => report::sarif(&mut out, checked),
+        (Format::Github, _) => report::github(&mut out, checked),
+    }?;
+    out.flush()
+}
+
+/// Writes the report in `--format` to `path` whole: into a temporary file beside it, then renamed
+/// over it (a reader never sees half a report, and a failed run leaves the old one).
+fn write_report_file(path: &Path, args: &CheckArgs, checked: &[Checked]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let fail = |e: io::Error| io::Error::new(e.kind(), format!("--output-file {}: {e}", path.display()));
+    let mut temp = tempfile::Builder::new().prefix(".stackfix-report-").tempfile_in(dir).map_err(fail)?;
+    print_report(temp.as_file_mut(), args, args.format, checked, false).map_err(fail)?;
+    // A report replacing one keeps its mode; a new one is readable by all, as files written
+    // under the usual umask are (the temporary file starts private).
+    let mode = std::fs::metadata(path).map_or(0o644, |m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()));
+    temp.as_file().set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode & 0o7777)).map_err(fail)?;
+    temp.as_file().sync_all().map_err(fail)?;
+    temp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
 }
 
 /// Where merge keys (`<<`) give services blocks, `fix` finds some fixes `check` builds

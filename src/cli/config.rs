@@ -122,10 +122,140 @@ pub struct Prepared {
     pub config_dir: PathBuf,
 }
 
+/// One stack to load: its project directory and its compose files (`-f`; empty: found in the
+/// directory as `docker compose` finds them).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Target {
+    pub dir: PathBuf,
+    pub files: Vec<PathBuf>,
+}
+
+/// The stacks the command line names, sorted by directory and without repeats:
+/// - no PATH: the `--project-directory`, else the first `-f` file's directory, else the current
+///   directory (with `--recursive`: every stack below the current directory);
+/// - a directory: the stack there (with `--recursive`: every stack at or below it);
+/// - a compose file: the stack of its directory when `docker compose` would find the file there
+///   (`compose.yaml`, `docker-compose.yml`, their `.override` files, production files), else
+///   the file alone, as `docker compose -f FILE` loads it.
+///
+/// `-f` names the files of one stack: it takes at most one directory and no `--recursive`.
+/// Errors: a PATH that does not exist, `-f` with several paths, a walk that fails.
+pub fn targets(args: &super::CommonArgs, recursive: bool, exclude: &[String]) -> Result<Vec<Target>, String> {
+    if !args.files.is_empty() {
+        if recursive {
+            return Err("-f names the files of one stack; it does not go with --recursive".into());
+        }
+        if args.paths.len() > 1 || args.paths.iter().any(|p| p.is_file()) {
+            return Err("-f names the files of one stack; give at most one directory with it".into());
+        }
+    }
+    let mut out = Vec::new();
+    if args.paths.is_empty() {
+        match recursive {
+            true => out.extend(walk(Path::new("."), exclude)?),
+            false => out.push(Target { dir: project_directory(args), files: args.files.clone() }),
+        }
+        if !recursive && args.files.is_empty() && args.project_directory.is_none() {
+            if let Some(up) = compose_above() {
+                out[0].dir = up;
+            }
+        }
+    }
+    for path in &args.paths {
+        let meta = std::fs::metadata(path).map_err(|e| format!("{}: {}", path.display(), io_reason(&e)))?;
+        if meta.is_dir() {
+            match recursive {
+                true => out.extend(walk(path, exclude)?),
+                false => out.push(Target { dir: path.clone(), files: args.files.clone() }),
+            }
+            continue;
+        }
+        let dir = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        match stackfix::stack::load::is_discovered_name(name) {
+            true => out.push(Target { dir, files: Vec::new() }),
+            false => out.push(Target { dir, files: vec![path.clone()] }),
+        }
+    }
+    // One stack named twice (`a`, `./a`, `a/compose.yaml`) is checked once, under the first
+    // spelling in order.
+    out.sort();
+    let mut seen = std::collections::HashSet::new();
+    let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    out.retain(|t| seen.insert((canonical(&t.dir), t.files.iter().map(|f| canonical(f)).collect::<Vec<_>>())));
+    Ok(out)
+}
+
+/// When the current directory holds no compose file, the closest directory above it that holds
+/// a base compose file, as `docker compose` looks for one: `..`, `../..`, … (relative, so paths
+/// are shown from where stackfix runs).
+fn compose_above() -> Option<PathBuf> {
+    let here = Path::new(".");
+    let has = |dir: &Path, names: &dyn Fn(&str) -> bool| {
+        std::fs::read_dir(dir).into_iter().flatten().filter_map(|e| e.ok()).any(|e| {
+            e.file_type().is_ok_and(|t| !t.is_dir()) && e.file_name().to_str().is_some_and(names)
+        })
+    };
+    if has(here, &stackfix::stack::load::is_discovered_name) {
+        return None;
+    }
+    let cwd = std::env::current_dir().ok()?;
+    let mut up = PathBuf::new();
+    for ancestor in cwd.ancestors().skip(1) {
+        up.push("..");
+        if has(ancestor, &|n| stackfix::stack::load::BASE_NAMES.contains(&n)) {
+            return Some(up);
+        }
+    }
+    None
+}
+
+/// "no such file or directory", as a person reads an I/O error about a path.
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// The stacks at or below `root`: every directory holding a file `docker compose` finds by name
+/// (see [`stackfix::stack::load::is_discovered_name`]). Walked as git sees the tree: what
+/// `.gitignore`, `.ignore` and git's exclude files ignore is skipped, and `.git` itself; hidden
+/// directories (`.devcontainer`) are walked. `exclude` holds gitignore-style globs, matched
+/// against paths relative to `root`.
+fn walk(root: &Path, exclude: &[String]) -> Result<Vec<Target>, String> {
+    let mut overrides = ignore::overrides::OverrideBuilder::new(root);
+    for glob in exclude {
+        overrides.add(&format!("!{glob}")).map_err(|e| format!("--exclude `{glob}`: {e}"))?;
+    }
+    let overrides = overrides.build().map_err(|e| format!("--exclude: {e}"))?;
+    let walker = ignore::WalkBuilder::new(root)
+        .hidden(false)
+        .overrides(overrides)
+        .filter_entry(|entry| entry.file_name() != ".git")
+        .build();
+    let mut dirs = std::collections::BTreeSet::new();
+    for entry in walker {
+        let entry = entry.map_err(|e| format!("{}: {e}", root.display()))?;
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        let path = entry.path();
+        if path.file_name().and_then(|n| n.to_str()).is_some_and(stackfix::stack::load::is_discovered_name) {
+            let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+            dirs.insert(if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir });
+        }
+    }
+    Ok(dirs.into_iter().map(|dir| Target { dir, files: Vec::new() }).collect())
+}
+
 /// The project directory as compose finds it: the one named, else the first compose file's
 /// directory, else the current one.
 pub fn project_directory(args: &super::CommonArgs) -> PathBuf {
-    if let Some(dir) = args.dir.clone().or_else(|| args.project_directory.clone()) {
+    if let Some(dir) = args.paths.first().cloned().or_else(|| args.project_directory.clone()) {
         return dir;
     }
     match args.files.first().and_then(|f| f.parent()) {
@@ -134,8 +264,22 @@ pub fn project_directory(args: &super::CommonArgs) -> PathBuf {
     }
 }
 
+/// [`prepare_target`] for a command that works on one stack: the command line must name one.
 pub fn prepare(args: &super::CommonArgs) -> Result<Prepared, String> {
-    let dir = project_directory(args);
+    let targets = targets(args, false, &[])?;
+    match targets.as_slice() {
+        [target] => prepare_target(args, target),
+        _ => Err(format!(
+            "this command works on one stack at a time, and the paths name {}; run it once per stack",
+            targets.len()
+        )),
+    }
+}
+
+/// Everything needed to load one stack: its project directory and files, the rule settings and
+/// profiles from the command line and its configuration file.
+pub fn prepare_target(args: &super::CommonArgs, target: &Target) -> Result<Prepared, String> {
+    let dir = target.dir.clone();
     if !dir.is_dir() {
         return Err(format!("{}: not a directory", dir.display()));
     }
@@ -154,5 +298,5 @@ pub fn prepare(args: &super::CommonArgs) -> Result<Prepared, String> {
             .and_then(|t| Profiles::with_overrides(&t))
             .map_err(|e| format!("{}: {e}", p.display()))?,
     };
-    Ok(Prepared { load: LoadOptions::new(dir, args.files.clone(), profiles), settings, file, config_dir })
+    Ok(Prepared { load: LoadOptions::new(dir, target.files.clone(), profiles), settings, file, config_dir })
 }

@@ -79,7 +79,8 @@ pub(super) fn print_written(outcome: &Outcome, format: Format, color: bool) -> i
     print_notes(&outcome.stack);
     print(&summary(outcome, true))?;
     if !outcome.remaining.is_empty() {
-        report::text(&mut io::stdout().lock(), &outcome.stack, &outcome.remaining, color)?;
+        let checked = [report::Checked { stack: &outcome.stack, findings: &outcome.remaining }];
+        report::text(&mut io::stdout().lock(), &checked, color, true)?;
     }
     Ok(())
 }

@@ -209,13 +209,16 @@ pub enum ColorChoice {
 /// Options `check` and `fix` share: what to load and which rules run.
 #[derive(clap::Args, Debug)]
 pub struct CommonArgs {
-    /// Project directory (default: the first `-f` file's directory, else the current directory)
-    pub dir: Option<PathBuf>,
+    /// Stack directories or compose files; a compose file stands for the stack of its directory
+    /// (default: the first `-f` file's directory, else the current directory, else the closest
+    /// directory above it holding a compose file)
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
     /// Compose file to load, in order, like `docker compose -f` (repeatable)
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// Project directory, as `docker compose --project-directory` takes it (same as DIR)
-    #[arg(long = "project-directory", value_name = "DIR", conflicts_with = "dir")]
+    /// Project directory, as `docker compose --project-directory` takes it (same as a PATH)
+    #[arg(long = "project-directory", value_name = "DIR", conflicts_with = "paths")]
     pub project_directory: Option<PathBuf>,
     /// Only these rules (comma-separated or repeated)
     #[arg(long, value_delimiter = ',', value_name = "RULE")]
@@ -241,6 +244,55 @@ pub struct CheckArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Check every stack at or below the PATH directories (default: the current directory): each
+    /// directory holding a compose file `docker compose` would find, skipping what .gitignore
+    /// ignores
+    #[arg(short = 'r', long)]
+    pub recursive: bool,
+    /// With --recursive: skip paths matching GLOB (gitignore syntax, relative to the PATH walked;
+    /// repeatable)
+    #[arg(long, value_name = "GLOB", requires = "recursive")]
+    pub exclude: Vec<String>,
+    /// Exit 0 even when there are findings (2 still means an error)
+    #[arg(long)]
+    pub exit_zero: bool,
+    /// The lowest severity that fails the run (exit 1); findings below it are still reported
+    #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = FailOn::Info)]
+    pub fail_on: FailOn,
+    /// Write the report in --format to FILE (replaced whole, or left as it was on error) and the
+    /// text report to the terminal
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
+    /// Print how many findings each rule has instead of the findings (text or json)
+    #[arg(long)]
+    pub statistics: bool,
+    /// Print the findings only: no notes and no summary
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// The lowest severity that fails `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Only errors fail
+    Error,
+    /// Errors and warnings fail
+    Warning,
+    /// Every finding fails
+    Info,
+}
+
+impl FailOn {
+    /// Whether a finding of severity `severity` fails the run.
+    pub fn fails(self, severity: stackfix::rules::Severity) -> bool {
+        use stackfix::rules::Severity;
+        let floor = match self {
+            FailOn::Error => Severity::Error,
+            FailOn::Warning => Severity::Warning,
+            FailOn::Info => Severity::Info,
+        };
+        severity >= floor
+    }
 }
 
 #[derive(clap::Args, Debug)]

@@ -1,12 +1,11 @@
 use std::io::{self, Write};
 
-use super::finding_position;
-use crate::rules::{Finding, Severity};
-use crate::stack::Stack;
+use super::{finding_position, Checked};
+use crate::rules::Severity;
 
 /// GitHub Actions workflow commands (`::error file=…,line=…::message`).
-pub fn github(out: &mut dyn Write, stack: &Stack, findings: &[Finding]) -> io::Result<()> {
-    for f in findings {
+pub fn github(out: &mut dyn Write, checked: &[Checked]) -> io::Result<()> {
+    for (stack, f) in Checked::all(checked) {
         let p = finding_position(stack, f);
         let command = match f.severity {
             Severity::Error => "error",

@@ -2,7 +2,7 @@ use std::io::{self, Write};
 
 use serde_json::{json as value, Value};
 
-use super::{finding_position, position, write_json, Streamed};
+use super::{counts, finding_position, position, write_json, Checked, Streamed};
 use crate::rules::Finding;
 use crate::stack::Stack;
 
@@ -16,17 +16,18 @@ struct Report<F> {
     version: &'static str,
 }
 
-/// An object with a `findings` array (and `errors`, `notes`), stable for scripts.
-pub fn json(out: &mut dyn Write, stack: &Stack, findings: &[Finding]) -> io::Result<()> {
-    let errors: Vec<Value> = stack
-        .errors
+/// An object with a `findings` array (and `errors`, `notes`), stable for scripts: the stacks'
+/// findings one after the other, as their errors and notes.
+pub fn json(out: &mut dyn Write, checked: &[Checked]) -> io::Result<()> {
+    let errors: Vec<Value> = checked
         .iter()
+        .flat_map(|c| &c.stack.errors)
         .map(|e| value!({"file": e.path, "line": e.position.map(|p| p.0), "column": e.position.map(|p| p.1), "message": e.message, "hint": e.hint}))
         .collect();
-    let notes: Vec<Value> = stack
-        .notes
+    let notes: Vec<Value> = checked
         .iter()
-        .map(|n| match n.at {
+        .flat_map(|c| c.stack.notes.iter().map(move |n| (c.stack, n)))
+        .map(|(stack, n)| match n.at {
             Some(loc) => {
                 let p = position(stack, loc.file, loc.primary());
                 value!({"file": p.path, "line": p.line, "column": p.column, "message": n.message})
@@ -36,7 +37,7 @@ pub fn json(out: &mut dyn Write, stack: &Stack, findings: &[Finding]) -> io::Res
         .collect();
     let report = Report {
         errors,
-        findings: Streamed(|| findings.iter().map(|f| finding_json(stack, f))),
+        findings: Streamed(|| Checked::all(checked).map(|(stack, f)| finding_json(stack, f))),
         notes,
         version: env!("CARGO_PKG_VERSION"),
     };
@@ -69,4 +70,16 @@ pub fn finding_json(stack: &Stack, f: &Finding) -> Value {
             "file": f.fix.as_ref().and_then(|t| t.file).map(|file| stack.file(file).display.as_str()),
         },
     })
+}
+
+/// `--statistics --format json`: an array of `{rule, severity, count, fixable}`, by rule name;
+/// `severity` is the highest among the rule's findings, `fixable` how many have a fix.
+pub fn statistics_json(out: &mut dyn Write, checked: &[Checked]) -> io::Result<()> {
+    let rows: Vec<Value> = counts(checked)
+        .into_iter()
+        .map(|(rule, (count, fixable, severity))| {
+            value!({"rule": rule, "severity": severity.as_str(), "count": count, "fixable": fixable})
+        })
+        .collect();
+    write_json(out, &rows)
 }

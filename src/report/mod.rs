@@ -7,14 +7,40 @@ mod sarif;
 mod text;
 
 pub use github::github;
-pub use json::{finding_json, json};
+pub use json::{finding_json, json, statistics_json};
 pub use sarif::sarif;
-pub use text::text;
+pub use text::{statistics, text};
 
 use serde::{Serialize, Serializer};
 
-use crate::rules::Finding;
+use crate::rules::{Finding, Severity};
 use crate::stack::Stack;
+
+/// One checked stack and its findings. A report covers any number of them, in the order given.
+#[derive(Clone, Copy)]
+pub struct Checked<'a> {
+    pub stack: &'a Stack,
+    pub findings: &'a [Finding],
+}
+
+impl Checked<'_> {
+    /// Every finding of `checked`, with the stack it belongs to.
+    fn all<'a>(checked: &'a [Checked<'a>]) -> impl Iterator<Item = (&'a Stack, &'a Finding)> + 'a {
+        checked.iter().flat_map(|c| c.findings.iter().map(move |f| (c.stack, f)))
+    }
+}
+
+/// Per rule (in the order of the rule names): how many findings, how many with a fix.
+fn counts<'a>(checked: &'a [Checked<'a>]) -> std::collections::BTreeMap<&'static str, (usize, usize, Severity)> {
+    let mut out = std::collections::BTreeMap::new();
+    for (_, f) in Checked::all(checked) {
+        let entry = out.entry(f.rule).or_insert((0, 0, f.severity));
+        entry.0 += 1;
+        entry.1 += usize::from(f.fix.is_some());
+        entry.2 = entry.2.max(f.severity);
+    }
+    out
+}
 
 /// Serializes what `items` yields, one item at a time.
 pub(crate) struct Streamed<F>(pub F);

@@ -3,7 +3,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 use serde_json::{json as value, Value};
 
-use super::{finding_position, position, write_json, Streamed};
+use super::{finding_position, position, write_json, Checked, Streamed};
 use crate::rules::{Finding, Severity, REGISTRY};
 use crate::stack::Stack;
 
@@ -37,7 +37,7 @@ struct Run<F> {
 
 /// A SARIF 2.1.0 log with one run, for GitHub code scanning. URIs are relative to the directory
 /// stackfix ran in (`%SRCROOT%`); columns count Unicode code points.
-pub fn sarif(out: &mut dyn Write, stack: &Stack, findings: &[Finding]) -> io::Result<()> {
+pub fn sarif(out: &mut dyn Write, checked: &[Checked]) -> io::Result<()> {
     let rules: Vec<Value> = REGISTRY
         .iter()
         .map(|r| {
@@ -58,7 +58,7 @@ pub fn sarif(out: &mut dyn Write, stack: &Stack, findings: &[Finding]) -> io::Re
         runs: [Run {
             column_kind: "unicodeCodePoints",
             original_uri_base_ids: value!({"%SRCROOT%": {"uri": "file:///"}}),
-            results: Streamed(|| findings.iter().map(|f| result(stack, f))),
+            results: Streamed(|| Checked::all(checked).map(|(stack, f)| result(stack, f))),
             tool: value!({"driver": {
                 "name": "stackfix",
                 "version": env!("CARGO_PKG_VERSION"),

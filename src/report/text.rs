@@ -1,8 +1,7 @@
 use std::io::{self, Write};
 
-use super::finding_position;
+use super::{counts, finding_position, Checked};
 use crate::rules::{Applicability, Finding, Severity};
-use crate::stack::Stack;
 
 const RESET: &str = "\x1b[0m";
 const BOLD: &str = "\x1b[1m";
@@ -16,10 +15,11 @@ fn severity_color(s: Severity) -> &'static str {
     }
 }
 
-/// `path:line:col: rule-name: message`, like rustc and ruff, with help lines and a summary.
-pub fn text(out: &mut dyn Write, stack: &Stack, findings: &[Finding], color: bool) -> io::Result<()> {
+/// `path:line:col: rule-name: message`, like rustc and ruff, with help lines, and a summary of
+/// all the stacks' findings unless `summary` is false.
+pub fn text(out: &mut dyn Write, checked: &[Checked], color: bool, summary: bool) -> io::Result<()> {
     let paint = |code: &'static str| if color { code } else { "" };
-    for f in findings {
+    for (stack, f) in Checked::all(checked) {
         let p = finding_position(stack, f);
         writeln!(
             out,
@@ -62,7 +62,8 @@ pub fn text(out: &mut dyn Write, stack: &Stack, findings: &[Finding], color: boo
             )?;
         }
     }
-    if !findings.is_empty() {
+    let findings: Vec<&Finding> = Checked::all(checked).map(|(_, f)| f).collect();
+    if summary && !findings.is_empty() {
         let count = |s| findings.iter().filter(|f| f.severity == s).count();
         let fixable = |a| findings.iter().filter(|f| f.fix.as_ref().is_some_and(|x| x.applicability == a)).count();
         writeln!(
@@ -78,6 +79,20 @@ pub fn text(out: &mut dyn Write, stack: &Stack, findings: &[Finding], color: boo
         if safe + unsafe_ > 0 {
             writeln!(out, "{safe} fixable with `stackfix fix`, {unsafe_} more with `--unsafe-fixes`.")?;
         }
+    }
+    Ok(())
+}
+
+/// `--statistics`: one line per rule, by rule name: the count, the rule, the highest severity
+/// among its findings, and how many have a fix (`12  no-resource-limits  warning  12 fixable`).
+pub fn statistics(out: &mut dyn Write, checked: &[Checked]) -> io::Result<()> {
+    let rows = counts(checked);
+    let width = rows.keys().map(|r| r.len()).max().unwrap_or(0);
+    let count_width = rows.values().map(|(n, _, _)| n.to_string().len()).max().unwrap_or(0);
+    for (rule, (count, fixable, severity)) in rows {
+        let fixable = if fixable > 0 { format!("  {fixable} fixable") } else { String::new() };
+        let line = format!("{count:>count_width$}  {rule:<width$}  {:<7}{fixable}", severity.as_str());
+        writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
 }

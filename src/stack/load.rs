@@ -72,7 +72,8 @@ pub fn read_text(path: &Path) -> Result<String, ReadError> {
 const TOP_LEVEL_KEYS: &[&str] =
     &["version", "name", "include", "services", "networks", "volumes", "secrets", "configs", "models"];
 
-const BASE_NAMES: &[&str] = &["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"];
+/// The base compose file names, in the order `docker compose` prefers them.
+pub const BASE_NAMES: &[&str] = &["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"];
 
 /// What to load.
 #[derive(Debug, Clone)]
@@ -1216,6 +1217,17 @@ pub fn production_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// `docker-compose.prod.yml`, `compose.production.yaml`, `docker-compose-prod.yml`, …
+/// Whether `docker compose` (and stackfix) finds a file of this name in a project directory: a
+/// base file (`compose.yaml`, `compose.yml`, `docker-compose.yaml`, `docker-compose.yml`), its
+/// `.override` file, or a production file ([`is_production_name`]).
+pub fn is_discovered_name(name: &str) -> bool {
+    let is_override = BASE_NAMES.iter().any(|base| {
+        let stem = base.rsplit_once('.').map_or(*base, |(stem, _)| stem);
+        name.strip_prefix(stem).is_some_and(|rest| rest == ".override.yaml" || rest == ".override.yml")
+    });
+    BASE_NAMES.contains(&name) || is_override || is_production_name(name)
+}
+
 pub fn is_production_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     let Some(stem) = lower.strip_suffix(".yml").or_else(|| lower.strip_suffix(".yaml")) else {

@@ -19,7 +19,7 @@ fn exit_codes() {
     assert_eq!(stackfix(&bad, &["check"]).status.code(), Some(1));
     let out = stackfix(&bad, &["check", "does-not-exist"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("not a directory"));
+    assert!(stderr(&out).contains("does-not-exist: no such file or directory"), "{}", stderr(&out));
     let out = stackfix(&bad, &["check", "--select", "no-such-rule"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("unknown rule `no-such-rule`"));

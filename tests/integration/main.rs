@@ -9,6 +9,7 @@ mod fix;
 mod git;
 mod hostile;
 mod interactive;
+mod many;
 mod monitoring;
 mod redis;
 mod registry;

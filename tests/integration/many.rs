@@ -1,0 +1,271 @@
+//! Many stacks in one run (`check PATH...`, `--recursive`) and the controls CI needs: exit
+//! codes by severity, `--exit-zero`, `--statistics`, `--quiet`, `--output-file`.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::{shared, stackfix, stderr, stdout};
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let path = dir.join(name);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+/// A service with only a `no-log-rotation` (info) and a `no-healthcheck` (warning) finding
+/// under `--select`.
+const WARNED: &str = "services:\n  api:\n    image: ghcr.io/acme/api:1.2\n    restart: unless-stopped\n";
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}{}", stdout(out), stderr(out)))
+}
+
+/// (file, rule) of every finding of a JSON report.
+fn files_and_rules(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["file"].as_str().unwrap().to_string(), f["rule"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[test]
+fn several_paths_are_checked_in_one_run_in_the_order_of_their_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "b/docker-compose.yml", WARNED);
+    write(dir.path(), "a/compose.yaml", WARNED);
+    let out = stackfix(dir.path(), &["check", "b", "a", "--select", "no-healthcheck", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let found = files_and_rules(&json(&out));
+    assert_eq!(
+        found,
+        [("a/compose.yaml".to_string(), "no-healthcheck".to_string()), ("b/docker-compose.yml".into(), "no-healthcheck".into())]
+    );
+    // The same stack named twice (a directory and its compose file) is checked once.
+    let out = stackfix(dir.path(), &["check", "a", "a/compose.yaml", "./a", "--select", "no-healthcheck", "--format", "json"]);
+    assert_eq!(files_and_rules(&json(&out)).len(), 1, "{}", stdout(&out));
+    // The text report ends with one summary for all the stacks.
+    let out = stackfix(dir.path(), &["check", "a", "b", "--select", "no-healthcheck", "--color", "never"]);
+    let text = stdout(&out);
+    assert_eq!(text.matches("Found 2 findings").count(), 1, "{text}");
+    assert!(text.find("a/compose.yaml").unwrap() < text.find("b/docker-compose.yml").unwrap(), "{text}");
+}
+
+#[test]
+fn a_compose_file_stands_for_its_directorys_stack_or_for_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "docker-compose.yml", WARNED);
+    write(dir.path(), "docker-compose.prod.yml", "services:\n  api:\n    image: ghcr.io/acme/api:1.2\n");
+    write(dir.path(), "staging.yml", "services:\n  worker:\n    image: ghcr.io/acme/worker:1.2\n");
+    // A file `docker compose` finds by name: the directory's stack, production file included
+    // (pre-commit passes the changed files).
+    for name in ["docker-compose.yml", "docker-compose.prod.yml"] {
+        let out = stackfix(dir.path(), &["check", name, "--select", "no-healthcheck", "--format", "json"]);
+        let files: Vec<String> = files_and_rules(&json(&out)).into_iter().map(|(f, _)| f).collect();
+        assert!(files.iter().any(|f| f == "docker-compose.prod.yml"), "{name}: {files:?}");
+        assert!(!files.iter().any(|f| f == "staging.yml"), "{name}: {files:?}");
+    }
+    // Any other file: that file alone, as `docker compose -f staging.yml` loads it.
+    let out = stackfix(dir.path(), &["check", "staging.yml", "--select", "no-healthcheck", "--format", "json"]);
+    let found = files_and_rules(&json(&out));
+    assert_eq!(found, [("staging.yml".to_string(), "no-healthcheck".to_string())]);
+    // -f names one stack's files: not with several paths or a file path.
+    let out = stackfix(dir.path(), &["check", "-f", "staging.yml", "docker-compose.yml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("-f names the files of one stack"), "{}", stderr(&out));
+    let out = stackfix(dir.path(), &["check", "missing.yml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("missing.yml: no such file or directory"), "{}", stderr(&out));
+}
+
+/// `fix` and `bootstrap` take one stack: a compose file stands for it, two paths are refused.
+#[test]
+fn fix_takes_a_compose_file_and_refuses_two_stacks() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a/docker-compose.yml", WARNED);
+    write(dir.path(), "b/docker-compose.yml", WARNED);
+    let out = stackfix(dir.path(), &["fix", "--diff", "a/docker-compose.yml", "--select", "no-log-rotation"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).contains("+++ b/a/docker-compose.yml"), "{}", stdout(&out));
+    let out = stackfix(dir.path(), &["fix", "--diff", "a", "b"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("one stack at a time"), "{}", stderr(&out));
+}
+
+#[test]
+fn recursive_finds_every_stack_except_what_git_and_exclude_ignore() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for stack in ["apps/web", "apps/api", ".devcontainer", "ignored/by-git", "vendor/lib", "apps/web/nested"] {
+        write(root, &format!("{stack}/docker-compose.yml"), WARNED);
+    }
+    write(root, "lonely/notes.yml", WARNED); // not a name compose finds: not a stack
+    write(root, ".gitignore", "ignored/\n");
+    write(root, ".git/compose.yaml", WARNED); // never walked into
+    assert!(Command::new("git").args(["init", "-q"]).current_dir(root).status().unwrap().success());
+    let run = |args: &[&str]| {
+        let mut all = vec!["check", "--select", "no-healthcheck", "--format", "json"];
+        all.extend_from_slice(args);
+        let out = stackfix(root, &all);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        files_and_rules(&json(&out)).into_iter().map(|(f, _)| f).collect::<Vec<_>>()
+    };
+    let expected = [
+        ".devcontainer/docker-compose.yml",
+        "apps/api/docker-compose.yml",
+        "apps/web/docker-compose.yml",
+        "apps/web/nested/docker-compose.yml",
+        "vendor/lib/docker-compose.yml",
+    ];
+    assert_eq!(run(&["-r"]), expected);
+    assert_eq!(run(&["--recursive", "."]), expected);
+    assert_eq!(run(&["-r", "--exclude", "vendor", "--exclude", "nested/"]), expected[..3]);
+    assert_eq!(run(&["-r", "apps"]), expected[1..4]);
+    // A walk that finds nothing is an error, not a clean run.
+    let out = stackfix(root, &["check", "-r", "lonely"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no compose file found"), "{}", stderr(&out));
+    // --exclude only means something to a walk.
+    assert_eq!(stackfix(root, &["check", "--exclude", "x", "apps/web"]).status.code(), Some(2));
+}
+
+#[test]
+fn severity_threshold_and_exit_zero_decide_the_exit_code_not_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "docker-compose.yml", WARNED);
+    let code = |args: &[&str]| {
+        let mut all = vec!["check", "--select", "no-healthcheck,no-log-rotation"];
+        all.extend_from_slice(args);
+        let out = stackfix(dir.path(), &all);
+        assert!(stdout(&out).contains("no-log-rotation"), "{args:?}: the report lists every finding");
+        out.status.code()
+    };
+    assert_eq!(code(&[]), Some(1));
+    assert_eq!(code(&["--fail-on", "info"]), Some(1));
+    assert_eq!(code(&["--fail-on", "warning"]), Some(1)); // no-healthcheck is a warning
+    assert_eq!(code(&["--fail-on", "error"]), Some(0));
+    assert_eq!(code(&["--exit-zero"]), Some(0));
+    // An input error is exit 2 whatever the flags.
+    write(dir.path(), "docker-compose.yml", "services: [\n");
+    let out = stackfix(dir.path(), &["check", "--exit-zero"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn statistics_count_findings_per_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a/docker-compose.yml", WARNED);
+    write(dir.path(), "b/docker-compose.yml", WARNED);
+    let select = "no-healthcheck,no-log-rotation";
+    let full = json(&stackfix(dir.path(), &["check", "a", "b", "--select", select, "--format", "json"]));
+    let stats = json(&stackfix(dir.path(), &["check", "a", "b", "--select", select, "--statistics", "--format", "json"]));
+    let rows = stats.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{stats}");
+    for row in rows {
+        let rule = row["rule"].as_str().unwrap();
+        let of_rule: Vec<_> = full["findings"].as_array().unwrap().iter().filter(|f| f["rule"] == rule).collect();
+        assert_eq!(row["count"].as_u64().unwrap() as usize, of_rule.len(), "{row}");
+        let fixable = of_rule.iter().filter(|f| f["fix"]["available"] == true).count();
+        assert_eq!(row["fixable"].as_u64().unwrap() as usize, fixable, "{row}");
+        assert_eq!(row["severity"], of_rule[0]["severity"]);
+    }
+    let out = stackfix(dir.path(), &["check", "a", "b", "--select", select, "--statistics", "--color", "never"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(text.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()[..3] == ["2", "no-healthcheck", "warning"]), "{text}");
+    assert_eq!(stackfix(dir.path(), &["check", "a", "--statistics", "--format", "sarif"]).status.code(), Some(2));
+}
+
+#[test]
+fn quiet_prints_the_findings_only() {
+    let dir = tempfile::tempdir().unwrap();
+    // A required variable with no value makes a note.
+    write(dir.path(), "docker-compose.yml", &format!("{WARNED}    environment:\n      TOKEN: ${{TOKEN:?set it}}\n"));
+    let loud = stackfix(dir.path(), &["check", "--select", "no-healthcheck", "--color", "never"]);
+    assert!(stdout(&loud).contains("Found 1 finding"));
+    assert!(stderr(&loud).contains("note:"), "{}", stderr(&loud));
+    let quiet = stackfix(dir.path(), &["check", "--select", "no-healthcheck", "--color", "never", "-q"]);
+    assert_eq!(quiet.status.code(), Some(1));
+    assert!(stdout(&quiet).contains("no-healthcheck") && !stdout(&quiet).contains("Found"), "{}", stdout(&quiet));
+    assert_eq!(stderr(&quiet), "");
+}
+
+#[test]
+fn output_file_gets_the_format_and_the_terminal_gets_text() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "docker-compose.yml", WARNED);
+    let out = stackfix(
+        dir.path(),
+        &["check", "--select", "no-healthcheck", "--format", "sarif", "--output-file", "out/report.sarif", "--color", "never"],
+    );
+    // The directory of the file must exist: nothing is created but the file.
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--output-file out/report.sarif"), "{}", stderr(&out));
+    fs::create_dir(dir.path().join("out")).unwrap();
+    let path = dir.path().join("out/report.sarif");
+    fs::write(&path, "old").unwrap();
+    fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+    let out = stackfix(
+        dir.path(),
+        &["check", "--select", "no-healthcheck", "--format", "sarif", "-o", "out/report.sarif", "--color", "never"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).contains("docker-compose.yml:2:3:") && stdout(&out).contains("Found 1 finding"), "{}", stdout(&out));
+    let sarif: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(sarif["runs"][0]["results"][0]["ruleId"], "no-healthcheck");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&path).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o640, "the report keeps the mode of the file it replaces");
+    let leftovers: Vec<_> = fs::read_dir(dir.path().join("out")).unwrap().filter_map(|e| e.ok()).collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file stays");
+    // A new report is readable by all.
+    let out = stackfix(dir.path(), &["check", "--select", "no-healthcheck", "--format", "json", "-o", "new.json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let mode = std::os::unix::fs::PermissionsExt::mode(&fs::metadata(dir.path().join("new.json")).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o644);
+}
+
+/// Over the shared corpus: one recursive run reports what one run per stack reports, in a
+/// stable order, whatever the threads did.
+#[test]
+fn a_recursive_run_over_the_corpus_equals_one_run_per_stack() {
+    let Some(corpus) = shared("corpus") else {
+        eprintln!("skipped: ../shared/corpus not found");
+        return;
+    };
+    let walked = stackfix(&corpus, &["check", "-r", "--format", "json"]);
+    let again = stackfix(&corpus, &["check", "-r", "--format", "json"]);
+    assert_eq!(walked.stdout, again.stdout, "two runs differ");
+    let walked = json(&walked);
+    let mut dirs: Vec<String> = files_and_rules(&walked)
+        .iter()
+        .map(|(f, _)| f.split('/').next().unwrap().to_string())
+        .collect();
+    dirs.dedup();
+    assert!(dirs.len() > 20, "{dirs:?}");
+    // Every stack (each top directory's walk) reports the same findings alone.
+    let mut one_by_one = Vec::new();
+    for dir in &dirs {
+        let out = stackfix(&corpus, &["check", "-r", dir, "--format", "json"]);
+        one_by_one.extend(files_and_rules(&json(&out)));
+    }
+    assert_eq!(files_and_rules(&walked), one_by_one);
+}
+
+/// Without a PATH, in a directory holding no compose file, the closest directory above that
+/// holds one is the stack, as `docker compose` finds it.
+#[test]
+fn without_a_path_the_stack_is_found_above() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "docker-compose.yml", WARNED);
+    write(dir.path(), "backend/app/main.py", "");
+    let out = stackfix(&dir.path().join("backend/app"), &["check", "--select", "no-healthcheck", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(files_and_rules(&json(&out)), [("../../docker-compose.yml".to_string(), "no-healthcheck".to_string())]);
+    // A compose file here wins, even a production file alone.
+    write(dir.path(), "backend/app/docker-compose.prod.yml", "services:\n  worker:\n    image: ghcr.io/acme/worker:1\n");
+    let out = stackfix(&dir.path().join("backend/app"), &["check", "--select", "no-healthcheck", "--format", "json"]);
+    assert_eq!(files_and_rules(&json(&out)), [("docker-compose.prod.yml".to_string(), "no-healthcheck".to_string())]);
+}
