@@ -14,7 +14,42 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
         eprintln!("error: --format: this command writes text or json (sarif and github are for `stackfix check`)");
         return Ok(EXIT_ERROR);
     }
-    let (prepared, sets) = match prepare(&args.common, &args.sets) {
+    let targets = match config::targets(&args.common, false, &[]) {
+        Ok(targets) => targets,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_ERROR);
+        }
+    };
+    if targets.len() > 1 {
+        let single = if args.interactive {
+            Some("-i")
+        } else if args.branch.is_some() || args.branch_per_rule {
+            Some("--branch")
+        } else if args.commit {
+            Some("--commit")
+        } else if args.format == Format::Json {
+            Some("--format json")
+        } else {
+            None
+        };
+        if let Some(flag) = single {
+            eprintln!("error: {flag} works on one stack at a time, and the paths name {}", targets.len());
+            return Ok(EXIT_ERROR);
+        }
+    }
+    // Each stack is fixed as if alone, one after the other (each holds its own project's lock
+    // while it plans and writes); the exit code is the worst of theirs.
+    let mut code = EXIT_CLEAN;
+    for target in &targets {
+        code = super::worst(code, run_stack(args, target)?);
+    }
+    Ok(code)
+}
+
+/// `fix` on one stack.
+fn run_stack(args: &FixArgs, target: &config::Target) -> io::Result<u8> {
+    let (prepared, sets) = match prepare_target(&args.common, target, &args.sets) {
         Ok(ready) => ready,
         Err(code) => return Ok(code),
     };
@@ -147,11 +182,21 @@ pub(super) fn lock_project(dir: &std::path::Path) -> Option<fix::write::ProjectL
 
 /// The configuration and the template parameters, or the exit code after saying what is wrong.
 pub(super) fn prepare(common: &CommonArgs, given: &[String]) -> Result<(config::Prepared, Sets), u8> {
+    with_sets(config::prepare(common), given)
+}
+
+/// [`prepare`] for one of the stacks the command line names.
+fn prepare_target(common: &CommonArgs, target: &config::Target, given: &[String]) -> Result<(config::Prepared, Sets), u8> {
+    with_sets(config::prepare_target(common, target), given)
+}
+
+/// The template parameters added to a prepared stack, or exit 2 after saying what is wrong.
+fn with_sets(prepared: Result<config::Prepared, String>, given: &[String]) -> Result<(config::Prepared, Sets), u8> {
     let fail = |e: String| {
         eprintln!("error: {e}");
         EXIT_ERROR
     };
-    let prepared = config::prepare(common).map_err(fail)?;
+    let prepared = prepared.map_err(fail)?;
     let sets = sets(&prepared, given).map_err(fail)?;
     Ok((prepared, sets))
 }

@@ -304,6 +304,22 @@ pub struct RulesArgs {
     pub format: Format,
 }
 
+/// The exit code of several runs: an error over findings over clean (codes outside the three,
+/// such as 128 + a signal, win).
+fn worst(a: u8, b: u8) -> u8 {
+    let rank = |code: u8| match code {
+        EXIT_CLEAN => 0,
+        EXIT_FINDINGS => 1,
+        EXIT_ERROR => 2,
+        _ => 3,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
 /// Runs a parsed command line and returns the exit code.
 pub fn run(cli: Cli) -> u8 {
     let result = match cli.command {

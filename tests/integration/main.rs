@@ -11,6 +11,7 @@ mod hostile;
 mod interactive;
 mod many;
 mod monitoring;
+mod precommit;
 mod redis;
 mod registry;
 mod regression;

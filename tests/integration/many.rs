@@ -80,18 +80,42 @@ fn a_compose_file_stands_for_its_directorys_stack_or_for_itself() {
     assert!(stderr(&out).contains("missing.yml: no such file or directory"), "{}", stderr(&out));
 }
 
-/// `fix` and `bootstrap` take one stack: a compose file stands for it, two paths are refused.
+/// `fix` takes compose files for their stacks and fixes several stacks one after the other;
+/// what commits or asks (`--branch`, `--commit`, `-i`) and `--format json` take one, as
+/// `bootstrap` does.
 #[test]
-fn fix_takes_a_compose_file_and_refuses_two_stacks() {
+fn fix_takes_compose_files_and_several_stacks() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "a/docker-compose.yml", WARNED);
     write(dir.path(), "b/docker-compose.yml", WARNED);
     let out = stackfix(dir.path(), &["fix", "--diff", "a/docker-compose.yml", "--select", "no-log-rotation"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stdout(&out).contains("+++ b/a/docker-compose.yml"), "{}", stdout(&out));
-    let out = stackfix(dir.path(), &["fix", "--diff", "a", "b"]);
+    let out = stackfix(dir.path(), &["fix", "--diff", "b", "a", "--select", "no-log-rotation"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let diff = stdout(&out);
+    let (a, b) = (diff.find("+++ b/a/docker-compose.yml").unwrap(), diff.find("+++ b/b/docker-compose.yml").unwrap());
+    assert!(a < b, "in the order of the directories: {diff}");
+    for refused in [&["--branch"][..], &["--commit"], &["-i"], &["--format", "json"]] {
+        let mut args = vec!["fix", "a", "b"];
+        args.extend_from_slice(refused);
+        let out = stackfix(dir.path(), &args);
+        assert_eq!(out.status.code(), Some(2), "{refused:?}");
+        assert!(stderr(&out).contains("one stack at a time"), "{refused:?}: {}", stderr(&out));
+    }
+    assert_eq!(stackfix(dir.path(), &["bootstrap", "--diff", "a", "b"]).status.code(), Some(2));
+    let out = stackfix(dir.path(), &["fix", "a", "b", "--select", "no-log-rotation"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for stack in ["a", "b"] {
+        let text = fs::read_to_string(dir.path().join(stack).join("docker-compose.yml")).unwrap();
+        assert!(text.contains("max-size"), "{stack}: {text}");
+    }
+    // An error in one stack does not stop the others; the exit code says it.
+    write(dir.path(), "c/docker-compose.yml", "services: [\n");
+    write(dir.path(), "d/docker-compose.yml", WARNED);
+    let out = stackfix(dir.path(), &["fix", "c", "d", "--select", "no-log-rotation"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("one stack at a time"), "{}", stderr(&out));
+    assert!(fs::read_to_string(dir.path().join("d/docker-compose.yml")).unwrap().contains("max-size"));
 }
 
 #[test]
