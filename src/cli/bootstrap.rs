@@ -9,9 +9,8 @@ use super::fix::{lock_project, prepare, preview, print_written, templates, write
 use super::{print, use_color, BootstrapArgs, ExtraArg, Format, ModeArg, EXIT_CLEAN, EXIT_ERROR};
 
 pub fn run(args: &BootstrapArgs) -> io::Result<u8> {
-    if matches!(args.format, Format::Sarif | Format::Github) {
-        eprintln!("error: --format: this command writes text or json (sarif and github are for `stackfix check`)");
-        return Ok(EXIT_ERROR);
+    if args.format.check_only() {
+        return Ok(super::refuse_format(args.format));
     }
     let (prepared, sets) = match prepare(&args.common, &args.sets) {
         Ok(ready) => ready,

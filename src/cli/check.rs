@@ -22,8 +22,8 @@ pub fn run(args: &CheckArgs) -> io::Result<u8> {
             return Ok(EXIT_ERROR);
         }
     };
-    if args.statistics && matches!(args.format, Format::Sarif | Format::Github) {
-        eprintln!("error: --statistics prints text or json, not {}", format_name(args.format));
+    if args.statistics && args.format.check_only() {
+        eprintln!("error: --statistics prints text or json, not {}", args.format.name());
         return Ok(EXIT_ERROR);
     }
     if targets.is_empty() {
@@ -36,7 +36,7 @@ pub fn run(args: &CheckArgs) -> io::Result<u8> {
         use rayon::prelude::*;
         targets.par_iter().map(|target| check(args, target)).collect()
     };
-    let mut failed = false;
+    let mut failures = Vec::new();
     let mut checked = Vec::with_capacity(outcomes.len());
     for outcome in &outcomes {
         match outcome {
@@ -45,20 +45,20 @@ pub fn run(args: &CheckArgs) -> io::Result<u8> {
                     print_notes(stack);
                 }
                 print_errors(stack);
-                failed |= !stack.errors.is_empty();
                 checked.push(Checked { stack, findings });
             }
             Err(e) => {
                 eprintln!("error: {e}");
-                failed = true;
+                failures.push(e.clone());
             }
         }
     }
     let color = use_color(args.common.color);
+    let run = Report { checked: &checked, failures: &failures };
     let written = match &args.output_file {
-        None => print_report(&mut io::stdout().lock(), args, args.format, &checked, color),
-        Some(path) => write_report_file(path, args, &checked)
-            .and_then(|()| print_report(&mut io::stdout().lock(), args, Format::Text, &checked, color)),
+        None => print_report(&mut io::stdout().lock(), args, args.format, &run, color),
+        Some(path) => write_report_file(path, args, &run)
+            .and_then(|()| print_report(&mut io::stdout().lock(), args, Format::Text, &run, color)),
     };
     // A reader that stopped early (`| head`) does not change what the check found.
     match written {
@@ -66,6 +66,7 @@ pub fn run(args: &CheckArgs) -> io::Result<u8> {
         _ => {}
     }
     let failing = checked.iter().flat_map(|c| c.findings).any(|f| args.fail_on.fails(f.severity));
+    let failed = !failures.is_empty() || checked.iter().any(|c| !c.stack.errors.is_empty());
     Ok(if failed {
         EXIT_ERROR
     } else if failing && !args.exit_zero {
@@ -90,39 +91,38 @@ fn check(args: &CheckArgs, target: &Target) -> Outcome {
     Ok((stack, findings))
 }
 
-fn format_name(format: Format) -> &'static str {
-    match format {
-        Format::Text => "text",
-        Format::Json => "json",
-        Format::Sarif => "sarif",
-        Format::Github => "github",
-    }
+/// What a run reports: the stacks checked, and why the others could not be.
+struct Report<'a> {
+    checked: &'a [Checked<'a>],
+    failures: &'a [String],
 }
 
 /// The report (or the statistics) in `format`.
-fn print_report(out: &mut dyn Write, args: &CheckArgs, format: Format, checked: &[Checked], color: bool) -> io::Result<()> {
+fn print_report(out: &mut dyn Write, args: &CheckArgs, format: Format, run: &Report, color: bool) -> io::Result<()> {
+    let checked = run.checked;
     let mut out = io::BufWriter::new(out);
     match (format, args.statistics) {
         (Format::Text, true) => report::statistics(&mut out, checked),
         (Format::Json, true) => report::statistics_json(&mut out, checked),
         (Format::Text, false) => report::text(&mut out, checked, color, !args.quiet),
         (Format::Json, false) => report::json(&mut out, checked),
-        (Format::Sarif, _) => report::sarif(&mut out, checked),
+        (Format::Sarif, _) => report::sarif(&mut out, checked, run.failures),
         (Format::Github, _) => report::github(&mut out, checked),
+        (Format::Gitlab, _) => report::gitlab(&mut out, checked),
     }?;
     out.flush()
 }
 
 /// Writes the report in `--format` to `path` whole: into a temporary file beside it, then renamed
 /// over it (a reader never sees half a report, and a failed run leaves the old one).
-fn write_report_file(path: &Path, args: &CheckArgs, checked: &[Checked]) -> io::Result<()> {
+fn write_report_file(path: &Path, args: &CheckArgs, run: &Report) -> io::Result<()> {
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
     let fail = |e: io::Error| io::Error::new(e.kind(), format!("--output-file {}: {e}", path.display()));
     let mut temp = tempfile::Builder::new().prefix(".stackfix-report-").tempfile_in(dir).map_err(fail)?;
-    print_report(temp.as_file_mut(), args, args.format, checked, false).map_err(fail)?;
+    print_report(temp.as_file_mut(), args, args.format, run, false).map_err(fail)?;
     // A report replacing one keeps its mode; a new one is readable by all, as files written
     // under the usual umask are (the temporary file starts private).
     let mode = std::fs::metadata(path).map_or(0o644, |m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()));

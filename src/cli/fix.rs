@@ -10,9 +10,8 @@ use super::check::print_notes;
 use super::{config, print, use_color, CommonArgs, FixArgs, Format, IntoArg, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
 
 pub fn run(args: &FixArgs) -> io::Result<u8> {
-    if matches!(args.format, Format::Sarif | Format::Github) {
-        eprintln!("error: --format: this command writes text or json (sarif and github are for `stackfix check`)");
-        return Ok(EXIT_ERROR);
+    if args.format.check_only() {
+        return Ok(super::refuse_format(args.format));
     }
     let targets = match config::targets(&args.common, false, &[]) {
         Ok(targets) => targets,

@@ -197,6 +197,31 @@ pub enum Format {
     Sarif,
     /// GitHub Actions workflow annotations
     Github,
+    /// GitLab Code Quality (a JSON array for `artifacts:reports:codequality`)
+    Gitlab,
+}
+
+impl Format {
+    /// Formats only `check` writes: reports of findings for code scanning and CI.
+    fn check_only(self) -> bool {
+        matches!(self, Format::Sarif | Format::Github | Format::Gitlab)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Json => "json",
+            Format::Sarif => "sarif",
+            Format::Github => "github",
+            Format::Gitlab => "gitlab",
+        }
+    }
+}
+
+/// Says that this command writes text or json only; exit 2.
+fn refuse_format(format: Format) -> u8 {
+    eprintln!("error: --format {}: this command writes text or json (sarif, github and gitlab are `stackfix check`'s)", format.name());
+    EXIT_ERROR
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -2,7 +2,7 @@
 
 use std::io;
 
-use stackfix::rules::{self, FixAvailability, REGISTRY};
+use stackfix::rules::{self, REGISTRY};
 
 use super::{print, Format, RulesArgs, EXIT_CLEAN, EXIT_ERROR};
 
@@ -18,21 +18,7 @@ pub fn run(args: &RulesArgs) -> io::Result<u8> {
             print(&format!("{}\n", serde_json::to_string_pretty(&meta_json(m)).unwrap_or_default()))?;
             return Ok(EXIT_CLEAN);
         }
-        let docs: String = m.docs.lines().map(|l| l.strip_prefix(' ').unwrap_or(l)).collect::<Vec<_>>().join("\n");
-        print(&format!(
-            "# {} ({})\n\nSeverity: {}. Applies to: {}. Fix: {}. Seed reports: {}.\n\n{}\n",
-            m.id,
-            m.summary,
-            m.severity.as_str(),
-            match m.scope {
-                rules::Scope::Production => "production configurations",
-                rules::Scope::Any => "every configuration",
-                rules::Scope::Requested => "production configurations, when asked for (--select, bootstrap --with)",
-            },
-            fix_text(m),
-            m.seeds.join(", "),
-            docs.trim()
-        ))?;
+        print(&m.page())?;
         return Ok(EXIT_CLEAN);
     }
     if args.format == Format::Json {
@@ -51,19 +37,12 @@ pub fn run(args: &RulesArgs) -> io::Result<u8> {
     Ok(EXIT_CLEAN)
 }
 
-fn fix_text(m: &rules::RuleMeta) -> String {
-    match m.fix {
-        FixAvailability::Never => "none (detection only)".into(),
-        FixAvailability::Sometimes => format!("sometimes, {}", m.applicability.as_str()),
-        FixAvailability::Always => m.applicability.as_str().to_string(),
-    }
-}
-
 fn meta_json(m: &rules::RuleMeta) -> serde_json::Value {
     serde_json::json!({
         "id": m.id,
         "summary": m.summary,
         "severity": m.severity.as_str(),
+        "area": m.area.as_str(),
         "scope": m.scope,
         "fix": m.fix,
         "applicability": m.applicability.as_str(),

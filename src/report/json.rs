@@ -58,6 +58,7 @@ pub fn finding_json(stack: &Stack, f: &Finding) -> Value {
         "service": f.service,
         "message": f.message,
         "help": f.help,
+        "url": format!("{}/{}.md", super::sarif::RULE_DOCS, f.rule),
         "related": f.related.iter().map(|r| {
             let rp = position(stack, r.file, r.span);
             value!({"file": rp.path, "line": rp.line, "column": rp.column, "message": r.message})

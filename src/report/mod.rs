@@ -2,11 +2,14 @@
 //! time: a report of a hundred thousand findings is never held in memory whole.
 
 mod github;
+mod gitlab;
 mod json;
+mod locate;
 mod sarif;
 mod text;
 
 pub use github::github;
+pub use gitlab::gitlab;
 pub use json::{finding_json, json, statistics_json};
 pub use sarif::sarif;
 pub use text::{statistics, text};

@@ -30,7 +30,7 @@ pub fn text(out: &mut dyn Write, checked: &[Checked], color: bool, summary: bool
             p.column,
             paint(RESET),
             paint(severity_color(f.severity)),
-            f.rule,
+            linked(f.rule, color),
             paint(RESET),
             f.message,
             paint(CYAN),
@@ -95,4 +95,13 @@ pub fn statistics(out: &mut dyn Write, checked: &[Checked]) -> io::Result<()> {
         writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
+}
+
+/// The rule's name, on a terminal that shows colours also a link to its page (OSC 8, which
+/// terminals without hyperlinks ignore).
+fn linked(rule: &str, color: bool) -> String {
+    match color {
+        true => format!("\x1b]8;;{}/{rule}.md\x1b\\{rule}\x1b]8;;\x1b\\", super::sarif::RULE_DOCS),
+        false => rule.to_string(),
+    }
 }

@@ -41,6 +41,7 @@ declare_rule! {
     pub struct AlertsWithoutAlertmanager => "alerts-without-alertmanager" {
         summary: "alert rules but no Alertmanager",
         severity: Error,
+        area: Observability,
         scope: Any,
         fix: Sometimes,
         applicability: Safe,

@@ -87,6 +87,7 @@ declare_rule! {
     pub struct DatabasePortPublished => "database-port-published" {
         summary: "database port published on all interfaces",
         severity: Error,
+        area: Security,
         scope: Production,
         fix: Sometimes,
         applicability: Unsafe,

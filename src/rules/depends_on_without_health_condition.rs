@@ -131,6 +131,7 @@ declare_rule! {
     pub struct DependsOnWithoutHealthCondition => "depends-on-without-health-condition" {
         summary: "depends_on waits for start, not health",
         severity: Warning,
+        area: Health,
         scope: Any,
         fix: Sometimes,
         applicability: Safe,

@@ -49,6 +49,7 @@ declare_rule! {
     pub struct DevBuildTarget => "dev-build-target" {
         summary: "production builds a development stage or Dockerfile",
         severity: Warning,
+        area: Deployment,
         scope: Production,
         fix: Sometimes,
         applicability: Unsafe,

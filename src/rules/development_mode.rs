@@ -60,6 +60,7 @@ declare_rule! {
     pub struct DevelopmentMode => "development-mode" {
         summary: "production runs in development or debug mode",
         severity: Warning,
+        area: Security,
         scope: Production,
         fix: Sometimes,
         applicability: Unsafe,

@@ -66,6 +66,7 @@ declare_rule! {
     pub struct DockerSocketMount => "docker-socket-mount" {
         summary: "Docker socket mounted read-write",
         severity: Warning,
+        area: Security,
         scope: Any,
         fix: Sometimes,
         applicability: Unsafe,

@@ -26,6 +26,7 @@ declare_rule! {
     pub struct ElasticsearchSecurityDisabled => "elasticsearch-security-disabled" {
         summary: "Elasticsearch/OpenSearch security disabled",
         severity: Error,
+        area: Security,
         scope: Production,
         fix: Never,
         applicability: DisplayOnly,

@@ -103,6 +103,7 @@ declare_rule! {
     pub struct HardcodedSecret => "hardcoded-secret" {
         summary: "secret written in the compose file",
         severity: Error,
+        area: Security,
         scope: Any,
         fix: Sometimes,
         applicability: Unsafe,

@@ -35,6 +35,7 @@ declare_rule! {
     pub struct MissingExporter => "missing-exporter" {
         summary: "data store without a Prometheus exporter",
         severity: Warning,
+        area: Observability,
         scope: Any,
         fix: Sometimes,
         applicability: Safe,

@@ -73,12 +73,48 @@ pub enum Scope {
     Requested,
 }
 
+/// The part of production readiness a rule judges (the areas of an audit report's scores).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Area {
+    /// Limits, reservations, restart policies, log rotation.
+    Resources,
+    /// Health checks and start-up order.
+    Health,
+    /// Secrets, the Docker socket, published databases, exposed dashboards, development modes.
+    Security,
+    /// Backups, Redis persistence and eviction.
+    DataProtection,
+    /// Prometheus, Alertmanager, exporters, scrape targets.
+    Observability,
+    /// The reverse proxy: rate limits, HTTPS redirects.
+    Edge,
+    /// Production files, pinned images, build targets, source mounts.
+    Deployment,
+}
+
+impl Area {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Area::Resources => "resources",
+            Area::Health => "health",
+            Area::Security => "security",
+            Area::DataProtection => "data-protection",
+            Area::Observability => "observability",
+            Area::Edge => "edge",
+            Area::Deployment => "deployment",
+        }
+    }
+}
+
 /// Static facts about a rule.
 #[derive(Debug)]
 pub struct RuleMeta {
     pub id: &'static str,
     pub summary: &'static str,
     pub severity: Severity,
+    /// The part of production readiness the rule judges.
+    pub area: Area,
     pub scope: Scope,
     pub fix: FixAvailability,
     /// Applicability of the rule's fix when it has one.
@@ -89,6 +125,48 @@ pub struct RuleMeta {
     pub docs: &'static str,
 }
 
+impl RuleMeta {
+    /// The rule's documentation as Markdown: the doc comment with its one leading space per line
+    /// taken off, trimmed.
+    pub fn documentation(&self) -> String {
+        let lines: Vec<&str> = self.docs.lines().map(|l| l.strip_prefix(' ').unwrap_or(l)).collect();
+        lines.join("\n").trim().to_string()
+    }
+
+    /// Where the rule judges, in words.
+    pub fn scope_text(&self) -> &'static str {
+        match self.scope {
+            Scope::Production => "production configurations",
+            Scope::Any => "every configuration",
+            Scope::Requested => "production configurations, when asked for (--select, bootstrap --with)",
+        }
+    }
+
+    /// Whether the rule has a fix, in words (`sometimes, safe`).
+    pub fn fix_text(&self) -> String {
+        match self.fix {
+            FixAvailability::Never => "none (detection only)".into(),
+            FixAvailability::Sometimes => format!("sometimes, {}", self.applicability.as_str()),
+            FixAvailability::Always => self.applicability.as_str().to_string(),
+        }
+    }
+
+    /// The rule's page (`docs/rules/<rule>.md`, and `stackfix rules RULE`): title, summary, the
+    /// facts a reader scans for, then the documentation.
+    pub fn page(&self) -> String {
+        format!(
+            "# {}\n\n{}.\n\n| Severity | Area | Applies to | Fix |\n|---|---|---|---|\n| {} | {} | {} | {} |\n\n{}\n",
+            self.id,
+            self.summary,
+            self.severity.as_str(),
+            self.area.as_str(),
+            self.scope_text(),
+            self.fix_text(),
+            self.documentation()
+        )
+    }
+}
+
 /// Declares a rule: its doc comment becomes `RuleMeta::docs`, so `stackfix rules ID`, rustdoc and the
 /// README read one text.
 macro_rules! declare_rule {
@@ -97,6 +175,7 @@ macro_rules! declare_rule {
         pub struct $name:ident => $id:literal {
             summary: $summary:literal,
             severity: $severity:ident,
+            area: $area:ident,
             scope: $scope:ident,
             fix: $fix:ident,
             applicability: $applicability:ident,
@@ -111,6 +190,7 @@ macro_rules! declare_rule {
                 id: $id,
                 summary: $summary,
                 severity: $crate::rules::Severity::$severity,
+                area: $crate::rules::Area::$area,
                 scope: $crate::rules::Scope::$scope,
                 fix: $crate::rules::FixAvailability::$fix,
                 applicability: $crate::rules::Applicability::$applicability,

@@ -56,6 +56,7 @@ declare_rule! {
     pub struct NoBackup => "no-backup" {
         summary: "database without a backup job",
         severity: Error,
+        area: DataProtection,
         scope: Production,
         fix: Sometimes,
         applicability: Safe,

@@ -50,6 +50,7 @@ declare_rule! {
     pub struct NoHealthcheck => "no-healthcheck" {
         summary: "service has no health check",
         severity: Warning,
+        area: Health,
         scope: Any,
         fix: Sometimes,
         applicability: Safe,

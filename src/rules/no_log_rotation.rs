@@ -51,6 +51,7 @@ declare_rule! {
     pub struct NoLogRotation => "no-log-rotation" {
         summary: "container logs grow without bound",
         severity: Info,
+        area: Resources,
         scope: Production,
         fix: Always,
         applicability: Safe,

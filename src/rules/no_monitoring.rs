@@ -43,6 +43,7 @@ declare_rule! {
     pub struct NoMonitoring => "no-monitoring" {
         summary: "production stack without Prometheus",
         severity: Info,
+        area: Observability,
         scope: Requested,
         fix: Sometimes,
         applicability: Safe,

@@ -57,6 +57,7 @@ declare_rule! {
     pub struct NoResourceLimits => "no-resource-limits" {
         summary: "service has no memory limit",
         severity: Error,
+        area: Resources,
         scope: Production,
         fix: Sometimes,
         applicability: Safe,

@@ -31,6 +31,7 @@ declare_rule! {
     pub struct NoRestartPolicy => "no-restart-policy" {
         summary: "service has no restart policy",
         severity: Warning,
+        area: Resources,
         scope: Production,
         fix: Always,
         applicability: Safe,

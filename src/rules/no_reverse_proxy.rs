@@ -56,6 +56,7 @@ declare_rule! {
     pub struct NoReverseProxy => "no-reverse-proxy" {
         summary: "production web service without a TLS-terminating reverse proxy",
         severity: Warning,
+        area: Edge,
         scope: Requested,
         fix: Sometimes,
         applicability: Unsafe,

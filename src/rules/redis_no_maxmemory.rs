@@ -80,6 +80,7 @@ declare_rule! {
     pub struct RedisNoMaxmemory => "redis-no-maxmemory" {
         summary: "redis has no maxmemory or a policy unfit for its use",
         severity: Warning,
+        area: DataProtection,
         scope: Production,
         fix: Sometimes,
         applicability: Safe,

@@ -32,6 +32,7 @@ declare_rule! {
     pub struct ScrapeTargetMissing => "scrape-target-missing" {
         summary: "Prometheus scrapes a host no service provides",
         severity: Warning,
+        area: Observability,
         scope: Any,
         fix: Sometimes,
         applicability: Safe,

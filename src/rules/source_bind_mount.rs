@@ -76,6 +76,7 @@ declare_rule! {
     pub struct SourceBindMount => "source-bind-mount" {
         summary: "source code bind-mounted in production",
         severity: Warning,
+        area: Deployment,
         scope: Production,
         fix: Sometimes,
         applicability: Unsafe,

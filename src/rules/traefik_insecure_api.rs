@@ -37,6 +37,7 @@ declare_rule! {
     pub struct TraefikInsecureApi => "traefik-insecure-api" {
         summary: "Traefik API and dashboard served without authentication",
         severity: Error,
+        area: Security,
         scope: Production,
         fix: Sometimes,
         applicability: Unsafe,

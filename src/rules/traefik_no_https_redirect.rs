@@ -40,6 +40,7 @@ declare_rule! {
     pub struct TraefikNoHttpsRedirect => "traefik-no-https-redirect" {
         summary: "HTTP entrypoint not redirected to HTTPS",
         severity: Warning,
+        area: Edge,
         scope: Production,
         fix: Sometimes,
         applicability: Unsafe,

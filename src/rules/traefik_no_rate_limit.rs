@@ -51,6 +51,7 @@ declare_rule! {
     pub struct TraefikNoRateLimit => "traefik-no-rate-limit" {
         summary: "Traefik router without rate limiting",
         severity: Warning,
+        area: Edge,
         scope: Any,
         fix: Sometimes,
         applicability: Safe,

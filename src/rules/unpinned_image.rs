@@ -29,6 +29,7 @@ declare_rule! {
     pub struct UnpinnedImage => "unpinned-image" {
         summary: "image without a pinned version",
         severity: Warning,
+        area: Deployment,
         scope: Production,
         fix: Never,
         applicability: DisplayOnly,

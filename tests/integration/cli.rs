@@ -64,9 +64,17 @@ fn a_bad_file_does_not_stop_the_others() {
 fn json_has_the_documented_fields() {
     let (_, json) = check_json(&fixtures().join("no-resource-limits/bad/overlay"), &[]);
     let f = json["findings"].as_array().unwrap().iter().find(|f| f["rule"] == "no-resource-limits").unwrap();
-    for key in ["rule", "severity", "file", "line", "column", "service", "message", "fix"] {
-        assert!(f.get(key).is_some(), "missing {key}");
-    }
+    // Exactly the fields README documents.
+    let keys: Vec<&str> = f.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut documented = vec![
+        "rule", "severity", "file", "line", "column", "end_line", "end_column", "service", "message", "help", "url",
+        "related", "fix",
+    ];
+    documented.sort();
+    assert_eq!(keys, documented);
+    let fix_keys: Vec<&str> = f["fix"].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(fix_keys, ["applicability", "available", "file", "title"]);
+    assert_eq!(f["url"], "https://github.com/stackfix/stackfix/blob/main/docs/rules/no-resource-limits.md");
     assert_eq!(f["file"], "docker-compose.prod.yml", "production rules point at the overlay");
     assert_eq!((f["line"].as_u64(), f["column"].as_u64()), (Some(2), Some(3)));
     assert_eq!(f["service"], "api");
@@ -94,7 +102,10 @@ fn sarif_is_2_1_0_with_located_results() {
         assert!(matches!(r["level"].as_str(), Some("error" | "warning" | "note")));
         let region = &r["locations"][0]["physicalLocation"]["region"];
         assert!(region["startLine"].as_u64().unwrap() >= 1 && region["startColumn"].as_u64().unwrap() >= 1);
-        assert_eq!(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "docker-compose.yml");
+        // Relative to the repository holding the stack, whatever the working directory.
+        let location = &r["locations"][0]["physicalLocation"]["artifactLocation"];
+        assert_eq!(location["uri"], "fixtures/hardcoded-secret/bad/literals/docker-compose.yml");
+        assert_eq!(location["uriBaseId"], "%SRCROOT%");
     }
 }
 
@@ -132,6 +143,9 @@ fn text_is_uncolored_off_a_terminal_and_colored_on_request() {
     );
     let colored = stdout(&stackfix(&dir, &["check", "--color", "always"]));
     assert!(colored.contains("\x1b["));
+    // The rule's name links to its page (OSC 8).
+    let link = "\x1b]8;;https://github.com/stackfix/stackfix/blob/main/docs/rules/no-restart-policy.md\x1b\\no-restart-policy\x1b]8;;\x1b\\";
+    assert!(colored.contains(link), "{colored:?}");
 }
 
 #[test]

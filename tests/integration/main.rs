@@ -17,6 +17,7 @@ mod registry;
 mod regression;
 mod rules;
 mod runtime;
+mod sarif;
 mod semantics;
 mod stacks;
 mod traefik;

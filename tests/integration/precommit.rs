@@ -1,6 +1,7 @@
 //! The pre-commit hooks (`.pre-commit-hooks.yaml`), run by the real `pre-commit` on a scratch
 //! repository: pre-commit builds stackfix from this repository (`language: rust`) and passes the
-//! changed compose files.
+//! changed compose files. `try-repo` takes this repository's committed files and its changes
+//! to tracked ones: a new source file must be staged (`git add`) for a local run to build.
 
 use std::fs;
 use std::path::Path;

@@ -67,3 +67,57 @@ fn every_fixture_belongs_to_a_rule() {
         assert!(compose.starts_with("# "), "{}: first line must say what the case exercises", case.display());
     }
 }
+
+/// `docs/rules/<rule>.md` is each rule's page as `stackfix rules RULE` prints it, and nothing
+/// else is there (`UPDATE_SNAPSHOTS=1` rewrites them).
+#[test]
+fn rule_pages_are_the_rules_documentation() {
+    let dir = repo().join("docs/rules");
+    for rule in REGISTRY {
+        let m = rule.meta();
+        crate::common::assert_snapshot(&dir.join(format!("{}.md", m.id)), &m.page());
+    }
+    let mut pages: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    let mut expected: Vec<String> = REGISTRY.iter().map(|r| format!("{}.md", r.meta().id)).collect();
+    expected.sort();
+    assert_eq!(pages, expected, "a page for each rule and no other");
+}
+
+/// README's table of rules lists every rule, in registry order, as the registry says it, each
+/// linked to its page.
+#[test]
+fn the_readme_rule_table_matches_the_registry() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let rows: Vec<&str> = readme
+        .lines()
+        .skip_while(|l| !l.starts_with("| Rule | Severity | Area | Applies to | Fix |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    assert_eq!(rows.len(), REGISTRY.len(), "one row per rule");
+    for (row, rule) in rows.iter().zip(REGISTRY) {
+        let m = rule.meta();
+        let applies = match m.scope {
+            stackfix::rules::Scope::Production => "production",
+            stackfix::rules::Scope::Any => "all",
+            stackfix::rules::Scope::Requested => "production, when asked for",
+        };
+        let fix = match m.fix {
+            FixAvailability::Never => "never".to_string(),
+            FixAvailability::Sometimes => format!("sometimes ({})", m.applicability.as_str()),
+            FixAvailability::Always => format!("always ({})", m.applicability.as_str()),
+        };
+        let expected = format!(
+            "| [{id}](docs/rules/{id}.md) | {} | {} | {applies} | {fix} |",
+            m.severity.as_str(),
+            m.area.as_str(),
+            id = m.id
+        );
+        assert_eq!(*row, expected);
+    }
+}
