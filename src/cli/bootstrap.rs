@@ -91,7 +91,7 @@ pub fn run(args: &BootstrapArgs) -> io::Result<u8> {
         print(&format!("Deploy with: docker compose {deploy} up -d\n"))
     };
     if let Err(e) = report() {
-        return Ok(super::fix::written_but_unreported(&outcome, e));
+        return Ok(super::fix::written_but_unreported(&outcome, e, EXIT_CLEAN));
     }
     Ok(EXIT_CLEAN)
 }

@@ -99,10 +99,23 @@ fn run_stack(args: &FixArgs, target: &config::Target) -> io::Result<u8> {
     if !write_changes(&prepared.load.dir, &outcome, args.write_read_only) {
         return Ok(EXIT_ERROR);
     }
+    let code = match args.exit_non_zero_on_fix && !outcome.applied.is_empty() {
+        true => EXIT_FINDINGS,
+        false => left_code(&outcome),
+    };
     if let Err(e) = print_written(&outcome, args.format, color) {
-        return Ok(written_but_unreported(&outcome, e));
+        return Ok(written_but_unreported(&outcome, e, code));
     }
-    Ok(if outcome.remaining.is_empty() { EXIT_CLEAN } else { EXIT_FINDINGS })
+    Ok(code)
+}
+
+/// 1 when findings are left for a person, else 0.
+fn left_code(outcome: &Outcome) -> u8 {
+    if outcome.remaining.is_empty() {
+        EXIT_CLEAN
+    } else {
+        EXIT_FINDINGS
+    }
 }
 
 /// What a run that wrote its fixes prints: JSON, or the notes, the summary and the findings left.
@@ -120,10 +133,10 @@ pub(super) fn print_written(outcome: &Outcome, format: Format, color: bool) -> i
 }
 
 /// After the files were written, the report could not be: says so (the files stay written) and
-/// returns exit 2; a closed pipe (`| head`) is no error, and the exit code is the run's.
-pub(super) fn written_but_unreported(outcome: &Outcome, error: io::Error) -> u8 {
+/// returns exit 2; a closed pipe (`| head`) is no error, and the exit code is the run's, `code`.
+pub(super) fn written_but_unreported(outcome: &Outcome, error: io::Error, code: u8) -> u8 {
     if error.kind() == io::ErrorKind::BrokenPipe {
-        return if outcome.remaining.is_empty() { EXIT_CLEAN } else { EXIT_FINDINGS };
+        return code;
     }
     let files: Vec<&str> = outcome.changes.iter().map(|c| c.display.as_str()).collect();
     eprintln!("error: the report could not be printed ({error}); these files were written: {}", files.join(", "));
@@ -303,6 +316,7 @@ pub(super) fn json(outcome: &Outcome, written: bool) -> String {
         "skipped": outcome.skipped.iter().map(|s| serde_json::json!({"rule": s.rule, "service": s.service, "message": s.message, "reason": s.reason})).collect::<Vec<_>>(),
         "remaining": outcome.remaining.iter().map(|f| report::finding_json(stack, f)).collect::<Vec<_>>(),
         "passes": outcome.passes,
+        "version": env!("CARGO_PKG_VERSION"),
     });
     format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default())
 }

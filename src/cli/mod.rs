@@ -10,10 +10,14 @@ mod interactive;
 mod rules;
 mod templates;
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+/// `--version`: the package version, and the commit it was built from when built in a git
+/// checkout (`0.1.0 (3d45b21 2026-11-30)`; set by build.rs).
+const VERSION: &str = env!("STACKFIX_VERSION");
 
 /// Exit codes: 0 clean, 1 findings, 2 usage, input or internal error.
 pub const EXIT_CLEAN: u8 = 0;
@@ -23,7 +27,7 @@ pub const EXIT_ERROR: u8 = 2;
 #[derive(Parser, Debug)]
 #[command(
     name = "stackfix",
-    version,
+    version = VERSION,
     about = "Find what infrastructure audits find in docker-compose stacks, and where each fix goes",
     long_about = "stackfix loads a docker-compose stack the way `docker compose` does (base, override and \
 production files, include, extends, the files mounted into Prometheus, Alertmanager, Traefik and Redis) and \
@@ -59,6 +63,14 @@ pub enum Command {
     /// Work with the fix templates
     #[command(subcommand)]
     Templates(TemplatesCommand),
+    /// Print a shell completion script (`stackfix completions bash > /etc/bash_completion.d/stackfix`)
+    Completions {
+        /// The shell to complete in
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff; `stackfix man > stackfix.1 && man ./stackfix.1`)
+    Man,
 }
 
 #[derive(Subcommand, Debug)]
@@ -129,6 +141,10 @@ pub struct FixArgs {
     /// Commit author and committer, `Name <email>` (default: git's user.name and user.email)
     #[arg(long, value_name = "NAME <EMAIL>")]
     pub author: Option<String>,
+    /// Exit 1 when a fix was written, even if nothing is left for a person (for CI jobs that must
+    /// notice a change)
+    #[arg(long, conflicts_with = "diff")]
+    pub exit_non_zero_on_fix: bool,
     /// Walk through the fixes in the terminal: pick, review each diff, edit parameters, then
     /// write, commit to a branch, or quit without changes
     #[arg(short = 'i', long, conflicts_with_all = ["diff", "commit", "branch", "branch_per_rule"])]
@@ -353,6 +369,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Bootstrap(args) => bootstrap::run(&args),
         Command::Rules(args) => rules::run(&args),
         Command::Templates(TemplatesCommand::Export { dir }) => templates::export(&dir),
+        Command::Completions { shell } => completions(shell),
+        Command::Man => manual(),
     };
     match result {
         Ok(code) => code,
@@ -365,12 +383,36 @@ pub fn run(cli: Cli) -> u8 {
 }
 
 /// Whether stdout gets ANSI colors.
+///
+/// `auto` follows the conventions anstream implements for a stream: `CLICOLOR_FORCE` turns
+/// colours on, `NO_COLOR` and `CLICOLOR=0` off, else a terminal that supports them gets them;
+/// `FORCE_COLOR` (set, not `0`) turns them on first, as Node tools and CI systems expect.
 fn use_color(choice: ColorChoice) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        ColorChoice::Auto => {
+            let forced = std::env::var("FORCE_COLOR").is_ok_and(|v| !v.is_empty() && v != "0");
+            forced || anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never
+        }
     }
+}
+
+/// `stackfix completions SHELL`: the script clap_complete makes from the command definitions.
+fn completions(shell: clap_complete::Shell) -> io::Result<u8> {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut command, "stackfix", &mut out);
+    print(&String::from_utf8_lossy(&out))?;
+    Ok(EXIT_CLEAN)
+}
+
+/// `stackfix man`: the manual page clap_mangen makes from the command definitions.
+fn manual() -> io::Result<u8> {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut out)?;
+    print(&String::from_utf8_lossy(&out))?;
+    Ok(EXIT_CLEAN)
 }
 
 /// Writes to stdout, reporting a closed pipe as an error the caller turns into exit 0.

@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::Path;
 
-use crate::common::{check_json, fixtures, stackfix, stderr, stdout};
+use crate::common::{check_json, fixtures, repo, stackfix, stderr, stdout};
 
 fn write(dir: &Path, name: &str, text: &str) {
     let path = dir.join(name);
@@ -302,4 +302,50 @@ fn a_file_that_is_not_compose_is_refused() {
         "{}",
         stderr(&out)
     );
+}
+
+/// `--color auto` follows the environment's conventions when stdout is not a terminal.
+#[test]
+fn colour_follows_clicolor_force_force_color_and_no_color() {
+    let dir = fixtures().join("no-restart-policy/bad/basic");
+    let run = |env: &[(&str, &str)]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_stackfix"));
+        command.args(["check"]).current_dir(&dir);
+        for name in ["NO_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "FORCE_COLOR", "CI"] {
+            command.env_remove(name);
+        }
+        command.envs(env.iter().copied());
+        String::from_utf8_lossy(&command.output().unwrap().stdout).contains("\x1b[")
+    };
+    assert!(!run(&[]), "piped: no colour");
+    assert!(run(&[("CLICOLOR_FORCE", "1")]));
+    assert!(run(&[("FORCE_COLOR", "1")]));
+    assert!(!run(&[("FORCE_COLOR", "0")]));
+    assert!(!run(&[("NO_COLOR", "1"), ("CI", "true")]));
+}
+
+/// Completion scripts and the manual page come from the command definitions.
+#[test]
+fn completions_man_page_and_version() {
+    let dir = fixtures();
+    let bash = stackfix(&dir, &["completions", "bash"]);
+    assert_eq!(bash.status.code(), Some(0));
+    let script = tempfile::NamedTempFile::new().unwrap();
+    fs::write(script.path(), &bash.stdout).unwrap();
+    let syntax = std::process::Command::new("bash").arg("-n").arg(script.path()).status().unwrap();
+    assert!(syntax.success(), "bash completion does not parse");
+    assert!(stdout(&bash).contains("--recursive") && stdout(&bash).contains("bootstrap"));
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let out = stackfix(&dir, &["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        assert!(stdout(&out).contains("stackfix"), "{shell}");
+    }
+    let man = stdout(&stackfix(&dir, &["man"]));
+    assert!(man.contains(".TH stackfix 1") && man.contains("bootstrap"), "{man}");
+    let version = stdout(&stackfix(&dir, &["--version"]));
+    assert!(version.starts_with(&format!("stackfix {}", env!("CARGO_PKG_VERSION"))), "{version}");
+    // Built in a git checkout: the commit and its date.
+    if repo().join(".git").exists() {
+        assert!(version.trim_end().ends_with(')') && version.contains(" ("), "{version}");
+    }
 }

@@ -293,3 +293,21 @@ fn without_a_path_the_stack_is_found_above() {
     let out = stackfix(&dir.path().join("backend/app"), &["check", "--select", "no-healthcheck", "--format", "json"]);
     assert_eq!(files_and_rules(&json(&out)), [("docker-compose.prod.yml".to_string(), "no-healthcheck".to_string())]);
 }
+
+#[test]
+fn exit_non_zero_on_fix_reports_a_written_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "docker-compose.yml", WARNED);
+    let out = stackfix(dir.path(), &["fix", "--select", "no-log-rotation", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "fixed, nothing left: {}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["written"], true);
+    assert_eq!(report["version"], env!("CARGO_PKG_VERSION"));
+    write(dir.path(), "docker-compose.yml", WARNED);
+    let out = stackfix(dir.path(), &["fix", "--select", "no-log-rotation", "--exit-non-zero-on-fix"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // Nothing to fix: 0.
+    let out = stackfix(dir.path(), &["fix", "--select", "no-log-rotation", "--exit-non-zero-on-fix"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stackfix(dir.path(), &["fix", "--diff", "--exit-non-zero-on-fix"]).status.code(), Some(2));
+}
