@@ -4,6 +4,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use stackfix::fix::{self, FixOptions};
+use stackfix::report::baseline::Baseline;
 use stackfix::report::{self, Checked};
 use stackfix::rules::{self, Finding};
 use stackfix::stack::{self, Stack};
@@ -26,16 +27,29 @@ pub fn run(args: &CheckArgs) -> io::Result<u8> {
         eprintln!("error: --statistics prints text or json, not {}", args.format.name());
         return Ok(EXIT_ERROR);
     }
+    let baseline = match &args.baseline {
+        None => None,
+        Some(path) => match stackfix::stack::load::read_text(path).map_err(|e| e.to_string()).and_then(|t| Baseline::parse(&t)) {
+            Ok(baseline) => Some(baseline),
+            Err(e) => {
+                eprintln!("error: --baseline {}: {e}", path.display());
+                return Ok(EXIT_ERROR);
+            }
+        },
+    };
     if targets.is_empty() {
         // Only a walk finds nothing; a directory named without --recursive is always a target.
         eprintln!("error: no compose file found below the paths walked");
         return Ok(EXIT_ERROR);
     }
     // The stacks are checked in parallel and reported in the order of their directories.
-    let outcomes: Vec<Outcome> = {
+    let mut outcomes: Vec<Outcome> = {
         use rayon::prelude::*;
         targets.par_iter().map(|target| check(args, target)).collect()
     };
+    if let Some(baseline) = &baseline {
+        hide_baselined(&mut outcomes, baseline, args);
+    }
     let mut failures = Vec::new();
     let mut checked = Vec::with_capacity(outcomes.len());
     for outcome in &outcomes {
@@ -52,6 +66,9 @@ pub fn run(args: &CheckArgs) -> io::Result<u8> {
                 failures.push(e.clone());
             }
         }
+    }
+    if let Some(path) = &args.write_baseline {
+        return write_baseline(path, &checked, &failures);
     }
     let color = use_color(args.common.color);
     let run = Report { checked: &checked, failures: &failures };
@@ -81,14 +98,67 @@ fn check(args: &CheckArgs, target: &Target) -> Outcome {
     let prepared = config::prepare_target(&args.common, target)?;
     let mut stack = stack::load(&prepared.load);
     let merged = stack.errors.is_empty() && stack.has_merge_keys();
-    stack.drop_compose_nodes();
-    let mut findings = rules::report(&stack, &prepared.settings);
+    // A baseline knows findings by their YAML routes, which need the nodes.
+    if args.baseline.is_none() && args.write_baseline.is_none() {
+        stack.drop_compose_nodes();
+    }
+    let (mut findings, unused) = rules::report_with_unused(&stack, &prepared.settings);
+    if args.unused_suppressions {
+        for u in unused {
+            let names: Vec<String> = u.rules.iter().map(|r| format!("`{r}`")).collect();
+            stack.notes.push(stack::Note {
+                at: Some(stack::Loc { file: u.file, span: u.span, key: None, via_alias: false }),
+                message: format!("unused suppression: no finding of {} here to silence", names.join(", ")),
+            });
+        }
+    }
     // (A configured template directory `fix` would refuse leaves the fixes unsettled: that is
     // `fix`'s error to report, not `check`'s.)
     if let Some(templates) = merged.then(|| super::fix::templates(&prepared, None).ok()).flatten() {
         settle_fixes(&prepared, templates, &mut findings);
     }
     Ok((stack, findings))
+}
+
+/// Drops the findings the baseline holds, and says how many (unless --quiet).
+fn hide_baselined(outcomes: &mut [Outcome], baseline: &Baseline, args: &CheckArgs) {
+    let held = {
+        let checked: Vec<Checked> =
+            outcomes.iter().flatten().map(|(stack, findings)| Checked { stack, findings }).collect();
+        baseline.holds(&checked)
+    };
+    let mut held = held.into_iter();
+    let mut hidden = 0;
+    for (_, findings) in outcomes.iter_mut().flatten() {
+        findings.retain(|_| {
+            let drop = held.next().unwrap_or(false);
+            hidden += usize::from(drop);
+            !drop
+        });
+    }
+    if hidden > 0 && !args.quiet {
+        let path = args.baseline.as_deref().map(Path::display);
+        eprintln!("note: {hidden} finding{} in the baseline {} not reported", if hidden == 1 { "" } else { "s" }, path.map(|p| p.to_string()).unwrap_or_default());
+    }
+}
+
+/// `--write-baseline`: every finding's identity to `path` (whole, or left as it was); exit 0,
+/// or 2 when a stack could not be read (its findings would be missing from the baseline).
+fn write_baseline(path: &Path, checked: &[Checked], failures: &[String]) -> io::Result<u8> {
+    if !failures.is_empty() || checked.iter().any(|c| !c.stack.errors.is_empty()) {
+        eprintln!("error: --write-baseline {}: not written, some files could not be read", path.display());
+        return Ok(EXIT_ERROR);
+    }
+    write_whole(path, |out| report::baseline::write_baseline(out, checked))
+        .map_err(|e| io::Error::new(e.kind(), format!("--write-baseline {e}")))?;
+    let count: usize = checked.iter().map(|c| c.findings.len()).sum();
+    eprintln!(
+        "Wrote {count} finding{} to {}; `stackfix check --baseline {}` reports only the others.",
+        if count == 1 { "" } else { "s" },
+        path.display(),
+        path.display()
+    );
+    Ok(EXIT_CLEAN)
 }
 
 /// What a run reports: the stacks checked, and why the others could not be.
@@ -113,18 +183,23 @@ fn print_report(out: &mut dyn Write, args: &CheckArgs, format: Format, run: &Rep
     out.flush()
 }
 
-/// Writes the report in `--format` to `path` whole: into a temporary file beside it, then renamed
-/// over it (a reader never sees half a report, and a failed run leaves the old one).
+/// Writes the report in `--format` to `path` (see [`write_whole`]).
 fn write_report_file(path: &Path, args: &CheckArgs, run: &Report) -> io::Result<()> {
+    write_whole(path, |out| print_report(out, args, args.format, run, false))
+        .map_err(|e| io::Error::new(e.kind(), format!("--output-file {e}")))
+}
+
+/// Writes `path` whole: into a temporary file beside it, then renamed over it (a reader never
+/// sees half a file, and a failed run leaves the old one). A replaced file keeps its mode; a new
+/// one is readable by all, as files written under the usual umask are.
+fn write_whole(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    let fail = |e: io::Error| io::Error::new(e.kind(), format!("--output-file {}: {e}", path.display()));
+    let fail = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
     let mut temp = tempfile::Builder::new().prefix(".stackfix-report-").tempfile_in(dir).map_err(fail)?;
-    print_report(temp.as_file_mut(), args, args.format, run, false).map_err(fail)?;
-    // A report replacing one keeps its mode; a new one is readable by all, as files written
-    // under the usual umask are (the temporary file starts private).
+    write(temp.as_file_mut()).map_err(fail)?;
     let mode = std::fs::metadata(path).map_or(0o644, |m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()));
     temp.as_file().set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode & 0o7777)).map_err(fail)?;
     temp.as_file().sync_all().map_err(fail)?;

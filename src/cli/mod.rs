@@ -310,6 +310,17 @@ pub struct CheckArgs {
     /// Print the findings only: no notes and no summary
     #[arg(short, long)]
     pub quiet: bool,
+    /// Report only the findings FILE does not hold (made by --write-baseline); exit 1 only for
+    /// those
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Write every finding to FILE as a baseline, for adopting stackfix on an existing repository
+    /// (exit 0)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["baseline", "output_file"])]
+    pub write_baseline: Option<PathBuf>,
+    /// Also note each suppression comment (`# stackfix: ignore[rule]`) that silenced no finding
+    #[arg(long)]
+    pub unused_suppressions: bool,
 }
 
 /// The lowest severity that fails `check`.

@@ -1,6 +1,7 @@
 //! Findings → text, JSON, SARIF or GitHub annotations, written to any `io::Write` one finding at a
 //! time: a report of a hundred thousand findings is never held in memory whole.
 
+pub mod baseline;
 mod github;
 mod gitlab;
 mod json;

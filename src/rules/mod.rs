@@ -893,23 +893,96 @@ impl RuleSettings {
 /// is judged in more than one configuration), inline and configured ignores applied, sorted by file
 /// and position.
 pub fn check(stack: &Stack, settings: &RuleSettings) -> Vec<Finding> {
-    collect(stack, settings, false)
+    collect(stack, settings, false).0
 }
 
 /// [`check`] for a report: each fix keeps what a report shows (title, applicability, file) but not
 /// its edits, which hold most of a finding's memory.
 pub fn report(stack: &Stack, settings: &RuleSettings) -> Vec<Finding> {
+    collect(stack, settings, true).0
+}
+
+/// [`report`], and the suppression comments that silenced nothing: for each, the rule names in
+/// it (of the rules this run ran, or `all`) that no finding of the run was silenced by.
+pub fn report_with_unused(stack: &Stack, settings: &RuleSettings) -> (Vec<Finding>, Vec<Unused>) {
     collect(stack, settings, true)
 }
 
-fn collect(stack: &Stack, settings: &RuleSettings, drop_edits: bool) -> Vec<Finding> {
+/// A suppression comment naming rules that silenced nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unused {
+    pub file: FileId,
+    /// The comment.
+    pub span: Span,
+    /// The names in it that silenced nothing.
+    pub rules: Vec<String>,
+}
+
+/// The suppression comments of a stack by file and line, and which of their names silenced a
+/// finding.
+struct Silencer<'s> {
+    by_line: HashMap<(FileId, usize), Vec<usize>>,
+    all: Vec<(FileId, &'s crate::stack::suppress::Suppression)>,
+    /// Per suppression, per name: used.
+    used: Vec<Vec<bool>>,
+}
+
+impl<'s> Silencer<'s> {
+    fn new(stack: &'s Stack) -> Silencer<'s> {
+        let all: Vec<_> =
+            stack.files.iter().enumerate().flat_map(|(id, f)| f.suppressions.iter().map(move |s| (id, s))).collect();
+        let mut by_line: HashMap<(FileId, usize), Vec<usize>> = HashMap::new();
+        for (i, (file, s)) in all.iter().enumerate() {
+            by_line.entry((*file, s.line)).or_default().push(i);
+        }
+        let used = all.iter().map(|(_, s)| vec![false; s.rules.len()]).collect();
+        Silencer { by_line, all, used }
+    }
+
+    /// Whether a comment on the line holding `offset` silences `rule`; marks the name used.
+    fn silences(&mut self, stack: &Stack, file: FileId, offset: usize, rule: &str) -> bool {
+        if self.all.is_empty() {
+            return false;
+        }
+        let source = stack.file(file).source();
+        let Some(ids) = self.by_line.get(&(file, source.line_index(offset))) else { return false };
+        for &i in ids {
+            let names = &self.all[i].1.rules;
+            if let Some(n) = names.iter().position(|r| r == rule).or_else(|| names.iter().position(|r| r == "all")) {
+                self.used[i][n] = true;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The names that silenced nothing, of the rules enabled in `settings` (and `all`).
+    fn unused(&self, settings: &RuleSettings) -> Vec<Unused> {
+        self.all
+            .iter()
+            .zip(&self.used)
+            .filter_map(|((file, s), used)| {
+                let rules: Vec<String> = s
+                    .rules
+                    .iter()
+                    .zip(used)
+                    .filter(|(name, used)| !**used && (*name == "all" || (by_id(name).is_some() && settings.is_enabled(name))))
+                    .map(|(name, _)| name.clone())
+                    .collect();
+                (!rules.is_empty()).then_some(Unused { file: *file, span: s.span, rules })
+            })
+            .collect()
+    }
+}
+
+fn collect(stack: &Stack, settings: &RuleSettings, drop_edits: bool) -> (Vec<Finding>, Vec<Unused>) {
     let building = FixBuilding { anchors: SharedAnchors::new(stack), keep_edits: !drop_edits };
     let mut findings = Vec::new();
     // Only a stack judged in several configurations repeats findings. The message is kept as a
     // hash: a copy of every message would double a large report.
     let dedupe = stack.configs.len() > 1;
     let mut seen = HashSet::new();
-    let has_markers: Vec<bool> = stack.files.iter().map(|f| f.source().text().contains(IGNORE_MARKER)).collect();
+    let mut silencer = Silencer::new(stack);
     for config in &stack.configs {
         let ctx = Context { stack, config, building: &building };
         let enabled = |rule: &&&dyn Rule| {
@@ -928,7 +1001,7 @@ fn collect(stack: &Stack, settings: &RuleSettings, drop_edits: bool) -> Vec<Find
                     std::hash::BuildHasher::hash_one(&BuildHasherDefault::<DefaultHasher>::default(), &finding.message)
                 };
                 if (dedupe && !seen.insert((finding.rule, finding.file, finding.span.start, message())))
-                    || is_ignored(stack, config, finding, settings, &has_markers)
+                    || is_ignored(stack, config, finding, settings, &mut silencer)
                 {
                     return false;
                 }
@@ -959,44 +1032,25 @@ fn collect(stack: &Stack, settings: &RuleSettings, drop_edits: bool) -> Vec<Find
             &b.message,
         ))
     });
-    findings
+    let unused = silencer.unused(settings);
+    (findings, unused)
 }
 
-const IGNORE_MARKER: &str = "# stackfix: ignore[";
-
-fn is_ignored(
-    stack: &Stack,
-    config: &Config,
-    finding: &Finding,
-    settings: &RuleSettings,
-    has_markers: &[bool],
-) -> bool {
+/// Whether the configuration file (`[services.NAME] ignore`) or a suppression comment on the
+/// finding's line or on its service's key line silences the finding.
+fn is_ignored(stack: &Stack, config: &Config, finding: &Finding, settings: &RuleSettings, silencer: &mut Silencer) -> bool {
     if let Some(name) = &finding.service {
         if settings.service_ignore.get(name).is_some_and(|rules| rules.iter().any(|r| r == finding.rule || r == "all"))
         {
             return true;
         }
         if let Some(service) = config.service(name) {
-            if service.sites.iter().any(|site| {
-                has_markers[site.file] && line_ignores(stack, site.file, site.primary().start, finding.rule)
-            }) {
-                return true;
+            for site in &service.sites {
+                if silencer.silences(stack, site.file, site.primary().start, finding.rule) {
+                    return true;
+                }
             }
         }
     }
-    has_markers[finding.file] && line_ignores(stack, finding.file, finding.span.start, finding.rule)
-}
-
-/// Whether the line holding `offset` carries `# stackfix: ignore[rule]` (or `ignore[all]`).
-fn line_ignores(stack: &Stack, file: FileId, offset: usize, rule: &str) -> bool {
-    let source = stack.file(file).source();
-    let line = source.line_text(source.line_index(offset));
-    let Some(i) = line.find(IGNORE_MARKER) else {
-        return false;
-    };
-    let rest = &line[i + IGNORE_MARKER.len()..];
-    let Some(end) = rest.find(']') else {
-        return false;
-    };
-    rest[..end].split(',').map(str::trim).any(|r| r == rule || r == "all")
+    silencer.silences(stack, finding.file, finding.span.start, finding.rule)
 }

@@ -384,6 +384,16 @@ impl Loader {
         let id = self.files.len();
         let shared_anchors = tree.as_ref().map(shared_anchors).unwrap_or_default();
         let alias_targets = tree.as_ref().map(alias_targets).unwrap_or_default();
+        let suppressions = super::suppress::parse(tree.as_ref().map_or(&source, |t| &t.source).text());
+        for s in &suppressions {
+            for rule in s.rules.iter().filter(|r| *r != "all" && crate::rules::by_id(r).is_none()) {
+                let hint = crate::fix::did_you_mean(crate::rules::REGISTRY.iter().map(|r| r.meta().id), rule);
+                self.notes.push(Note {
+                    at: Some(super::Loc { file: id, span: s.span, key: None, via_alias: false }),
+                    message: format!("`# stackfix: ignore[…]` names `{rule}`, which is no rule{hint}; it silences nothing"),
+                });
+            }
+        }
         self.files.push(SourceFile {
             path: path.to_path_buf(),
             key: key.clone(),
@@ -393,6 +403,7 @@ impl Loader {
             text: source,
             shared_anchors,
             alias_targets,
+            suppressions,
         });
         self.by_path.insert(key, id);
         Some(id)

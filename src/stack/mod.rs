@@ -14,6 +14,7 @@ pub mod profiles;
 pub mod project;
 pub mod service;
 pub mod side;
+pub mod suppress;
 pub mod value;
 
 use std::collections::{HashMap, HashSet};
@@ -59,6 +60,8 @@ pub struct SourceFile {
     pub shared_anchors: Vec<Span>,
     /// Each alias (by the start of its `*name`) → the span of the anchored node it stands for.
     pub alias_targets: HashMap<usize, Span>,
+    /// Its suppression comments (`# stackfix: ignore[rule]`), in line order.
+    pub suppressions: Vec<suppress::Suppression>,
 }
 
 impl SourceFile {

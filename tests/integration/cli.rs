@@ -167,6 +167,50 @@ fn inline_ignore_comments() {
     assert!(rules.contains(&"no-resource-limits"));
 }
 
+/// Suppressions without the space after `#` (or after `stackfix:`) count too; a name that is no
+/// rule is noted with the closest one; `--unused-suppressions` notes those that silenced nothing
+/// (of the rules that ran).
+#[test]
+fn suppression_comments_spelled_loosely_unknown_names_and_unused_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "docker-compose.yml",
+        "services:\n  api: #stackfix:ignore[no-restart-policy] restarted by systemd\n    image: ghcr.io/acme/api:1\n    healthcheck: # stackfix: ignore[no-healthcheck]\n      test: [CMD, /bin/probe]\n  worker: # stackfix: ignore[no-helthcheck, no-log-rotation]\n    image: ghcr.io/acme/worker:1\n",
+    );
+    let select = "no-restart-policy,no-healthcheck,no-log-rotation";
+    let (_, json) = check_json(dir.path(), &["--select", select]);
+    let found: Vec<(&str, &str)> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["rule"].as_str().unwrap(), f["service"].as_str().unwrap()))
+        .collect();
+    assert!(!found.contains(&("no-restart-policy", "api")), "{found:?}");
+    assert!(found.contains(&("no-restart-policy", "worker")), "{found:?}");
+    assert!(!found.contains(&("no-log-rotation", "worker")), "{found:?}");
+    let notes: Vec<&str> = json["notes"].as_array().unwrap().iter().map(|n| n["message"].as_str().unwrap()).collect();
+    assert!(
+        notes.iter().any(|n| n.contains("names `no-helthcheck`, which is no rule (did you mean `no-healthcheck`?)")),
+        "{notes:?}"
+    );
+    assert!(!notes.iter().any(|n| n.contains("unused suppression")), "only on request: {notes:?}");
+    let (_, json) = check_json(dir.path(), &["--select", select, "--unused-suppressions"]);
+    let unused: Vec<(u64, &str)> = json["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["message"].as_str().unwrap().starts_with("unused suppression"))
+        .map(|n| (n["line"].as_u64().unwrap(), n["message"].as_str().unwrap()))
+        .collect();
+    // The health check line's suppression silenced nothing (api has a health check).
+    assert_eq!(unused, [(4, "unused suppression: no finding of `no-healthcheck` here to silence")]);
+    // A rule that did not run is not called unused.
+    let (_, json) = check_json(dir.path(), &["--select", "no-log-rotation", "--unused-suppressions"]);
+    let text = json["notes"].to_string();
+    assert!(!text.contains("unused suppression"), "{text}");
+}
+
 #[test]
 fn config_file_selects_ignores_and_sets_severity() {
     let dir = tempfile::tempdir().unwrap();

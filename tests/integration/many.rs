@@ -311,3 +311,38 @@ fn exit_non_zero_on_fix_reports_a_written_fix() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stackfix(dir.path(), &["fix", "--diff", "--exit-non-zero-on-fix"]).status.code(), Some(2));
 }
+
+/// A baseline hides the findings of the day it was written, by rule, file, service and YAML
+/// route: lines inserted above keep them hidden; a new finding is reported and fails.
+#[test]
+fn a_baseline_reports_only_new_findings_across_unrelated_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = "services:\n  api:\n    image: ghcr.io/acme/api:1.2\n    environment:\n      DB_PASSWORD: hunter2hunter2\n";
+    write(dir.path(), "docker-compose.yml", stack);
+    let select = ["--select", "hardcoded-secret,no-healthcheck"];
+    let out = stackfix(dir.path(), &[&["check", "--write-baseline", "baseline.json"][..], &select].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Wrote 2 findings to baseline.json"), "{}", stderr(&out));
+    let baseline: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.path().join("baseline.json")).unwrap()).unwrap();
+    assert_eq!(baseline["version"], 1);
+    let ats: Vec<&str> = baseline["findings"].as_array().unwrap().iter().map(|f| f["at"].as_str().unwrap()).collect();
+    assert!(ats.contains(&"services.api.environment.DB_PASSWORD"), "{ats:?}");
+    let run = |extra: &[&str]| {
+        let out = stackfix(dir.path(), &[&["check", "--baseline", "baseline.json", "--format", "json"][..], &select, extra].concat());
+        (out.status.code(), files_and_rules(&json(&out)).into_iter().map(|(_, r)| r).collect::<Vec<_>>())
+    };
+    assert_eq!(run(&[]), (Some(0), vec![]));
+    // Unrelated edits: a comment and a service above move every line.
+    write(dir.path(), "docker-compose.yml", &stack.replace("services:\n", "# the api\nservices:\n  web:\n    image: nginx:1.27\n    healthcheck:\n      test: [CMD, curl, -f, http://localhost]\n"));
+    assert_eq!(run(&[]), (Some(0), vec![]));
+    // A second secret is new.
+    write(dir.path(), "docker-compose.yml", &format!("{stack}      API_TOKEN: abcdefabcdef1234\n"));
+    assert_eq!(run(&[]), (Some(1), vec!["hardcoded-secret".to_string()]));
+    // A broken baseline is an error; the options do not go together.
+    write(dir.path(), "bad.json", "{\"version\": 9, \"findings\": []}");
+    let out = stackfix(dir.path(), &["check", "--baseline", "bad.json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--baseline bad.json: baseline version 9"), "{}", stderr(&out));
+    assert_eq!(stackfix(dir.path(), &["check", "--baseline", "bad.json", "--write-baseline", "x.json"]).status.code(), Some(2));
+}
