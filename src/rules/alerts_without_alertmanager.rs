@@ -17,8 +17,8 @@ declare_rule! {
     /// Prometheus with alert rules and an Alertmanager service but no `alerting:` section.
     ///
     /// ## Why it matters
-    /// Alerts then fire into nothing: nobody is paged. Seed 004: "AlertManager Not Deployed: Alert
-    /// rules configured, No AlertManager service — Alerts not routed/delivered".
+    /// Prometheus evaluates the rules and marks alerts firing, but only Alertmanager routes them to
+    /// people: without it an alert fires into nothing and nobody is paged.
     ///
     /// ## When it does not apply
     /// Rule files with only recording rules; stacks whose Alertmanager receives the alerts.

@@ -66,8 +66,8 @@ declare_rule! {
     /// ## Why it matters
     /// A published database port is reachable from the internet unless a firewall happens to be in
     /// front; Docker's iptables rules bypass ufw. Exporters are scraped over the compose network
-    /// and tell anyone who asks what runs inside. Seed 002: "External port exposure for internal
-    /// services"; seed 004 lists PostgreSQL, Redis and the exporters as "Internal" in production.
+    /// and tell anyone who asks what runs inside. In production, databases, caches and exporters
+    /// are internal services: reached over the compose network only.
     ///
     /// ## When it does not apply
     /// Ports bound to `127.0.0.1`/`::1`, `expose:` entries, and development configurations next to a

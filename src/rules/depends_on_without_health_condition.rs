@@ -100,9 +100,8 @@ declare_rule! {
     ///
     /// ## Why it matters
     /// A started database is not a ready one: the dependent service races it and crashes or logs
-    /// connection errors on every deploy. Seed 002 asks for `condition: service_healthy` on every
-    /// dependency; seeds 001 and 003 count "`depends_on` with `service_healthy` conditions" as
-    /// strengths.
+    /// connection errors on every deploy. `condition: service_healthy` makes compose start it only
+    /// once the dependency's health check passes.
     ///
     /// ## When it does not apply
     /// Conditions the authors wrote (`service_healthy`, `service_completed_successfully`), and

@@ -23,8 +23,8 @@ declare_rule! {
     ///
     /// ## Why it matters
     /// Development images carry dev servers, hot reload, debuggers and build tools, and skip the
-    /// optimised build. Seed 001: "Development Dockerfile used: `Dockerfile.dev` not
-    /// production-ready"; seed 002: "Development target used in production compose file".
+    /// optimised build: a production file that builds them ships a bigger, slower and more
+    /// exposed image than the one that was meant to run.
     ///
     /// ## When it does not apply
     /// Development configurations next to a production file.

@@ -36,7 +36,7 @@ declare_rule! {
     ///
     /// ## Why it matters
     /// Debug modes print stack traces and settings to anyone who triggers an error, and reloaders
-    /// watch the file system and restart the process. Seed 002: "Debug mode enabled".
+    /// watch the file system and restart the process.
     ///
     /// ## When it does not apply
     /// Development configurations next to a production file; variables already set to production

@@ -45,7 +45,7 @@ declare_rule! {
     ///
     /// ## Why it matters
     /// The Docker API is root on the host: whoever controls the container controls the machine.
-    /// Seed 002: "Docker socket mounting (security risk)" for LocalStack.
+    /// Tools that need it (LocalStack, CI runners, Traefik's Docker provider) are the usual way in.
     ///
     /// ## When it does not apply
     /// Mounts with `:ro` / `read_only: true`.

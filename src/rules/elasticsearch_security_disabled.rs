@@ -6,8 +6,8 @@ declare_rule! {
     /// `DISABLE_SECURITY_PLUGIN=true` or `plugins.security.disabled=true` in production.
     ///
     /// ## Why it matters
-    /// Without security anyone who reaches port 9200 can read and delete every index. Seed 002:
-    /// "Security disabled (xpack.security.enabled=false) CRITICAL".
+    /// Without security anyone who reaches port 9200 can read and delete every index, and nothing
+    /// records who did.
     ///
     /// ## When it does not apply
     /// Development configurations next to a production file.

@@ -77,9 +77,9 @@ declare_rule! {
     /// `--password` arguments. The value is never printed.
     ///
     /// ## Why it matters
-    /// Anything in the compose file is in git history and in every clone. Seed 001: "Hardcoded
-    /// secrets in docker-compose.yml: SECRET_KEY=your-secret-key-…, POSTGRES_PASSWORD=postgres";
-    /// seed 000: "Development secrets hardcoded in compose file".
+    /// Anything in the compose file is in git history and in every clone, and a development
+    /// default (`POSTGRES_PASSWORD=postgres`, `SECRET_KEY=change-me`) tends to reach production
+    /// unchanged.
     ///
     /// ## When it does not apply
     /// `${VAR}` and `${VAR:?error}` references, `*_FILE` variables and Docker secrets, empty values,

@@ -8,8 +8,7 @@ declare_rule! {
     ///
     /// ## Why it matters
     /// The database is the part most likely to fail and the one without metrics: no connection,
-    /// memory or replication alerts. Seed 004: "Add Redis Exporter — No Redis metrics in
-    /// Prometheus/Grafana"; seed 002: "Missing monitoring: No database performance monitoring".
+    /// memory or replication alerts, and dashboards that show everything but the database.
     ///
     /// ## When it does not apply
     /// Stacks without Prometheus; data stores with an exporter service of their kind, or whose

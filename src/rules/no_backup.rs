@@ -29,9 +29,8 @@ declare_rule! {
     /// job running `pg_dump`/`mysqldump`/`mongodump`, no WAL archiving.
     ///
     /// ## Why it matters
-    /// A volume is not a backup. Seed 004: "Backup Strategy Absent — Implement backup script in
-    /// docker-compose (cron job)"; seed 000: "Backup Strategy: No automated database backups";
-    /// seed 001: "No backup strategy".
+    /// A volume is not a backup: a dropped table, a corrupted file or a deleted volume takes the
+    /// data with it, and a backup nobody scheduled is never there when it is needed.
     ///
     /// ## When it does not apply
     /// Stacks with a backup service or job, and development configurations next to a production

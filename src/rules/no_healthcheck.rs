@@ -14,8 +14,7 @@ declare_rule! {
     ///
     /// ## Why it matters
     /// Without a probe, `depends_on` cannot wait for readiness, restarts do not catch hung processes
-    /// and `docker ps` shows "Up" for a dead service. Seed 002: "Missing health checks for
-    /// application services (api, web, auth, documents, ml-api)", "No health check for nginx".
+    /// and `docker ps` shows "Up" for a dead service.
     ///
     /// ## When it does not apply
     /// One-shot jobs (migrations, init; `restart: "no"`; awaited with

@@ -26,8 +26,8 @@ declare_rule! {
     /// `max-size`: the log file grows until the disk is full.
     ///
     /// ## Why it matters
-    /// An unbounded container log is a classic way for a healthy stack to fill its disk. Seed 003
-    /// counts "Logrotate for log management" among what makes its production file ready.
+    /// An unbounded container log is a classic way for a healthy stack to fill its disk: Docker's
+    /// default `json-file` driver keeps every line until the container is removed.
     ///
     /// ## When it does not apply
     /// Services logging to a bounded driver (`local`, `syslog`, `journald`, `gelf`, `fluentd`,

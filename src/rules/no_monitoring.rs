@@ -15,9 +15,8 @@ declare_rule! {
     /// rightly rely on a hosted service instead.
     ///
     /// ## Why it matters
-    /// Without metrics an outage is noticed by users first. Seed 002: "Missing monitoring: No
-    /// database performance monitoring"; seed 004 describes the production monitoring it expects
-    /// (Prometheus, Alertmanager, exporters, alert rules).
+    /// Without metrics an outage is noticed by users first. A production stack usually carries
+    /// Prometheus, alert rules, Alertmanager and an exporter per database.
     ///
     /// ## When it does not apply
     /// Stacks with a Prometheus service; development configurations next to a production file.

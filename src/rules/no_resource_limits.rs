@@ -16,10 +16,8 @@ declare_rule! {
     /// `-m`, Node's `--max-old-space-size`, postgres `shared_buffers`).
     ///
     /// ## Why it matters
-    /// One leaking or overloaded container can take the host's memory and kill its neighbours; the
-    /// audit reports rank this critical ("No resource limits defined for any service", seed 002;
-    /// "Missing resource limits: No memory/CPU constraints", seed 001; "Resource Limits: No
-    /// container resource constraints", seed 000).
+    /// One leaking or overloaded container can take the host's memory and kill its neighbours;
+    /// production-readiness audits rank a stack without limits critical.
     ///
     /// ## When it does not apply
     /// Development configurations next to a production file, and one-shot jobs (migrations, init

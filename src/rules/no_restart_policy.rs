@@ -9,8 +9,8 @@ declare_rule! {
     /// Reports production services with neither `restart:` nor `deploy.restart_policy`.
     ///
     /// ## Why it matters
-    /// Without a restart policy a crashed container stays down until someone notices. Seed 001:
-    /// "No restart policies for failures: Should use `restart: always` for production".
+    /// Without a restart policy a crashed container stays down until someone notices, and a host
+    /// reboot leaves the stack stopped.
     ///
     /// ## When it does not apply
     /// Development configurations next to a production file, and one-shot jobs.

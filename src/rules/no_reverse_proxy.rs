@@ -27,8 +27,8 @@ declare_rule! {
     ///
     /// ## Why it matters
     /// Plain HTTP exposes sessions and credentials, and each service reimplements (or forgets)
-    /// security headers and rate limits. Seed 000: "SSL/TLS NOT CONFIGURED — No HTTPS termination
-    /// in Docker setup. Recommendation: Add Nginx/Traefik reverse proxy with SSL termination".
+    /// security headers and rate limits. A reverse proxy terminates TLS and applies them once, in
+    /// front of every service.
     ///
     /// ## When it does not apply
     /// Stacks with a reverse proxy (Traefik, nginx, Caddy), ports bound to 127.0.0.1, databases

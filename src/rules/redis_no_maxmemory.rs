@@ -40,8 +40,8 @@ declare_rule! {
     /// a `cache` service name).
     ///
     /// ## Why it matters
-    /// Without `maxmemory`, redis grows until the kernel kills it or the container limit does. Seed
-    /// 002: "No maxmemory policy defined", "Set up Redis maxmemory policies". A job queue must not
+    /// Without `maxmemory`, redis grows until the kernel kills it or the container limit does. A
+    /// `maxmemory-policy` says what happens at the limit. A job queue must not
     /// evict: an LRU policy silently drops queued jobs, so it needs `noeviction`; a cache wants
     /// `allkeys-lru`.
     ///

@@ -8,8 +8,8 @@ declare_rule! {
     ///
     /// ## Why it matters
     /// The job is down from the first scrape: the dashboards for it stay empty and its alerts
-    /// cannot fire. Seed 004: "Redis exporter referenced in prometheus.yml, not in
-    /// docker-compose.prod.yml — No Redis metrics".
+    /// cannot fire (an exporter named in `prometheus.yml` but missing from the production file is
+    /// the usual case).
     ///
     /// ## When it does not apply
     /// `localhost`, IP addresses, fully qualified names (with a dot), `host.docker.internal`,

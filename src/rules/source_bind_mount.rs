@@ -50,8 +50,7 @@ declare_rule! {
     ///
     /// ## Why it matters
     /// The container then runs whatever is checked out on the host, not the image that was built and
-    /// tested. Seed 001: "Development volumes in production: `./backend:/app` allows live code
-    /// changes".
+    /// tested: a `./backend:/app` mount lets a change on the host go live without a build.
     ///
     /// ## When it does not apply
     /// Single configuration files (`./nginx.conf:/etc/nginx/nginx.conf:ro`), configuration and data

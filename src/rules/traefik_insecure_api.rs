@@ -12,8 +12,8 @@ declare_rule! {
     ///
     /// ## Why it matters
     /// The insecure API serves the dashboard and the whole routing configuration on port 8080 with
-    /// no authentication. Seed 004 puts the dashboard behind a router with basic auth instead
-    /// ("Basic auth for dashboards").
+    /// no authentication. A dashboard belongs behind a router with authentication (basic auth or
+    /// forward auth).
     ///
     /// ## When it does not apply
     /// A dashboard exposed through a router on `api@internal` (with its own middlewares), and

@@ -13,8 +13,8 @@ declare_rule! {
     /// HTTPS on the entrypoint and no `redirectscheme` middleware anywhere.
     ///
     /// ## Why it matters
-    /// Clients that type `http://` keep talking in clear text, cookies included. Seed 004 counts
-    /// "HTTP → HTTPS redirect" on the `web` entrypoint as part of a production-ready Traefik.
+    /// Clients that type `http://` keep talking in clear text, cookies included. A production
+    /// Traefik redirects its HTTP entry point to the HTTPS one.
     ///
     /// ## When it does not apply
     /// Stacks without TLS, and stacks that redirect with a `redirectscheme` middleware.

@@ -16,9 +16,8 @@ declare_rule! {
     /// entrypoint.
     ///
     /// ## Why it matters
-    /// Without a rate limit one client can exhaust the backend. Seed 004: "No rate limiting in
-    /// Traefik — DDoS vulnerability — Add Traefik rate limit middleware"; seed 000: "Missing rate
-    /// limiting at infrastructure level".
+    /// Without a rate limit one client (or one bot) can exhaust the backend: a rate limit at the
+    /// proxy stops floods before they reach the application.
     ///
     /// ## When it does not apply
     /// Stacks without Traefik, routers on containers with `traefik.enable=false`, and routers

@@ -8,8 +8,8 @@ declare_rule! {
     ///
     /// ## Why it matters
     /// An unpinned image changes under you at the next pull: deploys stop being reproducible and a
-    /// rollback does not roll back. Seed 003 counts pinned versions (`PostgreSQL 15.7-alpine`,
-    /// `Redis 7.4-alpine`) as a strength; seed 002 warns against `kong:latest`-style images.
+    /// rollback does not roll back. A pinned tag (`postgres:15.7-alpine`) or a digest keeps what
+    /// runs what was tested.
     ///
     /// ## When it does not apply
     /// Services that also `build:` (the image names the build result), images pinned by digest,
