@@ -38,7 +38,14 @@ pub fn run(args: &CheckArgs) -> io::Result<u8> {
         },
     };
     if targets.is_empty() {
-        // Only a walk finds nothing; a directory named without --recursive is always a target.
+        // Without --recursive, only --exclude leaves nothing (pre-commit passing an excluded
+        // file): nothing to check. A walk that finds nothing is an error.
+        if !args.recursive {
+            if !args.quiet {
+                eprintln!("note: --exclude skips every PATH; nothing to check");
+            }
+            return Ok(EXIT_CLEAN);
+        }
         eprintln!("error: no compose file found below the paths walked");
         return Ok(EXIT_ERROR);
     }
@@ -47,6 +54,9 @@ pub fn run(args: &CheckArgs) -> io::Result<u8> {
         use rayon::prelude::*;
         targets.par_iter().map(|target| check(args, target)).collect()
     };
+    if outcomes.len() > 1 {
+        drop_repeats(&mut outcomes);
+    }
     if let Some(baseline) = &baseline {
         hide_baselined(&mut outcomes, baseline, args);
     }
@@ -120,6 +130,17 @@ fn check(args: &CheckArgs, target: &Target) -> Outcome {
     Ok((stack, findings))
 }
 
+/// Stacks that share a file (an `include`d one, a stack named twice in two ways) find the same
+/// thing there: each finding is reported once, with the first stack that found it.
+fn drop_repeats(outcomes: &mut [Outcome]) {
+    let mut seen = std::collections::HashSet::new();
+    for (stack, findings) in outcomes.iter_mut().flatten() {
+        let real: Vec<std::path::PathBuf> =
+            stack.files.iter().map(|f| f.path.canonicalize().unwrap_or_else(|_| f.path.clone())).collect();
+        findings.retain(|f| seen.insert((real[f.file].clone(), f.span.start, f.span.end, f.rule, f.message.clone())));
+    }
+}
+
 /// Drops the findings the baseline holds, and says how many (unless --quiet).
 fn hide_baselined(outcomes: &mut [Outcome], baseline: &Baseline, args: &CheckArgs) {
     let held = {
@@ -190,20 +211,32 @@ fn write_report_file(path: &Path, args: &CheckArgs, run: &Report) -> io::Result<
 }
 
 /// Writes `path` whole: into a temporary file beside it, then renamed over it (a reader never
-/// sees half a file, and a failed run leaves the old one). A replaced file keeps its mode; a new
-/// one is readable by all, as files written under the usual umask are.
+/// sees half a file, and a failed run leaves the old one). A replaced file keeps its mode, a new
+/// one gets the umask's; a link is written through.
 fn write_whole(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
+    use std::os::unix::fs::PermissionsExt;
     let fail = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
-    let mut temp = tempfile::Builder::new().prefix(".stackfix-report-").tempfile_in(dir).map_err(fail)?;
+    // A link is written through: the file it names is replaced, the link stays.
+    let target = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => path.canonicalize().map_err(fail)?,
+        _ => path.to_path_buf(),
+    };
+    let dir = match target.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    // A new file gets 0666 less the umask, as any program's; a replaced one keeps its mode.
+    let mut temp = tempfile::Builder::new()
+        .prefix(".stackfix-report-")
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(&dir)
+        .map_err(fail)?;
     write(temp.as_file_mut()).map_err(fail)?;
-    let mode = std::fs::metadata(path).map_or(0o644, |m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()));
-    temp.as_file().set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode & 0o7777)).map_err(fail)?;
+    if let Ok(m) = std::fs::metadata(&target) {
+        temp.as_file().set_permissions(std::fs::Permissions::from_mode(m.permissions().mode() & 0o7777)).map_err(fail)?;
+    }
     temp.as_file().sync_all().map_err(fail)?;
-    temp.persist(path).map_err(|e| fail(e.error))?;
+    temp.persist(&target).map_err(|e| fail(e.error))?;
     Ok(())
 }
 

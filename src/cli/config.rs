@@ -51,17 +51,16 @@ impl ConfigFile {
     }
 }
 
-/// Reads the configuration: the explicit file, else `stackfix.toml` in `dir` if it exists.
+/// Reads the configuration: the explicit file, else the closest `stackfix.toml` in `dir` or a
+/// directory above it, up to the project root (the git work tree's top, else `dir`), so one file
+/// at the top of a repository configures every stack in it.
 pub fn load(explicit: Option<&Path>, dir: &Path) -> Result<(ConfigFile, Option<PathBuf>), String> {
     let path = match explicit {
         Some(p) => p.to_path_buf(),
-        None => {
-            let default = dir.join("stackfix.toml");
-            if !default.is_file() {
-                return Ok((ConfigFile::default(), None));
-            }
-            default
-        }
+        None => match find_config(dir) {
+            Some(found) => found,
+            None => return Ok((ConfigFile::default(), None)),
+        },
     };
     let text = read_text(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let config: ConfigFile = toml::from_str(&text).map_err(|e| {
@@ -73,6 +72,25 @@ pub fn load(explicit: Option<&Path>, dir: &Path) -> Result<(ConfigFile, Option<P
         format!("{}:{}{}", path.display(), position.unwrap_or_default(), e.message())
     })?;
     Ok((config, Some(path)))
+}
+
+/// The closest `stackfix.toml` at or above `dir`, not above the project root. Shown as `dir`
+/// with `../` steps, as the user named the directory.
+fn find_config(dir: &Path) -> Option<PathBuf> {
+    let root = stackfix::stack::load::project_root(dir);
+    let real = dir.canonicalize().ok()?;
+    let mut shown = dir.to_path_buf();
+    for ancestor in real.ancestors() {
+        let candidate = shown.join("stackfix.toml");
+        if ancestor.join("stackfix.toml").is_file() {
+            return Some(stackfix::stack::load::normalize(&candidate));
+        }
+        if ancestor == root {
+            break;
+        }
+        shown.push("..");
+    }
+    None
 }
 
 /// Command line and file settings combined, every rule name checked.
@@ -161,7 +179,8 @@ pub fn targets(args: &super::CommonArgs, recursive: bool, exclude: &[String]) ->
             }
         }
     }
-    for path in &args.paths {
+    let skip = exclusions(Path::new("."), exclude)?;
+    for path in args.paths.iter().filter(|p| !excluded(&skip, p)) {
         let meta = std::fs::metadata(path).map_err(|e| format!("{}: {}", path.display(), io_reason(&e)))?;
         if meta.is_dir() {
             match recursive {
@@ -174,8 +193,11 @@ pub fn targets(args: &super::CommonArgs, recursive: bool, exclude: &[String]) ->
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        match stackfix::stack::load::is_discovered_name(name) {
+        // The directory's stack when its discovery loads this very file (not when a base file
+        // compose prefers hides it: `docker-compose.yml` beside `compose.yaml`).
+        let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+        let loaded = stackfix::stack::load::discovered_files(&dir).iter().any(|f| canonical(f) == canonical(path));
+        match loaded {
             true => out.push(Target { dir, files: Vec::new() }),
             false => out.push(Target { dir, files: vec![path.clone()] }),
         }
@@ -189,28 +211,61 @@ pub fn targets(args: &super::CommonArgs, recursive: bool, exclude: &[String]) ->
     Ok(out)
 }
 
-/// When the current directory holds no compose file, the closest directory above it that holds
-/// a base compose file, as `docker compose` looks for one: `..`, `../..`, … (relative, so paths
-/// are shown from where stackfix runs).
+/// When the current directory holds no compose file (by name, or a YAML file with a top-level
+/// `services:` that stackfix would load), the closest directory above it that holds a base
+/// compose file, as `docker compose` looks for one, up to the top of the git work tree if any:
+/// `..`, `../..`, … (relative, so paths are shown from where stackfix runs). Says so on stderr.
 fn compose_above() -> Option<PathBuf> {
     let here = Path::new(".");
-    let has = |dir: &Path, names: &dyn Fn(&str) -> bool| {
-        std::fs::read_dir(dir).into_iter().flatten().filter_map(|e| e.ok()).any(|e| {
-            e.file_type().is_ok_and(|t| !t.is_dir()) && e.file_name().to_str().is_some_and(names)
-        })
+    let files = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_file())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect()
     };
-    if has(here, &stackfix::stack::load::is_discovered_name) {
+    let local = files(here);
+    if local.iter().any(|n| stackfix::stack::load::is_discovered_name(n)) || has_compose_yaml(here) {
         return None;
     }
     let cwd = std::env::current_dir().ok()?;
+    // Inside a git work tree, not above its top; elsewhere up to the root, as compose goes.
+    let top = cwd.ancestors().find(|a| a.join(".git").exists()).unwrap_or(Path::new("/")).to_path_buf();
     let mut up = PathBuf::new();
     for ancestor in cwd.ancestors().skip(1) {
+        if !ancestor.starts_with(&top) {
+            break;
+        }
         up.push("..");
-        if has(ancestor, &|n| stackfix::stack::load::BASE_NAMES.contains(&n)) {
+        if files(ancestor).iter().any(|n| stackfix::stack::load::BASE_NAMES.contains(&n.as_str())) {
+            eprintln!(
+                "note: no compose file in the current directory; using the stack in {} (the closest directory above \
+                 with one, as docker compose does)",
+                up.display()
+            );
             return Some(up);
         }
     }
     None
+}
+
+/// The `--exclude` globs as a matcher of paths relative to `root` (gitignore syntax).
+fn exclusions(root: &Path, exclude: &[String]) -> Result<ignore::overrides::Override, String> {
+    let mut overrides = ignore::overrides::OverrideBuilder::new(root);
+    for glob in exclude {
+        // `./vendor` means `vendor` here, as a shell user writes it.
+        let pattern = glob.strip_prefix("./").unwrap_or(glob);
+        overrides.add(&format!("!{pattern}")).map_err(|e| format!("--exclude `{glob}`: {e}"))?;
+    }
+    overrides.build().map_err(|e| format!("--exclude: {e}"))
+}
+
+/// Whether `--exclude` skips a PATH named on the command line (or a directory holding it).
+fn excluded(matcher: &ignore::overrides::Override, path: &Path) -> bool {
+    let relative = path.strip_prefix(".").unwrap_or(path);
+    relative.ancestors().filter(|a| !a.as_os_str().is_empty()).any(|a| matcher.matched(a, a.is_dir()).is_ignore())
 }
 
 /// "no such file or directory", as a person reads an I/O error about a path.
@@ -227,29 +282,52 @@ fn io_reason(e: &std::io::Error) -> String {
 /// directories (`.devcontainer`) are walked. `exclude` holds gitignore-style globs, matched
 /// against paths relative to `root`.
 fn walk(root: &Path, exclude: &[String]) -> Result<Vec<Target>, String> {
-    let mut overrides = ignore::overrides::OverrideBuilder::new(root);
-    for glob in exclude {
-        overrides.add(&format!("!{glob}")).map_err(|e| format!("--exclude `{glob}`: {e}"))?;
-    }
-    let overrides = overrides.build().map_err(|e| format!("--exclude: {e}"))?;
+    let overrides = exclusions(root, exclude)?;
     let walker = ignore::WalkBuilder::new(root)
         .hidden(false)
+        // A .gitignore counts outside a git repository too (a copied tree, an export).
+        .require_git(false)
         .overrides(overrides)
         .filter_entry(|entry| entry.file_name() != ".git")
         .build();
     let mut dirs = std::collections::BTreeSet::new();
+    let mut maybe = std::collections::BTreeSet::new();
     for entry in walker {
         let entry = entry.map_err(|e| format!("{}: {e}", root.display()))?;
-        if !entry.file_type().is_some_and(|t| t.is_file()) {
+        let path = entry.path();
+        // A compose file that is a link to one counts (the walk itself does not follow links).
+        if entry.file_type().is_some_and(|t| t.is_dir()) || !path.is_file() {
             continue;
         }
-        let path = entry.path();
-        if path.file_name().and_then(|n| n.to_str()).is_some_and(stackfix::stack::load::is_discovered_name) {
-            let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-            dirs.insert(if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir });
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+        let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+        if stackfix::stack::load::is_discovered_name(name) {
+            dirs.insert(dir);
+        } else if name.contains("compose") && (name.ends_with(".yml") || name.ends_with(".yaml")) {
+            // `docker-compose-gateway.yml` alone in its directory: a stack when the directory has
+            // no file compose finds by name (then stackfix loads each YAML file with `services:`).
+            maybe.insert(dir);
+        }
+    }
+    for dir in maybe {
+        let by_name = stackfix::stack::load::discovered_files(&dir);
+        if by_name.is_empty() && !dirs.contains(&dir) && has_compose_yaml(&dir) {
+            dirs.insert(dir);
         }
     }
     Ok(dirs.into_iter().map(|dir| Target { dir, files: Vec::new() }).collect())
+}
+
+/// Whether `dir` holds a YAML file with a top-level `services:` line, which stackfix loads when
+/// the directory has no file compose finds by name.
+fn has_compose_yaml(dir: &Path) -> bool {
+    std::fs::read_dir(dir).into_iter().flatten().filter_map(|e| e.ok()).any(|e| {
+        let path = e.path();
+        let yaml = path.extension().is_some_and(|x| x == "yml" || x == "yaml");
+        yaml && path.is_file()
+            && stackfix::stack::load::read_text(&path).is_ok_and(|t| t.lines().any(|l| l.trim_end() == "services:"))
+    })
 }
 
 /// The project directory as compose finds it: the one named, else the first compose file's
@@ -270,7 +348,7 @@ pub fn prepare(args: &super::CommonArgs) -> Result<Prepared, String> {
     match targets.as_slice() {
         [target] => prepare_target(args, target),
         _ => Err(format!(
-            "this command works on one stack at a time, and the paths name {}; run it once per stack",
+            "this command works on one stack at a time, and the paths name {} stacks; run it once per stack",
             targets.len()
         )),
     }

@@ -33,7 +33,7 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
             None
         };
         if let Some(flag) = single {
-            eprintln!("error: {flag} works on one stack at a time, and the paths name {}", targets.len());
+            eprintln!("error: {flag} works on one stack at a time, and the paths name {} stacks", targets.len());
             return Ok(EXIT_ERROR);
         }
     }

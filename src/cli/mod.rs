@@ -290,9 +290,9 @@ pub struct CheckArgs {
     /// ignores
     #[arg(short = 'r', long)]
     pub recursive: bool,
-    /// With --recursive: skip paths matching GLOB (gitignore syntax, relative to the PATH walked;
-    /// repeatable)
-    #[arg(long, value_name = "GLOB", requires = "recursive")]
+    /// Skip paths matching GLOB (gitignore syntax; repeatable): PATHs named (relative to the
+    /// current directory) and what --recursive walks (relative to the PATH walked)
+    #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
     /// Exit 0 even when there are findings (2 still means an error)
     #[arg(long)]
@@ -397,13 +397,15 @@ pub fn run(cli: Cli) -> u8 {
 ///
 /// `auto` follows the conventions anstream implements for a stream: `CLICOLOR_FORCE` turns
 /// colours on, `NO_COLOR` and `CLICOLOR=0` off, else a terminal that supports them gets them;
-/// `FORCE_COLOR` (set, not `0`) turns them on first, as Node tools and CI systems expect.
+/// `FORCE_COLOR` (set, not `0`) turns them on first, as Node tools and CI systems expect,
+/// unless `NO_COLOR` is set too.
 fn use_color(choice: ColorChoice) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => {
-            let forced = std::env::var("FORCE_COLOR").is_ok_and(|v| !v.is_empty() && v != "0");
+            let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0");
+            let forced = set("FORCE_COLOR") && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
             forced || anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never
         }
     }

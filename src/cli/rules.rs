@@ -47,6 +47,6 @@ fn meta_json(m: &rules::RuleMeta) -> serde_json::Value {
         "fix": m.fix,
         "applicability": m.applicability.as_str(),
         "seeds": m.seeds,
-        "docs": m.docs,
+        "docs": m.documentation(),
     })
 }

@@ -3,7 +3,8 @@
 //!
 //! A finding is known by its rule, its file (relative to the repository holding the stack), its
 //! service and where in the file it is as a YAML route (`services.api.environment.DB_PASSWORD`;
-//! for a file that is not YAML, the message): not by line numbers, so unrelated edits keep it.
+//! inside a list, `services.db.ports.[]` and the message; for a file that is not YAML, the
+//! message): not by line numbers or list positions, so unrelated edits keep it.
 //! Identical identities are counted: a baseline of two such findings hides two.
 
 use std::collections::HashMap;
@@ -15,6 +16,7 @@ use super::locate::Locator;
 use super::{write_json, Checked};
 use crate::rules::Finding;
 use crate::stack::Stack;
+use crate::yaml::Segment;
 
 /// The baseline file's format version.
 const VERSION: u32 = 1;
@@ -25,8 +27,8 @@ pub struct Identity {
     pub rule: String,
     pub file: String,
     pub service: Option<String>,
-    /// The YAML route of the finding (empty at the top of a file), or `#` and the message in a
-    /// file that is not YAML.
+    /// The YAML route of the finding (empty at the top of a file); inside a list, the route with
+    /// `[]` for the position, `#` and the message; in a file that is not YAML, `#` and the message.
     pub at: String,
 }
 
@@ -78,7 +80,24 @@ pub fn identities(checked: &[Checked]) -> Vec<Identity> {
 fn identity(locator: &Locator, stack: &Stack, f: &Finding) -> Identity {
     let file = stack.file(f.file);
     let at = match &file.tree {
-        Some(tree) => crate::yaml::route::route_at(tree, f.span.start).to_string(),
+        Some(tree) => {
+            let route = crate::yaml::route::route_at(tree, f.span.start);
+            // A list item is known by what it says, not by its place: an item added above
+            // must not take over the identity of one the baseline holds.
+            let positional = route.0.iter().any(|s| matches!(s, Segment::Index(_)));
+            let names: Vec<&str> = route
+                .0
+                .iter()
+                .map(|s| match s {
+                    Segment::Key(k) => k.as_str(),
+                    Segment::Index(_) => "[]",
+                })
+                .collect();
+            match positional {
+                true => format!("{}#{}", names.join("."), f.message),
+                false => names.join("."),
+            }
+        }
         None => format!("#{}", f.message),
     };
     Identity { rule: f.rule.to_string(), file: locator.path(&file.path), service: f.service.clone(), at }

@@ -3,8 +3,18 @@ use std::io::{self, Write};
 use super::{finding_position, Checked};
 use crate::rules::Severity;
 
-/// GitHub Actions workflow commands (`::error file=…,line=…::message`).
+/// GitHub Actions workflow commands (`::error file=…,line=…::message`): the files that could not
+/// be read first (as errors titled `stackfix`), then the findings.
 pub fn github(out: &mut dyn Write, checked: &[Checked]) -> io::Result<()> {
+    for e in checked.iter().flat_map(|c| &c.stack.errors) {
+        let (line, col) = e.position.unwrap_or((1, 1));
+        let mut message = e.message.clone();
+        if let Some(hint) = &e.hint {
+            message.push_str("\nhelp: ");
+            message.push_str(hint);
+        }
+        writeln!(out, "::error title=stackfix,file={},line={line},col={col}::{}", property(&e.path), data(&message))?;
+    }
     for (stack, f) in Checked::all(checked) {
         let p = finding_position(stack, f);
         let command = match f.severity {

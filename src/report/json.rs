@@ -73,13 +73,14 @@ pub fn finding_json(stack: &Stack, f: &Finding) -> Value {
     })
 }
 
-/// `--statistics --format json`: an array of `{rule, severity, count, fixable}`, by rule name;
-/// `severity` is the highest among the rule's findings, `fixable` how many have a fix.
+/// `--statistics --format json`: an array of `{rule, severity, count, fixable, unsafe_fixable}`,
+/// most findings first; `severity` is the highest among the rule's findings, `fixable` how many
+/// have a safe fix, `unsafe_fixable` how many more an unsafe one.
 pub fn statistics_json(out: &mut dyn Write, checked: &[Checked]) -> io::Result<()> {
     let rows: Vec<Value> = counts(checked)
         .into_iter()
-        .map(|(rule, (count, fixable, severity))| {
-            value!({"rule": rule, "severity": severity.as_str(), "count": count, "fixable": fixable})
+        .map(|c| {
+            value!({"rule": c.rule, "severity": c.severity.as_str(), "count": c.count, "fixable": c.safe, "unsafe_fixable": c.unsafe_})
         })
         .collect();
     write_json(out, &rows)

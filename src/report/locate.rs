@@ -1,6 +1,6 @@
 //! Where a report says a file is, for consumers that track results across runs and machines
-//! (SARIF, GitLab Code Quality): paths relative to the repository holding the stacks, whatever
-//! directory stackfix ran in, and fingerprints that survive unrelated edits.
+//! (SARIF, GitLab Code Quality, baselines): paths relative to the repository the run is about,
+//! whatever directory stackfix ran in, and fingerprints that survive unrelated edits.
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
@@ -9,16 +9,32 @@ use serde_json::{json as value, Value};
 
 use super::Checked;
 
-/// Names files relative to the repository of the first stack reported.
+/// Names files relative to one root for the whole report.
 pub(crate) struct Locator {
-    /// The repository root (the enclosing git work tree's top, else the stack's directory),
-    /// canonical; none for a report without stacks.
+    /// Canonical; none for a report without stacks outside any repository.
     root: Option<PathBuf>,
 }
 
 impl Locator {
+    /// The root: the CI checkout (`GITHUB_WORKSPACE`, `CI_PROJECT_DIR`) when set, else the top
+    /// of the git work tree holding the current directory, else the repository (or directory)
+    /// of the first stack. One root for every stack of a run, so a stack in a submodule is named
+    /// by its path in the repository the run is about.
     pub(crate) fn new(checked: &[Checked]) -> Locator {
-        Locator { root: checked.first().map(|c| crate::stack::load::project_root(&c.stack.root)) }
+        let from_env = ["GITHUB_WORKSPACE", "CI_PROJECT_DIR"]
+            .iter()
+            .filter_map(std::env::var_os)
+            .map(PathBuf::from)
+            .find(|p| p.is_dir())
+            .and_then(|p| p.canonicalize().ok());
+        let from_cwd = || {
+            let cwd = std::env::current_dir().ok()?.canonicalize().ok()?;
+            cwd.ancestors().find(|a| a.join(".git").exists()).map(Path::to_path_buf)
+        };
+        let root = from_env
+            .or_else(from_cwd)
+            .or_else(|| checked.first().map(|c| crate::stack::load::project_root(&c.stack.root)));
+        Locator { root }
     }
 
     fn relative<'p>(&self, path: &'p Path) -> Option<&'p Path> {

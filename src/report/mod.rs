@@ -34,15 +34,35 @@ impl Checked<'_> {
     }
 }
 
-/// Per rule (in the order of the rule names): how many findings, how many with a fix.
-fn counts<'a>(checked: &'a [Checked<'a>]) -> std::collections::BTreeMap<&'static str, (usize, usize, Severity)> {
-    let mut out = std::collections::BTreeMap::new();
+/// Findings of one rule, for `--statistics`.
+pub(crate) struct Count {
+    pub rule: &'static str,
+    pub count: usize,
+    /// With a safe fix (`stackfix fix`).
+    pub safe: usize,
+    /// With an unsafe fix (`--unsafe-fixes`).
+    pub unsafe_: usize,
+    /// The highest severity among them.
+    pub severity: Severity,
+}
+
+/// Per rule, most findings first (then by rule name).
+fn counts<'a>(checked: &'a [Checked<'a>]) -> Vec<Count> {
+    use crate::rules::Applicability;
+    let mut by_rule: std::collections::BTreeMap<&'static str, Count> = std::collections::BTreeMap::new();
     for (_, f) in Checked::all(checked) {
-        let entry = out.entry(f.rule).or_insert((0, 0, f.severity));
-        entry.0 += 1;
-        entry.1 += usize::from(f.fix.is_some());
-        entry.2 = entry.2.max(f.severity);
+        let entry =
+            by_rule.entry(f.rule).or_insert(Count { rule: f.rule, count: 0, safe: 0, unsafe_: 0, severity: f.severity });
+        entry.count += 1;
+        match f.fix.as_ref().map(|x| x.applicability) {
+            Some(Applicability::Safe) => entry.safe += 1,
+            Some(Applicability::Unsafe) => entry.unsafe_ += 1,
+            _ => {}
+        }
+        entry.severity = entry.severity.max(f.severity);
     }
+    let mut out: Vec<Count> = by_rule.into_values().collect();
+    out.sort_by(|a, b| b.count.cmp(&a.count).then(a.rule.cmp(b.rule)));
     out
 }
 

@@ -75,23 +75,31 @@ pub fn text(out: &mut dyn Write, checked: &[Checked], color: bool, summary: bool
             count(Severity::Warning),
             count(Severity::Info)
         )?;
-        let (safe, unsafe_) = (fixable(Applicability::Safe), fixable(Applicability::Unsafe));
-        if safe + unsafe_ > 0 {
-            writeln!(out, "{safe} fixable with `stackfix fix`, {unsafe_} more with `--unsafe-fixes`.")?;
+        match (fixable(Applicability::Safe), fixable(Applicability::Unsafe)) {
+            (0, 0) => {}
+            (safe, 0) => writeln!(out, "{safe} fixable with `stackfix fix`.")?,
+            (0, unsafe_) => writeln!(out, "{unsafe_} fixable with `stackfix fix --unsafe-fixes`.")?,
+            (safe, unsafe_) => writeln!(out, "{safe} fixable with `stackfix fix`, {unsafe_} more with `--unsafe-fixes`.")?,
         }
     }
     Ok(())
 }
 
-/// `--statistics`: one line per rule, by rule name: the count, the rule, the highest severity
-/// among its findings, and how many have a fix (`12  no-resource-limits  warning  12 fixable`).
+/// `--statistics`: one line per rule, most findings first: the count, the rule, the highest
+/// severity among its findings, and how many `stackfix fix` fixes and how many more
+/// `--unsafe-fixes` does (`12  no-resource-limits  error    10 fixable, 2 unsafe`).
 pub fn statistics(out: &mut dyn Write, checked: &[Checked]) -> io::Result<()> {
     let rows = counts(checked);
-    let width = rows.keys().map(|r| r.len()).max().unwrap_or(0);
-    let count_width = rows.values().map(|(n, _, _)| n.to_string().len()).max().unwrap_or(0);
-    for (rule, (count, fixable, severity)) in rows {
-        let fixable = if fixable > 0 { format!("  {fixable} fixable") } else { String::new() };
-        let line = format!("{count:>count_width$}  {rule:<width$}  {:<7}{fixable}", severity.as_str());
+    let width = rows.iter().map(|c| c.rule.len()).max().unwrap_or(0);
+    let count_width = rows.iter().map(|c| c.count.to_string().len()).max().unwrap_or(0);
+    for c in rows {
+        let fixes = match (c.safe, c.unsafe_) {
+            (0, 0) => String::new(),
+            (safe, 0) => format!("  {safe} fixable"),
+            (0, unsafe_) => format!("  {unsafe_} unsafe"),
+            (safe, unsafe_) => format!("  {safe} fixable, {unsafe_} unsafe"),
+        };
+        let line = format!("{:>count_width$}  {:<width$}  {:<7}{fixes}", c.count, c.rule, c.severity.as_str());
         writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())

@@ -1039,18 +1039,17 @@ fn collect(stack: &Stack, settings: &RuleSettings, drop_edits: bool) -> (Vec<Fin
 /// Whether the configuration file (`[services.NAME] ignore`) or a suppression comment on the
 /// finding's line or on its service's key line silences the finding.
 fn is_ignored(stack: &Stack, config: &Config, finding: &Finding, settings: &RuleSettings, silencer: &mut Silencer) -> bool {
-    if let Some(name) = &finding.service {
-        if settings.service_ignore.get(name).is_some_and(|rules| rules.iter().any(|r| r == finding.rule || r == "all"))
-        {
-            return true;
-        }
-        if let Some(service) = config.service(name) {
-            for site in &service.sites {
-                if silencer.silences(stack, site.file, site.primary().start, finding.rule) {
-                    return true;
-                }
+    // Comments first, so that one the configuration file makes redundant still counts as used.
+    if silencer.silences(stack, finding.file, finding.span.start, finding.rule) {
+        return true;
+    }
+    let Some(name) = &finding.service else { return false };
+    if let Some(service) = config.service(name) {
+        for site in &service.sites {
+            if silencer.silences(stack, site.file, site.primary().start, finding.rule) {
+                return true;
             }
         }
     }
-    silencer.silences(stack, finding.file, finding.span.start, finding.rule)
+    settings.service_ignore.get(name).is_some_and(|rules| rules.iter().any(|r| r == finding.rule || r == "all"))
 }

@@ -384,7 +384,10 @@ impl Loader {
         let id = self.files.len();
         let shared_anchors = tree.as_ref().map(shared_anchors).unwrap_or_default();
         let alias_targets = tree.as_ref().map(alias_targets).unwrap_or_default();
-        let suppressions = super::suppress::parse(tree.as_ref().map_or(&source, |t| &t.source).text());
+        let suppressions = match &tree {
+            Some(tree) => super::suppress::parse_yaml(tree),
+            None => super::suppress::parse(source.text()),
+        };
         for s in &suppressions {
             for rule in s.rules.iter().filter(|r| *r != "all" && crate::rules::by_id(r).is_none()) {
                 let hint = crate::fix::did_you_mean(crate::rules::REGISTRY.iter().map(|r| r.meta().id), rule);
@@ -1227,7 +1230,21 @@ pub fn production_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// `docker-compose.prod.yml`, `compose.production.yaml`, `docker-compose-prod.yml`, …
+/// The compose files found in a project directory by name, as stackfix loads them there: the
+/// base file `docker compose` picks, that base file's `.override` file, and the production files.
+pub fn discovered_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(base) = base_file(dir) {
+        let name = base.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+        let over = ["yaml", "yml"].iter().map(|ext| dir.join(format!("{stem}.override.{ext}"))).find(|p| p.is_file());
+        out.push(base);
+        out.extend(over);
+    }
+    out.extend(production_files(dir));
+    out
+}
+
 /// Whether `docker compose` (and stackfix) finds a file of this name in a project directory: a
 /// base file (`compose.yaml`, `compose.yml`, `docker-compose.yaml`, `docker-compose.yml`), its
 /// `.override` file, or a production file ([`is_production_name`]).
@@ -1239,6 +1256,7 @@ pub fn is_discovered_name(name: &str) -> bool {
     BASE_NAMES.contains(&name) || is_override || is_production_name(name)
 }
 
+/// `docker-compose.prod.yml`, `compose.production.yaml`, `docker-compose-prod.yml`, …
 pub fn is_production_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     let Some(stem) = lower.strip_suffix(".yml").or_else(|| lower.strip_suffix(".yaml")) else {

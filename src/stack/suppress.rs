@@ -50,6 +50,32 @@ pub fn parse(text: &str) -> Vec<Suppression> {
     out
 }
 
+/// [`parse`] for a file whose YAML tree is known: text inside a quoted or block scalar (an
+/// escaped quote, a script in `command: |`) is a value, not a comment, whatever it says.
+pub fn parse_yaml(tree: &crate::yaml::Tree) -> Vec<Suppression> {
+    let mut found = parse(tree.source.text());
+    if found.is_empty() {
+        return found;
+    }
+    use crate::yaml::{NodeKind, ScalarStyle};
+    let source = &tree.source;
+    let values = crate::yaml::SpanSet::new((0..tree.len()).filter_map(|id| {
+        let node = tree.node(id);
+        match &node.kind {
+            NodeKind::Scalar { style: ScalarStyle::Plain, .. } => None,
+            // A block scalar's text starts on the line after its header (`| # a comment`).
+            NodeKind::Scalar { style: ScalarStyle::Literal | ScalarStyle::Folded, .. } => {
+                let body = source.line_content_end(source.line_index(node.span.start));
+                Some(Span::new(body, node.span.end.max(body)))
+            }
+            NodeKind::Scalar { .. } => Some(node.span),
+            _ => None,
+        }
+    }));
+    found.retain(|s| !values.contains(Span::new(s.span.start, s.span.start + 1)));
+    found
+}
+
 /// The rules and the reason of a comment that is a suppression.
 fn directive(comment: &str) -> Option<(Vec<String>, Option<String>)> {
     let rest = comment.strip_prefix('#')?.trim_start();
@@ -64,6 +90,18 @@ fn directive(comment: &str) -> Option<(Vec<String>, Option<String>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_inside_quoted_and_block_scalars_is_no_comment() {
+        let text = "a: \"p\\\"ss # stackfix: ignore[all]\"\n\
+                    b: 'it''s # stackfix: ignore[all]'\n\
+                    c: | # stackfix: ignore[no-healthcheck]\n  echo # stackfix: ignore[all]\n\
+                    d: 1 # stackfix: ignore[no-restart-policy]\n";
+        let tree = crate::yaml::Tree::parse(text.to_string()).unwrap();
+        let found = parse_yaml(&tree);
+        let lines: Vec<usize> = found.iter().map(|s| s.line).collect();
+        assert_eq!(lines, [2, 4], "{found:?}");
+    }
 
     #[test]
     fn comments_with_or_without_spaces_and_quotes_are_told_apart() {

@@ -151,8 +151,11 @@ fn recursive_finds_every_stack_except_what_git_and_exclude_ignore() {
     let out = stackfix(root, &["check", "-r", "lonely"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("no compose file found"), "{}", stderr(&out));
-    // --exclude only means something to a walk.
-    assert_eq!(stackfix(root, &["check", "--exclude", "x", "apps/web"]).status.code(), Some(2));
+    // --exclude skips named paths too (pre-commit passes files); all of them skipped is no error.
+    let out = stackfix(root, &["check", "--select", "no-healthcheck", "--format", "json", "--exclude", "apps/web", "apps/web", "apps/api/docker-compose.yml"]);
+    assert_eq!(files_and_rules(&json(&out)), [("apps/api/docker-compose.yml".to_string(), "no-healthcheck".to_string())]);
+    let out = stackfix(root, &["check", "--exclude", "./apps", "apps/web/docker-compose.yml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 #[test]
@@ -191,8 +194,9 @@ fn statistics_count_findings_per_rule() {
         let rule = row["rule"].as_str().unwrap();
         let of_rule: Vec<_> = full["findings"].as_array().unwrap().iter().filter(|f| f["rule"] == rule).collect();
         assert_eq!(row["count"].as_u64().unwrap() as usize, of_rule.len(), "{row}");
-        let fixable = of_rule.iter().filter(|f| f["fix"]["available"] == true).count();
-        assert_eq!(row["fixable"].as_u64().unwrap() as usize, fixable, "{row}");
+        let fixable = |kind: &str| of_rule.iter().filter(|f| f["fix"]["applicability"] == kind).count();
+        assert_eq!(row["fixable"].as_u64().unwrap() as usize, fixable("safe"), "{row}");
+        assert_eq!(row["unsafe_fixable"].as_u64().unwrap() as usize, fixable("unsafe"), "{row}");
         assert_eq!(row["severity"], of_rule[0]["severity"]);
     }
     let out = stackfix(dir.path(), &["check", "a", "b", "--select", select, "--statistics", "--color", "never"]);
@@ -345,4 +349,94 @@ fn a_baseline_reports_only_new_findings_across_unrelated_edits() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--baseline bad.json: baseline version 9"), "{}", stderr(&out));
     assert_eq!(stackfix(dir.path(), &["check", "--baseline", "bad.json", "--write-baseline", "x.json"]).status.code(), Some(2));
+}
+
+/// What a review of the many-stacks work found, each pinned: a named compose file that the
+/// directory's discovery would not load is checked itself; a compose file that is a link counts
+/// in a walk, and so does a `*compose*.yml` alone in its directory; stacks sharing an included
+/// file report its findings once; a `stackfix.toml` at the top of the repository configures the
+/// stacks below; walking up stops at the git work tree's top.
+#[test]
+fn named_files_links_shared_includes_and_configuration_above() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    assert!(Command::new("git").args(["init", "-q"]).current_dir(root).status().unwrap().success());
+    // compose.yaml wins discovery; docker-compose.yml named on the command line is checked itself.
+    write(root, "a/compose.yaml", "services:\n  web:\n    image: nginx:1.27\n");
+    write(root, "a/docker-compose.yml", "services:\n  db:\n    image: postgres:16\n");
+    let out = stackfix(root, &["check", "a/docker-compose.yml", "--select", "no-healthcheck", "--format", "json"]);
+    let files: Vec<String> = files_and_rules(&json(&out)).into_iter().map(|(f, _)| f).collect();
+    assert!(files.iter().all(|f| f == "a/docker-compose.yml") && !files.is_empty(), "{files:?}");
+    // A link to a compose file, and a compose-looking name alone in its directory.
+    write(root, "shared/stack.yml", WARNED);
+    std::os::unix::fs::symlink("../shared/stack.yml", root.join("linked-dir-compose.yaml")).ok();
+    fs::create_dir_all(root.join("linked")).unwrap();
+    std::os::unix::fs::symlink("../shared/stack.yml", root.join("linked/compose.yaml")).unwrap();
+    write(root, "gateway/docker-compose-gateway.yml", WARNED);
+    // Two stacks including one file.
+    write(root, "common/extra.yml", "services:\n  cache:\n    image: ghcr.io/acme/cache:1\n");
+    for stack in ["one", "two"] {
+        write(root, &format!("{stack}/compose.yaml"), "include:\n  - ../common/extra.yml\nservices:\n  api:\n    image: ghcr.io/acme/api:1\n");
+    }
+    let out = stackfix(root, &["check", "-r", "--select", "no-healthcheck", "--format", "json"]);
+    let found = files_and_rules(&json(&out));
+    let files: Vec<&str> = found.iter().map(|(f, _)| f.as_str()).collect();
+    assert!(files.contains(&"linked/compose.yaml"), "{files:?}");
+    assert!(files.contains(&"gateway/docker-compose-gateway.yml"), "{files:?}");
+    assert_eq!(files.iter().filter(|f| f.ends_with("common/extra.yml")).count(), 1, "{files:?}");
+    // The repository's stackfix.toml applies to a stack below it.
+    write(root, "stackfix.toml", "select = [\"no-restart-policy\"]\n");
+    let out = stackfix(root, &["check", "one", "--format", "json"]);
+    let rules: Vec<String> = files_and_rules(&json(&out)).into_iter().map(|(_, r)| r).collect();
+    assert!(!rules.is_empty() && rules.iter().all(|r| r == "no-restart-policy"), "{rules:?}");
+    fs::remove_file(root.join("stackfix.toml")).unwrap();
+    // Walking up from a directory without compose files stops at the work tree's top.
+    write(root, "docs/notes.txt", "");
+    let out = stackfix(&root.join("docs"), &["check"]);
+    assert_eq!(out.status.code(), Some(2), "no compose file up to the repository's top: {}", stderr(&out));
+}
+
+/// A baseline knows a list item by what it says: an item added above one it holds is new.
+#[test]
+fn a_baseline_does_not_hide_a_new_list_item() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "docker-compose.yml", "services:\n  db:\n    image: postgres:16\n    ports:\n      - \"5432:5432\"\n");
+    let select = ["--select", "database-port-published"];
+    let out = stackfix(dir.path(), &[&["check", "--write-baseline", "b.json"][..], &select].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    write(dir.path(), "docker-compose.yml", "services:\n  db:\n    image: postgres:16\n    ports:\n      - \"6543:5432\"\n      - \"5432:5432\"\n");
+    let out = stackfix(dir.path(), &[&["check", "--baseline", "b.json", "--format", "json"][..], &select].concat());
+    let report = json(&out);
+    let messages: Vec<&str> = report["findings"].as_array().unwrap().iter().map(|f| f["message"].as_str().unwrap()).collect();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(messages[0].contains("6543"), "{messages:?}");
+}
+
+/// `fix --diff` on a stack named by an absolute path writes headers relative to the git work
+/// tree, which `git apply` takes from its top.
+#[test]
+fn a_diff_of_a_stack_named_by_absolute_path_applies_with_git() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    assert!(Command::new("git").args(["init", "-q"]).current_dir(root).status().unwrap().success());
+    write(root, "deploy/docker-compose.yml", WARNED);
+    let absolute = root.join("deploy");
+    let out = stackfix(Path::new("/"), &["fix", "--diff", "--select", "no-log-rotation", absolute.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let diff = stdout(&out);
+    assert!(diff.contains("+++ b/deploy/docker-compose.yml"), "{diff}");
+    fs::write(root.join("fix.diff"), &diff).unwrap();
+    let applied = Command::new("git").args(["apply", "fix.diff"]).current_dir(root).output().unwrap();
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    assert!(fs::read_to_string(root.join("deploy/docker-compose.yml")).unwrap().contains("max-size"));
+}
+
+/// `--format github` annotates a file that could not be read.
+#[test]
+fn github_annotations_name_files_that_do_not_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "docker-compose.yml", "services:\n  api: [\n");
+    let out = stackfix(dir.path(), &["check", "--format", "github"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout(&out).starts_with("::error title=stackfix,file=docker-compose.yml,line="), "{}", stdout(&out));
 }
