@@ -29,13 +29,15 @@ pub fn run(args: &CheckArgs) -> io::Result<u8> {
     }
     let baseline = match &args.baseline {
         None => None,
-        Some(path) => match stackfix::stack::load::read_text(path).map_err(|e| e.to_string()).and_then(|t| Baseline::parse(&t)) {
-            Ok(baseline) => Some(baseline),
-            Err(e) => {
-                eprintln!("error: --baseline {}: {e}", path.display());
-                return Ok(EXIT_ERROR);
+        Some(path) => {
+            match stackfix::stack::load::read_text(path).map_err(|e| e.to_string()).and_then(|t| Baseline::parse(&t)) {
+                Ok(baseline) => Some(baseline),
+                Err(e) => {
+                    eprintln!("error: --baseline {}: {e}", path.display());
+                    return Ok(EXIT_ERROR);
+                }
             }
-        },
+        }
     };
     if targets.is_empty() {
         // Without --recursive, only --exclude leaves nothing (pre-commit passing an excluded
@@ -159,7 +161,11 @@ fn hide_baselined(outcomes: &mut [Outcome], baseline: &Baseline, args: &CheckArg
     }
     if hidden > 0 && !args.quiet {
         let path = args.baseline.as_deref().map(Path::display);
-        eprintln!("note: {hidden} finding{} in the baseline {} not reported", if hidden == 1 { "" } else { "s" }, path.map(|p| p.to_string()).unwrap_or_default());
+        eprintln!(
+            "note: {hidden} finding{} in the baseline {} not reported",
+            if hidden == 1 { "" } else { "s" },
+            path.map(|p| p.to_string()).unwrap_or_default()
+        );
     }
 }
 
@@ -233,7 +239,9 @@ fn write_whole(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>
         .map_err(fail)?;
     write(temp.as_file_mut()).map_err(fail)?;
     if let Ok(m) = std::fs::metadata(&target) {
-        temp.as_file().set_permissions(std::fs::Permissions::from_mode(m.permissions().mode() & 0o7777)).map_err(fail)?;
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(m.permissions().mode() & 0o7777))
+            .map_err(fail)?;
     }
     temp.as_file().sync_all().map_err(fail)?;
     temp.persist(&target).map_err(|e| fail(e.error))?;

@@ -198,7 +198,11 @@ pub(super) fn prepare(common: &CommonArgs, given: &[String]) -> Result<(config::
 }
 
 /// [`prepare`] for one of the stacks the command line names.
-fn prepare_target(common: &CommonArgs, target: &config::Target, given: &[String]) -> Result<(config::Prepared, Sets), u8> {
+fn prepare_target(
+    common: &CommonArgs,
+    target: &config::Target,
+    given: &[String],
+) -> Result<(config::Prepared, Sets), u8> {
     with_sets(config::prepare_target(common, target), given)
 }
 

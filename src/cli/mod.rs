@@ -236,7 +236,10 @@ impl Format {
 
 /// Says that this command writes text or json only; exit 2.
 fn refuse_format(format: Format) -> u8 {
-    eprintln!("error: --format {}: this command writes text or json (sarif, github and gitlab are `stackfix check`'s)", format.name());
+    eprintln!(
+        "error: --format {}: this command writes text or json (sarif, github and gitlab are `stackfix check`'s)",
+        format.name()
+    );
     EXIT_ERROR
 }
 

@@ -362,7 +362,7 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) ->
             }
         };
         let remaining = std::mem::take(&mut attempt.findings);
-            let failures = verify::check(&original, &attempt, &remaining);
+        let failures = verify::check(&original, &attempt, &remaining);
         if failures.is_empty() {
             let Attempt { fs, applied, mut skipped, stack: fixed_stack, passes, .. } = attempt;
             let (edits, reads) = fs.into_edits_and_reads();
@@ -454,7 +454,7 @@ fn attempt(
     // Findings whose fix waited for the next pass (it conflicted with one taken).
     let mut deferred: HashSet<FindingKey> = HashSet::new();
     for pass in 1..=MAX_PASSES {
-            let loaded = (!fs.edits().is_empty()).then(|| stack::load(&with_overrides(load, fs.edits())));
+        let loaded = (!fs.edits().is_empty()).then(|| stack::load(&with_overrides(load, fs.edits())));
         let current = loaded.as_ref().unwrap_or(original);
         if !current.errors.is_empty() {
             if previous.is_empty() {
@@ -462,8 +462,8 @@ fn attempt(
             }
             return Ok(Err(broken_by(&previous, &current.errors)));
         }
-            let findings = rules::check(current, settings);
-            // Every fix of a pass is computed on the same texts; those that conflict with one
+        let findings = rules::check(current, settings);
+        // Every fix of a pass is computed on the same texts; those that conflict with one
         // already taken wait for the next pass, as ruff does.
         let mut batch: HashMap<FileKey, Batch> = HashMap::new();
         let mut env_names: Vec<String> = Vec::new();
@@ -498,12 +498,15 @@ fn attempt(
                 .zip(&finding_keys)
                 .map(|(finding, key)| {
                     let fix = finding.fix.as_ref().filter(|_| wanted(finding, options) && !given_up.contains(key))?;
-                    let users_fixed = fix.anchor_users().iter().all(|u| peers.contains_key(&(finding.rule, (*u).clone())));
+                    let users_fixed =
+                        fix.anchor_users().iter().all(|u| peers.contains_key(&(finding.rule, (*u).clone())));
                     users_fixed.then(|| plan_fix(env, current, &fs, finding, fix, &peers))
                 })
                 .collect()
         };
-        for ((finding, key), plan) in findings.iter().zip(finding_keys).zip(&mut plans).filter(|((f, _), _)| wanted(f, options)) {
+        for ((finding, key), plan) in
+            findings.iter().zip(finding_keys).zip(&mut plans).filter(|((f, _), _)| wanted(f, options))
+        {
             let Some(fix) = &finding.fix else { continue };
             if given_up.contains(&key) {
                 continue;
@@ -1268,7 +1271,10 @@ impl Env<'_> {
                 .map(Arc::new)
                 .map_err(|e| format!("template `{template}` rendered invalid YAML ({e})"))
         });
-        crate::stack::project::lock(&self.rendered).entry(cache_key).or_default().push((context.into_owned(), result.clone()));
+        crate::stack::project::lock(&self.rendered)
+            .entry(cache_key)
+            .or_default()
+            .push((context.into_owned(), result.clone()));
         result
     }
 }

@@ -539,7 +539,8 @@ mod tests {
         let after =
             Tree::parse("x: &d {deploy: {replicas: 2}}\ns:\n  <<: *d\n  deploy: {resources: {m: 1}}\n".to_string())
                 .unwrap();
-        let shown: Vec<String> = changed_paths(Some(&before), Some(&after), &AimTrie::default()).iter().map(|p| p.to_string()).collect();
+        let shown: Vec<String> =
+            changed_paths(Some(&before), Some(&after), &AimTrie::default()).iter().map(|p| p.to_string()).collect();
         assert_eq!(shown, ["s.deploy.replicas", "s.deploy.resources.m"]);
     }
 }

@@ -51,8 +51,13 @@ fn counts<'a>(checked: &'a [Checked<'a>]) -> Vec<Count> {
     use crate::rules::Applicability;
     let mut by_rule: std::collections::BTreeMap<&'static str, Count> = std::collections::BTreeMap::new();
     for (_, f) in Checked::all(checked) {
-        let entry =
-            by_rule.entry(f.rule).or_insert(Count { rule: f.rule, count: 0, safe: 0, unsafe_: 0, severity: f.severity });
+        let entry = by_rule.entry(f.rule).or_insert(Count {
+            rule: f.rule,
+            count: 0,
+            safe: 0,
+            unsafe_: 0,
+            severity: f.severity,
+        });
         entry.count += 1;
         match f.fix.as_ref().map(|x| x.applicability) {
             Some(Applicability::Safe) => entry.safe += 1,

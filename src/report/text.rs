@@ -79,7 +79,9 @@ pub fn text(out: &mut dyn Write, checked: &[Checked], color: bool, summary: bool
             (0, 0) => {}
             (safe, 0) => writeln!(out, "{safe} fixable with `stackfix fix`.")?,
             (0, unsafe_) => writeln!(out, "{unsafe_} fixable with `stackfix fix --unsafe-fixes`.")?,
-            (safe, unsafe_) => writeln!(out, "{safe} fixable with `stackfix fix`, {unsafe_} more with `--unsafe-fixes`.")?,
+            (safe, unsafe_) => {
+                writeln!(out, "{safe} fixable with `stackfix fix`, {unsafe_} more with `--unsafe-fixes`.")?
+            }
         }
     }
     Ok(())

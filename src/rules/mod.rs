@@ -626,9 +626,7 @@ impl SharedAnchors {
             }
             _ => return Ok(None),
         };
-        if !service_edit
-            && self.aliases.get(file).is_some_and(|a| a.contains(span))
-        {
+        if !service_edit && self.aliases.get(file).is_some_and(|a| a.contains(span)) {
             return Err(ALIAS_VALUE);
         }
         let Some(spans) = self.spans.get(file) else { return Ok(None) };
@@ -966,7 +964,9 @@ impl<'s> Silencer<'s> {
                     .rules
                     .iter()
                     .zip(used)
-                    .filter(|(name, used)| !**used && (*name == "all" || (by_id(name).is_some() && settings.is_enabled(name))))
+                    .filter(|(name, used)| {
+                        !**used && (*name == "all" || (by_id(name).is_some() && settings.is_enabled(name)))
+                    })
                     .map(|(name, _)| name.clone())
                     .collect();
                 (!rules.is_empty()).then_some(Unused { file: *file, span: s.span, rules })
@@ -1038,7 +1038,13 @@ fn collect(stack: &Stack, settings: &RuleSettings, drop_edits: bool) -> (Vec<Fin
 
 /// Whether the configuration file (`[services.NAME] ignore`) or a suppression comment on the
 /// finding's line or on its service's key line silences the finding.
-fn is_ignored(stack: &Stack, config: &Config, finding: &Finding, settings: &RuleSettings, silencer: &mut Silencer) -> bool {
+fn is_ignored(
+    stack: &Stack,
+    config: &Config,
+    finding: &Finding,
+    settings: &RuleSettings,
+    silencer: &mut Silencer,
+) -> bool {
     // Comments first, so that one the configuration file makes redundant still counts as used.
     if silencer.silences(stack, finding.file, finding.span.start, finding.rule) {
         return true;

@@ -393,7 +393,9 @@ impl Loader {
                 let hint = crate::fix::did_you_mean(crate::rules::REGISTRY.iter().map(|r| r.meta().id), rule);
                 self.notes.push(Note {
                     at: Some(super::Loc { file: id, span: s.span, key: None, via_alias: false }),
-                    message: format!("`# stackfix: ignore[…]` names `{rule}`, which is no rule{hint}; it silences nothing"),
+                    message: format!(
+                        "`# stackfix: ignore[…]` names `{rule}`, which is no rule{hint}; it silences nothing"
+                    ),
                 });
             }
         }

@@ -51,12 +51,7 @@ pub struct ProjectFs {
 impl ProjectFs {
     /// The files of the project in directory `dir` (see [`project_root`]).
     pub fn new(dir: &Path) -> ProjectFs {
-        ProjectFs {
-            root: project_root(dir),
-            edited: HashMap::new(),
-            inside: Mutex::default(),
-            disk: Mutex::default(),
-        }
+        ProjectFs { root: project_root(dir), edited: HashMap::new(), inside: Mutex::default(), disk: Mutex::default() }
     }
 
     pub fn root(&self) -> &Path {

@@ -67,8 +67,19 @@ fn json_has_the_documented_fields() {
     // Exactly the fields README documents.
     let keys: Vec<&str> = f.as_object().unwrap().keys().map(String::as_str).collect();
     let mut documented = vec![
-        "rule", "severity", "file", "line", "column", "end_line", "end_column", "service", "message", "help", "url",
-        "related", "fix",
+        "rule",
+        "severity",
+        "file",
+        "line",
+        "column",
+        "end_line",
+        "end_column",
+        "service",
+        "message",
+        "help",
+        "url",
+        "related",
+        "fix",
     ];
     documented.sort();
     assert_eq!(keys, documented);

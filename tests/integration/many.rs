@@ -41,10 +41,16 @@ fn several_paths_are_checked_in_one_run_in_the_order_of_their_directories() {
     let found = files_and_rules(&json(&out));
     assert_eq!(
         found,
-        [("a/compose.yaml".to_string(), "no-healthcheck".to_string()), ("b/docker-compose.yml".into(), "no-healthcheck".into())]
+        [
+            ("a/compose.yaml".to_string(), "no-healthcheck".to_string()),
+            ("b/docker-compose.yml".into(), "no-healthcheck".into())
+        ]
     );
     // The same stack named twice (a directory and its compose file) is checked once.
-    let out = stackfix(dir.path(), &["check", "a", "a/compose.yaml", "./a", "--select", "no-healthcheck", "--format", "json"]);
+    let out = stackfix(
+        dir.path(),
+        &["check", "a", "a/compose.yaml", "./a", "--select", "no-healthcheck", "--format", "json"],
+    );
     assert_eq!(files_and_rules(&json(&out)).len(), 1, "{}", stdout(&out));
     // The text report ends with one summary for all the stacks.
     let out = stackfix(dir.path(), &["check", "a", "b", "--select", "no-healthcheck", "--color", "never"]);
@@ -152,8 +158,24 @@ fn recursive_finds_every_stack_except_what_git_and_exclude_ignore() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("no compose file found"), "{}", stderr(&out));
     // --exclude skips named paths too (pre-commit passes files); all of them skipped is no error.
-    let out = stackfix(root, &["check", "--select", "no-healthcheck", "--format", "json", "--exclude", "apps/web", "apps/web", "apps/api/docker-compose.yml"]);
-    assert_eq!(files_and_rules(&json(&out)), [("apps/api/docker-compose.yml".to_string(), "no-healthcheck".to_string())]);
+    let out = stackfix(
+        root,
+        &[
+            "check",
+            "--select",
+            "no-healthcheck",
+            "--format",
+            "json",
+            "--exclude",
+            "apps/web",
+            "apps/web",
+            "apps/api/docker-compose.yml",
+        ],
+    );
+    assert_eq!(
+        files_and_rules(&json(&out)),
+        [("apps/api/docker-compose.yml".to_string(), "no-healthcheck".to_string())]
+    );
     let out = stackfix(root, &["check", "--exclude", "./apps", "apps/web/docker-compose.yml"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
@@ -187,7 +209,8 @@ fn statistics_count_findings_per_rule() {
     write(dir.path(), "b/docker-compose.yml", WARNED);
     let select = "no-healthcheck,no-log-rotation";
     let full = json(&stackfix(dir.path(), &["check", "a", "b", "--select", select, "--format", "json"]));
-    let stats = json(&stackfix(dir.path(), &["check", "a", "b", "--select", select, "--statistics", "--format", "json"]));
+    let stats =
+        json(&stackfix(dir.path(), &["check", "a", "b", "--select", select, "--statistics", "--format", "json"]));
     let rows = stats.as_array().unwrap();
     assert_eq!(rows.len(), 2, "{stats}");
     for row in rows {
@@ -203,7 +226,10 @@ fn statistics_count_findings_per_rule() {
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     assert_eq!(text.lines().count(), 2, "{text}");
-    assert!(text.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()[..3] == ["2", "no-healthcheck", "warning"]), "{text}");
+    assert!(
+        text.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()[..3] == ["2", "no-healthcheck", "warning"]),
+        "{text}"
+    );
     assert_eq!(stackfix(dir.path(), &["check", "a", "--statistics", "--format", "sarif"]).status.code(), Some(2));
 }
 
@@ -227,7 +253,17 @@ fn output_file_gets_the_format_and_the_terminal_gets_text() {
     write(dir.path(), "docker-compose.yml", WARNED);
     let out = stackfix(
         dir.path(),
-        &["check", "--select", "no-healthcheck", "--format", "sarif", "--output-file", "out/report.sarif", "--color", "never"],
+        &[
+            "check",
+            "--select",
+            "no-healthcheck",
+            "--format",
+            "sarif",
+            "--output-file",
+            "out/report.sarif",
+            "--color",
+            "never",
+        ],
     );
     // The directory of the file must exist: nothing is created but the file.
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
@@ -241,7 +277,11 @@ fn output_file_gets_the_format_and_the_terminal_gets_text() {
         &["check", "--select", "no-healthcheck", "--format", "sarif", "-o", "out/report.sarif", "--color", "never"],
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stdout(&out).contains("docker-compose.yml:2:3:") && stdout(&out).contains("Found 1 finding"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("docker-compose.yml:2:3:") && stdout(&out).contains("Found 1 finding"),
+        "{}",
+        stdout(&out)
+    );
     let sarif: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(sarif["runs"][0]["results"][0]["ruleId"], "no-healthcheck");
     let mode = std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&path).unwrap().permissions());
@@ -251,7 +291,8 @@ fn output_file_gets_the_format_and_the_terminal_gets_text() {
     // A new report is readable by all.
     let out = stackfix(dir.path(), &["check", "--select", "no-healthcheck", "--format", "json", "-o", "new.json"]);
     assert_eq!(out.status.code(), Some(1));
-    let mode = std::os::unix::fs::PermissionsExt::mode(&fs::metadata(dir.path().join("new.json")).unwrap().permissions());
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&fs::metadata(dir.path().join("new.json")).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o644);
 }
 
@@ -267,10 +308,8 @@ fn a_recursive_run_over_the_corpus_equals_one_run_per_stack() {
     let again = stackfix(&corpus, &["check", "-r", "--format", "json"]);
     assert_eq!(walked.stdout, again.stdout, "two runs differ");
     let walked = json(&walked);
-    let mut dirs: Vec<String> = files_and_rules(&walked)
-        .iter()
-        .map(|(f, _)| f.split('/').next().unwrap().to_string())
-        .collect();
+    let mut dirs: Vec<String> =
+        files_and_rules(&walked).iter().map(|(f, _)| f.split('/').next().unwrap().to_string()).collect();
     dirs.dedup();
     assert!(dirs.len() > 20, "{dirs:?}");
     // Every stack (each top directory's walk) reports the same findings alone.
@@ -293,7 +332,11 @@ fn without_a_path_the_stack_is_found_above() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(files_and_rules(&json(&out)), [("../../docker-compose.yml".to_string(), "no-healthcheck".to_string())]);
     // A compose file here wins, even a production file alone.
-    write(dir.path(), "backend/app/docker-compose.prod.yml", "services:\n  worker:\n    image: ghcr.io/acme/worker:1\n");
+    write(
+        dir.path(),
+        "backend/app/docker-compose.prod.yml",
+        "services:\n  worker:\n    image: ghcr.io/acme/worker:1\n",
+    );
     let out = stackfix(&dir.path().join("backend/app"), &["check", "--select", "no-healthcheck", "--format", "json"]);
     assert_eq!(files_and_rules(&json(&out)), [("docker-compose.prod.yml".to_string(), "no-healthcheck".to_string())]);
 }
@@ -321,7 +364,8 @@ fn exit_non_zero_on_fix_reports_a_written_fix() {
 #[test]
 fn a_baseline_reports_only_new_findings_across_unrelated_edits() {
     let dir = tempfile::tempdir().unwrap();
-    let stack = "services:\n  api:\n    image: ghcr.io/acme/api:1.2\n    environment:\n      DB_PASSWORD: hunter2hunter2\n";
+    let stack =
+        "services:\n  api:\n    image: ghcr.io/acme/api:1.2\n    environment:\n      DB_PASSWORD: hunter2hunter2\n";
     write(dir.path(), "docker-compose.yml", stack);
     let select = ["--select", "hardcoded-secret,no-healthcheck"];
     let out = stackfix(dir.path(), &[&["check", "--write-baseline", "baseline.json"][..], &select].concat());
@@ -333,7 +377,10 @@ fn a_baseline_reports_only_new_findings_across_unrelated_edits() {
     let ats: Vec<&str> = baseline["findings"].as_array().unwrap().iter().map(|f| f["at"].as_str().unwrap()).collect();
     assert!(ats.contains(&"services.api.environment.DB_PASSWORD"), "{ats:?}");
     let run = |extra: &[&str]| {
-        let out = stackfix(dir.path(), &[&["check", "--baseline", "baseline.json", "--format", "json"][..], &select, extra].concat());
+        let out = stackfix(
+            dir.path(),
+            &[&["check", "--baseline", "baseline.json", "--format", "json"][..], &select, extra].concat(),
+        );
         (out.status.code(), files_and_rules(&json(&out)).into_iter().map(|(_, r)| r).collect::<Vec<_>>())
     };
     assert_eq!(run(&[]), (Some(0), vec![]));
@@ -348,7 +395,10 @@ fn a_baseline_reports_only_new_findings_across_unrelated_edits() {
     let out = stackfix(dir.path(), &["check", "--baseline", "bad.json"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--baseline bad.json: baseline version 9"), "{}", stderr(&out));
-    assert_eq!(stackfix(dir.path(), &["check", "--baseline", "bad.json", "--write-baseline", "x.json"]).status.code(), Some(2));
+    assert_eq!(
+        stackfix(dir.path(), &["check", "--baseline", "bad.json", "--write-baseline", "x.json"]).status.code(),
+        Some(2)
+    );
 }
 
 /// What a review of the many-stacks work found, each pinned: a named compose file that the
@@ -376,7 +426,11 @@ fn named_files_links_shared_includes_and_configuration_above() {
     // Two stacks including one file.
     write(root, "common/extra.yml", "services:\n  cache:\n    image: ghcr.io/acme/cache:1\n");
     for stack in ["one", "two"] {
-        write(root, &format!("{stack}/compose.yaml"), "include:\n  - ../common/extra.yml\nservices:\n  api:\n    image: ghcr.io/acme/api:1\n");
+        write(
+            root,
+            &format!("{stack}/compose.yaml"),
+            "include:\n  - ../common/extra.yml\nservices:\n  api:\n    image: ghcr.io/acme/api:1\n",
+        );
     }
     let out = stackfix(root, &["check", "-r", "--select", "no-healthcheck", "--format", "json"]);
     let found = files_and_rules(&json(&out));
@@ -400,14 +454,23 @@ fn named_files_links_shared_includes_and_configuration_above() {
 #[test]
 fn a_baseline_does_not_hide_a_new_list_item() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "docker-compose.yml", "services:\n  db:\n    image: postgres:16\n    ports:\n      - \"5432:5432\"\n");
+    write(
+        dir.path(),
+        "docker-compose.yml",
+        "services:\n  db:\n    image: postgres:16\n    ports:\n      - \"5432:5432\"\n",
+    );
     let select = ["--select", "database-port-published"];
     let out = stackfix(dir.path(), &[&["check", "--write-baseline", "b.json"][..], &select].concat());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    write(dir.path(), "docker-compose.yml", "services:\n  db:\n    image: postgres:16\n    ports:\n      - \"6543:5432\"\n      - \"5432:5432\"\n");
+    write(
+        dir.path(),
+        "docker-compose.yml",
+        "services:\n  db:\n    image: postgres:16\n    ports:\n      - \"6543:5432\"\n      - \"5432:5432\"\n",
+    );
     let out = stackfix(dir.path(), &[&["check", "--baseline", "b.json", "--format", "json"][..], &select].concat());
     let report = json(&out);
-    let messages: Vec<&str> = report["findings"].as_array().unwrap().iter().map(|f| f["message"].as_str().unwrap()).collect();
+    let messages: Vec<&str> =
+        report["findings"].as_array().unwrap().iter().map(|f| f["message"].as_str().unwrap()).collect();
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert!(messages[0].contains("6543"), "{messages:?}");
 }

@@ -125,7 +125,10 @@ fn uris_and_fingerprints_do_not_depend_on_where_stackfix_runs() {
             .collect()
     };
     let first = key(&runs[0]);
-    assert!(first.iter().all(|(uri, base, _)| uri == "deploy/prod/docker-compose.yml" && base == "%SRCROOT%"), "{first:?}");
+    assert!(
+        first.iter().all(|(uri, base, _)| uri == "deploy/prod/docker-compose.yml" && base == "%SRCROOT%"),
+        "{first:?}"
+    );
     let secrets: Vec<_> = results(&runs[0]).iter().filter(|r| r["ruleId"] == "hardcoded-secret").collect();
     assert_eq!(secrets.len(), 2, "two secrets, two alerts");
     for run in &runs[1..] {
@@ -191,10 +194,8 @@ fn gitlab_code_quality_has_the_documented_fields() {
     // The same findings as SARIF, with the same fingerprints.
     let sarif = stackfix(&stacks, &["check", "-r", "--format", "sarif"]);
     let sarif: serde_json::Value = serde_json::from_slice(&sarif.stdout).unwrap();
-    let sarif_prints: HashSet<String> = results(&sarif)
-        .iter()
-        .map(|r| r["partialFingerprints"]["stackfix/v1"].as_str().unwrap().to_string())
-        .collect();
+    let sarif_prints: HashSet<String> =
+        results(&sarif).iter().map(|r| r["partialFingerprints"]["stackfix/v1"].as_str().unwrap().to_string()).collect();
     assert_eq!(prints, sarif_prints);
     // Security errors rank above other errors.
     assert!(issues.iter().any(|i| i["check_name"] == "hardcoded-secret" && i["severity"] == "critical"));
