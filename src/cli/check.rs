@@ -129,6 +129,13 @@ fn check(args: &CheckArgs, target: &Target) -> Outcome {
     if let Some(templates) = merged.then(|| super::fix::templates(&prepared, None).ok()).flatten() {
         settle_fixes(&prepared, templates, &mut findings);
     }
+    // SARIF carries each fix's replacements (unsafe ones too: the description says which).
+    if args.format == Format::Sarif {
+        if let Ok(templates) = super::fix::templates(&prepared, None) {
+            let options = FixOptions { unsafe_fixes: true, templates, ..FixOptions::default() };
+            let _ = fix::propose(&prepared.load, &prepared.settings, &options, &mut findings);
+        }
+    }
     Ok((stack, findings))
 }
 

@@ -3,41 +3,140 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::Deserialize;
 
 use stackfix::rules::{self, RuleSettings, Severity};
 use stackfix::stack::load::read_text;
 use stackfix::stack::{LoadOptions, Profiles};
 
-#[derive(Debug, Default, Deserialize)]
+/// `stackfix.toml`. Its JSON Schema ([`schema`], `stackfix schema`) is generated from these
+/// types and kept in the repository as `stackfix.schema.json`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(
+    title = "stackfix.toml",
+    description = "Configuration of stackfix: rules, severities, services and fix parameters"
+)]
 pub struct ConfigFile {
+    /// Only these rules (default: all); `all` selects every rule. The command line's `--select`
+    /// replaces this list.
     #[serde(default)]
+    #[schemars(schema_with = "rule_names")]
     pub select: Vec<String>,
+    /// Never these rules (added to `--ignore`).
     #[serde(default)]
+    #[schemars(schema_with = "rule_names")]
     pub ignore: Vec<String>,
+    /// A severity per rule, replacing the rule's own.
     #[serde(default)]
+    #[schemars(schema_with = "severities")]
     pub severity: HashMap<String, Severity>,
+    /// Per service (by its compose name): rules to ignore and fix parameters.
     #[serde(default)]
     pub services: HashMap<String, ServiceConfig>,
-    /// Service profiles overriding the built-in ones (relative to the config file).
+    /// Service profiles overriding the built-in ones (a YAML file, relative to this file, inside
+    /// the project).
     pub profiles: Option<PathBuf>,
-    /// Fix templates overriding the built-in ones by name (relative to the config file).
+    /// Fix templates overriding the built-in ones by name (a directory, relative to this file,
+    /// inside the project).
     pub templates: Option<PathBuf>,
-    /// Fix template parameters for every service (`memory = "1G"`).
+    /// Fix template parameters for every service (`memory = "1G"`); `--set` wins.
     #[serde(default)]
+    #[schemars(schema_with = "parameters")]
     pub set: HashMap<String, toml::Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// The settings of one service in `stackfix.toml`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
+    /// Rules whose findings on this service are not reported.
     #[serde(default)]
+    #[schemars(schema_with = "rule_names")]
     pub ignore: Vec<String>,
-    /// Fix template parameters for this service.
+    /// Fix template parameters for this service; `--set SERVICE.KEY=VALUE` wins.
     #[serde(default)]
+    #[schemars(schema_with = "parameters")]
     pub set: HashMap<String, toml::Value>,
 }
+
+/// The JSON Schema (draft 2020-12) of `stackfix.toml`, as pretty-printed JSON with a final
+/// newline: rule names and parameter keys are enumerated from the registry, so editors complete
+/// and check them.
+pub fn schema() -> String {
+    let schema = schemars::schema_for!(ConfigFile);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// Every rule id, and `all`.
+fn rule_ids() -> Vec<&'static str> {
+    let mut ids: Vec<&str> = rules::REGISTRY.iter().map(|r| r.meta().id).collect();
+    ids.push("all");
+    ids
+}
+
+fn rule_names(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "type": "array", "items": { "type": "string", "enum": rule_ids() } })
+}
+
+fn severities(_: &mut SchemaGenerator) -> Schema {
+    let ids: Vec<&str> = rules::REGISTRY.iter().map(|r| r.meta().id).collect();
+    json_schema!({
+        "type": "object",
+        "propertyNames": { "enum": ids },
+        "additionalProperties": { "type": "string", "enum": ["error", "warning", "info"] },
+    })
+}
+
+/// The declared fix parameters ([`stackfix::fix::PARAMETERS`]), each with its form: sizes and
+/// durations as compose reads them ([`stackfix::stack::units`]).
+fn parameters(_: &mut SchemaGenerator) -> Schema {
+    use stackfix::fix::Form;
+    let properties: serde_json::Map<String, serde_json::Value> = stackfix::fix::PARAMETERS
+        .iter()
+        .map(|p| {
+            let description = format!("{} (read by {})", p.about, p.rules.join(", "));
+            let form = match p.form {
+                Form::Size => serde_json::json!({ "anyOf": [
+                    { "type": "string", "pattern": SIZE_PATTERN, "examples": ["512M", "1gb", "1GiB"] },
+                    { "type": "integer", "minimum": 1, "description": "bytes" },
+                ] }),
+                Form::Cpus => serde_json::json!({ "anyOf": [
+                    { "type": "number", "exclusiveMinimum": 0 },
+                    { "type": "string", "pattern": POSITIVE_PATTERN },
+                ] }),
+                Form::Count => serde_json::json!({ "anyOf": [
+                    { "type": "integer", "minimum": 1 },
+                    { "type": "string", "pattern": "^[0-9]*[1-9][0-9]*$" },
+                ] }),
+                Form::Duration => {
+                    serde_json::json!({ "type": "string", "pattern": DURATION_PATTERN, "examples": ["30s", "1m30s"] })
+                }
+                Form::OneOf(words) => serde_json::json!({ "type": "string", "enum": words }),
+                Form::Text => serde_json::json!({ "type": "string", "pattern": "^[^\\r\\n]+$" }),
+            };
+            let mut entry = serde_json::json!({ "description": description });
+            if let (Some(entry), Some(form)) = (entry.as_object_mut(), form.as_object()) {
+                entry.extend(form.clone());
+            }
+            (p.name.to_string(), entry)
+        })
+        .collect();
+    json_schema!({ "type": "object", "properties": properties, "additionalProperties": false })
+}
+
+/// go-units' `RAMInBytes` syntax ([`stackfix::stack::units::ram_in_bytes`]) for at least one
+/// byte: a number of at least one byte (the fraction is dropped, as compose drops it), or a
+/// number above zero with a unit.
+const SIZE_PATTERN: &str = r"^(0*[1-9][0-9]*(\.[0-9]*)? ?[bB]?|(0*[1-9][0-9]*(\.[0-9]*)?|0*\.[0-9]*[1-9][0-9]*) ?[kKmMgGtTpP]([bB]|[iI][bB])?)$";
+/// A number above zero.
+const POSITIVE_PATTERN: &str = r"^(0*[1-9][0-9]*(\.[0-9]*)?|0*\.[0-9]*[1-9][0-9]*)$";
+/// Go's `time.ParseDuration` syntax ([`stackfix::stack::units::go_duration`]), without a sign,
+/// longer than zero.
+const DURATION_PATTERN: &str = r"^(?=.*[1-9])(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$";
 
 impl ConfigFile {
     /// Template parameters from the file: (service or none for all, key, value), global first.

@@ -71,6 +71,9 @@ pub enum Command {
     },
     /// Print the manual page (roff; `stackfix man > stackfix.1 && man ./stackfix.1`)
     Man,
+    /// Print the JSON Schema of stackfix.toml, for editors (the repository keeps it as
+    /// stackfix.schema.json)
+    Schema,
 }
 
 #[derive(Subcommand, Debug)]
@@ -104,13 +107,13 @@ pub struct FixArgs {
     /// Also apply fixes that change behaviour (secrets to variables, guessed health endpoints, …)
     #[arg(long)]
     pub unsafe_fixes: bool,
-    /// Only fix this service (repeatable)
+    /// Only fix this service (repeatable; a name the stack lacks is an error)
     #[arg(long = "service", value_name = "NAME")]
     pub services: Vec<String>,
     /// Template parameter: KEY=VALUE for every service, or SERVICE.KEY=VALUE for one (repeatable;
     /// keys: memory, cpus, reservation_memory, reservation_cpus, average, burst, period, interval,
     /// timeout, start_period, retries, test, schedule, keep_days, keep_weeks, keep_months, max_size,
-    /// max_file, policy)
+    /// max_file, policy; sizes as compose reads them: 512m, 1gb, 1GiB; durations: 30s, 1m30s)
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
     /// Where production-only settings go
@@ -173,7 +176,7 @@ pub struct BootstrapArgs {
     /// Template parameter: KEY=VALUE for every service, or SERVICE.KEY=VALUE for one (repeatable;
     /// keys: memory, cpus, reservation_memory, reservation_cpus, average, burst, period, interval,
     /// timeout, start_period, retries, test, schedule, keep_days, keep_weeks, keep_months, max_size,
-    /// max_file, policy)
+    /// max_file, policy; sizes as compose reads them: 512m, 1gb, 1GiB; durations: 30s, 1m30s)
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
     /// Directory of templates replacing the built-in ones by name (see `stackfix templates export`)
@@ -385,6 +388,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Templates(TemplatesCommand::Export { dir }) => templates::export(&dir),
         Command::Completions { shell } => completions(shell),
         Command::Man => manual(),
+        Command::Schema => print(&config::schema()).map(|()| EXIT_CLEAN),
     };
     match result {
         Ok(code) => code,

@@ -5,9 +5,12 @@
 
 pub mod diff;
 mod lift;
+mod propose;
 pub mod render;
 mod verify;
 pub mod write;
+
+pub use propose::propose;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -149,13 +152,15 @@ impl fmt::Display for FixError {
 /// The form of a template parameter's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Form {
-    /// Bytes with an optional unit (`512M`, `2g`), as compose takes memory sizes.
+    /// Bytes with an optional unit (`512M`, `1gb`, `1GiB`), as compose reads memory sizes
+    /// ([`crate::stack::units::ram_in_bytes`]).
     Size,
     /// A positive number of CPUs (`0.5`, `2`).
     Cpus,
     /// A positive whole number.
     Count,
-    /// A Go duration of one unit (`30s`, `500ms`, `5m`, `1h`), as compose and Traefik take them.
+    /// A Go duration (`30s`, `1m30s`, `1.5h`), as compose and Traefik read them
+    /// ([`crate::stack::units::go_duration`]).
     Duration,
     /// One of a fixed set of words.
     OneOf(&'static [&'static str]),
@@ -248,14 +253,12 @@ pub fn check_parameter(key: &str, value: &str) -> Result<(), String> {
     let number = |s: &str| !s.is_empty() && s.parse::<f64>().is_ok_and(|n| n > 0.0 && n.is_finite());
     let (ok, example) = match parameter.form {
         Form::Size => {
-            let digits = value.trim_end_matches(['b', 'k', 'm', 'g', 'B', 'K', 'M', 'G']);
-            (value.len() - digits.len() <= 1 && number(digits), "512M or 2G".to_string())
+            (crate::stack::units::ram_in_bytes(value).is_ok_and(|bytes| bytes > 0), "512M, 1gb or 1GiB".to_string())
         }
         Form::Cpus => (number(value), "0.5 or 2".to_string()),
         Form::Count => (value.parse::<u64>().is_ok_and(|n| n > 0), "100".to_string()),
         Form::Duration => {
-            let digits = value.trim_end_matches(char::is_alphabetic);
-            (number(digits) && matches!(&value[digits.len()..], "ms" | "s" | "m" | "h"), "30s".to_string())
+            (crate::stack::units::go_duration(value).is_ok_and(|d| !d.is_zero()), "30s or 1m30s".to_string())
         }
         Form::OneOf(words) => (words.contains(&value), words.join(", ")),
         Form::Text => (!value.is_empty() && !value.contains(['\n', '\r']), "@daily".to_string()),
@@ -346,7 +349,7 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) ->
     if !original.errors.is_empty() {
         return Err(FixError::Input(original.errors.clone()));
     }
-    check_set_services(&original, &options.sets)?;
+    check_services(&original, options)?;
     let env = Env { dir: &load.dir, options, renderer: &renderer, rendered: Default::default() };
     let mut excluded: HashMap<FindingKey, String> = HashMap::new();
     // A fix that fails verification is excluded and the run starts over from the original text.
@@ -406,10 +409,15 @@ pub fn did_you_mean<'a>(candidates: impl Iterator<Item = &'a str>, name: &str) -
         .unwrap_or_default()
 }
 
-/// Every service a parameter names (`--set api.memory=1G`) is one of the stack's.
-fn check_set_services(stack: &Stack, sets: &[(Option<String>, String, String)]) -> Result<(), FixError> {
+/// Every service the options name (`--service api`, `--set api.memory=1G`) is one of the
+/// stack's: a name that matches nothing would make the run fix nothing, or less than asked.
+fn check_services(stack: &Stack, options: &FixOptions) -> Result<(), FixError> {
     let names: HashSet<&str> = stack.configs.iter().flat_map(|c| &c.services).map(|s| s.name.as_str()).collect();
-    for (service, key, _) in sets {
+    if let Some(service) = options.services.iter().find(|s| !names.contains(s.as_str())) {
+        let closest = did_you_mean(names.iter().copied(), service);
+        return Err(FixError::Parameter(format!("--service `{service}`: the stack has no such service{closest}")));
+    }
+    for (service, key, _) in &options.sets {
         let Some(service) = service.as_deref().filter(|s| !names.contains(s)) else { continue };
         let closest = did_you_mean(names.iter().copied(), service);
         return Err(FixError::Parameter(format!(

@@ -157,7 +157,7 @@ fn result(stack: &Stack, f: &Finding, uris: &Locator, fingerprint: &str) -> Valu
             value!({"id": i, "message": {"text": r.message}, "physicalLocation": physical(artifact(r.file), rp.line, rp.column, rp.end_line, rp.end_column)})
         })
         .collect();
-    value!({
+    let mut result = value!({
         "ruleId": f.rule,
         "ruleIndex": rule_index,
         "level": level(f.severity),
@@ -165,6 +165,36 @@ fn result(stack: &Stack, f: &Finding, uris: &Locator, fingerprint: &str) -> Valu
         "locations": [{"physicalLocation": physical(artifact(f.file), p.line, p.column, p.end_line, p.end_column)}],
         "relatedLocations": related,
         "partialFingerprints": {"stackfix/v1": fingerprint},
+    });
+    if let Some(fix) = f.fix.as_ref().filter(|fix| !fix.replacements.is_empty()) {
+        result["fixes"] = value!([sarif_fix(fix, uris)]);
+    }
+    result
+}
+
+/// A fix as SARIF's `fix` object: its title and applicability, and per file the replacement of
+/// the stretch it changes (an insertion has an empty `deletedRegion`).
+fn sarif_fix(fix: &crate::rules::Fix, uris: &Locator) -> Value {
+    let mut changes: Vec<(&Path, Vec<Value>)> = Vec::new();
+    for r in &fix.replacements {
+        let replacement = value!({
+            "deletedRegion": {
+                "startLine": r.start.0, "startColumn": r.start.1, "endLine": r.end.0, "endColumn": r.end.1,
+            },
+            "insertedContent": {"text": r.text},
+        });
+        match changes.iter_mut().find(|(path, _)| *path == r.path.as_path()) {
+            Some((_, list)) => list.push(replacement),
+            None => changes.push((&r.path, vec![replacement])),
+        }
+    }
+    let changes: Vec<Value> = changes
+        .into_iter()
+        .map(|(path, replacements)| value!({"artifactLocation": uris.artifact(path), "replacements": replacements}))
+        .collect();
+    value!({
+        "description": {"text": format!("{} ({})", fix.title, fix.applicability.as_str())},
+        "artifactChanges": changes,
     })
 }
 

@@ -532,6 +532,22 @@ pub struct Fix {
     /// What the fix does inside shared YAML anchors, for the few fixes that edit there (boxed:
     /// a report may hold hundreds of thousands of fixes).
     anchors: Option<Box<AnchorEdits>>,
+    /// The fix alone as replacements in the files as they are, for reports that carry fixes
+    /// (SARIF); empty unless [`crate::fix::propose`] filled it.
+    pub replacements: Vec<Replacement>,
+}
+
+/// One stretch of a file that a fix replaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replacement {
+    /// The file, as the stack names it (a file the fix creates: where it would be).
+    pub path: std::path::PathBuf,
+    /// 1-based line and column (Unicode code points) where the replaced text starts.
+    pub start: (usize, usize),
+    /// Where it ends (exclusive); equal to `start` for an insertion.
+    pub end: (usize, usize),
+    /// What takes its place.
+    pub text: String,
 }
 
 /// A fix's edits inside YAML anchors other places alias.
@@ -751,7 +767,15 @@ impl Context<'_> {
     /// settled once every finding is known) and dropped in a report.
     pub fn fix(&self, title: impl Into<String>, applicability: Applicability, edits: Vec<FixEdit>) -> Fix {
         let file = edits.iter().find_map(FixEdit::file);
-        let mut fix = Fix { title: title.into(), applicability, edits: Vec::new(), file, refused: None, anchors: None };
+        let mut fix = Fix {
+            title: title.into(),
+            applicability,
+            edits: Vec::new(),
+            file,
+            refused: None,
+            anchors: None,
+            replacements: Vec::new(),
+        };
         fix.take_along(self, edits);
         fix
     }

@@ -198,12 +198,10 @@ fn java_size(text: &str) -> Option<u64> {
     digits.parse::<u64>().ok()?.checked_mul(unit(suffix)?)
 }
 
-/// A compose memory size (`512M`, `1g`, `1.5GB`, `1073741824`, `300mb`) in bytes.
+/// A compose memory size (`512M`, `1g`, `1.5GB`, `1GiB`, `1073741824`, `300mb`) in bytes, as
+/// compose reads it ([`super::units::ram_in_bytes`]); `None` when compose would refuse it.
 pub fn memory_bytes(size: &str) -> Option<u64> {
-    let size = size.trim().to_ascii_lowercase();
-    let digits = size.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(size.len());
-    let number: f64 = size[..digits].parse().ok()?;
-    Some((number * unit(size[digits..].trim_end_matches('b'))? as f64) as u64)
+    super::units::ram_in_bytes(size).ok()
 }
 
 /// A size in bytes as compose writes it, rounded up to whole mebibytes (`1536M`, `2G`).

@@ -15,6 +15,7 @@ pub mod project;
 pub mod service;
 pub mod side;
 pub mod suppress;
+pub mod units;
 pub mod value;
 
 use std::collections::{HashMap, HashSet};

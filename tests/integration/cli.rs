@@ -253,6 +253,78 @@ fn config_file_selects_ignores_and_sets_severity() {
     assert!(stderr(&out).contains("stackfix.toml:1:1"), "{}", stderr(&out));
 }
 
+/// `stackfix.schema.json` is what `stackfix schema` prints (generated from the config types), and
+/// it agrees with stackfix: the README's example and a config stackfix reads are valid, the
+/// configs stackfix refuses are not, and every parameter value is valid exactly when `--set`
+/// takes it.
+#[test]
+fn config_schema_is_kept_and_agrees_with_stackfix() {
+    let dir = tempfile::tempdir().unwrap();
+    let printed = stdout(&stackfix(dir.path(), &["schema"]));
+    crate::common::assert_snapshot(&repo().join("stackfix.schema.json"), &printed);
+    let schema: serde_json::Value = serde_json::from_str(&printed).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let valid = |toml_text: &str| {
+        let value: serde_json::Value = toml::from_str(toml_text).unwrap();
+        validator.is_valid(&value)
+    };
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let example = readme.split("```toml\n").nth(1).and_then(|b| b.split("```").next()).unwrap();
+    assert!(valid(example), "{example}");
+    write(dir.path(), "docker-compose.yml", "services:\n  api:\n    image: ghcr.io/acme/api:1\n");
+    for (config, accepted) in [
+        ("select = [\"all\"]\n[set]\nmemory = \"1GiB\"\ninterval = \"1m30s\"\nretries = 3\n", true),
+        ("[services.api]\nignore = [\"no-backup\"]\nset = { cpus = 0.5, policy = \"always\" }\n", true),
+        ("[severity]\nno-restart-policy = \"error\"\n", true),
+        ("selct = []\n", false),
+        ("ignore = [\"not-a-rule\"]\n", false),
+        ("[severity]\nno-restart-policy = \"fatal\"\n", false),
+        ("[set]\nmemroy = \"1G\"\n", false),
+        ("[set]\nmemory = \"1gig\"\n", false),
+        ("[services.api.set]\ninterval = \"90\"\n", false),
+    ] {
+        assert_eq!(valid(config), accepted, "schema on {config}");
+        write(dir.path(), "stackfix.toml", config);
+        let out = stackfix(dir.path(), &["fix", "--diff"]);
+        assert_eq!(out.status.code() != Some(2), accepted, "stackfix on {config}: {}", stderr(&out));
+    }
+    let samples = [
+        "512M",
+        "1gb",
+        "1GiB",
+        "2 G",
+        "1.5g",
+        "0",
+        "-1",
+        "1gig",
+        "30s",
+        "1m30s",
+        "1.5h",
+        "90",
+        "0s",
+        "1x",
+        "2",
+        "0.5",
+        ".5",
+        "always",
+        "sometimes",
+        "@daily",
+        "100",
+        "3.5",
+    ];
+    for parameter in stackfix::fix::PARAMETERS {
+        for value in samples {
+            let config = serde_json::json!({ "set": { parameter.name: value } });
+            assert_eq!(
+                validator.is_valid(&config),
+                stackfix::fix::check_parameter(parameter.name, value).is_ok(),
+                "{} = {value:?}",
+                parameter.name
+            );
+        }
+    }
+}
+
 #[test]
 fn explicit_files_include_and_extends() {
     let dir = tempfile::tempdir().unwrap();

@@ -203,3 +203,81 @@ fn gitlab_code_quality_has_the_documented_fields() {
     // fix and bootstrap refuse the format.
     assert_eq!(stackfix(&stacks, &["fix", "--diff", "--format", "gitlab"]).status.code(), Some(2));
 }
+
+/// The byte offset of a 1-based line and column (Unicode code points) in `text`.
+fn offset(text: &str, line: u64, column: u64) -> usize {
+    let start: usize = text.split_inclusive('\n').take(line as usize - 1).map(str::len).sum();
+    start + text[start..].chars().take(column as usize - 1).map(char::len_utf8).sum::<usize>()
+}
+
+/// Each result's `fixes` are the replacements its fix makes: applied to the files as they were,
+/// they give exactly what `fix --select RULE` writes (a stack where each rule has one finding),
+/// a file the fix creates included.
+#[test]
+fn fixes_are_the_replacements_fix_writes() {
+    let v = validator();
+    let mut checked = 0;
+    for compose in [
+        "services:\n  web:\n    image: nginx:1.27\n",
+        "services:\n  db:\n    image: postgres:16.4\n    environment:\n      POSTGRES_PASSWORD: hunter2hunter2\n",
+    ] {
+        checked += compare_fixes(&v, compose);
+    }
+    assert!(checked >= 7, "only {checked} fixes compared");
+}
+
+/// [`fixes_are_the_replacements_fix_writes`] on one stack: the number of fixes compared.
+fn compare_fixes(v: &jsonschema::Validator, compose: &str) -> usize {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("docker-compose.yml"), compose).unwrap();
+    let log = sarif(v, dir.path(), &[]);
+    let mut checked = 0;
+    for result in results(&log) {
+        let Some(fixes) = result["fixes"].as_array() else { continue };
+        let rule = result["ruleId"].as_str().unwrap();
+        let same_rule = results(&log).iter().filter(|r| r["ruleId"] == rule).count();
+        if same_rule > 1 {
+            continue;
+        }
+        assert_eq!(fixes.len(), 1);
+        let work = tempfile::tempdir().unwrap();
+        fs::write(work.path().join("docker-compose.yml"), compose).unwrap();
+        let mut expected: Vec<(std::path::PathBuf, String)> = Vec::new();
+        for change in fixes[0]["artifactChanges"].as_array().unwrap() {
+            let uri = change["artifactLocation"]["uri"].as_str().unwrap();
+            let name = Path::new(uri).file_name().unwrap();
+            let mut text = fs::read_to_string(dir.path().join(name)).unwrap_or_default();
+            let mut edits: Vec<(usize, usize, String)> = change["replacements"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    let d = &r["deletedRegion"];
+                    let at = |l: &str, c: &str| offset(&text, d[l].as_u64().unwrap(), d[c].as_u64().unwrap());
+                    (
+                        at("startLine", "startColumn"),
+                        at("endLine", "endColumn"),
+                        r["insertedContent"]["text"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect();
+            edits.sort_by_key(|e| std::cmp::Reverse(e.0));
+            for (start, end, inserted) in edits {
+                text.replace_range(start..end, &inserted);
+            }
+            expected.push((work.path().join(name), text));
+        }
+        let unsafe_fix = fixes[0]["description"]["text"].as_str().unwrap().ends_with("(unsafe)");
+        let mut args = vec!["fix", "--select", rule];
+        if unsafe_fix {
+            args.push("--unsafe-fixes");
+        }
+        let out = stackfix(work.path(), &args);
+        assert_ne!(out.status.code(), Some(2), "{rule}: {}", stderr(&out));
+        for (path, text) in expected {
+            assert_eq!(fs::read_to_string(&path).unwrap(), text, "{rule}: {}", path.display());
+        }
+        checked += 1;
+    }
+    checked
+}

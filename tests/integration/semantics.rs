@@ -422,6 +422,9 @@ fn parameters_are_declared_scoped_and_checked() {
         (&["--set", "image=evil:latest"][..], "unknown parameter `image`"),
         (&["--set", "dbx.memory=1G"][..], "names service `dbx`, which the stack does not have (did you mean `db`?)"),
         (&["--set", "policy=sometimes"][..], "`sometimes` is not a valid policy"),
+        (&["--set", "memory=1gig"][..], "`1gig` is not a valid memory"),
+        (&["--set", "interval=1m30"][..], "`1m30` is not a valid interval"),
+        (&["--service", "dbx"][..], "--service `dbx`: the stack has no such service (did you mean `db`?)"),
     ] {
         let mut all = vec!["fix"];
         all.extend_from_slice(args);
@@ -437,6 +440,35 @@ fn parameters_are_declared_scoped_and_checked() {
     ));
     assert!(out.contains("      interval: 10s"), "{out}");
     assert_eq!(out.matches("10s").count(), 1, "{out}");
+}
+
+/// Sizes and durations are taken in every spelling compose reads (go-units' `RAMInBytes`, Go's
+/// `time.ParseDuration`), and what they produce passes `compose config`.
+#[test]
+fn parameters_take_sizes_and_durations_as_compose_does() {
+    let text = "services:\n  api:\n    image: nginx:1.27\n";
+    for (set, written) in [
+        (["memory=1GiB", "interval=1m30s"], ["memory: 1GiB", "interval: 1m30s"]),
+        (["memory=1gb", "interval=1.5s"], ["memory: 1gb", "interval: 1.5s"]),
+        (["memory=512m", "max_size=20mb"], ["memory: 512m", "max-size: 20mb"]),
+    ] {
+        let dir = project(text, None);
+        let mut args = vec!["fix", "--select", "no-resource-limits,no-healthcheck,no-log-rotation"];
+        for s in &set {
+            args.extend(["--set", s]);
+        }
+        let out = stackfix(dir.path(), &args);
+        assert_eq!(out.status.code(), Some(0), "{set:?}: {}", stderr(&out));
+        let fixed = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
+        for w in written {
+            assert!(fixed.contains(w), "{set:?}: {fixed}");
+        }
+        if let Some(compose) = compose() {
+            let files = yaml_files_in(dir.path());
+            crate::validators::compose_config_ok(&compose, dir.path(), &files)
+                .unwrap_or_else(|e| panic!("{set:?}: {e}"));
+        }
+    }
 }
 
 /// A legacy resource field and its `deploy.resources` spelling with distinct values: compose
