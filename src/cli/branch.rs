@@ -17,12 +17,36 @@ struct Committed {
     state: &'static str,
     files: Vec<PathBuf>,
     outcome: Outcome,
+    /// The directory the fixes were made in (HEAD's copy, or the work tree): paths are shown
+    /// relative to it.
+    root: PathBuf,
 }
 
 pub fn run(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> io::Result<u8> {
     let result = if args.commit { commit_here(args, prepared, options) } else { branches(args, prepared, options) };
     match result {
-        Ok(committed) => report(args, &committed),
+        Ok(committed) => {
+            // One branch (or commit): its body. Nothing committed: the body says so.
+            if let Some(path) = &args.pr_body {
+                let written = match committed.first() {
+                    Some(c) => {
+                        let shown = |p: &str| -> String {
+                            let p = Path::new(p);
+                            p.strip_prefix(&c.root).unwrap_or(p).display().to_string()
+                        };
+                        super::fix::write_pr_body(path, &c.outcome, &shown)
+                    }
+                    None => super::check::write_whole(path, |out| {
+                        io::Write::write_all(out, b"## stackfix: 0 fixes\n\nNothing to change.\n")
+                    }),
+                };
+                if let Err(e) = written {
+                    eprintln!("error: {e}");
+                    return Ok(EXIT_ERROR);
+                }
+            }
+            report(args, &committed)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             Ok(EXIT_ERROR)
@@ -90,7 +114,14 @@ fn branches(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> Result
                 path.display()
             );
         }
-        out.push(Committed { branch, commit: oid.to_string(), state: state.as_str(), files: paths, outcome });
+        out.push(Committed {
+            branch,
+            commit: oid.to_string(),
+            state: state.as_str(),
+            files: paths,
+            outcome,
+            root: root.clone(),
+        });
     }
     Ok(out)
 }
@@ -278,7 +309,7 @@ fn commit_here(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> Res
             e.message()
         )
     })?;
-    Ok(vec![Committed { branch, commit: oid.to_string(), state: "committed", files: paths, outcome }])
+    Ok(vec![Committed { branch, commit: oid.to_string(), state: "committed", files: paths, outcome, root: workdir }])
 }
 
 fn report(args: &FixArgs, committed: &[Committed]) -> io::Result<u8> {

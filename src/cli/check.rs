@@ -89,6 +89,10 @@ pub fn run(args: &CheckArgs) -> io::Result<u8> {
         Some(path) => write_report_file(path, args, &run)
             .and_then(|()| print_report(&mut io::stdout().lock(), args, Format::Text, &run, color)),
     };
+    let written = written.and_then(|()| match &args.summary {
+        Some(path) => append_summary(path, &run),
+        None => Ok(()),
+    });
     // A reader that stopped early (`| head`) does not change what the check found.
     match written {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => return Err(e),
@@ -217,6 +221,16 @@ fn print_report(out: &mut dyn Write, args: &CheckArgs, format: Format, run: &Rep
     out.flush()
 }
 
+/// Appends the Markdown summary to `path` (created if missing): a CI summary file collects what
+/// every step appends.
+fn append_summary(path: &Path, run: &Report) -> io::Result<()> {
+    let fail = |e: io::Error| io::Error::new(e.kind(), format!("--summary {}: {e}", path.display()));
+    let mut text = Vec::new();
+    report::summary(&mut text, run.checked, run.failures)?;
+    let mut file = std::fs::OpenOptions::new().append(true).create(true).open(path).map_err(fail)?;
+    file.write_all(&text).map_err(fail)
+}
+
 /// Writes the report in `--format` to `path` (see [`write_whole`]).
 fn write_report_file(path: &Path, args: &CheckArgs, run: &Report) -> io::Result<()> {
     write_whole(path, |out| print_report(out, args, args.format, run, false))
@@ -226,7 +240,7 @@ fn write_report_file(path: &Path, args: &CheckArgs, run: &Report) -> io::Result<
 /// Writes `path` whole: into a temporary file beside it, then renamed over it (a reader never
 /// sees half a file, and a failed run leaves the old one). A replaced file keeps its mode, a new
 /// one gets the umask's; a link is written through.
-fn write_whole(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
+pub(super) fn write_whole(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let fail = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
     // A link is written through: the file it names is replaced, the link stays.

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
+use std::path::Path;
 
 use stackfix::fix::{self, diff, FixOptions, Outcome, Placement};
 use stackfix::report;
@@ -27,6 +28,8 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
             Some("--branch")
         } else if args.commit {
             Some("--commit")
+        } else if args.pr_body.is_some() {
+            Some("--pr-body")
         } else if args.format == Format::Json {
             Some("--format json")
         } else {
@@ -92,6 +95,12 @@ fn run_stack(args: &FixArgs, target: &config::Target) -> io::Result<u8> {
             return Ok(EXIT_ERROR);
         }
     };
+    if let Some(path) = &args.pr_body {
+        if let Err(e) = write_pr_body(path, &outcome, &|p: &str| p.to_string()) {
+            eprintln!("error: {e}");
+            return Ok(EXIT_ERROR);
+        }
+    }
     let color = use_color(args.common.color);
     if args.diff {
         return preview(&outcome, args.format, color);
@@ -323,4 +332,12 @@ pub(super) fn json(outcome: &Outcome, written: bool) -> String {
         "version": env!("CARGO_PKG_VERSION"),
     });
     format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default())
+}
+
+/// `--pr-body FILE`: the pull request body for `outcome`, written whole (see
+/// [`super::check::write_whole`]).
+pub(super) fn write_pr_body(path: &Path, outcome: &Outcome, shown: &dyn Fn(&str) -> String) -> io::Result<()> {
+    let body = stackfix::report::pull_request(outcome, shown);
+    super::check::write_whole(path, |out| io::Write::write_all(out, body.as_bytes()))
+        .map_err(|e| io::Error::new(e.kind(), format!("--pr-body {e}")))
 }

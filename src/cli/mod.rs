@@ -155,6 +155,10 @@ pub struct FixArgs {
     /// With --interactive: accept every fix without asking (for scripts and CI)
     #[arg(short = 'y', long, requires = "interactive")]
     pub yes: bool,
+    /// Write a pull request body to FILE (Markdown): what was fixed, per file and rule, what was
+    /// not and why, what is left for a person, and how to review (`gh pr create --body-file FILE`)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["branch_per_rule", "interactive"])]
+    pub pr_body: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -313,6 +317,10 @@ pub struct CheckArgs {
     /// Print how many findings each rule has instead of the findings (text or json)
     #[arg(long)]
     pub statistics: bool,
+    /// Also append a Markdown summary (totals, findings per rule, how many are fixable) to FILE,
+    /// such as "$GITHUB_STEP_SUMMARY"
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
     /// Print the findings only: no notes and no summary
     #[arg(short, long)]
     pub quiet: bool,

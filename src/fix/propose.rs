@@ -17,7 +17,8 @@ use crate::yaml::splice_text;
 /// and after). A finding is matched to its fix by rule, service and message, in order (the
 /// report and the plan run the same rules on the same stack).
 ///
-/// What one fix does alone is not always what `fix` writes: `fix` applies the fixes together,
+/// A fix whose replacements would show a literal secret (the `hardcoded-secret` rule's values)
+/// gets none. What one fix does alone is not always what `fix` writes: `fix` applies the fixes together,
 /// in passes, and verifies the result. A fix that cannot be planned alone gets no replacements.
 ///
 /// # Errors
@@ -64,6 +65,14 @@ pub fn propose(
         let id = (finding.rule, finding.service.as_deref(), finding.message.as_str());
         proposals.entry(id).or_default().push_back(replacements);
     }
+    // A replacement that would show a literal secret (a fix that rewrites the text holding one)
+    // is left out: the report says the finding is fixable, without the text.
+    let secrets = rules::literal_secrets(&stack);
+    for list in proposals.values_mut().flat_map(|queue| queue.iter_mut()) {
+        if list.iter().any(|r| secrets.iter().any(|s| !s.is_empty() && r.text.contains(s.as_str()))) {
+            list.clear();
+        }
+    }
     for finding in findings.iter_mut() {
         let id = (finding.rule, finding.service.as_deref(), finding.message.as_str());
         let next = proposals.get_mut(&id).and_then(VecDeque::pop_front);
@@ -86,8 +95,9 @@ fn original(stack: &stack::Stack, fs: &ProjectFs, key: &FileKey) -> String {
     }
 }
 
-/// The lines of `before` that `after` changes, as replacements of whole lines (a line diff, so
-/// a reader sees each stretch the fix adds or changes, not one span from the first to the last).
+/// What `after` changes in `before`, as replacements: the changed lines (a line diff, so each
+/// stretch a fix adds or changes is its own replacement), each narrowed to the characters that
+/// differ (a line a fix extends keeps the rest of it, a secret on it included, out of the report).
 fn replacements(path: &Path, before: &str, after: &str) -> Vec<Replacement> {
     let diff = similar::TextDiff::from_lines(before, after);
     let mut offsets = vec![0];
@@ -95,17 +105,35 @@ fn replacements(path: &Path, before: &str, after: &str) -> Vec<Replacement> {
         offsets.push(offsets.last().copied().unwrap_or(0) + line.len());
     }
     let source = Source::new(before.to_string());
-    diff.ops()
-        .iter()
-        .map(similar::DiffOp::as_tag_tuple)
-        .filter(|(tag, _, _)| *tag != similar::DiffTag::Equal)
-        .map(|(_, old, new)| Replacement {
+    let mut out = Vec::new();
+    for op in diff.ops() {
+        let (tag, old, new) = op.as_tag_tuple();
+        if tag == similar::DiffTag::Equal {
+            continue;
+        }
+        let (start, end) = (offsets[old.start], offsets[old.end]);
+        let removed = &before[start..end];
+        let added: String = new.filter_map(|i| diff.new_slice(i)).collect();
+        let prefix = common_prefix(removed, &added);
+        let suffix = common_suffix(&removed[prefix..], &added[prefix..]);
+        out.push(Replacement {
             path: path.to_path_buf(),
-            start: source.line_col(offsets[old.start]),
-            end: source.line_col(offsets[old.end]),
-            text: new.filter_map(|i| diff.new_slice(i)).collect(),
-        })
-        .collect()
+            start: source.line_col(start + prefix),
+            end: source.line_col(end - suffix),
+            text: added[prefix..added.len() - suffix].to_string(),
+        });
+    }
+    out
+}
+
+/// The length in bytes of the longest common prefix of `a` and `b`, on character boundaries.
+fn common_prefix(a: &str, b: &str) -> usize {
+    a.chars().zip(b.chars()).take_while(|(x, y)| x == y).map(|(x, _)| x.len_utf8()).sum()
+}
+
+/// The length in bytes of the longest common suffix of `a` and `b`, on character boundaries.
+fn common_suffix(a: &str, b: &str) -> usize {
+    a.chars().rev().zip(b.chars().rev()).take_while(|(x, y)| x == y).map(|(x, _)| x.len_utf8()).sum()
 }
 
 #[cfg(test)]
@@ -113,15 +141,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn replacements_are_the_changed_lines() {
+    fn replacements_are_the_changed_characters_of_the_changed_lines() {
         let path = Path::new("a");
         let text = |r: &[Replacement]| r.iter().map(|r| (r.start, r.end, r.text.clone())).collect::<Vec<_>>();
         let r = replacements(path, "x: 1\ny: 2\n", "x: 1\nz: 3\ny: 2\n");
         assert_eq!(text(&r), [((2, 1), (2, 1), "z: 3\n".to_string())]);
         let r = replacements(path, "a: 1\nb: 2\nc: 3\n", "a: 0\nb: 2\nc: 4\n");
-        assert_eq!(text(&r), [((1, 1), (2, 1), "a: 0\n".to_string()), ((3, 1), (4, 1), "c: 4\n".to_string())]);
+        assert_eq!(text(&r), [((1, 4), (1, 5), "0".to_string()), ((3, 4), (3, 5), "4".to_string())]);
         let r = replacements(path, "é: 1", "é: 2");
-        assert_eq!(text(&r), [((1, 1), (1, 5), "é: 2".to_string())]);
+        assert_eq!(text(&r), [((1, 4), (1, 5), "2".to_string())]);
+        // A line the fix extends: the rest of it (a password here) is not in the replacement.
+        let r = replacements(
+            path,
+            "command: redis-server --requirepass s3cret\n",
+            "command: redis-server --requirepass s3cret --maxmemory 1mb\n",
+        );
+        assert_eq!(text(&r), [((1, 43), (1, 43), " --maxmemory 1mb".to_string())]);
         assert!(replacements(path, "same\n", "same\n").is_empty());
         let r = replacements(path, "", "NEW=\n");
         assert_eq!(text(&r), [((1, 1), (1, 1), "NEW=\n".to_string())]);

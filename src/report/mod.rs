@@ -6,12 +6,14 @@ mod github;
 mod gitlab;
 mod json;
 mod locate;
+mod markdown;
 mod sarif;
 mod text;
 
 pub use github::github;
 pub use gitlab::gitlab;
 pub use json::{finding_json, json, statistics_json};
+pub use markdown::{pull_request, summary};
 pub use sarif::sarif;
 pub use text::{statistics, text};
 
@@ -47,7 +49,7 @@ pub(crate) struct Count {
 }
 
 /// Per rule, most findings first (then by rule name).
-fn counts<'a>(checked: &'a [Checked<'a>]) -> Vec<Count> {
+pub(crate) fn counts<'a>(checked: &'a [Checked<'a>]) -> Vec<Count> {
     use crate::rules::Applicability;
     let mut by_rule: std::collections::BTreeMap<&'static str, Count> = std::collections::BTreeMap::new();
     for (_, f) in Checked::all(checked) {

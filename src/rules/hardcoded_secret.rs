@@ -475,6 +475,13 @@ fn repeated_occurrences<'a>(ctx: &Context<'a>) -> Vec<(usize, Occurrence<'a>)> {
     out
 }
 
+/// The literal secret values of every occurrence (see [`super::literal_secrets`]).
+pub(super) fn literal_values(ctx: &Context) -> Vec<String> {
+    let mut out = Vec::new();
+    each_occurrence(ctx, |o| out.extend(o.secret.map(|s| s.into_owned())));
+    out
+}
+
 /// Every occurrence (for the few callers that need them all at hand).
 fn occurrences<'a>(ctx: &Context<'a>) -> Vec<Occurrence<'a>> {
     let mut out = Vec::new();

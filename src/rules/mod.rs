@@ -999,6 +999,21 @@ impl<'s> Silencer<'s> {
     }
 }
 
+/// Every literal secret value the `hardcoded-secret` rule finds in the stack (the whole value of
+/// a secret-named variable, a connection string's password, a secret flag's value), in every
+/// configuration: what a report must never show, whatever rule's fix rewrites the text holding it.
+pub fn literal_secrets(stack: &Stack) -> Vec<String> {
+    let building = FixBuilding { anchors: SharedAnchors::new(stack), keep_edits: false };
+    let mut out: Vec<String> = Vec::new();
+    for config in &stack.configs {
+        let ctx = Context { stack, config, building: &building };
+        out.extend(hardcoded_secret::literal_values(&ctx));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 fn collect(stack: &Stack, settings: &RuleSettings, drop_edits: bool) -> (Vec<Finding>, Vec<Unused>) {
     let building = FixBuilding { anchors: SharedAnchors::new(stack), keep_edits: !drop_edits };
     let mut findings = Vec::new();

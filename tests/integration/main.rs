@@ -1,5 +1,6 @@
 //! stackfix's integration tests: one binary, one module per area.
 
+mod actions;
 mod bootstrap;
 mod cli;
 mod common;
