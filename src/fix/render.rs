@@ -141,13 +141,23 @@ builtins! {
 
 /// Renders fix templates.
 pub struct Renderer {
-    tera: Tera,
+    tera: std::sync::Arc<Tera>,
 }
 
 impl Renderer {
     /// The built-in templates, each replaced by `<dir>/<its file>` when that file exists. A file
     /// that links outside `dir` is refused: what a template holds ends up in fixed files.
+    /// Without overrides, the templates are parsed once per process and shared.
     pub fn new(overrides: Option<&Path>) -> Result<Renderer, String> {
+        static BUILT_IN: std::sync::OnceLock<Result<std::sync::Arc<Tera>, String>> = std::sync::OnceLock::new();
+        match overrides {
+            None => BUILT_IN.get_or_init(|| Self::parse(None).map(std::sync::Arc::new)).clone(),
+            Some(dir) => Self::parse(Some(dir)).map(std::sync::Arc::new),
+        }
+        .map(|tera| Renderer { tera })
+    }
+
+    fn parse(overrides: Option<&Path>) -> Result<Tera, String> {
         let mut tera = Tera::default();
         tera.autoescape_on(vec![]);
         tera.register_filter("yaml", yaml_filter);
@@ -165,7 +175,7 @@ impl Renderer {
             };
             tera.add_raw_template(name, &text).map_err(|e| format!("template `{name}`: {}", error_chain(&e)))?;
         }
-        Ok(Renderer { tera })
+        Ok(tera)
     }
 
     pub fn render(&self, id: TemplateId, context: &serde_json::Value) -> Result<String, String> {

@@ -68,9 +68,13 @@ pub struct ServiceSignature<'a> {
 }
 
 impl Profiles {
+    /// The built-in profiles (templates/profiles.yml), parsed once per process.
     pub fn builtin() -> Profiles {
-        // The embedded file is tested; failing here is an internal error, not an input error.
-        Profiles::parse(BUILTIN).unwrap_or_else(|e| panic!("internal error: built-in profiles: {e}"))
+        static BUILT_IN: std::sync::LazyLock<Profiles> = std::sync::LazyLock::new(|| {
+            // The embedded file is tested; failing here is an internal error, not an input error.
+            Profiles::parse(BUILTIN).unwrap_or_else(|e| panic!("internal error: built-in profiles: {e}"))
+        });
+        BUILT_IN.clone()
     }
 
     /// Built-in kinds, with kinds from `text` replacing those of the same name (new ones go first).
