@@ -355,17 +355,20 @@ pub fn is_ignored(repo: &Repository, path: &Path) -> bool {
 /// Findings listed one per line in a commit body, before the rest are only counted.
 const LISTED: usize = 50;
 
-/// The commit message: a subject naming the fixes, the findings fixed (file:line, service, rule)
-/// and those left for a person, and the `Generated-by` trailer. `shown` turns a displayed path
-/// into the one the message gives.
-pub fn message(outcome: &Outcome, shown: &dyn Fn(&str) -> String) -> String {
+/// The commit message for the outcomes of one or more stacks fixed together: a subject naming
+/// the fixes, the findings fixed (file:line, service, rule) and those left for a person, and the
+/// `Generated-by` trailer. `shown` turns a displayed path into the one the message gives.
+pub fn message(outcomes: &[&Outcome], shown: &dyn Fn(&str) -> String) -> String {
+    let applied: Vec<&crate::fix::Applied> = outcomes.iter().flat_map(|o| &o.applied).collect();
+    let remaining: Vec<(&Outcome, &crate::rules::Finding)> =
+        outcomes.iter().flat_map(|o| o.remaining.iter().map(move |f| (*o, f))).collect();
     let mut rules: Vec<&str> = Vec::new();
-    for a in &outcome.applied {
+    for a in &applied {
         if !rules.contains(&a.rule) {
             rules.push(a.rule);
         }
     }
-    let count = outcome.applied.len();
+    let count = applied.len();
     let mut subject = format!("stackfix: fix {count} finding{}", if count == 1 { "" } else { "s" });
     let mut named = Vec::new();
     for rule in &rules {
@@ -379,7 +382,7 @@ pub fn message(outcome: &Outcome, shown: &dyn Fn(&str) -> String) -> String {
         subject.push_str(&format!(" ({}{more})", named.join(", ")));
     }
     let mut body = String::from("Fixed:\n");
-    for a in outcome.applied.iter().take(LISTED) {
+    for a in applied.iter().take(LISTED) {
         body.push_str(&format!(
             "- {} {} {}: {}\n",
             shown(&a.location),
@@ -391,9 +394,9 @@ pub fn message(outcome: &Outcome, shown: &dyn Fn(&str) -> String) -> String {
     if count > LISTED {
         body.push_str(&format!("- … and {} more\n", count - LISTED));
     }
-    if !outcome.remaining.is_empty() {
+    if !remaining.is_empty() {
         body.push_str("\nLeft for a person:\n");
-        for f in outcome.remaining.iter().take(LISTED) {
+        for (outcome, f) in remaining.iter().take(LISTED) {
             let (line, _) = outcome.stack.line_col(f.file, f.span.start);
             body.push_str(&format!(
                 "- {}:{line} {} {}: {}\n",
@@ -403,8 +406,8 @@ pub fn message(outcome: &Outcome, shown: &dyn Fn(&str) -> String) -> String {
                 f.message
             ));
         }
-        if outcome.remaining.len() > LISTED {
-            body.push_str(&format!("- … and {} more\n", outcome.remaining.len() - LISTED));
+        if remaining.len() > LISTED {
+            body.push_str(&format!("- … and {} more\n", remaining.len() - LISTED));
         }
     }
     format!("{subject}\n\n{body}\n{TRAILER} {}\n", env!("CARGO_PKG_VERSION"))

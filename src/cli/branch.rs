@@ -16,14 +16,20 @@ struct Committed {
     commit: String,
     state: &'static str,
     files: Vec<PathBuf>,
-    outcome: Outcome,
+    /// One per stack fixed (several only with `--branch` over several stacks).
+    outcomes: Vec<Outcome>,
     /// The directory the fixes were made in (HEAD's copy, or the work tree): paths are shown
     /// relative to it.
     root: PathBuf,
 }
 
-pub fn run(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> io::Result<u8> {
-    let result = if args.commit { commit_here(args, prepared, options) } else { branches(args, prepared, options) };
+/// One stack to fix: its configuration and fix options.
+pub type Stack<'a> = (&'a Prepared, &'a FixOptions);
+
+/// `--branch`, `--branch-per-rule` or `--commit` on `stacks` (several only with `--branch`: one
+/// commit for all of them).
+pub fn run(args: &FixArgs, stacks: &[Stack]) -> io::Result<u8> {
+    let result = if args.commit { commit_here(args, stacks[0].0, stacks[0].1) } else { branches(args, stacks) };
     match result {
         Ok(committed) => {
             // One branch (or commit): its body. Nothing committed: the body says so.
@@ -34,7 +40,8 @@ pub fn run(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> io::Res
                             let p = Path::new(p);
                             p.strip_prefix(&c.root).unwrap_or(p).display().to_string()
                         };
-                        super::fix::write_pr_body(path, &c.outcome, &shown)
+                        let outcomes: Vec<&Outcome> = c.outcomes.iter().collect();
+                        super::fix::write_pr_body(path, &outcomes, &shown)
                     }
                     None => super::check::write_whole(path, |out| {
                         io::Write::write_all(out, b"## stackfix: 0 fixes\n\nNothing to change.\n")
@@ -54,31 +61,49 @@ pub fn run(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> io::Res
     }
 }
 
-/// The fixes computed from HEAD's files and committed to one branch, or one per rule.
-fn branches(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> Result<Vec<Committed>, String> {
+/// The fixes computed from HEAD's files and committed to one branch, or one per rule. Several
+/// stacks (of one repository) are fixed one after the other in HEAD's copy, each seeing what the
+/// ones before it wrote, and committed together.
+fn branches(args: &FixArgs, stacks: &[Stack]) -> Result<Vec<Committed>, String> {
     if let Some(name) = &args.branch {
         git::check_branch_name(name)?;
     }
-    let repo = git::open(&prepared.load.dir)?;
+    let (first, _) = stacks[0];
+    let repo = git::open(&first.load.dir)?;
     let head = git::head_commit(&repo)?;
     let workdir = git::workdir(&repo)?;
+    for (prepared, _) in stacks[1..].iter().copied() {
+        let other = git::open(&prepared.load.dir).and_then(|r| git::workdir(&r))?;
+        if other != workdir {
+            return Err(format!(
+                "{} is in another repository than {}; one branch holds the fixes of one repository",
+                prepared.load.dir.display(),
+                first.load.dir.display()
+            ));
+        }
+    }
     let signature = git::signature(&repo, args.author.as_deref())?;
     // From here until the commits start, an interrupt removes HEAD's copy and ends the run.
     let guard = CopyGuard::new();
     let temp = guard.private_dir()?;
     let root = temp.path().canonicalize().map_err(|e| e.to_string())?;
     guard.exporting(|| git::export(&repo, &head, &root))?;
-    let mut load = prepared.load.clone();
-    load.dir = root.join(git::relative(&workdir, &prepared.load.dir)?);
-    load.files = prepared
-        .load
-        .files
-        .iter()
-        .map(|f| git::relative(&workdir, f).map(|rel| root.join(rel)))
-        .collect::<Result<_, _>>()?;
-    let all = fix::run(&load, &prepared.settings, options).map_err(|e| e.to_string())?;
-    let mut plans: Vec<(String, Outcome)> = Vec::new();
+    let in_copy = |prepared: &Prepared| -> Result<stackfix::stack::LoadOptions, String> {
+        let mut load = prepared.load.clone();
+        load.dir = root.join(git::relative(&workdir, &prepared.load.dir)?);
+        load.files = prepared
+            .load
+            .files
+            .iter()
+            .map(|f| git::relative(&workdir, f).map(|rel| root.join(rel)))
+            .collect::<Result<_, _>>()?;
+        Ok(load)
+    };
+    let mut plans: Vec<(String, Vec<Outcome>)> = Vec::new();
     if args.branch_per_rule {
+        let (prepared, options) = stacks[0];
+        let load = in_copy(prepared)?;
+        let all = fix::run(&load, &prepared.settings, options).map_err(|e| e.to_string())?;
         let mut rules: Vec<&str> = Vec::new();
         for applied in &all.applied {
             if !rules.contains(&applied.rule) {
@@ -89,10 +114,26 @@ fn branches(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> Result
             let mut settings = prepared.settings.clone();
             settings.select = vec![rule.to_string()];
             let outcome = fix::run(&load, &settings, options).map_err(|e| e.to_string())?;
-            plans.push((format!("stackfix/{rule}"), outcome));
+            plans.push((format!("stackfix/{rule}"), vec![outcome]));
         }
     } else {
-        plans.push((args.branch.clone().unwrap_or_else(|| "stackfix/fixes".into()), all));
+        let mut outcomes = Vec::new();
+        for (i, (prepared, options)) in stacks.iter().copied().enumerate() {
+            let load = in_copy(prepared)?;
+            let outcome = fix::run(&load, &prepared.settings, options).map_err(|e| e.to_string())?;
+            // The next stack reads what this one changed (a file they share, an include).
+            if i + 1 < stacks.len() {
+                for change in &outcome.changes {
+                    if let Some(parent) = change.path.parent() {
+                        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+                    }
+                    std::fs::write(&change.path, &change.after)
+                        .map_err(|e| format!("{}: {e}", change.path.display()))?;
+                }
+            }
+            outcomes.push(outcome);
+        }
+        plans.push((args.branch.clone().unwrap_or_else(|| "stackfix/fixes".into()), outcomes));
     }
     let shown = |path: &str| -> String {
         let path = Path::new(path);
@@ -100,12 +141,22 @@ fn branches(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> Result
     };
     guard.committing();
     let mut out = Vec::new();
-    for (branch, outcome) in plans {
-        if outcome.changes.is_empty() {
+    for (branch, outcomes) in plans {
+        if outcomes.iter().all(|o| o.changes.is_empty()) {
             continue;
         }
-        let files = new_files(&repo, &root, &outcome)?;
-        let message = git::message(&outcome, &shown);
+        // A file two stacks changed: the later stack's text holds both changes.
+        let mut files: Vec<NewFile> = Vec::new();
+        for outcome in &outcomes {
+            for file in new_files(&repo, &root, outcome)? {
+                match files.iter_mut().find(|f| f.path == file.path) {
+                    Some(known) => *known = file,
+                    None => files.push(file),
+                }
+            }
+        }
+        let listed: Vec<&Outcome> = outcomes.iter().collect();
+        let message = git::message(&listed, &shown);
         let (oid, state) = git::update_branch(&repo, &branch, &head, &files, &message, &signature, args.force)?;
         let paths: Vec<PathBuf> = files.into_iter().map(|f| f.path).collect();
         for path in git::dirty(&repo, &paths) {
@@ -119,7 +170,7 @@ fn branches(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> Result
             commit: oid.to_string(),
             state: state.as_str(),
             files: paths,
-            outcome,
+            outcomes,
             root: root.clone(),
         });
     }
@@ -275,7 +326,7 @@ fn commit_here(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> Res
     let shown = |path: &str| -> String {
         git::relative(&workdir, Path::new(path)).map_or_else(|_| path.to_string(), |p| p.display().to_string())
     };
-    let message = git::message(&outcome, &shown);
+    let message = git::message(&[&outcome], &shown);
     // The written files staged as `git add` stages them (the repository's filters applied:
     // `core.autocrlf`, `.gitattributes`), and those blobs committed, so the index and the work
     // tree show no change afterwards.
@@ -309,7 +360,14 @@ fn commit_here(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> Res
             e.message()
         )
     })?;
-    Ok(vec![Committed { branch, commit: oid.to_string(), state: "committed", files: paths, outcome, root: workdir }])
+    Ok(vec![Committed {
+        branch,
+        commit: oid.to_string(),
+        state: "committed",
+        files: paths,
+        outcomes: vec![outcome],
+        root: workdir,
+    }])
 }
 
 fn report(args: &FixArgs, committed: &[Committed]) -> io::Result<u8> {
@@ -322,8 +380,8 @@ fn report(args: &FixArgs, committed: &[Committed]) -> io::Result<u8> {
                     "commit": c.commit,
                     "state": c.state,
                     "files": c.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
-                    "fixed": c.outcome.applied.iter().map(|a| serde_json::json!({"rule": a.rule, "service": a.service, "title": a.title})).collect::<Vec<_>>(),
-                    "left": c.outcome.remaining.len(),
+                    "fixed": c.outcomes.iter().flat_map(|o| &o.applied).map(|a| serde_json::json!({"rule": a.rule, "service": a.service, "title": a.title})).collect::<Vec<_>>(),
+                    "left": c.outcomes.iter().map(|o| o.remaining.len()).sum::<usize>(),
                 })
             })
             .collect();
@@ -336,7 +394,8 @@ fn report(args: &FixArgs, committed: &[Committed]) -> io::Result<u8> {
         return Ok(EXIT_CLEAN);
     }
     for c in committed {
-        let n = c.outcome.applied.len();
+        let n: usize = c.outcomes.iter().map(|o| o.applied.len()).sum();
+        let left: usize = c.outcomes.iter().map(|o| o.remaining.len()).sum();
         print(&format!(
             "{} {n} fix{} on `{}` ({}, {}): {}\n",
             if c.state == "unchanged" { "Already" } else { "Committed" },
@@ -346,11 +405,8 @@ fn report(args: &FixArgs, committed: &[Committed]) -> io::Result<u8> {
             c.state,
             c.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
         ))?;
-        if !c.outcome.remaining.is_empty() {
-            print(&format!(
-                "  {} finding(s) left for a person (listed in the commit message)\n",
-                c.outcome.remaining.len()
-            ))?;
+        if left > 0 {
+            print(&format!("  {} finding(s) left for a person (listed in the commit message)\n", left))?;
         }
     }
     Ok(EXIT_CLEAN)

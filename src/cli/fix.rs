@@ -24,8 +24,11 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
     if targets.len() > 1 {
         let single = if args.interactive {
             Some("-i")
-        } else if args.branch.is_some() || args.branch_per_rule {
-            Some("--branch")
+        } else if args.branch_per_rule {
+            Some("--branch-per-rule")
+        } else if args.branch.is_some() {
+            // One branch, one commit for every stack.
+            return branch_many(args, &targets);
         } else if args.commit {
             Some("--commit")
         } else if args.pr_body.is_some() {
@@ -49,17 +52,28 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
     Ok(code)
 }
 
-/// `fix` on one stack.
-fn run_stack(args: &FixArgs, target: &config::Target) -> io::Result<u8> {
-    let (prepared, sets) = match prepare_target(&args.common, target, &args.sets) {
-        Ok(ready) => ready,
-        Err(code) => return Ok(code),
-    };
+/// `fix --branch` over several stacks of one repository: one commit with all their fixes.
+fn branch_many(args: &FixArgs, targets: &[config::Target]) -> io::Result<u8> {
+    let mut stacks = Vec::with_capacity(targets.len());
+    for target in targets {
+        match prepare_stack(args, target) {
+            Ok(stack) => stacks.push(stack),
+            Err(code) => return Ok(code),
+        }
+    }
+    let refs: Vec<super::branch::Stack> = stacks.iter().map(|(p, o)| (p, o)).collect();
+    super::branch::run(args, &refs)
+}
+
+/// A stack's configuration and the fix options the command line and its configuration give;
+/// the exit code when they are wrong (the error printed).
+fn prepare_stack(args: &FixArgs, target: &config::Target) -> Result<(config::Prepared, FixOptions), u8> {
+    let (prepared, sets) = prepare_target(&args.common, target, &args.sets)?;
     let templates = match templates(&prepared, args.templates.as_ref()) {
         Ok(templates) => templates,
         Err(e) => {
             eprintln!("error: {e}");
-            return Ok(EXIT_ERROR);
+            return Err(EXIT_ERROR);
         }
     };
     let options = FixOptions {
@@ -72,6 +86,15 @@ fn run_stack(args: &FixArgs, target: &config::Target) -> io::Result<u8> {
         },
         templates,
         ..FixOptions::default()
+    };
+    Ok((prepared, options))
+}
+
+/// `fix` on one stack.
+fn run_stack(args: &FixArgs, target: &config::Target) -> io::Result<u8> {
+    let (prepared, options) = match prepare_stack(args, target) {
+        Ok(ready) => ready,
+        Err(code) => return Ok(code),
     };
     // A run that writes holds the project's lock from reading to writing: another run waits,
     // then reads what this one wrote.
@@ -86,7 +109,7 @@ fn run_stack(args: &FixArgs, target: &config::Target) -> io::Result<u8> {
         return super::interactive::run(args, &prepared, &options);
     }
     if args.branch.is_some() || args.branch_per_rule || args.commit {
-        return super::branch::run(args, &prepared, &options);
+        return super::branch::run(args, &[(&prepared, &options)]);
     }
     let outcome = match fix::run(&prepared.load, &prepared.settings, &options) {
         Ok(o) => o,
@@ -96,7 +119,7 @@ fn run_stack(args: &FixArgs, target: &config::Target) -> io::Result<u8> {
         }
     };
     if let Some(path) = &args.pr_body {
-        if let Err(e) = write_pr_body(path, &outcome, &|p: &str| p.to_string()) {
+        if let Err(e) = write_pr_body(path, &[&outcome], &|p: &str| p.to_string()) {
             eprintln!("error: {e}");
             return Ok(EXIT_ERROR);
         }
@@ -336,8 +359,8 @@ pub(super) fn json(outcome: &Outcome, written: bool) -> String {
 
 /// `--pr-body FILE`: the pull request body for `outcome`, written whole (see
 /// [`super::check::write_whole`]).
-pub(super) fn write_pr_body(path: &Path, outcome: &Outcome, shown: &dyn Fn(&str) -> String) -> io::Result<()> {
-    let body = stackfix::report::pull_request(outcome, shown);
+pub(super) fn write_pr_body(path: &Path, outcomes: &[&Outcome], shown: &dyn Fn(&str) -> String) -> io::Result<()> {
+    let body = stackfix::report::pull_request(outcomes, shown);
     super::check::write_whole(path, |out| io::Write::write_all(out, body.as_bytes()))
         .map_err(|e| io::Error::new(e.kind(), format!("--pr-body {e}")))
 }

@@ -60,7 +60,7 @@ pub fn run(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> io::Res
             }
             Ok(EXIT_CLEAN)
         }
-        Finish::Branch => super::branch::run(args, prepared, &decision.options),
+        Finish::Branch => super::branch::run(args, &[(prepared, &decision.options)]),
     }
 }
 

@@ -89,18 +89,28 @@ fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
-/// The body of a pull request for a fix run (`fix --pr-body FILE`), in Markdown: what was fixed,
-/// per file and rule, with each fix's applicability; the fixes not made, with the reason; what is
-/// left for a person; and how to review the change. `shown` turns a displayed path into the one
-/// the body gives (relative to the repository).
-pub fn pull_request(outcome: &crate::fix::Outcome, shown: &dyn Fn(&str) -> String) -> String {
+/// The body of a pull request for a fix run of one or more stacks (`fix --pr-body FILE`), in
+/// Markdown: what was fixed, per file and rule, with each fix's applicability; the fixes not made,
+/// with the reason; what is left for a person; and how to review the change. `shown` turns a
+/// displayed path into the one the body gives (relative to the repository).
+pub fn pull_request(outcomes: &[&crate::fix::Outcome], shown: &dyn Fn(&str) -> String) -> String {
     use crate::rules::Applicability;
     use std::fmt::Write as _;
     let docs = super::sarif::RULE_DOCS;
-    let n = outcome.applied.len();
+    let applied: Vec<&crate::fix::Applied> = outcomes.iter().flat_map(|o| &o.applied).collect();
+    let skipped: Vec<&crate::fix::Skipped> = outcomes.iter().flat_map(|o| &o.skipped).collect();
+    let remaining: Vec<(&crate::fix::Outcome, &crate::rules::Finding)> =
+        outcomes.iter().flat_map(|o| o.remaining.iter().map(move |f| (*o, f))).collect();
+    let n = applied.len();
     let mut out = String::new();
     let _ = writeln!(out, "## stackfix: {n} fix{}\n", if n == 1 { "" } else { "es" });
-    let files: Vec<String> = outcome.changes.iter().map(|c| format!("`{}`", shown(&c.display))).collect();
+    let mut files: Vec<String> = Vec::new();
+    for change in outcomes.iter().flat_map(|o| &o.changes) {
+        let file = format!("`{}`", shown(&change.display));
+        if !files.contains(&file) {
+            files.push(file);
+        }
+    }
     if files.is_empty() {
         out.push_str("Nothing to change.\n\n");
     } else {
@@ -113,7 +123,7 @@ pub fn pull_request(outcome: &crate::fix::Outcome, shown: &dyn Fn(&str) -> Strin
     }
     // Fixed, grouped by the file of the finding (in the order first met).
     let mut by_file: Vec<(String, Vec<&crate::fix::Applied>)> = Vec::new();
-    for a in &outcome.applied {
+    for a in &applied {
         let file = a.location.rsplit_once(':').map_or(a.location.as_str(), |(f, _)| f);
         let file = shown(file);
         match by_file.iter_mut().find(|(f, _)| *f == file) {
@@ -146,13 +156,10 @@ pub fn pull_request(outcome: &crate::fix::Outcome, shown: &dyn Fn(&str) -> Strin
             let _ = writeln!(out, "… and {} more (the commit message lists them).\n", n - listed);
         }
     }
-    if !outcome.skipped.is_empty() {
-        let _ = writeln!(
-            out,
-            "### Not fixed ({})\n\n| Rule | Service | Finding | Why |\n|:--|:--|:--|:--|",
-            outcome.skipped.len()
-        );
-        for s in outcome.skipped.iter().take(ROWS) {
+    if !skipped.is_empty() {
+        let _ =
+            writeln!(out, "### Not fixed ({})\n\n| Rule | Service | Finding | Why |\n|:--|:--|:--|:--|", skipped.len());
+        for s in skipped.iter().take(ROWS) {
             let _ = writeln!(
                 out,
                 "| [`{rule}`]({docs}/{rule}.md) | {} | {} | {} |",
@@ -162,18 +169,18 @@ pub fn pull_request(outcome: &crate::fix::Outcome, shown: &dyn Fn(&str) -> Strin
                 rule = s.rule,
             );
         }
-        if outcome.skipped.len() > ROWS {
-            let _ = writeln!(out, "\n… and {} more.", outcome.skipped.len() - ROWS);
+        if skipped.len() > ROWS {
+            let _ = writeln!(out, "\n… and {} more.", skipped.len() - ROWS);
         }
         out.push('\n');
     }
-    if !outcome.remaining.is_empty() {
+    if !remaining.is_empty() {
         let _ = writeln!(
             out,
             "### Left for a person ({})\n\n| Rule | Service | Where | Finding |\n|:--|:--|:--|:--|",
-            outcome.remaining.len()
+            remaining.len()
         );
-        for f in outcome.remaining.iter().take(ROWS) {
+        for (outcome, f) in remaining.iter().take(ROWS) {
             let (line, _) = outcome.stack.line_col(f.file, f.span.start);
             let _ = writeln!(
                 out,
@@ -184,12 +191,12 @@ pub fn pull_request(outcome: &crate::fix::Outcome, shown: &dyn Fn(&str) -> Strin
                 rule = f.rule,
             );
         }
-        if outcome.remaining.len() > ROWS {
-            let _ = writeln!(out, "\n… and {} more (`stackfix check` lists them).", outcome.remaining.len() - ROWS);
+        if remaining.len() > ROWS {
+            let _ = writeln!(out, "\n… and {} more (`stackfix check` lists them).", remaining.len() - ROWS);
         }
         out.push('\n');
     }
-    let safe = outcome.applied.iter().filter(|a| a.applicability == Applicability::Safe).count();
+    let safe = applied.iter().filter(|a| a.applicability == Applicability::Safe).count();
     let unsafe_ = n - safe;
     out.push_str("### How to review\n\n");
     if safe > 0 {

@@ -87,8 +87,8 @@ fn a_compose_file_stands_for_its_directorys_stack_or_for_itself() {
 }
 
 /// `fix` takes compose files for their stacks and fixes several stacks one after the other;
-/// what commits or asks (`--branch`, `--commit`, `-i`) and `--format json` take one, as
-/// `bootstrap` does.
+/// what commits or asks (`--branch-per-rule`, `--commit`, `-i`) and `--format json` take one, as
+/// `bootstrap` does (`--branch` makes one commit: see below).
 #[test]
 fn fix_takes_compose_files_and_several_stacks() {
     let dir = tempfile::tempdir().unwrap();
@@ -102,7 +102,7 @@ fn fix_takes_compose_files_and_several_stacks() {
     let diff = stdout(&out);
     let (a, b) = (diff.find("+++ b/a/docker-compose.yml").unwrap(), diff.find("+++ b/b/docker-compose.yml").unwrap());
     assert!(a < b, "in the order of the directories: {diff}");
-    for refused in [&["--branch"][..], &["--commit"], &["-i"], &["--format", "json"]] {
+    for refused in [&["--branch-per-rule"][..], &["--commit"], &["-i"], &["--format", "json"], &["--pr-body", "b.md"]] {
         let mut args = vec!["fix", "a", "b"];
         args.extend_from_slice(refused);
         let out = stackfix(dir.path(), &args);
@@ -502,4 +502,84 @@ fn github_annotations_name_files_that_do_not_parse() {
     let out = stackfix(dir.path(), &["check", "--format", "github"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stdout(&out).starts_with("::error title=stackfix,file=docker-compose.yml,line="), "{}", stdout(&out));
+}
+
+/// `fix --branch` over several stacks of one repository makes one commit holding every stack's
+/// fixes (a file two stacks share holds both stacks' edits), with one message and one pull
+/// request body; stacks of two repositories are refused.
+#[test]
+fn fix_branch_over_several_stacks_makes_one_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"])
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    write(dir.path(), "a/docker-compose.yml", WARNED);
+    write(dir.path(), "b/docker-compose.yml", WARNED);
+    // c's stack includes a's file: both stacks judge it, and the commit holds its fix once.
+    write(
+        dir.path(),
+        "c/compose.yaml",
+        "include:\n  - ../a/docker-compose.yml\nservices:\n  web:\n    image: nginx:1.27\n",
+    );
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "stacks"]);
+    let body = dir.path().join("body.md");
+    let out = stackfix(
+        dir.path(),
+        &[
+            "fix",
+            "a",
+            "b",
+            "c",
+            "--branch",
+            "--select",
+            "no-log-rotation",
+            "--author",
+            "t <t@example.com>",
+            "--pr-body",
+            body.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // One commit on top of HEAD, changing the three compose files.
+    assert_eq!(git(&["rev-list", "--count", "main..stackfix/fixes"]).trim(), "1");
+    let changed = git(&["diff", "--name-only", "main", "stackfix/fixes"]);
+    let changed: Vec<&str> = changed.lines().collect();
+    assert_eq!(changed, ["a/docker-compose.yml", "b/docker-compose.yml", "c/compose.yaml"], "{changed:?}");
+    for file in changed {
+        let text = git(&["show", &format!("stackfix/fixes:{file}")]);
+        assert!(text.contains("max-size"), "{file}: {text}");
+    }
+    let message = git(&["log", "-1", "--format=%B", "stackfix/fixes"]);
+    assert!(message.starts_with("stackfix: fix 3 findings (no-log-rotation)"), "{message}");
+    let body = fs::read_to_string(&body).unwrap();
+    assert!(body.starts_with("## stackfix: 3 fixes"), "{body}");
+    for file in ["`a/docker-compose.yml`", "`b/docker-compose.yml`", "`c/compose.yaml`"] {
+        assert!(body.contains(file), "{file}: {body}");
+    }
+    // The working tree is untouched (the body is the one new file).
+    assert_eq!(git(&["status", "--porcelain"]).trim(), "?? body.md");
+    // Stacks of two repositories: refused, nothing committed.
+    let other = tempfile::tempdir().unwrap();
+    write(other.path(), "docker-compose.yml", WARNED);
+    for args in [&["init", "-q"][..], &["add", "."], &["commit", "-qm", "other"]] {
+        let status = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(other.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let out = stackfix(dir.path(), &["fix", "a", other.path().to_str().unwrap(), "--branch=other"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is in another repository"), "{}", stderr(&out));
 }
