@@ -360,8 +360,7 @@ const LISTED: usize = 50;
 /// `Generated-by` trailer. `shown` turns a displayed path into the one the message gives.
 pub fn message(outcomes: &[&Outcome], shown: &dyn Fn(&str) -> String) -> String {
     let applied: Vec<&crate::fix::Applied> = outcomes.iter().flat_map(|o| &o.applied).collect();
-    let remaining: Vec<(&Outcome, &crate::rules::Finding)> =
-        outcomes.iter().flat_map(|o| o.remaining.iter().map(move |f| (*o, f))).collect();
+    let remaining = crate::fix::remaining_once(outcomes);
     let mut rules: Vec<&str> = Vec::new();
     for a in &applied {
         if !rules.contains(&a.rule) {

@@ -124,11 +124,7 @@ fn branches(args: &FixArgs, stacks: &[Stack]) -> Result<Vec<Committed>, String> 
             // The next stack reads what this one changed (a file they share, an include).
             if i + 1 < stacks.len() {
                 for change in &outcome.changes {
-                    if let Some(parent) = change.path.parent() {
-                        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-                    }
-                    std::fs::write(&change.path, &change.after)
-                        .map_err(|e| format!("{}: {e}", change.path.display()))?;
+                    write_in_copy(&root, &change.path, &change.after)?;
                 }
             }
             outcomes.push(outcome);
@@ -175,6 +171,30 @@ fn branches(args: &FixArgs, stacks: &[Stack]) -> Result<Vec<Committed>, String> 
         });
     }
     Ok(out)
+}
+
+/// Writes `text` to `path` in HEAD's copy at `root`, for the next stack to read. A path outside
+/// the copy, or through a link in it (HEAD may hold links that lead anywhere), is refused: the
+/// copy is the only thing written.
+fn write_in_copy(root: &Path, path: &Path, text: &str) -> Result<(), String> {
+    let normalized = stackfix::stack::load::normalize(path);
+    let relative = normalized
+        .strip_prefix(root)
+        .map_err(|_| format!("{} is outside the repository; nothing was committed", path.display()))?;
+    let mut at = root.to_path_buf();
+    for component in relative.components() {
+        at.push(component);
+        if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(format!(
+                "{} is a link in the repository, which stackfix does not write through; nothing was committed",
+                relative.display()
+            ));
+        }
+    }
+    if let Some(parent) = at.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    std::fs::write(&at, text).map_err(|e| format!("{}: {e}", at.display()))
 }
 
 /// HEAD's copy removed on SIGINT, SIGTERM, SIGHUP and SIGQUIT while the fixes are planned (the
@@ -381,7 +401,7 @@ fn report(args: &FixArgs, committed: &[Committed]) -> io::Result<u8> {
                     "state": c.state,
                     "files": c.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
                     "fixed": c.outcomes.iter().flat_map(|o| &o.applied).map(|a| serde_json::json!({"rule": a.rule, "service": a.service, "title": a.title})).collect::<Vec<_>>(),
-                    "left": c.outcomes.iter().map(|o| o.remaining.len()).sum::<usize>(),
+                    "left": fix::remaining_once(&c.outcomes.iter().collect::<Vec<_>>()).len(),
                 })
             })
             .collect();
@@ -395,7 +415,7 @@ fn report(args: &FixArgs, committed: &[Committed]) -> io::Result<u8> {
     }
     for c in committed {
         let n: usize = c.outcomes.iter().map(|o| o.applied.len()).sum();
-        let left: usize = c.outcomes.iter().map(|o| o.remaining.len()).sum();
+        let left = fix::remaining_once(&c.outcomes.iter().collect::<Vec<_>>()).len();
         print(&format!(
             "{} {n} fix{} on `{}` ({}, {}): {}\n",
             if c.state == "unchanged" { "Already" } else { "Committed" },

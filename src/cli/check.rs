@@ -100,6 +100,10 @@ pub fn run(args: &CheckArgs) -> io::Result<u8> {
     }
     let failing = checked.iter().flat_map(|c| c.findings).any(|f| args.fail_on.fails(f.severity));
     let failed = !failures.is_empty() || checked.iter().any(|c| !c.stack.errors.is_empty());
+    // The process ends with the run: freeing every stack's nodes and findings one by one would
+    // take a twentieth of the run for nothing (they hold no files or locks).
+    drop(checked);
+    std::mem::forget(outcomes);
     Ok(if failed {
         EXIT_ERROR
     } else if failing && !args.exit_zero {
@@ -112,7 +116,27 @@ pub fn run(args: &CheckArgs) -> io::Result<u8> {
 /// Loads one stack and runs the rules on it.
 fn check(args: &CheckArgs, target: &Target) -> Outcome {
     let prepared = config::prepare_target(&args.common, target)?;
+    // The parameters `fix` would refuse fail `check` too: a CI check must not pass a
+    // configuration the fix job then rejects.
+    for (_, key, value) in prepared.file.sets() {
+        fix::check_parameter(&key, &value).map_err(|e| format!("stackfix.toml: set {key}: {e}"))?;
+    }
     let mut stack = stack::load(&prepared.load);
+    // A service the configuration names that the stack lacks: its settings apply to nothing.
+    if stack.errors.is_empty() {
+        let names: std::collections::HashSet<&str> =
+            stack.configs.iter().flat_map(|c| &c.services).map(|s| s.name.as_str()).collect();
+        let mut unknown: Vec<&String> = prepared.file.services.keys().filter(|s| !names.contains(s.as_str())).collect();
+        unknown.sort();
+        let notes: Vec<String> = unknown
+            .into_iter()
+            .map(|service| {
+                let closest = fix::did_you_mean(names.iter().copied(), service);
+                format!("stackfix.toml names service `{service}`, which this stack does not have{closest}")
+            })
+            .collect();
+        stack.notes.extend(notes.into_iter().map(|message| stack::Note { at: None, message }));
+    }
     let merged = stack.errors.is_empty() && stack.has_merge_keys();
     // A baseline knows findings by their YAML routes, which need the nodes.
     if args.baseline.is_none() && args.write_baseline.is_none() {
@@ -136,7 +160,9 @@ fn check(args: &CheckArgs, target: &Target) -> Outcome {
     // SARIF carries each fix's replacements (unsafe ones too: the description says which).
     if args.format == Format::Sarif {
         if let Ok(templates) = super::fix::templates(&prepared, None) {
-            let options = FixOptions { unsafe_fixes: true, templates, ..FixOptions::default() };
+            // The parameters stackfix.toml sets, as `fix` takes them.
+            let sets = prepared.file.sets();
+            let options = FixOptions { unsafe_fixes: true, templates, sets, ..FixOptions::default() };
             let _ = fix::propose(&prepared.load, &prepared.settings, &options, &mut findings);
         }
     }

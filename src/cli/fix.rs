@@ -14,14 +14,35 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
     if args.format.check_only() {
         return Ok(super::refuse_format(args.format));
     }
-    let targets = match config::targets(&args.common, false, &[]) {
+    let targets = match config::targets(&args.common, args.recursive, &args.exclude) {
         Ok(targets) => targets,
         Err(e) => {
-            eprintln!("error: {e}");
+            // `--branch NAME` reads NAME as a stack: the name goes after `=`.
+            let hint = match &args.branch {
+                Some(_) if e.contains("no such file or directory") => {
+                    " (a branch name goes after `=`: `--branch=NAME`)"
+                }
+                _ => "",
+            };
+            eprintln!("error: {e}{hint}");
             return Ok(EXIT_ERROR);
         }
     };
+    if targets.is_empty() {
+        // As `check`: --exclude skipping every PATH leaves nothing to do; a walk that finds
+        // nothing is an error.
+        if args.recursive {
+            eprintln!("error: no compose file found below the paths walked");
+            return Ok(EXIT_ERROR);
+        }
+        eprintln!("note: --exclude skips every PATH; nothing to fix");
+        return Ok(EXIT_CLEAN);
+    }
     if targets.len() > 1 {
+        if let Err(e) = services_in_some_stack(args, &targets) {
+            eprintln!("error: {e}");
+            return Ok(EXIT_ERROR);
+        }
         let single = if args.interactive {
             Some("-i")
         } else if args.branch_per_rule {
@@ -47,16 +68,39 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
     // while it plans and writes); the exit code is the worst of theirs.
     let mut code = EXIT_CLEAN;
     for target in &targets {
-        code = super::worst(code, run_stack(args, target)?);
+        code = super::worst(code, run_stack(args, target, targets.len() > 1)?);
     }
     Ok(code)
+}
+
+/// Over several stacks, each service `--service` or `--set SERVICE.KEY=…` names must be in one
+/// of them (not in each): a name in none is an error with the closest name.
+fn services_in_some_stack(args: &FixArgs, targets: &[config::Target]) -> Result<(), String> {
+    let mut wanted: Vec<&str> = args.services.iter().map(String::as_str).collect();
+    wanted.extend(args.sets.iter().filter_map(|s| s.split_once('=')?.0.rsplit_once('.').map(|(service, _)| service)));
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let mut names: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    for target in targets {
+        let Ok(prepared) = config::prepare_target(&args.common, target) else { continue };
+        let stack = stackfix::stack::load(&prepared.load);
+        names.extend(stack.configs.iter().flat_map(|c| &c.services).map(|s| s.name.clone()));
+    }
+    match wanted.into_iter().find(|w| !names.contains(*w)) {
+        Some(missing) => {
+            let closest = fix::did_you_mean(names.iter().map(String::as_str), missing);
+            Err(format!("service `{missing}` is in none of the {} stacks{closest}", targets.len()))
+        }
+        None => Ok(()),
+    }
 }
 
 /// `fix --branch` over several stacks of one repository: one commit with all their fixes.
 fn branch_many(args: &FixArgs, targets: &[config::Target]) -> io::Result<u8> {
     let mut stacks = Vec::with_capacity(targets.len());
     for target in targets {
-        match prepare_stack(args, target) {
+        match prepare_stack(args, target, true) {
             Ok(stack) => stacks.push(stack),
             Err(code) => return Ok(code),
         }
@@ -67,7 +111,7 @@ fn branch_many(args: &FixArgs, targets: &[config::Target]) -> io::Result<u8> {
 
 /// A stack's configuration and the fix options the command line and its configuration give;
 /// the exit code when they are wrong (the error printed).
-fn prepare_stack(args: &FixArgs, target: &config::Target) -> Result<(config::Prepared, FixOptions), u8> {
+fn prepare_stack(args: &FixArgs, target: &config::Target, several: bool) -> Result<(config::Prepared, FixOptions), u8> {
     let (prepared, sets) = prepare_target(&args.common, target, &args.sets)?;
     let templates = match templates(&prepared, args.templates.as_ref()) {
         Ok(templates) => templates,
@@ -85,14 +129,15 @@ fn prepare_stack(args: &FixArgs, target: &config::Target) -> Result<(config::Pre
             IntoArg::Base => Placement::Base,
         },
         templates,
+        services_in_any_stack: several,
         ..FixOptions::default()
     };
     Ok((prepared, options))
 }
 
 /// `fix` on one stack.
-fn run_stack(args: &FixArgs, target: &config::Target) -> io::Result<u8> {
-    let (prepared, options) = match prepare_stack(args, target) {
+fn run_stack(args: &FixArgs, target: &config::Target, several: bool) -> io::Result<u8> {
+    let (prepared, options) = match prepare_stack(args, target, several) {
         Ok(ready) => ready,
         Err(code) => return Ok(code),
     };
@@ -131,9 +176,12 @@ fn run_stack(args: &FixArgs, target: &config::Target) -> io::Result<u8> {
     if !write_changes(&prepared.load.dir, &outcome, args.write_read_only) {
         return Ok(EXIT_ERROR);
     }
-    let code = match args.exit_non_zero_on_fix && !outcome.applied.is_empty() {
-        true => EXIT_FINDINGS,
-        false => left_code(&outcome),
+    let code = if args.exit_non_zero_on_fix && !outcome.applied.is_empty() {
+        EXIT_FINDINGS
+    } else if args.exit_zero {
+        EXIT_CLEAN
+    } else {
+        left_code(&outcome)
     };
     if let Err(e) = print_written(&outcome, args.format, color) {
         return Ok(written_but_unreported(&outcome, e, code));

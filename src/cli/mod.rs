@@ -155,6 +155,17 @@ pub struct FixArgs {
     /// With --interactive: accept every fix without asking (for scripts and CI)
     #[arg(short = 'y', long, requires = "interactive")]
     pub yes: bool,
+    /// Fix every stack at or below the PATH directories (default: the current directory), as
+    /// `check -r` finds them
+    #[arg(short = 'r', long)]
+    pub recursive: bool,
+    /// Skip paths matching GLOB (gitignore syntax; repeatable), as `check --exclude`
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Exit 0 even when findings are left for a person (2 still means an error; with
+    /// --exit-non-zero-on-fix, 1 means a fix was written): for hooks that stop only on a change
+    #[arg(long)]
+    pub exit_zero: bool,
     /// Write a pull request body to FILE (Markdown): what was fixed, per file and rule, what was
     /// not and why, what is left for a person, and how to review (`gh pr create --body-file FILE`)
     #[arg(long, value_name = "FILE", conflicts_with_all = ["branch_per_rule", "interactive"])]

@@ -64,6 +64,9 @@ pub struct FixOptions {
     pub report_only: Vec<String>,
     /// Only the fixes of these (rule, service) pairs (all when `None`): the ones a person picked.
     pub only: Option<Vec<(String, Option<String>)>>,
+    /// The run covers several stacks, so a service named in `services` or `sets` need only be in
+    /// one of them (the caller checked it is): a stack without it is not an error.
+    pub services_in_any_stack: bool,
 }
 
 /// A file the fixes change or create.
@@ -398,6 +401,22 @@ impl Aim {
     }
 }
 
+/// The findings left for a person by several stacks' outcomes, each with its outcome, and a
+/// finding in a file two stacks share (an include) once: known by file, rule, service and message.
+pub fn remaining_once<'a>(outcomes: &[&'a Outcome]) -> Vec<(&'a Outcome, &'a Finding)> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for outcome in outcomes {
+        for f in &outcome.remaining {
+            let id = (outcome.stack.file(f.file).key.clone(), f.rule, f.service.clone(), f.message.clone());
+            if seen.insert(id) {
+                out.push((*outcome, f));
+            }
+        }
+    }
+    out
+}
+
 /// ` (did you mean `x`?)` for the candidate closest to `name`, when one is close (Jaro-Winkler
 /// similarity above 0.8, as clap suggests); empty otherwise.
 pub fn did_you_mean<'a>(candidates: impl Iterator<Item = &'a str>, name: &str) -> String {
@@ -412,6 +431,9 @@ pub fn did_you_mean<'a>(candidates: impl Iterator<Item = &'a str>, name: &str) -
 /// Every service the options name (`--service api`, `--set api.memory=1G`) is one of the
 /// stack's: a name that matches nothing would make the run fix nothing, or less than asked.
 fn check_services(stack: &Stack, options: &FixOptions) -> Result<(), FixError> {
+    if options.services_in_any_stack {
+        return Ok(());
+    }
     let names: HashSet<&str> = stack.configs.iter().flat_map(|c| &c.services).map(|s| s.name.as_str()).collect();
     if let Some(service) = options.services.iter().find(|s| !names.contains(s.as_str())) {
         let closest = did_you_mean(names.iter().copied(), service);

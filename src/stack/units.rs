@@ -51,7 +51,9 @@ pub fn ram_in_bytes(text: &str) -> Result<u64, String> {
         }
     };
     let bytes = size * multiplier;
-    if bytes >= u64::MAX as f64 {
+    // Compose keeps sizes in a signed 64-bit integer (Go's int64): 2^63 bytes and more wrap
+    // around to a negative size there.
+    if bytes >= i64::MAX as f64 {
         return Err(format!("invalid size `{text}`: too large"));
     }
     Ok(bytes as u64)
@@ -109,7 +111,7 @@ pub fn go_duration(text: &str) -> Result<Duration, String> {
         nanos += value * scale;
     }
     // Go's limit: the largest int64 of nanoseconds (about 292 years).
-    if nanos > i64::MAX as f64 {
+    if nanos >= i64::MAX as f64 {
         return Err(format!("invalid duration `{text}`: too long"));
     }
     Ok(Duration::from_nanos(nanos as u64))
@@ -138,7 +140,7 @@ mod tests {
         ] {
             assert_eq!(ram_in_bytes(text), Ok(bytes), "{text}");
         }
-        for text in ["", "lots", "1x", "1gbb", "1gi", "1kib5", "-1m", "1mm", "g"] {
+        for text in ["", "lots", "1x", "1gbb", "1gi", "1kib5", "-1m", "1mm", "g", "9000p", "8192p"] {
             assert!(ram_in_bytes(text).is_err(), "{text}");
         }
     }
@@ -158,7 +160,7 @@ mod tests {
         ] {
             assert_eq!(go_duration(text).map(|d| d.as_millis()), Ok(ms), "{text}");
         }
-        for text in ["", "30", "1m30", "s", "1d", "-1s", "1..5s", "1 s", ".s"] {
+        for text in ["", "30", "1m30", "s", "1d", "-1s", "1..5s", "1 s", ".s", "2562048h", "9223372036854775808ns"] {
             assert!(go_duration(text).is_err(), "{text}");
         }
     }

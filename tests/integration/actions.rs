@@ -52,11 +52,13 @@ fn the_action_and_workflows_are_valid_against_the_github_schemas() {
 }
 
 /// `${{ … }}` in a step's `env` or `if`, for what action.yml uses: `inputs.NAME`,
-/// `github.action_path`, `==`/`!=` against a quoted literal, `&&`, and `hashFiles(…)` (true when
-/// the file exists).
+/// `steps.ID.outputs.NAME`, `github.action_path`, `==`/`!=` against a quoted literal, `&&`, and
+/// `hashFiles(…)` (true when the file exists).
 struct Expressions<'a> {
     inputs: &'a HashMap<String, String>,
     workspace: &'a Path,
+    /// The `$GITHUB_OUTPUT` file the steps write (`steps.ID.outputs.NAME`: its last `NAME=`).
+    outputs: PathBuf,
 }
 
 impl Expressions<'_> {
@@ -64,6 +66,12 @@ impl Expressions<'_> {
         let term = term.trim();
         if let Some(name) = term.strip_prefix("inputs.") {
             return self.inputs.get(name).unwrap_or_else(|| panic!("no input {name}")).clone();
+        }
+        if let Some(rest) = term.strip_prefix("steps.") {
+            let name = rest.split_once(".outputs.").map(|(_, n)| n).unwrap_or_else(|| panic!("`{term}`"));
+            let text = fs::read_to_string(&self.outputs).unwrap_or_default();
+            let prefix = format!("{name}=");
+            return text.lines().rev().find_map(|l| l.strip_prefix(&prefix)).unwrap_or("").to_string();
         }
         if term == "github.action_path" {
             return repo().display().to_string();
@@ -138,7 +146,7 @@ fn run_action(workspace: &Path, inputs: &[(&str, &str)], path: &str) -> (Runner,
     for name in ["summary.md", "output", "path", "env"] {
         fs::write(runner.file(name), "").unwrap();
     }
-    let expressions = Expressions { inputs: &values, workspace };
+    let expressions = Expressions { inputs: &values, workspace, outputs: runner.file("output") };
     let mut ran = Vec::new();
     for step in action["runs"]["steps"].as_vec().unwrap() {
         let name = step["name"].as_str().unwrap_or("step").to_string();
@@ -238,10 +246,11 @@ fn the_action_installs_stackfix_reports_and_annotates() {
     let sarif: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(workspace.path().join("stackfix.sarif")).unwrap()).unwrap();
     assert_eq!(sarif["runs"][0]["results"].as_array().unwrap().len(), 1);
-    // Annotations, and the findings fail the step (and the action).
+    // Annotations, then the findings fail the last step (and the action).
     let (_, code, text) = step(&ran, "Annotate");
-    assert_eq!(*code, 1, "{text}");
+    assert_eq!(*code, 0, "{text}");
     assert!(text.contains("::notice title=no-log-rotation,file=docker-compose.yml,line=2,"), "{text}");
+    assert_eq!(step(&ran, "Result").1, 1, "{ran:?}");
     let outputs = runner.read("output");
     assert!(outputs.contains("sarif-file=stackfix.sarif") && outputs.contains("exit-code=1"), "{outputs}");
 
@@ -250,7 +259,7 @@ fn the_action_installs_stackfix_reports_and_annotates() {
     let path = format!("{}:{without}", bin.parent().unwrap().display());
     let (runner, ran) = run_action(workspace.path(), &[("args", "--select no-log-rotation --fail-on warning")], &path);
     assert!(step(&ran, "Install stackfix").2.contains("stackfix: using"), "{ran:?}");
-    assert_eq!(step(&ran, "Annotate").1, 0, "{ran:?}");
+    assert_eq!(step(&ran, "Result").1, 0, "{ran:?}");
     assert!(runner.read("output").contains("exit-code=0"));
     // `check: false` only installs.
     let (_, ran) = run_action(workspace.path(), &[("check", "false")], &path);
@@ -296,10 +305,98 @@ fn the_pull_request_body_says_what_was_fixed_and_what_is_left() {
     assert!(text.contains("`deploy/docker-compose.yml:5`"), "{text}");
     assert!(text.contains("### How to review"), "{text}");
     assert!(!text.contains("/tmp/"), "paths are relative to the repository: {text}");
+    // A stack too large for one body: cut to what GitHub takes, the review notes kept.
+    let big = tempfile::tempdir().unwrap();
+    let mut compose = String::from("services:\n");
+    for i in 0..400 {
+        compose.push_str(&format!(
+            "  api{i}:\n    image: ghcr.io/acme/api:1.2\n    ports: [\"{}:80\"]\n    volumes:\n      - /var/run/docker.sock:/var/run/docker.sock\n",
+            10000 + i
+        ));
+    }
+    fs::write(big.path().join("docker-compose.yml"), compose).unwrap();
+    let big_body = big.path().join("body.md");
+    let out = stackfix(big.path(), &["fix", "--diff", "--pr-body", big_body.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = fs::read_to_string(&big_body).unwrap();
+    assert!(text.chars().count() <= 65_536, "{} characters", text.chars().count());
+    assert!(text.contains("cut here") && text.contains("### How to review"), "{}", &text[text.len() - 500..]);
     // Several stacks: one body cannot describe them.
     fs::create_dir(dir.path().join("other")).unwrap();
     fs::write(dir.path().join("other/compose.yaml"), "services:\n  a:\n    image: nginx:1.27\n").unwrap();
     let out = stackfix(dir.path(), &["fix", "deploy", "other", "--pr-body", body.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--pr-body works on one stack at a time"), "{}", stderr(&out));
+}
+
+/// The fix workflow's "Fix on a branch" step, run as the runner runs it in a checkout with an
+/// `origin`: it makes the branch, the body and the `changed` output; run again after the branch
+/// was pushed, it rebuilds the branch from what it fetched.
+#[test]
+fn the_fix_workflow_step_makes_the_branch_and_the_body() {
+    if Command::new("jq").arg("--version").output().is_err() {
+        eprintln!("skipping: jq not found (GitHub's runners have it)");
+        return;
+    }
+    let workflow = load(&repo().join("docs/github/stackfix-fix.yml"));
+    let steps = workflow["jobs"]["fix"]["steps"].as_vec().unwrap();
+    let script = steps
+        .iter()
+        .find(|s| s["name"].as_str() == Some("Fix on a branch"))
+        .and_then(|s| s["run"].as_str())
+        .unwrap()
+        .to_string();
+    let scratch = tempfile::tempdir().unwrap();
+    let (origin, work, temp) =
+        (scratch.path().join("origin.git"), scratch.path().join("work"), scratch.path().join("tmp"));
+    fs::create_dir_all(work.join("deploy")).unwrap();
+    fs::create_dir_all(&temp).unwrap();
+    fs::write(work.join("deploy/docker-compose.yml"), "services:\n  api:\n    image: ghcr.io/acme/api:1.2\n").unwrap();
+    let git = |dir: &Path, args: &[&str]| {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    git(scratch.path(), &["init", "-q", "--bare", origin.to_str().unwrap()]);
+    git(&work, &["init", "-q"]);
+    git(&work, &["add", "."]);
+    git(&work, &["commit", "-qm", "stack"]);
+    git(&work, &["remote", "add", "origin", origin.to_str().unwrap()]);
+    git(&work, &["push", "-q", "origin", "main"]);
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_stackfix"));
+    let path = format!("{}:{}", bin.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default());
+    let run = || {
+        for name in ["output", "env"] {
+            fs::write(temp.join(name), "").unwrap();
+        }
+        let out = Command::new("bash")
+            .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &script])
+            .current_dir(&work)
+            .env("PATH", &path)
+            .env("RUNNER_TEMP", &temp)
+            .env("GITHUB_OUTPUT", temp.join("output"))
+            .env("GITHUB_ENV", temp.join("env"))
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert!(out.status.success(), "{text}");
+        (fs::read_to_string(temp.join("output")).unwrap(), fs::read_to_string(temp.join("env")).unwrap())
+    };
+    let (output, env) = run();
+    assert_eq!(output.trim(), "changed=true");
+    assert_eq!(env.trim(), "before=", "no branch on origin yet");
+    let body = fs::read_to_string(temp.join("pr-body.md")).unwrap();
+    assert!(body.contains("`deploy/docker-compose.yml`"), "{body}");
+    // Pushed as the next step would (the lease: no branch yet), then run again: the branch is
+    // fetched and rebuilt as stackfix's own.
+    git(&work, &["push", "-q", "--force-with-lease=stackfix/fixes:", "origin", "stackfix/fixes"]);
+    git(&work, &["branch", "-D", "stackfix/fixes"]);
+    let (output, env) = run();
+    assert_eq!(output.trim(), "changed=true");
+    assert!(env.trim().starts_with("before=") && env.trim().len() > "before=".len(), "{env}");
 }

@@ -285,8 +285,10 @@ fn config_schema_is_kept_and_agrees_with_stackfix() {
     ] {
         assert_eq!(valid(config), accepted, "schema on {config}");
         write(dir.path(), "stackfix.toml", config);
-        let out = stackfix(dir.path(), &["fix", "--diff"]);
-        assert_eq!(out.status.code() != Some(2), accepted, "stackfix on {config}: {}", stderr(&out));
+        for command in ["fix", "check"] {
+            let out = stackfix(dir.path(), &[command, if command == "fix" { "--diff" } else { "-q" }]);
+            assert_eq!(out.status.code() != Some(2), accepted, "{command} on {config}: {}", stderr(&out));
+        }
     }
     let samples = [
         "512M",

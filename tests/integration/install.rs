@@ -24,7 +24,9 @@ fn the_wheel_installs_a_working_stackfix_into_a_fresh_virtualenv() {
     let wheels: Vec<_> = fs::read_dir(&dist).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(wheels.len(), 1, "{wheels:?}");
     let name = wheels[0].file_name().unwrap().to_string_lossy().into_owned();
-    assert!(name.starts_with(&format!("stackfix-{}-py3-none-", env!("CARGO_PKG_VERSION"))), "{name}");
+    // The distribution is stackfix-cli (`stackfix` on PyPI is another project's); the command is
+    // stackfix.
+    assert!(name.starts_with(&format!("stackfix_cli-{}-py3-none-", env!("CARGO_PKG_VERSION"))), "{name}");
 
     let venv = scratch.path().join("venv");
     let ok = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().unwrap().success();
@@ -75,4 +77,5 @@ fn binstall_metadata_names_the_release_archives() {
     let pyproject: toml::Value = toml::from_str(&fs::read_to_string(repo().join("pyproject.toml")).unwrap()).unwrap();
     assert_eq!(pyproject["project"]["dynamic"].as_array().unwrap()[0].as_str(), Some("version"));
     assert_eq!(pyproject["tool"]["maturin"]["bindings"].as_str(), Some("bin"));
+    assert_eq!(pyproject["project"]["name"].as_str(), Some("stackfix-cli"));
 }

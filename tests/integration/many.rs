@@ -116,6 +116,18 @@ fn fix_takes_compose_files_and_several_stacks() {
         let text = fs::read_to_string(dir.path().join(stack).join("docker-compose.yml")).unwrap();
         assert!(text.contains("max-size"), "{stack}: {text}");
     }
+    // --service over several stacks: a name one stack has is fine; a name none has is an error.
+    write(dir.path(), "w/docker-compose.yml", "services:\n  web:\n    image: nginx:1.27\n");
+    let out = stackfix(dir.path(), &["fix", "--diff", "a", "w", "--service", "web", "--select", "no-log-rotation"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("+++ b/w/docker-compose.yml") && !stdout(&out).contains("+++ b/a/"),
+        "{}",
+        stdout(&out)
+    );
+    let out = stackfix(dir.path(), &["fix", "--diff", "a", "w", "--service", "wbe"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("service `wbe` is in none of the 2 stacks"), "{}", stderr(&out));
     // An error in one stack does not stop the others; the exit code says it.
     write(dir.path(), "c/docker-compose.yml", "services: [\n");
     write(dir.path(), "d/docker-compose.yml", WARNED);
@@ -567,6 +579,34 @@ fn fix_branch_over_several_stacks_makes_one_commit() {
     }
     // The working tree is untouched (the body is the one new file).
     assert_eq!(git(&["status", "--porcelain"]).trim(), "?? body.md");
+    // A link HEAD holds is never written through, even in HEAD's copy: the file it names
+    // outside the repository stays as it was.
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("envex"), "KEEP=1\n").unwrap();
+    write(
+        dir.path(),
+        "s/docker-compose.yml",
+        "services:\n  db:\n    image: postgres:16.4\n    environment:\n      POSTGRES_PASSWORD: hunter2hunter2\n",
+    );
+    std::os::unix::fs::symlink(outside.path().join("envex"), dir.path().join("s/.env.example")).unwrap();
+    git(&["add", "."]);
+    git(&["commit", "-qm", "secret stack"]);
+    let out = stackfix(
+        dir.path(),
+        &[
+            "fix",
+            "s",
+            "b",
+            "--unsafe-fixes",
+            "--select",
+            "hardcoded-secret",
+            "--branch=secrets",
+            "--author",
+            "t <t@example.com>",
+        ],
+    );
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(fs::read_to_string(outside.path().join("envex")).unwrap(), "KEEP=1\n");
     // Stacks of two repositories: refused, nothing committed.
     let other = tempfile::tempdir().unwrap();
     write(other.path(), "docker-compose.yml", WARNED);
@@ -582,4 +622,27 @@ fn fix_branch_over_several_stacks_makes_one_commit() {
     let out = stackfix(dir.path(), &["fix", "a", other.path().to_str().unwrap(), "--branch=other"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("is in another repository"), "{}", stderr(&out));
+}
+
+/// `fix -r` fixes every stack below the directory, as `check -r` finds them; `fix --exit-zero`
+/// exits 0 with findings left for a person, and with `--exit-non-zero-on-fix` 1 only when it
+/// wrote a fix (what the pre-commit fix hook runs).
+#[test]
+fn fix_recursive_and_exit_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "deploy/a/docker-compose.yml", WARNED);
+    write(dir.path(), "deploy/b/compose.yaml", WARNED);
+    let args = ["fix", "-r", "--select", "no-log-rotation,no-healthcheck", "--exit-zero", "--exit-non-zero-on-fix"];
+    let out = stackfix(dir.path(), &args);
+    assert_eq!(out.status.code(), Some(1), "a fix was written: {}", stderr(&out));
+    for file in ["deploy/a/docker-compose.yml", "deploy/b/compose.yaml"] {
+        assert!(fs::read_to_string(dir.path().join(file)).unwrap().contains("max-size"), "{file}");
+    }
+    // Nothing more to write; no-healthcheck is left for a person (an image stackfix does not know).
+    let out = stackfix(dir.path(), &args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = stackfix(dir.path(), &["fix", "-r", "--select", "no-healthcheck"]);
+    assert_eq!(out.status.code(), Some(1), "findings left: {}", stderr(&out));
+    let out = stackfix(&dir.path().join("deploy/a"), &["fix", "-r", "--exclude", "*.yml", "--exclude", "*.yaml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
