@@ -40,6 +40,8 @@ pub fn propose(
     let peers: Peers =
         planned.iter().filter(|f| wanted(f, options)).filter_map(|f| Some(((f.rule, f.service.clone()?), f))).collect();
     let mut proposals: HashMap<FindingId, VecDeque<Vec<Replacement>>> = HashMap::new();
+    // Each file's text and line index, made once for all the fixes that change it.
+    let mut originals: HashMap<FileKey, (String, Source)> = HashMap::new();
     for finding in &planned {
         let Some(fix) = finding.fix.as_ref().filter(|_| wanted(finding, options)) else { continue };
         let users_fixed = fix.anchor_users().iter().all(|u| peers.contains_key(&(finding.rule, (*u).clone())));
@@ -47,8 +49,11 @@ pub fn propose(
             Some(Ok(plan)) => {
                 let mut out = Vec::new();
                 for (key, splices) in &plan.edits {
-                    let before = original(&stack, &fs, key);
-                    out.extend(replacements(key.path(), &before, &splice_text(&before, splices)));
+                    let (before, source) = originals.entry(key.clone()).or_insert_with(|| {
+                        let text = original(&stack, &fs, key);
+                        (text.clone(), Source::new(text))
+                    });
+                    out.extend(spliced(key.path(), before, source, splices));
                 }
                 if !plan.env_names.is_empty() {
                     let path = load.dir.join(".env.example");
@@ -108,16 +113,72 @@ fn original(stack: &stack::Stack, fs: &ProjectFs, key: &FileKey) -> String {
     }
 }
 
+/// The replacements `splices` make in `before` (whose line index is `source`): the splices in
+/// clusters of whole lines that touch, each cluster spliced and compared alone, so a fix costs
+/// what it changes, not the size of the file.
+fn spliced(path: &Path, before: &str, source: &Source, splices: &[crate::yaml::Splice]) -> Vec<Replacement> {
+    let line_start = |at: usize| before[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = |at: usize| before[at..].find('\n').map_or(before.len(), |i| at + i + 1);
+    let mut order: Vec<&crate::yaml::Splice> = splices.iter().collect();
+    order.sort_by_key(|s| s.start);
+    let mut clusters: Vec<(usize, usize, Vec<&crate::yaml::Splice>)> = Vec::new();
+    for splice in order {
+        let (lo, hi) = (line_start(splice.start), line_end(splice.end.max(splice.start)));
+        match clusters.last_mut() {
+            Some((_, end, members)) if lo <= *end => {
+                *end = (*end).max(hi);
+                members.push(splice);
+            }
+            _ => clusters.push((lo, hi, vec![splice])),
+        }
+    }
+    let mut out = Vec::new();
+    for (lo, hi, members) in clusters {
+        let shifted: Vec<crate::yaml::Splice> = members
+            .into_iter()
+            .map(|s| {
+                let mut s = s.clone();
+                s.start -= lo;
+                s.end -= lo;
+                s
+            })
+            .collect();
+        let region = &before[lo..hi];
+        for (start, end, text) in changed(region, &splice_text(region, &shifted)) {
+            out.push(Replacement {
+                path: path.to_path_buf(),
+                start: source.line_col(lo + start),
+                end: source.line_col(lo + end),
+                text,
+            });
+        }
+    }
+    out
+}
+
 /// What `after` changes in `before`, as replacements: the changed lines (a line diff, so each
 /// stretch a fix adds or changes is its own replacement), each narrowed to the characters that
 /// differ (a line a fix extends keeps the rest of it, a secret on it included, out of the report).
 fn replacements(path: &Path, before: &str, after: &str) -> Vec<Replacement> {
+    let source = Source::new(before.to_string());
+    changed(before, after)
+        .into_iter()
+        .map(|(start, end, text)| Replacement {
+            path: path.to_path_buf(),
+            start: source.line_col(start),
+            end: source.line_col(end),
+            text,
+        })
+        .collect()
+}
+
+/// [`replacements`] as byte ranges of `before` and the text that takes each one's place.
+fn changed(before: &str, after: &str) -> Vec<(usize, usize, String)> {
     let diff = similar::TextDiff::from_lines(before, after);
     let mut offsets = vec![0];
     for line in diff.iter_old_slices() {
         offsets.push(offsets.last().copied().unwrap_or(0) + line.len());
     }
-    let source = Source::new(before.to_string());
     let mut out = Vec::new();
     for op in diff.ops() {
         let (tag, old, new) = op.as_tag_tuple();
@@ -129,12 +190,7 @@ fn replacements(path: &Path, before: &str, after: &str) -> Vec<Replacement> {
         let added: String = new.filter_map(|i| diff.new_slice(i)).collect();
         let prefix = common_prefix(removed, &added);
         let suffix = common_suffix(&removed[prefix..], &added[prefix..]);
-        out.push(Replacement {
-            path: path.to_path_buf(),
-            start: source.line_col(start + prefix),
-            end: source.line_col(end - suffix),
-            text: added[prefix..added.len() - suffix].to_string(),
-        });
+        out.push((start + prefix, end - suffix, added[prefix..added.len() - suffix].to_string()));
     }
     out
 }

@@ -284,3 +284,31 @@ fn compare_fixes(v: &jsonschema::Validator, compose: &str) -> usize {
     }
     checked
 }
+
+/// Several findings of one rule: each result carries its own service's fix (findings and fixes
+/// are matched by rule, service and message, in order).
+#[test]
+fn each_result_carries_its_own_fix() {
+    let v = validator();
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("docker-compose.yml"),
+        "services:\n  one:\n    image: nginx:1.27\n  two:\n    image: nginx:1.27\n  three:\n    image: nginx:1.27\n",
+    )
+    .unwrap();
+    let log = sarif(&v, dir.path(), &["--select", "no-restart-policy"]);
+    let results = results(&log);
+    assert_eq!(results.len(), 3);
+    let mut lines = Vec::new();
+    for r in results {
+        let at = r["locations"][0]["physicalLocation"]["region"]["startLine"].as_u64().unwrap();
+        let replacement = &r["fixes"][0]["artifactChanges"][0]["replacements"][0];
+        let line = replacement["deletedRegion"]["startLine"].as_u64().unwrap();
+        assert!(replacement["insertedContent"]["text"].as_str().unwrap().contains("restart: unless-stopped"));
+        // Inside the finding's own service: after its key line, before the next service's.
+        assert!(line > at && line <= at + 2, "finding at {at}, fix at {line}");
+        lines.push(line);
+    }
+    lines.dedup();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+}
