@@ -1259,22 +1259,66 @@ impl Env<'_> {
         context: &serde_json::Value,
         service: Option<&str>,
     ) -> Result<String, String> {
-        self.renderer.render(template, &self.with_sets(template, context, service))
+        self.renderer.render(template, &self.with_sets(template, context, service)?)
     }
 
     /// The context with the person's parameters for `service` that the template's rule reads.
-    fn with_sets(&self, template: TemplateId, context: &serde_json::Value, service: Option<&str>) -> serde_json::Value {
+    ///
+    /// A limit set below the rule's reservation takes the reservation down to half of it (Docker
+    /// refuses a reservation above the limit); a reservation the person set above the limit is an
+    /// error.
+    fn with_sets(
+        &self,
+        template: TemplateId,
+        context: &serde_json::Value,
+        service: Option<&str>,
+    ) -> Result<serde_json::Value, String> {
         let mut context = context.clone();
         let rule = template.rule();
+        let mut given: Vec<&str> = Vec::new();
         if let Some(map) = context.as_object_mut() {
             for (only, key, value) in &self.options.sets {
                 let reads = parameter(key).is_some_and(|p| p.rules.contains(&rule));
                 if reads && (only.is_none() || only.as_deref() == service) {
                     map.insert(key.clone(), serde_json::Value::String(value.clone()));
+                    given.push(key);
                 }
             }
+            let text = |map: &serde_json::Map<String, serde_json::Value>, key: &str| {
+                map.get(key).and_then(|v| v.as_str().map(str::to_string).or_else(|| v.as_f64().map(|n| n.to_string())))
+            };
+            let pairs: [(&str, &str, fn(&str) -> Option<f64>, fn(f64) -> String); 2] = [
+                (
+                    "memory",
+                    "reservation_memory",
+                    |t| crate::stack::facts::memory_bytes(t).map(|b| b as f64),
+                    |b| crate::stack::facts::memory_text((b / 2.0) as u64),
+                ),
+                (
+                    "cpus",
+                    "reservation_cpus",
+                    |t| t.parse::<f64>().ok(),
+                    |c| format!("{}", (c / 2.0 * 100.0).round() / 100.0),
+                ),
+            ];
+            for (limit_key, reservation_key, read, half) in pairs {
+                let (Some(limit), Some(reservation)) = (text(map, limit_key), text(map, reservation_key)) else {
+                    continue;
+                };
+                let (Some(l), Some(r)) = (read(&limit), read(&reservation)) else { continue };
+                if r <= l {
+                    continue;
+                }
+                if given.contains(&reservation_key) {
+                    return Err(format!(
+                        "{reservation_key} {reservation} is above {limit_key} {limit}; Docker refuses a reservation above \
+                         the limit"
+                    ));
+                }
+                map.insert(reservation_key.to_string(), serde_json::Value::String(half(l)));
+            }
         }
-        context
+        Ok(context)
     }
 
     /// Renders a template with the rule's context and the user's `--set` values; the result must
@@ -1288,7 +1332,7 @@ impl Env<'_> {
         // Copied only when a parameter applies: most runs set none, and most fixes render once.
         let context = match self.options.sets.is_empty() {
             true => std::borrow::Cow::Borrowed(context),
-            false => std::borrow::Cow::Owned(self.with_sets(template, context, service)),
+            false => std::borrow::Cow::Owned(self.with_sets(template, context, service)?),
         };
         let cache_key = (template, json_hash(&context));
         if let Some(done) = crate::stack::project::lock(&self.rendered).get(&cache_key) {

@@ -872,3 +872,30 @@ fn an_unknown_rule_gets_the_closest_name() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("unknown rule `no-healthchek` (did you mean `no-healthcheck`?)"), "{}", stderr(&out));
 }
+
+/// A memory or CPU limit set below the profile's reservation takes the reservation down to half
+/// of it (Docker refuses a reservation above the limit); a reservation set above the limit is
+/// refused with the reason, and nothing is written.
+#[test]
+fn a_limit_set_below_the_reservation_keeps_them_in_order() {
+    let text = "services:\n  api:\n    image: postgres:16.4\n";
+    let dir = project(text, None);
+    let out = stackfix(
+        dir.path(),
+        &["fix", "--select", "no-resource-limits", "--set", "api.memory=512m", "--set", "cpus=0.1"],
+    );
+    assert_ne!(out.status.code(), Some(2), "{}", stderr(&out));
+    let fixed = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
+    assert!(fixed.contains("memory: 512m") && fixed.contains("memory: 256M"), "{fixed}");
+    assert!(fixed.contains("cpus: \"0.1\"") && fixed.contains("cpus: \"0.05\""), "{fixed}");
+    if let Some(compose) = compose() {
+        crate::validators::compose_config_ok(&compose, dir.path(), &yaml_files_in(dir.path())).unwrap();
+    }
+    let dir = project(text, None);
+    let out = stackfix(
+        dir.path(),
+        &["fix", "--select", "no-resource-limits", "--set", "memory=256m", "--set", "reservation_memory=1g"],
+    );
+    assert!(stdout(&out).contains("reservation_memory 1g is above memory 256m"), "{}", stdout(&out));
+    assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), text);
+}
