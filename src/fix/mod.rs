@@ -776,6 +776,9 @@ fn env_example(renderer: &Renderer, current: Option<String>, names: &[String]) -
 /// A template rendered and parsed, or why it could not be.
 type Rendered = Result<Arc<Fragment>, String>;
 
+/// A limit key, its reservation key, how to read a value, and half a limit as text.
+type LimitPair = (&'static str, &'static str, fn(&str) -> Option<f64>, fn(f64) -> String);
+
 /// Rendered templates by template and context hash: the contexts of that hash with their result.
 type RenderCache = HashMap<(TemplateId, u64), Vec<(serde_json::Value, Rendered)>>;
 
@@ -1287,7 +1290,7 @@ impl Env<'_> {
             let text = |map: &serde_json::Map<String, serde_json::Value>, key: &str| {
                 map.get(key).and_then(|v| v.as_str().map(str::to_string).or_else(|| v.as_f64().map(|n| n.to_string())))
             };
-            let pairs: [(&str, &str, fn(&str) -> Option<f64>, fn(f64) -> String); 2] = [
+            let pairs: [LimitPair; 2] = [
                 (
                     "memory",
                     "reservation_memory",
