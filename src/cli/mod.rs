@@ -332,7 +332,7 @@ pub struct CheckArgs {
     /// such as "$GITHUB_STEP_SUMMARY"
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
-    /// Print the findings only: no notes and no summary
+    /// Print the findings only: no notes and no closing count line (--summary still writes its file)
     #[arg(short, long)]
     pub quiet: bool,
     /// Report only the findings FILE does not hold (made by --write-baseline); exit 1 only for

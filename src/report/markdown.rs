@@ -38,7 +38,12 @@ pub fn summary(out: &mut dyn Write, checked: &[Checked], failures: &[String]) ->
             .into_iter()
             .filter_map(|s| {
                 let n: usize = checked.iter().flat_map(|c| c.findings).filter(|f| f.severity == s).count();
-                (n > 0).then(|| format!("{n} {}", s.as_str()))
+                let word = match (s, n) {
+                    (_, 1) => s.as_str().to_string(),
+                    (Severity::Info, _) => "info".to_string(),
+                    _ => format!("{}s", s.as_str()),
+                };
+                (n > 0).then(|| format!("{n} {word}"))
             })
             .collect();
         writeln!(out, "{}.\n", by_severity.join(", "))?;
