@@ -13,13 +13,14 @@ use crate::yaml::splice_text;
 
 /// Fills [`crate::rules::Fix::replacements`] of `findings` (a report of the stack `load` names,
 /// made with `settings`): each fixable finding's fix, planned alone on the files as they are, as
-/// one replacement per file it changes (the changed stretch between what stays the same before
-/// and after). A finding is matched to its fix by rule, service and message, in order (the
-/// report and the plan run the same rules on the same stack).
+/// one replacement per stretch of lines it changes, narrowed to the characters that differ. A
+/// finding is matched to its fix by rule, service and message, in order (the report and the plan
+/// run the same rules on the same stack).
 ///
-/// A fix whose replacements would show a literal secret (the `hardcoded-secret` rule's values)
-/// gets none. What one fix does alone is not always what `fix` writes: `fix` applies the fixes together,
-/// in passes, and verifies the result. A fix that cannot be planned alone gets no replacements.
+/// A fix whose replacements would show a literal secret (the `hardcoded-secret` rule's values,
+/// except one equal to part of a service, image or variable name) gets none. What one fix does
+/// alone is not always what `fix` writes: `fix` applies the fixes together, in passes, and
+/// verifies the result. A fix that cannot be planned alone gets no replacements.
 ///
 /// # Errors
 /// The stack does not load, or the templates do not parse.
