@@ -556,6 +556,25 @@ fn attempt(
                 ));
                 continue;
             }
+            // A fix sized from a limit it adds (redis `maxmemory`: 75% of the memory limit) while
+            // `--set` changes that limit would write numbers for another limit: it waits for the
+            // pass after the limit fix, and sizes itself from the limit then written.
+            if sized_from_a_set_limit(finding, fix, options) {
+                let limits_fixed =
+                    finding.service.as_ref().is_some_and(|s| peers.contains_key(&("no-resource-limits", s.clone())));
+                if limits_fixed {
+                    deferred.insert(key);
+                } else {
+                    given_up.insert(key);
+                    skipped.push(skip(
+                        finding,
+                        "its settings are sized from the resource limit it adds, and --set changes that limit; fix \
+                         no-resource-limits for this service in the same run, or first"
+                            .into(),
+                    ));
+                }
+                continue;
+            }
             let plan = plan.take().unwrap_or_else(|| plan_fix(env, current, &fs, finding, fix, &peers));
             match plan {
                 Ok(plan) if plan.is_empty() => {
@@ -723,6 +742,16 @@ struct Taken<'a> {
     finding: &'a Finding,
     fix: &'a Fix,
     aimed: Vec<(FileKey, Aim)>,
+}
+
+/// Whether `fix` (of a rule other than no-resource-limits) adds the resource limits its own
+/// settings are sized from, while a `--set` of `memory` or `cpus` changes them for its service.
+fn sized_from_a_set_limit(finding: &Finding, fix: &Fix, options: &FixOptions) -> bool {
+    finding.rule != "no-resource-limits"
+        && fix.edits.iter().any(|e| e.template.rule() == "no-resource-limits")
+        && options.sets.iter().any(|(service, key, _)| {
+            matches!(key.as_str(), "memory" | "cpus") && (service.is_none() || *service == finding.service)
+        })
 }
 
 fn skip(finding: &Finding, reason: String) -> Skipped {

@@ -899,3 +899,23 @@ fn a_limit_set_below_the_reservation_keeps_them_in_order() {
     assert!(stdout(&out).contains("reservation_memory 1g is above memory 256m"), "{}", stdout(&out));
     assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), text);
 }
+
+/// A fix sized from the limit it adds (redis `maxmemory`: 75% of the memory limit) follows a
+/// limit `--set` changes: it waits for the limit fix and sizes itself from what that wrote; alone
+/// (the limit fix not in the run) it is left with the reason, never sized for another limit.
+#[test]
+fn redis_maxmemory_follows_a_set_memory_limit() {
+    let text = "services:\n  cache:\n    image: redis:7.4\n";
+    let dir = project(text, None);
+    let out = stackfix(dir.path(), &["fix", "--set", "cache.memory=256m"]);
+    assert_ne!(out.status.code(), Some(2), "{}", stderr(&out));
+    let fixed = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
+    assert!(fixed.contains("memory: 256m") && fixed.contains("--maxmemory 192mb"), "{fixed}");
+    let (_, json) = check_json(dir.path(), &[]);
+    let findings = json["findings"].as_array().unwrap();
+    assert!(!findings.iter().any(|f| f["rule"] == "no-resource-limits"), "{findings:?}");
+    let dir = project(text, None);
+    let out = stackfix(dir.path(), &["fix", "--select", "redis-no-maxmemory", "--set", "memory=256m"]);
+    assert!(stdout(&out).contains("sized from the resource limit it adds"), "{}", stdout(&out));
+    assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), text);
+}
