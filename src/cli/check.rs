@@ -16,7 +16,7 @@ use super::{use_color, CheckArgs, Format, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS}
 type Outcome = Result<(Stack, Vec<Finding>), String>;
 
 pub fn run(args: &CheckArgs) -> io::Result<u8> {
-    let targets = match config::targets(&args.common, args.recursive, &args.exclude) {
+    let targets = match config::targets(&args.common, args.walk.recursive, &args.walk.exclude) {
         Ok(targets) => targets,
         Err(e) => {
             eprintln!("error: {e}");
@@ -42,7 +42,7 @@ pub fn run(args: &CheckArgs) -> io::Result<u8> {
     if targets.is_empty() {
         // Without --recursive, only --exclude leaves nothing (pre-commit passing an excluded
         // file): nothing to check. A walk that finds nothing is an error.
-        if !args.recursive {
+        if !args.walk.recursive {
             if !args.quiet {
                 eprintln!("note: --exclude skips every PATH; nothing to check");
             }

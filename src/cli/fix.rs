@@ -14,7 +14,7 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
     if args.format.check_only() {
         return Ok(super::refuse_format(args.format));
     }
-    let targets = match config::targets(&args.common, args.recursive, &args.exclude) {
+    let targets = match config::targets(&args.common, args.walk.recursive, &args.walk.exclude) {
         Ok(targets) => targets,
         Err(e) => {
             // `--branch NAME` reads NAME as a stack: the name goes after `=`.
@@ -31,7 +31,7 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
     if targets.is_empty() {
         // As `check`: --exclude skipping every PATH leaves nothing to do; a walk that finds
         // nothing is an error.
-        if args.recursive {
+        if args.walk.recursive {
             eprintln!("error: no compose file found below the paths walked");
             return Ok(EXIT_ERROR);
         }

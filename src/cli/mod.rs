@@ -155,13 +155,8 @@ pub struct FixArgs {
     /// With --interactive: accept every fix without asking (for scripts and CI)
     #[arg(short = 'y', long, requires = "interactive")]
     pub yes: bool,
-    /// Fix every stack at or below the PATH directories (default: the current directory), as
-    /// `check -r` finds them
-    #[arg(short = 'r', long)]
-    pub recursive: bool,
-    /// Skip paths matching GLOB (gitignore syntax; repeatable), as `check --exclude`
-    #[arg(long, value_name = "GLOB")]
-    pub exclude: Vec<String>,
+    #[command(flatten)]
+    pub walk: WalkArgs,
     /// Exit 0 even when findings are left for a person (2 still means an error; with
     /// --exit-non-zero-on-fix, 1 means a fix was written): for hooks that stop only on a change
     #[arg(long)]
@@ -306,15 +301,8 @@ pub struct CheckArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Check every stack at or below the PATH directories (default: the current directory): each
-    /// directory holding a compose file `docker compose` would find, skipping what .gitignore
-    /// ignores
-    #[arg(short = 'r', long)]
-    pub recursive: bool,
-    /// Skip paths matching GLOB (gitignore syntax; repeatable): PATHs named (relative to the
-    /// current directory) and what --recursive walks (relative to the PATH walked)
-    #[arg(long, value_name = "GLOB")]
-    pub exclude: Vec<String>,
+    #[command(flatten)]
+    pub walk: WalkArgs,
     /// Exit 0 even when there are findings (2 still means an error)
     #[arg(long)]
     pub exit_zero: bool,
@@ -346,6 +334,20 @@ pub struct CheckArgs {
     /// Also note each suppression comment (`# stackfix: ignore[rule]`) that silenced no finding
     #[arg(long)]
     pub unused_suppressions: bool,
+}
+
+/// Which stacks `check` and `fix` take besides the PATHs named.
+#[derive(clap::Args, Debug)]
+pub struct WalkArgs {
+    /// Every stack at or below the PATH directories (default: the current directory): each
+    /// directory holding a compose file `docker compose` would find, skipping what .gitignore
+    /// ignores
+    #[arg(short = 'r', long)]
+    pub recursive: bool,
+    /// Skip paths matching GLOB (gitignore syntax; repeatable): PATHs named (relative to the
+    /// current directory) and what --recursive walks (relative to the PATH walked)
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
 }
 
 /// The lowest severity that fails `check`.
