@@ -43,7 +43,7 @@ pub fn run(args: &FixArgs, stacks: &[Stack]) -> io::Result<u8> {
                         let outcomes: Vec<&Outcome> = c.outcomes.iter().collect();
                         super::fix::write_pr_body(path, &outcomes, &shown)
                     }
-                    None => super::check::write_whole(path, |out| {
+                    None => super::write_whole(path, |out| {
                         io::Write::write_all(out, b"## stackfix: 0 fixes\n\nNothing to change.\n")
                     }),
                 };

@@ -10,7 +10,7 @@ use stackfix::rules::{self, Finding};
 use stackfix::stack::{self, Stack};
 
 use super::config::{self, Target};
-use super::{use_color, CheckArgs, Format, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
+use super::{use_color, write_whole, CheckArgs, Format, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
 
 /// One stack checked, or why it could not be prepared (its configuration file, say).
 type Outcome = Result<(Stack, Vec<Finding>), String>;
@@ -138,8 +138,9 @@ fn check(args: &CheckArgs, target: &Target) -> Outcome {
         stack.notes.extend(notes.into_iter().map(|message| stack::Note { at: None, message }));
     }
     let merged = stack.errors.is_empty() && stack.has_merge_keys();
-    // A baseline knows findings by their YAML routes, which need the nodes.
-    if args.baseline.is_none() && args.write_baseline.is_none() {
+    // A baseline knows findings by their YAML routes, and SARIF's fixes are planned on the
+    // stack: both need the nodes.
+    if args.baseline.is_none() && args.write_baseline.is_none() && args.format != Format::Sarif {
         stack.drop_compose_nodes();
     }
     let (mut findings, unused) = rules::report_with_unused(&stack, &prepared.settings);
@@ -163,7 +164,7 @@ fn check(args: &CheckArgs, target: &Target) -> Outcome {
             // The parameters stackfix.toml sets, as `fix` takes them.
             let sets = prepared.file.sets();
             let options = FixOptions { unsafe_fixes: true, templates, sets, ..FixOptions::default() };
-            let _ = fix::propose(&prepared.load, &prepared.settings, &options, &mut findings);
+            let _ = fix::propose(&stack, &prepared.load.dir, &prepared.settings, &options, &mut findings);
         }
     }
     Ok((stack, findings))
@@ -261,38 +262,6 @@ fn append_summary(path: &Path, run: &Report) -> io::Result<()> {
 fn write_report_file(path: &Path, args: &CheckArgs, run: &Report) -> io::Result<()> {
     write_whole(path, |out| print_report(out, args, args.format, run, false))
         .map_err(|e| io::Error::new(e.kind(), format!("--output-file {e}")))
-}
-
-/// Writes `path` whole: into a temporary file beside it, then renamed over it (a reader never
-/// sees half a file, and a failed run leaves the old one). A replaced file keeps its mode, a new
-/// one gets the umask's; a link is written through.
-pub(super) fn write_whole(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let fail = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
-    // A link is written through: the file it names is replaced, the link stays.
-    let target = match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => path.canonicalize().map_err(fail)?,
-        _ => path.to_path_buf(),
-    };
-    let dir = match target.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    // A new file gets 0666 less the umask, as any program's; a replaced one keeps its mode.
-    let mut temp = tempfile::Builder::new()
-        .prefix(".stackfix-report-")
-        .permissions(std::fs::Permissions::from_mode(0o666))
-        .tempfile_in(&dir)
-        .map_err(fail)?;
-    write(temp.as_file_mut()).map_err(fail)?;
-    if let Ok(m) = std::fs::metadata(&target) {
-        temp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(m.permissions().mode() & 0o7777))
-            .map_err(fail)?;
-    }
-    temp.as_file().sync_all().map_err(fail)?;
-    temp.persist(&target).map_err(|e| fail(e.error))?;
-    Ok(())
 }
 
 /// Where merge keys (`<<`) give services blocks, `fix` finds some fixes `check` builds

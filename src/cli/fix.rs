@@ -406,9 +406,9 @@ pub(super) fn json(outcome: &Outcome, written: bool) -> String {
 }
 
 /// `--pr-body FILE`: the pull request body for `outcome`, written whole (see
-/// [`super::check::write_whole`]).
+/// [`super::write_whole`]).
 pub(super) fn write_pr_body(path: &Path, outcomes: &[&Outcome], shown: &dyn Fn(&str) -> String) -> io::Result<()> {
     let body = stackfix::report::pull_request(outcomes, shown);
-    super::check::write_whole(path, |out| io::Write::write_all(out, body.as_bytes()))
+    super::write_whole(path, |out| io::Write::write_all(out, body.as_bytes()))
         .map_err(|e| io::Error::new(e.kind(), format!("--pr-body {e}")))
 }

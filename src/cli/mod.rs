@@ -11,7 +11,7 @@ mod rules;
 mod templates;
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -454,6 +454,38 @@ fn manual() -> io::Result<u8> {
     clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut out)?;
     print(&String::from_utf8_lossy(&out))?;
     Ok(EXIT_CLEAN)
+}
+
+/// Writes `path` whole (a report, a pull request body): into a temporary file beside it, then renamed over it (a reader never
+/// sees half a file, and a failed run leaves the old one). A replaced file keeps its mode, a new
+/// one gets the umask's; a link is written through.
+pub(crate) fn write_whole(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let fail = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    // A link is written through: the file it names is replaced, the link stays.
+    let target = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => path.canonicalize().map_err(fail)?,
+        _ => path.to_path_buf(),
+    };
+    let dir = match target.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    // A new file gets 0666 less the umask, as any program's; a replaced one keeps its mode.
+    let mut temp = tempfile::Builder::new()
+        .prefix(".stackfix-report-")
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(&dir)
+        .map_err(fail)?;
+    write(temp.as_file_mut()).map_err(fail)?;
+    if let Ok(m) = std::fs::metadata(&target) {
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(m.permissions().mode() & 0o7777))
+            .map_err(fail)?;
+    }
+    temp.as_file().sync_all().map_err(fail)?;
+    temp.persist(&target).map_err(|e| fail(e.error))?;
+    Ok(())
 }
 
 /// Writes to stdout, reporting a closed pipe as an error the caller turns into exit 0.

@@ -7,12 +7,12 @@ use std::path::Path;
 use super::{env_example, plan_fix, wanted, Env, FixError, FixOptions, Peers};
 use crate::fix::render::Renderer;
 use crate::rules::{self, Finding, Replacement, RuleSettings};
-use crate::stack::{self, FileKey, LoadOptions, ProjectFs};
+use crate::stack::{FileKey, ProjectFs, Stack};
 use crate::yaml::source::Source;
 use crate::yaml::splice_text;
 
-/// Fills [`crate::rules::Fix::replacements`] of `findings` (a report of the stack `load` names,
-/// made with `settings`): each fixable finding's fix, planned alone on the files as they are, as
+/// Fills [`crate::rules::Fix::replacements`] of `findings` (a report of `stack`, whose project
+/// directory is `dir`, made with `settings`; the stack must keep its YAML nodes): each fixable finding's fix, planned alone on the files as they are, as
 /// one replacement per stretch of lines it changes, narrowed to the characters that differ. A
 /// finding is matched to its fix by rule, service and message, in order (the report and the plan
 /// run the same rules on the same stack).
@@ -23,21 +23,21 @@ use crate::yaml::splice_text;
 /// verifies the result. A fix that cannot be planned alone gets no replacements.
 ///
 /// # Errors
-/// The stack does not load, or the templates do not parse.
+/// The stack did not load cleanly, or the templates do not parse.
 pub fn propose(
-    load: &LoadOptions,
+    stack: &Stack,
+    dir: &Path,
     settings: &RuleSettings,
     options: &FixOptions,
     findings: &mut [Finding],
 ) -> Result<(), FixError> {
     let renderer = Renderer::new(options.templates.as_deref()).map_err(FixError::Template)?;
-    let stack = stack::load(load);
     if !stack.errors.is_empty() {
         return Err(FixError::Input(stack.errors.clone()));
     }
-    let env = Env { dir: &load.dir, options, renderer: &renderer, rendered: Default::default() };
-    let fs = ProjectFs::new(&load.dir);
-    let planned = rules::check(&stack, settings);
+    let env = Env { dir, options, renderer: &renderer, rendered: Default::default() };
+    let fs = ProjectFs::new(dir);
+    let planned = rules::check(stack, settings);
     let peers: Peers =
         planned.iter().filter(|f| wanted(f, options)).filter_map(|f| Some(((f.rule, f.service.clone()?), f))).collect();
     let mut proposals: HashMap<FindingId, VecDeque<Vec<Replacement>>> = HashMap::new();
@@ -46,18 +46,18 @@ pub fn propose(
     for finding in &planned {
         let Some(fix) = finding.fix.as_ref().filter(|_| wanted(finding, options)) else { continue };
         let users_fixed = fix.anchor_users().iter().all(|u| peers.contains_key(&(finding.rule, (*u).clone())));
-        let replacements = match users_fixed.then(|| plan_fix(&env, &stack, &fs, finding, fix, &peers)) {
+        let replacements = match users_fixed.then(|| plan_fix(&env, stack, &fs, finding, fix, &peers)) {
             Some(Ok(plan)) => {
                 let mut out = Vec::new();
                 for (key, splices) in &plan.edits {
                     let (before, source) = originals.entry(key.clone()).or_insert_with(|| {
-                        let text = original(&stack, &fs, key);
+                        let text = original(stack, &fs, key);
                         (text.clone(), Source::new(text))
                     });
                     out.extend(spliced(key.path(), before, source, splices));
                 }
                 if !plan.env_names.is_empty() {
-                    let path = load.dir.join(".env.example");
+                    let path = dir.join(".env.example");
                     let current = fs.read(&path).ok();
                     let before = current.clone().unwrap_or_default();
                     if let Ok(after) = env_example(&renderer, current, &plan.env_names) {
@@ -83,7 +83,7 @@ pub fn propose(
             std::iter::once(s.name.as_str()).chain(image).chain(s.environment.iter().map(|e| e.name.as_str()))
         })
         .collect();
-    let secrets: Vec<String> = rules::literal_secrets(&stack)
+    let secrets: Vec<String> = rules::literal_secrets(stack)
         .into_iter()
         .filter(|secret| !public.iter().any(|name| name.contains(secret.as_str())))
         .collect();
@@ -107,7 +107,7 @@ type FindingId<'a> = (&'a str, Option<&'a str>, &'a str);
 
 /// A file's text as loaded, or as on disk for a file the stack does not hold (empty when it does
 /// not exist: the fix creates it).
-fn original(stack: &stack::Stack, fs: &ProjectFs, key: &FileKey) -> String {
+fn original(stack: &Stack, fs: &ProjectFs, key: &FileKey) -> String {
     match stack.file_by_key(key) {
         Some(file) => file.source().text().to_string(),
         None => fs.read(key.path()).unwrap_or_default(),
