@@ -6,12 +6,9 @@ use stackfix::bootstrap::{self, BootstrapOptions, Extra, Mode};
 use stackfix::fix::FixOptions;
 
 use super::fix::{lock_project, prepare, preview, print_written, templates, write_changes};
-use super::{print, use_color, BootstrapArgs, ExtraArg, Format, ModeArg, EXIT_CLEAN, EXIT_ERROR};
+use super::{print, use_color, BootstrapArgs, ExtraArg, ModeArg, WriteFormat, EXIT_CLEAN, EXIT_ERROR};
 
 pub fn run(args: &BootstrapArgs) -> io::Result<u8> {
-    if args.format.check_only() {
-        return Ok(super::refuse_format(args.format));
-    }
     let (prepared, sets) = match prepare(&args.common, &args.sets) {
         Ok(ready) => ready,
         Err(code) => return Ok(code),
@@ -79,7 +76,7 @@ pub fn run(args: &BootstrapArgs) -> io::Result<u8> {
     }
     let report = || -> io::Result<()> {
         print_written(&outcome, args.format, color)?;
-        if args.format == Format::Json {
+        if args.format == WriteFormat::Json {
             return Ok(());
         }
         let files: Vec<String> =

@@ -8,7 +8,7 @@ use stackfix::git::{self, NewFile};
 
 use super::config::Prepared;
 use super::fix::write_changes;
-use super::{print, FixArgs, Format, EXIT_CLEAN, EXIT_ERROR};
+use super::{print, FixArgs, WriteFormat, EXIT_CLEAN, EXIT_ERROR};
 
 /// What was committed to one branch.
 struct Committed {
@@ -391,7 +391,7 @@ fn commit_here(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> Res
 }
 
 fn report(args: &FixArgs, committed: &[Committed]) -> io::Result<u8> {
-    if args.format == Format::Json {
+    if args.format == WriteFormat::Json {
         let branches: Vec<serde_json::Value> = committed
             .iter()
             .map(|c| {

@@ -16,7 +16,14 @@ use super::{use_color, write_whole, CheckArgs, Format, EXIT_CLEAN, EXIT_ERROR, E
 type Outcome = Result<(Stack, Vec<Finding>), String>;
 
 pub fn run(args: &CheckArgs) -> io::Result<u8> {
-    let targets = match config::targets(&args.common, args.walk.recursive, &args.walk.exclude) {
+    let mut skipped = Vec::new();
+    let targets = config::targets(&args.common, args.walk.recursive, &args.walk.exclude, &mut skipped);
+    if !args.quiet {
+        for note in &skipped {
+            eprintln!("note: {note}");
+        }
+    }
+    let targets = match targets {
         Ok(targets) => targets,
         Err(e) => {
             eprintln!("error: {e}");
@@ -59,9 +66,7 @@ pub fn run(args: &CheckArgs) -> io::Result<u8> {
     if outcomes.len() > 1 {
         drop_repeats(&mut outcomes);
     }
-    if let Some(baseline) = &baseline {
-        hide_baselined(&mut outcomes, baseline, args);
-    }
+    let baselined = baseline.as_ref().map_or(0, |baseline| hide_baselined(&mut outcomes, baseline, args));
     let mut failures = Vec::new();
     let mut checked = Vec::with_capacity(outcomes.len());
     for outcome in &outcomes {
@@ -83,7 +88,7 @@ pub fn run(args: &CheckArgs) -> io::Result<u8> {
         return write_baseline(path, &checked, &failures);
     }
     let color = use_color(args.common.color);
-    let run = Report { checked: &checked, failures: &failures };
+    let run = Report { checked: &checked, failures: &failures, baselined };
     let written = match &args.output_file {
         None => print_report(&mut io::stdout().lock(), args, args.format, &run, color),
         Some(path) => write_report_file(path, args, &run)
@@ -181,8 +186,8 @@ fn drop_repeats(outcomes: &mut [Outcome]) {
     }
 }
 
-/// Drops the findings the baseline holds, and says how many (unless --quiet).
-fn hide_baselined(outcomes: &mut [Outcome], baseline: &Baseline, args: &CheckArgs) {
+/// Drops the findings the baseline holds, and says how many (unless --quiet); returns how many.
+fn hide_baselined(outcomes: &mut [Outcome], baseline: &Baseline, args: &CheckArgs) -> usize {
     let held = {
         let checked: Vec<Checked> =
             outcomes.iter().flatten().map(|(stack, findings)| Checked { stack, findings }).collect();
@@ -205,6 +210,7 @@ fn hide_baselined(outcomes: &mut [Outcome], baseline: &Baseline, args: &CheckArg
             path.map(|p| p.to_string()).unwrap_or_default()
         );
     }
+    hidden
 }
 
 /// `--write-baseline`: every finding's identity to `path` (whole, or left as it was); exit 0,
@@ -230,6 +236,8 @@ fn write_baseline(path: &Path, checked: &[Checked], failures: &[String]) -> io::
 struct Report<'a> {
     checked: &'a [Checked<'a>],
     failures: &'a [String],
+    /// Findings the `--baseline` file held, not reported.
+    baselined: usize,
 }
 
 /// The report (or the statistics) in `format`.
@@ -253,7 +261,7 @@ fn print_report(out: &mut dyn Write, args: &CheckArgs, format: Format, run: &Rep
 fn append_summary(path: &Path, run: &Report) -> io::Result<()> {
     let fail = |e: io::Error| io::Error::new(e.kind(), format!("--summary {}: {e}", path.display()));
     let mut text = Vec::new();
-    report::summary(&mut text, run.checked, run.failures)?;
+    report::summary(&mut text, run.checked, run.failures, run.baselined)?;
     let mut file = std::fs::OpenOptions::new().append(true).create(true).open(path).map_err(fail)?;
     file.write_all(&text).map_err(fail)
 }

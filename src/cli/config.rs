@@ -256,8 +256,14 @@ pub struct Target {
 ///   the file alone, as `docker compose -f FILE` loads it.
 ///
 /// `-f` names the files of one stack: it takes at most one directory and no `--recursive`.
-/// Errors: a PATH that does not exist, `-f` with several paths, a walk that fails.
-pub fn targets(args: &super::CommonArgs, recursive: bool, exclude: &[String]) -> Result<Vec<Target>, String> {
+/// Errors: a PATH that does not exist, `-f` with several paths, a walk that fails. What a walk
+/// skipped and why goes to `notes`.
+pub fn targets(
+    args: &super::CommonArgs,
+    recursive: bool,
+    exclude: &[String],
+    notes: &mut Vec<String>,
+) -> Result<Vec<Target>, String> {
     if !args.files.is_empty() {
         if recursive {
             return Err("-f names the files of one stack; it does not go with --recursive".into());
@@ -269,7 +275,7 @@ pub fn targets(args: &super::CommonArgs, recursive: bool, exclude: &[String]) ->
     let mut out = Vec::new();
     if args.paths.is_empty() {
         match recursive {
-            true => out.extend(walk(Path::new("."), exclude)?),
+            true => out.extend(walk(Path::new("."), exclude, notes)?),
             false => out.push(Target { dir: project_directory(args), files: args.files.clone() }),
         }
         if !recursive && args.files.is_empty() && args.project_directory.is_none() {
@@ -283,7 +289,7 @@ pub fn targets(args: &super::CommonArgs, recursive: bool, exclude: &[String]) ->
         let meta = std::fs::metadata(path).map_err(|e| format!("{}: {}", path.display(), io_reason(&e)))?;
         if meta.is_dir() {
             match recursive {
-                true => out.extend(walk(path, exclude)?),
+                true => out.extend(walk(path, exclude, notes)?),
                 false => out.push(Target { dir: path.clone(), files: args.files.clone() }),
             }
             continue;
@@ -380,7 +386,7 @@ fn io_reason(e: &std::io::Error) -> String {
 /// `.gitignore`, `.ignore` and git's exclude files ignore is skipped, and `.git` itself; hidden
 /// directories (`.devcontainer`) are walked. `exclude` holds gitignore-style globs, matched
 /// against paths relative to `root`.
-fn walk(root: &Path, exclude: &[String]) -> Result<Vec<Target>, String> {
+fn walk(root: &Path, exclude: &[String], notes: &mut Vec<String>) -> Result<Vec<Target>, String> {
     let overrides = exclusions(root, exclude)?;
     let walker = ignore::WalkBuilder::new(root)
         .hidden(false)
@@ -412,10 +418,87 @@ fn walk(root: &Path, exclude: &[String]) -> Result<Vec<Target>, String> {
     for dir in maybe {
         let by_name = stackfix::stack::load::discovered_files(&dir);
         if by_name.is_empty() && !dirs.contains(&dir) && has_compose_yaml(&dir) {
-            dirs.insert(dir);
+            match overlay_reason(&dir) {
+                Some(reason) => notes.push(format!(
+                    "{}: not a stack of its own, skipped: {reason}; it reads as an overlay of another stack (check \
+                     it with `-f BASE -f FILE`)",
+                    dir.display()
+                )),
+                None => {
+                    dirs.insert(dir);
+                }
+            }
         }
     }
     Ok(dirs.into_iter().map(|dir| Target { dir, files: Vec::new() }).collect())
+}
+
+/// Why the compose files of `dir` (a directory compose discovers nothing in, whose YAML files
+/// with `services:` stackfix would load) do not stand alone: a service depends on a service no
+/// file there defines, or has neither `image`, `build` nor `extends` (`docker compose config`
+/// refuses both). Such files are overlays, written to be merged over another stack's files
+/// (docker-elk's `extensions/*/*-compose.yml`). None when they stand alone, or do not parse
+/// (then loading reports the error).
+fn overlay_reason(dir: &Path) -> Option<String> {
+    use stackfix::yaml::{NodeKind, Tree};
+    let mut trees = Vec::new();
+    for entry in std::fs::read_dir(dir).ok()?.filter_map(|e| e.ok()) {
+        let path = entry.path();
+        if !path.extension().is_some_and(|x| x == "yml" || x == "yaml") || !path.is_file() {
+            continue;
+        }
+        let Ok(text) = stackfix::stack::load::read_text(&path) else { continue };
+        if !text.lines().any(|l| l.trim_end() == "services:") {
+            continue;
+        }
+        let name = path.file_name()?.to_string_lossy().into_owned();
+        trees.push((name, Tree::parse(text).ok()?));
+    }
+    trees.sort_by(|a, b| a.0.cmp(&b.0));
+    let services = |tree: &Tree| -> Vec<(String, stackfix::yaml::NodeId)> {
+        let Some(map) = tree.root().and_then(|r| tree.entry(r, "services")).map(|e| tree.resolve(e.value)) else {
+            return Vec::new();
+        };
+        tree.entries(map)
+            .iter()
+            .filter_map(|e| Some((tree.node(e.key).as_str()?.to_string(), tree.resolve(e.value))))
+            .collect()
+    };
+    let defined: std::collections::HashSet<String> =
+        trees.iter().flat_map(|(_, t)| services(t)).map(|(name, _)| name).collect();
+    for (file, tree) in &trees {
+        for (name, service) in services(tree) {
+            if !matches!(tree.node(service).kind, NodeKind::Mapping { .. }) {
+                continue;
+            }
+            let has = |key: &str| tree.entry(service, key).is_some();
+            if !has("image")
+                && !has("build")
+                && !has("extends")
+                && !tree.entries(service).iter().any(|e| tree.is_merge_key(e.key))
+            {
+                return Some(format!("in {file}, service `{name}` has neither `image`, `build` nor `extends`"));
+            }
+            let Some(depends) = tree.entry(service, "depends_on").map(|e| tree.resolve(e.value)) else { continue };
+            let named: Vec<String> = match matches!(tree.node(depends).kind, NodeKind::Mapping { .. }) {
+                true => {
+                    tree.entries(depends).iter().filter_map(|e| tree.node(e.key).as_str().map(str::to_string)).collect()
+                }
+                false => tree
+                    .items(depends)
+                    .iter()
+                    .filter_map(|&i| tree.node(tree.resolve(i)).as_str().map(str::to_string))
+                    .collect(),
+            };
+            // A name written with a variable is compose's to resolve.
+            if let Some(missing) = named.iter().find(|d| !d.contains('$') && !defined.contains(*d)) {
+                return Some(format!(
+                    "in {file}, service `{name}` depends on `{missing}`, which no file there defines"
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// Whether `dir` holds a YAML file with a top-level `services:` line, which stackfix loads when
@@ -443,7 +526,7 @@ pub fn project_directory(args: &super::CommonArgs) -> PathBuf {
 
 /// [`prepare_target`] for a command that works on one stack: the command line must name one.
 pub fn prepare(args: &super::CommonArgs) -> Result<Prepared, String> {
-    let targets = targets(args, false, &[])?;
+    let targets = targets(args, false, &[], &mut Vec::new())?;
     match targets.as_slice() {
         [target] => prepare_target(args, target),
         _ => Err(format!(

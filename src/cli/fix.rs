@@ -8,13 +8,19 @@ use stackfix::fix::{self, diff, FixOptions, Outcome, Placement};
 use stackfix::report;
 
 use super::check::print_notes;
-use super::{config, print, use_color, CommonArgs, FixArgs, Format, IntoArg, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
+use super::{
+    config, print, use_color, CommonArgs, FixArgs, IntoArg, WriteFormat, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS,
+};
 
 pub fn run(args: &FixArgs) -> io::Result<u8> {
-    if args.format.check_only() {
-        return Ok(super::refuse_format(args.format));
+    let mut skipped = Vec::new();
+    let targets = config::targets(&args.common, args.walk.recursive, &args.walk.exclude, &mut skipped);
+    {
+        for note in &skipped {
+            eprintln!("note: {note}");
+        }
     }
-    let targets = match config::targets(&args.common, args.walk.recursive, &args.walk.exclude) {
+    let targets = match targets {
         Ok(targets) => targets,
         Err(e) => {
             // `--branch NAME` reads NAME as a stack: the name goes after `=`.
@@ -54,7 +60,7 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
             Some("--commit")
         } else if args.pr_body.is_some() {
             Some("--pr-body")
-        } else if args.format == Format::Json {
+        } else if args.format == WriteFormat::Json {
             Some("--format json")
         } else {
             None
@@ -199,8 +205,8 @@ fn left_code(outcome: &Outcome) -> u8 {
 }
 
 /// What a run that wrote its fixes prints: JSON, or the notes, the summary and the findings left.
-pub(super) fn print_written(outcome: &Outcome, format: Format, color: bool) -> io::Result<()> {
-    if format == Format::Json {
+pub(super) fn print_written(outcome: &Outcome, format: WriteFormat, color: bool) -> io::Result<()> {
+    if format == WriteFormat::Json {
         return print(&json(outcome, true));
     }
     print_notes(&outcome.stack);
@@ -224,9 +230,9 @@ pub(super) fn written_but_unreported(outcome: &Outcome, error: io::Error, code: 
 }
 
 /// Prints the changes as a diff (or JSON) and the summary; exit 1 when there are changes.
-pub(super) fn preview(outcome: &Outcome, format: Format, color: bool) -> io::Result<u8> {
+pub(super) fn preview(outcome: &Outcome, format: WriteFormat, color: bool) -> io::Result<u8> {
     let text: String = outcome.changes.iter().map(diff::unified).collect();
-    if format == Format::Json {
+    if format == WriteFormat::Json {
         print(&json(outcome, false))?;
     } else {
         print(&if color { diff::colorize(&text) } else { text })?;

@@ -122,10 +122,9 @@ pub struct FixArgs {
     /// Directory of templates replacing the built-in ones by name (see `stackfix templates export`)
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
-    /// Output format: text, or json (what changed, what was skipped and why, what is left); sarif
-    /// and github are refused here (they are `check`'s)
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// Output format (reports for code scanning and CI are `stackfix check --format`'s)
+    #[arg(long, value_enum, default_value_t = WriteFormat::Text)]
+    pub format: WriteFormat,
     /// Commit the fixes to branch NAME made from HEAD (default stackfix/fixes), computed from HEAD's
     /// files; the working tree and the index are not touched. The name goes after `=`
     /// (`--branch=fixes/prod`): `--branch DIR` is the default branch for the stack in DIR
@@ -192,10 +191,9 @@ pub struct BootstrapArgs {
     /// Directory of templates replacing the built-in ones by name (see `stackfix templates export`)
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
-    /// Output format: text, or json (what changed, what was skipped and why, what is left); sarif
-    /// and github are refused here (they are `check`'s)
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// Output format (reports for code scanning and CI are `stackfix check --format`'s)
+    #[arg(long, value_enum, default_value_t = WriteFormat::Text)]
+    pub format: WriteFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -247,13 +245,13 @@ impl Format {
     }
 }
 
-/// Says that this command writes text or json only; exit 2.
-fn refuse_format(format: Format) -> u8 {
-    eprintln!(
-        "error: --format {}: this command writes text or json (sarif, github and gitlab are `stackfix check`'s)",
-        format.name()
-    );
-    EXIT_ERROR
+/// What `fix` and `bootstrap` print: what they changed, skipped and left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WriteFormat {
+    /// What changed, what was skipped and why, what is left, as lines for a person
+    Text,
+    /// One object: `version`, the changes, the fixes applied and skipped, the findings left
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,11 +1,15 @@
 use std::io::{self, Write};
 
+use super::locate::Locator;
 use super::{finding_position, Checked};
 use crate::rules::Severity;
 
 /// GitHub Actions workflow commands (`::error file=…,line=…::message`): the files that could not
-/// be read first (as errors titled `stackfix`), then the findings.
+/// be read first (as errors titled `stackfix`), then the findings. Files are named relative to
+/// the repository (`GITHUB_WORKSPACE` in a workflow), as GitHub places annotations, whatever
+/// directory stackfix runs in.
 pub fn github(out: &mut dyn Write, checked: &[Checked]) -> io::Result<()> {
+    let locator = Locator::new(checked);
     for e in checked.iter().flat_map(|c| &c.stack.errors) {
         let (line, col) = e.position.unwrap_or((1, 1));
         let mut message = e.message.clone();
@@ -13,7 +17,12 @@ pub fn github(out: &mut dyn Write, checked: &[Checked]) -> io::Result<()> {
             message.push_str("\nhelp: ");
             message.push_str(hint);
         }
-        writeln!(out, "::error title=stackfix,file={},line={line},col={col}::{}", property(&e.path), data(&message))?;
+        writeln!(
+            out,
+            "::error title=stackfix,file={},line={line},col={col}::{}",
+            property(&locator.path(std::path::Path::new(&e.path))),
+            data(&message)
+        )?;
     }
     for (stack, f) in Checked::all(checked) {
         let p = finding_position(stack, f);
@@ -31,7 +40,7 @@ pub fn github(out: &mut dyn Write, checked: &[Checked]) -> io::Result<()> {
             out,
             "::{command} title={},file={},line={},col={},endLine={},endColumn={}::{}",
             property(f.rule),
-            property(&p.path),
+            property(&locator.path(&stack.file(f.file).path)),
             p.line,
             p.column,
             p.end_line,

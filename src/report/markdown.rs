@@ -9,8 +9,9 @@ use crate::rules::Severity;
 /// Writes the summary: a heading with the totals, a table of findings per rule (most first: the
 /// rule linked to its page, the highest severity, the count, how many `stackfix fix` fixes and
 /// how many more `--unsafe-fixes` does), what is left for a person, and every stack or file that
-/// could not be checked (`failures` and the stacks' load errors).
-pub fn summary(out: &mut dyn Write, checked: &[Checked], failures: &[String]) -> io::Result<()> {
+/// could not be checked (`failures` and the stacks' load errors). `baselined` findings were
+/// found but held by the `--baseline` file: counted in a line of their own, not in the table.
+pub fn summary(out: &mut dyn Write, checked: &[Checked], failures: &[String], baselined: usize) -> io::Result<()> {
     let rows = counts(checked);
     let total: usize = rows.iter().map(|r| r.count).sum();
     let safe: usize = rows.iter().map(|r| r.safe).sum();
@@ -74,6 +75,11 @@ pub fn summary(out: &mut dyn Write, checked: &[Checked], failures: &[String]) ->
             fixes.push(format!("**{left}** left for a person"));
         }
         writeln!(out, "{}.\n", fixes.join("; "))?;
+    }
+    match baselined {
+        0 => {}
+        1 => writeln!(out, "1 more finding is in the baseline (`--baseline`) and not reported.\n")?,
+        n => writeln!(out, "{n} more findings are in the baseline (`--baseline`) and not reported.\n")?,
     }
     if !errors.is_empty() {
         writeln!(out, "**Not checked** (exit 2):\n")?;

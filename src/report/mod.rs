@@ -36,6 +36,12 @@ impl Checked<'_> {
     }
 }
 
+/// The applicability of the fix `stackfix fix` would apply for `finding` now: none while a file
+/// of its stack does not load (`fix` refuses such a stack), even when the rule offers one.
+pub(crate) fn fix_now(stack: &Stack, finding: &Finding) -> Option<crate::rules::Applicability> {
+    finding.fix.as_ref().filter(|_| stack.errors.is_empty()).map(|f| f.applicability)
+}
+
 /// Findings of one rule, for `--statistics`.
 pub(crate) struct Count {
     pub rule: &'static str,
@@ -52,7 +58,7 @@ pub(crate) struct Count {
 pub(crate) fn counts<'a>(checked: &'a [Checked<'a>]) -> Vec<Count> {
     use crate::rules::Applicability;
     let mut by_rule: std::collections::BTreeMap<&'static str, Count> = std::collections::BTreeMap::new();
-    for (_, f) in Checked::all(checked) {
+    for (stack, f) in Checked::all(checked) {
         let entry = by_rule.entry(f.rule).or_insert(Count {
             rule: f.rule,
             count: 0,
@@ -61,7 +67,7 @@ pub(crate) fn counts<'a>(checked: &'a [Checked<'a>]) -> Vec<Count> {
             severity: f.severity,
         });
         entry.count += 1;
-        match f.fix.as_ref().map(|x| x.applicability) {
+        match fix_now(stack, f) {
             Some(Applicability::Safe) => entry.safe += 1,
             Some(Applicability::Unsafe) => entry.unsafe_ += 1,
             _ => {}

@@ -2,6 +2,7 @@ use std::io::{self, Write};
 
 use super::{counts, finding_position, Checked};
 use crate::rules::{Applicability, Finding, Severity};
+use crate::stack::Stack;
 
 const RESET: &str = "\x1b[0m";
 const BOLD: &str = "\x1b[1m";
@@ -42,6 +43,7 @@ pub fn text(out: &mut dyn Write, checked: &[Checked], color: bool, summary: bool
         }
         if let Some(fix) = &f.fix {
             let how = match fix.applicability {
+                _ if !stack.errors.is_empty() => "once every file of the stack loads",
                 Applicability::Safe => "safe, `stackfix fix`",
                 Applicability::Unsafe => "unsafe, `stackfix fix --unsafe-fixes`",
                 Applicability::DisplayOnly => "shown by `stackfix fix --diff` only",
@@ -62,10 +64,10 @@ pub fn text(out: &mut dyn Write, checked: &[Checked], color: bool, summary: bool
             )?;
         }
     }
-    let findings: Vec<&Finding> = Checked::all(checked).map(|(_, f)| f).collect();
+    let findings: Vec<(&Stack, &Finding)> = Checked::all(checked).collect();
     if summary && !findings.is_empty() {
-        let count = |s| findings.iter().filter(|f| f.severity == s).count();
-        let fixable = |a| findings.iter().filter(|f| f.fix.as_ref().is_some_and(|x| x.applicability == a)).count();
+        let count = |s| findings.iter().filter(|(_, f)| f.severity == s).count();
+        let fixable = |a| findings.iter().filter(|(stack, f)| super::fix_now(stack, f) == Some(a)).count();
         writeln!(
             out,
             "Found {} finding{} ({} error, {} warning, {} info).",

@@ -60,7 +60,7 @@ impl Rule for TraefikInsecureApi {
                 .as_ref()
                 .and_then(|d| d.path(&["api", "insecure"]))
                 .filter(|v| v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true")));
-            let (loc, fix) = if from_args {
+            let (loc, fix, title) = if from_args {
                 let command = service.value.get("command");
                 let item = command_item(command, "--api.insecure");
                 let fix = match item {
@@ -74,7 +74,8 @@ impl Rule for TraefikInsecureApi {
                     )),
                     None => command.and_then(|c| string_command_fix(ctx, c)),
                 };
-                (item.or(command.map(|c| c.loc)).unwrap_or(service.definition_site()), fix)
+                let at = item.or(command.map(|c| c.loc)).unwrap_or(service.definition_site());
+                (at, fix, "turn off the insecure API (`--api.insecure=false`)")
             } else if let Some(value) = in_file {
                 let fix = FixEdit::new(
                     Target::Node { file: value.loc.file, at: value.loc.span },
@@ -82,7 +83,7 @@ impl Rule for TraefikInsecureApi {
                     tpl::TRAEFIK_INSECURE_API,
                     json!({ "text": false }),
                 );
-                (value.loc, Some(fix))
+                (value.loc, Some(fix), "turn off the insecure API (`api.insecure: false` in the static configuration)")
             } else {
                 continue;
             };
@@ -94,9 +95,7 @@ impl Rule for TraefikInsecureApi {
                 )
                 .service(&traefik.service)
                 .help("turn `api.insecure` off; expose the dashboard through a router on `api@internal` with auth")
-                .with_fix_opt(fix.map(|e| {
-                    ctx.fix("turn off the insecure API (`--api.insecure=false`)", Applicability::Unsafe, vec![e])
-                })),
+                .with_fix_opt(fix.map(|e| ctx.fix(title, Applicability::Unsafe, vec![e]))),
             );
         }
         out

@@ -26,6 +26,23 @@ fn exit_codes() {
     assert_eq!(stackfix(&bad, &["check", "--format", "yaml"]).status.code(), Some(2));
 }
 
+/// `fix` and `bootstrap` accept, and their help lists, only the formats they write.
+#[test]
+fn write_commands_offer_only_their_formats() {
+    let bad = fixtures().join("no-restart-policy/bad/basic");
+    for command in ["fix", "bootstrap"] {
+        let help = stdout(&stackfix(&bad, &[command, "--help"]));
+        let values = help.split("--format <FORMAT>").nth(1).unwrap().split("[default").next().unwrap();
+        assert!(values.contains("- text:") && values.contains("- json:"), "{values}");
+        assert!(!values.contains("sarif") && !values.contains("github") && !values.contains("gitlab"), "{values}");
+        for format in ["sarif", "github", "gitlab"] {
+            let out = stackfix(&bad, &[command, "--diff", "--format", format]);
+            assert_eq!(out.status.code(), Some(2), "{command} --format {format}");
+            assert!(stderr(&out).contains("[possible values: text, json]"), "{}", stderr(&out));
+        }
+    }
+}
+
 #[test]
 fn bad_yaml_is_exit_2_with_file_line_col() {
     let dir = tempfile::tempdir().unwrap();
@@ -120,12 +137,27 @@ fn sarif_is_2_1_0_with_located_results() {
     }
 }
 
+/// Annotations name files relative to the repository (GitHub places them so), whatever the
+/// working directory: the git work tree's top, or `GITHUB_WORKSPACE` in a workflow.
 #[test]
 fn github_annotations() {
     let dir = fixtures().join("no-restart-policy/bad/basic");
     let text = stdout(&stackfix(&dir, &["check", ".", "--format", "github"]));
-    let line = text.lines().find(|l| l.contains("no-restart-policy")).unwrap();
-    assert!(line.starts_with("::warning title=no-restart-policy,file=docker-compose.yml,line=3,col=3,"), "{line}");
+    let line = text.lines().find(|l| l.contains("title=no-restart-policy")).unwrap();
+    let file = "file=fixtures/no-restart-policy/bad/basic/docker-compose.yml,line=3,col=3,";
+    assert!(line.starts_with(&format!("::warning title=no-restart-policy,{file}")), "{line}");
+    let workspace = tempfile::tempdir().unwrap();
+    write(workspace.path(), "deploy/docker-compose.yml", "services:\n  api:\n    image: nginx:1.27\n");
+    write(workspace.path(), "deploy/broken/docker-compose.yml", "services:\n  api: [\n");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stackfix"))
+        .args(["check", ".", "broken", "--format", "github", "--select", "no-restart-policy"])
+        .current_dir(workspace.path().join("deploy"))
+        .env("GITHUB_WORKSPACE", workspace.path())
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(text.contains("::error title=stackfix,file=deploy/broken/docker-compose.yml,line=3,"), "{text}");
+    assert!(text.contains("::warning title=no-restart-policy,file=deploy/docker-compose.yml,line=2,"), "{text}");
 }
 
 #[test]
@@ -477,4 +509,27 @@ fn completions_man_page_and_version() {
     if repo().join(".git").exists() {
         assert!(version.trim_end().ends_with(')') && version.contains(" ("), "{version}");
     }
+}
+
+/// A stack with a file that does not load: `fix` refuses it, so `check` counts none of its
+/// findings as fixable and says the fix waits for the file.
+#[test]
+fn findings_of_a_stack_that_does_not_load_are_not_counted_fixable() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "docker-compose.yml",
+        "services:\n  prometheus:\n    image: prom/prometheus:v2.53.0\n    volumes:\n      - ./prom/prometheus.yml:/etc/prometheus/prometheus.yml:ro\n",
+    );
+    write(dir.path(), "prom/prometheus.yml", "scrape_configs: [\n");
+    let out = stackfix(dir.path(), &["check", "--select", "no-restart-policy"]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = stdout(&out);
+    assert!(text.contains("fix: add `restart: unless-stopped` (once every file of the stack loads)"), "{text}");
+    assert!(!text.contains("fixable"), "{text}");
+    assert!(stderr(&out).contains("prom/prometheus.yml:2:1:"), "{}", stderr(&out));
+    let out = stackfix(dir.path(), &["check", "--select", "no-restart-policy", "--statistics"]);
+    assert_eq!(stdout(&out).trim(), "1  no-restart-policy  warning");
+    let out = stackfix(dir.path(), &["fix", "--diff"]);
+    assert_eq!(out.status.code(), Some(2));
 }

@@ -402,6 +402,15 @@ fn a_baseline_reports_only_new_findings_across_unrelated_edits() {
     // A second secret is new.
     write(dir.path(), "docker-compose.yml", &format!("{stack}      API_TOKEN: abcdefabcdef1234\n"));
     assert_eq!(run(&[]), (Some(1), vec!["hardcoded-secret".to_string()]));
+    // The CI summary counts the new finding and says how many the baseline holds.
+    let out = stackfix(
+        dir.path(),
+        &[&["check", "--baseline", "baseline.json", "--summary", "summary.md", "-q"][..], &select].concat(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let summary = fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    assert!(summary.starts_with("## stackfix: 1 finding in 1 stack"), "{summary}");
+    assert!(summary.contains("2 more findings are in the baseline (`--baseline`) and not reported."), "{summary}");
     // A broken baseline is an error; the options do not go together.
     write(dir.path(), "bad.json", "{\"version\": 9, \"findings\": []}");
     let out = stackfix(dir.path(), &["check", "--baseline", "bad.json"]);
@@ -444,9 +453,31 @@ fn named_files_links_shared_includes_and_configuration_above() {
             "include:\n  - ../common/extra.yml\nservices:\n  api:\n    image: ghcr.io/acme/api:1\n",
         );
     }
+    // Overlays kept in directories of their own (docker-elk's extensions): skipped with a note.
+    write(
+        root,
+        "extensions/beat/beat-compose.yml",
+        "services:\n  beat:\n    image: ghcr.io/acme/beat:1\n    depends_on: [elasticsearch]\n",
+    );
+    write(root, "extensions/partial/partial-compose.yml", "services:\n  api:\n    restart: always\n");
     let out = stackfix(root, &["check", "-r", "--select", "no-healthcheck", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    for (dir, reason) in [
+        (
+            "extensions/beat",
+            "in beat-compose.yml, service `beat` depends on `elasticsearch`, which no file there defines",
+        ),
+        ("extensions/partial", "in partial-compose.yml, service `api` has neither `image`, `build` nor `extends`"),
+    ] {
+        assert!(
+            stderr(&out).contains(&format!("note: ./{dir}: not a stack of its own, skipped: {reason}")),
+            "{}",
+            stderr(&out)
+        );
+    }
     let found = files_and_rules(&json(&out));
     let files: Vec<&str> = found.iter().map(|(f, _)| f.as_str()).collect();
+    assert!(!files.iter().any(|f| f.starts_with("extensions/")), "{files:?}");
     assert!(files.contains(&"linked/compose.yaml"), "{files:?}");
     assert!(files.contains(&"gateway/docker-compose-gateway.yml"), "{files:?}");
     assert_eq!(files.iter().filter(|f| f.ends_with("common/extra.yml")).count(), 1, "{files:?}");
