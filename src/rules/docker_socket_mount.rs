@@ -1,81 +1,47 @@
-use serde_json::json;
-
-use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta};
-use crate::stack::service::Mount;
-
-/// `:ro` on a short-syntax mount (replacing `:rw`), `read_only: true` on a long one.
-fn fix(ctx: &Context, mount: &Mount) -> Option<Fix> {
-    let written = ctx.stack.text(mount.loc.file, mount.loc.span);
-    let edit = if written.contains("target") {
-        FixEdit::new(
-            Target::Node { file: mount.loc.file, at: mount.loc.span },
-            EditOp::Merge,
-            tpl::DOCKER_SOCKET_MOUNT_LONG,
-            json!({}),
-        )
-    } else {
-        let quote = written.chars().next().filter(|c| *c == '"' || *c == '\'').map(String::from).unwrap_or_default();
-        let inner = written.trim_matches(|c| c == '"' || c == '\'');
-        let parts: Vec<&str> = inner.splitn(3, ':').collect();
-        let read_only = match parts.as_slice() {
-            [source, target] => format!("{source}:{target}:ro"),
-            [source, target, mode] => {
-                let mut modes: Vec<&str> = mode.split(',').filter(|m| *m != "rw").collect();
-                modes.insert(0, "ro");
-                format!("{source}:{target}:{}", modes.join(","))
-            }
-            _ => return None,
-        };
-        FixEdit::new(
-            Target::Node { file: mount.loc.file, at: mount.loc.span },
-            EditOp::Replace,
-            tpl::DOCKER_SOCKET_MOUNT,
-            json!({ "text": format!("{quote}{read_only}{quote}") }),
-        )
-    };
-    Some(ctx.fix("mount the Docker socket read-only", Applicability::Unsafe, vec![edit]))
-}
-use super::{EditOp, Target};
-use crate::fix::render::template as tpl;
+use super::{Context, Finding, Rule, RuleMeta};
 use crate::stack::service::MountKind;
 
 declare_rule! {
     /// ## What it does
-    /// Reports services that mount the Docker socket (`/var/run/docker.sock`) read-write.
+    /// Reports services that mount the Docker socket (`/var/run/docker.sock`), read-only or not.
     ///
     /// ## Why it matters
-    /// The Docker API is root on the host: whoever controls the container controls the machine.
-    /// Tools that need it (LocalStack, CI runners, Traefik's Docker provider) are the usual way in.
+    /// The Docker API is root on the host: whoever controls the container controls the machine
+    /// (OWASP Docker Security Cheat Sheet, rule 1:
+    /// https://cheatsheetseries.owasp.org/cheatsheets/Docker_Security_Cheat_Sheet.html). Mounting
+    /// it `:ro` does not help: a read-only mount stops writes to the socket file, and a client
+    /// talking to the daemon does not write to the file, it connects to it (unix(7); shown in
+    /// https://amf3.github.io/articles/virtualization/docker_socket). Tools that need the API
+    /// (Traefik's Docker provider, Portainer, CI runners, LocalStack) are the usual way in.
     ///
     /// ## When it does not apply
-    /// Mounts with `:ro` / `read_only: true`.
+    /// Other sockets (`container-runtime sockets are `sensitive-host-mount`'s), a socket proxy's
+    /// TCP endpoint (`DOCKER_HOST=tcp://socket-proxy:2375`).
     ///
     /// ## Example
     /// ```yaml
     ///     volumes:
-    ///       - /var/run/docker.sock:/var/run/docker.sock
+    ///       - /var/run/docker.sock:/var/run/docker.sock:ro
     /// ```
     ///
     /// ## Fix
-    /// `- /var/run/docker.sock:/var/run/docker.sock:ro` for services that only read the API
-    /// (Traefik, Prometheus service discovery, promtail, cAdvisor); services that manage containers
-    /// need a socket proxy instead, which stackfix does not invent.
+    /// Put a Docker socket proxy with an allow-list of the API calls the service makes in front
+    /// of the socket (for Traefik's provider: containers, networks and events, read only), and
+    /// point the service at it. Which calls a service makes stackfix does not know, so this rule
+    /// only reports.
     ///
     /// ## Fix safety
-    /// Unsafe: a service that writes to the API stops working.
+    /// No fix.
     pub struct DockerSocketMount => "docker-socket-mount" {
-        summary: "Docker socket mounted read-write",
+        summary: "Docker socket mounted into a container",
         severity: Warning,
         area: Security,
         scope: Any,
-        fix: Sometimes,
-        applicability: Unsafe,
+        fix: Never,
+        applicability: DisplayOnly,
         seeds: ["002"],
     }
 }
-
-/// Kinds that only read the Docker API.
-const READ_ONLY_CATEGORIES: &[&str] = &["proxy", "monitoring", "exporter"];
 
 impl Rule for DockerSocketMount {
     fn meta(&self) -> &'static RuleMeta {
@@ -88,29 +54,20 @@ impl Rule for DockerSocketMount {
             for mount in &service.volumes {
                 let is_socket = mount.kind == MountKind::Bind
                     && mount.source.as_deref().is_some_and(|s| s.trim_start_matches('/').ends_with("docker.sock"));
-                if !is_socket || mount.read_only {
+                if !is_socket {
                     continue;
                 }
-                let reads_only = ctx
-                    .stack
-                    .profiles
-                    .kind(&service.kind)
-                    .is_some_and(|k| READ_ONLY_CATEGORIES.contains(&k.category.as_str()));
-                let mut finding = Finding::new(
-                    &Self::META,
-                    mount.loc,
-                    format!("service `{}` mounts the Docker socket read-write (root on the host)", service.name),
-                )
-                .service(&service.name);
-                if reads_only {
-                    finding =
-                        finding.help("it only reads the Docker API: mount it `:ro`").with_fix_opt(fix(ctx, mount));
-                } else {
-                    finding = finding.help(
-                        "if it manages containers, put a Docker socket proxy with a minimal API allow-list in front",
-                    );
-                }
-                out.push(finding);
+                let message = match mount.read_only {
+                    true => format!(
+                        "service `{}` mounts the Docker socket (root on the host; `:ro` does not limit the API)",
+                        service.name
+                    ),
+                    false => format!("service `{}` mounts the Docker socket (root on the host)", service.name),
+                };
+                out.push(Finding::new(&Self::META, mount.loc, message).service(&service.name).help(
+                    "put a socket proxy that allows only the API calls it makes in front of the socket, and point the \
+                     service at it",
+                ));
             }
         }
         out

@@ -202,6 +202,7 @@ macro_rules! declare_rule {
 }
 
 mod alerts_without_alertmanager;
+mod dangerous_capability;
 mod database_port_published;
 mod depends_on_without_health_condition;
 mod dev_build_target;
@@ -210,6 +211,7 @@ mod docker_socket_mount;
 mod elasticsearch_security_disabled;
 mod exporters;
 mod hardcoded_secret;
+mod host_namespace;
 mod missing_exporter;
 mod no_backup;
 mod no_healthcheck;
@@ -218,12 +220,16 @@ mod no_monitoring;
 mod no_resource_limits;
 mod no_restart_policy;
 mod no_reverse_proxy;
+mod privileged_container;
 mod redis_no_maxmemory;
+mod root_user;
 mod scrape_target_missing;
+mod sensitive_host_mount;
 mod source_bind_mount;
 mod traefik_insecure_api;
 mod traefik_no_https_redirect;
 mod traefik_no_rate_limit;
+mod unconfined_security_profile;
 mod unpinned_image;
 
 /// A rule: static metadata and one check over a configuration.
@@ -243,6 +249,12 @@ pub static REGISTRY: &[&dyn Rule] = &[
     &hardcoded_secret::HardcodedSecret,
     &database_port_published::DatabasePortPublished,
     &docker_socket_mount::DockerSocketMount,
+    &privileged_container::PrivilegedContainer,
+    &dangerous_capability::DangerousCapability,
+    &unconfined_security_profile::UnconfinedSecurityProfile,
+    &host_namespace::HostNamespace,
+    &sensitive_host_mount::SensitiveHostMount,
+    &root_user::RootUser,
     &elasticsearch_security_disabled::ElasticsearchSecurityDisabled,
     &unpinned_image::UnpinnedImage,
     &source_bind_mount::SourceBindMount,
@@ -900,12 +912,16 @@ pub struct RuleSettings {
 }
 
 impl RuleSettings {
+    /// Whether rule `id` runs: selected (by name, or by `all`, which selects every rule, those
+    /// that run only when asked for included), or not selecting means the default set; and not
+    /// ignored.
     pub fn is_enabled(&self, id: &str) -> bool {
         let requested = by_id(id).is_some_and(|r| r.meta().scope == Scope::Requested);
+        let named = |s: &String| s == id || s == "all";
         let selected = if requested {
-            self.select.iter().chain(&self.requested).any(|s| s == id)
+            self.select.iter().chain(&self.requested).any(named)
         } else {
-            self.select.is_empty() || self.select.iter().any(|s| s == id)
+            self.select.is_empty() || self.select.iter().any(named)
         };
         selected && !self.ignore.iter().any(|s| s == id)
     }
@@ -1097,4 +1113,20 @@ fn is_ignored(
         }
     }
     settings.service_ignore.get(name).is_some_and(|rules| rules.iter().any(|r| r == finding.rule || r == "all"))
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::RuleSettings;
+
+    #[test]
+    fn all_selects_every_rule() {
+        let all = RuleSettings { select: vec!["all".into()], ignore: vec!["root-user".into()], ..Default::default() };
+        assert!(all.is_enabled("no-healthcheck") && all.is_enabled("no-monitoring"));
+        assert!(!all.is_enabled("root-user"));
+        let default = RuleSettings::default();
+        assert!(default.is_enabled("no-healthcheck") && !default.is_enabled("no-monitoring"));
+        let one = RuleSettings { select: vec!["no-backup".into()], ..Default::default() };
+        assert!(one.is_enabled("no-backup") && !one.is_enabled("no-healthcheck"));
+    }
 }

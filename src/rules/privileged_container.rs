@@ -1,0 +1,72 @@
+use super::{Context, Finding, Rule, RuleMeta};
+use crate::stack::Value;
+
+declare_rule! {
+    /// ## What it does
+    /// Reports services that run with `privileged: true`.
+    ///
+    /// ## Why it matters
+    /// A privileged container has every capability, every host device, and no seccomp, AppArmor
+    /// or SELinux confinement: root in it is root on the host, one `mount` away. Docker's
+    /// documentation: "the `--privileged` flag gives all capabilities to the container, and it
+    /// also lifts all the limitations enforced by the device cgroup controller"
+    /// (https://docs.docker.com/reference/cli/docker/container/run/#privileged).
+    ///
+    /// ## When it does not apply
+    /// `privileged: false`, or no `privileged` key.
+    ///
+    /// ## Example
+    /// ```yaml
+    ///     privileged: true
+    /// ```
+    ///
+    /// ## Fix
+    /// Give the service what it needs instead: the capabilities (`cap_add`) and devices
+    /// (`devices`) its software documents. stackfix does not know them, so this rule only reports.
+    ///
+    /// ## Fix safety
+    /// No fix.
+    pub struct PrivilegedContainer => "privileged-container" {
+        summary: "container runs privileged",
+        severity: Error,
+        area: Security,
+        scope: Any,
+        fix: Never,
+        applicability: DisplayOnly,
+        seeds: ["004"],
+    }
+}
+
+/// Whether a compose boolean is true: compose casts the values of its boolean fields as YAML 1.1
+/// reads booleans (`y`, `yes`, `true`, `on`, in any case), interpolated or not (compose-go,
+/// `loader/interpolate.go`, `toBoolean`:
+/// https://github.com/compose-spec/compose-go/blob/main/loader/interpolate.go).
+pub(crate) fn is_true(value: &Value) -> bool {
+    value.as_str().is_some_and(|s| matches!(s.to_ascii_lowercase().as_str(), "y" | "yes" | "true" | "on"))
+}
+
+impl Rule for PrivilegedContainer {
+    fn meta(&self) -> &'static RuleMeta {
+        &Self::META
+    }
+
+    fn check(&self, ctx: &Context) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for service in &ctx.config.services {
+            let Some(value) = service.value.get("privileged").filter(|v| is_true(v)) else { continue };
+            out.push(
+                Finding::new(
+                    &Self::META,
+                    value.loc,
+                    format!(
+                        "service `{}` runs privileged: every capability and host device, no seccomp or AppArmor",
+                        service.name
+                    ),
+                )
+                .service(&service.name)
+                .help("grant only the capabilities (`cap_add`) and devices (`devices`) its software documents"),
+            );
+        }
+        out
+    }
+}
