@@ -403,6 +403,7 @@ pub fn fields_written(rule: &str) -> &'static [&'static str] {
         "redis-no-maxmemory" => &["command", "deploy.resources", "mem_limit", "mem_reservation", "cpus", "volumes"],
         "hardcoded-secret" => &["environment", "command", "healthcheck", "entrypoint", "secrets"],
         "database-port-published" => &["ports"],
+        "privilege-escalation-allowed" => &["security_opt"],
         "elasticsearch-security-disabled" => &["environment"],
         "source-bind-mount" | "dev-build-target" => &["volumes", "build"],
         "development-mode" => &["environment", "command"],

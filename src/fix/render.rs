@@ -89,6 +89,7 @@ builtins! {
     DATABASE_PORT_PUBLISHED_HOST_IP: fragment "database-port-published.host-ip";
     DATABASE_PORT_PUBLISHED_LOOPBACK: fragment "database-port-published.loopback";
     DATABASE_PORT_PUBLISHED_KEPT: fragment "database-port-published.kept";
+    PRIVILEGE_ESCALATION_ALLOWED: fragment "privilege-escalation-allowed";
     SOURCE_BIND_MOUNT: fragment "source-bind-mount";
     SOURCE_BIND_MOUNT_KEPT: fragment "source-bind-mount.kept";
     HARDCODED_SECRET: fragment "hardcoded-secret";

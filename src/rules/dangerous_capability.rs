@@ -6,6 +6,8 @@ declare_rule! {
     /// containers: `ALL`, `SYS_ADMIN`, `NET_ADMIN`, `SYS_PTRACE`, `SYS_MODULE`, `SYS_RAWIO`,
     /// `SYS_BOOT`, `SYS_TIME`, `DAC_READ_SEARCH`, `BPF`, `PERFMON`, `SYSLOG`, `SYS_NICE`,
     /// `IPC_LOCK` and `LEASE` (written with or without `CAP_`, in any case, as Docker reads them).
+    /// The last four are warnings: they reach the host's availability or its log, and some
+    /// software documents a need for them (Elasticsearch and Vault lock memory with `IPC_LOCK`).
     ///
     /// ## Why it matters
     /// Docker starts containers with a short default set of capabilities
@@ -43,7 +45,8 @@ declare_rule! {
     }
 }
 
-/// The capabilities reported, with what each allows (capabilities(7)).
+/// The capabilities reported, with what each allows (capabilities(7)); the last four are
+/// warnings: they reach the host's availability or its log, not its control.
 const DANGEROUS: &[(&str, &str)] = &[
     ("ALL", "every capability"),
     ("SYS_ADMIN", "mounts, namespaces and most administration: the usual start of a container escape"),
@@ -80,15 +83,17 @@ impl Rule for DangerousCapability {
             for item in added.items() {
                 let Some(name) = item.as_str().map(capability_name) else { continue };
                 let Some((name, allows)) = DANGEROUS.iter().find(|(n, _)| *n == name) else { continue };
-                out.push(
-                    Finding::new(
-                        &Self::META,
-                        item.loc,
-                        format!("service `{}` adds capability `{name}`: {allows}", service.name),
-                    )
-                    .service(&service.name)
-                    .help("keep it only if the software documents that it needs it, and run that service apart"),
-                );
+                let mut finding = Finding::new(
+                    &Self::META,
+                    item.loc,
+                    format!("service `{}` adds capability `{name}`: {allows}", service.name),
+                )
+                .service(&service.name)
+                .help("keep it only if the software documents that it needs it, and run that service apart");
+                if matches!(*name, "SYSLOG" | "SYS_NICE" | "IPC_LOCK" | "LEASE") {
+                    finding.severity = super::Severity::Warning;
+                }
+                out.push(finding);
             }
         }
         out

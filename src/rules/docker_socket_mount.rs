@@ -3,19 +3,21 @@ use crate::stack::service::MountKind;
 
 declare_rule! {
     /// ## What it does
-    /// Reports services that mount the Docker socket (`/var/run/docker.sock`), read-only or not.
+    /// Reports services that mount the Docker socket (`/var/run/docker.sock`, `/run/docker.sock`,
+    /// any path ending in `docker.sock`), read-only or not.
     ///
     /// ## Why it matters
     /// The Docker API is root on the host: whoever controls the container controls the machine
     /// (OWASP Docker Security Cheat Sheet, rule 1:
     /// https://cheatsheetseries.owasp.org/cheatsheets/Docker_Security_Cheat_Sheet.html). Mounting
-    /// it `:ro` does not help: a read-only mount stops writes to the socket file, and a client
-    /// talking to the daemon does not write to the file, it connects to it (unix(7); shown in
+    /// it `:ro` does not help: the kernel refuses writes through a read-only mount only to
+    /// regular files, directories and links, not to sockets, so a client still connects and
+    /// drives the whole API (shown in
     /// https://amf3.github.io/articles/virtualization/docker_socket). Tools that need the API
     /// (Traefik's Docker provider, Portainer, CI runners, LocalStack) are the usual way in.
     ///
     /// ## When it does not apply
-    /// Other sockets (`container-runtime sockets are `sensitive-host-mount`'s), a socket proxy's
+    /// Other sockets (container runtimes' sockets are `sensitive-host-mount`'s), a socket proxy's
     /// TCP endpoint (`DOCKER_HOST=tcp://socket-proxy:2375`).
     ///
     /// ## Example
@@ -34,7 +36,7 @@ declare_rule! {
     /// No fix.
     pub struct DockerSocketMount => "docker-socket-mount" {
         summary: "Docker socket mounted into a container",
-        severity: Warning,
+        severity: Error,
         area: Security,
         scope: Any,
         fix: Never,
@@ -52,8 +54,10 @@ impl Rule for DockerSocketMount {
         let mut out = Vec::new();
         for service in &ctx.config.services {
             for mount in &service.volumes {
+                let path = mount.source.as_deref().and_then(super::sensitive_host_mount::normalized);
                 let is_socket = mount.kind == MountKind::Bind
-                    && mount.source.as_deref().is_some_and(|s| s.trim_start_matches('/').ends_with("docker.sock"));
+                    && path.is_some_and(|p| p.rsplit('/').next() == Some("docker.sock"))
+                    && mount.source_variable.as_ref().is_none_or(|v| ctx.stack.env.contains_key(v));
                 if !is_socket {
                     continue;
                 }

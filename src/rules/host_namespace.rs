@@ -43,13 +43,26 @@ declare_rule! {
 }
 
 /// The keys that take `host`, with what sharing the host's namespace gives the container.
-const KEYS: &[(&str, &str)] = &[
-    ("network_mode", "the host's network: every host port and interface, no published-port rules"),
-    ("pid", "the host's processes: it sees them all, and as root can signal them"),
-    ("ipc", "the host's shared memory and semaphores"),
-    ("uts", "the host's hostname, which it can change as root"),
-    ("userns_mode", "the host's user namespace: user-namespace remapping is off for it"),
-    ("cgroup", "the host's cgroup namespace: it sees the host's cgroup tree"),
+/// With what to do instead.
+const KEYS: &[(&str, &str, &str)] = &[
+    (
+        "network_mode",
+        "the host's network: every host port and interface, no published-port rules",
+        "publish the ports it serves and keep it on the stack's networks",
+    ),
+    (
+        "pid",
+        "the host's processes: it sees them all, and as root can signal them",
+        "drop it, or share only another container's processes (`pid: service:NAME`)",
+    ),
+    ("ipc", "the host's shared memory and semaphores", "drop it, or share another container's (`ipc: service:NAME`)"),
+    ("uts", "the host's hostname, which it can change as root", "drop it and set `hostname:` if it needs a name"),
+    (
+        "userns_mode",
+        "the host's user namespace: user-namespace remapping is off for it",
+        "drop it, so the daemon's remapping applies",
+    ),
+    ("cgroup", "the host's cgroup namespace: it sees the host's cgroup tree", "drop it (`cgroup: private`)"),
 ];
 
 impl Rule for HostNamespace {
@@ -60,7 +73,7 @@ impl Rule for HostNamespace {
     fn check(&self, ctx: &Context) -> Vec<Finding> {
         let mut out = Vec::new();
         for service in &ctx.config.services {
-            for (key, gives) in KEYS {
+            for (key, gives, instead) in KEYS {
                 let Some(value) = service.value.get(key).filter(|v| v.as_str() == Some("host")) else { continue };
                 out.push(
                     Finding::new(
@@ -69,7 +82,7 @@ impl Rule for HostNamespace {
                         format!("service `{}` uses `{key}: host`: {gives}", service.name),
                     )
                     .service(&service.name)
-                    .help("publish the ports it serves and keep it on the stack's networks, unless it is a host agent that needs this"),
+                    .help(format!("{instead}, unless it is a host agent that documents this")),
                 );
             }
         }

@@ -220,6 +220,7 @@ mod no_monitoring;
 mod no_resource_limits;
 mod no_restart_policy;
 mod no_reverse_proxy;
+mod privilege_escalation_allowed;
 mod privileged_container;
 mod redis_no_maxmemory;
 mod root_user;
@@ -255,6 +256,7 @@ pub static REGISTRY: &[&dyn Rule] = &[
     &host_namespace::HostNamespace,
     &sensitive_host_mount::SensitiveHostMount,
     &root_user::RootUser,
+    &privilege_escalation_allowed::PrivilegeEscalationAllowed,
     &elasticsearch_security_disabled::ElasticsearchSecurityDisabled,
     &unpinned_image::UnpinnedImage,
     &source_bind_mount::SourceBindMount,
@@ -914,7 +916,7 @@ pub struct RuleSettings {
 impl RuleSettings {
     /// Whether rule `id` runs: selected (by name, or by `all`, which selects every rule, those
     /// that run only when asked for included), or not selecting means the default set; and not
-    /// ignored.
+    /// ignored (by name, or by `all`).
     pub fn is_enabled(&self, id: &str) -> bool {
         let requested = by_id(id).is_some_and(|r| r.meta().scope == Scope::Requested);
         let named = |s: &String| s == id || s == "all";
@@ -923,7 +925,7 @@ impl RuleSettings {
         } else {
             self.select.is_empty() || self.select.iter().any(named)
         };
-        selected && !self.ignore.iter().any(|s| s == id)
+        selected && !self.ignore.iter().any(named)
     }
 }
 
@@ -1124,6 +1126,8 @@ mod settings_tests {
         let all = RuleSettings { select: vec!["all".into()], ignore: vec!["root-user".into()], ..Default::default() };
         assert!(all.is_enabled("no-healthcheck") && all.is_enabled("no-monitoring"));
         assert!(!all.is_enabled("root-user"));
+        let none = RuleSettings { ignore: vec!["all".into()], ..Default::default() };
+        assert!(!none.is_enabled("no-healthcheck"));
         let default = RuleSettings::default();
         assert!(default.is_enabled("no-healthcheck") && !default.is_enabled("no-monitoring"));
         let one = RuleSettings { select: vec!["no-backup".into()], ..Default::default() };

@@ -1,5 +1,4 @@
 use super::{Context, Finding, Rule, RuleMeta};
-use crate::stack::Value;
 
 declare_rule! {
     /// ## What it does
@@ -37,14 +36,6 @@ declare_rule! {
     }
 }
 
-/// Whether a compose boolean is true: compose casts the values of its boolean fields as YAML 1.1
-/// reads booleans (`y`, `yes`, `true`, `on`, in any case), interpolated or not (compose-go,
-/// `loader/interpolate.go`, `toBoolean`:
-/// https://github.com/compose-spec/compose-go/blob/main/loader/interpolate.go).
-pub(crate) fn is_true(value: &Value) -> bool {
-    value.as_str().is_some_and(|s| matches!(s.to_ascii_lowercase().as_str(), "y" | "yes" | "true" | "on"))
-}
-
 impl Rule for PrivilegedContainer {
     fn meta(&self) -> &'static RuleMeta {
         &Self::META
@@ -53,7 +44,7 @@ impl Rule for PrivilegedContainer {
     fn check(&self, ctx: &Context) -> Vec<Finding> {
         let mut out = Vec::new();
         for service in &ctx.config.services {
-            let Some(value) = service.value.get("privileged").filter(|v| is_true(v)) else { continue };
+            let Some(value) = service.value.get("privileged").filter(|v| v.is_compose_true()) else { continue };
             out.push(
                 Finding::new(
                     &Self::META,

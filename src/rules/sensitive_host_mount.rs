@@ -5,16 +5,22 @@ declare_rule! {
     /// ## What it does
     /// Reports bind mounts of the host's sensitive paths:
     /// - at or below `/root`, `/boot`, `/proc`, `/sys`, `/dev` (but `/dev/null`, `/dev/zero`,
-    ///   `/dev/full`, `/dev/random`, `/dev/urandom`), `/var/lib/docker` and `/var/lib/containerd`;
-    /// - the root `/`, `/etc`, `/run`, `/var/run`, `/home` and a home below it (`~` too), and what
-    ///   is below them when mounted writable;
+    ///   `/dev/full`, `/dev/random`, `/dev/urandom` and the syslog socket `/dev/log`),
+    ///   `/var/lib/docker`, `/var/lib/containerd`, and the host's secrets in `/etc` (`shadow`,
+    ///   `gshadow`, `sudoers`, `ssh`);
+    /// - the root `/`, `/etc`, `/run`, `/var/run`, `/home` and a home (`/home/<user>`, `~`), and
+    ///   what is below `/etc`, `/run` and `/var/run` when mounted writable;
     /// - the host's programs (`/usr`, `/bin`, `/sbin`, `/lib`, `/lib64`, `/lib/modules`) mounted
     ///   writable;
-    /// - credential directories anywhere (`.ssh`, `.aws`, `.docker`, `.kube`, `.gnupg`);
+    /// - a home's credential directories (`.ssh`, `.aws`, `.docker`, `.kube`, `.gnupg`);
     /// - the sockets of container runtimes other than Docker's (containerd, CRI-O, Podman;
     ///   Docker's is `docker-socket-mount`'s).
     ///
-    /// Writable mounts are errors, read-only ones warnings.
+    /// Paths are resolved as the kernel walks them (`/var/run/../etc` is `/etc`). Writable mounts
+    /// are errors (writable paths below `/etc`, `/run` and `/var/run`, such as a certbot's
+    /// `/etc/letsencrypt`, warnings), read-only ones warnings, runtime sockets errors. A source
+    /// that starts with a variable the project's `.env` does not set is not judged: its path is
+    /// not known.
     ///
     /// ## Why it matters
     /// A writable `/etc` or `/root` lets the container add a user, an SSH key or a cron job to the
@@ -24,8 +30,9 @@ declare_rule! {
     /// the container.
     ///
     /// ## When it does not apply
-    /// Read-only mounts below `/etc`, `/run` or a home (`/etc/localtime:/etc/localtime:ro`), the
-    /// host's programs read-only, other host paths, named volumes.
+    /// Read-only mounts below `/etc` and `/run` (`/etc/localtime:/etc/localtime:ro`), what is below
+    /// a home but its credentials (`/home/deploy/app/data`), the host's programs read-only, other
+    /// host paths, named volumes (a volume whose driver binds a host directory is not judged).
     ///
     /// ## Example
     /// ```yaml
@@ -61,27 +68,32 @@ const WHOLE: &[(&str, &str)] = &[
     ("/proc", "the host's processes and kernel settings"),
     ("/sys", "the host's kernel and device controls"),
     ("/dev", "the host's devices"),
+    ("/etc/shadow", "the host's password hashes"),
+    ("/etc/gshadow", "the host's group password hashes"),
+    ("/etc/sudoers", "who may become root on the host"),
+    ("/etc/sudoers.d", "who may become root on the host"),
+    ("/etc/ssh", "the host's SSH keys and configuration"),
 ];
-/// Host paths reported when mounted themselves, and below them when writable.
+/// Host paths reported when mounted themselves, and below them when writable (as warnings).
 const TOP: &[(&str, &str)] = &[
     ("/etc", "the host's configuration (users, passwords, services)"),
     ("/run", "the host's runtime state and sockets"),
     ("/var/run", "the host's runtime state and sockets"),
-    ("/home", "the host users' homes"),
 ];
 /// Host paths reported when mounted writable, at or below them: the host's programs.
 const PROGRAMS: &[&str] = &["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib/modules"];
-/// Devices any container has (Docker creates them), harmless to mount.
-const HARMLESS_DEVICES: &[&str] = &["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"];
-/// Directories that hold a user's credentials, wherever they are.
+/// Devices and sockets any container may have: Docker creates the devices, and `/dev/log` is
+/// the host's syslog socket, which only takes log lines.
+const HARMLESS: &[&str] = &["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/log"];
+/// Directories of a home that hold its user's credentials.
 const CREDENTIALS: &[&str] = &[".ssh", ".aws", ".docker", ".kube", ".gnupg"];
 /// Sockets of container runtimes (Docker's is `docker-socket-mount`'s).
 const RUNTIME_SOCKETS: &[&str] = &["containerd.sock", "crio.sock", "podman.sock"];
 
-/// An absolute host path with `.`, empty and trailing components removed (`//etc/` → `/etc`);
-/// `~` stands for a home below `/home` (compose expands it to the user's home). `None` for a
-/// relative path or one with `..`.
-fn normalized(source: &str) -> Option<String> {
+/// An absolute host path with `.`, `..`, empty and trailing components resolved as the kernel
+/// walks them (`/var/run/../etc/` → `/etc`); `~` stands for a home below `/home` (compose expands
+/// it to the user's home). `None` for a relative path.
+pub(crate) fn normalized(source: &str) -> Option<String> {
     let source = match source.strip_prefix('~') {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("/home/~{rest}"),
         _ => source.to_string(),
@@ -89,40 +101,55 @@ fn normalized(source: &str) -> Option<String> {
     if !source.starts_with('/') {
         return None;
     }
-    let mut parts = Vec::new();
+    let mut parts: Vec<&str> = Vec::new();
     for part in source.split('/') {
         match part {
             "" | "." => {}
-            ".." => return None,
+            ".." => {
+                parts.pop();
+            }
             p => parts.push(p),
         }
     }
     Some(format!("/{}", parts.join("/")))
 }
 
-/// Why mounting `path` (normalized) is reported, when it is.
-fn sensitivity(path: &str, writable: bool) -> Option<&'static str> {
+/// Why mounting `path` (normalized) is reported, and how severely, when it is.
+fn sensitivity(path: &str, writable: bool) -> Option<(&'static str, Severity)> {
     let at_or_below = |top: &str| path == top || path.strip_prefix(top).is_some_and(|rest| rest.starts_with('/'));
+    let access = if writable { Severity::Error } else { Severity::Warning };
     if path.rsplit('/').next().is_some_and(|name| RUNTIME_SOCKETS.contains(&name)) {
-        return Some("a container runtime's socket: root on the host");
+        return Some(("a container runtime's socket: root on the host", Severity::Error));
     }
     if path == "/" {
-        return Some("the host's whole filesystem");
+        return Some(("the host's whole filesystem", access));
     }
-    if path.split('/').any(|part| CREDENTIALS.contains(&part)) {
-        return Some("a host user's credentials (keys, tokens)");
+    // `/home`, a home, and the credentials below a home.
+    let home: Vec<&str> = path.split('/').skip(1).collect();
+    if home.first() == Some(&"home") {
+        match home.as_slice() {
+            ["home"] | ["home", _] => return Some(("the host users' homes", access)),
+            ["home", _, dir, ..] if CREDENTIALS.contains(dir) => {
+                return Some(("a host user's credentials (keys, tokens)", access))
+            }
+            _ => return None,
+        }
     }
-    if HARMLESS_DEVICES.contains(&path) {
+    if HARMLESS.contains(&path) {
         return None;
     }
-    if let Some((_, what)) = WHOLE.iter().find(|(w, _)| at_or_below(w)) {
-        return Some(what);
+    if let Some((_, what)) = WHOLE.iter().rev().find(|(w, _)| at_or_below(w)) {
+        return Some((what, access));
     }
     if let Some((top, what)) = TOP.iter().find(|(t, _)| at_or_below(t)) {
-        let home = *top == "/home" && path.matches('/').count() == 2;
-        return (path == *top || home || writable).then_some(*what);
+        return match (path == *top, writable) {
+            (true, _) => Some((*what, access)),
+            (false, true) => Some((*what, Severity::Warning)),
+            (false, false) => None,
+        };
     }
-    (writable && PROGRAMS.iter().any(|p| at_or_below(p))).then_some("the host's programs and libraries")
+    (writable && PROGRAMS.iter().any(|p| at_or_below(p)))
+        .then_some(("the host's programs and libraries", Severity::Error))
 }
 
 impl Rule for SensitiveHostMount {
@@ -134,22 +161,30 @@ impl Rule for SensitiveHostMount {
         let mut out = Vec::new();
         for service in &ctx.config.services {
             for mount in service.volumes.iter().filter(|m| m.kind == MountKind::Bind) {
-                let Some(path) = mount.source.as_deref().and_then(normalized) else { continue };
-                if path.ends_with("docker.sock") {
+                // A source that starts with a variable the project does not set is not known:
+                // stackfix reads `.env`, not the environment compose will run in.
+                if mount.source_variable.as_ref().is_some_and(|v| !ctx.stack.env.contains_key(v)) {
                     continue;
                 }
-                let Some(what) = sensitivity(&path, !mount.read_only) else { continue };
+                let Some(written) = mount.source.as_deref() else { continue };
+                let Some(path) = normalized(written) else { continue };
+                if path.ends_with("/docker.sock") {
+                    continue;
+                }
+                let Some((what, severity)) = sensitivity(&path, !mount.read_only) else { continue };
+                let shown = if written.starts_with('~') { written.trim_end_matches('/') } else { path.as_str() };
                 let access = if mount.read_only { "read-only" } else { "writable" };
                 let mut finding = Finding::new(
                     &Self::META,
                     mount.loc,
-                    format!("service `{}` mounts `{path}` {access}: {what}", service.name),
+                    format!("service `{}` mounts `{shown}` {access}: {what}", service.name),
                 )
                 .service(&service.name)
-                .help("mount only the files the service needs, read-only");
-                if mount.read_only {
-                    finding.severity = Severity::Warning;
-                }
+                .help(match mount.read_only {
+                    true => "mount only the files the service needs",
+                    false => "mount only the files the service needs, read-only where it only reads them",
+                });
+                finding.severity = severity;
                 out.push(finding);
             }
         }
@@ -165,7 +200,8 @@ mod tests {
     fn paths() {
         assert_eq!(normalized("//etc/"), Some("/etc".into()));
         assert_eq!(normalized("./etc"), None);
-        assert_eq!(normalized("/a/../etc"), None);
+        assert_eq!(normalized("/a/../etc"), Some("/etc".into()));
+        assert_eq!(normalized("/var/run/../../etc/shadow"), Some("/etc/shadow".into()));
         assert!(sensitivity("/", false).is_some());
         assert!(sensitivity("/etc", false).is_some());
         assert!(sensitivity("/etc/localtime", false).is_none());
@@ -177,7 +213,11 @@ mod tests {
         assert!(sensitivity("/srv/data", true).is_none());
         assert!(sensitivity("/home/app", false).is_some());
         assert!(sensitivity("/home/app/project", false).is_none());
-        assert!(sensitivity("/home/app/project", true).is_some());
+        assert!(sensitivity("/home/app/project", true).is_none());
+        assert!(sensitivity("/etc/shadow", false).is_some());
+        assert_eq!(sensitivity("/etc/letsencrypt", true).map(|s| s.1), Some(Severity::Warning));
+        assert_eq!(sensitivity("/etc", true).map(|s| s.1), Some(Severity::Error));
+        assert!(sensitivity("/dev/log", true).is_none());
         assert!(sensitivity("/dev/null", true).is_none());
         assert!(sensitivity("/dev/snd", false).is_some());
         assert!(sensitivity("/sys/fs/cgroup", false).is_some());
@@ -185,6 +225,7 @@ mod tests {
         assert!(sensitivity("/usr/share/zoneinfo", false).is_none());
         assert_eq!(normalized("~/.ssh"), Some("/home/~/.ssh".into()));
         assert!(sensitivity(&normalized("~/.aws").unwrap(), false).is_some());
-        assert!(sensitivity("/srv/app/.docker", false).is_some());
+        assert!(sensitivity("/srv/app/.docker", false).is_none());
+        assert!(sensitivity("/home/deploy/.docker", false).is_some());
     }
 }

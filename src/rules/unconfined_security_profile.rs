@@ -3,8 +3,9 @@ use super::{Context, Finding, Rule, RuleMeta};
 declare_rule! {
     /// ## What it does
     /// Reports `security_opt` entries that turn a confinement off: `seccomp=unconfined`,
-    /// `apparmor=unconfined`, `label=disable` (SELinux) and `systempaths=unconfined` (written with
-    /// `=` or the older `:`, as Docker reads them).
+    /// `apparmor=unconfined`, `label=disable` and the unconfined SELinux types
+    /// (`label=type:spc_t`, `label=type:unconfined_t`), written with `=` or the older `:` as
+    /// Docker reads them, and `systempaths=unconfined` (only with `=`).
     ///
     /// ## Why it matters
     /// Docker's default seccomp profile blocks about 44 system calls a container has no use for
@@ -66,7 +67,11 @@ impl Rule for UnconfinedSecurityProfile {
                     ("seccomp", "unconfined") => "runs without a seccomp profile (every system call allowed)",
                     ("apparmor", "unconfined") => "runs without an AppArmor profile",
                     ("label", "disable") => "runs without SELinux labels",
-                    ("systempaths", "unconfined") => "sees /proc and /sys unmasked",
+                    ("label", "type:spc_t" | "type:unconfined_t") => "runs as an unconfined SELinux type",
+                    // Docker reads this one only with `=` (docker/cli `parseSecurityOpts`).
+                    ("systempaths", "unconfined") if entry.trim_start().starts_with("systempaths=") => {
+                        "sees /proc and /sys unmasked"
+                    }
                     _ => continue,
                 };
                 out.push(

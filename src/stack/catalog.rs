@@ -246,6 +246,40 @@ pub struct Heap {
     pub source: String,
 }
 
+/// A fact that holds for some versions of an image family.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionedFact {
+    /// The release series it holds for, as leading version numbers (`"7.2"` holds for `7.2.5` and
+    /// `7.2-alpine`, `"16"` for every 16.x), every series up to the newest one checked (a tag
+    /// such as `7` holds when a listed series starts with it); empty: every version.
+    #[serde(default)]
+    pub series: Vec<String>,
+    /// It holds for tags that name no version (`latest`, `alpine`, `bookworm`): the release they
+    /// follow is one it holds for.
+    #[serde(default)]
+    pub latest: bool,
+    /// The Dockerfile, entrypoint or documentation that shows it.
+    pub source: String,
+}
+
+impl VersionedFact {
+    /// Whether it holds for `tag`; `None` (a variable, a digest) never does.
+    pub fn holds(&self, tag: Option<&str>) -> bool {
+        let Some(tag) = tag else { return false };
+        let Some(version) = tag_version(tag) else { return self.latest };
+        // A tag that names fewer numbers than a series (`redis:7`) follows the newest release it
+        // names, which the listed series include when they name it at all (they list every
+        // series up to the newest one checked).
+        self.series.is_empty()
+            || self
+                .series
+                .iter()
+                .filter_map(|s| tag_version(s))
+                .any(|series| version.starts_with(&series) || series.starts_with(&version))
+    }
+}
+
 /// One image family.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -272,6 +306,12 @@ pub struct ImageEntry {
     pub requires: Option<Requirement>,
     #[serde(default)]
     pub heap: Option<Heap>,
+    /// The image starts and runs with `no-new-privileges` (`security_opt`): its Dockerfile
+    /// installs no setuid, setgid or file-capability program and its entrypoint gains no
+    /// privilege at start (stepping down from root with `gosu` or `su-exec` run as root, or
+    /// `setuid(2)` in the server itself, is not blocked by it).
+    #[serde(default)]
+    pub no_new_privileges: Option<VersionedFact>,
     /// Free-text remarks that are not facts stackfix acts on.
     #[serde(default)]
     pub notes: Option<String>,
@@ -335,10 +375,9 @@ impl Catalog {
         self.images.iter().find(|e| e.repositories.iter().any(|r| r == repository))
     }
 
-    /// Looks up an image reference (`nginx:1.27-alpine`, `docker.io/library/redis`,
-    /// `quay.io/prometheus/node-exporter:v1.8.2@sha256:…`). An image without a tag is `latest`;
-    /// a reference still holding `$` (an unset variable) or only a digest has no known variant.
-    pub fn lookup(&'static self, image: &str) -> Option<ImageMatch> {
+    /// The family of an image reference and its tag: `latest` when it has none, `None` when the
+    /// tag is unknown (a digest only, or a variable compose left unset, `memcached:${TAG}`).
+    fn entry_and_tag<'i>(&'static self, image: &'i str) -> Option<(&'static ImageEntry, Option<&'i str>)> {
         let (full, short) = super::profiles::image_repository(image);
         let entry = self.family(&short).or_else(|| self.family(&full))?;
         let tag = match super::profiles::image_tag(image) {
@@ -346,8 +385,21 @@ impl Catalog {
             Some(t) if t.starts_with('@') => None,
             Some(t) => Some(t.split('@').next().unwrap_or(t)),
         };
-        // An empty tag is a variable compose left unset (`memcached:${TAG}`).
-        let tag = tag.filter(|t| !t.is_empty() && !t.contains('$') && !image.contains('$'));
+        Some((entry, tag.filter(|t| !t.is_empty() && !t.contains('$') && !image.contains('$'))))
+    }
+
+    /// The source of the fact that `image` starts and runs with `no-new-privileges`
+    /// ([`ImageEntry::no_new_privileges`]), when the catalog knows it for the image's tag.
+    pub fn no_new_privileges(&'static self, image: &str) -> Option<&'static str> {
+        let (entry, tag) = self.entry_and_tag(image)?;
+        entry.no_new_privileges.as_ref().filter(|f| f.holds(tag)).map(|f| f.source.as_str())
+    }
+
+    /// Looks up an image reference (`nginx:1.27-alpine`, `docker.io/library/redis`,
+    /// `quay.io/prometheus/node-exporter:v1.8.2@sha256:…`). An image without a tag is `latest`;
+    /// a reference still holding `$` (an unset variable) or only a digest has no known variant.
+    pub fn lookup(&'static self, image: &str) -> Option<ImageMatch> {
+        let (entry, tag) = self.entry_and_tag(image)?;
         let variant = tag.and_then(|t| entry.variant(t));
         let healthcheck = entry.healthcheck.as_ref().is_some_and(|h| match tag {
             Some(t) => version_at_least(t, &h.min_version),
@@ -475,6 +527,10 @@ mod builtin_tests {
             if let Some(h) = &entry.heap {
                 assert!(cited(&h.source), "{id}: heap without a source");
             }
+            if let Some(f) = &entry.no_new_privileges {
+                assert!(cited(&f.source), "{id}: no_new_privileges without a source");
+                assert!(f.series.iter().all(|s| tag_version(s).is_some()), "{id}: series {:?}", f.series);
+            }
             for probe in &entry.probes {
                 assert!(cited(&probe.source), "{id}: probe {:?} has no source", probe.test);
                 assert!(
@@ -539,6 +595,16 @@ mod builtin_tests {
         assert!(!catalog.lookup("axllent/mailpit:v1.13.0").unwrap().healthcheck);
         assert!(catalog.lookup("axllent/mailpit:v1.20.0").unwrap().healthcheck);
         assert!(catalog.lookup("axllent/mailpit").unwrap().healthcheck);
+        // Facts that hold for some release series only.
+        assert!(catalog.no_new_privileges("postgres:16.4-alpine").is_some());
+        assert!(catalog.no_new_privileges("postgres").is_some());
+        assert!(catalog.no_new_privileges("redis:7.2.5-alpine").is_some());
+        assert!(catalog.no_new_privileges("redis:7").is_some());
+        assert!(catalog.no_new_privileges("redis:8.0").is_none());
+        assert!(catalog.no_new_privileges("redis:latest").is_none());
+        assert!(catalog.no_new_privileges("redis:${TAG}").is_none());
+        assert!(catalog.no_new_privileges("nginx@sha256:0123").is_none());
+        assert!(catalog.no_new_privileges("example.com/app:1").is_none());
         let memcached = catalog.lookup("memcached:1.6.29").unwrap().variant.unwrap();
         assert!(!memcached.has("nc") && !memcached.has("busybox-nc") && memcached.has("bash"));
     }

@@ -65,6 +65,9 @@ pub struct Mount {
     pub source: Option<String>,
     pub target: String,
     pub read_only: bool,
+    /// The variable the source starts with as written (`DATA` of `${DATA:-./data}/db`): the host
+    /// path depends on it.
+    pub source_variable: Option<String>,
     pub loc: Loc,
 }
 
@@ -531,7 +534,8 @@ fn mount(item: &Value) -> Option<Mount> {
             kind,
             source: item.str_at("source").map(str::to_string),
             target: item.str_at("target").unwrap_or("").to_string(),
-            read_only: item.str_at("read_only") == Some("true"),
+            read_only: item.get("read_only").is_some_and(Value::is_compose_true),
+            source_variable: item.get("source").and_then(Value::written).and_then(leading_variable),
             loc: item.loc,
         });
     }
@@ -547,7 +551,16 @@ fn mount(item: &Value) -> Option<Mount> {
         Some(s) if is_host_path(s) => MountKind::Bind,
         _ => MountKind::Volume,
     };
-    Some(Mount { kind, source, target, read_only: mode.split(',').any(|m| m == "ro"), loc: item.loc })
+    let source_variable = item.written().and_then(leading_variable);
+    Some(Mount { kind, source, target, read_only: mode.split(',').any(|m| m == "ro"), source_variable, loc: item.loc })
+}
+
+/// The name of the variable `written` starts with (`$NAME` or `${NAME…}`).
+fn leading_variable(written: &str) -> Option<String> {
+    let rest = written.trim_start_matches(['"', '\'']).strip_prefix('$')?;
+    let rest = rest.strip_prefix('{').unwrap_or(rest);
+    let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+    (!name.is_empty()).then_some(name)
 }
 
 /// Splits `src:dst:mode`, keeping a Windows drive letter (`C:\x`) in the source.

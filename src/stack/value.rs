@@ -123,6 +123,14 @@ impl Value {
         }
     }
 
+    /// Whether a compose boolean field holds true: compose casts the values of its boolean
+    /// fields as YAML 1.1 reads booleans (`y`, `yes`, `true`, `on`, in any case), interpolated or
+    /// not (compose-go, `loader/interpolate.go`, `toBoolean`:
+    /// https://github.com/compose-spec/compose-go/blob/main/loader/interpolate.go).
+    pub fn is_compose_true(&self) -> bool {
+        self.as_str().is_some_and(|s| matches!(s.to_ascii_lowercase().as_str(), "y" | "yes" | "true" | "on"))
+    }
+
     /// A scalar's text as written in the file, before interpolation (`${PG_PORT:-5432}`).
     pub fn written(&self) -> Option<&str> {
         match &self.kind {

@@ -8,6 +8,7 @@ mod corpus;
 mod edit_vectors;
 mod fix;
 mod git;
+mod hardening;
 mod hostile;
 mod install;
 mod interactive;

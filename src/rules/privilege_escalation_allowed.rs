@@ -1,0 +1,163 @@
+use serde_json::json;
+
+use super::{Applicability, Context, Finding, FixEdit, Rule, RuleMeta};
+use super::{EditOp, Target};
+use crate::fix::render::template as tpl;
+use crate::stack::catalog::Catalog;
+use crate::stack::service::{HealthTest, Service};
+
+declare_rule! {
+    /// ## What it does
+    /// Reports production services that may gain privileges at `execve`: no
+    /// `no-new-privileges` in `security_opt` (the last entry counts; `no-new-privileges`,
+    /// `no-new-privileges:true` and `no-new-privileges=true` set it, `:false` turns it off).
+    ///
+    /// ## Why it matters
+    /// With `no-new-privileges`, the kernel refuses to raise a process's privileges when it runs a
+    /// setuid or setgid program or one with file capabilities
+    /// (https://docs.kernel.org/userspace-api/no_new_privs.html): a compromised process in the
+    /// container cannot use such a program to become root. Docker sets it per container with
+    /// `--security-opt no-new-privileges`
+    /// (https://docs.docker.com/reference/cli/docker/container/run/#security-opt). OWASP's Docker
+    /// Security Cheat Sheet, rule 4.
+    ///
+    /// ## When it does not apply
+    /// Privileged containers (`privileged-container` reports them), development configurations
+    /// next to a production file. A Docker daemon started with `no-new-privileges` sets it for
+    /// every container; stackfix cannot see the daemon's settings.
+    ///
+    /// ## Example
+    /// ```yaml
+    ///   db:
+    ///     image: postgres:16.4
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    ///     security_opt:
+    ///       - no-new-privileges:true
+    /// ```
+    /// added in the production configuration, only for images the catalog knows start without
+    /// gaining privileges: no setuid, setgid or file-capability program in the image, and an
+    /// entrypoint that at most steps down from root (`gosu`, `su-exec` run as root), as the image's
+    /// Dockerfile and entrypoint show (the official `postgres`, `redis` up to 7.4, `nginx`), when the
+    /// service keeps the image's entrypoint, its health check calls no `sudo`, `su` or `ping`, and
+    /// it has no `security_opt` yet. Other services are reported with what a person must check.
+    ///
+    /// ## Fix safety
+    /// Safe: it is written only where every fact it relies on is known.
+    pub struct PrivilegeEscalationAllowed => "privilege-escalation-allowed" {
+        summary: "process in the container may gain privileges (no `no-new-privileges`)",
+        severity: Info,
+        area: Security,
+        scope: Production,
+        fix: Sometimes,
+        applicability: Safe,
+        seeds: ["004"],
+    }
+}
+
+/// The last `no-new-privileges` entry of `security_opt`: whether it turns it on (Docker reads its
+/// value with Go's `strconv.ParseBool`; the bare option means true). `None` when none is there.
+fn no_new_privileges(service: &Service) -> Option<bool> {
+    let options = service.value.get("security_opt")?;
+    options.items().iter().filter_map(|item| item.as_str()).fold(None, |last, entry| {
+        let (option, value) = super::unconfined_security_profile::security_option(entry);
+        if option != "no-new-privileges" {
+            return last;
+        }
+        Some(matches!(value, "" | "1" | "t" | "T" | "true" | "TRUE" | "True"))
+    })
+}
+
+/// Programs that gain privileges by being setuid or having file capabilities, which a health
+/// check run under `no-new-privileges` would break.
+const SETUID_PROGRAMS: &[&str] = &["sudo", "su", "doas", "ping", "ping6", "newgrp", "passwd", "chsh", "mount"];
+
+/// Why `no-new-privileges` cannot be written for `service` safely; `None` when it can (the source
+/// of the fact it relies on is then `source`).
+fn unknown(service: &Service, privileged: bool) -> Result<&'static str, String> {
+    if privileged {
+        return Err("it runs privileged".into());
+    }
+    if service.build.is_some() {
+        return Err(
+            "it is built here: check its Dockerfile for setuid programs, file capabilities and `sudo` first".into()
+        );
+    }
+    let Some(image) = service.image.as_ref().map(|i| i.value.as_str()).filter(|i| !i.is_empty()) else {
+        return Err("it names no image".into());
+    };
+    let Some(source) = Catalog::builtin().no_new_privileges(image) else {
+        return Err(format!(
+            "whether `{image}` starts without setuid programs or file capabilities is not known; check its Dockerfile \
+             and entrypoint first"
+        ));
+    };
+    if service.value.get("entrypoint").is_some() {
+        return Err("it replaces the image's entrypoint, which the catalog's fact is about".into());
+    }
+    if service.value.get("security_opt").is_some() {
+        return Err("it has `security_opt` entries; add `no-new-privileges:true` to them".into());
+    }
+    let words = match service.healthcheck.as_ref().map(|h| &h.value) {
+        Some(HealthTest::Exec(words)) => words.clone(),
+        Some(HealthTest::Shell(line)) => line.split(|c: char| !c.is_ascii_alphanumeric()).map(String::from).collect(),
+        _ => Vec::new(),
+    };
+    if let Some(program) = words.iter().map(|w| w.rsplit('/').next().unwrap_or(w)).find(|w| SETUID_PROGRAMS.contains(w))
+    {
+        return Err(format!("its health check runs `{program}`, which needs to gain privileges"));
+    }
+    Ok(source)
+}
+
+impl Rule for PrivilegeEscalationAllowed {
+    fn meta(&self) -> &'static RuleMeta {
+        &Self::META
+    }
+
+    fn check(&self, ctx: &Context) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for service in &ctx.config.services {
+            let privileged = service.value.get("privileged").is_some_and(|v| v.is_compose_true());
+            let set = no_new_privileges(service);
+            if set == Some(true) || privileged {
+                continue;
+            }
+            let finding = Finding::new(
+                &Self::META,
+                service.production_site(),
+                match set {
+                    Some(false) => format!("service `{}` turns `no-new-privileges` off", service.name),
+                    _ => format!(
+                        "service `{}` may gain privileges through setuid programs (no `no-new-privileges`)",
+                        service.name
+                    ),
+                },
+            )
+            .service(&service.name);
+            let finding = match (set, unknown(service, privileged)) {
+                (None, Ok(source)) => {
+                    finding.help(format!("the image starts without gaining privileges ({source})")).with_fix(ctx.fix(
+                        "add `security_opt: [no-new-privileges:true]`",
+                        Applicability::Safe,
+                        vec![FixEdit::new(
+                            Target::Service(ctx.production_site(service)),
+                            EditOp::Merge,
+                            tpl::PRIVILEGE_ESCALATION_ALLOWED,
+                            json!({}),
+                        )],
+                    ))
+                }
+                (Some(false), _) => {
+                    finding.help("remove `no-new-privileges:false` unless the service runs setuid programs")
+                }
+                (_, Err(reason)) => finding.help(format!("not fixed: {reason}")),
+                (Some(true), Ok(_)) => continue,
+            };
+            out.push(finding);
+        }
+        out
+    }
+}
