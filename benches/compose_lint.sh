@@ -28,8 +28,8 @@ names = {"compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.y
 # compose-lint rule -> the stackfix rules that judge the same thing (None: no such rule yet).
 MAP = {
     "CL-0001": ["docker-socket-mount", "sensitive-host-mount"], "CL-0002": ["privileged-container"],
-    "CL-0003": None, "CL-0004": ["unpinned-image"], "CL-0005": ["database-port-published"],
-    "CL-0006": None, "CL-0007": None, "CL-0008": ["host-namespace"], "CL-0009": ["unconfined-security-profile"],
+    "CL-0003": ["privilege-escalation-allowed"], "CL-0004": ["unpinned-image"], "CL-0005": ["database-port-published"],
+    "CL-0006": ["capabilities-not-dropped"], "CL-0007": ["writable-root-filesystem"], "CL-0008": ["host-namespace"], "CL-0009": ["unconfined-security-profile"],
     "CL-0010": ["host-namespace"], "CL-0011": ["dangerous-capability"], "CL-0013": ["sensitive-host-mount"],
     "CL-0014": None, "CL-0016": None, "CL-0017": None, "CL-0018": ["root-user"], "CL-0019": None,
     "CL-0020": ["hardcoded-secret"], "CL-0021": ["hardcoded-secret"], "CL-0022": None,
@@ -38,7 +38,8 @@ MAP = {
     "CL-0030": ["dangerous-capability"],
 }
 HARDENING = {"privileged-container", "dangerous-capability", "unconfined-security-profile", "host-namespace",
-             "sensitive-host-mount", "root-user", "docker-socket-mount"}
+             "sensitive-host-mount", "root-user", "docker-socket-mount", "privilege-escalation-allowed",
+             "capabilities-not-dropped", "writable-root-filesystem"}
 theirs, missed, ours_only, stacks = collections.Counter(), collections.defaultdict(list), [], 0
 for here, dirs, files in sorted(os.walk(root)):
     dirs.sort()

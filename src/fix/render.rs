@@ -91,6 +91,7 @@ builtins! {
     DATABASE_PORT_PUBLISHED_KEPT: fragment "database-port-published.kept";
     PRIVILEGE_ESCALATION_ALLOWED: fragment "privilege-escalation-allowed";
     SOURCE_BIND_MOUNT: fragment "source-bind-mount";
+    WRITABLE_ROOT_FILESYSTEM: fragment "writable-root-filesystem";
     SOURCE_BIND_MOUNT_KEPT: fragment "source-bind-mount.kept";
     HARDCODED_SECRET: fragment "hardcoded-secret";
     HARDCODED_SECRET_TEXT: fragment "hardcoded-secret.text";

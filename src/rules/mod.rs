@@ -202,6 +202,7 @@ macro_rules! declare_rule {
 }
 
 mod alerts_without_alertmanager;
+mod capabilities_not_dropped;
 mod dangerous_capability;
 mod database_port_published;
 mod depends_on_without_health_condition;
@@ -232,6 +233,7 @@ mod traefik_no_https_redirect;
 mod traefik_no_rate_limit;
 mod unconfined_security_profile;
 mod unpinned_image;
+mod writable_root_filesystem;
 
 /// A rule: static metadata and one check over a configuration.
 pub trait Rule: Sync {
@@ -257,6 +259,8 @@ pub static REGISTRY: &[&dyn Rule] = &[
     &sensitive_host_mount::SensitiveHostMount,
     &root_user::RootUser,
     &privilege_escalation_allowed::PrivilegeEscalationAllowed,
+    &capabilities_not_dropped::CapabilitiesNotDropped,
+    &writable_root_filesystem::WritableRootFilesystem,
     &elasticsearch_security_disabled::ElasticsearchSecurityDisabled,
     &unpinned_image::UnpinnedImage,
     &source_bind_mount::SourceBindMount,

@@ -312,6 +312,10 @@ pub struct ImageEntry {
     /// `setuid(2)` in the server itself, is not blocked by it).
     #[serde(default)]
     pub no_new_privileges: Option<VersionedFact>,
+    /// Every path the image writes with its default configuration (outside the volumes its
+    /// Dockerfile declares), as the vendor documents it for a read-only root filesystem.
+    #[serde(default)]
+    pub writes: Option<Sourced<Vec<String>>>,
     /// Free-text remarks that are not facts stackfix acts on.
     #[serde(default)]
     pub notes: Option<String>,
@@ -526,6 +530,10 @@ mod builtin_tests {
             }
             if let Some(h) = &entry.heap {
                 assert!(cited(&h.source), "{id}: heap without a source");
+            }
+            if let Some(w) = &entry.writes {
+                assert!(cited(&w.source), "{id}: writes without a source");
+                assert!(w.values.iter().all(|p| p.starts_with('/')), "{id}: writes {:?}", w.values);
             }
             if let Some(f) = &entry.no_new_privileges {
                 assert!(cited(&f.source), "{id}: no_new_privileges without a source");

@@ -45,17 +45,23 @@ impl Prompter for Scripted {
     }
 }
 
-/// The session's flow is pinned over a fixed list of five fixes: the hardening rule that would
-/// add a sixth (postgres's `no-new-privileges`) is left out, here and in [`settings`].
+/// The session's flow is pinned over a fixed list of five fixes: the hardening rules that would
+/// add more (postgres's `no-new-privileges`, read-only roots) are left out, here and in
+/// [`settings`].
 fn basic() -> tempfile::TempDir {
     let work = tempfile::tempdir().unwrap();
     copy_tree(&fixtures().join("no-resource-limits/bad/basic"), work.path());
-    std::fs::write(work.path().join("stackfix.toml"), "ignore = [\"privilege-escalation-allowed\"]\n").unwrap();
+    std::fs::write(
+        work.path().join("stackfix.toml"),
+        "ignore = [\"privilege-escalation-allowed\", \"writable-root-filesystem\"]\n",
+    )
+    .unwrap();
     work
 }
 
 fn settings() -> RuleSettings {
-    RuleSettings { ignore: vec!["privilege-escalation-allowed".into()], ..Default::default() }
+    let ignore = ["privilege-escalation-allowed", "writable-root-filesystem"];
+    RuleSettings { ignore: ignore.map(String::from).to_vec(), ..Default::default() }
 }
 
 #[test]

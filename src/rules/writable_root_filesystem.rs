@@ -1,0 +1,128 @@
+use serde_json::json;
+
+use super::{Applicability, Context, Finding, FixEdit, Rule, RuleMeta};
+use super::{EditOp, Target};
+use crate::fix::render::template as tpl;
+use crate::stack::catalog::Catalog;
+use crate::stack::service::Service;
+
+declare_rule! {
+    /// ## What it does
+    /// Reports production services whose root filesystem is writable: no `read_only: true`.
+    ///
+    /// ## Why it matters
+    /// A read-only root filesystem keeps a process that is taken over from changing the programs
+    /// and configuration of its container (dropping a tool, editing a script the entrypoint runs
+    /// at the next start); the paths it must write get a `tmpfs` or a volume. Docker:
+    /// https://docs.docker.com/reference/cli/docker/container/run/#read-only.
+    ///
+    /// ## When it does not apply
+    /// `read_only: true` (in any spelling compose reads as true), development configurations next
+    /// to a production file.
+    ///
+    /// ## Example
+    /// ```yaml
+    ///   web:
+    ///     image: nginx:1.27
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    ///     read_only: true
+    ///     tmpfs:
+    ///       - /var/cache/nginx
+    ///       - /var/run
+    /// ```
+    /// in the production configuration, only for images whose vendor documents every path the
+    /// image writes (the official `nginx`: `/var/cache/nginx` and `/var/run`). Images that write to
+    /// their root filesystem otherwise fail at start when it is read-only (`postgres` writes its
+    /// socket directory), so elsewhere the rule only reports.
+    ///
+    /// ## Fix safety
+    /// Unsafe. The documented paths are those of the image's default configuration: a service's
+    /// own configuration may write elsewhere (nginx renders `/etc/nginx/templates` into
+    /// `/etc/nginx/conf.d`), which then fails; and an entrypoint may skip what it cannot write
+    /// (nginx's adds an IPv6 listener to its default server only when it can edit
+    /// `/etc/nginx/conf.d/default.conf`, in a container that has IPv6:
+    /// https://github.com/nginx/docker-nginx/blob/0d7f4380c735af5009aa364e27fafecd958fd4fa/entrypoint/10-listen-on-ipv6-by-default.sh).
+    pub struct WritableRootFilesystem => "writable-root-filesystem" {
+        summary: "container's root filesystem is writable",
+        severity: Info,
+        area: Security,
+        scope: Production,
+        fix: Sometimes,
+        applicability: Unsafe,
+        seeds: ["004"],
+    }
+}
+
+/// The paths `service`'s image writes (from the catalog, with its source), when known and the
+/// fix can be written: no `read_only` or `tmpfs` of its own, an image not built here.
+fn writes(service: &Service) -> Result<(&'static [String], &'static str), String> {
+    if service.value.get("read_only").is_some() {
+        return Err("it sets `read_only: false`".into());
+    }
+    if service.build.is_some() {
+        return Err("it is built here: which paths it writes is not known".into());
+    }
+    let Some(image) = service.image.as_ref().map(|i| i.value.as_str()).filter(|i| !i.is_empty()) else {
+        return Err("it names no image".into());
+    };
+    let Some(writes) = Catalog::builtin().lookup(image).and_then(|m| m.entry.writes.as_ref()) else {
+        return Err(format!("the paths `{image}` writes are not known"));
+    };
+    if service.value.get("tmpfs").is_some() {
+        return Err("it has `tmpfs` entries; add the paths it writes to them".into());
+    }
+    Ok((&writes.values, writes.source.as_str()))
+}
+
+impl Rule for WritableRootFilesystem {
+    fn meta(&self) -> &'static RuleMeta {
+        &Self::META
+    }
+
+    fn check(&self, ctx: &Context) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for service in &ctx.config.services {
+            if service.value.get("read_only").is_some_and(|v| v.is_compose_true()) {
+                continue;
+            }
+            let finding = Finding::new(
+                &Self::META,
+                service.production_site(),
+                format!("service `{}` has a writable root filesystem (no `read_only: true`)", service.name),
+            )
+            .service(&service.name);
+            let finding = match writes(service) {
+                Ok((paths, source)) => {
+                    let default = ["volumes", "environment", "env_file", "command", "entrypoint"]
+                        .iter()
+                        .all(|k| service.value.get(k).is_none());
+                    let caveat = match default {
+                        true => "",
+                        false => "; its own mounts, environment or command may write elsewhere",
+                    };
+                    finding
+                        .help(format!(
+                            "the image writes {} with its default configuration ({source}){caveat}",
+                            paths.join(" and ")
+                        ))
+                        .with_fix(ctx.fix(
+                            "make the root filesystem read-only, with a tmpfs for each path the image writes",
+                            Applicability::Unsafe,
+                            vec![FixEdit::new(
+                                Target::Service(ctx.production_site(service)),
+                                EditOp::Merge,
+                                tpl::WRITABLE_ROOT_FILESYSTEM,
+                                json!({ "paths": paths }),
+                            )],
+                        ))
+                }
+                Err(reason) => finding.help(format!("not fixed: {reason}")),
+            };
+            out.push(finding);
+        }
+        out
+    }
+}
