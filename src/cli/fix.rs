@@ -15,10 +15,8 @@ use super::{
 pub fn run(args: &FixArgs) -> io::Result<u8> {
     let mut skipped = Vec::new();
     let targets = config::targets(&args.common, args.walk.recursive, &args.walk.exclude, &mut skipped);
-    {
-        for note in &skipped {
-            eprintln!("note: {note}");
-        }
+    for note in &skipped {
+        eprintln!("note: {note}");
     }
     let targets = match targets {
         Ok(targets) => targets,

@@ -16,7 +16,8 @@ declare_rule! {
     ///
     /// ## When it does not apply
     /// `cap_drop: [ALL]` (with `cap_add` of what the service needs), privileged containers
-    /// (`privileged-container` reports them), development configurations next to a production file.
+    /// (`privileged-container` reports them), one-shot jobs, development configurations next to a
+    /// production file.
     ///
     /// ## Example
     /// ```yaml
@@ -51,7 +52,7 @@ impl Rule for CapabilitiesNotDropped {
     fn check(&self, ctx: &Context) -> Vec<Finding> {
         let mut out = Vec::new();
         for service in &ctx.config.services {
-            if service.value.get("privileged").is_some_and(|v| v.is_compose_true()) {
+            if service.value.get("privileged").is_some_and(|v| v.is_compose_true()) || ctx.config.is_one_shot(service) {
                 continue;
             }
             let dropped = service.value.get("cap_drop").is_some_and(|d| {

@@ -68,10 +68,17 @@ impl Rule for DockerSocketMount {
                     ),
                     false => format!("service `{}` mounts the Docker socket (root on the host)", service.name),
                 };
-                out.push(Finding::new(&Self::META, mount.loc, message).service(&service.name).help(
-                    "put a socket proxy that allows only the API calls it makes in front of the socket, and point the \
-                     service at it",
-                ));
+                let proxy = service.image.as_ref().is_some_and(|i| i.value.contains("socket-proxy"));
+                out.push(Finding::new(&Self::META, mount.loc, message).service(&service.name).help(match proxy {
+                    true => {
+                        "a socket proxy: allow only the API sections its clients use, keep it on an internal network, \
+                             and suppress this finding with the reason"
+                    }
+                    false => {
+                        "put a socket proxy that allows only the API calls it makes in front of the socket, and \
+                              point the service at it"
+                    }
+                }));
             }
         }
         out

@@ -22,8 +22,8 @@ declare_rule! {
     /// Security Cheat Sheet, rule 4.
     ///
     /// ## When it does not apply
-    /// Privileged containers (`privileged-container` reports them), development configurations
-    /// next to a production file. A Docker daemon started with `no-new-privileges` sets it for
+    /// Privileged containers (`privileged-container` reports them), one-shot jobs (migrations,
+    /// setup), development configurations next to a production file. A Docker daemon started with `no-new-privileges` sets it for
     /// every container; stackfix cannot see the daemon's settings.
     ///
     /// ## Example
@@ -38,9 +38,10 @@ declare_rule! {
     ///       - no-new-privileges:true
     /// ```
     /// added in the production configuration, only for images the catalog knows start without
-    /// gaining privileges: no setuid, setgid or file-capability program in the image, and an
-    /// entrypoint that at most steps down from root (`gosu`, `su-exec` run as root), as the image's
-    /// Dockerfile and entrypoint show (the official `postgres`, `redis` up to 7.4, `nginx`), when the
+    /// gaining privileges: the image's Dockerfile adds no setuid, setgid or file-capability
+    /// program, and its entrypoint and process run none (the base system's `su` or `mount` may be
+    /// there, unused) and at most step down from root (`gosu`, `su-exec` run as root), as the
+    /// image's Dockerfile and entrypoint show (the official `postgres`, `redis` up to 7.4, `nginx`), when the
     /// service keeps the image's entrypoint, its health check calls no `sudo`, `su` or `ping`, and
     /// it has no `security_opt` yet. Other services are reported with what a person must check.
     ///
@@ -122,7 +123,7 @@ impl Rule for PrivilegeEscalationAllowed {
         for service in &ctx.config.services {
             let privileged = service.value.get("privileged").is_some_and(|v| v.is_compose_true());
             let set = no_new_privileges(service);
-            if set == Some(true) || privileged {
+            if set == Some(true) || privileged || ctx.config.is_one_shot(service) {
                 continue;
             }
             let finding = Finding::new(

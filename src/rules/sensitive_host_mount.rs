@@ -16,7 +16,8 @@ declare_rule! {
     /// - the sockets of container runtimes other than Docker's (containerd, CRI-O, Podman;
     ///   Docker's is `docker-socket-mount`'s).
     ///
-    /// Paths are resolved as the kernel walks them (`/var/run/../etc` is `/etc`). Writable mounts
+    /// Paths are resolved as the kernel walks them (`/var/run/../etc` is `/etc`). `/run` and
+    /// `/var/run`, which hold the Docker socket, are errors even read-only. Other writable mounts
     /// are errors (writable paths below `/etc`, `/run` and `/var/run`, such as a certbot's
     /// `/etc/letsencrypt`, warnings), read-only ones warnings, runtime sockets errors. A source
     /// that starts with a variable the project's `.env` does not set is not judged: its path is
@@ -141,6 +142,12 @@ fn sensitivity(path: &str, writable: bool) -> Option<(&'static str, Severity)> {
     if let Some((_, what)) = WHOLE.iter().rev().find(|(w, _)| at_or_below(w)) {
         return Some((what, access));
     }
+    if path == "/run" || path == "/var/run" {
+        return Some((
+            "the host's runtime sockets, the Docker socket among them (read-only does not limit a socket)",
+            Severity::Error,
+        ));
+    }
     if let Some((top, what)) = TOP.iter().find(|(t, _)| at_or_below(t)) {
         return match (path == *top, writable) {
             (true, _) => Some((*what, access)),
@@ -181,7 +188,7 @@ impl Rule for SensitiveHostMount {
                 )
                 .service(&service.name)
                 .help(match mount.read_only {
-                    true => "mount only the files the service needs",
+                    true => "mount only the files the service needs; a host agent that documents this mount (node exporter, cAdvisor) keeps it, with a suppression comment saying why",
                     false => "mount only the files the service needs, read-only where it only reads them",
                 });
                 finding.severity = severity;

@@ -17,8 +17,9 @@ declare_rule! {
     /// https://docs.docker.com/reference/cli/docker/container/run/#read-only.
     ///
     /// ## When it does not apply
-    /// `read_only: true` (in any spelling compose reads as true), development configurations next
-    /// to a production file.
+    /// `read_only: true` (in any spelling compose reads as true), privileged containers
+    /// (`privileged-container` reports them), one-shot jobs, development configurations next to a
+    /// production file.
     ///
     /// ## Example
     /// ```yaml
@@ -34,7 +35,9 @@ declare_rule! {
     ///       - /var/run
     /// ```
     /// in the production configuration, only for images whose vendor documents every path the
-    /// image writes (the official `nginx`: `/var/cache/nginx` and `/var/run`). Images that write to
+    /// image writes (the official `nginx`: `/var/cache/nginx` and `/var/run`), without a tmpfs
+    /// where a volume of the service already mounts, and not when the service uses what makes the
+    /// image write elsewhere (nginx's `/etc/nginx/templates` and `NGINX_ENVSUBST_*`). Images that write to
     /// their root filesystem otherwise fail at start when it is read-only (`postgres` writes its
     /// socket directory), so elsewhere the rule only reports.
     ///
@@ -56,9 +59,17 @@ declare_rule! {
     }
 }
 
-/// The paths `service`'s image writes (from the catalog, with its source), when known and the
-/// fix can be written: no `read_only` or `tmpfs` of its own, an image not built here.
-fn writes(service: &Service) -> Result<(&'static [String], &'static str), String> {
+/// Whether `path` is `top` or below it.
+fn at_or_below(path: &str, top: &str) -> bool {
+    let top = top.trim_end_matches('/');
+    path == top || path.strip_prefix(top).is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// The paths `service`'s image writes that need a tmpfs (those no volume of the service already
+/// covers), with the source of the fact, when known and the fix can be written: no `read_only`
+/// or `tmpfs` of its own, an image not built here, and nothing that makes the image write
+/// elsewhere (the catalog's `writes_also_with`).
+fn writes(service: &Service) -> Result<(Vec<String>, &'static str), String> {
     if service.value.get("read_only").is_some() {
         return Err("it sets `read_only: false`".into());
     }
@@ -68,13 +79,35 @@ fn writes(service: &Service) -> Result<(&'static [String], &'static str), String
     let Some(image) = service.image.as_ref().map(|i| i.value.as_str()).filter(|i| !i.is_empty()) else {
         return Err("it names no image".into());
     };
-    let Some(writes) = Catalog::builtin().lookup(image).and_then(|m| m.entry.writes.as_ref()) else {
+    let Some(entry) = Catalog::builtin().lookup(image).map(|m| m.entry) else {
+        return Err(format!("the paths `{image}` writes are not known"));
+    };
+    let Some(writes) = entry.writes.as_ref() else {
         return Err(format!("the paths `{image}` writes are not known"));
     };
     if service.value.get("tmpfs").is_some() {
         return Err("it has `tmpfs` entries; add the paths it writes to them".into());
     }
-    Ok((&writes.values, writes.source.as_str()))
+    if let Some(also) = &entry.writes_also_with {
+        for what in &also.values {
+            let mounted = what.starts_with('/') && service.volumes.iter().any(|m| at_or_below(&m.target, what));
+            let set = !what.starts_with('/') && service.environment.iter().any(|v| v.name.starts_with(what.as_str()));
+            if mounted || set {
+                return Err(format!(
+                    "with `{what}` the image also writes elsewhere, which a read-only root would skip ({})",
+                    also.source
+                ));
+            }
+        }
+    }
+    // A path a volume already makes writable needs no tmpfs (compose refuses two mounts there).
+    let needed: Vec<String> = writes
+        .values
+        .iter()
+        .filter(|path| !service.volumes.iter().any(|m| at_or_below(path, &m.target)))
+        .cloned()
+        .collect();
+    Ok((needed, writes.source.as_str()))
 }
 
 impl Rule for WritableRootFilesystem {
@@ -85,7 +118,9 @@ impl Rule for WritableRootFilesystem {
     fn check(&self, ctx: &Context) -> Vec<Finding> {
         let mut out = Vec::new();
         for service in &ctx.config.services {
-            if service.value.get("read_only").is_some_and(|v| v.is_compose_true()) {
+            let privileged = service.value.get("privileged").is_some_and(|v| v.is_compose_true());
+            let read_only = service.value.get("read_only").is_some_and(|v| v.is_compose_true());
+            if read_only || privileged || ctx.config.is_one_shot(service) {
                 continue;
             }
             let finding = Finding::new(
@@ -104,10 +139,13 @@ impl Rule for WritableRootFilesystem {
                         false => "; its own mounts, environment or command may write elsewhere",
                     };
                     finding
-                        .help(format!(
-                            "the image writes {} with its default configuration ({source}){caveat}",
-                            paths.join(" and ")
-                        ))
+                        .help(match paths.is_empty() {
+                            true => format!("its volumes cover every path the image writes ({source}){caveat}"),
+                            false => format!(
+                                "the image writes {} with its default configuration ({source}){caveat}",
+                                paths.join(" and ")
+                            ),
+                        })
                         .with_fix(ctx.fix(
                             "make the root filesystem read-only, with a tmpfs for each path the image writes",
                             Applicability::Unsafe,

@@ -306,9 +306,9 @@ pub struct ImageEntry {
     pub requires: Option<Requirement>,
     #[serde(default)]
     pub heap: Option<Heap>,
-    /// The image starts and runs with `no-new-privileges` (`security_opt`): its Dockerfile
-    /// installs no setuid, setgid or file-capability program and its entrypoint gains no
-    /// privilege at start (stepping down from root with `gosu` or `su-exec` run as root, or
+    /// The image starts and runs with `no-new-privileges` (`security_opt`): its Dockerfile adds
+    /// no setuid, setgid or file-capability program, its entrypoint and process run none (the
+    /// base system's `su` may be there, unused), and it gains no privilege at start (stepping down from root with `gosu` or `su-exec` run as root, or
     /// `setuid(2)` in the server itself, is not blocked by it).
     #[serde(default)]
     pub no_new_privileges: Option<VersionedFact>,
@@ -316,6 +316,10 @@ pub struct ImageEntry {
     /// Dockerfile declares), as the vendor documents it for a read-only root filesystem.
     #[serde(default)]
     pub writes: Option<Sourced<Vec<String>>>,
+    /// What makes the image write beyond [`ImageEntry::writes`]: mount targets (paths, a mount at
+    /// or below one counts) and environment variable names or prefixes (`NGINX_ENVSUBST_`).
+    #[serde(default)]
+    pub writes_also_with: Option<Sourced<Vec<String>>>,
     /// Free-text remarks that are not facts stackfix acts on.
     #[serde(default)]
     pub notes: Option<String>,
@@ -530,6 +534,9 @@ mod builtin_tests {
             }
             if let Some(h) = &entry.heap {
                 assert!(cited(&h.source), "{id}: heap without a source");
+            }
+            if let Some(w) = &entry.writes_also_with {
+                assert!(cited(&w.source) && entry.writes.is_some(), "{id}: writes_also_with");
             }
             if let Some(w) = &entry.writes {
                 assert!(cited(&w.source), "{id}: writes without a source");
