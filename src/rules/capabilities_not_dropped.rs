@@ -51,10 +51,7 @@ impl Rule for CapabilitiesNotDropped {
 
     fn check(&self, ctx: &Context) -> Vec<Finding> {
         let mut out = Vec::new();
-        for service in &ctx.config.services {
-            if service.value.get("privileged").is_some_and(|v| v.is_compose_true()) || ctx.config.is_one_shot(service) {
-                continue;
-            }
+        for service in super::hardening_candidates(ctx) {
             let dropped = service.value.get("cap_drop").is_some_and(|d| {
                 d.items()
                     .iter()

@@ -235,6 +235,25 @@ mod unconfined_security_profile;
 mod unpinned_image;
 mod writable_root_filesystem;
 
+/// The services the hardening rules that judge every service look at: not privileged (such a
+/// container has every capability; `privileged-container` reports it) and not one-shot jobs
+/// (migrations, setup), which run briefly and are not hardened the same way.
+pub(crate) fn hardening_candidates<'a>(ctx: &'a Context) -> impl Iterator<Item = &'a crate::stack::Service> + 'a {
+    ctx.config
+        .services
+        .iter()
+        .filter(move |s| !s.value.get("privileged").is_some_and(|v| v.is_compose_true()) && !ctx.config.is_one_shot(s))
+}
+
+/// The image a catalog fact about `service` is looked up for; the reason there is none when it is
+/// built here (`built`: what a person must check in its Dockerfile) or names no image.
+pub(crate) fn catalog_image<'a>(service: &'a crate::stack::Service, built: &str) -> Result<&'a str, String> {
+    if service.build.is_some() {
+        return Err(format!("it is built here: {built}"));
+    }
+    service.image.as_ref().map(|i| i.value.as_str()).filter(|i| !i.is_empty()).ok_or_else(|| "it names no image".into())
+}
+
 /// A rule: static metadata and one check over a configuration.
 pub trait Rule: Sync {
     fn meta(&self) -> &'static RuleMeta;

@@ -77,18 +77,9 @@ const SETUID_PROGRAMS: &[&str] = &["sudo", "su", "doas", "ping", "ping6", "newgr
 
 /// Why `no-new-privileges` cannot be written for `service` safely; `None` when it can (the source
 /// of the fact it relies on is then `source`).
-fn unknown(service: &Service, privileged: bool) -> Result<&'static str, String> {
-    if privileged {
-        return Err("it runs privileged".into());
-    }
-    if service.build.is_some() {
-        return Err(
-            "it is built here: check its Dockerfile for setuid programs, file capabilities and `sudo` first".into()
-        );
-    }
-    let Some(image) = service.image.as_ref().map(|i| i.value.as_str()).filter(|i| !i.is_empty()) else {
-        return Err("it names no image".into());
-    };
+fn unknown(service: &Service) -> Result<&'static str, String> {
+    let image =
+        super::catalog_image(service, "check its Dockerfile for setuid programs, file capabilities and `sudo` first")?;
     let Some(source) = Catalog::builtin().no_new_privileges(image) else {
         return Err(format!(
             "whether `{image}` starts without setuid programs or file capabilities is not known; check its Dockerfile \
@@ -120,10 +111,9 @@ impl Rule for PrivilegeEscalationAllowed {
 
     fn check(&self, ctx: &Context) -> Vec<Finding> {
         let mut out = Vec::new();
-        for service in &ctx.config.services {
-            let privileged = service.value.get("privileged").is_some_and(|v| v.is_compose_true());
+        for service in super::hardening_candidates(ctx) {
             let set = no_new_privileges(service);
-            if set == Some(true) || privileged || ctx.config.is_one_shot(service) {
+            if set == Some(true) {
                 continue;
             }
             let finding = Finding::new(
@@ -138,7 +128,7 @@ impl Rule for PrivilegeEscalationAllowed {
                 },
             )
             .service(&service.name);
-            let finding = match (set, unknown(service, privileged)) {
+            let finding = match (set, unknown(service)) {
                 (None, Ok(source)) => {
                     finding.help(format!("the image starts without gaining privileges ({source})")).with_fix(ctx.fix(
                         "add `security_opt: [no-new-privileges:true]`",

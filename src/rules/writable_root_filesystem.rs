@@ -73,12 +73,7 @@ fn writes(service: &Service) -> Result<(Vec<String>, &'static str), String> {
     if service.value.get("read_only").is_some() {
         return Err("it sets `read_only: false`".into());
     }
-    if service.build.is_some() {
-        return Err("it is built here: which paths it writes is not known".into());
-    }
-    let Some(image) = service.image.as_ref().map(|i| i.value.as_str()).filter(|i| !i.is_empty()) else {
-        return Err("it names no image".into());
-    };
+    let image = super::catalog_image(service, "which paths it writes is not known")?;
     let Some(entry) = Catalog::builtin().lookup(image).map(|m| m.entry) else {
         return Err(format!("the paths `{image}` writes are not known"));
     };
@@ -117,10 +112,8 @@ impl Rule for WritableRootFilesystem {
 
     fn check(&self, ctx: &Context) -> Vec<Finding> {
         let mut out = Vec::new();
-        for service in &ctx.config.services {
-            let privileged = service.value.get("privileged").is_some_and(|v| v.is_compose_true());
-            let read_only = service.value.get("read_only").is_some_and(|v| v.is_compose_true());
-            if read_only || privileged || ctx.config.is_one_shot(service) {
+        for service in super::hardening_candidates(ctx) {
+            if service.value.get("read_only").is_some_and(|v| v.is_compose_true()) {
                 continue;
             }
             let finding = Finding::new(
