@@ -1,5 +1,4 @@
 use super::{Context, Finding, Rule, RuleMeta};
-use crate::stack::service::MountKind;
 
 declare_rule! {
     /// ## What it does
@@ -54,11 +53,8 @@ impl Rule for DockerSocketMount {
         let mut out = Vec::new();
         for service in &ctx.config.services {
             for mount in &service.volumes {
-                let path = mount.source.as_deref().and_then(super::sensitive_host_mount::normalized);
-                let is_socket = mount.kind == MountKind::Bind
-                    && path.is_some_and(|p| p.rsplit('/').next() == Some("docker.sock"))
-                    && mount.source_variable.as_ref().is_none_or(|v| ctx.stack.env.contains_key(v));
-                if !is_socket {
+                let path = mount.host_path(&ctx.stack.env);
+                if path.is_none_or(|p| p.rsplit('/').next() != Some("docker.sock")) {
                     continue;
                 }
                 let message = match mount.read_only {

@@ -1,5 +1,4 @@
 use super::{Context, Finding, Rule, RuleMeta, Severity};
-use crate::stack::service::MountKind;
 
 declare_rule! {
     /// ## What it does
@@ -91,30 +90,6 @@ const CREDENTIALS: &[&str] = &[".ssh", ".aws", ".docker", ".kube", ".gnupg"];
 /// Sockets of container runtimes (Docker's is `docker-socket-mount`'s).
 const RUNTIME_SOCKETS: &[&str] = &["containerd.sock", "crio.sock", "podman.sock"];
 
-/// An absolute host path with `.`, `..`, empty and trailing components resolved as the kernel
-/// walks them (`/var/run/../etc/` → `/etc`); `~` stands for a home below `/home` (compose expands
-/// it to the user's home). `None` for a relative path.
-pub(crate) fn normalized(source: &str) -> Option<String> {
-    let source = match source.strip_prefix('~') {
-        Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("/home/~{rest}"),
-        _ => source.to_string(),
-    };
-    if !source.starts_with('/') {
-        return None;
-    }
-    let mut parts: Vec<&str> = Vec::new();
-    for part in source.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    Some(format!("/{}", parts.join("/")))
-}
-
 /// Why mounting `path` (normalized) is reported, and how severely, when it is.
 fn sensitivity(path: &str, writable: bool) -> Option<(&'static str, Severity)> {
     let at_or_below = |top: &str| path == top || path.strip_prefix(top).is_some_and(|rest| rest.starts_with('/'));
@@ -167,14 +142,10 @@ impl Rule for SensitiveHostMount {
     fn check(&self, ctx: &Context) -> Vec<Finding> {
         let mut out = Vec::new();
         for service in &ctx.config.services {
-            for mount in service.volumes.iter().filter(|m| m.kind == MountKind::Bind) {
-                // A source that starts with a variable the project does not set is not known:
-                // stackfix reads `.env`, not the environment compose will run in.
-                if mount.source_variable.as_ref().is_some_and(|v| !ctx.stack.env.contains_key(v)) {
+            for mount in &service.volumes {
+                let (Some(path), Some(written)) = (mount.host_path(&ctx.stack.env), mount.source.as_deref()) else {
                     continue;
-                }
-                let Some(written) = mount.source.as_deref() else { continue };
-                let Some(path) = normalized(written) else { continue };
+                };
                 if path.ends_with("/docker.sock") {
                     continue;
                 }
@@ -202,6 +173,7 @@ impl Rule for SensitiveHostMount {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stack::service::resolve_host_path as normalized;
 
     #[test]
     fn paths() {

@@ -71,6 +71,19 @@ pub struct Mount {
     pub loc: Loc,
 }
 
+impl Mount {
+    /// The host path of a bind mount as the kernel resolves it ([`resolve_host_path`]); `None`
+    /// for other mounts, a relative source, or one that starts with a variable `env` (the
+    /// project's `.env`) does not set: stackfix does not see the environment compose will run in,
+    /// so that path is not known.
+    pub fn host_path(&self, env: &HashMap<String, String>) -> Option<String> {
+        if self.kind != MountKind::Bind || self.source_variable.as_ref().is_some_and(|v| !env.contains_key(v)) {
+            return None;
+        }
+        resolve_host_path(self.source.as_deref()?)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Dependency {
     pub service: String,
@@ -553,6 +566,30 @@ fn mount(item: &Value) -> Option<Mount> {
     };
     let source_variable = item.written().and_then(leading_variable);
     Some(Mount { kind, source, target, read_only: mode.split(',').any(|m| m == "ro"), source_variable, loc: item.loc })
+}
+
+/// An absolute host path with `.`, `..`, empty and trailing components resolved as the kernel
+/// walks them (`/var/run/../etc/` → `/etc`); `~` stands for a home below `/home` (compose expands
+/// it to the user's home). `None` for a relative path.
+pub fn resolve_host_path(source: &str) -> Option<String> {
+    let source = match source.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("/home/~{rest}"),
+        _ => source.to_string(),
+    };
+    if !source.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for part in source.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    Some(format!("/{}", parts.join("/")))
 }
 
 /// The name of the variable `written` starts with (`$NAME` or `${NAME…}`).
