@@ -404,6 +404,7 @@ pub fn fields_written(rule: &str) -> &'static [&'static str] {
         "hardcoded-secret" => &["environment", "command", "healthcheck", "entrypoint", "secrets"],
         "database-port-published" => &["ports"],
         "privilege-escalation-allowed" => &["security_opt"],
+        "capabilities-not-dropped" => &["cap_drop", "cap_add"],
         "writable-root-filesystem" => &["read_only", "tmpfs"],
         "elasticsearch-security-disabled" => &["environment"],
         "source-bind-mount" | "dev-build-target" => &["volumes", "build"],

@@ -90,6 +90,7 @@ builtins! {
     DATABASE_PORT_PUBLISHED_LOOPBACK: fragment "database-port-published.loopback";
     DATABASE_PORT_PUBLISHED_KEPT: fragment "database-port-published.kept";
     PRIVILEGE_ESCALATION_ALLOWED: fragment "privilege-escalation-allowed";
+    CAPABILITIES_NOT_DROPPED: fragment "capabilities-not-dropped";
     SOURCE_BIND_MOUNT: fragment "source-bind-mount";
     WRITABLE_ROOT_FILESYSTEM: fragment "writable-root-filesystem";
     SOURCE_BIND_MOUNT_KEPT: fragment "source-bind-mount.kept";

@@ -1,4 +1,9 @@
-use super::{Context, Finding, Rule, RuleMeta};
+use serde_json::json;
+
+use super::{Applicability, Context, EditOp, Finding, FixEdit, Rule, RuleMeta, Target};
+use crate::fix::render::template as tpl;
+use crate::stack::catalog::{Capabilities, Catalog};
+use crate::stack::service::{MountKind, Service};
 
 declare_rule! {
     /// ## What it does
@@ -26,21 +31,101 @@ declare_rule! {
     /// ```
     ///
     /// ## Fix
-    /// `cap_drop: [ALL]` and `cap_add` of exactly what the image's entrypoint and process use (the
-    /// official postgres entrypoint changes file owners and switches user; nginx binds port 80
-    /// and switches its workers' user). Which capabilities an image needs is not in stackfix's
-    /// catalog yet, so this rule only reports.
+    /// ```yaml
+    ///     cap_drop:
+    ///       - ALL
+    ///     cap_add:
+    ///       - CHOWN
+    ///       - NET_BIND_SERVICE
+    ///       - SETGID
+    ///       - SETUID
+    /// ```
+    /// in the production configuration: `cap_add` lists exactly what the image's entrypoint and
+    /// server use, as the catalog records it from their source (the official `nginx` binds port
+    /// 80, chowns its temporary directories and switches its workers' user; the official
+    /// `postgres` and `redis` up to 7.4 chown their data as root and step down with `gosu`;
+    /// `nginxinc/nginx-unprivileged` needs none). Only when the service keeps the image's
+    /// entrypoint and user, runs one of the commands the fact is about (`postgres` or an option
+    /// for postgres), has no `cap_add` or `cap_drop` yet, and its health check runs no setuid or
+    /// file-capability program (`ping`, `sudo`). Other services are reported with what a person
+    /// must decide.
     ///
     /// ## Fix safety
-    /// No fix.
+    /// Safe when every fact it relies on is known. Unsafe when the image's root processes lose
+    /// `DAC_OVERRIDE` (nginx) and the service gives them host files (bind mounts, `configs`,
+    /// `secrets`) or its own health check: they are then read by their permission bits, which
+    /// stackfix cannot see, and a configuration may need more (nginx's `proxy_bind ...
+    /// transparent` needs `NET_RAW`).
     pub struct CapabilitiesNotDropped => "capabilities-not-dropped" {
         summary: "container keeps Docker's default capabilities",
         severity: Info,
         area: Security,
         scope: Production,
-        fix: Never,
-        applicability: DisplayOnly,
+        fix: Sometimes,
+        applicability: Safe,
         seeds: ["004"],
+    }
+}
+
+/// The catalog's capability fact for `service` and the reason the fix is unsafe, if any; why there
+/// is no fix when it cannot be written.
+fn needed(service: &Service) -> Result<(&'static Capabilities, Option<String>), String> {
+    let image = super::catalog_image(service, "which capabilities its entrypoint and process use is not known")?;
+    let Some(fact) = Catalog::builtin().capabilities(image) else {
+        return Err(format!("which capabilities `{image}` needs is not known; read its Dockerfile and entrypoint"));
+    };
+    if service.value.get("entrypoint").is_some() {
+        return Err("it replaces the image's entrypoint, which the catalog's fact is about".into());
+    }
+    if service.value.get("user").is_some() {
+        return Err("it sets `user:`, and the catalog's fact is about the image's own user".into());
+    }
+    if !fact.keeps_path(service.command.first().map(String::as_str)) {
+        return Err(format!(
+            "its command `{}` is not one the catalog's fact is about ({})",
+            service.command.first().map(String::as_str).unwrap_or(""),
+            fact.commands.join(", ")
+        ));
+    }
+    if service.value.get("cap_add").is_some() || service.value.get("cap_drop").is_some() {
+        return Err(format!(
+            "it has `cap_add` or `cap_drop` entries; drop ALL and add back {} with what it adds",
+            list(&fact.values)
+        ));
+    }
+    if let Some(program) = super::privilege_escalation_allowed::privileged_health_program(service) {
+        return Err(format!("its health check runs `{program}`, which needs capabilities of its own"));
+    }
+    if fact.values.iter().any(|c| c == "DAC_OVERRIDE") {
+        return Ok((fact, None));
+    }
+    let mut given = Vec::new();
+    if service.volumes.iter().any(|m| m.kind == MountKind::Bind) {
+        given.push("bind mounts");
+    }
+    for key in ["configs", "secrets"] {
+        if service.value.get(key).is_some() {
+            given.push(key);
+        }
+    }
+    if service.healthcheck.is_some() {
+        given.push("its own health check");
+    }
+    let unsafe_reason = (!given.is_empty()).then(|| {
+        format!(
+            "without DAC_OVERRIDE its root processes read its {} by their permission bits, and its own configuration \
+             may need more",
+            given.join(", ")
+        )
+    });
+    Ok((fact, unsafe_reason))
+}
+
+/// `values` as the help text lists them (`none` when empty).
+fn list(values: &[String]) -> String {
+    match values.is_empty() {
+        true => "none".into(),
+        false => values.join(", "),
     }
 }
 
@@ -61,15 +146,47 @@ impl Rule for CapabilitiesNotDropped {
             if dropped {
                 continue;
             }
-            out.push(
-                Finding::new(
-                    &Self::META,
-                    service.production_site(),
-                    format!("service `{}` keeps Docker's default capabilities (no `cap_drop: [ALL]`)", service.name),
-                )
-                .service(&service.name)
-                .help("drop ALL and add back with `cap_add` only what its software needs"),
-            );
+            let finding = Finding::new(
+                &Self::META,
+                service.production_site(),
+                format!("service `{}` keeps Docker's default capabilities (no `cap_drop: [ALL]`)", service.name),
+            )
+            .service(&service.name);
+            let finding = match needed(service) {
+                Ok((fact, unsafe_reason)) => {
+                    let title = match fact.values.is_empty() {
+                        true => "drop every capability (`cap_drop: [ALL]`)".to_string(),
+                        false => {
+                            format!("drop every capability but {} (`cap_drop: [ALL]`, `cap_add`)", list(&fact.values))
+                        }
+                    };
+                    let applicability = match unsafe_reason {
+                        Some(_) => Applicability::Unsafe,
+                        None => Applicability::Safe,
+                    };
+                    finding
+                        .help(format!(
+                            "the image's entrypoint and process need {} ({}){}",
+                            list(&fact.values),
+                            fact.source,
+                            unsafe_reason.map(|r| format!("; {r}")).unwrap_or_default()
+                        ))
+                        .with_fix(ctx.fix(
+                            &title,
+                            applicability,
+                            vec![FixEdit::new(
+                                Target::Service(ctx.production_site(service)),
+                                EditOp::Merge,
+                                tpl::CAPABILITIES_NOT_DROPPED,
+                                json!({ "capabilities": fact.values }),
+                            )],
+                        ))
+                }
+                Err(reason) => finding.help(format!(
+                    "not fixed: {reason}; drop ALL and add back with `cap_add` only what its software needs"
+                )),
+            };
+            out.push(finding);
         }
         out
     }

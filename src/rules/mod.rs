@@ -245,6 +245,26 @@ pub(crate) fn hardening_candidates<'a>(ctx: &'a Context) -> impl Iterator<Item =
         .filter(move |s| !s.value.get("privileged").is_some_and(|v| v.is_compose_true()) && !ctx.config.is_one_shot(s))
 }
 
+/// The capabilities Docker gives a container that is not privileged, without `CAP_`
+/// (https://docs.docker.com/engine/containers/run/#runtime-privilege-and-linux-capabilities, the
+/// table of capabilities kept by default; moby's `oci/caps/defaults.go`).
+pub const DEFAULT_CAPABILITIES: &[&str] = &[
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "NET_RAW",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+];
+
 /// The image a catalog fact about `service` is looked up for; the reason there is none when it is
 /// built here (`built`: what a person must check in its Dockerfile) or names no image.
 pub(crate) fn catalog_image<'a>(service: &'a crate::stack::Service, built: &str) -> Result<&'a str, String> {

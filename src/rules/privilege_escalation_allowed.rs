@@ -92,16 +92,54 @@ fn unknown(service: &Service) -> Result<&'static str, String> {
     if service.value.get("security_opt").is_some() {
         return Err("it has `security_opt` entries; add `no-new-privileges:true` to them".into());
     }
-    let words = match service.healthcheck.as_ref().map(|h| &h.value) {
-        Some(HealthTest::Exec(words)) => words.clone(),
-        Some(HealthTest::Shell(line)) => line.split(|c: char| !c.is_ascii_alphanumeric()).map(String::from).collect(),
-        _ => Vec::new(),
-    };
-    if let Some(program) = words.iter().map(|w| w.rsplit('/').next().unwrap_or(w)).find(|w| SETUID_PROGRAMS.contains(w))
-    {
+    if let Some(program) = privileged_health_program(service) {
         return Err(format!("its health check runs `{program}`, which needs to gain privileges"));
     }
     Ok(source)
+}
+
+/// A program `service`'s own health check runs that gains privileges when it starts (setuid, or
+/// file capabilities such as Debian's `ping`): `no-new-privileges` or a smaller capability
+/// bounding set makes it fail.
+pub(super) fn privileged_health_program(service: &Service) -> Option<String> {
+    let programs = match service.healthcheck.as_ref().map(|h| &h.value) {
+        Some(HealthTest::Exec(words)) => exec_programs(words),
+        Some(HealthTest::Shell(line)) => shell_programs(line),
+        _ => Vec::new(),
+    };
+    programs.into_iter().find(|p| SETUID_PROGRAMS.contains(&p.as_str()))
+}
+
+/// The programs an exec-form command runs: its first word, or those of the script it hands to a
+/// shell with `-c`. Names without their directory.
+fn exec_programs(words: &[String]) -> Vec<String> {
+    let base = |w: &str| w.rsplit('/').next().unwrap_or(w).to_string();
+    match words {
+        [shell, flag, script, ..] if ["sh", "bash", "ash", "dash"].contains(&base(shell).as_str()) && flag == "-c" => {
+            shell_programs(script)
+        }
+        [first, ..] => vec![base(first)],
+        [] => Vec::new(),
+    }
+}
+
+/// The programs a shell command line runs: the first word of each command (split at `;`, `&`,
+/// `|`, parentheses, backquotes and newlines), past variable assignments and the shell's own
+/// keywords. A rough reading: quoting is ignored, which can only find more programs, not fewer.
+fn shell_programs(line: &str) -> Vec<String> {
+    const SKIP: &[&str] = &[
+        "if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "{", "}", "exec", "time", "command",
+        "env",
+    ];
+    line.split([';', '&', '|', '(', ')', '`', '\n'])
+        .filter_map(|command| {
+            command
+                .split_whitespace()
+                .map(|w| w.trim_matches(|c| c == '"' || c == '\'' || c == '$'))
+                .find(|w| !w.is_empty() && !SKIP.contains(w) && !w.contains('='))
+                .map(|w| w.rsplit('/').next().unwrap_or(w).to_string())
+        })
+        .collect()
 }
 
 impl Rule for PrivilegeEscalationAllowed {
@@ -150,5 +188,24 @@ impl Rule for PrivilegeEscalationAllowed {
             out.push(finding);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(items: &[&str]) -> Vec<String> {
+        items.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn health_programs_are_the_commands_run_not_their_arguments() {
+        assert_eq!(exec_programs(&words(&["redis-cli", "ping"])), ["redis-cli"]);
+        assert_eq!(exec_programs(&words(&["/bin/ping", "-c1", "db"])), ["ping"]);
+        assert_eq!(exec_programs(&words(&["sh", "-c", "redis-cli ping | grep PONG"])), ["redis-cli", "grep"]);
+        assert_eq!(shell_programs("redis-cli -a $P ping || exit 1"), ["redis-cli", "exit"]);
+        assert_eq!(shell_programs("X=1 sudo -u app check && ping -c1 $(hostname)"), ["sudo", "ping", "hostname"]);
+        assert_eq!(shell_programs("if ! /usr/bin/su app -c true; then exit 1; fi"), ["su", "exit"]);
     }
 }

@@ -266,17 +266,58 @@ pub struct VersionedFact {
 impl VersionedFact {
     /// Whether it holds for `tag`; `None` (a variable, a digest) never does.
     pub fn holds(&self, tag: Option<&str>) -> bool {
-        let Some(tag) = tag else { return false };
-        let Some(version) = tag_version(tag) else { return self.latest };
-        // A tag that names fewer numbers than a series (`redis:7`) follows the newest release it
-        // names, which the listed series include when they name it at all (they list every
-        // series up to the newest one checked).
-        self.series.is_empty()
-            || self
-                .series
-                .iter()
-                .filter_map(|s| tag_version(s))
-                .any(|series| version.starts_with(&series) || series.starts_with(&version))
+        series_holds(&self.series, self.latest, tag)
+    }
+}
+
+/// Whether a fact listing `series` (empty: every version) and holding for version-less tags when
+/// `latest` holds for `tag`; `None` (a variable, a digest) never does.
+fn series_holds(series: &[String], latest: bool, tag: Option<&str>) -> bool {
+    let Some(tag) = tag else { return false };
+    let Some(version) = tag_version(tag) else { return latest };
+    // A tag that names fewer numbers than a series (`redis:7`) follows the newest release it
+    // names, which the listed series include when they name it at all (they list every series
+    // up to the newest one checked).
+    series.is_empty()
+        || series
+            .iter()
+            .filter_map(|s| tag_version(s))
+            .any(|series| version.starts_with(&series) || series.starts_with(&version))
+}
+
+/// The Linux capabilities an image needs, for some of its versions: what its entrypoint and
+/// server use when the container starts as the image's own user with the image's entrypoint and
+/// one of `commands`. With `cap_drop: [ALL]` and `cap_add` of exactly these, the container starts
+/// and runs as with Docker's default set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capabilities {
+    /// Capability names without `CAP_`, upper case (`CHOWN`, `NET_BIND_SERVICE`); empty: none.
+    pub values: Vec<String>,
+    /// Globs (`*` any run) for the first word of a service's `command:` that keeps the path the
+    /// fact is about (`postgres`, `-*` for an option the entrypoint hands to the server); a service
+    /// without `command:` keeps it.
+    pub commands: Vec<String>,
+    /// As [`VersionedFact::series`].
+    #[serde(default)]
+    pub series: Vec<String>,
+    /// As [`VersionedFact::latest`].
+    #[serde(default)]
+    pub latest: bool,
+    /// The Dockerfile, entrypoint or server source that shows it.
+    pub source: String,
+}
+
+impl Capabilities {
+    /// Whether it holds for `tag` (as [`VersionedFact::holds`]).
+    pub fn holds(&self, tag: Option<&str>) -> bool {
+        series_holds(&self.series, self.latest, tag)
+    }
+
+    /// Whether a service whose `command:` starts with `first` (none: `None`) keeps the path the
+    /// fact is about.
+    pub fn keeps_path(&self, first: Option<&str>) -> bool {
+        first.is_none_or(|word| self.commands.iter().any(|glob| glob_matches(glob, word)))
     }
 }
 
@@ -312,6 +353,9 @@ pub struct ImageEntry {
     /// `setuid(2)` in the server itself, is not blocked by it).
     #[serde(default)]
     pub no_new_privileges: Option<VersionedFact>,
+    /// The capabilities the image needs ([`Capabilities`]).
+    #[serde(default)]
+    pub capabilities: Option<Capabilities>,
     /// Every path the image writes with its default configuration (outside the volumes its
     /// Dockerfile declares), as the vendor documents it for a read-only root filesystem.
     #[serde(default)]
@@ -401,6 +445,13 @@ impl Catalog {
     pub fn no_new_privileges(&'static self, image: &str) -> Option<&'static str> {
         let (entry, tag) = self.entry_and_tag(image)?;
         entry.no_new_privileges.as_ref().filter(|f| f.holds(tag)).map(|f| f.source.as_str())
+    }
+
+    /// The capabilities `image` needs ([`ImageEntry::capabilities`]), when the catalog knows them
+    /// for the image's tag.
+    pub fn capabilities(&'static self, image: &str) -> Option<&'static Capabilities> {
+        let (entry, tag) = self.entry_and_tag(image)?;
+        entry.capabilities.as_ref().filter(|f| f.holds(tag))
     }
 
     /// Looks up an image reference (`nginx:1.27-alpine`, `docker.io/library/redis`,
@@ -545,6 +596,17 @@ mod builtin_tests {
             if let Some(f) = &entry.no_new_privileges {
                 assert!(cited(&f.source), "{id}: no_new_privileges without a source");
                 assert!(f.series.iter().all(|s| tag_version(s).is_some()), "{id}: series {:?}", f.series);
+            }
+            if let Some(c) = &entry.capabilities {
+                assert!(cited(&c.source), "{id}: capabilities without a source");
+                assert!(c.series.iter().all(|s| tag_version(s).is_some()), "{id}: series {:?}", c.series);
+                assert!(!c.commands.is_empty(), "{id}: capabilities for no command");
+                for cap in &c.values {
+                    assert!(
+                        crate::rules::DEFAULT_CAPABILITIES.contains(&cap.as_str()),
+                        "{id}: {cap} is not one of Docker's default capabilities"
+                    );
+                }
             }
             for probe in &entry.probes {
                 assert!(cited(&probe.source), "{id}: probe {:?} has no source", probe.test);

@@ -53,14 +53,14 @@ fn basic() -> tempfile::TempDir {
     copy_tree(&fixtures().join("no-resource-limits/bad/basic"), work.path());
     std::fs::write(
         work.path().join("stackfix.toml"),
-        "ignore = [\"privilege-escalation-allowed\", \"writable-root-filesystem\"]\n",
+        "ignore = [\"privilege-escalation-allowed\", \"capabilities-not-dropped\", \"writable-root-filesystem\"]\n",
     )
     .unwrap();
     work
 }
 
 fn settings() -> RuleSettings {
-    let ignore = ["privilege-escalation-allowed", "writable-root-filesystem"];
+    let ignore = ["privilege-escalation-allowed", "capabilities-not-dropped", "writable-root-filesystem"];
     RuleSettings { ignore: ignore.map(String::from).to_vec(), ..Default::default() }
 }
 
