@@ -34,12 +34,15 @@ declare_rule! {
     ///       - /var/cache/nginx
     ///       - /var/run
     /// ```
-    /// in the production configuration, only for images whose vendor documents every path the
-    /// image writes (the official `nginx`: `/var/cache/nginx` and `/var/run`), without a tmpfs
-    /// where a volume of the service already mounts, and not when the service uses what makes the
-    /// image write elsewhere (nginx's `/etc/nginx/templates` and `NGINX_ENVSUBST_*`). Images that write to
-    /// their root filesystem otherwise fail at start when it is read-only (`postgres` writes its
-    /// socket directory), so elsewhere the rule only reports.
+    /// in the production configuration, only for images whose every written path the catalog
+    /// records from the vendor's documentation or the image's Dockerfile and entrypoint (the
+    /// official `nginx`: `/var/cache/nginx` and `/var/run`; the official `postgres`:
+    /// `/var/run/postgresql`, PGDATA being in its volume), without a tmpfs where a volume of the
+    /// service already mounts, and not when the service uses what makes the image write elsewhere
+    /// (nginx's `/etc/nginx/templates` and `NGINX_ENVSUBST_*`; postgres's
+    /// `/docker-entrypoint-initdb.d` scripts, and `PGDATA` or `POSTGRES_INITDB_WALDIR` outside the
+    /// service's volumes) or sets `user:`. Images that write to their root filesystem otherwise
+    /// fail at start when it is read-only, so elsewhere the rule only reports.
     ///
     /// ## Fix safety
     /// Unsafe. The documented paths are those of the image's default configuration: a service's
@@ -83,13 +86,28 @@ fn writes(service: &Service) -> Result<(Vec<String>, &'static str), String> {
     if service.value.get("tmpfs").is_some() {
         return Err("it has `tmpfs` entries; add the paths it writes to them".into());
     }
+    if service.value.get("user").is_some() {
+        return Err("it sets `user:`, and the catalog's paths are those of the image's own user".into());
+    }
+    // A variable naming a path a volume of the service makes writable adds no write to the root.
+    let in_volume =
+        |value: &str| value.starts_with('/') && service.volumes.iter().any(|m| at_or_below(value, &m.target));
     if let Some(also) = &entry.writes_also_with {
         for what in &also.values {
             let mounted = what.starts_with('/') && service.volumes.iter().any(|m| at_or_below(&m.target, what));
-            let set = !what.starts_with('/') && service.environment.iter().any(|v| v.name.starts_with(what.as_str()));
+            // Set in `environment:` (a bare name: from the shell, value unknown) or an `env_file:`.
+            let variables = service
+                .environment
+                .iter()
+                .map(|v| (v.name.as_str(), v.value.as_deref()))
+                .chain(service.env_file.iter().map(|(n, v)| (n.as_str(), Some(v.as_str()))));
+            let set = !what.starts_with('/')
+                && variables
+                    .filter(|(name, _)| name.starts_with(what.as_str()))
+                    .any(|(_, value)| !value.is_some_and(in_volume));
             if mounted || set {
                 return Err(format!(
-                    "with `{what}` the image also writes elsewhere, which a read-only root would skip ({})",
+                    "with `{what}` the image also writes outside the paths the catalog lists ({})",
                     also.source
                 ));
             }

@@ -110,3 +110,69 @@ fn read_only_roots_only_where_the_image_allows_them() {
         assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     }
 }
+
+/// Every stack of ../shared/corpus: a hardening fix is offered only for an image not built here
+/// whose catalog entry holds the fact it relies on (for the image's tag), and marked safe only
+/// where the rule allows it: never for a read-only root, whose written paths are the image's
+/// defaults only.
+#[test]
+fn corpus_hardening_fixes_rest_on_catalog_facts() {
+    use stackfix::rules::{self, Applicability, RuleSettings};
+    use stackfix::stack::catalog::Catalog;
+    use stackfix::stack::{self as st, LoadOptions, Profiles};
+    let Some(corpus) = crate::common::shared("corpus") else { return };
+    let catalog = Catalog::builtin();
+    let mut dirs = Vec::new();
+    let mut pending = vec![corpus];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()) {
+            if entry.path().is_dir() {
+                pending.push(entry.path());
+            }
+        }
+        dirs.push(dir);
+    }
+    let settings = RuleSettings {
+        select: ["privilege-escalation-allowed", "capabilities-not-dropped", "writable-root-filesystem"]
+            .map(String::from)
+            .to_vec(),
+        ..Default::default()
+    };
+    let (mut fixes, mut safe, mut unfixed) = (0, 0, 0);
+    for dir in dirs {
+        let stack = st::load(&LoadOptions::new(dir.clone(), Vec::new(), Profiles::builtin()));
+        for finding in rules::check(&stack, &settings) {
+            let Some(fix) = finding.fix.as_ref().filter(|f| f.refused.is_none()) else {
+                unfixed += 1;
+                continue;
+            };
+            let name = finding.service.as_deref().unwrap();
+            // The configurations the finding may come from: those holding its file.
+            let images: Vec<&str> = stack
+                .configs
+                .iter()
+                .filter(|c| c.files.contains(&finding.file))
+                .filter_map(|c| c.service(name))
+                .filter(|s| s.build.is_none())
+                .filter_map(|s| s.image.as_ref().map(|i| i.value.as_str()))
+                .collect();
+            let known = |image: &&str| match finding.rule {
+                "privilege-escalation-allowed" => catalog.no_new_privileges(image).is_some(),
+                "capabilities-not-dropped" => catalog.capabilities(image).is_some(),
+                _ => catalog.lookup(image).is_some_and(|m| m.entry.writes.is_some()),
+            };
+            assert!(
+                images.iter().any(known),
+                "{}: {} fix for `{name}` ({images:?}) without the catalog's fact",
+                dir.display(),
+                finding.rule
+            );
+            if fix.applicability == Applicability::Safe {
+                assert_ne!(finding.rule, "writable-root-filesystem", "{}: {name}", dir.display());
+                safe += 1;
+            }
+            fixes += 1;
+        }
+    }
+    assert!(fixes > 10 && safe > 5 && unfixed > 1000, "{fixes} fixes ({safe} safe), {unfixed} unfixed");
+}
