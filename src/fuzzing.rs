@@ -405,6 +405,7 @@ pub fn fields_written(rule: &str) -> &'static [&'static str] {
         "database-port-published" => &["ports"],
         "privilege-escalation-allowed" => &["security_opt"],
         "capabilities-not-dropped" => &["cap_drop", "cap_add"],
+        "no-pids-limit" => &["pids_limit", "deploy.resources"],
         "writable-root-filesystem" => &["read_only", "tmpfs"],
         "elasticsearch-security-disabled" => &["environment"],
         "source-bind-mount" | "dev-build-target" => &["volumes", "build"],

@@ -91,6 +91,7 @@ builtins! {
     DATABASE_PORT_PUBLISHED_KEPT: fragment "database-port-published.kept";
     PRIVILEGE_ESCALATION_ALLOWED: fragment "privilege-escalation-allowed";
     CAPABILITIES_NOT_DROPPED: fragment "capabilities-not-dropped";
+    NO_PIDS_LIMIT: fragment "no-pids-limit";
     SOURCE_BIND_MOUNT: fragment "source-bind-mount";
     WRITABLE_ROOT_FILESYSTEM: fragment "writable-root-filesystem";
     SOURCE_BIND_MOUNT_KEPT: fragment "source-bind-mount.kept";

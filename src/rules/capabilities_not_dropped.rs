@@ -3,7 +3,7 @@ use serde_json::json;
 use super::{Applicability, Context, EditOp, Finding, FixEdit, Rule, RuleMeta, Target};
 use crate::fix::render::template as tpl;
 use crate::stack::catalog::{Capabilities, Catalog};
-use crate::stack::service::{MountKind, Service};
+use crate::stack::service::{HealthTest, MountKind, Service};
 
 declare_rule! {
     /// ## What it does
@@ -36,26 +36,29 @@ declare_rule! {
     ///       - ALL
     ///     cap_add:
     ///       - CHOWN
+    ///       - KILL
     ///       - NET_BIND_SERVICE
     ///       - SETGID
     ///       - SETUID
     /// ```
     /// in the production configuration: `cap_add` lists exactly what the image's entrypoint and
     /// server use, as the catalog records it from their source (the official `nginx` binds port
-    /// 80, chowns its temporary directories and switches its workers' user; the official
-    /// `postgres` and `redis` up to 7.4 chown their data as root and step down with `gosu`;
-    /// `nginxinc/nginx-unprivileged` needs none). Only when the service keeps the image's
-    /// entrypoint and user, runs one of the commands the fact is about (`postgres` or an option
-    /// for postgres), has no `cap_add` or `cap_drop` yet, and its health check runs no setuid or
-    /// file-capability program (`ping`, `sudo`). Other services are reported with what a person
-    /// must decide.
+    /// 80, chowns its temporary directories, switches its workers' user and signals them; the
+    /// official `postgres` chowns its data as root and steps down with `gosu`;
+    /// `nginxinc/nginx-unprivileged` needs none), with `KILL` where an init process run as root
+    /// (`init: true`) must forward stop signals to a server running as another user. Only when
+    /// the service keeps the image's entrypoint and user, runs one of the commands the fact is
+    /// about (for postgres: `postgres` or an option), has no `cap_add` or `cap_drop` yet, and its
+    /// health check runs no setuid or file-capability program (`ping`, `sudo`). Other services
+    /// are reported with what a person must decide. The capabilities are what the server needs
+    /// to start and serve; a root `docker exec` session in the container has only these too.
     ///
     /// ## Fix safety
     /// Safe when every fact it relies on is known. Unsafe when the image's root processes lose
-    /// `DAC_OVERRIDE` (nginx) and the service gives them host files (bind mounts, `configs`,
-    /// `secrets`) or its own health check: they are then read by their permission bits, which
-    /// stackfix cannot see, and a configuration may need more (nginx's `proxy_bind ...
-    /// transparent` needs `NET_RAW`).
+    /// `DAC_OVERRIDE` (nginx) and the service gives them files the image did not create (volumes,
+    /// `volumes_from`, `configs`, `secrets`) or its own health check: those are then read by their
+    /// permission bits, which stackfix cannot see, and a configuration may need more (nginx's
+    /// `proxy_bind ... transparent` needs `NET_RAW`).
     pub struct CapabilitiesNotDropped => "capabilities-not-dropped" {
         summary: "container keeps Docker's default capabilities",
         severity: Info,
@@ -99,17 +102,18 @@ fn needed(service: &Service) -> Result<(&'static Capabilities, Option<String>), 
     if fact.values.iter().any(|c| c == "DAC_OVERRIDE") {
         return Ok((fact, None));
     }
+    // Files the image did not create: their owners and modes are not known.
     let mut given = Vec::new();
-    if service.volumes.iter().any(|m| m.kind == MountKind::Bind) {
-        given.push("bind mounts");
+    if service.volumes.iter().any(|m| m.kind != MountKind::Tmpfs) {
+        given.push("volumes");
     }
-    for key in ["configs", "secrets"] {
+    for key in ["volumes_from", "configs", "secrets"] {
         if service.value.get(key).is_some() {
             given.push(key);
         }
     }
-    if service.healthcheck.is_some() {
-        given.push("its own health check");
+    if service.healthcheck.as_ref().is_some_and(|h| !matches!(h.value, HealthTest::Disabled | HealthTest::Inherit)) {
+        given.push("own health check");
     }
     let unsafe_reason = (!given.is_empty()).then(|| {
         format!(

@@ -218,6 +218,7 @@ mod no_backup;
 mod no_healthcheck;
 mod no_log_rotation;
 mod no_monitoring;
+mod no_pids_limit;
 mod no_resource_limits;
 mod no_restart_policy;
 mod no_reverse_proxy;
@@ -300,6 +301,7 @@ pub static REGISTRY: &[&dyn Rule] = &[
     &privilege_escalation_allowed::PrivilegeEscalationAllowed,
     &capabilities_not_dropped::CapabilitiesNotDropped,
     &writable_root_filesystem::WritableRootFilesystem,
+    &no_pids_limit::NoPidsLimit,
     &elasticsearch_security_disabled::ElasticsearchSecurityDisabled,
     &unpinned_image::UnpinnedImage,
     &source_bind_mount::SourceBindMount,

@@ -110,17 +110,47 @@ pub(super) fn privileged_health_program(service: &Service) -> Option<String> {
     programs.into_iter().find(|p| SETUID_PROGRAMS.contains(&p.as_str()))
 }
 
-/// The programs an exec-form command runs: its first word, or those of the script it hands to a
-/// shell with `-c`. Names without their directory.
+/// The programs an exec-form command runs: its first word past wrappers that run another program
+/// (`env`, `timeout 5`, `nice`, `busybox`), or those of the script it hands to a shell with `-c`
+/// (also in a flag group, `-ec`). Names without their directory.
 fn exec_programs(words: &[String]) -> Vec<String> {
+    const WRAPPERS: &[&str] = &["env", "timeout", "nice", "nohup", "ionice", "stdbuf", "busybox", "chrt", "setsid"];
     let base = |w: &str| w.rsplit('/').next().unwrap_or(w).to_string();
-    match words {
-        [shell, flag, script, ..] if ["sh", "bash", "ash", "dash"].contains(&base(shell).as_str()) && flag == "-c" => {
-            shell_programs(script)
+    let mut programs = Vec::new();
+    let mut rest = words.iter().map(String::as_str).peekable();
+    while let Some(word) = rest.next() {
+        let name = base(word);
+        if WRAPPERS.contains(&name.as_str()) {
+            programs.push(name.clone());
+            // Its options and assignments, and `timeout`'s duration, come before the program.
+            while let Some(option) = rest.next_if(|w| w.starts_with('-') || w.contains('=')) {
+                // Options that take the next word (`timeout -s KILL`, `nice -n 5`).
+                if ["-s", "-k", "-n", "--signal", "--kill-after", "--adjustment", "-u", "--unset"].contains(&option) {
+                    rest.next();
+                }
+            }
+            if name == "timeout" {
+                rest.next();
+            }
+            continue;
         }
-        [first, ..] => vec![base(first)],
-        [] => Vec::new(),
+        programs.push(name.clone());
+        if ["sh", "bash", "ash", "dash", "zsh"].contains(&name.as_str()) {
+            let mut script_follows = false;
+            for w in rest.by_ref() {
+                if script_follows {
+                    programs.extend(shell_programs(w));
+                    break;
+                }
+                if !w.starts_with('-') {
+                    break;
+                }
+                script_follows = !w.starts_with("--") && w[1..].contains('c');
+            }
+        }
+        break;
     }
+    programs
 }
 
 /// The programs a shell command line runs: the first word of each command (split at `;`, `&`,
@@ -203,9 +233,13 @@ mod tests {
     fn health_programs_are_the_commands_run_not_their_arguments() {
         assert_eq!(exec_programs(&words(&["redis-cli", "ping"])), ["redis-cli"]);
         assert_eq!(exec_programs(&words(&["/bin/ping", "-c1", "db"])), ["ping"]);
-        assert_eq!(exec_programs(&words(&["sh", "-c", "redis-cli ping | grep PONG"])), ["redis-cli", "grep"]);
+        assert_eq!(exec_programs(&words(&["sh", "-c", "redis-cli ping | grep PONG"])), ["sh", "redis-cli", "grep"]);
         assert_eq!(shell_programs("redis-cli -a $P ping || exit 1"), ["redis-cli", "exit"]);
         assert_eq!(shell_programs("X=1 sudo -u app check && ping -c1 $(hostname)"), ["sudo", "ping", "hostname"]);
         assert_eq!(shell_programs("if ! /usr/bin/su app -c true; then exit 1; fi"), ["su", "exit"]);
+        assert_eq!(exec_programs(&words(&["bash", "-ec", "ping -c1 db"])), ["bash", "ping"]);
+        assert_eq!(exec_programs(&words(&["sh", "-e", "-c", "sudo true"])), ["sh", "sudo"]);
+        assert_eq!(exec_programs(&words(&["timeout", "-s", "KILL", "5", "ping", "db"])), ["timeout", "ping"]);
+        assert_eq!(exec_programs(&words(&["env", "A=1", "/bin/ping", "db"])), ["env", "ping"]);
     }
 }

@@ -37,11 +37,11 @@ declare_rule! {
     /// in the production configuration, only for images whose every written path the catalog
     /// records from the vendor's documentation or the image's Dockerfile and entrypoint (the
     /// official `nginx`: `/var/cache/nginx` and `/var/run`; the official `postgres`:
-    /// `/var/run/postgresql`, PGDATA being in its volume), without a tmpfs where a volume of the
+    /// `/var/run/postgresql` and `/tmp`, PGDATA being in its volume), without a tmpfs where a volume of the
     /// service already mounts, and not when the service uses what makes the image write elsewhere
     /// (nginx's `/etc/nginx/templates` and `NGINX_ENVSUBST_*`; postgres's
-    /// `/docker-entrypoint-initdb.d` scripts, and `PGDATA` or `POSTGRES_INITDB_WALDIR` outside the
-    /// service's volumes) or sets `user:`. Images that write to their root filesystem otherwise
+    /// `/docker-entrypoint-initdb.d` scripts, and `PGDATA` or `POSTGRES_INITDB_WALDIR` naming a
+    /// directory outside the service's volumes) or sets `user:`. Images that write to their root filesystem otherwise
     /// fail at start when it is read-only, so elsewhere the rule only reports.
     ///
     /// ## Fix safety
@@ -89,26 +89,35 @@ fn writes(service: &Service) -> Result<(Vec<String>, &'static str), String> {
     if service.value.get("user").is_some() {
         return Err("it sets `user:`, and the catalog's paths are those of the image's own user".into());
     }
-    // A variable naming a path a volume of the service makes writable adds no write to the root.
-    let in_volume =
-        |value: &str| value.starts_with('/') && service.volumes.iter().any(|m| at_or_below(value, &m.target));
+    // Variables set in `environment:` (a bare name: from the shell, value unknown) or an `env_file:`.
+    let variables: Vec<(&str, Option<&str>)> = service
+        .environment
+        .iter()
+        .map(|v| (v.name.as_str(), v.value.as_deref()))
+        .chain(service.env_file.iter().map(|(n, v)| (n.as_str(), Some(v.as_str()))))
+        .collect();
     if let Some(also) = &entry.writes_also_with {
         for what in &also.values {
             let mounted = what.starts_with('/') && service.volumes.iter().any(|m| at_or_below(&m.target, what));
-            // Set in `environment:` (a bare name: from the shell, value unknown) or an `env_file:`.
-            let variables = service
-                .environment
-                .iter()
-                .map(|v| (v.name.as_str(), v.value.as_deref()))
-                .chain(service.env_file.iter().map(|(n, v)| (n.as_str(), Some(v.as_str()))));
-            let set = !what.starts_with('/')
-                && variables
-                    .filter(|(name, _)| name.starts_with(what.as_str()))
-                    .any(|(_, value)| !value.is_some_and(in_volume));
+            let set = !what.starts_with('/') && variables.iter().any(|(name, _)| name.starts_with(what.as_str()));
             if mounted || set {
                 return Err(format!(
                     "with `{what}` the image also writes outside the paths the catalog lists ({})",
                     also.source
+                ));
+            }
+        }
+    }
+    // A variable naming a directory the image writes is harmless where a volume of the service
+    // covers its value.
+    let in_volume =
+        |value: &str| value.starts_with('/') && service.volumes.iter().any(|m| at_or_below(value, &m.target));
+    if let Some(named) = &entry.writes_variables {
+        for (name, value) in variables.iter().filter(|(name, _)| named.values.iter().any(|n| n == name)) {
+            if !value.is_some_and(in_volume) {
+                return Err(format!(
+                    "`{name}` names a directory the image writes that no volume of the service holds ({})",
+                    named.source
                 ));
             }
         }

@@ -321,6 +321,27 @@ impl Capabilities {
     }
 }
 
+/// How many processes and threads (the tasks a `pids_limit` counts) an image's server runs at
+/// most, for some of its versions: `fixed` plus the values of `settings`, each the server's
+/// default unless the service's command sets it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tasks {
+    /// Server settings whose values add up to the count, with their defaults
+    /// (`max_connections: 100`).
+    pub settings: std::collections::BTreeMap<String, u64>,
+    /// Tasks that do not depend on a setting.
+    pub fixed: u64,
+    /// As [`VersionedFact::series`].
+    #[serde(default)]
+    pub series: Vec<String>,
+    /// As [`VersionedFact::latest`].
+    #[serde(default)]
+    pub latest: bool,
+    /// The vendor's documentation of the count and the defaults.
+    pub source: String,
+}
+
 /// One image family.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -356,6 +377,10 @@ pub struct ImageEntry {
     /// The capabilities the image needs ([`Capabilities`]).
     #[serde(default)]
     pub capabilities: Option<Capabilities>,
+    /// How many tasks its server runs at most, per release series ([`Tasks`]); the first that
+    /// holds for a tag counts.
+    #[serde(default)]
+    pub tasks: Vec<Tasks>,
     /// Every path the image writes with its default configuration (outside the volumes its
     /// Dockerfile declares), as the vendor documents it for a read-only root filesystem.
     #[serde(default)]
@@ -364,6 +389,10 @@ pub struct ImageEntry {
     /// or below one counts) and environment variable names or prefixes (`NGINX_ENVSUBST_`).
     #[serde(default)]
     pub writes_also_with: Option<Sourced<Vec<String>>>,
+    /// Environment variables naming a directory the image writes (`PGDATA`): harmless when a
+    /// volume of the service covers the value, else the image writes outside [`ImageEntry::writes`].
+    #[serde(default)]
+    pub writes_variables: Option<Sourced<Vec<String>>>,
     /// Free-text remarks that are not facts stackfix acts on.
     #[serde(default)]
     pub notes: Option<String>,
@@ -452,6 +481,13 @@ impl Catalog {
     pub fn capabilities(&'static self, image: &str) -> Option<&'static Capabilities> {
         let (entry, tag) = self.entry_and_tag(image)?;
         entry.capabilities.as_ref().filter(|f| f.holds(tag))
+    }
+
+    /// How many tasks `image`'s server runs at most ([`ImageEntry::tasks`]), when the catalog
+    /// knows it for the image's tag.
+    pub fn tasks(&'static self, image: &str) -> Option<&'static Tasks> {
+        let (entry, tag) = self.entry_and_tag(image)?;
+        entry.tasks.iter().find(|t| series_holds(&t.series, t.latest, tag))
     }
 
     /// Looks up an image reference (`nginx:1.27-alpine`, `docker.io/library/redis`,
@@ -589,6 +625,9 @@ mod builtin_tests {
             if let Some(w) = &entry.writes_also_with {
                 assert!(cited(&w.source) && entry.writes.is_some(), "{id}: writes_also_with");
             }
+            if let Some(w) = &entry.writes_variables {
+                assert!(cited(&w.source) && entry.writes.is_some(), "{id}: writes_variables");
+            }
             if let Some(w) = &entry.writes {
                 assert!(cited(&w.source), "{id}: writes without a source");
                 assert!(w.values.iter().all(|p| p.starts_with('/')), "{id}: writes {:?}", w.values);
@@ -607,6 +646,11 @@ mod builtin_tests {
                         "{id}: {cap} is not one of Docker's default capabilities"
                     );
                 }
+            }
+            for t in &entry.tasks {
+                assert!(cited(&t.source), "{id}: tasks without a source");
+                assert!(t.series.iter().all(|s| tag_version(s).is_some()), "{id}: series {:?}", t.series);
+                assert!(!t.settings.is_empty() || t.fixed > 0, "{id}: tasks counting nothing");
             }
             for probe in &entry.probes {
                 assert!(cited(&probe.source), "{id}: probe {:?} has no source", probe.test);

@@ -742,24 +742,32 @@ impl Loader {
             }
         }
         // Compose refuses distinct values in a legacy resource field and its `deploy.resources`
-        // spelling (equal ones, `1g` and `1G`, it accepts).
+        // spelling (equal ones, `1g` and `1G`, it accepts), and a legacy field beside a
+        // `limits` or `reservations` block that leaves its spelling out (read as 0 there).
         for s in &services {
-            let pairs: [(&str, &[&str], bool); 3] = [
-                ("cpus", &["deploy", "resources", "limits", "cpus"], false),
-                ("mem_limit", &["deploy", "resources", "limits", "memory"], true),
-                ("mem_reservation", &["deploy", "resources", "reservations", "memory"], true),
+            let pairs: [(&str, &[&str], Unit); 4] = [
+                ("cpus", &["deploy", "resources", "limits", "cpus"], Unit::Number),
+                ("mem_limit", &["deploy", "resources", "limits", "memory"], Unit::Bytes),
+                ("mem_reservation", &["deploy", "resources", "reservations", "memory"], Unit::Bytes),
+                ("pids_limit", &["deploy", "resources", "limits", "pids"], Unit::Number),
             ];
-            for (legacy, path, size) in pairs {
-                let (Some(a), Some(b)) = (s.value.get(legacy), s.value.path(path)) else { continue };
-                let (Some(x), Some(y)) = (a.as_str(), b.as_str()) else { continue };
-                if x.contains('$') || y.contains('$') {
-                    continue;
-                }
-                let same = match size {
-                    true => super::facts::memory_bytes(x).zip(super::facts::memory_bytes(y)).map(|(x, y)| x == y),
-                    false => x.parse::<f64>().ok().zip(y.parse::<f64>().ok()).map(|(x, y)| x == y),
+            for (legacy, path, unit) in pairs {
+                let (Some(a), Some(block)) = (s.value.get(legacy), s.value.path(&path[..3])) else { continue };
+                let Some(x) = a.as_str().filter(|x| !x.contains('$')) else { continue };
+                let read = |text: &str| match unit {
+                    Unit::Bytes => super::facts::memory_bytes(text).map(|b| b as f64),
+                    Unit::Number => text.trim().parse::<f64>().ok(),
                 };
-                if same == Some(false) {
+                let Some(x) = read(x) else { continue };
+                let y = match block.get(path[3]) {
+                    None => Some(0.0),
+                    Some(b) => match b.as_str() {
+                        Some(y) if !y.contains('$') => read(y),
+                        _ => None,
+                    },
+                };
+                // compose compares only a legacy value that is set (not 0).
+                if x != 0.0 && y.is_some_and(|y| y != x) {
                     let at = a.loc.key.unwrap_or(a.loc.span).start;
                     let message = format!(
                         "service `{}` sets distinct values on `{legacy}` and `{}`, which compose refuses",
@@ -1310,4 +1318,11 @@ mod tests {
         assert_eq!(normalize(Path::new("a/./b/../c")), PathBuf::from("a/c"));
         assert_eq!(normalize(Path::new("./x/../../y")), PathBuf::from("../y"));
     }
+}
+
+/// How a resource value is read: a size (`1g`) or a plain number.
+#[derive(Clone, Copy)]
+enum Unit {
+    Bytes,
+    Number,
 }

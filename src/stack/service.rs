@@ -150,7 +150,7 @@ pub struct Service {
     /// `memswap_limit` (memory plus swap; Docker refuses a memory limit above it).
     pub memswap_limit: Option<Located<String>>,
     /// Resources are written in compose's top-level spelling (`mem_limit`, `mem_reservation`,
-    /// `memswap_limit`, `cpus`): compose refuses distinct values there and in
+    /// `memswap_limit`, `cpus`, `pids_limit`): compose refuses distinct values there and in
     /// `deploy.resources`, so settings added to the service use that spelling too.
     pub legacy_resources: bool,
     pub logging: Option<Logging>,
@@ -229,7 +229,7 @@ impl Service {
             memory_reservation: resource(&value, &["deploy", "resources", "reservations", "memory"])
                 .or_else(|| scalar("mem_reservation")),
             memswap_limit: scalar("memswap_limit"),
-            legacy_resources: ["mem_limit", "mem_reservation", "memswap_limit", "cpus"]
+            legacy_resources: ["mem_limit", "mem_reservation", "memswap_limit", "cpus", "pids_limit"]
                 .iter()
                 .any(|k| value.get(k).is_some()),
             logging: value.get("logging").map(|l| Logging {

@@ -176,3 +176,24 @@ fn corpus_hardening_fixes_rest_on_catalog_facts() {
     }
     assert!(fixes > 10 && safe > 5 && unfixed > 1000, "{fixes} fixes ({safe} safe), {unfixed} unfixed");
 }
+
+/// compose refuses a legacy resource field beside a `deploy.resources` block that leaves its
+/// spelling out (read as 0), as it refuses distinct values; a block of the other kind is fine.
+#[test]
+fn legacy_resource_fields_beside_a_deploy_block_are_refused_as_compose_refuses_them() {
+    let dir = stack(
+        "services:\n  a:\n    image: nginx:1.27\n    pids_limit: 100\n    deploy:\n      resources:\n        limits:\n          memory: 1g\n  b:\n    image: nginx:1.27\n    pids_limit: 100\n    mem_limit: 1g\n    deploy:\n      resources:\n        reservations:\n          memory: 512m\n",
+    );
+    let out = stackfix(dir.path(), &["check", "."]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = crate::common::stderr(&out);
+    assert!(
+        text.contains("service `a` sets distinct values on `pids_limit` and `deploy.resources.limits.pids`"),
+        "{text}"
+    );
+    assert!(!text.contains("service `b`"), "{text}");
+    if let Some(compose) = crate::common::validator("compose") {
+        let out = std::process::Command::new(compose).args(["config", "-q"]).current_dir(dir.path()).output().unwrap();
+        assert!(String::from_utf8_lossy(&out.stderr).contains("services.a: can't set distinct values on 'pids_limit'"));
+    }
+}
