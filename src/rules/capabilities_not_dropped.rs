@@ -8,7 +8,7 @@ use crate::stack::service::{HealthTest, MountKind, Service};
 declare_rule! {
     /// ## What it does
     /// Reports production services that keep Docker's default capabilities: no `ALL` in
-    /// `cap_drop` (written with or without `CAP_`, in any case).
+    /// `cap_drop` (in any case; `CAP_ALL`, which Docker refuses, is reported as such).
     ///
     /// ## Why it matters
     /// Docker starts every container with 14 capabilities, among them `CHOWN`,
@@ -141,13 +141,30 @@ impl Rule for CapabilitiesNotDropped {
     fn check(&self, ctx: &Context) -> Vec<Finding> {
         let mut out = Vec::new();
         for service in super::hardening_candidates(ctx) {
-            let dropped = service.value.get("cap_drop").is_some_and(|d| {
-                d.items()
-                    .iter()
-                    .filter_map(|i| i.as_str())
-                    .any(|c| super::dangerous_capability::capability_name(c) == "ALL")
-            });
-            if dropped {
+            // Docker upper-cases each entry and takes only `ALL` itself as every capability; it
+            // refuses `CAP_ALL` (or ` ALL`) as an unknown capability (moby's
+            // `oci/caps.NormalizeLegacyCapabilities`).
+            let items = service.value.get("cap_drop").map(|d| d.items()).unwrap_or_default();
+            if items.iter().filter_map(|i| i.as_str()).any(|c| c.eq_ignore_ascii_case("ALL")) {
+                continue;
+            }
+            if let Some(item) = items
+                .iter()
+                .find(|i| i.as_str().is_some_and(|c| super::dangerous_capability::capability_name(c) == "ALL"))
+            {
+                out.push(
+                    Finding::new(
+                        &Self::META,
+                        item.loc,
+                        format!(
+                            "service `{}` drops `{}`, which Docker refuses as an unknown capability",
+                            service.name,
+                            item.as_str().unwrap_or_default()
+                        ),
+                    )
+                    .service(&service.name)
+                    .help("write `ALL`: Docker reads only that spelling (in any case) as every capability"),
+                );
                 continue;
             }
             let finding = Finding::new(

@@ -173,8 +173,8 @@ impl Rule for DependsOnWithoutHealthCondition {
                     Wait::Chosen => continue,
                     Wait::Completed { why, .. } => (
                         format!(
-                            "service `{}` waits only for `{}` to start, but it is a one-shot job; use `condition: service_completed_successfully`",
-                            service.name, dep.service
+                            "service `{}` waits only for `{}` to start, but `{}` is a one-shot job; use `condition: service_completed_successfully`",
+                            service.name, dep.service, dep.service
                         ),
                         format!("`{}` looks one-shot: {why}", dep.service),
                     ),

@@ -49,7 +49,8 @@ declare_rule! {
     /// its backend slots as live children while connections authenticate. The limit is twice
     /// the count and 16 more (the postmaster, its logger and statistics processes, the
     /// entrypoint and health checks), rounded up to a multiple of 8. Not when a configuration
-    /// file (`config_file`, a mounted `*.conf`) may set those values. Other services (and
+    /// file (`config_file`, `include_dir`, a mounted `*.conf`) or `POSTGRES_INITDB_ARGS` may set
+    /// those values. Other services (and
     /// PostgreSQL 18, whose count the documentation no longer gives as a formula) are reported
     /// with what a person must decide: how many processes and threads they run at their peak.
     ///
@@ -125,10 +126,17 @@ fn sized(service: &Service) -> Result<(u64, String, &'static str), String> {
     let Some(tasks) = Catalog::builtin().tasks(image) else {
         return Err(format!("how many processes and threads `{image}` runs at most is not known"));
     };
-    if command_setting(&service.command, "config_file").is_some()
-        || command_setting(&service.command, "include").is_some()
+    if ["config_file", "include", "include_dir", "include_if_exists"]
+        .iter()
+        .any(|name| command_setting(&service.command, name).is_some())
     {
         return Err("its command names a configuration file, which may set how many processes it runs".into());
+    }
+    let set = |name: &str| {
+        service.environment.iter().any(|v| v.name == name) || service.env_file.iter().any(|(n, _)| n == name)
+    };
+    if set("POSTGRES_INITDB_ARGS") {
+        return Err("`POSTGRES_INITDB_ARGS` may write settings into postgresql.conf (initdb `-c`)".into());
     }
     if service.volumes.iter().any(|m| m.kind == MountKind::Bind && m.target.ends_with(".conf")) {
         return Err("it mounts a configuration file, which may set how many processes it runs".into());

@@ -85,6 +85,11 @@ const PROGRAMS: &[&str] = &["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib/mod
 /// Devices and sockets any container may have: Docker creates the devices, and `/dev/log` is
 /// the host's syslog socket, which only takes log lines.
 const HARMLESS: &[&str] = &["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/log"];
+/// Whether what a path holds is a secret (keys, tokens, password hashes): no host agent needs it.
+fn secret(what: &str) -> bool {
+    ["credentials", "password hashes", "SSH keys"].iter().any(|w| what.contains(w))
+}
+
 /// Directories of a home that hold its user's credentials.
 const CREDENTIALS: &[&str] = &[".ssh", ".aws", ".docker", ".kube", ".gnupg"];
 /// Sockets of container runtimes (Docker's is `docker-socket-mount`'s).
@@ -150,7 +155,13 @@ impl Rule for SensitiveHostMount {
                     continue;
                 }
                 let Some((what, severity)) = sensitivity(&path, !mount.read_only) else { continue };
-                let shown = if written.starts_with('~') { written.trim_end_matches('/') } else { path.as_str() };
+                // A home compose expands (`~`, `$HOME`) is shown as `~`.
+                let home = path.strip_prefix("/home/~").map(|rest| format!("~{rest}"));
+                let shown = if written.starts_with('~') {
+                    written.trim_end_matches('/')
+                } else {
+                    home.as_deref().unwrap_or(&path)
+                };
                 let access = if mount.read_only { "read-only" } else { "writable" };
                 let mut finding = Finding::new(
                     &Self::META,
@@ -158,9 +169,10 @@ impl Rule for SensitiveHostMount {
                     format!("service `{}` mounts `{shown}` {access}: {what}", service.name),
                 )
                 .service(&service.name)
-                .help(match mount.read_only {
-                    true => "mount only the files the service needs; a host agent that documents this mount (node exporter, cAdvisor) keeps it, with a suppression comment saying why",
-                    false => "mount only the files the service needs, read-only where it only reads them",
+                .help(match (mount.read_only, secret(what)) {
+                    (true, true) => "give the service its own credential (a compose `secrets:` entry) instead of the host's",
+                    (true, false) => "mount only the files the service needs; a host agent that documents this mount (node exporter, cAdvisor) keeps it, with a suppression comment saying why",
+                    (false, _) => "mount only the files the service needs, read-only where it only reads them",
                 });
                 finding.severity = severity;
                 out.push(finding);

@@ -41,7 +41,8 @@ declare_rule! {
     /// service already mounts, and not when the service uses what makes the image write elsewhere
     /// (nginx's `/etc/nginx/templates` and `NGINX_ENVSUBST_*`; postgres's
     /// `/docker-entrypoint-initdb.d` scripts, and `PGDATA` or `POSTGRES_INITDB_WALDIR` naming a
-    /// directory outside the service's volumes) or sets `user:`. Images that write to their root filesystem otherwise
+    /// directory outside the service's volumes), sets `user:`, replaces the entrypoint, or runs a
+    /// command other than the image's server (`sh -c "envsubst ... && nginx"`). Images that write to their root filesystem otherwise
     /// fail at start when it is read-only, so elsewhere the rule only reports.
     ///
     /// ## Fix safety
@@ -88,6 +89,16 @@ fn writes(service: &Service) -> Result<(Vec<String>, &'static str), String> {
     }
     if service.value.get("user").is_some() {
         return Err("it sets `user:`, and the catalog's paths are those of the image's own user".into());
+    }
+    // The paths are those of the image's entrypoint and server: a command of its own (a shell
+    // rendering a configuration first) may write anywhere.
+    if service.value.get("entrypoint").is_some() {
+        return Err("it replaces the image's entrypoint, which may write elsewhere".into());
+    }
+    if let Some(first) = service.command.first() {
+        if !Catalog::builtin().capabilities(image).is_some_and(|c| c.keeps_path(Some(first))) {
+            return Err(format!("its command `{first}` is not the image's server, and may write elsewhere"));
+        }
     }
     // Variables set in `environment:` (a bare name: from the shell, value unknown) or an `env_file:`.
     let variables: Vec<(&str, Option<&str>)> = service

@@ -242,10 +242,25 @@ impl Config {
     }
 
     /// A one-shot job: another service waits for it with `service_completed_successfully`, its
-    /// restart policy is `no`/`on-failure`, or its name or command is a migration, init, seed….
+    /// restart policy is `no`/`on-failure` and it serves nothing (no health check of its own, no
+    /// published port, not an image the catalog knows as a data store or proxy: a database
+    /// restarted only on failure is still a database), or its name or command is a migration,
+    /// init, seed….
     pub fn is_one_shot(&self, service: &Service) -> bool {
         let runs_once = service.restart.as_ref().is_some_and(|r| r.value == "no" || r.value.starts_with("on-failure"));
-        self.index.awaited.contains(&service.name) || runs_once || service.looks_one_shot()
+        let serves = || {
+            let probe = service
+                .healthcheck
+                .as_ref()
+                .is_some_and(|h| matches!(h.value, service::HealthTest::Exec(_) | service::HealthTest::Shell(_)));
+            let server = service
+                .image_facts
+                .matched
+                .as_ref()
+                .is_some_and(|m| m.entry.category.is_data_store() || m.entry.category == catalog::Category::Proxy);
+            probe || !service.ports.is_empty() || server
+        };
+        self.index.awaited.contains(&service.name) || (runs_once && !serves()) || service.looks_one_shot()
     }
 
     /// Another service waits for `name` with `condition: service_completed_successfully`.

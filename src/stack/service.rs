@@ -65,9 +65,13 @@ pub struct Mount {
     pub source: Option<String>,
     pub target: String,
     pub read_only: bool,
-    /// The variable the source starts with as written (`DATA` of `${DATA:-./data}/db`): the host
-    /// path depends on it.
+    /// The variable the source starts with as written, when it has no default (`DATA` of
+    /// `${DATA}/db`; `${DATA:-./data}/db` is `./data/db` unless the environment sets it): the
+    /// host path depends on it.
     pub source_variable: Option<String>,
+    /// The rest of a source written `$HOME/...` or `${HOME}/...` (`/.aws`): compose takes `HOME`
+    /// from the shell it runs in, a home directory.
+    pub home_relative: Option<String>,
     pub loc: Loc,
 }
 
@@ -77,10 +81,14 @@ impl Mount {
     /// project's `.env`) does not set: stackfix does not see the environment compose will run in,
     /// so that path is not known.
     pub fn host_path(&self, env: &HashMap<String, String>) -> Option<String> {
-        if self.kind != MountKind::Bind || self.source_variable.as_ref().is_some_and(|v| !env.contains_key(v)) {
+        if self.kind != MountKind::Bind {
             return None;
         }
-        resolve_host_path(self.source.as_deref()?)
+        match (&self.source_variable, &self.home_relative) {
+            (Some(v), Some(rest)) if v == "HOME" && !env.contains_key(v) => resolve_host_path(&format!("~{rest}")),
+            (Some(v), _) if !env.contains_key(v) => None,
+            _ => resolve_host_path(self.source.as_deref()?),
+        }
     }
 }
 
@@ -549,6 +557,7 @@ fn mount(item: &Value) -> Option<Mount> {
             target: item.str_at("target").unwrap_or("").to_string(),
             read_only: item.get("read_only").is_some_and(Value::is_compose_true),
             source_variable: item.get("source").and_then(Value::written).and_then(leading_variable),
+            home_relative: item.get("source").and_then(Value::written).and_then(home_relative),
             loc: item.loc,
         });
     }
@@ -565,7 +574,9 @@ fn mount(item: &Value) -> Option<Mount> {
         _ => MountKind::Volume,
     };
     let source_variable = item.written().and_then(leading_variable);
-    Some(Mount { kind, source, target, read_only: mode.split(',').any(|m| m == "ro"), source_variable, loc: item.loc })
+    let home_relative = item.written().and_then(home_relative);
+    let read_only = mode.split(',').any(|m| m == "ro");
+    Some(Mount { kind, source, target, read_only, source_variable, home_relative, loc: item.loc })
 }
 
 /// An absolute host path with `.`, `..`, empty and trailing components resolved as the kernel
@@ -584,6 +595,14 @@ pub fn resolve_host_path(source: &str) -> Option<String> {
         match part {
             "" | "." => {}
             ".." => {
+                // `/var/run` and `/var/lock` are links to `/run` and `/run/lock` on current
+                // distributions (FHS 3.0 allows it; systemd's tmpfiles.d makes them): their
+                // parent is the parent of what they name.
+                match parts.as_slice() {
+                    ["var", "run"] => parts = vec!["run"],
+                    ["var", "lock"] => parts = vec!["run", "lock"],
+                    _ => {}
+                }
                 parts.pop();
             }
             p => parts.push(p),
@@ -595,9 +614,24 @@ pub fn resolve_host_path(source: &str) -> Option<String> {
 /// The name of the variable `written` starts with (`$NAME` or `${NAME…}`).
 fn leading_variable(written: &str) -> Option<String> {
     let rest = written.trim_start_matches(['"', '\'']).strip_prefix('$')?;
+    let braced = rest.starts_with('{');
     let rest = rest.strip_prefix('{').unwrap_or(rest);
     let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+    // `${NAME:-default}` and `${NAME-default}`: compose takes the default when it is unset.
+    let after = &rest[name.len()..];
+    if braced && (after.starts_with(":-") || after.starts_with('-')) {
+        return None;
+    }
     (!name.is_empty()).then_some(name)
+}
+
+/// What follows a leading `$HOME` or `${HOME}` in a written source (`/.aws` of `$HOME/.aws`).
+fn home_relative(written: &str) -> Option<String> {
+    let text = written.trim_start_matches(['"', '\'']);
+    let rest = text.strip_prefix("${HOME}").or_else(|| {
+        text.strip_prefix("$HOME").filter(|r| !r.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))
+    })?;
+    Some(rest.split(':').next().unwrap_or(rest).trim_end_matches(['"', '\'']).to_string())
 }
 
 /// Splits `src:dst:mode`, keeping a Windows drive letter (`C:\x`) in the source.
@@ -618,6 +652,28 @@ mod tests {
     use super::*;
     use crate::stack::merge::normalize_service;
     use crate::yaml::Tree;
+
+    #[test]
+    fn host_paths_resolve_as_compose_and_the_kernel_read_them() {
+        assert_eq!(resolve_host_path("/var/run/../etc").as_deref(), Some("/etc"));
+        assert_eq!(resolve_host_path("/var/lock/../x").as_deref(), Some("/run/x"));
+        assert_eq!(resolve_host_path("/srv/./a/../b/").as_deref(), Some("/srv/b"));
+        assert_eq!(leading_variable("${DOCKER_SOCK:-/var/run/docker.sock}:/s"), None);
+        assert_eq!(leading_variable("${DATA-./data}/db"), None);
+        assert_eq!(leading_variable("${DATA}/db").as_deref(), Some("DATA"));
+        assert_eq!(leading_variable("$DATA/db").as_deref(), Some("DATA"));
+        assert_eq!(home_relative("$HOME/.aws:/root/.aws:ro").as_deref(), Some("/.aws"));
+        assert_eq!(home_relative("${HOME}/.kube").as_deref(), Some("/.kube"));
+        assert_eq!(home_relative("$HOMEDIR/x"), None);
+        let s = service("volumes:\n  - $HOME/.ssh:/a\n  - ${DATA}/x:/b\n  - type: bind\n    source: ${HOME}/.kube\n    target: /c\n");
+        let env = HashMap::new();
+        assert_eq!(s.volumes[0].host_path(&env).as_deref(), Some("/home/~/.ssh"));
+        assert_eq!(s.volumes[1].host_path(&env), None);
+        assert_eq!(s.volumes[2].host_path(&env).as_deref(), Some("/home/~/.kube"));
+        let env = HashMap::from([("DATA".to_string(), "/etc".to_string())]);
+        assert_eq!(s.volumes[1].source_variable.as_deref(), Some("DATA"));
+        assert!(s.volumes[1].host_path(&env).is_some(), "a variable .env sets makes the path known");
+    }
 
     fn service(yaml: &str) -> Service {
         let tree = Tree::parse(yaml.to_string()).unwrap();

@@ -39,11 +39,12 @@ fn mounts_are_judged_as_docker_reads_them() {
         "sensitive-host-mount warning service `app` mounts `/root` read-only",
         "docker-socket-mount error service `app` mounts the Docker socket (root on the host)",
         "sensitive-host-mount warning service `app` mounts `/etc/letsencrypt` writable",
+        "sensitive-host-mount error service `app` mounts `~/.kube` writable: a host user's credentials",
     ];
     for w in want {
         assert!(messages.iter().any(|m| m.starts_with(w)), "missing `{w}` in {messages:#?}");
     }
-    // Unset variables, a data directory in a home, the syslog socket.
+    // Unset variables (`HOME` is a home), a data directory in a home, the syslog socket.
     assert_eq!(messages.len(), want.len(), "{messages:#?}");
 }
 
@@ -196,4 +197,20 @@ fn legacy_resource_fields_beside_a_deploy_block_are_refused_as_compose_refuses_t
         let out = std::process::Command::new(compose).args(["config", "-q"]).current_dir(dir.path()).output().unwrap();
         assert!(String::from_utf8_lossy(&out.stderr).contains("services.a: can't set distinct values on 'pids_limit'"));
     }
+}
+
+/// A database restarted only on failure is still a server: its dependants wait for it to be
+/// healthy, not to exit (which it never does), and it gets the production rules.
+#[test]
+fn a_server_restarted_on_failure_is_not_a_one_shot_job() {
+    let dir = stack(
+        "services:\n  db:\n    image: postgres:16.4\n    restart: on-failure\n    healthcheck:\n      test: [\"CMD\", \"pg_isready\"]\n  migrations:\n    image: ghcr.io/acme/app:1.0.0\n    command: app migrate\n    restart: on-failure\n    depends_on: [db]\n",
+    );
+    let out = stackfix(dir.path(), &["fix", "--diff", "--select", "depends-on-without-health-condition", "."]);
+    let diff = stdout(&out);
+    assert!(diff.contains("condition: service_healthy"), "{diff}");
+    assert!(!diff.contains("service_completed_successfully"), "{diff}");
+    let rules: Vec<String> = findings(dir.path(), "capabilities-not-dropped").into_iter().map(|f| f.2).collect();
+    assert!(rules.iter().any(|m| m.contains("`db`")), "{rules:?}");
+    assert!(!rules.iter().any(|m| m.contains("`migrations`")), "{rules:?}");
 }
