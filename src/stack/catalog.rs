@@ -270,8 +270,8 @@ impl VersionedFact {
     }
 }
 
-/// Whether a fact listing `series` (empty: every version) and holding for version-less tags when
-/// `latest` holds for `tag`; `None` (a variable, a digest) never does.
+/// Whether a fact that lists `series` (empty: every version), and holds for version-less tags
+/// when `latest`, holds for `tag`; `None` (a variable, a digest) never does.
 fn series_holds(series: &[String], latest: bool, tag: Option<&str>) -> bool {
     let Some(tag) = tag else { return false };
     let Some(version) = tag_version(tag) else { return latest };
@@ -287,8 +287,9 @@ fn series_holds(series: &[String], latest: bool, tag: Option<&str>) -> bool {
 
 /// The Linux capabilities an image needs, for some of its versions: what its entrypoint and
 /// server use when the container starts as the image's own user with the image's entrypoint and
-/// one of `commands`. With `cap_drop: [ALL]` and `cap_add` of exactly these, the container starts
-/// and runs as with Docker's default set.
+/// one of `commands`. With `cap_drop: [ALL]` and `cap_add` of exactly these, its entrypoint and
+/// server start and serve as with Docker's default set (a root `docker exec` session in the
+/// container has only these too).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Capabilities {
@@ -321,9 +322,10 @@ impl Capabilities {
     }
 }
 
-/// How many processes and threads (the tasks a `pids_limit` counts) an image's server runs at
-/// most, for some of its versions: `fixed` plus the values of `settings`, each the server's
-/// default unless the service's command sets it.
+/// How many processes an image's server runs at once as its vendor documents them (PostgreSQL:
+/// one semaphore per backend slot and auxiliary process), for some of its versions: `fixed` plus
+/// the values of `settings`, each the server's default unless the service's command sets it.
+/// Rules size a `pids_limit` from it with the headroom they document.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tasks {
@@ -338,7 +340,7 @@ pub struct Tasks {
     /// As [`VersionedFact::latest`].
     #[serde(default)]
     pub latest: bool,
-    /// The vendor's documentation of the count and the defaults.
+    /// The vendor's documentation (and source) of the count and the defaults.
     pub source: String,
 }
 
@@ -377,8 +379,8 @@ pub struct ImageEntry {
     /// The capabilities the image needs ([`Capabilities`]).
     #[serde(default)]
     pub capabilities: Option<Capabilities>,
-    /// How many tasks its server runs at most, per release series ([`Tasks`]); the first that
-    /// holds for a tag counts.
+    /// How many processes its server runs, per release series ([`Tasks`]); the first that holds
+    /// for a tag counts.
     #[serde(default)]
     pub tasks: Vec<Tasks>,
     /// Every path the image writes with its default configuration (outside the volumes its
@@ -483,8 +485,8 @@ impl Catalog {
         entry.capabilities.as_ref().filter(|f| f.holds(tag))
     }
 
-    /// How many tasks `image`'s server runs at most ([`ImageEntry::tasks`]), when the catalog
-    /// knows it for the image's tag.
+    /// How many processes `image`'s server runs ([`ImageEntry::tasks`]), when the catalog knows
+    /// it for the image's tag.
     pub fn tasks(&'static self, image: &str) -> Option<&'static Tasks> {
         let (entry, tag) = self.entry_and_tag(image)?;
         entry.tasks.iter().find(|t| series_holds(&t.series, t.latest, tag))
