@@ -288,7 +288,17 @@ pub fn memory_need(service: &Service, redis_conf: Option<&super::RedisConf>) -> 
         }
     }
     if program("memcached") || service.kind == "memcached" {
-        if let Some(mb) = flag_value(&["-m", "--memory-limit"]).and_then(|v| v.parse::<u64>().ok()) {
+        // memcached reads `-m` with atoi(3): its leading digits, in megabytes, whatever follows
+        // (`256M` is 256, `1G` is 1; https://github.com/memcached/memcached/blob/2d51e364799bc9698bd4b11728ea978cea12da6e/memcached.c#L5041).
+        let atoi = |v: &str| {
+            let v = v.trim_start();
+            let v = v.strip_prefix('+').unwrap_or(v);
+            let digits: String = v.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse::<u64>().ok()
+        };
+        // getopt also takes the value glued to the option (`-m256`).
+        let glued = || words.iter().find_map(|w| w.strip_prefix("-m").filter(|v| !v.is_empty()).map(str::to_string));
+        if let Some(mb) = flag_value(&["-m", "--memory-limit"]).or_else(glued).and_then(|v| atoi(&v)) {
             needs.push(MemoryNeed::with_room(mb << 20, false, format!("memcached is set to `-m {mb}`")));
         }
     }

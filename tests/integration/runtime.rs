@@ -316,21 +316,29 @@ fn a_healthcheck_without_a_test_on_an_image_without_one_is_no_health_check() {
     assert!(text.contains("/dev/tcp/127.0.0.1/11211") && text.contains("condition: service_healthy"), "{text}");
 }
 
+/// The memory limit `fix` wrote for `service` in `text`, in bytes.
+fn limit_in(text: &str, service: &str) -> u64 {
+    let at = text.find(&format!("  {service}:")).unwrap();
+    let line = text[at..].lines().find(|l| l.trim_start().starts_with("memory:")).unwrap();
+    stackfix::stack::facts::memory_bytes(line.trim_start().trim_start_matches("memory:").trim()).unwrap()
+}
+
 #[test]
 fn limits_leave_room_for_what_servers_are_set_to_use() {
     let compose = "services:\n  cache:\n    image: redis:7.2\n    command: redis-server --maxmemory 2gb --maxmemory-policy allkeys-lru\n  mc:\n    image: memcached:1.6.29\n    command: memcached -m 2048\n  db:\n    image: postgres:16\n    command: postgres -c shared_buffers=1GB\n  web:\n    image: node:20-alpine\n    environment:\n      NODE_OPTIONS: --max-old-space-size=4096\n";
     let dir = project(compose);
     let text = fix_text(dir.path(), &["--select", "no-resource-limits"]);
-    let limit = |service: &str| {
-        let at = text.find(&format!("  {service}:")).unwrap();
-        let rest = &text[at..];
-        let line = rest.lines().find(|l| l.trim_start().starts_with("memory:")).unwrap();
-        stackfix::stack::facts::memory_bytes(line.trim_start().trim_start_matches("memory:").trim()).unwrap()
-    };
+    let limit = |service: &str| limit_in(&text, service);
     assert!(limit("cache") > 2 << 30, "{text}");
     assert!(limit("mc") > 2 << 30, "{text}");
     assert!(limit("db") >= 4 << 30, "{text}");
     assert!(limit("web") > 4 << 30, "{text}");
+    // memcached reads `-m` as atoi(3) does: `3072M` and `-m3072` are 3072 megabytes.
+    for command in ["memcached -m 3072M", "memcached -m3072", "memcached --memory-limit=3072"] {
+        let dir = project(&format!("services:\n  mc:\n    image: memcached:1.6.29\n    command: {command}\n"));
+        let text = fix_text(dir.path(), &["--select", "no-resource-limits"]);
+        assert!(limit_in(&text, "mc") > 3 << 30, "{command}: {text}");
+    }
     // A limit already set under what the server is set to use is reported.
     let dir = project(
         "services:\n  cache:\n    image: redis:7.2\n    command: redis-server --maxmemory 2gb\n    mem_limit: 1g\n",
