@@ -3,7 +3,7 @@ use serde_json::json;
 use super::{Applicability, Context, EditOp, Finding, FixEdit, Rule, RuleMeta, Target};
 use crate::fix::render::template as tpl;
 use crate::stack::catalog::{Capabilities, Catalog};
-use crate::stack::service::{HealthTest, MountKind, Service};
+use crate::stack::service::{MountKind, Service};
 
 declare_rule! {
     /// ## What it does
@@ -77,18 +77,8 @@ fn needed(service: &Service) -> Result<(&'static Capabilities, Option<String>), 
     let Some(fact) = Catalog::builtin().capabilities(image) else {
         return Err(format!("which capabilities `{image}` needs is not known; read its Dockerfile and entrypoint"));
     };
-    if service.value.get("entrypoint").is_some() {
-        return Err("it replaces the image's entrypoint, which the catalog's fact is about".into());
-    }
-    if service.value.get("user").is_some() {
-        return Err("it sets `user:`, and the catalog's fact is about the image's own user".into());
-    }
-    if !fact.keeps_path(service.command.first().map(String::as_str)) {
-        return Err(format!(
-            "its command `{}` is not one the catalog's fact is about ({})",
-            service.command.first().map(String::as_str).unwrap_or(""),
-            fact.commands.join(", ")
-        ));
+    if let Some(entry) = Catalog::builtin().lookup(image).map(|m| m.entry) {
+        super::starts_as_image(service, entry)?;
     }
     if service.value.get("cap_add").is_some() || service.value.get("cap_drop").is_some() {
         return Err(format!(
@@ -112,7 +102,7 @@ fn needed(service: &Service) -> Result<(&'static Capabilities, Option<String>), 
             given.push(key);
         }
     }
-    if service.healthcheck.as_ref().is_some_and(|h| !matches!(h.value, HealthTest::Disabled | HealthTest::Inherit)) {
+    if service.has_own_probe() {
         given.push("own health check");
     }
     let unsafe_reason = (!given.is_empty()).then(|| {

@@ -275,6 +275,30 @@ pub(crate) fn catalog_image<'a>(service: &'a crate::stack::Service, built: &str)
     service.image.as_ref().map(|i| i.value.as_str()).filter(|i| !i.is_empty()).ok_or_else(|| "it names no image".into())
 }
 
+/// Why `service` does not start its image as the catalog's facts describe it: with the image's
+/// own entrypoint and user, and a command (if any) the entrypoint runs as the server
+/// ([`crate::stack::catalog::ImageEntry::runs_server`]). `Ok` when it does.
+pub(crate) fn starts_as_image(
+    service: &crate::stack::Service,
+    entry: &crate::stack::catalog::ImageEntry,
+) -> Result<(), String> {
+    if service.value.get("entrypoint").is_some() {
+        return Err("it replaces the image's entrypoint, which the catalog's facts are about".into());
+    }
+    if service.value.get("user").is_some() {
+        return Err("it sets `user:`, and the catalog's facts are about the image's own user".into());
+    }
+    let first = service.command.first().map(String::as_str);
+    if !entry.runs_server(first) {
+        let servers = entry.server_commands.as_ref().map(|c| c.values.join(", ")).unwrap_or_else(|| "not known".into());
+        return Err(format!(
+            "its command `{}` is not one the image's entrypoint runs as its server ({servers})",
+            first.unwrap_or_default()
+        ));
+    }
+    Ok(())
+}
+
 /// A rule: static metadata and one check over a configuration.
 pub trait Rule: Sync {
     fn meta(&self) -> &'static RuleMeta;

@@ -132,10 +132,7 @@ fn sized(service: &Service) -> Result<(u64, String, &'static str), String> {
     {
         return Err("its command names a configuration file, which may set how many processes it runs".into());
     }
-    let set = |name: &str| {
-        service.environment.iter().any(|v| v.name == name) || service.env_file.iter().any(|(n, _)| n == name)
-    };
-    if set("POSTGRES_INITDB_ARGS") {
+    if service.variables().any(|(name, _)| name == "POSTGRES_INITDB_ARGS") {
         return Err("`POSTGRES_INITDB_ARGS` may write settings into postgresql.conf (initdb `-c`)".into());
     }
     if service.volumes.iter().any(|m| m.kind == MountKind::Bind && m.target.ends_with(".conf")) {

@@ -87,26 +87,10 @@ fn writes(service: &Service) -> Result<(Vec<String>, &'static str), String> {
     if service.value.get("tmpfs").is_some() {
         return Err("it has `tmpfs` entries; add the paths it writes to them".into());
     }
-    if service.value.get("user").is_some() {
-        return Err("it sets `user:`, and the catalog's paths are those of the image's own user".into());
-    }
-    // The paths are those of the image's entrypoint and server: a command of its own (a shell
-    // rendering a configuration first) may write anywhere.
-    if service.value.get("entrypoint").is_some() {
-        return Err("it replaces the image's entrypoint, which may write elsewhere".into());
-    }
-    if let Some(first) = service.command.first() {
-        if !Catalog::builtin().capabilities(image).is_some_and(|c| c.keeps_path(Some(first))) {
-            return Err(format!("its command `{first}` is not the image's server, and may write elsewhere"));
-        }
-    }
-    // Variables set in `environment:` (a bare name: from the shell, value unknown) or an `env_file:`.
-    let variables: Vec<(&str, Option<&str>)> = service
-        .environment
-        .iter()
-        .map(|v| (v.name.as_str(), v.value.as_deref()))
-        .chain(service.env_file.iter().map(|(n, v)| (n.as_str(), Some(v.as_str()))))
-        .collect();
+    // The paths are those of the image's own start: a command of its own (a shell rendering a
+    // configuration first) may write anywhere.
+    super::starts_as_image(service, entry)?;
+    let variables: Vec<(&str, Option<&str>)> = service.variables().collect();
     if let Some(also) = &entry.writes_also_with {
         for what in &also.values {
             let mounted = what.starts_with('/') && service.volumes.iter().any(|m| at_or_below(&m.target, what));

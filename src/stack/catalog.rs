@@ -287,7 +287,7 @@ fn series_holds(series: &[String], latest: bool, tag: Option<&str>) -> bool {
 
 /// The Linux capabilities an image needs, for some of its versions: what its entrypoint and
 /// server use when the container starts as the image's own user with the image's entrypoint and
-/// one of `commands`. With `cap_drop: [ALL]` and `cap_add` of exactly these, its entrypoint and
+/// server ([`ImageEntry::server_commands`]). With `cap_drop: [ALL]` and `cap_add` of exactly these, its entrypoint and
 /// server start and serve as with Docker's default set (a root `docker exec` session in the
 /// container has only these too).
 #[derive(Debug, Clone, Deserialize)]
@@ -295,10 +295,6 @@ fn series_holds(series: &[String], latest: bool, tag: Option<&str>) -> bool {
 pub struct Capabilities {
     /// Capability names without `CAP_`, upper case (`CHOWN`, `NET_BIND_SERVICE`); empty: none.
     pub values: Vec<String>,
-    /// Globs (`*` any run) for the first word of a service's `command:` that keeps the path the
-    /// fact is about (`postgres`, `-*` for an option the entrypoint hands to the server); a service
-    /// without `command:` keeps it.
-    pub commands: Vec<String>,
     /// As [`VersionedFact::series`].
     #[serde(default)]
     pub series: Vec<String>,
@@ -313,12 +309,6 @@ impl Capabilities {
     /// Whether it holds for `tag` (as [`VersionedFact::holds`]).
     pub fn holds(&self, tag: Option<&str>) -> bool {
         series_holds(&self.series, self.latest, tag)
-    }
-
-    /// Whether a service whose `command:` starts with `first` (none: `None`) keeps the path the
-    /// fact is about.
-    pub fn keeps_path(&self, first: Option<&str>) -> bool {
-        first.is_none_or(|word| self.commands.iter().any(|glob| glob_matches(glob, word)))
     }
 }
 
@@ -376,6 +366,11 @@ pub struct ImageEntry {
     /// `setuid(2)` in the server itself, is not blocked by it).
     #[serde(default)]
     pub no_new_privileges: Option<VersionedFact>,
+    /// Globs (`*` any run) for the first word of a `command:` the image's entrypoint runs as its
+    /// server (`postgres`, `-*` for an option it hands to the server): the start the
+    /// capability and written-path facts are about.
+    #[serde(default)]
+    pub server_commands: Option<Sourced<Vec<String>>>,
     /// The capabilities the image needs ([`Capabilities`]).
     #[serde(default)]
     pub capabilities: Option<Capabilities>,
@@ -401,6 +396,14 @@ pub struct ImageEntry {
 }
 
 impl ImageEntry {
+    /// Whether a service whose `command:` starts with `first` (`None`: no command) keeps the
+    /// image's start as its server: `false` when the catalog does not list the server's commands.
+    pub fn runs_server(&self, first: Option<&str>) -> bool {
+        first.is_none_or(|word| {
+            self.server_commands.as_ref().is_some_and(|c| c.values.iter().any(|glob| glob_matches(glob, word)))
+        })
+    }
+
     /// The variant an image tag selects; `None` when no variant matches (or the tag is unknown).
     pub fn variant(&self, tag: &str) -> Option<&Variant> {
         self.variants.iter().find(|v| v.matches(tag))
@@ -627,6 +630,9 @@ mod builtin_tests {
             if let Some(w) = &entry.writes_also_with {
                 assert!(cited(&w.source) && entry.writes.is_some(), "{id}: writes_also_with");
             }
+            if let Some(c) = &entry.server_commands {
+                assert!(cited(&c.source) && !c.values.is_empty(), "{id}: server_commands");
+            }
             if let Some(w) = &entry.writes_variables {
                 assert!(cited(&w.source) && entry.writes.is_some(), "{id}: writes_variables");
             }
@@ -641,7 +647,7 @@ mod builtin_tests {
             if let Some(c) = &entry.capabilities {
                 assert!(cited(&c.source), "{id}: capabilities without a source");
                 assert!(c.series.iter().all(|s| tag_version(s).is_some()), "{id}: series {:?}", c.series);
-                assert!(!c.commands.is_empty(), "{id}: capabilities for no command");
+                assert!(entry.server_commands.is_some(), "{id}: capabilities for no server command");
                 for cap in &c.values {
                     assert!(
                         crate::rules::DEFAULT_CAPABILITIES.contains(&cap.as_str()),

@@ -249,10 +249,7 @@ impl Config {
     pub fn is_one_shot(&self, service: &Service) -> bool {
         let runs_once = service.restart.as_ref().is_some_and(|r| r.value == "no" || r.value.starts_with("on-failure"));
         let serves = || {
-            let probe = service
-                .healthcheck
-                .as_ref()
-                .is_some_and(|h| matches!(h.value, service::HealthTest::Exec(_) | service::HealthTest::Shell(_)));
+            let probe = service.has_own_probe();
             let server = service
                 .image_facts
                 .matched

@@ -300,6 +300,21 @@ impl Service {
         self.environment.iter().find(|e| e.name == name)
     }
 
+    /// The variables the service sets, as (name, value): `environment:` (a bare name, taken from
+    /// the shell, has no known value) and then its `env_file:` files.
+    pub fn variables(&self) -> impl Iterator<Item = (&str, Option<&str>)> + '_ {
+        self.environment
+            .iter()
+            .map(|v| (v.name.as_str(), v.value.as_deref()))
+            .chain(self.env_file.iter().map(|(n, v)| (n.as_str(), Some(v.as_str()))))
+    }
+
+    /// The service's own health check runs a test (`CMD`/`CMD-SHELL`), rather than inheriting
+    /// the image's or being disabled.
+    pub fn has_own_probe(&self) -> bool {
+        self.healthcheck.as_ref().is_some_and(|h| matches!(h.value, HealthTest::Exec(_) | HealthTest::Shell(_)))
+    }
+
     pub fn label(&self, key: &str) -> Option<&Located<String>> {
         self.labels.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
