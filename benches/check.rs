@@ -1,4 +1,4 @@
-//! `cargo bench`: times `check` (load + every rule) over ../shared/corpus and over generated
+//! `cargo bench`: times `check` (load + every rule, as the `check` command runs them) over ../shared/corpus and over generated
 //! 2,000- and 20,000-service files, next to the bare yaml-rust2 parse of the same bytes and
 //! stackfix's located tree alone, and `fix --diff` (plan, apply in memory, verify, diff) on the
 //! same inputs. Then runs the `stackfix check` binary on hostile inputs up to the 10 MB file limit
@@ -38,9 +38,11 @@ fn time(runs: usize, mut f: impl FnMut()) -> Duration {
     samples[runs / 2]
 }
 
+/// What `stackfix check` computes: the stack loaded and every rule's findings, each fix kept as
+/// the report shows it (title, applicability), as `rules::report` gives them.
 fn check(dir: &Path, files: Vec<PathBuf>) -> usize {
     let stack = stack::load(&LoadOptions::new(dir.to_path_buf(), files, Profiles::builtin()));
-    rules::check(&stack, &RuleSettings::default()).len()
+    rules::report(&stack, &RuleSettings::default()).len()
 }
 
 /// `fix --diff` minus the printing: plan, apply in memory, verify, render the diffs.

@@ -21,6 +21,10 @@ enum Wait {
     Chosen,
 }
 
+/// The wait of every service some service depends on, by name (each worked out once: a fix
+/// restates a whole list, and a stack may hold thousands of dependants).
+type Waits<'a> = std::collections::HashMap<&'a str, Wait>;
+
 fn wait(ctx: &Context, target: &Service) -> Wait {
     if matches!(&target.healthcheck, Some(h) if h.value == HealthTest::Disabled) {
         return Wait::Chosen;
@@ -50,7 +54,7 @@ fn wait(ctx: &Context, target: &Service) -> Wait {
 
 /// The short-form list written in this file rewritten in the long form, every dependency with
 /// its condition; as safe as its least certain condition.
-fn fix(ctx: &Context, service: &Service, dep: &Dependency) -> Option<Fix> {
+fn fix(ctx: &Context, service: &Service, dep: &Dependency, waits: &Waits) -> Option<Fix> {
     // A list an anchor shares is rewritten there when every user's rewrite is the same (settled by
     // `rules::check`); an alias standing for the whole list is not rewritten.
     let list = service.value.get("depends_on").filter(|l| {
@@ -64,14 +68,14 @@ fn fix(ctx: &Context, service: &Service, dep: &Dependency) -> Option<Fix> {
     let mut applicability = Applicability::Safe;
     let mut deps = Vec::new();
     for d in service.depends_on.iter().filter(|d| d.loc.file == list.loc.file && d.condition.is_none()) {
-        let condition = match ctx.config.service(&d.service).map(|t| wait(ctx, t)) {
+        let condition = match waits.get(d.service.as_str()) {
             Some(Wait::Healthy { applicability: a, probe }) => {
-                applicability = applicability.min(a);
-                probes.extend(probe.into_iter().flatten());
+                applicability = applicability.min(*a);
+                probes.extend(probe.iter().flatten().cloned());
                 "service_healthy"
             }
             Some(Wait::Completed { applicability: a, .. }) => {
-                applicability = applicability.min(a);
+                applicability = applicability.min(*a);
                 "service_completed_successfully"
             }
             _ => "service_started",
@@ -144,11 +148,18 @@ impl Rule for DependsOnWithoutHealthCondition {
     }
 
     fn check(&self, ctx: &Context) -> Vec<Finding> {
+        let mut waits = Waits::new();
+        for dep in ctx.config.services.iter().flat_map(|s| &s.depends_on) {
+            if !waits.contains_key(dep.service.as_str()) {
+                if let Some(target) = ctx.config.service(&dep.service) {
+                    waits.insert(&dep.service, wait(ctx, target));
+                }
+            }
+        }
         let mut out = Vec::new();
         for service in &ctx.config.services {
             for dep in &service.depends_on {
-                let Some(target) = ctx.config.service(&dep.service) else { continue };
-                let wait = wait(ctx, target);
+                let Some(wait) = waits.get(dep.service.as_str()) else { continue };
                 if let Some(condition) = &dep.condition {
                     // The authors chose: reported only when a health check is already there.
                     let reportable =
@@ -169,7 +180,7 @@ impl Rule for DependsOnWithoutHealthCondition {
                     }
                     continue;
                 }
-                let (message, help) = match &wait {
+                let (message, help) = match wait {
                     Wait::Chosen => continue,
                     Wait::Completed { why, .. } => (
                         format!(
@@ -198,7 +209,7 @@ impl Rule for DependsOnWithoutHealthCondition {
                     Finding::new(&Self::META, dep.loc, message)
                         .service(&service.name)
                         .help(help)
-                        .with_fix_opt(fix(ctx, service, dep).filter(|_| fixable)),
+                        .with_fix_opt(fixable.then(|| fix(ctx, service, dep, &waits)).flatten()),
                 );
             }
         }

@@ -3,7 +3,7 @@ use serde_json::json;
 use super::{Applicability, Context, Finding, Fix, FixEdit, Rule, RuleMeta, Site};
 use super::{EditOp, Target};
 use crate::fix::render::template as tpl;
-use crate::stack::Service;
+use crate::stack::{FileId, Service};
 
 /// The variable holding the e-mail address Let's Encrypt registers.
 const ACME_EMAIL: &str = "ACME_EMAIL";
@@ -107,6 +107,9 @@ impl Rule for NoReverseProxy {
             .filter(|s| is_web(ctx, s) && s.ports.iter().any(|p| p.is_public()))
             .filter(|s| s.label("traefik.enable").is_none_or(|v| v.value != "true"))
             .collect();
+        // The proxy a fix adds is the same for every web service defined in one file: built once
+        // per file, not per service.
+        let mut proxies: Vec<(FileId, Option<Vec<FixEdit>>)> = Vec::new();
         let mut out = Vec::new();
         for service in &web {
             let Some(port) = service.ports.iter().find(|p| p.is_public()) else { continue };
@@ -121,7 +124,17 @@ impl Rule for NoReverseProxy {
             )
             .service(&service.name)
             .help("put a reverse proxy with TLS, security headers and rate limits in front of it");
-            out.push(finding.with_fix_opt(fix(ctx, service, &port.target, ours.is_none(), &web)));
+            let file = service.definition_site().file;
+            let at = match proxies.iter().position(|(f, _)| *f == file) {
+                Some(at) => at,
+                None => {
+                    let edits = if ours.is_some() { Some(Vec::new()) } else { proxy_edits(ctx, file, &web) };
+                    proxies.push((file, edits));
+                    proxies.len() - 1
+                }
+            };
+            let fix = proxies[at].1.as_deref().and_then(|proxy| fix(ctx, service, &port.target, proxy));
+            out.push(finding.with_fix_opt(fix));
         }
         out
     }
@@ -134,37 +147,43 @@ fn host_variable(service: &str) -> String {
     format!("{upper}_HOST")
 }
 
-fn fix(ctx: &Context, service: &Service, port: &str, add_proxy: bool, web: &[&Service]) -> Option<Fix> {
+/// The edits that add the Traefik service, its certificate volume and `ACME_EMAIL` to `file`
+/// (where the web service is defined); `None` when a service already has the proxy's name (the
+/// fix cannot add it).
+fn proxy_edits(ctx: &Context, file: FileId, web: &[&Service]) -> Option<Vec<FixEdit>> {
+    if ctx.config.service(PROXY).is_some() {
+        return None;
+    }
+    let kind = ctx.stack.profiles.kind(PROXY)?;
+    // Traefik joins every network a web service is on.
+    let networks = super::shared_networks(web.iter().copied());
+    let mut edits = vec![FixEdit::new(
+        Target::Service(Site::Definition { service: PROXY.to_string(), file }),
+        EditOp::Merge,
+        tpl::NO_REVERSE_PROXY_TRAEFIK,
+        json!({ "image": kind.image, "email": ACME_EMAIL, "volume": CERTIFICATES, "networks": networks }),
+    )];
+    edits.extend(ctx.production_settings(PROXY, kind, file));
+    edits.push(FixEdit::new(
+        Target::Root(file),
+        EditOp::Merge,
+        tpl::NO_REVERSE_PROXY_VOLUME,
+        json!({ "volume": CERTIFICATES }),
+    ));
+    edits.push(FixEdit::env_example(ACME_EMAIL.to_string()));
+    Some(edits)
+}
+
+/// The fix for one web service: `proxy` (from [`proxy_edits`], empty when the stack has the
+/// proxy already), then the service's labels, ports and host variable.
+fn fix(ctx: &Context, service: &Service, port: &str, proxy: &[FixEdit]) -> Option<Fix> {
     let container_port: String = port.split('/').next()?.rsplit(':').next()?.to_string();
     if !super::is_service_name(&service.name) || !container_port.chars().all(|c| c.is_ascii_digit()) {
         return None;
     }
-    let file = service.definition_site().file;
     let router = service.name.replace('.', "-");
     let variable = host_variable(&service.name);
-    let mut edits = Vec::new();
-    if add_proxy {
-        if ctx.config.service(PROXY).is_some() {
-            return None;
-        }
-        let kind = ctx.stack.profiles.kind(PROXY)?;
-        // Traefik joins every network a web service is on.
-        let networks = super::shared_networks(web.iter().copied());
-        edits.push(FixEdit::new(
-            Target::Service(Site::Definition { service: PROXY.to_string(), file }),
-            EditOp::Merge,
-            tpl::NO_REVERSE_PROXY_TRAEFIK,
-            json!({ "image": kind.image, "email": ACME_EMAIL, "volume": CERTIFICATES, "networks": networks }),
-        ));
-        edits.extend(ctx.production_settings(PROXY, kind, file));
-        edits.push(FixEdit::new(
-            Target::Root(file),
-            EditOp::Merge,
-            tpl::NO_REVERSE_PROXY_VOLUME,
-            json!({ "volume": CERTIFICATES }),
-        ));
-        edits.push(FixEdit::env_example(ACME_EMAIL.to_string()));
-    }
+    let mut edits = proxy.to_vec();
     let context = json!({ "router": router, "variable": variable, "port": container_port });
     // Labels are normalised to a mapping; how they are written decides how to add to them.
     match service.value.get("labels") {
