@@ -26,7 +26,8 @@ pub fn unified(change: &FileChange) -> String {
 
 /// The file's name in the headers: as shown when that is a plain relative path; when it is
 /// absolute or climbs with `..` (the stack was named as `/srv/app` or `../app`), relative to the
-/// top of the git work tree holding it (where `git apply` takes paths from), else as shown.
+/// top of the git work tree holding it (where `git apply` takes paths from), else its absolute
+/// path without the leading `/` (as `git diff --no-index` writes one: `a/srv/app/…`).
 fn patch_name(change: &FileChange) -> String {
     let shown = std::path::Path::new(&change.display);
     let plain = shown.components().all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
@@ -42,7 +43,13 @@ fn patch_name(change: &FileChange) -> String {
     let top = real.ancestors().skip(1).find(|a| a.join(".git").exists());
     match top.and_then(|top| real.strip_prefix(top).ok()) {
         Some(relative) => relative.to_string_lossy().into_owned(),
-        None => change.display.clone(),
+        None => {
+            let from_root: std::path::PathBuf = real
+                .components()
+                .filter(|c| !matches!(c, std::path::Component::RootDir | std::path::Component::Prefix(_)))
+                .collect();
+            from_root.to_string_lossy().into_owned()
+        }
     }
 }
 

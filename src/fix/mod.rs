@@ -993,6 +993,16 @@ fn plan_fix(
                 }
                 (*file, Lowered::Text(splices))
             }
+            (Target::Node { file, at }, EditOp::ReplaceEntry(key)) => {
+                let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
+                let route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;
+                if !fix.edits_anchors() {
+                    refuse_shared_anchor(tree, &route)?;
+                }
+                let rendered = env.render(template, context, finding.service.as_deref())?;
+                let value = rendered.source_text().trim().to_string();
+                (*file, Lowered::Patch(Patch { route, op: Op::ReplaceEntry { key: key.clone(), value } }))
+            }
             (Target::Node { file, at }, op @ (EditOp::Merge | EditOp::Replace)) => {
                 let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
                 let route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;

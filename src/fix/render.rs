@@ -97,6 +97,11 @@ builtins! {
     SOURCE_BIND_MOUNT_KEPT: fragment "source-bind-mount.kept";
     HARDCODED_SECRET: fragment "hardcoded-secret";
     HARDCODED_SECRET_TEXT: fragment "hardcoded-secret.text";
+    ROOT_USER: fragment "root-user";
+    SECRET_IN_ENVIRONMENT: fragment "secret-in-environment";
+    SECRET_IN_ENVIRONMENT_ITEM: fragment "secret-in-environment.item";
+    SECRET_IN_ENVIRONMENT_SERVICE: fragment "secret-in-environment.service";
+    SECRET_IN_ENVIRONMENT_SECRET: fragment "secret-in-environment.secret";
     REDIS_NO_MAXMEMORY_COMMAND: fragment "redis-no-maxmemory.command";
     REDIS_NO_MAXMEMORY_TEXT: fragment "redis-no-maxmemory.text";
     REDIS_NO_MAXMEMORY_VARIABLE: fragment "redis-no-maxmemory.variable";

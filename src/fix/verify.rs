@@ -80,7 +80,37 @@ pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) 
         }
     }
     check_effective(original, fixed, &aims, &mut failures);
+    check_starts(original, fixed, attempt, &mut failures);
     failures
+}
+
+/// What compose runs must still start: `docker compose up` refuses a read-only container a secret
+/// or config it would copy in (an `environment` or `content` source), which two fixes can make
+/// together (one makes the root read-only, the other moves a variable to such a secret). The
+/// fix that moved the secret fails; if none did, every fix of that service.
+fn check_starts(original: &Stack, fixed: &Stack, attempt: &Attempt, failures: &mut HashMap<FindingKey, String>) {
+    let read_only = |s: &crate::stack::Service| s.value.get("read_only").is_some_and(|v| v.is_compose_true());
+    for config in &fixed.configs {
+        for service in config.services.iter().filter(|s| read_only(s)) {
+            let Some((kind, name)) = crate::rules::copied_into_container(config, service) else { continue };
+            let before = original.configs.iter().find_map(|c| c.service(&service.name).map(|s| (c, s)));
+            if before.is_some_and(|(c, s)| read_only(s) && crate::rules::copied_into_container(c, s).is_some()) {
+                continue;
+            }
+            let of_service: Vec<_> =
+                attempt.applied.iter().filter(|a| a.service.as_deref() == Some(service.name.as_str())).collect();
+            let movers: Vec<_> = of_service.iter().filter(|a| a.rule == "secret-in-environment").collect();
+            let reason = format!(
+                "`{}` would be read-only with the {kind} `{name}` compose copies into it, and `docker compose up` \
+                 refuses that",
+                service.name
+            );
+            let blamed = if movers.is_empty() { of_service.iter().collect() } else { movers };
+            for applied in blamed {
+                failures.entry(applied.key.clone()).or_insert_with(|| reason.clone());
+            }
+        }
+    }
 }
 
 /// The effective model of every configuration (files merged, `<<` expanded, `extends` and

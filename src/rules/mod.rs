@@ -227,6 +227,7 @@ mod privileged_container;
 mod redis_no_maxmemory;
 mod root_user;
 mod scrape_target_missing;
+mod secret_in_environment;
 mod sensitive_host_mount;
 mod source_bind_mount;
 mod traefik_insecure_api;
@@ -273,6 +274,25 @@ pub(crate) fn catalog_image<'a>(service: &'a crate::stack::Service, built: &str)
         return Err(format!("it is built here: {built}"));
     }
     service.image.as_ref().map(|i| i.value.as_str()).filter(|i| !i.is_empty()).ok_or_else(|| "it names no image".into())
+}
+
+/// The first secret or config `service` uses whose top-level definition in `config` has an
+/// `environment` or `content` source, as (`secret` or `config`, name): `docker compose up` copies
+/// those into the container after creating it, and refuses for a `read_only` one ("cannot create
+/// secret … in read-only service: `file` is the sole supported option", docker/compose
+/// `pkg/compose/secrets.go`, injectFileReferences).
+pub fn copied_into_container<'a>(config: &'a Config, service: &'a Service) -> Option<(&'static str, &'a str)> {
+    for (field, kind) in [("secrets", "secret"), ("configs", "config")] {
+        let Some(used) = service.value.get(field) else { continue };
+        for item in used.items() {
+            let Some(name) = item.as_str().or_else(|| item.get("source").and_then(|s| s.as_str())) else { continue };
+            let defined = config.doc.get(field).and_then(|d| d.get(name));
+            if defined.is_some_and(|d| d.get("environment").is_some() || d.get("content").is_some()) {
+                return Some((kind, name));
+            }
+        }
+    }
+    None
 }
 
 /// Why `service` does not start its image as the catalog's facts describe it: with the image's
@@ -326,6 +346,7 @@ pub static REGISTRY: &[&dyn Rule] = &[
     &capabilities_not_dropped::CapabilitiesNotDropped,
     &writable_root_filesystem::WritableRootFilesystem,
     &no_pids_limit::NoPidsLimit,
+    &secret_in_environment::SecretInEnvironment,
     &elasticsearch_security_disabled::ElasticsearchSecurityDisabled,
     &unpinned_image::UnpinnedImage,
     &source_bind_mount::SourceBindMount,
@@ -559,6 +580,9 @@ pub enum EditOp {
     Merge,
     /// Replace the target node with the rendered node (keeping its `&anchor`).
     Replace,
+    /// Replace the mapping entry whose value is the target node with `KEY: <rendered scalar>`:
+    /// the key renamed (`POSTGRES_PASSWORD` becomes `POSTGRES_PASSWORD_FILE`) and its value.
+    ReplaceEntry(String),
     /// Append the items of a rendered sequence to the target sequence.
     Append,
     /// Append to the target collection when it is a sequence, merge into it when a mapping.

@@ -1,4 +1,8 @@
-use super::{Context, Finding, Rule, RuleMeta};
+use serde_json::json;
+
+use super::{Applicability, Context, EditOp, Finding, FixEdit, Rule, RuleMeta, Target};
+use crate::fix::render::template as tpl;
+use crate::stack::Service;
 
 declare_rule! {
     /// ## What it does
@@ -22,21 +26,37 @@ declare_rule! {
     /// ```
     ///
     /// ## Fix
-    /// Remove `user: root` when the image runs as its own user, or set the unprivileged user the
-    /// image documents (`user: "1000:1000"`), and give that user the files it writes. Which user
-    /// an image runs as, and what it writes, stackfix does not know yet, so this rule only reports.
+    /// For an image built here whose Dockerfile names a user that is not root (the last `USER` of
+    /// the stage the service builds: `target`, else the last, or the stage it starts from), the
+    /// fix sets `user:` to it, as written there:
+    /// ```yaml
+    ///     user: "app"
+    /// ```
+    /// That is the user the image was made to run as. Elsewhere (a pulled image, a Dockerfile
+    /// without `USER` or whose `USER` is a build argument), remove `user: root` when the image
+    /// runs as its own user, or set the unprivileged user the image documents, and give that user
+    /// the files it writes: stackfix does not know which user that is.
     ///
     /// ## Fix safety
-    /// No fix.
+    /// Unsafe: `user: root` was written on purpose, often for files a volume holds that belong to
+    /// root, a port below 1024, or a tool that needs root; the image's user may not be allowed
+    /// those.
     pub struct RootUser => "root-user" {
         summary: "container runs as root by explicit `user:`",
         severity: Warning,
         area: Security,
         scope: Any,
-        fix: Never,
-        applicability: DisplayOnly,
+        fix: Sometimes,
+        applicability: Unsafe,
         seeds: ["001", "003", "004"],
     }
+}
+
+/// The user that the image `service` builds runs as, when its Dockerfile names one literally and it
+/// is not root.
+fn image_user(service: &Service) -> Option<&str> {
+    service.build.as_ref()?;
+    service.build_user.as_deref().filter(|u| !u.contains('$') && !u.is_empty() && !is_root(u))
 }
 
 /// Whether a `user:` value (`user[:group]`, by name or number) names root.
@@ -57,15 +77,33 @@ impl Rule for RootUser {
             if !user.as_str().is_some_and(is_root) {
                 continue;
             }
-            out.push(
-                Finding::new(
-                    &Self::META,
-                    user.loc,
-                    format!("service `{}` runs as root (`user: {}`)", service.name, user.as_str().unwrap_or_default()),
-                )
-                .service(&service.name)
-                .help("drop `user:` if the image runs as its own user, or set the unprivileged user it documents"),
-            );
+            let finding = Finding::new(
+                &Self::META,
+                user.loc,
+                format!("service `{}` runs as root (`user: {}`)", service.name, user.as_str().unwrap_or_default()),
+            )
+            .service(&service.name);
+            out.push(match image_user(service) {
+                Some(own) => finding
+                    .help(format!("the image built here runs as `{own}` (its Dockerfile's `USER`)"))
+                    .with_fix(ctx.fix(
+                        format!("run as `{own}`, the user its Dockerfile names"),
+                        Applicability::Unsafe,
+                        vec![FixEdit::new(
+                            Target::Node { file: user.loc.file, at: user.loc.span },
+                            EditOp::Replace,
+                            tpl::ROOT_USER,
+                            json!({ "user": own }),
+                        )],
+                    )),
+                None => finding.help(match (&service.build, service.build_user.as_deref()) {
+                    (Some(_), Some(user)) if user.contains('$') => format!(
+                        "its Dockerfile's `USER {user}` comes from a build argument; set that user here, or drop `user:`"
+                    ),
+                    _ => "drop `user:` if the image runs as its own user, or set the unprivileged user it documents"
+                        .to_string(),
+                }),
+            });
         }
         out
     }

@@ -73,9 +73,15 @@ fn at_or_below(path: &str, top: &str) -> bool {
 /// covers), with the source of the fact, when known and the fix can be written: no `read_only`
 /// or `tmpfs` of its own, an image not built here, and nothing that makes the image write
 /// elsewhere (the catalog's `writes_also_with`).
-fn writes(service: &Service) -> Result<(Vec<String>, &'static str), String> {
+fn writes(ctx: &Context, service: &Service) -> Result<(Vec<String>, &'static str), String> {
     if service.value.get("read_only").is_some() {
         return Err("it sets `read_only: false`".into());
+    }
+    if let Some((kind, name)) = super::copied_into_container(ctx.config, service) {
+        return Err(format!(
+            "compose copies its {kind} `{name}` (an `environment` or `content` source) into the container, which a \
+             read-only root refuses; give it a `file:` source first"
+        ));
     }
     let image = super::catalog_image(service, "which paths it writes is not known")?;
     let Some(entry) = Catalog::builtin().lookup(image).map(|m| m.entry) else {
@@ -144,7 +150,7 @@ impl Rule for WritableRootFilesystem {
                 format!("service `{}` has a writable root filesystem (no `read_only: true`)", service.name),
             )
             .service(&service.name);
-            let finding = match writes(service) {
+            let finding = match writes(ctx, service) {
                 Ok((paths, source)) => {
                     let default = ["volumes", "environment", "env_file", "command", "entrypoint"]
                         .iter()

@@ -285,15 +285,12 @@ fn series_holds(series: &[String], latest: bool, tag: Option<&str>) -> bool {
             .any(|series| version.starts_with(&series) || series.starts_with(&version))
 }
 
-/// The Linux capabilities an image needs, for some of its versions: what its entrypoint and
-/// server use when the container starts as the image's own user with the image's entrypoint and
-/// server ([`ImageEntry::server_commands`]). With `cap_drop: [ALL]` and `cap_add` of exactly these, its entrypoint and
-/// server start and serve as with Docker's default set (a root `docker exec` session in the
-/// container has only these too).
+/// A list of names that holds for some versions of an image family: [`Capabilities`] and
+/// [`FileVariables`].
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Capabilities {
-    /// Capability names without `CAP_`, upper case (`CHOWN`, `NET_BIND_SERVICE`); empty: none.
+pub struct VersionedList {
+    /// The names (capabilities, variables); empty: none.
     pub values: Vec<String>,
     /// As [`VersionedFact::series`].
     #[serde(default)]
@@ -305,12 +302,27 @@ pub struct Capabilities {
     pub source: String,
 }
 
-impl Capabilities {
+impl VersionedList {
     /// Whether it holds for `tag` (as [`VersionedFact::holds`]).
     pub fn holds(&self, tag: Option<&str>) -> bool {
         series_holds(&self.series, self.latest, tag)
     }
 }
+
+/// The Linux capabilities an image needs, for some of its versions (names without `CAP_`, upper
+/// case: `CHOWN`, `NET_BIND_SERVICE`): what its entrypoint and server use when the container
+/// starts as the image's own user with the image's entrypoint and server
+/// ([`ImageEntry::server_commands`]). With `cap_drop: [ALL]` and `cap_add` of exactly these, its
+/// entrypoint and server start and serve as with Docker's default set (a root `docker exec`
+/// session in the container has only these too).
+pub type Capabilities = VersionedList;
+
+/// The variables an image's entrypoint also reads from a file, for some of its versions (names
+/// without `_FILE`: `POSTGRES_PASSWORD`): for `NAME` it reads the file `NAME_FILE` names
+/// (`file_env` of the official database images: `POSTGRES_PASSWORD_FILE=/run/secrets/db_password`),
+/// when the container starts with the image's entrypoint and server
+/// ([`ImageEntry::server_commands`]). Setting both `NAME` and `NAME_FILE` stops the entrypoint.
+pub type FileVariables = VersionedList;
 
 /// How many processes an image's server runs at once as its vendor documents them (PostgreSQL:
 /// one semaphore per backend slot and auxiliary process), for some of its versions: `fixed` plus
@@ -390,6 +402,9 @@ pub struct ImageEntry {
     /// volume of the service covers the value, else the image writes outside [`ImageEntry::writes`].
     #[serde(default)]
     pub writes_variables: Option<Sourced<Vec<String>>>,
+    /// The variables its entrypoint also reads from files ([`FileVariables`]).
+    #[serde(default)]
+    pub file_variables: Option<FileVariables>,
     /// Free-text remarks that are not facts stackfix acts on.
     #[serde(default)]
     pub notes: Option<String>,
@@ -486,6 +501,13 @@ impl Catalog {
     pub fn capabilities(&'static self, image: &str) -> Option<&'static Capabilities> {
         let (entry, tag) = self.entry_and_tag(image)?;
         entry.capabilities.as_ref().filter(|f| f.holds(tag))
+    }
+
+    /// The variables `image`'s entrypoint also reads from files ([`ImageEntry::file_variables`]),
+    /// with its entry, when the catalog knows them for the image's tag.
+    pub fn file_variables(&'static self, image: &str) -> Option<(&'static ImageEntry, &'static FileVariables)> {
+        let (entry, tag) = self.entry_and_tag(image)?;
+        entry.file_variables.as_ref().filter(|f| f.holds(tag)).map(|f| (entry, f))
     }
 
     /// How many processes `image`'s server runs ([`ImageEntry::tasks`]), when the catalog knows
@@ -654,6 +676,17 @@ mod builtin_tests {
                         "{id}: {cap} is not one of Docker's default capabilities"
                     );
                 }
+            }
+            if let Some(f) = &entry.file_variables {
+                assert!(cited(&f.source), "{id}: file_variables without a source");
+                assert!(f.series.iter().all(|s| tag_version(s).is_some()), "{id}: series {:?}", f.series);
+                assert!(entry.server_commands.is_some(), "{id}: file_variables for no server command");
+                let name = |n: &String| {
+                    !n.is_empty()
+                        && !n.ends_with("_FILE")
+                        && n.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                };
+                assert!(!f.values.is_empty() && f.values.iter().all(name), "{id}: file_variables {:?}", f.values);
             }
             for t in &entry.tasks {
                 assert!(cited(&t.source), "{id}: tasks without a source");

@@ -707,6 +707,7 @@ impl Loader {
             service.kind = self.classify(&service);
             let dockerfile = self.dockerfile(&service);
             let target = service.build.as_ref().and_then(|b| b.target.as_ref()).map(|t| t.value.as_str());
+            service.build_user = dockerfile.stage(target).and_then(|s| s.user.clone());
             let built = service.build.as_ref().map(|_| match dockerfile.stage(target) {
                 Some(stage) => (stage.base.clone(), stage.installed.clone(), stage.healthcheck == Some(true)),
                 None => (None, Vec::new(), false),
@@ -977,6 +978,8 @@ pub(crate) struct Stage {
     /// apk virtual packages: (name, the packages it pulled in).
     pub(crate) groups: Vec<(String, Vec<String>)>,
     pub(crate) healthcheck: Option<bool>,
+    /// Its last `USER` (inherited from the stage it starts from), as written.
+    pub(crate) user: Option<String>,
 }
 
 impl DockerfileFacts {
@@ -1022,6 +1025,7 @@ impl DockerfileFacts {
                             installed: from.installed.clone(),
                             groups: from.groups.clone(),
                             healthcheck: from.healthcheck,
+                            user: from.user.clone(),
                         },
                         None => Stage { name, base: written, ..Stage::default() },
                     };
@@ -1030,6 +1034,11 @@ impl DockerfileFacts {
                 "RUN" => {
                     if let Some(stage) = facts.stages.last_mut() {
                         packages(line, &mut stage.installed, &mut stage.groups);
+                    }
+                }
+                "USER" => {
+                    if let Some(stage) = facts.stages.last_mut() {
+                        stage.user = words.next().map(str::to_string);
                     }
                 }
                 _ => {}
@@ -1311,6 +1320,18 @@ mod tests {
         for n in ["docker-compose.yml", "docker-compose.product.yml", "prod.yml"] {
             assert!(!is_production_name(n), "{n}");
         }
+    }
+
+    #[test]
+    fn the_user_of_each_stage() {
+        let facts = DockerfileFacts::parse(
+            "FROM node:20 AS base\nUSER node\nFROM base AS app\nFROM base AS debug\nuser root\nFROM alpine:3.20\n",
+        );
+        let user = |target: Option<&str>| facts.stage(target).and_then(|s| s.user.clone());
+        assert_eq!(user(Some("base")).as_deref(), Some("node"));
+        assert_eq!(user(Some("app")).as_deref(), Some("node"), "inherited from the stage it starts from");
+        assert_eq!(user(Some("debug")).as_deref(), Some("root"));
+        assert_eq!(user(None), None, "a stage from another image runs as that image's user");
     }
 
     #[test]

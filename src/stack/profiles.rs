@@ -227,13 +227,11 @@ pub fn image_tag(image: &str) -> Option<&str> {
 
 fn words_in_order(command: &[&str], pattern: &str) -> bool {
     let mut words = command.iter();
-    pattern
-        .split_whitespace()
-        .all(|p| {
-            words.any(|w| {
-                w.trim_matches(|c| c == '"' || c == '\'') == p || w.strip_suffix(p).is_some_and(|rest| rest.ends_with('/'))
-            })
+    pattern.split_whitespace().all(|p| {
+        words.any(|w| {
+            w.trim_matches(|c| c == '"' || c == '\'') == p || w.strip_suffix(p).is_some_and(|rest| rest.ends_with('/'))
         })
+    })
 }
 
 /// Whether a lowercase candidate holds the keyword (as a word, or anywhere for `a-b` keywords).

@@ -178,6 +178,10 @@ pub struct Service {
     pub build_stages: Vec<Option<String>>,
     /// The build context on the host (inside the project).
     pub build_dir: Option<std::path::PathBuf>,
+    /// The user the image the service builds runs as: the last `USER` of the stage it builds
+    /// (`target`, else the last), as written (`app`, `1000:1000`, `${UID}`); `None` when that
+    /// stage names none (it runs as its base image's user) or the Dockerfile was not read.
+    pub build_user: Option<String>,
 }
 
 impl Service {
@@ -269,6 +273,7 @@ impl Service {
             base_image: None,
             build_stages: Vec::new(),
             build_dir: None,
+            build_user: None,
             value,
             sites,
         }

@@ -20,6 +20,9 @@ pub enum Op {
     AppendItem { value: String },
     /// Replace the whole value at the route.
     ReplaceNode { value: String },
+    /// Replace the mapping entry whose value is at the route with `key: value` (a renamed key and
+    /// a single-line scalar), written where the entry's key and value were.
+    ReplaceEntry { key: String, value: String },
     /// Merge a mapping into the mapping at the route: keys that exist are descended into when
     /// both sides are mappings and skipped when they already hold the same text; missing keys are
     /// inserted. A different existing value is a conflict.
@@ -116,11 +119,14 @@ pub fn splices(tree: &Tree, patch: &Patch) -> Result<Vec<Splice>, PatchError> {
         Op::ReplaceScalar { value } => replace_scalar(tree, target, value),
         Op::AppendItem { value } => append_item(tree, target, value, &style),
         Op::ReplaceNode { value } => replace_node(tree, target, value, &style),
+        Op::ReplaceEntry { key, value } => replace_entry(tree, target, key, value),
         Op::Merge { .. } => unreachable!("handled above"),
     }
     .map_err(fail)?;
     let aims = match &patch.op {
         Op::InsertKey { key, .. } => patch.route.clone().key(key),
+        // Two keys of the mapping change: the one that goes and the one that comes.
+        Op::ReplaceEntry { .. } => Route(patch.route.0[..patch.route.0.len().saturating_sub(1)].to_vec()),
         _ => patch.route.clone(),
     };
     Ok(vec![Splice { aims, ..splice }])
@@ -683,6 +689,27 @@ fn replace_scalar(tree: &Tree, target: super::route::Located, value: &str) -> Re
     Ok(Splice::new(node.span.start, node.span.end, format!("{lead}{value}")))
 }
 
+fn replace_entry(tree: &Tree, target: super::route::Located, key: &str, value: &str) -> Result<Splice, String> {
+    let key_node = tree.node(target.key.ok_or("not a mapping entry")?);
+    let node = tree.node(target.node);
+    if !matches!(key_node.kind, NodeKind::Scalar { .. }) || !matches!(node.kind, NodeKind::Scalar { .. }) {
+        return Err("the entry's key and value must be scalars".into());
+    }
+    if key_node.props_start != key_node.span.start || node.props_start != node.span.start {
+        return Err("the entry's key or value has an anchor or a tag".into());
+    }
+    let text = tree.source.text();
+    let (start, end) = (key_node.span.start, node.span.end.max(key_node.span.end));
+    if text[start..end].contains(['\n', '\r', '#']) {
+        return Err("the entry spans several lines or holds a comment".into());
+    }
+    let parsed = fragment(value)?;
+    if !parsed.is_inline() || parsed.is_sequence() {
+        return Err("the new value must be a single-line scalar".into());
+    }
+    Ok(Splice::new(start, end, format!("{}: {value}", key_text(key))))
+}
+
 fn append_item(tree: &Tree, target: super::route::Located, value: &str, style: &Style) -> Result<Splice, String> {
     let node = tree.node(target.node);
     let value = fragment(value)?;
@@ -788,6 +815,25 @@ mod tests {
 
     fn run(text: &str, route: &str, op: Op) -> Result<String, PatchError> {
         apply(text, &Patch { route: Route::parse(route), op })
+    }
+
+    #[test]
+    fn an_entry_is_replaced_with_a_renamed_key() {
+        let entry = |key: &str, value: &str| Op::ReplaceEntry { key: key.into(), value: value.into() };
+        let text = "e:\n  A: x # keep\n  B: \"${B}\"\n";
+        assert_eq!(
+            run(text, "e.B", entry("B_FILE", "/run/secrets/b")).unwrap(),
+            "e:\n  A: x # keep\n  B_FILE: /run/secrets/b\n"
+        );
+        assert_eq!(run("e: {A: 1, B: 2}\n", "e.A", entry("C", "3")).unwrap(), "e: {C: 3, B: 2}\n");
+        assert_eq!(run("e:\n  A:\n", "e.A", entry("C", "3")).unwrap(), "e:\n  C: 3\n");
+        // A value over several lines, or a comment inside the entry, is not rewritten.
+        assert!(run("e:\n  A: |\n    x\n", "e.A", entry("C", "3")).is_err());
+        assert!(run("e:\n  A: # c\n    x\n", "e.A", entry("C", "3")).is_err());
+        assert!(run("e: [a]\n", "e.0", entry("C", "3")).is_err());
+        let tree = Tree::parse(text.to_string()).unwrap();
+        let made = splices(&tree, &Patch { route: Route::parse("e.B"), op: entry("B_FILE", "x") }).unwrap();
+        assert_eq!(made[0].aims, Route::parse("e"));
     }
 
     #[test]

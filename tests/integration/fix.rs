@@ -160,6 +160,28 @@ fn diff_exit_codes_and_safe_only_by_default() {
     assert!(!Path::new(&dir.join(".env.example")).exists(), "--diff writes nothing");
 }
 
+/// A stack named by an absolute path outside any git work tree: the headers hold its path from
+/// the root (`a/tmp/…`, as `git diff --no-index` writes it), and `git apply` run at `/` takes them.
+#[test]
+fn diffs_outside_a_work_tree_name_files_from_the_root() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().canonicalize().unwrap();
+    if dir.ancestors().any(|a| a.join(".git").exists()) {
+        return; // the scratch directory is inside a work tree here: nothing to show
+    }
+    std::fs::write(dir.join("docker-compose.yml"), "services:\n  db:\n    image: postgres:16.4\n").unwrap();
+    let out = stackfix(&repo(), &["fix", dir.to_str().unwrap(), "--diff", "--select", "no-restart-policy"]);
+    let diff = stdout(&out);
+    let name = dir.join("docker-compose.yml").to_string_lossy().trim_start_matches('/').to_string();
+    assert!(diff.contains(&format!("--- a/{name}\n+++ b/{name}\n")), "{diff}");
+    assert!(!diff.contains("a//"), "{diff}");
+    let patch = dir.join("fix.patch");
+    std::fs::write(&patch, &diff).unwrap();
+    let applied =
+        std::process::Command::new("git").args(["apply", "--check"]).arg(&patch).current_dir("/").output().unwrap();
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+}
+
 #[test]
 fn service_set_and_into_options() {
     let base = fixtures().join("no-resource-limits/bad/overlay");

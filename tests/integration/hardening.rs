@@ -214,3 +214,51 @@ fn a_server_restarted_on_failure_is_not_a_one_shot_job() {
     assert!(rules.iter().any(|m| m.contains("`db`")), "{rules:?}");
     assert!(!rules.iter().any(|m| m.contains("`migrations`")), "{rules:?}");
 }
+
+/// `secret-in-environment` and the fixes it meets: a literal becomes a variable first
+/// (hardcoded-secret) and then a secret in the next pass; a read-only root and an `environment`
+/// secret cannot go together (`docker compose up` refuses to copy it in), whichever rule comes
+/// first; a health check that reads the variable keeps it.
+#[test]
+fn secrets_move_to_files_only_where_the_container_still_starts() {
+    let run = |dir: &std::path::Path, rules: &str| {
+        let out = stackfix(dir, &["fix", ".", "--select", rules, "--unsafe-fixes", "--color", "never"]);
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (fs::read_to_string(dir.join("docker-compose.yml")).unwrap(), said)
+    };
+    let literal =
+        stack("services:\n  maria:\n    image: mariadb:11.4\n    environment:\n      MARIADB_ROOT_PASSWORD: example\n");
+    let (text, _) = run(literal.path(), "hardcoded-secret,secret-in-environment");
+    assert!(!text.contains("example"), "{text}");
+    assert!(text.contains("MARIADB_ROOT_PASSWORD_FILE: /run/secrets/mariadb_root_password"), "{text}");
+    assert!(text.contains("  mariadb_root_password:\n    environment: MARIADB_ROOT_PASSWORD\n"), "{text}");
+    assert!(fs::read_to_string(literal.path().join(".env.example")).unwrap().contains("MARIADB_ROOT_PASSWORD="));
+
+    // Both fixes in one run: the read-only root stays, the secret is left with the reason.
+    let postgres = "services:\n  db:\n    image: postgres:16.4\n    environment:\n      POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}\n";
+    let both = stack(postgres);
+    let (text, said) = run(both.path(), "secret-in-environment,writable-root-filesystem");
+    assert!(text.contains("read_only: true") && text.contains("POSTGRES_PASSWORD: ${"), "{text}");
+    assert!(!text.contains("secrets:"), "{text}");
+    assert!(said.contains("`docker compose up` refuses that"), "{said}");
+    // The secret first, then the read-only root in a later run: refused, with why.
+    let later = stack(postgres);
+    let (text, _) = run(later.path(), "secret-in-environment");
+    assert!(text.contains("POSTGRES_PASSWORD_FILE"), "{text}");
+    let found = findings(later.path(), "writable-root-filesystem");
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let (_, json) = check_json(later.path(), &["--select", "writable-root-filesystem"]);
+    let help = json["findings"][0]["help"].as_str().unwrap_or_default().to_string();
+    assert!(help.contains("compose copies its secret `postgres_password`"), "{help}");
+    assert!(json["findings"][0]["fix"]["available"] != true, "{json:#}");
+
+    // A health check reading the variable from the container's environment keeps it.
+    let probed = stack(
+        "services:\n  db:\n    image: mysql:8.4\n    environment:\n      MYSQL_ROOT_PASSWORD: ${MYSQL_ROOT_PASSWORD:?set it}\n    healthcheck:\n      test: [\"CMD-SHELL\", \"mysqladmin ping -uroot -p$$MYSQL_ROOT_PASSWORD\"]\n",
+    );
+    let (text, _) = run(probed.path(), "secret-in-environment");
+    assert!(!text.contains("_FILE"), "{text}");
+    let out =
+        stdout(&stackfix(probed.path(), &["check", ".", "--select", "secret-in-environment", "--color", "never"]));
+    assert!(out.contains("its health check reads `MYSQL_ROOT_PASSWORD`"), "{out}");
+}

@@ -1,0 +1,274 @@
+use serde_json::json;
+
+use super::hardcoded_secret::is_secret_name;
+use super::{Applicability, Context, EditOp, Finding, Fix, FixEdit, Rule, RuleMeta, Site, Target};
+use crate::fix::render::template as tpl;
+use crate::stack::catalog::{Catalog, FileVariables, ImageEntry};
+use crate::stack::interpolate;
+use crate::stack::service::EnvVar;
+use crate::stack::Service;
+
+declare_rule! {
+    /// ## What it does
+    /// Reports secrets a production service passes in its environment (`POSTGRES_PASSWORD`,
+    /// `MYSQL_ROOT_PASSWORD`, …) where its image's entrypoint also reads them from a file
+    /// (`POSTGRES_PASSWORD_FILE`): the official `postgres` (10 and later), `mysql` (8.0 and later)
+    /// and `mariadb` (10.6 and later) images, as the image catalog lists them with the
+    /// entrypoint that reads them. A service that sets both `NAME` and `NAME_FILE` is reported
+    /// too: those entrypoints stop at start when both are set.
+    ///
+    /// ## Why it matters
+    /// A container's environment is part of its configuration: `docker inspect` shows it to
+    /// anyone who can reach the Docker API, `docker compose config` prints it, and it is copied
+    /// into every process the container starts. A compose secret is mounted as a file in
+    /// `/run/secrets/` instead, and is not in the container's configuration
+    /// (https://docs.docker.com/compose/how-tos/use-secrets/). The entrypoint still exports the
+    /// value to the server it starts.
+    ///
+    /// ## When it does not apply
+    /// Images the catalog does not know to read `*_FILE` variables, built images, variables that
+    /// are not secrets (`POSTGRES_USER`), and development configurations next to a production
+    /// file.
+    ///
+    /// ## Example
+    /// ```yaml
+    ///   db:
+    ///     image: postgres:16.4
+    ///     environment:
+    ///       POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    ///   db:
+    ///     image: postgres:16.4
+    ///     environment:
+    ///       POSTGRES_PASSWORD_FILE: /run/secrets/postgres_password
+    ///     secrets:
+    ///       - postgres_password
+    /// secrets:
+    ///   postgres_password:
+    ///     environment: POSTGRES_PASSWORD
+    /// ```
+    /// The secret reads the same variable the value came from (`.env` or the shell), so every
+    /// other place that interpolates it (a client's connection string) keeps the same value, and
+    /// nothing is written to a file (an `environment` source needs Docker Compose 2.6.1 or later:
+    /// docker/compose 005fc25). Offered only where the value is a reference to one variable
+    /// (`${VAR}`, `${VAR:?…}`): a literal is `hardcoded-secret`'s to move first. Not offered when
+    /// the service replaces the image's entrypoint, user or server command (the entrypoint reads
+    /// the file only when it starts the server), has `read_only: true` (compose copies an
+    /// `environment` secret into the container, which a read-only root refuses), sets the
+    /// variable in an `env_file` too, has a health check that reads it (a health check runs with
+    /// the container's configured environment, not the one the entrypoint exports), or when a
+    /// top-level secret of that name already exists with another source.
+    ///
+    /// ## Fix safety
+    /// Unsafe: it changes where the value comes from, and `docker compose up` then refuses to
+    /// start the service until the variable is set (rather than passing an empty value); the
+    /// variable's name (never its value) is added to `.env.example`.
+    pub struct SecretInEnvironment => "secret-in-environment" {
+        summary: "secret passed in the environment where the image reads it from a file",
+        severity: Info,
+        area: Security,
+        scope: Production,
+        fix: Sometimes,
+        applicability: Unsafe,
+        seeds: ["000", "001"],
+    }
+}
+
+/// The image's `*_FILE` fact for `service`, when the catalog has one for its tag.
+fn file_variables(service: &Service) -> Option<(&'static ImageEntry, &'static FileVariables)> {
+    if service.build.is_some() {
+        return None;
+    }
+    Catalog::builtin().file_variables(service.image.as_ref()?.value.as_str())
+}
+
+/// The entrypoint the fact cites (its first address).
+fn cited(fact: &FileVariables) -> &str {
+    fact.source.split_whitespace().find(|w| w.starts_with("https://")).unwrap_or(&fact.source)
+}
+
+/// The one variable `written` reads (`${VAR}`, `$VAR`, `${VAR:?message}`), with nothing else in
+/// the value; `None` for a literal, a default (`${VAR:-x}`) or several references.
+fn sole_reference(written: &str) -> Option<String> {
+    let refs = interpolate::references(written);
+    match refs.as_slice() {
+        [only] if matches!(only.operator, "" | ":?" | "?") && !interpolate::has_literal(written) => {
+            Some(only.name.clone())
+        }
+        _ => None,
+    }
+}
+
+/// The fix for `var` of `service`, or why there is none.
+fn fix(ctx: &Context, service: &Service, entry: &ImageEntry, var: &EnvVar) -> Result<Fix, String> {
+    let written = var.written().ok_or("its value comes from the shell (a bare name)")?;
+    let variable = sole_reference(written).ok_or(
+        "its value is not a reference to one variable; move a literal with `hardcoded-secret` first, then this fix \
+         moves the variable",
+    )?;
+    super::starts_as_image(service, entry)?;
+    if service.value.get("read_only").is_some_and(|v| v.is_compose_true()) {
+        return Err("it has `read_only: true`, and compose copies an `environment` secret into the container; \
+                    give the secret a `file:` source by hand"
+            .into());
+    }
+    // A health check runs with the container's configured environment, not the one the
+    // entrypoint exports to its server: one that reads the variable would lose it.
+    let probe_reads = service.value.get("healthcheck").and_then(|h| h.get("test")).is_some_and(|test| {
+        let words: Vec<&str> = match test.items() {
+            [] => test.as_str().into_iter().collect(),
+            items => items.iter().filter_map(|i| i.as_str()).collect(),
+        };
+        words.iter().any(|w| w.contains(&format!("${}", var.name)) || w.contains(&format!("${{{}", var.name)))
+    });
+    if probe_reads {
+        return Err(format!("its health check reads `{}` from the container's environment", var.name));
+    }
+    let file = service.definition_site().file;
+    if var.loc.file != file || var.loc.via_alias || !ctx.env_name_written(var) {
+        return Err("the variable is set in another file, through an alias, or by interpolation".into());
+    }
+    if service.env_file.iter().any(|(name, _)| *name == var.name || *name == format!("{}_FILE", var.name)) {
+        return Err(format!("an `env_file` of the service sets `{}` too", var.name));
+    }
+    if service.value.get("env_file").is_some() && service.env_file.is_empty() {
+        return Err("its `env_file` could not be read, and may set the variable too".into());
+    }
+    let secret = variable.to_ascii_lowercase();
+    let mut edits = Vec::new();
+    match ctx.config.doc.get("secrets").and_then(|s| s.get(&secret)) {
+        Some(existing) if existing.get("environment").and_then(|e| e.as_str()) == Some(variable.as_str()) => {}
+        Some(_) => return Err(format!("a top-level secret `{secret}` exists already, with another source")),
+        None => edits.push(FixEdit::new(
+            Target::Root(file),
+            EditOp::Merge,
+            tpl::SECRET_IN_ENVIRONMENT_SECRET,
+            json!({ "secret": secret, "variable": variable }),
+        )),
+    }
+    let listed = service.value.get("secrets").map(|s| s.items().iter().any(|i| secret_name(i) == Some(&secret)));
+    match (service.value.get("secrets"), listed) {
+        (_, Some(true)) => {}
+        (Some(list), _) if list.loc.file == file && !list.loc.via_alias && !list.items().is_empty() => {
+            edits.push(FixEdit::new(
+                Target::Node { file, at: list.loc.span },
+                EditOp::Append,
+                tpl::SECRET_IN_ENVIRONMENT_SERVICE,
+                json!({ "secret": secret, "list": true }),
+            ))
+        }
+        (Some(_), _) => return Err("its `secrets:` list is empty, written elsewhere or through an alias".into()),
+        (None, _) => edits.push(FixEdit::new(
+            Target::Service(Site::Definition { service: service.name.clone(), file }),
+            EditOp::Merge,
+            tpl::SECRET_IN_ENVIRONMENT_SERVICE,
+            json!({ "secret": secret, "list": false }),
+        )),
+    }
+    // `docker compose up` now needs the variable set (an unset one no longer passes as empty).
+    edits.push(FixEdit::env_example(variable.clone()));
+    let item = var.loc.key == Some(var.loc.span);
+    edits.insert(
+        0,
+        if item {
+            super::env_value_edit(
+                ctx,
+                var,
+                tpl::SECRET_IN_ENVIRONMENT_ITEM,
+                json!({ "name": var.name, "secret": secret }),
+            )
+        } else {
+            FixEdit::new(
+                Target::Node { file, at: var.loc.span },
+                EditOp::ReplaceEntry(format!("{}_FILE", var.name)),
+                tpl::SECRET_IN_ENVIRONMENT,
+                json!({ "secret": secret }),
+            )
+        },
+    );
+    Ok(ctx.fix(
+        format!("pass `{}` as the compose secret `{secret}` (`{}_FILE`), read from `{variable}`", var.name, var.name),
+        Applicability::Unsafe,
+        edits,
+    ))
+}
+
+/// The secret a `secrets:` item gives (`name`, or `source: name` in the long form).
+fn secret_name(item: &crate::stack::Value) -> Option<&str> {
+    item.as_str().or_else(|| item.get("source").and_then(|s| s.as_str()))
+}
+
+impl Rule for SecretInEnvironment {
+    fn meta(&self) -> &'static RuleMeta {
+        &Self::META
+    }
+
+    fn check(&self, ctx: &Context) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for service in &ctx.config.services {
+            let Some((entry, fact)) = file_variables(service) else { continue };
+            for var in &service.environment {
+                let named = fact.values.contains(&var.name);
+                if !named || !is_secret_name(&var.name) || var.written().is_some_and(|w| w.trim().is_empty()) {
+                    continue;
+                }
+                let file_var = format!("{}_FILE", var.name);
+                if service.variables().any(|(name, _)| name == file_var) {
+                    out.push(
+                        Finding::new(
+                            &Self::META,
+                            var.loc,
+                            format!(
+                                "service `{}` sets both `{}` and `{file_var}`: the image's entrypoint stops at start \
+                                 when both are set",
+                                service.name, var.name
+                            ),
+                        )
+                        .service(&service.name)
+                        .help(format!("keep one of them ({})", cited(fact))),
+                    );
+                    continue;
+                }
+                let finding = Finding::new(
+                    &Self::META,
+                    var.loc,
+                    format!(
+                        "`{}` of service `{}` is passed in the container's environment, which `docker inspect` shows; \
+                         the image reads it from a file (`{file_var}`)",
+                        var.name, service.name
+                    ),
+                )
+                .service(&service.name);
+                out.push(match fix(ctx, service, entry, var) {
+                    Ok(fix) => finding
+                        .help(format!(
+                            "pass it as a compose secret mounted in /run/secrets; the entrypoint reads `{file_var}` ({})",
+                            cited(fact)
+                        ))
+                        .with_fix(fix),
+                    Err(reason) => finding.help(format!("not fixed: {reason}")),
+                });
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sole_reference;
+
+    #[test]
+    fn only_a_lone_reference_moves() {
+        assert_eq!(sole_reference("${DB_PASSWORD}").as_deref(), Some("DB_PASSWORD"));
+        assert_eq!(sole_reference("$DB_PASSWORD").as_deref(), Some("DB_PASSWORD"));
+        assert_eq!(sole_reference("${DB_PASSWORD:?set it}").as_deref(), Some("DB_PASSWORD"));
+        assert_eq!(sole_reference("${DB_PASSWORD:-postgres}"), None);
+        assert_eq!(sole_reference("x${DB_PASSWORD}"), None);
+        assert_eq!(sole_reference("${A}${B}"), None);
+        assert_eq!(sole_reference("postgres"), None);
+    }
+}
