@@ -134,9 +134,15 @@ fn corpus_hardening_fixes_rest_on_catalog_facts() {
         dirs.push(dir);
     }
     let settings = RuleSettings {
-        select: ["privilege-escalation-allowed", "capabilities-not-dropped", "writable-root-filesystem"]
-            .map(String::from)
-            .to_vec(),
+        select: [
+            "privilege-escalation-allowed",
+            "capabilities-not-dropped",
+            "writable-root-filesystem",
+            "secret-in-environment",
+            "root-user",
+        ]
+        .map(String::from)
+        .to_vec(),
         ..Default::default()
     };
     let (mut fixes, mut safe, mut unfixed) = (0, 0, 0);
@@ -148,7 +154,20 @@ fn corpus_hardening_fixes_rest_on_catalog_facts() {
                 continue;
             };
             let name = finding.service.as_deref().unwrap();
-            // The configurations the finding may come from: those holding its file.
+            // The services the finding may come from: in the configurations holding its file.
+            let services: Vec<&st::Service> =
+                stack.configs.iter().filter(|c| c.files.contains(&finding.file)).filter_map(|c| c.service(name)).collect();
+            if finding.rule == "root-user" {
+                // Only built images, to the user their Dockerfile names.
+                assert!(
+                    services.iter().any(|s| s.build.is_some() && s.build_user.as_deref().is_some_and(|u| !u.contains('$'))),
+                    "{}: root-user fix for `{name}` without a Dockerfile USER",
+                    dir.display()
+                );
+                assert_eq!(fix.applicability, Applicability::Unsafe);
+                fixes += 1;
+                continue;
+            }
             let images: Vec<&str> = stack
                 .configs
                 .iter()
@@ -160,6 +179,7 @@ fn corpus_hardening_fixes_rest_on_catalog_facts() {
             let known = |image: &&str| match finding.rule {
                 "privilege-escalation-allowed" => catalog.no_new_privileges(image).is_some(),
                 "capabilities-not-dropped" => catalog.capabilities(image).is_some(),
+                "secret-in-environment" => catalog.file_variables(image).is_some(),
                 _ => catalog.lookup(image).is_some_and(|m| m.entry.writes.is_some()),
             };
             assert!(
@@ -169,7 +189,11 @@ fn corpus_hardening_fixes_rest_on_catalog_facts() {
                 finding.rule
             );
             if fix.applicability == Applicability::Safe {
-                assert_ne!(finding.rule, "writable-root-filesystem", "{}: {name}", dir.display());
+                assert!(
+                    !["writable-root-filesystem", "secret-in-environment"].contains(&finding.rule),
+                    "{}: {name}",
+                    dir.display()
+                );
                 safe += 1;
             }
             fixes += 1;
