@@ -240,6 +240,28 @@ pub const PARAMETERS: &[Parameter] = &[
     },
 ];
 
+/// A fix's title, followed by the `--set` parameters its rule reads for its service, which the
+/// title (written from the defaults) does not show: `…, with --set memory=3G`.
+fn with_sets_named(title: &str, options: &FixOptions, rule: &str, service: Option<&str>) -> String {
+    let given: Vec<String> = options
+        .sets
+        .iter()
+        .filter(|(only, key, _)| {
+            parameter(key).is_some_and(|p| p.rules.contains(&rule)) && (only.is_none() || only.as_deref() == service)
+        })
+        .map(|(_, key, value)| format!("{key}={value}"))
+        .collect();
+    match given.is_empty() {
+        true => title.to_string(),
+        false => format!("{title}, with --set {}", given.join(" ")),
+    }
+}
+
+/// The smallest memory limit or reservation Docker accepts, in bytes: moby refuses less
+/// ("Minimum memory limit allowed is 6MB", "Minimum memory reservation allowed is 6MB";
+/// `linuxMinMemory` in moby's daemon/daemon_unix.go).
+pub const DOCKER_MIN_MEMORY: u64 = 6 * 1024 * 1024;
+
 /// The declared parameter `key`.
 pub fn parameter(key: &str) -> Option<&'static Parameter> {
     PARAMETERS.iter().find(|p| p.name == key)
@@ -266,11 +288,14 @@ pub fn check_parameter(key: &str, value: &str) -> Result<(), String> {
         Form::OneOf(words) => (words.contains(&value), words.join(", ")),
         Form::Text => (!value.is_empty() && !value.contains(['\n', '\r']), "@daily".to_string()),
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("`{value}` is not a valid {key} ({}; e.g. {example})", parameter.about))
+    if !ok {
+        return Err(format!("`{value}` is not a valid {key} ({}; e.g. {example})", parameter.about));
     }
+    let memory = matches!(key, "memory" | "reservation_memory");
+    if memory && crate::stack::units::ram_in_bytes(value).is_ok_and(|bytes| bytes < DOCKER_MIN_MEMORY) {
+        return Err(format!("{key} `{value}` is below 6M, the least Docker accepts (it refuses the container)"));
+    }
+    Ok(())
 }
 
 /// Identifies a finding across passes and attempts: its rule, file and service, where in the
@@ -644,7 +669,7 @@ fn attempt(
                 service: finding.service.clone(),
                 message: finding.message.clone(),
                 location: format!("{}:{line}", current.file(finding.file).display),
-                title: fix.title.clone(),
+                title: with_sets_named(&fix.title, options, finding.rule, finding.service.as_deref()),
                 applicability: fix.applicability,
             });
         }
@@ -1334,7 +1359,8 @@ impl Env<'_> {
                     "memory",
                     "reservation_memory",
                     |t| crate::stack::facts::memory_bytes(t).map(|b| b as f64),
-                    |b| crate::stack::facts::memory_text((b / 2.0) as u64),
+                    // Half the limit, but no less than Docker accepts (the limit is at least that).
+                    |b| crate::stack::facts::memory_text(((b / 2.0) as u64).max(DOCKER_MIN_MEMORY)),
                 ),
                 (
                     "cpus",

@@ -194,6 +194,15 @@ fn service_set_and_into_options() {
     let both = fixtures().join("no-resource-limits/bad/basic");
     let out = stdout(&stackfix(&both, &["fix", "--diff", "--select", "no-resource-limits", "--service", "postgres"]));
     assert!(out.contains("memory: 2G") && !out.contains("memory: 4G"), "only postgres: {out}");
+    // Docker refuses a memory limit or reservation below 6 MB: refused here, and a reservation
+    // halved from a small limit stays at 6M. The title says what was set.
+    let out = stackfix(&base, &["fix", "--diff", "--select", "no-resource-limits", "--set", "api.memory=4M"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("below 6M, the least Docker accepts"), "{}", stderr(&out));
+    let out = stackfix(&base, &["fix", "--diff", "--select", "no-resource-limits", "--set", "api.memory=8M"]);
+    let diff = stdout(&out);
+    assert!(diff.contains("memory: 8M") && diff.contains("memory: 6M") && !diff.contains("memory: 4M"), "{diff}");
+    assert!(stderr(&out).contains("with --set memory=8M"), "{}", stderr(&out));
 }
 
 #[test]

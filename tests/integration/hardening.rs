@@ -155,12 +155,18 @@ fn corpus_hardening_fixes_rest_on_catalog_facts() {
             };
             let name = finding.service.as_deref().unwrap();
             // The services the finding may come from: in the configurations holding its file.
-            let services: Vec<&st::Service> =
-                stack.configs.iter().filter(|c| c.files.contains(&finding.file)).filter_map(|c| c.service(name)).collect();
+            let services: Vec<&st::Service> = stack
+                .configs
+                .iter()
+                .filter(|c| c.files.contains(&finding.file))
+                .filter_map(|c| c.service(name))
+                .collect();
             if finding.rule == "root-user" {
                 // Only built images, to the user their Dockerfile names.
                 assert!(
-                    services.iter().any(|s| s.build.is_some() && s.build_user.as_deref().is_some_and(|u| !u.contains('$'))),
+                    services
+                        .iter()
+                        .any(|s| s.build.is_some() && s.build_user.as_deref().is_some_and(|u| !u.contains('$'))),
                     "{}: root-user fix for `{name}` without a Dockerfile USER",
                     dir.display()
                 );
