@@ -124,7 +124,7 @@ fn check(args: &CheckArgs, target: &Target) -> Outcome {
     // The parameters `fix` would refuse fail `check` too: a CI check must not pass a
     // configuration the fix job then rejects.
     for (_, key, value) in prepared.file.sets() {
-        fix::check_parameter(&key, &value).map_err(|e| format!("stackfix.toml: set {key}: {e}"))?;
+        fix::check_setting(&key, &value).map_err(|e| format!("stackfix.toml: set {key}: {e}"))?;
     }
     let mut stack = stack::load(&prepared.load);
     // A service the configuration names that the stack lacks: its settings apply to nothing.

@@ -308,13 +308,13 @@ type Sets = Vec<(Option<String>, String, String)>;
 fn sets(prepared: &config::Prepared, given: &[String]) -> Result<Sets, String> {
     let mut sets = prepared.file.sets();
     for (_, key, value) in &sets {
-        fix::check_parameter(key, value).map_err(|e| format!("stackfix.toml: set {key}: {e}"))?;
+        fix::check_setting(key, value).map_err(|e| format!("stackfix.toml: set {key}: {e}"))?;
     }
     for set in given {
         let (key, value) =
             set.split_once('=').ok_or_else(|| format!("--set `{set}`: expected KEY=VALUE or SERVICE.KEY=VALUE"))?;
         let name = key.rsplit_once('.').map_or(key, |(_, k)| k);
-        fix::check_parameter(name, value).map_err(|e| format!("--set `{set}`: {e}"))?;
+        fix::check_setting(name, value).map_err(|e| format!("--set `{set}`: {e}"))?;
         match key.rsplit_once('.') {
             Some((service, key)) => sets.push((Some(service.to_string()), key.to_string(), value.to_string())),
             None => sets.push((None, key.to_string(), value.to_string())),

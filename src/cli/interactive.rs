@@ -123,7 +123,7 @@ impl Prompter for Terminal {
         Input::with_theme(self.theme.as_ref())
             .with_prompt(format!("New value for {name}"))
             .default(current.to_string())
-            .validate_with(move |value: &String| stackfix::fix::check_parameter(&key, value))
+            .validate_with(move |value: &String| stackfix::fix::check_setting(&key, value))
             .interact_text()
             .map_err(interrupted)
     }

@@ -184,13 +184,13 @@ pub struct Parameter {
 /// Every parameter a person may set; any other key is refused, so a value never reaches a
 /// template that happens to use the same name for something else.
 pub const PARAMETERS: &[Parameter] = &[
-    Parameter { name: "memory", rules: &["no-resource-limits"], form: Form::Size, about: "memory limit" },
+    Parameter { name: "memory", rules: &["no-resource-limits"], form: Form::Size, about: "memory limit, at least 6M" },
     Parameter { name: "cpus", rules: &["no-resource-limits"], form: Form::Cpus, about: "CPU limit" },
     Parameter {
         name: "reservation_memory",
         rules: &["no-resource-limits"],
         form: Form::Size,
-        about: "memory reservation",
+        about: "memory reservation, at least 6M",
     },
     Parameter { name: "reservation_cpus", rules: &["no-resource-limits"], form: Form::Cpus, about: "CPU reservation" },
     Parameter {
@@ -291,6 +291,13 @@ pub fn check_parameter(key: &str, value: &str) -> Result<(), String> {
     if !ok {
         return Err(format!("`{value}` is not a valid {key} ({}; e.g. {example})", parameter.about));
     }
+    Ok(())
+}
+
+/// [`check_parameter`], and what Docker accepts beyond the form (which the configuration schema
+/// describes): a memory limit or reservation of at least [`DOCKER_MIN_MEMORY`].
+pub fn check_setting(key: &str, value: &str) -> Result<(), String> {
+    check_parameter(key, value)?;
     let memory = matches!(key, "memory" | "reservation_memory");
     if memory && crate::stack::units::ram_in_bytes(value).is_ok_and(|bytes| bytes < DOCKER_MIN_MEMORY) {
         return Err(format!("{key} `{value}` is below 6M, the least Docker accepts (it refuses the container)"));

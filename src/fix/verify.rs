@@ -93,7 +93,15 @@ fn check_starts(original: &Stack, fixed: &Stack, attempt: &Attempt, failures: &m
     for config in &fixed.configs {
         for service in config.services.iter().filter(|s| read_only(s)) {
             let Some((kind, name)) = crate::rules::copied_into_container(config, service) else { continue };
-            let before = original.configs.iter().find_map(|c| c.service(&service.name).map(|s| (c, s)));
+            // The same configuration before (the one loading the same files).
+            let files = |stack: &Stack, c: &crate::stack::Config| -> Vec<FileKey> {
+                c.files.iter().map(|&f| stack.file(f).key.clone()).collect()
+            };
+            let before = original
+                .configs
+                .iter()
+                .find(|c| files(original, c) == files(fixed, config))
+                .and_then(|c| c.service(&service.name).map(|s| (c, s)));
             if before.is_some_and(|(c, s)| read_only(s) && crate::rules::copied_into_container(c, s).is_some()) {
                 continue;
             }

@@ -32,8 +32,11 @@ declare_rule! {
     /// ```yaml
     ///     user: "app"
     /// ```
-    /// That is the user the image was made to run as. Elsewhere (a pulled image, a Dockerfile
-    /// without `USER` or whose `USER` is a build argument), remove `user: root` when the image
+    /// That is the user the image was made to run as (a `dockerfile_inline` is read as the
+    /// Dockerfile; here-document bodies are not instructions). Not offered when the service
+    /// replaces the entrypoint, adds capabilities or mounts a socket (root on purpose), nor
+    /// elsewhere (a pulled image, a Dockerfile without `USER` or whose `USER` is a build argument):
+    /// there, remove `user: root` when the image
     /// runs as its own user, or set the unprivileged user the image documents, and give that user
     /// the files it writes: stackfix does not know which user that is.
     ///
@@ -53,9 +56,16 @@ declare_rule! {
 }
 
 /// The user that the image `service` builds runs as, when its Dockerfile names one literally and it
-/// is not root.
+/// is not root, and nothing in the service says it runs as root on purpose: its own entrypoint
+/// (a script that changes owners, then steps down), added capabilities, or the Docker socket.
 fn image_user(service: &Service) -> Option<&str> {
     service.build.as_ref()?;
+    let on_purpose = service.value.get("entrypoint").is_some()
+        || service.value.get("cap_add").is_some()
+        || service.volumes.iter().any(|m| m.source.as_deref().is_some_and(|s| s.ends_with(".sock")));
+    if on_purpose {
+        return None;
+    }
     service.build_user.as_deref().filter(|u| !u.contains('$') && !u.is_empty() && !is_root(u))
 }
 

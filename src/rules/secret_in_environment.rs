@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use super::hardcoded_secret::is_secret_name;
-use super::{Applicability, Context, EditOp, Finding, Fix, FixEdit, Rule, RuleMeta, Site, Target};
+use super::{Applicability, Context, EditOp, Finding, Fix, FixEdit, Rule, RuleMeta, Severity, Site, Target};
 use crate::fix::render::template as tpl;
 use crate::stack::catalog::{Catalog, FileVariables, ImageEntry};
 use crate::stack::interpolate;
@@ -52,13 +52,20 @@ declare_rule! {
     /// ```
     /// The secret reads the same variable the value came from (`.env` or the shell), so every
     /// other place that interpolates it (a client's connection string) keeps the same value, and
-    /// nothing is written to a file (an `environment` source needs Docker Compose 2.6.1 or later:
-    /// docker/compose 005fc25). Offered only where the value is a reference to one variable
+    /// nothing is written to a file. The value must not be empty at deploy time: compose creates
+    /// no secret for an empty value (and the entrypoint then stops). An `environment` source needs
+    /// Docker Compose v2: 2.6.1 or later reads it (docker/compose 005fc25), 2.20.0 or later writes
+    /// the file readable by every user (fd0e0a2, which images that start as another user, such as
+    /// the `-ubi` MariaDB images, need); not Compose v1 nor `docker stack deploy`. Offered only where the value is a reference to one variable
     /// (`${VAR}`, `${VAR:?…}`): a literal is `hardcoded-secret`'s to move first. Not offered when
     /// the service replaces the image's entrypoint, user or server command (the entrypoint reads
     /// the file only when it starts the server), has `read_only: true` (compose copies an
-    /// `environment` secret into the container, which a read-only root refuses), sets the
-    /// variable in an `env_file` too, has a health check that reads it (a health check runs with
+    /// `environment` secret into the container, which a read-only root refuses) or can get it
+    /// from `writable-root-filesystem` (the read-only root comes first, whichever rules a run
+    /// selects: set `read_only: false` to take this fix instead), sets the
+    /// variable in an `env_file` too (or one it names cannot be read here), extends another
+    /// service or is extended, another configuration sets the variable too, the value is empty in
+    /// `.env`, has a health check that reads it or runs a script (a health check runs with
     /// the container's configured environment, not the one the entrypoint exports), or when a
     /// top-level secret of that name already exists with another source.
     ///
@@ -104,15 +111,28 @@ fn sole_reference(written: &str) -> Option<String> {
 
 /// The fix for `var` of `service`, or why there is none.
 fn fix(ctx: &Context, service: &Service, entry: &ImageEntry, var: &EnvVar) -> Result<Fix, String> {
-    let written = var.written().ok_or("its value comes from the shell (a bare name)")?;
-    let variable = sole_reference(written).ok_or(
-        "its value is not a reference to one variable; move a literal with `hardcoded-secret` first, then this fix \
-         moves the variable",
-    )?;
+    // A bare name passes the project's variable of that name (`.env` or the shell), which the
+    // secret reads the same way.
+    let variable = match var.written() {
+        None => var.name.clone(),
+        Some(written) => sole_reference(written).ok_or(
+            "its value is not a reference to one variable; move a literal with `hardcoded-secret` first, then this fix \
+             moves the variable",
+        )?,
+    };
     super::starts_as_image(service, entry)?;
     if service.value.get("read_only").is_some_and(|v| v.is_compose_true()) {
         return Err("it has `read_only: true`, and compose copies an `environment` secret into the container; \
                     give the secret a `file:` source by hand"
+            .into());
+    }
+    // The read-only root `writable-root-filesystem` can give the service comes first: the two
+    // cannot go together, and which one a run writes must not depend on the order of fixes.
+    let candidate = super::hardening_candidates(ctx).any(|s| std::ptr::eq(s, service));
+    if candidate && super::writable_root_filesystem::writes(ctx, service).is_ok() {
+        return Err("its root filesystem can be made read-only (`writable-root-filesystem`), which cannot take an \
+                    `environment` secret; set `read_only: false` to take this fix instead, or give the secret a \
+                    `file:` source by hand"
             .into());
     }
     // A health check runs with the container's configured environment, not the one the
@@ -127,6 +147,13 @@ fn fix(ctx: &Context, service: &Service, entry: &ImageEntry, var: &EnvVar) -> Re
     if probe_reads {
         return Err(format!("its health check reads `{}` from the container's environment", var.name));
     }
+    // A script it runs (a mounted `/healthchecks/postgres.sh`) may read it too: not known.
+    if let Some(script) = probe_script(service) {
+        return Err(format!(
+            "its health check runs `{script}`, which may read `{}` from the container's environment",
+            var.name
+        ));
+    }
     let file = service.definition_site().file;
     if var.loc.file != file || var.loc.via_alias || !ctx.env_name_written(var) {
         return Err("the variable is set in another file, through an alias, or by interpolation".into());
@@ -134,20 +161,76 @@ fn fix(ctx: &Context, service: &Service, entry: &ImageEntry, var: &EnvVar) -> Re
     if service.env_file.iter().any(|(name, _)| *name == var.name || *name == format!("{}_FILE", var.name)) {
         return Err(format!("an `env_file` of the service sets `{}` too", var.name));
     }
-    if service.value.get("env_file").is_some() && service.env_file.is_empty() {
-        return Err("its `env_file` could not be read, and may set the variable too".into());
+    if let Some(missing) = unread_env_file(ctx, service) {
+        return Err(format!("its `env_file` `{missing}` could not be read here, and may set the variable too"));
+    }
+    // compose creates no secret from an empty value (docker/compose `injectFileReferences`), and
+    // the entrypoint then finds no file and stops; an empty value passed in the environment
+    // worked (with `POSTGRES_HOST_AUTH_METHOD=trust`, say).
+    if ctx.stack.env.get(&variable).is_some_and(|v| v.is_empty()) {
+        return Err(format!(
+            "`{variable}` is empty in `.env`, and compose mounts no secret for an empty value: the entrypoint \
+             would find no file"
+        ));
+    }
+    if let Some(other) = extends_involving(ctx, &service.name) {
+        return Err(format!(
+            "`{other}` extends it, or it extends `{other}`: the environments merge, and one would keep `{}` \
+             beside `{}_FILE`",
+            var.name, var.name
+        ));
+    }
+    // Every place the edit reaches: other services that read the same entry (an anchor), and the
+    // other configurations that load this file (a development override that
+    // sets the variable itself would then set both).
+    for config in ctx.stack.configs.iter().filter(|c| c.files.contains(&var.loc.file)) {
+        for other in &config.services {
+            let shares = other.environment.iter().any(|v| v.loc.file == var.loc.file && v.loc.span == var.loc.span);
+            if other.name != service.name && shares {
+                return Err(format!("`{}` reads the same entry (through `extends` or an anchor)", other.name));
+            }
+            if other.name != service.name {
+                continue;
+            }
+            let elsewhere =
+                other.env(&var.name).is_some_and(|v| v.loc.file != var.loc.file || v.loc.span != var.loc.span);
+            let file_set = other.variables().any(|(name, _)| name == format!("{}_FILE", var.name));
+            if elsewhere || file_set {
+                return Err(format!(
+                    "another configuration of the stack sets `{}` or `{}_FILE` for it too, and would set both",
+                    var.name, var.name
+                ));
+            }
+        }
     }
     let secret = variable.to_ascii_lowercase();
     let mut edits = Vec::new();
-    match ctx.config.doc.get("secrets").and_then(|s| s.get(&secret)) {
-        Some(existing) if existing.get("environment").and_then(|e| e.as_str()) == Some(variable.as_str()) => {}
-        Some(_) => return Err(format!("a top-level secret `{secret}` exists already, with another source")),
-        None => edits.push(FixEdit::new(
-            Target::Root(file),
-            EditOp::Merge,
-            tpl::SECRET_IN_ENVIRONMENT_SECRET,
-            json!({ "secret": secret, "variable": variable }),
-        )),
+    let same_source = |config: &crate::stack::Config| match config.doc.get("secrets").and_then(|s| s.get(&secret)) {
+        Some(existing) => existing.get("environment").and_then(|e| e.as_str()) == Some(variable.as_str()),
+        None => true,
+    };
+    if !ctx.stack.configs.iter().filter(|c| c.files.contains(&file)).all(same_source) {
+        return Err(format!("a top-level secret `{secret}` exists already, with another source"));
+    }
+    // Written in this file even when another file defines it the same way: every configuration
+    // that loads this file needs it (an equal entry here is left as it is).
+    edits.push(FixEdit::new(
+        Target::Root(file),
+        EditOp::Merge,
+        tpl::SECRET_IN_ENVIRONMENT_SECRET,
+        json!({ "secret": secret, "variable": variable }),
+    ));
+    // Given already under another name (`target: pg_pass`): the file is not where this fix points.
+    let retargeted = service.value.get("secrets").is_some_and(|s| {
+        s.items().iter().any(|i| {
+            secret_name(i) == Some(&secret)
+                && i.get("target")
+                    .and_then(|t| t.as_str())
+                    .is_some_and(|t| t != secret && t != format!("/run/secrets/{secret}"))
+        })
+    });
+    if retargeted {
+        return Err(format!("it is given the secret `{secret}` at another path (`target:`)"));
     }
     let listed = service.value.get("secrets").map(|s| s.items().iter().any(|i| secret_name(i) == Some(&secret)));
     match (service.value.get("secrets"), listed) {
@@ -196,6 +279,54 @@ fn fix(ctx: &Context, service: &Service, entry: &ImageEntry, var: &EnvVar) -> Re
     ))
 }
 
+/// A script the service's own health check runs (a word naming a path, or a file with a script's
+/// extension), whose reading of the environment is not known.
+fn probe_script(service: &Service) -> Option<String> {
+    let test = service.value.get("healthcheck")?.get("test")?;
+    let words: Vec<String> = match test.items() {
+        [] => test.as_str().map(|t| t.split_whitespace().map(str::to_string).collect()).unwrap_or_default(),
+        items => items
+            .iter()
+            .skip(1)
+            .filter_map(|i| i.as_str())
+            .flat_map(|t| t.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .collect(),
+    };
+    let script = |w: &str| {
+        let w = w.trim_matches(|c| c == '"' || c == '\'' || c == ';' || c == '(' || c == ')');
+        w.contains('/') && !w.contains("://")
+            || [".sh", ".bash", ".py", ".pl", ".rb", ".js"].iter().any(|e| w.ends_with(e))
+    };
+    words.into_iter().find(|w| script(w))
+}
+
+/// A service that `extends` `name`, or the one `name` extends.
+fn extends_involving(ctx: &Context, name: &str) -> Option<String> {
+    ctx.stack.extends.iter().find_map(|(service, base)| match () {
+        _ if base == name => Some(service.clone()),
+        _ if service == name => Some(base.clone()),
+        _ => None,
+    })
+}
+
+/// An `env_file` entry of the service that could not be read (missing, outside the project, an
+/// optional file absent here), as written.
+fn unread_env_file<'a>(ctx: &Context, service: &'a Service) -> Option<&'a str> {
+    let value = service.value.get("env_file")?;
+    let entries: Vec<&crate::stack::Value> = match value.items() {
+        [] => vec![value],
+        items => items.iter().collect(),
+    };
+    entries.into_iter().find_map(|entry| {
+        let written = entry.as_str().or_else(|| entry.get("path").and_then(|p| p.as_str()))?;
+        let base = ctx.stack.file(entry.loc.file).path.parent()?;
+        let path = base.join(written);
+        let inside =
+            path.canonicalize().is_ok_and(|p| p.starts_with(ctx.stack.root.canonicalize().unwrap_or_default()));
+        (!inside || !path.is_file()).then_some(written)
+    })
+}
+
 /// The secret a `secrets:` item gives (`name`, or `source: name` in the long form).
 fn secret_name(item: &crate::stack::Value) -> Option<&str> {
     item.as_str().or_else(|| item.get("source").and_then(|s| s.as_str()))
@@ -217,19 +348,20 @@ impl Rule for SecretInEnvironment {
                 }
                 let file_var = format!("{}_FILE", var.name);
                 if service.variables().any(|(name, _)| name == file_var) {
-                    out.push(
-                        Finding::new(
-                            &Self::META,
-                            var.loc,
-                            format!(
-                                "service `{}` sets both `{}` and `{file_var}`: the image's entrypoint stops at start \
+                    // A start failure, not a hardening remark.
+                    let mut finding = Finding::new(
+                        &Self::META,
+                        var.loc,
+                        format!(
+                            "service `{}` sets both `{}` and `{file_var}`: the image's entrypoint stops at start \
                                  when both are set",
-                                service.name, var.name
-                            ),
-                        )
-                        .service(&service.name)
-                        .help(format!("keep one of them ({})", cited(fact))),
-                    );
+                            service.name, var.name
+                        ),
+                    )
+                    .service(&service.name)
+                    .help(format!("keep one of them ({})", cited(fact)));
+                    finding.severity = Severity::Error;
+                    out.push(finding);
                     continue;
                 }
                 let finding = Finding::new(

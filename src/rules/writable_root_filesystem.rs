@@ -73,7 +73,7 @@ fn at_or_below(path: &str, top: &str) -> bool {
 /// covers), with the source of the fact, when known and the fix can be written: no `read_only`
 /// or `tmpfs` of its own, an image not built here, and nothing that makes the image write
 /// elsewhere (the catalog's `writes_also_with`).
-fn writes(ctx: &Context, service: &Service) -> Result<(Vec<String>, &'static str), String> {
+pub(super) fn writes(ctx: &Context, service: &Service) -> Result<(Vec<String>, &'static str), String> {
     if service.value.get("read_only").is_some() {
         return Err("it sets `read_only: false`".into());
     }

@@ -126,6 +126,7 @@ pub fn load(options: &LoadOptions) -> Stack {
         errors: loader.errors,
         env: loader.env,
         profiles: options.profiles.clone(),
+        extends: loader.extends,
     }
 }
 
@@ -156,6 +157,8 @@ pub(crate) struct Loader {
     /// from the start those `.env.example` names (the environment is documented to set them).
     missing_required: HashSet<String>,
     pub(crate) profiles: Profiles,
+    /// Every `extends` applied, as (service, the service it extends).
+    extends: Vec<(String, String)>,
     overrides: HashMap<PathBuf, String>,
     display_base: PathBuf,
     root_abs: PathBuf,
@@ -197,6 +200,7 @@ impl Loader {
             env,
             missing_required,
             profiles: options.profiles.clone(),
+            extends: Vec::new(),
             overrides: options.overrides.iter().map(|(p, t)| (absolute(p), t.clone())).collect(),
         }
     }
@@ -624,6 +628,10 @@ impl Loader {
             Some(s) => (s.to_string(), None),
             None => (ext.str_at("service").unwrap_or("").to_string(), ext.str_at("file").map(str::to_string)),
         };
+        let pair = (name.to_string(), base_name.clone());
+        if !self.extends.contains(&pair) {
+            self.extends.push(pair);
+        }
         let base = match file {
             Some(f) => {
                 let Some(path) = self.host_path(ext.loc.file, &f, ext.loc) else { return Err(()) };
@@ -795,6 +803,13 @@ impl Loader {
         let context = build.context.clone().unwrap_or_else(|| ".".into());
         if context.contains("://") || context.starts_with("git@") {
             return DockerfileFacts::default();
+        }
+        // `dockerfile_inline` is the Dockerfile itself (compose builds from it, not from a file).
+        let inline = service.value.get("build").and_then(|b| b.get("dockerfile_inline")).and_then(|d| d.as_str());
+        if let Some(text) = inline {
+            let mut facts = DockerfileFacts::parse(text);
+            facts.context_dir = self.host_path(build.loc.file, &context, build.loc);
+            return facts;
         }
         let dockerfile = build.dockerfile.as_ref().map_or("Dockerfile".to_string(), |d| d.value.clone());
         let written_in = self.files[build.loc.file].path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -1056,11 +1071,23 @@ impl DockerfileFacts {
     }
 }
 
-/// Instruction lines with `\` continuations joined and comment lines dropped.
+/// Instruction lines with `\` continuations joined, comment lines dropped, and the bodies of
+/// here-documents (`COPY <<EOF /etc/app.conf` … `EOF`, `RUN <<-'EOT'` …) skipped: their lines are
+/// file contents or script, not instructions.
 fn logical_lines(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
+    // The delimiters of the here-documents still open, in order, and whether tabs are stripped.
+    let mut heredocs: std::collections::VecDeque<(String, bool)> = std::collections::VecDeque::new();
     for line in text.lines() {
+        if let Some((word, strip)) = heredocs.front() {
+            let body = if *strip { line.trim_start_matches('\t') } else { line };
+            if body == word {
+                heredocs.pop_front();
+            }
+            continue;
+        }
+        heredocs.extend(heredoc_words(line));
         let trimmed = line.trim_start();
         if trimmed.starts_with('#') && !current.is_empty() {
             continue;
@@ -1078,6 +1105,27 @@ fn logical_lines(text: &str) -> Vec<String> {
     }
     if !current.is_empty() {
         out.push(current);
+    }
+    out
+}
+
+/// The here-documents a Dockerfile line opens (`<<EOF`, `<<-EOF`, `<<"EOF"`, `<<'EOF'`), as
+/// (delimiter, tabs stripped); `<<` followed by anything else (a shell's `<<<`, a space) opens none.
+fn heredoc_words(line: &str) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("<<") {
+        let mut after = &rest[at + 2..];
+        let strip = after.starts_with('-');
+        if strip {
+            after = &after[1..];
+        }
+        let unquoted = after.trim_start_matches(['"', '\'']);
+        let word: String = unquoted.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        if !word.is_empty() && !after.starts_with('<') {
+            out.push((word, strip));
+        }
+        rest = &rest[at + 2..];
     }
     out
 }
@@ -1332,6 +1380,17 @@ mod tests {
         assert_eq!(user(Some("app")).as_deref(), Some("node"), "inherited from the stage it starts from");
         assert_eq!(user(Some("debug")).as_deref(), Some("root"));
         assert_eq!(user(None), None, "a stage from another image runs as that image's user");
+    }
+
+    #[test]
+    fn here_document_bodies_are_not_instructions() {
+        let facts = DockerfileFacts::parse(
+            "FROM nginx:1.27\nCOPY <<CONF /etc/nginx/nginx.conf\nuser nginx;\nCONF\nRUN <<-'EOT' bash\n\tUSER x\n\tEOT\nWORKDIR /srv\n",
+        );
+        assert_eq!(facts.stage(None).and_then(|s| s.user.clone()), None);
+        assert_eq!(facts.workdir.as_deref(), Some("/srv"));
+        assert_eq!(heredoc_words("RUN cat <<<x"), Vec::new());
+        assert_eq!(heredoc_words("COPY <<A <<\"B\" /x/"), [("A".to_string(), false), ("B".to_string(), false)]);
     }
 
     #[test]

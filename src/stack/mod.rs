@@ -431,6 +431,8 @@ pub struct Stack {
     pub errors: Vec<LoadError>,
     pub env: HashMap<String, String>,
     pub profiles: Profiles,
+    /// Every `extends` the configurations apply, as (service, the service it extends).
+    pub extends: Vec<(String, String)>,
 }
 
 impl Stack {

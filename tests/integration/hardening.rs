@@ -264,20 +264,22 @@ fn secrets_move_to_files_only_where_the_container_still_starts() {
     assert!(text.contains("  mariadb_root_password:\n    environment: MARIADB_ROOT_PASSWORD\n"), "{text}");
     assert!(fs::read_to_string(literal.path().join(".env.example")).unwrap().contains("MARIADB_ROOT_PASSWORD="));
 
-    // Both fixes in one run: the read-only root stays, the secret is left with the reason.
+    // Both fixes in one run: the read-only root comes first, the secret is left with the reason.
     let postgres = "services:\n  db:\n    image: postgres:16.4\n    environment:\n      POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}\n";
     let both = stack(postgres);
     let (text, said) = run(both.path(), "secret-in-environment,writable-root-filesystem");
     assert!(text.contains("read_only: true") && text.contains("POSTGRES_PASSWORD: ${"), "{text}");
     assert!(!text.contains("secrets:"), "{text}");
-    assert!(said.contains("`docker compose up` refuses that"), "{said}");
-    // The secret first, then the read-only root in a later run: refused, with why.
-    let later = stack(postgres);
-    let (text, _) = run(later.path(), "secret-in-environment");
+    assert!(said.contains("it has `read_only: true`, and compose copies"), "{said}");
+    // With `read_only: false` the secret moves; a service with such a secret gets no read-only
+    // root.
+    let writable = stack(&postgres.replace("    environment:", "    read_only: false\n    environment:"));
+    let (text, _) = run(writable.path(), "secret-in-environment");
     assert!(text.contains("POSTGRES_PASSWORD_FILE"), "{text}");
-    let found = findings(later.path(), "writable-root-filesystem");
-    assert_eq!(found.len(), 1, "{found:#?}");
-    let (_, json) = check_json(later.path(), &["--select", "writable-root-filesystem"]);
+    let moved = stack(
+        "services:\n  db:\n    image: postgres:16.4\n    environment:\n      POSTGRES_PASSWORD_FILE: /run/secrets/postgres_password\n    secrets: [postgres_password]\nsecrets:\n  postgres_password:\n    environment: POSTGRES_PASSWORD\n",
+    );
+    let (_, json) = check_json(moved.path(), &["--select", "writable-root-filesystem"]);
     let help = json["findings"][0]["help"].as_str().unwrap_or_default().to_string();
     assert!(help.contains("compose copies its secret `postgres_password`"), "{help}");
     assert!(json["findings"][0]["fix"]["available"] != true, "{json:#}");
@@ -291,4 +293,73 @@ fn secrets_move_to_files_only_where_the_container_still_starts() {
     let out =
         stdout(&stackfix(probed.path(), &["check", ".", "--select", "secret-in-environment", "--color", "never"]));
     assert!(out.contains("its health check reads `MYSQL_ROOT_PASSWORD`"), "{out}");
+}
+
+/// What a review found `secret-in-environment` would break, each left for a person with why: an
+/// empty value (compose mounts no secret for it), a development override that sets the variable
+/// itself, a secret of that name with another source there, `extends` either way, a long-form
+/// secret mounted elsewhere, a health check that runs a script, an `env_file` not readable here;
+/// and `root-user` on an inline Dockerfile and on here-document bodies.
+#[test]
+fn secrets_and_users_are_not_moved_where_the_container_would_not_start() {
+    let not_fixed = |files: &[(&str, &str)], rule: &str, why: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, text).unwrap();
+        }
+        let (_, json) = check_json(dir.path(), &["--select", rule]);
+        let found = json["findings"].as_array().unwrap();
+        assert!(!found.is_empty(), "{why}: no finding");
+        for f in found {
+            assert!(f["fix"]["available"] != true, "{why}: fixed {json:#}");
+            assert!(f["help"].as_str().unwrap_or_default().contains(why), "{why}: {json:#}");
+        }
+    };
+    let db = "services:\n  db:\n    image: postgres:16.4\n    read_only: false\n    environment:\n      POSTGRES_PASSWORD: ${POSTGRES_PASSWORD}\n";
+    let rule = "secret-in-environment";
+    not_fixed(&[("docker-compose.yml", db), (".env", "POSTGRES_PASSWORD=\n")], rule, "is empty in `.env`");
+    let prod = "services:\n  db:\n    restart: always\n";
+    let dev = "services:\n  db:\n    environment:\n      POSTGRES_PASSWORD: devpassword\n";
+    not_fixed(
+        &[("docker-compose.yml", db), ("docker-compose.override.yml", dev), ("docker-compose.prod.yml", prod)],
+        rule,
+        "another configuration of the stack sets `POSTGRES_PASSWORD`",
+    );
+    let dev_secret = "secrets:\n  postgres_password:\n    file: ./dev.txt\n";
+    not_fixed(
+        &[
+            ("docker-compose.yml", db),
+            ("docker-compose.override.yml", dev_secret),
+            ("docker-compose.prod.yml", prod),
+            ("dev.txt", "x\n"),
+        ],
+        rule,
+        "exists already, with another source",
+    );
+    let extended =
+        format!("{db}  replica:\n    extends: db\n    environment:\n      POSTGRES_PASSWORD: ${{REPLICA_PASSWORD}}\n");
+    not_fixed(&[("docker-compose.yml", &extended)], rule, "the environments merge");
+    let target = format!(
+        "{db}    secrets:\n      - source: postgres_password\n        target: pg_pass\nsecrets:\n  postgres_password:\n    environment: POSTGRES_PASSWORD\n"
+    );
+    not_fixed(&[("docker-compose.yml", &target)], rule, "at another path (`target:`)");
+    let script = format!("{db}    healthcheck:\n      test: [\"CMD\", \"/healthchecks/postgres.sh\"]\n");
+    not_fixed(&[("docker-compose.yml", &script)], rule, "runs `/healthchecks/postgres.sh`");
+    let optional = format!("{db}    env_file:\n      - path: secrets.env\n        required: false\n");
+    not_fixed(&[("docker-compose.yml", &optional)], rule, "could not be read here");
+
+    let inline = "services:\n  tool:\n    build:\n      context: ./a\n      dockerfile_inline: \"FROM alpine:3.20\\nRUN apk add docker-cli\\n\"\n    user: root\n";
+    not_fixed(
+        &[("docker-compose.yml", inline), ("a/Dockerfile", "FROM alpine:3.20\nUSER app\n")],
+        "root-user",
+        "drop `user:`",
+    );
+    let heredoc = "FROM nginx:1.27\nCOPY <<CONF /etc/nginx/nginx.conf\nuser nginx;\nCONF\n";
+    not_fixed(
+        &[("docker-compose.yml", "services:\n  web:\n    build: ./web\n    user: root\n"), ("web/Dockerfile", heredoc)],
+        "root-user",
+        "drop `user:`",
+    );
 }
