@@ -279,25 +279,41 @@ fn fix(ctx: &Context, service: &Service, entry: &ImageEntry, var: &EnvVar) -> Re
     ))
 }
 
-/// A script the service's own health check runs (a word naming a path, or a file with a script's
-/// extension), whose reading of the environment is not known.
+/// A script the service's own health check runs (a program named by a path, or a file with a
+/// script's extension handed to an interpreter), whose reading of the environment is not known.
+/// Arguments (`curl http://…/health`, `test -f /tmp/ready`) are not programs.
 fn probe_script(service: &Service) -> Option<String> {
     let test = service.value.get("healthcheck")?.get("test")?;
-    let words: Vec<String> = match test.items() {
-        [] => test.as_str().map(|t| t.split_whitespace().map(str::to_string).collect()).unwrap_or_default(),
-        items => items
-            .iter()
-            .skip(1)
-            .filter_map(|i| i.as_str())
-            .flat_map(|t| t.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-            .collect(),
+    let text: String = match test.items() {
+        [] => test.as_str().unwrap_or_default().to_string(),
+        items => {
+            let words: Vec<&str> = items.iter().filter_map(|i| i.as_str()).collect();
+            match words.split_first() {
+                Some((&"CMD", args)) => args.join(" "),
+                Some((&"CMD-SHELL", args)) => args.join(" "),
+                _ => words.join(" "),
+            }
+        }
     };
-    let script = |w: &str| {
-        let w = w.trim_matches(|c| c == '"' || c == '\'' || c == ';' || c == '(' || c == ')');
-        w.contains('/') && !w.contains("://")
-            || [".sh", ".bash", ".py", ".pl", ".rb", ".js"].iter().any(|e| w.ends_with(e))
+    let interpreters = ["sh", "bash", "ash", "dash", "python", "python3", "perl", "ruby", "node", "source", "."];
+    let is_script = |w: &str| {
+        let w = w.trim_matches(|c| c == '"' || c == '\'' || c == '(' || c == ')');
+        w.contains('/') || [".sh", ".bash", ".py", ".pl", ".rb", ".js"].iter().any(|e| w.ends_with(e))
     };
-    words.into_iter().find(|w| script(w))
+    for command in text.split([';', '|', '&', '\n']) {
+        let mut words = command.split_whitespace().filter(|w| !w.contains('='));
+        let Some(program) = words.next() else { continue };
+        if is_script(program) {
+            return Some(program.to_string());
+        }
+        let name = program.rsplit('/').next().unwrap_or(program);
+        if interpreters.contains(&name) {
+            if let Some(script) = words.find(|w| !w.starts_with('-')).filter(|w| is_script(w)) {
+                return Some(script.to_string());
+            }
+        }
+    }
+    None
 }
 
 /// A service that `extends` `name`, or the one `name` extends.
@@ -392,6 +408,23 @@ impl Rule for SecretInEnvironment {
 #[cfg(test)]
 mod tests {
     use super::sole_reference;
+
+    #[test]
+    fn health_check_scripts() {
+        use crate::stack::Service;
+        let probe = |test: &str| {
+            let text = format!("healthcheck:\n  test: {test}\n");
+            let tree = crate::yaml::Tree::parse(text).unwrap();
+            let value = crate::stack::Value::from_tree(&tree, tree.root().unwrap(), 0).unwrap();
+            super::probe_script(&Service::from_value("db", value, Vec::new(), &Default::default()))
+        };
+        assert_eq!(probe(r#"["CMD", "/healthchecks/postgres.sh"]"#).as_deref(), Some("/healthchecks/postgres.sh"));
+        assert_eq!(probe(r#"["CMD-SHELL", "bash -e check.sh || exit 1"]"#).as_deref(), Some("check.sh"));
+        assert_eq!(probe(r#"["CMD-SHELL", "PGPASSWORD=x ./probe && true"]"#).as_deref(), Some("./probe"));
+        assert_eq!(probe(r#"["CMD", "curl", "-f", "http://localhost/health"]"#), None);
+        assert_eq!(probe(r#""test -f /tmp/ready""#), None);
+        assert_eq!(probe(r#"["CMD-SHELL", "pg_isready -U postgres -h 127.0.0.1"]"#), None);
+    }
 
     #[test]
     fn only_a_lone_reference_moves() {
