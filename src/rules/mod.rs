@@ -241,10 +241,12 @@ mod writable_root_filesystem;
 /// container has every capability; `privileged-container` reports it) and not one-shot jobs
 /// (migrations, setup), which run briefly and are not hardened the same way.
 pub(crate) fn hardening_candidates<'a>(ctx: &'a Context) -> impl Iterator<Item = &'a crate::stack::Service> + 'a {
-    ctx.config
-        .services
-        .iter()
-        .filter(move |s| !s.value.get("privileged").is_some_and(|v| v.is_compose_true()) && !ctx.config.is_one_shot(s))
+    ctx.config.services.iter().filter(move |s| is_hardening_candidate(ctx, s))
+}
+
+/// Whether `service` is one of [`hardening_candidates`].
+pub(crate) fn is_hardening_candidate(ctx: &Context, service: &crate::stack::Service) -> bool {
+    !service.value.get("privileged").is_some_and(|v| v.is_compose_true()) && !ctx.config.is_one_shot(service)
 }
 
 /// The capabilities Docker gives a container that is not privileged, without `CAP_`

@@ -110,7 +110,7 @@ fn sole_reference(written: &str) -> Option<String> {
 }
 
 /// The fix for `var` of `service`, or why there is none.
-fn fix(ctx: &Context, service: &Service, entry: &ImageEntry, var: &EnvVar) -> Result<Fix, String> {
+fn fix(ctx: &Context, service: &Service, entry: &ImageEntry, var: &EnvVar, extends: &Extends) -> Result<Fix, String> {
     // A bare name passes the project's variable of that name (`.env` or the shell), which the
     // secret reads the same way.
     let variable = match var.written() {
@@ -128,8 +128,7 @@ fn fix(ctx: &Context, service: &Service, entry: &ImageEntry, var: &EnvVar) -> Re
     }
     // The read-only root `writable-root-filesystem` can give the service comes first: the two
     // cannot go together, and which one a run writes must not depend on the order of fixes.
-    let candidate = super::hardening_candidates(ctx).any(|s| std::ptr::eq(s, service));
-    if candidate && super::writable_root_filesystem::writes(ctx, service).is_ok() {
+    if super::is_hardening_candidate(ctx, service) && super::writable_root_filesystem::writes(ctx, service).is_ok() {
         return Err("its root filesystem can be made read-only (`writable-root-filesystem`), which cannot take an \
                     `environment` secret; set `read_only: false` to take this fix instead, or give the secret a \
                     `file:` source by hand"
@@ -173,7 +172,7 @@ fn fix(ctx: &Context, service: &Service, entry: &ImageEntry, var: &EnvVar) -> Re
              would find no file"
         ));
     }
-    if let Some(other) = extends_involving(ctx, &service.name) {
+    if let Some(other) = extends.get(service.name.as_str()) {
         return Err(format!(
             "`{other}` extends it, or it extends `{other}`: the environments merge, and one would keep `{}` \
              beside `{}_FILE`",
@@ -181,17 +180,13 @@ fn fix(ctx: &Context, service: &Service, entry: &ImageEntry, var: &EnvVar) -> Re
         ));
     }
     // Every place the edit reaches: other services that read the same entry (an anchor), and the
-    // other configurations that load this file (a development override that
-    // sets the variable itself would then set both).
+    // other configurations that load this file (a development override that sets the variable
+    // itself would then set both).
+    if ctx.stack.file(var.loc.file).shared_anchors.iter().any(|anchor| anchor.contains(var.loc.span)) {
+        return Err("the variable is in a YAML anchor other places alias".into());
+    }
     for config in ctx.stack.configs.iter().filter(|c| c.files.contains(&var.loc.file)) {
-        for other in &config.services {
-            let shares = other.environment.iter().any(|v| v.loc.file == var.loc.file && v.loc.span == var.loc.span);
-            if other.name != service.name && shares {
-                return Err(format!("`{}` reads the same entry (through `extends` or an anchor)", other.name));
-            }
-            if other.name != service.name {
-                continue;
-            }
+        if let Some(other) = config.service(&service.name) {
             let elsewhere =
                 other.env(&var.name).is_some_and(|v| v.loc.file != var.loc.file || v.loc.span != var.loc.span);
             let file_set = other.variables().any(|(name, _)| name == format!("{}_FILE", var.name));
@@ -316,13 +311,16 @@ fn probe_script(service: &Service) -> Option<String> {
     None
 }
 
-/// A service that `extends` `name`, or the one `name` extends.
-fn extends_involving(ctx: &Context, name: &str) -> Option<String> {
-    ctx.stack.extends.iter().find_map(|(service, base)| match () {
-        _ if base == name => Some(service.clone()),
-        _ if service == name => Some(base.clone()),
-        _ => None,
-    })
+/// For each service that extends another or is extended, one service on the other side.
+type Extends<'a> = std::collections::HashMap<&'a str, &'a str>;
+
+fn extends_of<'a>(ctx: &Context<'a>) -> Extends<'a> {
+    let mut out = Extends::new();
+    for (service, base) in &ctx.stack.extends {
+        out.entry(service.as_str()).or_insert(base.as_str());
+        out.entry(base.as_str()).or_insert(service.as_str());
+    }
+    out
 }
 
 /// An `env_file` entry of the service that could not be read (missing, outside the project, an
@@ -355,6 +353,7 @@ impl Rule for SecretInEnvironment {
 
     fn check(&self, ctx: &Context) -> Vec<Finding> {
         let mut out = Vec::new();
+        let extends = extends_of(ctx);
         for service in &ctx.config.services {
             let Some((entry, fact)) = file_variables(service) else { continue };
             for var in &service.environment {
@@ -390,7 +389,7 @@ impl Rule for SecretInEnvironment {
                     ),
                 )
                 .service(&service.name);
-                out.push(match fix(ctx, service, entry, var) {
+                out.push(match fix(ctx, service, entry, var, &extends) {
                     Ok(fix) => finding
                         .help(format!(
                             "pass it as a compose secret mounted in /run/secrets; the entrypoint reads `{file_var}` ({})",
