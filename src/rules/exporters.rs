@@ -183,11 +183,16 @@ pub fn secret_edits(ctx: &Context, store: &Service, new_variables: &[String]) ->
 /// The store's user, password and database as the exporter should write them: a variable
 /// reference as the store writes it, a non-secret literal as is, or, for a literal secret, a new
 /// required variable (`${NAME:?…}`) added to `new_variables`. `None` when the store reads its
-/// credentials from files (`*_FILE`, secrets): a person wires those.
+/// credentials from files (`*_FILE`, secrets) or may from an `env_file`, names them by
+/// interpolation, or gives one a literal fallback: a person wires those.
 pub fn credentials(ctx: &Context, store: &Service, new_variables: &mut Vec<String>) -> Option<serde_json::Value> {
     // Credentials read from files, or variables whose names come from interpolation (which may
     // set any of them), are wired by a person.
     if store.environment.iter().any(|e| e.name.ends_with("_PASSWORD_FILE") || !ctx.env_name_written(e)) {
+        return None;
+    }
+    // An `env_file` may set them (read or not here): a job given the defaults could not log in.
+    if store.value.get("env_file").is_some() {
         return None;
     }
     // A value is copied only as references alone (`${PG_PASS}`) or as a literal that is no

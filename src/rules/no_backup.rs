@@ -88,10 +88,17 @@ impl Rule for NoBackup {
             .filter(|s| profiles.kind(&s.kind).is_some_and(|k| k.backup))
             .map(|s| {
                 let site = s.production_site();
-                Finding::new(&Self::META, site, format!("{} `{}` has no backup job in this stack", s.kind, s.name))
-                    .service(&s.name)
-                    .help("add a scheduled dump job (pg_dump, mysqldump, mongodump) writing to its own volume")
-                    .with_fix_opt(fix(ctx, s))
+                let finding =
+                    Finding::new(&Self::META, site, format!("{} `{}` has no backup job in this stack", s.kind, s.name))
+                        .service(&s.name);
+                match fix(ctx, s) {
+                    Ok(fix) => finding
+                        .help("add a scheduled dump job (pg_dump, mysqldump, mongodump) writing to its own volume")
+                        .with_fix(fix),
+                    Err(reason) => finding.help(format!(
+                        "not fixed: {reason}; add a scheduled dump job (pg_dump, mysqldump, mongodump) by hand"
+                    )),
+                }
             })
             .collect()
     }
@@ -104,16 +111,22 @@ impl Rule for NoBackup {
 /// pinned image (the dump tool matches the server) running `mysqldump`/`mariadb-dump`/`mongodump`
 /// every `interval` seconds (default a day) and deleting dumps older than `keep_days`.
 /// Credentials by reference.
-fn fix(ctx: &Context, store: &Service) -> Option<Fix> {
-    if !store.volumes.iter().any(|m| m.kind == MountKind::Volume) || !super::is_service_name(&store.name) {
-        return None;
+/// Why there is none, when there is none.
+fn fix(ctx: &Context, store: &Service) -> Result<Fix, String> {
+    if !store.volumes.iter().any(|m| m.kind == MountKind::Volume) {
+        return Err("it keeps no data in a named volume, which the job would read through the server".into());
+    }
+    if !super::is_service_name(&store.name) {
+        return Err("its name cannot name the job's service".into());
     }
     let name = format!("{}-backup", store.name);
     let volume = format!("{}-backups", store.name);
     let declared = ctx.config.doc.get("volumes").is_some_and(|v| v.get(&volume).is_some());
     if ctx.config.service(&name).is_some() || declared {
-        return None;
+        return Err(format!("a service `{name}` or a volume `{volume}` exists already"));
     }
+    let unpinned =
+        "its image's tag is not pinned (`latest`, none, or a variable), and the dump tool must match the server";
     // A store built here runs what its Dockerfile starts from.
     let pulled = match &store.image_facts.origin {
         crate::stack::facts::ImageOrigin::Built(base) => Some(base.clone()),
@@ -125,19 +138,23 @@ fn fix(ctx: &Context, store: &Service) -> Option<Fix> {
         "postgres" => {
             // pg_dump refuses a server newer than itself: the backup image's major version must
             // be the server's, so an unknown one (`latest`, a variable) gets no backup.
-            let major = postgres_major(store_image.as_deref()?)?;
+            let major = postgres_major(store_image.as_deref().ok_or(unpinned)?)
+                .ok_or("its image's tag does not name the server's major version, which pg_dump must match")?;
             (format!("prodrigestivill/postgres-backup-local:{major}"), "pg_dump")
         }
         "mysql" => {
-            let image = store_image?;
+            let image = store_image.ok_or(unpinned)?;
             let tool = if image_repository(&image).1.contains("mariadb") { "mariadb-dump" } else { "mysqldump" };
             (image, tool)
         }
-        "mongo" => (store_image?, "mongodump"),
-        _ => return None,
+        "mongo" => (store_image.ok_or(unpinned)?, "mongodump"),
+        kind => return Err(format!("no dump job is known for {kind}")),
     };
     let mut new_variables = Vec::new();
-    let credentials = credentials(ctx, store, &mut new_variables)?;
+    let credentials = credentials(ctx, store, &mut new_variables).ok_or(
+        "its credentials come from an `env_file`, from files (`*_PASSWORD_FILE`), from names built by \
+             interpolation, or have a literal fallback (`${VAR:-x}`): a job must be given them by hand",
+    )?;
     let file = store.definition_site().file;
     let networks: Vec<String> =
         store.value.get("networks").map(|n| n.entries().iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default();
@@ -161,12 +178,15 @@ fn fix(ctx: &Context, store: &Service) -> Option<Fix> {
         edits.extend(ctx.production_settings(&name, kind, file));
     }
     let applicability = if new_variables.is_empty() { Applicability::Safe } else { Applicability::Unsafe };
-    edits.extend(super::exporters::secret_edits(ctx, store, &new_variables)?);
+    edits.extend(
+        super::exporters::secret_edits(ctx, store, &new_variables)
+            .ok_or("its literal credentials cannot be moved to variables for the job to read")?,
+    );
     let mut title = format!("add `{name}`: daily {tool} of `{}` into volume `{volume}`", store.name);
     if !new_variables.is_empty() {
         title.push_str(&format!(", both reading `{}` (set it: it was a literal)", new_variables.join("`, `")));
     }
-    Some(ctx.fix(title, applicability, edits))
+    Ok(ctx.fix(title, applicability, edits))
 }
 
 /// The major version of a postgres image from its tag: `16`, `16.4-alpine`, `pg17` (pgvector),

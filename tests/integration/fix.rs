@@ -453,3 +453,29 @@ fn an_added_exporter_reaches_a_store_on_the_default_network_and_prometheus_on_it
     let exporter = fixed.split("redis-exporter:").nth(1).expect("an exporter was added");
     assert!(exporter.contains("- default") && exporter.contains("- monitoring"), "{fixed}");
 }
+
+/// `no-backup` says why it offers no fix, and offers none where the job could not log in: a
+/// database whose credentials may come from an `env_file` (netbox-docker keeps them there).
+#[test]
+fn backups_are_not_added_without_their_credentials_and_say_why() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("docker-compose.yml"),
+        "services:\n  db:\n    image: postgres:16.4\n    env_file: postgres.env\n    volumes: [data:/var/lib/postgresql/data]\n  cache:\n    image: postgres:latest\n    volumes: [other:/var/lib/postgresql/data]\nvolumes:\n  data:\n  other:\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("postgres.env"), "POSTGRES_USER=netbox\nPOSTGRES_PASSWORD=x\n").unwrap();
+    let (_, json) = check_json(dir.path(), &["--select", "no-backup,missing-exporter"]);
+    let found = json["findings"].as_array().unwrap();
+    let help = |service: &str| {
+        let f = found.iter().find(|f| f["service"] == service && f["rule"] == "no-backup").expect(service);
+        assert!(f["fix"]["available"] != true, "{f:#}");
+        f["help"].as_str().unwrap().to_string()
+    };
+    assert!(help("db").contains("come from an `env_file`"), "{}", help("db"));
+    assert!(help("cache").contains("not pinned"), "{}", help("cache"));
+    assert!(
+        found.iter().all(|f| f["service"] != "db" || f["fix"]["available"] != true),
+        "an exporter or job for `db` without its credentials: {json:#}"
+    );
+}
