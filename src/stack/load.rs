@@ -1087,8 +1087,10 @@ fn logical_lines(text: &str) -> Vec<String> {
             }
             continue;
         }
-        heredocs.extend(heredoc_words(line));
         let trimmed = line.trim_start();
+        if !trimmed.starts_with('#') {
+            heredocs.extend(heredoc_words(line));
+        }
         if trimmed.starts_with('#') && !current.is_empty() {
             continue;
         }
@@ -1390,6 +1392,8 @@ mod tests {
         assert_eq!(facts.stage(None).and_then(|s| s.user.clone()), None);
         assert_eq!(facts.workdir.as_deref(), Some("/srv"));
         assert_eq!(heredoc_words("RUN cat <<<x"), Vec::new());
+        let commented = DockerfileFacts::parse("FROM alpine:3.20\n# a <<EOF here\nUSER app\n");
+        assert_eq!(commented.stage(None).and_then(|s| s.user.clone()).as_deref(), Some("app"));
         assert_eq!(heredoc_words("COPY <<A <<\"B\" /x/"), [("A".to_string(), false), ("B".to_string(), false)]);
     }
 
