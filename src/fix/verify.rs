@@ -90,18 +90,15 @@ pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) 
 /// fix that moved the secret fails; if none did, every fix of that service.
 fn check_starts(original: &Stack, fixed: &Stack, attempt: &Attempt, failures: &mut HashMap<FindingKey, String>) {
     let read_only = |s: &crate::stack::Service| s.value.get("read_only").is_some_and(|v| v.is_compose_true());
+    let files = |stack: &Stack, c: &crate::stack::Config| -> Vec<FileKey> {
+        c.files.iter().map(|&f| stack.file(f).key.clone()).collect()
+    };
     for config in &fixed.configs {
+        // The same configuration before (the one loading the same files).
+        let same = original.configs.iter().find(|c| files(original, c) == files(fixed, config));
         for service in config.services.iter().filter(|s| read_only(s)) {
             let Some((kind, name)) = crate::rules::copied_into_container(config, service) else { continue };
-            // The same configuration before (the one loading the same files).
-            let files = |stack: &Stack, c: &crate::stack::Config| -> Vec<FileKey> {
-                c.files.iter().map(|&f| stack.file(f).key.clone()).collect()
-            };
-            let before = original
-                .configs
-                .iter()
-                .find(|c| files(original, c) == files(fixed, config))
-                .and_then(|c| c.service(&service.name).map(|s| (c, s)));
+            let before = same.and_then(|c| c.service(&service.name).map(|s| (c, s)));
             if before.is_some_and(|(c, s)| read_only(s) && crate::rules::copied_into_container(c, s).is_some()) {
                 continue;
             }

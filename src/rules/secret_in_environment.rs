@@ -136,13 +136,8 @@ fn fix(ctx: &Context, service: &Service, entry: &ImageEntry, var: &EnvVar, exten
     }
     // A health check runs with the container's configured environment, not the one the
     // entrypoint exports to its server: one that reads the variable would lose it.
-    let probe_reads = service.value.get("healthcheck").and_then(|h| h.get("test")).is_some_and(|test| {
-        let words: Vec<&str> = match test.items() {
-            [] => test.as_str().into_iter().collect(),
-            items => items.iter().filter_map(|i| i.as_str()).collect(),
-        };
-        words.iter().any(|w| w.contains(&format!("${}", var.name)) || w.contains(&format!("${{{}", var.name)))
-    });
+    let probe_reads = probe_text(service)
+        .is_some_and(|t| t.contains(&format!("${}", var.name)) || t.contains(&format!("${{{}", var.name)));
     if probe_reads {
         return Err(format!("its health check reads `{}` from the container's environment", var.name));
     }
@@ -160,7 +155,7 @@ fn fix(ctx: &Context, service: &Service, entry: &ImageEntry, var: &EnvVar, exten
     if service.env_file.iter().any(|(name, _)| *name == var.name || *name == format!("{}_FILE", var.name)) {
         return Err(format!("an `env_file` of the service sets `{}` too", var.name));
     }
-    if let Some(missing) = unread_env_file(ctx, service) {
+    if let Some(missing) = service.env_file_unread.first() {
         return Err(format!("its `env_file` `{missing}` could not be read here, and may set the variable too"));
     }
     // compose creates no secret from an empty value (docker/compose `injectFileReferences`), and
@@ -274,22 +269,27 @@ fn fix(ctx: &Context, service: &Service, entry: &ImageEntry, var: &EnvVar, exten
     ))
 }
 
+/// The command line of the service's own health check: a string `test`, or the words of a list
+/// after `CMD`/`CMD-SHELL`, joined.
+fn probe_text(service: &Service) -> Option<String> {
+    let test = service.value.get("healthcheck")?.get("test")?;
+    Some(match test.items() {
+        [] => test.as_str()?.to_string(),
+        items => {
+            let words: Vec<&str> = items.iter().filter_map(|i| i.as_str()).collect();
+            match words.split_first() {
+                Some((&("CMD" | "CMD-SHELL"), args)) => args.join(" "),
+                _ => words.join(" "),
+            }
+        }
+    })
+}
+
 /// A script the service's own health check runs (a program named by a path, or a file with a
 /// script's extension handed to an interpreter), whose reading of the environment is not known.
 /// Arguments (`curl http://…/health`, `test -f /tmp/ready`) are not programs.
 fn probe_script(service: &Service) -> Option<String> {
-    let test = service.value.get("healthcheck")?.get("test")?;
-    let text: String = match test.items() {
-        [] => test.as_str().unwrap_or_default().to_string(),
-        items => {
-            let words: Vec<&str> = items.iter().filter_map(|i| i.as_str()).collect();
-            match words.split_first() {
-                Some((&"CMD", args)) => args.join(" "),
-                Some((&"CMD-SHELL", args)) => args.join(" "),
-                _ => words.join(" "),
-            }
-        }
-    };
+    let text = probe_text(service)?;
     let interpreters = ["sh", "bash", "ash", "dash", "python", "python3", "perl", "ruby", "node", "source", "."];
     let is_script = |w: &str| {
         let w = w.trim_matches(|c| c == '"' || c == '\'' || c == '(' || c == ')');
@@ -321,24 +321,6 @@ fn extends_of<'a>(ctx: &Context<'a>) -> Extends<'a> {
         out.entry(base.as_str()).or_insert(service.as_str());
     }
     out
-}
-
-/// An `env_file` entry of the service that could not be read (missing, outside the project, an
-/// optional file absent here), as written.
-fn unread_env_file<'a>(ctx: &Context, service: &'a Service) -> Option<&'a str> {
-    let value = service.value.get("env_file")?;
-    let entries: Vec<&crate::stack::Value> = match value.items() {
-        [] => vec![value],
-        items => items.iter().collect(),
-    };
-    entries.into_iter().find_map(|entry| {
-        let written = entry.as_str().or_else(|| entry.get("path").and_then(|p| p.as_str()))?;
-        let base = ctx.stack.file(entry.loc.file).path.parent()?;
-        let path = base.join(written);
-        let inside =
-            path.canonicalize().is_ok_and(|p| p.starts_with(ctx.stack.root.canonicalize().unwrap_or_default()));
-        (!inside || !path.is_file()).then_some(written)
-    })
 }
 
 /// The secret a `secrets:` item gives (`name`, or `source: name` in the long form).

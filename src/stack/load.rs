@@ -723,7 +723,7 @@ impl Loader {
             service.image_facts = super::facts::ImageFacts::new(&service, built);
             service.image_healthcheck = self.profiles.kind(&service.kind).is_some_and(|k| k.builtin_healthcheck)
                 || service.image_facts.declares_healthcheck();
-            service.env_file = self.env_file(&service);
+            (service.env_file, service.env_file_unread) = self.env_file(&service);
             service.workdir = dockerfile.workdir;
             service.base_image = dockerfile.base_image;
             service.build_stages = dockerfile.stages.into_iter().map(|s| s.name).collect();
@@ -840,25 +840,29 @@ impl Loader {
     }
 
     /// The variables of a service's `env_file:` files (short or long syntax), read inside the
-    /// project; a file that cannot be read is left out (compose would fail on a required one).
-    fn env_file(&mut self, service: &Service) -> Vec<(String, String)> {
-        let Some(value) = service.value.get("env_file") else { return Vec::new() };
+    /// project, and the entries that could not be read, as written (compose would fail on a
+    /// required one).
+    fn env_file(&mut self, service: &Service) -> (Vec<(String, String)>, Vec<String>) {
+        let Some(value) = service.value.get("env_file") else { return Default::default() };
         let entries: Vec<&Value> = match &value.kind {
             ValueKind::Seq(items) => items.iter().collect(),
             _ => vec![value],
         };
-        let mut out = Vec::new();
+        let (mut out, mut unread) = (Vec::new(), Vec::new());
         for entry in entries {
             let written = entry.as_str().or_else(|| entry.str_at("path"));
             let Some(written) = written else { continue };
-            let Some(path) = self.host_path(entry.loc.file, written, entry.loc) else { continue };
-            if let Ok(text) = read_text(&path) {
-                let mut vars: Vec<(String, String)> = interpolate::parse_dotenv(&text).into_iter().collect();
-                vars.sort();
-                out.extend(vars);
+            let text = self.host_path(entry.loc.file, written, entry.loc).and_then(|path| read_text(&path).ok());
+            match text {
+                Some(text) => {
+                    let mut vars: Vec<(String, String)> = interpolate::parse_dotenv(&text).into_iter().collect();
+                    vars.sort();
+                    out.extend(vars);
+                }
+                None => unread.push(written.to_string()),
             }
         }
-        out
+        (out, unread)
     }
 
     fn classify(&self, service: &Service) -> String {

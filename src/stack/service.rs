@@ -170,6 +170,9 @@ pub struct Service {
     pub image_facts: super::facts::ImageFacts,
     /// Variables of the service's `env_file:` files (read inside the project), as (name, value).
     pub env_file: Vec<(String, String)>,
+    /// The `env_file:` entries that could not be read (missing, outside the project, an optional
+    /// file absent here), as written: they may set more variables.
+    pub env_file_unread: Vec<String>,
     /// The WORKDIR of the Dockerfile the service builds from.
     pub workdir: Option<String>,
     /// The final `FROM` image of that Dockerfile.
@@ -269,6 +272,7 @@ impl Service {
             image_healthcheck: false,
             image_facts: super::facts::ImageFacts::default(),
             env_file: Vec::new(),
+            env_file_unread: Vec::new(),
             workdir: None,
             base_image: None,
             build_stages: Vec::new(),
