@@ -177,7 +177,16 @@ fn limits() {
             message.chars().take(70).collect()
         });
         let exit = output.status.code().map_or("?".to_string(), |c| c.to_string());
-        println!("{name:<36} {:>6} KB {:>7} s {mb:>9} {exit:>5}  {error}", text.len() / 1024, wall);
+        // The stated bounds: 1 s and 200 MB per input.
+        let over_time = wall.parse::<f64>().is_ok_and(|s| s > 1.0);
+        let over_memory = kb.parse::<f64>().is_ok_and(|kb| kb / 1024.0 > 200.0);
+        let verdict = match (over_time, over_memory) {
+            (false, false) => "",
+            (true, false) => "OVER 1 s  ",
+            (false, true) => "OVER 200 MB  ",
+            (true, true) => "OVER 1 s, 200 MB  ",
+        };
+        println!("{name:<36} {:>6} KB {:>7} s {mb:>9} {exit:>5}  {verdict}{error}", text.len() / 1024, wall);
     }
 }
 

@@ -622,18 +622,38 @@ fn attempt(
                 }
                 Ok(plan) => {
                     // A splice another fix already placed (a health check a condition takes
-                    // along, made by the finding of its own) is shared, not a conflict.
+                    // along, made by the finding of its own) is shared, not a conflict; one that
+                    // adds a key another splice adds at the same place (two fixes' `deploy:`)
+                    // is merged into it when the two agree on every value both write.
+                    let mut merges: Vec<(FileKey, usize, usize, String)> = Vec::new();
                     let conflict = plan.edits.iter().any(|(path, splices)| {
-                        batch.get(path).is_some_and(|b| splices.iter().any(|s| !b.has(s) && b.conflicts(s)))
+                        let Some(b) = batch.get(path) else { return false };
+                        splices.iter().enumerate().filter(|(_, s)| !b.has(s) && b.conflicts(s)).any(|(j, s)| {
+                            match b.merged(s) {
+                                Some((index, text)) => {
+                                    merges.push((path.clone(), j, index, text));
+                                    false
+                                }
+                                None => true,
+                            }
+                        })
                     });
-                    if conflict {
+                    // Two splices of one plan merged into the same one: not worth the care.
+                    let mut targets: Vec<(&FileKey, usize)> = merges.iter().map(|(p, _, i, _)| (p, *i)).collect();
+                    targets.sort_unstable();
+                    targets.dedup();
+                    if conflict || targets.len() < merges.len() {
                         deferred.insert(key);
                         continue;
                     }
+                    let merged: HashSet<(FileKey, usize)> = merges.iter().map(|(p, j, _, _)| (p.clone(), *j)).collect();
+                    for (path, _, index, text) in merges {
+                        batch.get_mut(&path).expect("merged into this batch").replace_text(index, text);
+                    }
                     for (path, splices) in plan.edits {
-                        let b = batch.entry(path).or_default();
-                        for s in splices {
-                            if !b.has(&s) {
+                        let b = batch.entry(path.clone()).or_default();
+                        for (j, s) in splices.into_iter().enumerate() {
+                            if !b.has(&s) && !merged.contains(&(path.clone(), j)) {
                                 b.add(s);
                             }
                         }
@@ -746,6 +766,36 @@ impl Batch {
 
     fn has(&self, s: &Splice) -> bool {
         self.placed.contains(&(s.start, s.end, s.text.clone()))
+    }
+
+    /// The splice `s` merged into one already placed, as (its index, its new text): both insert
+    /// the same new key into the same block mapping at the same place, and the values `s` writes
+    /// under that key are missing from the other's or the same. `None` otherwise (a conflict).
+    fn merged(&self, s: &Splice) -> Option<(usize, String)> {
+        let (node, key) = s.adds_to.as_ref().filter(|(_, key)| !key.is_empty() && s.start == s.end && !s.exclusive)?;
+        let index = self.splices.iter().position(|p| {
+            p.start == s.start && p.end == s.end && p.adds_to.as_ref().is_some_and(|(n, k)| n == node && k == key)
+        })?;
+        let placed = &self.splices[index];
+        let eol = ["\r\n", "\n"].into_iter().find(|eol| placed.text.starts_with(eol) && s.text.starts_with(eol))?;
+        let (ours, theirs) = (&placed.text[eol.len()..], &s.text[eol.len()..]);
+        let tree = crate::yaml::Tree::parse(ours.to_string()).ok()?;
+        let fragment = Fragment::parse(theirs).ok()?;
+        let inner = crate::yaml::patch::merge_splices(&tree, &Route::default(), &fragment).ok()?;
+        // Only additions: a value of `s` that differs is refused by the merge, and a rewritten
+        // flow mapping is a replacement.
+        if inner.iter().any(|i| i.start != i.end) {
+            return None;
+        }
+        Some((index, format!("{eol}{}", splice_text(ours, &inner))))
+    }
+
+    /// Gives the splice at `index` a new text (of the same insertion, see [`Batch::merged`]).
+    fn replace_text(&mut self, index: usize, text: String) {
+        let s = &mut self.splices[index];
+        self.placed.remove(&(s.start, s.end, s.text.clone()));
+        s.text = text;
+        self.placed.insert((s.start, s.end, s.text.clone()));
     }
 
     fn add(&mut self, s: Splice) {

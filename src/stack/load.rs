@@ -126,7 +126,11 @@ pub fn load(options: &LoadOptions) -> Stack {
         errors: loader.errors,
         env: loader.env,
         profiles: options.profiles.clone(),
-        extends: loader.extends,
+        extends: {
+            let mut pairs: Vec<_> = loader.extends.into_iter().collect();
+            pairs.sort_unstable();
+            pairs
+        },
     }
 }
 
@@ -158,7 +162,7 @@ pub(crate) struct Loader {
     missing_required: HashSet<String>,
     pub(crate) profiles: Profiles,
     /// Every `extends` applied, as (service, the service it extends).
-    extends: Vec<(String, String)>,
+    extends: HashSet<(String, String)>,
     overrides: HashMap<PathBuf, String>,
     display_base: PathBuf,
     root_abs: PathBuf,
@@ -200,7 +204,7 @@ impl Loader {
             env,
             missing_required,
             profiles: options.profiles.clone(),
-            extends: Vec::new(),
+            extends: HashSet::new(),
             overrides: options.overrides.iter().map(|(p, t)| (absolute(p), t.clone())).collect(),
         }
     }
@@ -629,9 +633,7 @@ impl Loader {
             None => (ext.str_at("service").unwrap_or("").to_string(), ext.str_at("file").map(str::to_string)),
         };
         let pair = (name.to_string(), base_name.clone());
-        if !self.extends.contains(&pair) {
-            self.extends.push(pair);
-        }
+        self.extends.insert(pair);
         let base = match file {
             Some(f) => {
                 let Some(path) = self.host_path(ext.loc.file, &f, ext.loc) else { return Err(()) };

@@ -431,7 +431,7 @@ pub struct Stack {
     pub errors: Vec<LoadError>,
     pub env: HashMap<String, String>,
     pub profiles: Profiles,
-    /// Every `extends` the configurations apply, as (service, the service it extends).
+    /// Every `extends` the configurations apply, as (service, the service it extends), sorted.
     pub extends: Vec<(String, String)>,
 }
 

@@ -479,3 +479,38 @@ fn backups_are_not_added_without_their_credentials_and_say_why() {
         "an exporter or job for `db` without its credentials: {json:#}"
     );
 }
+
+/// Two fixes that add the same new key to a service (`deploy:` for the resource limits and for
+/// the task limit) are merged into one insertion in one pass, with each one's values, instead of
+/// one waiting for another pass.
+#[test]
+fn fixes_adding_the_same_key_are_merged_in_one_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("docker-compose.yml");
+    std::fs::write(&file, "services:\n  db:\n    image: postgres:16.4\n    restart: unless-stopped\n").unwrap();
+    let out = stackfix(
+        dir.path(),
+        &["fix", ".", "--select", "no-resource-limits,no-pids-limit", "--unsafe-fixes", "--format", "json", "--diff"],
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", stderr(&out)));
+    let rules: BTreeSet<&str> =
+        json["applied"].as_array().unwrap().iter().map(|a| a["rule"].as_str().unwrap()).collect();
+    assert_eq!(rules, BTreeSet::from(["no-pids-limit", "no-resource-limits"]), "{json:#}");
+    // One pass fixes both; the second finds nothing left to do.
+    assert_eq!(json["passes"], 2, "{json:#}");
+    let diff = json["changes"][0]["diff"].as_str().unwrap();
+    assert_eq!(diff.matches("+    deploy:").count(), 1, "{diff}");
+    for leaf in ["pids:", "memory:", "cpus:"] {
+        assert!(diff.contains(leaf), "{leaf} missing: {diff}");
+    }
+    // The merged text is what compose reads.
+    let out = stackfix(dir.path(), &["fix", ".", "--select", "no-resource-limits,no-pids-limit", "--unsafe-fixes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let fixed = std::fs::read_to_string(&file).unwrap();
+    let doc = &yaml_rust2::YamlLoader::load_from_str(&fixed).unwrap()[0];
+    let limits = &doc["services"]["db"]["deploy"]["resources"]["limits"];
+    assert!(!limits["pids"].is_badvalue() && !limits["memory"].is_badvalue(), "{fixed}");
+    if let Some(bin) = compose() {
+        compose_config_ok(&bin, dir.path(), std::slice::from_ref(&file)).unwrap_or_else(|e| panic!("{e}\n{fixed}"));
+    }
+}
