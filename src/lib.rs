@@ -1,6 +1,7 @@
 //! stackfix: analyse docker-compose stacks the way infrastructure audits do, and point at the exact
 //! place each fix belongs.
 
+pub mod assess;
 pub mod bootstrap;
 pub mod fix;
 #[doc(hidden)]

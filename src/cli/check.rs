@@ -276,7 +276,11 @@ fn write_report_file(path: &Path, args: &CheckArgs, run: &Report) -> io::Result<
 /// impossible to write (a merged block it cannot copy, an anchor whose users need different
 /// edits): planned as `fix --unsafe-fixes` would plan them, those findings are reported without
 /// a fix, with the reason. Stacks without merge keys are not planned (it costs what `fix` does).
-fn settle_fixes(prepared: &config::Prepared, templates: Option<std::path::PathBuf>, findings: &mut [rules::Finding]) {
+pub(super) fn settle_fixes(
+    prepared: &config::Prepared,
+    templates: Option<std::path::PathBuf>,
+    findings: &mut [rules::Finding],
+) {
     let options = FixOptions { unsafe_fixes: true, templates, ..FixOptions::default() };
     let Ok(outcome) = fix::run(&prepared.load, &prepared.settings, &options) else { return };
     for skipped in outcome.skipped {

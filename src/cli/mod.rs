@@ -7,6 +7,7 @@ mod check;
 mod config;
 mod fix;
 mod interactive;
+mod report;
 mod rules;
 mod templates;
 
@@ -58,6 +59,17 @@ pub enum Command {
     /// Exit codes: 0 written (or nothing to change), 1 changes shown with --diff, 2 usage or input
     /// error.
     Bootstrap(BootstrapArgs),
+    /// Write a production-readiness assessment of a stack (Markdown or JSON)
+    ///
+    /// Scores per area now and after the fixes, what the stack already does right (with the
+    /// place that shows it), the issues by priority with each one's fix as a diff (or what a
+    /// person must decide), a checklist, the order in which to apply the fixes, and a Mermaid
+    /// picture of the stack. Made from the files alone: the same files give the same report.
+    /// Literal secrets are never shown.
+    ///
+    /// Exit codes: 0 written (whatever the findings), 2 usage or input error (a stack that does
+    /// not load: nothing is written).
+    Report(ReportArgs),
     /// List the rules, or explain one
     Rules(RulesArgs),
     /// Work with the fix templates
@@ -334,6 +346,29 @@ pub struct CheckArgs {
     pub unused_suppressions: bool,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub walk: WalkArgs,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
+    pub format: ReportFormat,
+    /// Write the report to FILE (replaced whole, or left as it was on error) instead of stdout
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
+}
+
+/// `stackfix report --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// GitHub-flavoured Markdown with a Mermaid diagram
+    Markdown,
+    /// The same content as JSON: {"version": 1, "stacks": [...]}
+    Json,
+}
+
 /// Which stacks `check` and `fix` take besides the PATHs named.
 #[derive(clap::Args, Debug)]
 pub struct WalkArgs {
@@ -403,6 +438,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Check(args) => check::run(&args),
         Command::Fix(args) => fix::run(&args),
         Command::Bootstrap(args) => bootstrap::run(&args),
+        Command::Report(args) => report::run(&args),
         Command::Rules(args) => rules::run(&args),
         Command::Templates(TemplatesCommand::Export { dir }) => templates::export(&dir),
         Command::Completions { shell } => completions(shell),

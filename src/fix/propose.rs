@@ -73,20 +73,7 @@ pub fn propose(
     }
     // A replacement that would show a literal secret (a fix that rewrites the text holding one)
     // is left out: the report says the finding is fixable, without the text.
-    // A value that is also a public name of the stack (a service, an image, a variable: the
-    // password `postgres` of the `postgres` image) reveals nothing a fix's text about that name
-    // would not, and guarding it would drop every fix that names the image.
-    let services = || stack.configs.iter().flat_map(|c| &c.services);
-    let public: Vec<&str> = services()
-        .flat_map(|s| {
-            let image = s.image.as_ref().map(|i| i.value.as_str());
-            std::iter::once(s.name.as_str()).chain(image).chain(s.environment.iter().map(|e| e.name.as_str()))
-        })
-        .collect();
-    let secrets: Vec<String> = rules::literal_secrets(stack)
-        .into_iter()
-        .filter(|secret| !public.iter().any(|name| name.contains(secret.as_str())))
-        .collect();
+    let secrets = rules::guarded_secrets(stack);
     for list in proposals.values_mut().flat_map(|queue| queue.iter_mut()) {
         if list.iter().any(|r| secrets.iter().any(|s| !s.is_empty() && r.text.contains(s.as_str()))) {
             list.clear();

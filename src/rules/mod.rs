@@ -1112,6 +1112,24 @@ impl<'s> Silencer<'s> {
     }
 }
 
+/// The literal secrets ([`literal_secrets`]) a report must not show: all of them but a value
+/// that is also part of a public name of the stack (a service, an image, a variable: the
+/// password `postgres` of the `postgres` image), which reveals nothing a text about that name
+/// would not (guarding it would hide every text that names the image).
+pub fn guarded_secrets(stack: &Stack) -> Vec<String> {
+    let services = || stack.configs.iter().flat_map(|c| &c.services);
+    let public: Vec<&str> = services()
+        .flat_map(|s| {
+            let image = s.image.as_ref().map(|i| i.value.as_str());
+            std::iter::once(s.name.as_str()).chain(image).chain(s.environment.iter().map(|e| e.name.as_str()))
+        })
+        .collect();
+    literal_secrets(stack)
+        .into_iter()
+        .filter(|secret| !secret.is_empty() && !public.iter().any(|name| name.contains(secret.as_str())))
+        .collect()
+}
+
 /// Every literal secret value the `hardcoded-secret` rule finds in the stack (the whole value of
 /// a secret-named variable, a connection string's password, a secret flag's value), in every
 /// configuration: what a report must never show, whatever rule's fix rewrites the text holding it.

@@ -18,6 +18,7 @@ mod precommit;
 mod redis;
 mod registry;
 mod regression;
+mod report;
 mod rules;
 mod runtime;
 mod sarif;

@@ -1,0 +1,209 @@
+//! A picture of one configuration: its services grouped by the networks they join, what each
+//! waits for (`depends_on`, labelled with the condition), which have a health check, the ports
+//! they publish, the named volumes they mount, and what Prometheus scrapes. Rendered as a Mermaid
+//! flowchart ([`Graph::mermaid`]), which GitHub draws in Markdown.
+
+use serde::Serialize;
+
+use crate::stack::service::MountKind;
+use crate::stack::{Config, Stack};
+
+/// The stack's services and how they connect.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Graph {
+    /// Services in the configuration's order.
+    pub services: Vec<Node>,
+    /// Groups of services that join the same networks: (the networks, sorted and joined with
+    /// ` + `, `default` for a service that names none; the services' indexes).
+    pub groups: Vec<(String, Vec<usize>)>,
+    /// `from` waits for `to`, with the condition (`service_started` when none is written).
+    pub depends_on: Vec<Edge>,
+    /// Named volumes (sorted) and the services mounting each (their indexes).
+    pub volumes: Vec<(String, Vec<usize>)>,
+    /// Prometheus (`from`) scrapes a service of the stack (`to`).
+    pub scrapes: Vec<Edge>,
+}
+
+/// One service.
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    pub name: String,
+    /// The profile kind (`postgres`, `backend`, …).
+    pub kind: String,
+    /// Its own health check, or its image's.
+    pub health_check: bool,
+    /// Published ports as written (`8080:80`, `127.0.0.1:5432:5432`).
+    pub ports: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Edge {
+    pub from: usize,
+    pub to: usize,
+    pub label: String,
+}
+
+impl Graph {
+    /// The graph of `config`, a configuration of `stack`.
+    pub fn of(stack: &Stack, config: &Config) -> Graph {
+        let _ = stack;
+        let index = |name: &str| config.services.iter().position(|s| s.name == name);
+        let services: Vec<Node> = config
+            .services
+            .iter()
+            .map(|s| Node {
+                name: s.name.clone(),
+                kind: s.kind.clone(),
+                health_check: s.has_own_probe() || s.image_healthcheck,
+                ports: s
+                    .ports
+                    .iter()
+                    .filter_map(|p| {
+                        let published = p.published.as_deref()?;
+                        Some(match &p.host_ip {
+                            Some(ip) => format!("{ip}:{published}:{}", p.target),
+                            None => format!("{published}:{}", p.target),
+                        })
+                    })
+                    .collect(),
+            })
+            .collect();
+        let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+        for (i, s) in config.services.iter().enumerate() {
+            let mut networks: Vec<&str> = s
+                .value
+                .get("networks")
+                .map(|n| n.entries().iter().map(|(k, _)| k.as_str()).collect())
+                .unwrap_or_default();
+            if networks.is_empty() {
+                let mode = s.value.str_at("network_mode");
+                networks.push(mode.unwrap_or("default"));
+            }
+            networks.sort_unstable();
+            networks.dedup();
+            let name = networks.join(" + ");
+            match groups.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((name, vec![i])),
+            }
+        }
+        groups.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut depends_on = Vec::new();
+        for (from, s) in config.services.iter().enumerate() {
+            for dep in &s.depends_on {
+                let Some(to) = index(&dep.service) else { continue };
+                let label = dep.condition.as_ref().map_or("service_started", |c| c.value.as_str()).to_string();
+                depends_on.push(Edge { from, to, label });
+            }
+        }
+        let mut volumes: std::collections::BTreeMap<String, Vec<usize>> = std::collections::BTreeMap::new();
+        for (i, s) in config.services.iter().enumerate() {
+            for mount in s.volumes.iter().filter(|m| m.kind == MountKind::Volume) {
+                let Some(name) = mount.source.as_deref().filter(|n| !n.is_empty()) else { continue };
+                let users = volumes.entry(name.to_string()).or_default();
+                if !users.contains(&i) {
+                    users.push(i);
+                }
+            }
+        }
+        let mut scrapes = Vec::new();
+        for prometheus in &config.prometheus {
+            let Some(from) = index(&prometheus.service) else { continue };
+            for target in &prometheus.scrape_targets {
+                let Some(to) = config.service_by_host(&target.host).and_then(|s| index(&s.name)) else { continue };
+                let edge = Edge { from, to, label: "scrapes".into() };
+                if to != from && !scrapes.contains(&edge) {
+                    scrapes.push(edge);
+                }
+            }
+        }
+        Graph { services, groups, depends_on, volumes: volumes.into_iter().collect(), scrapes }
+    }
+
+    /// A Mermaid flowchart (`flowchart LR`): a subgraph per network group, a node per service
+    /// (its name, kind, `health check` or `no health check`, published ports), a cylinder per
+    /// named volume, solid arrows for `depends_on` labelled with the condition, dotted ones for
+    /// what Prometheus scrapes. Names are quoted: any service or volume name renders.
+    pub fn mermaid(&self) -> String {
+        let mut out = String::from("flowchart LR\n");
+        for (g, (name, members)) in self.groups.iter().enumerate() {
+            out.push_str(&format!("  subgraph n{g}[\"network: {}\"]\n", label(name)));
+            for &i in members {
+                let s = &self.services[i];
+                let mut lines = vec![format!("<b>{}</b>", label(&s.name)), label(&s.kind)];
+                lines.push(if s.health_check { "health check".into() } else { "no health check".into() });
+                if !s.ports.is_empty() {
+                    lines.push(format!("ports {}", label(&s.ports.join(", "))));
+                }
+                out.push_str(&format!("    s{i}[\"{}\"]\n", lines.join("<br/>")));
+            }
+            out.push_str("  end\n");
+        }
+        for (v, (name, _)) in self.volumes.iter().enumerate() {
+            out.push_str(&format!("  v{v}[(\"{}\")]\n", label(name)));
+        }
+        for e in &self.depends_on {
+            out.push_str(&format!("  s{} -->|\"{}\"| s{}\n", e.from, label(&e.label), e.to));
+        }
+        for (v, (_, users)) in self.volumes.iter().enumerate() {
+            for &i in users {
+                out.push_str(&format!("  s{i} --- v{v}\n"));
+            }
+        }
+        for e in &self.scrapes {
+            out.push_str(&format!("  s{} -.->|\"{}\"| s{}\n", e.from, label(&e.label), e.to));
+        }
+        out
+    }
+}
+
+/// Text for a quoted Mermaid label: HTML-escaped, with Mermaid's `#…;` entity codes for the
+/// characters its parser gives a meaning to.
+fn label(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("#quot;"),
+            '<' => out.push_str("#lt;"),
+            '>' => out.push_str("#gt;"),
+            '&' => out.push_str("#amp;"),
+            '#' => out.push_str("#35;"),
+            '|' => out.push_str("#124;"),
+            '`' => out.push_str("#96;"),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_cannot_break_out_of_quotes() {
+        assert_eq!(label("a\"b<c>|d#e"), "a#quot;b#lt;c#gt;#124;d#35;e");
+        assert_eq!(label("x\ny"), "x y");
+    }
+
+    #[test]
+    fn mermaid_has_a_node_per_service_and_an_edge_per_dependency() {
+        let graph = Graph {
+            services: vec![
+                Node { name: "api".into(), kind: "backend".into(), health_check: false, ports: vec!["8080:80".into()] },
+                Node { name: "db".into(), kind: "postgres".into(), health_check: true, ports: vec![] },
+            ],
+            groups: vec![("default".into(), vec![0, 1])],
+            depends_on: vec![Edge { from: 0, to: 1, label: "service_healthy".into() }],
+            volumes: vec![("pgdata".into(), vec![1])],
+            scrapes: vec![],
+        };
+        let m = graph.mermaid();
+        assert!(m.starts_with("flowchart LR\n"), "{m}");
+        assert!(m.contains("s0[\"<b>api</b><br/>backend<br/>no health check<br/>ports 8080:80\"]"), "{m}");
+        assert!(m.contains("s1[\"<b>db</b><br/>postgres<br/>health check\"]"), "{m}");
+        assert!(m.contains("s0 -->|\"service_healthy\"| s1"), "{m}");
+        assert!(m.contains("v0[(\"pgdata\")]") && m.contains("s1 --- v0"), "{m}");
+    }
+}

@@ -1,0 +1,438 @@
+//! `stackfix report`: a production-readiness assessment made from a stack's files and its
+//! findings, deterministically (the same files give the same bytes): the stack in numbers, scores
+//! per area now and after the fixes, what the stack already does right (each with its evidence),
+//! the issues by priority with the fix each has, a checklist, the order to apply the fixes, and
+//! a picture of the stack. Rendered as Markdown ([`markdown`]) or JSON (the [`Assessment`]
+//! serialised). No value the `hardcoded-secret` rule finds is ever shown: a fix whose diff would
+//! show one has no diff, and strengths show programs, never their arguments.
+
+pub mod graph;
+pub mod markdown;
+pub mod score;
+mod strengths;
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::rules::{self, Applicability, Area, Finding, Severity};
+use crate::stack::{Config, Stack};
+
+pub use graph::Graph;
+pub use strengths::Strength;
+
+/// The format version of the JSON report (`{"version": 1, "stacks": [assessment, …]}`); raised
+/// when a field changes meaning or goes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A stack named for the report that could not be assessed: it does not load (its errors, as
+/// `check` prints them).
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub stack: String,
+    pub errors: Vec<String>,
+}
+
+/// The JSON report of several stacks' assessments, and of the stacks that could not be assessed
+/// (`not_assessed`, present only when there are some).
+pub fn json(assessments: &[Assessment], failures: &[Failure]) -> String {
+    let mut doc = serde_json::json!({ "version": FORMAT_VERSION, "stacks": assessments });
+    if !failures.is_empty() {
+        doc["not_assessed"] = serde_json::json!(failures);
+    }
+    format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default())
+}
+
+/// One stack's assessment.
+#[derive(Debug, Clone, Serialize)]
+pub struct Assessment {
+    /// The stack as named on the command line (its directory).
+    pub stack: String,
+    pub summary: Summary,
+    pub scores: Scores,
+    pub strengths: Vec<Strength>,
+    /// Most urgent first: by priority, then by rule, then by file and line.
+    pub issues: Vec<Issue>,
+    pub checklist: Vec<ChecklistItem>,
+    pub order: Vec<Step>,
+    pub graph: Graph,
+}
+
+/// The stack in numbers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Every file read (compose files and the files they mount), as shown in findings.
+    pub files: Vec<String>,
+    /// Each configuration: its compose files in load order, and whether production rules judge it.
+    pub configurations: Vec<Configuration>,
+    /// Services by kind (the profile kind: `postgres`, `backend`, …), kinds and names sorted.
+    pub services_by_kind: BTreeMap<String, Vec<String>>,
+    pub services: usize,
+    /// Findings by severity.
+    pub errors: usize,
+    pub warnings: usize,
+    pub infos: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Configuration {
+    pub files: Vec<String>,
+    pub production: bool,
+}
+
+/// Scores from 0 to 100 (see [`score`] for the formula).
+#[derive(Debug, Clone, Serialize)]
+pub struct Scores {
+    pub overall: ScoreRow,
+    pub areas: Vec<ScoreRow>,
+}
+
+/// One area's score now, after `stackfix fix` (every finding with a safe fix closed) and after
+/// `stackfix fix --unsafe-fixes` (every finding with a fix closed), and its open findings.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScoreRow {
+    /// `overall`, or the area (`resources`, `health`, …).
+    pub area: &'static str,
+    pub now: u32,
+    pub after_fix: u32,
+    pub after_unsafe_fixes: u32,
+    pub findings: usize,
+}
+
+/// How urgent an issue is: from its severity and its area (security and data protection come
+/// first: a leaked secret or a lost queue is not undone by a restart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Priority {
+    Critical,
+    High,
+    Medium,
+    Low,
+}
+
+impl Priority {
+    /// Error in security or data protection: critical; any other error, or a warning there:
+    /// high; any other warning: medium; info: low.
+    pub fn of(severity: Severity, area: Area) -> Priority {
+        let grave = matches!(area, Area::Security | Area::DataProtection);
+        match (severity, grave) {
+            (Severity::Error, true) => Priority::Critical,
+            (Severity::Error, false) | (Severity::Warning, true) => Priority::High,
+            (Severity::Warning, false) => Priority::Medium,
+            (Severity::Info, _) => Priority::Low,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Critical => "critical",
+            Priority::High => "high",
+            Priority::Medium => "medium",
+            Priority::Low => "low",
+        }
+    }
+}
+
+/// One finding, as the assessment lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Issue {
+    pub priority: Priority,
+    pub rule: &'static str,
+    pub area: &'static str,
+    pub severity: &'static str,
+    pub service: Option<String>,
+    /// `file:line:col`.
+    pub location: String,
+    pub message: String,
+    /// What a person must decide or know, when the rule says (always when there is no fix).
+    pub help: Option<String>,
+    pub fix: Option<IssueFix>,
+}
+
+/// The fix `stackfix fix` offers for an issue.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssueFix {
+    pub title: String,
+    /// `safe` or `unsafe` (ruff's Applicability).
+    pub applicability: &'static str,
+    /// The fix alone, planned on the files as they are, as a unified diff; `None` when it cannot
+    /// be shown alone or would show a literal secret. What `stackfix fix` writes applies every
+    /// fix together and may differ where two fixes meet.
+    pub diff: Option<String>,
+}
+
+/// One line of the readiness checklist: a rule that judges this stack, and whether it is clear.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChecklistItem {
+    pub area: &'static str,
+    pub rule: &'static str,
+    /// The rule's summary (what it looks for).
+    pub summary: &'static str,
+    pub done: bool,
+    /// Open findings of the rule.
+    pub open: usize,
+}
+
+/// One step of the order in which to apply the fixes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// The command to run, or `by hand`.
+    pub command: String,
+    /// Findings it closes, and how many per rule (rules sorted).
+    pub closes: usize,
+    pub rules: BTreeMap<&'static str, usize>,
+}
+
+/// The configuration the assessment pictures and takes strengths from: the first production
+/// one (the only one of a stack without a production file), else the first.
+pub fn primary(stack: &Stack) -> Option<&Config> {
+    stack.configs.iter().find(|c| c.is_production()).or_else(|| stack.configs.first())
+}
+
+/// Assesses `stack` from its `findings` (as `stackfix check` reports them; each fix's
+/// replacements filled by [`crate::fix::propose`] to show diffs). `name` is the stack as the
+/// command line named it. Every text taken from the files passes through the redaction of
+/// [`rules::guarded_secrets`].
+pub fn assess(stack: &Stack, findings: &[Finding], name: &str) -> Assessment {
+    let meta = |f: &Finding| rules::by_id(f.rule).map(|r| r.meta());
+    let area_of = |f: &Finding| meta(f).map_or(Area::Deployment, |m| m.area);
+    // Every service name of every configuration, once.
+    let mut services: Vec<&str> = stack.configs.iter().flat_map(|c| &c.services).map(|s| s.name.as_str()).collect();
+    services.sort_unstable();
+    services.dedup();
+    // Each service under the kind the pictured configuration gives it (a development file may
+    // classify it otherwise), then those only other configurations have.
+    let mut by_kind: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut placed: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for config in primary(stack).into_iter().chain(&stack.configs) {
+        for s in &config.services {
+            if placed.insert(s.name.as_str()) {
+                by_kind.entry(s.kind.clone()).or_default().push(s.name.clone());
+            }
+        }
+    }
+    by_kind.values_mut().for_each(|v| v.sort());
+    let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+    let summary = Summary {
+        files: stack.files.iter().map(|f| f.display.clone()).collect(),
+        configurations: stack
+            .configs
+            .iter()
+            .map(|c| Configuration {
+                files: c.files.iter().map(|&f| stack.file(f).display.clone()).collect(),
+                production: c.is_production(),
+            })
+            .collect(),
+        services_by_kind: by_kind,
+        services: services.len(),
+        errors: count(Severity::Error),
+        warnings: count(Severity::Warning),
+        infos: count(Severity::Info),
+    };
+    let fixable = |f: &Finding, unsafe_too: bool| {
+        crate::report::fix_now(stack, f).is_some_and(|a| unsafe_too || a == Applicability::Safe)
+    };
+    let scored = |keep: &dyn Fn(&Finding) -> bool| {
+        score::scores(
+            services.len(),
+            findings.iter().filter(|f| keep(f)).map(|f| score::Scored {
+                area: area_of(f),
+                severity: f.severity,
+                service: f.service.as_deref(),
+            }),
+        )
+    };
+    let now = scored(&|_| true);
+    let after_fix = scored(&|f| !fixable(f, false));
+    let after_unsafe = scored(&|f| !fixable(f, true));
+    let scores = Scores {
+        overall: ScoreRow {
+            area: "overall",
+            now: now.1,
+            after_fix: after_fix.1,
+            after_unsafe_fixes: after_unsafe.1,
+            findings: findings.len(),
+        },
+        areas: score::AREAS
+            .iter()
+            .enumerate()
+            .map(|(i, area)| ScoreRow {
+                area: area.as_str(),
+                now: now.0[i],
+                after_fix: after_fix.0[i],
+                after_unsafe_fixes: after_unsafe.0[i],
+                findings: findings.iter().filter(|f| area_of(f) == *area).count(),
+            })
+            .collect(),
+    };
+    // Literal secrets are redacted wherever a finding's text or a diff's context would show one.
+    let secrets = rules::guarded_secrets(stack);
+    let shown = |text: &str| redact(text, &secrets);
+    let mut issues: Vec<(Issue, (usize, usize))> = findings
+        .iter()
+        .map(|f| {
+            let (line, col) = stack.line_col(f.file, f.span.start);
+            let fix = f.fix.as_ref().filter(|_| crate::report::fix_now(stack, f).is_some()).map(|fix| IssueFix {
+                title: shown(&fix.title),
+                applicability: fix.applicability.as_str(),
+                diff: diff_of(stack, &fix.replacements).map(|d| shown(&d)),
+            });
+            let issue = Issue {
+                priority: Priority::of(f.severity, area_of(f)),
+                rule: f.rule,
+                area: area_of(f).as_str(),
+                severity: f.severity.as_str(),
+                service: f.service.clone(),
+                location: format!("{}:{line}:{col}", stack.file(f.file).display),
+                message: shown(&f.message),
+                help: f.help.as_ref().map(|h| shown(h)),
+                fix,
+            };
+            (issue, (f.file, f.span.start))
+        })
+        .collect();
+    issues.sort_by(|(a, at), (b, bt)| (a.priority, a.rule, at).cmp(&(b.priority, b.rule, bt)));
+    let issues: Vec<Issue> = issues.into_iter().map(|(i, _)| i).collect();
+    let production = stack.configs.iter().any(|c| c.is_production());
+    let mut open: HashMap<&str, usize> = HashMap::new();
+    for f in findings {
+        *open.entry(f.rule).or_default() += 1;
+    }
+    let mut checklist: Vec<ChecklistItem> = rules::REGISTRY
+        .iter()
+        .map(|r| r.meta())
+        .filter(|m| match m.scope {
+            rules::Scope::Any => true,
+            rules::Scope::Production => production,
+            rules::Scope::Requested => open.contains_key(m.id),
+        })
+        .map(|m| {
+            let open = open.get(m.id).copied().unwrap_or(0);
+            ChecklistItem { area: m.area.as_str(), rule: m.id, summary: m.summary, done: open == 0, open }
+        })
+        .collect();
+    checklist.sort_by_key(|c| (score::AREAS.iter().position(|a| a.as_str() == c.area), c.rule));
+    let step = |command: &str, keep: &dyn Fn(&Finding) -> bool| {
+        let mut rules: BTreeMap<&'static str, usize> = BTreeMap::new();
+        for f in findings.iter().filter(|f| keep(f)) {
+            *rules.entry(f.rule).or_default() += 1;
+        }
+        Step { command: command.to_string(), closes: rules.values().sum(), rules }
+    };
+    let order = [
+        step("stackfix fix", &|f| fixable(f, false)),
+        step("stackfix fix --unsafe-fixes", &|f| fixable(f, true) && !fixable(f, false)),
+        step("by hand", &|f| !fixable(f, true)),
+    ]
+    .into_iter()
+    .filter(|s| s.closes > 0)
+    .collect();
+    let graph = primary(stack).map(|c| Graph::of(stack, c)).unwrap_or_default();
+    let strengths = primary(stack).map(|c| strengths::of(stack, c, findings)).unwrap_or_default();
+    Assessment { stack: name.to_string(), summary, scores, strengths, issues, checklist, order, graph }
+}
+
+/// `text` with every one of `secrets` replaced by `<redacted>` (longest first: one secret may
+/// hold another).
+fn redact(text: &str, secrets: &[String]) -> String {
+    if !secrets.iter().any(|s| text.contains(s.as_str())) {
+        return text.to_string();
+    }
+    let mut sorted: Vec<&String> = secrets.iter().collect();
+    sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = text.to_string();
+    for secret in sorted {
+        out = out.replace(secret.as_str(), "<redacted>");
+    }
+    out
+}
+
+/// The fix's replacements as a unified diff of each file it changes (files in the order the
+/// replacements name them); `None` without replacements.
+fn diff_of(stack: &Stack, replacements: &[rules::Replacement]) -> Option<String> {
+    if replacements.is_empty() {
+        return None;
+    }
+    let mut paths: Vec<&std::path::Path> = Vec::new();
+    for r in replacements {
+        if !paths.contains(&r.path.as_path()) {
+            paths.push(&r.path);
+        }
+    }
+    let mut out = String::new();
+    for path in paths {
+        let key = crate::stack::FileKey::new(path);
+        let file = stack.file_by_key(&key);
+        let before = match file {
+            Some(f) => Some(f.source().text().to_string()),
+            None => crate::stack::load::read_text(path).ok(),
+        };
+        let source = crate::yaml::source::Source::new(before.clone().unwrap_or_default());
+        let offset = |(line, col): (usize, usize)| -> Option<usize> {
+            let start = source.line_start(line.checked_sub(1)?);
+            let text = &source.text()[start..];
+            let within = text.char_indices().nth(col.checked_sub(1)?).map_or(text.len(), |(i, _)| i);
+            Some(start + within)
+        };
+        let mut spans: Vec<(usize, usize, &str)> = Vec::new();
+        for r in replacements.iter().filter(|r| r.path == path) {
+            spans.push((offset(r.start)?, offset(r.end)?, r.text.as_str()));
+        }
+        spans.sort_by_key(|&(start, end, _)| (start, end));
+        let text = source.text();
+        let mut after = String::with_capacity(text.len());
+        let mut at = 0;
+        for (start, end, replacement) in spans {
+            if start < at || end < start || end > text.len() {
+                return None;
+            }
+            after.push_str(&text[at..start]);
+            after.push_str(replacement);
+            at = end;
+        }
+        after.push_str(&text[at..]);
+        let display = file.map_or_else(|| shown(stack, path), |f| f.display.clone());
+        let change = crate::fix::FileChange { path: path.to_path_buf(), display, before, after };
+        out.push_str(&crate::fix::diff::unified(&change));
+    }
+    Some(out)
+}
+
+/// A file the stack does not hold (one a fix creates), named like the stack's files: relative to
+/// the directory of its first file when inside it.
+fn shown(stack: &Stack, path: &std::path::Path) -> String {
+    let resolve = crate::stack::load::resolve;
+    let base = stack.files.first().and_then(|f| {
+        let dir = resolve(f.path.parent()?)?;
+        let shown_dir = std::path::Path::new(&f.display).parent()?;
+        Some((dir, shown_dir.to_path_buf()))
+    });
+    let real = resolve(path).unwrap_or_else(|| path.to_path_buf());
+    match base.and_then(|(dir, shown_dir)| real.strip_prefix(&dir).ok().map(|rest| shown_dir.join(rest))) {
+        Some(p) => p.to_string_lossy().into_owned(),
+        None => path.to_string_lossy().into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn priorities_follow_severity_then_area() {
+        assert_eq!(Priority::of(Severity::Error, Area::Security), Priority::Critical);
+        assert_eq!(Priority::of(Severity::Error, Area::DataProtection), Priority::Critical);
+        assert_eq!(Priority::of(Severity::Error, Area::Resources), Priority::High);
+        assert_eq!(Priority::of(Severity::Warning, Area::Security), Priority::High);
+        assert_eq!(Priority::of(Severity::Warning, Area::Edge), Priority::Medium);
+        assert_eq!(Priority::of(Severity::Info, Area::Security), Priority::Low);
+        assert!(Priority::Critical < Priority::Low);
+    }
+
+    #[test]
+    fn secrets_are_redacted_longest_first() {
+        let secrets = vec!["abc".to_string(), "abcdef".to_string()];
+        assert_eq!(redact("x=abcdef y=abc", &secrets), "x=<redacted> y=<redacted>");
+        assert_eq!(redact("nothing", &secrets), "nothing");
+    }
+}

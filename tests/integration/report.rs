@@ -1,0 +1,247 @@
+//! `stackfix report`: the assessment of each seed stack (snapshotted Markdown), the critical
+//! issues each seed report names, the evidence where a seed's claim is contradicted by its files,
+//! determinism, JSON that says the same as Markdown, no literal secret shown, and nothing written
+//! for a stack that does not load.
+
+use std::path::{Path, PathBuf};
+
+use stackfix::stack::{self, LoadOptions, Profiles};
+
+use crate::common::{assert_snapshot, fixtures, repo, stackfix, stderr, stdout};
+
+/// Each seed stack's directory (where its compose files are; see `args`).
+fn seed_dirs() -> Vec<(String, PathBuf)> {
+    let mut out: Vec<(String, PathBuf)> = crate::common::subdirs(&fixtures().join("stacks"))
+        .into_iter()
+        .map(|stack| {
+            let name = stack.file_name().unwrap().to_string_lossy().into_owned();
+            let dir = match std::fs::read_to_string(stack.join("args")) {
+                Ok(args) => stack.join(args.trim()),
+                Err(_) => stack,
+            };
+            (name, dir)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn report(dir: &Path, args: &[&str]) -> String {
+    let mut all = vec!["report", "."];
+    all.extend_from_slice(args);
+    let out = stackfix(dir, &all);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    stdout(&out)
+}
+
+/// The Markdown section starting at `## {name}`, up to the next `## `.
+fn section<'a>(markdown: &'a str, name: &str) -> &'a str {
+    let start = markdown.find(&format!("\n## {name}\n")).unwrap_or_else(|| panic!("no section {name}"));
+    let rest = &markdown[start + 1..];
+    let end = rest[3..].find("\n## ").map_or(rest.len(), |i| i + 3);
+    &rest[..end]
+}
+
+/// The critical issues each seed report names, as the rules that report them (fixtures/stacks/README.md).
+const SEED_CRITICAL: &[(&str, &[&str])] = &[
+    ("000-plinto", &["hardcoded-secret", "no-resource-limits", "no-backup", "no-healthcheck"]),
+    (
+        "001-plugin-platform",
+        &[
+            "hardcoded-secret",
+            "source-bind-mount",
+            "dev-build-target",
+            "no-resource-limits",
+            "no-restart-policy",
+            "no-backup",
+        ],
+    ),
+    (
+        "002-roi-systems-poc",
+        &[
+            "no-resource-limits",
+            "redis-no-maxmemory",
+            "elasticsearch-security-disabled",
+            "no-healthcheck",
+            "dev-build-target",
+            "database-port-published",
+            "docker-socket-mount",
+            "no-backup",
+        ],
+    ),
+    (
+        "004-commandcenter",
+        &["alerts-without-alertmanager", "scrape-target-missing", "traefik-no-rate-limit", "no-backup"],
+    ),
+];
+
+#[test]
+fn seed_reports_are_snapshotted_and_name_their_critical_issues() {
+    for (name, dir) in seed_dirs() {
+        let markdown = report(&dir, &[]);
+        assert_snapshot(&repo().join(format!("tests/integration/snapshots/report__{name}.md.snap")), &markdown);
+        let issues = section(&markdown, "Issues by priority");
+        for (_, rules) in SEED_CRITICAL.iter().filter(|(seed, _)| *seed == name) {
+            for rule in *rules {
+                // Named with its location: `#### `rule`` then `- `file:line:col``.
+                let heading = format!("#### `{rule}`");
+                let at = issues.find(&heading).unwrap_or_else(|| panic!("{name}: {rule} not among the issues"));
+                assert!(issues[at..].contains("\n- `"), "{name}: {rule} without a location");
+            }
+        }
+        // Every section is there, and the picture names every service of the checked stack.
+        for s in ["Summary", "Strengths", "Issues by priority", "Checklist", "Order of the fixes", "The stack"] {
+            section(&markdown, s);
+        }
+        assert!(markdown.contains("```mermaid\nflowchart LR\n"), "{name}");
+    }
+}
+
+/// Seed 003 says "Critical Issues Found: 0" for its production file; the files say otherwise
+/// (Watchtower mounts the Docker socket): the report shows it as critical, with where.
+#[test]
+fn a_seed_claim_the_files_contradict_is_shown_with_its_evidence() {
+    let dir = fixtures().join("stacks/003-bookreader-ai");
+    let markdown = report(&dir, &[]);
+    let issues = section(&markdown, "Issues by priority");
+    let critical = issues.split("\n### ").find(|s| s.starts_with("Critical")).expect("a Critical section");
+    assert!(critical.contains("#### `docker-socket-mount`"), "{critical}");
+    let socket = std::fs::read_to_string(dir.join("docker-compose.production.yml")).unwrap();
+    let line = socket.lines().position(|l| l.contains("/var/run/docker.sock")).unwrap() + 1;
+    assert!(critical.contains(&format!("`docker-compose.production.yml:{line}:")), "{critical}");
+    assert!(critical.contains("watchtower"), "{critical}");
+}
+
+#[test]
+fn reports_are_deterministic_and_json_says_the_same() {
+    let (_, dir) = seed_dirs().into_iter().find(|(n, _)| n == "004-commandcenter").unwrap();
+    assert_eq!(report(&dir, &[]), report(&dir, &[]));
+    let json_text = report(&dir, &["--format", "json"]);
+    assert_eq!(json_text, report(&dir, &["--format", "json"]));
+    let json: serde_json::Value = serde_json::from_str(&json_text).unwrap();
+    assert_eq!(json["version"], 1);
+    let stack = &json["stacks"][0];
+    // As many issues as `check` has findings, with the same rules.
+    let check = stackfix(&dir, &["check", ".", "--format", "json"]);
+    let findings: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+    let mut checked: Vec<&str> =
+        findings["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect();
+    let mut issued: Vec<&str> =
+        stack["issues"].as_array().unwrap().iter().map(|i| i["rule"].as_str().unwrap()).collect();
+    checked.sort_unstable();
+    issued.sort_unstable();
+    assert_eq!(checked, issued);
+    // The Markdown shows the JSON's overall scores.
+    let overall = &stack["scores"]["overall"];
+    let row = format!(
+        "| **overall** | **{}** | **{}** | **{}** | **{}** |",
+        overall["now"], overall["after_fix"], overall["after_unsafe_fixes"], overall["findings"]
+    );
+    assert!(report(&dir, &[]).contains(&row), "{row}");
+    // Fixing moves scores up, never down.
+    for row in stack["scores"]["areas"].as_array().unwrap().iter().chain([overall]) {
+        let (now, fix, unsafe_) = (row["now"].as_u64(), row["after_fix"].as_u64(), row["after_unsafe_fixes"].as_u64());
+        assert!(now <= fix && fix <= unsafe_, "{row}");
+    }
+}
+
+/// No value `hardcoded-secret` finds is shown, in Markdown or JSON, for any seed stack.
+#[test]
+fn reports_never_show_a_literal_secret() {
+    for (name, dir) in seed_dirs() {
+        let stack = stack::load(&LoadOptions::new(dir.clone(), Vec::new(), Profiles::builtin()));
+        // Values that are also names of the stack (`postgres`) show as those names.
+        let secrets: Vec<String> =
+            stackfix::rules::guarded_secrets(&stack).into_iter().filter(|s| s.len() >= 6).collect();
+        for text in [report(&dir, &[]), report(&dir, &["--format", "json"])] {
+            for secret in &secrets {
+                assert!(!text.contains(secret.as_str()), "{name}: the report shows the secret `{secret}`");
+            }
+        }
+        if name.starts_with("001") {
+            assert!(!secrets.is_empty(), "{name}: the seed has literal secrets to keep out");
+        }
+    }
+}
+
+#[test]
+fn a_stack_that_does_not_load_gets_no_report() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("docker-compose.yml"), "services:\n  api: [\n").unwrap();
+    let out = stackfix(dir.path(), &["report", ".", "-o", "report.md"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("docker-compose.yml:"), "{}", stderr(&out));
+    assert!(!dir.path().join("report.md").exists());
+    // A good stack: written whole to the file, nothing on stdout.
+    std::fs::write(dir.path().join("docker-compose.yml"), "services:\n  api:\n    image: nginx:1.27.3\n").unwrap();
+    let out = stackfix(dir.path(), &["report", ".", "-o", "report.md"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+    let written = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(written.starts_with("# Production readiness: `"), "{written}");
+}
+
+#[test]
+fn stacks_that_do_not_load_are_named_in_a_report_of_the_others() {
+    let root = tempfile::tempdir().unwrap();
+    for (dir, text) in [("bad", "services:\n  api: [\n"), ("good", "services:\n  api:\n    image: nginx:1.27.3\n")] {
+        std::fs::create_dir(root.path().join(dir)).unwrap();
+        std::fs::write(root.path().join(dir).join("docker-compose.yml"), text).unwrap();
+    }
+    let out = stackfix(root.path(), &["report", "bad", "good"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("# Stacks not assessed\n"), "{text}");
+    assert!(text.contains("- `bad`\n  - error: bad/docker-compose.yml:"), "{text}");
+    assert!(text.contains("# Production readiness: `good`"), "{text}");
+    let out = stackfix(root.path(), &["report", "bad", "good", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["not_assessed"][0]["stack"], "bad");
+    assert_eq!(json["stacks"][0]["stack"], "good");
+}
+
+/// Every stack of the shared corpus: a report in one run, no panic, the same bytes twice, no
+/// literal secret shown.
+#[test]
+fn corpus_reports_are_made_deterministically_without_secrets() {
+    let Some(corpus) = crate::common::shared("corpus") else { return };
+    let run = || stackfix(&corpus, &["report", "--recursive", "."]);
+    let (first, second) = (run(), run());
+    assert!(matches!(first.status.code(), Some(0 | 2)), "{}", stderr(&first));
+    assert!(!stderr(&first).contains("panicked"), "{}", stderr(&first));
+    let text = stdout(&first);
+    if let Some((a, b)) = text.lines().zip(stdout(&second).lines()).find(|(a, b)| a != b) {
+        panic!("two runs differ:\n{a}\n{b}");
+    }
+    assert_eq!(first.stdout.len(), second.stdout.len(), "two runs differ in length");
+    assert!(text.matches("# Production readiness: `").count() > 60, "most corpus stacks are assessed");
+    let mut checked = 0;
+    for dir in stack_dirs(&corpus) {
+        let stack = stack::load(&LoadOptions::new(dir.clone(), Vec::new(), Profiles::builtin()));
+        // A secret that is a plain word (`password`, `changeme`) is in the report's own prose too.
+        let word = |s: &str| s.chars().all(|c| c.is_ascii_alphabetic());
+        for secret in stackfix::rules::guarded_secrets(&stack).into_iter().filter(|s| s.len() >= 8 && !word(s)) {
+            checked += 1;
+            assert!(!text.contains(&secret), "{}: the report shows the secret `{secret}`", dir.display());
+        }
+    }
+    assert!(checked > 10, "only {checked} literal secrets in the corpus to look for");
+}
+
+/// Every directory at or below `dir` holding a compose file.
+fn stack_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let is_compose = |p: &Path| {
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        (name.starts_with("docker-compose") || name.starts_with("compose"))
+            && (name.ends_with(".yml") || name.ends_with(".yaml"))
+    };
+    let entries: Vec<PathBuf> = std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    if entries.iter().any(|p| p.is_file() && is_compose(p)) {
+        out.push(dir.to_path_buf());
+    }
+    for sub in entries.iter().filter(|p| p.is_dir()) {
+        out.extend(stack_dirs(sub));
+    }
+    out
+}
