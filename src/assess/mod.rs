@@ -7,6 +7,7 @@
 //! show one has no diff, and strengths show programs, never their arguments.
 
 pub mod graph;
+pub mod html;
 pub mod markdown;
 pub mod score;
 mod strengths;
@@ -268,6 +269,7 @@ pub fn assess(stack: &Stack, findings: &[Finding], name: &str) -> Assessment {
     // Literal secrets are redacted wherever a finding's text or a diff's context would show one.
     let secrets = rules::guarded_secrets(stack);
     let shown = |text: &str| redact(text, &secrets);
+    let mut originals = Originals::new();
     let mut issues: Vec<(Issue, (usize, usize))> = findings
         .iter()
         .map(|f| {
@@ -275,7 +277,7 @@ pub fn assess(stack: &Stack, findings: &[Finding], name: &str) -> Assessment {
             let fix = f.fix.as_ref().filter(|_| crate::report::fix_now(stack, f).is_some()).map(|fix| IssueFix {
                 title: shown(&fix.title),
                 applicability: fix.applicability.as_str(),
-                diff: diff_of(stack, &fix.replacements).map(|d| shown(&d)),
+                diff: diff_of(stack, &mut originals, &fix.replacements).map(|d| shown(&d)),
             });
             let issue = Issue {
                 priority: Priority::of(f.severity, area_of(f)),
@@ -347,9 +349,14 @@ fn redact(text: &str, secrets: &[String]) -> String {
     out
 }
 
+/// The files the fixes' diffs are made on, each read and line-indexed once (`None`: a file
+/// the fix creates).
+type Originals = HashMap<std::path::PathBuf, Option<crate::yaml::source::Source>>;
+
 /// The fix's replacements as a unified diff of each file it changes (files in the order the
-/// replacements name them); `None` without replacements.
-fn diff_of(stack: &Stack, replacements: &[rules::Replacement]) -> Option<String> {
+/// replacements name them), made on the lines around them; `None` without replacements, or
+/// when they do not fit the file.
+fn diff_of(stack: &Stack, originals: &mut Originals, replacements: &[rules::Replacement]) -> Option<String> {
     if replacements.is_empty() {
         return None;
     }
@@ -361,39 +368,45 @@ fn diff_of(stack: &Stack, replacements: &[rules::Replacement]) -> Option<String>
     }
     let mut out = String::new();
     for path in paths {
-        let key = crate::stack::FileKey::new(path);
-        let file = stack.file_by_key(&key);
-        let before = match file {
-            Some(f) => Some(f.source().text().to_string()),
-            None => crate::stack::load::read_text(path).ok(),
+        let file = stack.file_by_key(&crate::stack::FileKey::new(path));
+        let display = file.map_or_else(|| shown(stack, path), |f| f.display.clone());
+        let source = originals.entry(path.to_path_buf()).or_insert_with(|| {
+            let text = match file {
+                Some(f) => Some(f.source().text().to_string()),
+                None => crate::stack::load::read_text(path).ok(),
+            };
+            text.map(crate::yaml::source::Source::new)
+        });
+        let ours: Vec<&rules::Replacement> = replacements.iter().filter(|r| r.path == path).collect();
+        let Some(source) = source.as_ref() else {
+            // A new file: the replacements are its whole text.
+            let after: String = ours.iter().map(|r| r.text.as_str()).collect();
+            let change = crate::fix::FileChange { path: path.to_path_buf(), display, before: None, after };
+            out.push_str(&crate::fix::diff::unified(&change));
+            continue;
         };
-        let source = crate::yaml::source::Source::new(before.clone().unwrap_or_default());
+        let text = source.text();
         let offset = |(line, col): (usize, usize)| -> Option<usize> {
             let start = source.line_start(line.checked_sub(1)?);
-            let text = &source.text()[start..];
-            let within = text.char_indices().nth(col.checked_sub(1)?).map_or(text.len(), |(i, _)| i);
+            let rest = text.get(start..)?;
+            let within = rest.char_indices().nth(col.checked_sub(1)?).map_or(rest.len(), |(i, _)| i);
             Some(start + within)
         };
         let mut spans: Vec<(usize, usize, &str)> = Vec::new();
-        for r in replacements.iter().filter(|r| r.path == path) {
+        for r in ours {
             spans.push((offset(r.start)?, offset(r.end)?, r.text.as_str()));
         }
         spans.sort_by_key(|&(start, end, _)| (start, end));
-        let text = source.text();
-        let mut after = String::with_capacity(text.len());
-        let mut at = 0;
-        for (start, end, replacement) in spans {
-            if start < at || end < start || end > text.len() {
-                return None;
-            }
-            after.push_str(&text[at..start]);
-            after.push_str(replacement);
-            at = end;
+        if spans.windows(2).any(|w| w[1].0 < w[0].1) || spans.iter().any(|&(s, e, _)| e < s || e > text.len()) {
+            return None;
         }
-        after.push_str(&text[at..]);
-        let display = file.map_or_else(|| shown(stack, path), |f| f.display.clone());
-        let change = crate::fix::FileChange { path: path.to_path_buf(), display, before, after };
-        out.push_str(&crate::fix::diff::unified(&change));
+        let change = crate::fix::FileChange {
+            path: path.to_path_buf(),
+            display,
+            before: Some(String::new()),
+            after: String::new(),
+        };
+        out.push_str(&crate::fix::diff::unified_spans(&change, text, source, &spans));
     }
     Some(out)
 }

@@ -161,7 +161,7 @@ fn check(args: &CheckArgs, target: &Target) -> Outcome {
     // (A configured template directory `fix` would refuse leaves the fixes unsettled: that is
     // `fix`'s error to report, not `check`'s.)
     if let Some(templates) = merged.then(|| super::fix::templates(&prepared, None).ok()).flatten() {
-        settle_fixes(&prepared, templates, &mut findings);
+        fix::settle(&prepared.load, &prepared.settings, templates, &mut findings);
     }
     // SARIF carries each fix's replacements (unsafe ones too: the description says which).
     if args.format == Format::Sarif {
@@ -270,29 +270,6 @@ fn append_summary(path: &Path, run: &Report) -> io::Result<()> {
 fn write_report_file(path: &Path, args: &CheckArgs, run: &Report) -> io::Result<()> {
     write_whole(path, |out| print_report(out, args, args.format, run, false))
         .map_err(|e| io::Error::new(e.kind(), format!("--output-file {e}")))
-}
-
-/// Where merge keys (`<<`) give services blocks, `fix` finds some fixes `check` builds
-/// impossible to write (a merged block it cannot copy, an anchor whose users need different
-/// edits): planned as `fix --unsafe-fixes` would plan them, those findings are reported without
-/// a fix, with the reason. Stacks without merge keys are not planned (it costs what `fix` does).
-pub(super) fn settle_fixes(
-    prepared: &config::Prepared,
-    templates: Option<std::path::PathBuf>,
-    findings: &mut [rules::Finding],
-) {
-    let options = FixOptions { unsafe_fixes: true, templates, ..FixOptions::default() };
-    let Ok(outcome) = fix::run(&prepared.load, &prepared.settings, &options) else { return };
-    for skipped in outcome.skipped {
-        let same = |f: &&mut rules::Finding| {
-            f.fix.is_some() && f.rule == skipped.rule && f.service == skipped.service && f.message == skipped.message
-        };
-        for finding in findings.iter_mut().filter(|f| same(f)) {
-            finding.fix = None;
-            let help = finding.help.take().map(|h| format!("{h}; ")).unwrap_or_default();
-            finding.help = Some(format!("{help}no fix: {}", skipped.reason).into());
-        }
-    }
 }
 
 pub fn print_notes(stack: &Stack) {

@@ -59,12 +59,12 @@ pub enum Command {
     /// Exit codes: 0 written (or nothing to change), 1 changes shown with --diff, 2 usage or input
     /// error.
     Bootstrap(BootstrapArgs),
-    /// Write a production-readiness assessment of a stack (Markdown or JSON)
+    /// Write a production-readiness assessment of a stack (Markdown, HTML or JSON)
     ///
     /// Scores per area now and after the fixes, what the stack already does right (with the
     /// place that shows it), the issues by priority with each one's fix as a diff (or what a
-    /// person must decide), a checklist, the order in which to apply the fixes, and a Mermaid
-    /// picture of the stack. Made from the files alone: the same files give the same report.
+    /// person must decide), a checklist, the order in which to apply the fixes, and a picture of
+    /// the stack (Mermaid in Markdown, inline SVG in HTML). Made from the files alone: the same files give the same report.
     /// Literal secrets are never shown.
     ///
     /// Exit codes: 0 written (whatever the findings), 2 usage or input error (a stack that does
@@ -367,6 +367,8 @@ pub enum ReportFormat {
     Markdown,
     /// The same content as JSON: {"version": 1, "stacks": [...]}
     Json,
+    /// One self-contained HTML page (no scripts or network assets) with an SVG diagram
+    Html,
 }
 
 /// Which stacks `check` and `fix` take besides the PATHs named.

@@ -54,6 +54,7 @@ pub fn run(args: &ReportArgs) -> io::Result<u8> {
     // Stacks that did not load are named in the report, which the exit code marks as incomplete.
     let text = match args.format {
         ReportFormat::Json => assess::json(&assessments, &failures),
+        ReportFormat::Html => assess::html::render(&assessments, &failures),
         ReportFormat::Markdown => {
             let mut text = assess::markdown::failures(&failures);
             let reports: Vec<String> = assessments.iter().map(assess::markdown::render).collect();
@@ -87,15 +88,15 @@ fn assess_target(args: &ReportArgs, target: &Target) -> Result<Assessment, Strin
             .collect();
         return Err(errors.join("\n"));
     }
-    let (mut findings, _) = rules::report_with_unused(&stack, &prepared.settings);
+    // The findings keep their fixes' edits: each fix is planned from them for its diff.
+    let mut findings = rules::check(&stack, &prepared.settings);
     let templates = super::fix::templates(&prepared, None).map_err(|e| format!("error: {e}"))?;
     if stack.has_merge_keys() {
-        super::check::settle_fixes(&prepared, templates.clone(), &mut findings);
+        fix::settle(&prepared.load, &prepared.settings, templates.clone(), &mut findings);
     }
     let sets = prepared.file.sets();
     let options = FixOptions { unsafe_fixes: true, templates, sets, ..FixOptions::default() };
-    fix::propose(&stack, &prepared.load.dir, &prepared.settings, &options, &mut findings)
-        .map_err(|e| format!("error: {e}"))?;
+    fix::propose_planned(&stack, &prepared.load.dir, &options, &mut findings).map_err(|e| format!("error: {e}"))?;
     Ok(assess::assess(&stack, &findings, &name(&target.dir)))
 }
 

@@ -53,6 +53,63 @@ fn patch_name(change: &FileChange) -> String {
     }
 }
 
+/// The unified diff of `spans` — (start, end, replacement) byte ranges of `before`, sorted and
+/// not overlapping — made on the lines around them only (three lines of context), so a change
+/// to a large file costs what it changes: the same hunks as [`unified`] on the whole file.
+/// `lines` is `before`'s line index. `change` names the file (its `before` and `after` are not
+/// read). Empty when the spans change nothing.
+pub fn unified_spans(
+    change: &FileChange,
+    before: &str,
+    lines: &crate::yaml::source::Source,
+    spans: &[(usize, usize, &str)],
+) -> String {
+    const CONTEXT: usize = 3;
+    let (Some(first), Some(last)) = (spans.first(), spans.last()) else { return String::new() };
+    let count = lines.line_count();
+    let first_line = lines.line_index(first.0).saturating_sub(CONTEXT);
+    let last_line = lines.line_index(last.1.max(last.0)) + CONTEXT + 1;
+    let lo = lines.line_start(first_line);
+    let hi = if last_line >= count { before.len() } else { lines.line_start(last_line) };
+    let region = &before[lo..hi.max(lo)];
+    let mut after = String::with_capacity(region.len() + spans.iter().map(|s| s.2.len()).sum::<usize>());
+    let mut at = lo;
+    for &(start, end, text) in spans {
+        after.push_str(&before[at..start]);
+        after.push_str(text);
+        at = end;
+    }
+    after.push_str(&before[at..hi.max(at)]);
+    let diff = TextDiff::configure().algorithm(similar::Algorithm::Patience).diff_lines(region, after.as_str());
+    let mut body = String::new();
+    for group in diff.grouped_ops(CONTEXT) {
+        let (Some(head), Some(tail)) = (group.first(), group.last()) else { continue };
+        let (old, new) = (head.old_range().start..tail.old_range().end, head.new_range().start..tail.new_range().end);
+        // A range of no lines is written at the line before it.
+        let start = |range: &std::ops::Range<usize>| first_line + range.start + usize::from(!range.is_empty());
+        body.push_str(&format!("@@ -{},{} +{},{} @@\n", start(&old), old.len(), start(&new), new.len()));
+        for op in &group {
+            for change in diff.iter_changes(op) {
+                let sign = match change.tag() {
+                    similar::ChangeTag::Equal => ' ',
+                    similar::ChangeTag::Delete => '-',
+                    similar::ChangeTag::Insert => '+',
+                };
+                body.push(sign);
+                body.push_str(change.value());
+                if change.missing_newline() {
+                    body.push_str("\n\\ No newline at end of file\n");
+                }
+            }
+        }
+    }
+    if body.is_empty() {
+        return body;
+    }
+    let name = patch_name(change);
+    format!("diff --git a/{name} b/{name}\n--- a/{name}\n+++ b/{name}\n{body}")
+}
+
 /// Colors a diff for a terminal: additions green, removals red, hunk headers cyan.
 pub fn colorize(diff: &str) -> String {
     diff.split_inclusive('\n')
@@ -72,4 +129,45 @@ pub fn colorize(diff: &str) -> String {
             format!("{color}{text}\x1b[0m{eol}")
         })
         .collect()
+}
+
+#[cfg(test)]
+mod spans_tests {
+    use super::*;
+
+    /// Hunks made on the lines around the spans are the hunks of the whole file's diff.
+    #[test]
+    fn span_diffs_match_whole_file_diffs() {
+        let before: String = (1..=40).map(|i| format!("line {i}\n")).collect();
+        let cases: Vec<Vec<(usize, usize, &str)>> = vec![
+            vec![(0, 0, "new first\n")],
+            vec![(before.len(), before.len(), "new last\n")],
+            vec![(before.find("line 10").unwrap(), before.find("line 11").unwrap(), "ten\n")],
+            vec![
+                (before.find("line 5\n").unwrap(), before.find("line 5\n").unwrap(), "x\n"),
+                (before.find("line 30").unwrap(), before.find("line 31").unwrap(), ""),
+            ],
+        ];
+        for spans in cases {
+            let mut after = String::new();
+            let mut at = 0;
+            for &(s, e, t) in &spans {
+                after.push_str(&before[at..s]);
+                after.push_str(t);
+                at = e;
+            }
+            after.push_str(&before[at..]);
+            let change = FileChange {
+                path: "f.yml".into(),
+                display: "f.yml".into(),
+                before: Some(before.clone()),
+                after: after.clone(),
+            };
+            let source = crate::yaml::source::Source::new(before.clone());
+            let whole = unified(&change);
+            let near = unified_spans(&change, &before, &source, &spans);
+            // `unified` writes `diff --git`, then the headers, the same way.
+            assert_eq!(near, whole, "{spans:?}");
+        }
+    }
 }

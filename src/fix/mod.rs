@@ -10,7 +10,7 @@ pub mod render;
 mod verify;
 pub mod write;
 
-pub use propose::propose;
+pub use propose::{propose, propose_planned, settle};
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;

@@ -31,53 +31,14 @@ pub fn propose(
     options: &FixOptions,
     findings: &mut [Finding],
 ) -> Result<(), FixError> {
-    let renderer = Renderer::new(options.templates.as_deref()).map_err(FixError::Template)?;
     if !stack.errors.is_empty() {
         return Err(FixError::Input(stack.errors.clone()));
     }
-    let env = Env { dir, options, renderer: &renderer, rendered: Default::default() };
-    let fs = ProjectFs::new(dir);
     let planned = rules::check(stack, settings);
-    let peers: Peers =
-        planned.iter().filter(|f| wanted(f, options)).filter_map(|f| Some(((f.rule, f.service.clone()?), f))).collect();
     let mut proposals: HashMap<FindingId, VecDeque<Vec<Replacement>>> = HashMap::new();
-    // Each file's text and line index, made once for all the fixes that change it.
-    let mut originals: HashMap<FileKey, (String, Source)> = HashMap::new();
-    for finding in &planned {
-        let Some(fix) = finding.fix.as_ref().filter(|_| wanted(finding, options)) else { continue };
-        let users_fixed = fix.anchor_users().iter().all(|u| peers.contains_key(&(finding.rule, (*u).clone())));
-        let replacements = match users_fixed.then(|| plan_fix(&env, stack, &fs, finding, fix, &peers)) {
-            Some(Ok(plan)) => {
-                let mut out = Vec::new();
-                for (key, splices) in &plan.edits {
-                    let (before, source) = originals.entry(key.clone()).or_insert_with(|| {
-                        let text = original(stack, &fs, key);
-                        (text.clone(), Source::new(text))
-                    });
-                    out.extend(spliced(key.path(), before, source, splices));
-                }
-                if !plan.env_names.is_empty() {
-                    let path = dir.join(".env.example");
-                    let current = fs.read(&path).ok();
-                    let before = current.clone().unwrap_or_default();
-                    if let Ok(after) = env_example(&renderer, current, &plan.env_names) {
-                        out.extend(replacements(&path, &before, &after));
-                    }
-                }
-                out
-            }
-            _ => Vec::new(),
-        };
+    for (finding, replacements) in planned.iter().zip(plan_each(stack, dir, options, &planned)?) {
         let id = (finding.rule, finding.service.as_deref(), finding.message.as_str());
         proposals.entry(id).or_default().push_back(replacements);
-    }
-    // A replacement that would show a literal secret (a fix that rewrites the text holding one)
-    // is left out: the report says the finding is fixable, without the text.
-    let secrets = rules::guarded_secrets(stack);
-    for list in proposals.values_mut().flat_map(|queue| queue.iter_mut()) {
-        if list.iter().any(|r| secrets.iter().any(|s| !s.is_empty() && r.text.contains(s.as_str()))) {
-            list.clear();
-        }
     }
     for finding in findings.iter_mut() {
         let id = (finding.rule, finding.service.as_deref(), finding.message.as_str());
@@ -87,6 +48,85 @@ pub fn propose(
         }
     }
     Ok(())
+}
+
+/// [`propose`] for findings that still hold their fixes' edits ([`rules::check`]'s, not
+/// [`rules::report`]'s): planned from them, without checking the stack again.
+///
+/// # Errors
+/// As [`propose`].
+pub fn propose_planned(
+    stack: &Stack,
+    dir: &Path,
+    options: &FixOptions,
+    findings: &mut [Finding],
+) -> Result<(), FixError> {
+    if !stack.errors.is_empty() {
+        return Err(FixError::Input(stack.errors.clone()));
+    }
+    let proposals = plan_each(stack, dir, options, findings)?;
+    for (finding, replacements) in findings.iter_mut().zip(proposals) {
+        if let Some(fix) = finding.fix.as_mut() {
+            fix.replacements = replacements;
+        }
+    }
+    Ok(())
+}
+
+/// Each of `planned`'s fixes (findings holding their edits) planned alone on the files as they
+/// are, as replacements, in the findings' order (empty for a finding without a fix, one not
+/// wanted, one that cannot be planned alone, or one whose text would show a literal secret).
+fn plan_each(
+    stack: &Stack,
+    dir: &Path,
+    options: &FixOptions,
+    planned: &[Finding],
+) -> Result<Vec<Vec<Replacement>>, FixError> {
+    let renderer = Renderer::new(options.templates.as_deref()).map_err(FixError::Template)?;
+    let env = Env { dir, options, renderer: &renderer, rendered: Default::default() };
+    let fs = ProjectFs::new(dir);
+    let peers: Peers =
+        planned.iter().filter(|f| wanted(f, options)).filter_map(|f| Some(((f.rule, f.service.clone()?), f))).collect();
+    // Each file's text and line index, made once for all the fixes that change it.
+    let mut originals: HashMap<FileKey, (String, Source)> = HashMap::new();
+    // A replacement that would show a literal secret (a fix that rewrites the text holding one)
+    // is left out: the report says the finding is fixable, without the text.
+    let secrets = rules::guarded_secrets(stack);
+    let mut out = Vec::with_capacity(planned.len());
+    for finding in planned {
+        let Some(fix) = finding.fix.as_ref().filter(|_| wanted(finding, options)) else {
+            out.push(Vec::new());
+            continue;
+        };
+        let users_fixed = fix.anchor_users().iter().all(|u| peers.contains_key(&(finding.rule, (*u).clone())));
+        let mut replacements = match users_fixed.then(|| plan_fix(&env, stack, &fs, finding, fix, &peers)) {
+            Some(Ok(plan)) => {
+                let mut list = Vec::new();
+                for (key, splices) in &plan.edits {
+                    let (before, source) = originals.entry(key.clone()).or_insert_with(|| {
+                        let text = original(stack, &fs, key);
+                        (text.clone(), Source::new(text))
+                    });
+                    list.extend(spliced(key.path(), before, source, splices));
+                }
+                if !plan.env_names.is_empty() {
+                    let path = dir.join(".env.example");
+                    let current = fs.read(&path).ok();
+                    let before = current.clone().unwrap_or_default();
+                    if let Ok(after) = env_example(&renderer, current, &plan.env_names) {
+                        list.extend(replacements(&path, &before, &after));
+                    }
+                }
+                list
+            }
+            _ => Vec::new(),
+        };
+        if replacements.iter().any(|r| secrets.iter().any(|s| r.text.contains(s.as_str()))) {
+            replacements.clear();
+        }
+        out.push(replacements);
+    }
+    Ok(out)
 }
 
 /// A finding as a report and a plan both know it: rule, service, message.
@@ -191,6 +231,34 @@ fn common_prefix(a: &str, b: &str) -> usize {
 /// The length in bytes of the longest common suffix of `a` and `b`, on character boundaries.
 fn common_suffix(a: &str, b: &str) -> usize {
     a.chars().rev().zip(b.chars().rev()).take_while(|(x, y)| x == y).map(|(x, _)| x.len_utf8()).sum()
+}
+
+/// Where merge keys (`<<`) give services blocks, `fix` finds some fixes `check` builds
+/// impossible to write (a merged block it cannot copy, an anchor whose users need different
+/// edits): planned as `fix --unsafe-fixes` would plan the stack loaded with `load` (templates from
+/// `templates`, else the built-in ones), those of `findings` are left without a fix, their help
+/// saying why. Callers plan only stacks with merge keys ([`Stack::has_merge_keys`]): it costs
+/// what `fix` does. A stack `fix` refuses leaves the findings as they are.
+///
+/// [`Stack::has_merge_keys`]: crate::stack::Stack::has_merge_keys
+pub fn settle(
+    load: &crate::stack::LoadOptions,
+    settings: &RuleSettings,
+    templates: Option<std::path::PathBuf>,
+    findings: &mut [Finding],
+) {
+    let options = FixOptions { unsafe_fixes: true, templates, ..FixOptions::default() };
+    let Ok(outcome) = super::run(load, settings, &options) else { return };
+    for skipped in outcome.skipped {
+        let same = |f: &&mut Finding| {
+            f.fix.is_some() && f.rule == skipped.rule && f.service == skipped.service && f.message == skipped.message
+        };
+        for finding in findings.iter_mut().filter(|f| same(f)) {
+            finding.fix = None;
+            let help = finding.help.take().map(|h| format!("{h}; ")).unwrap_or_default();
+            finding.help = Some(format!("{help}no fix: {}", skipped.reason).into());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -245,3 +245,130 @@ fn stack_dirs(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Runs headless Chromium (the flags the machine needs: no sandbox as root, nothing from the
+/// network) on `page` with `args`, in a fresh profile; returns stdout and stderr.
+fn chromium(browser: &Path, page: &Path, args: &[&str]) -> (String, String) {
+    let profile = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--allow-file-access-from-files",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// A PNG's width and height (its IHDR chunk).
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    (be(16), be(20))
+}
+
+/// The HTML report opened in a real browser: it renders (a screenshot the size of a phone's
+/// screen, not blank), the diagram is there with every service, no console message, and the page
+/// loads nothing: no script, stylesheet, image or font from anywhere.
+#[test]
+fn the_html_report_renders_in_a_headless_browser() {
+    let Some(browser) = crate::common::validator("chromium") else { return };
+    let (_, dir) = seed_dirs().into_iter().find(|(n, _)| n == "004-commandcenter").unwrap();
+    let html = report(&dir, &["--format", "html"]);
+    assert_eq!(html, report(&dir, &["--format", "html"]), "the same files give the same bytes");
+    for external in ["<script", "<link", " src=", "@import", "url(http", "@font-face"] {
+        assert!(!html.contains(external), "the page loads something: {external}");
+    }
+    assert!(html.contains("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"));
+    let work = tempfile::tempdir().unwrap();
+    let page = work.path().join("report.html");
+    std::fs::write(&page, &html).unwrap();
+    // The DOM as the browser built it: the inline SVG with a box per service.
+    let (dom, stderr) = chromium(&browser, &page, &["--enable-logging=stderr", "--v=0", "--dump-dom"]);
+    assert!(!stderr.contains("CONSOLE"), "console messages: {stderr}");
+    let svg_start = dom.find("<svg class=\"stack\"").expect("the diagram is in the page");
+    let svg = &dom[svg_start..svg_start + dom[svg_start..].find("</svg>").unwrap()];
+    for service in ["traefik", "postgres", "redis", "backend", "prometheus", "grafana"] {
+        assert!(svg.contains(&format!(">{service}<")), "{service} is not in the diagram");
+    }
+    assert!(svg.contains("service_healthy"), "depends_on conditions label the arrows");
+    // A phone-sized screenshot.
+    let shot = work.path().join("report.png");
+    let (_, stderr) =
+        chromium(&browser, &page, &["--window-size=390,844", &format!("--screenshot={}", shot.display())]);
+    let png = std::fs::read(&shot).unwrap_or_else(|_| panic!("no screenshot: {stderr}"));
+    assert_eq!(png_size(&png), (390, 844));
+    // Text and tables, not a blank page: a blank PNG of that size compresses to a few KB.
+    assert!(png.len() > 20_000, "the screenshot is {} bytes: blank?", png.len());
+}
+
+/// The Markdown report's Mermaid diagram, rendered by the real Mermaid library (npm, loaded from
+/// disk) in the same headless browser, for every seed stack; a broken diagram fails there, so
+/// the harness does see errors.
+#[test]
+fn the_markdown_diagrams_render_with_mermaid() {
+    let Some(browser) = crate::common::validator("chromium") else { return };
+    let Some(mermaid) = crate::common::validator("mermaid.min.js") else { return };
+    let mermaid = mermaid.canonicalize().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let render = |name: &str, code: &str| -> String {
+        let page = work.path().join(format!("{name}.html"));
+        let html = format!(
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body><div id=\"out\"></div>\n\
+             <script src=\"file://{}\"></script>\n<script>\nconst code = {};\n\
+             mermaid.initialize({{ startOnLoad: false, securityLevel: 'strict' }});\n\
+             mermaid.parse(code).then(() => mermaid.render('diagram', code)).then(r => {{\n\
+               document.getElementById('out').innerHTML = r.svg;\n\
+               document.body.setAttribute('data-result', 'ok');\n\
+             }}).catch(e => document.body.setAttribute('data-result', 'error: ' + (e && e.message || e)));\n\
+             </script></body></html>\n",
+            mermaid.display(),
+            serde_json::to_string(code).unwrap()
+        );
+        std::fs::write(&page, html).unwrap();
+        chromium(&browser, &page, &["--virtual-time-budget=20000", "--dump-dom"]).0
+    };
+    let broken = render("broken", "flowchart LR\n  s0[\"unclosed\n");
+    assert!(broken.contains("data-result=\"error"), "a broken diagram must fail: {broken}");
+    for (name, dir) in seed_dirs() {
+        let markdown = report(&dir, &[]);
+        let start = markdown.find("```mermaid\n").expect("a diagram") + "```mermaid\n".len();
+        let code = &markdown[start..start + markdown[start..].find("```").unwrap()];
+        let dom = render(&name, code);
+        assert!(dom.contains("data-result=\"ok\""), "{name}: Mermaid did not render the diagram: {dom}");
+        assert!(dom.contains("<svg id=\"diagram\""), "{name}: no SVG");
+    }
+}
+
+/// A stack too large to lay out quickly gets its network groups in words instead of a diagram
+/// (layout-rs takes minutes on 100 services), and one too large for GitHub's Mermaid no diagram.
+#[test]
+fn large_stacks_are_described_not_drawn() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut compose = String::from("services:\n");
+    for i in 0..1000 {
+        compose.push_str(&format!("  service-{i}:\n    image: nginx:1.27.3\n    networks: [net{}]\n", i % 3));
+    }
+    compose.push_str("networks:\n  net0:\n  net1:\n  net2:\n");
+    std::fs::write(dir.path().join("docker-compose.yml"), compose).unwrap();
+    let started = std::time::Instant::now();
+    let html = report(dir.path(), &["--format", "html"]);
+    assert!(html.contains("The stack has 1000 services: too many to draw here"), "no note");
+    assert!(!html.contains("<svg"), "a diagram of 1000 services");
+    assert!(html.contains("network net0: <code>service-0</code>"), "the groups are listed");
+    let markdown = report(dir.path(), &[]);
+    assert!(markdown.contains("characters of Mermaid, more than GitHub renders"));
+    assert!(!markdown.contains("```mermaid"));
+    // Seconds, not minutes (the layout is not attempted).
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+}
