@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Assessment, Issue, Priority};
+use super::{Assessment, Issue};
 
 const STYLE: &str = "\
 body{font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0 auto;max-width:60rem;\
@@ -110,17 +110,10 @@ fn write_stack(out: &mut String, a: &Assessment, index: usize) -> std::fmt::Resu
     if a.issues.is_empty() {
         writeln!(out, "<p>No findings.</p>")?;
     }
-    for priority in [Priority::Critical, Priority::High, Priority::Medium, Priority::Low] {
-        let of: Vec<&Issue> = a.issues.iter().filter(|i| i.priority == priority).collect();
-        if of.is_empty() {
-            continue;
-        }
-        writeln!(out, "<h3>{} ({})</h3>", title_case(priority.as_str()), of.len())?;
-        let mut rest = of.as_slice();
-        while let Some(first) = rest.first() {
-            let n = rest.iter().take_while(|i| i.rule == first.rule).count();
-            let (group, tail) = rest.split_at(n);
-            rest = tail;
+    for (priority, groups) in a.issue_groups() {
+        let count: usize = groups.iter().map(Vec::len).sum();
+        writeln!(out, "<h3>{} ({count})</h3>", priority.title())?;
+        for group in &groups {
             write_rule_group(out, group)?;
         }
     }
@@ -143,13 +136,7 @@ fn write_stack(out: &mut String, a: &Assessment, index: usize) -> std::fmt::Resu
         writeln!(out, "<ol>")?;
         for step in &a.order {
             let rules: Vec<String> = step.rules.iter().map(|(r, c)| format!("<code>{r}</code> {c}")).collect();
-            let what = match step.command.as_str() {
-                "by hand" => "by hand (no fix: each issue says what to decide)".to_string(),
-                "stackfix fix --unsafe-fixes" => {
-                    "<code>stackfix fix --unsafe-fixes</code> (changes behaviour: review each diff)".to_string()
-                }
-                command => format!("<code>{}</code>", esc(command)),
-            };
+            let what = step.describe(|c| format!("<code>{}</code>", esc(c)));
             writeln!(out, "<li>{what}: {} finding(s): {}</li>", step.closes, rules.join(", "))?;
         }
         writeln!(out, "</ol>")?;
@@ -289,11 +276,6 @@ pub(super) fn esc(text: &str) -> String {
         }
     }
     out
-}
-
-fn title_case(word: &str) -> String {
-    let mut chars = word.chars();
-    chars.next().map(|c| c.to_uppercase().collect::<String>() + chars.as_str()).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Assessment, Issue, Priority};
+use super::{Assessment, Issue};
 
 /// A section naming the stacks that could not be assessed, with their errors (empty without).
 pub fn failures(failures: &[super::Failure]) -> String {
@@ -69,17 +69,10 @@ fn write_report(out: &mut String, a: &Assessment) -> std::fmt::Result {
     if a.issues.is_empty() {
         writeln!(out, "No findings.")?;
     }
-    for priority in [Priority::Critical, Priority::High, Priority::Medium, Priority::Low] {
-        let of: Vec<&Issue> = a.issues.iter().filter(|i| i.priority == priority).collect();
-        if of.is_empty() {
-            continue;
-        }
-        writeln!(out, "### {} ({})\n", title_case(priority.as_str()), of.len())?;
-        let mut rest = of.as_slice();
-        while let Some(first) = rest.first() {
-            let n = rest.iter().take_while(|i| i.rule == first.rule).count();
-            let (group, tail) = rest.split_at(n);
-            rest = tail;
+    for (priority, groups) in a.issue_groups() {
+        let count: usize = groups.iter().map(Vec::len).sum();
+        writeln!(out, "### {} ({count})\n", priority.title())?;
+        for group in &groups {
             write_rule_group(out, group)?;
         }
     }
@@ -95,13 +88,7 @@ fn write_report(out: &mut String, a: &Assessment) -> std::fmt::Result {
     }
     for (n, step) in a.order.iter().enumerate() {
         let rules: Vec<String> = step.rules.iter().map(|(r, c)| format!("`{r}` {c}")).collect();
-        let what = match step.command.as_str() {
-            "by hand" => "by hand (no fix: each issue says what to decide)".to_string(),
-            "stackfix fix --unsafe-fixes" => {
-                "`stackfix fix --unsafe-fixes` (changes behaviour: review each diff)".to_string()
-            }
-            command => format!("`{command}`"),
-        };
+        let what = step.describe(|c| format!("`{c}`"));
         writeln!(out, "{}. {what}: {} finding(s): {}", n + 1, step.closes, rules.join(", "))?;
     }
     writeln!(out, "\n## The stack\n")?;
@@ -192,11 +179,6 @@ fn code_list(items: &[String]) -> String {
 /// Text on one line, for a list item or a table cell.
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|")
-}
-
-fn title_case(word: &str) -> String {
-    let mut chars = word.chars();
-    chars.next().map(|c| c.to_uppercase().collect::<String>() + chars.as_str()).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -184,6 +184,53 @@ pub struct Step {
     pub rules: BTreeMap<&'static str, usize>,
 }
 
+impl Assessment {
+    /// The issues by priority, most urgent first, each priority's issues in groups of one rule
+    /// (as they are sorted); priorities without issues are left out.
+    pub fn issue_groups(&self) -> Vec<(Priority, Vec<Vec<&Issue>>)> {
+        let mut out = Vec::new();
+        for priority in [Priority::Critical, Priority::High, Priority::Medium, Priority::Low] {
+            let mut groups: Vec<Vec<&Issue>> = Vec::new();
+            for issue in self.issues.iter().filter(|i| i.priority == priority) {
+                match groups.last_mut() {
+                    Some(group) if group[0].rule == issue.rule => group.push(issue),
+                    _ => groups.push(vec![issue]),
+                }
+            }
+            if !groups.is_empty() {
+                out.push((priority, groups));
+            }
+        }
+        out
+    }
+}
+
+impl Priority {
+    /// `Critical`, `High`, … (a heading).
+    pub fn title(self) -> &'static str {
+        match self {
+            Priority::Critical => "Critical",
+            Priority::High => "High",
+            Priority::Medium => "Medium",
+            Priority::Low => "Low",
+        }
+    }
+}
+
+impl Step {
+    /// What the step is, in words, with the command as `code` by `code` (Markdown backticks or
+    /// an HTML `<code>` element).
+    pub fn describe(&self, code: impl Fn(&str) -> String) -> String {
+        match self.command.as_str() {
+            "by hand" => "by hand (no fix: each issue says what to decide)".to_string(),
+            "stackfix fix --unsafe-fixes" => {
+                format!("{} (changes behaviour: review each diff)", code("stackfix fix --unsafe-fixes"))
+            }
+            command => code(command),
+        }
+    }
+}
+
 /// The configuration the assessment pictures and takes strengths from: the first production
 /// one (the only one of a stack without a production file), else the first.
 pub fn primary(stack: &Stack) -> Option<&Config> {
