@@ -8,7 +8,7 @@ use super::{Assessment, Issue};
 
 const STYLE: &str = "\
 body{font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0 auto;max-width:60rem;\
-padding:1rem;color:#1f2328;background:#fff}\
+padding:1rem;color:#1f2328;background:#fff;overflow-wrap:anywhere}\
 h1{font-size:1.6rem}h2{margin-top:2rem;border-bottom:1px solid #d0d7de}h3,h4{margin-bottom:.3rem}\
 code{font:.9em ui-monospace,SFMono-Regular,Menlo,monospace;background:#f6f8fa;padding:.1em .3em;border-radius:4px;\
 overflow-wrap:anywhere}\
@@ -129,7 +129,12 @@ fn write_stack(out: &mut String, a: &Assessment, index: usize) -> std::fmt::Resu
             inline(item.summary)
         )?;
     }
-    writeln!(out, "</ul>\n<h2>Order of the fixes</h2>")?;
+    writeln!(out, "</ul>")?;
+    if !a.not_checked.is_empty() {
+        let rules: Vec<String> = a.not_checked.iter().map(|r| format!("<code>{r}</code>")).collect();
+        writeln!(out, "<p>Not checked (switched off by the settings): {}</p>", rules.join(", "))?;
+    }
+    writeln!(out, "<h2>Order of the fixes</h2>")?;
     if a.order.is_empty() {
         writeln!(out, "<p>Nothing to fix.</p>")?;
     } else {

@@ -3,13 +3,16 @@
 //! per area now and after the fixes, what the stack already does right (each with its evidence),
 //! the issues by priority with the fix each has, a checklist, the order to apply the fixes, and
 //! a picture of the stack. Rendered as Markdown ([`markdown`]) or JSON (the [`Assessment`]
-//! serialised). No value the `hardcoded-secret` rule finds is ever shown: a fix whose diff would
-//! show one has no diff, and strengths show programs, never their arguments.
+//! serialised), or as a self-contained HTML page ([`html`]). No credential is shown: the values
+//! the `hardcoded-secret` rule finds and whatever has a credential's shape are replaced by
+//! `<redacted>` in every message and diff ([`scrub`]), and strengths show programs, never their
+//! arguments.
 
 pub mod graph;
 pub mod html;
 pub mod markdown;
 pub mod score;
+pub mod scrub;
 mod strengths;
 
 use std::collections::{BTreeMap, HashMap};
@@ -55,6 +58,9 @@ pub struct Assessment {
     /// Most urgent first: by priority, then by rule, then by file and line.
     pub issues: Vec<Issue>,
     pub checklist: Vec<ChecklistItem>,
+    /// Rules that would judge the stack but were switched off (`--ignore`, `stackfix.toml`):
+    /// neither ticked nor open in the checklist, and their findings are not in the scores.
+    pub not_checked: Vec<&'static str>,
     pub order: Vec<Step>,
     pub graph: Graph,
 }
@@ -242,6 +248,12 @@ pub fn primary(stack: &Stack) -> Option<&Config> {
 /// command line named it. Every text taken from the files passes through the redaction of
 /// [`rules::guarded_secrets`].
 pub fn assess(stack: &Stack, findings: &[Finding], name: &str) -> Assessment {
+    assess_with(stack, findings, name, &rules::RuleSettings::default())
+}
+
+/// [`assess`] of findings checked with `settings`: the rules they switch off are listed as not
+/// checked rather than ticked.
+pub fn assess_with(stack: &Stack, findings: &[Finding], name: &str, settings: &rules::RuleSettings) -> Assessment {
     let meta = |f: &Finding| rules::by_id(f.rule).map(|r| r.meta());
     let area_of = |f: &Finding| meta(f).map_or(Area::Deployment, |m| m.area);
     // Every service name of every configuration, once.
@@ -280,10 +292,18 @@ pub fn assess(stack: &Stack, findings: &[Finding], name: &str) -> Assessment {
     let fixable = |f: &Finding, unsafe_too: bool| {
         crate::report::fix_now(stack, f).is_some_and(|a| unsafe_too || a == Applicability::Safe)
     };
+    // Scored: the services that run in production (a service only a development file has does
+    // not make production readier), and their findings and the stack's.
+    let mut production: Vec<&str> =
+        stack.configs.iter().filter(|c| c.is_production()).flat_map(|c| &c.services).map(|s| s.name.as_str()).collect();
+    production.sort_unstable();
+    production.dedup();
+    let units = if production.is_empty() { &services } else { &production };
+    let counted = |f: &Finding| f.service.as_deref().is_none_or(|s| units.binary_search(&s).is_ok());
     let scored = |keep: &dyn Fn(&Finding) -> bool| {
         score::scores(
-            services.len(),
-            findings.iter().filter(|f| keep(f)).map(|f| score::Scored {
+            units.len(),
+            findings.iter().filter(|f| counted(f) && keep(f)).map(|f| score::Scored {
                 area: area_of(f),
                 severity: f.severity,
                 service: f.service.as_deref(),
@@ -314,8 +334,8 @@ pub fn assess(stack: &Stack, findings: &[Finding], name: &str) -> Assessment {
             .collect(),
     };
     // Literal secrets are redacted wherever a finding's text or a diff's context would show one.
-    let secrets = rules::guarded_secrets(stack);
-    let shown = |text: &str| redact(text, &secrets);
+    let scrubber = scrub::Scrubber::new(&rules::guarded_secrets(stack));
+    let shown = |text: &str| scrubber.text(text);
     let mut originals = Originals::new();
     let mut issues: Vec<(Issue, (usize, usize))> = findings
         .iter()
@@ -347,7 +367,7 @@ pub fn assess(stack: &Stack, findings: &[Finding], name: &str) -> Assessment {
     for f in findings {
         *open.entry(f.rule).or_default() += 1;
     }
-    let mut checklist: Vec<ChecklistItem> = rules::REGISTRY
+    let (judging, switched_off): (Vec<_>, Vec<_>) = rules::REGISTRY
         .iter()
         .map(|r| r.meta())
         .filter(|m| match m.scope {
@@ -355,6 +375,11 @@ pub fn assess(stack: &Stack, findings: &[Finding], name: &str) -> Assessment {
             rules::Scope::Production => production,
             rules::Scope::Requested => open.contains_key(m.id),
         })
+        .partition(|m| settings.is_enabled(m.id) || open.contains_key(m.id));
+    let mut not_checked: Vec<&'static str> = switched_off.iter().map(|m| m.id).collect();
+    not_checked.sort_unstable();
+    let mut checklist: Vec<ChecklistItem> = judging
+        .into_iter()
         .map(|m| {
             let open = open.get(m.id).copied().unwrap_or(0);
             ChecklistItem { area: m.area.as_str(), rule: m.id, summary: m.summary, done: open == 0, open }
@@ -378,22 +403,7 @@ pub fn assess(stack: &Stack, findings: &[Finding], name: &str) -> Assessment {
     .collect();
     let graph = primary(stack).map(|c| Graph::of(stack, c)).unwrap_or_default();
     let strengths = primary(stack).map(|c| strengths::of(stack, c, findings)).unwrap_or_default();
-    Assessment { stack: name.to_string(), summary, scores, strengths, issues, checklist, order, graph }
-}
-
-/// `text` with every one of `secrets` replaced by `<redacted>` (longest first: one secret may
-/// hold another).
-fn redact(text: &str, secrets: &[String]) -> String {
-    if !secrets.iter().any(|s| text.contains(s.as_str())) {
-        return text.to_string();
-    }
-    let mut sorted: Vec<&String> = secrets.iter().collect();
-    sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    let mut out = text.to_string();
-    for secret in sorted {
-        out = out.replace(secret.as_str(), "<redacted>");
-    }
-    out
+    Assessment { stack: name.to_string(), summary, scores, strengths, issues, checklist, not_checked, order, graph }
 }
 
 /// The files the fixes' diffs are made on, each read and line-indexed once (`None`: a file
@@ -492,7 +502,8 @@ mod tests {
     #[test]
     fn secrets_are_redacted_longest_first() {
         let secrets = vec!["abc".to_string(), "abcdef".to_string()];
-        assert_eq!(redact("x=abcdef y=abc", &secrets), "x=<redacted> y=<redacted>");
-        assert_eq!(redact("nothing", &secrets), "nothing");
+        let scrubber = scrub::Scrubber::new(&secrets);
+        assert_eq!(scrubber.text("x: abcdef y abc\n"), "x: <redacted> y <redacted>\n");
+        assert_eq!(scrubber.text("nothing"), "nothing");
     }
 }

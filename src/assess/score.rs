@@ -2,10 +2,11 @@
 //! service, normalised. The formula (README, "stackfix report"):
 //!
 //! - a finding weighs 1 (error), 0.5 (warning) or 0.2 (info), counted in tenths;
-//! - each unit (every service of the stack, and the stack itself for findings of no service)
-//!   has a penalty per area: the sum of its findings' weights there, at most 1 (one error, two
-//!   warnings or five infos make a unit fail the area);
-//! - an area's score is `round(100 × (1 − Σ penalties / units))`, halves rounded up;
+//! - each unit (every service that runs in production, and in an area where a finding of no
+//!   service is, the stack itself) has a penalty per area: the sum of its findings' weights
+//!   there, at most 1 (one error, two warnings or five infos make a unit fail the area);
+//! - an area's score is `round(100 × (1 − Σ penalties / units))`, halves rounded up (100 with no
+//!   unit);
 //! - the overall score is the rounded mean of the seven area scores (halves up).
 //!
 //! A stack with no findings scores 100 everywhere; a finding moves only its own area's score.
@@ -47,9 +48,9 @@ pub struct Scored<'a> {
 }
 
 /// The score (0–100) of each of [`AREAS`], in that order, and the overall score, for a stack of
-/// `services` services (the stack itself is one unit more) with `findings`. Halves round up.
+/// `services` services with `findings` (the stack itself is one unit more in an area where a
+/// finding of no service is). Halves round up.
 pub fn scores<'a>(services: usize, findings: impl IntoIterator<Item = Scored<'a>>) -> ([u32; 7], u32) {
-    let units = services as u64 + 1;
     let mut penalties: HashMap<(Area, Option<&str>), u64> = HashMap::new();
     for f in findings {
         *penalties.entry((f.area, f.service)).or_default() += weight(f.severity);
@@ -57,7 +58,12 @@ pub fn scores<'a>(services: usize, findings: impl IntoIterator<Item = Scored<'a>
     let mut per_area = [0u32; 7];
     for (i, area) in AREAS.iter().enumerate() {
         let lost: u64 = penalties.iter().filter(|((a, _), _)| a == area).map(|(_, p)| (*p).min(FULL)).sum();
-        let whole = FULL * units;
+        let stack_unit = penalties.contains_key(&(*area, None));
+        let whole = FULL * (services as u64 + u64::from(stack_unit));
+        if whole == 0 {
+            per_area[i] = 100;
+            continue;
+        }
         // round(100 × (whole − lost) / whole), in integers.
         per_area[i] = ((200 * (whole - lost.min(whole)) + whole) / (2 * whole)) as u32;
     }
@@ -85,10 +91,10 @@ mod tests {
         for (i, area) in AREAS.iter().enumerate() {
             let (per_area, overall) = scores(3, [f(*area, Severity::Warning, Some("api"))]);
             for (j, score) in per_area.iter().enumerate() {
-                // 4 units, one at half penalty: 100 × (1 − 0.5/4).
-                assert_eq!(*score, if i == j { 88 } else { 100 }, "{area:?}");
+                // 3 units, one at half penalty: 100 × (1 − 0.5/3).
+                assert_eq!(*score, if i == j { 83 } else { 100 }, "{area:?}");
             }
-            // (88 + 600) / 7 = 98.3.
+            // (83 + 600) / 7 = 97.6.
             assert_eq!(overall, 98);
         }
     }
@@ -97,8 +103,10 @@ mod tests {
     fn a_unit_loses_at_most_its_share() {
         // One service with ten errors in an area loses what one error loses: 1 of 2 units.
         let many: Vec<_> = (0..10).map(|_| f(Area::Security, Severity::Error, Some("db"))).collect();
-        assert_eq!(scores(1, many).0[2], 50);
-        assert_eq!(scores(1, [f(Area::Security, Severity::Error, Some("db"))]).0[2], 50);
+        assert_eq!(scores(2, many).0[2], 50);
+        assert_eq!(scores(2, [f(Area::Security, Severity::Error, Some("db"))]).0[2], 50);
+        // A single service that fails an area scores 0 there.
+        assert_eq!(scores(1, [f(Area::Security, Severity::Error, Some("db"))]).0[2], 0);
         // Every unit failing: 0.
         let all = [f(Area::Health, Severity::Error, Some("a")), f(Area::Health, Severity::Error, None)];
         assert_eq!(scores(1, all).0[1], 0);
@@ -106,11 +114,11 @@ mod tests {
 
     #[test]
     fn severities_weigh_differently() {
-        let one = |s| scores(1, [f(Area::Edge, s, Some("web"))]).0[5];
+        let one = |s| scores(2, [f(Area::Edge, s, Some("web"))]).0[5];
         assert_eq!((one(Severity::Error), one(Severity::Warning), one(Severity::Info)), (50, 75, 90));
         // Five infos are one error.
         let infos: Vec<_> = (0..5).map(|_| f(Area::Edge, Severity::Info, Some("web"))).collect();
-        assert_eq!(scores(1, infos).0[5], 50);
+        assert_eq!(scores(2, infos).0[5], 50);
     }
 
     #[test]
@@ -118,5 +126,9 @@ mod tests {
         // No service at all: the stack is the only unit.
         assert_eq!(scores(0, [f(Area::Observability, Severity::Error, None)]).0[4], 0);
         assert_eq!(scores(3, [f(Area::Observability, Severity::Warning, None)]).0[4], 88);
+        // Only where such a finding is: elsewhere the services are all the units.
+        let (per_area, _) =
+            scores(3, [f(Area::Observability, Severity::Warning, None), f(Area::Edge, Severity::Warning, Some("a"))]);
+        assert_eq!((per_area[4], per_area[5]), (88, 83));
     }
 }

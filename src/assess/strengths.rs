@@ -8,6 +8,14 @@ use crate::rules::{Area, Finding};
 use crate::stack::service::HealthTest;
 use crate::stack::{Config, Loc, Service, Stack, Value};
 
+/// Health check commands that pass whatever the service's state (`true`, `exit 0`).
+const NO_OP_PROBES: &[&str] = &["true", ":", "exit", "echo", "printf", "sleep"];
+
+/// The programs the image catalog tracks for every variant (whether it ships them): only for
+/// these does a known image's lacking one mean the probe cannot run (an image's own tools, such
+/// as `pg_isready`, or what a Dockerfile installs with pip or npm, are not tracked).
+const PROBE_PROGRAMS: &[&str] = &["curl", "wget", "nc", "sh", "bash", "python", "python3", "node"];
+
 /// One thing the stack does right.
 #[derive(Debug, Clone, Serialize)]
 pub struct Strength {
@@ -42,13 +50,31 @@ pub fn of(stack: &Stack, config: &Config, findings: &[Finding]) -> Vec<Strength>
                 HealthTest::Shell(line) => line.split_whitespace().next().map(program_name),
                 HealthTest::Disabled | HealthTest::Inherit => None,
             };
-            if let Some(program) = program.filter(|p| !p.is_empty()) {
+            // A probe that always passes proves nothing, and one calling a program the image is
+            // known to lack never passes: neither is a strength.
+            let probes = |p: &String| {
+                // Busybox's applets answer to the same names (`wget` on Alpine).
+                let busybox = format!("busybox-{p}");
+                let lacks = PROBE_PROGRAMS.contains(&p.as_str())
+                    && s.image_facts.has(p) == Some(false)
+                    && (!matches!(p.as_str(), "wget" | "nc") || s.image_facts.has(&busybox) == Some(false));
+                !p.is_empty() && !NO_OP_PROBES.contains(&p.as_str()) && !lacks
+            };
+            if let Some(program) = program.filter(probes) {
                 add(Area::Health, Some(s), format!("`{name}` has a `{program}` health check"), &test.loc);
             }
         }
         for dep in &s.depends_on {
             let Some(condition) = &dep.condition else { continue };
-            if condition.value == "service_healthy" {
+            // Only a dependency with a health check can become healthy (`docker compose up`
+            // fails the dependant otherwise).
+            let checked =
+                config.service(&dep.service).is_some_and(|d| match d.healthcheck.as_ref().map(|t| &t.value) {
+                    Some(HealthTest::Disabled) => false,
+                    Some(_) => true,
+                    None => d.image_facts.declares_healthcheck(),
+                });
+            if condition.value == "service_healthy" && checked {
                 let text = format!("`{name}` starts once `{}` is healthy (`service_healthy`)", dep.service);
                 add(Area::Health, Some(s), text, &condition.loc);
             }
@@ -100,7 +126,9 @@ pub fn of(stack: &Stack, config: &Config, findings: &[Finding]) -> Vec<Strength>
             );
             add(Area::Observability, service, text, &prometheus.scrape_targets[0].loc);
         }
-        if let Some(target) = prometheus.alertmanager_targets.first() {
+        // Alerts reach an Alertmanager only when one runs in the stack.
+        let alertmanager = config.services_of_kind("alertmanager").next().is_some();
+        if let Some(target) = prometheus.alertmanager_targets.first().filter(|_| alertmanager) {
             let service = config.service(&prometheus.service);
             let text = format!("`{}` sends alerts to Alertmanager at `{}`", prometheus.service, target.host);
             add(Area::Observability, service, text, &target.loc);

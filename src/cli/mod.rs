@@ -65,10 +65,11 @@ pub enum Command {
     /// place that shows it), the issues by priority with each one's fix as a diff (or what a
     /// person must decide), a checklist, the order in which to apply the fixes, and a picture of
     /// the stack (Mermaid in Markdown, inline SVG in HTML). Made from the files alone: the same files give the same report.
-    /// Literal secrets are never shown.
+    /// Credentials are never shown (`<redacted>`). `-o` never replaces a file of the stack.
     ///
-    /// Exit codes: 0 written (whatever the findings), 2 usage or input error (a stack that does
-    /// not load: nothing is written).
+    /// Exit codes: 0 written (whatever the findings), 2 usage or input error: a stack that does
+    /// not load is named under "Stacks not assessed" in the report of the others (nothing is
+    /// written when none loads).
     Report(ReportArgs),
     /// List the rules, or explain one
     Rules(RulesArgs),
@@ -492,12 +493,18 @@ fn manual() -> io::Result<u8> {
     Ok(EXIT_CLEAN)
 }
 
-/// Writes `path` whole (a report, a pull request body): into a temporary file beside it, then renamed over it (a reader never
-/// sees half a file, and a failed run leaves the old one). A replaced file keeps its mode, a new
-/// one gets the umask's; a link is written through.
+/// Writes `path` whole (a report, a pull request body): into a temporary file beside it, then
+/// renamed over it (a reader never sees half a file, and a failed run leaves the old one). A
+/// replaced file keeps its mode and, where the user may give them, its owner and group; a new one
+/// gets the umask's mode; a link is written through. What is not a regular file (`/dev/null`,
+/// `/dev/stdout`, a named pipe) is written into, as a shell's `>` does, never replaced.
 pub(crate) fn write_whole(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let fail = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        let mut file = std::fs::OpenOptions::new().write(true).open(path).map_err(fail)?;
+        return write(&mut file).and_then(|()| file.flush()).map_err(fail);
+    }
     // A link is written through: the file it names is replaced, the link stays.
     let target = match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => path.canonicalize().map_err(fail)?,
@@ -507,6 +514,12 @@ pub(crate) fn write_whole(path: &Path, write: impl FnOnce(&mut dyn Write) -> io:
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
+    if !dir.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{}: the directory {} does not exist", path.display(), dir.display()),
+        ));
+    }
     // A new file gets 0666 less the umask, as any program's; a replaced one keeps its mode.
     let mut temp = tempfile::Builder::new()
         .prefix(".stackfix-report-")
@@ -518,10 +531,27 @@ pub(crate) fn write_whole(path: &Path, write: impl FnOnce(&mut dyn Write) -> io:
         temp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(m.permissions().mode() & 0o7777))
             .map_err(fail)?;
+        // Root keeps the owner; anyone else may keep the group they belong to. A change the
+        // system refuses leaves the file the writer's, as any editor does.
+        let _ = std::os::unix::fs::fchown(temp.as_file(), Some(m.uid()), Some(m.gid()));
     }
     temp.as_file().sync_all().map_err(fail)?;
     temp.persist(&target).map_err(|e| fail(e.error))?;
     Ok(())
+}
+
+/// The file of `inputs` that `output` would overwrite (the same file, by its real path; a path
+/// that does not exist yet is judged by its directory's real path), if any: a report written
+/// over the compose file it assesses destroys the stack.
+pub(crate) fn overwrites_input<'a>(output: &Path, inputs: impl IntoIterator<Item = &'a Path>) -> Option<&'a Path> {
+    let real = |p: &Path| {
+        p.canonicalize().ok().or_else(|| {
+            let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            Some(parent.canonicalize().ok()?.join(p.file_name()?))
+        })
+    };
+    let out = real(output)?;
+    inputs.into_iter().find(|input| real(input).is_some_and(|i| i == out))
 }
 
 /// Writes to stdout, reporting a closed pipe as an error the caller turns into exit 0.

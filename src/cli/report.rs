@@ -2,7 +2,7 @@
 //! planned alone on the files as they are (for the diffs), and the assessment is written whole.
 
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use stackfix::assess::{self, Assessment};
 use stackfix::fix::{self, FixOptions};
@@ -10,7 +10,7 @@ use stackfix::rules;
 use stackfix::stack;
 
 use super::config::{self, Target};
-use super::{write_whole, ReportArgs, ReportFormat, EXIT_CLEAN, EXIT_ERROR};
+use super::{overwrites_input, write_whole, ReportArgs, ReportFormat, EXIT_CLEAN, EXIT_ERROR};
 
 pub fn run(args: &ReportArgs) -> io::Result<u8> {
     let mut skipped = Vec::new();
@@ -29,15 +29,19 @@ pub fn run(args: &ReportArgs) -> io::Result<u8> {
             return Ok(EXIT_ERROR);
         }
     };
-    let assessed: Vec<Result<Assessment, String>> = {
+    let assessed: Vec<Result<(Assessment, Vec<PathBuf>), String>> = {
         use rayon::prelude::*;
         targets.par_iter().map(|t| assess_target(args, t)).collect()
     };
     let mut assessments = Vec::with_capacity(assessed.len());
+    let mut read: Vec<PathBuf> = Vec::new();
     let mut failures: Vec<assess::Failure> = Vec::new();
     for (outcome, target) in assessed.into_iter().zip(&targets) {
         match outcome {
-            Ok(a) => assessments.push(a),
+            Ok((a, files)) => {
+                assessments.push(a);
+                read.extend(files);
+            }
             Err(e) => {
                 eprintln!("{e}");
                 failures.push(assess::Failure {
@@ -49,6 +53,12 @@ pub fn run(args: &ReportArgs) -> io::Result<u8> {
     }
     // Nothing to assess: no report (an empty one would read as a clean stack).
     if assessments.is_empty() {
+        return Ok(EXIT_ERROR);
+    }
+    if let Some(input) =
+        args.output_file.as_deref().and_then(|o| overwrites_input(o, read.iter().map(PathBuf::as_path)))
+    {
+        eprintln!("error: -o {}: that is {}, a file of the stack; not overwriting it", shown(args), input.display());
         return Ok(EXIT_ERROR);
     }
     // Stacks that did not load are named in the report, which the exit code marks as incomplete.
@@ -64,7 +74,10 @@ pub fn run(args: &ReportArgs) -> io::Result<u8> {
     };
     let written = match &args.output_file {
         Some(path) => write_whole(path, |out| out.write_all(text.as_bytes())),
-        None => io::stdout().lock().write_all(text.as_bytes()),
+        None => io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .map_err(|e| io::Error::new(e.kind(), format!("writing the report to standard output: {e}"))),
     };
     match written {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(e),
@@ -74,7 +87,7 @@ pub fn run(args: &ReportArgs) -> io::Result<u8> {
 }
 
 /// One stack's assessment, or the errors that keep it from loading (as `check` prints them).
-fn assess_target(args: &ReportArgs, target: &Target) -> Result<Assessment, String> {
+fn assess_target(args: &ReportArgs, target: &Target) -> Result<(Assessment, Vec<PathBuf>), String> {
     let prepared = config::prepare_target(&args.common, target).map_err(|e| format!("error: {e}"))?;
     let stack = stack::load(&prepared.load);
     if !stack.errors.is_empty() {
@@ -97,7 +110,13 @@ fn assess_target(args: &ReportArgs, target: &Target) -> Result<Assessment, Strin
     let sets = prepared.file.sets();
     let options = FixOptions { unsafe_fixes: true, templates, sets, ..FixOptions::default() };
     fix::propose_planned(&stack, &prepared.load.dir, &options, &mut findings).map_err(|e| format!("error: {e}"))?;
-    Ok(assess::assess(&stack, &findings, &name(&target.dir)))
+    let files = stack.files.iter().map(|f| f.path.clone()).collect();
+    Ok((assess::assess_with(&stack, &findings, &name(&target.dir), &prepared.settings), files))
+}
+
+/// The `-o` path as given.
+fn shown(args: &ReportArgs) -> String {
+    args.output_file.as_deref().map(|p| p.display().to_string()).unwrap_or_default()
 }
 
 /// The stack as the report names it: the directory as given, or its own name for `.`.

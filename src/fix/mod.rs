@@ -351,7 +351,7 @@ impl fmt::Display for FindingKey {
 
 /// The keys of `findings` (in order) on `stack`.
 pub(crate) fn keys(stack: &Stack, findings: &[Finding]) -> Vec<FindingKey> {
-    let mut seen: HashMap<(&'static str, FileId, Option<&str>, u64), usize> = HashMap::new();
+    let mut seen: rustc_hash::FxHashMap<(&'static str, FileId, Option<&str>, u64), usize> = Default::default();
     let names: Vec<Arc<str>> = stack.files.iter().map(|f| Arc::from(f.display.as_str())).collect();
     findings
         .iter()
@@ -733,8 +733,9 @@ fn broken_by(previous: &[(FindingKey, Vec<String>)], errors: &[stack::LoadError]
 #[derive(Default)]
 struct Batch {
     splices: Vec<Splice>,
-    /// Replaced (non-empty) ranges.
-    ranges: Vec<(usize, usize)>,
+    /// Replaced (non-empty) ranges, start → end. No two overlap (a splice overlapping one is a
+    /// conflict and is never added), so the ranges are ordered by their ends too.
+    ranges: std::collections::BTreeMap<usize, usize>,
     /// Offsets of insertions.
     points: std::collections::BTreeSet<usize>,
     keys: HashSet<(crate::yaml::NodeId, String)>,
@@ -742,15 +743,20 @@ struct Batch {
     placed: HashSet<(usize, usize, String)>,
     adding: HashSet<crate::yaml::NodeId>,
     exclusive: HashSet<crate::yaml::NodeId>,
+    /// The insertions that add a key, by (offset, mapping, key): the index of the splice.
+    inserting: HashMap<(usize, crate::yaml::NodeId, String), usize>,
 }
 
 impl Batch {
     fn conflicts(&self, s: &Splice) -> bool {
+        // The placed range starting last before `below` (ranges do not overlap: no other can
+        // reach further).
+        let reaches =
+            |below: usize, past: usize| self.ranges.range(..below).next_back().is_some_and(|(_, &b)| past < b);
         let in_range = if s.start < s.end {
-            self.ranges.iter().any(|&(a, b)| s.start < b && a < s.end)
-                || self.points.range(s.start + 1..s.end).next().is_some()
+            reaches(s.end, s.start) || self.points.range(s.start + 1..s.end).next().is_some()
         } else {
-            self.ranges.iter().any(|&(a, b)| a < s.start && s.start < b)
+            reaches(s.start, s.start)
         };
         let same_entry = s.adds_to.as_ref().is_some_and(|(node, key)| {
             (!key.is_empty() && self.keys.contains(&(*node, key.clone())))
@@ -773,9 +779,7 @@ impl Batch {
     /// under that key are missing from the other's or the same. `None` otherwise (a conflict).
     fn merged(&self, s: &Splice) -> Option<(usize, String)> {
         let (node, key) = s.adds_to.as_ref().filter(|(_, key)| !key.is_empty() && s.start == s.end && !s.exclusive)?;
-        let index = self.splices.iter().position(|p| {
-            p.start == s.start && p.end == s.end && p.adds_to.as_ref().is_some_and(|(n, k)| n == node && k == key)
-        })?;
+        let index = *self.inserting.get(&(s.start, *node, key.clone()))?;
         let placed = &self.splices[index];
         let eol = ["\r\n", "\n"].into_iter().find(|eol| placed.text.starts_with(eol) && s.text.starts_with(eol))?;
         let (ours, theirs) = (&placed.text[eol.len()..], &s.text[eol.len()..]);
@@ -801,7 +805,14 @@ impl Batch {
     fn add(&mut self, s: Splice) {
         self.placed.insert((s.start, s.end, s.text.clone()));
         if s.start < s.end {
-            self.ranges.push((s.start, s.end));
+            // Splices of one plan are not checked against each other: ranges that overlap are
+            // kept as their union, which overlaps exactly what one of them overlaps.
+            let (mut start, mut end) = (s.start, s.end);
+            while let Some((&a, &b)) = self.ranges.range(..end).next_back().filter(|(_, &b)| start < b) {
+                self.ranges.remove(&a);
+                (start, end) = (start.min(a), end.max(b));
+            }
+            self.ranges.insert(start, end);
         } else {
             self.points.insert(s.start);
         }
@@ -809,6 +820,9 @@ impl Batch {
             self.adding.insert(*node);
             if !key.is_empty() {
                 self.keys.insert((*node, key.clone()));
+                if s.start == s.end {
+                    self.inserting.entry((s.start, *node, key.clone())).or_insert(self.splices.len());
+                }
             }
             if s.exclusive {
                 self.exclusive.insert(*node);

@@ -212,6 +212,7 @@ mod docker_socket_mount;
 mod elasticsearch_security_disabled;
 mod exporters;
 mod hardcoded_secret;
+pub use hardcoded_secret::is_secret_name;
 mod host_namespace;
 mod missing_exporter;
 mod no_backup;
@@ -1113,20 +1114,22 @@ impl<'s> Silencer<'s> {
 }
 
 /// The literal secrets ([`literal_secrets`]) a report must not show: all of them but a value
-/// that is also part of a public name of the stack (a service, an image, a variable: the
-/// password `postgres` of the `postgres` image), which reveals nothing a text about that name
-/// would not (guarding it would hide every text that names the image).
+/// that is a whole public name of the stack (a service, a path segment of an image's
+/// repository, a variable: the password `postgres` of the `postgres` image), which reveals
+/// nothing a text about that name would not (guarding it would hide every text that names the
+/// image). A value that is only part of a name (`admin4` in `pgadmin4`) is guarded.
 pub fn guarded_secrets(stack: &Stack) -> Vec<String> {
     let services = || stack.configs.iter().flat_map(|c| &c.services);
-    let public: Vec<&str> = services()
+    let public: HashSet<&str> = services()
         .flat_map(|s| {
-            let image = s.image.as_ref().map(|i| i.value.as_str());
-            std::iter::once(s.name.as_str()).chain(image).chain(s.environment.iter().map(|e| e.name.as_str()))
+            let image = s.image.as_ref().map(|i| i.value.as_str()).unwrap_or_default();
+            let repository = image.split(['@', ':']).next().unwrap_or_default().split('/');
+            std::iter::once(s.name.as_str()).chain(repository).chain(s.environment.iter().map(|e| e.name.as_str()))
         })
         .collect();
     literal_secrets(stack)
         .into_iter()
-        .filter(|secret| !secret.is_empty() && !public.iter().any(|name| name.contains(secret.as_str())))
+        .filter(|secret| !secret.is_empty() && !public.contains(secret.as_str()))
         .collect()
 }
 

@@ -166,9 +166,8 @@ pub fn route_at(tree: &Tree, offset: usize) -> Route {
 
 /// A hash of [`route_at`] (equal routes hash alike), without building the route.
 pub fn route_hash_at(tree: &Tree, offset: usize) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher =
-        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().build_hasher();
+    use std::hash::Hasher;
+    let mut hasher = rustc_hash::FxHasher::default();
     walk_at(tree, offset, |key, index| match key {
         Some(key) => {
             hasher.write_u8(0);

@@ -3,6 +3,7 @@
 //! determinism, JSON that says the same as Markdown, no literal secret shown, and nothing written
 //! for a stack that does not load.
 
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use stackfix::stack::{self, LoadOptions, Profiles};
@@ -164,6 +165,150 @@ fn reports_never_show_a_literal_secret() {
     }
 }
 
+/// Credentials written where no rule reads them as values (quoted, escaped, `$$`, a fallback, a
+/// command line, a health check, a URL, a mounted Redis configuration, part of an image name)
+/// are redacted in every format, though the diffs around them show those lines.
+#[test]
+fn credentials_in_any_shape_are_redacted_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let compose = r#"services:
+  db:
+    image: postgres:16.4-alpine
+    environment:
+      POSTGRES_PASSWORD: 'it''s-Hunter2x'
+      JWT_SECRET: "abc$$defSecretZ"
+      GITEA_ADMIN_PASSWORD: ${GITEA_ADMIN_PASSWORD:-FallbackPw7}
+    healthcheck:
+      test: ["CMD-SHELL", "curl -fsS -u admin:CurlPw9 http://localhost/ && mysqladmin ping -pMysqlHc1"]
+  worker:
+    image: ghcr.io/acme/worker:1.2.3
+    command: ["worker", "--broker", "amqp://guest:AmqpCmd2@rabbit:5672/", "--token", "TokenFlag3"]
+  pgadmin:
+    image: dpage/pgadmin4:8.6
+    environment:
+      PGADMIN_DEFAULT_PASSWORD: admin4
+  redis:
+    image: redis:7.4.1
+    command: ["redis-server", "/usr/local/etc/redis/redis.conf"]
+    volumes:
+      - ./redis.conf:/usr/local/etc/redis/redis.conf:ro
+"#;
+    std::fs::write(dir.path().join("docker-compose.yml"), compose).unwrap();
+    std::fs::write(dir.path().join("redis.conf"), "port 6379\nrequirepass RedisConf8888\n").unwrap();
+    let secrets =
+        ["Hunter2x", "defSecretZ", "FallbackPw7", "CurlPw9", "MysqlHc1", "AmqpCmd2", "TokenFlag3", "RedisConf8888"];
+    for format in ["markdown", "json", "html"] {
+        let text = report(dir.path(), &["--format", format]);
+        assert!(text.contains("<redacted>") || text.contains("&lt;redacted&gt;"), "{format}: nothing redacted");
+        for secret in secrets {
+            assert!(!text.contains(secret), "{format}: the report shows `{secret}`");
+        }
+        // `admin4` is only part of the image's name `pgadmin4`: still a secret.
+        assert!(!text.contains(": admin4") && !text.contains("`admin4`"), "{format}: the report shows `admin4`");
+    }
+}
+
+/// `-o` never replaces a file of the stack it assesses, and writes into what is not a regular
+/// file (`/dev/null`, a pipe) without replacing it.
+#[test]
+fn the_report_is_not_written_over_the_stack_or_a_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let compose = "services:\n  api:\n    image: nginx:1.27.3\n";
+    std::fs::write(dir.path().join("docker-compose.yml"), compose).unwrap();
+    for target in ["docker-compose.yml", "./docker-compose.yml"] {
+        let out = stackfix(dir.path(), &["report", ".", "-o", target]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("a file of the stack; not overwriting it"), "{}", stderr(&out));
+    }
+    let out = stackfix(dir.path(), &["check", ".", "--format", "sarif", "--output-file", "docker-compose.yml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), compose);
+    let fifo = dir.path().join("pipe");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let reader = std::thread::spawn({
+        let fifo = fifo.clone();
+        move || std::fs::read_to_string(fifo).unwrap()
+    });
+    let out = stackfix(dir.path(), &["report", ".", "-o", "pipe"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(reader.join().unwrap().starts_with("# Production readiness: `"));
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the pipe was replaced");
+    let out = stackfix(dir.path(), &["report", ".", "-o", "missing/dir/report.md"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("the directory missing/dir does not exist"), "{}", stderr(&out));
+}
+
+/// Strengths are facts: a health check that always passes or calls a program the image lacks,
+/// `service_healthy` on a service whose check is disabled, and alerts sent to an Alertmanager the
+/// stack does not run are not strengths. Services only a development file has are not scored.
+#[test]
+fn strengths_and_scores_rest_on_facts() {
+    let dir = tempfile::tempdir().unwrap();
+    let compose = r#"services:
+  db:
+    image: postgres:16.4-alpine
+    healthcheck:
+      test: ["CMD", "curl", "-f", "http://localhost:5432"]
+  cache:
+    image: redis:7.4.1
+    healthcheck:
+      test: ["CMD-SHELL", "exit 0"]
+  migrate:
+    image: ghcr.io/acme/migrate:1.0.0
+    healthcheck:
+      disable: true
+  app:
+    image: ghcr.io/acme/app:1.0.0
+    depends_on:
+      migrate:
+        condition: service_healthy
+  prometheus:
+    image: prom/prometheus:v2.54.1
+    volumes:
+      - ./prometheus.yml:/etc/prometheus/prometheus.yml:ro
+"#;
+    std::fs::write(dir.path().join("docker-compose.yml"), compose).unwrap();
+    let prometheus = "alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: [\"alertmanager:9093\"]\n";
+    std::fs::write(dir.path().join("prometheus.yml"), prometheus).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&report(dir.path(), &["--format", "json"])).unwrap();
+    let strengths: Vec<String> = json["stacks"][0]["strengths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["text"].as_str().unwrap().to_string())
+        .collect();
+    for wrong in ["`curl` health check", "`exit` health check", "is healthy", "Alertmanager"] {
+        assert!(!strengths.iter().any(|s| s.contains(wrong)), "a strength that is not one ({wrong}): {strengths:?}");
+    }
+    let overall = |json: &serde_json::Value| json["stacks"][0]["scores"]["overall"]["now"].as_u64().unwrap();
+    let before = overall(&json);
+    // Clean services in a development file change nothing in the production scores.
+    let mut dev = String::from("services:\n");
+    for i in 0..9 {
+        dev.push_str(&format!("  tool{i}:\n    image: busybox:1.37.0\n    profiles: [tools]\n"));
+    }
+    std::fs::write(dir.path().join("docker-compose.override.yml"), dev).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&report(dir.path(), &["--format", "json"])).unwrap();
+    assert_eq!(overall(&json), before, "development-only services moved the production score");
+}
+
+/// A rule switched off is listed as not checked, never ticked as passed.
+#[test]
+fn switched_off_rules_are_not_ticked() {
+    let dir = tempfile::tempdir().unwrap();
+    let compose =
+        "services:\n  db:\n    image: postgres:16.4-alpine\n    environment:\n      POSTGRES_PASSWORD: Hunter2x\n";
+    std::fs::write(dir.path().join("docker-compose.yml"), compose).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&report(dir.path(), &["--format", "json", "--ignore", "hardcoded-secret"])).unwrap();
+    let stack = &json["stacks"][0];
+    assert!(!stack["checklist"].as_array().unwrap().iter().any(|c| c["rule"] == "hardcoded-secret"));
+    assert_eq!(stack["not_checked"], serde_json::json!(["hardcoded-secret"]));
+    let markdown = report(dir.path(), &["--ignore", "hardcoded-secret"]);
+    assert!(markdown.contains("Not checked (switched off by the settings): `hardcoded-secret`"), "{markdown}");
+    assert!(!markdown.contains("[x] **security** `hardcoded-secret`"));
+}
+
 #[test]
 fn a_stack_that_does_not_load_gets_no_report() {
     let dir = tempfile::tempdir().unwrap();
@@ -310,6 +455,21 @@ fn the_html_report_renders_in_a_headless_browser() {
     assert_eq!(png_size(&png), (390, 844));
     // Text and tables, not a blank page: a blank PNG of that size compresses to a few KB.
     assert!(png.len() > 20_000, "the screenshot is {} bytes: blank?", png.len());
+    // Nothing makes the page wider than the phone (long URLs and names wrap; tables, diffs and
+    // the diagram scroll in their own boxes): a probe copy of the page gives the body a phone's
+    // width (headless Chromium's window is at least 500px wide) and measures what it holds.
+    let probe = work.path().join("probe.html");
+    let measure = "<script>var b=document.body;b.style.boxSizing='border-box';b.style.width='390px';\
+                   b.style.maxWidth='390px';b.style.overflowX='auto';b.setAttribute('data-width',b.scrollWidth)</script>";
+    std::fs::write(&probe, html.replace("</body>", &format!("{measure}</body>"))).unwrap();
+    let (dom, _) = chromium(&browser, &probe, &["--window-size=390,844", "--dump-dom"]);
+    let width: u32 = dom
+        .split("data-width=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no width measured: {dom:.300}"));
+    assert!(width <= 390, "the page is {width}px wide on a 390px screen: it scrolls sideways");
 }
 
 /// The Markdown report's Mermaid diagram, rendered by the real Mermaid library (npm, loaded from

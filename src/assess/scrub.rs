@@ -1,0 +1,404 @@
+//! Redaction of credentials in the text a report shows (diff lines, messages, titles): the
+//! literal secrets the `hardcoded-secret` rule finds, as parsed and as written (quoted, escaped,
+//! `$$`), and whatever has the shape of a credential wherever it is written — the value of a
+//! secret-named variable or key (`POSTGRES_PASSWORD: …`, `API_TOKEN=…`), a secret-named
+//! variable's fallback (`${DB_PASSWORD:-…}`), the password of a URL (`scheme://user:…@host`), the
+//! value of a secret-named flag (`--token …`, `--requirepass=…`), `-u user:…` (curl), `-p…`
+//! glued to a MySQL client, and the `requirepass` / `masterauth` directives of a Redis
+//! configuration file. A report may hide more than a secret; it never shows one it can tell.
+
+use crate::rules::is_secret_name;
+
+/// What replaces a credential.
+pub const REDACTED: &str = "<redacted>";
+
+/// Flags and directives whose value is a credential although their name has no secret word.
+const CREDENTIAL_FLAGS: &[&str] = &["requirepass", "masterauth", "pass", "pw", "auth-token"];
+
+/// Redacts credentials in the text of one report.
+pub struct Scrubber {
+    /// Literal secrets and the ways each is written, longest first (one may hold another).
+    literals: Vec<String>,
+}
+
+impl Scrubber {
+    /// A scrubber for `secrets` (values as parsed, see [`crate::rules::guarded_secrets`]).
+    pub fn new(secrets: &[String]) -> Scrubber {
+        let mut literals: Vec<String> = Vec::new();
+        for secret in secrets.iter().filter(|s| !s.is_empty()) {
+            literals.push(secret.clone());
+            // As written in YAML: single-quoted (`''`), double-quoted (escapes), and with the
+            // `$$` compose reads as `$`.
+            literals.push(secret.replace('\'', "''"));
+            literals.push(secret.replace('\\', "\\\\").replace('"', "\\\""));
+            literals.push(secret.replace('$', "$$"));
+        }
+        literals.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        literals.dedup();
+        Scrubber { literals }
+    }
+
+    /// `text` with every credential replaced by [`REDACTED`], line by line.
+    pub fn text(&self, text: &str) -> String {
+        text.split_inclusive('\n').map(|line| self.line(line)).collect()
+    }
+
+    fn line(&self, line: &str) -> String {
+        let mut out = line.to_string();
+        if self.literals.iter().any(|s| out.contains(s.as_str())) {
+            for secret in &self.literals {
+                out = out.replace(secret.as_str(), REDACTED);
+            }
+        }
+        let out = fallbacks(&out);
+        let out = key_values(&out);
+        let out = assignments(&out);
+        let out = url_passwords(&out);
+        let out = flags(&out);
+        directives(&out)
+    }
+}
+
+/// Whether a value as written is a credential to hide: not empty, not only references
+/// (`${NAME}`, `${NAME:?message}`, `$NAME`, or what is already redacted), not a path, a number
+/// or a boolean. A reference with a fallback (`${NAME:-value}`) holds a literal.
+fn is_literal(value: &str) -> bool {
+    let v = value.trim().trim_matches(|c| c == '"' || c == '\'').trim();
+    if v.is_empty() || (v.starts_with('/') && !v.contains(char::is_whitespace)) {
+        return false;
+    }
+    let lower = v.to_ascii_lowercase();
+    if v.parse::<f64>().is_ok() || matches!(lower.as_str(), "true" | "false" | "yes" | "no" | "null" | "~") {
+        return false;
+    }
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut rest = v;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix(REDACTED) {
+            rest = after;
+        } else if let Some(after) = rest.strip_prefix("${") {
+            let Some(end) = after.find('}') else { return true };
+            let inner = &after[..end];
+            let op = &inner[inner.find(|c: char| !ident(c)).unwrap_or(inner.len())..];
+            let fallback = op.strip_prefix(":-").or_else(|| op.strip_prefix('-'));
+            let required = op.is_empty() || op.starts_with(":?") || op.starts_with('?');
+            if !(required || fallback.is_some_and(|f| f == REDACTED || f.starts_with('$'))) {
+                return true;
+            }
+            rest = &after[end + 1..];
+        } else if let Some(after) = rest.strip_prefix('$') {
+            let name_len = after.find(|c: char| !ident(c)).unwrap_or(after.len());
+            if name_len == 0 {
+                return true;
+            }
+            rest = &after[name_len..];
+        } else {
+            return true;
+        }
+    }
+    false
+}
+
+/// Replaces `line[range]` with [`REDACTED`].
+fn splice(line: &str, start: usize, end: usize) -> String {
+    format!("{}{REDACTED}{}", &line[..start], &line[end..])
+}
+
+/// `${NAME:-fallback}` (and `-`, `:+`, `+`) of a secret-named variable: the fallback.
+fn fallbacks(line: &str) -> String {
+    let mut out = line.to_string();
+    let mut from = 0;
+    while let Some(found) = out[from..].find("${") {
+        let start = from + found + 2;
+        let name_len = out[start..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(0);
+        let name = &out[start..start + name_len];
+        let after = start + name_len;
+        let op = [":-", ":+", "-", "+"].into_iter().find(|op| out[after..].starts_with(op));
+        from = after;
+        let (Some(op), true) = (op, is_secret_name(name)) else { continue };
+        let value_start = after + op.len();
+        // The fallback ends at the brace that closes the reference.
+        let mut depth = 1;
+        let mut end = None;
+        for (i, c) in out[value_start..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = Some(value_start + i);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let end = end.unwrap_or(out.len());
+        let value = &out[value_start..end];
+        if !value.is_empty() && !value.starts_with('$') && value != REDACTED {
+            out = splice(&out, value_start, end);
+            from = value_start + REDACTED.len();
+        }
+    }
+    out
+}
+
+/// A YAML entry of a secret-named key (`  DB_PASSWORD: value`, `- "API_TOKEN": value`): its
+/// value, up to a comment.
+fn key_values(line: &str) -> String {
+    let body = line.trim_end_matches(['\n', '\r']);
+    let lead = body.len() - body.trim_start_matches([' ', '\t', '+', '-']).len();
+    let rest = &body[lead..];
+    let unquoted = rest.trim_start_matches(['"', '\'']);
+    let key_len = unquoted.find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))).unwrap_or(0);
+    let key = &unquoted[..key_len];
+    let after_key = lead + (rest.len() - unquoted.len()) + key_len;
+    let after_quote = after_key + body[after_key..].len() - body[after_key..].trim_start_matches(['"', '\'']).len();
+    if key.is_empty() || !is_secret_name(key) || !body[after_quote..].starts_with(':') {
+        return line.to_string();
+    }
+    let value_start = after_quote + 1;
+    let value = &body[value_start..];
+    if !value.is_empty() && !value.starts_with([' ', '\t']) {
+        return line.to_string();
+    }
+    let value_end = value.find(" #").map_or(body.len(), |i| value_start + i);
+    let written = body[value_start..value_end].trim();
+    if !is_literal(written) || written.starts_with(['|', '>', '&', '*', '{', '[']) {
+        return line.to_string();
+    }
+    let start = value_start + body[value_start..].len() - body[value_start..].trim_start().len();
+    let end = start + written.len();
+    splice(line, start, end)
+}
+
+/// `NAME=value` of a secret-named variable or parameter anywhere in the line (an `environment`
+/// item, a command's `--env`, a connection string's `password=`): its value, up to a quote,
+/// blank, `;`, `&` or `,`.
+fn assignments(line: &str) -> String {
+    let mut out = line.to_string();
+    let mut from = 0;
+    while let Some(found) = out[from..].find('=') {
+        let eq = from + found;
+        from = eq + 1;
+        let name_start =
+            out[..eq].rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).map_or(0, |i| i + 1);
+        let name = out[name_start..eq].trim_start_matches('-');
+        if name.is_empty() || !(is_secret_name(name) || CREDENTIAL_FLAGS.contains(&name.to_ascii_lowercase().as_str()))
+        {
+            continue;
+        }
+        let value_start = eq + 1;
+        // In a quoted item (`"API_TOKEN=a b"`) the value runs to the closing quote.
+        let quote = out[..name_start].chars().last().filter(|c| matches!(c, '"' | '\''));
+        let end = match quote {
+            Some(q) => out[value_start..].find(q),
+            None => out[value_start..]
+                .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ';' | '&' | ',' | ']' | '}')),
+        }
+        .map_or(out.len(), |i| value_start + i);
+        let value = &out[value_start..end];
+        // A reference with a fallback is left to `fallbacks`; its closing brace ends it here.
+        if value.starts_with("${") || !is_literal(value) {
+            continue;
+        }
+        out = splice(&out, value_start, end);
+        from = value_start + REDACTED.len();
+    }
+    out
+}
+
+/// The password of every `scheme://user:password@host` in the line.
+fn url_passwords(line: &str) -> String {
+    let mut out = line.to_string();
+    let mut from = 0;
+    while let Some(found) = out[from..].find("://") {
+        let start = from + found + 3;
+        from = start;
+        let authority_end = out[start..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '/' | '"' | '\'' | '`' | ',' | ']'))
+            .map_or(out.len(), |i| start + i);
+        let Some(at) = out[start..authority_end].rfind('@') else { continue };
+        let userinfo = &out[start..start + at];
+        let Some(colon) = userinfo.find(':') else { continue };
+        let (pw_start, pw_end) = (start + colon + 1, start + at);
+        let password = &out[pw_start..pw_end];
+        if password.is_empty() || !is_literal(password) || password.starts_with("${") {
+            continue;
+        }
+        out = splice(&out, pw_start, pw_end);
+        from = pw_start + REDACTED.len();
+    }
+    out
+}
+
+/// The value after a secret-named flag (`--password x`, `--token=x`, `"--requirepass", "x"`),
+/// after curl's `-u user:` / `--user user:`, and glued to a MySQL client's `-p`.
+fn flags(line: &str) -> String {
+    let mut out = line.to_string();
+    let mut from = 0;
+    let mysql = {
+        let lower = line.to_ascii_lowercase();
+        lower.contains("mysql") || lower.contains("mariadb")
+    };
+    while let Some(found) = out[from..].find('-') {
+        let dash = from + found;
+        from = dash + 1;
+        // A flag starts a word.
+        if dash > 0 && !out[..dash].ends_with([' ', '\t', '"', '\'', '[', ',']) {
+            continue;
+        }
+        let name_start = dash + out[dash..].len() - out[dash..].trim_start_matches('-').len();
+        let name_end = out[name_start..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+            .map_or(out.len(), |i| name_start + i);
+        let name = &out[name_start..name_end];
+        let dashes = name_start - dash;
+        if dashes == 1 && name.len() > 1 && name.starts_with('p') && mysql {
+            // `-psecret`: the password glued to the flag.
+            let value = &out[name_start + 1..name_end];
+            let end = out[name_start + 1..]
+                .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ']'))
+                .map_or(out.len(), |i| name_start + 1 + i);
+            if is_literal(value) || is_literal(&out[name_start + 1..end]) {
+                out = splice(&out, name_start + 1, end);
+                from = name_start + 1 + REDACTED.len();
+            }
+            continue;
+        }
+        let user = (dashes == 1 && name == "u") || (dashes == 2 && name == "user");
+        let secret =
+            dashes == 2 && (is_secret_name(name) || CREDENTIAL_FLAGS.contains(&name.to_ascii_lowercase().as_str()));
+        if !(user || secret) {
+            continue;
+        }
+        // The value: after `=`, or the next word (past quotes, commas and blanks).
+        let mut value_start = name_end;
+        if out[value_start..].starts_with('=') {
+            value_start += 1;
+        } else {
+            let skipped = out[value_start..].len()
+                - out[value_start..]
+                    .trim_start_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ','))
+                    .len();
+            if skipped == 0 {
+                continue;
+            }
+            value_start += skipped;
+        }
+        let end = out[value_start..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ']'))
+            .map_or(out.len(), |i| value_start + i);
+        let value = &out[value_start..end];
+        // Another flag, or a reference (a fallback in it is left to `fallbacks`).
+        if value.starts_with(['-', '$']) {
+            continue;
+        }
+        let value_start = match user {
+            // `user:password`: the password only (a user alone is no secret).
+            true => match value.find(':') {
+                Some(colon) => value_start + colon + 1,
+                None => continue,
+            },
+            false => value_start,
+        };
+        if value_start < end && is_literal(&out[value_start..end]) {
+            out = splice(&out, value_start, end);
+            from = value_start + REDACTED.len();
+        }
+    }
+    out
+}
+
+/// `requirepass value` / `masterauth value` as a Redis configuration file writes them.
+fn directives(line: &str) -> String {
+    let body = line.trim_end_matches(['\n', '\r']);
+    // A diff line's first character is its kind (` `, `+`, `-`).
+    let (prefix, rest) = match body.starts_with([' ', '+', '-']) {
+        true => body.split_at(1),
+        false => ("", body),
+    };
+    let trimmed = rest.trim_start();
+    let lead = prefix.len() + rest.len() - trimmed.len();
+    let word_len = trimmed.find(char::is_whitespace).unwrap_or(trimmed.len());
+    let word = trimmed[..word_len].to_ascii_lowercase();
+    if !matches!(word.as_str(), "requirepass" | "masterauth") {
+        return line.to_string();
+    }
+    let value_start = lead + word_len + (trimmed[word_len..].len() - trimmed[word_len..].trim_start().len());
+    let value_end = body.trim_end().len();
+    if value_start >= value_end || !is_literal(&body[value_start..value_end]) {
+        return line.to_string();
+    }
+    splice(line, value_start, value_end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scrub(line: &str) -> String {
+        Scrubber::new(&["hunter2".to_string(), "it's-x".to_string(), "a$b".to_string()]).text(line)
+    }
+
+    #[test]
+    fn literal_secrets_as_parsed_and_as_written() {
+        assert_eq!(scrub("  X: hunter2\n"), "  X: <redacted>\n");
+        assert_eq!(scrub("  X: 'it''s-x'\n"), "  X: '<redacted>'\n");
+        assert_eq!(scrub("  X: a$$b\n"), "  X: <redacted>\n");
+    }
+
+    #[test]
+    fn credential_shapes_wherever_they_are_written() {
+        let cases = [
+            ("-      POSTGRES_PASSWORD: postgres\n", "-      POSTGRES_PASSWORD: <redacted>\n"),
+            ("       - \"API_TOKEN=abc def\"\n", "       - \"API_TOKEN=<redacted>\"\n"),
+            (
+                "-      - GITEA_ADMIN_PASSWORD=${GITEA_ADMIN_PASSWORD:-password}\n",
+                "-      - GITEA_ADMIN_PASSWORD=${GITEA_ADMIN_PASSWORD:-<redacted>}\n",
+            ),
+            (
+                "  DATABASE_URL: postgresql://app:s3cret@db:5432/app\n",
+                "  DATABASE_URL: postgresql://app:<redacted>@db:5432/app\n",
+            ),
+            (
+                "  command: [\"worker\", \"--broker\", \"amqp://guest:Amqp2@rabbit:5672/\"]\n",
+                "  command: [\"worker\", \"--broker\", \"amqp://guest:<redacted>@rabbit:5672/\"]\n",
+            ),
+            ("  command: [\"--token\", \"abc123\"]\n", "  command: [\"--token\", \"<redacted>\"]\n"),
+            (
+                "  command: redis-server --requirepass=abc --appendonly yes\n",
+                "  command: redis-server --requirepass=<redacted> --appendonly yes\n",
+            ),
+            (
+                "  test: mysqladmin ping -h localhost -pMysqlHc1\n",
+                "  test: mysqladmin ping -h localhost -p<redacted>\n",
+            ),
+            (
+                "  test: curl -fsS -u admin:pw http://x/health\n",
+                "  test: curl -fsS -u admin:<redacted> http://x/health\n",
+            ),
+            (" requirepass RedisConfPw8888\n", " requirepass <redacted>\n"),
+            ("  host=db password=pw1 dbname=app\n", "  host=db password=<redacted> dbname=app\n"),
+        ];
+        for (line, want) in cases {
+            assert_eq!(scrub(line), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn references_and_settings_are_kept() {
+        for line in [
+            "  POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?set it}\n",
+            "  POSTGRES_PASSWORD_FILE: /run/secrets/db\n",
+            "  - DATABASE_URL=postgresql://app:${DB_PASSWORD}@db:5432/app\n",
+            "  command: redis-server --requirepass ${REDIS_PASSWORD:?set it}\n",
+            "  ports: [\"5432:5432\"]\n",
+            "  test: [\"CMD-SHELL\", \"pg_isready -U postgres\"]\n",
+            "  image: mysql:8.4\n",
+            "  PASSWORD_MIN_LENGTH: 12\n",
+        ] {
+            assert_eq!(scrub(line), line);
+        }
+    }
+}
