@@ -533,7 +533,9 @@ pub(crate) fn write_whole(path: &Path, write: impl FnOnce(&mut dyn Write) -> io:
             .map_err(fail)?;
         // Root keeps the owner; anyone else may keep the group they belong to. A change the
         // system refuses leaves the file the writer's, as any editor does.
-        let _ = std::os::unix::fs::fchown(temp.as_file(), Some(m.uid()), Some(m.gid()));
+        if std::os::unix::fs::fchown(temp.as_file(), Some(m.uid()), Some(m.gid())).is_err() {
+            let _ = std::os::unix::fs::fchown(temp.as_file(), None, Some(m.gid()));
+        }
     }
     temp.as_file().sync_all().map_err(fail)?;
     temp.persist(&target).map_err(|e| fail(e.error))?;
