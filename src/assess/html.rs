@@ -200,7 +200,8 @@ fn write_rule_group(out: &mut String, group: &[&Issue]) -> std::fmt::Result {
     }
     writeln!(out, "<ul>")?;
     for issue in group {
-        write!(out, "<li><code>{}</code>: {}", esc(&issue.location), inline(&issue.message))?;
+        let development = if issue.development_only { " (development only)" } else { "" };
+        write!(out, "<li><code>{}</code>{development}: {}", esc(&issue.location), inline(&issue.message))?;
         match &issue.fix {
             Some(fix) => {
                 write!(out, "<br>Fix (<span class=\"{0}\">{0}</span>): {1}", fix.applicability, inline(&fix.title))?;

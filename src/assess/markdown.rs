@@ -131,7 +131,8 @@ fn write_rule_group(out: &mut String, group: &[&Issue]) -> std::fmt::Result {
         writeln!(out, "Why it matters: {}\n", one_line(&why))?;
     }
     for issue in group {
-        writeln!(out, "- {}: {}", code(&issue.location), one_line(&issue.message))?;
+        let development = if issue.development_only { " (development only)" } else { "" };
+        writeln!(out, "- {}{development}: {}", code(&issue.location), one_line(&issue.message))?;
         match &issue.fix {
             Some(fix) => {
                 writeln!(out, "  - Fix ({}): {}", fix.applicability, one_line(&fix.title))?;

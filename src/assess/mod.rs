@@ -150,6 +150,9 @@ pub struct Issue {
     pub service: Option<String>,
     /// `file:line:col`.
     pub location: String,
+    /// The service runs only in a development configuration (no production file has it): the
+    /// issue is listed at low priority and not scored.
+    pub development_only: bool,
     pub message: String,
     /// What a person must decide or know, when the rule says (always when there is no fix).
     pub help: Option<String>,
@@ -346,8 +349,10 @@ pub fn assess_with(stack: &Stack, findings: &[Finding], name: &str, settings: &r
                 applicability: fix.applicability.as_str(),
                 diff: diff_of(stack, &mut originals, &fix.replacements).map(|d| shown(&d)),
             });
+            let development_only = !counted(f);
             let issue = Issue {
-                priority: Priority::of(f.severity, area_of(f)),
+                priority: if development_only { Priority::Low } else { Priority::of(f.severity, area_of(f)) },
+                development_only,
                 rule: f.rule,
                 area: area_of(f).as_str(),
                 severity: f.severity.as_str(),

@@ -290,6 +290,11 @@ fn strengths_and_scores_rest_on_facts() {
     std::fs::write(dir.path().join("docker-compose.override.yml"), dev).unwrap();
     let json: serde_json::Value = serde_json::from_str(&report(dir.path(), &["--format", "json"])).unwrap();
     assert_eq!(overall(&json), before, "development-only services moved the production score");
+    // Their findings are listed, at low priority and marked.
+    let issues = json["stacks"][0]["issues"].as_array().unwrap();
+    let dev: Vec<_> = issues.iter().filter(|i| i["service"] == "tool0").collect();
+    assert!(!dev.is_empty() && dev.iter().all(|i| i["priority"] == "low" && i["development_only"] == true));
+    assert!(issues.iter().filter(|i| i["service"] == "db").all(|i| i["development_only"] == false));
 }
 
 /// A rule switched off is listed as not checked, never ticked as passed.
