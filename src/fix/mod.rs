@@ -12,7 +12,7 @@ pub mod write;
 
 pub use propose::{propose, propose_planned, settle};
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -871,7 +871,7 @@ fn wanted(finding: &Finding, options: &FixOptions) -> bool {
     allowed && in_scope && picked && !options.report_only.iter().any(|r| r == finding.rule)
 }
 
-fn with_overrides(load: &LoadOptions, texts: &HashMap<FileKey, String>) -> LoadOptions {
+fn with_overrides(load: &LoadOptions, texts: &std::collections::HashMap<FileKey, String>) -> LoadOptions {
     let mut options = load.clone();
     options.overrides.retain(|path, _| !texts.contains_key(&FileKey::new(path)));
     options.overrides.extend(texts.iter().map(|(k, t)| (k.path().to_path_buf(), t.clone())));
@@ -1527,8 +1527,8 @@ fn json_hash(value: &serde_json::Value) -> u64 {
 fn changes(
     original: &Stack,
     load: &LoadOptions,
-    texts: HashMap<FileKey, String>,
-    reads: &HashMap<FileKey, Option<String>>,
+    texts: std::collections::HashMap<FileKey, String>,
+    reads: &std::collections::HashMap<FileKey, Option<String>>,
 ) -> Vec<FileChange> {
     let given: HashSet<FileKey> = load.overrides.keys().map(|p| FileKey::new(p)).collect();
     let mut out: Vec<FileChange> = texts

@@ -5,7 +5,7 @@
 //! anchor, `extends` or another file counts as aimed only for the service whose fix edited the
 //! place it is written. A fix that fails is excluded and the run starts again without it.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use super::{Aim, Attempt, FindingKey};
 use crate::rules::Finding;
@@ -211,7 +211,7 @@ fn written_where_aimed<'a>(
     // A value written as an alias is written where its anchor is.
     let start = file.written_at(value.loc.span).start;
     let Some(at) = crate::yaml::route::route_to(tree, start) else { return Vec::new() };
-    let at = effective_route(&at);
+    let at = effective_route(at);
     let Some(aimed) = aims.get(&file.key) else { return Vec::new() };
     aimed.iter().filter(|(aim, _)| at.0.starts_with(&aim.0)).map(|(_, key)| *key).collect()
 }
@@ -309,9 +309,9 @@ fn expand<'a>(tree: Option<&Tree>, aimed: &'a [(Aim, FindingKey)]) -> Vec<(Route
             (Some(tree), Some(found)) => {
                 let mut leaves = Vec::new();
                 leaf_routes(tree, found.node, &mut aim.route.clone(), &mut leaves);
-                out.extend(leaves.iter().map(|r| (effective_route(r), key)));
+                out.extend(leaves.into_iter().map(|r| (effective_route(r), key)));
             }
-            _ => out.push((effective_route(&aim.route), key)),
+            _ => out.push((effective_route(aim.route.clone()), key)),
         }
     }
     out
@@ -340,15 +340,13 @@ fn leaf_routes(tree: &Tree, id: NodeId, at: &mut Route, out: &mut Vec<Route>) {
 
 /// A compose file's route as a route of the merged model: an item of a list spelling of a field
 /// compose normalises to a mapping (`environment: [A=1]`) is the whole field there.
-fn effective_route(route: &Route) -> Route {
-    match route.0.as_slice() {
-        [Segment::Key(s), Segment::Key(_), Segment::Key(field), Segment::Index(_), ..]
-            if s == "services" && crate::stack::merge::LIST_OR_MAP.contains(&field.as_str()) =>
-        {
-            Route(route.0[..3].to_vec())
+fn effective_route(mut route: Route) -> Route {
+    if let [Segment::Key(s), Segment::Key(_), Segment::Key(field), Segment::Index(_), ..] = route.0.as_slice() {
+        if s == "services" && crate::stack::merge::LIST_OR_MAP.contains(&field.as_str()) {
+            route.0.truncate(3);
         }
-        _ => route.clone(),
     }
+    route
 }
 
 /// The route of the deepest node whose text, or the rest of the line it ends on, holds `offset`.
@@ -397,6 +395,11 @@ fn comments(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut start = 0;
     for line in text.split_inclusive('\n') {
+        // Most lines hold no `#` at all (a memchr), and so no comment.
+        if !line.as_bytes().contains(&b'#') {
+            start += line.len();
+            continue;
+        }
         let end = code_end(bytes, start);
         let comment = text[end..start + line.len()].trim_end();
         if comment.starts_with('#') {

@@ -636,7 +636,7 @@ fn insert_key(
     let node = tree.node(target.node);
     let key = key_text(key);
     let entries = tree.entries(target.node);
-    if entries.iter().any(|e| tree.node(e.key).as_str() == Some(key.trim_matches('\''))) {
+    if tree.entry(target.node, key.trim_matches('\'')).is_some() {
         return Err(format!("the key `{key}` already exists"));
     }
     let anchor = match after {

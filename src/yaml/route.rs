@@ -82,24 +82,24 @@ impl fmt::Display for RouteError {
 pub fn resolve(tree: &Tree, route: &Route) -> Result<Located, RouteError> {
     let mut node = tree.root().ok_or(RouteError::Empty)?;
     let mut key = None;
-    let mut walked = Route::default();
-    for segment in &route.0 {
+    // The route up to and including segment `i`, named only in an error.
+    let walked = |i: usize| Route(route.0[..i].to_vec()).to_string();
+    for (i, segment) in route.0.iter().enumerate() {
         if matches!(tree.node(node).kind, NodeKind::Alias { .. }) {
-            return Err(RouteError::ThroughAlias(walked.to_string()));
+            return Err(RouteError::ThroughAlias(walked(i)));
         }
-        walked.0.push(segment.clone());
         (node, key) = match segment {
             Segment::Key(k) => {
-                let entry = tree.entry(node, k).ok_or_else(|| RouteError::Missing(walked.to_string()))?;
+                let entry = tree.entry(node, k).ok_or_else(|| RouteError::Missing(walked(i + 1)))?;
                 (entry.value, Some(entry.key))
             }
-            Segment::Index(i) => {
-                (*tree.items(node).get(*i).ok_or_else(|| RouteError::Missing(walked.to_string()))?, None)
+            Segment::Index(index) => {
+                (*tree.items(node).get(*index).ok_or_else(|| RouteError::Missing(walked(i + 1)))?, None)
             }
         };
     }
     if matches!(tree.node(node).kind, NodeKind::Alias { .. }) {
-        return Err(RouteError::ThroughAlias(walked.to_string()));
+        return Err(RouteError::ThroughAlias(walked(route.0.len())));
     }
     Ok(Located { node, key })
 }
