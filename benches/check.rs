@@ -62,23 +62,20 @@ fn fix_diff(dir: &Path) -> usize {
     }
 }
 
-/// `stackfix report` minus the printing: check, fixes settled where merge keys are, each fix
-/// planned alone for its diff, the assessment rendered as Markdown; its length.
+/// `stackfix report` minus the printing: check, `fix` and `fix --unsafe-fixes` in memory, each
+/// fix planned alone for its diff, the assessment rendered as Markdown; its length.
 fn report(dir: &Path) -> usize {
     let load = LoadOptions::new(dir.to_path_buf(), Vec::new(), Profiles::builtin());
     let stack = stack::load(&load);
     if !stack.errors.is_empty() {
         return 0;
     }
-    let settings = RuleSettings::default();
-    let mut findings = rules::check(&stack, &settings);
-    if stack.has_merge_keys() {
-        stackfix::fix::settle(&load, &settings, None, &mut findings);
+    let options = stackfix::fix::FixOptions::default();
+    let name = dir.to_string_lossy();
+    match stackfix::assess::evaluate(&stack, &load, &RuleSettings::default(), &options, &name) {
+        Ok(assessment) => stackfix::assess::markdown::render(&assessment).len(),
+        Err(_) => 0,
     }
-    let options = stackfix::fix::FixOptions { unsafe_fixes: true, ..Default::default() };
-    let _ = stackfix::fix::propose_planned(&stack, dir, &options, &mut findings);
-    let assessment = stackfix::assess::assess(&stack, &findings, &dir.to_string_lossy());
-    stackfix::assess::markdown::render(&assessment).len()
 }
 
 /// The compose file as `fix` would leave it.

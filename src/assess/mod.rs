@@ -100,10 +100,18 @@ pub struct Scores {
 pub struct ScoreRow {
     /// `overall`, or the area (`resources`, `health`, …).
     pub area: &'static str,
-    pub now: u32,
-    pub after_fix: u32,
-    pub after_unsafe_fixes: u32,
+    pub now: Option<u32>,
+    pub after_fix: Option<u32>,
+    pub after_unsafe_fixes: Option<u32>,
     pub findings: usize,
+}
+
+impl ScoreRow {
+    /// The row's three scores as shown: the number, or `n/a` for a stack with no service.
+    pub fn shown(&self) -> [String; 3] {
+        [self.now, self.after_fix, self.after_unsafe_fixes]
+            .map(|s| s.map_or_else(|| "n/a".to_string(), |s| s.to_string()))
+    }
 }
 
 /// How urgent an issue is: from its severity and its area (security and data protection come
@@ -188,9 +196,13 @@ pub struct ChecklistItem {
 pub struct Step {
     /// The command to run, or `by hand`.
     pub command: String,
-    /// Findings it closes, and how many per rule (rules sorted).
+    /// Findings it closes, and how many per rule (rules sorted); by hand: every finding both
+    /// fix runs leave.
     pub closes: usize,
     pub rules: BTreeMap<&'static str, usize>,
+    /// By hand: how many of those are on what the fixes add (a service a fix adds has findings
+    /// of its own); 0 for the other steps.
+    pub added: usize,
 }
 
 impl Assessment {
@@ -231,6 +243,11 @@ impl Step {
     /// an HTML `<code>` element).
     pub fn describe(&self, code: impl Fn(&str) -> String) -> String {
         match self.command.as_str() {
+            "by hand" if self.added > 0 => format!(
+                "by hand (no fix: each issue says what to decide; {} of these are on what the fixes add, found \
+                 by `stackfix check` once they are applied)",
+                self.added
+            ),
             "by hand" => "by hand (no fix: each issue says what to decide)".to_string(),
             "stackfix fix --unsafe-fixes" => {
                 format!("{} (changes behaviour: review each diff)", code("stackfix fix --unsafe-fixes"))
@@ -246,17 +263,72 @@ pub fn primary(stack: &Stack) -> Option<&Config> {
     stack.configs.iter().find(|c| c.is_production()).or_else(|| stack.configs.first())
 }
 
-/// Assesses `stack` from its `findings` (as `stackfix check` reports them; each fix's
-/// replacements filled by [`crate::fix::propose`] to show diffs). `name` is the stack as the
-/// command line named it. Every text taken from the files passes through the redaction of
-/// [`rules::guarded_secrets`].
-pub fn assess(stack: &Stack, findings: &[Finding], name: &str) -> Assessment {
-    assess_with(stack, findings, name, &rules::RuleSettings::default())
+/// What `stackfix fix` and `stackfix fix --unsafe-fixes` would leave of a stack, each run in
+/// memory on it ([`crate::fix::run_loaded`]): the stack as fixed and its findings.
+pub struct Fixes<'a> {
+    pub safe: (&'a Stack, &'a [Finding]),
+    pub all: (&'a Stack, &'a [Finding]),
 }
 
-/// [`assess`] of findings checked with `settings`: the rules they switch off are listed as not
-/// checked rather than ticked.
-pub fn assess_with(stack: &Stack, findings: &[Finding], name: &str, settings: &rules::RuleSettings) -> Assessment {
+/// Everything `stackfix report` computes for one stack, `stack` loaded without errors from
+/// `load`: its findings (checked with `settings`); `fix --unsafe-fixes` and `fix` run in memory
+/// with `options` (templates, `--set` values), for the scores after them and the order of the
+/// fixes (a fix the unsafe run skips is shown without one, with the reason); each fix planned
+/// alone on the files as they are, for its diff. `name` is the stack as the command line named
+/// it.
+///
+/// Errors, in words: a fix run that fails as `stackfix fix` would (a template, a `--set` value,
+/// an internal error).
+pub fn evaluate(
+    stack: &Stack,
+    load: &crate::stack::LoadOptions,
+    settings: &rules::RuleSettings,
+    options: &crate::fix::FixOptions,
+    name: &str,
+) -> Result<Assessment, String> {
+    use crate::fix::{run_loaded, FixOptions};
+    let mut findings = rules::check(stack, settings);
+    let every = FixOptions { unsafe_fixes: true, ..options.clone() };
+    let safe_only = FixOptions { unsafe_fixes: false, ..options.clone() };
+    let offers_unsafe =
+        findings.iter().any(|f| f.fix.as_ref().is_some_and(|x| x.applicability == Applicability::Unsafe));
+    let (all, safe) = if offers_unsafe {
+        // Both runs are needed: made side by side.
+        let (all, safe) = rayon::join(
+            || run_loaded(load, settings, &every, stack, &findings),
+            || run_loaded(load, settings, &safe_only, stack, &findings),
+        );
+        (all, Some(safe))
+    } else {
+        // Without an unsafe fix offered now, `fix` makes the same passes as `fix --unsafe-fixes`
+        // unless a later pass offers one (on what a fix adds).
+        let all = run_loaded(load, settings, &every, stack, &findings);
+        let applied_unsafe =
+            all.as_ref().is_ok_and(|r| r.applied.iter().any(|a| a.applicability == Applicability::Unsafe));
+        (all, applied_unsafe.then(|| run_loaded(load, settings, &safe_only, stack, &findings)))
+    };
+    let all = all.map_err(|e| e.to_string())?;
+    let safe = safe.transpose().map_err(|e| e.to_string())?;
+    crate::fix::settle_with(&all.skipped, &mut findings);
+    // The unsafe run's first pass planned each fix alone on the files as they are: its diffs.
+    crate::fix::propose_from(stack, &load.dir, &every, &all, &mut findings).map_err(|e| e.to_string())?;
+    let safe = safe.as_ref().unwrap_or(&all);
+    let fixes = Fixes { safe: (safe.stack(stack), &safe.remaining), all: (all.stack(stack), &all.remaining) };
+    Ok(assess(stack, &findings, name, settings, &fixes))
+}
+
+/// Assesses `stack` from its `findings` (as `stackfix check` reports them, checked with
+/// `settings`; each fix's replacements filled by [`crate::fix::propose`] to show diffs) and what
+/// the fixes would leave (`fixes`). `name` is the stack as the command line named it. Rules
+/// `settings` switches off are listed as not checked rather than ticked. Every text taken from
+/// the files passes through the redaction of [`rules::guarded_secrets`].
+pub fn assess(
+    stack: &Stack,
+    findings: &[Finding],
+    name: &str,
+    settings: &rules::RuleSettings,
+    fixes: &Fixes,
+) -> Assessment {
     let meta = |f: &Finding| rules::by_id(f.rule).map(|r| r.meta());
     let area_of = |f: &Finding| meta(f).map_or(Area::Deployment, |m| m.area);
     // Every service name of every configuration, once.
@@ -292,48 +364,33 @@ pub fn assess_with(stack: &Stack, findings: &[Finding], name: &str, settings: &r
         warnings: count(Severity::Warning),
         infos: count(Severity::Info),
     };
-    let fixable = |f: &Finding, unsafe_too: bool| {
-        crate::report::fix_now(stack, f).is_some_and(|a| unsafe_too || a == Applicability::Safe)
-    };
     // Scored: the services that run in production (a service only a development file has does
     // not make production readier), and their findings and the stack's.
-    let mut production: Vec<&str> =
-        stack.configs.iter().filter(|c| c.is_production()).flat_map(|c| &c.services).map(|s| s.name.as_str()).collect();
-    production.sort_unstable();
-    production.dedup();
-    let units = if production.is_empty() { &services } else { &production };
+    let units = scored_units(stack);
     let counted = |f: &Finding| f.service.as_deref().is_none_or(|s| units.binary_search(&s).is_ok());
-    let scored = |keep: &dyn Fn(&Finding) -> bool| {
-        score::scores(
-            units.len(),
-            findings.iter().filter(|f| counted(f) && keep(f)).map(|f| score::Scored {
-                area: area_of(f),
-                severity: f.severity,
-                service: f.service.as_deref(),
-            }),
-        )
+    let now = score_of(stack, findings.iter());
+    // After each run: the fixed stack as checked again (a service a fix adds counts, with its
+    // findings), and which of today's findings each leaves open.
+    let after_fix = score_of(fixes.safe.0, fixes.safe.1.iter());
+    let after_unsafe = score_of(fixes.all.0, fixes.all.1.iter());
+    let open_after_fix = crate::fix::still_open(stack, findings, fixes.safe.0, fixes.safe.1);
+    let open_after_unsafe = crate::fix::still_open(stack, findings, fixes.all.0, fixes.all.1);
+    let row = |area: &'static str, i: Option<usize>, findings: usize| {
+        let pick = |scores: &Option<([u32; 7], u32)>| scores.map(|(areas, overall)| i.map_or(overall, |i| areas[i]));
+        ScoreRow {
+            area,
+            now: pick(&now),
+            after_fix: pick(&after_fix),
+            after_unsafe_fixes: pick(&after_unsafe),
+            findings,
+        }
     };
-    let now = scored(&|_| true);
-    let after_fix = scored(&|f| !fixable(f, false));
-    let after_unsafe = scored(&|f| !fixable(f, true));
     let scores = Scores {
-        overall: ScoreRow {
-            area: "overall",
-            now: now.1,
-            after_fix: after_fix.1,
-            after_unsafe_fixes: after_unsafe.1,
-            findings: findings.len(),
-        },
+        overall: row("overall", None, findings.len()),
         areas: score::AREAS
             .iter()
             .enumerate()
-            .map(|(i, area)| ScoreRow {
-                area: area.as_str(),
-                now: now.0[i],
-                after_fix: after_fix.0[i],
-                after_unsafe_fixes: after_unsafe.0[i],
-                findings: findings.iter().filter(|f| area_of(f) == *area).count(),
-            })
+            .map(|(i, area)| row(area.as_str(), Some(i), findings.iter().filter(|f| area_of(f) == *area).count()))
             .collect(),
     };
     // Literal secrets are redacted wherever a finding's text or a diff's context would show one.
@@ -391,17 +448,31 @@ pub fn assess_with(stack: &Stack, findings: &[Finding], name: &str, settings: &r
         })
         .collect();
     checklist.sort_by_key(|c| (score::AREAS.iter().position(|a| a.as_str() == c.area), c.rule));
-    let step = |command: &str, keep: &dyn Fn(&Finding) -> bool| {
+    // Each of today's findings in the step that closes it: `fix`, `fix --unsafe-fixes`, or by hand
+    // when both runs leave it open.
+    let step = |command: &str, keep: &dyn Fn(usize) -> bool| {
         let mut rules: BTreeMap<&'static str, usize> = BTreeMap::new();
-        for f in findings.iter().filter(|f| keep(f)) {
+        for (_, f) in findings.iter().enumerate().filter(|(i, _)| keep(*i)) {
             *rules.entry(f.rule).or_default() += 1;
         }
-        Step { command: command.to_string(), closes: rules.values().sum(), rules }
+        Step { command: command.to_string(), closes: rules.values().sum(), rules, added: 0 }
+    };
+    // By hand: whatever both runs leave, today's findings and those on what the fixes add.
+    let mut left: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for f in fixes.all.1 {
+        *left.entry(f.rule).or_default() += 1;
+    }
+    let still_here = open_after_unsafe.iter().filter(|&&open| open).count();
+    let by_hand = Step {
+        command: "by hand".to_string(),
+        closes: fixes.all.1.len(),
+        rules: left,
+        added: fixes.all.1.len().saturating_sub(still_here),
     };
     let order = [
-        step("stackfix fix", &|f| fixable(f, false)),
-        step("stackfix fix --unsafe-fixes", &|f| fixable(f, true) && !fixable(f, false)),
-        step("by hand", &|f| !fixable(f, true)),
+        step("stackfix fix", &|i| !open_after_fix[i]),
+        step("stackfix fix --unsafe-fixes", &|i| open_after_fix[i] && !open_after_unsafe[i]),
+        by_hand,
     ]
     .into_iter()
     .filter(|s| s.closes > 0)
@@ -409,6 +480,40 @@ pub fn assess_with(stack: &Stack, findings: &[Finding], name: &str, settings: &r
     let graph = primary(stack).map(|c| Graph::of(stack, c)).unwrap_or_default();
     let strengths = primary(stack).map(|c| strengths::of(stack, c, findings)).unwrap_or_default();
     Assessment { stack: name.to_string(), summary, scores, strengths, issues, checklist, not_checked, order, graph }
+}
+
+/// The units the scores count services of: the services that run in production (every
+/// service of a stack without a production configuration), names sorted, each once.
+fn scored_units(stack: &Stack) -> Vec<&str> {
+    let production = stack.configs.iter().any(|c| c.is_production());
+    let mut units: Vec<&str> = stack
+        .configs
+        .iter()
+        .filter(|c| c.is_production() || !production)
+        .flat_map(|c| &c.services)
+        .map(|s| s.name.as_str())
+        .collect();
+    units.sort_unstable();
+    units.dedup();
+    units
+}
+
+/// The scores (each area's, in [`score::AREAS`] order, and overall) of `stack` with `findings`:
+/// those of its scored units and of the stack itself; `None` for a stack with no service (no
+/// unit to score).
+fn score_of<'a>(stack: &Stack, findings: impl Iterator<Item = &'a Finding>) -> Option<([u32; 7], u32)> {
+    let units = scored_units(stack);
+    if units.is_empty() {
+        return None;
+    }
+    let area_of = |f: &Finding| rules::by_id(f.rule).map_or(Area::Deployment, |r| r.meta().area);
+    let counted = |f: &&Finding| f.service.as_deref().is_none_or(|s| units.binary_search(&s).is_ok());
+    let scored = findings.filter(counted).map(|f| score::Scored {
+        area: area_of(f),
+        severity: f.severity,
+        service: f.service.as_deref(),
+    });
+    Some(score::scores(units.len(), scored))
 }
 
 /// The files the fixes' diffs are made on, each read and line-indexed once (`None`: a file

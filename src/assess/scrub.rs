@@ -7,6 +7,8 @@
 //! glued to a MySQL client, and the `requirepass` / `masterauth` directives of a Redis
 //! configuration file. A report may hide more than a secret; it never shows one it can tell.
 
+use std::borrow::Cow;
+
 use crate::rules::is_secret_name;
 
 /// What replaces a credential.
@@ -40,22 +42,36 @@ impl Scrubber {
 
     /// `text` with every credential replaced by [`REDACTED`], line by line.
     pub fn text(&self, text: &str) -> String {
-        text.split_inclusive('\n').map(|line| self.line(line)).collect()
+        // The literals are looked for in the whole text once, and line by line only when found.
+        let literals = self.literals.iter().any(|s| text.contains(s.as_str()));
+        text.split_inclusive('\n').map(|line| self.line(line, literals)).collect()
     }
 
-    fn line(&self, line: &str) -> String {
-        let mut out = line.to_string();
-        if self.literals.iter().any(|s| out.contains(s.as_str())) {
+    fn line(&self, line: &str, literals: bool) -> String {
+        let mut out = std::borrow::Cow::Borrowed(line);
+        if literals && self.literals.iter().any(|s| out.contains(s.as_str())) {
+            let mut replaced = line.to_string();
             for secret in &self.literals {
-                out = out.replace(secret.as_str(), REDACTED);
+                replaced = replaced.replace(secret.as_str(), REDACTED);
+            }
+            out = replaced.into();
+        }
+        // Each shape is looked for only in a line holding what it starts with (most lines hold
+        // none of a reference, an assignment, a URL or a flag).
+        let passes: [(Holds, Redaction); 6] = [
+            (|l| l.contains("${"), fallbacks),
+            (|l| l.contains(':'), key_values),
+            (|l| l.contains('='), assignments),
+            (|l| l.contains("://"), url_passwords),
+            (|l| l.contains('-'), flags),
+            (|_| true, directives),
+        ];
+        for (holds, redact) in passes {
+            if let Some(redacted) = holds(&out).then(|| redact(&out)).flatten() {
+                out = redacted.into();
             }
         }
-        let out = fallbacks(&out);
-        let out = key_values(&out);
-        let out = assignments(&out);
-        let out = url_passwords(&out);
-        let out = flags(&out);
-        directives(&out)
+        out.into_owned()
     }
 }
 
@@ -99,14 +115,28 @@ fn is_literal(value: &str) -> bool {
     false
 }
 
+/// Whether a line may hold a shape (what the shape starts with).
+type Holds = fn(&str) -> bool;
+
+/// One shape's redaction of a line: the line redacted, or `None` when it holds none.
+type Redaction = fn(&str) -> Option<String>;
+
+/// The redacted line, when a redaction changed it.
+fn changed(line: Cow<str>) -> Option<String> {
+    match line {
+        Cow::Borrowed(_) => None,
+        Cow::Owned(line) => Some(line),
+    }
+}
+
 /// Replaces `line[range]` with [`REDACTED`].
 fn splice(line: &str, start: usize, end: usize) -> String {
     format!("{}{REDACTED}{}", &line[..start], &line[end..])
 }
 
 /// `${NAME:-fallback}` (and `-`, `:+`, `+`) of a secret-named variable: the fallback.
-fn fallbacks(line: &str) -> String {
-    let mut out = line.to_string();
+fn fallbacks(line: &str) -> Option<String> {
+    let mut out = Cow::Borrowed(line);
     let mut from = 0;
     while let Some(found) = out[from..].find("${") {
         let start = from + found + 2;
@@ -136,16 +166,16 @@ fn fallbacks(line: &str) -> String {
         let end = end.unwrap_or(out.len());
         let value = &out[value_start..end];
         if !value.is_empty() && !value.starts_with('$') && value != REDACTED {
-            out = splice(&out, value_start, end);
+            out = splice(&out, value_start, end).into();
             from = value_start + REDACTED.len();
         }
     }
-    out
+    changed(out)
 }
 
 /// A YAML entry of a secret-named key (`  DB_PASSWORD: value`, `- "API_TOKEN": value`): its
 /// value, up to a comment.
-fn key_values(line: &str) -> String {
+fn key_values(line: &str) -> Option<String> {
     let body = line.trim_end_matches(['\n', '\r']);
     let lead = body.len() - body.trim_start_matches([' ', '\t', '+', '-']).len();
     let rest = &body[lead..];
@@ -155,28 +185,28 @@ fn key_values(line: &str) -> String {
     let after_key = lead + (rest.len() - unquoted.len()) + key_len;
     let after_quote = after_key + body[after_key..].len() - body[after_key..].trim_start_matches(['"', '\'']).len();
     if key.is_empty() || !is_secret_name(key) || !body[after_quote..].starts_with(':') {
-        return line.to_string();
+        return None;
     }
     let value_start = after_quote + 1;
     let value = &body[value_start..];
     if !value.is_empty() && !value.starts_with([' ', '\t']) {
-        return line.to_string();
+        return None;
     }
     let value_end = value.find(" #").map_or(body.len(), |i| value_start + i);
     let written = body[value_start..value_end].trim();
     if !is_literal(written) || written.starts_with(['|', '>', '&', '*', '{', '[']) {
-        return line.to_string();
+        return None;
     }
     let start = value_start + body[value_start..].len() - body[value_start..].trim_start().len();
     let end = start + written.len();
-    splice(line, start, end)
+    Some(splice(line, start, end))
 }
 
 /// `NAME=value` of a secret-named variable or parameter anywhere in the line (an `environment`
 /// item, a command's `--env`, a connection string's `password=`): its value, up to a quote,
 /// blank, `;`, `&` or `,`.
-fn assignments(line: &str) -> String {
-    let mut out = line.to_string();
+fn assignments(line: &str) -> Option<String> {
+    let mut out = Cow::Borrowed(line);
     let mut from = 0;
     while let Some(found) = out[from..].find('=') {
         let eq = from + found;
@@ -202,15 +232,15 @@ fn assignments(line: &str) -> String {
         if value.starts_with("${") || !is_literal(value) {
             continue;
         }
-        out = splice(&out, value_start, end);
+        out = splice(&out, value_start, end).into();
         from = value_start + REDACTED.len();
     }
-    out
+    changed(out)
 }
 
 /// The password of every `scheme://user:password@host` in the line.
-fn url_passwords(line: &str) -> String {
-    let mut out = line.to_string();
+fn url_passwords(line: &str) -> Option<String> {
+    let mut out = Cow::Borrowed(line);
     let mut from = 0;
     while let Some(found) = out[from..].find("://") {
         let start = from + found + 3;
@@ -226,20 +256,24 @@ fn url_passwords(line: &str) -> String {
         if password.is_empty() || !is_literal(password) || password.starts_with("${") {
             continue;
         }
-        out = splice(&out, pw_start, pw_end);
+        out = splice(&out, pw_start, pw_end).into();
         from = pw_start + REDACTED.len();
     }
-    out
+    changed(out)
 }
 
 /// The value after a secret-named flag (`--password x`, `--token=x`, `"--requirepass", "x"`),
 /// after curl's `-u user:` / `--user user:`, and glued to a MySQL client's `-p`.
-fn flags(line: &str) -> String {
-    let mut out = line.to_string();
+fn flags(line: &str) -> Option<String> {
+    let mut out = Cow::Borrowed(line);
     let mut from = 0;
-    let mysql = {
-        let lower = line.to_ascii_lowercase();
-        lower.contains("mysql") || lower.contains("mariadb")
+    // Asked only for a `-p…` flag.
+    let mysql = std::cell::OnceCell::new();
+    let mysql = || {
+        *mysql.get_or_init(|| {
+            let lower = line.to_ascii_lowercase();
+            lower.contains("mysql") || lower.contains("mariadb")
+        })
     };
     while let Some(found) = out[from..].find('-') {
         let dash = from + found;
@@ -254,14 +288,14 @@ fn flags(line: &str) -> String {
             .map_or(out.len(), |i| name_start + i);
         let name = &out[name_start..name_end];
         let dashes = name_start - dash;
-        if dashes == 1 && name.len() > 1 && name.starts_with('p') && mysql {
+        if dashes == 1 && name.len() > 1 && name.starts_with('p') && mysql() {
             // `-psecret`: the password glued to the flag.
             let value = &out[name_start + 1..name_end];
             let end = out[name_start + 1..]
                 .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ']'))
                 .map_or(out.len(), |i| name_start + 1 + i);
             if is_literal(value) || is_literal(&out[name_start + 1..end]) {
-                out = splice(&out, name_start + 1, end);
+                out = splice(&out, name_start + 1, end).into();
                 from = name_start + 1 + REDACTED.len();
             }
             continue;
@@ -303,15 +337,15 @@ fn flags(line: &str) -> String {
             false => value_start,
         };
         if value_start < end && is_literal(&out[value_start..end]) {
-            out = splice(&out, value_start, end);
+            out = splice(&out, value_start, end).into();
             from = value_start + REDACTED.len();
         }
     }
-    out
+    changed(out)
 }
 
 /// `requirepass value` / `masterauth value` as a Redis configuration file writes them.
-fn directives(line: &str) -> String {
+fn directives(line: &str) -> Option<String> {
     let body = line.trim_end_matches(['\n', '\r']);
     // A diff line's first character is its kind (` `, `+`, `-`).
     let (prefix, rest) = match body.starts_with([' ', '+', '-']) {
@@ -321,16 +355,16 @@ fn directives(line: &str) -> String {
     let trimmed = rest.trim_start();
     let lead = prefix.len() + rest.len() - trimmed.len();
     let word_len = trimmed.find(char::is_whitespace).unwrap_or(trimmed.len());
-    let word = trimmed[..word_len].to_ascii_lowercase();
-    if !matches!(word.as_str(), "requirepass" | "masterauth") {
-        return line.to_string();
+    let word = &trimmed[..word_len];
+    if !(word.eq_ignore_ascii_case("requirepass") || word.eq_ignore_ascii_case("masterauth")) {
+        return None;
     }
     let value_start = lead + word_len + (trimmed[word_len..].len() - trimmed[word_len..].trim_start().len());
     let value_end = body.trim_end().len();
     if value_start >= value_end || !is_literal(&body[value_start..value_end]) {
-        return line.to_string();
+        return None;
     }
-    splice(line, value_start, value_end)
+    Some(splice(line, value_start, value_end))
 }
 
 #[cfg(test)]

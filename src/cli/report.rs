@@ -1,12 +1,13 @@
-//! `stackfix report`: each stack named is loaded and checked as `check` does, its fixes are
-//! planned alone on the files as they are (for the diffs), and the assessment is written whole.
+//! `stackfix report`: each stack named is loaded and checked as `check` does, fixed in memory as
+//! `fix` and `fix --unsafe-fixes` would fix it (for the scores after them and the order of the
+//! fixes), its fixes planned alone on the files as they are (for the diffs), and the assessment
+//! is written whole.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use stackfix::assess::{self, Assessment};
-use stackfix::fix::{self, FixOptions};
-use stackfix::rules;
+use stackfix::fix::FixOptions;
 use stackfix::stack;
 
 use super::config::{self, Target};
@@ -101,17 +102,13 @@ fn assess_target(args: &ReportArgs, target: &Target) -> Result<(Assessment, Vec<
             .collect();
         return Err(errors.join("\n"));
     }
-    // The findings keep their fixes' edits: each fix is planned from them for its diff.
-    let mut findings = rules::check(&stack, &prepared.settings);
     let templates = super::fix::templates(&prepared, None).map_err(|e| format!("error: {e}"))?;
-    if stack.has_merge_keys() {
-        fix::settle(&prepared.load, &prepared.settings, templates.clone(), &mut findings);
-    }
-    let sets = prepared.file.sets();
-    let options = FixOptions { unsafe_fixes: true, templates, sets, ..FixOptions::default() };
-    fix::propose_planned(&stack, &prepared.load.dir, &options, &mut findings).map_err(|e| format!("error: {e}"))?;
+    let options = FixOptions { templates, sets: prepared.file.sets(), ..FixOptions::default() };
+    let name = name(&target.dir);
+    let assessment = assess::evaluate(&stack, &prepared.load, &prepared.settings, &options, &name)
+        .map_err(|e| format!("error: {name}: {e}"))?;
     let files = stack.files.iter().map(|f| f.path.clone()).collect();
-    Ok((assess::assess_with(&stack, &findings, &name(&target.dir), &prepared.settings), files))
+    Ok((assessment, files))
 }
 
 /// The `-o` path as given.

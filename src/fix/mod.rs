@@ -10,7 +10,7 @@ pub mod render;
 mod verify;
 pub mod write;
 
-pub use propose::{propose, propose_planned, settle};
+pub use propose::{propose, propose_from, propose_planned, settle, settle_with};
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::fmt;
@@ -384,14 +384,76 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) ->
     if !original.errors.is_empty() {
         return Err(FixError::Input(original.errors.clone()));
     }
-    check_services(&original, options)?;
-    let env = Env { dir: &load.dir, options, renderer: &renderer, rendered: Default::default() };
+    let (run, changes) = fix_in_memory(load, settings, options, &renderer, &original, None)?;
+    let InMemory { applied, skipped, remaining, passes, fixed, .. } = run;
+    Ok(Outcome { changes, applied, skipped, stack: fixed.unwrap_or(original), remaining, passes })
+}
+
+/// What a fix run leaves, in memory: [`Outcome`] without the file changes, on a stack the caller
+/// keeps.
+#[derive(Debug)]
+pub struct InMemory {
+    pub applied: Vec<Applied>,
+    pub skipped: Vec<Skipped>,
+    /// The findings of the stack as fixed: what is left for a person.
+    pub remaining: Vec<Finding>,
+    pub passes: usize,
+    /// The stack as fixed; `None` when no fix changed it.
+    pub fixed: Option<Stack>,
+    /// Each finding's fix as the first pass planned it alone on the files as they are (in the
+    /// order of the findings the run was given; `None` for a finding without one planned).
+    first_plans: Vec<Option<FixPlan>>,
+}
+
+impl InMemory {
+    /// The stack as fixed: `original` (the stack the run was made on) when nothing changed.
+    pub fn stack<'a>(&'a self, original: &'a Stack) -> &'a Stack {
+        self.fixed.as_ref().unwrap_or(original)
+    }
+}
+
+/// [`run`] on a stack already loaded without errors from `load`, whose findings with `settings`
+/// are `findings` (as [`rules::check`] gives them, fixes with their edits): the first pass uses
+/// them rather than checking the stack again. For a caller that keeps the stack (`stackfix
+/// report`, which scores what the fixes leave).
+///
+/// # Errors
+/// As [`run`].
+pub fn run_loaded(
+    load: &LoadOptions,
+    settings: &RuleSettings,
+    options: &FixOptions,
+    original: &Stack,
+    findings: &[Finding],
+) -> Result<InMemory, FixError> {
+    if !original.errors.is_empty() {
+        return Err(FixError::Input(original.errors.clone()));
+    }
+    let renderer = Renderer::new(options.templates.as_deref()).map_err(FixError::Template)?;
+    fix_in_memory(load, settings, options, &renderer, original, Some(findings)).map(|(run, _)| run)
+}
+
+/// The passes, verified, from `original` (its findings `first` when the caller has them), and the
+/// changes they make to the files.
+fn fix_in_memory(
+    load: &LoadOptions,
+    settings: &RuleSettings,
+    options: &FixOptions,
+    renderer: &Renderer,
+    original: &Stack,
+    first: Option<&[Finding]>,
+) -> Result<(InMemory, Vec<FileChange>), FixError> {
+    check_services(original, options)?;
+    let env = Env { dir: &load.dir, options, renderer, rendered: Default::default() };
     let mut excluded: HashMap<FindingKey, String> = HashMap::new();
     // A fix that fails verification is excluded and the run starts over from the original text.
     let mut last = Vec::new();
+    // The first attempt's first pass: each fix planned alone on the files as they are.
+    let mut first_plans: Option<Vec<Option<FixPlan>>> = None;
     // Each round excludes at least one fix, so this ends; the cap only guards against a bug.
     for _ in 0..64 {
-        let mut attempt = match attempt(load, settings, &env, &original, &excluded)? {
+        let record = first_plans.is_none().then_some(&mut first_plans);
+        let mut attempt = match attempt(load, settings, &env, original, first, &excluded, record)? {
             Ok(attempt) => attempt,
             Err(broken) => {
                 last = broken.iter().map(|(k, reason)| format!("{k}: {reason}")).collect();
@@ -400,16 +462,16 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) ->
             }
         };
         let remaining = std::mem::take(&mut attempt.findings);
-        let failures = verify::check(&original, &attempt, &remaining);
+        let failures = verify::check(original, &attempt, &remaining);
         if failures.is_empty() {
-            let Attempt { fs, applied, mut skipped, stack: fixed_stack, passes, .. } = attempt;
+            let Attempt { fs, applied, mut skipped, stack: fixed, passes, .. } = attempt;
             let (edits, reads) = fs.into_edits_and_reads();
-            let changes = changes(&original, load, edits, &reads);
-            let fixed_stack = fixed_stack.unwrap_or(original);
+            let changes = changes(original, load, edits, &reads);
             for (k, reason) in excluded {
                 skipped.push(Skipped { rule: k.rule, service: k.service, message: k.message, reason });
             }
-            return Ok(Outcome { changes, applied, skipped, stack: fixed_stack, remaining, passes });
+            let first_plans = first_plans.unwrap_or_default();
+            return Ok((InMemory { applied, skipped, remaining, passes, fixed, first_plans }, changes));
         }
         last = failures.iter().map(|(k, reason)| format!("{k}: {reason}")).collect();
         excluded.extend(failures);
@@ -447,6 +509,28 @@ pub fn remaining_once<'a>(outcomes: &[&'a Outcome]) -> Vec<(&'a Outcome, &'a Fin
         }
     }
     out
+}
+
+/// Which of `findings` (checked on `stack`, the stack a fix run started from) are still open
+/// after the run, which left `remaining` on `fixed`: one of those is of the same rule, file and
+/// service, at the same route of the file (a finding is known across the run's edits by where
+/// it is, not by its line or message). Each remaining finding answers for one finding.
+pub fn still_open(stack: &Stack, findings: &[Finding], fixed: &Stack, remaining: &[Finding]) -> Vec<bool> {
+    let place = |k: FindingKey| (k.rule, k.file, k.service, k.at);
+    let mut open: HashMap<_, usize> = HashMap::new();
+    for key in keys(fixed, remaining) {
+        *open.entry(place(key)).or_default() += 1;
+    }
+    keys(stack, findings)
+        .into_iter()
+        .map(|key| match open.get_mut(&place(key)) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        })
+        .collect()
 }
 
 /// ` (did you mean `x`?)` for the candidate closest to `name`, when one is close (Jaro-Winkler
@@ -503,7 +587,9 @@ fn attempt(
     settings: &RuleSettings,
     env: &Env,
     original: &Stack,
+    first: Option<&[Finding]>,
     excluded: &HashMap<FindingKey, String>,
+    mut record: Option<&mut Option<Vec<Option<FixPlan>>>>,
 ) -> Result<Result<Attempt, HashMap<FindingKey, String>>, FixError> {
     let options = env.options;
     let mut fs = ProjectFs::new(env.dir);
@@ -524,7 +610,10 @@ fn attempt(
             }
             return Ok(Err(broken_by(&previous, &current.errors)));
         }
-        let findings = rules::check(current, settings);
+        let findings = match (loaded.is_none(), first) {
+            (true, Some(first)) => first.to_vec(),
+            _ => rules::check(current, settings),
+        };
         // Every fix of a pass is computed on the same texts; those that conflict with one
         // already taken wait for the next pass, as ruff does.
         let mut batch: HashMap<FileKey, Batch> = HashMap::new();
@@ -566,6 +655,9 @@ fn attempt(
                 })
                 .collect()
         };
+        if let Some(record) = record.take() {
+            *record = Some(plans.iter().map(|p| p.as_ref().and_then(|p| p.as_ref().ok().cloned())).collect());
+        }
         for ((finding, key), plan) in
             findings.iter().zip(finding_keys).zip(&mut plans).filter(|((f, _), _)| wanted(f, options))
         {
@@ -920,7 +1012,7 @@ struct Env<'a> {
 }
 
 /// A fix lowered to splices on the current texts.
-#[derive(Default)]
+#[derive(Debug, Default, Clone)]
 struct FixPlan {
     /// Splices per file.
     edits: Vec<(FileKey, Vec<Splice>)>,

@@ -87,46 +87,82 @@ fn plan_each(
     let fs = ProjectFs::new(dir);
     let peers: Peers =
         planned.iter().filter(|f| wanted(f, options)).filter_map(|f| Some(((f.rule, f.service.clone()?), f))).collect();
+    let plans = planned.iter().map(|finding| {
+        let fix = finding.fix.as_ref().filter(|_| wanted(finding, options))?;
+        let users_fixed = fix.anchor_users().iter().all(|u| peers.contains_key(&(finding.rule, (*u).clone())));
+        users_fixed.then(|| plan_fix(&env, stack, &fs, finding, fix, &peers).ok()).flatten()
+    });
+    Ok(as_replacements(stack, dir, &renderer, &fs, plans))
+}
+
+/// The fixes of `findings` (a report of `stack`, fixes with their edits) as the first pass of
+/// `run` planned each alone on the files as they are: what [`propose_planned`] fills, without
+/// planning them again. `run` must have been made on `stack` with `findings`
+/// ([`super::run_loaded`]) and `options`.
+///
+/// # Errors
+/// The templates do not parse.
+pub fn propose_from(
+    stack: &Stack,
+    dir: &Path,
+    options: &FixOptions,
+    run: &super::InMemory,
+    findings: &mut [Finding],
+) -> Result<(), FixError> {
+    let renderer = Renderer::new(options.templates.as_deref()).map_err(FixError::Template)?;
+    let fs = ProjectFs::new(dir);
+    let plans = run.first_plans.iter().cloned().chain(std::iter::repeat(None)).take(findings.len());
+    let proposals = as_replacements(stack, dir, &renderer, &fs, plans);
+    for (finding, replacements) in findings.iter_mut().zip(proposals) {
+        if let Some(fix) = finding.fix.as_mut() {
+            fix.replacements = replacements;
+        }
+    }
+    Ok(())
+}
+
+/// Each plan (one per finding, `None` for a finding without one) as replacements of the files as
+/// they are; none for a plan whose text would show a literal secret.
+fn as_replacements(
+    stack: &Stack,
+    dir: &Path,
+    renderer: &Renderer,
+    fs: &ProjectFs,
+    plans: impl Iterator<Item = Option<super::FixPlan>>,
+) -> Vec<Vec<Replacement>> {
     // Each file's text and line index, made once for all the fixes that change it.
     let mut originals: HashMap<FileKey, (String, Source)> = HashMap::new();
     // A replacement that would show a literal secret (a fix that rewrites the text holding one)
     // is left out: the report says the finding is fixable, without the text.
     let secrets = rules::guarded_secrets(stack);
-    let mut out = Vec::with_capacity(planned.len());
-    for finding in planned {
-        let Some(fix) = finding.fix.as_ref().filter(|_| wanted(finding, options)) else {
+    let mut out = Vec::new();
+    for plan in plans {
+        let Some(plan) = plan else {
             out.push(Vec::new());
             continue;
         };
-        let users_fixed = fix.anchor_users().iter().all(|u| peers.contains_key(&(finding.rule, (*u).clone())));
-        let mut replacements = match users_fixed.then(|| plan_fix(&env, stack, &fs, finding, fix, &peers)) {
-            Some(Ok(plan)) => {
-                let mut list = Vec::new();
-                for (key, splices) in &plan.edits {
-                    let (before, source) = originals.entry(key.clone()).or_insert_with(|| {
-                        let text = original(stack, &fs, key);
-                        (text.clone(), Source::new(text))
-                    });
-                    list.extend(spliced(key.path(), before, source, splices));
-                }
-                if !plan.env_names.is_empty() {
-                    let path = dir.join(".env.example");
-                    let current = fs.read(&path).ok();
-                    let before = current.clone().unwrap_or_default();
-                    if let Ok(after) = env_example(&renderer, current, &plan.env_names) {
-                        list.extend(replacements(&path, &before, &after));
-                    }
-                }
-                list
-            }
-            _ => Vec::new(),
-        };
-        if replacements.iter().any(|r| secrets.iter().any(|s| r.text.contains(s.as_str()))) {
-            replacements.clear();
+        let mut list = Vec::new();
+        for (key, splices) in &plan.edits {
+            let (before, source) = originals.entry(key.clone()).or_insert_with(|| {
+                let text = original(stack, fs, key);
+                (text.clone(), Source::new(text))
+            });
+            list.extend(spliced(key.path(), before, source, splices));
         }
-        out.push(replacements);
+        if !plan.env_names.is_empty() {
+            let path = dir.join(".env.example");
+            let current = fs.read(&path).ok();
+            let before = current.clone().unwrap_or_default();
+            if let Ok(after) = env_example(renderer, current, &plan.env_names) {
+                list.extend(replacements(&path, &before, &after));
+            }
+        }
+        if list.iter().any(|r| secrets.iter().any(|s| r.text.contains(s.as_str()))) {
+            list.clear();
+        }
+        out.push(list);
     }
-    Ok(out)
+    out
 }
 
 /// A finding as a report and a plan both know it: rule, service, message.
@@ -249,7 +285,13 @@ pub fn settle(
 ) {
     let options = FixOptions { unsafe_fixes: true, templates, ..FixOptions::default() };
     let Ok(outcome) = super::run(load, settings, &options) else { return };
-    for skipped in outcome.skipped {
+    settle_with(&outcome.skipped, findings);
+}
+
+/// [`settle`] from the fixes a `fix --unsafe-fixes` run already made on the stack `findings` were
+/// checked on skipped: their findings are left without a fix, their help saying why.
+pub fn settle_with(skipped: &[super::Skipped], findings: &mut [Finding]) {
+    for skipped in skipped {
         let same = |f: &&mut Finding| {
             f.fix.is_some() && f.rule == skipped.rule && f.service == skipped.service && f.message == skipped.message
         };

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use stackfix::stack::{self, LoadOptions, Profiles};
 
-use crate::common::{assert_snapshot, fixtures, repo, stackfix, stderr, stdout};
+use crate::common::{assert_snapshot, copy_tree, fixtures, repo, stackfix, stderr, stdout};
 
 /// Each seed stack's directory (where its compose files are; see `args`).
 fn seed_dirs() -> Vec<(String, PathBuf)> {
@@ -139,11 +139,40 @@ fn reports_are_deterministic_and_json_says_the_same() {
         overall["now"], overall["after_fix"], overall["after_unsafe_fixes"], overall["findings"]
     );
     assert!(report(&dir, &[]).contains(&row), "{row}");
-    // Fixing moves scores up, never down.
-    for row in stack["scores"]["areas"].as_array().unwrap().iter().chain([overall]) {
-        let (now, fix, unsafe_) = (row["now"].as_u64(), row["after_fix"].as_u64(), row["after_unsafe_fixes"].as_u64());
-        assert!(now <= fix && fix <= unsafe_, "{row}");
+}
+
+/// The scores "after" are those of the stack `fix` leaves: each seed stack is fixed for real (a
+/// copy, with and without `--unsafe-fixes`) and assessed again, and its scores now are the ones
+/// the first report gave after the fix; the by-hand step counts what both runs leave.
+#[test]
+fn scores_after_the_fixes_are_those_of_the_fixed_stack() {
+    let scores = |json: &serde_json::Value, column: &str| -> Vec<serde_json::Value> {
+        let s = &json["stacks"][0]["scores"];
+        std::iter::once(&s["overall"]).chain(s["areas"].as_array().unwrap()).map(|r| r[column].clone()).collect()
+    };
+    let mut moved = 0;
+    for (name, dir) in seed_dirs() {
+        let before: serde_json::Value = serde_json::from_str(&report(&dir, &["--format", "json"])).unwrap();
+        let order = before["stacks"][0]["order"].as_array().unwrap();
+        let by_hand = order.iter().find(|s| s["command"] == "by hand").map_or(0, |s| s["closes"].as_u64().unwrap());
+        for (flags, column) in [(&[][..], "after_fix"), (&["--unsafe-fixes"][..], "after_unsafe_fixes")] {
+            let copy = tempfile::tempdir().unwrap();
+            copy_tree(&dir, copy.path());
+            let fixed = stackfix(copy.path(), &[&["fix", "."][..], flags].concat());
+            assert!(fixed.status.code().is_some_and(|c| c <= 1), "{name}: {}", String::from_utf8_lossy(&fixed.stderr));
+            let after: serde_json::Value = serde_json::from_str(&report(copy.path(), &["--format", "json"])).unwrap();
+            assert_eq!(scores(&before, column), scores(&after, "now"), "{name}: {column}");
+            moved += usize::from(scores(&before, column) != scores(&before, "now"));
+            // What both runs leave is the by-hand step: today's findings and those on what the
+            // fixes add.
+            if column == "after_unsafe_fixes" {
+                let left = after["stacks"][0]["issues"].as_array().unwrap().len() as u64;
+                assert_eq!(left, by_hand, "{name}: the by-hand step is what `fix --unsafe-fixes` leaves");
+            }
+        }
     }
+    // Every seed stack has fixes that move its scores, with and without unsafe fixes.
+    assert_eq!(moved, 2 * seed_dirs().len());
 }
 
 /// No value `hardcoded-secret` finds is shown, in Markdown or JSON, for any seed stack.
@@ -536,4 +565,19 @@ fn large_stacks_are_described_not_drawn() {
     assert!(!markdown.contains("```mermaid"));
     // Seconds, not minutes (the layout is not attempted).
     assert!(started.elapsed() < std::time::Duration::from_secs(60));
+}
+
+/// A stack with no service has nothing to score: `n/a`, not a perfect 100.
+#[test]
+fn a_stack_without_services_has_no_score() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("docker-compose.yml"), "services: {}\n").unwrap();
+    let json: serde_json::Value = serde_json::from_str(&report(dir.path(), &["--format", "json"])).unwrap();
+    let scores = &json["stacks"][0]["scores"];
+    for row in std::iter::once(&scores["overall"]).chain(scores["areas"].as_array().unwrap()) {
+        for column in ["now", "after_fix", "after_unsafe_fixes"] {
+            assert!(row[column].is_null(), "{row}");
+        }
+    }
+    assert!(report(dir.path(), &[]).contains("| **overall** | **n/a** | **n/a** | **n/a** | **0** |"));
 }
