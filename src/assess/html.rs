@@ -124,7 +124,7 @@ fn write_stack(out: &mut String, a: &Assessment, index: usize) -> std::fmt::Resu
     writeln!(out, "<h2>Checklist</h2>\n<ul class=\"check\">")?;
     for item in &a.checklist {
         let mark = if item.done { "&#9745;" } else { "&#9744;" };
-        let open = if item.done { String::new() } else { format!(" ({} open)", item.open) };
+        let open = item.counts();
         writeln!(
             out,
             "<li>{mark} <b>{}</b> <code>{}</code>: {}{open}</li>",
@@ -191,13 +191,11 @@ fn write_rule_group(out: &mut String, group: &[&Issue]) -> std::fmt::Result {
     let first = group[0];
     let meta = crate::rules::by_id(first.rule).map(|r| r.meta());
     let summary = meta.map_or(String::new(), |m| inline(m.summary));
+    let (rule, docs, count) = (first.rule, crate::report::RULE_DOCS, group.len());
     writeln!(
         out,
-        "<h4><code>{}</code>: {summary} ({}, {}, {})</h4>",
-        first.rule,
-        first.area,
-        first.severity,
-        group.len()
+        "<h4><a href=\"{docs}/{rule}.md\"><code>{rule}</code></a>: {summary} ({}, {}, {count})</h4>",
+        first.area, first.severity
     )?;
     if let Some(why) = meta.and_then(|m| super::markdown::section(&m.documentation(), "Why it matters")) {
         writeln!(out, "<p>Why it matters: {}</p>", inline(&why))?;

@@ -84,7 +84,7 @@ fn write_report(out: &mut String, a: &Assessment) -> std::fmt::Result {
     writeln!(out, "## Checklist\n")?;
     for item in &a.checklist {
         let mark = if item.done { "x" } else { " " };
-        let open = if item.done { String::new() } else { format!(" ({} open)", item.open) };
+        let open = item.counts();
         writeln!(out, "- [{mark}] **{}** `{}`: {}{open}", item.area, item.rule, one_line(item.summary))?;
     }
     if !a.not_checked.is_empty() {
@@ -131,7 +131,14 @@ fn write_rule_group(out: &mut String, group: &[&Issue]) -> std::fmt::Result {
     let first = group[0];
     let meta = crate::rules::by_id(first.rule).map(|r| r.meta());
     let summary = meta.map_or(String::new(), |m| one_line(m.summary));
-    writeln!(out, "#### `{}`: {summary} ({}, {}, {})\n", first.rule, first.area, first.severity, group.len())?;
+    let (rule, docs) = (first.rule, crate::report::RULE_DOCS);
+    writeln!(
+        out,
+        "#### [`{rule}`]({docs}/{rule}.md): {summary} ({}, {}, {})\n",
+        first.area,
+        first.severity,
+        group.len()
+    )?;
     if let Some(why) = meta.and_then(|m| section(&m.documentation(), "Why it matters")) {
         writeln!(out, "Why it matters: {}\n", one_line(&why))?;
     }

@@ -63,6 +63,32 @@ pub struct Assessment {
     pub not_checked: Vec<&'static str>,
     pub order: Vec<Step>,
     pub graph: Graph,
+    /// The rules of the issues, by id: what each looks for, why it matters and its
+    /// documentation page.
+    pub rules: BTreeMap<&'static str, RuleInfo>,
+}
+
+/// A rule of the assessment's issues.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleInfo {
+    /// What the rule looks for (one line).
+    pub summary: &'static str,
+    /// The "Why it matters" section of its documentation, when it has one.
+    pub why: Option<String>,
+    /// Its documentation page (`docs/rules/<rule>.md` in stackfix's repository).
+    pub docs: String,
+}
+
+impl RuleInfo {
+    /// The rule `id`'s summary, why it matters and its page; `None` for an id no rule has.
+    pub fn of(id: &str) -> Option<RuleInfo> {
+        let meta = rules::by_id(id)?.meta();
+        Some(RuleInfo {
+            summary: meta.summary,
+            why: markdown::section(&meta.documentation(), "Why it matters"),
+            docs: format!("{}/{id}.md", crate::report::RULE_DOCS),
+        })
+    }
 }
 
 /// The stack in numbers.
@@ -189,6 +215,26 @@ pub struct ChecklistItem {
     pub done: bool,
     /// Open findings of the rule.
     pub open: usize,
+    /// Findings of the rule a person silenced (`# stackfix: ignore[…]`, `stackfix.toml`): a
+    /// rule ticked with findings silenced says so.
+    pub silenced: usize,
+}
+
+impl ChecklistItem {
+    /// ` (2 open)`, ` (1 silenced)`, ` (2 open, 1 silenced)`, or nothing.
+    pub fn counts(&self) -> String {
+        let mut parts = Vec::new();
+        if self.open > 0 {
+            parts.push(format!("{} open", self.open));
+        }
+        if self.silenced > 0 {
+            parts.push(format!("{} silenced", self.silenced));
+        }
+        match parts.is_empty() {
+            true => String::new(),
+            false => format!(" ({})", parts.join(", ")),
+        }
+    }
 }
 
 /// One step of the order in which to apply the fixes.
@@ -287,7 +333,7 @@ pub fn evaluate(
     name: &str,
 ) -> Result<Assessment, String> {
     use crate::fix::{run_loaded, FixOptions};
-    let mut findings = rules::check(stack, settings);
+    let (mut findings, silenced) = rules::check_counting_silenced(stack, settings);
     let every = FixOptions { unsafe_fixes: true, ..options.clone() };
     let safe_only = FixOptions { unsafe_fixes: false, ..options.clone() };
     let offers_unsafe =
@@ -314,12 +360,13 @@ pub fn evaluate(
     crate::fix::propose_from(stack, &load.dir, &every, &all, &mut findings).map_err(|e| e.to_string())?;
     let safe = safe.as_ref().unwrap_or(&all);
     let fixes = Fixes { safe: (safe.stack(stack), &safe.remaining), all: (all.stack(stack), &all.remaining) };
-    Ok(assess(stack, &findings, name, settings, &fixes))
+    Ok(assess(stack, &findings, name, settings, &fixes, &silenced))
 }
 
 /// Assesses `stack` from its `findings` (as `stackfix check` reports them, checked with
 /// `settings`; each fix's replacements filled by [`crate::fix::propose`] to show diffs) and what
-/// the fixes would leave (`fixes`). `name` is the stack as the command line named it. Rules
+/// the fixes would leave (`fixes`); `silenced` counts the findings of each rule a person silenced
+/// (shown in the checklist). `name` is the stack as the command line named it. Rules
 /// `settings` switches off are listed as not checked rather than ticked. Every text taken from
 /// the files passes through the redaction of [`rules::guarded_secrets`].
 pub fn assess(
@@ -328,6 +375,7 @@ pub fn assess(
     name: &str,
     settings: &rules::RuleSettings,
     fixes: &Fixes,
+    silenced: &BTreeMap<&'static str, usize>,
 ) -> Assessment {
     let meta = |f: &Finding| rules::by_id(f.rule).map(|r| r.meta());
     let area_of = |f: &Finding| meta(f).map_or(Area::Deployment, |m| m.area);
@@ -444,7 +492,8 @@ pub fn assess(
         .into_iter()
         .map(|m| {
             let open = open.get(m.id).copied().unwrap_or(0);
-            ChecklistItem { area: m.area.as_str(), rule: m.id, summary: m.summary, done: open == 0, open }
+            let silenced = silenced.get(m.id).copied().unwrap_or(0);
+            ChecklistItem { area: m.area.as_str(), rule: m.id, summary: m.summary, done: open == 0, open, silenced }
         })
         .collect();
     checklist.sort_by_key(|c| (score::AREAS.iter().position(|a| a.as_str() == c.area), c.rule));
@@ -479,7 +528,19 @@ pub fn assess(
     .collect();
     let graph = primary(stack).map(|c| Graph::of(stack, c)).unwrap_or_default();
     let strengths = primary(stack).map(|c| strengths::of(stack, c, findings)).unwrap_or_default();
-    Assessment { stack: name.to_string(), summary, scores, strengths, issues, checklist, not_checked, order, graph }
+    let rules = issues.iter().filter_map(|i| Some((i.rule, RuleInfo::of(i.rule)?))).collect();
+    Assessment {
+        stack: name.to_string(),
+        summary,
+        scores,
+        strengths,
+        issues,
+        checklist,
+        not_checked,
+        order,
+        graph,
+        rules,
+    }
 }
 
 /// The units the scores count services of: the services that run in production (every

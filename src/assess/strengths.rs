@@ -134,8 +134,14 @@ pub fn of(stack: &Stack, config: &Config, findings: &[Finding]) -> Vec<Strength>
             add(Area::Observability, service, text, &target.loc);
         }
     }
-    if config.is_production() && config.files.len() > 1 {
-        if let Some(&overlay) = config.files.last() {
+    // An overlay on the base files, or a standalone production file beside a development
+    // configuration: either way a file only production loads.
+    let only_production = |file: crate::stack::FileId| {
+        let mut others = stack.configs.iter().filter(|c| !std::ptr::eq(*c, config));
+        (config.files.len() > 1 || stack.configs.len() > 1) && others.all(|c| !c.files.contains(&file))
+    };
+    if config.is_production() {
+        if let Some(&overlay) = config.files.last().filter(|&&f| only_production(f)) {
             let file = stack.file(overlay);
             out.push(Strength {
                 area: Area::Deployment.as_str(),

@@ -263,6 +263,9 @@ impl CopyGuard {
 
 impl Drop for CopyGuard {
     fn drop(&mut self) {
+        // An interrupt being handled holds the lock until the process exits (130): a planning
+        // error it caused (HEAD's copy removed under the plan) is not reported in its place.
+        let _handled_first = self.planning.lock();
         if let Some(handle) = self.handle.take() {
             handle.close();
         }

@@ -353,12 +353,25 @@ pub struct ReportArgs {
     pub common: CommonArgs,
     #[command(flatten)]
     pub walk: WalkArgs,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
-    pub format: ReportFormat,
+    /// Output format [default: from -o FILE's extension (.html/.htm, .json, .md), else markdown]
+    #[arg(long, value_enum)]
+    pub format: Option<ReportFormat>,
     /// Write the report to FILE (replaced whole, or left as it was on error) instead of stdout
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output_file: Option<PathBuf>,
+}
+
+impl ReportArgs {
+    /// The format asked for, else the one `-o FILE`'s extension names, else Markdown.
+    pub fn format(&self) -> ReportFormat {
+        let extension = self.output_file.as_deref().and_then(|p| p.extension()).and_then(|e| e.to_str());
+        let named = match extension.map(str::to_ascii_lowercase).as_deref() {
+            Some("html" | "htm") => Some(ReportFormat::Html),
+            Some("json") => Some(ReportFormat::Json),
+            _ => None,
+        };
+        self.format.or(named).unwrap_or(ReportFormat::Markdown)
+    }
 }
 
 /// `stackfix report --format`.

@@ -63,7 +63,7 @@ pub fn run(args: &ReportArgs) -> io::Result<u8> {
         return Ok(EXIT_ERROR);
     }
     // Stacks that did not load are named in the report, which the exit code marks as incomplete.
-    let text = match args.format {
+    let text = match args.format() {
         ReportFormat::Json => assess::json(&assessments, &failures),
         ReportFormat::Html => assess::html::render(&assessments, &failures),
         ReportFormat::Markdown => {

@@ -14,7 +14,7 @@ pub use github::github;
 pub use gitlab::gitlab;
 pub use json::{finding_json, json, statistics_json};
 pub use markdown::{pull_request, summary};
-pub use sarif::sarif;
+pub use sarif::{sarif, RULE_DOCS};
 pub use text::{statistics, text};
 
 use serde::{Serialize, Serializer};

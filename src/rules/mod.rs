@@ -1032,6 +1032,16 @@ pub fn check(stack: &Stack, settings: &RuleSettings) -> Vec<Finding> {
     collect(stack, settings, false).0
 }
 
+/// [`check`], and how many findings of each rule a person silenced (an inline
+/// `# stackfix: ignore[…]` comment or `stackfix.toml`'s `[services.NAME] ignore`), rules sorted.
+pub fn check_counting_silenced(
+    stack: &Stack,
+    settings: &RuleSettings,
+) -> (Vec<Finding>, std::collections::BTreeMap<&'static str, usize>) {
+    let (findings, _, silenced) = collect(stack, settings, false);
+    (findings, silenced)
+}
+
 /// [`check`] for a report: each fix keeps what a report shows (title, applicability, file) but not
 /// its edits, which hold most of a finding's memory.
 pub fn report(stack: &Stack, settings: &RuleSettings) -> Vec<Finding> {
@@ -1041,7 +1051,8 @@ pub fn report(stack: &Stack, settings: &RuleSettings) -> Vec<Finding> {
 /// [`report`], and the suppression comments that silenced nothing: for each, the rule names in
 /// it (of the rules this run ran, or `all`) that no finding of the run was silenced by.
 pub fn report_with_unused(stack: &Stack, settings: &RuleSettings) -> (Vec<Finding>, Vec<Unused>) {
-    collect(stack, settings, true)
+    let (findings, unused, _) = collect(stack, settings, true);
+    (findings, unused)
 }
 
 /// A suppression comment naming rules that silenced nothing.
@@ -1148,7 +1159,14 @@ pub fn literal_secrets(stack: &Stack) -> Vec<String> {
     out
 }
 
-fn collect(stack: &Stack, settings: &RuleSettings, drop_edits: bool) -> (Vec<Finding>, Vec<Unused>) {
+/// The findings, the suppression comments that silenced nothing, and how many findings of each
+/// rule were silenced.
+fn collect(
+    stack: &Stack,
+    settings: &RuleSettings,
+    drop_edits: bool,
+) -> (Vec<Finding>, Vec<Unused>, std::collections::BTreeMap<&'static str, usize>) {
+    let mut silenced: std::collections::BTreeMap<&'static str, usize> = Default::default();
     let building = FixBuilding { anchors: SharedAnchors::new(stack), keep_edits: !drop_edits };
     let mut findings = Vec::new();
     // Only a stack judged in several configurations repeats findings. The message is kept as a
@@ -1173,9 +1191,11 @@ fn collect(stack: &Stack, settings: &RuleSettings, drop_edits: bool) -> (Vec<Fin
                 let message = || {
                     std::hash::BuildHasher::hash_one(&BuildHasherDefault::<DefaultHasher>::default(), &finding.message)
                 };
-                if (dedupe && !seen.insert((finding.rule, finding.file, finding.span.start, message())))
-                    || is_ignored(stack, config, finding, settings, &mut silencer)
-                {
+                if dedupe && !seen.insert((finding.rule, finding.file, finding.span.start, message())) {
+                    return false;
+                }
+                if is_ignored(stack, config, finding, settings, &mut silencer) {
+                    *silenced.entry(finding.rule).or_default() += 1;
                     return false;
                 }
                 if let Some(sev) = settings.severity.get(finding.rule) {
@@ -1206,7 +1226,7 @@ fn collect(stack: &Stack, settings: &RuleSettings, drop_edits: bool) -> (Vec<Fin
         ))
     });
     let unused = silencer.unused(settings);
-    (findings, unused)
+    (findings, unused, silenced)
 }
 
 /// Whether the configuration file (`[services.NAME] ignore`) or a suppression comment on the

@@ -84,8 +84,8 @@ fn seed_reports_are_snapshotted_and_name_their_critical_issues() {
         let issues = section(&markdown, "Issues by priority");
         for (_, rules) in SEED_CRITICAL.iter().filter(|(seed, _)| *seed == name) {
             for rule in *rules {
-                // Named with its location: `#### `rule`` then `- `file:line:col``.
-                let heading = format!("#### `{rule}`");
+                // Named with its location: `#### [`rule`](its page)` then `- `file:line:col``.
+                let heading = format!("#### [`{rule}`]({}/{rule}.md)", stackfix::report::RULE_DOCS);
                 let at = issues.find(&heading).unwrap_or_else(|| panic!("{name}: {rule} not among the issues"));
                 assert!(issues[at..].contains("\n- `"), "{name}: {rule} without a location");
             }
@@ -106,7 +106,7 @@ fn a_seed_claim_the_files_contradict_is_shown_with_its_evidence() {
     let markdown = report(&dir, &[]);
     let issues = section(&markdown, "Issues by priority");
     let critical = issues.split("\n### ").find(|s| s.starts_with("Critical")).expect("a Critical section");
-    assert!(critical.contains("#### `docker-socket-mount`"), "{critical}");
+    assert!(critical.contains("#### [`docker-socket-mount`]("), "{critical}");
     let socket = std::fs::read_to_string(dir.join("docker-compose.production.yml")).unwrap();
     let line = socket.lines().position(|l| l.contains("/var/run/docker.sock")).unwrap() + 1;
     assert!(critical.contains(&format!("`docker-compose.production.yml:{line}:")), "{critical}");
@@ -132,6 +132,13 @@ fn reports_are_deterministic_and_json_says_the_same() {
     checked.sort_unstable();
     issued.sort_unstable();
     assert_eq!(checked, issued);
+    // Each issue's rule is described once: what it looks for, why it matters, its page.
+    for rule in &issued {
+        let info = &stack["rules"][rule];
+        assert!(info["summary"].as_str().is_some_and(|s| !s.is_empty()), "{rule}: {info}");
+        assert!(info["why"].as_str().is_some_and(|s| !s.is_empty()), "{rule}: {info}");
+        assert_eq!(info["docs"], format!("{}/{rule}.md", stackfix::report::RULE_DOCS), "{rule}");
+    }
     // The Markdown shows the JSON's overall scores.
     let overall = &stack["scores"]["overall"];
     let row = format!(
@@ -580,4 +587,65 @@ fn a_stack_without_services_has_no_score() {
         }
     }
     assert!(report(dir.path(), &[]).contains("| **overall** | **n/a** | **n/a** | **n/a** | **0** |"));
+}
+
+/// `-o FILE` picks the format its extension names unless `--format` says otherwise.
+#[test]
+fn the_output_file_extension_picks_the_format() {
+    let (_, dir) = seed_dirs().into_iter().find(|(n, _)| n == "004-commandcenter").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let written = |name: &str, extra: &[&str]| {
+        let path = out.path().join(name);
+        let path_text = path.to_str().unwrap().to_string();
+        let run = stackfix(&dir, &[&["report", ".", "-o", path_text.as_str()][..], extra].concat());
+        assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+        std::fs::read_to_string(path).unwrap()
+    };
+    assert!(written("r.html", &[]).starts_with("<!DOCTYPE html>"));
+    assert!(written("r.HTM", &[]).starts_with("<!DOCTYPE html>"));
+    assert!(serde_json::from_str::<serde_json::Value>(&written("r.json", &[])).is_ok());
+    assert!(written("r.md", &[]).starts_with("# Production readiness"));
+    assert!(written("r.txt", &[]).starts_with("# Production readiness"));
+    assert!(written("r.html", &["--format", "markdown"]).starts_with("# Production readiness"));
+}
+
+/// A production file of its own is a strength, as an overlay or standalone beside a development
+/// file; a stack of one file (production and development alike) has none.
+#[test]
+fn a_production_file_of_its_own_is_a_strength() {
+    let has = |files: &[(&str, &str)]| {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let json: serde_json::Value = serde_json::from_str(&report(dir.path(), &["--format", "json"])).unwrap();
+        json["stacks"][0]["strengths"].as_array().unwrap().iter().any(|s| {
+            s["area"] == "deployment"
+                && s["text"].as_str().unwrap().starts_with("production settings live in their own file")
+        })
+    };
+    let dev = "services:\n  web:\n    image: nginx:1.27\n";
+    let prod = "services:\n  web:\n    image: nginx:1.27\n    restart: unless-stopped\n";
+    assert!(has(&[("docker-compose.yml", dev), ("docker-compose.prod.yml", prod)]), "standalone");
+    assert!(!has(&[("docker-compose.yml", dev)]), "one file");
+}
+
+/// A rule whose findings a person silenced is ticked, and says how many it silenced.
+#[test]
+fn silenced_findings_are_counted_in_the_checklist() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("docker-compose.yml"),
+        "services:\n  web:  # stackfix: ignore[no-healthcheck] probed by the load balancer\n    image: nginx:1.27\n",
+    )
+    .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&report(dir.path(), &["--format", "json"])).unwrap();
+    let item =
+        json["stacks"][0]["checklist"].as_array().unwrap().iter().find(|c| c["rule"] == "no-healthcheck").cloned();
+    let item = item.expect("no-healthcheck judges the stack");
+    assert_eq!(
+        (item["done"].as_bool(), item["open"].as_u64(), item["silenced"].as_u64()),
+        (Some(true), Some(0), Some(1))
+    );
+    assert!(report(dir.path(), &[]).contains("`no-healthcheck`: service has no health check (1 silenced)"));
 }
