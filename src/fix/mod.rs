@@ -10,7 +10,7 @@ pub mod render;
 mod verify;
 pub mod write;
 
-pub use propose::{propose, propose_from, propose_planned, settle, settle_with};
+pub use propose::{propose, propose_from, settle, settle_with};
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::fmt;

@@ -50,29 +50,6 @@ pub fn propose(
     Ok(())
 }
 
-/// [`propose`] for findings that still hold their fixes' edits ([`rules::check`]'s, not
-/// [`rules::report`]'s): planned from them, without checking the stack again.
-///
-/// # Errors
-/// As [`propose`].
-pub fn propose_planned(
-    stack: &Stack,
-    dir: &Path,
-    options: &FixOptions,
-    findings: &mut [Finding],
-) -> Result<(), FixError> {
-    if !stack.errors.is_empty() {
-        return Err(FixError::Input(stack.errors.clone()));
-    }
-    let proposals = plan_each(stack, dir, options, findings)?;
-    for (finding, replacements) in findings.iter_mut().zip(proposals) {
-        if let Some(fix) = finding.fix.as_mut() {
-            fix.replacements = replacements;
-        }
-    }
-    Ok(())
-}
-
 /// Each of `planned`'s fixes (findings holding their edits) planned alone on the files as they
 /// are, as replacements, in the findings' order (empty for a finding without a fix, one not
 /// wanted, one that cannot be planned alone, or one whose text would show a literal secret).
@@ -96,8 +73,8 @@ fn plan_each(
 }
 
 /// The fixes of `findings` (a report of `stack`, fixes with their edits) as the first pass of
-/// `run` planned each alone on the files as they are: what [`propose_planned`] fills, without
-/// planning them again. `run` must have been made on `stack` with `findings`
+/// `run` planned each alone on the files as they are: what [`propose`] fills, without checking
+/// the stack or planning them again. `run` must have been made on `stack` with `findings`
 /// ([`super::run_loaded`]) and `options`.
 ///
 /// # Errors
