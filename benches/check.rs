@@ -45,11 +45,12 @@ fn check(dir: &Path, files: Vec<PathBuf>) -> usize {
     let load = LoadOptions::new(dir.to_path_buf(), files, Profiles::builtin());
     let stack = stack::load(&load);
     let settings = RuleSettings::default();
-    let mut findings = rules::report(&stack, &settings);
     if stack.errors.is_empty() && stack.has_merge_keys() {
-        stackfix::fix::settle(&load, &settings, None, &mut findings);
+        let mut findings = rules::check(&stack, &settings);
+        stackfix::fix::settle(&load, &settings, None, &stack, &mut findings);
+        return findings.len();
     }
-    findings.len()
+    rules::report(&stack, &settings).len()
 }
 
 /// `fix --diff` minus the printing: plan, apply in memory, verify, render the diffs.

@@ -155,12 +155,24 @@ fn check(args: &CheckArgs, target: &Target) -> Outcome {
         stack.notes.extend(notes.into_iter().map(|message| stack::Note { at: None, message }));
     }
     let merged = stack.errors.is_empty() && stack.has_merge_keys();
+    // Where merge keys are, the fixes `fix` could not write are settled by a fix run on the
+    // stack as loaded, which needs its nodes and the findings' edits.
+    // (A configured template directory `fix` would refuse leaves the fixes unsettled: that is
+    // `fix`'s error to report, not `check`'s.)
+    let settled = merged.then(|| super::fix::templates(&prepared, None).ok()).flatten().map(|templates| {
+        let (mut findings, unused) = rules::check_with_unused(&stack, &prepared.settings);
+        fix::settle(&prepared.load, &prepared.settings, templates, &stack, &mut findings);
+        (findings, unused)
+    });
     // A baseline knows findings by their YAML routes, and SARIF's fixes are planned on the
     // stack: both need the nodes.
     if args.baseline.is_none() && args.write_baseline.is_none() && args.format != Format::Sarif {
         stack.drop_compose_nodes();
     }
-    let (mut findings, unused) = rules::report_with_unused(&stack, &prepared.settings);
+    let (mut findings, unused) = match settled {
+        Some(settled) => settled,
+        None => rules::report_with_unused(&stack, &prepared.settings),
+    };
     if args.unused_suppressions {
         for u in unused {
             let names: Vec<String> = u.rules.iter().map(|r| format!("`{r}`")).collect();
@@ -169,11 +181,6 @@ fn check(args: &CheckArgs, target: &Target) -> Outcome {
                 message: format!("unused suppression: no finding of {} here to silence", names.join(", ")),
             });
         }
-    }
-    // (A configured template directory `fix` would refuse leaves the fixes unsettled: that is
-    // `fix`'s error to report, not `check`'s.)
-    if let Some(templates) = merged.then(|| super::fix::templates(&prepared, None).ok()).flatten() {
-        fix::settle(&prepared.load, &prepared.settings, templates, &mut findings);
     }
     // SARIF carries each fix's replacements (unsafe ones too: the description says which).
     if args.format == Format::Sarif {

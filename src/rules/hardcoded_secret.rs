@@ -195,12 +195,13 @@ fn command_edit(ctx: &Context, service: &Service, flag: &str, literal: &str, nam
 /// Whether a variable name denotes a secret value.
 pub fn is_secret_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
-    let words: Vec<&str> = upper.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    let words: smallvec::SmallVec<[&str; 8]> =
+        upper.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
     let Some(last) = words.last() else {
         return false;
     };
     // `PWD` alone is the shell's working directory.
-    if NOT_SECRET_SUFFIXES.contains(last) || words == ["PWD"] {
+    if NOT_SECRET_SUFFIXES.contains(last) || words.as_slice() == ["PWD"] {
         return false;
     }
     words.iter().any(|w| SECRET_WORDS.contains(w))

@@ -1055,6 +1055,22 @@ pub fn report_with_unused(stack: &Stack, settings: &RuleSettings) -> (Vec<Findin
     (findings, unused)
 }
 
+/// [`check`] (fixes with their edits), and the suppression comments that silenced nothing, as
+/// [`report_with_unused`] gives them: for a caller that plans the fixes and then keeps the
+/// findings as a report does ([`drop_edits`]).
+pub fn check_with_unused(stack: &Stack, settings: &RuleSettings) -> (Vec<Finding>, Vec<Unused>) {
+    let (findings, unused, _) = collect(stack, settings, false);
+    (findings, unused)
+}
+
+/// Drops the edits of every finding's fix, leaving what [`report`] gives: the findings of
+/// [`check`] become those of [`report`].
+pub fn drop_edits(findings: &mut [Finding]) {
+    for fix in findings.iter_mut().filter_map(|f| f.fix.as_mut()) {
+        fix.edits = Vec::new();
+    }
+}
+
 /// A suppression comment naming rules that silenced nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unused {
@@ -1217,13 +1233,22 @@ fn collect(
     settle_anchored(stack, &mut findings);
     // Unstable (no scratch copy of a large report) but total: findings left are distinct in
     // (rule, file, position, message).
+    // Files ranked by their displayed name once, not compared by name per comparison.
+    let mut by_name: Vec<usize> = (0..stack.files.len()).collect();
+    by_name.sort_by(|&a, &b| stack.files[a].display.cmp(&stack.files[b].display));
+    let mut rank = vec![0; stack.files.len()];
+    for (r, &file) in by_name.iter().enumerate() {
+        // Files of the same name (none in practice) share a rank, as the names compared did.
+        rank[file] = match r {
+            0 => 0,
+            _ if stack.files[by_name[r - 1]].display == stack.files[file].display => rank[by_name[r - 1]],
+            _ => r,
+        };
+    }
     findings.sort_unstable_by(|a, b| {
-        (stack.file(a.file).display.as_str(), a.span.start, a.rule, &a.message).cmp(&(
-            stack.file(b.file).display.as_str(),
-            b.span.start,
-            b.rule,
-            &b.message,
-        ))
+        (rank[a.file], a.span.start, a.rule)
+            .cmp(&(rank[b.file], b.span.start, b.rule))
+            .then_with(|| a.message.cmp(&b.message))
     });
     let unused = silencer.unused(settings);
     (findings, unused, silenced)

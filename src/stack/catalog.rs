@@ -178,10 +178,11 @@ pub struct ImageHealthcheck {
 
 /// The leading version of a tag (`1.27.3-alpine` → [1, 27, 3], `v2.11` → [2, 11]); `None` for
 /// tags that name no version (`latest`, `alpine`, `stable`).
-fn tag_version(tag: &str) -> Option<Vec<u64>> {
+fn tag_version(tag: &str) -> Option<smallvec::SmallVec<[u64; 4]>> {
     let tag = tag.strip_prefix('v').unwrap_or(tag);
     let end = tag.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(tag.len());
-    let parts: Vec<u64> = tag[..end].split('.').take_while(|p| !p.is_empty()).map_while(|p| p.parse().ok()).collect();
+    let parts: smallvec::SmallVec<[u64; 4]> =
+        tag[..end].split('.').take_while(|p| !p.is_empty()).map_while(|p| p.parse().ok()).collect();
     (!parts.is_empty()).then_some(parts)
 }
 
@@ -194,7 +195,8 @@ pub fn version_at_least(tag: &str, minimums: &[String]) -> bool {
         return true;
     }
     let Some(version) = tag_version(tag) else { return true };
-    let mins: Vec<Vec<u64>> = minimums.iter().filter_map(|m| tag_version(m)).collect();
+    let mins: smallvec::SmallVec<[smallvec::SmallVec<[u64; 4]>; 4]> =
+        minimums.iter().filter_map(|m| tag_version(m)).collect();
     // Missing parts of the tag are the newest: compare only what it says.
     let at_least = |min: &[u64]| {
         for (v, m) in version.iter().zip(min) {
@@ -442,6 +444,9 @@ impl ImageEntry {
 #[serde(deny_unknown_fields)]
 pub struct Catalog {
     pub images: Vec<ImageEntry>,
+    /// Each repository's family, as an index into `images` (the first family naming it).
+    #[serde(skip)]
+    by_repository: std::collections::HashMap<String, usize>,
 }
 
 /// An image reference matched against the catalog.
@@ -468,19 +473,25 @@ impl Catalog {
         let tree = Tree::parse(text.to_string()).map_err(|e| e.to_string())?;
         let root = tree.root().ok_or("empty catalog")?;
         let value = Value::from_tree(&tree, root, 0).map_err(|e| e.message)?;
-        serde_json::from_value(to_json(&value)).map_err(|e| e.to_string())
+        let mut catalog: Catalog = serde_json::from_value(to_json(&value)).map_err(|e| e.to_string())?;
+        for (i, entry) in catalog.images.iter().enumerate() {
+            for repository in &entry.repositories {
+                catalog.by_repository.entry(repository.clone()).or_insert(i);
+            }
+        }
+        Ok(catalog)
     }
 
     /// The family publishing `repository` (as [`super::profiles::image_repository`] shortens it).
     pub fn family(&self, repository: &str) -> Option<&ImageEntry> {
-        self.images.iter().find(|e| e.repositories.iter().any(|r| r == repository))
+        self.by_repository.get(repository).map(|&i| &self.images[i])
     }
 
     /// The family of an image reference and its tag: `latest` when it has none, `None` when the
     /// tag is unknown (a digest only, or a variable compose left unset, `memcached:${TAG}`).
     fn entry_and_tag<'i>(&'static self, image: &'i str) -> Option<(&'static ImageEntry, Option<&'i str>)> {
-        let (full, short) = super::profiles::image_repository(image);
-        let entry = self.family(&short).or_else(|| self.family(&full))?;
+        let (full, short) = super::profiles::repository_parts(image);
+        let entry = self.family(short).or_else(|| self.family(full))?;
         let tag = match super::profiles::image_tag(image) {
             None => Some("latest"),
             Some(t) if t.starts_with('@') => None,

@@ -142,16 +142,18 @@ pub struct Config {
 /// Lookups rules make for every service, computed once so checks stay linear in stack size.
 #[derive(Debug, Default)]
 struct Index {
-    by_name: HashMap<String, usize>,
-    by_host: HashMap<String, usize>,
+    by_name: foldhash::HashMap<String, usize>,
+    by_host: foldhash::HashMap<String, usize>,
     /// Services another one waits for with `service_completed_successfully`.
-    awaited: HashSet<String>,
+    awaited: foldhash::HashSet<String>,
     /// Service index → (client service index, environment variable index) naming one of its hosts.
-    clients: HashMap<usize, Vec<(usize, usize)>>,
+    clients: foldhash::HashMap<usize, Vec<(usize, usize)>>,
     /// The same for variables of `env_file:` files: (client index, index in its `env_file`).
-    env_file_clients: HashMap<usize, Vec<(usize, usize)>>,
+    env_file_clients: foldhash::HashMap<usize, Vec<(usize, usize)>>,
     /// Service name → indexes of the services that list it in `depends_on`.
-    dependents: HashMap<String, Vec<usize>>,
+    dependents: foldhash::HashMap<String, Vec<usize>>,
+    /// Service index → [`Config::is_one_shot`].
+    one_shot: Vec<bool>,
 }
 
 impl Index {
@@ -219,6 +221,7 @@ impl Config {
             index,
             redis_roles: HashMap::new(),
         };
+        config.index.one_shot = config.services.iter().map(|s| config.compute_one_shot(s)).collect();
         config.redis_roles = config
             .services
             .iter()
@@ -247,6 +250,13 @@ impl Config {
     /// restarted only on failure is still a database), or its name or command is a migration,
     /// init, seed….
     pub fn is_one_shot(&self, service: &Service) -> bool {
+        match self.index.by_name.get(&service.name) {
+            Some(&i) if std::ptr::eq(&self.services[i], service) => self.index.one_shot[i],
+            _ => self.compute_one_shot(service),
+        }
+    }
+
+    fn compute_one_shot(&self, service: &Service) -> bool {
         let runs_once = service.restart.as_ref().is_some_and(|r| r.value == "no" || r.value.starts_with("on-failure"));
         let serves = || {
             let probe = service.has_own_probe();

@@ -55,7 +55,8 @@ impl Kind {
 /// The ordered list of kinds.
 #[derive(Debug, Clone)]
 pub struct Profiles {
-    kinds: Vec<Kind>,
+    /// Shared: every load of a run takes the same profiles, copied per stack.
+    kinds: std::sync::Arc<[Kind]>,
 }
 
 /// What is known about a service when classifying it.
@@ -81,15 +82,15 @@ impl Profiles {
     pub fn with_overrides(text: &str) -> Result<Profiles, String> {
         let user = Profiles::parse(text)?;
         let mut kinds = Vec::new();
-        let mut builtin = Profiles::builtin().kinds;
-        for kind in user.kinds {
+        let mut builtin = Profiles::builtin().kinds.to_vec();
+        for kind in user.kinds.iter().cloned() {
             match builtin.iter().position(|k| k.name == kind.name) {
                 Some(i) => builtin[i] = kind,
                 None => kinds.push(kind),
             }
         }
         kinds.extend(builtin);
-        Ok(Profiles { kinds })
+        Ok(Profiles { kinds: kinds.into() })
     }
 
     fn parse(text: &str) -> Result<Profiles, String> {
@@ -117,7 +118,7 @@ impl Profiles {
                 reservations: resources(spec.get("reservations")),
             });
         }
-        Ok(Profiles { kinds: out })
+        Ok(Profiles { kinds: out.into() })
     }
 
     pub fn kind(&self, name: &str) -> Option<&Kind> {
@@ -141,15 +142,15 @@ impl Profiles {
             return k;
         }
         if let Some(image) = sig.image {
-            let (full, short) = image_repository(image);
-            if let Some(k) = self.kinds.iter().find(|k| k.images.iter().any(|i| *i == full || *i == short)) {
+            let (full, short) = repository_parts(image);
+            if let Some(k) = self.kinds.iter().find(|k| k.images.iter().any(|i| i == full || i == short)) {
                 return k;
             }
         }
         if let Some(image) = sig.image.filter(|i| !i.contains('$')) {
             // The catalog knows more repositories of a kind than the profiles list.
-            let (_, short) = image_repository(image);
-            let kind = Catalog::builtin().family(&short).and_then(|e| e.kind.as_deref()).and_then(|k| self.kind(k));
+            let (_, short) = repository_parts(image);
+            let kind = Catalog::builtin().family(short).and_then(|e| e.kind.as_deref()).and_then(|k| self.kind(k));
             if let Some(k) = kind {
                 return k;
             }
@@ -158,7 +159,7 @@ impl Profiles {
             return k;
         }
         let image_name = sig.image.map(|i| {
-            let (_, short) = image_repository(i);
+            let (_, short) = repository_parts(i);
             short.rsplit('/').next().unwrap_or("").to_string()
         });
         // A pulled image is known by its name; the service name only speaks for what is built here
@@ -170,7 +171,7 @@ impl Profiles {
             [image_name.as_deref(), Some(sig.name), sig.dockerfile]
         };
         let candidates: Vec<String> = names.into_iter().flatten().map(str::to_ascii_lowercase).collect();
-        for k in &self.kinds {
+        for k in self.kinds.iter() {
             if candidates.iter().any(|c| k.keywords.iter().any(|kw| keyword_matches(c, kw))) {
                 if k.name == "app" && !sig.is_built {
                     continue;
@@ -200,6 +201,12 @@ fn resources(v: Option<&Value>) -> Resources {
 
 /// An image reference without tag or digest: (as written, without registry and `library/`).
 pub fn image_repository(image: &str) -> (String, String) {
+    let (repo, short) = repository_parts(image);
+    (repo.to_string(), short.to_string())
+}
+
+/// [`image_repository`] without copies: (repository as written, shortened), borrowed from `image`.
+pub(crate) fn repository_parts(image: &str) -> (&str, &str) {
     let no_digest = image.split('@').next().unwrap_or(image);
     let last_slash = no_digest.rfind('/').map_or(0, |i| i + 1);
     let repo = match no_digest[last_slash..].find(':') {
@@ -213,7 +220,7 @@ pub fn image_repository(image: &str) -> (String, String) {
         }
     }
     let short = short.strip_prefix("library/").unwrap_or(short);
-    (repo.to_string(), short.to_string())
+    (repo, short)
 }
 
 /// The tag of an image reference (`None` without one); the digest is returned as `@sha256:…`.

@@ -346,8 +346,12 @@ impl Service {
             "genkeys",
             "keygen",
         ];
-        let text = format!("{} {}", self.name, self.command_line()).to_ascii_lowercase();
-        text.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| JOB_WORDS.contains(&w))
+        let is_job_word = |w: &str| JOB_WORDS.iter().any(|j| j.eq_ignore_ascii_case(w));
+        std::iter::once(&self.name)
+            .chain(&self.entrypoint)
+            .chain(&self.command)
+            .flat_map(|part| part.split(|c: char| !c.is_ascii_alphanumeric()))
+            .any(|w| !w.is_empty() && is_job_word(w))
     }
 
     /// Whether the service runs a health probe: a test of its own, or the image's (a

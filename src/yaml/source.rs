@@ -47,18 +47,13 @@ impl Source {
     pub fn new(text: String) -> Self {
         let bom_len = if text.starts_with(BOM) { BOM.len_utf8() } else { 0 };
         let bytes = text.as_bytes();
-        let breaks = bytes.iter().filter(|&&b| b == b'\n' || b == b'\r').count();
-        let mut line_starts = Vec::with_capacity(breaks + 1);
+        let mut line_starts = Vec::with_capacity(bytes.len() / 32 + 1);
         line_starts.push(0);
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'\n' => line_starts.push(i + 1),
-                // A lone CR is a line break for the YAML scanner too.
-                b'\r' if bytes.get(i + 1) != Some(&b'\n') => line_starts.push(i + 1),
-                _ => {}
+        for i in memchr::memchr2_iter(b'\n', b'\r', bytes) {
+            // A lone CR is a line break for the YAML scanner too.
+            if bytes[i] == b'\n' || bytes.get(i + 1) != Some(&b'\n') {
+                line_starts.push(i + 1);
             }
-            i += 1;
         }
         let char_checkpoints = if text.is_ascii() {
             Vec::new()
