@@ -528,7 +528,14 @@ pub fn assess(
     .collect();
     let graph = primary(stack).map(|c| Graph::of(stack, c)).unwrap_or_default();
     let strengths = primary(stack).map(|c| strengths::of(stack, c, findings)).unwrap_or_default();
-    let rules = issues.iter().filter_map(|i| Some((i.rule, RuleInfo::of(i.rule)?))).collect();
+    let mut rules = BTreeMap::new();
+    for issue in &issues {
+        if !rules.contains_key(issue.rule) {
+            if let Some(info) = RuleInfo::of(issue.rule) {
+                rules.insert(issue.rule, info);
+            }
+        }
+    }
     Assessment {
         stack: name.to_string(),
         summary,

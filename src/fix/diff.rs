@@ -64,8 +64,43 @@ pub fn unified_spans(
     lines: &crate::yaml::source::Source,
     spans: &[(usize, usize, &str)],
 ) -> String {
-    const CONTEXT: usize = 3;
-    let (Some(first), Some(last)) = (spans.first(), spans.last()) else { return String::new() };
+    let end_line = |span: &(usize, usize, &str)| lines.line_index(span.1.max(span.0));
+    let mut body = String::new();
+    // Lines the hunks before add (or remove, when negative).
+    let mut delta: isize = 0;
+    // Spans far enough apart to make separate hunks are diffed apart: a fix that edits the top
+    // and the bottom of a large file costs what it changes, not the lines between.
+    let mut i = 0;
+    while i < spans.len() {
+        let mut last = end_line(&spans[i]);
+        let mut j = i + 1;
+        while j < spans.len() && lines.line_index(spans[j].0) <= last + 2 * CONTEXT + 2 {
+            last = last.max(end_line(&spans[j]));
+            j += 1;
+        }
+        delta = hunks(&mut body, before, lines, &spans[i..j], delta);
+        i = j;
+    }
+    if body.is_empty() {
+        return body;
+    }
+    let name = patch_name(change);
+    format!("diff --git a/{name} b/{name}\n--- a/{name}\n+++ b/{name}\n{body}")
+}
+
+/// Lines of context around a change in a hunk.
+const CONTEXT: usize = 3;
+
+/// Appends to `body` the hunks of `spans` (close to each other), diffed on the lines around them;
+/// `delta` is what earlier hunks added to the line count. Returns it with these hunks' added.
+fn hunks(
+    body: &mut String,
+    before: &str,
+    lines: &crate::yaml::source::Source,
+    spans: &[(usize, usize, &str)],
+    delta: isize,
+) -> isize {
+    let (Some(first), Some(last)) = (spans.first(), spans.last()) else { return delta };
     let count = lines.line_count();
     let first_line = lines.line_index(first.0).saturating_sub(CONTEXT);
     let last_line = lines.line_index(last.1.max(last.0)) + CONTEXT + 1;
@@ -81,13 +116,13 @@ pub fn unified_spans(
     }
     after.push_str(&before[at..hi.max(at)]);
     let diff = TextDiff::configure().algorithm(similar::Algorithm::Patience).diff_lines(region, after.as_str());
-    let mut body = String::new();
     for group in diff.grouped_ops(CONTEXT) {
         let (Some(head), Some(tail)) = (group.first(), group.last()) else { continue };
         let (old, new) = (head.old_range().start..tail.old_range().end, head.new_range().start..tail.new_range().end);
         // A range of no lines is written at the line before it.
         let start = |range: &std::ops::Range<usize>| first_line + range.start + usize::from(!range.is_empty());
-        body.push_str(&format!("@@ -{},{} +{},{} @@\n", start(&old), old.len(), start(&new), new.len()));
+        let new_start = start(&new).saturating_add_signed(delta);
+        body.push_str(&format!("@@ -{},{} +{},{} @@\n", start(&old), old.len(), new_start, new.len()));
         for op in &group {
             for change in diff.iter_changes(op) {
                 let sign = match change.tag() {
@@ -103,11 +138,8 @@ pub fn unified_spans(
             }
         }
     }
-    if body.is_empty() {
-        return body;
-    }
-    let name = patch_name(change);
-    format!("diff --git a/{name} b/{name}\n--- a/{name}\n+++ b/{name}\n{body}")
+    let (old_lines, new_lines) = diff.ops().last().map_or((0, 0), |op| (op.old_range().end, op.new_range().end));
+    delta + new_lines as isize - old_lines as isize
 }
 
 /// Colors a diff for a terminal: additions green, removals red, hunk headers cyan.
@@ -146,6 +178,21 @@ mod spans_tests {
             vec![
                 (before.find("line 5\n").unwrap(), before.find("line 5\n").unwrap(), "x\n"),
                 (before.find("line 30").unwrap(), before.find("line 31").unwrap(), ""),
+            ],
+            // Three groups far apart, each changing the line count; two changes close together.
+            vec![
+                (0, 0, "a\nb\n"),
+                (before.find("line 15").unwrap(), before.find("line 17").unwrap(), "fifteen\n"),
+                (before.find("line 22").unwrap(), before.find("line 22").unwrap(), "c\nd\ne\n"),
+                (before.find("line 29").unwrap(), before.find("line 30").unwrap(), "x\n"),
+                (before.len(), before.len(), "end\n"),
+            ],
+            // Gaps of exactly the context lines on both sides, and one more.
+            vec![
+                (before.find("line 10").unwrap(), before.find("line 11").unwrap(), "10\n"),
+                (before.find("line 17").unwrap(), before.find("line 18").unwrap(), "17\n"),
+                (before.find("line 25").unwrap(), before.find("line 26").unwrap(), "25\n"),
+                (before.find("line 34").unwrap(), before.find("line 35").unwrap(), "34\n"),
             ],
         ];
         for spans in cases {
