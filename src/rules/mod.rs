@@ -1201,8 +1201,8 @@ fn collect(
             use rayon::prelude::*;
             REGISTRY.par_iter().filter(|r| enabled(r)).map(|rule| rule.check(&ctx)).collect()
         };
-        for mut found in per_rule {
-            // Filtered in place and moved whole: a rule's findings are never held twice.
+        let mut per_rule = per_rule;
+        for found in &mut per_rule {
             found.retain_mut(|finding| {
                 let message = || {
                     std::hash::BuildHasher::hash_one(&BuildHasherDefault::<DefaultHasher>::default(), &finding.message)
@@ -1223,11 +1223,19 @@ fn collect(
                 }
                 true
             });
-            if findings.is_empty() {
-                findings = found;
-            } else {
-                findings.append(&mut found);
+        }
+        // Moved into one vector without holding a rule's findings twice: into a rule's own
+        // vector when it has room for all (the order is the sort's below), else into one
+        // reserved once (grown by doubling, it would hold its old and new buffers at once).
+        let total = findings.len() + per_rule.iter().map(Vec::len).sum::<usize>();
+        if findings.is_empty() {
+            if let Some(roomy) = per_rule.iter().position(|found| found.capacity() >= total) {
+                findings = std::mem::take(&mut per_rule[roomy]);
             }
+        }
+        findings.reserve(total - findings.len());
+        for mut found in per_rule {
+            findings.append(&mut found);
         }
     }
     settle_anchored(stack, &mut findings);
