@@ -45,12 +45,11 @@ fn check(dir: &Path, files: Vec<PathBuf>) -> usize {
     let load = LoadOptions::new(dir.to_path_buf(), files, Profiles::builtin());
     let stack = stack::load(&load);
     let settings = RuleSettings::default();
+    let mut findings = rules::report(&stack, &settings);
     if stack.errors.is_empty() && stack.has_merge_keys() {
-        let mut findings = rules::check(&stack, &settings);
         stackfix::fix::settle(&load, &settings, None, &stack, &mut findings);
-        return findings.len();
     }
-    rules::report(&stack, &settings).len()
+    findings.len()
 }
 
 /// `fix --diff` minus the printing: plan, apply in memory, verify, render the diffs.

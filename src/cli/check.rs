@@ -156,11 +156,11 @@ fn check(args: &CheckArgs, target: &Target) -> Outcome {
     }
     let merged = stack.errors.is_empty() && stack.has_merge_keys();
     // Where merge keys are, the fixes `fix` could not write are settled by a fix run on the
-    // stack as loaded, which needs its nodes and the findings' edits.
+    // stack as loaded, which needs its nodes.
     // (A configured template directory `fix` would refuse leaves the fixes unsettled: that is
     // `fix`'s error to report, not `check`'s.)
     let settled = merged.then(|| super::fix::templates(&prepared, None).ok()).flatten().map(|templates| {
-        let (mut findings, unused) = rules::check_with_unused(&stack, &prepared.settings);
+        let (mut findings, unused) = rules::report_with_unused(&stack, &prepared.settings);
         fix::settle(&prepared.load, &prepared.settings, templates, &stack, &mut findings);
         (findings, unused)
     });

@@ -249,12 +249,11 @@ fn common_suffix(a: &str, b: &str) -> usize {
 /// Where merge keys (`<<`) give services blocks, `fix` finds some fixes `check` builds
 /// impossible to write (a merged block it cannot copy, an anchor whose users need different
 /// edits): planned as `fix --unsafe-fixes` would plan `stack` (loaded from `load`, with its nodes;
-/// templates from `templates`, else the built-in ones), those of `findings` are left without a
-/// fix, their help saying why. `findings` are the stack's as [`crate::rules::check`] gives them
-/// (fixes with their edits): the fix run starts from them rather than checking the stack again.
-/// The edits are dropped afterwards, so `findings` end as [`crate::rules::report`] gives them,
-/// settled. Callers settle only stacks with merge keys ([`Stack::has_merge_keys`]): it costs what
-/// `fix` does. A stack `fix` refuses leaves the findings as they are (edits dropped).
+/// templates from `templates`, else the built-in ones), those of `findings` (as
+/// [`crate::rules::report`] gives them) are left without a fix, their help saying why. The fix
+/// run starts from the stack as loaded (it is not loaded again). Callers settle only stacks with
+/// merge keys ([`Stack::has_merge_keys`]): it costs what `fix` does. A stack `fix` refuses leaves
+/// the findings as they are.
 ///
 /// [`Stack::has_merge_keys`]: crate::stack::Stack::has_merge_keys
 pub fn settle(
@@ -265,10 +264,11 @@ pub fn settle(
     findings: &mut [Finding],
 ) {
     let options = FixOptions { unsafe_fixes: true, templates, ..FixOptions::default() };
-    if let Ok(run) = super::run_loaded(load, settings, &options, stack, findings) {
+    // The fix run needs the findings with their edits, which a report's findings lack.
+    let planned = crate::rules::check(stack, settings);
+    if let Ok(run) = super::run_loaded(load, settings, &options, stack, &planned) {
         settle_with(&run.skipped, findings);
     }
-    crate::rules::drop_edits(findings);
 }
 
 /// [`settle`] from the fixes a `fix --unsafe-fixes` run already made on the stack `findings` were

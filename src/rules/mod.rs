@@ -1055,22 +1055,6 @@ pub fn report_with_unused(stack: &Stack, settings: &RuleSettings) -> (Vec<Findin
     (findings, unused)
 }
 
-/// [`check`] (fixes with their edits), and the suppression comments that silenced nothing, as
-/// [`report_with_unused`] gives them: for a caller that plans the fixes and then keeps the
-/// findings as a report does ([`drop_edits`]).
-pub fn check_with_unused(stack: &Stack, settings: &RuleSettings) -> (Vec<Finding>, Vec<Unused>) {
-    let (findings, unused, _) = collect(stack, settings, false);
-    (findings, unused)
-}
-
-/// Drops the edits of every finding's fix, leaving what [`report`] gives: the findings of
-/// [`check`] become those of [`report`].
-pub fn drop_edits(findings: &mut [Finding]) {
-    for fix in findings.iter_mut().filter_map(|f| f.fix.as_mut()) {
-        fix.edits = Vec::new();
-    }
-}
-
 /// A suppression comment naming rules that silenced nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unused {
