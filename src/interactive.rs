@@ -166,7 +166,7 @@ fn items(load: &LoadOptions, settings: &RuleSettings, plan: &Outcome) -> Vec<Ite
     let original = stack::load(load);
     for finding in rules::check(&original, settings) {
         let Some(item) = grouped.get_mut(&(finding.service.clone(), finding.rule)) else { continue };
-        for edit in finding.fix.iter().flat_map(|f| &f.edits) {
+        for edit in finding.fix.iter().flat_map(|f| f.edits.iter()) {
             for (key, value) in parameters(edit) {
                 if !item.parameters.iter().any(|(k, _)| *k == key) {
                     item.parameters.push((key, value));

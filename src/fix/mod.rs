@@ -402,7 +402,7 @@ pub struct InMemory {
     pub fixed: Option<Stack>,
     /// Each finding's fix as the first pass planned it alone on the files as they are (in the
     /// order of the findings the run was given; `None` for a finding without one planned).
-    first_plans: Vec<Option<FixPlan>>,
+    first_plans: Vec<Option<Arc<FixPlan>>>,
 }
 
 impl InMemory {
@@ -449,7 +449,7 @@ fn fix_in_memory(
     // A fix that fails verification is excluded and the run starts over from the original text.
     let mut last = Vec::new();
     // The first attempt's first pass: each fix planned alone on the files as they are.
-    let mut first_plans: Option<Vec<Option<FixPlan>>> = None;
+    let mut first_plans: Option<Vec<Option<Arc<FixPlan>>>> = None;
     // Each round excludes at least one fix, so this ends; the cap only guards against a bug.
     for _ in 0..64 {
         let record = first_plans.is_none().then_some(&mut first_plans);
@@ -462,7 +462,13 @@ fn fix_in_memory(
             }
         };
         let remaining = std::mem::take(&mut attempt.findings);
-        let failures = verify::check(original, &attempt, &remaining);
+        let mut failures = verify::check(original, &attempt, &remaining);
+        // A finding closed by another's fix (the same fix) fails with it.
+        let shared: Vec<(FindingKey, String)> = failures
+            .iter()
+            .flat_map(|(k, reason)| attempt.followers.get(k).into_iter().flatten().map(|f| (f.clone(), reason.clone())))
+            .collect();
+        failures.extend(shared);
         if failures.is_empty() {
             let Attempt { fs, applied, mut skipped, stack: fixed, passes, .. } = attempt;
             let (edits, reads) = fs.into_edits_and_reads();
@@ -578,6 +584,9 @@ pub(crate) struct Attempt {
     stack: Option<Stack>,
     findings: Vec<Finding>,
     passes: usize,
+    /// Findings whose fix another finding's (the very same fix) made, by that finding: they
+    /// stand or fall with it.
+    followers: HashMap<FindingKey, Vec<FindingKey>>,
 }
 
 /// Runs the passes; `Ok(Err(..))` names the fixes whose combined edits broke a file (each
@@ -589,7 +598,7 @@ fn attempt(
     original: &Stack,
     first: Option<&[Finding]>,
     excluded: &HashMap<FindingKey, String>,
-    mut record: Option<&mut Option<Vec<Option<FixPlan>>>>,
+    mut record: Option<&mut Option<Vec<Option<Arc<FixPlan>>>>>,
 ) -> Result<Result<Attempt, HashMap<FindingKey, String>>, FixError> {
     let options = env.options;
     let mut fs = ProjectFs::new(env.dir);
@@ -601,6 +610,7 @@ fn attempt(
     let mut previous: Vec<(FindingKey, Vec<String>)> = Vec::new();
     // Findings whose fix waited for the next pass (it conflicted with one taken).
     let mut deferred: HashSet<FindingKey> = HashSet::new();
+    let mut followers: HashMap<FindingKey, Vec<FindingKey>> = HashMap::new();
     for pass in 1..=MAX_PASSES {
         let loaded = (!fs.edits().is_empty()).then(|| stack::load(&with_overrides(load, fs.edits())));
         let current = loaded.as_ref().unwrap_or(original);
@@ -640,6 +650,10 @@ fn attempt(
                 }
             }
         }
+        // A fix several findings share (one credential written in thousands of places is one fix
+        // for all of them) is planned for the first of them, and the others follow it.
+        let leaders = leaders(&findings, &finding_keys, options, &given_up);
+        let led: HashSet<usize> = leaders.iter().flatten().copied().collect();
         // Every fix is planned on the same texts, so the plans are made in parallel and taken
         // in the findings' order below.
         let mut plans: Vec<Option<Result<FixPlan, String>>> = {
@@ -647,8 +661,12 @@ fn attempt(
             findings
                 .par_iter()
                 .zip(&finding_keys)
-                .map(|(finding, key)| {
-                    let fix = finding.fix.as_ref().filter(|_| wanted(finding, options) && !given_up.contains(key))?;
+                .zip(&leaders)
+                .map(|((finding, key), leader)| {
+                    let fix = finding
+                        .fix
+                        .as_ref()
+                        .filter(|_| leader.is_none() && wanted(finding, options) && !given_up.contains(key))?;
                     let users_fixed =
                         fix.anchor_users().iter().all(|u| peers.contains_key(&(finding.rule, (*u).clone())));
                     users_fixed.then(|| plan_fix(env, current, &fs, finding, fix, &peers))
@@ -656,10 +674,17 @@ fn attempt(
                 .collect()
         };
         if let Some(record) = record.take() {
-            *record = Some(plans.iter().map(|p| p.as_ref().and_then(|p| p.as_ref().ok().cloned())).collect());
+            let mut recorded: Vec<Option<Arc<FixPlan>>> = Vec::with_capacity(plans.len());
+            for (plan, leader) in plans.iter().zip(&leaders) {
+                let own = plan.as_ref().and_then(|p| p.as_ref().ok().cloned().map(Arc::new));
+                recorded.push(leader.map_or(own, |l| recorded[l].clone()));
+            }
+            *record = Some(recorded);
         }
-        for ((finding, key), plan) in
-            findings.iter().zip(finding_keys).zip(&mut plans).filter(|((f, _), _)| wanted(f, options))
+        // What became of each fix that others follow.
+        let mut went: HashMap<usize, Went> = HashMap::new();
+        for (i, ((finding, key), plan)) in
+            findings.iter().zip(finding_keys).zip(&mut plans).enumerate().filter(|(_, ((f, _), _))| wanted(f, options))
         {
             let Some(fix) = &finding.fix else { continue };
             if given_up.contains(&key) {
@@ -699,18 +724,45 @@ fn attempt(
                 }
                 continue;
             }
+            if let Some(leader) = leaders[i] {
+                match went.get(&leader) {
+                    Some(Went::Taken(t)) => {
+                        taken.push(Taken { key, finding, fix, aimed: Vec::new(), follows: Some(*t) });
+                        continue;
+                    }
+                    Some(Went::Deferred) => {
+                        deferred.insert(key);
+                        continue;
+                    }
+                    Some(Went::Skipped(reason)) => {
+                        given_up.insert(key);
+                        skipped.push(skip(finding, reason.clone()));
+                        continue;
+                    }
+                    // Its leader went before planning (an anchor user left out): planned alone.
+                    None => {}
+                }
+            }
+            let leads = led.contains(&i);
             let plan = plan.take().unwrap_or_else(|| plan_fix(env, current, &fs, finding, fix, &peers));
             match plan {
                 Ok(plan) if plan.is_empty() => {
                     given_up.insert(key);
-                    skipped.push(skip(finding, "nothing to change where the fix goes; left as is".into()));
+                    let reason = "nothing to change where the fix goes; left as is".to_string();
+                    if leads {
+                        went.insert(i, Went::Skipped(reason.clone()));
+                    }
+                    skipped.push(skip(finding, reason));
                 }
                 Ok(plan)
                     if plan.edits.iter().all(|(path, splices)| batch.get(path).is_some_and(|b| b.has_all(splices))) =>
                 {
                     // Another finding's fix makes exactly these edits (one rewrite closes both).
                     env_names.extend(plan.env_names);
-                    taken.push(Taken { key, finding, fix, aimed: plan.aimed });
+                    if leads {
+                        went.insert(i, Went::Taken(taken.len()));
+                    }
+                    taken.push(Taken { key, finding, fix, aimed: plan.aimed, follows: None });
                 }
                 Ok(plan) => {
                     // A splice another fix already placed (a health check a condition takes
@@ -736,6 +788,9 @@ fn attempt(
                     targets.dedup();
                     if conflict || targets.len() < merges.len() {
                         deferred.insert(key);
+                        if leads {
+                            went.insert(i, Went::Deferred);
+                        }
                         continue;
                     }
                     let merged: HashSet<(FileKey, usize)> = merges.iter().map(|(p, j, _, _)| (p.clone(), *j)).collect();
@@ -752,20 +807,51 @@ fn attempt(
                     }
                     let aimed = plan.aimed;
                     env_names.extend(plan.env_names);
-                    taken.push(Taken { key, finding, fix, aimed });
+                    if leads {
+                        went.insert(i, Went::Taken(taken.len()));
+                    }
+                    taken.push(Taken { key, finding, fix, aimed, follows: None });
                 }
                 Err(reason) => {
                     given_up.insert(key);
+                    if leads {
+                        went.insert(i, Went::Skipped(reason.clone()));
+                    }
                     skipped.push(skip(finding, reason));
                 }
             }
         }
         if taken.is_empty() {
-            return Ok(Ok(Attempt { fs, intended, applied, skipped, findings, stack: loaded, passes: pass }));
+            return Ok(Ok(Attempt {
+                fs,
+                intended,
+                applied,
+                skipped,
+                findings,
+                stack: loaded,
+                passes: pass,
+                followers,
+            }));
         }
         let display = |key: &FileKey| current.file_by_key(key).map_or_else(|| key.to_string(), |f| f.display.clone());
-        previous =
-            taken.iter().map(|t| (t.key.clone(), t.aimed.iter().map(|(path, _)| display(path)).collect())).collect();
+        // The files each fix edits (a follower: its leader's).
+        let files: Vec<Vec<String>> = taken
+            .iter()
+            .map(|t| match t.follows {
+                Some(_) => Vec::new(),
+                None => {
+                    let mut files: Vec<String> = t.aimed.iter().map(|(path, _)| display(path)).collect();
+                    files.sort_unstable();
+                    files.dedup();
+                    files
+                }
+            })
+            .collect();
+        previous = taken
+            .iter()
+            .zip(&files)
+            .map(|(t, own)| (t.key.clone(), t.follows.map_or(own, |l| &files[l]).clone()))
+            .collect();
         for (key, Batch { splices, .. }) in batch {
             let before = current.file_by_key(&key).map(|f| f.source().text().to_string());
             let before = before.or_else(|| fs.read(key.path()).ok()).unwrap_or_default();
@@ -777,7 +863,12 @@ fn attempt(
             let text = env_example(env.renderer, fs.read(&path).ok(), &env_names).map_err(FixError::Template)?;
             fs.edit(FileKey::new(&path), text);
         }
-        for Taken { key, finding, fix, aimed } in taken {
+        let leader_keys: Vec<Option<FindingKey>> =
+            taken.iter().map(|t| t.follows.map(|l| taken[l].key.clone())).collect();
+        for (Taken { key, finding, fix, aimed, .. }, leader) in taken.into_iter().zip(leader_keys) {
+            if let Some(leader) = leader {
+                followers.entry(leader).or_default().push(key.clone());
+            }
             for (path, aim) in aimed {
                 intended.entry(path).or_default().push((aim, key.clone()));
             }
@@ -930,6 +1021,52 @@ struct Taken<'a> {
     finding: &'a Finding,
     fix: &'a Fix,
     aimed: Vec<(FileKey, Aim)>,
+    /// The fix taken earlier in the pass whose edits are this one's too (the same fix, shared):
+    /// its index among those taken. Its aims are that fix's.
+    follows: Option<usize>,
+}
+
+/// What became of a fix other findings share, in a pass.
+enum Went {
+    /// Taken: its index among those taken.
+    Taken(usize),
+    Deferred,
+    Skipped(String),
+}
+
+/// For each finding, the earlier finding whose fix is the very same (its edits shared, not
+/// copied: a credential written in many places is one fix for each place), among the fixes
+/// wanted and not given up; `None` for the first of each.
+fn leaders(
+    findings: &[Finding],
+    keys: &[FindingKey],
+    options: &FixOptions,
+    given_up: &HashSet<FindingKey>,
+) -> Vec<Option<usize>> {
+    let mut first: HashMap<*const [FixEdit], usize> = HashMap::new();
+    findings
+        .iter()
+        .zip(keys)
+        .enumerate()
+        .map(|(i, (finding, key))| {
+            let fix = finding.fix.as_ref().filter(|x| {
+                !x.edits.is_empty()
+                    && x.anchor_users().is_empty()
+                    && wanted(finding, options)
+                    && !given_up.contains(key)
+            })?;
+            match first.entry(Arc::as_ptr(&fix.edits)) {
+                std::collections::hash_map::Entry::Occupied(e) => {
+                    let leader = findings[*e.get()].fix.as_ref()?;
+                    (leader.title == fix.title && leader.applicability == fix.applicability).then_some(*e.get())
+                }
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(i);
+                    None
+                }
+            }
+        })
+        .collect()
 }
 
 /// Whether `fix` (of a rule other than no-resource-limits) adds the resource limits its own
@@ -976,11 +1113,13 @@ fn env_example(renderer: &Renderer, current: Option<String>, names: &[String]) -
         Some(t) => t,
         None => renderer.render(tpl::ENV_EXAMPLE, &serde_json::json!({}))?,
     };
+    // The names set already, read once (a stack can add hundreds of thousands).
+    let mut present: HashSet<String> = text
+        .lines()
+        .filter_map(|l| l.trim_start().split_once('=').map(|(name, _)| name.trim_end().to_string()))
+        .collect();
     for name in names {
-        let present = text
-            .lines()
-            .any(|l| l.trim_start().strip_prefix(name.as_str()).is_some_and(|r| r.trim_start().starts_with('=')));
-        if !present {
+        if present.insert(name.clone()) {
             if !text.is_empty() && !text.ends_with('\n') {
                 text.push('\n');
             }
@@ -1057,7 +1196,7 @@ fn plan_fix(
         true => format!("{comment}\n{}", text.trim_start_matches(['\n', '\r'])),
         false => text.to_string(),
     };
-    for edit in &fix.edits {
+    for edit in fix.edits.iter() {
         let (template, context) = (edit.template, &edit.context);
         let (file, lowered) = match (&edit.target, &edit.op) {
             (Target::EnvExample, EditOp::AddName(name)) => {
@@ -1283,7 +1422,7 @@ fn anchor_in_place(
 ) -> HashSet<crate::yaml::NodeId> {
     let none = HashSet::new();
     let (Some(own), [FixEdit { target: Target::Service(_), op: EditOp::Merge, template, .. }]) =
-        (finding.service.as_deref(), fix.edits.as_slice())
+        (finding.service.as_deref(), &fix.edits[..])
     else {
         return none;
     };
@@ -1316,7 +1455,7 @@ fn anchor_in_place(
         }
         for user in users.into_iter().filter(|u| *u != own) {
             let same = peers.get(&(finding.rule, user.to_string())).and_then(|peer| match peer.fix.as_deref() {
-                Some(Fix { edits, .. }) => match edits.as_slice() {
+                Some(Fix { edits, .. }) => match &edits[..] {
                     [FixEdit { target: Target::Service(_), op: EditOp::Merge, template: theirs, context }]
                         if theirs == template =>
                     {
@@ -1658,4 +1797,23 @@ pub(crate) fn display_new(load: &LoadOptions, path: &Path) -> String {
         .unwrap_or_else(|| path.to_path_buf());
     let shown = under_dir.strip_prefix(".").map(Path::to_path_buf).unwrap_or(under_dir);
     shown.to_string_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_example_adds_each_missing_name_once() {
+        let renderer = Renderer::new(None).unwrap();
+        let current = "# set these\nA=1\n  B = 2\nBC=\n# C=\nD".to_string();
+        let names: Vec<String> = ["A", "B", "C", "D", "E", "E", "BC"].iter().map(|n| n.to_string()).collect();
+        let text = env_example(&renderer, Some(current), &names).unwrap();
+        // A commented-out `# C=` does not set C; `D` without `=` does not set D.
+        assert_eq!(text, "# set these\nA=1\n  B = 2\nBC=\n# C=\nD\nC=\nD=\nE=\n");
+        let many: Vec<String> = (0..50_000).map(|i| format!("K{i}_PASSWORD")).collect();
+        let text = env_example(&renderer, Some(String::new()), &many).unwrap();
+        assert_eq!(text.lines().count(), 50_000);
+        assert!(text.starts_with("K0_PASSWORD=\nK1_PASSWORD=\n") && text.ends_with("K49999_PASSWORD=\n"));
+    }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
+use std::sync::Arc;
 
 use super::{env_example, plan_fix, wanted, Env, FixError, FixOptions, Peers};
 use crate::fix::render::Renderer;
@@ -67,7 +68,7 @@ fn plan_each(
     let plans = planned.iter().map(|finding| {
         let fix = finding.fix.as_ref().filter(|_| wanted(finding, options))?;
         let users_fixed = fix.anchor_users().iter().all(|u| peers.contains_key(&(finding.rule, (*u).clone())));
-        users_fixed.then(|| plan_fix(&env, stack, &fs, finding, fix, &peers).ok()).flatten()
+        users_fixed.then(|| plan_fix(&env, stack, &fs, finding, fix, &peers).ok().map(Arc::new)).flatten()
     });
     Ok(as_replacements(stack, dir, &renderer, &fs, plans))
 }
@@ -105,7 +106,7 @@ fn as_replacements(
     dir: &Path,
     renderer: &Renderer,
     fs: &ProjectFs,
-    plans: impl Iterator<Item = Option<super::FixPlan>>,
+    plans: impl Iterator<Item = Option<Arc<super::FixPlan>>>,
 ) -> Vec<Vec<Replacement>> {
     // Each file's text and line index, made once for all the fixes that change it.
     let mut originals: HashMap<FileKey, (String, Source)> = HashMap::new();

@@ -44,8 +44,9 @@ fn wait(ctx: &Context, target: &Service) -> Wait {
         return Wait::Healthy { applicability: Applicability::Safe, probe: None };
     }
     match probe::choose(target, ctx.config, &ctx.stack.profiles) {
-        ProbeChoice::Probe(p) => match no_healthcheck::fix(ctx, target, &p) {
-            Some(fix) => Wait::Healthy { applicability: fix.applicability, probe: Some(fix.edits) },
+        // Its edits are taken along: they are judged again as this fix's own.
+        ProbeChoice::Probe(p) => match no_healthcheck::fix(&ctx.keeping_edits(), target, &p) {
+            Some(fix) => Wait::Healthy { applicability: fix.applicability, probe: Some(fix.edits.to_vec()) },
             None => Wait::Started("its probe cannot be added here".to_string()),
         },
         ProbeChoice::Nothing(why) => Wait::Started(why),

@@ -345,7 +345,7 @@ pub(super) fn store_secret_edits(ctx: &Context, store: &Service, names: &[String
                 }
                 edits.extend(group_edits);
             }
-            None => edits.extend(single_fix(ctx, &occurrences[i])?.edits),
+            None => edits.extend(single_fix(&ctx.keeping_edits(), &occurrences[i])?.edits.iter().cloned()),
         }
     }
     Some(edits)

@@ -460,22 +460,31 @@ pub fn by_id(id: &str) -> Option<&'static dyn Rule> {
 }
 
 /// What a rule sees: the whole stack (for side files and sources) and the configuration it judges.
+#[derive(Clone, Copy)]
 pub struct Context<'a> {
     pub stack: &'a Stack,
     pub config: &'a Config,
     /// How fixes are built in this run (see [`Context::fix`]).
     building: &'a FixBuilding,
-}
-
-/// What every fix of one [`check`] or [`report`] run is built against: the stack's shared
-/// anchors, which decide where an edit may be made, and whether edits are kept (a report shows
-/// none, and they are most of a finding's memory).
-struct FixBuilding {
-    anchors: SharedAnchors,
+    /// Whether fixes keep their edits: a report shows none (they are most of a finding's
+    /// memory), but a fix made to take its edits along into another keeps them there.
     keep_edits: bool,
 }
 
+/// What every fix of one [`check`] or [`report`] run is built against: the stack's shared
+/// anchors, which decide where an edit may be made.
+struct FixBuilding {
+    anchors: SharedAnchors,
+}
+
 impl Context<'_> {
+    /// This context, with fixes that keep their edits: for a fix whose edits another fix takes
+    /// along (a probe a health condition waits for), so that the taker is judged on them against
+    /// the shared anchors in a report as in a check.
+    pub fn keeping_edits(&self) -> Self {
+        Context { keep_edits: true, ..*self }
+    }
+
     /// Whether the value written at `loc` holds a variable reference (`${NODE_ENV:-production}`):
     /// what compose runs then depends on `.env` or the environment, so a fix may neither replace
     /// the reference with a literal nor size anything from it as a known fact.
@@ -633,7 +642,9 @@ pub struct Fix {
     /// Says what the fix does ("add healthcheck: pg_isready").
     pub title: String,
     pub applicability: Applicability,
-    pub edits: Vec<FixEdit>,
+    /// Shared: one fix can close many findings (a credential written in thousands of places is
+    /// one fix, the same for each of them), and a copy of the fix must not copy its edits.
+    pub edits: std::sync::Arc<[FixEdit]>,
     /// The file the fix edits first (kept when a report drops the edits).
     pub file: Option<FileId>,
     /// Why the fix cannot be applied (it would edit inside a shared anchor): [`check`] then
@@ -880,7 +891,7 @@ impl Context<'_> {
         let mut fix = Fix {
             title: title.into(),
             applicability,
-            edits: Vec::new(),
+            edits: std::sync::Arc::default(),
             file,
             refused: None,
             anchors: None,
@@ -910,8 +921,11 @@ impl Fix {
             let text = format!("{}\u{0}{:?}", anchors.signature, edits);
             anchors.signature = std::hash::BuildHasher::hash_one(&BuildHasherDefault::<DefaultHasher>::default(), text);
         }
-        if ctx.building.keep_edits {
-            self.edits.extend(edits);
+        if ctx.keep_edits {
+            self.edits = match self.edits.is_empty() {
+                true => edits.into(),
+                false => self.edits.iter().cloned().chain(edits).collect(),
+            };
         }
     }
 }
@@ -1148,10 +1162,10 @@ pub fn guarded_secrets(stack: &Stack) -> Vec<String> {
 /// a secret-named variable, a connection string's password, a secret flag's value), in every
 /// configuration: what a report must never show, whatever rule's fix rewrites the text holding it.
 pub fn literal_secrets(stack: &Stack) -> Vec<String> {
-    let building = FixBuilding { anchors: SharedAnchors::new(stack), keep_edits: false };
+    let building = FixBuilding { anchors: SharedAnchors::new(stack) };
     let mut out: Vec<String> = Vec::new();
     for config in &stack.configs {
-        let ctx = Context { stack, config, building: &building };
+        let ctx = Context { stack, config, building: &building, keep_edits: false };
         out.extend(hardcoded_secret::literal_values(&ctx));
     }
     out.sort();
@@ -1167,7 +1181,7 @@ fn collect(
     drop_edits: bool,
 ) -> (Vec<Finding>, Vec<Unused>, std::collections::BTreeMap<&'static str, usize>) {
     let mut silenced: std::collections::BTreeMap<&'static str, usize> = Default::default();
-    let building = FixBuilding { anchors: SharedAnchors::new(stack), keep_edits: !drop_edits };
+    let building = FixBuilding { anchors: SharedAnchors::new(stack) };
     let mut findings = Vec::new();
     // Only a stack judged in several configurations repeats findings. The message is kept as a
     // hash: a copy of every message would double a large report.
@@ -1175,7 +1189,7 @@ fn collect(
     let mut seen = HashSet::new();
     let mut silencer = Silencer::new(stack);
     for config in &stack.configs {
-        let ctx = Context { stack, config, building: &building };
+        let ctx = Context { stack, config, building: &building, keep_edits: !drop_edits };
         let enabled = |rule: &&&dyn Rule| {
             let meta = rule.meta();
             settings.is_enabled(meta.id) && (meta.scope == Scope::Any || config.is_production())

@@ -407,7 +407,7 @@ fn fixes_rely_only_on_known_facts_across_the_corpus() {
         let services = |name: &str| stack.configs.iter().filter_map(|c| c.service(name)).collect::<Vec<_>>();
         for finding in &findings {
             let Some(fix) = &finding.fix else { continue };
-            for edit in &fix.edits {
+            for edit in fix.edits.iter() {
                 let FixEdit { target: Target::Service(site), template, context, .. } = edit else { continue };
                 let name = match site {
                     Site::Definition { service, .. } | Site::Production { service, .. } => service.as_str(),

@@ -514,3 +514,68 @@ fn fixes_adding_the_same_key_are_merged_in_one_pass() {
         compose_config_ok(&bin, dir.path(), std::slice::from_ref(&file)).unwrap_or_else(|e| panic!("{e}\n{fixed}"));
     }
 }
+
+/// A fix that takes another fix's edits along (the health check `depends_on` waits for) is judged
+/// on them against shared anchors in `check` as in `fix`: here `db`'s probe would be written into
+/// `x-pg`, which `other` also is, so neither command offers the condition's fix.
+#[test]
+fn check_and_fix_agree_on_take_along_edits_into_a_shared_anchor() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("docker-compose.yml"),
+        "x-common: &common\n  restart: unless-stopped\nx-pg: &pg\n  image: postgres:16.4-alpine\n  environment:\n    \
+         POSTGRES_PASSWORD: ${PG_PASSWORD:-x}\nservices:\n  db: *pg\n  other: *pg\n  app:\n    <<: *common\n    \
+         image: nginx:1.27\n    depends_on: [db]\n",
+    )
+    .unwrap();
+    let select = "depends-on-without-health-condition,no-healthcheck";
+    let (_, json) = check_json(dir.path(), &["--select", select]);
+    let fixable: BTreeSet<&str> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["fix"]["available"] == true)
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    let out = stackfix(dir.path(), &["fix", ".", "--select", select, "--unsafe-fixes", "--diff", "--format", "json"]);
+    let fixed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", stderr(&out)));
+    let applied: BTreeSet<&str> =
+        fixed["applied"].as_array().unwrap().iter().map(|a| a["rule"].as_str().unwrap()).collect();
+    assert_eq!(fixable, applied, "check: {json:#}\nfix: {fixed:#}");
+    assert_eq!(applied, BTreeSet::from(["no-healthcheck"]), "{fixed:#}");
+    let waits = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "depends-on-without-health-condition")
+        .unwrap_or_else(|| panic!("{json:#}"));
+    assert!(waits["help"].as_str().unwrap().contains("YAML anchor"), "{waits:#}");
+}
+
+/// One credential written in many services is one fix, shared by each place's finding: it is
+/// planned once, every finding is applied with it, and the fixed stack passes verification.
+#[test]
+fn a_fix_shared_by_many_findings_closes_each_of_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("services:\n");
+    for i in 0..60 {
+        text.push_str(&format!("  s{i}:\n    image: x:1\n    environment:\n      API_TOKEN: same-literal-token\n"));
+    }
+    std::fs::write(dir.path().join("docker-compose.yml"), &text).unwrap();
+    let out = stackfix(
+        dir.path(),
+        &["fix", ".", "--select", "hardcoded-secret", "--unsafe-fixes", "--format", "json", "--diff"],
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", stderr(&out)));
+    let applied = json["applied"].as_array().unwrap();
+    assert_eq!(applied.len(), 60, "{json:#}");
+    assert!(applied.iter().all(|a| a["title"].as_str().unwrap().contains("all 60 places")), "{json:#}");
+    assert!(json["skipped"].as_array().unwrap().is_empty(), "{json:#}");
+    let out = stackfix(dir.path(), &["fix", ".", "--select", "hardcoded-secret", "--unsafe-fixes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let fixed = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
+    assert_eq!(fixed.matches("API_TOKEN: ${API_TOKEN:?set API_TOKEN}").count(), 60, "{fixed}");
+    assert!(!fixed.contains("same-literal-token"), "{fixed}");
+    let example = std::fs::read_to_string(dir.path().join(".env.example")).unwrap();
+    assert_eq!(example.matches("API_TOKEN=").count(), 1, "{example}");
+}
