@@ -800,7 +800,7 @@ fn attempt(
                     for (path, splices) in plan.edits {
                         let b = batch.entry(path.clone()).or_default();
                         for (j, s) in splices.into_iter().enumerate() {
-                            if !b.has(&s) && !merged.contains(&(path.clone(), j)) {
+                            if !b.has(&s) && (merged.is_empty() || !merged.contains(&(path.clone(), j))) {
                                 b.add(s);
                             }
                         }
@@ -921,13 +921,14 @@ struct Batch {
     ranges: std::collections::BTreeMap<usize, usize>,
     /// Offsets of insertions.
     points: std::collections::BTreeSet<usize>,
-    keys: HashSet<(crate::yaml::NodeId, String)>,
-    /// Every splice as (start, end, text).
-    placed: HashSet<(usize, usize, String)>,
+    /// The keys splices add, by mapping.
+    keys: HashMap<crate::yaml::NodeId, Vec<String>>,
+    /// Every splice by (start, end): the indexes of the splices there (their texts differ).
+    placed: HashMap<(usize, usize), Vec<usize>>,
     adding: HashSet<crate::yaml::NodeId>,
     exclusive: HashSet<crate::yaml::NodeId>,
-    /// The insertions that add a key, by (offset, mapping, key): the index of the splice.
-    inserting: HashMap<(usize, crate::yaml::NodeId, String), usize>,
+    /// The insertions that add a key, by (offset, mapping): the key and the index of the splice.
+    inserting: HashMap<(usize, crate::yaml::NodeId), Vec<(String, usize)>>,
 }
 
 impl Batch {
@@ -942,7 +943,7 @@ impl Batch {
             reaches(s.start, s.start)
         };
         let same_entry = s.adds_to.as_ref().is_some_and(|(node, key)| {
-            (!key.is_empty() && self.keys.contains(&(*node, key.clone())))
+            (!key.is_empty() && self.keys.get(node).is_some_and(|keys| keys.contains(key)))
                 || self.exclusive.contains(node)
                 || (s.exclusive && self.adding.contains(node))
         });
@@ -954,7 +955,7 @@ impl Batch {
     }
 
     fn has(&self, s: &Splice) -> bool {
-        self.placed.contains(&(s.start, s.end, s.text.clone()))
+        self.placed.get(&(s.start, s.end)).is_some_and(|at| at.iter().any(|&i| self.splices[i].text == s.text))
     }
 
     /// The splice `s` merged into one already placed, as (its index, its new text): both insert
@@ -962,7 +963,7 @@ impl Batch {
     /// under that key are missing from the other's or the same. `None` otherwise (a conflict).
     fn merged(&self, s: &Splice) -> Option<(usize, String)> {
         let (node, key) = s.adds_to.as_ref().filter(|(_, key)| !key.is_empty() && s.start == s.end && !s.exclusive)?;
-        let index = *self.inserting.get(&(s.start, *node, key.clone()))?;
+        let index = self.inserting.get(&(s.start, *node))?.iter().find(|(k, _)| k == key)?.1;
         let placed = &self.splices[index];
         let eol = ["\r\n", "\n"].into_iter().find(|eol| placed.text.starts_with(eol) && s.text.starts_with(eol))?;
         let (ours, theirs) = (&placed.text[eol.len()..], &s.text[eol.len()..]);
@@ -979,14 +980,11 @@ impl Batch {
 
     /// Gives the splice at `index` a new text (of the same insertion, see [`Batch::merged`]).
     fn replace_text(&mut self, index: usize, text: String) {
-        let s = &mut self.splices[index];
-        self.placed.remove(&(s.start, s.end, s.text.clone()));
-        s.text = text;
-        self.placed.insert((s.start, s.end, s.text.clone()));
+        self.splices[index].text = text;
     }
 
     fn add(&mut self, s: Splice) {
-        self.placed.insert((s.start, s.end, s.text.clone()));
+        self.placed.entry((s.start, s.end)).or_default().push(self.splices.len());
         if s.start < s.end {
             // Splices of one plan are not checked against each other: ranges that overlap are
             // kept as their union, which overlaps exactly what one of them overlaps.
@@ -1002,9 +1000,15 @@ impl Batch {
         if let Some((node, key)) = &s.adds_to {
             self.adding.insert(*node);
             if !key.is_empty() {
-                self.keys.insert((*node, key.clone()));
+                let keys = self.keys.entry(*node).or_default();
+                if !keys.contains(key) {
+                    keys.push(key.clone());
+                }
                 if s.start == s.end {
-                    self.inserting.entry((s.start, *node, key.clone())).or_insert(self.splices.len());
+                    let inserting = self.inserting.entry((s.start, *node)).or_default();
+                    if !inserting.iter().any(|(k, _)| k == key) {
+                        inserting.push((key.clone(), self.splices.len()));
+                    }
                 }
             }
             if s.exclusive {
