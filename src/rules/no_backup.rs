@@ -199,7 +199,7 @@ fn postgres_major(image: &str) -> Option<u32> {
     }
     let (_, repository) = image_repository(image);
     // Images whose own version leads the tag name no server version there.
-    if matches!(repository.as_str(), "timescale/timescaledb" | "timescale/timescaledb-ha") {
+    if matches!(repository, "timescale/timescaledb" | "timescale/timescaledb-ha") {
         return None;
     }
     major(tag)

@@ -490,7 +490,7 @@ impl Catalog {
     /// The family of an image reference and its tag: `latest` when it has none, `None` when the
     /// tag is unknown (a digest only, or a variable compose left unset, `memcached:${TAG}`).
     fn entry_and_tag<'i>(&'static self, image: &'i str) -> Option<(&'static ImageEntry, Option<&'i str>)> {
-        let (full, short) = super::profiles::repository_parts(image);
+        let (full, short) = super::profiles::image_repository(image);
         let entry = self.family(short).or_else(|| self.family(full))?;
         let tag = match super::profiles::image_tag(image) {
             None => Some("latest"),
@@ -738,7 +738,7 @@ mod builtin_tests {
             .kinds()
             .iter()
             .flat_map(|k| k.images.iter())
-            .filter(|image| catalog.family(&crate::stack::profiles::image_repository(image).1).is_none())
+            .filter(|image| catalog.family(crate::stack::profiles::image_repository(image).1).is_none())
             .map(String::as_str)
             .collect();
         assert!(missing.is_empty(), "images of templates/profiles.yml without a catalog entry: {missing:?}");

@@ -142,14 +142,14 @@ impl Profiles {
             return k;
         }
         if let Some(image) = sig.image {
-            let (full, short) = repository_parts(image);
+            let (full, short) = image_repository(image);
             if let Some(k) = self.kinds.iter().find(|k| k.images.iter().any(|i| i == full || i == short)) {
                 return k;
             }
         }
         if let Some(image) = sig.image.filter(|i| !i.contains('$')) {
             // The catalog knows more repositories of a kind than the profiles list.
-            let (_, short) = repository_parts(image);
+            let (_, short) = image_repository(image);
             let kind = Catalog::builtin().family(short).and_then(|e| e.kind.as_deref()).and_then(|k| self.kind(k));
             if let Some(k) = kind {
                 return k;
@@ -159,7 +159,7 @@ impl Profiles {
             return k;
         }
         let image_name = sig.image.map(|i| {
-            let (_, short) = repository_parts(i);
+            let (_, short) = image_repository(i);
             short.rsplit('/').next().unwrap_or("").to_string()
         });
         // A pulled image is known by its name; the service name only speaks for what is built here
@@ -199,14 +199,10 @@ fn resources(v: Option<&Value>) -> Resources {
     }
 }
 
-/// An image reference without tag or digest: (as written, without registry and `library/`).
-pub fn image_repository(image: &str) -> (String, String) {
-    let (repo, short) = repository_parts(image);
-    (repo.to_string(), short.to_string())
-}
-
-/// [`image_repository`] without copies: (repository as written, shortened), borrowed from `image`.
-pub(crate) fn repository_parts(image: &str) -> (&str, &str) {
+/// An image reference without tag or digest: (as written, without registry and `library/`),
+/// borrowed from `image` (`localhost:5000/library/redis:7@sha256:…` gives
+/// (`localhost:5000/library/redis`, `redis`)).
+pub fn image_repository(image: &str) -> (&str, &str) {
     let no_digest = image.split('@').next().unwrap_or(image);
     let last_slash = no_digest.rfind('/').map_or(0, |i| i + 1);
     let repo = match no_digest[last_slash..].find(':') {
