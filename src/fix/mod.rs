@@ -462,13 +462,7 @@ fn fix_in_memory(
             }
         };
         let remaining = std::mem::take(&mut attempt.findings);
-        let mut failures = verify::check(original, &attempt, &remaining);
-        // A finding closed by another's fix (the same fix) fails with it.
-        let shared: Vec<(FindingKey, String)> = failures
-            .iter()
-            .flat_map(|(k, reason)| attempt.followers.get(k).into_iter().flatten().map(|f| (f.clone(), reason.clone())))
-            .collect();
-        failures.extend(shared);
+        let failures = verify::check(original, &attempt, &remaining);
         if failures.is_empty() {
             let Attempt { fs, applied, mut skipped, stack: fixed, passes, .. } = attempt;
             let (edits, reads) = fs.into_edits_and_reads();
@@ -585,8 +579,8 @@ pub(crate) struct Attempt {
     findings: Vec<Finding>,
     passes: usize,
     /// Findings whose fix another finding's (the very same fix) made, by that finding: they
-    /// stand or fall with it.
-    followers: HashMap<FindingKey, Vec<FindingKey>>,
+    /// fall with it, unless it failed for its own finding (left open).
+    pub(crate) followers: HashMap<FindingKey, Vec<FindingKey>>,
 }
 
 /// Runs the passes; `Ok(Err(..))` names the fixes whose combined edits broke a file (each
@@ -739,7 +733,7 @@ fn attempt(
                         skipped.push(skip(finding, reason.clone()));
                         continue;
                     }
-                    // Its leader went before planning (an anchor user left out): planned alone.
+                    // Its leader went before planning: planned alone.
                     None => {}
                 }
             }
@@ -1056,6 +1050,7 @@ fn leaders(
             let fix = finding.fix.as_ref().filter(|x| {
                 !x.edits.is_empty()
                     && x.anchor_users().is_empty()
+                    && !sized_from_a_set_limit(finding, x, options)
                     && wanted(finding, options)
                     && !given_up.contains(key)
             })?;

@@ -20,12 +20,15 @@ pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) 
     // The same finding is still there: at the same place with the same message (ranks among
     // findings at one place shift as some of them close).
     let left: HashSet<_> = super::keys(fixed, remaining).into_iter().map(|k| k.place_and_message()).collect();
+    // A finding its fix left open fails alone, not the findings that share its fix.
+    let mut own = HashSet::new();
     for applied in &attempt.applied {
         if left.contains(&applied.key.place_and_message()) {
             failures.insert(
                 applied.key.clone(),
                 "the fix did not close the finding (another file or a merge still sets it)".to_string(),
             );
+            own.insert(applied.key.clone());
         }
     }
     let after_tree = |key: &FileKey| fixed.file_by_key(key).and_then(|f| f.tree.as_ref());
@@ -79,8 +82,23 @@ pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) 
             }
         }
     }
-    check_effective(original, fixed, &aims, &mut failures);
+    // The services whose findings follow each fix shared by several (its aims are the leader's).
+    let followed: HashMap<&FindingKey, HashSet<&str>> = attempt
+        .followers
+        .iter()
+        .map(|(leader, keys)| (leader, keys.iter().filter_map(|k| k.service.as_deref()).collect()))
+        .collect();
+    check_effective(original, fixed, &aims, &followed, &mut failures);
     check_starts(original, fixed, attempt, &mut failures);
+    // The findings that share a failed fix fail with it.
+    let shared: Vec<(FindingKey, String)> = failures
+        .iter()
+        .filter(|(k, _)| !own.contains(*k))
+        .flat_map(|(k, reason)| attempt.followers.get(k).into_iter().flatten().map(|f| (f.clone(), reason.clone())))
+        .collect();
+    for (key, reason) in shared {
+        failures.entry(key).or_insert(reason);
+    }
     failures
 }
 
@@ -127,6 +145,7 @@ fn check_effective(
     original: &Stack,
     fixed: &Stack,
     aims: &HashMap<&FileKey, Vec<(Route, &FindingKey)>>,
+    followed: &HashMap<&FindingKey, HashSet<&str>>,
     failures: &mut HashMap<FindingKey, String>,
 ) {
     let paths = |stack: &Stack, config: &crate::stack::Config| -> Vec<FileKey> {
@@ -170,7 +189,12 @@ fn check_effective(
                 Some(Segment::Key(name)) => Some(name.as_str()),
                 _ => None,
             };
-            if writers.iter().any(|key| key.service.as_deref() == service) {
+            // A fix shared by several findings writes for each of their services.
+            let for_service = |key: &&FindingKey| {
+                key.service.as_deref() == service
+                    || service.is_some_and(|name| followed.get(*key).is_some_and(|s| s.contains(name)))
+            };
+            if writers.iter().any(for_service) {
                 continue;
             }
             let reason = format!("`{route}` would change in what compose runs, and no fix for it aimed there");

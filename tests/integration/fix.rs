@@ -579,3 +579,28 @@ fn a_fix_shared_by_many_findings_closes_each_of_them() {
     let example = std::fs::read_to_string(dir.path().join(".env.example")).unwrap();
     assert_eq!(example.matches("API_TOKEN=").count(), 1, "{example}");
 }
+
+/// A service that reads a shared credential through `extends` follows the fix made for another
+/// service: the value changes for it where the fix wrote it, and the verifier counts the shared
+/// fix as written for every service whose finding it closes (review: the whole group was refused).
+#[test]
+fn a_shared_fix_reaching_a_service_through_extends_is_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("docker-compose.yml"),
+        "services:\n  s1: {image: x:1, environment: {API_TOKEN: same-literal-token}}\n  s2: {extends: s1}\n  \
+         s3: {image: x:1, environment: {API_TOKEN: same-literal-token}}\n",
+    )
+    .unwrap();
+    let (_, json) = check_json(dir.path(), &["--select", "hardcoded-secret"]);
+    let fixable = json["findings"].as_array().unwrap().iter().filter(|f| f["fix"]["available"] == true).count();
+    let out = stackfix(
+        dir.path(),
+        &["fix", ".", "--select", "hardcoded-secret", "--unsafe-fixes", "--format", "json", "--diff"],
+    );
+    let fixed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", stderr(&out)));
+    let applied: BTreeSet<&str> =
+        fixed["applied"].as_array().unwrap().iter().map(|a| a["service"].as_str().unwrap()).collect();
+    assert_eq!(applied, BTreeSet::from(["s1", "s2", "s3"]), "{fixed:#}");
+    assert_eq!(fixable, 3, "{json:#}");
+}
