@@ -916,13 +916,13 @@ struct Batch {
     /// Offsets of insertions.
     points: std::collections::BTreeSet<usize>,
     /// The keys splices add, by mapping.
-    keys: HashMap<crate::yaml::NodeId, Vec<String>>,
+    keys: HashMap<crate::yaml::NodeId, HashSet<String>>,
     /// Every splice by (start, end): the indexes of the splices there (their texts differ).
     placed: HashMap<(usize, usize), Vec<usize>>,
     adding: HashSet<crate::yaml::NodeId>,
     exclusive: HashSet<crate::yaml::NodeId>,
     /// The insertions that add a key, by (offset, mapping): the key and the index of the splice.
-    inserting: HashMap<(usize, crate::yaml::NodeId), Vec<(String, usize)>>,
+    inserting: HashMap<(usize, crate::yaml::NodeId), HashMap<String, usize>>,
 }
 
 impl Batch {
@@ -937,7 +937,7 @@ impl Batch {
             reaches(s.start, s.start)
         };
         let same_entry = s.adds_to.as_ref().is_some_and(|(node, key)| {
-            (!key.is_empty() && self.keys.get(node).is_some_and(|keys| keys.contains(key)))
+            (!key.is_empty() && self.keys.get(node).is_some_and(|keys| keys.contains(key.as_str())))
                 || self.exclusive.contains(node)
                 || (s.exclusive && self.adding.contains(node))
         });
@@ -957,7 +957,7 @@ impl Batch {
     /// under that key are missing from the other's or the same. `None` otherwise (a conflict).
     fn merged(&self, s: &Splice) -> Option<(usize, String)> {
         let (node, key) = s.adds_to.as_ref().filter(|(_, key)| !key.is_empty() && s.start == s.end && !s.exclusive)?;
-        let index = self.inserting.get(&(s.start, *node))?.iter().find(|(k, _)| k == key)?.1;
+        let index = *self.inserting.get(&(s.start, *node))?.get(key.as_str())?;
         let placed = &self.splices[index];
         let eol = ["\r\n", "\n"].into_iter().find(|eol| placed.text.starts_with(eol) && s.text.starts_with(eol))?;
         let (ours, theirs) = (&placed.text[eol.len()..], &s.text[eol.len()..]);
@@ -995,13 +995,13 @@ impl Batch {
             self.adding.insert(*node);
             if !key.is_empty() {
                 let keys = self.keys.entry(*node).or_default();
-                if !keys.contains(key) {
-                    keys.push(key.clone());
+                if !keys.contains(key.as_str()) {
+                    keys.insert(key.clone());
                 }
                 if s.start == s.end {
                     let inserting = self.inserting.entry((s.start, *node)).or_default();
-                    if !inserting.iter().any(|(k, _)| k == key) {
-                        inserting.push((key.clone(), self.splices.len()));
+                    if !inserting.contains_key(key.as_str()) {
+                        inserting.insert(key.clone(), self.splices.len());
                     }
                 }
             }
