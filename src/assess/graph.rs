@@ -265,12 +265,32 @@ impl Graph {
             writer.finalize()
         });
         let Ok(svg) = laid_out else { return String::new() };
+        let svg = styles_sorted(&svg);
         let svg = svg.trim_start_matches(r#"<?xml version="1.0" encoding="UTF-8" standalone="no"?>"#);
         svg.replacen("<svg ", "<svg class=\"stack\" role=\"img\" aria-label=\"the services of the stack\" ", 1)
             .replace("id=\"", &format!("id=\"{id_prefix}"))
             .replace("url(#", &format!("url(#{id_prefix}"))
             .replace("href=\"#", &format!("href=\"#{id_prefix}"))
     }
+}
+
+/// `svg` with the rules of its first `<style>` block sorted: the SVG writer lists its font classes
+/// in the order of a hash map, which changes from run to run (a report is the same bytes for the
+/// same files).
+fn styles_sorted(svg: &str) -> String {
+    const OPEN: &str = "<style>\n";
+    let Some(start) = svg.find(OPEN).map(|i| i + OPEN.len()) else { return svg.to_string() };
+    let Some(end) = svg[start..].find("</style>").map(|i| start + i) else { return svg.to_string() };
+    let mut rules: Vec<&str> = svg[start..end].lines().collect();
+    rules.sort_unstable();
+    let mut out = String::with_capacity(svg.len());
+    out.push_str(&svg[..start]);
+    for rule in rules {
+        out.push_str(rule);
+        out.push('\n');
+    }
+    out.push_str(&svg[end..]);
+    out
 }
 
 /// A name as a diagram label: printable characters only (the SVG writer escapes markup).
@@ -301,6 +321,31 @@ fn label(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_drawing_is_the_same_bytes_every_time() {
+        // Labels of several sizes: the writer makes a font class for each.
+        let graph = Graph {
+            services: (0..6)
+                .map(|i| Node {
+                    name: format!("service-with-a-long-name-{i}"),
+                    kind: "backend".into(),
+                    health_check: i % 2 == 0,
+                    ports: vec![format!("{}:80", 8000 + i)],
+                })
+                .collect(),
+            groups: vec![("default".into(), (0..6).collect())],
+            depends_on: (1..6).map(|i| Edge { from: i, to: 0, label: "service_healthy".into() }).collect(),
+            volumes: vec![("data".into(), vec![0, 1])],
+            scrapes: vec![Edge { from: 5, to: 1, label: String::new() }],
+        };
+        let first = graph.svg_with_ids("g-");
+        assert!(first.matches("font-size").count() > 1, "{first}");
+        for _ in 0..20 {
+            assert_eq!(graph.svg_with_ids("g-"), first);
+        }
+        assert_eq!(styles_sorted("<style>\n.b {}\n.a {}\n</style>\n<g/>"), "<style>\n.a {}\n.b {}\n</style>\n<g/>");
+    }
 
     #[test]
     fn labels_cannot_break_out_of_quotes() {

@@ -197,8 +197,8 @@ fn write_rule_group(out: &mut String, group: &[&Issue]) -> std::fmt::Result {
         "<h4><a href=\"{docs}/{rule}.md\"><code>{rule}</code></a>: {summary} ({}, {}, {count})</h4>",
         first.area, first.severity
     )?;
-    if let Some(why) = meta.and_then(|m| super::markdown::section(&m.documentation(), "Why it matters")) {
-        writeln!(out, "<p>Why it matters: {}</p>", inline(&why))?;
+    if let Some(why) = super::why_it_matters(first.rule) {
+        writeln!(out, "<p>Why it matters: {}</p>", inline(why))?;
     }
     writeln!(out, "<ul>")?;
     for issue in group {

@@ -139,8 +139,8 @@ fn write_rule_group(out: &mut String, group: &[&Issue]) -> std::fmt::Result {
         first.severity,
         group.len()
     )?;
-    if let Some(why) = meta.and_then(|m| section(&m.documentation(), "Why it matters")) {
-        writeln!(out, "Why it matters: {}\n", one_line(&why))?;
+    if let Some(why) = super::why_it_matters(first.rule) {
+        writeln!(out, "Why it matters: {}\n", one_line(why))?;
     }
     for issue in group {
         let development = if issue.development_only { " (development only)" } else { "" };
@@ -153,7 +153,9 @@ fn write_rule_group(out: &mut String, group: &[&Issue]) -> std::fmt::Result {
                     writeln!(out, "\n    <details><summary>diff</summary>\n")?;
                     writeln!(out, "    {fence}diff")?;
                     for line in diff.lines() {
-                        writeln!(out, "    {line}")?;
+                        out.push_str("    ");
+                        out.push_str(line);
+                        out.push('\n');
                     }
                     writeln!(out, "    {fence}\n\n    </details>\n")?;
                 }
@@ -198,7 +200,7 @@ fn code_list(items: &[String]) -> String {
 /// and `|` escaped, so that no text taken from a stack becomes HTML, a link, an image or a table
 /// cell; inside them only `|` is escaped (GitHub splits table cells on it first).
 fn one_line(text: &str) -> String {
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = collapsed(text);
     // Scanned as bytes: every character that matters is ASCII, which UTF-8 never uses inside
     // another character.
     let bytes = text.as_bytes();
@@ -257,10 +259,27 @@ fn one_line(text: &str) -> String {
     out
 }
 
+/// `text` with each run of whitespace made one space and none at either end (borrowed when it is
+/// so already, as most text is).
+fn collapsed(text: &str) -> std::borrow::Cow<'_, str> {
+    // A blank at the start would be leading.
+    let mut after_blank = true;
+    let clean = text.chars().all(|c| {
+        let blank = c.is_whitespace();
+        let fine = !blank || (c == ' ' && !after_blank);
+        after_blank = blank;
+        fine
+    });
+    if clean && (!after_blank || text.is_empty()) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(text.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
 /// `text` as one inline code span, whatever backticks it holds (CommonMark: a longer fence, and
 /// a space inside it when the text starts or ends with a backtick).
 fn code(text: &str) -> String {
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = collapsed(text);
     let mut longest = 0;
     let mut run = 0;
     for c in text.chars() {
@@ -293,6 +312,15 @@ mod tests {
     fn fences_are_longer_than_any_backtick_run() {
         assert_eq!(fence_for("a"), "```");
         assert_eq!(fence_for("x ```` y"), "`````");
+    }
+
+    #[test]
+    fn whitespace_is_collapsed_as_split_whitespace_joins() {
+        for text in ["", " ", "a", "a b", " a", "a ", "a  b", "a\tb", "a\nb", "a\u{a0}b", "é b", "a \u{2028}b", "x y z"]
+        {
+            assert_eq!(collapsed(text), text.split_whitespace().collect::<Vec<_>>().join(" "), "{text:?}");
+        }
+        assert!(matches!(collapsed("a b `c`"), std::borrow::Cow::Borrowed(_)));
     }
 
     #[test]

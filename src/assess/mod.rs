@@ -85,10 +85,25 @@ impl RuleInfo {
         let meta = rules::by_id(id)?.meta();
         Some(RuleInfo {
             summary: meta.summary,
-            why: markdown::section(&meta.documentation(), "Why it matters"),
+            why: why_it_matters(id).map(str::to_string),
             docs: format!("{}/{id}.md", crate::report::RULE_DOCS),
         })
     }
+}
+
+/// The "Why it matters" section of the documentation of rule `id` (`None` for an id no rule has,
+/// or documentation without it); every rule's is read once per process.
+pub(crate) fn why_it_matters(id: &str) -> Option<&'static str> {
+    static WHY: std::sync::OnceLock<HashMap<&'static str, String>> = std::sync::OnceLock::new();
+    WHY.get_or_init(|| {
+        rules::REGISTRY
+            .iter()
+            .map(|r| r.meta())
+            .filter_map(|m| Some((m.id, markdown::section(&m.documentation(), "Why it matters")?)))
+            .collect()
+    })
+    .get(id)
+    .map(String::as_str)
 }
 
 /// The stack in numbers.
@@ -585,8 +600,8 @@ fn score_of<'a>(stack: &Stack, findings: impl Iterator<Item = &'a Finding>) -> O
 }
 
 /// The files the fixes' diffs are made on, each read and line-indexed once (`None`: a file
-/// the fix creates).
-type Originals = HashMap<std::path::PathBuf, Option<crate::yaml::source::Source>>;
+/// the fix creates), with its name in the diff headers (see [`crate::fix::diff::patch_name`]).
+type Originals = HashMap<std::path::PathBuf, (Option<crate::yaml::source::Source>, String)>;
 
 /// The fix's replacements as a unified diff of each file it changes (files in the order the
 /// replacements name them), made on the lines around them; `None` without replacements, or
@@ -603,21 +618,20 @@ fn diff_of(stack: &Stack, originals: &mut Originals, replacements: &[rules::Repl
     }
     let mut out = String::new();
     for path in paths {
-        let file = stack.file_by_key(&crate::stack::FileKey::new(path));
-        let display = file.map_or_else(|| shown(stack, path), |f| f.display.clone());
-        let source = originals.entry(path.to_path_buf()).or_insert_with(|| {
+        let (source, name) = originals.entry(path.to_path_buf()).or_insert_with(|| {
+            let file = stack.file_by_key(&crate::stack::FileKey::new(path));
+            let display = file.map_or_else(|| shown(stack, path), |f| f.display.clone());
             let text = match file {
                 Some(f) => Some(f.source().text().to_string()),
                 None => crate::stack::load::read_text(path).ok(),
             };
-            text.map(crate::yaml::source::Source::new)
+            (text.map(crate::yaml::source::Source::new), crate::fix::diff::patch_name(path, &display))
         });
         let ours: Vec<&rules::Replacement> = replacements.iter().filter(|r| r.path == path).collect();
         let Some(source) = source.as_ref() else {
             // A new file: the replacements are its whole text.
             let after: String = ours.iter().map(|r| r.text.as_str()).collect();
-            let change = crate::fix::FileChange { path: path.to_path_buf(), display, before: None, after };
-            out.push_str(&crate::fix::diff::unified(&change));
+            out.push_str(&crate::fix::diff::unified_named(name, None, &after));
             continue;
         };
         let text = source.text();
@@ -635,13 +649,7 @@ fn diff_of(stack: &Stack, originals: &mut Originals, replacements: &[rules::Repl
         if spans.windows(2).any(|w| w[1].0 < w[0].1) || spans.iter().any(|&(s, e, _)| e < s || e > text.len()) {
             return None;
         }
-        let change = crate::fix::FileChange {
-            path: path.to_path_buf(),
-            display,
-            before: Some(String::new()),
-            after: String::new(),
-        };
-        out.push_str(&crate::fix::diff::unified_spans(&change, text, source, &spans));
+        out.push_str(&crate::fix::diff::unified_spans(name, text, source, &spans));
     }
     Some(out)
 }

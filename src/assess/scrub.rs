@@ -21,6 +21,9 @@ const CREDENTIAL_FLAGS: &[&str] = &["requirepass", "masterauth", "pass", "pw", "
 pub struct Scrubber {
     /// Literal secrets and the ways each is written, longest first (one may hold another).
     literals: Vec<String>,
+    /// Lines already redacted, as given → as shown (`None`: unchanged). A report shows the same
+    /// lines many times (the context of each fix's diff in one service).
+    seen: std::cell::RefCell<rustc_hash::FxHashMap<Box<str>, Option<Box<str>>>>,
 }
 
 impl Scrubber {
@@ -37,19 +40,30 @@ impl Scrubber {
         }
         literals.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         literals.dedup();
-        Scrubber { literals }
+        Scrubber { literals, seen: Default::default() }
     }
 
     /// `text` with every credential replaced by [`REDACTED`], line by line.
     pub fn text(&self, text: &str) -> String {
-        // The literals are looked for in the whole text once, and line by line only when found.
-        let literals = self.literals.iter().any(|s| text.contains(s.as_str()));
-        text.split_inclusive('\n').map(|line| self.line(line, literals)).collect()
+        let mut out = String::with_capacity(text.len());
+        let mut seen = self.seen.borrow_mut();
+        for line in text.split_inclusive('\n') {
+            match seen.get(line) {
+                Some(Some(shown)) => out.push_str(shown),
+                Some(None) => out.push_str(line),
+                None => {
+                    let shown = self.line(line);
+                    out.push_str(&shown);
+                    seen.insert(line.into(), (shown != line).then(|| shown.into_boxed_str()));
+                }
+            }
+        }
+        out
     }
 
-    fn line(&self, line: &str, literals: bool) -> String {
+    fn line(&self, line: &str) -> String {
         let mut out = std::borrow::Cow::Borrowed(line);
-        if literals && self.literals.iter().any(|s| out.contains(s.as_str())) {
+        if self.literals.iter().any(|s| out.contains(s.as_str())) {
             let mut replaced = line.to_string();
             for secret in &self.literals {
                 replaced = replaced.replace(secret.as_str(), REDACTED);

@@ -6,40 +6,44 @@ use super::FileChange;
 
 /// One file's unified diff (empty when nothing changed).
 pub fn unified(change: &FileChange) -> String {
-    let name = patch_name(change);
-    let before = change.before.as_deref().unwrap_or("");
-    let old_header = if change.before.is_some() { format!("a/{name}") } else { "/dev/null".to_string() };
+    unified_named(&patch_name(&change.path, &change.display), change.before.as_deref(), &change.after)
+}
+
+/// [`unified`] of a file named `name` in the headers (see [`patch_name`]), from `before` (`None`:
+/// a new file) to `after`.
+pub fn unified_named(name: &str, before: Option<&str>, after: &str) -> String {
+    let is_new = before.is_none();
+    let before = before.unwrap_or("");
+    let old_header = if is_new { "/dev/null".to_string() } else { format!("a/{name}") };
     let new_header = format!("b/{name}");
-    let diff = TextDiff::configure().algorithm(similar::Algorithm::Patience).diff_lines(before, change.after.as_str());
+    let diff = TextDiff::configure().algorithm(similar::Algorithm::Patience).diff_lines(before, after);
     let body =
         diff.unified_diff().context_radius(3).missing_newline_hint(true).header(&old_header, &new_header).to_string();
     if body.is_empty() {
         return body;
     }
     let mut out = format!("diff --git a/{name} b/{name}\n");
-    if change.before.is_none() {
+    if is_new {
         out.push_str("new file mode 100644\n");
     }
     out.push_str(&body);
     out
 }
 
-/// The file's name in the headers: as shown when that is a plain relative path; when it is
-/// absolute or climbs with `..` (the stack was named as `/srv/app` or `../app`), relative to the
-/// top of the git work tree holding it (where `git apply` takes paths from), else its absolute
-/// path without the leading `/` (as `git diff --no-index` writes one: `a/srv/app/…`).
-fn patch_name(change: &FileChange) -> String {
-    let shown = std::path::Path::new(&change.display);
+/// The name in the diff headers of the file at `path` shown as `display`: `display` when that is
+/// a plain relative path; when it is absolute or climbs with `..` (the stack was named as
+/// `/srv/app` or `../app`), relative to the top of the git work tree holding it (where `git
+/// apply` takes paths from), else its absolute path without the leading `/` (as `git diff
+/// --no-index` writes one: `a/srv/app/…`). Asks the file system (canonical path, `.git` of each
+/// parent): a caller diffing one file many times asks once.
+pub fn patch_name(path: &std::path::Path, display: &str) -> String {
+    let shown = std::path::Path::new(display);
     let plain = shown.components().all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
     if plain {
-        return change.display.clone();
+        return display.to_string();
     }
-    let real = change
-        .path
-        .parent()
-        .and_then(|dir| dir.canonicalize().ok())
-        .and_then(|dir| Some(dir.join(change.path.file_name()?)));
-    let Some(real) = real else { return change.display.clone() };
+    let real = path.parent().and_then(|dir| dir.canonicalize().ok()).and_then(|dir| Some(dir.join(path.file_name()?)));
+    let Some(real) = real else { return display.to_string() };
     let top = real.ancestors().skip(1).find(|a| a.join(".git").exists());
     match top.and_then(|top| real.strip_prefix(top).ok()) {
         Some(relative) => relative.to_string_lossy().into_owned(),
@@ -56,10 +60,10 @@ fn patch_name(change: &FileChange) -> String {
 /// The unified diff of `spans` — (start, end, replacement) byte ranges of `before`, sorted and
 /// not overlapping — made on the lines around them only (three lines of context), so a change
 /// to a large file costs what it changes: the same hunks as [`unified`] on the whole file.
-/// `lines` is `before`'s line index. `change` names the file (its `before` and `after` are not
-/// read). Empty when the spans change nothing.
+/// `lines` is `before`'s line index; `name` is the file's name in the headers (see
+/// [`patch_name`]). Empty when the spans change nothing.
 pub fn unified_spans(
-    change: &FileChange,
+    name: &str,
     before: &str,
     lines: &crate::yaml::source::Source,
     spans: &[(usize, usize, &str)],
@@ -84,7 +88,6 @@ pub fn unified_spans(
     if body.is_empty() {
         return body;
     }
-    let name = patch_name(change);
     format!("diff --git a/{name} b/{name}\n--- a/{name}\n+++ b/{name}\n{body}")
 }
 
@@ -212,7 +215,7 @@ mod spans_tests {
             };
             let source = crate::yaml::source::Source::new(before.clone());
             let whole = unified(&change);
-            let near = unified_spans(&change, &before, &source, &spans);
+            let near = unified_spans("f.yml", &before, &source, &spans);
             // `unified` writes `diff --git`, then the headers, the same way.
             assert_eq!(near, whole, "{spans:?}");
         }

@@ -187,7 +187,8 @@ impl Renderer {
 
     pub fn render(&self, id: TemplateId, context: &serde_json::Value) -> Result<String, String> {
         let name = id.name();
-        let context = Context::from_serialize(context).map_err(|e| format!("template `{name}`: {e}"))?;
+        // A copy of the value, without going through serde's serializer as `from_serialize` does.
+        let context = Context::from_value(context.clone()).map_err(|e| format!("template `{name}`: {e}"))?;
         self.tera.render(name, &context).map_err(|e| format!("template `{name}`: {}", error_chain(&e)))
     }
 }

@@ -193,20 +193,25 @@ fn command_edit(ctx: &Context, service: &Service, flag: &str, literal: &str, nam
 }
 
 /// Whether a variable name denotes a secret value.
+/// Words are compared ignoring ASCII case, without copying the name (it is asked of every key and
+/// variable of a stack, and of every line a report shows).
 pub fn is_secret_name(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
     let words: smallvec::SmallVec<[&str; 8]> =
-        upper.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
+        name.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
     let Some(last) = words.last() else {
         return false;
     };
+    let one_of = |word: &str, list: &[&str]| list.iter().any(|w| w.eq_ignore_ascii_case(word));
     // `PWD` alone is the shell's working directory.
-    if NOT_SECRET_SUFFIXES.contains(last) || words.as_slice() == ["PWD"] {
+    if one_of(last, NOT_SECRET_SUFFIXES) || (words.len() == 1 && last.eq_ignore_ascii_case("PWD")) {
         return false;
     }
-    words.iter().any(|w| SECRET_WORDS.contains(w))
-        || words.windows(2).any(|p| p[1] == "KEY" && KEY_PREFIXES.contains(&p[0]))
-        || (words.len() == 1 && words[0].ends_with("PASSWORD"))
+    const PASSWORD: &str = "PASSWORD";
+    words.iter().any(|w| one_of(w, SECRET_WORDS))
+        || words.windows(2).any(|p| p[1].eq_ignore_ascii_case("KEY") && one_of(p[0], KEY_PREFIXES))
+        || (words.len() == 1
+            && words[0].len() >= PASSWORD.len()
+            && words[0].as_bytes()[words[0].len() - PASSWORD.len()..].eq_ignore_ascii_case(PASSWORD.as_bytes()))
 }
 
 /// Why a written value holds a literal secret, if it does.
@@ -816,6 +821,10 @@ mod tests {
             "AWS_SECRET_ACCESS_KEY",
             "POSTGRES_PWD",
             "MYSQL_PWD",
+            // Any case, as written.
+            "db_password",
+            "Api_Key",
+            "rootPassword",
         ] {
             assert!(is_secret_name(n), "{n}");
         }
@@ -826,6 +835,9 @@ mod tests {
             "PWD",
             "PASSWORD_MIN_LENGTH",
             "POSTGRES_HOST_AUTH_METHOD",
+            "pwd",
+            "password_file",
+            "monkey",
         ] {
             assert!(!is_secret_name(n), "{n}");
         }

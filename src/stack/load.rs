@@ -165,7 +165,12 @@ pub(crate) struct Loader {
     extends: HashSet<(String, String)>,
     overrides: HashMap<PathBuf, String>,
     display_base: PathBuf,
+    /// `display_base` with every link resolved (when it exists), once per load.
+    display_real: PathBuf,
     root_abs: PathBuf,
+    /// Paths given in the files with every link resolved (`None`: nothing there), once per load:
+    /// each configuration reads the same mounts again.
+    real_paths: HashMap<PathBuf, Option<PathBuf>>,
 }
 
 impl Loader {
@@ -189,6 +194,8 @@ impl Loader {
         let missing_required = documented_variables(&root, &root_abs);
         Loader {
             root_abs,
+            display_real: root.canonicalize().unwrap_or_else(|_| root.clone()),
+            real_paths: HashMap::new(),
             display_base: root.clone(),
             root,
             files: Vec::new(),
@@ -213,8 +220,7 @@ impl Loader {
     fn display(&self, path: &Path) -> String {
         let mut shown = path.to_path_buf();
         if path.is_absolute() {
-            let dir = self.display_base.canonicalize().unwrap_or_else(|_| self.display_base.clone());
-            if let Ok(rest) = path.strip_prefix(&dir) {
+            if let Ok(rest) = path.strip_prefix(&self.display_real) {
                 shown = self.display_base.join(rest);
             }
         }
@@ -890,8 +896,9 @@ impl Loader {
             base.join(given)
         };
         let mut norm = normalize(&std::path::absolute(&path).unwrap_or(path));
-        if let Ok(real) = norm.canonicalize() {
-            norm = real;
+        let real = self.real_paths.entry(norm.clone()).or_insert_with_key(|p| p.canonicalize().ok());
+        if let Some(real) = real {
+            norm = real.clone();
         }
         if !norm.starts_with(&self.root_abs) {
             self.notes.push(Note {
