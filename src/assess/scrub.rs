@@ -45,6 +45,9 @@ impl Scrubber {
 
     /// `text` with every credential replaced by [`REDACTED`], line by line.
     pub fn text(&self, text: &str) -> String {
+        // The literals are looked for in the whole text once, and line by line only when found
+        // (a line of a text without one holds none: its redaction is the same either way).
+        let literals = self.literals.iter().any(|s| text.contains(s.as_str()));
         let mut out = String::with_capacity(text.len());
         let mut seen = self.seen.borrow_mut();
         for line in text.split_inclusive('\n') {
@@ -52,7 +55,7 @@ impl Scrubber {
                 Some(Some(shown)) => out.push_str(shown),
                 Some(None) => out.push_str(line),
                 None => {
-                    let shown = self.line(line);
+                    let shown = self.line(line, literals);
                     out.push_str(&shown);
                     seen.insert(line.into(), (shown != line).then(|| shown.into_boxed_str()));
                 }
@@ -61,9 +64,9 @@ impl Scrubber {
         out
     }
 
-    fn line(&self, line: &str) -> String {
+    fn line(&self, line: &str, literals: bool) -> String {
         let mut out = std::borrow::Cow::Borrowed(line);
-        if self.literals.iter().any(|s| out.contains(s.as_str())) {
+        if literals && self.literals.iter().any(|s| out.contains(s.as_str())) {
             let mut replaced = line.to_string();
             for secret in &self.literals {
                 replaced = replaced.replace(secret.as_str(), REDACTED);
@@ -387,6 +390,22 @@ mod tests {
 
     fn scrub(line: &str) -> String {
         Scrubber::new(&["hunter2".to_string(), "it's-x".to_string(), "a$b".to_string()]).text(line)
+    }
+
+    #[test]
+    fn lines_seen_before_are_redacted_the_same() {
+        // One scrubber for a whole report: lines come back in texts with and without a literal.
+        let scrubber = Scrubber::new(&["hunter2".to_string()]);
+        let texts = ["  image: redis\n  X: hunter2\n", "  image: redis\n", "  X: hunter2\n  DB_PASSWORD: open\n"];
+        let once: Vec<String> = texts.iter().map(|t| scrubber.text(t)).collect();
+        let again: Vec<String> = texts.iter().map(|t| scrubber.text(t)).collect();
+        assert_eq!(once, again);
+        assert_eq!(once[0], "  image: redis\n  X: <redacted>\n");
+        assert_eq!(once[1], "  image: redis\n");
+        assert_eq!(once[2], "  X: <redacted>\n  DB_PASSWORD: <redacted>\n");
+        for text in texts {
+            assert_eq!(Scrubber::new(&["hunter2".to_string()]).text(text), scrubber.text(text));
+        }
     }
 
     #[test]
