@@ -17,45 +17,59 @@ fn git(args: &[&str]) -> Option<String> {
 
 /// Builds JSON from YAML events as `stackfix::stack::catalog` reads the file: a plain `true` or
 /// `false` is a boolean, a plain empty, `~` or `null` (any case the YAML core schema allows) is
-/// null, a plain integer a number, every other scalar a string. Aliases, merge keys and duplicate
-/// keys are refused (the catalog has none).
+/// null, a plain integer a number, every other scalar a string; keys are their text as written.
+/// What that reading refuses or the catalog never holds is refused: aliases, merge keys, keys
+/// that are not scalars, duplicate keys, an empty file and more than one document.
 #[derive(Default)]
 struct Json {
     /// Open collections, each with the key its next value takes (mappings).
     stack: Vec<(serde_json::Value, Option<String>)>,
     done: Option<serde_json::Value>,
+    documents: usize,
     error: Option<String>,
 }
 
 impl Json {
-    fn push_value(&mut self, value: serde_json::Value, at: Marker) {
-        let fail = |message: String| format!("templates/catalog.yml:{}:{}: {message}", at.line(), at.col() + 1);
+    fn fail(&mut self, at: Marker, message: &str) {
+        let message = format!("templates/catalog.yml:{}:{}: {message}", at.line(), at.col() + 1);
+        self.error.get_or_insert(message);
+    }
+
+    /// Whether the next scalar or collection is a mapping's key.
+    fn expects_key(&self) -> bool {
+        matches!(self.stack.last(), Some((serde_json::Value::Object(_), None)))
+    }
+
+    fn push_value(&mut self, value: serde_json::Value) {
         match self.stack.last_mut() {
             None => self.done = Some(value),
             Some((serde_json::Value::Array(items), _)) => items.push(value),
-            Some((serde_json::Value::Object(map), key)) => match key.take() {
-                None => match value {
-                    serde_json::Value::String(k) if k == "<<" => {
-                        self.error.get_or_insert(fail("merge keys are not read in the catalog".into()));
-                    }
-                    serde_json::Value::String(k) if map.contains_key(&k) => {
-                        self.error.get_or_insert(fail(format!("duplicate key `{k}`")));
-                    }
-                    serde_json::Value::String(k) => *key = Some(k),
-                    other => *key = Some(other.to_string()),
-                },
-                Some(k) => {
+            Some((serde_json::Value::Object(map), key)) => {
+                if let Some(k) = key.take() {
                     map.insert(k, value);
                 }
-            },
+            }
             Some(_) => unreachable!("only collections are open"),
         }
+    }
+
+    fn push_key(&mut self, text: String, style: TScalarStyle, at: Marker) {
+        let Some((serde_json::Value::Object(map), key)) = self.stack.last_mut() else { return };
+        if map.contains_key(&text) {
+            let message = format!("duplicate key `{text}`");
+            return self.fail(at, &message);
+        }
+        if text == "<<" && style == TScalarStyle::Plain {
+            return self.fail(at, "merge keys are not read in the catalog");
+        }
+        *key = Some(text);
     }
 }
 
 impl MarkedEventReceiver for Json {
     fn on_event(&mut self, event: Event, at: Marker) {
         match event {
+            Event::Scalar(text, style, _, _) if self.expects_key() => self.push_key(text, style, at),
             Event::Scalar(text, style, _, _) => {
                 let value = if style != TScalarStyle::Plain {
                     serde_json::Value::String(text)
@@ -67,18 +81,24 @@ impl MarkedEventReceiver for Json {
                         t => t.parse::<i64>().map(serde_json::Value::from).unwrap_or(serde_json::Value::String(text)),
                     }
                 };
-                self.push_value(value, at);
+                self.push_value(value);
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) if self.expects_key() => {
+                self.fail(at, "keys in the catalog are scalars");
             }
             Event::SequenceStart(..) => self.stack.push((serde_json::Value::Array(Vec::new()), None)),
             Event::MappingStart(..) => self.stack.push((serde_json::Value::Object(Default::default()), None)),
             Event::SequenceEnd | Event::MappingEnd => {
                 if let Some((value, _)) = self.stack.pop() {
-                    self.push_value(value, at);
+                    self.push_value(value);
                 }
             }
-            Event::Alias(_) => {
-                let message = format!("templates/catalog.yml:{}: aliases are not read in the catalog", at.line());
-                self.error.get_or_insert(message);
+            Event::Alias(_) => self.fail(at, "aliases are not read in the catalog"),
+            Event::DocumentStart => {
+                self.documents += 1;
+                if self.documents > 1 {
+                    self.fail(at, "the catalog is one YAML document");
+                }
             }
             _ => {}
         }
@@ -96,8 +116,11 @@ fn catalog() {
     if let Some(error) = json.error {
         panic!("{error}");
     }
+    let Some(catalog) = json.done.filter(serde_json::Value::is_object) else {
+        panic!("templates/catalog.yml: the catalog is a mapping (`images: [...]`)");
+    };
     let out = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("catalog.json");
-    std::fs::write(out, json.done.unwrap_or_default().to_string()).expect("writing catalog.json");
+    std::fs::write(out, catalog.to_string()).expect("writing catalog.json");
 }
 
 fn main() {
