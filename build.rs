@@ -110,7 +110,7 @@ fn catalog() {
     println!("cargo:rerun-if-changed=templates/catalog.yml");
     let text = std::fs::read_to_string("templates/catalog.yml").expect("templates/catalog.yml");
     let mut json = Json::default();
-    if let Err(e) = Parser::new_from_str(&text).load(&mut json, false) {
+    if let Err(e) = Parser::new_from_str(&text).load(&mut json, true) {
         panic!("templates/catalog.yml: {e}");
     }
     if let Some(error) = json.error {
