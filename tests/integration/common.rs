@@ -57,6 +57,15 @@ pub fn check_json(dir: &Path, extra: &[&str]) -> (i32, serde_json::Value) {
     (out.status.code().unwrap_or(-1), json)
 }
 
+/// `stackfix fix . --format json --diff EXTRA…` in `dir` (nothing written): the parsed report.
+pub fn fix_json(dir: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["fix", ".", "--format", "json", "--diff"];
+    args.extend_from_slice(extra);
+    let out = stackfix(dir, &args);
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("invalid JSON from {}: {e}\n{}", dir.display(), stderr(&out)))
+}
+
 /// Sub-directories of `dir`, sorted.
 pub fn subdirs(dir: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)

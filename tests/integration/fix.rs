@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use stackfix::rules::{FixAvailability, REGISTRY};
 use stackfix::stack::{self, LoadOptions, Profiles};
 
-use crate::common::{assert_snapshot, check_json, copy_tree, fixtures, repo, stackfix, stderr, stdout, subdirs};
+use crate::common::{
+    assert_snapshot, check_json, copy_tree, fix_json, fixtures, repo, stackfix, stderr, stdout, subdirs,
+};
 use crate::validators::{compose, compose_config_ok, compose_config_with, variables};
 
 /// A copy of a fixture directory to fix in place.
@@ -488,11 +490,7 @@ fn fixes_adding_the_same_key_are_merged_in_one_pass() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("docker-compose.yml");
     std::fs::write(&file, "services:\n  db:\n    image: postgres:16.4\n    restart: unless-stopped\n").unwrap();
-    let out = stackfix(
-        dir.path(),
-        &["fix", ".", "--select", "no-resource-limits,no-pids-limit", "--unsafe-fixes", "--format", "json", "--diff"],
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", stderr(&out)));
+    let json = fix_json(dir.path(), &["--select", "no-resource-limits,no-pids-limit", "--unsafe-fixes"]);
     let rules: BTreeSet<&str> =
         json["applied"].as_array().unwrap().iter().map(|a| a["rule"].as_str().unwrap()).collect();
     assert_eq!(rules, BTreeSet::from(["no-pids-limit", "no-resource-limits"]), "{json:#}");
@@ -562,11 +560,7 @@ fn a_fix_shared_by_many_findings_closes_each_of_them() {
         text.push_str(&format!("  s{i}:\n    image: x:1\n    environment:\n      API_TOKEN: same-literal-token\n"));
     }
     std::fs::write(dir.path().join("docker-compose.yml"), &text).unwrap();
-    let out = stackfix(
-        dir.path(),
-        &["fix", ".", "--select", "hardcoded-secret", "--unsafe-fixes", "--format", "json", "--diff"],
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", stderr(&out)));
+    let json = fix_json(dir.path(), &["--select", "hardcoded-secret", "--unsafe-fixes"]);
     let applied = json["applied"].as_array().unwrap();
     assert_eq!(applied.len(), 60, "{json:#}");
     assert!(applied.iter().all(|a| a["title"].as_str().unwrap().contains("all 60 places")), "{json:#}");
@@ -594,11 +588,7 @@ fn a_shared_fix_reaching_a_service_through_extends_is_applied() {
     .unwrap();
     let (_, json) = check_json(dir.path(), &["--select", "hardcoded-secret"]);
     let fixable = json["findings"].as_array().unwrap().iter().filter(|f| f["fix"]["available"] == true).count();
-    let out = stackfix(
-        dir.path(),
-        &["fix", ".", "--select", "hardcoded-secret", "--unsafe-fixes", "--format", "json", "--diff"],
-    );
-    let fixed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", stderr(&out)));
+    let fixed = fix_json(dir.path(), &["--select", "hardcoded-secret", "--unsafe-fixes"]);
     let applied: BTreeSet<&str> =
         fixed["applied"].as_array().unwrap().iter().map(|a| a["service"].as_str().unwrap()).collect();
     assert_eq!(applied, BTreeSet::from(["s1", "s2", "s3"]), "{fixed:#}");
