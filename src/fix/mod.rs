@@ -351,30 +351,44 @@ impl fmt::Display for FindingKey {
 
 /// The keys of `findings` (in order) on `stack`.
 pub(crate) fn keys(stack: &Stack, findings: &[Finding]) -> Vec<FindingKey> {
+    use rayon::prelude::*;
     let mut seen: rustc_hash::FxHashMap<(&'static str, FileId, Option<&str>, u64), usize> = Default::default();
     let names: Vec<Arc<str>> = stack.files.iter().map(|f| Arc::from(f.display.as_str())).collect();
-    findings
+    let at = |f: &Finding| match stack.file(f.file).tree.as_ref() {
+        Some(tree) => crate::yaml::route::route_hash_at(tree, f.span.start),
+        None => std::hash::BuildHasher::hash_one(
+            &std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default(),
+            &f.message,
+        ),
+    };
+    let key = |(f, (at, rank)): (&Finding, (u64, usize))| FindingKey {
+        rule: f.rule,
+        file: names[f.file].clone(),
+        service: f.service.clone(),
+        at,
+        rank,
+        message: f.message.clone(),
+    };
+    // Each place is found in the tree and each key made on its own (thousands of findings in a
+    // large stack: in parallel); ranks follow the findings' order.
+    let parallel = findings.len() > 256;
+    let places: Vec<u64> = match parallel {
+        true => findings.par_iter().with_min_len(64).map(at).collect(),
+        false => findings.iter().map(at).collect(),
+    };
+    let ranked: Vec<(u64, usize)> = findings
         .iter()
-        .map(|f| {
-            let at = match stack.file(f.file).tree.as_ref() {
-                Some(tree) => crate::yaml::route::route_hash_at(tree, f.span.start),
-                None => std::hash::BuildHasher::hash_one(
-                    &std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default(),
-                    &f.message,
-                ),
-            };
+        .zip(places)
+        .map(|(f, at)| {
             let rank = seen.entry((f.rule, f.file, f.service.as_deref(), at)).or_default();
             *rank += 1;
-            FindingKey {
-                rule: f.rule,
-                file: names[f.file].clone(),
-                service: f.service.clone(),
-                at,
-                rank: *rank - 1,
-                message: f.message.clone(),
-            }
+            (at, *rank - 1)
         })
-        .collect()
+        .collect();
+    match parallel {
+        true => findings.par_iter().zip(ranked).with_min_len(64).map(key).collect(),
+        false => findings.iter().zip(ranked).map(key).collect(),
+    }
 }
 
 /// Plans, applies in memory and verifies the fixes for a stack.
@@ -384,9 +398,26 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) ->
     if !original.errors.is_empty() {
         return Err(FixError::Input(original.errors.clone()));
     }
-    let (run, changes) = fix_in_memory(load, settings, options, &renderer, &original, None)?;
-    let InMemory { applied, skipped, remaining, passes, fixed, .. } = run;
-    Ok(Outcome { changes, applied, skipped, stack: fixed.unwrap_or(original), remaining, passes })
+    let (run, changes) = fix_in_memory(load, settings, options, &renderer, &original, None, false)?;
+    let InMemory { applied, skipped, remaining, passes, fixed, first_plans } = run;
+    let stack = match fixed {
+        Some(fixed) => {
+            drop_in_background((original, first_plans));
+            fixed
+        }
+        None => {
+            drop_in_background(first_plans);
+            original
+        }
+    };
+    Ok(Outcome { changes, applied, skipped, stack, remaining, passes })
+}
+
+/// Frees `value` on the thread pool rather than in the caller: a large stack, or a pass's
+/// thousands of findings with their fixes, takes milliseconds to free that the caller need not
+/// wait for.
+pub(crate) fn drop_in_background<T: Send + 'static>(value: T) {
+    rayon::spawn(move || drop(value));
 }
 
 /// What a fix run leaves, in memory: [`Outcome`] without the file changes, on a stack the caller
@@ -402,6 +433,7 @@ pub struct InMemory {
     pub fixed: Option<Stack>,
     /// Each finding's fix as the first pass planned it alone on the files as they are (in the
     /// order of the findings the run was given; `None` for a finding without one planned).
+    /// Empty unless the run was asked to keep them ([`run_loaded_keeping_plans`]).
     first_plans: Vec<Option<Arc<FixPlan>>>,
 }
 
@@ -426,11 +458,38 @@ pub fn run_loaded(
     original: &Stack,
     findings: &[Finding],
 ) -> Result<InMemory, FixError> {
+    run_loaded_with(load, settings, options, original, findings, false)
+}
+
+/// [`run_loaded`], keeping each fix as the first pass planned it alone, for
+/// [`propose_from`](super::propose_from) (a copy of every plan: a caller that shows no per-fix
+/// diff does without).
+///
+/// # Errors
+/// As [`run`].
+pub fn run_loaded_keeping_plans(
+    load: &LoadOptions,
+    settings: &RuleSettings,
+    options: &FixOptions,
+    original: &Stack,
+    findings: &[Finding],
+) -> Result<InMemory, FixError> {
+    run_loaded_with(load, settings, options, original, findings, true)
+}
+
+fn run_loaded_with(
+    load: &LoadOptions,
+    settings: &RuleSettings,
+    options: &FixOptions,
+    original: &Stack,
+    findings: &[Finding],
+    keep_plans: bool,
+) -> Result<InMemory, FixError> {
     if !original.errors.is_empty() {
         return Err(FixError::Input(original.errors.clone()));
     }
     let renderer = Renderer::new(options.templates.as_deref()).map_err(FixError::Template)?;
-    fix_in_memory(load, settings, options, &renderer, original, Some(findings)).map(|(run, _)| run)
+    fix_in_memory(load, settings, options, &renderer, original, Some(findings), keep_plans).map(|(run, _)| run)
 }
 
 /// The passes, verified, from `original` (its findings `first` when the caller has them), and the
@@ -442,6 +501,7 @@ fn fix_in_memory(
     renderer: &Renderer,
     original: &Stack,
     first: Option<&[Finding]>,
+    keep_plans: bool,
 ) -> Result<(InMemory, Vec<FileChange>), FixError> {
     check_services(original, options)?;
     let env = Env { dir: &load.dir, options, renderer, rendered: Default::default() };
@@ -452,7 +512,7 @@ fn fix_in_memory(
     let mut first_plans: Option<Vec<Option<Arc<FixPlan>>>> = None;
     // Each round excludes at least one fix, so this ends; the cap only guards against a bug.
     for _ in 0..64 {
-        let record = first_plans.is_none().then_some(&mut first_plans);
+        let record = (keep_plans && first_plans.is_none()).then_some(&mut first_plans);
         let mut attempt = match attempt(load, settings, &env, original, first, &excluded, record)? {
             Ok(attempt) => attempt,
             Err(broken) => {
@@ -464,7 +524,8 @@ fn fix_in_memory(
         let remaining = std::mem::take(&mut attempt.findings);
         let failures = verify::check(original, &attempt, &remaining);
         if failures.is_empty() {
-            let Attempt { fs, applied, mut skipped, stack: fixed, passes, .. } = attempt;
+            let Attempt { fs, applied, mut skipped, stack: fixed, passes, intended, followers, .. } = attempt;
+            drop_in_background((intended, followers, env.rendered));
             let (edits, reads) = fs.into_edits_and_reads();
             let changes = changes(original, load, edits, &reads);
             for (k, reason) in excluded {
@@ -877,6 +938,10 @@ fn attempt(
                 applicability: fix.applicability,
             });
         }
+        // The pass's findings and plans (each fix's edits and context) are freed off the
+        // path of the next pass; so is a stack an earlier pass loaded.
+        drop(peers);
+        drop_in_background((findings, plans, loaded));
     }
     Err(FixError::NoConvergence(MAX_PASSES))
 }
@@ -1181,7 +1246,7 @@ fn plan_fix(
     let mut lowered_edits: Vec<(FileId, Lowered)> = Vec::new();
     // Services a fix adds to a file, with every fragment for them: added as one entry, since
     // each fragment alone would add the service anew.
-    let mut new_services: Vec<(FileId, String, String)> = Vec::new();
+    let mut new_services: Vec<NewService> = Vec::new();
     // Bootstrap: the overlay, and the compose files it leaves as they are.
     let overlay = options.production_file.as_ref().and_then(|path| {
         let key = FileKey::new(path);
@@ -1227,7 +1292,8 @@ fn plan_fix(
                     };
                     (file, Lowered::Merge(route, explain(rendered, &explained)?, in_place))
                 } else {
-                    add_to_new_service(&mut new_services, file, service, rendered.source_text(), &explained);
+                    let text = rendered.source_text();
+                    add_to_new_service(&mut new_services, file, service, text, Some(&rendered), &explained);
                     continue;
                 }
             }
@@ -1338,10 +1404,7 @@ fn plan_fix(
                 let rendered = env.render(template, context, finding.service.as_deref())?;
                 match op {
                     EditOp::Merge => (*file, Lowered::Merge(route, rendered, HashSet::new())),
-                    _ => {
-                        let value = rendered.source_text().to_string();
-                        (*file, Lowered::Patch(Patch { route, op: Op::ReplaceNode { value } }))
-                    }
+                    _ => (*file, Lowered::Replace(route, rendered)),
                 }
             }
             (target, op) => return Err(format!("internal error: no fix does {op:?} on {target:?}")),
@@ -1355,12 +1418,21 @@ fn plan_fix(
     }
     // One `services:` entry per file for all the services added to it: two would be two keys
     // where the file has no `services` yet.
-    let mut files: Vec<FileId> = new_services.iter().map(|(file, _, _)| *file).collect();
+    let mut files: Vec<FileId> = new_services.iter().map(|n| n.file).collect();
     files.sort_unstable();
     files.dedup();
     for file in files {
+        let adding: Vec<&NewService> = new_services.iter().filter(|n| n.file == file).collect();
+        // One service from one fragment, into a `services` mapping written out: the fragment
+        // already parsed is inserted as it is (most fixes that add a service).
+        if let ([NewService { service, parsed: Some(fragment), .. }], Some(route)) =
+            (adding.as_slice(), plain_services(stack, file))
+        {
+            lowered_edits.insert(0, (file, Lowered::Insert(route, service.clone(), fragment.clone())));
+            continue;
+        }
         let mut value = String::from("services:\n");
-        for (_, service, fragments) in new_services.iter().filter(|(f, _, _)| *f == file) {
+        for NewService { service, text: fragments, .. } in adding {
             value.push_str(&format!("  {}:\n", key_text(service)));
             for line in fragments.lines() {
                 value.push_str(&if line.is_empty() { "\n".to_string() } else { format!("    {line}\n") });
@@ -1373,7 +1445,7 @@ fn plan_fix(
         if !fs.inside(&stack.file(file).path) {
             return Err(format!("{} is outside the project; stackfix does not write there", stack.file(file).display));
         }
-        let replaces = matches!(&lowered, Lowered::Patch(Patch { op: Op::ReplaceNode { .. }, .. }));
+        let replaces = matches!(&lowered, Lowered::Replace(..));
         let mut splices = lowered_splices(stack, file, lowered)?;
         if replaces && options.explain {
             annotate(stack.file(file).source().text(), &mut splices, explained("").trim_end());
@@ -1479,7 +1551,7 @@ fn lift_into_overlay(
     stack: &Stack,
     overlay: FileId,
     based: Vec<(FileId, Lowered)>,
-    new_services: &mut Vec<(FileId, String, String)>,
+    new_services: &mut Vec<NewService>,
     explained: &dyn Fn(&str) -> String,
 ) -> Result<Vec<(FileId, Lowered)>, String> {
     let mut per_file: Vec<(FileId, Vec<Splice>)> = Vec::new();
@@ -1500,26 +1572,65 @@ fn lift_into_overlay(
                 let fragment = Fragment::parse(&explained(&text)).map_err(|e| e.to_string())?;
                 out.push((overlay, Lowered::Merge(route, Arc::new(fragment), HashSet::new())));
             } else {
-                add_to_new_service(new_services, overlay, &service, &text, explained);
+                add_to_new_service(new_services, overlay, &service, &text, None, explained);
             }
         }
     }
     Ok(out)
 }
 
-/// Adds a fragment to the entry a fix writes for a service the file does not have yet; the
-/// first fragment carries the explaining comment.
+/// Adds a fragment (`text`; `parsed`, when the caller has it parsed) to the entry a fix writes for
+/// a service the file does not have yet; the first fragment carries the explaining comment.
 fn add_to_new_service(
-    new_services: &mut Vec<(FileId, String, String)>,
+    new_services: &mut Vec<NewService>,
     file: FileId,
     service: &str,
     text: &str,
+    parsed: Option<&Arc<Fragment>>,
     explained: &dyn Fn(&str) -> String,
 ) {
-    match new_services.iter_mut().find(|(f, s, _)| *f == file && s == service) {
-        Some((_, _, all)) => all.push_str(&format!("\n{}", text.trim_end())),
-        None => new_services.push((file, service.to_string(), explained(text).trim_end().to_string())),
+    match new_services.iter_mut().find(|n| n.file == file && n.service == service) {
+        Some(adding) => {
+            adding.text.push_str(&format!("\n{}", text.trim_end()));
+            adding.parsed = None;
+        }
+        None => {
+            let written = explained(text);
+            // Kept parsed when it is the text to write (no comment added to it).
+            let parsed = parsed.filter(|_| written == text).map(Arc::clone);
+            new_services.push(NewService {
+                file,
+                service: service.to_string(),
+                text: written.trim_end().to_string(),
+                parsed,
+            })
+        }
     }
+}
+
+/// A service a fix adds to a file that does not have it.
+struct NewService {
+    file: FileId,
+    service: String,
+    /// Every fragment for it, one after another.
+    text: String,
+    /// The one fragment, parsed, while it is the whole text.
+    parsed: Option<Arc<Fragment>>,
+}
+
+/// The route of `file`'s `services` when it is a block mapping written out there, with entries
+/// and without a merge key (a service added to it goes after its last entry).
+fn plain_services(stack: &Stack, file: FileId) -> Option<Route> {
+    let tree = stack.file(file).tree.as_ref()?;
+    let route = Route::default().key("services");
+    let found = crate::yaml::route::resolve(tree, &route).ok()?;
+    let key = found.key?;
+    let entries = tree.entries(found.node);
+    let plain = matches!(tree.node(found.node).kind, crate::yaml::NodeKind::Mapping { flow: false, .. })
+        && !entries.is_empty()
+        && !entries.iter().any(|e| tree.is_merge_key(e.key))
+        && tree.entries(tree.root()?).iter().any(|e| e.key == key);
+    plain.then_some(route)
 }
 
 /// Ends a one-line replacement with `comment` when nothing follows it on its line (a comment
@@ -1556,6 +1667,8 @@ fn lowered_splices(stack: &Stack, file: FileId, lowered: Lowered) -> Result<Vec<
         Lowered::Merge(route, fragment, in_place) => {
             crate::yaml::patch::merge_splices_with(tree, &route, &fragment, &|n| in_place.contains(&n))
         }
+        Lowered::Insert(route, key, fragment) => crate::yaml::patch::insert_splices(tree, &route, &key, &fragment),
+        Lowered::Replace(route, fragment) => crate::yaml::patch::replace_splices(tree, &route, &fragment),
         Lowered::Text(_) => unreachable!("returned above"),
     }
     .map_err(|e| e.to_string())
@@ -1572,6 +1685,10 @@ enum Lowered {
     /// The nodes a merge key gives that the fragment is merged into in place (see
     /// [`anchor_in_place`]).
     Merge(Route, Arc<Fragment>, HashSet<crate::yaml::NodeId>),
+    /// A parsed fragment as the value of a key added to the mapping at a route.
+    Insert(Route, String, Arc<Fragment>),
+    /// A parsed fragment replacing the node at a route.
+    Replace(Route, Arc<Fragment>),
 }
 
 /// Splices giving the last `name args` line of each directive its new value, and the
@@ -1744,7 +1861,8 @@ fn json_hash(value: &serde_json::Value) -> u64 {
             }
         }
     }
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    // A cache key within one run, not a defence against chosen inputs: the fast hash does.
+    let mut hasher = rustc_hash::FxHasher::default();
     walk(value, &mut hasher);
     hasher.finish()
 }

@@ -76,7 +76,7 @@ fn plan_each(
 /// The fixes of `findings` (a report of `stack`, fixes with their edits) as the first pass of
 /// `run` planned each alone on the files as they are: what [`propose`] fills, without checking
 /// the stack or planning them again. `run` must have been made on `stack` with `findings`
-/// ([`super::run_loaded`]) and `options`.
+/// and `options`, keeping its plans ([`super::run_loaded_keeping_plans`]).
 ///
 /// # Errors
 /// The templates do not parse.

@@ -89,6 +89,9 @@ pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) 
         .map(|(leader, keys)| (leader, keys.iter().filter_map(|k| k.service.as_deref()).collect()))
         .collect();
     check_effective(original, fixed, &aims, &followed, &mut failures);
+    // A large stack's fixes aim at hundreds of thousands of routes: freed off the caller's path.
+    let routes: Vec<Route> = aims.into_values().flatten().map(|(route, _)| route).collect();
+    super::drop_in_background(routes);
     check_starts(original, fixed, attempt, &mut failures);
     // The findings that share a failed fix fail with it.
     let shared: Vec<(FindingKey, String)> = failures
@@ -163,15 +166,24 @@ fn check_effective(
         diff(&before.doc, &after.doc, &Route::default(), Some(&trie), &mut changed);
         let by_name: HashMap<&str, &crate::stack::Service> =
             before.services.iter().map(|s| (s.name.as_str(), s)).collect();
-        let mut seen = HashSet::new();
-        for service in &after.services {
-            seen.insert(service.name.as_str());
+        let seen: HashSet<&str> = after.services.iter().map(|s| s.name.as_str()).collect();
+        let compared = |service: &crate::stack::Service| {
+            let mut changed = Vec::new();
             let at = Route::default().key("services").key(&service.name);
             let aims = trie.child(Step::Key("services")).and_then(|t| t.child(Step::Key(&service.name)));
             match by_name.get(service.name.as_str()) {
                 Some(old) => diff(&old.value, &service.value, &at, aims, &mut changed),
                 None => leaves(&service.value, &at, aims, &mut changed),
             }
+            changed
+        };
+        // Each service compared on its own (in parallel in a large stack), in order.
+        if after.services.len() > 64 {
+            use rayon::prelude::*;
+            let each: Vec<Vec<Route>> = after.services.par_iter().with_min_len(16).map(compared).collect();
+            changed.extend(each.into_iter().flatten());
+        } else {
+            changed.extend(after.services.iter().flat_map(compared));
         }
         for old in before.services.iter().filter(|s| !seen.contains(s.name.as_str())) {
             let aims = trie.child(Step::Key("services")).and_then(|t| t.child(Step::Key(&old.name)));
@@ -326,19 +338,23 @@ where
 /// The aims of a file with every inserted key replaced by the routes of the values under it in
 /// the fixed file (a splice that adds `deploy` means the leaves it wrote, not all of `deploy`).
 fn expand<'a>(tree: Option<&Tree>, aimed: &'a [(Aim, FindingKey)]) -> Vec<(Route, &'a FindingKey)> {
-    let mut out = Vec::new();
-    for (aim, key) in aimed {
+    use rayon::prelude::*;
+    let one = |(aim, key): &'a (Aim, FindingKey)| -> Vec<(Route, &'a FindingKey)> {
         let node = tree.filter(|_| aim.inserted).and_then(|t| crate::yaml::route::resolve(t, &aim.route).ok());
         match (tree, node) {
             (Some(tree), Some(found)) => {
                 let mut leaves = Vec::new();
                 leaf_routes(tree, found.node, &mut aim.route.clone(), &mut leaves);
-                out.extend(leaves.into_iter().map(|r| (effective_route(r), key)));
+                leaves.into_iter().map(|r| (effective_route(r), key)).collect()
             }
-            _ => out.push((effective_route(aim.route.clone()), key)),
+            _ => vec![(effective_route(aim.route.clone()), key)],
         }
+    };
+    // Thousands of aims in a large stack: expanded in parallel, kept in order.
+    match aimed.len() > 256 {
+        true => aimed.par_iter().with_min_len(64).flat_map_iter(one).collect(),
+        false => aimed.iter().flat_map(one).collect(),
     }
-    out
 }
 
 fn leaf_routes(tree: &Tree, id: NodeId, at: &mut Route, out: &mut Vec<Route>) {

@@ -390,8 +390,13 @@ fn is_inline_scalar(tree: &Tree, id: NodeId) -> bool {
     matches!(&tree.node(id).kind, NodeKind::Scalar { style, .. } if !matches!(style, ScalarStyle::Literal | ScalarStyle::Folded))
 }
 
-fn pad(n: usize) -> String {
-    " ".repeat(n)
+/// `n` spaces (borrowed for any indentation a compose file has).
+fn pad(n: usize) -> std::borrow::Cow<'static, str> {
+    const SPACES: &str = "                                                                                                                                ";
+    match SPACES.get(..n) {
+        Some(spaces) => std::borrow::Cow::Borrowed(spaces),
+        None => std::borrow::Cow::Owned(" ".repeat(n)),
+    }
 }
 
 #[cfg(test)]

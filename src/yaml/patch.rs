@@ -153,6 +153,29 @@ pub fn merge_splices(tree: &Tree, route: &Route, fragment: &Fragment) -> Result<
     merge_splices_with(tree, route, fragment, &|_| false)
 }
 
+/// The splice of [`Op::InsertKey`] with the value already parsed: `key` added to the mapping at
+/// `route` (after its last entry), aiming at `route.key`.
+///
+/// # Errors
+/// The route does not lead to a mapping, or the key is there already.
+pub fn insert_splices(tree: &Tree, route: &Route, key: &str, value: &Fragment) -> Result<Vec<Splice>, PatchError> {
+    let fail = |message: String| PatchError { route: route.to_string(), message };
+    let target = resolve(tree, route).map_err(|e| fail(e.to_string()))?;
+    let splice = insert_key(tree, target, key, value, None, &tree.style()).map_err(fail)?;
+    Ok(vec![Splice { aims: route.clone().key(key), ..splice }])
+}
+
+/// The splice of [`Op::ReplaceNode`] with the value already parsed.
+///
+/// # Errors
+/// As [`splices`] gives them for the operation.
+pub fn replace_splices(tree: &Tree, route: &Route, value: &Fragment) -> Result<Vec<Splice>, PatchError> {
+    let fail = |message: String| PatchError { route: route.to_string(), message };
+    let target = resolve(tree, route).map_err(|e| fail(e.to_string()))?;
+    let splice = replace_node_with(tree, target, value, &tree.style()).map_err(fail)?;
+    Ok(vec![Splice { aims: route.clone(), ..splice }])
+}
+
 /// [`merge_splices`], where a key a merge key (`<<`) gives the mapping is edited in the node that
 /// gives it when `in_place` allows that node (every user of the anchor needs the same edit);
 /// otherwise the mapping gets a local copy of it. Splices made in place aim at the route the key
@@ -745,8 +768,17 @@ fn append_item(tree: &Tree, target: super::route::Located, value: &str, style: &
 }
 
 fn replace_node(tree: &Tree, target: super::route::Located, value: &str, style: &Style) -> Result<Splice, String> {
+    replace_node_with(tree, target, &fragment(value)?, style)
+}
+
+/// [`replace_node`] with the value already parsed.
+fn replace_node_with(
+    tree: &Tree,
+    target: super::route::Located,
+    value: &Fragment,
+    style: &Style,
+) -> Result<Splice, String> {
     let node = tree.node(target.node);
-    let value = fragment(value)?;
     // An anchored node keeps its anchor, so the aliases of it read the new value (the fix was
     // judged for every user of the anchor).
     if let Some(anchor) = node.anchor() {
