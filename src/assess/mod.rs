@@ -457,34 +457,48 @@ pub fn assess(
             .collect(),
     };
     // Literal secrets are redacted wherever a finding's text or a diff's context would show one.
-    let scrubber = scrub::Scrubber::new(&rules::guarded_secrets(stack));
-    let shown = |text: &str| scrubber.text(text);
+    let secrets = rules::guarded_secrets(stack);
+    let mut scrubber = scrub::Scrubber::new(&secrets);
+    // Every file a fix's diff is made on, read once.
     let mut originals = Originals::new();
-    let mut issues: Vec<(Issue, (usize, usize))> = findings
-        .iter()
-        .map(|f| {
-            let (line, col) = stack.line_col(f.file, f.span.start);
-            let fix = f.fix.as_ref().filter(|_| crate::report::fix_now(stack, f).is_some()).map(|fix| IssueFix {
-                title: shown(&fix.title),
-                applicability: fix.applicability.as_str(),
-                diff: diff_of(stack, &mut originals, &fix.replacements).map(|d| shown(&d)),
-            });
-            let development_only = !counted(f);
-            let issue = Issue {
-                priority: if development_only { Priority::Low } else { Priority::of(f.severity, area_of(f)) },
-                development_only,
-                rule: f.rule,
-                area: area_of(f).as_str(),
-                severity: f.severity.as_str(),
-                service: f.service.clone(),
-                location: format!("{}:{line}:{col}", stack.file(f.file).display),
-                message: shown(&f.message),
-                help: f.help.as_ref().map(|h| shown(h)),
-                fix,
-            };
-            (issue, (f.file, f.span.start))
-        })
-        .collect();
+    for f in findings {
+        for r in f.fix.iter().flat_map(|fix| &fix.replacements) {
+            if !originals.contains_key(&r.path) {
+                originals.insert(r.path.clone(), original(stack, &r.path));
+            }
+        }
+    }
+    let issue = |scrubber: &mut scrub::Scrubber, f: &Finding| {
+        let shown = |text: &str| scrubber.text(text);
+        let (line, col) = stack.line_col(f.file, f.span.start);
+        let fix = f.fix.as_ref().filter(|_| crate::report::fix_now(stack, f).is_some()).map(|fix| IssueFix {
+            title: shown(&fix.title),
+            applicability: fix.applicability.as_str(),
+            diff: diff_of(&originals, &fix.replacements).map(|d| shown(&d)),
+        });
+        let development_only = !counted(f);
+        let issue = Issue {
+            priority: if development_only { Priority::Low } else { Priority::of(f.severity, area_of(f)) },
+            development_only,
+            rule: f.rule,
+            area: area_of(f).as_str(),
+            severity: f.severity.as_str(),
+            service: f.service.clone(),
+            location: format!("{}:{line}:{col}", stack.file(f.file).display),
+            message: shown(&f.message),
+            help: f.help.as_ref().map(|h| shown(h)),
+            fix,
+        };
+        (issue, (f.file, f.span.start))
+    };
+    // Each finding's issue (its fix's diff, redacted) on its own: in parallel for a stack with
+    // many, in order.
+    let mut issues: Vec<(Issue, (usize, usize))> = if findings.len() > 32 {
+        use rayon::prelude::*;
+        findings.par_iter().with_min_len(8).map_init(|| scrub::Scrubber::new(&secrets), issue).collect()
+    } else {
+        findings.iter().map(|f| issue(&mut scrubber, f)).collect()
+    };
     issues.sort_by(|(a, at), (b, bt)| (a.priority, a.rule, at).cmp(&(b.priority, b.rule, bt)));
     let issues: Vec<Issue> = issues.into_iter().map(|(i, _)| i).collect();
     let production = stack.configs.iter().any(|c| c.is_production());
@@ -606,7 +620,7 @@ type Originals = HashMap<std::path::PathBuf, (Option<crate::yaml::source::Source
 /// The fix's replacements as a unified diff of each file it changes (files in the order the
 /// replacements name them), made on the lines around them; `None` without replacements, or
 /// when they do not fit the file.
-fn diff_of(stack: &Stack, originals: &mut Originals, replacements: &[rules::Replacement]) -> Option<String> {
+fn diff_of(originals: &Originals, replacements: &[rules::Replacement]) -> Option<String> {
     if replacements.is_empty() {
         return None;
     }
@@ -618,15 +632,7 @@ fn diff_of(stack: &Stack, originals: &mut Originals, replacements: &[rules::Repl
     }
     let mut out = String::new();
     for path in paths {
-        let (source, name) = originals.entry(path.to_path_buf()).or_insert_with(|| {
-            let file = stack.file_by_key(&crate::stack::FileKey::new(path));
-            let display = file.map_or_else(|| shown(stack, path), |f| f.display.clone());
-            let text = match file {
-                Some(f) => Some(f.source().text().to_string()),
-                None => crate::stack::load::read_text(path).ok(),
-            };
-            (text.map(crate::yaml::source::Source::new), crate::fix::diff::patch_name(path, &display))
-        });
+        let (source, name) = originals.get(path)?;
         let ours: Vec<&rules::Replacement> = replacements.iter().filter(|r| r.path == path).collect();
         let Some(source) = source.as_ref() else {
             // A new file: the replacements are its whole text.
@@ -652,6 +658,18 @@ fn diff_of(stack: &Stack, originals: &mut Originals, replacements: &[rules::Repl
         out.push_str(&crate::fix::diff::unified_spans(name, text, source, &spans));
     }
     Some(out)
+}
+
+/// A file a fix's diff is made on: its text as the stack holds it (or as read; `None` for one
+/// the fix creates), line-indexed, and its name in the diff headers.
+fn original(stack: &Stack, path: &std::path::Path) -> (Option<crate::yaml::source::Source>, String) {
+    let file = stack.file_by_key(&crate::stack::FileKey::new(path));
+    let display = file.map_or_else(|| shown(stack, path), |f| f.display.clone());
+    let text = match file {
+        Some(f) => Some(f.source().text().to_string()),
+        None => crate::stack::load::read_text(path).ok(),
+    };
+    (text.map(crate::yaml::source::Source::new), crate::fix::diff::patch_name(path, &display))
 }
 
 /// A file the stack does not hold (one a fix creates), named like the stack's files: relative to
