@@ -528,6 +528,11 @@ fn fix_in_memory(
             drop_in_background((intended, followers, env.rendered));
             let (edits, reads) = fs.into_edits_and_reads();
             let changes = changes(original, load, edits, &reads);
+            // In the order of where the findings are, whatever order they were excluded in.
+            let mut excluded: Vec<(FindingKey, String)> = excluded.into_iter().collect();
+            excluded.sort_by(|(a, _), (b, _)| {
+                (&a.file, a.rule, &a.service, a.at, a.rank).cmp(&(&b.file, b.rule, &b.service, b.at, b.rank))
+            });
             for (k, reason) in excluded {
                 skipped.push(Skipped { rule: k.rule, service: k.service, message: k.message, reason });
             }
@@ -1424,7 +1429,8 @@ fn plan_fix(
     for file in files {
         let adding: Vec<&NewService> = new_services.iter().filter(|n| n.file == file).collect();
         // One service from one fragment, into a `services` mapping written out: the fragment
-        // already parsed is inserted as it is (most fixes that add a service).
+        // already parsed is inserted as it is (a fix that adds a service with nothing else for
+        // it in that file, as in an overlay).
         if let ([NewService { service, parsed: Some(fragment), .. }], Some(route)) =
             (adding.as_slice(), plain_services(stack, file))
         {
@@ -1596,8 +1602,9 @@ fn add_to_new_service(
         }
         None => {
             let written = explained(text);
-            // Kept parsed when it is the text to write (no comment added to it).
-            let parsed = parsed.filter(|_| written == text).map(Arc::clone);
+            // Kept parsed when it is the text to write (no comment added to it) and the emitter
+            // lays every line of it out anew.
+            let parsed = parsed.filter(|f| written == text && !spans_lines_inline(f)).map(Arc::clone);
             new_services.push(NewService {
                 file,
                 service: service.to_string(),
@@ -1606,6 +1613,22 @@ fn add_to_new_service(
             })
         }
     }
+}
+
+/// Whether a node of the fragment written inline (a scalar that is not a block scalar, a flow
+/// collection) runs over several lines: the emitter copies such text as written, so its
+/// continuation lines keep the indentation they had in the fragment.
+fn spans_lines_inline(fragment: &Fragment) -> bool {
+    use crate::yaml::{NodeKind, ScalarStyle};
+    let tree = fragment.tree();
+    (0..tree.len()).any(|id| {
+        let node = tree.node(id);
+        let inline = match &node.kind {
+            NodeKind::Scalar { style, .. } => !matches!(style, ScalarStyle::Literal | ScalarStyle::Folded),
+            _ => node.is_flow(),
+        };
+        inline && tree.source.text()[node.props_start..node.span.end].contains(['\n', '\r'])
+    })
 }
 
 /// A service a fix adds to a file that does not have it.

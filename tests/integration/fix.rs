@@ -232,6 +232,39 @@ fn templates_export_and_override() {
     );
 }
 
+/// A service added from a template whose values run over several lines (a quoted string, a flow
+/// list) keeps every line of them indented under the service (the base file gets the service,
+/// the overlay its production settings).
+#[test]
+fn an_added_service_keeps_values_written_over_several_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = stackfix(dir.path(), &["templates", "export", "tpl"]);
+    assert_eq!(out.status.code(), Some(0));
+    let backup = dir.path().join("tpl/fixes/no-backup.yml.tera");
+    let mut template = std::fs::read_to_string(&backup).unwrap();
+    template.push_str("\nlabels:\n  # kept\n  note: \"first\n    second\"\n  other: [a,\n    b]\n");
+    std::fs::write(&backup, template).unwrap();
+    let stack = dir.path().join("stack");
+    std::fs::create_dir(&stack).unwrap();
+    std::fs::write(
+        stack.join("docker-compose.yml"),
+        "services:\n  mongo:\n    image: mongo:7.0\n    volumes:\n      - mongodata:/data/db\nvolumes:\n  mongodata:\n",
+    )
+    .unwrap();
+    std::fs::write(stack.join("docker-compose.prod.yml"), "services:\n  mongo:\n    restart: always\n").unwrap();
+    let tpl = dir.path().join("tpl");
+    let out =
+        stackfix(&stack, &["fix", "--select", "no-backup", "--unsafe-fixes", "--templates", tpl.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let written = std::fs::read_to_string(stack.join("docker-compose.yml")).unwrap();
+    assert!(written.contains("      note: \"first\n        second\"\n"), "{written}");
+    assert!(written.contains("      other: [a,\n        b]\n"), "{written}");
+    let doc = &yaml_rust2::YamlLoader::load_from_str(&written).unwrap()[0];
+    let labels = &doc["services"]["mongo-backup"]["labels"];
+    assert_eq!(labels["note"].as_str(), Some("first second"));
+    assert_eq!(labels["other"][1].as_str(), Some("b"));
+}
+
 #[test]
 fn values_from_files_cannot_change_the_shape_of_generated_yaml() {
     let dir = tempfile::tempdir().unwrap();
