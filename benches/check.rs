@@ -25,10 +25,13 @@ impl MarkedEventReceiver for Discard {
     fn on_event(&mut self, _: Event, _: Marker) {}
 }
 
-/// Runs `f` `runs` times; returns the median.
+/// Runs `f` `runs` times, each without the fix fragments an earlier run rendered; returns the
+/// median.
 fn time(runs: usize, mut f: impl FnMut()) -> Duration {
     let mut samples: Vec<Duration> = (0..runs)
         .map(|_| {
+            // Every run starts cold: no fix fragment rendered by an earlier one.
+            stackfix::fix::render::Renderer::forget_built_in_fragments();
             let start = Instant::now();
             f();
             start.elapsed()

@@ -139,8 +139,8 @@ fn write_rule_group(out: &mut String, group: &[&Issue]) -> std::fmt::Result {
         first.severity,
         group.len()
     )?;
-    if let Some(why) = super::why_it_matters(first.rule) {
-        writeln!(out, "Why it matters: {}\n", one_line(why))?;
+    if let Some(why) = why_on_one_line(first.rule) {
+        writeln!(out, "Why it matters: {why}\n")?;
     }
     for issue in group {
         let development = if issue.development_only { " (development only)" } else { "" };
@@ -169,6 +169,22 @@ fn write_rule_group(out: &mut String, group: &[&Issue]) -> std::fmt::Result {
     writeln!(out)
 }
 
+/// [`super::why_it_matters`] of rule `id` as [`one_line`] writes it, made once per process.
+fn why_on_one_line(id: &str) -> Option<&'static str> {
+    static WHY: std::sync::OnceLock<std::collections::HashMap<&'static str, String>> = std::sync::OnceLock::new();
+    WHY.get_or_init(|| {
+        crate::rules::REGISTRY
+            .iter()
+            .filter_map(|r| {
+                let id = r.meta().id;
+                Some((id, one_line(super::why_it_matters(id)?)))
+            })
+            .collect()
+    })
+    .get(id)
+    .map(String::as_str)
+}
+
 /// The text of a `## name` section of a rule's documentation.
 pub(super) fn section(docs: &str, name: &str) -> Option<String> {
     let start = docs.find(&format!("## {name}\n"))? + name.len() + 4;
@@ -179,13 +195,22 @@ pub(super) fn section(docs: &str, name: &str) -> Option<String> {
 
 /// Backticks enough to fence `text` (one more than its longest run, at least three).
 fn fence_for(text: &str) -> String {
+    "`".repeat((longest_backtick_run(text) + 1).max(3))
+}
+
+/// The length of the longest run of backticks in `text` (found as bytes: a backtick is ASCII,
+/// which UTF-8 never uses inside another character).
+fn longest_backtick_run(text: &str) -> usize {
+    let bytes = text.as_bytes();
     let mut longest = 0;
-    let mut run = 0;
-    for c in text.chars() {
-        run = if c == '`' { run + 1 } else { 0 };
+    let mut from = 0;
+    while let Some(found) = memchr::memchr(b'`', &bytes[from..]) {
+        let start = from + found;
+        let run = bytes[start..].iter().take_while(|&&b| b == b'`').count();
         longest = longest.max(run);
+        from = start + run;
     }
-    "`".repeat((longest + 1).max(3))
+    longest
 }
 
 fn code_list(items: &[String]) -> String {
@@ -264,6 +289,19 @@ fn one_line(text: &str) -> String {
 fn collapsed(text: &str) -> std::borrow::Cow<'_, str> {
     // A blank at the start would be leading.
     let mut after_blank = true;
+    if text.is_ascii() {
+        // The same test on bytes: ASCII's whitespace is `char::is_whitespace`'s below 128.
+        let clean = text.bytes().all(|b| {
+            let blank = matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r');
+            let fine = !blank || (b == b' ' && !after_blank);
+            after_blank = blank;
+            fine
+        });
+        if clean && (!after_blank || text.is_empty()) {
+            return std::borrow::Cow::Borrowed(text);
+        }
+        return std::borrow::Cow::Owned(text.split_whitespace().collect::<Vec<_>>().join(" "));
+    }
     let clean = text.chars().all(|c| {
         let blank = c.is_whitespace();
         let fine = !blank || (c == ' ' && !after_blank);
@@ -280,15 +318,21 @@ fn collapsed(text: &str) -> std::borrow::Cow<'_, str> {
 /// a space inside it when the text starts or ends with a backtick).
 fn code(text: &str) -> String {
     let text = collapsed(text);
-    let mut longest = 0;
-    let mut run = 0;
-    for c in text.chars() {
-        run = if c == '`' { run + 1 } else { 0 };
-        longest = longest.max(run);
-    }
-    let fence = "`".repeat(longest + 1);
+    let fence = longest_backtick_run(&text) + 1;
     let pad = if text.starts_with('`') || text.ends_with('`') { " " } else { "" };
-    format!("{fence}{pad}{}{pad}{fence}", text.replace('|', "\\|"))
+    let mut out = String::with_capacity(text.len() + 2 * (fence + pad.len()) + 4);
+    out.extend(std::iter::repeat_n('`', fence));
+    out.push_str(pad);
+    let mut rest = text.as_ref();
+    while let Some(bar) = rest.find('|') {
+        out.push_str(&rest[..bar]);
+        out.push_str("\\|");
+        rest = &rest[bar + 1..];
+    }
+    out.push_str(rest);
+    out.push_str(pad);
+    out.extend(std::iter::repeat_n('`', fence));
+    out
 }
 
 #[cfg(test)]
@@ -316,8 +360,23 @@ mod tests {
 
     #[test]
     fn whitespace_is_collapsed_as_split_whitespace_joins() {
-        for text in ["", " ", "a", "a b", " a", "a ", "a  b", "a\tb", "a\nb", "a\u{a0}b", "é b", "a \u{2028}b", "x y z"]
-        {
+        for text in [
+            "",
+            " ",
+            "a",
+            "a b",
+            " a",
+            "a ",
+            "a  b",
+            "a\tb",
+            "a\nb",
+            "a\u{a0}b",
+            "é b",
+            "a \u{2028}b",
+            "x y z",
+            "a\u{b}b",
+            "\u{c}a\r\n",
+        ] {
             assert_eq!(collapsed(text), text.split_whitespace().collect::<Vec<_>>().join(" "), "{text:?}");
         }
         assert!(matches!(collapsed("a b `c`"), std::borrow::Cow::Borrowed(_)));

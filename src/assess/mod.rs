@@ -373,9 +373,12 @@ pub fn evaluate(
     crate::fix::settle_with(&all.skipped, &mut findings);
     // The unsafe run's first pass planned each fix alone on the files as they are: its diffs.
     crate::fix::propose_from(stack, &load.dir, &every, &all, &mut findings).map_err(|e| e.to_string())?;
-    let safe = safe.as_ref().unwrap_or(&all);
-    let fixes = Fixes { safe: (safe.stack(stack), &safe.remaining), all: (all.stack(stack), &all.remaining) };
-    Ok(assess(stack, &findings, name, settings, &fixes, &silenced))
+    let safe_run = safe.as_ref().unwrap_or(&all);
+    let fixes = Fixes { safe: (safe_run.stack(stack), &safe_run.remaining), all: (all.stack(stack), &all.remaining) };
+    let assessment = assess(stack, &findings, name, settings, &fixes, &silenced);
+    // The fixed stacks are freed on the thread pool, not on the way to the output.
+    crate::fix::drop_in_background((all, safe));
+    Ok(assessment)
 }
 
 /// Assesses `stack` from its `findings` (as `stackfix check` reports them, checked with
@@ -436,8 +439,9 @@ pub fn assess(
     // findings), and which of today's findings each leaves open.
     let after_fix = score_of(fixes.safe.0, fixes.safe.1.iter());
     let after_unsafe = score_of(fixes.all.0, fixes.all.1.iter());
-    let open_after_fix = crate::fix::still_open(stack, findings, fixes.safe.0, fixes.safe.1);
-    let open_after_unsafe = crate::fix::still_open(stack, findings, fixes.all.0, fixes.all.1);
+    let mut open_after = crate::fix::still_open(stack, findings, &[fixes.safe, fixes.all]).into_iter();
+    let (open_after_fix, open_after_unsafe) =
+        (open_after.next().unwrap_or_default(), open_after.next().unwrap_or_default());
     let row = |area: &'static str, i: Option<usize>, findings: usize| {
         let pick = |scores: &Option<([u32; 7], u32)>| scores.map(|(areas, overall)| i.map_or(overall, |i| areas[i]));
         ScoreRow {

@@ -337,9 +337,10 @@ impl std::hash::Hash for FindingKey {
 }
 
 impl FindingKey {
-    /// What identifies the finding without its rank: where it is, and what it says.
-    pub(crate) fn place_and_message(&self) -> (&'static str, Arc<str>, Option<String>, u64, String) {
-        (self.rule, self.file.clone(), self.service.clone(), self.at, self.message.clone())
+    /// What identifies the finding without its rank: where it is, and what it says (as
+    /// [`places_and_messages`] gives them).
+    pub(crate) fn place_and_message(&self) -> (&'static str, &str, Option<&str>, u64, &str) {
+        (self.rule, &self.file, self.service.as_deref(), self.at, &self.message)
     }
 }
 
@@ -354,13 +355,7 @@ pub(crate) fn keys(stack: &Stack, findings: &[Finding]) -> Vec<FindingKey> {
     use rayon::prelude::*;
     let mut seen: rustc_hash::FxHashMap<(&'static str, FileId, Option<&str>, u64), usize> = Default::default();
     let names: Vec<Arc<str>> = stack.files.iter().map(|f| Arc::from(f.display.as_str())).collect();
-    let at = |f: &Finding| match stack.file(f.file).tree.as_ref() {
-        Some(tree) => crate::yaml::route::route_hash_at(tree, f.span.start),
-        None => std::hash::BuildHasher::hash_one(
-            &std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default(),
-            &f.message,
-        ),
-    };
+    let at = |f: &Finding| place_hash(stack, f);
     let key = |(f, (at, rank)): (&Finding, (u64, usize))| FindingKey {
         rule: f.rule,
         file: names[f.file].clone(),
@@ -504,7 +499,7 @@ fn fix_in_memory(
     keep_plans: bool,
 ) -> Result<(InMemory, Vec<FileChange>), FixError> {
     check_services(original, options)?;
-    let env = Env { dir: &load.dir, options, renderer, rendered: Default::default() };
+    let env = Env { dir: &load.dir, options, renderer };
     let mut excluded: HashMap<FindingKey, String> = HashMap::new();
     // A fix that fails verification is excluded and the run starts over from the original text.
     let mut last = Vec::new();
@@ -525,7 +520,7 @@ fn fix_in_memory(
         let failures = verify::check(original, &attempt, &remaining);
         if failures.is_empty() {
             let Attempt { fs, applied, mut skipped, stack: fixed, passes, intended, followers, .. } = attempt;
-            drop_in_background((intended, followers, env.rendered));
+            drop_in_background((intended, followers));
             let (edits, reads) = fs.into_edits_and_reads();
             let changes = changes(original, load, edits, &reads);
             // In the order of where the findings are, whatever order they were excluded in.
@@ -577,26 +572,75 @@ pub fn remaining_once<'a>(outcomes: &[&'a Outcome]) -> Vec<(&'a Outcome, &'a Fin
     out
 }
 
-/// Which of `findings` (checked on `stack`, the stack a fix run started from) are still open
-/// after the run, which left `remaining` on `fixed`: one of those is of the same rule, file and
-/// service, at the same route of the file (a finding is known across the run's edits by where
-/// it is, not by its line or message). Each remaining finding answers for one finding.
-pub fn still_open(stack: &Stack, findings: &[Finding], fixed: &Stack, remaining: &[Finding]) -> Vec<bool> {
-    let place = |k: FindingKey| (k.rule, k.file, k.service, k.at);
-    let mut open: HashMap<_, usize> = HashMap::new();
-    for key in keys(fixed, remaining) {
-        *open.entry(place(key)).or_default() += 1;
+/// Which of `findings` (checked on `stack`, the stack fix runs started from) are still open after
+/// each run of `after`, each run given as the stack it left and that stack's findings: one of
+/// those is of the same rule, file and service, at the same route of the file (a finding is known
+/// across the run's edits by where it is, not by its line or message). Each remaining finding
+/// answers for one finding. One list per run, in the order of `findings`.
+pub fn still_open(stack: &Stack, findings: &[Finding], after: &[(&Stack, &[Finding])]) -> Vec<Vec<bool>> {
+    let before = places(stack, findings);
+    let mut answers: Vec<Vec<bool>> = Vec::with_capacity(after.len());
+    for (i, &(fixed, remaining)) in after.iter().enumerate() {
+        // Two runs that left the same stack (nothing unsafe to apply) answer alike.
+        let same = after[..i].iter().position(|&(f, r)| std::ptr::eq(f, fixed) && std::ptr::eq(r, remaining));
+        if let Some(j) = same {
+            answers.push(answers[j].clone());
+            continue;
+        }
+        let mut open: HashMap<_, usize> = HashMap::new();
+        for place in places(fixed, remaining) {
+            *open.entry(place).or_default() += 1;
+        }
+        let answer = before
+            .iter()
+            .map(|place| match open.get_mut(place) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    true
+                }
+                _ => false,
+            })
+            .collect();
+        answers.push(answer);
     }
-    keys(stack, findings)
+    answers
+}
+
+/// Where each of `findings` is on `stack`, as [`FindingKey`] knows it without its rank and
+/// message: its rule, its file as shown, its service and the hash of its route (see
+/// [`place_hash`]).
+fn places<'a>(stack: &'a Stack, findings: &'a [Finding]) -> Vec<(&'static str, &'a str, Option<&'a str>, u64)> {
+    use rayon::prelude::*;
+    let place =
+        |f: &'a Finding| (f.rule, stack.file(f.file).display.as_str(), f.service.as_deref(), place_hash(stack, f));
+    // Thousands of findings in a large stack: their places found in parallel, as `keys` does.
+    match findings.len() > 256 {
+        true => findings.par_iter().with_min_len(64).map(place).collect(),
+        false => findings.iter().map(place).collect(),
+    }
+}
+
+/// Each of `findings` on `stack` as [`FindingKey::place_and_message`] identifies it.
+pub(crate) fn places_and_messages<'a>(
+    stack: &'a Stack,
+    findings: &'a [Finding],
+) -> impl Iterator<Item = (&'static str, &'a str, Option<&'a str>, u64, &'a str)> {
+    places(stack, findings)
         .into_iter()
-        .map(|key| match open.get_mut(&place(key)) {
-            Some(n) if *n > 0 => {
-                *n -= 1;
-                true
-            }
-            _ => false,
-        })
-        .collect()
+        .zip(findings)
+        .map(|((rule, file, service, at), f)| (rule, file, service, at, f.message.as_str()))
+}
+
+/// Where a finding is, as a hash: of the route to its node in a YAML file, of its message in
+/// another file.
+fn place_hash(stack: &Stack, f: &Finding) -> u64 {
+    match stack.file(f.file).tree.as_ref() {
+        Some(tree) => crate::yaml::route::route_hash_at(tree, f.span.start),
+        None => std::hash::BuildHasher::hash_one(
+            &std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default(),
+            &f.message,
+        ),
+    }
 }
 
 /// ` (did you mean `x`?)` for the candidate closest to `name`, when one is close (Jaro-Winkler
@@ -1198,25 +1242,17 @@ fn env_example(renderer: &Renderer, current: Option<String>, names: &[String]) -
     Ok(text)
 }
 
-/// A template rendered and parsed, or why it could not be.
-type Rendered = Result<Arc<Fragment>, String>;
-
 /// A limit key, its reservation key, how to read a value, and half a limit as text.
 type LimitPair = (&'static str, &'static str, fn(&str) -> Option<f64>, fn(f64) -> String);
-
-/// Rendered templates by template and context hash: the contexts of that hash with their result.
-type RenderCache = HashMap<(TemplateId, u64), Vec<(serde_json::Value, Rendered)>>;
 
 /// What every fix of a run shares.
 struct Env<'a> {
     /// The project directory.
     dir: &'a Path,
     options: &'a FixOptions,
+    /// Renders and parses fragments, each template and context once (services of one kind, and
+    /// the runs of one process, share them).
     renderer: &'a Renderer,
-    /// Rendered and parsed fragments by template and context: services of one kind share them.
-    /// Keyed by template and a hash of the context ([`json_hash`]), each entry holding the
-    /// contexts of that hash (compared whole: a hash alone never decides).
-    rendered: std::sync::Mutex<RenderCache>,
 }
 
 /// A fix lowered to splices on the current texts.
@@ -1843,51 +1879,8 @@ impl Env<'_> {
             true => std::borrow::Cow::Borrowed(context),
             false => std::borrow::Cow::Owned(self.with_sets(template, context, service)?),
         };
-        let cache_key = (template, json_hash(&context));
-        if let Some(done) = crate::stack::project::lock(&self.rendered).get(&cache_key) {
-            if let Some((_, result)) = done.iter().find(|(c, _)| *c == *context) {
-                return result.clone();
-            }
-        }
-        let result = self.renderer.render(template, &context).and_then(|text| {
-            Fragment::parse(&text)
-                .map(Arc::new)
-                .map_err(|e| format!("template `{template}` rendered invalid YAML ({e})"))
-        });
-        crate::stack::project::lock(&self.rendered)
-            .entry(cache_key)
-            .or_default()
-            .push((context.into_owned(), result.clone()));
-        result
+        self.renderer.fragment(template, context)
     }
-}
-
-/// A hash of a JSON value (objects hashed in their keys' order, which serde_json keeps sorted).
-fn json_hash(value: &serde_json::Value) -> u64 {
-    use std::hash::{Hash, Hasher};
-    fn walk(value: &serde_json::Value, h: &mut impl Hasher) {
-        match value {
-            serde_json::Value::Null => h.write_u8(0),
-            serde_json::Value::Bool(b) => (1u8, b).hash(h),
-            serde_json::Value::Number(n) => (2u8, n.as_f64().map(f64::to_bits), n.as_i64()).hash(h),
-            serde_json::Value::String(s) => (3u8, s).hash(h),
-            serde_json::Value::Array(items) => {
-                (4u8, items.len()).hash(h);
-                items.iter().for_each(|v| walk(v, h));
-            }
-            serde_json::Value::Object(map) => {
-                (5u8, map.len()).hash(h);
-                for (k, v) in map {
-                    k.hash(h);
-                    walk(v, h);
-                }
-            }
-        }
-    }
-    // A cache key within one run, not a defence against chosen inputs: the fast hash does.
-    let mut hasher = rustc_hash::FxHasher::default();
-    walk(value, &mut hasher);
-    hasher.finish()
 }
 
 /// The run's changes, each with the text its plan was made from (`before`): the original load's

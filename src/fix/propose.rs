@@ -61,7 +61,7 @@ fn plan_each(
     planned: &[Finding],
 ) -> Result<Vec<Vec<Replacement>>, FixError> {
     let renderer = Renderer::new(options.templates.as_deref()).map_err(FixError::Template)?;
-    let env = Env { dir, options, renderer: &renderer, rendered: Default::default() };
+    let env = Env { dir, options, renderer: &renderer };
     let fs = ProjectFs::new(dir);
     let peers: Peers =
         planned.iter().filter(|f| wanted(f, options)).filter_map(|f| Some(((f.rule, f.service.clone()?), f))).collect();

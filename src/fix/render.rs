@@ -4,6 +4,9 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use crate::yaml::emit::Fragment;
 
 use tera::{Context, Tera, Value};
 
@@ -146,9 +149,29 @@ builtins! {
     BOOTSTRAP_STANDALONE: whole_file "bootstrap.standalone", "bootstrap-standalone.yml.tera";
 }
 
+/// A template rendered and parsed as a YAML fragment, or why it could not be.
+pub type Rendered = Result<Arc<Fragment>, String>;
+
+/// Fragments rendered by one set of templates: by template and a hash of the context
+/// ([`json_hash`]), the contexts of that hash (compared whole: a hash alone never decides) with
+/// what each rendered, and how many contexts are held.
+#[derive(Default)]
+struct Fragments {
+    by_key: HashMap<(TemplateId, u64), Vec<(Value, Rendered)>>,
+    held: usize,
+}
+
+/// The most contexts [`Fragments`] holds; past it, it starts afresh (a process reporting on many
+/// stacks keeps the memory of a few).
+const MAX_FRAGMENTS: usize = 1 << 14;
+
 /// Renders fix templates.
 pub struct Renderer {
-    tera: std::sync::Arc<Tera>,
+    tera: Arc<Tera>,
+    /// What [`Renderer::fragment`] rendered: shared by every renderer of the same templates (the
+    /// built-in ones, once per process), since a rendering depends on the template and the
+    /// context only.
+    fragments: Arc<Mutex<Fragments>>,
 }
 
 impl Renderer {
@@ -156,12 +179,21 @@ impl Renderer {
     /// that links outside `dir` is refused: what a template holds ends up in fixed files.
     /// Without overrides, the templates are parsed once per process and shared.
     pub fn new(overrides: Option<&Path>) -> Result<Renderer, String> {
-        static BUILT_IN: std::sync::OnceLock<Result<std::sync::Arc<Tera>, String>> = std::sync::OnceLock::new();
-        match overrides {
-            None => BUILT_IN.get_or_init(|| Self::parse(None).map(std::sync::Arc::new)).clone(),
-            Some(dir) => Self::parse(Some(dir)).map(std::sync::Arc::new),
+        type Shared = (Arc<Tera>, Arc<Mutex<Fragments>>);
+        static BUILT_IN: std::sync::OnceLock<Result<Shared, String>> = std::sync::OnceLock::new();
+        let (tera, fragments) = match overrides {
+            None => BUILT_IN.get_or_init(|| Self::parse(None).map(|t| (Arc::new(t), Default::default()))).clone()?,
+            Some(dir) => (Arc::new(Self::parse(Some(dir))?), Default::default()),
+        };
+        Ok(Renderer { tera, fragments })
+    }
+
+    /// Forgets every fragment the built-in templates rendered, so that the next renderings start
+    /// cold: for a measurement (`cargo bench`) that repeats the same work in one process.
+    pub fn forget_built_in_fragments() {
+        if let Ok(built_in) = Self::new(None) {
+            *crate::stack::project::lock(&built_in.fragments) = Fragments::default();
         }
-        .map(|tera| Renderer { tera })
     }
 
     fn parse(overrides: Option<&Path>) -> Result<Tera, String> {
@@ -185,12 +217,64 @@ impl Renderer {
         Ok(tera)
     }
 
+    /// Template `id` rendered with `context` (the person's parameters already in it) and parsed as
+    /// a YAML fragment; each template and context is rendered once per set of templates.
+    ///
+    /// # Errors
+    /// The template's error (`template `name`: …`), or the YAML it rendered does not parse.
+    pub fn fragment(&self, id: TemplateId, context: std::borrow::Cow<'_, Value>) -> Rendered {
+        let key = (id, json_hash(&context));
+        if let Some(done) = crate::stack::project::lock(&self.fragments).by_key.get(&key) {
+            if let Some((_, result)) = done.iter().find(|(c, _)| *c == *context) {
+                return result.clone();
+            }
+        }
+        let result = self.render(id, &context).and_then(|text| {
+            Fragment::parse(&text).map(Arc::new).map_err(|e| format!("template `{id}` rendered invalid YAML ({e})"))
+        });
+        let mut fragments = crate::stack::project::lock(&self.fragments);
+        if fragments.held >= MAX_FRAGMENTS {
+            *fragments = Fragments::default();
+        }
+        fragments.held += 1;
+        fragments.by_key.entry(key).or_default().push((context.into_owned(), result.clone()));
+        result
+    }
+
     pub fn render(&self, id: TemplateId, context: &serde_json::Value) -> Result<String, String> {
         let name = id.name();
         // A copy of the value, without going through serde's serializer as `from_serialize` does.
         let context = Context::from_value(context.clone()).map_err(|e| format!("template `{name}`: {e}"))?;
         self.tera.render(name, &context).map_err(|e| format!("template `{name}`: {}", error_chain(&e)))
     }
+}
+
+/// A hash of a JSON value (objects hashed in their keys' order, which serde_json keeps sorted).
+fn json_hash(value: &serde_json::Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    fn walk(value: &serde_json::Value, h: &mut impl Hasher) {
+        match value {
+            serde_json::Value::Null => h.write_u8(0),
+            serde_json::Value::Bool(b) => (1u8, b).hash(h),
+            serde_json::Value::Number(n) => (2u8, n.as_f64().map(f64::to_bits), n.as_i64()).hash(h),
+            serde_json::Value::String(s) => (3u8, s).hash(h),
+            serde_json::Value::Array(items) => {
+                (4u8, items.len()).hash(h);
+                items.iter().for_each(|v| walk(v, h));
+            }
+            serde_json::Value::Object(map) => {
+                (5u8, map.len()).hash(h);
+                for (k, v) in map {
+                    k.hash(h);
+                    walk(v, h);
+                }
+            }
+        }
+    }
+    // A cache key, not a defence against chosen inputs: the fast hash does.
+    let mut hasher = rustc_hash::FxHasher::default();
+    walk(value, &mut hasher);
+    hasher.finish()
 }
 
 fn error_chain(e: &tera::Error) -> String {
@@ -304,6 +388,31 @@ mod tests {
         }
         assert_eq!(yaml_string("--maxmemory"), "--maxmemory");
         assert_eq!(yaml_string("-.inf"), "\"-.inf\"");
+    }
+
+    #[test]
+    fn fragments_are_rendered_once_per_template_and_context() {
+        use std::borrow::Cow;
+        let context = serde_json::json!({"memory": "2G", "cpus": "2.0", "reservation_memory": "1G"});
+        let other = serde_json::json!({"memory": "1G", "cpus": "2.0", "reservation_memory": "512M"});
+        let first = Renderer::new(None).unwrap().fragment(tpl::NO_RESOURCE_LIMITS, Cow::Borrowed(&context)).unwrap();
+        // Another renderer of the built-in templates (another run of the process) shares it.
+        let again = Renderer::new(None).unwrap().fragment(tpl::NO_RESOURCE_LIMITS, Cow::Borrowed(&context)).unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        let different = Renderer::new(None).unwrap().fragment(tpl::NO_RESOURCE_LIMITS, Cow::Owned(other)).unwrap();
+        assert!(!Arc::ptr_eq(&first, &different));
+        assert!(different.source_text().contains("memory: 1G"), "{}", different.source_text());
+        // A person's templates are rendered by their own renderer: nothing shared with the
+        // built-in ones.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("fixes")).unwrap();
+        std::fs::write(dir.path().join("fixes/no-resource-limits.yml.tera"), "deploy: {}\n").unwrap();
+        let theirs = Renderer::new(Some(dir.path())).unwrap();
+        let mine = theirs.fragment(tpl::NO_RESOURCE_LIMITS, Cow::Borrowed(&context)).unwrap();
+        assert_eq!(mine.source_text(), "deploy: {}\n");
+        // A template error is the same on every call.
+        let broken = Renderer::new(None).unwrap().fragment(tpl::NO_RESOURCE_LIMITS, Cow::Owned(serde_json::json!({})));
+        assert!(broken.is_err());
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) 
     let fixed = attempt.stack.as_ref().unwrap_or(original);
     // The same finding is still there: at the same place with the same message (ranks among
     // findings at one place shift as some of them close).
-    let left: HashSet<_> = super::keys(fixed, remaining).into_iter().map(|k| k.place_and_message()).collect();
+    let left: rustc_hash::FxHashSet<_> = super::places_and_messages(fixed, remaining).collect();
     // A finding its fix left open fails alone, not the findings that share its fix.
     let mut own = HashSet::new();
     for applied in &attempt.applied {
@@ -433,19 +433,20 @@ fn lost_comment(before: &str, after: &str) -> Option<String> {
 fn comments(text: &str) -> Vec<&str> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
-    let mut start = 0;
-    for line in text.split_inclusive('\n') {
-        // Most lines hold no `#` at all (a memchr), and so no comment.
-        if !line.as_bytes().contains(&b'#') {
-            start += line.len();
+    // Only a line holding a `#` may hold a comment: the lines are found from the `#`s (most lines
+    // of a file have none), each line once.
+    let mut done = 0;
+    for hash in memchr::memchr_iter(b'#', bytes) {
+        if hash < done {
             continue;
         }
-        let end = code_end(bytes, start);
-        let comment = text[end..start + line.len()].trim_end();
+        let start = memchr::memrchr(b'\n', &bytes[..hash]).map_or(0, |i| i + 1);
+        let end_of_line = memchr::memchr(b'\n', &bytes[hash..]).map_or(bytes.len(), |i| hash + i + 1);
+        let comment = text[code_end(bytes, start)..end_of_line].trim_end();
         if comment.starts_with('#') {
             out.push(comment);
         }
-        start += line.len();
+        done = end_of_line;
     }
     out
 }

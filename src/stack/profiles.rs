@@ -132,7 +132,9 @@ impl Profiles {
     /// The kind of a service: a backup command first, then the exact image, then command words,
     /// then keywords, then `app` for built services and `generic` for the rest.
     pub fn classify(&self, sig: &ServiceSignature) -> &Kind {
-        let command: Vec<&str> = sig.command.split_whitespace().collect();
+        // Each word as written and without its quotes.
+        let command: Vec<(&str, &str)> =
+            sig.command.split_whitespace().map(|w| (w, w.trim_matches(|c| c == '"' || c == '\''))).collect();
         // A dump job often runs on its database's own image: what it runs decides.
         let backup = self
             .kinds
@@ -170,9 +172,9 @@ impl Profiles {
         } else {
             [image_name.as_deref(), Some(sig.name), sig.dockerfile]
         };
-        let candidates: Vec<String> = names.into_iter().flatten().map(str::to_ascii_lowercase).collect();
+        let candidates: Vec<Candidate> = names.into_iter().flatten().map(Candidate::new).collect();
         for k in self.kinds.iter() {
-            if candidates.iter().any(|c| k.keywords.iter().any(|kw| keyword_matches(c, kw))) {
+            if candidates.iter().any(|c| k.keywords.iter().any(|kw| c.matches(kw))) {
                 if k.name == "app" && !sig.is_built {
                     continue;
                 }
@@ -228,21 +230,45 @@ pub fn image_tag(image: &str) -> Option<&str> {
     image[last_slash..].find(':').map(|i| &image[last_slash + i + 1..])
 }
 
-fn words_in_order(command: &[&str], pattern: &str) -> bool {
+fn words_in_order(command: &[(&str, &str)], pattern: &str) -> bool {
     let mut words = command.iter();
-    pattern.split_whitespace().all(|p| {
-        words.any(|w| {
-            w.trim_matches(|c| c == '"' || c == '\'') == p || w.strip_suffix(p).is_some_and(|rest| rest.ends_with('/'))
-        })
-    })
+    pattern
+        .split_whitespace()
+        .all(|p| words.any(|(w, unquoted)| *unquoted == p || w.strip_suffix(p).is_some_and(|rest| rest.ends_with('/'))))
 }
 
-/// Whether a lowercase candidate holds the keyword (as a word, or anywhere for `a-b` keywords).
-fn keyword_matches(candidate: &str, keyword: &str) -> bool {
-    if keyword.contains(['-', '_']) {
-        return candidate.contains(keyword);
+/// A name a service's kind may be known by (its image's, its own, its Dockerfile's), lowercase,
+/// with its words (split at every character but ASCII letters and digits).
+struct Candidate {
+    text: String,
+    /// The words, as ranges of `text`.
+    words: Vec<std::ops::Range<usize>>,
+}
+
+impl Candidate {
+    fn new(name: &str) -> Candidate {
+        let text = name.to_ascii_lowercase();
+        let mut words = Vec::new();
+        let mut start = 0;
+        for (i, c) in text.char_indices() {
+            if !c.is_ascii_alphanumeric() {
+                words.push(start..i);
+                start = i + c.len_utf8();
+            }
+        }
+        words.push(start..text.len());
+        Candidate { text, words }
     }
-    candidate.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w == keyword)
+
+    /// Whether the candidate holds the keyword (as a word, or anywhere for `a-b` keywords).
+    fn matches(&self, keyword: &str) -> bool {
+        // Names and keywords are a few dozen bytes: compared in place, without a searcher.
+        let keyword = keyword.as_bytes();
+        if keyword.iter().any(|&b| b == b'-' || b == b'_') {
+            return !keyword.is_empty() && self.text.as_bytes().windows(keyword.len()).any(|w| w == keyword);
+        }
+        self.words.iter().any(|w| self.text.as_bytes()[w.clone()] == *keyword)
+    }
 }
 
 #[cfg(test)]

@@ -136,6 +136,13 @@ impl Traefik {
 
     /// `/api/rawdata` once it holds `routers` routers and stops changing.
     fn rawdata(&self, routers: usize) -> Value {
+        self.rawdata_having(routers, &[])
+    }
+
+    /// The raw configuration once Traefik holds at least `routers` routers, every router named
+    /// in `named` among them (a provider can load after Traefik's own routers on a busy
+    /// machine), and it stays the same over two polls.
+    fn rawdata_having(&self, routers: usize, named: &[String]) -> Value {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut last = Value::Null;
         let mut stable = 0;
@@ -143,13 +150,14 @@ impl Traefik {
             std::thread::sleep(Duration::from_millis(200));
             let Some(raw) = http_get(self.api, "/api/rawdata") else { continue };
             let loaded = raw["routers"].as_object().map_or(0, |r| r.len());
-            stable = if loaded >= routers && raw == last { stable + 1 } else { 0 };
+            let all_named = named.iter().all(|n| raw["routers"].get(n).is_some());
+            stable = if loaded >= routers && all_named && raw == last { stable + 1 } else { 0 };
             last = raw;
             if stable >= 2 {
                 return last;
             }
         }
-        panic!("traefik did not load {routers} routers: {last:#}");
+        panic!("traefik did not load {routers} routers ({named:?} among them): {last:#}");
     }
 }
 
@@ -403,7 +411,8 @@ fn routes_load(binary: &Path, dir: &Path) -> bool {
     ]);
     let child = Command::new(binary).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let traefik = Traefik { child, api };
-    let raw = traefik.rawdata(names.len() + 1);
+    let docker_routers: Vec<String> = names.iter().map(|n| format!("{n}@docker")).collect();
+    let raw = traefik.rawdata_having(names.len() + 1, &docker_routers);
     assert!(internal_redirect_loaded(&raw), "{}: no HTTP→HTTPS redirect: {raw:#}", dir.display());
     assert_rate_limited(&raw, "@docker");
     let middlewares = raw["middlewares"].as_object().cloned().unwrap_or_default();
