@@ -697,6 +697,54 @@ mod tests {
     use super::*;
 
     #[test]
+    fn fragments_rendered_for_other_stacks_change_no_report() {
+        use crate::fix::FixOptions;
+        use crate::stack::{LoadOptions, Profiles};
+        // Every directory of the seed stacks holding a compose file.
+        fn stacks(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for path in std::fs::read_dir(dir).unwrap().filter_map(|e| Some(e.ok()?.path())) {
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                if path.is_dir() {
+                    stacks(&path, out);
+                } else if name.starts_with("docker-compose") && name.ends_with(".yml") {
+                    out.push(dir.to_path_buf());
+                }
+            }
+        }
+        let mut dirs = Vec::new();
+        stacks(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/stacks"), &mut dirs);
+        dirs.sort();
+        dirs.dedup();
+        assert!(dirs.len() >= 5, "{dirs:?}");
+        let settings = rules::RuleSettings::default();
+        let memory = FixOptions { sets: vec![(None, "memory".into(), "1G".into())], ..FixOptions::default() };
+        let runs = [FixOptions::default(), memory];
+        let report = |dir: &std::path::Path, options: &FixOptions| {
+            let load = LoadOptions::new(dir.to_path_buf(), Vec::new(), Profiles::builtin());
+            let stack = crate::stack::load(&load);
+            markdown::render(&evaluate(&stack, &load, &settings, options, "x").unwrap())
+        };
+        // One process reporting on every stack with each option set, fragments shared throughout…
+        let warm: Vec<String> = runs.iter().flat_map(|o| dirs.iter().map(move |d| report(d, o))).collect();
+        // …writes what each report writes from nothing rendered.
+        let cold: Vec<String> = runs
+            .iter()
+            .flat_map(|o| {
+                dirs.iter().map(move |d| {
+                    crate::fix::render::Renderer::forget_built_in_fragments();
+                    report(d, o)
+                })
+            })
+            .collect();
+        assert_eq!(warm.len(), cold.len());
+        for (w, c) in warm.iter().zip(&cold) {
+            assert_eq!(w, c);
+        }
+        // The parameter reached the reports.
+        assert_ne!(warm[0], warm[dirs.len()]);
+    }
+
+    #[test]
     fn priorities_follow_severity_then_area() {
         assert_eq!(Priority::of(Severity::Error, Area::Security), Priority::Critical);
         assert_eq!(Priority::of(Severity::Error, Area::DataProtection), Priority::Critical);

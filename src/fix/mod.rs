@@ -1250,8 +1250,8 @@ struct Env<'a> {
     /// The project directory.
     dir: &'a Path,
     options: &'a FixOptions,
-    /// Renders and parses fragments, each template and context once (services of one kind, and
-    /// the runs of one process, share them).
+    /// Renders and parses fragments, each template and context once (services of one kind share
+    /// them, and with the built-in templates every run of the process).
     renderer: &'a Renderer,
 }
 

@@ -161,16 +161,18 @@ struct Fragments {
     held: usize,
 }
 
-/// The most contexts [`Fragments`] holds; past it, it starts afresh (a process reporting on many
-/// stacks keeps the memory of a few).
+/// The most contexts [`Fragments`] holds; past it, it starts afresh, so a process that fixes or
+/// reports on many stacks keeps the fragments of a few (a fragment is a few kilobytes at most:
+/// tens of megabytes at worst, as a large stack's run holds while it lasts).
 const MAX_FRAGMENTS: usize = 1 << 14;
 
 /// Renders fix templates.
 pub struct Renderer {
     tera: Arc<Tera>,
-    /// What [`Renderer::fragment`] rendered: shared by every renderer of the same templates (the
-    /// built-in ones, once per process), since a rendering depends on the template and the
-    /// context only.
+    /// What [`Renderer::fragment`] rendered, since a rendering depends on the template and the
+    /// context only: for the built-in templates, shared by every renderer of the process (every
+    /// run of `fix`, `fix --unsafe-fixes` and every stack of one `report`); a renderer of a
+    /// person's templates (`--templates DIR`) has its own.
     fragments: Arc<Mutex<Fragments>>,
 }
 
@@ -192,7 +194,8 @@ impl Renderer {
     /// cold: for a measurement (`cargo bench`) that repeats the same work in one process.
     pub fn forget_built_in_fragments() {
         if let Ok(built_in) = Self::new(None) {
-            *crate::stack::project::lock(&built_in.fragments) = Fragments::default();
+            let forgotten = std::mem::take(&mut *crate::stack::project::lock(&built_in.fragments));
+            drop(forgotten);
         }
     }
 
@@ -218,26 +221,35 @@ impl Renderer {
     }
 
     /// Template `id` rendered with `context` (the person's parameters already in it) and parsed as
-    /// a YAML fragment; each template and context is rendered once per set of templates.
+    /// a YAML fragment. Each template and context is rendered once while the renderer's fragments
+    /// hold it (two threads asking at once may both render; both get the one kept), and every
+    /// caller gets the same fragment.
     ///
     /// # Errors
     /// The template's error (`template `name`: …`), or the YAML it rendered does not parse.
     pub fn fragment(&self, id: TemplateId, context: std::borrow::Cow<'_, Value>) -> Rendered {
         let key = (id, json_hash(&context));
-        if let Some(done) = crate::stack::project::lock(&self.fragments).by_key.get(&key) {
-            if let Some((_, result)) = done.iter().find(|(c, _)| *c == *context) {
-                return result.clone();
-            }
+        let held = |fragments: &Fragments| {
+            fragments.by_key.get(&key)?.iter().find(|(c, _)| *c == *context).map(|(_, result)| result.clone())
+        };
+        if let Some(result) = held(&crate::stack::project::lock(&self.fragments)) {
+            return result;
         }
+        // Rendered without the lock held: the fix runs' threads render other fragments meanwhile.
         let result = self.render(id, &context).and_then(|text| {
             Fragment::parse(&text).map(Arc::new).map_err(|e| format!("template `{id}` rendered invalid YAML ({e})"))
         });
         let mut fragments = crate::stack::project::lock(&self.fragments);
-        if fragments.held >= MAX_FRAGMENTS {
-            *fragments = Fragments::default();
+        // Another thread may have rendered the same meanwhile: every caller gets the one kept.
+        if let Some(kept) = held(&fragments) {
+            return kept;
         }
+        let full = (fragments.held >= MAX_FRAGMENTS).then(|| std::mem::take(&mut *fragments));
         fragments.held += 1;
         fragments.by_key.entry(key).or_default().push((context.into_owned(), result.clone()));
+        drop(fragments);
+        // Freed without the lock held.
+        drop(full);
         result
     }
 
@@ -271,8 +283,10 @@ fn json_hash(value: &serde_json::Value) -> u64 {
             }
         }
     }
-    // A cache key, not a defence against chosen inputs: the fast hash does.
-    let mut hasher = rustc_hash::FxHasher::default();
+    // The contexts hold names from the stacks; seeded once per process, so that no stack can
+    // choose values that share a bucket (each bucket is searched whole, under the lock).
+    static SEED: std::sync::LazyLock<foldhash::fast::RandomState> = std::sync::LazyLock::new(Default::default);
+    let mut hasher = std::hash::BuildHasher::build_hasher(&*SEED);
     walk(value, &mut hasher);
     hasher.finish()
 }
@@ -411,8 +425,31 @@ mod tests {
         let mine = theirs.fragment(tpl::NO_RESOURCE_LIMITS, Cow::Borrowed(&context)).unwrap();
         assert_eq!(mine.source_text(), "deploy: {}\n");
         // A template error is the same on every call.
-        let broken = Renderer::new(None).unwrap().fragment(tpl::NO_RESOURCE_LIMITS, Cow::Owned(serde_json::json!({})));
-        assert!(broken.is_err());
+        let broken =
+            || Renderer::new(None).unwrap().fragment(tpl::NO_RESOURCE_LIMITS, Cow::Owned(serde_json::json!({})));
+        let (first_error, second_error) = (broken().unwrap_err(), broken().unwrap_err());
+        assert!(first_error.contains("no-resource-limits"), "{first_error}");
+        assert_eq!(first_error, second_error);
+    }
+
+    #[test]
+    fn threads_asking_at_once_get_the_same_fragment() {
+        use std::borrow::Cow;
+        // A context no other test renders.
+        let context = serde_json::json!({"memory": "3G", "cpus": "3.0", "reservation_memory": "3M"});
+        let got: Vec<Arc<Fragment>> = std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let renderer = Renderer::new(None).unwrap();
+                        renderer.fragment(tpl::NO_RESOURCE_LIMITS, Cow::Borrowed(&context)).unwrap()
+                    })
+                })
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        assert!(got.iter().all(|f| Arc::ptr_eq(f, &got[0])));
+        assert!(got[0].source_text().contains("memory: 3G"), "{}", got[0].source_text());
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) 
     let fixed = attempt.stack.as_ref().unwrap_or(original);
     // The same finding is still there: at the same place with the same message (ranks among
     // findings at one place shift as some of them close).
-    let left: rustc_hash::FxHashSet<_> = super::places_and_messages(fixed, remaining).collect();
+    let left: HashSet<_> = super::places_and_messages(fixed, remaining).collect();
     // A finding its fix left open fails alone, not the findings that share its fix.
     let mut own = HashSet::new();
     for applied in &attempt.applied {
@@ -590,6 +590,35 @@ fn leaves_at<'a>(v: &'a Value, at: &mut At<'_, 'a>, aims: Option<&AimTrie>, out:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn comments_are_found_as_line_by_line() {
+        // The lines, one by one: what `comments` finds from the `#`s.
+        fn by_lines(text: &str) -> Vec<&str> {
+            let mut out = Vec::new();
+            let mut start = 0;
+            for line in text.split_inclusive('\n') {
+                let comment = text[code_end(text.as_bytes(), start)..start + line.len()].trim_end();
+                if comment.starts_with('#') {
+                    out.push(comment);
+                }
+                start += line.len();
+            }
+            out
+        }
+        let texts = [
+            "",
+            "#",
+            "# top\na: 1 # one # two\nb: \"x#y\" # three\nc: 'q # r'\n",
+            "a: 1\r\n# crlf\r\nb: 2 # end\r\n",
+            "a: 1\r# cr only\rb: 2\r",
+            "x: é # ü\ny: [1, 2] #no-space\nz: a#b\n  # indented\n# last, no line break",
+            "k: |\n  # in a block scalar\n  text\n",
+        ];
+        for text in texts {
+            assert_eq!(comments(text), by_lines(text), "{text:?}");
+        }
+    }
 
     #[test]
     fn comments_must_survive() {

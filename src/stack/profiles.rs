@@ -281,6 +281,30 @@ mod tests {
     }
 
     #[test]
+    fn keywords_match_as_words_or_anywhere_with_a_dash() {
+        // What `Candidate::matches` does, without splitting once.
+        fn old(candidate: &str, keyword: &str) -> bool {
+            if keyword.contains(['-', '_']) {
+                return candidate.contains(keyword);
+            }
+            candidate.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w == keyword)
+        }
+        let names = ["", "Redis", "my-redis_exporter", "x--y", "-x", "pg.exporter", "grafana/loki", "élan-db", "a b"];
+        let keywords =
+            ["", "redis", "redis-exporter", "redis_exporter", "x", "y", "-x", "exporter", "db", "loki", "élan"];
+        for name in names {
+            let candidate = Candidate::new(name);
+            for keyword in keywords {
+                assert_eq!(
+                    candidate.matches(keyword),
+                    old(&name.to_ascii_lowercase(), keyword),
+                    "{name:?} {keyword:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn classification() {
         assert_eq!(kind_of(Some("postgres:15-alpine"), "db", "", false), "postgres");
         assert_eq!(kind_of(Some("docker.io/library/redis:7"), "cache", "", false), "redis");
