@@ -347,7 +347,7 @@ pub fn evaluate(
     options: &crate::fix::FixOptions,
     name: &str,
 ) -> Result<Assessment, String> {
-    use crate::fix::{run_loaded, run_loaded_keeping_plans, FixOptions};
+    use crate::fix::{run_loaded, FirstPlans, FixOptions};
     let (mut findings, silenced) = rules::check_counting_silenced(stack, settings);
     let every = FixOptions { unsafe_fixes: true, ..options.clone() };
     let safe_only = FixOptions { unsafe_fixes: false, ..options.clone() };
@@ -356,17 +356,17 @@ pub fn evaluate(
     let (all, safe) = if offers_unsafe {
         // Both runs are needed: made side by side.
         let (all, safe) = rayon::join(
-            || run_loaded_keeping_plans(load, settings, &every, stack, &findings),
-            || run_loaded(load, settings, &safe_only, stack, &findings),
+            || run_loaded(load, settings, &every, stack, &findings, FirstPlans::Keep),
+            || run_loaded(load, settings, &safe_only, stack, &findings, FirstPlans::Drop),
         );
         (all, Some(safe))
     } else {
         // Without an unsafe fix offered now, `fix` makes the same passes as `fix --unsafe-fixes`
         // unless a later pass offers one (on what a fix adds).
-        let all = run_loaded_keeping_plans(load, settings, &every, stack, &findings);
+        let all = run_loaded(load, settings, &every, stack, &findings, FirstPlans::Keep);
         let applied_unsafe =
             all.as_ref().is_ok_and(|r| r.applied.iter().any(|a| a.applicability == Applicability::Unsafe));
-        (all, applied_unsafe.then(|| run_loaded(load, settings, &safe_only, stack, &findings)))
+        (all, applied_unsafe.then(|| run_loaded(load, settings, &safe_only, stack, &findings, FirstPlans::Drop)))
     };
     let all = all.map_err(|e| e.to_string())?;
     let safe = safe.transpose().map_err(|e| e.to_string())?;

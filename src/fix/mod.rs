@@ -428,7 +428,7 @@ pub struct InMemory {
     pub fixed: Option<Stack>,
     /// Each finding's fix as the first pass planned it alone on the files as they are (in the
     /// order of the findings the run was given; `None` for a finding without one planned).
-    /// Empty unless the run was asked to keep them ([`run_loaded_keeping_plans`]).
+    /// Empty unless the run was asked to keep them ([`FirstPlans::Keep`]).
     first_plans: Vec<Option<Arc<FixPlan>>>,
 }
 
@@ -439,10 +439,20 @@ impl InMemory {
     }
 }
 
+/// Whether a run made in memory keeps each fix as its first pass planned it alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstPlans {
+    /// Kept, for [`propose_from`](super::propose_from)'s per-fix diffs (a copy of every plan).
+    Keep,
+    /// Dropped: a caller that shows no per-fix diff does without the copy.
+    Drop,
+}
+
 /// [`run`] on a stack already loaded without errors from `load`, whose findings with `settings`
 /// are `findings` (as [`rules::check`] gives them, fixes with their edits): the first pass uses
 /// them rather than checking the stack again. For a caller that keeps the stack (`stackfix
-/// report`, which scores what the fixes leave).
+/// report`, which scores what the fixes leave). `plans` says whether the run keeps its first
+/// pass's plans.
 ///
 /// # Errors
 /// As [`run`].
@@ -452,38 +462,13 @@ pub fn run_loaded(
     options: &FixOptions,
     original: &Stack,
     findings: &[Finding],
-) -> Result<InMemory, FixError> {
-    run_loaded_with(load, settings, options, original, findings, false)
-}
-
-/// [`run_loaded`], keeping each fix as the first pass planned it alone, for
-/// [`propose_from`](super::propose_from) (a copy of every plan: a caller that shows no per-fix
-/// diff does without).
-///
-/// # Errors
-/// As [`run`].
-pub fn run_loaded_keeping_plans(
-    load: &LoadOptions,
-    settings: &RuleSettings,
-    options: &FixOptions,
-    original: &Stack,
-    findings: &[Finding],
-) -> Result<InMemory, FixError> {
-    run_loaded_with(load, settings, options, original, findings, true)
-}
-
-fn run_loaded_with(
-    load: &LoadOptions,
-    settings: &RuleSettings,
-    options: &FixOptions,
-    original: &Stack,
-    findings: &[Finding],
-    keep_plans: bool,
+    plans: FirstPlans,
 ) -> Result<InMemory, FixError> {
     if !original.errors.is_empty() {
         return Err(FixError::Input(original.errors.clone()));
     }
     let renderer = Renderer::new(options.templates.as_deref()).map_err(FixError::Template)?;
+    let keep_plans = plans == FirstPlans::Keep;
     fix_in_memory(load, settings, options, &renderer, original, Some(findings), keep_plans).map(|(run, _)| run)
 }
 

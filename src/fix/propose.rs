@@ -76,7 +76,7 @@ fn plan_each(
 /// The fixes of `findings` (a report of `stack`, fixes with their edits) as the first pass of
 /// `run` planned each alone on the files as they are: what [`propose`] fills, without checking
 /// the stack or planning them again. `run` must have been made on `stack` with `findings`
-/// and `options`, keeping its plans ([`super::run_loaded_keeping_plans`]).
+/// and `options`, keeping its plans ([`super::FirstPlans::Keep`]).
 ///
 /// # Errors
 /// The templates do not parse.
@@ -267,7 +267,7 @@ pub fn settle(
     let options = FixOptions { unsafe_fixes: true, templates, ..FixOptions::default() };
     // The fix run needs the findings with their edits, which a report's findings lack.
     let planned = crate::rules::check(stack, settings);
-    if let Ok(run) = super::run_loaded(load, settings, &options, stack, &planned) {
+    if let Ok(run) = super::run_loaded(load, settings, &options, stack, &planned, super::FirstPlans::Drop) {
         settle_with(&run.skipped, findings);
     }
 }

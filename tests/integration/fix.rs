@@ -207,16 +207,21 @@ fn service_set_and_into_options() {
     assert!(stderr(&out).contains("with --set memory=8M"), "{}", stderr(&out));
 }
 
+/// `stackfix templates export tpl` run in `dir`: the directory it wrote.
+fn exported_templates(dir: &std::path::Path) -> std::path::PathBuf {
+    let out = stackfix(dir, &["templates", "export", "tpl"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    dir.join("tpl")
+}
+
 #[test]
 fn templates_export_and_override() {
     let dir = tempfile::tempdir().unwrap();
-    let out = stackfix(dir.path(), &["templates", "export", "tpl"]);
-    assert_eq!(out.status.code(), Some(0));
-    let restart = dir.path().join("tpl/fixes/no-restart-policy.yml.tera");
+    let tpl = exported_templates(dir.path());
+    let restart = tpl.join("fixes/no-restart-policy.yml.tera");
     assert!(restart.is_file());
     std::fs::write(&restart, "restart: always\n").unwrap();
     let case = fixtures().join("no-restart-policy/bad/basic");
-    let tpl = dir.path().join("tpl");
     let out = stdout(&stackfix(
         &case,
         &["fix", "--diff", "--select", "no-restart-policy", "--templates", tpl.to_str().unwrap()],
@@ -238,9 +243,8 @@ fn templates_export_and_override() {
 #[test]
 fn an_added_service_keeps_values_written_over_several_lines() {
     let dir = tempfile::tempdir().unwrap();
-    let out = stackfix(dir.path(), &["templates", "export", "tpl"]);
-    assert_eq!(out.status.code(), Some(0));
-    let backup = dir.path().join("tpl/fixes/no-backup.yml.tera");
+    let tpl = exported_templates(dir.path());
+    let backup = tpl.join("fixes/no-backup.yml.tera");
     let mut template = std::fs::read_to_string(&backup).unwrap();
     template.push_str("\nlabels:\n  # kept\n  note: \"first\n    second\"\n  other: [a,\n    b]\n");
     std::fs::write(&backup, template).unwrap();
@@ -252,7 +256,6 @@ fn an_added_service_keeps_values_written_over_several_lines() {
     )
     .unwrap();
     std::fs::write(stack.join("docker-compose.prod.yml"), "services:\n  mongo:\n    restart: always\n").unwrap();
-    let tpl = dir.path().join("tpl");
     let out =
         stackfix(&stack, &["fix", "--select", "no-backup", "--unsafe-fixes", "--templates", tpl.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
