@@ -38,7 +38,7 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| e.to_string())?;
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(60);
         while !socket.exists() {
             if Instant::now() > deadline || child.try_wait().map_err(|e| e.to_string())?.is_some() {
                 let _ = child.kill();

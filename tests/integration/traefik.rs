@@ -105,6 +105,8 @@ fn serve(stream: TcpStream, list: &Value, details: &[(String, Value)]) {
 struct Traefik {
     child: Child,
     api: u16,
+    /// Traefik's standard output and error.
+    log: tempfile::NamedTempFile,
 }
 
 impl Drop for Traefik {
@@ -115,38 +117,70 @@ impl Drop for Traefik {
 }
 
 impl Traefik {
+    /// Traefik with the default entrypoint and `providers`.
     fn start(binary: &Path, providers: &[String]) -> Traefik {
-        let api = free_port();
-        let child = Command::new(binary)
-            .args([
-                "--global.checknewversion=false",
-                "--global.sendanonymoususage=false",
-                "--api.insecure=true",
-                &format!("--entrypoints.traefik.address=127.0.0.1:{api}"),
-                &format!("--entrypoints.web.address=127.0.0.1:{}", free_port()),
-                "--log.level=ERROR",
-            ])
-            .args(providers)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("traefik starts");
-        Traefik { child, api }
+        Traefik::launch(binary, |api| {
+            let mut args = vec![
+                "--global.checknewversion=false".to_string(),
+                "--global.sendanonymoususage=false".to_string(),
+                "--api.insecure=true".to_string(),
+                format!("--entrypoints.traefik.address=127.0.0.1:{api}"),
+                format!("--entrypoints.web.address=127.0.0.1:{}", free_port()),
+                "--log.level=ERROR".to_string(),
+            ];
+            args.extend_from_slice(providers);
+            args
+        })
+    }
+
+    /// Traefik started with `args(api)`, once its API answers on `api`. The ports are chosen
+    /// before Traefik binds them, so another process can take one in between: a Traefik that
+    /// exits before its API answers is started again with the fresh ports the next call of `args`
+    /// chooses, four tries in all. Panics with Traefik's output when it never answers.
+    fn launch(binary: &Path, args: impl Fn(u16) -> Vec<String>) -> Traefik {
+        let mut tries = Vec::new();
+        for _ in 0..4 {
+            let api = free_port();
+            let args = args(api);
+            let log = tempfile::NamedTempFile::new().unwrap();
+            let append = || std::fs::OpenOptions::new().append(true).open(log.path()).unwrap();
+            let child =
+                Command::new(binary).args(&args).stdout(append()).stderr(append()).spawn().expect("traefik starts");
+            let mut traefik = Traefik { child, api, log };
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < deadline && !traefik.exited() {
+                if http_get(api, "/api/rawdata").is_some() {
+                    return traefik;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            assert!(traefik.exited(), "traefik {args:?} did not answer on {api} in 60 s:\n{}", traefik.output());
+            tries.push(format!("{args:?}:\n{}", traefik.output()));
+        }
+        panic!("traefik exited before its API answered, four times:\n{}", tries.join("\n"));
+    }
+
+    fn exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
     }
 
     /// `/api/rawdata` once it holds `routers` routers and stops changing.
-    fn rawdata(&self, routers: usize) -> Value {
+    fn rawdata(&mut self, routers: usize) -> Value {
         self.rawdata_having(routers, &[])
     }
 
     /// The raw configuration once Traefik holds at least `routers` routers, every router named
     /// in `named` among them (a provider can load after Traefik's own routers on a busy
     /// machine), and it stays the same over two polls.
-    fn rawdata_having(&self, routers: usize, named: &[String]) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(20);
+    fn rawdata_having(&mut self, routers: usize, named: &[String]) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
         let mut last = Value::Null;
         let mut stable = 0;
-        while Instant::now() < deadline {
+        while Instant::now() < deadline && !self.exited() {
             std::thread::sleep(Duration::from_millis(200));
             let Some(raw) = http_get(self.api, "/api/rawdata") else { continue };
             let loaded = raw["routers"].as_object().map_or(0, |r| r.len());
@@ -157,7 +191,7 @@ impl Traefik {
                 return last;
             }
         }
-        panic!("traefik did not load {routers} routers ({named:?} among them): {last:#}");
+        panic!("traefik did not load {routers} routers ({named:?} among them): {last:#}\n{}", self.output());
     }
 }
 
@@ -206,7 +240,7 @@ fn fixed_labels_are_loaded_by_real_traefik() {
         .collect();
     assert_eq!(containers.len(), 2);
     let docker = fake_docker(containers);
-    let traefik = Traefik::start(
+    let mut traefik = Traefik::start(
         &binary,
         &[
             format!("--providers.docker.endpoint=tcp://127.0.0.1:{docker}"),
@@ -221,7 +255,7 @@ fn fixed_dynamic_files_are_loaded_by_real_traefik() {
     let Some(binary) = traefik_binary() else { return };
     let work = fixed("file-provider");
     let dynamic = work.path().join("traefik/dynamic");
-    let traefik = Traefik::start(&binary, &[format!("--providers.file.directory={}", dynamic.display())]);
+    let mut traefik = Traefik::start(&binary, &[format!("--providers.file.directory={}", dynamic.display())]);
     assert_rate_limited(&traefik.rawdata(1), "@file");
 }
 
@@ -248,6 +282,12 @@ fn local_args(dir: &Path) -> Vec<String> {
             None => a.clone(),
         })
         .collect()
+}
+
+/// `args` with Traefik's API served, insecurely, on 127.0.0.1:`api`.
+fn with_local_api(mut args: Vec<String>, api: u16) -> Vec<String> {
+    args.extend(["--api.insecure=true".to_string(), format!("--entrypoints.traefik.address=127.0.0.1:{api}")]);
+    args
 }
 
 /// The static file with its entrypoints on free local ports, no providers, and the API on a
@@ -286,14 +326,24 @@ fn internal_redirect_loaded(raw: &Value) -> bool {
 fn the_api_stays_off_after_the_fix_and_traefik_accepts_the_flags() {
     let Some(binary) = traefik_binary() else { return };
     let work = fixed_hygiene("traefik-insecure-api", "args");
-    let args = local_args(work.path());
-    assert!(args.contains(&"--api.insecure=false".to_string()), "{args:?}");
-    let mut child = Command::new(&binary).args(&args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    std::thread::sleep(Duration::from_secs(2));
-    let running = child.try_wait().unwrap().is_none();
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    assert!(running, "traefik rejected {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    // A port chosen for an entrypoint can be taken before Traefik binds it: then it is tried
+    // again on fresh ports.
+    for _ in 0..4 {
+        let args = local_args(work.path());
+        assert!(args.contains(&"--api.insecure=false".to_string()), "{args:?}");
+        let mut child =
+            Command::new(&binary).args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        std::thread::sleep(Duration::from_secs(2));
+        let running = child.try_wait().unwrap().is_none();
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        let output = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        if running {
+            return;
+        }
+        assert!(output.contains("address already in use"), "traefik rejected {args:?}: {output}");
+    }
+    panic!("traefik found an entrypoint's port taken four times");
 }
 
 #[test]
@@ -301,25 +351,18 @@ fn http_redirects_added_by_the_fix_are_loaded_by_real_traefik() {
     let Some(binary) = traefik_binary() else { return };
     // Flags on the command line.
     let work = fixed_hygiene("traefik-no-https-redirect", "args");
-    let api = free_port();
-    let mut args = local_args(work.path());
-    args.extend(["--api.insecure=true".to_string(), format!("--entrypoints.traefik.address=127.0.0.1:{api}")]);
-    let child = Command::new(&binary).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let traefik = Traefik { child, api };
-    assert!(internal_redirect_loaded(&traefik.rawdata(1)), "{args:?}");
+    let mut traefik = Traefik::launch(&binary, |api| with_local_api(local_args(work.path()), api));
+    let raw = traefik.rawdata(1);
+    assert!(internal_redirect_loaded(&raw), "{raw:#}");
     drop(traefik);
     // A static configuration file.
     let work = fixed_hygiene("traefik-no-https-redirect", "static-file");
-    let api = free_port();
-    let file = local_static_file(&work.path().join("traefik/traefik.yml"), api);
-    let child = Command::new(&binary)
-        .arg(format!("--configfile={}", file.display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let traefik = Traefik { child, api };
-    assert!(internal_redirect_loaded(&traefik.rawdata(1)), "{}", std::fs::read_to_string(&file).unwrap());
+    let static_file = work.path().join("traefik/traefik.yml");
+    let mut traefik = Traefik::launch(&binary, |api| {
+        vec![format!("--configfile={}", local_static_file(&static_file, api).display())]
+    });
+    let raw = traefik.rawdata(1);
+    assert!(internal_redirect_loaded(&raw), "{raw:#}");
 }
 
 #[test]
@@ -386,31 +429,34 @@ fn routes_load(binary: &Path, dir: &Path) -> bool {
     }
     let names: Vec<String> = routed.iter().map(|(n, _)| n.replace('.', "-")).collect();
     let docker = fake_docker(routed);
-    let api = free_port();
     let acme = dir.join("acme.json");
-    let mut args: Vec<String> = stack::service::written_words(proxy.value.get("command"))
+    let command: Vec<String> = stack::service::written_words(proxy.value.get("command"))
         .iter()
         .map(|a| stack::interpolate::resolve(a, &env))
-        .map(|a| match a.split_once(".address=") {
-            Some((name, _)) => format!("{name}.address=127.0.0.1:{}", free_port()),
-            None if a.starts_with("--certificatesresolvers.letsencrypt.acme.storage=") => {
-                format!("--certificatesresolvers.letsencrypt.acme.storage={}", acme.display())
-            }
-            None => a,
-        })
         .collect();
-    args.extend([
-        format!("--providers.docker.endpoint=tcp://127.0.0.1:{docker}"),
-        "--providers.docker.watch=false".to_string(),
-        // No certificate is ever obtained: the resolver points at a closed local port.
-        "--certificatesresolvers.letsencrypt.acme.caserver=http://127.0.0.1:9/directory".to_string(),
-        "--api.insecure=true".to_string(),
-        format!("--entrypoints.traefik.address=127.0.0.1:{api}"),
-        "--global.checknewversion=false".to_string(),
-        "--global.sendanonymoususage=false".to_string(),
-    ]);
-    let child = Command::new(binary).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let traefik = Traefik { child, api };
+    let local = |api: u16| {
+        let mut args: Vec<String> = command
+            .iter()
+            .cloned()
+            .map(|a| match a.split_once(".address=") {
+                Some((name, _)) => format!("{name}.address=127.0.0.1:{}", free_port()),
+                None if a.starts_with("--certificatesresolvers.letsencrypt.acme.storage=") => {
+                    format!("--certificatesresolvers.letsencrypt.acme.storage={}", acme.display())
+                }
+                None => a,
+            })
+            .collect();
+        args.extend([
+            format!("--providers.docker.endpoint=tcp://127.0.0.1:{docker}"),
+            "--providers.docker.watch=false".to_string(),
+            // No certificate is ever obtained: the resolver points at a closed local port.
+            "--certificatesresolvers.letsencrypt.acme.caserver=http://127.0.0.1:9/directory".to_string(),
+            "--global.checknewversion=false".to_string(),
+            "--global.sendanonymoususage=false".to_string(),
+        ]);
+        with_local_api(args, api)
+    };
+    let mut traefik = Traefik::launch(binary, local);
     let docker_routers: Vec<String> = names.iter().map(|n| format!("{n}@docker")).collect();
     let raw = traefik.rawdata_having(names.len() + 1, &docker_routers);
     assert!(internal_redirect_loaded(&raw), "{}: no HTTP→HTTPS redirect: {raw:#}", dir.display());
@@ -440,14 +486,10 @@ fn redirects_name_entry_points_as_written_and_traefik_loads_them() {
     let text = std::fs::read_to_string(work.path().join("docker-compose.yml")).unwrap();
     assert!(text.contains("--entrypoints.Web.http.redirections.entrypoint.to=WebSecure"), "{text}");
     let Some(binary) = traefik_binary() else { return };
-    let api = free_port();
-    let mut args = local_args(work.path());
-    args.extend(["--api.insecure=true".to_string(), format!("--entrypoints.traefik.address=127.0.0.1:{api}")]);
-    let child = Command::new(&binary).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let traefik = Traefik { child, api };
+    let mut traefik = Traefik::launch(&binary, |api| with_local_api(local_args(work.path()), api));
     let raw = traefik.rawdata(1);
     let loaded = raw["routers"].as_object().is_some_and(|r| {
         r.iter().any(|(k, v)| k.starts_with("Web-to-WebSecure") && k.ends_with("@internal") && v["status"] == "enabled")
     });
-    assert!(loaded, "{args:?}: {raw}");
+    assert!(loaded, "{raw:#}");
 }
