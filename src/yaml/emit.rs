@@ -67,6 +67,9 @@ pub fn column(source: &Source, offset: usize) -> usize {
 #[derive(Debug)]
 pub struct Fragment {
     tree: Arc<Tree>,
+    /// The lines [`Fragment::shared_entry_lines`] laid out, shared by the fragment and every
+    /// part of it: one fragment of a fix is inserted into thousands of services at one indent.
+    laid_out: Arc<LaidOut>,
     root: Option<NodeId>,
     /// The first line whose comments belong to the fragment.
     first_line: usize,
@@ -78,14 +81,26 @@ pub struct Fragment {
 impl Fragment {
     pub fn parse(text: &str) -> Result<Fragment, ParseError> {
         let tree = Tree::parse(text.to_string())?;
-        Ok(Fragment { root: tree.root(), tree: Arc::new(tree), first_line: 0, key_line: None })
+        Ok(Fragment {
+            root: tree.root(),
+            tree: Arc::new(tree),
+            laid_out: Arc::default(),
+            first_line: 0,
+            key_line: None,
+        })
     }
 
     /// The node `id` of this fragment as a fragment of its own (sharing the parsed text), as
     /// if its text laid out at column 0 had been parsed.
     pub fn child(&self, id: NodeId) -> Fragment {
         let first_line = self.tree.source.line_index(self.tree.node(id).props_start);
-        Fragment { tree: Arc::clone(&self.tree), root: Some(id), first_line, key_line: None }
+        Fragment {
+            tree: Arc::clone(&self.tree),
+            laid_out: Arc::clone(&self.laid_out),
+            root: Some(id),
+            first_line,
+            key_line: None,
+        }
     }
 
     /// The value `value` of an entry of the mapping `map`, as a fragment that carries the comment
@@ -100,7 +115,13 @@ impl Fragment {
         while first_line > self.first_line && source.line_text(first_line - 1).trim_start().starts_with('#') {
             first_line -= 1;
         }
-        Fragment { tree: Arc::clone(&self.tree), root: Some(value), first_line, key_line: Some(key_line) }
+        Fragment {
+            tree: Arc::clone(&self.tree),
+            laid_out: Arc::clone(&self.laid_out),
+            root: Some(value),
+            first_line,
+            key_line: Some(key_line),
+        }
     }
 
     /// The parsed text.
@@ -223,6 +244,29 @@ impl Fragment {
             }
         }
         out
+    }
+
+    /// [`Fragment::entry_lines`], laid out once for each key, indent and style and shared after
+    /// that (up to [`MAX_LAID_OUT`] layouts a fragment; more are laid out each time).
+    pub fn shared_entry_lines(&self, key: &str, indent: usize, style: &Style) -> Arc<[String]> {
+        let at = LayoutKey {
+            root: self.root,
+            first_line: self.first_line,
+            key_line: self.key_line,
+            key: key.to_string(),
+            indent,
+            unit: style.unit,
+            indent_sequences: style.indent_sequences,
+        };
+        if let Some(lines) = crate::stack::project::lock(&self.laid_out.0).get(&at) {
+            return Arc::clone(lines);
+        }
+        let lines: Arc<[String]> = self.entry_lines(key, indent, style).into();
+        let mut laid_out = crate::stack::project::lock(&self.laid_out.0);
+        if laid_out.len() < MAX_LAID_OUT {
+            laid_out.entry(at).or_insert_with(|| Arc::clone(&lines));
+        }
+        lines
     }
 
     /// The lines of `- <fragment>` at column `indent`.
@@ -386,6 +430,26 @@ impl Fragment {
     }
 }
 
+/// How many layouts of one fragment [`Fragment::shared_entry_lines`] keeps.
+pub const MAX_LAID_OUT: usize = 256;
+
+/// Layouts of a fragment's parts, by where and how each was laid out.
+#[derive(Debug, Default)]
+struct LaidOut(std::sync::Mutex<std::collections::HashMap<LayoutKey, Arc<[String]>, foldhash::fast::RandomState>>);
+
+/// What the lines of [`Fragment::entry_lines`] depend on: the part of the fragment, the key,
+/// the column and the style's indentation (not its line ends, added when the lines are joined).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct LayoutKey {
+    root: Option<NodeId>,
+    first_line: usize,
+    key_line: Option<usize>,
+    key: String,
+    indent: usize,
+    unit: usize,
+    indent_sequences: bool,
+}
+
 fn is_inline_scalar(tree: &Tree, id: NodeId) -> bool {
     matches!(&tree.node(id).kind, NodeKind::Scalar { style, .. } if !matches!(style, ScalarStyle::Literal | ScalarStyle::Folded))
 }
@@ -438,6 +502,30 @@ mod tests {
             f.entry_lines("web", 2, &TWO),
             ["  web:", "    # why", "    ports: !reset []", "    command: |", "      a", "        b"]
         );
+    }
+
+    #[test]
+    fn shared_layouts_are_the_layouts_and_laid_out_once() {
+        let f = Fragment::parse("# why\nlogging:\n  driver: json-file\nports:\n  - \"80:80\"\n").unwrap();
+        let four = Style { unit: 4, indent_sequences: false, eol: "\n" };
+        let root = f.root_node().unwrap();
+        for (key, value) in f.entries(root).unwrap() {
+            // Each time a new part, as merging makes them; the layout is shared all the same.
+            let part = || f.entry_child(root, value);
+            for (indent, style) in [(4, &TWO), (8, &TWO), (4, &four)] {
+                let shared = part().shared_entry_lines(&key, indent, style);
+                assert_eq!(*shared, *part().entry_lines(&key, indent, style), "{key} at {indent}");
+                assert!(Arc::ptr_eq(&shared, &part().shared_entry_lines(&key, indent, style)));
+            }
+        }
+        // Two parts, two keys, three layouts each.
+        assert_eq!(crate::stack::project::lock(&f.laid_out.0).len(), 6);
+        // A full memo lays out anew, the same lines.
+        let g = Fragment::parse("a: 1\n").unwrap();
+        for indent in 0..MAX_LAID_OUT + 3 {
+            assert_eq!(*g.shared_entry_lines("k", indent, &TWO), *g.entry_lines("k", indent, &TWO));
+        }
+        assert_eq!(crate::stack::project::lock(&g.laid_out.0).len(), MAX_LAID_OUT);
     }
 
     #[test]

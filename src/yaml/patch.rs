@@ -684,12 +684,16 @@ fn insert_key(
             let first = entries.first().ok_or("empty block mapping")?;
             let indent = column(&tree.source, tree.node(first.key).props_start);
             let at = anchor.map_or(node.span.end, |e| tree.node(e.value).span.end);
-            Ok(lines_after(tree, at, &value.entry_lines(&key, indent, style), style).adding(target.node, &key, false))
+            Ok(lines_after(tree, at, &value.shared_entry_lines(&key, indent, style), style).adding(
+                target.node,
+                &key,
+                false,
+            ))
         }
         _ if node.is_null() && node.span.start == node.span.end => {
             let parent_key = target.key.ok_or("the document is empty")?;
             let indent = column(&tree.source, tree.node(parent_key).props_start) + style.unit;
-            Ok(lines_after(tree, node.span.end, &value.entry_lines(&key, indent, style), style).adding(
+            Ok(lines_after(tree, node.span.end, &value.shared_entry_lines(&key, indent, style), style).adding(
                 target.node,
                 &key,
                 false,
