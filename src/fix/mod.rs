@@ -743,24 +743,22 @@ fn attempt(
         // for all of them) is planned for the first of them, and the others follow it.
         let leaders = leaders(&findings, &finding_keys, options, &given_up);
         let led: HashSet<usize> = leaders.iter().flatten().copied().collect();
-        // Every fix is planned on the same texts, so the plans are made in parallel and taken
-        // in the findings' order below.
-        let mut plans: Vec<Option<Result<FixPlan, String>>> = {
+        // Every fix is planned on the same texts, so the plans are made in parallel (when there
+        // are enough to outweigh handing them to the thread pool) and taken in the findings'
+        // order below.
+        let plan = |((finding, key), leader): ((&Finding, &FindingKey), &Option<usize>)| {
+            let fix = finding
+                .fix
+                .as_ref()
+                .filter(|_| leader.is_none() && wanted(finding, options) && !given_up.contains(key))?;
+            let users_fixed = fix.anchor_users().iter().all(|u| peers.contains_key(&(finding.rule, (*u).clone())));
+            users_fixed.then(|| plan_fix(env, current, &fs, finding, fix, &peers))
+        };
+        let mut plans: Vec<Option<Result<FixPlan, String>>> = if findings.len() > 32 {
             use rayon::prelude::*;
-            findings
-                .par_iter()
-                .zip(&finding_keys)
-                .zip(&leaders)
-                .map(|((finding, key), leader)| {
-                    let fix = finding
-                        .fix
-                        .as_ref()
-                        .filter(|_| leader.is_none() && wanted(finding, options) && !given_up.contains(key))?;
-                    let users_fixed =
-                        fix.anchor_users().iter().all(|u| peers.contains_key(&(finding.rule, (*u).clone())));
-                    users_fixed.then(|| plan_fix(env, current, &fs, finding, fix, &peers))
-                })
-                .collect()
+            findings.par_iter().zip(&finding_keys).zip(&leaders).map(plan).collect()
+        } else {
+            findings.iter().zip(&finding_keys).zip(&leaders).map(plan).collect()
         };
         if let Some(record) = record.take() {
             let mut recorded: Vec<Option<Arc<FixPlan>>> = Vec::with_capacity(plans.len());

@@ -776,6 +776,9 @@ impl SharedAnchors {
     }
 }
 
+/// Configurations with this many services or more have their rules checked in parallel.
+const PARALLEL_RULES_FROM: usize = 64;
+
 const ALIAS_VALUE: &str =
     "the value is written as an alias of a YAML anchor (`*name`): its fix would change the anchor for every user of it, so it is left for a person";
 
@@ -1194,10 +1197,14 @@ fn collect(
             let meta = rule.meta();
             settings.is_enabled(meta.id) && (meta.scope == Scope::Any || config.is_production())
         };
-        // The rules run in parallel; their findings are taken in the registry's order.
-        let per_rule: Vec<Vec<Finding>> = {
+        // The rules of a large configuration run in parallel; their findings are taken in the
+        // registry's order. A small one's are checked on this thread: handing them to the
+        // thread pool and waiting for it costs more than checking them.
+        let per_rule: Vec<Vec<Finding>> = if config.services.len() >= PARALLEL_RULES_FROM {
             use rayon::prelude::*;
             REGISTRY.par_iter().filter(|r| enabled(r)).map(|rule| rule.check(&ctx)).collect()
+        } else {
+            REGISTRY.iter().filter(|r| enabled(r)).map(|rule| rule.check(&ctx)).collect()
         };
         let mut per_rule = per_rule;
         for found in &mut per_rule {

@@ -164,38 +164,85 @@ pub(crate) struct Loader {
     /// Every `extends` applied, as (service, the service it extends).
     extends: HashSet<(String, String)>,
     overrides: HashMap<PathBuf, String>,
+    /// Files read and parsed to learn whether they are compose files (a directory without a
+    /// compose file's usual name), kept for when the stack reads them: each is parsed once.
+    probed: HashMap<FileKey, Tree>,
     display_base: PathBuf,
     /// `display_base` with every link resolved (when it exists), once per load.
     display_real: PathBuf,
     root_abs: PathBuf,
-    /// Paths given in the files with every link resolved (`None`: nothing there), once per load:
-    /// each configuration reads the same mounts again.
-    real_paths: HashMap<PathBuf, Option<PathBuf>>,
+    /// Paths with every link resolved, once per load (each configuration reads the same mounts
+    /// again, and every path shares the project's directories).
+    real_paths: RealPaths,
+}
+
+/// Absolute paths with every symbolic link resolved, as [`std::fs::canonicalize`] gives them,
+/// remembered: a path is its resolved parent joined with its name unless that name is a link,
+/// so each directory is resolved once and each path under it costs one `lstat` (canonicalize
+/// reads every component of every path).
+#[derive(Default)]
+pub(crate) struct RealPaths {
+    /// Absolute, normalised path → resolved (`None`: nothing there).
+    known: HashMap<PathBuf, Option<PathBuf>>,
+}
+
+impl RealPaths {
+    /// `path` (made absolute against the working directory and normalised) with every link
+    /// resolved; `None` when it does not exist (or a component is not a directory).
+    pub(crate) fn get(&mut self, path: &Path) -> Option<PathBuf> {
+        // `..` after a link climbs from where the link leads, not lexically.
+        if path.components().any(|c| c == std::path::Component::ParentDir) {
+            return path.canonicalize().ok();
+        }
+        self.of(&absolute(path))
+    }
+
+    fn of(&mut self, path: &Path) -> Option<PathBuf> {
+        if let Some(known) = self.known.get(path) {
+            return known.clone();
+        }
+        let real = match (path.parent(), path.file_name()) {
+            (Some(parent), Some(name)) => self.of(parent).and_then(|dir| {
+                let joined = dir.join(name);
+                match std::fs::symlink_metadata(&joined) {
+                    Ok(meta) if meta.file_type().is_symlink() => joined.canonicalize().ok(),
+                    Ok(_) => Some(joined),
+                    Err(_) => None,
+                }
+            }),
+            // The root (or a path `normalize` left with `..` at its start).
+            _ => path.canonicalize().ok(),
+        };
+        self.known.insert(path.to_path_buf(), real.clone());
+        real
+    }
 }
 
 impl Loader {
     fn new(options: &LoadOptions) -> Loader {
         let root = options.dir.clone();
-        let root_abs = project_root(&root);
+        let mut real_paths = RealPaths::default();
+        let root_real = real_paths.get(&root);
+        let root_abs = project_root_of(root_real.clone().unwrap_or_else(|| absolute(&root)));
         let mut notes = Vec::new();
         // `.env` values reach findings through interpolation: one linked from outside the project
         // (a CI runner's credentials) must not be read.
-        let env = match root.join(".env").canonicalize() {
-            Ok(real) if real.starts_with(&root_abs) => {
+        let env = match real_paths.get(&root.join(".env")) {
+            Some(real) if real.starts_with(&root_abs) => {
                 read_text(&real).map(|t| interpolate::parse_dotenv(&t)).unwrap_or_default()
             }
-            Ok(_) => {
+            Some(_) => {
                 let message = "`.env` links outside the project directory; stackfix does not read it".to_string();
                 notes.push(Note { at: None, message });
                 HashMap::new()
             }
-            Err(_) => HashMap::new(),
+            None => HashMap::new(),
         };
-        let missing_required = documented_variables(&root, &root_abs);
+        let missing_required = documented_variables(real_paths.get(&root.join(".env.example")), &root_abs);
         Loader {
             root_abs,
-            display_real: root.canonicalize().unwrap_or_else(|_| root.clone()),
-            real_paths: HashMap::new(),
+            display_real: root_real.unwrap_or_else(|| root.clone()),
+            real_paths,
             display_base: root.clone(),
             root,
             files: Vec::new(),
@@ -213,6 +260,7 @@ impl Loader {
             profiles: options.profiles.clone(),
             extends: HashSet::new(),
             overrides: options.overrides.iter().map(|(p, t)| (absolute(p), t.clone())).collect(),
+            probed: HashMap::new(),
         }
     }
 
@@ -317,9 +365,15 @@ impl Loader {
                 .any(|(_, s)| s.get("image").is_none() && s.get("build").is_none() && s.get("extends").is_none())
     }
 
+    /// Whether the YAML file at `path` (its text in memory when given so) has a `services:`
+    /// mapping. The tree is kept for [`Loader::read`] when it is.
     fn looks_like_compose(&mut self, path: &Path) -> bool {
-        let Ok(text) = read_text(path) else {
-            return false;
+        let text = match self.overrides.get(&absolute(path)) {
+            Some(text) => text.clone(),
+            None => match read_text(path) {
+                Ok(text) => text,
+                Err(_) => return false,
+            },
         };
         let Ok(tree) = Tree::parse(text) else {
             return false;
@@ -327,8 +381,13 @@ impl Loader {
         let Some(root) = tree.root() else {
             return false;
         };
-        tree.entry(root, "services")
-            .is_some_and(|e| matches!(tree.node(e.value).kind, crate::yaml::NodeKind::Mapping { .. }))
+        let compose = tree
+            .entry(root, "services")
+            .is_some_and(|e| matches!(tree.node(e.value).kind, crate::yaml::NodeKind::Mapping { .. }));
+        if compose {
+            self.probed.insert(FileKey::new(path), tree);
+        }
+        compose
     }
 
     /// Reads a file into the stack (once). YAML files get a tree; errors are recorded.
@@ -338,6 +397,22 @@ impl Loader {
             return self.files[id].tree.is_some().then_some(id).or((!yaml).then_some(id));
         }
         let display = self.display(path);
+        // A file parsed when the directory was searched: the same text, parsed once. (Its tree
+        // fits the node budget left then; another file read since may have used some of it.)
+        if let Some(tree) = self.probed.remove(&key).filter(|t| yaml && t.len() <= self.nodes_left) {
+            if !self.overrides.contains_key(&absolute(path)) {
+                self.bytes_read += tree.source.len() as u64;
+                if self.bytes_read > MAX_STACK_BYTES {
+                    let message = format!(
+                        "with this file the stack's files exceed {MAX_STACK_BYTES} bytes, the most stackfix reads"
+                    );
+                    self.errors.push(LoadError { path: display, position: None, message, hint: None });
+                    return None;
+                }
+            }
+            self.nodes_left -= tree.len();
+            return Some(self.add_entry(path, key, display, role, Some(tree), Source::new(String::new())));
+        }
         if let Some(text) = self.overrides.get(&absolute(path)).cloned() {
             return self.add_file(path, key, display, role, yaml, text);
         }
@@ -395,6 +470,19 @@ impl Loader {
         } else {
             (None, Source::new(text))
         };
+        Some(self.add_entry(path, key, display, role, tree, source))
+    }
+
+    /// Adds a file read (`tree` for YAML, else `text` holds it) to the stack; its id.
+    fn add_entry(
+        &mut self,
+        path: &Path,
+        key: FileKey,
+        display: String,
+        role: FileRole,
+        tree: Option<Tree>,
+        source: Source,
+    ) -> FileId {
         let id = self.files.len();
         let shared_anchors = tree.as_ref().map(shared_anchors).unwrap_or_default();
         let alias_targets = tree.as_ref().map(alias_targets).unwrap_or_default();
@@ -425,7 +513,7 @@ impl Loader {
             suppressions,
         });
         self.by_path.insert(key, id);
-        Some(id)
+        id
     }
 
     fn error_at(&mut self, file: FileId, offset: usize, message: String) {
@@ -440,8 +528,8 @@ impl Loader {
 
     /// The variables of a `.env` file at `path` other than the project's own, when it exists and
     /// is inside the project.
-    fn inside_env(&self, path: &Path) -> Option<HashMap<String, String>> {
-        let real = path.canonicalize().ok()?;
+    fn inside_env(&mut self, path: &Path) -> Option<HashMap<String, String>> {
+        let real = self.real_paths.get(path)?;
         if !real.starts_with(&self.root_abs) || real == self.root_abs.join(".env") {
             return None;
         }
@@ -896,9 +984,8 @@ impl Loader {
             base.join(given)
         };
         let mut norm = normalize(&std::path::absolute(&path).unwrap_or(path));
-        let real = self.real_paths.entry(norm.clone()).or_insert_with_key(|p| p.canonicalize().ok());
-        if let Some(real) = real {
-            norm = real.clone();
+        if let Some(real) = self.real_paths.get(&norm) {
+            norm = real;
         }
         if !norm.starts_with(&self.root_abs) {
             self.notes.push(Note {
@@ -975,6 +1062,11 @@ impl Loader {
 /// written only inside it.
 pub fn project_root(dir: &Path) -> PathBuf {
     let dir = dir.canonicalize().unwrap_or_else(|_| normalize(&std::path::absolute(dir).unwrap_or(dir.to_path_buf())));
+    project_root_of(dir)
+}
+
+/// [`project_root`] of a directory already resolved.
+fn project_root_of(dir: PathBuf) -> PathBuf {
     dir.ancestors().find(|a| a.join(".git").exists()).map(Path::to_path_buf).unwrap_or(dir)
 }
 
@@ -1238,8 +1330,9 @@ fn doc_services_mut(doc: &mut Value) -> Option<&mut ValueKind> {
 
 /// The names `.env.example` (inside the project) lists: variables the project documents as set
 /// by the environment it runs in.
-fn documented_variables(root: &Path, root_abs: &Path) -> HashSet<String> {
-    let Ok(real) = root.join(".env.example").canonicalize() else { return HashSet::new() };
+/// The variables `.env.example` (`real`: resolved) names, when it is inside the project.
+fn documented_variables(real: Option<PathBuf>, root_abs: &Path) -> HashSet<String> {
+    let Some(real) = real else { return HashSet::new() };
     if !real.starts_with(root_abs) {
         return HashSet::new();
     }
@@ -1374,6 +1467,41 @@ pub fn normalize(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn real_paths_resolve_as_canonicalize_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::fs::create_dir_all(root.join("elsewhere/c")).unwrap();
+        std::fs::write(root.join("a/b/file.yml"), "x: 1\n").unwrap();
+        std::fs::write(root.join("elsewhere/c/target.yml"), "y: 2\n").unwrap();
+        std::os::unix::fs::symlink(root.join("elsewhere"), root.join("a/dirlink")).unwrap();
+        std::os::unix::fs::symlink("../elsewhere/c/target.yml", root.join("a/filelink.yml")).unwrap();
+        std::os::unix::fs::symlink(root.join("a/filelink.yml"), root.join("a/b/chain.yml")).unwrap();
+        std::os::unix::fs::symlink(root.join("nowhere"), root.join("a/dangling")).unwrap();
+        let mut real = RealPaths::default();
+        for rel in [
+            "a",
+            "a/b/file.yml",
+            "a/dirlink",
+            "a/dirlink/c/target.yml",
+            "a/filelink.yml",
+            "a/b/chain.yml",
+            "a/dangling",
+            "a/missing.yml",
+            "a/b/file.yml/below",
+            "a/dirlink/../b/file.yml",
+            "a/./b/file.yml",
+        ] {
+            let path = root.join(rel);
+            // Twice: the second answer comes from what the first learnt.
+            for _ in 0..2 {
+                assert_eq!(real.get(&path), path.canonicalize().ok(), "{rel}");
+            }
+        }
+    }
 
     #[test]
     fn production_names() {
