@@ -118,3 +118,9 @@ pub fn validator(name: &str) -> Option<PathBuf> {
     }
     found
 }
+
+/// A TCP port on 127.0.0.1 nothing listened on a moment ago: bound to port 0 and released, so
+/// another process may take it before the caller binds it (callers retry with a fresh one).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}

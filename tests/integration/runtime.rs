@@ -3,13 +3,13 @@
 //! here (Traefik answering the health check stackfix writes).
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use stackfix::stack::{self, LoadOptions, Profiles};
 
-use crate::common::{check_json, copy_tree, fixtures, stackfix, stdout, validator};
+use crate::common::{check_json, copy_tree, fixtures, free_port, stackfix, stdout, validator};
 
 fn fixed(case: &str, args: &[&str]) -> (tempfile::TempDir, String) {
     let work = tempfile::tempdir().unwrap();
@@ -58,30 +58,70 @@ fn memcached_without_nc_is_probed_through_bash_and_its_dependant_waits_for_that(
     assert!(alone.contains("condition: service_healthy") && alone.contains("/dev/tcp/127.0.0.1/11211"), "{alone}");
 }
 
-/// A Traefik started with `args`, killed on drop.
-struct Traefik(Child);
+/// A Traefik started with some arguments, killed on drop.
+struct Traefik {
+    child: Child,
+    /// Traefik's standard output and error.
+    log: tempfile::NamedTempFile,
+}
 
 impl Drop for Traefik {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+impl Traefik {
+    fn spawn(binary: &Path, args: &[String]) -> Traefik {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let append = || std::fs::OpenOptions::new().append(true).open(log.path()).unwrap();
+        let child = Command::new(binary).args(args).stdout(append()).stderr(append()).spawn().expect("traefik starts");
+        Traefik { child, log }
+    }
+
+    fn exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
 }
 
-/// Runs the health check `test` (`[CMD, traefik, …]`) with `extra` arguments until it passes
-/// or 60 s go by (a loaded machine starts Traefik slowly); its last output and whether it passed.
-fn healthcheck(binary: &Path, test: &[String], extra: &[String]) -> (bool, String) {
+/// Runs `scenario` with two fresh ports (web, ping) until the Traefik it starts stays up: a port
+/// chosen by binding port 0 and releasing it can be taken before Traefik binds it. `scenario`
+/// gives Traefik's output as `Err` when Traefik exited early; four tries.
+fn with_fresh_ports(mut scenario: impl FnMut(u16, u16) -> Result<(), String>) {
+    let mut tries = Vec::new();
+    for _ in 0..4 {
+        match scenario(free_port(), free_port()) {
+            Ok(()) => return,
+            Err(output) => tries.push(output),
+        }
+    }
+    panic!("traefik exited before its health check passed, four times:\n{}", tries.join("\n"));
+}
+
+/// Runs the health check `test` (`[CMD, traefik, …]`) with `extra` arguments against `server`
+/// until it passes or 60 s go by (a loaded machine starts Traefik slowly); its last output and
+/// whether it passed. `Err` with Traefik's output when `server` exits first.
+fn healthcheck(
+    binary: &Path,
+    test: &[String],
+    extra: &[String],
+    server: &mut Traefik,
+) -> Result<(bool, String), String> {
     assert_eq!(&test[..3], ["CMD", "traefik", "healthcheck"], "{test:?}");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let out = Command::new(binary).args(&test[2..]).args(extra).output().unwrap();
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         if out.status.success() || Instant::now() > deadline {
-            return (out.status.success(), text);
+            return Ok((out.status.success(), text));
+        }
+        if server.exited() {
+            return Err(server.output());
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -90,63 +130,65 @@ fn healthcheck(binary: &Path, test: &[String], extra: &[String]) -> (bool, Strin
 #[test]
 fn traefik_configured_by_flags_answers_the_probe_stackfix_writes() {
     let Some(binary) = validator("traefik") else { return };
-    let (web, ping) = (free_port(), free_port());
-    let work = tempfile::tempdir().unwrap();
-    std::fs::write(
-        work.path().join("docker-compose.yml"),
-        format!(
-            "services:\n  proxy:\n    image: traefik:v3.1.2\n    command:\n      - --entrypoints.web.address=127.0.0.1:{web}\n      - --entrypoints.traefik.address=127.0.0.1:{ping}\n"
-        ),
-    )
-    .unwrap();
-    let (test_before, _) = service_words(work.path(), "proxy");
-    assert!(test_before.is_empty());
-    let out = stackfix(work.path(), &["fix", ".", "--select", "no-healthcheck"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    let (test, command) = service_words(work.path(), "proxy");
-    assert!(command.iter().any(|w| w == "--ping=true"), "{command:?}");
-    let _server =
-        Traefik(Command::new(&binary).args(&command).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
-    let (ok, text) = healthcheck(&binary, &test, &[]);
-    assert!(ok && text.contains("OK"), "{test:?}: {text}");
+    with_fresh_ports(|web, ping| {
+        let work = tempfile::tempdir().unwrap();
+        std::fs::write(
+            work.path().join("docker-compose.yml"),
+            format!(
+                "services:\n  proxy:\n    image: traefik:v3.1.2\n    command:\n      - --entrypoints.web.address=127.0.0.1:{web}\n      - --entrypoints.traefik.address=127.0.0.1:{ping}\n"
+            ),
+        )
+        .unwrap();
+        let (test_before, _) = service_words(work.path(), "proxy");
+        assert!(test_before.is_empty());
+        let out = stackfix(work.path(), &["fix", ".", "--select", "no-healthcheck"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+        let (test, command) = service_words(work.path(), "proxy");
+        assert!(command.iter().any(|w| w == "--ping=true"), "{command:?}");
+        let mut server = Traefik::spawn(&binary, &command);
+        let (ok, text) = healthcheck(&binary, &test, &[], &mut server)?;
+        assert!(ok && text.contains("OK"), "{test:?}: {text}\n{}", server.output());
+        Ok(())
+    });
 }
 
 #[test]
 fn traefik_configured_by_a_static_file_answers_the_probe_stackfix_writes() {
     let Some(binary) = validator("traefik") else { return };
-    let (web, ping) = (free_port(), free_port());
-    let work = tempfile::tempdir().unwrap();
-    std::fs::create_dir(work.path().join("traefik")).unwrap();
-    let file = work.path().join("traefik/traefik.yml");
-    std::fs::write(
-        &file,
-        format!(
-            "entryPoints:\n  web:\n    address: \"127.0.0.1:{web}\"\n  traefik:\n    address: \"127.0.0.1:{ping}\"\n"
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        work.path().join("docker-compose.yml"),
-        "services:\n  proxy:\n    image: traefik:v3.1.2\n    volumes:\n      - ./traefik/traefik.yml:/etc/traefik/traefik.yml:ro\n",
-    )
-    .unwrap();
-    // The container finds /etc/traefik/traefik.yml by itself; here the file is named.
-    let config = vec![format!("--configFile={}", file.display())];
-    {
-        let _before =
-            Traefik(Command::new(&binary).args(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
-        let test: Vec<String> = ["CMD", "traefik", "healthcheck", "--ping"].map(String::from).to_vec();
-        let out = Command::new(&binary).args(&test[2..]).args(&config).output().unwrap();
-        assert!(!out.status.success() && String::from_utf8_lossy(&out.stdout).contains("enable `ping`"));
-    }
-    let out = stackfix(work.path(), &["fix", ".", "--select", "no-healthcheck"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    assert!(std::fs::read_to_string(&file).unwrap().contains("ping: {}"));
-    let (test, _) = service_words(work.path(), "proxy");
-    let _server =
-        Traefik(Command::new(&binary).args(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
-    let (ok, text) = healthcheck(&binary, &test, &config);
-    assert!(ok && text.contains("OK"), "{test:?}: {text}");
+    with_fresh_ports(|web, ping| {
+        let work = tempfile::tempdir().unwrap();
+        std::fs::create_dir(work.path().join("traefik")).unwrap();
+        let file = work.path().join("traefik/traefik.yml");
+        std::fs::write(
+            &file,
+            format!(
+                "entryPoints:\n  web:\n    address: \"127.0.0.1:{web}\"\n  traefik:\n    address: \"127.0.0.1:{ping}\"\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            work.path().join("docker-compose.yml"),
+            "services:\n  proxy:\n    image: traefik:v3.1.2\n    volumes:\n      - ./traefik/traefik.yml:/etc/traefik/traefik.yml:ro\n",
+        )
+        .unwrap();
+        // The container finds /etc/traefik/traefik.yml by itself; here the file is named.
+        let config = vec![format!("--configFile={}", file.display())];
+        {
+            // Before the fix, the probe asks for `ping` (whether or not Traefik runs).
+            let _before = Traefik::spawn(&binary, &config);
+            let test: Vec<String> = ["CMD", "traefik", "healthcheck", "--ping"].map(String::from).to_vec();
+            let out = Command::new(&binary).args(&test[2..]).args(&config).output().unwrap();
+            assert!(!out.status.success() && String::from_utf8_lossy(&out.stdout).contains("enable `ping`"));
+        }
+        let out = stackfix(work.path(), &["fix", ".", "--select", "no-healthcheck"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+        assert!(std::fs::read_to_string(&file).unwrap().contains("ping: {}"));
+        let (test, _) = service_words(work.path(), "proxy");
+        let mut server = Traefik::spawn(&binary, &config);
+        let (ok, text) = healthcheck(&binary, &test, &config, &mut server)?;
+        assert!(ok && text.contains("OK"), "{test:?}: {text}\n{}", server.output());
+        Ok(())
+    });
 }
 
 #[test]

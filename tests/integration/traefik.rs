@@ -12,14 +12,10 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use stackfix::stack::{self, LoadOptions, Profiles};
 
-use crate::common::{copy_tree, fixtures, stackfix, stdout, validator};
+use crate::common::{copy_tree, fixtures, free_port, stackfix, stdout, validator};
 
 fn traefik_binary() -> Option<PathBuf> {
     validator("traefik")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Serves `containers` (name, labels) the way the Docker Engine API does, for as long as the
