@@ -177,9 +177,11 @@ pub(crate) struct Loader {
 }
 
 /// Absolute paths with every symbolic link resolved, as [`std::fs::canonicalize`] gives them,
-/// remembered: a path is its resolved parent joined with its name unless that name is a link,
-/// so each directory is resolved once and each path under it costs one `lstat` (canonicalize
-/// reads every component of every path).
+/// remembered. On Linux a path is its resolved parent joined with its name unless that name is a
+/// link, so each directory is resolved once and each path under it costs one `lstat`
+/// (`canonicalize` reads every component of every path); Linux's `realpath` keeps each name's
+/// spelling, so the two agree. Elsewhere `canonicalize` also gives the spelling on disk (a
+/// case-insensitive macOS or Windows volume), so each path is canonicalised, once.
 #[derive(Default)]
 pub(crate) struct RealPaths {
     /// Absolute, normalised path → resolved (`None`: nothing there).
@@ -201,7 +203,14 @@ impl RealPaths {
         if let Some(known) = self.known.get(path) {
             return known.clone();
         }
-        let real = match (path.parent(), path.file_name()) {
+        let real = if cfg!(target_os = "linux") { self.walk(path) } else { path.canonicalize().ok() };
+        self.known.insert(path.to_path_buf(), real.clone());
+        real
+    }
+
+    /// `path` resolved from its parent's resolution (see [`RealPaths`]).
+    fn walk(&mut self, path: &Path) -> Option<PathBuf> {
+        match (path.parent(), path.file_name()) {
             (Some(parent), Some(name)) => self.of(parent).and_then(|dir| {
                 let joined = dir.join(name);
                 match std::fs::symlink_metadata(&joined) {
@@ -212,9 +221,7 @@ impl RealPaths {
             }),
             // The root (or a path `normalize` left with `..` at its start).
             _ => path.canonicalize().ok(),
-        };
-        self.known.insert(path.to_path_buf(), real.clone());
-        real
+        }
     }
 }
 
@@ -1467,6 +1474,35 @@ pub fn normalize(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A directory without a compose file's usual name: each YAML file is parsed to see whether
+    /// it has `services:`, and the stack reads the text that probe parsed, from disk or given.
+    #[test]
+    fn a_probed_compose_file_is_read_as_probed() {
+        let dir = tempfile::tempdir().unwrap();
+        let stack_file = dir.path().join("stack.yml");
+        std::fs::write(&stack_file, "services:\n  on_disk:\n    image: nginx:1.27\n").unwrap();
+        std::fs::write(dir.path().join("other.yml"), "groups: []\n").unwrap();
+        let names = |options: &LoadOptions| {
+            let stack = load(options);
+            let services: Vec<String> =
+                stack.configs.iter().flat_map(|c| &c.services).map(|s| s.name.clone()).collect();
+            let files: Vec<String> = stack.files.iter().map(|f| f.display.clone()).collect();
+            (services, files, stack.errors.len())
+        };
+        let mut options = LoadOptions::new(dir.path().to_path_buf(), Vec::new(), Profiles::builtin());
+        let (services, files, errors) = names(&options);
+        assert_eq!((services, errors), (vec!["on_disk".to_string()], 0));
+        assert_eq!(files.len(), 1, "{files:?}");
+        // Given in memory (a fix's edit): the probe and the stack read the given text.
+        options.overrides.insert(stack_file.clone(), "services:\n  given:\n    image: nginx:1.27\n".into());
+        assert_eq!(names(&options).0, vec!["given".to_string()]);
+        // A given text without `services:` makes no compose file of it, whatever the disk says.
+        options.overrides.insert(stack_file, "groups: []\n".into());
+        let stack = load(&options);
+        assert!(stack.configs.is_empty());
+        assert!(stack.errors.iter().any(|e| e.message.contains("no compose file found")), "{:?}", stack.errors);
+    }
 
     #[cfg(unix)]
     #[test]

@@ -89,23 +89,26 @@ impl Traefik {
     }
 }
 
-/// Runs `scenario` with two fresh ports (web, ping) until the Traefik it starts stays up: a port
-/// chosen by binding port 0 and releasing it can be taken before Traefik binds it. `scenario`
-/// gives Traefik's output as `Err` when Traefik exited early; four tries.
+/// Runs `scenario` with two fresh ports (web, ping) until the Traefik it starts can bind them: a
+/// port chosen by binding port 0 and releasing it can be taken before Traefik binds it.
+/// `scenario` gives Traefik's output as `Err` when Traefik exited early; an exit for another
+/// reason than a port in use fails at once, a port in use is tried again (four tries).
 fn with_fresh_ports(mut scenario: impl FnMut(u16, u16) -> Result<(), String>) {
     let mut tries = Vec::new();
     for _ in 0..4 {
         match scenario(free_port(), free_port()) {
             Ok(()) => return,
-            Err(output) => tries.push(output),
+            Err(output) if output.contains("address already in use") => tries.push(output),
+            Err(output) => panic!("traefik exited before its health check passed:\n{output}"),
         }
     }
-    panic!("traefik exited before its health check passed, four times:\n{}", tries.join("\n"));
+    panic!("traefik found a port in use four times:\n{}", tries.join("\n"));
 }
 
 /// Runs the health check `test` (`[CMD, traefik, …]`) with `extra` arguments against `server`
 /// until it passes or 60 s go by (a loaded machine starts Traefik slowly); its last output and
-/// whether it passed. `Err` with Traefik's output when `server` exits first.
+/// whether it passed. `Err` with Traefik's output when `server` has exited (then a pass came from
+/// another process on its port, not from it).
 fn healthcheck(
     binary: &Path,
     test: &[String],
@@ -117,11 +120,11 @@ fn healthcheck(
     loop {
         let out = Command::new(binary).args(&test[2..]).args(extra).output().unwrap();
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        if out.status.success() || Instant::now() > deadline {
-            return Ok((out.status.success(), text));
-        }
         if server.exited() {
             return Err(server.output());
+        }
+        if out.status.success() || Instant::now() > deadline {
+            return Ok((out.status.success(), text));
         }
         std::thread::sleep(Duration::from_millis(200));
     }
