@@ -1335,9 +1335,8 @@ fn doc_services_mut(doc: &mut Value) -> Option<&mut ValueKind> {
     }
 }
 
-/// The names `.env.example` (inside the project) lists: variables the project documents as set
-/// by the environment it runs in.
-/// The variables `.env.example` (`real`: resolved) names, when it is inside the project.
+/// The names `.env.example` lists (`real`: its path resolved; nothing unless it is inside the
+/// project): variables the project documents as set by the environment it runs in.
 fn documented_variables(real: Option<PathBuf>, root_abs: &Path) -> HashSet<String> {
     let Some(real) = real else { return HashSet::new() };
     if !real.starts_with(root_abs) {
