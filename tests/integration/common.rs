@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -123,4 +123,37 @@ pub fn validator(name: &str) -> Option<PathBuf> {
 /// another process may take it before the caller binds it (callers retry with a fresh one).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A program started in the background with its standard output and error kept in a file,
+/// killed (and waited for) on drop: a Traefik a test talks to.
+pub struct Logged {
+    child: Child,
+    log: tempfile::NamedTempFile,
+}
+
+impl Logged {
+    /// `binary` started with `args`. Panics when it cannot be started.
+    pub fn spawn(binary: &Path, args: &[String]) -> Logged {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let append = || std::fs::OpenOptions::new().append(true).open(log.path()).unwrap();
+        let child = Command::new(binary).args(args).stdout(append()).stderr(append()).spawn().expect("it starts");
+        Logged { child, log }
+    }
+
+    pub fn exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Its standard output and error so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

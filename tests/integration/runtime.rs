@@ -3,13 +3,13 @@
 //! here (Traefik answering the health check stackfix writes).
 
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use stackfix::stack::{self, LoadOptions, Profiles};
 
-use crate::common::{check_json, copy_tree, fixtures, free_port, stackfix, stdout, validator};
+use crate::common::{check_json, copy_tree, fixtures, free_port, stackfix, stdout, validator, Logged};
 
 fn fixed(case: &str, args: &[&str]) -> (tempfile::TempDir, String) {
     let work = tempfile::tempdir().unwrap();
@@ -58,37 +58,6 @@ fn memcached_without_nc_is_probed_through_bash_and_its_dependant_waits_for_that(
     assert!(alone.contains("condition: service_healthy") && alone.contains("/dev/tcp/127.0.0.1/11211"), "{alone}");
 }
 
-/// A Traefik started with some arguments, killed on drop.
-struct Traefik {
-    child: Child,
-    /// Traefik's standard output and error.
-    log: tempfile::NamedTempFile,
-}
-
-impl Drop for Traefik {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Traefik {
-    fn spawn(binary: &Path, args: &[String]) -> Traefik {
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let append = || std::fs::OpenOptions::new().append(true).open(log.path()).unwrap();
-        let child = Command::new(binary).args(args).stdout(append()).stderr(append()).spawn().expect("traefik starts");
-        Traefik { child, log }
-    }
-
-    fn exited(&mut self) -> bool {
-        !matches!(self.child.try_wait(), Ok(None))
-    }
-
-    fn output(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
-    }
-}
-
 /// Runs `scenario` with two fresh ports (web, ping) until the Traefik it starts can bind them: a
 /// port chosen by binding port 0 and releasing it can be taken before Traefik binds it.
 /// `scenario` gives Traefik's output as `Err` when Traefik exited early; an exit for another
@@ -113,7 +82,7 @@ fn healthcheck(
     binary: &Path,
     test: &[String],
     extra: &[String],
-    server: &mut Traefik,
+    server: &mut Logged,
 ) -> Result<(bool, String), String> {
     assert_eq!(&test[..3], ["CMD", "traefik", "healthcheck"], "{test:?}");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -148,7 +117,7 @@ fn traefik_configured_by_flags_answers_the_probe_stackfix_writes() {
         assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
         let (test, command) = service_words(work.path(), "proxy");
         assert!(command.iter().any(|w| w == "--ping=true"), "{command:?}");
-        let mut server = Traefik::spawn(&binary, &command);
+        let mut server = Logged::spawn(&binary, &command);
         let (ok, text) = healthcheck(&binary, &test, &[], &mut server)?;
         assert!(ok && text.contains("OK"), "{test:?}: {text}\n{}", server.output());
         Ok(())
@@ -178,7 +147,7 @@ fn traefik_configured_by_a_static_file_answers_the_probe_stackfix_writes() {
         let config = vec![format!("--configFile={}", file.display())];
         {
             // Before the fix, the probe asks for `ping` (whether or not Traefik runs).
-            let _before = Traefik::spawn(&binary, &config);
+            let _before = Logged::spawn(&binary, &config);
             let test: Vec<String> = ["CMD", "traefik", "healthcheck", "--ping"].map(String::from).to_vec();
             let out = Command::new(&binary).args(&test[2..]).args(&config).output().unwrap();
             assert!(!out.status.success() && String::from_utf8_lossy(&out.stdout).contains("enable `ping`"));
@@ -187,7 +156,7 @@ fn traefik_configured_by_a_static_file_answers_the_probe_stackfix_writes() {
         assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
         assert!(std::fs::read_to_string(&file).unwrap().contains("ping: {}"));
         let (test, _) = service_words(work.path(), "proxy");
-        let mut server = Traefik::spawn(&binary, &config);
+        let mut server = Logged::spawn(&binary, &config);
         let (ok, text) = healthcheck(&binary, &test, &config, &mut server)?;
         assert!(ok && text.contains("OK"), "{test:?}: {text}\n{}", server.output());
         Ok(())

@@ -6,13 +6,13 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use stackfix::stack::{self, LoadOptions, Profiles};
 
-use crate::common::{copy_tree, fixtures, free_port, stackfix, stdout, validator};
+use crate::common::{copy_tree, fixtures, free_port, stackfix, stdout, validator, Logged};
 
 fn traefik_binary() -> Option<PathBuf> {
     validator("traefik")
@@ -99,17 +99,8 @@ fn serve(stream: TcpStream, list: &Value, details: &[(String, Value)]) {
 }
 
 struct Traefik {
-    child: Child,
+    process: Logged,
     api: u16,
-    /// Traefik's standard output and error.
-    log: tempfile::NamedTempFile,
-}
-
-impl Drop for Traefik {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Traefik {
@@ -131,18 +122,15 @@ impl Traefik {
 
     /// Traefik started with `args(api)`, once its API answers on `api`. The ports are chosen
     /// before Traefik binds them, so another process can take one in between: a Traefik that
-    /// exits before its API answers is started again with the fresh ports the next call of `args`
-    /// chooses, four tries in all. Panics with Traefik's output when it never answers.
+    /// exits for a port in use is started again with the fresh ports the next call of `args`
+    /// chooses, four tries in all. Panics with Traefik's output when it exits for another reason
+    /// or never answers.
     fn launch(binary: &Path, args: impl Fn(u16) -> Vec<String>) -> Traefik {
         let mut tries = Vec::new();
         for _ in 0..4 {
             let api = free_port();
             let args = args(api);
-            let log = tempfile::NamedTempFile::new().unwrap();
-            let append = || std::fs::OpenOptions::new().append(true).open(log.path()).unwrap();
-            let child =
-                Command::new(binary).args(&args).stdout(append()).stderr(append()).spawn().expect("traefik starts");
-            let mut traefik = Traefik { child, api, log };
+            let mut traefik = Traefik { process: Logged::spawn(binary, &args), api };
             let deadline = Instant::now() + Duration::from_secs(60);
             while Instant::now() < deadline && !traefik.exited() {
                 if http_get(api, "/api/rawdata").is_some() {
@@ -151,17 +139,19 @@ impl Traefik {
                 std::thread::sleep(Duration::from_millis(100));
             }
             assert!(traefik.exited(), "traefik {args:?} did not answer on {api} in 60 s:\n{}", traefik.output());
-            tries.push(format!("{args:?}:\n{}", traefik.output()));
+            let output = traefik.output();
+            assert!(output.contains("address already in use"), "traefik {args:?} exited:\n{output}");
+            tries.push(format!("{args:?}:\n{output}"));
         }
-        panic!("traefik exited before its API answered, four times:\n{}", tries.join("\n"));
+        panic!("traefik found a port in use four times:\n{}", tries.join("\n"));
     }
 
     fn exited(&mut self) -> bool {
-        !matches!(self.child.try_wait(), Ok(None))
+        self.process.exited()
     }
 
     fn output(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+        self.process.output()
     }
 
     /// `/api/rawdata` once it holds `routers` routers and stops changing.
