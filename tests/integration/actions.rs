@@ -10,7 +10,7 @@ use std::process::Command;
 
 use yaml_rust2::{Yaml, YamlLoader};
 
-use crate::common::{repo, stackfix, stderr, validator};
+use crate::common::{quick_release_build, repo, stackfix, stderr, validator};
 
 fn load(path: &Path) -> Yaml {
     let text = fs::read_to_string(path).unwrap();
@@ -172,9 +172,9 @@ fn run_action(workspace: &Path, inputs: &[(&str, &str)], path: &str) -> (Runner,
             .env("GITHUB_STEP_SUMMARY", runner.file("summary.md"))
             .env("GITHUB_OUTPUT", runner.file("output"))
             .env("GITHUB_PATH", runner.file("path"))
-            .env("GITHUB_ENV", runner.file("env"))
-            // cargo install builds where the pre-commit test builds: once for both.
-            .env("CARGO_TARGET_DIR", repo().join("target").join("pre-commit"));
+            .env("GITHUB_ENV", runner.file("env"));
+        // cargo install builds where the pre-commit test builds: once for both.
+        quick_release_build(&mut cmd);
         for var in ["CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN"] {
             if let Some(v) = std::env::var_os(var) {
                 cmd.env(var, v);

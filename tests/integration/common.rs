@@ -157,3 +157,18 @@ impl Drop for Logged {
         let _ = self.child.wait();
     }
 }
+
+/// Points a command that builds stackfix in release mode (`cargo install`, `maturin build
+/// --release`, through pre-commit or the action's steps) at the target directory the install
+/// tests share, so the dependencies are built once for all of them, and builds that release
+/// profile unoptimised: these tests check how stackfix is installed and wired, not its code, and
+/// an optimised build from scratch takes 5 minutes on two cores against 2 for this one.
+/// (`CARGO_PROFILE_RELEASE_*` reaches cargo through pre-commit and maturin, which pass the
+/// environment on.)
+pub fn quick_release_build(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    cmd.env("CARGO_TARGET_DIR", repo().join("target").join("pre-commit"))
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0")
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "256")
+        .env("CARGO_PROFILE_RELEASE_LTO", "false")
+}

@@ -5,7 +5,7 @@
 use std::fs;
 use std::process::Command;
 
-use crate::common::{fixtures, repo, validator};
+use crate::common::{fixtures, quick_release_build, repo, validator};
 
 #[test]
 fn the_wheel_installs_a_working_stackfix_into_a_fresh_virtualenv() {
@@ -13,13 +13,14 @@ fn the_wheel_installs_a_working_stackfix_into_a_fresh_virtualenv() {
     let scratch = tempfile::tempdir().unwrap();
     let dist = scratch.path().join("dist");
     // Built where the pre-commit and action tests build: the dependencies once for all three.
-    let out = Command::new(&maturin)
-        .args(["build", "--release", "--locked", "--compatibility", "linux", "--auditwheel", "skip", "--out"])
-        .arg(&dist)
-        .current_dir(repo())
-        .env("CARGO_TARGET_DIR", repo().join("target").join("pre-commit"))
-        .output()
-        .unwrap();
+    let out = quick_release_build(
+        Command::new(&maturin)
+            .args(["build", "--release", "--locked", "--compatibility", "linux", "--auditwheel", "skip", "--out"])
+            .arg(&dist)
+            .current_dir(repo()),
+    )
+    .output()
+    .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let wheels: Vec<_> = fs::read_dir(&dist).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(wheels.len(), 1, "{wheels:?}");

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::common::{repo, validator};
+use crate::common::{quick_release_build, repo, validator};
 
 const STACK: &str = "services:\n  api:\n    image: ghcr.io/acme/api:1.2\n    restart: unless-stopped\n";
 
@@ -41,16 +41,16 @@ fn the_hooks_check_and_fix_the_changed_compose_files() {
     git(&work, &["add", "."]);
     // pre-commit installs the hook with `cargo install`: into a target directory kept between
     // runs, so only the first run builds everything.
-    let target = repo().join("target").join("pre-commit");
     let run = || {
-        Command::new(&pre_commit)
-            .args(["try-repo", repo().to_str().unwrap(), "--all-files", "--verbose", "--color", "never"])
-            .current_dir(&work)
-            .env("PRE_COMMIT_HOME", scratch.path().join("cache"))
-            .env("CARGO_TARGET_DIR", &target)
-            .env_remove("NO_COLOR")
-            .output()
-            .unwrap()
+        quick_release_build(
+            Command::new(&pre_commit)
+                .args(["try-repo", repo().to_str().unwrap(), "--all-files", "--verbose", "--color", "never"])
+                .current_dir(&work)
+                .env("PRE_COMMIT_HOME", scratch.path().join("cache"))
+                .env_remove("NO_COLOR"),
+        )
+        .output()
+        .unwrap()
     };
     let out = run();
     let text = output(&out);
