@@ -48,19 +48,22 @@ fn check(dir: &Path, files: Vec<PathBuf>) -> usize {
     let load = LoadOptions::new(dir.to_path_buf(), files, Profiles::builtin());
     let stack = stack::load(&load);
     let settings = RuleSettings::default();
-    let mut findings = rules::report(&stack, &settings);
     if stack.errors.is_empty() && stack.has_merge_keys() {
+        let mut findings = rules::check(&stack, &settings);
         stackfix::fix::settle(&load, &settings, None, &stack, &mut findings);
+        return findings.len();
     }
+    let findings = rules::report(&stack, &settings);
     findings.len()
 }
 
 /// `fix --diff` minus the printing: plan, apply in memory, verify, render the diffs.
 fn fix_diff(dir: &Path) -> usize {
     let load = LoadOptions::new(dir.to_path_buf(), Vec::new(), Profiles::builtin());
-    let options = stackfix::fix::FixOptions { unsafe_fixes: true, ..Default::default() };
+    // As `fix --diff` asks: the diffs rendered while the fixed texts are checked.
+    let options = stackfix::fix::FixOptions { unsafe_fixes: true, diffs: true, ..Default::default() };
     match stackfix::fix::run(&load, &RuleSettings::default(), &options) {
-        Ok(outcome) => outcome.changes.iter().map(|c| stackfix::fix::diff::unified(c).len()).sum(),
+        Ok(outcome) => (0..outcome.changes.len()).map(|i| outcome.diff(i).len()).sum(),
         Err(_) => 0,
     }
 }

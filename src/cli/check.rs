@@ -160,7 +160,7 @@ fn check(args: &CheckArgs, target: &Target) -> Outcome {
     // (A configured template directory `fix` would refuse leaves the fixes unsettled: that is
     // `fix`'s error to report, not `check`'s.)
     let settled = merged.then(|| super::fix::templates(&prepared, None).ok()).flatten().map(|templates| {
-        let (mut findings, unused) = rules::report_with_unused(&stack, &prepared.settings);
+        let (mut findings, unused) = rules::check_with_unused(&stack, &prepared.settings);
         fix::settle(&prepared.load, &prepared.settings, templates, &stack, &mut findings);
         (findings, unused)
     });

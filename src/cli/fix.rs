@@ -134,6 +134,8 @@ fn prepare_stack(args: &FixArgs, target: &config::Target, several: bool) -> Resu
         },
         templates,
         services_in_any_stack: several,
+        // Shown: rendered while the fixed texts are checked.
+        diffs: args.diff || args.format == WriteFormat::Json,
         ..FixOptions::default()
     };
     Ok((prepared, options))
@@ -229,10 +231,10 @@ pub(super) fn written_but_unreported(outcome: &Outcome, error: io::Error, code: 
 
 /// Prints the changes as a diff (or JSON) and the summary; exit 1 when there are changes.
 pub(super) fn preview(outcome: &Outcome, format: WriteFormat, color: bool) -> io::Result<u8> {
-    let text: String = outcome.changes.iter().map(diff::unified).collect();
     if format == WriteFormat::Json {
         print(&json(outcome, false))?;
     } else {
+        let text: String = (0..outcome.changes.len()).map(|i| outcome.diff(i)).collect();
         print(&if color { diff::colorize(&text) } else { text })?;
         eprint!("{}", summary(outcome, false));
     }
@@ -399,7 +401,7 @@ pub(super) fn json(outcome: &Outcome, written: bool) -> String {
     let stack = &outcome.stack;
     let doc = serde_json::json!({
         "written": written,
-        "changes": outcome.changes.iter().map(|c| serde_json::json!({"file": c.display, "created": c.before.is_none(), "diff": diff::unified(c)})).collect::<Vec<_>>(),
+        "changes": outcome.changes.iter().enumerate().map(|(i, c)| serde_json::json!({"file": c.display, "created": c.before.is_none(), "diff": outcome.diff(i)})).collect::<Vec<_>>(),
         "applied": outcome.applied.iter().map(|a| serde_json::json!({"rule": a.rule, "service": a.service, "title": a.title, "applicability": a.applicability.as_str()})).collect::<Vec<_>>(),
         "skipped": outcome.skipped.iter().map(|s| serde_json::json!({"rule": s.rule, "service": s.service, "message": s.message, "reason": s.reason})).collect::<Vec<_>>(),
         "remaining": outcome.remaining.iter().map(|f| report::finding_json(stack, f)).collect::<Vec<_>>(),

@@ -67,6 +67,10 @@ pub struct FixOptions {
     /// The run covers several stacks, so a service named in `services` or `sets` need only be in
     /// one of them (the caller checked it is): a stack without it is not an error.
     pub services_in_any_stack: bool,
+    /// Render each change's unified diff ([`diff::unified`]) into [`Outcome::diffs`], for a caller
+    /// that shows them (`fix --diff`, JSON output): rendered on another core while the fixed
+    /// texts are loaded again to be checked, rather than after the run.
+    pub diffs: bool,
 }
 
 /// A file the fixes change or create.
@@ -112,6 +116,20 @@ pub struct Outcome {
     pub stack: Stack,
     pub remaining: Vec<Finding>,
     pub passes: usize,
+    /// Each change's unified diff, in the order of `changes`, when the run was asked for them
+    /// ([`FixOptions::diffs`]); empty otherwise (see [`Outcome::diff`]).
+    pub diffs: Vec<String>,
+}
+
+impl Outcome {
+    /// The unified diff of `changes[i]` ([`diff::unified`]): the one the run rendered, else
+    /// rendered now.
+    pub fn diff(&self, i: usize) -> std::borrow::Cow<'_, str> {
+        match self.diffs.get(i) {
+            Some(diff) if self.diffs.len() == self.changes.len() => diff.as_str().into(),
+            _ => diff::unified(&self.changes[i]).into(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -393,7 +411,7 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) ->
     if !original.errors.is_empty() {
         return Err(FixError::Input(original.errors.clone()));
     }
-    let (run, changes) = fix_in_memory(load, settings, options, &renderer, &original, None, false)?;
+    let (run, changes, diffs) = fix_in_memory(load, settings, options, &renderer, &original, None, false)?;
     let InMemory { applied, skipped, remaining, passes, fixed, first_plans } = run;
     let stack = match fixed {
         Some(fixed) => {
@@ -405,7 +423,7 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) ->
             original
         }
     };
-    Ok(Outcome { changes, applied, skipped, stack, remaining, passes })
+    Ok(Outcome { changes, applied, skipped, stack, remaining, passes, diffs })
 }
 
 /// Frees `value` on the thread pool rather than in the caller: a large stack, or a pass's
@@ -469,11 +487,11 @@ pub fn run_loaded(
     }
     let renderer = Renderer::new(options.templates.as_deref()).map_err(FixError::Template)?;
     let keep_plans = plans == FirstPlans::Keep;
-    fix_in_memory(load, settings, options, &renderer, original, Some(findings), keep_plans).map(|(run, _)| run)
+    fix_in_memory(load, settings, options, &renderer, original, Some(findings), keep_plans).map(|(run, ..)| run)
 }
 
-/// The passes, verified, from `original` (its findings `first` when the caller has them), and the
-/// changes they make to the files.
+/// The passes, verified, from `original` (its findings `first` when the caller has them), the
+/// changes they make to the files, and their diffs when `options` asks for them.
 fn fix_in_memory(
     load: &LoadOptions,
     settings: &RuleSettings,
@@ -482,7 +500,7 @@ fn fix_in_memory(
     original: &Stack,
     first: Option<&[Finding]>,
     keep_plans: bool,
-) -> Result<(InMemory, Vec<FileChange>), FixError> {
+) -> Result<(InMemory, Vec<FileChange>, Vec<String>), FixError> {
     check_services(original, options)?;
     let env = Env { dir: &load.dir, options, renderer };
     let mut excluded: HashMap<FindingKey, String> = HashMap::new();
@@ -504,6 +522,7 @@ fn fix_in_memory(
         let remaining = std::mem::take(&mut attempt.findings);
         let failures = verify::check(original, &attempt, &remaining);
         if failures.is_empty() {
+            let diffs = std::mem::take(&mut attempt.diffs);
             let Attempt { fs, applied, mut skipped, stack: fixed, passes, intended, followers, .. } = attempt;
             drop_in_background((intended, followers));
             let (edits, reads) = fs.into_edits_and_reads();
@@ -517,7 +536,7 @@ fn fix_in_memory(
                 skipped.push(Skipped { rule: k.rule, service: k.service, message: k.message, reason });
             }
             let first_plans = first_plans.unwrap_or_default();
-            return Ok((InMemory { applied, skipped, remaining, passes, fixed, first_plans }, changes));
+            return Ok((InMemory { applied, skipped, remaining, passes, fixed, first_plans }, changes, diffs));
         }
         last = failures.iter().map(|(k, reason)| format!("{k}: {reason}")).collect();
         excluded.extend(failures);
@@ -676,6 +695,9 @@ pub(crate) struct Attempt {
     /// Findings whose fix another finding's (the very same fix) made, by that finding: they
     /// fall with it, unless it failed for its own finding (left open).
     pub(crate) followers: HashMap<FindingKey, Vec<FindingKey>>,
+    /// The diffs of the changes the passes make, when the run was asked for them
+    /// ([`FixOptions::diffs`]); empty otherwise.
+    diffs: Vec<String>,
 }
 
 /// Runs the passes; `Ok(Err(..))` names the fixes whose combined edits broke a file (each
@@ -701,7 +723,21 @@ fn attempt(
     let mut deferred: HashSet<FindingKey> = HashSet::new();
     let mut followers: HashMap<FindingKey, Vec<FindingKey>> = HashMap::new();
     for pass in 1..=MAX_PASSES {
-        let loaded = (!fs.edits().is_empty()).then(|| stack::load(&with_overrides(load, fs.edits())));
+        // The texts are loaded again to check them; meanwhile, on the other core, their diffs
+        // are rendered (kept when this pass changes nothing more: they are the run's).
+        let (loaded, diffs) = match fs.edits().is_empty() {
+            true => (None, Vec::new()),
+            false => rayon::join(
+                || Some(stack::load(&with_overrides(load, fs.edits()))),
+                || match options.diffs {
+                    true => {
+                        let (edits, reads) = fs.snapshot();
+                        changes(original, load, edits, &reads).iter().map(diff::unified).collect()
+                    }
+                    false => Vec::new(),
+                },
+            ),
+        };
         let current = loaded.as_ref().unwrap_or(original);
         if !current.errors.is_empty() {
             if previous.is_empty() {
@@ -918,6 +954,7 @@ fn attempt(
                 stack: loaded,
                 passes: pass,
                 followers,
+                diffs,
             }));
         }
         let display = |key: &FileKey| current.file_by_key(key).map_or_else(|| key.to_string(), |f| f.display.clone());
@@ -1931,5 +1968,29 @@ mod tests {
         let text = env_example(&renderer, Some(String::new()), &many).unwrap();
         assert_eq!(text.lines().count(), 50_000);
         assert!(text.starts_with("K0_PASSWORD=\nK1_PASSWORD=\n") && text.ends_with("K49999_PASSWORD=\n"));
+    }
+
+    #[test]
+    fn diffs_rendered_during_the_run_are_those_of_its_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        // Two files changed (one new), over two passes (the secret's fix adds `.env.example`).
+        let compose = "services:\n  db:\n    image: postgres:16.4\n    environment:\n      POSTGRES_PASSWORD: hunter2hunter2\n  web:\n    image: nginx:1.27\n    depends_on: [db]\n";
+        std::fs::write(dir.path().join("docker-compose.yml"), compose).unwrap();
+        let load = LoadOptions::new(dir.path().to_path_buf(), Vec::new(), crate::stack::Profiles::builtin());
+        let settings = RuleSettings::default();
+        let asked = FixOptions { unsafe_fixes: true, diffs: true, ..FixOptions::default() };
+        let outcome = run(&load, &settings, &asked).unwrap();
+        assert!(outcome.changes.len() >= 2, "{:?}", outcome.changes.iter().map(|c| &c.display).collect::<Vec<_>>());
+        assert!(outcome.passes >= 2, "{}", outcome.passes);
+        assert_eq!(outcome.diffs.len(), outcome.changes.len());
+        for (i, change) in outcome.changes.iter().enumerate() {
+            assert_eq!(outcome.diffs[i], diff::unified(change));
+            assert_eq!(outcome.diff(i), diff::unified(change));
+        }
+        // Not asked: none rendered, and each is rendered when wanted.
+        let plain = run(&load, &settings, &FixOptions { unsafe_fixes: true, ..FixOptions::default() }).unwrap();
+        assert!(plain.diffs.is_empty());
+        let rendered: Vec<String> = (0..plain.changes.len()).map(|i| plain.diff(i).into_owned()).collect();
+        assert_eq!(rendered, outcome.diffs);
     }
 }

@@ -251,10 +251,11 @@ fn common_suffix(a: &str, b: &str) -> usize {
 /// impossible to write (a merged block it cannot copy, an anchor whose users need different
 /// edits): planned as `fix --unsafe-fixes` would plan `stack` (loaded from `load`, with its nodes;
 /// templates from `templates`, else the built-in ones), those of `findings` (as
-/// [`crate::rules::report`] gives them) are left without a fix, their help saying why. The fix
-/// run starts from the stack as loaded (it is not loaded again). Callers settle only stacks with
-/// merge keys ([`Stack::has_merge_keys`]): it costs what `fix` does. A stack `fix` refuses leaves
-/// the findings as they are.
+/// [`crate::rules::check`] gives them, fixes with their edits) are left without a fix, their help
+/// saying why; then every fix drops its edits, as [`crate::rules::report`] gives them. The fix run
+/// starts from the stack as loaded and these findings (neither is made again). Callers settle only
+/// stacks with merge keys ([`Stack::has_merge_keys`]): it costs what `fix` does. A stack `fix`
+/// refuses leaves the findings as they are, without their edits.
 ///
 /// [`Stack::has_merge_keys`]: crate::stack::Stack::has_merge_keys
 pub fn settle(
@@ -265,11 +266,10 @@ pub fn settle(
     findings: &mut [Finding],
 ) {
     let options = FixOptions { unsafe_fixes: true, templates, ..FixOptions::default() };
-    // The fix run needs the findings with their edits, which a report's findings lack.
-    let planned = crate::rules::check(stack, settings);
-    if let Ok(run) = super::run_loaded(load, settings, &options, stack, &planned, super::FirstPlans::Drop) {
+    if let Ok(run) = super::run_loaded(load, settings, &options, stack, &*findings, super::FirstPlans::Drop) {
         settle_with(&run.skipped, findings);
     }
+    crate::rules::drop_edits(findings);
 }
 
 /// [`settle`] from the fixes a `fix --unsafe-fixes` run already made on the stack `findings` were

@@ -724,10 +724,17 @@ struct SharedAnchors {
     aliases: Vec<SpanSet>,
     /// (file, service) → the span of the service's mapping in that file.
     services: HashMap<(FileId, String), Span>,
+    /// Whether any file has a shared anchor (most stacks have none).
+    any: bool,
 }
 
 impl SharedAnchors {
     fn new(stack: &Stack) -> SharedAnchors {
+        let spans: Vec<SpanSet> = stack.files.iter().map(|f| SpanSet::new(f.shared_anchors.iter().copied())).collect();
+        // Without a shared anchor, no edit lies inside one: nothing else is needed.
+        if spans.iter().all(SpanSet::is_empty) {
+            return SharedAnchors { spans, any: false, ..SharedAnchors::default() };
+        }
         let mut services = HashMap::new();
         for config in &stack.configs {
             for service in &config.services {
@@ -741,14 +748,17 @@ impl SharedAnchors {
             .iter()
             .map(|f| SpanSet::new(f.shared_anchors.iter().copied().filter(|s| f.alias_targets.contains_key(&s.start))))
             .collect();
-        let spans = stack.files.iter().map(|f| SpanSet::new(f.shared_anchors.iter().copied())).collect();
-        SharedAnchors { spans, aliases, services }
+        SharedAnchors { spans, aliases, services, any: true }
     }
 
     /// Whether an edit lies inside a shared anchor: `Err` with the reason when it can never be
     /// made there (a service mapping that is itself shared), `Ok(Some(..))` with the edited node
     /// when it may be, if every user of the anchor gets the same edit.
     fn inside(&self, edit: &FixEdit) -> Result<Option<(FileId, Span)>, &'static str> {
+        // The spans of the aliases are among the shared anchors' (the common case: none).
+        if !self.any {
+            return Ok(None);
+        }
         let (file, span, service_edit) = match &edit.target {
             Target::Node { file, at } | Target::Parent { file, at } => (*file, *at, false),
             Target::Service(site) => {
@@ -1057,6 +1067,19 @@ pub fn check_counting_silenced(
 ) -> (Vec<Finding>, std::collections::BTreeMap<&'static str, usize>) {
     let (findings, _, silenced) = collect(stack, settings, false);
     (findings, silenced)
+}
+
+/// [`check`], and the suppression comments that silenced nothing (as [`report_with_unused`]).
+pub fn check_with_unused(stack: &Stack, settings: &RuleSettings) -> (Vec<Finding>, Vec<Unused>) {
+    let (findings, unused, _) = collect(stack, settings, false);
+    (findings, unused)
+}
+
+/// Findings as [`check`] gives them made what [`report`] gives: each fix without its edits.
+pub fn drop_edits(findings: &mut [Finding]) {
+    for fix in findings.iter_mut().filter_map(|f| f.fix.as_mut()) {
+        fix.edits = std::sync::Arc::from([]);
+    }
 }
 
 /// [`check`] for a report: each fix keeps what a report shows (title, applicability, file) but not

@@ -453,7 +453,7 @@ pub struct Catalog {
     pub images: Vec<ImageEntry>,
     /// Each repository's family, as an index into `images` (the first family naming it).
     #[serde(skip)]
-    by_repository: std::collections::HashMap<String, usize>,
+    by_repository: foldhash::HashMap<String, usize>,
 }
 
 /// An image reference matched against the catalog.

@@ -250,10 +250,14 @@ impl Config {
     /// restarted only on failure is still a database), or its name or command is a migration,
     /// init, seed….
     pub fn is_one_shot(&self, service: &Service) -> bool {
-        match self.index.by_name.get(&service.name) {
-            Some(&i) if std::ptr::eq(&self.services[i], service) => self.index.one_shot[i],
-            _ => self.compute_one_shot(service),
+        // A service of this configuration is found by where it is (no lookup by name).
+        let i = self.services.as_ptr_range();
+        let at = service as *const Service;
+        if i.contains(&at) {
+            let index = (at as usize - i.start as usize) / std::mem::size_of::<Service>();
+            return self.index.one_shot[index];
         }
+        self.compute_one_shot(service)
     }
 
     fn compute_one_shot(&self, service: &Service) -> bool {

@@ -97,6 +97,11 @@ impl ProjectFs {
         self.edited.insert(key, text);
     }
 
+    /// A copy of what [`ProjectFs::into_edits_and_reads`] gives, the run going on.
+    pub fn snapshot(&self) -> (HashMap<FileKey, String>, HashMap<FileKey, Option<String>>) {
+        (self.edited.clone(), self.disk.lock().unwrap_or_else(PoisonError::into_inner).clone())
+    }
+
     /// The edited texts and, for each file read from disk, what the first read found there
     /// (`None`: no file), the run done.
     pub fn into_edits_and_reads(self) -> (HashMap<FileKey, String>, HashMap<FileKey, Option<String>>) {

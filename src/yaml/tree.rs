@@ -61,6 +61,11 @@ impl SpanSet {
         SpanSet { reach }
     }
 
+    /// Whether the set has no span.
+    pub fn is_empty(&self) -> bool {
+        self.reach.is_empty()
+    }
+
     /// Whether a span of the set contains `span` (or is it).
     pub fn contains(&self, span: Span) -> bool {
         let starting = self.reach.partition_point(|&(start, _)| start <= span.start);
