@@ -134,8 +134,13 @@ fn prepare_stack(args: &FixArgs, target: &config::Target, several: bool) -> Resu
         },
         templates,
         services_in_any_stack: several,
-        // Shown: rendered while the fixed texts are checked.
-        diffs: args.diff || args.format == WriteFormat::Json,
+        // Shown by a plain run (a branch, a commit or a session shows none): rendered while the
+        // fixed texts are checked.
+        diffs: (args.diff || args.format == WriteFormat::Json)
+            && args.branch.is_none()
+            && !args.branch_per_rule
+            && !args.commit
+            && !args.interactive,
         ..FixOptions::default()
     };
     Ok((prepared, options))

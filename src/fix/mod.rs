@@ -117,17 +117,28 @@ pub struct Outcome {
     pub remaining: Vec<Finding>,
     pub passes: usize,
     /// Each change's unified diff, in the order of `changes`, when the run was asked for them
-    /// ([`FixOptions::diffs`]); empty otherwise (see [`Outcome::diff`]).
-    pub diffs: Vec<String>,
+    /// ([`FixOptions::diffs`]); empty otherwise. Read through [`Outcome::diff`].
+    diffs: Vec<RenderedDiff>,
 }
 
+/// A change's unified diff as a run rendered it, with the lengths of the texts it was rendered
+/// from (before: `None` for a new file; after), to tell a change a caller replaced since.
+type RenderedDiff = (Option<usize>, usize, String);
+
 impl Outcome {
-    /// The unified diff of `changes[i]` ([`diff::unified`]): the one the run rendered, else
-    /// rendered now.
+    /// The unified diff of `changes[i]` ([`diff::unified`]): the one the run rendered, else (not
+    /// asked for, or a change a caller added or replaced since) rendered now.
     pub fn diff(&self, i: usize) -> std::borrow::Cow<'_, str> {
+        let change = &self.changes[i];
         match self.diffs.get(i) {
-            Some(diff) if self.diffs.len() == self.changes.len() => diff.as_str().into(),
-            _ => diff::unified(&self.changes[i]).into(),
+            Some((before, after, diff))
+                if self.diffs.len() == self.changes.len()
+                    && *before == change.before.as_ref().map(String::len)
+                    && *after == change.after.len() =>
+            {
+                diff.as_str().into()
+            }
+            _ => diff::unified(change).into(),
         }
     }
 }
@@ -500,7 +511,7 @@ fn fix_in_memory(
     original: &Stack,
     first: Option<&[Finding]>,
     keep_plans: bool,
-) -> Result<(InMemory, Vec<FileChange>, Vec<String>), FixError> {
+) -> Result<(InMemory, Vec<FileChange>, Vec<RenderedDiff>), FixError> {
     check_services(original, options)?;
     let env = Env { dir: &load.dir, options, renderer };
     let mut excluded: HashMap<FindingKey, String> = HashMap::new();
@@ -695,9 +706,9 @@ pub(crate) struct Attempt {
     /// Findings whose fix another finding's (the very same fix) made, by that finding: they
     /// fall with it, unless it failed for its own finding (left open).
     pub(crate) followers: HashMap<FindingKey, Vec<FindingKey>>,
-    /// The diffs of the changes the passes make, when the run was asked for them
-    /// ([`FixOptions::diffs`]); empty otherwise.
-    diffs: Vec<String>,
+    /// The diffs of the changes the passes make, as [`Outcome::diffs`] holds them, when the run
+    /// was asked for them ([`FixOptions::diffs`]); empty otherwise.
+    diffs: Vec<RenderedDiff>,
 }
 
 /// Runs the passes; `Ok(Err(..))` names the fixes whose combined edits broke a file (each
@@ -732,7 +743,11 @@ fn attempt(
                 || match options.diffs {
                     true => {
                         let (edits, reads) = fs.snapshot();
-                        changes(original, load, edits, &reads).iter().map(diff::unified).collect()
+                        let changes = changes(original, load, edits, &reads);
+                        changes
+                            .iter()
+                            .map(|c| (c.before.as_ref().map(String::len), c.after.len(), diff::unified(c)))
+                            .collect()
                     }
                     false => Vec::new(),
                 },
@@ -1984,13 +1999,18 @@ mod tests {
         assert!(outcome.passes >= 2, "{}", outcome.passes);
         assert_eq!(outcome.diffs.len(), outcome.changes.len());
         for (i, change) in outcome.changes.iter().enumerate() {
-            assert_eq!(outcome.diffs[i], diff::unified(change));
+            assert_eq!(outcome.diffs[i].2, diff::unified(change));
             assert_eq!(outcome.diff(i), diff::unified(change));
         }
         // Not asked: none rendered, and each is rendered when wanted.
         let plain = run(&load, &settings, &FixOptions { unsafe_fixes: true, ..FixOptions::default() }).unwrap();
         assert!(plain.diffs.is_empty());
         let rendered: Vec<String> = (0..plain.changes.len()).map(|i| plain.diff(i).into_owned()).collect();
-        assert_eq!(rendered, outcome.diffs);
+        assert_eq!(rendered, outcome.diffs.iter().map(|d| d.2.clone()).collect::<Vec<_>>());
+        // A change a caller replaces gets its own diff, not the one rendered for the old text.
+        let mut replaced = outcome;
+        replaced.changes[0].after.push_str("# added\n");
+        assert_eq!(replaced.diff(0), diff::unified(&replaced.changes[0]));
+        assert!(replaced.diff(0).contains("+# added"));
     }
 }

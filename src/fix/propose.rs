@@ -253,7 +253,8 @@ fn common_suffix(a: &str, b: &str) -> usize {
 /// templates from `templates`, else the built-in ones), those of `findings` (as
 /// [`crate::rules::check`] gives them, fixes with their edits) are left without a fix, their help
 /// saying why; then every fix drops its edits, as [`crate::rules::report`] gives them. The fix run
-/// starts from the stack as loaded and these findings (neither is made again). Callers settle only
+/// starts from the stack as loaded and these findings (neither is made again; findings without
+/// their edits, as a report's, are checked again for it). Callers settle only
 /// stacks with merge keys ([`Stack::has_merge_keys`]): it costs what `fix` does. A stack `fix`
 /// refuses leaves the findings as they are, without their edits.
 ///
@@ -266,7 +267,16 @@ pub fn settle(
     findings: &mut [Finding],
 ) {
     let options = FixOptions { unsafe_fixes: true, templates, ..FixOptions::default() };
-    if let Ok(run) = super::run_loaded(load, settings, &options, stack, &*findings, super::FirstPlans::Drop) {
+    // Findings that lost their edits (a report's) cannot be planned: checked again for the run.
+    let checked;
+    let planned: &[Finding] = match findings.iter().any(|f| f.fix.as_ref().is_some_and(|x| x.edits.is_empty())) {
+        true => {
+            checked = crate::rules::check(stack, settings);
+            &checked
+        }
+        false => findings,
+    };
+    if let Ok(run) = super::run_loaded(load, settings, &options, stack, planned, super::FirstPlans::Drop) {
         settle_with(&run.skipped, findings);
     }
     crate::rules::drop_edits(findings);

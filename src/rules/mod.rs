@@ -1078,7 +1078,7 @@ pub fn check_with_unused(stack: &Stack, settings: &RuleSettings) -> (Vec<Finding
 /// Findings as [`check`] gives them made what [`report`] gives: each fix without its edits.
 pub fn drop_edits(findings: &mut [Finding]) {
     for fix in findings.iter_mut().filter_map(|f| f.fix.as_mut()) {
-        fix.edits = std::sync::Arc::from([]);
+        fix.edits = std::sync::Arc::default();
     }
 }
 

@@ -250,14 +250,15 @@ impl Config {
     /// restarted only on failure is still a database), or its name or command is a migration,
     /// init, seed….
     pub fn is_one_shot(&self, service: &Service) -> bool {
-        // A service of this configuration is found by where it is (no lookup by name).
-        let i = self.services.as_ptr_range();
+        // A service of this configuration is found by where it is (no lookup by name); any
+        // other (a copy, or services changed since the index was built) is judged anew.
+        let range = self.services.as_ptr_range();
         let at = service as *const Service;
-        if i.contains(&at) {
-            let index = (at as usize - i.start as usize) / std::mem::size_of::<Service>();
-            return self.index.one_shot[index];
-        }
-        self.compute_one_shot(service)
+        let index = range.contains(&at).then(|| (at as usize - range.start as usize) / std::mem::size_of::<Service>());
+        index
+            .filter(|&i| std::ptr::eq(&self.services[i], service))
+            .and_then(|i| self.index.one_shot.get(i).copied())
+            .unwrap_or_else(|| self.compute_one_shot(service))
     }
 
     fn compute_one_shot(&self, service: &Service) -> bool {
