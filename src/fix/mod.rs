@@ -121,9 +121,17 @@ pub struct Outcome {
     diffs: Vec<RenderedDiff>,
 }
 
-/// A change's unified diff as a run rendered it, with the lengths of the texts it was rendered
-/// from (before: `None` for a new file; after), to tell a change a caller replaced since.
-type RenderedDiff = (Option<usize>, usize, String);
+/// A change's unified diff as a run rendered it, with a hash of the texts it was rendered from
+/// ([`texts_hash`]), to tell a change a caller replaced since.
+type RenderedDiff = (u64, String);
+
+/// A hash of a change's texts (its path, before and after).
+fn texts_hash(change: &FileChange) -> u64 {
+    std::hash::BuildHasher::hash_one(
+        &foldhash::fast::FixedState::default(),
+        (&change.path, &change.before, &change.after),
+    )
+}
 
 impl Outcome {
     /// The unified diff of `changes[i]` ([`diff::unified`]): the one the run rendered, else (not
@@ -131,13 +139,7 @@ impl Outcome {
     pub fn diff(&self, i: usize) -> std::borrow::Cow<'_, str> {
         let change = &self.changes[i];
         match self.diffs.get(i) {
-            Some((before, after, diff))
-                if self.diffs.len() == self.changes.len()
-                    && *before == change.before.as_ref().map(String::len)
-                    && *after == change.after.len() =>
-            {
-                diff.as_str().into()
-            }
+            Some((texts, diff)) if *texts == texts_hash(change) => diff.as_str().into(),
             _ => diff::unified(change).into(),
         }
     }
@@ -744,10 +746,7 @@ fn attempt(
                     true => {
                         let (edits, reads) = fs.snapshot();
                         let changes = changes(original, load, edits, &reads);
-                        changes
-                            .iter()
-                            .map(|c| (c.before.as_ref().map(String::len), c.after.len(), diff::unified(c)))
-                            .collect()
+                        changes.iter().map(|c| (texts_hash(c), diff::unified(c))).collect()
                     }
                     false => Vec::new(),
                 },
@@ -1999,18 +1998,21 @@ mod tests {
         assert!(outcome.passes >= 2, "{}", outcome.passes);
         assert_eq!(outcome.diffs.len(), outcome.changes.len());
         for (i, change) in outcome.changes.iter().enumerate() {
-            assert_eq!(outcome.diffs[i].2, diff::unified(change));
+            assert_eq!(outcome.diffs[i].1, diff::unified(change));
             assert_eq!(outcome.diff(i), diff::unified(change));
         }
         // Not asked: none rendered, and each is rendered when wanted.
         let plain = run(&load, &settings, &FixOptions { unsafe_fixes: true, ..FixOptions::default() }).unwrap();
         assert!(plain.diffs.is_empty());
         let rendered: Vec<String> = (0..plain.changes.len()).map(|i| plain.diff(i).into_owned()).collect();
-        assert_eq!(rendered, outcome.diffs.iter().map(|d| d.2.clone()).collect::<Vec<_>>());
-        // A change a caller replaces gets its own diff, not the one rendered for the old text.
+        assert_eq!(rendered, outcome.diffs.iter().map(|d| d.1.clone()).collect::<Vec<_>>());
+        // A change a caller replaces (here by text of the same length) gets its own diff, not
+        // the one rendered for the old text.
         let mut replaced = outcome;
-        replaced.changes[0].after.push_str("# added\n");
+        let after = &mut replaced.changes[0].after;
+        let last = after.len() - 1;
+        after.replace_range(last - 1..last, "X");
         assert_eq!(replaced.diff(0), diff::unified(&replaced.changes[0]));
-        assert!(replaced.diff(0).contains("+# added"));
+        assert_ne!(replaced.diff(0), replaced.diffs[0].1);
     }
 }

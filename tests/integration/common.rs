@@ -165,7 +165,7 @@ impl Drop for Logged {
 /// an optimised build from scratch takes 5 minutes on two cores against 2 for this one.
 /// (`CARGO_PROFILE_RELEASE_*` reaches cargo through pre-commit and maturin, which pass the
 /// environment on.)
-pub fn quick_release_build(cmd: &mut std::process::Command) -> &mut std::process::Command {
+pub fn quick_release_build(cmd: &mut Command) -> &mut Command {
     cmd.env("CARGO_TARGET_DIR", repo().join("target").join("pre-commit"))
         .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0")
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
