@@ -741,7 +741,7 @@ fn attempt(
         let (loaded, diffs) = match fs.edits().is_empty() {
             true => (None, Vec::new()),
             false => rayon::join(
-                || Some(stack::load(&with_overrides(load, fs.edits()))),
+                || Some(stack::load::load_again(&with_overrides(load, fs.edits()), original)),
                 || match options.diffs {
                     true => {
                         let (edits, reads) = fs.snapshot();

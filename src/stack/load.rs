@@ -98,7 +98,43 @@ impl LoadOptions {
 }
 
 pub fn load(options: &LoadOptions) -> Stack {
+    load_with(options, HashMap::new())
+}
+
+/// [`load`] again after a fix run changed some files in memory: `options` are the options
+/// `before` was loaded with plus the run's texts (in [`LoadOptions::overrides`]). A file
+/// `options` does not give in memory is taken as `before` read it (its tree, or its text)
+/// instead of being read and parsed again; the stack is otherwise loaded as [`load`] loads it
+/// (the same byte and node budgets, errors and notes). Files `before` did not read are read from
+/// disk.
+pub fn load_again(options: &LoadOptions, before: &Stack) -> Stack {
+    let given: HashSet<PathBuf> = options.overrides.keys().map(|p| absolute(p)).collect();
+    let earlier = before
+        .files
+        .iter()
+        .filter(|f| !given.contains(&absolute(&f.path)))
+        .map(|f| {
+            let read = match &f.tree {
+                Some(tree) => Earlier::Tree(tree.clone()),
+                None => Earlier::Text(f.source().text().to_string()),
+            };
+            (f.key.clone(), read)
+        })
+        .collect();
+    load_with(options, earlier)
+}
+
+/// A file as an earlier load of the stack read it from disk.
+enum Earlier {
+    /// A YAML file, parsed.
+    Tree(Tree),
+    /// A file read as text.
+    Text(String),
+}
+
+fn load_with(options: &LoadOptions, earlier: HashMap<FileKey, Earlier>) -> Stack {
     let mut loader = Loader::new(options);
+    loader.earlier = earlier;
     let plans = match loader.plans(options) {
         Ok(plans) => plans,
         Err(err) => {
@@ -167,6 +203,9 @@ pub(crate) struct Loader {
     /// Files read and parsed to learn whether they are compose files (a directory without a
     /// compose file's usual name), kept for when the stack reads them: each is parsed once.
     probed: HashMap<FileKey, Tree>,
+    /// Files an earlier load read from disk, taken instead of reading them again
+    /// ([`load_again`]).
+    earlier: HashMap<FileKey, Earlier>,
     display_base: PathBuf,
     /// `display_base` with every link resolved (when it exists), once per load.
     display_real: PathBuf,
@@ -268,6 +307,7 @@ impl Loader {
             extends: HashSet::new(),
             overrides: options.overrides.iter().map(|(p, t)| (absolute(p), t.clone())).collect(),
             probed: HashMap::new(),
+            earlier: HashMap::new(),
         }
     }
 
@@ -377,24 +417,39 @@ impl Loader {
     fn looks_like_compose(&mut self, path: &Path) -> bool {
         let text = match self.overrides.get(&absolute(path)) {
             Some(text) => text.clone(),
-            None => match read_text(path) {
-                Ok(text) => text,
-                Err(_) => return false,
+            None => match self.earlier.remove(&FileKey::new(path)) {
+                Some(Earlier::Tree(tree)) => {
+                    // Not a compose file: still the side file it may be, as read before.
+                    return self
+                        .probe(path, tree)
+                        .map_err(|t| self.earlier.insert(FileKey::new(path), Earlier::Tree(t)))
+                        .is_ok();
+                }
+                Some(Earlier::Text(text)) => text,
+                None => match read_text(path) {
+                    Ok(text) => text,
+                    Err(_) => return false,
+                },
             },
         };
         let Ok(tree) = Tree::parse(text) else {
             return false;
         };
-        let Some(root) = tree.root() else {
-            return false;
-        };
+        self.probe(path, tree).is_ok()
+    }
+
+    /// Keeps `tree` (the file at `path`) for [`Loader::read`] when it has a `services:` mapping;
+    /// gives it back when it has none.
+    fn probe(&mut self, path: &Path, tree: Tree) -> Result<(), Tree> {
         let compose = tree
-            .entry(root, "services")
+            .root()
+            .and_then(|root| tree.entry(root, "services"))
             .is_some_and(|e| matches!(tree.node(e.value).kind, crate::yaml::NodeKind::Mapping { .. }));
-        if compose {
-            self.probed.insert(FileKey::new(path), tree);
+        if !compose {
+            return Err(tree);
         }
-        compose
+        self.probed.insert(FileKey::new(path), tree);
+        Ok(())
     }
 
     /// Reads a file into the stack (once). YAML files get a tree; errors are recorded.
@@ -427,9 +482,25 @@ impl Loader {
             this.errors.push(LoadError { path: display.clone(), position, message, hint });
             None
         };
-        let text = match read_text(path) {
-            Ok(text) => text,
-            Err(e) => return fail(self, None, e.to_string(), None),
+        let text = match self.earlier.remove(&key) {
+            // As an earlier load parsed it: the same text, within the same budgets.
+            Some(Earlier::Tree(tree)) if yaml && tree.len() <= self.nodes_left => {
+                self.bytes_read += tree.source.len() as u64;
+                if self.bytes_read > MAX_STACK_BYTES {
+                    let message = format!(
+                        "with this file the stack's files exceed {MAX_STACK_BYTES} bytes, the most stackfix reads"
+                    );
+                    return fail(self, None, message, None);
+                }
+                self.nodes_left -= tree.len();
+                return Some(self.add_entry(path, key, display, role, Some(tree), Source::new(String::new())));
+            }
+            Some(Earlier::Tree(tree)) => tree.source.text().to_string(),
+            Some(Earlier::Text(text)) => text,
+            None => match read_text(path) {
+                Ok(text) => text,
+                Err(e) => return fail(self, None, e.to_string(), None),
+            },
         };
         self.bytes_read += text.len() as u64;
         if self.bytes_read > MAX_STACK_BYTES {
@@ -1473,6 +1544,48 @@ pub fn normalize(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Loading again after a fix changed a file in memory: the file given is read as given, every
+    /// other file as the first load read it (not from disk again), and the stack is the one a
+    /// fresh load of the same texts makes.
+    #[test]
+    fn loading_again_takes_the_files_not_given_as_read_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let compose = dir.path().join("docker-compose.yml");
+        let prometheus = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &compose,
+            "services:\n  prometheus:\n    image: prom/prometheus:v2.53.0\n    volumes:\n      - ./prometheus.yml:/etc/prometheus/prometheus.yml:ro\n",
+        )
+        .unwrap();
+        std::fs::write(&prometheus, "rule_files: [alerts.yml]\n").unwrap();
+        let options = LoadOptions::new(dir.path().to_path_buf(), Vec::new(), Profiles::builtin());
+        let before = load(&options);
+        assert!(before.errors.is_empty(), "{:?}", before.errors);
+        // What the first load read stays what the stack is made of, whatever the disk holds now.
+        std::fs::write(&prometheus, "rule_files: [changed.yml]\n").unwrap();
+        let mut given = options.clone();
+        let fixed = "services:\n  prometheus:\n    image: prom/prometheus:v2.53.0\n    restart: unless-stopped\n    volumes:\n      - ./prometheus.yml:/etc/prometheus/prometheus.yml:ro\n";
+        given.overrides.insert(compose.clone(), fixed.to_string());
+        let again = load_again(&given, &before);
+        let text_of = |stack: &Stack, name: &str| {
+            stack.files.iter().find(|f| f.path.ends_with(name)).map(|f| f.source().text().to_string())
+        };
+        assert_eq!(text_of(&again, "docker-compose.yml").as_deref(), Some(fixed));
+        assert_eq!(text_of(&again, "prometheus.yml").as_deref(), Some("rule_files: [alerts.yml]\n"));
+        assert!(again.files.iter().all(|f| f.tree.is_some()), "YAML files keep their trees");
+        // The same stack a fresh load of those texts makes.
+        std::fs::write(&prometheus, "rule_files: [alerts.yml]\n").unwrap();
+        let fresh = load(&given);
+        let shape = |stack: &Stack| {
+            let files: Vec<(String, String)> =
+                stack.files.iter().map(|f| (f.display.clone(), f.source().text().to_string())).collect();
+            let services: Vec<String> =
+                stack.configs.iter().flat_map(|c| &c.services).map(|s| format!("{}={:?}", s.name, s.value)).collect();
+            (files, services, stack.errors.len(), stack.notes.len())
+        };
+        assert_eq!(shape(&again), shape(&fresh));
+    }
 
     /// A directory without a compose file's usual name: each YAML file is parsed to see whether
     /// it has `services:`, and the stack reads the text that probe parsed, from disk or given.
