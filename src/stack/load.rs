@@ -420,10 +420,12 @@ impl Loader {
             None => match self.earlier.remove(&FileKey::new(path)) {
                 Some(Earlier::Tree(tree)) => {
                     // Not a compose file: still the side file it may be, as read before.
-                    return self
-                        .probe(path, tree)
-                        .map_err(|t| self.earlier.insert(FileKey::new(path), Earlier::Tree(t)))
-                        .is_ok();
+                    let given_back = self.probe(path, tree);
+                    let compose = given_back.is_none();
+                    if let Some(tree) = given_back {
+                        self.earlier.insert(FileKey::new(path), Earlier::Tree(tree));
+                    }
+                    return compose;
                 }
                 Some(Earlier::Text(text)) => text,
                 None => match read_text(path) {
@@ -435,21 +437,21 @@ impl Loader {
         let Ok(tree) = Tree::parse(text) else {
             return false;
         };
-        self.probe(path, tree).is_ok()
+        self.probe(path, tree).is_none()
     }
 
     /// Keeps `tree` (the file at `path`) for [`Loader::read`] when it has a `services:` mapping;
     /// gives it back when it has none.
-    fn probe(&mut self, path: &Path, tree: Tree) -> Result<(), Tree> {
+    fn probe(&mut self, path: &Path, tree: Tree) -> Option<Tree> {
         let compose = tree
             .root()
             .and_then(|root| tree.entry(root, "services"))
             .is_some_and(|e| matches!(tree.node(e.value).kind, crate::yaml::NodeKind::Mapping { .. }));
         if !compose {
-            return Err(tree);
+            return Some(tree);
         }
         self.probed.insert(FileKey::new(path), tree);
-        Ok(())
+        None
     }
 
     /// Reads a file into the stack (once). YAML files get a tree; errors are recorded.
