@@ -58,6 +58,25 @@ pub fn default_output(dir: &Path) -> PathBuf {
     crate::stack::load::production_files(dir).into_iter().next().unwrap_or_else(|| dir.join(DEFAULT_OUTPUT))
 }
 
+/// The mode a bootstrap runs in: the one asked for, except that an existing production file
+/// that is deployed alone (see [`is_standalone`]) is always fixed as [`Mode::Standalone`].
+pub fn effective_mode(load: &LoadOptions, options: &BootstrapOptions) -> Mode {
+    match options.mode {
+        Mode::Overlay if options.output.is_file() && is_standalone(load, &FileKey::new(&options.output)) => {
+            Mode::Standalone
+        }
+        mode => mode,
+    }
+}
+
+/// Whether the production file `output` makes a production configuration alone when the
+/// project directory is read as `check` reads it (its services complete: images or builds).
+fn is_standalone(load: &LoadOptions, output: &FileKey) -> bool {
+    let discovered = LoadOptions::new(load.dir.clone(), Vec::new(), load.profiles.clone());
+    let stack = crate::stack::load(&discovered);
+    stack.configs.iter().any(|c| c.is_production() && c.files.len() == 1 && stack.file(c.files[0]).key == *output)
+}
+
 /// Plans the production file (and the files its fixes create) without writing anything.
 pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &BootstrapOptions) -> Result<Outcome, FixError> {
     let refuse = |message: String| {
@@ -94,12 +113,19 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &BootstrapOptio
         Err(crate::stack::load::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(refuse(e.to_string())),
     };
+    // An existing production file that defines its services whole is deployed alone (as `check`
+    // reads the directory): it is fixed in place, alone, never merged over the base as an overlay
+    // (partial services added to it would leave it without their images).
+    let mode = match existing {
+        Some(_) => effective_mode(load, options),
+        None => options.mode,
+    };
     let start = match existing {
         Some(_) => None,
         None => Some(initial_text(load, options)?),
     };
     let mut load = load.clone();
-    load.files = match options.mode {
+    load.files = match mode {
         Mode::Overlay => options.base.iter().cloned().chain([options.output.clone()]).collect(),
         Mode::Standalone => vec![options.output.clone()],
     };
@@ -110,7 +136,7 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &BootstrapOptio
     let mut fix_options = options.fix.clone();
     fix_options.unsafe_fixes = true;
     fix_options.explain = true;
-    fix_options.production_file = (options.mode == Mode::Overlay).then(|| options.output.clone());
+    fix_options.production_file = (mode == Mode::Overlay).then(|| options.output.clone());
     if !options.extras.contains(&Extra::Backups) {
         fix_options.report_only.push("no-backup".into());
     }

@@ -60,9 +60,10 @@ pub fn relative(workdir: &Path, path: &Path) -> Result<PathBuf, String> {
         .map_err(|_| format!("{} is outside the repository's work tree", path.display()))
 }
 
-/// Writes the files and symlinks of `commit`'s tree under `into` (submodules, and files larger
-/// than stackfix reads, are skipped), and marks `into` as a work tree root, so the stack loads from
-/// HEAD's content alone.
+/// Writes the files and symlinks of `commit`'s tree under `into` (submodules are skipped), and
+/// marks `into` as a work tree root, so the stack loads from HEAD's content alone. Every file is
+/// written, even one larger than stackfix reads: a fix must see that it exists (and refuse to
+/// read it) rather than create it anew over what the commit holds.
 pub fn export(repo: &Repository, commit: &Commit, into: &Path) -> Result<(), String> {
     let tree = commit.tree().map_err(|e| e.message().to_string())?;
     let mut failure = None;
@@ -71,14 +72,10 @@ pub fn export(repo: &Repository, commit: &Commit, into: &Path) -> Result<(), Str
         let path = into.join(root).join(name);
         let result = match (entry.kind(), entry.filemode()) {
             (Some(ObjectType::Tree), _) => std::fs::create_dir_all(&path).map_err(|e| e.to_string()),
-            (Some(ObjectType::Blob), mode) => {
-                repo.find_blob(entry.id()).map_err(|e| e.message().to_string()).and_then(|blob| {
-                    match blob.size() as u64 > crate::stack::load::MAX_FILE_BYTES {
-                        true => Ok(()),
-                        false => write_entry(&path, blob.content(), mode == i32::from(FileMode::Link)),
-                    }
-                })
-            }
+            (Some(ObjectType::Blob), mode) => repo
+                .find_blob(entry.id())
+                .map_err(|e| e.message().to_string())
+                .and_then(|blob| write_entry(&path, blob.content(), mode == i32::from(FileMode::Link))),
             _ => Ok(()),
         };
         match result {
@@ -347,9 +344,33 @@ pub fn ref_locked(repo: &Repository, refname: &str) -> bool {
     repo.commondir().join(format!("{refname}.lock")).exists() || repo.path().join(format!("{refname}.lock")).exists()
 }
 
-/// Whether the repository's ignore rules ignore `path` (work-tree relative).
+/// Whether `path` (work-tree relative) is ignored as git ignores it: untracked (neither in the
+/// index nor in HEAD) and matched by the ignore rules. A tracked file is never ignored.
 pub fn is_ignored(repo: &Repository, path: &Path) -> bool {
-    repo.is_path_ignored(path).unwrap_or(false)
+    if !repo.is_path_ignored(path).unwrap_or(false) {
+        return false;
+    }
+    let in_index = repo.index().ok().is_some_and(|i| i.get_path(path, 0).is_some());
+    let in_head = repo.head().ok().and_then(|h| h.peel_to_tree().ok()).is_some_and(|t| t.get_path(path).is_ok());
+    !(in_index || in_head)
+}
+
+/// Files of `paths` (work-tree relative) the index marks `assume-unchanged` or `skip-worktree`:
+/// local changes git does not show (`git status` is silent about them), which a commit of the
+/// file would take along.
+pub fn hidden_changes(index: &git2::Index, paths: &[PathBuf]) -> Vec<PathBuf> {
+    // The entry flags as git writes them (read-cache.c: CE_VALID, CE_SKIP_WORKTREE).
+    const ASSUME_UNCHANGED: u16 = 0x8000;
+    const SKIP_WORKTREE: u16 = 1 << 14;
+    paths
+        .iter()
+        .filter(|p| {
+            index
+                .get_path(p, 0)
+                .is_some_and(|e| e.flags & ASSUME_UNCHANGED != 0 || e.flags_extended & SKIP_WORKTREE != 0)
+        })
+        .cloned()
+        .collect()
 }
 
 /// Findings listed one per line in a commit body, before the rest are only counted.

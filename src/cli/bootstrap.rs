@@ -60,6 +60,8 @@ pub fn run(args: &BootstrapArgs) -> io::Result<u8> {
             None => return Ok(EXIT_ERROR),
         },
     };
+    // An existing production file deployed alone stays one (bootstrap fixes it in place).
+    let mode = bootstrap::effective_mode(&prepared.load, &options);
     let outcome = match bootstrap::run(&prepared.load, &prepared.settings, &options) {
         Ok(o) => o,
         Err(e) => {
@@ -81,7 +83,7 @@ pub fn run(args: &BootstrapArgs) -> io::Result<u8> {
         }
         let files: Vec<String> =
             options.base.iter().chain([&options.output]).map(|f| format!("-f {}", f.display())).collect();
-        let deploy = match options.mode {
+        let deploy = match mode {
             Mode::Overlay => files.join(" "),
             Mode::Standalone => format!("-f {}", options.output.display()),
         };

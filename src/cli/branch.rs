@@ -29,9 +29,20 @@ pub type Stack<'a> = (&'a Prepared, &'a FixOptions);
 /// `--branch`, `--branch-per-rule` or `--commit` on `stacks` (several only with `--branch`: one
 /// commit for all of them).
 pub fn run(args: &FixArgs, stacks: &[Stack]) -> io::Result<u8> {
+    // The body is written after the commits: never over a file of a stack.
+    if let Some(path) = &args.pr_body {
+        for (prepared, _) in stacks {
+            let stack = stackfix::stack::load(&prepared.load);
+            if let Err(code) = super::refuse_overwriting("--pr-body", path, stack.inputs()) {
+                return Ok(code);
+            }
+        }
+    }
     let result = if args.commit { commit_here(args, stacks[0].0, stacks[0].1) } else { branches(args, stacks) };
     match result {
         Ok(committed) => {
+            // What was committed is said first: a body that cannot be written changes nothing.
+            let code = report(args, &committed)?;
             // One branch (or commit): its body. Nothing committed: the body says so.
             if let Some(path) = &args.pr_body {
                 let written = match committed.first() {
@@ -48,11 +59,12 @@ pub fn run(args: &FixArgs, stacks: &[Stack]) -> io::Result<u8> {
                     }),
                 };
                 if let Err(e) = written {
-                    eprintln!("error: {e}");
+                    let what = if committed.is_empty() { "" } else { " (the fixes are committed)" };
+                    eprintln!("error: {e}{what}");
                     return Ok(EXIT_ERROR);
                 }
             }
-            report(args, &committed)
+            Ok(code)
         }
         Err(e) => {
             eprintln!("error: {e}");
@@ -309,12 +321,41 @@ fn commit_here(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> Res
     let head = git::head_commit(&repo)?;
     let workdir = git::workdir(&repo)?;
     let signature = git::signature(&repo, args.author.as_deref())?;
+    // `git commit` refuses in the middle of a merge, rebase, cherry-pick or revert.
+    if repo.state() != git2::RepositoryState::Clean {
+        use git2::RepositoryState as S;
+        let what = match repo.state() {
+            S::Merge => "merge",
+            S::Revert | S::RevertSequence => "revert",
+            S::CherryPick | S::CherryPickSequence => "cherry-pick",
+            S::Bisect => "bisect",
+            S::Rebase | S::RebaseInteractive | S::RebaseMerge | S::ApplyMailbox | S::ApplyMailboxOrRebase => "rebase",
+            S::Clean => "clean state",
+        };
+        return Err(format!(
+            "the repository is in the middle of a {what} (see `git status`); finish or abort it first (nothing was written)"
+        ));
+    }
+    // The index is read before anything is written: one libgit2 cannot read (a split index) is
+    // found while nothing has changed.
+    let mut index = repo
+        .index()
+        .map_err(|e| format!("the repository's index cannot be read: {} (nothing was written)", e.message()))?;
     let outcome = fix::run(&prepared.load, &prepared.settings, options).map_err(|e| e.to_string())?;
     if outcome.changes.is_empty() {
         return Ok(Vec::new());
     }
     let files = new_files(&repo, &workdir, &outcome)?;
     let paths: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
+    let hidden = git::hidden_changes(&index, &paths);
+    if !hidden.is_empty() {
+        let list: Vec<String> = hidden.iter().map(|p| p.display().to_string()).collect();
+        return Err(format!(
+            "{} {} marked assume-unchanged or skip-worktree in the index: local changes git does not show would be committed; clear the mark (`git update-index --no-skip-worktree --no-assume-unchanged`) or fix by hand (nothing was written)",
+            list.join(", "),
+            if list.len() == 1 { "is" } else { "are" }
+        ));
+    }
     let dirty = git::dirty(&repo, &paths);
     if !dirty.is_empty() {
         let list: Vec<String> = dirty.iter().map(|p| p.display().to_string()).collect();
@@ -353,7 +394,7 @@ fn commit_here(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> Res
     // The written files staged as `git add` stages them (the repository's filters applied:
     // `core.autocrlf`, `.gitattributes`), and those blobs committed, so the index and the work
     // tree show no change afterwards.
-    let mut index = repo.index().map_err(|e| e.message().to_string())?;
+    index.read(false).map_err(|e| format!("{} (the fixes are written but not committed)", e.message()))?;
     let mut blobs = Vec::with_capacity(paths.len());
     for path in &paths {
         index

@@ -86,7 +86,7 @@ pub fn run(args: &CheckArgs) -> io::Result<u8> {
     }
     let outputs = [args.output_file.as_deref(), args.write_baseline.as_deref(), args.summary.as_deref()];
     for output in outputs.into_iter().flatten() {
-        let inputs = checked.iter().flat_map(|c| c.stack.files.iter().map(|f| f.path.as_path()));
+        let inputs = checked.iter().flat_map(|c| c.stack.inputs());
         if let Some(input) = super::overwrites_input(output, inputs) {
             eprintln!(
                 "error: {}: that is {}, a file of the stack; not overwriting it",

@@ -175,17 +175,32 @@ fn run_stack(args: &FixArgs, target: &config::Target, several: bool) -> io::Resu
         }
     };
     if let Some(path) = &args.pr_body {
-        if let Err(e) = write_pr_body(path, &[&outcome], &|p: &str| p.to_string()) {
-            eprintln!("error: {e}");
-            return Ok(EXIT_ERROR);
+        // Not over a file of the stack, nor one the fixes write.
+        let written = outcome.changes.iter().map(|c| c.path.as_path());
+        if let Err(code) = super::refuse_overwriting("--pr-body", path, outcome.stack.inputs().chain(written)) {
+            return Ok(code);
         }
     }
     let color = use_color(args.common.color);
     if args.diff {
+        if let Some(path) = &args.pr_body {
+            if let Err(e) = write_pr_body(path, &[&outcome], &|p: &str| p.to_string()) {
+                eprintln!("error: {e}");
+                return Ok(EXIT_ERROR);
+            }
+        }
         return preview(&outcome, args.format, color);
     }
     if !write_changes(&prepared.load.dir, &outcome, args.write_read_only) {
         return Ok(EXIT_ERROR);
+    }
+    // The body describes what was written: only once it is.
+    if let Some(path) = &args.pr_body {
+        if let Err(e) = write_pr_body(path, &[&outcome], &|p: &str| p.to_string()) {
+            let files: Vec<&str> = outcome.changes.iter().map(|c| c.display.as_str()).collect();
+            eprintln!("error: {e}; the fixes were written: {}", files.join(", "));
+            return Ok(EXIT_ERROR);
+        }
     }
     let code = if args.exit_non_zero_on_fix && !outcome.applied.is_empty() {
         EXIT_FINDINGS

@@ -555,9 +555,10 @@ pub(crate) fn write_whole(path: &Path, write: impl FnOnce(&mut dyn Write) -> io:
     Ok(())
 }
 
-/// The file of `inputs` that `output` would overwrite (the same file, by its real path; a path
-/// that does not exist yet is judged by its directory's real path), if any: a report written
-/// over the compose file it assesses destroys the stack.
+/// The file of `inputs` that `output` would overwrite (the same file, by its real path, or by its
+/// device and inode when it is a hard link to one; a path that does not exist yet is judged by
+/// its directory's real path), if any: a report written over the compose file it assesses (or
+/// the `.env` it reads) destroys the stack.
 pub(crate) fn overwrites_input<'a>(output: &Path, inputs: impl IntoIterator<Item = &'a Path>) -> Option<&'a Path> {
     let real = |p: &Path| {
         p.canonicalize().ok().or_else(|| {
@@ -566,7 +567,44 @@ pub(crate) fn overwrites_input<'a>(output: &Path, inputs: impl IntoIterator<Item
         })
     };
     let out = real(output)?;
-    inputs.into_iter().find(|input| real(input).is_some_and(|i| i == out))
+    let out_id = file_id(&out);
+    inputs
+        .into_iter()
+        .find(|input| real(input).is_some_and(|i| i == out || (out_id.is_some() && file_id(&i) == out_id)))
+}
+
+/// A file's identity on disk (device and inode), following links; `None` where there is none.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Refuses (with the error printed) an output path that is a file of one of `stacks` or one a
+/// fix writes (`also`): `what` names the option (`-o`, `--pr-body`).
+pub(crate) fn refuse_overwriting<'a>(
+    what: &str,
+    output: &Path,
+    inputs: impl IntoIterator<Item = &'a Path>,
+) -> Result<(), u8> {
+    match overwrites_input(output, inputs) {
+        Some(input) => {
+            eprintln!(
+                "error: {what} {}: that is {}, a file of the stack; not overwriting it",
+                output.display(),
+                input.display()
+            );
+            Err(EXIT_ERROR)
+        }
+        None => Ok(()),
+    }
 }
 
 /// Writes to stdout, reporting a closed pipe as an error the caller turns into exit 0.

@@ -107,7 +107,7 @@ fn assess_target(args: &ReportArgs, target: &Target) -> Result<(Assessment, Vec<
     let name = name(&target.dir);
     let assessment = assess::evaluate(&stack, &prepared.load, &prepared.settings, &options, &name)
         .map_err(|e| format!("error: {name}: {e}"))?;
-    let files = stack.files.iter().map(|f| f.path.clone()).collect();
+    let files = stack.inputs().map(Path::to_path_buf).collect();
     Ok((assessment, files))
 }
 

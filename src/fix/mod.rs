@@ -998,7 +998,20 @@ fn attempt(
         }
         if !env_names.is_empty() {
             let path = load.dir.join(".env.example");
-            let text = env_example(env.renderer, fs.read(&path).ok(), &env_names).map_err(FixError::Template)?;
+            // A file there that cannot be read (too large, not text) is not one to create anew.
+            let current = match fs.read(&path) {
+                Ok(text) => Some(text),
+                Err(stack::load::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => {
+                    return Err(FixError::Input(vec![stack::LoadError {
+                        path: path.display().to_string(),
+                        position: None,
+                        message: format!("{e}; a fix adds the variables it documents, so it must be readable"),
+                        hint: None,
+                    }]))
+                }
+            };
+            let text = env_example(env.renderer, current, &env_names).map_err(FixError::Template)?;
             fs.edit(FileKey::new(&path), text);
         }
         let leader_keys: Vec<Option<FindingKey>> =

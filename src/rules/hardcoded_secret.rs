@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::json;
 
@@ -111,16 +111,21 @@ declare_rule! {
     }
 }
 
-/// `${NAME:?set NAME}` where the value was, its name in `.env.example`. The value goes nowhere.
-fn fix(ctx: &Context, var: &EnvVar) -> Option<Fix> {
-    // A `${NAME:-fallback}` keeps reading NAME (other services or a `.env` may set it); only the
-    // fallback goes.
+/// The variable the fix of `var` alone reads: the one a `${NAME:-fallback}` already reads
+/// (other services or a `.env` may set it; only the fallback goes), else the variable's own name.
+fn single_name(var: &EnvVar) -> String {
     let written = var.written().unwrap_or_default();
     let refs = interpolate::references(written);
-    let name = match refs.as_slice() {
+    match refs.as_slice() {
         [only] if !interpolate::has_literal(written) => only.name.clone(),
         _ => var.name.clone(),
-    };
+    }
+}
+
+/// `${NAME:?set NAME}` where the value was, its name in `.env.example` (`name`, else
+/// [`single_name`]). The value goes nowhere.
+fn fix(ctx: &Context, var: &EnvVar, name: Option<String>) -> Option<Fix> {
+    let name = name.unwrap_or_else(|| single_name(var));
     let mut chars = name.chars();
     let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -148,9 +153,9 @@ fn flag_variable(flag: &str) -> &'static str {
 /// A redis password flag's literal value in `command` replaced by a required variable
 /// (`REDIS_PASSWORD`, `REDIS_MASTERAUTH`): the list item that holds it, or the word in a one-line
 /// command string. Scripts (`sh -c`) and values written more than once are left for a person.
-fn command_fix(ctx: &Context, service: &Service, flag: &str, literal: &str) -> Option<Fix> {
-    let name = flag_variable(flag);
-    let edits = vec![command_edit(ctx, service, flag, literal, name)?, FixEdit::env_example(name.to_string())];
+fn command_fix(ctx: &Context, service: &Service, flag: &str, literal: &str, name: Option<String>) -> Option<Fix> {
+    let name = name.unwrap_or_else(|| flag_variable(flag).to_string());
+    let edits = vec![command_edit(ctx, service, flag, literal, &name)?, FixEdit::env_example(name.clone())];
     Some(ctx.fix(format!("read `{flag}` from `{name}`"), Applicability::Unsafe, edits))
 }
 
@@ -206,12 +211,30 @@ pub fn is_secret_name(name: &str) -> bool {
     if one_of(last, NOT_SECRET_SUFFIXES) || (words.len() == 1 && last.eq_ignore_ascii_case("PWD")) {
         return false;
     }
-    const PASSWORD: &str = "PASSWORD";
     words.iter().any(|w| one_of(w, SECRET_WORDS))
         || words.windows(2).any(|p| p[1].eq_ignore_ascii_case("KEY") && one_of(p[0], KEY_PREFIXES))
-        || (words.len() == 1
-            && words[0].len() >= PASSWORD.len()
-            && words[0].as_bytes()[words[0].len() - PASSWORD.len()..].eq_ignore_ascii_case(PASSWORD.as_bytes()))
+        || words.iter().any(|w| glued_password(w))
+}
+
+/// Who a password is for, written onto it in one word (`DBPASS`, `MYSQLPWD`): `PASS` and `PWD`
+/// glued to other words are mostly something else (`BYPASS`, `COMPASS`).
+const GLUED_OWNERS: &[&str] =
+    &["DB", "SQL", "PG", "MYSQL", "MARIADB", "MONGO", "REDIS", "SMTP", "MAIL", "ADMIN", "ROOT", "USER"];
+
+/// A word that is a password with its owner glued on: anything before `PASSWORD` or `PASSWD`
+/// (`PGPASSWORD`, `DBPASSWORD`), or one of [`GLUED_OWNERS`] before `PASS` or `PWD`
+/// (`PAPERLESS_DBPASS`).
+fn glued_password(word: &str) -> bool {
+    let bytes = word.as_bytes();
+    let owner = |suffix: &str| {
+        (bytes.len() > suffix.len() && bytes[bytes.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes()))
+            .then(|| &word[..word.len() - suffix.len()])
+    };
+    ["PASSWORD", "PASSWD"].iter().any(|s| owner(s).is_some())
+        || ["PASS", "PWD"]
+            .iter()
+            .filter_map(|s| owner(s))
+            .any(|o| GLUED_OWNERS.iter().any(|g| g.eq_ignore_ascii_case(o)))
 }
 
 /// Why a written value holds a literal secret, if it does.
@@ -331,6 +354,12 @@ fn url_with_password(value: &str) -> bool {
 pub(super) fn store_secret_edits(ctx: &Context, store: &Service, names: &[String]) -> Option<Vec<FixEdit>> {
     let occurrences = occurrences(ctx);
     let groups = credential_groups(ctx, &occurrences);
+    // A variable two credentials would read is named after each service by the fix: not the
+    // one the added service reads.
+    let shared = shared_variables(ctx, |i| {
+        let group = groups.iter().find(|g| g.contains(&i))?;
+        Some(group_name(ctx, &occurrences, group)?.0)
+    });
     let mut edits = Vec::new();
     for name in names {
         let i = occurrences.iter().position(|o| {
@@ -343,14 +372,15 @@ pub(super) fn store_secret_edits(ctx: &Context, store: &Service, names: &[String
         })?;
         match groups.iter().find(|g| g.len() > 1 && g.contains(&i)) {
             Some(group) => {
-                let (variable, group_edits) = group_edits(ctx, &occurrences, group)?;
+                let (variable, group_edits) = group_edits(ctx, &occurrences, group, None)?;
                 // The group reads one variable; the added service must read the same.
-                if variable != *name {
+                if variable != *name || shared.contains(&variable) {
                     return None;
                 }
                 edits.extend(group_edits);
             }
-            None => edits.extend(single_fix(&ctx.keeping_edits(), &occurrences[i])?.edits.iter().cloned()),
+            None if shared.contains(&single_variable(&occurrences[i])) => return None,
+            None => edits.extend(single_fix(&ctx.keeping_edits(), &occurrences[i], None)?.edits.iter().cloned()),
         }
     }
     Some(edits)
@@ -646,12 +676,59 @@ fn url_host(value: &str) -> Option<&str> {
     Some(&host[..end(host)]).filter(|h| !h.is_empty())
 }
 
-/// The fix of one occurrence alone.
-fn single_fix(ctx: &Context, o: &Occurrence) -> Option<Fix> {
+/// The variables two different literal secrets would both read (`POSTGRES_PASSWORD` of two
+/// databases with different passwords): one value would then serve two credentials, and one login
+/// would break. `group_variable` gives the variable an occurrence's group reads (by its index
+/// among all occurrences), `None` for one fixed alone.
+fn shared_variables(ctx: &Context, group_variable: impl Fn(usize) -> Option<String>) -> HashSet<String> {
+    use std::hash::BuildHasher;
+    let hasher = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+    let mut held: HashMap<String, u64> = HashMap::new();
+    let mut shared = HashSet::new();
+    let mut i = 0;
+    each_occurrence(ctx, |o| {
+        if let Some(secret) = o.secret.as_deref() {
+            let name = group_variable(i).unwrap_or_else(|| single_variable(&o));
+            let hash = hasher.hash_one(secret);
+            match held.get(&name) {
+                Some(first) if *first != hash => {
+                    shared.insert(name);
+                }
+                Some(_) => {}
+                None => {
+                    held.insert(name, hash);
+                }
+            }
+        }
+        i += 1;
+    });
+    shared
+}
+
+/// The fix of one occurrence alone, reading `name` when given.
+fn single_fix(ctx: &Context, o: &Occurrence, name: Option<String>) -> Option<Fix> {
     match &o.place {
-        Place::Var(var) | Place::Url(var) => fix(ctx, var),
-        Place::Flag(flag) => command_fix(ctx, o.service, flag, o.secret.as_deref()?),
+        Place::Var(var) | Place::Url(var) => fix(ctx, var, name),
+        Place::Flag(flag) => command_fix(ctx, o.service, flag, o.secret.as_deref()?, name),
     }
+}
+
+/// The variable the fix of one occurrence alone reads.
+fn single_variable(o: &Occurrence) -> String {
+    match &o.place {
+        Place::Var(var) | Place::Url(var) => single_name(var),
+        Place::Flag(flag) => flag_variable(flag).to_string(),
+    }
+}
+
+/// `name` prefixed with `service`'s name (`alpha-db`, `POSTGRES_PASSWORD`:
+/// `ALPHA_DB_POSTGRES_PASSWORD`): the variable of one credential among several that would
+/// otherwise read the same one.
+fn service_variable(service: &str, name: &str) -> String {
+    let prefix: String =
+        service.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+    let prefix = if prefix.starts_with(|c: char| c.is_ascii_digit()) { format!("_{prefix}") } else { prefix };
+    format!("{prefix}_{name}")
 }
 
 /// `written` (a variable as written: a value, `KEY=value`, quoted or not) with the password of
@@ -684,8 +761,8 @@ fn url_password(value: &str) -> Option<&str> {
 /// `${NAME:?set NAME}`, connection strings keep their user, host and database with the
 /// password replaced by the reference. All places change or none does: `None` when one of them
 /// cannot be edited by words (an escape sequence in a quoted value, the secret twice in it).
-fn group_fix(ctx: &Context, occurrences: &[Occurrence], group: &[usize]) -> Option<Fix> {
-    let (name, edits) = group_edits(ctx, occurrences, group)?;
+fn group_fix(ctx: &Context, occurrences: &[Occurrence], group: &[usize], name: Option<String>) -> Option<Fix> {
+    let (name, edits) = group_edits(ctx, occurrences, group, name)?;
     Some(ctx.fix(
         format!("read `{name}` from the environment in all {} places this credential is written", group.len()),
         Applicability::Unsafe,
@@ -693,30 +770,46 @@ fn group_fix(ctx: &Context, occurrences: &[Occurrence], group: &[usize]) -> Opti
     ))
 }
 
-/// The variable a group of occurrences reads, and the edits of [`group_fix`].
-fn group_edits(ctx: &Context, occurrences: &[Occurrence], group: &[usize]) -> Option<(String, Vec<FixEdit>)> {
+/// The variable a group of occurrences reads: the server's own setting names the credential (a
+/// password flag, else a data store's variable, else the first variable, else one named after
+/// the first connection string); with the service of the member it comes from.
+fn group_name<'a>(ctx: &Context, occurrences: &[Occurrence<'a>], group: &[usize]) -> Option<(String, &'a str)> {
     let members: Vec<&Occurrence> = group.iter().map(|&i| &occurrences[i]).collect();
     let profiles = &ctx.stack.profiles;
-    let var_name = |o: &&Occurrence| match &o.place {
-        Place::Var(v) => Some(v.name.clone()),
+    let var_name = |o: &&Occurrence<'a>| match &o.place {
+        Place::Var(v) => Some((v.name.clone(), o.service.name.as_str())),
         _ => None,
     };
-    // The server's own setting names the credential: a password flag, else a data store's
-    // variable, else the first variable, else one named after the first connection string.
     let flag = members.iter().find_map(|o| match &o.place {
-        Place::Flag(f) => Some(flag_variable(f).to_string()),
+        Place::Flag(f) => Some((flag_variable(f).to_string(), o.service.name.as_str())),
         _ => None,
     });
     let store =
         members.iter().filter(|o| profiles.kind(&o.service.kind).is_some_and(|k| k.is_data_store())).find_map(var_name);
-    let name = flag.or(store).or_else(|| members.iter().find_map(var_name)).or_else(|| {
-        let url = match &members.first()?.place {
+    flag.or(store).or_else(|| members.iter().find_map(var_name)).or_else(|| {
+        let first = members.first()?;
+        let url = match &first.place {
             Place::Url(v) => v.name.to_ascii_uppercase(),
             _ => return None,
         };
         let stem = ["_URL", "_URI", "_DSN", "_CONNECTION_STRING"].iter().find_map(|s| url.strip_suffix(s));
-        Some(format!("{}_PASSWORD", stem.unwrap_or(&url)))
-    })?;
+        Some((format!("{}_PASSWORD", stem.unwrap_or(&url)), first.service.name.as_str()))
+    })
+}
+
+/// The variable a group of occurrences reads (`name`, else [`group_name`]'s), and the edits of
+/// [`group_fix`].
+fn group_edits(
+    ctx: &Context,
+    occurrences: &[Occurrence],
+    group: &[usize],
+    name: Option<String>,
+) -> Option<(String, Vec<FixEdit>)> {
+    let members: Vec<&Occurrence> = group.iter().map(|&i| &occurrences[i]).collect();
+    let name = match name {
+        Some(name) => name,
+        None => group_name(ctx, occurrences, group)?.0,
+    };
     let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
@@ -765,15 +858,27 @@ impl Rule for HardcodedSecret {
         let repeated = repeated_occurrences(ctx);
         let candidates: Vec<Occurrence> = repeated.iter().map(|(_, o)| o.clone()).collect();
         let groups = credential_groups(ctx, &candidates);
-        // Each group's fix is built once and shared by its members (by index among all).
+        let named: Vec<Option<(String, &str)>> = groups.iter().map(|g| group_name(ctx, &candidates, g)).collect();
         let mut group_of: HashMap<usize, usize> = HashMap::new();
-        let mut fixes = Vec::with_capacity(groups.len());
-        for group in groups.iter().filter(|g| g.len() > 1) {
+        for (k, group) in groups.iter().enumerate() {
             for &c in group {
-                group_of.insert(repeated[c].0, fixes.len());
+                group_of.insert(repeated[c].0, k);
             }
-            fixes.push(group_fix(ctx, &candidates, group));
         }
+        let held = shared_variables(ctx, |i| Some(named[*group_of.get(&i)?].as_ref()?.0.clone()));
+        let shared = |name: &str| held.contains(name);
+        // Each group's fix is built once and shared by its members (by index among all).
+        let fixes: Vec<Option<Fix>> = groups
+            .iter()
+            .zip(&named)
+            .map(|(group, named)| {
+                let name = named.as_ref().map(|(n, service)| match shared(n) {
+                    true => service_variable(service, n),
+                    false => n.clone(),
+                });
+                group_fix(ctx, &candidates, group, name)
+            })
+            .collect();
         drop(candidates);
         drop(repeated);
         let mut out = Vec::new();
@@ -781,7 +886,11 @@ impl Rule for HardcodedSecret {
         each_occurrence(ctx, |o| {
             let fix = match group_of.get(&i) {
                 Some(&g) => fixes[g].clone(),
-                None => single_fix(ctx, &o),
+                None => {
+                    let own = single_variable(&o);
+                    let name = (o.secret.is_some() && shared(&own)).then(|| service_variable(&o.service.name, &own));
+                    single_fix(ctx, &o, name)
+                }
             };
             i += 1;
             let finding = match &o.place {
@@ -825,6 +934,11 @@ mod tests {
             "db_password",
             "Api_Key",
             "rootPassword",
+            // A password with its owner glued on.
+            "PAPERLESS_DBPASS",
+            "PGPASSWORD",
+            "ADMIN_DBPASSWORD",
+            "MYSQLPWD",
         ] {
             assert!(is_secret_name(n), "{n}");
         }
@@ -838,6 +952,9 @@ mod tests {
             "pwd",
             "password_file",
             "monkey",
+            "BYPASS_CACHE",
+            "COMPASS_URL",
+            "CACHE_BYPASS",
         ] {
             assert!(!is_secret_name(n), "{n}");
         }

@@ -73,10 +73,13 @@ impl Rule for NoHealthcheck {
             let finding = Finding::new(&Self::META, site, format!("service `{}` has no health check", service.name))
                 .service(&service.name);
             out.push(match choice {
-                probe::ProbeChoice::Probe(probe) => {
-                    let help = probe.basis.clone();
-                    finding.help(help).with_fix_opt(fix(ctx, service, &probe))
-                }
+                probe::ProbeChoice::Probe(probe) => match ping_split(ctx, service, &probe) {
+                    Some(why) => finding.help(why),
+                    None => {
+                        let help = probe.basis.clone();
+                        finding.help(help).with_fix_opt(fix(ctx, service, &probe))
+                    }
+                },
                 probe::ProbeChoice::Nothing(why) => finding.help(why),
             });
         }
@@ -89,6 +92,34 @@ impl Rule for NoHealthcheck {
 pub(super) fn needs_probe(ctx: &Context, service: &Service) -> bool {
     let declared = matches!(&service.healthcheck, Some(h) if h.value != HealthTest::Inherit);
     !(declared || service.image_healthcheck || ctx.config.is_one_shot(service))
+}
+
+/// Why Traefik's ping, which `probe` needs, cannot be enabled for every configuration that
+/// gets the probe, if it cannot: the probe goes into the file that first defines the service,
+/// `--ping=true` onto the `command` a configuration runs; a configuration that runs a command
+/// written elsewhere (an override's), or none, would run the probe without ping and never be
+/// healthy, holding back every `service_healthy` dependant.
+pub(super) fn ping_split(ctx: &Context, service: &Service, probe: &Probe) -> Option<String> {
+    let Some(Enable::TraefikPing(PingSite::Command(loc))) = &probe.enable else { return None };
+    let probe_file = service.definition_site().file;
+    let mut files: Vec<Option<crate::stack::FileId>> = ctx
+        .stack
+        .configs
+        .iter()
+        .flat_map(|c| c.services.iter().filter(|s| s.name == service.name))
+        .map(|s| s.value.get("command").map(|c| c.loc.file))
+        .collect();
+    files.push(Some(loc.file));
+    files.sort_unstable();
+    files.dedup();
+    if files == [Some(probe_file)] {
+        return None;
+    }
+    let written: Vec<&str> = files.iter().flatten().map(|&f| ctx.stack.file(f).display.as_str()).collect();
+    Some(format!(
+        "Traefik answers `traefik healthcheck --ping` only with ping enabled, and the command each configuration runs is written in {} (or missing): enable `--ping=true` in every one, then add the probe by hand",
+        written.join(", ")
+    ))
 }
 
 /// The fix adding `probe` (and what it needs enabled) to `service`; safe when the probe is known.
@@ -118,6 +149,7 @@ pub(super) fn fix(ctx: &Context, service: &Service, probe: &Probe) -> Option<Fix
             PingSite::StaticFile(file) => {
                 FixEdit::new(Target::Root(*file), EditOp::Merge, tpl::NO_HEALTHCHECK_TRAEFIK_PING, json!({}))
             }
+            PingSite::Command(_) if ping_split(ctx, service, probe).is_some() => return None,
             PingSite::Command(loc) => {
                 let command = service.value.get("command")?;
                 let quoted = command.items().iter().all(|i| matches!(i.kind, ValueKind::Scalar { quoted: true, .. }));

@@ -50,8 +50,12 @@ declare_rule! {
     /// ```
     ///
     /// ## Fix safety
-    /// Safe: it adds settings that were missing and keeps every comment. The figures are policy
+    /// Safe when the service's kind comes from its image (a pulled image a profile or the catalog
+    /// knows): it adds settings that were missing and keeps every comment; the figures are policy
     /// (the profile's), bounded below by the facts that would make a limit kill the service.
+    /// Unsafe when the kind comes from the service's name, its command or a Dockerfile built here,
+    /// or is the generic default: what the process needs is then not known, and a limit under it
+    /// is an OOM kill.
     pub struct NoResourceLimits => "no-resource-limits" {
         summary: "service has no memory limit",
         severity: Error,
@@ -109,9 +113,13 @@ impl Rule for NoResourceLimits {
             )
             .service(&service.name);
             if let Some(sizing) = size(service, redis_conf(ctx, service), &limits, &reservations) {
-                finding = finding.help(sizing.why.clone()).with_fix(ctx.fix(
+                let (applicability, caveat) = match kind_is_known(ctx, service) {
+                    true => (Applicability::Safe, String::new()),
+                    false => (Applicability::Unsafe, format!("; but what `{}` needs is not known (its kind, `{}`, does not come from a known image), so the figure is a default to check against its use", service.name, service.kind)),
+                };
+                finding = finding.help(format!("{}{caveat}", sizing.why)).with_fix(ctx.fix(
                     format!("add resource limits ({}) and reservations", sizing.limits.memory.as_deref().unwrap_or("")),
-                    Applicability::Safe,
+                    applicability,
                     vec![service_limits_edit(ctx, service, &sizing)],
                 ));
             }
@@ -119,6 +127,15 @@ impl Rule for NoResourceLimits {
         }
         out
     }
+}
+
+/// Whether what `service` is comes from its image (a pulled image a profile or the catalog
+/// knows), so the profile's figures are about that server; a kind from its name, its command or
+/// a Dockerfile built here is a guess about what runs.
+pub(super) fn kind_is_known(ctx: &Context, service: &Service) -> bool {
+    let pulled = service.build.is_none();
+    let image = service.image.as_ref().map(|i| i.value.as_str());
+    pulled && image.and_then(|i| ctx.stack.profiles.kind_of_image(i)).is_some_and(|k| k.name == service.kind)
 }
 
 /// The edit this rule's fix makes for `service` (which has no memory limit), with the limit it

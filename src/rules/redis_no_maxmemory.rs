@@ -36,8 +36,8 @@ declare_rule! {
     /// `redis.conf`. What the redis is for comes from the whole stack: a queue when its name says
     /// so, a client's variable naming it is about queues (`CELERY_BROKER_URL`, `QUEUE_URL`…), or a
     /// queue worker (Celery, RQ, Sidekiq, BullMQ, Resque, Dramatiq, Huey, arq…) reaches it through
-    /// `environment`, `env_file` or `depends_on`; a cache when only caching names it (`CACHE_URL`,
-    /// a `cache` service name).
+    /// `environment`, `env_file`, `depends_on` or a URL on its command line; a cache when only
+    /// caching names it (`CACHE_URL`, a `cache` service name).
     ///
     /// ## Why it matters
     /// Without `maxmemory`, redis grows until the kernel kills it or the container limit does. A
@@ -74,7 +74,9 @@ declare_rule! {
     /// ## Fix safety
     /// Safe when `maxmemory` is sized from a memory limit (the service's, or the one the fix adds):
     /// it bounds memory the limit bounds anyway, with the policy that loses nothing unless only a
-    /// cache is at stake. Unsafe when there is no limit to size from. A command stackfix cannot edit
+    /// cache is at stake. Unsafe when there is no limit to size from, when it replaces a policy
+    /// the authors chose (a queue's evicting one: writes then fail when memory is full), and when
+    /// it sets `allkeys-lru` on the redis's name alone (what its clients keep there is unknown). A command stackfix cannot edit
     /// safely (a block scalar, a shell string, a third-party image's own entrypoint) is left for a
     /// person.
     pub struct RedisNoMaxmemory => "redis-no-maxmemory" {
@@ -124,6 +126,10 @@ impl Rule for RedisNoMaxmemory {
                 RedisRole::Cache(e) => {
                     ("allkeys-lru", format!("only caching uses it ({e}), so it can evict least-recently-used keys"))
                 }
+                RedisRole::CacheByName(e) => (
+                    "allkeys-lru",
+                    format!("only caching seems to use it ({e}, but not what its clients keep in it), so it could evict least-recently-used keys"),
+                ),
                 RedisRole::Unknown => (
                     "noeviction",
                     "nothing shows it is only a cache, and an evicting policy would lose queued jobs and sessions"
@@ -136,7 +142,7 @@ impl Rule for RedisNoMaxmemory {
             let policy = setting(ctx, service, "maxmemory-policy");
             let message = match (&maxmemory, &policy) {
                 (None, _) => format!("redis `{}` has no `maxmemory` limit", service.name),
-                (Some(_), None) if matches!(role, RedisRole::Cache(_)) => {
+                (Some(_), None) if matches!(role, RedisRole::Cache(_) | RedisRole::CacheByName(_)) => {
                     format!(
                         "redis `{}` sets `maxmemory` without `maxmemory-policy` (writes fail when full)",
                         service.name
@@ -151,6 +157,7 @@ impl Rule for RedisNoMaxmemory {
             let mut reasons = Vec::new();
             let mut limit_edit = None;
             let mut applicability = Applicability::Safe;
+            let mut caveat = None;
             if maxmemory.is_none() {
                 let sizing = maxmemory_for(ctx, service);
                 reasons.push(format!("maxmemory {} ({})", sizing.size, sizing.basis));
@@ -158,18 +165,36 @@ impl Rule for RedisNoMaxmemory {
                 match sizing.source {
                     LimitSource::Own => {}
                     // The container limit it is sized from comes along.
-                    LimitSource::Profile(edit) => limit_edit = Some(edit),
+                    LimitSource::Profile(edit) => {
+                        // A limit whose figure is a guess makes the maxmemory sized from it one.
+                        if !super::no_resource_limits::kind_is_known(ctx, service) {
+                            applicability = Applicability::Unsafe;
+                        }
+                        limit_edit = Some(edit);
+                    }
                     LimitSource::None => applicability = Applicability::Unsafe,
                 }
             }
             // A policy already chosen stands, unless a queue's evicts.
             let set_policy = match &policy {
-                None => maxmemory.is_none() || matches!(role, RedisRole::Cache(_)),
+                None => maxmemory.is_none() || matches!(role, RedisRole::Cache(_) | RedisRole::CacheByName(_)),
                 Some(p) => queue && p != "noeviction",
             };
             if set_policy {
                 reasons.push(format!("maxmemory-policy {wanted} ({why})"));
                 wanted_settings.push(("maxmemory-policy", wanted.to_string()));
+                // An evicting policy on a name alone may drop what a client queues in it.
+                if matches!(role, RedisRole::CacheByName(_)) {
+                    applicability = Applicability::Unsafe;
+                }
+                // The authors chose their policy: with `noeviction` every write fails once
+                // memory is full (a client caching there gets errors instead of evictions).
+                if let Some(chosen) = &policy {
+                    applicability = Applicability::Unsafe;
+                    caveat = Some(format!(
+                        "; the authors chose `{chosen}`: with `{wanted}`, writes fail once it is full, so a client caching there must cope with errors"
+                    ));
+                }
             }
             if queue && setting(ctx, service, "appendonly").as_deref() != Some("yes") {
                 reasons.push("appendonly yes with appendfsync everysec (queued jobs survive a restart)".to_string());
@@ -187,7 +212,7 @@ impl Rule for RedisNoMaxmemory {
             out.push(
                 Finding::new(&Self::META, loc, message)
                     .service(&service.name)
-                    .help(format!("use `maxmemory-policy {wanted}`: {why}"))
+                    .help(format!("use `maxmemory-policy {wanted}`: {why}{}", caveat.unwrap_or_default()))
                     .with_fix_opt(fix),
             );
         }

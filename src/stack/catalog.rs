@@ -234,7 +234,26 @@ pub struct HealthProbe {
     /// What must be enabled in the service first.
     #[serde(default)]
     pub requires: Option<Requirement>,
+    /// What else it relies on that the files cannot show (what a data volume holds): a fix with
+    /// it is unsafe unless the service's environment settles it.
+    #[serde(default)]
+    pub caveat: Option<Caveat>,
     /// Why it works: the documentation of the endpoint or command.
+    pub source: String,
+}
+
+/// A condition a probe needs that stackfix cannot see in the files (the state of a data
+/// volume). The probe is offered as an unsafe fix, its reason saying `why`, unless one of
+/// `unless_environment` is set in the service's environment to a value other than empty or `0`
+/// (which makes the image meet it at start).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Caveat {
+    /// What a person must make sure of, as the fix's reason shows it.
+    pub why: String,
+    #[serde(default)]
+    pub unless_environment: Vec<String>,
+    /// Where the image's behaviour is written down.
     pub source: String,
 }
 

@@ -141,8 +141,37 @@ pub fn heap(service: &Service) -> Option<HeapFact> {
     if let Some(fact) = from_variable(JVM_OVERRIDE) {
         return Some(fact);
     }
-    if let Some(fact) = script_variables.iter().find_map(|n| from_variable(n)) {
-        return Some(fact);
+    if catalog_heap.is_some() {
+        if let Some(fact) = script_variables.iter().find_map(|n| from_variable(n)) {
+            return Some(fact);
+        }
+    } else {
+        // An image the catalog does not know: every variable holding heap flags, whatever its
+        // name (SonarQube's `SONAR_WEB_JAVAOPTS`). Several may each start a JVM (SonarQube's web
+        // server, compute engine and search), so their heaps add up.
+        let named = script_variables.iter().filter_map(|n| service.environment.iter().find(|e| e.name == *n));
+        let others = service.environment.iter().filter(|e| !matches!(e.name.as_str(), JVM_OVERRIDE | JVM_DEFAULTS));
+        let mut seen: Vec<&str> = Vec::new();
+        let mut facts: Vec<HeapFact> = Vec::new();
+        for var in named.chain(others) {
+            if seen.contains(&var.name.as_str()) {
+                continue;
+            }
+            seen.push(&var.name);
+            if let Some(fact) =
+                var.value.as_deref().filter(|v| heap_flag(v).is_some()).and_then(|_| from_variable(&var.name))
+            {
+                facts.push(fact);
+            }
+        }
+        if facts.len() > 1 {
+            let bytes = facts.iter().map(|f| f.bytes).sum();
+            let each: Vec<&str> = facts.iter().map(|f| f.evidence.as_str()).collect();
+            return Some(HeapFact { bytes, evidence: format!("{} (a JVM each, added up)", each.join(", ")) });
+        }
+        if let Some(fact) = facts.pop() {
+            return Some(fact);
+        }
     }
     let command = service.command_line();
     if let Some(bytes) = heap_flag(&command) {
@@ -312,6 +341,17 @@ pub fn memory_need(service: &Service, redis_conf: Option<&super::RedisConf>) -> 
         if let Some(mb) = mb {
             needs.push(MemoryNeed::with_room(mb << 20, false, format!("Node is set to `--max-old-space-size={mb}`")));
         }
+    }
+    // `/dev/shm` is a tmpfs whose pages count against the container's memory
+    // (https://docs.kernel.org/admin-guide/cgroup-v2.html, memory.stat `shmem`): a limit at or
+    // under `shm_size` is an OOM kill when it fills.
+    let shm = service.value.get("shm_size").and_then(|v| v.as_str().map(str::to_string));
+    if let Some(bytes) = shm.as_deref().and_then(memory_bytes).filter(|b| *b > 0) {
+        needs.push(MemoryNeed::with_room(
+            bytes,
+            false,
+            format!("`shm_size: {}` is memory the container holds", shm.unwrap_or_default()),
+        ));
     }
     if service.kind == "postgres" {
         let shared = words.iter().enumerate().find_map(|(i, w)| {

@@ -162,6 +162,12 @@ fn load_with(options: &LoadOptions, earlier: HashMap<FileKey, Earlier>) -> Stack
         errors: loader.errors,
         env: loader.env,
         profiles: options.profiles.clone(),
+        also_read: {
+            let mut read = loader.also_read;
+            read.sort();
+            read.dedup();
+            read
+        },
         extends: {
             let mut pairs: Vec<_> = loader.extends.into_iter().collect();
             pairs.sort_unstable();
@@ -206,6 +212,8 @@ pub(crate) struct Loader {
     /// Files an earlier load read from disk, taken instead of reading them again
     /// ([`load_again`]).
     earlier: HashMap<FileKey, Earlier>,
+    /// What else was read (see [`Stack::also_read`]).
+    also_read: Vec<PathBuf>,
     display_base: PathBuf,
     /// `display_base` with every link resolved (when it exists), once per load.
     display_real: PathBuf,
@@ -273,8 +281,10 @@ impl Loader {
         let mut notes = Vec::new();
         // `.env` values reach findings through interpolation: one linked from outside the project
         // (a CI runner's credentials) must not be read.
+        let mut also_read = Vec::new();
         let env = match real_paths.get(&root.join(".env")) {
             Some(real) if real.starts_with(&root_abs) => {
+                also_read.push(real.clone());
                 read_text(&real).map(|t| interpolate::parse_dotenv(&t)).unwrap_or_default()
             }
             Some(_) => {
@@ -284,7 +294,9 @@ impl Loader {
             }
             None => HashMap::new(),
         };
-        let missing_required = documented_variables(real_paths.get(&root.join(".env.example")), &root_abs);
+        let example = real_paths.get(&root.join(".env.example"));
+        also_read.extend(example.clone().filter(|e| e.starts_with(&root_abs)));
+        let missing_required = documented_variables(example, &root_abs);
         Loader {
             root_abs,
             display_real: root_real.unwrap_or_else(|| root.clone()),
@@ -308,6 +320,7 @@ impl Loader {
             overrides: options.overrides.iter().map(|(p, t)| (absolute(p), t.clone())).collect(),
             probed: HashMap::new(),
             earlier: HashMap::new(),
+            also_read,
         }
     }
 
@@ -613,7 +626,9 @@ impl Loader {
         if !real.starts_with(&self.root_abs) || real == self.root_abs.join(".env") {
             return None;
         }
-        read_text(&real).ok().map(|t| interpolate::parse_dotenv(&t))
+        let text = read_text(&real).ok()?;
+        self.also_read.push(real);
+        Some(interpolate::parse_dotenv(&text))
     }
 
     /// Interpolates a compose file's values with the project's `.env`, as compose does when it
@@ -868,6 +883,13 @@ impl Loader {
             });
         }
         let mut doc = merged?;
+        // Compose refuses a project whose files hold nothing at all ("empty compose file"),
+        // though an empty file among others is fine.
+        if doc.entries().is_empty() {
+            let first = files[0];
+            self.error_at(first, 0, "empty compose file: it defines nothing (compose refuses it)".into());
+            return None;
+        }
         let service_values = match &mut doc.kind {
             ValueKind::Map(entries) => match entries.iter().position(|(k, _)| k == "services") {
                 Some(i) => entries.remove(i).1,
@@ -1006,10 +1028,14 @@ impl Loader {
             (Some(dir), None) => Some(dir.join("Dockerfile")),
             (None, _) => None,
         };
-        let mut facts = dockerfile_path
-            .and_then(|path| read_text(&path).ok())
-            .map(|text| DockerfileFacts::parse(&text))
-            .unwrap_or_default();
+        let text = dockerfile_path.and_then(|path| read_text(&path).ok().map(|text| (path, text)));
+        let mut facts = match text {
+            Some((path, text)) => {
+                self.also_read.push(path);
+                DockerfileFacts::parse(&text)
+            }
+            None => DockerfileFacts::default(),
+        };
         facts.context_dir = context_dir;
         self.dockerfiles.insert(key, facts.clone());
         facts
@@ -1028,9 +1054,12 @@ impl Loader {
         for entry in entries {
             let written = entry.as_str().or_else(|| entry.str_at("path"));
             let Some(written) = written else { continue };
-            let text = self.host_path(entry.loc.file, written, entry.loc).and_then(|path| read_text(&path).ok());
+            let text = self
+                .host_path(entry.loc.file, written, entry.loc)
+                .and_then(|path| read_text(&path).ok().map(|text| (path, text)));
             match text {
-                Some(text) => {
+                Some((path, text)) => {
+                    self.also_read.push(path);
                     let mut vars: Vec<(String, String)> = interpolate::parse_dotenv(&text).into_iter().collect();
                     vars.sort();
                     out.extend(vars);

@@ -20,7 +20,7 @@ pub mod value;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::yaml::{Source, Span, Tree};
 pub use load::{load, LoadOptions};
@@ -300,8 +300,9 @@ impl Config {
     /// What a redis is used for, from the whole stack: a queue or broker when its name says so,
     /// a client's variable naming it is about queues (`CELERY_BROKER_URL`, `QUEUE_URL`…), or a
     /// queue worker (Celery, RQ, Sidekiq, BullMQ, Resque, Dramatiq, Huey, arq…) reaches it
-    /// through `environment`, `env_file` or `depends_on`; a cache when only caching names it
-    /// (`CACHE_URL`, a name with `cache`); otherwise unknown.
+    /// through `environment`, `env_file`, `depends_on` or a URL naming it on its command line;
+    /// a cache when only caching names it (`CACHE_URL`; a name with `cache` alone is
+    /// [`RedisRole::CacheByName`]); otherwise unknown.
     pub fn redis_role(&self, redis: &Service) -> RedisRole {
         match self.redis_roles.get(&redis.name) {
             Some(role) => role.clone(),
@@ -322,9 +323,7 @@ impl Config {
             return RedisRole::Queue(format!("its name `{}` says so", redis.name));
         }
         let mut cache = None;
-        if words(&redis.name).iter().any(|w| CACHE_WORDS.contains(&w.as_str())) {
-            cache = Some(format!("its name `{}` says so", redis.name));
-        }
+        let named_cache = words(&redis.name).iter().any(|w| CACHE_WORDS.contains(&w.as_str()));
         // The services that reach it: through a variable (environment or env_file) or depends_on.
         let at = self.index.by_name.get(&redis.name).copied();
         let mut linked: Vec<usize> = Vec::new();
@@ -335,6 +334,13 @@ impl Config {
             }
             for &(c, e) in self.index.env_file_clients.get(&at).into_iter().flatten() {
                 variables.push((c, self.services[c].env_file[e].0.as_str(), " (env_file)"));
+            }
+        }
+        // A client that names it only on its command line (`rq worker --url redis://cache:6379`).
+        let own = at.unwrap_or(usize::MAX);
+        for (c, client) in self.services.iter().enumerate().filter(|(c, _)| *c != own) {
+            if names_host(&client.command_line(), &redis.name) {
+                linked.push(c);
             }
         }
         for &(c, name, origin) in &variables {
@@ -363,6 +369,7 @@ impl Config {
         }
         match cache {
             Some(why) => RedisRole::Cache(why),
+            None if named_cache => RedisRole::CacheByName(format!("its name `{}` says so", redis.name)),
             None => RedisRole::Unknown,
         }
     }
@@ -377,9 +384,26 @@ impl Config {
 pub enum RedisRole {
     /// Jobs or messages are queued in it: it must not evict.
     Queue(String),
-    /// Only caching uses it: it may evict.
+    /// Only caching uses it, as a client's variable names it (`CACHE_URL`): it may evict.
     Cache(String),
+    /// Only its own name speaks of caching (`cache`): what its clients keep in it is not known.
+    CacheByName(String),
     Unknown,
+}
+
+/// Whether `text` (a command line) names `host` as a server's host: after `://` or a URL's
+/// `@`, or before a port (`redis://cache:6379/0`, `--url redis://:pw@cache`, `cache:6379`).
+fn names_host(text: &str, host: &str) -> bool {
+    let bytes = text.as_bytes();
+    let is_name = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+    text.match_indices(host).any(|(at, _)| {
+        let end = at + host.len();
+        let before = text[..at].ends_with("://") || text[..at].ends_with('@');
+        let after = bytes.get(end).copied();
+        let bounded_before = at == 0 || !is_name(bytes[at - 1]);
+        let port = after == Some(b':') && bytes.get(end + 1).is_some_and(u8::is_ascii_digit);
+        (before && !after.is_some_and(is_name)) || (bounded_before && port)
+    })
 }
 
 /// The queue framework a service runs as a worker (from its command, entrypoint or image), if any.
@@ -448,6 +472,16 @@ pub struct Stack {
     pub profiles: Profiles,
     /// Every `extends` the configurations apply, as (service, the service it extends), sorted.
     pub extends: Vec<(String, String)>,
+    /// The files read besides [`Stack::files`]: `.env` and `.env.example`, `env_file:` files and
+    /// Dockerfiles (sorted, each once). An output written over one of them destroys the stack.
+    pub also_read: Vec<PathBuf>,
+}
+
+impl Stack {
+    /// Every file of the stack on disk: [`Stack::files`], then [`Stack::also_read`].
+    pub fn inputs(&self) -> impl Iterator<Item = &Path> + '_ {
+        self.files.iter().map(|f| f.path.as_path()).chain(self.also_read.iter().map(PathBuf::as_path))
+    }
 }
 
 impl Stack {

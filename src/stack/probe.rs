@@ -135,6 +135,16 @@ pub fn choose(service: &Service, config: &Config, profiles: &Profiles) -> ProbeC
                     continue;
                 }
             }
+            if let Some(caveat) = &probe.caveat {
+                let settled = service.environment.iter().any(|e| {
+                    caveat.unless_environment.iter().any(|n| n == &e.name)
+                        && e.value.as_deref().is_some_and(|v| !v.is_empty() && v != "0")
+                });
+                if !settled {
+                    known = false;
+                    basis = format!("{basis}; but {}", caveat.why);
+                }
+            }
             let http = probe.test.iter().any(|w| w.contains("http://"));
             if http && entry.category == Category::Proxy && mounts_configuration(service) {
                 known = false;

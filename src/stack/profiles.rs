@@ -131,6 +131,21 @@ impl Profiles {
 
     /// The kind of a service: a backup command first, then the exact image, then command words,
     /// then keywords, then `app` for built services and `generic` for the rest.
+    /// The kind an image's repository is known as: listed by a profile, or by the catalog's
+    /// family of the repository (an image chosen by a variable is the catalog's only when the
+    /// profiles list it as written). `None` for an image neither knows.
+    pub fn kind_of_image(&self, image: &str) -> Option<&Kind> {
+        let (full, short) = image_repository(image);
+        if let Some(k) = self.kinds.iter().find(|k| k.images.iter().any(|i| i == full || i == short)) {
+            return Some(k);
+        }
+        if image.contains('$') {
+            return None;
+        }
+        // The catalog knows more repositories of a kind than the profiles list.
+        Catalog::builtin().family(short).and_then(|e| e.kind.as_deref()).and_then(|k| self.kind(k))
+    }
+
     pub fn classify(&self, sig: &ServiceSignature) -> &Kind {
         // Each word as written and without its quotes.
         let command: Vec<(&str, &str)> =
@@ -143,19 +158,8 @@ impl Profiles {
         if let Some(k) = backup {
             return k;
         }
-        if let Some(image) = sig.image {
-            let (full, short) = image_repository(image);
-            if let Some(k) = self.kinds.iter().find(|k| k.images.iter().any(|i| i == full || i == short)) {
-                return k;
-            }
-        }
-        if let Some(image) = sig.image.filter(|i| !i.contains('$')) {
-            // The catalog knows more repositories of a kind than the profiles list.
-            let (_, short) = image_repository(image);
-            let kind = Catalog::builtin().family(short).and_then(|e| e.kind.as_deref()).and_then(|k| self.kind(k));
-            if let Some(k) = kind {
-                return k;
-            }
+        if let Some(k) = sig.image.and_then(|image| self.kind_of_image(image)) {
+            return k;
         }
         if let Some(k) = self.kinds.iter().find(|k| k.commands.iter().any(|c| words_in_order(&command, c))) {
             return k;

@@ -301,3 +301,31 @@ fn a_persons_edits_to_the_production_file_survive_a_rerun() {
     assert_eq!(stackfix(work.path(), &["bootstrap", "."]).status.code(), Some(0));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), edited);
 }
+
+/// A production file already there that defines its services whole is deployed alone (as
+/// `check` reads the directory): bootstrap fixes it in place, alone, adds no partial service of
+/// the base to it, says to deploy it alone, and compose accepts it alone.
+#[test]
+fn an_existing_standalone_production_file_stays_standalone() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("docker-compose.yml"),
+        "services:\n  web:\n    image: nginx:1.27\n  db:\n    image: postgres:16.4\n    environment:\n      POSTGRES_PASSWORD: ${DB_PASSWORD:?set it}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("docker-compose.prod.yml"), "services:\n  web:\n    image: nginx:1.27\n").unwrap();
+    std::fs::write(dir.path().join(".env"), "DB_PASSWORD=x\n").unwrap();
+    let out = stackfix(dir.path(), &["bootstrap", "."]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("Deploy with: docker compose -f ./docker-compose.prod.yml up -d"),
+        "{}",
+        stdout(&out)
+    );
+    let text = std::fs::read_to_string(dir.path().join("docker-compose.prod.yml")).unwrap();
+    assert!(!text.contains("\n  db:"), "a service of the base added to the standalone file: {text}");
+    assert!(text.contains("restart: unless-stopped"), "{text}");
+    if let Some(compose) = compose() {
+        compose_config_ok(&compose, dir.path(), &[dir.path().join("docker-compose.prod.yml")]).unwrap();
+    }
+}

@@ -106,7 +106,8 @@ fn json_has_the_documented_fields() {
     assert_eq!(f["file"], "docker-compose.prod.yml", "production rules point at the overlay");
     assert_eq!((f["line"].as_u64(), f["column"].as_u64()), (Some(2), Some(3)));
     assert_eq!(f["service"], "api");
-    assert_eq!(f["fix"]["applicability"], "safe");
+    // `api`'s image is not one stackfix knows: the figure is a guess.
+    assert_eq!(f["fix"]["applicability"], "unsafe");
     assert_eq!(f["fix"]["available"], true);
     assert_eq!(f["fix"]["file"], "docker-compose.prod.yml");
     assert!(f["fix"]["title"].as_str().unwrap().starts_with("add resource limits"));

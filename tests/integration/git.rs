@@ -526,10 +526,39 @@ fn commit_refuses_filters_locked_branches_and_ignored_files() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("is locked"), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(work.join("docker-compose.yml")).unwrap(), SMALL);
+    // An untracked stack the ignore rules match: nothing to commit.
+    let (_base, work) = small_repo(&["-b", "main"], SMALL);
+    std::fs::write(work.join(".gitignore"), "local/\n").unwrap();
+    std::fs::create_dir_all(work.join("local")).unwrap();
+    std::fs::write(work.join("local/docker-compose.yml"), SMALL).unwrap();
+    let out = stackfix(&work, &["fix", "local", "--select", "no-restart-policy", "--commit"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("ignored by the repository"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(work.join("local/docker-compose.yml")).unwrap(), SMALL);
+    // A tracked file is never ignored, whatever `.gitignore` says (as git treats it): committed.
     let (_base, work) = small_repo(&["-b", "main"], SMALL);
     std::fs::write(work.join(".gitignore"), "docker-compose.yml\n").unwrap();
     let out = stackfix(&work, &["fix", ".", "--select", "no-restart-policy", "--commit"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let status = git(&work, &["status", "--porcelain", "--", "docker-compose.yml"]);
+    assert!(status.trim().is_empty(), "committed, nothing left modified: {status}");
+}
+
+/// `--commit` refuses, before writing, what `git commit` would refuse or what would commit more
+/// than the fixes: a merge in progress, a file marked skip-worktree (local changes git hides).
+#[test]
+fn commit_refuses_a_merge_in_progress_and_hidden_local_changes() {
+    let (_base, work) = small_repo(&["-b", "main"], SMALL);
+    std::fs::write(work.join("docker-compose.yml"), format!("{SMALL}# local only\n")).unwrap();
+    git(&work, &["update-index", "--skip-worktree", "docker-compose.yml"]);
+    let out = stackfix(&work, &["fix", ".", "--select", "no-restart-policy", "--commit"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("ignored by the repository"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("skip-worktree"), "{}", stderr(&out));
+    assert!(std::fs::read_to_string(work.join("docker-compose.yml")).unwrap().ends_with("# local only\n"));
+    let (_base, work) = small_repo(&["-b", "main"], SMALL);
+    std::fs::write(work.join(".git/MERGE_HEAD"), format!("{}\n", git(&work, &["rev-parse", "HEAD"]).trim())).unwrap();
+    let out = stackfix(&work, &["fix", ".", "--select", "no-restart-policy", "--commit"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("in the middle of a merge"), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(work.join("docker-compose.yml")).unwrap(), SMALL);
 }

@@ -46,21 +46,27 @@ impl Prompter for Scripted {
 }
 
 /// The session's flow is pinned over a fixed list of five fixes: the hardening rules that would
-/// add more (postgres's `no-new-privileges`, read-only roots) are left out, here and in
-/// [`settings`].
+/// add more (postgres's `no-new-privileges`, read-only roots, a pids limit) are left out, here
+/// and in [`settings`].
 fn basic() -> tempfile::TempDir {
     let work = tempfile::tempdir().unwrap();
     copy_tree(&fixtures().join("no-resource-limits/bad/basic"), work.path());
     std::fs::write(
         work.path().join("stackfix.toml"),
-        "ignore = [\"privilege-escalation-allowed\", \"capabilities-not-dropped\", \"writable-root-filesystem\"]\n",
+        "ignore = [\"privilege-escalation-allowed\", \"capabilities-not-dropped\", \"writable-root-filesystem\", \"no-pids-limit\"]\n",
     )
     .unwrap();
     work
 }
 
+/// Unsafe fixes offered too: `api`'s limit is one (its image is not one stackfix knows).
+fn with_unsafe() -> FixOptions {
+    FixOptions { unsafe_fixes: true, ..FixOptions::default() }
+}
+
 fn settings() -> RuleSettings {
-    let ignore = ["privilege-escalation-allowed", "capabilities-not-dropped", "writable-root-filesystem"];
+    let ignore =
+        ["privilege-escalation-allowed", "capabilities-not-dropped", "writable-root-filesystem", "no-pids-limit"];
     RuleSettings { ignore: ignore.map(String::from).to_vec(), ..Default::default() }
 }
 
@@ -78,7 +84,7 @@ fn the_session_makes_exactly_the_accepted_fixes_with_edited_parameters() {
         shown: Vec::new(),
     };
     let decision =
-        interactive::run(&load, &settings(), &FixOptions::default(), &mut prompter).unwrap().expect("fixes to offer");
+        interactive::run(&load, &settings(), &with_unsafe(), &mut prompter).unwrap().expect("fixes to offer");
     let accepted: Vec<(&str, Option<&str>)> =
         decision.accepted.iter().map(|i| (i.rule, i.service.as_deref())).collect();
     assert_eq!(
@@ -118,7 +124,7 @@ fn a_health_check_command_is_edited_as_the_command_it_runs() {
         shown: Vec::new(),
     };
     let decision =
-        interactive::run(&load, &settings(), &FixOptions::default(), &mut prompter).unwrap().expect("fixes to offer");
+        interactive::run(&load, &settings(), &with_unsafe(), &mut prompter).unwrap().expect("fixes to offer");
     let after = &decision.outcome.changes[0].after;
     assert!(after.contains("      test: pg_isready -U app -d app\n"), "{after}");
     assert!(prompter.shown[1].1.contains("+      test: pg_isready -U app -d app"), "{:?}", prompter.shown);
@@ -135,6 +141,8 @@ struct Pty {
 
 impl Pty {
     fn start(dir: &Path, args: &str) -> Pty {
+        // Unsafe fixes offered too, as in [`with_unsafe`].
+        let args = args.replacen("fix ", "fix --unsafe-fixes ", 1);
         let command = format!("{} {args}", env!("CARGO_BIN_EXE_stackfix"));
         let mut child = Command::new("script")
             .args(["-qfec", &command, "/dev/null"])

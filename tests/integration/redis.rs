@@ -122,7 +122,8 @@ fn fixed_redis_settings_are_what_a_real_server_reports() {
             .into_iter()
             .filter_map(|(service, args, _)| Some((service, flag_value(&args, "--maxmemory-policy")?)))
             .collect();
-        let out = stackfix(work.path(), &["fix", ".", "--select", "redis-no-maxmemory"]);
+        // Unsafe fixes too: a policy the authors chose, or one from a name alone, is one.
+        let out = stackfix(work.path(), &["fix", ".", "--select", "redis-no-maxmemory", "--unsafe-fixes"]);
         assert!(matches!(out.status.code(), Some(0 | 1)), "{}: {}", case.display(), stdout(&out));
         for (service, args, role) in server_args(work.path()) {
             let broker = matches!(role, RedisRole::Queue(_));
@@ -137,7 +138,7 @@ fn fixed_redis_settings_are_what_a_real_server_reports() {
             // does not evict.
             let wanted = match role {
                 RedisRole::Queue(_) => "noeviction",
-                RedisRole::Cache(_) => own.unwrap_or("allkeys-lru"),
+                RedisRole::Cache(_) | RedisRole::CacheByName(_) => own.unwrap_or("allkeys-lru"),
                 RedisRole::Unknown => own.unwrap_or("noeviction"),
             };
             assert_eq!(policy, wanted, "{} ({service}): {args:?}", case.display());

@@ -165,7 +165,8 @@ fn traefik_configured_by_a_static_file_answers_the_probe_stackfix_writes() {
 
 #[test]
 fn jvm_limits_leave_room_beyond_the_heap_and_keep_the_spelling_in_use() {
-    let (_, text) = fixed("no-resource-limits/bad/jvm-heap", &["--select", "no-resource-limits"]);
+    // `tuned`'s image is not one stackfix knows: its limit is an unsafe fix.
+    let (_, text) = fixed("no-resource-limits/bad/jvm-heap", &["--select", "no-resource-limits", "--unsafe-fixes"]);
     let search = &text[text.find("  search:").unwrap()..text.find("  kafka:").unwrap()];
     let kafka = &text[text.find("  kafka:").unwrap()..text.find("  tuned:").unwrap()];
     let tuned = &text[text.find("  tuned:").unwrap()..];
@@ -341,7 +342,8 @@ fn limit_in(text: &str, service: &str) -> u64 {
 fn limits_leave_room_for_what_servers_are_set_to_use() {
     let compose = "services:\n  cache:\n    image: redis:7.2\n    command: redis-server --maxmemory 2gb --maxmemory-policy allkeys-lru\n  mc:\n    image: memcached:1.6.29\n    command: memcached -m 2048\n  db:\n    image: postgres:16\n    command: postgres -c shared_buffers=1GB\n  web:\n    image: node:20-alpine\n    environment:\n      NODE_OPTIONS: --max-old-space-size=4096\n";
     let dir = project(compose);
-    let text = fix_text(dir.path(), &["--select", "no-resource-limits"]);
+    // `web`'s limit is unsafe (node's image says nothing of the service's use).
+    let text = fix_text(dir.path(), &["--select", "no-resource-limits", "--unsafe-fixes"]);
     let limit = |service: &str| limit_in(&text, service);
     assert!(limit("cache") > 2 << 30, "{text}");
     assert!(limit("mc") > 2 << 30, "{text}");
@@ -589,4 +591,25 @@ fn flags_beside_a_toml_static_file_do_not_count() {
     std::fs::write(dir.path().join("traefik.toml"), "[entryPoints.web]\n  address = \":80\"\n").unwrap();
     let (_, json) = check_json(dir.path(), &["--select", "traefik-no-rate-limit"]);
     assert_eq!(json["findings"].as_array().unwrap().len(), 1, "{json}");
+}
+
+/// Two databases with different literal passwords under one name: each reads a variable of its
+/// own (one variable cannot hold both, and a database on an existing volume keeps its password),
+/// and a client's connection string follows its database's. A password with its owner glued on
+/// (`PAPERLESS_DBPASS`) moves with the database it is for.
+#[test]
+fn different_credentials_never_share_a_variable() {
+    let compose = "services:\n  alpha:\n    image: postgres:16\n    environment:\n      POSTGRES_PASSWORD: alpha-secret-111\n  beta:\n    image: postgres:16\n    environment:\n      POSTGRES_PASSWORD: beta-secret-222\n  app:\n    image: ghcr.io/acme/api:1.0\n    depends_on: [alpha]\n    environment:\n      DATABASE_URL: postgres://app:alpha-secret-111@alpha:5432/app\n";
+    let dir = project(compose);
+    let text = fix_text(dir.path(), &["--select", "hardcoded-secret", "--unsafe-fixes"]);
+    assert!(text.contains("POSTGRES_PASSWORD: ${ALPHA_POSTGRES_PASSWORD:?set ALPHA_POSTGRES_PASSWORD}"), "{text}");
+    assert!(text.contains("POSTGRES_PASSWORD: ${BETA_POSTGRES_PASSWORD:?set BETA_POSTGRES_PASSWORD}"), "{text}");
+    assert!(text.contains("postgres://app:${ALPHA_POSTGRES_PASSWORD:?set ALPHA_POSTGRES_PASSWORD}@alpha"), "{text}");
+    assert!(!text.contains("secret-"), "{text}");
+    let example = std::fs::read_to_string(dir.path().join(".env.example")).unwrap();
+    assert!(example.contains("ALPHA_POSTGRES_PASSWORD=") && example.contains("BETA_POSTGRES_PASSWORD="), "{example}");
+    let compose = "services:\n  db:\n    image: mariadb:11\n    environment:\n      MARIADB_PASSWORD: paperless\n  web:\n    image: ghcr.io/paperless-ngx/paperless-ngx:2.11\n    depends_on: [db]\n    environment:\n      PAPERLESS_DBPASS: paperless\n";
+    let dir = project(compose);
+    let text = fix_text(dir.path(), &["--select", "hardcoded-secret", "--unsafe-fixes"]);
+    assert!(text.contains("PAPERLESS_DBPASS: ${MARIADB_PASSWORD:?set MARIADB_PASSWORD}"), "{text}");
 }

@@ -306,3 +306,48 @@ fn a_closed_pipe_keeps_the_exit_code() {
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(1), "{first}");
 }
+
+/// An output option never writes over a file the stack is made of: its compose files, the `.env`
+/// and `env_file:` files it reads, its Dockerfiles, a hard link to one of them, or a file a fix
+/// writes. Each is refused with exit 2 and left as it was.
+#[test]
+fn outputs_never_overwrite_a_file_the_stack_reads() {
+    let dir = project(
+        "services:\n  api:\n    build: ./api\n    env_file: [app.env]\n    environment:\n      TOKEN: ${TOKEN:?set it}\n",
+    );
+    std::fs::create_dir_all(dir.path().join("api")).unwrap();
+    let files = [
+        ("docker-compose.yml", None),
+        (".env", Some("TOKEN=real-secret\n")),
+        ("app.env", Some("DB_PASSWORD=kept\n")),
+        ("api/Dockerfile", Some("FROM python:3.12-slim\nCMD [\"python\", \"-m\", \"app\"]\n")),
+    ];
+    for (name, text) in files {
+        if let Some(text) = text {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+    }
+    std::fs::hard_link(dir.path().join(".env"), dir.path().join("linked.md")).unwrap();
+    let before: Vec<Vec<u8>> = files.iter().map(|(n, _)| std::fs::read(dir.path().join(n)).unwrap()).collect();
+    let attempts: Vec<Vec<&str>> = vec![
+        vec!["report", ".", "-o", ".env"],
+        vec!["report", ".", "-o", "api/Dockerfile"],
+        vec!["check", ".", "--output-file", "app.env", "--format", "json"],
+        vec!["check", ".", "--summary", "linked.md"],
+        vec!["check", ".", "--write-baseline", "docker-compose.yml"],
+        vec!["fix", ".", "--pr-body", "docker-compose.yml"],
+        vec!["fix", ".", "--pr-body", ".env"],
+    ];
+    for args in attempts {
+        let out = stackfix(dir.path(), &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("a file of the stack; not overwriting it"), "{args:?}: {}", stderr(&out));
+        let now: Vec<Vec<u8>> = files.iter().map(|(n, _)| std::fs::read(dir.path().join(n)).unwrap()).collect();
+        assert_eq!(now, before, "{args:?} changed a file of the stack");
+    }
+    // Elsewhere, the body is written once the fixes are.
+    let body = dir.path().join("body.md");
+    let out = stackfix(dir.path(), &["fix", ".", "--pr-body", "body.md"]);
+    assert_ne!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(std::fs::read_to_string(&body).unwrap().starts_with("## stackfix"));
+}
