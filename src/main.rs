@@ -26,6 +26,14 @@ mod cli;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // A write past the file size limit (`ulimit -f`) fails with EFBIG, which the write path
+    // reports and rolls back, instead of killing the process between two files (SIGXFSZ).
+    #[cfg(unix)]
+    // SAFETY: ignoring a signal installs no handler; nothing else runs yet.
+    unsafe {
+        use nix::sys::signal::{signal, SigHandler, Signal};
+        let _ = signal(Signal::SIGXFSZ, SigHandler::SigIgn);
+    }
     stackfix::fix::write::start_worker_threads();
     ExitCode::from(cli::run(cli::Cli::parse()))
 }

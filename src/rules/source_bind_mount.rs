@@ -26,7 +26,16 @@ const DATA_DIRS: &[&str] = &[
     "config",
     "letsencrypt",
     "acme",
+    "conf",
+    "secrets",
+    "credentials",
+    "keys",
 ];
+
+/// Words in a mounted directory's name that say it holds credentials or settings, not code
+/// (`google-credentials`, `service-keys`, `app-config`).
+const DATA_WORDS: &[&str] =
+    &["credential", "credentials", "secret", "secrets", "key", "keys", "cert", "certs", "config", "conf"];
 
 /// Where images usually keep their application code.
 const CODE_DIRS: &[&str] = &[
@@ -54,8 +63,11 @@ declare_rule! {
     ///
     /// ## When it does not apply
     /// Single configuration files (`./nginx.conf:/etc/nginx/nginx.conf:ro`), configuration and data
-    /// directories elsewhere (`./logstash/pipeline:/usr/share/logstash/pipeline`), named volumes,
-    /// proxies serving static files, and development configurations next to a production file.
+    /// directories elsewhere (`./logstash/pipeline:/usr/share/logstash/pipeline`), directories
+    /// under a code path named for data, settings or credentials (`/app/uploads`,
+    /// `/app/google-credentials`) or holding a path the service's environment names
+    /// (`GOOGLE_APPLICATION_CREDENTIALS=/app/creds/key.json`), named volumes, proxies serving
+    /// static files, and development configurations next to a production file.
     ///
     /// ## Example
     /// ```yaml
@@ -110,7 +122,8 @@ fn fix(ctx: &Context, service: &Service, kept: &[&Mount]) -> Option<Fix> {
         tpl::SOURCE_BIND_MOUNT,
         json!({ "volumes": texts }),
     );
-    Some(ctx.fix("drop the source mounts in production (`volumes: !override`)", Applicability::Unsafe, vec![edit]))
+    let how = if texts.is_empty() { "`volumes: !reset []`" } else { "`volumes: !override`" };
+    Some(ctx.fix(format!("drop the source mounts in production ({how})"), Applicability::Unsafe, vec![edit]))
 }
 
 fn host_path(ctx: &Context, file: FileId, written: &str) -> PathBuf {
@@ -155,8 +168,18 @@ impl Rule for SourceBindMount {
                     .iter()
                     .map(|d| d.trim_end_matches('/'))
                     .any(|d| !d.is_empty() && (target == d || target.starts_with(&format!("{d}/"))));
-                let holds_data = target.rsplit('/').next().is_some_and(|last| DATA_DIRS.contains(&last));
-                over_code && !holds_data
+                let last = target.rsplit('/').next().unwrap_or("");
+                let holds_data = DATA_DIRS.contains(&last)
+                    || last
+                        .split(|c: char| !c.is_ascii_alphanumeric())
+                        .any(|w| DATA_WORDS.contains(&w.to_ascii_lowercase().as_str()));
+                // A path inside it that the service's environment names is a file the program
+                // reads (`GOOGLE_APPLICATION_CREDENTIALS=/app/creds/key.json`): data it needs.
+                let named = !target.is_empty()
+                    && service.environment.iter().filter_map(|e| e.value.as_deref()).any(|v| {
+                        v.split([' ', ',', ':', '=']).any(|p| p.starts_with(&format!("{target}/")) || p == target)
+                    });
+                over_code && !holds_data && !named
             };
             let (sources, kept): (Vec<&Mount>, Vec<&Mount>) = service.volumes.iter().partition(|m| is_source(m));
             let fix = fix(ctx, service, &kept);

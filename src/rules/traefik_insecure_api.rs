@@ -54,7 +54,11 @@ impl Rule for TraefikInsecureApi {
         let mut out = Vec::new();
         for traefik in &ctx.config.traefik {
             let Some(service) = ctx.config.service(&traefik.service) else { continue };
-            let from_args = traefik.arg("api.insecure").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            // Traefik reads its flags only when it finds no static configuration file
+            // (https://doc.traefik.io/traefik/getting-started/configuration-overview/#the-static-configuration):
+            // with one mounted, `--api.insecure` is ignored and the file decides.
+            let from_args = traefik.static_file.is_none()
+                && traefik.arg("api.insecure").is_some_and(|v| v.eq_ignore_ascii_case("true"));
             let in_file = traefik
                 .static_doc
                 .as_ref()

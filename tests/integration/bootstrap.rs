@@ -191,7 +191,11 @@ fn existing_production_files_are_updated_in_place() {
         if stackfix::stack::load::production_files(&dir).is_empty() {
             continue;
         }
-        bootstrap_and_check(&dir, "overlay", &compose, None, true);
+        // A production file that `check` reads alone (its services whole) is fixed alone.
+        let load = stackfix::stack::LoadOptions::new(dir.clone(), Vec::new(), stackfix::stack::Profiles::builtin());
+        let stack = stackfix::stack::load(&load);
+        let alone = stack.configs.iter().any(|c| c.is_production() && c.files.len() == 1);
+        bootstrap_and_check(&dir, if alone { "standalone" } else { "overlay" }, &compose, None, true);
         updated += 1;
     }
     assert!(updated >= 2, "only {updated} seed stacks have a production file");
