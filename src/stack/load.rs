@@ -941,10 +941,17 @@ impl Loader {
             let defined = |d: &&super::service::Dependency| names.contains(d.service.as_str());
             for d in s.depends_on.iter().filter(|d| !defined(d)) {
                 let at = d.loc.key.unwrap_or(d.loc.span).start;
+                let span = d.loc.key.unwrap_or(d.loc.span);
+                let written = self.files[d.loc.file].source().text().get(span.start..span.end).unwrap_or("").trim();
+                // A name made by interpolation: say from what (`${PMA_DB_ENGINE}` unset gives ``).
+                let from = match written.contains('$') {
+                    true => format!(" (written `{written}`: a variable that is not set here, or set otherwise)"),
+                    false => String::new(),
+                };
                 refused.push((
                     d.loc.file,
                     at,
-                    format!("service `{}` depends on undefined service `{}`", s.name, d.service),
+                    format!("service `{}` depends on undefined service `{}`{from}", s.name, d.service),
                 ));
             }
         }

@@ -291,6 +291,11 @@ fn a_dependency_on_an_undefined_service_is_a_located_error() {
         "{}",
         stderr(&out)
     );
+    // A name made by a variable that is not set: the error says what was written.
+    let dir = project("services:\n  web:\n    image: nginx:1.27\n    depends_on:\n      - ${DB_ENGINE}\n", None);
+    let out = stackfix(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("depends on undefined service `` (written `${DB_ENGINE}`"), "{}", stderr(&out));
 }
 
 /// Input 8: `-f` names the project directory (the first file's), as compose takes it; so does
