@@ -62,19 +62,35 @@ pub fn default_output(dir: &Path) -> PathBuf {
 /// that is deployed alone (see [`is_standalone`]) is always fixed as [`Mode::Standalone`].
 pub fn effective_mode(load: &LoadOptions, options: &BootstrapOptions) -> Mode {
     match options.mode {
-        Mode::Overlay if options.output.is_file() && is_standalone(load, &FileKey::new(&options.output)) => {
-            Mode::Standalone
-        }
+        Mode::Overlay if options.output.is_file() && is_standalone(load, options) => Mode::Standalone,
         mode => mode,
     }
 }
 
-/// Whether the production file `output` makes a production configuration alone when the
-/// project directory is read as `check` reads it (its services complete: images or builds).
-fn is_standalone(load: &LoadOptions, output: &FileKey) -> bool {
-    let discovered = LoadOptions::new(load.dir.clone(), Vec::new(), load.profiles.clone());
-    let stack = crate::stack::load(&discovered);
-    stack.configs.iter().any(|c| c.is_production() && c.files.len() == 1 && stack.file(c.files[0]).key == *output)
+/// Whether the existing production file is deployed alone, beyond doubt: `check` reads the
+/// directory so (a production configuration of that file alone), the base is the one `check`
+/// finds (not one named with `-f`), and the file restates every service of the base with every
+/// key the base gives it. A file that leaves out a base service or a key of one (a volume, a
+/// port) relies on the base: an overlay.
+fn is_standalone(load: &LoadOptions, options: &BootstrapOptions) -> bool {
+    let output = FileKey::new(&options.output);
+    let discovered = crate::stack::load::base_file(&load.dir).map(|b| FileKey::new(&b));
+    if options.base.len() != 1 || discovered != Some(FileKey::new(&options.base[0])) {
+        return false;
+    }
+    let alone =
+        |files: Vec<PathBuf>| crate::stack::load(&LoadOptions::new(load.dir.clone(), files, load.profiles.clone()));
+    let stack = alone(Vec::new());
+    let read_alone =
+        stack.configs.iter().any(|c| c.is_production() && c.files.len() == 1 && stack.file(c.files[0]).key == output);
+    if !read_alone {
+        return false;
+    }
+    let (base, production) = (alone(options.base.clone()), alone(vec![options.output.clone()]));
+    let (Some(base), Some(production)) = (base.configs.first(), production.configs.first()) else { return false };
+    base.services.iter().all(|b| {
+        production.service(&b.name).is_some_and(|p| b.value.entries().iter().all(|(key, _)| p.value.get(key).is_some()))
+    })
 }
 
 /// Plans the production file (and the files its fixes create) without writing anything.

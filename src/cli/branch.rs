@@ -345,6 +345,16 @@ fn commit_here(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> Res
     if outcome.changes.is_empty() {
         return Ok(Vec::new());
     }
+    // The body is written after the commit: never over a file it commits.
+    if let Some(body) = &args.pr_body {
+        if let Some(written) = super::overwrites_input(body, outcome.changes.iter().map(|c| c.path.as_path())) {
+            return Err(format!(
+                "--pr-body {}: that is {}, a file the fixes write; not overwriting it (nothing was written)",
+                body.display(),
+                written.display()
+            ));
+        }
+    }
     let files = new_files(&repo, &workdir, &outcome)?;
     let paths: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
     let hidden = git::hidden_changes(&index, &paths);

@@ -998,21 +998,17 @@ fn attempt(
         }
         if !env_names.is_empty() {
             let path = load.dir.join(".env.example");
-            // A file there that cannot be read (too large, not text) is not one to create anew.
+            // A file there that cannot be read (too large, not UTF-8) is left as it is: never
+            // created anew over what it holds. The variables go undocumented.
             let current = match fs.read(&path) {
-                Ok(text) => Some(text),
-                Err(stack::load::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => {
-                    return Err(FixError::Input(vec![stack::LoadError {
-                        path: path.display().to_string(),
-                        position: None,
-                        message: format!("{e}; a fix adds the variables it documents, so it must be readable"),
-                        hint: None,
-                    }]))
-                }
+                Ok(text) => Some(Some(text)),
+                Err(stack::load::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Some(None),
+                Err(_) => None,
             };
-            let text = env_example(env.renderer, current, &env_names).map_err(FixError::Template)?;
-            fs.edit(FileKey::new(&path), text);
+            if let Some(current) = current {
+                let text = env_example(env.renderer, current, &env_names).map_err(FixError::Template)?;
+                fs.edit(FileKey::new(&path), text);
+            }
         }
         let leader_keys: Vec<Option<FindingKey>> =
             taken.iter().map(|t| t.follows.map(|l| taken[l].key.clone())).collect();

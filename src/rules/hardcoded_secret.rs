@@ -356,10 +356,11 @@ pub(super) fn store_secret_edits(ctx: &Context, store: &Service, names: &[String
     let groups = credential_groups(ctx, &occurrences);
     // A variable two credentials would read is named after each service by the fix: not the
     // one the added service reads.
-    let shared = shared_variables(ctx, |i| {
-        let group = groups.iter().find(|g| g.contains(&i))?;
-        Some(group_name(ctx, &occurrences, group)?.0)
-    });
+    let group_names: Vec<Option<String>> =
+        groups.iter().map(|g| group_name(ctx, &occurrences, g).map(|(n, _)| n)).collect();
+    let group_of: HashMap<usize, usize> =
+        groups.iter().enumerate().flat_map(|(k, g)| g.iter().map(move |&i| (i, k))).collect();
+    let shared = shared_variables(ctx, |i| group_names[*group_of.get(&i)?].clone()).shared;
     let mut edits = Vec::new();
     for name in names {
         let i = occurrences.iter().position(|o| {
@@ -680,15 +681,18 @@ fn url_host(value: &str) -> Option<&str> {
 /// databases with different passwords): one value would then serve two credentials, and one login
 /// would break. `group_variable` gives the variable an occurrence's group reads (by its index
 /// among all occurrences), `None` for one fixed alone.
-fn shared_variables(ctx: &Context, group_variable: impl Fn(usize) -> Option<String>) -> HashSet<String> {
+fn shared_variables(ctx: &Context, group_variable: impl Fn(usize) -> Option<String>) -> Variables {
     use std::hash::BuildHasher;
     let hasher = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
     let mut held: HashMap<String, u64> = HashMap::new();
     let mut shared = HashSet::new();
+    let mut others = HashSet::new();
     let mut i = 0;
     each_occurrence(ctx, |o| {
-        if let Some(secret) = o.secret.as_deref() {
-            let name = group_variable(i).unwrap_or_else(|| single_variable(&o));
+        let name = group_variable(i).unwrap_or_else(|| single_variable(&o));
+        if o.secret.is_none() {
+            others.insert(name);
+        } else if let Some(secret) = o.secret.as_deref() {
             let hash = hasher.hash_one(secret);
             match held.get(&name) {
                 Some(first) if *first != hash => {
@@ -702,7 +706,29 @@ fn shared_variables(ctx: &Context, group_variable: impl Fn(usize) -> Option<Stri
         }
         i += 1;
     });
-    shared
+    others.extend(held.into_keys());
+    Variables { shared, used: others }
+}
+
+/// What [`shared_variables`] found.
+struct Variables {
+    /// Variables two different secrets would read.
+    shared: HashSet<String>,
+    /// Every variable a fix would read.
+    used: HashSet<String>,
+}
+
+impl Variables {
+    /// The variable a fix of a secret of `service` reads instead of `name`: `name` itself,
+    /// or, when two secrets would read it, one named after `service` (`None` when that one is
+    /// taken too: no fix then, rather than two credentials in one variable).
+    fn for_service(&self, service: &str, name: &str) -> Option<String> {
+        if !self.shared.contains(name) {
+            return Some(name.to_string());
+        }
+        let own = service_variable(service, name);
+        (!self.used.contains(&own)).then_some(own)
+    }
 }
 
 /// The fix of one occurrence alone, reading `name` when given.
@@ -865,18 +891,14 @@ impl Rule for HardcodedSecret {
                 group_of.insert(repeated[c].0, k);
             }
         }
-        let held = shared_variables(ctx, |i| Some(named[*group_of.get(&i)?].as_ref()?.0.clone()));
-        let shared = |name: &str| held.contains(name);
+        let variables = shared_variables(ctx, |i| Some(named[*group_of.get(&i)?].as_ref()?.0.clone()));
         // Each group's fix is built once and shared by its members (by index among all).
         let fixes: Vec<Option<Fix>> = groups
             .iter()
             .zip(&named)
-            .map(|(group, named)| {
-                let name = named.as_ref().map(|(n, service)| match shared(n) {
-                    true => service_variable(service, n),
-                    false => n.clone(),
-                });
-                group_fix(ctx, &candidates, group, name)
+            .map(|(group, named)| match named {
+                Some((n, service)) => group_fix(ctx, &candidates, group, Some(variables.for_service(service, n)?)),
+                None => group_fix(ctx, &candidates, group, None),
             })
             .collect();
         drop(candidates);
@@ -886,11 +908,10 @@ impl Rule for HardcodedSecret {
         each_occurrence(ctx, |o| {
             let fix = match group_of.get(&i) {
                 Some(&g) => fixes[g].clone(),
-                None => {
-                    let own = single_variable(&o);
-                    let name = (o.secret.is_some() && shared(&own)).then(|| service_variable(&o.service.name, &own));
-                    single_fix(ctx, &o, name)
-                }
+                None if o.secret.is_none() => single_fix(ctx, &o, None),
+                None => variables
+                    .for_service(&o.service.name, &single_variable(&o))
+                    .and_then(|name| single_fix(ctx, &o, Some(name))),
             };
             i += 1;
             let finding = match &o.place {

@@ -95,13 +95,12 @@ pub(super) fn needs_probe(ctx: &Context, service: &Service) -> bool {
 }
 
 /// Why Traefik's ping, which `probe` needs, cannot be enabled for every configuration that
-/// gets the probe, if it cannot: the probe goes into the file that first defines the service,
-/// `--ping=true` onto the `command` a configuration runs; a configuration that runs a command
-/// written elsewhere (an override's), or none, would run the probe without ping and never be
-/// healthy, holding back every `service_healthy` dependant.
+/// gets the probe, if it cannot: `--ping=true` goes onto the `command` a configuration runs; when
+/// the configurations run commands written in different files (an override's), or one runs
+/// none, one would run the probe without ping and never be healthy, holding back every
+/// `service_healthy` dependant.
 pub(super) fn ping_split(ctx: &Context, service: &Service, probe: &Probe) -> Option<String> {
     let Some(Enable::TraefikPing(PingSite::Command(loc))) = &probe.enable else { return None };
-    let probe_file = service.definition_site().file;
     let mut files: Vec<Option<crate::stack::FileId>> = ctx
         .stack
         .configs
@@ -112,7 +111,8 @@ pub(super) fn ping_split(ctx: &Context, service: &Service, probe: &Probe) -> Opt
     files.push(Some(loc.file));
     files.sort_unstable();
     files.dedup();
-    if files == [Some(probe_file)] {
+    // One command, written in one file, that every configuration runs: ping goes there.
+    if let [Some(_)] = files.as_slice() {
         return None;
     }
     let written: Vec<&str> = files.iter().flatten().map(|&f| ctx.stack.file(f).display.as_str()).collect();

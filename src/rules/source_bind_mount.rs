@@ -175,10 +175,22 @@ impl Rule for SourceBindMount {
                         .any(|w| DATA_WORDS.contains(&w.to_ascii_lowercase().as_str()));
                 // A path inside it that the service's environment names is a file the program
                 // reads (`GOOGLE_APPLICATION_CREDENTIALS=/app/creds/key.json`): data it needs.
+                // Not for the code path itself (`PYTHONPATH=/app` says nothing of a `.:/app`), and
+                // only from a variable named for such a file.
+                let is_code_dir = code_dirs.iter().any(|d| d.trim_end_matches('/') == target);
+                let data_variable = |name: &str| {
+                    let name = name.to_ascii_uppercase();
+                    ["CREDENTIAL", "KEY", "CERT", "CONFIG", "SECRET", "TOKEN", "FILE"].iter().any(|w| name.contains(w))
+                };
+                let inside = format!("{target}/");
                 let named = !target.is_empty()
-                    && service.environment.iter().filter_map(|e| e.value.as_deref()).any(|v| {
-                        v.split([' ', ',', ':', '=']).any(|p| p.starts_with(&format!("{target}/")) || p == target)
-                    });
+                    && !is_code_dir
+                    && service
+                        .environment
+                        .iter()
+                        .filter(|e| data_variable(&e.name))
+                        .filter_map(|e| e.value.as_deref())
+                        .any(|v| v.split([' ', ',', ':', '=']).any(|p| p.starts_with(&inside)));
                 over_code && !holds_data && !named
             };
             let (sources, kept): (Vec<&Mount>, Vec<&Mount>) = service.volumes.iter().partition(|m| is_source(m));

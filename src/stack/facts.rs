@@ -97,6 +97,10 @@ const JVM_OVERRIDE: &str = "_JAVA_OPTIONS";
 const JVM_DEFAULTS: &str = "JAVA_TOOL_OPTIONS";
 /// Variables start scripts commonly read, for images the catalog does not know.
 const SCRIPT_VARIABLES: &[&str] = &["JAVA_OPTS", "JVM_OPTS", "HEAP_OPTS"];
+/// Variables that all reach the one JVM a launcher starts: start scripts' ([`SCRIPT_VARIABLES`]),
+/// Tomcat's `CATALINA_OPTS`, and the `java` launcher's own `JDK_JAVA_OPTIONS` (JDK 9 and later).
+const ONE_LAUNCHER: &[&str] =
+    &["JAVA_OPTS", "JVM_OPTS", "HEAP_OPTS", "JAVA_OPTIONS", "CATALINA_OPTS", "JDK_JAVA_OPTIONS"];
 
 /// The JVM heap a service runs with, and what says so.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,21 +153,23 @@ pub fn heap(service: &Service) -> Option<HeapFact> {
         // An image the catalog does not know: every variable holding heap flags, whatever its
         // name (SonarQube's `SONAR_WEB_JAVAOPTS`). Several may each start a JVM (SonarQube's web
         // server, compute engine and search), so their heaps add up.
-        let named = script_variables.iter().filter_map(|n| service.environment.iter().find(|e| e.name == *n));
-        let others = service.environment.iter().filter(|e| !matches!(e.name.as_str(), JVM_OVERRIDE | JVM_DEFAULTS));
-        let mut seen: Vec<&str> = Vec::new();
-        let mut facts: Vec<HeapFact> = Vec::new();
-        for var in named.chain(others) {
-            if seen.contains(&var.name.as_str()) {
-                continue;
-            }
-            seen.push(&var.name);
-            if let Some(fact) =
-                var.value.as_deref().filter(|v| heap_flag(v).is_some()).and_then(|_| from_variable(&var.name))
-            {
-                facts.push(fact);
+        // The variables one launcher reads (a start script, Tomcat, the `java` launcher) set
+        // the same JVM: the largest counts once. Any other variable holding heap flags is taken
+        // for a JVM of its own.
+        let mut launcher: Option<HeapFact> = None;
+        let mut own: Vec<HeapFact> = Vec::new();
+        for var in service.environment.iter().filter(|e| !matches!(e.name.as_str(), JVM_OVERRIDE | JVM_DEFAULTS)) {
+            let fact = var.value.as_deref().filter(|v| heap_flag(v).is_some()).and_then(|_| from_variable(&var.name));
+            let Some(fact) = fact else { continue };
+            if ONE_LAUNCHER.contains(&var.name.as_str()) {
+                if launcher.as_ref().is_none_or(|l| fact.bytes > l.bytes) {
+                    launcher = Some(fact);
+                }
+            } else {
+                own.push(fact);
             }
         }
+        let mut facts: Vec<HeapFact> = launcher.into_iter().chain(own).collect();
         if facts.len() > 1 {
             let bytes = facts.iter().map(|f| f.bytes).sum();
             let each: Vec<&str> = facts.iter().map(|f| f.evidence.as_str()).collect();

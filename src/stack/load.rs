@@ -440,7 +440,18 @@ impl Loader {
                     }
                     return compose;
                 }
-                Some(Earlier::Text(text)) => text,
+                Some(Earlier::Text(text)) => {
+                    // As read before, it stays for the read that follows whatever it is.
+                    let Ok(tree) = Tree::parse(text.clone()) else {
+                        self.earlier.insert(FileKey::new(path), Earlier::Text(text));
+                        return false;
+                    };
+                    let given_back = self.probe(path, tree);
+                    if given_back.is_some() {
+                        self.earlier.insert(FileKey::new(path), Earlier::Text(text));
+                    }
+                    return given_back.is_none();
+                }
                 None => match read_text(path) {
                     Ok(text) => text,
                     Err(_) => return false,

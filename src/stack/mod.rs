@@ -150,6 +150,9 @@ struct Index {
     clients: foldhash::HashMap<usize, Vec<(usize, usize)>>,
     /// The same for variables of `env_file:` files: (client index, index in its `env_file`).
     env_file_clients: foldhash::HashMap<usize, Vec<(usize, usize)>>,
+    /// Service index → indexes of the services whose command line names one of its hosts
+    /// (`rq worker --url redis://cache:6379`).
+    command_clients: foldhash::HashMap<usize, Vec<usize>>,
     /// Service name → indexes of the services that list it in `depends_on`.
     dependents: foldhash::HashMap<String, Vec<usize>>,
     /// Service index → [`Config::is_one_shot`].
@@ -191,9 +194,13 @@ impl Index {
             for (e, (_, value)) in s.env_file.iter().enumerate() {
                 found.extend(targets(value).into_iter().map(|t| (t, e, true)));
             }
+            let on_command_line = targets(&s.command_line());
             for (t, e, from_file) in found {
                 let map = if from_file { &mut index.env_file_clients } else { &mut index.clients };
                 map.entry(t).or_default().push((i, e));
+            }
+            for t in on_command_line {
+                index.command_clients.entry(t).or_default().push(i);
             }
         }
         index
@@ -337,11 +344,8 @@ impl Config {
             }
         }
         // A client that names it only on its command line (`rq worker --url redis://cache:6379`).
-        let own = at.unwrap_or(usize::MAX);
-        for (c, client) in self.services.iter().enumerate().filter(|(c, _)| *c != own) {
-            if names_host(&client.command_line(), &redis.name) {
-                linked.push(c);
-            }
+        if let Some(at) = at {
+            linked.extend(self.index.command_clients.get(&at).into_iter().flatten().copied());
         }
         for &(c, name, origin) in &variables {
             let client = &self.services[c];
@@ -389,21 +393,6 @@ pub enum RedisRole {
     /// Only its own name speaks of caching (`cache`): what its clients keep in it is not known.
     CacheByName(String),
     Unknown,
-}
-
-/// Whether `text` (a command line) names `host` as a server's host: after `://` or a URL's
-/// `@`, or before a port (`redis://cache:6379/0`, `--url redis://:pw@cache`, `cache:6379`).
-fn names_host(text: &str, host: &str) -> bool {
-    let bytes = text.as_bytes();
-    let is_name = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
-    text.match_indices(host).any(|(at, _)| {
-        let end = at + host.len();
-        let before = text[..at].ends_with("://") || text[..at].ends_with('@');
-        let after = bytes.get(end).copied();
-        let bounded_before = at == 0 || !is_name(bytes[at - 1]);
-        let port = after == Some(b':') && bytes.get(end + 1).is_some_and(u8::is_ascii_digit);
-        (before && !after.is_some_and(is_name)) || (bounded_before && port)
-    })
 }
 
 /// The queue framework a service runs as a worker (from its command, entrypoint or image), if any.

@@ -191,11 +191,7 @@ fn existing_production_files_are_updated_in_place() {
         if stackfix::stack::load::production_files(&dir).is_empty() {
             continue;
         }
-        // A production file that `check` reads alone (its services whole) is fixed alone.
-        let load = stackfix::stack::LoadOptions::new(dir.clone(), Vec::new(), stackfix::stack::Profiles::builtin());
-        let stack = stackfix::stack::load(&load);
-        let alone = stack.configs.iter().any(|c| c.is_production() && c.files.len() == 1);
-        bootstrap_and_check(&dir, if alone { "standalone" } else { "overlay" }, &compose, None, true);
+        bootstrap_and_check(&dir, "overlay", &compose, None, true);
         updated += 1;
     }
     assert!(updated >= 2, "only {updated} seed stacks have a production file");
@@ -306,9 +302,9 @@ fn a_persons_edits_to_the_production_file_survive_a_rerun() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), edited);
 }
 
-/// A production file already there that defines its services whole is deployed alone (as
-/// `check` reads the directory): bootstrap fixes it in place, alone, adds no partial service of
-/// the base to it, says to deploy it alone, and compose accepts it alone.
+/// A production file already there that restates every service of the base whole is deployed
+/// alone: bootstrap fixes it in place, alone, says to deploy it alone, and compose accepts it
+/// alone. One that relies on the base (only pins images) stays an overlay.
 #[test]
 fn an_existing_standalone_production_file_stays_standalone() {
     let dir = tempfile::tempdir().unwrap();
@@ -317,8 +313,23 @@ fn an_existing_standalone_production_file_stays_standalone() {
         "services:\n  web:\n    image: nginx:1.27\n  db:\n    image: postgres:16.4\n    environment:\n      POSTGRES_PASSWORD: ${DB_PASSWORD:?set it}\n",
     )
     .unwrap();
-    std::fs::write(dir.path().join("docker-compose.prod.yml"), "services:\n  web:\n    image: nginx:1.27\n").unwrap();
+    // It pins an image for each service and nothing else: it relies on the base, an overlay.
+    std::fs::write(
+        dir.path().join("docker-compose.prod.yml"),
+        "services:\n  web:\n    image: nginx:1.27.3\n  db:\n    image: postgres:16.4\n",
+    )
+    .unwrap();
     std::fs::write(dir.path().join(".env"), "DB_PASSWORD=x\n").unwrap();
+    let out = stackfix(dir.path(), &["bootstrap", "."]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let deploy = "Deploy with: docker compose -f ./docker-compose.yml -f ./docker-compose.prod.yml up -d";
+    assert!(stdout(&out).contains(deploy), "{}", stdout(&out));
+    // It restates every service of the base whole: deployed alone.
+    std::fs::write(
+        dir.path().join("docker-compose.prod.yml"),
+        "services:\n  web:\n    image: nginx:1.27\n  db:\n    image: postgres:16.4\n    environment:\n      POSTGRES_PASSWORD: ${DB_PASSWORD:?set it}\n  extra:\n    image: nginx:1.27\n",
+    )
+    .unwrap();
     let out = stackfix(dir.path(), &["bootstrap", "."]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
@@ -327,8 +338,7 @@ fn an_existing_standalone_production_file_stays_standalone() {
         stdout(&out)
     );
     let text = std::fs::read_to_string(dir.path().join("docker-compose.prod.yml")).unwrap();
-    assert!(!text.contains("\n  db:"), "a service of the base added to the standalone file: {text}");
-    assert!(text.contains("restart: unless-stopped"), "{text}");
+    assert!(text.contains("restart: unless-stopped") && text.contains("\n  extra:"), "{text}");
     if let Some(compose) = compose() {
         compose_config_ok(&compose, dir.path(), &[dir.path().join("docker-compose.prod.yml")]).unwrap();
     }
