@@ -226,6 +226,10 @@ const GLUED_OWNERS: &[&str] =
 /// (`PAPERLESS_DBPASS`).
 fn glued_password(word: &str) -> bool {
     let bytes = word.as_bytes();
+    // Every suffix ends in `D` or `S` (most words do not: checked first, as every key is asked).
+    if !matches!(bytes.last(), Some(b'D' | b'd' | b'S' | b's')) {
+        return false;
+    }
     let owner = |suffix: &str| {
         (bytes.len() > suffix.len() && bytes[bytes.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes()))
             .then(|| &word[..word.len() - suffix.len()])
