@@ -62,6 +62,8 @@ pub fn run(args: &BootstrapArgs) -> io::Result<u8> {
     };
     // An existing production file deployed alone stays one (bootstrap fixes it in place).
     let mode = bootstrap::effective_mode(&prepared.load, &options);
+    // Resolved once: `run` takes a standalone mode as given.
+    let options = bootstrap::BootstrapOptions { mode, ..options };
     let outcome = match bootstrap::run(&prepared.load, &prepared.settings, &options) {
         Ok(o) => o,
         Err(e) => {

@@ -357,22 +357,23 @@ fn commit_here(args: &FixArgs, prepared: &Prepared, options: &FixOptions) -> Res
     }
     let files = new_files(&repo, &workdir, &outcome)?;
     let paths: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
+    // The files named, and the verb that fits their number.
+    let listed = |paths: &[PathBuf], one: &str, many: &str| {
+        let list: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        format!("{} {}", list.join(", "), if list.len() == 1 { one } else { many })
+    };
     let hidden = git::hidden_changes(&index, &paths);
     if !hidden.is_empty() {
-        let list: Vec<String> = hidden.iter().map(|p| p.display().to_string()).collect();
         return Err(format!(
-            "{} {} marked assume-unchanged or skip-worktree in the index: local changes git does not show would be committed; clear the mark (`git update-index --no-skip-worktree --no-assume-unchanged`) or fix by hand (nothing was written)",
-            list.join(", "),
-            if list.len() == 1 { "is" } else { "are" }
+            "{} marked assume-unchanged or skip-worktree in the index: local changes git does not show would be committed; clear the mark (`git update-index --no-skip-worktree --no-assume-unchanged`) or fix by hand (nothing was written)",
+            listed(&hidden, "is", "are")
         ));
     }
     let dirty = git::dirty(&repo, &paths);
     if !dirty.is_empty() {
-        let list: Vec<String> = dirty.iter().map(|p| p.display().to_string()).collect();
         return Err(format!(
-            "{} {} uncommitted changes; commit or stash them first (nothing was written)",
-            list.join(", "),
-            if list.len() == 1 { "has" } else { "have" }
+            "{} uncommitted changes; commit or stash them first (nothing was written)",
+            listed(&dirty, "has", "have")
         ));
     }
     if files.is_empty() {
