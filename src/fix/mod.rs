@@ -735,13 +735,20 @@ fn attempt(
     // Findings whose fix waited for the next pass (it conflicted with one taken).
     let mut deferred: HashSet<FindingKey> = HashSet::new();
     let mut followers: HashMap<FindingKey, Vec<FindingKey>> = HashMap::new();
+    // The stack the last pass planned on (`None`: the original) and the edits it made to each of
+    // its YAML files: the next load parses only what they changed.
+    let mut planned_on: Option<Stack> = None;
+    let mut last_edits: std::collections::HashMap<FileKey, Vec<crate::yaml::TextEdit>> = Default::default();
     for pass in 1..=MAX_PASSES {
         // The texts are loaded again to check them; meanwhile, on the other core, their diffs
         // are rendered (kept when this pass changes nothing more: they are the run's).
         let (loaded, diffs) = match fs.edits().is_empty() {
             true => (None, Vec::new()),
             false => rayon::join(
-                || Some(stack::load::load_again(&with_overrides(load, fs.edits()), original)),
+                || {
+                    let before = planned_on.as_ref().unwrap_or(original);
+                    Some(stack::load::load_edited(&with_overrides(load, fs.edits()), before, &last_edits))
+                },
                 || match options.diffs {
                     true => {
                         let (edits, reads) = fs.snapshot();
@@ -990,10 +997,15 @@ fn attempt(
             .zip(&files)
             .map(|(t, own)| (t.key.clone(), t.follows.map_or(own, |l| &files[l]).clone()))
             .collect();
+        last_edits.clear();
         for (key, Batch { splices, .. }) in batch {
+            let parsed = current.file_by_key(&key).filter(|f| f.tree.is_some());
             let before = current.file_by_key(&key).map(|f| f.source().text().to_string());
             let before = before.or_else(|| fs.read(key.path()).ok()).unwrap_or_default();
-            let after = splice_text(&before, &splices);
+            let (after, edits) = crate::yaml::patch::spliced(&before, &splices);
+            if parsed.is_some() {
+                last_edits.insert(key.clone(), edits);
+            }
             fs.edit(key, after);
         }
         if !env_names.is_empty() {
@@ -1033,7 +1045,8 @@ fn attempt(
         // The pass's findings and plans (each fix's edits and context) are freed off the
         // path of the next pass; so is a stack an earlier pass loaded.
         drop(peers);
-        drop_in_background((findings, plans, loaded));
+        let done_with = std::mem::replace(&mut planned_on, loaded);
+        drop_in_background((findings, plans, done_with));
     }
     Err(FixError::NoConvergence(MAX_PASSES))
 }

@@ -10,7 +10,7 @@ use super::merge::{merge_documents, normalize_service};
 use super::service::Service;
 use super::value::{FileId, Value, ValueKind};
 use super::{side, Config, FileKey, FileRole, LoadError, Note, Profiles, Role, SourceFile, Stack};
-use crate::yaml::{Source, Tree};
+use crate::yaml::{Source, TextEdit, Tree};
 
 /// Files larger than this are refused rather than parsed.
 pub const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
@@ -98,7 +98,7 @@ impl LoadOptions {
 }
 
 pub fn load(options: &LoadOptions) -> Stack {
-    load_with(options, HashMap::new())
+    load_with(options, HashMap::new(), HashMap::new())
 }
 
 /// [`load`] again after a fix run changed some files in memory: `options` are the options
@@ -108,7 +108,30 @@ pub fn load(options: &LoadOptions) -> Stack {
 /// (the same byte and node budgets, errors and notes). Files `before` did not read are read from
 /// disk.
 pub fn load_again(options: &LoadOptions, before: &Stack) -> Stack {
+    load_edited(options, before, &HashMap::new())
+}
+
+/// [`load_again`], where `edits` are the edits (offsets in the text `before` holds) that made
+/// each given file's text: a YAML file `before` parsed is parsed again only where they are (see
+/// [`Tree::reparse`]); one given unchanged is taken as `before` parsed it.
+pub fn load_edited(options: &LoadOptions, before: &Stack, edits: &HashMap<FileKey, Vec<TextEdit>>) -> Stack {
     let given: HashSet<PathBuf> = options.overrides.keys().map(|p| absolute(p)).collect();
+    let mut edited: HashMap<FileKey, (Tree, Vec<TextEdit>)> = HashMap::new();
+    for f in &before.files {
+        let Some(tree) = &f.tree else { continue };
+        let Some(text) = options.overrides.get(&f.path).or_else(|| options.overrides.get(&absolute(&f.path))) else {
+            continue;
+        };
+        match edits.get(&f.key) {
+            Some(edits) => {
+                edited.insert(f.key.clone(), (tree.clone(), edits.clone()));
+            }
+            None if text == tree.source.text() => {
+                edited.insert(f.key.clone(), (tree.clone(), Vec::new()));
+            }
+            None => {}
+        }
+    }
     let earlier = before
         .files
         .iter()
@@ -121,7 +144,7 @@ pub fn load_again(options: &LoadOptions, before: &Stack) -> Stack {
             (f.key.clone(), read)
         })
         .collect();
-    load_with(options, earlier)
+    load_with(options, earlier, edited)
 }
 
 /// A file as an earlier load of the stack read it from disk.
@@ -132,9 +155,14 @@ enum Earlier {
     Text(String),
 }
 
-fn load_with(options: &LoadOptions, earlier: HashMap<FileKey, Earlier>) -> Stack {
+fn load_with(
+    options: &LoadOptions,
+    earlier: HashMap<FileKey, Earlier>,
+    edited: HashMap<FileKey, (Tree, Vec<TextEdit>)>,
+) -> Stack {
     let mut loader = Loader::new(options);
     loader.earlier = earlier;
+    loader.edited = edited;
     let plans = match loader.plans(options) {
         Ok(plans) => plans,
         Err(err) => {
@@ -212,6 +240,9 @@ pub(crate) struct Loader {
     /// Files an earlier load read from disk, taken instead of reading them again
     /// ([`load_again`]).
     earlier: HashMap<FileKey, Earlier>,
+    /// Files given in memory that an earlier load parsed, with the edits that made their text
+    /// from the one it parsed ([`load_edited`]).
+    edited: HashMap<FileKey, (Tree, Vec<TextEdit>)>,
     /// What else was read (see [`Stack::also_read`]).
     also_read: Vec<PathBuf>,
     display_base: PathBuf,
@@ -320,6 +351,7 @@ impl Loader {
             overrides: options.overrides.iter().map(|(p, t)| (absolute(p), t.clone())).collect(),
             probed: HashMap::new(),
             earlier: HashMap::new(),
+            edited: HashMap::new(),
             also_read,
         }
     }
@@ -547,7 +579,11 @@ impl Loader {
         text: String,
     ) -> Option<FileId> {
         let (tree, source) = if yaml {
-            match Tree::parse_within(text, self.nodes_left) {
+            let parsed = match self.edited.remove(&key) {
+                Some((before, edits)) => before.reparse(&edits, text, self.nodes_left),
+                None => Tree::parse_within(text, self.nodes_left),
+            };
+            match parsed {
                 Ok(tree) => {
                     self.nodes_left -= tree.len();
                     (Some(tree), Source::new(String::new()))

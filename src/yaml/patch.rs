@@ -134,17 +134,33 @@ pub fn splices(tree: &Tree, patch: &Patch) -> Result<Vec<Splice>, PatchError> {
 
 /// Applies splices that do not conflict; insertions at one offset keep their order.
 pub fn splice_text(text: &str, splices: &[Splice]) -> String {
+    spliced(text, splices).0
+}
+
+/// [`splice_text`], and the edits it made to `text` (sorted, not overlapping; splices at one
+/// place made one edit), for [`Tree::reparse`](super::tree::Tree::reparse).
+pub fn spliced(text: &str, splices: &[Splice]) -> (String, Vec<super::TextEdit>) {
     let mut order: Vec<&Splice> = splices.iter().collect();
     order.sort_by_key(|s| (s.start, std::cmp::Reverse(s.depth)));
     let mut out = String::with_capacity(text.len() + splices.iter().map(|s| s.text.len()).sum::<usize>());
+    let mut edits: Vec<super::TextEdit> = Vec::with_capacity(order.len());
     let mut at = 0;
     for s in order {
-        out.push_str(&text[at..s.start.max(at)]);
+        let start = s.start.max(at);
+        out.push_str(&text[at..start]);
         out.push_str(&s.text);
-        at = at.max(s.end);
+        let end = at.max(s.end);
+        match edits.last_mut() {
+            Some(last) if last.end == start => {
+                last.end = end;
+                last.len += s.text.len();
+            }
+            _ => edits.push(super::TextEdit { start, end, len: s.text.len() }),
+        }
+        at = end;
     }
     out.push_str(&text[at..]);
-    out
+    (out, edits)
 }
 
 /// The splices of [`Op::Merge`] with a fragment already parsed (one fragment can be merged

@@ -106,13 +106,13 @@ impl From<TScalarStyle> for ScalarStyle {
 }
 
 /// One key/value pair of a mapping.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
     pub key: NodeId,
     pub value: NodeId,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum NodeKind {
     Scalar { value: String, style: ScalarStyle },
     Mapping { entries: Vec<Entry>, flow: bool },
@@ -120,7 +120,7 @@ pub enum NodeKind {
     Alias { name: String, target: Option<NodeId> },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Node {
     pub kind: NodeKind,
     /// The node's own text: a scalar with its quotes or block header, a collection from its first
@@ -129,11 +129,11 @@ pub struct Node {
     /// Where the node's properties (anchor, tag) start; equals `span.start` without properties.
     pub props_start: usize,
     /// Boxed: few nodes have properties, and a large file holds hundreds of thousands of nodes.
-    props: Option<Box<Properties>>,
+    pub(super) props: Option<Box<Properties>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-struct Properties {
+pub(super) struct Properties {
     anchor: Option<Box<str>>,
     /// As written in short form (`!reset`, `!!merge`, `!override`).
     tag: Option<Box<str>>,
@@ -195,8 +195,8 @@ impl fmt::Display for ParseError {
 #[derive(Debug, Clone)]
 pub struct Tree {
     pub source: Source,
-    nodes: Vec<Node>,
-    root: Option<NodeId>,
+    pub(super) nodes: Vec<Node>,
+    pub(super) root: Option<NodeId>,
     /// The file's writing style, learned once (see [`Tree::style`]).
     style: std::sync::OnceLock<super::emit::Style>,
     /// Key → entry position for large mappings, built on first lookup.
@@ -258,6 +258,11 @@ impl Tree {
                 Ok(Tree { source, nodes, root, style: Default::default(), key_index: Default::default() })
             }
         }
+    }
+
+    /// A tree of `nodes` (rooted at `root`) located in `source`'s text.
+    pub(super) fn from_parts(source: Source, nodes: Vec<Node>, root: Option<NodeId>) -> Tree {
+        Tree { source, nodes, root, style: Default::default(), key_index: Default::default() }
     }
 
     pub fn root(&self) -> Option<NodeId> {
@@ -357,7 +362,19 @@ enum BuildError {
 }
 
 fn build(source: &Source, max_nodes: usize) -> Result<(Vec<Node>, Option<NodeId>), BuildError> {
+    build_at(source, max_nodes, 0)
+}
+
+/// The nodes of the document in `source` and its root, for a document whose collections sit
+/// `depth` levels deep in a larger one (the nesting limit counts them); `None` when the text
+/// does not parse or is refused.
+pub(super) fn build_nested(source: &Source, max_nodes: usize, depth: usize) -> Option<(Vec<Node>, Option<NodeId>)> {
+    build_at(source, max_nodes, depth).ok()
+}
+
+fn build_at(source: &Source, max_nodes: usize, depth: usize) -> Result<(Vec<Node>, Option<NodeId>), BuildError> {
     let mut builder = Builder::new(source, max_nodes);
+    builder.depth = depth;
     let mut parser = Parser::new_from_str(source.body());
     // Driven event by event (not `Parser::load`) so a refusal stops the parse where it happens.
     loop {
@@ -380,7 +397,7 @@ fn build(source: &Source, max_nodes: usize) -> Result<(Vec<Node>, Option<NodeId>
 /// with the first control character, which it refuses ("control characters are not allowed");
 /// else the offsets of NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR, which it takes as line breaks
 /// outside quoted scalars (a comment would end there, and what follows be read as YAML).
-fn unusual_chars(text: &str) -> Result<Vec<usize>, (usize, String)> {
+pub(super) fn unusual_chars(text: &str) -> Result<Vec<usize>, (usize, String)> {
     let suspect = |b: u8| b >= 0x7f || (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'));
     let Some(first) = text.bytes().position(suspect) else { return Ok(Vec::new()) };
     let mut breaks = Vec::new();
@@ -499,6 +516,8 @@ struct Builder<'s> {
     anchors: HashMap<usize, NodeId>,
     documents: usize,
     max_nodes: usize,
+    /// Levels of collections around the document (see [`build_nested`]).
+    depth: usize,
     error: Option<ParseError>,
 }
 
@@ -518,6 +537,7 @@ impl<'s> Builder<'s> {
             anchors: HashMap::new(),
             documents: 0,
             max_nodes,
+            depth: 0,
             error: None,
         }
     }
@@ -683,7 +703,7 @@ impl<'s> Builder<'s> {
     }
 
     fn on_collection_start(&mut self, is_mapping: bool, anchor_id: usize, tag: Option<String>, mark: &Marker) {
-        if self.stack.len() >= MAX_DEPTH {
+        if self.stack.len() + self.depth >= MAX_DEPTH {
             let at = self.offset(mark);
             self.fail(at, &format!("collections nested deeper than {MAX_DEPTH} levels"));
             return;

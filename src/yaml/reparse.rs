@@ -1,0 +1,761 @@
+//! Parsing a file again after edits by parsing only the entries the edits touch.
+//!
+//! A fix changes a few services of a compose file; parsing the whole file again after each pass
+//! costs what the file holds, not what changed. [`Tree::reparse`] finds, for each edit, the
+//! smallest run of entries that holds it — entries of the document's top-level block mapping, or
+//! of a block mapping one level below (`services`, `volumes`, an `x-` block) — and parses the new
+//! text of each run alone, as a document indented as the run is. Every other node is taken from
+//! the old tree, its offsets moved by what the edits before it added or removed.
+//!
+//! The result is the tree [`Tree::parse`] makes of the new text, node for node (the tests compare
+//! them). Whatever this cannot show to be so is parsed whole: a run that holds or gains an anchor
+//! or an alias, text that compose and yaml-rust2 read differently, a line indented less than the
+//! run's keys, document markers, a flow collection's closer at the start of a line, tabs in
+//! indentation, an edit before the first key of a mapping, a mapping left without entries.
+
+use super::source::Source;
+use super::tree::{build_nested, unusual_chars, Entry, Node, NodeId, NodeKind, ParseError, Tree, MAX_NODES};
+
+/// One edit of a text: the bytes `start..end` of the old text replaced by `len` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextEdit {
+    pub start: usize,
+    pub end: usize,
+    pub len: usize,
+}
+
+impl Tree {
+    /// The tree of `text`, which is this tree's text with `edits` made (sorted by `start`, not
+    /// overlapping, offsets in this tree's text): [`Tree::parse_within`] of `text`, parsing again
+    /// only the entries the edits touch when it can tell the result is the same.
+    ///
+    /// # Errors
+    /// As [`Tree::parse_within`]: `text` does not parse, or holds more than `max_nodes` nodes.
+    pub fn reparse(&self, edits: &[TextEdit], text: String, max_nodes: usize) -> Result<Tree, ParseError> {
+        let max_nodes = max_nodes.min(MAX_NODES);
+        match incremental(self, edits, &text, max_nodes) {
+            Some((nodes, root)) => {
+                // Test builds check every such tree against a whole parse.
+                #[cfg(debug_assertions)]
+                if let Ok(whole) = Tree::parse_within(text.clone(), max_nodes) {
+                    assert!(whole.nodes == nodes && whole.root == root, "reparsed tree differs from a whole parse");
+                }
+                Ok(Tree::from_parts(Source::new(text), nodes, root))
+            }
+            None => Tree::parse_within(text, max_nodes),
+        }
+    }
+}
+
+/// Where the entries of one block mapping start: the line of each key, and its column.
+struct Units {
+    mapping: NodeId,
+    /// Collections around the mapping, itself included (the document's mapping is 1 deep).
+    depth: usize,
+    /// Start of the line each entry's key is on.
+    lines: Vec<usize>,
+    /// Where the first entry's key (its properties included) starts.
+    first_key: usize,
+    /// Where the last entry's text ends: the next line a key of an enclosing mapping starts, or
+    /// the end of the text.
+    end: usize,
+    /// Column (in bytes, spaces only) of every key.
+    column: usize,
+}
+
+/// Where an edit goes in a mapping's entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// Within entries `first..=last`.
+    Within(usize, usize),
+    /// New entries before entry `k` (after the last when `k` is their count).
+    Between(usize),
+}
+
+impl Units {
+    /// The entries of block mapping `mapping` of `tree`, `depth` collections deep, when each key
+    /// starts its own line after spaces, all in one column; `end` is where the last entry's
+    /// text ends.
+    fn of(tree: &Tree, mapping: NodeId, depth: usize, end: usize) -> Option<Units> {
+        let NodeKind::Mapping { entries, flow: false } = &tree.node(mapping).kind else { return None };
+        let bytes = tree.source.text().as_bytes();
+        let mut lines = Vec::with_capacity(entries.len());
+        let mut column = None;
+        for entry in entries {
+            let key = tree.node(entry.key).props_start;
+            let line = tree.source.line_start(tree.source.line_index(key));
+            if !bytes[line..key].iter().all(|&b| b == b' ') || *column.get_or_insert(key - line) != key - line {
+                return None;
+            }
+            lines.push(line);
+        }
+        let first_key = tree.node(entries.first()?.key).props_start;
+        Some(Units { mapping, depth, lines, first_key, end, column: column? })
+    }
+
+    /// Where entry `i`'s text ends: where the next one's line starts.
+    fn end_of(&self, i: usize) -> usize {
+        self.lines.get(i + 1).copied().unwrap_or(self.end)
+    }
+
+    /// Where `edit` goes, when it lies within the entries and leaves where the mapping starts
+    /// alone; `indent` is the column of the first line an insertion writes.
+    fn place(&self, edit: &TextEdit, indent: usize) -> Option<Place> {
+        if edit.start < self.first_key || edit.end > self.end {
+            return None;
+        }
+        if edit.start == edit.end {
+            let boundary = match self.lines.binary_search(&edit.start) {
+                Ok(k) => Some(k),
+                Err(_) if edit.start == self.end => Some(self.lines.len()),
+                Err(_) => None,
+            };
+            if let Some(k) = boundary {
+                return match indent.cmp(&self.column) {
+                    std::cmp::Ordering::Equal => Some(Place::Between(k)),
+                    // Deeper: the end of the entry before.
+                    std::cmp::Ordering::Greater => k.checked_sub(1).map(|k| Place::Within(k, k)),
+                    std::cmp::Ordering::Less => None,
+                };
+            }
+        }
+        // Lines written less indented than the keys belong to a mapping around this one.
+        if edit.start == edit.end && indent < self.column {
+            return None;
+        }
+        let first = self.lines.partition_point(|&l| l <= edit.start).checked_sub(1)?;
+        let last = self.lines.partition_point(|&l| l < edit.end.max(edit.start + 1)).checked_sub(1)?;
+        Some(Place::Within(first, last.max(first)))
+    }
+
+    /// Entry `i`'s value as units of its own, when it is a block mapping.
+    fn inner(&self, tree: &Tree, i: usize) -> Option<Units> {
+        let value = tree.entries(self.mapping)[i].value;
+        if self.depth + 1 >= super::tree::MAX_DEPTH {
+            return None;
+        }
+        Units::of(tree, value, self.depth + 1, self.end_of(i))
+    }
+}
+
+/// A run of entries parsed again: `place` in the mapping of `units`.
+struct Region {
+    units: std::rc::Rc<Units>,
+    place: Place,
+    /// The mappings around it, outermost first (its own last).
+    holders: Vec<NodeId>,
+    /// Its text in the old file and in the new one.
+    old: (usize, usize),
+    new: (usize, usize),
+    /// Its nodes in the old tree (ids `from..to`; empty for new entries).
+    ids: (NodeId, NodeId),
+    /// What the edits before it grew the text by, and what its own edits did (bytes).
+    before: isize,
+    grown: isize,
+    /// Its nodes as parsed alone: a mapping (id 0) and the rest; spans in its text.
+    nodes: Vec<Node>,
+}
+
+/// Whether `at` starts a line of `text` (or is its end).
+fn line_start(text: &str, at: usize) -> bool {
+    let bytes = text.as_bytes();
+    match at {
+        0 => true,
+        _ if at == bytes.len() => true,
+        _ if at > bytes.len() => false,
+        _ => bytes[at - 1] == b'\n' || (bytes[at - 1] == b'\r' && bytes[at] != b'\n'),
+    }
+}
+
+/// The column of the first line of `inserted` that holds more than spaces and a comment.
+fn first_indent(inserted: &str) -> Option<usize> {
+    inserted.split(['\n', '\r']).find_map(|line| {
+        let content = line.trim_start_matches(' ');
+        (!content.is_empty() && !content.starts_with('#')).then(|| line.len() - content.len())
+    })
+}
+
+/// An edit placed: the mapping, where in it, the mappings around it (outermost first), what the
+/// edits before it grew the text by, and what it grows it by.
+type Placed = (std::rc::Rc<Units>, Place, Vec<NodeId>, isize, isize);
+
+/// The new tree's nodes and root, when the edits can be parsed entry by entry.
+fn incremental(old: &Tree, edits: &[TextEdit], new: &str, max_nodes: usize) -> Option<(Vec<Node>, Option<NodeId>)> {
+    use std::rc::Rc;
+    let text = old.source.text();
+    let mut at = 0;
+    let mut size = text.len() as isize;
+    for e in edits {
+        if e.start < at || e.end < e.start || e.end > text.len() {
+            return None;
+        }
+        at = e.end;
+        size += e.len as isize - (e.end - e.start) as isize;
+    }
+    if size != new.len() as isize {
+        return None;
+    }
+    if text.len() == new.len() && text == new {
+        return Some((old.nodes.clone(), old.root));
+    }
+    let edits = slid(edits, text, new);
+    let root = old.root?;
+    let top = Rc::new(Units::of(old, root, 1, text.len())?);
+    let mut known: std::collections::HashMap<NodeId, Option<Rc<Units>>> = std::collections::HashMap::new();
+    // Each edit placed in the deepest mapping that holds it; then the places merged.
+    let mut delta: isize = 0;
+    let mut placed: Vec<Placed> = Vec::new();
+    for e in edits.iter().filter(|e| e.start != e.end || e.len != 0) {
+        let new_start = shift(e.start, delta)?;
+        let inserted = new.get(new_start..new_start + e.len)?;
+        // Lines inserted at a line start are placed by their indentation; text inserted within a
+        // line, or of comments only, stays with what is around it.
+        let indent = match e.start == e.end && line_start(text, e.start) {
+            true => first_indent(inserted).unwrap_or(usize::MAX),
+            false => usize::MAX,
+        };
+        let grown = e.len as isize - (e.end - e.start) as isize;
+        let mut units = top.clone();
+        let mut holders = vec![root];
+        let mut place = units.place(e, indent)?;
+        while let Place::Within(i, j) = place {
+            if i != j {
+                break;
+            }
+            let value = old.entries(units.mapping)[i].value;
+            let inner = known.entry(value).or_insert_with(|| units.inner(old, i).map(Rc::new)).clone();
+            let Some(inner) = inner else { break };
+            let Some(deeper) = inner.place(e, indent) else { break };
+            holders.push(value);
+            units = inner;
+            place = deeper;
+        }
+        placed.push((units, place, holders, delta, grown));
+        delta += grown;
+    }
+    // Edits in the same entries of one mapping make one region; a region that holds others
+    // (a mapping's entry, and edits deeper in it) takes them in.
+    let mut regions: Vec<Region> = Vec::new();
+    'edits: for (units, place, holders, before, grown) in placed {
+        let (mut before, mut grown) = (before, grown);
+        let (mut units, mut place, mut holders) = (units, place, holders);
+        loop {
+            let (old_range, _) = span_of(old, &units, place)?;
+            let Some(last) = regions.last_mut() else { break };
+            let same = Rc::ptr_eq(&last.units, &units);
+            if let (true, Place::Within(f, l), Place::Within(f2, l2)) = (same, last.place, place) {
+                if f2 <= l + 1 && old_range.0 < last.old.1 {
+                    last.place = Place::Within(f.min(f2), l.max(l2));
+                    last.grown += grown;
+                    (last.old, last.ids) = span_of(old, &last.units, last.place)?;
+                    continue 'edits;
+                }
+            }
+            if last.old.1 <= old_range.0 && !(last.old.0 == last.old.1 && last.old.1 == old_range.0 && same) {
+                break;
+            }
+            if last.old.0 <= old_range.0 && old_range.1 <= last.old.1 && matches!(last.place, Place::Within(..)) {
+                // Within the region before: made with it.
+                last.grown += grown;
+                place = last.place;
+                units = last.units.clone();
+                holders = last.holders.clone();
+                before = last.before;
+                grown = last.grown;
+                regions.pop();
+                continue;
+            }
+            if old_range.0 <= last.old.0 && last.old.1 <= old_range.1 && matches!(place, Place::Within(..)) {
+                // It holds the region before.
+                before = last.before;
+                grown += last.grown;
+                regions.pop();
+                continue;
+            }
+            return None;
+        }
+        let (old_range, ids) = span_of(old, &units, place)?;
+        regions.push(Region {
+            units,
+            place,
+            holders,
+            old: old_range,
+            new: (0, 0),
+            ids,
+            before,
+            grown,
+            nodes: Vec::new(),
+        });
+    }
+    for region in &mut regions {
+        region.new = (shift(region.old.0, region.before)?, shift(region.old.1, region.before + region.grown)?);
+    }
+    for w in regions.windows(2) {
+        if w[1].old.0 < w[0].old.1 || w[1].new.0 < w[0].new.1 {
+            return None;
+        }
+    }
+    for region in &mut regions {
+        if !line_start(text, region.old.0)
+            || !line_start(text, region.old.1)
+            || !line_start(new, region.new.0)
+            || !line_start(new, region.new.1)
+        {
+            return None;
+        }
+        let moved = &old.nodes[region.ids.0..region.ids.1];
+        if moved.iter().any(|n| n.anchor().is_some() || matches!(n.kind, NodeKind::Alias { .. })) {
+            return None;
+        }
+        let region_text = new.get(region.new.0..region.new.1)?;
+        // Text elsewhere is as the last parse accepted it.
+        if !matches!(unusual_chars(region_text), Ok(breaks) if breaks.is_empty()) {
+            return None;
+        }
+        if !plain_lines(region_text, region.units.column) {
+            return None;
+        }
+        let source = Source::new(region_text.to_string());
+        let (nodes, region_root) = build_nested(&source, max_nodes, region.units.depth - 1)?;
+        if region_root != Some(0) {
+            return None;
+        }
+        let NodeKind::Mapping { entries: parsed, flow: false } = &nodes[0].kind else { return None };
+        if parsed.is_empty() || nodes.iter().any(|n| n.anchor().is_some() || matches!(n.kind, NodeKind::Alias { .. })) {
+            return None;
+        }
+        // Every entry parsed is an entry of the mapping: its key in the mapping's column.
+        let keys_in_column = parsed.iter().all(|e| {
+            let key = nodes[e.key].props_start;
+            let line = source.line_start(source.line_index(key));
+            key - line == region.units.column && source.text().as_bytes()[line..key].iter().all(|&b| b == b' ')
+        });
+        if !keys_in_column {
+            return None;
+        }
+        region.nodes = nodes;
+    }
+    assemble(old, &regions, max_nodes)
+}
+
+/// `edits` with each insertion that starts with the line break it is made before moved past
+/// that break: the same new text, the insertion then starting a line (`key: 1|\n` + `\n  b: 2`
+/// is `key: 1\n|` + `  b: 2\n`).
+fn slid(edits: &[TextEdit], old: &str, new: &str) -> Vec<TextEdit> {
+    let (old_bytes, new_bytes) = (old.as_bytes(), new.as_bytes());
+    let mut out: Vec<TextEdit> = Vec::with_capacity(edits.len());
+    let mut delta: isize = 0;
+    for (i, e) in edits.iter().enumerate() {
+        let mut e = *e;
+        let limit = edits.get(i + 1).map_or(old.len(), |next| next.start);
+        if e.start == e.end && e.len > 0 {
+            let mut at = (e.start as isize + delta) as usize;
+            while e.start < limit
+                && !line_start(old, e.start)
+                && matches!(old_bytes[e.start], b'\n' | b'\r')
+                && new_bytes.get(at) == Some(&old_bytes[e.start])
+            {
+                e.start += 1;
+                e.end += 1;
+                at += 1;
+            }
+        }
+        delta += e.len as isize - (e.end - e.start) as isize;
+        out.push(e);
+    }
+    out
+}
+
+/// The old text and node ids of `place` in the mapping of `units`.
+fn span_of(old: &Tree, units: &Units, place: Place) -> Option<((usize, usize), (NodeId, NodeId))> {
+    let entries = old.entries(units.mapping);
+    Some(match place {
+        Place::Within(first, last) => (
+            (units.lines[first], units.end_of(last)),
+            (entries.get(first)?.key, subtree_end(old, entries.get(last)?.value)),
+        ),
+        Place::Between(k) => {
+            let at = units.lines.get(k).copied().unwrap_or(units.end);
+            let id = match entries.get(k) {
+                Some(e) => e.key,
+                None => subtree_end(old, entries.last()?.value),
+            };
+            ((at, at), (id, id))
+        }
+    })
+}
+
+/// `offset` moved by `delta`.
+fn shift(offset: usize, delta: isize) -> Option<usize> {
+    usize::try_from(offset as isize + delta).ok()
+}
+
+/// Whether every line of a run's text is one the run can be parsed alone with: blank, a comment,
+/// or indented with spaces at least to the keys' `column`, without document markers or a flow
+/// collection's closer starting it.
+fn plain_lines(text: &str, column: usize) -> bool {
+    text.split(['\n', '\r']).all(|line| {
+        let content = line.trim_start_matches(' ');
+        let indent = line.len() - content.len();
+        if content.is_empty() || content.starts_with('#') {
+            return true;
+        }
+        if content.starts_with(['\t', ']', '}']) || indent < column {
+            return false;
+        }
+        !(indent == 0 && (content.starts_with("---") || content.starts_with("...") || content.starts_with('%')))
+    })
+}
+
+/// One past the last node id of the subtree at `id` (nodes are numbered in document order,
+/// parents first).
+fn subtree_end(tree: &Tree, mut id: NodeId) -> NodeId {
+    loop {
+        let next = match &tree.node(id).kind {
+            NodeKind::Mapping { entries, .. } => entries.last().map(|e| e.value),
+            NodeKind::Sequence { items, .. } => items.last().copied(),
+            _ => None,
+        };
+        match next {
+            Some(child) => id = child,
+            None => return id + 1,
+        }
+    }
+}
+
+/// The old nodes around the regions, moved, and each region's nodes in their place.
+fn assemble(old: &Tree, regions: &[Region], max_nodes: usize) -> Option<(Vec<Node>, Option<NodeId>)> {
+    // After region k: how many more nodes and bytes there are than before it.
+    let mut id_shift: Vec<isize> = Vec::with_capacity(regions.len());
+    let mut byte_shift: Vec<isize> = Vec::with_capacity(regions.len());
+    let (mut ids, mut bytes) = (0isize, 0isize);
+    for r in regions {
+        ids += (r.nodes.len() - 1) as isize - (r.ids.1 - r.ids.0) as isize;
+        bytes += (r.new.1 - r.new.0) as isize - (r.old.1 - r.old.0) as isize;
+        id_shift.push(ids);
+        byte_shift.push(bytes);
+    }
+    let total = old.nodes.len() as isize + ids;
+    if total < 1 || total as usize > max_nodes {
+        return None;
+    }
+    // Regions whose old ids are empty (new entries) sit at their id: one at `id` comes before the
+    // node `id`.
+    let map_id = |id: NodeId| -> Option<NodeId> {
+        let before = regions.partition_point(|r| r.ids.1 <= id && (r.ids.0 < r.ids.1 || r.ids.0 <= id));
+        if regions.get(before).is_some_and(|r| r.ids.0 <= id && id < r.ids.1) {
+            return None;
+        }
+        shift(id, before.checked_sub(1).map_or(0, |k| id_shift[k]))
+    };
+    // An old offset outside every region (or inside one, before its edits), in the new text:
+    // where a node starts (text inserted there comes before it) and where one ends (text
+    // inserted there comes after it).
+    let moved = |at: usize, regions_before: usize| -> usize {
+        shift(at, regions_before.checked_sub(1).map_or(0, |k| byte_shift[k])).unwrap_or(at)
+    };
+    let map_start = |at: usize| moved(at, regions.partition_point(|r| r.old.1 <= at));
+    let map_end =
+        |at: usize| moved(at, regions.partition_point(|r| r.old.1 < at || (r.old.0 < r.old.1 && r.old.1 <= at)));
+    // Where region k's parsed nodes (after their own mapping) start in the new tree.
+    let region_base =
+        |k: usize| -> Option<NodeId> { shift(regions[k].ids.0, k.checked_sub(1).map_or(0, |j| id_shift[j])) };
+    // The regions of each mapping, in order.
+    let mut of_mapping: std::collections::HashMap<NodeId, Vec<usize>> = std::collections::HashMap::new();
+    for (k, r) in regions.iter().enumerate() {
+        of_mapping.entry(r.units.mapping).or_default().push(k);
+    }
+    let parsed_entries = |k: usize| -> Option<Vec<Entry>> {
+        let base = region_base(k)?;
+        let NodeKind::Mapping { entries, .. } = &regions[k].nodes[0].kind else { return None };
+        Some(entries.iter().map(|e| Entry { key: base + e.key - 1, value: base + e.value - 1 }).collect())
+    };
+    let mut nodes: Vec<Node> = Vec::with_capacity(total as usize);
+    let copy = |node: &Node, nodes: &mut Vec<Node>, old_id: NodeId| -> Option<()> {
+        let mut node = node.clone();
+        node.span.start = map_start(node.span.start);
+        node.span.end = map_end(node.span.end);
+        node.props_start = map_start(node.props_start);
+        match &mut node.kind {
+            NodeKind::Mapping { entries, .. } => match of_mapping.get(&old_id) {
+                Some(own) => {
+                    let mut out: Vec<Entry> = Vec::with_capacity(entries.len());
+                    let mut own = own.iter().copied().peekable();
+                    let mut i = 0;
+                    while i <= entries.len() {
+                        match own.peek().map(|&k| (k, regions[k].place)) {
+                            Some((k, Place::Between(at))) if at == i => {
+                                out.extend(parsed_entries(k)?);
+                                own.next();
+                                continue;
+                            }
+                            Some((k, Place::Within(first, last))) if first == i => {
+                                out.extend(parsed_entries(k)?);
+                                own.next();
+                                i = last + 1;
+                                continue;
+                            }
+                            _ => {}
+                        }
+                        if let Some(e) = entries.get(i) {
+                            out.push(Entry { key: map_id(e.key)?, value: map_id(e.value)? });
+                        }
+                        i += 1;
+                    }
+                    if own.next().is_some() {
+                        return None;
+                    }
+                    *entries = out;
+                }
+                None => {
+                    for e in entries.iter_mut() {
+                        *e = Entry { key: map_id(e.key)?, value: map_id(e.value)? };
+                    }
+                }
+            },
+            NodeKind::Sequence { items, .. } => {
+                for item in items.iter_mut() {
+                    *item = map_id(*item)?;
+                }
+            }
+            NodeKind::Alias { target, .. } => {
+                if let Some(t) = target {
+                    *t = map_id(*t)?;
+                }
+            }
+            NodeKind::Scalar { .. } => {}
+        }
+        nodes.push(node);
+        Some(())
+    };
+    let mut next = 0;
+    for (k, r) in regions.iter().enumerate() {
+        for id in next..r.ids.0 {
+            copy(&old.nodes[id], &mut nodes, id)?;
+        }
+        let base = region_base(k)?;
+        if base != nodes.len() {
+            return None;
+        }
+        for node in &r.nodes[1..] {
+            let mut node = node.clone();
+            node.span.start += r.new.0;
+            node.span.end += r.new.0;
+            node.props_start += r.new.0;
+            match &mut node.kind {
+                NodeKind::Mapping { entries, .. } => {
+                    for e in entries.iter_mut() {
+                        *e = Entry { key: base + e.key - 1, value: base + e.value - 1 };
+                    }
+                }
+                NodeKind::Sequence { items, .. } => {
+                    for item in items.iter_mut() {
+                        *item = base + *item - 1;
+                    }
+                }
+                NodeKind::Alias { .. } => return None,
+                NodeKind::Scalar { .. } => {}
+            }
+            nodes.push(node);
+        }
+        next = r.ids.1;
+    }
+    for id in next..old.nodes.len() {
+        copy(&old.nodes[id], &mut nodes, id)?;
+    }
+    // A block mapping ends where its last value does: every mapping around a region, deepest
+    // first.
+    let mut holders: Vec<(usize, NodeId)> =
+        regions.iter().flat_map(|r| r.holders.iter().enumerate().map(|(depth, &id)| (depth, id))).collect();
+    holders.sort_unstable_by(|a, b| b.cmp(a));
+    holders.dedup();
+    // It starts at its first key (its own properties before), and ends where its last value does.
+    for (_, holder) in holders {
+        let was = old.node(holder);
+        let holder = map_id(holder)?;
+        let NodeKind::Mapping { entries, .. } = &nodes[holder].kind else { return None };
+        let start = nodes[entries.first()?.key].props_start;
+        let end = nodes[entries.last()?.value].span.end;
+        let node = &mut nodes[holder];
+        node.span.start = start;
+        if was.props_start == was.span.start {
+            node.props_start = start;
+        }
+        node.span.end = end.max(start);
+    }
+    Some((nodes, Some(map_id(old.root?)?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Edits `text` with `(start, end, replacement)` splices and reparses: the tree must be the one
+    /// a whole parse makes.
+    fn check(text: &str, splices: &[(usize, usize, &str)]) -> bool {
+        let old = Tree::parse(text.to_string()).expect("parses");
+        let mut new = String::new();
+        let mut at = 0;
+        let mut edits = Vec::new();
+        for &(start, end, with) in splices {
+            new.push_str(&text[at..start]);
+            new.push_str(with);
+            at = end;
+            edits.push(TextEdit { start, end, len: with.len() });
+        }
+        new.push_str(&text[at..]);
+        let whole = Tree::parse(new.clone());
+        let incremental = incremental(&old, &edits, &new, MAX_NODES);
+        let again = old.reparse(&edits, new, MAX_NODES);
+        match (whole, again) {
+            (Ok(whole), Ok(again)) => {
+                assert_eq!(whole.nodes, again.nodes, "{splices:?}");
+                assert_eq!(whole.root, again.root);
+            }
+            (Err(a), Err(b)) => assert_eq!(a, b),
+            (a, b) => panic!("whole {a:?} vs reparsed {b:?}"),
+        }
+        incremental.is_some()
+    }
+
+    const STACK: &str = "x-logging: &log\n  driver: json-file\n\nservices:\n  api:\n    image: nginx:1.27\n    ports:\n      - \"80:80\"\n  # the database\n  db:\n    image: postgres:16\n    environment:\n      POSTGRES_DB: app\n\n  cache:\n    image: redis:7\n    logging: *log\nvolumes:\n  data: {}\n";
+
+    fn at(text: &str, needle: &str) -> usize {
+        text.find(needle).expect("needle")
+    }
+
+    #[test]
+    fn an_edit_in_one_service_parses_that_service_only() {
+        let p = at(STACK, "    ports:");
+        assert!(check(STACK, &[(p, p, "    restart: unless-stopped\n")]));
+        let v = at(STACK, "postgres:16");
+        assert!(check(STACK, &[(v, v + "postgres:16".len(), "postgres:16.4-alpine")]));
+        // Two edits in one service, one in a mapping of it: one run.
+        let e = at(STACK, "      POSTGRES_DB");
+        assert!(check(STACK, &[(v, v + "postgres:16".len(), "postgres:17"), (e, e, "      PGPORT: \"5433\"\n")]));
+        let c = at(STACK, "  cache:");
+        assert!(check(STACK, &[(v, v, "docker.io/"), (c, c, "    init: true\n")]));
+    }
+
+    #[test]
+    fn edits_in_several_services_and_new_entries() {
+        let p = at(STACK, "  # the database");
+        let d = at(STACK, "      POSTGRES_DB");
+        let end = at(STACK, "  cache:");
+        assert!(check(
+            STACK,
+            &[
+                (p, p, "    deploy:\n      resources:\n        limits: {memory: 256M}\n"),
+                (d, d, "      PGDATA: /data\n"),
+                (end, end, "  exporter:\n    image: prom/exporter:1\n"),
+            ]
+        ));
+        // A new top-level key at the end of the file.
+        assert!(check(STACK, &[(STACK.len(), STACK.len(), "networks:\n  edge: {}\n")]));
+    }
+
+    #[test]
+    fn what_cannot_be_shown_the_same_is_parsed_whole() {
+        // An alias in the run.
+        let c = at(STACK, "    image: redis:7");
+        assert!(!check(STACK, &[(c, c, "    restart: always\n")]));
+        // A line less indented than the run's keys.
+        let p = at(STACK, "    ports:");
+        assert!(!check(STACK, &[(p, p, "other: 1\n")]));
+        // A document marker, a tab, a new anchor.
+        assert!(!check(STACK, &[(p, p, "---\n")]));
+        assert!(!check(STACK, &[(p, p, "    x: &a 1\n")]));
+        // An edit that breaks the YAML is reported as a whole parse reports it.
+        assert!(!check(STACK, &[(p, p, "    bad: [\n")]));
+    }
+
+    #[test]
+    fn an_edit_before_a_mappings_first_key_or_across_levels() {
+        let stack = STACK.replace("    logging: *log\n", "");
+        let stack = stack.as_str();
+        // Before the first service's key: the services entry is parsed again.
+        let a = at(stack, "  api:");
+        assert!(check(stack, &[(a, a, "  web:\n    image: caddy:2\n")]));
+        // On the `services:` line itself, and in a service.
+        let s = at(stack, "services:") + "services:".len();
+        let p = at(stack, "    ports:");
+        assert!(check(stack, &[(s, s, " # ours"), (p, p, "    init: true\n")]));
+        // Every byte before the first top-level key is left alone, or the file is parsed whole.
+        assert!(!check(stack, &[(0, 0, "# header\n")]));
+        // An edit across two services, and one that removes a whole service.
+        let d = at(stack, "    image: postgres");
+        let c = at(stack, "    image: redis");
+        assert!(check(stack, &[(d, c, "    image: mariadb:11\n  cache:\n")]));
+        // A service removed whole leaves its run empty: parsed whole.
+        let db = at(stack, "  db:");
+        assert!(!check(stack, &[(db, at(stack, "  cache:"), "")]));
+    }
+
+    /// Every real compose file, edited where fixes edit (an entry added at the end of each
+    /// mapping, a value replaced, an entry removed), parses again to the tree a whole parse makes.
+    #[test]
+    fn corpus_files_reparse_as_they_parse() {
+        let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+        let Ok(walk) = std::fs::read_dir(&corpus) else { return };
+        let mut files = Vec::new();
+        let mut dirs: Vec<std::path::PathBuf> = walk.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().filter_map(|e| e.ok()) {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+                    files.push(path);
+                }
+            }
+        }
+        let (mut tried, mut incremental) = (0, 0);
+        for path in files {
+            let Ok(text) = std::fs::read_to_string(&path) else { continue };
+            let Ok(tree) = Tree::parse(text.clone()) else { continue };
+            for id in 0..tree.len() {
+                let NodeKind::Mapping { entries, flow: false } = &tree.node(id).kind else { continue };
+                let Some(last) = entries.last() else { continue };
+                let key = tree.node(entries[0].key).props_start;
+                let column = key - tree.source.line_start(tree.source.line_index(key));
+                let end = tree.node(last.value).span.end;
+                // After the last value's line.
+                let after = text[end..].find('\n').map_or(text.len(), |i| end + i + 1);
+                let line = format!("{}x-stackfix: {{a: 1}}\n", " ".repeat(column));
+                let mut edits: Vec<(usize, usize, String)> = vec![(after, after, line)];
+                if let NodeKind::Scalar { .. } = tree.node(last.value).kind {
+                    let v = tree.node(last.value).span;
+                    if v.start < v.end && after > v.end {
+                        edits = vec![(v.start, v.end, "\"changed\"".to_string()), (after, after, edits[0].2.clone())];
+                    }
+                }
+                let splices: Vec<(usize, usize, &str)> = edits.iter().map(|(s, e, t)| (*s, *e, t.as_str())).collect();
+                tried += 1;
+                incremental += usize::from(check(&text, &splices));
+                // Before a blank line after the value, written as an entry of this mapping.
+                if text[after..].starts_with('\n') {
+                    let line = format!("{}x-stackfix: 3\n", " ".repeat(column));
+                    tried += 1;
+                    incremental += usize::from(check(&text, &[(after, after, line.as_str())]));
+                }
+                // As the patch engine writes it: after the last value, before its line break.
+                if text[end..].starts_with('\n') {
+                    let line = format!("\n{}x-stackfix: 2", " ".repeat(column));
+                    tried += 1;
+                    incremental += usize::from(check(&text, &[(end, end, line.as_str())]));
+                }
+            }
+        }
+        // Most edits are parsed entry by entry (the rest: anchors, aliases, unusual layouts).
+        assert!(tried == 0 || incremental * 2 > tried, "{incremental} of {tried}");
+    }
+
+    #[test]
+    fn crlf_and_unicode_texts() {
+        let text = STACK.replace('\n', "\r\n").replace("the database", "la base de données");
+        let p = at(&text, "    ports:");
+        assert!(check(&text, &[(p, p, "    init: true\r\n")]));
+        let e = at(&text, "  data: {}");
+        assert!(check(&text, &[(e, e + "  data: {}".len(), "  data:\r\n    driver: local")]));
+    }
+}
