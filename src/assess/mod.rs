@@ -495,11 +495,16 @@ pub fn assess(
         };
         (issue, (f.file, f.span.start))
     };
-    // Each finding's issue (its fix's diff, redacted) on its own: in parallel for a stack with
-    // many, in order.
-    let mut issues: Vec<(Issue, (usize, usize))> = if findings.len() > 32 {
+    // Each finding's issue (its fix's diff, redacted) on its own: in parallel, in order, for a
+    // stack with very many (each thread redacts with a scrubber of its own, whose cache of lines
+    // starts empty: for fewer findings that costs more than it saves).
+    let mut issues: Vec<(Issue, (usize, usize))> = if findings.len() > PARALLEL_ISSUES {
         use rayon::prelude::*;
-        findings.par_iter().with_min_len(8).map_init(|| scrub::Scrubber::new(&secrets), issue).collect()
+        findings
+            .par_iter()
+            .with_min_len(PARALLEL_ISSUES / 2)
+            .map_init(|| scrub::Scrubber::new(&secrets), issue)
+            .collect()
     } else {
         findings.iter().map(|f| issue(&mut scrubber, f)).collect()
     };
@@ -582,6 +587,9 @@ pub fn assess(
         rules,
     }
 }
+
+/// More findings than this have their issues built on the thread pool.
+const PARALLEL_ISSUES: usize = 512;
 
 /// The units the scores count services of: the services that run in production (every
 /// service of a stack without a production configuration), names sorted, each once.

@@ -1,17 +1,21 @@
 //! Parsing a file again after edits by parsing only the entries the edits touch.
 //!
 //! A fix changes a few services of a compose file; parsing the whole file again after each pass
-//! costs what the file holds, not what changed. [`Tree::reparse`] finds, for each edit, the
-//! smallest run of entries that holds it — entries of the document's top-level block mapping, or
-//! of a block mapping one level below (`services`, `volumes`, an `x-` block) — and parses the new
-//! text of each run alone, as a document indented as the run is. Every other node is taken from
-//! the old tree, its offsets moved by what the edits before it added or removed.
+//! costs what the file holds, not what changed. [`Tree::reparse`] places each edit in the deepest
+//! block mapping whose entries hold it (the document's, `services`, a service, a service's
+//! `deploy`…): the run of entries it falls in, or the new entries it inserts between two, is
+//! parsed alone, as a document indented as the run is. Every other node is taken from the old
+//! tree, its offsets moved by what the edits before it added or removed. A run's aliases name
+//! anchors defined before it: each is parsed after an entry that defines that anchor
+//! (`x-stackfix-anchor-0: &name ~`), and then names the old node the anchor is on.
 //!
 //! The result is the tree [`Tree::parse`] makes of the new text, node for node (the tests compare
-//! them). Whatever this cannot show to be so is parsed whole: a run that holds or gains an anchor
-//! or an alias, text that compose and yaml-rust2 read differently, a line indented less than the
-//! run's keys, document markers, a flow collection's closer at the start of a line, tabs in
-//! indentation, an edit before the first key of a mapping, a mapping left without entries.
+//! them, and test builds compare every reparsed tree with a whole parse). Whatever this cannot
+//! show to be so is parsed whole: an anchor in a run (aliases after it may name it), an alias to
+//! an anchor not defined before the run, text compose and yaml-rust2 read differently, a line
+//! indented less than the run's keys, document markers, a flow collection's closer at the start
+//! of a line, tabs in indentation, an edit before the first key of a mapping, a run left without
+//! entries, edits that overlap across levels.
 
 use super::source::Source;
 use super::tree::{build_nested, unusual_chars, Entry, Node, NodeId, NodeKind, ParseError, Tree, MAX_NODES};
@@ -154,6 +158,8 @@ struct Region {
     grown: isize,
     /// Its nodes as parsed alone: a mapping (id 0) and the rest; spans in its text.
     nodes: Vec<Node>,
+    /// Its aliases (index in `nodes`) and the old node each names.
+    aliases: Vec<(usize, NodeId)>,
 }
 
 /// Whether `at` starts a line of `text` (or is its end).
@@ -285,6 +291,7 @@ fn incremental(old: &Tree, edits: &[TextEdit], new: &str, max_nodes: usize) -> O
             before,
             grown,
             nodes: Vec::new(),
+            aliases: Vec::new(),
         });
     }
     for region in &mut regions {
@@ -295,6 +302,9 @@ fn incremental(old: &Tree, edits: &[TextEdit], new: &str, max_nodes: usize) -> O
             return None;
         }
     }
+    // Every anchored node of the old tree, in document order.
+    let anchors: Vec<(NodeId, &str)> =
+        old.nodes.iter().enumerate().filter_map(|(id, n)| n.anchor().map(|a| (id, a))).collect();
     for region in &mut regions {
         if !line_start(text, region.old.0)
             || !line_start(text, region.old.1)
@@ -303,8 +313,8 @@ fn incremental(old: &Tree, edits: &[TextEdit], new: &str, max_nodes: usize) -> O
         {
             return None;
         }
-        let moved = &old.nodes[region.ids.0..region.ids.1];
-        if moved.iter().any(|n| n.anchor().is_some() || matches!(n.kind, NodeKind::Alias { .. })) {
+        // Anchors in the run could be named after it: parsed whole.
+        if old.nodes[region.ids.0..region.ids.1].iter().any(|n| n.anchor().is_some()) {
             return None;
         }
         let region_text = new.get(region.new.0..region.new.1)?;
@@ -315,16 +325,36 @@ fn incremental(old: &Tree, edits: &[TextEdit], new: &str, max_nodes: usize) -> O
         if !plain_lines(region_text, region.units.column) {
             return None;
         }
-        let source = Source::new(region_text.to_string());
-        let (nodes, region_root) = build_nested(&source, max_nodes, region.units.depth - 1)?;
+        // The anchors its aliases may name, defined before it: an entry each ahead of its text
+        // (`name: &name ~`), so that it parses alone; its aliases then name the anchors' nodes.
+        let defined: Vec<(&str, NodeId)> = alias_names(region_text)
+            .into_iter()
+            .filter_map(|name| {
+                let at = anchors.partition_point(|&(id, _)| id < region.ids.0);
+                anchors[..at].iter().rev().find(|(_, n)| *n == name).map(|&(id, n)| (n, id))
+            })
+            .collect();
+        let indent = " ".repeat(region.units.column);
+        let mut prelude = String::new();
+        for (k, (name, _)) in defined.iter().enumerate() {
+            prelude.push_str(&format!("{indent}x-stackfix-anchor-{k}: &{name} ~\n"));
+        }
+        let source = Source::new(format!("{prelude}{region_text}"));
+        let (mut nodes, region_root) = build_nested(&source, max_nodes, region.units.depth - 1)?;
         if region_root != Some(0) {
             return None;
         }
-        let NodeKind::Mapping { entries: parsed, flow: false } = &nodes[0].kind else { return None };
-        if parsed.is_empty() || nodes.iter().any(|n| n.anchor().is_some() || matches!(n.kind, NodeKind::Alias { .. })) {
+        let given = 2 * defined.len();
+        if nodes.iter().skip(given + 1).any(|n| n.anchor().is_some()) {
             return None;
         }
+        let NodeKind::Mapping { entries: parsed, flow: false } = &mut nodes[0].kind else { return None };
+        if parsed.len() <= defined.len() {
+            return None;
+        }
+        parsed.drain(..defined.len());
         // Every entry parsed is an entry of the mapping: its key in the mapping's column.
+        let NodeKind::Mapping { entries: parsed, .. } = &nodes[0].kind else { return None };
         let keys_in_column = parsed.iter().all(|e| {
             let key = nodes[e.key].props_start;
             let line = source.line_start(source.line_index(key));
@@ -333,7 +363,42 @@ fn incremental(old: &Tree, edits: &[TextEdit], new: &str, max_nodes: usize) -> O
         if !keys_in_column {
             return None;
         }
-        region.nodes = nodes;
+        // Without the entries ahead: ids and offsets as if the run had been parsed alone, and
+        // each alias naming the old node its anchor is on (`aliases`).
+        let mut own: Vec<Node> = Vec::with_capacity(nodes.len() - given);
+        let back = prelude.len();
+        for (i, mut node) in nodes.into_iter().enumerate() {
+            if (1..=given).contains(&i) {
+                continue;
+            }
+            if i > 0 {
+                node.span.start = node.span.start.checked_sub(back)?;
+                node.span.end = node.span.end.checked_sub(back)?;
+                node.props_start = node.props_start.checked_sub(back)?;
+            }
+            let renumber = |id: NodeId| id.checked_sub(given).filter(|&id| id > 0);
+            match &mut node.kind {
+                NodeKind::Mapping { entries, .. } => {
+                    for e in entries.iter_mut() {
+                        *e = Entry { key: renumber(e.key)?, value: renumber(e.value)? };
+                    }
+                }
+                NodeKind::Sequence { items, .. } => {
+                    for item in items.iter_mut() {
+                        *item = renumber(*item)?;
+                    }
+                }
+                NodeKind::Alias { target, .. } => {
+                    // The value of entry k ahead is node 2k + 2.
+                    let k = target.and_then(|t| t.checked_sub(2)).filter(|t| t % 2 == 0 && t / 2 < defined.len())?;
+                    region.aliases.push((own.len(), defined[k / 2].1));
+                    *target = None;
+                }
+                NodeKind::Scalar { .. } => {}
+            }
+            own.push(node);
+        }
+        region.nodes = own;
     }
     assemble(old, &regions, max_nodes)
 }
@@ -383,6 +448,28 @@ fn span_of(old: &Tree, units: &Units, place: Place) -> Option<((usize, usize), (
             ((at, at), (id, id))
         }
     })
+}
+
+/// The names `text` may use as aliases (`*name` after a space, a flow indicator or a line
+/// start), each once.
+fn alias_names(text: &str) -> Vec<&str> {
+    let bytes = text.as_bytes();
+    let mut names: Vec<&str> = Vec::new();
+    for i in memchr::memchr_iter(b'*', bytes) {
+        if i > 0 && !matches!(bytes[i - 1], b' ' | b'\t' | b'\n' | b'\r' | b'[' | b'{' | b',') {
+            continue;
+        }
+        let end = bytes[i + 1..]
+            .iter()
+            .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b',' | b'[' | b']' | b'{' | b'}'))
+            .map_or(bytes.len(), |n| i + 1 + n);
+        if let Some(name) = text.get(i + 1..end).filter(|n| !n.is_empty()) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    names
 }
 
 /// `offset` moved by `delta`.
@@ -553,10 +640,15 @@ fn assemble(old: &Tree, regions: &[Region], max_nodes: usize) -> Option<(Vec<Nod
                         *item = base + *item - 1;
                     }
                 }
-                NodeKind::Alias { .. } => return None,
+                NodeKind::Alias { .. } => {}
                 NodeKind::Scalar { .. } => {}
             }
             nodes.push(node);
+        }
+        for &(at, anchor) in &r.aliases {
+            let target = map_id(anchor)?;
+            let NodeKind::Alias { target: t, .. } = &mut nodes[base + at - 1].kind else { return None };
+            *t = Some(target);
         }
         next = r.ids.1;
     }
@@ -638,6 +730,16 @@ mod tests {
     }
 
     #[test]
+    fn a_run_with_aliases_names_the_anchors_before_it() {
+        let c = at(STACK, "    image: redis:7");
+        assert!(check(STACK, &[(c, c, "    restart: always\n")]));
+        let text = "x-app: &app\n  restart: always\nx-env: &env\n  A: 1\nservices:\n  web:\n    <<: *app\n    environment: *env\n    image: a:1\n  worker:\n    <<: [*app]\n    image: b:1\n";
+        let w = at(text, "    image: a:1");
+        let k = at(text, "    image: b:1");
+        assert!(check(text, &[(w, w, "    init: true\n"), (k, k, "    labels: {x: *app}\n")]));
+    }
+
+    #[test]
     fn edits_in_several_services_and_new_entries() {
         let p = at(STACK, "  # the database");
         let d = at(STACK, "      POSTGRES_DB");
@@ -656,9 +758,12 @@ mod tests {
 
     #[test]
     fn what_cannot_be_shown_the_same_is_parsed_whole() {
-        // An alias in the run.
+        // An alias to an anchor that is not defined before the run (compose would refuse it).
         let c = at(STACK, "    image: redis:7");
-        assert!(!check(STACK, &[(c, c, "    restart: always\n")]));
+        assert!(!check(STACK, &[(c, c, "    labels: *nowhere\n")]));
+        // An anchor in a run that aliases after it name.
+        let x = at(STACK, "  driver: json-file");
+        assert!(!check(STACK, &[(x, x, "  max-size: 10m\n")]));
         // A line less indented than the run's keys.
         let p = at(STACK, "    ports:");
         assert!(!check(STACK, &[(p, p, "other: 1\n")]));
