@@ -204,6 +204,11 @@ fn incremental(old: &Tree, edits: &[TextEdit], new: &str, max_nodes: usize) -> O
     if text.len() == new.len() && text == new {
         return Some((old.nodes.clone(), old.root));
     }
+    // Document markers after the first key, and lone CR line breaks (read alike only in part),
+    // are left to a whole parse.
+    if [text, new].iter().any(|t| markers_or_lone_cr(t)) {
+        return None;
+    }
     let edits = slid(edits, text, new);
     let root = old.root?;
     let top = Rc::new(Units::of(old, root, 1, text.len())?);
@@ -256,6 +261,11 @@ fn incremental(old: &Tree, edits: &[TextEdit], new: &str, max_nodes: usize) -> O
                     (last.old, last.ids) = span_of(old, &last.units, last.place)?;
                     continue 'edits;
                 }
+            }
+            // Two insertions at one offset placed in different mappings: which text ends up in
+            // which mapping depends on both (parsed whole).
+            if last.old.0 == last.old.1 && old_range.0 == old_range.1 && last.old.0 == old_range.0 && !same {
+                return None;
             }
             if last.old.1 <= old_range.0 && !(last.old.0 == last.old.1 && last.old.1 == old_range.0 && same) {
                 break;
@@ -311,6 +321,12 @@ fn incremental(old: &Tree, edits: &[TextEdit], new: &str, max_nodes: usize) -> O
             || !line_start(new, region.new.0)
             || !line_start(new, region.new.1)
         {
+            return None;
+        }
+        // A node whose span or value depends on the lines after it (a block scalar; an empty
+        // scalar with an anchor or tag, whose properties may run on) must not sit just before a
+        // run, nor end one.
+        if region.ids.0.checked_sub(1).is_none_or(|before| reads_on(&old.nodes[before])) {
             return None;
         }
         // Anchors in the run could be named after it: parsed whole.
@@ -398,6 +414,12 @@ fn incremental(old: &Tree, edits: &[TextEdit], new: &str, max_nodes: usize) -> O
             }
             own.push(node);
         }
+        // A block scalar without content takes its indentation from a later line: its span may
+        // reach past the run.
+        let empty_block = |n: &Node| matches!(&n.kind, NodeKind::Scalar { value, style: super::tree::ScalarStyle::Literal | super::tree::ScalarStyle::Folded } if value.is_empty());
+        if own.len() > 1 && (own.last().is_some_and(reads_on) || own.iter().any(empty_block)) {
+            return None;
+        }
         region.nodes = own;
     }
     assemble(old, &regions, max_nodes)
@@ -448,6 +470,24 @@ fn span_of(old: &Tree, units: &Units, place: Place) -> Option<((usize, usize), (
             ((at, at), (id, id))
         }
     })
+}
+
+/// Whether `node`'s span or value depends on the lines after it: a block scalar (its chomping
+/// and indentation), or an empty scalar with properties (scanned past line ends).
+fn reads_on(node: &Node) -> bool {
+    match &node.kind {
+        NodeKind::Scalar { style: super::tree::ScalarStyle::Literal | super::tree::ScalarStyle::Folded, .. } => true,
+        NodeKind::Scalar { value, .. } => value.is_empty() && node.props_start != node.span.start,
+        _ => false,
+    }
+}
+
+/// Whether `text` has a document marker (`---`, `...`) at a line start after its first line
+/// of content, or a CR not followed by LF.
+fn markers_or_lone_cr(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let lone_cr = memchr::memchr_iter(b'\r', bytes).any(|i| bytes.get(i + 1) != Some(&b'\n'));
+    lone_cr || text.contains("\n...") || text.contains("\n---")
 }
 
 /// The names `text` may use as aliases (`*name` after a space, a flow indicator or a line
@@ -853,6 +893,32 @@ mod tests {
         }
         // Most edits are parsed entry by entry (the rest: anchors, aliases, unusual layouts).
         assert!(tried == 0 || incremental * 2 > tried, "{incremental} of {tried}");
+    }
+
+    /// Spans that depend on the lines after a node (block scalars, empty scalars with
+    /// properties), insertions at one offset meant for different mappings, document markers and
+    /// lone CR line breaks: each is parsed as a whole parse reads it.
+    #[test]
+    fn nodes_that_read_the_lines_after_them() {
+        let cases: &[(&str, &[(usize, usize, &str)])] = &[
+            ("a: |+\n  keep\n\nb: 1\n", &[(8, 12, "kept")]),
+            ("a:\r  b: 1\rc: 1\r", &[(3, 3, "k: |+\r  x\r\r")]),
+            ("a: |\n  keep\nb: 1\n", &[(12, 12, "  # note\nc: 2\n")]),
+            ("a: |\n  keep\nb: 1\n", &[(12, 13, "  # note\nb")]),
+            ("a: |+\n  keep\nb: 1\n", &[(13, 13, "\nc: 2\n")]),
+            ("a: |+\n  keep\n", &[(13, 13, "\nb: 1\n")]),
+            ("x:\n  a: |\n    text\ny: 1\n", &[(19, 19, "    # c\nz: 1\n")]),
+            ("a: |\n  x\nb: |+\n  y\n\n", &[(0, 1, "w"), (20, 20, "n: 1\n")]),
+            ("a: !reset\nb: 1\n", &[(10, 10, "# added\nc: 2\n")]),
+            ("a: &x\nb: 1\n", &[(6, 6, "# added\nc: 2\n")]),
+            ("s: &s\n  k: 1\nt:\n  <<: *s\n  !!merge <<: *s\n  u: v\n", &[(25, 25, "  k: !reset\n")]),
+            ("a:\n  x: 1\n", &[(10, 10, "n:\n"), (10, 10, "  m: 2\n")]),
+            ("a: 1\n...\n", &[(9, 9, "b: 2\n")]),
+            ("a: |+\n  keep\n\n\nb: |-\n  strip\n\nc: >2\n   ind\n  x\nd: 1\n", &[(0, 1, "w"), (6, 6, "n: 1\n")]),
+        ];
+        for (text, splices) in cases {
+            check(text, splices);
+        }
     }
 
     #[test]
