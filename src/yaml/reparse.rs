@@ -900,7 +900,8 @@ mod tests {
     /// lone CR line breaks: each is parsed as a whole parse reads it.
     #[test]
     fn nodes_that_read_the_lines_after_them() {
-        let cases: &[(&str, &[(usize, usize, &str)])] = &[
+        type Case<'a> = (&'a str, &'a [(usize, usize, &'a str)]);
+        let cases: &[Case] = &[
             ("a: |+\n  keep\n\nb: 1\n", &[(8, 12, "kept")]),
             ("a:\r  b: 1\rc: 1\r", &[(3, 3, "k: |+\r  x\r\r")]),
             ("a: |\n  keep\nb: 1\n", &[(12, 12, "  # note\nc: 2\n")]),
