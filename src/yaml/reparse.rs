@@ -209,7 +209,7 @@ fn incremental(old: &Tree, edits: &[TextEdit], new: &str, max_nodes: usize) -> O
     if [text, new].iter().any(|t| markers_or_lone_cr(t)) {
         return None;
     }
-    let edits = slid(edits, text, new);
+    let edits = split_at_dedents(&slid(edits, text, new), text, new);
     let root = old.root?;
     let top = Rc::new(Units::of(old, root, 1, text.len())?);
     let mut known: std::collections::HashMap<NodeId, Option<Rc<Units>>> = std::collections::HashMap::new();
@@ -260,6 +260,15 @@ fn incremental(old: &Tree, edits: &[TextEdit], new: &str, max_nodes: usize) -> O
                     last.grown += grown;
                     (last.old, last.ids) = span_of(old, &last.units, last.place)?;
                     continue 'edits;
+                }
+            }
+            // New entries right after a run in a deeper mapping of the entry before them (a
+            // service edited, then a new service after it): that entry is parsed again with them.
+            if let Place::Between(k) = place {
+                let after_last = old_range.0 == old_range.1 && old_range.0 == last.old.1;
+                if after_last && last.units.depth > units.depth && k > 0 && units.lines[k - 1] <= last.old.0 {
+                    place = Place::Within(k - 1, k - 1);
+                    continue;
                 }
             }
             // Two insertions at one offset placed in different mappings: which text ends up in
@@ -449,6 +458,44 @@ fn slid(edits: &[TextEdit], old: &str, new: &str) -> Vec<TextEdit> {
         }
         delta += e.len as isize - (e.end - e.start) as isize;
         out.push(e);
+    }
+    out
+}
+
+/// `edits` with each insertion of whole lines made at a line start split before every line less
+/// indented than the lines before it, each part an insertion at the same offset: lines for the
+/// end of one entry and new entries after it (`    restart: always\n  backup:\n ...`) are placed
+/// each in its own mapping.
+fn split_at_dedents(edits: &[TextEdit], old: &str, new: &str) -> Vec<TextEdit> {
+    let mut out = Vec::with_capacity(edits.len());
+    let mut delta: isize = 0;
+    for e in edits {
+        let at = e.start as isize + delta;
+        delta += e.len as isize - (e.end - e.start) as isize;
+        let inserted = usize::try_from(at).ok().and_then(|at| new.get(at..at + e.len));
+        let Some(inserted) = inserted.filter(|i| e.start == e.end && i.ends_with('\n') && line_start(old, e.start))
+        else {
+            out.push(*e);
+            continue;
+        };
+        let (mut part_start, mut indent, mut line_at) = (0, None::<usize>, 0);
+        for line in inserted.split_inclusive('\n') {
+            let content = line.trim_start_matches(' ');
+            if !content.trim_end().is_empty() && !content.starts_with('#') {
+                let column = line.len() - content.len();
+                match indent {
+                    Some(i) if column < i => {
+                        out.push(TextEdit { start: e.start, end: e.start, len: line_at - part_start });
+                        part_start = line_at;
+                        indent = Some(column);
+                    }
+                    Some(_) => {}
+                    None => indent = Some(column),
+                }
+            }
+            line_at += line.len();
+        }
+        out.push(TextEdit { start: e.start, end: e.start, len: inserted.len() - part_start });
     }
     out
 }
@@ -792,6 +839,28 @@ mod tests {
                 (end, end, "  exporter:\n    image: prom/exporter:1\n"),
             ]
         ));
+        // A service edited (a value, keys added at its end and deeper) and a new service right
+        // after it: that service is parsed again with the new one.
+        let i = at(STACK, "postgres:16");
+        assert!(check(
+            STACK,
+            &[
+                (i, i + "postgres:16".len(), "postgres:17"),
+                (d, d, "      PGDATA: /data\n"),
+                (end, end, "    init: true\n"),
+                (end, end, "  db-backup:\n    image: backup:1\n"),
+            ]
+        ));
+        assert!(check(STACK, &[(d, d, "      PGDATA: /data\n"), (end, end, "  db-backup:\n    image: backup:1\n")]));
+        // The same written as one insertion (`fix` joins splices at one offset).
+        let both = "      PGDATA: /data\n    init: true\n  # its backups\n  db-backup:\n    image: backup:1\n";
+        assert!(check(STACK, &[(end, end, both)]));
+        assert!(check(STACK, &[(i, i + "postgres:16".len(), "postgres:17"), (end, end, both)]));
+        let e = at(STACK, "      POSTGRES_DB: app\n") + "      POSTGRES_DB: app\n".len();
+        assert!(check(STACK, &[(e, e, "      PGDATA: /data\n"), (end, end, "  db-backup:\n    image: backup:1\n")]));
+        // The other way round (the new service first, then lines for the one before it) is
+        // read by both: parsed whole.
+        assert!(!check(STACK, &[(end, end, "  db-backup:\n    image: backup:1\n"), (end, end, "    init: true\n")]));
         // A new top-level key at the end of the file.
         assert!(check(STACK, &[(STACK.len(), STACK.len(), "networks:\n  edge: {}\n")]));
     }
