@@ -352,7 +352,7 @@ fn incremental(old: &Tree, edits: &[TextEdit], new: &str, max_nodes: usize) -> O
         if !matches!(unusual_chars(region_text), Ok(breaks) if breaks.is_empty()) {
             return None;
         }
-        if !plain_lines(region_text, region.units.column) || !starts_with_key(region_text, region.units.column) {
+        if !plain_lines(region_text, region.units.column) {
             return None;
         }
         // The anchors its aliases may name, defined before it: an entry each ahead of its text
@@ -582,29 +582,23 @@ fn shift(offset: usize, delta: isize) -> Option<usize> {
 
 /// Whether every line of a run's text is one the run can be parsed alone with: blank, a comment,
 /// or indented with spaces at least to the keys' `column`, without document markers or a flow
-/// collection's closer starting it.
+/// collection's closer starting it; and the first line with content starts a key in `column` (a
+/// deeper line first, left over by an edit that removed the key above it, reads on from the
+/// entry before the run).
 fn plain_lines(text: &str, column: usize) -> bool {
+    let mut first = true;
     text.split(['\n', '\r']).all(|line| {
         let content = line.trim_start_matches(' ');
         let indent = line.len() - content.len();
         if content.is_empty() || content.starts_with('#') {
             return true;
         }
-        if content.starts_with(['\t', ']', '}']) || indent < column {
+        if content.starts_with(['\t', ']', '}']) || indent < column || (first && indent != column) {
             return false;
         }
+        first = false;
         !(indent == 0 && (content.starts_with("---") || content.starts_with("...") || content.starts_with('%')))
     })
-}
-
-/// Whether the first line of `text` with content (not blank, not only a comment) starts at
-/// `column`, where the run's keys are: a deeper line first (left over by an edit that removed
-/// the key above it) reads on from the entry before the run.
-fn starts_with_key(text: &str, column: usize) -> bool {
-    text.split(['\n', '\r'])
-        .map(|line| (line.len() - line.trim_start_matches(' ').len(), line.trim_start_matches(' ')))
-        .find(|(_, content)| !content.is_empty() && !content.starts_with('#'))
-        .is_none_or(|(indent, _)| indent == column)
 }
 
 /// One past the last node id of the subtree at `id` (nodes are numbered in document order,
