@@ -27,14 +27,18 @@ impl MarkedEventReceiver for Discard {
 
 /// Runs `f` `runs` times, each without the fix fragments an earlier run rendered; returns the
 /// median.
-fn time(runs: usize, mut f: impl FnMut()) -> Duration {
+fn time(runs: usize, mut f: impl FnMut() + Send) -> Duration {
     let mut samples: Vec<Duration> = (0..runs)
         .map(|_| {
             // Every run starts cold: no fix fragment rendered by an earlier one.
             stackfix::fix::render::Renderer::forget_built_in_fragments();
-            let start = Instant::now();
-            f();
-            start.elapsed()
+            // On rayon's pool, as the binary runs every analysis (and the bare parse too, so
+            // that both run on the same kind of thread).
+            stackfix::on_pool(|| {
+                let start = Instant::now();
+                f();
+                start.elapsed()
+            })
         })
         .collect();
     samples.sort();
@@ -107,7 +111,7 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// the next one, so none always follows the same other); returns their medians in order. Taken
 /// in turn, the ratios between them are measured under the same load of the machine (a shared
 /// machine's speed drifts over seconds).
-fn time_each(runs: usize, fs: &mut [&mut dyn FnMut()]) -> Vec<Duration> {
+fn time_each(runs: usize, fs: &mut [&mut (dyn FnMut() + Send)]) -> Vec<Duration> {
     let n = fs.len();
     let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(runs); n];
     for round in 0..runs {
@@ -271,6 +275,8 @@ fn peak_rss_mb() -> Option<f64> {
 }
 
 fn main() {
+    // As the binary starts: the analysis runs on rayon's pool (see `start_worker_threads`).
+    stackfix::fix::write::start_worker_threads();
     println!("{:<34} {:>12} {:>12} {:>12} {:>9}", "input", "check", "tree only", "yaml-rust2", "findings");
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
     if corpus.is_dir() {

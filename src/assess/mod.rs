@@ -347,6 +347,18 @@ pub fn evaluate(
     options: &crate::fix::FixOptions,
     name: &str,
 ) -> Result<Assessment, String> {
+    // On the pool: the two fix runs go side by side there (see `crate::on_pool`).
+    crate::on_pool(|| evaluate_here(stack, load, settings, options, name))
+}
+
+/// [`evaluate`] on the calling thread.
+fn evaluate_here(
+    stack: &Stack,
+    load: &crate::stack::LoadOptions,
+    settings: &rules::RuleSettings,
+    options: &crate::fix::FixOptions,
+    name: &str,
+) -> Result<Assessment, String> {
     use crate::fix::{run_loaded, FirstPlans, FixOptions};
     let (mut findings, silenced) = rules::check_counting_silenced(stack, settings);
     let every = FixOptions { unsafe_fixes: true, ..options.clone() };

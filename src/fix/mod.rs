@@ -419,6 +419,12 @@ pub(crate) fn keys(stack: &Stack, findings: &[Finding]) -> Vec<FindingKey> {
 
 /// Plans, applies in memory and verifies the fixes for a stack.
 pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) -> Result<Outcome, FixError> {
+    // On the pool: each pass hands plans, a reload and diffs to it (see `crate::on_pool`).
+    crate::on_pool(|| run_here(load, settings, options))
+}
+
+/// [`run`] on the calling thread.
+fn run_here(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) -> Result<Outcome, FixError> {
     let renderer = Renderer::new(options.templates.as_deref()).map_err(FixError::Template)?;
     let original = stack::load(load);
     if !original.errors.is_empty() {
@@ -488,6 +494,18 @@ pub enum FirstPlans {
 /// # Errors
 /// As [`run`].
 pub fn run_loaded(
+    load: &LoadOptions,
+    settings: &RuleSettings,
+    options: &FixOptions,
+    original: &Stack,
+    findings: &[Finding],
+    plans: FirstPlans,
+) -> Result<InMemory, FixError> {
+    crate::on_pool(|| run_loaded_here(load, settings, options, original, findings, plans))
+}
+
+/// [`run_loaded`] on the calling thread.
+fn run_loaded_here(
     load: &LoadOptions,
     settings: &RuleSettings,
     options: &FixOptions,

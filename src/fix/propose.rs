@@ -266,6 +266,17 @@ pub fn settle(
     stack: &crate::stack::Stack,
     findings: &mut [Finding],
 ) {
+    crate::on_pool(|| settle_here(load, settings, templates, stack, findings))
+}
+
+/// [`settle`] on the calling thread.
+fn settle_here(
+    load: &crate::stack::LoadOptions,
+    settings: &RuleSettings,
+    templates: Option<std::path::PathBuf>,
+    stack: &crate::stack::Stack,
+    findings: &mut [Finding],
+) {
     let options = FixOptions { unsafe_fixes: true, templates, ..FixOptions::default() };
     // Findings that lost their edits (a report's) cannot be planned: checked again for the run.
     let checked;

@@ -429,6 +429,9 @@ pub fn hold_signals() -> impl Drop {
 /// the pool already exists (a second call), it changes nothing.
 pub fn start_worker_threads() {
     let _ = rayon::ThreadPoolBuilder::new()
+        // The analysis runs on these threads (see `on_pool`): the main thread's stack size, not
+        // the 2 MiB Rust gives other threads.
+        .stack_size(8 << 20)
         .start_handler(|_| {
             // Held for the thread's whole life: the value is never dropped.
             std::mem::forget(SignalsHeld::hold());
