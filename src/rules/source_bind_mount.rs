@@ -132,10 +132,11 @@ fn host_path(ctx: &Context, file: FileId, written: &str) -> PathBuf {
 }
 
 fn is_directory(path: &Path) -> bool {
-    if path.exists() {
-        return path.is_dir();
+    // One `stat`: the rule asks it of every bind mount, in every pass of a fix run.
+    match std::fs::metadata(path) {
+        Ok(meta) => meta.is_dir(),
+        Err(_) => path.extension().is_none(),
     }
-    path.extension().is_none()
 }
 
 impl Rule for SourceBindMount {

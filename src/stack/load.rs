@@ -98,7 +98,7 @@ impl LoadOptions {
 }
 
 pub fn load(options: &LoadOptions) -> Stack {
-    load_with(options, HashMap::new(), HashMap::new())
+    load_with(options, HashMap::new(), HashMap::new(), None)
 }
 
 /// [`load`] again after a fix run changed some files in memory: `options` are the options
@@ -144,7 +144,9 @@ pub fn load_edited(options: &LoadOptions, before: &Stack, edits: &HashMap<FileKe
             (f.key.clone(), read)
         })
         .collect();
-    load_with(options, earlier, edited)
+    // The same project: its root and the paths resolved for `before` hold for this load.
+    let known = (options.dir == before.root).then(|| before.resolved.clone());
+    load_with(options, earlier, edited, known)
 }
 
 /// A file as an earlier load of the stack read it from disk.
@@ -159,8 +161,9 @@ fn load_with(
     options: &LoadOptions,
     earlier: HashMap<FileKey, Earlier>,
     edited: HashMap<FileKey, (Tree, Vec<TextEdit>)>,
+    known: Option<Resolved>,
 ) -> Stack {
-    let mut loader = Loader::new(options);
+    let mut loader = Loader::new(options, known);
     loader.earlier = earlier;
     loader.edited = edited;
     let plans = match loader.plans(options) {
@@ -201,6 +204,7 @@ fn load_with(
             pairs.sort_unstable();
             pairs
         },
+        resolved: Resolved { project: loader.root_abs, real_paths: loader.real_paths },
     }
 }
 
@@ -254,13 +258,23 @@ pub(crate) struct Loader {
     real_paths: RealPaths,
 }
 
+/// What a load found out about where the project is on disk, which a later load of the same
+/// project directory in the same run takes as found (a fix pass reloads the stack it edited).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Resolved {
+    /// The project root (see [`project_root`]).
+    pub(crate) project: PathBuf,
+    /// The paths resolved.
+    real_paths: RealPaths,
+}
+
 /// Absolute paths with every symbolic link resolved, as [`std::fs::canonicalize`] gives them,
 /// remembered. On Linux a path is its resolved parent joined with its name unless that name is a
 /// link, so each directory is resolved once and each path under it costs one `lstat`
 /// (`canonicalize` reads every component of every path); Linux's `realpath` keeps each name's
 /// spelling, so the two agree. Elsewhere `canonicalize` also gives the spelling on disk (a
 /// case-insensitive macOS or Windows volume), so each path is canonicalised, once.
-#[derive(Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct RealPaths {
     /// Absolute, normalised path → resolved (`None`: nothing there).
     known: HashMap<PathBuf, Option<PathBuf>>,
@@ -304,11 +318,16 @@ impl RealPaths {
 }
 
 impl Loader {
-    fn new(options: &LoadOptions) -> Loader {
+    /// A loader for `options`, taking `known` (from an earlier load of the same directory) as
+    /// found rather than asking the file system again.
+    fn new(options: &LoadOptions, known: Option<Resolved>) -> Loader {
         let root = options.dir.clone();
-        let mut real_paths = RealPaths::default();
+        let (mut real_paths, project) = match known {
+            Some(Resolved { project, real_paths }) => (real_paths, Some(project)),
+            None => (RealPaths::default(), None),
+        };
         let root_real = real_paths.get(&root);
-        let root_abs = project_root_of(root_real.clone().unwrap_or_else(|| absolute(&root)));
+        let root_abs = project.unwrap_or_else(|| project_root_of(root_real.clone().unwrap_or_else(|| absolute(&root))));
         let mut notes = Vec::new();
         // `.env` values reach findings through interpolation: one linked from outside the project
         // (a CI runner's credentials) must not be read.
@@ -385,7 +404,7 @@ impl Loader {
         })?;
         let mut names: Vec<String> = entries
             .filter_map(|e| e.ok())
-            .filter(|e| e.path().is_file())
+            .filter(is_file_entry)
             .filter_map(|e| e.file_name().into_string().ok())
             .collect();
         names.sort();
@@ -1559,13 +1578,23 @@ pub fn base_file(dir: &Path) -> Option<PathBuf> {
     BASE_NAMES.iter().map(|n| dir.join(n)).find(|p| p.is_file())
 }
 
+/// Whether a directory entry is a regular file, or a link to one, as [`Path::is_file`] says:
+/// from the type the directory listing gives (no `stat` of each entry) unless it is a link or
+/// the file system gives no type.
+fn is_file_entry(entry: &std::fs::DirEntry) -> bool {
+    match entry.file_type() {
+        Ok(kind) if !kind.is_symlink() => kind.is_file(),
+        _ => entry.path().is_file(),
+    }
+}
+
 /// The production files of a project directory, by name, sorted.
 pub fn production_files(dir: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|entries| {
             entries
                 .filter_map(|e| e.ok())
-                .filter(|e| e.path().is_file() && e.file_name().to_str().is_some_and(is_production_name))
+                .filter(|e| e.file_name().to_str().is_some_and(is_production_name) && is_file_entry(e))
                 .map(|e| e.path())
                 .collect()
         })
@@ -1636,6 +1665,38 @@ pub fn normalize(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Compose files are found by the type the directory listing gives, and a link to a file
+    /// counts as one (as `Path::is_file` says), a link to a directory or a dangling one does not.
+    #[cfg(unix)]
+    #[test]
+    fn discovery_takes_files_and_links_to_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("conf");
+        std::fs::create_dir(&conf).unwrap();
+        std::fs::write(conf.join("prod.yml"), "services: {}\n").unwrap();
+        std::fs::write(dir.path().join("compose.yaml"), "services: {}\n").unwrap();
+        std::os::unix::fs::symlink(conf.join("prod.yml"), dir.path().join("docker-compose.prod.yml")).unwrap();
+        std::os::unix::fs::symlink(&conf, dir.path().join("docker-compose.staging.yml")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("gone.yml"), dir.path().join("compose.production.yml")).unwrap();
+        std::fs::create_dir(dir.path().join("compose.prod.yaml")).unwrap();
+        let found: Vec<String> = discovered_files(dir.path())
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(found, ["compose.yaml", "docker-compose.prod.yml"]);
+        let names = |dir: &Path| -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(is_file_entry)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(names(dir.path()), ["compose.yaml", "docker-compose.prod.yml"]);
+    }
 
     /// Loading again after a fix changed a file in memory: the file given is read as given, every
     /// other file as the first load read it (not from disk again), and the stack is the one a

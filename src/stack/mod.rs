@@ -464,6 +464,8 @@ pub struct Stack {
     /// The files read besides [`Stack::files`]: `.env` and `.env.example`, `env_file:` files and
     /// Dockerfiles (sorted, each once). An output written over one of them destroys the stack.
     pub also_read: Vec<PathBuf>,
+    /// Where the project is on disk, as the load found it.
+    pub(crate) resolved: load::Resolved,
 }
 
 impl Stack {

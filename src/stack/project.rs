@@ -51,7 +51,12 @@ pub struct ProjectFs {
 impl ProjectFs {
     /// The files of the project in directory `dir` (see [`project_root`]).
     pub fn new(dir: &Path) -> ProjectFs {
-        ProjectFs { root: project_root(dir), edited: HashMap::new(), inside: Mutex::default(), disk: Mutex::default() }
+        Self::at(project_root(dir))
+    }
+
+    /// The files of the project whose root (as [`project_root`] gives it) is `root`.
+    pub(crate) fn at(root: PathBuf) -> ProjectFs {
+        ProjectFs { root, edited: HashMap::new(), inside: Mutex::default(), disk: Mutex::default() }
     }
 
     pub fn root(&self) -> &Path {
