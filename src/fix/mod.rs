@@ -743,11 +743,7 @@ fn attempt(
     mut record: Option<&mut Option<Vec<Option<Arc<FixPlan>>>>>,
 ) -> Result<Result<Attempt, HashMap<FindingKey, String>>, FixError> {
     let options = env.options;
-    // The project the original load found (found again only for another directory).
-    let mut fs = match original.root == env.dir {
-        true => ProjectFs::at(original.resolved.project.clone()),
-        false => ProjectFs::new(env.dir),
-    };
+    let mut fs = ProjectFs::of_stack(original, env.dir);
     let mut intended: HashMap<FileKey, Vec<(Aim, FindingKey)>> = HashMap::new();
     let mut applied = Vec::new();
     let mut skipped: Vec<Skipped> = Vec::new();

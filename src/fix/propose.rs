@@ -62,7 +62,7 @@ fn plan_each(
 ) -> Result<Vec<Vec<Replacement>>, FixError> {
     let renderer = Renderer::new(options.templates.as_deref()).map_err(FixError::Template)?;
     let env = Env { dir, options, renderer: &renderer };
-    let fs = ProjectFs::new(dir);
+    let fs = ProjectFs::of_stack(stack, dir);
     let peers: Peers =
         planned.iter().filter(|f| wanted(f, options)).filter_map(|f| Some(((f.rule, f.service.clone()?), f))).collect();
     let plans = planned.iter().map(|finding| {
@@ -88,7 +88,7 @@ pub fn propose_from(
     findings: &mut [Finding],
 ) -> Result<(), FixError> {
     let renderer = Renderer::new(options.templates.as_deref()).map_err(FixError::Template)?;
-    let fs = ProjectFs::new(dir);
+    let fs = ProjectFs::of_stack(stack, dir);
     let plans = run.first_plans.iter().cloned().chain(std::iter::repeat(None)).take(findings.len());
     let proposals = as_replacements(stack, dir, &renderer, &fs, plans);
     for (finding, replacements) in findings.iter_mut().zip(proposals) {

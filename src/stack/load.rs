@@ -265,7 +265,7 @@ pub(crate) struct Resolved {
     /// The project root (see [`project_root`]).
     pub(crate) project: PathBuf,
     /// The paths resolved.
-    real_paths: RealPaths,
+    pub(crate) real_paths: RealPaths,
 }
 
 /// Absolute paths with every symbolic link resolved, as [`std::fs::canonicalize`] gives them,

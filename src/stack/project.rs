@@ -43,6 +43,8 @@ pub struct ProjectFs {
     edited: HashMap<FileKey, String>,
     /// Paths already resolved against the root.
     inside: Mutex<HashMap<PathBuf, bool>>,
+    /// Existing paths with their links resolved (those the stack's load resolved to start with).
+    real_paths: Mutex<super::load::RealPaths>,
     /// What the first read of each file found on disk (`None`: no file there): what the run's
     /// plan was made from, which the file must still hold when it is written.
     disk: Mutex<HashMap<FileKey, Option<String>>>,
@@ -51,12 +53,27 @@ pub struct ProjectFs {
 impl ProjectFs {
     /// The files of the project in directory `dir` (see [`project_root`]).
     pub fn new(dir: &Path) -> ProjectFs {
-        Self::at(project_root(dir))
+        Self::at(project_root(dir), Default::default())
     }
 
     /// The files of the project whose root (as [`project_root`] gives it) is `root`.
-    pub(crate) fn at(root: PathBuf) -> ProjectFs {
-        ProjectFs { root, edited: HashMap::new(), inside: Mutex::default(), disk: Mutex::default() }
+    fn at(root: PathBuf, real_paths: super::load::RealPaths) -> ProjectFs {
+        ProjectFs {
+            root,
+            edited: HashMap::new(),
+            inside: Mutex::default(),
+            real_paths: Mutex::new(real_paths),
+            disk: Mutex::default(),
+        }
+    }
+
+    /// [`ProjectFs::new`] for `stack`, loaded from directory `dir`: the project root its load
+    /// found, when it was loaded from `dir` (found again otherwise).
+    pub(crate) fn of_stack(stack: &super::Stack, dir: &Path) -> ProjectFs {
+        match stack.root == dir {
+            true => Self::at(stack.resolved.project.clone(), stack.resolved.real_paths.clone()),
+            false => Self::new(dir),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -66,7 +83,18 @@ impl ProjectFs {
     /// Whether `path`, links resolved (a file that does not exist yet: its directory's), lies
     /// inside the project root; resolved once per path and run.
     pub fn inside(&self, path: &Path) -> bool {
-        *lock(&self.inside).entry(path.to_path_buf()).or_insert_with(|| is_inside(&self.root, path))
+        if let Some(&known) = lock(&self.inside).get(path) {
+            return known;
+        }
+        // An existing path as the load resolved it (one `lstat` per name not seen yet); a new
+        // file by its closest existing directory.
+        let real = lock(&self.real_paths).get(path);
+        let inside = match real {
+            Some(real) => real.starts_with(&self.root),
+            None => is_inside(&self.root, path),
+        };
+        lock(&self.inside).insert(path.to_path_buf(), inside);
+        inside
     }
 
     /// A file's text: as edited in memory, else as on disk ([`read_text`]'s limits and errors).
