@@ -31,7 +31,7 @@ pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) 
             own.insert(applied.key.clone());
         }
     }
-    let after_tree = |key: &FileKey| fixed.file_by_key(key).and_then(|f| f.tree.as_ref());
+    let after_tree = |key: &FileKey| fixed.file_by_key(key).and_then(|f| f.tree.as_deref());
     // Every file's aims, inserted keys taken down to the values the fix wrote.
     let aims: HashMap<&FileKey, Vec<(Route, &FindingKey)>> =
         attempt.intended.iter().map(|(path, aimed)| (path, expand(after_tree(path), aimed))).collect();
@@ -72,7 +72,7 @@ pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) 
             continue;
         }
         let trie = AimTrie::new(aimed.iter().map(|(route, _)| route));
-        for changed in changed_paths(before_file.tree.as_ref(), after_tree, &trie) {
+        for changed in changed_paths(before_file.tree.as_deref(), after_tree, &trie) {
             if !trie.covers(&changed) {
                 let reason =
                     format!("the edit changed `{changed}` in {}, which the fix did not aim at", before_file.display);

@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use super::interpolate;
 use super::merge::{merge_documents, normalize_service};
@@ -116,7 +117,7 @@ pub fn load_again(options: &LoadOptions, before: &Stack) -> Stack {
 /// [`Tree::reparse`]); one given unchanged is taken as `before` parsed it.
 pub fn load_edited(options: &LoadOptions, before: &Stack, edits: &HashMap<FileKey, Vec<TextEdit>>) -> Stack {
     let given: HashSet<PathBuf> = options.overrides.keys().map(|p| absolute(p)).collect();
-    let mut edited: HashMap<FileKey, (Tree, Vec<TextEdit>)> = HashMap::new();
+    let mut edited: HashMap<FileKey, (Arc<Tree>, Vec<TextEdit>)> = HashMap::new();
     for f in &before.files {
         let Some(tree) = &f.tree else { continue };
         let Some(text) = options.overrides.get(&f.path).or_else(|| options.overrides.get(&absolute(&f.path))) else {
@@ -151,8 +152,8 @@ pub fn load_edited(options: &LoadOptions, before: &Stack, edits: &HashMap<FileKe
 
 /// A file as an earlier load of the stack read it from disk.
 enum Earlier {
-    /// A YAML file, parsed.
-    Tree(Tree),
+    /// A YAML file, parsed (shared with the earlier stack).
+    Tree(Arc<Tree>),
     /// A file read as text.
     Text(String),
 }
@@ -160,7 +161,7 @@ enum Earlier {
 fn load_with(
     options: &LoadOptions,
     earlier: HashMap<FileKey, Earlier>,
-    edited: HashMap<FileKey, (Tree, Vec<TextEdit>)>,
+    edited: HashMap<FileKey, (Arc<Tree>, Vec<TextEdit>)>,
     known: Option<Resolved>,
 ) -> Stack {
     let mut loader = Loader::new(options, known);
@@ -240,13 +241,13 @@ pub(crate) struct Loader {
     overrides: HashMap<PathBuf, String>,
     /// Files read and parsed to learn whether they are compose files (a directory without a
     /// compose file's usual name), kept for when the stack reads them: each is parsed once.
-    probed: HashMap<FileKey, Tree>,
+    probed: HashMap<FileKey, Arc<Tree>>,
     /// Files an earlier load read from disk, taken instead of reading them again
     /// ([`load_again`]).
     earlier: HashMap<FileKey, Earlier>,
     /// Files given in memory that an earlier load parsed, with the edits that made their text
     /// from the one it parsed ([`load_edited`]).
-    edited: HashMap<FileKey, (Tree, Vec<TextEdit>)>,
+    edited: HashMap<FileKey, (Arc<Tree>, Vec<TextEdit>)>,
     /// What else was read (see [`Stack::also_read`]).
     also_read: Vec<PathBuf>,
     display_base: PathBuf,
@@ -497,7 +498,7 @@ impl Loader {
                         self.earlier.insert(FileKey::new(path), Earlier::Text(text));
                         return false;
                     };
-                    let given_back = self.probe(path, tree);
+                    let given_back = self.probe(path, Arc::new(tree));
                     if given_back.is_some() {
                         self.earlier.insert(FileKey::new(path), Earlier::Text(text));
                     }
@@ -512,12 +513,12 @@ impl Loader {
         let Ok(tree) = Tree::parse(text) else {
             return false;
         };
-        self.probe(path, tree).is_none()
+        self.probe(path, Arc::new(tree)).is_none()
     }
 
     /// Keeps `tree` (the file at `path`) for [`Loader::read`] when it has a `services:` mapping;
     /// gives it back when it has none.
-    fn probe(&mut self, path: &Path, tree: Tree) -> Option<Tree> {
+    fn probe(&mut self, path: &Path, tree: Arc<Tree>) -> Option<Arc<Tree>> {
         let compose = tree
             .root()
             .and_then(|root| tree.entry(root, "services"))
@@ -599,15 +600,15 @@ impl Loader {
     ) -> Option<FileId> {
         let (tree, source) = if yaml {
             let parsed = match self.edited.remove(&key) {
-                // Unchanged since the last load: its tree as it is (not copied again).
+                // Unchanged since the last load: its tree as it is (shared, not copied).
                 Some((before, edits)) if edits.is_empty() && before.source.text() == text => {
                     match before.len() <= self.nodes_left {
                         true => Ok(before),
-                        false => Tree::parse_within(text, self.nodes_left),
+                        false => Tree::parse_within(text, self.nodes_left).map(Arc::new),
                     }
                 }
-                Some((before, edits)) => before.reparse(&edits, text, self.nodes_left),
-                None => Tree::parse_within(text, self.nodes_left),
+                Some((before, edits)) => before.reparse(&edits, text, self.nodes_left).map(Arc::new),
+                None => Tree::parse_within(text, self.nodes_left).map(Arc::new),
             };
             match parsed {
                 Ok(tree) => {
@@ -646,12 +647,12 @@ impl Loader {
         key: FileKey,
         display: String,
         role: FileRole,
-        tree: Option<Tree>,
+        tree: Option<Arc<Tree>>,
         source: Source,
     ) -> FileId {
         let id = self.files.len();
-        let shared_anchors = tree.as_ref().map(shared_anchors).unwrap_or_default();
-        let alias_targets = tree.as_ref().map(alias_targets).unwrap_or_default();
+        let shared_anchors = tree.as_deref().map(shared_anchors).unwrap_or_default();
+        let alias_targets = tree.as_deref().map(alias_targets).unwrap_or_default();
         let suppressions = match &tree {
             Some(tree) => super::suppress::parse_yaml(tree),
             None => super::suppress::parse(source.text()),

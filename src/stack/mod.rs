@@ -54,7 +54,7 @@ pub struct SourceFile {
     pub display: String,
     pub role: FileRole,
     /// Parsed tree (YAML files only).
-    pub tree: Option<Tree>,
+    pub tree: Option<std::sync::Arc<Tree>>,
     text: Source,
     /// Spans of anchored nodes other nodes alias, and of the aliases (kept when the tree is
     /// dropped).
@@ -79,7 +79,8 @@ impl SourceFile {
 
     fn drop_nodes(&mut self) {
         if let Some(tree) = self.tree.take() {
-            self.text = tree.source;
+            // Shared with a stack loaded after this one (a fix pass's reload): its text copied.
+            self.text = std::sync::Arc::try_unwrap(tree).map_or_else(|shared| shared.source.clone(), |t| t.source);
         }
     }
 }
