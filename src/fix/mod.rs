@@ -784,9 +784,10 @@ fn attempt(
             }
             return Ok(Err(broken_by(&previous, &current.errors)));
         }
-        let findings = match (loaded.is_none(), first) {
-            (true, Some(first)) => first.to_vec(),
-            _ => rules::check(current, settings),
+        // The caller's findings are borrowed (copied only if they are what the run leaves).
+        let findings: std::borrow::Cow<'_, [Finding]> = match (loaded.is_none(), first) {
+            (true, Some(first)) => std::borrow::Cow::Borrowed(first),
+            _ => std::borrow::Cow::Owned(rules::check(current, settings)),
         };
         // Every fix of a pass is computed on the same texts; those that conflict with one
         // already taken wait for the next pass, as ruff does.
@@ -989,7 +990,7 @@ fn attempt(
                 intended,
                 applied,
                 skipped,
-                findings,
+                findings: findings.into_owned(),
                 stack: loaded,
                 passes: pass,
                 followers,
@@ -1064,7 +1065,10 @@ fn attempt(
         // path of the next pass; so is a stack an earlier pass loaded.
         drop(peers);
         let done_with = std::mem::replace(&mut planned_on, loaded);
-        drop_in_background((findings, plans, done_with));
+        match findings {
+            std::borrow::Cow::Owned(findings) => drop_in_background((findings, plans, done_with)),
+            std::borrow::Cow::Borrowed(_) => drop_in_background((plans, done_with)),
+        }
     }
     Err(FixError::NoConvergence(MAX_PASSES))
 }
