@@ -2,6 +2,8 @@
 //! production limits and exporter of each kind. The data lives in `templates/profiles.yml`, embedded
 //! in the binary and overridable by kind name from a user file.
 
+use std::collections::HashMap;
+
 use super::catalog::{Catalog, Category};
 use super::value::{Value, ValueKind};
 use crate::yaml::Tree;
@@ -57,6 +59,31 @@ impl Kind {
 pub struct Profiles {
     /// Shared: every load of a run takes the same profiles, copied per stack.
     kinds: std::sync::Arc<[Kind]>,
+    /// The kinds' keywords, to look a name's words up in (made with `kinds`).
+    keywords: std::sync::Arc<Keywords>,
+}
+
+/// Which kinds list each keyword: a keyword of one word by that word, and those joining words
+/// with `-` or `_` (found anywhere in a name), each with the index of its kind, in order.
+#[derive(Debug, Default)]
+struct Keywords {
+    by_word: HashMap<String, Vec<usize>>,
+    joined: Vec<(usize, String)>,
+}
+
+impl Keywords {
+    fn of(kinds: &[Kind]) -> Keywords {
+        let mut keywords = Keywords::default();
+        for (i, kind) in kinds.iter().enumerate() {
+            for keyword in &kind.keywords {
+                match keyword.contains(['-', '_']) {
+                    true => keywords.joined.push((i, keyword.clone())),
+                    false => keywords.by_word.entry(keyword.clone()).or_default().push(i),
+                }
+            }
+        }
+        keywords
+    }
 }
 
 /// What is known about a service when classifying it.
@@ -90,7 +117,7 @@ impl Profiles {
             }
         }
         kinds.extend(builtin);
-        Ok(Profiles { kinds: kinds.into() })
+        Ok(Profiles::of(kinds))
     }
 
     fn parse(text: &str) -> Result<Profiles, String> {
@@ -118,7 +145,12 @@ impl Profiles {
                 reservations: resources(spec.get("reservations")),
             });
         }
-        Ok(Profiles { kinds: out.into() })
+        Ok(Profiles::of(out))
+    }
+
+    fn of(kinds: Vec<Kind>) -> Profiles {
+        let keywords = std::sync::Arc::new(Keywords::of(&kinds));
+        Profiles { kinds: kinds.into(), keywords }
     }
 
     pub fn kind(&self, name: &str) -> Option<&Kind> {
@@ -177,16 +209,39 @@ impl Profiles {
             [image_name.as_deref(), Some(sig.name), sig.dockerfile]
         };
         let candidates: Vec<Candidate> = names.into_iter().flatten().map(Candidate::new).collect();
-        for k in self.kinds.iter() {
-            if candidates.iter().any(|c| k.keywords.iter().any(|kw| c.matches(kw))) {
-                if k.name == "app" && !sig.is_built {
-                    continue;
-                }
-                return k;
-            }
+        if let Some(k) = self.by_keyword(&candidates, sig.is_built) {
+            return k;
         }
         let fallback = if sig.is_built { "app" } else { "generic" };
         self.kind(fallback).or_else(|| self.kind("generic")).unwrap_or(&GENERIC)
+    }
+}
+
+impl Profiles {
+    /// The first kind (in order) one of whose keywords one of `candidates` holds (`app` only for
+    /// what is `built` here), found from the names' words rather than by trying every keyword
+    /// of every kind.
+    fn by_keyword(&self, candidates: &[Candidate], built: bool) -> Option<&Kind> {
+        let mut first: Option<usize> = None;
+        let mut consider = |i: usize| {
+            let app_unbuilt = self.kinds[i].name == "app" && !built;
+            if !app_unbuilt && first.is_none_or(|f| i < f) {
+                first = Some(i);
+            }
+        };
+        for c in candidates {
+            for word in &c.words {
+                for &i in self.keywords.by_word.get(&c.text[word.clone()]).into_iter().flatten() {
+                    consider(i);
+                }
+            }
+            for (i, keyword) in &self.keywords.joined {
+                if c.matches(keyword) {
+                    consider(*i);
+                }
+            }
+        }
+        first.map(|i| &self.kinds[i])
     }
 }
 
@@ -278,6 +333,51 @@ impl Candidate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The keyword lookup finds the kind trying every keyword of every kind in order finds, for
+    /// names made of every keyword (alone, joined to other words, in capitals, as a part of a
+    /// word) and of every image, built here or not.
+    #[test]
+    fn keywords_are_looked_up_as_every_kind_is_tried_in_order() {
+        let p = Profiles::builtin();
+        let tried = |candidates: &[Candidate], built: bool| -> Option<String> {
+            p.kinds
+                .iter()
+                .find(|k| {
+                    (built || k.name != "app") && candidates.iter().any(|c| k.keywords.iter().any(|kw| c.matches(kw)))
+                })
+                .map(|k| k.name.clone())
+        };
+        let mut names: Vec<String> = Vec::new();
+        for k in p.kinds.iter() {
+            for word in k.keywords.iter().chain(&k.images).chain([&k.name]) {
+                names.extend([
+                    word.clone(),
+                    format!("my-{word}"),
+                    format!("{word}_2"),
+                    word.to_ascii_uppercase(),
+                    format!("x{word}"),
+                    format!("{word}-{}", k.name),
+                ]);
+            }
+        }
+        names.extend(["", "-", "a--b", "web", "api-worker", "celery-beat", "redis-commander"].map(String::from));
+        let mut compared = 0;
+        for (i, name) in names.iter().enumerate() {
+            let other = &names[(i * 7 + 3) % names.len()];
+            for candidates in [vec![Candidate::new(name)], vec![Candidate::new(name), Candidate::new(other)]] {
+                for built in [false, true] {
+                    assert_eq!(
+                        p.by_keyword(&candidates, built).map(|k| k.name.clone()),
+                        tried(&candidates, built),
+                        "{name} / {other}"
+                    );
+                    compared += 1;
+                }
+            }
+        }
+        assert!(compared > 1000, "{compared}");
+    }
 
     fn kind_of(image: Option<&str>, name: &str, command: &str, built: bool) -> String {
         let p = Profiles::builtin();
