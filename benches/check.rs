@@ -276,7 +276,7 @@ fn peak_rss_mb() -> Option<f64> {
 
 fn main() {
     // As the binary starts: the analysis runs on rayon's pool (see `start_worker_threads`).
-    stackfix::fix::write::start_worker_threads();
+    let _ = stackfix::fix::write::start_worker_threads();
     println!("{:<34} {:>12} {:>12} {:>12} {:>9}", "input", "check", "tree only", "yaml-rust2", "findings");
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
     if corpus.is_dir() {

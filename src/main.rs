@@ -34,6 +34,11 @@ fn main() -> ExitCode {
         use nix::sys::signal::{signal, SigHandler, Signal};
         let _ = signal(Signal::SIGXFSZ, SigHandler::SigIgn);
     }
-    stackfix::fix::write::start_worker_threads();
-    ExitCode::from(cli::run(cli::Cli::parse()))
+    let cli = cli::Cli::parse();
+    // Without its pool the analysis cannot run: a clear error rather than a panic later.
+    if let Err(e) = stackfix::fix::write::start_worker_threads() {
+        eprintln!("error: cannot start the worker threads: {e}");
+        return ExitCode::from(2);
+    }
+    ExitCode::from(cli::run(cli))
 }

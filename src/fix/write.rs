@@ -425,18 +425,19 @@ pub fn hold_signals() -> impl Drop {
 
 /// Starts the worker threads the analysis runs on (rayon's global pool) with SIGINT, SIGTERM,
 /// SIGHUP and SIGQUIT blocked in each, so that those signals reach only the main thread, where
-/// [`hold_signals`] can hold them while files are written. Call it first thing in `main`; when
-/// the pool already exists (a second call), it changes nothing.
-pub fn start_worker_threads() {
-    let _ = rayon::ThreadPoolBuilder::new()
-        // The analysis runs on these threads (see `on_pool`): the main thread's stack size, not
-        // the 2 MiB Rust gives other threads.
-        .stack_size(8 << 20)
+/// [`hold_signals`] can hold them while files are written. Call it first thing in `main`.
+///
+/// # Errors
+/// The pool could not be started (a thread could not be created, say under a low `ulimit -v`),
+/// or it already exists (a second call; the pool is then as it was). rayon makes its global pool
+/// once: after a failed start none can be made, and the analysis, which needs it, cannot run.
+pub fn start_worker_threads() -> Result<(), rayon::ThreadPoolBuildError> {
+    rayon::ThreadPoolBuilder::new()
         .start_handler(|_| {
             // Held for the thread's whole life: the value is never dropped.
             std::mem::forget(SignalsHeld::hold());
         })
-        .build_global();
+        .build_global()
 }
 
 /// SIGINT, SIGTERM, SIGHUP and SIGQUIT held (blocked) while it lives: one that arrives meanwhile

@@ -416,6 +416,23 @@ fn broken_pipe_exits_cleanly() {
     assert!(!stderr(&out).contains("panicked"));
 }
 
+/// Threads the system refuses (more than the address space allows): a clear error and exit 2,
+/// not a panic when the analysis first asks for its pool.
+#[test]
+fn worker_threads_refused_are_a_clear_error() {
+    let dir = fixtures().join("stacks/002-roi-systems-poc");
+    let bin = env!("CARGO_BIN_EXE_stackfix");
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("ulimit -v 2000000; RAYON_NUM_THREADS=4096 '{bin}' check ."))
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("error: cannot start the worker threads"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"));
+}
+
 #[test]
 fn override_files_are_development_when_there_is_no_production_file() {
     let dir = tempfile::tempdir().unwrap();
