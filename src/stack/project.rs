@@ -81,7 +81,8 @@ impl ProjectFs {
     }
 
     /// Whether `path`, links resolved (a file that does not exist yet: its directory's), lies
-    /// inside the project root; resolved once per path and run.
+    /// inside the project root; resolved once per path and run, as the disk was when the stack
+    /// was loaded (writing checks again on the disk as it is then).
     pub fn inside(&self, path: &Path) -> bool {
         if let Some(&known) = lock(&self.inside).get(path) {
             return known;
