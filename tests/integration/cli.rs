@@ -401,16 +401,20 @@ fn rules_command_lists_and_explains() {
     assert!(help.contains("--format") && help.contains("--select"));
 }
 
+/// `script` run by bash in a corpus-like stack's directory, `$BIN` the stackfix binary.
+fn bash_in_stack(script: &str) -> std::process::Output {
+    std::process::Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .env("BIN", env!("CARGO_BIN_EXE_stackfix"))
+        .current_dir(fixtures().join("stacks/002-roi-systems-poc"))
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn broken_pipe_exits_cleanly() {
-    let dir = fixtures().join("stacks/002-roi-systems-poc");
-    let bin = env!("CARGO_BIN_EXE_stackfix");
-    let out = std::process::Command::new("bash")
-        .arg("-c")
-        .arg(format!("'{bin}' check . | head -c 1 >/dev/null; echo ${{PIPESTATUS[0]}}"))
-        .current_dir(&dir)
-        .output()
-        .unwrap();
+    let out = bash_in_stack(r#""$BIN" check . | head -c 1 >/dev/null; echo ${PIPESTATUS[0]}"#);
     let status = stdout(&out).trim().to_string();
     assert!(status == "0" || status == "1", "exit {status}: {}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"));
@@ -420,14 +424,7 @@ fn broken_pipe_exits_cleanly() {
 /// not a panic when the analysis first asks for its pool.
 #[test]
 fn worker_threads_refused_are_a_clear_error() {
-    let dir = fixtures().join("stacks/002-roi-systems-poc");
-    let bin = env!("CARGO_BIN_EXE_stackfix");
-    let out = std::process::Command::new("bash")
-        .arg("-c")
-        .arg(format!("ulimit -v 2000000; RAYON_NUM_THREADS=4096 '{bin}' check ."))
-        .current_dir(&dir)
-        .output()
-        .unwrap();
+    let out = bash_in_stack(r#"ulimit -v 2000000; RAYON_NUM_THREADS=4096 "$BIN" check ."#);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("error: cannot start the worker threads"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"));
