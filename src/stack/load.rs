@@ -150,6 +150,15 @@ pub fn load_edited(options: &LoadOptions, before: &Stack, edits: &HashMap<FileKe
     load_with(options, earlier, edited, known)
 }
 
+/// Whether a YAML text may have a key `services` (and so be a compose file): it holds the word,
+/// or a backslash (a double-quoted key may write it with escapes, `"\x73ervices"`). Every other
+/// way to write a key (plain, quoted, block scalar, flow, explicit `?`, an anchored scalar an
+/// alias repeats) writes the word itself; folded and multi-line flow scalars join their lines
+/// with a space. A text without either is known not to be one without parsing it.
+fn may_name_services(text: &str) -> bool {
+    memchr::memmem::find(text.as_bytes(), b"services").is_some() || memchr::memchr(b'\\', text.as_bytes()).is_some()
+}
+
 /// A file as an earlier load of the stack read it from disk.
 enum Earlier {
     /// A YAML file, parsed (shared with the earlier stack).
@@ -494,7 +503,8 @@ impl Loader {
                 }
                 Some(Earlier::Text(text)) => {
                     // As read before, it stays for the read that follows whatever it is.
-                    let Ok(tree) = Tree::parse(text.clone()) else {
+                    let parsed = may_name_services(&text).then(|| Tree::parse(text.clone()));
+                    let Some(Ok(tree)) = parsed else {
                         self.earlier.insert(FileKey::new(path), Earlier::Text(text));
                         return false;
                     };
@@ -510,6 +520,9 @@ impl Loader {
                 },
             },
         };
+        if !may_name_services(&text) {
+            return false;
+        }
         let Ok(tree) = Tree::parse(text) else {
             return false;
         };
@@ -1697,6 +1710,28 @@ mod tests {
             names
         };
         assert_eq!(names(dir.path()), ["compose.yaml", "docker-compose.prod.yml"]);
+    }
+
+    /// A directory without a compose file's usual name: its YAML files with a `services`
+    /// mapping make the stack, however the key is written (escapes included); the others are
+    /// known not to be compose files without being parsed (they need not even parse).
+    #[test]
+    fn yaml_files_without_the_word_services_are_not_compose_files() {
+        assert!(!may_name_services("name: ci\non: [push]\njobs: {}\n"));
+        assert!(may_name_services("services:\n  a: {image: b}\n"));
+        assert!(may_name_services("\"\\x73ervices\": {}\n"));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a-app.yml"), "\"\\x73ervices\":\n  web:\n    image: nginx:1.27\n").unwrap();
+        std::fs::write(dir.path().join("b-ci.yml"), "jobs: [unclosed\n").unwrap();
+        std::fs::write(dir.path().join("c-lists.yml"), "services: [a, b]\n").unwrap();
+        std::fs::write(dir.path().join("d-web.yaml"), "'services':\n  api:\n    image: caddy:2\n").unwrap();
+        let stack = load(&LoadOptions::new(dir.path().to_path_buf(), Vec::new(), Profiles::builtin()));
+        assert!(stack.errors.is_empty(), "{:?}", stack.errors);
+        let files: Vec<String> =
+            stack.files.iter().map(|f| f.path.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(files, ["a-app.yml", "d-web.yaml"]);
+        let services: Vec<&str> = stack.configs.iter().flat_map(|c| &c.services).map(|s| s.name.as_str()).collect();
+        assert_eq!(services, ["web", "api"]);
     }
 
     /// Loading again after a fix changed a file in memory: the file given is read as given, every

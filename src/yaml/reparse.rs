@@ -63,6 +63,10 @@ struct Units {
     /// Where the last entry's text ends: the next line a key of an enclosing mapping starts, or
     /// the end of the text.
     end: usize,
+    /// Where the lines after the last entry's content start, when only blank lines and comments
+    /// follow it up to `end` (else `end`): new entries may be inserted anywhere from here to
+    /// `end` without touching the last entry.
+    tail: usize,
     /// Column (in bytes, spaces only) of every key.
     column: usize,
 }
@@ -72,8 +76,10 @@ struct Units {
 enum Place {
     /// Within entries `first..=last`.
     Within(usize, usize),
-    /// New entries before entry `k` (after the last when `k` is their count).
-    Between(usize),
+    /// New entries before entry `k` (after the last when `k` is their count), inserted at an
+    /// offset of the old text: where entry `k`'s line starts, or for new last entries, from where
+    /// the last entry's content ends to where its text does.
+    Between(usize, usize),
 }
 
 impl Units {
@@ -94,7 +100,8 @@ impl Units {
             lines.push(line);
         }
         let first_key = tree.node(entries.first()?.key).props_start;
-        Some(Units { mapping, depth, lines, first_key, end, column: column? })
+        let tail = tail(tree, entries.last()?, end);
+        Some(Units { mapping, depth, lines, first_key, end, tail, column: column? })
     }
 
     /// Where entry `i`'s text ends: where the next one's line starts.
@@ -112,11 +119,16 @@ impl Units {
             let boundary = match self.lines.binary_search(&edit.start) {
                 Ok(k) => Some(k),
                 Err(_) if edit.start == self.end => Some(self.lines.len()),
+                // After the last entry's content, before blank lines and comments: new entries
+                // when as indented as the keys (else as before).
+                Err(_) if (self.tail..self.end).contains(&edit.start) && indent == self.column => {
+                    return Some(Place::Between(self.lines.len(), edit.start));
+                }
                 Err(_) => None,
             };
             if let Some(k) = boundary {
                 return match indent.cmp(&self.column) {
-                    std::cmp::Ordering::Equal => Some(Place::Between(k)),
+                    std::cmp::Ordering::Equal => Some(Place::Between(k, edit.start)),
                     // Deeper: the end of the entry before.
                     std::cmp::Ordering::Greater => k.checked_sub(1).map(|k| Place::Within(k, k)),
                     std::cmp::Ordering::Less => None,
@@ -269,7 +281,7 @@ fn incremental(old: &Tree, edits: &[TextEdit], new: &str, max_nodes: usize) -> O
             }
             // New entries right after a run in a deeper mapping of the entry before them (a
             // service edited, then a new service after it): that entry is parsed again with them.
-            if let Place::Between(k) = place {
+            if let Place::Between(k, _) = place {
                 let after_last = old_range.0 == old_range.1 && old_range.0 == last.old.1;
                 if after_last && last.units.depth > units.depth && k > 0 && units.lines[k - 1] <= last.old.0 {
                     place = Place::Within(k - 1, k - 1);
@@ -513,8 +525,7 @@ fn span_of(old: &Tree, units: &Units, place: Place) -> Option<((usize, usize), (
             (units.lines[first], units.end_of(last)),
             (entries.get(first)?.key, subtree_end(old, entries.get(last)?.value)),
         ),
-        Place::Between(k) => {
-            let at = units.lines.get(k).copied().unwrap_or(units.end);
+        Place::Between(k, at) => {
             let id = match entries.get(k) {
                 Some(e) => e.key,
                 None => subtree_end(old, entries.last()?.value),
@@ -601,6 +612,40 @@ fn plain_lines(text: &str, column: usize) -> bool {
     })
 }
 
+/// Where the lines after `last`'s content start (a mapping's last entry, whose text ends at
+/// `end`), when from there to `end` there are only blank lines and comments; else `end`. Its
+/// content ends where its last scalar, alias or flow collection does; a block scalar (whose
+/// content may look like comments) or a block collection's end (yaml-rust2 places it at the
+/// next token) is not relied on.
+fn tail(tree: &Tree, last: &Entry, end: usize) -> usize {
+    let text = tree.source.text();
+    let mut content_end = 0;
+    for node in &tree.nodes[last.key..subtree_end(tree, last.value)] {
+        match &node.kind {
+            NodeKind::Scalar {
+                style: super::tree::ScalarStyle::Literal | super::tree::ScalarStyle::Folded, ..
+            } => return end,
+            NodeKind::Scalar { .. } | NodeKind::Alias { .. } | NodeKind::Mapping { flow: true, .. } => {}
+            NodeKind::Sequence { flow: true, .. } => {}
+            NodeKind::Mapping { .. } | NodeKind::Sequence { .. } => continue,
+        }
+        content_end = content_end.max(node.span.end);
+    }
+    let Some(rest) = text.get(content_end..end) else { return end };
+    // The start of the line after the one the content ends on.
+    let Some(newline) = rest.find('\n') else { return end };
+    let tail = content_end + newline + 1;
+    let quiet = text[tail..end].split_inclusive('\n').all(|line| {
+        let content = line.trim_start_matches([' ', '\t']);
+        content.trim_end_matches(['\n', '\r']).is_empty() || content.starts_with('#')
+    });
+    if quiet && tail < end {
+        tail
+    } else {
+        end
+    }
+}
+
 /// One past the last node id of the subtree at `id` (nodes are numbered in document order,
 /// parents first).
 fn subtree_end(tree: &Tree, mut id: NodeId) -> NodeId {
@@ -678,7 +723,7 @@ fn assemble(old: &Tree, regions: &[Region], max_nodes: usize) -> Option<(Vec<Nod
                     let mut i = 0;
                     while i <= entries.len() {
                         match own.peek().map(|&k| (k, regions[k].place)) {
-                            Some((k, Place::Between(at))) if at == i => {
+                            Some((k, Place::Between(at, _))) if at == i => {
                                 out.extend(parsed_entries(k)?);
                                 own.next();
                                 continue;
@@ -889,6 +934,44 @@ mod tests {
         assert!(!check(STACK, &[(end, end, "  db-backup:\n    image: backup:1\n"), (end, end, "    init: true\n")]));
         // A new top-level key at the end of the file.
         assert!(check(STACK, &[(STACK.len(), STACK.len(), "networks:\n  edge: {}\n")]));
+    }
+
+    #[test]
+    fn new_last_entries_before_blank_lines_and_comments_leave_the_last_entry_alone() {
+        // The service's last entry holds an anchor: parsed again, it would make the run whole.
+        let text = "services:\n  db:\n    image: postgres:16\n    environment: &env\n      POSTGRES_DB: app\n\n  # the cache\n\n  cache:\n    image: redis:7\n    environment: *env\n";
+        let after = at(text, "\n\n  # the cache") + 1;
+        assert!(check(text, &[(after, after, "    restart: always\n")]));
+        // After the blank line, or the comment: still new entries of `db`.
+        let comment = at(text, "  # the cache");
+        assert!(check(text, &[(comment, comment, "    restart: always\n")]));
+        let cache = at(text, "  cache:");
+        assert!(check(text, &[(cache, cache, "    restart: always\n")]));
+        // As indented as the keys of the last entry's mapping: a new entry of that mapping.
+        assert!(check(text, &[(after, after, "      PGDATA: /data\n")]));
+        // Deeper than any key there: the last entry of `environment` is parsed again with it.
+        assert!(check(text, &[(after, after, "        more\n")]));
+        // A block scalar's lines after a blank line are its content, `#` included: the last
+        // entry is parsed again with the new one (which ends the scalar there).
+        let script =
+            "services:\n  job:\n    command: |\n      run\n\n      # still the script\n  web:\n    image: nginx\n";
+        let blank = at(script, "\n\n      # still") + 1;
+        assert!(check(script, &[(blank, blank, "    init: true\n")]));
+        // After it (its chomping reads the lines after it): parsed whole.
+        let last = at(script, "  web:");
+        assert!(!check(script, &[(last, last, "    init: true\n")]));
+        // A block sequence last: its end is where its last item's text does.
+        let list =
+            "services:\n  api:\n    image: a\n    networks:\n      - front\n      - back\n\n  web:\n    image: b\n";
+        let end = at(list, "\n\n  web:") + 1;
+        assert!(check(list, &[(end, end, "    logging:\n      driver: local\n")]));
+        assert!(check(
+            list,
+            &[(end, end, "    logging:\n      driver: local\n"), (at(list, "b\n"), at(list, "b\n") + 1, "c")]
+        ));
+        let crlf = list.replace('\n', "\r\n");
+        let end = at(&crlf, "\r\n\r\n  web:") + 2;
+        assert!(check(&crlf, &[(end, end, "    init: true\r\n")]));
     }
 
     #[test]
