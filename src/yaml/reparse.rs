@@ -172,6 +172,9 @@ struct Region {
     nodes: Vec<Node>,
     /// Its aliases (index in `nodes`) and the old node each names.
     aliases: Vec<(usize, NodeId)>,
+    /// New entries appended to a text without a final line break: a node the old text ends with
+    /// (an empty scalar at its end) stays before them.
+    appended: bool,
 }
 
 /// Whether `at` starts a line of `text` (or is its end).
@@ -328,6 +331,7 @@ fn incremental(old: &Tree, edits: &[TextEdit], new: &str, max_nodes: usize) -> O
             grown,
             nodes: Vec::new(),
             aliases: Vec::new(),
+            appended: false,
         });
     }
     for region in &mut regions {
@@ -342,13 +346,17 @@ fn incremental(old: &Tree, edits: &[TextEdit], new: &str, max_nodes: usize) -> O
     let anchors: Vec<(NodeId, &str)> =
         old.nodes.iter().enumerate().filter_map(|(id, n)| n.anchor().map(|a| (id, a))).collect();
     for region in &mut regions {
+        // A run starts a line; so do new entries appended to a text without a final line break
+        // (their text starts with the break the old text lacks).
+        let appended = region.old.0 == text.len() && new[region.new.0..].starts_with(['\n', '\r']);
         if !line_start(text, region.old.0)
             || !line_start(text, region.old.1)
-            || !line_start(new, region.new.0)
+            || !(line_start(new, region.new.0) || appended)
             || !line_start(new, region.new.1)
         {
             return None;
         }
+        region.appended = appended;
         // A node whose span or value depends on the lines after it (a block scalar; an empty
         // scalar with an anchor or tag, whose properties may run on) must not sit just before a
         // run, nor end one.
@@ -693,7 +701,7 @@ fn assemble(old: &Tree, regions: &[Region], max_nodes: usize) -> Option<(Vec<Nod
     let moved = |at: usize, regions_before: usize| -> usize {
         shift(at, regions_before.checked_sub(1).map_or(0, |k| byte_shift[k])).unwrap_or(at)
     };
-    let map_start = |at: usize| moved(at, regions.partition_point(|r| r.old.1 <= at));
+    let map_start = |at: usize| moved(at, regions.partition_point(|r| r.old.1 < at || (r.old.1 == at && !r.appended)));
     let map_end =
         |at: usize| moved(at, regions.partition_point(|r| r.old.1 < at || (r.old.0 < r.old.1 && r.old.1 <= at)));
     // Where region k's parsed nodes (after their own mapping) start in the new tree.
@@ -972,6 +980,31 @@ mod tests {
         let crlf = list.replace('\n', "\r\n");
         let end = at(&crlf, "\r\n\r\n  web:") + 2;
         assert!(check(&crlf, &[(end, end, "    init: true\r\n")]));
+    }
+
+    #[test]
+    fn new_entries_appended_to_a_text_without_a_final_line_break() {
+        for text in [
+            "services:\n  a:\n    image: x\nvolumes:\n  d1:\n  d2:",
+            "services:\n  a:\n    image: x\nvolumes:\n  d1:\n  d2: {}",
+            "services:\n  a:\n    image: x\n  b:\n    image: y",
+            "services:\r\n  a:\r\n    image: x\r\nvolumes:\r\n  d1:\r\n  d2:",
+        ] {
+            let end = text.len();
+            let br = if text.contains('\r') { "\r\n" } else { "\n" };
+            for appended in [format!("{br}  d3:"), format!("{br}  d3:{br}"), format!("{br}x-new: 1{br}")] {
+                assert!(check(text, &[(end, end, &appended)]), "{text:?} + {appended:?}");
+            }
+            // Deeper: the value of the last entry (parsed again with it), or what does not
+            // parse, reported as a whole parse reports it.
+            check(text, &[(end, end, &format!("{br}    init: true{br}"))]);
+            // With an edit before it.
+            let x = at(text, "image: x") + "image: ".len();
+            assert!(check(text, &[(x, x + 1, "nginx:1.27"), (end, end, &format!("{br}  d3:{br}"))]));
+        }
+        // After a block scalar (its chomping reads what follows): parsed whole, alike.
+        let script = "services:\n  a:\n    command: |\n      run";
+        assert!(!check(script, &[(script.len(), script.len(), "\n    init: true\n")]));
     }
 
     #[test]
