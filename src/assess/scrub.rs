@@ -21,6 +21,8 @@ const CREDENTIAL_FLAGS: &[&str] = &["requirepass", "masterauth", "pass", "pw", "
 pub struct Scrubber {
     /// Literal secrets and the ways each is written, longest first (one may hold another).
     literals: Vec<String>,
+    /// Finds any of `literals` in one pass (`None` without any).
+    finder: Option<aho_corasick::AhoCorasick>,
     /// Lines already redacted, as given → as shown (`None`: unchanged). A report shows the same
     /// lines many times (the context of each fix's diff in one service).
     seen: std::cell::RefCell<rustc_hash::FxHashMap<Box<str>, Option<Box<str>>>>,
@@ -40,14 +42,19 @@ impl Scrubber {
         }
         literals.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         literals.dedup();
-        Scrubber { literals, seen: Default::default() }
+        // A literal that cannot be searched for (too many, too long) is searched for each time.
+        let finder = match literals.is_empty() {
+            true => None,
+            false => aho_corasick::AhoCorasick::new(&literals).ok(),
+        };
+        Scrubber { literals, finder, seen: Default::default() }
     }
 
     /// `text` with every credential replaced by [`REDACTED`], line by line.
     pub fn text(&self, text: &str) -> String {
         // The literals are looked for in the whole text once, and line by line only when found
         // (a line of a text without one holds none: its redaction is the same either way).
-        let literals = self.literals.iter().any(|s| text.contains(s.as_str()));
+        let literals = self.holds_literal(text);
         let mut out = String::with_capacity(text.len());
         let mut seen = self.seen.borrow_mut();
         for line in text.split_inclusive('\n') {
@@ -64,9 +71,17 @@ impl Scrubber {
         out
     }
 
+    /// Whether `text` holds one of the literal secrets.
+    fn holds_literal(&self, text: &str) -> bool {
+        match &self.finder {
+            Some(finder) => finder.is_match(text),
+            None => self.literals.iter().any(|s| text.contains(s.as_str())),
+        }
+    }
+
     fn line(&self, line: &str, literals: bool) -> String {
         let mut out = std::borrow::Cow::Borrowed(line);
-        if literals && self.literals.iter().any(|s| out.contains(s.as_str())) {
+        if literals && self.holds_literal(&out) {
             let mut replaced = line.to_string();
             for secret in &self.literals {
                 replaced = replaced.replace(secret.as_str(), REDACTED);

@@ -201,6 +201,19 @@ fn command_edit(ctx: &Context, service: &Service, flag: &str, literal: &str, nam
 /// Words are compared ignoring ASCII case, without copying the name (it is asked of every key and
 /// variable of a stack, and of every line a report shows).
 pub fn is_secret_name(name: &str) -> bool {
+    // Every secret word, `<word>_KEY` pair and glued password holds one of these (most names hold
+    // none: answered in one pass over the name).
+    static PARTS: std::sync::LazyLock<Option<aho_corasick::AhoCorasick>> = std::sync::LazyLock::new(|| {
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(["PASS", "PWD", "SECRET", "TOKEN", "KEY", "CREDENTIALS", "SALT"])
+            .ok()
+    });
+    PARTS.as_ref().is_none_or(|parts| parts.is_match(name)) && names_a_secret(name)
+}
+
+/// [`is_secret_name`] word by word.
+fn names_a_secret(name: &str) -> bool {
     let words: smallvec::SmallVec<[&str; 8]> =
         name.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
     let Some(last) = words.last() else {
@@ -942,6 +955,38 @@ impl Rule for HardcodedSecret {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one-pass filter answers as the word-by-word test does: on every name of every word
+    /// list, alone, in pairs, glued, in any case, and on the keys and variables of the corpus.
+    #[test]
+    fn the_name_filter_never_hides_a_secret_name() {
+        let lists = [SECRET_WORDS, KEY_PREFIXES, NOT_SECRET_SUFFIXES, GLUED_OWNERS, &["KEY", "DB", "APP", "X"]];
+        let words: Vec<&str> = lists.iter().flat_map(|l| l.iter().copied()).collect();
+        let mut names: Vec<String> = Vec::new();
+        for a in &words {
+            names.push(a.to_string());
+            names.push(a.to_ascii_lowercase());
+            for b in &words {
+                names.extend([format!("{a}_{b}"), format!("{a}{b}"), format!("{}-{b}", a.to_ascii_lowercase())]);
+            }
+        }
+        let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+        for entry in ignore::WalkBuilder::new(&corpus).build().flatten() {
+            if entry.path().extension().is_some_and(|e| e == "yml" || e == "yaml" || e == "env") {
+                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                for line in text.lines() {
+                    let key = line.trim_start_matches([' ', '-']).split([':', '=']).next().unwrap_or("");
+                    names.push(key.trim().to_string());
+                }
+            }
+        }
+        let mut secret = 0;
+        for name in &names {
+            assert_eq!(is_secret_name(name), names_a_secret(name), "{name}");
+            secret += usize::from(names_a_secret(name));
+        }
+        assert!(secret > 1000, "{secret} secret names of {}", names.len());
+    }
 
     #[test]
     fn secret_names() {
