@@ -477,10 +477,11 @@ pub fn assess(
     let mut scrubber = scrub::Scrubber::new(&secrets);
     // Every file a fix's diff is made on, read once.
     let mut originals = Originals::new();
+    let mut names = crate::fix::diff::PatchNames::default();
     for f in findings {
         for r in f.fix.iter().flat_map(|fix| &fix.replacements) {
             if !originals.contains_key(&r.path) {
-                originals.insert(r.path.clone(), original(stack, &r.path));
+                originals.insert(r.path.clone(), original(stack, &r.path, &mut names));
             }
         }
     }
@@ -686,14 +687,18 @@ fn diff_of(originals: &Originals, replacements: &[rules::Replacement]) -> Option
 
 /// A file a fix's diff is made on: its text as the stack holds it (or as read; `None` for one
 /// the fix creates), line-indexed, and its name in the diff headers.
-fn original(stack: &Stack, path: &std::path::Path) -> (Option<crate::yaml::source::Source>, String) {
+fn original(
+    stack: &Stack,
+    path: &std::path::Path,
+    names: &mut crate::fix::diff::PatchNames,
+) -> (Option<crate::yaml::source::Source>, String) {
     let file = stack.file_by_key(&crate::stack::FileKey::new(path));
     let display = file.map_or_else(|| shown(stack, path), |f| f.display.clone());
     let text = match file {
         Some(f) => Some(f.source().text().to_string()),
         None => crate::stack::load::read_text(path).ok(),
     };
-    (text.map(crate::yaml::source::Source::new), crate::fix::diff::patch_name(path, &display))
+    (text.map(crate::yaml::source::Source::new), names.name(path, &display))
 }
 
 /// A file the stack does not hold (one a fix creates), named like the stack's files: relative to

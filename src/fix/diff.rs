@@ -35,24 +35,45 @@ pub fn unified_named(name: &str, before: Option<&str>, after: &str) -> String {
 /// `/srv/app` or `../app`), relative to the top of the git work tree holding it (where `git
 /// apply` takes paths from), else its absolute path without the leading `/` (as `git diff
 /// --no-index` writes one: `a/srv/app/…`). Asks the file system (canonical path, `.git` of each
-/// parent): a caller diffing one file many times asks once.
+/// parent): a caller naming many files asks [`PatchNames`], which asks once per directory.
 pub fn patch_name(path: &std::path::Path, display: &str) -> String {
-    let shown = std::path::Path::new(display);
-    let plain = shown.components().all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
-    if plain {
-        return display.to_string();
-    }
-    let real = path.parent().and_then(|dir| dir.canonicalize().ok()).and_then(|dir| Some(dir.join(path.file_name()?)));
-    let Some(real) = real else { return display.to_string() };
-    let top = real.ancestors().skip(1).find(|a| a.join(".git").exists());
-    match top.and_then(|top| real.strip_prefix(top).ok()) {
-        Some(relative) => relative.to_string_lossy().into_owned(),
-        None => {
-            let from_root: std::path::PathBuf = real
-                .components()
-                .filter(|c| !matches!(c, std::path::Component::RootDir | std::path::Component::Prefix(_)))
-                .collect();
-            from_root.to_string_lossy().into_owned()
+    PatchNames::default().name(path, display)
+}
+
+/// [`patch_name`] for many files, each directory resolved and its git work tree looked for once.
+#[derive(Debug, Default)]
+pub struct PatchNames {
+    /// A file's directory → that directory resolved and the top of the git work tree holding
+    /// it (`None`: it cannot be resolved).
+    dirs: std::collections::HashMap<std::path::PathBuf, Option<(std::path::PathBuf, Option<std::path::PathBuf>)>>,
+}
+
+impl PatchNames {
+    /// [`patch_name`] of the file at `path` shown as `display`.
+    pub fn name(&mut self, path: &std::path::Path, display: &str) -> String {
+        let shown = std::path::Path::new(display);
+        let plain =
+            shown.components().all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
+        if plain {
+            return display.to_string();
+        }
+        let (Some(dir), Some(file_name)) = (path.parent(), path.file_name()) else { return display.to_string() };
+        let found = self.dirs.entry(dir.to_path_buf()).or_insert_with(|| {
+            let real = dir.canonicalize().ok()?;
+            let top = real.ancestors().find(|a| a.join(".git").exists()).map(std::path::Path::to_path_buf);
+            Some((real, top))
+        });
+        let Some((real_dir, top)) = found.as_ref() else { return display.to_string() };
+        let real = real_dir.join(file_name);
+        match top.as_deref().and_then(|top| real.strip_prefix(top).ok()) {
+            Some(relative) => relative.to_string_lossy().into_owned(),
+            None => {
+                let from_root: std::path::PathBuf = real
+                    .components()
+                    .filter(|c| !matches!(c, std::path::Component::RootDir | std::path::Component::Prefix(_)))
+                    .collect();
+                from_root.to_string_lossy().into_owned()
+            }
         }
     }
 }
@@ -169,6 +190,37 @@ pub fn colorize(diff: &str) -> String {
 #[cfg(test)]
 mod spans_tests {
     use super::*;
+
+    /// Names asked of one [`PatchNames`] for several files are each file's own: relative to the
+    /// top of the git work tree holding its directory (links resolved), else from the root, and
+    /// a plain relative name as it is.
+    #[cfg(unix)]
+    #[test]
+    fn patch_names_of_many_files_are_each_files_own() {
+        let tmp = tempfile::tempdir().unwrap();
+        let top = tmp.path().canonicalize().unwrap();
+        let repo = top.join("repo");
+        std::fs::create_dir_all(repo.join(".git")).unwrap();
+        std::fs::create_dir_all(repo.join("app/monitoring")).unwrap();
+        std::fs::create_dir_all(top.join("loose")).unwrap();
+        std::os::unix::fs::symlink(repo.join("app"), top.join("link")).unwrap();
+        let mut names = PatchNames::default();
+        let cases = [
+            (repo.join("app/compose.yaml"), "app/compose.yaml".to_string()),
+            (repo.join("app/monitoring/prometheus.yml"), "app/monitoring/prometheus.yml".to_string()),
+            (top.join("link/compose.yaml"), "app/compose.yaml".to_string()),
+            (top.join("loose/compose.yaml"), top.join("loose/compose.yaml").to_string_lossy()[1..].to_string()),
+        ];
+        for _ in 0..2 {
+            for (path, want) in &cases {
+                let display = path.to_string_lossy().into_owned();
+                assert_eq!(&names.name(path, &display), want, "{display}");
+                assert_eq!(&patch_name(path, &display), want, "{display}");
+            }
+        }
+        assert_eq!(names.name(&repo.join("app/compose.yaml"), "compose.yaml"), "compose.yaml");
+        assert_eq!(names.dirs.len(), 4);
+    }
 
     /// Hunks made on the lines around the spans are the hunks of the whole file's diff.
     #[test]

@@ -284,31 +284,47 @@ fn literal_secret(value: &str) -> Option<&'static str> {
 /// `Server=db;Password=…;`, JDBC `jdbc:postgresql://db/app?user=app&password=…`). A quoted
 /// parameter value (libpq `password='a b'`) is not read.
 fn connection_password(value: &str) -> Option<std::ops::Range<usize>> {
-    if let Some(scheme_end) = value.find("://") {
-        let rest_at = scheme_end + 3;
-        // The user information ends before the path or query (`jdbc:…://db:5432/app?password=p@ss`
-        // has none).
-        let authority =
-            value[rest_at..].find(['/', '?', ';']).map_or(&value[rest_at..], |end| &value[rest_at..rest_at + end]);
-        if let Some(at) = authority.rfind('@') {
-            let userinfo = &value[rest_at..rest_at + at];
-            // The separator is the first `:` outside `${…}` (a default such as `${USER:-app}`
-            // has its own).
-            let mut depth = 0usize;
-            let colon = userinfo.char_indices().find(|&(_, c)| {
-                match c {
-                    '{' => depth += 1,
-                    '}' => depth = depth.saturating_sub(1),
-                    ':' if depth == 0 => return true,
-                    _ => {}
-                }
-                false
-            });
-            if let Some((i, _)) = colon {
-                return Some(rest_at + i + 1..rest_at + at);
-            }
-        }
+    if let Some(range) = userinfo_password(value) {
+        return Some(range);
     }
+    // A `password` or `pwd` parameter (any case) is written with both (most values hold neither:
+    // answered in one pass, without reading the parameters).
+    static KEYS: std::sync::LazyLock<Option<aho_corasick::AhoCorasick>> = std::sync::LazyLock::new(|| {
+        aho_corasick::AhoCorasick::builder().ascii_case_insensitive(true).build(["PASSWORD", "PWD"]).ok()
+    });
+    if !value.contains('=') || KEYS.as_ref().is_some_and(|keys| !keys.is_match(value)) {
+        return None;
+    }
+    parameter_password(value)
+}
+
+/// The password of a URL's user information (`scheme://user:…@host`).
+fn userinfo_password(value: &str) -> Option<std::ops::Range<usize>> {
+    let scheme_end = value.find("://")?;
+    let rest_at = scheme_end + 3;
+    // The user information ends before the path or query (`jdbc:…://db:5432/app?password=p@ss`
+    // has none).
+    let authority =
+        value[rest_at..].find(['/', '?', ';']).map_or(&value[rest_at..], |end| &value[rest_at..rest_at + end]);
+    let at = authority.rfind('@')?;
+    let userinfo = &value[rest_at..rest_at + at];
+    // The separator is the first `:` outside `${…}` (a default such as `${USER:-app}` has its
+    // own).
+    let mut depth = 0usize;
+    let (i, _) = userinfo.char_indices().find(|&(_, c)| {
+        match c {
+            '{' => depth += 1,
+            '}' => depth = depth.saturating_sub(1),
+            ':' if depth == 0 => return true,
+            _ => {}
+        }
+        false
+    })?;
+    Some(rest_at + i + 1..rest_at + at)
+}
+
+/// The value of a connection string's `password` or `pwd` parameter, unquoted and not empty.
+fn parameter_password(value: &str) -> Option<std::ops::Range<usize>> {
     let (_, range) = parameters(value).find(|(key, _)| key == "password" || key == "pwd")?;
     let password = &value[range.clone()];
     (!password.is_empty() && !password.starts_with(['\'', '"'])).then_some(range)
@@ -970,6 +986,7 @@ mod tests {
                 names.extend([format!("{a}_{b}"), format!("{a}{b}"), format!("{}-{b}", a.to_ascii_lowercase())]);
             }
         }
+        let mut lines: Vec<String> = Vec::new();
         let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
         for entry in ignore::WalkBuilder::new(&corpus).build().flatten() {
             if entry.path().extension().is_some_and(|e| e == "yml" || e == "yaml" || e == "env") {
@@ -977,9 +994,24 @@ mod tests {
                 for line in text.lines() {
                     let key = line.trim_start_matches([' ', '-']).split([':', '=']).next().unwrap_or("");
                     names.push(key.trim().to_string());
+                    lines.push(line.trim().to_string());
+                    lines.extend(line.split_once([':', '=']).map(|(_, value)| value.trim().to_string()));
                 }
             }
         }
+        // Connection strings: the filter before the parameters answers as reading them does.
+        let mut passwords = 0;
+        for value in names.iter().chain(&lines) {
+            let read = userinfo_password(value).or_else(|| parameter_password(value));
+            passwords += usize::from(read.is_some());
+            assert_eq!(connection_password(value), read, "{value}");
+        }
+        for value in
+            ["Server=db;Password=x;", "host=db PWD = y", "jdbc:postgresql://db/app?user=a&password=p@ss", "a=b"]
+        {
+            assert_eq!(connection_password(value), userinfo_password(value).or_else(|| parameter_password(value)));
+        }
+        assert!(passwords > 20, "{passwords} connection strings with a password");
         let mut secret = 0;
         for name in &names {
             assert_eq!(is_secret_name(name), names_a_secret(name), "{name}");

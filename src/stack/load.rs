@@ -214,7 +214,7 @@ fn load_with(
             pairs.sort_unstable();
             pairs
         },
-        resolved: Resolved { project: loader.root_abs, real_paths: loader.real_paths },
+        resolved: Resolved { project: loader.root_abs, real_paths: loader.real_paths, not_compose: loader.not_compose },
     }
 }
 
@@ -266,6 +266,10 @@ pub(crate) struct Loader {
     /// Paths with every link resolved, once per load (each configuration reads the same mounts
     /// again, and every path shares the project's directories).
     real_paths: RealPaths,
+    /// YAML files an earlier load found not to be compose files ([`Resolved::not_compose`]).
+    known_not_compose: HashSet<PathBuf>,
+    /// Those this load found so (or took as found).
+    not_compose: HashSet<PathBuf>,
 }
 
 /// What a load found out about where the project is on disk, which a later load of the same
@@ -276,6 +280,9 @@ pub(crate) struct Resolved {
     pub(crate) project: PathBuf,
     /// The paths resolved.
     pub(crate) real_paths: RealPaths,
+    /// YAML files of the directory found not to be compose files (see
+    /// [`Loader::looks_like_compose`]), unless a later load is given their text.
+    pub(crate) not_compose: HashSet<PathBuf>,
 }
 
 /// Absolute paths with every symbolic link resolved, as [`std::fs::canonicalize`] gives them,
@@ -332,9 +339,9 @@ impl Loader {
     /// found rather than asking the file system again.
     fn new(options: &LoadOptions, known: Option<Resolved>) -> Loader {
         let root = options.dir.clone();
-        let (mut real_paths, project) = match known {
-            Some(Resolved { project, real_paths }) => (real_paths, Some(project)),
-            None => (RealPaths::default(), None),
+        let (mut real_paths, project, known_not_compose) = match known {
+            Some(Resolved { project, real_paths, not_compose }) => (real_paths, Some(project), not_compose),
+            None => (RealPaths::default(), None, HashSet::new()),
         };
         let root_real = real_paths.get(&root);
         let root_abs = project.unwrap_or_else(|| project_root_of(root_real.clone().unwrap_or_else(|| absolute(&root))));
@@ -382,6 +389,8 @@ impl Loader {
             earlier: HashMap::new(),
             edited: HashMap::new(),
             also_read,
+            known_not_compose,
+            not_compose: HashSet::new(),
         }
     }
 
@@ -489,6 +498,21 @@ impl Loader {
     /// Whether the YAML file at `path` (its text in memory when given so) has a `services:`
     /// mapping. The tree is kept for [`Loader::read`] when it is.
     fn looks_like_compose(&mut self, path: &Path) -> bool {
+        // As an earlier load of the directory found it, unless given in memory now.
+        let given = self.overrides.contains_key(&absolute(path));
+        if !given && self.known_not_compose.contains(path) {
+            self.not_compose.insert(path.to_path_buf());
+            return false;
+        }
+        let compose = self.reads_as_compose(path);
+        if !compose && !given {
+            self.not_compose.insert(path.to_path_buf());
+        }
+        compose
+    }
+
+    /// [`Loader::looks_like_compose`], read.
+    fn reads_as_compose(&mut self, path: &Path) -> bool {
         let text = match self.overrides.get(&absolute(path)) {
             Some(text) => text.clone(),
             None => match self.earlier.remove(&FileKey::new(path)) {
@@ -1732,6 +1756,33 @@ mod tests {
         assert_eq!(files, ["a-app.yml", "d-web.yaml"]);
         let services: Vec<&str> = stack.configs.iter().flat_map(|c| &c.services).map(|s| s.name.as_str()).collect();
         assert_eq!(services, ["web", "api"]);
+    }
+
+    /// A reload takes the YAML files the first load found not to be compose files as found (the
+    /// disk as it was at load, as for every path it resolved), unless given their text in memory.
+    #[test]
+    fn a_reload_takes_the_files_found_not_compose_as_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path().join("app.yml");
+        let other = dir.path().join("other.yml");
+        std::fs::write(&app, "services:\n  web:\n    image: nginx:1.27\n").unwrap();
+        std::fs::write(&other, "# no services here\nrule_files: []\n").unwrap();
+        let options = LoadOptions::new(dir.path().to_path_buf(), Vec::new(), Profiles::builtin());
+        let before = load(&options);
+        assert_eq!(before.files.len(), 1);
+        assert!(before.resolved.not_compose.contains(&other));
+        let compose_now = "services:\n  api:\n    image: caddy:2\n";
+        std::fs::write(&other, compose_now).unwrap();
+        let mut given = options.clone();
+        given.overrides.insert(app.clone(), "services:\n  web:\n    image: nginx:1.27\n    init: true\n".into());
+        let again = load_again(&given, &before);
+        assert_eq!(again.files.len(), 1, "{:?}", again.files.iter().map(|f| &f.path).collect::<Vec<_>>());
+        assert!(again.resolved.not_compose.contains(&other));
+        // Given in memory, it is read as given.
+        given.overrides.insert(other.clone(), compose_now.into());
+        assert_eq!(load_again(&given, &before).files.len(), 2);
+        // A new load reads the disk.
+        assert_eq!(load(&options).files.len(), 2);
     }
 
     /// Loading again after a fix changed a file in memory: the file given is read as given, every
