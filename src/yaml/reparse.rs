@@ -41,8 +41,11 @@ impl Tree {
             Some((nodes, root)) => {
                 // Test builds check every such tree against a whole parse.
                 #[cfg(debug_assertions)]
-                if let Ok(whole) = Tree::parse_within(text.clone(), max_nodes) {
-                    assert!(whole.nodes == nodes && whole.root == root, "reparsed tree differs from a whole parse");
+                match Tree::parse_within(text.clone(), max_nodes) {
+                    Ok(whole) => {
+                        assert!(whole.nodes == nodes && whole.root == root, "reparsed tree differs from a whole parse")
+                    }
+                    Err(e) => panic!("reparsed a text a whole parse refuses: {e:?}"),
                 }
                 Ok(Tree::from_parts(Source::new(text), nodes, root))
             }
@@ -65,8 +68,10 @@ struct Units {
     end: usize,
     /// Where the lines after the last entry's content start, when only blank lines and comments
     /// follow it up to `end` (else `end`): new entries may be inserted anywhere from here to
-    /// `end` without touching the last entry.
-    tail: usize,
+    /// `end` without touching the last entry. Found when an edit falls after the last key.
+    tail: std::cell::OnceCell<usize>,
+    /// The last entry.
+    last: Entry,
     /// Column (in bytes, spaces only) of every key.
     column: usize,
 }
@@ -100,8 +105,8 @@ impl Units {
             lines.push(line);
         }
         let first_key = tree.node(entries.first()?.key).props_start;
-        let tail = tail(tree, entries.last()?, end);
-        Some(Units { mapping, depth, lines, first_key, end, tail, column: column? })
+        let last = *entries.last()?;
+        Some(Units { mapping, depth, lines, first_key, end, tail: Default::default(), last, column: column? })
     }
 
     /// Where entry `i`'s text ends: where the next one's line starts.
@@ -111,7 +116,7 @@ impl Units {
 
     /// Where `edit` goes, when it lies within the entries and leaves where the mapping starts
     /// alone; `indent` is the column of the first line an insertion writes.
-    fn place(&self, edit: &TextEdit, indent: usize) -> Option<Place> {
+    fn place(&self, tree: &Tree, edit: &TextEdit, indent: usize) -> Option<Place> {
         if edit.start < self.first_key || edit.end > self.end {
             return None;
         }
@@ -121,7 +126,12 @@ impl Units {
                 Err(_) if edit.start == self.end => Some(self.lines.len()),
                 // After the last entry's content, before blank lines and comments: new entries
                 // when as indented as the keys (else as before).
-                Err(_) if (self.tail..self.end).contains(&edit.start) && indent == self.column => {
+                Err(k)
+                    if k == self.lines.len()
+                        && edit.start < self.end
+                        && indent == self.column
+                        && edit.start >= self.tail(tree) =>
+                {
                     return Some(Place::Between(self.lines.len(), edit.start));
                 }
                 Err(_) => None,
@@ -142,6 +152,11 @@ impl Units {
         let first = self.lines.partition_point(|&l| l <= edit.start).checked_sub(1)?;
         let last = self.lines.partition_point(|&l| l < edit.end.max(edit.start + 1)).checked_sub(1)?;
         Some(Place::Within(first, last.max(first)))
+    }
+
+    /// [`Units::tail`], found once.
+    fn tail(&self, tree: &Tree) -> usize {
+        *self.tail.get_or_init(|| tail(tree, &self.last, self.end))
     }
 
     /// Entry `i`'s value as units of its own, when it is a block mapping.
@@ -221,7 +236,7 @@ fn incremental(old: &Tree, edits: &[TextEdit], new: &str, max_nodes: usize) -> O
     }
     // Document markers after the first key, and lone CR line breaks (read alike only in part),
     // are left to a whole parse.
-    if [text, new].iter().any(|t| markers_or_lone_cr(t)) {
+    if [text, new].iter().any(|t| markers_or_lone_cr(t) || explicit_keys(t)) {
         return None;
     }
     let edits = split_at_dedents(&slid(edits, text, new), text, new);
@@ -248,7 +263,7 @@ fn incremental(old: &Tree, edits: &[TextEdit], new: &str, max_nodes: usize) -> O
         let grown = e.len as isize - (e.end - e.start) as isize;
         let mut units = top.clone();
         let mut holders = vec![root];
-        let mut place = units.place(e, indent)?;
+        let mut place = units.place(old, e, indent)?;
         while let Place::Within(i, j) = place {
             if i != j {
                 break;
@@ -256,7 +271,7 @@ fn incremental(old: &Tree, edits: &[TextEdit], new: &str, max_nodes: usize) -> O
             let value = old.entries(units.mapping)[i].value;
             let inner = known.entry(value).or_insert_with(|| units.inner(old, i).map(Rc::new)).clone();
             let Some(inner) = inner else { break };
-            let Some(deeper) = inner.place(e, indent) else { break };
+            let Some(deeper) = inner.place(old, e, indent) else { break };
             holders.push(value);
             units = inner;
             place = deeper;
@@ -284,8 +299,11 @@ fn incremental(old: &Tree, edits: &[TextEdit], new: &str, max_nodes: usize) -> O
             }
             // New entries right after a run in a deeper mapping of the entry before them (a
             // service edited, then a new service after it): that entry is parsed again with them.
+            // So are new entries among the blank lines and comments after that entry, when the run
+            // reaches the end of its text.
             if let Place::Between(k, _) = place {
-                let after_last = old_range.0 == old_range.1 && old_range.0 == last.old.1;
+                let in_tail = k == units.lines.len() && last.old.1 == units.end && old_range.0 < units.end;
+                let after_last = old_range.0 == old_range.1 && (old_range.0 == last.old.1 || in_tail);
                 if after_last && last.units.depth > units.depth && k > 0 && units.lines[k - 1] <= last.old.0 {
                     place = Place::Within(k - 1, k - 1);
                     continue;
@@ -342,6 +360,17 @@ fn incremental(old: &Tree, edits: &[TextEdit], new: &str, max_nodes: usize) -> O
             return None;
         }
     }
+    // New entries put before a mapping's blank lines and comments come before what an edit
+    // after them inserts: one placed deeper (in the last entry, as the old text reads) would be
+    // in them instead (parsed whole).
+    for (k, r) in regions.iter().enumerate() {
+        if let Place::Between(_, at) = r.place {
+            let end = r.units.end;
+            if at < end && regions[k + 1..].iter().any(|n| n.old.0 <= end && n.units.depth > r.units.depth) {
+                return None;
+            }
+        }
+    }
     // Every anchored node of the old tree, in document order.
     let anchors: Vec<(NodeId, &str)> =
         old.nodes.iter().enumerate().filter_map(|(id, n)| n.anchor().map(|a| (id, a))).collect();
@@ -391,7 +420,9 @@ fn incremental(old: &Tree, edits: &[TextEdit], new: &str, max_nodes: usize) -> O
         }
         let source = Source::new(format!("{prelude}{region_text}"));
         let (mut nodes, region_root) = build_nested(&source, max_nodes, region.units.depth - 1)?;
-        if region_root != Some(0) {
+        // Properties before the run's first key would be the mapping's (an anchor or tag the
+        // old mapping does not have): parsed whole.
+        if region_root != Some(0) || nodes[0].props.is_some() {
             return None;
         }
         let given = 2 * defined.len();
@@ -570,6 +601,18 @@ fn markers_or_lone_cr(text: &str) -> bool {
     let bytes = text.as_bytes();
     let lone_cr = memchr::memchr_iter(b'\r', bytes).any(|i| bytes.get(i + 1) != Some(&b'\n'));
     lone_cr || text.contains("\n...") || text.contains("\n---")
+}
+
+/// Whether `text` may have an explicit key (`? key` in block style, whose key can start the next
+/// line): a `?` after only spaces, tabs and `-` on its line, followed by a blank or a line end.
+/// Where the key and its entry start is read differently: parsed whole.
+fn explicit_keys(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    memchr::memchr_iter(b'?', bytes).any(|at| {
+        let line = bytes[..at].iter().rposition(|&b| b == b'\n' || b == b'\r').map_or(0, |i| i + 1);
+        let lead = bytes[line..at].iter().all(|&b| matches!(b, b' ' | b'\t' | b'-'));
+        lead && bytes.get(at + 1).is_none_or(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    })
 }
 
 /// The names `text` may use as aliases (`*name` after a space, a flow indicator or a line
@@ -980,6 +1023,43 @@ mod tests {
         let crlf = list.replace('\n', "\r\n");
         let end = at(&crlf, "\r\n\r\n  web:") + 2;
         assert!(check(&crlf, &[(end, end, "    init: true\r\n")]));
+    }
+
+    /// Found by review: new entries put before a mapping's blank lines or comments, with an
+    /// insertion after those lines (which the old text places deeper, in the last entry, and the
+    /// new text in the new entries): read as a whole parse reads it.
+    #[test]
+    fn new_entries_before_blank_lines_then_an_insertion_after_them() {
+        // `x: {y: 2}` in a whole parse.
+        assert!(!check("a:\n  b: 1\n\n", &[(10, 10, "x:\n"), (11, 11, "  y: 2\n")]));
+        let text = "services:\n  web:\n    image: nginx\n\n# end\n";
+        let (tail, end) = (at(text, "\n# end") + 1, text.len());
+        assert!(!check(text, &[(tail, tail, "  cache:\n    image: redis\n"), (end, end, "    init: true\n")]));
+        // What a whole parse refuses is refused.
+        assert!(!check("a:\n  b: 1\n  c: 2\n# c\n", &[(17, 17, "y: 2\n"), (21, 21, "  x: {a: 1}\n")]));
+        // A value edited in the last service and a new service after it (as `fix` writes them):
+        // that service is parsed again with the new one.
+        let i = at(text, "nginx");
+        assert!(check(text, &[(i, i + 5, "nginx:1.27"), (tail, tail, "  cache:\n    image: redis\n")]));
+    }
+
+    /// An anchor or tag written before a mapping's first key by an edit is the mapping's:
+    /// parsed whole.
+    #[test]
+    fn properties_before_a_first_key_are_the_mappings() {
+        assert!(!check("a:\r\n  b:\r\n  # c\r\nz: 1\r\n", &[(0, 2, "&a "), (4, 6, "y: 2\n")]));
+        assert!(!check("services:\n  web:\n    image: x\n", &[(0, 0, "&root\n")]));
+    }
+
+    /// An explicit key (`? key`, the key maybe on the next line): parsed whole.
+    #[test]
+    fn explicit_keys_are_parsed_whole() {
+        assert!(!check("a:\n  ?\n    b\n  # c\nz: 1\n", &[(13, 13, "    x: 1\n")]));
+        assert!(!check("a:\n  ? b\n  : 1\nz: 1\n", &[(17, 17, "y: 2\n")]));
+        // A `?` elsewhere is text.
+        let text = "services:\n  web:\n    command: [\"a?\", \"?\"]\n    image: x\n";
+        let i = at(text, "image: x") + "image: ".len();
+        assert!(check(text, &[(i, i + 1, "nginx")]));
     }
 
     #[test]
