@@ -14,8 +14,12 @@
 //! show to be so is parsed whole: an anchor in a run (aliases after it may name it), an alias to
 //! an anchor not defined before the run, text compose and yaml-rust2 read differently, a line
 //! indented less than the run's keys, document markers, a flow collection's closer at the start
-//! of a line, tabs in indentation, an edit before the first key of a mapping, a run left without
-//! entries, edits that overlap across levels.
+//! of a line, tabs in indentation, an edit before the first key of a mapping, an anchor or tag
+//! written before one, an explicit key (`?`) anywhere, a run left without entries, edits that
+//! overlap across levels, an edit after new last entries that the old text places deeper.
+//!
+//! New entries after a mapping's last entry may go before the blank lines and comments that
+//! follow it, or at the end of a text without a final line break: they are parsed alone too.
 
 use super::source::Source;
 use super::tree::{build_nested, unusual_chars, Entry, Node, NodeId, NodeKind, ParseError, Tree, MAX_NODES};
