@@ -203,13 +203,19 @@ fn command_edit(ctx: &Context, service: &Service, flag: &str, literal: &str, nam
 pub fn is_secret_name(name: &str) -> bool {
     // Every secret word, `<word>_KEY` pair and glued password holds one of these (most names hold
     // none: answered in one pass over the name).
-    static PARTS: std::sync::LazyLock<Option<aho_corasick::AhoCorasick>> = std::sync::LazyLock::new(|| {
-        aho_corasick::AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .build(["PASS", "PWD", "SECRET", "TOKEN", "KEY", "CREDENTIALS", "SALT"])
-            .ok()
-    });
-    PARTS.as_ref().is_none_or(|parts| parts.is_match(name)) && names_a_secret(name)
+    static PARTS: std::sync::LazyLock<Option<aho_corasick::AhoCorasick>> =
+        std::sync::LazyLock::new(|| any_case(&["PASS", "PWD", "SECRET", "TOKEN", "KEY", "CREDENTIALS", "SALT"]));
+    may_hold(&PARTS, name) && names_a_secret(name)
+}
+
+/// A search for any of `words`, ignoring ASCII case (`None` if it cannot be built).
+fn any_case(words: &[&str]) -> Option<aho_corasick::AhoCorasick> {
+    aho_corasick::AhoCorasick::builder().ascii_case_insensitive(true).build(words).ok()
+}
+
+/// Whether `text` may hold one of the words `finder` looks for (`true` without a finder).
+fn may_hold(finder: &Option<aho_corasick::AhoCorasick>, text: &str) -> bool {
+    finder.as_ref().is_none_or(|f| f.is_match(text))
 }
 
 /// [`is_secret_name`] word by word.
@@ -289,10 +295,9 @@ fn connection_password(value: &str) -> Option<std::ops::Range<usize>> {
     }
     // A `password` or `pwd` parameter (any case) is written with both (most values hold neither:
     // answered in one pass, without reading the parameters).
-    static KEYS: std::sync::LazyLock<Option<aho_corasick::AhoCorasick>> = std::sync::LazyLock::new(|| {
-        aho_corasick::AhoCorasick::builder().ascii_case_insensitive(true).build(["PASSWORD", "PWD"]).ok()
-    });
-    if !value.contains('=') || KEYS.as_ref().is_some_and(|keys| !keys.is_match(value)) {
+    static KEYS: std::sync::LazyLock<Option<aho_corasick::AhoCorasick>> =
+        std::sync::LazyLock::new(|| any_case(&["PASSWORD", "PWD"]));
+    if !value.contains('=') || !may_hold(&KEYS, value) {
         return None;
     }
     parameter_password(value)
