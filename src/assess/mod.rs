@@ -359,39 +359,73 @@ fn evaluate_here(
     options: &crate::fix::FixOptions,
     name: &str,
 ) -> Result<Assessment, String> {
-    use crate::fix::{run_loaded, FirstPlans, FixOptions};
+    use crate::fix::{run_loaded, FirstPass, FirstPlans, FixOptions};
     let (mut findings, silenced) = rules::check_counting_silenced(stack, settings);
     let every = FixOptions { unsafe_fixes: true, ..options.clone() };
     let safe_only = FixOptions { unsafe_fixes: false, ..options.clone() };
     let offers_unsafe =
         findings.iter().any(|f| f.fix.as_ref().is_some_and(|x| x.applicability == Applicability::Unsafe));
-    let (all, safe) = if offers_unsafe {
-        // Both runs are needed: made side by side.
-        let (all, safe) = rayon::join(
-            || run_loaded(load, settings, &every, stack, &findings, FirstPlans::Keep),
-            || run_loaded(load, settings, &safe_only, stack, &findings, FirstPlans::Drop),
-        );
-        (all, Some(safe))
-    } else {
-        // Without an unsafe fix offered now, `fix` makes the same passes as `fix --unsafe-fixes`
-        // unless a later pass offers one (on what a fix adds).
-        let all = run_loaded(load, settings, &every, stack, &findings, FirstPlans::Keep);
-        let applied_unsafe =
-            all.as_ref().is_ok_and(|r| r.applied.iter().any(|a| a.applicability == Applicability::Unsafe));
-        (all, applied_unsafe.then(|| run_loaded(load, settings, &safe_only, stack, &findings, FirstPlans::Drop)))
+    // Each finding's issue, its fix's diff as the unsafe run's first pass planned it alone on the
+    // files as they are: built as soon as that pass has planned, while the runs go on.
+    let listed: std::sync::Mutex<Option<Result<Listed, String>>> = std::sync::Mutex::new(None);
+    let list = |plans: FirstPass| {
+        let mut proposed = findings.clone();
+        crate::fix::propose_with(stack, &load.dir, &every, &plans, &mut proposed).map_err(|e| e.to_string())?;
+        Ok::<_, String>(issue_list(stack, &proposed))
     };
+    let (all, safe) = rayon::scope(|scope| {
+        let (findings, listed, list) = (&findings, &listed, &list);
+        let hand = move |plans: FirstPass| {
+            scope.spawn(move |_| {
+                let made = list(plans);
+                if let Ok(mut listed) = listed.lock() {
+                    *listed = Some(made);
+                }
+            })
+        };
+        let all = || run_loaded(load, settings, &every, stack, findings, FirstPlans::Hand(&hand));
+        let safe = || run_loaded(load, settings, &safe_only, stack, findings, FirstPlans::Drop);
+        if offers_unsafe {
+            // Both runs are needed: made side by side.
+            let (all, safe) = rayon::join(all, safe);
+            (all, Some(safe))
+        } else {
+            // Without an unsafe fix offered now, `fix` makes the same passes as `fix
+            // --unsafe-fixes` unless a later pass offers one (on what a fix adds).
+            let all = all();
+            let applied_unsafe =
+                all.as_ref().is_ok_and(|r| r.applied.iter().any(|a| a.applicability == Applicability::Unsafe));
+            (all, applied_unsafe.then(safe))
+        }
+    });
     let all = all.map_err(|e| e.to_string())?;
     let safe = safe.transpose().map_err(|e| e.to_string())?;
+    // A run that planned no first pass leaves the fixes without diffs.
+    let listed = match listed.into_inner().ok().flatten() {
+        Some(listed) => listed,
+        None => list(FirstPass::default()),
+    };
+    let (mut issues, scrubber) = listed?;
+    // The fixes the unsafe run skipped are no fix: their issues say why instead.
+    let fixed: Vec<bool> = findings.iter().map(|f| f.fix.is_some()).collect();
     crate::fix::settle_with(&all.skipped, &mut findings);
-    // The unsafe run's first pass planned each fix alone on the files as they are: its diffs.
-    crate::fix::propose_from(stack, &load.dir, &every, &all, &mut findings).map_err(|e| e.to_string())?;
+    for ((issue, _), (finding, had)) in issues.iter_mut().zip(findings.iter().zip(fixed)) {
+        if had && finding.fix.is_none() {
+            issue.fix = None;
+            issue.help = finding.help.as_ref().map(|h| scrubber.text(h));
+        }
+    }
     let safe_run = safe.as_ref().unwrap_or(&all);
     let fixes = Fixes { safe: (safe_run.stack(stack), &safe_run.remaining), all: (all.stack(stack), &all.remaining) };
-    let assessment = assess(stack, &findings, name, settings, &fixes, &silenced);
+    let assessment = assess_with(stack, &findings, sorted(issues), name, settings, &fixes, &silenced);
     // The fixed stacks are freed on the thread pool, not on the way to the output.
     crate::fix::drop_in_background((all, safe));
     Ok(assessment)
 }
+
+/// Each finding's issue with where the finding is (file, offset), in the findings' order, and
+/// the scrubber that redacted them.
+type Listed = (Vec<(Issue, (usize, usize))>, scrub::Scrubber);
 
 /// Assesses `stack` from its `findings` (as `stackfix check` reports them, checked with
 /// `settings`; each fix's replacements filled by [`crate::fix::propose`] to show diffs) and what
@@ -407,8 +441,20 @@ pub fn assess(
     fixes: &Fixes,
     silenced: &BTreeMap<&'static str, usize>,
 ) -> Assessment {
-    let meta = |f: &Finding| rules::by_id(f.rule).map(|r| r.meta());
-    let area_of = |f: &Finding| meta(f).map_or(Area::Deployment, |m| m.area);
+    assess_with(stack, findings, sorted(issue_list(stack, findings).0), name, settings, fixes, silenced)
+}
+
+/// [`assess`] with the `issues` of `findings` made already ([`issue_list`], [`sorted`]).
+fn assess_with(
+    stack: &Stack,
+    findings: &[Finding],
+    issues: Vec<Issue>,
+    name: &str,
+    settings: &rules::RuleSettings,
+    fixes: &Fixes,
+    silenced: &BTreeMap<&'static str, usize>,
+) -> Assessment {
+    let area_of = |f: &Finding| rules::by_id(f.rule).map_or(Area::Deployment, |r| r.meta().area);
     // Every service name of every configuration, once.
     let mut services: Vec<&str> = stack.configs.iter().flat_map(|c| &c.services).map(|s| s.name.as_str()).collect();
     services.sort_unstable();
@@ -442,10 +488,6 @@ pub fn assess(
         warnings: count(Severity::Warning),
         infos: count(Severity::Info),
     };
-    // Scored: the services that run in production (a service only a development file has does
-    // not make production readier), and their findings and the stack's.
-    let units = scored_units(stack);
-    let counted = |f: &Finding| f.service.as_deref().is_none_or(|s| units.binary_search(&s).is_ok());
     let now = score_of(stack, findings.iter());
     // After each run: the fixed stack as checked again (a service a fix adds counts, with its
     // findings), and which of today's findings each leaves open.
@@ -472,57 +514,6 @@ pub fn assess(
             .map(|(i, area)| row(area.as_str(), Some(i), findings.iter().filter(|f| area_of(f) == *area).count()))
             .collect(),
     };
-    // Literal secrets are redacted wherever a finding's text or a diff's context would show one.
-    let secrets = rules::guarded_secrets(stack);
-    let mut scrubber = scrub::Scrubber::new(&secrets);
-    // Every file a fix's diff is made on, read once.
-    let mut originals = Originals::new();
-    let mut names = crate::fix::diff::PatchNames::default();
-    for f in findings {
-        for r in f.fix.iter().flat_map(|fix| &fix.replacements) {
-            if !originals.contains_key(&r.path) {
-                originals.insert(r.path.clone(), original(stack, &r.path, &mut names));
-            }
-        }
-    }
-    let issue = |scrubber: &mut scrub::Scrubber, f: &Finding| {
-        let shown = |text: &str| scrubber.text(text);
-        let (line, col) = stack.line_col(f.file, f.span.start);
-        let fix = f.fix.as_ref().filter(|_| crate::report::fix_now(stack, f).is_some()).map(|fix| IssueFix {
-            title: shown(&fix.title),
-            applicability: fix.applicability.as_str(),
-            diff: diff_of(&originals, &fix.replacements).map(|d| shown(&d)),
-        });
-        let development_only = !counted(f);
-        let issue = Issue {
-            priority: if development_only { Priority::Low } else { Priority::of(f.severity, area_of(f)) },
-            development_only,
-            rule: f.rule,
-            area: area_of(f).as_str(),
-            severity: f.severity.as_str(),
-            service: f.service.clone(),
-            location: format!("{}:{line}:{col}", stack.file(f.file).display),
-            message: shown(&f.message),
-            help: f.help.as_ref().map(|h| shown(h)),
-            fix,
-        };
-        (issue, (f.file, f.span.start))
-    };
-    // Each finding's issue (its fix's diff, redacted) on its own: in parallel, in order, for a
-    // stack with very many (each thread redacts with a scrubber of its own, whose cache of lines
-    // starts empty: for fewer findings that costs more than it saves).
-    let mut issues: Vec<(Issue, (usize, usize))> = if findings.len() > PARALLEL_ISSUES {
-        use rayon::prelude::*;
-        findings
-            .par_iter()
-            .with_min_len(PARALLEL_ISSUES / 2)
-            .map_init(|| scrub::Scrubber::new(&secrets), issue)
-            .collect()
-    } else {
-        findings.iter().map(|f| issue(&mut scrubber, f)).collect()
-    };
-    issues.sort_by(|(a, at), (b, bt)| (a.priority, a.rule, at).cmp(&(b.priority, b.rule, bt)));
-    let issues: Vec<Issue> = issues.into_iter().map(|(i, _)| i).collect();
     let production = stack.configs.iter().any(|c| c.is_production());
     let mut open: HashMap<&str, usize> = HashMap::new();
     for f in findings {
@@ -601,8 +592,78 @@ pub fn assess(
     }
 }
 
-/// More findings than this have their issues built on the thread pool.
-const PARALLEL_ISSUES: usize = 512;
+/// Each of `findings` (of `stack`, each fix's replacements filled by [`crate::fix::propose`])
+/// as the report lists it (its priority, location, redacted texts and its fix's diff), in
+/// their order, with where it is.
+fn issue_list(stack: &Stack, findings: &[Finding]) -> Listed {
+    let area_of = |f: &Finding| rules::by_id(f.rule).map_or(Area::Deployment, |r| r.meta().area);
+    // Scored: the services that run in production (a service only a development file has does
+    // not make production readier), and their findings and the stack's; findings of the others
+    // are of low priority.
+    let units = scored_units(stack);
+    let counted = |f: &Finding| f.service.as_deref().is_none_or(|s| units.binary_search(&s).is_ok());
+    // Literal secrets are redacted wherever a finding's text or a diff's context would show one.
+    let secrets = rules::guarded_secrets(stack);
+    let mut scrubber = scrub::Scrubber::new(&secrets);
+    // Every file a fix's diff is made on, read once.
+    let mut originals = Originals::new();
+    let mut names = crate::fix::diff::PatchNames::default();
+    for f in findings {
+        for r in f.fix.iter().flat_map(|fix| &fix.replacements) {
+            if !originals.contains_key(&r.path) {
+                originals.insert(r.path.clone(), original(stack, &r.path, &mut names));
+            }
+        }
+    }
+    let issue = |scrubber: &mut scrub::Scrubber, f: &Finding| {
+        let shown = |text: &str| scrubber.text(text);
+        let (line, col) = stack.line_col(f.file, f.span.start);
+        let fix = f.fix.as_ref().filter(|_| crate::report::fix_now(stack, f).is_some()).map(|fix| IssueFix {
+            title: shown(&fix.title),
+            applicability: fix.applicability.as_str(),
+            diff: diff_of(&originals, &fix.replacements).map(|d| shown(&d)),
+        });
+        let development_only = !counted(f);
+        let issue = Issue {
+            priority: if development_only { Priority::Low } else { Priority::of(f.severity, area_of(f)) },
+            development_only,
+            rule: f.rule,
+            area: area_of(f).as_str(),
+            severity: f.severity.as_str(),
+            service: f.service.clone(),
+            location: format!("{}:{line}:{col}", stack.file(f.file).display),
+            message: shown(&f.message),
+            help: f.help.as_ref().map(|h| shown(h)),
+            fix,
+        };
+        (issue, (f.file, f.span.start))
+    };
+    // Each finding's issue (its fix's diff, redacted) on its own: in parallel, in order, in
+    // pieces a core that finished its fix run can take while the other run goes on (each piece
+    // redacts with a scrubber of its own, whose cache of lines starts empty: for a few findings
+    // that costs more than it saves).
+    let issues: Vec<(Issue, (usize, usize))> = if findings.len() > PARALLEL_ISSUES {
+        use rayon::prelude::*;
+        findings
+            .par_iter()
+            .with_min_len(PARALLEL_ISSUES / 2)
+            .map_init(|| scrub::Scrubber::new(&secrets), issue)
+            .collect()
+    } else {
+        findings.iter().map(|f| issue(&mut scrubber, f)).collect()
+    };
+    (issues, scrubber)
+}
+
+/// `issues` (each with where its finding is) in order of priority, rule and place.
+fn sorted(mut issues: Vec<(Issue, (usize, usize))>) -> Vec<Issue> {
+    issues.sort_by(|(a, at), (b, bt)| (a.priority, a.rule, at).cmp(&(b.priority, b.rule, bt)));
+    issues.into_iter().map(|(i, _)| i).collect()
+}
+
+/// More findings than this have their issues built on the thread pool, in pieces of at least
+/// half as many.
+const PARALLEL_ISSUES: usize = 16;
 
 /// The units the scores count services of: the services that run in production (every
 /// service of a stack without a production configuration), names sorted, each once.

@@ -10,7 +10,7 @@ pub mod render;
 mod verify;
 pub mod write;
 
-pub use propose::{propose, propose_from, settle, settle_with};
+pub use propose::{propose, propose_from, propose_with, settle, settle_with};
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::fmt;
@@ -430,7 +430,7 @@ fn run_here(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) -
     if !original.errors.is_empty() {
         return Err(FixError::Input(original.errors.clone()));
     }
-    let (run, changes, diffs) = fix_in_memory(load, settings, options, &renderer, &original, None, false)?;
+    let (run, changes, diffs) = fix_in_memory(load, settings, options, &renderer, &original, None, FirstPlans::Drop)?;
     let InMemory { applied, skipped, remaining, passes, fixed, first_plans } = run;
     let stack = match fixed {
         Some(fixed) => {
@@ -477,12 +477,29 @@ impl InMemory {
 }
 
 /// Whether a run made in memory keeps each fix as its first pass planned it alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FirstPlans {
-    /// Kept, for [`propose_from`](super::propose_from)'s per-fix diffs (a copy of every plan).
+#[derive(Clone, Copy)]
+pub enum FirstPlans<'a> {
+    /// Kept, for [`propose_from`]'s per-fix diffs (a copy of every plan).
     Keep,
     /// Dropped: a caller that shows no per-fix diff does without the copy.
     Drop,
+    /// Handed to the function as soon as the first pass has planned them, while the run goes on
+    /// (for [`propose_with`]); the run keeps none. The function is called at most once (never
+    /// by a run that fails before its first pass plans), on the run's thread: it should hand its
+    /// work on (`rayon::Scope::spawn`) rather than hold the run up.
+    Hand(&'a (dyn Fn(FirstPass) + Sync)),
+}
+
+/// Each fix of a run's first pass as that pass planned it alone, on the files as they are: one
+/// entry per finding the run started from, in their order (`None`: no plan, for a finding
+/// without a fix, one not wanted, or one that cannot be planned alone).
+#[derive(Debug, Clone, Default)]
+pub struct FirstPass(Vec<Option<Arc<FixPlan>>>);
+
+/// Where an attempt puts its first pass's plans.
+enum Record<'a> {
+    Keep(&'a mut Option<Vec<Option<Arc<FixPlan>>>>),
+    Hand(&'a (dyn Fn(FirstPass) + Sync)),
 }
 
 /// [`run`] on a stack already loaded without errors from `load`, whose findings with `settings`
@@ -499,7 +516,7 @@ pub fn run_loaded(
     options: &FixOptions,
     original: &Stack,
     findings: &[Finding],
-    plans: FirstPlans,
+    plans: FirstPlans<'_>,
 ) -> Result<InMemory, FixError> {
     crate::on_pool(|| run_loaded_here(load, settings, options, original, findings, plans))
 }
@@ -511,14 +528,13 @@ fn run_loaded_here(
     options: &FixOptions,
     original: &Stack,
     findings: &[Finding],
-    plans: FirstPlans,
+    plans: FirstPlans<'_>,
 ) -> Result<InMemory, FixError> {
     if !original.errors.is_empty() {
         return Err(FixError::Input(original.errors.clone()));
     }
     let renderer = Renderer::new(options.templates.as_deref()).map_err(FixError::Template)?;
-    let keep_plans = plans == FirstPlans::Keep;
-    fix_in_memory(load, settings, options, &renderer, original, Some(findings), keep_plans).map(|(run, ..)| run)
+    fix_in_memory(load, settings, options, &renderer, original, Some(findings), plans).map(|(run, ..)| run)
 }
 
 /// The passes, verified, from `original` (its findings `first` when the caller has them), the
@@ -530,19 +546,24 @@ fn fix_in_memory(
     renderer: &Renderer,
     original: &Stack,
     first: Option<&[Finding]>,
-    keep_plans: bool,
+    plans: FirstPlans<'_>,
 ) -> Result<(InMemory, Vec<FileChange>, Vec<RenderedDiff>), FixError> {
     check_services(original, options)?;
     let env = Env { dir: &load.dir, options, renderer };
     let mut excluded: HashMap<FindingKey, String> = HashMap::new();
     // A fix that fails verification is excluded and the run starts over from the original text.
     let mut last = Vec::new();
-    // The first attempt's first pass: each fix planned alone on the files as they are.
+    // The first attempt's first pass: each fix planned alone on the files as they are (kept
+    // here, or handed on).
     let mut first_plans: Option<Vec<Option<Arc<FixPlan>>>> = None;
+    let mut record = match plans {
+        FirstPlans::Keep => Some(Record::Keep(&mut first_plans)),
+        FirstPlans::Drop => None,
+        FirstPlans::Hand(hand) => Some(Record::Hand(hand)),
+    };
     // Each round excludes at least one fix, so this ends; the cap only guards against a bug.
     for _ in 0..64 {
-        let record = (keep_plans && first_plans.is_none()).then_some(&mut first_plans);
-        let mut attempt = match attempt(load, settings, &env, original, first, &excluded, record)? {
+        let mut attempt = match attempt(load, settings, &env, original, first, &excluded, &mut record)? {
             Ok(attempt) => attempt,
             Err(broken) => {
                 last = broken.iter().map(|(k, reason)| format!("{k}: {reason}")).collect();
@@ -740,7 +761,7 @@ fn attempt(
     original: &Stack,
     first: Option<&[Finding]>,
     excluded: &HashMap<FindingKey, String>,
-    mut record: Option<&mut Option<Vec<Option<Arc<FixPlan>>>>>,
+    record: &mut Option<Record<'_>>,
 ) -> Result<Result<Attempt, HashMap<FindingKey, String>>, FixError> {
     let options = env.options;
     let mut fs = ProjectFs::of_stack(original, env.dir);
@@ -760,22 +781,19 @@ fn attempt(
     for pass in 1..=MAX_PASSES {
         // The texts are loaded again to check them; meanwhile, on the other core, their diffs
         // are rendered (kept when this pass changes nothing more: they are the run's).
-        let (loaded, diffs) = match fs.edits().is_empty() {
-            true => (None, Vec::new()),
-            false => rayon::join(
-                || {
-                    let before = planned_on.as_ref().unwrap_or(original);
-                    Some(stack::load::load_edited(&with_overrides(load, fs.edits()), before, &last_edits))
-                },
-                || match options.diffs {
-                    true => {
-                        let (edits, reads) = fs.snapshot();
-                        let changes = changes(original, load, edits, &reads);
-                        changes.iter().map(|c| (texts_hash(c), diff::unified(c))).collect()
-                    }
-                    false => Vec::new(),
-                },
-            ),
+        let reload = || {
+            let before = planned_on.as_ref().unwrap_or(original);
+            Some(stack::load::load_edited(&with_overrides(load, fs.edits()), before, &last_edits))
+        };
+        let (loaded, diffs) = match (fs.edits().is_empty(), options.diffs) {
+            (true, _) => (None, Vec::new()),
+            // Without diffs to render, nothing to hand the other core.
+            (false, false) => (reload(), Vec::new()),
+            (false, true) => rayon::join(reload, || {
+                let (edits, reads) = fs.snapshot();
+                let changes = changes(original, load, edits, &reads);
+                changes.iter().map(|c| (texts_hash(c), diff::unified(c))).collect()
+            }),
         };
         let current = loaded.as_ref().unwrap_or(original);
         if !current.errors.is_empty() {
@@ -842,7 +860,10 @@ fn attempt(
                 let own = plan.as_ref().and_then(|p| p.as_ref().ok().cloned().map(Arc::new));
                 recorded.push(leader.map_or(own, |l| recorded[l].clone()));
             }
-            *record = Some(recorded);
+            match record {
+                Record::Keep(kept) => *kept = Some(recorded),
+                Record::Hand(hand) => hand(FirstPass(recorded)),
+            }
         }
         // What became of each fix that others follow.
         let mut went: HashMap<usize, Went> = HashMap::new();

@@ -87,9 +87,24 @@ pub fn propose_from(
     run: &super::InMemory,
     findings: &mut [Finding],
 ) -> Result<(), FixError> {
+    propose_with(stack, dir, options, &super::FirstPass(run.first_plans.clone()), findings)
+}
+
+/// [`propose_from`] with the `plans` a run handed on ([`super::FirstPlans::Hand`]), which must
+/// have been made on `stack` with `findings` and `options`.
+///
+/// # Errors
+/// The templates do not parse.
+pub fn propose_with(
+    stack: &Stack,
+    dir: &Path,
+    options: &FixOptions,
+    plans: &super::FirstPass,
+    findings: &mut [Finding],
+) -> Result<(), FixError> {
     let renderer = Renderer::new(options.templates.as_deref()).map_err(FixError::Template)?;
     let fs = ProjectFs::of_stack(stack, dir);
-    let plans = run.first_plans.iter().cloned().chain(std::iter::repeat(None)).take(findings.len());
+    let plans = plans.0.iter().cloned().chain(std::iter::repeat(None)).take(findings.len());
     let proposals = as_replacements(stack, dir, &renderer, &fs, plans);
     for (finding, replacements) in findings.iter_mut().zip(proposals) {
         if let Some(fix) = finding.fix.as_mut() {

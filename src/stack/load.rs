@@ -547,10 +547,17 @@ impl Loader {
         if !may_name_services(&text) {
             return false;
         }
-        let Ok(tree) = Tree::parse(text) else {
+        // A file given in memory may be one the last load parsed, edited since.
+        let key = FileKey::new(path);
+        let Ok(tree) = self.parse_given(&key, text, crate::yaml::tree::MAX_NODES) else {
             return false;
         };
-        self.probe(path, Arc::new(tree)).is_none()
+        let compose = self.probe(path, tree).is_none();
+        if compose {
+            // Its tree is kept for `read`, which does not parse it again.
+            self.edited.remove(&key);
+        }
+        compose
     }
 
     /// Keeps `tree` (the file at `path`) for [`Loader::read`] when it has a `services:` mapping;
@@ -636,17 +643,8 @@ impl Loader {
         text: String,
     ) -> Option<FileId> {
         let (tree, source) = if yaml {
-            let parsed = match self.edited.remove(&key) {
-                // Unchanged since the last load: its tree as it is (shared, not copied).
-                Some((before, edits)) if edits.is_empty() && before.source.text() == text => {
-                    match before.len() <= self.nodes_left {
-                        true => Ok(before),
-                        false => Tree::parse_within(text, self.nodes_left).map(Arc::new),
-                    }
-                }
-                Some((before, edits)) => before.reparse(&edits, text, self.nodes_left).map(Arc::new),
-                None => Tree::parse_within(text, self.nodes_left).map(Arc::new),
-            };
+            let parsed = self.parse_given(&key, text, self.nodes_left);
+            self.edited.remove(&key);
             match parsed {
                 Ok(tree) => {
                     self.nodes_left -= tree.len();
@@ -675,6 +673,20 @@ impl Loader {
             (None, Source::new(text))
         };
         Some(self.add_entry(path, key, display, role, tree, source))
+    }
+
+    /// `text`, the text of the file `key` as given now, parsed within `budget` nodes: from the
+    /// tree of the last load and the edits made to it since, when the caller gave them.
+    fn parse_given(&self, key: &FileKey, text: String, budget: usize) -> Result<Arc<Tree>, crate::yaml::ParseError> {
+        match self.edited.get(key) {
+            // Unchanged since the last load: its tree as it is (shared, not copied).
+            Some((before, edits)) if edits.is_empty() && before.source.text() == text => match before.len() <= budget {
+                true => Ok(Arc::clone(before)),
+                false => Tree::parse_within(text, budget).map(Arc::new),
+            },
+            Some((before, edits)) => before.reparse(edits, text, budget).map(Arc::new),
+            None => Tree::parse_within(text, budget).map(Arc::new),
+        }
     }
 
     /// Adds a file read (`tree` for YAML, else `text` holds it) to the stack; its id.
@@ -1825,6 +1837,45 @@ mod tests {
             (files, services, stack.errors.len(), stack.notes.len())
         };
         assert_eq!(shape(&again), shape(&fresh));
+    }
+
+    /// A compose file found by its content (no usual name), edited by a fix: loading it again
+    /// with the edits parses only what they changed, and makes the stack a fresh load of the
+    /// same text makes; an edit that leaves it without `services` makes it no compose file.
+    #[test]
+    fn an_edited_probed_compose_file_is_parsed_again_from_its_edits() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path().join("app.yml");
+        let text = "services:\n  web:\n    image: nginx:1.27\n  db:\n    image: postgres:16\n";
+        std::fs::write(&app, text).unwrap();
+        let options = LoadOptions::new(dir.path().to_path_buf(), Vec::new(), Profiles::builtin());
+        let before = load(&options);
+        assert_eq!(before.files.len(), 1);
+        let at = text.find("  db:").unwrap();
+        let inserted = "    restart: unless-stopped\n";
+        let fixed = format!("{}{inserted}{}", &text[..at], &text[at..]);
+        let mut given = options.clone();
+        given.overrides.insert(app.clone(), fixed.clone());
+        let key = before.files[0].key.clone();
+        let edits = HashMap::from([(key, vec![TextEdit { start: at, end: at, len: inserted.len() }])]);
+        let again = load_edited(&given, &before, &edits);
+        let shape = |stack: &Stack| {
+            let services: Vec<String> =
+                stack.configs.iter().flat_map(|c| &c.services).map(|s| format!("{}={:?}", s.name, s.value)).collect();
+            let trees: Vec<String> = stack.files.iter().map(|f| format!("{:?}", f.tree)).collect();
+            (services, trees, stack.errors.len())
+        };
+        std::fs::write(&app, &fixed).unwrap();
+        assert_eq!(shape(&again), shape(&load(&options)));
+        assert!(again.configs[0].services[0].value.get("restart").is_some());
+        // Edited into something that is no compose file: not read as one.
+        let gone = "x-services: {}\n";
+        given.overrides.insert(app.clone(), gone.into());
+        let edits = HashMap::from([(
+            before.files[0].key.clone(),
+            vec![TextEdit { start: 0, end: text.len(), len: gone.len() }],
+        )]);
+        assert!(load_edited(&given, &before, &edits).files.is_empty());
     }
 
     /// A directory without a compose file's usual name: each YAML file is parsed to see whether
