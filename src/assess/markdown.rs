@@ -74,11 +74,32 @@ fn write_report(out: &mut String, a: &Assessment) -> std::fmt::Result {
     if a.issues.is_empty() {
         writeln!(out, "No findings.")?;
     }
-    for (priority, groups) in a.issue_groups() {
+    let by_priority = a.issue_groups();
+    // With many issues, each rule group's text is made on its own, in parallel.
+    let mut made: std::vec::IntoIter<String> = match a.issues.len() > PARALLEL_ISSUES {
+        true => {
+            use rayon::prelude::*;
+            let groups: Vec<&Vec<&Issue>> = by_priority.iter().flat_map(|(_, groups)| groups).collect();
+            let made: Vec<String> = groups
+                .par_iter()
+                .map(|group| {
+                    let mut text = String::new();
+                    let _ = write_rule_group(&mut text, group);
+                    text
+                })
+                .collect();
+            made.into_iter()
+        }
+        false => Vec::new().into_iter(),
+    };
+    for (priority, groups) in &by_priority {
         let count: usize = groups.iter().map(Vec::len).sum();
         writeln!(out, "### {} ({count})\n", priority.title())?;
-        for group in &groups {
-            write_rule_group(out, group)?;
+        for group in groups {
+            match made.next() {
+                Some(text) => out.push_str(&text),
+                None => write_rule_group(out, group)?,
+            }
         }
     }
     writeln!(out, "## Checklist\n")?;
@@ -125,6 +146,9 @@ fn write_report(out: &mut String, a: &Assessment) -> std::fmt::Result {
     }
     Ok(())
 }
+
+/// More issues than this have their rule groups written in parallel.
+const PARALLEL_ISSUES: usize = 64;
 
 /// The issues of one rule at one priority: why the rule matters, then each issue with its fix.
 fn write_rule_group(out: &mut String, group: &[&Issue]) -> std::fmt::Result {

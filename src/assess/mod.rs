@@ -370,8 +370,10 @@ fn evaluate_here(
     let listed: std::sync::Mutex<Option<Result<Listed, String>>> = std::sync::Mutex::new(None);
     let list = |plans: FirstPass| {
         let mut proposed = findings.clone();
-        crate::fix::propose_with(stack, &load.dir, &every, &plans, &mut proposed).map_err(|e| e.to_string())?;
-        Ok::<_, String>(issue_list(stack, &proposed))
+        let secrets = rules::guarded_secrets(stack);
+        crate::fix::propose_guarding(stack, &load.dir, &every, &plans, &mut proposed, &secrets)
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>(issue_list(stack, &proposed, &secrets))
     };
     let (all, safe) = rayon::scope(|scope| {
         let (findings, listed, list) = (&findings, &listed, &list);
@@ -441,7 +443,8 @@ pub fn assess(
     fixes: &Fixes,
     silenced: &BTreeMap<&'static str, usize>,
 ) -> Assessment {
-    assess_with(stack, findings, sorted(issue_list(stack, findings).0), name, settings, fixes, silenced)
+    let listed = issue_list(stack, findings, &rules::guarded_secrets(stack)).0;
+    assess_with(stack, findings, sorted(listed), name, settings, fixes, silenced)
 }
 
 /// [`assess`] with the `issues` of `findings` made already ([`issue_list`], [`sorted`]).
@@ -595,7 +598,7 @@ fn assess_with(
 /// Each of `findings` (of `stack`, each fix's replacements filled by [`crate::fix::propose`])
 /// as the report lists it (its priority, location, redacted texts and its fix's diff), in
 /// their order, with where it is.
-fn issue_list(stack: &Stack, findings: &[Finding]) -> Listed {
+fn issue_list(stack: &Stack, findings: &[Finding], secrets: &[String]) -> Listed {
     let area_of = |f: &Finding| rules::by_id(f.rule).map_or(Area::Deployment, |r| r.meta().area);
     // Scored: the services that run in production (a service only a development file has does
     // not make production readier), and their findings and the stack's; findings of the others
@@ -603,8 +606,7 @@ fn issue_list(stack: &Stack, findings: &[Finding]) -> Listed {
     let units = scored_units(stack);
     let counted = |f: &Finding| f.service.as_deref().is_none_or(|s| units.binary_search(&s).is_ok());
     // Literal secrets are redacted wherever a finding's text or a diff's context would show one.
-    let secrets = rules::guarded_secrets(stack);
-    let mut scrubber = scrub::Scrubber::new(&secrets);
+    let mut scrubber = scrub::Scrubber::new(secrets);
     // Every file a fix's diff is made on, read once.
     let mut originals = Originals::new();
     let mut names = crate::fix::diff::PatchNames::default();
@@ -647,7 +649,7 @@ fn issue_list(stack: &Stack, findings: &[Finding]) -> Listed {
         findings
             .par_iter()
             .with_min_len(PARALLEL_ISSUES / 2)
-            .map_init(|| scrub::Scrubber::new(&secrets), issue)
+            .map_init(|| scrub::Scrubber::new(secrets), issue)
             .collect()
     } else {
         findings.iter().map(|f| issue(&mut scrubber, f)).collect()

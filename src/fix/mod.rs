@@ -10,6 +10,7 @@ pub mod render;
 mod verify;
 pub mod write;
 
+pub(crate) use propose::propose_guarding;
 pub use propose::{propose, propose_from, propose_with, settle, settle_with};
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};

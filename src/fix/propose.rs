@@ -70,7 +70,7 @@ fn plan_each(
         let users_fixed = fix.anchor_users().iter().all(|u| peers.contains_key(&(finding.rule, (*u).clone())));
         users_fixed.then(|| plan_fix(&env, stack, &fs, finding, fix, &peers).ok().map(Arc::new)).flatten()
     });
-    Ok(as_replacements(stack, dir, &renderer, &fs, plans))
+    Ok(as_replacements(stack, dir, &renderer, &fs, plans, &rules::guarded_secrets(stack)))
 }
 
 /// The fixes of `findings` (a report of `stack`, fixes with their edits) as the first pass of
@@ -102,10 +102,22 @@ pub fn propose_with(
     plans: &super::FirstPass,
     findings: &mut [Finding],
 ) -> Result<(), FixError> {
+    propose_guarding(stack, dir, options, plans, findings, &rules::guarded_secrets(stack))
+}
+
+/// [`propose_with`], where `secrets` are [`rules::guarded_secrets`] of `stack`.
+pub(crate) fn propose_guarding(
+    stack: &Stack,
+    dir: &Path,
+    options: &FixOptions,
+    plans: &super::FirstPass,
+    findings: &mut [Finding],
+    secrets: &[String],
+) -> Result<(), FixError> {
     let renderer = Renderer::new(options.templates.as_deref()).map_err(FixError::Template)?;
     let fs = ProjectFs::of_stack(stack, dir);
     let plans = plans.0.iter().cloned().chain(std::iter::repeat(None)).take(findings.len());
-    let proposals = as_replacements(stack, dir, &renderer, &fs, plans);
+    let proposals = as_replacements(stack, dir, &renderer, &fs, plans, secrets);
     for (finding, replacements) in findings.iter_mut().zip(proposals) {
         if let Some(fix) = finding.fix.as_mut() {
             fix.replacements = replacements;
@@ -122,12 +134,12 @@ fn as_replacements(
     renderer: &Renderer,
     fs: &ProjectFs,
     plans: impl Iterator<Item = Option<Arc<super::FixPlan>>>,
+    secrets: &[String],
 ) -> Vec<Vec<Replacement>> {
     // Each file's text and line index, made once for all the fixes that change it.
     let mut originals: HashMap<FileKey, (String, Source)> = HashMap::new();
     // A replacement that would show a literal secret (a fix that rewrites the text holding one)
     // is left out: the report says the finding is fixable, without the text.
-    let secrets = rules::guarded_secrets(stack);
     let mut out = Vec::new();
     for plan in plans {
         let Some(plan) = plan else {
