@@ -76,7 +76,7 @@ fn write_report(out: &mut String, a: &Assessment) -> std::fmt::Result {
     }
     let by_priority = a.issue_groups();
     // With many issues, each rule group's text is made on its own, in parallel.
-    let mut made: std::vec::IntoIter<String> = match a.issues.len() > PARALLEL_ISSUES {
+    let mut made: std::vec::IntoIter<String> = match a.issues.len() > PARALLEL_GROUPS_ISSUES {
         true => {
             use rayon::prelude::*;
             let groups: Vec<&Vec<&Issue>> = by_priority.iter().flat_map(|(_, groups)| groups).collect();
@@ -148,7 +148,7 @@ fn write_report(out: &mut String, a: &Assessment) -> std::fmt::Result {
 }
 
 /// More issues than this have their rule groups written in parallel.
-const PARALLEL_ISSUES: usize = 64;
+const PARALLEL_GROUPS_ISSUES: usize = 64;
 
 /// The issues of one rule at one priority: why the rule matters, then each issue with its fix.
 fn write_rule_group(out: &mut String, group: &[&Issue]) -> std::fmt::Result {

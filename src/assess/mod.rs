@@ -402,7 +402,8 @@ fn evaluate_here(
     });
     let all = all.map_err(|e| e.to_string())?;
     let safe = safe.transpose().map_err(|e| e.to_string())?;
-    // A run that planned no first pass leaves the fixes without diffs.
+    // A run that succeeded planned its first pass and handed it on, so the listing is there;
+    // were it not (a bug), the fixes are listed without diffs rather than lost.
     let listed = match listed.into_inner().ok().flatten() {
         Some(listed) => listed,
         None => list(FirstPass::default()),
@@ -430,7 +431,8 @@ fn evaluate_here(
 type Listed = (Vec<(Issue, (usize, usize))>, scrub::Scrubber);
 
 /// Assesses `stack` from its `findings` (as `stackfix check` reports them, checked with
-/// `settings`; each fix's replacements filled by [`crate::fix::propose`] to show diffs) and what
+/// `settings`; each fix's replacements filled by [`crate::fix::propose`] or
+/// [`crate::fix::propose_from`] to show diffs) and what
 /// the fixes would leave (`fixes`); `silenced` counts the findings of each rule a person silenced
 /// (shown in the checklist). `name` is the stack as the command line named it. Rules
 /// `settings` switches off are listed as not checked rather than ticked. Every text taken from
@@ -595,8 +597,8 @@ fn assess_with(
     }
 }
 
-/// Each of `findings` (of `stack`, each fix's replacements filled by [`crate::fix::propose`])
-/// as the report lists it (its priority, location, redacted texts and its fix's diff), in
+/// Each of `findings` (of `stack`, each fix's replacements filled by [`crate::fix::propose`] or
+/// its kin) as the report lists it (its priority, location, redacted texts and its fix's diff), in
 /// their order, with where it is.
 fn issue_list(stack: &Stack, findings: &[Finding], secrets: &[String]) -> Listed {
     let area_of = |f: &Finding| rules::by_id(f.rule).map_or(Area::Deployment, |r| r.meta().area);
@@ -830,6 +832,45 @@ mod tests {
         }
         // The parameter reached the reports.
         assert_ne!(warm[0], warm[dirs.len()]);
+    }
+
+    /// A fix `check` offers that the unsafe run skips (a redis setting sized from the memory limit
+    /// its fix adds, while a `--set` changes that limit and the limits rule is off): `evaluate`,
+    /// which builds the issues while the runs go on, writes what the runs made one after the
+    /// other and assessed from settled findings write, and the issue says why it has no fix.
+    #[test]
+    fn issues_of_fixes_the_run_skips_match_the_sequential_assessment() {
+        use crate::fix::{propose_from, run_loaded, settle_with, FirstPlans, FixOptions};
+        use crate::stack::{LoadOptions, Profiles};
+        let dir = tempfile::tempdir().unwrap();
+        let compose = "services:\n  redis:\n    image: redis:7.2\n    restart: unless-stopped\n  db:\n    image: \
+                       postgres:16\n    restart: unless-stopped\n    environment:\n      POSTGRES_PASSWORD: s3cretpw99\n";
+        std::fs::write(dir.path().join("docker-compose.yml"), compose).unwrap();
+        let load = LoadOptions::new(dir.path().to_path_buf(), Vec::new(), Profiles::builtin());
+        let stack = crate::stack::load(&load);
+        let settings = rules::RuleSettings { ignore: vec!["no-resource-limits".into()], ..Default::default() };
+        let options = FixOptions { sets: vec![(None, "memory".into(), "1G".into())], ..FixOptions::default() };
+        let got = evaluate(&stack, &load, &settings, &options, "x").unwrap();
+        // The same, one step after the other.
+        let (mut findings, silenced) = rules::check_counting_silenced(&stack, &settings);
+        let every = FixOptions { unsafe_fixes: true, ..options.clone() };
+        let all = run_loaded(&load, &settings, &every, &stack, &findings, FirstPlans::Keep).unwrap();
+        let safe = run_loaded(&load, &settings, &options, &stack, &findings, FirstPlans::Drop).unwrap();
+        assert!(!all.skipped.is_empty(), "the run skips a fix");
+        let offered = findings.iter().filter(|f| f.fix.is_some()).count();
+        propose_from(&stack, &load.dir, &every, &all, &mut findings).unwrap();
+        settle_with(&all.skipped, &mut findings);
+        assert!(findings.iter().filter(|f| f.fix.is_some()).count() < offered);
+        let fixes = Fixes { safe: (safe.stack(&stack), &safe.remaining), all: (all.stack(&stack), &all.remaining) };
+        let want = assess(&stack, &findings, "x", &settings, &fixes, &silenced);
+        assert_eq!(markdown::render(&got), markdown::render(&want));
+        assert_eq!(json(std::slice::from_ref(&got), &[]), json(&[want], &[]));
+        // The skipped fix's issue has none, and says why; the password's keeps its fix.
+        let redis = got.issues.iter().find(|i| i.service.as_deref() == Some("redis") && i.rule != "no-healthcheck");
+        let redis = redis.unwrap_or_else(|| panic!("{:?}", got.issues));
+        assert!(redis.fix.is_none(), "{redis:?}");
+        assert!(redis.help.as_deref().is_some_and(|h| h.contains("no fix: its settings are sized")), "{redis:?}");
+        assert!(got.issues.iter().any(|i| i.rule == "hardcoded-secret" && i.fix.is_some()), "{:?}", got.issues);
     }
 
     #[test]

@@ -477,7 +477,8 @@ impl InMemory {
     }
 }
 
-/// Whether a run made in memory keeps each fix as its first pass planned it alone.
+/// What a run made in memory does with each fix as its first pass planned it alone: keeps,
+/// drops or hands on.
 #[derive(Clone, Copy)]
 pub enum FirstPlans<'a> {
     /// Kept, for [`propose_from`]'s per-fix diffs (a copy of every plan).
@@ -485,7 +486,8 @@ pub enum FirstPlans<'a> {
     /// Dropped: a caller that shows no per-fix diff does without the copy.
     Drop,
     /// Handed to the function as soon as the first pass has planned them, while the run goes on
-    /// (for [`propose_with`]); the run keeps none. The function is called at most once (never
+    /// (for per-fix diffs made while the run goes on: `stackfix report` hands them to
+    /// `propose_guarding`, as [`propose_with`] does); the run keeps none. The function is called at most once (never
     /// by a run that fails before its first pass plans), on the run's thread: it should hand its
     /// work on (`rayon::Scope::spawn`) rather than hold the run up.
     Hand(&'a (dyn Fn(FirstPass) + Sync)),
@@ -780,8 +782,9 @@ fn attempt(
     let mut planned_on: Option<Stack> = None;
     let mut last_edits: std::collections::HashMap<FileKey, Vec<crate::yaml::TextEdit>> = Default::default();
     for pass in 1..=MAX_PASSES {
-        // The texts are loaded again to check them; meanwhile, on the other core, their diffs
-        // are rendered (kept when this pass changes nothing more: they are the run's).
+        // The texts are loaded again to check them; meanwhile, when the run shows diffs, on the
+        // other core, their diffs are rendered (kept when this pass changes nothing more: they
+        // are the run's).
         let reload = || {
             let before = planned_on.as_ref().unwrap_or(original);
             Some(stack::load::load_edited(&with_overrides(load, fs.edits()), before, &last_edits))
