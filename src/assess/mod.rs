@@ -432,9 +432,8 @@ type Listed = (Vec<(Issue, (usize, usize))>, scrub::Scrubber);
 
 /// Assesses `stack` from its `findings` (as `stackfix check` reports them, checked with
 /// `settings`; each fix's replacements filled by [`crate::fix::propose`] or
-/// [`crate::fix::propose_from`] to show diffs) and what
-/// the fixes would leave (`fixes`); `silenced` counts the findings of each rule a person silenced
-/// (shown in the checklist). `name` is the stack as the command line named it. Rules
+/// [`crate::fix::propose_from`] to show diffs) and what the fixes would leave (`fixes`);
+/// `silenced` counts the findings of each rule a person silenced (shown in the checklist). `name` is the stack as the command line named it. Rules
 /// `settings` switches off are listed as not checked rather than ticked. Every text taken from
 /// the files passes through the redaction of [`rules::guarded_secrets`].
 pub fn assess(
@@ -836,8 +835,8 @@ mod tests {
 
     /// A fix `check` offers that the unsafe run skips (a redis setting sized from the memory limit
     /// its fix adds, while a `--set` changes that limit and the limits rule is off): `evaluate`,
-    /// which builds the issues while the runs go on, writes what the runs made one after the
-    /// other and assessed from settled findings write, and the issue says why it has no fix.
+    /// which builds the issues while the runs go on, gives the report that the same steps made
+    /// one after the other give, and the issue says why it has no fix.
     #[test]
     fn issues_of_fixes_the_run_skips_match_the_sequential_assessment() {
         use crate::fix::{propose_from, run_loaded, settle_with, FirstPlans, FixOptions};

@@ -485,10 +485,10 @@ pub enum FirstPlans<'a> {
     Keep,
     /// Dropped: a caller that shows no per-fix diff does without the copy.
     Drop,
-    /// Handed to the function as soon as the first pass has planned them, while the run goes on
-    /// (for per-fix diffs made while the run goes on: `stackfix report` hands them to
-    /// `propose_guarding`, as [`propose_with`] does); the run keeps none. The function is called at most once (never
-    /// by a run that fails before its first pass plans), on the run's thread: it should hand its
+    /// Handed to the function as soon as the first pass has planned them, for per-fix diffs made
+    /// while the run goes on (`stackfix report` hands them to `propose_guarding`, as
+    /// [`propose_with`] does); the run keeps none. The function is called at most once (never by
+    /// a run that fails before its first pass plans), on the run's thread: it should hand its
     /// work on (`rayon::Scope::spawn`) rather than hold the run up.
     Hand(&'a (dyn Fn(FirstPass) + Sync)),
 }
