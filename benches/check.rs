@@ -281,6 +281,11 @@ fn main() {
     // `cargo bench --bench check -- corpus` runs only the named parts (corpus, services,
     // hostile); without names, all of them.
     let named: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    const PARTS: [&str; 3] = ["corpus", "services", "hostile"];
+    if let Some(unknown) = named.iter().find(|n| !PARTS.contains(&n.as_str())) {
+        eprintln!("unknown part `{unknown}`: the parts are {}", PARTS.join(", "));
+        std::process::exit(2);
+    }
     let runs = |part: &str| named.is_empty() || named.iter().any(|n| n == part);
     println!("{:<34} {:>12} {:>12} {:>12} {:>9}", "input", "check", "tree only", "yaml-rust2", "findings");
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");

@@ -371,7 +371,7 @@ fn evaluate_here(
     let list = |plans: FirstPass| {
         let mut proposed = findings.clone();
         let secrets = rules::guarded_secrets(stack);
-        crate::fix::propose_guarding(stack, &load.dir, &every, &plans, &mut proposed, &secrets)
+        crate::fix::propose_with(stack, &load.dir, &every, &plans, &mut proposed, &secrets)
             .map_err(|e| e.to_string())?;
         Ok::<_, String>(issue_list(stack, &proposed, &secrets))
     };

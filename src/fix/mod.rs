@@ -10,7 +10,6 @@ pub mod render;
 mod verify;
 pub mod write;
 
-pub(crate) use propose::propose_guarding;
 pub use propose::{propose, propose_from, propose_with, settle, settle_with};
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
@@ -486,10 +485,10 @@ pub enum FirstPlans<'a> {
     /// Dropped: a caller that shows no per-fix diff does without the copy.
     Drop,
     /// Handed to the function as soon as the first pass has planned them, for per-fix diffs made
-    /// while the run goes on (`stackfix report` hands them to `propose_guarding`, as
-    /// [`propose_with`] does); the run keeps none. The function is called at most once (never by
-    /// a run that fails before its first pass plans), on the run's thread: it should hand its
-    /// work on (`rayon::Scope::spawn`) rather than hold the run up.
+    /// while the run goes on (`stackfix report` hands them to [`propose_with`]); the run keeps
+    /// none. The function is called at most once (never by a run that fails before its first
+    /// pass plans), on the run's thread: it should hand its work on (`rayon::Scope::spawn`)
+    /// rather than hold the run up.
     Hand(&'a (dyn Fn(FirstPass) + Sync)),
 }
 

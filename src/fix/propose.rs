@@ -87,26 +87,17 @@ pub fn propose_from(
     run: &super::InMemory,
     findings: &mut [Finding],
 ) -> Result<(), FixError> {
-    propose_with(stack, dir, options, &super::FirstPass(run.first_plans.clone()), findings)
+    let plans = super::FirstPass(run.first_plans.clone());
+    propose_with(stack, dir, options, &plans, findings, &rules::guarded_secrets(stack))
 }
 
 /// [`propose_from`] with the `plans` a run handed on ([`super::FirstPlans::Hand`]), which must
-/// have been made on `stack` with `findings` and `options`.
+/// have been made on `stack` with `findings` and `options`; `secrets` are
+/// [`rules::guarded_secrets`] of `stack` (a caller that redacts with them too finds them once).
 ///
 /// # Errors
 /// The templates do not parse.
 pub fn propose_with(
-    stack: &Stack,
-    dir: &Path,
-    options: &FixOptions,
-    plans: &super::FirstPass,
-    findings: &mut [Finding],
-) -> Result<(), FixError> {
-    propose_guarding(stack, dir, options, plans, findings, &rules::guarded_secrets(stack))
-}
-
-/// [`propose_with`], where `secrets` are [`rules::guarded_secrets`] of `stack`.
-pub(crate) fn propose_guarding(
     stack: &Stack,
     dir: &Path,
     options: &FixOptions,
