@@ -26,20 +26,31 @@ impl MarkedEventReceiver for Discard {
     fn on_event(&mut self, _: Event, _: Marker) {}
 }
 
+/// What a timed run leaves (a stack, its findings, a fix run's outcome): freed after its time is
+/// taken, as the commands leave theirs to the process's exit.
+type Left = Box<dyn Send>;
+
+/// Nothing left.
+fn nothing() -> Left {
+    Box::new(())
+}
+
 /// Runs `f` `runs` times, each without the fix fragments an earlier run rendered; returns the
-/// median.
-fn time(runs: usize, mut f: impl FnMut() + Send) -> Duration {
+/// median. What a run leaves is freed after its time is taken.
+fn time(runs: usize, mut f: impl FnMut() -> Left + Send) -> Duration {
     let mut samples: Vec<Duration> = (0..runs)
         .map(|_| {
             // Every run starts cold: no fix fragment rendered by an earlier one.
             stackfix::fix::render::Renderer::forget_built_in_fragments();
             // On rayon's pool, as the binary runs every analysis (and the bare parse too, so
             // that both run on the same kind of thread).
-            stackfix::on_pool(|| {
+            let (took, left) = stackfix::on_pool(|| {
                 let start = Instant::now();
-                f();
-                start.elapsed()
-            })
+                let left = f();
+                (start.elapsed(), left)
+            });
+            drop(left);
+            took
         })
         .collect();
     samples.sort();
@@ -48,45 +59,49 @@ fn time(runs: usize, mut f: impl FnMut() + Send) -> Duration {
 
 /// What `stackfix check` computes: the stack loaded and every rule's findings, each fix kept as
 /// the report shows it (title, applicability), as `rules::report` gives them, and where merge keys
-/// are, the fixes `fix` could not write settled (a `fix` run, as the command does).
-fn check(dir: &Path, files: Vec<PathBuf>) -> usize {
+/// are, the fixes `fix` could not write settled (a `fix` run, as the command does); the count of
+/// findings, and the stack and findings, which the command leaves to the process's exit.
+fn check(dir: &Path, files: Vec<PathBuf>) -> (usize, Left) {
     let load = LoadOptions::new(dir.to_path_buf(), files, Profiles::builtin());
     let stack = stack::load(&load);
     let settings = RuleSettings::default();
     if stack.errors.is_empty() && stack.has_merge_keys() {
         let mut findings = rules::check(&stack, &settings);
         stackfix::fix::settle(&load, &settings, None, &stack, &mut findings);
-        return findings.len();
+        return (findings.len(), Box::new((stack, findings)));
     }
     let findings = rules::report(&stack, &settings);
-    findings.len()
+    (findings.len(), Box::new((stack, findings)))
 }
 
-/// `fix --diff` minus the printing: plan, apply in memory, verify, render the diffs.
-fn fix_diff(dir: &Path) -> usize {
+/// `fix --diff` minus the printing: plan, apply in memory, verify, render the diffs; their length,
+/// and the outcome, which the command leaves to the process's exit.
+fn fix_diff(dir: &Path) -> (usize, Left) {
     let load = LoadOptions::new(dir.to_path_buf(), Vec::new(), Profiles::builtin());
     // As `fix --diff` asks: the diffs rendered while the fixed texts are checked.
     let options = stackfix::fix::FixOptions { unsafe_fixes: true, diffs: true, ..Default::default() };
     match stackfix::fix::run(&load, &RuleSettings::default(), &options) {
-        Ok(outcome) => (0..outcome.changes.len()).map(|i| outcome.diff(i).len()).sum(),
-        Err(_) => 0,
+        Ok(outcome) => ((0..outcome.changes.len()).map(|i| outcome.diff(i).len()).sum(), Box::new(outcome)),
+        Err(_) => (0, nothing()),
     }
 }
 
 /// `stackfix report` minus the printing: check, `fix` and `fix --unsafe-fixes` in memory, each
-/// fix planned alone for its diff, the assessment rendered as Markdown; its length.
-fn report(dir: &Path) -> usize {
+/// fix planned alone for its diff, the assessment rendered as Markdown; its length, and the
+/// stack, which the command leaves to the process's exit.
+fn report(dir: &Path) -> (usize, Left) {
     let load = LoadOptions::new(dir.to_path_buf(), Vec::new(), Profiles::builtin());
     let stack = stack::load(&load);
     if !stack.errors.is_empty() {
-        return 0;
+        return (0, Box::new(stack));
     }
     let options = stackfix::fix::FixOptions::default();
     let name = dir.to_string_lossy();
-    match stackfix::assess::evaluate(&stack, &load, &RuleSettings::default(), &options, &name) {
+    let bytes = match stackfix::assess::evaluate(&stack, &load, &RuleSettings::default(), &options, &name) {
         Ok(assessment) => stackfix::assess::markdown::render(&assessment).len(),
         Err(_) => 0,
-    }
+    };
+    (bytes, Box::new(stack))
 }
 
 /// The compose file as `fix` would leave it.
@@ -112,7 +127,7 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// the next one, so none always follows the same other); returns their medians in order. Taken
 /// in turn, the ratios between them are measured under the same load of the machine (a shared
 /// machine's speed drifts over seconds).
-fn time_each(runs: usize, fs: &mut [&mut (dyn FnMut() + Send)]) -> Vec<Duration> {
+fn time_each(runs: usize, fs: &mut [&mut (dyn FnMut() -> Left + Send)]) -> Vec<Duration> {
     let n = fs.len();
     let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(runs); n];
     for round in 0..runs {
@@ -318,18 +333,23 @@ fn main() {
         let times = time_each(
             7,
             &mut [
-                &mut || findings = dirs.iter().map(|d| check(d, Vec::new())).sum(),
                 &mut || {
-                    for t in &texts {
-                        let _ = Tree::parse(t.clone());
-                    }
+                    let (counts, left): (Vec<usize>, Vec<Left>) = dirs.iter().map(|d| check(d, Vec::new())).unzip();
+                    findings = counts.iter().sum();
+                    Box::new(left)
                 },
+                &mut || Box::new(texts.iter().map(|t| Tree::parse(t.clone())).collect::<Vec<_>>()),
                 &mut || {
                     for t in &texts {
                         let _ = Parser::new_from_str(t).load(&mut Discard, true);
                     }
+                    nothing()
                 },
-                &mut || bytes = dirs.iter().map(|d| report(d)).sum(),
+                &mut || {
+                    let (counts, left): (Vec<usize>, Vec<Left>) = dirs.iter().map(|d| report(d)).unzip();
+                    bytes = counts.iter().sum();
+                    Box::new(left)
+                },
             ],
         );
         let (check_time, tree_time, bare, report_time) = (times[0], times[1], times[2], times[3]);
@@ -337,7 +357,11 @@ fn main() {
         println!("{label:<34} {:>12.2?} {:>12.2?} {:>12.2?} {findings:>9}", check_time, tree_time, bare);
         print_ratio("  check / yaml-rust2", check_time, bare, 2.5, "issue 16");
         let mut diff_bytes = 0;
-        let fix_time = time(3, || diff_bytes = dirs.iter().map(|d| fix_diff(d)).sum());
+        let fix_time = time(3, || {
+            let (counts, left): (Vec<usize>, Vec<Left>) = dirs.iter().map(|d| fix_diff(d)).unzip();
+            diff_bytes = counts.iter().sum();
+            Box::new(left)
+        });
         println!("{:<34} {:>12.2?}   ({} bytes of diff)", "  fix --diff --unsafe-fixes", fix_time, diff_bytes);
         println!("{:<34} {:>12.2?}   ({bytes} bytes)", "  report (markdown)", report_time);
         print_ratio("  report / check", report_time, check_time, 3.0, "issue 18");
@@ -354,12 +378,15 @@ fn main() {
         let times = time_each(
             runs,
             &mut [
-                &mut || findings = check(&dir, Vec::new()),
                 &mut || {
-                    let _ = Tree::parse(text.clone());
+                    let left;
+                    (findings, left) = check(&dir, Vec::new());
+                    left
                 },
+                &mut || Box::new(Tree::parse(text.clone())),
                 &mut || {
                     let _ = Parser::new_from_str(&text).load(&mut Discard, true);
+                    nothing()
                 },
             ],
         );
@@ -374,10 +401,18 @@ fn main() {
                     let mut bytes = 0;
                     let times = time_each(
                         5,
-                        &mut [&mut || bytes = fix_diff(&dir), &mut || {
-                            let _ = Parser::new_from_str(&text).load(&mut Discard, true);
-                            let _ = Parser::new_from_str(&fixed).load(&mut Discard, true);
-                        }],
+                        &mut [
+                            &mut || {
+                                let left;
+                                (bytes, left) = fix_diff(&dir);
+                                left
+                            },
+                            &mut || {
+                                let _ = Parser::new_from_str(&text).load(&mut Discard, true);
+                                let _ = Parser::new_from_str(&fixed).load(&mut Discard, true);
+                                nothing()
+                            },
+                        ],
                     );
                     let (fix_time, floor) = (times[0], times[1]);
                     println!("{:<34} {:>12.2?}   ({} bytes of diff)", "  fix --diff --unsafe-fixes", fix_time, bytes);
@@ -387,7 +422,11 @@ fn main() {
                 }
                 None => {
                     let mut bytes = 0;
-                    let fix_time = time(5, || bytes = fix_diff(&dir));
+                    let fix_time = time(5, || {
+                        let left;
+                        (bytes, left) = fix_diff(&dir);
+                        left
+                    });
                     let label = "  fix --diff --unsafe-fixes";
                     println!("{label:<34} {fix_time:>12.2?}   (nothing fixed, no floor: {bytes} bytes of diff)");
                 }

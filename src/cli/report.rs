@@ -90,7 +90,8 @@ pub fn run(args: &ReportArgs) -> io::Result<u8> {
 /// One stack's assessment, or the errors that keep it from loading (as `check` prints them).
 fn assess_target(args: &ReportArgs, target: &Target) -> Result<(Assessment, Vec<PathBuf>), String> {
     let prepared = config::prepare_target(&args.common, target).map_err(|e| format!("error: {e}"))?;
-    let stack = stack::load(&prepared.load);
+    // Left to the process's exit, as `check` leaves its stacks (they hold no files or locks).
+    let stack = std::mem::ManuallyDrop::new(stack::load(&prepared.load));
     if !stack.errors.is_empty() {
         let errors: Vec<String> = stack
             .errors

@@ -378,120 +378,157 @@ fn incremental(old: &Tree, edits: &[TextEdit], new: &str, max_nodes: usize) -> O
     // Every anchored node of the old tree, in document order.
     let anchors: Vec<(NodeId, &str)> =
         old.nodes.iter().enumerate().filter_map(|(id, n)| n.anchor().map(|a| (id, a))).collect();
-    for region in &mut regions {
-        // A run starts a line; so do new entries appended to a text without a final line break
-        // (their text starts with the break the old text lacks).
-        let appended = region.old.0 == text.len() && new[region.new.0..].starts_with(['\n', '\r']);
-        if !line_start(text, region.old.0)
-            || !line_start(text, region.old.1)
-            || !(line_start(new, region.new.0) || appended)
-            || !line_start(new, region.new.1)
-        {
-            return None;
-        }
-        region.appended = appended;
-        // A node whose span or value depends on the lines after it (a block scalar; an empty
-        // scalar with an anchor or tag, whose properties may run on) must not sit just before a
-        // run, nor end one.
-        if region.ids.0.checked_sub(1).is_none_or(|before| reads_on(&old.nodes[before])) {
-            return None;
-        }
-        // Anchors in the run could be named after it: parsed whole.
-        if old.nodes[region.ids.0..region.ids.1].iter().any(|n| n.anchor().is_some()) {
-            return None;
-        }
-        let region_text = new.get(region.new.0..region.new.1)?;
-        // Text elsewhere is as the last parse accepted it.
-        if !matches!(unusual_chars(region_text), Ok(breaks) if breaks.is_empty()) {
-            return None;
-        }
-        if !plain_lines(region_text, region.units.column) {
-            return None;
-        }
-        // The anchors its aliases may name, defined before it: an entry each ahead of its text
-        // (`name: &name ~`), so that it parses alone; its aliases then name the anchors' nodes.
-        let defined: Vec<(&str, NodeId)> = alias_names(region_text)
-            .into_iter()
-            .filter_map(|name| {
-                let at = anchors.partition_point(|&(id, _)| id < region.ids.0);
-                anchors[..at].iter().rev().find(|(_, n)| *n == name).map(|&(id, n)| (n, id))
-            })
-            .collect();
-        let indent = " ".repeat(region.units.column);
-        let mut prelude = String::new();
-        for (k, (name, _)) in defined.iter().enumerate() {
-            prelude.push_str(&format!("{indent}x-stackfix-anchor-{k}: &{name} ~\n"));
-        }
-        let source = Source::new(format!("{prelude}{region_text}"));
-        let (mut nodes, region_root) = build_nested(&source, max_nodes, region.units.depth - 1)?;
-        // Properties before the run's first key would be the mapping's (an anchor or tag the
-        // old mapping does not have): parsed whole.
-        if region_root != Some(0) || nodes[0].props.is_some() {
-            return None;
-        }
-        let given = 2 * defined.len();
-        if nodes.iter().skip(given + 1).any(|n| n.anchor().is_some()) {
-            return None;
-        }
-        let NodeKind::Mapping { entries: parsed, flow: false } = &mut nodes[0].kind else { return None };
-        if parsed.len() <= defined.len() {
-            return None;
-        }
-        parsed.drain(..defined.len());
-        // Every entry parsed is an entry of the mapping: its key in the mapping's column.
-        let NodeKind::Mapping { entries: parsed, .. } = &nodes[0].kind else { return None };
-        let keys_in_column = parsed.iter().all(|e| {
-            let key = nodes[e.key].props_start;
-            let line = source.line_start(source.line_index(key));
-            key - line == region.units.column && source.text().as_bytes()[line..key].iter().all(|&b| b == b' ')
-        });
-        if !keys_in_column {
-            return None;
-        }
-        // Without the entries ahead: ids and offsets as if the run had been parsed alone, and
-        // each alias naming the old node its anchor is on (`aliases`).
-        let mut own: Vec<Node> = Vec::with_capacity(nodes.len() - given);
-        let back = prelude.len();
-        for (i, mut node) in nodes.into_iter().enumerate() {
-            if (1..=given).contains(&i) {
-                continue;
-            }
-            if i > 0 {
-                node.span.start = node.span.start.checked_sub(back)?;
-                node.span.end = node.span.end.checked_sub(back)?;
-                node.props_start = node.props_start.checked_sub(back)?;
-            }
-            let renumber = |id: NodeId| id.checked_sub(given).filter(|&id| id > 0);
-            match &mut node.kind {
-                NodeKind::Mapping { entries, .. } => {
-                    for e in entries.iter_mut() {
-                        *e = Entry { key: renumber(e.key)?, value: renumber(e.value)? };
-                    }
-                }
-                NodeKind::Sequence { items, .. } => {
-                    for item in items.iter_mut() {
-                        *item = renumber(*item)?;
-                    }
-                }
-                NodeKind::Alias { target, .. } => {
-                    // The value of entry k ahead is node 2k + 2.
-                    let k = target.and_then(|t| t.checked_sub(2)).filter(|t| t % 2 == 0 && t / 2 < defined.len())?;
-                    region.aliases.push((own.len(), defined[k / 2].1));
-                    *target = None;
-                }
-                NodeKind::Scalar { .. } => {}
-            }
-            own.push(node);
-        }
-        // A block scalar without content takes its indentation from a later line: its span may
-        // reach past the run.
-        let empty_block = |n: &Node| matches!(&n.kind, NodeKind::Scalar { value, style: super::tree::ScalarStyle::Literal | super::tree::ScalarStyle::Folded } if value.is_empty());
-        if own.len() > 1 && (own.last().is_some_and(reads_on) || own.iter().any(empty_block)) {
-            return None;
-        }
-        region.nodes = own;
+    // Each run parses alone: on the thread pool when there are many (a fix of every service).
+    let runs: Vec<Run> = regions
+        .iter()
+        .map(|r| Run { old: r.old, new: r.new, ids: r.ids, column: r.units.column, depth: r.units.depth })
+        .collect();
+    let parse = |run: &Run| parse_run(old, new, &anchors, run, max_nodes);
+    let parsed: Vec<Option<Parsed>> = if runs.len() >= PARALLEL_RUNS {
+        use rayon::prelude::*;
+        runs.par_iter().with_min_len(PARALLEL_RUNS / 2).map(parse).collect()
+    } else {
+        runs.iter().map(parse).collect()
+    };
+    for (region, parsed) in regions.iter_mut().zip(parsed) {
+        (region.appended, region.aliases, region.nodes) = parsed?;
     }
     assemble(old, &regions, max_nodes)
+}
+
+/// Runs of at least this many make the parsing of each one a task on the thread pool.
+const PARALLEL_RUNS: usize = 32;
+
+/// A run parsed alone: whether it appends to a text without a final line break, its aliases
+/// (index in its nodes, and the old node each names) and its nodes; `None` when it cannot be
+/// shown to parse as in the whole text (see the module's documentation).
+type Parsed = (bool, Vec<(usize, NodeId)>, Vec<Node>);
+
+/// What parsing a [`Region`] alone reads of it.
+struct Run {
+    old: (usize, usize),
+    new: (usize, usize),
+    ids: (NodeId, NodeId),
+    /// The column of its mapping's keys, and how many collections deep that mapping is.
+    column: usize,
+    depth: usize,
+}
+
+/// Run `run` of `new` parsed alone; `anchors` are the old tree's anchored nodes in
+/// document order.
+fn parse_run(old: &Tree, new: &str, anchors: &[(NodeId, &str)], run: &Run, max_nodes: usize) -> Option<Parsed> {
+    let text = old.source.text();
+    // A run starts a line; so do new entries appended to a text without a final line break
+    // (their text starts with the break the old text lacks).
+    let appended = run.old.0 == text.len() && new[run.new.0..].starts_with(['\n', '\r']);
+    if !line_start(text, run.old.0)
+        || !line_start(text, run.old.1)
+        || !(line_start(new, run.new.0) || appended)
+        || !line_start(new, run.new.1)
+    {
+        return None;
+    }
+    // A node whose span or value depends on the lines after it (a block scalar; an empty
+    // scalar with an anchor or tag, whose properties may run on) must not sit just before a
+    // run, nor end one.
+    if run.ids.0.checked_sub(1).is_none_or(|before| reads_on(&old.nodes[before])) {
+        return None;
+    }
+    // Anchors in the run could be named after it: parsed whole.
+    if old.nodes[run.ids.0..run.ids.1].iter().any(|n| n.anchor().is_some()) {
+        return None;
+    }
+    let region_text = new.get(run.new.0..run.new.1)?;
+    // Text elsewhere is as the last parse accepted it.
+    if !matches!(unusual_chars(region_text), Ok(breaks) if breaks.is_empty()) {
+        return None;
+    }
+    if !plain_lines(region_text, run.column) {
+        return None;
+    }
+    // The anchors its aliases may name, defined before it: an entry each ahead of its text
+    // (`name: &name ~`), so that it parses alone; its aliases then name the anchors' nodes.
+    let defined: Vec<(&str, NodeId)> = alias_names(region_text)
+        .into_iter()
+        .filter_map(|name| {
+            let at = anchors.partition_point(|&(id, _)| id < run.ids.0);
+            anchors[..at].iter().rev().find(|(_, n)| *n == name).map(|&(id, n)| (n, id))
+        })
+        .collect();
+    let indent = " ".repeat(run.column);
+    let mut prelude = String::new();
+    for (k, (name, _)) in defined.iter().enumerate() {
+        prelude.push_str(&format!("{indent}x-stackfix-anchor-{k}: &{name} ~\n"));
+    }
+    let source = Source::new(format!("{prelude}{region_text}"));
+    let (mut nodes, region_root) = build_nested(&source, max_nodes, run.depth - 1)?;
+    // Properties before the run's first key would be the mapping's (an anchor or tag the
+    // old mapping does not have): parsed whole.
+    if region_root != Some(0) || nodes[0].props.is_some() {
+        return None;
+    }
+    let given = 2 * defined.len();
+    if nodes.iter().skip(given + 1).any(|n| n.anchor().is_some()) {
+        return None;
+    }
+    let NodeKind::Mapping { entries: parsed, flow: false } = &mut nodes[0].kind else { return None };
+    if parsed.len() <= defined.len() {
+        return None;
+    }
+    parsed.drain(..defined.len());
+    // Every entry parsed is an entry of the mapping: its key in the mapping's column.
+    let NodeKind::Mapping { entries: parsed, .. } = &nodes[0].kind else { return None };
+    let keys_in_column = parsed.iter().all(|e| {
+        let key = nodes[e.key].props_start;
+        let line = source.line_start(source.line_index(key));
+        key - line == run.column && source.text().as_bytes()[line..key].iter().all(|&b| b == b' ')
+    });
+    if !keys_in_column {
+        return None;
+    }
+    // Without the entries ahead: ids and offsets as if the run had been parsed alone, and
+    // each alias naming the old node its anchor is on (`aliases`).
+    let mut own: Vec<Node> = Vec::with_capacity(nodes.len() - given);
+    let mut aliases: Vec<(usize, NodeId)> = Vec::new();
+    let back = prelude.len();
+    for (i, mut node) in nodes.into_iter().enumerate() {
+        if (1..=given).contains(&i) {
+            continue;
+        }
+        if i > 0 {
+            node.span.start = node.span.start.checked_sub(back)?;
+            node.span.end = node.span.end.checked_sub(back)?;
+            node.props_start = node.props_start.checked_sub(back)?;
+        }
+        let renumber = |id: NodeId| id.checked_sub(given).filter(|&id| id > 0);
+        match &mut node.kind {
+            NodeKind::Mapping { entries, .. } => {
+                for e in entries.iter_mut() {
+                    *e = Entry { key: renumber(e.key)?, value: renumber(e.value)? };
+                }
+            }
+            NodeKind::Sequence { items, .. } => {
+                for item in items.iter_mut() {
+                    *item = renumber(*item)?;
+                }
+            }
+            NodeKind::Alias { target, .. } => {
+                // The value of entry k ahead is node 2k + 2.
+                let k = target.and_then(|t| t.checked_sub(2)).filter(|t| t % 2 == 0 && t / 2 < defined.len())?;
+                aliases.push((own.len(), defined[k / 2].1));
+                *target = None;
+            }
+            NodeKind::Scalar { .. } => {}
+        }
+        own.push(node);
+    }
+    // A block scalar without content takes its indentation from a later line: its span may
+    // reach past the run.
+    let empty_block = |n: &Node| matches!(&n.kind, NodeKind::Scalar { value, style: super::tree::ScalarStyle::Literal | super::tree::ScalarStyle::Folded } if value.is_empty());
+    if own.len() > 1 && (own.last().is_some_and(reads_on) || own.iter().any(empty_block)) {
+        return None;
+    }
+    Some((appended, aliases, own))
 }
 
 /// `edits` with each insertion that starts with the line break it is made before moved past
