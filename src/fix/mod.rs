@@ -13,6 +13,7 @@ pub mod write;
 pub use propose::{propose, propose_from, propose_with, settle, settle_with};
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -1185,7 +1186,7 @@ impl Batch {
         if inner.iter().any(|i| i.start != i.end) {
             return None;
         }
-        Some((index, format!("{eol}{}", splice_text(ours, &inner))))
+        Some((index, format!("{eol}{}", with_comments_of(theirs, splice_text(ours, &inner)))))
     }
 
     /// Gives the splice at `index` a new text (of the same insertion, see [`Batch::merged`]).
@@ -1227,6 +1228,44 @@ impl Batch {
         }
         self.splices.push(s);
     }
+}
+
+/// `merged` (a fragment `theirs` was merged into) with the comment lines of `theirs` it lacks,
+/// each put right above the line of `merged` that is the line `theirs` writes it above (when
+/// that line is there once): a merged entry keeps every explaining comment (`# rule: title`,
+/// see `FixEdit::origin`) of the fixes it comes from.
+fn with_comments_of(theirs: &str, merged: String) -> String {
+    let is_comment = |line: &str| line.trim_start().starts_with('#');
+    let mut above: Vec<(&str, String)> = Vec::new();
+    let mut pending = String::new();
+    for line in theirs.split_inclusive('\n') {
+        if is_comment(line) {
+            if !merged.split_inclusive('\n').any(|l| l == line) {
+                pending.push_str(line);
+            }
+        } else if !pending.is_empty() {
+            above.push((line, std::mem::take(&mut pending)));
+        }
+    }
+    let mut out = merged;
+    for (line, comments) in above {
+        let mut at = None;
+        let mut offset = 0;
+        for l in out.split_inclusive('\n') {
+            if l == line {
+                if at.is_some() {
+                    at = None;
+                    break;
+                }
+                at = Some(offset);
+            }
+            offset += l.len();
+        }
+        if let Some(at) = at {
+            out.insert_str(at, &comments);
+        }
+    }
+    out
 }
 
 /// A fix taken into a pass's batch.
@@ -1386,7 +1425,8 @@ fn plan_fix(
 ) -> Result<FixPlan, String> {
     let options = env.options;
     let mut plan = FixPlan::default();
-    let mut lowered_edits: Vec<(FileId, Lowered)> = Vec::new();
+    // Each lowered edit with the comment that explains it (see `FixEdit::origin`).
+    let mut lowered_edits: Vec<(FileId, Lowered, Cow<'_, str>)> = Vec::new();
     // Services a fix adds to a file, with every fragment for them: added as one entry, since
     // each fragment alone would add the service anew.
     let mut new_services: Vec<NewService> = Vec::new();
@@ -1398,13 +1438,20 @@ fn plan_fix(
     let read_only =
         |file: FileId| overlay.is_some_and(|o| o != file) && stack.file(file).role == stack::FileRole::Compose;
     // A title is one line of a comment, whatever the names in it hold.
-    let comment = format!("# {}: {}", finding.rule, fix.title.replace(|c: char| c.is_control(), " "));
-    let explained = |text: &str| match options.explain {
+    let one_line = |title: &str| title.replace(|c: char| c.is_control(), " ");
+    let own = format!("# {}: {}", finding.rule, one_line(&fix.title));
+    let explain_with = |comment: &str, text: &str| match options.explain {
         true => format!("{comment}\n{}", text.trim_start_matches(['\n', '\r'])),
         false => text.to_string(),
     };
     for edit in fix.edits.iter() {
         let (template, context) = (edit.template, &edit.context);
+        // An edit taken along from another rule's fix is explained as that fix.
+        let comment: Cow<'_, str> = match &edit.origin {
+            Some(origin) => Cow::Owned(format!("# {}", one_line(origin))),
+            None => Cow::Borrowed(own.as_str()),
+        };
+        let explained = |text: &str| explain_with(&comment, text);
         let (file, lowered) = match (&edit.target, &edit.op) {
             (Target::EnvExample, EditOp::AddName(name)) => {
                 plan.env_names.push(name.clone());
@@ -1436,7 +1483,8 @@ fn plan_fix(
                     (file, Lowered::Merge(route, explain(rendered, &explained)?, in_place))
                 } else {
                     let text = rendered.source_text();
-                    add_to_new_service(&mut new_services, file, service, text, Some(&rendered), &explained);
+                    let parsed = Some(&rendered);
+                    add_to_new_service(&mut new_services, file, service, text, parsed, &comment, &explained);
                     continue;
                 }
             }
@@ -1552,12 +1600,12 @@ fn plan_fix(
             }
             (target, op) => return Err(format!("internal error: no fix does {op:?} on {target:?}")),
         };
-        lowered_edits.push((file, lowered));
+        lowered_edits.push((file, lowered, comment));
     }
     if let Some(overlay) = overlay {
-        let (based, kept): (Vec<_>, Vec<_>) = lowered_edits.into_iter().partition(|(file, _)| read_only(*file));
+        let (based, kept): (Vec<_>, Vec<_>) = lowered_edits.into_iter().partition(|(file, ..)| read_only(*file));
         lowered_edits = kept;
-        lowered_edits.extend(lift_into_overlay(stack, overlay, based, &mut new_services, &explained)?);
+        lowered_edits.extend(lift_into_overlay(stack, overlay, based, &mut new_services, &explain_with)?);
     }
     // One `services:` entry per file for all the services added to it: two would be two keys
     // where the file has no `services` yet.
@@ -1572,7 +1620,8 @@ fn plan_fix(
         if let ([NewService { service, parsed: Some(fragment), .. }], Some(route)) =
             (adding.as_slice(), plain_services(stack, file))
         {
-            lowered_edits.insert(0, (file, Lowered::Insert(route, service.clone(), fragment.clone())));
+            lowered_edits
+                .insert(0, (file, Lowered::Insert(route, service.clone(), fragment.clone()), Cow::Borrowed(&own)));
             continue;
         }
         let mut value = String::from("services:\n");
@@ -1583,16 +1632,17 @@ fn plan_fix(
             }
         }
         // First, so that a file that is still empty gets `services:` before other sections.
-        lowered_edits.insert(0, (file, Lowered::Patch(Patch { route: Route::default(), op: Op::Merge { value } })));
+        let merge = Lowered::Patch(Patch { route: Route::default(), op: Op::Merge { value } });
+        lowered_edits.insert(0, (file, merge, Cow::Borrowed(&own)));
     }
-    for (file, lowered) in lowered_edits {
+    for (file, lowered, comment) in lowered_edits {
         if !fs.inside(&stack.file(file).path) {
             return Err(format!("{} is outside the project; stackfix does not write there", stack.file(file).display));
         }
         let replaces = matches!(&lowered, Lowered::Replace(..));
         let mut splices = lowered_splices(stack, file, lowered)?;
         if replaces && options.explain {
-            annotate(stack.file(file).source().text(), &mut splices, explained("").trim_end());
+            annotate(stack.file(file).source().text(), &mut splices, explain_with(&comment, "").trim_end());
         }
         let key = &stack.file(file).key;
         plan.aimed.extend(splices.iter().map(|s| (key.clone(), Aim::of(s))));
@@ -1669,17 +1719,16 @@ fn anchor_in_place(
             return none;
         }
         for user in users.into_iter().filter(|u| *u != own) {
-            let same = peers.get(&(finding.rule, user.to_string())).and_then(|peer| match peer.fix.as_deref() {
-                Some(Fix { edits, .. }) => match &edits[..] {
-                    [FixEdit { target: Target::Service(_), op: EditOp::Merge, template: theirs, context }]
-                        if theirs == template =>
-                    {
-                        env.render(*theirs, context, Some(user)).ok()
-                    }
-                    _ => None,
-                },
-                None => None,
-            });
+            let same =
+                peers.get(&(finding.rule, user.to_string())).and_then(|peer| match peer.fix.as_deref() {
+                    Some(Fix { edits, .. }) => match &edits[..] {
+                        [FixEdit {
+                            target: Target::Service(_), op: EditOp::Merge, template: theirs, context, ..
+                        }] if theirs == template => env.render(*theirs, context, Some(user)).ok(),
+                        _ => None,
+                    },
+                    None => None,
+                });
             if same.is_none_or(|theirs| theirs.source_text() != rendered.source_text()) {
                 return none;
             }
@@ -1691,32 +1740,34 @@ fn anchor_in_place(
 
 /// Edits of read-only base files made on a scratch copy, and what they changed written into the
 /// overlay instead: merged into services it has, added to `new_services` for those it lacks.
-fn lift_into_overlay(
+fn lift_into_overlay<'c>(
     stack: &Stack,
     overlay: FileId,
-    based: Vec<(FileId, Lowered)>,
+    based: Vec<(FileId, Lowered, Cow<'c, str>)>,
     new_services: &mut Vec<NewService>,
-    explained: &dyn Fn(&str) -> String,
-) -> Result<Vec<(FileId, Lowered)>, String> {
-    let mut per_file: Vec<(FileId, Vec<Splice>)> = Vec::new();
-    for (file, lowered) in based {
+    explain_with: &dyn Fn(&str, &str) -> String,
+) -> Result<Vec<(FileId, Lowered, Cow<'c, str>)>, String> {
+    // Lifted per file and per explaining comment: each edit written under its own.
+    let mut per_file: Vec<(FileId, Cow<'c, str>, Vec<Splice>)> = Vec::new();
+    for (file, lowered, comment) in based {
         let splices = lowered_splices(stack, file, lowered)?;
-        match per_file.iter_mut().find(|(f, _)| *f == file) {
-            Some((_, all)) => all.extend(splices),
-            None => per_file.push((file, splices)),
+        match per_file.iter_mut().find(|(f, c, _)| *f == file && *c == comment) {
+            Some((.., all)) => all.extend(splices),
+            None => per_file.push((file, comment, splices)),
         }
     }
     let overlay_tree = stack.file(overlay).tree.as_ref().ok_or("not a YAML file")?;
     let mut out = Vec::new();
-    for (file, splices) in per_file {
+    for (file, comment, splices) in per_file {
         let tree = stack.file(file).tree.as_ref().ok_or("not a YAML file")?;
+        let explained = |text: &str| explain_with(&comment, text);
         for (service, text) in lift::lift(tree, &splices)? {
             let route = Route::default().key("services").key(&service);
             if crate::yaml::route::resolve(overlay_tree, &route).is_ok() {
                 let fragment = Fragment::parse(&explained(&text)).map_err(|e| e.to_string())?;
-                out.push((overlay, Lowered::Merge(route, Arc::new(fragment), HashSet::new())));
+                out.push((overlay, Lowered::Merge(route, Arc::new(fragment), HashSet::new()), comment.clone()));
             } else {
-                add_to_new_service(new_services, overlay, &service, &text, None, explained);
+                add_to_new_service(new_services, overlay, &service, &text, None, &comment, &explained);
             }
         }
     }
@@ -1724,18 +1775,25 @@ fn lift_into_overlay(
 }
 
 /// Adds a fragment (`text`; `parsed`, when the caller has it parsed) to the entry a fix writes for
-/// a service the file does not have yet; the first fragment carries the explaining comment.
+/// a service the file does not have yet. A fragment is written with its explaining comment
+/// (`comment`, as `explained` writes it) unless the fragment before it has the same one.
 fn add_to_new_service(
     new_services: &mut Vec<NewService>,
     file: FileId,
     service: &str,
     text: &str,
     parsed: Option<&Arc<Fragment>>,
+    comment: &str,
     explained: &dyn Fn(&str) -> String,
 ) {
     match new_services.iter_mut().find(|n| n.file == file && n.service == service) {
         Some(adding) => {
-            adding.text.push_str(&format!("\n{}", text.trim_end()));
+            let written = match adding.comment == comment {
+                true => text.to_string(),
+                false => explained(text),
+            };
+            adding.text.push_str(&format!("\n{}", written.trim_end()));
+            adding.comment = comment.to_string();
             adding.parsed = None;
         }
         None => {
@@ -1747,6 +1805,7 @@ fn add_to_new_service(
                 file,
                 service: service.to_string(),
                 text: written.trim_end().to_string(),
+                comment: comment.to_string(),
                 parsed,
             })
         }
@@ -1775,6 +1834,8 @@ struct NewService {
     service: String,
     /// Every fragment for it, one after another.
     text: String,
+    /// The comment that explains the last fragment.
+    comment: String,
     /// The one fragment, parsed, while it is the whole text.
     parsed: Option<Arc<Fragment>>,
 }

@@ -46,7 +46,11 @@ fn wait(ctx: &Context, target: &Service) -> Wait {
     match probe::choose(target, ctx.config, &ctx.stack.profiles) {
         // Its edits are taken along: they are judged again as this fix's own.
         ProbeChoice::Probe(p) => match no_healthcheck::fix(&ctx.keeping_edits(), target, &p) {
-            Some(fix) => Wait::Healthy { applicability: fix.applicability, probe: Some(fix.edits.to_vec()) },
+            Some(fix) => {
+                let rule = no_healthcheck::NoHealthcheck::META.id;
+                let edits = fix.edits.iter().map(|e| e.clone().taken_from(rule, &fix.title)).collect();
+                Wait::Healthy { applicability: fix.applicability, probe: Some(edits) }
+            }
             None => Wait::Started("its probe cannot be added here".to_string()),
         },
         ProbeChoice::Nothing(why) => Wait::Started(why),

@@ -618,11 +618,25 @@ pub struct FixEdit {
     pub template: TemplateId,
     /// The template's context: the rule's values plus declared parameters (`fix::PARAMETERS`).
     pub context: serde_json::Value,
+    /// For an edit a fix takes along from another rule's fix (the health check a
+    /// `service_healthy` condition needs): that fix's rule and title (`no-healthcheck: add a
+    /// health check …`), which a fix that explains its edits writes above this one. `None`: the
+    /// fix's own edit.
+    pub origin: Option<std::sync::Arc<str>>,
 }
 
 impl FixEdit {
     pub fn new(target: Target, op: EditOp, template: TemplateId, context: serde_json::Value) -> FixEdit {
-        FixEdit { target, op, template, context }
+        FixEdit { target, op, template, context, origin: None }
+    }
+
+    /// This edit as one taken along from the fix of rule `rule` titled `title` (see
+    /// [`FixEdit::origin`]); an edit already taken from another keeps its origin.
+    pub fn taken_from(mut self, rule: &str, title: &str) -> FixEdit {
+        if self.origin.is_none() {
+            self.origin = Some(format!("{rule}: {title}").into());
+        }
+        self
     }
 
     /// `NAME=` added to `.env.example` (the name of a variable a fix makes the stack read).

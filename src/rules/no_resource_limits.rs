@@ -118,7 +118,7 @@ impl Rule for NoResourceLimits {
                     false => (Applicability::Unsafe, format!("; but what `{}` needs is not known (its kind, `{}`, does not come from a known image), so the figure is a default to check against its use", service.name, service.kind)),
                 };
                 finding = finding.help(format!("{}{caveat}", sizing.why)).with_fix(ctx.fix(
-                    format!("add resource limits ({}) and reservations", sizing.limits.memory.as_deref().unwrap_or("")),
+                    title(sizing.limits.memory.as_deref().unwrap_or("")),
                     applicability,
                     vec![service_limits_edit(ctx, service, &sizing)],
                 ));
@@ -139,12 +139,19 @@ pub(super) fn kind_is_known(ctx: &Context, service: &Service) -> bool {
 }
 
 /// The edit this rule's fix makes for `service` (which has no memory limit), with the limit it
-/// sets: for a fix that needs the limit and takes it along.
+/// sets: for a fix that needs the limit and takes it along (the edit names this rule's fix as
+/// its origin).
 pub(super) fn limits_for(ctx: &Context, service: &Service) -> Option<(FixEdit, String)> {
     let kind = ctx.stack.profiles.kind(&service.kind)?;
     let sizing = size(service, redis_conf(ctx, service), &kind.limits, &kind.reservations)?;
     let memory = sizing.limits.memory.clone()?;
-    Some((service_limits_edit(ctx, service, &sizing), memory))
+    let edit = service_limits_edit(ctx, service, &sizing).taken_from(NoResourceLimits::META.id, &title(&memory));
+    Some((edit, memory))
+}
+
+/// The title of the fix that adds a memory limit of `memory`.
+fn title(memory: &str) -> String {
+    format!("add resource limits ({memory}) and reservations")
 }
 
 /// The redis.conf mounted into `service`, if any.

@@ -343,3 +343,55 @@ fn an_existing_standalone_production_file_stays_standalone() {
         compose_config_ok(&compose, dir.path(), &[dir.path().join("docker-compose.prod.yml")]).unwrap();
     }
 }
+
+/// Every setting is written under the comment of the rule whose fix it comes from, including
+/// the edits a fix takes along from another rule's (the health check a `service_healthy`
+/// condition needs, the memory limit a redis `maxmemory` is sized from) and a fix's second
+/// fragment for a service the overlay adds.
+#[test]
+fn taken_along_settings_are_written_under_their_own_rules_comment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("docker-compose.yml"),
+        "services:\n  web:\n    image: nginx:1.27\n    depends_on:\n      - db\n      - cache\n  db:\n    image: postgres:16.4\n    environment:\n      POSTGRES_PASSWORD: ${DB_PASSWORD:?set it}\n    volumes:\n      - db:/var/lib/postgresql/data\n  cache:\n    image: redis:7.4\n    command: redis-server --appendonly yes\nvolumes:\n  db:\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join(".env"), "DB_PASSWORD=x\n").unwrap();
+    let out = stackfix(dir.path(), &["bootstrap", "."]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let prod = std::fs::read_to_string(dir.path().join("docker-compose.prod.yml")).unwrap();
+    // Each service key with the rule of the nearest comment above it, per service.
+    let mut service = String::new();
+    let mut rule = String::new();
+    let mut labelled: Vec<(String, String, String)> = Vec::new();
+    for line in prod.lines() {
+        if let Some(name) = line.strip_prefix("  ").and_then(|l| l.strip_suffix(':')).filter(|l| !l.starts_with(' ')) {
+            service = name.to_string();
+        } else if let Some(comment) = line.strip_prefix("    # ") {
+            rule = comment.split(':').next().unwrap().to_string();
+        } else if let Some(key) = line.strip_prefix("    ").filter(|l| !l.starts_with([' ', '-', '#'])) {
+            let key = key.split(':').next().unwrap().to_string();
+            labelled.push((service.clone(), key, rule.clone()));
+        }
+    }
+    let rule_of = |service: &str, key: &str| {
+        labelled.iter().find(|(s, k, _)| s == service && k == key).map(|(.., r)| r.as_str()).unwrap_or("(missing)")
+    };
+    for service in ["web", "db", "cache"] {
+        assert_eq!(rule_of(service, "healthcheck"), "no-healthcheck", "{service}:\n{prod}");
+        assert_eq!(rule_of(service, "deploy"), "no-resource-limits", "{service}:\n{prod}");
+        assert_eq!(rule_of(service, "restart"), "no-restart-policy", "{service}:\n{prod}");
+    }
+    assert_eq!(rule_of("web", "depends_on"), "depends-on-without-health-condition", "{prod}");
+    assert_eq!(rule_of("cache", "command"), "redis-no-maxmemory", "{prod}");
+    // Two fixes' settings merged into one `deploy` keep both comments.
+    let db = &prod[prod.find("\n  db:\n").unwrap()..];
+    let above: Vec<&str> = db[..db.find("\n    deploy:\n").unwrap()].lines().rev().take(2).collect();
+    for rule in ["no-pids-limit", "no-resource-limits"] {
+        assert!(above.iter().any(|l| l.starts_with(&format!("    # {rule}: "))), "{rule}:\n{prod}");
+    }
+    if let Some(compose) = compose() {
+        let files = [dir.path().join("docker-compose.yml"), dir.path().join("docker-compose.prod.yml")];
+        compose_config_ok(&compose, dir.path(), &files).unwrap();
+    }
+}
