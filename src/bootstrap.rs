@@ -59,24 +59,82 @@ pub fn default_output(dir: &Path) -> PathBuf {
 }
 
 /// The mode a bootstrap runs in: the one asked for, except that an existing production file
-/// that is deployed alone (see [`is_standalone`]) is always fixed as [`Mode::Standalone`].
+/// that is deployed alone beyond doubt (see [`deployment`]) is always fixed as
+/// [`Mode::Standalone`].
 pub fn effective_mode(load: &LoadOptions, options: &BootstrapOptions) -> Mode {
     match options.mode {
-        Mode::Overlay if options.output.is_file() && is_standalone(load, options) => Mode::Standalone,
+        Mode::Overlay if options.output.is_file() && deployment(load, options) == Deployment::Alone => Mode::Standalone,
         mode => mode,
     }
 }
 
-/// Whether the existing production file is deployed alone, beyond doubt: `check` reads the
-/// directory so (a production configuration of that file alone), the base is the one `check`
-/// finds (not one named with `-f`), and the file restates every service of the base with every
-/// key the base gives it. A file that leaves out a base service or a key of one (a volume, a
-/// port) relies on the base: an overlay.
-fn is_standalone(load: &LoadOptions, options: &BootstrapOptions) -> bool {
+/// The mode a bootstrap runs in when the person may not have chosen one (`asked`: `None`): as
+/// [`effective_mode`], and without a choice, the way an existing production file is deployed
+/// ([`Mode::Overlay`] when there is none).
+///
+/// # Errors
+/// No mode was asked for and the files do not tell how the existing production file is deployed
+/// ([`Deployment::Unknown`]): the message says what it leaves out of the base and how to choose.
+pub fn resolve_mode(load: &LoadOptions, options: &BootstrapOptions, asked: Option<Mode>) -> Result<Mode, String> {
+    if let Some(mode) = asked {
+        return Ok(effective_mode(load, &BootstrapOptions { mode, ..options.clone() }));
+    }
+    if !options.output.is_file() {
+        return Ok(Mode::Overlay);
+    }
+    match deployment(load, options) {
+        Deployment::Alone => Ok(Mode::Standalone),
+        Deployment::Over => Ok(Mode::Overlay),
+        Deployment::Unknown(left_out) => {
+            let name = |path: &Path| crate::fix::display_new(load, path);
+            let (prod, base) = (name(&options.output), name(&options.base[0]));
+            let mut listed: Vec<String> = left_out
+                .iter()
+                .take(3)
+                .map(|(service, keys)| match keys.is_empty() {
+                    true => format!("`{service}` (all of it)"),
+                    false => format!("`{service}` ({})", keys.join(", ")),
+                })
+                .collect();
+            if left_out.len() > 3 {
+                listed.push(format!("{} more services", left_out.len() - 3));
+            }
+            Err(format!(
+                "{prod}: every service it defines has an image or a build, so `check` reads it alone, but it \
+                 leaves out what {base} gives {}: stackfix cannot tell whether it is deployed alone or over \
+                 {base}, and the fixes differ\n  help: pass --mode standalone to fix it in place as deployed \
+                 alone (`docker compose -f {prod}`), or --mode overlay to write it over the base (`docker compose \
+                 -f {base} -f {prod}`)",
+                listed.join(", ")
+            ))
+        }
+    }
+}
+
+/// How an existing production file is deployed, as far as the files tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deployment {
+    /// Alone, beyond doubt: `check` reads the directory so (a production configuration of that
+    /// file alone), and the file restates every service of the base with every key the base
+    /// gives it, or its `# Deploy with: docker compose -f FILE up -d` header names it alone.
+    Alone,
+    /// Over the base: `check` reads it so (a service it defines has no image, build or
+    /// `extends`), the base is named with `-f` rather than the one `check` finds, or its
+    /// `# Deploy with: …` header names the base files too.
+    Over,
+    /// Either: `check` reads it alone, but it leaves out what the base gives, as (service, the
+    /// keys left out; none when the whole service is left out) in the base's order, and it has
+    /// no `# Deploy with: …` header (as `bootstrap` writes) that says. Deployed alone, it runs
+    /// without them; over the base, with them.
+    Unknown(Vec<(String, Vec<String>)>),
+}
+
+/// How the existing production file of `options` is deployed (see [`Deployment`]).
+pub fn deployment(load: &LoadOptions, options: &BootstrapOptions) -> Deployment {
     let output = FileKey::new(&options.output);
     let discovered = crate::stack::load::base_file(&load.dir).map(|b| FileKey::new(&b));
     if options.base.len() != 1 || discovered != Some(FileKey::new(&options.base[0])) {
-        return false;
+        return Deployment::Over;
     }
     let alone =
         |files: Vec<PathBuf>| crate::stack::load(&LoadOptions::new(load.dir.clone(), files, load.profiles.clone()));
@@ -84,13 +142,49 @@ fn is_standalone(load: &LoadOptions, options: &BootstrapOptions) -> bool {
     let read_alone =
         stack.configs.iter().any(|c| c.is_production() && c.files.len() == 1 && stack.file(c.files[0]).key == output);
     if !read_alone {
-        return false;
+        return Deployment::Over;
     }
     let (base, production) = (alone(options.base.clone()), alone(vec![options.output.clone()]));
-    let (Some(base), Some(production)) = (base.configs.first(), production.configs.first()) else { return false };
-    base.services.iter().all(|b| {
-        production.service(&b.name).is_some_and(|p| b.value.entries().iter().all(|(key, _)| p.value.get(key).is_some()))
-    })
+    let (Some(base), Some(production)) = (base.configs.first(), production.configs.first()) else {
+        return Deployment::Over;
+    };
+    let left_out: Vec<(String, Vec<String>)> = base
+        .services
+        .iter()
+        .filter_map(|b| match production.service(&b.name) {
+            None => Some((b.name.clone(), Vec::new())),
+            Some(p) => {
+                let keys: Vec<String> = b
+                    .value
+                    .entries()
+                    .iter()
+                    .filter(|(key, _)| p.value.get(key).is_none())
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                (!keys.is_empty()).then(|| (b.name.clone(), keys))
+            }
+        })
+        .collect();
+    if left_out.is_empty() {
+        return Deployment::Alone;
+    }
+    // A file bootstrap wrote says in its header how it is deployed.
+    match deployed_with(&options.output) {
+        Some(1) => Deployment::Alone,
+        Some(_) => Deployment::Over,
+        None => Deployment::Unknown(left_out),
+    }
+}
+
+/// How many files the `# Deploy with: docker compose -f … up -d` line in the leading comments of
+/// the file at `path` names (the header `bootstrap` writes), if it has one.
+fn deployed_with(path: &Path) -> Option<usize> {
+    let text = crate::stack::load::read_text(path).ok()?;
+    let line = text
+        .lines()
+        .take_while(|l| l.trim_start().starts_with('#'))
+        .find_map(|l| l.trim_start().strip_prefix("# Deploy with: docker compose "))?;
+    Some(line.split_whitespace().filter(|w| *w == "-f").count()).filter(|&n| n > 0)
 }
 
 /// Plans the production file (and the files its fixes create) without writing anything.

@@ -28,6 +28,10 @@ pub fn run(args: &BootstrapArgs) -> io::Result<u8> {
     } else {
         args.common.files.clone()
     };
+    let asked = args.mode.map(|m| match m {
+        ModeArg::Overlay => Mode::Overlay,
+        ModeArg::Standalone => Mode::Standalone,
+    });
     let templates = match templates(&prepared, args.templates.as_ref()) {
         Ok(templates) => templates,
         Err(e) => {
@@ -38,10 +42,7 @@ pub fn run(args: &BootstrapArgs) -> io::Result<u8> {
     let options = BootstrapOptions {
         base,
         output: args.output.clone().unwrap_or_else(|| bootstrap::default_output(dir)),
-        mode: match args.mode {
-            ModeArg::Overlay => Mode::Overlay,
-            ModeArg::Standalone => Mode::Standalone,
-        },
+        mode: asked.unwrap_or_default(),
         extras: args
             .extras
             .iter()
@@ -60,8 +61,15 @@ pub fn run(args: &BootstrapArgs) -> io::Result<u8> {
             None => return Ok(EXIT_ERROR),
         },
     };
-    // An existing production file deployed alone stays one (bootstrap fixes it in place).
-    let mode = bootstrap::effective_mode(&prepared.load, &options);
+    // An existing production file deployed alone stays one (bootstrap fixes it in place); one
+    // that the files do not say how it is deployed waits for the person to say.
+    let mode = match bootstrap::resolve_mode(&prepared.load, &options, asked) {
+        Ok(mode) => mode,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_ERROR);
+        }
+    };
     // Resolved once: `run` takes a standalone mode as given.
     let options = bootstrap::BootstrapOptions { mode, ..options };
     let outcome = match bootstrap::run(&prepared.load, &prepared.settings, &options) {

@@ -187,8 +187,10 @@ pub struct BootstrapArgs {
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// overlay: only what production changes, used as `-f base -f prod`; standalone: a complete file
-    #[arg(long, value_enum, default_value_t = ModeArg::Overlay)]
-    pub mode: ModeArg,
+    /// [default: overlay; an existing production file as it is deployed, asked when the files
+    /// do not tell]
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
     /// Also add this infrastructure (comma-separated or repeated)
     #[arg(long = "with", value_enum, value_delimiter = ',', value_name = "EXTRA")]
     pub extras: Vec<ExtraArg>,

@@ -320,7 +320,18 @@ fn an_existing_standalone_production_file_stays_standalone() {
     )
     .unwrap();
     std::fs::write(dir.path().join(".env"), "DB_PASSWORD=x\n").unwrap();
+    // Every service it defines could run alone (`check` reads it so), but it leaves out the
+    // base's `environment` of `db`: the files do not tell how it is deployed, so bootstrap asks.
+    let before = std::fs::read_to_string(dir.path().join("docker-compose.prod.yml")).unwrap();
     let out = stackfix(dir.path(), &["bootstrap", "."]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    for part in
+        ["`db` (environment)", "--mode standalone", "--mode overlay", "docker compose -f docker-compose.prod.yml"]
+    {
+        assert!(stderr(&out).contains(part), "{part}: {}", stderr(&out));
+    }
+    assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.prod.yml")).unwrap(), before);
+    let out = stackfix(dir.path(), &["bootstrap", ".", "--mode", "overlay"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let deploy = "Deploy with: docker compose -f ./docker-compose.yml -f ./docker-compose.prod.yml up -d";
     assert!(stdout(&out).contains(deploy), "{}", stdout(&out));
@@ -393,5 +404,40 @@ fn taken_along_settings_are_written_under_their_own_rules_comment() {
     if let Some(compose) = compose() {
         let files = [dir.path().join("docker-compose.yml"), dir.path().join("docker-compose.prod.yml")];
         compose_config_ok(&compose, dir.path(), &files).unwrap();
+    }
+}
+
+/// A production file deployed alone that leaves out the base's development settings (its own
+/// build, no `--reload` command, no source mount): told `--mode standalone`, bootstrap fixes it in
+/// place and copies nothing from the base; without a mode it asks, and writes nothing.
+#[test]
+fn a_production_file_that_could_run_alone_is_fixed_as_the_person_says() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("docker-compose.yml"),
+        "services:\n  api:\n    build: .\n    command: uvicorn app.main:app --host 0.0.0.0 --reload\n    volumes:\n      - ./app:/app/app\n",
+    )
+    .unwrap();
+    let prod =
+        "services:\n  api:\n    build:\n      context: .\n      dockerfile: Dockerfile.prod\n    image: api:1.0\n";
+    std::fs::write(dir.path().join("docker-compose.prod.yml"), prod).unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), "FROM python:3.12-slim\n").unwrap();
+    std::fs::write(dir.path().join("Dockerfile.prod"), "FROM python:3.12-slim\n").unwrap();
+    let out = stackfix(dir.path(), &["bootstrap", "."]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("`api` (command, volumes)"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.prod.yml")).unwrap(), prod);
+    let out = stackfix(dir.path(), &["bootstrap", ".", "--mode", "standalone"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("Deploy with: docker compose -f ./docker-compose.prod.yml up -d"),
+        "{}",
+        stdout(&out)
+    );
+    let text = std::fs::read_to_string(dir.path().join("docker-compose.prod.yml")).unwrap();
+    assert!(!text.contains("command:") && !text.contains("./app:/app/app"), "{text}");
+    assert!(text.contains("restart: unless-stopped"), "{text}");
+    if let Some(compose) = compose() {
+        compose_config_ok(&compose, dir.path(), &[dir.path().join("docker-compose.prod.yml")]).unwrap();
     }
 }
