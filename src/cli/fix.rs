@@ -413,6 +413,18 @@ pub(super) fn summary(outcome: &Outcome, written: bool) -> String {
             outcome.remaining.len(),
             if outcome.remaining.len() == 1 { "" } else { "s" }
         ));
+        // Findings on what the fixes add (a backup job without `cap_drop`) are new ones: said, so
+        // that a count that does not go down is not read as fixes that did nothing.
+        let on_added = outcome
+            .remaining
+            .iter()
+            .filter(|f| f.service.as_ref().is_some_and(|s| outcome.added_services.contains(s)))
+            .count();
+        if on_added > 0 {
+            let add = if written { "added" } else { "would add" };
+            let names = outcome.added_services.join(", ");
+            out.push_str(&format!(" ({on_added} on the services these fixes {add}: {names})"));
+        }
         if unsafe_left > 0 {
             out.push_str(&format!(" ({unsafe_left} with an unsafe fix: --unsafe-fixes)"));
         }

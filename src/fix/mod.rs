@@ -117,6 +117,9 @@ pub struct Outcome {
     pub stack: Stack,
     pub remaining: Vec<Finding>,
     pub passes: usize,
+    /// The services the fixes add (a backup job, an exporter, an Alertmanager), sorted: in some
+    /// configuration of the fixed stack and in none of the stack as it was.
+    pub added_services: Vec<String>,
     /// Each change's unified diff, in the order of `changes`, when the run was asked for them
     /// ([`FixOptions::diffs`]); empty otherwise. Read through [`Outcome::diff`].
     diffs: Vec<RenderedDiff>,
@@ -433,6 +436,16 @@ fn run_here(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) -
     }
     let (run, changes, diffs) = fix_in_memory(load, settings, options, &renderer, &original, None, FirstPlans::Drop)?;
     let InMemory { applied, skipped, remaining, passes, fixed, first_plans } = run;
+    let added_services = match &fixed {
+        Some(fixed) => {
+            let names = |stack: &Stack| -> std::collections::BTreeSet<String> {
+                stack.configs.iter().flat_map(|c| &c.services).map(|s| s.name.clone()).collect()
+            };
+            let before = names(&original);
+            names(fixed).into_iter().filter(|n| !before.contains(n)).collect()
+        }
+        None => Vec::new(),
+    };
     let stack = match fixed {
         Some(fixed) => {
             drop_in_background((original, first_plans));
@@ -443,7 +456,7 @@ fn run_here(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) -
             original
         }
     };
-    Ok(Outcome { changes, applied, skipped, stack, remaining, passes, diffs })
+    Ok(Outcome { changes, applied, skipped, stack, remaining, passes, added_services, diffs })
 }
 
 /// Frees `value` on the thread pool rather than in the caller: a large stack, or a pass's

@@ -647,3 +647,30 @@ fn a_shared_fix_reaching_a_service_through_extends_is_applied() {
     assert_eq!(applied, BTreeSet::from(["s1", "s2", "s3"]), "{fixed:#}");
     assert_eq!(fixable, 3, "{json:#}");
 }
+
+/// The count of findings left after a run says how many are on services the fixes add (a backup
+/// job's own findings are new ones, not fixes that did nothing), and names those services.
+#[test]
+fn findings_left_on_services_the_fixes_add_are_counted_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("docker-compose.yml"),
+        "services:\n  db:\n    image: postgres:16.4\n    environment:\n      POSTGRES_PASSWORD: ${DB_PASSWORD:?set it}\n    volumes:\n      - db:/var/lib/postgresql/data\nvolumes:\n  db:\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join(".env"), "DB_PASSWORD=x\n").unwrap();
+    let out = stackfix(dir.path(), &["fix", "--diff", "--unsafe-fixes", "--color", "never"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).contains("+  db-backup:"), "{}", stdout(&out));
+    let summary = stderr(&out);
+    let left = summary.lines().find(|l| l.contains("left for a person")).unwrap_or_else(|| panic!("{summary}"));
+    assert!(left.contains("on the services these fixes would add: db-backup)"), "{left}");
+    // As many as `check` reports on `db-backup` once the fixes are written.
+    let out = stackfix(dir.path(), &["fix", "--unsafe-fixes", "--color", "never"]);
+    assert!(stdout(&out).contains("on the services these fixes added: db-backup)"), "{}", stdout(&out));
+    let (_, json) = crate::common::check_json(dir.path(), &[]);
+    let findings = json["findings"].as_array().unwrap();
+    let on_backup = findings.iter().filter(|f| f["service"] == "db-backup").count();
+    assert!(on_backup > 0, "{json}");
+    assert!(stdout(&out).contains(&format!("({on_backup} on the services")), "{on_backup}: {}", stdout(&out));
+}
