@@ -59,11 +59,11 @@ pub fn default_output(dir: &Path) -> PathBuf {
 }
 
 /// The mode a bootstrap runs in: the one asked for, except that an existing production file
-/// that is deployed alone beyond doubt (see [`deployment`]) is always fixed as
-/// [`Mode::Standalone`].
+/// that restates every service of the base whole (see [`Deployment::Alone`]; its header aside)
+/// is always fixed as [`Mode::Standalone`].
 pub fn effective_mode(load: &LoadOptions, options: &BootstrapOptions) -> Mode {
     match options.mode {
-        Mode::Overlay if options.output.is_file() && deployment(load, options) == Deployment::Alone => Mode::Standalone,
+        Mode::Overlay if options.output.is_file() && by_files(load, options) == Deployment::Alone => Mode::Standalone,
         mode => mode,
     }
 }
@@ -129,8 +129,19 @@ pub enum Deployment {
     Unknown(Vec<(String, Vec<String>)>),
 }
 
-/// How the existing production file of `options` is deployed (see [`Deployment`]).
+/// How the existing production file of `options` is deployed (see [`Deployment`]): as its
+/// `# Deploy with: …` header says when it has one, else as its files tell.
 pub fn deployment(load: &LoadOptions, options: &BootstrapOptions) -> Deployment {
+    // A file bootstrap wrote says in its header how it is deployed.
+    match deployed_with(&options.output) {
+        Some(1) => Deployment::Alone,
+        Some(_) => Deployment::Over,
+        None => by_files(load, options),
+    }
+}
+
+/// [`deployment`] from the files alone, without the header.
+fn by_files(load: &LoadOptions, options: &BootstrapOptions) -> Deployment {
     let output = FileKey::new(&options.output);
     let discovered = crate::stack::load::base_file(&load.dir).map(|b| FileKey::new(&b));
     if options.base.len() != 1 || discovered != Some(FileKey::new(&options.base[0])) {
@@ -165,26 +176,27 @@ pub fn deployment(load: &LoadOptions, options: &BootstrapOptions) -> Deployment 
             }
         })
         .collect();
-    if left_out.is_empty() {
-        return Deployment::Alone;
-    }
-    // A file bootstrap wrote says in its header how it is deployed.
-    match deployed_with(&options.output) {
-        Some(1) => Deployment::Alone,
-        Some(_) => Deployment::Over,
-        None => Deployment::Unknown(left_out),
+    match left_out.is_empty() {
+        true => Deployment::Alone,
+        false => Deployment::Unknown(left_out),
     }
 }
 
-/// How many files the `# Deploy with: docker compose -f … up -d` line in the leading comments of
-/// the file at `path` names (the header `bootstrap` writes), if it has one.
+/// How many files the `# Deploy with: docker compose -f … -f FILE up -d` line in the leading
+/// comments of the file at `path` names (the header `bootstrap` writes), when the last of them is
+/// that file (by name); `None` without such a line.
 fn deployed_with(path: &Path) -> Option<usize> {
     let text = crate::stack::load::read_text(path).ok()?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let line = text
         .lines()
         .take_while(|l| l.trim_start().starts_with('#'))
         .find_map(|l| l.trim_start().strip_prefix("# Deploy with: docker compose "))?;
-    Some(line.split_whitespace().filter(|w| *w == "-f").count()).filter(|&n| n > 0)
+    let words: Vec<&str> = line.split_whitespace().take_while(|w| *w != "up").collect();
+    let files: Vec<&str> = words.windows(2).filter(|w| w[0] == "-f").map(|w| w[1]).collect();
+    let own = path.file_name()?.to_str()?;
+    let last = Path::new(files.last()?).file_name()?.to_str()?;
+    (last == own).then_some(files.len())
 }
 
 /// Plans the production file (and the files its fixes create) without writing anything.

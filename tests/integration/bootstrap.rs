@@ -441,3 +441,37 @@ fn a_production_file_that_could_run_alone_is_fixed_as_the_person_says() {
         compose_config_ok(&compose, dir.path(), &[dir.path().join("docker-compose.prod.yml")]).unwrap();
     }
 }
+
+/// A production file bootstrap wrote says in its header how it is deployed, and a re-run reads
+/// it so, also when the file is named with `-o` and leaves out what the base gives: a standalone
+/// file a person took the development `command` out of gets no `command` back.
+#[test]
+fn a_rerun_reads_how_the_file_is_deployed_from_its_header() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("docker-compose.yml"),
+        "services:\n  api:\n    image: python:3.12-slim\n    command: uvicorn app:app --reload\n",
+    )
+    .unwrap();
+    let out = stackfix(dir.path(), &["bootstrap", ".", "--mode", "standalone", "-o", "prod.yml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let path = dir.path().join("prod.yml");
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert!(written.contains("# Deploy with: docker compose -f prod.yml up -d"), "{written}");
+    let edited: String =
+        written.lines().filter(|l| !l.trim_start().starts_with("command:")).map(|l| format!("{l}\n")).collect();
+    assert_ne!(edited, written);
+    std::fs::write(&path, &edited).unwrap();
+    let out = stackfix(dir.path(), &["bootstrap", ".", "-o", "prod.yml", "--diff", "--color", "never"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert!(!stdout(&out).contains("command:"), "{}", stdout(&out));
+    // A header that names the base too is an overlay's.
+    let overlay = edited.replace(
+        "# Deploy with: docker compose -f prod.yml up -d",
+        "# Deploy with: docker compose -f docker-compose.yml -f prod.yml up -d",
+    );
+    std::fs::write(&path, &overlay).unwrap();
+    let out = stackfix(dir.path(), &["bootstrap", ".", "-o", "prod.yml", "--diff", "--color", "never"]);
+    assert!(out.status.code() == Some(0) || out.status.code() == Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).contains("command:"), "{}", stdout(&out));
+}
