@@ -427,17 +427,80 @@ pub fn hold_signals() -> impl Drop {
 /// SIGHUP and SIGQUIT blocked in each, so that those signals reach only the main thread, where
 /// [`hold_signals`] can hold them while files are written. Call it first thing in `main`.
 ///
+/// The threads are started one at a time, each only once the one before it is running, and
+/// each only when the address space has [`THREAD_HEADROOM`] to spare beyond its stack. A thread
+/// that the system lets start but that cannot then set itself up (Rust's signal stack, the
+/// allocator's thread data) aborts the whole process, which no error handling can catch; the
+/// headroom check turns the last few threads that would run out into an error instead.
+///
 /// # Errors
-/// The pool could not be started (a thread could not be created, say under a low `ulimit -v`),
-/// or it already exists (a second call; the pool is then as it was). rayon makes its global pool
-/// once: after a failed start none can be made, and the analysis, which needs it, cannot run.
+/// The pool could not be started (a thread could not be created, or there is no headroom for
+/// one, say under a low `ulimit -v` with many `RAYON_NUM_THREADS`), or it already exists (a
+/// second call; the pool is then as it was). rayon makes its global pool once: after a failed
+/// start none can be made, and the analysis, which needs it, cannot run.
 pub fn start_worker_threads() -> Result<(), rayon::ThreadPoolBuildError> {
     rayon::ThreadPoolBuilder::new()
-        .start_handler(|_| {
-            // Held for the thread's whole life: the value is never dropped.
-            std::mem::forget(SignalsHeld::hold());
+        .spawn_handler(|thread| {
+            let stack = thread.stack_size().or_else(default_stack_size).unwrap_or(DEFAULT_STACK);
+            if !room_to_map(stack.saturating_add(THREAD_HEADROOM)) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::OutOfMemory,
+                    format!(
+                        "no room in the address space for another thread (its {} KiB stack and {} KiB to spare)",
+                        stack / 1024,
+                        THREAD_HEADROOM / 1024
+                    ),
+                ));
+            }
+            let mut builder = std::thread::Builder::new();
+            if let Some(name) = thread.name() {
+                builder = builder.name(name.to_owned());
+            }
+            if let Some(size) = thread.stack_size() {
+                builder = builder.stack_size(size);
+            }
+            let (running, started) = std::sync::mpsc::sync_channel::<()>(1);
+            builder.spawn(move || {
+                // Held for the thread's whole life: the value is never dropped.
+                std::mem::forget(SignalsHeld::hold());
+                let _ = running.send(());
+                thread.run();
+            })?;
+            started.recv().map_err(|_| std::io::Error::other("a worker thread ended as it started"))
         })
         .build_global()
+}
+
+/// Address space, in bytes, that must be free beyond a worker thread's stack before it is
+/// started: room for what the thread maps as it starts, Rust's signal stack of a few pages and
+/// the allocator's per-thread data. (Its allocations come from mimalloc's arena, reserved once
+/// for all threads; a larger margin would refuse threads that would run.)
+pub const THREAD_HEADROOM: usize = 1 << 20;
+
+/// The stack, in bytes, Rust gives a spawned thread when `RUST_MIN_STACK` does not say.
+const DEFAULT_STACK: usize = 2 << 20;
+
+/// The stack size `RUST_MIN_STACK` asks for, in bytes, as `std::thread` reads it.
+fn default_stack_size() -> Option<usize> {
+    std::env::var("RUST_MIN_STACK").ok()?.parse().ok()
+}
+
+/// Whether `bytes` of address space can be mapped now (mapped without access and unmapped at
+/// once: nothing is touched, but the mapping counts against `RLIMIT_AS` as a thread's would).
+fn room_to_map(bytes: usize) -> bool {
+    use nix::sys::mman::{mmap_anonymous, munmap, MapFlags, ProtFlags};
+    let Some(len) = std::num::NonZeroUsize::new(bytes) else { return true };
+    // SAFETY: a fresh private anonymous mapping at an address the kernel picks aliases nothing;
+    // it is unmapped with its own address and length and never read or written.
+    unsafe {
+        match mmap_anonymous(None, len, ProtFlags::PROT_NONE, MapFlags::MAP_PRIVATE | MapFlags::MAP_NORESERVE) {
+            Ok(addr) => {
+                let _ = munmap(addr, bytes);
+                true
+            }
+            Err(_) => false,
+        }
+    }
 }
 
 /// SIGINT, SIGTERM, SIGHUP and SIGQUIT held (blocked) while it lives: one that arrives meanwhile
