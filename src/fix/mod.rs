@@ -1611,6 +1611,16 @@ fn plan_fix(
                     _ => (*file, Lowered::Replace(route, rendered)),
                 }
             }
+            (Target::Parent { file, at }, EditOp::Replace) => {
+                let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
+                let mut route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;
+                route.0.pop().ok_or("the place to edit has no parent")?;
+                if !fix.edits_anchors() {
+                    refuse_shared_anchor(tree, &route)?;
+                }
+                let rendered = env.render(template, context, finding.service.as_deref())?;
+                (*file, Lowered::Replace(route, rendered))
+            }
             (target, op) => return Err(format!("internal error: no fix does {op:?} on {target:?}")),
         };
         lowered_edits.push((file, lowered, comment));

@@ -92,6 +92,7 @@ builtins! {
     DATABASE_PORT_PUBLISHED_HOST_IP: fragment "database-port-published.host-ip";
     DATABASE_PORT_PUBLISHED_LOOPBACK: fragment "database-port-published.loopback";
     DATABASE_PORT_PUBLISHED_KEPT: fragment "database-port-published.kept";
+    DATABASE_PORT_PUBLISHED_OVERRIDE: fragment "database-port-published.override";
     PRIVILEGE_ESCALATION_ALLOWED: fragment "privilege-escalation-allowed";
     CAPABILITIES_NOT_DROPPED: fragment "capabilities-not-dropped";
     NO_PIDS_LIMIT: fragment "no-pids-limit";

@@ -6,10 +6,34 @@ use crate::fix::render::template as tpl;
 use crate::stack::service::Port;
 use crate::stack::Service;
 
-/// In a production overlay the ports go (`ports: !reset []`), in a standalone production file
-/// they are taken out of the list; where development uses the same file the port is bound to
-/// 127.0.0.1 where it is written.
+/// In a production overlay the ports go (`ports: !reset []`), or, where the overlay publishes
+/// ports of its own (which compose adds to the base's), the overlay's list becomes `!override`
+/// with its private entries alone; in a standalone production file they are taken out of the
+/// list; where development uses the same file the port is bound to 127.0.0.1 where it is written.
 fn fix(ctx: &Context, service: &Service, port: &Port) -> Option<Fix> {
+    if let Some(overlay) = ctx.overlay() {
+        let own: Vec<&Port> = service.ports.iter().filter(|p| p.loc.file == overlay).collect();
+        if let Some(first) = own.first() {
+            let kept: Vec<&str> =
+                own.iter().filter(|p| !p.is_public()).map(|p| ctx.stack.text(p.loc.file, p.loc.span)).collect();
+            // Written as a flow sequence: an entry in block style (long syntax over several
+            // lines) is left to a person.
+            if kept.iter().any(|k| k.contains(['\n', '\r'])) {
+                return None;
+            }
+            let edit = FixEdit::new(
+                Target::Parent { file: overlay, at: first.loc.span },
+                EditOp::Replace,
+                tpl::DATABASE_PORT_PUBLISHED_OVERRIDE,
+                json!({ "ports": kept }),
+            );
+            let title = match kept.is_empty() {
+                true => "drop the published ports in production (`ports: !override []`)",
+                false => "keep only the production file's ports bound to one address (`ports: !override`)",
+            };
+            return Some(ctx.fix(title, Applicability::Unsafe, vec![edit]));
+        }
+    }
     if ctx.has_overlay() {
         let edit = FixEdit::new(
             Target::Service(ctx.production_site(service)),
@@ -80,7 +104,10 @@ declare_rule! {
     /// ```
     ///
     /// ## Fix
-    /// In place: `"127.0.0.1:5432:5432"`; in a production overlay: `ports: !reset []`.
+    /// In place: `"127.0.0.1:5432:5432"`; in a production overlay: `ports: !reset []`, or, where
+    /// the overlay publishes ports of its own (compose adds them to the base's), its list becomes
+    /// `!override` with its entries bound to one address alone (`ports: !override
+    /// ["127.0.0.1:5433:5432"]`).
     ///
     /// ## Fix safety
     /// Unsafe: clients outside the host lose access.

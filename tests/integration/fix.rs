@@ -674,3 +674,43 @@ fn findings_left_on_services_the_fixes_add_are_counted_apart() {
     assert!(on_backup > 0, "{json}");
     assert!(stdout(&out).contains(&format!("({on_backup} on the services")), "{on_backup}: {}", stdout(&out));
 }
+
+/// A production overlay that publishes ports of its own: compose adds them to the base's, so the
+/// base's public port stays published under a `ports:` the overlay already has. The overlay's
+/// list becomes `!override` with its private entries alone, and compose then publishes those
+/// alone; an overlay whose own ports are all public publishes none.
+#[test]
+fn an_overlay_with_ports_of_its_own_overrides_the_bases() {
+    let Some(compose) = compose() else { return };
+    for (overlay_ports, kept) in [(r#"["127.0.0.1:5433:5432", "6543:5432"]"#, Some("5433")), (r#"["6543:5432"]"#, None)] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("docker-compose.yml"),
+            "services:\n  db:\n    image: postgres:16.4-alpine\n    ports:\n      - \"5432:5432\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("docker-compose.prod.yml"),
+            format!("services:\n  db:\n    ports: {overlay_ports}\n"),
+        )
+        .unwrap();
+        let out =
+            stackfix(dir.path(), &["fix", ".", "--unsafe-fixes", "--select", "database-port-published", "--color", "never"]);
+        assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+        let prod = std::fs::read_to_string(dir.path().join("docker-compose.prod.yml")).unwrap();
+        assert!(prod.contains("ports: !override ["), "{prod}");
+        let files = [dir.path().join("docker-compose.yml"), dir.path().join("docker-compose.prod.yml")];
+        let json = crate::validators::compose_json(&compose, dir.path(), &files).unwrap();
+        let ports = json["services"]["db"]["ports"].as_array().cloned().unwrap_or_default();
+        let published: Vec<(&str, &str)> = ports
+            .iter()
+            .map(|p| (p["host_ip"].as_str().unwrap_or(""), p["published"].as_str().unwrap_or("")))
+            .collect();
+        match kept {
+            Some(port) => assert_eq!(published, [("127.0.0.1", port)], "{prod}"),
+            None => assert!(published.is_empty(), "{prod}: {published:?}"),
+        }
+        let (_, json) = check_json(dir.path(), &["--select", "database-port-published"]);
+        assert_eq!(json["findings"].as_array().unwrap().len(), 0, "{prod}: {json:#}");
+    }
+}
