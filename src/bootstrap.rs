@@ -133,7 +133,9 @@ pub enum Deployment {
 /// `# Deploy with: …` header says when it has one, else as its files tell.
 pub fn deployment(load: &LoadOptions, options: &BootstrapOptions) -> Deployment {
     // A file bootstrap wrote says in its header how it is deployed.
-    match deployed_with(&options.output) {
+    match crate::stack::load::read_text(&options.output).ok().and_then(|text| {
+        crate::stack::load::deployed_with(&text, options.output.file_name()?.to_str()?)
+    }) {
         Some(1) => Deployment::Alone,
         Some(_) => Deployment::Over,
         None => by_files(load, options),
@@ -159,45 +161,13 @@ fn by_files(load: &LoadOptions, options: &BootstrapOptions) -> Deployment {
     let (Some(base), Some(production)) = (base.configs.first(), production.configs.first()) else {
         return Deployment::Over;
     };
-    let left_out: Vec<(String, Vec<String>)> = base
-        .services
-        .iter()
-        .filter_map(|b| match production.service(&b.name) {
-            None => Some((b.name.clone(), Vec::new())),
-            Some(p) => {
-                let keys: Vec<String> = b
-                    .value
-                    .entries()
-                    .iter()
-                    .filter(|(key, _)| p.value.get(key).is_none())
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                (!keys.is_empty()).then(|| (b.name.clone(), keys))
-            }
-        })
-        .collect();
+    let left_out = crate::stack::load::left_out(base, &[], production);
     match left_out.is_empty() {
         true => Deployment::Alone,
         false => Deployment::Unknown(left_out),
     }
 }
 
-/// How many files the `# Deploy with: docker compose -f … -f FILE up -d` line in the leading
-/// comments of the file at `path` names (the header `bootstrap` writes), when the last of them is
-/// that file (by name); `None` without such a line.
-fn deployed_with(path: &Path) -> Option<usize> {
-    let text = crate::stack::load::read_text(path).ok()?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let line = text
-        .lines()
-        .take_while(|l| l.trim_start().starts_with('#'))
-        .find_map(|l| l.trim_start().strip_prefix("# Deploy with: docker compose "))?;
-    let words: Vec<&str> = line.split_whitespace().take_while(|w| *w != "up").collect();
-    let files: Vec<&str> = words.windows(2).filter(|w| w[0] == "-f").map(|w| w[1]).collect();
-    let own = path.file_name()?.to_str()?;
-    let last = Path::new(files.last()?).file_name()?.to_str()?;
-    (last == own).then_some(files.len())
-}
 
 /// Plans the production file (and the files its fixes create) without writing anything.
 pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &BootstrapOptions) -> Result<Outcome, FixError> {

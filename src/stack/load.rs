@@ -195,6 +195,10 @@ fn load_with(
             configs.push(config);
         }
     }
+    if options.files.is_empty() && loader.edited.is_empty() {
+        let notes = standalone_production_notes(&configs, &loader.files);
+        loader.notes.extend(notes);
+    }
     Stack {
         root: loader.root,
         files: loader.files,
@@ -216,6 +220,110 @@ fn load_with(
         },
         resolved: Resolved { project: loader.root_abs, real_paths: loader.real_paths, not_compose: loader.not_compose },
     }
+}
+
+/// What a production file read alone leaves out of the base `base` gives its services, as
+/// (service, the keys left out; none when the whole service is left out), in the base's order:
+/// deployed alone it runs without them, over the base with them. Keys whose value comes from one
+/// of `skipped` (a development `.override` file merged into the base) are not the base's.
+pub fn left_out(base: &Config, skipped: &[FileId], production: &Config) -> Vec<(String, Vec<String>)> {
+    base.services
+        .iter()
+        .filter_map(|b| match production.service(&b.name) {
+            None => Some((b.name.clone(), Vec::new())),
+            Some(p) => {
+                let keys: Vec<String> = b
+                    .value
+                    .entries()
+                    .iter()
+                    .filter(|(key, value)| !skipped.contains(&value.loc.file) && p.value.get(key).is_none())
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                (!keys.is_empty()).then(|| (b.name.clone(), keys))
+            }
+        })
+        .collect()
+}
+
+/// How many files the `# Deploy with: docker compose -f … -f FILE up -d` line in the leading
+/// comments of `text` names (the header `stackfix bootstrap` writes), when the last of them is
+/// named `own` (a file name); `None` without such a line. A UTF-8 BOM is skipped.
+pub fn deployed_with(text: &str, own: &str) -> Option<usize> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let line = text
+        .lines()
+        .take_while(|l| l.trim_start().starts_with('#'))
+        .find_map(|l| l.trim_start().strip_prefix("# Deploy with: docker compose "))?;
+    let words: Vec<&str> = line.split_whitespace().take_while(|w| *w != "up").collect();
+    let files: Vec<&str> = words.windows(2).filter(|w| w[0] == "-f").map(|w| w[1]).collect();
+    let last = Path::new(files.last()?).file_name()?.to_str()?;
+    (last == own).then_some(files.len())
+}
+
+/// The service keys production rules judge (health, restart, logs, resources, privileges): a
+/// production file meant to run alone keeps those the base gives.
+const PRODUCTION_SETTINGS: &[&str] = &[
+    "healthcheck",
+    "restart",
+    "logging",
+    "deploy",
+    "mem_limit",
+    "memswap_limit",
+    "mem_reservation",
+    "cpus",
+    "pids_limit",
+    "security_opt",
+    "cap_drop",
+    "cap_add",
+    "read_only",
+    "user",
+];
+
+/// A note for each production file of a directory that is read alone next to a base file (every
+/// service it defines has an image, a build or `extends`) but leaves out [`PRODUCTION_SETTINGS`]
+/// the base gives its services: it may as well be deployed over the base, which the files do not say (unless its
+/// `# Deploy with: …` header does), and then its findings are not those of what runs.
+fn standalone_production_notes(configs: &[Config], files: &[SourceFile]) -> Vec<Note> {
+    let Some(base) = configs.iter().find(|c| c.role == Role::Development) else { return Vec::new() };
+    let Some(&base_file) = base.files.first() else { return Vec::new() };
+    let mut notes = Vec::new();
+    for production in configs.iter().filter(|c| c.is_production() && c.files.len() == 1 && c.files[0] != base_file) {
+        let file = &files[production.files[0]];
+        let own = file.path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if deployed_with(file.source().text(), own) == Some(1) {
+            continue;
+        }
+        // Only what production rules judge: a file meant to run alone drops ports, source
+        // mounts, builds and development services on purpose, but not these.
+        let left: Vec<(String, Vec<String>)> = left_out(base, &base.files[1..], production)
+            .into_iter()
+            .filter_map(|(service, keys)| {
+                let keys: Vec<String> = keys.into_iter().filter(|k| PRODUCTION_SETTINGS.contains(&k.as_str())).collect();
+                (!keys.is_empty()).then_some((service, keys))
+            })
+            .collect();
+        if left.is_empty() {
+            continue;
+        }
+        const SHOWN: usize = 5;
+        let mut named: Vec<String> =
+            left.iter().take(SHOWN).map(|(service, keys)| format!("`{service}` ({})", keys.join(", "))).collect();
+        if left.len() > SHOWN {
+            named.push(format!("and {} more", left.len() - SHOWN));
+        }
+        let base_name = &files[base_file].display;
+        notes.push(Note {
+            at: None,
+            message: format!(
+                "{prod} is checked alone, as every service in it has an image or a build, but it leaves out \
+                 production settings {base_name} gives: {}; if it is deployed over {base_name}, the findings \
+                 about them are not what runs: check it as deployed with `stackfix check -f {base_name} -f {prod}`",
+                named.join(", "),
+                prod = file.display,
+            ),
+        });
+    }
+    notes
 }
 
 /// A compose file after `include:`, `extends` and normalisation.

@@ -441,6 +441,35 @@ fn worker_threads_refused_are_a_clear_error() {
     }
 }
 
+/// A production file read alone (its every service has an image) that leaves out production
+/// settings the base gives may be deployed over the base: `check` says which, and how to check
+/// it as deployed. Not when its `# Deploy with:` header says it runs alone, nor for what the
+/// development `.override` file gives, nor for ports a file meant to run alone drops.
+#[test]
+fn a_production_file_read_alone_that_leaves_out_base_settings_is_noted() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "docker-compose.yml",
+        "services:\n  api:\n    image: example/api:1.2\n    ports: [\"8000:8000\"]\n    healthcheck:\n      test: [CMD, /healthz]\n  worker:\n    image: example/api:1.2\n",
+    );
+    write(dir.path(), "docker-compose.override.yml", "services:\n  worker:\n    restart: \"no\"\n");
+    let prod = "services:\n  api:\n    image: example/api:1.2\n    restart: unless-stopped\n  worker:\n    image: example/api:1.2\n";
+    write(dir.path(), "docker-compose.prod.yml", prod);
+    let out = stackfix(dir.path(), &["check", "."]);
+    let expected = "note: docker-compose.prod.yml is checked alone, as every service in it has an image or a build, \
+                    but it leaves out production settings docker-compose.yml gives: `api` (healthcheck); if it is \
+                    deployed over docker-compose.yml, the findings about them are not what runs: check it as deployed \
+                    with `stackfix check -f docker-compose.yml -f docker-compose.prod.yml`\n";
+    assert_eq!(stderr(&out), expected);
+    // Checked as the note says: the health check the base gives is there.
+    let (_, json) = check_json(dir.path(), &["-f", "docker-compose.yml", "-f", "docker-compose.prod.yml"]);
+    let findings = json["findings"].as_array().unwrap();
+    assert!(!findings.iter().any(|f| f["service"] == "api" && f["rule"] == "no-healthcheck"), "{findings:#?}");
+    write(dir.path(), "docker-compose.prod.yml", &format!("# Deploy with: docker compose -f docker-compose.prod.yml up -d\n{prod}"));
+    assert_eq!(stderr(&stackfix(dir.path(), &["check", "."])), "");
+}
+
 #[test]
 fn override_files_are_development_when_there_is_no_production_file() {
     let dir = tempfile::tempdir().unwrap();
