@@ -212,9 +212,17 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &BootstrapOptio
         Some(_) => effective_mode(load, options),
         None => options.mode,
     };
-    let start = match existing {
-        Some(_) => None,
-        None => Some(initial_text(load, options)?),
+    // An existing file the files do not say how to deploy, fixed as `--mode` says: its header
+    // records how, so that `check` and the next bootstrap read it so.
+    let recorded = match &existing {
+        Some(text) if matches!(deployment(load, options), Deployment::Unknown(_)) => {
+            Some(with_header(text, &deploy_header(load, options, mode)))
+        }
+        _ => None,
+    };
+    let start = match (&existing, recorded) {
+        (None, _) => Some(initial_text(load, options)?),
+        (Some(_), recorded) => recorded,
     };
     let mut load = load.clone();
     load.files = match mode {
@@ -241,12 +249,44 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &BootstrapOptio
     }
     let mut outcome = fix::run(&load, &settings, &fix_options)?;
     if let Some(text) = start {
-        if !outcome.changes.iter().any(|c| FileKey::new(&c.path) == output) {
-            let display = fix::display_new(&load, output.path());
-            outcome.changes.push(FileChange { path: output.path().to_path_buf(), display, before: None, after: text });
+        // The text the plan was made from is given in memory, so the change has no `before`;
+        // an existing file's is what it holds on disk (the writer refuses it if that changed).
+        match outcome.changes.iter_mut().find(|c| FileKey::new(&c.path) == output) {
+            Some(change) => change.before = existing,
+            None => {
+                let display = fix::display_new(&load, output.path());
+                let path = output.path().to_path_buf();
+                outcome.changes.push(FileChange { path, display, before: existing, after: text });
+            }
         }
     }
     Ok(outcome)
+}
+
+/// The `# Deploy with: docker compose -f … up -d` line for the production file of `options`
+/// deployed in `mode`, its files named from the project directory (as the new file's header
+/// names them).
+fn deploy_header(load: &LoadOptions, options: &BootstrapOptions, mode: Mode) -> String {
+    let name = |path: &Path| path.strip_prefix(&load.dir).unwrap_or(path).to_string_lossy().into_owned();
+    let files: Vec<&PathBuf> = match mode {
+        Mode::Overlay => options.base.iter().chain([&options.output]).collect(),
+        Mode::Standalone => vec![&options.output],
+    };
+    let named: String = files.iter().map(|f| format!(" -f {}", name(f))).collect();
+    format!("# Deploy with: docker compose{named} up -d")
+}
+
+/// `text` with `line` put first (after a UTF-8 BOM), ended as the text's first line is.
+fn with_header(text: &str, line: &str) -> String {
+    let (bom, rest) = match text.strip_prefix('\u{feff}') {
+        Some(rest) => ("\u{feff}", rest),
+        None => ("", text),
+    };
+    let eol = match rest.find('\n') {
+        Some(i) if rest[..i].ends_with('\r') => "\r\n",
+        _ => "\n",
+    };
+    format!("{bom}{line}{eol}{rest}")
 }
 
 /// The production file before any fix: an empty overlay, or a copy of the base file; each with

@@ -591,11 +591,20 @@ impl Loader {
         Ok(plans)
     }
 
-    /// A production file only partially defines some service (no image, build or extends).
+    /// A production file deployed over the base: as its `# Deploy with: docker compose -f … up -d`
+    /// header says ([`deployed_with`]), else when it only partially defines some service (no
+    /// image, build or extends) or defines none.
     fn is_overlay(&mut self, path: &Path) -> bool {
         let Some(doc) = self.compose_doc(path) else {
             return false;
         };
+        // As its `# Deploy with: …` header says, when it has one (`stackfix bootstrap` writes it).
+        let own = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        match deployed_with(self.files[doc.file].source().text(), own) {
+            Some(1) => return false,
+            Some(_) => return true,
+            None => {}
+        }
         let services = doc.doc.get("services").map(Value::entries).unwrap_or_default();
         services.is_empty()
             || services

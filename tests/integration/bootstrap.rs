@@ -437,9 +437,28 @@ fn a_production_file_that_could_run_alone_is_fixed_as_the_person_says() {
     let text = std::fs::read_to_string(dir.path().join("docker-compose.prod.yml")).unwrap();
     assert!(!text.contains("command:") && !text.contains("./app:/app/app"), "{text}");
     assert!(text.contains("restart: unless-stopped"), "{text}");
+    // The choice is recorded in the header: the next run and `check` read it so.
+    assert!(text.starts_with("# Deploy with: docker compose -f docker-compose.prod.yml up -d\n"), "{text}");
+    let again = stackfix(dir.path(), &["bootstrap", ".", "--diff"]);
+    assert_eq!((again.status.code(), stdout(&again)), (Some(0), String::new()), "{}", stderr(&again));
+    assert_eq!(stderr(&stackfix(dir.path(), &["check", "."])), "");
     if let Some(compose) = compose() {
         compose_config_ok(&compose, dir.path(), &[dir.path().join("docker-compose.prod.yml")]).unwrap();
     }
+    // Told to write it over the base, the header names the base too, and the development
+    // `command` it leaves out, the base's, which runs, is fixed in it.
+    std::fs::write(dir.path().join("docker-compose.prod.yml"), format!("\u{feff}{}", prod.replace('\n', "\r\n"))).unwrap();
+    let out = stackfix(dir.path(), &["bootstrap", ".", "--mode", "overlay"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = std::fs::read_to_string(dir.path().join("docker-compose.prod.yml")).unwrap();
+    let header = "\u{feff}# Deploy with: docker compose -f docker-compose.yml -f docker-compose.prod.yml up -d\r\n";
+    assert!(text.starts_with(header), "{text:?}");
+    let again = stackfix(dir.path(), &["bootstrap", ".", "--diff"]);
+    assert_eq!((again.status.code(), stdout(&again)), (Some(0), String::new()), "{}", stderr(&again));
+    let command = text.lines().find(|l| l.trim_start().starts_with("command:"));
+    assert!(command.is_some_and(|c| !c.contains("--reload")), "{text}");
+    let (_, json) = check_json(dir.path(), &["--select", "development-mode"]);
+    assert_eq!(json["findings"].as_array().unwrap().len(), 0, "{json:#}");
 }
 
 /// A production file bootstrap wrote says in its header how it is deployed, and a re-run reads

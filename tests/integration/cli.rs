@@ -468,6 +468,15 @@ fn a_production_file_read_alone_that_leaves_out_base_settings_is_noted() {
     assert!(!findings.iter().any(|f| f["service"] == "api" && f["rule"] == "no-healthcheck"), "{findings:#?}");
     write(dir.path(), "docker-compose.prod.yml", &format!("# Deploy with: docker compose -f docker-compose.prod.yml up -d\n{prod}"));
     assert_eq!(stderr(&stackfix(dir.path(), &["check", "."])), "");
+    // A header that names the base too: read over it, as `docker compose` will run it.
+    let over = "# Deploy with: docker compose -f docker-compose.yml -f docker-compose.prod.yml up -d\n";
+    write(dir.path(), "docker-compose.prod.yml", &format!("{over}{prod}"));
+    let out = stackfix(dir.path(), &["check", ".", "--format", "json"]);
+    assert_eq!(stderr(&out), "");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = json["findings"].as_array().unwrap();
+    assert!(!findings.iter().any(|f| f["rule"] == "no-healthcheck" && f["service"] == "api"), "{findings:#?}");
+    assert!(findings.iter().any(|f| f["rule"] == "no-resource-limits" && f["service"] == "api"), "{findings:#?}");
 }
 
 #[test]
