@@ -12,24 +12,38 @@ use crate::stack::Service;
 /// list; where development uses the same file the port is bound to 127.0.0.1 where it is written.
 fn fix(ctx: &Context, service: &Service, port: &Port) -> Option<Fix> {
     if let Some(overlay) = ctx.overlay() {
-        let own: Vec<&Port> = service.ports.iter().filter(|p| p.loc.file == overlay).collect();
-        if let Some(first) = own.first() {
-            let kept: Vec<&str> =
-                own.iter().filter(|p| !p.is_public()).map(|p| ctx.stack.text(p.loc.file, p.loc.span)).collect();
+        // The overlay's own entries; with its tree at hand (a fix run), only those of its own
+        // `services.<service>.ports` (not of a service it `extends`), and an empty list too.
+        let list = overlay_ports(ctx, service, overlay);
+        let own: Vec<&Port> = service
+            .ports
+            .iter()
+            .filter(|p| p.loc.file == overlay && list.is_none_or(|l| l.contains(p.loc.span)))
+            .collect();
+        let target = match (own.first(), list) {
+            (Some(first), _) => Some(Target::Parent { file: overlay, at: first.loc.span }),
+            (None, Some(list)) => Some(Target::Node { file: overlay, at: list }),
+            (None, None) => None,
+        };
+        if let Some(target) = target {
+            // Kept: the overlay's entries bound to the loopback as written, without a variable
+            // that could publish elsewhere.
+            let kept: Vec<&str> = own
+                .iter()
+                .filter(|p| p.published.is_some() && p.host_ip.is_some() && !p.is_public())
+                .map(|p| ctx.stack.text(p.loc.file, p.loc.span))
+                .filter(|text| !text.contains('$'))
+                .collect();
             // Written as a flow sequence: an entry in block style (long syntax over several
             // lines) is left to a person.
             if kept.iter().any(|k| k.contains(['\n', '\r'])) {
                 return None;
             }
-            let edit = FixEdit::new(
-                Target::Parent { file: overlay, at: first.loc.span },
-                EditOp::Replace,
-                tpl::DATABASE_PORT_PUBLISHED_OVERRIDE,
-                json!({ "ports": kept }),
-            );
+            let edit =
+                FixEdit::new(target, EditOp::Replace, tpl::DATABASE_PORT_PUBLISHED_OVERRIDE, json!({ "ports": kept }));
             let title = match kept.is_empty() {
                 true => "drop the published ports in production (`ports: !override []`)",
-                false => "keep only the production file's ports bound to one address (`ports: !override`)",
+                false => "keep only the production file's ports bound to the loopback (`ports: !override`)",
             };
             return Some(ctx.fix(title, Applicability::Unsafe, vec![edit]));
         }
@@ -79,6 +93,15 @@ fn fix(ctx: &Context, service: &Service, port: &Port) -> Option<Fix> {
         json!({ "text": format!("{quote}{bound}{quote}") }),
     );
     Some(ctx.fix(title, Applicability::Unsafe, vec![edit]))
+}
+
+/// Where the production overlay writes `services.<service>.ports` itself (not through `extends`
+/// or an alias), when it does.
+fn overlay_ports(ctx: &Context, service: &Service, overlay: crate::stack::value::FileId) -> Option<crate::yaml::Span> {
+    let tree = ctx.stack.file(overlay).tree.as_ref()?;
+    let route = crate::yaml::Route::default().key("services").key(&service.name).key("ports");
+    let found = crate::yaml::route::resolve(tree, &route).ok()?;
+    Some(tree.node(found.node).span)
 }
 
 declare_rule! {

@@ -247,21 +247,36 @@ pub fn left_out(base: &Config, skipped: &[FileId], production: &Config) -> Vec<(
 
 /// How many files the `# Deploy with: docker compose -f … -f FILE up -d` line in the leading
 /// comments of `text` names (the header `stackfix bootstrap` writes), when the last of them is
-/// named `own` (a file name); `None` without such a line. A UTF-8 BOM is skipped.
+/// named `own` (a file name); `None` without such a line, or when a word of it is neither an
+/// option nor a file of one (`-f X`, `-fX`, `-f=X`, `--file X`, `--file=X`). A UTF-8 BOM is
+/// skipped.
 pub fn deployed_with(text: &str, own: &str) -> Option<usize> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let line = text
         .lines()
         .take_while(|l| l.trim_start().starts_with('#'))
         .find_map(|l| l.trim_start().strip_prefix("# Deploy with: docker compose "))?;
-    let words: Vec<&str> = line.split_whitespace().take_while(|w| *w != "up").collect();
-    let files: Vec<&str> = words.windows(2).filter(|w| w[0] == "-f").map(|w| w[1]).collect();
+    let mut words = line.split_whitespace().take_while(|w| *w != "up");
+    let mut files: Vec<&str> = Vec::new();
+    while let Some(word) = words.next() {
+        match word {
+            "-f" | "--file" => files.push(words.next()?),
+            _ => match word.strip_prefix("--file=").or_else(|| word.strip_prefix("-f")) {
+                Some(file) => files.push(file.strip_prefix('=').unwrap_or(file)),
+                // Another option (`-p NAME`, `--profile …`) says nothing of the files; a word
+                // that is no option is a spelling this does not read.
+                None if word.starts_with('-') => {}
+                None => return None,
+            },
+        }
+    }
     let last = Path::new(files.last()?).file_name()?.to_str()?;
     (last == own).then_some(files.len())
 }
 
-/// The service keys production rules judge (health, restart, logs, resources, privileges): a
-/// production file meant to run alone keeps those the base gives.
+/// The service keys production rules judge (health, restart, logs, resources, hardening) that a
+/// production file meant to run alone keeps when the base gives them (unlike `cap_add`,
+/// `security_opt` or `user`, which a base may set for debugging).
 const PRODUCTION_SETTINGS: &[&str] = &[
     "healthcheck",
     "restart",
@@ -272,12 +287,13 @@ const PRODUCTION_SETTINGS: &[&str] = &[
     "mem_reservation",
     "cpus",
     "pids_limit",
-    "security_opt",
     "cap_drop",
-    "cap_add",
     "read_only",
-    "user",
 ];
+
+/// The keys that set a service's resources, one of which stands for the others (compose's
+/// `deploy.resources` and the top-level spelling).
+const RESOURCE_SETTINGS: &[&str] = &["deploy", "mem_limit", "memswap_limit", "mem_reservation", "cpus", "pids_limit"];
 
 /// A note for each production file of a directory that is read alone next to a base file (every
 /// service it defines has an image, a build or `extends`) but leaves out [`PRODUCTION_SETTINGS`]
@@ -298,7 +314,14 @@ fn standalone_production_notes(configs: &[Config], files: &[SourceFile]) -> Vec<
         let left: Vec<(String, Vec<String>)> = left_out(base, &base.files[1..], production)
             .into_iter()
             .filter_map(|(service, keys)| {
-                let keys: Vec<String> = keys.into_iter().filter(|k| PRODUCTION_SETTINGS.contains(&k.as_str())).collect();
+                let sized = production.service(&service).is_some_and(|p| {
+                    RESOURCE_SETTINGS.iter().any(|k| p.value.get(k).is_some())
+                });
+                let keys: Vec<String> = keys
+                    .into_iter()
+                    .filter(|k| PRODUCTION_SETTINGS.contains(&k.as_str()))
+                    .filter(|k| !(sized && RESOURCE_SETTINGS.contains(&k.as_str())))
+                    .collect();
                 (!keys.is_empty()).then_some((service, keys))
             })
             .collect();
@@ -591,25 +614,25 @@ impl Loader {
         Ok(plans)
     }
 
-    /// A production file deployed over the base: as its `# Deploy with: docker compose -f … up -d`
-    /// header says ([`deployed_with`]), else when it only partially defines some service (no
-    /// image, build or extends) or defines none.
+    /// A production file deployed over the base: when it only partially defines some service (no
+    /// image, build or extends) or defines none, else when its `# Deploy with: docker compose -f
+    /// … up -d` header names other files before it ([`deployed_with`]).
     fn is_overlay(&mut self, path: &Path) -> bool {
         let Some(doc) = self.compose_doc(path) else {
             return false;
         };
-        // As its `# Deploy with: …` header says, when it has one (`stackfix bootstrap` writes it).
-        let own = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        match deployed_with(self.files[doc.file].source().text(), own) {
-            Some(1) => return false,
-            Some(_) => return true,
-            None => {}
-        }
         let services = doc.doc.get("services").map(Value::entries).unwrap_or_default();
-        services.is_empty()
+        if services.is_empty()
             || services
                 .iter()
                 .any(|(_, s)| s.get("image").is_none() && s.get("build").is_none() && s.get("extends").is_none())
+        {
+            return true;
+        }
+        // Every service could run alone: as its `# Deploy with: …` header says, when it has one
+        // (`stackfix bootstrap` writes it).
+        let own = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        deployed_with(self.files[doc.file].source().text(), own).is_some_and(|files| files > 1)
     }
 
     /// Whether the YAML file at `path` (its text in memory when given so) has a `services:`
@@ -1832,6 +1855,21 @@ pub fn normalize(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deploy_headers_are_read_in_every_spelling_of_the_file_option() {
+        let header = |line: &str| deployed_with(&format!("# made by hand\n# Deploy with: {line}\nservices: {{}}\n"), "prod.yml");
+        assert_eq!(header("docker compose -f prod.yml up -d"), Some(1));
+        assert_eq!(header("docker compose -f base.yml -f prod.yml up -d"), Some(2));
+        assert_eq!(header("docker compose --file base.yml -f prod.yml up -d"), Some(2));
+        assert_eq!(header("docker compose -f=base.yml --file=prod.yml up -d"), Some(2));
+        assert_eq!(header("docker compose -fbase.yml -f ./prod.yml up -d"), Some(2));
+        assert_eq!(header("docker compose -f prod.yml -f other.yml up -d"), None);
+        // A word this does not read (a project name after `-p`): not read at all.
+        assert_eq!(header("docker compose -p shop -f base.yml -f prod.yml up -d"), None);
+        assert_eq!(deployed_with("\u{feff}# Deploy with: docker compose -f prod.yml up -d\n", "prod.yml"), Some(1));
+        assert_eq!(deployed_with("services: {}\n# Deploy with: docker compose -f prod.yml up -d\n", "prod.yml"), None);
+    }
 
     /// Compose files are found by the type the directory listing gives, and a link to a file
     /// counts as one (as `Path::is_file` says), a link to a directory or a dangling one does not.

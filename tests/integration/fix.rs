@@ -682,7 +682,15 @@ fn findings_left_on_services_the_fixes_add_are_counted_apart() {
 #[test]
 fn an_overlay_with_ports_of_its_own_overrides_the_bases() {
     let Some(compose) = compose() else { return };
-    for (overlay_ports, kept) in [(r#"["127.0.0.1:5433:5432", "6543:5432"]"#, Some("5433")), (r#"["6543:5432"]"#, None)] {
+    let cases = [
+        (r#"["127.0.0.1:5433:5432", "6543:5432"]"#, Some("5433")),
+        (r#"["6543:5432"]"#, None),
+        // An empty list of its own adds nothing to the base's either.
+        ("[]", None),
+        // A variable may publish anywhere: not kept as bound to the loopback.
+        (r#"["${DB_PORTS:-6000:5432}", "127.0.0.1:5433:5432"]"#, Some("5433")),
+    ];
+    for (overlay_ports, kept) in cases {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("docker-compose.yml"),
