@@ -133,9 +133,10 @@ pub enum Deployment {
 /// `# Deploy with: …` header says when it has one, else as its files tell.
 pub fn deployment(load: &LoadOptions, options: &BootstrapOptions) -> Deployment {
     // A file bootstrap wrote says in its header how it is deployed.
-    match crate::stack::load::read_text(&options.output).ok().and_then(|text| {
-        crate::stack::load::deployed_with(&text, options.output.file_name()?.to_str()?)
-    }) {
+    match crate::stack::load::read_text(&options.output)
+        .ok()
+        .and_then(|text| crate::stack::load::deployed_with(&text, options.output.file_name()?.to_str()?))
+    {
         Some(1) => Deployment::Alone,
         Some(_) => Deployment::Over,
         None => by_files(load, options),
@@ -167,7 +168,6 @@ fn by_files(load: &LoadOptions, options: &BootstrapOptions) -> Deployment {
         false => Deployment::Unknown(left_out),
     }
 }
-
 
 /// Plans the production file (and the files its fixes create) without writing anything.
 pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &BootstrapOptions) -> Result<Outcome, FixError> {

@@ -297,8 +297,9 @@ const RESOURCE_SETTINGS: &[&str] = &["deploy", "mem_limit", "memswap_limit", "me
 
 /// A note for each production file of a directory that is read alone next to a base file (every
 /// service it defines has an image, a build or `extends`) but leaves out [`PRODUCTION_SETTINGS`]
-/// the base gives its services: it may as well be deployed over the base, which the files do not say (unless its
-/// `# Deploy with: …` header does), and then its findings are not those of what runs.
+/// the base gives its services: it may as well be deployed over the base, which the files do
+/// not say (unless its `# Deploy with: …` header does), and then its findings are not those of
+/// what runs.
 fn standalone_production_notes(configs: &[Config], files: &[SourceFile]) -> Vec<Note> {
     let Some(base) = configs.iter().find(|c| c.role == Role::Development) else { return Vec::new() };
     let Some(&base_file) = base.files.first() else { return Vec::new() };
@@ -314,9 +315,9 @@ fn standalone_production_notes(configs: &[Config], files: &[SourceFile]) -> Vec<
         let left: Vec<(String, Vec<String>)> = left_out(base, &base.files[1..], production)
             .into_iter()
             .filter_map(|(service, keys)| {
-                let sized = production.service(&service).is_some_and(|p| {
-                    RESOURCE_SETTINGS.iter().any(|k| p.value.get(k).is_some())
-                });
+                let sized = production
+                    .service(&service)
+                    .is_some_and(|p| RESOURCE_SETTINGS.iter().any(|k| p.value.get(k).is_some()));
                 let keys: Vec<String> = keys
                     .into_iter()
                     .filter(|k| PRODUCTION_SETTINGS.contains(&k.as_str()))
@@ -1858,7 +1859,8 @@ mod tests {
 
     #[test]
     fn deploy_headers_are_read_in_every_spelling_of_the_file_option() {
-        let header = |line: &str| deployed_with(&format!("# made by hand\n# Deploy with: {line}\nservices: {{}}\n"), "prod.yml");
+        let header =
+            |line: &str| deployed_with(&format!("# made by hand\n# Deploy with: {line}\nservices: {{}}\n"), "prod.yml");
         assert_eq!(header("docker compose -f prod.yml up -d"), Some(1));
         assert_eq!(header("docker compose -f base.yml -f prod.yml up -d"), Some(2));
         assert_eq!(header("docker compose --file base.yml -f prod.yml up -d"), Some(2));

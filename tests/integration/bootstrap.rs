@@ -447,7 +447,8 @@ fn a_production_file_that_could_run_alone_is_fixed_as_the_person_says() {
     }
     // Told to write it over the base, the header names the base too, and the development
     // `command` it leaves out, the base's, which runs, is fixed in it.
-    std::fs::write(dir.path().join("docker-compose.prod.yml"), format!("\u{feff}{}", prod.replace('\n', "\r\n"))).unwrap();
+    std::fs::write(dir.path().join("docker-compose.prod.yml"), format!("\u{feff}{}", prod.replace('\n', "\r\n")))
+        .unwrap();
     let out = stackfix(dir.path(), &["bootstrap", ".", "--mode", "overlay"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = std::fs::read_to_string(dir.path().join("docker-compose.prod.yml")).unwrap();

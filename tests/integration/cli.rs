@@ -466,7 +466,11 @@ fn a_production_file_read_alone_that_leaves_out_base_settings_is_noted() {
     let (_, json) = check_json(dir.path(), &["-f", "docker-compose.yml", "-f", "docker-compose.prod.yml"]);
     let findings = json["findings"].as_array().unwrap();
     assert!(!findings.iter().any(|f| f["service"] == "api" && f["rule"] == "no-healthcheck"), "{findings:#?}");
-    write(dir.path(), "docker-compose.prod.yml", &format!("# Deploy with: docker compose -f docker-compose.prod.yml up -d\n{prod}"));
+    write(
+        dir.path(),
+        "docker-compose.prod.yml",
+        &format!("# Deploy with: docker compose -f docker-compose.prod.yml up -d\n{prod}"),
+    );
     assert_eq!(stderr(&stackfix(dir.path(), &["check", "."])), "");
     // A header that names the base too: read over it, as `docker compose` will run it.
     let over = "# Deploy with: docker compose -f docker-compose.yml -f docker-compose.prod.yml up -d\n";

@@ -702,8 +702,10 @@ fn an_overlay_with_ports_of_its_own_overrides_the_bases() {
             format!("services:\n  db:\n    ports: {overlay_ports}\n"),
         )
         .unwrap();
-        let out =
-            stackfix(dir.path(), &["fix", ".", "--unsafe-fixes", "--select", "database-port-published", "--color", "never"]);
+        let out = stackfix(
+            dir.path(),
+            &["fix", ".", "--unsafe-fixes", "--select", "database-port-published", "--color", "never"],
+        );
         assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
         let prod = std::fs::read_to_string(dir.path().join("docker-compose.prod.yml")).unwrap();
         assert!(prod.contains("ports: !override ["), "{prod}");
