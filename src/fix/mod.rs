@@ -994,14 +994,18 @@ fn attempt(
                         }
                         continue;
                     }
-                    let merged: HashSet<(FileKey, usize)> = merges.iter().map(|(p, j, _, _)| (p.clone(), *j)).collect();
-                    for (path, _, index, text) in merges {
+                    // The splices merged into placed ones, by file (few: most plans merge none).
+                    let mut merged: Vec<(FileKey, usize)> = Vec::with_capacity(merges.len());
+                    for (path, j, index, text) in merges {
                         batch.get_mut(&path).expect("merged into this batch").replace_text(index, text);
+                        merged.push((path, j));
                     }
                     for (path, splices) in plan.edits {
-                        let b = batch.entry(path.clone()).or_default();
+                        let merged_here: Vec<usize> =
+                            merged.iter().filter(|(p, _)| *p == path).map(|&(_, j)| j).collect();
+                        let b = batch.entry(path).or_default();
                         for (j, s) in splices.into_iter().enumerate() {
-                            if !b.has(&s) && (merged.is_empty() || !merged.contains(&(path.clone(), j))) {
+                            if !b.has(&s) && !merged_here.contains(&j) {
                                 b.add(s);
                             }
                         }
@@ -1153,6 +1157,9 @@ struct Batch {
     exclusive: HashSet<crate::yaml::NodeId>,
     /// The insertions that add a key, by (offset, mapping): the key and the index of the splice.
     inserting: HashMap<(usize, crate::yaml::NodeId), HashMap<String, usize>>,
+    /// What [`Batch::merged`] made of each pair of texts (placed, added): the same fix made in
+    /// many services merges the same texts.
+    merges: std::cell::RefCell<HashMap<(String, String), Option<String>>>,
 }
 
 impl Batch {
@@ -1189,17 +1196,13 @@ impl Batch {
         let (node, key) = s.adds_to.as_ref().filter(|(_, key)| !key.is_empty() && s.start == s.end && !s.exclusive)?;
         let index = *self.inserting.get(&(s.start, *node))?.get(key.as_str())?;
         let placed = &self.splices[index];
-        let eol = ["\r\n", "\n"].into_iter().find(|eol| placed.text.starts_with(eol) && s.text.starts_with(eol))?;
-        let (ours, theirs) = (&placed.text[eol.len()..], &s.text[eol.len()..]);
-        let tree = crate::yaml::Tree::parse(ours.to_string()).ok()?;
-        let fragment = Fragment::parse(theirs).ok()?;
-        let inner = crate::yaml::patch::merge_splices(&tree, &Route::default(), &fragment).ok()?;
-        // Only additions: a value of `s` that differs is refused by the merge, and a rewritten
-        // flow mapping is a replacement.
-        if inner.iter().any(|i| i.start != i.end) {
-            return None;
+        let pair = (placed.text.clone(), s.text.clone());
+        if let Some(made) = self.merges.borrow().get(&pair) {
+            return made.clone().map(|text| (index, text));
         }
-        Some((index, format!("{eol}{}", with_comments_of(theirs, splice_text(ours, &inner)))))
+        let made = merged_text(&placed.text, &s.text);
+        self.merges.borrow_mut().insert(pair, made.clone());
+        made.map(|text| (index, text))
     }
 
     /// Gives the splice at `index` a new text (of the same insertion, see [`Batch::merged`]).
@@ -1241,6 +1244,23 @@ impl Batch {
         }
         self.splices.push(s);
     }
+}
+
+/// The text of an insertion `placed` with the values of another insertion `added` of the same
+/// key merged in (see [`Batch::merged`]); `None` when they differ on a value or the merge
+/// would replace text.
+fn merged_text(placed: &str, added: &str) -> Option<String> {
+    let eol = ["\r\n", "\n"].into_iter().find(|eol| placed.starts_with(eol) && added.starts_with(eol))?;
+    let (ours, theirs) = (&placed[eol.len()..], &added[eol.len()..]);
+    let tree = crate::yaml::Tree::parse(ours.to_string()).ok()?;
+    let fragment = Fragment::parse(theirs).ok()?;
+    let inner = crate::yaml::patch::merge_splices(&tree, &Route::default(), &fragment).ok()?;
+    // Only additions: a value of `added` that differs is refused by the merge, and a rewritten
+    // flow mapping is a replacement.
+    if inner.iter().any(|i| i.start != i.end) {
+        return None;
+    }
+    Some(format!("{eol}{}", with_comments_of(theirs, splice_text(ours, &inner))))
 }
 
 /// `merged` (a fragment `theirs` was merged into) with the comment lines of `theirs` it lacks,

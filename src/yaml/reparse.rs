@@ -383,17 +383,54 @@ fn incremental(old: &Tree, edits: &[TextEdit], new: &str, max_nodes: usize) -> O
         .iter()
         .map(|r| Run { old: r.old, new: r.new, ids: r.ids, column: r.units.column, depth: r.units.depth })
         .collect();
-    let parse = |run: &Run| parse_run(old, new, &anchors, run, max_nodes);
-    let parsed: Vec<Option<Parsed>> = if runs.len() >= PARALLEL_RUNS {
-        use rayon::prelude::*;
-        runs.par_iter().with_min_len(PARALLEL_RUNS / 2).map(parse).collect()
-    } else {
-        runs.iter().map(parse).collect()
+    // Runs are prepared each on its own; the text of each distinct one parsed once (a fix made
+    // alike in many services inserts the same lines into each).
+    let prepared: Vec<Option<Prepared<'_>>> = runs.iter().map(|run| prepare_run(old, new, &anchors, run)).collect();
+    let mut first_of: rustc_hash::FxHashMap<(&str, &[&str], usize, usize), usize> = Default::default();
+    let mut shapes: Vec<(&str, &[&str], usize, usize)> = Vec::new();
+    let mut uses: Vec<usize> = Vec::new();
+    let shape_of: Vec<Option<usize>> = prepared
+        .iter()
+        .map(|p| {
+            let p = p.as_ref()?;
+            let shape = (p.text, p.names.as_slice(), p.column, p.depth);
+            let at = *first_of.entry(shape).or_insert_with(|| {
+                shapes.push(shape);
+                uses.push(0);
+                shapes.len() - 1
+            });
+            uses[at] += 1;
+            Some(at)
+        })
+        .collect();
+    let parse = |&(text, names, column, depth): &(&str, &[&str], usize, usize)| {
+        parse_alone(text, names, column, depth, max_nodes)
     };
+    let mut parsed: Vec<Option<Alone>> = if shapes.len() >= PARALLEL_RUNS {
+        use rayon::prelude::*;
+        shapes.par_iter().with_min_len(PARALLEL_RUNS / 2).map(parse).collect()
+    } else {
+        shapes.iter().map(parse).collect()
+    };
+    let parsed: Vec<Option<Parsed>> = prepared
+        .into_iter()
+        .zip(shape_of)
+        .map(|(p, shape)| {
+            let (p, shape) = (p?, shape?);
+            uses[shape] -= 1;
+            // The last run of a text takes its nodes; the others a copy.
+            let (aliases, nodes) = match uses[shape] {
+                0 => parsed[shape].take()?,
+                _ => parsed[shape].clone()?,
+            };
+            let aliases = aliases.into_iter().map(|(at, k)| (at, p.defined[k])).collect();
+            Some((p.appended, aliases, nodes))
+        })
+        .collect();
     for (region, parsed) in regions.iter_mut().zip(parsed) {
         (region.appended, region.aliases, region.nodes) = parsed?;
     }
-    assemble(old, &regions, max_nodes)
+    assemble(old, &mut regions, max_nodes)
 }
 
 /// Runs of at least this many make the parsing of each one a task on the thread pool.
@@ -414,9 +451,26 @@ struct Run {
     depth: usize,
 }
 
-/// Run `run` of `new` parsed alone; `anchors` are the old tree's anchored nodes in
-/// document order.
-fn parse_run(old: &Tree, new: &str, anchors: &[(NodeId, &str)], run: &Run, max_nodes: usize) -> Option<Parsed> {
+/// A run ready to be parsed alone: whether it appends to a text without a final line break,
+/// its text, the names of the anchors defined before it that its aliases name (and the old node
+/// of each), its mapping's column and depth.
+struct Prepared<'a> {
+    appended: bool,
+    text: &'a str,
+    names: Vec<&'a str>,
+    defined: Vec<NodeId>,
+    column: usize,
+    depth: usize,
+}
+
+/// A run's text parsed alone: its aliases (index in its nodes, and which of the names it was
+/// given each names) and its nodes.
+type Alone = (Vec<(usize, usize)>, Vec<Node>);
+
+/// Run `run` of `new`, ready to be parsed alone; `anchors` are the old tree's anchored nodes in
+/// document order. `None` when what is around it in the old tree cannot be shown to read as in
+/// the whole text (see the module's documentation).
+fn prepare_run<'a>(old: &Tree, new: &'a str, anchors: &[(NodeId, &'a str)], run: &Run) -> Option<Prepared<'a>> {
     let text = old.source.text();
     // A run starts a line; so do new entries appended to a text without a final line break
     // (their text starts with the break the old text lacks).
@@ -439,49 +493,57 @@ fn parse_run(old: &Tree, new: &str, anchors: &[(NodeId, &str)], run: &Run, max_n
         return None;
     }
     let region_text = new.get(run.new.0..run.new.1)?;
-    // Text elsewhere is as the last parse accepted it.
-    if !matches!(unusual_chars(region_text), Ok(breaks) if breaks.is_empty()) {
-        return None;
-    }
-    if !plain_lines(region_text, run.column) {
-        return None;
-    }
-    // The anchors its aliases may name, defined before it: an entry each ahead of its text
-    // (`name: &name ~`), so that it parses alone; its aliases then name the anchors' nodes.
-    let defined: Vec<(&str, NodeId)> = alias_names(region_text)
+    // The anchors its aliases may name, defined before it.
+    let (names, defined) = alias_names(region_text)
         .into_iter()
         .filter_map(|name| {
             let at = anchors.partition_point(|&(id, _)| id < run.ids.0);
             anchors[..at].iter().rev().find(|(_, n)| *n == name).map(|&(id, n)| (n, id))
         })
-        .collect();
-    let indent = " ".repeat(run.column);
+        .unzip();
+    Some(Prepared { appended, text: region_text, names, defined, column: run.column, depth: run.depth })
+}
+
+/// A run's text (`region_text`, its mapping's keys in `column`, that mapping `depth`
+/// collections deep) parsed alone, its aliases naming the anchors `names` (defined before it);
+/// `None` when it cannot be shown to parse as in the whole text.
+fn parse_alone(region_text: &str, names: &[&str], column: usize, depth: usize, max_nodes: usize) -> Option<Alone> {
+    // Text elsewhere is as the last parse accepted it.
+    if !matches!(unusual_chars(region_text), Ok(breaks) if breaks.is_empty()) {
+        return None;
+    }
+    if !plain_lines(region_text, column) {
+        return None;
+    }
+    // An entry for each anchor ahead of its text (`name: &name ~`), so that it parses alone;
+    // its aliases then name the anchors' nodes.
+    let indent = " ".repeat(column);
     let mut prelude = String::new();
-    for (k, (name, _)) in defined.iter().enumerate() {
+    for (k, name) in names.iter().enumerate() {
         prelude.push_str(&format!("{indent}x-stackfix-anchor-{k}: &{name} ~\n"));
     }
     let source = Source::new(format!("{prelude}{region_text}"));
-    let (mut nodes, region_root) = build_nested(&source, max_nodes, run.depth - 1)?;
+    let (mut nodes, region_root) = build_nested(&source, max_nodes, depth - 1)?;
     // Properties before the run's first key would be the mapping's (an anchor or tag the
     // old mapping does not have): parsed whole.
     if region_root != Some(0) || nodes[0].props.is_some() {
         return None;
     }
-    let given = 2 * defined.len();
+    let given = 2 * names.len();
     if nodes.iter().skip(given + 1).any(|n| n.anchor().is_some()) {
         return None;
     }
     let NodeKind::Mapping { entries: parsed, flow: false } = &mut nodes[0].kind else { return None };
-    if parsed.len() <= defined.len() {
+    if parsed.len() <= names.len() {
         return None;
     }
-    parsed.drain(..defined.len());
+    parsed.drain(..names.len());
     // Every entry parsed is an entry of the mapping: its key in the mapping's column.
     let NodeKind::Mapping { entries: parsed, .. } = &nodes[0].kind else { return None };
     let keys_in_column = parsed.iter().all(|e| {
         let key = nodes[e.key].props_start;
         let line = source.line_start(source.line_index(key));
-        key - line == run.column && source.text().as_bytes()[line..key].iter().all(|&b| b == b' ')
+        key - line == column && source.text().as_bytes()[line..key].iter().all(|&b| b == b' ')
     });
     if !keys_in_column {
         return None;
@@ -489,7 +551,7 @@ fn parse_run(old: &Tree, new: &str, anchors: &[(NodeId, &str)], run: &Run, max_n
     // Without the entries ahead: ids and offsets as if the run had been parsed alone, and
     // each alias naming the old node its anchor is on (`aliases`).
     let mut own: Vec<Node> = Vec::with_capacity(nodes.len() - given);
-    let mut aliases: Vec<(usize, NodeId)> = Vec::new();
+    let mut aliases: Vec<(usize, usize)> = Vec::new();
     let back = prelude.len();
     for (i, mut node) in nodes.into_iter().enumerate() {
         if (1..=given).contains(&i) {
@@ -514,8 +576,8 @@ fn parse_run(old: &Tree, new: &str, anchors: &[(NodeId, &str)], run: &Run, max_n
             }
             NodeKind::Alias { target, .. } => {
                 // The value of entry k ahead is node 2k + 2.
-                let k = target.and_then(|t| t.checked_sub(2)).filter(|t| t % 2 == 0 && t / 2 < defined.len())?;
-                aliases.push((own.len(), defined[k / 2].1));
+                let k = target.and_then(|t| t.checked_sub(2)).filter(|t| t % 2 == 0 && t / 2 < names.len())?;
+                aliases.push((own.len(), k / 2));
                 *target = None;
             }
             NodeKind::Scalar { .. } => {}
@@ -528,7 +590,7 @@ fn parse_run(old: &Tree, new: &str, anchors: &[(NodeId, &str)], run: &Run, max_n
     if own.len() > 1 && (own.last().is_some_and(reads_on) || own.iter().any(empty_block)) {
         return None;
     }
-    Some((appended, aliases, own))
+    Some((aliases, own))
 }
 
 /// `edits` with each insertion that starts with the line break it is made before moved past
@@ -755,13 +817,24 @@ fn subtree_end(tree: &Tree, mut id: NodeId) -> NodeId {
 }
 
 /// The old nodes around the regions, moved, and each region's nodes in their place.
-fn assemble(old: &Tree, regions: &[Region], max_nodes: usize) -> Option<(Vec<Node>, Option<NodeId>)> {
+fn assemble(old: &Tree, regions: &mut [Region], max_nodes: usize) -> Option<(Vec<Node>, Option<NodeId>)> {
+    // Each region's nodes, moved into the new tree after its mapping (node 0), whose entries
+    // are read when the mapping holding the region is copied.
+    let mut bodies: Vec<Vec<Node>> = regions.iter_mut().map(|r| std::mem::take(&mut r.nodes)).collect();
+    let firsts: Vec<Vec<Entry>> = bodies
+        .iter_mut()
+        .map(|b| match b.first_mut().map(|n| &mut n.kind) {
+            Some(NodeKind::Mapping { entries, .. }) => std::mem::take(entries),
+            _ => Vec::new(),
+        })
+        .collect();
+    let regions = &*regions;
     // After region k: how many more nodes and bytes there are than before it.
     let mut id_shift: Vec<isize> = Vec::with_capacity(regions.len());
     let mut byte_shift: Vec<isize> = Vec::with_capacity(regions.len());
     let (mut ids, mut bytes) = (0isize, 0isize);
-    for r in regions {
-        ids += (r.nodes.len() - 1) as isize - (r.ids.1 - r.ids.0) as isize;
+    for (r, body) in regions.iter().zip(&bodies) {
+        ids += body.len().saturating_sub(1) as isize - (r.ids.1 - r.ids.0) as isize;
         bytes += (r.new.1 - r.new.0) as isize - (r.old.1 - r.old.0) as isize;
         id_shift.push(ids);
         byte_shift.push(bytes);
@@ -772,8 +845,10 @@ fn assemble(old: &Tree, regions: &[Region], max_nodes: usize) -> Option<(Vec<Nod
     }
     // Regions whose old ids are empty (new entries) sit at their id: one at `id` comes before the
     // node `id`.
-    let map_id = |id: NodeId| -> Option<NodeId> {
-        let before = regions.partition_point(|r| r.ids.1 <= id && (r.ids.0 < r.ids.1 || r.ids.0 <= id));
+    // Each takes a `hint`: the region the answer most likely is before (nodes are copied in
+    // document order, and most of what a node names is in the same gap between regions).
+    let map_id = |id: NodeId, hint: usize| -> Option<NodeId> {
+        let before = partition_near(regions, hint, |r| r.ids.1 <= id && (r.ids.0 < r.ids.1 || r.ids.0 <= id));
         if regions.get(before).is_some_and(|r| r.ids.0 <= id && id < r.ids.1) {
             return None;
         }
@@ -785,28 +860,31 @@ fn assemble(old: &Tree, regions: &[Region], max_nodes: usize) -> Option<(Vec<Nod
     let moved = |at: usize, regions_before: usize| -> usize {
         shift(at, regions_before.checked_sub(1).map_or(0, |k| byte_shift[k])).unwrap_or(at)
     };
-    let map_start = |at: usize| moved(at, regions.partition_point(|r| r.old.1 < at || (r.old.1 == at && !r.appended)));
-    let map_end =
-        |at: usize| moved(at, regions.partition_point(|r| r.old.1 < at || (r.old.0 < r.old.1 && r.old.1 <= at)));
+    let map_start = |at: usize, hint: usize| {
+        moved(at, partition_near(regions, hint, |r| r.old.1 < at || (r.old.1 == at && !r.appended)))
+    };
+    let map_end = |at: usize, hint: usize| {
+        moved(at, partition_near(regions, hint, |r| r.old.1 < at || (r.old.0 < r.old.1 && r.old.1 <= at)))
+    };
     // Where region k's parsed nodes (after their own mapping) start in the new tree.
     let region_base =
         |k: usize| -> Option<NodeId> { shift(regions[k].ids.0, k.checked_sub(1).map_or(0, |j| id_shift[j])) };
     // The regions of each mapping, in order.
-    let mut of_mapping: std::collections::HashMap<NodeId, Vec<usize>> = std::collections::HashMap::new();
+    let mut of_mapping: rustc_hash::FxHashMap<NodeId, Vec<usize>> = Default::default();
     for (k, r) in regions.iter().enumerate() {
         of_mapping.entry(r.units.mapping).or_default().push(k);
     }
     let parsed_entries = |k: usize| -> Option<Vec<Entry>> {
         let base = region_base(k)?;
-        let NodeKind::Mapping { entries, .. } = &regions[k].nodes[0].kind else { return None };
+        let entries = &firsts[k];
         Some(entries.iter().map(|e| Entry { key: base + e.key - 1, value: base + e.value - 1 }).collect())
     };
     let mut nodes: Vec<Node> = Vec::with_capacity(total as usize);
-    let copy = |node: &Node, nodes: &mut Vec<Node>, old_id: NodeId| -> Option<()> {
+    let copy = |node: &Node, nodes: &mut Vec<Node>, old_id: NodeId, hint: usize| -> Option<()> {
         let mut node = node.clone();
-        node.span.start = map_start(node.span.start);
-        node.span.end = map_end(node.span.end);
-        node.props_start = map_start(node.props_start);
+        node.span.start = map_start(node.span.start, hint);
+        node.span.end = map_end(node.span.end, hint);
+        node.props_start = map_start(node.props_start, hint);
         match &mut node.kind {
             NodeKind::Mapping { entries, .. } => match of_mapping.get(&old_id) {
                 Some(own) => {
@@ -829,7 +907,7 @@ fn assemble(old: &Tree, regions: &[Region], max_nodes: usize) -> Option<(Vec<Nod
                             _ => {}
                         }
                         if let Some(e) = entries.get(i) {
-                            out.push(Entry { key: map_id(e.key)?, value: map_id(e.value)? });
+                            out.push(Entry { key: map_id(e.key, hint)?, value: map_id(e.value, hint)? });
                         }
                         i += 1;
                     }
@@ -840,18 +918,18 @@ fn assemble(old: &Tree, regions: &[Region], max_nodes: usize) -> Option<(Vec<Nod
                 }
                 None => {
                     for e in entries.iter_mut() {
-                        *e = Entry { key: map_id(e.key)?, value: map_id(e.value)? };
+                        *e = Entry { key: map_id(e.key, hint)?, value: map_id(e.value, hint)? };
                     }
                 }
             },
             NodeKind::Sequence { items, .. } => {
                 for item in items.iter_mut() {
-                    *item = map_id(*item)?;
+                    *item = map_id(*item, hint)?;
                 }
             }
             NodeKind::Alias { target, .. } => {
                 if let Some(t) = target {
-                    *t = map_id(*t)?;
+                    *t = map_id(*t, hint)?;
                 }
             }
             NodeKind::Scalar { .. } => {}
@@ -862,14 +940,13 @@ fn assemble(old: &Tree, regions: &[Region], max_nodes: usize) -> Option<(Vec<Nod
     let mut next = 0;
     for (k, r) in regions.iter().enumerate() {
         for id in next..r.ids.0 {
-            copy(&old.nodes[id], &mut nodes, id)?;
+            copy(&old.nodes[id], &mut nodes, id, k)?;
         }
         let base = region_base(k)?;
         if base != nodes.len() {
             return None;
         }
-        for node in &r.nodes[1..] {
-            let mut node = node.clone();
+        for mut node in std::mem::take(&mut bodies[k]).into_iter().skip(1) {
             node.span.start += r.new.0;
             node.span.end += r.new.0;
             node.props_start += r.new.0;
@@ -890,14 +967,14 @@ fn assemble(old: &Tree, regions: &[Region], max_nodes: usize) -> Option<(Vec<Nod
             nodes.push(node);
         }
         for &(at, anchor) in &r.aliases {
-            let target = map_id(anchor)?;
+            let target = map_id(anchor, k)?;
             let NodeKind::Alias { target: t, .. } = &mut nodes[base + at - 1].kind else { return None };
             *t = Some(target);
         }
         next = r.ids.1;
     }
     for id in next..old.nodes.len() {
-        copy(&old.nodes[id], &mut nodes, id)?;
+        copy(&old.nodes[id], &mut nodes, id, regions.len())?;
     }
     // A block mapping ends where its last value does: every mapping around a region, deepest
     // first.
@@ -908,7 +985,7 @@ fn assemble(old: &Tree, regions: &[Region], max_nodes: usize) -> Option<(Vec<Nod
     // It starts at its first key (its own properties before), and ends where its last value does.
     for (_, holder) in holders {
         let was = old.node(holder);
-        let holder = map_id(holder)?;
+        let holder = map_id(holder, 0)?;
         let NodeKind::Mapping { entries, .. } = &nodes[holder].kind else { return None };
         let first = &nodes[entries.first()?.key];
         // A mapping with an anchor or tag whose first key has one too: where its span starts
@@ -925,7 +1002,17 @@ fn assemble(old: &Tree, regions: &[Region], max_nodes: usize) -> Option<(Vec<Nod
         }
         node.span.end = end.max(start);
     }
-    Some((nodes, Some(map_id(old.root?)?)))
+    Some((nodes, Some(map_id(old.root?, 0)?)))
+}
+
+/// `slice.partition_point(pred)` (`pred` true for a prefix of `slice`), answered without a
+/// search when it is `hint`.
+fn partition_near<T>(slice: &[T], hint: usize, pred: impl Fn(&T) -> bool) -> usize {
+    let hint = hint.min(slice.len());
+    if (hint == 0 || pred(&slice[hint - 1])) && slice.get(hint).is_none_or(|x| !pred(x)) {
+        return hint;
+    }
+    slice.partition_point(pred)
 }
 
 #[cfg(test)]
@@ -987,6 +1074,57 @@ mod tests {
         let w = at(text, "    image: a:1");
         let k = at(text, "    image: b:1");
         assert!(check(text, &[(w, w, "    init: true\n"), (k, k, "    labels: {x: *app}\n")]));
+    }
+
+    #[test]
+    fn the_same_lines_inserted_in_many_places_are_parsed_once_and_placed_in_each() {
+        // Two anchors of one name: an alias names the last one defined before it, so the same
+        // inserted text names a different node in each service.
+        let mut text = String::from("x-a: &log\n  driver: json-file\nservices:\n");
+        for i in 0..40 {
+            if i == 20 {
+                text.push_str("  mid:\n    logging: &log\n      driver: local\n");
+            }
+            text.push_str(&format!("  s{i}:\n    image: app:{i}\n"));
+        }
+        let inserted = "    logging: *log\n    restart: always\n    deploy:\n      resources: {limits: {memory: 1G}}\n";
+        let mut splices = Vec::new();
+        for i in 0..40 {
+            let end = at(&text, &format!("    image: app:{i}\n")) + format!("    image: app:{i}\n").len();
+            splices.push((end, end, inserted));
+        }
+        // More runs than are parsed on the thread pool one by one, with a single text among them.
+        assert!(splices.len() >= PARALLEL_RUNS);
+        assert!(check(&text, &splices));
+        // Each run's alias names the anchor before it, not the one of the run parsed first.
+        let old = Tree::parse(text.clone()).unwrap();
+        let edits: Vec<TextEdit> =
+            splices.iter().map(|&(s, e, t)| TextEdit { start: s, end: e, len: t.len() }).collect();
+        let new = splice_all(&text, &splices);
+        let tree = old.reparse(&edits, new.clone(), MAX_NODES).unwrap();
+        let targets: Vec<&str> = tree
+            .nodes
+            .iter()
+            .filter_map(|n| match n.kind {
+                NodeKind::Alias { target: Some(t), .. } => Some(&new[tree.nodes[t].span.start..tree.nodes[t].span.end]),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(targets.len(), 40);
+        assert!(targets[..20].iter().all(|t| t.contains("json-file")), "{targets:?}");
+        assert!(targets[20..].iter().all(|t| t.contains("local")), "{targets:?}");
+    }
+
+    fn splice_all(text: &str, splices: &[(usize, usize, &str)]) -> String {
+        let mut new = String::new();
+        let mut at = 0;
+        for &(start, end, with) in splices {
+            new.push_str(&text[at..start]);
+            new.push_str(with);
+            at = end;
+        }
+        new.push_str(&text[at..]);
+        new
     }
 
     #[test]
