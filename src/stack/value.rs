@@ -372,6 +372,61 @@ mod tests {
     }
 
     #[test]
+    fn large_mappings_convert_and_interpolate_as_small_ones_do() {
+        let n = 192;
+        let services: String =
+            (0..n).map(|i| format!("  s{i}:\n    image: app:${{TAG_{i}:?set it}}\n    x: *d\n")).collect();
+        let yaml = format!("x-d: &d {{a: 1}}\nservices:\n{services}");
+        let mut v = value(&yaml).unwrap();
+        let services = v.get("services").unwrap();
+        assert_eq!(services.entries().len(), n);
+        for (i, (name, service)) in services.entries().iter().enumerate() {
+            assert_eq!(name, &format!("s{i}"));
+            assert_eq!(service.loc.key.map(|k| &yaml[k.start..k.end]), Some(name.as_str()));
+            assert_eq!(service.get("x").unwrap().str_at("a"), Some("1"));
+            assert!(service.get("x").unwrap().loc.via_alias);
+        }
+        // Every missing variable is an error, in the order of the entries.
+        let env: HashMap<String, String> =
+            (0..n).filter(|i| i % 2 == 0).map(|i| (format!("TAG_{i}"), "1".into())).collect();
+        let errors = v.interpolate(&env);
+        let at: Vec<usize> = errors.iter().map(|(loc, _)| loc.span.start).collect();
+        assert_eq!(errors.len(), n / 2);
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{at:?}");
+        assert_eq!(v.get("services").unwrap().get("s2").unwrap().str_at("image"), Some("app:1"));
+    }
+
+    #[test]
+    fn a_large_mapping_reports_its_first_error_in_order() {
+        let n = 128;
+        // `a4` expands to 111,111 values; four of them are more than the budget left.
+        let mut anchors = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..5 {
+            anchors.push_str(&format!("a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 10].join(", ")));
+        }
+        let entries = |bomb_at: usize, duplicate_at: usize| -> String {
+            (0..n)
+                .map(|i| match i {
+                    _ if (bomb_at..bomb_at + 4).contains(&i) => format!("  s{i}: *a4\n"),
+                    _ if i == duplicate_at => "  s0: 1\n".to_string(),
+                    _ => format!("  s{i}: {{image: x}}\n"),
+                })
+                .collect()
+        };
+        assert!(value(&format!("{anchors}services:\n{}", entries(n, n))).is_ok());
+        // The alias bomb comes first: it is the error.
+        let err = value(&format!("{anchors}services:\n{}", entries(10, n - 10))).unwrap_err();
+        assert!(err.message.contains("alias bomb"), "{}", err.message);
+        // The duplicate key comes first.
+        let err = value(&format!("{anchors}services:\n{}", entries(n - 10, 10))).unwrap_err();
+        assert!(err.message.contains("duplicate key `s0`"), "{}", err.message);
+        // Aliases that together expand past the budget, each entry's within it.
+        let many: String = (0..n).map(|i| format!("  s{i}: *a3\n")).collect();
+        let err = value(&format!("{anchors}services:\n{many}")).unwrap_err();
+        assert!(err.message.contains("alias bomb"), "{}", err.message);
+    }
+
+    #[test]
     fn duplicate_keys_are_errors() {
         assert!(value("a: 1\na: 2\n").unwrap_err().message.contains("duplicate key `a`"));
         let two_merges = value("x: &x {a: 1}\ny: &y {b: 2}\ns:\n  <<: *x\n  <<: *y\n").unwrap_err();
