@@ -1522,11 +1522,7 @@ fn plan_fix(
                 }
             }
             (Target::Node { file, at }, EditOp::Append) => {
-                let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
-                let route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;
-                if !fix.edits_anchors() {
-                    refuse_shared_anchor(tree, &route)?;
-                }
+                let (_, route) = edit_route(stack, *file, at.start, false, fix)?;
                 let rendered = env.render(template, context, finding.service.as_deref())?;
                 let items = rendered.items().ok_or_else(|| format!("template `{template}` must render a sequence"))?;
                 let patches = items
@@ -1567,12 +1563,7 @@ fn plan_fix(
                 (file, Lowered::Merge(Route::default(), rendered, HashSet::new()))
             }
             (Target::Parent { file, at }, EditOp::Extend) => {
-                let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
-                let mut route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;
-                route.0.pop().ok_or("the place to edit has no parent")?;
-                if !fix.edits_anchors() {
-                    refuse_shared_anchor(tree, &route)?;
-                }
+                let (tree, route) = edit_route(stack, *file, at.start, true, fix)?;
                 let parent = crate::yaml::route::resolve(tree, &route).map_err(|e| e.to_string())?;
                 let rendered = env.render(template, context, finding.service.as_deref())?;
                 match tree.node(parent.node).kind {
@@ -1610,21 +1601,13 @@ fn plan_fix(
                 (*file, Lowered::Text(splices))
             }
             (Target::Node { file, at }, EditOp::ReplaceEntry(key)) => {
-                let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
-                let route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;
-                if !fix.edits_anchors() {
-                    refuse_shared_anchor(tree, &route)?;
-                }
+                let (_, route) = edit_route(stack, *file, at.start, false, fix)?;
                 let rendered = env.render(template, context, finding.service.as_deref())?;
                 let value = rendered.source_text().trim().to_string();
                 (*file, Lowered::Patch(Patch { route, op: Op::ReplaceEntry { key: key.clone(), value } }))
             }
             (Target::Node { file, at }, op @ (EditOp::Merge | EditOp::Replace)) => {
-                let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
-                let route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;
-                if !fix.edits_anchors() {
-                    refuse_shared_anchor(tree, &route)?;
-                }
+                let (_, route) = edit_route(stack, *file, at.start, false, fix)?;
                 let rendered = env.render(template, context, finding.service.as_deref())?;
                 match op {
                     EditOp::Merge => (*file, Lowered::Merge(route, rendered, HashSet::new())),
@@ -1632,12 +1615,7 @@ fn plan_fix(
                 }
             }
             (Target::Parent { file, at }, EditOp::Replace) => {
-                let tree = stack.file(*file).tree.as_ref().ok_or("not a YAML file")?;
-                let mut route = route_to(tree, at.start).ok_or("the place to edit is behind an alias or gone")?;
-                route.0.pop().ok_or("the place to edit has no parent")?;
-                if !fix.edits_anchors() {
-                    refuse_shared_anchor(tree, &route)?;
-                }
+                let (_, route) = edit_route(stack, *file, at.start, true, fix)?;
                 let rendered = env.render(template, context, finding.service.as_deref())?;
                 (*file, Lowered::Replace(route, rendered))
             }
@@ -1984,6 +1962,31 @@ fn set_directives(text: &str, directives: &[(String, String)]) -> (Vec<Splice>, 
 
 /// Editing a node that is (or lies inside) an anchor other nodes alias would change them all:
 /// refuse, and say so, rather than edit a shared definition.
+/// The YAML tree of `file` and the route to the node at offset `at` in it (to that node's parent
+/// when `parent`), for a fix to edit there; refused when the route goes through an anchor that
+/// others share and `fix` does not edit anchors.
+///
+/// # Errors
+/// The file is not YAML, the node is behind an alias or gone (or has no parent), or the route
+/// goes through a shared anchor.
+fn edit_route<'a>(
+    stack: &'a Stack,
+    file: FileId,
+    at: usize,
+    parent: bool,
+    fix: &Fix,
+) -> Result<(&'a crate::yaml::Tree, Route), String> {
+    let tree = stack.file(file).tree.as_ref().ok_or("not a YAML file")?;
+    let mut route = route_to(tree, at).ok_or("the place to edit is behind an alias or gone")?;
+    if parent {
+        route.0.pop().ok_or("the place to edit has no parent")?;
+    }
+    if !fix.edits_anchors() {
+        refuse_shared_anchor(tree, &route)?;
+    }
+    Ok((tree, route))
+}
+
 fn refuse_shared_anchor(tree: &crate::yaml::Tree, route: &Route) -> Result<(), String> {
     for len in 1..=route.0.len() {
         let prefix = Route(route.0[..len].to_vec());

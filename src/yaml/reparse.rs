@@ -821,6 +821,10 @@ fn assemble(old: &Tree, regions: &mut [Region], max_nodes: usize) -> Option<(Vec
     // Each region's nodes, moved into the new tree after its mapping (node 0), whose entries
     // are read when the mapping holding the region is copied.
     let mut bodies: Vec<Vec<Node>> = regions.iter_mut().map(|r| std::mem::take(&mut r.nodes)).collect();
+    // Every region parsed to its mapping at least (see `parse_alone`); anything else is parsed whole.
+    if bodies.iter().any(Vec::is_empty) {
+        return None;
+    }
     let firsts: Vec<Vec<Entry>> = bodies
         .iter_mut()
         .map(|b| match b.first_mut().map(|n| &mut n.kind) {
@@ -834,7 +838,7 @@ fn assemble(old: &Tree, regions: &mut [Region], max_nodes: usize) -> Option<(Vec
     let mut byte_shift: Vec<isize> = Vec::with_capacity(regions.len());
     let (mut ids, mut bytes) = (0isize, 0isize);
     for (r, body) in regions.iter().zip(&bodies) {
-        ids += body.len().saturating_sub(1) as isize - (r.ids.1 - r.ids.0) as isize;
+        ids += (body.len() - 1) as isize - (r.ids.1 - r.ids.0) as isize;
         bytes += (r.new.1 - r.new.0) as isize - (r.old.1 - r.old.0) as isize;
         id_shift.push(ids);
         byte_shift.push(bytes);
