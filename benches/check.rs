@@ -65,7 +65,7 @@ fn check(dir: &Path, files: Vec<PathBuf>) -> (usize, Left) {
     let load = LoadOptions::new(dir.to_path_buf(), files, Profiles::builtin());
     let stack = stack::load(&load);
     let settings = RuleSettings::default();
-    if stack.errors.is_empty() && stack.has_merge_keys() {
+    if stack.errors.is_empty() && stack.needs_settling() {
         let mut findings = rules::check(&stack, &settings);
         stackfix::fix::settle(&load, &settings, None, &stack, &mut findings);
         return (findings.len(), Box::new((stack, findings)));

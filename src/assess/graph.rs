@@ -58,12 +58,15 @@ impl Graph {
                 ports: s
                     .ports
                     .iter()
-                    .filter_map(|p| {
-                        let published = p.published.as_deref()?;
-                        Some(match &p.host_ip {
-                            Some(ip) => format!("{ip}:{published}:{}", p.target),
-                            None => format!("{published}:{}", p.target),
-                        })
+                    .map(|p| {
+                        // As compose's short syntax writes it; an empty published port is one
+                        // the engine picks.
+                        let published = p.published.as_deref().unwrap_or("");
+                        match (&p.host_ip, published) {
+                            (Some(ip), _) => format!("{ip}:{published}:{}", p.target),
+                            (None, "") => p.target.clone(),
+                            (None, _) => format!("{published}:{}", p.target),
+                        }
                     })
                     .collect(),
             })

@@ -4,8 +4,12 @@
 //! secret-named variable or key (`POSTGRES_PASSWORD: …`, `API_TOKEN=…`), a secret-named
 //! variable's fallback (`${DB_PASSWORD:-…}`), the password of a URL (`scheme://user:…@host`), the
 //! value of a secret-named flag (`--token …`, `--requirepass=…`), `-u user:…` (curl), `-p…`
-//! glued to a MySQL client, and the `requirepass` / `masterauth` directives of a Redis
-//! configuration file. A report may hide more than a secret; it never shows one it can tell.
+//! glued to a MySQL client, `redis-cli -a …` and `mongosh -p …`, the fallback of a reference
+//! after a secret flag (`--requirepass ${REDIS_AUTH:-…}`), the `requirepass` / `masterauth`
+//! directives of a Redis configuration file, JSON Web Tokens and htpasswd password hashes
+//! (`admin:$apr1$…`, Traefik's `basicauth.users`). A literal shorter than [`SHORT_LITERAL`] is
+//! hidden only where it stands as a word. A report may hide more than a secret; it never shows
+//! one it can tell.
 
 use std::borrow::Cow;
 
@@ -84,19 +88,21 @@ impl Scrubber {
         if literals && self.holds_literal(&out) {
             let mut replaced = line.to_string();
             for secret in &self.literals {
-                replaced = replaced.replace(secret.as_str(), REDACTED);
+                replaced = replace_literal(&replaced, secret);
             }
             out = replaced.into();
         }
         // Each shape is looked for only in a line holding what it starts with (most lines hold
         // none of a reference, an assignment, a URL or a flag).
-        let passes: [(Holds, Redaction); 6] = [
+        let passes: [(Holds, Redaction); 8] = [
             (|l| l.contains("${"), fallbacks),
             (|l| l.contains(':'), key_values),
             (|l| l.contains('='), assignments),
             (|l| l.contains("://"), url_passwords),
             (|l| l.contains('-'), flags),
             (|_| true, directives),
+            (|l| l.contains("eyJ"), json_web_tokens),
+            (|l| l.contains('$') || l.contains("{SHA}"), password_hashes),
         ];
         for (holds, redact) in passes {
             if let Some(redacted) = holds(&out).then(|| redact(&out)).flatten() {
@@ -105,6 +111,48 @@ impl Scrubber {
         }
         out.into_owned()
     }
+}
+
+/// A literal this short is a word too (`test`, `admin`): it is hidden only where it stands as a
+/// word of its own, so that `perf-tests.yml` or `latest` are not shown half hidden (which would
+/// break a diff's paths and tell the value). A longer one is hidden wherever it is.
+const SHORT_LITERAL: usize = 16;
+
+/// `line` with each occurrence of `secret` replaced by [`REDACTED`]: every one, or, for a
+/// [`SHORT_LITERAL`], those not inside a word (letters, digits, `_` on neither side).
+fn replace_literal(line: &str, secret: &str) -> String {
+    if secret.len() >= SHORT_LITERAL {
+        return line.replace(secret, REDACTED);
+    }
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let mut out = String::with_capacity(line.len());
+    let mut at = 0;
+    for (start, _) in line.match_indices(secret) {
+        if start < at {
+            continue;
+        }
+        let end = start + secret.len();
+        // The secret's own first and last characters decide nothing: only what is around it.
+        let before = line[..start].chars().next_back();
+        let after = line[end..].chars().next();
+        let inside = |edge: Option<char>, c: Option<char>| word(edge) && word(c);
+        if inside(before, secret.chars().next()) || inside(after, secret.chars().next_back()) {
+            continue;
+        }
+        // A key of a block mapping (`test:` of a health check) is a name, not the value.
+        let rest = &line[end..];
+        let key = line[..start].trim_start_matches([' ', '\t', '+', '-']).is_empty()
+            && rest.starts_with(':')
+            && rest[1..].starts_with([' ', '\t', '\n', '\r']);
+        if key {
+            continue;
+        }
+        out.push_str(&line[at..start]);
+        out.push_str(REDACTED);
+        at = end;
+    }
+    out.push_str(&line[at..]);
+    out
 }
 
 /// Whether a value as written is a credential to hide: not empty, not only references
@@ -299,14 +347,10 @@ fn url_passwords(line: &str) -> Option<String> {
 fn flags(line: &str) -> Option<String> {
     let mut out = Cow::Borrowed(line);
     let mut from = 0;
-    // Asked only for a `-p…` flag.
-    let mysql = std::cell::OnceCell::new();
-    let mysql = || {
-        *mysql.get_or_init(|| {
-            let lower = line.to_ascii_lowercase();
-            lower.contains("mysql") || lower.contains("mariadb")
-        })
-    };
+    // Asked only for a short flag that may take a password.
+    let lowered = std::cell::OnceCell::new();
+    let lower = || lowered.get_or_init(|| line.to_ascii_lowercase()).as_str();
+    let mysql = || lower().contains("mysql") || lower().contains("mariadb");
     while let Some(found) = out[from..].find('-') {
         let dash = from + found;
         from = dash + 1;
@@ -333,8 +377,12 @@ fn flags(line: &str) -> Option<String> {
             continue;
         }
         let user = (dashes == 1 && name == "u") || (dashes == 2 && name == "user");
-        let secret =
-            dashes == 2 && (is_secret_name(name) || CREDENTIAL_FLAGS.contains(&name.to_ascii_lowercase().as_str()));
+        // `redis-cli -a password`, `mongosh -p password` (a MySQL client's `-p` takes no word
+        // after it: that word is a database).
+        let short_password = dashes == 1
+            && ((name == "a" && lower().contains("redis-cli")) || (name == "p" && lower().contains("mongo")));
+        let secret = short_password
+            || dashes == 2 && (is_secret_name(name) || CREDENTIAL_FLAGS.contains(&name.to_ascii_lowercase().as_str()));
         if !(user || secret) {
             continue;
         }
@@ -356,6 +404,14 @@ fn flags(line: &str) -> Option<String> {
             .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ']'))
             .map_or(out.len(), |i| value_start + i);
         let value = &out[value_start..end];
+        // A reference: its fallback is the secret, whatever the variable is named.
+        if secret && value.starts_with("${") {
+            if let Some((start, end)) = reference_fallback(&out, value_start) {
+                out = splice(&out, start, end).into();
+                from = start + REDACTED.len();
+            }
+            continue;
+        }
         // Another flag, or a reference (a fallback in it is left to `fallbacks`).
         if value.starts_with(['-', '$']) {
             continue;
@@ -372,6 +428,94 @@ fn flags(line: &str) -> Option<String> {
             out = splice(&out, value_start, end).into();
             from = value_start + REDACTED.len();
         }
+    }
+    changed(out)
+}
+
+/// Where the fallback of the reference at `at` (`${NAME:-fallback}`, `${NAME-fallback}`) is in
+/// `line`, as a byte range, when it is a literal.
+fn reference_fallback(line: &str, at: usize) -> Option<(usize, usize)> {
+    let start = at + 2;
+    let name_len = line[start..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(0);
+    let after = start + name_len;
+    let op = [":-", "-"].into_iter().find(|op| line[after..].starts_with(op))?;
+    let value_start = after + op.len();
+    let mut depth = 1;
+    let mut end = None;
+    for (i, c) in line[value_start..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    end = Some(value_start + i);
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let end = end.unwrap_or(line.len());
+    let value = &line[value_start..end];
+    (!value.is_empty() && !value.starts_with('$') && value != REDACTED).then_some((value_start, end))
+}
+
+/// Characters of a JSON Web Token's base64url parts.
+fn base64url(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_'
+}
+
+/// Every JSON Web Token in the line (`eyJ…` header, `.` payload, `.` signature): a bearer
+/// credential, whatever the key holding it is named.
+fn json_web_tokens(line: &str) -> Option<String> {
+    let mut out = Cow::Borrowed(line);
+    let mut from = 0;
+    while let Some(found) = out[from..].find("eyJ") {
+        let start = from + found;
+        from = start + 3;
+        if out[..start].chars().next_back().is_some_and(base64url) {
+            continue;
+        }
+        let end = out[start..].find(|c: char| !(base64url(c) || c == '.')).map_or(out.len(), |i| start + i);
+        let token = out[start..end].trim_end_matches('.');
+        let parts: Vec<&str> = token.split('.').collect();
+        if parts.len() != 3 || parts[0].len() < 10 || parts[1].is_empty() {
+            continue;
+        }
+        let end = start + token.len();
+        out = splice(&out, start, end).into();
+        from = start + REDACTED.len();
+    }
+    changed(out)
+}
+
+/// The prefixes of the password hashes an htpasswd file (Traefik's `basicAuth.users`, nginx)
+/// holds: Apache MD5, bcrypt, SHA-1, SHA-256/512 crypt.
+const HASH_PREFIXES: &[&str] = &["$apr1$", "$2y$", "$2a$", "$2b$", "{SHA}", "$5$", "$6$"];
+
+/// Every password hash of an htpasswd line (`user:$apr1$…`, and as compose files write them,
+/// `$$apr1$$…`): it can be cracked offline. The user stays.
+fn password_hashes(line: &str) -> Option<String> {
+    let mut out = Cow::Borrowed(line);
+    let mut from = 0;
+    loop {
+        // The first hash prefix after `from`, as written or with compose's `$$`.
+        let found = HASH_PREFIXES
+            .iter()
+            .flat_map(|p| [Cow::Borrowed(*p), Cow::Owned(p.replace('$', "$$"))])
+            .filter_map(|p| out[from..].find(p.as_ref()).map(|i| from + i))
+            .min();
+        let Some(start) = found else { break };
+        from = start + 1;
+        // A hash follows the user's name and its colon.
+        if !out[..start].ends_with(':') {
+            continue;
+        }
+        let end = out[start..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ']' | '}'))
+            .map_or(out.len(), |i| start + i);
+        out = splice(&out, start, end).into();
+        from = start + REDACTED.len();
     }
     changed(out)
 }
@@ -462,9 +606,46 @@ mod tests {
             ),
             (" requirepass RedisConfPw8888\n", " requirepass <redacted>\n"),
             ("  host=db password=pw1 dbname=app\n", "  host=db password=<redacted> dbname=app\n"),
+            (
+                "  command: [\"redis-server\", \"--requirepass\", \"${REDIS_X:-Fallback12}\"]\n",
+                "  command: [\"redis-server\", \"--requirepass\", \"${REDIS_X:-<redacted>}\"]\n",
+            ),
+            ("  --requirepass ${REDIS_PW-x1} --port 1\n", "  --requirepass ${REDIS_PW-<redacted>} --port 1\n"),
+            (
+                "  test: [\"CMD\", \"redis-cli\", \"-a\", \"CliPw1\", \"ping\"]\n",
+                "  test: [\"CMD\", \"redis-cli\", \"-a\", \"<redacted>\", \"ping\"]\n",
+            ),
+            (
+                "  test: mongosh -u root -p MongoPw2 --eval 'db.ping'\n",
+                "  test: mongosh -u root -p <redacted> --eval 'db.ping'\n",
+            ),
+            ("  JWT: eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl\n", "  JWT: <redacted>\n"),
+            (
+                "  - traefik.http.middlewares.a.basicauth.users=admin:$$apr1$$epoKf5li$$QfTMJZ,bob:$$2y$$05$$abc\n",
+                "  - traefik.http.middlewares.a.basicauth.users=admin:<redacted>,bob:<redacted>\n",
+            ),
+            ("      users: [\"admin:$apr1$salt$hash123\"]\n", "      users: [\"admin:<redacted>\"]\n"),
         ];
         for (line, want) in cases {
             assert_eq!(scrub(line), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn short_literals_are_hidden_where_they_are_words() {
+        let scrubber = Scrubber::new(&["test".to_string(), "a-long-secret-value".to_string()]);
+        for (line, want) in [
+            ("  POSTGRES_PASSWORD: test\n", "  POSTGRES_PASSWORD: <redacted>\n"),
+            ("  X: \"test\"\n", "  X: \"<redacted>\"\n"),
+            ("--- a/perf-tests.yml\n", "--- a/perf-tests.yml\n"),
+            ("  image: runner:latest\n", "  image: runner:latest\n"),
+            ("  e2e-tests:\n", "  e2e-tests:\n"),
+            ("       test: [\"CMD\", \"true\"]\n", "       test: [\"CMD\", \"true\"]\n"),
+            ("+  - test: test\n", "+  - test: <redacted>\n"),
+            ("  URL: redis://:test@cache\n", "  URL: redis://:<redacted>@cache\n"),
+            ("  Y: xa-long-secret-valuex\n", "  Y: x<redacted>x\n"),
+        ] {
+            assert_eq!(scrubber.text(line), want, "{line}");
         }
     }
 
@@ -479,6 +660,10 @@ mod tests {
             "  test: [\"CMD-SHELL\", \"pg_isready -U postgres\"]\n",
             "  image: mysql:8.4\n",
             "  PASSWORD_MIN_LENGTH: 12\n",
+            "  test: [\"CMD\", \"redis-cli\", \"ping\"]\n",
+            "  command: mysql -p appdb\n",
+            "  image: registry.example.com/eyJ:1.0\n",
+            "  command: echo $HOME:$PATH\n",
         ] {
             assert_eq!(scrub(line), line);
         }

@@ -11,6 +11,27 @@ use crate::stack::{Config, Loc, Service, Stack, Value};
 /// Health check commands that pass whatever the service's state (`true`, `exit 0`).
 const NO_OP_PROBES: &[&str] = &["true", ":", "exit", "echo", "printf", "sleep"];
 
+/// Whether a shell probe's command line ends in a way that makes it succeed whatever the check
+/// before says: `… || true`, `… || exit 0`, `…; echo $?`, `…; exit 0` (the status of the line is
+/// that of its last command).
+fn always_succeeds(line: &str) -> bool {
+    let no_op = |command: &str| {
+        let command = command.trim();
+        if command.split_whitespace().next() == Some(":") {
+            return true;
+        }
+        let program = command.split_whitespace().next().map(program_name).unwrap_or_default();
+        match program.as_str() {
+            "exit" => matches!(command.split_whitespace().nth(1), None | Some("0")),
+            _ => NO_OP_PROBES.contains(&program.as_str()) && program != "sleep",
+        }
+    };
+    let after_or = line.rsplit_once("||").map(|(_, last)| last);
+    let after_sequence = line.rsplit_once(';').map(|(_, last)| last).filter(|l| !l.trim().is_empty());
+    after_or.is_some_and(|l| !l.contains("&&") && !l.contains(';') && no_op(l))
+        || after_sequence.is_some_and(|l| !l.contains("&&") && !l.contains("||") && no_op(l))
+}
+
 /// The programs the image catalog tracks for every variant (whether it ships them): only for
 /// these does a known image's lacking one mean the probe cannot run (an image's own tools, such
 /// as `pg_isready`, or what a Dockerfile installs with pip or npm, are not tracked).
@@ -60,7 +81,8 @@ pub fn of(stack: &Stack, config: &Config, findings: &[Finding]) -> Vec<Strength>
                     && (!matches!(p.as_str(), "wget" | "nc") || s.image_facts.has(&busybox) == Some(false));
                 !p.is_empty() && !NO_OP_PROBES.contains(&p.as_str()) && !lacks
             };
-            if let Some(program) = program.filter(probes) {
+            let forced = matches!(&test.value, HealthTest::Shell(line) if always_succeeds(line));
+            if let Some(program) = program.filter(probes).filter(|_| !forced) {
                 add(Area::Health, Some(s), format!("`{name}` has a `{program}` health check"), &test.loc);
             }
         }
@@ -98,8 +120,17 @@ pub fn of(stack: &Stack, config: &Config, findings: &[Finding]) -> Vec<Strength>
         if let Some(read_only) = s.value.get("read_only").filter(|v| v.is_compose_true()) {
             add(Area::Security, Some(s), format!("`{name}` has a read-only root filesystem"), &read_only.loc);
         }
-        if let Some(drop) = s.value.get("cap_drop").filter(|v| has_item(v, |i| i.eq_ignore_ascii_case("all"))) {
-            add(Area::Security, Some(s), format!("`{name}` drops every capability (`cap_drop: [ALL]`)"), &drop.loc);
+        if let Some(drop) = s
+            .value
+            .get("cap_drop")
+            .filter(|v| has_item(v, |i| i.eq_ignore_ascii_case("all")))
+            .filter(|_| !flagged(s, "dangerous-capability"))
+        {
+            let text = match s.value.get("cap_add").is_some_and(|v| !v.items().is_empty()) {
+                true => format!("`{name}` drops every capability it does not add back (`cap_drop: [ALL]`)"),
+                false => format!("`{name}` drops every capability (`cap_drop: [ALL]`)"),
+            };
+            add(Area::Security, Some(s), text, &drop.loc);
         }
         let no_new = |i: &str| {
             let i = i.replace('=', ":");
@@ -175,4 +206,32 @@ fn plain(value: &str) -> bool {
 
 fn has_item(value: &Value, pred: impl Fn(&str) -> bool) -> bool {
     value.items().iter().any(|i| i.as_str().is_some_and(&pred))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes_that_end_in_a_command_that_cannot_fail_always_succeed() {
+        for line in [
+            "curl -f http://localhost:8080/ || exit 0",
+            "curl -f http://localhost:8080/ || true",
+            "curl -sf http://localhost/health >/dev/null; echo $?",
+            "wget -q -O- http://x/ ; exit 0",
+            "pg_isready || :",
+        ] {
+            assert!(always_succeeds(line), "{line}");
+        }
+        for line in [
+            "curl -f http://localhost:8080/ || exit 1",
+            "pg_isready -U postgres",
+            "redis-cli ping | grep PONG",
+            "test -f /x || (echo missing; exit 1)",
+            "a || b && c",
+            "curl -f http://x/; ",
+        ] {
+            assert!(!always_succeeds(line), "{line}");
+        }
+    }
 }

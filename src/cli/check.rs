@@ -154,7 +154,7 @@ fn check(args: &CheckArgs, target: &Target) -> Outcome {
             .collect();
         stack.notes.extend(notes.into_iter().map(|message| stack::Note { at: None, message }));
     }
-    let merged = stack.errors.is_empty() && stack.has_merge_keys();
+    let merged = stack.errors.is_empty() && stack.needs_settling();
     // Where merge keys are, the fixes `fix` could not write are settled by a fix run on the
     // stack as loaded, which needs its nodes.
     // (A configured template directory `fix` would refuse leaves the fixes unsettled: that is

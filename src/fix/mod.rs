@@ -25,6 +25,7 @@ use crate::stack::{self, FileId, FileKey, LoadOptions, ProjectFs, Stack};
 use crate::yaml::emit::Fragment;
 use crate::yaml::patch::key_text;
 use crate::yaml::route::route_to;
+use crate::yaml::route::Segment;
 use crate::yaml::{splice_text, splices, Op, Patch, Route, Splice};
 use render::{Renderer, TemplateId};
 
@@ -1522,7 +1523,7 @@ fn plan_fix(
                 }
             }
             (Target::Node { file, at }, EditOp::Append) => {
-                let (_, route) = edit_route(stack, *file, at.start, false, fix)?;
+                let (_, route) = edit_route(stack, *file, at.start, false, fix, finding)?;
                 let rendered = env.render(template, context, finding.service.as_deref())?;
                 let items = rendered.items().ok_or_else(|| format!("template `{template}` must render a sequence"))?;
                 let patches = items
@@ -1563,7 +1564,7 @@ fn plan_fix(
                 (file, Lowered::Merge(Route::default(), rendered, HashSet::new()))
             }
             (Target::Parent { file, at }, EditOp::Extend) => {
-                let (tree, route) = edit_route(stack, *file, at.start, true, fix)?;
+                let (tree, route) = edit_route(stack, *file, at.start, true, fix, finding)?;
                 let parent = crate::yaml::route::resolve(tree, &route).map_err(|e| e.to_string())?;
                 let rendered = env.render(template, context, finding.service.as_deref())?;
                 match tree.node(parent.node).kind {
@@ -1601,13 +1602,13 @@ fn plan_fix(
                 (*file, Lowered::Text(splices))
             }
             (Target::Node { file, at }, EditOp::ReplaceEntry(key)) => {
-                let (_, route) = edit_route(stack, *file, at.start, false, fix)?;
+                let (_, route) = edit_route(stack, *file, at.start, false, fix, finding)?;
                 let rendered = env.render(template, context, finding.service.as_deref())?;
                 let value = rendered.source_text().trim().to_string();
                 (*file, Lowered::Patch(Patch { route, op: Op::ReplaceEntry { key: key.clone(), value } }))
             }
             (Target::Node { file, at }, op @ (EditOp::Merge | EditOp::Replace)) => {
-                let (_, route) = edit_route(stack, *file, at.start, false, fix)?;
+                let (_, route) = edit_route(stack, *file, at.start, false, fix, finding)?;
                 let rendered = env.render(template, context, finding.service.as_deref())?;
                 match op {
                     EditOp::Merge => (*file, Lowered::Merge(route, rendered, HashSet::new())),
@@ -1615,7 +1616,7 @@ fn plan_fix(
                 }
             }
             (Target::Parent { file, at }, EditOp::Replace) => {
-                let (_, route) = edit_route(stack, *file, at.start, true, fix)?;
+                let (_, route) = edit_route(stack, *file, at.start, true, fix, finding)?;
                 let rendered = env.render(template, context, finding.service.as_deref())?;
                 (*file, Lowered::Replace(route, rendered))
             }
@@ -1963,18 +1964,21 @@ fn set_directives(text: &str, directives: &[(String, String)]) -> (Vec<Splice>, 
 /// Editing a node that is (or lies inside) an anchor other nodes alias would change them all:
 /// refuse, and say so, rather than edit a shared definition.
 /// The YAML tree of `file` and the route to the node at offset `at` in it (to that node's parent
-/// when `parent`), for a fix to edit there; refused when the route goes through an anchor that
-/// others share and `fix` does not edit anchors.
+/// when `parent`), for `finding`'s fix to edit there; refused when the route goes through an
+/// anchor that others share and `fix` does not edit anchors, or when the node is in the
+/// definition of a service that `finding`'s service `extends` (editing it there would change that
+/// service, and every other extending it).
 ///
 /// # Errors
-/// The file is not YAML, the node is behind an alias or gone (or has no parent), or the route
-/// goes through a shared anchor.
+/// The file is not YAML, the node is behind an alias or gone (or has no parent), the route goes
+/// through a shared anchor, or the node is what `extends` brings.
 fn edit_route<'a>(
     stack: &'a Stack,
     file: FileId,
     at: usize,
     parent: bool,
     fix: &Fix,
+    finding: &Finding,
 ) -> Result<(&'a crate::yaml::Tree, Route), String> {
     let tree = stack.file(file).tree.as_ref().ok_or("not a YAML file")?;
     let mut route = route_to(tree, at).ok_or("the place to edit is behind an alias or gone")?;
@@ -1984,7 +1988,53 @@ fn edit_route<'a>(
     if !fix.edits_anchors() {
         refuse_shared_anchor(tree, &route)?;
     }
+    if let (Some(service), [Segment::Key(services), Segment::Key(base), ..]) = (&finding.service, route.0.as_slice()) {
+        if services == "services" && base != service && extends_from(stack, service, base) {
+            if let Some(other) = changed_with(stack, service, base) {
+                return Err(format!(
+                    "`{route}` is what service `{service}` gets from `{base}` through `extends`; editing it there would change `{other}` too, so it is left for a person"
+                ));
+            }
+        }
+    }
     Ok((tree, route))
+}
+
+/// A service of the stack other than `service` that an edit of `base`'s definition would change:
+/// `base` itself, or another that extends it (directly or through others). `None` when `base`
+/// is only a definition `service` reads (in a file of definitions no other service extends).
+fn changed_with<'a>(stack: &'a Stack, service: &str, base: &'a str) -> Option<&'a str> {
+    let mut readers: Vec<&str> = vec![base];
+    let mut at = 0;
+    while let Some(&name) = readers.get(at) {
+        for (child, parent) in &stack.extends {
+            if parent == name && !readers.contains(&child.as_str()) {
+                readers.push(child);
+            }
+        }
+        at += 1;
+    }
+    let is_service = |name: &str| stack.configs.iter().any(|c| c.services.iter().any(|s| s.name == name));
+    readers.into_iter().find(|name| *name != service && is_service(name))
+}
+
+/// Whether service `service` extends `base`, directly or through others (by name, as
+/// [`Stack::extends`] records them).
+fn extends_from(stack: &Stack, service: &str, base: &str) -> bool {
+    let mut seen: Vec<&str> = vec![service];
+    let mut at = 0;
+    while let Some(&name) = seen.get(at) {
+        for (child, parent) in &stack.extends {
+            if child == name && !seen.contains(&parent.as_str()) {
+                if parent == base {
+                    return true;
+                }
+                seen.push(parent);
+            }
+        }
+        at += 1;
+    }
+    false
 }
 
 fn refuse_shared_anchor(tree: &crate::yaml::Tree, route: &Route) -> Result<(), String> {

@@ -272,11 +272,11 @@ fn common_suffix(a: &str, b: &str) -> usize {
 /// [`crate::rules::check`] gives them, fixes with their edits) are left without a fix, their help
 /// saying why; then every fix drops its edits, as [`crate::rules::report`] gives them. The fix run
 /// starts from the stack as loaded and these findings (neither is made again; findings without
-/// their edits, as a report's, are checked again for it). Callers settle only stacks with merge
-/// keys ([`Stack::has_merge_keys`]): it costs what `fix` does. A stack `fix` refuses leaves the
+/// their edits, as a report's, are checked again for it). Callers settle only stacks that need it
+/// ([`Stack::needs_settling`]: merge keys, `extends`): it costs what `fix` does. A stack `fix` refuses leaves the
 /// findings as they are, without their edits.
 ///
-/// [`Stack::has_merge_keys`]: crate::stack::Stack::has_merge_keys
+/// [`Stack::needs_settling`]: crate::stack::Stack::needs_settling
 pub fn settle(
     load: &crate::stack::LoadOptions,
     settings: &RuleSettings,

@@ -65,7 +65,7 @@ fn fix(ctx: &Context, service: &Service, port: &Port) -> Option<Fix> {
         let edit = super::keep_private_ports(ctx, service, tpl::DATABASE_PORT_PUBLISHED_KEPT)?;
         return Some(ctx.fix("drop the published ports", Applicability::Unsafe, vec![edit]));
     }
-    let title = format!("bind port {} to 127.0.0.1", port.published.as_deref().unwrap_or(""));
+    let title = format!("bind port {} to 127.0.0.1", port.published.as_deref().unwrap_or(&port.target));
     if port.loc.key.is_some() || ctx.stack.text(port.loc.file, port.loc.span).trim_start().starts_with(['{', '[']) {
         return None;
     }
@@ -81,11 +81,7 @@ fn fix(ctx: &Context, service: &Service, port: &Port) -> Option<Fix> {
     }
     let quote = written.chars().next().filter(|c| *c == '"' || *c == '\'').map(String::from).unwrap_or_default();
     let inner = written.trim_matches(|c| c == '"' || c == '\'');
-    let bound = match inner.strip_prefix("0.0.0.0:") {
-        Some(rest) => format!("127.0.0.1:{rest}"),
-        None if port.host_ip.is_none() => format!("127.0.0.1:{inner}"),
-        None => return None,
-    };
+    let bound = port.bound_to_loopback(inner)?;
     let edit = FixEdit::new(
         Target::Node { file: port.loc.file, at: port.loc.span },
         EditOp::Replace,
@@ -108,7 +104,8 @@ declare_rule! {
     /// ## What it does
     /// Reports databases, caches, search engines and brokers (postgres, mysql, mongo, redis,
     /// elasticsearch, rabbitmq, …) and Prometheus exporters that publish a port on every host
-    /// interface in production.
+    /// interface in production, also a container port written without a published one
+    /// (`"5432"`), which the engine publishes on a port it picks.
     ///
     /// ## Why it matters
     /// A published database port is reachable from the internet unless a firewall happens to be in
@@ -127,7 +124,7 @@ declare_rule! {
     /// ```
     ///
     /// ## Fix
-    /// In place: `"127.0.0.1:5432:5432"`; in a production overlay: `ports: !reset []`, or, where
+    /// In place: `"127.0.0.1:5432:5432"` (`"127.0.0.1::5432"` for `"5432"`); in a production overlay: `ports: !reset []`, or, where
     /// the overlay publishes ports of its own (compose adds them to the base's), its list becomes
     /// `!override` with its entries bound to one address alone (`ports: !override
     /// ["127.0.0.1:5433:5432"]`).
@@ -162,14 +159,15 @@ impl Rule for DatabasePortPublished {
                 continue;
             }
             for port in service.ports.iter().filter(|p| p.is_public()) {
-                let published = port.published.as_deref().unwrap_or("");
                 out.push(
                     Finding::new(
                         &Self::META,
                         port.loc,
                         format!(
-                            "{} `{}` publishes port {published} on all host interfaces",
-                            service.kind, service.name
+                            "{} `{}` publishes {} on all host interfaces",
+                            service.kind,
+                            service.name,
+                            port.described()
                         ),
                     )
                     .service(&service.name)

@@ -445,6 +445,9 @@ struct Occurrence<'a> {
     /// The secret itself when it is written plainly: the whole value of a secret-named variable,
     /// the password of a connection string, the flag's value. `None` for a `${VAR:-fallback}`.
     secret: Option<std::borrow::Cow<'a, str>>,
+    /// The value as written when it holds a reference (`${REDIS_AUTH:-fallback}`): the literal
+    /// fallbacks in it are secrets too.
+    referencing: Option<std::borrow::Cow<'a, str>>,
 }
 
 impl Occurrence<'_> {
@@ -476,15 +479,19 @@ fn each_occurrence<'a>(ctx: &Context<'a>, mut visit: impl FnMut(Occurrence<'a>))
             if is_secret_name(&var.name) {
                 if let Some(what) = literal_secret(value) {
                     let plain = (what == "a literal value" && !value.contains('$')).then_some(value.into());
-                    visit(Occurrence { service, place: Place::Var(var), what, secret: plain });
+                    let referencing = value.contains('$').then_some(value.into());
+                    visit(Occurrence { service, place: Place::Var(var), what, secret: plain, referencing });
                 }
             } else if url_with_password(value) {
-                let secret = url_password(value).filter(|p| !p.contains('$')).map(Into::into);
+                let password = url_password(value);
+                let secret = password.filter(|p| !p.contains('$')).map(Into::into);
+                let referencing = password.filter(|p| p.contains('$')).map(Into::into);
                 visit(Occurrence {
                     service,
                     place: Place::Url(var),
                     what: "a connection string with a literal password",
                     secret,
+                    referencing,
                 });
             }
         }
@@ -509,13 +516,16 @@ fn each_occurrence<'a>(ctx: &Context<'a>, mut visit: impl FnMut(Occurrence<'a>))
                 continue;
             }
             let Some(value) = value.filter(|v| literal_secret(v).is_some()) else { continue };
-            let secret = (!value.contains('$')).then_some(value.into());
+            let (secret, referencing) = match value.contains('$') {
+                false => (Some(value.into()), None),
+                true => (None, Some(value.into())),
+            };
             let flag = match flag {
                 "--requirepass" => "--requirepass",
                 "--masterauth" => "--masterauth",
                 _ => "--password",
             };
-            visit(Occurrence { service, place: Place::Flag(flag), what: "a literal secret", secret });
+            visit(Occurrence { service, place: Place::Flag(flag), what: "a literal secret", secret, referencing });
         }
     }
 }
@@ -550,10 +560,21 @@ fn repeated_occurrences<'a>(ctx: &Context<'a>) -> Vec<(usize, Occurrence<'a>)> {
     out
 }
 
-/// The literal secret values of every occurrence (see [`super::literal_secrets`]).
+/// The literal secret values of every occurrence (see [`super::literal_secrets`]), and the
+/// literal fallbacks of the references a secret is written with (`${REDIS_AUTH:-fallback}`).
 pub(super) fn literal_values(ctx: &Context) -> Vec<String> {
     let mut out = Vec::new();
-    each_occurrence(ctx, |o| out.extend(o.secret.map(|s| s.into_owned())));
+    each_occurrence(ctx, |o| {
+        out.extend(o.secret.map(|s| s.into_owned()));
+        if let Some(written) = o.referencing {
+            let fallbacks = interpolate::references(&written.replace("$$", "$"))
+                .into_iter()
+                .filter_map(|r| r.default)
+                .filter(|d| !d.trim().is_empty() && !d.contains('$'))
+                .collect::<Vec<_>>();
+            out.extend(fallbacks);
+        }
+    });
     out
 }
 

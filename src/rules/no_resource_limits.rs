@@ -10,7 +10,8 @@ use crate::stack::Service;
 declare_rule! {
     /// ## What it does
     /// Reports production services without a memory limit (`deploy.resources.limits.memory`, or the
-    /// legacy `mem_limit`), JVM services whose limit is at or below their heap (`-Xmx` in
+    /// legacy `mem_limit`; `0` and `-1` there are no limit, and are reported where they are
+    /// written, without a fix), JVM services whose limit is at or below their heap (`-Xmx` in
     /// `ES_JAVA_OPTS`, `KAFKA_HEAP_OPTS`, `JAVA_OPTS`…, or the image's default heap), and services
     /// whose limit is under what their settings make them use (redis `maxmemory`, memcached
     /// `-m`, Node's `--max-old-space-size`, postgres `shared_buffers`).
@@ -106,6 +107,21 @@ impl Rule for NoResourceLimits {
             let kind = ctx.stack.profiles.kind(&service.kind);
             let limits = kind.map(|k| k.limits.clone()).unwrap_or_default();
             let reservations = kind.map(|k| k.reservations.clone()).unwrap_or_default();
+            // A limit written as `0` or `-1` is none: it is reported where it is written, and
+            // left to a person to set (a fix does not overwrite what is written).
+            if let Some((key, value)) = written_unlimited(service) {
+                let written = value.written().unwrap_or_default();
+                out.push(
+                    Finding::new(
+                        &Self::META,
+                        value.loc,
+                        format!("service `{}` sets `{key}: {written}`, which is no memory limit", service.name),
+                    )
+                    .service(&service.name)
+                    .help("write the memory the service may use in its place (`0` and `-1` mean no limit)"),
+                );
+                continue;
+            }
             let mut finding = Finding::new(
                 &Self::META,
                 site,
@@ -142,11 +158,25 @@ pub(super) fn kind_is_known(ctx: &Context, service: &Service) -> bool {
 /// sets: for a fix that needs the limit and takes it along (the edit names this rule's fix as
 /// its origin).
 pub(super) fn limits_for(ctx: &Context, service: &Service) -> Option<(FixEdit, String)> {
+    if written_unlimited(service).is_some() {
+        return None;
+    }
     let kind = ctx.stack.profiles.kind(&service.kind)?;
     let sizing = size(service, redis_conf(ctx, service), &kind.limits, &kind.reservations)?;
     let memory = sizing.limits.memory.clone()?;
     let edit = service_limits_edit(ctx, service, &sizing).taken_from(NoResourceLimits::META.id, &title(&memory));
     Some((edit, memory))
+}
+
+/// The memory limit a service without one writes as no limit (`0`, `-1`): its key and value.
+fn written_unlimited(service: &Service) -> Option<(&'static str, &crate::stack::value::Value)> {
+    if service.memory_limit.is_some() {
+        return None;
+    }
+    ["deploy.resources.limits.memory", "mem_limit"].into_iter().find_map(|key| {
+        let path: Vec<&str> = key.split('.').collect();
+        service.value.path(&path).map(|v| (key, v))
+    })
 }
 
 /// The title of the fix that adds a memory limit of `memory`.

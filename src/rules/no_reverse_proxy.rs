@@ -117,9 +117,9 @@ impl Rule for NoReverseProxy {
                 &Self::META,
                 port.loc,
                 format!(
-                    "service `{}` publishes port {} straight to the internet: no reverse proxy terminates TLS",
+                    "service `{}` publishes {} straight to the internet: no reverse proxy terminates TLS",
                     service.name,
-                    port.published.as_deref().unwrap_or("")
+                    port.described()
                 ),
             )
             .service(&service.name)

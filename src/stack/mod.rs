@@ -477,6 +477,13 @@ impl Stack {
 }
 
 impl Stack {
+    /// Whether a fix `check` builds may be one `fix` cannot write, to be settled by planning it:
+    /// a compose file holds a merge key ([`Stack::has_merge_keys`]), or a service `extends`
+    /// another (a value it gets from there is not edited in the base service).
+    pub fn needs_settling(&self) -> bool {
+        !self.extends.is_empty() || self.has_merge_keys()
+    }
+
     /// Whether a compose file holds a merge key (`<<`): there, a fix `check` builds may be one
     /// `fix` cannot write (a merged block it cannot copy), settled by planning it. False once
     /// [`Stack::drop_compose_nodes`] ran.

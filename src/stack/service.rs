@@ -40,14 +40,50 @@ pub struct Port {
     pub host_ip: Option<String>,
     pub published: Option<String>,
     pub target: String,
+    /// A variable writes more than one field (`"${PG_PORTS:-5432:5432}"`): the fields are read
+    /// from the interpolated text, as compose reads them, and none is written where it is.
+    pub from_variable: bool,
     pub loc: Loc,
 }
 
 impl Port {
-    /// Published on every host interface (no `127.0.0.1:` in front).
+    /// Published on every host interface (no `127.0.0.1:` in front). A port without a published
+    /// one (`"5432"`, or long syntax with `target` alone) is published too: on a port the engine
+    /// picks, on every interface ("If host port isn't set, Docker will automatically assign a
+    /// random port", compose spec, `ports`, short syntax).
     pub fn is_public(&self) -> bool {
-        self.published.is_some()
-            && !matches!(self.host_ip.as_deref(), Some(ip) if ip.starts_with("127.") || ip == "::1" || ip == "[::1]" || ip == "localhost")
+        !matches!(self.host_ip.as_deref(), Some(ip) if ip.starts_with("127.") || ip == "::1" || ip == "[::1]" || ip == "localhost")
+    }
+
+    /// The short-syntax entry `written` (this port, as written, quotes off) bound to
+    /// `127.0.0.1`: `"5432:5432"` → `127.0.0.1:5432:5432`, `"5432"` → `127.0.0.1::5432` (an
+    /// empty published port, which the engine picks), `0.0.0.0:…` → `127.0.0.1:…`. `None` when
+    /// another address is written (an IPv6 one, or a variable however it resolves) or a variable
+    /// writes several fields.
+    pub fn bound_to_loopback(&self, written: &str) -> Option<String> {
+        if self.from_variable {
+            return None;
+        }
+        if let Some(rest) = written.strip_prefix("0.0.0.0:") {
+            return Some(format!("127.0.0.1:{rest}"));
+        }
+        if written.starts_with('[') {
+            return None;
+        }
+        match split_outside_braces(written, ':').len() {
+            1 => Some(format!("127.0.0.1::{written}")),
+            2 => Some(format!("127.0.0.1:{written}")),
+            _ => None,
+        }
+    }
+
+    /// The port as a finding names it: `port 5432`, or `container port 5432 on a random host
+    /// port` when the engine picks the published one.
+    pub fn described(&self) -> String {
+        match &self.published {
+            Some(published) => format!("port {published}"),
+            None => format!("container port {} on a random host port", self.target),
+        }
     }
 }
 
@@ -239,10 +275,14 @@ impl Service {
             restart: scalar("restart"),
             restart_policy: value.path(&["deploy", "restart_policy"]).map(|v| v.loc),
             memory_limit: resource(&value, &["deploy", "resources", "limits", "memory"])
-                .or_else(|| scalar("mem_limit")),
-            cpu_limit: resource(&value, &["deploy", "resources", "limits", "cpus"]).or_else(|| scalar("cpus")),
+                .or_else(|| scalar("mem_limit"))
+                .filter(|l| !is_unlimited(&l.value)),
+            cpu_limit: resource(&value, &["deploy", "resources", "limits", "cpus"])
+                .or_else(|| scalar("cpus"))
+                .filter(|l| !is_unlimited(&l.value)),
             memory_reservation: resource(&value, &["deploy", "resources", "reservations", "memory"])
-                .or_else(|| scalar("mem_reservation")),
+                .or_else(|| scalar("mem_reservation"))
+                .filter(|l| !is_unlimited(&l.value)),
             memswap_limit: scalar("memswap_limit"),
             legacy_resources: ["mem_limit", "mem_reservation", "memswap_limit", "cpus", "pids_limit"]
                 .iter()
@@ -363,6 +403,18 @@ impl Service {
             Some(HealthTest::Inherit) | None => self.image_healthcheck,
         }
     }
+}
+
+/// Whether a memory or CPU amount as written sets no limit: `0` in any unit (`0`, `0.0`, `0m`,
+/// `"0b"`), which compose drops from the model and the engine reads as unlimited (Docker's
+/// `--memory`, `--cpus`: "0" is the default, no limit), or `-1`.
+fn is_unlimited(amount: &str) -> bool {
+    let amount = amount.trim();
+    if amount == "-1" {
+        return true;
+    }
+    let number = amount.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    !number.is_empty() && number.parse::<f64>().is_ok_and(|n| n == 0.0)
 }
 
 fn resource(value: &Value, path: &[&str]) -> Option<Located<String>> {
@@ -517,10 +569,33 @@ fn port(item: &Value, env: &HashMap<String, String>) -> Option<Port> {
             host_ip: item.get("host_ip").and_then(Value::written).and_then(host_ip),
             published: item.get("published").and_then(Value::written).map(str::to_string),
             target: item.get("target").and_then(Value::written).unwrap_or("").to_string(),
+            from_variable: false,
             loc: item.loc,
         });
     }
     let text = item.written()?;
+    let written = port_fields(text)?;
+    // Compose interpolates before it splits: where a variable writes a colon the fields are
+    // those of the interpolated text.
+    if text.contains('$') {
+        let resolved = interpolate::resolve(text, env);
+        if split_outside_braces(&resolved, ':').len() != split_outside_braces(text, ':').len() {
+            let (ip, published, target) = port_fields(&resolved)?;
+            return Some(Port {
+                host_ip: ip.filter(|ip| !ip.is_empty()),
+                published,
+                target,
+                from_variable: true,
+                loc: item.loc,
+            });
+        }
+    }
+    let (ip, published, target) = written;
+    Some(Port { host_ip: ip.as_deref().and_then(host_ip), published, target, from_variable: false, loc: item.loc })
+}
+
+/// A short-syntax port's fields: (host address, published port, target port), as written.
+fn port_fields(text: &str) -> Option<(Option<String>, Option<String>, String)> {
     let parts = split_outside_braces(text, ':');
     // The protocol suffix (`/udp`) ends the last part.
     let last = parts.last()?;
@@ -542,7 +617,7 @@ fn port(item: &Value, env: &HashMap<String, String>) -> Option<Port> {
         _ => return None,
     };
     let published = published.filter(|p| !p.is_empty());
-    Some(Port { host_ip: ip.as_deref().and_then(host_ip), published, target, loc: item.loc })
+    Some((ip, published, target))
 }
 
 /// `text` split at `separator`, except inside `${…}`.
@@ -680,6 +755,16 @@ mod tests {
     use super::*;
     use crate::stack::merge::normalize_service;
     use crate::yaml::Tree;
+
+    #[test]
+    fn zero_and_minus_one_set_no_limit() {
+        for amount in ["0", "0.0", "0m", "0b", " 0 ", "-1"] {
+            assert!(is_unlimited(amount), "{amount}");
+        }
+        for amount in ["1", "0.5", "256m", "1g", "${MEM:-0}", "", "m"] {
+            assert!(!is_unlimited(amount), "{amount}");
+        }
+    }
 
     #[test]
     fn host_paths_resolve_as_compose_and_the_kernel_read_them() {

@@ -244,6 +244,55 @@ fn credentials_in_any_shape_are_redacted_in_every_format() {
     }
 }
 
+/// Credentials in the shapes clients and proxies take them (a reference's fallback after a
+/// secret flag, whatever the variable is named; `redis-cli -a`; `mongosh -p`; a JSON Web Token; an
+/// htpasswd hash in a label and in a Traefik file) are redacted in every format; a short literal
+/// secret (`test`) is hidden where it stands alone, not inside names and paths (`perf-tests`,
+/// `latest`).
+#[test]
+fn credentials_of_clients_tokens_and_hashes_are_redacted_and_short_secrets_stay_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let compose = r#"services:
+  cache:
+    image: redis:7.2
+    command: ["redis-server", "--requirepass", "${REDIS_X:-PlantFallback12}"]
+    healthcheck:
+      test: ["CMD", "redis-cli", "-a", "PlantCliA1", "ping"]
+  mongo:
+    image: mongo:7.0
+    healthcheck:
+      test: mongosh -u root -p PlantMongoB2 --eval "db.adminCommand('ping')"
+  perf-tests:
+    image: myorg/runner:latest
+    environment:
+      POSTGRES_PASSWORD: test
+      JWT: eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJQTEFOVCJ9.PlantSigC3
+  traefik:
+    image: traefik:v3.1
+    command: ["--providers.docker=true", "--providers.file.filename=/etc/traefik/dynamic.yml"]
+    labels:
+      - traefik.http.middlewares.auth.basicauth.users=admin:$$apr1$$PlantSalt$$PlantHashLabel9
+    volumes:
+      - ./dynamic.yml:/etc/traefik/dynamic.yml:ro
+"#;
+    std::fs::write(dir.path().join("docker-compose.yml"), compose).unwrap();
+    std::fs::write(
+        dir.path().join("dynamic.yml"),
+        "http:\n  middlewares:\n    auth:\n      basicAuth:\n        users: [\"admin:$apr1$PlantSalt$PlantHashFile8\"]\n  routers:\n    app:\n      rule: Host(`a.example.com`)\n      service: app\n  services:\n    app:\n      loadBalancer:\n        servers: [{url: \"http://app:80\"}]\n",
+    )
+    .unwrap();
+    let secrets = ["PlantFallback12", "PlantCliA1", "PlantMongoB2", "PlantSigC3", "PlantHashLabel9", "PlantHashFile8"];
+    for format in ["markdown", "json", "html"] {
+        let text = report(dir.path(), &["--format", format]);
+        for secret in secrets {
+            assert!(!text.contains(secret), "{format}: the report shows `{secret}`");
+        }
+        assert!(!text.contains(": test\n") && !text.contains("`test`"), "{format}: the report shows `test`");
+        assert!(text.contains("perf-tests") && text.contains("runner:latest"), "{format}: names broken");
+        assert!(!text.contains("perf-<redacted>") && !text.contains("&lt;redacted&gt;s"), "{format}: names broken");
+    }
+}
+
 /// `-o` never replaces a file of the stack it assesses, and writes into what is not a regular
 /// file (`/dev/null`, a pipe) without replacing it.
 #[test]

@@ -235,6 +235,56 @@ fn ports_with_variables_are_read_and_fixed_as_written() {
     assert!(text.contains("\"127.0.0.1:${PG_PORT:-5432}:5432\""), "{text}");
 }
 
+/// A container port without a published one (`"5432"`, `target:` alone) is published by the
+/// engine on a port it picks, on every host interface: reported, and bound to the loopback with
+/// the published port left for the engine to pick (`127.0.0.1::5432`).
+#[test]
+fn container_ports_the_engine_publishes_are_reported_and_bound_to_the_loopback() {
+    let dir = project(
+        "services:\n  db:\n    image: postgres:16\n    environment:\n      POSTGRES_PASSWORD_FILE: /run/secrets/pg\n    ports:\n      - \"5432\"\n      - \"0.0.0.0::5433\"\n      - target: 5434\n      - \"127.0.0.1::5435\"\n",
+        None,
+    );
+    let (_, json) = check_json(dir.path(), &["--select", "database-port-published"]);
+    let messages: Vec<&str> =
+        json["findings"].as_array().unwrap().iter().filter_map(|f| f["message"].as_str()).collect();
+    assert_eq!(
+        messages,
+        [5432, 5433, 5434].map(|p| format!(
+            "postgres `db` publishes container port {p} on a random host port on all host interfaces"
+        )),
+        "{json:#}"
+    );
+    fix_changes_only(
+        dir.path(),
+        &["--select", "database-port-published", "--unsafe-fixes"],
+        "container-ports",
+        &[".services.db.ports.0.host_ip", ".services.db.ports.1.host_ip", ".services.db.ports.2.host_ip"],
+    );
+    let text = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
+    assert!(text.contains("- \"127.0.0.1::5432\"\n      - \"127.0.0.1::5433\"\n"), "{text}");
+    let (code, json) = check_json(dir.path(), &["--select", "database-port-published"]);
+    assert_eq!(code, 0, "{json:#}");
+    // A variable that writes several fields is read as compose reads it, interpolated; the
+    // entry, and one whose address is a variable, are left for a person.
+    let text = "services:\n  db:\n    image: postgres:16\n    environment:\n      POSTGRES_PASSWORD_FILE: /run/secrets/pg\n    ports:\n      - \"${PG_PORTS:-5432:5432}\"\n      - \"${HOST_IP}:5434:5432\"\n      - \"${LOCAL_SPEC:-127.0.0.1:5435:5432}\"\n";
+    let dir = project(text, None);
+    let (_, json) = check_json(dir.path(), &["--select", "database-port-published"]);
+    let findings = json["findings"].as_array().unwrap();
+    let messages: Vec<&str> = findings.iter().filter_map(|f| f["message"].as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "postgres `db` publishes port 5432 on all host interfaces",
+            "postgres `db` publishes port 5434 on all host interfaces"
+        ],
+        "{json:#}"
+    );
+    assert!(findings.iter().all(|f| f["fix"]["available"] == false), "{json:#}");
+    let out = stackfix(dir.path(), &["fix", "--unsafe-fixes", "--select", "database-port-published"]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), text);
+}
+
 /// Input 5: a `.env` with a byte order mark keeps its first variable.
 #[test]
 fn a_dotenv_byte_order_mark_does_not_hide_the_first_variable() {
@@ -925,4 +975,47 @@ fn redis_maxmemory_follows_a_set_memory_limit() {
     let out = stackfix(dir.path(), &["fix", "--select", "redis-no-maxmemory", "--set", "memory=256m"]);
     assert!(stdout(&out).contains("sized from the resource limit it adds"), "{}", stdout(&out));
     assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), text);
+}
+
+/// A value a service gets from the service it `extends` (in the same file or another) is not
+/// edited there for the extending service's fix: that would change the base service, and every
+/// other service extending it. The fix is left for a person, with the reason.
+#[test]
+fn what_extends_brings_is_not_edited_in_the_base_service() {
+    let dir = project(
+        "services:\n  redis:\n    image: redis:7.4\n    command: redis-server --appendonly yes\n    mem_limit: 2g\n  queue:\n    extends: redis\n    mem_limit: 256m\n  db:\n    image: postgres:16\n    environment:\n      POSTGRES_PASSWORD_FILE: /run/secrets/pg\n    ports: [\"5432:5432\"]\n  db2:\n    extends: db\n",
+        None,
+    );
+    std::fs::write(
+        dir.path().join("base.yml"),
+        "services:\n  redis:\n    image: redis:7.4\n    command: redis-server --appendonly yes\n",
+    )
+    .unwrap();
+    let before = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
+    for (service, rule) in [("queue", "redis-no-maxmemory"), ("db2", "database-port-published")] {
+        let json = fix_json(dir.path(), &["--service", service, "--select", rule, "--unsafe-fixes"]);
+        let skipped = json["skipped"].as_array().unwrap();
+        let reason = skipped.iter().find(|s| s["service"] == service).map(|s| s["reason"].to_string());
+        assert!(reason.as_deref().is_some_and(|r| r.contains("through `extends`")), "{service}: {json:#}");
+        let out = stackfix(dir.path(), &["fix", "--service", service, "--select", rule, "--unsafe-fixes"]);
+        assert_eq!(out.status.code(), Some(1), "{service}: {}{}", stdout(&out), stderr(&out));
+        // `check` says so too: the fix is no fix there.
+        let (_, json) = check_json(dir.path(), &["--select", rule]);
+        let finding = json["findings"].as_array().unwrap().iter().find(|f| f["service"] == service).cloned();
+        assert!(finding.as_ref().is_some_and(|f| f["fix"]["available"] == false), "{service}: {json:#}");
+        assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), before);
+    }
+    // From another file: the file every extending service reads is left as it is.
+    std::fs::write(
+        dir.path().join("docker-compose.yml"),
+        "services:\n  cache:\n    extends: {file: base.yml, service: redis}\n    mem_limit: 1g\n  queue:\n    extends: {file: base.yml, service: redis}\n    mem_limit: 256m\n",
+    )
+    .unwrap();
+    let json = fix_json(dir.path(), &["--select", "redis-no-maxmemory", "--unsafe-fixes"]);
+    assert_eq!(json["skipped"].as_array().unwrap().len(), 2, "{json:#}");
+    stackfix(dir.path(), &["fix", "--select", "redis-no-maxmemory", "--unsafe-fixes"]);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("base.yml")).unwrap(),
+        "services:\n  redis:\n    image: redis:7.4\n    command: redis-server --appendonly yes\n"
+    );
 }
