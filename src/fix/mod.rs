@@ -1121,10 +1121,22 @@ fn attempt(
 fn broken_by(previous: &[(FindingKey, Vec<String>)], errors: &[stack::LoadError]) -> HashMap<FindingKey, String> {
     let blamed = |files: &[String]| errors.iter().find(|e| files.contains(&e.path));
     let any_named = previous.iter().any(|(_, files)| blamed(files).is_some());
+    // An error in a file no fix edited (an overlay the edited base now conflicts with) that names
+    // a service (`services.web.…`, "service `web`") is blamed on that service's fixes alone, when
+    // it has some: the others' need not wait.
+    let named_service = |key: &FindingKey| {
+        key.service.as_deref().is_some_and(|service| {
+            errors[0].message.contains(&format!("services.{service}."))
+                || errors[0].message.contains(&format!("service `{service}`"))
+        })
+    };
+    let by_service = !any_named && previous.iter().any(|(key, _)| named_service(key));
     previous
         .iter()
+        .filter(|(key, _)| !by_service || named_service(key))
         .filter_map(|(key, files)| {
-            let error = blamed(files).or_else(|| (!any_named).then(|| &errors[0]))?;
+            let own = blamed(files);
+            let error = own.or_else(|| (!any_named).then(|| &errors[0]))?;
             if crate::yaml::tree::is_node_limit(&error.message) {
                 let reason = format!(
                     "the fixed {} would hold more than {} YAML nodes, the most stackfix reads; fix part of the \
@@ -1134,7 +1146,13 @@ fn broken_by(previous: &[(FindingKey, Vec<String>)], errors: &[stack::LoadError]
                 );
                 return Some((key.clone(), reason));
             }
-            Some((key.clone(), format!("internal error: the combined edits broke the YAML ({error})")))
+            // An edited file that no longer loads is a bug of the patch engine; an error in a
+            // file no fix edited is a conflict with what that file says.
+            let reason = match own {
+                Some(_) => format!("internal error: the combined edits broke the YAML ({error})"),
+                None => format!("with it, compose would refuse the stack ({error})"),
+            };
+            Some((key.clone(), reason))
         })
         .collect()
 }

@@ -1172,6 +1172,22 @@ impl Loader {
                 }
                 continue;
             }
+            // Compose refuses a list that must hold each item once (`uniqueItems`) with an item
+            // twice, as the files wrote it or as an overlay appended it.
+            for field in super::merge::APPENDED_SEQUENCES {
+                let items = value.get(field).map(Value::items).unwrap_or_default();
+                let twice = items.iter().enumerate().find_map(|(j, item)| {
+                    let text = item.as_str()?;
+                    items[..j].iter().position(|earlier| earlier.as_str() == Some(text)).map(|i| (i, j, item))
+                });
+                if let Some((i, j, item)) = twice {
+                    self.error_at(
+                        item.loc.file,
+                        item.loc.span.start,
+                        format!("services.{name}.{field} items at {i} and {j} are equal (compose refuses the list)"),
+                    );
+                }
+            }
             let service_sites = sites.remove(&name).unwrap_or_default();
             let mut service = Service::from_value(&name, value, service_sites, &self.env);
             service.kind = self.classify(&service);

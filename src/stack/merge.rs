@@ -149,7 +149,17 @@ fn service_field(path: &str) -> &str {
     rest.split_once('.').map_or("", |(_, field)| field)
 }
 
+/// Sequences compose appends without dropping an item the base has: two equal items are then
+/// an error (the schema's `uniqueItems`: "services.web.security_opt items at 0 and 1 are
+/// equal"), where other lists (`cap_add`, `dns`, `tmpfs`, …) keep one of them.
+pub(crate) const APPENDED_SEQUENCES: &[&str] = &["security_opt", "group_add", "external_links", "volumes_from"];
+
 fn merge_sequences(field: &str, base: Vec<Value>, over: Vec<Value>) -> Vec<Value> {
+    if APPENDED_SEQUENCES.contains(&field) {
+        let mut out = base;
+        out.extend(over);
+        return out;
+    }
     let unique_key: fn(&Value) -> Option<String> = match field {
         "volumes" => volume_target,
         "secrets" | "configs" => {

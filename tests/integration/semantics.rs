@@ -1019,3 +1019,39 @@ fn what_extends_brings_is_not_edited_in_the_base_service() {
         "services:\n  redis:\n    image: redis:7.4\n    command: redis-server --appendonly yes\n"
     );
 }
+
+/// Compose appends `security_opt` (and `group_add`, `external_links`, `volumes_from`) from an
+/// overlay without dropping an item the base has, and refuses the list then: stackfix reads it
+/// so, and a fix that would write that conflict into the base is skipped with the reason, while
+/// the other services' fixes (of the same pass) are written.
+#[test]
+fn an_item_an_overlay_appends_twice_is_refused_and_not_written() {
+    let dir = project("services:\n  web:\n    image: nginx:1.25\n    security_opt: [no-new-privileges:true]\n", None);
+    std::fs::write(
+        dir.path().join("docker-compose.override.yml"),
+        "services:\n  web:\n    security_opt: [no-new-privileges:true]\n",
+    )
+    .unwrap();
+    let out = stackfix(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("docker-compose.override.yml:3:20: services.web.security_opt items at 0 and 1 are equal"),
+        "{}",
+        stderr(&out)
+    );
+    let text = "services:\n  web:\n    image: nginx:1.25\n  cache:\n    image: redis:7.4\n";
+    std::fs::write(dir.path().join("docker-compose.yml"), text).unwrap();
+    let json = fix_json(dir.path(), &["--select", "privilege-escalation-allowed"]);
+    let skipped = json["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1, "{json:#}");
+    assert_eq!(skipped[0]["service"], "web");
+    assert!(skipped[0]["reason"].as_str().unwrap().starts_with("with it, compose would refuse the stack"), "{json:#}");
+    let applied: Vec<&str> = json["applied"].as_array().unwrap().iter().filter_map(|a| a["service"].as_str()).collect();
+    assert_eq!(applied, ["cache"], "{json:#}");
+    stackfix(dir.path(), &["fix", "--select", "privilege-escalation-allowed"]);
+    let (code, _) = check_json(dir.path(), &["--select", "privilege-escalation-allowed"]);
+    assert_ne!(code, 2);
+    if let Some(compose) = compose() {
+        compose_json(&compose, dir.path()).unwrap();
+    }
+}
