@@ -124,10 +124,10 @@ declare_rule! {
     /// ```
     ///
     /// ## Fix
-    /// In place: `"127.0.0.1:5432:5432"` (`"127.0.0.1::5432"` for `"5432"`); in a production overlay: `ports: !reset []`, or, where
-    /// the overlay publishes ports of its own (compose adds them to the base's), its list becomes
-    /// `!override` with its entries bound to one address alone (`ports: !override
-    /// ["127.0.0.1:5433:5432"]`).
+    /// In place: `"127.0.0.1:5432:5432"` (`"127.0.0.1::5432"` for `"5432"`); in a production
+    /// overlay: `ports: !reset []`, or, where the overlay publishes ports of its own (compose adds
+    /// them to the base's), its list becomes `!override` with its entries bound to one address
+    /// alone (`ports: !override ["127.0.0.1:5433:5432"]`).
     ///
     /// ## Fix safety
     /// Unsafe: clients outside the host lose access.

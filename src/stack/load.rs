@@ -1142,7 +1142,7 @@ impl Loader {
         for d in docs {
             let doc = Rc::try_unwrap(d).map_or_else(|shared| shared.doc.clone(), |owned| owned.doc);
             merged = Some(match merged {
-                None => doc,
+                None => super::merge::resolve_tags(doc),
                 Some(base) => merge_documents(base, doc),
             });
         }

@@ -85,6 +85,27 @@ fn outside_braces(text: &str, separators: &[char]) -> Option<usize> {
 }
 
 /// Merges a whole compose document `over` onto `base`.
+/// The first compose file of a configuration as compose reads it before merging anything into
+/// it: an entry or item tagged `!reset` is not there, and `!override` only marks its value
+/// (`restart: !reset always` in a file read alone sets no restart policy).
+pub fn resolve_tags(mut value: Value) -> Value {
+    if value.is_override() {
+        value = value.untagged();
+    }
+    match &mut value.kind {
+        ValueKind::Map(entries) => {
+            let taken = std::mem::take(entries);
+            *entries = taken.into_iter().filter(|(_, v)| !v.is_reset()).map(|(k, v)| (k, resolve_tags(v))).collect();
+        }
+        ValueKind::Seq(items) => {
+            let taken = std::mem::take(items);
+            *items = taken.into_iter().filter(|v| !v.is_reset()).map(resolve_tags).collect();
+        }
+        _ => {}
+    }
+    value
+}
+
 pub fn merge_documents(base: Value, over: Value) -> Value {
     merge(base, over, "")
 }
@@ -199,6 +220,20 @@ mod tests {
     fn doc(yaml: &str, file: usize) -> Value {
         let tree = Tree::parse(yaml.to_string()).unwrap();
         Value::from_tree(&tree, tree.root().unwrap(), file).unwrap()
+    }
+
+    #[test]
+    fn a_file_read_alone_drops_what_it_resets() {
+        let read = resolve_tags(doc(
+            "services:\n  web:\n    image: a\n    restart: !reset always\n    ports: !override ['80:80']\n    deploy:\n      resources: !reset {limits: {memory: 1g}}\n    dns: [!reset 1.1.1.1, 8.8.8.8]\n",
+            0,
+        ));
+        let web = read.path(&["services", "web"]).unwrap();
+        let keys: Vec<&str> = web.entries().iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["image", "ports", "deploy", "dns"]);
+        assert!(!web.get("ports").unwrap().is_override());
+        assert!(web.path(&["deploy", "resources"]).is_none());
+        assert_eq!(web.get("dns").unwrap().items().len(), 1);
     }
 
     #[test]

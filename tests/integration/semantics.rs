@@ -1055,3 +1055,23 @@ fn an_item_an_overlay_appends_twice_is_refused_and_not_written() {
         compose_json(&compose, dir.path()).unwrap();
     }
 }
+
+/// A file read alone does not have what it tags `!reset` (compose drops it, in a mapping and in a
+/// list): `restart: !reset always` sets no restart policy. The fix does not write over the
+/// tagged entry.
+#[test]
+fn what_a_file_read_alone_resets_is_not_there() {
+    let text =
+        "services:\n  web:\n    image: nginx:1.25\n    restart: !reset always\n    dns: [!reset 1.1.1.1, 8.8.8.8]\n";
+    let dir = project(text, None);
+    let (code, json) = check_json(dir.path(), &["--select", "no-restart-policy"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(json["findings"][0]["message"], "service `web` has no restart policy", "{json:#}");
+    let out = stackfix(dir.path(), &["fix", "--select", "no-restart-policy"]);
+    assert!(stdout(&out).contains("already has a different value"), "{}", stdout(&out));
+    assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), text);
+    if let Some(compose) = compose() {
+        let model = compose_json(&compose, dir.path()).unwrap();
+        assert!(model["services"]["web"].get("restart").is_none(), "{model:#}");
+    }
+}
