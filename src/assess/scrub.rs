@@ -219,38 +219,46 @@ fn fallbacks(line: &str) -> Option<String> {
     let mut out = Cow::Borrowed(line);
     let mut from = 0;
     while let Some(found) = out[from..].find("${") {
-        let start = from + found + 2;
-        let name_len = out[start..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(0);
-        let name = &out[start..start + name_len];
-        let after = start + name_len;
-        let op = [":-", ":+", "-", "+"].into_iter().find(|op| out[after..].starts_with(op));
-        from = after;
-        let (Some(op), true) = (op, is_secret_name(name)) else { continue };
-        let value_start = after + op.len();
-        // The fallback ends at the brace that closes the reference.
-        let mut depth = 1;
-        let mut end = None;
-        for (i, c) in out[value_start..].char_indices() {
-            match c {
-                '{' => depth += 1,
-                '}' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        end = Some(value_start + i);
-                        break;
-                    }
-                }
-                _ => {}
-            }
-        }
-        let end = end.unwrap_or(out.len());
-        let value = &out[value_start..end];
-        if !value.is_empty() && !value.starts_with('$') && value != REDACTED {
-            out = splice(&out, value_start, end).into();
-            from = value_start + REDACTED.len();
+        let at = from + found;
+        from = at + 2;
+        let Some((name, start, end)) = reference_argument(&out, at, &[":-", ":+", "-", "+"]) else { continue };
+        if is_secret_name(name) && is_fallback_literal(&out[start..end]) {
+            out = splice(&out, start, end).into();
+            from = start + REDACTED.len();
         }
     }
     changed(out)
+}
+
+/// The reference that starts at `at` in `line` (`${NAME<op>argument}`, `op` one of `ops`): the
+/// variable's name and where its argument is, as a byte range up to the brace that closes the
+/// reference (or the end of the line).
+fn reference_argument<'a>(line: &'a str, at: usize, ops: &[&str]) -> Option<(&'a str, usize, usize)> {
+    let start = at + 2;
+    let name_len = line[start..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(0);
+    let after = start + name_len;
+    let op = ops.iter().find(|op| line[after..].starts_with(**op))?;
+    let value_start = after + op.len();
+    let mut depth = 1;
+    for (i, c) in line[value_start..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some((&line[start..after], value_start, value_start + i));
+                }
+            }
+            _ => {}
+        }
+    }
+    Some((&line[start..after], value_start, line.len()))
+}
+
+/// Whether a reference's fallback as written is a literal to hide (not empty, not another
+/// reference, not already hidden).
+fn is_fallback_literal(value: &str) -> bool {
+    !value.is_empty() && !value.starts_with('$') && value != REDACTED
 }
 
 /// A YAML entry of a secret-named key (`  DB_PASSWORD: value`, `- "API_TOKEN": value`): its
@@ -435,29 +443,8 @@ fn flags(line: &str) -> Option<String> {
 /// Where the fallback of the reference at `at` (`${NAME:-fallback}`, `${NAME-fallback}`) is in
 /// `line`, as a byte range, when it is a literal.
 fn reference_fallback(line: &str, at: usize) -> Option<(usize, usize)> {
-    let start = at + 2;
-    let name_len = line[start..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(0);
-    let after = start + name_len;
-    let op = [":-", "-"].into_iter().find(|op| line[after..].starts_with(op))?;
-    let value_start = after + op.len();
-    let mut depth = 1;
-    let mut end = None;
-    for (i, c) in line[value_start..].char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => {
-                depth -= 1;
-                if depth == 0 {
-                    end = Some(value_start + i);
-                    break;
-                }
-            }
-            _ => {}
-        }
-    }
-    let end = end.unwrap_or(line.len());
-    let value = &line[value_start..end];
-    (!value.is_empty() && !value.starts_with('$') && value != REDACTED).then_some((value_start, end))
+    let (_, start, end) = reference_argument(line, at, &[":-", "-"])?;
+    is_fallback_literal(&line[start..end]).then_some((start, end))
 }
 
 /// Characters of a JSON Web Token's base64url parts.
