@@ -749,9 +749,13 @@ fn shared_variables(ctx: &Context, group_variable: impl Fn(usize) -> Option<Stri
     let mut i = 0;
     each_occurrence(ctx, |o| {
         let name = group_variable(i).unwrap_or_else(|| single_variable(&o));
+        // A `${NAME:-fallback}` is the fallback's credential as much as a literal is: another
+        // secret moved into `NAME` would share the variable with it.
+        let secret = o.secret.clone().or_else(|| fallback_secret(&o).map(Into::into));
         if o.secret.is_none() {
-            others.insert(name);
-        } else if let Some(secret) = o.secret.as_deref() {
+            others.insert(name.clone());
+        }
+        if let Some(secret) = secret.as_deref() {
             let hash = hasher.hash_one(secret);
             match held.get(&name) {
                 Some(first) if *first != hash => {
@@ -769,6 +773,20 @@ fn shared_variables(ctx: &Context, group_variable: impl Fn(usize) -> Option<Stri
     Variables { shared, used: others }
 }
 
+/// The literal fallback of a variable written as one reference with a default
+/// (`${API_KEY:-pk_value}`): the secret the service runs with when nothing sets the variable.
+fn fallback_secret<'a>(o: &Occurrence<'a>) -> Option<String> {
+    let Place::Var(var) = &o.place else { return None };
+    let written = var.written()?;
+    if interpolate::has_literal(written) {
+        return None;
+    }
+    match interpolate::references(written).as_slice() {
+        [only] => only.default.clone().filter(|d| !d.is_empty() && !d.contains('$')),
+        _ => None,
+    }
+}
+
 /// What [`shared_variables`] found.
 struct Variables {
     /// Variables two different secrets would read.
@@ -778,15 +796,90 @@ struct Variables {
 }
 
 impl Variables {
-    /// The variable a fix of a secret of `service` reads instead of `name`: `name` itself,
-    /// or, when two secrets would read it, one named after `service` (`None` when that one is
-    /// taken too: no fix then, rather than two credentials in one variable).
-    fn for_service(&self, service: &str, name: &str) -> Option<String> {
-        if !self.shared.contains(name) {
+    /// The variable a fix of `secret` of `service` reads instead of `name`: `name` itself, or,
+    /// when two secrets would read it or the project gives it another meaning ([`Foreign`]),
+    /// one named after `service` (`None` when that one is taken too: no fix then, rather than two
+    /// credentials in one variable). `own`: the fixed value reads `name` already (a
+    /// `${NAME:-fallback}`), so whatever the project sets it to is what the service reads now.
+    fn for_service<'f>(
+        &self,
+        service: &str,
+        name: &str,
+        secret: Option<&str>,
+        own: bool,
+        foreign: &dyn Fn() -> &'f Foreign<'f>,
+    ) -> Option<String> {
+        if !self.shared.contains(name) && (own || !foreign().collides(name, secret)) {
             return Some(name.to_string());
         }
         let own = service_variable(service, name);
-        (!self.used.contains(&own)).then_some(own)
+        (!self.used.contains(&own) && !foreign().collides(&own, secret)).then_some(own)
+    }
+}
+
+/// The variables the project already gives a meaning to, besides the secrets this rule fixes:
+/// those its `.env` sets (compose interpolates every file with them) and those referenced
+/// anywhere else in its compose files (`OTHER_API_KEY: ${API_KEY}`: what the environment sets
+/// there is another credential, or an unknown one). A fix that made a secret read one of them
+/// would give the service that value: a login that breaks at run time, which the `:?` guard does
+/// not catch since the variable is set.
+pub(super) struct Foreign<'a> {
+    env: &'a HashMap<String, String>,
+    referenced: HashSet<String>,
+}
+
+impl<'a> Foreign<'a> {
+    /// The variables of the stack's `.env` and those its compose files reference outside the
+    /// places this rule reports (in any configuration: a fix of a file several share is the
+    /// same in each). A reference in a comment counts too: a name written there may be meant.
+    fn of(ctx: &Context<'a>) -> Foreign<'a> {
+        let stack = ctx.stack;
+        let mut reported: HashMap<usize, Vec<crate::yaml::Span>> = HashMap::new();
+        for config in &stack.configs {
+            let ctx = Context { stack, config, building: ctx.building, keep_edits: false };
+            each_occurrence(&ctx, |o| {
+                let loc = o.loc();
+                reported.entry(loc.file).or_default().push(loc.span);
+            });
+        }
+        let mut referenced = HashSet::new();
+        let compose = stack.files.iter().enumerate().filter(|(_, f)| f.role == crate::stack::FileRole::Compose);
+        for (id, file) in compose {
+            let text = file.source().text();
+            if !text.contains('$') {
+                continue;
+            }
+            let mut spans = reported.remove(&id).unwrap_or_default();
+            spans.sort_by_key(|s| s.start);
+            let mut from = 0;
+            for span in spans.iter().chain(std::iter::once(&crate::yaml::Span { start: text.len(), end: text.len() })) {
+                if span.start > from {
+                    names_referenced(&text[from..span.start], &mut referenced);
+                }
+                from = from.max(span.end);
+            }
+        }
+        Foreign { env: &stack.env, referenced }
+    }
+
+    /// Whether a secret `secret` read from `name` would take a value the project means for
+    /// something else: `.env` sets `name` to another value, or (not set there) the stack reads
+    /// `name` elsewhere. `.env` setting it to this very value changes nothing.
+    fn collides(&self, name: &str, secret: Option<&str>) -> bool {
+        match self.env.get(name) {
+            Some(value) => secret != Some(value.as_str()),
+            None => self.referenced.contains(name),
+        }
+    }
+}
+
+/// Adds the names `text` references, defaults and alternatives included (`${A:-${B}}`: both).
+fn names_referenced(text: &str, out: &mut HashSet<String>) {
+    for reference in interpolate::references(text) {
+        if reference.argument.contains('$') {
+            names_referenced(&reference.argument, out);
+        }
+        out.insert(reference.name);
     }
 }
 
@@ -951,12 +1044,25 @@ impl Rule for HardcodedSecret {
             }
         }
         let variables = shared_variables(ctx, |i| Some(named[*group_of.get(&i)?].as_ref()?.0.clone()));
+        // Found once, and only for a stack with a literal secret to move.
+        let foreign = std::cell::OnceCell::new();
+        let foreign = || foreign.get_or_init(|| Foreign::of(ctx));
         // Each group's fix is built once and shared by its members (by index among all).
         let fixes: Vec<Option<Fix>> = groups
             .iter()
             .zip(&named)
             .map(|(group, named)| match named {
-                Some((n, service)) => group_fix(ctx, &candidates, group, Some(variables.for_service(service, n)?)),
+                Some((n, service)) => {
+                    let members = || group.iter().map(|&m| &candidates[m]);
+                    let secret = members().find_map(|o| o.secret.as_deref());
+                    let own = members().filter_map(|o| o.referencing.as_deref()).any(|r| {
+                        let mut names = HashSet::new();
+                        names_referenced(r, &mut names);
+                        names.contains(n)
+                    });
+                    let name = variables.for_service(service, n, secret, own, &foreign)?;
+                    group_fix(ctx, &candidates, group, Some(name))
+                }
                 None => group_fix(ctx, &candidates, group, None),
             })
             .collect();
@@ -969,7 +1075,7 @@ impl Rule for HardcodedSecret {
                 Some(&g) => fixes[g].clone(),
                 None if o.secret.is_none() => single_fix(ctx, &o, None),
                 None => variables
-                    .for_service(&o.service.name, &single_variable(&o))
+                    .for_service(&o.service.name, &single_variable(&o), o.secret.as_deref(), false, &foreign)
                     .and_then(|name| single_fix(ctx, &o, Some(name))),
             };
             i += 1;

@@ -1075,3 +1075,63 @@ fn what_a_file_read_alone_resets_is_not_there() {
         assert!(model["services"]["web"].get("restart").is_none(), "{model:#}");
     }
 }
+
+/// A literal secret moved to a variable never takes a value the project means for something
+/// else: a variable `.env` sets to another value, or one another place of the stack reads, is
+/// not reused (the fix reads one named after the service, which nothing sets yet, so compose
+/// asks for it); a `.env` that sets it to this very secret changes nothing when it is reused.
+#[test]
+fn a_secret_never_moves_into_a_variable_the_project_sets_otherwise() {
+    let stack = |other: &str| {
+        format!("services:\n  app:\n    image: nginx:1.27\n    environment:\n      API_KEY: \"sk_live_abcdef123456\"\n  other:\n    image: nginx:1.27\n    environment:\n      OTHER_API_KEY: {other}\n")
+    };
+    let titles = |dir: &Path| -> Vec<String> {
+        let (_, json) = check_json(dir, &["--select", "hardcoded-secret"]);
+        json["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["service"] == "app")
+            .map(|f| f["fix"]["title"].as_str().unwrap_or("no fix").to_string())
+            .collect()
+    };
+    // `.env` sets the name to another credential; unset there, another service reads it (with
+    // a fallback of its own or without).
+    let cases = [
+        ("${API_KEY}", Some(&b"API_KEY=pk_other_service_value\n"[..])),
+        ("${API_KEY}", None),
+        ("${API_KEY:-pk_unset}", None),
+    ];
+    for (other, env) in cases {
+        let dir = project(&stack(other), env);
+        assert_eq!(titles(dir.path()), ["read `APP_API_KEY` from the environment"]);
+        let out = stackfix(dir.path(), &["fix", "--unsafe-fixes", "--select", "hardcoded-secret"]);
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+        let text = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
+        assert!(text.contains("API_KEY: \"${APP_API_KEY:?set APP_API_KEY}\""), "{text}");
+        // compose refuses to run the service without the new variable, rather than give it
+        // the other credential.
+        // (`API_KEY` set in the environment: the other service's own reference is guarded by a
+        // fix of its own, and compose reports the missing variables in no fixed order.)
+        if let Some(compose) = compose() {
+            let out = Command::new(&compose)
+                .current_dir(dir.path())
+                .env_remove("DOCKER_HOST")
+                .env_remove("COMPOSE_FILE")
+                .env("API_KEY", "pk_from_the_environment")
+                .args(["config", "--format", "json"])
+                .output()
+                .unwrap();
+            assert!(!out.status.success());
+            assert!(stderr(&out).contains("required variable APP_API_KEY is missing"), "{}", stderr(&out));
+        }
+    }
+    // `.env` holds this very secret: reading `API_KEY` changes nothing compose runs.
+    let dir = project(&stack("${API_KEY}"), Some(b"API_KEY=sk_live_abcdef123456\n"));
+    assert_eq!(titles(dir.path()), ["read `API_KEY` from the environment"]);
+    let Some(compose) = compose() else { return };
+    let before = compose_json(&compose, dir.path()).unwrap();
+    let out = stackfix(dir.path(), &["fix", "--unsafe-fixes", "--select", "hardcoded-secret"]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    assert_eq!(compose_json(&compose, dir.path()).unwrap()["services"], before["services"]);
+}
