@@ -153,6 +153,11 @@ pub struct Variant {
     /// a tag whose version is older does not select the variant. Empty: every version.
     #[serde(default)]
     pub min_version: Vec<String>,
+    /// What the images these tags select hold was not checked: they select no variant, so
+    /// what they contain is unknown (rather than taken from a later variant the tags also
+    /// match). `programs` is empty then.
+    #[serde(default)]
+    pub unchecked: bool,
     pub base: Base,
     /// Programs a health probe may call that this variant has (`sh`, `bash`, `curl`, `wget` (GNU),
     /// `busybox-wget`, `nc`, `busybox-nc`, `python`, `node`, or the service's own tools).
@@ -234,6 +239,12 @@ pub struct HealthProbe {
     /// What must be enabled in the service first.
     #[serde(default)]
     pub requires: Option<Requirement>,
+    /// The first versions whose image meets what the probe relies on beyond its programs (the
+    /// user it logs in as), one per release series as for [`Variant::min_version`]. An older
+    /// tag does not take the probe, and neither does an unknown one (a variable, a digest).
+    /// Empty: every version.
+    #[serde(default)]
+    pub min_version: Vec<String>,
     /// What else it relies on that the files cannot show (what a data volume holds): a fix with
     /// it is unsafe unless the service's environment settles it.
     #[serde(default)]
@@ -253,6 +264,10 @@ pub struct Caveat {
     pub why: String,
     #[serde(default)]
     pub unless_environment: Vec<String>,
+    /// The first versions in which `unless_environment` settles it, as for
+    /// [`Variant::min_version`] (an unknown tag: in none). Empty: every version.
+    #[serde(default)]
+    pub unless_min_version: Vec<String>,
     /// Where the image's behaviour is written down.
     pub source: String,
 }
@@ -449,7 +464,7 @@ impl ImageEntry {
 
     /// The variant an image tag selects; `None` when no variant matches (or the tag is unknown).
     pub fn variant(&self, tag: &str) -> Option<&Variant> {
-        self.variants.iter().find(|v| v.matches(tag))
+        self.variants.iter().find(|v| v.matches(tag)).filter(|v| !v.unchecked)
     }
 
     /// Whether every variant has `program` and every tag selects one (then an unknown tag does
@@ -564,6 +579,12 @@ impl Catalog {
     pub fn tasks(&'static self, image: &str) -> Option<&'static Tasks> {
         let (entry, tag) = self.entry_and_tag(image)?;
         entry.tasks.iter().find(|t| series_holds(&t.series, t.latest, tag))
+    }
+
+    /// The tag of `image` (`latest` when it names none) when its family is in the catalog and
+    /// the tag is known: not a variable, not only a digest.
+    pub fn known_tag<'i>(&'static self, image: &'i str) -> Option<&'i str> {
+        self.entry_and_tag(image)?.1
     }
 
     /// Looks up an image reference (`nginx:1.27-alpine`, `docker.io/library/redis`,
@@ -696,9 +717,12 @@ mod builtin_tests {
                 assert!(repositories.insert(r.clone()), "{id}: repository {r} listed twice");
                 assert!(!r.contains(':') && !r.starts_with("library/"), "{id}: {r} is not a bare repository");
             }
+            let versions = |list: &[String]| list.iter().all(|m| tag_version(m).is_some_and(|v| v.len() >= 2));
             for v in &entry.variants {
                 assert!(cited(&v.source), "{id}: variant {:?} has no source", v.tags);
                 assert!(!v.tags.is_empty(), "{id}: a variant without tags");
+                assert!(!v.unchecked || v.programs.is_empty(), "{id}: an unchecked variant lists programs");
+                assert!(versions(&v.min_version), "{id}: min_version {:?}", v.min_version);
             }
             if let Some(p) = &entry.ports {
                 assert!(cited(&p.source), "{id}: ports without a source");
@@ -755,6 +779,15 @@ mod builtin_tests {
             }
             for probe in &entry.probes {
                 assert!(cited(&probe.source), "{id}: probe {:?} has no source", probe.test);
+                assert!(versions(&probe.min_version), "{id}: min_version {:?}", probe.min_version);
+                if let Some(caveat) = &probe.caveat {
+                    assert!(cited(&caveat.source), "{id}: caveat without a source");
+                    assert!(versions(&caveat.unless_min_version), "{id}: {:?}", caveat.unless_min_version);
+                    assert!(
+                        caveat.unless_min_version.is_empty() || !caveat.unless_environment.is_empty(),
+                        "{id}: unless_min_version without unless_environment"
+                    );
+                }
                 assert!(
                     matches!(probe.test.first().map(String::as_str), Some("CMD" | "CMD-SHELL")),
                     "{id}: {:?}",
@@ -827,6 +860,21 @@ mod builtin_tests {
         assert!(catalog.no_new_privileges("redis:${TAG}").is_none());
         assert!(catalog.no_new_privileges("nginx@sha256:0123").is_none());
         assert!(catalog.no_new_privileges("example.com/app:1").is_none());
+        // Tags older than the checked images, or of a kind not checked, select no variant.
+        assert_eq!(has("grafana/grafana:9.4.7-ubuntu", "busybox-wget"), None);
+        assert_eq!(has("grafana/grafana:9.5.0-ubuntu", "curl"), Some(true));
+        assert_eq!(has("grafana/grafana:9.4.7", "busybox-wget"), Some(true));
+        assert_eq!(has("grafana/grafana:6.3.6", "busybox-wget"), None);
+        assert_eq!(has("bitnami/elasticsearch:7.17.20", "healthcheck.sh"), None);
+        assert_eq!(has("bitnami/elasticsearch:8.15.0", "healthcheck.sh"), Some(true));
+        assert_eq!(has("bitnami/mongodb:4.4.15", "mongosh"), None);
+        assert_eq!(has("bitnami/mongodb:6.0", "mongosh"), Some(true));
+        assert_eq!(has("bitnami/mariadb:10.3.39", "mariadb-admin"), None);
+        assert_eq!(has("bitnami/mariadb:10.11.6-debian-12-r3", "mariadb-admin"), Some(true));
+        assert!(!catalog.lookup("supabase/postgres:15.1.0.38").unwrap().healthcheck);
+        assert!(!catalog.lookup("supabase/postgres:14.1.0.89").unwrap().healthcheck);
+        assert!(catalog.lookup("supabase/postgres:15.1.0.39").unwrap().healthcheck);
+        assert!(catalog.lookup("supabase/postgres:15.8.1.060").unwrap().healthcheck);
         let memcached = catalog.lookup("memcached:1.6.29").unwrap().variant.unwrap();
         assert!(!memcached.has("nc") && !memcached.has("busybox-nc") && memcached.has("bash"));
     }

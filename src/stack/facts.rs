@@ -75,6 +75,14 @@ impl ImageFacts {
         (!matched.tag_known && matched.entry.all_variants_have(program)).then_some(true)
     }
 
+    /// The image reference the facts are about: the `image:` pulled, or the base built from.
+    pub fn image(&self) -> Option<&str> {
+        match &self.origin {
+            ImageOrigin::Pulled(image) | ImageOrigin::Built(image) => Some(image),
+            ImageOrigin::Unknown => None,
+        }
+    }
+
     /// The image named in findings: `nginx:1.27`, or `node:20-alpine (FROM in the Dockerfile)`.
     pub fn describe(&self) -> String {
         match &self.origin {

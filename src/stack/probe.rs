@@ -5,7 +5,7 @@
 //! probe on a guessed endpoint is not; where nothing fits, no probe is invented and the reason
 //! says what a person must add.
 
-use super::catalog::{Category, HealthProbe, Requirement};
+use super::catalog::{version_at_least, Catalog, Category, HealthProbe, Requirement};
 use super::facts::ImageFacts;
 use super::service::Service;
 use super::value::{FileId, Loc, ValueKind};
@@ -95,6 +95,7 @@ pub fn choose(service: &Service, config: &Config, profiles: &Profiles) -> ProbeC
             ));
         }
         let entry = matched.entry;
+        let tag = facts.image().and_then(|i| Catalog::builtin().known_tag(i));
         let mut missing: Vec<&str> = Vec::new();
         let mut unknown = false;
         let mut blocked = None;
@@ -110,6 +111,25 @@ pub fn choose(service: &Service, config: &Config, profiles: &Profiles) -> ProbeC
                 unknown = true;
                 continue;
             }
+            let cited = probe.source.split_whitespace().find(|w| w.starts_with("https://")).unwrap_or(&probe.source);
+            if !probe.min_version.is_empty() {
+                match tag {
+                    None => {
+                        unknown = true;
+                        continue;
+                    }
+                    Some(t) if !version_at_least(t, &probe.min_version) => {
+                        blocked = Some(format!(
+                            "{} is older than the images its known probe `{}` works with (from {} in each series, per {cited}); add a probe by hand",
+                            facts.describe(),
+                            probe.test.iter().skip(1).map(String::as_str).collect::<Vec<_>>().join(" "),
+                            probe.min_version.join(", ")
+                        ));
+                        continue;
+                    }
+                    Some(_) => {}
+                }
+            }
             let enable = match probe.requires.or(entry.requires) {
                 None => None,
                 Some(requirement) => match requirement_met(service, config, requirement) {
@@ -120,7 +140,6 @@ pub fn choose(service: &Service, config: &Config, profiles: &Profiles) -> ProbeC
                     }
                 },
             };
-            let cited = probe.source.split_whitespace().find(|w| w.starts_with("https://")).unwrap_or(&probe.source);
             let variant = matched.variant.map(|v| format!(" ({:?})", v.base).to_lowercase()).unwrap_or_default();
             let mut basis =
                 format!("{}{variant} has {}; probe per {cited}", facts.describe(), probe.programs.join(", "));
@@ -136,10 +155,13 @@ pub fn choose(service: &Service, config: &Config, profiles: &Profiles) -> ProbeC
                 }
             }
             if let Some(caveat) = &probe.caveat {
-                let settled = service.environment.iter().any(|e| {
-                    caveat.unless_environment.iter().any(|n| n == &e.name)
-                        && e.value.as_deref().is_some_and(|v| !v.is_empty() && v != "0")
-                });
+                let in_version = caveat.unless_min_version.is_empty()
+                    || tag.is_some_and(|t| version_at_least(t, &caveat.unless_min_version));
+                let settled = in_version
+                    && service.environment.iter().any(|e| {
+                        caveat.unless_environment.iter().any(|n| n == &e.name)
+                            && e.value.as_deref().is_some_and(|v| !v.is_empty() && v != "0")
+                    });
                 if !settled {
                     known = false;
                     basis = format!("{basis}; but {}", caveat.why);
@@ -572,6 +594,38 @@ mod tests {
         assert!(probe(&debian).known && probe(&debian).test.contains(&"curl".to_string()));
         let slim = choice("services:\n  web:\n    image: nginx:1.27-alpine-slim\n", "web");
         assert!(probe(&slim).known && probe(&slim).test[1].starts_with("wget"), "{slim:?}");
+    }
+
+    #[test]
+    fn a_probe_is_taken_only_where_the_image_makes_what_it_logs_in_with() {
+        let mariadb =
+            |tag: &str, env: &str| choice(&format!("services:\n  db:\n    image: mariadb:{tag}\n{env}"), "db");
+        let innodb = ["CMD", "healthcheck.sh", "--connect", "--innodb_initialized"];
+        // Before 2023-05 the image creates no `healthcheck` user: only `--connect` can pass.
+        for tag in ["10.6.12", "10.11.3", "10.8.8", "10.3.39-focal", "10.3.31"] {
+            let c = mariadb(tag, "");
+            // (Older still, the image has no healthcheck.sh.)
+            if tag == "10.3.31" {
+                assert!(nothing(&c).contains("not known"), "{tag}: {c:?}");
+                continue;
+            }
+            assert_eq!(probe(&c).test, ["CMD", "healthcheck.sh", "--connect"], "{tag}");
+            assert!(probe(&c).known, "{tag}");
+        }
+        // From then on the user is made in a data directory the image initialises: unknown for
+        // an older one, unless MARIADB_AUTO_UPGRADE makes it, which it does from 2024-01.
+        let env = "    environment:\n      MARIADB_AUTO_UPGRADE: \"1\"\n";
+        for (tag, env, known) in [
+            ("10.6.14", "", false),
+            ("10.6.14", env, false),
+            ("10.6.16", env, true),
+            ("11.4", env, true),
+            ("latest", "", false),
+        ] {
+            let c = mariadb(tag, env);
+            assert_eq!(probe(&c).test, innodb, "{tag}");
+            assert_eq!(probe(&c).known, known, "{tag} {env}: {c:?}");
+        }
     }
 
     #[test]
