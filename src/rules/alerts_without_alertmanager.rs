@@ -155,6 +155,9 @@ fn fix(ctx: &Context, prom: &PrometheusConfig, target: Option<(String, Option<St
         return None;
     }
     let prometheus = ctx.config.service(&prom.service)?;
+    if super::unreachable_by_name(prometheus).is_some() {
+        return None;
+    }
     let compose = ctx.stack.file(prometheus.definition_site().file);
     let config = ctx.stack.file(prom.file).path.with_file_name("alertmanager.yml");
     let mount = super::exporters::relative_source(&compose.path, &config)?;
@@ -174,6 +177,7 @@ fn fix(ctx: &Context, prom: &PrometheusConfig, target: Option<(String, Option<St
             "config": mount,
             "secret": SECRET,
             "networks": networks,
+            "profiles": prometheus.profiles,
         }),
     )];
     edits.extend(ctx.production_settings(&name, kind, prometheus.definition_site().file));

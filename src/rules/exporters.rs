@@ -51,6 +51,9 @@ pub fn add_exporter(
         return None;
     }
     let prometheus = ctx.config.service(&prom.service)?;
+    if super::unreachable_by_name(store).or_else(|| super::unreachable_by_name(prometheus)).is_some() {
+        return None;
+    }
     let compose_file = prometheus.definition_site().file;
     let mut new_variables = Vec::new();
     let credentials = credentials(ctx, store, &mut new_variables)?;
@@ -68,6 +71,7 @@ pub fn add_exporter(
             "credentials": credentials,
             "networks": networks,
             "port": port,
+            "profiles": store.profiles,
         }),
     )];
     edits.extend(ctx.production_settings(name, exporter, compose_file));
@@ -153,12 +157,19 @@ pub fn add_host_exporter(ctx: &Context, prom: &PrometheusConfig, kind: &Kind, na
         return None;
     }
     let prometheus = ctx.config.service(&prom.service)?;
+    if super::unreachable_by_name(prometheus).is_some() {
+        return None;
+    }
     let file = prometheus.definition_site().file;
     let mut edits = vec![FixEdit::new(
         Target::Service(Site::Definition { service: name.to_string(), file }),
         EditOp::Merge,
         template,
-        json!({ "image": kind.image, "networks": super::shared_networks([prometheus]) }),
+        json!({
+            "image": kind.image,
+            "networks": super::shared_networks([prometheus]),
+            "profiles": prometheus.profiles,
+        }),
     )];
     edits.extend(ctx.production_settings(name, kind, file));
     Some(ctx.fix(format!("add `{name}` ({}, {what})", kind.name), applicability, edits))

@@ -455,6 +455,28 @@ pub fn shared_networks<'a>(services: impl IntoIterator<Item = &'a Service>) -> V
     out
 }
 
+/// Why a service added beside `service` (an exporter or a dump job for a store, Alertmanager or
+/// a host exporter for Prometheus) could not reach it by its name, or be reached by it: it runs
+/// in another network namespace (`network_mode`: the host's, another container's, none), where
+/// compose's network aliases do not resolve, or it is a `provider` service, which an external
+/// tool runs and no container is. `None` when a service on its networks can.
+pub fn unreachable_by_name(service: &Service) -> Option<String> {
+    if let Some(mode) = service.value.get("network_mode") {
+        return Some(format!(
+            "`{}` runs with `network_mode: {}`, where a service added beside it cannot reach it by its name",
+            service.name,
+            mode.as_str().unwrap_or("…")
+        ));
+    }
+    if service.value.get("provider").is_some() {
+        return Some(format!(
+            "`{}` is a `provider` service, which an external tool runs: no container on the stack's networks",
+            service.name
+        ));
+    }
+    None
+}
+
 pub fn by_id(id: &str) -> Option<&'static dyn Rule> {
     REGISTRY.iter().copied().find(|r| r.meta().id == id)
 }

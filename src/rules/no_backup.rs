@@ -119,6 +119,9 @@ fn fix(ctx: &Context, store: &Service) -> Result<Fix, String> {
     if !super::is_service_name(&store.name) {
         return Err("its name cannot name the job's service".into());
     }
+    if let Some(why) = super::unreachable_by_name(store) {
+        return Err(why);
+    }
     let name = format!("{}-backup", store.name);
     let volume = format!("{}-backups", store.name);
     let declared = ctx.config.doc.get("volumes").is_some_and(|v| v.get(&volume).is_some());
@@ -170,6 +173,7 @@ fn fix(ctx: &Context, store: &Service) -> Result<Fix, String> {
                 "credentials": credentials,
                 "volume": volume,
                 "networks": networks,
+                "profiles": store.profiles,
             }),
         ),
         FixEdit::new(Target::Root(file), EditOp::Merge, tpl::NO_BACKUP_VOLUME, json!({ "volume": volume })),

@@ -1135,3 +1135,47 @@ fn a_secret_never_moves_into_a_variable_the_project_sets_otherwise() {
     assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
     assert_eq!(compose_json(&compose, dir.path()).unwrap()["services"], before["services"]);
 }
+
+/// A service added for another (a dump job or an exporter for a database) runs when that one runs
+/// and only then: it gets the database's profiles. A database in another network namespace
+/// (`network_mode`) gets none, since a new service could not reach it by its name.
+#[test]
+fn services_added_for_a_store_follow_its_profiles_and_its_network() {
+    let text = "services:\n  db:\n    image: postgres:16.4\n    profiles: [data]\n    environment:\n      POSTGRES_PASSWORD: ${PG_PASSWORD:?set PG_PASSWORD}\n    volumes:\n      - pgdata:/var/lib/postgresql/data\n  hostdb:\n    image: postgres:16.4\n    network_mode: host\n    environment:\n      POSTGRES_PASSWORD: ${PG_PASSWORD:?set PG_PASSWORD}\n    volumes:\n      - hostdata:/var/lib/postgresql/data\n  prometheus:\n    image: prom/prometheus:v2.54.1\n    volumes:\n      - ./prometheus.yml:/etc/prometheus/prometheus.yml:ro\nvolumes:\n  pgdata:\n  hostdata:\n";
+    let dir = project(text, None);
+    std::fs::write(
+        dir.path().join("prometheus.yml"),
+        "scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: [\"localhost:9090\"]\n",
+    )
+    .unwrap();
+    let (_, json) = check_json(dir.path(), &["--select", "no-backup,missing-exporter"]);
+    let findings = json["findings"].as_array().unwrap();
+    let of = |rule: &str, service: &str| {
+        findings
+            .iter()
+            .find(|f| f["rule"] == rule && f["service"] == service)
+            .unwrap_or_else(|| panic!("{rule} {service}: {json:#}"))
+    };
+    for rule in ["no-backup", "missing-exporter"] {
+        assert_eq!(of(rule, "db")["fix"]["available"], true, "{rule}");
+        assert_eq!(of(rule, "hostdb")["fix"]["available"], false, "{rule}");
+    }
+    assert!(of("no-backup", "hostdb")["help"].as_str().unwrap().contains("`network_mode: host`"), "{json:#}");
+    let out = stackfix(dir.path(), &["fix", "--unsafe-fixes", "--select", "no-backup,missing-exporter"]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    let Some(compose) = compose() else { return };
+    let services = |profile: Option<&str>| {
+        let mut cmd = Command::new(&compose);
+        cmd.current_dir(dir.path()).env_remove("DOCKER_HOST").env_remove("COMPOSE_FILE").env("PG_PASSWORD", "x");
+        if let Some(p) = profile {
+            cmd.args(["--profile", p]);
+        }
+        let out = cmd.args(["config", "--services"]).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let mut names: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(services(None), ["hostdb", "prometheus"]);
+    assert_eq!(services(Some("data")), ["db", "db-backup", "db-exporter", "hostdb", "prometheus"]);
+}
