@@ -19,6 +19,9 @@ enum Wait {
     Started(String),
     /// Nothing to say: its health check is disabled on purpose.
     Chosen,
+    /// It has or could get a health check here, but the condition cannot be written: the reason
+    /// says why.
+    Blocked(String),
 }
 
 /// The wait of every service some service depends on, by name (each worked out once: a fix
@@ -40,6 +43,9 @@ fn wait(ctx: &Context, target: &Service) -> Wait {
             }
         };
     }
+    if let Some(why) = disabled_elsewhere(ctx, target) {
+        return Wait::Blocked(why);
+    }
     if target.has_healthcheck() {
         return Wait::Healthy { applicability: Applicability::Safe, probe: None };
     }
@@ -55,6 +61,31 @@ fn wait(ctx: &Context, target: &Service) -> Wait {
         },
         ProbeChoice::Nothing(why) => Wait::Started(why),
     }
+}
+
+/// Why `service_healthy` on `target` cannot be written into this configuration's files: another
+/// configuration that reads one of them (the base under a production overlay) disables
+/// `target`'s health check, and compose refuses to start a dependant that waits for the health
+/// of a service without one. `None` when none does.
+fn disabled_elsewhere(ctx: &Context, target: &Service) -> Option<String> {
+    let this = ctx.config;
+    ctx.stack.configs.iter().filter(|c| !std::ptr::eq(*c, this) && c.files.iter().any(|f| this.files.contains(f))).find_map(
+        |other| {
+            let there = other.service(&target.name)?;
+            matches!(&there.healthcheck, Some(h) if h.value == HealthTest::Disabled).then(|| {
+                let files: Vec<String> = other
+                    .files
+                    .iter()
+                    .map(|&f| ctx.stack.file(f).path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()))
+                    .collect();
+                format!(
+                    "`{}`'s health check is disabled where it runs from {}, which reads the same file: a `service_healthy` written here would never be met there",
+                    target.name,
+                    files.join(" + ")
+                )
+            })
+        },
+    )
 }
 
 /// The short-form list written in this file rewritten in the long form, every dependency with
@@ -187,6 +218,13 @@ impl Rule for DependsOnWithoutHealthCondition {
                 }
                 let (message, help) = match wait {
                     Wait::Chosen => continue,
+                    Wait::Blocked(why) => (
+                        format!(
+                            "service `{}` waits only for `{}` to start (the short form)",
+                            service.name, dep.service
+                        ),
+                        format!("not fixed: {why}"),
+                    ),
                     Wait::Completed { why, .. } => (
                         format!(
                             "service `{}` waits only for `{}` to start, but `{}` is a one-shot job; use `condition: service_completed_successfully`",
@@ -209,7 +247,7 @@ impl Rule for DependsOnWithoutHealthCondition {
                         format!("add a health check to `{}` by hand ({why}), then `condition: service_healthy`", dep.service),
                     ),
                 };
-                let fixable = !matches!(wait, Wait::Started(_));
+                let fixable = !matches!(wait, Wait::Started(_) | Wait::Blocked(_));
                 out.push(
                     Finding::new(&Self::META, dep.loc, message)
                         .service(&service.name)

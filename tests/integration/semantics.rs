@@ -1179,3 +1179,28 @@ fn services_added_for_a_store_follow_its_profiles_and_its_network() {
     assert_eq!(services(None), ["hostdb", "prometheus"]);
     assert_eq!(services(Some("data")), ["db", "db-backup", "db-exporter", "hostdb", "prometheus"]);
 }
+
+/// `condition: service_healthy` is not written into a file another configuration reads where
+/// the dependency's health check is disabled: compose would refuse to start the dependant there.
+#[test]
+fn a_health_condition_is_not_written_where_another_configuration_disables_the_check() {
+    let base = "services:\n  api:\n    image: nginx:1.27\n    depends_on: [db]\n  db:\n    image: postgres:16.4\n    healthcheck:\n      test: [\"CMD\", \"pg_isready\"]\n";
+    let dir = project(base, None);
+    std::fs::write(
+        dir.path().join("docker-compose.prod.yml"),
+        "services:\n  db:\n    healthcheck:\n      disable: true\n",
+    )
+    .unwrap();
+    let (_, json) = check_json(dir.path(), &["--select", "depends-on-without-health-condition"]);
+    let findings = json["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{json:#}");
+    assert_eq!(findings[0]["fix"]["available"], false, "{json:#}");
+    assert!(findings[0]["help"].as_str().unwrap().contains("docker-compose.yml + docker-compose.prod.yml"), "{json:#}");
+    let out = stackfix(dir.path(), &["fix", "--unsafe-fixes", "--select", "depends-on-without-health-condition"]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), base);
+    // The base read alone (its health check there) gets the fix.
+    let (_, json) =
+        check_json(dir.path(), &["--select", "depends-on-without-health-condition", "-f", "docker-compose.yml"]);
+    assert_eq!(json["findings"][0]["fix"]["available"], true, "{json:#}");
+}
