@@ -114,6 +114,15 @@ fn merge(base: Value, over: Value, path: &str) -> Value {
     if over.is_override() {
         return over.untagged();
     }
+    let (base, over) = match service_field(path) {
+        // `build: ./dir` is `build: {context: ./dir}`: an overlay's string keeps the base's
+        // target, and a base's string takes the overlay's keys.
+        "build" if base.is_map() != over.is_map() => (build_mapping(base), build_mapping(over)),
+        // A logging driver other than the base's replaces the whole block, options and all
+        // (compose-go `mergeLogging`); the same driver, or one left out, merges.
+        "logging" if is_other_driver(&base, &over) => return over.untagged(),
+        _ => (base, over),
+    };
     match (base.kind, over.kind) {
         (ValueKind::Map(base_entries), ValueKind::Map(over_entries)) => {
             let mut out: Vec<Option<(String, Value)>> = base_entries.into_iter().map(Some).collect();
@@ -151,6 +160,23 @@ fn merge(base: Value, over: Value, path: &str) -> Value {
         }
         // A scalar (or a value replacing another kind) keeps what it was written as.
         (_, kind) => Value { kind, ..over }.untagged(),
+    }
+}
+
+/// `build` written as a string, as the mapping it stands for (`{context: …}`).
+fn build_mapping(build: Value) -> Value {
+    if build.is_map() || build.as_str().is_none() {
+        return build;
+    }
+    let loc = build.loc;
+    Value::new(ValueKind::Map(vec![("context".to_string(), build)]), loc)
+}
+
+/// Both logging blocks name a driver, and not the same one.
+fn is_other_driver(base: &Value, over: &Value) -> bool {
+    match (base.get("driver").and_then(Value::as_str), over.get("driver").and_then(Value::as_str)) {
+        (Some(b), Some(o)) => b != o,
+        _ => false,
     }
 }
 
@@ -256,6 +282,32 @@ mod tests {
         assert!(web.get("build").is_none());
         assert_eq!(web.str_at("image"), Some("b"));
         assert_eq!(web.get("image").unwrap().loc.file, 1);
+    }
+
+    /// As `docker compose -f a.yml -f b.yml config` merges them (checked with compose 2.x).
+    #[test]
+    fn build_strings_and_logging_drivers_merge_as_compose_merges_them() {
+        let base = doc(
+            "services:\n  web:\n    build: {context: ./base, target: prod}\n    logging: {driver: json-file, options: {max-size: 10m}}\n  two:\n    logging: {driver: json-file, options: {max-size: 10m}}\n  three:\n    build: ./base\n    logging: {options: {max-size: 10m}}\n",
+            0,
+        );
+        let over = doc(
+            "services:\n  web:\n    build: ./app\n    logging: {driver: syslog}\n  two:\n    logging: {options: {max-file: '3'}}\n  three:\n    build: {target: dev}\n    logging: {driver: local}\n",
+            1,
+        );
+        let merged = merge_documents(base, over);
+        let service = |name: &str| merged.path(&["services", name]).unwrap();
+        let web = service("web");
+        assert_eq!(web.path(&["build", "context"]).and_then(Value::as_str), Some("./app"));
+        assert_eq!(web.path(&["build", "target"]).and_then(Value::as_str), Some("prod"));
+        assert_eq!(web.path(&["logging", "driver"]).and_then(Value::as_str), Some("syslog"));
+        assert!(web.path(&["logging", "options"]).is_none());
+        assert_eq!(service("two").path(&["logging", "options"]).unwrap().entries().len(), 2);
+        let three = service("three");
+        assert_eq!(three.path(&["build", "context"]).and_then(Value::as_str), Some("./base"));
+        assert_eq!(three.path(&["build", "target"]).and_then(Value::as_str), Some("dev"));
+        assert_eq!(three.path(&["logging", "driver"]).and_then(Value::as_str), Some("local"));
+        assert_eq!(three.path(&["logging", "options", "max-size"]).and_then(Value::as_str), Some("10m"));
     }
 
     #[test]

@@ -1204,3 +1204,31 @@ fn a_health_condition_is_not_written_where_another_configuration_disables_the_ch
         check_json(dir.path(), &["--select", "depends-on-without-health-condition", "-f", "docker-compose.yml"]);
     assert_eq!(json["findings"][0]["fix"]["available"], true, "{json:#}");
 }
+
+/// An overlay's `build: ./app` is `build: {context: ./app}` merged over the base, which keeps
+/// the base's `target`, as compose keeps it: the development stage still runs in production.
+#[test]
+fn an_overlay_build_string_keeps_the_base_target() {
+    let dir = project("services:\n  web:\n    build:\n      context: ./app\n      target: dev\n", None);
+    std::fs::create_dir_all(dir.path().join("app")).unwrap();
+    std::fs::write(dir.path().join("app/Dockerfile"), "FROM nginx:1.27 AS dev\nFROM nginx:1.27 AS prod\n").unwrap();
+    std::fs::write(dir.path().join("docker-compose.prod.yml"), "services:\n  web:\n    build: ./app\n").unwrap();
+    let files = ["-f", "docker-compose.yml", "-f", "docker-compose.prod.yml"];
+    let (_, json) = check_json(dir.path(), &[&["--select", "dev-build-target"][..], &files[..]].concat());
+    let findings = json["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{json:#}");
+    assert!(findings[0]["message"].as_str().unwrap().contains("stage `dev`"), "{json:#}");
+    if let Some(compose) = compose() {
+        let out = Command::new(&compose)
+            .current_dir(dir.path())
+            .env_remove("DOCKER_HOST")
+            .env_remove("COMPOSE_FILE")
+            .args(files)
+            .args(["config", "--format", "json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let model: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(model["services"]["web"]["build"]["target"], "dev");
+    }
+}
