@@ -158,6 +158,7 @@ fn fix(ctx: &Context, prom: &PrometheusConfig, target: Option<(String, Option<St
     if super::unreachable_by_name(prometheus).is_some() {
         return None;
     }
+    let profiles = super::companion_profiles(prometheus, prometheus.definition_site().file).ok()?;
     let compose = ctx.stack.file(prometheus.definition_site().file);
     let config = ctx.stack.file(prom.file).path.with_file_name("alertmanager.yml");
     let mount = super::exporters::relative_source(&compose.path, &config)?;
@@ -177,7 +178,7 @@ fn fix(ctx: &Context, prom: &PrometheusConfig, target: Option<(String, Option<St
             "config": mount,
             "secret": SECRET,
             "networks": networks,
-            "profiles": prometheus.profiles,
+            "profiles": profiles,
         }),
     )];
     edits.extend(ctx.production_settings(&name, kind, prometheus.definition_site().file));

@@ -65,21 +65,23 @@ fn wait(ctx: &Context, target: &Service) -> Wait {
 
 /// Why `service_healthy` on `target` cannot be written into this configuration's files: another
 /// configuration that reads one of them (the base under a production overlay) disables
-/// `target`'s health check, and compose refuses to start a dependant that waits for the health
-/// of a service without one. `None` when none does.
+/// `target`'s health check, or has none for it where this one has (an overlay's `!reset`), and
+/// compose refuses to start a dependant that waits for the health of a service without one.
+/// `None` when none does.
 fn disabled_elsewhere(ctx: &Context, target: &Service) -> Option<String> {
     let this = ctx.config;
     ctx.stack.configs.iter().filter(|c| !std::ptr::eq(*c, this) && c.files.iter().any(|f| this.files.contains(f))).find_map(
         |other| {
             let there = other.service(&target.name)?;
-            matches!(&there.healthcheck, Some(h) if h.value == HealthTest::Disabled).then(|| {
+            let disabled = matches!(&there.healthcheck, Some(h) if h.value == HealthTest::Disabled);
+            (disabled || (target.has_healthcheck() && !there.has_healthcheck())).then(|| {
                 let files: Vec<String> = other
                     .files
                     .iter()
                     .map(|&f| ctx.stack.file(f).path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()))
                     .collect();
                 format!(
-                    "`{}`'s health check is disabled where it runs from {}, which reads the same file: a `service_healthy` written here would never be met there",
+                    "`{}` has no health check where it runs from {}, which reads the same file: a `service_healthy` written here would never be met there",
                     target.name,
                     files.join(" + ")
                 )

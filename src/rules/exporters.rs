@@ -55,6 +55,7 @@ pub fn add_exporter(
         return None;
     }
     let compose_file = prometheus.definition_site().file;
+    let profiles = super::companion_profiles(store, compose_file).ok()?;
     let mut new_variables = Vec::new();
     let credentials = credentials(ctx, store, &mut new_variables)?;
     let networks = super::shared_networks([store, prometheus]);
@@ -71,7 +72,7 @@ pub fn add_exporter(
             "credentials": credentials,
             "networks": networks,
             "port": port,
-            "profiles": store.profiles,
+            "profiles": profiles,
         }),
     )];
     edits.extend(ctx.production_settings(name, exporter, compose_file));
@@ -161,6 +162,7 @@ pub fn add_host_exporter(ctx: &Context, prom: &PrometheusConfig, kind: &Kind, na
         return None;
     }
     let file = prometheus.definition_site().file;
+    let profiles = super::companion_profiles(prometheus, file).ok()?;
     let mut edits = vec![FixEdit::new(
         Target::Service(Site::Definition { service: name.to_string(), file }),
         EditOp::Merge,
@@ -168,7 +170,7 @@ pub fn add_host_exporter(ctx: &Context, prom: &PrometheusConfig, kind: &Kind, na
         json!({
             "image": kind.image,
             "networks": super::shared_networks([prometheus]),
-            "profiles": prometheus.profiles,
+            "profiles": profiles,
         }),
     )];
     edits.extend(ctx.production_settings(name, kind, file));

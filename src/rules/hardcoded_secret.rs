@@ -837,12 +837,20 @@ impl<'a> Foreign<'a> {
         let mut reported: HashMap<usize, Vec<crate::yaml::Span>> = HashMap::new();
         for config in &stack.configs {
             let ctx = Context { stack, config, building: ctx.building, keep_edits: false };
+            // Only a variable's own reference is the secret's; other references in a value a
+            // literal is part of (`--requirepass pw --masterauth ${REDIS_PASSWORD}`) are not.
             each_occurrence(&ctx, |o| {
-                let loc = o.loc();
-                reported.entry(loc.file).or_default().push(loc.span);
+                if matches!(o.place, Place::Var(_)) {
+                    let loc = o.loc();
+                    reported.entry(loc.file).or_default().push(loc.span);
+                }
             });
         }
         let mut referenced = HashSet::new();
+        // Compose interpolates `env_file` contents with the same variables.
+        for config in &stack.configs {
+            referenced.extend(config.services.iter().flat_map(|s| s.env_file_references.iter().cloned()));
+        }
         let compose = stack.files.iter().enumerate().filter(|(_, f)| f.role == crate::stack::FileRole::Compose);
         for (id, file) in compose {
             let text = file.source().text();

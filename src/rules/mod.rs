@@ -477,6 +477,26 @@ pub fn unreachable_by_name(service: &Service) -> Option<String> {
     None
 }
 
+/// The `profiles` of a service added beside `service` and written into `file`: `service`'s own,
+/// as written (a `${DB_PROFILE}` stays a reference for compose to interpolate), so that it runs
+/// when `service` runs. `Err` when one is written in another file than `file` (an overlay's
+/// profiles): the configurations that read `file` without it would run the added service under
+/// other profiles than `service`.
+pub fn companion_profiles(service: &Service, file: FileId) -> Result<Vec<String>, String> {
+    let Some(profiles) = service.value.get("profiles") else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    for p in profiles.items() {
+        if p.loc.file != file {
+            return Err(format!(
+                "`{}`'s profiles are set in another file than the one the new service would be written in",
+                service.name
+            ));
+        }
+        out.extend(p.written().map(str::to_string));
+    }
+    Ok(out)
+}
+
 pub fn by_id(id: &str) -> Option<&'static dyn Rule> {
     REGISTRY.iter().copied().find(|r| r.meta().id == id)
 }

@@ -159,6 +159,7 @@ fn fix(ctx: &Context, store: &Service) -> Result<Fix, String> {
              interpolation, or have a literal fallback (`${VAR:-x}`): a job must be given them by hand",
     )?;
     let file = store.definition_site().file;
+    let profiles = super::companion_profiles(store, file)?;
     let networks: Vec<String> =
         store.value.get("networks").map(|n| n.entries().iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default();
     let mut edits = vec![
@@ -173,7 +174,7 @@ fn fix(ctx: &Context, store: &Service) -> Result<Fix, String> {
                 "credentials": credentials,
                 "volume": volume,
                 "networks": networks,
-                "profiles": store.profiles,
+                "profiles": profiles,
             }),
         ),
         FixEdit::new(Target::Root(file), EditOp::Merge, tpl::NO_BACKUP_VOLUME, json!({ "volume": volume })),

@@ -201,7 +201,13 @@ fn tag_version(tag: &str) -> Option<smallvec::SmallVec<[u64; 4]>> {
 /// Whether `tag`'s version is at least the minimum of its release series in `minimums` (each
 /// `major.minor[.patch]`; the series is its first two numbers). A tag that names no version, or
 /// leaves parts out (`1.27`, `10`), is the newest of what it names; a series newer than every
-/// listed one passes, one older than all of them does not.
+/// listed one passes, one older than all of them does not. A minimum with a part of
+/// [`NEVER`] or more (`10.7.9999`) says no release of its series has the fact: no tag of the
+/// series passes, however short.
+/// A version part that no release reaches: a minimum holding it marks a release series that
+/// never has the fact (see [`version_at_least`]).
+pub const NEVER: u64 = 9999;
+
 pub fn version_at_least(tag: &str, minimums: &[String]) -> bool {
     if minimums.is_empty() {
         return true;
@@ -221,7 +227,7 @@ pub fn version_at_least(tag: &str, minimums: &[String]) -> bool {
     let series = |v: &[u64]| (v.first().copied(), v.get(1).copied());
     if version.len() >= 2 {
         if let Some(min) = mins.iter().find(|m| series(m) == series(&version)) {
-            return at_least(min);
+            return !min.iter().any(|&p| p >= NEVER) && at_least(min);
         }
     }
     // A series not listed: newer than the oldest listed minimum passes.
@@ -865,6 +871,12 @@ mod builtin_tests {
         assert_eq!(has("grafana/grafana:9.5.0-ubuntu", "curl"), Some(true));
         assert_eq!(has("grafana/grafana:9.4.7", "busybox-wget"), Some(true));
         assert_eq!(has("grafana/grafana:6.3.6", "busybox-wget"), None);
+        // A series that never has the fact: no tag of it passes, however short.
+        let never = |m: &[&str]| m.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        for tag in ["10.7", "10.7.8", "10.7-focal", "10.7.9999"] {
+            assert!(!version_at_least(tag, &never(&["10.6.14", "10.7.9999", "10.11.4"])), "{tag}");
+        }
+        assert!(version_at_least("10.11", &never(&["10.6.14", "10.7.9999", "10.11.4"])));
         assert_eq!(has("bitnami/elasticsearch:7.17.20", "healthcheck.sh"), None);
         assert_eq!(has("bitnami/elasticsearch:8.15.0", "healthcheck.sh"), Some(true));
         assert_eq!(has("bitnami/mongodb:4.4.15", "mongosh"), None);

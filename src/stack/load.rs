@@ -1201,7 +1201,7 @@ impl Loader {
             service.image_facts = super::facts::ImageFacts::new(&service, built);
             service.image_healthcheck = self.profiles.kind(&service.kind).is_some_and(|k| k.builtin_healthcheck)
                 || service.image_facts.declares_healthcheck();
-            (service.env_file, service.env_file_unread) = self.env_file(&service);
+            (service.env_file, service.env_file_unread, service.env_file_references) = self.env_file(&service);
             service.workdir = dockerfile.workdir;
             service.base_image = dockerfile.base_image;
             service.build_stages = dockerfile.stages.into_iter().map(|s| s.name).collect();
@@ -1329,15 +1329,15 @@ impl Loader {
     }
 
     /// The variables of a service's `env_file:` files (short or long syntax), read inside the
-    /// project, and the entries that could not be read, as written (compose would fail on a
-    /// required one).
-    fn env_file(&mut self, service: &Service) -> (Vec<(String, String)>, Vec<String>) {
+    /// project, the entries that could not be read, as written (compose would fail on a
+    /// required one), and the variables the files reference.
+    fn env_file(&mut self, service: &Service) -> (Vec<(String, String)>, Vec<String>, Vec<String>) {
         let Some(value) = service.value.get("env_file") else { return Default::default() };
         let entries: Vec<&Value> = match &value.kind {
             ValueKind::Seq(items) => items.iter().collect(),
             _ => vec![value],
         };
-        let (mut out, mut unread) = (Vec::new(), Vec::new());
+        let (mut out, mut unread, mut references) = (Vec::new(), Vec::new(), Vec::new());
         for entry in entries {
             let written = entry.as_str().or_else(|| entry.str_at("path"));
             let Some(written) = written else { continue };
@@ -1347,6 +1347,17 @@ impl Loader {
             match text {
                 Some((path, text)) => {
                     self.also_read.push(path);
+                    if text.contains('$') {
+                        let mut pending = vec![text.clone()];
+                        while let Some(t) = pending.pop() {
+                            for r in interpolate::references(&t) {
+                                if r.argument.contains('$') {
+                                    pending.push(r.argument.clone());
+                                }
+                                references.push(r.name);
+                            }
+                        }
+                    }
                     let mut vars: Vec<(String, String)> = interpolate::parse_dotenv(&text).into_iter().collect();
                     vars.sort();
                     out.extend(vars);
@@ -1354,7 +1365,7 @@ impl Loader {
                 None => unread.push(written.to_string()),
             }
         }
-        (out, unread)
+        (out, unread, references)
     }
 
     fn classify(&self, service: &Service) -> String {

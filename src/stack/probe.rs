@@ -602,7 +602,7 @@ mod tests {
             |tag: &str, env: &str| choice(&format!("services:\n  db:\n    image: mariadb:{tag}\n{env}"), "db");
         let innodb = ["CMD", "healthcheck.sh", "--connect", "--innodb_initialized"];
         // Before 2023-05 the image creates no `healthcheck` user: only `--connect` can pass.
-        for tag in ["10.6.12", "10.11.3", "10.8.8", "10.3.39-focal", "10.3.31"] {
+        for tag in ["10.6.12", "10.11.3", "10.8.8", "10.8", "10.7", "10.3.39-focal", "10.3.31"] {
             let c = mariadb(tag, "");
             // (Older still, the image has no healthcheck.sh.)
             if tag == "10.3.31" {
@@ -620,6 +620,7 @@ mod tests {
             ("10.6.14", env, false),
             ("10.6.16", env, true),
             ("11.4", env, true),
+            ("10.10", env, false),
             ("latest", "", false),
         ] {
             let c = mariadb(tag, env);

@@ -209,6 +209,9 @@ pub struct Service {
     /// The `env_file:` entries that could not be read (missing, outside the project, an optional
     /// file absent here), as written: they may set more variables.
     pub env_file_unread: Vec<String>,
+    /// The variables the service's `env_file:` files reference (`${NAME}`, in defaults too):
+    /// compose interpolates their values with the project's variables.
+    pub env_file_references: Vec<String>,
     /// The WORKDIR of the Dockerfile the service builds from.
     pub workdir: Option<String>,
     /// The final `FROM` image of that Dockerfile.
@@ -313,6 +316,7 @@ impl Service {
             image_facts: super::facts::ImageFacts::default(),
             env_file: Vec::new(),
             env_file_unread: Vec::new(),
+            env_file_references: Vec::new(),
             workdir: None,
             base_image: None,
             build_stages: Vec::new(),

@@ -1185,24 +1185,28 @@ fn services_added_for_a_store_follow_its_profiles_and_its_network() {
 #[test]
 fn a_health_condition_is_not_written_where_another_configuration_disables_the_check() {
     let base = "services:\n  api:\n    image: nginx:1.27\n    depends_on: [db]\n  db:\n    image: postgres:16.4\n    healthcheck:\n      test: [\"CMD\", \"pg_isready\"]\n";
-    let dir = project(base, None);
-    std::fs::write(
-        dir.path().join("docker-compose.prod.yml"),
-        "services:\n  db:\n    healthcheck:\n      disable: true\n",
-    )
-    .unwrap();
-    let (_, json) = check_json(dir.path(), &["--select", "depends-on-without-health-condition"]);
-    let findings = json["findings"].as_array().unwrap();
-    assert_eq!(findings.len(), 1, "{json:#}");
-    assert_eq!(findings[0]["fix"]["available"], false, "{json:#}");
-    assert!(findings[0]["help"].as_str().unwrap().contains("docker-compose.yml + docker-compose.prod.yml"), "{json:#}");
-    let out = stackfix(dir.path(), &["fix", "--unsafe-fixes", "--select", "depends-on-without-health-condition"]);
-    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
-    assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), base);
-    // The base read alone (its health check there) gets the fix.
-    let (_, json) =
-        check_json(dir.path(), &["--select", "depends-on-without-health-condition", "-f", "docker-compose.yml"]);
-    assert_eq!(json["findings"][0]["fix"]["available"], true, "{json:#}");
+    // Disabled there, or reset to none.
+    for overlay in ["healthcheck:\n      disable: true\n", "healthcheck: !reset null\n"] {
+        let dir = project(base, None);
+        std::fs::write(dir.path().join("docker-compose.prod.yml"), format!("services:\n  db:\n    {overlay}")).unwrap();
+        let (_, json) = check_json(dir.path(), &["--select", "depends-on-without-health-condition"]);
+        // The base with the overlay gets no condition (with `!reset` it may offer a probe of its
+        // own in the overlay, which cannot be written where the reset is: below, nothing is).
+        let findings = json["findings"].as_array().unwrap();
+        let blocked: Vec<_> = findings
+            .iter()
+            .filter(|f| f["help"].as_str().unwrap().contains("docker-compose.yml + docker-compose.prod.yml"))
+            .collect();
+        assert_eq!(blocked.len(), 1, "{json:#}");
+        assert_eq!(blocked[0]["fix"]["available"], false, "{json:#}");
+        let out = stackfix(dir.path(), &["fix", "--unsafe-fixes", "--select", "depends-on-without-health-condition"]);
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+        assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), base);
+        // The base read alone (its health check there) gets the fix.
+        let (_, json) =
+            check_json(dir.path(), &["--select", "depends-on-without-health-condition", "-f", "docker-compose.yml"]);
+        assert_eq!(json["findings"][0]["fix"]["available"], true, "{json:#}");
+    }
 }
 
 /// An overlay's `build: ./app` is `build: {context: ./app}` merged over the base, which keeps
@@ -1231,4 +1235,38 @@ fn an_overlay_build_string_keeps_the_base_target() {
         let model: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(model["services"]["web"]["build"]["target"], "dev");
     }
+}
+
+/// The other places that read a variable include the `env_file` files (compose interpolates
+/// them) and the rest of the very value a literal is in.
+#[test]
+fn a_secret_never_moves_into_a_variable_an_env_file_or_its_own_command_reads() {
+    let title = |dir: &Path| {
+        let (_, json) = check_json(dir, &["--select", "hardcoded-secret"]);
+        json["findings"][0]["fix"]["title"].as_str().unwrap_or("no fix").to_string()
+    };
+    let dir = project(
+        "services:\n  app:\n    image: nginx:1.27\n    environment:\n      STRIPE_API_KEY: sk_live_4eC39HqLyjWDarjtT1zdp7dc\n  worker:\n    image: nginx:1.27\n    env_file: worker.env\n",
+        None,
+    );
+    std::fs::write(dir.path().join("worker.env"), "LEGACY_STRIPE_KEY=${STRIPE_API_KEY:-sk_test_legacy}\n").unwrap();
+    assert_eq!(title(dir.path()), "read `APP_STRIPE_API_KEY` from the environment");
+    let dir = project(
+        "services:\n  cache:\n    image: redis:7.4\n    command: redis-server --requirepass Sup3rS3cretPw --masterauth ${REDIS_PASSWORD}\n",
+        None,
+    );
+    assert_eq!(title(dir.path()), "read `--requirepass` from `CACHE_REDIS_PASSWORD`");
+}
+
+/// An added service copies the profiles as written: a variable stays one for compose to read.
+#[test]
+fn added_services_copy_profiles_as_written() {
+    let dir = project(
+        "services:\n  db:\n    image: postgres:16.4\n    profiles: [\"${DB_PROFILE:-data}\"]\n    environment:\n      POSTGRES_PASSWORD: ${PG_PASSWORD:?set PG_PASSWORD}\n    volumes:\n      - pgdata:/var/lib/postgresql/data\nvolumes:\n  pgdata:\n",
+        None,
+    );
+    let out = stackfix(dir.path(), &["fix", "--select", "no-backup"]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    let text = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
+    assert!(text.contains("    profiles:\n      - \"${DB_PROFILE:-data}\"\n"), "{text}");
 }
