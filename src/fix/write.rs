@@ -463,12 +463,30 @@ pub fn start_worker_threads() -> Result<(), rayon::ThreadPoolBuildError> {
             builder.spawn(move || {
                 // Held for the thread's whole life: the value is never dropped.
                 std::mem::forget(SignalsHeld::hold());
+                // The C library sets up what a thread's destructors of thread-local values need
+                // (its allocation arena) the first time one is registered, and aborts the process
+                // when it cannot. Done here, while the main thread waits, rather than as the pool
+                // starts work (its queues register one) while the next thread is mapped.
+                set_up_thread_local_destructors();
                 let _ = running.send(());
                 thread.run();
             })?;
             started.recv().map_err(|_| std::io::Error::other("a worker thread ended as it started"))
         })
         .build_global()
+}
+
+/// Registers a destructor for a thread-local value of the calling thread (which does nothing),
+/// so that what the C library needs for them is set up now.
+fn set_up_thread_local_destructors() {
+    struct Registered;
+    impl Drop for Registered {
+        fn drop(&mut self) {}
+    }
+    thread_local! {
+        static REGISTERED: Registered = const { Registered };
+    }
+    REGISTERED.with(|_| {});
 }
 
 /// Address space, in bytes, that must be free beyond a worker thread's stack before it is

@@ -428,7 +428,7 @@ fn broken_pipe_exits_cleanly() {
 fn worker_threads_refused_are_a_clear_error() {
     let limits: Vec<String> = (0..150).map(|i| (150_000 + i * 19_013).to_string()).collect();
     let out = bash_in_stack(&format!(
-        r#"err=$(mktemp); for v in {}; do (ulimit -v $v; RAYON_NUM_THREADS=4096 "$BIN" check . >/dev/null 2>"$err"; echo "$v $? $(head -c 300 "$err")"); done; rm -f "$err""#,
+        r#"err=$(mktemp); for v in {}; do (ulimit -v $v; RAYON_NUM_THREADS=4096 "$BIN" check . >/dev/null 2>"$err"; echo "$v $? $(head -c 300 "$err" | tr '\n' ' ')"); done; rm -f "$err""#,
         limits.join(" ")
     ));
     let report = stdout(&out);
