@@ -43,7 +43,7 @@ fn wait(ctx: &Context, target: &Service) -> Wait {
             }
         };
     }
-    if let Some(why) = disabled_elsewhere(ctx, target) {
+    if let Some(why) = unhealthy_elsewhere(ctx, target) {
         return Wait::Blocked(why);
     }
     if target.has_healthcheck() {
@@ -68,7 +68,7 @@ fn wait(ctx: &Context, target: &Service) -> Wait {
 /// `target`'s health check, or has none for it where this one has (an overlay's `!reset`), and
 /// compose refuses to start a dependant that waits for the health of a service without one.
 /// `None` when none does.
-fn disabled_elsewhere(ctx: &Context, target: &Service) -> Option<String> {
+fn unhealthy_elsewhere(ctx: &Context, target: &Service) -> Option<String> {
     let this = ctx.config;
     ctx.stack.configs.iter().filter(|c| !std::ptr::eq(*c, this) && c.files.iter().any(|f| this.files.contains(f))).find_map(
         |other| {

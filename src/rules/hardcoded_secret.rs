@@ -862,7 +862,7 @@ impl<'a> Foreign<'a> {
             let mut from = 0;
             for span in spans.iter().chain(std::iter::once(&crate::yaml::Span { start: text.len(), end: text.len() })) {
                 if span.start > from {
-                    names_referenced(&text[from..span.start], &mut referenced);
+                    interpolate::names_referenced(&text[from..span.start], &mut referenced);
                 }
                 from = from.max(span.end);
             }
@@ -878,16 +878,6 @@ impl<'a> Foreign<'a> {
             Some(value) => secret != Some(value.as_str()),
             None => self.referenced.contains(name),
         }
-    }
-}
-
-/// Adds the names `text` references, defaults and alternatives included (`${A:-${B}}`: both).
-fn names_referenced(text: &str, out: &mut HashSet<String>) {
-    for reference in interpolate::references(text) {
-        if reference.argument.contains('$') {
-            names_referenced(&reference.argument, out);
-        }
-        out.insert(reference.name);
     }
 }
 
@@ -1065,7 +1055,7 @@ impl Rule for HardcodedSecret {
                     let secret = members().find_map(|o| o.secret.as_deref());
                     let own = members().filter_map(|o| o.referencing.as_deref()).any(|r| {
                         let mut names = HashSet::new();
-                        names_referenced(r, &mut names);
+                        interpolate::names_referenced(r, &mut names);
                         names.contains(n)
                     });
                     let name = variables.for_service(service, n, secret, own, &foreign)?;

@@ -253,6 +253,17 @@ fn substitute(text: &str, env: &HashMap<String, String>, strict: bool) -> Result
     Ok(out)
 }
 
+/// Adds the names `text` references to `out`, in defaults and alternatives too (`${A:-${B}}`:
+/// both).
+pub fn names_referenced<C: Extend<String>>(text: &str, out: &mut C) {
+    for reference in references(text) {
+        if reference.argument.contains('$') {
+            names_referenced(&reference.argument, out);
+        }
+        out.extend(std::iter::once(reference.name));
+    }
+}
+
 /// Every variable referenced in `text`.
 pub fn references(text: &str) -> Vec<VarRef> {
     parse(text)

@@ -1348,15 +1348,7 @@ impl Loader {
                 Some((path, text)) => {
                     self.also_read.push(path);
                     if text.contains('$') {
-                        let mut pending = vec![text.clone()];
-                        while let Some(t) = pending.pop() {
-                            for r in interpolate::references(&t) {
-                                if r.argument.contains('$') {
-                                    pending.push(r.argument.clone());
-                                }
-                                references.push(r.name);
-                            }
-                        }
+                        interpolate::names_referenced(&text, &mut references);
                     }
                     let mut vars: Vec<(String, String)> = interpolate::parse_dotenv(&text).into_iter().collect();
                     vars.sort();
