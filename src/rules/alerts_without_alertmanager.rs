@@ -161,7 +161,7 @@ fn fix(ctx: &Context, prom: &PrometheusConfig, target: Option<(String, Option<St
     let profiles = super::companion_profiles(prometheus, prometheus.definition_site().file).ok()?;
     let compose = ctx.stack.file(prometheus.definition_site().file);
     let config = ctx.stack.file(prom.file).path.with_file_name("alertmanager.yml");
-    let mount = super::exporters::relative_source(&compose.path, &config)?;
+    let mount = super::exporters::relative_source(&compose.base_dir, &config)?;
     let kind = ctx.stack.profiles.kind("alertmanager")?;
     let networks: Vec<String> = prometheus
         .value

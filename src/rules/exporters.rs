@@ -122,7 +122,7 @@ pub fn add_exporter(
         });
         if !directory_mounted {
             let volumes = prometheus.value.get("volumes")?;
-            let source = relative_source(&ctx.stack.file(volumes.loc.file).path, &host_path)?;
+            let source = relative_source(&ctx.stack.file(volumes.loc.file).base_dir, &host_path)?;
             edits.push(FixEdit::new(
                 Target::Node { file: volumes.loc.file, at: volumes.loc.span },
                 EditOp::Append,
@@ -294,7 +294,7 @@ fn redis_password(ctx: &Context, store: &Service, new_variables: &mut Vec<String
 fn config_mount(ctx: &Context, prometheus: &Service, config: &Path) -> Option<(String, bool)> {
     let config = crate::stack::load::resolve(config)?;
     for mount in prometheus.volumes.iter().filter(|m| m.kind == MountKind::Bind) {
-        let base = ctx.stack.file(mount.loc.file).path.parent()?.to_path_buf();
+        let base = &ctx.stack.file(mount.loc.file).base_dir;
         let Some(host) = mount.source.as_deref().and_then(|s| crate::stack::load::resolve(&base.join(s))) else {
             continue;
         };
@@ -309,9 +309,10 @@ fn config_mount(ctx: &Context, prometheus: &Service, config: &Path) -> Option<(S
     None
 }
 
-/// `./relative/path` of `file` from the compose file's directory, when it lies below it.
-pub fn relative_source(compose: &Path, file: &Path) -> Option<String> {
-    let base = crate::stack::load::resolve(compose.parent()?)?;
+/// `./relative/path` of `file` from `base` (where a compose file's relative paths start, its
+/// [`crate::stack::SourceFile::base_dir`]), when it lies below it.
+pub fn relative_source(base: &Path, file: &Path) -> Option<String> {
+    let base = crate::stack::load::resolve(base)?;
     let dir: PathBuf = crate::stack::load::resolve(file.parent()?)?;
     let rest = dir.strip_prefix(&base).ok()?.join(file.file_name()?);
     Some(format!("./{}", rest.to_str()?))

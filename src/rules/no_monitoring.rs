@@ -79,7 +79,7 @@ fn fix(ctx: &Context, file: crate::stack::FileId) -> Option<Fix> {
         return None;
     }
     let kind = ctx.stack.profiles.kind(NAME)?;
-    let dir = crate::stack::load::resolve(ctx.stack.file(file).path.parent()?)?.join(MONITORING_DIR);
+    let dir = crate::stack::load::resolve(&ctx.stack.file(file).base_dir)?.join(MONITORING_DIR);
     // Prometheus reaches every service; the exporters added later join its networks.
     let networks = super::shared_networks(&ctx.config.services);
     let mut edits = vec![FixEdit::new(

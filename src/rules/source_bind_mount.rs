@@ -127,8 +127,7 @@ fn fix(ctx: &Context, service: &Service, kept: &[&Mount]) -> Option<Fix> {
 }
 
 fn host_path(ctx: &Context, file: FileId, written: &str) -> PathBuf {
-    let base = ctx.stack.file(file).path.parent().map(Path::to_path_buf).unwrap_or_default();
-    normalize(&base.join(written))
+    normalize(&ctx.stack.file(file).base_dir.join(written))
 }
 
 fn is_directory(path: &Path) -> bool {

@@ -546,6 +546,9 @@ impl Loader {
         if !options.files.is_empty() {
             return Ok(vec![(options.files.clone(), Role::Production)]);
         }
+        if let Some(files) = self.files_from_env()? {
+            return Ok(vec![(files, Role::Production)]);
+        }
         let dir = &options.dir;
         let entries = std::fs::read_dir(dir).map_err(|e| LoadError {
             path: self.display(dir),
@@ -613,6 +616,51 @@ impl Loader {
             });
         }
         Ok(plans)
+    }
+
+    /// The compose files `COMPOSE_FILE` names when the project's `.env` sets it (separated by
+    /// `COMPOSE_PATH_SEPARATOR`, `:` by default; relative to the project directory): without
+    /// `-f`, compose reads those and no others. (The variable set in the environment stackfix
+    /// runs in is not read: what stackfix reports depends on the files alone.)
+    ///
+    /// # Errors
+    /// A named file that does not exist, located at the variable in `.env`.
+    fn files_from_env(&self) -> Result<Option<Vec<PathBuf>>, LoadError> {
+        let Some(list) = self.env.get("COMPOSE_FILE").filter(|v| !v.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let separator = self.env.get("COMPOSE_PATH_SEPARATOR").map(String::as_str).filter(|s| !s.is_empty());
+        let files: Vec<PathBuf> = list
+            .split(separator.unwrap_or(":"))
+            .filter(|f| !f.is_empty())
+            .map(|f| match Path::new(f).is_absolute() {
+                true => PathBuf::from(f),
+                false => self.root.join(f),
+            })
+            .collect();
+        if let Some(missing) = files.iter().find(|f| !f.is_file()) {
+            let env = self.root.join(".env");
+            // Where `.env` sets it (the last assignment wins, as compose reads it).
+            let position = read_text(&env).ok().and_then(|text| {
+                let sets = |l: &str| {
+                    let l = l.trim_start();
+                    let l = l.strip_prefix("export").filter(|r| r.starts_with([' ', '\t'])).map_or(l, str::trim_start);
+                    l.strip_prefix("COMPOSE_FILE").is_some_and(|r| r.trim_start().starts_with('='))
+                };
+                let (at, _) = text.lines().enumerate().filter(|(_, l)| sets(l)).last()?;
+                Some((at + 1, 1))
+            });
+            return Err(LoadError {
+                path: self.display(&env),
+                position,
+                message: format!(
+                    "`COMPOSE_FILE` names `{}`, which does not exist (compose refuses the project)",
+                    self.display(missing)
+                ),
+                hint: None,
+            });
+        }
+        Ok((!files.is_empty()).then_some(files))
     }
 
     /// A production file deployed over the base: when it only partially defines some service (no
@@ -863,6 +911,7 @@ impl Loader {
             key: key.clone(),
             display,
             role,
+            base_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
             tree,
             text: source,
             shared_anchors,
@@ -927,8 +976,17 @@ impl Loader {
         usable
     }
 
-    /// A compose file with `include:` and `extends` applied and its services normalised.
+    /// A compose file of a configuration (its relative paths resolved against the project
+    /// directory) with `include:` and `extends` applied and its services normalised.
     fn compose_doc(&mut self, path: &Path) -> Option<Rc<ComposeDoc>> {
+        let root = self.root.clone();
+        self.compose_doc_in(path, &root)
+    }
+
+    /// [`Loader::compose_doc`] for a file whose relative paths compose resolves against `base`
+    /// (an included file, one `extends` reads). A document is built once per load: the base it
+    /// was first built with stays.
+    fn compose_doc_in(&mut self, path: &Path, base: &Path) -> Option<Rc<ComposeDoc>> {
         let key = FileKey::new(path);
         if self.loading.contains(&key) {
             self.errors.push(LoadError {
@@ -952,6 +1010,7 @@ impl Loader {
         if let Some(doc) = self.docs.get(&id) {
             return doc.clone();
         }
+        self.files[id].base_dir = base.to_path_buf();
         self.loading.push(key);
         let doc = self.build_compose_doc(id).map(Rc::new);
         self.loading.pop();
@@ -1003,22 +1062,8 @@ impl Loader {
                 return None;
             }
         }
-        for (written, at) in includes(&doc) {
-            let Some(included) = self.host_path(id, &written, at) else { continue };
-            // An included file is interpolated with the `.env` beside it, under the including
-            // project's variables (which win), as compose does.
-            let own_env = included.parent().map(|d| d.join(".env")).and_then(|p| self.inside_env(&p));
-            let outer = own_env.map(|mut env| {
-                env.extend(self.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-                std::mem::replace(&mut self.env, env)
-            });
-            let inc = self.compose_doc(&included);
-            if let Some(outer) = outer {
-                self.env = outer;
-            }
-            if let Some(inc) = inc {
-                add_missing(&mut doc, &inc.doc);
-            }
+        for include in includes(&doc) {
+            self.include(id, &mut doc, include);
         }
         self.apply_extends(&mut doc);
         if let ValueKind::Map(entries) = &mut doc.kind {
@@ -1034,6 +1079,72 @@ impl Loader {
             }
         }
         Some(ComposeDoc { file: id, doc })
+    }
+
+    /// Applies one `include:` item of the compose file `id` to its document `doc`, as compose
+    /// does: the files merged in order (each later one an overlay of those before), their
+    /// relative paths resolved against the item's `project_directory` (by default the first
+    /// file's directory; a relative one from the including file's base), interpolated with its
+    /// `env_file`s (by default the `.env` of that directory; the including project's variables
+    /// win), and their resources imported into `doc`. What compose refuses (an `env_file` that
+    /// does not exist, a resource defined otherwise on both sides) is an error at where it is
+    /// written; a path outside the project is left unread, with a note.
+    fn include(&mut self, id: FileId, doc: &mut Value, include: Include) {
+        let mut paths = Vec::with_capacity(include.paths.len());
+        for (written, at) in &include.paths {
+            match self.host_path(id, written, *at) {
+                Some(path) => paths.push(path),
+                None => return,
+            }
+        }
+        let project = match &include.project_directory {
+            Some((written, at)) => match self.host_path(id, written, *at) {
+                Some(dir) => dir,
+                None => return,
+            },
+            None => paths[0].parent().map(Path::to_path_buf).unwrap_or_default(),
+        };
+        let mut env_files = Vec::new();
+        for (written, at) in &include.env_files {
+            let Some(path) = self.host_path(id, written, *at) else { return };
+            if !path.is_file() {
+                let message = format!("include `env_file` `{written}` does not exist (compose refuses the project)");
+                self.error_at(at.file, at.span.start, message);
+                return;
+            }
+            env_files.push(path);
+        }
+        if include.env_files.is_empty() {
+            env_files.push(project.join(".env"));
+        }
+        // Later files' variables over earlier ones', the including project's over all.
+        let mut own_env: Option<HashMap<String, String>> = None;
+        for file in &env_files {
+            if let Some(vars) = self.inside_env(file) {
+                own_env.get_or_insert_with(HashMap::new).extend(vars);
+            }
+        }
+        let outer = own_env.map(|mut env| {
+            env.extend(self.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+            std::mem::replace(&mut self.env, env)
+        });
+        let docs: Vec<Option<Rc<ComposeDoc>>> = paths.iter().map(|p| self.compose_doc_in(p, &project)).collect();
+        if let Some(outer) = outer {
+            self.env = outer;
+        }
+        let mut merged: Option<Value> = None;
+        for d in docs {
+            let Some(d) = d else { return };
+            let doc = d.doc.clone();
+            merged = Some(match merged {
+                None => super::merge::resolve_tags(doc),
+                Some(base) => merge_documents(base, doc),
+            });
+        }
+        let Some(merged) = merged else { return };
+        if let Err((loc, message)) = import_resources(doc, merged) {
+            self.error_at(loc.file, loc.primary().start, message);
+        }
     }
 
     /// Resolves `extends` in every service of a document. Each service is resolved once and
@@ -1090,7 +1201,10 @@ impl Loader {
         let base = match file {
             Some(f) => {
                 let Some(path) = self.host_path(ext.loc.file, &f, ext.loc) else { return Err(()) };
-                let Some(other) = self.compose_doc(&path) else { return Err(()) };
+                // Compose resolves the relative paths of a service read from another file
+                // against that file's directory.
+                let own_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                let Some(other) = self.compose_doc_in(&path, &own_dir) else { return Err(()) };
                 other.doc.path(&["services", &base_name]).cloned()
             }
             None => self.extended(doc, index, &base_name, chain)?,
@@ -1297,7 +1411,7 @@ impl Loader {
             return facts;
         }
         let dockerfile = build.dockerfile.as_ref().map_or("Dockerfile".to_string(), |d| d.value.clone());
-        let written_in = self.files[build.loc.file].path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let written_in = self.files[build.loc.file].base_dir.clone();
         let key = written_in.join(&context).join(&dockerfile);
         if let Some(known) = self.dockerfiles.get(&key) {
             return known.clone();
@@ -1373,10 +1487,10 @@ impl Loader {
         self.profiles.classify(&sig).name.clone()
     }
 
-    /// Host path of a path (interpolated) given in file `file` (relative to that file's
-    /// directory), or `None` with a note when it leaves the project root.
+    /// Host path of a path (interpolated) given in file `file` (relative to its
+    /// [`SourceFile::base_dir`]), or `None` with a note when it leaves the project root.
     pub(crate) fn host_path(&mut self, file: FileId, given: &str, at: super::Loc) -> Option<PathBuf> {
-        let base = self.files[file].path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = self.files[file].base_dir.clone();
         let path = if Path::new(given).is_absolute() || given.starts_with('~') {
             PathBuf::from(given)
         } else {
@@ -1738,48 +1852,88 @@ fn documented_variables(real: Option<PathBuf>, root_abs: &Path) -> HashSet<Strin
 }
 
 /// The paths a document's `include:` names (as written), with where each is written.
-fn includes(doc: &Value) -> Vec<(String, super::Loc)> {
+fn includes(doc: &Value) -> Vec<Include> {
+    let text = |v: &Value| v.as_str().map(|t| (t.to_string(), v.loc));
+    // A string, or a list of them.
+    let texts = |v: Option<&Value>| -> Vec<(String, super::Loc)> {
+        match v {
+            Some(v) if v.as_str().is_some() => text(v).into_iter().collect(),
+            Some(v) => v.items().iter().filter_map(text).collect(),
+            None => Vec::new(),
+        }
+    };
     let mut out = Vec::new();
     for item in doc.get("include").map(Value::items).unwrap_or_default() {
-        let paths: Vec<&Value> = match item.get("path") {
-            Some(p) if p.as_str().is_some() => vec![p],
-            Some(p) => p.items().iter().collect(),
-            None => vec![item],
+        let include = match item.as_str() {
+            Some(_) => Include { paths: text(item).into_iter().collect(), ..Include::default() },
+            None => Include {
+                paths: texts(item.get("path")),
+                project_directory: item.get("project_directory").and_then(text),
+                env_files: texts(item.get("env_file")),
+            },
         };
-        for p in paths {
-            if let Some(text) = p.as_str() {
-                out.push((text.to_string(), p.loc));
-            }
+        if !include.paths.is_empty() {
+            out.push(include);
         }
     }
     out
 }
 
-/// Adds an included document's services, volumes, networks, secrets and configs that the
-/// including document does not define itself.
-fn add_missing(doc: &mut Value, included: &Value) {
+/// One item of a compose file's `include:` (each text with where it is written).
+#[derive(Default)]
+struct Include {
+    /// The files, merged in order as overlays of the first.
+    paths: Vec<(String, super::Loc)>,
+    /// The directory the included files' relative paths resolve against (default: the first
+    /// file's directory).
+    project_directory: Option<(String, super::Loc)>,
+    /// The files of variables interpolating them (default: `.env` in the project directory).
+    env_files: Vec<(String, super::Loc)>,
+}
+
+/// Adds an included document's services, volumes, networks, secrets and configs to the
+/// including document, as compose imports them: a resource both define is an error unless the
+/// two definitions are the same (compared as [`Value::same_as`] does, after normalising a
+/// service's lists as the included one's are). The error names the resource and where the
+/// including document defines it.
+fn import_resources(doc: &mut Value, included: Value) -> Result<(), (super::Loc, String)> {
     let ValueKind::Map(entries) = &mut doc.kind else {
-        return;
+        return Ok(());
     };
-    for section in ["services", "volumes", "networks", "secrets", "configs"] {
-        let Some(inc) = included.get(section) else {
+    let ValueKind::Map(sections) = included.kind else {
+        return Ok(());
+    };
+    for (section, inc) in sections {
+        if !["services", "volumes", "networks", "secrets", "configs"].contains(&section.as_str()) {
             continue;
-        };
-        match entries.iter_mut().find(|(k, _)| k == section) {
+        }
+        match entries.iter_mut().find(|(k, _)| *k == section) {
             Some((_, own)) => {
-                if let ValueKind::Map(own_entries) = &mut own.kind {
-                    for (k, v) in inc.entries() {
-                        if !own_entries.iter().any(|(ok, _)| ok == k) {
-                            own_entries.push((k.clone(), v.clone()));
+                if own.is_null() {
+                    *own = inc;
+                    continue;
+                }
+                let ValueKind::Map(own_entries) = &mut own.kind else { continue };
+                let ValueKind::Map(inc_entries) = inc.kind else { continue };
+                for (k, v) in inc_entries {
+                    match own_entries.iter().find(|(ok, _)| *ok == k) {
+                        Some((_, mine)) => {
+                            let same = match section.as_str() {
+                                "services" => normalize_service(mine.clone()).same_as(&v),
+                                _ => mine.same_as(&v),
+                            };
+                            if !same {
+                                return Err((mine.loc, format!("{section}.{k} conflicts with imported resource")));
+                            }
                         }
+                        None => own_entries.push((k, v)),
                     }
-                } else if own.is_null() {
-                    *own = inc.clone();
                 }
             }
-            None => entries.push((section.to_string(), inc.clone())),
+            None => entries.push((section, inc)),
         }
     }
+    Ok(())
 }
 
 /// The base compose file of a project directory (`compose.yaml`, …, `docker-compose.yml`), as

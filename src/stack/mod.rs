@@ -53,6 +53,12 @@ pub struct SourceFile {
     /// Path as shown to the user.
     pub display: String,
     pub role: FileRole,
+    /// The directory its relative paths are resolved against. For a compose file, as compose
+    /// resolves them: the project directory for the files of a configuration (an overlay in a
+    /// subdirectory included), an `include`'s `project_directory` (by default the included
+    /// file's directory) for an included file and its own directory for a file `extends`
+    /// reads. For any other file, its own directory.
+    pub base_dir: PathBuf,
     /// Parsed tree (YAML files only).
     pub tree: Option<std::sync::Arc<Tree>>,
     text: Source,

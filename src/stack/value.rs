@@ -116,6 +116,22 @@ impl Value {
         convert(tree, id, file, None, false, 0, &mut budget)
     }
 
+    /// Whether `self` and `other` hold the same content, as compose compares two definitions
+    /// of one resource: scalars by their text (interpolated), sequences item by item, mappings
+    /// key by key in any order; where either is written, tags and quoting do not count.
+    pub fn same_as(&self, other: &Value) -> bool {
+        match (&self.kind, &other.kind) {
+            (ValueKind::Null, ValueKind::Null) => true,
+            (ValueKind::Scalar { text: a, .. }, ValueKind::Scalar { text: b, .. }) => a == b,
+            (ValueKind::Seq(a), ValueKind::Seq(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y)),
+            (ValueKind::Map(a), ValueKind::Map(b)) => {
+                a.len() == b.len()
+                    && a.iter().all(|(k, v)| b.iter().find(|(bk, _)| bk == k).is_some_and(|(_, w)| v.same_as(w)))
+            }
+            _ => false,
+        }
+    }
+
     pub fn as_str(&self) -> Option<&str> {
         match &self.kind {
             ValueKind::Scalar { text, .. } => Some(text),

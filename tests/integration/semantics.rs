@@ -1270,3 +1270,218 @@ fn added_services_copy_profiles_as_written() {
     let text = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
     assert!(text.contains("    profiles:\n      - \"${DB_PROFILE:-data}\"\n"), "{text}");
 }
+
+/// Writes `files` (path relative to `dir`, text) into `dir`, making directories.
+fn write_files(dir: &Path, files: &[(&str, &str)]) {
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+/// An `include:` item as compose reads it: its `path` list merged in order (later files
+/// override), relative paths from its `project_directory`, variables from that directory's
+/// `.env`; stackfix's model and the real `compose config` agree.
+#[test]
+fn include_items_merge_their_files_in_the_project_directory_they_name() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            (
+                "compose.yaml",
+                "include:\n  - path: [sub/a.yaml, sub/b.yaml]\n    project_directory: other\nservices:\n  web:\n    image: nginx:1.27\n",
+            ),
+            (
+                "sub/a.yaml",
+                "services:\n  db:\n    image: postgres:${PGV}\n    volumes: [\"./data:/var/lib/postgresql/data\"]\n    environment: {A: \"1\"}\n",
+            ),
+            ("sub/b.yaml", "services:\n  db:\n    environment: {B: \"2\"}\n    restart: always\n"),
+            ("other/.env", "PGV=16.4\n"),
+            ("sub/.env", "PGV=latest\n"),
+        ],
+    );
+    let options =
+        stackfix::stack::LoadOptions::new(dir.path().to_path_buf(), Vec::new(), stackfix::stack::Profiles::builtin());
+    let stack = stackfix::stack::load(&options);
+    assert!(stack.errors.is_empty(), "{:?}", stack.errors);
+    let db = stack.configs[0].service("db").unwrap();
+    assert_eq!(db.image.as_ref().unwrap().value, "postgres:16.4");
+    assert_eq!(db.value.str_at("restart"), Some("always"));
+    assert_eq!(db.env("A").and_then(|v| v.value.as_deref()), Some("1"));
+    assert_eq!(db.env("B").and_then(|v| v.value.as_deref()), Some("2"));
+    let (_, json) = check_json(dir.path(), &["--select", "no-restart-policy,unpinned-image"]);
+    let services: Vec<&str> =
+        json["findings"].as_array().unwrap().iter().filter_map(|f| f["service"].as_str()).collect();
+    assert_eq!(services, ["web"], "{json}");
+    let Some(compose) = compose() else { return };
+    let model = compose_json(&compose, dir.path()).unwrap();
+    let db = &model["services"]["db"];
+    assert_eq!(db["image"], "postgres:16.4");
+    assert_eq!(db["restart"], "always");
+    let source = db["volumes"][0]["source"].as_str().unwrap();
+    assert!(Path::new(source).ends_with("other/data"), "{source}");
+}
+
+/// An include's `env_file` interpolates the included files (instead of the `.env` beside
+/// them); one that does not exist is a located error, as compose refuses the project.
+#[test]
+fn include_env_files_interpolate_and_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            ("compose.yaml", "include:\n  - path: inc/a.yaml\n    env_file: vars.env\n"),
+            ("inc/a.yaml", "services:\n  a:\n    image: nginx:${T}\n"),
+            ("vars.env", "T=1.27\n"),
+            ("inc/.env", "T=latest\n"),
+        ],
+    );
+    let (code, json) = check_json(dir.path(), &["--select", "unpinned-image"]);
+    assert_eq!(code, 0, "{json}");
+    if let Some(compose) = compose() {
+        assert_eq!(compose_json(&compose, dir.path()).unwrap()["services"]["a"]["image"], "nginx:1.27");
+    }
+    std::fs::remove_file(dir.path().join("vars.env")).unwrap();
+    let out = stackfix(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("compose.yaml:3:15: include `env_file` `vars.env` does not exist"),
+        "{}",
+        stderr(&out)
+    );
+    if let Some(compose) = compose() {
+        assert!(compose_json(&compose, dir.path()).is_err());
+    }
+}
+
+/// A resource both the including file and an included one define (or two included files) is
+/// refused as compose refuses it, unless the definitions are the same. (Compose also refuses
+/// some the same in content but written otherwise, such as `ports` in the short syntax: it
+/// compares the included file's canonical form with the including file as written. stackfix
+/// does not refuse those.)
+#[test]
+fn included_resources_defined_otherwise_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "include:\n  - sub/a.yaml\nservices:\n  db:\n    image: redis:6\n",
+            "services:\n  db:\n    image: redis:7\n",
+            Some("compose.yaml:4:3: services.db conflicts with imported resource"),
+        ),
+        (
+            "include:\n  - sub/a.yaml\nservices:\n  db:\n    image: redis:7.4\n    environment: [A=1]\n",
+            "services:\n  db:\n    environment: [A=1]\n    image: \"redis:7.4\"\n",
+            None,
+        ),
+        (
+            "include:\n  - sub/a.yaml\nservices:\n  web:\n    image: nginx:1.27\nvolumes:\n  v: {}\n",
+            "services:\n  db:\n    image: redis:7.4\nvolumes:\n  v:\n    driver: local\n",
+            Some("compose.yaml:7:3: volumes.v conflicts with imported resource"),
+        ),
+    ];
+    for (top, included, error) in cases {
+        write_files(dir.path(), &[("compose.yaml", top), ("sub/a.yaml", included)]);
+        let out = stackfix(dir.path(), &["check"]);
+        match error {
+            Some(error) => {
+                assert_eq!(out.status.code(), Some(2), "{top}");
+                assert!(stderr(&out).contains(error), "{top}\n{}", stderr(&out));
+            }
+            None => assert!(!stderr(&out).contains("conflicts"), "{top}\n{}", stderr(&out)),
+        }
+        if let Some(compose) = compose() {
+            assert_eq!(compose_json(&compose, dir.path()).is_err(), error.is_some(), "{top}");
+        }
+    }
+}
+
+/// Compose resolves the relative paths of every file of a configuration against the project
+/// directory (an overlay in a subdirectory too), and those of a service `extends` reads from
+/// another file against that file's directory.
+#[test]
+fn relative_paths_resolve_as_compose_resolves_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let prometheus = "global: {scrape_interval: 15s}\nscrape_configs: []\n";
+    write_files(
+        dir.path(),
+        &[
+            ("compose.yaml", "services:\n  web:\n    image: nginx:1.27\n  prom:\n    extends: {file: common/base.yaml, service: p}\n"),
+            (
+                "deploy/prod.yaml",
+                "services:\n  web:\n    volumes: [\"./prometheus.yml:/etc/prometheus/prometheus.yml:ro\"]\n    image: prom/prometheus:v2.53.0\n",
+            ),
+            ("prometheus.yml", prometheus),
+            ("common/base.yaml", "services:\n  p:\n    image: prom/prometheus:v2.53.0\n    volumes: [\"./prometheus.yml:/etc/prometheus/prometheus.yml:ro\"]\n"),
+            ("common/prometheus.yml", prometheus),
+        ],
+    );
+    let files = vec![dir.path().join("compose.yaml"), dir.path().join("deploy/prod.yaml")];
+    let options = stackfix::stack::LoadOptions::new(
+        dir.path().to_path_buf(),
+        files.clone(),
+        stackfix::stack::Profiles::builtin(),
+    );
+    let stack = stackfix::stack::load(&options);
+    assert!(stack.errors.is_empty(), "{:?}", stack.errors);
+    let notes: Vec<&str> = stack.notes.iter().map(|n| n.message.as_str()).collect();
+    assert!(notes.iter().all(|n| !n.contains("does not exist")), "{notes:?}");
+    let read: Vec<&Path> = stack.files.iter().map(|f| f.path.as_path()).collect();
+    for side in ["prometheus.yml", "common/prometheus.yml"] {
+        let side = std::fs::canonicalize(dir.path().join(side)).unwrap();
+        assert!(read.iter().any(|p| std::fs::canonicalize(p).is_ok_and(|p| p == side)), "{side:?} not in {read:?}");
+    }
+    let Some(compose) = compose() else { return };
+    let model = crate::validators::compose_json(&compose, dir.path(), &files).unwrap();
+    let source = |s: &str| model["services"][s]["volumes"][0]["source"].as_str().unwrap().to_string();
+    assert!(source("web").ends_with("/prometheus.yml") && !source("web").contains("deploy"), "{model}");
+    assert!(source("prom").ends_with("common/prometheus.yml"), "{model}");
+}
+
+/// Without `-f`, compose reads the files `COMPOSE_FILE` names when the project's `.env` sets
+/// it (split at `COMPOSE_PATH_SEPARATOR`); stackfix reads the same configuration, and a named
+/// file that does not exist is a located error.
+#[test]
+fn compose_file_in_dotenv_names_the_files_read() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            ("docker-compose.yml", "services:\n  web:\n    image: nginx:1.27\n"),
+            ("docker-compose.override.yml", "services:\n  web:\n    restart: \"no\"\n"),
+            ("deploy/prod.yml", "services:\n  web:\n    restart: always\n"),
+        ],
+    );
+    for env in [
+        "COMPOSE_FILE=docker-compose.yml:deploy/prod.yml\n",
+        "COMPOSE_PATH_SEPARATOR=,\nexport COMPOSE_FILE=docker-compose.yml,deploy/prod.yml\n",
+    ] {
+        std::fs::write(dir.path().join(".env"), env).unwrap();
+        let options = stackfix::stack::LoadOptions::new(
+            dir.path().to_path_buf(),
+            Vec::new(),
+            stackfix::stack::Profiles::builtin(),
+        );
+        let stack = stackfix::stack::load(&options);
+        assert!(stack.errors.is_empty(), "{:?}", stack.errors);
+        assert_eq!(stack.configs.len(), 1, "{env}");
+        assert_eq!(stack.configs[0].service("web").unwrap().value.str_at("restart"), Some("always"), "{env}");
+        let (_, json) = check_json(dir.path(), &["--select", "no-restart-policy"]);
+        assert!(json["findings"].as_array().unwrap().is_empty(), "{env}: {json}");
+        if let Some(compose) = compose() {
+            assert_eq!(compose_json(&compose, dir.path()).unwrap()["services"]["web"]["restart"], "always", "{env}");
+        }
+    }
+    std::fs::write(dir.path().join(".env"), "A=1\nCOMPOSE_FILE=docker-compose.yml:missing.yml\n").unwrap();
+    let out = stackfix(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(".env:2:1: `COMPOSE_FILE` names `missing.yml`, which does not exist"),
+        "{}",
+        stderr(&out)
+    );
+    if let Some(compose) = compose() {
+        assert!(compose_json(&compose, dir.path()).is_err());
+    }
+}
