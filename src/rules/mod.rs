@@ -477,6 +477,14 @@ pub fn unreachable_by_name(service: &Service) -> Option<String> {
     None
 }
 
+/// The file of the configuration that takes `key` out of `service` with `!reset`
+/// (`healthcheck: !reset null` in a production overlay), if one does: what is not there was
+/// taken out on purpose, and a fix adding it back would undo that (and be written where the
+/// reset hides it).
+pub fn reset_by(service: &Service, key: &str) -> Option<FileId> {
+    service.reset_keys.iter().find(|(k, _)| k == key).map(|&(_, file)| file)
+}
+
 /// The `profiles` of a service added beside `service` and written into `file`: `service`'s own,
 /// as written (a `${DB_PROFILE}` stays a reference for compose to interpolate), so that it runs
 /// when `service` runs. `Err` when one is written in another file than `file` (an overlay's

@@ -32,7 +32,9 @@ declare_rule! {
     /// (`pg_isready`, `redis-cli ping`, curl on Debian-based nginx, BusyBox `wget` on Alpine,
     /// bash's `/dev/tcp` where that is all there is, `traefik healthcheck --ping` together with
     /// `ping` enabled where Traefik is configured); for an application built here, an HTTP probe on
-    /// its port with a program its base image has (curl, wget, python, node). Where no program
+    /// its port with a program its base image has (curl, wget, python, node). Where a file of the
+    /// configuration takes the health check out (`healthcheck: !reset null` in a production
+    /// overlay), it was taken out on purpose: nothing is written. Where no program
     /// is known to be there, nothing is written and the finding says what to add:
     /// ```yaml
     ///     healthcheck:
@@ -72,6 +74,14 @@ impl Rule for NoHealthcheck {
             let choice = probe::choose(service, ctx.config, &ctx.stack.profiles);
             let finding = Finding::new(&Self::META, site, format!("service `{}` has no health check", service.name))
                 .service(&service.name);
+            if let Some(file) = super::reset_by(service, "healthcheck") {
+                out.push(finding.help(format!(
+                    "not fixed: {} takes its health check out (`healthcheck: !reset`); where this configuration \
+                     should have one, write it there in place of the reset",
+                    ctx.stack.file(file).display
+                )));
+                continue;
+            }
             out.push(match choice {
                 probe::ProbeChoice::Probe(probe) => match ping_split(ctx, service, &probe) {
                     Some(why) => finding.help(why),
@@ -124,6 +134,10 @@ pub(super) fn ping_split(ctx: &Context, service: &Service, probe: &Probe) -> Opt
 
 /// The fix adding `probe` (and what it needs enabled) to `service`; safe when the probe is known.
 pub(super) fn fix(ctx: &Context, service: &Service, probe: &Probe) -> Option<Fix> {
+    // Taken out on purpose: not put back (see `reset_by`).
+    if super::reset_by(service, "healthcheck").is_some() {
+        return None;
+    }
     // A `healthcheck:` without `test:` keeps the timing it sets.
     let keep: Vec<&str> = service
         .value

@@ -358,6 +358,9 @@ struct ComposeDoc {
 
 pub(crate) struct Loader {
     pub(crate) root: PathBuf,
+    /// The directory the relative paths of a configuration's files resolve from: `root`, or the
+    /// directory of the first file `COMPOSE_FILE` names.
+    project_dir: PathBuf,
     pub(crate) files: Vec<SourceFile>,
     by_path: HashMap<FileKey, FileId>,
     docs: HashMap<FileId, Option<Rc<ComposeDoc>>>,
@@ -501,6 +504,7 @@ impl Loader {
             display_real: root_real.unwrap_or_else(|| root.clone()),
             real_paths,
             display_base: root.clone(),
+            project_dir: root.clone(),
             root,
             files: Vec::new(),
             by_path: HashMap::new(),
@@ -547,6 +551,8 @@ impl Loader {
             return Ok(vec![(options.files.clone(), Role::Production)]);
         }
         if let Some(files) = self.files_from_env()? {
+            // Compose's project directory is then the first file's.
+            self.project_dir = files[0].parent().map(Path::to_path_buf).unwrap_or_default();
             return Ok(vec![(files, Role::Production)]);
         }
         let dir = &options.dir;
@@ -632,12 +638,12 @@ impl Loader {
         let separator = self.env.get("COMPOSE_PATH_SEPARATOR").map(String::as_str).filter(|s| !s.is_empty());
         let files: Vec<PathBuf> = list
             .split(separator.unwrap_or(":"))
-            .filter(|f| !f.is_empty())
             .map(|f| match Path::new(f).is_absolute() {
                 true => PathBuf::from(f),
                 false => self.root.join(f),
             })
             .collect();
+        // An empty entry names the directory itself, which compose refuses to read.
         if let Some(missing) = files.iter().find(|f| !f.is_file()) {
             let env = self.root.join(".env");
             // Where `.env` sets it (the last assignment wins, as compose reads it).
@@ -653,14 +659,20 @@ impl Loader {
             return Err(LoadError {
                 path: self.display(&env),
                 position,
-                message: format!(
-                    "`COMPOSE_FILE` names `{}`, which does not exist (compose refuses the project)",
-                    self.display(missing)
-                ),
+                message: match missing.is_dir() {
+                    true => format!(
+                        "`COMPOSE_FILE` names the directory `{}` (an empty entry?), not a file (compose refuses the project)",
+                        self.display(missing)
+                    ),
+                    false => format!(
+                        "`COMPOSE_FILE` names `{}`, which does not exist (compose refuses the project)",
+                        self.display(missing)
+                    ),
+                },
                 hint: None,
             });
         }
-        Ok((!files.is_empty()).then_some(files))
+        Ok(Some(files))
     }
 
     /// A production file deployed over the base: when it only partially defines some service (no
@@ -936,7 +948,9 @@ impl Loader {
     /// is inside the project.
     fn inside_env(&mut self, path: &Path) -> Option<HashMap<String, String>> {
         let real = self.real_paths.get(path)?;
-        if !real.starts_with(&self.root_abs) || real == self.root_abs.join(".env") {
+        // The project's own `.env` is read already (its variables win anyway).
+        let own = self.real_paths.get(&self.root.join(".env"));
+        if !real.starts_with(&self.root_abs) || own.as_ref() == Some(&real) {
             return None;
         }
         let text = read_text(&real).ok()?;
@@ -979,8 +993,8 @@ impl Loader {
     /// A compose file of a configuration (its relative paths resolved against the project
     /// directory) with `include:` and `extends` applied and its services normalised.
     fn compose_doc(&mut self, path: &Path) -> Option<Rc<ComposeDoc>> {
-        let root = self.root.clone();
-        self.compose_doc_in(path, &root)
+        let project = self.project_dir.clone();
+        self.compose_doc_in(path, &project)
     }
 
     /// [`Loader::compose_doc`] for a file whose relative paths compose resolves against `base`
@@ -1097,20 +1111,30 @@ impl Loader {
                 None => return,
             }
         }
+        // A directory to resolve paths from, and files of variables: read only inside the
+        // project, but named anywhere (`env_file: /dev/null` keeps `.env` out).
         let project = match &include.project_directory {
-            Some((written, at)) => match self.host_path(id, written, *at) {
-                Some(dir) => dir,
-                None => return,
-            },
+            Some((written, _)) => self.resolve_written(id, written),
             None => paths[0].parent().map(Path::to_path_buf).unwrap_or_default(),
         };
         let mut env_files = Vec::new();
         for (written, at) in &include.env_files {
-            let Some(path) = self.host_path(id, written, *at) else { return };
-            if !path.is_file() {
-                let message = format!("include `env_file` `{written}` does not exist (compose refuses the project)");
+            let path = self.resolve_written(id, written);
+            let problem = match std::fs::metadata(&path) {
+                Err(_) => Some("does not exist"),
+                Ok(meta) if meta.is_dir() => Some("is a directory"),
+                Ok(_) => None,
+            };
+            if let Some(problem) = problem {
+                let message = format!("include `env_file` `{written}` {problem} (compose refuses the project)");
                 self.error_at(at.file, at.span.start, message);
                 return;
+            }
+            if path.is_file() && self.real_paths.get(&path).is_none_or(|real| !real.starts_with(&self.root_abs)) {
+                self.notes.push(Note {
+                    at: Some(*at),
+                    message: format!("`{written}` is outside the project directory; stackfix does not read it"),
+                });
             }
             env_files.push(path);
         }
@@ -1252,6 +1276,15 @@ impl Loader {
                 sites.entry(name.clone()).or_default().push(super::Loc { via_alias: false, ..v.loc });
             }
         }
+        // The keys each file takes out of a service with `!reset`.
+        let mut resets: HashMap<String, Vec<(String, FileId)>> = HashMap::new();
+        for d in &docs {
+            for (name, v) in d.doc.get("services").map(Value::entries).unwrap_or_default() {
+                for (key, _) in v.entries().iter().filter(|(_, x)| x.is_reset()) {
+                    resets.entry(name.clone()).or_default().push((key.clone(), d.file));
+                }
+            }
+        }
         let mut merged: Option<Value> = None;
         for d in docs {
             let doc = Rc::try_unwrap(d).map_or_else(|shared| shared.doc.clone(), |owned| owned.doc);
@@ -1304,6 +1337,7 @@ impl Loader {
             }
             let service_sites = sites.remove(&name).unwrap_or_default();
             let mut service = Service::from_value(&name, value, service_sites, &self.env);
+            service.reset_keys = resets.remove(&name).unwrap_or_default();
             service.kind = self.classify(&service);
             let dockerfile = self.dockerfile(&service);
             let target = service.build.as_ref().and_then(|b| b.target.as_ref()).map(|t| t.value.as_str());
@@ -1347,6 +1381,57 @@ impl Loader {
                     at,
                     format!("service `{}` depends on undefined service `{}`{from}", s.name, d.service),
                 ));
+            }
+        }
+        // A service waiting for one that only profiles it does not share enable: compose refuses
+        // the project whenever the first runs without them (`depends on undefined service`),
+        // unless `.env` enables them (`COMPOSE_PROFILES`) or the dependency is not `required`.
+        let enabled: Vec<&str> = self
+            .env
+            .get("COMPOSE_PROFILES")
+            .map(|p| p.split(',').map(str::trim).filter(|p| !p.is_empty()).collect())
+            .unwrap_or_default();
+        let profiles_of: HashMap<&str, &[String]> =
+            services.iter().map(|s| (s.name.as_str(), s.profiles.as_slice())).collect();
+        let mut waits_for_profiles = Vec::new();
+        for s in &services {
+            for d in &s.depends_on {
+                let Some(&theirs) = profiles_of.get(d.service.as_str()) else { continue };
+                let on = |p: &String| enabled.contains(&"*") || enabled.contains(&p.as_str());
+                if theirs.is_empty() || theirs.iter().any(on) {
+                    continue;
+                }
+                // Every profile that enables this service enables the dependency too.
+                if !s.profiles.is_empty() && s.profiles.iter().all(|p| theirs.contains(p)) {
+                    continue;
+                }
+                let required = s.value.path(&["depends_on", &d.service, "required"]).and_then(Value::as_str);
+                if required.is_some_and(|r| r.eq_ignore_ascii_case("false")) {
+                    continue;
+                }
+                let when = match s.profiles.as_slice() {
+                    [] => String::new(),
+                    mine => format!(" (enabled by {})", quoted_list(mine)),
+                };
+                let (which, it) = match theirs.len() {
+                    1 => (format!("profile {} enables", quoted_list(theirs)), "it"),
+                    _ => (format!("profiles {} enable", quoted_list(theirs)), "one of them"),
+                };
+                let message = format!(
+                    "service `{}`{when} depends on `{}`, which only {which}: `docker compose` refuses the project \
+                     when `{}` runs without {it} (`depends on undefined service`); enable {it} with `--profile` or \
+                     `COMPOSE_PROFILES`, or mark the dependency `required: false`",
+                    s.name, d.service, s.name,
+                );
+                let at = super::Loc { span: d.loc.key.unwrap_or(d.loc.span), key: None, ..d.loc };
+                waits_for_profiles.push(Note { at: Some(at), message });
+            }
+        }
+        // Once, though every configuration holding the service finds it.
+        for note in waits_for_profiles {
+            let place = |n: &Note| n.at.map(|a| (a.file, a.span));
+            if !self.notes.iter().any(|n| n.message == note.message && place(n) == place(&note)) {
+                self.notes.push(note);
             }
         }
         // Compose refuses distinct values in a legacy resource field and its `deploy.resources`
@@ -1485,6 +1570,13 @@ impl Loader {
             is_built: service.build.is_some(),
         };
         self.profiles.classify(&sig).name.clone()
+    }
+
+    /// A path written in `file`, made absolute from its [`SourceFile::base_dir`] and normalised;
+    /// wherever it leads (nothing is read from it here).
+    fn resolve_written(&self, file: FileId, written: &str) -> PathBuf {
+        let path = self.files[file].base_dir.join(written);
+        normalize(&std::path::absolute(&path).unwrap_or(path))
     }
 
     /// Host path of a path (interpolated) given in file `file` (relative to its
@@ -1894,7 +1986,9 @@ struct Include {
 /// Adds an included document's services, volumes, networks, secrets and configs to the
 /// including document, as compose imports them: a resource both define is an error unless the
 /// two definitions are the same (compared as [`Value::same_as`] does, after normalising a
-/// service's lists as the included one's are). The error names the resource and where the
+/// service's lists as the included one's are; where the comparison would need what compose
+/// resolves first, relative paths and `extends`, they count as the same: compose refuses a
+/// few more). The error names the resource and where the
 /// including document defines it.
 fn import_resources(doc: &mut Value, included: Value) -> Result<(), (super::Loc, String)> {
     let ValueKind::Map(entries) = &mut doc.kind else {
@@ -1918,9 +2012,16 @@ fn import_resources(doc: &mut Value, included: Value) -> Result<(), (super::Loc,
                 for (k, v) in inc_entries {
                     match own_entries.iter().find(|(ok, _)| *ok == k) {
                         Some((_, mine)) => {
+                            // Relative paths compose resolves before it compares (from each
+                            // file's directory) and `extends` it applies first are not
+                            // resolved here: texts that may be such paths count as the same,
+                            // and so does a service that extends another.
+                            let relative = |t: &str| t.starts_with('.') || t.contains(":.");
+                            let same_text = |a: &str, b: &str| a == b || (relative(a) && relative(b));
                             let same = match section.as_str() {
-                                "services" => normalize_service(mine.clone()).same_as(&v),
-                                _ => mine.same_as(&v),
+                                "services" if mine.get("extends").is_some() => true,
+                                "services" => normalize_service(mine.clone()).same_as_with(&v, &same_text),
+                                _ => mine.same_as_with(&v, &same_text),
                             };
                             if !same {
                                 return Err((mine.loc, format!("{section}.{k} conflicts with imported resource")));
@@ -2024,6 +2125,15 @@ pub fn normalize(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+/// `a`, `a` and `b`, `a`, `b` and `c`: each name in backticks.
+fn quoted_list(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => quoted.concat(),
+    }
 }
 
 #[cfg(test)]

@@ -200,6 +200,9 @@ pub struct Service {
     pub logging: Option<Logging>,
     pub hostnames: Vec<String>,
     pub profiles: Vec<String>,
+    /// Keys of the service a file of the configuration takes out with `!reset` (`healthcheck:
+    /// !reset null` in a production overlay), each with that file: removed on purpose.
+    pub reset_keys: Vec<(String, super::FileId)>,
     /// The image (by catalog or profile) or the service's Dockerfile declares a HEALTHCHECK.
     pub image_healthcheck: bool,
     /// What the image catalog and the Dockerfile say of the image the service runs.
@@ -312,6 +315,7 @@ impl Service {
                 .filter_map(|p| p.as_str().map(str::to_string))
                 .collect(),
             kind: String::new(),
+            reset_keys: Vec::new(),
             image_healthcheck: false,
             image_facts: super::facts::ImageFacts::default(),
             env_file: Vec::new(),

@@ -120,13 +120,22 @@ impl Value {
     /// of one resource: scalars by their text (interpolated), sequences item by item, mappings
     /// key by key in any order; where either is written, tags and quoting do not count.
     pub fn same_as(&self, other: &Value) -> bool {
+        self.same_as_with(other, &|a, b| a == b)
+    }
+
+    /// [`Value::same_as`] with scalars compared by `same_text`.
+    pub fn same_as_with(&self, other: &Value, same_text: &dyn Fn(&str, &str) -> bool) -> bool {
         match (&self.kind, &other.kind) {
             (ValueKind::Null, ValueKind::Null) => true,
-            (ValueKind::Scalar { text: a, .. }, ValueKind::Scalar { text: b, .. }) => a == b,
-            (ValueKind::Seq(a), ValueKind::Seq(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y)),
+            (ValueKind::Scalar { text: a, .. }, ValueKind::Scalar { text: b, .. }) => same_text(a, b),
+            (ValueKind::Seq(a), ValueKind::Seq(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as_with(y, same_text))
+            }
             (ValueKind::Map(a), ValueKind::Map(b)) => {
                 a.len() == b.len()
-                    && a.iter().all(|(k, v)| b.iter().find(|(bk, _)| bk == k).is_some_and(|(_, w)| v.same_as(w)))
+                    && a.iter().all(|(k, v)| {
+                        b.iter().find(|(bk, _)| bk == k).is_some_and(|(_, w)| v.same_as_with(w, same_text))
+                    })
             }
             _ => false,
         }

@@ -1485,3 +1485,175 @@ fn compose_file_in_dotenv_names_the_files_read() {
         assert!(compose_json(&compose, dir.path()).is_err());
     }
 }
+
+/// A service that waits for one only profiles it does not share enable is noted: compose
+/// refuses the project whenever the first runs without them. Not when `.env` enables them,
+/// the dependency is not required, or every profile of the service enables the dependency.
+#[test]
+fn dependencies_that_only_other_profiles_enable_are_noted() {
+    // (compose file, .env, profile compose is run with, noted)
+    let db = |profiles: &str| format!("  db:\n    image: postgres:16.4\n    profiles: [{profiles}]\n");
+    let cases = [
+        (format!("services:\n  web:\n    image: nginx:1.27\n    depends_on: [db]\n{}", db("debug")), "", None, true),
+        (format!("services:\n  web:\n    image: nginx:1.27\n    depends_on: [db]\n{}", db("debug")), "COMPOSE_PROFILES=tools,debug\n", None, false),
+        (
+            format!("services:\n  web:\n    image: nginx:1.27\n    depends_on:\n      db: {{condition: service_started, required: false}}\n{}", db("debug")),
+            "",
+            None,
+            false,
+        ),
+        (format!("services:\n  web:\n    image: nginx:1.27\n    profiles: [a]\n    depends_on: [db]\n{}", db("a, debug")), "", Some("a"), false),
+        (format!("services:\n  web:\n    image: nginx:1.27\n    profiles: [a]\n    depends_on: [db]\n{}", db("debug")), "", Some("a"), true),
+    ];
+    for (text, env, profile, noted) in &cases {
+        let dir = project(text, Some(env.as_bytes()));
+        let (_, json) = check_json(dir.path(), &["--select", "no-restart-policy"]);
+        let notes: Vec<&str> = json["notes"].as_array().unwrap().iter().filter_map(|n| n["message"].as_str()).collect();
+        let found: Vec<&&str> = notes.iter().filter(|n| n.contains("depends on `db`, which only profile")).collect();
+        assert_eq!(found.len(), usize::from(*noted), "{text}{env}: {notes:?}");
+        if *noted {
+            assert!(found[0].starts_with("service `web`"), "{found:?}");
+            let at =
+                json["notes"].as_array().unwrap().iter().find(|n| n["message"].as_str() == Some(found[0])).unwrap();
+            assert_eq!(at["line"].as_u64(), Some(if profile.is_some() { 5 } else { 4 }), "{at}");
+        }
+        let Some(compose) = compose() else { continue };
+        let mut cmd = Command::new(&compose);
+        cmd.current_dir(dir.path()).env_remove("DOCKER_HOST").env_remove("COMPOSE_PROFILES");
+        if let Some(p) = profile {
+            cmd.args(["--profile", p]);
+        }
+        let out = cmd.args(["config", "-q"]).output().unwrap();
+        assert_eq!(!out.status.success(), *noted, "{text}{env}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// An include item naming places outside the project (a `project_directory` above it, an
+/// `env_file` of `/dev/null` that keeps `.env` out) keeps its files; an `env_file` at the top of
+/// the repository, above the project's directory, is read.
+#[test]
+fn include_items_naming_places_outside_the_project_keep_their_files() {
+    let top = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(top.path().join(".git")).unwrap();
+    write_files(
+        top.path(),
+        &[
+            (".env", "T=1.27\n"),
+            (
+                "app/compose.yaml",
+                "include:\n  - path: inc/a.yaml\n    env_file: ../.env\n  - path: inc/b.yaml\n    env_file: /dev/null\n  - path: inc/c.yaml\n    project_directory: ../..\n",
+            ),
+            ("app/inc/a.yaml", "services:\n  a:\n    image: nginx:${T:-latest}\n"),
+            ("app/inc/b.yaml", "services:\n  b:\n    image: nginx:${T:-1.26}\n"),
+            ("app/inc/.env", "T=latest\n"),
+            ("app/inc/c.yaml", "services:\n  c:\n    image: nginx:1.27\n"),
+        ],
+    );
+    let app = top.path().join("app");
+    let (code, json) = check_json(&app, &["--select", "no-restart-policy,unpinned-image"]);
+    assert_eq!(code, 1, "{json}");
+    let mut found: Vec<(&str, &str)> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["rule"].as_str().unwrap(), f["service"].as_str().unwrap()))
+        .collect();
+    found.sort_unstable();
+    let expected = [("no-restart-policy", "a"), ("no-restart-policy", "b"), ("no-restart-policy", "c")];
+    assert_eq!(found, expected, "{json}");
+    let Some(compose) = compose() else { return };
+    let model = compose_json(&compose, &app).unwrap();
+    assert_eq!(model["services"]["a"]["image"], "nginx:1.27");
+    assert_eq!(model["services"]["b"]["image"], "nginx:1.26");
+}
+
+/// The same resource written alike in the including file and an included one, where compose
+/// resolves what stackfix does not compare (`extends`, relative paths from each file's
+/// directory), is not refused.
+#[test]
+fn included_resources_alike_but_for_what_compose_resolves_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            (
+                "compose.yaml",
+                "include:\n  - sub/a.yaml\n  - other/b.yaml\nservices:\n  base:\n    image: redis:7.4\n  db:\n    extends: base\n",
+            ),
+            ("sub/a.yaml", "services:\n  base:\n    image: redis:7.4\n  db:\n    extends: base\n  web:\n    image: nginx:1.27\n    volumes: [\"./data:/data\"]\n"),
+            ("other/b.yaml", "services:\n  web:\n    image: nginx:1.27\n    volumes: [\"../sub/data:/data\"]\n"),
+        ],
+    );
+    let out = stackfix(dir.path(), &["check"]);
+    assert!(!stderr(&out).contains("conflicts"), "{}", stderr(&out));
+    assert_ne!(out.status.code(), Some(2), "{}", stderr(&out));
+    if let Some(compose) = compose() {
+        compose_json(&compose, dir.path()).unwrap();
+    }
+}
+
+/// `COMPOSE_FILE` naming a file in a subdirectory makes that directory compose's project
+/// directory: the file's relative paths resolve from it. An empty entry (`a.yml:`) is refused
+/// as compose refuses it.
+#[test]
+fn compose_file_in_a_subdirectory_resolves_paths_from_there() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            (".env", "COMPOSE_FILE=deploy/compose.yml\n"),
+            (
+                "deploy/compose.yml",
+                "services:\n  prometheus:\n    image: prom/prometheus:v2.53.0\n    volumes: [\"./prometheus.yml:/etc/prometheus/prometheus.yml:ro\"]\n",
+            ),
+            ("deploy/prometheus.yml", "global: {scrape_interval: 15s}\nscrape_configs: []\n"),
+        ],
+    );
+    let options =
+        stackfix::stack::LoadOptions::new(dir.path().to_path_buf(), Vec::new(), stackfix::stack::Profiles::builtin());
+    let stack = stackfix::stack::load(&options);
+    assert!(stack.errors.is_empty(), "{:?}", stack.errors);
+    let notes: Vec<&str> = stack.notes.iter().map(|n| n.message.as_str()).collect();
+    assert!(notes.iter().all(|n| !n.contains("does not exist")), "{notes:?}");
+    let side = std::fs::canonicalize(dir.path().join("deploy/prometheus.yml")).unwrap();
+    assert!(stack.files.iter().any(|f| std::fs::canonicalize(&f.path).is_ok_and(|p| p == side)));
+    if let Some(compose) = compose() {
+        let model = compose_json(&compose, dir.path()).unwrap();
+        let source = model["services"]["prometheus"]["volumes"][0]["source"].as_str().unwrap().to_string();
+        assert!(source.ends_with("deploy/prometheus.yml"), "{source}");
+    }
+    std::fs::write(dir.path().join(".env"), "COMPOSE_FILE=deploy/compose.yml:\n").unwrap();
+    let out = stackfix(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains(".env:1:1: `COMPOSE_FILE` names the directory"), "{}", stderr(&out));
+    if let Some(compose) = compose() {
+        assert!(compose_json(&compose, dir.path()).is_err());
+    }
+}
+
+/// A health check a production overlay takes out (`healthcheck: !reset null`) was taken out on
+/// purpose: `check` offers no fix putting one back (nor `service_healthy` on it), so that it
+/// offers no fix `fix` would skip.
+#[test]
+fn health_checks_an_overlay_resets_are_not_put_back() {
+    let dir = project(
+        "services:\n  web:\n    image: nginx:1.27\n    depends_on: [db]\n  db:\n    image: postgres:16.4\n    healthcheck:\n      test: [\"CMD-SHELL\", \"pg_isready -U postgres\"]\n",
+        None,
+    );
+    std::fs::write(dir.path().join("docker-compose.prod.yml"), "services:\n  db:\n    healthcheck: !reset null\n")
+        .unwrap();
+    let select = ["--select", "no-healthcheck,depends-on-without-health-condition"];
+    let (_, json) = check_json(dir.path(), &select);
+    let db = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "no-healthcheck" && f["service"] == "db")
+        .unwrap_or_else(|| panic!("{json}"));
+    assert_eq!(db["fix"]["available"], false, "{db}");
+    assert!(db["help"].as_str().unwrap().contains("docker-compose.prod.yml takes its health check out"), "{db}");
+    let fixable = json["findings"].as_array().unwrap().iter().filter(|f| f["fix"]["available"] == true).count();
+    let fixed = fix_json(dir.path(), &select);
+    assert!(fixed["skipped"].as_array().unwrap().is_empty(), "{fixed}");
+    assert_eq!(fixed["applied"].as_array().unwrap().len(), fixable, "{fixed}");
+}
