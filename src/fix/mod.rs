@@ -1119,6 +1119,25 @@ fn attempt(
 /// The fixes of the last pass that edited a file that no longer loads (all of them when the
 /// error names no file they edited), with the error.
 fn broken_by(previous: &[(FindingKey, Vec<String>)], errors: &[stack::LoadError]) -> HashMap<FindingKey, String> {
+    // A service defined alike in an included file and the file including it, now defined
+    // otherwise: its fixes alone are to blame.
+    let alike = |e: &stack::LoadError| {
+        format!(
+            "with it, compose would refuse the stack ({e}): the resource is defined alike in an included file and \
+             the file including it, and this fix edits one of them; edit both by hand"
+        )
+    };
+    if let Some(e) = errors.iter().find(|e| e.message.ends_with(" conflicts with imported resource")) {
+        let service = e.message.strip_prefix("services.").and_then(|r| r.split(' ').next());
+        let blamed: HashMap<FindingKey, String> = previous
+            .iter()
+            .filter(|(key, _)| service.is_some() && key.service.as_deref() == service)
+            .map(|(key, _)| (key.clone(), alike(e)))
+            .collect();
+        if !blamed.is_empty() {
+            return blamed;
+        }
+    }
     let blamed = |files: &[String]| errors.iter().find(|e| files.contains(&e.path));
     let any_named = previous.iter().any(|(_, files)| blamed(files).is_some());
     // An error in a file no fix edited (an overlay the edited base now conflicts with) that names
@@ -1149,6 +1168,8 @@ fn broken_by(previous: &[(FindingKey, Vec<String>)], errors: &[stack::LoadError]
             // An edited file that no longer loads is a bug of the patch engine; an error in a
             // file no fix edited is a conflict with what that file says.
             let reason = match own {
+                // One of two definitions compose accepts only while they are alike.
+                _ if error.message.ends_with(" conflicts with imported resource") => alike(error),
                 Some(_) => format!("internal error: the combined edits broke the YAML ({error})"),
                 None => format!("with it, compose would refuse the stack ({error})"),
             };

@@ -213,6 +213,7 @@ fn load_with(
             read.dedup();
             read
         },
+        defined_alike: loader.defined_alike,
         extends: {
             let mut pairs: Vec<_> = loader.extends.into_iter().collect();
             pairs.sort_unstable();
@@ -382,6 +383,8 @@ pub(crate) struct Loader {
     pub(crate) profiles: Profiles,
     /// Every `extends` applied, as (service, the service it extends).
     extends: HashSet<(String, String)>,
+    /// A resource an included file defines alike in the including file or another include.
+    defined_alike: bool,
     overrides: HashMap<PathBuf, String>,
     /// Files read and parsed to learn whether they are compose files (a directory without a
     /// compose file's usual name), kept for when the stack reads them: each is parsed once.
@@ -520,6 +523,7 @@ impl Loader {
             missing_required,
             profiles: options.profiles.clone(),
             extends: HashSet::new(),
+            defined_alike: false,
             overrides: options.overrides.iter().map(|(p, t)| (absolute(p), t.clone())).collect(),
             probed: HashMap::new(),
             earlier: HashMap::new(),
@@ -1076,10 +1080,11 @@ impl Loader {
                 return None;
             }
         }
+        // As compose: `extends` sees the file's own services, not those it includes.
+        self.apply_extends(&mut doc);
         for include in includes(&doc) {
             self.include(id, &mut doc, include);
         }
-        self.apply_extends(&mut doc);
         if let ValueKind::Map(entries) = &mut doc.kind {
             for (key, value) in entries.iter_mut() {
                 if key == "services" {
@@ -1166,8 +1171,9 @@ impl Loader {
             });
         }
         let Some(merged) = merged else { return };
-        if let Err((loc, message)) = import_resources(doc, merged) {
-            self.error_at(loc.file, loc.primary().start, message);
+        match import_resources(doc, merged) {
+            Ok(alike) => self.defined_alike |= alike,
+            Err((loc, message)) => self.error_at(loc.file, loc.primary().start, message),
         }
     }
 
@@ -1984,18 +1990,19 @@ struct Include {
 }
 
 /// Adds an included document's services, volumes, networks, secrets and configs to the
-/// including document, as compose imports them: a resource both define is an error unless the
+/// including document, as compose imports them (`Ok(true)` when both define one alike): a
+/// resource both define is an error unless the
 /// two definitions are the same (compared as [`Value::same_as`] does, after normalising a
-/// service's lists as the included one's are; where the comparison would need what compose
-/// resolves first, relative paths and `extends`, they count as the same: compose refuses a
-/// few more). The error names the resource and where the
+/// service's lists as the included one's are; relative paths, which compose resolves from each
+/// file's directory before it compares, count as the same: compose refuses a few more). The error names the resource and where the
 /// including document defines it.
-fn import_resources(doc: &mut Value, included: Value) -> Result<(), (super::Loc, String)> {
+fn import_resources(doc: &mut Value, included: Value) -> Result<bool, (super::Loc, String)> {
+    let mut alike = false;
     let ValueKind::Map(entries) = &mut doc.kind else {
-        return Ok(());
+        return Ok(alike);
     };
     let ValueKind::Map(sections) = included.kind else {
-        return Ok(());
+        return Ok(alike);
     };
     for (section, inc) in sections {
         if !["services", "volumes", "networks", "secrets", "configs"].contains(&section.as_str()) {
@@ -2013,19 +2020,18 @@ fn import_resources(doc: &mut Value, included: Value) -> Result<(), (super::Loc,
                     match own_entries.iter().find(|(ok, _)| *ok == k) {
                         Some((_, mine)) => {
                             // Relative paths compose resolves before it compares (from each
-                            // file's directory) and `extends` it applies first are not
-                            // resolved here: texts that may be such paths count as the same,
-                            // and so does a service that extends another.
+                            // file's directory) are not resolved here: texts that may be such
+                            // paths count as the same. (`extends` is applied on both sides.)
                             let relative = |t: &str| t.starts_with('.') || t.contains(":.");
                             let same_text = |a: &str, b: &str| a == b || (relative(a) && relative(b));
                             let same = match section.as_str() {
-                                "services" if mine.get("extends").is_some() => true,
                                 "services" => normalize_service(mine.clone()).same_as_with(&v, &same_text),
                                 _ => mine.same_as_with(&v, &same_text),
                             };
                             if !same {
                                 return Err((mine.loc, format!("{section}.{k} conflicts with imported resource")));
                             }
+                            alike = true;
                         }
                         None => own_entries.push((k, v)),
                     }
@@ -2034,7 +2040,7 @@ fn import_resources(doc: &mut Value, included: Value) -> Result<(), (super::Loc,
             None => entries.push((section, inc)),
         }
     }
-    Ok(())
+    Ok(alike)
 }
 
 /// The base compose file of a project directory (`compose.yaml`, …, `docker-compose.yml`), as

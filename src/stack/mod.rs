@@ -468,6 +468,10 @@ pub struct Stack {
     pub profiles: Profiles,
     /// Every `extends` the configurations apply, as (service, the service it extends), sorted.
     pub extends: Vec<(String, String)>,
+    /// Some resource is defined alike in an included file and the including file (or another
+    /// include): compose accepts that while the two stay alike, so a fix editing one of them
+    /// makes compose refuse the stack; `check` settles such fixes ([`Stack::needs_settling`]).
+    pub defined_alike: bool,
     /// The files read besides [`Stack::files`]: `.env` and `.env.example`, `env_file:` files and
     /// Dockerfiles (sorted, each once). An output written over one of them destroys the stack.
     pub also_read: Vec<PathBuf>,
@@ -487,7 +491,7 @@ impl Stack {
     /// a compose file holds a merge key ([`Stack::has_merge_keys`]), or a service `extends`
     /// another (a value it gets from there is not edited in the base service).
     pub fn needs_settling(&self) -> bool {
-        !self.extends.is_empty() || self.has_merge_keys()
+        !self.extends.is_empty() || self.defined_alike || self.has_merge_keys()
     }
 
     /// Whether a compose file holds a merge key (`<<`): there, a fix `check` builds may be one

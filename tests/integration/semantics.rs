@@ -1657,3 +1657,59 @@ fn health_checks_an_overlay_resets_are_not_put_back() {
     assert!(fixed["skipped"].as_array().unwrap().is_empty(), "{fixed}");
     assert_eq!(fixed["applied"].as_array().unwrap().len(), fixable, "{fixed}");
 }
+
+/// `extends` sees the file's own services, not those it includes (compose resolves it first):
+/// extending an included-only service is refused, as compose refuses it.
+#[test]
+fn extends_does_not_see_included_services() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            ("compose.yaml", "include:\n  - sub/a.yaml\nservices:\n  web:\n    extends: base\n"),
+            ("sub/a.yaml", "services:\n  base:\n    image: nginx:1.27\n"),
+        ],
+    );
+    let out = stackfix(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("compose.yaml:5:14: `extends` names service `base`, which does not exist"),
+        "{}",
+        stderr(&out)
+    );
+    if let Some(compose) = compose() {
+        assert!(compose_json(&compose, dir.path()).is_err());
+    }
+}
+
+/// A service defined alike in an included file and the file including it (compose accepts
+/// that while the two stay alike) gets no fix editing one of them: `check` says so, and `fix`
+/// skips it for that reason while fixing the other services.
+#[test]
+fn services_defined_alike_on_both_sides_of_an_include_are_not_fixed_on_one() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            (
+                "compose.yaml",
+                "include:\n  - sub/a.yaml\nservices:\n  db:\n    image: redis:7.4\n  web:\n    image: nginx:1.27\n",
+            ),
+            ("sub/a.yaml", "services:\n  db:\n    image: redis:7.4\n"),
+        ],
+    );
+    let select = ["--select", "no-restart-policy"];
+    let (_, json) = check_json(dir.path(), &select);
+    let findings = json["findings"].as_array().unwrap();
+    let of = |s: &str| findings.iter().find(|f| f["service"] == s).unwrap_or_else(|| panic!("{json}"));
+    assert_eq!(of("db")["fix"]["available"], false, "{json}");
+    assert!(of("db")["help"].as_str().unwrap().contains("defined alike in an included file"), "{json}");
+    assert_eq!(of("web")["fix"]["available"], true, "{json}");
+    let fixed = fix_json(dir.path(), &select);
+    let applied: Vec<&str> =
+        fixed["applied"].as_array().unwrap().iter().filter_map(|a| a["service"].as_str()).collect();
+    assert_eq!(applied, ["web"], "{fixed}");
+    if let Some(compose) = compose() {
+        compose_json(&compose, dir.path()).unwrap();
+    }
+}
