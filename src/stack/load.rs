@@ -634,7 +634,8 @@ impl Loader {
     /// runs in is not read: what stackfix reports depends on the files alone.)
     ///
     /// # Errors
-    /// A named file that does not exist, located at the variable in `.env`.
+    /// A named file that does not exist or is a directory (an empty entry), located at the
+    /// variable in `.env`.
     fn files_from_env(&self) -> Result<Option<Vec<PathBuf>>, LoadError> {
         let Some(list) = self.env.get("COMPOSE_FILE").filter(|v| !v.trim().is_empty()) else {
             return Ok(None);
@@ -1949,7 +1950,8 @@ fn documented_variables(real: Option<PathBuf>, root_abs: &Path) -> HashSet<Strin
     read_text(&real).map(|t| interpolate::parse_dotenv(&t).into_keys().collect()).unwrap_or_default()
 }
 
-/// The paths a document's `include:` names (as written), with where each is written.
+/// The items of a document's `include:` (short and long syntax), as written, each with where it
+/// is written; items without a path are left out.
 fn includes(doc: &Value) -> Vec<Include> {
     let text = |v: &Value| v.as_str().map(|t| (t.to_string(), v.loc));
     // A string, or a list of them.
@@ -1990,12 +1992,13 @@ struct Include {
 }
 
 /// Adds an included document's services, volumes, networks, secrets and configs to the
-/// including document, as compose imports them (`Ok(true)` when both define one alike): a
-/// resource both define is an error unless the
-/// two definitions are the same (compared as [`Value::same_as`] does, after normalising a
-/// service's lists as the included one's are; relative paths, which compose resolves from each
-/// file's directory before it compares, count as the same: compose refuses a few more). The error names the resource and where the
-/// including document defines it.
+/// including document, as compose imports them; `Ok(true)` when both define one alike.
+///
+/// # Errors
+/// A resource both define otherwise: its name and where the including document defines it.
+/// Definitions are compared as [`Value::same_as`] does, a service's lists normalised as the
+/// included one's are; relative paths, which compose resolves from each file's directory before
+/// it compares, count as the same (compose refuses a few more).
 fn import_resources(doc: &mut Value, included: Value) -> Result<bool, (super::Loc, String)> {
     let mut alike = false;
     let ValueKind::Map(entries) = &mut doc.kind else {
