@@ -1113,6 +1113,12 @@ impl Loader {
         let mut paths = Vec::with_capacity(include.paths.len());
         for (written, at) in &include.paths {
             match self.host_path(id, written, *at) {
+                Some(path) if !path.exists() => {
+                    let message =
+                        format!("`include` names `{written}`, which does not exist (compose refuses the project)");
+                    self.error_at(at.file, at.span.start, message);
+                    return;
+                }
                 Some(path) => paths.push(path),
                 None => return,
             }
@@ -1232,6 +1238,12 @@ impl Loader {
         let base = match file {
             Some(f) => {
                 let Some(path) = self.host_path(ext.loc.file, &f, ext.loc) else { return Err(()) };
+                if !path.exists() {
+                    let at = ext.get("file").map_or(ext.loc, |v| v.loc);
+                    let message = format!("`extends` names the file `{f}`, which does not exist (compose refuses it)");
+                    self.error_at(at.file, at.span.start, message);
+                    return Err(());
+                }
                 // Compose resolves the relative paths of a service read from another file
                 // against that file's directory.
                 let own_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();

@@ -1713,3 +1713,28 @@ fn services_defined_alike_on_both_sides_of_an_include_are_not_fixed_on_one() {
         compose_json(&compose, dir.path()).unwrap();
     }
 }
+
+/// An `include` or `extends` file that does not exist is an error where the file is named, as
+/// compose refuses the project.
+#[test]
+fn missing_include_and_extends_files_are_located_errors() {
+    for (text, error) in [
+        (
+            "include:\n  - nope.yaml\nservices:\n  web:\n    image: nginx:1.27\n",
+            "compose.yaml:2:5: `include` names `nope.yaml`, which does not exist",
+        ),
+        (
+            "services:\n  web:\n    image: nginx:1.27\n    extends: {file: gone.yaml, service: x}\n",
+            "compose.yaml:4:21: `extends` names the file `gone.yaml`, which does not exist",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        write_files(dir.path(), &[("compose.yaml", text)]);
+        let out = stackfix(dir.path(), &["check"]);
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        assert!(stderr(&out).contains(error), "{}", stderr(&out));
+        if let Some(compose) = compose() {
+            assert!(compose_json(&compose, dir.path()).is_err(), "{text}");
+        }
+    }
+}
