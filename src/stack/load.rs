@@ -2008,7 +2008,7 @@ struct Include {
 ///
 /// # Errors
 /// A resource both define otherwise: its name and where the including document defines it.
-/// Definitions are compared as [`Value::same_as`] does, a service's lists normalised as the
+/// Definitions are compared as [`Value::same_as_with`] does, a service's lists normalised as the
 /// included one's are; relative paths, which compose resolves from each file's directory before
 /// it compares, count as the same (compose refuses a few more).
 fn import_resources(doc: &mut Value, included: Value) -> Result<bool, (super::Loc, String)> {

@@ -117,13 +117,9 @@ impl Value {
     }
 
     /// Whether `self` and `other` hold the same content, as compose compares two definitions
-    /// of one resource: scalars by their text (interpolated), sequences item by item, mappings
-    /// key by key in any order; where either is written, tags and quoting do not count.
-    pub fn same_as(&self, other: &Value) -> bool {
-        self.same_as_with(other, &|a, b| a == b)
-    }
-
-    /// [`Value::same_as`] with scalars compared by `same_text`.
+    /// of one resource: scalars by `same_text` on their text (interpolated), sequences item by
+    /// item, mappings key by key in any order; where either is written, tags and quoting do not
+    /// count.
     pub fn same_as_with(&self, other: &Value, same_text: &dyn Fn(&str, &str) -> bool) -> bool {
         match (&self.kind, &other.kind) {
             (ValueKind::Null, ValueKind::Null) => true,

@@ -1271,6 +1271,16 @@ fn added_services_copy_profiles_as_written() {
     assert!(text.contains("    profiles:\n      - \"${DB_PROFILE:-data}\"\n"), "{text}");
 }
 
+/// `stackfix check` in `dir` refuses the project (exit 2) with `error`, as compose refuses it.
+fn refused_as_compose_refuses(dir: &Path, error: &str) {
+    let out = stackfix(dir, &["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains(error), "{}", stderr(&out));
+    if let Some(compose) = compose() {
+        assert!(compose_json(&compose, dir).is_err(), "compose accepts what stackfix refuses: {error}");
+    }
+}
+
 /// Writes `files` (path relative to `dir`, text) into `dir`, making directories.
 fn write_files(dir: &Path, files: &[(&str, &str)]) {
     for (name, text) in files {
@@ -1344,16 +1354,7 @@ fn include_env_files_interpolate_and_must_exist() {
         assert_eq!(compose_json(&compose, dir.path()).unwrap()["services"]["a"]["image"], "nginx:1.27");
     }
     std::fs::remove_file(dir.path().join("vars.env")).unwrap();
-    let out = stackfix(dir.path(), &["check"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("compose.yaml:3:15: include `env_file` `vars.env` does not exist"),
-        "{}",
-        stderr(&out)
-    );
-    if let Some(compose) = compose() {
-        assert!(compose_json(&compose, dir.path()).is_err());
-    }
+    refused_as_compose_refuses(dir.path(), "compose.yaml:3:15: include `env_file` `vars.env` does not exist");
 }
 
 /// A resource both the including file and an included one define (or two included files) is
@@ -1474,16 +1475,7 @@ fn compose_file_in_dotenv_names_the_files_read() {
         }
     }
     std::fs::write(dir.path().join(".env"), "A=1\nCOMPOSE_FILE=docker-compose.yml:missing.yml\n").unwrap();
-    let out = stackfix(dir.path(), &["check"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains(".env:2:1: `COMPOSE_FILE` names `missing.yml`, which does not exist"),
-        "{}",
-        stderr(&out)
-    );
-    if let Some(compose) = compose() {
-        assert!(compose_json(&compose, dir.path()).is_err());
-    }
+    refused_as_compose_refuses(dir.path(), ".env:2:1: `COMPOSE_FILE` names `missing.yml`, which does not exist");
 }
 
 /// A service that waits for one only profiles it does not share enable is noted: compose
@@ -1623,12 +1615,7 @@ fn compose_file_in_a_subdirectory_resolves_paths_from_there() {
         assert!(source.ends_with("deploy/prometheus.yml"), "{source}");
     }
     std::fs::write(dir.path().join(".env"), "COMPOSE_FILE=deploy/compose.yml:\n").unwrap();
-    let out = stackfix(dir.path(), &["check"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains(".env:1:1: `COMPOSE_FILE` names the directory"), "{}", stderr(&out));
-    if let Some(compose) = compose() {
-        assert!(compose_json(&compose, dir.path()).is_err());
-    }
+    refused_as_compose_refuses(dir.path(), ".env:1:1: `COMPOSE_FILE` names the directory");
 }
 
 /// A health check a production overlay takes out (`healthcheck: !reset null`) was taken out on
@@ -1670,16 +1657,7 @@ fn extends_does_not_see_included_services() {
             ("sub/a.yaml", "services:\n  base:\n    image: nginx:1.27\n"),
         ],
     );
-    let out = stackfix(dir.path(), &["check"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("compose.yaml:5:14: `extends` names service `base`, which does not exist"),
-        "{}",
-        stderr(&out)
-    );
-    if let Some(compose) = compose() {
-        assert!(compose_json(&compose, dir.path()).is_err());
-    }
+    refused_as_compose_refuses(dir.path(), "compose.yaml:5:14: `extends` names service `base`, which does not exist");
 }
 
 /// A service defined alike in an included file and the file including it (compose accepts
@@ -1730,11 +1708,6 @@ fn missing_include_and_extends_files_are_located_errors() {
     ] {
         let dir = tempfile::tempdir().unwrap();
         write_files(dir.path(), &[("compose.yaml", text)]);
-        let out = stackfix(dir.path(), &["check"]);
-        assert_eq!(out.status.code(), Some(2), "{text}");
-        assert!(stderr(&out).contains(error), "{}", stderr(&out));
-        if let Some(compose) = compose() {
-            assert!(compose_json(&compose, dir.path()).is_err(), "{text}");
-        }
+        refused_as_compose_refuses(dir.path(), error);
     }
 }
