@@ -647,11 +647,7 @@ fn issue_list(stack: &Stack, findings: &[Finding], secrets: &[String]) -> Listed
     // that costs more than it saves).
     let issues: Vec<(Issue, (usize, usize))> = if findings.len() > PARALLEL_ISSUES {
         use rayon::prelude::*;
-        findings
-            .par_iter()
-            .with_min_len(PARALLEL_ISSUES / 2)
-            .map_init(|| scrub::Scrubber::new(secrets), issue)
-            .collect()
+        findings.par_iter().with_min_len(PARALLEL_ISSUES / 2).map_init(|| scrubber.fresh(), issue).collect()
     } else {
         findings.iter().map(|f| issue(&mut scrubber, f)).collect()
     };

@@ -23,13 +23,14 @@ const CREDENTIAL_FLAGS: &[&str] = &["requirepass", "masterauth", "pass", "pw", "
 
 /// Redacts credentials in the text of one report.
 pub struct Scrubber {
-    /// Literal secrets and the ways each is written, longest first (one may hold another).
-    literals: Vec<String>,
+    /// Literal secrets and the ways each is written, longest first (one may hold another);
+    /// shared with the scrubbers [`Scrubber::fresh`] makes.
+    literals: std::sync::Arc<Vec<String>>,
     /// Finds any of `literals` in one pass (`None` without any).
-    finder: Option<aho_corasick::AhoCorasick>,
+    finder: Option<std::sync::Arc<aho_corasick::AhoCorasick>>,
     /// Lines already redacted, as given → as shown (`None`: unchanged). A report shows the same
     /// lines many times (the context of each fix's diff in one service).
-    seen: std::cell::RefCell<rustc_hash::FxHashMap<Box<str>, Option<Box<str>>>>,
+    seen: std::sync::Mutex<rustc_hash::FxHashMap<Box<str>, Option<Box<str>>>>,
 }
 
 impl Scrubber {
@@ -49,9 +50,15 @@ impl Scrubber {
         // A literal that cannot be searched for (too many, too long) is searched for each time.
         let finder = match literals.is_empty() {
             true => None,
-            false => aho_corasick::AhoCorasick::new(&literals).ok(),
+            false => aho_corasick::AhoCorasick::new(&literals).ok().map(std::sync::Arc::new),
         };
-        Scrubber { literals, finder, seen: Default::default() }
+        Scrubber { literals: std::sync::Arc::new(literals), finder, seen: Default::default() }
+    }
+
+    /// A scrubber for the same secrets whose cache of lines starts empty (one for each thread
+    /// of a report made in parallel), without building the search again.
+    pub fn fresh(&self) -> Scrubber {
+        Scrubber { literals: self.literals.clone(), finder: self.finder.clone(), seen: Default::default() }
     }
 
     /// `text` with every credential replaced by [`REDACTED`], line by line.
@@ -60,7 +67,7 @@ impl Scrubber {
         // (a line of a text without one holds none: its redaction is the same either way).
         let literals = self.holds_literal(text);
         let mut out = String::with_capacity(text.len());
-        let mut seen = self.seen.borrow_mut();
+        let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         for line in text.split_inclusive('\n') {
             match seen.get(line) {
                 Some(Some(shown)) => out.push_str(shown),
@@ -87,7 +94,7 @@ impl Scrubber {
         let mut out = std::borrow::Cow::Borrowed(line);
         if literals && self.holds_literal(&out) {
             let mut replaced = line.to_string();
-            for secret in &self.literals {
+            for secret in self.literals.iter() {
                 replaced = replace_literal(&replaced, secret);
             }
             out = replaced.into();

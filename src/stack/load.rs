@@ -219,7 +219,12 @@ fn load_with(
             pairs.sort_unstable();
             pairs
         },
-        resolved: Resolved { project: loader.root_abs, real_paths: loader.real_paths, not_compose: loader.not_compose },
+        resolved: Resolved {
+            project: loader.root_abs,
+            real_paths: loader.real_paths,
+            not_compose: loader.not_compose,
+            names: loader.names,
+        },
     }
 }
 
@@ -408,6 +413,9 @@ pub(crate) struct Loader {
     known_not_compose: HashSet<PathBuf>,
     /// Those this load found so (or took as found).
     not_compose: HashSet<PathBuf>,
+    /// The names of the files in the project directory, sorted, as listed by this load or an
+    /// earlier one (see [`Resolved::names`]).
+    names: Option<Vec<String>>,
 }
 
 /// What a load found out about where the project is on disk, which a later load of the same
@@ -421,6 +429,8 @@ pub(crate) struct Resolved {
     /// YAML files of the directory found not to be compose files (see
     /// [`Loader::looks_like_compose`]), unless a later load is given their text.
     pub(crate) not_compose: HashSet<PathBuf>,
+    /// The names of the files in the project directory, sorted (`None`: not listed).
+    pub(crate) names: Option<Vec<String>>,
 }
 
 /// Absolute paths with every symbolic link resolved, as [`std::fs::canonicalize`] gives them,
@@ -440,8 +450,35 @@ impl RealPaths {
     /// resolved; `None` when it does not exist (or a component is not a directory).
     pub(crate) fn get(&mut self, path: &Path) -> Option<PathBuf> {
         // `..` after a link climbs from where the link leads, not lexically.
-        if path.components().any(|c| c == std::path::Component::ParentDir) {
-            return path.canonicalize().ok();
+        // `..` after a link climbs from where the link leads, not lexically: the path up to its
+        // last `..` is resolved by the system (once: a project named `../stack` has `..` in
+        // every path under it), the names after it as any other path's.
+        let parent_dir = |c: &std::path::Component| *c == std::path::Component::ParentDir;
+        if path.components().any(|c| parent_dir(&c)) {
+            let written = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+            let components: Vec<std::path::Component> = written.components().collect();
+            let last = components.iter().rposition(parent_dir).unwrap_or(0);
+            let prefix: PathBuf = components[..=last].iter().collect();
+            let rest: PathBuf = components[last + 1..].iter().collect();
+            // A trailing `/` or `/.` (which components drop) asks for a directory: the system
+            // says whether there is one.
+            let bytes = path.as_os_str().as_encoded_bytes();
+            let trailing = |end: &[u8]| bytes.ends_with(end);
+            if !rest.as_os_str().is_empty() && [&b"/"[..], b"/.", b"\\", b"\\."].into_iter().any(trailing) {
+                return path.canonicalize().ok();
+            }
+            let base = match self.known.get(&prefix) {
+                Some(known) => known.clone(),
+                None => {
+                    let real = prefix.canonicalize().ok();
+                    self.known.insert(prefix, real.clone());
+                    real
+                }
+            }?;
+            return match rest.as_os_str().is_empty() {
+                true => Some(base),
+                false => self.of(&base.join(rest)),
+            };
         }
         self.of(&absolute(path))
     }
@@ -477,9 +514,11 @@ impl Loader {
     /// found rather than asking the file system again.
     fn new(options: &LoadOptions, known: Option<Resolved>) -> Loader {
         let root = options.dir.clone();
-        let (mut real_paths, project, known_not_compose) = match known {
-            Some(Resolved { project, real_paths, not_compose }) => (real_paths, Some(project), not_compose),
-            None => (RealPaths::default(), None, HashSet::new()),
+        let (mut real_paths, project, known_not_compose, names) = match known {
+            Some(Resolved { project, real_paths, not_compose, names }) => {
+                (real_paths, Some(project), not_compose, names)
+            }
+            None => (RealPaths::default(), None, HashSet::new(), None),
         };
         let root_real = real_paths.get(&root);
         let root_abs = project.unwrap_or_else(|| project_root_of(root_real.clone().unwrap_or_else(|| absolute(&root))));
@@ -531,6 +570,7 @@ impl Loader {
             also_read,
             known_not_compose,
             not_compose: HashSet::new(),
+            names,
         }
     }
 
@@ -560,18 +600,26 @@ impl Loader {
             return Ok(vec![(files, Role::Production)]);
         }
         let dir = &options.dir;
-        let entries = std::fs::read_dir(dir).map_err(|e| LoadError {
-            path: self.display(dir),
-            position: None,
-            message: format!("cannot read directory: {e}"),
-            hint: None,
-        })?;
-        let mut names: Vec<String> = entries
-            .filter_map(|e| e.ok())
-            .filter(is_file_entry)
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect();
-        names.sort();
+        let names = match self.names.take() {
+            Some(names) => names,
+            None => {
+                let entries = std::fs::read_dir(dir).map_err(|e| LoadError {
+                    path: self.display(dir),
+                    position: None,
+                    message: format!("cannot read directory: {e}"),
+                    hint: None,
+                })?;
+                let mut names: Vec<String> = entries
+                    .filter_map(|e| e.ok())
+                    .filter(is_file_entry)
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect();
+                names.sort();
+                names
+            }
+        };
+        // Kept for a later load of the directory (a fix pass's).
+        self.names = Some(names.clone());
         let base = BASE_NAMES.iter().find(|n| names.iter().any(|x| x == *n)).map(|n| dir.join(n));
         let mut dev = Vec::new();
         if let Some(base) = &base {
@@ -2394,6 +2442,19 @@ mod tests {
             "a/b/file.yml/below",
             "a/dirlink/../b/file.yml",
             "a/./b/file.yml",
+            // Names after the last `..`: resolved from what the path up to it resolves to.
+            "a/b/../dirlink/c/target.yml",
+            "a/dirlink/../dirlink/c/../c/target.yml",
+            "a/b/../filelink.yml",
+            "a/b/../dangling",
+            "a/b/../missing.yml",
+            "a/missing/../b/file.yml",
+            "a/b/file.yml/../file.yml",
+            "a/dirlink/..",
+            "a/b/../b/file.yml/",
+            "a/b/../b/file.yml/.",
+            "a/b/../dirlink/",
+            "a/b/../dirlink/.",
         ] {
             let path = root.join(rel);
             // Twice: the second answer comes from what the first learnt.

@@ -104,6 +104,13 @@ impl ProjectFs {
         if let Some(text) = self.edited.get(&key) {
             return Ok(text.clone());
         }
+        // Read once: the run plans every fix on what the first read found.
+        match lock(&self.disk).get(&key) {
+            Some(Some(text)) => return Ok(text.clone()),
+            // As the read said it (ENOENT; Windows' ERROR_FILE_NOT_FOUND is 2 as well).
+            Some(None) => return Err(ReadError::Io(std::io::Error::from_raw_os_error(2))),
+            None => {}
+        }
         let result = read_text(path);
         let found = match &result {
             Ok(text) => Some(Some(text.clone())),
