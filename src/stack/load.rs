@@ -29,7 +29,31 @@ pub enum ReadError {
     TooLarge(u64),
     /// A device, FIFO, socket or directory: reading one may never end.
     NotRegular,
-    NotUtf8,
+    /// Not UTF-8: the first byte that is not, 1-based at `line` and `column` (counted in
+    /// characters of the valid text before it on its line).
+    NotUtf8 {
+        line: usize,
+        column: usize,
+        byte: u8,
+    },
+}
+
+impl ReadError {
+    /// Where in the file the error is (1-based line and column), when it is at one place.
+    pub fn position(&self) -> Option<(usize, usize)> {
+        match self {
+            ReadError::NotUtf8 { line, column, .. } => Some((*line, *column)),
+            _ => None,
+        }
+    }
+
+    /// The error without its position (shown where the position is, as `file:line:col`).
+    pub fn message_at(&self) -> String {
+        match self {
+            ReadError::NotUtf8 { byte, .. } => format!("not UTF-8 text: byte 0x{byte:02X} is not valid UTF-8 here"),
+            other => other.to_string(),
+        }
+    }
 }
 
 impl std::fmt::Display for ReadError {
@@ -42,7 +66,9 @@ impl std::fmt::Display for ReadError {
             ReadError::NotRegular => {
                 write!(f, "not a regular file (a device, FIFO or directory); stackfix reads files only")
             }
-            ReadError::NotUtf8 => write!(f, "not UTF-8 text"),
+            ReadError::NotUtf8 { line, column, byte } => {
+                write!(f, "not UTF-8 text: byte 0x{byte:02X} at line {line}, column {column} is not valid UTF-8 here")
+            }
         }
     }
 }
@@ -51,6 +77,23 @@ impl std::fmt::Display for ReadError {
 /// through here: a compose file, Dockerfile, `.env` or template that names `/dev/zero`, a FIFO
 /// or a file growing while read ends in an error, not in a read without end.
 pub fn read_text(path: &Path) -> Result<String, ReadError> {
+    let bytes = read_bytes(path)?;
+    String::from_utf8(bytes).map_err(|e| not_utf8(e.as_bytes(), e.utf8_error().valid_up_to()))
+}
+
+/// [`read_text`] of an env file (`.env`, an `env_file`, `.env.example`), whose bytes that are not
+/// UTF-8 are read as U+FFFD: `docker compose` reads such a file (it passes the bytes on), so
+/// its other variables count.
+pub fn read_env_text(path: &Path) -> Result<String, ReadError> {
+    let bytes = read_bytes(path)?;
+    Ok(match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
+}
+
+/// The bytes of a regular file of at most [`MAX_FILE_BYTES`] (see [`read_text`]).
+fn read_bytes(path: &Path) -> Result<Vec<u8>, ReadError> {
     use std::io::Read;
     // Checked before opening: opening a FIFO waits for a writer.
     let meta = std::fs::metadata(path).map_err(ReadError::Io)?;
@@ -66,7 +109,17 @@ pub fn read_text(path: &Path) -> Result<String, ReadError> {
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(ReadError::TooLarge(bytes.len() as u64));
     }
-    String::from_utf8(bytes).map_err(|_| ReadError::NotUtf8)
+    Ok(bytes)
+}
+
+/// [`ReadError::NotUtf8`] for `bytes`, valid UTF-8 up to `valid` (a line ends at `\n`).
+fn not_utf8(bytes: &[u8], valid: usize) -> ReadError {
+    let before = &bytes[..valid];
+    let line_start = memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
+    let line = 1 + memchr::memchr_iter(b'\n', before).count();
+    // The bytes before it on its line are valid UTF-8.
+    let column = 1 + std::str::from_utf8(&before[line_start..]).map_or(0, |t| t.chars().count());
+    ReadError::NotUtf8 { line, column, byte: bytes.get(valid).copied().unwrap_or(0) }
 }
 
 /// Top-level keys the compose specification allows (besides `x-*` extensions).
@@ -529,7 +582,7 @@ impl Loader {
         let env = match real_paths.get(&root.join(".env")) {
             Some(real) if real.starts_with(&root_abs) => {
                 also_read.push(real.clone());
-                read_text(&real).map(|t| interpolate::parse_dotenv(&t)).unwrap_or_default()
+                read_env_text(&real).map(|t| interpolate::parse_dotenv(&t)).unwrap_or_default()
             }
             Some(_) => {
                 let message = "`.env` links outside the project directory; stackfix does not read it".to_string();
@@ -700,7 +753,7 @@ impl Loader {
         if let Some(missing) = files.iter().find(|f| !f.is_file()) {
             let env = self.root.join(".env");
             // Where `.env` sets it (the last assignment wins, as compose reads it).
-            let position = read_text(&env).ok().and_then(|text| {
+            let position = read_env_text(&env).ok().and_then(|text| {
                 let sets = |l: &str| {
                     let l = l.trim_start();
                     let l = l.strip_prefix("export").filter(|r| r.starts_with([' ', '\t'])).map_or(l, str::trim_start);
@@ -875,7 +928,7 @@ impl Loader {
             Some(Earlier::Text(text)) => text,
             None => match read_text(path) {
                 Ok(text) => text,
-                Err(e) => return fail(self, None, e.to_string(), None),
+                Err(e) => return fail(self, e.position(), e.message_at(), None),
             },
         };
         self.bytes_read += text.len() as u64;
@@ -1006,7 +1059,7 @@ impl Loader {
         if !real.starts_with(&self.root_abs) || own.as_ref() == Some(&real) {
             return None;
         }
-        let text = read_text(&real).ok()?;
+        let text = read_env_text(&real).ok()?;
         self.also_read.push(real);
         Some(interpolate::parse_dotenv(&text))
     }
@@ -1609,7 +1662,7 @@ impl Loader {
             let Some(written) = written else { continue };
             let text = self
                 .host_path(entry.loc.file, written, entry.loc)
-                .and_then(|path| read_text(&path).ok().map(|text| (path, text)));
+                .and_then(|path| read_env_text(&path).ok().map(|text| (path, text)));
             match text {
                 Some((path, text)) => {
                     self.also_read.push(path);
@@ -2007,7 +2060,7 @@ fn documented_variables(real: Option<PathBuf>, root_abs: &Path) -> HashSet<Strin
     if !real.starts_with(root_abs) {
         return HashSet::new();
     }
-    read_text(&real).map(|t| interpolate::parse_dotenv(&t).into_keys().collect()).unwrap_or_default()
+    read_env_text(&real).map(|t| interpolate::parse_dotenv(&t).into_keys().collect()).unwrap_or_default()
 }
 
 /// The items of a document's `include:` (short and long syntax), as written, each with where it

@@ -1711,3 +1711,38 @@ fn missing_include_and_extends_files_are_located_errors() {
         refused_as_compose_refuses(dir.path(), error);
     }
 }
+
+/// A compose file that is not UTF-8 is refused (exit 2), as compose refuses it, at the line and
+/// column of its first byte that is not: in a value, and a sequence the file ends inside.
+#[test]
+fn text_that_is_not_utf8_is_refused_where_it_stops_being_utf8() {
+    for (bytes, at, byte) in [
+        (&b"services:\n  web:\n    image: nginx:1.27\n    environment:\n      NAME: caf\xe9\n"[..], ":5:16:", "0xE9"),
+        (
+            &b"services:\n  web:\n    image: nginx:1.27\n    labels:\n      - \"\xc3\xa9t\xc3\xa9 \xc3"[..],
+            ":5:14:",
+            "0xC3",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("docker-compose.yml"), bytes).unwrap();
+        refused_as_compose_refuses(dir.path(), &format!("docker-compose.yml{at} not UTF-8 text: byte {byte}"));
+    }
+}
+
+/// A `.env` holding bytes that are not UTF-8 is read as compose reads it: its other variables
+/// count (`nginx:${TAG}` is `nginx:1.27`), rather than the whole file being dropped.
+#[test]
+fn dotenv_with_bytes_that_are_not_utf8_still_sets_its_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("docker-compose.yml", "services:\n  web:\n    image: \"nginx:${TAG}\"\n")]);
+    std::fs::write(dir.path().join(".env"), b"TAG=1.27\nNAME=caf\xe9\n").unwrap();
+    let out = stackfix(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("`nginx:1.27`"), "{text}");
+    if let Some(compose) = compose() {
+        let model = compose_json(&compose, dir.path()).unwrap();
+        assert_eq!(model["services"]["web"]["image"], "nginx:1.27");
+    }
+}
