@@ -119,6 +119,7 @@ builtins! {
     ALERTS_WITHOUT_ALERTMANAGER_SERVICE: fragment "alerts-without-alertmanager.service";
     ALERTS_WITHOUT_ALERTMANAGER_SECRET: fragment "alerts-without-alertmanager.secret";
     ALERTS_WITHOUT_ALERTMANAGER_PROMETHEUS: fragment "alerts-without-alertmanager.prometheus";
+    ALERTS_WITHOUT_ALERTMANAGER_TARGETS: fragment "alerts-without-alertmanager.targets";
     ALERTS_WITHOUT_ALERTMANAGER_CONFIG: whole_file "alerts-without-alertmanager.config", "alertmanager.yml.tera";
     MISSING_EXPORTER_SERVICE: fragment "missing-exporter.service";
     MISSING_EXPORTER_SCRAPE_JOB: fragment "missing-exporter.scrape-job";

@@ -14,14 +14,16 @@ declare_rule! {
     /// ## What it does
     /// Reports a Prometheus that evaluates alerting rules (`rule_files` with `alert:` rules) or
     /// sends to `alerting.alertmanagers` targets while no Alertmanager runs in the stack, and a
-    /// Prometheus with alert rules and an Alertmanager service but no `alerting:` section.
+    /// Prometheus with alert rules and an Alertmanager service but no Alertmanager target: no
+    /// `alerting:` section, or one whose `targets` lists none (`targets: []`).
     ///
     /// ## Why it matters
     /// Prometheus evaluates the rules and marks alerts firing, but only Alertmanager routes them to
     /// people: without it an alert fires into nothing and nobody is paged.
     ///
     /// ## When it does not apply
-    /// Rule files with only recording rules; stacks whose Alertmanager receives the alerts.
+    /// Rule files with only recording rules; stacks whose Alertmanager receives the alerts, or
+    /// whose Prometheus finds Alertmanagers by a service discovery (`dns_sd_configs`, …).
     ///
     /// ## Example
     /// ```yaml
@@ -33,10 +35,14 @@ declare_rule! {
     /// ## Fix
     /// An `alertmanager` service (pinned image, config mount, health check, limits), an
     /// `alertmanager.yml` whose receiver comes from an environment variable, and
-    /// `alerting.alertmanagers` pointing at it.
+    /// `alerting.alertmanagers` pointing at it: added where Prometheus has none, or the address
+    /// written into an empty `targets: []`. No fix where a service discovery or an
+    /// `alertmanagers` entry without `targets` decides where alerts go, nor where the stack
+    /// runs an Alertmanager already (the finding says what to list).
     ///
     /// ## Fix safety
-    /// Safe: it adds a service and a file, and sets `alerting` only where Prometheus has none;
+    /// Safe: it adds a service and a file, and sets `alerting` only where Prometheus sends alerts
+    /// nowhere;
     /// alerts reach Slack once `ALERTMANAGER_SLACK_WEBHOOK_URL` is set.
     pub struct AlertsWithoutAlertmanager => "alerts-without-alertmanager" {
         summary: "alert rules but no Alertmanager",
@@ -46,6 +52,45 @@ declare_rule! {
         fix: Sometimes,
         applicability: Safe,
         seeds: ["004"],
+    }
+}
+
+/// Where a Prometheus sends its alerts, as its `alerting.alertmanagers` says.
+enum Alerting {
+    /// No `alerting.alertmanagers` key.
+    Missing,
+    /// Static targets, and nothing else, all empty sequences (`targets: []`): alerts go nowhere.
+    /// The first such `targets` value.
+    EmptyTargets(crate::stack::Loc),
+    /// At least one static target.
+    Targets,
+    /// A service discovery (`dns_sd_configs`, `kubernetes_sd_configs`, …) finds them: where
+    /// they go is not in the files.
+    Discovery,
+    /// Neither a target nor a discovery (`alertmanagers: []`, `targets:` left empty).
+    Nowhere,
+}
+
+impl Alerting {
+    fn of(prom: &PrometheusConfig) -> Alerting {
+        let Some(managers) = prom.doc.path(&["alerting", "alertmanagers"]) else { return Alerting::Missing };
+        if !prom.alertmanager_targets.is_empty() {
+            return Alerting::Targets;
+        }
+        let discovery =
+            |m: &Value| m.entries().iter().any(|(k, v)| k.ends_with("_sd_configs") && !v.items().is_empty());
+        if managers.items().iter().any(discovery) {
+            return Alerting::Discovery;
+        }
+        let statics =
+            managers.items().iter().flat_map(|m| m.get("static_configs").map(Value::items).unwrap_or_default());
+        let empty = statics
+            .filter_map(|c| c.get("targets"))
+            .find(|t| matches!(&t.kind, crate::stack::ValueKind::Seq(items) if items.is_empty()) && !t.loc.via_alias);
+        match empty {
+            Some(targets) => Alerting::EmptyTargets(targets.loc),
+            None => Alerting::Nowhere,
+        }
     }
 }
 
@@ -107,7 +152,15 @@ impl Rule for AlertsWithoutAlertmanager {
                     for t in missing_targets {
                         f = f.related(t.loc, format!("alerts are sent to `{}`, which no service provides", t.host));
                     }
-                    out.push(f.with_fix_opt(fix(ctx, prom, target)));
+                    let alerting = Alerting::of(prom);
+                    if let Alerting::Discovery | Alerting::Nowhere = alerting {
+                        f = f.help(
+                            "not fixed: `alerting.alertmanagers` names no target stackfix can point at a new \
+                             Alertmanager (a service discovery, or no `targets:` list); add the service and list \
+                             its address there",
+                        );
+                    }
+                    out.push(f.with_fix_opt(fix(ctx, prom, target, &alerting)));
                 } else if let Some(t) = missing_targets.first() {
                     out.push(
                         Finding::new(
@@ -121,18 +174,36 @@ impl Rule for AlertsWithoutAlertmanager {
                         .service(&prom.service),
                     );
                 }
-            } else if has_alerts
-                && prom.alertmanager_targets.is_empty()
-                && prom.doc.path(&["alerting", "alertmanagers"]).is_none()
-            {
-                out.push(
-                    Finding::new(
-                        &Self::META,
-                        key,
-                        format!("Prometheus `{}` has alert rules but no `alerting.alertmanagers`: the Alertmanager never receives them", prom.service),
-                    )
-                    .service(&prom.service),
-                );
+            } else if has_alerts {
+                match Alerting::of(prom) {
+                    Alerting::Missing => out.push(
+                        Finding::new(
+                            &Self::META,
+                            key,
+                            format!("Prometheus `{}` has alert rules but no `alerting.alertmanagers`: the Alertmanager never receives them", prom.service),
+                        )
+                        .service(&prom.service),
+                    ),
+                    Alerting::EmptyTargets(at) => out.push(
+                        Finding::new(
+                            &Self::META,
+                            at,
+                            format!("Prometheus `{}` has alert rules but `alerting.alertmanagers` lists no target: the Alertmanager never receives them", prom.service),
+                        )
+                        .service(&prom.service)
+                        .help("list the Alertmanager's address (`host:port`, 9093 by default) in `targets`"),
+                    ),
+                    Alerting::Nowhere => out.push(
+                        Finding::new(
+                            &Self::META,
+                            prom.doc.path(&["alerting", "alertmanagers"]).map_or(key, |v| v.loc),
+                            format!("Prometheus `{}` has alert rules but `alerting.alertmanagers` lists no target: the Alertmanager never receives them", prom.service),
+                        )
+                        .service(&prom.service)
+                        .help("list the Alertmanager's address (`host:port`, 9093 by default) in a `static_configs` entry's `targets`"),
+                    ),
+                    Alerting::Targets | Alerting::Discovery => {}
+                }
             }
         }
         out
@@ -143,7 +214,16 @@ impl Rule for AlertsWithoutAlertmanager {
 /// alertmanager.yml next to prometheus.yml with a Slack receiver whose webhook URL comes from the
 /// environment through a compose secret, and `alerting.alertmanagers` in prometheus.yml when it
 /// has none. `None` when the files are not where stackfix can reason about them.
-fn fix(ctx: &Context, prom: &PrometheusConfig, target: Option<(String, Option<String>)>) -> Option<Fix> {
+fn fix(
+    ctx: &Context,
+    prom: &PrometheusConfig,
+    target: Option<(String, Option<String>)>,
+    alerting: &Alerting,
+) -> Option<Fix> {
+    // Where alerts go must be a target this fix names (or already names the new service).
+    if let Alerting::Discovery | Alerting::Nowhere = alerting {
+        return None;
+    }
     let (name, port) = match target {
         Some((host, port)) => (host, port.unwrap_or_else(|| "9093".into())),
         None => ("alertmanager".to_string(), "9093".to_string()),
@@ -196,13 +276,21 @@ fn fix(ctx: &Context, prom: &PrometheusConfig, target: Option<(String, Option<St
             json!({ "secret": SECRET, "variable": WEBHOOK_VARIABLE }),
         ));
     }
-    if prom.alertmanager_targets.is_empty() && prom.doc.path(&["alerting", "alertmanagers"]).is_none() {
-        edits.push(FixEdit::new(
+    match alerting {
+        Alerting::Missing => edits.push(FixEdit::new(
             Target::Root(prom.file),
             EditOp::Merge,
             tpl::ALERTS_WITHOUT_ALERTMANAGER_PROMETHEUS,
             json!({ "target": format!("{name}:{port}") }),
-        ));
+        )),
+        // `targets: []`: the new service's address in it.
+        Alerting::EmptyTargets(at) => edits.push(FixEdit::new(
+            Target::Node { file: at.file, at: at.span },
+            EditOp::Replace,
+            tpl::ALERTS_WITHOUT_ALERTMANAGER_TARGETS,
+            json!({ "target": format!("{name}:{port}") }),
+        )),
+        Alerting::Targets | Alerting::Discovery | Alerting::Nowhere => {}
     }
     edits.push(FixEdit::env_example(WEBHOOK_VARIABLE.to_string()));
     Some(ctx.fix(
