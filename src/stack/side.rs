@@ -280,20 +280,35 @@ fn glob(loader: &mut Loader, service: &Service, container: &str) -> Vec<PathBuf>
     if !name.contains(['*', '?']) {
         return mounted(loader, service, container, false).filter(|p| loader.is_file(p)).into_iter().collect();
     }
-    let Some(host_dir) = mounted(loader, service, dir, false) else {
-        return Vec::new();
-    };
-    let mut out: Vec<PathBuf> = std::fs::read_dir(&host_dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| p.is_file())
-                .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| wildcard(name, n)))
-                .collect()
+    // What the container sees in `dir`, by name: the files of the host directory mounted there
+    // (or above), and over them the bind mounts whose target is a name in `dir` itself
+    // (`./alerts.yml:/etc/prometheus/rules/alerts.yml`).
+    let mut seen: std::collections::BTreeMap<String, Option<PathBuf>> = std::collections::BTreeMap::new();
+    if let Some(host_dir) = mounted(loader, service, dir, false) {
+        for entry in std::fs::read_dir(&host_dir).into_iter().flatten().filter_map(|e| e.ok()) {
+            if let Ok(file_name) = entry.file_name().into_string() {
+                let path = entry.path();
+                seen.insert(file_name, path.is_file().then_some(path));
+            }
+        }
+    }
+    let dir = dir.trim_end_matches('/');
+    let placed: Vec<String> = service
+        .volumes
+        .iter()
+        .filter(|m| m.kind == MountKind::Bind && m.source.is_some())
+        .filter_map(|m| {
+            let (parent, file_name) = m.target.trim_end_matches('/').rsplit_once('/')?;
+            (parent == dir && !file_name.is_empty()).then(|| file_name.to_string())
         })
-        .unwrap_or_default();
-    out.sort();
-    out
+        .collect();
+    for file_name in placed {
+        let host = mounted(loader, service, &format!("{dir}/{file_name}"), false);
+        let file = host.filter(|p| loader.is_file(p));
+        seen.insert(file_name, file);
+    }
+    // In name order, as Prometheus' glob gives them.
+    seen.into_iter().filter(|(n, _)| wildcard(name, n)).filter_map(|(_, file)| file).collect()
 }
 
 fn wildcard(pattern: &str, name: &str) -> bool {

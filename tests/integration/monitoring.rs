@@ -91,3 +91,40 @@ fn fixed_monitoring_files_pass_promtool_and_amtool() {
     }
     assert!(alertmanagers > 0, "no Alertmanager configuration was checked");
 }
+
+/// A `rule_files` glob matches what Prometheus sees in the directory: the files of a directory
+/// mounted there and, over them, files mounted one by one into it (`./alerts.yml:
+/// /etc/prometheus/rules/alerts.yml`), in name order; names the pattern does not match are not
+/// read.
+#[test]
+fn rule_file_globs_match_files_mounted_one_by_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("mon/rules")).unwrap();
+    std::fs::write(
+        root.join("docker-compose.yml"),
+        "services:\n  prometheus:\n    image: prom/prometheus:v2.54.1\n    volumes:\n      \
+         - ./mon/prometheus.yml:/etc/prometheus/prometheus.yml:ro\n      \
+         - ./mon/rules:/etc/prometheus/rules:ro\n      \
+         - ./mon/alerts.yml:/etc/prometheus/rules/b-alerts.yml:ro\n      \
+         - ./mon/notes.txt:/etc/prometheus/rules/notes.txt:ro\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("mon/prometheus.yml"), "rule_files:\n  - /etc/prometheus/rules/*.yml\n").unwrap();
+    let rules = "groups:\n  - name: a\n    rules:\n      - alert: Down\n        expr: up == 0\n";
+    std::fs::write(root.join("mon/alerts.yml"), rules).unwrap();
+    std::fs::write(root.join("mon/rules/a-recorded.yml"), "groups: []\n").unwrap();
+    // Shadowed by the file mounted at the same name.
+    std::fs::write(root.join("mon/rules/b-alerts.yml"), "not: read\n").unwrap();
+    std::fs::write(root.join("mon/notes.txt"), "not a rule file\n").unwrap();
+    let stack = stack::load(&LoadOptions::new(root.to_path_buf(), Vec::new(), Profiles::builtin()));
+    assert!(stack.errors.is_empty(), "{:?}", stack.errors);
+    let prom = &stack.configs[0].prometheus[0];
+    let read: Vec<String> = prom.rule_files[0]
+        .files
+        .iter()
+        .map(|&f| stack.file(f).path.strip_prefix(root).unwrap().display().to_string())
+        .collect();
+    assert_eq!(read, ["mon/rules/a-recorded.yml", "mon/alerts.yml"]);
+    assert!(stack.notes.iter().all(|n| !n.message.contains("not found through the mounts")), "{:?}", stack.notes);
+}
