@@ -483,9 +483,9 @@ fn json_web_tokens(line: &str) -> Option<String> {
     changed(out)
 }
 
-/// The prefixes of the password hashes an htpasswd file (Traefik's `basicAuth.users`, nginx)
-/// holds: Apache MD5, bcrypt, SHA-1, SHA-256/512 crypt.
-const HASH_PREFIXES: &[&str] = &["$apr1$", "$2y$", "$2a$", "$2b$", "{SHA}", "$5$", "$6$"];
+// The prefixes of the password hashes an htpasswd file (Traefik's `basicAuth.users`, nginx)
+// holds: Apache MD5, bcrypt, SHA-1, SHA-256/512 crypt.
+use crate::rules::PASSWORD_HASH_PREFIXES as HASH_PREFIXES;
 
 /// Every password hash of an htpasswd line (`user:$apr1$…`, and as compose files write them,
 /// `$$apr1$$…`): it can be cracked offline. The user stays.

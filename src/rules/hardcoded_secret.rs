@@ -73,8 +73,10 @@ declare_rule! {
     /// ## What it does
     /// Reports secrets written into compose files: environment variables named like secrets
     /// (`*_PASSWORD`, `SECRET_KEY`, `*_TOKEN`, `API_KEY`, …) with a literal value or a literal
-    /// `${VAR:-default}`, connection strings with an embedded password, and `--requirepass` /
-    /// `--password` arguments. The value is never printed.
+    /// `${VAR:-default}`, connection strings with an embedded password, `--requirepass` /
+    /// `--password` arguments, and a password hash written as the value or fallback of a
+    /// variable named for one (`ADMIN_PASSWORD_HASH=$$2a$$14$$…`: a default credential for
+    /// whoever knows the password it was made from). The value is never printed.
     ///
     /// ## Why it matters
     /// Anything in the compose file is in git history and in every clone, and a development
@@ -206,6 +208,40 @@ pub fn is_secret_name(name: &str) -> bool {
     static PARTS: std::sync::LazyLock<Option<aho_corasick::AhoCorasick>> =
         std::sync::LazyLock::new(|| any_case(&["PASS", "PWD", "SECRET", "TOKEN", "KEY", "CREDENTIALS", "SALT"]));
     may_hold(&PARTS, name) && names_a_secret(name)
+}
+
+/// How the password hashes of crypt(3) and htpasswd start (bcrypt, Apache MD5, SHA-256 and
+/// SHA-512 crypt, `{SHA}`), with `$` as read (compose files write `$$`).
+pub const PASSWORD_HASH_PREFIXES: &[&str] = &["$apr1$", "$2y$", "$2a$", "$2b$", "{SHA}", "$5$", "$6$"];
+
+/// Whether `name` names a password's hash: a secret name followed by the word `HASH`
+/// (`ADMIN_PASSWORD_HASH`). Its value is no secret by name ([`is_secret_name`] reads a `*_HASH`
+/// as a setting about one), but a literal hash is a default credential: whoever knows the
+/// password it was made from logs in wherever it is not overridden.
+pub fn is_password_hash_name(name: &str) -> bool {
+    let Some(cut) = name.len().checked_sub(4) else { return false };
+    let (Some(stem), Some(last)) = (name.get(..cut), name.get(cut..)) else { return false };
+    if !last.eq_ignore_ascii_case("HASH") {
+        return false;
+    }
+    let stem = stem.trim_end_matches(['_', '-', '.']);
+    !stem.is_empty() && is_secret_name(stem)
+}
+
+/// The password hash `value` (as written: `$$` for `$`) holds, and whether it is the fallback of
+/// a reference (`${ADMIN_PASSWORD_HASH:-$$2a$$14$$…}`) rather than the whole value.
+fn literal_password_hash(value: &str) -> Option<(String, bool)> {
+    let unescaped = value.replace("$$", "$");
+    let trimmed = unescaped.trim();
+    let is_hash = |text: &str| PASSWORD_HASH_PREFIXES.iter().any(|p| text.starts_with(p));
+    if is_hash(trimmed) {
+        return Some((trimmed.to_string(), false));
+    }
+    interpolate::references(trimmed)
+        .into_iter()
+        .filter_map(|r| r.default)
+        .find(|d| is_hash(d))
+        .map(|d| (d.to_string(), true))
 }
 
 /// A search for any of `words`, ignoring ASCII case (`None` if it cannot be built).
@@ -482,6 +518,14 @@ fn each_occurrence<'a>(ctx: &Context<'a>, mut visit: impl FnMut(Occurrence<'a>))
                     let referencing = value.contains('$').then_some(value.into());
                     visit(Occurrence { service, place: Place::Var(var), what, secret: plain, referencing });
                 }
+            } else if let Some((hash, fallback)) =
+                is_password_hash_name(&var.name).then(|| literal_password_hash(value)).flatten()
+            {
+                let (what, secret, referencing) = match fallback {
+                    true => ("a literal password hash as its fallback (`${VAR:-…}`)", None, Some(value.into())),
+                    false => ("a literal password hash", Some(hash.into()), None),
+                };
+                visit(Occurrence { service, place: Place::Var(var), what, secret, referencing });
             } else if url_with_password(value) {
                 let password = url_password(value);
                 let secret = password.filter(|p| !p.contains('$')).map(Into::into);
@@ -567,10 +611,12 @@ pub(super) fn literal_values(ctx: &Context) -> Vec<String> {
     each_occurrence(ctx, |o| {
         out.extend(o.secret.map(|s| s.into_owned()));
         if let Some(written) = o.referencing {
+            // A password hash has `$` in it.
+            let hash = |d: &str| PASSWORD_HASH_PREFIXES.iter().any(|p| d.starts_with(p));
             let fallbacks = interpolate::references(&written.replace("$$", "$"))
                 .into_iter()
                 .filter_map(|r| r.default)
-                .filter(|d| !d.trim().is_empty() && !d.contains('$'))
+                .filter(|d| !d.trim().is_empty() && (!d.contains('$') || hash(d)))
                 .collect::<Vec<_>>();
             out.extend(fallbacks);
         }
@@ -1189,6 +1235,24 @@ mod tests {
             "CACHE_BYPASS",
         ] {
             assert!(!is_secret_name(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn password_hashes_by_name_and_value() {
+        for n in ["ADMIN_PASSWORD_HASH", "admin_password_hash", "DB_PASS-HASH", "API_TOKEN_HASH"] {
+            assert!(is_password_hash_name(n), "{n}");
+        }
+        for n in ["PASSWORD_HASH_ALGORITHM", "HASH", "FILE_HASH", "COMMIT_HASH", "ADMIN_PASSWORD_FILE"] {
+            assert!(!is_password_hash_name(n), "{n}");
+        }
+        let bcrypt = "$2a$14$1l.IozJx7xQRVmlkEQ32OeEEfP5mRxTpbDTCTcXRqn19gXD8YK1pO";
+        let written = bcrypt.replace('$', "$$");
+        assert_eq!(literal_password_hash(&written), Some((bcrypt.to_string(), false)));
+        let fallback = format!("${{ADMIN_PASSWORD_HASH:-{written}}}");
+        assert_eq!(literal_password_hash(&fallback), Some((bcrypt.to_string(), true)));
+        for not in ["sha256", "${ADMIN_PASSWORD_HASH}", "${ADMIN_PASSWORD_HASH:?set it}", ""] {
+            assert_eq!(literal_password_hash(not), None, "{not}");
         }
     }
 

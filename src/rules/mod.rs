@@ -212,7 +212,7 @@ mod docker_socket_mount;
 mod elasticsearch_security_disabled;
 mod exporters;
 mod hardcoded_secret;
-pub use hardcoded_secret::is_secret_name;
+pub use hardcoded_secret::{is_password_hash_name, is_secret_name, PASSWORD_HASH_PREFIXES};
 mod host_namespace;
 mod missing_exporter;
 mod no_backup;

@@ -698,3 +698,20 @@ fn silenced_findings_are_counted_in_the_checklist() {
     );
     assert!(report(dir.path(), &[]).contains("`no-healthcheck`: service has no health check (1 silenced)"));
 }
+
+/// A password hash written as a default credential (`ADMIN_PASSWORD_HASH=$$2a$$14$$…`, as a
+/// literal or a fallback) is shown in no format of the report.
+#[test]
+fn password_hashes_are_redacted_in_every_format() {
+    let dir = fixtures().join("hardcoded-secret/bad/password-hash");
+    for format in ["markdown", "json", "html"] {
+        let text = report(&dir, &["--format", format]);
+        for body in [
+            "1l.IozJx7xQRVmlkEQ32OeEEfP5mRxTpbDTCTcXRqn19gXD8YK1pO",
+            "KIXQJ1Gq0p0e8s5y1zJr4uGq3g5q1n7b3Wn8cJ0VxQm4oYb9n1a2S",
+        ] {
+            assert!(!text.contains(body), "{format}: the report shows a password hash");
+        }
+        assert!(text.contains("ADMIN_PASSWORD_HASH"), "{format}: the finding is not reported");
+    }
+}
