@@ -381,14 +381,28 @@ pub(super) fn summary(outcome: &Outcome, written: bool) -> String {
         out.push_str(&format!(" ({})", rules.join(", ")));
     }
     out.push_str(".\n");
-    for a in outcome.applied.iter().take(SHOWN_FIXES) {
-        out.push_str(&format!("  {} ({}): {}\n", a.rule, a.service.as_deref().unwrap_or("-"), a.title));
+    // A rule's fixes of services of one name in several configurations (a development and a
+    // production file each defining `prometheus`) say where each is; one finding fixed in every
+    // configuration that reads its file is one line, with how many.
+    fn named(a: &stackfix::fix::Applied) -> (&str, Option<&str>) {
+        (a.rule, a.service.as_deref())
     }
-    if outcome.applied.len() > SHOWN_FIXES {
-        out.push_str(&format!(
-            "  … and {} more (`--format json` lists every fix)\n",
-            outcome.applied.len() - SHOWN_FIXES
-        ));
+    let mut lines: Vec<(&stackfix::fix::Applied, usize)> = Vec::new();
+    for a in &outcome.applied {
+        match lines.iter_mut().find(|(b, _)| named(b) == named(a) && b.location == a.location && b.title == a.title) {
+            Some((_, times)) => *times += 1,
+            None => lines.push((a, 1)),
+        }
+    }
+    for &(a, times) in lines.iter().take(SHOWN_FIXES) {
+        let service = a.service.as_deref().unwrap_or("-");
+        let repeated = lines.iter().filter(|(b, _)| named(b) == named(a)).count() > 1;
+        let place = if repeated { format!("{service}, {}", a.location) } else { service.to_string() };
+        let times = if times > 1 { format!(" (in {times} configurations)") } else { String::new() };
+        out.push_str(&format!("  {} ({place}): {}{times}\n", a.rule, a.title));
+    }
+    if lines.len() > SHOWN_FIXES {
+        out.push_str(&format!("  … and {} more (`--format json` lists every fix)\n", lines.len() - SHOWN_FIXES));
     }
     for change in &outcome.changes {
         let state = match (written, change.before.is_none()) {

@@ -210,9 +210,24 @@ pub fn is_secret_name(name: &str) -> bool {
     may_hold(&PARTS, name) && names_a_secret(name)
 }
 
-/// How the password hashes of crypt(3) and htpasswd start (bcrypt, Apache MD5, SHA-256 and
-/// SHA-512 crypt, `{SHA}`), with `$` as read (compose files write `$$`).
-pub const PASSWORD_HASH_PREFIXES: &[&str] = &["$apr1$", "$2y$", "$2a$", "$2b$", "{SHA}", "$5$", "$6$"];
+/// How the password hashes of crypt(3), htpasswd and Argon2 start (bcrypt, Apache MD5, MD5,
+/// SHA-256 and SHA-512 crypt, yescrypt, `{SHA}`, Argon2's PHC strings), with `$` as read
+/// (compose files write `$$`).
+pub const PASSWORD_HASH_PREFIXES: &[&str] = &[
+    "$apr1$",
+    "$2y$",
+    "$2a$",
+    "$2b$",
+    "$2x$",
+    "{SHA}",
+    "$1$",
+    "$5$",
+    "$6$",
+    "$y$",
+    "$argon2id$",
+    "$argon2i$",
+    "$argon2d$",
+];
 
 /// Whether `name` names a password's hash: a secret name followed by the word `HASH`
 /// (`ADMIN_PASSWORD_HASH`). Its value is no secret by name ([`is_secret_name`] reads a `*_HASH`
@@ -1251,6 +1266,8 @@ mod tests {
         assert_eq!(literal_password_hash(&written), Some((bcrypt.to_string(), false)));
         let fallback = format!("${{ADMIN_PASSWORD_HASH:-{written}}}");
         assert_eq!(literal_password_hash(&fallback), Some((bcrypt.to_string(), true)));
+        let argon = "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG";
+        assert_eq!(literal_password_hash(&argon.replace('$', "$$")), Some((argon.to_string(), false)));
         for not in ["sha256", "${ADMIN_PASSWORD_HASH}", "${ADMIN_PASSWORD_HASH:?set it}", ""] {
             assert_eq!(literal_password_hash(not), None, "{not}");
         }

@@ -13,7 +13,10 @@ declare_rule! {
     /// reboot leaves the stack stopped.
     ///
     /// ## When it does not apply
-    /// Development configurations next to a production file, and one-shot jobs.
+    /// Development configurations next to a production file, one-shot jobs, and command-line
+    /// tools run on demand: a service with the word `cli` in its name (`airflow-cli`, `wp-cli`)
+    /// that publishes no port and has no health check of its own runs a command and exits, and
+    /// restarted it would run again and again.
     ///
     /// ## Example
     /// ```yaml
@@ -49,6 +52,7 @@ impl Rule for NoRestartPolicy {
             .services
             .iter()
             .filter(|s| s.restart.is_none() && s.restart_policy.is_none() && !ctx.config.is_one_shot(s))
+            .filter(|s| !command_line_tool(s))
             .map(|s| {
                 let site = s.production_site();
                 Finding::new(&Self::META, site, format!("service `{}` has no restart policy", s.name))
@@ -62,6 +66,13 @@ impl Rule for NoRestartPolicy {
             })
             .collect()
     }
+}
+
+/// Whether `service` is a command-line tool run on demand: `cli` is a word of its name, and it
+/// serves nothing (no published port, no health check of its own).
+fn command_line_tool(service: &crate::stack::Service) -> bool {
+    let named = service.name.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w.eq_ignore_ascii_case("cli"));
+    named && service.ports.is_empty() && !service.has_own_probe()
 }
 
 /// `restart: unless-stopped` at `site`.

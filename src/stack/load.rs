@@ -117,8 +117,10 @@ fn not_utf8(bytes: &[u8], valid: usize) -> ReadError {
     let before = &bytes[..valid];
     let line_start = memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
     let line = 1 + memchr::memchr_iter(b'\n', before).count();
-    // The bytes before it on its line are valid UTF-8.
-    let column = 1 + std::str::from_utf8(&before[line_start..]).map_or(0, |t| t.chars().count());
+    // The bytes before it on its line are valid UTF-8 (a byte order mark is no column).
+    let text = std::str::from_utf8(&before[line_start..]).unwrap_or("");
+    let text = if line_start == 0 { text.strip_prefix('\u{feff}').unwrap_or(text) } else { text };
+    let column = 1 + text.chars().count();
     ReadError::NotUtf8 { line, column, byte: bytes.get(valid).copied().unwrap_or(0) }
 }
 

@@ -376,8 +376,7 @@ impl Service {
         self.labels.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
-    /// Name or command words of a one-shot job (migrations, init, seed, setup…), or a name of a
-    /// command-line tool (`airflow-cli`).
+    /// Name or command words of a one-shot job (migrations, init, seed, setup…).
     pub fn looks_one_shot(&self) -> bool {
         const JOB_WORDS: &[&str] = &[
             "migrate",
@@ -396,16 +395,11 @@ impl Service {
             "keygen",
         ];
         let is_job_word = |w: &str| JOB_WORDS.iter().any(|j| j.eq_ignore_ascii_case(w));
-        // A service named as a command-line tool (`airflow-cli`, `wp-cli`) runs a command and
-        // exits: restarted, it would run again and again. (Only the name: a daemon's command
-        // line may call `redis-cli` while it waits for a dependency.)
-        let named_a_tool = self.name.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w.eq_ignore_ascii_case("cli"));
-        named_a_tool
-            || std::iter::once(&self.name)
-                .chain(&self.entrypoint)
-                .chain(&self.command)
-                .flat_map(|part| part.split(|c: char| !c.is_ascii_alphanumeric()))
-                .any(|w| !w.is_empty() && is_job_word(w))
+        std::iter::once(&self.name)
+            .chain(&self.entrypoint)
+            .chain(&self.command)
+            .flat_map(|part| part.split(|c: char| !c.is_ascii_alphanumeric()))
+            .any(|w| !w.is_empty() && is_job_word(w))
     }
 
     /// Whether the service runs a health probe: a test of its own, or the image's (a

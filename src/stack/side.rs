@@ -228,6 +228,8 @@ fn prometheus(loader: &mut Loader, service: &Service) -> Option<PrometheusConfig
         };
         let container_rule =
             if pattern.starts_with('/') { pattern.to_string() } else { format!("{config_dir}/{pattern}") };
+        // Cleaned as Prometheus cleans it (`./rules/*.yml`, `../rules/*.yml`).
+        let container_rule = clean_container_path(&container_rule);
         let mut files = Vec::new();
         for path in glob(loader, service, &container_rule) {
             files.extend(loader.read(&path, FileRole::PrometheusRules, true));
@@ -309,6 +311,22 @@ fn glob(loader: &mut Loader, service: &Service, container: &str) -> Vec<PathBuf>
     }
     // In name order, as Prometheus' glob gives them.
     seen.into_iter().filter(|(n, _)| wildcard(name, n)).filter_map(|(_, file)| file).collect()
+}
+
+/// A container path (`/`-separated, absolute) with `.` and empty names dropped and each `..`
+/// taking out the name before it, as Go's `filepath.Clean` gives it.
+fn clean_container_path(path: &str) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for name in path.split('/') {
+        match name {
+            "" | "." => {}
+            ".." => {
+                names.pop();
+            }
+            other => names.push(other),
+        }
+    }
+    format!("/{}", names.join("/"))
 }
 
 fn wildcard(pattern: &str, name: &str) -> bool {

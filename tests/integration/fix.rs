@@ -724,3 +724,23 @@ fn an_overlay_with_ports_of_its_own_overrides_the_bases() {
         assert_eq!(json["findings"].as_array().unwrap().len(), 0, "{prod}: {json:#}");
     }
 }
+
+/// Fixes of one rule on services of one name in two configurations (a development file and a
+/// standalone production file, each defining `web`) are told apart by where each is.
+#[test]
+fn the_fix_summary_says_where_each_fix_of_a_repeated_service_name_is() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("docker-compose.yml"), "services:\n  web:\n    image: nginx:1.27\n").unwrap();
+    std::fs::write(
+        dir.path().join("docker-compose.prod.yml"),
+        "services:\n  web:\n    image: nginx:1.27\n    restart: always\n",
+    )
+    .unwrap();
+    let out = stackfix(dir.path(), &["fix", "--diff", "--select", "no-healthcheck"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let summary = stderr(&out);
+    assert!(summary.contains("Would fix 2 findings (no-healthcheck ×2)"), "{summary}");
+    for place in ["(web, docker-compose.yml:2)", "(web, docker-compose.prod.yml:2)"] {
+        assert!(summary.contains(&format!("  no-healthcheck {place}: add a health check")), "{summary}");
+    }
+}

@@ -127,4 +127,8 @@ fn rule_file_globs_match_files_mounted_one_by_one() {
         .collect();
     assert_eq!(read, ["mon/rules/a-recorded.yml", "mon/alerts.yml"]);
     assert!(stack.notes.iter().all(|n| !n.message.contains("not found through the mounts")), "{:?}", stack.notes);
+    // A relative pattern is cleaned as Prometheus cleans it.
+    std::fs::write(root.join("mon/prometheus.yml"), "rule_files:\n  - ./rules/../rules/*.yml\n").unwrap();
+    let stack = stack::load(&LoadOptions::new(root.to_path_buf(), Vec::new(), Profiles::builtin()));
+    assert_eq!(stack.configs[0].prometheus[0].rule_files[0].files.len(), 2, "{:?}", stack.notes);
 }

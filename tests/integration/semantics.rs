@@ -1723,6 +1723,8 @@ fn text_that_is_not_utf8_is_refused_where_it_stops_being_utf8() {
             ":5:14:",
             "0xC3",
         ),
+        // A byte order mark is no column.
+        (&b"\xef\xbb\xbf\xffservices:\n"[..], ":1:1:", "0xFF"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("docker-compose.yml"), bytes).unwrap();
