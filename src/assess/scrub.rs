@@ -484,7 +484,7 @@ fn json_web_tokens(line: &str) -> Option<String> {
 }
 
 // The prefixes of the password hashes an htpasswd file (Traefik's `basicAuth.users`, nginx)
-// holds: Apache MD5, bcrypt, SHA-1, SHA-256/512 crypt.
+// holds, and of crypt(3) and Argon2 hashes (the ones `hardcoded-secret` knows).
 use crate::rules::PASSWORD_HASH_PREFIXES as HASH_PREFIXES;
 
 /// Every password hash of an htpasswd line (`user:$apr1$…`, and as compose files write them,

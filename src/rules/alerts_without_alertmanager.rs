@@ -213,7 +213,9 @@ impl Rule for AlertsWithoutAlertmanager {
 /// An Alertmanager service (named after the host Prometheus already sends to, if any), its
 /// alertmanager.yml next to prometheus.yml with a Slack receiver whose webhook URL comes from the
 /// environment through a compose secret, and `alerting.alertmanagers` in prometheus.yml when it
-/// has none. `None` when the files are not where stackfix can reason about them.
+/// has none, or the service's address in its empty `targets: []` (`alerting`). `None` when the
+/// files are not where stackfix can reason about them, or Prometheus' `alerting` leaves no
+/// target to write (a service discovery, no `targets` list).
 fn fix(
     ctx: &Context,
     prom: &PrometheusConfig,

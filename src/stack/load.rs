@@ -504,7 +504,6 @@ impl RealPaths {
     /// `path` (made absolute against the working directory and normalised) with every link
     /// resolved; `None` when it does not exist (or a component is not a directory).
     pub(crate) fn get(&mut self, path: &Path) -> Option<PathBuf> {
-        // `..` after a link climbs from where the link leads, not lexically.
         // `..` after a link climbs from where the link leads, not lexically: the path up to its
         // last `..` is resolved by the system (once: a project named `../stack` has `..` in
         // every path under it), the names after it as any other path's.
