@@ -656,21 +656,12 @@ impl Loader {
         let dir = &options.dir;
         let names = match self.names.take() {
             Some(names) => names,
-            None => {
-                let entries = std::fs::read_dir(dir).map_err(|e| LoadError {
-                    path: self.display(dir),
-                    position: None,
-                    message: format!("cannot read directory: {e}"),
-                    hint: None,
-                })?;
-                let mut names: Vec<String> = entries
-                    .filter_map(|e| e.ok())
-                    .filter(is_file_entry)
-                    .filter_map(|e| e.file_name().into_string().ok())
-                    .collect();
-                names.sort();
-                names
-            }
+            None => file_names(dir).map_err(|e| LoadError {
+                path: self.display(dir),
+                position: None,
+                message: format!("cannot read directory: {e}"),
+                hint: None,
+            })?,
         };
         // Kept for a later load of the directory (a fix pass's).
         self.names = Some(names.clone());
@@ -2178,17 +2169,23 @@ fn is_file_entry(entry: &std::fs::DirEntry) -> bool {
 
 /// The production files of a project directory, by name, sorted.
 pub fn production_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .filter(|e| e.file_name().to_str().is_some_and(is_production_name) && is_file_entry(e))
-                .map(|e| e.path())
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out
+    let names = file_names(dir).unwrap_or_default();
+    names.iter().filter(|n| is_production_name(n)).map(|n| dir.join(n)).collect()
+}
+
+/// The names of the files in `dir` (links to files included; names that are not UTF-8 left
+/// out), sorted.
+///
+/// # Errors
+/// The directory cannot be read.
+fn file_names(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter(is_file_entry)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    Ok(names)
 }
 
 /// The compose files found in a project directory by name, as stackfix loads them there: the
@@ -2298,17 +2295,7 @@ mod tests {
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
         assert_eq!(found, ["compose.yaml", "docker-compose.prod.yml"]);
-        let names = |dir: &Path| -> Vec<String> {
-            let mut names: Vec<String> = std::fs::read_dir(dir)
-                .unwrap()
-                .filter_map(|e| e.ok())
-                .filter(is_file_entry)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect();
-            names.sort();
-            names
-        };
-        assert_eq!(names(dir.path()), ["compose.yaml", "docker-compose.prod.yml"]);
+        assert_eq!(file_names(dir.path()).unwrap(), ["compose.yaml", "docker-compose.prod.yml"]);
     }
 
     /// A directory without a compose file's usual name: its YAML files with a `services`
