@@ -1,6 +1,7 @@
 //! `stackfix fix`: plan and verify fixes, then print them as a diff or write them.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::path::Path;
 
@@ -366,6 +367,8 @@ pub(super) fn templates(
 
 /// Applied fixes listed one by one (what each does and why) before the rest are only counted.
 const SHOWN_FIXES: usize = 20;
+/// How many of the services the fixes add the summary names.
+const SHOWN_ADDED: usize = 10;
 
 /// Fixes per rule and what each does, files, what was skipped and why, how much is left.
 pub(super) fn summary(outcome: &Outcome, written: bool) -> String {
@@ -387,16 +390,25 @@ pub(super) fn summary(outcome: &Outcome, written: bool) -> String {
     fn named(a: &stackfix::fix::Applied) -> (&str, Option<&str>) {
         (a.rule, a.service.as_deref())
     }
+    // In the order fixes were applied: each line's fix, and in how many configurations.
     let mut lines: Vec<(&stackfix::fix::Applied, usize)> = Vec::new();
+    let mut line_of: HashMap<(&str, Option<&str>, &str, &str), usize> = HashMap::new();
+    // How many lines each (rule, service) has: more than one says where each is.
+    let mut per_name: HashMap<(&str, Option<&str>), usize> = HashMap::new();
     for a in &outcome.applied {
-        match lines.iter_mut().find(|(b, _)| named(b) == named(a) && b.location == a.location && b.title == a.title) {
-            Some((_, times)) => *times += 1,
-            None => lines.push((a, 1)),
+        let (rule, service) = named(a);
+        match line_of.entry((rule, service, a.location.as_str(), a.title.as_str())) {
+            Entry::Occupied(line) => lines[*line.get()].1 += 1,
+            Entry::Vacant(line) => {
+                line.insert(lines.len());
+                lines.push((a, 1));
+                *per_name.entry((rule, service)).or_default() += 1;
+            }
         }
     }
     for &(a, times) in lines.iter().take(SHOWN_FIXES) {
         let service = a.service.as_deref().unwrap_or("-");
-        let repeated = lines.iter().filter(|(b, _)| named(b) == named(a)).count() > 1;
+        let repeated = per_name.get(&named(a)).is_some_and(|&n| n > 1);
         let place = if repeated { format!("{service}, {}", a.location) } else { service.to_string() };
         let times = if times > 1 { format!(" (in {times} configurations)") } else { String::new() };
         out.push_str(&format!("  {} ({place}): {}{times}\n", a.rule, a.title));
@@ -429,14 +441,15 @@ pub(super) fn summary(outcome: &Outcome, written: bool) -> String {
         ));
         // Findings on what the fixes add (a backup job without `cap_drop`) are new ones: said, so
         // that a count that does not go down is not read as fixes that did nothing.
-        let on_added = outcome
-            .remaining
-            .iter()
-            .filter(|f| f.service.as_ref().is_some_and(|s| outcome.added_services.contains(s)))
-            .count();
+        let added: HashSet<&str> = outcome.added_services.iter().map(String::as_str).collect();
+        let on_added =
+            outcome.remaining.iter().filter(|f| f.service.as_deref().is_some_and(|s| added.contains(s))).count();
         if on_added > 0 {
             let add = if written { "added" } else { "would add" };
-            let names = outcome.added_services.join(", ");
+            let mut names = outcome.added_services.iter().take(SHOWN_ADDED).cloned().collect::<Vec<_>>().join(", ");
+            if outcome.added_services.len() > SHOWN_ADDED {
+                names.push_str(&format!(" and {} more", outcome.added_services.len() - SHOWN_ADDED));
+            }
             out.push_str(&format!(" ({on_added} on the services these fixes {add}: {names})"));
         }
         if unsafe_left > 0 {

@@ -648,6 +648,30 @@ fn a_shared_fix_reaching_a_service_through_extends_is_applied() {
     assert_eq!(fixable, 3, "{json:#}");
 }
 
+/// A run that adds many services names the first ten of them and counts the rest.
+#[test]
+fn services_the_fixes_add_are_named_up_to_ten() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("services:\n");
+    let mut volumes = String::from("volumes:\n");
+    for i in 0..12 {
+        text.push_str(&format!(
+            "  db{i:02}:\n    image: postgres:16.4\n    environment:\n      POSTGRES_PASSWORD: ${{DB_PASSWORD:?set it}}\n    volumes:\n      - db{i:02}:/var/lib/postgresql/data\n"
+        ));
+        volumes.push_str(&format!("  db{i:02}:\n"));
+    }
+    std::fs::write(dir.path().join("docker-compose.yml"), text + &volumes).unwrap();
+    std::fs::write(dir.path().join(".env"), "DB_PASSWORD=x\n").unwrap();
+    let out = stackfix(dir.path(), &["fix", "--diff", "--unsafe-fixes", "--color", "never"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let summary = stderr(&out);
+    let left = summary.lines().find(|l| l.contains("left for a person")).unwrap_or_else(|| panic!("{summary}"));
+    let named: Vec<String> = (0..10).map(|i| format!("db{i:02}-backup")).collect();
+    assert!(left.contains(&format!("would add: {} and 2 more)", named.join(", "))), "{left}");
+    assert!(!left.contains("db10-backup") && !left.contains("db11-backup"), "{left}");
+    assert!(summary.contains(" no-backup ×12,"), "{summary}");
+}
+
 /// The count of findings left after a run says how many are on services the fixes add (a backup
 /// job's own findings are new ones, not fixes that did nothing), and names those services.
 #[test]
