@@ -171,13 +171,13 @@ pub fn load_again(options: &LoadOptions, before: &Stack) -> Stack {
 /// each given file's text: a YAML file `before` parsed is parsed again only where they are (see
 /// [`Tree::reparse`]); one given unchanged is taken as `before` parsed it.
 pub fn load_edited(options: &LoadOptions, before: &Stack, edits: &HashMap<FileKey, Vec<TextEdit>>) -> Stack {
-    let given: HashSet<PathBuf> = options.overrides.keys().map(|p| absolute(p)).collect();
+    // Each text given, by the absolute path it is given for (a file of project `.` is read as
+    // `./docker-compose.yml` and may be given as `docker-compose.yml`).
+    let given: HashMap<PathBuf, &String> = options.overrides.iter().map(|(p, text)| (absolute(p), text)).collect();
     let mut edited: HashMap<FileKey, (Arc<Tree>, Vec<TextEdit>)> = HashMap::new();
     for f in &before.files {
         let Some(tree) = &f.tree else { continue };
-        let Some(text) = options.overrides.get(&f.path).or_else(|| options.overrides.get(&absolute(&f.path))) else {
-            continue;
-        };
+        let Some(&text) = given.get(&absolute(&f.path)) else { continue };
         match edits.get(&f.key) {
             Some(edits) => {
                 edited.insert(f.key.clone(), (tree.clone(), edits.clone()));
@@ -191,7 +191,7 @@ pub fn load_edited(options: &LoadOptions, before: &Stack, edits: &HashMap<FileKe
     let earlier = before
         .files
         .iter()
-        .filter(|f| !given.contains(&absolute(&f.path)))
+        .filter(|f| !given.contains_key(&absolute(&f.path)))
         .map(|f| {
             let read = match &f.tree {
                 Some(tree) => Earlier::Tree(tree.clone()),
@@ -2426,6 +2426,30 @@ mod tests {
             vec![TextEdit { start: 0, end: text.len(), len: gone.len() }],
         )]);
         assert!(load_edited(&given, &before, &edits).files.is_empty());
+    }
+
+    /// A project named by a relative path (`stackfix fix` in the stack's directory reads
+    /// `./docker-compose.yml`) with its files given by their normalized paths (as a fix run gives
+    /// them): each is still found as the file the last load parsed, so an unchanged one keeps
+    /// its tree (shared, not parsed again).
+    #[test]
+    fn files_given_under_a_relative_project_path_keep_their_trees() {
+        std::fs::create_dir_all("target").unwrap();
+        let dir = tempfile::tempdir_in("target").unwrap();
+        let relative = Path::new(".").join("target").join(dir.path().file_name().unwrap());
+        let text = "services:\n  web:\n    image: nginx:1.27\n";
+        std::fs::write(relative.join("docker-compose.yml"), text).unwrap();
+        let options = LoadOptions::new(relative.clone(), Vec::new(), Profiles::builtin());
+        let before = load(&options);
+        assert_eq!(before.files.len(), 1);
+        assert!(before.files[0].path.starts_with("."), "{:?}", before.files[0].path);
+        let mut given = options.clone();
+        let key = before.files[0].key.clone();
+        assert!(!key.path().starts_with("."), "{key:?}");
+        given.overrides.insert(key.path().to_path_buf(), text.to_string());
+        let again = load_edited(&given, &before, &HashMap::new());
+        let (old, new) = (before.files[0].tree.as_ref().unwrap(), again.files[0].tree.as_ref().unwrap());
+        assert!(Arc::ptr_eq(old, new), "parsed again");
     }
 
     /// A directory without a compose file's usual name: each YAML file is parsed to see whether

@@ -312,3 +312,34 @@ fn each_result_carries_its_own_fix() {
     lines.dedup();
     assert_eq!(lines.len(), 3, "{lines:?}");
 }
+
+/// A `.env.example` that is not UTF-8 is never proposed anew: the secret's fix in the log changes
+/// the compose file alone (a consumer applying it would otherwise replace the file's bytes), as
+/// `fix` leaves the file as it is.
+#[test]
+fn an_unreadable_env_example_is_not_proposed_anew() {
+    let v = validator();
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("docker-compose.yml"),
+        "services:\n  db:\n    image: postgres:16.4\n    environment:\n      POSTGRES_PASSWORD: hunter2hunter2\n",
+    )
+    .unwrap();
+    let example = b"# caf\xe9\nOTHER=1\n";
+    fs::write(dir.path().join(".env.example"), example).unwrap();
+    let log = sarif(&v, dir.path(), &["--select", "hardcoded-secret"]);
+    let results = results(&log);
+    assert_eq!(results.len(), 1, "{log:#}");
+    let fixes = results[0]["fixes"].as_array().expect("the secret's fix is in the log");
+    let uris: Vec<&str> = fixes[0]["artifactChanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["artifactLocation"]["uri"].as_str().unwrap())
+        .collect();
+    assert!(uris.iter().all(|u| !u.ends_with(".env.example")), "{uris:?}");
+    assert!(uris.iter().any(|u| u.ends_with("docker-compose.yml")), "{uris:?}");
+    let out = stackfix(dir.path(), &["fix", "--select", "hardcoded-secret", "--unsafe-fixes"]);
+    assert_ne!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(fs::read(dir.path().join(".env.example")).unwrap(), example);
+}
