@@ -487,6 +487,14 @@ fn json_web_tokens(line: &str) -> Option<String> {
 // holds, and of crypt(3) and Argon2 hashes (the ones `hardcoded-secret` knows).
 use crate::rules::PASSWORD_HASH_PREFIXES as HASH_PREFIXES;
 
+/// Each password hash prefix as written, and with compose's `$$` for each `$` (made once).
+fn written_hash_prefixes() -> &'static [String] {
+    static WRITTEN: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        HASH_PREFIXES.iter().flat_map(|p| [p.to_string(), p.replace('$', "$$")]).collect()
+    });
+    &WRITTEN
+}
+
 /// Every password hash of an htpasswd line (`user:$apr1$…`, and as compose files write them,
 /// `$$apr1$$…`): it can be cracked offline. The user stays.
 fn password_hashes(line: &str) -> Option<String> {
@@ -494,11 +502,7 @@ fn password_hashes(line: &str) -> Option<String> {
     let mut from = 0;
     loop {
         // The first hash prefix after `from`, as written or with compose's `$$`.
-        let found = HASH_PREFIXES
-            .iter()
-            .flat_map(|p| [Cow::Borrowed(*p), Cow::Owned(p.replace('$', "$$"))])
-            .filter_map(|p| out[from..].find(p.as_ref()).map(|i| from + i))
-            .min();
+        let found = written_hash_prefixes().iter().filter_map(|p| out[from..].find(p.as_str()).map(|i| from + i)).min();
         let Some(start) = found else { break };
         from = start + 1;
         // A hash follows the user's name and its colon.

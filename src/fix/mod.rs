@@ -349,12 +349,13 @@ pub fn check_setting(key: &str, value: &str) -> Result<(), String> {
 pub(crate) struct FindingKey {
     pub(crate) rule: &'static str,
     pub(crate) file: Arc<str>,
-    pub(crate) service: Option<String>,
+    pub(crate) service: Option<Arc<str>>,
     /// A hash of the route of the entry it is reported at ([`crate::yaml::route::route_hash_at`]),
     /// or of its message in a file that is not YAML.
     at: u64,
     rank: usize,
-    pub(crate) message: String,
+    /// Shared by every copy of the key (a fix's key is kept with each route it aims at).
+    pub(crate) message: Arc<str>,
 }
 
 impl PartialEq for FindingKey {
@@ -395,10 +396,10 @@ pub(crate) fn keys(stack: &Stack, findings: &[Finding]) -> Vec<FindingKey> {
     let key = |(f, (at, rank)): (&Finding, (u64, usize))| FindingKey {
         rule: f.rule,
         file: names[f.file].clone(),
-        service: f.service.clone(),
+        service: f.service.as_deref().map(Arc::from),
         at,
         rank,
-        message: f.message.clone(),
+        message: Arc::from(f.message.as_str()),
     };
     // Each place is found in the tree and each key made on its own (thousands of findings in a
     // large stack: in parallel); ranks follow the findings' order.
@@ -602,7 +603,7 @@ fn fix_in_memory(
                 (&a.file, a.rule, &a.service, a.at, a.rank).cmp(&(&b.file, b.rule, &b.service, b.at, b.rank))
             });
             for (k, reason) in excluded {
-                skipped.push(Skipped { rule: k.rule, service: k.service, message: k.message, reason });
+                skipped.push(Skipped { rule: k.rule, service: k.service.map(|s| s.to_string()), message: k.message.to_string(), reason });
             }
             let first_plans = first_plans.unwrap_or_default();
             return Ok((InMemory { applied, skipped, remaining, passes, fixed, first_plans }, changes, diffs));

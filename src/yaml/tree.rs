@@ -7,7 +7,7 @@
 //! scanning the text forward from each node's context (after the `:` or `-` that introduces it).
 //! Nothing here knows about compose.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::fmt;
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
