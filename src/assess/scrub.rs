@@ -489,9 +489,8 @@ use crate::rules::PASSWORD_HASH_PREFIXES as HASH_PREFIXES;
 
 /// Each password hash prefix as written, and with compose's `$$` for each `$` (made once).
 fn written_hash_prefixes() -> &'static [String] {
-    static WRITTEN: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
-        HASH_PREFIXES.iter().flat_map(|p| [p.to_string(), p.replace('$', "$$")]).collect()
-    });
+    static WRITTEN: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| HASH_PREFIXES.iter().flat_map(|p| [p.to_string(), p.replace('$', "$$")]).collect());
     &WRITTEN
 }
 

@@ -603,7 +603,12 @@ fn fix_in_memory(
                 (&a.file, a.rule, &a.service, a.at, a.rank).cmp(&(&b.file, b.rule, &b.service, b.at, b.rank))
             });
             for (k, reason) in excluded {
-                skipped.push(Skipped { rule: k.rule, service: k.service.map(|s| s.to_string()), message: k.message.to_string(), reason });
+                skipped.push(Skipped {
+                    rule: k.rule,
+                    service: k.service.map(|s| s.to_string()),
+                    message: k.message.to_string(),
+                    reason,
+                });
             }
             let first_plans = first_plans.unwrap_or_default();
             return Ok((InMemory { applied, skipped, remaining, passes, fixed, first_plans }, changes, diffs));

@@ -173,17 +173,25 @@ fn flag(words: &[String], name: &str) -> Option<String> {
 /// The host path of a container path, through the service's bind mounts (longest target wins).
 /// `required` adds a note when no mount provides it or the file is missing.
 fn mounted(loader: &mut Loader, service: &Service, container_path: &str, required: bool) -> Option<PathBuf> {
-    let best = service
+    // Paths in the container as Docker reads them: cleaned (`/etc/prometheus/./prometheus.yml`,
+    // a mount at `/etc/prometheus/`). A relative path (from the image's working directory) is
+    // under no mount written here.
+    let wanted = match container_path.starts_with('/') {
+        true => clean_container_path(container_path),
+        false => return None,
+    };
+    let (best, target) = service
         .volumes
         .iter()
         .filter(|m| m.kind == MountKind::Bind && m.source.is_some())
-        .filter(|m| {
-            let t = m.target.trim_end_matches('/');
-            container_path == t || container_path.strip_prefix(t).is_some_and(|r| r.starts_with('/'))
+        .map(|m| (m, clean_container_path(&m.target)))
+        .filter(|(_, t)| {
+            let t = t.trim_end_matches('/');
+            wanted == t || wanted.strip_prefix(t).is_some_and(|r| r.starts_with('/'))
         })
-        .max_by_key(|m| m.target.len())?
-        .clone();
-    let rest = container_path[best.target.trim_end_matches('/').len()..].trim_start_matches('/');
+        .max_by_key(|(_, t)| t.len())?;
+    let best = best.clone();
+    let rest = wanted[target.trim_end_matches('/').len()..].trim_start_matches('/');
     let source = best.source.as_deref().unwrap_or("");
     let host = loader.host_path(best.loc.file, source, best.loc)?;
     let host = if rest.is_empty() { host } else { host.join(rest) };
@@ -611,6 +619,38 @@ fn redis_conf(loader: &mut Loader, service: &Service) -> Option<RedisConf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file in the container is found through the mount that holds it, both paths read as
+    /// Docker cleans them (`/etc/prometheus/./`, `--config.file=/etc/x/../prometheus/…`).
+    #[test]
+    fn container_paths_are_cleaned_before_they_are_matched_to_mounts() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("prom")).unwrap();
+        std::fs::write(dir.path().join("prom/prometheus.yml"), "global:\n  scrape_interval: 15s\n").unwrap();
+        let read = |target: &str, flag: &str| {
+            let compose = format!(
+                "services:\n  p:\n    image: prom/prometheus:v2.53.0\n    command: [\"{flag}\"]\n    volumes:\n      - ./prom:{target}\n"
+            );
+            std::fs::write(dir.path().join("docker-compose.yml"), compose).unwrap();
+            let options =
+                crate::stack::LoadOptions::new(dir.path().to_path_buf(), Vec::new(), crate::stack::Profiles::builtin());
+            let stack = crate::stack::load(&options);
+            let found: Vec<String> = stack.configs[0]
+                .prometheus
+                .iter()
+                .map(|p| stack.file(p.file).path.file_name().unwrap().to_string_lossy().into_owned())
+                .collect();
+            found
+        };
+        let config = "--config.file=/etc/prometheus/prometheus.yml";
+        assert_eq!(read("/etc/prometheus", config), ["prometheus.yml"]);
+        assert_eq!(read("/etc/prometheus/./", config), ["prometheus.yml"]);
+        assert_eq!(read("/etc/other/../prometheus", config), ["prometheus.yml"]);
+        assert_eq!(read("/etc/prometheus", "--config.file=/etc/x/../prometheus//prometheus.yml"), ["prometheus.yml"]);
+        assert!(read("/etc/prometheusx", config).is_empty());
+        // A path relative to the image's working directory is under no mount written here.
+        assert!(read("/etc/prometheus", "--config.file=prometheus.yml").is_empty());
+    }
 
     #[test]
     fn wildcards() {
