@@ -90,24 +90,25 @@ declare_rule! {
     }
 }
 
-/// A setting from the command line (`--name value`) or redis.conf.
-fn setting(ctx: &Context, service: &Service, name: &str) -> Option<String> {
+/// A setting from the command line (`--name value`, which Redis applies after its
+/// configuration file) or redis.conf; `Err(argument)` when the file does not set it after an
+/// `include` whose file stackfix does not read (the setting is not known).
+fn setting(ctx: &Context, service: &Service, name: &str) -> Result<Option<String>, String> {
     let words = redis_server_words(service);
     let flag = format!("--{name}");
     if let Some(i) = words.iter().position(|w| w.eq_ignore_ascii_case(&flag)) {
-        return words.get(i + 1).cloned();
+        return Ok(words.get(i + 1).cloned());
     }
     if let Some(v) = service.environment.iter().filter_map(|e| e.value.as_deref()).find_map(|v| {
         let w: Vec<&str> = v.split_whitespace().collect();
         w.iter().position(|x| x.eq_ignore_ascii_case(&flag)).and_then(|i| w.get(i + 1).map(|s| s.to_string()))
     }) {
-        return Some(v);
+        return Ok(Some(v));
     }
-    ctx.config
-        .redis_confs
-        .iter()
-        .filter(|c| c.service == service.name)
-        .find_map(|c| c.get(name).map(|d| d.args.clone()))
+    match ctx.config.redis_confs.iter().find(|c| c.service == service.name) {
+        Some(conf) => conf.setting(name).map(|d| d.map(|d| d.args.clone())).map_err(str::to_string),
+        None => Ok(None),
+    }
 }
 
 impl Rule for RedisNoMaxmemory {
@@ -138,8 +139,40 @@ impl Rule for RedisNoMaxmemory {
             };
             let queue = matches!(role, RedisRole::Queue(_));
             let loc = service.value.get("command").map_or(service.production_site(), |c| c.loc);
-            let maxmemory = setting(ctx, service, "maxmemory");
-            let policy = setting(ctx, service, "maxmemory-policy");
+            // A setting an unread `include` may make: not known, so nothing is changed.
+            let known = |name: &str| setting(ctx, service, name);
+            // Only a queue's durability is changed.
+            let (appendonly, appendfsync) = match queue {
+                true => (known("appendonly").map(|a| a.as_deref() == Some("yes")), known("appendfsync")),
+                false => (Ok(true), Ok(None)),
+            };
+            let (maxmemory, policy, durable, appendfsync) = match (
+                known("maxmemory"),
+                known("maxmemory-policy"),
+                appendonly,
+                appendfsync,
+            ) {
+                (Ok(m), Ok(p), Ok(d), Ok(f)) => (m, p, d, f),
+                (Err(include), ..) | (_, Err(include), ..) | (_, _, Err(include), _) | (.., Err(include)) => {
+                    out.push(
+                        Finding::new(
+                            &Self::META,
+                            loc,
+                            format!(
+                                "redis `{}` reads a configuration file that includes `{include}`, which stackfix \
+                                     does not read: whether it sets `maxmemory` and `maxmemory-policy` is not known",
+                                service.name
+                            ),
+                        )
+                        .service(&service.name)
+                        .help(format!(
+                            "check that the included file, or a directive after the `include`, sets `maxmemory` and \
+                                 `maxmemory-policy {wanted}`: {why}"
+                        )),
+                    );
+                    continue;
+                }
+            };
             let message = match (&maxmemory, &policy) {
                 (None, _) => format!("redis `{}` has no `maxmemory` limit", service.name),
                 (Some(_), None) if matches!(role, RedisRole::Cache(_) | RedisRole::CacheByName(_)) => {
@@ -196,10 +229,10 @@ impl Rule for RedisNoMaxmemory {
                     ));
                 }
             }
-            if queue && setting(ctx, service, "appendonly").as_deref() != Some("yes") {
+            if queue && !durable {
                 reasons.push("appendonly yes with appendfsync everysec (queued jobs survive a restart)".to_string());
                 wanted_settings.push(("appendonly", "yes".to_string()));
-                if setting(ctx, service, "appendfsync").is_none() {
+                if appendfsync.is_none() {
                     wanted_settings.push(("appendfsync", "everysec".to_string()));
                 }
             }

@@ -109,19 +109,47 @@ pub fn traefik_version(service: &Service) -> Option<(u32, u32)> {
 pub struct Directive {
     pub name: String,
     pub args: String,
+    /// The file it is written in (the configuration file, or a file it includes), and its line
+    /// there (from 1).
+    pub file: FileId,
     pub line: usize,
 }
 
+/// The configuration file a Redis server is started with (`redis-server /path/redis.conf`).
 #[derive(Debug, Clone)]
 pub struct RedisConf {
     pub service: String,
+    /// The file named on the command line: the one a fix edits.
     pub file: FileId,
+    /// Its directives in the order Redis reads them (the last of a name wins), with those of
+    /// each file an `include` directive names in its place, when stackfix reads that file.
     pub directives: Vec<Directive>,
+    /// The `include` directives whose files stackfix does not read (a path relative to the
+    /// server's working directory, a pattern, which Redis 7 expands, a file under no mount, one
+    /// past [`MAX_REDIS_INCLUDES`] deep): how many directives come before each, and its
+    /// argument. What they set is not known.
+    pub unread_includes: Vec<(usize, String)>,
 }
 
+/// How deep `include` directives of Redis configuration files are followed.
+pub const MAX_REDIS_INCLUDES: usize = 8;
+
 impl RedisConf {
+    /// The directive `name` as Redis reads it (the last one wins), when it is known:
+    /// `Err(argument)` names an `include` stackfix does not read after which it is not set.
+    pub fn setting(&self, name: &str) -> Result<Option<&Directive>, &str> {
+        let last = self.directives.iter().rposition(|d| d.name.eq_ignore_ascii_case(name));
+        let after = last.map_or(0, |i| i + 1);
+        match self.unread_includes.iter().rev().find(|(before, _)| *before >= after) {
+            Some((_, include)) => Err(include),
+            None => Ok(last.map(|i| &self.directives[i])),
+        }
+    }
+
+    /// The directive `name` read last, `None` when it is not set or [`RedisConf::setting`]
+    /// does not know it.
     pub fn get(&self, name: &str) -> Option<&Directive> {
-        self.directives.iter().rev().find(|d| d.name.eq_ignore_ascii_case(name))
+        self.setting(name).ok().flatten()
     }
 }
 
@@ -599,21 +627,50 @@ fn redis_conf(loader: &mut Loader, service: &Service) -> Option<RedisConf> {
     let conf = words.get(server + 1).filter(|w| !w.starts_with("--"))?;
     let host = mounted(loader, service, conf, true)?;
     let file = loader.read(&host, FileRole::RedisConf, false)?;
-    let directives = loader.files[file]
-        .source()
-        .text()
-        .lines()
-        .enumerate()
-        .filter_map(|(i, line)| {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                return None;
+    let mut conf =
+        RedisConf { service: service.name.clone(), file, directives: Vec::new(), unread_includes: Vec::new() };
+    redis_directives(loader, service, file, &mut vec![file], &mut conf);
+    Some(conf)
+}
+
+/// The directives of Redis configuration file `file` into `conf`, each `include` replaced by the
+/// directives of the file it names when that file is reached through a mount of `service` (as
+/// Redis reads it: in place, so that what follows overrides it); `within` are the files being
+/// read, outermost first (a file that includes itself is not read again).
+fn redis_directives(
+    loader: &mut Loader,
+    service: &Service,
+    file: FileId,
+    within: &mut Vec<FileId>,
+    conf: &mut RedisConf,
+) {
+    let text = loader.files[file].source().text().to_string();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (name, args) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        let args = args.trim();
+        if name.eq_ignore_ascii_case("include") {
+            // Redis reads the path as written (quotes aside), relative to its working
+            // directory, and from Redis 7 expands a pattern.
+            let path = args.trim_matches(|c| c == '"' || c == '\'');
+            let plain = path.starts_with('/') && !path.contains(['*', '?', '[']);
+            let host = plain.then(|| mounted(loader, service, path, false)).flatten().filter(|h| loader.is_file(h));
+            let included = host.and_then(|h| loader.read(&h, FileRole::RedisConf, false));
+            match included {
+                Some(id) if within.len() <= MAX_REDIS_INCLUDES && !within.contains(&id) => {
+                    within.push(id);
+                    redis_directives(loader, service, id, within, conf);
+                    within.pop();
+                }
+                _ => conf.unread_includes.push((conf.directives.len(), args.to_string())),
             }
-            let (name, args) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-            Some(Directive { name: name.to_string(), args: args.trim().to_string(), line: i + 1 })
-        })
-        .collect();
-    Some(RedisConf { service: service.name.clone(), file, directives })
+            continue;
+        }
+        conf.directives.push(Directive { name: name.to_string(), args: args.to_string(), file, line: i + 1 });
+    }
 }
 
 #[cfg(test)]
@@ -650,6 +707,27 @@ mod tests {
         assert!(read("/etc/prometheusx", config).is_empty());
         // A path relative to the image's working directory is under no mount written here.
         assert!(read("/etc/prometheus", "--config.file=prometheus.yml").is_empty());
+    }
+
+    /// A Redis setting is known when it is written after every `include` stackfix does not read
+    /// (Redis reads the file in order, the last directive wins).
+    #[test]
+    fn redis_settings_after_unread_includes_are_known() {
+        let d = |name: &str, args: &str| Directive { name: name.into(), args: args.into(), file: 0, line: 1 };
+        let conf = RedisConf {
+            service: "redis".into(),
+            file: 0,
+            directives: vec![d("maxmemory", "1gb"), d("maxmemory", "256mb"), d("port", "6379")],
+            unread_includes: vec![(1, "/etc/redis/local.conf".into())],
+        };
+        assert_eq!(conf.setting("maxmemory").map(|d| d.map(|d| d.args.as_str())), Ok(Some("256mb")));
+        assert_eq!(conf.setting("maxmemory-policy").map(|d| d.is_some()), Err("/etc/redis/local.conf"));
+        assert!(conf.get("maxmemory-policy").is_none());
+        let before = RedisConf { unread_includes: vec![(3, "x.conf".into())], ..conf.clone() };
+        assert_eq!(before.setting("port").map(|d| d.is_some()), Err("x.conf"));
+        let after = RedisConf { unread_includes: vec![(0, "x.conf".into())], ..conf };
+        assert_eq!(after.setting("port").map(|d| d.map(|d| d.args.as_str())), Ok(Some("6379")));
+        assert_eq!(after.setting("appendonly").map(|d| d.is_some()), Err("x.conf"));
     }
 
     #[test]
