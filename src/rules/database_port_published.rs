@@ -61,6 +61,10 @@ fn fix(ctx: &Context, service: &Service, port: &Port) -> Option<Fix> {
             vec![edit],
         ));
     }
+    if let Some(edit) = over_a_base(ctx, service) {
+        let title = "bind the published ports to 127.0.0.1 in a list that overrides the base's (`ports: !override`)";
+        return Some(ctx.fix(title, Applicability::Unsafe, vec![edit]));
+    }
     if ctx.is_dedicated() {
         let edit = super::keep_private_ports(ctx, service, tpl::DATABASE_PORT_PUBLISHED_KEPT)?;
         return Some(ctx.fix("drop the published ports", Applicability::Unsafe, vec![edit]));
@@ -89,6 +93,55 @@ fn fix(ctx: &Context, service: &Service, port: &Port) -> Option<Fix> {
         json!({ "text": format!("{quote}{bound}{quote}") }),
     );
     Some(ctx.fix(title, Applicability::Unsafe, vec![edit]))
+}
+
+/// A production file read alone (every service in it has an image or a build) whose service
+/// the base file also defines with ports: deployed over the base, as it may be, compose adds the
+/// base's entries to the file's own, so an entry bound in place leaves the base's public one
+/// published (and both bind one host port). The file's own list is replaced by `!override` with
+/// every entry bound to the loopback: the same ports read alone (compose reads the tag alike in a
+/// file alone) and over the base. `None` when that case does not hold, or when an entry is not
+/// a short one this can bind (a variable, another address, the long syntax).
+fn over_a_base(ctx: &Context, service: &Service) -> Option<FixEdit> {
+    let config = ctx.config;
+    if !config.is_production() || config.files.len() != 1 || config.dedicated {
+        return None;
+    }
+    let file = config.files[0];
+    let base = ctx.stack.configs.iter().find(|c| c.role == crate::stack::Role::Development)?;
+    if base.files.first() == Some(&file) {
+        return None;
+    }
+    let in_base = base.service(&service.name)?;
+    if in_base.ports.is_empty() {
+        return None;
+    }
+    let list = overlay_ports(ctx, service, file)?;
+    let own: Vec<&Port> = service.ports.iter().filter(|p| p.loc.file == file && list.contains(p.loc.span)).collect();
+    if own.len() != service.ports.len() {
+        return None;
+    }
+    let mut entries = Vec::with_capacity(own.len());
+    for port in own {
+        let written = ctx.stack.text(port.loc.file, port.loc.span);
+        if port.loc.key.is_some() || written.contains(['\n', '\r', '{', '[']) || written.contains("target") {
+            return None;
+        }
+        let quote = written.chars().next().filter(|c| *c == '"' || *c == '\'').map_or('"', |c| c);
+        let inner = written.trim_matches(|c| c == '"' || c == '\'');
+        let entry = match port.is_public() {
+            true => port.bound_to_loopback(inner)?,
+            false if inner.contains('$') => return None,
+            false => inner.to_string(),
+        };
+        entries.push(format!("{quote}{entry}{quote}"));
+    }
+    Some(FixEdit::new(
+        Target::Node { file, at: list },
+        EditOp::Replace,
+        tpl::DATABASE_PORT_PUBLISHED_OVERRIDE,
+        json!({ "ports": entries }),
+    ))
 }
 
 /// Where the production overlay writes `services.<service>.ports` itself (not through `extends`
@@ -127,7 +180,10 @@ declare_rule! {
     /// In place: `"127.0.0.1:5432:5432"` (`"127.0.0.1::5432"` for `"5432"`); in a production
     /// overlay: `ports: !reset []`, or, where the overlay publishes ports of its own (compose adds
     /// them to the base's), its list becomes `!override` with its entries bound to one address
-    /// alone (`ports: !override ["127.0.0.1:5433:5432"]`).
+    /// alone (`ports: !override ["127.0.0.1:5433:5432"]`). A production file checked alone whose
+    /// service the base file also gives ports may be deployed over the base too: its list
+    /// becomes `!override` with every entry bound to `127.0.0.1`, which compose reads alike in
+    /// both cases.
     ///
     /// ## Fix safety
     /// Unsafe: clients outside the host lose access.

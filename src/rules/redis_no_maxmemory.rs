@@ -146,33 +146,29 @@ impl Rule for RedisNoMaxmemory {
                 true => (known("appendonly").map(|a| a.as_deref() == Some("yes")), known("appendfsync")),
                 false => (Ok(true), Ok(None)),
             };
-            let (maxmemory, policy, durable, appendfsync) = match (
-                known("maxmemory"),
-                known("maxmemory-policy"),
-                appendonly,
-                appendfsync,
-            ) {
-                (Ok(m), Ok(p), Ok(d), Ok(f)) => (m, p, d, f),
-                (Err(include), ..) | (_, Err(include), ..) | (_, _, Err(include), _) | (.., Err(include)) => {
-                    out.push(
-                        Finding::new(
-                            &Self::META,
-                            loc,
-                            format!(
-                                "redis `{}` reads a configuration file that includes `{include}`, which stackfix \
+            let (maxmemory, policy, durable, appendfsync) =
+                match (known("maxmemory"), known("maxmemory-policy"), appendonly, appendfsync) {
+                    (Ok(m), Ok(p), Ok(d), Ok(f)) => (m, p, d, f),
+                    (Err(include), ..) | (_, Err(include), ..) | (_, _, Err(include), _) | (.., Err(include)) => {
+                        out.push(
+                            Finding::new(
+                                &Self::META,
+                                loc,
+                                format!(
+                                    "redis `{}` reads a configuration file that includes `{include}`, which stackfix \
                                      does not read: whether it sets `maxmemory` and `maxmemory-policy` is not known",
-                                service.name
-                            ),
-                        )
-                        .service(&service.name)
-                        .help(format!(
+                                    service.name
+                                ),
+                            )
+                            .service(&service.name)
+                            .help(format!(
                             "check that the included file, or a directive after the `include`, sets `maxmemory` and \
                                  `maxmemory-policy {wanted}`: {why}"
                         )),
-                    );
-                    continue;
-                }
-            };
+                        );
+                        continue;
+                    }
+                };
             let message = match (&maxmemory, &policy) {
                 (None, _) => format!("redis `{}` has no `maxmemory` limit", service.name),
                 (Some(_), None) if matches!(role, RedisRole::Cache(_) | RedisRole::CacheByName(_)) => {

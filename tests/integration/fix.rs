@@ -749,6 +749,50 @@ fn an_overlay_with_ports_of_its_own_overrides_the_bases() {
     }
 }
 
+/// A production file read alone (its services have images) whose database the base also
+/// publishes: the port is bound in a list that overrides the base's, so that what compose
+/// publishes is the same whether the file runs alone or over the base (bound in place, the
+/// base's public entry would stay, beside a second binding of the same host port).
+#[test]
+fn a_standalone_production_file_binds_ports_that_hold_over_the_base() {
+    let Some(compose) = compose() else { return };
+    let cases = [
+        (r#"["6379:6379"]"#, vec![("127.0.0.1", "6379")]),
+        ("\n      - 6379:6379\n      - \"127.0.0.1:8001:8001\"", vec![("127.0.0.1", "6379"), ("127.0.0.1", "8001")]),
+    ];
+    for (prod_ports, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("docker-compose.yml"),
+            "services:\n  redis:\n    image: redis:7.4-alpine\n    ports:\n      - \"6379:6379\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("docker-compose.prod.yml"),
+            format!("services:\n  redis:\n    image: redis:7.4-alpine\n    ports: {prod_ports}\n    restart: always\n"),
+        )
+        .unwrap();
+        let out =
+            stackfix(dir.path(), &["fix", "--unsafe-fixes", "--select", "database-port-published", "--color", "never"]);
+        assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+        let prod = std::fs::read_to_string(dir.path().join("docker-compose.prod.yml")).unwrap();
+        assert!(prod.contains("ports: !override ["), "{prod}");
+        let base = dir.path().join("docker-compose.yml");
+        let alone = [dir.path().join("docker-compose.prod.yml")];
+        for files in [&alone[..], &[base, alone[0].clone()][..]] {
+            let json = crate::validators::compose_json(&compose, dir.path(), files).unwrap();
+            let ports = json["services"]["redis"]["ports"].as_array().cloned().unwrap_or_default();
+            let published: Vec<(&str, &str)> = ports
+                .iter()
+                .map(|p| (p["host_ip"].as_str().unwrap_or(""), p["published"].as_str().unwrap_or("")))
+                .collect();
+            assert_eq!(published, expected, "{files:?}: {prod}");
+        }
+        let (_, json) = check_json(dir.path(), &["--select", "database-port-published"]);
+        assert_eq!(json["findings"].as_array().unwrap().len(), 0, "{prod}: {json:#}");
+    }
+}
+
 /// Fixes of one rule on services of one name in two configurations (a development file and a
 /// standalone production file, each defining `web`) are told apart by where each is.
 #[test]
