@@ -1078,14 +1078,7 @@ fn attempt(
         }
         if !env_names.is_empty() {
             let path = load.dir.join(".env.example");
-            // A file there that cannot be read (too large, not UTF-8) is left as it is: never
-            // created anew over what it holds. The variables go undocumented.
-            let current = match fs.read(&path) {
-                Ok(text) => Some(Some(text)),
-                Err(stack::load::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Some(None),
-                Err(_) => None,
-            };
-            if let Some(current) = current {
+            if let Some(current) = env_example_text(&fs, &path) {
                 let text = env_example(env.renderer, current, &env_names).map_err(FixError::Template)?;
                 fs.edit(FileKey::new(&path), text);
             }
@@ -1441,6 +1434,18 @@ fn with_overrides(load: &LoadOptions, texts: &std::collections::HashMap<FileKey,
 }
 
 /// `.env.example` with `NAME=` lines for the names it lacks (created from its template).
+/// The text of `.env.example` at `path` as a fix may extend it: `Some(None)` when there is none
+/// (a fix creates it), `None` when one is there that cannot be read (too large, not UTF-8),
+/// which is left as it is: never created anew over what it holds (its variables go
+/// undocumented).
+pub(crate) fn env_example_text(fs: &ProjectFs, path: &Path) -> Option<Option<String>> {
+    match fs.read(path) {
+        Ok(text) => Some(Some(text)),
+        Err(stack::load::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Some(None),
+        Err(_) => None,
+    }
+}
+
 fn env_example(renderer: &Renderer, current: Option<String>, names: &[String]) -> Result<String, String> {
     let mut text = match current {
         Some(t) => t,

@@ -147,14 +147,8 @@ fn as_replacements(
         }
         if !plan.env_names.is_empty() {
             let path = dir.join(".env.example");
-            // As the fix run: a file there that cannot be read (too large, not UTF-8) is never
-            // proposed anew over what it holds; the variables go undocumented.
-            let current = match fs.read(&path) {
-                Ok(text) => Some(Some(text)),
-                Err(crate::stack::load::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Some(None),
-                Err(_) => None,
-            };
-            if let Some(current) = current {
+            // As the fix run reads it: one that cannot be read is never proposed anew.
+            if let Some(current) = super::env_example_text(fs, &path) {
                 let before = current.clone().unwrap_or_default();
                 if let Ok(after) = env_example(renderer, current, &plan.env_names) {
                     list.extend(replacements(&path, &before, &after));

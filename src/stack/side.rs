@@ -201,13 +201,18 @@ fn flag(words: &[String], name: &str) -> Option<String> {
 /// The host path of a container path, through the service's bind mounts (longest target wins).
 /// `required` adds a note when no mount provides it or the file is missing.
 fn mounted(loader: &mut Loader, service: &Service, container_path: &str, required: bool) -> Option<PathBuf> {
-    // Paths in the container as Docker reads them: cleaned (`/etc/prometheus/./prometheus.yml`,
-    // a mount at `/etc/prometheus/`). A relative path (from the image's working directory) is
-    // under no mount written here.
-    let wanted = match container_path.starts_with('/') {
-        true => clean_container_path(container_path),
-        false => return None,
+    // A mount's target as Docker reads it: cleaned (`/etc/prometheus/`, `/etc/x/../prometheus`).
+    // The path a program is given is read by the kernel: `.` and doubled `/` are nothing, but
+    // `..` goes up from what the path before it is (a link, or nothing at all), which is not
+    // known here. A relative one starts at the service's working directory when that is known.
+    let absolute = match container_path.starts_with('/') {
+        true => container_path.to_string(),
+        false => format!("{}/{container_path}", working_dir(service)?),
     };
+    if absolute.split('/').any(|name| name == "..") {
+        return None;
+    }
+    let wanted = clean_container_path(&absolute);
     let (best, target) = service
         .volumes
         .iter()
@@ -235,6 +240,12 @@ fn mounted(loader: &mut Loader, service: &Service, container_path: &str, require
 
 fn prometheus(loader: &mut Loader, service: &Service) -> Option<PrometheusConfig> {
     let container = flag(&service.command, "config.file").unwrap_or_else(|| "/etc/prometheus/prometheus.yml".into());
+    // Rule files are found from the configuration file's directory: a relative path starts at
+    // the working directory.
+    let container = match container.starts_with('/') {
+        true => container,
+        false => format!("{}/{container}", working_dir(service)?),
+    };
     let host = mounted(loader, service, &container, true)?;
     let file = loader.read(&host, FileRole::Prometheus, true)?;
     let tree = loader.files[file].tree.as_ref()?;
@@ -312,6 +323,13 @@ fn prometheus(loader: &mut Loader, service: &Service) -> Option<PrometheusConfig
     })
 }
 
+/// The directory a service's relative paths start from: its `working_dir`, else the `WORKDIR`
+/// of the Dockerfile it builds from; `None` when neither is known (an image's own `WORKDIR`).
+fn working_dir(service: &Service) -> Option<String> {
+    let set = service.value.get("working_dir").and_then(Value::as_str).map(str::to_string);
+    set.or_else(|| service.workdir.clone()).filter(|dir| dir.starts_with('/') && !dir.contains('$'))
+}
+
 /// Host files matching a container path whose last component may hold `*` and `?`.
 fn glob(loader: &mut Loader, service: &Service, container: &str) -> Vec<PathBuf> {
     let (dir, name) = container.rsplit_once('/').unwrap_or(("", container));
@@ -336,7 +354,8 @@ fn glob(loader: &mut Loader, service: &Service, container: &str) -> Vec<PathBuf>
         .iter()
         .filter(|m| m.kind == MountKind::Bind && m.source.is_some())
         .filter_map(|m| {
-            let (parent, file_name) = m.target.trim_end_matches('/').rsplit_once('/')?;
+            let target = clean_container_path(&m.target);
+            let (parent, file_name) = target.trim_end_matches('/').rsplit_once('/')?;
             (parent == dir && !file_name.is_empty()).then(|| file_name.to_string())
         })
         .collect();
@@ -677,36 +696,53 @@ fn redis_directives(
 mod tests {
     use super::*;
 
-    /// A file in the container is found through the mount that holds it, both paths read as
-    /// Docker cleans them (`/etc/prometheus/./`, `--config.file=/etc/x/../prometheus/…`).
+    /// A file in the container is found through the mount that holds it: a mount's target read
+    /// as Docker cleans it (`/etc/prometheus/./`, `/etc/other/../prometheus`), the path the
+    /// program opens without `.` and doubled `/`, from the service's `working_dir` when relative.
     #[test]
     fn container_paths_are_cleaned_before_they_are_matched_to_mounts() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("prom")).unwrap();
-        std::fs::write(dir.path().join("prom/prometheus.yml"), "global:\n  scrape_interval: 15s\n").unwrap();
-        let read = |target: &str, flag: &str| {
+        std::fs::create_dir_all(dir.path().join("prom/rules")).unwrap();
+        std::fs::write(dir.path().join("prom/prometheus.yml"), "rule_files: [\"rules/*.yml\"]\n").unwrap();
+        std::fs::write(dir.path().join("prom/rules/alerts.yml"), "groups: []\n").unwrap();
+        let load = |target: &str, flag: &str, extra: &str| {
             let compose = format!(
-                "services:\n  p:\n    image: prom/prometheus:v2.53.0\n    command: [\"{flag}\"]\n    volumes:\n      - ./prom:{target}\n"
+                "services:\n  p:\n    image: prom/prometheus:v2.53.0\n    command: [\"{flag}\"]\n{extra}    volumes:\n      - ./prom/prometheus.yml:{target}/prometheus.yml\n      - ./prom/rules/alerts.yml:{target}/rules//alerts.yml\n"
             );
             std::fs::write(dir.path().join("docker-compose.yml"), compose).unwrap();
             let options =
                 crate::stack::LoadOptions::new(dir.path().to_path_buf(), Vec::new(), crate::stack::Profiles::builtin());
-            let stack = crate::stack::load(&options);
-            let found: Vec<String> = stack.configs[0]
+            crate::stack::load(&options)
+        };
+        let read = |target: &str, flag: &str, extra: &str| -> Vec<(String, usize)> {
+            let stack = load(target, flag, extra);
+            let config = &stack.configs[0];
+            config
                 .prometheus
                 .iter()
-                .map(|p| stack.file(p.file).path.file_name().unwrap().to_string_lossy().into_owned())
-                .collect();
-            found
+                .map(|p| {
+                    let name = stack.file(p.file).path.file_name().unwrap().to_string_lossy().into_owned();
+                    (name, p.rule_files.iter().map(|r| r.files.len()).sum())
+                })
+                .collect()
         };
+        let found = vec![("prometheus.yml".to_string(), 1)];
         let config = "--config.file=/etc/prometheus/prometheus.yml";
-        assert_eq!(read("/etc/prometheus", config), ["prometheus.yml"]);
-        assert_eq!(read("/etc/prometheus/./", config), ["prometheus.yml"]);
-        assert_eq!(read("/etc/other/../prometheus", config), ["prometheus.yml"]);
-        assert_eq!(read("/etc/prometheus", "--config.file=/etc/x/../prometheus//prometheus.yml"), ["prometheus.yml"]);
-        assert!(read("/etc/prometheusx", config).is_empty());
-        // A path relative to the image's working directory is under no mount written here.
-        assert!(read("/etc/prometheus", "--config.file=prometheus.yml").is_empty());
+        assert_eq!(read("/etc/prometheus", config, ""), found);
+        assert_eq!(read("/etc/prometheus/.", config, ""), found);
+        assert_eq!(read("/etc/other/../prometheus", config, ""), found);
+        assert_eq!(read("/etc/prometheus", "--config.file=/etc/prometheus//./prometheus.yml", ""), found);
+        assert!(read("/etc/prometheusx", config, "").is_empty());
+        // `..` in the path a program opens goes up from what the kernel finds before it (in
+        // this image, no `/etc/x` at all): not known here.
+        assert!(read("/etc/prometheus", "--config.file=/etc/x/../prometheus/prometheus.yml", "").is_empty());
+        // A relative path starts at the service's working directory; the image's own is not
+        // known.
+        assert_eq!(
+            read("/etc/prometheus", "--config.file=prometheus.yml", "    working_dir: /etc/prometheus\n"),
+            found
+        );
+        assert!(read("/etc/prometheus", "--config.file=prometheus.yml", "").is_empty());
     }
 
     /// A Redis setting is known when it is written after every `include` stackfix does not read
