@@ -131,6 +131,7 @@ builtins! {
     DEV_BUILD_TARGET: fragment "dev-build-target";
     DEVELOPMENT_MODE: fragment "development-mode";
     DEVELOPMENT_MODE_COMMAND: fragment "development-mode.command";
+    DEVELOPMENT_MODE_ENVIRONMENT: fragment "development-mode.environment";
     NO_BACKUP: fragment "no-backup";
     NO_BACKUP_VOLUME: fragment "no-backup.volume";
     NO_REVERSE_PROXY_TRAEFIK: fragment "no-reverse-proxy.traefik";

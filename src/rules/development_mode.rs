@@ -53,7 +53,11 @@ declare_rule! {
     ///
     /// ## Fix
     /// The production value (`DEBUG=0`, `NODE_ENV=production`, written as the original was:
-    /// `1`→`0`, `true`→`false`, `yes`→`no`, `on`→`off`) and the command without the flag.
+    /// `1`→`0`, `true`→`false`, `yes`→`no`, `on`→`off`) and the command without the flag. In
+    /// a configuration with a production overlay, a value the base sets goes into the overlay
+    /// (`environment: {NODE_ENV: production}`, which compose merges by name) and the development
+    /// configuration keeps its own; an overlay writing `environment` as a list is left to a
+    /// person.
     ///
     /// ## Fix safety
     /// Unsafe: the application behaves differently (that is the point, but check it starts).
@@ -117,7 +121,19 @@ impl Rule for DevelopmentMode {
                     )));
                     continue;
                 }
-                let edit = super::env_value_edit(ctx, var, tpl::DEVELOPMENT_MODE, json!({ "value": production }));
+                let edit = match production_overlay_edit(ctx, service, var, production) {
+                    Overlay::Merge(edit) => edit,
+                    Overlay::InPlace => {
+                        super::env_value_edit(ctx, var, tpl::DEVELOPMENT_MODE, json!({ "value": production }))
+                    }
+                    Overlay::Unwritable => {
+                        out.push(finding.help(format!(
+                            "add `{}={production}` to the production overlay's `environment` of `{}`",
+                            var.name, service.name
+                        )));
+                        continue;
+                    }
+                };
                 out.push(finding.with_fix(ctx.fix(
                     format!("set `{}={production}`", var.name),
                     Applicability::Unsafe,
@@ -130,6 +146,37 @@ impl Rule for DevelopmentMode {
         }
         out
     }
+}
+
+/// Where the production value of a variable goes.
+enum Overlay {
+    /// Merged into the production overlay's service (`environment: {NAME: value}`).
+    Merge(FixEdit),
+    /// Written where the variable is (no overlay, or the overlay writes it).
+    InPlace,
+    /// The overlay writes `environment` as a list, which a mapping cannot be merged into.
+    Unwritable,
+}
+
+/// In a configuration with a production overlay, a variable the base sets goes into the overlay
+/// (compose merges `environment` by name, whichever form each file writes): set in place, the
+/// development configuration would run in production mode too.
+fn production_overlay_edit(ctx: &Context, service: &Service, var: &EnvVar, production: &str) -> Overlay {
+    let Some(overlay) = ctx.overlay() else { return Overlay::InPlace };
+    if var.loc.file == overlay {
+        return Overlay::InPlace;
+    }
+    // A list item is its own key (`- NAME=value`); known from the variables, whether or not the
+    // files' trees are kept.
+    if service.environment.iter().any(|e| e.loc.file == overlay && e.loc.key == Some(e.loc.span)) {
+        return Overlay::Unwritable;
+    }
+    Overlay::Merge(FixEdit::new(
+        Target::Service(ctx.production_site(service)),
+        EditOp::Merge,
+        tpl::DEVELOPMENT_MODE_ENVIRONMENT,
+        json!({ "name": var.name, "value": production }),
+    ))
 }
 
 /// A development server flag in the command, and the command without it.

@@ -749,6 +749,51 @@ fn an_overlay_with_ports_of_its_own_overrides_the_bases() {
     }
 }
 
+/// In a configuration with a production overlay, a development value the base sets is set to its
+/// production value in the overlay (compose merges `environment` by name, in either form): the
+/// development configuration keeps its own. An overlay writing `environment` as a list gets no
+/// fix (a mapping cannot be merged into it), only the help.
+#[test]
+fn development_values_of_the_base_are_overridden_in_the_overlay() {
+    let Some(compose) = compose() else { return };
+    for base_env in
+        ["\n      NODE_ENV: development\n      OTHER: \"1\"", "\n      - NODE_ENV=development\n      - OTHER=1"]
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let base = format!("services:\n  app:\n    image: node:20-alpine\n    environment:{base_env}\n");
+        std::fs::write(dir.path().join("docker-compose.yml"), &base).unwrap();
+        std::fs::write(dir.path().join("docker-compose.prod.yml"), "services:\n  app:\n    restart: unless-stopped\n")
+            .unwrap();
+        let out = stackfix(dir.path(), &["fix", "--unsafe-fixes", "--select", "development-mode", "--color", "never"]);
+        assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+        assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), base);
+        let environment = |files: &[PathBuf]| {
+            let json = crate::validators::compose_json(&compose, dir.path(), files).unwrap();
+            json["services"]["app"]["environment"].clone()
+        };
+        let (base_file, prod) = (dir.path().join("docker-compose.yml"), dir.path().join("docker-compose.prod.yml"));
+        assert_eq!(environment(&[base_file.clone()])["NODE_ENV"], "development");
+        let merged = environment(&[base_file, prod]);
+        assert_eq!((&merged["NODE_ENV"], &merged["OTHER"]), (&"production".into(), &"1".into()), "{merged}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("docker-compose.yml"),
+        "services:\n  app:\n    image: node:20-alpine\n    environment:\n      NODE_ENV: development\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("docker-compose.prod.yml"),
+        "services:\n  app:\n    restart: unless-stopped\n    environment:\n      - TZ=UTC\n",
+    )
+    .unwrap();
+    let (_, json) = check_json(dir.path(), &["--select", "development-mode"]);
+    let findings = json["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{json:#}");
+    assert!(findings[0]["fix"].is_null() || findings[0]["fix"]["available"] == false, "{json:#}");
+    assert!(findings[0]["help"].as_str().unwrap().contains("production overlay"), "{json:#}");
+}
+
 /// A production file read alone (its services have images) whose database the base also
 /// publishes: the port is bound in a list that overrides the base's, so that what compose
 /// publishes is the same whether the file runs alone or over the base (bound in place, the
