@@ -390,6 +390,9 @@ pub(super) fn summary(outcome: &Outcome, written: bool) -> String {
     fn named(a: &stackfix::fix::Applied) -> (&str, Option<&str>) {
         (a.rule, a.service.as_deref())
     }
+    fn is_unsafe(a: &stackfix::fix::Applied) -> bool {
+        a.applicability == stackfix::rules::Applicability::Unsafe
+    }
     // In the order fixes were applied: each line's fix, and in how many configurations.
     let mut lines: Vec<(&stackfix::fix::Applied, usize)> = Vec::new();
     let mut line_of: HashMap<(&str, Option<&str>, &str, &str), usize> = HashMap::new();
@@ -411,10 +414,20 @@ pub(super) fn summary(outcome: &Outcome, written: bool) -> String {
         let repeated = per_name.get(&named(a)).is_some_and(|&n| n > 1);
         let place = if repeated { format!("{service}, {}", a.location) } else { service.to_string() };
         let times = if times > 1 { format!(" (in {times} configurations)") } else { String::new() };
-        out.push_str(&format!("  {} ({place}): {}{times}\n", a.rule, a.title));
+        let unsafe_mark = if is_unsafe(a) { " (unsafe)" } else { "" };
+        out.push_str(&format!("  {} ({place}): {}{unsafe_mark}{times}\n", a.rule, a.title));
     }
     if lines.len() > SHOWN_FIXES {
-        out.push_str(&format!("  … and {} more (`--format json` lists every fix)\n", lines.len() - SHOWN_FIXES));
+        // What is not listed may hold the fixes a reviewer most wants to see.
+        let hidden_unsafe = lines[SHOWN_FIXES..].iter().filter(|(a, _)| is_unsafe(a)).count();
+        let unsafe_note = match hidden_unsafe {
+            0 => String::new(),
+            n => format!("{n} unsafe; "),
+        };
+        out.push_str(&format!(
+            "  … and {} more ({unsafe_note}`--format json` lists every fix)\n",
+            lines.len() - SHOWN_FIXES
+        ));
     }
     for change in &outcome.changes {
         let state = match (written, change.before.is_none()) {

@@ -670,6 +670,12 @@ fn services_the_fixes_add_are_named_up_to_ten() {
     assert!(left.contains(&format!("would add: {} and 2 more)", named.join(", "))), "{left}");
     assert!(!left.contains("db10-backup") && !left.contains("db11-backup"), "{left}");
     assert!(summary.contains(" no-backup ×12,"), "{summary}");
+    // Unsafe fixes are marked, listed or not.
+    let listed: Vec<&str> = summary.lines().filter(|l| l.starts_with("  ") && l.contains("): ")).collect();
+    assert!(listed.iter().any(|l| l.ends_with(" (unsafe)")), "{summary}");
+    assert!(listed.iter().any(|l| !l.contains("(unsafe)")), "{summary}");
+    let more = summary.lines().find(|l| l.starts_with("  … and ")).unwrap_or_else(|| panic!("{summary}"));
+    assert!(more.contains(" unsafe; `--format json` lists every fix)"), "{more}");
 }
 
 /// The count of findings left after a run says how many are on services the fixes add (a backup
@@ -772,7 +778,7 @@ fn development_values_of_the_base_are_overridden_in_the_overlay() {
             json["services"]["app"]["environment"].clone()
         };
         let (base_file, prod) = (dir.path().join("docker-compose.yml"), dir.path().join("docker-compose.prod.yml"));
-        assert_eq!(environment(&[base_file.clone()])["NODE_ENV"], "development");
+        assert_eq!(environment(std::slice::from_ref(&base_file))["NODE_ENV"], "development");
         let merged = environment(&[base_file, prod]);
         assert_eq!((&merged["NODE_ENV"], &merged["OTHER"]), (&"production".into(), &"1".into()), "{merged}");
     }
