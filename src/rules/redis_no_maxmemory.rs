@@ -146,29 +146,42 @@ impl Rule for RedisNoMaxmemory {
                 true => (known("appendonly").map(|a| a.as_deref() == Some("yes")), known("appendfsync")),
                 false => (Ok(true), Ok(None)),
             };
-            let (maxmemory, policy, durable, appendfsync) =
-                match (known("maxmemory"), known("maxmemory-policy"), appendonly, appendfsync) {
-                    (Ok(m), Ok(p), Ok(d), Ok(f)) => (m, p, d, f),
-                    (Err(include), ..) | (_, Err(include), ..) | (_, _, Err(include), _) | (.., Err(include)) => {
-                        out.push(
-                            Finding::new(
-                                &Self::META,
-                                loc,
-                                format!(
-                                    "redis `{}` reads a configuration file that includes `{include}`, which stackfix \
+            let (maxmemory, policy) = (known("maxmemory"), known("maxmemory-policy"));
+            // Whether some value the include may set leaves a finding: `maxmemory` unset, no
+            // policy on a cache, an evicting one on a queue. Where none can, there is nothing
+            // to report however the include reads.
+            let cache = matches!(role, RedisRole::Cache(_) | RedisRole::CacheByName(_));
+            let possible = match (&maxmemory, &policy) {
+                (Err(_) | Ok(None), _) => true,
+                (Ok(Some(_)), Err(_)) => cache || queue,
+                (Ok(Some(_)), Ok(None)) => cache,
+                (Ok(Some(_)), Ok(Some(p))) => queue && p != "noeviction",
+            };
+            if !possible {
+                continue;
+            }
+            let (maxmemory, policy, durable, appendfsync) = match (maxmemory, policy, appendonly, appendfsync) {
+                (Ok(m), Ok(p), Ok(d), Ok(f)) => (m, p, d, f),
+                (Err(include), ..) | (_, Err(include), ..) | (_, _, Err(include), _) | (.., Err(include)) => {
+                    out.push(
+                        Finding::new(
+                            &Self::META,
+                            loc,
+                            format!(
+                                "redis `{}` reads a configuration file that includes `{include}`, which stackfix \
                                      does not read: whether it sets `maxmemory` and `maxmemory-policy` is not known",
-                                    service.name
-                                ),
-                            )
-                            .service(&service.name)
-                            .help(format!(
+                                service.name
+                            ),
+                        )
+                        .service(&service.name)
+                        .help(format!(
                             "check that the included file, or a directive after the `include`, sets `maxmemory` and \
                                  `maxmemory-policy {wanted}`: {why}"
                         )),
-                        );
-                        continue;
-                    }
-                };
+                    );
+                    continue;
+                }
+            };
             let message = match (&maxmemory, &policy) {
                 (None, _) => format!("redis `{}` has no `maxmemory` limit", service.name),
                 (Some(_), None) if matches!(role, RedisRole::Cache(_) | RedisRole::CacheByName(_)) => {
