@@ -1529,6 +1529,11 @@ fn plan_fix(
         false => text.to_string(),
     };
     for edit in fix.edits.iter() {
+        // Production settings put in the base file: an edit may have its own way to go there.
+        let edit = match (&edit.in_base, options.into) {
+            (Some(in_base), Placement::Base) => &**in_base,
+            _ => edit,
+        };
         let (template, context) = (edit.template, &edit.context);
         // An edit taken along from another rule's fix is explained as that fix.
         let comment: Cow<'_, str> = match &edit.origin {

@@ -56,8 +56,8 @@ declare_rule! {
     /// `1`→`0`, `true`→`false`, `yes`→`no`, `on`→`off`) and the command without the flag. In
     /// a configuration with a production overlay, a value the base sets goes into the overlay
     /// (`environment: {NODE_ENV: production}`, which compose merges by name) and the development
-    /// configuration keeps its own; an overlay writing `environment` as a list is left to a
-    /// person.
+    /// configuration keeps its own (with `fix --into base`, it is set where the base writes it);
+    /// an overlay writing `environment` as a list is left to a person.
     ///
     /// ## Fix safety
     /// Unsafe: the application behaves differently (that is the point, but check it starts).
@@ -121,11 +121,12 @@ impl Rule for DevelopmentMode {
                     )));
                     continue;
                 }
+                let in_place =
+                    || super::env_value_edit(ctx, var, tpl::DEVELOPMENT_MODE, json!({ "value": production }));
                 let edit = match production_overlay_edit(ctx, service, var, production) {
-                    Overlay::Merge(edit) => edit,
-                    Overlay::InPlace => {
-                        super::env_value_edit(ctx, var, tpl::DEVELOPMENT_MODE, json!({ "value": production }))
-                    }
+                    // With `--into base`, where the base writes it.
+                    Overlay::Merge(edit) => edit.or_in_base(in_place()),
+                    Overlay::InPlace => in_place(),
                     Overlay::Unwritable => {
                         out.push(finding.help(format!(
                             "add `{}={production}` to the production overlay's `environment` of `{}`",

@@ -673,11 +673,21 @@ pub struct FixEdit {
     /// health check …`), which a fix that explains its edits writes above this one. `None`: the
     /// fix's own edit.
     pub origin: Option<std::sync::Arc<str>>,
+    /// The edit made instead when `fix --into base` puts production settings in the base file
+    /// (a value this edit sets in the production overlay, set where the base writes it). `None`:
+    /// this edit in either case.
+    pub in_base: Option<Box<FixEdit>>,
 }
 
 impl FixEdit {
     pub fn new(target: Target, op: EditOp, template: TemplateId, context: serde_json::Value) -> FixEdit {
-        FixEdit { target, op, template, context, origin: None }
+        FixEdit { target, op, template, context, origin: None, in_base: None }
+    }
+
+    /// This edit, with `edit` made instead under `fix --into base` (see [`FixEdit::in_base`]).
+    pub fn or_in_base(mut self, edit: FixEdit) -> FixEdit {
+        self.in_base = Some(Box::new(edit));
+        self
     }
 
     /// This edit as one taken along from the fix of rule `rule` titled `title` (see

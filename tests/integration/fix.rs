@@ -798,6 +798,23 @@ fn development_values_of_the_base_are_overridden_in_the_overlay() {
     assert_eq!(findings.len(), 1, "{json:#}");
     assert!(findings[0]["fix"].is_null() || findings[0]["fix"]["available"] == false, "{json:#}");
     assert!(findings[0]["help"].as_str().unwrap().contains("production overlay"), "{json:#}");
+    // `--into base` puts production settings in the base file: the value is set where it is.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("docker-compose.yml"),
+        "services:\n  app:\n    image: node:20-alpine\n    environment:\n      NODE_ENV: development\n",
+    )
+    .unwrap();
+    let prod = "services:\n  app:\n    restart: unless-stopped\n";
+    std::fs::write(dir.path().join("docker-compose.prod.yml"), prod).unwrap();
+    let out = stackfix(
+        dir.path(),
+        &["fix", "--unsafe-fixes", "--into", "base", "--select", "development-mode", "--color", "never"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let base = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
+    assert!(base.contains("      NODE_ENV: production\n") && !base.contains("development"), "{base}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.prod.yml")).unwrap(), prod);
 }
 
 /// A production file read alone (its services have images) whose database the base also
