@@ -740,19 +740,22 @@ fn an_overlay_with_ports_of_its_own_overrides_the_bases() {
         let prod = std::fs::read_to_string(dir.path().join("docker-compose.prod.yml")).unwrap();
         assert!(prod.contains("ports: !override ["), "{prod}");
         let files = [dir.path().join("docker-compose.yml"), dir.path().join("docker-compose.prod.yml")];
-        let json = crate::validators::compose_json(&compose, dir.path(), &files).unwrap();
-        let ports = json["services"]["db"]["ports"].as_array().cloned().unwrap_or_default();
-        let published: Vec<(&str, &str)> = ports
-            .iter()
-            .map(|p| (p["host_ip"].as_str().unwrap_or(""), p["published"].as_str().unwrap_or("")))
-            .collect();
+        let published = published_ports(&compose, dir.path(), &files, "db");
         match kept {
-            Some(port) => assert_eq!(published, [("127.0.0.1", port)], "{prod}"),
+            Some(port) => assert_eq!(published, [("127.0.0.1".to_string(), port.to_string())], "{prod}"),
             None => assert!(published.is_empty(), "{prod}: {published:?}"),
         }
         let (_, json) = check_json(dir.path(), &["--select", "database-port-published"]);
         assert_eq!(json["findings"].as_array().unwrap().len(), 0, "{prod}: {json:#}");
     }
+}
+
+/// The ports compose publishes for `service` with `files`, each as (host address, host port).
+fn published_ports(compose: &Path, dir: &Path, files: &[PathBuf], service: &str) -> Vec<(String, String)> {
+    let json = crate::validators::compose_json(compose, dir, files).unwrap();
+    let ports = json["services"][service]["ports"].as_array().cloned().unwrap_or_default();
+    let field = |p: &serde_json::Value, key: &str| p[key].as_str().unwrap_or("").to_string();
+    ports.iter().map(|p| (field(p, "host_ip"), field(p, "published"))).collect()
 }
 
 /// In a configuration with a production overlay, a development value the base sets is set to its
@@ -848,12 +851,9 @@ fn a_standalone_production_file_binds_ports_that_hold_over_the_base() {
         let base = dir.path().join("docker-compose.yml");
         let alone = [dir.path().join("docker-compose.prod.yml")];
         for files in [&alone[..], &[base, alone[0].clone()][..]] {
-            let json = crate::validators::compose_json(&compose, dir.path(), files).unwrap();
-            let ports = json["services"]["redis"]["ports"].as_array().cloned().unwrap_or_default();
-            let published: Vec<(&str, &str)> = ports
-                .iter()
-                .map(|p| (p["host_ip"].as_str().unwrap_or(""), p["published"].as_str().unwrap_or("")))
-                .collect();
+            let published = published_ports(&compose, dir.path(), files, "redis");
+            let expected: Vec<(String, String)> =
+                expected.iter().map(|(ip, port)| (ip.to_string(), port.to_string())).collect();
             assert_eq!(published, expected, "{files:?}: {prod}");
         }
         let (_, json) = check_json(dir.path(), &["--select", "database-port-published"]);
