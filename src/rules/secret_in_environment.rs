@@ -3,7 +3,7 @@ use serde_json::json;
 use super::hardcoded_secret::is_secret_name;
 use super::{Applicability, Context, EditOp, Finding, Fix, FixEdit, Rule, RuleMeta, Severity, Site, Target};
 use crate::fix::render::template as tpl;
-use crate::stack::catalog::{Catalog, FileVariables, ImageEntry};
+use crate::stack::catalog::{BothSet, Catalog, FileVariables, ImageEntry};
 use crate::stack::interpolate;
 use crate::stack::service::EnvVar;
 use crate::stack::Service;
@@ -13,9 +13,11 @@ declare_rule! {
     /// Reports secrets a production service passes in its environment (`POSTGRES_PASSWORD`,
     /// `MYSQL_ROOT_PASSWORD`, …) where its image's entrypoint also reads them from a file
     /// (`POSTGRES_PASSWORD_FILE`): the official `postgres` (10 and later), `mysql` (8.0 and later)
-    /// and `mariadb` (10.6 and later) images, as the image catalog lists them with the
-    /// entrypoint that reads them. A service that sets both `NAME` and `NAME_FILE` is reported
-    /// too: those entrypoints stop at start when both are set.
+    /// and `mariadb` (10.6 and later) images and `prodrigestivill/postgres-backup-local` (the
+    /// job `no-backup` adds), as the image catalog lists them with the entrypoint that reads
+    /// them. A service that sets both `NAME` and `NAME_FILE` is reported too: the official
+    /// images' entrypoints stop at start when both are set (an error), the backup job's reads
+    /// the file and ignores `NAME`, which its environment still shows.
     ///
     /// ## Why it matters
     /// A container's environment is part of its configuration: `docker inspect` shows it to
@@ -345,20 +347,34 @@ impl Rule for SecretInEnvironment {
                 }
                 let file_var = format!("{}_FILE", var.name);
                 if service.variables().any(|(name, _)| name == file_var) {
-                    // A start failure, not a hardening remark.
-                    let mut finding = Finding::new(
-                        &Self::META,
-                        var.loc,
-                        format!(
-                            "service `{}` sets both `{}` and `{file_var}`: the image's entrypoint stops at start \
-                                 when both are set",
-                            service.name, var.name
-                        ),
-                    )
-                    .service(&service.name)
-                    .help(format!("keep one of them ({})", cited(fact)));
-                    finding.severity = Severity::Error;
-                    out.push(finding);
+                    let finding = match fact.both {
+                        // A start failure, not a hardening remark.
+                        BothSet::Refused => {
+                            let mut finding = Finding::new(
+                                &Self::META,
+                                var.loc,
+                                format!(
+                                    "service `{}` sets both `{}` and `{file_var}`: the image's entrypoint stops at \
+                                     start when both are set",
+                                    service.name, var.name
+                                ),
+                            )
+                            .help(format!("keep one of them ({})", cited(fact)));
+                            finding.severity = Severity::Error;
+                            finding
+                        }
+                        BothSet::FileWins => Finding::new(
+                            &Self::META,
+                            var.loc,
+                            format!(
+                                "service `{}` sets both `{}` and `{file_var}`: the image reads the file and ignores \
+                                 `{}`, which `docker inspect` still shows",
+                                service.name, var.name, var.name
+                            ),
+                        )
+                        .help(format!("remove `{}` ({})", var.name, cited(fact))),
+                    };
+                    out.push(finding.service(&service.name));
                     continue;
                 }
                 let finding = Finding::new(

@@ -334,8 +334,7 @@ fn series_holds(series: &[String], latest: bool, tag: Option<&str>) -> bool {
             .any(|series| version.starts_with(&series) || series.starts_with(&version))
 }
 
-/// A list of names that holds for some versions of an image family: [`Capabilities`] and
-/// [`FileVariables`].
+/// A list of names that holds for some versions of an image family: [`Capabilities`].
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VersionedList {
@@ -370,8 +369,44 @@ pub type Capabilities = VersionedList;
 /// without `_FILE`: `POSTGRES_PASSWORD`): for `NAME` it reads the file `NAME_FILE` names
 /// (`file_env` of the official database images: `POSTGRES_PASSWORD_FILE=/run/secrets/db_password`),
 /// when the container starts with the image's entrypoint and server
-/// ([`ImageEntry::server_commands`]). Setting both `NAME` and `NAME_FILE` stops the entrypoint.
-pub type FileVariables = VersionedList;
+/// ([`ImageEntry::server_commands`]). What it does when both are set is [`FileVariables::both`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileVariables {
+    /// The names, without `_FILE`.
+    pub values: Vec<String>,
+    /// As [`VersionedFact::series`].
+    #[serde(default)]
+    pub series: Vec<String>,
+    /// As [`VersionedFact::latest`].
+    #[serde(default)]
+    pub latest: bool,
+    /// What the entrypoint does when both `NAME` and `NAME_FILE` are set (`refused` when the
+    /// catalog does not say: `file_env`'s behaviour).
+    #[serde(default)]
+    pub both: BothSet,
+    /// The entrypoint source that shows it.
+    pub source: String,
+}
+
+impl FileVariables {
+    /// Whether it holds for `tag` (as [`VersionedFact::holds`]).
+    pub fn holds(&self, tag: Option<&str>) -> bool {
+        series_holds(&self.series, self.latest, tag)
+    }
+}
+
+/// What an entrypoint does with a variable set both as `NAME` and as `NAME_FILE`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BothSet {
+    /// It stops with an error (`file_env`: "both NAME and NAME_FILE are set (but are
+    /// exclusive)").
+    #[default]
+    Refused,
+    /// It reads the file and ignores `NAME`.
+    FileWins,
+}
 
 /// How many processes an image's server runs at once as its vendor documents them (PostgreSQL:
 /// one semaphore per backend slot and auxiliary process), for some of its versions: `fixed` plus

@@ -496,6 +496,55 @@ fn literal_secrets_are_never_copied_into_added_services_or_files() {
 }
 
 #[test]
+fn an_added_backup_job_reads_the_password_from_the_secret_its_database_reads() {
+    // The database's password moves into a compose secret (secret-in-environment); the dump job
+    // no-backup adds reads the same secret through `POSTGRES_PASSWORD_FILE` (its env.sh reads
+    // the file), not the value in its environment.
+    let dir = tempfile::tempdir().unwrap();
+    // (`read_only: false`: its root could otherwise be made read-only, which comes first.)
+    let compose_text = "services:\n  postgres:\n    image: postgres:16.4\n    read_only: false\n    environment:\n      - POSTGRES_USER\n      - POSTGRES_PASSWORD\n      - POSTGRES_DB\n    volumes:\n      - db:/var/lib/postgresql/data\nvolumes:\n  db:\n";
+    std::fs::write(dir.path().join("docker-compose.yml"), compose_text).unwrap();
+    std::fs::write(dir.path().join(".env"), "POSTGRES_USER=app\nPOSTGRES_PASSWORD=pw\nPOSTGRES_DB=app\n").unwrap();
+    let out = stackfix(dir.path(), &["fix", "--unsafe-fixes", "--select", "no-backup,secret-in-environment"]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    let fixed = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
+    let doc = &yaml_rust2::YamlLoader::load_from_str(&fixed).unwrap()[0];
+    let backup = &doc["services"]["postgres-backup"];
+    assert!(
+        backup["image"].as_str().is_some_and(|i| i.starts_with("prodrigestivill/postgres-backup-local:16")),
+        "{fixed}"
+    );
+    for service in ["postgres", "postgres-backup"] {
+        let env = &doc["services"][service]["environment"];
+        let names: Vec<&str> = match env {
+            yaml_rust2::Yaml::Hash(m) => m.keys().filter_map(|k| k.as_str()).collect(),
+            yaml_rust2::Yaml::Array(items) => {
+                items.iter().filter_map(|i| i.as_str()).filter_map(|i| i.split('=').next()).collect()
+            }
+            _ => Vec::new(),
+        };
+        assert!(
+            !names.contains(&"POSTGRES_PASSWORD") && names.contains(&"POSTGRES_PASSWORD_FILE"),
+            "{service}:\n{fixed}"
+        );
+        let secrets = doc["services"][service]["secrets"].as_vec().cloned().unwrap_or_default();
+        assert!(secrets.iter().any(|s| s.as_str() == Some("postgres_password")), "{service}:\n{fixed}");
+    }
+    assert_eq!(doc["secrets"]["postgres_password"]["environment"].as_str(), Some("POSTGRES_PASSWORD"), "{fixed}");
+    // As compose reads it: both services mount the one secret at the path they are given.
+    if let Some(compose) = compose() {
+        let files = vec![dir.path().join("docker-compose.yml")];
+        let json = crate::validators::compose_json(&compose, dir.path(), &files).unwrap();
+        for service in ["postgres", "postgres-backup"] {
+            let s = &json["services"][service];
+            assert_eq!(s["environment"]["POSTGRES_PASSWORD_FILE"], "/run/secrets/postgres_password", "{s}");
+            assert!(s["environment"].get("POSTGRES_PASSWORD").is_none(), "{s}");
+            assert_eq!(s["secrets"][0]["source"], "postgres_password", "{s}");
+        }
+    }
+}
+
+#[test]
 fn an_added_exporter_reaches_a_store_on_the_default_network_and_prometheus_on_its_own() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("monitoring")).unwrap();
