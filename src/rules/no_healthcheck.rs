@@ -47,7 +47,10 @@ declare_rule! {
     /// ## Fix safety
     /// Safe when every fact the probe relies on is known: the catalog cites the probe, the image's
     /// variant has its programs and the service uses its port. Unsafe when the endpoint is a guess
-    /// (an application's HTTP port and path), or the service declares other ports.
+    /// (an application's HTTP port and path, a proxy that mounts its own configuration). No fix
+    /// when the service declares ports (`ports`, `expose`) without the one the probe calls, or
+    /// its command names another: the server was moved there, a probe on the image's port would
+    /// never pass, and every `service_healthy` dependant would wait for ever.
     pub struct NoHealthcheck => "no-healthcheck" {
         summary: "service has no health check",
         severity: Warning,

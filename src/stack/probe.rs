@@ -16,6 +16,8 @@ use super::{Config, Profiles};
 const NOT_HTTP_PORTS: &[&str] = &[
     "21", "22", "25", "53", "110", "143", "389", "1883", "2181", "3306", "4222", "5432", "5671", "5672", "6222",
     "6379", "7000", "7001", "8883", "9042", "9092", "11211", "27017", "61616",
+    // HTTPS: an `http://` probe there fails.
+    "443", "8443",
 ];
 
 /// Where Traefik's `ping` gets switched on when a probe needs it.
@@ -173,11 +175,19 @@ pub fn choose(service: &Service, config: &Config, profiles: &Profiles) -> ProbeC
                 basis =
                     format!("{basis}; but the service mounts its own configuration, which decides what answers there");
             }
+            // Ports the service declares without the one the probe calls say the server was
+            // moved (its own configuration, a flag): a probe on the image's port would never
+            // pass, and every `service_healthy` dependant would wait for ever.
             if let Some(port) = port {
                 let declared = container_ports(service);
                 if !declared.is_empty() && !declared.contains(&port) {
-                    known = false;
-                    basis = format!("{basis}; but the service declares port(s) {} and not {port}", declared.join(", "));
+                    blocked = Some(format!(
+                        "service `{}` declares port(s) {} and not {port}, which the known probes call: what listens where is \
+                         the service's own configuration's; add a probe by hand",
+                        service.name,
+                        declared.join(", ")
+                    ));
+                    continue;
                 }
             }
             let test = tailor(probe, probe.requires.or(entry.requires), service, config);
@@ -205,8 +215,16 @@ pub fn choose(service: &Service, config: &Config, profiles: &Profiles) -> ProbeC
     if !is_app {
         return ProbeChoice::Nothing(format!("no probe is known for {}; add one by hand", facts.describe()));
     }
-    let Some(port) = service_port(service).filter(|p| !NOT_HTTP_PORTS.contains(&p.as_str())) else {
-        return ProbeChoice::Nothing("no known probe for this image and no HTTP port to probe".to_string());
+    // The first declared port that may speak plain HTTP (`25, 80, 443` probes 80).
+    let declared = container_ports(service);
+    let Some(port) = declared.iter().find(|p| !NOT_HTTP_PORTS.contains(&p.as_str())).cloned() else {
+        return ProbeChoice::Nothing(match declared.is_empty() {
+            true => "no known probe for this image and no HTTP port to probe".to_string(),
+            false => format!(
+                "no known probe for this image, and none of its ports ({}) serves plain HTTP to probe",
+                declared.join(", ")
+            ),
+        });
     };
     match http_probe(facts, &port) {
         Some((test, program)) => ProbeChoice::Probe(Probe {
@@ -510,11 +528,6 @@ fn container_ports(service: &Service) -> Vec<String> {
     out.retain(|p| p.parse::<u16>().is_ok());
     out.dedup();
     out
-}
-
-/// The container port a service listens on: its first `expose`, else its first published target.
-pub fn service_port(service: &Service) -> Option<String> {
-    container_ports(service).into_iter().next()
 }
 
 /// An HTTP probe of `http://127.0.0.1:{port}/` with a program the image is known to have, and
