@@ -85,7 +85,8 @@ declare_rule! {
     ///
     /// ## When it does not apply
     /// `${VAR}` and `${VAR:?error}` references, `*_FILE` variables and Docker secrets, empty values,
-    /// numbers and booleans.
+    /// numbers and booleans, and a value the container's shell computes at start
+    /// (`--requirepass "$$(cat /run/secrets/redis_pw)"`).
     ///
     /// ## Example
     /// ```yaml
@@ -98,7 +99,10 @@ declare_rule! {
     ///     environment:
     ///       POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}
     /// ```
-    /// and the name (never the value) added to `.env.example`.
+    /// and the name (never the value) added to `.env.example`. Not offered when the same value
+    /// is in a variable an `env_file` of a service sets (a client's `DATABASE_URL`): stackfix does
+    /// not edit `env_file`s, and moving the value in the compose file alone would break that
+    /// login.
     ///
     /// ## Fix safety
     /// Unsafe: the stack no longer starts until the variable is set.
@@ -326,6 +330,11 @@ fn literal_secret(value: &str) -> Option<&'static str> {
     if trimmed.starts_with('/') && !trimmed.contains(char::is_whitespace) {
         return None;
     }
+    // The container's shell computes it (`--requirepass "$$(cat /run/secrets/redis_pw)"`):
+    // command substitution reads the secret from where it is, at start.
+    if value.contains("$$(") {
+        return None;
+    }
     if interpolate::has_literal(trimmed) {
         return Some("a literal value");
     }
@@ -450,6 +459,7 @@ pub(super) fn store_secret_edits(ctx: &Context, store: &Service, names: &[String
     let group_of: HashMap<usize, usize> =
         groups.iter().enumerate().flat_map(|(k, g)| g.iter().map(move |&i| (i, k))).collect();
     let shared = shared_variables(ctx, |i| group_names[*group_of.get(&i)?].clone()).shared;
+    let env_files = EnvFileValues::of(ctx);
     let mut edits = Vec::new();
     for name in names {
         let i = occurrences.iter().position(|o| {
@@ -460,6 +470,10 @@ pub(super) fn store_secret_edits(ctx: &Context, store: &Service, names: &[String
                     Place::Url(_) => false,
                 }
         })?;
+        // The same value in an `env_file`, which no fix edits: that login would break.
+        if occurrences[i].secret.as_deref().is_some_and(|s| env_files.holding(s).is_some()) {
+            return None;
+        }
         match groups.iter().find(|g| g.len() > 1 && g.contains(&i)) {
             Some(group) => {
                 let (variable, group_edits) = group_edits(ctx, &occurrences, group, None)?;
@@ -1127,10 +1141,15 @@ impl Rule for HardcodedSecret {
             .collect();
         drop(candidates);
         drop(repeated);
+        let env_files = EnvFileValues::of(ctx);
         let mut out = Vec::new();
         let mut i = 0;
         each_occurrence(ctx, |o| {
+            // The same value in an `env_file` (a client's `DATABASE_URL`), which no fix edits:
+            // moved here alone, that login would break.
+            let in_env_file = o.secret.as_deref().and_then(|s| env_files.holding(s));
             let fix = match group_of.get(&i) {
+                _ if in_env_file.is_some() => None,
                 Some(&g) => fixes[g].clone(),
                 None if o.secret.is_none() => single_fix(ctx, &o, None),
                 None => variables
@@ -1153,9 +1172,35 @@ impl Rule for HardcodedSecret {
                     format!("`{flag}` of service `{}` is {} (value redacted)", o.service.name, o.what),
                 ),
             };
+            let finding = match in_env_file {
+                Some((service, name)) => finding.help(format!(
+                    "not fixed: the same value is in `{name}` of an `env_file` of `{service}`, which stackfix does not \
+                     edit, and a login reading it would break; move both to one variable by hand"
+                )),
+                None => finding,
+            };
             out.push(finding.service(&o.service.name).with_fix_opt(fix));
         });
         out
+    }
+}
+
+/// The variables the services' `env_file`s set (in every configuration: a fix of a file several
+/// share is the same in each), as (service, variable, value).
+struct EnvFileValues<'a>(Vec<(&'a str, &'a str, &'a str)>);
+
+impl<'a> EnvFileValues<'a> {
+    fn of(ctx: &Context<'a>) -> EnvFileValues<'a> {
+        let services = ctx.stack.configs.iter().flat_map(|c| &c.services);
+        let values =
+            services.flat_map(|s| s.env_file.iter().map(move |(n, v)| (s.name.as_str(), n.as_str(), v.as_str())));
+        EnvFileValues(values.collect())
+    }
+
+    /// The first (service, variable) whose value holds `secret` (whole, or as part of it: the
+    /// password of a connection string).
+    fn holding(&self, secret: &str) -> Option<(&'a str, &'a str)> {
+        self.0.iter().find(|(_, _, value)| value.contains(secret)).map(|&(service, name, _)| (service, name))
     }
 }
 

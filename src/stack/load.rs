@@ -1495,6 +1495,38 @@ impl Loader {
                 ));
             }
         }
+        // Compose refuses a project whose enabled services name a secret, config, network or
+        // named volume the top level does not define (`refers to undefined secret`).
+        let defines = |section: &str, name: &str| doc.get(section).is_some_and(|d| d.get(name).is_some());
+        for s in services.iter().filter(|s| s.profiles.is_empty()) {
+            let mut undefined: Vec<(&str, String, super::Loc)> = Vec::new();
+            for (section, what) in [("secrets", "secret"), ("configs", "config")] {
+                for item in s.value.get(section).map(Value::items).unwrap_or_default() {
+                    let name = item.as_str().or_else(|| item.get("source").and_then(Value::as_str));
+                    if let Some(name) = name.filter(|n| !defines(section, n)) {
+                        undefined.push((what, name.to_string(), item.loc));
+                    }
+                }
+            }
+            if let Some(networks) = s.value.get("networks") {
+                let named: Vec<(String, super::Loc)> = match networks.items() {
+                    [] => networks.entries().iter().map(|(k, v)| (k.clone(), v.loc)).collect(),
+                    items => items.iter().filter_map(|i| Some((i.as_str()?.to_string(), i.loc))).collect(),
+                };
+                for (name, loc) in named.into_iter().filter(|(n, _)| n != "default" && !defines("networks", n)) {
+                    undefined.push(("network", name, loc));
+                }
+            }
+            for m in s.volumes.iter().filter(|m| m.kind == super::service::MountKind::Volume) {
+                if let Some(name) = m.source.as_deref().filter(|n| !n.is_empty() && !defines("volumes", n)) {
+                    undefined.push(("volume", name.to_string(), m.loc));
+                }
+            }
+            for (what, name, loc) in undefined {
+                let at = loc.key.unwrap_or(loc.span).start;
+                refused.push((loc.file, at, format!("service `{}` refers to undefined {what} `{name}`", s.name)));
+            }
+        }
         // A service waiting for one that only profiles it does not share enable: compose refuses
         // the project whenever the first runs without them (`depends on undefined service`),
         // unless `.env` enables them (`COMPOSE_PROFILES`) or the dependency is not `required`.

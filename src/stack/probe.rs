@@ -81,6 +81,7 @@ pub fn choose(service: &Service, config: &Config, profiles: &Profiles) -> ProbeC
         });
     }
     let facts = &service.image_facts;
+    let is_app = profiles.kind(&service.kind).is_some_and(|k| k.category == Category::App && k.name != "generic");
     // The image's probes check its own server: a job that runs something else on it (a dump
     // loop on the database's image) has no such server to ask.
     let job = profiles
@@ -101,6 +102,8 @@ pub fn choose(service: &Service, config: &Config, profiles: &Profiles) -> ProbeC
         let mut missing: Vec<&str> = Vec::new();
         let mut unknown = false;
         let mut blocked = None;
+        // The service declares ports without the one a known probe calls.
+        let mut moved = false;
         for probe in &entry.probes {
             let has: Vec<Option<bool>> = probe.programs.iter().map(|p| facts.has(p)).collect();
             if has.contains(&Some(false)) {
@@ -181,6 +184,7 @@ pub fn choose(service: &Service, config: &Config, profiles: &Profiles) -> ProbeC
             if let Some(port) = port {
                 let declared = container_ports(service);
                 if !declared.is_empty() && !declared.contains(&port) {
+                    moved = true;
                     blocked = Some(format!(
                         "service `{}` declares port(s) {} and not {port}, which the known probes call: what listens where is \
                          the service's own configuration's; add a probe by hand",
@@ -193,25 +197,12 @@ pub fn choose(service: &Service, config: &Config, profiles: &Profiles) -> ProbeC
             let test = tailor(probe, probe.requires.or(entry.requires), service, config);
             return ProbeChoice::Probe(Probe { test, known, enable, basis });
         }
-        missing.sort_unstable();
-        missing.dedup();
-        let why = if let Some(why) = blocked {
-            why
-        } else if unknown {
-            format!(
-                "what {} contains is not known (its tag is unknown, or older than the catalog's facts), so neither is whether it has the programs a probe needs; add a probe by hand",
-                facts.describe()
-            )
-        } else {
-            format!(
-                "{} lacks what its known probes need ({}); add a probe with a program the image has",
-                facts.describe(),
-                missing.join(", ")
-            )
-        };
-        return ProbeChoice::Nothing(why);
+        // An application built here on the image, moved to a port of its own, gets the guess
+        // an application gets (below); anything else gets no probe.
+        if !(moved && is_app && service.build.is_some()) {
+            return ProbeChoice::Nothing(unprobed(facts, blocked, unknown, missing));
+        }
     }
-    let is_app = profiles.kind(&service.kind).is_some_and(|k| k.category == Category::App && k.name != "generic");
     if !is_app {
         return ProbeChoice::Nothing(format!("no probe is known for {}; add one by hand", facts.describe()));
     }
@@ -240,6 +231,27 @@ pub fn choose(service: &Service, config: &Config, profiles: &Profiles) -> ProbeC
             "no program known to be in {} can probe HTTP on port {port} (curl, wget, python, node); add a probe by hand",
             facts.describe()
         )),
+    }
+}
+
+/// Why a service whose image has known probes gets none of them: what `blocked` one, else that
+/// the image's contents are `unknown`, else the programs it lacks (`missing`).
+fn unprobed(facts: &ImageFacts, blocked: Option<String>, unknown: bool, mut missing: Vec<&str>) -> String {
+    missing.sort_unstable();
+    missing.dedup();
+    if let Some(why) = blocked {
+        why
+    } else if unknown {
+        format!(
+            "what {} contains is not known (its tag is unknown, or older than the catalog's facts), so neither is whether it has the programs a probe needs; add a probe by hand",
+            facts.describe()
+        )
+    } else {
+        format!(
+            "{} lacks what its known probes need ({}); add a probe with a program the image has",
+            facts.describe(),
+            missing.join(", ")
+        )
     }
 }
 
@@ -643,9 +655,12 @@ mod tests {
     }
 
     #[test]
-    fn a_catalog_probe_on_a_port_the_service_does_not_use_is_not_known() {
+    fn a_catalog_probe_on_a_port_the_service_does_not_declare_is_not_offered() {
         let c = choice("services:\n  web:\n    image: nginx:1.27\n    expose: [\"8081\"]\n", "web");
-        assert!(!probe(&c).known, "{c:?}");
+        assert!(nothing(&c).contains("declares port(s) 8081 and not 80"), "{c:?}");
+        // The image's port among those declared: its probe.
+        let c = choice("services:\n  web:\n    image: nginx:1.27\n    expose: [\"8081\", \"80\"]\n", "web");
+        assert!(probe(&c).known, "{c:?}");
     }
 
     #[test]

@@ -99,7 +99,7 @@ fn a_fix_branch_holds_the_fixes_of_head_and_leaves_the_work_tree_and_index_alone
     assert_eq!(changed, ".env.example\ndocker-compose.yml\n");
     // The message names the fixes, lists each with file:line, service and rule, and what is left.
     let message = git(dir, &["log", "-1", "--format=%B", "stackfix/fixes"]);
-    assert!(message.starts_with("stackfix: fix 26 findings ("), "{message}");
+    assert!(message.starts_with("stackfix: fix 27 findings ("), "{message}");
     assert!(message.contains("- docker-compose.yml:5 postgres no-resource-limits: "), "{message}");
     assert!(message.contains("Left for a person:\n- docker-compose.yml:"), "{message}");
     assert!(message.trim_end().ends_with(&format!("Generated-by: stackfix {}", env!("CARGO_PKG_VERSION"))));

@@ -348,6 +348,46 @@ fn a_dependency_on_an_undefined_service_is_a_located_error() {
     assert!(stderr(&out).contains("depends on undefined service `` (written `${DB_ENGINE}`"), "{}", stderr(&out));
 }
 
+/// A secret, config, network or named volume the top level does not define: compose refuses the
+/// project (`refers to undefined secret`), and so does stackfix, at the reference; a service in a
+/// profile that is not enabled is not judged (compose does not either).
+#[test]
+fn a_reference_to_an_undefined_secret_config_network_or_volume_is_a_located_error() {
+    let text = "services:\n  web:\n    image: nginx:1.27\n    secrets: [db_pw]\n    configs:\n      - source: site\n        target: /etc/site\n    networks: [default, backend]\n    volumes:\n      - data:/data\n      - ./html:/usr/share/nginx/html\n      - /srv\n  tool:\n    image: nginx:1.27\n    profiles: [tools]\n    secrets: [other]\n";
+    let dir = project(text, None);
+    let out = stackfix(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    for expected in [
+        "docker-compose.yml:4:15: service `web` refers to undefined secret `db_pw`",
+        "docker-compose.yml:6:9: service `web` refers to undefined config `site`",
+        "docker-compose.yml:8:25: service `web` refers to undefined network `backend`",
+        "docker-compose.yml:10:9: service `web` refers to undefined volume `data`",
+    ] {
+        assert!(err.contains(expected), "{expected}:\n{err}");
+    }
+    assert!(!err.contains("`default`") && !err.contains("`other`") && !err.contains("html"), "{err}");
+    // The fix path refuses the same project, writing nothing.
+    let out = stackfix(dir.path(), &["fix"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), text);
+    // Defined, it loads (as compose reads it, when compose is here).
+    let defined = format!("{text}secrets:\n  db_pw:\n    file: ./pw.txt\nconfigs:\n  site:\n    file: ./site.conf\nnetworks:\n  backend:\nvolumes:\n  data:\n");
+    let dir = project(&defined, None);
+    let out = stackfix(dir.path(), &["check"]);
+    assert_ne!(out.status.code(), Some(2), "{}", stderr(&out));
+    // compose agrees on both.
+    if let Some(compose) = crate::validators::compose() {
+        let config =
+            |d: &Path| std::process::Command::new(&compose).current_dir(d).args(["config", "-q"]).output().unwrap();
+        let out = config(dir.path());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let undefined = project(text, None);
+        let out = config(undefined.path());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("refers to undefined"), "{out:?}");
+    }
+}
+
 /// Input 8: `-f` names the project directory (the first file's), as compose takes it; so does
 /// `--project-directory`.
 #[test]
