@@ -590,7 +590,10 @@ fn fix_in_memory(
             }
         };
         let remaining = std::mem::take(&mut attempt.findings);
-        let failures = verify::check(original, &attempt, &remaining);
+        let mut failures = verify::check(original, &attempt, &remaining);
+        for (key, reason) in introduced_errors(original, &attempt, &remaining) {
+            failures.entry(key).or_insert(reason);
+        }
         if failures.is_empty() {
             let diffs = std::mem::take(&mut attempt.diffs);
             let Attempt { fs, applied, mut skipped, stack: fixed, passes, intended, followers, .. } = attempt;
@@ -773,6 +776,9 @@ pub(crate) struct Attempt {
     /// The diffs of the changes the passes make, as [`Outcome::diffs`] holds them, when the run
     /// was asked for them ([`FixOptions::diffs`]); empty otherwise.
     diffs: Vec<RenderedDiff>,
+    /// The error findings of services on the files as they were, as (rule, service, message
+    /// hash): to tell those the fixes brought ([`introduced_errors`]).
+    errors_before: HashSet<(&'static str, Arc<str>, u64)>,
 }
 
 /// Runs the passes; `Ok(Err(..))` names the fixes whose combined edits broke a file (each
@@ -797,6 +803,7 @@ fn attempt(
     // Findings whose fix waited for the next pass (it conflicted with one taken).
     let mut deferred: HashSet<FindingKey> = HashSet::new();
     let mut followers: HashMap<FindingKey, Vec<FindingKey>> = HashMap::new();
+    let mut errors_before = HashSet::new();
     // The stack the last pass planned on (`None`: the original) and the edits it made to each of
     // its YAML files: the next load parses only what they changed.
     let mut planned_on: Option<Stack> = None;
@@ -831,6 +838,9 @@ fn attempt(
             (true, Some(first)) => std::borrow::Cow::Borrowed(first),
             _ => std::borrow::Cow::Owned(rules::check(current, settings)),
         };
+        if pass == 1 {
+            errors_before = findings.iter().filter_map(error_identity).collect();
+        }
         // Every fix of a pass is computed on the same texts; those that conflict with one
         // already taken wait for the next pass, as ruff does.
         let mut batch: HashMap<FileKey, Batch> = HashMap::new();
@@ -1044,6 +1054,7 @@ fn attempt(
                 passes: pass,
                 followers,
                 diffs,
+                errors_before,
             }));
         }
         let display = |key: &FileKey| current.file_by_key(key).map_or_else(|| key.to_string(), |f| f.display.clone());
@@ -1113,6 +1124,36 @@ fn attempt(
         }
     }
     Err(FixError::NoConvergence(MAX_PASSES))
+}
+
+/// A finding's identity across a run's passes for [`introduced_errors`]: (rule, service, hash of
+/// the message), for an error of a service.
+fn error_identity(f: &Finding) -> Option<(&'static str, Arc<str>, u64)> {
+    if f.severity != rules::Severity::Error {
+        return None;
+    }
+    let hash = std::hash::BuildHasher::hash_one(&foldhash::fast::FixedState::default(), &f.message);
+    Some((f.rule, Arc::from(f.service.as_deref()?), hash))
+}
+
+/// The fixes applied to a service of the original stack that leaves it with an error finding it
+/// did not have (a memory limit sized in one configuration under what another configuration of
+/// the same file sets the server to use), each with why: a fix must not make a service worse in
+/// any configuration. Errors of services the fixes add are theirs to report, not a fix's fault.
+fn introduced_errors(original: &Stack, attempt: &Attempt, remaining: &[Finding]) -> Vec<(FindingKey, String)> {
+    let existed = |s: &str| original.configs.iter().any(|c| c.service(s).is_some());
+    let mut out = Vec::new();
+    for f in remaining {
+        let Some(identity) = error_identity(f) else { continue };
+        if attempt.errors_before.contains(&identity) || !existed(&identity.1) {
+            continue;
+        }
+        for applied in attempt.applied.iter().filter(|a| a.service.as_deref() == Some(&*identity.1)) {
+            let reason = format!("applied, it leaves `{}` with a new error ({}): {}", identity.1, f.rule, f.message);
+            out.push((applied.key.clone(), reason));
+        }
+    }
+    out
 }
 
 /// The fixes of the last pass that edited a file that no longer loads (all of them when the

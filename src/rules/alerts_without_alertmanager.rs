@@ -240,7 +240,7 @@ fn fix(
     if super::unreachable_by_name(prometheus).is_some() {
         return None;
     }
-    let profiles = super::companion_profiles(prometheus, prometheus.definition_site().file).ok()?;
+    let profiles = super::companion_profiles(ctx, prometheus, prometheus.definition_site().file).ok()?;
     let compose = ctx.stack.file(prometheus.definition_site().file);
     let config = ctx.stack.file(prom.file).path.with_file_name("alertmanager.yml");
     let mount = super::exporters::relative_source(&compose.base_dir, &config)?;

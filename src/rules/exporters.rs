@@ -55,7 +55,7 @@ pub fn add_exporter(
         return None;
     }
     let compose_file = prometheus.definition_site().file;
-    let profiles = super::companion_profiles(store, compose_file).ok()?;
+    let profiles = super::companion_profiles(ctx, store, compose_file).ok()?;
     let mut new_variables = Vec::new();
     let credentials = credentials(ctx, store, &mut new_variables)?;
     let networks = super::shared_networks([store, prometheus]);
@@ -162,7 +162,7 @@ pub fn add_host_exporter(ctx: &Context, prom: &PrometheusConfig, kind: &Kind, na
         return None;
     }
     let file = prometheus.definition_site().file;
-    let profiles = super::companion_profiles(prometheus, file).ok()?;
+    let profiles = super::companion_profiles(ctx, prometheus, file).ok()?;
     let mut edits = vec![FixEdit::new(
         Target::Service(Site::Definition { service: name.to_string(), file }),
         EditOp::Merge,

@@ -490,17 +490,36 @@ pub fn reset_by(service: &Service, key: &str) -> Option<FileId> {
 /// when `service` runs. `Err` when one is written in another file than `file` (an overlay's
 /// profiles): the configurations that read `file` without it would run the added service under
 /// other profiles than `service`.
-pub fn companion_profiles(service: &Service, file: FileId) -> Result<Vec<String>, String> {
-    let Some(profiles) = service.value.get("profiles") else { return Ok(Vec::new()) };
-    let mut out = Vec::new();
-    for p in profiles.items() {
-        if p.loc.file != file {
+/// Every other configuration of the stack that reads `file` must give `service` the same
+/// profiles: the added service is in each of them (a development override that puts the
+/// database under `profiles: [mariadb]` would leave a backup job running without it).
+pub fn companion_profiles(ctx: &Context, service: &Service, file: FileId) -> Result<Vec<String>, String> {
+    let written = |s: &Service| -> Vec<String> {
+        let items = s.value.get("profiles").map(|p| p.items().to_vec()).unwrap_or_default();
+        items.iter().filter_map(|p| p.written().map(str::to_string)).collect()
+    };
+    let elsewhere = |s: &Service| s.value.get("profiles").is_some_and(|p| p.items().iter().any(|i| i.loc.file != file));
+    if elsewhere(service) {
+        return Err(format!(
+            "`{}`'s profiles are set in another file than the one the new service would be written in",
+            service.name
+        ));
+    }
+    let out = written(service);
+    for config in ctx.stack.configs.iter().filter(|c| c.files.contains(&file)) {
+        let Some(other) = config.service(&service.name) else { continue };
+        if elsewhere(other) || written(other) != out {
             return Err(format!(
-                "`{}`'s profiles are set in another file than the one the new service would be written in",
-                service.name
+                "`{}` has other profiles when the stack runs with {}, which the new service would not share",
+                service.name,
+                config
+                    .files
+                    .iter()
+                    .map(|&f| format!("`{}`", ctx.stack.file(f).display))
+                    .collect::<Vec<_>>()
+                    .join(" + ")
             ));
         }
-        out.extend(p.written().map(str::to_string));
     }
     Ok(out)
 }

@@ -159,7 +159,7 @@ fn fix(ctx: &Context, store: &Service) -> Result<Fix, String> {
              interpolation, or have a literal fallback (`${VAR:-x}`): a job must be given them by hand",
     )?;
     let file = store.definition_site().file;
-    let profiles = super::companion_profiles(store, file)?;
+    let profiles = super::companion_profiles(ctx, store, file)?;
     let networks: Vec<String> =
         store.value.get("networks").map(|n| n.entries().iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default();
     let mut edits = vec![

@@ -39,7 +39,9 @@ declare_rule! {
     /// catalog: twice the heap for Elasticsearch and OpenSearch, whose documentation keeps the
     /// heap at most half the memory; one and a half times for other JVMs), and at least what the
     /// server is set to use (redis `maxmemory` plus a third, memcached `-m` and Node's
-    /// `--max-old-space-size` plus half, four times postgres's `shared_buffers`). It is never below a
+    /// `--max-old-space-size` plus half, four times postgres's `shared_buffers`), in every
+    /// configuration that reads the file the limit goes into (a default override that sets redis
+    /// to `--maxmemory 1gb` over the base's `512mb` sizes it for 1gb). It is never below a
     /// reservation already set, keeps what is set (a `cpus` limit, a reservation) and is written
     /// in the spelling the service already uses (`mem_limit` next to `cpus` or `mem_reservation`,
     /// which compose refuses to combine with `deploy.resources`):
@@ -128,7 +130,7 @@ impl Rule for NoResourceLimits {
                 format!("service `{}` has no memory limit (`deploy.resources.limits.memory`)", service.name),
             )
             .service(&service.name);
-            if let Some(sizing) = size(service, redis_conf(ctx, service), &limits, &reservations) {
+            if let Some(sizing) = size(service, widest_need(ctx, service), &limits, &reservations) {
                 let (applicability, caveat) = match kind_is_known(ctx, service) {
                     true => (Applicability::Safe, String::new()),
                     false => (Applicability::Unsafe, format!("; but what `{}` needs is not known (its kind, `{}`, does not come from a known image), so the figure is a default to check against its use", service.name, service.kind)),
@@ -162,7 +164,7 @@ pub(super) fn limits_for(ctx: &Context, service: &Service) -> Option<(FixEdit, S
         return None;
     }
     let kind = ctx.stack.profiles.kind(&service.kind)?;
-    let sizing = size(service, redis_conf(ctx, service), &kind.limits, &kind.reservations)?;
+    let sizing = size(service, widest_need(ctx, service), &kind.limits, &kind.reservations)?;
     let memory = sizing.limits.memory.clone()?;
     let edit = service_limits_edit(ctx, service, &sizing).taken_from(NoResourceLimits::META.id, &title(&memory));
     Some((edit, memory))
@@ -189,6 +191,29 @@ fn redis_conf<'a>(ctx: &'a Context, service: &Service) -> Option<&'a crate::stac
     ctx.config.redis_confs.iter().find(|c| c.service == service.name)
 }
 
+/// What `service` is set to use ([`facts::memory_need`]), the most of it in every configuration
+/// that reads the file its limit goes into: a limit written there holds in each of them (a
+/// development override that gives redis `--maxmemory 1gb` over the base's `512mb` is killed
+/// under a limit sized for the base).
+fn widest_need(ctx: &Context, service: &Service) -> Option<facts::MemoryNeed> {
+    let file = match ctx.production_site(service) {
+        Site::Production { definition, overlay, .. } => overlay.unwrap_or(definition),
+        Site::Definition { file, .. } => file,
+    };
+    let mut need = facts::memory_need(service, redis_conf(ctx, service));
+    for config in ctx.stack.configs.iter().filter(|c| !std::ptr::eq(*c, ctx.config) && c.files.contains(&file)) {
+        let Some(other) = config.service(&service.name) else { continue };
+        let conf = config.redis_confs.iter().find(|c| c.service == other.name);
+        let Some(theirs) = facts::memory_need(other, conf) else { continue };
+        if need.as_ref().is_none_or(|n| theirs.bytes > n.bytes) {
+            let files: Vec<String> = config.files.iter().map(|&f| format!("`{}`", ctx.stack.file(f).display)).collect();
+            let evidence = format!("with {}, {}", files.join(" + "), theirs.evidence);
+            need = Some(facts::MemoryNeed { evidence, ..theirs });
+        }
+    }
+    need
+}
+
 /// The limits and reservations a service gets, and why.
 struct Sizing {
     limits: Resources,
@@ -200,7 +225,7 @@ struct Sizing {
 /// the settings the service already has.
 fn size(
     service: &Service,
-    conf: Option<&crate::stack::RedisConf>,
+    need: Option<facts::MemoryNeed>,
     profile: &Resources,
     reservations: &Resources,
 ) -> Option<Sizing> {
@@ -208,7 +233,7 @@ fn size(
     let mut limit = profile_bytes;
     let mut why = format!("the `{}` profile suggests a {} limit", service.kind, profile.memory.as_deref()?);
     let mut needed = 0;
-    if let Some(need) = facts::memory_need(service, conf) {
+    if let Some(need) = need {
         needed = need.bytes;
         if need.bytes > limit {
             limit = need.bytes;

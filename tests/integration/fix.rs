@@ -496,6 +496,27 @@ fn literal_secrets_are_never_copied_into_added_services_or_files() {
 }
 
 #[test]
+fn a_fix_that_leaves_a_service_with_a_new_error_is_not_applied() {
+    // `--set` asks for a limit under the JVM heap: applied, the fixed stack would report the
+    // limit as an OOM kill waiting to happen. Nothing is written, and the skip says why.
+    let dir = tempfile::tempdir().unwrap();
+    let text = "services:\n  es:\n    image: docker.elastic.co/elasticsearch/elasticsearch:8.15.0\n    restart: unless-stopped\n    environment:\n      - discovery.type=single-node\n      - ES_JAVA_OPTS=-Xms1g -Xmx1g\n";
+    std::fs::write(dir.path().join("docker-compose.yml"), text).unwrap();
+    let out = stackfix(dir.path(), &["fix", "--select", "no-resource-limits", "--set", "es.memory=512M"]);
+    assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap(), text);
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        said.contains("skipped no-resource-limits (es): applied, it leaves `es` with a new error (no-resource-limits)"),
+        "{said}"
+    );
+    // A limit above the heap is applied.
+    let out = stackfix(dir.path(), &["fix", "--select", "no-resource-limits", "--set", "es.memory=3G"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert!(std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap().contains("memory: 3G"));
+}
+
+#[test]
 fn an_added_backup_job_reads_the_password_from_the_secret_its_database_reads() {
     // The database's password moves into a compose secret (secret-in-environment); the dump job
     // no-backup adds reads the same secret through `POSTGRES_PASSWORD_FILE` (its env.sh reads
