@@ -1067,6 +1067,22 @@ fn group_edits(
         return None;
     }
     let reference = format!("${{{name}:?set {name}}}");
+    // compose interpolates a reference in a default (`${DATABASE_URL:-postgresql://u:pw@db}`)
+    // even when the outer variable is set: a required one there would stop every compose
+    // command that sets `DATABASE_URL` but not the password. Written plain there when another
+    // place requires it.
+    let in_default = |o: &&Occurrence| match &o.place {
+        Place::Url(var) => o.secret.as_deref().is_some_and(|secret| {
+            let written = ctx.stack.text(var.loc.file, var.loc.span);
+            replace_url_password(written, secret, "\u{0}").and_then(|r| r.find('\u{0}')).is_some_and(|at| {
+                let before = &written[..at];
+                before.matches("${").count() > before.matches('}').count()
+            })
+        }),
+        _ => false,
+    };
+    let required_elsewhere = members.iter().any(|o| !in_default(o));
+    let plain = format!("${{{name}}}");
     let mut edits = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for o in &members {
@@ -1085,11 +1101,12 @@ fn group_edits(
                 if escapes {
                     return None;
                 }
+                let reference = if required_elsewhere && in_default(o) { &plain } else { &reference };
                 FixEdit::new(
                     Target::Node { file: var.loc.file, at: var.loc.span },
                     EditOp::Replace,
                     tpl::HARDCODED_SECRET_TEXT,
-                    json!({ "text": replace_url_password(written, secret, &reference)? }),
+                    json!({ "text": replace_url_password(written, secret, reference)? }),
                 )
             }
             Place::Flag(flag) => command_edit(ctx, o.service, flag, secret, &name)?,
