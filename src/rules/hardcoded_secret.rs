@@ -102,7 +102,10 @@ declare_rule! {
     /// and the name (never the value) added to `.env.example`. Not offered when the same value
     /// is in a variable an `env_file` of a service sets (a client's `DATABASE_URL`): stackfix does
     /// not edit `env_file`s, and moving the value in the compose file alone would break that
-    /// login.
+    /// login. A server's root and user passwords (`MARIADB_ROOT_PASSWORD`, `MARIADB_PASSWORD`)
+    /// are two accounts even when their literals are alike: each gets a variable of its own, and
+    /// where a client writes the same value too, which one it logs in with is not known, so
+    /// none of them is moved.
     ///
     /// ## Fix safety
     /// Unsafe: the stack no longer starts until the variable is set.
@@ -475,6 +478,7 @@ pub(super) fn store_secret_edits(ctx: &Context, store: &Service, names: &[String
             return None;
         }
         match groups.iter().find(|g| g.len() > 1 && g.contains(&i)) {
+            Some(group) if two_accounts(&occurrences, group).is_some() => return None,
             Some(group) => {
                 let (variable, group_edits) = group_edits(ctx, &occurrences, group, None)?;
                 // The group reads one variable; the added service must read the same.
@@ -722,12 +726,13 @@ fn credential_groups(ctx: &Context, occurrences: &[Occurrence]) -> Vec<Vec<usize
         // Two variables of one service holding the same literal are one credential when their
         // names say so (`POSTGRES_PASSWORD` and `POSTGRES_PWD`, `--requirepass` and
         // `REDIS_PASSWORD`); `SMTP_PASSWORD` equal to `DB_PASSWORD` is a coincidence, and each
-        // keeps a variable of its own.
+        // keeps a variable of its own. So are a server's root and user passwords
+        // (`MARIADB_ROOT_PASSWORD` and `MARIADB_PASSWORD`, both `changeme`): two accounts.
         for places in in_service.values().filter(|p| p.len() > 1) {
             for (x, &i) in places.iter().enumerate() {
                 for &j in &places[x + 1..] {
                     let (Some(a), Some(b)) = (occurrences[i].variable(), occurrences[j].variable()) else { continue };
-                    if share_a_word(a, b) {
+                    if share_a_word(a, b) && names_root(a) == names_root(b) {
                         union(&mut parent, i, j);
                     }
                 }
@@ -767,6 +772,31 @@ fn credential_groups(ctx: &Context, occurrences: &[Occurrence]) -> Vec<Vec<usize
     let mut out: Vec<Vec<usize>> = groups.into_values().collect();
     out.sort();
     out
+}
+
+/// Whether a variable name names a root account's password (`MARIADB_ROOT_PASSWORD`).
+fn names_root(name: &str) -> bool {
+    name.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w.eq_ignore_ascii_case("ROOT"))
+}
+
+/// Whether a group of places one credential is written in holds a root password and another
+/// account's password of the same service (a client tied to both, the value alike): which one
+/// the client logs in with is not known, and moving either could break its login.
+fn two_accounts(occurrences: &[Occurrence], group: &[usize]) -> Option<String> {
+    for &i in group {
+        let Some(a) = occurrences[i].variable() else { continue };
+        for &j in group {
+            let Some(b) = occurrences[j].variable() else { continue };
+            if occurrences[i].service.name == occurrences[j].service.name && names_root(a) && !names_root(b) {
+                return Some(format!(
+                    "the same value is `{a}` and `{b}` of `{}`, two accounts, and a client writes it too: which one it \
+                     logs in with is not known; move them to variables by hand",
+                    occurrences[i].service.name
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// The words of a variable name besides the secret words (`POSTGRES_PWD`: `POSTGRES`).
@@ -1138,10 +1168,14 @@ impl Rule for HardcodedSecret {
         let foreign = std::cell::OnceCell::new();
         let foreign = || foreign.get_or_init(|| Foreign::of(ctx));
         // Each group's fix is built once and shared by its members (by index among all).
+        // Groups no fix may move (two accounts a client is tied to), with why.
+        let refused: Vec<Option<String>> = groups.iter().map(|g| two_accounts(&candidates, g)).collect();
         let fixes: Vec<Option<Fix>> = groups
             .iter()
             .zip(&named)
-            .map(|(group, named)| match named {
+            .zip(&refused)
+            .map(|((group, named), refused)| match named {
+                _ if refused.is_some() => None,
                 Some((n, service)) => {
                     let members = || group.iter().map(|&m| &candidates[m]);
                     let secret = members().find_map(|o| o.secret.as_deref());
@@ -1189,12 +1223,14 @@ impl Rule for HardcodedSecret {
                     format!("`{flag}` of service `{}` is {} (value redacted)", o.service.name, o.what),
                 ),
             };
-            let finding = match in_env_file {
-                Some((service, name)) => finding.help(format!(
+            let refusal = group_of.get(&(i - 1)).and_then(|&g| refused[g].as_ref());
+            let finding = match (in_env_file, refusal) {
+                (Some((service, name)), _) => finding.help(format!(
                     "not fixed: the same value is in `{name}` of an `env_file` of `{service}`, which stackfix does not \
                      edit, and a login reading it would break; move both to one variable by hand"
                 )),
-                None => finding,
+                (None, Some(why)) => finding.help(format!("not fixed: {why}")),
+                (None, None) => finding,
             };
             out.push(finding.service(&o.service.name).with_fix_opt(fix));
         });
