@@ -104,9 +104,16 @@ fn write_report(out: &mut String, a: &Assessment) -> std::fmt::Result {
     }
     writeln!(out, "## Checklist\n")?;
     for item in &a.checklist {
-        let mark = if item.done { "x" } else { " " };
         let open = item.counts();
-        writeln!(out, "- [{mark}] **{}** `{}`: {}{open}", item.area, item.rule, one_line(item.summary))?;
+        let summary = one_line(item.summary);
+        match item.nothing_to_judge {
+            // Neither ticked nor open: no box.
+            Some(why) => writeln!(out, "- n/a **{}** `{}`: {summary} (nothing to judge: {why})", item.area, item.rule)?,
+            None => {
+                let mark = if item.done { "x" } else { " " };
+                writeln!(out, "- [{mark}] **{}** `{}`: {summary}{open}", item.area, item.rule)?
+            }
+        }
     }
     if !a.not_checked.is_empty() {
         let rules: Vec<String> = a.not_checked.iter().map(|r| format!("`{r}`")).collect();

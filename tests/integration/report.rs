@@ -699,6 +699,34 @@ fn silenced_findings_are_counted_in_the_checklist() {
     assert!(report(dir.path(), &[]).contains("`no-healthcheck`: service has no health check (1 silenced)"));
 }
 
+/// A rule about a kind of service the stack does not run is neither ticked nor open: it had
+/// nothing to judge, and the checklist says why.
+#[test]
+fn rules_with_nothing_to_judge_are_not_ticked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("docker-compose.yml"),
+        "services:\n  db:\n    image: postgres:16.4\n    environment:\n      POSTGRES_PASSWORD: ${PG:?set PG}\n  cache:\n    image: redis:7.4\n",
+    )
+    .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&report(dir.path(), &["--format", "json"])).unwrap();
+    let item = |rule: &str| {
+        json["stacks"][0]["checklist"].as_array().unwrap().iter().find(|c| c["rule"] == rule).cloned().unwrap()
+    };
+    for (rule, why) in [("missing-exporter", "no Prometheus"), ("traefik-no-rate-limit", "no Traefik")] {
+        let item = item(rule);
+        assert_eq!((item["done"].as_bool(), item["nothing_to_judge"].as_str()), (Some(false), Some(why)), "{item}");
+    }
+    // A redis is there: its rule judges it.
+    assert!(item("redis-no-maxmemory")["nothing_to_judge"].is_null());
+    let markdown = report(dir.path(), &[]);
+    assert!(
+        markdown.contains("- n/a **observability** `missing-exporter`: data store without a Prometheus exporter (nothing to judge: no Prometheus)"),
+        "{markdown}"
+    );
+    assert!(!markdown.contains("[x] **edge** `traefik-no-rate-limit`"), "{markdown}");
+}
+
 /// A password hash written as a default credential (`ADMIN_PASSWORD_HASH=$$2a$$14$$…`, as a
 /// literal or a fallback) is shown in no format of the report.
 #[test]
