@@ -1136,10 +1136,11 @@ fn error_identity(f: &Finding) -> Option<(&'static str, Arc<str>, u64)> {
     Some((f.rule, Arc::from(f.service.as_deref()?), hash))
 }
 
-/// The fixes applied to a service of the original stack that leaves it with an error finding it
-/// did not have (a memory limit sized in one configuration under what another configuration of
-/// the same file sets the server to use), each with why: a fix must not make a service worse in
-/// any configuration. Errors of services the fixes add are theirs to report, not a fix's fault.
+/// The fixes of a rule applied to a service of the original stack that leave it with an error
+/// finding of that rule it did not have (a memory limit under what the server is set to use), each
+/// with why: a fix must not trade one error for another. Only the rule's own fix is held to it (a
+/// finding another fix's edit reworded is not pinned on fixes that did not make it). Errors of
+/// services the fixes add are theirs to report, not a fix's fault.
 fn introduced_errors(original: &Stack, attempt: &Attempt, remaining: &[Finding]) -> Vec<(FindingKey, String)> {
     let existed = |s: &str| original.configs.iter().any(|c| c.service(s).is_some());
     let mut out = Vec::new();
@@ -1148,7 +1149,8 @@ fn introduced_errors(original: &Stack, attempt: &Attempt, remaining: &[Finding])
         if attempt.errors_before.contains(&identity) || !existed(&identity.1) {
             continue;
         }
-        for applied in attempt.applied.iter().filter(|a| a.service.as_deref() == Some(&*identity.1)) {
+        let own = |a: &&Applied| a.rule == f.rule && a.service.as_deref() == Some(&*identity.1);
+        for applied in attempt.applied.iter().filter(own) {
             let reason = format!("applied, it leaves `{}` with a new error ({}): {}", identity.1, f.rule, f.message);
             out.push((applied.key.clone(), reason));
         }

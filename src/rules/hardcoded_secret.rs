@@ -1250,10 +1250,11 @@ impl<'a> EnvFileValues<'a> {
         EnvFileValues(values.collect())
     }
 
-    /// The first (service, variable) whose value holds `secret` (whole, or as part of it: the
-    /// password of a connection string).
+    /// The first (service, variable) whose value is `secret`, or holds it as the password of a
+    /// connection string.
     fn holding(&self, secret: &str) -> Option<(&'a str, &'a str)> {
-        self.0.iter().find(|(_, _, value)| value.contains(secret)).map(|&(service, name, _)| (service, name))
+        let holds = |value: &str| value == secret || url_password(value) == Some(secret);
+        self.0.iter().find(|(_, _, value)| holds(value)).map(|&(service, name, _)| (service, name))
     }
 }
 

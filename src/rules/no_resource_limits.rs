@@ -130,6 +130,10 @@ impl Rule for NoResourceLimits {
                 format!("service `{}` has no memory limit (`deploy.resources.limits.memory`)", service.name),
             )
             .service(&service.name);
+            if let Some(why) = facts::heap_unknown(service) {
+                out.push(finding.help(format!("not fixed: {why}; set the limit above the heap by hand")));
+                continue;
+            }
             if let Some(sizing) = size(service, widest_need(ctx, service), &limits, &reservations) {
                 let (applicability, caveat) = match kind_is_known(ctx, service) {
                     true => (Applicability::Safe, String::new()),
@@ -164,6 +168,9 @@ pub(super) fn limits_for(ctx: &Context, service: &Service) -> Option<(FixEdit, S
         return None;
     }
     let kind = ctx.stack.profiles.kind(&service.kind)?;
+    if facts::heap_unknown(service).is_some() {
+        return None;
+    }
     let sizing = size(service, widest_need(ctx, service), &kind.limits, &kind.reservations)?;
     let memory = sizing.limits.memory.clone()?;
     let edit = service_limits_edit(ctx, service, &sizing).taken_from(NoResourceLimits::META.id, &title(&memory));

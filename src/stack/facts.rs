@@ -141,7 +141,8 @@ pub fn heap(service: &Service) -> Option<HeapFact> {
     };
     let from_variable = |name: &str| {
         let var = service.environment.iter().find(|e| e.name == name)?;
-        let value = var.value.as_deref()?;
+        // A bare `NAME` passes what `.env` gives it (unless the shell sets it).
+        let value = var.value.as_deref().or(var.from_dotenv.as_deref())?;
         if let Some(bytes) = heap_flag(value) {
             return Some(HeapFact { bytes, evidence: format!("`{}` sets `{}`", var.name, flag_text(value)) });
         }
@@ -195,6 +196,11 @@ pub fn heap(service: &Service) -> Option<HeapFact> {
         return Some(fact);
     }
     let heap = catalog_heap?;
+    // A variable of the image's script passed from the shell compose runs in (a bare `NAME`
+    // `.env` does not set): the heap is the shell's, not the default.
+    if shell_variable(service, heap).is_some() {
+        return None;
+    }
     let default = heap.default.as_deref().filter(|d| *d != "auto")?;
     Some(HeapFact {
         bytes: memory_bytes(default)?,
@@ -202,6 +208,27 @@ pub fn heap(service: &Service) -> Option<HeapFact> {
             "the image's default heap is {default} ({})",
             heap.source.split_whitespace().find(|w| w.starts_with("https://")).unwrap_or(&heap.source)
         ),
+    })
+}
+
+/// The variable of the image's start script (the catalog's [`super::catalog::Heap::variables`])
+/// the service passes bare (`- VIDEOBRIDGE_MAX_MEMORY`) with no value in `.env`: compose passes
+/// what the shell it runs in sets.
+fn shell_variable<'s>(service: &'s Service, heap: &super::catalog::Heap) -> Option<&'s str> {
+    let bare = |e: &&super::service::EnvVar| e.value.is_none() && e.from_dotenv.is_none();
+    service.environment.iter().filter(bare).find(|e| heap.variables.contains(&e.name)).map(|e| e.name.as_str())
+}
+
+/// Why the heap of `service` is not known, when [`heap`] finds none because the image's start
+/// script takes it from a variable the shell compose runs in passes: a limit sized from the
+/// image's default could be under it.
+pub fn heap_unknown(service: &Service) -> Option<String> {
+    let catalog_heap = service.image_facts.matched.and_then(|m| m.entry.heap.as_ref())?;
+    let name = shell_variable(service, catalog_heap)?;
+    heap(service).is_none().then(|| {
+        format!(
+            "its JVM heap is `{name}`, which compose takes from the shell it runs in (`.env` does not set it): not known here"
+        )
     })
 }
 

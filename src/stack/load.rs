@@ -1495,10 +1495,22 @@ impl Loader {
                 ));
             }
         }
+        // A service waiting for one that only profiles it does not share enable: compose refuses
+        // the project whenever the first runs without them (`depends on undefined service`),
+        // unless `.env` enables them (`COMPOSE_PROFILES`) or the dependency is not `required`.
+        let enabled: Vec<&str> = self
+            .env
+            .get("COMPOSE_PROFILES")
+            .map(|p| p.split(',').map(str::trim).filter(|p| !p.is_empty()).collect())
+            .unwrap_or_default();
         // Compose refuses a project whose enabled services name a secret, config, network or
         // named volume the top level does not define (`refers to undefined secret`).
         let defines = |section: &str, name: &str| doc.get(section).is_some_and(|d| d.get(name).is_some());
-        for s in services.iter().filter(|s| s.profiles.is_empty()) {
+        // Enabled: no profile, or one `.env` enables (`COMPOSE_PROFILES`).
+        let is_enabled = |s: &&super::service::Service| {
+            s.profiles.is_empty() || s.profiles.iter().any(|p| enabled.contains(&"*") || enabled.contains(&p.as_str()))
+        };
+        for s in services.iter().filter(is_enabled) {
             let mut undefined: Vec<(&str, String, super::Loc)> = Vec::new();
             for (section, what) in [("secrets", "secret"), ("configs", "config")] {
                 for item in s.value.get(section).map(Value::items).unwrap_or_default() {
@@ -1527,14 +1539,6 @@ impl Loader {
                 refused.push((loc.file, at, format!("service `{}` refers to undefined {what} `{name}`", s.name)));
             }
         }
-        // A service waiting for one that only profiles it does not share enable: compose refuses
-        // the project whenever the first runs without them (`depends on undefined service`),
-        // unless `.env` enables them (`COMPOSE_PROFILES`) or the dependency is not `required`.
-        let enabled: Vec<&str> = self
-            .env
-            .get("COMPOSE_PROFILES")
-            .map(|p| p.split(',').map(str::trim).filter(|p| !p.is_empty()).collect())
-            .unwrap_or_default();
         let profiles_of: HashMap<&str, &[String]> =
             services.iter().map(|s| (s.name.as_str(), s.profiles.as_slice())).collect();
         let mut waits_for_profiles = Vec::new();

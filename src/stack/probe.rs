@@ -178,20 +178,28 @@ pub fn choose(service: &Service, config: &Config, profiles: &Profiles) -> ProbeC
                 basis =
                     format!("{basis}; but the service mounts its own configuration, which decides what answers there");
             }
-            // Ports the service declares without the one the probe calls say the server was
-            // moved (its own configuration, a flag): a probe on the image's port would never
-            // pass, and every `service_healthy` dependant would wait for ever.
+            // Declared ports none of which is the image's say the server was moved (its own
+            // configuration, a flag): a probe on the image's port would never pass, and every
+            // `service_healthy` dependant would wait for ever. A port left unpublished (Caddy's
+            // admin API, RabbitMQ's AMQP beside its published management UI) says nothing, but
+            // the probe is then not known to answer.
             if let Some(port) = port {
                 let declared = container_ports(service);
+                let own: Vec<String> = entry.ports().iter().map(u16::to_string).collect();
                 if !declared.is_empty() && !declared.contains(&port) {
-                    moved = true;
-                    blocked = Some(format!(
-                        "service `{}` declares port(s) {} and not {port}, which the known probes call: what listens where is \
-                         the service's own configuration's; add a probe by hand",
-                        service.name,
-                        declared.join(", ")
-                    ));
-                    continue;
+                    if !own.is_empty() && !declared.iter().any(|d| own.contains(d)) {
+                        moved = true;
+                        blocked = Some(format!(
+                            "service `{}` declares port(s) {} and none of its image's ({}), which the known probes \
+                             call: what listens where is the service's own configuration's; add a probe by hand",
+                            service.name,
+                            declared.join(", "),
+                            own.join(", ")
+                        ));
+                        continue;
+                    }
+                    known = false;
+                    basis = format!("{basis}; but the service declares port(s) {} and not {port}", declared.join(", "));
                 }
             }
             let test = tailor(probe, probe.requires.or(entry.requires), service, config);
@@ -657,7 +665,10 @@ mod tests {
     #[test]
     fn a_catalog_probe_on_a_port_the_service_does_not_declare_is_not_offered() {
         let c = choice("services:\n  web:\n    image: nginx:1.27\n    expose: [\"8081\"]\n", "web");
-        assert!(nothing(&c).contains("declares port(s) 8081 and not 80"), "{c:?}");
+        assert!(nothing(&c).contains("declares port(s) 8081 and none of its image's (80)"), "{c:?}");
+        // One of the image's ports published, the probe's not: the probe is a guess.
+        let c = choice("services:\n  web:\n    image: caddy:2.8-alpine\n    ports: [\"80:80\", \"443:443\"]\n", "web");
+        assert!(!probe(&c).known, "{c:?}");
         // The image's port among those declared: its probe.
         let c = choice("services:\n  web:\n    image: nginx:1.27\n    expose: [\"8081\", \"80\"]\n", "web");
         assert!(probe(&c).known, "{c:?}");

@@ -24,6 +24,9 @@ pub struct EnvVar {
     /// The value as written in the file (`${DB_PASSWORD:?}`), when interpolation changed it
     /// (see [`EnvVar::written`]; most values are written as they are passed).
     written_differs: Option<String>,
+    /// For a bare `NAME`: the value the project's `.env` gives it, which compose passes unless
+    /// the shell it runs in sets `NAME` (`None`: only the shell may).
+    pub from_dotenv: Option<String>,
     pub loc: Loc,
 }
 
@@ -248,7 +251,7 @@ impl Service {
             build: build(&value),
             command: words(value.get("command")),
             entrypoint: words(value.get("entrypoint")),
-            environment: environment(&value),
+            environment: environment(&value, env),
             labels: value
                 .get("labels")
                 .map(Value::entries)
@@ -429,7 +432,7 @@ fn resource(value: &Value, path: &[&str]) -> Option<Located<String>> {
     value.path(path).and_then(|v| v.as_str().map(|s| Located { value: s.to_string(), loc: v.loc }))
 }
 
-fn environment(value: &Value) -> Vec<EnvVar> {
+fn environment(value: &Value, env: &HashMap<String, String>) -> Vec<EnvVar> {
     value
         .get("environment")
         .map(Value::entries)
@@ -439,6 +442,7 @@ fn environment(value: &Value) -> Vec<EnvVar> {
             name: k.clone(),
             value: v.as_str().map(str::to_string),
             written_differs: v.written().filter(|w| Some(*w) != v.as_str()).map(str::to_string),
+            from_dotenv: v.as_str().is_none().then(|| env.get(k).cloned()).flatten(),
             loc: v.loc,
         })
         .collect()

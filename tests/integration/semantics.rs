@@ -376,6 +376,10 @@ fn a_reference_to_an_undefined_secret_config_network_or_volume_is_a_located_erro
     let dir = project(&defined, None);
     let out = stackfix(dir.path(), &["check"]);
     assert_ne!(out.status.code(), Some(2), "{}", stderr(&out));
+    // A profile `.env` enables (`COMPOSE_PROFILES`) is judged as compose judges it.
+    let enabled = project(text, Some(b"COMPOSE_PROFILES=tools\n"));
+    let out = stackfix(enabled.path(), &["check"]);
+    assert!(stderr(&out).contains("service `tool` refers to undefined secret `other`"), "{}", stderr(&out));
     // compose agrees on both.
     if let Some(compose) = crate::validators::compose() {
         let config =
