@@ -104,12 +104,12 @@ fn report(dir: &Path) -> (usize, Left) {
     (bytes, Box::new(stack))
 }
 
-/// The compose file as `fix` would leave it.
+/// The compose file as `fix` would leave it (not the other files it writes, `.env.example`).
 fn fixed_text(dir: &Path) -> Option<String> {
     let load = LoadOptions::new(dir.to_path_buf(), Vec::new(), Profiles::builtin());
     let options = stackfix::fix::FixOptions { unsafe_fixes: true, ..Default::default() };
     let outcome = stackfix::fix::run(&load, &RuleSettings::default(), &options).ok()?;
-    outcome.changes.into_iter().next().map(|c| c.after)
+    outcome.changes.into_iter().find(|c| c.path.ends_with("docker-compose.yml")).map(|c| c.after)
 }
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
