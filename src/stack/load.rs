@@ -1619,7 +1619,18 @@ impl Loader {
                 }
             }
         }
+        // A stack run with several combinations of files (the base alone, the base with its
+        // override) says with which one compose refuses.
+        let others = self.pending_uses.keys().any(|k| !paths.iter().any(|p| FileKey::new(p) == *k));
+        let with = match others {
+            true => {
+                let names: Vec<String> = files.iter().map(|&f| format!("`{}`", self.files[f].display)).collect();
+                format!(" (when the stack runs with {})", names.join(" + "))
+            }
+            false => String::new(),
+        };
         for (file, at, message) in refused {
+            let message = format!("{message}{with}");
             if reported.insert(message.clone()) {
                 self.error_at(file, at, message);
             }

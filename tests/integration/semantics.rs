@@ -380,6 +380,16 @@ fn a_reference_to_an_undefined_secret_config_network_or_volume_is_a_located_erro
     let enabled = project(text, Some(b"COMPOSE_PROFILES=tools\n"));
     let out = stackfix(enabled.path(), &["check"]);
     assert!(stderr(&out).contains("service `tool` refers to undefined secret `other`"), "{}", stderr(&out));
+    // Defined only by the default override: the base alone is refused, and the error says so.
+    let split = project("services:\n  web:\n    image: nginx:1.27\n    secrets: [s]\n", None);
+    std::fs::write(split.path().join("docker-compose.override.yml"), "secrets:\n  s:\n    file: ./s.txt\n").unwrap();
+    let out = stackfix(split.path(), &["check"]);
+    assert!(
+        stderr(&out)
+            .contains("service `web` refers to undefined secret `s` (when the stack runs with `docker-compose.yml`)"),
+        "{}",
+        stderr(&out)
+    );
     // compose agrees on both.
     if let Some(compose) = crate::validators::compose() {
         let config =
