@@ -123,12 +123,12 @@ fn write_stack(out: &mut String, a: &Assessment, index: usize) -> std::fmt::Resu
     }
     writeln!(out, "<h2>Checklist</h2>\n<ul class=\"check\">")?;
     for item in &a.checklist {
-        let mark = match (item.nothing_to_judge, item.done) {
+        let mark = match (&item.nothing_to_judge, item.done) {
             (Some(_), _) => "&#8211;",
             (None, true) => "&#9745;",
             (None, false) => "&#9744;",
         };
-        let open = match item.nothing_to_judge {
+        let open = match &item.nothing_to_judge {
             Some(why) => format!(" (nothing to judge: {why})"),
             None => item.counts(),
         };

@@ -106,7 +106,7 @@ fn write_report(out: &mut String, a: &Assessment) -> std::fmt::Result {
     for item in &a.checklist {
         let open = item.counts();
         let summary = one_line(item.summary);
-        match item.nothing_to_judge {
+        match &item.nothing_to_judge {
             // Neither ticked nor open: no box.
             Some(why) => writeln!(out, "- n/a **{}** `{}`: {summary} (nothing to judge: {why})", item.area, item.rule)?,
             None => {

@@ -231,7 +231,7 @@ pub struct ChecklistItem {
     pub done: bool,
     /// Why the rule had nothing to judge in this stack (`no Traefik`): it is neither ticked nor
     /// open. `None` when the stack runs what the rule judges (or the rule judges every stack).
-    pub nothing_to_judge: Option<&'static str>,
+    pub nothing_to_judge: Option<String>,
     /// Open findings of the rule.
     pub open: usize,
     /// Findings of the rule a person silenced (`# stackfix: ignore[…]`, `stackfix.toml`): a
@@ -256,21 +256,15 @@ impl ChecklistItem {
     }
 }
 
-/// Why `rule` has nothing to judge in `stack`: it judges a kind of service (Traefik, Prometheus,
-/// Elasticsearch, redis) no configuration of the stack runs. A checklist that ticked it would
-/// read as a pass.
-fn nothing_to_judge(stack: &Stack, rule: &str) -> Option<&'static str> {
-    let (kinds, why): (&[&str], &'static str) = match rule {
-        "traefik-no-rate-limit" | "traefik-no-https-redirect" | "traefik-insecure-api" => (&["traefik"], "no Traefik"),
-        "missing-exporter" | "scrape-target-missing" | "alerts-without-alertmanager" => {
-            (&["prometheus"], "no Prometheus")
-        }
-        "elasticsearch-security-disabled" => (&["elasticsearch"], "no Elasticsearch or OpenSearch"),
-        "redis-no-maxmemory" => (&["redis"], "no redis"),
-        _ => return None,
-    };
-    let runs = stack.configs.iter().flat_map(|c| &c.services).any(|s| kinds.contains(&s.kind.as_str()));
-    (!runs).then_some(why)
+/// Why the rule `meta` has nothing to judge in `stack`: it judges only kinds of service
+/// ([`rules::RuleMeta::judges`]) no configuration of the stack runs. A checklist that ticked it
+/// would read as a pass.
+fn nothing_to_judge(stack: &Stack, meta: &rules::RuleMeta) -> Option<String> {
+    if meta.judges.is_empty() {
+        return None;
+    }
+    let runs = stack.configs.iter().flat_map(|c| &c.services).any(|s| meta.judges.contains(&s.kind.as_str()));
+    (!runs).then(|| format!("no `{}` service", meta.judges.join("` or `")))
 }
 
 /// One step of the order in which to apply the fixes.
@@ -560,7 +554,7 @@ fn assess_with(
         .map(|m| {
             let open = open.get(m.id).copied().unwrap_or(0);
             let silenced = silenced.get(m.id).copied().unwrap_or(0);
-            let nothing_to_judge = nothing_to_judge(stack, m.id).filter(|_| open == 0);
+            let nothing_to_judge = nothing_to_judge(stack, m).filter(|_| open == 0);
             let done = open == 0 && nothing_to_judge.is_none();
             ChecklistItem {
                 area: m.area.as_str(),

@@ -52,6 +52,7 @@ declare_rule! {
         fix: Sometimes,
         applicability: Safe,
         seeds: ["004"],
+        judges: ["prometheus"],
     }
 }
 

@@ -31,6 +31,7 @@ declare_rule! {
         fix: Never,
         applicability: DisplayOnly,
         seeds: ["002"],
+        judges: ["elasticsearch"],
     }
 }
 

@@ -39,6 +39,7 @@ declare_rule! {
         fix: Sometimes,
         applicability: Safe,
         seeds: ["002", "004"],
+        judges: ["prometheus"],
     }
 }
 

@@ -121,6 +121,9 @@ pub struct RuleMeta {
     pub applicability: Applicability,
     /// Seed audit reports the rule comes from.
     pub seeds: &'static [&'static str],
+    /// The service kinds (profile names) the rule judges, when it judges only those (`traefik`):
+    /// a stack that runs none has nothing for it to judge. Empty: every stack.
+    pub judges: &'static [&'static str],
     /// User documentation (the doc comment on the rule's struct).
     pub docs: &'static str,
 }
@@ -179,7 +182,8 @@ macro_rules! declare_rule {
             scope: $scope:ident,
             fix: $fix:ident,
             applicability: $applicability:ident,
-            seeds: [$($seed:literal),* $(,)?] $(,)?
+            seeds: [$($seed:literal),* $(,)?]
+            $(, judges: [$($kind:literal),* $(,)?])? $(,)?
         }
     ) => {
         $(#[doc = $doc])*
@@ -195,6 +199,7 @@ macro_rules! declare_rule {
                 fix: $crate::rules::FixAvailability::$fix,
                 applicability: $crate::rules::Applicability::$applicability,
                 seeds: &[$($seed),*],
+                judges: &[$($($kind),*)?],
                 docs: concat!($($doc, "\n"),*),
             };
         }

@@ -87,6 +87,7 @@ declare_rule! {
         fix: Sometimes,
         applicability: Safe,
         seeds: ["002", "004"],
+        judges: ["redis"],
     }
 }
 

@@ -37,6 +37,7 @@ declare_rule! {
         fix: Sometimes,
         applicability: Safe,
         seeds: ["004"],
+        judges: ["prometheus"],
     }
 }
 

@@ -42,6 +42,7 @@ declare_rule! {
         fix: Sometimes,
         applicability: Unsafe,
         seeds: ["004"],
+        judges: ["traefik"],
     }
 }
 

@@ -45,6 +45,7 @@ declare_rule! {
         fix: Sometimes,
         applicability: Unsafe,
         seeds: ["004"],
+        judges: ["traefik"],
     }
 }
 

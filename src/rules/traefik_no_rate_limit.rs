@@ -55,6 +55,7 @@ declare_rule! {
         fix: Sometimes,
         applicability: Safe,
         seeds: ["000", "004"],
+        judges: ["traefik"],
     }
 }
 

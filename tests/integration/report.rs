@@ -713,7 +713,9 @@ fn rules_with_nothing_to_judge_are_not_ticked() {
     let item = |rule: &str| {
         json["stacks"][0]["checklist"].as_array().unwrap().iter().find(|c| c["rule"] == rule).cloned().unwrap()
     };
-    for (rule, why) in [("missing-exporter", "no Prometheus"), ("traefik-no-rate-limit", "no Traefik")] {
+    for (rule, why) in
+        [("missing-exporter", "no `prometheus` service"), ("traefik-no-rate-limit", "no `traefik` service")]
+    {
         let item = item(rule);
         assert_eq!((item["done"].as_bool(), item["nothing_to_judge"].as_str()), (Some(false), Some(why)), "{item}");
     }
@@ -721,7 +723,7 @@ fn rules_with_nothing_to_judge_are_not_ticked() {
     assert!(item("redis-no-maxmemory")["nothing_to_judge"].is_null());
     let markdown = report(dir.path(), &[]);
     assert!(
-        markdown.contains("- n/a **observability** `missing-exporter`: data store without a Prometheus exporter (nothing to judge: no Prometheus)"),
+        markdown.contains("- n/a **observability** `missing-exporter`: data store without a Prometheus exporter (nothing to judge: no `prometheus` service)"),
         "{markdown}"
     );
     assert!(!markdown.contains("[x] **edge** `traefik-no-rate-limit`"), "{markdown}");
