@@ -26,7 +26,7 @@ use crate::yaml::emit::Fragment;
 use crate::yaml::patch::key_text;
 use crate::yaml::route::route_to;
 use crate::yaml::route::Segment;
-use crate::yaml::{splice_text, splices, Op, Patch, Route, Splice};
+use crate::yaml::{splices, Op, Patch, Route, Splice};
 use render::{Renderer, TemplateId};
 
 /// Passes before the engine gives up: fixes enable each other (a health check, then the
@@ -1242,6 +1242,11 @@ struct Batch {
     /// What [`Batch::merged`] made of each pair of texts (placed, added): the same fix made in
     /// many services merges the same texts.
     merges: std::cell::RefCell<HashMap<(String, String), Option<String>>>,
+    /// The trees of texts [`Batch::merged`] parsed or made for the splice at each index (its text
+    /// without the leading line break; the last two): thousands of fixes adding an entry to one
+    /// new top-level `secrets:` grow one insertion, and each merge then parses again only the
+    /// entries the last one added, not the whole insertion (which made the batch quadratic).
+    trees: std::cell::RefCell<HashMap<usize, Vec<Arc<crate::yaml::Tree>>>>,
 }
 
 impl Batch {
@@ -1282,7 +1287,20 @@ impl Batch {
         if let Some(made) = self.merges.borrow().get(&pair) {
             return made.clone().map(|text| (index, text));
         }
-        let made = merged_text(&placed.text, &s.text);
+        let known = self.trees.borrow().get(&index).and_then(|trees| {
+            let ours = placed.text.trim_start_matches(['\r', '\n']);
+            trees.iter().find(|t| t.source.text() == ours).cloned()
+        });
+        let made = merged_text(&placed.text, &s.text, known.as_deref());
+        let made = made.map(|(text, tree)| {
+            if let Some(tree) = tree {
+                let mut trees = self.trees.borrow_mut();
+                let kept = trees.entry(index).or_default();
+                kept.retain(|t| known.as_ref().is_some_and(|k| Arc::ptr_eq(k, t)));
+                kept.push(Arc::new(tree));
+            }
+            text
+        });
         self.merges.borrow_mut().insert(pair, made.clone());
         made.map(|text| (index, text))
     }
@@ -1330,19 +1348,39 @@ impl Batch {
 
 /// The text of an insertion `placed` with the values of another insertion `added` of the same
 /// key merged in (see [`Batch::merged`]); `None` when they differ on a value or the merge
-/// would replace text.
-fn merged_text(placed: &str, added: &str) -> Option<String> {
+/// would replace text. With the text, the tree of the merged text without its leading line
+/// break, when made from `known` (the tree of `placed` without it, if the caller has it) by parsing
+/// only what the merge added.
+fn merged_text(
+    placed: &str,
+    added: &str,
+    known: Option<&crate::yaml::Tree>,
+) -> Option<(String, Option<crate::yaml::Tree>)> {
     let eol = ["\r\n", "\n"].into_iter().find(|eol| placed.starts_with(eol) && added.starts_with(eol))?;
     let (ours, theirs) = (&placed[eol.len()..], &added[eol.len()..]);
-    let tree = crate::yaml::Tree::parse(ours.to_string()).ok()?;
+    let parsed;
+    let tree = match known.filter(|t| t.source.text() == ours) {
+        Some(tree) => tree,
+        None => {
+            parsed = crate::yaml::Tree::parse(ours.to_string()).ok()?;
+            &parsed
+        }
+    };
     let fragment = Fragment::parse(theirs).ok()?;
-    let inner = crate::yaml::patch::merge_splices(&tree, &Route::default(), &fragment).ok()?;
+    let inner = crate::yaml::patch::merge_splices(tree, &Route::default(), &fragment).ok()?;
     // Only additions: a value of `added` that differs is refused by the merge, and a rewritten
     // flow mapping is a replacement.
     if inner.iter().any(|i| i.start != i.end) {
         return None;
     }
-    Some(format!("{eol}{}", with_comments_of(theirs, splice_text(ours, &inner))))
+    let (spliced, edits) = crate::yaml::patch::spliced(ours, &inner);
+    let length = spliced.len();
+    let merged = with_comments_of(theirs, spliced);
+    // Comments put in too: the edits no longer say what changed (rare; parsed whole next time).
+    let next = (merged.len() == length)
+        .then(|| tree.reparse(&edits, merged.clone(), crate::yaml::tree::MAX_NODES).ok())
+        .flatten();
+    Some((format!("{eol}{merged}"), next))
 }
 
 /// `merged` (a fragment `theirs` was merged into) with the comment lines of `theirs` it lacks,
@@ -2292,6 +2330,33 @@ pub(crate) fn display_new(load: &LoadOptions, path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Merging many insertions of one key, each into the text the last made: from the tree the
+    /// last merge made (parsing only what it added) or parsing the whole text, the same texts.
+    #[test]
+    fn merges_from_the_last_tree_equal_merges_from_a_whole_parse() {
+        let entry = |i: usize| format!("\nsecrets:\n  db{i}_password:\n    environment: DB{i}_PASSWORD\n");
+        let (mut whole, mut known) = (entry(0), entry(0));
+        let mut tree: Option<crate::yaml::Tree> = None;
+        let mut reused = 0;
+        for i in 1..60 {
+            // Every third one adds a volume too: the inserted key grows a sequence.
+            let added = match i % 3 {
+                0 => format!("{}    volumes:\n      - v{i}:/v\n", entry(i)),
+                _ => entry(i),
+            };
+            let (text, _) = merged_text(&whole, &added, None).expect("merges");
+            whole = text;
+            reused += usize::from(tree.is_some());
+            let (text, next) = merged_text(&known, &added, tree.as_ref()).expect("merges");
+            known = text;
+            tree = next;
+            assert_eq!(known, whole, "after merge {i}");
+        }
+        assert!(reused > 50, "the tree of the last merge was reused {reused} times");
+        // A different value for a key already written is not merged.
+        assert!(merged_text(&whole, &entry(5).replace("DB5_PASSWORD", "OTHER"), tree.as_ref()).is_none());
+    }
 
     #[test]
     fn env_example_adds_each_missing_name_once() {

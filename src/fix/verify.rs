@@ -7,6 +7,8 @@
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
+use std::sync::Arc;
+
 use super::{Aim, Attempt, FindingKey};
 use crate::rules::Finding;
 use crate::stack::{FileKey, Stack, Value, ValueKind};
@@ -33,7 +35,7 @@ pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) 
     }
     let after_tree = |key: &FileKey| fixed.file_by_key(key).and_then(|f| f.tree.as_deref());
     // Every file's aims, inserted keys taken down to the values the fix wrote.
-    let aims: HashMap<&FileKey, Vec<(Route, &FindingKey)>> =
+    let aims: HashMap<&FileKey, Vec<(Route, Aimers)>> =
         attempt.intended.iter().map(|(path, aimed)| (path, expand(after_tree(path), aimed))).collect();
     // The files of configurations found on both sides, which `check_effective` compares whole.
     let files_of = |stack: &Stack, config: &crate::stack::Config| -> Vec<FileKey> {
@@ -58,9 +60,9 @@ pub(crate) fn check(original: &Stack, attempt: &Attempt, remaining: &[Finding]) 
             let near = before.find(&lost).zip(before_file.tree.as_ref()).map(|(at, tree)| route_near(tree, at));
             let related =
                 |route: &Route| near.as_ref().is_some_and(|n| n.0.starts_with(&route.0) || route.0.starts_with(&n.0));
-            let culprits: Vec<&FindingKey> = match aimed.iter().filter(|(r, _)| related(r)).count() {
-                0 => aimed.iter().map(|(_, k)| *k).collect(),
-                _ => aimed.iter().filter(|(r, _)| related(r)).map(|(_, k)| *k).collect(),
+            let culprits: Vec<&FindingKey> = match aimed.iter().any(|(r, _)| related(r)) {
+                false => aimed.iter().flat_map(|(_, k)| k.iter().copied()).collect(),
+                true => aimed.iter().filter(|(r, _)| related(r)).flat_map(|(_, k)| k.iter().copied()).collect(),
             };
             for key in culprits {
                 failures.entry(key.clone()).or_insert_with(|| format!("a comment would be lost: `{lost}`"));
@@ -147,7 +149,7 @@ fn check_starts(original: &Stack, fixed: &Stack, attempt: &Attempt, failures: &m
 fn check_effective(
     original: &Stack,
     fixed: &Stack,
-    aims: &HashMap<&FileKey, Vec<(Route, &FindingKey)>>,
+    aims: &HashMap<&FileKey, Vec<(Route, Aimers)>>,
     followed: &HashMap<&FindingKey, HashSet<&str>>,
     failures: &mut HashMap<FindingKey, String>,
 ) {
@@ -160,7 +162,7 @@ fn check_effective(
         let files = paths(fixed, after);
         let Some(before) = original.configs.iter().find(|c| paths(original, c) == files) else { continue };
         // The compose files' aims (included files too), as routes of the merged model.
-        let aimed: Vec<&(Route, &FindingKey)> = compose_files.iter().filter_map(|p| aims.get(*p)).flatten().collect();
+        let aimed: Vec<&(Route, Aimers)> = compose_files.iter().filter_map(|p| aims.get(*p)).flatten().collect();
         let mut changed = Vec::new();
         let trie = AimTrie::new(aimed.iter().map(|(route, _)| route));
         diff(&before.doc, &after.doc, &Route::default(), Some(&trie), &mut changed);
@@ -224,7 +226,7 @@ fn written_where_aimed<'a>(
     fixed: &Stack,
     config: &crate::stack::Config,
     route: &Route,
-    aims: &HashMap<&FileKey, Vec<(Route, &'a FindingKey)>>,
+    aims: &HashMap<&FileKey, Vec<(Route, Aimers<'a>)>>,
 ) -> Vec<&'a FindingKey> {
     let [Segment::Key(services), Segment::Key(name), rest @ ..] = route.0.as_slice() else { return Vec::new() };
     if services != "services" {
@@ -249,7 +251,7 @@ fn written_where_aimed<'a>(
     let Some(at) = crate::yaml::route::route_to(tree, start) else { return Vec::new() };
     let at = effective_route(at);
     let Some(aimed) = aims.get(&file.key) else { return Vec::new() };
-    aimed.iter().filter(|(aim, _)| at.0.starts_with(&aim.0)).map(|(_, key)| *key).collect()
+    aimed.iter().filter(|(aim, _)| at.0.starts_with(&aim.0)).flat_map(|(_, keys)| keys.iter().copied()).collect()
 }
 
 /// The aimed routes, for lookups by prefix (a stack's fixes aim at tens of thousands).
@@ -311,49 +313,66 @@ impl<'a> AimTrie<'a> {
 
 /// The fixes to blame for an unaimed change at `route`: those that aimed closest to it (sharing
 /// the longest leading part of the route), else all of them.
-fn blamed<'a, 'r>(
-    aimed: impl Iterator<Item = &'r (Route, &'a FindingKey)> + Clone,
-    route: &Route,
-) -> Vec<&'a FindingKey>
+fn blamed<'a, 'r>(aimed: impl Iterator<Item = &'r (Route, Aimers<'a>)> + Clone, route: &Route) -> Vec<&'a FindingKey>
 where
     'a: 'r,
 {
+    let keys = |(_, keys): &'r (Route, Aimers<'a>)| keys.iter().copied();
     let shared = |aim: &Route| aim.0.iter().zip(&route.0).take_while(|(a, b)| a == b).count();
     let best = aimed.clone().map(|(aim, _)| shared(aim)).max().unwrap_or(0);
     let floor = if route.0.first() == Some(&Segment::Key("services".into())) { 2 } else { 1 };
     if best >= floor {
-        return aimed.filter(|(aim, _)| shared(aim) == best).map(|(_, key)| *key).collect();
+        return aimed.filter(|(aim, _)| shared(aim) == best).flat_map(keys).collect();
     }
     // Nothing aimed near it: a change that reached it through an anchor, made by a fix that
     // edited an extension field, if one did.
     let in_extension = |aim: &Route| matches!(aim.0.first(), Some(Segment::Key(k)) if k.starts_with("x-"));
-    let anchored: Vec<&FindingKey> = aimed.clone().filter(|(aim, _)| in_extension(aim)).map(|(_, key)| *key).collect();
+    let anchored: Vec<&FindingKey> = aimed.clone().filter(|(aim, _)| in_extension(aim)).flat_map(keys).collect();
     if anchored.is_empty() {
-        aimed.map(|(_, key)| *key).collect()
+        aimed.flat_map(keys).collect()
     } else {
         anchored
     }
 }
 
+/// The fixes that aimed at one route: every fix that inserts into one key a fix added (thousands
+/// of secrets written into one new top-level `secrets:`) aims at all of it, so the route is
+/// expanded once and shared, not once per fix.
+type Aimers<'a> = Arc<[&'a FindingKey]>;
+
 /// The aims of a file with every inserted key replaced by the routes of the values under it in
-/// the fixed file (a splice that adds `deploy` means the leaves it wrote, not all of `deploy`).
-fn expand<'a>(tree: Option<&Tree>, aimed: &'a [(Aim, FindingKey)]) -> Vec<(Route, &'a FindingKey)> {
+/// the fixed file (a splice that adds `deploy` means the leaves it wrote, not all of `deploy`),
+/// each with the fixes that aimed there: the aims of one route (and kind) together, in the order
+/// their first fix aimed.
+fn expand<'a>(tree: Option<&Tree>, aimed: &'a [(Aim, FindingKey)]) -> Vec<(Route, Aimers<'a>)> {
     use rayon::prelude::*;
-    let one = |(aim, key): &'a (Aim, FindingKey)| -> Vec<(Route, &'a FindingKey)> {
+    let mut index: HashMap<(&Route, bool), usize> = HashMap::new();
+    let mut groups: Vec<(&Aim, Vec<&'a FindingKey>)> = Vec::new();
+    for (aim, key) in aimed {
+        match index.entry((&aim.route, aim.inserted)) {
+            std::collections::hash_map::Entry::Occupied(at) => groups[*at.get()].1.push(key),
+            std::collections::hash_map::Entry::Vacant(at) => {
+                at.insert(groups.len());
+                groups.push((aim, vec![key]));
+            }
+        }
+    }
+    let one = |(aim, keys): (&Aim, Vec<&'a FindingKey>)| -> Vec<(Route, Aimers<'a>)> {
+        let keys: Aimers<'a> = keys.into();
         let node = tree.filter(|_| aim.inserted).and_then(|t| crate::yaml::route::resolve(t, &aim.route).ok());
         match (tree, node) {
             (Some(tree), Some(found)) => {
                 let mut leaves = Vec::new();
                 leaf_routes(tree, found.node, &mut aim.route.clone(), &mut leaves);
-                leaves.into_iter().map(|r| (effective_route(r), key)).collect()
+                leaves.into_iter().map(|r| (effective_route(r), keys.clone())).collect()
             }
-            _ => vec![(effective_route(aim.route.clone()), key)],
+            _ => vec![(effective_route(aim.route.clone()), keys)],
         }
     };
     // Thousands of aims in a large stack: expanded in parallel, kept in order.
-    match aimed.len() > 256 {
-        true => aimed.par_iter().with_min_len(64).flat_map_iter(one).collect(),
-        false => aimed.iter().flat_map(one).collect(),
+    match groups.len() > 256 {
+        true => groups.into_par_iter().with_min_len(64).flat_map_iter(one).collect(),
+        false => groups.into_iter().flat_map(one).collect(),
     }
 }
 
