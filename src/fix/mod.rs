@@ -26,7 +26,7 @@ use crate::yaml::emit::Fragment;
 use crate::yaml::patch::key_text;
 use crate::yaml::route::route_to;
 use crate::yaml::route::Segment;
-use crate::yaml::{splices, Op, Patch, Route, Splice};
+use crate::yaml::{splices, NodeKind, Op, Patch, Route, Splice};
 use render::{Renderer, TemplateId};
 
 /// Passes before the engine gives up: fixes enable each other (a health check, then the
@@ -1247,6 +1247,102 @@ struct Batch {
     /// new top-level `secrets:` grow one insertion, and each merge then parses again only the
     /// entries the last one added, not the whole insertion (which made the batch quadratic).
     trees: std::cell::RefCell<HashMap<usize, Vec<Arc<crate::yaml::Tree>>>>,
+    /// The runs of merges that append to the splice at each index (see [`Appending`]).
+    appending: std::cell::RefCell<HashMap<usize, Appending>>,
+    /// What [`Batch::merged`] made last for the splice at each index, kept for when
+    /// [`Batch::replace_text`] gives the splice that text: a run of appends to start, or one more
+    /// append to a run.
+    made: std::cell::RefCell<HashMap<usize, (String, Made)>>,
+}
+
+/// What a merge made besides its text.
+enum Made {
+    /// The tree of the text without its leading line break: a run of appends may start there.
+    Tree(Arc<crate::yaml::Tree>),
+    /// One more append to the run: the text it inserted, the keys it added, and the run's
+    /// target (see [`Appending::target`]).
+    Appended(String, Vec<String>, (crate::yaml::NodeId, usize)),
+}
+
+/// A run of merges into one insertion that each add new keys to the same block mapping of it,
+/// and nothing else (a secret each into one new top-level `secrets:`). Each key goes after the
+/// mapping's last entry, which is the last key the run added, laid out in the insertion's style
+/// (which what the run adds, laid out in it, cannot change): merging into the text the last
+/// merge made inserts what merging into the text the run began with inserts, where the last
+/// insertion ended. So each is merged into the first text, whose tree the run keeps, and the text
+/// is never parsed again (thousands of merges, each parsing what all before it added, made a
+/// batch quadratic). A merge that would do anything else leaves the run.
+struct Appending {
+    /// The tree of the insertion's text when the run began, without its leading line break.
+    base: Arc<crate::yaml::Tree>,
+    /// The leading line break.
+    eol: &'static str,
+    /// The mapping the run adds to, and where in the base text each addition goes; set by the
+    /// run's first append.
+    target: Option<(crate::yaml::NodeId, usize)>,
+    /// What the run inserted there so far, and the keys it added.
+    inserted: String,
+    keys: HashSet<String>,
+}
+
+impl Appending {
+    /// Whether `text` is the insertion's text as the run made it.
+    fn made(&self, text: &str) -> bool {
+        let base = self.base.source.text();
+        let at = self.target.map_or(base.len(), |(_, at)| at);
+        let Some(rest) = text.strip_prefix(self.eol) else { return false };
+        rest.len() == base.len() + self.inserted.len()
+            && rest.starts_with(&base[..at])
+            && rest[at..].starts_with(&self.inserted)
+            && rest.ends_with(&base[at..])
+    }
+
+    /// The text of `added` (an insertion of the same key) merged into `placed`, the text the
+    /// run made, with what it appended and the keys it added, when the merge only adds keys to
+    /// the run's mapping; `None` otherwise.
+    fn append(&self, placed: &str, added: &str) -> Option<(String, Made)> {
+        // A comment of `added` would be placed by `with_comments_of`, which the run leaves to a
+        // whole merge.
+        let theirs = added.strip_prefix(self.eol).filter(|t| !t.contains('#'))?;
+        if !self.made(placed) {
+            return None;
+        }
+        let fragment = Fragment::parse(theirs).ok()?;
+        let inner = crate::yaml::patch::merge_splices(&self.base, &Route::default(), &fragment).ok()?;
+        let (node, at) = match self.target {
+            Some(target) => target,
+            None => {
+                let first = inner.first()?;
+                let node = first.adds_to.as_ref()?.0;
+                // After the last entry of a block mapping (an empty flow mapping's first entry
+                // is written unlike the next).
+                let block = matches!(&self.base.node(node).kind, NodeKind::Mapping { flow: false, entries } if !entries.is_empty());
+                block.then_some((node, first.start))?
+            }
+        };
+        let mut keys = Vec::with_capacity(inner.len());
+        let mut chunk = String::new();
+        for splice in &inner {
+            let (to, key) = splice.adds_to.as_ref()?;
+            let fresh = !key.is_empty() && !self.keys.contains(key) && !keys.contains(key);
+            if splice.start != at || splice.end != at || *to != node || splice.exclusive || !fresh {
+                return None;
+            }
+            keys.push(key.clone());
+            chunk.push_str(&splice.text);
+        }
+        if keys.is_empty() {
+            return None;
+        }
+        let base = self.base.source.text();
+        let mut text = String::with_capacity(placed.len() + chunk.len());
+        text.push_str(self.eol);
+        text.push_str(&base[..at]);
+        text.push_str(&self.inserted);
+        text.push_str(&chunk);
+        text.push_str(&base[at..]);
+        Some((text, Made::Appended(chunk, keys, (node, at))))
+    }
 }
 
 impl Batch {
@@ -1287,6 +1383,12 @@ impl Batch {
         if let Some(made) = self.merges.borrow().get(&pair) {
             return made.clone().map(|text| (index, text));
         }
+        let appended = self.appending.borrow().get(&index).and_then(|run| run.append(&placed.text, &s.text));
+        if let Some((text, made)) = appended {
+            self.made.borrow_mut().insert(index, (text.clone(), made));
+            self.merges.borrow_mut().insert(pair, Some(text.clone()));
+            return Some((index, text));
+        }
         let known = self.trees.borrow().get(&index).and_then(|trees| {
             let ours = placed.text.trim_start_matches(['\r', '\n']);
             trees.iter().find(|t| t.source.text() == ours).cloned()
@@ -1294,10 +1396,12 @@ impl Batch {
         let made = merged_text(&placed.text, &s.text, known.as_deref());
         let made = made.map(|(text, tree)| {
             if let Some(tree) = tree {
+                let tree = Arc::new(tree);
                 let mut trees = self.trees.borrow_mut();
                 let kept = trees.entry(index).or_default();
                 kept.retain(|t| known.as_ref().is_some_and(|k| Arc::ptr_eq(k, t)));
-                kept.push(Arc::new(tree));
+                kept.push(tree.clone());
+                self.made.borrow_mut().insert(index, (text.clone(), Made::Tree(tree)));
             }
             text
         });
@@ -1307,6 +1411,34 @@ impl Batch {
 
     /// Gives the splice at `index` a new text (of the same insertion, see [`Batch::merged`]).
     fn replace_text(&mut self, index: usize, text: String) {
+        let made = self.made.get_mut().remove(&index).filter(|(made, _)| *made == text);
+        let appending = self.appending.get_mut();
+        match made.map(|(_, made)| made) {
+            Some(Made::Appended(chunk, keys, target)) => {
+                if let Some(run) = appending.get_mut(&index) {
+                    // The run's first append sets where the others go.
+                    run.target = Some(target);
+                    run.inserted.push_str(&chunk);
+                    run.keys.extend(keys);
+                }
+            }
+            Some(Made::Tree(tree)) => {
+                let eol = ["\r\n", "\n"].into_iter().find(|eol| text.starts_with(eol));
+                match eol {
+                    Some(eol) => {
+                        let run =
+                            Appending { base: tree, eol, target: None, inserted: String::new(), keys: HashSet::new() };
+                        appending.insert(index, run);
+                    }
+                    None => {
+                        appending.remove(&index);
+                    }
+                }
+            }
+            None => {
+                appending.remove(&index);
+            }
+        }
         self.splices[index].text = text;
     }
 
@@ -2356,6 +2488,50 @@ mod tests {
         assert!(reused > 50, "the tree of the last merge was reused {reused} times");
         // A different value for a key already written is not merged.
         assert!(merged_text(&whole, &entry(5).replace("DB5_PASSWORD", "OTHER"), tree.as_ref()).is_none());
+    }
+
+    /// A batch's merges into one placed insertion, as many fixes make them (appended to the text
+    /// the run began with where they can be, else merged whole), give the texts that merging
+    /// each into the text the last one made gives; a merge that would change a value is still
+    /// refused, and one that adds below an existing key still merges.
+    #[test]
+    fn a_batch_appends_what_merging_each_into_the_last_text_gives() {
+        let shapes = [
+            "\nsecrets:\n  s{i}:\n    environment: S{i}\n",
+            "\nvolumes:\n  v{i}:\n",
+            "\nvolumes:\n  v{i}: {}\n",
+            "\nservices:\n  job{i}:\n    image: busybox:1.36\n    command: [\"sh\", \"-c\", \"echo {i}\"]\n    volumes:\n      - data{i}:/data\n    deploy:\n      resources:\n        limits: {memory: 64M}\n",
+            "\r\nsecrets:\r\n    s{i}:\r\n        file: ./s{i}.txt\r\n",
+            "\nx-keys:\n  k{i}:\n  - a\n  - b # with a comment\n",
+        ];
+        for shape in shapes {
+            let text = |i: usize| shape.replace("{i}", &i.to_string());
+            let key = text(0).trim_start().split(':').next().unwrap().to_string();
+            let mut batch = Batch::default();
+            let at = |text: String| Splice { adds_to: Some((3, key.clone())), ..Splice::new(7, 7, text) };
+            batch.add(at(text(0)));
+            let mut whole = text(0);
+            for i in 1..40 {
+                // Every fifth writes again what the last one did: no append, a whole merge.
+                let added = match i % 5 {
+                    0 => text(i - 1),
+                    _ => text(i),
+                };
+                let s = at(added.clone());
+                let exact = merged_text(&whole, &added, None).map(|(t, _)| t);
+                let made = batch.merged(&s);
+                assert_eq!(made.as_ref().map(|(_, t)| t), exact.as_ref(), "{shape:?}, merge {i}");
+                if let Some((index, text)) = made {
+                    batch.replace_text(index, text.clone());
+                    whole = text;
+                }
+            }
+            let appended = batch.appending.borrow().values().map(|run| run.keys.len()).sum::<usize>();
+            assert_eq!(appended > 0, !shape.contains('#'), "{shape:?}: {appended} appended");
+            let conflicting = text(3).replace("3", "33").replacen("33", "3", 1);
+            let s = at(conflicting.clone());
+            assert_eq!(batch.merged(&s).map(|(_, t)| t), merged_text(&whole, &conflicting, None).map(|(t, _)| t));
+        }
     }
 
     #[test]
