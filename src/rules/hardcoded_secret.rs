@@ -99,7 +99,11 @@ declare_rule! {
     ///     environment:
     ///       POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}
     /// ```
-    /// and the name (never the value) added to `.env.example`. Not offered when the same value
+    /// and the name (never the value) added to `.env.example`. A credential written in several
+    /// places (a client's connection string to the database, the database's own variable) reads
+    /// one variable everywhere, the server's; so does a client's literal that is the fallback of
+    /// the server's variable (`${POSTGRES_PASSWORD:-postgres}` and `postgres://u:postgres@db`),
+    /// which a fix of either alone would split into two. Not offered when the same value
     /// is in a variable an `env_file` of a service sets (a client's `DATABASE_URL`): stackfix does
     /// not edit `env_file`s, and moving the value in the compose file alone would break that
     /// login. A server's root and user passwords (`MARIADB_ROOT_PASSWORD`, `MARIADB_PASSWORD`)
@@ -616,8 +620,8 @@ fn repeated_occurrences<'a>(ctx: &Context<'a>) -> Vec<(usize, Occurrence<'a>)> {
     let mut hashes: Vec<(u64, usize)> = Vec::new();
     let mut count = 0;
     each_occurrence(ctx, |o| {
-        if let Some(secret) = o.secret.as_deref() {
-            hashes.push((hasher.hash_one(secret), count));
+        if let Some(secret) = linked_value(&o) {
+            hashes.push((hasher.hash_one(&*secret), count));
         }
         count += 1;
     });
@@ -657,6 +661,13 @@ pub(super) fn literal_values(ctx: &Context) -> Vec<String> {
     out
 }
 
+/// The value an occurrence is linked to others by: its secret, or a server's variable's literal
+/// fallback (`POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:-postgres}`), which is the password a
+/// client's connection string to that server holds when it writes the same literal.
+fn linked_value<'a>(o: &Occurrence<'a>) -> Option<std::borrow::Cow<'a, str>> {
+    o.secret.clone().or_else(|| fallback_secret(o).map(Into::into))
+}
+
 /// Every occurrence (for the few callers that need them all at hand).
 fn occurrences<'a>(ctx: &Context<'a>) -> Vec<Occurrence<'a>> {
     let mut out = Vec::new();
@@ -684,9 +695,10 @@ fn credential_groups(ctx: &Context, occurrences: &[Occurrence]) -> Vec<Vec<usize
             parent[ra] = rb;
         }
     };
-    // Occurrences by secret, sorted: one run per value (no map entry per value).
+    // Occurrences by secret (or fallback), sorted: one run per value (no map entry per value).
+    let values: Vec<Option<std::borrow::Cow<str>>> = occurrences.iter().map(linked_value).collect();
     let mut keyed: Vec<(&str, usize)> =
-        occurrences.iter().enumerate().filter_map(|(i, o)| o.secret.as_deref().map(|s| (s, i))).collect();
+        values.iter().enumerate().filter_map(|(i, v)| v.as_deref().map(|s| (s, i))).collect();
     keyed.sort_unstable();
     // A value written once is nobody else's credential.
     let buckets: Vec<Vec<usize>> = keyed
@@ -699,6 +711,23 @@ fn credential_groups(ctx: &Context, occurrences: &[Occurrence]) -> Vec<Vec<usize
         let mut by_name: HashMap<&str, usize> = HashMap::new();
         let mut by_service: HashMap<&str, usize> = HashMap::new();
         let mut by_loc: HashMap<(crate::stack::FileId, usize), usize> = HashMap::new();
+        // A server's variables whose literal fallback is the value, by service (`None`: more
+        // than one, and which one a client's connection string logs in with is not known). A
+        // fallback is linked to a connection string only: two `${SALT:-mysalt}` stay apart,
+        // each fixed alone as before.
+        let mut fallbacks: HashMap<&str, Option<usize>> = HashMap::new();
+        let members: Vec<usize> = members
+            .iter()
+            .copied()
+            .filter(|&i| match occurrences[i].secret {
+                Some(_) => true,
+                None => {
+                    fallbacks.entry(&occurrences[i].service.name).and_modify(|one| *one = None).or_insert(Some(i));
+                    false
+                }
+            })
+            .collect();
+        let members = &members;
         for &i in members {
             let o = &occurrences[i];
             let loc = o.loc();
@@ -745,8 +774,10 @@ fn credential_groups(ctx: &Context, occurrences: &[Occurrence]) -> Vec<Vec<usize
             let o = &occurrences[i];
             let Place::Var(var) = &o.place else { continue };
             for dep in o.service.depends_on.iter().filter(|d| d.service != o.service.name) {
-                let Some(places) = in_service.get(dep.service.as_str()) else { continue };
-                for &j in places {
+                // The dependency's literal places, and a variable whose fallback is the value.
+                let places = in_service.get(dep.service.as_str()).into_iter().flatten();
+                let fallback = fallbacks.get(dep.service.as_str()).copied().flatten();
+                for j in places.copied().chain(fallback) {
                     if matches!(&occurrences[j].place, Place::Var(v) if names_one_credential(&var.name, &v.name)) {
                         union(&mut parent, i, j);
                     }
@@ -757,7 +788,7 @@ fn credential_groups(ctx: &Context, occurrences: &[Occurrence]) -> Vec<Vec<usize
             let Place::Url(var) = &occurrences[i].place else { continue };
             let host = var.value.as_deref().and_then(url_host);
             let server = host.and_then(|h| ctx.config.service_by_host(h)).map(|s| s.name.as_str());
-            if let Some(&j) = server.and_then(|s| by_service.get(s)) {
+            if let Some(&j) = server.and_then(|s| by_service.get(s).or(fallbacks.get(s).and_then(Option::as_ref))) {
                 union(&mut parent, i, j);
             }
         }
@@ -1121,10 +1152,13 @@ fn group_edits(
         if !seen.insert((loc.file, loc.span.start, loc.span.end)) {
             continue;
         }
-        let secret = o.secret.as_deref()?;
+        // A variable's whole value is replaced (a literal, or a reference with a literal
+        // fallback); a connection string's and a flag's secret within it.
+        let secret = o.secret.as_deref();
         edits.push(match &o.place {
             Place::Var(var) => super::env_value_edit(ctx, var, tpl::HARDCODED_SECRET, json!({ "name": name })),
             Place::Url(var) => {
+                let secret = secret?;
                 let written = ctx.stack.text(var.loc.file, var.loc.span);
                 let escapes = written.starts_with('"') && written.contains('\\')
                     || written.starts_with('\'') && secret.contains('\'');
@@ -1139,7 +1173,7 @@ fn group_edits(
                     json!({ "text": replace_url_password(written, secret, reference)? }),
                 )
             }
-            Place::Flag(flag) => command_edit(ctx, o.service, flag, secret, &name)?,
+            Place::Flag(flag) => command_edit(ctx, o.service, flag, secret?, &name)?,
         });
     }
     edits.push(FixEdit::env_example(name.clone()));
