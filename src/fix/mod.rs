@@ -93,7 +93,8 @@ pub struct Applied {
     pub service: Option<String>,
     /// The message of the finding it fixes.
     pub message: String,
-    /// Where the finding was (`file:line`), in the text the fix was made on.
+    /// Where the finding was (`file:line`) in the files as they were; for a finding on what
+    /// another fix of the run added (a service it added), where that is in the files as fixed.
     pub location: String,
     pub title: String,
     pub applicability: Applicability,
@@ -795,7 +796,7 @@ fn attempt(
     let options = env.options;
     let mut fs = ProjectFs::of_stack(original, env.dir);
     let mut intended: HashMap<FileKey, Vec<(Aim, FindingKey)>> = HashMap::new();
-    let mut applied = Vec::new();
+    let mut applied: Vec<Applied> = Vec::new();
     let mut skipped: Vec<Skipped> = Vec::new();
     let mut given_up: HashSet<FindingKey> = excluded.keys().cloned().collect();
     // The fixes of the previous pass and the files they edited.
@@ -808,6 +809,12 @@ fn attempt(
     // its YAML files: the next load parses only what they changed.
     let mut planned_on: Option<Stack> = None;
     let mut last_edits: std::collections::HashMap<FileKey, Vec<crate::yaml::TextEdit>> = Default::default();
+    // The edits each pass made to each file it changed (`None`: written whole), for where an
+    // applied fix's finding is in the files as they were, or as fixed.
+    let mut history: Vec<HashMap<FileKey, Option<Vec<crate::yaml::TextEdit>>>> = Vec::new();
+    // Applied fixes of later passes whose finding is on text a fix of the run added: where it is
+    // in the files as fixed is found when the last pass is done (index, file, offset, pass).
+    let mut added_places: Vec<(usize, FileKey, usize, usize)> = Vec::new();
     for pass in 1..=MAX_PASSES {
         // The texts are loaded again to check them; meanwhile, when the run shows diffs, on the
         // other core, their diffs are rendered (kept when this pass changes nothing more: they
@@ -1044,6 +1051,16 @@ fn attempt(
             }
         }
         if taken.is_empty() {
+            for (i, key, at, made_in) in added_places {
+                let at = history[made_in - 1..].iter().try_fold(at, |at, edits| match edits.get(&key) {
+                    Some(Some(edits)) => Some(offset_after(edits, at)),
+                    Some(None) => None,
+                    None => Some(at),
+                });
+                if let (Some(at), Some(file)) = (at, current.file_by_key(&key)) {
+                    applied[i].location = format!("{}:{}", file.display, file.source().line_col(at).0);
+                }
+            }
             return Ok(Ok(Attempt {
                 fs,
                 intended,
@@ -1077,11 +1094,13 @@ fn attempt(
             .map(|(t, own)| (t.key.clone(), t.follows.map_or(own, |l| &files[l]).clone()))
             .collect();
         last_edits.clear();
+        let mut made: HashMap<FileKey, Option<Vec<crate::yaml::TextEdit>>> = HashMap::new();
         for (key, Batch { splices, .. }) in batch {
             let parsed = current.file_by_key(&key).filter(|f| f.tree.is_some());
             let before = current.file_by_key(&key).map(|f| f.source().text().to_string());
             let before = before.or_else(|| fs.read(key.path()).ok()).unwrap_or_default();
             let (after, edits) = crate::yaml::patch::spliced(&before, &splices);
+            made.insert(key.clone(), Some(edits.clone()));
             if parsed.is_some() {
                 last_edits.insert(key.clone(), edits);
             }
@@ -1091,6 +1110,7 @@ fn attempt(
             let path = load.dir.join(".env.example");
             if let Some(current) = env_example_text(&fs, &path) {
                 let text = env_example(env.renderer, current, &env_names).map_err(FixError::Template)?;
+                made.insert(FileKey::new(&path), None);
                 fs.edit(FileKey::new(&path), text);
             }
         }
@@ -1103,17 +1123,33 @@ fn attempt(
             for (path, aim) in aimed {
                 intended.entry(path).or_default().push((aim, key.clone()));
             }
-            let (line, _) = current.line_col(finding.file, finding.span.start);
+            // Where the finding was in the files as they were; on what a fix of the run added,
+            // where that is in the files as fixed (below, once the last pass is done).
+            let file = current.file(finding.file);
+            let was =
+                history[..pass - 1].iter().rev().try_fold(finding.span.start, |at, edits| match edits.get(&file.key) {
+                    Some(Some(edits)) => offset_before(edits, at),
+                    Some(None) => None,
+                    None => Some(at),
+                });
+            let line = match was.and_then(|at| Some(original.file_by_key(&file.key)?.source().line_col(at).0)) {
+                Some(line) => line,
+                None => {
+                    added_places.push((applied.len(), file.key.clone(), finding.span.start, pass));
+                    current.line_col(finding.file, finding.span.start).0
+                }
+            };
             applied.push(Applied {
                 key,
                 rule: finding.rule,
                 service: finding.service.clone(),
                 message: finding.message.clone(),
-                location: format!("{}:{line}", current.file(finding.file).display),
+                location: format!("{}:{line}", file.display),
                 title: with_sets_named(&fix.title, options, finding.rule, finding.service.as_deref()),
                 applicability: fix.applicability,
             });
         }
+        history.push(made);
         // The pass's findings and plans (each fix's edits and context) are freed off the
         // path of the next pass; so is a stack an earlier pass loaded.
         drop(peers);
@@ -1551,6 +1587,40 @@ fn with_comments_of(theirs: &str, merged: String) -> String {
         }
     }
     out
+}
+
+/// Where offset `at` of a text `edits` made was in the text before them (`edits` sorted, not
+/// overlapping, offsets in that text); `None` inside what they wrote.
+fn offset_before(edits: &[crate::yaml::TextEdit], at: usize) -> Option<usize> {
+    let mut delta: isize = 0;
+    for e in edits {
+        let start = e.start.checked_add_signed(delta)?;
+        if at < start {
+            break;
+        }
+        if at < start + e.len {
+            return None;
+        }
+        delta += e.len as isize - (e.end - e.start) as isize;
+    }
+    at.checked_add_signed(-delta)
+}
+
+/// Where offset `at` of a text is in the text `edits` make of it (`edits` sorted, not
+/// overlapping, offsets in that text): an offset inside a replaced range goes to the start of what
+/// replaced it, one where text is inserted after it.
+fn offset_after(edits: &[crate::yaml::TextEdit], at: usize) -> usize {
+    let mut delta: isize = 0;
+    for e in edits {
+        if e.end <= at {
+            delta += e.len as isize - (e.end - e.start) as isize;
+        } else if e.start < at {
+            return e.start.saturating_add_signed(delta);
+        } else {
+            break;
+        }
+    }
+    at.saturating_add_signed(delta)
 }
 
 /// A fix taken into a pass's batch.
@@ -2462,6 +2532,59 @@ pub(crate) fn display_new(load: &LoadOptions, path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fix of a later pass says where its finding is: in the files as they were, or, on what a
+    /// fix of the run added (a backup job's password, moved into a secret in the second pass),
+    /// in the files as fixed, not in the text the pass was made on.
+    #[test]
+    fn applied_fixes_say_where_their_finding_was_or_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = |n: usize| {
+            format!(
+                "  db{n}:\n    image: postgres:16.4-alpine\n    environment:\n      POSTGRES_PASSWORD: ${{DB{n}_PASSWORD:?set it}}\n    volumes:\n      - db{n}:/var/lib/postgresql/data\n"
+            )
+        };
+        let text = format!("services:\n{}{}volumes:\n  db1:\n  db2:\n", db(1), db(2));
+        std::fs::write(dir.path().join("docker-compose.yml"), &text).unwrap();
+        let load = LoadOptions::new(dir.path().to_path_buf(), Vec::new(), stack::profiles::Profiles::builtin());
+        let options = FixOptions { unsafe_fixes: true, ..Default::default() };
+        let outcome = run(&load, &RuleSettings::default(), &options).unwrap();
+        let fixed = &outcome.changes.iter().find(|c| c.path.ends_with("docker-compose.yml")).unwrap().after;
+        let line_of = |a: &Applied| -> usize { a.location.rsplit_once(':').unwrap().1.parse().unwrap() };
+        let (before, after): (Vec<&str>, Vec<&str>) = (text.lines().collect(), fixed.lines().collect());
+        let mut moved = 0;
+        for a in &outcome.applied {
+            let line = line_of(a);
+            match a.service.as_deref() {
+                Some(s @ ("db1" | "db2")) => {
+                    let start = before.iter().position(|l| *l == format!("  {s}:")).unwrap() + 1;
+                    assert!((start..start + 6).contains(&line), "{}: {} not in `{s}` as written", a.rule, a.location);
+                }
+                Some(s) => {
+                    let start = after.iter().position(|l| *l == format!("  {s}:")).unwrap() + 1;
+                    assert!(line >= start, "{}: {} is before `{s}` in the fixed file", a.rule, a.location);
+                    if a.rule == "secret-in-environment" {
+                        assert!(after[line - 1].contains("POSTGRES_PASSWORD"), "{}: {}", a.rule, a.location);
+                        moved += 1;
+                    }
+                }
+                None => {}
+            }
+        }
+        assert_eq!(moved, 2, "both backup jobs' passwords moved in a later pass");
+    }
+
+    #[test]
+    fn offsets_across_edits() {
+        use crate::yaml::TextEdit;
+        // "abcdef": "XY" inserted at 2, "de" replaced by "Z": "abXYcZf".
+        let edits = [TextEdit { start: 2, end: 2, len: 2 }, TextEdit { start: 3, end: 5, len: 1 }];
+        let new = "abXYcZf";
+        assert_eq!(new.len(), 6 + 2 - 1);
+        assert_eq!([0, 1, 4, 6].map(|at| offset_before(&edits, at)), [Some(0), Some(1), Some(2), Some(5)]);
+        assert_eq!([2, 3, 5].map(|at| offset_before(&edits, at)), [None, None, None]);
+        assert_eq!([0, 2, 3, 4, 5, 6].map(|at| offset_after(&edits, at)), [0, 4, 5, 5, 6, 7]);
+    }
 
     /// Merging many insertions of one key, each into the text the last made: from the tree the
     /// last merge made (parsing only what it added) or parsing the whole text, the same texts.
