@@ -712,9 +712,9 @@ fn credential_groups(ctx: &Context, occurrences: &[Occurrence]) -> Vec<Vec<usize
         let mut by_service: HashMap<&str, usize> = HashMap::new();
         let mut by_loc: HashMap<(crate::stack::FileId, usize), usize> = HashMap::new();
         // A server's variables whose literal fallback is the value, by service (`None`: more
-        // than one, and which one a client's connection string logs in with is not known). A
-        // fallback is linked to a connection string only: two `${SALT:-mysalt}` stay apart,
-        // each fixed alone as before.
+        // than one, and which one a client logs in with is not known). A fallback is linked to a
+        // client's literal only (a connection string to the server, a variable of a service
+        // that waits for it; below): two `${SALT:-mysalt}` stay apart, each fixed alone.
         let mut fallbacks: HashMap<&str, Option<usize>> = HashMap::new();
         let members: Vec<usize> = members
             .iter()
@@ -1083,7 +1083,8 @@ fn group_fix(ctx: &Context, occurrences: &[Occurrence], group: &[usize], name: O
 }
 
 /// The variable a group of occurrences reads: the server's own setting names the credential (a
-/// password flag, else a data store's variable, else the first variable, else one named after
+/// password flag, else the variable a server's `${NAME:-fallback}` already reads, which the
+/// project may set, else a data store's variable, else the first variable, else one named after
 /// the first connection string); with the service of the member it comes from.
 fn group_name<'a>(ctx: &Context, occurrences: &[Occurrence<'a>], group: &[usize]) -> Option<(String, &'a str)> {
     let members: Vec<&Occurrence> = group.iter().map(|&i| &occurrences[i]).collect();
@@ -1096,9 +1097,13 @@ fn group_name<'a>(ctx: &Context, occurrences: &[Occurrence<'a>], group: &[usize]
         Place::Flag(f) => Some((flag_variable(f).to_string(), o.service.name.as_str())),
         _ => None,
     });
+    let referenced = members.iter().find_map(|o| match &o.place {
+        Place::Var(v) if o.secret.is_none() => Some((single_name(v), o.service.name.as_str())),
+        _ => None,
+    });
     let store =
         members.iter().filter(|o| profiles.kind(&o.service.kind).is_some_and(|k| k.is_data_store())).find_map(var_name);
-    flag.or(store).or_else(|| members.iter().find_map(var_name)).or_else(|| {
+    flag.or(referenced).or(store).or_else(|| members.iter().find_map(var_name)).or_else(|| {
         let first = members.first()?;
         let url = match &first.place {
             Place::Url(v) => v.name.to_ascii_uppercase(),
@@ -1204,12 +1209,20 @@ impl Rule for HardcodedSecret {
         // Each group's fix is built once and shared by its members (by index among all).
         // Groups no fix may move (two accounts a client is tied to), with why.
         let refused: Vec<Option<String>> = groups.iter().map(|g| two_accounts(&candidates, g)).collect();
+        // The same value in an `env_file` (a client's `DATABASE_URL`), which no fix edits: moved
+        // in the compose file alone, that login would break. A group with one such member is
+        // not moved at all.
+        let env_files = EnvFileValues::of(ctx);
+        let env_held = |o: &Occurrence| linked_value(o).and_then(|v| env_files.holding(&v));
+        let group_env_held: Vec<Option<(&str, &str)>> =
+            groups.iter().map(|g| g.iter().find_map(|&m| env_held(&candidates[m]))).collect();
         let fixes: Vec<Option<Fix>> = groups
             .iter()
             .zip(&named)
             .zip(&refused)
-            .map(|((group, named), refused)| match named {
-                _ if refused.is_some() => None,
+            .zip(&group_env_held)
+            .map(|(((group, named), refused), held)| match named {
+                _ if refused.is_some() || held.is_some() => None,
                 Some((n, service)) => {
                     let members = || group.iter().map(|&m| &candidates[m]);
                     let secret = members().find_map(|o| o.secret.as_deref());
@@ -1226,13 +1239,13 @@ impl Rule for HardcodedSecret {
             .collect();
         drop(candidates);
         drop(repeated);
-        let env_files = EnvFileValues::of(ctx);
         let mut out = Vec::new();
         let mut i = 0;
         each_occurrence(ctx, |o| {
-            // The same value in an `env_file` (a client's `DATABASE_URL`), which no fix edits:
-            // moved here alone, that login would break.
-            let in_env_file = o.secret.as_deref().and_then(|s| env_files.holding(s));
+            let in_env_file = match group_of.get(&i) {
+                Some(&g) => group_env_held[g],
+                None => env_held(&o),
+            };
             let fix = match group_of.get(&i) {
                 _ if in_env_file.is_some() => None,
                 Some(&g) => fixes[g].clone(),
