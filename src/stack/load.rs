@@ -210,6 +210,20 @@ pub fn load_edited(options: &LoadOptions, before: &Stack, edits: &HashMap<FileKe
 /// way to write a key (plain, quoted, block scalar, flow, explicit `?`, an anchored scalar an
 /// alias repeats) writes the word itself; folded and multi-line flow scalars join their lines
 /// with a space. A text without either is known not to be one without parsing it.
+/// The kind of `service` among `profiles` (its profile's name).
+fn classify(profiles: &Profiles, service: &Service) -> String {
+    let dockerfile = service.build.as_ref().and_then(|b| b.dockerfile.as_ref()).map(|d| d.value.as_str());
+    let command = service.command_line();
+    let sig = super::profiles::ServiceSignature {
+        name: &service.name,
+        image: service.image.as_ref().map(|i| i.value.as_str()),
+        command: &command,
+        dockerfile,
+        is_built: service.build.is_some(),
+    };
+    profiles.classify(&sig).name.clone()
+}
+
 fn may_name_services(text: &str) -> bool {
     memchr::memmem::find(text.as_bytes(), b"services").is_some() || memchr::memchr(b'\\', text.as_bytes()).is_some()
 }
@@ -1423,7 +1437,7 @@ impl Loader {
         let ValueKind::Map(service_entries) = service_values.kind else {
             return Some(Config::new(files, role, doc, Vec::new()));
         };
-        let mut services = Vec::with_capacity(service_entries.len());
+        let mut defined = Vec::with_capacity(service_entries.len());
         for (name, value) in service_entries {
             if !value.is_map() {
                 if !value.is_null() {
@@ -1448,9 +1462,27 @@ impl Loader {
                 }
             }
             let service_sites = sites.remove(&name).unwrap_or_default();
-            let mut service = Service::from_value(&name, value, service_sites, &self.env);
-            service.reset_keys = resets.remove(&name).unwrap_or_default();
-            service.kind = self.classify(&service);
+            let reset_keys = resets.remove(&name).unwrap_or_default();
+            defined.push((name, value, service_sites, reset_keys));
+        }
+        // Each service read from its definition and classified, on its own: in parallel in a
+        // large stack (a fix pass reloads thousands), in order.
+        let (env, profiles) = (&self.env, &self.profiles);
+        let read = |(name, value, sites, reset_keys): (String, Value, Vec<super::Loc>, Vec<(String, FileId)>)| {
+            let mut service = Service::from_value(&name, value, sites, env);
+            service.reset_keys = reset_keys;
+            service.kind = classify(profiles, &service);
+            service
+        };
+        let read: Vec<Service> = match defined.len() > 64 {
+            true => {
+                use rayon::prelude::*;
+                defined.into_par_iter().with_min_len(32).map(read).collect()
+            }
+            false => defined.into_iter().map(read).collect(),
+        };
+        let mut services = Vec::with_capacity(read.len());
+        for mut service in read {
             let dockerfile = self.dockerfile(&service);
             let target = service.build.as_ref().and_then(|b| b.target.as_ref()).map(|t| t.value.as_str());
             service.build_user = dockerfile.stage(target).and_then(|s| s.user.clone());
@@ -1716,19 +1748,6 @@ impl Loader {
             }
         }
         (out, unread, references)
-    }
-
-    fn classify(&self, service: &Service) -> String {
-        let dockerfile = service.build.as_ref().and_then(|b| b.dockerfile.as_ref()).map(|d| d.value.as_str());
-        let command = service.command_line();
-        let sig = super::profiles::ServiceSignature {
-            name: &service.name,
-            image: service.image.as_ref().map(|i| i.value.as_str()),
-            command: &command,
-            dockerfile,
-            is_built: service.build.is_some(),
-        };
-        self.profiles.classify(&sig).name.clone()
     }
 
     /// A path written in `file`, made absolute from its [`SourceFile::base_dir`] and normalised;

@@ -294,7 +294,70 @@ fn convert(
             }
             ValueKind::Seq(out)
         }
-        NodeKind::Mapping { entries, .. } => {
+        NodeKind::Mapping { entries, .. } => match convert_in_parallel(tree, entries, file, via_alias, depth, budget) {
+            Some(kind) => kind,
+            None => convert_mapping(tree, entries, file, via_alias, depth, budget)?,
+        },
+    };
+    Ok(Value { kind, loc, extra: tag.map(|tag| Box::new(Extra { tag: Some(tag), written: None })) })
+}
+
+/// Entries of a mapping from which [`convert_in_parallel`] converts each entry on its own.
+const PARALLEL_ENTRIES: usize = 256;
+
+/// A large mapping's entries (a stack's thousands of services) converted each on its own, in
+/// parallel: what [`convert_mapping`] makes of them when they have no merge key, no key twice, and
+/// convert within `budget` together (which is then spent); `None` otherwise, for the caller to
+/// convert them in order (and report the error where it is).
+fn convert_in_parallel(
+    tree: &Tree,
+    entries: &[crate::yaml::Entry],
+    file: FileId,
+    via_alias: bool,
+    depth: usize,
+    budget: &mut usize,
+) -> Option<ValueKind> {
+    use rayon::prelude::*;
+    if entries.len() < PARALLEL_ENTRIES || entries.iter().any(|e| tree.is_merge_key(e.key)) {
+        return None;
+    }
+    let name = |e: &crate::yaml::Entry| tree.node(e.key).as_str().unwrap_or_else(|| tree.text_of(e.key));
+    let mut seen: HashSet<&str> = HashSet::with_capacity(entries.len());
+    if !entries.iter().all(|e| seen.insert(name(e))) {
+        return None;
+    }
+    // What the entries converted so far spent: each entry may spend what is left when it starts,
+    // so an alias bomb costs a few budgets at most (one per thread), not one per entry.
+    let available = *budget;
+    let spent = std::sync::atomic::AtomicUsize::new(0);
+    let converted: Vec<(String, Value)> = entries
+        .par_iter()
+        .with_min_len(64)
+        .map(|e| {
+            let start = available.checked_sub(spent.load(std::sync::atomic::Ordering::Relaxed))?;
+            let mut left = start;
+            let key = tree.node(e.key).span;
+            let value = convert(tree, e.value, file, Some(key), via_alias, depth + 1, &mut left).ok()?;
+            spent.fetch_add(start - left, std::sync::atomic::Ordering::Relaxed);
+            Some((name(e).to_string(), value))
+        })
+        .collect::<Option<_>>()?;
+    *budget = available.checked_sub(spent.into_inner())?;
+    Some(ValueKind::Map(converted))
+}
+
+/// A mapping's entries, in order: merge keys (`<<`) applied, explicit keys winning, a key twice
+/// refused.
+fn convert_mapping(
+    tree: &Tree,
+    entries: &[crate::yaml::Entry],
+    file: FileId,
+    via_alias: bool,
+    depth: usize,
+    budget: &mut usize,
+) -> Result<ValueKind, ValueError> {
+    {
+        {
             let mut explicit: Vec<(String, Value)> = Vec::with_capacity(entries.len());
             // Keys seen so far; hashed only for large mappings, where a scan would be quadratic.
             let mut seen: HashSet<&str> = HashSet::new();
@@ -348,10 +411,9 @@ fn convert(
                 let written: HashSet<String> = explicit.iter().map(|(k, _)| k.clone()).collect();
                 explicit.extend(merged.into_iter().filter(|(k, _)| !written.contains(k)));
             }
-            ValueKind::Map(explicit)
+            Ok(ValueKind::Map(explicit))
         }
-    };
-    Ok(Value { kind, loc, extra: tag.map(|tag| Box::new(Extra { tag: Some(tag), written: None })) })
+    }
 }
 
 #[cfg(test)]
@@ -390,6 +452,43 @@ mod tests {
         }
         let err = value(&yaml).unwrap_err();
         assert!(err.message.contains("alias bomb"));
+    }
+
+    /// A mapping large enough to convert in parallel gives what converting its entries in order
+    /// gives, spends the same budget, and fails as that does: a key twice, an alias bomb spread
+    /// over its entries.
+    #[test]
+    fn mappings_converted_in_parallel_equal_those_converted_in_order() {
+        let services: String = (0..600)
+            .map(|i| format!("  s{i}:\n    image: app:{i}\n    logging: *l\n    ports: [\"{i}:80\"]\n"))
+            .collect();
+        let yaml = format!("x-l: &l {{driver: json-file, options: {{max-size: 10m}}}}\nservices:\n{services}");
+        let tree = Tree::parse(yaml.clone()).unwrap();
+        let root = tree.root().unwrap();
+        let services = tree.entry(root, "services").unwrap().value;
+        let crate::yaml::NodeKind::Mapping { entries, .. } = &tree.node(services).kind else { panic!() };
+        let (mut parallel_budget, mut ordered_budget) = (EXPANSION_BUDGET, EXPANSION_BUDGET);
+        let parallel = convert_in_parallel(&tree, entries, 0, false, 1, &mut parallel_budget).expect("in parallel");
+        let ordered = convert_mapping(&tree, entries, 0, false, 1, &mut ordered_budget).unwrap();
+        assert_eq!(format!("{parallel:?}"), format!("{ordered:?}"));
+        assert_eq!(parallel_budget, ordered_budget);
+        assert!(value(&yaml).is_ok());
+        // A key twice: the error of the entries in order, at the second.
+        let twice = format!("{yaml}  s7:\n    image: other\n");
+        let err = value(&twice).unwrap_err();
+        assert!(err.message.contains("duplicate key `s7`"), "{}", err.message);
+        assert_eq!(err.span.start, twice.rfind("s7:").unwrap());
+        // Aliases that expand past the budget only together: refused as in order.
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..4 {
+            let p = i - 1;
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let spread: String = (0..400).map(|i| format!("  s{i}: [*a3, *a3]\n")).collect();
+        let err = value(&format!("{bomb}services:\n{spread}")).unwrap_err();
+        assert!(err.message.contains("alias bomb"), "{}", err.message);
     }
 
     #[test]
