@@ -205,11 +205,6 @@ pub fn load_edited(options: &LoadOptions, before: &Stack, edits: &HashMap<FileKe
     load_with(options, earlier, edited, known)
 }
 
-/// Whether a YAML text may have a key `services` (and so be a compose file): it holds the word,
-/// or a backslash (a double-quoted key may write it with escapes, `"\x73ervices"`). Every other
-/// way to write a key (plain, quoted, block scalar, flow, explicit `?`, an anchored scalar an
-/// alias repeats) writes the word itself; folded and multi-line flow scalars join their lines
-/// with a space. A text without either is known not to be one without parsing it.
 /// The kind of `service` among `profiles` (its profile's name).
 fn classify(profiles: &Profiles, service: &Service) -> String {
     let dockerfile = service.build.as_ref().and_then(|b| b.dockerfile.as_ref()).map(|d| d.value.as_str());
@@ -224,6 +219,11 @@ fn classify(profiles: &Profiles, service: &Service) -> String {
     profiles.classify(&sig).name.clone()
 }
 
+/// Whether a YAML text may have a key `services` (and so be a compose file): it holds the word,
+/// or a backslash (a double-quoted key may write it with escapes, `"\x73ervices"`). Every other
+/// way to write a key (plain, quoted, block scalar, flow, explicit `?`, an anchored scalar an
+/// alias repeats) writes the word itself; folded and multi-line flow scalars join their lines
+/// with a space. A text without either is known not to be one without parsing it.
 fn may_name_services(text: &str) -> bool {
     memchr::memmem::find(text.as_bytes(), b"services").is_some() || memchr::memchr(b'\\', text.as_bytes()).is_some()
 }

@@ -356,64 +356,57 @@ fn convert_mapping(
     depth: usize,
     budget: &mut usize,
 ) -> Result<ValueKind, ValueError> {
-    {
-        {
-            let mut explicit: Vec<(String, Value)> = Vec::with_capacity(entries.len());
-            // Keys seen so far; hashed only for large mappings, where a scan would be quadratic.
-            let mut seen: HashSet<&str> = HashSet::new();
-            let large = entries.len() > 16;
-            let mut merged: Vec<(String, Value)> = Vec::new();
-            let mut merged_keys: HashSet<String> = HashSet::new();
-            let mut merge_seen = false;
-            for entry in entries {
-                let key_node = tree.node(entry.key);
-                if tree.is_merge_key(entry.key) {
-                    // Go's YAML (compose) refuses a second merge key in one mapping.
-                    if std::mem::replace(&mut merge_seen, true) {
-                        return Err(ValueError {
-                            span: key_node.span,
-                            message: "mapping key `<<` already defined: write one merge key with a list \
-                                      (`<<: [*a, *b]`)"
-                                .into(),
-                        });
-                    }
-                    let source = convert(tree, entry.value, file, None, true, depth + 1, budget)?;
-                    let sources: Vec<Value> = match source.kind {
-                        ValueKind::Seq(items) => items,
-                        _ => vec![source],
-                    };
-                    for src in sources {
-                        for (k, mut v) in match src.kind {
-                            ValueKind::Map(e) => e,
-                            _ => continue,
-                        } {
-                            if merged_keys.insert(k.clone()) {
-                                v.loc.via_alias = true;
-                                merged.push((k, v));
-                            }
-                        }
-                    }
-                    continue;
-                }
-                // A key written as an alias or collection: use its text.
-                let name = key_node.as_str().unwrap_or_else(|| tree.text_of(entry.key));
-                let duplicate = if large { !seen.insert(name) } else { explicit.iter().any(|(k, _)| k == name) };
-                if duplicate {
-                    return Err(ValueError {
-                        span: key_node.span,
-                        message: format!("duplicate key `{name}` in this mapping"),
-                    });
-                }
-                let value = convert(tree, entry.value, file, Some(key_node.span), via_alias, depth + 1, budget)?;
-                explicit.push((name.to_string(), value));
+    let mut explicit: Vec<(String, Value)> = Vec::with_capacity(entries.len());
+    // Keys seen so far; hashed only for large mappings, where a scan would be quadratic.
+    let mut seen: HashSet<&str> = HashSet::new();
+    let large = entries.len() > 16;
+    let mut merged: Vec<(String, Value)> = Vec::new();
+    let mut merged_keys: HashSet<String> = HashSet::new();
+    let mut merge_seen = false;
+    for entry in entries {
+        let key_node = tree.node(entry.key);
+        if tree.is_merge_key(entry.key) {
+            // Go's YAML (compose) refuses a second merge key in one mapping.
+            if std::mem::replace(&mut merge_seen, true) {
+                return Err(ValueError {
+                    span: key_node.span,
+                    message: "mapping key `<<` already defined: write one merge key with a list \
+                              (`<<: [*a, *b]`)"
+                        .into(),
+                });
             }
-            if !merged.is_empty() {
-                let written: HashSet<String> = explicit.iter().map(|(k, _)| k.clone()).collect();
-                explicit.extend(merged.into_iter().filter(|(k, _)| !written.contains(k)));
+            let source = convert(tree, entry.value, file, None, true, depth + 1, budget)?;
+            let sources: Vec<Value> = match source.kind {
+                ValueKind::Seq(items) => items,
+                _ => vec![source],
+            };
+            for src in sources {
+                for (k, mut v) in match src.kind {
+                    ValueKind::Map(e) => e,
+                    _ => continue,
+                } {
+                    if merged_keys.insert(k.clone()) {
+                        v.loc.via_alias = true;
+                        merged.push((k, v));
+                    }
+                }
             }
-            Ok(ValueKind::Map(explicit))
+            continue;
         }
+        // A key written as an alias or collection: use its text.
+        let name = key_node.as_str().unwrap_or_else(|| tree.text_of(entry.key));
+        let duplicate = if large { !seen.insert(name) } else { explicit.iter().any(|(k, _)| k == name) };
+        if duplicate {
+            return Err(ValueError { span: key_node.span, message: format!("duplicate key `{name}` in this mapping") });
+        }
+        let value = convert(tree, entry.value, file, Some(key_node.span), via_alias, depth + 1, budget)?;
+        explicit.push((name.to_string(), value));
     }
+    if !merged.is_empty() {
+        let written: HashSet<String> = explicit.iter().map(|(k, _)| k.clone()).collect();
+        explicit.extend(merged.into_iter().filter(|(k, _)| !written.contains(k)));
+    }
+    Ok(ValueKind::Map(explicit))
 }
 
 #[cfg(test)]
