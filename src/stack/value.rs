@@ -321,7 +321,7 @@ fn convert_in_parallel(
     if entries.len() < PARALLEL_ENTRIES || entries.iter().any(|e| tree.is_merge_key(e.key)) {
         return None;
     }
-    let name = |e: &crate::yaml::Entry| tree.node(e.key).as_str().unwrap_or_else(|| tree.text_of(e.key));
+    let name = |e: &crate::yaml::Entry| key_name(tree, e);
     let mut seen: HashSet<&str> = HashSet::with_capacity(entries.len());
     if !entries.iter().all(|e| seen.insert(name(e))) {
         return None;
@@ -344,6 +344,11 @@ fn convert_in_parallel(
         .collect::<Option<_>>()?;
     *budget = available.checked_sub(spent.into_inner())?;
     Some(ValueKind::Map(converted))
+}
+
+/// The key of a mapping entry: a key written as an alias or collection is its text.
+fn key_name<'t>(tree: &'t Tree, entry: &crate::yaml::Entry) -> &'t str {
+    tree.node(entry.key).as_str().unwrap_or_else(|| tree.text_of(entry.key))
 }
 
 /// A mapping's entries, in order: merge keys (`<<`) applied, explicit keys winning, a key twice
@@ -393,8 +398,7 @@ fn convert_mapping(
             }
             continue;
         }
-        // A key written as an alias or collection: use its text.
-        let name = key_node.as_str().unwrap_or_else(|| tree.text_of(entry.key));
+        let name = key_name(tree, entry);
         let duplicate = if large { !seen.insert(name) } else { explicit.iter().any(|(k, _)| k == name) };
         if duplicate {
             return Err(ValueError { span: key_node.span, message: format!("duplicate key `{name}` in this mapping") });
