@@ -805,10 +805,12 @@ fn attempt(
     let mut deferred: HashSet<FindingKey> = HashSet::new();
     let mut followers: HashMap<FindingKey, Vec<FindingKey>> = HashMap::new();
     let mut errors_before = HashSet::new();
-    // The stack the last pass planned on (`None`: the original) and the edits it made to each of
-    // its YAML files: the next load parses only what they changed.
-    let mut planned_on: Option<Stack> = None;
+    // The edits the last pass made to each of its YAML files: the next load parses only what
+    // they changed.
     let mut last_edits: std::collections::HashMap<FileKey, Vec<crate::yaml::TextEdit>> = Default::default();
+    // The texts as the last pass left them, loaded again (`None`: the original), and their
+    // diffs when the run shows them.
+    let mut reloaded: (Option<Stack>, Vec<RenderedDiff>) = (None, Vec::new());
     // The edits each pass made to each file it changed (`None`: written whole), for where an
     // applied fix's finding is in the files as they were, or as fixed.
     let mut history: Vec<HashMap<FileKey, Option<Vec<crate::yaml::TextEdit>>>> = Vec::new();
@@ -816,23 +818,7 @@ fn attempt(
     // in the files as fixed is found when the last pass is done (index, file, offset, pass).
     let mut added_places: Vec<(usize, FileKey, usize, usize)> = Vec::new();
     for pass in 1..=MAX_PASSES {
-        // The texts are loaded again to check them; meanwhile, when the run shows diffs, on the
-        // other core, their diffs are rendered (kept when this pass changes nothing more: they
-        // are the run's).
-        let reload = || {
-            let before = planned_on.as_ref().unwrap_or(original);
-            Some(stack::load::load_edited(&with_overrides(load, fs.edits()), before, &last_edits))
-        };
-        let (loaded, diffs) = match (fs.edits().is_empty(), options.diffs) {
-            (true, _) => (None, Vec::new()),
-            // Without diffs to render, nothing to hand the other core.
-            (false, false) => (reload(), Vec::new()),
-            (false, true) => rayon::join(reload, || {
-                let (edits, reads) = fs.snapshot();
-                let changes = changes(original, load, edits, &reads);
-                changes.iter().map(|c| (texts_hash(c), diff::unified(c))).collect()
-            }),
-        };
+        let (loaded, diffs) = std::mem::take(&mut reloaded);
         let current = loaded.as_ref().unwrap_or(original);
         if !current.errors.is_empty() {
             if previous.is_empty() {
@@ -1114,52 +1100,108 @@ fn attempt(
                 fs.edit(FileKey::new(&path), text);
             }
         }
-        let leader_keys: Vec<Option<FindingKey>> =
-            taken.iter().map(|t| t.follows.map(|l| taken[l].key.clone())).collect();
-        for (Taken { key, finding, fix, aimed, .. }, leader) in taken.into_iter().zip(leader_keys) {
-            if let Some(leader) = leader {
-                followers.entry(leader).or_default().push(key.clone());
+        // The texts are loaded again, for the next pass to check; meanwhile, on the other core,
+        // the fixes taken are recorded and, when the run shows diffs, the diffs are rendered
+        // (kept when the next pass changes nothing more: they are the run's).
+        let reload = || {
+            let edited = !fs.edits().is_empty();
+            edited.then(|| stack::load::load_edited(&with_overrides(load, fs.edits()), current, &last_edits))
+        };
+        let render = || -> Vec<RenderedDiff> {
+            if !options.diffs {
+                return Vec::new();
             }
-            for (path, aim) in aimed {
-                intended.entry(path).or_default().push((aim, key.clone()));
-            }
-            // Where the finding was in the files as they were; on what a fix of the run added,
-            // where that is in the files as fixed (below, once the last pass is done).
-            let file = current.file(finding.file);
-            let was =
-                history[..pass - 1].iter().rev().try_fold(finding.span.start, |at, edits| match edits.get(&file.key) {
-                    Some(Some(edits)) => offset_before(edits, at),
-                    Some(None) => None,
-                    None => Some(at),
-                });
-            let line = match was.and_then(|at| Some(original.file_by_key(&file.key)?.source().line_col(at).0)) {
-                Some(line) => line,
-                None => {
-                    added_places.push((applied.len(), file.key.clone(), finding.span.start, pass));
-                    current.line_col(finding.file, finding.span.start).0
-                }
-            };
-            applied.push(Applied {
-                key,
-                rule: finding.rule,
-                service: finding.service.clone(),
-                message: finding.message.clone(),
-                location: format!("{}:{line}", file.display),
-                title: with_sets_named(&fix.title, options, finding.rule, finding.service.as_deref()),
-                applicability: fix.applicability,
-            });
-        }
+            let (edits, reads) = fs.snapshot();
+            let changes = changes(original, load, edits, &reads);
+            changes.iter().map(|c| (texts_hash(c), diff::unified(c))).collect()
+        };
+        let record = || {
+            record_taken(
+                taken,
+                pass,
+                current,
+                original,
+                options,
+                &history,
+                Ledger {
+                    applied: &mut applied,
+                    intended: &mut intended,
+                    followers: &mut followers,
+                    added_places: &mut added_places,
+                },
+            )
+        };
+        let ((next, rendered), ()) = rayon::join(|| rayon::join(reload, render), record);
+        reloaded = (next, rendered);
         history.push(made);
         // The pass's findings and plans (each fix's edits and context) are freed off the
-        // path of the next pass; so is a stack an earlier pass loaded.
+        // path of the next pass; so is the stack it planned on.
         drop(peers);
-        let done_with = std::mem::replace(&mut planned_on, loaded);
         match findings {
-            std::borrow::Cow::Owned(findings) => drop_in_background((findings, plans, done_with)),
-            std::borrow::Cow::Borrowed(_) => drop_in_background((plans, done_with)),
+            std::borrow::Cow::Owned(findings) => drop_in_background((findings, plans, loaded)),
+            std::borrow::Cow::Borrowed(_) => drop_in_background((plans, loaded)),
         }
     }
     Err(FixError::NoConvergence(MAX_PASSES))
+}
+
+/// Where [`record_taken`] records a pass's fixes: the run's, kept by [`attempt`].
+struct Ledger<'l> {
+    applied: &'l mut Vec<Applied>,
+    intended: &'l mut HashMap<FileKey, Vec<(Aim, FindingKey)>>,
+    followers: &'l mut HashMap<FindingKey, Vec<FindingKey>>,
+    /// Applied fixes of later passes whose finding is on text a fix of the run added: (index in
+    /// `applied`, file, offset in the text the pass was made on, pass).
+    added_places: &'l mut Vec<(usize, FileKey, usize, usize)>,
+}
+
+/// What a pass's fixes taken are, recorded once their edits are made: each fix's aims, the
+/// followers of each leader, and each fix as [`Applied`], located in the files as they were (or,
+/// on what a fix of the run added, in `added_places`, found when the last pass is done).
+fn record_taken(
+    taken: Vec<Taken<'_>>,
+    pass: usize,
+    current: &Stack,
+    original: &Stack,
+    options: &FixOptions,
+    history: &[HashMap<FileKey, Option<Vec<crate::yaml::TextEdit>>>],
+    ledger: Ledger<'_>,
+) {
+    let Ledger { applied, intended, followers, added_places } = ledger;
+    let leader_keys: Vec<Option<FindingKey>> = taken.iter().map(|t| t.follows.map(|l| taken[l].key.clone())).collect();
+    for (Taken { key, finding, fix, aimed, .. }, leader) in taken.into_iter().zip(leader_keys) {
+        if let Some(leader) = leader {
+            followers.entry(leader).or_default().push(key.clone());
+        }
+        for (path, aim) in aimed {
+            intended.entry(path).or_default().push((aim, key.clone()));
+        }
+        // Where the finding was in the files as they were; on what a fix of the run added,
+        // where that is in the files as fixed (below, once the last pass is done).
+        let file = current.file(finding.file);
+        let was =
+            history[..pass - 1].iter().rev().try_fold(finding.span.start, |at, edits| match edits.get(&file.key) {
+                Some(Some(edits)) => offset_before(edits, at),
+                Some(None) => None,
+                None => Some(at),
+            });
+        let line = match was.and_then(|at| Some(original.file_by_key(&file.key)?.source().line_col(at).0)) {
+            Some(line) => line,
+            None => {
+                added_places.push((applied.len(), file.key.clone(), finding.span.start, pass));
+                current.line_col(finding.file, finding.span.start).0
+            }
+        };
+        applied.push(Applied {
+            key,
+            rule: finding.rule,
+            service: finding.service.clone(),
+            message: finding.message.clone(),
+            location: format!("{}:{line}", file.display),
+            title: with_sets_named(&fix.title, options, finding.rule, finding.service.as_deref()),
+            applicability: fix.applicability,
+        });
+    }
 }
 
 /// A finding's identity across a run's passes for [`introduced_errors`]: (rule, service, hash of

@@ -1537,7 +1537,14 @@ impl Loader {
             .unwrap_or_default();
         // Compose refuses a project whose enabled services name a secret, config, network or
         // named volume the top level does not define (`refers to undefined secret`).
-        let defines = |section: &str, name: &str| doc.get(section).is_some_and(|d| d.get(name).is_some());
+        // (Each section's names in a set: a large stack's thousands of services name hundreds of
+        // secrets and volumes.)
+        let defined_in: HashMap<&str, HashSet<&str>> = ["secrets", "configs", "networks", "volumes"]
+            .into_iter()
+            .map(|section| (section, doc.get(section).map(Value::entries).unwrap_or_default()))
+            .map(|(section, entries)| (section, entries.iter().map(|(k, _)| k.as_str()).collect()))
+            .collect();
+        let defines = |section: &str, name: &str| defined_in.get(section).is_some_and(|d| d.contains(name));
         // Enabled: no profile, or one `.env` enables (`COMPOSE_PROFILES`).
         let is_enabled = |s: &&super::service::Service| {
             s.profiles.is_empty() || s.profiles.iter().any(|p| enabled.contains(&"*") || enabled.contains(&p.as_str()))

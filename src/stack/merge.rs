@@ -89,21 +89,36 @@ fn outside_braces(text: &str, separators: &[char]) -> Option<usize> {
 /// it: an entry or item tagged `!reset` is not there, and `!override` only marks its value
 /// (`restart: !reset always` in a file read alone sets no restart policy).
 pub fn resolve_tags(mut value: Value) -> Value {
+    resolve_tags_in(&mut value);
+    value
+}
+
+/// [`resolve_tags`] in place: a value without tags is only read (most are), and the entries of
+/// a large mapping (thousands of services) are resolved in parallel.
+fn resolve_tags_in(value: &mut Value) {
     if value.is_override() {
-        value = value.untagged();
+        *value = std::mem::replace(value, Value::null(value.loc)).untagged();
     }
     match &mut value.kind {
         ValueKind::Map(entries) => {
-            let taken = std::mem::take(entries);
-            *entries = taken.into_iter().filter(|(_, v)| !v.is_reset()).map(|(k, v)| (k, resolve_tags(v))).collect();
+            if entries.iter().any(|(_, v)| v.is_reset()) {
+                entries.retain(|(_, v)| !v.is_reset());
+            }
+            if entries.len() >= super::value::PARALLEL_ENTRIES {
+                use rayon::prelude::*;
+                entries.par_iter_mut().with_min_len(64).for_each(|(_, v)| resolve_tags_in(v));
+            } else {
+                entries.iter_mut().for_each(|(_, v)| resolve_tags_in(v));
+            }
         }
         ValueKind::Seq(items) => {
-            let taken = std::mem::take(items);
-            *items = taken.into_iter().filter(|v| !v.is_reset()).map(resolve_tags).collect();
+            if items.iter().any(Value::is_reset) {
+                items.retain(|v| !v.is_reset());
+            }
+            items.iter_mut().for_each(resolve_tags_in);
         }
         _ => {}
     }
-    value
 }
 
 pub fn merge_documents(base: Value, over: Value) -> Value {

@@ -14,12 +14,45 @@ use super::load::{normalize, project_root, read_text, ReadError};
 /// directory), with `.` and `..` resolved lexically, as compose resolves relative paths.
 /// Links are not followed: two keys may name one file through a link, which [`ProjectFs::inside`]
 /// resolves where it matters (writing).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FileKey(PathBuf);
+///
+/// Shared (a clone is a count), and compared and hashed as the bytes of its normalised path: a
+/// large stack's fix run looks keys up hundreds of thousands of times.
+#[derive(Debug, Clone)]
+pub struct FileKey(std::sync::Arc<Path>);
+
+impl PartialEq for FileKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_os_str() == other.0.as_os_str()
+    }
+}
+
+impl Eq for FileKey {}
+
+impl std::hash::Hash for FileKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.as_os_str().hash(state);
+    }
+}
+
+impl PartialOrd for FileKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for FileKey {
+    /// As paths order (by component), which for normalised paths agrees with equality.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        match self == other {
+            true => std::cmp::Ordering::Equal,
+            false => self.0.cmp(&other.0),
+        }
+    }
+}
 
 impl FileKey {
     pub fn new(path: &Path) -> FileKey {
-        FileKey(normalize(path))
+        FileKey(normalize(path).into())
     }
 
     /// The path the key stands for.

@@ -242,6 +242,20 @@ fn interpolate_into(value: &mut Value, env: &HashMap<String, String>, errors: &m
             }
         }
         ValueKind::Seq(items) => items.iter_mut().for_each(|v| interpolate_into(v, env, errors)),
+        // The entries of a large mapping (thousands of services) in parallel, their errors in order.
+        ValueKind::Map(entries) if entries.len() >= PARALLEL_ENTRIES => {
+            use rayon::prelude::*;
+            let found: Vec<Vec<(Loc, InterpolationError)>> = entries
+                .par_iter_mut()
+                .with_min_len(64)
+                .map(|(_, v)| {
+                    let mut errors = Vec::new();
+                    interpolate_into(v, env, &mut errors);
+                    errors
+                })
+                .collect();
+            errors.extend(found.into_iter().flatten());
+        }
         ValueKind::Map(entries) => entries.iter_mut().for_each(|(_, v)| interpolate_into(v, env, errors)),
         _ => {}
     }
@@ -303,7 +317,7 @@ fn convert(
 }
 
 /// Entries of a mapping from which [`convert_in_parallel`] converts each entry on its own.
-const PARALLEL_ENTRIES: usize = 256;
+pub(crate) const PARALLEL_ENTRIES: usize = 256;
 
 /// A large mapping's entries (a stack's thousands of services) converted each on its own, in
 /// parallel: what [`convert_mapping`] makes of them when they have no merge key, no key twice, and
