@@ -432,8 +432,9 @@ pub fn run(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) ->
 
 /// [`run`] on the calling thread.
 fn run_here(load: &LoadOptions, settings: &RuleSettings, options: &FixOptions) -> Result<Outcome, FixError> {
-    let renderer = Renderer::new(options.templates.as_deref()).map_err(FixError::Template)?;
-    let original = stack::load(load);
+    // The templates are parsed (the first time in a process) while the stack loads.
+    let (renderer, original) = rayon::join(|| Renderer::new(options.templates.as_deref()), || stack::load(load));
+    let renderer = renderer.map_err(FixError::Template)?;
     if !original.errors.is_empty() {
         return Err(FixError::Input(original.errors.clone()));
     }
@@ -1723,11 +1724,11 @@ fn leaders(
 /// Whether `fix` (of a rule other than no-resource-limits) adds the resource limits its own
 /// settings are sized from, while a `--set` of `memory` or `cpus` changes them for its service.
 fn sized_from_a_set_limit(finding: &Finding, fix: &Fix, options: &FixOptions) -> bool {
-    finding.rule != "no-resource-limits"
+    // (The settings first: most runs have none, and every fix of a pass asks.)
+    options.sets.iter().any(|(service, key, _)| {
+        matches!(key.as_str(), "memory" | "cpus") && (service.is_none() || *service == finding.service)
+    }) && finding.rule != "no-resource-limits"
         && fix.edits.iter().any(|e| e.template.rule() == "no-resource-limits")
-        && options.sets.iter().any(|(service, key, _)| {
-            matches!(key.as_str(), "memory" | "cpus") && (service.is_none() || *service == finding.service)
-        })
 }
 
 fn skip(finding: &Finding, reason: String) -> Skipped {

@@ -412,16 +412,38 @@ fn incremental(old: &Tree, edits: &[TextEdit], new: &str, max_nodes: usize) -> O
     } else {
         shapes.iter().map(parse).collect()
     };
+    // The last run of a text takes its nodes; the others a copy, made first (in parallel when
+    // there are many: a fix made alike in thousands of services).
+    let takes: Vec<bool> = shape_of
+        .iter()
+        .map(|shape| {
+            shape.is_some_and(|shape| {
+                uses[shape] -= 1;
+                uses[shape] == 0
+            })
+        })
+        .collect();
+    let copy = |(shape, takes): (&Option<usize>, &bool)| match (shape, takes) {
+        (Some(shape), false) => parsed[*shape].clone(),
+        _ => None,
+    };
+    let mut copies: Vec<Option<Alone>> = match takes.iter().filter(|t| !**t).count() >= PARALLEL_RUNS {
+        true => {
+            use rayon::prelude::*;
+            shape_of.par_iter().zip(&takes).with_min_len(PARALLEL_RUNS / 2).map(copy).collect()
+        }
+        false => shape_of.iter().zip(&takes).map(copy).collect(),
+    };
     let parsed: Vec<Option<Parsed>> = prepared
         .into_iter()
         .zip(shape_of)
-        .map(|(p, shape)| {
+        .zip(takes)
+        .zip(&mut copies)
+        .map(|(((p, shape), takes), copy)| {
             let (p, shape) = (p?, shape?);
-            uses[shape] -= 1;
-            // The last run of a text takes its nodes; the others a copy.
-            let (aliases, nodes) = match uses[shape] {
-                0 => parsed[shape].take()?,
-                _ => parsed[shape].clone()?,
+            let (aliases, nodes) = match takes {
+                true => parsed[shape].take()?,
+                false => copy.take()?,
             };
             let aliases = aliases.into_iter().map(|(at, k)| (at, p.defined[k])).collect();
             Some((p.appended, aliases, nodes))
