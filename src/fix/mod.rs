@@ -1104,12 +1104,13 @@ fn attempt(
         // The texts are loaded again, for the next pass to check; meanwhile, on the other core,
         // the fixes taken are recorded and, when the run shows diffs, the diffs are rendered
         // (kept when the next pass changes nothing more: they are the run's).
+        // (After the last pass allowed, nothing is loaded: the run did not converge.)
         let reload = || {
-            let edited = !fs.edits().is_empty();
+            let edited = !fs.edits().is_empty() && pass < MAX_PASSES;
             edited.then(|| stack::load::load_edited(&with_overrides(load, fs.edits()), current, &last_edits))
         };
         let render = || -> Vec<RenderedDiff> {
-            if !options.diffs {
+            if !options.diffs || pass == MAX_PASSES {
                 return Vec::new();
             }
             let (edits, reads) = fs.snapshot();

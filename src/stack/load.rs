@@ -2309,11 +2309,15 @@ pub fn normalize(path: &Path) -> PathBuf {
     for c in path.components() {
         match c {
             Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
+            // As Go's `filepath.Clean` (compose): `..` takes a name off, stays at the root
+            // (`/..` is `/`), and is kept after another `..` or at the start of a relative path.
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
                 }
-            }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(".."),
+            },
             other => out.push(other.as_os_str()),
         }
     }
@@ -2641,6 +2645,13 @@ mod tests {
     fn normalize_paths() {
         assert_eq!(normalize(Path::new("a/./b/../c")), PathBuf::from("a/c"));
         assert_eq!(normalize(Path::new("./x/../../y")), PathBuf::from("../y"));
+        // A `..` already there is not taken off by the next one; the root has no parent.
+        assert_eq!(normalize(Path::new("../../x")), PathBuf::from("../../x"));
+        assert_eq!(normalize(Path::new("a/../../b/../../x")), PathBuf::from("../../x"));
+        assert_eq!(normalize(Path::new("/a/../../x")), PathBuf::from("/x"));
+        assert_eq!(normalize(Path::new("/a/../../../x")), PathBuf::from("/x"));
+        assert_eq!(normalize(Path::new("/..")), PathBuf::from("/"));
+        assert_eq!(normalize(Path::new("..")), PathBuf::from(".."));
     }
 }
 

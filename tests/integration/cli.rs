@@ -601,3 +601,24 @@ fn findings_of_a_stack_that_does_not_load_are_not_counted_fixable() {
     let out = stackfix(dir.path(), &["fix", "--diff"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A stack named by a path that climbs more than one directory (`../../proj`) is the same stack as
+/// named from its own directory: `..` after `..` is kept, as compose cleans paths (it used to be
+/// taken off, so the fixed file and the stack's own were two files and fixes never converged).
+#[test]
+fn a_stack_named_through_several_parent_directories_is_fixed() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = fs::read_to_string(fixtures().join("no-restart-policy/bad/basic/docker-compose.yml")).unwrap();
+    write(dir.path(), "proj/docker-compose.yml", &text);
+    let nested = dir.path().join("x/y");
+    fs::create_dir_all(&nested).unwrap();
+    let out = stackfix(&nested, &["fix", "--diff", "--select", "no-restart-policy", "../../proj"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).contains("+    restart: unless-stopped"), "{}", stdout(&out));
+    let out = stackfix(&nested, &["fix", "--select", "no-restart-policy", "../../proj"]);
+    assert!(out.status.success() || out.status.code() == Some(1), "{}", stderr(&out));
+    let fixed = fs::read_to_string(dir.path().join("proj/docker-compose.yml")).unwrap();
+    assert!(fixed.contains("restart: unless-stopped"), "{fixed}");
+    let again = stackfix(dir.path(), &["check", "proj", "--select", "no-restart-policy"]);
+    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+}
