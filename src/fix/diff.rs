@@ -58,6 +58,8 @@ impl PatchNames {
             return display.to_string();
         }
         let (Some(dir), Some(file_name)) = (path.parent(), path.file_name()) else { return display.to_string() };
+        // A relative path's directory may be empty (`docker-compose.yml`): the current one.
+        let dir = if dir.as_os_str().is_empty() { std::path::Path::new(".") } else { dir };
         let found = self.dirs.entry(dir.to_path_buf()).or_insert_with(|| {
             let real = dir.canonicalize().ok()?;
             let top = real.ancestors().find(|a| a.join(".git").exists()).map(std::path::Path::to_path_buf);

@@ -44,6 +44,9 @@ declare_rule! {
     /// image's Dockerfile and entrypoint show (the official `postgres`, `redis` up to 7.4, `nginx`), when the
     /// service keeps the image's entrypoint, its health check calls no `sudo`, `su` or `ping`, and
     /// it has no `security_opt` yet. Other services are reported with what a person must check.
+    /// A service that `extends` another whose entry is written shares its fix: compose appends
+    /// the `security_opt` of both (two equal entries, which it refuses), and the one entry reaches
+    /// both.
     ///
     /// ## Fix safety
     /// Safe: it is written only where every fact it relies on is known.
@@ -217,7 +220,37 @@ impl Rule for PrivilegeEscalationAllowed {
             };
             out.push(finding);
         }
+        share_with_extended(ctx, &mut out);
         out
+    }
+}
+
+/// Gives each finding of a service that `extends` (directly or through others) a service of this
+/// configuration whose own finding is fixed that fix instead of its own: compose appends the
+/// `security_opt` of both, so two fixes would write the entry twice (compose refuses a list with
+/// two equal items), while the one written in the service extended reaches both. The furthest
+/// such service extended is the one fixed.
+fn share_with_extended(ctx: &Context, findings: &mut [Finding]) {
+    if ctx.stack.extends.is_empty() {
+        return;
+    }
+    let fixed: std::collections::HashMap<String, super::Fix> =
+        findings.iter().filter_map(|f| Some((f.service.as_deref()?.to_string(), f.fix.as_deref()?.clone()))).collect();
+    for finding in findings.iter_mut().filter(|f| f.fix.is_some()) {
+        let Some(service) = finding.service.as_deref() else { continue };
+        let mut at = service;
+        let mut furthest = None;
+        // (A chain of `extends` is at most 16 long: the loader refuses longer ones, and cycles.)
+        for _ in 0..32 {
+            let Some((_, parent)) = ctx.stack.extends.iter().find(|(child, _)| child == at) else { break };
+            if fixed.contains_key(parent) {
+                furthest = Some(parent.as_str());
+            }
+            at = parent;
+        }
+        if let Some(fix) = furthest.and_then(|name| fixed.get(name)) {
+            finding.fix = Some(Box::new(fix.clone()));
+        }
     }
 }
 

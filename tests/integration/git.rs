@@ -562,3 +562,23 @@ fn commit_refuses_a_merge_in_progress_and_hidden_local_changes() {
     assert!(stderr(&out).contains("in the middle of a merge"), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(work.join("docker-compose.yml")).unwrap(), SMALL);
 }
+
+/// A patch `fix --diff` prints for a stack named `sub/..` (a path whose cleaned directory is the
+/// current one) names its files from the repository's top, as for `.`: `git apply` takes it.
+#[test]
+fn a_diff_for_a_stack_named_through_a_parent_is_a_patch_git_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixtures().join("redis-no-maxmemory/bad/conf-file"), dir.path());
+    std::fs::create_dir_all(dir.path().join("sub")).unwrap();
+    git(dir.path(), &["init", "-q"]);
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-qm", "stack"]);
+    let out = stackfix(dir.path(), &["fix", "--diff", "--select", "redis-no-maxmemory", "sub/.."]);
+    let patch = stdout(&out);
+    assert!(patch.contains("+++ b/redis/valkey.conf"), "{patch}\n{}", stderr(&out));
+    let mut headers =
+        patch.lines().filter(|l| l.starts_with("--- ") || l.starts_with("+++ ") || l.starts_with("diff "));
+    assert!(headers.all(|l| !l.contains("..")), "{patch}");
+    std::fs::write(dir.path().join("fix.patch"), &patch).unwrap();
+    git(dir.path(), &["apply", "--check", "fix.patch"]);
+}
