@@ -308,12 +308,25 @@ fn convert(
             }
             ValueKind::Seq(out)
         }
-        NodeKind::Mapping { entries, .. } => match convert_in_parallel(tree, entries, file, via_alias, depth, budget) {
-            Some(kind) => kind,
-            None => convert_mapping(tree, entries, file, via_alias, depth, budget)?,
-        },
+        NodeKind::Mapping { entries, .. } => {
+            let at = Mapping { tree, file, via_alias, depth };
+            match convert_in_parallel(at, entries, budget) {
+                Some(kind) => kind,
+                None => convert_mapping(at, entries, budget)?,
+            }
+        }
     };
     Ok(Value { kind, loc, extra: tag.map(|tag| Box::new(Extra { tag: Some(tag), written: None })) })
+}
+
+/// The mapping whose entries [`convert_mapping`] and [`convert_in_parallel`] convert: its tree and
+/// file, whether it was reached through an alias, and how deep it is.
+#[derive(Clone, Copy)]
+struct Mapping<'t> {
+    tree: &'t Tree,
+    file: FileId,
+    via_alias: bool,
+    depth: usize,
 }
 
 /// Entries of a mapping from which [`convert_in_parallel`] converts each entry on its own.
@@ -323,15 +336,9 @@ pub(crate) const PARALLEL_ENTRIES: usize = 256;
 /// parallel: what [`convert_mapping`] makes of them when they have no merge key, no key twice, and
 /// convert within `budget` together (which is then spent); `None` otherwise, for the caller to
 /// convert them in order (and report the error where it is).
-fn convert_in_parallel(
-    tree: &Tree,
-    entries: &[crate::yaml::Entry],
-    file: FileId,
-    via_alias: bool,
-    depth: usize,
-    budget: &mut usize,
-) -> Option<ValueKind> {
+fn convert_in_parallel(at: Mapping<'_>, entries: &[crate::yaml::Entry], budget: &mut usize) -> Option<ValueKind> {
     use rayon::prelude::*;
+    let Mapping { tree, file, via_alias, depth } = at;
     if entries.len() < PARALLEL_ENTRIES || entries.iter().any(|e| tree.is_merge_key(e.key)) {
         return None;
     }
@@ -368,13 +375,11 @@ fn key_name<'t>(tree: &'t Tree, entry: &crate::yaml::Entry) -> &'t str {
 /// A mapping's entries, in order: merge keys (`<<`) applied, explicit keys winning, a key twice
 /// refused.
 fn convert_mapping(
-    tree: &Tree,
+    at: Mapping<'_>,
     entries: &[crate::yaml::Entry],
-    file: FileId,
-    via_alias: bool,
-    depth: usize,
     budget: &mut usize,
 ) -> Result<ValueKind, ValueError> {
+    let Mapping { tree, file, via_alias, depth } = at;
     let mut explicit: Vec<(String, Value)> = Vec::with_capacity(entries.len());
     // Keys seen so far; hashed only for large mappings, where a scan would be quadratic.
     let mut seen: HashSet<&str> = HashSet::new();
@@ -479,8 +484,9 @@ mod tests {
         let services = tree.entry(root, "services").unwrap().value;
         let crate::yaml::NodeKind::Mapping { entries, .. } = &tree.node(services).kind else { panic!() };
         let (mut parallel_budget, mut ordered_budget) = (EXPANSION_BUDGET, EXPANSION_BUDGET);
-        let parallel = convert_in_parallel(&tree, entries, 0, false, 1, &mut parallel_budget).expect("in parallel");
-        let ordered = convert_mapping(&tree, entries, 0, false, 1, &mut ordered_budget).unwrap();
+        let at = Mapping { tree: &tree, file: 0, via_alias: false, depth: 1 };
+        let parallel = convert_in_parallel(at, entries, &mut parallel_budget).expect("in parallel");
+        let ordered = convert_mapping(at, entries, &mut ordered_budget).unwrap();
         assert_eq!(format!("{parallel:?}"), format!("{ordered:?}"));
         assert_eq!(parallel_budget, ordered_budget);
         assert!(value(&yaml).is_ok());
